@@ -1,0 +1,55 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class MemberEnrolled(_message.Message):
+    __slots__ = ("member_id", "tier", "enrolled_at")
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    TIER_FIELD_NUMBER: _ClassVar[int]
+    ENROLLED_AT_FIELD_NUMBER: _ClassVar[int]
+    member_id: str
+    tier: str
+    enrolled_at: _timestamp_pb2.Timestamp
+    def __init__(self, member_id: _Optional[str] = ..., tier: _Optional[str] = ..., enrolled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class PointsEarned(_message.Message):
+    __slots__ = ("member_id", "points", "ledger_entry_id", "reason", "source_reference", "balance_after")
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    LEDGER_ENTRY_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    BALANCE_AFTER_FIELD_NUMBER: _ClassVar[int]
+    member_id: str
+    points: int
+    ledger_entry_id: str
+    reason: str
+    source_reference: str
+    balance_after: int
+    def __init__(self, member_id: _Optional[str] = ..., points: _Optional[int] = ..., ledger_entry_id: _Optional[str] = ..., reason: _Optional[str] = ..., source_reference: _Optional[str] = ..., balance_after: _Optional[int] = ...) -> None: ...
+
+class TierReached(_message.Message):
+    __slots__ = ("member_id", "tier", "previous_tier")
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    TIER_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_TIER_FIELD_NUMBER: _ClassVar[int]
+    member_id: str
+    tier: str
+    previous_tier: str
+    def __init__(self, member_id: _Optional[str] = ..., tier: _Optional[str] = ..., previous_tier: _Optional[str] = ...) -> None: ...
+
+class TierLost(_message.Message):
+    __slots__ = ("member_id", "tier", "previous_tier")
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    TIER_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_TIER_FIELD_NUMBER: _ClassVar[int]
+    member_id: str
+    tier: str
+    previous_tier: str
+    def __init__(self, member_id: _Optional[str] = ..., tier: _Optional[str] = ..., previous_tier: _Optional[str] = ...) -> None: ...

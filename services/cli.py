@@ -1,0 +1,75 @@
+"""The `loyalty` command: run the platform locally, serve one service, apply migrations."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import os
+import sys
+
+from services.common.migrations import migrate
+from services.common.runtime import Builder, run_service
+from services.common.settings import SERVICE_NAMES, SettingsError, service_settings
+
+
+def _builder(service: str) -> Builder:
+    module = importlib.import_module(f"services.{service}.main")
+    builder: Builder = module.build
+    return builder
+
+
+def _serve(args: argparse.Namespace) -> int:
+    settings = service_settings(args.service, os.environ)
+    asyncio.run(run_service(settings, _builder(args.service)))
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    async def run() -> None:
+        for service in args.services or SERVICE_NAMES:
+            applied = await migrate(service_settings(service, os.environ).database_url, service)
+            print(f"{service}: {len(applied)} migration(s) applied" + "".join(f"\n  {a}" for a in applied))
+
+    asyncio.run(run())
+    return 0
+
+
+def _dev(args: argparse.Namespace) -> int:
+    # Imported late: only `loyalty dev` needs the embedded servers.
+    dev = importlib.import_module("services.dev")
+    result: int = dev.main(args.dev_args)
+    return result
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="loyalty", description=__doc__)
+    commands = root.add_subparsers(dest="command", required=True)
+    dev = commands.add_parser(
+        "dev", help="run the whole platform on embedded PostgreSQL and Kafka", add_help=False
+    )
+    dev.add_argument("dev_args", nargs=argparse.REMAINDER)
+    dev.set_defaults(run=_dev)
+    serve = commands.add_parser("serve", help="run one service against the configured database and broker")
+    serve.add_argument("service", choices=SERVICE_NAMES)
+    serve.set_defaults(run=_serve)
+    migrate_command = commands.add_parser("migrate", help="apply pending migrations")
+    migrate_command.add_argument("services", nargs="*", choices=[[], *SERVICE_NAMES], default=[])
+    migrate_command.set_defaults(run=_migrate)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        result: int = args.run(args)
+    except SettingsError as error:
+        print(f"loyalty: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

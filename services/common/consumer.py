@@ -1,0 +1,183 @@
+"""Kafka consumers with an inbox and a dead-letter topic.
+
+Each event is applied in one transaction that also records its id in the
+inbox, so a redelivered event changes nothing. A message that cannot be parsed
+or that the domain refuses goes to `<topic>.dlq` with the reason in the
+`dlq-reason` header, and the consumer moves on. A database outage is not the
+message's fault: the consumer retries the same message until it goes through.
+Offsets are committed only after the effect is committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka.errors import KafkaError
+from google.protobuf.message import Message
+from loyalty.events.v1.envelope_pb2 import EventEnvelope
+from opentelemetry import propagate, trace
+
+from services.common.db import unit_of_work
+from services.common.errors import DomainError
+from services.common.events import MalformedEvent, decode
+from services.common.kafka import dead_letter_topic, new_consumer, new_producer
+from services.common.settings import KafkaSettings
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
+
+Handler = Callable[[asyncpg.Connection, EventEnvelope, Message], Awaitable[None]]
+
+_TRANSIENT = (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError)
+
+
+class EventConsumer:
+    def __init__(
+        self,
+        *,
+        name: str,
+        topic: str,
+        pool: asyncpg.Pool,
+        kafka: KafkaSettings,
+        handlers: Mapping[str, Handler],
+    ) -> None:
+        """`name` is both the consumer group and the inbox namespace; `handlers` maps event types."""
+        self.name = name
+        self.topic = topic
+        self._pool = pool
+        self._kafka = kafka
+        self._handlers = dict(handlers)
+        self.applied = 0
+        self.dead_lettered = 0
+
+    async def run(self) -> None:
+        consumer = new_consumer(self._kafka, self.name, self.topic)
+        dead_letters = new_producer(self._kafka)
+        await _start_with_retry(consumer, dead_letters)
+        try:
+            while True:
+                batches = await consumer.getmany(timeout_ms=500)
+                for records in batches.values():
+                    for record in records:
+                        await self._process(record, dead_letters)
+                if batches:
+                    await _commit(consumer)
+        finally:
+            await consumer.stop()
+            await dead_letters.stop()
+
+    async def _process(self, record: ConsumerRecord, dead_letters: AIOKafkaProducer) -> None:
+        headers = list(record.headers or ())
+        carrier = {k: v.decode("latin-1") for k, v in headers}
+        with tracer.start_as_current_span(
+            f"{self.topic} process", context=propagate.extract(carrier), kind=trace.SpanKind.CONSUMER
+        ):
+            try:
+                envelope, payload = decode(record.value, headers)
+            except MalformedEvent as error:
+                await self._dead_letter(record, dead_letters, str(error))
+                return
+            handler = self._handlers.get(envelope.type)
+            if handler is None:
+                return  # topics carry many event types; this consumer needs only some
+            try:
+                await self._apply_with_retry(envelope, payload, handler)
+            except DomainError as error:
+                await self._dead_letter(record, dead_letters, error.message, envelope.event_id)
+
+    async def _apply_with_retry(self, envelope: EventEnvelope, payload: Message, handler: Handler) -> None:
+        backoff = 0.2
+        while True:
+            try:
+                await self._apply(envelope, payload, handler)
+                return
+            except _TRANSIENT as error:
+                log.warning(
+                    "database unavailable; retrying event",
+                    extra={"consumer": self.name, "event_id": envelope.event_id, "error": repr(error)},
+                )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5)
+
+    async def _apply(self, envelope: EventEnvelope, payload: Message, handler: Handler) -> None:
+        async with unit_of_work(self._pool) as connection:
+            if await self._record_in_inbox(connection, envelope.event_id):
+                await handler(connection, envelope, payload)
+                self.applied += 1
+            else:
+                log.info(
+                    "duplicate event ignored", extra={"consumer": self.name, "event_id": envelope.event_id}
+                )
+
+    async def _record_in_inbox(self, connection: asyncpg.Connection, event_id: str) -> bool:
+        inserted = await connection.fetchval(
+            """INSERT INTO inbox (consumer, event_id, topic) VALUES ($1, $2, $3)
+               ON CONFLICT DO NOTHING RETURNING true""",
+            self.name,
+            event_id,
+            self.topic,
+        )
+        return bool(inserted)
+
+    async def _dead_letter(
+        self, record: ConsumerRecord, dead_letters: AIOKafkaProducer, reason: str, event_id: str | None = None
+    ) -> None:
+        log.warning(
+            "event dead-lettered",
+            extra={"consumer": self.name, "topic": self.topic, "offset": record.offset, "reason": reason},
+        )
+        headers = [
+            *(record.headers or ()),
+            ("dlq-reason", reason.encode()),
+            ("dlq-consumer", self.name.encode()),
+            ("dlq-source", f"{record.topic}/{record.partition}/{record.offset}".encode()),
+        ]
+        await _send_with_retry(dead_letters, dead_letter_topic(self.topic), record.key, record.value, headers)
+        if event_id is not None:
+            # Recorded so a redelivery of the same refused event is not dead-lettered twice.
+            async with unit_of_work(self._pool) as connection:
+                await self._record_in_inbox(connection, event_id)
+        self.dead_lettered += 1
+
+
+async def _start_with_retry(*clients: AIOKafkaConsumer | AIOKafkaProducer) -> None:
+    backoff = 0.5
+    for client in clients:
+        while True:
+            try:
+                await client.start()
+                break
+            except (KafkaError, OSError) as error:
+                log.warning("broker unavailable at start; retrying", extra={"error": repr(error)})
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10)
+
+
+async def _send_with_retry(
+    producer: AIOKafkaProducer,
+    topic: str,
+    key: bytes | None,
+    value: bytes | None,
+    headers: list[tuple[str, bytes]],
+) -> None:
+    backoff = 0.5
+    while True:
+        try:
+            await producer.send_and_wait(topic, value, key=key, headers=headers)
+            return
+        except KafkaError as error:
+            log.warning("dead-letter publish failed; retrying", extra={"error": repr(error)})
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 10)
+
+
+async def _commit(consumer: AIOKafkaConsumer) -> None:
+    try:
+        await consumer.commit()
+    except KafkaError as error:
+        # The effects are already in Postgres; redelivery after a rebalance is absorbed by the inbox.
+        log.warning("offset commit failed", extra={"error": repr(error)})

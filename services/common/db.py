@@ -1,0 +1,20 @@
+"""PostgreSQL access: the asyncpg pool and the unit of work around each transaction."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+
+
+async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    # command_timeout bounds a statement stuck behind a lock or a dead server.
+    return await asyncpg.create_pool(database_url, min_size=min_size, max_size=max_size, command_timeout=30)
+
+
+@asynccontextmanager
+async def unit_of_work(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    """One transaction: state changes, outbox rows and inbox marks commit together or not at all."""
+    async with pool.acquire() as connection, connection.transaction():
+        yield connection

@@ -1,0 +1,120 @@
+"""Event envelopes: building, encoding and decoding what travels on Kafka."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from google.protobuf import json_format, symbol_database
+from google.protobuf.message import DecodeError, Message
+from google.protobuf.timestamp_pb2 import Timestamp
+from loyalty.events.v1 import commerce_pb2, points_pb2  # noqa: F401  (registers payload types)
+from loyalty.events.v1.envelope_pb2 import EventEnvelope
+from opentelemetry import propagate
+
+PROTOBUF = "application/x-protobuf"
+JSON = "application/json"
+_TYPE_URL_PREFIX = "type.googleapis.com/"
+
+Headers = Sequence[tuple[str, bytes]]
+
+
+class MalformedEvent(ValueError):
+    """A message that is not a valid loyalty event; it goes to the dead-letter topic."""
+
+
+def current_traceparent() -> str:
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier.get("traceparent", "")
+
+
+def timestamp(moment: datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(moment.astimezone(UTC))
+    return stamp
+
+
+def new_envelope(
+    payload: Message,
+    *,
+    subject: str,
+    source: str,
+    occurred_at: datetime,
+    event_id: uuid.UUID | None = None,
+) -> EventEnvelope:
+    envelope = EventEnvelope(
+        event_id=str(event_id or uuid.uuid4()),
+        type=payload.DESCRIPTOR.full_name,
+        source=source,
+        occurred_at=timestamp(occurred_at),
+        subject=subject,
+        traceparent=current_traceparent(),
+    )
+    envelope.payload.Pack(payload)
+    return envelope
+
+
+def kafka_headers(envelope: EventEnvelope) -> list[tuple[str, bytes]]:
+    headers = [
+        ("ce_id", envelope.event_id.encode()),
+        ("ce_type", envelope.type.encode()),
+        ("ce_source", envelope.source.encode()),
+        ("content-type", PROTOBUF.encode()),
+    ]
+    if envelope.traceparent:
+        headers.append(("traceparent", envelope.traceparent.encode()))
+    return headers
+
+
+def header(headers: Headers, name: str) -> str | None:
+    for key, value in headers:
+        if key.lower() == name:
+            return value.decode("utf-8", errors="replace")
+    return None
+
+
+def decode(value: bytes | None, headers: Headers) -> tuple[EventEnvelope, Message]:
+    """Parse an envelope and its payload, by the `content-type` header (protobuf if absent)."""
+    if not value:
+        raise MalformedEvent("empty message value")
+    content_type = (header(headers, "content-type") or PROTOBUF).split(";")[0].strip()
+    envelope = EventEnvelope()
+    try:
+        if content_type == PROTOBUF:
+            envelope.ParseFromString(value)
+        elif content_type == JSON:
+            json_format.Parse(value.decode("utf-8"), envelope)
+        else:
+            raise MalformedEvent(f"unsupported content-type {content_type!r}")
+    except (DecodeError, json_format.ParseError, UnicodeDecodeError) as error:
+        raise MalformedEvent(f"cannot parse envelope: {error}") from error
+    return envelope, _unpack_payload(envelope)
+
+
+def _unpack_payload(envelope: EventEnvelope) -> Message:
+    if not envelope.event_id:
+        raise MalformedEvent("envelope.event_id is empty")
+    if not envelope.type:
+        raise MalformedEvent("envelope.type is empty")
+    if envelope.payload.type_url != _TYPE_URL_PREFIX + envelope.type:
+        raise MalformedEvent(
+            f"envelope.payload holds {envelope.payload.type_url!r}, not envelope.type {envelope.type!r}"
+        )
+    try:
+        message_class = symbol_database.Default().GetSymbol(envelope.type)
+    except KeyError:
+        raise MalformedEvent(f"unknown event type {envelope.type!r}") from None
+    payload: Message = message_class()
+    try:
+        envelope.payload.Unpack(payload)
+    except DecodeError as error:
+        raise MalformedEvent(f"envelope.payload does not decode as {envelope.type}: {error}") from error
+    return payload
+
+
+def occurred_at(envelope: EventEnvelope) -> datetime:
+    if not envelope.HasField("occurred_at"):
+        return datetime.now(UTC)
+    return envelope.occurred_at.ToDatetime(tzinfo=UTC)

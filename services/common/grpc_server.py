@@ -1,0 +1,150 @@
+"""The gRPC asyncio server every service runs: health, reflection and error mapping."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection
+from grpc_status import rpc_status
+
+from services.common.errors import (
+    AlreadyExists,
+    DomainError,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+)
+
+log = logging.getLogger(__name__)
+
+_STATUS_BY_ERROR: dict[type[DomainError], int] = {
+    InvalidArgument: code_pb2.INVALID_ARGUMENT,
+    NotFound: code_pb2.NOT_FOUND,
+    AlreadyExists: code_pb2.ALREADY_EXISTS,
+    FailedPrecondition: code_pb2.FAILED_PRECONDITION,
+}
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A servicer and the function generated code provides to add it to a server."""
+
+    add_to_server: Callable[[Any, grpc.aio.Server], None]
+    servicer: object
+    service_name: str
+
+
+def status_for(error: DomainError) -> grpc.Status:
+    code = next(
+        (c for kind, c in _STATUS_BY_ERROR.items() if isinstance(error, kind)), code_pb2.FAILED_PRECONDITION
+    )
+    status = status_pb2.Status(code=code, message=error.message)
+    if isinstance(error, InvalidArgument):
+        bad_request = error_details_pb2.BadRequest(
+            field_violations=[
+                error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+                for v in error.violations
+            ]
+        )
+        detail = any_pb2.Any()
+        detail.Pack(bad_request)
+        status.details.append(detail)
+    converted: grpc.Status = rpc_status.to_status(status)
+    return converted
+
+
+class DomainErrorInterceptor(grpc.aio.ServerInterceptor):
+    """Turns a DomainError raised by a servicer into its gRPC status with google.rpc details."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(
+                _guard_unary(handler.unary_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(
+                _guard_unary(handler.stream_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(
+                _guard_stream(handler.unary_stream),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return grpc.stream_stream_rpc_method_handler(
+            _guard_stream(handler.stream_stream),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
+def _guard_unary(behavior: Any) -> Callable[..., Awaitable[Any]]:
+    async def guarded(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        try:
+            return await behavior(request, context)
+        except DomainError as error:
+            await context.abort_with_status(status_for(error))
+
+    return guarded
+
+
+def _guard_stream(behavior: Any) -> Callable[..., AsyncIterator[Any]]:
+    async def guarded(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
+        try:
+            async for response in behavior(request, context):
+                yield response
+        except DomainError as error:
+            await context.abort_with_status(status_for(error))
+
+    return guarded
+
+
+class GrpcServer:
+    def __init__(self, address: str, registrations: Sequence[Registration]) -> None:
+        self._server = grpc.aio.server(interceptors=[DomainErrorInterceptor()])
+        self._health = HealthServicer()
+        self._registrations = registrations
+        for registration in registrations:
+            registration.add_to_server(registration.servicer, self._server)
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
+        names = [r.service_name for r in registrations]
+        reflection.enable_server_reflection(
+            [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
+            self._server,
+        )
+        self.port = self._server.add_insecure_port(address)
+        if self.port == 0:
+            raise OSError(f"cannot listen on {address}")
+
+    async def start(self) -> None:
+        await self._server.start()
+        await self._set_serving(health_pb2.HealthCheckResponse.SERVING)
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Tell load balancers to stop sending, then let calls in flight finish."""
+        await self._health.enter_graceful_shutdown()
+        await self._server.stop(grace)
+
+    async def _set_serving(self, status: int) -> None:
+        await self._health.set("", status)
+        for registration in self._registrations:
+            await self._health.set(registration.service_name, status)

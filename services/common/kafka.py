@@ -1,0 +1,77 @@
+"""Kafka clients and topics, configured once for every service."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from services.common.settings import KafkaSettings
+
+PURCHASES_TOPIC = "commerce.purchases.v1"
+PARTNER_ACCRUALS_TOPIC = "partner.accruals.v1"
+POINTS_EVENTS_TOPIC = "points.events.v1"
+REWARDS_EVENTS_TOPIC = "rewards.events.v1"
+TICKETS_EVENTS_TOPIC = "tickets.events.v1"
+EVENT_TOPICS = (
+    PURCHASES_TOPIC,
+    PARTNER_ACCRUALS_TOPIC,
+    POINTS_EVENTS_TOPIC,
+    REWARDS_EVENTS_TOPIC,
+    TICKETS_EVENTS_TOPIC,
+)
+
+log = logging.getLogger(__name__)
+
+
+def dead_letter_topic(topic: str) -> str:
+    return f"{topic}.dlq"
+
+
+ALL_TOPICS = (*EVENT_TOPICS, *(dead_letter_topic(t) for t in EVENT_TOPICS))
+
+
+def new_producer(kafka: KafkaSettings) -> AIOKafkaProducer:
+    # acks=all so a row leaves the outbox only once every in-sync replica has it.
+    return AIOKafkaProducer(
+        **kafka.client_options(),
+        acks="all",
+        enable_idempotence=kafka.idempotence,
+        linger_ms=5,
+        request_timeout_ms=10_000,
+    )
+
+
+def new_consumer(kafka: KafkaSettings, group_id: str, *topics: str) -> AIOKafkaConsumer:
+    # Offsets are committed by the consumer loop after the effect is committed in Postgres.
+    return AIOKafkaConsumer(
+        *topics,
+        **kafka.client_options(),
+        group_id=group_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_poll_records=500,
+    )
+
+
+async def ensure_topics(kafka: KafkaSettings, names: Iterable[str] = ALL_TOPICS) -> list[str]:
+    """Create whichever of `names` do not exist yet; returns the ones created."""
+    admin = AIOKafkaAdminClient(**kafka.client_options())
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [name for name in names if name not in existing]
+        if missing:
+            partitions = {name: 1 if name.endswith(".dlq") else kafka.partitions for name in missing}
+            try:
+                await admin.create_topics(
+                    [NewTopic(n, partitions[n], kafka.replication_factor) for n in missing]
+                )
+            except TopicAlreadyExistsError:
+                log.info("topics created concurrently by another process", extra={"topics": missing})
+        return missing
+    finally:
+        await admin.close()

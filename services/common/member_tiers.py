@@ -1,0 +1,95 @@
+"""A service's local view of each member's tier, kept from points events.
+
+Rewards and tickets never read the points database; they learn tiers from
+MemberEnrolled, TierReached and TierLost on `points.events.v1`. Events can
+arrive late or twice: a change older than the one already applied is ignored.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import grpc
+from google.protobuf.message import Message
+from loyalty.events.v1 import points_pb2 as events
+from loyalty.events.v1.envelope_pb2 import EventEnvelope
+
+from services.common.consumer import EventConsumer
+from services.common.errors import NotFound, Violations
+from services.common.events import occurred_at
+from services.common.grpc_server import Registration
+from services.common.kafka import POINTS_EVENTS_TOPIC
+from services.common.runtime import ServiceParts
+from services.common.settings import ServiceSettings
+
+
+async def _set_tier(connection: asyncpg.Connection, member_id: str, tier: str, changed_at: datetime) -> None:
+    await connection.execute(
+        """INSERT INTO member_tiers (member_id, tier, changed_at) VALUES ($1, $2, $3)
+           ON CONFLICT (member_id) DO UPDATE SET tier = EXCLUDED.tier, changed_at = EXCLUDED.changed_at
+           WHERE member_tiers.changed_at <= EXCLUDED.changed_at""",
+        member_id,
+        tier,
+        changed_at,
+    )
+
+
+async def _apply_tier_event(
+    connection: asyncpg.Connection, envelope: EventEnvelope, payload: Message
+) -> None:
+    assert isinstance(payload, events.MemberEnrolled | events.TierReached | events.TierLost)
+    await _set_tier(connection, payload.member_id, payload.tier, occurred_at(envelope))
+
+
+def member_tiers_consumer(settings: ServiceSettings, pool: asyncpg.Pool) -> EventConsumer:
+    tier_events = (events.MemberEnrolled, events.TierReached, events.TierLost)
+    return EventConsumer(
+        name=f"{settings.name}.member-tiers",
+        topic=POINTS_EVENTS_TOPIC,
+        pool=pool,
+        kafka=settings.kafka,
+        handlers={kind.DESCRIPTOR.full_name: _apply_tier_event for kind in tier_events},
+    )
+
+
+async def tier_of(pool: asyncpg.Pool, member_id: str) -> str:
+    violations = Violations()
+    if not member_id:
+        violations.add("member_id", "is required")
+    violations.raise_if_any()
+    tier = await pool.fetchval("SELECT tier FROM member_tiers WHERE member_id = $1", member_id)
+    if tier is None:
+        raise NotFound(f"member_id: no tier known for member {member_id!r}")
+    return str(tier)
+
+
+class MemberViewServicer:
+    """GetMemberTier for any service whose proto package defines a MemberViewService."""
+
+    def __init__(self, pool: asyncpg.Pool, response_type: Any) -> None:
+        self._pool = pool
+        self._response_type = response_type
+
+    async def GetMemberTier(self, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        tier = await tier_of(self._pool, request.member_id)
+        return self._response_type(member_id=request.member_id, tier=tier)
+
+
+def member_view_parts(settings: ServiceSettings, pool: asyncpg.Pool, pb2: Any, pb2_grpc: Any) -> ServiceParts:
+    """The parts of a service that so far only keeps the member tier view.
+
+    `pb2` and `pb2_grpc` are the service's generated modules, which define
+    MemberViewService and GetMemberTierResponse.
+    """
+    return ServiceParts(
+        registrations=[
+            Registration(
+                pb2_grpc.add_MemberViewServiceServicer_to_server,
+                MemberViewServicer(pool, pb2.GetMemberTierResponse),
+                pb2.DESCRIPTOR.services_by_name["MemberViewService"].full_name,
+            )
+        ],
+        consumers=[member_tiers_consumer(settings, pool)],
+    )

@@ -1,0 +1,165 @@
+"""The transactional outbox and the relay that publishes it.
+
+A service calls `add_event` inside the transaction that changes its state, so
+the event exists exactly when the change does. The relay publishes rows in id
+order (which, for one member, is commit order: writers lock the member row
+first) and deletes each row only once the broker acknowledged it. When the
+broker is down the relay keeps the rows, backs off and tries again; nothing is
+lost, and a row may be published twice, which consumers absorb through their
+inbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from dataclasses import dataclass
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from loyalty.events.v1.envelope_pb2 import EventEnvelope
+
+from services.common.events import kafka_headers
+from services.common.kafka import ensure_topics, new_producer
+from services.common.settings import KafkaSettings
+
+log = logging.getLogger(__name__)
+
+# Any constant works; one relay per database holds it so rows go out in order.
+_RELAY_LOCK_KEY = 0x0B0C5
+_BATCH_SIZE = 500
+
+
+async def add_event(connection: asyncpg.Connection, topic: str, envelope: EventEnvelope) -> None:
+    await connection.execute(
+        """INSERT INTO outbox (event_id, topic, message_key, event_type, envelope, traceparent)
+           VALUES ($1, $2, $3, $4, $5, $6)""",
+        uuid.UUID(envelope.event_id),
+        topic,
+        envelope.subject,
+        envelope.type,
+        envelope.SerializeToString(),
+        envelope.traceparent or None,
+    )
+
+
+@dataclass(frozen=True)
+class _Row:
+    id: int
+    topic: str
+    key: str
+    envelope: bytes
+
+
+class OutboxRelay:
+    def __init__(self, pool: asyncpg.Pool, kafka: KafkaSettings, *, poll_interval: float = 0.2) -> None:
+        self._pool = pool
+        self._kafka = kafka
+        self._poll_interval = poll_interval
+        self._wake = asyncio.Event()
+        self.published = 0
+
+    async def run(self) -> None:
+        """Publish until cancelled; only the process holding the relay lock publishes."""
+        backoff = 0.5
+        while True:
+            try:
+                await self._run_as_leader()
+            except asyncio.CancelledError:
+                raise
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                log.warning("outbox relay lost its database connection", extra={"error": str(error)})
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10)
+
+    async def _run_as_leader(self) -> None:
+        async with self._pool.acquire() as connection:
+            while not await connection.fetchval("SELECT pg_try_advisory_lock($1)", _RELAY_LOCK_KEY):  # noqa: ASYNC110
+                # Another process is the relay for this database; take over if it dies.
+                await asyncio.sleep(1)
+            await connection.add_listener("outbox", self._on_notify)
+            try:
+                await self._publish_forever(connection)
+            finally:
+                await connection.remove_listener("outbox", self._on_notify)
+                await connection.execute("SELECT pg_advisory_unlock($1)", _RELAY_LOCK_KEY)
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()
+
+    async def _publish_forever(self, connection: asyncpg.Connection) -> None:
+        producer: AIOKafkaProducer | None = None
+        backoff = 0.5
+        try:
+            while True:
+                self._wake.clear()
+                rows = await self._pending(connection)
+                if not rows:
+                    await self._sleep_until_woken()
+                    continue
+                try:
+                    producer = producer or await self._start_producer()
+                    acknowledged = await self._publish(producer, rows)
+                    backoff = 0.5
+                except (TimeoutError, KafkaError, OSError) as error:
+                    log.warning("broker unavailable; outbox rows kept", extra={"error": repr(error)})
+                    await _stop_quietly(producer)
+                    producer = None
+                    await self._recreate_topics(rows)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 10)
+                    continue
+                await connection.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", acknowledged)
+                self.published += len(acknowledged)
+        finally:
+            await _stop_quietly(producer)
+
+    async def _pending(self, connection: asyncpg.Connection) -> list[_Row]:
+        records = await connection.fetch(
+            "SELECT id, topic, message_key, envelope FROM outbox ORDER BY id LIMIT $1", _BATCH_SIZE
+        )
+        return [_Row(r["id"], r["topic"], r["message_key"], r["envelope"]) for r in records]
+
+    async def _sleep_until_woken(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval)
+
+    async def _start_producer(self) -> AIOKafkaProducer:
+        producer = new_producer(self._kafka)
+        try:
+            await producer.start()
+        except BaseException:
+            await _stop_quietly(producer)
+            raise
+        return producer
+
+    async def _publish(self, producer: AIOKafkaProducer, rows: list[_Row]) -> list[int]:
+        """Send a batch; the ids the broker acknowledged, or raise if any failed."""
+        deliveries = []
+        for row in rows:
+            envelope = EventEnvelope.FromString(row.envelope)
+            deliveries.append(
+                await producer.send(
+                    row.topic, row.envelope, key=row.key.encode(), headers=kafka_headers(envelope)
+                )
+            )
+        await asyncio.gather(*deliveries)
+        return [row.id for row in rows]
+
+    async def _recreate_topics(self, rows: list[_Row]) -> None:
+        # An in-memory broker comes back from a restart without its topics.
+        try:
+            await asyncio.wait_for(ensure_topics(self._kafka, {r.topic for r in rows}), timeout=10)
+        except (KafkaError, OSError, TimeoutError) as error:
+            log.info("topics not checked; broker still unreachable", extra={"error": repr(error)})
+
+
+async def _stop_quietly(producer: AIOKafkaProducer | None) -> None:
+    if producer is not None:
+        try:
+            await producer.stop()
+        except (KafkaError, OSError) as error:
+            log.debug("producer stop failed", extra={"error": repr(error)})

@@ -1,0 +1,96 @@
+"""Runs one service: migrate, pool, gRPC server, outbox relay and consumers, graceful stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import asyncpg
+from aiokafka.errors import KafkaError
+
+from services.common.consumer import EventConsumer
+from services.common.db import create_pool
+from services.common.grpc_server import GrpcServer, Registration
+from services.common.kafka import ensure_topics
+from services.common.migrations import migrate
+from services.common.outbox import OutboxRelay
+from services.common.settings import ServiceSettings
+from services.common.telemetry import configure_logging, configure_tracing
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServiceParts:
+    """What a service plugs into the runtime."""
+
+    registrations: Sequence[Registration]
+    consumers: Sequence[EventConsumer] = field(default_factory=tuple)
+
+
+Builder = Callable[[ServiceSettings, asyncpg.Pool], ServiceParts]
+
+
+async def migrate_with_retry(settings: ServiceSettings, attempts: int = 30) -> None:
+    for attempt in range(1, attempts + 1):
+        try:
+            await migrate(settings.database_url, settings.name)
+            return
+        except (OSError, asyncpg.CannotConnectNowError, asyncpg.PostgresConnectionError) as error:
+            if attempt == attempts:
+                raise
+            log.warning("database not reachable yet", extra={"attempt": attempt, "error": repr(error)})
+            await asyncio.sleep(1)
+
+
+async def _ensure_topics_best_effort(settings: ServiceSettings) -> None:
+    # The relay and consumers wait for the broker themselves; this only saves a first retry.
+    try:
+        await asyncio.wait_for(ensure_topics(settings.kafka), timeout=15)
+    except (KafkaError, OSError, TimeoutError) as error:
+        log.warning("topics not ensured; broker unreachable", extra={"error": repr(error)})
+
+
+async def run_service(settings: ServiceSettings, build: Builder) -> None:
+    configure_logging(settings.name, settings.log_level)
+    configure_tracing(settings.name)
+    await migrate_with_retry(settings)
+    pool = await create_pool(settings.database_url)
+    parts = build(settings, pool)
+    server = GrpcServer(settings.grpc_address, parts.registrations)
+    await _ensure_topics_best_effort(settings)
+    relay = OutboxRelay(pool, settings.kafka, poll_interval=settings.outbox_poll_ms / 1000)
+    workers = [
+        asyncio.create_task(relay.run(), name="outbox-relay"),
+        *(asyncio.create_task(c.run(), name=f"consumer-{c.name}") for c in parts.consumers),
+    ]
+    await server.start()
+    log.info("service started", extra={"grpc": settings.grpc_address, "kafka": settings.kafka.bootstrap})
+    try:
+        await _until_stopped(workers)
+    finally:
+        log.info("service stopping")
+        await server.stop()
+        for worker in workers:
+            worker.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        await pool.close()
+        log.info("service stopped")
+
+
+async def _until_stopped(workers: list[asyncio.Task[None]]) -> None:
+    """Return on SIGTERM or SIGINT; re-raise if a background worker dies."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    stopper = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait([stopper, *workers], return_when=asyncio.FIRST_COMPLETED)
+    stopper.cancel()
+    for task in done:
+        if task is not stopper:
+            task.result()
+            raise RuntimeError(f"background worker {task.get_name()} ended unexpectedly")

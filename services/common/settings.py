@@ -1,0 +1,135 @@
+"""Settings from environment variables.
+
+Every default runs the platform on one machine against what `loyalty dev`
+starts (embedded PostgreSQL under the data directory, the embedded broker on
+127.0.0.1:19092). Production sets the `LOYALTY_*` variables instead; the README
+lists each one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+SERVICE_NAMES = ("points", "rewards", "tickets")
+DEFAULT_GRPC_PORTS = {"points": 50051, "rewards": 50052, "tickets": 50053}
+EMBEDDED_KAFKA_PORT = 19092
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value the platform cannot use."""
+
+
+def default_data_dir(env: Mapping[str, str]) -> Path:
+    base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(env.get("LOYALTY_DATA_DIR", str(Path(base) / "loyalty")))
+
+
+def embedded_database_url(data_dir: Path, database: str) -> str:
+    """The URL of a database on the embedded server, which listens on a socket in its data dir."""
+    socket_dir = quote(str(data_dir / "postgres"), safe="")
+    return f"postgresql://postgres@/{database}?host={socket_dir}"
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+
+def _integer(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    bootstrap: str
+    # The embedded broker rejects the idempotent producer; a real cluster wants it.
+    idempotence: bool
+    partitions: int
+    replication_factor: int
+    security_protocol: str
+    sasl_mechanism: str | None
+    sasl_username: str | None
+    sasl_password: str | None = field(repr=False)
+
+    def client_options(self) -> dict[str, object]:
+        """Options every aiokafka client of this platform shares."""
+        options: dict[str, object] = {
+            "bootstrap_servers": self.bootstrap,
+            "security_protocol": self.security_protocol,
+        }
+        if self.sasl_mechanism:
+            options |= {
+                "sasl_mechanism": self.sasl_mechanism,
+                "sasl_plain_username": self.sasl_username,
+                "sasl_plain_password": self.sasl_password,
+            }
+        return options
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    name: str
+    database_url: str = field(repr=False)
+    grpc_host: str
+    grpc_port: int
+    kafka: KafkaSettings
+    data_dir: Path
+    log_level: str
+    outbox_poll_ms: int
+    # Points per whole currency unit until the program engine makes it data.
+    base_earn_rate: int
+
+    @property
+    def grpc_address(self) -> str:
+        return f"{self.grpc_host}:{self.grpc_port}"
+
+
+def kafka_settings(env: Mapping[str, str] = os.environ) -> KafkaSettings:
+    return KafkaSettings(
+        bootstrap=env.get("LOYALTY_KAFKA_BOOTSTRAP", f"127.0.0.1:{EMBEDDED_KAFKA_PORT}"),
+        idempotence=_flag(env, "LOYALTY_KAFKA_IDEMPOTENCE", True),
+        partitions=_integer(env, "LOYALTY_KAFKA_PARTITIONS", 6, minimum=1),
+        replication_factor=_integer(env, "LOYALTY_KAFKA_REPLICATION_FACTOR", 1, minimum=1),
+        security_protocol=env.get("LOYALTY_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT"),
+        sasl_mechanism=env.get("LOYALTY_KAFKA_SASL_MECHANISM") or None,
+        sasl_username=env.get("LOYALTY_KAFKA_SASL_USERNAME") or None,
+        sasl_password=env.get("LOYALTY_KAFKA_SASL_PASSWORD") or None,
+    )
+
+
+def service_settings(name: str, env: Mapping[str, str] = os.environ) -> ServiceSettings:
+    if name not in SERVICE_NAMES:
+        raise SettingsError(f"unknown service {name!r}; expected one of {', '.join(SERVICE_NAMES)}")
+    prefix = f"LOYALTY_{name.upper()}_"
+    data_dir = default_data_dir(env)
+    return ServiceSettings(
+        name=name,
+        database_url=env.get(prefix + "DATABASE_URL", embedded_database_url(data_dir, f"loyalty_{name}")),
+        grpc_host=env.get("LOYALTY_GRPC_HOST", "127.0.0.1"),
+        grpc_port=_integer(env, prefix + "GRPC_PORT", DEFAULT_GRPC_PORTS[name], minimum=1),
+        kafka=kafka_settings(env),
+        data_dir=data_dir,
+        log_level=env.get("LOYALTY_LOG_LEVEL", "INFO").upper(),
+        outbox_poll_ms=_integer(env, "LOYALTY_OUTBOX_POLL_MS", 200, minimum=10),
+        base_earn_rate=_integer(env, "LOYALTY_BASE_EARN_RATE", 2, minimum=0),
+    )

@@ -1,0 +1,155 @@
+"""Points use cases: each runs the domain inside one unit of work and writes its events to the outbox."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+
+import asyncpg
+from loyalty.events.v1 import points_pb2 as events
+
+from services.common.db import unit_of_work
+from services.common.errors import AlreadyExists, InvalidArgument, NotFound
+from services.common.events import new_envelope, timestamp
+from services.common.kafka import POINTS_EVENTS_TOPIC
+from services.common.outbox import add_event
+from services.points import domain, store
+
+SOURCE = "loyalty.points"
+MAX_PAGE_SIZE = 500
+DEFAULT_PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class PurchaseResult:
+    points_earned: int
+    entry: store.EntryRow | None
+    duplicate: bool
+    balance: int
+
+
+@dataclass(frozen=True)
+class EntriesPage:
+    entries: list[store.EntryRow]
+    next_page_token: str
+
+
+class PointsApplication:
+    def __init__(self, pool: asyncpg.Pool, points_per_unit: int) -> None:
+        self._pool = pool
+        self._points_per_unit = points_per_unit
+
+    async def enroll(self, enrollment: domain.Enrollment) -> store.MemberRow:
+        domain.validate_enrollment(enrollment)
+        async with unit_of_work(self._pool) as connection:
+            member = await store.insert_member(connection, enrollment)
+            if member is None:
+                raise AlreadyExists(f"member {enrollment.member_id!r} is already enrolled")
+            event = events.MemberEnrolled(
+                member_id=member.member_id, tier=member.tier, enrolled_at=timestamp(member.enrolled_at)
+            )
+            envelope = new_envelope(
+                event, subject=member.member_id, source=SOURCE, occurred_at=member.enrolled_at
+            )
+            await add_event(connection, POINTS_EVENTS_TOPIC, envelope)
+            return member
+
+    async def member(self, member_id: str) -> store.MemberRow:
+        domain.require_member_id(member_id)
+        async with self._pool.acquire() as connection:
+            member = await store.get_member(connection, member_id)
+        if member is None:
+            raise NotFound(f"member_id: member {member_id!r} is not enrolled")
+        return member
+
+    async def record_purchase(self, purchase: domain.Purchase) -> PurchaseResult:
+        """Earn points for a purchase once; a repeated purchase id returns the first result."""
+        async with unit_of_work(self._pool) as connection:
+            return await self.record_purchase_in(connection, purchase)
+
+    async def record_purchase_in(
+        self, connection: asyncpg.Connection, purchase: domain.Purchase
+    ) -> PurchaseResult:
+        """record_purchase inside a transaction the caller owns (a consumer's inbox transaction)."""
+        domain.validate_purchase(purchase, domain.utc_now())
+        member = await store.get_member(connection, purchase.member_id, lock=True)
+        if member is None:
+            raise NotFound(f"member_id: member {purchase.member_id!r} is not enrolled")
+        previous = await store.find_purchase(connection, purchase.purchase_id)
+        if previous is not None:
+            return await _repeat_of(connection, previous, member)
+        earning = domain.earn_for_purchase(purchase, self._points_per_unit)
+        entry = None
+        if earning.points > 0:
+            entry = await store.insert_entry(
+                connection,
+                member_id=member.member_id,
+                kind="purchase_earn",
+                points=earning.points,
+                idempotency_key=f"purchase:{purchase.purchase_id}",
+                description=earning.description,
+            )
+        try:
+            await store.insert_purchase(
+                connection, purchase, earning.points, entry.entry_id if entry else None
+            )
+        except asyncpg.UniqueViolationError:
+            # The same purchase id was recorded concurrently for another member.
+            raise AlreadyExists("purchase_id: already recorded for another member") from None
+        balance = member.balance + earning.points
+        if entry is not None:
+            await _emit_points_earned(connection, entry, purchase, balance)
+        return PurchaseResult(earning.points, entry, duplicate=False, balance=balance)
+
+    async def entries(self, member_id: str, page_size: int, page_token: str) -> EntriesPage:
+        await self.member(member_id)
+        if not 0 <= page_size <= MAX_PAGE_SIZE:
+            raise InvalidArgument.single("page_size", f"must be between 0 and {MAX_PAGE_SIZE}")
+        limit = page_size or DEFAULT_PAGE_SIZE
+        async with self._pool.acquire() as connection:
+            rows = await store.list_entries(
+                connection, member_id, before_seq=_decode_page_token(page_token), limit=limit + 1
+            )
+        next_token = _encode_page_token(rows[limit - 1].seq) if len(rows) > limit else ""
+        return EntriesPage(rows[:limit], next_token)
+
+
+async def _repeat_of(
+    connection: asyncpg.Connection, previous: store.PurchaseRow, member: store.MemberRow
+) -> PurchaseResult:
+    if previous.member_id != member.member_id:
+        raise AlreadyExists("purchase_id: already recorded for another member")
+    entry = await store.get_entry(connection, previous.entry_id) if previous.entry_id else None
+    return PurchaseResult(previous.points_earned, entry, duplicate=True, balance=member.balance)
+
+
+async def _emit_points_earned(
+    connection: asyncpg.Connection, entry: store.EntryRow, purchase: domain.Purchase, balance: int
+) -> None:
+    event = events.PointsEarned(
+        member_id=entry.member_id,
+        points=entry.points,
+        ledger_entry_id=str(entry.entry_id),
+        reason="purchase",
+        source_reference=purchase.purchase_id,
+        balance_after=balance,
+    )
+    envelope = new_envelope(event, subject=entry.member_id, source=SOURCE, occurred_at=entry.created_at)
+    await add_event(connection, POINTS_EVENTS_TOPIC, envelope)
+
+
+def _encode_page_token(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"seq:{seq}".encode()).decode()
+
+
+def _decode_page_token(token: str) -> int | None:
+    if not token:
+        return None
+    try:
+        prefix, _, value = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
+        if prefix == "seq" and value.isdigit():
+            return int(value)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        pass
+    raise InvalidArgument.single("page_token", "is not a token returned by ListLedgerEntries")

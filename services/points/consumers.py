@@ -1,0 +1,37 @@
+"""Kafka handlers of the points service."""
+
+from __future__ import annotations
+
+import asyncpg
+from google.protobuf.message import Message
+from loyalty.events.v1 import commerce_pb2
+from loyalty.events.v1.envelope_pb2 import EventEnvelope
+
+from services.common.consumer import EventConsumer
+from services.common.kafka import PURCHASES_TOPIC
+from services.common.settings import KafkaSettings
+from services.points.api import purchase_from
+from services.points.application import PointsApplication
+
+
+def purchases_consumer(
+    pool: asyncpg.Pool, kafka: KafkaSettings, application: PointsApplication
+) -> EventConsumer:
+    async def purchase_made(
+        connection: asyncpg.Connection, envelope: EventEnvelope, payload: Message
+    ) -> None:
+        assert isinstance(payload, commerce_pb2.PurchaseMade)
+        # The event id guards against redelivery; the purchase id also guards against
+        # the same purchase arriving over gRPC or in a second event.
+        await application.record_purchase_in(
+            connection,
+            purchase_from(payload, payload.line_items, has_occurred_at=payload.HasField("occurred_at")),
+        )
+
+    return EventConsumer(
+        name="points.purchases",
+        topic=PURCHASES_TOPIC,
+        pool=pool,
+        kafka=kafka,
+        handlers={commerce_pb2.PurchaseMade.DESCRIPTOR.full_name: purchase_made},
+    )

@@ -1,0 +1,155 @@
+"""Points domain: pure rules, no I/O. Functions take values and return decisions.
+
+Rounding rule: points are earned on whole currency units of the amount paid,
+rounded down (a purchase of 42.99 USD at 2 points per unit earns 84 points).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from babel.numbers import get_currency_precision, is_currency
+
+from services.common.errors import InvalidArgument, Violations
+
+MEMBER_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+PURCHASE_ID_PATTERN = re.compile(r"^[\x21-\x7e]{1,128}$")
+DEFAULT_TIER = "base"
+# Largest amount accepted, in minor units: far above any real basket and far
+# below the int64 points overflow at any sane earn rate.
+MAX_AMOUNT_MINOR = 10**13
+MAX_FUTURE_SKEW = timedelta(hours=24)
+MAX_LINE_ITEMS = 1000
+MAX_TEXT = 256
+INT64_MAX = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class Money:
+    amount_minor: int
+    currency: str
+
+
+@dataclass(frozen=True)
+class LineItem:
+    sku: str
+    category: str
+    quantity: int
+    unit_price: Money
+
+
+@dataclass(frozen=True)
+class Purchase:
+    purchase_id: str
+    member_id: str
+    amount: Money
+    line_items: tuple[LineItem, ...]
+    occurred_at: datetime
+    channel: str
+
+
+@dataclass(frozen=True)
+class Enrollment:
+    member_id: str
+    email: str
+    given_name: str
+    family_name: str
+
+
+@dataclass(frozen=True)
+class Earning:
+    """The decision for one purchase: how many points, and why."""
+
+    points: int
+    description: str
+
+
+def check_member_id(violations: Violations, field: str, member_id: str) -> None:
+    if not member_id:
+        violations.add(field, "is required")
+    elif not MEMBER_ID_PATTERN.match(member_id):
+        violations.add(field, "must be 1-64 letters, digits, '.', '_', ':' or '-'")
+
+
+def require_member_id(member_id: str, field: str = "member_id") -> str:
+    violations = Violations()
+    check_member_id(violations, field, member_id)
+    violations.raise_if_any()
+    return member_id
+
+
+def validate_enrollment(enrollment: Enrollment) -> Enrollment:
+    violations = Violations()
+    check_member_id(violations, "member_id", enrollment.member_id)
+    if enrollment.email and ("@" not in enrollment.email or len(enrollment.email) > MAX_TEXT):
+        violations.add("email", "must be an email address of at most 256 characters")
+    for field, value in (("given_name", enrollment.given_name), ("family_name", enrollment.family_name)):
+        if len(value) > MAX_TEXT:
+            violations.add(field, "must be at most 256 characters")
+    violations.raise_if_any()
+    return enrollment
+
+
+def _check_money(violations: Violations, field: str, money: Money, *, currency: str | None = None) -> None:
+    if not is_currency(money.currency) or money.currency != money.currency.upper():
+        violations.add(f"{field}.currency_code", f"{money.currency!r} is not an ISO 4217 currency code")
+    elif currency is not None and money.currency != currency:
+        violations.add(f"{field}.currency_code", f"must be the purchase currency {currency}")
+    if money.amount_minor < 0:
+        violations.add(f"{field}.amount_minor", "must not be negative")
+    elif money.amount_minor > MAX_AMOUNT_MINOR:
+        violations.add(f"{field}.amount_minor", f"must be at most {MAX_AMOUNT_MINOR}")
+
+
+def _check_line_items(violations: Violations, purchase: Purchase) -> None:
+    if len(purchase.line_items) > MAX_LINE_ITEMS:
+        violations.add("line_items", f"at most {MAX_LINE_ITEMS} line items")
+        return
+    for index, item in enumerate(purchase.line_items):
+        field = f"line_items[{index}]"
+        if not item.sku or len(item.sku) > MAX_TEXT:
+            violations.add(f"{field}.sku", "is required, at most 256 characters")
+        if len(item.category) > MAX_TEXT:
+            violations.add(f"{field}.category", "must be at most 256 characters")
+        if not 1 <= item.quantity <= 1_000_000:
+            violations.add(f"{field}.quantity", "must be between 1 and 1000000")
+        _check_money(violations, f"{field}.unit_price", item.unit_price, currency=purchase.amount.currency)
+
+
+def validate_purchase(purchase: Purchase, now: datetime) -> Purchase:
+    """Raise InvalidArgument naming every wrong field, or return the purchase."""
+    violations = Violations()
+    if not PURCHASE_ID_PATTERN.match(purchase.purchase_id):
+        violations.add("purchase_id", "is required: 1-128 printable ASCII characters without spaces")
+    check_member_id(violations, "member_id", purchase.member_id)
+    _check_money(violations, "amount", purchase.amount)
+    _check_line_items(violations, purchase)
+    if purchase.occurred_at.tzinfo is None or purchase.occurred_at.year < 2000:
+        violations.add("occurred_at", "is required and must be after 2000-01-01")
+    elif purchase.occurred_at > now + MAX_FUTURE_SKEW:
+        violations.add("occurred_at", "must not be more than 24 hours in the future")
+    if len(purchase.channel) > MAX_TEXT:
+        violations.add("channel", "must be at most 256 characters")
+    violations.raise_if_any()
+    return purchase
+
+
+def earn_for_purchase(purchase: Purchase, points_per_unit: int) -> Earning:
+    """Base earning: `points_per_unit` points per whole currency unit paid, rounded down."""
+    whole_units = purchase.amount.amount_minor // 10 ** get_currency_precision(purchase.amount.currency)
+    points = whole_units * points_per_unit
+    if points > INT64_MAX:
+        raise InvalidArgument.single("amount.amount_minor", "earns more points than a ledger entry holds")
+    return Earning(
+        points=points,
+        description=(
+            f"{points_per_unit} points per {purchase.amount.currency} on {whole_units} whole units"
+            f" of purchase {purchase.purchase_id}"
+        ),
+    )
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,27 @@
+"""Wiring of the points service."""
+
+from __future__ import annotations
+
+import asyncpg
+from loyalty.points.v1 import points_pb2, points_pb2_grpc
+
+from services.common.grpc_server import Registration
+from services.common.runtime import ServiceParts
+from services.common.settings import ServiceSettings
+from services.points.api import PointsServicer
+from services.points.application import PointsApplication
+from services.points.consumers import purchases_consumer
+
+
+def build(settings: ServiceSettings, pool: asyncpg.Pool) -> ServiceParts:
+    application = PointsApplication(pool, settings.base_earn_rate)
+    return ServiceParts(
+        registrations=[
+            Registration(
+                points_pb2_grpc.add_PointsServiceServicer_to_server,
+                PointsServicer(application),
+                points_pb2.DESCRIPTOR.services_by_name["PointsService"].full_name,
+            )
+        ],
+        consumers=[purchases_consumer(pool, settings.kafka, application)],
+    )

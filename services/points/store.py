@@ -1,0 +1,151 @@
+"""SQL for the points service: members, ledger entries and purchases."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+import asyncpg
+
+from services.points.domain import DEFAULT_TIER, Enrollment, Purchase
+
+
+@dataclass(frozen=True)
+class MemberRow:
+    member_id: str
+    email: str
+    given_name: str
+    family_name: str
+    tier: str
+    status: str
+    enrolled_at: datetime
+    balance: int
+    lifetime_earned: int
+
+
+@dataclass(frozen=True)
+class EntryRow:
+    seq: int
+    entry_id: uuid.UUID
+    member_id: str
+    kind: str
+    points: int
+    idempotency_key: str
+    description: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class PurchaseRow:
+    purchase_id: str
+    member_id: str
+    points_earned: int
+    entry_id: uuid.UUID | None
+
+
+_MEMBER_COLUMNS = (
+    "member_id, email, given_name, family_name, tier, status, enrolled_at, balance, lifetime_earned"
+)
+_ENTRY_COLUMNS = "seq, entry_id, member_id, kind, points, idempotency_key, description, created_at"
+
+
+async def insert_member(connection: asyncpg.Connection, enrollment: Enrollment) -> MemberRow | None:
+    """The new member, or None when the member id is taken."""
+    record = await connection.fetchrow(
+        f"""INSERT INTO members (member_id, email, given_name, family_name, tier)
+            VALUES ($1, $2, $3, $4, $5)
+            ON CONFLICT (member_id) DO NOTHING
+            RETURNING {_MEMBER_COLUMNS}""",
+        enrollment.member_id,
+        enrollment.email,
+        enrollment.given_name,
+        enrollment.family_name,
+        DEFAULT_TIER,
+    )
+    return MemberRow(**record) if record else None
+
+
+async def get_member(
+    connection: asyncpg.Connection, member_id: str, *, lock: bool = False
+) -> MemberRow | None:
+    # Locking the member row serialises every ledger write for that member, which
+    # also makes outbox ids follow commit order per member.
+    suffix = " FOR UPDATE" if lock else ""
+    record = await connection.fetchrow(
+        f"SELECT {_MEMBER_COLUMNS} FROM members WHERE member_id = $1{suffix}", member_id
+    )
+    return MemberRow(**record) if record else None
+
+
+async def insert_entry(
+    connection: asyncpg.Connection,
+    *,
+    member_id: str,
+    kind: str,
+    points: int,
+    idempotency_key: str,
+    description: str,
+) -> EntryRow:
+    record = await connection.fetchrow(
+        f"""INSERT INTO ledger_entries (entry_id, member_id, kind, points, idempotency_key, description)
+            VALUES ($1, $2, $3, $4, $5, $6)
+            RETURNING {_ENTRY_COLUMNS}""",
+        uuid.uuid4(),
+        member_id,
+        kind,
+        points,
+        idempotency_key,
+        description,
+    )
+    return EntryRow(**record)
+
+
+async def get_entry(connection: asyncpg.Connection, entry_id: uuid.UUID) -> EntryRow | None:
+    record = await connection.fetchrow(
+        f"SELECT {_ENTRY_COLUMNS} FROM ledger_entries WHERE entry_id = $1", entry_id
+    )
+    return EntryRow(**record) if record else None
+
+
+async def list_entries(
+    connection: asyncpg.Connection, member_id: str, *, before_seq: int | None, limit: int
+) -> list[EntryRow]:
+    records = await connection.fetch(
+        f"""SELECT {_ENTRY_COLUMNS} FROM ledger_entries
+             WHERE member_id = $1 AND ($2::bigint IS NULL OR seq < $2)
+             ORDER BY seq DESC LIMIT $3""",
+        member_id,
+        before_seq,
+        limit,
+    )
+    return [EntryRow(**r) for r in records]
+
+
+async def find_purchase(connection: asyncpg.Connection, purchase_id: str) -> PurchaseRow | None:
+    record = await connection.fetchrow(
+        "SELECT purchase_id, member_id, points_earned, entry_id FROM purchases WHERE purchase_id = $1",
+        purchase_id,
+    )
+    return PurchaseRow(**record) if record else None
+
+
+async def insert_purchase(
+    connection: asyncpg.Connection, purchase: Purchase, points: int, entry_id: uuid.UUID | None
+) -> None:
+    line_items = [asdict(item) for item in purchase.line_items]
+    await connection.execute(
+        """INSERT INTO purchases (purchase_id, member_id, amount_minor, currency_code, channel,
+                                  line_items, occurred_at, points_earned, entry_id)
+           VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9)""",
+        purchase.purchase_id,
+        purchase.member_id,
+        purchase.amount.amount_minor,
+        purchase.amount.currency,
+        purchase.channel,
+        json.dumps(line_items),
+        purchase.occurred_at,
+        points,
+        entry_id,
+    )

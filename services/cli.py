@@ -8,6 +8,9 @@ import importlib
 import os
 import sys
 
+import grpc
+
+from services.client import add_client_commands
 from services.common.migrations import migrate
 from services.common.runtime import Builder, run_service
 from services.common.settings import SERVICE_NAMES, SettingsError, service_settings
@@ -56,6 +59,7 @@ def parser() -> argparse.ArgumentParser:
     migrate_command = commands.add_parser("migrate", help="apply pending migrations")
     migrate_command.add_argument("services", nargs="*", choices=[[], *SERVICE_NAMES], default=[])
     migrate_command.set_defaults(run=_migrate)
+    add_client_commands(commands)
     return root
 
 
@@ -66,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as error:
         print(f"loyalty: {error}", file=sys.stderr)
         return 2
+    except grpc.aio.AioRpcError as error:
+        print(f"loyalty: {error.code().name}: {error.details()}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     return result

@@ -105,9 +105,11 @@ class ServiceSettings:
 
 
 def kafka_settings(env: Mapping[str, str] = os.environ) -> KafkaSettings:
+    bootstrap = env.get("LOYALTY_KAFKA_BOOTSTRAP")
     return KafkaSettings(
-        bootstrap=env.get("LOYALTY_KAFKA_BOOTSTRAP", f"127.0.0.1:{EMBEDDED_KAFKA_PORT}"),
-        idempotence=_flag(env, "LOYALTY_KAFKA_IDEMPOTENCE", True),
+        bootstrap=bootstrap or f"127.0.0.1:{EMBEDDED_KAFKA_PORT}",
+        # On for a real cluster; the embedded broker (the default address) rejects it.
+        idempotence=_flag(env, "LOYALTY_KAFKA_IDEMPOTENCE", default=bool(bootstrap)),
         partitions=_integer(env, "LOYALTY_KAFKA_PARTITIONS", 6, minimum=1),
         replication_factor=_integer(env, "LOYALTY_KAFKA_REPLICATION_FACTOR", 1, minimum=1),
         security_protocol=env.get("LOYALTY_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT"),

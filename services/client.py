@@ -1,0 +1,117 @@
+"""Client commands for trying the platform: enroll, purchase (over gRPC or Kafka), balance.
+
+They talk to the services only through their public contracts, as any internal
+caller or commerce system would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+
+import grpc
+from babel.numbers import get_currency_precision
+from loyalty.common.v1.common_pb2 import Money
+from loyalty.events.v1 import commerce_pb2
+from loyalty.points.v1 import points_pb2 as pb
+from loyalty.points.v1 import points_pb2_grpc
+
+from services.common.events import kafka_headers, new_envelope, timestamp
+from services.common.kafka import PURCHASES_TOPIC, new_producer
+from services.common.settings import service_settings
+
+
+def add_client_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    enroll = commands.add_parser("enroll", help="enroll a member (gRPC)")
+    enroll.add_argument("member_id")
+    enroll.add_argument("--email", default="")
+    enroll.set_defaults(run=lambda args: asyncio.run(_enroll(args)))
+
+    purchase = commands.add_parser("purchase", help="record a purchase over gRPC or publish it to Kafka")
+    purchase.add_argument("member_id")
+    purchase.add_argument("amount", help="amount in currency units, e.g. 42.50")
+    purchase.add_argument("--currency", default="USD")
+    purchase.add_argument("--purchase-id", default=None, help="defaults to a new UUID")
+    purchase.add_argument("--via", choices=["grpc", "kafka"], default="grpc")
+    purchase.set_defaults(run=lambda args: asyncio.run(_purchase(args)))
+
+    balance = commands.add_parser("balance", help="show a member's balance and latest ledger entries")
+    balance.add_argument("member_id")
+    balance.set_defaults(run=lambda args: asyncio.run(_balance(args)))
+
+
+def _points_channel() -> grpc.aio.Channel:
+    return grpc.aio.insecure_channel(os.environ.get("LOYALTY_POINTS_ADDRESS", "127.0.0.1:50051"))
+
+
+def _money(amount: str, currency: str) -> Money:
+    try:
+        minor = Decimal(amount).scaleb(get_currency_precision(currency))
+    except InvalidOperation:
+        raise SystemExit(f"amount {amount!r} is not a number") from None
+    if minor != minor.to_integral_value():
+        raise SystemExit(f"amount {amount} has more decimals than {currency} allows")
+    return Money(amount_minor=int(minor), currency_code=currency)
+
+
+async def _enroll(args: argparse.Namespace) -> int:
+    async with _points_channel() as channel:
+        response = await points_pb2_grpc.PointsServiceStub(channel).EnrollMember(
+            pb.EnrollMemberRequest(member_id=args.member_id, email=args.email)
+        )
+    print(f"enrolled {response.member.member_id} in tier {response.member.tier}")
+    return 0
+
+
+async def _purchase(args: argparse.Namespace) -> int:
+    purchase_id = args.purchase_id or str(uuid.uuid4())
+    amount = _money(args.amount, args.currency)
+    now = datetime.now(UTC)
+    if args.via == "grpc":
+        async with _points_channel() as channel:
+            response = await points_pb2_grpc.PointsServiceStub(channel).RecordPurchase(
+                pb.RecordPurchaseRequest(
+                    purchase_id=purchase_id,
+                    member_id=args.member_id,
+                    amount=amount,
+                    occurred_at=timestamp(now),
+                )
+            )
+        note = " (duplicate: already recorded)" if response.duplicate else ""
+        print(f"purchase {purchase_id}: {response.points_earned} points, balance {response.balance}{note}")
+        return 0
+    event = commerce_pb2.PurchaseMade(
+        purchase_id=purchase_id, member_id=args.member_id, amount=amount, occurred_at=timestamp(now)
+    )
+    envelope = new_envelope(event, subject=args.member_id, source="loyalty.cli", occurred_at=now)
+    kafka = service_settings("points").kafka
+    producer = new_producer(kafka)
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            PURCHASES_TOPIC,
+            envelope.SerializeToString(),
+            key=args.member_id.encode(),
+            headers=kafka_headers(envelope),
+        )
+    finally:
+        await producer.stop()
+    print(f"published PurchaseMade {purchase_id} to {PURCHASES_TOPIC}")
+    return 0
+
+
+async def _balance(args: argparse.Namespace) -> int:
+    async with _points_channel() as channel:
+        stub = points_pb2_grpc.PointsServiceStub(channel)
+        balance = await stub.GetBalance(pb.GetBalanceRequest(member_id=args.member_id))
+        entries = await stub.ListLedgerEntries(
+            pb.ListLedgerEntriesRequest(member_id=args.member_id, page_size=5)
+        )
+    print(f"{balance.member_id}: {balance.balance} points ({balance.lifetime_earned} earned in all)")
+    for entry in entries.entries:
+        print(f"  {entry.created_at.ToDatetime():%Y-%m-%d %H:%M:%S}  {entry.points:+d}  {entry.description}")
+    return 0

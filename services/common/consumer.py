@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 
 import asyncpg
@@ -32,6 +33,7 @@ tracer = trace.get_tracer(__name__)
 
 Handler = Callable[[asyncpg.Connection, EventEnvelope, Message], Awaitable[None]]
 
+_LOG_CHECK_INTERVAL_S = 2.0
 _TRANSIENT = (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError)
 
 
@@ -58,6 +60,7 @@ class EventConsumer:
         consumer = new_consumer(self._kafka, self.name, self.topic)
         dead_letters = new_producer(self._kafka)
         await _start_with_retry(consumer, dead_letters)
+        next_log_check = time.monotonic() + _LOG_CHECK_INTERVAL_S
         try:
             while True:
                 batches = await consumer.getmany(timeout_ms=500)
@@ -66,6 +69,9 @@ class EventConsumer:
                         await self._process(record, dead_letters)
                 if batches:
                     await _commit(consumer)
+                elif time.monotonic() >= next_log_check:
+                    await _rewind_lost_partitions(consumer)
+                    next_log_check = time.monotonic() + _LOG_CHECK_INTERVAL_S
         finally:
             await consumer.stop()
             await dead_letters.stop()
@@ -173,6 +179,29 @@ async def _send_with_retry(
             log.warning("dead-letter publish failed; retrying", extra={"error": repr(error)})
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 10)
+
+
+async def _rewind_lost_partitions(consumer: AIOKafkaConsumer) -> None:
+    """Read a partition again from the start when its log is shorter than our position.
+
+    That happens only when the broker lost the log (the embedded in-memory
+    broker after a restart, or a topic deleted and created again); the inbox
+    makes reading events a second time harmless.
+    """
+    assigned = list(consumer.assignment())
+    if not assigned:
+        return
+    try:
+        ends = await consumer.end_offsets(assigned)
+        for partition in assigned:
+            if await consumer.position(partition) > ends[partition]:
+                log.warning(
+                    "partition log was lost; reading it again from the beginning",
+                    extra={"topic": partition.topic, "partition": partition.partition},
+                )
+                await consumer.seek_to_beginning(partition)
+    except KafkaError as error:
+        log.info("partition ends not checked", extra={"error": repr(error)})
 
 
 async def _commit(consumer: AIOKafkaConsumer) -> None:

@@ -3,10 +3,15 @@
 A service calls `add_event` inside the transaction that changes its state, so
 the event exists exactly when the change does. The relay publishes rows in id
 order (which, for one member, is commit order: writers lock the member row
-first) and deletes each row only once the broker acknowledged it. When the
-broker is down the relay keeps the rows, backs off and tries again; nothing is
-lost, and a row may be published twice, which consumers absorb through their
-inbox.
+first) and marks each row published only once the broker acknowledged it.
+When the broker is down the relay keeps the rows, backs off and tries again;
+nothing is lost, and a row may be published twice, which consumers absorb
+through their inbox.
+
+Published rows are kept for `retention`. If the broker acknowledges an offset
+at or below one it acknowledged before on the same partition, its log was lost
+(the embedded in-memory broker after a restart): the relay marks the retained
+rows of that topic unpublished and sends them again.
 """
 
 from __future__ import annotations
@@ -14,16 +19,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from aiokafka.structs import RecordMetadata
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
 
 from services.common.events import kafka_headers
-from services.common.kafka import ensure_topics, new_producer
+from services.common.kafka import new_producer
 from services.common.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -31,6 +39,7 @@ log = logging.getLogger(__name__)
 # Any constant works; one relay per database holds it so rows go out in order.
 _RELAY_LOCK_KEY = 0x0B0C5
 _BATCH_SIZE = 500
+_CLEANUP_EVERY = timedelta(minutes=1)
 
 
 async def add_event(connection: asyncpg.Connection, topic: str, envelope: EventEnvelope) -> None:
@@ -55,10 +64,18 @@ class _Row:
 
 
 class OutboxRelay:
-    def __init__(self, pool: asyncpg.Pool, kafka: KafkaSettings, *, poll_interval: float = 0.2) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        kafka: KafkaSettings,
+        *,
+        poll_interval: float = 0.2,
+        retention: timedelta = timedelta(hours=1),
+    ) -> None:
         self._pool = pool
         self._kafka = kafka
         self._poll_interval = poll_interval
+        self._retention = retention
         self._wake = asyncio.Event()
         self.published = 0
 
@@ -93,35 +110,100 @@ class OutboxRelay:
     async def _publish_forever(self, connection: asyncpg.Connection) -> None:
         producer: AIOKafkaProducer | None = None
         backoff = 0.5
+        next_cleanup = 0.0
         try:
             while True:
                 self._wake.clear()
+                if time.monotonic() >= next_cleanup:
+                    await self._forget_old_rows(connection)
+                    next_cleanup = time.monotonic() + _CLEANUP_EVERY.total_seconds()
                 rows = await self._pending(connection)
                 if not rows:
                     await self._sleep_until_woken()
                     continue
                 try:
                     producer = producer or await self._start_producer()
-                    acknowledged = await self._publish(producer, rows)
+                    acknowledgements = await self._publish(producer, rows)
                     backoff = 0.5
                 except (TimeoutError, KafkaError, OSError) as error:
                     log.warning("broker unavailable; outbox rows kept", extra={"error": repr(error)})
                     await _stop_quietly(producer)
                     producer = None
-                    await self._recreate_topics(rows)
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 10)
                     continue
-                await connection.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", acknowledged)
-                self.published += len(acknowledged)
+                await self._mark_published(connection, rows, acknowledgements)
+                self.published += len(rows)
         finally:
             await _stop_quietly(producer)
 
     async def _pending(self, connection: asyncpg.Connection) -> list[_Row]:
         records = await connection.fetch(
-            "SELECT id, topic, message_key, envelope FROM outbox ORDER BY id LIMIT $1", _BATCH_SIZE
+            """SELECT id, topic, message_key, envelope FROM outbox
+                WHERE published_at IS NULL ORDER BY id LIMIT $1""",
+            _BATCH_SIZE,
         )
         return [_Row(r["id"], r["topic"], r["message_key"], r["envelope"]) for r in records]
+
+    async def _mark_published(
+        self, connection: asyncpg.Connection, rows: list[_Row], acknowledgements: list[RecordMetadata]
+    ) -> None:
+        highest: dict[tuple[str, int], int] = {}
+        lowest: dict[tuple[str, int], int] = {}
+        for ack in acknowledgements:
+            partition = (ack.topic, ack.partition)
+            highest[partition] = max(highest.get(partition, ack.offset), ack.offset)
+            lowest[partition] = min(lowest.get(partition, ack.offset), ack.offset)
+        async with connection.transaction():
+            previous = await connection.fetch(
+                """SELECT topic, partition, last_offset FROM outbox_partition_offsets
+                    WHERE (topic, partition) IN (SELECT * FROM unnest($1::text[], $2::int[]))
+                      FOR UPDATE""",
+                [t for t, _ in highest],
+                [p for _, p in highest],
+            )
+            lost_topics = sorted(
+                {r["topic"] for r in previous if lowest[(r["topic"], r["partition"])] <= r["last_offset"]}
+            )
+            await connection.execute(
+                "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", [r.id for r in rows]
+            )
+            if lost_topics:
+                # Every partition of a lost topic starts again, not only those in this batch.
+                await connection.execute(
+                    "DELETE FROM outbox_partition_offsets WHERE topic = ANY($1::text[])", lost_topics
+                )
+            await connection.execute(
+                """INSERT INTO outbox_partition_offsets (topic, partition, last_offset)
+                   SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[])
+                   ON CONFLICT (topic, partition) DO UPDATE SET last_offset = EXCLUDED.last_offset""",
+                [t for t, _ in highest],
+                [p for _, p in highest],
+                list(highest.values()),
+            )
+            if lost_topics:
+                await self._replay(connection, lost_topics, [r.id for r in rows])
+
+    async def _replay(self, connection: asyncpg.Connection, topics: list[str], just_sent: list[int]) -> None:
+        replayed = await connection.fetchval(
+            """WITH replay AS (
+                   UPDATE outbox SET published_at = NULL
+                    WHERE topic = ANY($1::text[]) AND published_at IS NOT NULL
+                      AND NOT id = ANY($2::bigint[])
+                   RETURNING 1)
+               SELECT count(*) FROM replay""",
+            topics,
+            just_sent,
+        )
+        log.warning(
+            "broker lost its log; replaying retained outbox rows",
+            extra={"topics": topics, "rows": replayed},
+        )
+
+    async def _forget_old_rows(self, connection: asyncpg.Connection) -> None:
+        await connection.execute(
+            "DELETE FROM outbox WHERE published_at < now() - $1::interval", self._retention
+        )
 
     async def _sleep_until_woken(self) -> None:
         with contextlib.suppress(TimeoutError):
@@ -136,8 +218,8 @@ class OutboxRelay:
             raise
         return producer
 
-    async def _publish(self, producer: AIOKafkaProducer, rows: list[_Row]) -> list[int]:
-        """Send a batch; the ids the broker acknowledged, or raise if any failed."""
+    async def _publish(self, producer: AIOKafkaProducer, rows: list[_Row]) -> list[RecordMetadata]:
+        """Send a batch; the broker's acknowledgements, or raise if any send failed."""
         deliveries = []
         for row in rows:
             envelope = EventEnvelope.FromString(row.envelope)
@@ -146,15 +228,7 @@ class OutboxRelay:
                     row.topic, row.envelope, key=row.key.encode(), headers=kafka_headers(envelope)
                 )
             )
-        await asyncio.gather(*deliveries)
-        return [row.id for row in rows]
-
-    async def _recreate_topics(self, rows: list[_Row]) -> None:
-        # An in-memory broker comes back from a restart without its topics.
-        try:
-            await asyncio.wait_for(ensure_topics(self._kafka, {r.topic for r in rows}), timeout=10)
-        except (KafkaError, OSError, TimeoutError) as error:
-            log.info("topics not checked; broker still unreachable", extra={"error": repr(error)})
+        return list(await asyncio.gather(*deliveries))
 
 
 async def _stop_quietly(producer: AIOKafkaProducer | None) -> None:

@@ -81,21 +81,22 @@ class PointsApplication:
             return await _repeat_of(connection, previous, member)
         earning = domain.earn_for_purchase(purchase, self._points_per_unit)
         entry = None
-        if earning.points > 0:
-            entry = await store.insert_entry(
-                connection,
-                member_id=member.member_id,
-                kind="purchase_earn",
-                points=earning.points,
-                idempotency_key=f"purchase:{purchase.purchase_id}",
-                description=earning.description,
-            )
         try:
+            if earning.points > 0:
+                entry = await store.insert_entry(
+                    connection,
+                    member_id=member.member_id,
+                    kind="purchase_earn",
+                    points=earning.points,
+                    idempotency_key=f"purchase:{purchase.purchase_id}",
+                    description=earning.description,
+                )
             await store.insert_purchase(
                 connection, purchase, earning.points, entry.entry_id if entry else None
             )
         except asyncpg.UniqueViolationError:
-            # The same purchase id was recorded concurrently for another member.
+            # The same purchase id was recorded concurrently for another member (the
+            # entry's idempotency key or the purchase id collides, whichever comes first).
             raise AlreadyExists("purchase_id: already recorded for another member") from None
         balance = member.balance + earning.points
         if entry is not None:

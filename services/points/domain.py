@@ -14,8 +14,8 @@ from babel.numbers import get_currency_precision, is_currency
 
 from services.common.errors import InvalidArgument, Violations
 
-MEMBER_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
-PURCHASE_ID_PATTERN = re.compile(r"^[\x21-\x7e]{1,128}$")
+MEMBER_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+PURCHASE_ID_PATTERN = re.compile(r"[\x21-\x7e]{1,128}")
 DEFAULT_TIER = "base"
 # Largest amount accepted, in minor units: far above any real basket and far
 # below the int64 points overflow at any sane earn rate.
@@ -69,7 +69,7 @@ class Earning:
 def check_member_id(violations: Violations, field: str, member_id: str) -> None:
     if not member_id:
         violations.add(field, "is required")
-    elif not MEMBER_ID_PATTERN.match(member_id):
+    elif not MEMBER_ID_PATTERN.fullmatch(member_id):
         violations.add(field, "must be 1-64 letters, digits, '.', '_', ':' or '-'")
 
 
@@ -121,7 +121,7 @@ def _check_line_items(violations: Violations, purchase: Purchase) -> None:
 def validate_purchase(purchase: Purchase, now: datetime) -> Purchase:
     """Raise InvalidArgument naming every wrong field, or return the purchase."""
     violations = Violations()
-    if not PURCHASE_ID_PATTERN.match(purchase.purchase_id):
+    if not PURCHASE_ID_PATTERN.fullmatch(purchase.purchase_id):
         violations.add("purchase_id", "is required: 1-128 printable ASCII characters without spaces")
     check_member_id(violations, "member_id", purchase.member_id)
     _check_money(violations, "amount", purchase.amount)

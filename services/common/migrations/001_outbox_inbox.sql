@@ -1,6 +1,8 @@
 -- Transactional outbox: events are inserted in the same transaction as the
--- state change they describe; the relay publishes them in id order and
--- deletes each row only after the broker acknowledged it.
+-- state change they describe; the relay publishes them in id order and marks
+-- each row published only after the broker acknowledged it. Published rows are
+-- kept for a retention period so they can be replayed to a broker that lost
+-- its log (the embedded in-memory broker after a restart).
 CREATE TABLE outbox (
     id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     event_id    uuid        NOT NULL UNIQUE,
@@ -10,7 +12,20 @@ CREATE TABLE outbox (
     -- The serialized loyalty.events.v1.EventEnvelope.
     envelope    bytea       NOT NULL,
     traceparent text,
-    created_at  timestamptz NOT NULL DEFAULT clock_timestamp()
+    created_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
+    published_at timestamptz
+);
+
+CREATE INDEX outbox_unpublished ON outbox (id) WHERE published_at IS NULL;
+CREATE INDEX outbox_published ON outbox (published_at) WHERE published_at IS NOT NULL;
+
+-- The highest offset the broker acknowledged per partition. An acknowledgement
+-- at or below it means the partition's log was lost and started again.
+CREATE TABLE outbox_partition_offsets (
+    topic       text   NOT NULL,
+    partition   integer NOT NULL,
+    last_offset bigint NOT NULL,
+    PRIMARY KEY (topic, partition)
 );
 
 -- Wakes the relay as soon as a transaction with events commits.

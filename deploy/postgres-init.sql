@@ -1,0 +1,4 @@
+-- One database per service; each service is the only user of its own.
+CREATE DATABASE loyalty_points;
+CREATE DATABASE loyalty_rewards;
+CREATE DATABASE loyalty_tickets;

@@ -1,0 +1,398 @@
+"""`loyalty dev`: the whole platform on one machine, and the same thing for the e2e tests.
+
+Starts an embedded PostgreSQL (or uses a given server), the embedded Kafka-
+compatible broker, creates databases and topics, runs the three services as
+separate processes exactly as production runs them (`loyalty serve <name>`),
+and seeds a small demo.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from loyalty.common.v1 import common_pb2
+from loyalty.points.v1 import points_pb2, points_pb2_grpc
+
+from services.common import settings
+from services.common.embedded import (
+    LOOPBACK,
+    EmbeddedBroker,
+    EmbeddedPostgres,
+    StartupError,
+    database_url,
+    drop_databases,
+    ensure_databases,
+    kill,
+    log_tail,
+    port_is_free,
+    spawn,
+    terminate,
+)
+from services.common.kafka import ensure_topics
+from services.common.settings import SERVICE_NAMES, KafkaSettings
+
+SERVICE_STOP_GRACE_S = 10.0
+DEMO_MEMBERS = (
+    ("demo-alice", "alice@example.com", "Alice", "Demo"),
+    ("demo-bob", "bob@example.com", "Bob", "Demo"),
+)
+# Fixed, so re-running `loyalty dev` on the same data repeats the purchase and earns nothing twice.
+DEMO_PURCHASE_ID = "demo-purchase-0001"
+DEMO_AMOUNT = common_pb2.Money(amount_minor=4250, currency_code="USD")
+
+
+@dataclass
+class Platform:
+    """Everything `loyalty dev` runs, with the controls the e2e tests need to break it."""
+
+    data_dir: Path
+    kafka_port: int = settings.EMBEDDED_KAFKA_PORT
+    grpc_ports: dict[str, int] = field(default_factory=lambda: dict(settings.DEFAULT_GRPC_PORTS))
+    # A server URL (any database, usually `postgres`) to use instead of the embedded server.
+    postgres_admin_url: str | None = None
+    # Lets several platforms share one external server without sharing databases.
+    database_prefix: str = ""
+    # Drop the databases on stop(); only honoured for an external server.
+    drop_databases_on_stop: bool = False
+    seed: bool = True
+    # More LOYALTY_* variables for every service, e.g. a faster outbox poll in tests.
+    extra_env: dict[str, str] = field(default_factory=dict)
+    startup_timeout_s: float = 60.0
+    demo_balances: dict[str, int] = field(default_factory=dict, init=False)
+    _admin_url: str | None = field(default=None, init=False, repr=False)
+    _postgres: EmbeddedPostgres | None = field(default=None, init=False, repr=False)
+    _broker: EmbeddedBroker | None = field(default=None, init=False, repr=False)
+    _processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict, init=False, repr=False)
+    _stack: AsyncExitStack = field(default_factory=AsyncExitStack, init=False, repr=False)
+
+    # -- where things are ---------------------------------------------------------------
+
+    @property
+    def log_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+    def log_path(self, name: str) -> Path:
+        """The log of a service, or of the broker for `broker`."""
+        return self.log_dir / f"{name}.log"
+
+    @property
+    def postgres(self) -> EmbeddedPostgres | None:
+        return self._postgres
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"{LOOPBACK}:{self.kafka_port}"
+
+    @property
+    def kafka_settings(self) -> KafkaSettings:
+        return settings.kafka_settings(self._kafka_env() | self.extra_env)
+
+    def grpc_address(self, service: str) -> str:
+        return f"{LOOPBACK}:{self.grpc_ports[service]}"
+
+    def database_name(self, service: str) -> str:
+        return f"{self.database_prefix}loyalty_{service}"
+
+    def database_url(self, service: str) -> str:
+        if self._admin_url is None:
+            raise RuntimeError("the platform is not started")
+        return database_url(self._admin_url, self.database_name(service))
+
+    def env_for(self, service: str) -> dict[str, str]:
+        """The LOYALTY_* variables that make `loyalty serve <service>` join this platform."""
+        if service not in SERVICE_NAMES:
+            raise ValueError(f"unknown service {service!r}")
+        env = {f"LOYALTY_{name.upper()}_DATABASE_URL": self.database_url(name) for name in SERVICE_NAMES}
+        env |= {f"LOYALTY_{name.upper()}_GRPC_PORT": str(self.grpc_ports[name]) for name in SERVICE_NAMES}
+        env |= self._kafka_env() | {"LOYALTY_DATA_DIR": str(self.data_dir)}
+        return env | self.extra_env
+
+    def _kafka_env(self) -> dict[str, str]:
+        return {"LOYALTY_KAFKA_BOOTSTRAP": self.kafka_bootstrap, "LOYALTY_KAFKA_IDEMPOTENCE": "false"}
+
+    # -- whole platform -----------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start everything; on any failure (or cancellation) stop what was started and re-raise."""
+        self._check_ports_free()
+        try:
+            await self._start_databases()
+            await self._start_kafka()
+            self._stack.push_async_callback(self._stop_services)
+            await self._start_services(SERVICE_NAMES)
+            if self.seed:
+                self.demo_balances = await self.seed_demo()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        """Services first (they drain to the broker and database), then the broker, then PostgreSQL."""
+        await self._stack.aclose()
+
+    def _check_ports_free(self) -> None:
+        wanted = {f"gRPC ({name})": port for name, port in self.grpc_ports.items()}
+        wanted["Kafka"] = self.kafka_port
+        busy = [f"{what} port {port}" for what, port in wanted.items() if not port_is_free(port)]
+        if busy:
+            raise StartupError(
+                f"already in use: {', '.join(busy)}; is another `loyalty dev` running? "
+                "Stop it, or choose other ports (--kafka-port, LOYALTY_<SERVICE>_GRPC_PORT)."
+            )
+
+    async def _start_databases(self) -> None:
+        if self.postgres_admin_url is None:
+            self._postgres = EmbeddedPostgres(self.data_dir)
+            self._stack.push_async_callback(self._postgres.stop)
+            await self._postgres.start()
+            self._admin_url = self._postgres.admin_url
+        else:
+            self._admin_url = self.postgres_admin_url
+        names = [self.database_name(name) for name in SERVICE_NAMES]
+        if self.postgres_admin_url is not None and self.drop_databases_on_stop:
+            self._stack.push_async_callback(drop_databases, self._admin_url, names)
+        await ensure_databases(self._admin_url, names)
+
+    async def _start_kafka(self) -> None:
+        self._broker = EmbeddedBroker(self.kafka_port, self.log_path("broker"))
+        self._stack.push_async_callback(self._broker.stop)
+        await self.start_broker()
+
+    # -- the broker, for fault tests -----------------------------------------------------
+
+    def _require_broker(self) -> EmbeddedBroker:
+        if self._broker is None:
+            raise RuntimeError("the platform is not started")
+        return self._broker
+
+    async def start_broker(self) -> None:
+        """Start the broker and create the topics (it forgets them when it stops)."""
+        await self._require_broker().start()
+        await ensure_topics(self.kafka_settings)
+
+    async def stop_broker(self) -> None:
+        await self._require_broker().stop()
+
+    async def kill_broker(self) -> None:
+        await self._require_broker().kill()
+
+    async def restart_broker(self, down_for_s: float = 0.0) -> None:
+        await self.stop_broker()
+        await asyncio.sleep(down_for_s)
+        await self.start_broker()
+
+    # -- services --------------------------------------------------------------------------
+
+    def service_running(self, name: str) -> bool:
+        process = self._processes.get(name)
+        return process is not None and process.poll() is None
+
+    async def start_service(self, name: str) -> None:
+        """Start one service (again) and wait until it reports SERVING."""
+        await self._start_services([name])
+
+    async def stop_service(self, name: str, grace_s: float = SERVICE_STOP_GRACE_S) -> int | None:
+        """SIGTERM (graceful shutdown), SIGKILL after `grace_s`; returns the exit code."""
+        process = self._processes.pop(name, None)
+        return None if process is None else await terminate(process, grace_s)
+
+    async def kill_service(self, name: str, sig: signal.Signals = signal.SIGKILL) -> int | None:
+        """Send `sig` (SIGKILL by default, a crash) and wait for the process to exit."""
+        process = self._processes.pop(name, None)
+        return None if process is None else await kill(process, sig)
+
+    async def _stop_services(self) -> None:
+        await asyncio.gather(*(self.stop_service(name) for name in list(self._processes)))
+
+    async def _start_services(self, names: Sequence[str]) -> None:
+        # Spawn all before waiting on any: they start in parallel, so startup takes the slowest, not the sum.
+        started = {name: self._spawn_service(name) for name in names if not self.service_running(name)}
+        deadline = time.monotonic() + self.startup_timeout_s
+        for name, process in started.items():
+            await self._wait_serving(name, process, deadline)
+
+    def _spawn_service(self, name: str) -> subprocess.Popen[bytes]:
+        log_path = self.log_path(name)
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with log_path.open("a") as log:
+            log.write(f"=== {time.strftime('%Y-%m-%d %H:%M:%S')} loyalty dev: starting {name} ===\n")
+        # Unbuffered, so the log is current when a test or a person reads it.
+        env = os.environ | self.env_for(name) | {"PYTHONUNBUFFERED": "1"}
+        process = spawn([sys.executable, "-m", "services.cli", "serve", name], log_path, env)
+        self._processes[name] = process
+        return process
+
+    async def _wait_serving(self, name: str, process: subprocess.Popen[bytes], deadline: float) -> None:
+        serving = health_pb2.HealthCheckResponse.SERVING
+        async with grpc.aio.insecure_channel(self.grpc_address(name)) as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            while True:
+                if process.poll() is not None:
+                    raise StartupError(self._failure(name, f"exited with code {process.returncode}"))
+                try:
+                    reply = await health.Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0)
+                    if reply.status == serving:
+                        return
+                except grpc.aio.AioRpcError:
+                    pass  # not listening yet, or still migrating
+                if time.monotonic() > deadline:
+                    raise StartupError(
+                        self._failure(name, f"not SERVING after {self.startup_timeout_s:.0f}s")
+                    )
+                await asyncio.sleep(0.2)
+
+    def _failure(self, name: str, what: str) -> str:
+        path = self.log_path(name)
+        return f"service {name} {what}; last lines of {path}:\n{log_tail(path)}"
+
+    # -- demo data ---------------------------------------------------------------------------
+
+    async def seed_demo(self) -> dict[str, int]:
+        """Enroll the demo members and record one purchase; returns each member's balance."""
+        async with grpc.aio.insecure_channel(self.grpc_address("points")) as channel:
+            points = points_pb2_grpc.PointsServiceStub(channel)
+            try:
+                for member_id, email, given_name, family_name in DEMO_MEMBERS:
+                    await _enroll(points, member_id, email, given_name, family_name)
+                await points.RecordPurchase(_demo_purchase(DEMO_MEMBERS[0][0]), timeout=10)
+                return {m[0]: await _balance(points, m[0]) for m in DEMO_MEMBERS}
+            except grpc.aio.AioRpcError as error:
+                raise StartupError(
+                    f"seeding the demo failed: {error.code().name}: {error.details()}"
+                ) from error
+
+
+async def _enroll(
+    points: points_pb2_grpc.PointsServiceStub, member_id: str, email: str, given_name: str, family_name: str
+) -> None:
+    request = points_pb2.EnrollMemberRequest(
+        member_id=member_id, email=email, given_name=given_name, family_name=family_name
+    )
+    try:
+        await points.EnrollMember(request, timeout=10)
+    except grpc.aio.AioRpcError as error:
+        if error.code() != grpc.StatusCode.ALREADY_EXISTS:  # enrolled by an earlier run: fine
+            raise
+
+
+def _demo_purchase(member_id: str) -> points_pb2.RecordPurchaseRequest:
+    occurred_at = Timestamp()
+    occurred_at.GetCurrentTime()
+    item = points_pb2.PurchaseLineItem(
+        sku="COFFEE-BEANS-1KG", category="grocery", quantity=1, unit_price=DEMO_AMOUNT
+    )
+    return points_pb2.RecordPurchaseRequest(
+        purchase_id=DEMO_PURCHASE_ID,
+        member_id=member_id,
+        amount=DEMO_AMOUNT,
+        line_items=[item],
+        occurred_at=occurred_at,
+        channel="demo",
+    )
+
+
+async def _balance(points: points_pb2_grpc.PointsServiceStub, member_id: str) -> int:
+    reply = await points.GetBalance(points_pb2.GetBalanceRequest(member_id=member_id), timeout=10)
+    balance: int = reply.balance
+    return balance
+
+
+# -- the command ------------------------------------------------------------------------------
+
+
+def describe(platform: Platform) -> str:
+    """What a person needs to use the running platform."""
+    rows = ["", f"Loyalty platform is running. Data: {platform.data_dir}", ""]
+    rows += [f"  gRPC        {name:<8} {platform.grpc_address(name)}" for name in SERVICE_NAMES]
+    rows.append(
+        f"  Kafka       {platform.kafka_bootstrap}  (embedded Tansu: in memory, empty after a restart)"
+    )
+    rows += [f"  PostgreSQL  {name:<8} {platform.database_url(name)}" for name in SERVICE_NAMES]
+    postgres_log = f"; PostgreSQL log {platform.postgres.log_path}" if platform.postgres else ""
+    rows.append(f"  Logs        {platform.log_dir}/{{{','.join(SERVICE_NAMES)},broker}}.log{postgres_log}")
+    if platform.demo_balances:
+        balances = ", ".join(
+            f"{member} has {points} points" for member, points in platform.demo_balances.items()
+        )
+        rows += ["", f"Demo: {balances} (purchase {DEMO_PURCHASE_ID}: 42.50 USD)."]
+    rows += ["", "To run a service yourself against this platform (stop dev's copy or change its port):"]
+    rows += [
+        f"  export {key}={shlex.quote(value)}" for key, value in sorted(platform.env_for("points").items())
+    ]
+    rows += ["  loyalty serve points", "", "Press Ctrl-C to stop everything."]
+    return "\n".join(rows)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="loyalty dev", description=__doc__)
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=settings.default_data_dir(os.environ),
+        help="where PostgreSQL data and logs live, kept between runs (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--kafka-port", type=int, default=settings.EMBEDDED_KAFKA_PORT, help="default: %(default)s"
+    )
+    parser.add_argument("--no-seed", dest="seed", action="store_false", help="do not create the demo data")
+    return parser
+
+
+async def _run(platform: Platform) -> int:
+    stop_requested = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop_requested.set)
+    starting = asyncio.create_task(platform.start())
+    waiting = asyncio.create_task(stop_requested.wait())
+    try:
+        await asyncio.wait({starting, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        if not starting.done():
+            print("loyalty dev: interrupted while starting; stopping", file=sys.stderr)
+            starting.cancel()
+            await asyncio.gather(starting, return_exceptions=True)
+            return 130
+        starting.result()
+        print(describe(platform), flush=True)
+        await waiting
+        print("\nloyalty dev: stopping", file=sys.stderr)
+        return 0
+    except StartupError as error:
+        print(f"loyalty dev: {error}", file=sys.stderr)
+        return 1
+    finally:
+        waiting.cancel()
+        await platform.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # Honour LOYALTY_<SERVICE>_GRPC_PORT, so a busy default port can be moved without a flag per service.
+    grpc_ports = {name: settings.service_settings(name, os.environ).grpc_port for name in SERVICE_NAMES}
+    platform = Platform(
+        data_dir=args.data_dir.expanduser().resolve(),
+        kafka_port=args.kafka_port,
+        grpc_ports=grpc_ports,
+        seed=args.seed,
+    )
+    return asyncio.run(_run(platform))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

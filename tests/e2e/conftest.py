@@ -1,0 +1,54 @@
+"""The platform started the way `loyalty dev` starts it, driven only through gRPC and Kafka."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import grpc
+import pytest
+from aiokafka import AIOKafkaProducer
+from loyalty.points.v1 import points_pb2_grpc
+
+from services.common.embedded import free_port
+from services.common.settings import SERVICE_NAMES
+from services.dev import Platform
+
+
+@pytest.fixture(scope="session")
+async def platform(
+    tmp_path_factory: pytest.TempPathFactory, postgres_admin_url: str
+) -> AsyncIterator[Platform]:
+    platform = Platform(
+        data_dir=Path(tmp_path_factory.mktemp("platform")),
+        kafka_port=free_port(),
+        grpc_ports={name: free_port() for name in SERVICE_NAMES},
+        postgres_admin_url=postgres_admin_url,
+        database_prefix=f"e2e_{uuid.uuid4().hex[:8]}_",
+        drop_databases_on_stop=True,
+        extra_env={"LOYALTY_OUTBOX_POLL_MS": "50"},
+    )
+    await platform.start()
+    try:
+        yield platform
+    finally:
+        await platform.stop()
+
+
+@pytest.fixture(scope="session")
+async def points(platform: Platform) -> AsyncIterator[points_pb2_grpc.PointsServiceStub]:
+    async with grpc.aio.insecure_channel(platform.grpc_address("points")) as channel:
+        yield points_pb2_grpc.PointsServiceStub(channel)
+
+
+@pytest.fixture(scope="session")
+async def producer(platform: Platform) -> AsyncIterator[AIOKafkaProducer]:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=platform.kafka_bootstrap, enable_idempotence=False, acks="all"
+    )
+    await producer.start()
+    try:
+        yield producer
+    finally:
+        await producer.stop()

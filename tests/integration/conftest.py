@@ -1,0 +1,63 @@
+"""Fixtures for integration tests: migrated databases, private topics and a producer.
+
+The session fixtures (`create_database`, `kafka_bootstrap`, `kafka_settings`) come from
+tests/conftest.py; everything here builds on them, so on real Postgres and a real broker.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaProducer
+from tests.integration.support import PoolFactory, TopicFactory
+
+from services.common.db import create_pool
+from services.common.kafka import dead_letter_topic, ensure_topics
+from services.common.migrations import migrate
+from services.common.settings import KafkaSettings
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "/tests/integration/" in str(item.path).replace("\\", "/"):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture
+async def migrated_pool(create_database: Callable[[], Awaitable[str]]) -> AsyncIterator[PoolFactory]:
+    """`url, pool = await migrated_pool("points")`: a fresh database with a service's migrations."""
+    pools: list[asyncpg.Pool] = []
+
+    async def factory(service: str = "points") -> tuple[str, asyncpg.Pool]:
+        url = await create_database()
+        await migrate(url, service)
+        pool = await create_pool(url, min_size=1, max_size=12)
+        pools.append(pool)
+        return url, pool
+
+    yield factory
+    for pool in pools:
+        await pool.close()
+
+
+@pytest.fixture
+def fresh_topic(kafka_settings: KafkaSettings) -> TopicFactory:
+    """A topic (and its dead-letter topic) that no other test uses."""
+
+    async def factory(prefix: str = "test") -> str:
+        topic = f"{prefix}.{uuid.uuid4().hex[:12]}"
+        await ensure_topics(kafka_settings, [topic, dead_letter_topic(topic)])
+        return topic
+
+    return factory
+
+
+@pytest.fixture
+async def producer(kafka_settings: KafkaSettings) -> AsyncIterator[AIOKafkaProducer]:
+    client = AIOKafkaProducer(**kafka_settings.client_options(), enable_idempotence=False, acks="all")
+    await client.start()
+    yield client
+    await client.stop()

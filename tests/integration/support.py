@@ -1,0 +1,105 @@
+"""Plain helpers for the integration tests (imported by name; fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, Protocol, TypeVar
+
+import asyncpg
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+
+from services.common.settings import KafkaSettings
+
+T = TypeVar("T")
+DEADLINE = 30.0
+
+
+class PoolFactory(Protocol):
+    async def __call__(self, service: str = "points") -> tuple[str, asyncpg.Pool]: ...
+
+
+class TopicFactory(Protocol):
+    async def __call__(self, prefix: str = "test") -> str: ...
+
+
+async def eventually(check: Callable[[], Awaitable[T]], *, timeout: float = DEADLINE, what: str = "") -> T:
+    """Poll `check` until it returns a truthy value; fail naming `what` after `timeout` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or check}")
+        await asyncio.sleep(0.1)
+
+
+async def read_topic(
+    kafka: KafkaSettings,
+    topic: str,
+    count: int,
+    *,
+    timeout: float = DEADLINE,
+    settle: float = 0.0,
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """The records of `topic` from the beginning, once at least `count` arrived.
+
+    With `settle` > 0 it keeps reading that long after reaching `count`, so that
+    unexpected extra records (duplicates) show up in the result too.
+    """
+    consumer = AIOKafkaConsumer(**kafka.client_options(), enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    try:
+        partitions = await eventually(
+            lambda: _partitions(consumer, topic), timeout=timeout, what=f"metadata of {topic}"
+        )
+        consumer.assign([TopicPartition(topic, p) for p in sorted(partitions)])
+        await consumer.seek_to_beginning()
+        records: list[ConsumerRecord[bytes, bytes]] = []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        settle_until: float | None = None
+        while True:
+            batches = await consumer.getmany(timeout_ms=200)
+            for batch in batches.values():
+                records.extend(batch)
+            now = loop.time()
+            if len(records) >= count:
+                settle_until = settle_until or now + settle
+                if now >= settle_until:
+                    return records
+            elif now > deadline:
+                raise AssertionError(f"{topic}: {len(records)} of {count} records after {timeout}s")
+    finally:
+        await consumer.stop()
+
+
+async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
+    await consumer._client.force_metadata_update()  # the topic may be brand new
+    return consumer.partitions_for_topic(topic) or set()
+
+
+def header(record: ConsumerRecord[bytes, bytes], name: str) -> str | None:
+    for key, value in record.headers or ():
+        if key == name:
+            return value.decode()
+    return None
+
+
+@contextlib.asynccontextmanager
+async def running(*workers: Callable[[], Awaitable[Any]]) -> AsyncIterator[Sequence[asyncio.Task[Any]]]:
+    """Run background workers (relay, consumers) for the block; cancel them after, surface crashes."""
+    tasks = [asyncio.create_task(worker()) for worker in workers]
+    try:
+        yield tasks
+        for task in tasks:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                raise AssertionError(f"worker crashed: {task.exception()!r}")
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

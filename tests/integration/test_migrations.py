@@ -1,0 +1,131 @@
+"""The migration runner against real PostgreSQL, and migration discovery on disk."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from services.common.migrations import Migration, apply, discover, migrate, service_migrations
+
+CreateDatabase = Callable[[], Awaitable[str]]
+
+
+async def applied_rows(url: str) -> list[tuple[str, int, str]]:
+    connection = await asyncpg.connect(url)
+    try:
+        records = await connection.fetch(
+            "SELECT component, version, name FROM schema_migrations ORDER BY component, version"
+        )
+    finally:
+        await connection.close()
+    return [(r["component"], r["version"], r["name"]) for r in records]
+
+
+def expected_rows(service: str) -> list[tuple[str, int, str]]:
+    return sorted((m.component, m.version, m.name) for m in service_migrations(service))
+
+
+@pytest.mark.parametrize("service", ["points", "rewards", "tickets"])
+async def test_two_concurrent_runners_apply_each_file_once(create_database: CreateDatabase, service: str) -> None:
+    url = await create_database()
+    first, second = await asyncio.gather(migrate(url, service), migrate(url, service))
+    every_file = [f"{m.component}/{m.name}" for m in service_migrations(service)]
+    # Between them they applied every file, and no file twice.
+    assert sorted(first + second) == sorted(every_file)
+    assert await applied_rows(url) == expected_rows(service)
+
+
+async def test_ten_concurrent_runners_on_a_fresh_database(create_database: CreateDatabase) -> None:
+    url = await create_database()
+    results = await asyncio.gather(*(migrate(url, "points") for _ in range(10)))
+    assert sum(len(r) for r in results) == len(service_migrations("points"))
+    assert await applied_rows(url) == expected_rows("points")
+
+
+async def test_a_second_run_applies_nothing(create_database: CreateDatabase) -> None:
+    url = await create_database()
+    assert len(await migrate(url, "points")) == len(service_migrations("points"))
+    assert await migrate(url, "points") == []
+    assert await applied_rows(url) == expected_rows("points")
+
+
+async def test_migrations_create_the_tables_each_service_needs(create_database: CreateDatabase) -> None:
+    url = await create_database()
+    await migrate(url, "points")
+    connection = await asyncpg.connect(url)
+    try:
+        tables = {
+            r["tablename"]
+            for r in await connection.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        }
+    finally:
+        await connection.close()
+    assert {"outbox", "inbox", "members", "ledger_entries", "purchases", "schema_migrations"} <= tables
+
+
+async def test_a_failing_file_leaves_no_trace_and_earlier_files_stay(create_database: CreateDatabase) -> None:
+    url = await create_database()
+    good = Migration("demo", 1, "001_good.sql", "CREATE TABLE good (id int)")
+    bad = Migration("demo", 2, "002_bad.sql", "CREATE TABLE half (id int); SELECT 1 / 0")
+    connection = await asyncpg.connect(url)
+    try:
+        with pytest.raises(asyncpg.DivisionByZeroError):
+            await apply(connection, [good, bad])
+        assert await connection.fetchval("SELECT to_regclass('good') IS NOT NULL")
+        assert await connection.fetchval("SELECT to_regclass('half') IS NULL")
+        fixed = Migration("demo", 2, "002_bad.sql", "CREATE TABLE half (id int)")
+        assert await apply(connection, [good, fixed]) == ["demo/002_bad.sql"]
+    finally:
+        await connection.close()
+    assert await applied_rows(url) == [("demo", 1, "001_good.sql"), ("demo", 2, "002_bad.sql")]
+
+
+def test_service_migrations_put_the_kit_first() -> None:
+    migrations = service_migrations("points")
+    assert migrations[0].component == "common"
+    assert [m.component for m in migrations] == sorted(
+        (m.component for m in migrations), key=lambda c: c != "common"
+    )
+    assert all(m.sql.strip() for m in migrations)
+
+
+def test_discover_orders_by_number(tmp_path: Path) -> None:
+    (tmp_path / "010_later.sql").write_text("SELECT 10;")
+    (tmp_path / "002_second.sql").write_text("SELECT 2;")
+    (tmp_path / "001_first.sql").write_text("SELECT 1;")
+    (tmp_path / "README.md").write_text("not a migration")
+    migrations = discover("demo", tmp_path)
+    assert [(m.version, m.name, m.sql) for m in migrations] == [
+        (1, "001_first.sql", "SELECT 1;"),
+        (2, "002_second.sql", "SELECT 2;"),
+        (10, "010_later.sql", "SELECT 10;"),
+    ]
+    assert {m.component for m in migrations} == {"demo"}
+
+
+@pytest.mark.parametrize(
+    "bad_name", ["1_short.sql", "001-dash.sql", "001_Upper.sql", "001.sql", "abc_name.sql", "001_sp ace.sql"]
+)
+def test_discover_rejects_bad_file_names(tmp_path: Path, bad_name: str) -> None:
+    (tmp_path / "001_ok.sql").write_text("SELECT 1;")
+    (tmp_path / bad_name).write_text("SELECT 2;")
+    with pytest.raises(ValueError, match="is not NNN_lower_snake.sql"):
+        discover("demo", tmp_path)
+
+
+def test_discover_rejects_duplicate_numbers(tmp_path: Path) -> None:
+    (tmp_path / "001_one.sql").write_text("SELECT 1;")
+    (tmp_path / "001_other.sql").write_text("SELECT 1;")
+    with pytest.raises(ValueError, match="duplicate migration numbers"):
+        discover("demo", tmp_path)
+
+
+def test_discover_rejects_the_same_number_written_differently(tmp_path: Path) -> None:
+    (tmp_path / "001_one.sql").write_text("SELECT 1;")
+    (tmp_path / "0001_one_again.sql").write_text("SELECT 1;")
+    with pytest.raises(ValueError, match="duplicate migration numbers"):
+        discover("demo", tmp_path)

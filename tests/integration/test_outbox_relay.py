@@ -1,0 +1,140 @@
+"""The outbox relay against real PostgreSQL and the embedded broker: order, envelopes, deletion."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from datetime import UTC, datetime
+
+import asyncpg
+import pytest
+from tests.integration.support import PoolFactory, TopicFactory, eventually, header, read_topic, running
+from loyalty.events.v1 import points_pb2 as events
+from loyalty.events.v1.envelope_pb2 import EventEnvelope
+
+from services.common.db import unit_of_work
+from services.common.events import PROTOBUF, decode, new_envelope
+from services.common.outbox import OutboxRelay, add_event
+from services.common.settings import KafkaSettings
+
+
+def earned(member_id: str, sequence: int) -> EventEnvelope:
+    payload = events.PointsEarned(member_id=member_id, points=sequence, balance_after=sequence, reason="test")
+    return new_envelope(payload, subject=member_id, source="tests", occurred_at=datetime.now(UTC))
+
+
+async def outbox_size(pool: asyncpg.Pool) -> int:
+    return int(await pool.fetchval("SELECT count(*) FROM outbox"))
+
+
+async def outbox_empty(pool: asyncpg.Pool) -> bool:
+    return await outbox_size(pool) == 0
+
+
+@pytest.fixture
+async def pool(migrated_pool: PoolFactory) -> asyncpg.Pool:
+    # Its own database: a relay publishes every row of the outbox it serves.
+    _, pool = await migrated_pool("points")
+    return pool
+
+
+async def test_relay_publishes_in_order_per_key_and_deletes_acknowledged_rows(
+    pool: asyncpg.Pool, kafka_settings: KafkaSettings, fresh_topic: TopicFactory
+) -> None:
+    topic = await fresh_topic("relay")
+    members = [f"member-{uuid.uuid4().hex[:8]}" for _ in range(5)]
+    written: list[EventEnvelope] = []
+    # Interleaved across keys, some transactions with several events.
+    for round_ in range(8):
+        async with unit_of_work(pool) as connection:
+            for member_id in members:
+                envelope = earned(member_id, round_)
+                await add_event(connection, topic, envelope)
+                written.append(envelope)
+    assert await outbox_size(pool) == len(written)
+
+    relay = OutboxRelay(pool, kafka_settings, poll_interval=0.05)
+    async with running(relay.run):
+        await eventually(lambda: outbox_empty(pool), what="the outbox to drain")
+        records = await read_topic(kafka_settings, topic, len(written), settle=1.0)
+
+    assert relay.published == len(written)
+    assert len(records) == len(written)  # each row once: no duplicates on a healthy broker
+    by_key: dict[str, list[str]] = defaultdict(list)
+    for record in sorted(records, key=lambda r: (r.partition, r.offset)):
+        assert record.key is not None
+        envelope, payload = decode(record.value, list(record.headers))
+        assert record.key.decode() == envelope.subject
+        assert isinstance(payload, events.PointsEarned)
+        assert payload.member_id == envelope.subject
+        assert header(record, "ce_type") == "loyalty.events.v1.PointsEarned"
+        assert header(record, "ce_id") == envelope.event_id
+        assert header(record, "content-type") == PROTOBUF
+        by_key[envelope.subject].append(envelope.event_id)
+    for member_id in members:
+        expected = [e.event_id for e in written if e.subject == member_id]
+        assert by_key[member_id] == expected, f"{member_id} events out of order"
+    sent = {e.event_id: e for e in written}
+    for record in records:
+        envelope, _ = decode(record.value, list(record.headers))
+        assert envelope == sent[envelope.event_id]
+
+
+async def test_relay_picks_up_events_committed_while_it_runs(
+    pool: asyncpg.Pool, kafka_settings: KafkaSettings, fresh_topic: TopicFactory
+) -> None:
+    topic = await fresh_topic("relay-live")
+    member_id = f"member-{uuid.uuid4().hex[:8]}"
+    relay = OutboxRelay(pool, kafka_settings, poll_interval=5.0)  # relies on NOTIFY, not polling
+    async with running(relay.run):
+        sent = []
+        for sequence in range(20):
+            async with unit_of_work(pool) as connection:
+                envelope = earned(member_id, sequence)
+                await add_event(connection, topic, envelope)
+                sent.append(envelope.event_id)
+        records = await read_topic(kafka_settings, topic, len(sent))
+        await eventually(lambda: outbox_empty(pool), what="the outbox to drain")
+    received = [decode(r.value, list(r.headers))[0].event_id for r in sorted(records, key=lambda r: r.offset)]
+    assert received == sent
+
+
+async def test_rolled_back_events_are_never_published(
+    pool: asyncpg.Pool, kafka_settings: KafkaSettings, fresh_topic: TopicFactory
+) -> None:
+    topic = await fresh_topic("relay-rollback")
+    member_id = f"member-{uuid.uuid4().hex[:8]}"
+    ghost = earned(member_id, 1)
+    with pytest.raises(RuntimeError):
+        async with unit_of_work(pool) as connection:
+            await add_event(connection, topic, ghost)
+            raise RuntimeError("the state change failed")
+    real = earned(member_id, 2)
+    async with unit_of_work(pool) as connection:
+        await add_event(connection, topic, real)
+    relay = OutboxRelay(pool, kafka_settings, poll_interval=0.05)
+    async with running(relay.run):
+        await eventually(lambda: outbox_empty(pool), what="the outbox to drain")
+        records = await read_topic(kafka_settings, topic, 1, settle=1.0)
+    assert [decode(r.value, [])[0].event_id for r in records] == [real.event_id]
+
+
+async def test_two_relays_on_one_database_publish_each_row_once_in_order(
+    pool: asyncpg.Pool, kafka_settings: KafkaSettings, fresh_topic: TopicFactory
+) -> None:
+    topic = await fresh_topic("relay-pair")
+    member_id = f"member-{uuid.uuid4().hex[:8]}"
+    first, second = (OutboxRelay(pool, kafka_settings, poll_interval=0.05) for _ in range(2))
+    sent = []
+    async with running(first.run, second.run):
+        for sequence in range(30):
+            async with unit_of_work(pool) as connection:
+                envelope = earned(member_id, sequence)
+                await add_event(connection, topic, envelope)
+                sent.append(envelope.event_id)
+        await eventually(lambda: outbox_empty(pool), what="the outbox to drain")
+        records = await read_topic(kafka_settings, topic, len(sent), settle=1.0)
+    assert first.published + second.published == len(sent)
+    assert 0 in (first.published, second.published)  # only the lock holder publishes
+    received = [decode(r.value, [])[0].event_id for r in sorted(records, key=lambda r: r.offset)]
+    assert received == sent

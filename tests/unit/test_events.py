@@ -1,0 +1,181 @@
+"""Event envelopes: building, Kafka headers, encoding and decoding. Pure, no I/O."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from google.protobuf import json_format
+from loyalty.common.v1.common_pb2 import Money
+from loyalty.events.v1 import commerce_pb2, points_pb2
+from loyalty.events.v1.envelope_pb2 import EventEnvelope
+
+from services.common.events import (
+    JSON,
+    PROTOBUF,
+    MalformedEvent,
+    decode,
+    header,
+    kafka_headers,
+    new_envelope,
+    occurred_at,
+)
+
+WHEN = datetime(2025, 3, 4, 5, 6, 7, 123456, tzinfo=UTC)
+
+
+def purchase_made() -> commerce_pb2.PurchaseMade:
+    return commerce_pb2.PurchaseMade(
+        purchase_id="order-7",
+        member_id="m-7",
+        amount=Money(amount_minor=1999, currency_code="EUR"),
+        line_items=[commerce_pb2.LineItem(sku="s", category="c", quantity=2, unit_price=Money())],
+        channel="app",
+    )
+
+
+def envelope_of(payload: commerce_pb2.PurchaseMade | points_pb2.PointsEarned) -> EventEnvelope:
+    return new_envelope(payload, subject="m-7", source="tests", occurred_at=WHEN)
+
+
+def test_new_envelope_fills_every_field() -> None:
+    event_id = uuid.uuid4()
+    envelope = new_envelope(purchase_made(), subject="m-7", source="shop", occurred_at=WHEN, event_id=event_id)
+    assert envelope.event_id == str(event_id)
+    assert envelope.type == "loyalty.events.v1.PurchaseMade"
+    assert envelope.source == "shop"
+    assert envelope.subject == "m-7"
+    assert envelope.payload.type_url == "type.googleapis.com/loyalty.events.v1.PurchaseMade"
+    assert occurred_at(envelope) == WHEN
+
+
+def test_new_envelope_ids_are_unique() -> None:
+    assert envelope_of(purchase_made()).event_id != envelope_of(purchase_made()).event_id
+
+
+def test_kafka_headers_repeat_the_envelope() -> None:
+    envelope = envelope_of(purchase_made())
+    envelope.traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    headers = kafka_headers(envelope)
+    assert header(headers, "ce_id") == envelope.event_id
+    assert header(headers, "ce_type") == "loyalty.events.v1.PurchaseMade"
+    assert header(headers, "ce_source") == "tests"
+    assert header(headers, "content-type") == PROTOBUF
+    assert header(headers, "traceparent") == envelope.traceparent
+
+
+def test_no_traceparent_header_without_a_trace() -> None:
+    envelope = envelope_of(purchase_made())
+    envelope.traceparent = ""
+    assert header(kafka_headers(envelope), "traceparent") is None
+
+
+def test_header_lookup_ignores_case() -> None:
+    assert header([("Content-Type", b"application/json")], "content-type") == "application/json"
+
+
+def test_protobuf_round_trip() -> None:
+    envelope = envelope_of(purchase_made())
+    decoded, payload = decode(envelope.SerializeToString(), kafka_headers(envelope))
+    assert decoded == envelope
+    assert payload == purchase_made()
+    assert isinstance(payload, commerce_pb2.PurchaseMade)
+
+
+def test_protobuf_is_assumed_without_a_content_type() -> None:
+    envelope = envelope_of(purchase_made())
+    _, payload = decode(envelope.SerializeToString(), [])
+    assert payload == purchase_made()
+
+
+def test_json_content_type_is_accepted() -> None:
+    envelope = envelope_of(purchase_made())
+    body = json_format.MessageToJson(envelope).encode()
+    decoded, payload = decode(body, [("content-type", b"application/json; charset=utf-8")])
+    assert decoded.event_id == envelope.event_id
+    assert occurred_at(decoded) == WHEN
+    assert payload == purchase_made()
+
+
+def test_hand_written_partner_json_is_accepted() -> None:
+    body = b"""{
+      "eventId": "4b8e3a0e-4f3c-4d43-9d0e-3f5f7c1b9a11",
+      "type": "loyalty.events.v1.PurchaseMade",
+      "source": "partner-x",
+      "occurredAt": "2025-03-04T05:06:07Z",
+      "subject": "m-7",
+      "payload": {
+        "@type": "type.googleapis.com/loyalty.events.v1.PurchaseMade",
+        "purchaseId": "p-1", "memberId": "m-7",
+        "amount": {"amountMinor": "500", "currencyCode": "USD"}
+      }
+    }"""
+    envelope, payload = decode(body, [("content-type", JSON.encode())])
+    assert envelope.source == "partner-x"
+    assert isinstance(payload, commerce_pb2.PurchaseMade)
+    assert (payload.purchase_id, payload.amount.amount_minor) == ("p-1", 500)
+
+
+@pytest.mark.parametrize("value", [None, b""])
+def test_empty_value_is_malformed(value: bytes | None) -> None:
+    with pytest.raises(MalformedEvent, match="empty message value"):
+        decode(value, [])
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [b"\xff\xff\xff\xff", b"not a protobuf at all", b"\x0a\x05ab", bytes(range(256))],
+)
+def test_garbage_bytes_are_malformed(garbage: bytes) -> None:
+    with pytest.raises(MalformedEvent):
+        decode(garbage, [("content-type", PROTOBUF.encode())])
+
+
+@pytest.mark.parametrize("body", [b"{not json", b'{"eventId": 5, "bogus": true}', b"\xff\xfe"])
+def test_bad_json_is_malformed(body: bytes) -> None:
+    with pytest.raises(MalformedEvent, match="cannot parse envelope"):
+        decode(body, [("content-type", JSON.encode())])
+
+
+def test_unsupported_content_type_is_malformed() -> None:
+    envelope = envelope_of(purchase_made())
+    with pytest.raises(MalformedEvent, match="unsupported content-type 'text/plain'"):
+        decode(envelope.SerializeToString(), [("content-type", b"text/plain")])
+
+
+def test_unknown_event_type_is_malformed() -> None:
+    envelope = envelope_of(purchase_made())
+    envelope.type = "loyalty.events.v1.NoSuchEvent"
+    envelope.payload.type_url = "type.googleapis.com/loyalty.events.v1.NoSuchEvent"
+    with pytest.raises(MalformedEvent, match="unknown event type 'loyalty.events.v1.NoSuchEvent'"):
+        decode(envelope.SerializeToString(), [])
+
+
+def test_type_and_payload_mismatch_is_malformed() -> None:
+    envelope = envelope_of(purchase_made())
+    envelope.type = points_pb2.PointsEarned.DESCRIPTOR.full_name
+    with pytest.raises(MalformedEvent, match="not envelope.type"):
+        decode(envelope.SerializeToString(), [])
+
+
+def test_payload_bytes_that_do_not_decode_are_malformed() -> None:
+    envelope = envelope_of(purchase_made())
+    envelope.payload.value = b"\xff\xff\xff"
+    with pytest.raises(MalformedEvent, match="does not decode"):
+        decode(envelope.SerializeToString(), [])
+
+
+@pytest.mark.parametrize("missing", ["event_id", "type"])
+def test_envelope_without_id_or_type_is_malformed(missing: str) -> None:
+    envelope = envelope_of(purchase_made())
+    envelope.ClearField(missing)  # type: ignore[arg-type]
+    with pytest.raises(MalformedEvent, match=f"envelope.{missing} is empty"):
+        decode(envelope.SerializeToString(), [])
+
+
+def test_occurred_at_defaults_to_now_when_absent() -> None:
+    envelope = envelope_of(purchase_made())
+    envelope.ClearField("occurred_at")
+    before = datetime.now(UTC)
+    assert before <= occurred_at(envelope) <= datetime.now(UTC)

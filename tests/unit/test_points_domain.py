@@ -1,0 +1,181 @@
+"""Points domain rules: purchase validation, earning and member ids. Pure, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.common.errors import InvalidArgument
+from services.points import domain
+from services.points.domain import Enrollment, LineItem, Money, Purchase
+
+NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+
+
+def purchase(**changes: object) -> Purchase:
+    base = Purchase(
+        purchase_id="order-1",
+        member_id="m-1",
+        amount=Money(4299, "USD"),
+        line_items=(LineItem("sku-1", "shoes", 1, Money(4299, "USD")),),
+        occurred_at=NOW - timedelta(minutes=5),
+        channel="web",
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def violated_fields(bad: Purchase) -> set[str]:
+    with pytest.raises(InvalidArgument) as caught:
+        domain.validate_purchase(bad, NOW)
+    return {v.field for v in caught.value.violations}
+
+
+def test_valid_purchase_is_returned_unchanged() -> None:
+    good = purchase()
+    assert domain.validate_purchase(good, NOW) is good
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"purchase_id": ""}, "purchase_id"),
+        ({"purchase_id": "has space"}, "purchase_id"),
+        ({"purchase_id": "x" * 129}, "purchase_id"),
+        ({"purchase_id": "order-1\n"}, "purchase_id"),
+        ({"member_id": ""}, "member_id"),
+        ({"member_id": "bad/id"}, "member_id"),
+        ({"amount": Money(-1, "USD"), "line_items": ()}, "amount.amount_minor"),
+        ({"amount": Money(domain.MAX_AMOUNT_MINOR + 1, "USD"), "line_items": ()}, "amount.amount_minor"),
+        ({"amount": Money(100, "ZZZ"), "line_items": ()}, "amount.currency_code"),
+        ({"amount": Money(100, "usd"), "line_items": ()}, "amount.currency_code"),
+        ({"amount": Money(100, ""), "line_items": ()}, "amount.currency_code"),
+        ({"occurred_at": datetime.min}, "occurred_at"),
+        ({"occurred_at": datetime(1999, 12, 31, tzinfo=UTC)}, "occurred_at"),
+        ({"occurred_at": NOW + domain.MAX_FUTURE_SKEW + timedelta(seconds=1)}, "occurred_at"),
+        ({"channel": "c" * 257}, "channel"),
+    ],
+)
+def test_each_wrong_field_is_named(changes: dict[str, object], field: str) -> None:
+    assert violated_fields(purchase(**changes)) == {field}
+
+
+def test_occurred_at_within_the_allowed_skew_is_accepted() -> None:
+    domain.validate_purchase(purchase(occurred_at=NOW + domain.MAX_FUTURE_SKEW), NOW)
+
+
+def test_amount_at_the_maximum_is_accepted() -> None:
+    domain.validate_purchase(purchase(amount=Money(domain.MAX_AMOUNT_MINOR, "USD"), line_items=()), NOW)
+
+
+@pytest.mark.parametrize(
+    ("item", "field"),
+    [
+        (LineItem("", "shoes", 1, Money(1, "USD")), "line_items[1].sku"),
+        (LineItem("s" * 257, "shoes", 1, Money(1, "USD")), "line_items[1].sku"),
+        (LineItem("sku", "c" * 257, 1, Money(1, "USD")), "line_items[1].category"),
+        (LineItem("sku", "shoes", 0, Money(1, "USD")), "line_items[1].quantity"),
+        (LineItem("sku", "shoes", 1_000_001, Money(1, "USD")), "line_items[1].quantity"),
+        (LineItem("sku", "shoes", 1, Money(-5, "USD")), "line_items[1].unit_price.amount_minor"),
+        (LineItem("sku", "shoes", 1, Money(5, "EUR")), "line_items[1].unit_price.currency_code"),
+        (LineItem("sku", "shoes", 1, Money(5, "eur")), "line_items[1].unit_price.currency_code"),
+    ],
+)
+def test_line_item_violations_name_the_index_and_field(item: LineItem, field: str) -> None:
+    good = LineItem("sku-0", "shoes", 2, Money(100, "USD"))
+    assert violated_fields(purchase(line_items=(good, item))) == {field}
+
+
+def test_too_many_line_items_is_one_violation() -> None:
+    items = tuple(LineItem(f"s{i}", "", 1, Money(1, "USD")) for i in range(domain.MAX_LINE_ITEMS + 1))
+    assert violated_fields(purchase(line_items=items)) == {"line_items"}
+
+
+def test_all_violations_are_reported_at_once() -> None:
+    bad = purchase(
+        purchase_id="",
+        member_id="",
+        amount=Money(-1, "usd"),
+        line_items=(LineItem("", "", 0, Money(1, "USD")),),
+        occurred_at=datetime.min,
+    )
+    assert violated_fields(bad) == {
+        "purchase_id",
+        "member_id",
+        "amount.amount_minor",
+        "amount.currency_code",
+        "line_items[0].sku",
+        "line_items[0].quantity",
+        "line_items[0].unit_price.currency_code",
+        "occurred_at",
+    }
+
+
+def test_invalid_argument_message_names_fields() -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        domain.validate_purchase(purchase(member_id=""), NOW)
+    assert caught.value.message == "member_id: is required"
+
+
+@pytest.mark.parametrize(
+    ("amount", "rate", "points"),
+    [
+        (Money(4299, "USD"), 2, 84),  # 42.99 USD: 42 whole units, rounded down
+        (Money(99, "USD"), 2, 0),  # below one whole unit
+        (Money(0, "USD"), 2, 0),
+        (Money(4299, "USD"), 0, 0),
+        (Money(1500, "JPY"), 2, 3000),  # exponent 0: every yen is a whole unit
+        (Money(12_345, "BHD"), 3, 36),  # exponent 3: 12.345 BHD
+        (Money(999, "BHD"), 10, 0),
+        (Money(domain.MAX_AMOUNT_MINOR, "JPY"), 1, domain.MAX_AMOUNT_MINOR),
+    ],
+)
+def test_earning_is_per_whole_currency_unit_rounded_down(amount: Money, rate: int, points: int) -> None:
+    earning = domain.earn_for_purchase(purchase(amount=amount, line_items=()), rate)
+    assert earning.points == points
+
+
+def test_earning_description_explains_the_rule() -> None:
+    earning = domain.earn_for_purchase(purchase(), 2)
+    assert earning.description == "2 points per USD on 42 whole units of purchase order-1"
+
+
+def test_earning_beyond_int64_is_refused() -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        domain.earn_for_purchase(purchase(amount=Money(domain.MAX_AMOUNT_MINOR, "JPY")), 2**62)
+    assert [v.field for v in caught.value.violations] == ["amount.amount_minor"]
+
+
+@pytest.mark.parametrize("member_id", ["a", "M-1", "user.name_2:x", "A" * 64, "0-9._:-"])
+def test_member_id_accepts_the_allowed_alphabet(member_id: str) -> None:
+    assert domain.require_member_id(member_id) == member_id
+
+
+@pytest.mark.parametrize(
+    ("member_id", "description"),
+    [
+        ("", "is required"),
+        ("A" * 65, "must be 1-64 letters, digits, '.', '_', ':' or '-'"),
+        ("has space", "must be 1-64 letters, digits, '.', '_', ':' or '-'"),
+        ("ümlaut", "must be 1-64 letters, digits, '.', '_', ':' or '-'"),
+        ("a/b", "must be 1-64 letters, digits, '.', '_', ':' or '-'"),
+        ("x\n", "must be 1-64 letters, digits, '.', '_', ':' or '-'"),
+    ],
+)
+def test_member_id_rejects_others(member_id: str, description: str) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        domain.require_member_id(member_id, field="subject")
+    assert [(v.field, v.description) for v in caught.value.violations] == [("subject", description)]
+
+
+def test_enrollment_validation_names_each_field() -> None:
+    bad = Enrollment(member_id="", email="no-at-sign", given_name="g" * 257, family_name="f" * 257)
+    with pytest.raises(InvalidArgument) as caught:
+        domain.validate_enrollment(bad)
+    assert {v.field for v in caught.value.violations} == {"member_id", "email", "given_name", "family_name"}
+
+
+def test_enrollment_with_optional_fields_empty_is_valid() -> None:
+    good = Enrollment(member_id="m-2", email="", given_name="", family_name="")
+    assert domain.validate_enrollment(good) is good

@@ -38,10 +38,10 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dev(args: argparse.Namespace) -> int:
+def _dev(argv: list[str]) -> int:
     # Imported late: only `loyalty dev` needs the embedded servers.
     dev = importlib.import_module("services.dev")
-    result: int = dev.main(args.dev_args)
+    result: int = dev.main(argv)
     return result
 
 
@@ -57,13 +57,18 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("service", choices=SERVICE_NAMES)
     serve.set_defaults(run=_serve)
     migrate_command = commands.add_parser("migrate", help="apply pending migrations")
-    migrate_command.add_argument("services", nargs="*", choices=[[], *SERVICE_NAMES], default=[])
+    migrate_command.add_argument(
+        "services", nargs="*", metavar="SERVICE", help=f"any of {', '.join(SERVICE_NAMES)}; all by default"
+    )
     migrate_command.set_defaults(run=_migrate)
     add_client_commands(commands)
     return root
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["dev"]:
+        return _dev(argv[1:])
     args = parser().parse_args(argv)
     try:
         result: int = args.run(args)

@@ -14,6 +14,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
+from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
 from services.common.errors import (
     AlreadyExists,
@@ -120,7 +121,8 @@ def _guard_stream(behavior: Any) -> Callable[..., AsyncIterator[Any]]:
 
 class GrpcServer:
     def __init__(self, address: str, registrations: Sequence[Registration]) -> None:
-        self._server = grpc.aio.server(interceptors=[DomainErrorInterceptor()])
+        # The tracing interceptor comes first so its span covers the whole call, errors included.
+        self._server = grpc.aio.server(interceptors=[aio_server_interceptor(), DomainErrorInterceptor()])
         self._health = HealthServicer()
         self._registrations = registrations
         for registration in registrations:

@@ -48,9 +48,7 @@ def _dev(argv: list[str]) -> int:
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="loyalty", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
-    dev = commands.add_parser(
-        "dev", help="run the whole platform on embedded PostgreSQL and Kafka", add_help=False
-    )
+    dev = commands.add_parser("dev", help="run the whole platform on embedded PostgreSQL and Kafka", add_help=False)
     dev.add_argument("dev_args", nargs=argparse.REMAINDER)
     dev.set_defaults(run=_dev)
     serve = commands.add_parser("serve", help="run one service against the configured database and broker")

@@ -67,40 +67,48 @@ async def _enroll(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _purchase(args: argparse.Namespace) -> int:
-    purchase_id = args.purchase_id or str(uuid.uuid4())
-    amount = _money(args.amount, args.currency)
-    now = datetime.now(UTC)
-    if args.via == "grpc":
-        async with _points_channel() as channel:
-            response = await points_pb2_grpc.PointsServiceStub(channel).RecordPurchase(
-                pb.RecordPurchaseRequest(
-                    purchase_id=purchase_id,
-                    member_id=args.member_id,
-                    amount=amount,
-                    occurred_at=timestamp(now),
-                )
-            )
-        note = " (duplicate: already recorded)" if response.duplicate else ""
-        print(f"purchase {purchase_id}: {response.points_earned} points, balance {response.balance}{note}")
-        return 0
-    event = commerce_pb2.PurchaseMade(
-        purchase_id=purchase_id, member_id=args.member_id, amount=amount, occurred_at=timestamp(now)
+def record_purchase_request(member_id: str, amount: Money, purchase_id: str | None = None) -> pb.RecordPurchaseRequest:
+    """A RecordPurchase request for a purchase made now; a new purchase id unless one is given."""
+    return pb.RecordPurchaseRequest(
+        purchase_id=purchase_id or str(uuid.uuid4()),
+        member_id=member_id,
+        amount=amount,
+        occurred_at=timestamp(datetime.now(UTC)),
     )
-    envelope = new_envelope(event, subject=args.member_id, source="loyalty.cli", occurred_at=now)
-    kafka = service_settings("points").kafka
-    producer = new_producer(kafka)
+
+
+def purchase_made_message(
+    member_id: str, amount: Money, purchase_id: str | None = None, source: str = "loyalty.cli"
+) -> tuple[bytes, list[tuple[str, bytes]]]:
+    """A PurchaseMade envelope for a purchase made now, as a commerce system publishes it: value and headers."""
+    now = datetime.now(UTC)
+    event = commerce_pb2.PurchaseMade(
+        purchase_id=purchase_id or str(uuid.uuid4()),
+        member_id=member_id,
+        amount=amount,
+        occurred_at=timestamp(now),
+    )
+    envelope = new_envelope(event, subject=member_id, source=source, occurred_at=now)
+    return envelope.SerializeToString(), kafka_headers(envelope)
+
+
+async def _purchase(args: argparse.Namespace) -> int:
+    amount = _money(args.amount, args.currency)
+    if args.via == "grpc":
+        request = record_purchase_request(args.member_id, amount, args.purchase_id)
+        async with _points_channel() as channel:
+            response = await points_pb2_grpc.PointsServiceStub(channel).RecordPurchase(request)
+        note = " (duplicate: already recorded)" if response.duplicate else ""
+        print(f"purchase {request.purchase_id}: {response.points_earned} points, balance {response.balance}{note}")
+        return 0
+    value, headers = purchase_made_message(args.member_id, amount, args.purchase_id)
+    producer = new_producer(service_settings("points").kafka)
     await producer.start()
     try:
-        await producer.send_and_wait(
-            PURCHASES_TOPIC,
-            envelope.SerializeToString(),
-            key=args.member_id.encode(),
-            headers=kafka_headers(envelope),
-        )
+        await producer.send_and_wait(PURCHASES_TOPIC, value, key=args.member_id.encode(), headers=headers)
     finally:
         await producer.stop()
-    print(f"published PurchaseMade {purchase_id} to {PURCHASES_TOPIC}")
+    print(f"published PurchaseMade for {args.member_id} to {PURCHASES_TOPIC}")
     return 0
 
 
@@ -108,9 +116,7 @@ async def _balance(args: argparse.Namespace) -> int:
     async with _points_channel() as channel:
         stub = points_pb2_grpc.PointsServiceStub(channel)
         balance = await stub.GetBalance(pb.GetBalanceRequest(member_id=args.member_id))
-        entries = await stub.ListLedgerEntries(
-            pb.ListLedgerEntriesRequest(member_id=args.member_id, page_size=5)
-        )
+        entries = await stub.ListLedgerEntries(pb.ListLedgerEntriesRequest(member_id=args.member_id, page_size=5))
     print(f"{balance.member_id}: {balance.balance} points ({balance.lifetime_earned} earned in all)")
     for entry in entries.entries:
         print(f"  {entry.created_at.ToDatetime():%Y-%m-%d %H:%M:%S}  {entry.points:+d}  {entry.description}")

@@ -251,9 +251,7 @@ class Platform:
                 except grpc.aio.AioRpcError:
                     pass  # not listening yet, or still migrating
                 if time.monotonic() > deadline:
-                    raise StartupError(
-                        self._failure(name, f"not SERVING after {self.startup_timeout_s:.0f}s")
-                    )
+                    raise StartupError(self._failure(name, f"not SERVING after {self.startup_timeout_s:.0f}s"))
                 await asyncio.sleep(0.2)
 
     def _failure(self, name: str, what: str) -> str:
@@ -272,9 +270,7 @@ class Platform:
                 await points.RecordPurchase(_demo_purchase(DEMO_MEMBERS[0][0]), timeout=10)
                 return {m[0]: await _balance(points, m[0]) for m in DEMO_MEMBERS}
             except grpc.aio.AioRpcError as error:
-                raise StartupError(
-                    f"seeding the demo failed: {error.code().name}: {error.details()}"
-                ) from error
+                raise StartupError(f"seeding the demo failed: {error.code().name}: {error.details()}") from error
 
 
 async def _enroll(
@@ -293,9 +289,7 @@ async def _enroll(
 def _demo_purchase(member_id: str) -> points_pb2.RecordPurchaseRequest:
     occurred_at = Timestamp()
     occurred_at.GetCurrentTime()
-    item = points_pb2.PurchaseLineItem(
-        sku="COFFEE-BEANS-1KG", category="grocery", quantity=1, unit_price=DEMO_AMOUNT
-    )
+    item = points_pb2.PurchaseLineItem(sku="COFFEE-BEANS-1KG", category="grocery", quantity=1, unit_price=DEMO_AMOUNT)
     return points_pb2.RecordPurchaseRequest(
         purchase_id=DEMO_PURCHASE_ID,
         member_id=member_id,
@@ -319,21 +313,15 @@ def describe(platform: Platform) -> str:
     """What a person needs to use the running platform."""
     rows = ["", f"Loyalty platform is running. Data: {platform.data_dir}", ""]
     rows += [f"  gRPC        {name:<8} {platform.grpc_address(name)}" for name in SERVICE_NAMES]
-    rows.append(
-        f"  Kafka       {platform.kafka_bootstrap}  (embedded Tansu: in memory, empty after a restart)"
-    )
+    rows.append(f"  Kafka       {platform.kafka_bootstrap}  (embedded Tansu: in memory, empty after a restart)")
     rows += [f"  PostgreSQL  {name:<8} {platform.database_url(name)}" for name in SERVICE_NAMES]
     postgres_log = f"; PostgreSQL log {platform.postgres.log_path}" if platform.postgres else ""
     rows.append(f"  Logs        {platform.log_dir}/{{{','.join(SERVICE_NAMES)},broker}}.log{postgres_log}")
     if platform.demo_balances:
-        balances = ", ".join(
-            f"{member} has {points} points" for member, points in platform.demo_balances.items()
-        )
+        balances = ", ".join(f"{member} has {points} points" for member, points in platform.demo_balances.items())
         rows += ["", f"Demo: {balances} (purchase {DEMO_PURCHASE_ID}: 42.50 USD)."]
     rows += ["", "To run a service yourself against this platform (stop dev's copy or change its port):"]
-    rows += [
-        f"  export {key}={shlex.quote(value)}" for key, value in sorted(platform.env_for("points").items())
-    ]
+    rows += [f"  export {key}={shlex.quote(value)}" for key, value in sorted(platform.env_for("points").items())]
     rows += ["  loyalty serve points", "", "Press Ctrl-C to stop everything."]
     return "\n".join(rows)
 
@@ -346,9 +334,7 @@ def _parser() -> argparse.ArgumentParser:
         default=settings.default_data_dir(os.environ),
         help="where PostgreSQL data and logs live, kept between runs (default: %(default)s)",
     )
-    parser.add_argument(
-        "--kafka-port", type=int, default=settings.EMBEDDED_KAFKA_PORT, help="default: %(default)s"
-    )
+    parser.add_argument("--kafka-port", type=int, default=settings.EMBEDDED_KAFKA_PORT, help="default: %(default)s")
     parser.add_argument("--no-seed", dest="seed", action="store_false", help="do not create the demo data")
     return parser
 

@@ -75,9 +75,7 @@ async def create_database(postgres_admin_url: str) -> AsyncIterator[CreateDataba
 
 def _kafka_settings(bootstrap: str) -> KafkaSettings:
     # The embedded broker rejects the idempotent producer.
-    return settings.kafka_settings(
-        {"LOYALTY_KAFKA_BOOTSTRAP": bootstrap, "LOYALTY_KAFKA_IDEMPOTENCE": "false"}
-    )
+    return settings.kafka_settings({"LOYALTY_KAFKA_BOOTSTRAP": bootstrap, "LOYALTY_KAFKA_IDEMPOTENCE": "false"})
 
 
 @pytest.fixture(scope="session")

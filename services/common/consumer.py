@@ -1,10 +1,11 @@
 """Kafka consumers with an inbox and a dead-letter topic.
 
-Each event is applied in one transaction that also records its id in the
-inbox, so a redelivered event changes nothing. A message that cannot be parsed
+Each event is applied in the transaction that also records its id in the
+inbox, so a redelivered event changes nothing (a batch of events shares one
+transaction, each event in its own savepoint). A message that cannot be parsed
 or that the domain refuses goes to `<topic>.dlq` with the reason in the
 `dlq-reason` header, and the consumer moves on. A database outage is not the
-message's fault: the consumer retries the same message until it goes through.
+message's fault: the consumer retries the same batch until it goes through.
 Offsets are committed only after the effect is committed.
 """
 
@@ -14,6 +15,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
@@ -35,6 +37,11 @@ Handler = Callable[[asyncpg.Connection, EventEnvelope, Message], Awaitable[None]
 
 _LOG_CHECK_INTERVAL_S = 2.0
 _TRANSIENT = (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError)
+
+
+@dataclass(frozen=True)
+class _Refused:
+    reason: str
 
 
 class EventConsumer:
@@ -65,8 +72,7 @@ class EventConsumer:
             while True:
                 batches = await consumer.getmany(timeout_ms=500)
                 for records in batches.values():
-                    for record in records:
-                        await self._process(record, dead_letters)
+                    await self._process_with_retry(records, dead_letters)
                 if batches:
                     await _commit(consumer)
                 elif time.monotonic() >= next_log_check:
@@ -76,7 +82,39 @@ class EventConsumer:
             await consumer.stop()
             await dead_letters.stop()
 
-    async def _process(self, record: ConsumerRecord, dead_letters: AIOKafkaProducer) -> None:
+    async def _process_with_retry(self, records: list[ConsumerRecord], dead_letters: AIOKafkaProducer) -> None:
+        """Apply a partition's batch; a database outage retries the whole batch, never skips it."""
+        backoff = 0.2
+        while True:
+            try:
+                await self._process(records, dead_letters)
+                return
+            except _TRANSIENT as error:
+                log.warning(
+                    "database unavailable; retrying batch",
+                    extra={"consumer": self.name, "offset": records[0].offset, "error": repr(error)},
+                )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5)
+
+    async def _process(self, records: list[ConsumerRecord], dead_letters: AIOKafkaProducer) -> None:
+        """One transaction for the batch (one commit, not one per event), a savepoint per event.
+
+        Refused events are dead-lettered before the commit: if the commit then
+        fails, the retry may dead-letter them again, but never loses one.
+        """
+        applied = 0
+        async with unit_of_work(self._pool) as connection:
+            for record in records:
+                outcome = await self._apply_one(connection, record)
+                if isinstance(outcome, _Refused):
+                    await self._dead_letter(record, dead_letters, outcome.reason)
+                elif outcome:
+                    applied += 1
+        self.applied += applied
+
+    async def _apply_one(self, connection: asyncpg.Connection, record: ConsumerRecord) -> bool | _Refused:
+        """True if applied, False if not this consumer's or already applied, else why it was refused."""
         headers = list(record.headers or ())
         carrier = {k: v.decode("latin-1") for k, v in headers}
         with tracer.start_as_current_span(
@@ -85,39 +123,23 @@ class EventConsumer:
             try:
                 envelope, payload = decode(record.value, headers)
             except MalformedEvent as error:
-                await self._dead_letter(record, dead_letters, str(error))
-                return
+                return _Refused(str(error))
             handler = self._handlers.get(envelope.type)
             if handler is None:
-                return  # topics carry many event types; this consumer needs only some
+                return False  # topics carry many event types; this consumer needs only some
             try:
-                await self._apply_with_retry(envelope, payload, handler)
+                async with connection.transaction():
+                    if not await self._record_in_inbox(connection, envelope.event_id):
+                        log.info(
+                            "duplicate event ignored", extra={"consumer": self.name, "event_id": envelope.event_id}
+                        )
+                        return False
+                    await handler(connection, envelope, payload)
+                    return True
             except DomainError as error:
-                await self._dead_letter(record, dead_letters, error.message, envelope.event_id)
-
-    async def _apply_with_retry(self, envelope: EventEnvelope, payload: Message, handler: Handler) -> None:
-        backoff = 0.2
-        while True:
-            try:
-                await self._apply(envelope, payload, handler)
-                return
-            except _TRANSIENT as error:
-                log.warning(
-                    "database unavailable; retrying event",
-                    extra={"consumer": self.name, "event_id": envelope.event_id, "error": repr(error)},
-                )
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5)
-
-    async def _apply(self, envelope: EventEnvelope, payload: Message, handler: Handler) -> None:
-        async with unit_of_work(self._pool) as connection:
-            if await self._record_in_inbox(connection, envelope.event_id):
-                await handler(connection, envelope, payload)
-                self.applied += 1
-            else:
-                log.info(
-                    "duplicate event ignored", extra={"consumer": self.name, "event_id": envelope.event_id}
-                )
+                # The savepoint undid the effect; the inbox mark stays so a redelivery is not refused twice.
+                await self._record_in_inbox(connection, envelope.event_id)
+                return _Refused(error.message)
 
     async def _record_in_inbox(self, connection: asyncpg.Connection, event_id: str) -> bool:
         inserted = await connection.fetchval(
@@ -129,9 +151,7 @@ class EventConsumer:
         )
         return bool(inserted)
 
-    async def _dead_letter(
-        self, record: ConsumerRecord, dead_letters: AIOKafkaProducer, reason: str, event_id: str | None = None
-    ) -> None:
+    async def _dead_letter(self, record: ConsumerRecord, dead_letters: AIOKafkaProducer, reason: str) -> None:
         log.warning(
             "event dead-lettered",
             extra={"consumer": self.name, "topic": self.topic, "offset": record.offset, "reason": reason},
@@ -143,10 +163,6 @@ class EventConsumer:
             ("dlq-source", f"{record.topic}/{record.partition}/{record.offset}".encode()),
         ]
         await _send_with_retry(dead_letters, dead_letter_topic(self.topic), record.key, record.value, headers)
-        if event_id is not None:
-            # Recorded so a redelivery of the same refused event is not dead-lettered twice.
-            async with unit_of_work(self._pool) as connection:
-                await self._record_in_inbox(connection, event_id)
         self.dead_lettered += 1
 
 

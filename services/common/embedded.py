@@ -60,9 +60,7 @@ def log_tail(path: Path, lines: int = 40) -> str:
     return "\n".join(text.splitlines()[-lines:]) or f"({path} is empty)"
 
 
-def spawn(
-    args: Sequence[str], log_path: Path, env: Mapping[str, str] | None = None
-) -> subprocess.Popen[bytes]:
+def spawn(args: Sequence[str], log_path: Path, env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
     """Start a child with stdout and stderr appended to `log_path`.
 
     The child gets its own process group so the terminal's Ctrl-C reaches only
@@ -134,8 +132,7 @@ async def drop_databases(admin_url: str, names: Iterable[str]) -> None:
         for name in names:
             # Pools left open by a failed test would otherwise block the DROP.
             await conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE datname = $1 AND pid <> pg_backend_pid()",
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
                 name,
             )
             await conn.execute(f"DROP DATABASE IF EXISTS {_identifier(name)}")

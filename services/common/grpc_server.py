@@ -44,9 +44,7 @@ class Registration:
 
 
 def status_for(error: DomainError) -> grpc.Status:
-    code = next(
-        (c for kind, c in _STATUS_BY_ERROR.items() if isinstance(error, kind)), code_pb2.FAILED_PRECONDITION
-    )
+    code = next((c for kind, c in _STATUS_BY_ERROR.items() if isinstance(error, kind)), code_pb2.FAILED_PRECONDITION)
     status = status_pb2.Status(code=code, message=error.message)
     if isinstance(error, InvalidArgument):
         bad_request = error_details_pb2.BadRequest(

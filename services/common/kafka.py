@@ -67,9 +67,7 @@ async def ensure_topics(kafka: KafkaSettings, names: Iterable[str] = ALL_TOPICS)
         if missing:
             partitions = {name: 1 if name.endswith(".dlq") else kafka.partitions for name in missing}
             try:
-                await admin.create_topics(
-                    [NewTopic(n, partitions[n], kafka.replication_factor) for n in missing]
-                )
+                await admin.create_topics([NewTopic(n, partitions[n], kafka.replication_factor) for n in missing])
             except TopicAlreadyExistsError:
                 log.info("topics created concurrently by another process", extra={"topics": missing})
         return missing

@@ -36,9 +36,7 @@ async def _set_tier(connection: asyncpg.Connection, member_id: str, tier: str, c
     )
 
 
-async def _apply_tier_event(
-    connection: asyncpg.Connection, envelope: EventEnvelope, payload: Message
-) -> None:
+async def _apply_tier_event(connection: asyncpg.Connection, envelope: EventEnvelope, payload: Message) -> None:
     assert isinstance(payload, events.MemberEnrolled | events.TierReached | events.TierLost)
     await _set_tier(connection, payload.member_id, payload.tier, occurred_at(envelope))
 

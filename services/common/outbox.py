@@ -31,7 +31,7 @@ from aiokafka.structs import RecordMetadata
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
 
 from services.common.events import kafka_headers
-from services.common.kafka import new_producer
+from services.common.kafka import ensure_topics, new_producer
 from services.common.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -132,8 +132,14 @@ class OutboxRelay:
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 10)
                     continue
-                await self._mark_published(connection, rows, acknowledgements)
+                lost_topics = await self._mark_published(connection, rows, acknowledgements)
                 self.published += len(rows)
+                if lost_topics:
+                    # A restarted in-memory broker acknowledges sends to topics it no longer lists,
+                    # and nobody can read those: create the topics and start on fresh metadata.
+                    await _stop_quietly(producer)
+                    producer = None
+                    await self._recreate_topics(lost_topics)
         finally:
             await _stop_quietly(producer)
 
@@ -147,7 +153,8 @@ class OutboxRelay:
 
     async def _mark_published(
         self, connection: asyncpg.Connection, rows: list[_Row], acknowledgements: list[RecordMetadata]
-    ) -> None:
+    ) -> list[str]:
+        """Mark the batch published; returns the topics whose log the broker lost (they are replayed)."""
         highest: dict[tuple[str, int], int] = {}
         lowest: dict[tuple[str, int], int] = {}
         for ack in acknowledgements:
@@ -173,27 +180,29 @@ class OutboxRelay:
                 await connection.execute(
                     "DELETE FROM outbox_partition_offsets WHERE topic = ANY($1::text[])", lost_topics
                 )
+            # A lost topic's offsets start again once the replay lands on the re-created topic.
+            kept = [(t, p) for t, p in highest if t not in lost_topics]
             await connection.execute(
                 """INSERT INTO outbox_partition_offsets (topic, partition, last_offset)
                    SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[])
                    ON CONFLICT (topic, partition) DO UPDATE SET last_offset = EXCLUDED.last_offset""",
-                [t for t, _ in highest],
-                [p for _, p in highest],
-                list(highest.values()),
+                [t for t, _ in kept],
+                [p for _, p in kept],
+                [highest[k] for k in kept],
             )
             if lost_topics:
-                await self._replay(connection, lost_topics, [r.id for r in rows])
+                await self._replay(connection, lost_topics)
+        return lost_topics
 
-    async def _replay(self, connection: asyncpg.Connection, topics: list[str], just_sent: list[int]) -> None:
+    async def _replay(self, connection: asyncpg.Connection, topics: list[str]) -> None:
+        # This batch too: its acknowledgements may be for a topic the broker does not list.
         replayed = await connection.fetchval(
             """WITH replay AS (
                    UPDATE outbox SET published_at = NULL
                     WHERE topic = ANY($1::text[]) AND published_at IS NOT NULL
-                      AND NOT id = ANY($2::bigint[])
                    RETURNING 1)
                SELECT count(*) FROM replay""",
             topics,
-            just_sent,
         )
         log.warning(
             "broker lost its log; replaying retained outbox rows",
@@ -201,13 +210,18 @@ class OutboxRelay:
         )
 
     async def _forget_old_rows(self, connection: asyncpg.Connection) -> None:
-        await connection.execute(
-            "DELETE FROM outbox WHERE published_at < now() - $1::interval", self._retention
-        )
+        await connection.execute("DELETE FROM outbox WHERE published_at < now() - $1::interval", self._retention)
 
     async def _sleep_until_woken(self) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval)
+
+    async def _recreate_topics(self, topics: list[str]) -> None:
+        try:
+            await asyncio.wait_for(ensure_topics(self._kafka, topics), timeout=10)
+        except (KafkaError, OSError, TimeoutError) as error:
+            # The fresh producer's metadata request creates them on the embedded broker anyway.
+            log.info("lost topics not re-created", extra={"topics": topics, "error": repr(error)})
 
     async def _start_producer(self) -> AIOKafkaProducer:
         producer = new_producer(self._kafka)
@@ -224,9 +238,7 @@ class OutboxRelay:
         for row in rows:
             envelope = EventEnvelope.FromString(row.envelope)
             deliveries.append(
-                await producer.send(
-                    row.topic, row.envelope, key=row.key.encode(), headers=kafka_headers(envelope)
-                )
+                await producer.send(row.topic, row.envelope, key=row.key.encode(), headers=kafka_headers(envelope))
             )
         return list(await asyncio.gather(*deliveries))
 

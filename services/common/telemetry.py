@@ -40,6 +40,4 @@ def configure_logging(service: str, level: str = "INFO") -> None:
 
 def configure_tracing(service: str) -> None:
     """Install the SDK tracer provider so trace context is created and propagated."""
-    trace.set_tracer_provider(
-        TracerProvider(resource=Resource.create({"service.name": f"loyalty-{service}"}))
-    )
+    trace.set_tracer_provider(TracerProvider(resource=Resource.create({"service.name": f"loyalty-{service}"})))

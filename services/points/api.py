@@ -93,8 +93,7 @@ def purchase_from(
         member_id=message.member_id,
         amount=_money(message.amount),
         line_items=tuple(
-            domain.LineItem(item.sku, item.category, item.quantity, _money(item.unit_price))
-            for item in line_items
+            domain.LineItem(item.sku, item.category, item.quantity, _money(item.unit_price)) for item in line_items
         ),
         occurred_at=_occurred_at(message.occurred_at) if has_occurred_at else _MISSING_TIME,
         channel=message.channel,

@@ -49,9 +49,7 @@ class PointsApplication:
             event = events.MemberEnrolled(
                 member_id=member.member_id, tier=member.tier, enrolled_at=timestamp(member.enrolled_at)
             )
-            envelope = new_envelope(
-                event, subject=member.member_id, source=SOURCE, occurred_at=member.enrolled_at
-            )
+            envelope = new_envelope(event, subject=member.member_id, source=SOURCE, occurred_at=member.enrolled_at)
             await add_event(connection, POINTS_EVENTS_TOPIC, envelope)
             return member
 
@@ -68,9 +66,7 @@ class PointsApplication:
         async with unit_of_work(self._pool) as connection:
             return await self.record_purchase_in(connection, purchase)
 
-    async def record_purchase_in(
-        self, connection: asyncpg.Connection, purchase: domain.Purchase
-    ) -> PurchaseResult:
+    async def record_purchase_in(self, connection: asyncpg.Connection, purchase: domain.Purchase) -> PurchaseResult:
         """record_purchase inside a transaction the caller owns (a consumer's inbox transaction)."""
         domain.validate_purchase(purchase, domain.utc_now())
         member = await store.get_member(connection, purchase.member_id, lock=True)
@@ -91,9 +87,7 @@ class PointsApplication:
                     idempotency_key=f"purchase:{purchase.purchase_id}",
                     description=earning.description,
                 )
-            await store.insert_purchase(
-                connection, purchase, earning.points, entry.entry_id if entry else None
-            )
+            await store.insert_purchase(connection, purchase, earning.points, entry.entry_id if entry else None)
         except asyncpg.UniqueViolationError:
             # The same purchase id was recorded concurrently for another member (the
             # entry's idempotency key or the purchase id collides, whichever comes first).

@@ -14,12 +14,8 @@ from services.points.api import purchase_from
 from services.points.application import PointsApplication
 
 
-def purchases_consumer(
-    pool: asyncpg.Pool, kafka: KafkaSettings, application: PointsApplication
-) -> EventConsumer:
-    async def purchase_made(
-        connection: asyncpg.Connection, envelope: EventEnvelope, payload: Message
-    ) -> None:
+def purchases_consumer(pool: asyncpg.Pool, kafka: KafkaSettings, application: PointsApplication) -> EventConsumer:
+    async def purchase_made(connection: asyncpg.Connection, envelope: EventEnvelope, payload: Message) -> None:
         assert isinstance(payload, commerce_pb2.PurchaseMade)
         # The event id guards against redelivery; the purchase id also guards against
         # the same purchase arriving over gRPC or in a second event.

@@ -45,9 +45,7 @@ class PurchaseRow:
     entry_id: uuid.UUID | None
 
 
-_MEMBER_COLUMNS = (
-    "member_id, email, given_name, family_name, tier, status, enrolled_at, balance, lifetime_earned"
-)
+_MEMBER_COLUMNS = "member_id, email, given_name, family_name, tier, status, enrolled_at, balance, lifetime_earned"
 _ENTRY_COLUMNS = "seq, entry_id, member_id, kind, points, idempotency_key, description, created_at"
 
 
@@ -67,15 +65,11 @@ async def insert_member(connection: asyncpg.Connection, enrollment: Enrollment) 
     return MemberRow(**record) if record else None
 
 
-async def get_member(
-    connection: asyncpg.Connection, member_id: str, *, lock: bool = False
-) -> MemberRow | None:
+async def get_member(connection: asyncpg.Connection, member_id: str, *, lock: bool = False) -> MemberRow | None:
     # Locking the member row serialises every ledger write for that member, which
     # also makes outbox ids follow commit order per member.
     suffix = " FOR UPDATE" if lock else ""
-    record = await connection.fetchrow(
-        f"SELECT {_MEMBER_COLUMNS} FROM members WHERE member_id = $1{suffix}", member_id
-    )
+    record = await connection.fetchrow(f"SELECT {_MEMBER_COLUMNS} FROM members WHERE member_id = $1{suffix}", member_id)
     return MemberRow(**record) if record else None
 
 
@@ -103,9 +97,7 @@ async def insert_entry(
 
 
 async def get_entry(connection: asyncpg.Connection, entry_id: uuid.UUID) -> EntryRow | None:
-    record = await connection.fetchrow(
-        f"SELECT {_ENTRY_COLUMNS} FROM ledger_entries WHERE entry_id = $1", entry_id
-    )
+    record = await connection.fetchrow(f"SELECT {_ENTRY_COLUMNS} FROM ledger_entries WHERE entry_id = $1", entry_id)
     return EntryRow(**record) if record else None
 
 

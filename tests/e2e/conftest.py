@@ -17,9 +17,7 @@ from services.dev import Platform
 
 
 @pytest.fixture(scope="session")
-async def platform(
-    tmp_path_factory: pytest.TempPathFactory, postgres_admin_url: str
-) -> AsyncIterator[Platform]:
+async def platform(tmp_path_factory: pytest.TempPathFactory, postgres_admin_url: str) -> AsyncIterator[Platform]:
     platform = Platform(
         data_dir=Path(tmp_path_factory.mktemp("platform")),
         kafka_port=free_port(),
@@ -44,9 +42,7 @@ async def points(platform: Platform) -> AsyncIterator[points_pb2_grpc.PointsServ
 
 @pytest.fixture(scope="session")
 async def producer(platform: Platform) -> AsyncIterator[AIOKafkaProducer]:
-    producer = AIOKafkaProducer(
-        bootstrap_servers=platform.kafka_bootstrap, enable_idempotence=False, acks="all"
-    )
+    producer = AIOKafkaProducer(bootstrap_servers=platform.kafka_bootstrap, enable_idempotence=False, acks="all")
     await producer.start()
     try:
         yield producer

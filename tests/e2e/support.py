@@ -6,19 +6,16 @@ import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import TypeVar
 
 import grpc
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from loyalty.common.v1.common_pb2 import Money
-from loyalty.events.v1 import commerce_pb2
 from loyalty.points.v1 import points_pb2 as pb
 from loyalty.points.v1 import points_pb2_grpc
 from loyalty.rewards.v1 import rewards_pb2, rewards_pb2_grpc
 from loyalty.tickets.v1 import tickets_pb2, tickets_pb2_grpc
 
-from services.common.events import kafka_headers, new_envelope, timestamp
 from services.common.kafka import PURCHASES_TOPIC
 from services.dev import Platform
 
@@ -34,35 +31,7 @@ def usd(amount_minor: int) -> Money:
     return Money(amount_minor=amount_minor, currency_code="USD")
 
 
-def purchase_request(
-    member_id: str, amount: Money, purchase_id: str | None = None
-) -> pb.RecordPurchaseRequest:
-    return pb.RecordPurchaseRequest(
-        purchase_id=purchase_id or str(uuid.uuid4()),
-        member_id=member_id,
-        amount=amount,
-        occurred_at=timestamp(datetime.now(UTC)),
-    )
-
-
-def purchase_made(
-    member_id: str, amount: Money, purchase_id: str | None = None
-) -> tuple[bytes, list[tuple[str, bytes]]]:
-    """A PurchaseMade envelope as a commerce system publishes it: value and headers."""
-    now = datetime.now(UTC)
-    event = commerce_pb2.PurchaseMade(
-        purchase_id=purchase_id or str(uuid.uuid4()),
-        member_id=member_id,
-        amount=amount,
-        occurred_at=timestamp(now),
-    )
-    envelope = new_envelope(event, subject=member_id, source="e2e-shop", occurred_at=now)
-    return envelope.SerializeToString(), kafka_headers(envelope)
-
-
-async def publish(
-    producer: AIOKafkaProducer, member_id: str, value: bytes, headers: list[tuple[str, bytes]]
-) -> None:
+async def publish(producer: AIOKafkaProducer, member_id: str, value: bytes, headers: list[tuple[str, bytes]]) -> None:
     await producer.send_and_wait(PURCHASES_TOPIC, value, key=member_id.encode(), headers=headers)
 
 
@@ -91,9 +60,7 @@ async def eventually(probe: Callable[[], Awaitable[T]], accept: Callable[[T], bo
 
 async def read_topic(bootstrap: str, topic: str, accept: Callable[[list[object]], bool]) -> list[object]:
     """Read `topic` from the start until `accept(records)` holds or the deadline passes."""
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
-    )
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None)
     await consumer.start()
     records: list[object] = []
     try:

@@ -33,9 +33,7 @@ async def test_every_service_reports_serving(platform: Platform, service: str) -
 async def test_reflection_lists_the_service_package(platform: Platform, service: str, expected: str) -> None:
     async with grpc.aio.insecure_channel(platform.grpc_address(service)) as channel:
         stub = reflection_pb2_grpc.ServerReflectionStub(channel)
-        responses = stub.ServerReflectionInfo(
-            iter([reflection_pb2.ServerReflectionRequest(list_services="")])
-        )
+        responses = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
         names = [s.name async for r in responses for s in r.list_services_response.service]
     assert expected in names
     assert "grpc.health.v1.Health" in names

@@ -11,6 +11,7 @@ from loyalty.common.v1.common_pb2 import Money
 from loyalty.points.v1 import points_pb2 as pb
 from loyalty.points.v1 import points_pb2_grpc
 
+from services.client import purchase_made_message, record_purchase_request
 from services.common.events import header
 from services.common.kafka import PURCHASES_TOPIC, dead_letter_topic
 from services.dev import Platform
@@ -20,8 +21,6 @@ from tests.e2e.support import (
     eventually,
     new_member_id,
     publish,
-    purchase_made,
-    purchase_request,
     read_topic,
     usd,
 )
@@ -33,7 +32,7 @@ async def test_a_purchase_over_grpc_earns_two_points_per_whole_unit(
     points: points_pb2_grpc.PointsServiceStub,
 ) -> None:
     member_id = await enroll(points)
-    response = await points.RecordPurchase(purchase_request(member_id, usd(4299)))
+    response = await points.RecordPurchase(record_purchase_request(member_id, usd(4299)))
     assert response.points_earned == 84
     assert response.balance == 84
     assert not response.duplicate
@@ -46,9 +45,7 @@ async def test_a_purchase_over_kafka_earns_the_same_points(
     points: points_pb2_grpc.PointsServiceStub, producer: AIOKafkaProducer
 ) -> None:
     member_id = await enroll(points)
-    await publish(
-        producer, member_id, *purchase_made(member_id, Money(amount_minor=1000, currency_code="JPY"))
-    )
+    await publish(producer, member_id, *purchase_made_message(member_id, Money(amount_minor=1000, currency_code="JPY")))
     assert await eventually(lambda: balance(points, member_id), lambda b: b > 0, "balance") == 2000
 
 
@@ -56,16 +53,16 @@ async def test_a_purchase_id_earns_once_whichever_path_repeats_it(
     points: points_pb2_grpc.PointsServiceStub, producer: AIOKafkaProducer
 ) -> None:
     member_id = await enroll(points)
-    first = await points.RecordPurchase(purchase_request(member_id, usd(1000), purchase_id="order-dup-1"))
-    again = await points.RecordPurchase(purchase_request(member_id, usd(1000), purchase_id="order-dup-1"))
+    first = await points.RecordPurchase(record_purchase_request(member_id, usd(1000), purchase_id="order-dup-1"))
+    again = await points.RecordPurchase(record_purchase_request(member_id, usd(1000), purchase_id="order-dup-1"))
     assert (first.points_earned, first.duplicate) == (20, False)
     assert (again.points_earned, again.duplicate, again.entry.entry_id) == (20, True, first.entry.entry_id)
 
     # The same purchase as an event (twice, the same message), then a new purchase as a marker.
-    value, headers = purchase_made(member_id, usd(1000), purchase_id="order-dup-1")
+    value, headers = purchase_made_message(member_id, usd(1000), purchase_id="order-dup-1")
     await publish(producer, member_id, value, headers)
     await publish(producer, member_id, value, headers)
-    await publish(producer, member_id, *purchase_made(member_id, usd(500), purchase_id="order-dup-2"))
+    await publish(producer, member_id, *purchase_made_message(member_id, usd(500), purchase_id="order-dup-2"))
 
     # Events of one member are consumed in order, so once the marker counts the repeats were seen.
     assert await eventually(lambda: balance(points, member_id), lambda b: b >= 30, "balance") == 30
@@ -78,7 +75,7 @@ async def test_a_malformed_message_is_dead_lettered_and_the_consumer_goes_on(
 ) -> None:
     member_id = await enroll(points)
     await producer.send_and_wait(PURCHASES_TOPIC, b"\xffnot an envelope", key=member_id.encode())
-    await publish(producer, member_id, *purchase_made(member_id, usd(250)))
+    await publish(producer, member_id, *purchase_made_message(member_id, usd(250)))
 
     assert await eventually(lambda: balance(points, member_id), lambda b: b > 0, "balance") == 4
     dead = await read_topic(
@@ -96,7 +93,7 @@ async def test_an_event_for_an_unknown_member_is_dead_lettered_with_the_reason(
     platform: Platform, producer: AIOKafkaProducer
 ) -> None:
     stranger = new_member_id()
-    await publish(producer, stranger, *purchase_made(stranger, usd(1000)))
+    await publish(producer, stranger, *purchase_made_message(stranger, usd(1000)))
     dead = await read_topic(
         platform.kafka_bootstrap,
         dead_letter_topic(PURCHASES_TOPIC),
@@ -129,14 +126,14 @@ async def test_a_bad_purchase_is_invalid_argument_naming_the_field_and_writes_no
 ) -> None:
     member_id = await enroll(points)
     with pytest.raises(grpc.aio.AioRpcError) as raised:
-        await points.RecordPurchase(purchase_request(member_id, amount, purchase_id=f"bad-{member_id}"))
+        await points.RecordPurchase(record_purchase_request(member_id, amount, purchase_id=f"bad-{member_id}"))
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert field in raised.value.details()
     assert _violated_fields(raised.value) == [field]
     assert await balance(points, member_id) == 0
     # The refused purchase id was not recorded: a corrected request with it earns.
     corrected = await points.RecordPurchase(
-        purchase_request(member_id, usd(100), purchase_id=f"bad-{member_id}")
+        record_purchase_request(member_id, usd(100), purchase_id=f"bad-{member_id}")
     )
     assert (corrected.points_earned, corrected.duplicate) == (2, False)
 
@@ -146,7 +143,7 @@ async def test_a_purchase_for_a_missing_member_is_not_found_and_writes_nothing(
 ) -> None:
     stranger = new_member_id()
     with pytest.raises(grpc.aio.AioRpcError) as raised:
-        await points.RecordPurchase(purchase_request(stranger, usd(1000)))
+        await points.RecordPurchase(record_purchase_request(stranger, usd(1000)))
     assert raised.value.code() == grpc.StatusCode.NOT_FOUND
     assert raised.value.details().startswith("member_id:")
     with pytest.raises(grpc.aio.AioRpcError) as lookup:

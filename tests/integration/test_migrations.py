@@ -87,9 +87,7 @@ async def test_a_failing_file_leaves_no_trace_and_earlier_files_stay(create_data
 def test_service_migrations_put_the_kit_first() -> None:
     migrations = service_migrations("points")
     assert migrations[0].component == "common"
-    assert [m.component for m in migrations] == sorted(
-        (m.component for m in migrations), key=lambda c: c != "common"
-    )
+    assert [m.component for m in migrations] == sorted((m.component for m in migrations), key=lambda c: c != "common")
     assert all(m.sql.strip() for m in migrations)
 
 

@@ -60,12 +60,12 @@ async def add_events(pool: asyncpg.Pool, topic: str, member_ids: list[str], roun
     return event_ids
 
 
-async def outbox_size(pool: asyncpg.Pool) -> int:
-    return int(await pool.fetchval("SELECT count(*) FROM outbox"))
+async def unpublished(pool: asyncpg.Pool) -> int:
+    return int(await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL"))
 
 
-async def outbox_empty(pool: asyncpg.Pool) -> bool:
-    return await outbox_size(pool) == 0
+async def all_published(pool: asyncpg.Pool) -> bool:
+    return await unpublished(pool) == 0
 
 
 async def received_in_order(kafka: KafkaSettings, topic: str, expected: list[str]) -> None:
@@ -92,11 +92,11 @@ async def test_relay_started_while_the_broker_is_down_keeps_rows_then_publishes(
         sent = await add_events(pool, topic, members, rounds=4)
         await asyncio.sleep(OUTAGE_OBSERVATION_S)
         assert not tasks[0].done(), "the relay must keep running while the broker is down"
-        assert await outbox_size(pool) == len(sent)
+        assert await unpublished(pool) == len(sent)
         assert relay.published == 0
 
         await broker.start()  # the topic does not exist yet: the relay creates it
-        await eventually(lambda: outbox_empty(pool), timeout=60, what="the outbox to drain")
+        await eventually(lambda: all_published(pool), timeout=60, what="the outbox to drain")
     assert relay.published >= len(sent)
     await received_in_order(own_kafka, topic, sent)
 
@@ -111,17 +111,17 @@ async def test_relay_rides_through_a_broker_crash_and_restart(
     relay = OutboxRelay(pool, own_kafka, poll_interval=0.05)
     async with running(relay.run) as tasks:
         before = await add_events(pool, topic, members, rounds=2)
-        await eventually(lambda: outbox_empty(pool), what="the first events to go out")
+        await eventually(lambda: all_published(pool), what="the first events to go out")
         await received_in_order(own_kafka, topic, before)
 
         await broker.kill()
         during = await add_events(pool, topic, members, rounds=5)
         await asyncio.sleep(OUTAGE_OBSERVATION_S)
         assert not tasks[0].done(), "the relay must keep running while the broker is down"
-        assert await outbox_size(pool) == len(during), "rows must stay while nobody acknowledges them"
+        assert await unpublished(pool) == len(during), "rows must stay while nobody acknowledges them"
 
         await broker.start()  # in-memory: comes back empty, without the topic
         after = await add_events(pool, topic, members, rounds=2)
-        await eventually(lambda: outbox_empty(pool), timeout=60, what="the outbox to drain after restart")
+        await eventually(lambda: all_published(pool), timeout=60, what="the outbox to drain after restart")
     # Everything written during and after the outage reached the new broker, in order per member.
     await received_in_order(own_kafka, topic, during + after)

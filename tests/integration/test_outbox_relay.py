@@ -1,10 +1,10 @@
-"""The outbox relay against real PostgreSQL and the embedded broker: order, envelopes, deletion."""
+"""The outbox relay against real PostgreSQL and the embedded broker: order, envelopes, retention."""
 
 from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
@@ -23,12 +23,12 @@ def earned(member_id: str, sequence: int) -> EventEnvelope:
     return new_envelope(payload, subject=member_id, source="tests", occurred_at=datetime.now(UTC))
 
 
-async def outbox_size(pool: asyncpg.Pool) -> int:
-    return int(await pool.fetchval("SELECT count(*) FROM outbox"))
+async def unpublished(pool: asyncpg.Pool) -> int:
+    return int(await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL"))
 
 
-async def outbox_empty(pool: asyncpg.Pool) -> bool:
-    return await outbox_size(pool) == 0
+async def all_published(pool: asyncpg.Pool) -> bool:
+    return await unpublished(pool) == 0
 
 
 @pytest.fixture
@@ -38,7 +38,7 @@ async def pool(migrated_pool: PoolFactory) -> asyncpg.Pool:
     return pool
 
 
-async def test_relay_publishes_in_order_per_key_and_deletes_acknowledged_rows(
+async def test_relay_publishes_in_order_per_key_and_marks_acknowledged_rows(
     pool: asyncpg.Pool, kafka_settings: KafkaSettings, fresh_topic: TopicFactory
 ) -> None:
     topic = await fresh_topic("relay")
@@ -51,15 +51,21 @@ async def test_relay_publishes_in_order_per_key_and_deletes_acknowledged_rows(
                 envelope = earned(member_id, round_)
                 await add_event(connection, topic, envelope)
                 written.append(envelope)
-    assert await outbox_size(pool) == len(written)
+    assert await unpublished(pool) == len(written)
 
     relay = OutboxRelay(pool, kafka_settings, poll_interval=0.05)
     async with running(relay.run):
-        await eventually(lambda: outbox_empty(pool), what="the outbox to drain")
+        await eventually(lambda: all_published(pool), what="every row to be published")
         records = await read_topic(kafka_settings, topic, len(written), settle=1.0)
 
     assert relay.published == len(written)
     assert len(records) == len(written)  # each row once: no duplicates on a healthy broker
+    # The relay remembers the highest acknowledged offset of each partition it wrote to.
+    highest: dict[int, int] = {}
+    for record in records:
+        highest[record.partition] = max(highest.get(record.partition, -1), record.offset)
+    offsets = await pool.fetch("SELECT partition, last_offset FROM outbox_partition_offsets WHERE topic = $1", topic)
+    assert {r["partition"]: r["last_offset"] for r in offsets} == highest
     by_key: dict[str, list[str]] = defaultdict(list)
     for record in sorted(records, key=lambda r: (r.partition, r.offset)):
         assert record.key is not None
@@ -94,7 +100,7 @@ async def test_relay_picks_up_events_committed_while_it_runs(
                 await add_event(connection, topic, envelope)
                 sent.append(envelope.event_id)
         records = await read_topic(kafka_settings, topic, len(sent))
-        await eventually(lambda: outbox_empty(pool), what="the outbox to drain")
+        await eventually(lambda: all_published(pool), what="every row to be published")
     received = [decode(r.value, list(r.headers))[0].event_id for r in sorted(records, key=lambda r: r.offset)]
     assert received == sent
 
@@ -114,7 +120,7 @@ async def test_rolled_back_events_are_never_published(
         await add_event(connection, topic, real)
     relay = OutboxRelay(pool, kafka_settings, poll_interval=0.05)
     async with running(relay.run):
-        await eventually(lambda: outbox_empty(pool), what="the outbox to drain")
+        await eventually(lambda: all_published(pool), what="every row to be published")
         records = await read_topic(kafka_settings, topic, 1, settle=1.0)
     assert [decode(r.value, [])[0].event_id for r in records] == [real.event_id]
 
@@ -132,9 +138,37 @@ async def test_two_relays_on_one_database_publish_each_row_once_in_order(
                 envelope = earned(member_id, sequence)
                 await add_event(connection, topic, envelope)
                 sent.append(envelope.event_id)
-        await eventually(lambda: outbox_empty(pool), what="the outbox to drain")
+        await eventually(lambda: all_published(pool), what="every row to be published")
         records = await read_topic(kafka_settings, topic, len(sent), settle=1.0)
     assert first.published + second.published == len(sent)
     assert 0 in (first.published, second.published)  # only the lock holder publishes
     received = [decode(r.value, [])[0].event_id for r in sorted(records, key=lambda r: r.offset)]
     assert received == sent
+
+
+async def test_published_rows_are_forgotten_after_the_retention_period(
+    pool: asyncpg.Pool, kafka_settings: KafkaSettings, fresh_topic: TopicFactory
+) -> None:
+    topic = await fresh_topic("relay-retention")
+    member_id = f"member-{uuid.uuid4().hex[:8]}"
+    async with unit_of_work(pool) as connection:
+        for sequence in range(3):
+            await add_event(connection, topic, earned(member_id, sequence))
+    keeper = OutboxRelay(pool, kafka_settings, poll_interval=0.05, retention=timedelta(hours=1))
+    async with running(keeper.run):
+        await eventually(lambda: all_published(pool), what="every row to be published")
+    # Kept (for replay to a broker that lost its log) while within the retention period.
+    assert await pool.fetchval("SELECT count(*) FROM outbox") == 3
+
+    pending = earned(member_id, 99)
+    async with unit_of_work(pool) as connection:
+        await add_event(connection, topic, pending)
+    forgetter = OutboxRelay(pool, kafka_settings, poll_interval=0.05, retention=timedelta(0))
+    async with running(forgetter.run):
+        await eventually(lambda: all_published(pool), what="the new row to be published")
+        # The relay forgets before it publishes: the old published rows went, and the row
+        # that was still unpublished then stayed, however old it was.
+        remaining = await pool.fetch("SELECT event_id FROM outbox")
+    assert [str(r["event_id"]) for r in remaining] == [pending.event_id]
+    records = await read_topic(kafka_settings, topic, 4, settle=0.5)
+    assert len(records) == 4

@@ -100,9 +100,7 @@ async def test_enroll_creates_a_base_member_and_a_member_enrolled_event(
     assert (payload.member_id, payload.tier) == (member_id, "base")
 
 
-async def test_enrolling_twice_is_already_exists_and_writes_nothing(
-    app: PointsApplication, pool: asyncpg.Pool
-) -> None:
+async def test_enrolling_twice_is_already_exists_and_writes_nothing(app: PointsApplication, pool: asyncpg.Pool) -> None:
     member_id = await enrolled(app)
     before = await counts(pool)
     with pytest.raises(AlreadyExists):
@@ -198,9 +196,7 @@ async def test_same_purchase_id_for_another_member_is_already_exists(
     assert (await app.member(second_member)).balance == 0
 
 
-async def test_same_purchase_id_for_two_members_at_once_earns_once(
-    app: PointsApplication, pool: asyncpg.Pool
-) -> None:
+async def test_same_purchase_id_for_two_members_at_once_earns_once(app: PointsApplication, pool: asyncpg.Pool) -> None:
     members = [await enrolled(app) for _ in range(4)]
     purchase = purchase_for(members[0])
     outcomes = await asyncio.gather(
@@ -232,9 +228,7 @@ async def test_invalid_purchase_writes_nothing(app: PointsApplication, pool: asy
     assert await counts(pool) == before
 
 
-async def test_a_failed_transaction_leaves_no_entry_and_no_event(
-    app: PointsApplication, pool: asyncpg.Pool
-) -> None:
+async def test_a_failed_transaction_leaves_no_entry_and_no_event(app: PointsApplication, pool: asyncpg.Pool) -> None:
     member_id = await enrolled(app)
     before = await counts(pool)
     with pytest.raises(RuntimeError, match="after the purchase"):
@@ -295,7 +289,9 @@ async def test_entries_are_paged_newest_first(app: PointsApplication) -> None:
     assert [e.points for e in (await app.entries(member_id, 0, "")).entries] == seen
 
 
-@pytest.mark.parametrize(("size", "token", "field"), [(-1, "", "page_size"), (501, "", "page_size"), (2, "x!", "page_token")])
+@pytest.mark.parametrize(
+    ("size", "token", "field"), [(-1, "", "page_size"), (501, "", "page_size"), (2, "x!", "page_token")]
+)
 async def test_bad_paging_arguments_are_named(app: PointsApplication, size: int, token: str, field: str) -> None:
     member_id = await enrolled(app)
     with pytest.raises(InvalidArgument) as caught:

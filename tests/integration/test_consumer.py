@@ -1,0 +1,185 @@
+"""EventConsumer against real PostgreSQL and the embedded broker: inbox, dead letters, moving on."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaProducer
+from google.protobuf.message import Message
+from loyalty.common.v1.common_pb2 import Money
+from loyalty.events.v1 import commerce_pb2, points_pb2
+from loyalty.events.v1.envelope_pb2 import EventEnvelope
+
+from services.common.consumer import EventConsumer
+from services.common.errors import NotFound
+from services.common.events import kafka_headers, new_envelope
+from services.common.kafka import dead_letter_topic
+from services.common.settings import KafkaSettings
+from tests.integration.support import PoolFactory, TopicFactory, eventually, header, read_topic, running
+
+PURCHASE_MADE = commerce_pb2.PurchaseMade.DESCRIPTOR.full_name
+REFUSED_AMOUNT = 13  # the test handler refuses purchases of exactly this amount
+
+
+async def record_effect(connection: asyncpg.Connection, envelope: EventEnvelope, payload: Message) -> None:
+    """A handler with a visible effect; it refuses one amount after writing, like a domain check would."""
+    assert isinstance(payload, commerce_pb2.PurchaseMade)
+    await connection.execute(
+        "INSERT INTO effects (event_id, purchase_id) VALUES ($1, $2)", envelope.event_id, payload.purchase_id
+    )
+    if payload.amount.amount_minor == REFUSED_AMOUNT:
+        raise NotFound(f"member_id: member {payload.member_id!r} is not enrolled")
+
+
+@pytest.fixture
+async def pool(migrated_pool: PoolFactory) -> asyncpg.Pool:
+    _, pool = await migrated_pool("rewards")
+    await pool.execute("CREATE TABLE effects (event_id text NOT NULL, purchase_id text NOT NULL)")
+    return pool
+
+
+@pytest.fixture
+async def topic(fresh_topic: TopicFactory) -> str:
+    return await fresh_topic("consumer")
+
+
+@pytest.fixture
+def consumer(pool: asyncpg.Pool, kafka_settings: KafkaSettings, topic: str) -> EventConsumer:
+    return EventConsumer(
+        name=f"test-{uuid.uuid4().hex[:8]}",
+        topic=topic,
+        pool=pool,
+        kafka=kafka_settings,
+        handlers={PURCHASE_MADE: record_effect},
+    )
+
+
+def purchase_event(member_id: str, amount_minor: int = 500) -> EventEnvelope:
+    payload = commerce_pb2.PurchaseMade(
+        purchase_id=f"p-{uuid.uuid4().hex[:8]}",
+        member_id=member_id,
+        amount=Money(amount_minor=amount_minor, currency_code="USD"),
+    )
+    return new_envelope(payload, subject=member_id, source="tests", occurred_at=datetime.now(UTC))
+
+
+Send = Callable[[EventEnvelope | bytes | None], Awaitable[None]]
+
+
+@pytest.fixture
+def send(producer: AIOKafkaProducer, topic: str) -> Callable[[str], Send]:
+    """`await send(key)(message)`: an envelope with its headers, or raw bytes as a foreign producer would."""
+
+    def for_key(key: str) -> Send:
+        async def send_one(message: EventEnvelope | bytes | None) -> None:
+            if isinstance(message, EventEnvelope):
+                value, headers = message.SerializeToString(), kafka_headers(message)
+            else:
+                value, headers = message, [("content-type", b"application/x-protobuf")]
+            await producer.send_and_wait(topic, value, key=key.encode(), headers=headers)
+
+        return send_one
+
+    return for_key
+
+
+async def effects_of(pool: asyncpg.Pool, event_id: str) -> int:
+    return int(await pool.fetchval("SELECT count(*) FROM effects WHERE event_id = $1", event_id))
+
+
+async def test_an_event_delivered_twice_is_applied_once(
+    consumer: EventConsumer, pool: asyncpg.Pool, send: Callable[[str], Send]
+) -> None:
+    member = f"m-{uuid.uuid4().hex[:8]}"
+    twice, sentinel = purchase_event(member), purchase_event(member)
+    # One key, so one partition: the sentinel is processed after both copies.
+    for message in (twice, twice, sentinel):
+        await send(member)(message)
+    async with running(consumer.run):
+        await eventually(lambda: effects_of(pool, sentinel.event_id), what="the sentinel to be applied")
+    assert await effects_of(pool, twice.event_id) == 1
+    assert consumer.applied == 2
+    assert consumer.dead_lettered == 0
+    inbox = await pool.fetch("SELECT event_id FROM inbox WHERE consumer = $1 ORDER BY event_id", consumer.name)
+    assert {r["event_id"] for r in inbox} == {twice.event_id, sentinel.event_id}
+
+
+async def test_garbage_goes_to_the_dead_letter_topic_and_the_consumer_goes_on(
+    consumer: EventConsumer,
+    pool: asyncpg.Pool,
+    send: Callable[[str], Send],
+    kafka_settings: KafkaSettings,
+    topic: str,
+) -> None:
+    member = f"m-{uuid.uuid4().hex[:8]}"
+    good = purchase_event(member)
+    garbage = b"\xff\x00 definitely not an envelope"
+    await send(member)(garbage)
+    await send(member)(None)
+    await send(member)(good)
+    async with running(consumer.run):
+        await eventually(lambda: effects_of(pool, good.event_id), what="the good event after the garbage")
+        dead = await read_topic(kafka_settings, dead_letter_topic(topic), 2, settle=0.5)
+    assert consumer.dead_lettered == 2
+    assert [r.value for r in dead] == [garbage, None]
+    assert all(r.key == member.encode() for r in dead)
+    reasons = [header(r, "dlq-reason") or "" for r in dead]
+    assert reasons[0].startswith("cannot parse envelope")
+    assert reasons[1] == "empty message value"
+    assert {header(r, "dlq-consumer") for r in dead} == {consumer.name}
+    # Where each came from: the same partition of the topic (one key), offsets 0 and 1.
+    sources = [(header(r, "dlq-source") or "").rsplit("/", 2) for r in dead]
+    assert [(t, o) for t, _, o in sources] == [(topic, "0"), (topic, "1")]
+    assert sources[0][1] == sources[1][1]
+    assert await pool.fetchval("SELECT count(*) FROM effects") == 1
+
+
+async def test_an_event_the_domain_refuses_is_dead_lettered_with_the_reason_and_undone(
+    consumer: EventConsumer,
+    pool: asyncpg.Pool,
+    send: Callable[[str], Send],
+    kafka_settings: KafkaSettings,
+    topic: str,
+) -> None:
+    member = f"m-{uuid.uuid4().hex[:8]}"
+    refused, after = purchase_event(member, REFUSED_AMOUNT), purchase_event(member)
+    # Refused once, redelivered once: it must reach the dead-letter topic only once.
+    for message in (refused, refused, after):
+        await send(member)(message)
+    async with running(consumer.run):
+        await eventually(lambda: effects_of(pool, after.event_id), what="the event after the refused one")
+        [dead] = await read_topic(kafka_settings, dead_letter_topic(topic), 1, settle=1.0)
+    assert header(dead, "dlq-reason") == f"member_id: member {member!r} is not enrolled"
+    assert header(dead, "ce_id") == refused.event_id  # the original headers travel along
+    assert dead.value == refused.SerializeToString()
+    assert consumer.dead_lettered == 1
+    # The handler's write before it refused was rolled back with its savepoint; the next event stayed.
+    assert await effects_of(pool, refused.event_id) == 0
+    assert await effects_of(pool, after.event_id) == 1
+    assert await pool.fetchval(
+        "SELECT count(*) FROM inbox WHERE consumer = $1 AND event_id = $2", consumer.name, refused.event_id
+    ) == 1
+
+
+async def test_event_types_without_a_handler_are_skipped(
+    consumer: EventConsumer, pool: asyncpg.Pool, send: Callable[[str], Send], kafka_settings: KafkaSettings, topic: str
+) -> None:
+    member = f"m-{uuid.uuid4().hex[:8]}"
+    other = new_envelope(
+        points_pb2.PointsEarned(member_id=member, points=5),
+        subject=member,
+        source="tests",
+        occurred_at=datetime.now(UTC),
+    )
+    sentinel = purchase_event(member)
+    await send(member)(other)
+    await send(member)(sentinel)
+    async with running(consumer.run):
+        await eventually(lambda: effects_of(pool, sentinel.event_id), what="the sentinel to be applied")
+    assert consumer.applied == 1
+    assert consumer.dead_lettered == 0
+    assert await pool.fetchval("SELECT count(*) FROM inbox WHERE event_id = $1", other.event_id) == 0

@@ -1,0 +1,97 @@
+"""The tier view rewards and tickets keep from points events, consumed from the real broker."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from google.protobuf.message import Message
+from loyalty.events.v1 import points_pb2 as events
+from loyalty.events.v1.envelope_pb2 import EventEnvelope
+
+from services.common.errors import InvalidArgument, NotFound
+from services.common.events import kafka_headers, new_envelope
+from services.common.kafka import POINTS_EVENTS_TOPIC
+from services.common.member_tiers import _set_tier, member_tiers_consumer, tier_of
+from services.common.settings import KafkaSettings, ServiceSettings
+from tests.integration.support import PoolFactory, eventually, running
+
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+def tier_event(payload: Message, member_id: str, at: datetime) -> EventEnvelope:
+    return new_envelope(payload, subject=member_id, source="loyalty.points", occurred_at=at)
+
+
+def service_settings(url: str, kafka: KafkaSettings) -> ServiceSettings:
+    return ServiceSettings(
+        name="rewards",
+        database_url=url,
+        grpc_host="127.0.0.1",
+        grpc_port=1,
+        kafka=kafka,
+        data_dir=Path("/nonexistent"),
+        log_level="INFO",
+        outbox_poll_ms=200,
+        base_earn_rate=2,
+    )
+
+
+async def test_late_and_repeated_tier_events_never_overwrite_a_newer_tier(
+    migrated_pool: PoolFactory, kafka_settings: KafkaSettings, producer: AIOKafkaProducer
+) -> None:
+    url, pool = await migrated_pool("rewards")
+    member = f"m-{uuid.uuid4().hex[:8]}"
+    enrolled = tier_event(events.MemberEnrolled(member_id=member, tier="base"), member, T0)
+    gold = tier_event(events.TierReached(member_id=member, tier="gold", previous_tier="silver"), member, T0 + timedelta(days=30))
+    # Happened before gold but arrives after it (and after a redelivery of gold).
+    silver = tier_event(events.TierReached(member_id=member, tier="silver", previous_tier="base"), member, T0 + timedelta(days=10))
+    for envelope in (gold, gold, silver, enrolled):
+        await producer.send_and_wait(
+            POINTS_EVENTS_TOPIC, envelope.SerializeToString(), key=member.encode(), headers=kafka_headers(envelope)
+        )
+    consumer = member_tiers_consumer(service_settings(url, kafka_settings), pool)
+
+    async def seen(*envelopes: EventEnvelope) -> bool:
+        ids = [e.event_id for e in envelopes]
+        count = await pool.fetchval(
+            "SELECT count(*) FROM inbox WHERE consumer = $1 AND event_id = ANY($2::text[])", consumer.name, ids
+        )
+        return bool(count == len(ids))
+
+    async with running(consumer.run):
+        await eventually(lambda: seen(gold, silver, enrolled), what="every tier event to be consumed")
+        assert await tier_of(pool, member) == "gold"
+        row = await pool.fetchrow("SELECT tier, changed_at FROM member_tiers WHERE member_id = $1", member)
+        assert (row["tier"], row["changed_at"]) == ("gold", T0 + timedelta(days=30))
+
+        lost = tier_event(events.TierLost(member_id=member, tier="silver", previous_tier="gold"), member, T0 + timedelta(days=400))
+        await producer.send_and_wait(
+            POINTS_EVENTS_TOPIC, lost.SerializeToString(), key=member.encode(), headers=kafka_headers(lost)
+        )
+        await eventually(lambda: seen(lost), what="the TierLost event to be consumed")
+        assert await tier_of(pool, member) == "silver"
+    assert consumer.dead_lettered == 0
+
+
+async def test_tier_of_names_the_field(migrated_pool: PoolFactory) -> None:
+    _, pool = await migrated_pool("tickets")
+    with pytest.raises(InvalidArgument) as caught:
+        await tier_of(pool, "")
+    assert [v.field for v in caught.value.violations] == ["member_id"]
+    with pytest.raises(NotFound, match="member_id"):
+        await tier_of(pool, "nobody")
+
+
+async def test_an_equally_old_change_is_applied_but_an_older_one_is_not(migrated_pool: PoolFactory) -> None:
+    _, pool = await migrated_pool("tickets")
+    # The upsert the consumer runs, exercised directly on the table it owns.
+    async with pool.acquire() as connection:
+        await _set_tier(connection, "m-1", "gold", T0)
+        await _set_tier(connection, "m-1", "silver", T0 - timedelta(microseconds=1))
+        assert await tier_of(pool, "m-1") == "gold"
+        await _set_tier(connection, "m-1", "platinum", T0)
+        assert await tier_of(pool, "m-1") == "platinum"

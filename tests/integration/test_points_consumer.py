@@ -1,0 +1,150 @@
+"""PurchaseMade over Kafka: the same effect as RecordPurchase, a purchase id earns once on either path."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaProducer
+from google.protobuf import json_format
+from loyalty.common.v1.common_pb2 import Money
+from loyalty.events.v1 import commerce_pb2
+from loyalty.events.v1.envelope_pb2 import EventEnvelope
+
+from services.common.consumer import EventConsumer
+from services.common.events import JSON, kafka_headers, new_envelope, timestamp
+from services.common.kafka import PURCHASES_TOPIC, dead_letter_topic
+from services.common.settings import KafkaSettings
+from services.points import domain
+from services.points.application import PointsApplication
+from services.points.consumers import purchases_consumer
+from tests.integration.support import PoolFactory, eventually, header, read_topic, running
+
+RATE = 2
+
+
+def purchase_made(member_id: str, purchase_id: str, amount_minor: int) -> EventEnvelope:
+    payload = commerce_pb2.PurchaseMade(
+        purchase_id=purchase_id,
+        member_id=member_id,
+        amount=Money(amount_minor=amount_minor, currency_code="USD"),
+        line_items=[
+            commerce_pb2.LineItem(
+                sku="sku-1", category="shoes", quantity=1, unit_price=Money(amount_minor=amount_minor, currency_code="USD")
+            )
+        ],
+        occurred_at=timestamp(datetime.now(UTC) - timedelta(minutes=1)),
+        channel="store",
+    )
+    return new_envelope(payload, subject=member_id, source="commerce", occurred_at=datetime.now(UTC))
+
+
+async def send(producer: AIOKafkaProducer, envelope: EventEnvelope, *, as_json: bool = False) -> None:
+    if as_json:
+        value = json_format.MessageToJson(envelope).encode()
+        headers = [("content-type", JSON.encode())]
+    else:
+        value, headers = envelope.SerializeToString(), kafka_headers(envelope)
+    await producer.send_and_wait(PURCHASES_TOPIC, value, key=envelope.subject.encode(), headers=headers)
+
+
+@pytest.fixture
+async def pool(migrated_pool: PoolFactory) -> asyncpg.Pool:
+    _, pool = await migrated_pool("points")
+    return pool
+
+
+@pytest.fixture
+def app(pool: asyncpg.Pool) -> PointsApplication:
+    return PointsApplication(pool, RATE)
+
+
+@pytest.fixture
+def consumer(pool: asyncpg.Pool, kafka_settings: KafkaSettings, app: PointsApplication) -> EventConsumer:
+    consumer = purchases_consumer(pool, kafka_settings, app)
+    # A group of its own per test: rejoining one group right after its last member left waits for
+    # the broker's session timeout. The inbox is per database, so nothing else changes.
+    consumer.name = f"{consumer.name}.{uuid.uuid4().hex[:8]}"
+    return consumer
+
+
+async def applied(pool: asyncpg.Pool, consumer: EventConsumer, *envelopes: EventEnvelope) -> bool:
+    ids = [e.event_id for e in envelopes]
+    count = await pool.fetchval(
+        "SELECT count(*) FROM inbox WHERE consumer = $1 AND event_id = ANY($2::text[])", consumer.name, ids
+    )
+    return bool(count == len(ids))
+
+
+async def test_a_purchase_over_kafka_earns_like_one_over_grpc_and_only_once(
+    app: PointsApplication, pool: asyncpg.Pool, consumer: EventConsumer, producer: AIOKafkaProducer
+) -> None:
+    member = f"m-{uuid.uuid4().hex[:8]}"
+    await app.enroll(domain.Enrollment(member, "", "", ""))
+    purchase_id = f"order-{uuid.uuid4().hex[:8]}"
+    over_kafka = purchase_made(member, purchase_id, 4299)
+    # The commerce system sends the same purchase again as a new event (and later over gRPC).
+    resent = purchase_made(member, purchase_id, 4299)
+    as_json = purchase_made(member, f"order-{uuid.uuid4().hex[:8]}", 1000)
+    for envelope in (over_kafka, over_kafka, resent):
+        await send(producer, envelope)
+    await send(producer, as_json, as_json=True)
+    async with running(consumer.run):
+        await eventually(lambda: applied(pool, consumer, over_kafka, resent, as_json), what="the purchases")
+    assert consumer.dead_lettered == 0
+    member_row = await app.member(member)
+    assert member_row.balance == 84 + 20
+    entries = (await app.entries(member, 0, "")).entries
+    assert sorted(e.idempotency_key for e in entries) == sorted(
+        [f"purchase:{purchase_id}", f"purchase:{_purchase_id(as_json)}"]
+    )
+    again = await app.record_purchase(
+        domain.Purchase(
+            purchase_id=purchase_id,
+            member_id=member,
+            amount=domain.Money(4299, "USD"),
+            line_items=(),
+            occurred_at=datetime.now(UTC),
+            channel="web",
+        )
+    )
+    assert (again.duplicate, again.points_earned, again.balance) == (True, 84, 104)
+    assert await pool.fetchval("SELECT count(*) FROM outbox WHERE event_type = 'loyalty.events.v1.PointsEarned'") == 2
+
+
+async def test_refused_purchases_are_dead_lettered_with_the_field_and_write_nothing(
+    app: PointsApplication,
+    pool: asyncpg.Pool,
+    consumer: EventConsumer,
+    producer: AIOKafkaProducer,
+    kafka_settings: KafkaSettings,
+) -> None:
+    member = f"m-{uuid.uuid4().hex[:8]}"
+    ghost = f"ghost-{uuid.uuid4().hex[:8]}"
+    await app.enroll(domain.Enrollment(member, "", "", ""))
+    negative = purchase_made(member, f"order-{uuid.uuid4().hex[:8]}", -100)
+    unknown_member = purchase_made(ghost, f"order-{uuid.uuid4().hex[:8]}", 500)
+    good = purchase_made(member, f"order-{uuid.uuid4().hex[:8]}", 500)
+    for envelope in (negative, unknown_member, good):
+        await send(producer, envelope)
+    async with running(consumer.run):
+        await eventually(lambda: applied(pool, consumer, negative, unknown_member, good), what="the purchases")
+    dlq = await read_topic(kafka_settings, dead_letter_topic(PURCHASES_TOPIC), 1, settle=1.0)
+    reasons = {
+        (record.key or b"").decode(): header(record, "dlq-reason") or ""
+        for record in dlq
+        if record.key in (member.encode(), ghost.encode())
+    }
+    assert reasons[member].startswith("amount.amount_minor: must not be negative")
+    assert reasons[ghost] == f"member_id: member {ghost!r} is not enrolled"
+    assert (await app.member(member)).balance == 10
+    assert await pool.fetchval("SELECT count(*) FROM purchases") == 1
+    assert await pool.fetchval("SELECT count(*) FROM members WHERE member_id = $1", ghost) == 0
+
+
+def _purchase_id(envelope: EventEnvelope) -> str:
+    payload = commerce_pb2.PurchaseMade()
+    assert envelope.payload.Unpack(payload)
+    return payload.purchase_id

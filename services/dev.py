@@ -289,7 +289,7 @@ async def _enroll(
 def _demo_purchase(member_id: str) -> points_pb2.RecordPurchaseRequest:
     occurred_at = Timestamp()
     occurred_at.GetCurrentTime()
-    item = points_pb2.PurchaseLineItem(sku="COFFEE-BEANS-1KG", category="grocery", quantity=1, unit_price=DEMO_AMOUNT)
+    item = common_pb2.LineItem(sku="COFFEE-BEANS-1KG", category="grocery", quantity=1, unit_price=DEMO_AMOUNT)
     return points_pb2.RecordPurchaseRequest(
         purchase_id=DEMO_PURCHASE_ID,
         member_id=member_id,

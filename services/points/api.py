@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
-from loyalty.common.v1.common_pb2 import Money
+from loyalty.common.v1.common_pb2 import LineItem, Money
 from loyalty.points.v1 import points_pb2 as pb
 from loyalty.points.v1 import points_pb2_grpc
 
@@ -56,9 +56,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
     async def RecordPurchase(
         self, request: pb.RecordPurchaseRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.RecordPurchaseResponse:
-        result = await self._app.record_purchase(
-            purchase_from(request, request.line_items, has_occurred_at=request.HasField("occurred_at"))
-        )
+        result = await self._app.record_purchase(purchase_from(request))
         return pb.RecordPurchaseResponse(
             points_earned=result.points_earned,
             entry=entry_message(result.entry) if result.entry else None,
@@ -76,26 +74,23 @@ class _PurchaseFields(Protocol):
     occurred_at: Timestamp
     channel: str
 
+    @property
+    def line_items(self) -> Sequence[LineItem]: ...
 
-class _LineItemFields(Protocol):
-    sku: str
-    category: str
-    quantity: int
-    unit_price: Money
+    def HasField(self, field_name: Literal["occurred_at"]) -> bool: ...
 
 
-def purchase_from(
-    message: _PurchaseFields, line_items: Sequence[_LineItemFields], *, has_occurred_at: bool
-) -> domain.Purchase:
+def purchase_from(message: _PurchaseFields) -> domain.Purchase:
     """Translate either purchase message into the domain's Purchase."""
     return domain.Purchase(
         purchase_id=message.purchase_id,
         member_id=message.member_id,
         amount=_money(message.amount),
         line_items=tuple(
-            domain.LineItem(item.sku, item.category, item.quantity, _money(item.unit_price)) for item in line_items
+            domain.LineItem(item.sku, item.category, item.quantity, _money(item.unit_price))
+            for item in message.line_items
         ),
-        occurred_at=_occurred_at(message.occurred_at) if has_occurred_at else _MISSING_TIME,
+        occurred_at=_occurred_at(message.occurred_at) if message.HasField("occurred_at") else _MISSING_TIME,
         channel=message.channel,
     )
 

@@ -21,7 +21,7 @@ def purchases_consumer(pool: asyncpg.Pool, kafka: KafkaSettings, application: Po
         # the same purchase arriving over gRPC or in a second event.
         await application.record_purchase_in(
             connection,
-            purchase_from(payload, payload.line_items, has_occurred_at=payload.HasField("occurred_at")),
+            purchase_from(payload),
         )
 
     return EventConsumer(

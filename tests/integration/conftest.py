@@ -12,12 +12,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
-from tests.integration.support import PoolFactory, TopicFactory
 
 from services.common.db import create_pool
 from services.common.kafka import dead_letter_topic, ensure_topics
 from services.common.migrations import migrate
 from services.common.settings import KafkaSettings
+from tests.integration.support import PoolFactory, TopicFactory
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from typing import Any, Protocol, TypeVar
 
 import asyncpg
-
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from services.common.settings import KafkaSettings
@@ -25,16 +24,16 @@ class TopicFactory(Protocol):
     async def __call__(self, prefix: str = "test") -> str: ...
 
 
-async def eventually(check: Callable[[], Awaitable[T]], *, timeout: float = DEADLINE, what: str = "") -> T:
-    """Poll `check` until it returns a truthy value; fail naming `what` after `timeout` seconds."""
+async def eventually(check: Callable[[], Awaitable[T]], *, within: float = DEADLINE, what: str = "") -> T:
+    """Poll `check` until it returns a truthy value; fail naming `what` after `within` seconds."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + within
     while True:
         result = await check()
         if result:
             return result
         if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what or check}")
+            raise AssertionError(f"timed out after {within}s waiting for {what or check}")
         await asyncio.sleep(0.1)
 
 
@@ -43,7 +42,7 @@ async def read_topic(
     topic: str,
     count: int,
     *,
-    timeout: float = DEADLINE,
+    within: float = DEADLINE,
     settle: float = 0.0,
 ) -> list[ConsumerRecord[bytes, bytes]]:
     """The records of `topic` from the beginning, once at least `count` arrived.
@@ -54,14 +53,12 @@ async def read_topic(
     consumer = AIOKafkaConsumer(**kafka.client_options(), enable_auto_commit=False, group_id=None)
     await consumer.start()
     try:
-        partitions = await eventually(
-            lambda: _partitions(consumer, topic), timeout=timeout, what=f"metadata of {topic}"
-        )
+        partitions = await eventually(lambda: _partitions(consumer, topic), within=within, what=f"metadata of {topic}")
         consumer.assign([TopicPartition(topic, p) for p in sorted(partitions)])
         await consumer.seek_to_beginning()
         records: list[ConsumerRecord[bytes, bytes]] = []
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + within
         settle_until: float | None = None
         while True:
             batches = await consumer.getmany(timeout_ms=200)
@@ -73,7 +70,7 @@ async def read_topic(
                 if now >= settle_until:
                     return records
             elif now > deadline:
-                raise AssertionError(f"{topic}: {len(records)} of {count} records after {timeout}s")
+                raise AssertionError(f"{topic}: {len(records)} of {count} records after {within}s")
     finally:
         await consumer.stop()
 
@@ -86,14 +83,14 @@ async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
 def header(record: ConsumerRecord[bytes, bytes], name: str) -> str | None:
     for key, value in record.headers or ():
         if key == name:
-            return value.decode()
+            return bytes(value).decode()
     return None
 
 
 @contextlib.asynccontextmanager
-async def running(*workers: Callable[[], Awaitable[Any]]) -> AsyncIterator[Sequence[asyncio.Task[Any]]]:
+async def running(*workers: Callable[[], Coroutine[Any, Any, Any]]) -> AsyncIterator[Sequence[asyncio.Task[Any]]]:
     """Run background workers (relay, consumers) for the block; cancel them after, surface crashes."""
-    tasks = [asyncio.create_task(worker()) for worker in workers]
+    tasks: list[asyncio.Task[Any]] = [asyncio.create_task(worker()) for worker in workers]
     try:
         yield tasks
         for task in tasks:

@@ -16,7 +16,7 @@ from loyalty.events.v1.envelope_pb2 import EventEnvelope
 
 from services.common.consumer import EventConsumer
 from services.common.errors import NotFound
-from services.common.events import kafka_headers, new_envelope
+from services.common.events import PROTOBUF, kafka_headers, new_envelope
 from services.common.kafka import dead_letter_topic
 from services.common.settings import KafkaSettings
 from tests.integration.support import PoolFactory, TopicFactory, eventually, header, read_topic, running
@@ -76,10 +76,10 @@ def send(producer: AIOKafkaProducer, topic: str) -> Callable[[str], Send]:
 
     def for_key(key: str) -> Send:
         async def send_one(message: EventEnvelope | bytes | None) -> None:
-            if isinstance(message, EventEnvelope):
-                value, headers = message.SerializeToString(), kafka_headers(message)
-            else:
-                value, headers = message, [("content-type", b"application/x-protobuf")]
+            value: bytes | None = message.SerializeToString() if isinstance(message, EventEnvelope) else message
+            headers = (
+                kafka_headers(message) if isinstance(message, EventEnvelope) else [("content-type", PROTOBUF.encode())]
+            )
             await producer.send_and_wait(topic, value, key=key.encode(), headers=headers)
 
         return send_one
@@ -160,9 +160,12 @@ async def test_an_event_the_domain_refuses_is_dead_lettered_with_the_reason_and_
     # The handler's write before it refused was rolled back with its savepoint; the next event stayed.
     assert await effects_of(pool, refused.event_id) == 0
     assert await effects_of(pool, after.event_id) == 1
-    assert await pool.fetchval(
-        "SELECT count(*) FROM inbox WHERE consumer = $1 AND event_id = $2", consumer.name, refused.event_id
-    ) == 1
+    assert (
+        await pool.fetchval(
+            "SELECT count(*) FROM inbox WHERE consumer = $1 AND event_id = $2", consumer.name, refused.event_id
+        )
+        == 1
+    )
 
 
 async def test_event_types_without_a_handler_are_skipped(

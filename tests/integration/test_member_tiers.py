@@ -46,9 +46,13 @@ async def test_late_and_repeated_tier_events_never_overwrite_a_newer_tier(
     url, pool = await migrated_pool("rewards")
     member = f"m-{uuid.uuid4().hex[:8]}"
     enrolled = tier_event(events.MemberEnrolled(member_id=member, tier="base"), member, T0)
-    gold = tier_event(events.TierReached(member_id=member, tier="gold", previous_tier="silver"), member, T0 + timedelta(days=30))
+    gold = tier_event(
+        events.TierReached(member_id=member, tier="gold", previous_tier="silver"), member, T0 + timedelta(days=30)
+    )
     # Happened before gold but arrives after it (and after a redelivery of gold).
-    silver = tier_event(events.TierReached(member_id=member, tier="silver", previous_tier="base"), member, T0 + timedelta(days=10))
+    silver = tier_event(
+        events.TierReached(member_id=member, tier="silver", previous_tier="base"), member, T0 + timedelta(days=10)
+    )
     for envelope in (gold, gold, silver, enrolled):
         await producer.send_and_wait(
             POINTS_EVENTS_TOPIC, envelope.SerializeToString(), key=member.encode(), headers=kafka_headers(envelope)
@@ -68,7 +72,9 @@ async def test_late_and_repeated_tier_events_never_overwrite_a_newer_tier(
         row = await pool.fetchrow("SELECT tier, changed_at FROM member_tiers WHERE member_id = $1", member)
         assert (row["tier"], row["changed_at"]) == ("gold", T0 + timedelta(days=30))
 
-        lost = tier_event(events.TierLost(member_id=member, tier="silver", previous_tier="gold"), member, T0 + timedelta(days=400))
+        lost = tier_event(
+            events.TierLost(member_id=member, tier="silver", previous_tier="gold"), member, T0 + timedelta(days=400)
+        )
         await producer.send_and_wait(
             POINTS_EVENTS_TOPIC, lost.SerializeToString(), key=member.encode(), headers=kafka_headers(lost)
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -111,7 +112,7 @@ def test_discover_orders_by_number(tmp_path: Path) -> None:
 def test_discover_rejects_bad_file_names(tmp_path: Path, bad_name: str) -> None:
     (tmp_path / "001_ok.sql").write_text("SELECT 1;")
     (tmp_path / bad_name).write_text("SELECT 2;")
-    with pytest.raises(ValueError, match="is not NNN_lower_snake.sql"):
+    with pytest.raises(ValueError, match=re.escape("is not NNN_lower_snake.sql")):
         discover("demo", tmp_path)
 
 

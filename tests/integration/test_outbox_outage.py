@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 
 import asyncpg
 import pytest
-from tests.integration.support import PoolFactory, eventually, read_topic, running
 from loyalty.events.v1 import points_pb2 as events
 
 from services.common.db import unit_of_work
@@ -23,6 +22,7 @@ from services.common.events import decode, new_envelope
 from services.common.kafka import ensure_topics
 from services.common.outbox import OutboxRelay, add_event
 from services.common.settings import KafkaSettings
+from tests.integration.support import PoolFactory, eventually, read_topic, running
 
 # Long enough for the relay to try (and fail) several times; not a timing assertion.
 OUTAGE_OBSERVATION_S = 3.0
@@ -69,7 +69,7 @@ async def all_published(pool: asyncpg.Pool) -> bool:
 
 
 async def received_in_order(kafka: KafkaSettings, topic: str, expected: list[str]) -> None:
-    records = await read_topic(kafka, topic, len(expected), timeout=60, settle=0.5)
+    records = await read_topic(kafka, topic, len(expected), within=60, settle=0.5)
     received = [decode(r.value, list(r.headers))[0] for r in sorted(records, key=lambda r: (r.partition, r.offset))]
     assert {e.event_id for e in received} == set(expected)
     position = {event_id: index for index, event_id in enumerate(expected)}
@@ -97,7 +97,7 @@ async def test_relay_started_while_the_broker_is_down_keeps_rows_then_publishes(
         assert relay.published == 0
 
         await broker.start()  # the topic does not exist yet: the relay creates it
-        await eventually(lambda: all_published(pool), timeout=60, what="the outbox to drain")
+        await eventually(lambda: all_published(pool), within=60, what="the outbox to drain")
     assert relay.published >= len(sent)
     await received_in_order(own_kafka, topic, sent)
 
@@ -123,7 +123,7 @@ async def test_relay_rides_through_a_broker_crash_and_restart(
 
         await broker.start()  # in-memory: comes back empty, without the topic
         after = await add_events(pool, topic, members, rounds=2)
-        await eventually(lambda: all_published(pool), timeout=60, what="the outbox to drain after restart")
+        await eventually(lambda: all_published(pool), within=60, what="the outbox to drain after restart")
     # The restarted broker lost even what it had acknowledged before the crash; the relay replays
     # every retained row, so all of it reaches the new broker, in order per member.
     await received_in_order(own_kafka, topic, before + during + after)

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
-from tests.integration.support import PoolFactory, TopicFactory, eventually, header, read_topic, running
 from loyalty.events.v1 import points_pb2 as events
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
 
@@ -16,6 +15,7 @@ from services.common.db import unit_of_work
 from services.common.events import PROTOBUF, decode, new_envelope
 from services.common.outbox import OutboxRelay, add_event
 from services.common.settings import KafkaSettings
+from tests.integration.support import PoolFactory, TopicFactory, eventually, header, read_topic, running
 
 
 def earned(member_id: str, sequence: int) -> EventEnvelope:

@@ -9,6 +9,7 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 from google.protobuf import json_format
+from loyalty.common.v1 import common_pb2
 from loyalty.common.v1.common_pb2 import Money
 from loyalty.events.v1 import commerce_pb2
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
@@ -31,8 +32,11 @@ def purchase_made(member_id: str, purchase_id: str, amount_minor: int) -> EventE
         member_id=member_id,
         amount=Money(amount_minor=amount_minor, currency_code="USD"),
         line_items=[
-            commerce_pb2.LineItem(
-                sku="sku-1", category="shoes", quantity=1, unit_price=Money(amount_minor=amount_minor, currency_code="USD")
+            common_pb2.LineItem(
+                sku="sku-1",
+                category="shoes",
+                quantity=1,
+                unit_price=Money(amount_minor=amount_minor, currency_code="USD"),
             )
         ],
         occurred_at=timestamp(datetime.now(UTC) - timedelta(minutes=1)),

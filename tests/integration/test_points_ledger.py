@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
-from tests.integration.support import PoolFactory
 from loyalty.events.v1 import points_pb2 as events
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
 
@@ -19,6 +18,7 @@ from services.common.events import decode
 from services.common.kafka import POINTS_EVENTS_TOPIC
 from services.points.application import PointsApplication
 from services.points.domain import Enrollment, LineItem, Money, Purchase
+from tests.integration.support import PoolFactory
 
 RATE = 2
 

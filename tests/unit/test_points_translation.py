@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
-from loyalty.common.v1.common_pb2 import Money
+from loyalty.common.v1.common_pb2 import LineItem, Money
 from loyalty.events.v1 import commerce_pb2
 from loyalty.points.v1 import points_pb2 as pb
 
@@ -61,14 +61,12 @@ def test_record_purchase_request_translates_to_the_domain() -> None:
         member_id="m-1",
         amount=Money(amount_minor=1250, currency_code="GBP"),
         line_items=[
-            pb.PurchaseLineItem(
-                sku="sku-9", category="books", quantity=3, unit_price=Money(amount_minor=250, currency_code="GBP")
-            )
+            LineItem(sku="sku-9", category="books", quantity=3, unit_price=Money(amount_minor=250, currency_code="GBP"))
         ],
         occurred_at=stamp,
         channel="store",
     )
-    purchase = purchase_from(request, request.line_items, has_occurred_at=True)
+    purchase = purchase_from(request)
     assert purchase == domain.Purchase(
         purchase_id="p-1",
         member_id="m-1",
@@ -83,7 +81,7 @@ def test_missing_occurred_at_is_named_by_validation() -> None:
     event = commerce_pb2.PurchaseMade(
         purchase_id="p-2", member_id="m-1", amount=Money(amount_minor=100, currency_code="USD")
     )
-    purchase = purchase_from(event, event.line_items, has_occurred_at=event.HasField("occurred_at"))
+    purchase = purchase_from(event)
     with pytest.raises(InvalidArgument) as caught:
         domain.validate_purchase(purchase, WHEN)
     assert [v.field for v in caught.value.violations] == ["occurred_at"]
@@ -96,7 +94,7 @@ def test_out_of_range_timestamp_is_named_not_crashed() -> None:
         amount=Money(amount_minor=100, currency_code="USD"),
         occurred_at=Timestamp(seconds=2**60),
     )
-    purchase = purchase_from(event, event.line_items, has_occurred_at=True)
+    purchase = purchase_from(event)
     with pytest.raises(InvalidArgument) as caught:
         domain.validate_purchase(purchase, WHEN)
     assert [v.field for v in caught.value.violations] == ["occurred_at"]

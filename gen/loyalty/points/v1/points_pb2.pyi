@@ -127,18 +127,6 @@ class ListLedgerEntriesResponse(_message.Message):
     next_page_token: str
     def __init__(self, entries: _Optional[_Iterable[_Union[LedgerEntry, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
-class PurchaseLineItem(_message.Message):
-    __slots__ = ("sku", "category", "quantity", "unit_price")
-    SKU_FIELD_NUMBER: _ClassVar[int]
-    CATEGORY_FIELD_NUMBER: _ClassVar[int]
-    QUANTITY_FIELD_NUMBER: _ClassVar[int]
-    UNIT_PRICE_FIELD_NUMBER: _ClassVar[int]
-    sku: str
-    category: str
-    quantity: int
-    unit_price: _common_pb2.Money
-    def __init__(self, sku: _Optional[str] = ..., category: _Optional[str] = ..., quantity: _Optional[int] = ..., unit_price: _Optional[_Union[_common_pb2.Money, _Mapping]] = ...) -> None: ...
-
 class RecordPurchaseRequest(_message.Message):
     __slots__ = ("purchase_id", "member_id", "amount", "line_items", "occurred_at", "channel")
     PURCHASE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -150,10 +138,10 @@ class RecordPurchaseRequest(_message.Message):
     purchase_id: str
     member_id: str
     amount: _common_pb2.Money
-    line_items: _containers.RepeatedCompositeFieldContainer[PurchaseLineItem]
+    line_items: _containers.RepeatedCompositeFieldContainer[_common_pb2.LineItem]
     occurred_at: _timestamp_pb2.Timestamp
     channel: str
-    def __init__(self, purchase_id: _Optional[str] = ..., member_id: _Optional[str] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., line_items: _Optional[_Iterable[_Union[PurchaseLineItem, _Mapping]]] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., channel: _Optional[str] = ...) -> None: ...
+    def __init__(self, purchase_id: _Optional[str] = ..., member_id: _Optional[str] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., line_items: _Optional[_Iterable[_Union[_common_pb2.LineItem, _Mapping]]] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., channel: _Optional[str] = ...) -> None: ...
 
 class RecordPurchaseResponse(_message.Message):
     __slots__ = ("points_earned", "entry", "duplicate", "balance")

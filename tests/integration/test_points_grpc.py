@@ -1,0 +1,166 @@
+"""The points gRPC server in-process on real PostgreSQL: status codes, field violations, health, reflection."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import grpc
+import pytest
+from google.rpc import error_details_pb2, status_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from loyalty.common.v1.common_pb2 import Money
+from loyalty.points.v1 import points_pb2 as pb
+from loyalty.points.v1 import points_pb2_grpc
+
+from services.common.events import timestamp
+from services.common.grpc_server import GrpcServer
+from services.common.settings import KafkaSettings, service_settings
+from services.points.main import build
+from tests.integration.support import PoolFactory
+
+
+@pytest.fixture
+async def pool(migrated_pool: PoolFactory) -> asyncpg.Pool:
+    _, pool = await migrated_pool("points")
+    return pool
+
+
+@pytest.fixture
+async def channel(pool: asyncpg.Pool, kafka_settings: KafkaSettings) -> AsyncIterator[grpc.aio.Channel]:
+    settings = replace(service_settings("points", {}), kafka=kafka_settings, grpc_port=0, base_earn_rate=2)
+    server = GrpcServer("127.0.0.1:0", build(settings, pool).registrations)
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            yield channel
+    finally:
+        await server.stop(grace=1)
+
+
+@pytest.fixture
+def points(channel: grpc.aio.Channel) -> points_pb2_grpc.PointsServiceStub:
+    return points_pb2_grpc.PointsServiceStub(channel)
+
+
+def field_violations(error: grpc.aio.AioRpcError) -> dict[str, str]:
+    details = dict(error.trailing_metadata() or ()).get("grpc-status-details-bin")
+    assert isinstance(details, bytes), "INVALID_ARGUMENT must carry google.rpc.Status details"
+    status = status_pb2.Status.FromString(details)
+    bad_request = error_details_pb2.BadRequest()
+    assert status.details[0].Unpack(bad_request)
+    return {v.field: v.description for v in bad_request.field_violations}
+
+
+def purchase_request(member_id: str, **changes: object) -> pb.RecordPurchaseRequest:
+    request = pb.RecordPurchaseRequest(
+        purchase_id=f"order-{uuid.uuid4().hex[:8]}",
+        member_id=member_id,
+        amount=Money(amount_minor=4299, currency_code="USD"),
+        occurred_at=timestamp(datetime.now(UTC) - timedelta(minutes=1)),
+    )
+    for name, value in changes.items():
+        if value is None:
+            request.ClearField(name)
+        elif isinstance(value, Money):
+            getattr(request, name).CopyFrom(value)
+        else:
+            setattr(request, name, value)
+    return request
+
+
+async def table_counts(pool: asyncpg.Pool) -> tuple[int, int, int]:
+    row = await pool.fetchrow(
+        "SELECT (SELECT count(*) FROM ledger_entries), (SELECT count(*) FROM purchases), (SELECT count(*) FROM outbox)"
+    )
+    return (row[0], row[1], row[2])
+
+
+async def enroll(points: points_pb2_grpc.PointsServiceStub) -> str:
+    member_id = f"m-{uuid.uuid4().hex[:8]}"
+    response = await points.EnrollMember(pb.EnrollMemberRequest(member_id=member_id, email="a@example.com"))
+    assert response.member.tier == "base"
+    return member_id
+
+
+async def test_a_purchase_earns_and_a_repeat_is_a_duplicate(points: points_pb2_grpc.PointsServiceStub) -> None:
+    member_id = await enroll(points)
+    request = purchase_request(member_id)
+    first = await points.RecordPurchase(request)
+    again = await points.RecordPurchase(request)
+    assert (first.points_earned, first.duplicate, first.balance) == (84, False, 84)
+    assert (again.points_earned, again.duplicate, again.balance) == (84, True, 84)
+    assert again.entry.entry_id == first.entry.entry_id
+    balance = await points.GetBalance(pb.GetBalanceRequest(member_id=member_id))
+    assert (balance.balance, balance.lifetime_earned) == (84, 84)
+    entries = await points.ListLedgerEntries(pb.ListLedgerEntriesRequest(member_id=member_id))
+    assert [e.points for e in entries.entries] == [84]
+    assert entries.entries[0].kind == pb.ENTRY_KIND_PURCHASE_EARN
+
+
+@pytest.mark.parametrize(
+    ("changes", "fields"),
+    [
+        ({"amount": Money(amount_minor=-1, currency_code="USD")}, {"amount.amount_minor"}),
+        ({"amount": Money(amount_minor=100, currency_code="XYZ")}, {"amount.currency_code"}),
+        ({"amount": Money(amount_minor=100, currency_code="usd")}, {"amount.currency_code"}),
+        ({"occurred_at": None}, {"occurred_at"}),
+        ({"purchase_id": ""}, {"purchase_id"}),
+        ({"purchase_id": "", "amount": Money(amount_minor=-5, currency_code="")}, {
+            "purchase_id", "amount.amount_minor", "amount.currency_code"}),
+    ],
+)  # fmt: skip
+async def test_bad_purchases_are_invalid_argument_naming_each_field_and_write_nothing(
+    points: points_pb2_grpc.PointsServiceStub, pool: asyncpg.Pool, changes: dict[str, object], fields: set[str]
+) -> None:
+    member_id = await enroll(points)
+    before = await table_counts(pool)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await points.RecordPurchase(purchase_request(member_id, **changes))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert set(field_violations(caught.value)) == fields
+    assert await table_counts(pool) == before
+
+
+async def test_unknown_member_is_not_found_and_writes_nothing(
+    points: points_pb2_grpc.PointsServiceStub, pool: asyncpg.Pool
+) -> None:
+    before = await table_counts(pool)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await points.RecordPurchase(purchase_request("nobody-here"))
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    assert "member_id" in (caught.value.details() or "")
+    assert await table_counts(pool) == before
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await points.GetMember(pb.GetMemberRequest(member_id="nobody-here"))
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_enrolling_twice_is_already_exists(points: points_pb2_grpc.PointsServiceStub) -> None:
+    member_id = await enroll(points)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await points.EnrollMember(pb.EnrollMemberRequest(member_id=member_id))
+    assert caught.value.code() == grpc.StatusCode.ALREADY_EXISTS
+
+
+async def test_bad_page_token_is_invalid_argument(points: points_pb2_grpc.PointsServiceStub) -> None:
+    member_id = await enroll(points)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await points.ListLedgerEntries(pb.ListLedgerEntriesRequest(member_id=member_id, page_token="%%%"))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert set(field_violations(caught.value)) == {"page_token"}
+
+
+async def test_health_and_reflection(channel: grpc.aio.Channel) -> None:
+    health = health_pb2_grpc.HealthStub(channel)
+    for service in ("", "loyalty.points.v1.PointsService"):
+        response = await health.Check(health_pb2.HealthCheckRequest(service=service))
+        assert response.status == health_pb2.HealthCheckResponse.SERVING
+    stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+    responses = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
+    names = {s.name async for r in responses for s in r.list_services_response.service}
+    assert {"loyalty.points.v1.PointsService", "grpc.health.v1.Health"} <= names

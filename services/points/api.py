@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
 import grpc
@@ -15,14 +15,26 @@ from loyalty.points.v1 import points_pb2_grpc
 from services.common.events import timestamp
 from services.points import domain, store
 from services.points.application import PointsApplication
+from services.points.ledger_application import HoldResult, LedgerApplication
 
 _STATUS = {"active": pb.MEMBER_STATUS_ACTIVE, "closed": pb.MEMBER_STATUS_CLOSED}
-_KIND = {"purchase_earn": pb.ENTRY_KIND_PURCHASE_EARN}
+_KIND = {
+    "purchase_earn": pb.ENTRY_KIND_PURCHASE_EARN,
+    "adjustment": pb.ENTRY_KIND_ADJUSTMENT,
+    "redemption": pb.ENTRY_KIND_REDEMPTION,
+}
+_HOLD_STATUS = {
+    "held": pb.HOLD_STATUS_HELD,
+    "captured": pb.HOLD_STATUS_CAPTURED,
+    "released": pb.HOLD_STATUS_RELEASED,
+    "expired": pb.HOLD_STATUS_EXPIRED,
+}
 
 
 class PointsServicer(points_pb2_grpc.PointsServiceServicer):
-    def __init__(self, application: PointsApplication) -> None:
+    def __init__(self, application: PointsApplication, ledger: LedgerApplication) -> None:
         self._app = application
+        self._ledger = ledger
 
     async def EnrollMember(
         self, request: pb.EnrollMemberRequest, context: grpc.aio.ServicerContext[Any, Any]
@@ -41,8 +53,14 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         self, request: pb.GetBalanceRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.GetBalanceResponse:
         member = await self._app.member(request.member_id)
+        balances = await self._ledger.balances(request.member_id)
         return pb.GetBalanceResponse(
-            member_id=member.member_id, balance=member.balance, lifetime_earned=member.lifetime_earned
+            member_id=member.member_id,
+            balance=member.balance,
+            lifetime_earned=member.lifetime_earned,
+            available=balances.available,
+            pending=balances.pending,
+            held=balances.held,
         )
 
     async def ListLedgerEntries(
@@ -63,6 +81,36 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
             duplicate=result.duplicate,
             balance=result.balance,
         )
+
+    async def HoldPoints(
+        self, request: pb.HoldPointsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.HoldPointsResponse:
+        ttl = request.ttl.ToTimedelta() if request.HasField("ttl") else timedelta(0)
+        result = await self._ledger.hold(
+            request.member_id, request.points, request.idempotency_key, ttl, request.description
+        )
+        return pb.HoldPointsResponse(hold=hold_message(result), duplicate=result.duplicate)
+
+    async def CaptureHold(
+        self, request: pb.CaptureHoldRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.CaptureHoldResponse:
+        result = await self._ledger.capture(request.hold_id)
+        return pb.CaptureHoldResponse(
+            hold=hold_message(result), entry=entry_message(result.entry) if result.entry else None
+        )
+
+    async def ReleaseHold(
+        self, request: pb.ReleaseHoldRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.ReleaseHoldResponse:
+        return pb.ReleaseHoldResponse(hold=hold_message(await self._ledger.release(request.hold_id)))
+
+    async def AdjustPoints(
+        self, request: pb.AdjustPointsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.AdjustPointsResponse:
+        result = await self._ledger.adjust(
+            request.member_id, request.points, request.reason, request.actor, request.idempotency_key
+        )
+        return pb.AdjustPointsResponse(entry=entry_message(result.entry), duplicate=result.duplicate)
 
 
 class _PurchaseFields(Protocol):
@@ -131,4 +179,19 @@ def entry_message(entry: store.EntryRow) -> pb.LedgerEntry:
         idempotency_key=entry.idempotency_key,
         description=entry.description,
         created_at=timestamp(entry.created_at),
+    )
+
+
+def hold_message(result: HoldResult) -> pb.Hold:
+    hold = result.hold
+    return pb.Hold(
+        hold_id=str(hold.hold_id),
+        member_id=hold.member_id,
+        points=hold.points,
+        idempotency_key=hold.idempotency_key,
+        status=_HOLD_STATUS[result.status],
+        created_at=timestamp(hold.created_at),
+        expires_at=timestamp(hold.expires_at),
+        capture_entry_id=str(hold.capture_entry_id or ""),
+        description=hold.description,
     )

@@ -14,7 +14,7 @@ from services.common.errors import AlreadyExists, InvalidArgument, NotFound
 from services.common.events import new_envelope, timestamp
 from services.common.kafka import POINTS_EVENTS_TOPIC
 from services.common.outbox import add_event
-from services.points import domain, store
+from services.points import domain, lots_store, store
 
 SOURCE = "loyalty.points"
 MAX_PAGE_SIZE = 500
@@ -88,6 +88,17 @@ class PointsApplication:
                     description=earning.description,
                 )
             await store.insert_purchase(connection, purchase, earning.points, entry.entry_id if entry else None)
+            if entry is not None:
+                # Available at once and never expiring until programs set a pending window and expiry.
+                await lots_store.insert_lot(
+                    connection,
+                    member_id=member.member_id,
+                    entry_id=entry.entry_id,
+                    points=entry.points,
+                    earned_at=entry.created_at,
+                    available_at=entry.created_at,
+                    expires_at=None,
+                )
         except asyncpg.UniqueViolationError:
             # The same purchase id was recorded concurrently for another member (the
             # entry's idempotency key or the purchase id collides, whichever comes first).

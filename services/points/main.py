@@ -11,6 +11,7 @@ from services.common.settings import ServiceSettings
 from services.points.api import PointsServicer
 from services.points.application import PointsApplication
 from services.points.consumers import purchases_consumer
+from services.points.ledger_application import LedgerApplication
 
 
 def build(settings: ServiceSettings, pool: asyncpg.Pool) -> ServiceParts:
@@ -19,7 +20,7 @@ def build(settings: ServiceSettings, pool: asyncpg.Pool) -> ServiceParts:
         registrations=[
             Registration(
                 points_pb2_grpc.add_PointsServiceServicer_to_server,
-                PointsServicer(application),
+                PointsServicer(application, LedgerApplication(pool)),
                 points_pb2.DESCRIPTOR.services_by_name["PointsService"].full_name,
             )
         ],

@@ -101,6 +101,13 @@ async def get_entry(connection: asyncpg.Connection, entry_id: uuid.UUID) -> Entr
     return EntryRow(**record) if record else None
 
 
+async def find_entry_by_key(connection: asyncpg.Connection, idempotency_key: str) -> EntryRow | None:
+    record = await connection.fetchrow(
+        f"SELECT {_ENTRY_COLUMNS} FROM ledger_entries WHERE idempotency_key = $1", idempotency_key
+    )
+    return EntryRow(**record) if record else None
+
+
 async def list_entries(
     connection: asyncpg.Connection, member_id: str, *, before_seq: int | None, limit: int
 ) -> list[EntryRow]:

@@ -53,3 +53,29 @@ class TierLost(_message.Message):
     tier: str
     previous_tier: str
     def __init__(self, member_id: _Optional[str] = ..., tier: _Optional[str] = ..., previous_tier: _Optional[str] = ...) -> None: ...
+
+class PointsRedeemed(_message.Message):
+    __slots__ = ("member_id", "points", "hold_id", "ledger_entry_id")
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    HOLD_ID_FIELD_NUMBER: _ClassVar[int]
+    LEDGER_ENTRY_ID_FIELD_NUMBER: _ClassVar[int]
+    member_id: str
+    points: int
+    hold_id: str
+    ledger_entry_id: str
+    def __init__(self, member_id: _Optional[str] = ..., points: _Optional[int] = ..., hold_id: _Optional[str] = ..., ledger_entry_id: _Optional[str] = ...) -> None: ...
+
+class PointsAdjusted(_message.Message):
+    __slots__ = ("member_id", "points", "reason", "actor", "ledger_entry_id")
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    LEDGER_ENTRY_ID_FIELD_NUMBER: _ClassVar[int]
+    member_id: str
+    points: int
+    reason: str
+    actor: str
+    ledger_entry_id: str
+    def __init__(self, member_id: _Optional[str] = ..., points: _Optional[int] = ..., reason: _Optional[str] = ..., actor: _Optional[str] = ..., ledger_entry_id: _Optional[str] = ...) -> None: ...

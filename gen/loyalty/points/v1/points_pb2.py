@@ -22,45 +22,66 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from loyalty.common.v1 import common_pb2 as loyalty_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eloyalty/points/v1/points.proto\x12\x11loyalty.points.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1eloyalty/common/v1/common.proto\"\xc3\x01\n\x06Member\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x12\n\ngiven_name\x18\x03 \x01(\t\x12\x13\n\x0b\x66\x61mily_name\x18\x04 \x01(\t\x12\x0c\n\x04tier\x18\x05 \x01(\t\x12/\n\x06status\x18\x06 \x01(\x0e\x32\x1f.loyalty.points.v1.MemberStatus\x12/\n\x0b\x65nrolled_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"`\n\x13\x45nrollMemberRequest\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x12\n\ngiven_name\x18\x03 \x01(\t\x12\x13\n\x0b\x66\x61mily_name\x18\x04 \x01(\t\"A\n\x14\x45nrollMemberResponse\x12)\n\x06member\x18\x01 \x01(\x0b\x32\x19.loyalty.points.v1.Member\"%\n\x10GetMemberRequest\x12\x11\n\tmember_id\x18\x01 \x01(\t\">\n\x11GetMemberResponse\x12)\n\x06member\x18\x01 \x01(\x0b\x32\x19.loyalty.points.v1.Member\"&\n\x11GetBalanceRequest\x12\x11\n\tmember_id\x18\x01 \x01(\t\"Q\n\x12GetBalanceResponse\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x0f\n\x07\x62\x61lance\x18\x02 \x01(\x03\x12\x17\n\x0flifetime_earned\x18\x03 \x01(\x03\"\xcc\x01\n\x0bLedgerEntry\x12\x10\n\x08\x65ntry_id\x18\x01 \x01(\t\x12\x11\n\tmember_id\x18\x02 \x01(\t\x12*\n\x04kind\x18\x03 \x01(\x0e\x32\x1c.loyalty.points.v1.EntryKind\x12\x0e\n\x06points\x18\x04 \x01(\x03\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x06 \x01(\t\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"T\n\x18ListLedgerEntriesRequest\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"e\n\x19ListLedgerEntriesResponse\x12/\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1e.loyalty.points.v1.LedgerEntry\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xdc\x01\n\x15RecordPurchaseRequest\x12\x13\n\x0bpurchase_id\x18\x01 \x01(\t\x12\x11\n\tmember_id\x18\x02 \x01(\t\x12(\n\x06\x61mount\x18\x03 \x01(\x0b\x32\x18.loyalty.common.v1.Money\x12/\n\nline_items\x18\x04 \x03(\x0b\x32\x1b.loyalty.common.v1.LineItem\x12/\n\x0boccurred_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x63hannel\x18\x06 \x01(\t\"\x82\x01\n\x16RecordPurchaseResponse\x12\x15\n\rpoints_earned\x18\x01 \x01(\x03\x12-\n\x05\x65ntry\x18\x02 \x01(\x0b\x32\x1e.loyalty.points.v1.LedgerEntry\x12\x11\n\tduplicate\x18\x03 \x01(\x08\x12\x0f\n\x07\x62\x61lance\x18\x04 \x01(\x03*a\n\x0cMemberStatus\x12\x1d\n\x19MEMBER_STATUS_UNSPECIFIED\x10\x00\x12\x18\n\x14MEMBER_STATUS_ACTIVE\x10\x01\x12\x18\n\x14MEMBER_STATUS_CLOSED\x10\x02*E\n\tEntryKind\x12\x1a\n\x16\x45NTRY_KIND_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x45NTRY_KIND_PURCHASE_EARN\x10\x01\x32\xfa\x03\n\rPointsService\x12_\n\x0c\x45nrollMember\x12&.loyalty.points.v1.EnrollMemberRequest\x1a\'.loyalty.points.v1.EnrollMemberResponse\x12V\n\tGetMember\x12#.loyalty.points.v1.GetMemberRequest\x1a$.loyalty.points.v1.GetMemberResponse\x12Y\n\nGetBalance\x12$.loyalty.points.v1.GetBalanceRequest\x1a%.loyalty.points.v1.GetBalanceResponse\x12n\n\x11ListLedgerEntries\x12+.loyalty.points.v1.ListLedgerEntriesRequest\x1a,.loyalty.points.v1.ListLedgerEntriesResponse\x12\x65\n\x0eRecordPurchase\x12(.loyalty.points.v1.RecordPurchaseRequest\x1a).loyalty.points.v1.RecordPurchaseResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eloyalty/points/v1/points.proto\x12\x11loyalty.points.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1eloyalty/common/v1/common.proto\"\xc3\x01\n\x06Member\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x12\n\ngiven_name\x18\x03 \x01(\t\x12\x13\n\x0b\x66\x61mily_name\x18\x04 \x01(\t\x12\x0c\n\x04tier\x18\x05 \x01(\t\x12/\n\x06status\x18\x06 \x01(\x0e\x32\x1f.loyalty.points.v1.MemberStatus\x12/\n\x0b\x65nrolled_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"`\n\x13\x45nrollMemberRequest\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x12\n\ngiven_name\x18\x03 \x01(\t\x12\x13\n\x0b\x66\x61mily_name\x18\x04 \x01(\t\"A\n\x14\x45nrollMemberResponse\x12)\n\x06member\x18\x01 \x01(\x0b\x32\x19.loyalty.points.v1.Member\"%\n\x10GetMemberRequest\x12\x11\n\tmember_id\x18\x01 \x01(\t\">\n\x11GetMemberResponse\x12)\n\x06member\x18\x01 \x01(\x0b\x32\x19.loyalty.points.v1.Member\"&\n\x11GetBalanceRequest\x12\x11\n\tmember_id\x18\x01 \x01(\t\"\x83\x01\n\x12GetBalanceResponse\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x0f\n\x07\x62\x61lance\x18\x02 \x01(\x03\x12\x17\n\x0flifetime_earned\x18\x03 \x01(\x03\x12\x11\n\tavailable\x18\x04 \x01(\x03\x12\x0f\n\x07pending\x18\x05 \x01(\x03\x12\x0c\n\x04held\x18\x06 \x01(\x03\"\xcc\x01\n\x0bLedgerEntry\x12\x10\n\x08\x65ntry_id\x18\x01 \x01(\t\x12\x11\n\tmember_id\x18\x02 \x01(\t\x12*\n\x04kind\x18\x03 \x01(\x0e\x32\x1c.loyalty.points.v1.EntryKind\x12\x0e\n\x06points\x18\x04 \x01(\x03\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x06 \x01(\t\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"T\n\x18ListLedgerEntriesRequest\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"e\n\x19ListLedgerEntriesResponse\x12/\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1e.loyalty.points.v1.LedgerEntry\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xdc\x01\n\x15RecordPurchaseRequest\x12\x13\n\x0bpurchase_id\x18\x01 \x01(\t\x12\x11\n\tmember_id\x18\x02 \x01(\t\x12(\n\x06\x61mount\x18\x03 \x01(\x0b\x32\x18.loyalty.common.v1.Money\x12/\n\nline_items\x18\x04 \x03(\x0b\x32\x1b.loyalty.common.v1.LineItem\x12/\n\x0boccurred_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x63hannel\x18\x06 \x01(\t\"\x82\x01\n\x16RecordPurchaseResponse\x12\x15\n\rpoints_earned\x18\x01 \x01(\x03\x12-\n\x05\x65ntry\x18\x02 \x01(\x0b\x32\x1e.loyalty.points.v1.LedgerEntry\x12\x11\n\tduplicate\x18\x03 \x01(\x08\x12\x0f\n\x07\x62\x61lance\x18\x04 \x01(\x03\"\x91\x02\n\x04Hold\x12\x0f\n\x07hold_id\x18\x01 \x01(\t\x12\x11\n\tmember_id\x18\x02 \x01(\t\x12\x0e\n\x06points\x18\x03 \x01(\x03\x12\x17\n\x0fidempotency_key\x18\x04 \x01(\t\x12-\n\x06status\x18\x05 \x01(\x0e\x32\x1d.loyalty.points.v1.HoldStatus\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10\x63\x61pture_entry_id\x18\x08 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\t \x01(\t\"\x8c\x01\n\x11HoldPointsRequest\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x0e\n\x06points\x18\x02 \x01(\x03\x12\x17\n\x0fidempotency_key\x18\x03 \x01(\t\x12&\n\x03ttl\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\"N\n\x12HoldPointsResponse\x12%\n\x04hold\x18\x01 \x01(\x0b\x32\x17.loyalty.points.v1.Hold\x12\x11\n\tduplicate\x18\x02 \x01(\x08\"%\n\x12\x43\x61ptureHoldRequest\x12\x0f\n\x07hold_id\x18\x01 \x01(\t\"k\n\x13\x43\x61ptureHoldResponse\x12%\n\x04hold\x18\x01 \x01(\x0b\x32\x17.loyalty.points.v1.Hold\x12-\n\x05\x65ntry\x18\x02 \x01(\x0b\x32\x1e.loyalty.points.v1.LedgerEntry\"%\n\x12ReleaseHoldRequest\x12\x0f\n\x07hold_id\x18\x01 \x01(\t\"<\n\x13ReleaseHoldResponse\x12%\n\x04hold\x18\x01 \x01(\x0b\x32\x17.loyalty.points.v1.Hold\"p\n\x13\x41\x64justPointsRequest\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x0e\n\x06points\x18\x02 \x01(\x03\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x04 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t\"X\n\x14\x41\x64justPointsResponse\x12-\n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x1e.loyalty.points.v1.LedgerEntry\x12\x11\n\tduplicate\x18\x02 \x01(\x08*a\n\x0cMemberStatus\x12\x1d\n\x19MEMBER_STATUS_UNSPECIFIED\x10\x00\x12\x18\n\x14MEMBER_STATUS_ACTIVE\x10\x01\x12\x18\n\x14MEMBER_STATUS_CLOSED\x10\x02*{\n\tEntryKind\x12\x1a\n\x16\x45NTRY_KIND_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x45NTRY_KIND_PURCHASE_EARN\x10\x01\x12\x19\n\x15\x45NTRY_KIND_ADJUSTMENT\x10\x02\x12\x19\n\x15\x45NTRY_KIND_REDEMPTION\x10\x03*\x8c\x01\n\nHoldStatus\x12\x1b\n\x17HOLD_STATUS_UNSPECIFIED\x10\x00\x12\x14\n\x10HOLD_STATUS_HELD\x10\x01\x12\x18\n\x14HOLD_STATUS_CAPTURED\x10\x02\x12\x18\n\x14HOLD_STATUS_RELEASED\x10\x03\x12\x17\n\x13HOLD_STATUS_EXPIRED\x10\x04\x32\xf2\x06\n\rPointsService\x12_\n\x0c\x45nrollMember\x12&.loyalty.points.v1.EnrollMemberRequest\x1a\'.loyalty.points.v1.EnrollMemberResponse\x12V\n\tGetMember\x12#.loyalty.points.v1.GetMemberRequest\x1a$.loyalty.points.v1.GetMemberResponse\x12Y\n\nGetBalance\x12$.loyalty.points.v1.GetBalanceRequest\x1a%.loyalty.points.v1.GetBalanceResponse\x12n\n\x11ListLedgerEntries\x12+.loyalty.points.v1.ListLedgerEntriesRequest\x1a,.loyalty.points.v1.ListLedgerEntriesResponse\x12\x65\n\x0eRecordPurchase\x12(.loyalty.points.v1.RecordPurchaseRequest\x1a).loyalty.points.v1.RecordPurchaseResponse\x12Y\n\nHoldPoints\x12$.loyalty.points.v1.HoldPointsRequest\x1a%.loyalty.points.v1.HoldPointsResponse\x12\\\n\x0b\x43\x61ptureHold\x12%.loyalty.points.v1.CaptureHoldRequest\x1a&.loyalty.points.v1.CaptureHoldResponse\x12\\\n\x0bReleaseHold\x12%.loyalty.points.v1.ReleaseHoldRequest\x1a&.loyalty.points.v1.ReleaseHoldResponse\x12_\n\x0c\x41\x64justPoints\x12&.loyalty.points.v1.AdjustPointsRequest\x1a\'.loyalty.points.v1.AdjustPointsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'loyalty.points.v1.points_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_MEMBERSTATUS']._serialized_start=1459
-  _globals['_MEMBERSTATUS']._serialized_end=1556
-  _globals['_ENTRYKIND']._serialized_start=1558
-  _globals['_ENTRYKIND']._serialized_end=1627
-  _globals['_MEMBER']._serialized_start=119
-  _globals['_MEMBER']._serialized_end=314
-  _globals['_ENROLLMEMBERREQUEST']._serialized_start=316
-  _globals['_ENROLLMEMBERREQUEST']._serialized_end=412
-  _globals['_ENROLLMEMBERRESPONSE']._serialized_start=414
-  _globals['_ENROLLMEMBERRESPONSE']._serialized_end=479
-  _globals['_GETMEMBERREQUEST']._serialized_start=481
-  _globals['_GETMEMBERREQUEST']._serialized_end=518
-  _globals['_GETMEMBERRESPONSE']._serialized_start=520
-  _globals['_GETMEMBERRESPONSE']._serialized_end=582
-  _globals['_GETBALANCEREQUEST']._serialized_start=584
-  _globals['_GETBALANCEREQUEST']._serialized_end=622
-  _globals['_GETBALANCERESPONSE']._serialized_start=624
-  _globals['_GETBALANCERESPONSE']._serialized_end=705
-  _globals['_LEDGERENTRY']._serialized_start=708
-  _globals['_LEDGERENTRY']._serialized_end=912
-  _globals['_LISTLEDGERENTRIESREQUEST']._serialized_start=914
-  _globals['_LISTLEDGERENTRIESREQUEST']._serialized_end=998
-  _globals['_LISTLEDGERENTRIESRESPONSE']._serialized_start=1000
-  _globals['_LISTLEDGERENTRIESRESPONSE']._serialized_end=1101
-  _globals['_RECORDPURCHASEREQUEST']._serialized_start=1104
-  _globals['_RECORDPURCHASEREQUEST']._serialized_end=1324
-  _globals['_RECORDPURCHASERESPONSE']._serialized_start=1327
-  _globals['_RECORDPURCHASERESPONSE']._serialized_end=1457
-  _globals['_POINTSSERVICE']._serialized_start=1630
-  _globals['_POINTSSERVICE']._serialized_end=2136
+  _globals['_MEMBERSTATUS']._serialized_start=2494
+  _globals['_MEMBERSTATUS']._serialized_end=2591
+  _globals['_ENTRYKIND']._serialized_start=2593
+  _globals['_ENTRYKIND']._serialized_end=2716
+  _globals['_HOLDSTATUS']._serialized_start=2719
+  _globals['_HOLDSTATUS']._serialized_end=2859
+  _globals['_MEMBER']._serialized_start=151
+  _globals['_MEMBER']._serialized_end=346
+  _globals['_ENROLLMEMBERREQUEST']._serialized_start=348
+  _globals['_ENROLLMEMBERREQUEST']._serialized_end=444
+  _globals['_ENROLLMEMBERRESPONSE']._serialized_start=446
+  _globals['_ENROLLMEMBERRESPONSE']._serialized_end=511
+  _globals['_GETMEMBERREQUEST']._serialized_start=513
+  _globals['_GETMEMBERREQUEST']._serialized_end=550
+  _globals['_GETMEMBERRESPONSE']._serialized_start=552
+  _globals['_GETMEMBERRESPONSE']._serialized_end=614
+  _globals['_GETBALANCEREQUEST']._serialized_start=616
+  _globals['_GETBALANCEREQUEST']._serialized_end=654
+  _globals['_GETBALANCERESPONSE']._serialized_start=657
+  _globals['_GETBALANCERESPONSE']._serialized_end=788
+  _globals['_LEDGERENTRY']._serialized_start=791
+  _globals['_LEDGERENTRY']._serialized_end=995
+  _globals['_LISTLEDGERENTRIESREQUEST']._serialized_start=997
+  _globals['_LISTLEDGERENTRIESREQUEST']._serialized_end=1081
+  _globals['_LISTLEDGERENTRIESRESPONSE']._serialized_start=1083
+  _globals['_LISTLEDGERENTRIESRESPONSE']._serialized_end=1184
+  _globals['_RECORDPURCHASEREQUEST']._serialized_start=1187
+  _globals['_RECORDPURCHASEREQUEST']._serialized_end=1407
+  _globals['_RECORDPURCHASERESPONSE']._serialized_start=1410
+  _globals['_RECORDPURCHASERESPONSE']._serialized_end=1540
+  _globals['_HOLD']._serialized_start=1543
+  _globals['_HOLD']._serialized_end=1816
+  _globals['_HOLDPOINTSREQUEST']._serialized_start=1819
+  _globals['_HOLDPOINTSREQUEST']._serialized_end=1959
+  _globals['_HOLDPOINTSRESPONSE']._serialized_start=1961
+  _globals['_HOLDPOINTSRESPONSE']._serialized_end=2039
+  _globals['_CAPTUREHOLDREQUEST']._serialized_start=2041
+  _globals['_CAPTUREHOLDREQUEST']._serialized_end=2078
+  _globals['_CAPTUREHOLDRESPONSE']._serialized_start=2080
+  _globals['_CAPTUREHOLDRESPONSE']._serialized_end=2187
+  _globals['_RELEASEHOLDREQUEST']._serialized_start=2189
+  _globals['_RELEASEHOLDREQUEST']._serialized_end=2226
+  _globals['_RELEASEHOLDRESPONSE']._serialized_start=2228
+  _globals['_RELEASEHOLDRESPONSE']._serialized_end=2288
+  _globals['_ADJUSTPOINTSREQUEST']._serialized_start=2290
+  _globals['_ADJUSTPOINTSREQUEST']._serialized_end=2402
+  _globals['_ADJUSTPOINTSRESPONSE']._serialized_start=2404
+  _globals['_ADJUSTPOINTSRESPONSE']._serialized_end=2492
+  _globals['_POINTSSERVICE']._serialized_start=2862
+  _globals['_POINTSSERVICE']._serialized_end=3744
 # @@protoc_insertion_point(module_scope)

@@ -1,5 +1,6 @@
 import datetime
 
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from loyalty.common.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
@@ -21,11 +22,28 @@ class EntryKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     ENTRY_KIND_UNSPECIFIED: _ClassVar[EntryKind]
     ENTRY_KIND_PURCHASE_EARN: _ClassVar[EntryKind]
+    ENTRY_KIND_ADJUSTMENT: _ClassVar[EntryKind]
+    ENTRY_KIND_REDEMPTION: _ClassVar[EntryKind]
+
+class HoldStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    HOLD_STATUS_UNSPECIFIED: _ClassVar[HoldStatus]
+    HOLD_STATUS_HELD: _ClassVar[HoldStatus]
+    HOLD_STATUS_CAPTURED: _ClassVar[HoldStatus]
+    HOLD_STATUS_RELEASED: _ClassVar[HoldStatus]
+    HOLD_STATUS_EXPIRED: _ClassVar[HoldStatus]
 MEMBER_STATUS_UNSPECIFIED: MemberStatus
 MEMBER_STATUS_ACTIVE: MemberStatus
 MEMBER_STATUS_CLOSED: MemberStatus
 ENTRY_KIND_UNSPECIFIED: EntryKind
 ENTRY_KIND_PURCHASE_EARN: EntryKind
+ENTRY_KIND_ADJUSTMENT: EntryKind
+ENTRY_KIND_REDEMPTION: EntryKind
+HOLD_STATUS_UNSPECIFIED: HoldStatus
+HOLD_STATUS_HELD: HoldStatus
+HOLD_STATUS_CAPTURED: HoldStatus
+HOLD_STATUS_RELEASED: HoldStatus
+HOLD_STATUS_EXPIRED: HoldStatus
 
 class Member(_message.Message):
     __slots__ = ("member_id", "email", "given_name", "family_name", "tier", "status", "enrolled_at")
@@ -82,14 +100,20 @@ class GetBalanceRequest(_message.Message):
     def __init__(self, member_id: _Optional[str] = ...) -> None: ...
 
 class GetBalanceResponse(_message.Message):
-    __slots__ = ("member_id", "balance", "lifetime_earned")
+    __slots__ = ("member_id", "balance", "lifetime_earned", "available", "pending", "held")
     MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
     BALANCE_FIELD_NUMBER: _ClassVar[int]
     LIFETIME_EARNED_FIELD_NUMBER: _ClassVar[int]
+    AVAILABLE_FIELD_NUMBER: _ClassVar[int]
+    PENDING_FIELD_NUMBER: _ClassVar[int]
+    HELD_FIELD_NUMBER: _ClassVar[int]
     member_id: str
     balance: int
     lifetime_earned: int
-    def __init__(self, member_id: _Optional[str] = ..., balance: _Optional[int] = ..., lifetime_earned: _Optional[int] = ...) -> None: ...
+    available: int
+    pending: int
+    held: int
+    def __init__(self, member_id: _Optional[str] = ..., balance: _Optional[int] = ..., lifetime_earned: _Optional[int] = ..., available: _Optional[int] = ..., pending: _Optional[int] = ..., held: _Optional[int] = ...) -> None: ...
 
 class LedgerEntry(_message.Message):
     __slots__ = ("entry_id", "member_id", "kind", "points", "idempotency_key", "description", "created_at")
@@ -154,3 +178,95 @@ class RecordPurchaseResponse(_message.Message):
     duplicate: bool
     balance: int
     def __init__(self, points_earned: _Optional[int] = ..., entry: _Optional[_Union[LedgerEntry, _Mapping]] = ..., duplicate: _Optional[bool] = ..., balance: _Optional[int] = ...) -> None: ...
+
+class Hold(_message.Message):
+    __slots__ = ("hold_id", "member_id", "points", "idempotency_key", "status", "created_at", "expires_at", "capture_entry_id", "description")
+    HOLD_ID_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    CAPTURE_ENTRY_ID_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    hold_id: str
+    member_id: str
+    points: int
+    idempotency_key: str
+    status: HoldStatus
+    created_at: _timestamp_pb2.Timestamp
+    expires_at: _timestamp_pb2.Timestamp
+    capture_entry_id: str
+    description: str
+    def __init__(self, hold_id: _Optional[str] = ..., member_id: _Optional[str] = ..., points: _Optional[int] = ..., idempotency_key: _Optional[str] = ..., status: _Optional[_Union[HoldStatus, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., capture_entry_id: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
+
+class HoldPointsRequest(_message.Message):
+    __slots__ = ("member_id", "points", "idempotency_key", "ttl", "description")
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    TTL_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    member_id: str
+    points: int
+    idempotency_key: str
+    ttl: _duration_pb2.Duration
+    description: str
+    def __init__(self, member_id: _Optional[str] = ..., points: _Optional[int] = ..., idempotency_key: _Optional[str] = ..., ttl: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., description: _Optional[str] = ...) -> None: ...
+
+class HoldPointsResponse(_message.Message):
+    __slots__ = ("hold", "duplicate")
+    HOLD_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_FIELD_NUMBER: _ClassVar[int]
+    hold: Hold
+    duplicate: bool
+    def __init__(self, hold: _Optional[_Union[Hold, _Mapping]] = ..., duplicate: _Optional[bool] = ...) -> None: ...
+
+class CaptureHoldRequest(_message.Message):
+    __slots__ = ("hold_id",)
+    HOLD_ID_FIELD_NUMBER: _ClassVar[int]
+    hold_id: str
+    def __init__(self, hold_id: _Optional[str] = ...) -> None: ...
+
+class CaptureHoldResponse(_message.Message):
+    __slots__ = ("hold", "entry")
+    HOLD_FIELD_NUMBER: _ClassVar[int]
+    ENTRY_FIELD_NUMBER: _ClassVar[int]
+    hold: Hold
+    entry: LedgerEntry
+    def __init__(self, hold: _Optional[_Union[Hold, _Mapping]] = ..., entry: _Optional[_Union[LedgerEntry, _Mapping]] = ...) -> None: ...
+
+class ReleaseHoldRequest(_message.Message):
+    __slots__ = ("hold_id",)
+    HOLD_ID_FIELD_NUMBER: _ClassVar[int]
+    hold_id: str
+    def __init__(self, hold_id: _Optional[str] = ...) -> None: ...
+
+class ReleaseHoldResponse(_message.Message):
+    __slots__ = ("hold",)
+    HOLD_FIELD_NUMBER: _ClassVar[int]
+    hold: Hold
+    def __init__(self, hold: _Optional[_Union[Hold, _Mapping]] = ...) -> None: ...
+
+class AdjustPointsRequest(_message.Message):
+    __slots__ = ("member_id", "points", "reason", "actor", "idempotency_key")
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    member_id: str
+    points: int
+    reason: str
+    actor: str
+    idempotency_key: str
+    def __init__(self, member_id: _Optional[str] = ..., points: _Optional[int] = ..., reason: _Optional[str] = ..., actor: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class AdjustPointsResponse(_message.Message):
+    __slots__ = ("entry", "duplicate")
+    ENTRY_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_FIELD_NUMBER: _ClassVar[int]
+    entry: LedgerEntry
+    duplicate: bool
+    def __init__(self, entry: _Optional[_Union[LedgerEntry, _Mapping]] = ..., duplicate: _Optional[bool] = ...) -> None: ...

@@ -60,6 +60,26 @@ class PointsServiceStub:
                 request_serializer=loyalty_dot_points_dot_v1_dot_points__pb2.RecordPurchaseRequest.SerializeToString,
                 response_deserializer=loyalty_dot_points_dot_v1_dot_points__pb2.RecordPurchaseResponse.FromString,
                 _registered_method=True)
+        self.HoldPoints = channel.unary_unary(
+                '/loyalty.points.v1.PointsService/HoldPoints',
+                request_serializer=loyalty_dot_points_dot_v1_dot_points__pb2.HoldPointsRequest.SerializeToString,
+                response_deserializer=loyalty_dot_points_dot_v1_dot_points__pb2.HoldPointsResponse.FromString,
+                _registered_method=True)
+        self.CaptureHold = channel.unary_unary(
+                '/loyalty.points.v1.PointsService/CaptureHold',
+                request_serializer=loyalty_dot_points_dot_v1_dot_points__pb2.CaptureHoldRequest.SerializeToString,
+                response_deserializer=loyalty_dot_points_dot_v1_dot_points__pb2.CaptureHoldResponse.FromString,
+                _registered_method=True)
+        self.ReleaseHold = channel.unary_unary(
+                '/loyalty.points.v1.PointsService/ReleaseHold',
+                request_serializer=loyalty_dot_points_dot_v1_dot_points__pb2.ReleaseHoldRequest.SerializeToString,
+                response_deserializer=loyalty_dot_points_dot_v1_dot_points__pb2.ReleaseHoldResponse.FromString,
+                _registered_method=True)
+        self.AdjustPoints = channel.unary_unary(
+                '/loyalty.points.v1.PointsService/AdjustPoints',
+                request_serializer=loyalty_dot_points_dot_v1_dot_points__pb2.AdjustPointsRequest.SerializeToString,
+                response_deserializer=loyalty_dot_points_dot_v1_dot_points__pb2.AdjustPointsResponse.FromString,
+                _registered_method=True)
 
 
 class PointsServiceServicer:
@@ -102,6 +122,39 @@ class PointsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def HoldPoints(self, request, context):
+        """Reserves available points (first phase of a redemption). The same
+        idempotency key returns the first hold. FAILED_PRECONDITION when the
+        member has fewer points available.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CaptureHold(self, request, context):
+        """Spends a hold's points from the lots that expire first. Capturing a
+        captured hold returns it again; a released or expired hold is FAILED_PRECONDITION.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReleaseHold(self, request, context):
+        """Frees a hold's points. Releasing a released or expired hold returns it
+        again; a captured hold is FAILED_PRECONDITION.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AdjustPoints(self, request, context):
+        """Credits (positive) or debits (negative) points for service goodwill or a
+        correction, with who did it and why. The same idempotency key applies once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PointsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -129,6 +182,26 @@ def add_PointsServiceServicer_to_server(servicer, server):
                     servicer.RecordPurchase,
                     request_deserializer=loyalty_dot_points_dot_v1_dot_points__pb2.RecordPurchaseRequest.FromString,
                     response_serializer=loyalty_dot_points_dot_v1_dot_points__pb2.RecordPurchaseResponse.SerializeToString,
+            ),
+            'HoldPoints': grpc.unary_unary_rpc_method_handler(
+                    servicer.HoldPoints,
+                    request_deserializer=loyalty_dot_points_dot_v1_dot_points__pb2.HoldPointsRequest.FromString,
+                    response_serializer=loyalty_dot_points_dot_v1_dot_points__pb2.HoldPointsResponse.SerializeToString,
+            ),
+            'CaptureHold': grpc.unary_unary_rpc_method_handler(
+                    servicer.CaptureHold,
+                    request_deserializer=loyalty_dot_points_dot_v1_dot_points__pb2.CaptureHoldRequest.FromString,
+                    response_serializer=loyalty_dot_points_dot_v1_dot_points__pb2.CaptureHoldResponse.SerializeToString,
+            ),
+            'ReleaseHold': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReleaseHold,
+                    request_deserializer=loyalty_dot_points_dot_v1_dot_points__pb2.ReleaseHoldRequest.FromString,
+                    response_serializer=loyalty_dot_points_dot_v1_dot_points__pb2.ReleaseHoldResponse.SerializeToString,
+            ),
+            'AdjustPoints': grpc.unary_unary_rpc_method_handler(
+                    servicer.AdjustPoints,
+                    request_deserializer=loyalty_dot_points_dot_v1_dot_points__pb2.AdjustPointsRequest.FromString,
+                    response_serializer=loyalty_dot_points_dot_v1_dot_points__pb2.AdjustPointsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -267,6 +340,114 @@ class PointsService:
             '/loyalty.points.v1.PointsService/RecordPurchase',
             loyalty_dot_points_dot_v1_dot_points__pb2.RecordPurchaseRequest.SerializeToString,
             loyalty_dot_points_dot_v1_dot_points__pb2.RecordPurchaseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def HoldPoints(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/loyalty.points.v1.PointsService/HoldPoints',
+            loyalty_dot_points_dot_v1_dot_points__pb2.HoldPointsRequest.SerializeToString,
+            loyalty_dot_points_dot_v1_dot_points__pb2.HoldPointsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CaptureHold(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/loyalty.points.v1.PointsService/CaptureHold',
+            loyalty_dot_points_dot_v1_dot_points__pb2.CaptureHoldRequest.SerializeToString,
+            loyalty_dot_points_dot_v1_dot_points__pb2.CaptureHoldResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReleaseHold(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/loyalty.points.v1.PointsService/ReleaseHold',
+            loyalty_dot_points_dot_v1_dot_points__pb2.ReleaseHoldRequest.SerializeToString,
+            loyalty_dot_points_dot_v1_dot_points__pb2.ReleaseHoldResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AdjustPoints(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/loyalty.points.v1.PointsService/AdjustPoints',
+            loyalty_dot_points_dot_v1_dot_points__pb2.AdjustPointsRequest.SerializeToString,
+            loyalty_dot_points_dot_v1_dot_points__pb2.AdjustPointsResponse.FromString,
             options,
             channel_credentials,
             insecure,

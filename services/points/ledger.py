@@ -1,0 +1,116 @@
+"""Ledger rules, pure: which lots a debit draws from, what is spendable, pending or held.
+
+A member's points are the remaining points of their lots. A lot is pending
+until its `available_at`, spendable after that until its `expires_at`. A hold
+reserves spendable points without drawing from lots; capturing it draws them.
+So: available + pending + held = the sum of the member's entries, as long as
+no lot has passed its expiry unposted (expiry entries are posted by the
+expiry job).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from services.common.errors import FailedPrecondition, Violations
+
+MAX_HOLD_TTL = timedelta(days=30)
+MAX_POINTS = 10**12
+MAX_KEY = 128
+MAX_TEXT = 256
+
+
+@dataclass(frozen=True)
+class Lot:
+    lot_id: uuid.UUID
+    remaining: int
+    earned_at: datetime
+    available_at: datetime
+    expires_at: datetime | None
+
+    def spendable(self, now: datetime) -> bool:
+        return self.available_at <= now and (self.expires_at is None or self.expires_at > now)
+
+
+@dataclass(frozen=True)
+class Balances:
+    available: int
+    pending: int
+    held: int
+
+    @property
+    def total(self) -> int:
+        return self.available + self.pending + self.held
+
+
+@dataclass(frozen=True)
+class Draw:
+    lot_id: uuid.UUID
+    points: int
+
+
+def balances(lots: Iterable[Lot], held: int, now: datetime) -> Balances:
+    lots = list(lots)
+    spendable = sum(lot.remaining for lot in lots if lot.spendable(now))
+    pending = sum(lot.remaining for lot in lots if lot.available_at > now)
+    return Balances(available=spendable - held, pending=pending, held=held)
+
+
+def draw_first_expiring(lots: Sequence[Lot], points: int, now: datetime) -> list[Draw]:
+    """Take `points` from the spendable lots that expire first (never-expiring last, then oldest)."""
+    spendable = sorted(
+        (lot for lot in lots if lot.spendable(now) and lot.remaining > 0),
+        key=lambda lot: (lot.expires_at is None, lot.expires_at or lot.earned_at, lot.earned_at),
+    )
+    draws: list[Draw] = []
+    still_needed = points
+    for lot in spendable:
+        if still_needed == 0:
+            break
+        take = min(lot.remaining, still_needed)
+        draws.append(Draw(lot.lot_id, take))
+        still_needed -= take
+    if still_needed:
+        raise FailedPrecondition(f"points: {points} needed, {points - still_needed} spendable")
+    return draws
+
+
+def require_available(balances: Balances, points: int) -> None:
+    if points > balances.available:
+        raise FailedPrecondition(f"points: {points} requested, {balances.available} available")
+
+
+def validate_hold(points: int, idempotency_key: str, ttl: timedelta, description: str) -> None:
+    violations = Violations()
+    _check_points(violations, "points", points, allow_negative=False)
+    _check_key(violations, idempotency_key)
+    if not timedelta(seconds=1) <= ttl <= MAX_HOLD_TTL:
+        violations.add("ttl", "must be between 1 second and 30 days")
+    if len(description) > MAX_TEXT:
+        violations.add("description", f"must be at most {MAX_TEXT} characters")
+    violations.raise_if_any()
+
+
+def validate_adjustment(points: int, idempotency_key: str, reason: str, actor: str) -> None:
+    violations = Violations()
+    _check_points(violations, "points", points, allow_negative=True)
+    _check_key(violations, idempotency_key)
+    for field, value in (("reason", reason), ("actor", actor)):
+        if not value.strip() or len(value) > MAX_TEXT:
+            violations.add(field, f"is required, at most {MAX_TEXT} characters")
+    violations.raise_if_any()
+
+
+def _check_points(violations: Violations, field: str, points: int, *, allow_negative: bool) -> None:
+    if points == 0 or (points < 0 and not allow_negative):
+        violations.add(field, "must not be zero" if allow_negative else "must be positive")
+    elif abs(points) > MAX_POINTS:
+        violations.add(field, f"must be at most {MAX_POINTS} in size")
+
+
+def _check_key(violations: Violations, idempotency_key: str) -> None:
+    if not idempotency_key or len(idempotency_key) > MAX_KEY:
+        violations.add("idempotency_key", f"is required, at most {MAX_KEY} characters")

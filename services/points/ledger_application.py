@@ -1,0 +1,197 @@
+"""Spending use cases: balances, holds (reserve, capture, release) and manual adjustments.
+
+Every mutation locks the member row first, so concurrent operations on one
+member run one after another: no lost update, no overspend.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import asyncpg
+from google.protobuf.message import Message
+from loyalty.events.v1 import points_pb2 as events
+
+from services.common.db import unit_of_work
+from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from services.common.events import new_envelope
+from services.common.kafka import POINTS_EVENTS_TOPIC
+from services.common.outbox import add_event
+from services.points import domain, ledger, lots_store, store
+
+SOURCE = "loyalty.points"
+
+
+@dataclass(frozen=True)
+class HoldResult:
+    hold: lots_store.HoldRow
+    status: str
+    duplicate: bool = False
+    entry: store.EntryRow | None = None
+
+
+@dataclass(frozen=True)
+class AdjustResult:
+    entry: store.EntryRow
+    duplicate: bool
+
+
+def hold_status(hold: lots_store.HoldRow, now: datetime) -> str:
+    """'held', 'captured', 'released' or 'expired' (a held hold past its expiry)."""
+    return "expired" if hold.status == "held" and hold.expires_at <= now else hold.status
+
+
+class LedgerApplication:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def balances(self, member_id: str) -> ledger.Balances:
+        domain.require_member_id(member_id)
+        now = domain.utc_now()
+        async with self._pool.acquire() as connection:
+            await _member(connection, member_id, lock=False)
+            return await _balances(connection, member_id, now)
+
+    async def hold(
+        self, member_id: str, points: int, idempotency_key: str, ttl: timedelta, description: str
+    ) -> HoldResult:
+        domain.require_member_id(member_id)
+        ledger.validate_hold(points, idempotency_key, ttl, description)
+        now = domain.utc_now()
+        async with unit_of_work(self._pool) as connection:
+            await _member(connection, member_id, lock=True)
+            previous = await lots_store.find_hold_by_key(connection, idempotency_key)
+            if previous is not None:
+                if (previous.member_id, previous.points) != (member_id, points):
+                    raise AlreadyExists("idempotency_key: already used for a different hold")
+                return HoldResult(previous, hold_status(previous, now), duplicate=True)
+            ledger.require_available(await _balances(connection, member_id, now), points)
+            hold = await lots_store.insert_hold(
+                connection,
+                member_id=member_id,
+                points=points,
+                idempotency_key=idempotency_key,
+                description=description,
+                now=now,
+                expires_at=now + ttl,
+            )
+            return HoldResult(hold, "held")
+
+    async def capture(self, hold_id: str) -> HoldResult:
+        now = domain.utc_now()
+        async with unit_of_work(self._pool) as connection:
+            hold = await _locked_hold(connection, hold_id)
+            status = hold_status(hold, now)
+            if status == "captured":
+                entry = await store.get_entry(connection, hold.capture_entry_id) if hold.capture_entry_id else None
+                return HoldResult(hold, status, duplicate=True, entry=entry)
+            if status != "held":
+                raise FailedPrecondition(f"hold_id: the hold is {status}, it cannot be captured")
+            draws = ledger.draw_first_expiring(await lots_store.open_lots(connection, hold.member_id), hold.points, now)
+            entry = await store.insert_entry(
+                connection,
+                member_id=hold.member_id,
+                kind="redemption",
+                points=-hold.points,
+                idempotency_key=f"capture:{hold.hold_id}",
+                description=f"redeemed: {hold.description or hold.idempotency_key}",
+            )
+            await lots_store.apply_draws(connection, entry.entry_id, draws)
+            captured = await lots_store.settle_hold(connection, hold.hold_id, "captured", now, entry.entry_id)
+            redeemed = events.PointsRedeemed(
+                member_id=hold.member_id,
+                points=hold.points,
+                hold_id=str(hold.hold_id),
+                ledger_entry_id=str(entry.entry_id),
+            )
+            await _emit(connection, redeemed, hold.member_id, now)
+            return HoldResult(captured, "captured", entry=entry)
+
+    async def release(self, hold_id: str) -> HoldResult:
+        now = domain.utc_now()
+        async with unit_of_work(self._pool) as connection:
+            hold = await _locked_hold(connection, hold_id)
+            status = hold_status(hold, now)
+            if status == "captured":
+                raise FailedPrecondition("hold_id: the hold is captured, it cannot be released")
+            if status != "held":
+                return HoldResult(hold, status, duplicate=True)
+            return HoldResult(await lots_store.settle_hold(connection, hold.hold_id, "released", now), "released")
+
+    async def adjust(self, member_id: str, points: int, reason: str, actor: str, idempotency_key: str) -> AdjustResult:
+        domain.require_member_id(member_id)
+        ledger.validate_adjustment(points, idempotency_key, reason, actor)
+        now = domain.utc_now()
+        key = f"adjust:{idempotency_key}"
+        async with unit_of_work(self._pool) as connection:
+            await _member(connection, member_id, lock=True)
+            previous = await store.find_entry_by_key(connection, key)
+            if previous is not None:
+                if (previous.member_id, previous.points) != (member_id, points):
+                    raise AlreadyExists("idempotency_key: already used for a different adjustment")
+                return AdjustResult(previous, duplicate=True)
+            draws = []
+            if points < 0:
+                ledger.require_available(await _balances(connection, member_id, now), -points)
+                draws = ledger.draw_first_expiring(await lots_store.open_lots(connection, member_id), -points, now)
+            description = f"{reason} (by {actor})"
+            entry = await store.insert_entry(
+                connection,
+                member_id=member_id,
+                kind="adjustment",
+                points=points,
+                idempotency_key=key,
+                description=description,
+            )
+            if points > 0:
+                await lots_store.insert_lot(
+                    connection,
+                    member_id=member_id,
+                    entry_id=entry.entry_id,
+                    points=points,
+                    earned_at=now,
+                    available_at=now,
+                    expires_at=None,
+                )
+            else:
+                await lots_store.apply_draws(connection, entry.entry_id, draws)
+            adjusted = events.PointsAdjusted(
+                member_id=member_id, points=points, reason=reason, actor=actor, ledger_entry_id=str(entry.entry_id)
+            )
+            await _emit(connection, adjusted, member_id, now)
+            return AdjustResult(entry, duplicate=False)
+
+
+async def _member(connection: asyncpg.Connection, member_id: str, *, lock: bool) -> store.MemberRow:
+    member = await store.get_member(connection, member_id, lock=lock)
+    if member is None:
+        raise NotFound(f"member_id: member {member_id!r} is not enrolled")
+    return member
+
+
+async def _balances(connection: asyncpg.Connection, member_id: str, now: datetime) -> ledger.Balances:
+    lots = await lots_store.open_lots(connection, member_id)
+    return ledger.balances(lots, await lots_store.held_points(connection, member_id, now), now)
+
+
+async def _locked_hold(connection: asyncpg.Connection, hold_id: str) -> lots_store.HoldRow:
+    """The hold, read again after locking its member so no concurrent operation changes it."""
+    try:
+        parsed = uuid.UUID(hold_id)
+    except ValueError:
+        raise InvalidArgument.single("hold_id", "must be a hold id returned by HoldPoints") from None
+    hold = await lots_store.get_hold(connection, parsed)
+    if hold is None:
+        raise NotFound(f"hold_id: no hold {hold_id!r}")
+    await _member(connection, hold.member_id, lock=True)
+    locked = await lots_store.get_hold(connection, parsed)
+    assert locked is not None  # holds are never deleted
+    return locked
+
+
+async def _emit(connection: asyncpg.Connection, event: Message, member_id: str, now: datetime) -> None:
+    await add_event(
+        connection, POINTS_EVENTS_TOPIC, new_envelope(event, subject=member_id, source=SOURCE, occurred_at=now)
+    )

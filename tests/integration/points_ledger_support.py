@@ -1,0 +1,64 @@
+"""Helpers shared by the hold, adjustment and invariant tests of the points ledger."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import asyncpg
+
+from services.points.application import PointsApplication
+from services.points.domain import Enrollment, Money, Purchase
+from services.points.ledger_application import LedgerApplication
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+async def member_with_points(app: PointsApplication, whole_usd: int) -> str:
+    """A new member who earned 2 points per USD on one purchase of `whole_usd` dollars."""
+    member_id = new_id("m")
+    await app.enroll(Enrollment(member_id, "", "", ""))
+    if whole_usd:
+        await earn(app, member_id, whole_usd)
+    return member_id
+
+
+async def earn(app: PointsApplication, member_id: str, whole_usd: int) -> None:
+    purchase = Purchase(new_id("p"), member_id, Money(whole_usd * 100, "USD"), (), datetime.now(UTC), "")
+    await app.record_purchase(purchase)
+
+
+@dataclass(frozen=True)
+class Books:
+    """Everything the ledger says about one member, read straight from the tables."""
+
+    entries_sum: int
+    member_balance: int
+    lots_remaining: int
+    lowest_remaining: int
+    available: int
+    pending: int
+    held: int
+
+
+async def books(pool: asyncpg.Pool, ledger: LedgerApplication, member_id: str) -> Books:
+    async with pool.acquire() as connection:
+        row = await connection.fetchrow(
+            """SELECT (SELECT coalesce(sum(points), 0) FROM ledger_entries WHERE member_id = $1) AS entries_sum,
+                      (SELECT balance FROM members WHERE member_id = $1) AS member_balance,
+                      (SELECT coalesce(sum(remaining), 0) FROM lots WHERE member_id = $1) AS lots_remaining,
+                      (SELECT coalesce(min(remaining), 0) FROM lots WHERE member_id = $1) AS lowest_remaining""",
+            member_id,
+        )
+    balances = await ledger.balances(member_id)
+    return Books(**row, available=balances.available, pending=balances.pending, held=balances.held)
+
+
+def assert_balanced(state: Books) -> None:
+    assert state.entries_sum == state.member_balance == state.lots_remaining
+    assert state.available + state.pending + state.held == state.entries_sum
+    assert state.lowest_remaining >= 0
+    assert state.available >= 0

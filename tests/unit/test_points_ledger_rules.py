@@ -1,0 +1,93 @@
+"""Pure ledger rules: what is spendable, pending or held, and which lots a debit draws from."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.common.errors import FailedPrecondition, InvalidArgument
+from services.points.ledger import (
+    Balances,
+    Draw,
+    Lot,
+    balances,
+    draw_first_expiring,
+    require_available,
+    validate_adjustment,
+    validate_hold,
+)
+
+NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
+DAY = timedelta(days=1)
+
+
+def lot(remaining: int, *, age_days: int = 10, available_in: int = -1, expires_in: int | None = None) -> Lot:
+    return Lot(
+        lot_id=uuid.uuid4(),
+        remaining=remaining,
+        earned_at=NOW - age_days * DAY,
+        available_at=NOW + available_in * DAY,
+        expires_at=None if expires_in is None else NOW + expires_in * DAY,
+    )
+
+
+def test_balances_split_spendable_pending_and_held() -> None:
+    lots = [lot(100), lot(50, available_in=5), lot(30, expires_in=3)]
+    assert balances(lots, held=40, now=NOW) == Balances(available=90, pending=50, held=40)
+    assert balances(lots, held=40, now=NOW).total == 180
+
+
+def test_an_expired_lot_is_neither_spendable_nor_pending() -> None:
+    assert balances([lot(100, expires_in=-1)], held=0, now=NOW) == Balances(available=0, pending=0, held=0)
+
+
+def test_draws_take_the_soonest_expiring_lots_first_and_never_expiring_last() -> None:
+    never, late, soon = lot(100, age_days=30), lot(100, expires_in=60), lot(100, expires_in=5)
+    assert draw_first_expiring([never, late, soon], 150, NOW) == [Draw(soon.lot_id, 100), Draw(late.lot_id, 50)]
+
+
+def test_among_never_expiring_lots_the_oldest_goes_first() -> None:
+    older, newer = lot(10, age_days=30), lot(10, age_days=1)
+    assert draw_first_expiring([newer, older], 15, NOW) == [Draw(older.lot_id, 10), Draw(newer.lot_id, 5)]
+
+
+def test_pending_and_expired_lots_are_not_drawn() -> None:
+    pending, expired = lot(100, available_in=2), lot(100, expires_in=-1)
+    with pytest.raises(FailedPrecondition, match="points: 1 needed, 0 spendable"):
+        draw_first_expiring([pending, expired], 1, NOW)
+
+
+def test_require_available_names_the_shortfall() -> None:
+    require_available(Balances(available=10, pending=0, held=0), 10)
+    with pytest.raises(FailedPrecondition, match="points: 11 requested, 10 available"):
+        require_available(Balances(available=10, pending=0, held=0), 11)
+
+
+@pytest.mark.parametrize(
+    ("points", "key", "ttl", "description", "fields"),
+    [
+        (0, "k", timedelta(hours=1), "", ["points"]),
+        (-5, "k", timedelta(hours=1), "", ["points"]),
+        (10**13, "k", timedelta(hours=1), "", ["points"]),
+        (5, "", timedelta(hours=1), "", ["idempotency_key"]),
+        (5, "k" * 129, timedelta(hours=1), "", ["idempotency_key"]),
+        (5, "k", timedelta(0), "", ["ttl"]),
+        (5, "k", timedelta(days=31), "", ["ttl"]),
+        (5, "k", timedelta(hours=1), "d" * 257, ["description"]),
+    ],
+)
+def test_hold_requests_name_each_wrong_field(
+    points: int, key: str, ttl: timedelta, description: str, fields: list[str]
+) -> None:
+    with pytest.raises(InvalidArgument) as raised:
+        validate_hold(points, key, ttl, description)
+    assert [v.field for v in raised.value.violations] == fields
+
+
+def test_adjustments_may_debit_but_not_be_zero_or_anonymous() -> None:
+    validate_adjustment(-5, "k", "correction", "agent-1")
+    with pytest.raises(InvalidArgument) as raised:
+        validate_adjustment(0, "k", "", "agent-1")
+    assert [v.field for v in raised.value.violations] == ["points", "reason"]

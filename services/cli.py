@@ -14,6 +14,7 @@ from services.client import add_client_commands
 from services.common.migrations import migrate
 from services.common.runtime import Builder, run_service
 from services.common.settings import SERVICE_NAMES, SettingsError, service_settings
+from services.ledger_cli import add_ledger_commands
 
 
 def _builder(service: str) -> Builder:
@@ -60,6 +61,7 @@ def parser() -> argparse.ArgumentParser:
     )
     migrate_command.set_defaults(run=_migrate)
     add_client_commands(commands)
+    add_ledger_commands(commands)
     return root
 
 

@@ -44,7 +44,7 @@ def add_client_commands(commands: argparse._SubParsersAction) -> None:  # type: 
     balance.set_defaults(run=lambda args: asyncio.run(_balance(args)))
 
 
-def _points_channel() -> grpc.aio.Channel:
+def points_channel() -> grpc.aio.Channel:
     return grpc.aio.insecure_channel(os.environ.get("LOYALTY_POINTS_ADDRESS", "127.0.0.1:50051"))
 
 
@@ -59,7 +59,7 @@ def _money(amount: str, currency: str) -> Money:
 
 
 async def _enroll(args: argparse.Namespace) -> int:
-    async with _points_channel() as channel:
+    async with points_channel() as channel:
         response = await points_pb2_grpc.PointsServiceStub(channel).EnrollMember(
             pb.EnrollMemberRequest(member_id=args.member_id, email=args.email)
         )
@@ -96,7 +96,7 @@ async def _purchase(args: argparse.Namespace) -> int:
     amount = _money(args.amount, args.currency)
     if args.via == "grpc":
         request = record_purchase_request(args.member_id, amount, args.purchase_id)
-        async with _points_channel() as channel:
+        async with points_channel() as channel:
             response = await points_pb2_grpc.PointsServiceStub(channel).RecordPurchase(request)
         note = " (duplicate: already recorded)" if response.duplicate else ""
         print(f"purchase {request.purchase_id}: {response.points_earned} points, balance {response.balance}{note}")
@@ -113,11 +113,14 @@ async def _purchase(args: argparse.Namespace) -> int:
 
 
 async def _balance(args: argparse.Namespace) -> int:
-    async with _points_channel() as channel:
+    async with points_channel() as channel:
         stub = points_pb2_grpc.PointsServiceStub(channel)
         balance = await stub.GetBalance(pb.GetBalanceRequest(member_id=args.member_id))
         entries = await stub.ListLedgerEntries(pb.ListLedgerEntriesRequest(member_id=args.member_id, page_size=5))
-    print(f"{balance.member_id}: {balance.balance} points ({balance.lifetime_earned} earned in all)")
+    print(
+        f"{balance.member_id}: {balance.balance} points: {balance.available} available, {balance.pending} pending,"
+        f" {balance.held} held ({balance.lifetime_earned} earned in all)"
+    )
     for entry in entries.entries:
         print(f"  {entry.created_at.ToDatetime():%Y-%m-%d %H:%M:%S}  {entry.points:+d}  {entry.description}")
     return 0

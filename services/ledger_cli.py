@@ -1,0 +1,81 @@
+"""Client commands for spending points: hold, capture, release, adjust (all over gRPC)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import uuid
+
+from google.protobuf.duration_pb2 import Duration
+from loyalty.points.v1 import points_pb2 as pb
+from loyalty.points.v1 import points_pb2_grpc
+
+from services.client import points_channel
+
+
+def add_ledger_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    hold = commands.add_parser("hold", help="reserve points (first phase of a redemption)")
+    hold.add_argument("member_id")
+    hold.add_argument("points", type=int)
+    hold.add_argument("--ttl", type=int, default=900, help="seconds until an uncaptured hold expires")
+    hold.add_argument("--key", default=None, help="idempotency key; defaults to a new UUID")
+    hold.add_argument("--description", default="")
+    hold.set_defaults(run=lambda args: asyncio.run(_hold(args)))
+
+    for name, helptext in (("capture", "spend a hold's points"), ("release", "free a hold's points")):
+        command = commands.add_parser(name, help=helptext)
+        command.add_argument("hold_id")
+        command.set_defaults(run=lambda args, name=name: asyncio.run(_settle(args, name)))
+
+    adjust = commands.add_parser("adjust", help="credit (positive) or debit (negative) points by hand")
+    adjust.add_argument("member_id")
+    adjust.add_argument("points", type=int)
+    adjust.add_argument("--reason", required=True)
+    adjust.add_argument("--actor", required=True, help="who makes the adjustment")
+    adjust.add_argument("--key", default=None, help="idempotency key; defaults to a new UUID")
+    adjust.set_defaults(run=lambda args: asyncio.run(_adjust(args)))
+
+
+def _describe(hold: pb.Hold) -> str:
+    status = pb.HoldStatus.Name(hold.status).removeprefix("HOLD_STATUS_").lower()
+    return f"hold {hold.hold_id}: {hold.points} points of {hold.member_id}, {status}"
+
+
+async def _hold(args: argparse.Namespace) -> int:
+    request = pb.HoldPointsRequest(
+        member_id=args.member_id,
+        points=args.points,
+        idempotency_key=args.key or str(uuid.uuid4()),
+        ttl=Duration(seconds=args.ttl),
+        description=args.description,
+    )
+    async with points_channel() as channel:
+        response = await points_pb2_grpc.PointsServiceStub(channel).HoldPoints(request)
+    print(_describe(response.hold) + (" (already placed)" if response.duplicate else ""))
+    return 0
+
+
+async def _settle(args: argparse.Namespace, action: str) -> int:
+    async with points_channel() as channel:
+        stub = points_pb2_grpc.PointsServiceStub(channel)
+        if action == "capture":
+            response = await stub.CaptureHold(pb.CaptureHoldRequest(hold_id=args.hold_id))
+        else:
+            response = await stub.ReleaseHold(pb.ReleaseHoldRequest(hold_id=args.hold_id))
+    print(_describe(response.hold))
+    return 0
+
+
+async def _adjust(args: argparse.Namespace) -> int:
+    request = pb.AdjustPointsRequest(
+        member_id=args.member_id,
+        points=args.points,
+        reason=args.reason,
+        actor=args.actor,
+        idempotency_key=args.key or str(uuid.uuid4()),
+    )
+    async with points_channel() as channel:
+        response = await points_pb2_grpc.PointsServiceStub(channel).AdjustPoints(request)
+    note = " (already applied)" if response.duplicate else ""
+    print(f"{response.entry.points:+d} points for {response.entry.member_id}: {response.entry.description}{note}")
+    return 0

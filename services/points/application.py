@@ -14,7 +14,7 @@ from services.common.errors import AlreadyExists, InvalidArgument, NotFound
 from services.common.events import new_envelope, timestamp
 from services.common.kafka import POINTS_EVENTS_TOPIC
 from services.common.outbox import add_event
-from services.points import domain, lots_store, store
+from services.points import domain, store
 
 SOURCE = "loyalty.points"
 MAX_PAGE_SIZE = 500
@@ -69,40 +69,26 @@ class PointsApplication:
     async def record_purchase_in(self, connection: asyncpg.Connection, purchase: domain.Purchase) -> PurchaseResult:
         """record_purchase inside a transaction the caller owns (a consumer's inbox transaction)."""
         domain.validate_purchase(purchase, domain.utc_now())
-        member = await store.get_member(connection, purchase.member_id, lock=True)
+        member, previous = await store.member_and_purchase(connection, purchase.member_id, purchase.purchase_id)
         if member is None:
             raise NotFound(f"member_id: member {purchase.member_id!r} is not enrolled")
-        previous = await store.find_purchase(connection, purchase.purchase_id)
         if previous is not None:
             return await _repeat_of(connection, previous, member)
         earning = domain.earn_for_purchase(purchase, self._points_per_unit)
-        entry = None
-        try:
-            if earning.points > 0:
-                entry = await store.insert_entry(
-                    connection,
-                    member_id=member.member_id,
-                    kind="purchase_earn",
-                    points=earning.points,
-                    idempotency_key=f"purchase:{purchase.purchase_id}",
-                    description=earning.description,
-                )
-            await store.insert_purchase(connection, purchase, earning.points, entry.entry_id if entry else None)
-            if entry is not None:
-                # Available at once and never expiring until programs set a pending window and expiry.
-                await lots_store.insert_lot(
-                    connection,
-                    member_id=member.member_id,
-                    entry_id=entry.entry_id,
-                    points=entry.points,
-                    earned_at=entry.created_at,
-                    available_at=entry.created_at,
-                    expires_at=None,
-                )
-        except asyncpg.UniqueViolationError:
-            # The same purchase id was recorded concurrently for another member (the
-            # entry's idempotency key or the purchase id collides, whichever comes first).
-            raise AlreadyExists("purchase_id: already recorded for another member") from None
+        # Available at once and never expiring until programs set a pending window and expiry.
+        recorded, entry = await store.insert_purchase_earning(
+            connection,
+            purchase,
+            points=earning.points,
+            description=earning.description,
+            available_at=None,
+            expires_at=None,
+        )
+        if not recorded:
+            # Recorded by a transaction that committed while this one waited for the member lock.
+            concurrent = await store.find_purchase(connection, purchase.purchase_id)
+            assert concurrent is not None
+            return await _repeat_of(connection, concurrent, member)
         balance = member.balance + earning.points
         if entry is not None:
             await _emit_points_earned(connection, entry, purchase, balance)

@@ -122,29 +122,84 @@ async def list_entries(
     return [EntryRow(**r) for r in records]
 
 
+async def member_and_purchase(
+    connection: asyncpg.Connection, member_id: str, purchase_id: str
+) -> tuple[MemberRow | None, PurchaseRow | None]:
+    """Lock the member and look the purchase id up, in one round trip."""
+    columns = ", ".join(f"m.{c.strip()}" for c in _MEMBER_COLUMNS.split(","))
+    record = await connection.fetchrow(
+        f"""SELECT {columns}, p.member_id AS purchase_member_id, p.points_earned, p.entry_id
+              FROM members m LEFT JOIN purchases p ON p.purchase_id = $2
+             WHERE m.member_id = $1
+               FOR UPDATE OF m""",
+        member_id,
+        purchase_id,
+    )
+    if record is None:
+        return None, None
+    fields = dict(record)
+    previous = None
+    if fields["purchase_member_id"] is not None:
+        previous = PurchaseRow(purchase_id, fields["purchase_member_id"], fields["points_earned"], fields["entry_id"])
+    for extra in ("purchase_member_id", "points_earned", "entry_id"):
+        del fields[extra]
+    return MemberRow(**fields), previous
+
+
+async def insert_purchase_earning(
+    connection: asyncpg.Connection,
+    purchase: Purchase,
+    *,
+    points: int,
+    description: str,
+    available_at: datetime | None,
+    expires_at: datetime | None,
+) -> tuple[bool, EntryRow | None]:
+    """Record the purchase and, when it earned points, its entry and lot, in one statement.
+
+    `available_at` None means available at once. Returns whether the purchase was recorded (False: its id
+    was recorded concurrently, and nothing was written) and the entry (None when it earned nothing).
+    """
+    record = await connection.fetchrow(
+        f"""WITH entry AS (
+                INSERT INTO ledger_entries (entry_id, member_id, kind, points, idempotency_key, description)
+                SELECT $1, $2, 'purchase_earn', $3::bigint, 'purchase:' || $4::text, $5 WHERE $3::bigint > 0
+                ON CONFLICT (idempotency_key) DO NOTHING
+                RETURNING {_ENTRY_COLUMNS}),
+            lot AS (
+                INSERT INTO lots (lot_id, member_id, entry_id, points, remaining, earned_at, available_at, expires_at)
+                SELECT gen_random_uuid(), member_id, entry_id, points, points, created_at,
+                       coalesce($6::timestamptz, created_at), $7::timestamptz
+                  FROM entry),
+            purchase AS (
+                INSERT INTO purchases (purchase_id, member_id, amount_minor, currency_code, channel,
+                                       line_items, occurred_at, points_earned, entry_id)
+                VALUES ($4, $2, $8, $9, $10, $11::jsonb, $12, $3::bigint, (SELECT entry_id FROM entry))
+                ON CONFLICT (purchase_id) DO NOTHING
+                RETURNING 1)
+            SELECT (SELECT count(*) FROM purchase) = 1 AS recorded, entry.*
+              FROM (SELECT) AS one LEFT JOIN entry ON true""",
+        uuid.uuid4(),
+        purchase.member_id,
+        points,
+        purchase.purchase_id,
+        description,
+        available_at,
+        expires_at,
+        purchase.amount.amount_minor,
+        purchase.amount.currency,
+        purchase.channel,
+        json.dumps([asdict(item) for item in purchase.line_items]),
+        purchase.occurred_at,
+    )
+    fields = dict(record)
+    recorded = fields.pop("recorded")
+    return recorded, EntryRow(**fields) if fields["entry_id"] is not None else None
+
+
 async def find_purchase(connection: asyncpg.Connection, purchase_id: str) -> PurchaseRow | None:
     record = await connection.fetchrow(
         "SELECT purchase_id, member_id, points_earned, entry_id FROM purchases WHERE purchase_id = $1",
         purchase_id,
     )
     return PurchaseRow(**record) if record else None
-
-
-async def insert_purchase(
-    connection: asyncpg.Connection, purchase: Purchase, points: int, entry_id: uuid.UUID | None
-) -> None:
-    line_items = [asdict(item) for item in purchase.line_items]
-    await connection.execute(
-        """INSERT INTO purchases (purchase_id, member_id, amount_minor, currency_code, channel,
-                                  line_items, occurred_at, points_earned, entry_id)
-           VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9)""",
-        purchase.purchase_id,
-        purchase.member_id,
-        purchase.amount.amount_minor,
-        purchase.amount.currency,
-        purchase.channel,
-        json.dumps(line_items),
-        purchase.occurred_at,
-        points,
-        entry_id,
-    )

@@ -1,0 +1,139 @@
+"""Shared pieces of the benchmarks: a platform on free ports, load loops, an echo server, percentiles."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from loyalty.points.v1 import points_pb2 as pb
+from loyalty.points.v1 import points_pb2_grpc
+
+from services.common.embedded import free_port
+from services.common.settings import SERVICE_NAMES
+from services.dev import Platform
+
+Call = Callable[[], Awaitable[object]]
+
+
+@dataclass(frozen=True)
+class Figures:
+    calls: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+
+    @property
+    def rate(self) -> float:
+        return self.calls / self.seconds
+
+    def line(self, label: str) -> str:
+        return f"{label:<34} {self.rate:9.0f} calls/s   p50 {self.p50_ms:6.2f} ms   p99 {self.p99_ms:6.2f} ms"
+
+
+def figures(latencies: list[float], seconds: float) -> Figures:
+    ordered = sorted(latencies)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return Figures(len(ordered), seconds, statistics.median(ordered) * 1000, p99 * 1000)
+
+
+async def closed_loop(call: Call, *, clients: int, seconds: float) -> Figures:
+    """`clients` callers, each calling again as soon as its last call returns, for `seconds`."""
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+
+    async def client() -> None:
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            await call()
+            latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return figures(latencies, time.perf_counter() - started)
+
+
+async def open_loop(call: Call, *, rate: float, seconds: float) -> Figures:
+    """Calls started at a fixed `rate` whatever the latency (as real traffic arrives), for `seconds`."""
+    latencies: list[float] = []
+
+    async def timed() -> None:
+        started = time.perf_counter()
+        await call()
+        latencies.append(time.perf_counter() - started)
+
+    tasks = []
+    started = time.perf_counter()
+    for index in range(int(rate * seconds)):
+        await asyncio.sleep(max(0.0, started + index / rate - time.perf_counter()))
+        tasks.append(asyncio.create_task(timed()))
+    await asyncio.gather(*tasks)
+    return figures(latencies, time.perf_counter() - started)
+
+
+def _serve_echo(port: int) -> None:
+    async def serve() -> None:
+        server = grpc.aio.server()
+        echo = grpc.unary_unary_rpc_method_handler(_echo)
+        server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("bench.Echo", {"Echo": echo})])
+        server.add_insecure_port(f"127.0.0.1:{port}")
+        await server.start()
+        await server.wait_for_termination()
+
+    asyncio.run(serve())
+
+
+async def _echo(request: bytes, context: object) -> bytes:
+    return request
+
+
+@asynccontextmanager
+async def echo_server() -> AsyncIterator[Call]:
+    """An empty gRPC server in its own process, like a service process; yields a call to it."""
+    port = free_port()
+    process = multiprocessing.get_context("spawn").Process(target=_serve_echo, args=(port,), daemon=True)
+    process.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            await channel.channel_ready()
+            echo = channel.unary_unary("/bench.Echo/Echo")
+            payload = b"x" * 64
+            yield lambda: echo(payload)
+    finally:
+        process.terminate()
+        process.join(5)
+
+
+@asynccontextmanager
+async def platform(**options: object) -> AsyncIterator[Platform]:
+    """The platform as `loyalty dev` runs it, on free ports and a throwaway data directory."""
+    with tempfile.TemporaryDirectory() as data_dir:
+        running = Platform(
+            data_dir=Path(data_dir),
+            kafka_port=free_port(),
+            grpc_ports={name: free_port() for name in SERVICE_NAMES},
+            seed=False,
+            **options,  # type: ignore[arg-type]
+        )
+        await running.start()
+        try:
+            yield running
+        finally:
+            await running.stop()
+
+
+async def enroll_members(running: Platform, count: int) -> list[str]:
+    members = [f"bench-{uuid.uuid4().hex[:10]}" for _ in range(count)]
+    async with grpc.aio.insecure_channel(running.grpc_address("points")) as channel:
+        points = points_pb2_grpc.PointsServiceStub(channel)
+        for member_id in members:
+            await points.EnrollMember(pb.EnrollMemberRequest(member_id=member_id))
+    return members

@@ -16,12 +16,15 @@ from services.common.events import timestamp
 from services.points import domain, store
 from services.points.application import PointsApplication
 from services.points.ledger_application import HoldResult, LedgerApplication
+from services.points.refunds import RefundApplication
 
 _STATUS = {"active": pb.MEMBER_STATUS_ACTIVE, "closed": pb.MEMBER_STATUS_CLOSED}
 _KIND = {
     "purchase_earn": pb.ENTRY_KIND_PURCHASE_EARN,
     "adjustment": pb.ENTRY_KIND_ADJUSTMENT,
     "redemption": pb.ENTRY_KIND_REDEMPTION,
+    "refund": pb.ENTRY_KIND_REFUND,
+    "debt_repayment": pb.ENTRY_KIND_DEBT_REPAYMENT,
 }
 _HOLD_STATUS = {
     "held": pb.HOLD_STATUS_HELD,
@@ -32,9 +35,10 @@ _HOLD_STATUS = {
 
 
 class PointsServicer(points_pb2_grpc.PointsServiceServicer):
-    def __init__(self, application: PointsApplication, ledger: LedgerApplication) -> None:
+    def __init__(self, application: PointsApplication, ledger: LedgerApplication, refunds: RefundApplication) -> None:
         self._app = application
         self._ledger = ledger
+        self._refunds = refunds
 
     async def EnrollMember(
         self, request: pb.EnrollMemberRequest, context: grpc.aio.ServicerContext[Any, Any]
@@ -111,6 +115,33 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
             request.member_id, request.points, request.reason, request.actor, request.idempotency_key
         )
         return pb.AdjustPointsResponse(entry=entry_message(result.entry), duplicate=result.duplicate)
+
+    async def RefundPurchase(
+        self, request: pb.RefundPurchaseRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.RefundPurchaseResponse:
+        result = await self._refunds.refund(refund_from(request))
+        return pb.RefundPurchaseResponse(
+            points_reversed=result.refund.points_reversed,
+            points_owed=result.refund.points_owed,
+            entry=entry_message(result.entry) if result.entry else None,
+            duplicate=result.duplicate,
+        )
+
+
+class _RefundFields(Protocol):
+    """What RefundPurchaseRequest and the PurchaseRefunded event have in common."""
+
+    refund_id: str
+    purchase_id: str
+    amount: Money
+    occurred_at: Timestamp
+
+    def HasField(self, field_name: Literal["occurred_at"]) -> bool: ...
+
+
+def refund_from(message: _RefundFields) -> domain.Refund:
+    occurred_at = _occurred_at(message.occurred_at) if message.HasField("occurred_at") else _MISSING_TIME
+    return domain.Refund(message.refund_id, message.purchase_id, _money(message.amount), occurred_at)
 
 
 class _PurchaseFields(Protocol):

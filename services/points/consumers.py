@@ -10,24 +10,31 @@ from loyalty.events.v1.envelope_pb2 import EventEnvelope
 from services.common.consumer import EventConsumer
 from services.common.kafka import PURCHASES_TOPIC
 from services.common.settings import KafkaSettings
-from services.points.api import purchase_from
+from services.points.api import purchase_from, refund_from
 from services.points.application import PointsApplication
+from services.points.refunds import RefundApplication
 
 
-def purchases_consumer(pool: asyncpg.Pool, kafka: KafkaSettings, application: PointsApplication) -> EventConsumer:
+def purchases_consumer(
+    pool: asyncpg.Pool, kafka: KafkaSettings, application: PointsApplication, refunds: RefundApplication
+) -> EventConsumer:
+    # The event id guards against redelivery; the purchase and refund ids also guard
+    # against the same fact arriving over gRPC or in a second event.
     async def purchase_made(connection: asyncpg.Connection, envelope: EventEnvelope, payload: Message) -> None:
         assert isinstance(payload, commerce_pb2.PurchaseMade)
-        # The event id guards against redelivery; the purchase id also guards against
-        # the same purchase arriving over gRPC or in a second event.
-        await application.record_purchase_in(
-            connection,
-            purchase_from(payload),
-        )
+        await application.record_purchase_in(connection, purchase_from(payload))
+
+    async def purchase_refunded(connection: asyncpg.Connection, envelope: EventEnvelope, payload: Message) -> None:
+        assert isinstance(payload, commerce_pb2.PurchaseRefunded)
+        await refunds.refund_in(connection, refund_from(payload))
 
     return EventConsumer(
         name="points.purchases",
         topic=PURCHASES_TOPIC,
         pool=pool,
         kafka=kafka,
-        handlers={commerce_pb2.PurchaseMade.DESCRIPTOR.full_name: purchase_made},
+        handlers={
+            commerce_pb2.PurchaseMade.DESCRIPTOR.full_name: purchase_made,
+            commerce_pb2.PurchaseRefunded.DESCRIPTOR.full_name: purchase_refunded,
+        },
     )

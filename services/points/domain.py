@@ -51,6 +51,14 @@ class Purchase:
 
 
 @dataclass(frozen=True)
+class Refund:
+    refund_id: str
+    purchase_id: str
+    amount: Money
+    occurred_at: datetime
+
+
+@dataclass(frozen=True)
 class Enrollment:
     member_id: str
     email: str
@@ -126,14 +134,31 @@ def validate_purchase(purchase: Purchase, now: datetime) -> Purchase:
     check_member_id(violations, "member_id", purchase.member_id)
     _check_money(violations, "amount", purchase.amount)
     _check_line_items(violations, purchase)
-    if purchase.occurred_at.tzinfo is None or purchase.occurred_at.year < 2000:
-        violations.add("occurred_at", "is required and must be after 2000-01-01")
-    elif purchase.occurred_at > now + MAX_FUTURE_SKEW:
-        violations.add("occurred_at", "must not be more than 24 hours in the future")
+    _check_time(violations, "occurred_at", purchase.occurred_at, now)
     if len(purchase.channel) > MAX_TEXT:
         violations.add("channel", "must be at most 256 characters")
     violations.raise_if_any()
     return purchase
+
+
+def validate_refund(refund: Refund, now: datetime) -> Refund:
+    violations = Violations()
+    for field, value in (("refund_id", refund.refund_id), ("purchase_id", refund.purchase_id)):
+        if not PURCHASE_ID_PATTERN.fullmatch(value):
+            violations.add(field, "is required: 1-128 printable ASCII characters without spaces")
+    _check_money(violations, "amount", refund.amount)
+    if refund.amount.amount_minor == 0:
+        violations.add("amount.amount_minor", "must be positive")
+    _check_time(violations, "occurred_at", refund.occurred_at, now)
+    violations.raise_if_any()
+    return refund
+
+
+def _check_time(violations: Violations, field: str, moment: datetime, now: datetime) -> None:
+    if moment.tzinfo is None or moment.year < 2000:
+        violations.add(field, "is required and must be after 2000-01-01")
+    elif moment > now + MAX_FUTURE_SKEW:
+        violations.add(field, "must not be more than 24 hours in the future")
 
 
 def earn_for_purchase(purchase: Purchase, points_per_unit: int) -> Earning:

@@ -114,3 +114,45 @@ def _check_points(violations: Violations, field: str, points: int, *, allow_nega
 def _check_key(violations: Violations, idempotency_key: str) -> None:
     if not idempotency_key or len(idempotency_key) > MAX_KEY:
         violations.add("idempotency_key", f"is required, at most {MAX_KEY} characters")
+
+
+def points_to_reverse(
+    *, earned: int, paid_minor: int, refunded_before_minor: int, refund_minor: int, reversed_before: int
+) -> int:
+    """Points a refund takes back: the purchase's points in proportion to the amount refunded so far.
+
+    Computed on the cumulative refunded amount, rounded down, minus what earlier
+    refunds took, so refunding a purchase in parts takes back exactly what
+    refunding it at once would: all of it once everything is refunded.
+    """
+    if paid_minor == 0:
+        return 0
+    refunded_minor = refunded_before_minor + refund_minor
+    return earned * refunded_minor // paid_minor - reversed_before
+
+
+def draw_for_refund(
+    own_lot: Lot | None, other_lots: Sequence[Lot], points: int, held: int, now: datetime
+) -> tuple[list[Draw], int]:
+    """Draws for a reversal and the points left owed.
+
+    The purchase's own lot gives first (it holds those very points; pending or
+    not), then the other spendable lots first-expiring; points reserved by
+    holds are never taken. Whatever cannot be taken is owed.
+    """
+    spendable = [lot for lot in [own_lot, *other_lots] if lot is not None and lot.spendable(now)]
+    free = max(0, sum(lot.remaining for lot in spendable) - held)
+    draws: list[Draw] = []
+    still_needed = points
+    if own_lot is not None:
+        limit = free if own_lot.spendable(now) else own_lot.remaining
+        take = min(own_lot.remaining, still_needed, limit)
+        if take:
+            draws.append(Draw(own_lot.lot_id, take))
+            still_needed -= take
+            free -= take if own_lot.spendable(now) else 0
+    from_others = min(still_needed, free, sum(lot.remaining for lot in other_lots if lot.spendable(now)))
+    if from_others:
+        draws += draw_first_expiring(other_lots, from_others, now)
+        still_needed -= from_others
+    return draws, still_needed

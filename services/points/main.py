@@ -12,17 +12,19 @@ from services.points.api import PointsServicer
 from services.points.application import PointsApplication
 from services.points.consumers import purchases_consumer
 from services.points.ledger_application import LedgerApplication
+from services.points.refunds import RefundApplication
 
 
 def build(settings: ServiceSettings, pool: asyncpg.Pool) -> ServiceParts:
     application = PointsApplication(pool, settings.base_earn_rate)
+    refunds = RefundApplication(pool)
     return ServiceParts(
         registrations=[
             Registration(
                 points_pb2_grpc.add_PointsServiceServicer_to_server,
-                PointsServicer(application, LedgerApplication(pool)),
+                PointsServicer(application, LedgerApplication(pool), refunds),
                 points_pb2.DESCRIPTOR.services_by_name["PointsService"].full_name,
             )
         ],
-        consumers=[purchases_consumer(pool, settings.kafka, application)],
+        consumers=[purchases_consumer(pool, settings.kafka, application, refunds)],
     )

@@ -23,6 +23,7 @@ class MemberRow:
     enrolled_at: datetime
     balance: int
     lifetime_earned: int
+    points_owed: int
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,9 @@ class PurchaseRow:
     entry_id: uuid.UUID | None
 
 
-_MEMBER_COLUMNS = "member_id, email, given_name, family_name, tier, status, enrolled_at, balance, lifetime_earned"
+_MEMBER_COLUMNS = (
+    "member_id, email, given_name, family_name, tier, status, enrolled_at, balance, lifetime_earned, points_owed"
+)
 _ENTRY_COLUMNS = "seq, entry_id, member_id, kind, points, idempotency_key, description, created_at"
 
 

@@ -1,5 +1,6 @@
 """Property-based: random sequences of ledger operations keep the books balanced, and repeats change nothing.
 
+Operations: earn, hold, capture, release, adjust (both ways) and partial refunds.
 Every operation is run twice in a row with the same idempotency key (purchase
 id, hold key, hold id, adjustment key); the second run must leave the books
 exactly as the first left them.
@@ -17,8 +18,9 @@ from hypothesis import strategies as st
 
 from services.common.errors import AlreadyExists, FailedPrecondition
 from services.points.application import PointsApplication
-from services.points.domain import Money, Purchase
+from services.points.domain import Money, Purchase, Refund
 from services.points.ledger_application import LedgerApplication
+from services.points.refunds import RefundApplication
 from tests.integration.points_ledger_support import Books, assert_balanced, books, member_with_points, new_id
 from tests.integration.support import PoolFactory
 
@@ -26,11 +28,12 @@ KEYS = 4  # few keys, so sequences reuse them with other amounts too
 
 operations = st.lists(
     st.one_of(
-        st.tuples(st.just("earn"), st.integers(1, 60)),
+        st.tuples(st.just("earn"), st.integers(1, 8)),
         st.tuples(st.just("hold"), st.integers(1, 150), st.integers(0, KEYS - 1)),
         st.tuples(st.just("capture"), st.integers(0, KEYS - 1)),
         st.tuples(st.just("release"), st.integers(0, KEYS - 1)),
         st.tuples(st.just("adjust"), st.integers(-120, 120).filter(bool), st.integers(0, KEYS - 1)),
+        st.tuples(st.just("refund"), st.integers(0, 3), st.integers(1, 800), st.integers(0, KEYS - 1)),
     ),
     min_size=1,
     max_size=14,
@@ -46,10 +49,13 @@ async def pool(migrated_pool: PoolFactory) -> asyncpg.Pool:
 class Run:
     """One member's sequence: the keys it used and the holds it placed."""
 
-    def __init__(self, app: PointsApplication, ledger: LedgerApplication, member_id: str) -> None:
-        self.app, self.ledger, self.member_id = app, ledger, member_id
+    def __init__(
+        self, app: PointsApplication, ledger: LedgerApplication, refunds: RefundApplication, member_id: str
+    ) -> None:
+        self.app, self.ledger, self.refunds, self.member_id = app, ledger, refunds, member_id
         self.prefix = new_id("run")
         self.holds: dict[int, str] = {}
+        self.purchases: list[str] = []
 
     async def apply(self, operation: tuple[object, ...]) -> None:
         kind, *arguments = operation
@@ -61,6 +67,8 @@ class Run:
         purchase_id = f"{self.prefix}-p{whole_usd}"
         amount = Money(whole_usd * 100, "USD")
         await self.app.record_purchase(Purchase(purchase_id, self.member_id, amount, (), datetime.now(UTC), ""))
+        if purchase_id not in self.purchases:
+            self.purchases.append(purchase_id)
 
     async def _hold(self, points: int, key: int) -> None:
         result = await self.ledger.hold(self.member_id, points, f"{self.prefix}-h{key}", timedelta(hours=1), "")
@@ -74,17 +82,23 @@ class Run:
         if key in self.holds:
             await self.ledger.release(self.holds[key])
 
+    async def _refund(self, which: int, amount_minor: int, key: int) -> None:
+        if self.purchases:
+            purchase_id = self.purchases[which % len(self.purchases)]
+            refund = Refund(f"{self.prefix}-r{key}", purchase_id, Money(amount_minor, "USD"), datetime.now(UTC))
+            await self.refunds.refund(refund)
+
     async def _adjust(self, points: int, key: int) -> None:
         await self.ledger.adjust(self.member_id, points, "property test", "hypothesis", f"{self.prefix}-a{key}")
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(sequence=operations)
 async def test_random_operations_keep_the_books_balanced_and_repeats_change_nothing(
     pool: asyncpg.Pool, sequence: list[tuple[object, ...]]
 ) -> None:
     app, ledger = PointsApplication(pool, 2), LedgerApplication(pool)
-    run = Run(app, ledger, await member_with_points(app, 100))
+    run = Run(app, ledger, RefundApplication(pool), await member_with_points(app, 100))
     for operation in sequence:
         await run.apply(operation)
         after_first: Books = await books(pool, ledger, run.member_id)

@@ -101,7 +101,7 @@ def test_out_of_range_timestamp_is_named_not_crashed() -> None:
 
 
 def test_member_and_entry_messages() -> None:
-    member = store.MemberRow("m-1", "a@b.c", "Ada", "Lovelace", "base", "active", WHEN, 10, 12)
+    member = store.MemberRow("m-1", "a@b.c", "Ada", "Lovelace", "base", "active", WHEN, 10, 12, 0)
     message = member_message(member)
     assert (message.member_id, message.email, message.tier) == ("m-1", "a@b.c", "base")
     assert message.status == pb.MEMBER_STATUS_ACTIVE

@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from loyalty.common.v1 import common_pb2 as loyalty_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n loyalty/events/v1/commerce.proto\x12\x11loyalty.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1eloyalty/common/v1/common.proto\"\xd3\x01\n\x0cPurchaseMade\x12\x13\n\x0bpurchase_id\x18\x01 \x01(\t\x12\x11\n\tmember_id\x18\x02 \x01(\t\x12(\n\x06\x61mount\x18\x03 \x01(\x0b\x32\x18.loyalty.common.v1.Money\x12/\n\nline_items\x18\x04 \x03(\x0b\x32\x1b.loyalty.common.v1.LineItem\x12/\n\x0boccurred_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x63hannel\x18\x06 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n loyalty/events/v1/commerce.proto\x12\x11loyalty.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1eloyalty/common/v1/common.proto\"\xd3\x01\n\x0cPurchaseMade\x12\x13\n\x0bpurchase_id\x18\x01 \x01(\t\x12\x11\n\tmember_id\x18\x02 \x01(\t\x12(\n\x06\x61mount\x18\x03 \x01(\x0b\x32\x18.loyalty.common.v1.Money\x12/\n\nline_items\x18\x04 \x03(\x0b\x32\x1b.loyalty.common.v1.LineItem\x12/\n\x0boccurred_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x63hannel\x18\x06 \x01(\t\"\xa8\x01\n\x10PurchaseRefunded\x12\x11\n\trefund_id\x18\x01 \x01(\t\x12\x13\n\x0bpurchase_id\x18\x02 \x01(\t\x12\x11\n\tmember_id\x18\x03 \x01(\t\x12(\n\x06\x61mount\x18\x04 \x01(\x0b\x32\x18.loyalty.common.v1.Money\x12/\n\x0boccurred_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestampb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,4 +35,6 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_PURCHASEMADE']._serialized_start=121
   _globals['_PURCHASEMADE']._serialized_end=332
+  _globals['_PURCHASEREFUNDED']._serialized_start=335
+  _globals['_PURCHASEREFUNDED']._serialized_end=503
 # @@protoc_insertion_point(module_scope)

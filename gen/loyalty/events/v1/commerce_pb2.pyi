@@ -25,3 +25,17 @@ class PurchaseMade(_message.Message):
     occurred_at: _timestamp_pb2.Timestamp
     channel: str
     def __init__(self, purchase_id: _Optional[str] = ..., member_id: _Optional[str] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., line_items: _Optional[_Iterable[_Union[_common_pb2.LineItem, _Mapping]]] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., channel: _Optional[str] = ...) -> None: ...
+
+class PurchaseRefunded(_message.Message):
+    __slots__ = ("refund_id", "purchase_id", "member_id", "amount", "occurred_at")
+    REFUND_ID_FIELD_NUMBER: _ClassVar[int]
+    PURCHASE_ID_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    refund_id: str
+    purchase_id: str
+    member_id: str
+    amount: _common_pb2.Money
+    occurred_at: _timestamp_pb2.Timestamp
+    def __init__(self, refund_id: _Optional[str] = ..., purchase_id: _Optional[str] = ..., member_id: _Optional[str] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

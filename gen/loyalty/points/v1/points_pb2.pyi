@@ -24,6 +24,8 @@ class EntryKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ENTRY_KIND_PURCHASE_EARN: _ClassVar[EntryKind]
     ENTRY_KIND_ADJUSTMENT: _ClassVar[EntryKind]
     ENTRY_KIND_REDEMPTION: _ClassVar[EntryKind]
+    ENTRY_KIND_REFUND: _ClassVar[EntryKind]
+    ENTRY_KIND_DEBT_REPAYMENT: _ClassVar[EntryKind]
 
 class HoldStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -39,6 +41,8 @@ ENTRY_KIND_UNSPECIFIED: EntryKind
 ENTRY_KIND_PURCHASE_EARN: EntryKind
 ENTRY_KIND_ADJUSTMENT: EntryKind
 ENTRY_KIND_REDEMPTION: EntryKind
+ENTRY_KIND_REFUND: EntryKind
+ENTRY_KIND_DEBT_REPAYMENT: EntryKind
 HOLD_STATUS_UNSPECIFIED: HoldStatus
 HOLD_STATUS_HELD: HoldStatus
 HOLD_STATUS_CAPTURED: HoldStatus
@@ -270,3 +274,27 @@ class AdjustPointsResponse(_message.Message):
     entry: LedgerEntry
     duplicate: bool
     def __init__(self, entry: _Optional[_Union[LedgerEntry, _Mapping]] = ..., duplicate: _Optional[bool] = ...) -> None: ...
+
+class RefundPurchaseRequest(_message.Message):
+    __slots__ = ("refund_id", "purchase_id", "amount", "occurred_at")
+    REFUND_ID_FIELD_NUMBER: _ClassVar[int]
+    PURCHASE_ID_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    refund_id: str
+    purchase_id: str
+    amount: _common_pb2.Money
+    occurred_at: _timestamp_pb2.Timestamp
+    def __init__(self, refund_id: _Optional[str] = ..., purchase_id: _Optional[str] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class RefundPurchaseResponse(_message.Message):
+    __slots__ = ("points_reversed", "points_owed", "entry", "duplicate")
+    POINTS_REVERSED_FIELD_NUMBER: _ClassVar[int]
+    POINTS_OWED_FIELD_NUMBER: _ClassVar[int]
+    ENTRY_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_FIELD_NUMBER: _ClassVar[int]
+    points_reversed: int
+    points_owed: int
+    entry: LedgerEntry
+    duplicate: bool
+    def __init__(self, points_reversed: _Optional[int] = ..., points_owed: _Optional[int] = ..., entry: _Optional[_Union[LedgerEntry, _Mapping]] = ..., duplicate: _Optional[bool] = ...) -> None: ...

@@ -80,6 +80,11 @@ class PointsServiceStub:
                 request_serializer=loyalty_dot_points_dot_v1_dot_points__pb2.AdjustPointsRequest.SerializeToString,
                 response_deserializer=loyalty_dot_points_dot_v1_dot_points__pb2.AdjustPointsResponse.FromString,
                 _registered_method=True)
+        self.RefundPurchase = channel.unary_unary(
+                '/loyalty.points.v1.PointsService/RefundPurchase',
+                request_serializer=loyalty_dot_points_dot_v1_dot_points__pb2.RefundPurchaseRequest.SerializeToString,
+                response_deserializer=loyalty_dot_points_dot_v1_dot_points__pb2.RefundPurchaseResponse.FromString,
+                _registered_method=True)
 
 
 class PointsServiceServicer:
@@ -155,6 +160,16 @@ class PointsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RefundPurchase(self, request, context):
+        """Takes back what a purchase earned, in proportion to the amount refunded
+        (full or partial; several partial refunds add up). The same refund id
+        returns the first result. Points already spent are owed and taken from
+        the member's next earnings.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PointsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -202,6 +217,11 @@ def add_PointsServiceServicer_to_server(servicer, server):
                     servicer.AdjustPoints,
                     request_deserializer=loyalty_dot_points_dot_v1_dot_points__pb2.AdjustPointsRequest.FromString,
                     response_serializer=loyalty_dot_points_dot_v1_dot_points__pb2.AdjustPointsResponse.SerializeToString,
+            ),
+            'RefundPurchase': grpc.unary_unary_rpc_method_handler(
+                    servicer.RefundPurchase,
+                    request_deserializer=loyalty_dot_points_dot_v1_dot_points__pb2.RefundPurchaseRequest.FromString,
+                    response_serializer=loyalty_dot_points_dot_v1_dot_points__pb2.RefundPurchaseResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -448,6 +468,33 @@ class PointsService:
             '/loyalty.points.v1.PointsService/AdjustPoints',
             loyalty_dot_points_dot_v1_dot_points__pb2.AdjustPointsRequest.SerializeToString,
             loyalty_dot_points_dot_v1_dot_points__pb2.AdjustPointsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RefundPurchase(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/loyalty.points.v1.PointsService/RefundPurchase',
+            loyalty_dot_points_dot_v1_dot_points__pb2.RefundPurchaseRequest.SerializeToString,
+            loyalty_dot_points_dot_v1_dot_points__pb2.RefundPurchaseResponse.FromString,
             options,
             channel_credentials,
             insecure,

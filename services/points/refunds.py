@@ -1,0 +1,132 @@
+"""Refund use case: take back what a purchase earned, in proportion; what was spent is owed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+from loyalty.events.v1 import points_pb2 as events
+
+from services.common.db import unit_of_work
+from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from services.common.events import new_envelope
+from services.common.kafka import POINTS_EVENTS_TOPIC
+from services.common.outbox import add_event
+from services.points import domain, ledger, lots_store, refunds_store, store
+
+SOURCE = "loyalty.points"
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    refund: refunds_store.RefundRow
+    entry: store.EntryRow | None
+    duplicate: bool
+
+
+class RefundApplication:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def refund(self, refund: domain.Refund) -> RefundResult:
+        async with unit_of_work(self._pool) as connection:
+            return await self.refund_in(connection, refund)
+
+    async def refund_in(self, connection: asyncpg.Connection, refund: domain.Refund) -> RefundResult:
+        """refund inside a transaction the caller owns (a consumer's inbox transaction)."""
+        now = domain.utc_now()
+        domain.validate_refund(refund, now)
+        purchase = await refunds_store.refundable_purchase(connection, refund.purchase_id)
+        if purchase is None:
+            raise NotFound(f"purchase_id: no purchase {refund.purchase_id!r}")
+        await store.get_member(connection, purchase.member_id, lock=True)
+        previous = await refunds_store.find_refund(connection, refund.refund_id)
+        if previous is not None:
+            return await _repeat_of(connection, previous, refund)
+        # Read again under the member lock: a concurrent refund of the same purchase has committed by now.
+        purchase = await refunds_store.refundable_purchase(connection, refund.purchase_id)
+        assert purchase is not None
+        _check_refundable(purchase, refund)
+        points = ledger.points_to_reverse(
+            earned=purchase.points_earned,
+            paid_minor=purchase.amount_minor,
+            refunded_before_minor=purchase.refunded_minor,
+            refund_minor=refund.amount.amount_minor,
+            reversed_before=purchase.reversed_points,
+        )
+        entry, owed = await _take_back(connection, purchase, refund, points, now)
+        row = await refunds_store.insert_refund(
+            connection,
+            refund_id=refund.refund_id,
+            purchase_id=purchase.purchase_id,
+            amount_minor=refund.amount.amount_minor,
+            points_reversed=points,
+            points_owed=owed,
+            entry_id=entry.entry_id if entry else None,
+            occurred_at=refund.occurred_at,
+        )
+        reversed_event = events.PointsReversed(
+            member_id=purchase.member_id,
+            purchase_id=purchase.purchase_id,
+            refund_id=refund.refund_id,
+            points_taken=points - owed,
+            points_owed=owed,
+            ledger_entry_id=str(entry.entry_id) if entry else "",
+        )
+        envelope = new_envelope(reversed_event, subject=purchase.member_id, source=SOURCE, occurred_at=now)
+        await add_event(connection, POINTS_EVENTS_TOPIC, envelope)
+        return RefundResult(row, entry, duplicate=False)
+
+
+def _check_refundable(purchase: refunds_store.RefundablePurchase, refund: domain.Refund) -> None:
+    if refund.amount.currency != purchase.currency_code:
+        raise InvalidArgument.single("amount.currency_code", f"must be the purchase currency {purchase.currency_code}")
+    unrefunded = purchase.amount_minor - purchase.refunded_minor
+    if refund.amount.amount_minor > unrefunded:
+        raise FailedPrecondition(
+            f"amount: {refund.amount.amount_minor} exceeds the {unrefunded} (minor units) not yet refunded"
+        )
+
+
+async def _take_back(
+    connection: asyncpg.Connection,
+    purchase: refunds_store.RefundablePurchase,
+    refund: domain.Refund,
+    points: int,
+    now: datetime,
+) -> tuple[store.EntryRow | None, int]:
+    """Draw the points back (own lot first, never held points); returns the entry and the points owed."""
+    if points == 0:
+        return None, 0
+    own = await refunds_store.lot_of_entry(connection, purchase.entry_id) if purchase.entry_id else None
+    others = [
+        lot
+        for lot in await lots_store.open_lots(connection, purchase.member_id)
+        if own is None or lot.lot_id != own.lot_id
+    ]
+    held = await lots_store.held_points(connection, purchase.member_id, now)
+    draws, owed = ledger.draw_for_refund(own, others, points, held, now)
+    entry = None
+    if points > owed:
+        entry = await store.insert_entry(
+            connection,
+            member_id=purchase.member_id,
+            kind="refund",
+            points=-(points - owed),
+            idempotency_key=f"refund:{refund.refund_id}",
+            description=f"refund {refund.refund_id} of purchase {purchase.purchase_id}",
+        )
+        await lots_store.apply_draws(connection, entry.entry_id, draws)
+    if owed:
+        await refunds_store.change_points_owed(connection, purchase.member_id, owed)
+    return entry, owed
+
+
+async def _repeat_of(
+    connection: asyncpg.Connection, previous: refunds_store.RefundRow, refund: domain.Refund
+) -> RefundResult:
+    if (previous.purchase_id, previous.amount_minor) != (refund.purchase_id, refund.amount.amount_minor):
+        raise AlreadyExists("refund_id: already used for a different refund")
+    entry = await store.get_entry(connection, previous.entry_id) if previous.entry_id else None
+    return RefundResult(previous, entry, duplicate=True)

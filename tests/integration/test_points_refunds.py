@@ -1,0 +1,136 @@
+"""Refunds take back what a purchase earned, in proportion, once per refund id; spent points are owed."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+
+from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from services.points.application import PointsApplication
+from services.points.domain import Money, Purchase, Refund
+from services.points.ledger_application import LedgerApplication
+from services.points.refunds import RefundApplication
+from tests.integration.points_ledger_support import assert_balanced, books, member_with_points, new_id
+from tests.integration.support import PoolFactory
+
+
+@pytest.fixture
+async def pool(migrated_pool: PoolFactory) -> asyncpg.Pool:
+    _, pool = await migrated_pool("points")
+    return pool
+
+
+@pytest.fixture
+def app(pool: asyncpg.Pool) -> PointsApplication:
+    return PointsApplication(pool, 2)
+
+
+@pytest.fixture
+def ledger(pool: asyncpg.Pool) -> LedgerApplication:
+    return LedgerApplication(pool)
+
+
+@pytest.fixture
+def refunds(pool: asyncpg.Pool) -> RefundApplication:
+    return RefundApplication(pool)
+
+
+async def purchase(app: PointsApplication, member_id: str, amount_minor: int) -> str:
+    purchase_id = new_id("p")
+    await app.record_purchase(Purchase(purchase_id, member_id, Money(amount_minor, "USD"), (), datetime.now(UTC), ""))
+    return purchase_id
+
+
+def refund(purchase_id: str, amount_minor: int, refund_id: str | None = None) -> Refund:
+    return Refund(refund_id or new_id("r"), purchase_id, Money(amount_minor, "USD"), datetime.now(UTC))
+
+
+async def test_partial_refunds_add_up_to_exactly_what_the_purchase_earned(
+    pool: asyncpg.Pool, app: PointsApplication, ledger: LedgerApplication, refunds: RefundApplication
+) -> None:
+    member_id = await member_with_points(app, 0)
+    purchase_id = await purchase(app, member_id, 10000)  # 100.00 USD: 200 points
+    parts = [await refunds.refund(refund(purchase_id, amount)) for amount in (3333, 3333, 3334)]
+    # Cumulative and rounded down: 66.66 -> 66, 133.32 -> 133, 200.
+    assert [p.refund.points_reversed for p in parts] == [66, 67, 67]
+    state = await books(pool, ledger, member_id)
+    assert (state.entries_sum, state.available) == (0, 0)
+    assert_balanced(state)
+    with pytest.raises(FailedPrecondition, match="amount: 1 exceeds the 0"):
+        await refunds.refund(refund(purchase_id, 1))
+
+
+async def test_a_refund_id_applies_once(app: PointsApplication, refunds: RefundApplication) -> None:
+    member_id = await member_with_points(app, 0)
+    purchase_id = await purchase(app, member_id, 10000)
+    first = await refunds.refund(refund(purchase_id, 5000, "refund-once"))
+    again = await refunds.refund(refund(purchase_id, 5000, "refund-once"))
+    assert (again.duplicate, again.refund.points_reversed, again.entry) == (True, 100, first.entry)
+    with pytest.raises(AlreadyExists, match="refund_id"):
+        await refunds.refund(refund(purchase_id, 4000, "refund-once"))
+
+
+async def test_concurrent_refunds_never_take_back_more_than_was_earned(
+    pool: asyncpg.Pool, app: PointsApplication, ledger: LedgerApplication, refunds: RefundApplication
+) -> None:
+    member_id = await member_with_points(app, 0)
+    purchase_id = await purchase(app, member_id, 10000)  # 200 points
+    results = await asyncio.gather(
+        *(refunds.refund(refund(purchase_id, 3000)) for _ in range(5)), return_exceptions=True
+    )
+    taken = [r.refund.points_reversed for r in results if not isinstance(r, BaseException)]
+    assert len(taken) == 3 and sum(taken) == 180
+    assert all(isinstance(r, FailedPrecondition) for r in results if isinstance(r, BaseException))
+    assert (await books(pool, ledger, member_id)).entries_sum == 20
+
+
+async def test_spent_points_are_owed_and_taken_from_the_next_earnings(
+    pool: asyncpg.Pool, app: PointsApplication, ledger: LedgerApplication, refunds: RefundApplication
+) -> None:
+    member_id = await member_with_points(app, 0)
+    purchase_id = await purchase(app, member_id, 10000)  # 200 points
+    hold = await ledger.hold(member_id, 150, new_id("h"), timedelta(hours=1), "")
+    await ledger.capture(str(hold.hold.hold_id))  # 50 left
+
+    result = await refunds.refund(refund(purchase_id, 10000))
+    assert (result.refund.points_reversed, result.refund.points_owed) == (200, 150)
+    state = await books(pool, ledger, member_id)
+    assert (state.entries_sum, state.available) == (0, 0)
+    assert_balanced(state)
+
+    await purchase(app, member_id, 10000)  # earns 200, of which 150 repay the debt
+    state = await books(pool, ledger, member_id)
+    assert (state.entries_sum, state.available) == (50, 50)
+    assert_balanced(state)
+    async with pool.acquire() as connection:
+        assert await connection.fetchval("SELECT points_owed FROM members WHERE member_id = $1", member_id) == 0
+
+
+async def test_held_points_are_not_taken_by_a_refund(
+    pool: asyncpg.Pool, app: PointsApplication, ledger: LedgerApplication, refunds: RefundApplication
+) -> None:
+    member_id = await member_with_points(app, 100)  # 200 points in another lot
+    purchase_id = await purchase(app, member_id, 5000)  # 100 points
+    hold = await ledger.hold(member_id, 250, new_id("h"), timedelta(hours=1), "")
+    await ledger.capture(str(hold.hold.hold_id))  # draws the older lot first: 50 left, in the refunded purchase's lot
+    await ledger.hold(member_id, 50, new_id("h"), timedelta(hours=1), "")
+    result = await refunds.refund(refund(purchase_id, 5000))
+    # Its own lot has 50 left, all reserved by the open hold: nothing can be taken now, all 100 are owed.
+    assert (result.refund.points_reversed, result.refund.points_owed) == (100, 100)
+    state = await books(pool, ledger, member_id)
+    assert_balanced(state)
+
+
+async def test_bad_refunds_name_the_field(app: PointsApplication, refunds: RefundApplication) -> None:
+    member_id = await member_with_points(app, 0)
+    purchase_id = await purchase(app, member_id, 1000)
+    with pytest.raises(InvalidArgument) as raised:
+        await refunds.refund(Refund("", purchase_id, Money(0, "usd"), datetime.now(UTC)))
+    assert [v.field for v in raised.value.violations] == ["refund_id", "amount.currency_code", "amount.amount_minor"]
+    with pytest.raises(InvalidArgument, match=r"amount\.currency_code: must be the purchase currency USD"):
+        await refunds.refund(Refund(new_id("r"), purchase_id, Money(100, "EUR"), datetime.now(UTC)))
+    with pytest.raises(NotFound, match="purchase_id"):
+        await refunds.refund(refund("no-such-purchase", 100))

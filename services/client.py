@@ -48,7 +48,7 @@ def points_channel() -> grpc.aio.Channel:
     return grpc.aio.insecure_channel(os.environ.get("LOYALTY_POINTS_ADDRESS", "127.0.0.1:50051"))
 
 
-def _money(amount: str, currency: str) -> Money:
+def money(amount: str, currency: str) -> Money:
     try:
         minor = Decimal(amount).scaleb(get_currency_precision(currency))
     except InvalidOperation:
@@ -93,7 +93,7 @@ def purchase_made_message(
 
 
 async def _purchase(args: argparse.Namespace) -> int:
-    amount = _money(args.amount, args.currency)
+    amount = money(args.amount, args.currency)
     if args.via == "grpc":
         request = record_purchase_request(args.member_id, amount, args.purchase_id)
         async with points_channel() as channel:

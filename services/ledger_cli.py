@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import uuid
+from datetime import UTC, datetime
 
 from google.protobuf.duration_pb2 import Duration
 from loyalty.points.v1 import points_pb2 as pb
 from loyalty.points.v1 import points_pb2_grpc
 
-from services.client import points_channel
+from services.client import money, points_channel
+from services.common.events import timestamp
 
 
 def add_ledger_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -34,6 +36,13 @@ def add_ledger_commands(commands: argparse._SubParsersAction) -> None:  # type: 
     adjust.add_argument("--actor", required=True, help="who makes the adjustment")
     adjust.add_argument("--key", default=None, help="idempotency key; defaults to a new UUID")
     adjust.set_defaults(run=lambda args: asyncio.run(_adjust(args)))
+
+    refund = commands.add_parser("refund", help="take back what a purchase earned, in proportion to a refund")
+    refund.add_argument("purchase_id")
+    refund.add_argument("amount", help="amount refunded in currency units, e.g. 10.00")
+    refund.add_argument("--currency", default="USD")
+    refund.add_argument("--refund-id", default=None, help="idempotency key; defaults to a new UUID")
+    refund.set_defaults(run=lambda args: asyncio.run(_refund(args)))
 
 
 def _describe(hold: pb.Hold) -> str:
@@ -78,4 +87,19 @@ async def _adjust(args: argparse.Namespace) -> int:
         response = await points_pb2_grpc.PointsServiceStub(channel).AdjustPoints(request)
     note = " (already applied)" if response.duplicate else ""
     print(f"{response.entry.points:+d} points for {response.entry.member_id}: {response.entry.description}{note}")
+    return 0
+
+
+async def _refund(args: argparse.Namespace) -> int:
+    request = pb.RefundPurchaseRequest(
+        refund_id=args.refund_id or str(uuid.uuid4()),
+        purchase_id=args.purchase_id,
+        amount=money(args.amount, args.currency),
+        occurred_at=timestamp(datetime.now(UTC)),
+    )
+    async with points_channel() as channel:
+        response = await points_pb2_grpc.PointsServiceStub(channel).RefundPurchase(request)
+    note = " (already applied)" if response.duplicate else ""
+    owed = f", {response.points_owed} of them owed" if response.points_owed else ""
+    print(f"refund {request.refund_id}: {response.points_reversed} points taken back{owed}{note}")
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -24,11 +24,30 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class PeriodicJob:
+    """Work a service runs every `interval_s` seconds, such as expiring points."""
+
+    name: str
+    interval_s: float
+    run_once: Callable[[], Awaitable[object]]
+
+    async def run(self) -> None:
+        while True:
+            try:
+                result = await self.run_once()
+                log.info("job ran", extra={"job": self.name, "result": repr(result)})
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                log.warning("job failed; next run as scheduled", extra={"job": self.name, "error": repr(error)})
+            await asyncio.sleep(self.interval_s)
+
+
+@dataclass(frozen=True)
 class ServiceParts:
     """What a service plugs into the runtime."""
 
     registrations: Sequence[Registration]
     consumers: Sequence[EventConsumer] = field(default_factory=tuple)
+    jobs: Sequence[PeriodicJob] = field(default_factory=tuple)
 
 
 Builder = Callable[[ServiceSettings, asyncpg.Pool], ServiceParts]
@@ -66,6 +85,7 @@ async def run_service(settings: ServiceSettings, build: Builder) -> None:
     workers = [
         asyncio.create_task(relay.run(), name="outbox-relay"),
         *(asyncio.create_task(c.run(), name=f"consumer-{c.name}") for c in parts.consumers),
+        *(asyncio.create_task(job.run(), name=f"job-{job.name}") for job in parts.jobs),
     ]
     await server.start()
     log.info("service started", extra={"grpc": settings.grpc_address, "kafka": settings.kafka.bootstrap})

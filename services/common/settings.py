@@ -98,6 +98,9 @@ class ServiceSettings:
     outbox_poll_ms: int
     # Points per whole currency unit until the program engine makes it data.
     base_earn_rate: int
+    # How often the points service expires points and sends expiry reminders.
+    expiry_interval_s: int
+    expiry_reminder_days: int
 
     @property
     def grpc_address(self) -> str:
@@ -134,4 +137,6 @@ def service_settings(name: str, env: Mapping[str, str] = os.environ) -> ServiceS
         log_level=env.get("LOYALTY_LOG_LEVEL", "INFO").upper(),
         outbox_poll_ms=_integer(env, "LOYALTY_OUTBOX_POLL_MS", 200, minimum=10),
         base_earn_rate=_integer(env, "LOYALTY_BASE_EARN_RATE", 2, minimum=0),
+        expiry_interval_s=_integer(env, "LOYALTY_EXPIRY_INTERVAL_S", 300, minimum=1),
+        expiry_reminder_days=_integer(env, "LOYALTY_EXPIRY_REMINDER_DAYS", 30, minimum=0),
     )

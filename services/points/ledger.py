@@ -52,17 +52,26 @@ class Draw:
     points: int
 
 
+def _expired(lot: Lot, now: datetime) -> bool:
+    return lot.expires_at is not None and lot.expires_at <= now
+
+
 def balances(lots: Iterable[Lot], held: int, now: datetime) -> Balances:
+    """Expired points still in lots back open holds first (see draws_to_expire); they are never available."""
     lots = list(lots)
     spendable = sum(lot.remaining for lot in lots if lot.spendable(now))
-    pending = sum(lot.remaining for lot in lots if lot.available_at > now)
-    return Balances(available=spendable - held, pending=pending, held=held)
+    pending = sum(lot.remaining for lot in lots if lot.available_at > now and not _expired(lot, now))
+    expired = sum(lot.remaining for lot in lots if _expired(lot, now))
+    return Balances(available=spendable - max(0, held - expired), pending=pending, held=held)
 
 
-def draw_first_expiring(lots: Sequence[Lot], points: int, now: datetime) -> list[Draw]:
-    """Take `points` from the spendable lots that expire first (never-expiring last, then oldest)."""
+def draw_first_expiring(lots: Sequence[Lot], points: int, now: datetime, *, for_hold: bool = False) -> list[Draw]:
+    """Take `points` from the spendable lots that expire first (never-expiring last, then oldest).
+
+    A hold's capture may also take expired points the expiry job kept to cover open holds.
+    """
     spendable = sorted(
-        (lot for lot in lots if lot.spendable(now) and lot.remaining > 0),
+        (lot for lot in lots if (lot.spendable(now) or (for_hold and _expired(lot, now))) and lot.remaining > 0),
         key=lambda lot: (lot.expires_at is None, lot.expires_at or lot.earned_at, lot.earned_at),
     )
     draws: list[Draw] = []
@@ -156,3 +165,25 @@ def draw_for_refund(
         draws += draw_first_expiring(other_lots, from_others, now)
         still_needed -= from_others
     return draws, still_needed
+
+
+def draws_to_expire(lots: Sequence[Lot], held: int, now: datetime) -> list[Draw]:
+    """What expires now: the remaining points of lots past their expiry, less what open holds still need.
+
+    A hold reserved spendable points; if those lots expire while it is open,
+    enough of them stays to cover the hold (it is spent or released soon, and
+    whatever is left expires on a later run).
+    """
+    expired = sorted(
+        (lot for lot in lots if lot.remaining > 0 and lot.expires_at is not None and lot.expires_at <= now),
+        key=lambda lot: (lot.expires_at, lot.earned_at),
+    )
+    live = sum(lot.remaining for lot in lots if lot.spendable(now))
+    keep = max(0, held - live)
+    draws: list[Draw] = []
+    for lot in expired:
+        kept = min(keep, lot.remaining)
+        keep -= kept
+        if lot.remaining - kept:
+            draws.append(Draw(lot.lot_id, lot.remaining - kept))
+    return draws

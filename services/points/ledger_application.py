@@ -89,7 +89,8 @@ class LedgerApplication:
                 return HoldResult(hold, status, duplicate=True, entry=entry)
             if status != "held":
                 raise FailedPrecondition(f"hold_id: the hold is {status}, it cannot be captured")
-            draws = ledger.draw_first_expiring(await lots_store.open_lots(connection, hold.member_id), hold.points, now)
+            lots = await lots_store.open_lots(connection, hold.member_id)
+            draws = ledger.draw_first_expiring(lots, hold.points, now, for_hold=True)
             entry = await store.insert_entry(
                 connection,
                 member_id=hold.member_id,

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import asyncpg
 from loyalty.points.v1 import points_pb2, points_pb2_grpc
 
 from services.common.grpc_server import Registration
-from services.common.runtime import ServiceParts
+from services.common.runtime import PeriodicJob, ServiceParts
 from services.common.settings import ServiceSettings
 from services.points.api import PointsServicer
 from services.points.application import PointsApplication
 from services.points.consumers import purchases_consumer
+from services.points.expiry import ExpiryJob
 from services.points.ledger_application import LedgerApplication
 from services.points.refunds import RefundApplication
 
@@ -18,6 +21,7 @@ from services.points.refunds import RefundApplication
 def build(settings: ServiceSettings, pool: asyncpg.Pool) -> ServiceParts:
     application = PointsApplication(pool, settings.base_earn_rate)
     refunds = RefundApplication(pool)
+    expiry = ExpiryJob(pool, remind_before=timedelta(days=settings.expiry_reminder_days))
     return ServiceParts(
         registrations=[
             Registration(
@@ -27,4 +31,5 @@ def build(settings: ServiceSettings, pool: asyncpg.Pool) -> ServiceParts:
             )
         ],
         consumers=[purchases_consumer(pool, settings.kafka, application, refunds)],
+        jobs=[PeriodicJob("expiry", settings.expiry_interval_s, expiry.run_once)],
     )

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -12,6 +12,7 @@ from google.protobuf.message import Message
 from loyalty.events.v1 import points_pb2 as events
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
 
+from services.common import settings
 from services.common.errors import InvalidArgument, NotFound
 from services.common.events import kafka_headers, new_envelope
 from services.common.kafka import POINTS_EVENTS_TOPIC
@@ -27,17 +28,7 @@ def tier_event(payload: Message, member_id: str, at: datetime) -> EventEnvelope:
 
 
 def service_settings(url: str, kafka: KafkaSettings) -> ServiceSettings:
-    return ServiceSettings(
-        name="rewards",
-        database_url=url,
-        grpc_host="127.0.0.1",
-        grpc_port=1,
-        kafka=kafka,
-        data_dir=Path("/nonexistent"),
-        log_level="INFO",
-        outbox_poll_ms=200,
-        base_earn_rate=2,
-    )
+    return replace(settings.service_settings("rewards", {"LOYALTY_REWARDS_DATABASE_URL": url}), kafka=kafka)
 
 
 async def test_late_and_repeated_tier_events_never_overwrite_a_newer_tier(

@@ -95,3 +95,23 @@ class PointsReversed(_message.Message):
     points_owed: int
     ledger_entry_id: str
     def __init__(self, member_id: _Optional[str] = ..., purchase_id: _Optional[str] = ..., refund_id: _Optional[str] = ..., points_taken: _Optional[int] = ..., points_owed: _Optional[int] = ..., ledger_entry_id: _Optional[str] = ...) -> None: ...
+
+class PointsExpired(_message.Message):
+    __slots__ = ("member_id", "points", "ledger_entry_id")
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    LEDGER_ENTRY_ID_FIELD_NUMBER: _ClassVar[int]
+    member_id: str
+    points: int
+    ledger_entry_id: str
+    def __init__(self, member_id: _Optional[str] = ..., points: _Optional[int] = ..., ledger_entry_id: _Optional[str] = ...) -> None: ...
+
+class PointsExpiring(_message.Message):
+    __slots__ = ("member_id", "points", "expires_at")
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    member_id: str
+    points: int
+    expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, member_id: _Optional[str] = ..., points: _Optional[int] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

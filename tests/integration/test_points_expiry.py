@@ -1,0 +1,109 @@
+"""The expiry job: expired points are taken off once, reminders go out once, open holds stay covered."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import asyncpg
+import pytest
+from loyalty.events.v1 import points_pb2 as events
+
+from services.common.events import decode
+from services.points.application import PointsApplication
+from services.points.domain import utc_now
+from services.points.expiry import ExpiryJob
+from services.points.ledger_application import LedgerApplication
+from tests.integration.points_ledger_support import assert_balanced, books, member_with_points, new_id
+from tests.integration.support import PoolFactory
+
+DAY = timedelta(days=1)
+
+
+@pytest.fixture
+async def pool(migrated_pool: PoolFactory) -> asyncpg.Pool:
+    _, pool = await migrated_pool("points")
+    return pool
+
+
+@pytest.fixture
+def app(pool: asyncpg.Pool) -> PointsApplication:
+    return PointsApplication(pool, 2)
+
+
+@pytest.fixture
+def ledger(pool: asyncpg.Pool) -> LedgerApplication:
+    return LedgerApplication(pool)
+
+
+@pytest.fixture
+def job(pool: asyncpg.Pool) -> ExpiryJob:
+    return ExpiryJob(pool, remind_before=30 * DAY)
+
+
+async def expire_in(pool: asyncpg.Pool, member_id: str, delta: timedelta) -> None:
+    async with pool.acquire() as connection:  # as a program's expiry term would set it when earning
+        await connection.execute(
+            "UPDATE lots SET expires_at = now() + $2::interval WHERE member_id = $1", member_id, delta
+        )
+
+
+async def events_of(pool: asyncpg.Pool, member_id: str, kind: type) -> list[object]:
+    async with pool.acquire() as connection:
+        rows = await connection.fetch("SELECT envelope FROM outbox WHERE message_key = $1 ORDER BY id", member_id)
+    payloads = [decode(row["envelope"], [])[1] for row in rows]
+    return [p for p in payloads if isinstance(p, kind)]
+
+
+async def test_points_are_reminded_once_then_expire_once(
+    pool: asyncpg.Pool, app: PointsApplication, ledger: LedgerApplication, job: ExpiryJob
+) -> None:
+    member_id = await member_with_points(app, 100)  # 200 points
+    await expire_in(pool, member_id, 10 * DAY)
+    now = utc_now()
+    await job.run_once(now)
+    await job.run_once(now + DAY)
+    reminders = await events_of(pool, member_id, events.PointsExpiring)
+    assert [r.points for r in reminders] == [200]  # type: ignore[attr-defined]
+    assert (await books(pool, ledger, member_id)).available == 200
+
+    report = await job.run_once(now + 11 * DAY)
+    assert report.points_expired >= 200
+    await job.run_once(now + 12 * DAY)
+    expired = await events_of(pool, member_id, events.PointsExpired)
+    assert [e.points for e in expired] == [200]  # type: ignore[attr-defined]
+    state = await books(pool, ledger, member_id)
+    assert (state.entries_sum, state.available) == (0, 0)
+    assert_balanced(state)
+
+
+async def test_an_open_hold_stays_covered_and_can_still_be_captured(
+    pool: asyncpg.Pool, app: PointsApplication, ledger: LedgerApplication, job: ExpiryJob
+) -> None:
+    member_id = await member_with_points(app, 100)  # 200 points
+    hold = await ledger.hold(member_id, 150, new_id("h"), DAY, "")
+    await expire_in(pool, member_id, timedelta(seconds=1))
+    later = utc_now() + timedelta(seconds=5)
+    await job.run_once(later)
+    expired = await events_of(pool, member_id, events.PointsExpired)
+    assert [e.points for e in expired] == [50]  # type: ignore[attr-defined]
+    state = await books(pool, ledger, member_id)
+    assert (state.entries_sum, state.held) == (150, 150)
+
+    await ledger.capture(str(hold.hold.hold_id))
+    state = await books(pool, ledger, member_id)
+    assert (state.entries_sum, state.available, state.held) == (0, 0, 0)
+    assert_balanced(state)
+
+
+async def test_points_kept_for_a_released_hold_expire_on_the_next_run(
+    pool: asyncpg.Pool, app: PointsApplication, ledger: LedgerApplication, job: ExpiryJob
+) -> None:
+    member_id = await member_with_points(app, 100)
+    hold = await ledger.hold(member_id, 150, new_id("h"), DAY, "")
+    await expire_in(pool, member_id, timedelta(seconds=1))
+    await job.run_once(utc_now() + timedelta(seconds=5))
+    await ledger.release(str(hold.hold.hold_id))
+    await job.run_once(utc_now() + timedelta(seconds=5))
+    state = await books(pool, ledger, member_id)
+    assert (state.entries_sum, state.available, state.held) == (0, 0, 0)
+    assert_balanced(state)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
@@ -16,7 +17,9 @@ from services.common.events import timestamp
 from services.points import domain, store
 from services.points.application import PointsApplication
 from services.points.ledger_application import HoldResult, LedgerApplication
+from services.points.program_application import ProgramApplication
 from services.points.refunds import RefundApplication
+from services.points.tiers import Progress
 
 _STATUS = {"active": pb.MEMBER_STATUS_ACTIVE, "closed": pb.MEMBER_STATUS_CLOSED}
 _KIND = {
@@ -35,10 +38,17 @@ _HOLD_STATUS = {
 
 
 class PointsServicer(points_pb2_grpc.PointsServiceServicer):
-    def __init__(self, application: PointsApplication, ledger: LedgerApplication, refunds: RefundApplication) -> None:
+    def __init__(
+        self,
+        application: PointsApplication,
+        ledger: LedgerApplication,
+        refunds: RefundApplication,
+        programs: ProgramApplication,
+    ) -> None:
         self._app = application
         self._ledger = ledger
         self._refunds = refunds
+        self._programs = programs
 
     async def EnrollMember(
         self, request: pb.EnrollMemberRequest, context: grpc.aio.ServicerContext[Any, Any]
@@ -51,7 +61,11 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
     async def GetMember(
         self, request: pb.GetMemberRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.GetMemberResponse:
-        return pb.GetMemberResponse(member=member_message(await self._app.member(request.member_id)))
+        member = member_message(await self._app.member(request.member_id))
+        progress = await self._app.tier_progress(request.member_id)
+        if progress is not None:
+            member.tier_progress.CopyFrom(progress_message(*progress))
+        return pb.GetMemberResponse(member=member)
 
     async def GetBalance(
         self, request: pb.GetBalanceRequest, context: grpc.aio.ServicerContext[Any, Any]
@@ -79,12 +93,20 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         self, request: pb.RecordPurchaseRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.RecordPurchaseResponse:
         result = await self._app.record_purchase(purchase_from(request))
-        return pb.RecordPurchaseResponse(
+        response = pb.RecordPurchaseResponse(
             points_earned=result.points_earned,
             entry=entry_message(result.entry) if result.entry else None,
             duplicate=result.duplicate,
             balance=result.balance,
         )
+        if result.entry is not None:
+            response.breakdown.extend(response.entry.breakdown)
+        if result.priced is not None:
+            response.program_id = result.priced.program.id if result.priced.program else ""
+            response.available_at.CopyFrom(timestamp(result.priced.available_at))
+            if result.priced.expires_at is not None:
+                response.expires_at.CopyFrom(timestamp(result.priced.expires_at))
+        return response
 
     async def HoldPoints(
         self, request: pb.HoldPointsRequest, context: grpc.aio.ServicerContext[Any, Any]
@@ -201,6 +223,17 @@ def member_message(member: store.MemberRow) -> pb.Member:
     )
 
 
+def progress_message(progress: Progress, requalify_at: datetime | None) -> pb.TierProgress:
+    message = pb.TierProgress(
+        qualifying_value=str(progress.qualifying_value),
+        next_tier=progress.next_tier or "",
+        needed_for_next=str(progress.needed_for_next),
+    )
+    if requalify_at is not None:
+        message.requalify_at.CopyFrom(timestamp(requalify_at))
+    return message
+
+
 def entry_message(entry: store.EntryRow) -> pb.LedgerEntry:
     return pb.LedgerEntry(
         entry_id=str(entry.entry_id),
@@ -210,6 +243,7 @@ def entry_message(entry: store.EntryRow) -> pb.LedgerEntry:
         idempotency_key=entry.idempotency_key,
         description=entry.description,
         created_at=timestamp(entry.created_at),
+        breakdown=[pb.EarnComponent(**component) for component in json.loads(entry.breakdown)],
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
 from loyalty.events.v1 import points_pb2 as events
@@ -14,7 +15,8 @@ from services.common.errors import AlreadyExists, InvalidArgument, NotFound
 from services.common.events import new_envelope, timestamp
 from services.common.kafka import POINTS_EVENTS_TOPIC
 from services.common.outbox import add_event
-from services.points import domain, ledger, lots_store, refunds_store, store
+from services.points import domain, ledger, lots_store, pricing, refunds_store, store, tier_application, tiers
+from services.points.program_application import ProgramApplication
 
 SOURCE = "loyalty.points"
 MAX_PAGE_SIZE = 500
@@ -27,6 +29,8 @@ class PurchaseResult:
     entry: store.EntryRow | None
     duplicate: bool
     balance: int
+    # How it was priced; None for a repeated purchase id (the entry keeps the breakdown).
+    priced: pricing.Priced | None = None
 
 
 @dataclass(frozen=True)
@@ -36,14 +40,19 @@ class EntriesPage:
 
 
 class PointsApplication:
-    def __init__(self, pool: asyncpg.Pool, points_per_unit: int) -> None:
+    def __init__(self, pool: asyncpg.Pool, points_per_unit: int, programs: ProgramApplication | None = None) -> None:
         self._pool = pool
+        # The flat rate prices purchases until a program is applied.
         self._points_per_unit = points_per_unit
+        self._programs = programs or ProgramApplication(pool)
 
     async def enroll(self, enrollment: domain.Enrollment) -> store.MemberRow:
         domain.validate_enrollment(enrollment)
         async with unit_of_work(self._pool) as connection:
-            member = await store.insert_member(connection, enrollment)
+            version = await self._programs.in_force_in(connection, None, domain.utc_now())
+            tiers_policy = version.program.tiers if version else None
+            entry_tier = tiers_policy.levels[0].name if tiers_policy else domain.DEFAULT_TIER
+            member = await store.insert_member(connection, enrollment, entry_tier)
             if member is None:
                 raise AlreadyExists(f"member {enrollment.member_id!r} is already enrolled")
             event = events.MemberEnrolled(
@@ -61,6 +70,18 @@ class PointsApplication:
             raise NotFound(f"member_id: member {member_id!r} is not enrolled")
         return member
 
+    async def tier_progress(self, member_id: str) -> tuple[tiers.Progress, datetime | None] | None:
+        """Where the member stands in the qualifying window now, and when the tier is requalified."""
+        now = domain.utc_now()
+        async with self._pool.acquire() as connection:
+            member = await store.get_member(connection, member_id)
+            version = await self._programs.in_force_in(connection, None, now)
+            if member is None or version is None or version.program.tiers is None:
+                return None
+            value = await tier_application.qualifying_value(connection, member_id, version.program, now)
+            requalify_at = await connection.fetchval("SELECT requalify_at FROM members WHERE member_id = $1", member_id)
+        return tiers.progress(version.program.tiers, member.tier, value), requalify_at
+
     async def record_purchase(self, purchase: domain.Purchase) -> PurchaseResult:
         """Earn points for a purchase once; a repeated purchase id returns the first result."""
         async with unit_of_work(self._pool) as connection:
@@ -74,27 +95,31 @@ class PointsApplication:
             raise NotFound(f"member_id: member {purchase.member_id!r} is not enrolled")
         if previous is not None:
             return await _repeat_of(connection, previous, member)
-        earning = domain.earn_for_purchase(purchase, self._points_per_unit)
-        # Available at once and never expiring until programs set a pending window and expiry.
+        priced = await pricing.price(
+            connection, self._programs, purchase, member_tier=member.tier, flat_rate=self._points_per_unit
+        )
         recorded, entry = await store.insert_purchase_earning(
             connection,
             purchase,
-            points=earning.points,
-            description=earning.description,
-            available_at=None,
-            expires_at=None,
+            points=priced.points,
+            description=priced.description(),
+            breakdown=priced.breakdown_json(),
+            earned_at=purchase.occurred_at,
+            available_at=priced.available_at,
+            expires_at=priced.expires_at,
         )
         if not recorded:
             # Recorded by a transaction that committed while this one waited for the member lock.
             concurrent = await store.find_purchase(connection, purchase.purchase_id)
             assert concurrent is not None
             return await _repeat_of(connection, concurrent, member)
-        balance = member.balance + earning.points
+        balance = member.balance + priced.points
         if entry is not None and member.points_owed:
             balance -= await _repay_owed_points(connection, member, entry)
+        await tier_application.move_after_activity(connection, member, priced.program, domain.utc_now())
         if entry is not None:
             await _emit_points_earned(connection, entry, purchase, balance)
-        return PurchaseResult(earning.points, entry, duplicate=False, balance=balance)
+        return PurchaseResult(priced.points, entry, duplicate=False, balance=balance, priced=priced)
 
     async def entries(self, member_id: str, page_size: int, page_token: str) -> EntriesPage:
         await self.member(member_id)

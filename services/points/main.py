@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import asyncpg
-from loyalty.points.v1 import points_pb2, points_pb2_grpc
+from loyalty.points.v1 import points_pb2, points_pb2_grpc, program_pb2, program_pb2_grpc
 
 from services.common.grpc_server import Registration
 from services.common.runtime import PeriodicJob, ServiceParts
@@ -15,21 +15,34 @@ from services.points.application import PointsApplication
 from services.points.consumers import purchases_consumer
 from services.points.expiry import ExpiryJob
 from services.points.ledger_application import LedgerApplication
+from services.points.program_api import ProgramServicer
+from services.points.program_application import ProgramApplication
 from services.points.refunds import RefundApplication
+from services.points.tier_application import RequalificationJob
 
 
 def build(settings: ServiceSettings, pool: asyncpg.Pool) -> ServiceParts:
-    application = PointsApplication(pool, settings.base_earn_rate)
+    programs = ProgramApplication(pool)
+    application = PointsApplication(pool, settings.base_earn_rate, programs)
     refunds = RefundApplication(pool)
+    requalification = RequalificationJob(pool, programs)
     expiry = ExpiryJob(pool, remind_before=timedelta(days=settings.expiry_reminder_days))
     return ServiceParts(
         registrations=[
             Registration(
                 points_pb2_grpc.add_PointsServiceServicer_to_server,
-                PointsServicer(application, LedgerApplication(pool), refunds),
+                PointsServicer(application, LedgerApplication(pool), refunds, programs),
                 points_pb2.DESCRIPTOR.services_by_name["PointsService"].full_name,
-            )
+            ),
+            Registration(
+                program_pb2_grpc.add_ProgramServiceServicer_to_server,
+                ProgramServicer(programs),
+                program_pb2.DESCRIPTOR.services_by_name["ProgramService"].full_name,
+            ),
         ],
         consumers=[purchases_consumer(pool, settings.kafka, application, refunds)],
-        jobs=[PeriodicJob("expiry", settings.expiry_interval_s, expiry.run_once)],
+        jobs=[
+            PeriodicJob("expiry", settings.expiry_interval_s, expiry.run_once),
+            PeriodicJob("tier-requalification", settings.expiry_interval_s, requalification.run_once),
+        ],
     )

@@ -9,7 +9,7 @@ from datetime import datetime
 
 import asyncpg
 
-from services.points.domain import DEFAULT_TIER, Enrollment, Purchase
+from services.points.domain import Enrollment, Purchase
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,8 @@ class EntryRow:
     idempotency_key: str
     description: str
     created_at: datetime
+    # JSON list of {source, points, description}; empty for entries that are not earnings.
+    breakdown: str = "[]"
 
 
 @dataclass(frozen=True)
@@ -49,10 +51,10 @@ class PurchaseRow:
 _MEMBER_COLUMNS = (
     "member_id, email, given_name, family_name, tier, status, enrolled_at, balance, lifetime_earned, points_owed"
 )
-_ENTRY_COLUMNS = "seq, entry_id, member_id, kind, points, idempotency_key, description, created_at"
+_ENTRY_COLUMNS = "seq, entry_id, member_id, kind, points, idempotency_key, description, created_at, breakdown"
 
 
-async def insert_member(connection: asyncpg.Connection, enrollment: Enrollment) -> MemberRow | None:
+async def insert_member(connection: asyncpg.Connection, enrollment: Enrollment, tier: str) -> MemberRow | None:
     """The new member, or None when the member id is taken."""
     record = await connection.fetchrow(
         f"""INSERT INTO members (member_id, email, given_name, family_name, tier)
@@ -63,7 +65,7 @@ async def insert_member(connection: asyncpg.Connection, enrollment: Enrollment) 
         enrollment.email,
         enrollment.given_name,
         enrollment.family_name,
-        DEFAULT_TIER,
+        tier,
     )
     return MemberRow(**record) if record else None
 
@@ -155,24 +157,27 @@ async def insert_purchase_earning(
     *,
     points: int,
     description: str,
-    available_at: datetime | None,
+    breakdown: str,
+    earned_at: datetime,
+    available_at: datetime,
     expires_at: datetime | None,
 ) -> tuple[bool, EntryRow | None]:
     """Record the purchase and, when it earned points, its entry and lot, in one statement.
 
-    `available_at` None means available at once. Returns whether the purchase was recorded (False: its id
+    `breakdown` is the JSON list of how the points were earned. Returns whether the purchase was recorded (False: its id
     was recorded concurrently, and nothing was written) and the entry (None when it earned nothing).
     """
     record = await connection.fetchrow(
         f"""WITH entry AS (
-                INSERT INTO ledger_entries (entry_id, member_id, kind, points, idempotency_key, description)
-                SELECT $1, $2, 'purchase_earn', $3::bigint, 'purchase:' || $4::text, $5 WHERE $3::bigint > 0
+                INSERT INTO ledger_entries (entry_id, member_id, kind, points, idempotency_key, description, breakdown)
+                SELECT $1, $2, 'purchase_earn', $3::bigint, 'purchase:' || $4::text, $5, $13::jsonb
+                 WHERE $3::bigint > 0
                 ON CONFLICT (idempotency_key) DO NOTHING
                 RETURNING {_ENTRY_COLUMNS}),
             lot AS (
                 INSERT INTO lots (lot_id, member_id, entry_id, points, remaining, earned_at, available_at, expires_at)
-                SELECT gen_random_uuid(), member_id, entry_id, points, points, created_at,
-                       coalesce($6::timestamptz, created_at), $7::timestamptz
+                SELECT gen_random_uuid(), member_id, entry_id, points, points, $14::timestamptz,
+                       $6::timestamptz, $7::timestamptz
                   FROM entry),
             purchase AS (
                 INSERT INTO purchases (purchase_id, member_id, amount_minor, currency_code, channel,
@@ -194,6 +199,8 @@ async def insert_purchase_earning(
         purchase.channel,
         json.dumps([asdict(item) for item in purchase.line_items]),
         purchase.occurred_at,
+        breakdown,
+        earned_at,
     )
     fields = dict(record)
     recorded = fields.pop("recorded")
@@ -206,3 +213,17 @@ async def find_purchase(connection: asyncpg.Connection, purchase_id: str) -> Pur
         purchase_id,
     )
     return PurchaseRow(**record) if record else None
+
+
+async def purchase_points_between(
+    connection: asyncpg.Connection, member_id: str, start: datetime, end: datetime
+) -> int:
+    """Points the member's purchases that occurred in [start, end) earned: the per-day cap's count."""
+    earned = await connection.fetchval(
+        """SELECT coalesce(sum(points_earned), 0)::bigint FROM purchases
+            WHERE member_id = $1 AND occurred_at >= $2 AND occurred_at < $3""",
+        member_id,
+        start,
+        end,
+    )
+    return int(earned)

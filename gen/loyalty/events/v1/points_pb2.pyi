@@ -35,24 +35,28 @@ class PointsEarned(_message.Message):
     def __init__(self, member_id: _Optional[str] = ..., points: _Optional[int] = ..., ledger_entry_id: _Optional[str] = ..., reason: _Optional[str] = ..., source_reference: _Optional[str] = ..., balance_after: _Optional[int] = ...) -> None: ...
 
 class TierReached(_message.Message):
-    __slots__ = ("member_id", "tier", "previous_tier")
+    __slots__ = ("member_id", "tier", "previous_tier", "qualifying_value")
     MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
     TIER_FIELD_NUMBER: _ClassVar[int]
     PREVIOUS_TIER_FIELD_NUMBER: _ClassVar[int]
+    QUALIFYING_VALUE_FIELD_NUMBER: _ClassVar[int]
     member_id: str
     tier: str
     previous_tier: str
-    def __init__(self, member_id: _Optional[str] = ..., tier: _Optional[str] = ..., previous_tier: _Optional[str] = ...) -> None: ...
+    qualifying_value: str
+    def __init__(self, member_id: _Optional[str] = ..., tier: _Optional[str] = ..., previous_tier: _Optional[str] = ..., qualifying_value: _Optional[str] = ...) -> None: ...
 
 class TierLost(_message.Message):
-    __slots__ = ("member_id", "tier", "previous_tier")
+    __slots__ = ("member_id", "tier", "previous_tier", "qualifying_value")
     MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
     TIER_FIELD_NUMBER: _ClassVar[int]
     PREVIOUS_TIER_FIELD_NUMBER: _ClassVar[int]
+    QUALIFYING_VALUE_FIELD_NUMBER: _ClassVar[int]
     member_id: str
     tier: str
     previous_tier: str
-    def __init__(self, member_id: _Optional[str] = ..., tier: _Optional[str] = ..., previous_tier: _Optional[str] = ...) -> None: ...
+    qualifying_value: str
+    def __init__(self, member_id: _Optional[str] = ..., tier: _Optional[str] = ..., previous_tier: _Optional[str] = ..., qualifying_value: _Optional[str] = ...) -> None: ...
 
 class PointsRedeemed(_message.Message):
     __slots__ = ("member_id", "points", "hold_id", "ledger_entry_id")

@@ -50,7 +50,7 @@ HOLD_STATUS_RELEASED: HoldStatus
 HOLD_STATUS_EXPIRED: HoldStatus
 
 class Member(_message.Message):
-    __slots__ = ("member_id", "email", "given_name", "family_name", "tier", "status", "enrolled_at")
+    __slots__ = ("member_id", "email", "given_name", "family_name", "tier", "status", "enrolled_at", "tier_progress")
     MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
     EMAIL_FIELD_NUMBER: _ClassVar[int]
     GIVEN_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -58,6 +58,7 @@ class Member(_message.Message):
     TIER_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     ENROLLED_AT_FIELD_NUMBER: _ClassVar[int]
+    TIER_PROGRESS_FIELD_NUMBER: _ClassVar[int]
     member_id: str
     email: str
     given_name: str
@@ -65,7 +66,20 @@ class Member(_message.Message):
     tier: str
     status: MemberStatus
     enrolled_at: _timestamp_pb2.Timestamp
-    def __init__(self, member_id: _Optional[str] = ..., email: _Optional[str] = ..., given_name: _Optional[str] = ..., family_name: _Optional[str] = ..., tier: _Optional[str] = ..., status: _Optional[_Union[MemberStatus, str]] = ..., enrolled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    tier_progress: TierProgress
+    def __init__(self, member_id: _Optional[str] = ..., email: _Optional[str] = ..., given_name: _Optional[str] = ..., family_name: _Optional[str] = ..., tier: _Optional[str] = ..., status: _Optional[_Union[MemberStatus, str]] = ..., enrolled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., tier_progress: _Optional[_Union[TierProgress, _Mapping]] = ...) -> None: ...
+
+class TierProgress(_message.Message):
+    __slots__ = ("qualifying_value", "next_tier", "needed_for_next", "requalify_at")
+    QUALIFYING_VALUE_FIELD_NUMBER: _ClassVar[int]
+    NEXT_TIER_FIELD_NUMBER: _ClassVar[int]
+    NEEDED_FOR_NEXT_FIELD_NUMBER: _ClassVar[int]
+    REQUALIFY_AT_FIELD_NUMBER: _ClassVar[int]
+    qualifying_value: str
+    next_tier: str
+    needed_for_next: str
+    requalify_at: _timestamp_pb2.Timestamp
+    def __init__(self, qualifying_value: _Optional[str] = ..., next_tier: _Optional[str] = ..., needed_for_next: _Optional[str] = ..., requalify_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class EnrollMemberRequest(_message.Message):
     __slots__ = ("member_id", "email", "given_name", "family_name")
@@ -120,7 +134,7 @@ class GetBalanceResponse(_message.Message):
     def __init__(self, member_id: _Optional[str] = ..., balance: _Optional[int] = ..., lifetime_earned: _Optional[int] = ..., available: _Optional[int] = ..., pending: _Optional[int] = ..., held: _Optional[int] = ...) -> None: ...
 
 class LedgerEntry(_message.Message):
-    __slots__ = ("entry_id", "member_id", "kind", "points", "idempotency_key", "description", "created_at")
+    __slots__ = ("entry_id", "member_id", "kind", "points", "idempotency_key", "description", "created_at", "breakdown")
     ENTRY_ID_FIELD_NUMBER: _ClassVar[int]
     MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
@@ -128,6 +142,7 @@ class LedgerEntry(_message.Message):
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    BREAKDOWN_FIELD_NUMBER: _ClassVar[int]
     entry_id: str
     member_id: str
     kind: EntryKind
@@ -135,7 +150,18 @@ class LedgerEntry(_message.Message):
     idempotency_key: str
     description: str
     created_at: _timestamp_pb2.Timestamp
-    def __init__(self, entry_id: _Optional[str] = ..., member_id: _Optional[str] = ..., kind: _Optional[_Union[EntryKind, str]] = ..., points: _Optional[int] = ..., idempotency_key: _Optional[str] = ..., description: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    breakdown: _containers.RepeatedCompositeFieldContainer[EarnComponent]
+    def __init__(self, entry_id: _Optional[str] = ..., member_id: _Optional[str] = ..., kind: _Optional[_Union[EntryKind, str]] = ..., points: _Optional[int] = ..., idempotency_key: _Optional[str] = ..., description: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., breakdown: _Optional[_Iterable[_Union[EarnComponent, _Mapping]]] = ...) -> None: ...
+
+class EarnComponent(_message.Message):
+    __slots__ = ("source", "points", "description")
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    source: str
+    points: int
+    description: str
+    def __init__(self, source: _Optional[str] = ..., points: _Optional[int] = ..., description: _Optional[str] = ...) -> None: ...
 
 class ListLedgerEntriesRequest(_message.Message):
     __slots__ = ("member_id", "page_size", "page_token")
@@ -172,16 +198,24 @@ class RecordPurchaseRequest(_message.Message):
     def __init__(self, purchase_id: _Optional[str] = ..., member_id: _Optional[str] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., line_items: _Optional[_Iterable[_Union[_common_pb2.LineItem, _Mapping]]] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., channel: _Optional[str] = ...) -> None: ...
 
 class RecordPurchaseResponse(_message.Message):
-    __slots__ = ("points_earned", "entry", "duplicate", "balance")
+    __slots__ = ("points_earned", "entry", "duplicate", "balance", "breakdown", "program_id", "available_at", "expires_at")
     POINTS_EARNED_FIELD_NUMBER: _ClassVar[int]
     ENTRY_FIELD_NUMBER: _ClassVar[int]
     DUPLICATE_FIELD_NUMBER: _ClassVar[int]
     BALANCE_FIELD_NUMBER: _ClassVar[int]
+    BREAKDOWN_FIELD_NUMBER: _ClassVar[int]
+    PROGRAM_ID_FIELD_NUMBER: _ClassVar[int]
+    AVAILABLE_AT_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
     points_earned: int
     entry: LedgerEntry
     duplicate: bool
     balance: int
-    def __init__(self, points_earned: _Optional[int] = ..., entry: _Optional[_Union[LedgerEntry, _Mapping]] = ..., duplicate: _Optional[bool] = ..., balance: _Optional[int] = ...) -> None: ...
+    breakdown: _containers.RepeatedCompositeFieldContainer[EarnComponent]
+    program_id: str
+    available_at: _timestamp_pb2.Timestamp
+    expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, points_earned: _Optional[int] = ..., entry: _Optional[_Union[LedgerEntry, _Mapping]] = ..., duplicate: _Optional[bool] = ..., balance: _Optional[int] = ..., breakdown: _Optional[_Iterable[_Union[EarnComponent, _Mapping]]] = ..., program_id: _Optional[str] = ..., available_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Hold(_message.Message):
     __slots__ = ("hold_id", "member_id", "points", "idempotency_key", "status", "created_at", "expires_at", "capture_entry_id", "description")

@@ -1,0 +1,260 @@
+"""Pricing a purchase under an earning program: how many points, and how each was earned. Pure, no I/O.
+
+The rules, in order (docs/program.md#how-a-purchase-is-priced):
+
+1. base: the rate of the purchase currency times the whole currency units
+   paid (the fraction of a unit earns nothing; the minor-unit exponent comes
+   from ISO 4217 data, so JPY has none and BHD three).
+2. rules, in file order. A rule matching SKUs or categories applies to line
+   items: each line takes the first such rule it matches, so reduced-earning
+   rules (multiplier below 1) can be listed before broader ones. Its
+   multiplier m adds (m - 1) x rate on the whole units of those lines: m = 3
+   earns 3x in all, m = 0 takes the base back. Line amounts are scaled down
+   in proportion when they add up to more than was paid (a discount), so no
+   line earns on money that was not paid. A rule matching only channel or
+   minimum spend applies to the whole purchase, and every such rule applies.
+   Its multiplier scales the earned base (base plus reductions).
+3. campaigns, each one whose window holds the purchase's occurred_at; they
+   add to rules, never replace them.
+4. tier bonus: the member's tier's percentage of the earned base.
+5. caps, last: per purchase, then per day (with the points the member
+   already earned that program day), each as a negative component.
+
+Rounding rule: each component is computed exactly in Decimal and rounded on
+its own to whole points by the program's `rounding` (down by default). A
+component that lowers earning always rounds toward zero, so it never takes
+more than its exact value; together with the proportional line amounts this
+keeps the total from going negative.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_DOWN, ROUND_HALF_UP, ROUND_UP, Decimal, localcontext
+from fractions import Fraction
+
+from babel.numbers import get_currency_precision
+
+from services.common.errors import InvalidArgument
+from services.points.domain import INT64_MAX, LineItem, Purchase
+from services.points.program import BonusPer, Caps, Program, Rounding, Rule
+
+_MODES = {Rounding.DOWN: ROUND_DOWN, Rounding.HALF_UP: ROUND_HALF_UP, Rounding.UP: ROUND_UP}
+
+
+@dataclass(frozen=True)
+class EarnComponent:
+    """One reason for points: "base", "rule:<id>", "campaign:<id>", "tier_bonus:<tier>",
+    "cap:per_purchase" or "cap:per_day" (caps and reduced-earning rules are negative)."""
+
+    source: str
+    points: int
+    description: str
+
+
+@dataclass(frozen=True)
+class EarnDecision:
+    """What a purchase earns under a program, and when the points become available and expire."""
+
+    program_id: str
+    components: tuple[EarnComponent, ...]
+    # End of the pending window, counted from the purchase's occurred_at.
+    available_at: datetime
+    # From the fixed term after earning; None when points do not expire by age.
+    expires_at: datetime | None
+
+    @property
+    def total(self) -> int:
+        """The points earned: the sum of the components, never negative."""
+        return sum(component.points for component in self.components)
+
+    def summary(self) -> str:
+        """One line for a ledger entry's description, e.g. "base 420, rule:dining +420, tier_bonus:gold +105"."""
+        return ", ".join(
+            f"{c.source} {c.points:+d}" if index else f"{c.source} {c.points}"
+            for index, c in enumerate(self.components)
+        )
+
+
+@dataclass(frozen=True)
+class _Line:
+    item: LineItem
+    # What was paid for the line in minor units: exact, so shares of a discount never add up to more.
+    paid_minor: Fraction
+    # The multiplier of the line's item rule when below 1 (a reduced base), else 1.
+    base_factor: Fraction
+
+
+@dataclass(frozen=True)
+class _Context:
+    program: Program
+    purchase: Purchase
+    rate: Decimal
+    # 10 ** the currency's minor-unit exponent.
+    unit: int
+    lines: tuple[_Line, ...]
+    # Each line's item rule (its first match), by line index.
+    item_rules: dict[int, Rule]
+
+    @property
+    def currency(self) -> str:
+        return self.purchase.amount.currency
+
+    def points(self, exact: Decimal) -> int:
+        mode = _MODES[self.program.earning.rounding] if exact >= 0 else ROUND_DOWN
+        return int(exact.to_integral_value(rounding=mode))
+
+    def whole_units(self, lines: Sequence[_Line], *, reduced_base: bool) -> int:
+        paid = sum((line.paid_minor * (line.base_factor if reduced_base else 1) for line in lines), Fraction(0))
+        return math.floor(paid / self.unit)
+
+
+def price_purchase(program: Program, purchase: Purchase, *, member_tier: str, earned_today: int) -> EarnDecision:
+    """Price a validated purchase.
+
+    `earned_today`: the points the member earned from purchases earlier on the
+    program day of the purchase (`program.day_bounds(purchase.occurred_at)`),
+    for the per-day cap.
+    """
+    rate = _base_rate(program, purchase.amount.currency)
+    # Ample precision: every product of the schema's bounded values stays exact before rounding.
+    with localcontext() as decimal_context:
+        decimal_context.prec = 60
+        components = _components(_context(program, purchase, rate), member_tier)
+    components += _caps(program.earning.caps, sum(c.points for c in components), earned_today)
+    decision = EarnDecision(
+        program_id=program.id,
+        components=tuple(components),
+        available_at=program.available_at(purchase.occurred_at),
+        expires_at=program.expiry.expires_at(purchase.occurred_at),
+    )
+    if decision.total > INT64_MAX:
+        raise InvalidArgument.single("amount.amount_minor", "earns more points than a ledger entry holds")
+    return decision
+
+
+def _base_rate(program: Program, currency: str) -> Decimal:
+    rate = program.earning.base_rates.get(currency)
+    if rate is None:
+        earns_in = ", ".join(sorted(program.earning.base_rates))
+        raise InvalidArgument.single(
+            "amount.currency_code", f"program {program.id!r} earns no points in {currency}; it earns in {earns_in}"
+        )
+    return rate
+
+
+def _context(program: Program, purchase: Purchase, rate: Decimal) -> _Context:
+    item_rules = _item_rules(program.earning.rules, purchase)
+    listed = sum(item.quantity * item.unit_price.amount_minor for item in purchase.line_items)
+    # Lines adding up to more than was paid (a discount) are scaled down; less (shipping, tax) is left as is.
+    share = min(Fraction(1), Fraction(purchase.amount.amount_minor, listed)) if listed else Fraction(0)
+    lines = []
+    for index, item in enumerate(purchase.line_items):
+        rule = item_rules.get(index)
+        factor = Fraction(rule.multiplier) if rule and rule.multiplier is not None and rule.multiplier < 1 else 1
+        lines.append(_Line(item, item.quantity * item.unit_price.amount_minor * share, Fraction(factor)))
+    unit = 10 ** get_currency_precision(purchase.amount.currency)
+    return _Context(program, purchase, rate, unit, tuple(lines), item_rules)
+
+
+def _item_rules(rules: Sequence[Rule], purchase: Purchase) -> dict[int, Rule]:
+    """The first item rule (matching SKUs or categories) that applies to each line, by line index."""
+    item_rules = [rule for rule in rules if rule.match.per_item and rule.applies_to(purchase)]
+    chosen: dict[int, Rule] = {}
+    for index, item in enumerate(purchase.line_items):
+        rule = next((rule for rule in item_rules if rule.match.matches_item(item)), None)
+        if rule is not None:
+            chosen[index] = rule
+    return chosen
+
+
+def _components(context: _Context, member_tier: str) -> list[EarnComponent]:
+    """Base, rules in file order, campaigns in file order, tier bonus; zero-point ones left out but base."""
+    whole_units = context.purchase.amount.amount_minor // context.unit
+    base = EarnComponent(
+        "base",
+        context.points(context.rate * whole_units),
+        f"{context.rate} points per {context.currency} on {whole_units} whole units",
+    )
+    rules = context.program.earning.rules
+    # Reductions lower the base itself, so they come first: the other multipliers and the tier bonus use it.
+    reductions = {rule.id: _item_rule(context, rule) for rule in rules if _is_reduction(rule)}
+    earned_base = base.points + sum(c.points for c in reductions.values() if c)
+    found = [
+        *(reductions[r.id] if _is_reduction(r) else _rule_component(context, r, earned_base) for r in rules),
+        *(_rule_component(context, campaign, earned_base) for campaign in context.program.earning.campaigns),
+        _tier_bonus(context, member_tier, earned_base),
+    ]
+    return [base, *(c for c in found if c and c.points)]
+
+
+def _is_reduction(rule: Rule) -> bool:
+    return rule.multiplier is not None and rule.multiplier < 1
+
+
+def _rule_component(context: _Context, rule: Rule, earned_base: int) -> EarnComponent | None:
+    if rule.window is None and rule.match.per_item:
+        return _item_rule(context, rule)
+    if not rule.applies_to(context.purchase):
+        return None
+    if rule.match.per_item:
+        # A campaign on items applies to every matching line, on what the line's base earns.
+        lines = [line for line in context.lines if rule.match.matches_item(line.item)]
+        return _on_lines(context, rule, lines, reduced_base=True) if lines else None
+    if rule.multiplier is not None:
+        exact = (rule.multiplier - 1) * earned_base
+        return _component(rule, context.points(exact), f"x{rule.multiplier} on {earned_base} base points")
+    assert rule.bonus_points is not None
+    return _component(rule, rule.bonus_points, f"{rule.bonus_points} bonus points on the purchase")
+
+
+def _item_rule(context: _Context, rule: Rule) -> EarnComponent | None:
+    """An item rule's component on the lines that took it as their first match."""
+    lines = [line for index, line in enumerate(context.lines) if context.item_rules.get(index) is rule]
+    return _on_lines(context, rule, lines, reduced_base=False) if lines else None
+
+
+def _on_lines(context: _Context, rule: Rule, lines: Sequence[_Line], *, reduced_base: bool) -> EarnComponent:
+    if rule.bonus_points is not None:
+        if rule.per is BonusPer.UNIT:
+            units = sum(line.item.quantity for line in lines)
+            return _component(rule, rule.bonus_points * units, f"{rule.bonus_points} bonus points x {units} units")
+        return _component(rule, rule.bonus_points, f"{rule.bonus_points} bonus points")
+    assert rule.multiplier is not None
+    whole_units = context.whole_units(lines, reduced_base=reduced_base)
+    exact = (rule.multiplier - 1) * context.rate * whole_units
+    return _component(
+        rule, context.points(exact), f"x{rule.multiplier} on {whole_units} {context.currency} units of items"
+    )
+
+
+def _component(rule: Rule, points: int, how: str) -> EarnComponent:
+    kind = "rule" if rule.window is None else "campaign"
+    about = f"{rule.description}: " if rule.description else ""
+    return EarnComponent(f"{kind}:{rule.id}", points, f"{about}{how}")
+
+
+def _tier_bonus(context: _Context, tier: str, earned_base: int) -> EarnComponent | None:
+    percent = context.program.tier_bonus_percent(tier)
+    if not percent:
+        return None
+    points = context.points(earned_base * percent / 100)
+    return EarnComponent(f"tier_bonus:{tier}", points, f"{tier} tier: {percent}% of {earned_base} base points")
+
+
+def _caps(caps: Caps, subtotal: int, earned_today: int) -> list[EarnComponent]:
+    adjustments = []
+    if caps.per_purchase is not None and subtotal > caps.per_purchase:
+        cut = caps.per_purchase - subtotal
+        adjustments.append(EarnComponent("cap:per_purchase", cut, f"at most {caps.per_purchase} points a purchase"))
+        subtotal = caps.per_purchase
+    if caps.per_day is not None:
+        earlier = max(0, earned_today)
+        room = max(0, caps.per_day - earlier)
+        if subtotal > room:
+            how = f"at most {caps.per_day} points a day; {earlier} earned earlier that day"
+            adjustments.append(EarnComponent("cap:per_day", room - subtotal, how))
+    return adjustments

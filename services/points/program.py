@@ -1,0 +1,194 @@
+"""Earning programs as data: the model. Pure, no I/O.
+
+A program is an immutable value read from its YAML definition by
+`program_schema.parse_program` (docs/program.md documents every field). The
+store keeps every applied definition as a version with its effective-from
+time; `earning.price_purchase` prices a purchase under one.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from services.points.domain import LineItem, Purchase
+
+
+class Rounding(StrEnum):
+    """How a component's exact Decimal value becomes whole points (reductions always round toward zero)."""
+
+    DOWN = "down"
+    HALF_UP = "half_up"
+    UP = "up"
+
+
+class BonusPer(StrEnum):
+    PURCHASE = "purchase"
+    UNIT = "unit"
+
+
+class TierBasis(StrEnum):
+    POINTS = "points"
+    SPEND = "spend"
+
+
+class TierWindow(StrEnum):
+    CALENDAR_YEAR = "calendar_year"
+    ROLLING = "rolling"
+
+
+@dataclass(frozen=True)
+class Window:
+    """A campaign's time window: from `starts_at` (inclusive) to `ends_at` (exclusive), both UTC."""
+
+    starts_at: datetime
+    ends_at: datetime
+
+    def contains(self, moment: datetime) -> bool:
+        return self.starts_at <= moment < self.ends_at
+
+
+@dataclass(frozen=True)
+class Match:
+    """Conditions of a rule; an empty set means "any". Lists match by exact, case-sensitive value."""
+
+    skus: frozenset[str]
+    categories: frozenset[str]
+    channels: frozenset[str]
+    # Currency code -> minimum amount paid, in minor units of that currency.
+    min_spend: Mapping[str, int]
+
+    @property
+    def per_item(self) -> bool:
+        """Whether the rule applies to matching line items rather than to the whole purchase."""
+        return bool(self.skus or self.categories)
+
+    def matches_purchase(self, purchase: Purchase) -> bool:
+        if self.channels and purchase.channel not in self.channels:
+            return False
+        if self.min_spend:
+            minimum = self.min_spend.get(purchase.amount.currency)
+            return minimum is not None and purchase.amount.amount_minor >= minimum
+        return True
+
+    def matches_item(self, item: LineItem) -> bool:
+        return (not self.skus or item.sku in self.skus) and (not self.categories or item.category in self.categories)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """An earning rule or a campaign: exactly one of `multiplier` and `bonus_points` is set."""
+
+    id: str
+    description: str
+    match: Match
+    multiplier: Decimal | None
+    bonus_points: int | None
+    per: BonusPer
+    # Campaigns only: when the rule applies, by the purchase's occurred_at.
+    window: Window | None = None
+
+    def applies_to(self, purchase: Purchase) -> bool:
+        in_window = self.window is None or self.window.contains(purchase.occurred_at)
+        return in_window and self.match.matches_purchase(purchase)
+
+
+@dataclass(frozen=True)
+class Caps:
+    per_purchase: int | None
+    per_day: int | None
+
+
+@dataclass(frozen=True)
+class EarningPolicy:
+    # Currency code -> points per whole currency unit.
+    base_rates: Mapping[str, Decimal]
+    rounding: Rounding
+    rules: tuple[Rule, ...]
+    campaigns: tuple[Rule, ...]
+    caps: Caps
+
+
+@dataclass(frozen=True)
+class TierLevel:
+    name: str
+    # Points earned (basis points) or amount spent in the program currency (basis spend) within the window.
+    threshold: Decimal
+    earn_bonus_percent: Decimal
+
+
+@dataclass(frozen=True)
+class TierPolicy:
+    basis: TierBasis
+    window: TierWindow
+    # Rolling windows only.
+    window_months: int | None
+    # How many tiers a member may lose at one requalification.
+    downgrade_steps: int
+    # Lowest first; the first threshold is 0.
+    levels: tuple[TierLevel, ...]
+
+    def level(self, name: str) -> TierLevel | None:
+        return next((level for level in self.levels if level.name == name), None)
+
+
+@dataclass(frozen=True)
+class ExpiryPolicy:
+    """No expiry when both terms are None."""
+
+    months_after_earning: int | None
+    inactivity_months: int | None
+    # Days before an expiry that the member is reminded (PointsExpiring); None: no reminder.
+    reminder_days: int | None
+
+    def expires_at(self, earned_at: datetime) -> datetime | None:
+        """When points earned at `earned_at` expire under the fixed term; None when they do not."""
+        if self.months_after_earning is None:
+            return None
+        return add_months(earned_at, self.months_after_earning)
+
+
+@dataclass(frozen=True)
+class Program:
+    id: str
+    name: str
+    effective_from: datetime
+    # IANA time zone of the program's days: per-day caps and campaign dates.
+    timezone: str
+    # ISO 4217 code: money amounts given as plain numbers (tier spend) are in it.
+    currency: str
+    earning: EarningPolicy
+    tiers: TierPolicy | None
+    expiry: ExpiryPolicy
+    pending_days: int
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def day_bounds(self, moment: datetime) -> tuple[datetime, datetime]:
+        """The program-local day holding `moment`, as UTC [start, end): the per-day cap's day."""
+        day = moment.astimezone(self.zone).date()
+        start = datetime.combine(day, time(), tzinfo=self.zone)
+        end = datetime.combine(day + timedelta(days=1), time(), tzinfo=self.zone)
+        return start.astimezone(UTC), end.astimezone(UTC)
+
+    def available_at(self, earned_at: datetime) -> datetime:
+        """When points earned at `earned_at` stop being pending."""
+        return earned_at + timedelta(days=self.pending_days)
+
+    def tier_bonus_percent(self, tier: str) -> Decimal:
+        level = self.tiers.level(tier) if self.tiers else None
+        return level.earn_bonus_percent if level else Decimal(0)
+
+
+def add_months(moment: datetime, months: int) -> datetime:
+    """The same time `months` later; a day past the end of the target month becomes its last day."""
+    index = moment.month - 1 + months
+    year, month = moment.year + index // 12, index % 12 + 1
+    return moment.replace(year=year, month=month, day=min(moment.day, calendar.monthrange(year, month)[1]))

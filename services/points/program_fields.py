@@ -1,0 +1,266 @@
+"""Reading a YAML document field by field, naming each wrong field by its path. Pure, no I/O.
+
+A `Section` wraps one mapping of the document. Its getters record a violation
+naming the field's path (`earning.rules[2].multiplier`) and return a
+placeholder instead of raising, so one pass reports every problem of a
+definition at once; the caller raises when anything was recorded and only
+then uses what it read.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Iterator, Mapping
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import yaml
+
+from services.common.errors import InvalidArgument, Violations
+
+MAX_DOCUMENT_CHARS = 1_000_000
+MAX_TEXT = 256
+# Times a program may name: far from datetime's limits, so arithmetic on them cannot overflow.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """safe_load that also refuses duplicate keys (the last would silently win) and aliases.
+
+    Aliases are refused because nested ones expand exponentially (the
+    "billion laughs"), and a program never needs them.
+    """
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            mark: yaml.error.Mark | None = getattr(self.peek_event(), "start_mark", None)  # type: ignore[no-untyped-call]
+            raise yaml.MarkedYAMLError(None, None, "anchors and aliases (*name) are not supported", mark)
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[str] = set()
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode):
+                if key_node.value in seen:
+                    raise yaml.MarkedYAMLError(None, None, f"duplicate key {key_node.value!r}", key_node.start_mark)
+                seen.add(key_node.value)
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_document(text: str, field: str = "definition") -> object:
+    """The YAML document in `text`, or InvalidArgument on `field` saying where it is malformed."""
+    if not text.strip():
+        raise InvalidArgument.single(field, "is required: the program definition as YAML text")
+    if len(text) > MAX_DOCUMENT_CHARS:
+        raise InvalidArgument.single(field, f"must be at most {MAX_DOCUMENT_CHARS} characters")
+    try:
+        # A SafeLoader subclass: builds plain data only, never arbitrary objects.
+        return yaml.load(text, Loader=_StrictLoader)
+    except yaml.YAMLError as error:
+        raise InvalidArgument.single(field, f"is not valid YAML: {_yaml_problem(error)}") from None
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    if isinstance(error, yaml.MarkedYAMLError):
+        mark = error.problem_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        return f"{error.problem or error.context}{where}"
+    return str(error)
+
+
+def join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+class Section:
+    """One mapping of the document, with only its known keys."""
+
+    def __init__(self, violations: Violations, path: str, data: Mapping[str, object]) -> None:
+        self.violations = violations
+        self.path = path
+        self._data = data
+
+    @classmethod
+    def of(cls, violations: Violations, path: str, value: object, known: Collection[str]) -> Section | None:
+        """The mapping at `path`, recording a violation per unknown key; None if it is no mapping."""
+        if not isinstance(value, dict):
+            violations.add(path or "definition", f"must be a mapping with keys {', '.join(known)}")
+            return None
+        data: dict[str, object] = {}
+        for key, item in value.items():
+            if isinstance(key, str) and key in known:
+                data[key] = item
+            else:
+                # YAML 1.1 reads unquoted on/off/yes/no as booleans.
+                quote = " (quote on/off/yes/no keys)" if isinstance(key, bool) else ""
+                violations.add(join(path, str(key)), f"unknown key{quote}; expected one of {', '.join(known)}")
+        return cls(violations, path, data)
+
+    def field(self, key: str) -> str:
+        return join(self.path, key)
+
+    def has(self, key: str) -> bool:
+        return self._data.get(key) is not None
+
+    def raw(self, key: str) -> object | None:
+        return self._data.get(key)
+
+    def refuse(self, key: str, description: str) -> None:
+        self.violations.add(self.field(key), description)
+
+    def _get(self, key: str, required: bool) -> object | None:
+        value = self._data.get(key)
+        if value is None and required:
+            self.refuse(key, "is required")
+        return value
+
+    def section(self, key: str, known: Collection[str], *, required: bool = False) -> Section | None:
+        value = self._get(key, required)
+        return None if value is None else Section.of(self.violations, self.field(key), value, known)
+
+    def sections(self, key: str, known: Collection[str], *, max_items: int) -> Iterator[Section]:
+        """Each mapping of the list at `key`, as its own section (`key[2]`)."""
+        for path, value in self.items(key, max_items=max_items):
+            section = Section.of(self.violations, path, value, known)
+            if section is not None:
+                yield section
+
+    def items(self, key: str, *, max_items: int) -> list[tuple[str, object]]:
+        """The list at `key` as (path, value) pairs; empty when absent or not a list."""
+        value = self._get(key, False)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            self.refuse(key, "must be a list")
+            return []
+        if len(value) > max_items:
+            self.refuse(key, f"must have at most {max_items} items")
+            return []
+        return [(f"{self.field(key)}[{index}]", item) for index, item in enumerate(value)]
+
+    def mapping(self, key: str) -> dict[str, object]:
+        """A mapping with free-form keys (currency codes, say); the caller checks the keys."""
+        value = self._get(key, False)
+        if value is None:
+            return {}
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            self.refuse(key, "must be a mapping")
+            return {}
+        return dict(value)
+
+    def text(self, key: str, *, required: bool = False, pattern: re.Pattern[str] | None = None, hint: str = "") -> str:
+        value = self._get(key, required)
+        if value is None:
+            return ""
+        if not isinstance(value, str):
+            self.refuse(key, "must be text")
+            return ""
+        if pattern is not None and not pattern.fullmatch(value):
+            self.refuse(key, f"{value!r} is not {hint or 'valid'}")
+        elif len(value) > MAX_TEXT:
+            self.refuse(key, f"must be at most {MAX_TEXT} characters")
+        return value
+
+    def choice(self, key: str, choices: Collection[str], default: str) -> str:
+        value = self._get(key, False)
+        if value is None:
+            return default
+        if value not in choices:
+            self.refuse(key, f"must be one of {', '.join(choices)}")
+            return default
+        return str(value)
+
+    def integer(self, key: str, *, minimum: int, maximum: int, required: bool = False, default: int = 0) -> int:
+        return check_integer(self.violations, self.field(key), self._get(key, required), minimum, maximum, default)
+
+    def decimal(self, key: str, *, minimum: Decimal, maximum: Decimal, required: bool = False) -> Decimal:
+        return check_decimal(self.violations, self.field(key), self._get(key, required), minimum, maximum, places=4)
+
+    def moment(self, key: str, zone: ZoneInfo, *, required: bool = False, end_of_day: bool = False) -> datetime | None:
+        """A point in time (None when absent or refused); a date or a time without offset is local time in `zone`.
+
+        A date means the start of that day, or with `end_of_day` the start of
+        the next (so a window ending on a date includes that whole day).
+        """
+        value = self._get(key, required)
+        if value is None:
+            return None
+        try:
+            moment = _utc_moment(value, zone, end_of_day=end_of_day)
+        except OverflowError:
+            moment = LATEST
+        if moment is None:
+            self.refuse(key, "must be a date (2025-07-04) or a time (2025-07-04T09:00:00-04:00)")
+        elif not EARLIEST <= moment < LATEST:
+            self.refuse(key, f"must be between {EARLIEST.year} and {LATEST.year}")
+            return None
+        return moment
+
+
+def _utc_moment(value: object, zone: ZoneInfo, *, end_of_day: bool) -> datetime | None:
+    if isinstance(value, str):
+        value = _iso_moment(value)
+    if isinstance(value, datetime):
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=zone).astimezone(UTC)
+    if isinstance(value, date):
+        day = value + timedelta(days=1) if end_of_day else value
+        return datetime.combine(day, time(), tzinfo=zone).astimezone(UTC)
+    return None
+
+
+def _iso_moment(text: str) -> datetime | date | None:
+    for parse in (date.fromisoformat, datetime.fromisoformat):
+        try:
+            return parse(text)
+        except ValueError:
+            continue
+    return None
+
+
+def check_integer(violations: Violations, field: str, value: object, minimum: int, maximum: int, default: int) -> int:
+    if value is None:
+        return default
+    # YAML reads yes/no as booleans, which Python counts as integers.
+    if not isinstance(value, int) or isinstance(value, bool):
+        violations.add(field, "must be a whole number")
+        return default
+    if not minimum <= value <= maximum:
+        violations.add(field, f"must be between {minimum} and {maximum}")
+        return default
+    return value
+
+
+def check_decimal(
+    violations: Violations, field: str, value: object, minimum: Decimal, maximum: Decimal, *, places: int | None
+) -> Decimal:
+    """A number (YAML integer, float or numeric text) as an exact Decimal within bounds.
+
+    `places` bounds the decimal places, which keeps every product in pricing exact.
+    """
+    if value is None:
+        return minimum
+    number = _as_decimal(value)
+    if number is None:
+        violations.add(field, "must be a number")
+        return minimum
+    if not minimum <= number <= maximum:
+        violations.add(field, f"must be between {minimum} and {maximum}")
+        return minimum
+    if places is not None and number != number.quantize(Decimal(1).scaleb(-places)):
+        violations.add(field, f"must have at most {places} decimal places")
+        return minimum
+    return number
+
+
+def _as_decimal(value: object) -> Decimal | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        # Through str so the YAML 1.5 becomes Decimal("1.5"), not the float's binary expansion.
+        number = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None

@@ -1,0 +1,94 @@
+"""Tier rules, pure: which tier a qualifying value earns, when members move, what the next tier needs.
+
+Tiers qualify on points earned (or money spent) within a window: the calendar
+year so far, or the last N months. Never on the current balance. Upgrades
+happen as soon as the value crosses a threshold; downgrades only at
+requalification time (the end of the window the member qualified in), at
+most `downgrade_steps` tiers at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from services.points.program import TierLevel, TierPolicy, TierWindow, add_months
+
+
+@dataclass(frozen=True)
+class TierChange:
+    previous: str
+    tier: str
+    qualifying_value: Decimal
+
+    def upward(self, policy: TierPolicy) -> bool:
+        return _rank(policy, self.tier) > _rank(policy, self.previous)
+
+
+@dataclass(frozen=True)
+class Progress:
+    tier: str
+    qualifying_value: Decimal
+    next_tier: str | None
+    needed_for_next: Decimal
+
+
+def _rank(policy: TierPolicy, name: str) -> int:
+    for rank, level in enumerate(policy.levels):
+        if level.name == name:
+            return rank
+    return 0  # a tier no longer in the program counts as the lowest
+
+
+def earned_level(policy: TierPolicy, value: Decimal) -> TierLevel:
+    """The highest tier whose threshold the value reaches (levels are lowest first, the first at 0)."""
+    reached = [level for level in policy.levels if value >= level.threshold]
+    return reached[-1] if reached else policy.levels[0]
+
+
+def window_start(policy: TierPolicy, now: datetime, timezone: str) -> datetime:
+    """Start of the qualifying window that ends now."""
+    if policy.window is TierWindow.CALENDAR_YEAR:
+        local = now.astimezone(ZoneInfo(timezone))
+        return local.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
+    assert policy.window_months is not None
+    return add_months(now, -policy.window_months)
+
+
+def next_requalification(policy: TierPolicy, qualified_at: datetime, timezone: str) -> datetime:
+    """When a tier reached at `qualified_at` is next checked: the end of the window it was reached in."""
+    if policy.window is TierWindow.CALENDAR_YEAR:
+        local = qualified_at.astimezone(ZoneInfo(timezone))
+        return local.replace(year=local.year + 1, month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
+    assert policy.window_months is not None
+    return add_months(qualified_at, policy.window_months)
+
+
+def upgrade(policy: TierPolicy, current: str, value: Decimal) -> TierChange | None:
+    """After qualifying activity: a move up when the value reached a higher tier, else None."""
+    level = earned_level(policy, value)
+    if _rank(policy, level.name) > _rank(policy, current):
+        return TierChange(current, level.name, value)
+    return None
+
+
+def requalify(policy: TierPolicy, current: str, value: Decimal) -> TierChange | None:
+    """At requalification: keep, move up, or move down at most `downgrade_steps` tiers."""
+    earned = _rank(policy, earned_level(policy, value).name)
+    held = _rank(policy, current)
+    if earned >= held:
+        return upgrade(policy, current, value)
+    floor = max(earned, held - policy.downgrade_steps)
+    if floor == held:
+        return None
+    return TierChange(current, policy.levels[floor].name, value)
+
+
+def progress(policy: TierPolicy, current: str, value: Decimal) -> Progress:
+    rank = _rank(policy, current)
+    if rank + 1 >= len(policy.levels):
+        return Progress(current, value, None, Decimal(0))
+    following = policy.levels[rank + 1]
+    return Progress(current, value, following.name, max(Decimal(0), following.threshold - value))

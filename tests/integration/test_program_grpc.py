@@ -1,0 +1,179 @@
+"""ProgramService in-process on real PostgreSQL, and the `loyalty program` commands against it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import grpc
+import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
+from google.rpc import error_details_pb2, status_pb2
+from loyalty.points.v1 import program_pb2 as pb
+from loyalty.points.v1 import program_pb2_grpc
+
+from services import cli
+from services.common.events import timestamp
+from services.common.grpc_server import GrpcServer
+from services.common.settings import KafkaSettings, service_settings
+from services.points.main import build
+from tests.integration.support import PoolFactory
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "programs"
+HOTEL = (EXAMPLES / "hotel.yaml").read_text()
+
+
+@pytest.fixture
+async def pool(migrated_pool: PoolFactory) -> asyncpg.Pool:
+    _, pool = await migrated_pool("points")
+    return pool
+
+
+@pytest.fixture
+async def address(pool: asyncpg.Pool, kafka_settings: KafkaSettings) -> AsyncIterator[str]:
+    settings = replace(service_settings("points", {}), kafka=kafka_settings, grpc_port=0)
+    server = GrpcServer("127.0.0.1:0", build(settings, pool).registrations)
+    await server.start()
+    try:
+        yield f"127.0.0.1:{server.port}"
+    finally:
+        await server.stop(grace=1)
+
+
+@pytest.fixture
+async def programs(address: str) -> AsyncIterator[program_pb2_grpc.ProgramServiceStub]:
+    async with grpc.aio.insecure_channel(address) as channel:
+        yield program_pb2_grpc.ProgramServiceStub(channel)
+
+
+def field_violations(error: grpc.aio.AioRpcError) -> dict[str, str]:
+    details = dict(error.trailing_metadata() or ()).get("grpc-status-details-bin")
+    assert isinstance(details, bytes), "INVALID_ARGUMENT must carry google.rpc.Status details"
+    bad_request = error_details_pb2.BadRequest()
+    assert status_pb2.Status.FromString(details).details[0].Unpack(bad_request)
+    return {v.field: v.description for v in bad_request.field_violations}
+
+
+async def program_count(pool: asyncpg.Pool) -> int:
+    count: int = await pool.fetchval("SELECT count(*) FROM programs")
+    return count
+
+
+async def test_apply_then_get_returns_the_version_with_its_fields(
+    programs: program_pb2_grpc.ProgramServiceStub,
+) -> None:
+    applied = await programs.ApplyProgram(pb.ApplyProgramRequest(definition=HOTEL))
+    assert applied.outcome == pb.APPLY_OUTCOME_CREATED
+    assert (applied.program.program_id, applied.program.version) == ("grand-hotels", 1)
+    assert applied.program.effective_from.ToDatetime(tzinfo=UTC) == datetime(2025, 1, 1, 5, tzinfo=UTC)
+
+    got = (await programs.GetProgram(pb.GetProgramRequest(program_id="grand-hotels"))).program
+    assert got.definition == HOTEL
+    assert got.created_at.seconds > 0
+    fields = got.program
+    assert (fields.currency, fields.timezone, fields.base_rates["USD"]) == ("USD", "America/New_York", "10")
+    assert fields.rounding == pb.PROGRAM_ROUNDING_DOWN
+    assert [rule.id for rule in fields.rules] == ["no-points-on-taxes", "extended-stay", "app-booking"]
+    assert fields.rules[2].min_spend[0].amount_minor == 10000
+    assert fields.campaigns[1].bonus_per_unit
+    assert fields.tiers.window == pb.PROGRAM_TIER_WINDOW_CALENDAR_YEAR
+    assert [(t.name, t.earn_bonus_percent) for t in fields.tiers.levels][2] == ("gold", "25")
+    assert (fields.pending_days, fields.expiry_inactivity_months) == (3, 24)
+
+    again = await programs.ApplyProgram(pb.ApplyProgramRequest(definition=HOTEL))
+    assert (again.outcome, again.program.version) == (pb.APPLY_OUTCOME_UNCHANGED, 1)
+    only = await programs.GetProgram(pb.GetProgramRequest())
+    assert only.program.program_id == "grand-hotels"
+
+
+async def test_dry_run_stores_nothing(programs: program_pb2_grpc.ProgramServiceStub, pool: asyncpg.Pool) -> None:
+    response = await programs.ApplyProgram(pb.ApplyProgramRequest(definition=HOTEL, dry_run=True))
+    assert (response.outcome, response.program.version) == (pb.APPLY_OUTCOME_VALIDATED, 1)
+    assert not response.program.HasField("created_at")
+    assert await program_count(pool) == 0
+
+
+@pytest.mark.parametrize(
+    ("definition", "fields"),
+    [
+        ("", {"definition"}),
+        ("id: [", {"definition"}),
+        (HOTEL.replace("multiplier: 0.5", "multiplier: lots"), {"earning.rules[1].multiplier"}),
+        (HOTEL.replace("  rounding: down", "  rounding: down\n  colour: red"), {"earning.colour"}),
+        (HOTEL.replace("id: grand-hotels", "id: Grand Hotels").replace("threshold: 50000", "threshold: 5"), {
+            "id", "tiers.levels[2].threshold"}),
+    ],
+)  # fmt: skip
+async def test_bad_definitions_are_invalid_argument_naming_each_field_and_store_nothing(
+    programs: program_pb2_grpc.ProgramServiceStub, pool: asyncpg.Pool, definition: str, fields: set[str]
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await programs.ApplyProgram(pb.ApplyProgramRequest(definition=definition))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert set(field_violations(caught.value)) == fields
+    assert await program_count(pool) == 0
+
+
+async def test_conflicting_versions_get_clear_statuses(programs: program_pb2_grpc.ProgramServiceStub) -> None:
+    await programs.ApplyProgram(pb.ApplyProgramRequest(definition=HOTEL))
+    reworded = HOTEL.replace("name: Grand Hotels Rewards", "name: Grand Rewards")
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await programs.ApplyProgram(pb.ApplyProgramRequest(definition=reworded))
+    assert caught.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    earlier = reworded.replace("effective_from: 2025-01-01", "effective_from: 2024-12-01")
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await programs.ApplyProgram(pb.ApplyProgramRequest(definition=earlier))
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert (caught.value.details() or "").startswith("effective_from:")
+
+
+async def test_get_program_errors(programs: program_pb2_grpc.ProgramServiceStub) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await programs.GetProgram(pb.GetProgramRequest())
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    await programs.ApplyProgram(pb.ApplyProgramRequest(definition=HOTEL))
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await programs.GetProgram(pb.GetProgramRequest(program_id="grand-hotels", at=timestamp(datetime(2024, 1, 1))))
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    assert (caught.value.details() or "").startswith("at:")
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await programs.GetProgram(pb.GetProgramRequest(program_id="BAD ID"))
+    assert set(field_violations(caught.value)) == {"program_id"}
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await programs.GetProgram(pb.GetProgramRequest(program_id="grand-hotels", at=Timestamp(seconds=-(10**12))))
+    assert set(field_violations(caught.value)) == {"at"}
+
+
+async def run_cli(*argv: str) -> int:
+    # The commands run their own event loop, so they go to a thread.
+    return await asyncio.to_thread(cli.main, list(argv))
+
+
+async def test_cli_applies_and_shows_programs(
+    address: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.setenv("LOYALTY_POINTS_ADDRESS", address)
+    hotel = str(EXAMPLES / "hotel.yaml")
+    assert await run_cli("program", "apply", hotel, "--dry-run") == 0
+    assert "valid (dry run: nothing stored)" in capsys.readouterr().out
+    assert await run_cli("program", "apply", hotel) == 0
+    assert capsys.readouterr().out.startswith("program grand-hotels version 1, effective from 2025-01-01T05:00:00")
+    assert await run_cli("program", "apply", hotel) == 0
+    assert "nothing changed" in capsys.readouterr().out
+
+    assert await run_cli("program", "show") == 0
+    shown = capsys.readouterr().out
+    assert shown.startswith("# program grand-hotels version 1: effective from")
+    assert HOTEL in shown
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(HOTEL.replace("multiplier: 0.5", "multiplier: -3"))
+    assert await run_cli("program", "apply", str(bad)) == 1
+    assert "  earning.rules[1].multiplier: must be between 0 and 100" in capsys.readouterr().err
+
+    assert await run_cli("program", "show", "nothing-here") == 1
+    assert "NOT_FOUND" in capsys.readouterr().err

@@ -1,0 +1,73 @@
+"""Tier rules: qualification on a window's value, immediate upgrades, bounded downgrades at requalification."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from services.points.program import TierBasis, TierLevel, TierPolicy, TierWindow
+from services.points.tiers import (
+    TierChange,
+    earned_level,
+    next_requalification,
+    progress,
+    requalify,
+    upgrade,
+    window_start,
+)
+
+
+def policy(window: TierWindow = TierWindow.CALENDAR_YEAR, downgrade_steps: int = 1) -> TierPolicy:
+    levels = tuple(
+        TierLevel(name, Decimal(threshold), Decimal(0))
+        for name, threshold in (("member", 0), ("silver", 1000), ("gold", 5000), ("platinum", 20000))
+    )
+    months = 12 if window is TierWindow.ROLLING else None
+    return TierPolicy(TierBasis.POINTS, window, months, downgrade_steps, levels)
+
+
+@pytest.mark.parametrize(("value", "tier"), [(0, "member"), (999, "member"), (1000, "silver"), (25000, "platinum")])
+def test_the_highest_threshold_reached_is_the_tier(value: int, tier: str) -> None:
+    assert earned_level(policy(), Decimal(value)).name == tier
+
+
+def test_upgrades_happen_at_once_and_skip_tiers() -> None:
+    assert upgrade(policy(), "member", Decimal(6000)) == TierChange("member", "gold", Decimal(6000))
+    assert upgrade(policy(), "gold", Decimal(6000)) is None
+    assert upgrade(policy(), "gold", Decimal(100)) is None  # never down outside requalification
+
+
+def test_requalification_drops_at_most_the_configured_steps() -> None:
+    assert requalify(policy(), "platinum", Decimal(0)) == TierChange("platinum", "gold", Decimal(0))
+    assert requalify(policy(downgrade_steps=3), "platinum", Decimal(0)) == TierChange("platinum", "member", Decimal(0))
+    assert requalify(policy(), "gold", Decimal(5000)) is None
+    assert requalify(policy(), "silver", Decimal(30000)) == TierChange("silver", "platinum", Decimal(30000))
+
+
+def test_the_direction_of_a_change() -> None:
+    assert TierChange("silver", "gold", Decimal(1)).upward(policy())
+    assert not TierChange("gold", "silver", Decimal(1)).upward(policy())
+
+
+def test_progress_shows_what_the_next_tier_needs() -> None:
+    assert progress(policy(), "silver", Decimal(1200)).needed_for_next == Decimal(3800)
+    assert progress(policy(), "silver", Decimal(1200)).next_tier == "gold"
+    top = progress(policy(), "platinum", Decimal(1))
+    assert (top.next_tier, top.needed_for_next) == (None, Decimal(0))
+
+
+def test_calendar_windows_start_on_new_year_in_the_program_time_zone() -> None:
+    now = datetime(2026, 1, 1, 3, tzinfo=UTC)  # still 2025 in New York
+    start = window_start(policy(), now, "America/New_York")
+    assert (start.year, start.month, start.day) == (2025, 1, 1)
+    again = next_requalification(policy(), now, "America/New_York")
+    assert (again.year, again.month, again.day) == (2026, 1, 1)
+
+
+def test_rolling_windows_reach_back_n_months() -> None:
+    now = datetime(2026, 3, 31, tzinfo=UTC)
+    rolling = policy(TierWindow.ROLLING)
+    assert window_start(rolling, now, "UTC") == datetime(2025, 3, 31, tzinfo=UTC)
+    assert next_requalification(rolling, now, "UTC") == datetime(2027, 3, 31, tzinfo=UTC)

@@ -1,0 +1,270 @@
+"""Program definitions: parsing, and every refusal naming its field. Pure, no I/O."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from services.common.errors import InvalidArgument
+from services.points.program import BonusPer, Rounding, TierBasis, TierWindow, add_months
+from services.points.program_schema import parse_program
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "programs"
+
+MINIMAL: dict[str, Any] = {
+    "id": "shop",
+    "effective_from": "2025-01-01T00:00:00Z",
+    "currency": "USD",
+    "earning": {"base_rates": {"USD": 2}},
+}
+
+
+def definition(change: Callable[[dict[str, Any]], object] | None = None) -> str:
+    document = copy.deepcopy(MINIMAL)
+    if change is not None:
+        change(document)
+    return yaml.safe_dump(document, sort_keys=False)
+
+
+def refused(text: str) -> dict[str, str]:
+    with pytest.raises(InvalidArgument) as caught:
+        parse_program(text)
+    return {v.field: v.description for v in caught.value.violations}
+
+
+def with_rule(**rule: object) -> Callable[[dict[str, Any]], object]:
+    return lambda d: d["earning"].update(rules=[{"id": "ok", "multiplier": 2}, {"id": "r", **rule}])
+
+
+def with_campaign(**campaign: object) -> Callable[[dict[str, Any]], object]:
+    window = {"starts_at": "2025-07-04", "ends_at": "2025-07-04"}
+    return lambda d: d["earning"].update(campaigns=[{"id": "c", **window, **campaign}])
+
+
+def with_tiers(**tiers: object) -> Callable[[dict[str, Any]], object]:
+    levels = [{"name": "base", "threshold": 0}, {"name": "gold", "threshold": 100, "earn_bonus_percent": 25}]
+    return lambda d: d.update(tiers={"window": "calendar_year", "levels": levels, **tiers})
+
+
+def test_minimal_program_has_documented_defaults() -> None:
+    program = parse_program(definition())
+    assert program.id == "shop"
+    assert program.effective_from == datetime(2025, 1, 1, tzinfo=UTC)
+    assert program.timezone == "UTC"
+    assert program.earning.base_rates == {"USD": Decimal(2)}
+    assert program.earning.rounding is Rounding.DOWN
+    assert program.earning.rules == () and program.earning.campaigns == ()
+    assert program.earning.caps.per_purchase is None and program.earning.caps.per_day is None
+    assert program.tiers is None
+    assert program.expiry.expires_at(datetime(2025, 1, 1, tzinfo=UTC)) is None
+    assert program.pending_days == 0
+
+
+@pytest.mark.parametrize("name", ["hotel", "airline"])
+def test_example_programs_parse(name: str) -> None:
+    program = parse_program((EXAMPLES / f"{name}.yaml").read_text())
+    assert program.earning.rules and program.earning.campaigns and program.tiers
+
+
+def test_hotel_example_reads_as_documented() -> None:
+    program = parse_program((EXAMPLES / "hotel.yaml").read_text())
+    assert program.effective_from == datetime(2025, 1, 1, 5, tzinfo=UTC)  # midnight in New York
+    assert program.earning.base_rates["CAD"] == Decimal("7.3")
+    assert [rule.id for rule in program.earning.rules] == ["no-points-on-taxes", "extended-stay", "app-booking"]
+    summer = program.earning.campaigns[0]
+    assert summer.window is not None
+    # A date as ends_at includes that whole day, in the program's time zone.
+    assert summer.window.ends_at == datetime(2025, 9, 1, 4, tzinfo=UTC)
+    spa = program.earning.campaigns[1]
+    assert spa.per is BonusPer.UNIT and spa.bonus_points == 1000
+    assert program.tiers is not None and program.tiers.basis is TierBasis.POINTS
+    assert program.tier_bonus_percent("gold") == 25 and program.tier_bonus_percent("unknown") == 0
+    assert program.expiry.inactivity_months == 24 and program.pending_days == 3
+
+
+def test_airline_example_tiers_qualify_on_spend_over_a_rolling_year() -> None:
+    program = parse_program((EXAMPLES / "airline.yaml").read_text())
+    assert program.tiers is not None
+    assert (program.tiers.basis, program.tiers.window, program.tiers.window_months) == (
+        TierBasis.SPEND,
+        TierWindow.ROLLING,
+        12,
+    )
+    assert [level.threshold for level in program.tiers.levels] == [0, 2500, 5000, 9000]
+    assert program.earning.caps.per_purchase == 75000
+
+
+def test_min_spend_as_a_number_is_in_the_program_currency_and_as_a_mapping_per_currency() -> None:
+    program = parse_program(
+        definition(
+            lambda d: d["earning"].update(
+                base_rates={"USD": 1, "JPY": "0.01"},
+                rules=[
+                    {"id": "a", "match": {"min_spend": 49.99}, "bonus_points": 5},
+                    {"id": "b", "match": {"min_spend": {"USD": 10, "JPY": 1500}}, "bonus_points": 5},
+                ],
+            )
+        )
+    )
+    assert program.earning.rules[0].match.min_spend == {"USD": 4999}
+    assert program.earning.rules[1].match.min_spend == {"USD": 1000, "JPY": 1500}
+
+
+def test_local_times_are_in_the_program_time_zone() -> None:
+    program = parse_program(
+        definition(lambda d: d.update(timezone="Europe/Paris", effective_from="2025-07-01 09:30:00"))
+    )
+    assert program.effective_from == datetime(2025, 7, 1, 7, 30, tzinfo=UTC)
+    assert program.day_bounds(datetime(2025, 7, 1, 23, tzinfo=UTC)) == (
+        datetime(2025, 7, 1, 22, tzinfo=UTC),
+        datetime(2025, 7, 2, 22, tzinfo=UTC),
+    )
+
+
+def test_add_months_keeps_the_day_or_takes_the_last_of_the_month() -> None:
+    assert add_months(datetime(2025, 1, 31, 8, tzinfo=UTC), 1) == datetime(2025, 2, 28, 8, tzinfo=UTC)
+    assert add_months(datetime(2025, 11, 15, tzinfo=UTC), 26) == datetime(2028, 1, 15, tzinfo=UTC)
+    assert add_months(datetime(2025, 3, 31, tzinfo=UTC), -13) == datetime(2024, 2, 29, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda d: d.pop("id"), "id"),
+        (lambda d: d.update(id="Bad Id"), "id"),
+        (lambda d: d.pop("effective_from"), "effective_from"),
+        (lambda d: d.update(effective_from="next tuesday"), "effective_from"),
+        (lambda d: d.update(timezone="Mars/Olympus"), "timezone"),
+        (lambda d: d.update(timezone="America"), "timezone"),
+        (lambda d: d.update(effective_from="1999-12-31"), "effective_from"),
+        (lambda d: d.update(effective_from="9999-12-31T23:00:00-05:00"), "effective_from"),
+        (lambda d: d.update(effective_from=["2025-01-01"]), "effective_from"),
+        (lambda d: d.update(currency="usd"), "currency"),
+        (lambda d: d.update(currency="XYZ"), "currency"),
+        (lambda d: d.pop("earning"), "earning"),
+        (lambda d: d.update(earning=[1, 2]), "earning"),
+        (lambda d: d.update(name=["x"]), "name"),
+        (lambda d: d["earning"].pop("base_rates"), "earning.base_rates"),
+        (lambda d: d["earning"].update(base_rates={"EUR": 1}), "earning.base_rates"),
+        (lambda d: d["earning"].update(base_rates={"USD": 0}), "earning.base_rates.USD"),
+        (lambda d: d["earning"].update(base_rates={"USD": "lots"}), "earning.base_rates.USD"),
+        (lambda d: d["earning"].update(base_rates={"USD": 1.23456}), "earning.base_rates.USD"),
+        (lambda d: d["earning"].update(base_rates={"USD": True}), "earning.base_rates.USD"),
+        (lambda d: d["earning"].update(base_rates={"USD": 1, "dollars": 1}), "earning.base_rates.dollars"),
+        (lambda d: d["earning"].update(rounding="nearest"), "earning.rounding"),
+        (lambda d: d["earning"].update(caps={"per_purchase": 0}), "earning.caps.per_purchase"),
+        (lambda d: d["earning"].update(caps={"per_day": 1.5}), "earning.caps.per_day"),
+        (lambda d: d["earning"].update(caps={"per_week": 5}), "earning.caps.per_week"),
+        (lambda d: d["earning"].update(rules={"id": "x"}), "earning.rules"),
+        (lambda d: d["earning"].update(rules=["x"]), "earning.rules[0]"),
+        (with_rule(multiplier=101), "earning.rules[1].multiplier"),
+        (with_rule(multiplier=-1), "earning.rules[1].multiplier"),
+        (with_rule(multiplier=0.5), "earning.rules[1].multiplier"),
+        (with_rule(multiplier=2, bonus_points=5), "earning.rules[1].multiplier"),
+        (with_rule(), "earning.rules[1].multiplier"),
+        (with_rule(bonus_points=0), "earning.rules[1].bonus_points"),
+        (with_rule(bonus_points=5, per="unit"), "earning.rules[1].per"),
+        (with_rule(bonus_points=5, per="day"), "earning.rules[1].per"),
+        (with_rule(multiplier=2, per="purchase"), "earning.rules[1].per"),
+        (with_rule(id="ok", multiplier=2), "earning.rules[1].id"),
+        (with_rule(id="Has Space", multiplier=2), "earning.rules[1].id"),
+        (with_rule(multiplier=2, colour="red"), "earning.rules[1].colour"),
+        (with_rule(multiplier=2, match={"sku": ["a"]}), "earning.rules[1].match.sku"),
+        (with_rule(multiplier=2, match={"skus": "a"}), "earning.rules[1].match.skus"),
+        (with_rule(multiplier=2, match={"skus": []}), "earning.rules[1].match.skus"),
+        (with_rule(multiplier=2, match={"categories": ["ok", 7]}), "earning.rules[1].match.categories[1]"),
+        (with_rule(multiplier=2, match={"min_spend": 10.001}), "earning.rules[1].match.min_spend"),
+        (with_rule(multiplier=2, match={"min_spend": -1}), "earning.rules[1].match.min_spend"),
+        (with_rule(multiplier=2, match={"min_spend": {"EUR": 5}}), "earning.rules[1].match.min_spend.EUR"),
+        (with_campaign(multiplier=0.5, match={"skus": ["a"]}), "earning.campaigns[0].multiplier"),
+        (with_campaign(multiplier=2, starts_at=None), "earning.campaigns[0].starts_at"),
+        (with_campaign(multiplier=2, ends_at="2025-07-03"), "earning.campaigns[0].ends_at"),
+        (with_campaign(multiplier=2, ends_at="soon"), "earning.campaigns[0].ends_at"),
+        (with_campaign(multiplier=2, ends_at="9999-12-31"), "earning.campaigns[0].ends_at"),
+        (with_tiers(window="weekly"), "tiers.window"),
+        (with_tiers(window=None), "tiers.window"),
+        (with_tiers(window="rolling"), "tiers.window_months"),
+        (with_tiers(window_months=12), "tiers.window_months"),
+        (with_tiers(basis="nights"), "tiers.basis"),
+        (with_tiers(downgrade_steps=-1), "tiers.downgrade_steps"),
+        (with_tiers(levels=None), "tiers.levels"),
+        (with_tiers(levels=[{"name": "base", "threshold": 5}]), "tiers.levels[0].threshold"),
+        (with_tiers(levels=[{"name": "base"}]), "tiers.levels[0].threshold"),
+        (with_tiers(levels=[{"name": "Gold Tier", "threshold": 0}]), "tiers.levels[0].name"),
+        (with_tiers(levels=[{"name": "a", "threshold": 0}, {"name": "a", "threshold": 5}]), "tiers.levels[1].name"),
+        (
+            with_tiers(levels=[{"name": "a", "threshold": 0}, {"name": "b", "threshold": 0}]),
+            "tiers.levels[1].threshold",
+        ),
+        (
+            with_tiers(levels=[{"name": "a", "threshold": 0, "earn_bonus_percent": 2000}]),
+            "tiers.levels[0].earn_bonus_percent",
+        ),
+        (with_tiers(levels=[{"name": "a", "threshold": 0, "bonus": 5}]), "tiers.levels[0].bonus"),
+        (
+            with_tiers(basis="spend", levels=[{"name": "a", "threshold": 0}, {"name": "b", "threshold": 9.999}]),
+            "tiers.levels[1].threshold",
+        ),
+        (
+            with_tiers(levels=[{"name": "a", "threshold": 0}, {"name": "b", "threshold": 1.5}]),
+            "tiers.levels[1].threshold",
+        ),
+        (lambda d: d.update(expiry={}), "expiry"),
+        (lambda d: d.update(expiry={"months_after_earning": 0}), "expiry.months_after_earning"),
+        (lambda d: d.update(expiry={"inactivity_months": "two years"}), "expiry.inactivity_months"),
+        (lambda d: d.update(expiry={"inactivity_months": 12, "reminder_days": 400}), "expiry.reminder_days"),
+        (lambda d: d.update(expiry={"months": 12}), "expiry.months"),
+        (lambda d: d.update(pending={"days": 400}), "pending.days"),
+        (lambda d: d.update(pending={}), "pending.days"),
+        (lambda d: d.update(pending={"hours": 1}), "pending.hours"),
+        (lambda d: d.update(version=3), "version"),
+    ],
+)
+def test_refusals_name_the_field(change: Callable[[dict[str, Any]], object], field: str) -> None:
+    violations = refused(definition(change))
+    assert field in violations, violations
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    def break_three(d: dict[str, Any]) -> None:
+        d.update(id="", colour="red")
+        d["earning"]["base_rates"] = {"USD": -1}
+
+    assert set(refused(definition(break_three))) == {"id", "colour", "earning.base_rates.USD"}
+
+
+def test_unknown_keys_are_named_with_what_is_expected() -> None:
+    violations = refused(definition(lambda d: d["earning"].update(multiplier=2)))
+    assert violations["earning.multiplier"].startswith("unknown key; expected one of base_rates, rounding")
+
+
+def test_unquoted_on_as_a_key_is_explained() -> None:
+    violations = refused(definition() + "on: 1\n")
+    assert "quote" in violations["True"]
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("", "is required"),
+        ("   \n", "is required"),
+        ("id: [unclosed", "is not valid YAML"),
+        ("id: a\nid: b\n", "duplicate key 'id'"),
+        ("a: &x [1]\nb: *x\n", "anchors and aliases"),
+        ("x" * 1_000_001, "at most"),
+    ],
+)
+def test_malformed_documents_are_refused_on_the_definition(text: str, problem: str) -> None:
+    violations = refused(text)
+    assert problem in violations["definition"]
+
+
+def test_a_document_that_is_not_a_mapping_is_refused() -> None:
+    assert "definition" in refused("- just\n- a list\n")

@@ -1,0 +1,125 @@
+"""Purchases priced by the program in force: breakdown kept, pending window and expiry on the lot, tiers moving."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+from loyalty.events.v1 import points_pb2 as events
+
+from services.common.events import decode
+from services.points.application import PointsApplication
+from services.points.domain import Enrollment, LineItem, Money, Purchase
+from services.points.ledger_application import LedgerApplication
+from services.points.program_application import ProgramApplication
+from services.points.tier_application import RequalificationJob
+from tests.integration.points_ledger_support import new_id
+from tests.integration.support import PoolFactory
+
+PROGRAM = """
+id: cafe-club
+name: Cafe Club
+effective_from: 2020-01-01
+currency: USD
+earning:
+  base_rates: {USD: 10}
+  rules:
+    - id: coffee-triple
+      description: Three times the points on coffee
+      match: {categories: [coffee]}
+      multiplier: 3
+tiers:
+  basis: points
+  window: rolling
+  window_months: 12
+  levels:
+    - {name: member, threshold: 0}
+    - {name: silver, threshold: 1000, earn_bonus_percent: 10}
+expiry:
+  months_after_earning: 12
+pending:
+  days: 14
+"""
+
+
+@pytest.fixture
+async def pool(migrated_pool: PoolFactory) -> asyncpg.Pool:
+    _, pool = await migrated_pool("points")
+    return pool
+
+
+@pytest.fixture
+async def programs(pool: asyncpg.Pool) -> ProgramApplication:
+    programs = ProgramApplication(pool)
+    await programs.apply(PROGRAM)
+    return programs
+
+
+def coffee_purchase(member_id: str, dollars: int) -> Purchase:
+    price = Money(dollars * 100, "USD")
+    line = LineItem("LATTE", "coffee", 1, price)
+    return Purchase(new_id("p"), member_id, price, (line,), datetime.now(UTC), "store")
+
+
+async def tier_events(pool: asyncpg.Pool, member_id: str) -> list[object]:
+    async with pool.acquire() as connection:
+        rows = await connection.fetch("SELECT envelope FROM outbox WHERE message_key = $1 ORDER BY id", member_id)
+    payloads = [decode(row["envelope"], [])[1] for row in rows]
+    return [p for p in payloads if isinstance(p, events.TierReached | events.TierLost)]
+
+
+async def test_a_purchase_earns_by_the_program_and_the_ledger_keeps_the_breakdown(
+    pool: asyncpg.Pool, programs: ProgramApplication
+) -> None:
+    app = PointsApplication(pool, 2, programs)
+    member = await app.enroll(Enrollment(new_id("m"), "", "", ""))
+    assert member.tier == "member"
+    result = await app.record_purchase(coffee_purchase(member.member_id, 50))
+    assert result.points_earned == 1500  # 500 base + 1000 for coffee
+    assert result.entry is not None
+    assert [(c["source"], c["points"]) for c in json.loads(result.entry.breakdown)] == [
+        ("base", 500),
+        ("rule:coffee-triple", 1000),
+    ]
+    assert result.priced is not None and result.priced.expires_at is not None
+    balances = await LedgerApplication(pool).balances(member.member_id)
+    assert (balances.available, balances.pending) == (0, 1500)  # pending for 14 days
+
+
+async def test_crossing_a_threshold_upgrades_at_once_and_the_bonus_applies_next(
+    pool: asyncpg.Pool, programs: ProgramApplication
+) -> None:
+    app = PointsApplication(pool, 2, programs)
+    member_id = (await app.enroll(Enrollment(new_id("m"), "", "", ""))).member_id
+    await app.record_purchase(coffee_purchase(member_id, 50))
+    assert (await app.member(member_id)).tier == "silver"
+    reached = await tier_events(pool, member_id)
+    assert [(e.previous_tier, e.tier) for e in reached] == [("member", "silver")]  # type: ignore[attr-defined]
+
+    plain = Purchase(new_id("p"), member_id, Money(1000, "USD"), (), datetime.now(UTC), "")
+    second = await app.record_purchase(plain)
+    assert second.entry is not None
+    assert [(c["source"], c["points"]) for c in json.loads(second.entry.breakdown)] == [
+        ("base", 100),
+        ("tier_bonus:silver", 10),
+    ]
+    progress = await app.tier_progress(member_id)
+    assert progress is not None
+    assert (progress[0].next_tier, progress[1] is not None) == (None, True)
+
+
+async def test_requalification_drops_a_member_whose_window_value_fell(
+    pool: asyncpg.Pool, programs: ProgramApplication
+) -> None:
+    app = PointsApplication(pool, 2, programs)
+    member_id = (await app.enroll(Enrollment(new_id("m"), "", "", ""))).member_id
+    await app.record_purchase(coffee_purchase(member_id, 50))
+    job = RequalificationJob(pool, programs)
+    assert await job.run_once(datetime.now(UTC)) == 0  # not due yet
+    # Thirteen months on, the points that qualified are outside the rolling window.
+    assert await job.run_once(datetime.now(UTC) + timedelta(days=400)) >= 1
+    assert (await app.member(member_id)).tier == "member"
+    changes = await tier_events(pool, member_id)
+    assert isinstance(changes[-1], events.TierLost)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import grpc
@@ -16,8 +17,11 @@ from services.common.settings import SERVICE_NAMES
 from services.dev import Platform
 
 
-@pytest.fixture(scope="session")
-async def platform(tmp_path_factory: pytest.TempPathFactory, postgres_admin_url: str) -> AsyncIterator[Platform]:
+@asynccontextmanager
+async def running_platform(
+    tmp_path_factory: pytest.TempPathFactory, postgres_admin_url: str
+) -> AsyncIterator[Platform]:
+    """The platform as `loyalty dev` starts it, on free ports and databases of its own."""
     platform = Platform(
         data_dir=Path(tmp_path_factory.mktemp("platform")),
         kafka_port=free_port(),
@@ -32,6 +36,13 @@ async def platform(tmp_path_factory: pytest.TempPathFactory, postgres_admin_url:
         yield platform
     finally:
         await platform.stop()
+
+
+@pytest.fixture(scope="session")
+async def platform(tmp_path_factory: pytest.TempPathFactory, postgres_admin_url: str) -> AsyncIterator[Platform]:
+    """The shared platform; it runs without a program, so purchases earn the flat base rate."""
+    async with running_platform(tmp_path_factory, postgres_admin_url) as shared:
+        yield shared
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,8 @@ from services.common.events import new_envelope, timestamp
 from services.common.kafka import POINTS_EVENTS_TOPIC
 from services.common.outbox import add_event
 from services.points import domain, ledger, lots_store, store
+from services.points.program import add_months
+from services.points.program_application import ProgramApplication
 
 SOURCE = "loyalty.points"
 
@@ -31,19 +33,46 @@ class ExpiryReport:
 
 
 class ExpiryJob:
-    def __init__(self, pool: asyncpg.Pool, *, remind_before: timedelta = timedelta(days=30), batch: int = 500) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        programs: ProgramApplication,
+        *,
+        remind_before: timedelta = timedelta(days=30),
+        batch: int = 500,
+    ) -> None:
         self._pool = pool
+        self._programs = programs
+        # The program's expiry.reminder_days, when it sets one, wins over this default.
         self._remind_before = remind_before
         self._batch = batch
 
     async def run_once(self, now: datetime | None = None) -> ExpiryReport:
         now = now or domain.utc_now()
+        async with self._pool.acquire() as connection:
+            version = await self._programs.in_force_in(connection, None, now)
+        policy = version.program.expiry if version else None
+        if policy and policy.inactivity_months:
+            await self._expire_inactive(now, add_months(now, -policy.inactivity_months))
         expired_points = 0
         members = await self._members_with_expired_lots(now)
         for member_id in members:
             expired_points += await self._expire_member(member_id, now)
-        reminded = await self._remind(now)
+        remind_before = self._remind_before
+        if policy and policy.reminder_days is not None:
+            remind_before = timedelta(days=policy.reminder_days)
+        reminded = await self._remind(now, remind_before)
         return ExpiryReport(len(members), expired_points, reminded)
+
+    async def _expire_inactive(self, now: datetime, last_active_before: datetime) -> None:
+        """Inactivity policy: every lot of a member who earned nothing since `last_active_before` expires now."""
+        await self._pool.execute(
+            """UPDATE lots SET expires_at = $1
+                WHERE remaining > 0 AND (expires_at IS NULL OR expires_at > $1)
+                  AND member_id IN (SELECT member_id FROM lots GROUP BY member_id HAVING max(earned_at) < $2)""",
+            now,
+            last_active_before,
+        )
 
     async def _members_with_expired_lots(self, now: datetime) -> Sequence[str]:
         records = await self._pool.fetch(
@@ -80,7 +109,7 @@ class ExpiryJob:
             )
             return points
 
-    async def _remind(self, now: datetime) -> int:
+    async def _remind(self, now: datetime, remind_before: timedelta) -> int:
         """One PointsExpiring per member for the lots entering the reminder window, each lot reminded once."""
         async with unit_of_work(self._pool) as connection:
             records = await connection.fetch(
@@ -92,7 +121,7 @@ class ExpiryJob:
                    SELECT member_id, sum(remaining)::bigint AS points, min(expires_at) AS expires_at
                      FROM reminded GROUP BY member_id""",
                 now,
-                self._remind_before,
+                remind_before,
             )
             for record in records:
                 expiring = events.PointsExpiring(

@@ -26,7 +26,7 @@ def build(settings: ServiceSettings, pool: asyncpg.Pool) -> ServiceParts:
     application = PointsApplication(pool, settings.base_earn_rate, programs)
     refunds = RefundApplication(pool)
     requalification = RequalificationJob(pool, programs)
-    expiry = ExpiryJob(pool, remind_before=timedelta(days=settings.expiry_reminder_days))
+    expiry = ExpiryJob(pool, programs, remind_before=timedelta(days=settings.expiry_reminder_days))
     return ServiceParts(
         registrations=[
             Registration(

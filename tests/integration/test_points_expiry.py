@@ -13,6 +13,7 @@ from services.points.application import PointsApplication
 from services.points.domain import utc_now
 from services.points.expiry import ExpiryJob
 from services.points.ledger_application import LedgerApplication
+from services.points.program_application import ProgramApplication
 from tests.integration.points_ledger_support import assert_balanced, books, member_with_points, new_id
 from tests.integration.support import PoolFactory
 
@@ -37,7 +38,7 @@ def ledger(pool: asyncpg.Pool) -> LedgerApplication:
 
 @pytest.fixture
 def job(pool: asyncpg.Pool) -> ExpiryJob:
-    return ExpiryJob(pool, remind_before=30 * DAY)
+    return ExpiryJob(pool, ProgramApplication(pool), remind_before=30 * DAY)
 
 
 async def expire_in(pool: asyncpg.Pool, member_id: str, delta: timedelta) -> None:
@@ -106,4 +107,22 @@ async def test_points_kept_for_a_released_hold_expire_on_the_next_run(
     await job.run_once(utc_now() + timedelta(seconds=5))
     state = await books(pool, ledger, member_id)
     assert (state.entries_sum, state.available, state.held) == (0, 0, 0)
+    assert_balanced(state)
+
+
+async def test_the_inactivity_policy_expires_everything_of_a_dormant_member(
+    pool: asyncpg.Pool, app: PointsApplication, ledger: LedgerApplication
+) -> None:
+    programs = ProgramApplication(pool)
+    await programs.apply(
+        "id: dormant\nname: Dormant\neffective_from: 2020-01-01\ncurrency: USD\n"
+        "earning: {base_rates: {USD: 2}}\nexpiry: {inactivity_months: 24}\n"
+    )
+    member_id = await member_with_points(PointsApplication(pool, 2, programs), 100)  # 200 points, no fixed term
+    job = ExpiryJob(pool, programs)
+    await job.run_once(utc_now() + 700 * DAY)  # 23 months on: still active
+    assert (await books(pool, ledger, member_id)).entries_sum == 200
+    await job.run_once(utc_now() + 760 * DAY)  # 25 months without earning
+    state = await books(pool, ledger, member_id)
+    assert (state.entries_sum, state.available) == (0, 0)
     assert_balanced(state)

@@ -17,6 +17,8 @@ from services.common.db import create_pool
 from services.common.kafka import dead_letter_topic, ensure_topics
 from services.common.migrations import migrate
 from services.common.settings import KafkaSettings
+from services.points.application import PointsApplication
+from services.points.ledger_application import LedgerApplication
 from tests.integration.support import PoolFactory, TopicFactory
 
 
@@ -41,6 +43,24 @@ async def migrated_pool(create_database: Callable[[], Awaitable[str]]) -> AsyncI
     yield factory
     for pool in pools:
         await pool.close()
+
+
+@pytest.fixture
+async def pool(migrated_pool: PoolFactory) -> asyncpg.Pool:
+    """A migrated points database: what the points tests work on unless a module says otherwise."""
+    _, pool = await migrated_pool("points")
+    return pool
+
+
+@pytest.fixture
+def app(pool: asyncpg.Pool) -> PointsApplication:
+    """Points use cases earning the flat 2 points per whole currency unit (no program applied)."""
+    return PointsApplication(pool, 2)
+
+
+@pytest.fixture
+def ledger(pool: asyncpg.Pool) -> LedgerApplication:
+    return LedgerApplication(pool)
 
 
 @pytest.fixture

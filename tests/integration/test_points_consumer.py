@@ -22,7 +22,7 @@ from services.points import domain
 from services.points.application import PointsApplication
 from services.points.consumers import purchases_consumer
 from services.points.refunds import RefundApplication
-from tests.integration.support import PoolFactory, eventually, header, read_topic, running
+from tests.integration.support import eventually, header, read_topic, running
 
 RATE = 2
 
@@ -53,17 +53,6 @@ async def send(producer: AIOKafkaProducer, envelope: EventEnvelope, *, as_json: 
     else:
         value, headers = envelope.SerializeToString(), kafka_headers(envelope)
     await producer.send_and_wait(PURCHASES_TOPIC, value, key=envelope.subject.encode(), headers=headers)
-
-
-@pytest.fixture
-async def pool(migrated_pool: PoolFactory) -> asyncpg.Pool:
-    _, pool = await migrated_pool("points")
-    return pool
-
-
-@pytest.fixture
-def app(pool: asyncpg.Pool) -> PointsApplication:
-    return PointsApplication(pool, RATE)
 
 
 @pytest.fixture

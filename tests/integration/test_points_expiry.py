@@ -15,25 +15,8 @@ from services.points.expiry import ExpiryJob
 from services.points.ledger_application import LedgerApplication
 from services.points.program_application import ProgramApplication
 from tests.integration.points_ledger_support import assert_balanced, books, member_with_points, new_id
-from tests.integration.support import PoolFactory
 
 DAY = timedelta(days=1)
-
-
-@pytest.fixture
-async def pool(migrated_pool: PoolFactory) -> asyncpg.Pool:
-    _, pool = await migrated_pool("points")
-    return pool
-
-
-@pytest.fixture
-def app(pool: asyncpg.Pool) -> PointsApplication:
-    return PointsApplication(pool, 2)
-
-
-@pytest.fixture
-def ledger(pool: asyncpg.Pool) -> LedgerApplication:
-    return LedgerApplication(pool)
 
 
 @pytest.fixture

@@ -12,25 +12,8 @@ from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArg
 from services.points.application import PointsApplication
 from services.points.ledger_application import LedgerApplication
 from tests.integration.points_ledger_support import assert_balanced, books, earn, member_with_points, new_id
-from tests.integration.support import PoolFactory
 
 HOUR = timedelta(hours=1)
-
-
-@pytest.fixture
-async def pool(migrated_pool: PoolFactory) -> asyncpg.Pool:
-    _, pool = await migrated_pool("points")
-    return pool
-
-
-@pytest.fixture
-def app(pool: asyncpg.Pool) -> PointsApplication:
-    return PointsApplication(pool, 2)
-
-
-@pytest.fixture
-def ledger(pool: asyncpg.Pool) -> LedgerApplication:
-    return LedgerApplication(pool)
 
 
 async def test_a_hold_reserves_points_and_a_capture_spends_them(

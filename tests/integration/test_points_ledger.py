@@ -18,20 +18,8 @@ from services.common.events import decode
 from services.common.kafka import POINTS_EVENTS_TOPIC
 from services.points.application import PointsApplication
 from services.points.domain import Enrollment, LineItem, Money, Purchase
-from tests.integration.support import PoolFactory
 
 RATE = 2
-
-
-@pytest.fixture
-async def pool(migrated_pool: PoolFactory) -> asyncpg.Pool:
-    _, pool = await migrated_pool("points")
-    return pool
-
-
-@pytest.fixture
-def app(pool: asyncpg.Pool) -> PointsApplication:
-    return PointsApplication(pool, RATE)
 
 
 def new_id(prefix: str) -> str:

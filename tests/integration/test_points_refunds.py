@@ -14,23 +14,6 @@ from services.points.domain import Money, Purchase, Refund
 from services.points.ledger_application import LedgerApplication
 from services.points.refunds import RefundApplication
 from tests.integration.points_ledger_support import assert_balanced, books, member_with_points, new_id
-from tests.integration.support import PoolFactory
-
-
-@pytest.fixture
-async def pool(migrated_pool: PoolFactory) -> asyncpg.Pool:
-    _, pool = await migrated_pool("points")
-    return pool
-
-
-@pytest.fixture
-def app(pool: asyncpg.Pool) -> PointsApplication:
-    return PointsApplication(pool, 2)
-
-
-@pytest.fixture
-def ledger(pool: asyncpg.Pool) -> LedgerApplication:
-    return LedgerApplication(pool)
 
 
 @pytest.fixture

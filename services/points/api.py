@@ -14,7 +14,7 @@ from loyalty.points.v1 import points_pb2 as pb
 from loyalty.points.v1 import points_pb2_grpc
 
 from services.common.events import timestamp
-from services.points import domain, store
+from services.points import bonuses, domain, store
 from services.points.application import PointsApplication
 from services.points.ledger_application import HoldResult, LedgerApplication
 from services.points.program_application import ProgramApplication
@@ -28,6 +28,8 @@ _KIND = {
     "redemption": pb.ENTRY_KIND_REDEMPTION,
     "refund": pb.ENTRY_KIND_REFUND,
     "debt_repayment": pb.ENTRY_KIND_DEBT_REPAYMENT,
+    "bonus": pb.ENTRY_KIND_BONUS,
+    "expiry": pb.ENTRY_KIND_EXPIRY,
 }
 _HOLD_STATUS = {
     "held": pb.HOLD_STATUS_HELD,
@@ -147,6 +149,19 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
             points_owed=result.refund.points_owed,
             entry=entry_message(result.entry) if result.entry else None,
             duplicate=result.duplicate,
+        )
+
+    async def RecordActivity(
+        self, request: pb.RecordActivityRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.RecordActivityResponse:
+        occurred_at = _occurred_at(request.occurred_at) if request.HasField("occurred_at") else _MISSING_TIME
+        record = bonuses.ActivityRecord(request.member_id, request.activity_id, request.idempotency_key, occurred_at)
+        result = await self._app.record_activity(record)
+        return pb.RecordActivityResponse(
+            points_earned=result.points_earned,
+            entry=entry_message(result.entry),
+            duplicate=result.duplicate,
+            balance=result.balance,
         )
 
 

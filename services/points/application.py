@@ -15,7 +15,7 @@ from services.common.errors import AlreadyExists, InvalidArgument, NotFound
 from services.common.events import new_envelope, timestamp
 from services.common.kafka import POINTS_EVENTS_TOPIC
 from services.common.outbox import add_event
-from services.points import domain, ledger, lots_store, pricing, refunds_store, store, tier_application, tiers
+from services.points import bonuses, domain, ledger, lots_store, pricing, refunds_store, store, tier_application, tiers
 from services.points.program_application import ProgramApplication
 
 SOURCE = "loyalty.points"
@@ -60,7 +60,13 @@ class PointsApplication:
             )
             envelope = new_envelope(event, subject=member.member_id, source=SOURCE, occurred_at=member.enrolled_at)
             await add_event(connection, POINTS_EVENTS_TOPIC, envelope)
+            if version is not None:
+                await bonuses.credit_signup(connection, member, version.program)
             return member
+
+    async def record_activity(self, record: bonuses.ActivityRecord) -> bonuses.ActivityResult:
+        """Credit a configured activity (newsletter opt-in, review written) within its limit."""
+        return await bonuses.record_activity(self._pool, self._programs, record)
 
     async def member(self, member_id: str) -> store.MemberRow:
         domain.require_member_id(member_id)

@@ -153,6 +153,44 @@ class ExpiryPolicy:
         return add_months(earned_at, self.months_after_earning)
 
 
+class LimitPer(StrEnum):
+    """The period an activity's limit counts in: ever (once-only), or a program-local calendar month or year."""
+
+    EVER = "ever"
+    MONTH = "month"
+    YEAR = "year"
+
+
+@dataclass(frozen=True)
+class ActivityLimit:
+    # At most `count` credits of the activity per period.
+    count: int
+    per: LimitPer
+
+
+@dataclass(frozen=True)
+class Activity:
+    """A configured action that earns fixed points through RecordActivity (newsletter opt-in, review written)."""
+
+    id: str
+    description: str
+    points: int
+    limit: ActivityLimit
+
+
+@dataclass(frozen=True)
+class Bonuses:
+    # Points credited on enrolment; None: no signup bonus.
+    signup_points: int | None
+    activities: tuple[Activity, ...]
+
+    def activity(self, activity_id: str) -> Activity | None:
+        return next((activity for activity in self.activities if activity.id == activity_id), None)
+
+
+NO_BONUSES = Bonuses(None, ())
+
+
 @dataclass(frozen=True)
 class Program:
     id: str
@@ -166,6 +204,7 @@ class Program:
     tiers: TierPolicy | None
     expiry: ExpiryPolicy
     pending_days: int
+    bonuses: Bonuses = NO_BONUSES
 
     @property
     def zone(self) -> ZoneInfo:
@@ -176,6 +215,16 @@ class Program:
         day = moment.astimezone(self.zone).date()
         start = datetime.combine(day, time(), tzinfo=self.zone)
         end = datetime.combine(day + timedelta(days=1), time(), tzinfo=self.zone)
+        return start.astimezone(UTC), end.astimezone(UTC)
+
+    def period_bounds(self, per: LimitPer, moment: datetime) -> tuple[datetime | None, datetime | None]:
+        """The program-local calendar month or year holding `moment`, as UTC [start, end); (None, None) for ever."""
+        if per is LimitPer.EVER:
+            return None, None
+        local = moment.astimezone(self.zone)
+        first = local.date().replace(day=1) if per is LimitPer.MONTH else local.date().replace(month=1, day=1)
+        start = datetime.combine(first, time(), tzinfo=self.zone)
+        end = add_months(start, 1 if per is LimitPer.MONTH else 12)
         return start.astimezone(UTC), end.astimezone(UTC)
 
     def available_at(self, earned_at: datetime) -> datetime:

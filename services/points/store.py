@@ -86,10 +86,11 @@ async def insert_entry(
     points: int,
     idempotency_key: str,
     description: str,
+    breakdown: str = "[]",
 ) -> EntryRow:
     record = await connection.fetchrow(
-        f"""INSERT INTO ledger_entries (entry_id, member_id, kind, points, idempotency_key, description)
-            VALUES ($1, $2, $3, $4, $5, $6)
+        f"""INSERT INTO ledger_entries (entry_id, member_id, kind, points, idempotency_key, description, breakdown)
+            VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)
             RETURNING {_ENTRY_COLUMNS}""",
         uuid.uuid4(),
         member_id,
@@ -97,8 +98,25 @@ async def insert_entry(
         points,
         idempotency_key,
         description,
+        breakdown,
     )
     return EntryRow(**record)
+
+
+async def count_bonuses(
+    connection: asyncpg.Connection, member_id: str, source: str, start: datetime | None, end: datetime | None
+) -> int:
+    """The member's bonus entries whose breakdown source is `source`, earned in [start, end) (None: unbounded)."""
+    count = await connection.fetchval(
+        """SELECT count(*) FROM ledger_entries e JOIN lots l ON l.entry_id = e.entry_id
+            WHERE e.member_id = $1 AND e.kind = 'bonus' AND e.breakdown -> 0 ->> 'source' = $2
+              AND ($3::timestamptz IS NULL OR l.earned_at >= $3) AND ($4::timestamptz IS NULL OR l.earned_at < $4)""",
+        member_id,
+        source,
+        start,
+        end,
+    )
+    return int(count)
 
 
 async def get_entry(connection: asyncpg.Connection, entry_id: uuid.UUID) -> EntryRow | None:

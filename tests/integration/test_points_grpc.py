@@ -15,7 +15,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from loyalty.common.v1.common_pb2 import Money
 from loyalty.points.v1 import points_pb2 as pb
-from loyalty.points.v1 import points_pb2_grpc
+from loyalty.points.v1 import points_pb2_grpc, program_pb2_grpc
+from loyalty.points.v1 import program_pb2 as program_pb
 
 from services.common.events import timestamp
 from services.common.grpc_server import GrpcServer
@@ -164,3 +165,47 @@ async def test_health_and_reflection(channel: grpc.aio.Channel) -> None:
     responses = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
     names = {s.name async for r in responses for s in r.list_services_response.service}
     assert {"loyalty.points.v1.PointsService", "grpc.health.v1.Health"} <= names
+
+
+async def test_record_activity_credits_a_configured_activity_once(
+    channel: grpc.aio.Channel, points: points_pb2_grpc.PointsServiceStub
+) -> None:
+    definition = """
+id: club
+effective_from: 2020-01-01
+currency: USD
+earning: {base_rates: {USD: 1}}
+bonuses:
+  signup: {points: 500}
+  activities: [{id: newsletter-optin, points: 100}]
+"""
+    await program_pb2_grpc.ProgramServiceStub(channel).ApplyProgram(
+        program_pb.ApplyProgramRequest(definition=definition)
+    )
+    member_id = await enroll(points)
+    request = pb.RecordActivityRequest(
+        member_id=member_id,
+        activity_id="newsletter-optin",
+        idempotency_key="optin",
+        occurred_at=timestamp(datetime.now(UTC)),
+    )
+    first = await points.RecordActivity(request)
+    assert (first.points_earned, first.balance, first.duplicate, first.entry.kind) == (
+        100,
+        600,
+        False,
+        pb.ENTRY_KIND_BONUS,
+    )
+    assert (await points.RecordActivity(request)).duplicate
+    request.idempotency_key = "optin-again"
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await points.RecordActivity(request)
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "activity_id" in (caught.value.details() or "")
+    request.activity_id = "tweet"
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await points.RecordActivity(request)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert set(field_violations(caught.value)) == {"activity_id"}
+    entries = await points.ListLedgerEntries(pb.ListLedgerEntriesRequest(member_id=member_id))
+    assert [e.kind for e in entries.entries] == [pb.ENTRY_KIND_BONUS, pb.ENTRY_KIND_BONUS]

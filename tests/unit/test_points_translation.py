@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import re
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -112,3 +114,19 @@ def test_member_and_entry_messages() -> None:
     assert entry_pb.entry_id == str(entry_id)
     assert entry_pb.kind == pb.ENTRY_KIND_PURCHASE_EARN
     assert (entry_pb.points, entry_pb.idempotency_key) == (84, "purchase:p-1")
+
+
+def _kinds_allowed_by_the_schema() -> set[str]:
+    """The ledger entry kinds the newest migration's CHECK constraint allows."""
+    migrations = sorted((Path(store.__file__).parent / "migrations").glob("*.sql"))
+    checks = [m.read_text() for m in migrations if "ledger_entries_kind_check" in m.read_text()]
+    allowed = re.findall(r"kind IN \(([^)]*)\)", checks[-1])[-1]
+    return set(re.findall(r"'([a-z_]+)'", allowed))
+
+
+def test_every_entry_kind_the_schema_allows_has_a_protobuf_kind() -> None:
+    kinds = _kinds_allowed_by_the_schema()
+    assert {"purchase_earn", "expiry", "bonus"} <= kinds
+    for kind in kinds:
+        entry = store.EntryRow(1, uuid.uuid4(), "m-1", kind, -5, f"{kind}:1", "why", WHEN)
+        assert entry_message(entry).kind != pb.ENTRY_KIND_UNSPECIFIED

@@ -26,6 +26,8 @@ class EntryKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ENTRY_KIND_REDEMPTION: _ClassVar[EntryKind]
     ENTRY_KIND_REFUND: _ClassVar[EntryKind]
     ENTRY_KIND_DEBT_REPAYMENT: _ClassVar[EntryKind]
+    ENTRY_KIND_BONUS: _ClassVar[EntryKind]
+    ENTRY_KIND_EXPIRY: _ClassVar[EntryKind]
 
 class HoldStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -43,6 +45,8 @@ ENTRY_KIND_ADJUSTMENT: EntryKind
 ENTRY_KIND_REDEMPTION: EntryKind
 ENTRY_KIND_REFUND: EntryKind
 ENTRY_KIND_DEBT_REPAYMENT: EntryKind
+ENTRY_KIND_BONUS: EntryKind
+ENTRY_KIND_EXPIRY: EntryKind
 HOLD_STATUS_UNSPECIFIED: HoldStatus
 HOLD_STATUS_HELD: HoldStatus
 HOLD_STATUS_CAPTURED: HoldStatus
@@ -332,3 +336,27 @@ class RefundPurchaseResponse(_message.Message):
     entry: LedgerEntry
     duplicate: bool
     def __init__(self, points_reversed: _Optional[int] = ..., points_owed: _Optional[int] = ..., entry: _Optional[_Union[LedgerEntry, _Mapping]] = ..., duplicate: _Optional[bool] = ...) -> None: ...
+
+class RecordActivityRequest(_message.Message):
+    __slots__ = ("member_id", "activity_id", "idempotency_key", "occurred_at")
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    ACTIVITY_ID_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    member_id: str
+    activity_id: str
+    idempotency_key: str
+    occurred_at: _timestamp_pb2.Timestamp
+    def __init__(self, member_id: _Optional[str] = ..., activity_id: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class RecordActivityResponse(_message.Message):
+    __slots__ = ("points_earned", "entry", "duplicate", "balance")
+    POINTS_EARNED_FIELD_NUMBER: _ClassVar[int]
+    ENTRY_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_FIELD_NUMBER: _ClassVar[int]
+    BALANCE_FIELD_NUMBER: _ClassVar[int]
+    points_earned: int
+    entry: LedgerEntry
+    duplicate: bool
+    balance: int
+    def __init__(self, points_earned: _Optional[int] = ..., entry: _Optional[_Union[LedgerEntry, _Mapping]] = ..., duplicate: _Optional[bool] = ..., balance: _Optional[int] = ...) -> None: ...

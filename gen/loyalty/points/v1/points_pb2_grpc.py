@@ -85,6 +85,11 @@ class PointsServiceStub:
                 request_serializer=loyalty_dot_points_dot_v1_dot_points__pb2.RefundPurchaseRequest.SerializeToString,
                 response_deserializer=loyalty_dot_points_dot_v1_dot_points__pb2.RefundPurchaseResponse.FromString,
                 _registered_method=True)
+        self.RecordActivity = channel.unary_unary(
+                '/loyalty.points.v1.PointsService/RecordActivity',
+                request_serializer=loyalty_dot_points_dot_v1_dot_points__pb2.RecordActivityRequest.SerializeToString,
+                response_deserializer=loyalty_dot_points_dot_v1_dot_points__pb2.RecordActivityResponse.FromString,
+                _registered_method=True)
 
 
 class PointsServiceServicer:
@@ -170,6 +175,17 @@ class PointsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordActivity(self, request, context):
+        """Credits the points of an activity the program in force configures
+        (bonuses.activities: newsletter opt-in, review written), within its limit.
+        The same idempotency key returns the first result. FAILED_PRECONDITION
+        when the activity's limit for its period is reached or no program is in
+        force; an activity the program does not configure is INVALID_ARGUMENT.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PointsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -222,6 +238,11 @@ def add_PointsServiceServicer_to_server(servicer, server):
                     servicer.RefundPurchase,
                     request_deserializer=loyalty_dot_points_dot_v1_dot_points__pb2.RefundPurchaseRequest.FromString,
                     response_serializer=loyalty_dot_points_dot_v1_dot_points__pb2.RefundPurchaseResponse.SerializeToString,
+            ),
+            'RecordActivity': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordActivity,
+                    request_deserializer=loyalty_dot_points_dot_v1_dot_points__pb2.RecordActivityRequest.FromString,
+                    response_serializer=loyalty_dot_points_dot_v1_dot_points__pb2.RecordActivityResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -495,6 +516,33 @@ class PointsService:
             '/loyalty.points.v1.PointsService/RefundPurchase',
             loyalty_dot_points_dot_v1_dot_points__pb2.RefundPurchaseRequest.SerializeToString,
             loyalty_dot_points_dot_v1_dot_points__pb2.RefundPurchaseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordActivity(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/loyalty.points.v1.PointsService/RecordActivity',
+            loyalty_dot_points_dot_v1_dot_points__pb2.RecordActivityRequest.SerializeToString,
+            loyalty_dot_points_dot_v1_dot_points__pb2.RecordActivityResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,174 @@
+"""Bonuses for actions: the signup bonus paid on enrolment, and RecordActivity for the program's configured activities.
+
+A bonus is a ledger entry of kind 'bonus' with a lot available at once, and a
+PointsEarned event. Its breakdown names where it came from ("signup" or
+"activity:<id>"); an activity's limit counts the member's bonus entries with
+that source whose lot was earned in the limit's period, under the member row
+lock, so concurrent calls cannot credit past the limit.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+from loyalty.events.v1 import points_pb2 as events
+
+from services.common.db import unit_of_work
+from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Violations
+from services.common.events import new_envelope
+from services.common.kafka import POINTS_EVENTS_TOPIC
+from services.common.outbox import add_event
+from services.points import domain, ledger, lots_store, store
+from services.points.program import Activity, LimitPer, Program
+from services.points.program_application import ProgramApplication
+
+SOURCE = "loyalty.points"
+_PERIOD = {LimitPer.EVER: "ever", LimitPer.MONTH: "per calendar month", LimitPer.YEAR: "per calendar year"}
+
+
+@dataclass(frozen=True)
+class ActivityRecord:
+    member_id: str
+    activity_id: str
+    idempotency_key: str
+    occurred_at: datetime
+
+
+@dataclass(frozen=True)
+class ActivityResult:
+    points_earned: int
+    entry: store.EntryRow
+    duplicate: bool
+    balance: int
+
+
+def validate_activity(record: ActivityRecord, now: datetime) -> ActivityRecord:
+    violations = Violations()
+    domain.check_member_id(violations, "member_id", record.member_id)
+    if not record.activity_id:
+        violations.add("activity_id", "is required: the id of an activity in the program's bonuses.activities")
+    if not record.idempotency_key or len(record.idempotency_key) > ledger.MAX_KEY:
+        violations.add("idempotency_key", f"is required, at most {ledger.MAX_KEY} characters")
+    moment = record.occurred_at
+    if moment.tzinfo is None or moment.year < 2000:
+        violations.add("occurred_at", "is required and must be after 2000-01-01")
+    elif moment > now + domain.MAX_FUTURE_SKEW:
+        violations.add("occurred_at", "must not be more than 24 hours in the future")
+    violations.raise_if_any()
+    return record
+
+
+def limit_reached(activity: Activity, credited: int) -> bool:
+    """Whether `credited` credits already in the period leave no room for another."""
+    return credited >= activity.limit.count
+
+
+async def credit_signup(connection: asyncpg.Connection, member: store.MemberRow, program: Program) -> int:
+    """Credit the program's signup bonus to a member enrolled in this transaction; returns the points (0: none)."""
+    points = program.bonuses.signup_points
+    if not points:
+        return 0
+    await _credit(
+        connection,
+        member_id=member.member_id,
+        points=points,
+        key=f"signup:{member.member_id}",
+        source="signup",
+        description=f"signup bonus of program {program.id}",
+        program=program,
+        earned_at=member.enrolled_at,
+        balance_after=member.balance + points,
+    )
+    return points
+
+
+async def record_activity(pool: asyncpg.Pool, programs: ProgramApplication, record: ActivityRecord) -> ActivityResult:
+    """Credit a configured activity once per idempotency key, within its limit; a repeated key returns the first."""
+    validate_activity(record, domain.utc_now())
+    key = f"activity:{record.member_id}:{record.idempotency_key}"
+    source = f"activity:{record.activity_id}"
+    async with unit_of_work(pool) as connection:
+        # Locked first, like every mutation: concurrent activities of one member count one after another.
+        member = await store.get_member(connection, record.member_id, lock=True)
+        if member is None:
+            raise NotFound(f"member_id: member {record.member_id!r} is not enrolled")
+        previous = await store.find_entry_by_key(connection, key)
+        if previous is not None:
+            if (previous.member_id, json.loads(previous.breakdown)[0]["source"]) != (member.member_id, source):
+                raise AlreadyExists("idempotency_key: already used for a different activity")
+            return ActivityResult(previous.points, previous, duplicate=True, balance=member.balance)
+        version = await programs.in_force_in(connection, None, record.occurred_at)
+        if version is None:
+            raise FailedPrecondition("occurred_at: no program is in force at that time, so no activity earns points")
+        program = version.program
+        activity = program.bonuses.activity(record.activity_id)
+        if activity is None:
+            raise InvalidArgument.single(
+                "activity_id", f"{record.activity_id!r} is not an activity of program {program.id}"
+            )
+        start, end = program.period_bounds(activity.limit.per, record.occurred_at)
+        if limit_reached(activity, await store.count_bonuses(connection, member.member_id, source, start, end)):
+            raise FailedPrecondition(
+                f"activity_id: {activity.id!r} already earned its limit of {activity.limit.count}"
+                f" {_PERIOD[activity.limit.per]}"
+            )
+        entry = await _credit(
+            connection,
+            member_id=member.member_id,
+            points=activity.points,
+            key=key,
+            source=source,
+            description=activity.description or f"activity {activity.id}",
+            program=program,
+            earned_at=record.occurred_at,
+            balance_after=member.balance + activity.points,
+        )
+        return ActivityResult(activity.points, entry, duplicate=False, balance=member.balance + activity.points)
+
+
+async def _credit(
+    connection: asyncpg.Connection,
+    *,
+    member_id: str,
+    points: int,
+    key: str,
+    source: str,
+    description: str,
+    program: Program,
+    earned_at: datetime,
+    balance_after: int,
+) -> store.EntryRow:
+    """The bonus entry, its lot (available at once) and its PointsEarned event."""
+    breakdown = json.dumps([{"source": source, "points": points, "description": description}])
+    entry = await store.insert_entry(
+        connection,
+        member_id=member_id,
+        kind="bonus",
+        points=points,
+        idempotency_key=key,
+        description=description,
+        breakdown=breakdown,
+    )
+    await lots_store.insert_lot(
+        connection,
+        member_id=member_id,
+        entry_id=entry.entry_id,
+        points=points,
+        earned_at=earned_at,
+        available_at=entry.created_at,
+        expires_at=program.expiry.expires_at(earned_at),
+    )
+    event = events.PointsEarned(
+        member_id=member_id,
+        points=points,
+        ledger_entry_id=str(entry.entry_id),
+        reason=source,
+        source_reference=key,
+        balance_after=balance_after,
+    )
+    envelope = new_envelope(event, subject=member_id, source=SOURCE, occurred_at=entry.created_at)
+    await add_event(connection, POINTS_EVENTS_TOPIC, envelope)
+    return entry

@@ -143,23 +143,16 @@ async def _credit(
 ) -> store.EntryRow:
     """The bonus entry, its lot (available at once) and its PointsEarned event."""
     breakdown = json.dumps([{"source": source, "points": points, "description": description}])
-    entry = await store.insert_entry(
+    entry = await lots_store.insert_credit(
         connection,
         member_id=member_id,
         kind="bonus",
         points=points,
         idempotency_key=key,
         description=description,
-        breakdown=breakdown,
-    )
-    await lots_store.insert_lot(
-        connection,
-        member_id=member_id,
-        entry_id=entry.entry_id,
-        points=points,
         earned_at=earned_at,
-        available_at=entry.created_at,
         expires_at=program.expiry.expires_at(earned_at),
+        breakdown=breakdown,
     )
     event = events.PointsEarned(
         member_id=member_id,

@@ -138,25 +138,26 @@ class LedgerApplication:
                 ledger.require_available(await _balances(connection, member_id, now), -points)
                 draws = ledger.draw_first_expiring(await lots_store.open_lots(connection, member_id), -points, now)
             description = f"{reason} (by {actor})"
-            entry = await store.insert_entry(
-                connection,
-                member_id=member_id,
-                kind="adjustment",
-                points=points,
-                idempotency_key=key,
-                description=description,
-            )
             if points > 0:
-                await lots_store.insert_lot(
+                entry = await lots_store.insert_credit(
                     connection,
                     member_id=member_id,
-                    entry_id=entry.entry_id,
+                    kind="adjustment",
                     points=points,
+                    idempotency_key=key,
+                    description=description,
                     earned_at=now,
-                    available_at=now,
                     expires_at=None,
                 )
             else:
+                entry = await store.insert_entry(
+                    connection,
+                    member_id=member_id,
+                    kind="adjustment",
+                    points=points,
+                    idempotency_key=key,
+                    description=description,
+                )
                 await lots_store.apply_draws(connection, entry.entry_id, draws)
             adjusted = events.PointsAdjusted(
                 member_id=member_id, points=points, reason=reason, actor=actor, ledger_entry_id=str(entry.entry_id)

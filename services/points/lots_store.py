@@ -9,6 +9,7 @@ from datetime import datetime
 
 import asyncpg
 
+from services.points import store
 from services.points.ledger import Draw, Lot
 
 
@@ -51,6 +52,40 @@ async def insert_lot(
         available_at,
         expires_at,
     )
+
+
+async def insert_credit(
+    connection: asyncpg.Connection,
+    *,
+    member_id: str,
+    kind: str,
+    points: int,
+    idempotency_key: str,
+    description: str,
+    earned_at: datetime,
+    expires_at: datetime | None,
+    breakdown: str = "[]",
+) -> store.EntryRow:
+    """A positive entry and the lot holding its points, spendable at once."""
+    entry = await store.insert_entry(
+        connection,
+        member_id=member_id,
+        kind=kind,
+        points=points,
+        idempotency_key=idempotency_key,
+        description=description,
+        breakdown=breakdown,
+    )
+    await insert_lot(
+        connection,
+        member_id=member_id,
+        entry_id=entry.entry_id,
+        points=points,
+        earned_at=earned_at,
+        available_at=entry.created_at,
+        expires_at=expires_at,
+    )
+    return entry
 
 
 async def open_lots(connection: asyncpg.Connection, member_id: str) -> list[Lot]:

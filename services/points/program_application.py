@@ -113,11 +113,12 @@ class ProgramApplication:
         no such program or it had not taken effect at `at`; FailedPrecondition
         when `program_id` is None and several programs exist.
         """
-        program_id = program_id or await self._sole_program_id(connection)
-        if not program_id:
-            return None
-        known = [version for (known_id, version) in self._known if known_id == program_id]
-        row = await program_store.in_force(connection, program_id, at, known)
+        # One round trip: pricing asks on every purchase.
+        programs, row = await program_store.in_force_of_named_or_sole(
+            connection, program_id or None, at, list(self._known)
+        )
+        if not program_id and programs > 1:
+            raise FailedPrecondition("program_id: several programs exist; name one")
         if row is None:
             return None
         return self._known.get((row.program_id, row.version)) or self._remember(row)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
@@ -19,14 +20,14 @@ class ProgramRow:
     version: int
     effective_from: datetime
     created_at: datetime
-    # None when the caller said it already holds this version (see in_force).
+    # None when the caller said it already holds this version (see in_force_of_named_or_sole).
     definition: str | None
 
 
 _COLUMNS = "program_id, version, effective_from, created_at, definition"
 
 
-def _row(record: asyncpg.Record) -> ProgramRow:
+def _row(record: Mapping[str, Any]) -> ProgramRow:
     return ProgramRow(
         record["program_id"], record["version"], record["effective_from"], record["created_at"], record["definition"]
     )
@@ -73,26 +74,39 @@ async def insert(
     return _row(record)
 
 
-async def in_force(
-    connection: asyncpg.Connection, program_id: str, moment: datetime, known_versions: Sequence[int] = ()
-) -> ProgramRow | None:
-    """The version whose effective_from is the latest at or before `moment`.
+async def in_force_of_named_or_sole(
+    connection: asyncpg.Connection,
+    program_id: str | None,
+    moment: datetime,
+    known: Sequence[tuple[str, int]] = (),
+) -> tuple[int, ProgramRow | None]:
+    """`in_force` in one round trip, for pricing: of `program_id`, or with None of the only program there is.
 
-    Its definition is left out (None) when its version is in `known_versions`:
-    the caller has it parsed already, and pricing asks on every purchase.
+    Returns how many programs exist (counted up to 2) and the version in force,
+    whose definition is left out when (program id, version) is in `known`.
     """
     record = await connection.fetchrow(
-        """SELECT program_id, version, effective_from, created_at,
-                  CASE WHEN version = ANY($3::integer[]) THEN NULL ELSE definition END AS definition
-             FROM programs
-            WHERE program_id = $1 AND effective_from <= $2
-            ORDER BY effective_from DESC
-            LIMIT 1""",
+        """WITH ids AS (SELECT DISTINCT program_id FROM programs ORDER BY program_id LIMIT 2)
+           SELECT (SELECT count(*) FROM ids) AS programs, p.*
+             FROM (SELECT coalesce($1::text, (SELECT min(program_id) FROM ids)) AS program_id) AS chosen
+             LEFT JOIN LATERAL (
+                  SELECT program_id, version, effective_from, created_at,
+                         CASE WHEN EXISTS (SELECT 1 FROM unnest($3::text[], $4::integer[]) AS k(id, v)
+                                            WHERE k.id = programs.program_id AND k.v = programs.version)
+                              THEN NULL ELSE definition END AS definition
+                    FROM programs
+                   WHERE programs.program_id = chosen.program_id AND effective_from <= $2
+                   ORDER BY effective_from DESC
+                   LIMIT 1) AS p ON true""",
         program_id,
         moment,
-        list(known_versions),
+        [known_id for known_id, _ in known],
+        [version for _, version in known],
     )
-    return _row(record) if record else None
+    assert record is not None
+    fields = dict(record)
+    programs = int(fields.pop("programs"))
+    return programs, _row(fields) if fields["program_id"] is not None else None
 
 
 async def program_ids(connection: asyncpg.Connection, limit: int) -> list[str]:

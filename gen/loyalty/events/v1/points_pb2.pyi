@@ -9,14 +9,18 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class MemberEnrolled(_message.Message):
-    __slots__ = ("member_id", "tier", "enrolled_at")
+    __slots__ = ("member_id", "tier", "enrolled_at", "birth_date", "referrer_member_id")
     MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
     TIER_FIELD_NUMBER: _ClassVar[int]
     ENROLLED_AT_FIELD_NUMBER: _ClassVar[int]
+    BIRTH_DATE_FIELD_NUMBER: _ClassVar[int]
+    REFERRER_MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
     member_id: str
     tier: str
     enrolled_at: _timestamp_pb2.Timestamp
-    def __init__(self, member_id: _Optional[str] = ..., tier: _Optional[str] = ..., enrolled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    birth_date: str
+    referrer_member_id: str
+    def __init__(self, member_id: _Optional[str] = ..., tier: _Optional[str] = ..., enrolled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., birth_date: _Optional[str] = ..., referrer_member_id: _Optional[str] = ...) -> None: ...
 
 class PointsEarned(_message.Message):
     __slots__ = ("member_id", "points", "ledger_entry_id", "reason", "source_reference", "balance_after")

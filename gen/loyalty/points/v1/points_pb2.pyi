@@ -54,7 +54,7 @@ HOLD_STATUS_RELEASED: HoldStatus
 HOLD_STATUS_EXPIRED: HoldStatus
 
 class Member(_message.Message):
-    __slots__ = ("member_id", "email", "given_name", "family_name", "tier", "status", "enrolled_at", "tier_progress")
+    __slots__ = ("member_id", "email", "given_name", "family_name", "tier", "status", "enrolled_at", "tier_progress", "birth_date", "referrer_member_id")
     MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
     EMAIL_FIELD_NUMBER: _ClassVar[int]
     GIVEN_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -63,6 +63,8 @@ class Member(_message.Message):
     STATUS_FIELD_NUMBER: _ClassVar[int]
     ENROLLED_AT_FIELD_NUMBER: _ClassVar[int]
     TIER_PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    BIRTH_DATE_FIELD_NUMBER: _ClassVar[int]
+    REFERRER_MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
     member_id: str
     email: str
     given_name: str
@@ -71,7 +73,9 @@ class Member(_message.Message):
     status: MemberStatus
     enrolled_at: _timestamp_pb2.Timestamp
     tier_progress: TierProgress
-    def __init__(self, member_id: _Optional[str] = ..., email: _Optional[str] = ..., given_name: _Optional[str] = ..., family_name: _Optional[str] = ..., tier: _Optional[str] = ..., status: _Optional[_Union[MemberStatus, str]] = ..., enrolled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., tier_progress: _Optional[_Union[TierProgress, _Mapping]] = ...) -> None: ...
+    birth_date: str
+    referrer_member_id: str
+    def __init__(self, member_id: _Optional[str] = ..., email: _Optional[str] = ..., given_name: _Optional[str] = ..., family_name: _Optional[str] = ..., tier: _Optional[str] = ..., status: _Optional[_Union[MemberStatus, str]] = ..., enrolled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., tier_progress: _Optional[_Union[TierProgress, _Mapping]] = ..., birth_date: _Optional[str] = ..., referrer_member_id: _Optional[str] = ...) -> None: ...
 
 class TierProgress(_message.Message):
     __slots__ = ("qualifying_value", "next_tier", "needed_for_next", "requalify_at")
@@ -86,16 +90,20 @@ class TierProgress(_message.Message):
     def __init__(self, qualifying_value: _Optional[str] = ..., next_tier: _Optional[str] = ..., needed_for_next: _Optional[str] = ..., requalify_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class EnrollMemberRequest(_message.Message):
-    __slots__ = ("member_id", "email", "given_name", "family_name")
+    __slots__ = ("member_id", "email", "given_name", "family_name", "birth_date", "referrer_member_id")
     MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
     EMAIL_FIELD_NUMBER: _ClassVar[int]
     GIVEN_NAME_FIELD_NUMBER: _ClassVar[int]
     FAMILY_NAME_FIELD_NUMBER: _ClassVar[int]
+    BIRTH_DATE_FIELD_NUMBER: _ClassVar[int]
+    REFERRER_MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
     member_id: str
     email: str
     given_name: str
     family_name: str
-    def __init__(self, member_id: _Optional[str] = ..., email: _Optional[str] = ..., given_name: _Optional[str] = ..., family_name: _Optional[str] = ...) -> None: ...
+    birth_date: str
+    referrer_member_id: str
+    def __init__(self, member_id: _Optional[str] = ..., email: _Optional[str] = ..., given_name: _Optional[str] = ..., family_name: _Optional[str] = ..., birth_date: _Optional[str] = ..., referrer_member_id: _Optional[str] = ...) -> None: ...
 
 class EnrollMemberResponse(_message.Message):
     __slots__ = ("member",)

@@ -29,6 +29,8 @@ def add_client_commands(commands: argparse._SubParsersAction) -> None:  # type: 
     enroll = commands.add_parser("enroll", help="enroll a member (gRPC)")
     enroll.add_argument("member_id")
     enroll.add_argument("--email", default="")
+    enroll.add_argument("--birth-date", default="", help="YYYY-MM-DD, for the birthday bonus")
+    enroll.add_argument("--referrer", default="", help="member id of the member who referred this one")
     enroll.set_defaults(run=lambda args: asyncio.run(_enroll(args)))
 
     purchase = commands.add_parser("purchase", help="record a purchase over gRPC or publish it to Kafka")
@@ -61,7 +63,12 @@ def money(amount: str, currency: str) -> Money:
 async def _enroll(args: argparse.Namespace) -> int:
     async with points_channel() as channel:
         response = await points_pb2_grpc.PointsServiceStub(channel).EnrollMember(
-            pb.EnrollMemberRequest(member_id=args.member_id, email=args.email)
+            pb.EnrollMemberRequest(
+                member_id=args.member_id,
+                email=args.email,
+                birth_date=args.birth_date,
+                referrer_member_id=args.referrer,
+            )
         )
     print(f"enrolled {response.member.member_id} in tier {response.member.tier}")
     return 0

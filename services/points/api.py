@@ -56,7 +56,14 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         self, request: pb.EnrollMemberRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.EnrollMemberResponse:
         member = await self._app.enroll(
-            domain.Enrollment(request.member_id, request.email, request.given_name, request.family_name)
+            domain.Enrollment(
+                request.member_id,
+                request.email,
+                request.given_name,
+                request.family_name,
+                birth_date=request.birth_date,
+                referrer_member_id=request.referrer_member_id,
+            )
         )
         return pb.EnrollMemberResponse(member=member_message(member))
 
@@ -235,6 +242,8 @@ def member_message(member: store.MemberRow) -> pb.Member:
         tier=member.tier,
         status=_STATUS[member.status],
         enrolled_at=timestamp(member.enrolled_at),
+        birth_date=member.birth_date.isoformat() if member.birth_date else "",
+        referrer_member_id=member.referrer_member_id or "",
     )
 
 

@@ -15,7 +15,18 @@ from services.common.errors import AlreadyExists, InvalidArgument, NotFound
 from services.common.events import new_envelope, timestamp
 from services.common.kafka import POINTS_EVENTS_TOPIC
 from services.common.outbox import add_event
-from services.points import bonuses, domain, ledger, lots_store, pricing, refunds_store, store, tier_application, tiers
+from services.points import (
+    bonuses,
+    domain,
+    ledger,
+    lots_store,
+    pricing,
+    referrals,
+    refunds_store,
+    store,
+    tier_application,
+    tiers,
+)
 from services.points.program_application import ProgramApplication
 
 SOURCE = "loyalty.points"
@@ -52,11 +63,17 @@ class PointsApplication:
             version = await self._programs.in_force_in(connection, None, domain.utc_now())
             tiers_policy = version.program.tiers if version else None
             entry_tier = tiers_policy.levels[0].name if tiers_policy else domain.DEFAULT_TIER
+            if enrollment.referrer_member_id and not await store.get_member(connection, enrollment.referrer_member_id):
+                raise NotFound(f"referrer_member_id: member {enrollment.referrer_member_id!r} is not enrolled")
             member = await store.insert_member(connection, enrollment, entry_tier)
             if member is None:
                 raise AlreadyExists(f"member {enrollment.member_id!r} is already enrolled")
             event = events.MemberEnrolled(
-                member_id=member.member_id, tier=member.tier, enrolled_at=timestamp(member.enrolled_at)
+                member_id=member.member_id,
+                tier=member.tier,
+                enrolled_at=timestamp(member.enrolled_at),
+                birth_date=enrollment.birth_date,
+                referrer_member_id=enrollment.referrer_member_id,
             )
             envelope = new_envelope(event, subject=member.member_id, source=SOURCE, occurred_at=member.enrolled_at)
             await add_event(connection, POINTS_EVENTS_TOPIC, envelope)
@@ -125,6 +142,7 @@ class PointsApplication:
         await tier_application.move_after_activity(connection, member, priced.program, domain.utc_now())
         if entry is not None:
             await _emit_points_earned(connection, entry, purchase, balance)
+        balance += await referrals.pay_referral(connection, member, purchase, priced.points, priced.program, balance)
         return PurchaseResult(priced.points, entry, duplicate=False, balance=balance, priced=priced)
 
     async def entries(self, member_id: str, page_size: int, page_token: str) -> EntriesPage:

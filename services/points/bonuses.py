@@ -71,7 +71,7 @@ async def credit_signup(connection: asyncpg.Connection, member: store.MemberRow,
     points = program.bonuses.signup_points
     if not points:
         return 0
-    await _credit(
+    await credit_bonus(
         connection,
         member_id=member.member_id,
         points=points,
@@ -115,7 +115,7 @@ async def record_activity(pool: asyncpg.Pool, programs: ProgramApplication, reco
                 f"activity_id: {activity.id!r} already earned its limit of {activity.limit.count}"
                 f" {_PERIOD[activity.limit.per]}"
             )
-        entry = await _credit(
+        entry = await credit_bonus(
             connection,
             member_id=member.member_id,
             points=activity.points,
@@ -129,7 +129,7 @@ async def record_activity(pool: asyncpg.Pool, programs: ProgramApplication, reco
         return ActivityResult(activity.points, entry, duplicate=False, balance=member.balance + activity.points)
 
 
-async def _credit(
+async def credit_bonus(
     connection: asyncpg.Connection,
     *,
     member_id: str,
@@ -140,8 +140,9 @@ async def _credit(
     program: Program,
     earned_at: datetime,
     balance_after: int,
+    available_at: datetime | None = None,
 ) -> store.EntryRow:
-    """The bonus entry, its lot (available at once) and its PointsEarned event."""
+    """The bonus entry, its lot (available at once, or pending until `available_at`) and its PointsEarned event."""
     breakdown = json.dumps([{"source": source, "points": points, "description": description}])
     entry = await lots_store.insert_credit(
         connection,
@@ -153,6 +154,7 @@ async def _credit(
         earned_at=earned_at,
         expires_at=program.expiry.expires_at(earned_at),
         breakdown=breakdown,
+        available_at=available_at,
     )
     event = events.PointsEarned(
         member_id=member_id,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from babel.numbers import get_currency_precision, is_currency
 
@@ -16,6 +16,8 @@ from services.common.errors import InvalidArgument, Violations
 
 MEMBER_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 PURCHASE_ID_PATTERN = re.compile(r"[\x21-\x7e]{1,128}")
+BIRTH_DATE_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+EARLIEST_BIRTH_DATE = date(1900, 1, 1)
 DEFAULT_TIER = "base"
 # Largest amount accepted, in minor units: far above any real basket and far
 # below the int64 points overflow at any sane earn rate.
@@ -64,6 +66,14 @@ class Enrollment:
     email: str
     given_name: str
     family_name: str
+    # ISO 8601 date (YYYY-MM-DD) as given; empty when not given.
+    birth_date: str = ""
+    referrer_member_id: str = ""
+
+    @property
+    def birth_day(self) -> date | None:
+        """The date of birth of a validated enrolment."""
+        return date.fromisoformat(self.birth_date) if self.birth_date else None
 
 
 @dataclass(frozen=True)
@@ -96,8 +106,25 @@ def validate_enrollment(enrollment: Enrollment) -> Enrollment:
     for field, value in (("given_name", enrollment.given_name), ("family_name", enrollment.family_name)):
         if len(value) > MAX_TEXT:
             violations.add(field, "must be at most 256 characters")
+    if enrollment.birth_date:
+        _check_birth_date(violations, enrollment.birth_date, utc_now().date())
+    if enrollment.referrer_member_id:
+        check_member_id(violations, "referrer_member_id", enrollment.referrer_member_id)
+        if enrollment.referrer_member_id == enrollment.member_id:
+            violations.add("referrer_member_id", "must not be the member being enrolled")
     violations.raise_if_any()
     return enrollment
+
+
+def _check_birth_date(violations: Violations, text: str, today: date) -> None:
+    try:
+        born = date.fromisoformat(text) if BIRTH_DATE_PATTERN.fullmatch(text) else None
+    except ValueError:
+        born = None
+    if born is None:
+        violations.add("birth_date", f"{text[:32]!r} is not a date of the form YYYY-MM-DD")
+    elif not EARLIEST_BIRTH_DATE <= born <= today:
+        violations.add("birth_date", f"must be between {EARLIEST_BIRTH_DATE} and today")
 
 
 def _check_money(violations: Violations, field: str, money: Money, *, currency: str | None = None) -> None:

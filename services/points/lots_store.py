@@ -65,8 +65,9 @@ async def insert_credit(
     earned_at: datetime,
     expires_at: datetime | None,
     breakdown: str = "[]",
+    available_at: datetime | None = None,
 ) -> store.EntryRow:
-    """A positive entry and the lot holding its points, spendable at once."""
+    """A positive entry and the lot holding its points, spendable at once or pending until `available_at`."""
     entry = await store.insert_entry(
         connection,
         member_id=member_id,
@@ -82,7 +83,7 @@ async def insert_credit(
         entry_id=entry.entry_id,
         points=points,
         earned_at=earned_at,
-        available_at=entry.created_at,
+        available_at=max(entry.created_at, available_at or entry.created_at),
         expires_at=expires_at,
     )
     return entry

@@ -12,6 +12,7 @@ from services.common.runtime import PeriodicJob, ServiceParts
 from services.common.settings import ServiceSettings
 from services.points.api import PointsServicer
 from services.points.application import PointsApplication
+from services.points.birthdays import BirthdayJob
 from services.points.consumers import purchases_consumer
 from services.points.expiry import ExpiryJob
 from services.points.ledger_application import LedgerApplication
@@ -44,5 +45,6 @@ def build(settings: ServiceSettings, pool: asyncpg.Pool) -> ServiceParts:
         jobs=[
             PeriodicJob("expiry", settings.expiry_interval_s, expiry.run_once),
             PeriodicJob("tier-requalification", settings.expiry_interval_s, requalification.run_once),
+            PeriodicJob("birthday-bonus", settings.expiry_interval_s, BirthdayJob(pool, programs).run_once),
         ],
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import calendar
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -178,17 +178,76 @@ class Activity:
     limit: ActivityLimit
 
 
+class BirthdayWhen(StrEnum):
+    """When the birthday bonus is paid: any day of the birth month, or on the birthday itself."""
+
+    MONTH = "month"
+    DAY = "day"
+
+
+@dataclass(frozen=True)
+class BirthdayBonus:
+    points: int
+    when: BirthdayWhen
+
+    def occurrence_due(self, birth_date: date, today: date) -> date | None:
+        """The birthday (or first of the birth month) whose bonus is due on the program-local `today`, if any.
+
+        A day-mode bonus stays due for BIRTHDAY_GRACE after the birthday, so a
+        day on which the job could not run does not cost the member the bonus;
+        the occurrence's year keys the once-a-year credit.
+        """
+        for year in (today.year, today.year - 1):
+            if self.when is BirthdayWhen.MONTH:
+                start = date(year, birth_date.month, 1)
+                end = add_months_to_date(start, 1)
+            else:
+                start = _birthday_in(birth_date, year)
+                end = start + BIRTHDAY_GRACE
+            if start <= today < end:
+                return start
+        return None
+
+
+@dataclass(frozen=True)
+class ReferralBonus:
+    """Paid to both members when the referred member first makes a qualifying purchase."""
+
+    referrer_points: int
+    referee_points: int
+    # A qualifying purchase earns points and spends at least this much, in minor units of the program's currency.
+    minimum_spend_minor: int
+
+    def qualifies(self, purchase: Purchase, points: int, program_currency: str) -> bool:
+        """Whether a purchase earning `points` is a qualifying one; a minimum spend counts the program currency only."""
+        if points <= 0:
+            return False
+        if not self.minimum_spend_minor:
+            return True
+        amount = purchase.amount
+        return amount.currency == program_currency and amount.amount_minor >= self.minimum_spend_minor
+
+
 @dataclass(frozen=True)
 class Bonuses:
     # Points credited on enrolment; None: no signup bonus.
     signup_points: int | None
     activities: tuple[Activity, ...]
+    birthday: BirthdayBonus | None = None
+    referral: ReferralBonus | None = None
 
     def activity(self, activity_id: str) -> Activity | None:
         return next((activity for activity in self.activities if activity.id == activity_id), None)
 
 
 NO_BONUSES = Bonuses(None, ())
+BIRTHDAY_GRACE = timedelta(days=7)
+
+
+def _birthday_in(birth_date: date, year: int) -> date:
+    """The birthday in `year`; 29 February falls on the 28th in other years."""
+    day = min(birth_date.day, calendar.monthrange(year, birth_date.month)[1])
+    return date(year, birth_date.month, day)
 
 
 @dataclass(frozen=True)
@@ -210,9 +269,12 @@ class Program:
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
+    def local_date(self, moment: datetime) -> date:
+        return moment.astimezone(self.zone).date()
+
     def day_bounds(self, moment: datetime) -> tuple[datetime, datetime]:
         """The program-local day holding `moment`, as UTC [start, end): the per-day cap's day."""
-        day = moment.astimezone(self.zone).date()
+        day = self.local_date(moment)
         start = datetime.combine(day, time(), tzinfo=self.zone)
         end = datetime.combine(day + timedelta(days=1), time(), tzinfo=self.zone)
         return start.astimezone(UTC), end.astimezone(UTC)
@@ -234,6 +296,10 @@ class Program:
     def tier_bonus_percent(self, tier: str) -> Decimal:
         level = self.tiers.level(tier) if self.tiers else None
         return level.earn_bonus_percent if level else Decimal(0)
+
+
+def add_months_to_date(day: date, months: int) -> date:
+    return add_months(datetime.combine(day, time()), months).date()
 
 
 def add_months(moment: datetime, months: int) -> datetime:

@@ -17,15 +17,10 @@ from babel.numbers import get_currency_precision, is_currency
 
 from services.common.errors import Violations
 from services.points.program import (
-    NO_BONUSES,
-    Activity,
-    ActivityLimit,
-    Bonuses,
     BonusPer,
     Caps,
     EarningPolicy,
     ExpiryPolicy,
-    LimitPer,
     Match,
     Program,
     Rounding,
@@ -36,7 +31,18 @@ from services.points.program import (
     TierWindow,
     Window,
 )
-from services.points.program_fields import EARLIEST, MAX_TEXT, Section, check_decimal, join, load_document
+from services.points.program_bonuses import BONUSES_KEYS, parse_bonuses
+from services.points.program_fields import (
+    EARLIEST,
+    MAX_BONUS_POINTS,
+    MAX_TEXT,
+    RULE_ID_PATTERN,
+    Section,
+    amount_minor,
+    check_decimal,
+    join,
+    load_document,
+)
 
 PROGRAM_KEYS = (
     "id",
@@ -56,25 +62,16 @@ CAMPAIGN_KEYS = (*RULE_KEYS, "starts_at", "ends_at")
 MATCH_KEYS = ("skus", "categories", "channels", "min_spend")
 TIERS_KEYS = ("basis", "window", "window_months", "downgrade_steps", "levels")
 LEVEL_KEYS = ("name", "threshold", "earn_bonus_percent")
-BONUSES_KEYS = ("signup", "activities")
-ACTIVITY_KEYS = ("id", "description", "points", "limit")
-LIMIT_KEYS = ("count", "per")
 
 PROGRAM_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
-RULE_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 TIER_NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 MAX_RULES = 200
 MAX_MATCH_VALUES = 10_000
 MAX_TIERS = 20
-MAX_ACTIVITIES = 200
-MAX_LIMIT_COUNT = 1000
 MAX_RATE = Decimal(1000)
 MIN_RATE = Decimal("0.0001")
 MAX_MULTIPLIER = Decimal(100)
-MAX_BONUS_POINTS = 10_000_000
 MAX_CAP = 10**12
-# In whole currency units: far above any purchase (the ledger accepts at most 10**13 minor units).
-MAX_AMOUNT = Decimal(10**13)
 
 
 def parse_program(text: str) -> Program:
@@ -102,7 +99,7 @@ def _program(root: Section) -> Program:
         tiers=_tiers(root.section("tiers", TIERS_KEYS), currency),
         expiry=_expiry(root.section("expiry", ("months_after_earning", "inactivity_months", "reminder_days"))),
         pending_days=_pending_days(root.section("pending", ("days",))),
-        bonuses=_bonuses(root.section("bonuses", BONUSES_KEYS)),
+        bonuses=parse_bonuses(root.section("bonuses", BONUSES_KEYS), currency),
     )
 
 
@@ -257,16 +254,6 @@ def _min_spend(section: Section, rates: dict[str, Decimal], currency: str) -> di
     return minimums
 
 
-def amount_minor(violations: Violations, field: str, value: object, currency: str) -> int:
-    """A money amount in currency units (e.g. 49.99) as minor units; refuses more decimals than the currency has."""
-    # The currency's minor unit bounds the decimals, checked below with a clearer message.
-    amount = check_decimal(violations, field, value, Decimal(0), MAX_AMOUNT, places=None)
-    minor = amount.scaleb(get_currency_precision(currency))
-    if minor != minor.to_integral_value():
-        violations.add(field, f"has more decimals than {currency} allows")
-    return int(minor)
-
-
 def _window(section: Section, zone: ZoneInfo) -> Window:
     starts_at = section.moment("starts_at", zone, required=True)
     ends_at = section.moment("ends_at", zone, required=True, end_of_day=True)
@@ -343,31 +330,3 @@ def _pending_days(section: Section | None) -> int:
     if section is None:
         return 0
     return section.integer("days", minimum=0, maximum=365, required=True)
-
-
-def _bonuses(section: Section | None) -> Bonuses:
-    if section is None:
-        return NO_BONUSES
-    signup = section.section("signup", ("points",))
-    signup_points = signup.integer("points", minimum=1, maximum=MAX_BONUS_POINTS, required=True) if signup else None
-    activities: list[Activity] = []
-    for item in section.sections("activities", ACTIVITY_KEYS, max_items=MAX_ACTIVITIES):
-        activity = _activity(item)
-        if any(other.id == activity.id for other in activities):
-            item.refuse("id", f"{activity.id!r} is used by another activity")
-        activities.append(activity)
-    return Bonuses(signup_points, tuple(activities))
-
-
-def _activity(section: Section) -> Activity:
-    limit = section.section("limit", LIMIT_KEYS)
-    return Activity(
-        id=section.text("id", required=True, pattern=RULE_ID_PATTERN, hint="1-64 of a-z, 0-9, '_', '-'"),
-        description=section.text("description"),
-        points=section.integer("points", minimum=1, maximum=MAX_BONUS_POINTS, required=True),
-        # Once-only unless the definition says otherwise.
-        limit=ActivityLimit(
-            count=limit.integer("count", minimum=1, maximum=MAX_LIMIT_COUNT, default=1) if limit else 1,
-            per=LimitPer(limit.choice("per", [p.value for p in LimitPer], LimitPer.EVER) if limit else LimitPer.EVER),
-        ),
-    )

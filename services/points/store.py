@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 import asyncpg
 
@@ -24,6 +24,8 @@ class MemberRow:
     balance: int
     lifetime_earned: int
     points_owed: int
+    birth_date: date | None = None
+    referrer_member_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,8 @@ class PurchaseRow:
 
 
 _MEMBER_COLUMNS = (
-    "member_id, email, given_name, family_name, tier, status, enrolled_at, balance, lifetime_earned, points_owed"
+    "member_id, email, given_name, family_name, tier, status, enrolled_at, balance, lifetime_earned, points_owed,"
+    " birth_date, referrer_member_id"
 )
 _ENTRY_COLUMNS = "seq, entry_id, member_id, kind, points, idempotency_key, description, created_at, breakdown"
 
@@ -57,8 +60,8 @@ _ENTRY_COLUMNS = "seq, entry_id, member_id, kind, points, idempotency_key, descr
 async def insert_member(connection: asyncpg.Connection, enrollment: Enrollment, tier: str) -> MemberRow | None:
     """The new member, or None when the member id is taken."""
     record = await connection.fetchrow(
-        f"""INSERT INTO members (member_id, email, given_name, family_name, tier)
-            VALUES ($1, $2, $3, $4, $5)
+        f"""INSERT INTO members (member_id, email, given_name, family_name, tier, birth_date, referrer_member_id)
+            VALUES ($1, $2, $3, $4, $5, $6, $7)
             ON CONFLICT (member_id) DO NOTHING
             RETURNING {_MEMBER_COLUMNS}""",
         enrollment.member_id,
@@ -66,6 +69,8 @@ async def insert_member(connection: asyncpg.Connection, enrollment: Enrollment, 
         enrollment.given_name,
         enrollment.family_name,
         tier,
+        enrollment.birth_day,
+        enrollment.referrer_member_id or None,
     )
     return MemberRow(**record) if record else None
 
@@ -122,6 +127,13 @@ async def count_bonuses(
 async def get_entry(connection: asyncpg.Connection, entry_id: uuid.UUID) -> EntryRow | None:
     record = await connection.fetchrow(f"SELECT {_ENTRY_COLUMNS} FROM ledger_entries WHERE entry_id = $1", entry_id)
     return EntryRow(**record) if record else None
+
+
+async def any_entry_with_key(connection: asyncpg.Connection, idempotency_keys: list[str]) -> bool:
+    found = await connection.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM ledger_entries WHERE idempotency_key = ANY($1::text[]))", idempotency_keys
+    )
+    return bool(found)
 
 
 async def find_entry_by_key(connection: asyncpg.Connection, idempotency_key: str) -> EntryRow | None:

@@ -8,7 +8,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Seque
 from typing import Any, Protocol, TypeVar
 
 import asyncpg
+import grpc
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from google.rpc import error_details_pb2, status_pb2
 
 from services.common.settings import KafkaSettings
 
@@ -22,6 +24,15 @@ class PoolFactory(Protocol):
 
 class TopicFactory(Protocol):
     async def __call__(self, prefix: str = "test") -> str: ...
+
+
+def field_violations(error: grpc.aio.AioRpcError) -> dict[str, str]:
+    """The google.rpc.BadRequest field violations an INVALID_ARGUMENT carries, by field."""
+    details = dict(error.trailing_metadata() or ()).get("grpc-status-details-bin")
+    assert isinstance(details, bytes), "INVALID_ARGUMENT must carry google.rpc.Status details"
+    bad_request = error_details_pb2.BadRequest()
+    assert status_pb2.Status.FromString(details).details[0].Unpack(bad_request)
+    return {v.field: v.description for v in bad_request.field_violations}
 
 
 async def eventually(check: Callable[[], Awaitable[T]], *, within: float = DEADLINE, what: str = "") -> T:

@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import grpc
 import pytest
-from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from loyalty.common.v1.common_pb2 import Money
@@ -22,7 +21,7 @@ from services.common.events import timestamp
 from services.common.grpc_server import GrpcServer
 from services.common.settings import KafkaSettings, service_settings
 from services.points.main import build
-from tests.integration.support import PoolFactory
+from tests.integration.support import PoolFactory, field_violations
 
 
 @pytest.fixture
@@ -46,15 +45,6 @@ async def channel(pool: asyncpg.Pool, kafka_settings: KafkaSettings) -> AsyncIte
 @pytest.fixture
 def points(channel: grpc.aio.Channel) -> points_pb2_grpc.PointsServiceStub:
     return points_pb2_grpc.PointsServiceStub(channel)
-
-
-def field_violations(error: grpc.aio.AioRpcError) -> dict[str, str]:
-    details = dict(error.trailing_metadata() or ()).get("grpc-status-details-bin")
-    assert isinstance(details, bytes), "INVALID_ARGUMENT must carry google.rpc.Status details"
-    status = status_pb2.Status.FromString(details)
-    bad_request = error_details_pb2.BadRequest()
-    assert status.details[0].Unpack(bad_request)
-    return {v.field: v.description for v in bad_request.field_violations}
 
 
 def purchase_request(member_id: str, **changes: object) -> pb.RecordPurchaseRequest:
@@ -146,6 +136,27 @@ async def test_enrolling_twice_is_already_exists(points: points_pb2_grpc.PointsS
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await points.EnrollMember(pb.EnrollMemberRequest(member_id=member_id))
     assert caught.value.code() == grpc.StatusCode.ALREADY_EXISTS
+
+
+async def test_enrolling_with_a_birth_date_and_referrer_shows_them_and_bad_ones_name_the_field(
+    points: points_pb2_grpc.PointsServiceStub,
+) -> None:
+    referrer = await enroll(points)
+    request = pb.EnrollMemberRequest(member_id=f"m-{uuid.uuid4().hex[:8]}", birth_date="1990-03-17")
+    request.referrer_member_id = referrer
+    member = (await points.EnrollMember(request)).member
+    assert (member.birth_date, member.referrer_member_id) == ("1990-03-17", referrer)
+    fetched = (await points.GetMember(pb.GetMemberRequest(member_id=member.member_id))).member
+    assert (fetched.birth_date, fetched.referrer_member_id) == ("1990-03-17", referrer)
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await points.EnrollMember(pb.EnrollMemberRequest(member_id="m-bad-date", birth_date="17/03/1990"))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert list(field_violations(caught.value)) == ["birth_date"]
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await points.EnrollMember(pb.EnrollMemberRequest(member_id="m-bad-ref", referrer_member_id="nobody"))
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    assert "referrer_member_id" in (caught.value.details() or "")
 
 
 async def test_bad_page_token_is_invalid_argument(points: points_pb2_grpc.PointsServiceStub) -> None:

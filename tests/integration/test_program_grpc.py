@@ -12,7 +12,6 @@ import asyncpg
 import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
-from google.rpc import error_details_pb2, status_pb2
 from loyalty.points.v1 import program_pb2 as pb
 from loyalty.points.v1 import program_pb2_grpc
 
@@ -21,7 +20,7 @@ from services.common.events import timestamp
 from services.common.grpc_server import GrpcServer
 from services.common.settings import KafkaSettings, service_settings
 from services.points.main import build
-from tests.integration.support import PoolFactory
+from tests.integration.support import PoolFactory, field_violations
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "programs"
 HOTEL = (EXAMPLES / "hotel.yaml").read_text()
@@ -48,14 +47,6 @@ async def address(pool: asyncpg.Pool, kafka_settings: KafkaSettings) -> AsyncIte
 async def programs(address: str) -> AsyncIterator[program_pb2_grpc.ProgramServiceStub]:
     async with grpc.aio.insecure_channel(address) as channel:
         yield program_pb2_grpc.ProgramServiceStub(channel)
-
-
-def field_violations(error: grpc.aio.AioRpcError) -> dict[str, str]:
-    details = dict(error.trailing_metadata() or ()).get("grpc-status-details-bin")
-    assert isinstance(details, bytes), "INVALID_ARGUMENT must carry google.rpc.Status details"
-    bad_request = error_details_pb2.BadRequest()
-    assert status_pb2.Status.FromString(details).details[0].Unpack(bad_request)
-    return {v.field: v.description for v in bad_request.field_violations}
 
 
 async def program_count(pool: asyncpg.Pool) -> int:

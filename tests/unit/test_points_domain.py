@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -179,3 +179,26 @@ def test_enrollment_validation_names_each_field() -> None:
 def test_enrollment_with_optional_fields_empty_is_valid() -> None:
     good = Enrollment(member_id="m-2", email="", given_name="", family_name="")
     assert domain.validate_enrollment(good) is good
+
+
+@pytest.mark.parametrize(
+    ("birth_date", "referrer", "field"),
+    [
+        ("1990-02-30", "", "birth_date"),
+        ("19900101", "", "birth_date"),
+        ("\uff11\uff19\uff19\uff10-01-01", "", "birth_date"),  # full-width digits
+        ("1899-12-31", "", "birth_date"),
+        ("2999-01-01", "", "birth_date"),
+        ("", "bad id", "referrer_member_id"),
+        ("", "m-1", "referrer_member_id"),
+    ],
+)
+def test_a_wrong_birth_date_or_referrer_is_refused_naming_it(birth_date: str, referrer: str, field: str) -> None:
+    with pytest.raises(InvalidArgument) as refused:
+        domain.validate_enrollment(Enrollment("m-1", "", "", "", birth_date=birth_date, referrer_member_id=referrer))
+    assert [v.field for v in refused.value.violations] == [field]
+
+
+def test_a_valid_birth_date_is_read_as_a_date() -> None:
+    enrollment = domain.validate_enrollment(Enrollment("m-1", "", "", "", birth_date="2000-02-29"))
+    assert enrollment.birth_day == date(2000, 2, 29)

@@ -1,0 +1,97 @@
+"""The birthday job: credits the program's birthday bonus once a year, in the birth month or on the birthday.
+
+It runs periodically in the points service; `run_once(now)` is one pass at a
+chosen time. The bonus is a bonus entry keyed by member and the birthday's
+year, so runs that overlap, repeat or restart credit it once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import asyncpg
+
+from services.common.db import unit_of_work
+from services.points import domain, store
+from services.points.bonuses import credit_bonus
+from services.points.program import BirthdayBonus, Program
+from services.points.program_application import ProgramApplication
+
+
+@dataclass(frozen=True)
+class BirthdayReport:
+    members_credited: int
+    points_credited: int
+
+
+def _key(member_id: str, occurrence: date) -> str:
+    return f"birthday:{member_id}:{occurrence.year}"
+
+
+class BirthdayJob:
+    def __init__(self, pool: asyncpg.Pool, programs: ProgramApplication, *, batch: int = 500) -> None:
+        self._pool = pool
+        self._programs = programs
+        self._batch = batch
+
+    async def run_once(self, now: datetime | None = None) -> BirthdayReport:
+        now = now or domain.utc_now()
+        async with self._pool.acquire() as connection:
+            version = await self._programs.in_force_in(connection, None, now)
+        birthday = version.program.bonuses.birthday if version else None
+        if version is None or birthday is None:
+            return BirthdayReport(0, 0)
+        today = version.program.local_date(now)
+        credited = 0
+        after = ""
+        while candidates := await self._born_around(today, after):
+            after = candidates[-1][0]
+            due = {
+                _key(member_id, day): member_id
+                for member_id, born in candidates
+                if (day := birthday.occurrence_due(born, today))
+            }
+            for key in await self._not_yet_credited(list(due)):
+                credited += await self._credit(due[key], key, birthday, version.program, now)
+        return BirthdayReport(credited, credited * birthday.points)
+
+    async def _born_around(self, today: date, after_member_id: str) -> list[tuple[str, date]]:
+        """Active members born in this month or the last one (for the grace days), a page after `after_member_id`."""
+        months = [today.month, (today.month - 2) % 12 + 1]
+        records = await self._pool.fetch(
+            """SELECT member_id, birth_date FROM members
+                WHERE birth_date IS NOT NULL AND date_part('month', birth_date) = ANY($1::int[])
+                  AND status = 'active' AND member_id > $2
+                ORDER BY member_id LIMIT $3""",
+            months,
+            after_member_id,
+            self._batch,
+        )
+        return [(r["member_id"], r["birth_date"]) for r in records]
+
+    async def _not_yet_credited(self, keys: list[str]) -> list[str]:
+        records = await self._pool.fetch(
+            "SELECT idempotency_key FROM ledger_entries WHERE idempotency_key = ANY($1::text[])", keys
+        )
+        credited = {r["idempotency_key"] for r in records}
+        return [key for key in keys if key not in credited]
+
+    async def _credit(self, member_id: str, key: str, birthday: BirthdayBonus, program: Program, now: datetime) -> int:
+        async with unit_of_work(self._pool) as connection:
+            member = await store.get_member(connection, member_id, lock=True)
+            # Checked again under the lock: a concurrent run may have credited it meanwhile.
+            if member is None or await store.any_entry_with_key(connection, [key]):
+                return 0
+            await credit_bonus(
+                connection,
+                member_id=member_id,
+                points=birthday.points,
+                key=key,
+                source="birthday",
+                description=f"birthday bonus of program {program.id}",
+                program=program,
+                earned_at=now,
+                balance_after=member.balance + birthday.points,
+            )
+            return 1

@@ -1,0 +1,145 @@
+"""Birthday bonus (the birthday job) and referral bonus (at the referred member's first qualifying purchase)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+
+from services.common.errors import InvalidArgument, NotFound
+from services.points.application import PointsApplication
+from services.points.birthdays import BirthdayJob
+from services.points.domain import Enrollment, Money, Purchase
+from services.points.ledger_application import LedgerApplication
+from services.points.program_application import ProgramApplication
+from tests.integration.points_ledger_support import new_id
+
+PROGRAM = """
+id: cafe-club
+effective_from: 2020-01-01
+timezone: America/New_York
+currency: USD
+earning:
+  base_rates: {USD: 10}
+pending:
+  days: 30
+bonuses:
+  birthday: {points: 1000, when: BIRTHDAY_ON}
+  referral: {referrer_points: 1500, referee_points: 500, minimum_spend: 25}
+"""
+
+
+async def program_app(pool: asyncpg.Pool, birthday_on: str = "month") -> tuple[PointsApplication, ProgramApplication]:
+    programs = ProgramApplication(pool)
+    await programs.apply(PROGRAM.replace("BIRTHDAY_ON", birthday_on))
+    return PointsApplication(pool, 2, programs), programs
+
+
+async def enroll(app: PointsApplication, birth_date: str = "", referrer: str = "") -> str:
+    member = await app.enroll(Enrollment(new_id("m"), "", "", "", birth_date=birth_date, referrer_member_id=referrer))
+    return member.member_id
+
+
+async def bonus_keys(pool: asyncpg.Pool, member_id: str) -> list[tuple[str, int]]:
+    rows = await pool.fetch(
+        "SELECT idempotency_key, points FROM ledger_entries WHERE member_id = $1 AND kind = 'bonus' ORDER BY seq",
+        member_id,
+    )
+    return [(r["idempotency_key"], r["points"]) for r in rows]
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+async def test_the_birthday_bonus_is_paid_once_in_the_birth_month(pool: asyncpg.Pool) -> None:
+    app, programs = await program_app(pool, "month")
+    march, april, no_birthday = await enroll(app, "1990-03-17"), await enroll(app, "1985-04-02"), await enroll(app)
+    job = BirthdayJob(pool, programs, batch=1)  # a page per member: the paging is exercised too
+
+    report = await job.run_once(at("2026-03-05T15:00:00"))
+    again = await job.run_once(at("2026-03-28T15:00:00"))
+
+    assert (report.members_credited, report.points_credited, again.members_credited) == (1, 1000, 0)
+    assert await bonus_keys(pool, march) == [(f"birthday:{march}:2026", 1000)]
+    assert await bonus_keys(pool, april) == await bonus_keys(pool, no_birthday) == []
+    await job.run_once(at("2027-03-01T15:00:00"))
+    assert [key for key, _ in await bonus_keys(pool, march)] == [f"birthday:{march}:2026", f"birthday:{march}:2027"]
+    assert (await LedgerApplication(pool).balances(march)).available == 2000
+
+
+async def test_a_day_birthday_bonus_is_paid_on_the_local_birthday_or_within_the_grace_days(
+    pool: asyncpg.Pool,
+) -> None:
+    app, programs = await program_app(pool, "day")
+    member = await enroll(app, "1990-12-30")
+    job = BirthdayJob(pool, programs)
+
+    # 03:00 UTC on the 30th is still the 29th in New York.
+    assert (await job.run_once(at("2026-12-30T03:00:00"))).members_credited == 0
+    # Missed the day itself; two days later, across the new year, it is still paid, for 2026.
+    assert (await job.run_once(at("2027-01-01T15:00:00"))).members_credited == 1
+    assert await bonus_keys(pool, member) == [(f"birthday:{member}:2026", 1000)]
+
+
+async def test_concurrent_birthday_runs_credit_once(pool: asyncpg.Pool) -> None:
+    app, programs = await program_app(pool)
+    members = [await enroll(app, "2001-07-09") for _ in range(5)]
+    reports = await asyncio.gather(*(BirthdayJob(pool, programs).run_once(at("2026-07-10T12:00:00")) for _ in range(4)))
+    assert sum(r.members_credited for r in reports) == 5
+    for member in members:
+        assert await bonus_keys(pool, member) == [(f"birthday:{member}:2026", 1000)]
+
+
+def purchase(member_id: str, whole_usd: int, when: datetime | None = None) -> Purchase:
+    return Purchase(new_id("p"), member_id, Money(whole_usd * 100, "USD"), (), when or datetime.now(UTC), "")
+
+
+async def test_referral_pays_both_at_the_first_qualifying_purchase_only(pool: asyncpg.Pool) -> None:
+    app, _ = await program_app(pool)
+    referrer = await enroll(app)
+    referee = await enroll(app, referrer=referrer)
+    assert (await app.member(referee)).referrer_member_id == referrer
+
+    await app.record_purchase(purchase(referee, 24))  # below the minimum spend
+    assert await bonus_keys(pool, referee) == await bonus_keys(pool, referrer) == []
+    result = await app.record_purchase(purchase(referee, 25))
+    await app.record_purchase(purchase(referee, 100))
+
+    assert await bonus_keys(pool, referee) == [(f"referral:{referee}:referee", 500)]
+    assert await bonus_keys(pool, referrer) == [(f"referral:{referee}:referrer", 1500)]
+    assert result.balance == 240 + 250 + 500
+    # Pending like the purchase: not spendable within the return window.
+    balances = await LedgerApplication(pool).balances(referrer)
+    assert (balances.available, balances.pending) == (0, 1500)
+
+
+async def test_concurrent_first_purchases_pay_the_referral_once(pool: asyncpg.Pool) -> None:
+    app, _ = await program_app(pool)
+    referrer = await enroll(app)
+    referee = await enroll(app, referrer=referrer)
+    await asyncio.gather(*(app.record_purchase(purchase(referee, 30)) for _ in range(10)))
+    assert await bonus_keys(pool, referee) == [(f"referral:{referee}:referee", 500)]
+    assert await bonus_keys(pool, referrer) == [(f"referral:{referee}:referrer", 1500)]
+
+
+async def test_a_purchase_priced_before_the_referral_program_pays_nothing(pool: asyncpg.Pool) -> None:
+    app, _ = await program_app(pool)
+    referrer = await enroll(app)
+    referee = await enroll(app, referrer=referrer)
+    await app.record_purchase(purchase(referee, 50, datetime(2019, 6, 1, tzinfo=UTC)))
+    assert await bonus_keys(pool, referee) == []
+    await app.record_purchase(purchase(referee, 50, datetime.now(UTC) - timedelta(hours=1)))
+    assert len(await bonus_keys(pool, referee)) == 1
+
+
+async def test_enrolling_with_an_unknown_or_own_referrer_is_refused_and_writes_nothing(pool: asyncpg.Pool) -> None:
+    app, _ = await program_app(pool)
+    with pytest.raises(NotFound, match="referrer_member_id"):
+        await enroll(app, referrer="nobody")
+    with pytest.raises(InvalidArgument) as refused:
+        await app.enroll(Enrollment("m-self", "", "", "", referrer_member_id="m-self"))
+    assert [v.field for v in refused.value.violations] == ["referrer_member_id"]
+    assert await pool.fetchval("SELECT count(*) FROM members") == 0

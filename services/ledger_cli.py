@@ -101,5 +101,7 @@ async def _refund(args: argparse.Namespace) -> int:
         response = await points_pb2_grpc.PointsServiceStub(channel).RefundPurchase(request)
     note = " (already applied)" if response.duplicate else ""
     owed = f", {response.points_owed} of them owed" if response.points_owed else ""
+    if response.points_overdrawn:
+        owed = f", {response.points_overdrawn} of them already spent (balance overdrawn)"
     print(f"refund {request.refund_id}: {response.points_reversed} points taken back{owed}{note}")
     return 0

@@ -88,6 +88,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
             available=balances.available,
             pending=balances.pending,
             held=balances.held,
+            points_owed=member.points_owed,
         )
 
     async def ListLedgerEntries(
@@ -156,6 +157,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
             points_owed=result.refund.points_owed,
             entry=entry_message(result.entry) if result.entry else None,
             duplicate=result.duplicate,
+            points_overdrawn=result.refund.points_overdrawn,
         )
 
     async def RecordActivity(

@@ -18,11 +18,9 @@ from services.common.outbox import add_event
 from services.points import (
     bonuses,
     domain,
-    ledger,
-    lots_store,
     pricing,
     referrals,
-    refunds_store,
+    settlement,
     store,
     tier_application,
     tiers,
@@ -137,8 +135,8 @@ class PointsApplication:
             assert concurrent is not None
             return await _repeat_of(connection, concurrent, member)
         balance = member.balance + priced.points
-        if entry is not None and member.points_owed:
-            balance -= await _repay_owed_points(connection, member, entry)
+        if entry is not None:
+            balance -= await settlement.settle_spent_refunds(connection, member, entry)
         await tier_application.move_after_activity(connection, member, priced.program, domain.utc_now())
         if entry is not None:
             await _emit_points_earned(connection, entry, purchase, balance)
@@ -180,24 +178,6 @@ async def _emit_points_earned(
     )
     envelope = new_envelope(event, subject=entry.member_id, source=SOURCE, occurred_at=entry.created_at)
     await add_event(connection, POINTS_EVENTS_TOPIC, envelope)
-
-
-async def _repay_owed_points(connection: asyncpg.Connection, member: store.MemberRow, earned: store.EntryRow) -> int:
-    """Take points owed after a refund from a new lot, before they can be spent; returns the points taken."""
-    lot = await refunds_store.lot_of_entry(connection, earned.entry_id)
-    assert lot is not None
-    repaid = min(member.points_owed, lot.remaining)
-    repayment = await store.insert_entry(
-        connection,
-        member_id=member.member_id,
-        kind="debt_repayment",
-        points=-repaid,
-        idempotency_key=f"repay:{earned.entry_id}",
-        description=f"repays points owed after a refund, from {earned.idempotency_key}",
-    )
-    await lots_store.apply_draws(connection, repayment.entry_id, [ledger.Draw(lot.lot_id, repaid)])
-    await refunds_store.change_points_owed(connection, member.member_id, -repaid)
-    return repaid
 
 
 def _encode_page_token(seq: int) -> str:

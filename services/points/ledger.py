@@ -56,13 +56,17 @@ def _expired(lot: Lot, now: datetime) -> bool:
     return lot.expires_at is not None and lot.expires_at <= now
 
 
-def balances(lots: Iterable[Lot], held: int, now: datetime) -> Balances:
-    """Expired points still in lots back open holds first (see draws_to_expire); they are never available."""
+def balances(lots: Iterable[Lot], held: int, now: datetime, overdrawn: int = 0) -> Balances:
+    """Expired points still in lots back open holds first (see draws_to_expire); they are never available.
+
+    Points a refund overdrew (negative_balance policy) come off what is
+    available, which is then negative while no lot covers them.
+    """
     lots = list(lots)
     spendable = sum(lot.remaining for lot in lots if lot.spendable(now))
     pending = sum(lot.remaining for lot in lots if lot.available_at > now and not _expired(lot, now))
     expired = sum(lot.remaining for lot in lots if _expired(lot, now))
-    return Balances(available=spendable - max(0, held - expired), pending=pending, held=held)
+    return Balances(available=spendable - max(0, held - expired) - overdrawn, pending=pending, held=held)
 
 
 def draw_first_expiring(lots: Sequence[Lot], points: int, now: datetime, *, for_hold: bool = False) -> list[Draw]:
@@ -165,6 +169,24 @@ def draw_for_refund(
         draws += draw_first_expiring(other_lots, from_others, now)
         still_needed -= from_others
     return draws, still_needed
+
+
+def cover_overdrafts(lot: Lot, uncovered: Sequence[tuple[uuid.UUID, int]]) -> list[tuple[uuid.UUID, Draw]]:
+    """Draws from a newly credited lot for refund entries that took more than their lots had, oldest first.
+
+    `uncovered` is (refund entry id, points not yet drawn from any lot); each
+    gets what the lot still has, so every refund entry's draws end up equal
+    to the points it took.
+    """
+    draws: list[tuple[uuid.UUID, Draw]] = []
+    left = lot.remaining
+    for entry_id, points in uncovered:
+        take = min(points, left)
+        if take <= 0:
+            break
+        draws.append((entry_id, Draw(lot.lot_id, take)))
+        left -= take
+    return draws
 
 
 def draws_to_expire(lots: Sequence[Lot], held: int, now: datetime) -> list[Draw]:

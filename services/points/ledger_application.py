@@ -175,7 +175,9 @@ async def _member(connection: asyncpg.Connection, member_id: str, *, lock: bool)
 
 async def _balances(connection: asyncpg.Connection, member_id: str, now: datetime) -> ledger.Balances:
     lots = await lots_store.open_lots(connection, member_id)
-    return ledger.balances(lots, await lots_store.held_points(connection, member_id, now), now)
+    held = await lots_store.held_points(connection, member_id, now)
+    overdrawn = await connection.fetchval("SELECT points_overdrawn FROM members WHERE member_id = $1", member_id)
+    return ledger.balances(lots, held, now, overdrawn or 0)
 
 
 async def _locked_hold(connection: asyncpg.Connection, hold_id: str) -> lots_store.HoldRow:

@@ -25,7 +25,7 @@ from services.points.tier_application import RequalificationJob
 def build(settings: ServiceSettings, pool: asyncpg.Pool) -> ServiceParts:
     programs = ProgramApplication(pool)
     application = PointsApplication(pool, settings.base_earn_rate, programs)
-    refunds = RefundApplication(pool)
+    refunds = RefundApplication(pool, programs)
     requalification = RequalificationJob(pool, programs)
     expiry = ExpiryJob(pool, programs, remind_before=timedelta(days=settings.expiry_reminder_days))
     return ServiceParts(

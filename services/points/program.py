@@ -153,6 +153,15 @@ class ExpiryPolicy:
         return add_months(earned_at, self.months_after_earning)
 
 
+class SpentPoints(StrEnum):
+    """What a refund does when the points it takes back were already spent."""
+
+    # Owed off the books and repaid from the next purchase earnings by debt_repayment entries.
+    DEBT = "debt"
+    # Taken anyway by the refund entry: the balance goes negative until new points cover it.
+    NEGATIVE_BALANCE = "negative_balance"
+
+
 class LimitPer(StrEnum):
     """The period an activity's limit counts in: ever (once-only), or a program-local calendar month or year."""
 
@@ -264,6 +273,7 @@ class Program:
     expiry: ExpiryPolicy
     pending_days: int
     bonuses: Bonuses = NO_BONUSES
+    spent_points: SpentPoints = SpentPoints.DEBT
 
     @property
     def zone(self) -> ZoneInfo:

@@ -25,6 +25,7 @@ from services.points.program import (
     Program,
     Rounding,
     Rule,
+    SpentPoints,
     TierBasis,
     TierLevel,
     TierPolicy,
@@ -55,6 +56,7 @@ PROGRAM_KEYS = (
     "expiry",
     "pending",
     "bonuses",
+    "refunds",
 )
 EARNING_KEYS = ("base_rates", "rounding", "rules", "campaigns", "caps")
 RULE_KEYS = ("id", "description", "match", "multiplier", "bonus_points", "per")
@@ -100,7 +102,14 @@ def _program(root: Section) -> Program:
         expiry=_expiry(root.section("expiry", ("months_after_earning", "inactivity_months", "reminder_days"))),
         pending_days=_pending_days(root.section("pending", ("days",))),
         bonuses=parse_bonuses(root.section("bonuses", BONUSES_KEYS), currency),
+        spent_points=_spent_points(root.section("refunds", ("spent_points",))),
     )
+
+
+def _spent_points(section: Section | None) -> SpentPoints:
+    if section is None:
+        return SpentPoints.DEBT
+    return SpentPoints(section.choice("spent_points", [s.value for s in SpentPoints], SpentPoints.DEBT))
 
 
 def _zone(root: Section) -> ZoneInfo:

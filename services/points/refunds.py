@@ -1,4 +1,10 @@
-"""Refund use case: take back what a purchase earned, in proportion; what was spent is owed."""
+"""Refund use case: take back what a purchase earned, in proportion.
+
+Points already spent follow the program's `refunds.spent_points` in force at
+the refund: owed off the books (debt, the default) or taken anyway, leaving
+the balance negative (negative_balance). See services/points/settlement.py
+for how later earnings settle either.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +20,8 @@ from services.common.events import new_envelope
 from services.common.kafka import POINTS_EVENTS_TOPIC
 from services.common.outbox import add_event
 from services.points import domain, ledger, lots_store, refunds_store, store
+from services.points.program import SpentPoints
+from services.points.program_application import ProgramApplication
 
 SOURCE = "loyalty.points"
 
@@ -25,9 +33,17 @@ class RefundResult:
     duplicate: bool
 
 
+@dataclass(frozen=True)
+class _TakenBack:
+    entry: store.EntryRow | None
+    owed: int
+    overdrawn: int
+
+
 class RefundApplication:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, programs: ProgramApplication) -> None:
         self._pool = pool
+        self._programs = programs
 
     async def refund(self, refund: domain.Refund) -> RefundResult:
         async with unit_of_work(self._pool) as connection:
@@ -55,28 +71,32 @@ class RefundApplication:
             refund_minor=refund.amount.amount_minor,
             reversed_before=purchase.reversed_points,
         )
-        entry, owed = await _take_back(connection, purchase, refund, points, now)
+        version = await self._programs.in_force_in(connection, None, refund.occurred_at)
+        policy = version.program.spent_points if version else SpentPoints.DEBT
+        taken = await _take_back(connection, purchase, refund, points, now, policy)
         row = await refunds_store.insert_refund(
             connection,
             refund_id=refund.refund_id,
             purchase_id=purchase.purchase_id,
             amount_minor=refund.amount.amount_minor,
             points_reversed=points,
-            points_owed=owed,
-            entry_id=entry.entry_id if entry else None,
+            points_owed=taken.owed,
+            points_overdrawn=taken.overdrawn,
+            entry_id=taken.entry.entry_id if taken.entry else None,
             occurred_at=refund.occurred_at,
         )
         reversed_event = events.PointsReversed(
             member_id=purchase.member_id,
             purchase_id=purchase.purchase_id,
             refund_id=refund.refund_id,
-            points_taken=points - owed,
-            points_owed=owed,
-            ledger_entry_id=str(entry.entry_id) if entry else "",
+            points_taken=points - taken.owed,
+            points_owed=taken.owed,
+            ledger_entry_id=str(taken.entry.entry_id) if taken.entry else "",
+            points_overdrawn=taken.overdrawn,
         )
         envelope = new_envelope(reversed_event, subject=purchase.member_id, source=SOURCE, occurred_at=now)
         await add_event(connection, POINTS_EVENTS_TOPIC, envelope)
-        return RefundResult(row, entry, duplicate=False)
+        return RefundResult(row, taken.entry, duplicate=False)
 
 
 def _check_refundable(purchase: refunds_store.RefundablePurchase, refund: domain.Refund) -> None:
@@ -95,10 +115,11 @@ async def _take_back(
     refund: domain.Refund,
     points: int,
     now: datetime,
-) -> tuple[store.EntryRow | None, int]:
-    """Draw the points back (own lot first, never held points); returns the entry and the points owed."""
+    policy: SpentPoints,
+) -> _TakenBack:
+    """Draw the points back (own lot first, never held points); what no lot gives is owed or overdrawn."""
     if points == 0:
-        return None, 0
+        return _TakenBack(None, 0, 0)
     own = await refunds_store.lot_of_entry(connection, purchase.entry_id) if purchase.entry_id else None
     others = [
         lot
@@ -106,7 +127,10 @@ async def _take_back(
         if own is None or lot.lot_id != own.lot_id
     ]
     held = await lots_store.held_points(connection, purchase.member_id, now)
-    draws, owed = ledger.draw_for_refund(own, others, points, held, now)
+    draws, spent = ledger.draw_for_refund(own, others, points, held, now)
+    owed, overdrawn = (spent, 0) if policy is SpentPoints.DEBT else (0, spent)
+    # Before the entry: the balance may only go as negative as what is recorded overdrawn.
+    await refunds_store.add_spent_points(connection, purchase.member_id, owed=owed, overdrawn=overdrawn)
     entry = None
     if points > owed:
         entry = await store.insert_entry(
@@ -118,9 +142,7 @@ async def _take_back(
             description=f"refund {refund.refund_id} of purchase {purchase.purchase_id}",
         )
         await lots_store.apply_draws(connection, entry.entry_id, draws)
-    if owed:
-        await refunds_store.change_points_owed(connection, purchase.member_id, owed)
-    return entry, owed
+    return _TakenBack(entry, owed, overdrawn)
 
 
 async def _repeat_of(

@@ -31,6 +31,7 @@ class RefundRow:
     points_reversed: int
     points_owed: int
     entry_id: uuid.UUID | None
+    points_overdrawn: int = 0
 
 
 async def refundable_purchase(connection: asyncpg.Connection, purchase_id: str) -> RefundablePurchase | None:
@@ -48,7 +49,7 @@ async def refundable_purchase(connection: asyncpg.Connection, purchase_id: str) 
 
 async def find_refund(connection: asyncpg.Connection, refund_id: str) -> RefundRow | None:
     record = await connection.fetchrow(
-        """SELECT refund_id, purchase_id, amount_minor, points_reversed, points_owed, entry_id
+        """SELECT refund_id, purchase_id, amount_minor, points_reversed, points_owed, entry_id, points_overdrawn
              FROM refunds WHERE refund_id = $1""",
         refund_id,
     )
@@ -63,22 +64,24 @@ async def insert_refund(
     amount_minor: int,
     points_reversed: int,
     points_owed: int,
+    points_overdrawn: int,
     entry_id: uuid.UUID | None,
     occurred_at: datetime,
 ) -> RefundRow:
     await connection.execute(
-        """INSERT INTO refunds (refund_id, purchase_id, amount_minor, points_reversed, points_owed, entry_id,
-                                occurred_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+        """INSERT INTO refunds (refund_id, purchase_id, amount_minor, points_reversed, points_owed, points_overdrawn,
+                                entry_id, occurred_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
         refund_id,
         purchase_id,
         amount_minor,
         points_reversed,
         points_owed,
+        points_overdrawn,
         entry_id,
         occurred_at,
     )
-    return RefundRow(refund_id, purchase_id, amount_minor, points_reversed, points_owed, entry_id)
+    return RefundRow(refund_id, purchase_id, amount_minor, points_reversed, points_owed, entry_id, points_overdrawn)
 
 
 async def lot_of_entry(connection: asyncpg.Connection, entry_id: uuid.UUID) -> Lot | None:
@@ -88,5 +91,27 @@ async def lot_of_entry(connection: asyncpg.Connection, entry_id: uuid.UUID) -> L
     return Lot(**record) if record else None
 
 
-async def change_points_owed(connection: asyncpg.Connection, member_id: str, delta: int) -> None:
-    await connection.execute("UPDATE members SET points_owed = points_owed + $2 WHERE member_id = $1", member_id, delta)
+async def add_spent_points(connection: asyncpg.Connection, member_id: str, *, owed: int, overdrawn: int) -> None:
+    """Change what the member owes (debt) and what refunds overdrew; negative amounts settle them."""
+    if owed or overdrawn:
+        await connection.execute(
+            """UPDATE members SET points_owed = points_owed + $2, points_overdrawn = points_overdrawn + $3
+                WHERE member_id = $1""",
+            member_id,
+            owed,
+            overdrawn,
+        )
+
+
+async def uncovered_refund_entries(connection: asyncpg.Connection, member_id: str) -> list[tuple[uuid.UUID, int]]:
+    """Refund entries that overdrew, oldest first, with the points no lot has given them yet."""
+    records = await connection.fetch(
+        """SELECT e.entry_id, -e.points - coalesce(d.drawn, 0) AS uncovered
+             FROM refunds r
+             JOIN ledger_entries e ON e.entry_id = r.entry_id
+             LEFT JOIN LATERAL (SELECT sum(points) AS drawn FROM lot_draws WHERE entry_id = e.entry_id) d ON true
+            WHERE e.member_id = $1 AND r.points_overdrawn > 0 AND -e.points > coalesce(d.drawn, 0)
+            ORDER BY e.seq""",
+        member_id,
+    )
+    return [(r["entry_id"], r["uncovered"]) for r in records]

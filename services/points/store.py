@@ -24,6 +24,7 @@ class MemberRow:
     balance: int
     lifetime_earned: int
     points_owed: int
+    points_overdrawn: int = 0
     birth_date: date | None = None
     referrer_member_id: str | None = None
 
@@ -52,7 +53,7 @@ class PurchaseRow:
 
 _MEMBER_COLUMNS = (
     "member_id, email, given_name, family_name, tier, status, enrolled_at, balance, lifetime_earned, points_owed,"
-    " birth_date, referrer_member_id"
+    " points_overdrawn, birth_date, referrer_member_id"
 )
 _ENTRY_COLUMNS = "seq, entry_id, member_id, kind, points, idempotency_key, description, created_at, breakdown"
 

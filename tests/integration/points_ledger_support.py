@@ -12,6 +12,17 @@ from services.points.application import PointsApplication
 from services.points.domain import Enrollment, Money, Purchase
 from services.points.ledger_application import LedgerApplication
 
+# Prices like the flat rate (2 points per USD) but lets refunds take spent points, leaving the balance negative.
+NEGATIVE_BALANCE_PROGRAM = """
+id: negative-club
+effective_from: 2020-01-01
+currency: USD
+earning:
+  base_rates: {USD: 2}
+refunds:
+  spent_points: negative_balance
+"""
+
 
 def new_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
@@ -39,6 +50,8 @@ class Books:
     member_balance: int
     lots_remaining: int
     lowest_remaining: int
+    # Points refunds took beyond what the lots had (refund policy negative_balance).
+    overdrawn: int
     available: int
     pending: int
     held: int
@@ -50,7 +63,8 @@ async def books(pool: asyncpg.Pool, ledger: LedgerApplication, member_id: str) -
             """SELECT (SELECT coalesce(sum(points), 0) FROM ledger_entries WHERE member_id = $1) AS entries_sum,
                       (SELECT balance FROM members WHERE member_id = $1) AS member_balance,
                       (SELECT coalesce(sum(remaining), 0) FROM lots WHERE member_id = $1) AS lots_remaining,
-                      (SELECT coalesce(min(remaining), 0) FROM lots WHERE member_id = $1) AS lowest_remaining""",
+                      (SELECT coalesce(min(remaining), 0) FROM lots WHERE member_id = $1) AS lowest_remaining,
+                      (SELECT points_overdrawn FROM members WHERE member_id = $1) AS overdrawn""",
             member_id,
         )
     balances = await ledger.balances(member_id)
@@ -58,7 +72,7 @@ async def books(pool: asyncpg.Pool, ledger: LedgerApplication, member_id: str) -
 
 
 def assert_balanced(state: Books) -> None:
-    assert state.entries_sum == state.member_balance == state.lots_remaining
+    assert state.entries_sum == state.member_balance == state.lots_remaining - state.overdrawn
     assert state.available + state.pending + state.held == state.entries_sum
     assert state.lowest_remaining >= 0
-    assert state.available >= 0
+    assert state.available >= -state.overdrawn

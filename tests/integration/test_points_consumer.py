@@ -21,6 +21,7 @@ from services.common.settings import KafkaSettings
 from services.points import domain
 from services.points.application import PointsApplication
 from services.points.consumers import purchases_consumer
+from services.points.program_application import ProgramApplication
 from services.points.refunds import RefundApplication
 from tests.integration.support import eventually, header, read_topic, running
 
@@ -57,7 +58,7 @@ async def send(producer: AIOKafkaProducer, envelope: EventEnvelope, *, as_json: 
 
 @pytest.fixture
 def consumer(pool: asyncpg.Pool, kafka_settings: KafkaSettings, app: PointsApplication) -> EventConsumer:
-    consumer = purchases_consumer(pool, kafka_settings, app, RefundApplication(pool))
+    consumer = purchases_consumer(pool, kafka_settings, app, RefundApplication(pool, ProgramApplication(pool)))
     # A group of its own per test: rejoining one group right after its last member left waits for
     # the broker's session timeout. The inbox is per database, so nothing else changes.
     consumer.name = f"{consumer.name}.{uuid.uuid4().hex[:8]}"

@@ -20,8 +20,16 @@ from services.common.errors import AlreadyExists, FailedPrecondition
 from services.points.application import PointsApplication
 from services.points.domain import Money, Purchase, Refund
 from services.points.ledger_application import LedgerApplication
+from services.points.program_application import ProgramApplication
 from services.points.refunds import RefundApplication
-from tests.integration.points_ledger_support import Books, assert_balanced, books, member_with_points, new_id
+from tests.integration.points_ledger_support import (
+    NEGATIVE_BALANCE_PROGRAM,
+    Books,
+    assert_balanced,
+    books,
+    member_with_points,
+    new_id,
+)
 from tests.integration.support import PoolFactory
 
 KEYS = 4  # few keys, so sequences reuse them with other amounts too
@@ -92,16 +100,36 @@ class Run:
         await self.ledger.adjust(self.member_id, points, "property test", "hypothesis", f"{self.prefix}-a{key}")
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(sequence=operations)
-async def test_random_operations_keep_the_books_balanced_and_repeats_change_nothing(
-    pool: asyncpg.Pool, sequence: list[tuple[object, ...]]
-) -> None:
+@pytest.fixture
+async def negative_balance_pool(migrated_pool: PoolFactory) -> asyncpg.Pool:
+    """A points database whose program lets refunds take spent points, leaving the balance negative."""
+    _, pool = await migrated_pool("points")
+    await ProgramApplication(pool).apply(NEGATIVE_BALANCE_PROGRAM)
+    return pool
+
+
+async def check_sequence(pool: asyncpg.Pool, sequence: list[tuple[object, ...]]) -> None:
     app, ledger = PointsApplication(pool, 2), LedgerApplication(pool)
-    run = Run(app, ledger, RefundApplication(pool), await member_with_points(app, 100))
+    run = Run(app, ledger, RefundApplication(pool, ProgramApplication(pool)), await member_with_points(app, 100))
     for operation in sequence:
         await run.apply(operation)
         after_first: Books = await books(pool, ledger, run.member_id)
         await run.apply(operation)
         assert await books(pool, ledger, run.member_id) == after_first, f"repeating {operation} changed the books"
         assert_balanced(after_first)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(sequence=operations)
+async def test_random_operations_keep_the_books_balanced_and_repeats_change_nothing(
+    pool: asyncpg.Pool, sequence: list[tuple[object, ...]]
+) -> None:
+    await check_sequence(pool, sequence)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(sequence=operations)
+async def test_under_negative_balance_random_operations_keep_the_books_balanced(
+    negative_balance_pool: asyncpg.Pool, sequence: list[tuple[object, ...]]
+) -> None:
+    await check_sequence(negative_balance_pool, sequence)

@@ -12,13 +12,20 @@ from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArg
 from services.points.application import PointsApplication
 from services.points.domain import Money, Purchase, Refund
 from services.points.ledger_application import LedgerApplication
+from services.points.program_application import ProgramApplication
 from services.points.refunds import RefundApplication
-from tests.integration.points_ledger_support import assert_balanced, books, member_with_points, new_id
+from tests.integration.points_ledger_support import (
+    NEGATIVE_BALANCE_PROGRAM,
+    assert_balanced,
+    books,
+    member_with_points,
+    new_id,
+)
 
 
 @pytest.fixture
 def refunds(pool: asyncpg.Pool) -> RefundApplication:
-    return RefundApplication(pool)
+    return RefundApplication(pool, ProgramApplication(pool))
 
 
 async def purchase(app: PointsApplication, member_id: str, amount_minor: int) -> str:
@@ -117,3 +124,57 @@ async def test_bad_refunds_name_the_field(app: PointsApplication, refunds: Refun
         await refunds.refund(Refund(new_id("r"), purchase_id, Money(100, "EUR"), datetime.now(UTC)))
     with pytest.raises(NotFound, match="purchase_id"):
         await refunds.refund(refund("no-such-purchase", 100))
+
+
+async def refund_draws(pool: asyncpg.Pool, entry_id: object) -> int:
+    return int(await pool.fetchval("SELECT coalesce(sum(points), 0) FROM lot_draws WHERE entry_id = $1", entry_id))
+
+
+async def test_under_negative_balance_spent_points_are_taken_and_new_points_cover_them(
+    pool: asyncpg.Pool, app: PointsApplication, ledger: LedgerApplication, refunds: RefundApplication
+) -> None:
+    await ProgramApplication(pool).apply(NEGATIVE_BALANCE_PROGRAM)
+    member_id = await member_with_points(app, 0)
+    purchase_id = await purchase(app, member_id, 10000)  # 200 points
+    hold = await ledger.hold(member_id, 150, new_id("h"), timedelta(hours=1), "")
+    await ledger.capture(str(hold.hold.hold_id))  # 50 left
+
+    result = await refunds.refund(refund(purchase_id, 10000))
+    assert (result.refund.points_reversed, result.refund.points_owed, result.refund.points_overdrawn) == (200, 0, 150)
+    assert result.entry is not None and result.entry.points == -200
+    state = await books(pool, ledger, member_id)
+    assert (state.entries_sum, state.available, state.overdrawn) == (-150, -150, 150)
+    assert_balanced(state)
+    with pytest.raises(FailedPrecondition, match="available"):
+        await ledger.hold(member_id, 1, new_id("h"), timedelta(hours=1), "")
+
+    await purchase(app, member_id, 5000)  # 100 points: all cover the overdraft, no new entry
+    state = await books(pool, ledger, member_id)
+    assert (state.entries_sum, state.available, state.overdrawn) == (-50, -50, 50)
+    assert_balanced(state)
+    await purchase(app, member_id, 10000)  # 200 points: 50 cover the rest
+    state = await books(pool, ledger, member_id)
+    assert (state.entries_sum, state.available, state.overdrawn) == (150, 150, 0)
+    assert_balanced(state)
+    # The refund entry has drawn from lots exactly the points it took.
+    assert await refund_draws(pool, result.entry.entry_id) == 200
+    kinds = await pool.fetch("SELECT kind FROM ledger_entries WHERE member_id = $1 ORDER BY seq", member_id)
+    assert [r["kind"] for r in kinds] == ["purchase_earn", "redemption", "refund", "purchase_earn", "purchase_earn"]
+
+
+async def test_new_points_cover_several_overdrawn_refunds_oldest_first(
+    pool: asyncpg.Pool, app: PointsApplication, ledger: LedgerApplication, refunds: RefundApplication
+) -> None:
+    await ProgramApplication(pool).apply(NEGATIVE_BALANCE_PROGRAM)
+    member_id = await member_with_points(app, 0)
+    first, second = await purchase(app, member_id, 5000), await purchase(app, member_id, 5000)  # 100 + 100
+    hold = await ledger.hold(member_id, 200, new_id("h"), timedelta(hours=1), "")
+    await ledger.capture(str(hold.hold.hold_id))
+    older = await refunds.refund(refund(first, 5000))
+    newer = await refunds.refund(refund(second, 5000))
+    await purchase(app, member_id, 7500)  # 150 points: 100 to the older refund, 50 to the newer
+    assert older.entry is not None and newer.entry is not None
+    assert (await refund_draws(pool, older.entry.entry_id), await refund_draws(pool, newer.entry.entry_id)) == (100, 50)
+    state = await books(pool, ledger, member_id)
+    assert (state.entries_sum, state.overdrawn) == (-50, 50)
+    assert_balanced(state)

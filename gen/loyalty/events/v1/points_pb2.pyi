@@ -89,20 +89,22 @@ class PointsAdjusted(_message.Message):
     def __init__(self, member_id: _Optional[str] = ..., points: _Optional[int] = ..., reason: _Optional[str] = ..., actor: _Optional[str] = ..., ledger_entry_id: _Optional[str] = ...) -> None: ...
 
 class PointsReversed(_message.Message):
-    __slots__ = ("member_id", "purchase_id", "refund_id", "points_taken", "points_owed", "ledger_entry_id")
+    __slots__ = ("member_id", "purchase_id", "refund_id", "points_taken", "points_owed", "ledger_entry_id", "points_overdrawn")
     MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
     PURCHASE_ID_FIELD_NUMBER: _ClassVar[int]
     REFUND_ID_FIELD_NUMBER: _ClassVar[int]
     POINTS_TAKEN_FIELD_NUMBER: _ClassVar[int]
     POINTS_OWED_FIELD_NUMBER: _ClassVar[int]
     LEDGER_ENTRY_ID_FIELD_NUMBER: _ClassVar[int]
+    POINTS_OVERDRAWN_FIELD_NUMBER: _ClassVar[int]
     member_id: str
     purchase_id: str
     refund_id: str
     points_taken: int
     points_owed: int
     ledger_entry_id: str
-    def __init__(self, member_id: _Optional[str] = ..., purchase_id: _Optional[str] = ..., refund_id: _Optional[str] = ..., points_taken: _Optional[int] = ..., points_owed: _Optional[int] = ..., ledger_entry_id: _Optional[str] = ...) -> None: ...
+    points_overdrawn: int
+    def __init__(self, member_id: _Optional[str] = ..., purchase_id: _Optional[str] = ..., refund_id: _Optional[str] = ..., points_taken: _Optional[int] = ..., points_owed: _Optional[int] = ..., ledger_entry_id: _Optional[str] = ..., points_overdrawn: _Optional[int] = ...) -> None: ...
 
 class PointsExpired(_message.Message):
     __slots__ = ("member_id", "points", "ledger_entry_id")

@@ -130,20 +130,22 @@ class GetBalanceRequest(_message.Message):
     def __init__(self, member_id: _Optional[str] = ...) -> None: ...
 
 class GetBalanceResponse(_message.Message):
-    __slots__ = ("member_id", "balance", "lifetime_earned", "available", "pending", "held")
+    __slots__ = ("member_id", "balance", "lifetime_earned", "available", "pending", "held", "points_owed")
     MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
     BALANCE_FIELD_NUMBER: _ClassVar[int]
     LIFETIME_EARNED_FIELD_NUMBER: _ClassVar[int]
     AVAILABLE_FIELD_NUMBER: _ClassVar[int]
     PENDING_FIELD_NUMBER: _ClassVar[int]
     HELD_FIELD_NUMBER: _ClassVar[int]
+    POINTS_OWED_FIELD_NUMBER: _ClassVar[int]
     member_id: str
     balance: int
     lifetime_earned: int
     available: int
     pending: int
     held: int
-    def __init__(self, member_id: _Optional[str] = ..., balance: _Optional[int] = ..., lifetime_earned: _Optional[int] = ..., available: _Optional[int] = ..., pending: _Optional[int] = ..., held: _Optional[int] = ...) -> None: ...
+    points_owed: int
+    def __init__(self, member_id: _Optional[str] = ..., balance: _Optional[int] = ..., lifetime_earned: _Optional[int] = ..., available: _Optional[int] = ..., pending: _Optional[int] = ..., held: _Optional[int] = ..., points_owed: _Optional[int] = ...) -> None: ...
 
 class LedgerEntry(_message.Message):
     __slots__ = ("entry_id", "member_id", "kind", "points", "idempotency_key", "description", "created_at", "breakdown")
@@ -334,16 +336,18 @@ class RefundPurchaseRequest(_message.Message):
     def __init__(self, refund_id: _Optional[str] = ..., purchase_id: _Optional[str] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class RefundPurchaseResponse(_message.Message):
-    __slots__ = ("points_reversed", "points_owed", "entry", "duplicate")
+    __slots__ = ("points_reversed", "points_owed", "entry", "duplicate", "points_overdrawn")
     POINTS_REVERSED_FIELD_NUMBER: _ClassVar[int]
     POINTS_OWED_FIELD_NUMBER: _ClassVar[int]
     ENTRY_FIELD_NUMBER: _ClassVar[int]
     DUPLICATE_FIELD_NUMBER: _ClassVar[int]
+    POINTS_OVERDRAWN_FIELD_NUMBER: _ClassVar[int]
     points_reversed: int
     points_owed: int
     entry: LedgerEntry
     duplicate: bool
-    def __init__(self, points_reversed: _Optional[int] = ..., points_owed: _Optional[int] = ..., entry: _Optional[_Union[LedgerEntry, _Mapping]] = ..., duplicate: _Optional[bool] = ...) -> None: ...
+    points_overdrawn: int
+    def __init__(self, points_reversed: _Optional[int] = ..., points_owed: _Optional[int] = ..., entry: _Optional[_Union[LedgerEntry, _Mapping]] = ..., duplicate: _Optional[bool] = ..., points_overdrawn: _Optional[int] = ...) -> None: ...
 
 class RecordActivityRequest(_message.Message):
     __slots__ = ("member_id", "activity_id", "idempotency_key", "occurred_at")

@@ -343,12 +343,10 @@ class ResolveTicketResponse(_message.Message):
     def __init__(self, ticket: _Optional[_Union[Ticket, _Mapping]] = ...) -> None: ...
 
 class ReopenTicketRequest(_message.Message):
-    __slots__ = ("ticket_id", "reason")
+    __slots__ = ("ticket_id",)
     TICKET_ID_FIELD_NUMBER: _ClassVar[int]
-    REASON_FIELD_NUMBER: _ClassVar[int]
     ticket_id: str
-    reason: str
-    def __init__(self, ticket_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+    def __init__(self, ticket_id: _Optional[str] = ...) -> None: ...
 
 class ReopenTicketResponse(_message.Message):
     __slots__ = ("ticket",)

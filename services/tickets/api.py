@@ -30,7 +30,6 @@ class TicketsServicer(tickets_pb2_grpc.TicketsServiceServicer):
         violations = Violations()
         category = enum_value(violations, "category", pb.TicketCategory, request.category)
         channel = enum_value(violations, "channel", pb.TicketChannel, request.channel)
-        violations.raise_if_any()
         claim = None
         if request.HasField("claim"):
             claim = domain.Claim(
@@ -48,7 +47,7 @@ class TicketsServicer(tickets_pb2_grpc.TicketsServiceServicer):
             language=request.language or "en",
             claim=claim,
         )
-        return pb.OpenTicketResponse(ticket=ticket_message(await self._tickets.open(new)))
+        return pb.OpenTicketResponse(ticket=ticket_message(await self._tickets.open(new, violations)))
 
     async def GetTicket(self, request: pb.GetTicketRequest, context: Context) -> pb.GetTicketResponse:
         return pb.GetTicketResponse(ticket=ticket_message(await self._tickets.get(request.ticket_id)))

@@ -74,8 +74,9 @@ class TicketsApplication:
         self._credits = credits
         self._now = now
 
-    async def open(self, new: NewTicket) -> TicketView:
-        violations = Violations()
+    async def open(self, new: NewTicket, violations: Violations | None = None) -> TicketView:
+        """`violations` may hold what the caller found already (unknown enum values), reported together."""
+        violations = violations or Violations()
         domain.validate_new_ticket(new, violations)
         violations.raise_if_any()
         tier = await tier_of(self._pool, new.member_id)

@@ -19,6 +19,7 @@ from services.points import domain
 from services.points.application import PointsApplication
 from services.points.goodwill import goodwill_consumer
 from tests.integration.support import eventually, header, read_topic, running
+from tests.integration.test_points_consumer import applied
 
 
 def granted(member_id: str, ticket_id: str, points: int) -> EventEnvelope:
@@ -51,14 +52,6 @@ def consumer(pool: asyncpg.Pool, kafka_settings: KafkaSettings) -> EventConsumer
     return consumer
 
 
-async def seen(pool: asyncpg.Pool, consumer: EventConsumer, *envelopes: EventEnvelope) -> bool:
-    ids = [e.event_id for e in envelopes]
-    count = await pool.fetchval(
-        "SELECT count(*) FROM inbox WHERE consumer = $1 AND event_id = ANY($2::text[])", consumer.name, ids
-    )
-    return bool(count == len(ids))
-
-
 async def test_a_grant_replayed_twice_credits_once_with_the_ticket_on_the_entry(
     app: PointsApplication,
     pool: asyncpg.Pool,
@@ -76,7 +69,7 @@ async def test_a_grant_replayed_twice_credits_once_with_the_ticket_on_the_entry(
     for envelope in (first, first, replay, ghost):
         await send(producer, envelope)
     async with running(consumer.run):
-        await eventually(lambda: seen(pool, consumer, first, replay, ghost), what="the goodwill events")
+        await eventually(lambda: applied(pool, consumer, first, replay, ghost), what="the goodwill events")
     assert (await app.member(member)).balance == 750
     entry = await pool.fetchrow(
         """SELECT e.kind, e.points, e.idempotency_key, e.description, g.ticket_id, g.granted_by, g.approved_by

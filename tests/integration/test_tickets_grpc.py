@@ -11,6 +11,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from loyalty.common.v1.common_pb2 import Money
 from loyalty.events.v1 import tickets_pb2 as events
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
+from loyalty.points.v1 import credits_pb2 as credits_pb
+from loyalty.points.v1 import credits_pb2_grpc
 from loyalty.points.v1 import points_pb2 as points_pb
 from loyalty.tickets.v1 import agents_pb2 as agents_pb
 from loyalty.tickets.v1 import tickets_pb2 as pb
@@ -223,3 +225,13 @@ async def test_claims_checked_against_the_points_service_and_goodwill_limits(pla
             pb.ApproveGoodwillRequest(ticket_id=big.ticket_id, approver_agent_id="bea")
         )
     assert twice.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+async def test_find_credit_answers_by_purchase_id_and_names_a_bad_one(platform: TicketsPlatform) -> None:
+    lookup = credits_pb2_grpc.CreditLookupServiceStub(platform.points_channel)
+    unknown = await lookup.FindCredit(credits_pb.FindCreditRequest(purchase_id="order-unknown"))
+    assert (unknown.credited, unknown.member_id, unknown.points, unknown.ledger_entry_id) == (False, "", 0, "")
+    with pytest.raises(grpc.aio.AioRpcError) as bad:
+        await lookup.FindCredit(credits_pb.FindCreditRequest(purchase_id="has space"))
+    assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert set(field_violations(bad.value)) == {"purchase_id"}

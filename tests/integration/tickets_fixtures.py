@@ -45,6 +45,7 @@ class TicketsPlatform:
     tickets: tickets_pb2_grpc.TicketsServiceStub
     agents: agents_pb2_grpc.AgentServiceStub
     points: points_pb2_grpc.PointsServiceStub
+    points_channel: grpc.aio.Channel
     pool: asyncpg.Pool
     points_pool: asyncpg.Pool
     clock: ManualClock
@@ -89,6 +90,7 @@ async def platform(migrated_pool: PoolFactory, kafka_settings: KafkaSettings) ->
                 tickets=tickets_pb2_grpc.TicketsServiceStub(channel),
                 agents=agents_pb2_grpc.AgentServiceStub(channel),
                 points=points_pb2_grpc.PointsServiceStub(points_channel),
+                points_channel=points_channel,
                 pool=pool,
                 points_pool=points_pool,
                 clock=clock,

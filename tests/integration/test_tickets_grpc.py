@@ -17,7 +17,9 @@ from loyalty.points.v1 import points_pb2 as points_pb
 from loyalty.tickets.v1 import agents_pb2 as agents_pb
 from loyalty.tickets.v1 import tickets_pb2 as pb
 
+from services.common.embedded import free_port
 from services.common.events import timestamp
+from services.tickets.claims import UNVERIFIED, CreditLookup
 from tests.integration.test_points_grpc import field_violations
 from tests.integration.tickets_fixtures import START, TicketsPlatform, agent, platform
 
@@ -235,3 +237,12 @@ async def test_find_credit_answers_by_purchase_id_and_names_a_bad_one(platform: 
         await lookup.FindCredit(credits_pb.FindCreditRequest(purchase_id="has space"))
     assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert set(field_violations(bad.value)) == {"purchase_id"}
+
+
+async def test_a_claim_checked_while_points_is_unreachable_is_unverified() -> None:
+    unreachable = CreditLookup(f"127.0.0.1:{free_port()}", timeout_s=0.5)
+    try:
+        check = await unreachable.check("order-1", "alice")
+    finally:
+        await unreachable.close()
+    assert (check.status, check.credited_points, check.ledger_entry_id) == (UNVERIFIED, 0, "")

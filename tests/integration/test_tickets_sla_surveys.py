@@ -156,3 +156,19 @@ async def test_reopen_routes_again_and_keeps_the_first_survey(platform: TicketsP
     with pytest.raises(grpc.aio.AioRpcError) as again:
         await platform.tickets.ReopenTicket(pb.ReopenTicketRequest(ticket_id=ticket_id))
     assert again.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+async def test_breach_with_nobody_more_senior_keeps_the_assignee_and_raises_priority(platform: TicketsPlatform) -> None:
+    silver = member()
+    await platform.set_tier(silver, "silver")
+    await platform.agents.UpsertAgent(agent("solo", {"accounts": 2}))
+    ticket = (await platform.tickets.OpenTicket(opening(silver))).ticket
+    assert ticket.priority == pb.TICKET_PRIORITY_NORMAL
+    # Silver: 4 working hours to the first reply; Monday 10:00 + 4h 1m is past it.
+    platform.clock.advance(timedelta(hours=4, minutes=1))
+    assert (await platform.run_sla_job()).breaches == 1  # type: ignore[attr-defined]
+    escalated = (await platform.tickets.GetTicket(pb.GetTicketRequest(ticket_id=ticket.ticket_id))).ticket
+    assert (escalated.priority, escalated.assignee) == (pb.TICKET_PRIORITY_HIGH, "solo")
+    assert [payload_of(e, events.TicketAssigned).reason for e in await platform.outbox("TicketAssigned")] == [  # type: ignore[attr-defined]
+        "routing"
+    ]

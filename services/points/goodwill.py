@@ -38,8 +38,10 @@ def validate_grant(grant: ticket_events.GoodwillGranted) -> None:
     domain.check_member_id(violations, "member_id", grant.member_id)
     if not 0 < grant.points <= MAX_GOODWILL_POINTS:
         violations.add("points", f"must be between 1 and {MAX_GOODWILL_POINTS}")
-    if not grant.reason or not grant.granted_by:
-        violations.add("reason", "a grant names its reason and granting agent")
+    if not grant.reason:
+        violations.add("reason", "is required: why the goodwill was granted")
+    if not grant.granted_by:
+        violations.add("granted_by", "is required: the granting agent")
     violations.raise_if_any()
 
 

@@ -139,6 +139,12 @@ async def test_surveys_once_per_ticket_and_metrics_by_hand(platform: TicketsPlat
         pb.GetServiceMetricsRequest(from_time=window.from_time, to_time=window.to_time)
     )
     assert (everyone.tickets, everyone.surveys) == (11, 10)
+    opened = [payload_of(e, events.TicketOpened) for e in await platform.outbox("TicketOpened")]
+    assert [(o.tier, o.priority) for o in opened] == [("gold", "high")] * 10 + [("base", "low")]  # type: ignore[attr-defined]
+    resolved = [payload_of(e, events.TicketResolved) for e in await platform.outbox("TicketResolved")]
+    assert [r.sla_breached for r in resolved] == [True] * 4 + [False] * 7  # type: ignore[attr-defined]
+    surveyed = [payload_of(e, events.SurveySubmitted) for e in await platform.outbox("SurveySubmitted")]
+    assert [s.recommend for s in surveyed] == recommend  # type: ignore[attr-defined]
     with pytest.raises(grpc.aio.AioRpcError) as bad_window:
         await platform.tickets.GetServiceMetrics(pb.GetServiceMetricsRequest(to_time=window.from_time))
     assert set(field_violations(bad_window.value)) == {"from_time"}

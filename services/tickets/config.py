@@ -1,4 +1,7 @@
-"""Settings only the tickets service reads (the README lists them with the others)."""
+"""Settings only the tickets service reads (the README lists them with the others).
+
+Where the points service answers is the shared `ServiceSettings.points_grpc_target`.
+"""
 
 from __future__ import annotations
 
@@ -7,20 +10,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.common.settings import SettingsError, service_settings
+from services.common.settings import SettingsError
 
 
 @dataclass(frozen=True)
 class TicketsSettings:
     # None: the default policy shipped with the service (services/tickets/default_policy.yaml).
     policy_file: Path | None
-    points_grpc_target: str
     sla_interval_s: float
 
 
 def tickets_settings(env: Mapping[str, str] = os.environ) -> TicketsSettings:
     policy = env.get("LOYALTY_TICKETS_POLICY_FILE") or None
-    points_port = service_settings("points", env).grpc_port
     raw_interval = env.get("LOYALTY_TICKETS_SLA_INTERVAL_S") or "30"
     try:
         interval = float(raw_interval)
@@ -28,8 +29,4 @@ def tickets_settings(env: Mapping[str, str] = os.environ) -> TicketsSettings:
         raise SettingsError(f"LOYALTY_TICKETS_SLA_INTERVAL_S must be a number, got {raw_interval!r}") from None
     if interval <= 0:
         raise SettingsError(f"LOYALTY_TICKETS_SLA_INTERVAL_S must be positive, got {interval}")
-    return TicketsSettings(
-        policy_file=Path(policy) if policy else None,
-        points_grpc_target=env.get("LOYALTY_POINTS_GRPC_TARGET") or f"127.0.0.1:{points_port}",
-        sla_interval_s=interval,
-    )
+    return TicketsSettings(policy_file=Path(policy) if policy else None, sla_interval_s=interval)

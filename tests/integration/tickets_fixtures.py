@@ -78,8 +78,11 @@ async def platform(migrated_pool: PoolFactory, kafka_settings: KafkaSettings) ->
     points_settings = replace(service_settings("points", {}), kafka=kafka_settings, base_earn_rate=2)
     points_server = await _serve(build_points(points_settings, points_pool))
     clock = ManualClock(START)
-    own = TicketsSettings(policy_file=None, points_grpc_target=f"127.0.0.1:{points_server.port}", sla_interval_s=60)
-    parts = assemble(replace(service_settings("tickets", {}), kafka=kafka_settings), pool, own, clock)
+    own = TicketsSettings(policy_file=None, sla_interval_s=60)
+    settings = replace(
+        service_settings("tickets", {}), kafka=kafka_settings, points_grpc_target=f"127.0.0.1:{points_server.port}"
+    )
+    parts = assemble(settings, pool, own, clock)
     tickets_server = await _serve(parts)
     try:
         async with (

@@ -114,11 +114,11 @@ def validate_new_ticket(ticket: NewTicket, violations: Violations) -> None:
     require_text(violations, "description", ticket.description, MAX_BODY, required=False)
     if not LANGUAGE_PATTERN.fullmatch(ticket.language):
         violations.add("language", "must be a 2-letter lower-case language code such as 'en'")
-    if not ticket.category:
-        pass  # reported by the caller that read the category
-    elif ticket.category == "missing_points" and ticket.claim is None:
+    # An empty category was already reported by the caller that read it.
+    is_claim = ticket.category == "missing_points"
+    if is_claim and ticket.claim is None:
         violations.add("claim", "is required for a missing-points ticket")
-    elif ticket.category != "missing_points" and ticket.claim is not None:
+    elif ticket.category and not is_claim and ticket.claim is not None:
         violations.add("claim", "is only allowed on a missing-points ticket")
     if ticket.claim is not None:
         _validate_claim(ticket.claim, violations)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import asyncpg
-from loyalty.points.v1 import points_pb2, points_pb2_grpc, program_pb2, program_pb2_grpc
+from loyalty.points.v1 import credits_pb2, credits_pb2_grpc, points_pb2, points_pb2_grpc, program_pb2, program_pb2_grpc
 
 from services.common.grpc_server import Registration
 from services.common.runtime import PeriodicJob, ServiceParts
@@ -14,7 +14,9 @@ from services.points.api import PointsServicer
 from services.points.application import PointsApplication
 from services.points.birthdays import BirthdayJob
 from services.points.consumers import purchases_consumer
+from services.points.credits_api import CreditLookupServicer
 from services.points.expiry import ExpiryJob
+from services.points.goodwill import goodwill_consumer
 from services.points.ledger_application import LedgerApplication
 from services.points.program_api import ProgramServicer
 from services.points.program_application import ProgramApplication
@@ -40,8 +42,16 @@ def build(settings: ServiceSettings, pool: asyncpg.Pool) -> ServiceParts:
                 ProgramServicer(programs),
                 program_pb2.DESCRIPTOR.services_by_name["ProgramService"].full_name,
             ),
+            Registration(
+                credits_pb2_grpc.add_CreditLookupServiceServicer_to_server,
+                CreditLookupServicer(pool),
+                credits_pb2.DESCRIPTOR.services_by_name["CreditLookupService"].full_name,
+            ),
         ],
-        consumers=[purchases_consumer(pool, settings.kafka, application, refunds)],
+        consumers=[
+            purchases_consumer(pool, settings.kafka, application, refunds),
+            goodwill_consumer(pool, settings.kafka),
+        ],
         jobs=[
             PeriodicJob("expiry", settings.expiry_interval_s, expiry.run_once),
             PeriodicJob("tier-requalification", settings.expiry_interval_s, requalification.run_once),

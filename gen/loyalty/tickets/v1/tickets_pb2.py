@@ -22,19 +22,89 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n loyalty/tickets/v1/tickets.proto\x12\x12loyalty.tickets.v1\")\n\x14GetMemberTierRequest\x12\x11\n\tmember_id\x18\x01 \x01(\t\"8\n\x15GetMemberTierResponse\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x0c\n\x04tier\x18\x02 \x01(\t2y\n\x11MemberViewService\x12\x64\n\rGetMemberTier\x12(.loyalty.tickets.v1.GetMemberTierRequest\x1a).loyalty.tickets.v1.GetMemberTierResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n loyalty/tickets/v1/tickets.proto\x12\x12loyalty.tickets.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\")\n\x14GetMemberTierRequest\x12\x11\n\tmember_id\x18\x01 \x01(\t\"8\n\x15GetMemberTierResponse\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x0c\n\x04tier\x18\x02 \x01(\t\"i\n\x05\x43laim\x12\x13\n\x0bpurchase_id\x18\x01 \x01(\t\x12\x12\n\npartner_id\x18\x02 \x01(\t\x12\x1e\n\x16partner_transaction_id\x18\x03 \x01(\t\x12\x17\n\x0f\x65xpected_points\x18\x04 \x01(\x03\"o\n\nClaimCheck\x12/\n\x06status\x18\x01 \x01(\x0e\x32\x1f.loyalty.tickets.v1.ClaimStatus\x12\x17\n\x0f\x63redited_points\x18\x02 \x01(\x03\x12\x17\n\x0fledger_entry_id\x18\x03 \x01(\t\"\x93\x01\n\rTicketMessage\x12\x31\n\x06\x61uthor\x18\x01 \x01(\x0e\x32!.loyalty.tickets.v1.MessageAuthor\x12\x11\n\tauthor_id\x18\x02 \x01(\t\x12\x0c\n\x04\x62ody\x18\x03 \x01(\t\x12.\n\ncreated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xfd\x01\n\x08Goodwill\x12\x0e\n\x06points\x18\x01 \x01(\x03\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x12\n\ngranted_by\x18\x03 \x01(\t\x12\x13\n\x0b\x61pproved_by\x18\x04 \x01(\t\x12\x32\n\x06status\x18\x05 \x01(\x0e\x32\".loyalty.tickets.v1.GoodwillStatus\x12\x30\n\x0crequested_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\ngranted_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nover_limit\x18\x08 \x01(\t\"\xb5\x01\n\x06Survey\x12-\n\tissued_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tsubmitted\x18\x02 \x01(\x08\x12\x0e\n\x06\x65\x66\x66ort\x18\x03 \x01(\x05\x12\x14\n\x0csatisfaction\x18\x04 \x01(\x05\x12\x11\n\trecommend\x18\x05 \x01(\x05\x12\x30\n\x0csubmitted_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xca\x07\n\x06Ticket\x12\x11\n\tticket_id\x18\x01 \x01(\t\x12\x11\n\tmember_id\x18\x02 \x01(\t\x12\x0c\n\x04tier\x18\x03 \x01(\t\x12\x34\n\x08\x63\x61tegory\x18\x04 \x01(\x0e\x32\".loyalty.tickets.v1.TicketCategory\x12\x32\n\x07\x63hannel\x18\x05 \x01(\x0e\x32!.loyalty.tickets.v1.TicketChannel\x12\x0f\n\x07subject\x18\x06 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x07 \x01(\t\x12\x10\n\x08language\x18\x08 \x01(\t\x12\x34\n\x08priority\x18\t \x01(\x0e\x32\".loyalty.tickets.v1.TicketPriority\x12\x30\n\x06status\x18\n \x01(\x0e\x32 .loyalty.tickets.v1.TicketStatus\x12\x10\n\x08\x61ssignee\x18\x0b \x01(\t\x12\x16\n\x0erequired_skill\x18\x0c \x01(\t\x12\x12\n\nsla_policy\x18\r \x01(\t\x12\x36\n\x12\x66irst_response_due\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0eresolution_due\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x36\n\x12\x66irst_responded_at\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bresolved_at\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1f\n\x17\x66irst_response_breached\x18\x12 \x01(\x08\x12\x1b\n\x13resolution_breached\x18\x13 \x01(\x08\x12-\n\topened_at\x18\x14 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nresolution\x18\x15 \x01(\t\x12(\n\x05\x63laim\x18\x16 \x01(\x0b\x32\x19.loyalty.tickets.v1.Claim\x12\x33\n\x0b\x63laim_check\x18\x17 \x01(\x0b\x32\x1e.loyalty.tickets.v1.ClaimCheck\x12.\n\x08goodwill\x18\x18 \x01(\x0b\x32\x1c.loyalty.tickets.v1.Goodwill\x12*\n\x06survey\x18\x19 \x01(\x0b\x32\x1a.loyalty.tickets.v1.Survey\x12\x33\n\x08messages\x18\x1a \x03(\x0b\x32!.loyalty.tickets.v1.TicketMessage\"\xf2\x01\n\x11OpenTicketRequest\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x34\n\x08\x63\x61tegory\x18\x02 \x01(\x0e\x32\".loyalty.tickets.v1.TicketCategory\x12\x32\n\x07\x63hannel\x18\x03 \x01(\x0e\x32!.loyalty.tickets.v1.TicketChannel\x12\x0f\n\x07subject\x18\x04 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\x12\x10\n\x08language\x18\x06 \x01(\t\x12(\n\x05\x63laim\x18\x07 \x01(\x0b\x32\x19.loyalty.tickets.v1.Claim\"@\n\x12OpenTicketResponse\x12*\n\x06ticket\x18\x01 \x01(\x0b\x32\x1a.loyalty.tickets.v1.Ticket\"%\n\x10GetTicketRequest\x12\x11\n\tticket_id\x18\x01 \x01(\t\"?\n\x11GetTicketResponse\x12*\n\x06ticket\x18\x01 \x01(\x0b\x32\x1a.loyalty.tickets.v1.Ticket\"\x95\x01\n\x12ListTicketsRequest\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x10\n\x08\x61ssignee\x18\x02 \x01(\t\x12\x30\n\x06status\x18\x03 \x01(\x0e\x32 .loyalty.tickets.v1.TicketStatus\x12\x15\n\rbreached_only\x18\x04 \x01(\x08\x12\x11\n\tpage_size\x18\x05 \x01(\x05\"B\n\x13ListTicketsResponse\x12+\n\x07tickets\x18\x01 \x03(\x0b\x32\x1a.loyalty.tickets.v1.Ticket\"\x93\x01\n\x11\x41\x64\x64MessageRequest\x12\x11\n\tticket_id\x18\x01 \x01(\t\x12\x31\n\x06\x61uthor\x18\x02 \x01(\x0e\x32!.loyalty.tickets.v1.MessageAuthor\x12\x11\n\tauthor_id\x18\x03 \x01(\t\x12\x0c\n\x04\x62ody\x18\x04 \x01(\t\x12\x17\n\x0f\x61waiting_member\x18\x05 \x01(\x08\"@\n\x12\x41\x64\x64MessageResponse\x12*\n\x06ticket\x18\x01 \x01(\x0b\x32\x1a.loyalty.tickets.v1.Ticket\":\n\x13\x41ssignTicketRequest\x12\x11\n\tticket_id\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\"B\n\x14\x41ssignTicketResponse\x12*\n\x06ticket\x18\x01 \x01(\x0b\x32\x1a.loyalty.tickets.v1.Ticket\"\x81\x01\n\x14ResolveTicketRequest\x12\x11\n\tticket_id\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\x12\n\nresolution\x18\x03 \x01(\t\x12\x17\n\x0fgoodwill_points\x18\x04 \x01(\x03\x12\x17\n\x0fgoodwill_reason\x18\x05 \x01(\t\"C\n\x15ResolveTicketResponse\x12*\n\x06ticket\x18\x01 \x01(\x0b\x32\x1a.loyalty.tickets.v1.Ticket\"(\n\x13ReopenTicketRequest\x12\x11\n\tticket_id\x18\x01 \x01(\t\"B\n\x14ReopenTicketResponse\x12*\n\x06ticket\x18\x01 \x01(\x0b\x32\x1a.loyalty.tickets.v1.Ticket\"F\n\x16\x41pproveGoodwillRequest\x12\x11\n\tticket_id\x18\x01 \x01(\t\x12\x19\n\x11\x61pprover_agent_id\x18\x02 \x01(\t\"E\n\x17\x41pproveGoodwillResponse\x12*\n\x06ticket\x18\x01 \x01(\x0b\x32\x1a.loyalty.tickets.v1.Ticket\"a\n\x13SubmitSurveyRequest\x12\x11\n\tticket_id\x18\x01 \x01(\t\x12\x0e\n\x06\x65\x66\x66ort\x18\x02 \x01(\x05\x12\x14\n\x0csatisfaction\x18\x03 \x01(\x05\x12\x11\n\trecommend\x18\x04 \x01(\x05\"B\n\x14SubmitSurveyResponse\x12*\n\x06ticket\x18\x01 \x01(\x0b\x32\x1a.loyalty.tickets.v1.Ticket\"\xcc\x01\n\x18GetServiceMetricsRequest\x12-\n\tfrom_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x07to_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04tier\x18\x03 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x04 \x01(\t\x12\x34\n\x08\x63\x61tegory\x18\x05 \x01(\x0e\x32\".loyalty.tickets.v1.TicketCategory\"\xa2\x02\n\x19GetServiceMetricsResponse\x12\x0f\n\x07tickets\x18\x01 \x01(\x03\x12\x0f\n\x07surveys\x18\x02 \x01(\x03\x12\x0b\n\x03nps\x18\x03 \x01(\x01\x12\x16\n\x0e\x61verage_effort\x18\x04 \x01(\x01\x12\x0c\n\x04\x63sat\x18\x05 \x01(\x01\x12!\n\x19\x66irst_response_attainment\x18\x06 \x01(\x01\x12\x1d\n\x15resolution_attainment\x18\x07 \x01(\x01\x12\x38\n\x15median_first_response\x18\x08 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x34\n\x11median_resolution\x18\t \x01(\x0b\x32\x19.google.protobuf.Duration*\xd8\x01\n\x0eTicketCategory\x12\x1f\n\x1bTICKET_CATEGORY_UNSPECIFIED\x10\x00\x12\"\n\x1eTICKET_CATEGORY_MISSING_POINTS\x10\x01\x12&\n\"TICKET_CATEGORY_REDEMPTION_PROBLEM\x10\x02\x12!\n\x1dTICKET_CATEGORY_TIER_QUESTION\x10\x03\x12\x1b\n\x17TICKET_CATEGORY_ACCOUNT\x10\x04\x12\x19\n\x15TICKET_CATEGORY_OTHER\x10\x05*\x94\x01\n\rTicketChannel\x12\x1e\n\x1aTICKET_CHANNEL_UNSPECIFIED\x10\x00\x12\x18\n\x14TICKET_CHANNEL_EMAIL\x10\x01\x12\x17\n\x13TICKET_CHANNEL_CHAT\x10\x02\x12\x18\n\x14TICKET_CHANNEL_PHONE\x10\x03\x12\x16\n\x12TICKET_CHANNEL_WEB\x10\x04*\x9c\x01\n\x0eTicketPriority\x12\x1f\n\x1bTICKET_PRIORITY_UNSPECIFIED\x10\x00\x12\x17\n\x13TICKET_PRIORITY_LOW\x10\x01\x12\x1a\n\x16TICKET_PRIORITY_NORMAL\x10\x02\x12\x18\n\x14TICKET_PRIORITY_HIGH\x10\x03\x12\x1a\n\x16TICKET_PRIORITY_URGENT\x10\x04*\x86\x01\n\x0cTicketStatus\x12\x1d\n\x19TICKET_STATUS_UNSPECIFIED\x10\x00\x12\x16\n\x12TICKET_STATUS_OPEN\x10\x01\x12#\n\x1fTICKET_STATUS_WAITING_ON_MEMBER\x10\x02\x12\x1a\n\x16TICKET_STATUS_RESOLVED\x10\x03*d\n\rMessageAuthor\x12\x1e\n\x1aMESSAGE_AUTHOR_UNSPECIFIED\x10\x00\x12\x19\n\x15MESSAGE_AUTHOR_MEMBER\x10\x01\x12\x18\n\x14MESSAGE_AUTHOR_AGENT\x10\x02*\x8a\x01\n\x0b\x43laimStatus\x12\x1c\n\x18\x43LAIM_STATUS_UNSPECIFIED\x10\x00\x12!\n\x1d\x43LAIM_STATUS_ALREADY_CREDITED\x10\x01\x12\x1d\n\x19\x43LAIM_STATUS_NOT_CREDITED\x10\x02\x12\x1b\n\x17\x43LAIM_STATUS_UNVERIFIED\x10\x03*t\n\x0eGoodwillStatus\x12\x1f\n\x1bGOODWILL_STATUS_UNSPECIFIED\x10\x00\x12$\n GOODWILL_STATUS_PENDING_APPROVAL\x10\x01\x12\x1b\n\x17GOODWILL_STATUS_GRANTED\x10\x02\x32y\n\x11MemberViewService\x12\x64\n\rGetMemberTier\x12(.loyalty.tickets.v1.GetMemberTierRequest\x1a).loyalty.tickets.v1.GetMemberTierResponse2\xf1\x07\n\x0eTicketsService\x12[\n\nOpenTicket\x12%.loyalty.tickets.v1.OpenTicketRequest\x1a&.loyalty.tickets.v1.OpenTicketResponse\x12X\n\tGetTicket\x12$.loyalty.tickets.v1.GetTicketRequest\x1a%.loyalty.tickets.v1.GetTicketResponse\x12^\n\x0bListTickets\x12&.loyalty.tickets.v1.ListTicketsRequest\x1a\'.loyalty.tickets.v1.ListTicketsResponse\x12[\n\nAddMessage\x12%.loyalty.tickets.v1.AddMessageRequest\x1a&.loyalty.tickets.v1.AddMessageResponse\x12\x61\n\x0c\x41ssignTicket\x12\'.loyalty.tickets.v1.AssignTicketRequest\x1a(.loyalty.tickets.v1.AssignTicketResponse\x12\x64\n\rResolveTicket\x12(.loyalty.tickets.v1.ResolveTicketRequest\x1a).loyalty.tickets.v1.ResolveTicketResponse\x12\x61\n\x0cReopenTicket\x12\'.loyalty.tickets.v1.ReopenTicketRequest\x1a(.loyalty.tickets.v1.ReopenTicketResponse\x12j\n\x0f\x41pproveGoodwill\x12*.loyalty.tickets.v1.ApproveGoodwillRequest\x1a+.loyalty.tickets.v1.ApproveGoodwillResponse\x12\x61\n\x0cSubmitSurvey\x12\'.loyalty.tickets.v1.SubmitSurveyRequest\x1a(.loyalty.tickets.v1.SubmitSurveyResponse\x12p\n\x11GetServiceMetrics\x12,.loyalty.tickets.v1.GetServiceMetricsRequest\x1a-.loyalty.tickets.v1.GetServiceMetricsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'loyalty.tickets.v1.tickets_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_GETMEMBERTIERREQUEST']._serialized_start=56
-  _globals['_GETMEMBERTIERREQUEST']._serialized_end=97
-  _globals['_GETMEMBERTIERRESPONSE']._serialized_start=99
-  _globals['_GETMEMBERTIERRESPONSE']._serialized_end=155
-  _globals['_MEMBERVIEWSERVICE']._serialized_start=157
-  _globals['_MEMBERVIEWSERVICE']._serialized_end=278
+  _globals['_TICKETCATEGORY']._serialized_start=4106
+  _globals['_TICKETCATEGORY']._serialized_end=4322
+  _globals['_TICKETCHANNEL']._serialized_start=4325
+  _globals['_TICKETCHANNEL']._serialized_end=4473
+  _globals['_TICKETPRIORITY']._serialized_start=4476
+  _globals['_TICKETPRIORITY']._serialized_end=4632
+  _globals['_TICKETSTATUS']._serialized_start=4635
+  _globals['_TICKETSTATUS']._serialized_end=4769
+  _globals['_MESSAGEAUTHOR']._serialized_start=4771
+  _globals['_MESSAGEAUTHOR']._serialized_end=4871
+  _globals['_CLAIMSTATUS']._serialized_start=4874
+  _globals['_CLAIMSTATUS']._serialized_end=5012
+  _globals['_GOODWILLSTATUS']._serialized_start=5014
+  _globals['_GOODWILLSTATUS']._serialized_end=5130
+  _globals['_GETMEMBERTIERREQUEST']._serialized_start=121
+  _globals['_GETMEMBERTIERREQUEST']._serialized_end=162
+  _globals['_GETMEMBERTIERRESPONSE']._serialized_start=164
+  _globals['_GETMEMBERTIERRESPONSE']._serialized_end=220
+  _globals['_CLAIM']._serialized_start=222
+  _globals['_CLAIM']._serialized_end=327
+  _globals['_CLAIMCHECK']._serialized_start=329
+  _globals['_CLAIMCHECK']._serialized_end=440
+  _globals['_TICKETMESSAGE']._serialized_start=443
+  _globals['_TICKETMESSAGE']._serialized_end=590
+  _globals['_GOODWILL']._serialized_start=593
+  _globals['_GOODWILL']._serialized_end=846
+  _globals['_SURVEY']._serialized_start=849
+  _globals['_SURVEY']._serialized_end=1030
+  _globals['_TICKET']._serialized_start=1033
+  _globals['_TICKET']._serialized_end=2003
+  _globals['_OPENTICKETREQUEST']._serialized_start=2006
+  _globals['_OPENTICKETREQUEST']._serialized_end=2248
+  _globals['_OPENTICKETRESPONSE']._serialized_start=2250
+  _globals['_OPENTICKETRESPONSE']._serialized_end=2314
+  _globals['_GETTICKETREQUEST']._serialized_start=2316
+  _globals['_GETTICKETREQUEST']._serialized_end=2353
+  _globals['_GETTICKETRESPONSE']._serialized_start=2355
+  _globals['_GETTICKETRESPONSE']._serialized_end=2418
+  _globals['_LISTTICKETSREQUEST']._serialized_start=2421
+  _globals['_LISTTICKETSREQUEST']._serialized_end=2570
+  _globals['_LISTTICKETSRESPONSE']._serialized_start=2572
+  _globals['_LISTTICKETSRESPONSE']._serialized_end=2638
+  _globals['_ADDMESSAGEREQUEST']._serialized_start=2641
+  _globals['_ADDMESSAGEREQUEST']._serialized_end=2788
+  _globals['_ADDMESSAGERESPONSE']._serialized_start=2790
+  _globals['_ADDMESSAGERESPONSE']._serialized_end=2854
+  _globals['_ASSIGNTICKETREQUEST']._serialized_start=2856
+  _globals['_ASSIGNTICKETREQUEST']._serialized_end=2914
+  _globals['_ASSIGNTICKETRESPONSE']._serialized_start=2916
+  _globals['_ASSIGNTICKETRESPONSE']._serialized_end=2982
+  _globals['_RESOLVETICKETREQUEST']._serialized_start=2985
+  _globals['_RESOLVETICKETREQUEST']._serialized_end=3114
+  _globals['_RESOLVETICKETRESPONSE']._serialized_start=3116
+  _globals['_RESOLVETICKETRESPONSE']._serialized_end=3183
+  _globals['_REOPENTICKETREQUEST']._serialized_start=3185
+  _globals['_REOPENTICKETREQUEST']._serialized_end=3225
+  _globals['_REOPENTICKETRESPONSE']._serialized_start=3227
+  _globals['_REOPENTICKETRESPONSE']._serialized_end=3293
+  _globals['_APPROVEGOODWILLREQUEST']._serialized_start=3295
+  _globals['_APPROVEGOODWILLREQUEST']._serialized_end=3365
+  _globals['_APPROVEGOODWILLRESPONSE']._serialized_start=3367
+  _globals['_APPROVEGOODWILLRESPONSE']._serialized_end=3436
+  _globals['_SUBMITSURVEYREQUEST']._serialized_start=3438
+  _globals['_SUBMITSURVEYREQUEST']._serialized_end=3535
+  _globals['_SUBMITSURVEYRESPONSE']._serialized_start=3537
+  _globals['_SUBMITSURVEYRESPONSE']._serialized_end=3603
+  _globals['_GETSERVICEMETRICSREQUEST']._serialized_start=3606
+  _globals['_GETSERVICEMETRICSREQUEST']._serialized_end=3810
+  _globals['_GETSERVICEMETRICSRESPONSE']._serialized_start=3813
+  _globals['_GETSERVICEMETRICSRESPONSE']._serialized_end=4103
+  _globals['_MEMBERVIEWSERVICE']._serialized_start=5132
+  _globals['_MEMBERVIEWSERVICE']._serialized_end=5253
+  _globals['_TICKETSSERVICE']._serialized_start=5256
+  _globals['_TICKETSSERVICE']._serialized_end=6265
 # @@protoc_insertion_point(module_scope)

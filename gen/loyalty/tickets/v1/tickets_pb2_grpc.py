@@ -99,3 +99,483 @@ class MemberViewService:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class TicketsServiceStub:
+    """Support tickets with SLA clocks from the tier-and-category policy, goodwill and surveys.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.OpenTicket = channel.unary_unary(
+                '/loyalty.tickets.v1.TicketsService/OpenTicket',
+                request_serializer=loyalty_dot_tickets_dot_v1_dot_tickets__pb2.OpenTicketRequest.SerializeToString,
+                response_deserializer=loyalty_dot_tickets_dot_v1_dot_tickets__pb2.OpenTicketResponse.FromString,
+                _registered_method=True)
+        self.GetTicket = channel.unary_unary(
+                '/loyalty.tickets.v1.TicketsService/GetTicket',
+                request_serializer=loyalty_dot_tickets_dot_v1_dot_tickets__pb2.GetTicketRequest.SerializeToString,
+                response_deserializer=loyalty_dot_tickets_dot_v1_dot_tickets__pb2.GetTicketResponse.FromString,
+                _registered_method=True)
+        self.ListTickets = channel.unary_unary(
+                '/loyalty.tickets.v1.TicketsService/ListTickets',
+                request_serializer=loyalty_dot_tickets_dot_v1_dot_tickets__pb2.ListTicketsRequest.SerializeToString,
+                response_deserializer=loyalty_dot_tickets_dot_v1_dot_tickets__pb2.ListTicketsResponse.FromString,
+                _registered_method=True)
+        self.AddMessage = channel.unary_unary(
+                '/loyalty.tickets.v1.TicketsService/AddMessage',
+                request_serializer=loyalty_dot_tickets_dot_v1_dot_tickets__pb2.AddMessageRequest.SerializeToString,
+                response_deserializer=loyalty_dot_tickets_dot_v1_dot_tickets__pb2.AddMessageResponse.FromString,
+                _registered_method=True)
+        self.AssignTicket = channel.unary_unary(
+                '/loyalty.tickets.v1.TicketsService/AssignTicket',
+                request_serializer=loyalty_dot_tickets_dot_v1_dot_tickets__pb2.AssignTicketRequest.SerializeToString,
+                response_deserializer=loyalty_dot_tickets_dot_v1_dot_tickets__pb2.AssignTicketResponse.FromString,
+                _registered_method=True)
+        self.ResolveTicket = channel.unary_unary(
+                '/loyalty.tickets.v1.TicketsService/ResolveTicket',
+                request_serializer=loyalty_dot_tickets_dot_v1_dot_tickets__pb2.ResolveTicketRequest.SerializeToString,
+                response_deserializer=loyalty_dot_tickets_dot_v1_dot_tickets__pb2.ResolveTicketResponse.FromString,
+                _registered_method=True)
+        self.ReopenTicket = channel.unary_unary(
+                '/loyalty.tickets.v1.TicketsService/ReopenTicket',
+                request_serializer=loyalty_dot_tickets_dot_v1_dot_tickets__pb2.ReopenTicketRequest.SerializeToString,
+                response_deserializer=loyalty_dot_tickets_dot_v1_dot_tickets__pb2.ReopenTicketResponse.FromString,
+                _registered_method=True)
+        self.ApproveGoodwill = channel.unary_unary(
+                '/loyalty.tickets.v1.TicketsService/ApproveGoodwill',
+                request_serializer=loyalty_dot_tickets_dot_v1_dot_tickets__pb2.ApproveGoodwillRequest.SerializeToString,
+                response_deserializer=loyalty_dot_tickets_dot_v1_dot_tickets__pb2.ApproveGoodwillResponse.FromString,
+                _registered_method=True)
+        self.SubmitSurvey = channel.unary_unary(
+                '/loyalty.tickets.v1.TicketsService/SubmitSurvey',
+                request_serializer=loyalty_dot_tickets_dot_v1_dot_tickets__pb2.SubmitSurveyRequest.SerializeToString,
+                response_deserializer=loyalty_dot_tickets_dot_v1_dot_tickets__pb2.SubmitSurveyResponse.FromString,
+                _registered_method=True)
+        self.GetServiceMetrics = channel.unary_unary(
+                '/loyalty.tickets.v1.TicketsService/GetServiceMetrics',
+                request_serializer=loyalty_dot_tickets_dot_v1_dot_tickets__pb2.GetServiceMetricsRequest.SerializeToString,
+                response_deserializer=loyalty_dot_tickets_dot_v1_dot_tickets__pb2.GetServiceMetricsResponse.FromString,
+                _registered_method=True)
+
+
+class TicketsServiceServicer:
+    """Support tickets with SLA clocks from the tier-and-category policy, goodwill and surveys.
+    """
+
+    def OpenTicket(self, request, context):
+        """Opens a ticket: priority and SLA due times from the policy of the member's
+        tier and the category, routed to the best-qualified available agent or
+        queued. A missing-points claim is checked against the points service.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTicket(self, request, context):
+        """Returns a ticket with its messages, goodwill and survey, or NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTickets(self, request, context):
+        """Lists tickets, newest first, filtered by member, assignee, status or breach.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddMessage(self, request, context):
+        """Adds a message. The first agent message stops the first-response clock; an
+        agent message awaiting the member pauses the resolution clock until the
+        member answers.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AssignTicket(self, request, context):
+        """Assigns a ticket to a named agent (who must serve its skill, language and
+        tier and have room), taking it out of the queue.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResolveTicket(self, request, context):
+        """Resolves a ticket, optionally granting goodwill points, and issues its
+        survey. Goodwill above the agent's or the ticket's limit waits for a
+        second agent's ApproveGoodwill; within the limits it is granted at once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReopenTicket(self, request, context):
+        """Reopens a resolved ticket: its resolution clock runs again and it is routed again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ApproveGoodwill(self, request, context):
+        """A second agent approves goodwill that was above a limit; the grant is then
+        sent to the points service (GoodwillGranted).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SubmitSurvey(self, request, context):
+        """Records the member's survey answers for a resolved ticket, once per ticket.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetServiceMetrics(self, request, context):
+        """NPS, CES, CSAT, SLA attainment and median times over a time window.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_TicketsServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'OpenTicket': grpc.unary_unary_rpc_method_handler(
+                    servicer.OpenTicket,
+                    request_deserializer=loyalty_dot_tickets_dot_v1_dot_tickets__pb2.OpenTicketRequest.FromString,
+                    response_serializer=loyalty_dot_tickets_dot_v1_dot_tickets__pb2.OpenTicketResponse.SerializeToString,
+            ),
+            'GetTicket': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTicket,
+                    request_deserializer=loyalty_dot_tickets_dot_v1_dot_tickets__pb2.GetTicketRequest.FromString,
+                    response_serializer=loyalty_dot_tickets_dot_v1_dot_tickets__pb2.GetTicketResponse.SerializeToString,
+            ),
+            'ListTickets': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTickets,
+                    request_deserializer=loyalty_dot_tickets_dot_v1_dot_tickets__pb2.ListTicketsRequest.FromString,
+                    response_serializer=loyalty_dot_tickets_dot_v1_dot_tickets__pb2.ListTicketsResponse.SerializeToString,
+            ),
+            'AddMessage': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddMessage,
+                    request_deserializer=loyalty_dot_tickets_dot_v1_dot_tickets__pb2.AddMessageRequest.FromString,
+                    response_serializer=loyalty_dot_tickets_dot_v1_dot_tickets__pb2.AddMessageResponse.SerializeToString,
+            ),
+            'AssignTicket': grpc.unary_unary_rpc_method_handler(
+                    servicer.AssignTicket,
+                    request_deserializer=loyalty_dot_tickets_dot_v1_dot_tickets__pb2.AssignTicketRequest.FromString,
+                    response_serializer=loyalty_dot_tickets_dot_v1_dot_tickets__pb2.AssignTicketResponse.SerializeToString,
+            ),
+            'ResolveTicket': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResolveTicket,
+                    request_deserializer=loyalty_dot_tickets_dot_v1_dot_tickets__pb2.ResolveTicketRequest.FromString,
+                    response_serializer=loyalty_dot_tickets_dot_v1_dot_tickets__pb2.ResolveTicketResponse.SerializeToString,
+            ),
+            'ReopenTicket': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReopenTicket,
+                    request_deserializer=loyalty_dot_tickets_dot_v1_dot_tickets__pb2.ReopenTicketRequest.FromString,
+                    response_serializer=loyalty_dot_tickets_dot_v1_dot_tickets__pb2.ReopenTicketResponse.SerializeToString,
+            ),
+            'ApproveGoodwill': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApproveGoodwill,
+                    request_deserializer=loyalty_dot_tickets_dot_v1_dot_tickets__pb2.ApproveGoodwillRequest.FromString,
+                    response_serializer=loyalty_dot_tickets_dot_v1_dot_tickets__pb2.ApproveGoodwillResponse.SerializeToString,
+            ),
+            'SubmitSurvey': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitSurvey,
+                    request_deserializer=loyalty_dot_tickets_dot_v1_dot_tickets__pb2.SubmitSurveyRequest.FromString,
+                    response_serializer=loyalty_dot_tickets_dot_v1_dot_tickets__pb2.SubmitSurveyResponse.SerializeToString,
+            ),
+            'GetServiceMetrics': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetServiceMetrics,
+                    request_deserializer=loyalty_dot_tickets_dot_v1_dot_tickets__pb2.GetServiceMetricsRequest.FromString,
+                    response_serializer=loyalty_dot_tickets_dot_v1_dot_tickets__pb2.GetServiceMetricsResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'loyalty.tickets.v1.TicketsService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('loyalty.tickets.v1.TicketsService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class TicketsService:
+    """Support tickets with SLA clocks from the tier-and-category policy, goodwill and surveys.
+    """
+
+    @staticmethod
+    def OpenTicket(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/loyalty.tickets.v1.TicketsService/OpenTicket',
+            loyalty_dot_tickets_dot_v1_dot_tickets__pb2.OpenTicketRequest.SerializeToString,
+            loyalty_dot_tickets_dot_v1_dot_tickets__pb2.OpenTicketResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTicket(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/loyalty.tickets.v1.TicketsService/GetTicket',
+            loyalty_dot_tickets_dot_v1_dot_tickets__pb2.GetTicketRequest.SerializeToString,
+            loyalty_dot_tickets_dot_v1_dot_tickets__pb2.GetTicketResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTickets(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/loyalty.tickets.v1.TicketsService/ListTickets',
+            loyalty_dot_tickets_dot_v1_dot_tickets__pb2.ListTicketsRequest.SerializeToString,
+            loyalty_dot_tickets_dot_v1_dot_tickets__pb2.ListTicketsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddMessage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/loyalty.tickets.v1.TicketsService/AddMessage',
+            loyalty_dot_tickets_dot_v1_dot_tickets__pb2.AddMessageRequest.SerializeToString,
+            loyalty_dot_tickets_dot_v1_dot_tickets__pb2.AddMessageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AssignTicket(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/loyalty.tickets.v1.TicketsService/AssignTicket',
+            loyalty_dot_tickets_dot_v1_dot_tickets__pb2.AssignTicketRequest.SerializeToString,
+            loyalty_dot_tickets_dot_v1_dot_tickets__pb2.AssignTicketResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResolveTicket(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/loyalty.tickets.v1.TicketsService/ResolveTicket',
+            loyalty_dot_tickets_dot_v1_dot_tickets__pb2.ResolveTicketRequest.SerializeToString,
+            loyalty_dot_tickets_dot_v1_dot_tickets__pb2.ResolveTicketResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReopenTicket(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/loyalty.tickets.v1.TicketsService/ReopenTicket',
+            loyalty_dot_tickets_dot_v1_dot_tickets__pb2.ReopenTicketRequest.SerializeToString,
+            loyalty_dot_tickets_dot_v1_dot_tickets__pb2.ReopenTicketResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApproveGoodwill(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/loyalty.tickets.v1.TicketsService/ApproveGoodwill',
+            loyalty_dot_tickets_dot_v1_dot_tickets__pb2.ApproveGoodwillRequest.SerializeToString,
+            loyalty_dot_tickets_dot_v1_dot_tickets__pb2.ApproveGoodwillResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitSurvey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/loyalty.tickets.v1.TicketsService/SubmitSurvey',
+            loyalty_dot_tickets_dot_v1_dot_tickets__pb2.SubmitSurveyRequest.SerializeToString,
+            loyalty_dot_tickets_dot_v1_dot_tickets__pb2.SubmitSurveyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetServiceMetrics(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/loyalty.tickets.v1.TicketsService/GetServiceMetrics',
+            loyalty_dot_tickets_dot_v1_dot_tickets__pb2.GetServiceMetricsRequest.SerializeToString,
+            loyalty_dot_tickets_dot_v1_dot_tickets__pb2.GetServiceMetricsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

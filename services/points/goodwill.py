@@ -1,0 +1,104 @@
+"""Goodwill from the tickets service: GoodwillGranted on `tickets.events.v1` credited once per ticket.
+
+The inbox drops a redelivered event; the ticket id guards against the same
+grant arriving in a second event (a replay or a republished outbox row). The
+credit is an adjustment entry with its spendable lot (the AdjustPoints credit
+path), keyed `goodwill:<ticket id>`, and `goodwill_credits` ties the entry to
+the ticket with who granted and approved it.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+from google.protobuf.message import Message
+from loyalty.events.v1 import points_pb2 as points_events
+from loyalty.events.v1 import tickets_pb2 as ticket_events
+from loyalty.events.v1.envelope_pb2 import EventEnvelope
+
+from services.common.consumer import EventConsumer
+from services.common.errors import NotFound, Violations
+from services.common.events import new_envelope, occurred_at
+from services.common.kafka import POINTS_EVENTS_TOPIC, TICKETS_EVENTS_TOPIC
+from services.common.outbox import add_event
+from services.common.settings import KafkaSettings
+from services.points import domain, lots_store, store
+
+SOURCE = "loyalty.points"
+MAX_GOODWILL_POINTS = 10_000_000
+
+
+def idempotency_key(ticket_id: str) -> str:
+    return f"goodwill:{ticket_id}"
+
+
+def validate_grant(grant: ticket_events.GoodwillGranted) -> None:
+    violations = Violations()
+    if not grant.ticket_id or len(grant.ticket_id) > 64:
+        violations.add("ticket_id", "is required, at most 64 characters")
+    domain.check_member_id(violations, "member_id", grant.member_id)
+    if not 0 < grant.points <= MAX_GOODWILL_POINTS:
+        violations.add("points", f"must be between 1 and {MAX_GOODWILL_POINTS}")
+    if not grant.reason:
+        violations.add("reason", "is required: why the goodwill was granted")
+    if not grant.granted_by:
+        violations.add("granted_by", "is required: the granting agent")
+    violations.raise_if_any()
+
+
+def description(grant: ticket_events.GoodwillGranted) -> str:
+    approval = f", approved by {grant.approved_by}" if grant.approved_by else ""
+    return f"goodwill on ticket {grant.ticket_id}: {grant.reason} (by {grant.granted_by}{approval})"
+
+
+async def credit_goodwill(connection: asyncpg.Connection, envelope: EventEnvelope, payload: Message) -> None:
+    assert isinstance(payload, ticket_events.GoodwillGranted)
+    validate_grant(payload)
+    if await store.get_member(connection, payload.member_id, lock=True) is None:
+        raise NotFound(f"member_id: member {payload.member_id!r} is not enrolled")
+    if await connection.fetchval("SELECT 1 FROM goodwill_credits WHERE ticket_id = $1", payload.ticket_id):
+        return  # this ticket's goodwill was credited by an earlier event
+    now = domain.utc_now()
+    granted_at = occurred_at(envelope)
+    entry = await lots_store.insert_credit(
+        connection,
+        member_id=payload.member_id,
+        kind="adjustment",
+        points=payload.points,
+        idempotency_key=idempotency_key(payload.ticket_id),
+        description=description(payload),
+        earned_at=now,
+        expires_at=None,
+    )
+    await connection.execute(
+        """INSERT INTO goodwill_credits
+               (ticket_id, member_id, entry_id, points, reason, granted_by, approved_by, granted_at, event_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
+        payload.ticket_id,
+        payload.member_id,
+        entry.entry_id,
+        payload.points,
+        payload.reason,
+        payload.granted_by,
+        payload.approved_by,
+        granted_at,
+        envelope.event_id,
+    )
+    adjusted = points_events.PointsAdjusted(
+        member_id=payload.member_id,
+        points=payload.points,
+        reason=description(payload),
+        actor=payload.granted_by,
+        ledger_entry_id=str(entry.entry_id),
+    )
+    envelope_out = new_envelope(adjusted, subject=payload.member_id, source=SOURCE, occurred_at=now)
+    await add_event(connection, POINTS_EVENTS_TOPIC, envelope_out)
+
+
+def goodwill_consumer(pool: asyncpg.Pool, kafka: KafkaSettings) -> EventConsumer:
+    return EventConsumer(
+        name="points.goodwill",
+        topic=TICKETS_EVENTS_TOPIC,
+        pool=pool,
+        kafka=kafka,
+        handlers={ticket_events.GoodwillGranted.DESCRIPTOR.full_name: credit_goodwill},
+    )

@@ -1,0 +1,67 @@
+"""Agents: validation and their routing state. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from services.common.errors import Violations
+from services.tickets.domain import LANGUAGE_PATTERN, require_id, require_text
+from services.tickets.routing import AgentState
+
+STATUSES = ("available", "busy", "away")
+SKILL_LEVELS = range(1, 6)
+MAX_CAPACITY = 100
+MAX_GOODWILL_LIMIT = 10**9
+
+
+@dataclass(frozen=True)
+class Agent:
+    agent_id: str
+    display_name: str
+    skills: dict[str, int]
+    languages: tuple[str, ...]
+    tiers: tuple[str, ...]
+    capacity: int
+    status: str
+    # None: the policy's agent limit.
+    goodwill_limit: int | None
+    last_assigned: int = 0
+    load: int = 0
+
+    def state(self) -> AgentState:
+        return AgentState(
+            agent_id=self.agent_id,
+            available=self.status == "available",
+            skills=self.skills,
+            languages=frozenset(self.languages),
+            tiers=frozenset(self.tiers),
+            capacity=self.capacity,
+            load=self.load,
+            last_assigned=self.last_assigned,
+        )
+
+
+def validate_agent(agent: Agent, skill_entries: list[tuple[str, int]], violations: Violations) -> None:
+    """Records every problem of an UpsertAgent request; `skill_entries` as given, to catch repeats."""
+    require_id(violations, "agent.agent_id", agent.agent_id)
+    require_text(violations, "agent.display_name", agent.display_name, 200, required=False)
+    if not skill_entries:
+        violations.add("agent.skills", "must list at least one skill")
+    for index, (skill, level) in enumerate(skill_entries):
+        if not skill or len(skill) > 64 or not skill.replace("_", "").replace("-", "").replace(".", "").isalnum():
+            violations.add(f"agent.skills[{index}].skill", "must be 1-64 of letters, digits, '-', '_', '.'")
+        if level not in SKILL_LEVELS:
+            violations.add(f"agent.skills[{index}].level", "must be between 1 and 5")
+    if len({skill for skill, _ in skill_entries}) != len(skill_entries):
+        violations.add("agent.skills", "must name each skill once")
+    if not agent.languages:
+        violations.add("agent.languages", "must list at least one language")
+    for index, language in enumerate(agent.languages):
+        if not LANGUAGE_PATTERN.fullmatch(language):
+            violations.add(f"agent.languages[{index}]", "must be a 2-letter lower-case language code")
+    for index, tier in enumerate(agent.tiers):
+        require_text(violations, f"agent.tiers[{index}]", tier, 64)
+    if not 1 <= agent.capacity <= MAX_CAPACITY:
+        violations.add("agent.capacity", f"must be between 1 and {MAX_CAPACITY}")
+    if agent.goodwill_limit is not None and not 0 <= agent.goodwill_limit <= MAX_GOODWILL_LIMIT:
+        violations.add("agent.goodwill_limit", f"must be between 0 and {MAX_GOODWILL_LIMIT}")

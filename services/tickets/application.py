@@ -1,0 +1,204 @@
+"""Ticket use cases, one unit of work each: open, read, list, messages, assign, resolve, reopen, goodwill approval."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import asyncpg
+from loyalty.events.v1 import tickets_pb2 as events
+
+from services.common.db import unit_of_work
+from services.common.errors import FailedPrecondition, NotFound, Violations
+from services.common.member_tiers import tier_of
+from services.tickets import agents_store, domain, records_store, store
+from services.tickets.agents import Agent
+from services.tickets.assignment import assign_to, drain_queue, lock_routing, need_of, route
+from services.tickets.claims import ALREADY_CREDITED, CreditLookup
+from services.tickets.domain import NewTicket, Ticket
+from services.tickets.goodwill import GoodwillRequest
+from services.tickets.goodwill import validate as validate_goodwill
+from services.tickets.goodwill_application import approve_goodwill, request_goodwill
+from services.tickets.policy import Policy
+from services.tickets.ticket_events import emit, ticket_opened
+
+Clock = Callable[[], datetime]
+MAX_PAGE = 500
+DEFAULT_PAGE = 100
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class TicketView:
+    ticket: Ticket
+    claim: store.ClaimRow | None = None
+    goodwill: records_store.GoodwillRow | None = None
+    survey: records_store.SurveyRow | None = None
+    messages: tuple[store.MessageRow, ...] = ()
+
+
+def page_size(requested: int, field: str = "page_size") -> int:
+    if not 0 <= requested <= MAX_PAGE:
+        violations = Violations()
+        violations.add(field, f"must be between 1 and {MAX_PAGE} (0 for {DEFAULT_PAGE})")
+        violations.raise_if_any()
+    return requested or DEFAULT_PAGE
+
+
+async def locked_ticket(connection: asyncpg.Connection, ticket_id: str) -> Ticket:
+    ticket = await store.get_ticket(connection, domain.parse_ticket_id(ticket_id), lock=True)
+    if ticket is None:
+        raise NotFound(f"ticket_id: no ticket {ticket_id!r}")
+    return ticket
+
+
+async def existing_agent(connection: asyncpg.Connection, agent_id: str, field: str) -> Agent:
+    violations = Violations()
+    domain.require_id(violations, field, agent_id)
+    violations.raise_if_any()
+    agent = await agents_store.get_agent(connection, agent_id)
+    if agent is None:
+        raise NotFound(f"{field}: no agent {agent_id!r}")
+    return agent
+
+
+class TicketsApplication:
+    def __init__(self, pool: asyncpg.Pool, policy: Policy, credits: CreditLookup, now: Clock = utc_now) -> None:
+        self._pool = pool
+        self._policy = policy
+        self._credits = credits
+        self._now = now
+
+    async def open(self, new: NewTicket, violations: Violations | None = None) -> TicketView:
+        """`violations` may hold what the caller found already (unknown enum values), reported together."""
+        violations = violations or Violations()
+        domain.validate_new_ticket(new, violations)
+        violations.raise_if_any()
+        tier = await tier_of(self._pool, new.member_id)
+        # Asked before the transaction: no database connection waits on another service.
+        check = await self._credits.check(new.claim.purchase_id, new.member_id) if new.claim else None
+        now = self._now()
+        ticket = domain.opened(new, uuid.uuid4(), tier, self._policy, now)
+        async with unit_of_work(self._pool) as connection:
+            await lock_routing(connection)
+            await emit(connection, ticket_opened(ticket), ticket.member_id, now)
+            ticket = await route(connection, ticket, need_of(ticket), "routing", now)
+            await store.insert_ticket(connection, ticket, new.claim, check)
+            return await self._view(connection, ticket)
+
+    async def get(self, ticket_id: str) -> TicketView:
+        async with self._pool.acquire() as connection:
+            ticket = await store.get_ticket(connection, domain.parse_ticket_id(ticket_id))
+            if ticket is None:
+                raise NotFound(f"ticket_id: no ticket {ticket_id!r}")
+            return await self._view(connection, ticket, with_messages=True)
+
+    async def list(self, query: store.TicketFilter) -> list[Ticket]:
+        violations = Violations()
+        if query.member_id:
+            domain.require_id(violations, "member_id", query.member_id)
+        if query.assignee:
+            domain.require_id(violations, "assignee", query.assignee)
+        violations.raise_if_any()
+        async with self._pool.acquire() as connection:
+            return await store.list_tickets(connection, query)
+
+    async def add_message(
+        self, ticket_id: str, author: str, author_id: str, body: str, *, awaiting_member: bool
+    ) -> TicketView:
+        violations = Violations()
+        domain.require_id(violations, "author_id", author_id)
+        domain.require_text(violations, "body", body, domain.MAX_BODY)
+        if awaiting_member and author != "agent":
+            violations.add("awaiting_member", "only an agent message can await the member")
+        violations.raise_if_any()
+        now = self._now()
+        async with unit_of_work(self._pool) as connection:
+            ticket = await locked_ticket(connection, ticket_id)
+            hours = self._policy.hours(ticket.hours)
+            if author == "agent":
+                await existing_agent(connection, author_id, "author_id")
+                ticket = domain.agent_replied(ticket, hours, now, awaiting_member=awaiting_member)
+            else:
+                if author_id != ticket.member_id:
+                    raise FailedPrecondition(f"author_id: {author_id!r} is not the member of this ticket")
+                ticket = domain.member_replied(ticket, hours, now)
+            await store.insert_message(connection, ticket.ticket_id, author, author_id, body, now)
+            await store.update_ticket(connection, ticket)
+            return await self._view(connection, ticket, with_messages=True)
+
+    async def assign(self, ticket_id: str, agent_id: str) -> TicketView:
+        now = self._now()
+        async with unit_of_work(self._pool) as connection:
+            await lock_routing(connection)
+            ticket = await locked_ticket(connection, ticket_id)
+            agent = await existing_agent(connection, agent_id, "agent_id")
+            domain.require_not_resolved(ticket)
+            ticket = await assign_to(connection, ticket, agent, now)
+            await store.update_ticket(connection, ticket)
+            return await self._view(connection, ticket)
+
+    async def resolve(self, ticket_id: str, agent_id: str, resolution: str, goodwill: GoodwillRequest) -> TicketView:
+        violations = Violations()
+        domain.require_text(violations, "resolution", resolution, domain.MAX_BODY)
+        validate_goodwill(goodwill, violations)
+        violations.raise_if_any()
+        now = self._now()
+        async with unit_of_work(self._pool) as connection:
+            await lock_routing(connection)
+            ticket = await locked_ticket(connection, ticket_id)
+            agent = await existing_agent(connection, agent_id, "agent_id")
+            ticket = domain.resolved(ticket, self._policy.hours(ticket.hours), now, resolution)
+            if goodwill.points:
+                await self._require_goodwill_allowed(connection, ticket)
+                await request_goodwill(connection, ticket, agent, goodwill, self._policy.goodwill, now)
+            await store.update_ticket(connection, ticket)
+            await records_store.issue_survey(connection, ticket.ticket_id, now)
+            resolved_event = events.TicketResolved(
+                ticket_id=str(ticket.ticket_id),
+                member_id=ticket.member_id,
+                agent_id=agent.agent_id,
+                sla_breached=ticket.breached,
+                goodwill_points=goodwill.points,
+            )
+            await emit(connection, resolved_event, ticket.member_id, now)
+            # The resolving agent may have room for a queued ticket now.
+            await drain_queue(connection, now)
+            return await self._view(connection, ticket)
+
+    async def _require_goodwill_allowed(self, connection: asyncpg.Connection, ticket: Ticket) -> None:
+        claim = await store.get_claim(connection, ticket.ticket_id)
+        if claim is not None and claim.check.status == ALREADY_CREDITED:
+            raise FailedPrecondition("goodwill_points: the claimed purchase was already credited by the points service")
+
+    async def reopen(self, ticket_id: str) -> TicketView:
+        now = self._now()
+        async with unit_of_work(self._pool) as connection:
+            await lock_routing(connection)
+            ticket = await locked_ticket(connection, ticket_id)
+            ticket = domain.reopened(ticket, self._policy.hours(ticket.hours), now)
+            ticket = await route(connection, ticket, need_of(ticket), "routing", now)
+            await store.update_ticket(connection, ticket)
+            return await self._view(connection, ticket)
+
+    async def approve_goodwill(self, ticket_id: str, approver_id: str) -> TicketView:
+        now = self._now()
+        async with unit_of_work(self._pool) as connection:
+            ticket = await locked_ticket(connection, ticket_id)
+            approver = await existing_agent(connection, approver_id, "approver_agent_id")
+            await approve_goodwill(connection, ticket, approver, now)
+            return await self._view(connection, ticket)
+
+    async def _view(self, connection: asyncpg.Connection, ticket: Ticket, *, with_messages: bool = False) -> TicketView:
+        return TicketView(
+            ticket=ticket,
+            claim=await store.get_claim(connection, ticket.ticket_id),
+            goodwill=await records_store.get_goodwill(connection, ticket.ticket_id),
+            survey=await records_store.get_survey(connection, ticket.ticket_id),
+            messages=tuple(await store.messages(connection, ticket.ticket_id)) if with_messages else (),
+        )

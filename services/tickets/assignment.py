@@ -1,0 +1,94 @@
+"""Putting tickets with agents: routing a ticket, draining the queue, assigning by hand.
+
+Every transaction that assigns takes the routing lock first, so two
+assignments never both see an agent's last free slot, and the round-robin
+sequence stays strictly increasing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+
+import asyncpg
+from loyalty.events.v1 import tickets_pb2 as events
+
+from services.common.errors import FailedPrecondition
+from services.tickets import agents_store, routing, store
+from services.tickets.agents import Agent
+from services.tickets.domain import Ticket
+from services.tickets.ticket_events import emit
+
+# Any constant works; every assigning transaction takes it first.
+_ROUTING_LOCK_KEY = 0x71C4E7
+QUEUE_DRAIN_LIMIT = 500
+
+
+async def lock_routing(connection: asyncpg.Connection) -> None:
+    await connection.execute("SELECT pg_advisory_xact_lock($1)", _ROUTING_LOCK_KEY)
+
+
+def need_of(ticket: Ticket, *, min_level: int = 1, excluded: Sequence[str] = ()) -> routing.Need:
+    return routing.Need(ticket.required_skill, ticket.language, ticket.tier, min_level, frozenset(excluded))
+
+
+async def _assigned(
+    connection: asyncpg.Connection, ticket: Ticket, agent_id: str, reason: str, now: datetime
+) -> Ticket:
+    sequence = await agents_store.next_assignment_sequence(connection)
+    await agents_store.record_assignment(connection, agent_id, sequence)
+    assigned = events.TicketAssigned(
+        ticket_id=str(ticket.ticket_id),
+        member_id=ticket.member_id,
+        agent_id=agent_id,
+        previous_agent_id=ticket.assignee or "",
+        reason=reason,
+    )
+    await emit(connection, assigned, ticket.member_id, now)
+    return replace(ticket, assignee=agent_id, queued_at=None)
+
+
+async def route(
+    connection: asyncpg.Connection, ticket: Ticket, need: routing.Need, reason: str, now: datetime
+) -> Ticket:
+    """The ticket given to the best-qualified available agent, or left as it is when nobody qualifies.
+
+    The caller holds the routing lock and writes the returned ticket.
+    """
+    agents = await agents_store.available_agents(connection)
+    chosen = routing.choose([a.state() for a in agents], need)
+    if chosen is None:
+        return ticket
+    return await _assigned(connection, ticket, chosen.agent_id, reason, now)
+
+
+async def assign_to(connection: asyncpg.Connection, ticket: Ticket, agent: Agent, now: datetime) -> Ticket:
+    """A manual assignment: the agent must serve the ticket's skill, language and tier and have room."""
+    need = need_of(ticket)
+    state = replace(agent.state(), available=True)
+    if ticket.assignee == agent.agent_id:
+        return ticket
+    if not routing.qualifies(state, need):
+        raise FailedPrecondition(
+            f"agent_id: agent {agent.agent_id!r} does not serve skill {need.skill!r}, language {need.language!r} "
+            f"and tier {need.tier!r}, or has no room (load {agent.load} of {agent.capacity})"
+        )
+    return await _assigned(connection, ticket, agent.agent_id, "manual", now)
+
+
+async def drain_queue(connection: asyncpg.Connection, now: datetime) -> list[routing.Assignment]:
+    """Assign queued tickets to whoever now qualifies; the caller holds the routing lock."""
+    queue = await store.queued(connection, QUEUE_DRAIN_LIMIT)
+    if not queue:
+        return []
+    agents = [a.state() for a in await agents_store.available_agents(connection)]
+    first = await agents_store.next_assignment_sequence(connection)
+    planned = routing.drain([(str(t.ticket_id), need_of(t)) for t in queue], agents, first)
+    by_id = {str(t.ticket_id): t for t in queue}
+    for assignment in planned:
+        # Read again under the row lock: a message may have changed the ticket meanwhile.
+        ticket = await store.get_ticket(connection, by_id[assignment.ticket_id].ticket_id, lock=True)
+        assert ticket is not None  # tickets are never deleted
+        await store.update_ticket(connection, await _assigned(connection, ticket, assignment.agent_id, "routing", now))
+    return planned

@@ -1,0 +1,46 @@
+"""Asking the points service whether a missing-points claim was already credited (CreditLookupService)."""
+
+from __future__ import annotations
+
+import logging
+
+import grpc
+from loyalty.points.v1 import credits_pb2, credits_pb2_grpc
+
+from services.common.errors import FailedPrecondition
+from services.tickets.store import ClaimCheck
+
+log = logging.getLogger(__name__)
+
+ALREADY_CREDITED, NOT_CREDITED, UNVERIFIED = "already_credited", "not_credited", "unverified"
+
+
+class CreditLookup:
+    """A client of the points service; a claim it cannot verify is recorded as unverified, not refused."""
+
+    def __init__(self, target: str, timeout_s: float = 3.0) -> None:
+        self._target = target
+        self._timeout_s = timeout_s
+        self._channel: grpc.aio.Channel | None = None
+
+    async def check(self, purchase_id: str, member_id: str) -> ClaimCheck:
+        """What the points service knows of the purchase; FAILED_PRECONDITION if another member's."""
+        if self._channel is None:
+            self._channel = grpc.aio.insecure_channel(self._target)
+        stub = credits_pb2_grpc.CreditLookupServiceStub(self._channel)
+        try:
+            found = await stub.FindCredit(
+                credits_pb2.FindCreditRequest(purchase_id=purchase_id), timeout=self._timeout_s
+            )
+        except grpc.aio.AioRpcError as error:
+            log.warning("claim not verified", extra={"target": self._target, "code": error.code().name})
+            return ClaimCheck(UNVERIFIED, 0, "")
+        if found.member_id and found.member_id != member_id:
+            raise FailedPrecondition("claim.purchase_id: the purchase was recorded for another member")
+        if found.credited:
+            return ClaimCheck(ALREADY_CREDITED, found.points, found.ledger_entry_id)
+        return ClaimCheck(NOT_CREDITED, 0, "")
+
+    async def close(self) -> None:
+        if self._channel is not None:
+            await self._channel.close()

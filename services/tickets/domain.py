@@ -1,0 +1,245 @@
+"""Tickets domain: a ticket's life (open, replies, waiting on the member, resolve, reopen, breach). Pure.
+
+Functions take a Ticket and the moment and return the changed Ticket; the
+application writes it. The SLA clocks follow the ticket's policy hours: the
+first agent reply stops the first-response clock, waiting on the member
+pauses the resolution clock, resolving stops it and reopening restarts it
+with what was left of its budget.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from services.common.errors import FailedPrecondition, InvalidArgument, Violations
+from services.tickets.policy import Escalation, Policy, raised
+from services.tickets.sla import Hours, ResolutionClock, add_working, started
+
+ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+LANGUAGE_PATTERN = re.compile(r"[a-z]{2}")
+TRANSACTION_PATTERN = re.compile(r"[\x21-\x7e]{1,128}")
+MAX_SUBJECT = 200
+MAX_BODY = 10_000
+OPEN, WAITING, RESOLVED = "open", "waiting_on_member", "resolved"
+FIRST_RESPONSE, RESOLUTION = "first_response", "resolution"
+
+
+@dataclass(frozen=True)
+class Claim:
+    purchase_id: str
+    partner_id: str
+    partner_transaction_id: str
+    expected_points: int
+
+
+@dataclass(frozen=True)
+class NewTicket:
+    member_id: str
+    category: str
+    channel: str
+    subject: str
+    description: str
+    language: str
+    claim: Claim | None
+
+
+@dataclass(frozen=True)
+class Ticket:
+    ticket_id: uuid.UUID
+    member_id: str
+    tier: str
+    category: str
+    channel: str
+    subject: str
+    description: str
+    language: str
+    priority: str
+    status: str
+    assignee: str | None
+    required_skill: str
+    sla_policy: str
+    hours: str
+    opened_at: datetime
+    first_response_due: datetime | None
+    first_responded_at: datetime | None
+    first_response_breached: bool
+    resolution_budget_s: float
+    resolution_used_s: float
+    resolution_running_since: datetime | None
+    resolution_due: datetime | None
+    resolution_breached: bool
+    resolved_at: datetime | None
+    resolution: str
+    queued_at: datetime | None
+
+    @property
+    def clock(self) -> ResolutionClock:
+        return ResolutionClock(self.resolution_budget_s, self.resolution_used_s, self.resolution_running_since)
+
+    @property
+    def breached(self) -> bool:
+        return self.first_response_breached or self.resolution_breached
+
+
+def parse_ticket_id(value: str, field: str = "ticket_id") -> uuid.UUID:
+    if not value:
+        raise InvalidArgument.single(field, "is required")
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise InvalidArgument.single(field, "must be a ticket id returned by OpenTicket") from None
+
+
+def require_id(violations: Violations, field: str, value: str) -> None:
+    if not value:
+        violations.add(field, "is required")
+    elif not ID_PATTERN.fullmatch(value):
+        violations.add(field, "must be 1-64 of letters, digits, '-', '_', '.', ':'")
+
+
+def require_text(violations: Violations, field: str, value: str, maximum: int, *, required: bool = True) -> None:
+    if required and not value.strip():
+        violations.add(field, "is required")
+    elif len(value) > maximum:
+        violations.add(field, f"must be at most {maximum} characters")
+
+
+def validate_new_ticket(ticket: NewTicket, violations: Violations) -> None:
+    """Records every problem of an OpenTicket request; categories and channels are checked by the caller."""
+    require_id(violations, "member_id", ticket.member_id)
+    require_text(violations, "subject", ticket.subject, MAX_SUBJECT)
+    require_text(violations, "description", ticket.description, MAX_BODY, required=False)
+    if not LANGUAGE_PATTERN.fullmatch(ticket.language):
+        violations.add("language", "must be a 2-letter lower-case language code such as 'en'")
+    # An empty category was already reported by the caller that read it.
+    is_claim = ticket.category == "missing_points"
+    if is_claim and ticket.claim is None:
+        violations.add("claim", "is required for a missing-points ticket")
+    elif ticket.category and not is_claim and ticket.claim is not None:
+        violations.add("claim", "is only allowed on a missing-points ticket")
+    if ticket.claim is not None:
+        _validate_claim(ticket.claim, violations)
+
+
+def _validate_claim(claim: Claim, violations: Violations) -> None:
+    if claim.partner_id or claim.partner_transaction_id:
+        violations.add(
+            "claim.partner_transaction_id",
+            "partner accruals are not recorded by the points service yet; claim by purchase_id",
+        )
+    elif not TRANSACTION_PATTERN.fullmatch(claim.purchase_id):
+        violations.add("claim.purchase_id", "is required: 1-128 printable characters without spaces")
+    if claim.expected_points < 0:
+        violations.add("claim.expected_points", "must not be negative")
+
+
+def opened(new: NewTicket, ticket_id: uuid.UUID, tier: str, policy: Policy, now: datetime) -> Ticket:
+    sla = policy.sla_for(tier, new.category)
+    hours = policy.hours(sla.hours)
+    clock = started(sla.resolution_minutes * 60.0, now)
+    return Ticket(
+        ticket_id=ticket_id,
+        member_id=new.member_id,
+        tier=tier,
+        category=new.category,
+        channel=new.channel,
+        subject=new.subject,
+        description=new.description,
+        language=new.language,
+        priority=sla.priority,
+        status=OPEN,
+        assignee=None,
+        required_skill=policy.skills[new.category],
+        sla_policy=sla.name,
+        hours=sla.hours,
+        opened_at=now,
+        first_response_due=add_working(hours, now, sla.first_response_minutes * 60.0),
+        first_responded_at=None,
+        first_response_breached=False,
+        resolution_budget_s=clock.budget_s,
+        resolution_used_s=clock.used_s,
+        resolution_running_since=clock.running_since,
+        resolution_due=clock.due(hours),
+        resolution_breached=False,
+        resolved_at=None,
+        resolution="",
+        queued_at=now,
+    )
+
+
+def _with_clock(ticket: Ticket, clock: ResolutionClock, hours: Hours) -> Ticket:
+    return replace(
+        ticket,
+        resolution_used_s=clock.used_s,
+        resolution_running_since=clock.running_since,
+        resolution_due=clock.due(hours),
+    )
+
+
+def require_not_resolved(ticket: Ticket) -> None:
+    if ticket.status == RESOLVED:
+        raise FailedPrecondition("ticket_id: the ticket is resolved; reopen it first")
+
+
+def agent_replied(ticket: Ticket, hours: Hours, now: datetime, *, awaiting_member: bool) -> Ticket:
+    require_not_resolved(ticket)
+    if ticket.first_responded_at is None:
+        late = ticket.first_response_due is not None and now > ticket.first_response_due
+        ticket = replace(ticket, first_responded_at=now, first_response_breached=ticket.first_response_breached or late)
+    if awaiting_member:
+        ticket = replace(_with_clock(ticket, ticket.clock.paused(hours, now), hours), status=WAITING)
+    return ticket
+
+
+def member_replied(ticket: Ticket, hours: Hours, now: datetime) -> Ticket:
+    require_not_resolved(ticket)
+    if ticket.status != WAITING:
+        return ticket
+    return replace(_with_clock(ticket, ticket.clock.resumed(now), hours), status=OPEN)
+
+
+def resolved(ticket: Ticket, hours: Hours, now: datetime, resolution: str) -> Ticket:
+    require_not_resolved(ticket)
+    late = ticket.resolution_due is not None and now > ticket.resolution_due
+    stopped = _with_clock(ticket, ticket.clock.paused(hours, now), hours)
+    return replace(
+        stopped,
+        status=RESOLVED,
+        resolved_at=now,
+        resolution=resolution,
+        resolution_breached=ticket.resolution_breached or late,
+        queued_at=None,
+    )
+
+
+def reopened(ticket: Ticket, hours: Hours, now: datetime) -> Ticket:
+    if ticket.status != RESOLVED:
+        raise FailedPrecondition("ticket_id: only a resolved ticket can be reopened")
+    restarted = _with_clock(ticket, ticket.clock.resumed(now), hours)
+    return replace(restarted, status=OPEN, resolved_at=None, resolution="", assignee=None, queued_at=now)
+
+
+def due_breaches(ticket: Ticket, now: datetime) -> list[tuple[str, datetime]]:
+    """The SLAs whose due time passed and that were not yet marked breached, with their due times."""
+    if ticket.status == RESOLVED:
+        return []
+    breaches = []
+    fr_due = ticket.first_response_due
+    if fr_due is not None and ticket.first_responded_at is None and not ticket.first_response_breached and now > fr_due:
+        breaches.append((FIRST_RESPONSE, fr_due))
+    if ticket.resolution_due is not None and not ticket.resolution_breached and now > ticket.resolution_due:
+        breaches.append((RESOLUTION, ticket.resolution_due))
+    return breaches
+
+
+def escalated(ticket: Ticket, slas: list[str], escalation: Escalation) -> Ticket:
+    """Breached SLAs marked and the priority raised by the escalation policy."""
+    return replace(
+        ticket,
+        first_response_breached=ticket.first_response_breached or FIRST_RESPONSE in slas,
+        resolution_breached=ticket.resolution_breached or RESOLUTION in slas,
+        priority=raised(ticket.priority, escalation.raise_priority_steps),
+    )

@@ -1,0 +1,48 @@
+"""Goodwill rules: limits, second-agent approval, the points-side idempotency key. Pure.
+
+An agent may grant up to their own limit (the agent's goodwill_limit, else the
+policy's agent_limit) and a ticket may receive up to the policy's
+ticket_limit without approval; above either a second, different agent must
+approve before anything is credited. The points service credits a grant
+once per ticket (services/points/goodwill.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from services.common.errors import FailedPrecondition, Violations
+from services.tickets.policy import GoodwillLimits
+
+MAX_GOODWILL_POINTS = 10_000_000
+MAX_REASON = 500
+
+
+@dataclass(frozen=True)
+class GoodwillRequest:
+    points: int
+    reason: str
+
+
+def validate(request: GoodwillRequest, violations: Violations) -> None:
+    if request.points < 0 or request.points > MAX_GOODWILL_POINTS:
+        violations.add("goodwill_points", f"must be between 0 and {MAX_GOODWILL_POINTS}")
+    if request.points > 0 and not request.reason.strip():
+        violations.add("goodwill_reason", "is required with goodwill_points")
+    elif len(request.reason) > MAX_REASON:
+        violations.add("goodwill_reason", f"must be at most {MAX_REASON} characters")
+
+
+def over_limit(points: int, agent_limit: int | None, limits: GoodwillLimits) -> str:
+    """Which limit the grant exceeds ("" when within both), naming its value."""
+    own = limits.agent_limit if agent_limit is None else agent_limit
+    if points > own:
+        return f"agent limit {own}"
+    if points > limits.ticket_limit:
+        return f"ticket limit {limits.ticket_limit}"
+    return ""
+
+
+def require_second_agent(granted_by: str, approver: str) -> None:
+    if granted_by == approver:
+        raise FailedPrecondition("approver_agent_id: goodwill needs a second agent; the granting agent cannot approve")

@@ -1,0 +1,162 @@
+"""SQL for tickets, their messages and claims."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import astuple, dataclass, fields
+from datetime import datetime
+
+import asyncpg
+
+from services.tickets.domain import Claim, Ticket
+
+_TICKET_FIELDS = [f.name for f in fields(Ticket)]
+_TICKET_COLUMNS = ", ".join(_TICKET_FIELDS)
+# Everything but the id and what never changes after opening.
+_MUTABLE = [
+    name
+    for name in _TICKET_FIELDS
+    if name not in {"ticket_id", "member_id", "tier", "category", "channel", "subject", "description", "opened_at"}
+]
+
+
+@dataclass(frozen=True)
+class ClaimCheck:
+    status: str
+    credited_points: int
+    ledger_entry_id: str
+
+
+@dataclass(frozen=True)
+class ClaimRow:
+    purchase_id: str
+    expected_points: int
+    check: ClaimCheck
+
+
+@dataclass(frozen=True)
+class MessageRow:
+    author: str
+    author_id: str
+    body: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class TicketFilter:
+    member_id: str
+    assignee: str
+    status: str
+    breached_only: bool
+    limit: int
+
+
+async def insert_ticket(
+    connection: asyncpg.Connection, ticket: Ticket, claim: Claim | None, check: ClaimCheck | None
+) -> None:
+    values = list(astuple(ticket))
+    placeholders = ", ".join(f"${i}" for i in range(1, len(values) + 1))
+    await connection.execute(f"INSERT INTO tickets ({_TICKET_COLUMNS}) VALUES ({placeholders})", *values)
+    if claim is not None and check is not None:
+        await connection.execute(
+            """UPDATE tickets SET claim_purchase_id = $2, claim_expected_points = $3, claim_status = $4,
+                      claim_credited_points = $5, claim_ledger_entry_id = $6
+                WHERE ticket_id = $1""",
+            ticket.ticket_id,
+            claim.purchase_id,
+            claim.expected_points,
+            check.status,
+            check.credited_points,
+            check.ledger_entry_id,
+        )
+
+
+async def update_ticket(connection: asyncpg.Connection, ticket: Ticket) -> None:
+    assignments = ", ".join(f"{name} = ${i}" for i, name in enumerate(_MUTABLE, start=2))
+    await connection.execute(
+        f"UPDATE tickets SET {assignments} WHERE ticket_id = $1",
+        ticket.ticket_id,
+        *(getattr(ticket, name) for name in _MUTABLE),
+    )
+
+
+async def get_ticket(connection: asyncpg.Connection, ticket_id: uuid.UUID, *, lock: bool = False) -> Ticket | None:
+    suffix = " FOR UPDATE" if lock else ""
+    record = await connection.fetchrow(f"SELECT {_TICKET_COLUMNS} FROM tickets WHERE ticket_id = $1{suffix}", ticket_id)
+    return Ticket(**record) if record else None
+
+
+async def get_claim(connection: asyncpg.Connection, ticket_id: uuid.UUID) -> ClaimRow | None:
+    record = await connection.fetchrow(
+        """SELECT claim_purchase_id, claim_expected_points, claim_status, claim_credited_points, claim_ledger_entry_id
+             FROM tickets WHERE ticket_id = $1 AND claim_purchase_id IS NOT NULL""",
+        ticket_id,
+    )
+    if record is None:
+        return None
+    check = ClaimCheck(record["claim_status"], record["claim_credited_points"], record["claim_ledger_entry_id"])
+    return ClaimRow(record["claim_purchase_id"], record["claim_expected_points"], check)
+
+
+async def list_tickets(connection: asyncpg.Connection, query: TicketFilter) -> list[Ticket]:
+    records = await connection.fetch(
+        f"""SELECT {_TICKET_COLUMNS} FROM tickets
+             WHERE ($1 = '' OR member_id = $1) AND ($2 = '' OR assignee = $2) AND ($3 = '' OR status = $3)
+               AND (NOT $4 OR first_response_breached OR resolution_breached)
+             ORDER BY opened_at DESC, ticket_id
+             LIMIT $5""",
+        query.member_id,
+        query.assignee,
+        query.status,
+        query.breached_only,
+        query.limit,
+    )
+    return [Ticket(**r) for r in records]
+
+
+async def insert_message(
+    connection: asyncpg.Connection, ticket_id: uuid.UUID, author: str, author_id: str, body: str, now: datetime
+) -> None:
+    await connection.execute(
+        "INSERT INTO ticket_messages (ticket_id, author, author_id, body, created_at) VALUES ($1, $2, $3, $4, $5)",
+        ticket_id,
+        author,
+        author_id,
+        body,
+        now,
+    )
+
+
+async def messages(connection: asyncpg.Connection, ticket_id: uuid.UUID) -> list[MessageRow]:
+    records = await connection.fetch(
+        "SELECT author, author_id, body, created_at FROM ticket_messages WHERE ticket_id = $1 ORDER BY message_id",
+        ticket_id,
+    )
+    return [MessageRow(**r) for r in records]
+
+
+async def queued(connection: asyncpg.Connection, limit: int) -> list[Ticket]:
+    """Tickets waiting for an agent: highest priority first, then longest waiting."""
+    records = await connection.fetch(
+        f"""SELECT {_TICKET_COLUMNS} FROM tickets
+             WHERE queued_at IS NOT NULL
+             ORDER BY array_position(ARRAY['urgent', 'high', 'normal', 'low'], priority), queued_at, ticket_id
+             LIMIT $1""",
+        limit,
+    )
+    return [Ticket(**r) for r in records]
+
+
+async def breach_candidates(connection: asyncpg.Connection, now: datetime, limit: int) -> list[uuid.UUID]:
+    """Unresolved tickets with a due time passed and not yet marked breached."""
+    records = await connection.fetch(
+        """SELECT ticket_id FROM tickets
+            WHERE status <> 'resolved'
+              AND ((first_responded_at IS NULL AND NOT first_response_breached AND first_response_due < $1)
+                   OR (NOT resolution_breached AND resolution_due < $1))
+            ORDER BY opened_at
+            LIMIT $2""",
+        now,
+        limit,
+    )
+    return [r["ticket_id"] for r in records]

@@ -1,0 +1,36 @@
+"""Events the tickets service emits on `tickets.events.v1`, written to the outbox in the caller's transaction."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import asyncpg
+from google.protobuf.message import Message
+from loyalty.events.v1 import tickets_pb2 as events
+
+from services.common.events import new_envelope, timestamp
+from services.common.kafka import TICKETS_EVENTS_TOPIC
+from services.common.outbox import add_event
+from services.tickets.domain import Ticket
+
+SOURCE = "loyalty.tickets"
+
+
+async def emit(connection: asyncpg.Connection, event: Message, member_id: str, now: datetime) -> None:
+    envelope = new_envelope(event, subject=member_id, source=SOURCE, occurred_at=now)
+    await add_event(connection, TICKETS_EVENTS_TOPIC, envelope)
+
+
+def ticket_opened(ticket: Ticket) -> events.TicketOpened:
+    event = events.TicketOpened(
+        ticket_id=str(ticket.ticket_id),
+        member_id=ticket.member_id,
+        tier=ticket.tier,
+        category=ticket.category,
+        priority=ticket.priority,
+    )
+    if ticket.first_response_due is not None:
+        event.first_response_due.CopyFrom(timestamp(ticket.first_response_due))
+    if ticket.resolution_due is not None:
+        event.resolution_due.CopyFrom(timestamp(ticket.resolution_due))
+    return event

@@ -5,6 +5,7 @@ Pure, no I/O; part of parse_program, with the same field-path messages.
 
 from __future__ import annotations
 
+from services.common.yaml_fields import Section
 from services.points.program import (
     NO_BONUSES,
     Activity,
@@ -15,7 +16,7 @@ from services.points.program import (
     LimitPer,
     ReferralBonus,
 )
-from services.points.program_fields import MAX_BONUS_POINTS, RULE_ID_PATTERN, Section, amount_minor
+from services.points.program_values import MAX_BONUS_POINTS, RULE_ID_PATTERN, amount_minor
 
 BONUSES_KEYS = ("signup", "birthday", "referral", "activities")
 ACTIVITY_KEYS = ("id", "description", "points", "limit")

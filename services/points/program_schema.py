@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from babel.numbers import get_currency_precision, is_currency
 
 from services.common.errors import Violations
+from services.common.yaml_fields import EARLIEST, MAX_TEXT, Section, check_decimal, join, load_document
 from services.points.program import (
     BonusPer,
     Caps,
@@ -33,17 +34,7 @@ from services.points.program import (
     Window,
 )
 from services.points.program_bonuses import BONUSES_KEYS, parse_bonuses
-from services.points.program_fields import (
-    EARLIEST,
-    MAX_BONUS_POINTS,
-    MAX_TEXT,
-    RULE_ID_PATTERN,
-    Section,
-    amount_minor,
-    check_decimal,
-    join,
-    load_document,
-)
+from services.points.program_values import MAX_BONUS_POINTS, RULE_ID_PATTERN, amount_minor
 
 PROGRAM_KEYS = (
     "id",

@@ -15,7 +15,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from services.common.errors import Violations
-from services.points.program_fields import Section, load_document
+from services.common.yaml_fields import Section, load_document
 from services.tickets.sla import Calendar, Hours
 
 CATEGORIES = ("missing_points", "redemption_problem", "tier_question", "account", "other")

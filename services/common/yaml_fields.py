@@ -17,17 +17,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import yaml
-from babel.numbers import get_currency_precision
 
 from services.common.errors import InvalidArgument, Violations
 
 MAX_DOCUMENT_CHARS = 1_000_000
 MAX_TEXT = 256
-RULE_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
-MAX_BONUS_POINTS = 10_000_000
-# In whole currency units: far above any purchase (the ledger accepts at most 10**13 minor units).
-MAX_AMOUNT = Decimal(10**13)
-# Times a program may name: far from datetime's limits, so arithmetic on them cannot overflow.
+# Times a document may name: far from datetime's limits, so arithmetic on them cannot overflow.
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
@@ -269,13 +264,3 @@ def _as_decimal(value: object) -> Decimal | None:
     except InvalidOperation:
         return None
     return number if number.is_finite() else None
-
-
-def amount_minor(violations: Violations, field: str, value: object, currency: str) -> int:
-    """A money amount in currency units (e.g. 49.99) as minor units; refuses more decimals than the currency has."""
-    # The currency's minor unit bounds the decimals, checked below with a clearer message.
-    amount = check_decimal(violations, field, value, Decimal(0), MAX_AMOUNT, places=None)
-    minor = amount.scaleb(get_currency_precision(currency))
-    if minor != minor.to_integral_value():
-        violations.add(field, f"has more decimals than {currency} allows")
-    return int(minor)

@@ -44,27 +44,31 @@ class _Refused:
     reason: str
 
 
-class EventConsumer:
-    def __init__(
-        self,
-        *,
-        name: str,
-        topic: str,
-        pool: asyncpg.Pool,
-        kafka: KafkaSettings,
-        handlers: Mapping[str, Handler],
-    ) -> None:
-        """`name` is both the consumer group and the inbox namespace; `handlers` maps event types."""
+class BatchConsumer:
+    """Polls a topic, hands each partition's batch to `process`, and commits offsets once that returned.
+
+    Subclasses decide what a batch means (EventConsumer: events by type,
+    through the inbox). `dead_letter` sends a refused message to
+    `<topic>.dlq` with the reason.
+    """
+
+    # Records per poll: larger for high-volume topics whose batches are applied set-based.
+    max_poll_records = 500
+
+    def __init__(self, *, name: str, topic: str, pool: asyncpg.Pool, kafka: KafkaSettings) -> None:
+        """`name` is the consumer group (and, for EventConsumer, the inbox namespace)."""
         self.name = name
         self.topic = topic
         self._pool = pool
         self._kafka = kafka
-        self._handlers = dict(handlers)
         self.applied = 0
         self.dead_lettered = 0
 
+    async def process(self, records: list[ConsumerRecord], dead_letters: AIOKafkaProducer) -> None:
+        raise NotImplementedError
+
     async def run(self) -> None:
-        consumer = new_consumer(self._kafka, self.name, self.topic)
+        consumer = new_consumer(self._kafka, self.name, self.topic, max_poll_records=self.max_poll_records)
         dead_letters = new_producer(self._kafka)
         await _start_with_retry(consumer, dead_letters)
         next_log_check = time.monotonic() + _LOG_CHECK_INTERVAL_S
@@ -87,7 +91,7 @@ class EventConsumer:
         backoff = 0.2
         while True:
             try:
-                await self._process(records, dead_letters)
+                await self.process(records, dead_letters)
                 return
             except _TRANSIENT as error:
                 log.warning(
@@ -97,7 +101,36 @@ class EventConsumer:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5)
 
-    async def _process(self, records: list[ConsumerRecord], dead_letters: AIOKafkaProducer) -> None:
+    async def dead_letter(self, record: ConsumerRecord, dead_letters: AIOKafkaProducer, reason: str) -> None:
+        log.warning(
+            "event dead-lettered",
+            extra={"consumer": self.name, "topic": self.topic, "offset": record.offset, "reason": reason},
+        )
+        headers = [
+            *(record.headers or ()),
+            ("dlq-reason", reason.encode()),
+            ("dlq-consumer", self.name.encode()),
+            ("dlq-source", f"{record.topic}/{record.partition}/{record.offset}".encode()),
+        ]
+        await _send_with_retry(dead_letters, dead_letter_topic(self.topic), record.key, record.value, headers)
+        self.dead_lettered += 1
+
+
+class EventConsumer(BatchConsumer):
+    def __init__(
+        self,
+        *,
+        name: str,
+        topic: str,
+        pool: asyncpg.Pool,
+        kafka: KafkaSettings,
+        handlers: Mapping[str, Handler],
+    ) -> None:
+        """`handlers` maps the event types this consumer applies; other types on the topic are skipped."""
+        super().__init__(name=name, topic=topic, pool=pool, kafka=kafka)
+        self._handlers = dict(handlers)
+
+    async def process(self, records: list[ConsumerRecord], dead_letters: AIOKafkaProducer) -> None:
         """One transaction for the batch (one commit, not one per event), a savepoint per event.
 
         Refused events are dead-lettered before the commit: if the commit then
@@ -108,7 +141,7 @@ class EventConsumer:
             for record in records:
                 outcome = await self._apply_one(connection, record)
                 if isinstance(outcome, _Refused):
-                    await self._dead_letter(record, dead_letters, outcome.reason)
+                    await self.dead_letter(record, dead_letters, outcome.reason)
                 elif outcome:
                     applied += 1
         self.applied += applied
@@ -150,20 +183,6 @@ class EventConsumer:
             self.topic,
         )
         return bool(inserted)
-
-    async def _dead_letter(self, record: ConsumerRecord, dead_letters: AIOKafkaProducer, reason: str) -> None:
-        log.warning(
-            "event dead-lettered",
-            extra={"consumer": self.name, "topic": self.topic, "offset": record.offset, "reason": reason},
-        )
-        headers = [
-            *(record.headers or ()),
-            ("dlq-reason", reason.encode()),
-            ("dlq-consumer", self.name.encode()),
-            ("dlq-source", f"{record.topic}/{record.partition}/{record.offset}".encode()),
-        ]
-        await _send_with_retry(dead_letters, dead_letter_topic(self.topic), record.key, record.value, headers)
-        self.dead_lettered += 1
 
 
 async def _start_with_retry(*clients: AIOKafkaConsumer | AIOKafkaProducer) -> None:

@@ -45,6 +45,14 @@ class FailedPrecondition(DomainError):
     pass
 
 
+class Unauthenticated(DomainError):
+    """No credentials, or credentials that authenticate nobody."""
+
+
+class PermissionDenied(DomainError):
+    """Authenticated, but not allowed to do this."""
+
+
 class Violations:
     """Collects every field violation of a request so the caller sees them all at once."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from google.protobuf import json_format, symbol_database
 from google.protobuf.message import DecodeError, Message
@@ -77,20 +78,28 @@ def header(headers: Headers, name: str) -> str | None:
 
 def decode(value: bytes | None, headers: Headers) -> tuple[EventEnvelope, Message]:
     """Parse an envelope and its payload, by the `content-type` header (protobuf if absent)."""
+    envelope = parse_message(value, headers, EventEnvelope(), "envelope")
+    return envelope, _unpack_payload(envelope)
+
+
+M = TypeVar("M", bound=Message)
+
+
+def parse_message(value: bytes | None, headers: Headers, message: M, what: str) -> M:
+    """Parse a message in the protobuf binary or JSON mapping, by the `content-type` header (binary if absent)."""
     if not value:
         raise MalformedEvent("empty message value")
     content_type = (header(headers, "content-type") or PROTOBUF).split(";")[0].strip()
-    envelope = EventEnvelope()
     try:
         if content_type == PROTOBUF:
-            envelope.ParseFromString(value)
+            message.ParseFromString(value)
         elif content_type == JSON:
-            json_format.Parse(value.decode("utf-8"), envelope)
+            json_format.Parse(value.decode("utf-8"), message)
         else:
             raise MalformedEvent(f"unsupported content-type {content_type!r}")
-    except (DecodeError, json_format.ParseError, UnicodeDecodeError) as error:
-        raise MalformedEvent(f"cannot parse envelope: {error}") from error
-    return envelope, _unpack_payload(envelope)
+    except (DecodeError, json_format.ParseError, UnicodeDecodeError, RecursionError) as error:
+        raise MalformedEvent(f"cannot parse {what}: {error}") from error
+    return message
 
 
 def _unpack_payload(envelope: EventEnvelope) -> Message:

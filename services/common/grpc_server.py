@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 import grpc
@@ -22,6 +23,8 @@ from services.common.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    PermissionDenied,
+    Unauthenticated,
 )
 
 log = logging.getLogger(__name__)
@@ -31,6 +34,8 @@ _STATUS_BY_ERROR: dict[type[DomainError], int] = {
     NotFound: code_pb2.NOT_FOUND,
     AlreadyExists: code_pb2.ALREADY_EXISTS,
     FailedPrecondition: code_pb2.FAILED_PRECONDITION,
+    Unauthenticated: code_pb2.UNAUTHENTICATED,
+    PermissionDenied: code_pb2.PERMISSION_DENIED,
 }
 
 
@@ -41,6 +46,15 @@ class Registration:
     add_to_server: Callable[[Any, grpc.aio.Server], None]
     servicer: object
     service_name: str
+
+    @classmethod
+    def of(cls, grpc_module: ModuleType, messages: ModuleType, service: str, servicer: object) -> Registration:
+        """The registration of `service` from its generated modules (`x_pb2_grpc`, `x_pb2`)."""
+        return cls(
+            getattr(grpc_module, f"add_{service}Servicer_to_server"),
+            servicer,
+            messages.DESCRIPTOR.services_by_name[service].full_name,
+        )
 
 
 def status_for(error: DomainError) -> grpc.Status:

@@ -45,7 +45,7 @@ def new_producer(kafka: KafkaSettings) -> AIOKafkaProducer:
     )
 
 
-def new_consumer(kafka: KafkaSettings, group_id: str, *topics: str) -> AIOKafkaConsumer:
+def new_consumer(kafka: KafkaSettings, group_id: str, *topics: str, max_poll_records: int = 500) -> AIOKafkaConsumer:
     # Offsets are committed by the consumer loop after the effect is committed in Postgres.
     return AIOKafkaConsumer(
         *topics,
@@ -53,7 +53,7 @@ def new_consumer(kafka: KafkaSettings, group_id: str, *topics: str) -> AIOKafkaC
         group_id=group_id,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
-        max_poll_records=500,
+        max_poll_records=max_poll_records,
     )
 
 

@@ -21,6 +21,7 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -52,6 +53,24 @@ async def add_event(connection: asyncpg.Connection, topic: str, envelope: EventE
         envelope.type,
         envelope.SerializeToString(),
         envelope.traceparent or None,
+    )
+
+
+async def add_events(connection: asyncpg.Connection, topic: str, envelopes: Sequence[EventEnvelope]) -> None:
+    """add_event for many events in one statement (batch ingest)."""
+    if not envelopes:
+        return
+    await connection.execute(
+        """INSERT INTO outbox (event_id, topic, message_key, event_type, envelope, traceparent)
+           SELECT e.event_id, $1, e.message_key, e.event_type, e.envelope, e.traceparent
+             FROM unnest($2::uuid[], $3::text[], $4::text[], $5::bytea[], $6::text[])
+                  AS e(event_id, message_key, event_type, envelope, traceparent)""",
+        topic,
+        [uuid.UUID(e.event_id) for e in envelopes],
+        [e.subject for e in envelopes],
+        [e.type for e in envelopes],
+        [e.SerializeToString() for e in envelopes],
+        [e.traceparent or None for e in envelopes],
     )
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import asyncpg
 from aiokafka.errors import KafkaError
 
-from services.common.consumer import EventConsumer
+from services.common.consumer import BatchConsumer
 from services.common.db import create_pool
 from services.common.grpc_server import GrpcServer, Registration
 from services.common.kafka import ensure_topics
@@ -46,7 +46,7 @@ class ServiceParts:
     """What a service plugs into the runtime."""
 
     registrations: Sequence[Registration]
-    consumers: Sequence[EventConsumer] = field(default_factory=tuple)
+    consumers: Sequence[BatchConsumer] = field(default_factory=tuple)
     jobs: Sequence[PeriodicJob] = field(default_factory=tuple)
 
 

@@ -27,6 +27,7 @@ _KIND = {
     "adjustment": pb.ENTRY_KIND_ADJUSTMENT,
     "redemption": pb.ENTRY_KIND_REDEMPTION,
     "refund": pb.ENTRY_KIND_REFUND,
+    "partner_earn": pb.ENTRY_KIND_PARTNER_EARN,
     "debt_repayment": pb.ENTRY_KIND_DEBT_REPAYMENT,
     "bonus": pb.ENTRY_KIND_BONUS,
     "expiry": pb.ENTRY_KIND_EXPIRY,

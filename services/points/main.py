@@ -5,11 +5,22 @@ from __future__ import annotations
 from datetime import timedelta
 
 import asyncpg
-from loyalty.points.v1 import credits_pb2, credits_pb2_grpc, points_pb2, points_pb2_grpc, program_pb2, program_pb2_grpc
+from loyalty.points.v1 import (
+    credits_pb2,
+    credits_pb2_grpc,
+    partners_pb2,
+    partners_pb2_grpc,
+    points_pb2,
+    points_pb2_grpc,
+    program_pb2,
+    program_pb2_grpc,
+)
 
 from services.common.grpc_server import Registration
 from services.common.runtime import PeriodicJob, ServiceParts
 from services.common.settings import ServiceSettings
+from services.points.accrual_application import AccrualApplication
+from services.points.accrual_consumer import PartnerAccrualConsumer
 from services.points.api import PointsServicer
 from services.points.application import PointsApplication
 from services.points.birthdays import BirthdayJob
@@ -18,6 +29,8 @@ from services.points.credits_api import CreditLookupServicer
 from services.points.expiry import ExpiryJob
 from services.points.goodwill import goodwill_consumer
 from services.points.ledger_application import LedgerApplication
+from services.points.partner_api import PartnerAccrualServicer, PartnerServicer
+from services.points.partner_application import PartnerApplication
 from services.points.program_api import ProgramServicer
 from services.points.program_application import ProgramApplication
 from services.points.refunds import RefundApplication
@@ -29,28 +42,27 @@ def build(settings: ServiceSettings, pool: asyncpg.Pool) -> ServiceParts:
     application = PointsApplication(pool, settings.base_earn_rate, programs)
     refunds = RefundApplication(pool, programs)
     requalification = RequalificationJob(pool, programs)
+    accruals = AccrualApplication(pool, programs)
     expiry = ExpiryJob(pool, programs, remind_before=timedelta(days=settings.expiry_reminder_days))
     return ServiceParts(
         registrations=[
-            Registration(
-                points_pb2_grpc.add_PointsServiceServicer_to_server,
+            Registration.of(
+                points_pb2_grpc,
+                points_pb2,
+                "PointsService",
                 PointsServicer(application, LedgerApplication(pool), refunds, programs),
-                points_pb2.DESCRIPTOR.services_by_name["PointsService"].full_name,
             ),
-            Registration(
-                program_pb2_grpc.add_ProgramServiceServicer_to_server,
-                ProgramServicer(programs),
-                program_pb2.DESCRIPTOR.services_by_name["ProgramService"].full_name,
+            Registration.of(program_pb2_grpc, program_pb2, "ProgramService", ProgramServicer(programs)),
+            Registration.of(credits_pb2_grpc, credits_pb2, "CreditLookupService", CreditLookupServicer(pool)),
+            Registration.of(
+                partners_pb2_grpc, partners_pb2, "PartnerService", PartnerServicer(PartnerApplication(pool))
             ),
-            Registration(
-                credits_pb2_grpc.add_CreditLookupServiceServicer_to_server,
-                CreditLookupServicer(pool),
-                credits_pb2.DESCRIPTOR.services_by_name["CreditLookupService"].full_name,
-            ),
+            Registration.of(partners_pb2_grpc, partners_pb2, "PartnerAccrualService", PartnerAccrualServicer(accruals)),
         ],
         consumers=[
             purchases_consumer(pool, settings.kafka, application, refunds),
             goodwill_consumer(pool, settings.kafka),
+            PartnerAccrualConsumer(pool, settings.kafka, accruals),
         ],
         jobs=[
             PeriodicJob("expiry", settings.expiry_interval_s, expiry.run_once),

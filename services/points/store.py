@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 
@@ -82,6 +83,16 @@ async def get_member(connection: asyncpg.Connection, member_id: str, *, lock: bo
     suffix = " FOR UPDATE" if lock else ""
     record = await connection.fetchrow(f"SELECT {_MEMBER_COLUMNS} FROM members WHERE member_id = $1{suffix}", member_id)
     return MemberRow(**record) if record else None
+
+
+async def lock_members(connection: asyncpg.Connection, member_ids: Sequence[str]) -> dict[str, MemberRow]:
+    """Lock the members that exist among `member_ids`, in id order so concurrent batches cannot deadlock."""
+    records = await connection.fetch(
+        f"""SELECT {_MEMBER_COLUMNS} FROM members WHERE member_id = ANY($1::text[])
+             ORDER BY member_id FOR UPDATE""",
+        list(member_ids),
+    )
+    return {r["member_id"]: MemberRow(**r) for r in records}
 
 
 async def insert_entry(

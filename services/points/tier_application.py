@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 
@@ -27,7 +28,7 @@ async def qualifying_value(connection: asyncpg.Connection, member_id: str, progr
     if program.tiers.basis is TierBasis.POINTS:
         earned = await connection.fetchval(
             """SELECT coalesce(sum(points), 0)::bigint FROM ledger_entries
-                WHERE member_id = $1 AND kind IN ('purchase_earn', 'refund') AND created_at >= $2""",
+                WHERE member_id = $1 AND kind IN ('purchase_earn', 'partner_earn', 'refund') AND created_at >= $2""",
             member_id,
             start,
         )
@@ -54,6 +55,32 @@ async def move_after_activity(
     change = tiers.upgrade(program.tiers, member.tier, value)
     if change is not None:
         await _apply(connection, member.member_id, change, program, now)
+
+
+async def move_after_activities(
+    connection: asyncpg.Connection, members: Sequence[store.MemberRow], program: Program | None, now: datetime
+) -> None:
+    """move_after_activity for many locked members at once: one query for all their points-basis values.
+
+    Only points earned move a points-basis tier; under a spend basis, activity
+    other than purchases (partner accruals) does not change the value.
+    """
+    if program is None or program.tiers is None or program.tiers.basis is not TierBasis.POINTS or not members:
+        return
+    start = tiers.window_start(program.tiers, now, program.timezone)
+    records = await connection.fetch(
+        """SELECT member_id, coalesce(sum(points), 0)::bigint AS earned FROM ledger_entries
+            WHERE member_id = ANY($1::text[]) AND kind IN ('purchase_earn', 'partner_earn', 'refund')
+              AND created_at >= $2
+            GROUP BY member_id""",
+        [m.member_id for m in members],
+        start,
+    )
+    earned = {r["member_id"]: Decimal(r["earned"]) for r in records}
+    for member in members:
+        change = tiers.upgrade(program.tiers, member.tier, earned.get(member.member_id, Decimal(0)))
+        if change is not None:
+            await _apply(connection, member.member_id, change, program, now)
 
 
 async def _apply(

@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 
 from services.common.db import create_pool
+from services.common.grpc_server import GrpcServer
 from services.common.kafka import dead_letter_topic, ensure_topics
 from services.common.migrations import migrate
-from services.common.settings import KafkaSettings
+from services.common.settings import KafkaSettings, service_settings
 from services.points.application import PointsApplication
 from services.points.ledger_application import LedgerApplication
+from services.points.main import build
 from tests.integration.support import PoolFactory, TopicFactory
 
 
@@ -50,6 +53,18 @@ async def pool(migrated_pool: PoolFactory) -> asyncpg.Pool:
     """A migrated points database: what the points tests work on unless a module says otherwise."""
     _, pool = await migrated_pool("points")
     return pool
+
+
+@pytest.fixture
+async def points_address(pool: asyncpg.Pool, kafka_settings: KafkaSettings) -> AsyncIterator[str]:
+    """The points gRPC server, in-process on `pool`, at the address this yields."""
+    settings = replace(service_settings("points", {}), kafka=kafka_settings, grpc_port=0)
+    server = GrpcServer("127.0.0.1:0", build(settings, pool).registrations)
+    await server.start()
+    try:
+        yield f"127.0.0.1:{server.port}"
+    finally:
+        await server.stop(grace=1)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -18,28 +17,13 @@ from loyalty.points.v1 import points_pb2_grpc, program_pb2_grpc
 from loyalty.points.v1 import program_pb2 as program_pb
 
 from services.common.events import timestamp
-from services.common.grpc_server import GrpcServer
-from services.common.settings import KafkaSettings, service_settings
-from services.points.main import build
-from tests.integration.support import PoolFactory, field_violations
+from tests.integration.support import field_violations
 
 
 @pytest.fixture
-async def pool(migrated_pool: PoolFactory) -> asyncpg.Pool:
-    _, pool = await migrated_pool("points")
-    return pool
-
-
-@pytest.fixture
-async def channel(pool: asyncpg.Pool, kafka_settings: KafkaSettings) -> AsyncIterator[grpc.aio.Channel]:
-    settings = replace(service_settings("points", {}), kafka=kafka_settings, grpc_port=0, base_earn_rate=2)
-    server = GrpcServer("127.0.0.1:0", build(settings, pool).registrations)
-    await server.start()
-    try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
-            yield channel
-    finally:
-        await server.stop(grace=1)
+async def channel(points_address: str) -> AsyncIterator[grpc.aio.Channel]:
+    async with grpc.aio.insecure_channel(points_address) as channel:
+        yield channel
 
 
 @pytest.fixture

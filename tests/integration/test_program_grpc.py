@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,35 +16,15 @@ from loyalty.points.v1 import program_pb2_grpc
 
 from services import cli
 from services.common.events import timestamp
-from services.common.grpc_server import GrpcServer
-from services.common.settings import KafkaSettings, service_settings
-from services.points.main import build
-from tests.integration.support import PoolFactory, field_violations
+from tests.integration.support import field_violations
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "programs"
 HOTEL = (EXAMPLES / "hotel.yaml").read_text()
 
 
 @pytest.fixture
-async def pool(migrated_pool: PoolFactory) -> asyncpg.Pool:
-    _, pool = await migrated_pool("points")
-    return pool
-
-
-@pytest.fixture
-async def address(pool: asyncpg.Pool, kafka_settings: KafkaSettings) -> AsyncIterator[str]:
-    settings = replace(service_settings("points", {}), kafka=kafka_settings, grpc_port=0)
-    server = GrpcServer("127.0.0.1:0", build(settings, pool).registrations)
-    await server.start()
-    try:
-        yield f"127.0.0.1:{server.port}"
-    finally:
-        await server.stop(grace=1)
-
-
-@pytest.fixture
-async def programs(address: str) -> AsyncIterator[program_pb2_grpc.ProgramServiceStub]:
-    async with grpc.aio.insecure_channel(address) as channel:
+async def programs(points_address: str) -> AsyncIterator[program_pb2_grpc.ProgramServiceStub]:
+    async with grpc.aio.insecure_channel(points_address) as channel:
         yield program_pb2_grpc.ProgramServiceStub(channel)
 
 
@@ -145,9 +124,9 @@ async def run_cli(*argv: str) -> int:
 
 
 async def test_cli_applies_and_shows_programs(
-    address: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    points_address: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    monkeypatch.setenv("LOYALTY_POINTS_ADDRESS", address)
+    monkeypatch.setenv("LOYALTY_POINTS_ADDRESS", points_address)
     hotel = str(EXAMPLES / "hotel.yaml")
     assert await run_cli("program", "apply", hotel, "--dry-run") == 0
     assert "valid (dry run: nothing stored)" in capsys.readouterr().out

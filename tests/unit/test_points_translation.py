@@ -120,7 +120,8 @@ def _kinds_allowed_by_the_schema() -> set[str]:
     """The ledger entry kinds the newest migration's CHECK constraint allows."""
     migrations = sorted((Path(store.__file__).parent / "migrations").glob("*.sql"))
     checks = [m.read_text() for m in migrations if "ledger_entries_kind_check" in m.read_text()]
-    allowed = re.findall(r"kind IN \(([^)]*)\)", checks[-1])[-1]
+    constraint = checks[-1][checks[-1].rindex("ledger_entries_kind_check") :]
+    allowed = re.findall(r"kind IN \(([^)]*)\)", constraint)[0]
     return set(re.findall(r"'([a-z_]+)'", allowed))
 
 

@@ -1,0 +1,204 @@
+"""Partner accrual intake: a batch of records, decided and written in one transaction, answered per record.
+
+The same use case serves the gRPC stream, the unary call and the Kafka
+consumer, so both ways in have one semantics. A batch is all or nothing in
+the database: if anything fails nothing is written, and the partner resends
+and gets the same answers (accepted ones then answer DUPLICATE with the
+points they credited).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+import asyncpg
+from loyalty.events.v1 import points_pb2 as events
+from loyalty.events.v1.envelope_pb2 import EventEnvelope
+
+from services.common.db import unit_of_work
+from services.common.errors import InvalidArgument, Unauthenticated
+from services.common.events import new_envelope
+from services.common.kafka import POINTS_EVENTS_TOPIC
+from services.common.outbox import add_events
+from services.points import accrual_store, domain, partners_store, settlement, store, tier_application
+from services.points.partner_accrual import (
+    MAX_BATCH,
+    Decision,
+    Invalid,
+    MemberFacts,
+    RawRecord,
+    Record,
+    Status,
+    decide,
+    parse,
+)
+from services.points.program import Program
+from services.points.program_application import ProgramApplication
+
+SOURCE = "loyalty.points"
+
+
+def key_hash(api_key: str) -> bytes:
+    """Keys are long random secrets, so a plain SHA-256 is enough to keep only a hash."""
+    return hashlib.sha256(api_key.encode()).digest()
+
+
+class AccrualApplication:
+    def __init__(self, pool: asyncpg.Pool, programs: ProgramApplication) -> None:
+        self._pool = pool
+        self._programs = programs
+
+    async def partner_of_key(self, api_key: str) -> str:
+        """The partner an API key belongs to; Unauthenticated for a missing, unknown or revoked key."""
+        if not api_key:
+            raise Unauthenticated("authorization: a partner key is required (authorization: Bearer <key>)")
+        async with self._pool.acquire() as connection:
+            partner_id = await partners_store.partner_of_key(connection, key_hash(api_key))
+        if partner_id is None:
+            raise Unauthenticated("authorization: the key is unknown or revoked")
+        return partner_id
+
+    async def ingest(self, partner_id: str, raws: Sequence[RawRecord]) -> list[Decision]:
+        """Decide and write a batch for a partner authenticated by the caller."""
+        if not 1 <= len(raws) <= MAX_BATCH:
+            raise InvalidArgument.single("records", f"a batch holds 1 to {MAX_BATCH} records")
+        now = domain.utc_now()
+        parsed = [parse(raw, now.date()) for raw in raws]
+        async with unit_of_work(self._pool) as connection:
+            return await self._ingest_in(connection, partner_id, raws, parsed, now)
+
+    async def _ingest_in(
+        self,
+        connection: asyncpg.Connection,
+        partner_id: str,
+        raws: Sequence[RawRecord],
+        parsed: Sequence[Record | Invalid],
+        now: datetime,
+    ) -> list[Decision]:
+        valid = [item for item in parsed if isinstance(item, Record)]
+        # Locked first, like every ledger write: a member's batches and purchases apply one after another.
+        members = await store.lock_members(connection, sorted({record.member_id for record in valid}))
+        rates = await partners_store.rates(connection, partner_id)
+        ids = [record.partner_transaction_id for record in valid]
+        facts = {m.member_id: MemberFacts(m.family_name, m.status == "active") for m in members.values()}
+        before = await accrual_store.accepted_before(connection, partner_id, ids)
+        decisions = decide(parsed, raws, members=facts, accepted_before=before, rates=rates)
+        version = await self._programs.in_force_in(connection, None, now)
+        program = version.program if version else None
+        accepted = [d for d in decisions if d.status is Status.ACCEPTED]
+        rows = [_accepted_row(partner_id, d, program) for d in accepted]
+        written = await accrual_store.insert_accepted(connection, partner_id, rows)
+        if len(written) < len(rows):
+            # Accepted by a concurrent batch for another member id meanwhile: answer as the duplicates they are.
+            decisions = await _as_duplicates(connection, partner_id, decisions, written)
+        credited = [row for row in rows if row.partner_transaction_id in written]
+        repaid = await _settle_spent_refunds(connection, members, credited)
+        await add_events(connection, POINTS_EVENTS_TOPIC, _earned_events(credited, members, repaid, partner_id))
+        await accrual_store.insert_results(connection, partner_id, decisions)
+        touched = [members[member_id] for member_id in sorted({row.member_id for row in credited})]
+        await tier_application.move_after_activities(connection, touched, program, now)
+        return decisions
+
+
+def _accepted_row(partner_id: str, decision: Decision, program: Program | None) -> accrual_store.AcceptedRow:
+    record = decision.record
+    assert record is not None
+    earned_at = record.earned_at
+    received = domain.utc_now()
+    pending_until = program.available_at(received) if program and record.pending else received
+    breakdown = [
+        {"source": f"partner:{partner_id}", "points": decision.base_points, "description": _describe(record)},
+    ]
+    if decision.bonus_points:
+        breakdown.append(
+            {"source": f"partner_bonus:{partner_id}", "points": decision.bonus_points, "description": "partner bonus"}
+        )
+    return accrual_store.AcceptedRow(
+        partner_transaction_id=record.partner_transaction_id,
+        member_id=record.member_id,
+        points=decision.points,
+        entry_id=uuid.uuid4() if decision.points else None,
+        description=f"{partner_id} {record.activity_type} {record.partner_transaction_id}",
+        breakdown=json.dumps(breakdown),
+        earned_at=earned_at,
+        available_at=pending_until,
+        expires_at=program.expiry.expires_at(earned_at) if program else None,
+    )
+
+
+def _describe(record: Record) -> str:
+    return f"{record.activity_type} on {record.activity_date}: {record.amount} {record.unit}"
+
+
+async def _as_duplicates(
+    connection: asyncpg.Connection, partner_id: str, decisions: list[Decision], written: set[str]
+) -> list[Decision]:
+    lost = [
+        d.partner_transaction_id
+        for d in decisions
+        if d.status is Status.ACCEPTED and d.partner_transaction_id not in written
+    ]
+    points = await accrual_store.accepted_before(connection, partner_id, lost)
+    return [
+        Decision(
+            d.partner_transaction_id,
+            Status.DUPLICATE,
+            points=points[d.partner_transaction_id],
+            record=d.record,
+            amount=d.amount,
+        )
+        if d.partner_transaction_id in points
+        else d
+        for d in decisions
+    ]
+
+
+def _earned_events(
+    rows: Sequence[accrual_store.AcceptedRow],
+    members: dict[str, store.MemberRow],
+    repaid: dict[str, int],
+    partner_id: str,
+) -> list[EventEnvelope]:
+    """PointsEarned per credit, with each member's balance after the batch's credits so far and any debt repaid."""
+    balances = {member_id: member.balance - repaid.get(member_id, 0) for member_id, member in members.items()}
+    envelopes = []
+    for row in rows:
+        if row.entry_id is None:
+            continue
+        balances[row.member_id] += row.points
+        event = events.PointsEarned(
+            member_id=row.member_id,
+            points=row.points,
+            ledger_entry_id=str(row.entry_id),
+            reason=f"partner:{partner_id}",
+            source_reference=row.partner_transaction_id,
+            balance_after=balances[row.member_id],
+        )
+        envelopes.append(new_envelope(event, subject=row.member_id, source=SOURCE, occurred_at=domain.utc_now()))
+    return envelopes
+
+
+async def _settle_spent_refunds(
+    connection: asyncpg.Connection, members: dict[str, store.MemberRow], rows: Sequence[accrual_store.AcceptedRow]
+) -> dict[str, int]:
+    """New points settle what refunds could not take back, as purchase earnings do (rare: one member at a time).
+
+    Returns the points repaid by debt_repayment entries, by member.
+    """
+    repaid: dict[str, int] = {}
+    for row in rows:
+        before = members[row.member_id]
+        if row.entry_id is None or not (before.points_owed or before.points_overdrawn):
+            continue
+        # Read again: an earlier credit of this batch may have settled part of it.
+        now = await store.get_member(connection, row.member_id)
+        entry = await store.get_entry(connection, row.entry_id)
+        assert now is not None and entry is not None
+        repaid[row.member_id] = repaid.get(row.member_id, 0) + await settlement.settle_spent_refunds(
+            connection, now, entry
+        )
+    return repaid

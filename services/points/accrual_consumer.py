@@ -1,0 +1,95 @@
+"""Partner accruals from Kafka (`partner.accruals.v1`): the same intake as the gRPC stream, a poll at a time.
+
+Each message is one AccrualRecord, protobuf or its JSON mapping by the
+`content-type` header, keyed by member id. The producing partner names itself
+in the `partner-id` header and proves it with `authorization: Bearer <key>`.
+A poll's records are grouped by partner and ingested in batches (one
+transaction each). A message that cannot be read, or whose partner or key
+does not check out, goes to `partner.accruals.v1.dlq` with the reason; so does
+every record refused by the intake (unknown member, invalid field, no rate),
+which also counts in the partner's control totals. Redelivered records answer
+DUPLICATE and change nothing: the partner's transaction id is the
+idempotency key, so this consumer needs no inbox.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+
+import asyncpg
+from aiokafka import AIOKafkaProducer, ConsumerRecord
+from loyalty.points.v1 import partners_pb2 as pb
+from opentelemetry import trace
+
+from services.common.consumer import BatchConsumer
+from services.common.errors import DomainError
+from services.common.events import MalformedEvent, header, parse_message
+from services.common.kafka import PARTNER_ACCRUALS_TOPIC
+from services.common.settings import KafkaSettings
+from services.points.accrual_application import AccrualApplication
+from services.points.partner_accrual import MAX_BATCH, Status
+from services.points.partner_api import raw_record
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
+
+_ANSWERED = (Status.ACCEPTED, Status.DUPLICATE)
+
+
+class PartnerAccrualConsumer(BatchConsumer):
+    max_poll_records = MAX_BATCH
+
+    def __init__(self, pool: asyncpg.Pool, kafka: KafkaSettings, accruals: AccrualApplication) -> None:
+        super().__init__(name="points.partner-accruals", topic=PARTNER_ACCRUALS_TOPIC, pool=pool, kafka=kafka)
+        self._accruals = accruals
+
+    async def process(self, records: list[ConsumerRecord], dead_letters: AIOKafkaProducer) -> None:
+        with tracer.start_as_current_span(f"{self.topic} process batch", kind=trace.SpanKind.CONSUMER) as span:
+            span.set_attribute("messaging.batch.message_count", len(records))
+            by_partner: dict[str, list[tuple[ConsumerRecord, pb.AccrualRecord]]] = defaultdict(list)
+            partners: dict[str, str | None] = {}
+            for record in records:
+                try:
+                    partner_id, accrual = await self._read(record, partners)
+                except (MalformedEvent, DomainError) as error:
+                    await self.dead_letter(record, dead_letters, str(error))
+                    continue
+                by_partner[partner_id].append((record, accrual))
+            for partner_id, items in by_partner.items():
+                await self._ingest(partner_id, items, dead_letters)
+
+    async def _read(self, record: ConsumerRecord, partners: dict[str, str | None]) -> tuple[str, pb.AccrualRecord]:
+        """The authenticated partner and the record; `partners` caches key -> partner for this poll."""
+        headers = list(record.headers or ())
+        named = header(headers, "partner-id") or ""
+        authorization = header(headers, "authorization") or ""
+        key = authorization.removeprefix("Bearer ").strip() if authorization.startswith("Bearer ") else ""
+        if key not in partners:
+            try:
+                partners[key] = await self._accruals.partner_of_key(key)
+            except DomainError:
+                partners[key] = None
+        owner = partners[key]
+        if owner is None:
+            raise MalformedEvent("unauthenticated: the authorization header holds no valid partner key")
+        if owner != named:
+            raise MalformedEvent(f"permission denied: the key is not partner {named!r}'s")
+        return owner, parse_message(record.value, headers, pb.AccrualRecord(), "AccrualRecord")
+
+    async def _ingest(
+        self, partner_id: str, items: list[tuple[ConsumerRecord, pb.AccrualRecord]], dead_letters: AIOKafkaProducer
+    ) -> None:
+        try:
+            decisions = await self._accruals.ingest(partner_id, [raw_record(accrual) for _, accrual in items])
+        except DomainError as error:
+            # The batch as a whole cannot be taken (no single program in force, say): nothing was written.
+            for record, _ in items:
+                await self.dead_letter(record, dead_letters, f"refused: {error.message}")
+            return
+        for (record, _), decision in zip(items, decisions, strict=True):
+            if decision.status in _ANSWERED:
+                self.applied += 1
+            else:
+                detail = f"{decision.field}: {decision.reason}" if decision.field else decision.reason
+                await self.dead_letter(record, dead_letters, f"{decision.status.value}: {detail}")

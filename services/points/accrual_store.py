@@ -1,0 +1,99 @@
+"""SQL for partner accrual batches: set-based, a handful of statements per batch whatever its size."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from services.points.partner_accrual import Decision
+
+
+@dataclass(frozen=True)
+class AcceptedRow:
+    """An accepted accrual to write: the accrual, and when it earned points its entry and lot."""
+
+    partner_transaction_id: str
+    member_id: str
+    points: int
+    # None when it converted to no whole point (no entry, no lot).
+    entry_id: uuid.UUID | None
+    description: str
+    breakdown: str
+    earned_at: datetime
+    available_at: datetime
+    expires_at: datetime | None
+
+
+async def accepted_before(
+    connection: asyncpg.Connection, partner_id: str, transaction_ids: list[str]
+) -> dict[str, int]:
+    """Transaction id -> points, for the ids the partner already had accepted."""
+    records = await connection.fetch(
+        """SELECT partner_transaction_id, points FROM partner_accruals
+            WHERE partner_id = $1 AND partner_transaction_id = ANY($2::text[])""",
+        partner_id,
+        transaction_ids,
+    )
+    return {r["partner_transaction_id"]: r["points"] for r in records}
+
+
+async def insert_accepted(connection: asyncpg.Connection, partner_id: str, rows: Sequence[AcceptedRow]) -> set[str]:
+    """Write accruals, entries and lots in one statement; returns the transaction ids written.
+
+    An id accepted concurrently by another transaction is skipped, with its entry and lot.
+    """
+    if not rows:
+        return set()
+    records = await connection.fetch(
+        """WITH input AS (
+               SELECT * FROM unnest($2::text[], $3::text[], $4::bigint[], $5::uuid[], $6::text[], $7::jsonb[],
+                                    $8::timestamptz[], $9::timestamptz[], $10::timestamptz[])
+                   AS t(tx, member_id, points, entry_id, description, breakdown, earned_at, available_at, expires_at)),
+           accrual AS (
+               INSERT INTO partner_accruals (partner_id, partner_transaction_id, member_id, points, entry_id)
+               SELECT $1, tx, member_id, points, entry_id FROM input
+               ON CONFLICT DO NOTHING
+               RETURNING partner_transaction_id),
+           entry AS (
+               INSERT INTO ledger_entries (entry_id, member_id, kind, points, idempotency_key, description, breakdown)
+               SELECT i.entry_id, i.member_id, 'partner_earn', i.points, 'partner:' || $1 || ':' || i.tx,
+                      i.description, i.breakdown
+                 FROM input i JOIN accrual a ON a.partner_transaction_id = i.tx
+                WHERE i.entry_id IS NOT NULL
+               RETURNING entry_id),
+           lot AS (
+               INSERT INTO lots (lot_id, member_id, entry_id, points, remaining, earned_at, available_at, expires_at)
+               SELECT gen_random_uuid(), i.member_id, i.entry_id, i.points, i.points, i.earned_at, i.available_at,
+                      i.expires_at
+                 FROM input i JOIN entry e ON e.entry_id = i.entry_id)
+           SELECT partner_transaction_id FROM accrual""",
+        partner_id,
+        [r.partner_transaction_id for r in rows],
+        [r.member_id for r in rows],
+        [r.points for r in rows],
+        [r.entry_id for r in rows],
+        [r.description for r in rows],
+        [r.breakdown for r in rows],
+        [r.earned_at for r in rows],
+        [r.available_at for r in rows],
+        [r.expires_at for r in rows],
+    )
+    return {r["partner_transaction_id"] for r in records}
+
+
+async def insert_results(connection: asyncpg.Connection, partner_id: str, decisions: Sequence[Decision]) -> None:
+    """Log every answer, for the partner's daily control totals."""
+    await connection.execute(
+        """INSERT INTO partner_accrual_results (partner_id, partner_transaction_id, status, amount, points)
+           SELECT $1, * FROM unnest($2::text[], $3::text[], $4::numeric[], $5::bigint[])""",
+        partner_id,
+        # An invalid id is logged as far as Postgres text can hold it.
+        [d.partner_transaction_id[:128].replace("\x00", "") for d in decisions],
+        [d.status.value for d in decisions],
+        [d.amount for d in decisions],
+        [d.points for d in decisions],
+    )

@@ -1,0 +1,251 @@
+"""Partner accrual decisions, pure: is a record valid, which rate converts it, what it earns, what to answer.
+
+A batch of records is decided against what the store read for it: the
+members it names, the partner's rates and the transaction ids the partner
+already had accepted. The decisions say what to write (accepted ones) and
+what to answer for every record, in order.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from decimal import ROUND_DOWN, ROUND_HALF_UP, ROUND_UP, Decimal, InvalidOperation
+from enum import StrEnum
+
+from services.points.domain import INT64_MAX, MEMBER_ID_PATTERN, PURCHASE_ID_PATTERN
+from services.points.program import Rounding
+
+MAX_BATCH = 5000
+MAX_AMOUNT = Decimal(10**12)
+EARLIEST_ACTIVITY = date(2000, 1, 1)
+UNIT_PATTERN = re.compile(r"[A-Z0-9_]{1,16}")
+DECIMAL_PATTERN = re.compile(r"[0-9]{1,13}(\.[0-9]{1,4})?")
+ACTIVITY_TYPES = ("flight", "stay", "rental", "purchase")
+_MODES = {Rounding.DOWN: ROUND_DOWN, Rounding.HALF_UP: ROUND_HALF_UP, Rounding.UP: ROUND_UP}
+
+
+class Status(StrEnum):
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    UNKNOWN_MEMBER = "unknown_member"
+    NAME_MISMATCH = "name_mismatch"
+    INVALID = "invalid"
+    RATE_MISSING = "rate_missing"
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    """A record as the partner sent it (over gRPC or Kafka): every field still unchecked text."""
+
+    partner_transaction_id: str
+    member_id: str
+    member_last_name: str
+    # One of ACTIVITY_TYPES, or "" when the partner sent none (or one we do not know).
+    activity_type: str
+    activity_date: str
+    unit: str
+    amount: str
+    bonus_amount: str
+    pending: bool
+
+
+@dataclass(frozen=True)
+class Record:
+    """A valid record."""
+
+    partner_transaction_id: str
+    member_id: str
+    member_last_name: str
+    activity_type: str
+    activity_date: date
+    unit: str
+    amount: Decimal
+    bonus_amount: Decimal
+    pending: bool
+
+    @property
+    def earned_at(self) -> datetime:
+        return datetime.combine(self.activity_date, time(), tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Invalid:
+    field: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Rate:
+    unit: str
+    points_per_unit: Decimal
+    rounding: Rounding
+    effective_from: datetime
+
+
+@dataclass(frozen=True)
+class MemberFacts:
+    family_name: str
+    active: bool
+
+
+@dataclass(frozen=True)
+class Decision:
+    partner_transaction_id: str
+    status: Status
+    # Credited now (ACCEPTED) or before (DUPLICATE).
+    points: int = 0
+    base_points: int = 0
+    bonus_points: int = 0
+    field: str = ""
+    reason: str = ""
+    # The valid record (None for an INVALID one).
+    record: Record | None = None
+    # The amount, for control totals; 0 when it could not be read.
+    amount: Decimal = Decimal(0)
+
+
+def parse(raw: RawRecord, today: date) -> Record | Invalid:
+    """The valid record, or the first wrong field and why."""
+    if not PURCHASE_ID_PATTERN.fullmatch(raw.partner_transaction_id):
+        return Invalid("partner_transaction_id", "is required: 1-128 printable ASCII characters")
+    if not MEMBER_ID_PATTERN.fullmatch(raw.member_id):
+        return Invalid("member_id", "is required: 1-64 letters, digits, '.', '_', ':' or '-'")
+    if len(raw.member_last_name) > 256:
+        return Invalid("member_last_name", "must be at most 256 characters")
+    if raw.activity_type not in ACTIVITY_TYPES:
+        return Invalid("activity_type", f"is required: one of {', '.join(ACTIVITY_TYPES)}")
+    activity_date = _date(raw.activity_date)
+    if activity_date is None:
+        return Invalid("activity_date", "is required: a date YYYY-MM-DD")
+    if not EARLIEST_ACTIVITY <= activity_date <= today:
+        return Invalid("activity_date", f"must be between {EARLIEST_ACTIVITY} and today")
+    if not UNIT_PATTERN.fullmatch(raw.unit):
+        return Invalid("unit", "is required: 1-16 of A-Z, 0-9, '_' (a currency code or a unit such as MILE)")
+    amount = _decimal(raw.amount)
+    if amount is None or not 0 < amount <= MAX_AMOUNT:
+        return Invalid("amount", f"is required: a decimal above 0 and at most {MAX_AMOUNT}, at most 4 decimals")
+    bonus = _decimal(raw.bonus_amount) if raw.bonus_amount else Decimal(0)
+    if bonus is None or bonus > amount:
+        return Invalid("bonus_amount", "must be a decimal between 0 and amount, at most 4 decimals")
+    return Record(
+        raw.partner_transaction_id,
+        raw.member_id,
+        raw.member_last_name,
+        raw.activity_type,
+        activity_date,
+        raw.unit,
+        amount,
+        bonus,
+        raw.pending,
+    )
+
+
+def _date(text: str) -> date | None:
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def _decimal(text: str) -> Decimal | None:
+    if not DECIMAL_PATTERN.fullmatch(text):
+        return None
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        return None
+
+
+def amount_of(raw: RawRecord) -> Decimal:
+    """The amount for control totals, 0 when it is not a readable decimal."""
+    return _decimal(raw.amount) or Decimal(0)
+
+
+def rate_on(rates: Sequence[Rate], unit: str, moment: datetime) -> Rate | None:
+    """The unit's latest rate taking effect at or before `moment`."""
+    in_force = [rate for rate in rates if rate.unit == unit and rate.effective_from <= moment]
+    return max(in_force, key=lambda rate: rate.effective_from, default=None)
+
+
+def convert(rate: Rate, amount: Decimal, bonus_amount: Decimal) -> tuple[int, int]:
+    """(base points, bonus points), each rounded by the rate's rule."""
+    mode = _MODES[rate.rounding]
+    base = (amount - bonus_amount) * rate.points_per_unit
+    bonus = bonus_amount * rate.points_per_unit
+    return int(base.to_integral_value(rounding=mode)), int(bonus.to_integral_value(rounding=mode))
+
+
+def same_name(family_name: str, given: str) -> bool:
+    """Names compared ignoring case, accents, spaces, hyphens and apostrophes."""
+    return _fold(family_name) == _fold(given)
+
+
+def _fold(name: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", name.casefold())
+    return "".join(c for c in decomposed if c.isalnum())
+
+
+def decide(
+    parsed: Sequence[Record | Invalid],
+    raws: Sequence[RawRecord],
+    *,
+    members: Mapping[str, MemberFacts],
+    accepted_before: Mapping[str, int],
+    rates: Sequence[Rate],
+) -> list[Decision]:
+    """One decision per record, in order; a transaction id repeated within the batch is a duplicate of its first."""
+    decisions: list[Decision] = []
+    seen: dict[str, int] = dict(accepted_before)
+    for raw, item in zip(raws, parsed, strict=True):
+        amount = amount_of(raw)
+        if isinstance(item, Invalid):
+            decisions.append(
+                Decision(
+                    raw.partner_transaction_id, Status.INVALID, field=item.field, reason=item.reason, amount=amount
+                )
+            )
+            continue
+        decision = _decide_one(item, members, seen, rates)
+        if decision.status is Status.ACCEPTED:
+            seen[item.partner_transaction_id] = decision.points
+        decisions.append(decision)
+    return decisions
+
+
+def _decide_one(
+    record: Record, members: Mapping[str, MemberFacts], seen: Mapping[str, int], rates: Sequence[Rate]
+) -> Decision:
+    tx, amount = record.partner_transaction_id, record.amount
+    if tx in seen:
+        return Decision(tx, Status.DUPLICATE, points=seen[tx], record=record, amount=amount)
+    member = members.get(record.member_id)
+    if member is None or not member.active:
+        return Decision(
+            tx, Status.UNKNOWN_MEMBER, reason=f"no active member {record.member_id!r}", record=record, amount=amount
+        )
+    if record.member_last_name and member.family_name and not same_name(member.family_name, record.member_last_name):
+        return Decision(
+            tx,
+            Status.NAME_MISMATCH,
+            reason="member_last_name is not the member's family name",
+            record=record,
+            amount=amount,
+        )
+    rate = rate_on(rates, record.unit, record.earned_at)
+    if rate is None:
+        reason = f"no conversion rate for {record.unit} on {record.activity_date}"
+        return Decision(tx, Status.RATE_MISSING, reason=reason, record=record, amount=amount)
+    base, bonus = convert(rate, amount, record.bonus_amount)
+    if base + bonus > INT64_MAX:
+        return Decision(
+            tx, Status.INVALID, field="amount", reason="converts to more points than a ledger holds", amount=amount
+        )
+    return Decision(
+        tx, Status.ACCEPTED, points=base + bonus, base_points=base, bonus_points=bonus, record=record, amount=amount
+    )

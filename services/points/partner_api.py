@@ -1,0 +1,171 @@
+"""gRPC servicers for partners: PartnerService (administration) and PartnerAccrualService (intake by partner key)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC
+from typing import Any
+
+import grpc
+from loyalty.points.v1 import partners_pb2 as pb
+from loyalty.points.v1 import partners_pb2_grpc
+
+from services.common.events import timestamp
+from services.points.accrual_application import AccrualApplication
+from services.points.partner_accrual import Decision, RawRecord, Status
+from services.points.partner_application import PartnerApplication, PartnerView, parse_rate
+from services.points.program import Rounding
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+_KINDS = {
+    pb.PARTNER_KIND_AIRLINE: "airline",
+    pb.PARTNER_KIND_HOTEL: "hotel",
+    pb.PARTNER_KIND_CAR: "car",
+    pb.PARTNER_KIND_RETAIL: "retail",
+    pb.PARTNER_KIND_OTHER: "other",
+}
+_KIND_MESSAGES = {name: value for value, name in _KINDS.items()}
+_ROUNDING = {
+    pb.RATE_ROUNDING_UNSPECIFIED: Rounding.DOWN,
+    pb.RATE_ROUNDING_DOWN: Rounding.DOWN,
+    pb.RATE_ROUNDING_HALF_UP: Rounding.HALF_UP,
+    pb.RATE_ROUNDING_UP: Rounding.UP,
+}
+_ROUNDING_MESSAGES = {
+    Rounding.DOWN: pb.RATE_ROUNDING_DOWN,
+    Rounding.HALF_UP: pb.RATE_ROUNDING_HALF_UP,
+    Rounding.UP: pb.RATE_ROUNDING_UP,
+}
+_ACTIVITIES = {
+    pb.ACTIVITY_TYPE_FLIGHT: "flight",
+    pb.ACTIVITY_TYPE_STAY: "stay",
+    pb.ACTIVITY_TYPE_RENTAL: "rental",
+    pb.ACTIVITY_TYPE_PURCHASE: "purchase",
+}
+_STATUSES = {
+    Status.ACCEPTED: pb.ACCRUAL_STATUS_ACCEPTED,
+    Status.DUPLICATE: pb.ACCRUAL_STATUS_DUPLICATE,
+    Status.UNKNOWN_MEMBER: pb.ACCRUAL_STATUS_UNKNOWN_MEMBER,
+    Status.NAME_MISMATCH: pb.ACCRUAL_STATUS_NAME_MISMATCH,
+    Status.INVALID: pb.ACCRUAL_STATUS_INVALID,
+    Status.RATE_MISSING: pb.ACCRUAL_STATUS_RATE_MISSING,
+}
+
+
+class PartnerServicer(partners_pb2_grpc.PartnerServiceServicer):
+    def __init__(self, partners: PartnerApplication) -> None:
+        self._partners = partners
+
+    async def RegisterPartner(self, request: pb.RegisterPartnerRequest, context: Context) -> pb.RegisterPartnerResponse:
+        view = await self._partners.register(request.partner_id, request.name, _KINDS.get(request.kind, ""))
+        return pb.RegisterPartnerResponse(partner=partner_message(view))
+
+    async def GetPartner(self, request: pb.GetPartnerRequest, context: Context) -> pb.GetPartnerResponse:
+        return pb.GetPartnerResponse(partner=partner_message(await self._partners.get(request.partner_id)))
+
+    async def SetConversionRate(
+        self, request: pb.SetConversionRateRequest, context: Context
+    ) -> pb.SetConversionRateResponse:
+        given = request.rate
+        effective_from = given.effective_from.ToDatetime(tzinfo=UTC) if given.HasField("effective_from") else None
+        rounding = _ROUNDING.get(given.rounding, Rounding.DOWN)
+        rate = parse_rate(given.unit, given.points_per_unit, effective_from, rounding)
+        return pb.SetConversionRateResponse(
+            partner=partner_message(await self._partners.set_rate(request.partner_id, rate))
+        )
+
+    async def IssuePartnerCredential(
+        self, request: pb.IssuePartnerCredentialRequest, context: Context
+    ) -> pb.IssuePartnerCredentialResponse:
+        issued = await self._partners.issue_key(request.partner_id)
+        return pb.IssuePartnerCredentialResponse(credential_id=str(issued.credential_id), api_key=issued.api_key)
+
+    async def RevokePartnerCredential(
+        self, request: pb.RevokePartnerCredentialRequest, context: Context
+    ) -> pb.RevokePartnerCredentialResponse:
+        revoked_at = await self._partners.revoke_key(request.partner_id, request.credential_id)
+        return pb.RevokePartnerCredentialResponse(revoked_at=timestamp(revoked_at))
+
+    async def GetReconciliation(
+        self, request: pb.GetReconciliationRequest, context: Context
+    ) -> pb.GetReconciliationResponse:
+        totals = await self._partners.control_totals(request.partner_id, request.day)
+        lines = [
+            pb.ReconciliationLine(
+                status=_STATUSES[Status(t.status)], records=t.records, amount=str(t.amount), points=t.points
+            )
+            for t in totals
+        ]
+        return pb.GetReconciliationResponse(partner_id=request.partner_id, day=request.day, lines=lines)
+
+
+class PartnerAccrualServicer(partners_pb2_grpc.PartnerAccrualServiceServicer):
+    def __init__(self, accruals: AccrualApplication) -> None:
+        self._accruals = accruals
+
+    async def SubmitAccruals(self, request: pb.AccrualBatch, context: Context) -> pb.AccrualBatchResult:
+        partner_id = await self._accruals.partner_of_key(bearer_key(context))
+        return await self._answer(partner_id, request)
+
+    async def StreamAccruals(
+        self, request_iterator: AsyncIterator[pb.AccrualBatch], context: Context
+    ) -> AsyncIterator[pb.AccrualBatchResult]:
+        partner_id = await self._accruals.partner_of_key(bearer_key(context))
+        async for batch in request_iterator:
+            yield await self._answer(partner_id, batch)
+
+    async def _answer(self, partner_id: str, batch: pb.AccrualBatch) -> pb.AccrualBatchResult:
+        decisions = await self._accruals.ingest(partner_id, [raw_record(r) for r in batch.records])
+        return pb.AccrualBatchResult(results=[result_message(d) for d in decisions])
+
+
+def bearer_key(context: Context) -> str:
+    """The key of `authorization: Bearer <key>`, or "" when there is none."""
+    for key, value in context.invocation_metadata() or ():
+        if key == "authorization" and isinstance(value, str) and value.startswith("Bearer "):
+            return value.removeprefix("Bearer ").strip()
+    return ""
+
+
+def raw_record(message: pb.AccrualRecord) -> RawRecord:
+    return RawRecord(
+        partner_transaction_id=message.partner_transaction_id,
+        member_id=message.member_id,
+        member_last_name=message.member_last_name,
+        activity_type=_ACTIVITIES.get(message.activity_type, ""),
+        activity_date=message.activity_date,
+        unit=message.unit,
+        amount=message.amount,
+        bonus_amount=message.bonus_amount,
+        pending=message.pending,
+    )
+
+
+def result_message(decision: Decision) -> pb.AccrualResult:
+    return pb.AccrualResult(
+        partner_transaction_id=decision.partner_transaction_id,
+        status=_STATUSES[decision.status],
+        points=decision.points,
+        field=decision.field,
+        reason=decision.reason,
+    )
+
+
+def partner_message(view: PartnerView) -> pb.Partner:
+    partner = view.partner
+    return pb.Partner(
+        partner_id=partner.partner_id,
+        name=partner.name,
+        kind=_KIND_MESSAGES[partner.kind],
+        created_at=timestamp(partner.created_at),
+        rates=[
+            pb.ConversionRate(
+                unit=rate.unit,
+                points_per_unit=str(rate.points_per_unit.normalize()),
+                effective_from=timestamp(rate.effective_from),
+                rounding=_ROUNDING_MESSAGES[rate.rounding],
+            )
+            for rate in view.rates
+        ],
+    )

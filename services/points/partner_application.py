@@ -1,0 +1,135 @@
+"""Partner administration: registration, conversion rates, API keys and the daily control totals."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
+
+import asyncpg
+
+from services.common.db import unit_of_work
+from services.common.errors import AlreadyExists, InvalidArgument, NotFound, Violations
+from services.points import partners_store
+from services.points.accrual_application import key_hash
+from services.points.partner_accrual import UNIT_PATTERN, Rate
+from services.points.program import Rounding
+
+PARTNER_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+PARTNER_KINDS = ("airline", "hotel", "car", "retail", "other")
+MAX_RATE = Decimal(1_000_000)
+KEY_PREFIX = "lpk_"
+
+
+@dataclass(frozen=True)
+class PartnerView:
+    partner: partners_store.PartnerRow
+    rates: list[Rate]
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    credential_id: uuid.UUID
+    api_key: str
+
+
+def check_partner_id(violations: Violations, partner_id: str) -> None:
+    if not PARTNER_ID_PATTERN.fullmatch(partner_id):
+        violations.add("partner_id", "is required: 1-64 of a-z, 0-9, '.', '_', '-'")
+
+
+def parse_rate(unit: str, points_per_unit: str, effective_from: datetime | None, rounding: Rounding) -> Rate:
+    violations = Violations()
+    if not UNIT_PATTERN.fullmatch(unit):
+        violations.add("rate.unit", "is required: 1-16 of A-Z, 0-9, '_' (a currency code or a unit such as MILE)")
+    try:
+        rate = Decimal(points_per_unit) if re.fullmatch(r"[0-9]{1,7}(\.[0-9]{1,4})?", points_per_unit) else None
+    except InvalidOperation:
+        rate = None
+    if rate is None or not 0 < rate <= MAX_RATE:
+        violations.add("rate.points_per_unit", f"is required: a decimal above 0, at most {MAX_RATE}, 4 decimals")
+    if effective_from is None:
+        violations.add("rate.effective_from", "is required")
+    violations.raise_if_any()
+    assert rate is not None and effective_from is not None
+    return Rate(unit, rate, rounding, effective_from)
+
+
+def day_bounds(day: str) -> tuple[datetime, datetime]:
+    try:
+        parsed = date.fromisoformat(day) if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", day) else None
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        raise InvalidArgument.single("day", "is required: a date YYYY-MM-DD (UTC)")
+    start = datetime.combine(parsed, time(), tzinfo=UTC)
+    return start, start + timedelta(days=1)
+
+
+class PartnerApplication:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def register(self, partner_id: str, name: str, kind: str) -> PartnerView:
+        violations = Violations()
+        check_partner_id(violations, partner_id)
+        if not name.strip() or len(name) > 256:
+            violations.add("name", "is required, at most 256 characters")
+        if kind not in PARTNER_KINDS:
+            violations.add("kind", f"is required: one of {', '.join(PARTNER_KINDS)}")
+        violations.raise_if_any()
+        async with unit_of_work(self._pool) as connection:
+            row = await partners_store.insert_partner(connection, partner_id, name, kind)
+        if row is None:
+            raise AlreadyExists(f"partner_id: partner {partner_id!r} is already registered")
+        return PartnerView(row, [])
+
+    async def get(self, partner_id: str) -> PartnerView:
+        async with self._pool.acquire() as connection:
+            return await _view(connection, partner_id)
+
+    async def set_rate(self, partner_id: str, rate: Rate) -> PartnerView:
+        async with unit_of_work(self._pool) as connection:
+            await _view(connection, partner_id)
+            if not await partners_store.insert_rate(connection, partner_id, rate):
+                raise AlreadyExists(
+                    f"rate.effective_from: {rate.unit} already has a rate from {rate.effective_from.isoformat()}"
+                )
+            return await _view(connection, partner_id)
+
+    async def issue_key(self, partner_id: str) -> IssuedKey:
+        api_key = KEY_PREFIX + secrets.token_urlsafe(32)
+        async with unit_of_work(self._pool) as connection:
+            await _view(connection, partner_id)
+            credential_id = await partners_store.insert_credential(connection, partner_id, key_hash(api_key))
+        return IssuedKey(credential_id, api_key)
+
+    async def revoke_key(self, partner_id: str, credential_id: str) -> datetime:
+        try:
+            parsed = uuid.UUID(credential_id)
+        except ValueError:
+            raise InvalidArgument.single("credential_id", "must be an id from IssuePartnerCredential") from None
+        async with unit_of_work(self._pool) as connection:
+            revoked = await partners_store.revoke_credential(connection, partner_id, parsed)
+        if revoked is None:
+            raise NotFound(f"credential_id: partner {partner_id!r} has no key {credential_id}")
+        return revoked
+
+    async def control_totals(self, partner_id: str, day: str) -> list[partners_store.ControlTotal]:
+        start, end = day_bounds(day)
+        async with self._pool.acquire() as connection:
+            await _view(connection, partner_id)
+            return await partners_store.control_totals(connection, partner_id, start, end)
+
+
+async def _view(connection: asyncpg.Connection, partner_id: str) -> PartnerView:
+    violations = Violations()
+    check_partner_id(violations, partner_id)
+    violations.raise_if_any()
+    row = await partners_store.get_partner(connection, partner_id)
+    if row is None:
+        raise NotFound(f"partner_id: partner {partner_id!r} is not registered")
+    return PartnerView(row, await partners_store.rates(connection, partner_id))

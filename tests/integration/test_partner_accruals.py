@@ -1,0 +1,237 @@
+"""Partner accrual over gRPC on real PostgreSQL: administration, keys, per-record answers, idempotency, totals."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import grpc
+import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
+from loyalty.points.v1 import partners_pb2 as pb
+from loyalty.points.v1 import partners_pb2_grpc, points_pb2, points_pb2_grpc
+
+from services.points.program_application import ProgramApplication
+from tests.integration.points_ledger_support import new_id
+from tests.integration.support import field_violations
+
+TIERED = """
+id: coalition
+effective_from: 2020-01-01
+currency: USD
+earning:
+  base_rates: {USD: 1}
+pending:
+  days: 14
+expiry:
+  months_after_earning: 24
+tiers:
+  basis: points
+  window: calendar_year
+  levels:
+    - {name: blue, threshold: 0}
+    - {name: gold, threshold: 5000}
+"""
+TODAY = datetime.now(UTC).date().isoformat()
+
+
+@pytest.fixture
+async def channel(points_address: str) -> AsyncIterator[grpc.aio.Channel]:
+    async with grpc.aio.insecure_channel(points_address) as channel:
+        yield channel
+
+
+@pytest.fixture
+def admin(channel: grpc.aio.Channel) -> partners_pb2_grpc.PartnerServiceStub:
+    return partners_pb2_grpc.PartnerServiceStub(channel)
+
+
+@pytest.fixture
+def intake(channel: grpc.aio.Channel) -> partners_pb2_grpc.PartnerAccrualServiceStub:
+    return partners_pb2_grpc.PartnerAccrualServiceStub(channel)
+
+
+async def airline(admin: partners_pb2_grpc.PartnerServiceStub, rate: str = "1") -> tuple[str, str]:
+    """A registered airline with a MILE rate since 2020; returns (partner id, its key)."""
+    partner_id = new_id("air").lower()
+    await admin.RegisterPartner(
+        pb.RegisterPartnerRequest(partner_id=partner_id, name="Sky Air", kind=pb.PARTNER_KIND_AIRLINE)
+    )
+    since = Timestamp()
+    since.FromDatetime(datetime(2020, 1, 1, tzinfo=UTC))
+    rate_message = pb.ConversionRate(unit="MILE", points_per_unit=rate, effective_from=since)
+    await admin.SetConversionRate(pb.SetConversionRateRequest(partner_id=partner_id, rate=rate_message))
+    issued = await admin.IssuePartnerCredential(pb.IssuePartnerCredentialRequest(partner_id=partner_id))
+    return partner_id, issued.api_key
+
+
+def auth(key: str) -> tuple[tuple[str, str], ...]:
+    return (("authorization", f"Bearer {key}"),)
+
+
+def flight(tx: str, member_id: str, miles: str = "1000", **fields: object) -> pb.AccrualRecord:
+    values: dict[str, object] = {
+        "partner_transaction_id": tx,
+        "member_id": member_id,
+        "activity_type": pb.ACTIVITY_TYPE_FLIGHT,
+        "activity_date": TODAY,
+        "unit": "MILE",
+        "amount": miles,
+    }
+    return pb.AccrualRecord(**(values | fields))  # type: ignore[arg-type]
+
+
+async def enroll(channel: grpc.aio.Channel, family_name: str = "Smith") -> str:
+    member_id = new_id("m")
+    points = points_pb2_grpc.PointsServiceStub(channel)
+    await points.EnrollMember(points_pb2.EnrollMemberRequest(member_id=member_id, family_name=family_name))
+    return member_id
+
+
+async def balance(channel: grpc.aio.Channel, member_id: str) -> points_pb2.GetBalanceResponse:
+    points = points_pb2_grpc.PointsServiceStub(channel)
+    return await points.GetBalance(points_pb2.GetBalanceRequest(member_id=member_id))
+
+
+async def test_a_stream_answers_every_record_and_a_resend_credits_nothing_twice(
+    channel: grpc.aio.Channel,
+    admin: partners_pb2_grpc.PartnerServiceStub,
+    intake: partners_pb2_grpc.PartnerAccrualServiceStub,
+) -> None:
+    partner_id, key = await airline(admin)
+    member = await enroll(channel)
+    first = pb.AccrualBatch(
+        records=[
+            flight("t1", member, "1000", member_last_name="SMITH"),
+            flight("t2", "nobody", "500"),
+            flight("t3", member, "700", member_last_name="Smyth"),
+            flight("t4", member, "12", activity_date="not a date"),
+            pb.AccrualRecord(
+                partner_transaction_id="t5",
+                member_id=member,
+                activity_type=pb.ACTIVITY_TYPE_STAY,
+                activity_date=TODAY,
+                unit="NIGHT",
+                amount="2",
+            ),
+            flight("t6", member, "300", bonus_amount="100"),
+        ]
+    )
+    second = pb.AccrualBatch(records=[flight("t1", member, "1000"), flight("t7", member, "50")])
+
+    async def batches() -> AsyncIterator[pb.AccrualBatch]:
+        for batch in (first, second, first):
+            yield batch
+
+    answers = [answer async for answer in intake.StreamAccruals(batches(), metadata=auth(key))]
+    statuses = [[(r.partner_transaction_id, r.status, r.points, r.field) for r in a.results] for a in answers]
+    assert statuses[0] == [
+        ("t1", pb.ACCRUAL_STATUS_ACCEPTED, 1000, ""),
+        ("t2", pb.ACCRUAL_STATUS_UNKNOWN_MEMBER, 0, ""),
+        ("t3", pb.ACCRUAL_STATUS_NAME_MISMATCH, 0, ""),
+        ("t4", pb.ACCRUAL_STATUS_INVALID, 0, "activity_date"),
+        ("t5", pb.ACCRUAL_STATUS_RATE_MISSING, 0, ""),
+        ("t6", pb.ACCRUAL_STATUS_ACCEPTED, 300, ""),
+    ]
+    assert statuses[1] == [("t1", pb.ACCRUAL_STATUS_DUPLICATE, 1000, ""), ("t7", pb.ACCRUAL_STATUS_ACCEPTED, 50, "")]
+    assert statuses[2][0][1] == pb.ACCRUAL_STATUS_DUPLICATE
+    assert (await balance(channel, member)).balance == 1350
+
+    report = await admin.GetReconciliation(pb.GetReconciliationRequest(partner_id=partner_id, day=TODAY))
+    lines = {line.status: (line.records, line.amount, line.points) for line in report.lines}
+    assert lines[pb.ACCRUAL_STATUS_ACCEPTED] == (3, "1350", 1350)
+    assert lines[pb.ACCRUAL_STATUS_DUPLICATE] == (3, "2300", 2300)  # t1 twice, t6 once
+    assert lines[pb.ACCRUAL_STATUS_UNKNOWN_MEMBER][0] == 2
+    assert lines[pb.ACCRUAL_STATUS_INVALID] == (2, "24", 0)
+
+
+async def test_keys_authenticate_only_their_partner_and_revoked_keys_nothing(
+    channel: grpc.aio.Channel,
+    admin: partners_pb2_grpc.PartnerServiceStub,
+    intake: partners_pb2_grpc.PartnerAccrualServiceStub,
+    pool: asyncpg.Pool,
+) -> None:
+    partner_id, key = await airline(admin)
+    member = await enroll(channel)
+    batch = pb.AccrualBatch(records=[flight(new_id("t"), member)])
+    for metadata in ((), auth("lpk_made-up"), (("authorization", key),)):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await intake.SubmitAccruals(batch, metadata=metadata)
+        assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert await pool.fetchval("SELECT count(*) FROM partner_accrual_results") == 0
+    # Only a hash of the key is stored.
+    assert key.encode() not in [r["key_hash"] for r in await pool.fetch("SELECT key_hash FROM partner_credentials")]
+
+    credentials = await pool.fetch("SELECT credential_id FROM partner_credentials WHERE partner_id = $1", partner_id)
+    revoke = pb.RevokePartnerCredentialRequest(
+        partner_id=partner_id, credential_id=str(credentials[0]["credential_id"])
+    )
+    await admin.RevokePartnerCredential(revoke)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await intake.SubmitAccruals(batch, metadata=auth(key))
+    assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_accruals_earn_like_purchases_pending_expiring_and_moving_tiers(
+    channel: grpc.aio.Channel,
+    admin: partners_pb2_grpc.PartnerServiceStub,
+    intake: partners_pb2_grpc.PartnerAccrualServiceStub,
+    pool: asyncpg.Pool,
+) -> None:
+    await ProgramApplication(pool).apply(TIERED)
+    _, key = await airline(admin)
+    member = await enroll(channel)
+    batch = pb.AccrualBatch(records=[flight("a", member, "3000"), flight("b", member, "2500", pending=True)])
+    await intake.SubmitAccruals(batch, metadata=auth(key))
+    state = await balance(channel, member)
+    assert (state.balance, state.available, state.pending) == (5500, 3000, 2500)
+    points = points_pb2_grpc.PointsServiceStub(channel)
+    assert (await points.GetMember(points_pb2.GetMemberRequest(member_id=member))).member.tier == "gold"
+    lots = await pool.fetch("SELECT earned_at, expires_at FROM lots WHERE member_id = $1", member)
+    assert all(lot["expires_at"] - lot["earned_at"] > timedelta(days=700) for lot in lots)
+    entries = await points.ListLedgerEntries(points_pb2.ListLedgerEntriesRequest(member_id=member))
+    assert {e.kind for e in entries.entries} == {points_pb2.ENTRY_KIND_PARTNER_EARN}
+
+
+async def test_concurrent_resends_of_one_batch_credit_it_once(
+    channel: grpc.aio.Channel,
+    admin: partners_pb2_grpc.PartnerServiceStub,
+    intake: partners_pb2_grpc.PartnerAccrualServiceStub,
+) -> None:
+    _, key = await airline(admin)
+    members = [await enroll(channel) for _ in range(5)]
+    batch = pb.AccrualBatch(records=[flight(f"c{i}", members[i % 5], "100") for i in range(200)])
+    answers = await asyncio.gather(*(intake.SubmitAccruals(batch, metadata=auth(key)) for _ in range(6)))
+    accepted = sum(r.status == pb.ACCRUAL_STATUS_ACCEPTED for a in answers for r in a.results)
+    assert accepted == 200
+    assert [(await balance(channel, m)).balance for m in members] == [4000] * 5
+
+
+async def test_bad_administration_names_the_field(admin: partners_pb2_grpc.PartnerServiceStub) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await admin.RegisterPartner(pb.RegisterPartnerRequest(partner_id="Bad Id", name=""))
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert set(field_violations(refused.value)) == {"partner_id", "name", "kind"}
+    partner_id, _ = await airline(admin)
+    bad_rate = pb.ConversionRate(unit="miles", points_per_unit="-1")
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await admin.SetConversionRate(pb.SetConversionRateRequest(partner_id=partner_id, rate=bad_rate))
+    assert set(field_violations(refused.value)) == {"rate.unit", "rate.points_per_unit", "rate.effective_from"}
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await admin.GetReconciliation(pb.GetReconciliationRequest(partner_id=partner_id, day="yesterday"))
+    assert set(field_violations(refused.value)) == {"day"}
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await admin.IssuePartnerCredential(pb.IssuePartnerCredentialRequest(partner_id="no-such-partner"))
+    assert refused.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_an_empty_or_oversized_batch_is_invalid(
+    admin: partners_pb2_grpc.PartnerServiceStub, intake: partners_pb2_grpc.PartnerAccrualServiceStub
+) -> None:
+    _, key = await airline(admin)
+    for batch in (pb.AccrualBatch(), pb.AccrualBatch(records=[flight(f"x{i}", "m") for i in range(5001)])):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await intake.SubmitAccruals(batch, metadata=auth(key))
+        assert set(field_violations(refused.value)) == {"records"}

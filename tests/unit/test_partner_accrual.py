@@ -1,0 +1,134 @@
+"""Partner accrual decisions: validation naming the field, rates by date, conversion and rounding, answers. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+
+from services.points.partner_accrual import (
+    Invalid,
+    MemberFacts,
+    Rate,
+    RawRecord,
+    Record,
+    Status,
+    convert,
+    decide,
+    parse,
+    rate_on,
+    same_name,
+)
+from services.points.program import Rounding
+
+TODAY = date(2026, 11, 23)
+GOOD = RawRecord("tx-1", "m-1", "", "flight", "2026-11-20", "MILE", "1250", "", False)
+RATES = [
+    Rate("MILE", Decimal(1), Rounding.DOWN, datetime(2026, 1, 1, tzinfo=UTC)),
+    Rate("MILE", Decimal(2), Rounding.DOWN, datetime(2026, 11, 21, tzinfo=UTC)),
+    Rate("USD", Decimal("10.5"), Rounding.HALF_UP, datetime(2025, 1, 1, tzinfo=UTC)),
+]
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"partner_transaction_id": ""}, "partner_transaction_id"),
+        ({"partner_transaction_id": "x" * 129}, "partner_transaction_id"),
+        ({"partner_transaction_id": "has space"}, "partner_transaction_id"),
+        ({"member_id": ""}, "member_id"),
+        ({"member_id": "m 1"}, "member_id"),
+        ({"member_last_name": "x" * 257}, "member_last_name"),
+        ({"activity_type": ""}, "activity_type"),
+        ({"activity_date": "20/11/2026"}, "activity_date"),
+        ({"activity_date": "2026-02-30"}, "activity_date"),
+        ({"activity_date": "2026-11-24"}, "activity_date"),
+        ({"activity_date": "1999-12-31"}, "activity_date"),
+        ({"unit": "miles"}, "unit"),
+        ({"unit": ""}, "unit"),
+        ({"amount": ""}, "amount"),
+        ({"amount": "0"}, "amount"),
+        ({"amount": "-5"}, "amount"),
+        ({"amount": "1e9"}, "amount"),
+        ({"amount": "1.00001"}, "amount"),
+        ({"amount": "NaN"}, "amount"),
+        ({"amount": "9999999999999"}, "amount"),
+        ({"bonus_amount": "2000"}, "bonus_amount"),
+        ({"bonus_amount": "abc"}, "bonus_amount"),
+    ],
+)
+def test_a_wrong_record_names_its_field(change: dict[str, str], field: str) -> None:
+    parsed = parse(replace(GOOD, **change), TODAY)
+    assert isinstance(parsed, Invalid) and parsed.field == field
+
+
+def test_a_good_record_parses() -> None:
+    parsed = parse(replace(GOOD, bonus_amount="250.5", pending=True), TODAY)
+    assert isinstance(parsed, Record)
+    assert (parsed.activity_date, parsed.amount, parsed.bonus_amount, parsed.pending) == (
+        date(2026, 11, 20),
+        Decimal(1250),
+        Decimal("250.5"),
+        True,
+    )
+
+
+def test_the_rate_in_force_on_the_activity_date_applies() -> None:
+    assert rate_on(RATES, "MILE", datetime(2026, 11, 20, tzinfo=UTC)) == RATES[0]
+    assert rate_on(RATES, "MILE", datetime(2026, 11, 21, tzinfo=UTC)) == RATES[1]
+    assert rate_on(RATES, "MILE", datetime(2025, 12, 31, tzinfo=UTC)) is None
+    assert rate_on(RATES, "NIGHT", datetime(2026, 11, 21, tzinfo=UTC)) is None
+
+
+@pytest.mark.parametrize(
+    ("rounding", "amount", "bonus", "expected"),
+    [
+        (Rounding.DOWN, "389.50", "0", (4089, 0)),  # 4089.75
+        (Rounding.HALF_UP, "389.50", "0", (4090, 0)),
+        (Rounding.UP, "389.01", "0", (4085, 0)),  # 4084.605
+        (Rounding.HALF_UP, "100", "20", (840, 210)),  # base 80 -> 840, bonus 20 -> 210
+    ],
+)
+def test_conversion_rounds_base_and_bonus_by_the_rate(
+    rounding: Rounding, amount: str, bonus: str, expected: tuple[int, int]
+) -> None:
+    rate = Rate("USD", Decimal("10.5"), rounding, datetime(2025, 1, 1, tzinfo=UTC))
+    assert convert(rate, Decimal(amount), Decimal(bonus)) == expected
+
+
+def test_names_match_ignoring_case_accents_and_punctuation() -> None:
+    assert same_name("Müller-Lüdenscheidt", "MULLER LUDENSCHEIDT")
+    assert same_name("O'Brien", "obrien")
+    assert not same_name("Smith", "Smyth")
+
+
+def test_every_record_gets_its_answer_in_order() -> None:
+    raws = [
+        GOOD,
+        replace(GOOD, partner_transaction_id="tx-2", member_id="ghost"),
+        replace(GOOD, partner_transaction_id="tx-3", member_last_name="Smyth"),
+        replace(GOOD, partner_transaction_id="tx-4", unit="NIGHT"),
+        replace(GOOD, partner_transaction_id="tx-5", amount="oops"),
+        replace(GOOD, partner_transaction_id="tx-1"),  # repeated within the batch
+        replace(GOOD, partner_transaction_id="tx-old"),  # accepted in an earlier batch
+        replace(GOOD, partner_transaction_id="tx-6", member_id="m-closed"),
+        replace(GOOD, partner_transaction_id="tx-7", activity_date="2026-11-22", member_last_name="smith"),
+    ]
+    members = {"m-1": MemberFacts("Smith", active=True), "m-closed": MemberFacts("", active=False)}
+    decisions = decide(
+        [parse(raw, TODAY) for raw in raws], raws, members=members, accepted_before={"tx-old": 99}, rates=RATES
+    )
+    assert [(d.partner_transaction_id, d.status, d.points, d.field) for d in decisions] == [
+        ("tx-1", Status.ACCEPTED, 1250, ""),
+        ("tx-2", Status.UNKNOWN_MEMBER, 0, ""),
+        ("tx-3", Status.NAME_MISMATCH, 0, ""),
+        ("tx-4", Status.RATE_MISSING, 0, ""),
+        ("tx-5", Status.INVALID, 0, "amount"),
+        ("tx-1", Status.DUPLICATE, 1250, ""),
+        ("tx-old", Status.DUPLICATE, 99, ""),
+        ("tx-6", Status.UNKNOWN_MEMBER, 0, ""),
+        ("tx-7", Status.ACCEPTED, 2500, ""),
+    ]
+    assert decisions[4].amount == 0 and decisions[0].amount == 1250

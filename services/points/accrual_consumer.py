@@ -40,8 +40,16 @@ _ANSWERED = (Status.ACCEPTED, Status.DUPLICATE)
 class PartnerAccrualConsumer(BatchConsumer):
     max_poll_records = MAX_BATCH
 
-    def __init__(self, pool: asyncpg.Pool, kafka: KafkaSettings, accruals: AccrualApplication) -> None:
-        super().__init__(name="points.partner-accruals", topic=PARTNER_ACCRUALS_TOPIC, pool=pool, kafka=kafka)
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        kafka: KafkaSettings,
+        accruals: AccrualApplication,
+        *,
+        name: str = "points.partner-accruals",
+        topic: str = PARTNER_ACCRUALS_TOPIC,
+    ) -> None:
+        super().__init__(name=name, topic=topic, pool=pool, kafka=kafka)
         self._accruals = accruals
 
     async def process(self, records: list[ConsumerRecord], dead_letters: AIOKafkaProducer) -> None:

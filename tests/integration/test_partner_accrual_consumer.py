@@ -1,0 +1,109 @@
+"""Partner accruals over Kafka on a real broker: protobuf and JSON records, keys checked, refusals dead-lettered."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from google.protobuf import json_format
+from loyalty.points.v1 import partners_pb2 as pb
+
+from services.common.events import JSON
+from services.common.kafka import dead_letter_topic
+from services.common.settings import KafkaSettings
+from services.points.accrual_application import AccrualApplication
+from services.points.accrual_consumer import PartnerAccrualConsumer
+from services.points.application import PointsApplication
+from services.points.domain import Enrollment
+from services.points.partner_accrual import Rate
+from services.points.partner_application import PartnerApplication
+from services.points.program import Rounding
+from services.points.program_application import ProgramApplication
+from tests.integration.points_ledger_support import new_id
+from tests.integration.support import TopicFactory, eventually, header, read_topic, running
+
+TODAY = datetime.now(UTC).date().isoformat()
+
+
+async def hotel(pool: asyncpg.Pool) -> tuple[str, str]:
+    partners = PartnerApplication(pool)
+    partner_id = new_id("hotel").lower()
+    await partners.register(partner_id, "Grand Hotels", "hotel")
+    await partners.set_rate(partner_id, Rate("USD", Decimal(10), Rounding.DOWN, datetime(2020, 1, 1, tzinfo=UTC)))
+    return partner_id, (await partners.issue_key(partner_id)).api_key
+
+
+def stay(tx: str, member_id: str, usd: str) -> pb.AccrualRecord:
+    return pb.AccrualRecord(
+        partner_transaction_id=tx,
+        member_id=member_id,
+        activity_type=pb.ACTIVITY_TYPE_STAY,
+        activity_date=TODAY,
+        unit="USD",
+        amount=usd,
+    )
+
+
+async def send(
+    producer: AIOKafkaProducer,
+    topic: str,
+    partner_id: str,
+    key: str,
+    record: pb.AccrualRecord | bytes,
+    *,
+    as_json: bool = False,
+) -> None:
+    headers = [("partner-id", partner_id.encode()), ("authorization", f"Bearer {key}".encode())]
+    if isinstance(record, bytes):
+        value = record
+    elif as_json:
+        value = json_format.MessageToJson(record).encode()
+        headers.append(("content-type", JSON.encode()))
+    else:
+        value = record.SerializeToString()
+    await producer.send_and_wait(topic, value, key=b"member", headers=headers)
+
+
+async def test_records_over_kafka_credit_once_and_refusals_go_to_the_dead_letter_topic(
+    pool: asyncpg.Pool,
+    app: PointsApplication,
+    kafka_settings: KafkaSettings,
+    producer: AIOKafkaProducer,
+    fresh_topic: TopicFactory,
+) -> None:
+    topic = await fresh_topic("partner")
+    partner_id, key = await hotel(pool)
+    other_partner, other_key = await hotel(pool)
+    member = (await app.enroll(Enrollment(new_id("m"), "", "", ""))).member_id
+    accruals = AccrualApplication(pool, ProgramApplication(pool))
+    consumer = PartnerAccrualConsumer(pool, kafka_settings, accruals, name=new_id("group"), topic=topic)
+
+    await send(producer, topic, partner_id, key, stay("s1", member, "120.50"))
+    await send(producer, topic, partner_id, key, stay("s2", member, "80"), as_json=True)
+    await send(producer, topic, partner_id, key, stay("s1", member, "120.50"))  # resent
+    await send(producer, topic, partner_id, key, b"\xff\xfe not protobuf")
+    await send(producer, topic, partner_id, key, b'{"amount": 12, "unknownField": 1}', as_json=True)
+    await send(producer, topic, partner_id, "lpk_wrong", stay("s3", member, "10"))
+    await send(producer, topic, partner_id, other_key, stay("s4", member, "10"))  # another partner's key
+    await send(producer, topic, partner_id, key, stay("s5", "ghost", "10"))
+    await send(producer, topic, other_partner, other_key, stay("s1", member, "1"))  # ids are per partner
+
+    async with running(consumer.run):
+        await eventually(lambda: _balance(pool, member, 2015), what="both partners' stays credited once")
+        letters = await read_topic(kafka_settings, dead_letter_topic(topic), 5)
+
+    reasons = sorted((header(r, "dlq-reason") or "").split(":")[0] for r in letters)
+    assert reasons == [
+        "cannot parse AccrualRecord",
+        "cannot parse AccrualRecord",
+        "permission denied",
+        "unauthenticated",
+        "unknown_member",
+    ]
+    assert consumer.applied == 4
+
+
+async def _balance(pool: asyncpg.Pool, member_id: str, expected: int) -> bool:
+    return bool(await pool.fetchval("SELECT balance FROM members WHERE member_id = $1", member_id) == expected)

@@ -15,6 +15,7 @@ from services.common.migrations import migrate
 from services.common.runtime import Builder, run_service
 from services.common.settings import SERVICE_NAMES, SettingsError, service_settings
 from services.ledger_cli import add_ledger_commands
+from services.partner_cli import add_partner_commands
 from services.program_cli import add_program_commands
 
 
@@ -64,6 +65,7 @@ def parser() -> argparse.ArgumentParser:
     add_client_commands(commands)
     add_ledger_commands(commands)
     add_program_commands(commands)
+    add_partner_commands(commands)
     return root
 
 

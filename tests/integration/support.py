@@ -12,6 +12,7 @@ import grpc
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from google.rpc import error_details_pb2, status_pb2
 
+from services import cli
 from services.common.settings import KafkaSettings
 
 T = TypeVar("T")
@@ -24,6 +25,11 @@ class PoolFactory(Protocol):
 
 class TopicFactory(Protocol):
     async def __call__(self, prefix: str = "test") -> str: ...
+
+
+async def run_cli(*argv: str) -> int:
+    """`loyalty ARGV...` in-process; the commands run their own event loop, so they go to a thread."""
+    return await asyncio.to_thread(cli.main, list(argv))
 
 
 def field_violations(error: grpc.aio.AioRpcError) -> dict[str, str]:

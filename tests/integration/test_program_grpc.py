@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,9 +13,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from loyalty.points.v1 import program_pb2 as pb
 from loyalty.points.v1 import program_pb2_grpc
 
-from services import cli
 from services.common.events import timestamp
-from tests.integration.support import field_violations
+from tests.integration.support import field_violations, run_cli
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "programs"
 HOTEL = (EXAMPLES / "hotel.yaml").read_text()
@@ -116,11 +114,6 @@ async def test_get_program_errors(programs: program_pb2_grpc.ProgramServiceStub)
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await programs.GetProgram(pb.GetProgramRequest(program_id="grand-hotels", at=Timestamp(seconds=-(10**12))))
     assert set(field_violations(caught.value)) == {"at"}
-
-
-async def run_cli(*argv: str) -> int:
-    # The commands run their own event loop, so they go to a thread.
-    return await asyncio.to_thread(cli.main, list(argv))
 
 
 async def test_cli_applies_and_shows_programs(

@@ -1,0 +1,180 @@
+"""Partner accrual ingest over Kafka and over the gRPC stream, next to raw COPY into Postgres in the same run.
+
+    python bench/partner_accrual.py [--records 1000000] [--members 100000] [--batch 1000]
+
+Starts the platform (embedded Postgres and broker, three services), registers
+an airline with a key and a MILE rate, and creates the members with COPY
+(setup, not measured). Then, each timed until every record has its durable
+answer in the points database:
+
+- ceiling: asyncpg COPY of `--records` rows shaped like accepted accruals into
+  a plain table on the same Postgres;
+- Kafka: `--records` AccrualRecords produced to partner.accruals.v1 and
+  applied by the points service;
+- gRPC: the same number through StreamAccruals in batches of `--batch`, with
+  the acknowledgement latency of each batch.
+
+Records have distinct transaction ids except about 1% resent (answered
+DUPLICATE), and about 5% go to ten hot members.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import time
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+
+import asyncpg
+import grpc
+from aiokafka import AIOKafkaProducer
+from benchkit import figures, platform
+from google.protobuf.timestamp_pb2 import Timestamp
+from loyalty.points.v1 import partners_pb2 as pb
+from loyalty.points.v1 import partners_pb2_grpc
+
+from services.common.kafka import PARTNER_ACCRUALS_TOPIC
+from services.dev import Platform
+
+TODAY = datetime.now(UTC).date().isoformat()
+HOT_MEMBERS = 10
+
+
+async def _partner(running: Platform, partner_id: str) -> str:
+    async with grpc.aio.insecure_channel(running.grpc_address("points")) as channel:
+        admin = partners_pb2_grpc.PartnerServiceStub(channel)
+        await admin.RegisterPartner(
+            pb.RegisterPartnerRequest(partner_id=partner_id, name="Bench Air", kind=pb.PARTNER_KIND_AIRLINE)
+        )
+        since = Timestamp()
+        since.FromDatetime(datetime(2020, 1, 1, tzinfo=UTC))
+        rate = pb.ConversionRate(unit="MILE", points_per_unit="1", effective_from=since)
+        await admin.SetConversionRate(pb.SetConversionRateRequest(partner_id=partner_id, rate=rate))
+        issued = await admin.IssuePartnerCredential(pb.IssuePartnerCredentialRequest(partner_id=partner_id))
+    return issued.api_key
+
+
+async def _members(connection: asyncpg.Connection, count: int) -> list[str]:
+    members = [f"bench-{index:07d}" for index in range(count)]
+    await connection.copy_records_to_table(
+        "members", records=[(m, "Smith", "base") for m in members], columns=["member_id", "family_name", "tier"]
+    )
+    return members
+
+
+def _records(prefix: str, members: list[str], count: int, rng: random.Random) -> list[pb.AccrualRecord]:
+    """`count` records; about 1% repeat an earlier transaction id, about 5% go to the hot members."""
+    records: list[pb.AccrualRecord] = []
+    for index in range(count):
+        if records and rng.random() < 0.01:
+            records.append(records[rng.randrange(len(records))])
+            continue
+        member = members[rng.randrange(HOT_MEMBERS)] if rng.random() < 0.05 else rng.choice(members)
+        records.append(
+            pb.AccrualRecord(
+                partner_transaction_id=f"{prefix}-{index}",
+                member_id=member,
+                activity_type=pb.ACTIVITY_TYPE_FLIGHT,
+                activity_date=TODAY,
+                unit="MILE",
+                amount=str(rng.randrange(100, 5000)),
+            )
+        )
+    return records
+
+
+async def _copy_ceiling(connection: asyncpg.Connection, records: list[pb.AccrualRecord]) -> float:
+    await connection.execute(
+        """CREATE TEMP TABLE copy_ceiling (partner_id text, partner_transaction_id text, member_id text,
+                                            points bigint, amount numeric, received_at timestamptz)"""
+    )
+    now = datetime.now(UTC)
+    rows = [("bench", r.partner_transaction_id, r.member_id, int(r.amount), int(r.amount), now) for r in records]
+    started = time.perf_counter()
+    await connection.copy_records_to_table("copy_ceiling", records=rows)
+    return len(rows) / (time.perf_counter() - started)
+
+
+async def _answered(connection: asyncpg.Connection, partner_id: str, expected: int) -> None:
+    while (
+        await connection.fetchval(
+            "SELECT count(*) FROM partner_accrual_results WHERE partner_id = $1", partner_id
+        )
+        < expected
+    ):
+        await asyncio.sleep(0.2)
+
+
+async def _kafka(running: Platform, connection: asyncpg.Connection, records: list[pb.AccrualRecord]) -> float:
+    partner_id = "bench-kafka"
+    key = await _partner(running, partner_id)
+    headers = [("partner-id", partner_id.encode()), ("authorization", f"Bearer {key}".encode())]
+    producer = AIOKafkaProducer(
+        bootstrap_servers=running.kafka_bootstrap, enable_idempotence=False, linger_ms=20, max_batch_size=1 << 20
+    )
+    await producer.start()
+    started = time.perf_counter()
+    try:
+        for record in records:
+            await producer.send(
+                PARTNER_ACCRUALS_TOPIC, record.SerializeToString(), key=record.member_id.encode(), headers=headers
+            )
+        await producer.flush()
+    finally:
+        await producer.stop()
+    await _answered(connection, partner_id, len(records))
+    return len(records) / (time.perf_counter() - started)
+
+
+def _batches(records: list[pb.AccrualRecord], size: int) -> Iterator[pb.AccrualBatch]:
+    for start in range(0, len(records), size):
+        yield pb.AccrualBatch(records=records[start : start + size])
+
+
+async def _grpc(running: Platform, records: list[pb.AccrualRecord], size: int) -> tuple[float, list[float]]:
+    key = await _partner(running, "bench-grpc")
+    latencies: list[float] = []
+    sent: list[float] = []
+
+    async def requests() -> AsyncIterator[pb.AccrualBatch]:
+        for batch in _batches(records, size):
+            sent.append(time.perf_counter())
+            yield batch
+
+    started = time.perf_counter()
+    async with grpc.aio.insecure_channel(running.grpc_address("points")) as channel:
+        intake = partners_pb2_grpc.PartnerAccrualServiceStub(channel)
+        stream = intake.StreamAccruals(requests(), metadata=(("authorization", f"Bearer {key}"),))
+        async for _ in stream:
+            latencies.append(time.perf_counter() - sent[len(latencies)])
+    return len(records) / (time.perf_counter() - started), latencies
+
+
+async def main(count: int, member_count: int, batch: int) -> None:
+    rng = random.Random(7)
+    async with platform() as running:
+        connection = await asyncpg.connect(running.database_url("points"))
+        try:
+            members = await _members(connection, member_count)
+            ceiling = await _copy_ceiling(connection, _records("copy", members, count, rng))
+            kafka_rate = await _kafka(running, connection, _records("kafka", members, count, rng))
+            grpc_rate, latencies = await _grpc(running, _records("grpc", members, count, rng), batch)
+        finally:
+            await connection.close()
+    acks = figures(latencies, 1.0)
+    print(f"{count} records, {member_count} members, ~1% resent, ~5% to {HOT_MEMBERS} hot members")
+    print(f"  ceiling: COPY into a plain table     {ceiling:10.0f} rows/s")
+    print(f"  Kafka partner.accruals.v1            {kafka_rate:10.0f} records/s   ratio {kafka_rate / ceiling:.3f}")
+    print(f"  gRPC StreamAccruals, batch {batch:<5}    {grpc_rate:10.0f} records/s   ratio {grpc_rate / ceiling:.3f}")
+    print(f"  gRPC batch acknowledgement           p50 {acks.p50_ms:8.1f} ms   p99 {acks.p99_ms:8.1f} ms")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--members", type=int, default=100_000)
+    parser.add_argument("--batch", type=int, default=1000)
+    options = parser.parse_args()
+    asyncio.run(main(options.records, options.members, options.batch))

@@ -101,6 +101,8 @@ class ServiceSettings:
     # How often the points service expires points and sends expiry reminders.
     expiry_interval_s: int
     expiry_reminder_days: int
+    # Where the points gRPC API answers, for services that call it (rewards holds points).
+    points_grpc_target: str
 
     @property
     def grpc_address(self) -> str:
@@ -139,4 +141,6 @@ def service_settings(name: str, env: Mapping[str, str] = os.environ) -> ServiceS
         base_earn_rate=_integer(env, "LOYALTY_BASE_EARN_RATE", 2, minimum=0),
         expiry_interval_s=_integer(env, "LOYALTY_EXPIRY_INTERVAL_S", 300, minimum=1),
         expiry_reminder_days=_integer(env, "LOYALTY_EXPIRY_REMINDER_DAYS", 30, minimum=0),
+        points_grpc_target=env.get("LOYALTY_POINTS_GRPC_TARGET")
+        or f"127.0.0.1:{_integer(env, 'LOYALTY_POINTS_GRPC_PORT', DEFAULT_GRPC_PORTS['points'], minimum=1)}",
     )

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 import asyncpg
+from google.protobuf.message import Message
 from loyalty.events.v1 import rewards_pb2 as events
 
 from services.common.db import unit_of_work
@@ -208,7 +209,6 @@ class RedemptionApplication:
             raise ResourceExhausted(f"reward_id: reward {row.reward_id} is out of stock") from None
 
     async def _capture(self, row: RedemptionRow) -> None:
-        redemption_id = uuid.UUID(row.redemption_id)
         self._before_capture()
         if row.hold_id is not None:
             try:
@@ -216,34 +216,35 @@ class RedemptionApplication:
             except FailedPrecondition as error:
                 await self._undo(row)
                 raise FailedPrecondition(f"the points hold could not be captured: {error.message}") from error
-        now = domain.utc_now()
-        async with unit_of_work(self._pool) as connection:
-            if await store.move(connection, redemption_id, "reserved", "completed", completed_at=now):
-                redeemed = events.RewardRedeemed(
-                    redemption_id=row.redemption_id,
-                    member_id=row.member_id,
-                    reward_id=row.reward_id,
-                    points=row.points,
-                    code=row.code or "",
-                )
-                await emit(connection, redeemed, row.member_id, now)
+        redeemed = events.RewardRedeemed(
+            redemption_id=row.redemption_id,
+            member_id=row.member_id,
+            reward_id=row.reward_id,
+            points=row.points,
+            code=row.code or "",
+        )
+        await self._finish(row, "reserved", "completed", redeemed)
 
     async def _give_back(self, row: RedemptionRow) -> None:
-        redemption_id = uuid.UUID(row.redemption_id)
         if row.points:
             reason = f"cancelled redemption {row.redemption_id}: {row.cancel_reason}"[:MAX_REASON]
-            await self._points.credit(row.member_id, row.points, f"cancel:{redemption_id}", reason)
+            await self._points.credit(row.member_id, row.points, f"cancel:{row.redemption_id}", reason)
+        cancelled = events.RedemptionCancelled(
+            redemption_id=row.redemption_id,
+            member_id=row.member_id,
+            reward_id=row.reward_id,
+            points_returned=row.points,
+            reason=row.cancel_reason,
+        )
+        await self._finish(row, "cancelling", "cancelled", cancelled)
+
+    async def _finish(self, row: RedemptionRow, from_step: str, to_step: str, event: Message) -> None:
+        """Record the final step (stamping `<to_step>_at`) and announce it, unless another worker did."""
         now = domain.utc_now()
         async with unit_of_work(self._pool) as connection:
-            if await store.move(connection, redemption_id, "cancelling", "cancelled", cancelled_at=now):
-                cancelled = events.RedemptionCancelled(
-                    redemption_id=row.redemption_id,
-                    member_id=row.member_id,
-                    reward_id=row.reward_id,
-                    points_returned=row.points,
-                    reason=row.cancel_reason,
-                )
-                await emit(connection, cancelled, row.member_id, now)
+            stamp = {f"{to_step}_at": now}
+            if await store.move(connection, uuid.UUID(row.redemption_id), from_step, to_step, **stamp):
+                await emit(connection, event, row.member_id, now)
 
     async def _undo(self, row: RedemptionRow, hold_id: uuid.UUID | None = None) -> None:
         """Release the hold, then return stock and code and delete the row (it was never completed)."""

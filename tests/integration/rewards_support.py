@@ -42,6 +42,7 @@ class RewardsWorld:
     points_pool: asyncpg.Pool
     rewards_pool: asyncpg.Pool
     parts: ServiceParts
+    points_target: str
 
     async def member_with(self, points: int) -> str:
         """A new member holding `points` available points."""
@@ -78,7 +79,9 @@ def reward_spec(**fields: object) -> catalog_pb2.RewardSpec:
     )
     spec.amount.amount_minor, spec.amount.currency_code = 500, "USD"
     for name, value in fields.items():
-        if hasattr(value, "CopyFrom"):
+        if value is None:
+            spec.ClearField(name)
+        elif hasattr(value, "CopyFrom"):
             getattr(spec, name).CopyFrom(value)
         else:
             setattr(spec, name, value)
@@ -116,6 +119,7 @@ async def rewards_world(
                 points_pool=points_pool,
                 rewards_pool=rewards_pool,
                 parts=parts,
+                points_target=rewards_settings.points_grpc_target,
             )
     finally:
         await rewards_server.stop(grace=1)

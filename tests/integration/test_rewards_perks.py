@@ -1,0 +1,95 @@
+"""Perks: welcome perks on TierReached from the real broker, exactly once; birthday rewards once a year."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from google.protobuf.message import Message
+from loyalty.events.v1 import points_pb2 as events
+from loyalty.rewards.v1 import catalog_pb2, codes_pb2
+from loyalty.rewards.v1 import rewards_pb2 as pb
+
+from services.common.events import kafka_headers, new_envelope
+from services.common.kafka import POINTS_EVENTS_TOPIC
+from services.common.settings import KafkaSettings
+from services.rewards.perks import BirthdayJob
+from tests.integration.rewards_support import RewardsWorld, rewards_world
+from tests.integration.support import PoolFactory, eventually, running
+
+
+@pytest.fixture
+async def world(migrated_pool: PoolFactory, kafka_settings: KafkaSettings) -> AsyncIterator[RewardsWorld]:
+    async with rewards_world(migrated_pool, kafka_settings) as running_world:
+        yield running_world
+
+
+def perk(trigger: int, **fields: object) -> dict[str, object]:
+    """A free-shipping upgrade granted at zero points."""
+    upgrade = {"kind": catalog_pb2.REWARD_KIND_UPGRADE, "sku": "free-shipping", "amount": None}
+    return {"trigger": trigger, "cost_points": 0, **upgrade, **fields}
+
+
+async def publish(producer: AIOKafkaProducer, member_id: str, payload: Message) -> str:
+    """Publish as the points service does; returns the event id."""
+    envelope = new_envelope(payload, subject=member_id, source="loyalty.points", occurred_at=datetime.now(UTC))
+    await producer.send_and_wait(
+        POINTS_EVENTS_TOPIC, envelope.SerializeToString(), key=member_id.encode(), headers=kafka_headers(envelope)
+    )
+    return envelope.event_id
+
+
+async def perks_of(world: RewardsWorld, member_id: str) -> list[pb.Redemption]:
+    return list((await world.rewards.ListRedemptions(pb.ListRedemptionsRequest(member_id=member_id))).redemptions)
+
+
+async def test_reaching_a_tier_grants_its_welcome_perk_once_even_when_reached_twice(
+    world: RewardsWorld, producer: AIOKafkaProducer
+) -> None:
+    welcome = await world.reward(**perk(catalog_pb2.REWARD_TRIGGER_TIER_WELCOME, trigger_tier="gold", name="Gold"))
+    await world.reward(**perk(catalog_pb2.REWARD_TRIGGER_TIER_WELCOME, trigger_tier="silver", name="Silver"))
+    member_id = f"m-{uuid.uuid4().hex[:8]}"
+    reached = events.TierReached(member_id=member_id, tier="gold", previous_tier="silver")
+    # Two distinct events (a member qualifying for gold again), not a redelivery the inbox would absorb.
+    event_ids = [await publish(producer, member_id, reached) for _ in range(2)]
+    consumer = next(c for c in world.parts.consumers if c.name == "rewards.perks")
+
+    async def consumed() -> bool:
+        count = await world.rewards_pool.fetchval(
+            "SELECT count(*) FROM inbox WHERE consumer = $1 AND event_id = ANY($2::text[])", consumer.name, event_ids
+        )
+        return bool(count == len(event_ids))
+
+    async with running(consumer.run):
+        await eventually(consumed, what="both TierReached events consumed")
+
+    granted = await perks_of(world, member_id)
+    assert len(granted) == 1
+    assert (granted[0].reward_id, granted[0].points, granted[0].occasion) == (
+        welcome.reward_id,
+        0,
+        pb.OCCASION_TIER_WELCOME,
+    )
+    check = await world.codes.ValidateCode(codes_pb2.ValidateCodeRequest(code=granted[0].code))
+    assert check.usable and check.member_id == member_id and check.value.sku == "free-shipping"
+    types = await world.rewards_pool.fetch("SELECT event_type FROM outbox")
+    assert [t["event_type"] for t in types] == ["loyalty.events.v1.PerkGranted"]
+
+
+async def test_birthday_rewards_are_granted_on_the_birthday_once_a_year(world: RewardsWorld) -> None:
+    birthday = await world.reward(**perk(catalog_pb2.REWARD_TRIGGER_BIRTHDAY, name="Birthday treat"))
+    for member_id, born in (("leap", date(2000, 2, 29)), ("march", date(1990, 3, 1)), ("feb28", date(1985, 2, 28))):
+        await world.rewards_pool.execute("INSERT INTO member_birthdays VALUES ($1, $2)", member_id, born)
+    job = BirthdayJob(world.rewards_pool)
+
+    assert await job.run_once(date(2027, 2, 28)) == 2  # 29 February is celebrated on the 28th in common years
+    assert await job.run_once(date(2027, 2, 28)) == 0
+    assert await job.run_once(date(2028, 2, 28)) == 1  # a leap year: only feb28 today
+    assert await job.run_once(date(2028, 2, 29)) == 1
+
+    leap = await perks_of(world, "leap")
+    assert [(r.reward_id, r.occasion) for r in leap] == [(birthday.reward_id, pb.OCCASION_BIRTHDAY)] * 2
+    assert all(r.code for r in leap)

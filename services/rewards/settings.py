@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
-from services.common.settings import _flag, _integer
+from services.common.settings import SettingsError, _flag, _integer
 
 
 @dataclass(frozen=True)
@@ -25,9 +25,14 @@ class RewardsSettings:
 
 
 def rewards_settings(env: Mapping[str, str] = os.environ) -> RewardsSettings:
+    hold_ttl_s = _integer(env, "LOYALTY_REWARDS_HOLD_TTL_S", 900, minimum=60)
+    lease_s = _integer(env, "LOYALTY_REWARDS_LEASE_S", 30, minimum=1)
+    if lease_s * 2 > hold_ttl_s:
+        # Recovery takes over after the lease; the hold must still be there to capture.
+        raise SettingsError(f"LOYALTY_REWARDS_HOLD_TTL_S ({hold_ttl_s}) must be at least twice LOYALTY_REWARDS_LEASE_S")
     return RewardsSettings(
-        hold_ttl=timedelta(seconds=_integer(env, "LOYALTY_REWARDS_HOLD_TTL_S", 900, minimum=60)),
-        lease=timedelta(seconds=_integer(env, "LOYALTY_REWARDS_LEASE_S", 30, minimum=1)),
+        hold_ttl=timedelta(seconds=hold_ttl_s),
+        lease=timedelta(seconds=lease_s),
         recovery_interval_s=_integer(env, "LOYALTY_REWARDS_RECOVERY_INTERVAL_S", 5, minimum=1),
         birthday_interval_s=_integer(env, "LOYALTY_REWARDS_BIRTHDAY_INTERVAL_S", 3600, minimum=1),
         exit_before_capture=_flag(env, "LOYALTY_REWARDS_FAULT_EXIT_BEFORE_CAPTURE", default=False),

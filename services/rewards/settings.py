@@ -33,7 +33,7 @@ def rewards_settings(env: Mapping[str, str] = os.environ) -> RewardsSettings:
     return RewardsSettings(
         hold_ttl=timedelta(seconds=hold_ttl_s),
         lease=timedelta(seconds=lease_s),
-        recovery_interval_s=_integer(env, "LOYALTY_REWARDS_RECOVERY_INTERVAL_S", 5, minimum=1),
+        recovery_interval_s=_integer(env, "LOYALTY_REWARDS_RECOVERY_INTERVAL_S", 10, minimum=1),
         birthday_interval_s=_integer(env, "LOYALTY_REWARDS_BIRTHDAY_INTERVAL_S", 3600, minimum=1),
         exit_before_capture=_flag(env, "LOYALTY_REWARDS_FAULT_EXIT_BEFORE_CAPTURE", default=False),
     )

@@ -1,9 +1,9 @@
 """The points service as the rewards service uses it: holds, captures, releases and credits over gRPC.
 
 Every call carries a deadline. Answers become domain errors: NOT_FOUND stays
-NOT_FOUND, a refusal (not enough points, a hold already settled) becomes
-FailedPrecondition with the points service's reason, and anything else (the
-service down or slow) becomes Unavailable, which the caller may retry.
+NOT_FOUND; the service down, slow or failing becomes Unavailable, which the
+caller may retry; any other answer is a refusal (not enough points, a hold
+already settled) and becomes FailedPrecondition with the points service's reason.
 """
 
 from __future__ import annotations
@@ -22,6 +22,17 @@ from services.common.errors import DomainError, FailedPrecondition, NotFound, Un
 
 T = TypeVar("T")
 CALL_TIMEOUT_S = 10.0
+# Texts the points service accepts (adjustment reasons, hold descriptions).
+MAX_POINTS_TEXT = 256
+_TRANSIENT = (
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+    grpc.StatusCode.ABORTED,
+    grpc.StatusCode.INTERNAL,
+    grpc.StatusCode.UNKNOWN,
+    grpc.StatusCode.CANCELLED,
+)
 _HOLD_STATUS = {
     pb.HOLD_STATUS_HELD: "held",
     pb.HOLD_STATUS_CAPTURED: "captured",
@@ -40,9 +51,10 @@ def _translate(error: grpc.aio.AioRpcError) -> DomainError:
     details = error.details() or error.code().name
     if error.code() == grpc.StatusCode.NOT_FOUND:
         return NotFound(details)
-    if error.code() in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.ALREADY_EXISTS):
-        return FailedPrecondition(details)
-    return Unavailable(f"points service: {error.code().name}: {details}")
+    if error.code() in _TRANSIENT:
+        return Unavailable(f"points service: {error.code().name}: {details}")
+    # A refusal: asking again would be refused again.
+    return FailedPrecondition(details)
 
 
 async def _answer(call: Awaitable[T]) -> T:
@@ -89,7 +101,11 @@ class PointsClient:
     async def credit(self, member_id: str, points: int, key: str, reason: str) -> None:
         """Give points back (an adjustment by the rewards service); repeating `key` credits once."""
         request = pb.AdjustPointsRequest(
-            member_id=member_id, points=points, reason=reason, actor="rewards-service", idempotency_key=key
+            member_id=member_id,
+            points=points,
+            reason=reason[:MAX_POINTS_TEXT],
+            actor="rewards-service",
+            idempotency_key=key,
         )
         await _answer(self._stub().AdjustPoints(request, timeout=CALL_TIMEOUT_S))
 

@@ -227,7 +227,7 @@ class RedemptionApplication:
 
     async def _give_back(self, row: RedemptionRow) -> None:
         if row.points:
-            reason = f"cancelled redemption {row.redemption_id}: {row.cancel_reason}"[:MAX_REASON]
+            reason = f"cancelled redemption {row.redemption_id}: {row.cancel_reason}"
             await self._points.credit(row.member_id, row.points, f"cancel:{row.redemption_id}", reason)
         cancelled = events.RedemptionCancelled(
             redemption_id=row.redemption_id,

@@ -14,11 +14,11 @@ from loyalty.rewards.v1 import catalog_pb2, codes_pb2
 from loyalty.rewards.v1 import rewards_pb2 as pb
 
 from services.common.events import kafka_headers, new_envelope
-from services.common.kafka import POINTS_EVENTS_TOPIC
+from services.common.kafka import POINTS_EVENTS_TOPIC, dead_letter_topic
 from services.common.settings import KafkaSettings
 from services.rewards.perks import BirthdayJob
 from tests.integration.rewards_support import RewardsWorld, rewards_world
-from tests.integration.support import PoolFactory, eventually, running
+from tests.integration.support import PoolFactory, eventually, header, read_topic, running
 
 
 @pytest.fixture
@@ -93,3 +93,26 @@ async def test_birthday_rewards_are_granted_on_the_birthday_once_a_year(world: R
     leap = await perks_of(world, "leap")
     assert [(r.reward_id, r.occasion) for r in leap] == [(birthday.reward_id, pb.OCCASION_BIRTHDAY)] * 2
     assert all(r.code for r in leap)
+
+
+async def test_enrollment_records_the_birth_date_and_a_malformed_one_is_dead_lettered(
+    world: RewardsWorld, producer: AIOKafkaProducer, kafka_settings: KafkaSettings
+) -> None:
+    born, garbled = f"m-{uuid.uuid4().hex[:8]}", f"m-{uuid.uuid4().hex[:8]}"
+    await publish(producer, garbled, events.MemberEnrolled(member_id=garbled, tier="member", birth_date="31/12/1990"))
+    await publish(producer, born, events.MemberEnrolled(member_id=born, tier="member", birth_date="1990-12-31"))
+    consumer = next(c for c in world.parts.consumers if c.name == "rewards.perks")
+
+    async def birth_date() -> date | None:
+        found = await world.rewards_pool.fetchval("SELECT birth_date FROM member_birthdays WHERE member_id = $1", born)
+        return found if isinstance(found, date) else None
+
+    async def dead_lettered() -> list[str | None]:
+        records = await read_topic(kafka_settings, dead_letter_topic(POINTS_EVENTS_TOPIC), 1, settle=0.5)
+        return [header(r, "dlq-reason") for r in records if r.key == garbled.encode()]
+
+    async with running(consumer.run):
+        assert await eventually(birth_date, what="the birth date") == date(1990, 12, 31)
+        reasons = await eventually(dead_lettered, what="the malformed enrollment dead-lettered")
+    assert "birth_date" in (reasons[0] or "")
+    assert await world.rewards_pool.fetchval("SELECT count(*) FROM member_birthdays WHERE member_id = $1", garbled) == 0

@@ -89,7 +89,7 @@ def reward_spec(**fields: object) -> catalog_pb2.RewardSpec:
 
 
 @asynccontextmanager
-async def rewards_world(
+async def started_rewards_world(
     migrated_pool: PoolFactory, kafka_settings: KafkaSettings, options: RewardsSettings = OPTIONS
 ) -> AsyncIterator[RewardsWorld]:
     _, points_pool = await migrated_pool("points")

@@ -5,105 +5,98 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
 
 import grpc
 import pytest
 from loyalty.rewards.v1 import catalog_pb2, rewards_pb2
 from loyalty.rewards.v1 import codes_pb2 as pb
 
-from services.common.settings import KafkaSettings
 from services.rewards.codes import ALPHABET
-from tests.integration.rewards_support import RewardsWorld, rewards_world
-from tests.integration.support import PoolFactory
+from tests.integration.rewards_support import RewardsWorld
 
 
-@pytest.fixture
-async def world(migrated_pool: PoolFactory, kafka_settings: KafkaSettings) -> AsyncIterator[RewardsWorld]:
-    async with rewards_world(migrated_pool, kafka_settings) as running:
-        yield running
-
-
-async def redeemed_code(world: RewardsWorld, **reward_fields: object) -> rewards_pb2.Redemption:
-    member_id = await world.member_with(100)
-    reward = await world.reward(**reward_fields)
+async def redeemed_code(rewards_world: RewardsWorld, **reward_fields: object) -> rewards_pb2.Redemption:
+    member_id = await rewards_world.member_with(100)
+    reward = await rewards_world.reward(**reward_fields)
     request = rewards_pb2.RedeemRewardRequest(member_id=member_id, reward_id=reward.reward_id, idempotency_key="k")
-    return (await world.rewards.RedeemReward(request)).redemption
+    return (await rewards_world.rewards.RedeemReward(request)).redemption
 
 
 async def test_a_code_is_validated_then_used_once_and_a_second_order_is_told_which_order_used_it(
-    world: RewardsWorld,
+    rewards_world: RewardsWorld,
 ) -> None:
-    redemption = await redeemed_code(world)
+    redemption = await redeemed_code(rewards_world)
 
-    check = await world.codes.ValidateCode(pb.ValidateCodeRequest(code=f"  {redemption.code.lower()} "))
+    check = await rewards_world.codes.ValidateCode(pb.ValidateCodeRequest(code=f"  {redemption.code.lower()} "))
     assert (check.code, check.usable, check.member_id) == (redemption.code, True, redemption.member_id)
     assert (check.value.kind, check.value.amount.amount_minor) == (catalog_pb2.REWARD_KIND_DISCOUNT_FIXED, 500)
     assert check.expires_at == redemption.code_expires_at and check.uses_left == 1
 
-    used = await world.codes.RedeemCode(pb.RedeemCodeRequest(code=redemption.code, order_id="order-1"))
+    used = await rewards_world.codes.RedeemCode(pb.RedeemCodeRequest(code=redemption.code, order_id="order-1"))
     assert (used.duplicate, used.uses_left) == (False, 0)
-    repeated = await world.codes.RedeemCode(pb.RedeemCodeRequest(code=redemption.code, order_id="order-1"))
+    repeated = await rewards_world.codes.RedeemCode(pb.RedeemCodeRequest(code=redemption.code, order_id="order-1"))
     assert repeated.duplicate and repeated.used_at == used.used_at
     with pytest.raises(grpc.aio.AioRpcError) as refused:
-        await world.codes.RedeemCode(pb.RedeemCodeRequest(code=redemption.code, order_id="order-2"))
+        await rewards_world.codes.RedeemCode(pb.RedeemCodeRequest(code=redemption.code, order_id="order-2"))
     assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "order-1" in (refused.value.details() or "")
 
-    after = await world.codes.ValidateCode(pb.ValidateCodeRequest(code=redemption.code))
+    after = await rewards_world.codes.ValidateCode(pb.ValidateCodeRequest(code=redemption.code))
     assert (after.usable, after.reason, after.uses_left) == (False, "used up", 0)
-    listed = await world.rewards.GetRedemption(rewards_pb2.GetRedemptionRequest(redemption_id=redemption.redemption_id))
+    listed = await rewards_world.rewards.GetRedemption(
+        rewards_pb2.GetRedemptionRequest(redemption_id=redemption.redemption_id)
+    )
     assert listed.redemption.code_used_by_order_id == "order-1"
-    events = await world.rewards_pool.fetch("SELECT event_type FROM outbox ORDER BY id")
+    events = await rewards_world.rewards_pool.fetch("SELECT event_type FROM outbox ORDER BY id")
     assert [e["event_type"] for e in events][-1] == "loyalty.events.v1.CodeUsed"
 
 
-async def test_50_concurrent_uses_of_one_code_exactly_one_succeeds(world: RewardsWorld) -> None:
-    redemption = await redeemed_code(world)
+async def test_50_concurrent_uses_of_one_code_exactly_one_succeeds(rewards_world: RewardsWorld) -> None:
+    redemption = await redeemed_code(rewards_world)
 
     async def use(order: int) -> grpc.StatusCode:
         try:
-            await world.codes.RedeemCode(pb.RedeemCodeRequest(code=redemption.code, order_id=f"order-{order}"))
+            await rewards_world.codes.RedeemCode(pb.RedeemCodeRequest(code=redemption.code, order_id=f"order-{order}"))
         except grpc.aio.AioRpcError as error:
             return error.code()
         return grpc.StatusCode.OK
 
     outcomes = Counter(await asyncio.gather(*(use(n) for n in range(50))))
     assert outcomes == {grpc.StatusCode.OK: 1, grpc.StatusCode.FAILED_PRECONDITION: 49}
-    assert await world.rewards_pool.fetchval("SELECT count(*) FROM code_uses") == 1
+    assert await rewards_world.rewards_pool.fetchval("SELECT count(*) FROM code_uses") == 1
 
 
-async def test_unknown_and_blank_codes(world: RewardsWorld) -> None:
+async def test_unknown_and_blank_codes(rewards_world: RewardsWorld) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as unknown:
-        await world.codes.ValidateCode(pb.ValidateCodeRequest(code="ABCDEFGHJKMN"))
+        await rewards_world.codes.ValidateCode(pb.ValidateCodeRequest(code="ABCDEFGHJKMN"))
     assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
     with pytest.raises(grpc.aio.AioRpcError) as blank:
-        await world.codes.RedeemCode(pb.RedeemCodeRequest(code=" ", order_id="o"))
+        await rewards_world.codes.RedeemCode(pb.RedeemCodeRequest(code=" ", order_id="o"))
     assert blank.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "code" in (blank.value.details() or "")
 
 
-async def test_partner_pool_codes_are_issued_until_the_pool_runs_out(world: RewardsWorld) -> None:
-    reward = await world.reward(code_source=catalog_pb2.CODE_SOURCE_PARTNER_POOL)
-    added = await world.catalog.AddPartnerCodes(
+async def test_partner_pool_codes_are_issued_until_the_pool_runs_out(rewards_world: RewardsWorld) -> None:
+    reward = await rewards_world.reward(code_source=catalog_pb2.CODE_SOURCE_PARTNER_POOL)
+    added = await rewards_world.catalog.AddPartnerCodes(
         catalog_pb2.AddPartnerCodesRequest(reward_id=reward.reward_id, codes=["PARTNER-0001", "PARTNER-0001"])
     )
     assert (added.added, added.duplicates) == (1, 1)
     with pytest.raises(grpc.aio.AioRpcError) as unissued:
-        await world.codes.ValidateCode(pb.ValidateCodeRequest(code="PARTNER-0001"))
+        await rewards_world.codes.ValidateCode(pb.ValidateCodeRequest(code="PARTNER-0001"))
     assert unissued.value.code() == grpc.StatusCode.NOT_FOUND
 
-    first, second = await world.member_with(100), await world.member_with(100)
-    issued = await world.rewards.RedeemReward(
+    first, second = await rewards_world.member_with(100), await rewards_world.member_with(100)
+    issued = await rewards_world.rewards.RedeemReward(
         rewards_pb2.RedeemRewardRequest(member_id=first, reward_id=reward.reward_id, idempotency_key="a")
     )
     assert issued.redemption.code == "PARTNER-0001"
     with pytest.raises(grpc.aio.AioRpcError) as exhausted:
-        await world.rewards.RedeemReward(
+        await rewards_world.rewards.RedeemReward(
             rewards_pb2.RedeemRewardRequest(member_id=second, reward_id=reward.reward_id, idempotency_key="b")
         )
     assert exhausted.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-    assert (await world.balance(second)).available == 100
+    assert (await rewards_world.balance(second)).available == 100
 
 
 def campaign_request(count: int, uses: int, key: str | None = None) -> pb.CreatePromoCampaignRequest:
@@ -116,23 +109,23 @@ def campaign_request(count: int, uses: int, key: str | None = None) -> pb.Create
     )
 
 
-async def test_a_promo_campaign_generates_100000_unique_codes_in_one_call(world: RewardsWorld) -> None:
-    created = await world.codes.CreatePromoCampaign(campaign_request(100_000, 1, key="summer"), timeout=120)
+async def test_a_promo_campaign_generates_100000_unique_codes_in_one_call(rewards_world: RewardsWorld) -> None:
+    created = await rewards_world.codes.CreatePromoCampaign(campaign_request(100_000, 1, key="summer"), timeout=120)
     campaign = created.campaign
     assert (campaign.code_count, created.duplicate) == (100_000, False)
-    row = await world.rewards_pool.fetchrow(
+    row = await rewards_world.rewards_pool.fetchrow(
         "SELECT count(*) AS n, count(DISTINCT code) AS distinct_codes FROM codes WHERE campaign_id = $1",
         uuid.UUID(campaign.campaign_id),
     )
     assert (row["n"], row["distinct_codes"]) == (100_000, 100_000)
 
-    again = await world.codes.CreatePromoCampaign(campaign_request(100_000, 1, key="summer"))
+    again = await rewards_world.codes.CreatePromoCampaign(campaign_request(100_000, 1, key="summer"))
     assert again.duplicate and again.campaign.campaign_id == campaign.campaign_id
 
     seen: list[str] = []
     token = ""
     while True:
-        page = await world.codes.ListPromoCodes(
+        page = await rewards_world.codes.ListPromoCodes(
             pb.ListPromoCodesRequest(campaign_id=campaign.campaign_id, page_size=10_000, page_token=token)
         )
         seen += page.codes
@@ -143,24 +136,26 @@ async def test_a_promo_campaign_generates_100000_unique_codes_in_one_call(world:
     assert all(set(code) <= set(ALPHABET) for code in seen[:1000])
 
 
-async def test_a_promo_code_is_used_as_many_times_as_the_campaign_allows(world: RewardsWorld) -> None:
-    campaign = (await world.codes.CreatePromoCampaign(campaign_request(3, 2))).campaign
-    code = (await world.codes.ListPromoCodes(pb.ListPromoCodesRequest(campaign_id=campaign.campaign_id))).codes[0]
+async def test_a_promo_code_is_used_as_many_times_as_the_campaign_allows(rewards_world: RewardsWorld) -> None:
+    campaign = (await rewards_world.codes.CreatePromoCampaign(campaign_request(3, 2))).campaign
+    code = (await rewards_world.codes.ListPromoCodes(pb.ListPromoCodesRequest(campaign_id=campaign.campaign_id))).codes[
+        0
+    ]
     for order in ("o-1", "o-2"):
-        await world.codes.RedeemCode(pb.RedeemCodeRequest(code=code, order_id=order))
+        await rewards_world.codes.RedeemCode(pb.RedeemCodeRequest(code=code, order_id=order))
     with pytest.raises(grpc.aio.AioRpcError) as refused:
-        await world.codes.RedeemCode(pb.RedeemCodeRequest(code=code, order_id="o-3"))
+        await rewards_world.codes.RedeemCode(pb.RedeemCodeRequest(code=code, order_id="o-3"))
     assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    check = await world.codes.ValidateCode(pb.ValidateCodeRequest(code=code))
+    check = await rewards_world.codes.ValidateCode(pb.ValidateCodeRequest(code=code))
     assert (check.campaign_id, check.value.percent_off, check.value.name) == (campaign.campaign_id, 15, "Summer sale")
 
 
-async def test_campaign_requests_are_validated_field_by_field(world: RewardsWorld) -> None:
+async def test_campaign_requests_are_validated_field_by_field(rewards_world: RewardsWorld) -> None:
     request = campaign_request(0, 0)
     request.value.percent_off = 0
     with pytest.raises(grpc.aio.AioRpcError) as invalid:
-        await world.codes.CreatePromoCampaign(request)
+        await rewards_world.codes.CreatePromoCampaign(request)
     assert invalid.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     for field in ("code_count", "uses_per_code", "value.percent_off"):
         assert field in (invalid.value.details() or "")
-    assert await world.rewards_pool.fetchval("SELECT count(*) FROM promo_campaigns") == 0
+    assert await rewards_world.rewards_pool.fetchval("SELECT count(*) FROM promo_campaigns") == 0

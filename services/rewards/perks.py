@@ -58,7 +58,7 @@ async def grant(
             member_id=member_id,
             reward_id=reward.reward_id,
             occasion=occasion,
-            tier=grant_key.removeprefix("tier:") if occasion == "tier_welcome" else "",
+            tier=reward.spec.trigger_tier,
             code=code,
         )
         await emit(connection, granted, member_id, now)

@@ -17,6 +17,7 @@ import grpc
 from google.protobuf.duration_pb2 import Duration
 from loyalty.points.v1 import points_pb2 as pb
 from loyalty.points.v1 import points_pb2_grpc
+from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
 from services.common.errors import DomainError, FailedPrecondition, NotFound, Unavailable
 
@@ -72,7 +73,8 @@ class PointsClient:
     def _stub(self) -> points_pb2_grpc.PointsServiceStub:
         # Created on first use, inside the service's event loop.
         if self._channel is None:
-            self._channel = grpc.aio.insecure_channel(self._target)
+            # The tracing interceptors carry the trace context on to the points service.
+            self._channel = grpc.aio.insecure_channel(self._target, interceptors=aio_client_interceptors())
         return points_pb2_grpc.PointsServiceStub(self._channel)
 
     async def close(self) -> None:

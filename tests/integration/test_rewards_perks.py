@@ -8,6 +8,8 @@ from datetime import UTC, date, datetime
 from aiokafka import AIOKafkaProducer
 from google.protobuf.message import Message
 from loyalty.events.v1 import points_pb2 as events
+from loyalty.events.v1 import rewards_pb2 as reward_events
+from loyalty.events.v1.envelope_pb2 import EventEnvelope
 from loyalty.rewards.v1 import catalog_pb2, codes_pb2
 from loyalty.rewards.v1 import rewards_pb2 as pb
 
@@ -71,8 +73,11 @@ async def test_reaching_a_tier_grants_its_welcome_perk_once_even_when_reached_tw
     )
     check = await rewards_world.codes.ValidateCode(codes_pb2.ValidateCodeRequest(code=granted[0].code))
     assert check.usable and check.member_id == member_id and check.value.sku == "free-shipping"
-    types = await rewards_world.rewards_pool.fetch("SELECT event_type FROM outbox")
-    assert [t["event_type"] for t in types] == ["loyalty.events.v1.PerkGranted"]
+    envelopes = await rewards_world.rewards_pool.fetch("SELECT envelope FROM outbox")
+    assert len(envelopes) == 1
+    announced = reward_events.PerkGranted()
+    assert EventEnvelope.FromString(envelopes[0]["envelope"]).payload.Unpack(announced)
+    assert (announced.member_id, announced.tier, announced.code) == (member_id, "gold", granted[0].code)
 
 
 async def test_birthday_rewards_are_granted_on_the_birthday_once_a_year(rewards_world: RewardsWorld) -> None:

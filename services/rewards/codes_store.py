@@ -9,10 +9,10 @@ from datetime import datetime
 
 import asyncpg
 
-from services.rewards import codes
+from services.rewards import catalog_store, codes
 from services.rewards.catalog_store import value_of
 from services.rewards.codes import CodeRow
-from services.rewards.domain import Value
+from services.rewards.domain import Reward, Value
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,23 @@ class Campaign:
     valid_from: datetime | None
     valid_until: datetime | None
     created_at: datetime
+
+
+class NothingLeft(Exception):
+    """No unit of stock or partner code left; raised inside the transaction so that it rolls back."""
+
+
+async def issue_unit(connection: asyncpg.Connection, reward: Reward, redemption_id: uuid.UUID, now: datetime) -> str:
+    """Take a unit of the reward's stock and issue the redemption's code; NothingLeft when out of stock."""
+    if not await catalog_store.take_stock(connection, reward.reward_id):
+        raise NothingLeft
+    expires_at = now + reward.spec.code_validity
+    if reward.spec.code_source != "partner_pool":
+        return await issue_generated(connection, reward.reward_id, redemption_id, expires_at)
+    code = await issue_from_pool(connection, reward.reward_id, redemption_id, expires_at)
+    if code is None:
+        raise NothingLeft
+    return code
 
 
 async def issue_generated(

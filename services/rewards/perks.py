@@ -35,34 +35,32 @@ async def grant(
     """Grant the perk unless the member has it for `grant_key` already; False if not granted."""
     if not domain.in_window(reward, now):
         return False
-    async with connection.transaction():
-        redemption_id = await redemptions.insert_granted(
-            connection, member_id=member_id, reward_id=reward.reward_id, occasion=occasion, grant_key=grant_key, now=now
-        )
-        if redemption_id is None:
-            return False
-        expires_at = now + reward.spec.code_validity
-        if not await catalog_store.take_stock(connection, reward.reward_id):
-            code = None
-        elif reward.spec.code_source == "partner_pool":
-            code = await codes_store.issue_from_pool(connection, reward.reward_id, redemption_id, expires_at)
-        else:
-            code = await codes_store.issue_generated(connection, reward.reward_id, redemption_id, expires_at)
-        if code is None:
-            log.warning("perk out of stock; not granted", extra={"reward_id": reward.reward_id, "member_id": member_id})
-            await redemptions.delete(connection, redemption_id)
-            await catalog_store.return_stock(connection, reward.reward_id)
-            return False
-        granted = events.PerkGranted(
-            redemption_id=str(redemption_id),
-            member_id=member_id,
-            reward_id=reward.reward_id,
-            occasion=occasion,
-            tier=reward.spec.trigger_tier,
-            code=code,
-        )
-        await emit(connection, granted, member_id, now)
-        return True
+    try:
+        async with connection.transaction():
+            redemption_id = await redemptions.insert_granted(
+                connection,
+                member_id=member_id,
+                reward_id=reward.reward_id,
+                occasion=occasion,
+                grant_key=grant_key,
+                now=now,
+            )
+            if redemption_id is None:
+                return False
+            code = await codes_store.issue_unit(connection, reward, redemption_id, now)
+            granted = events.PerkGranted(
+                redemption_id=str(redemption_id),
+                member_id=member_id,
+                reward_id=reward.reward_id,
+                occasion=occasion,
+                tier=reward.spec.trigger_tier,
+                code=code,
+            )
+            await emit(connection, granted, member_id, now)
+            return True
+    except codes_store.NothingLeft:
+        log.warning("perk out of stock; not granted", extra={"reward_id": reward.reward_id, "member_id": member_id})
+        return False
 
 
 async def _tier_reached(connection: asyncpg.Connection, envelope: EventEnvelope, payload: Message) -> None:

@@ -43,10 +43,6 @@ log = logging.getLogger(__name__)
 MAX_REASON = 500
 
 
-class _OutOfStock(Exception):
-    """Raised inside the reservation transaction to roll it back."""
-
-
 def _validate_redeem(member_id: str, reward_id: str, idempotency_key: str) -> uuid.UUID:
     violations = Violations()
     if not member_id or len(member_id) > domain.MAX_KEY:
@@ -189,22 +185,14 @@ class RedemptionApplication:
     async def _reserve(self, row: RedemptionRow) -> None:
         """Take a unit of stock and issue the code, in one transaction."""
         redemption_id = uuid.UUID(row.redemption_id)
-        now = domain.utc_now()
         try:
             async with unit_of_work(self._pool) as connection:
                 if not await store.move(connection, redemption_id, "held", "reserved"):
                     return  # another worker got there first
                 reward = await catalog_store.get_reward(connection, row.reward_id)
                 assert reward is not None  # rewards are archived, never deleted
-                if not await catalog_store.take_stock(connection, row.reward_id):
-                    raise _OutOfStock
-                expires_at = now + reward.spec.code_validity
-                if reward.spec.code_source == "partner_pool":
-                    if await codes_store.issue_from_pool(connection, row.reward_id, redemption_id, expires_at) is None:
-                        raise _OutOfStock
-                else:
-                    await codes_store.issue_generated(connection, row.reward_id, redemption_id, expires_at)
-        except _OutOfStock:
+                await codes_store.issue_unit(connection, reward, redemption_id, domain.utc_now())
+        except codes_store.NothingLeft:
             await self._undo(row)
             raise ResourceExhausted(f"reward_id: reward {row.reward_id} is out of stock") from None
 

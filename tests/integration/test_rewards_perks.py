@@ -73,7 +73,8 @@ async def test_reaching_a_tier_grants_its_welcome_perk_once_even_when_reached_tw
     )
     check = await rewards_world.codes.ValidateCode(codes_pb2.ValidateCodeRequest(code=granted[0].code))
     assert check.usable and check.member_id == member_id and check.value.sku == "free-shipping"
-    envelopes = await rewards_world.rewards_pool.fetch("SELECT envelope FROM outbox")
+    # Other tests' members reach tiers on the same topic too: only this member's events count.
+    envelopes = await rewards_world.rewards_pool.fetch("SELECT envelope FROM outbox WHERE message_key = $1", member_id)
     assert len(envelopes) == 1
     announced = reward_events.PerkGranted()
     assert EventEnvelope.FromString(envelopes[0]["envelope"]).payload.Unpack(announced)

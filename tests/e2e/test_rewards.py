@@ -200,3 +200,43 @@ def _types_about(records: list[object], member_id: str) -> set[str]:
         if envelope.subject == member_id and isinstance(payload, reward_events.RewardRedeemed | reward_events.CodeUsed):
             types.add(envelope.type.rsplit(".", 1)[1])
     return types
+
+
+async def test_a_sigkill_during_a_rush_leaves_no_points_taken_without_a_reward(clients: Clients) -> None:
+    """Kill -9 while redemptions are in flight; after the restart every member's points match its rewards."""
+    platform = clients.platform
+    reward = await clients.reward(name="Rush", limited_stock=True, stock_total=40)
+    members = await asyncio.gather(*(clients.member_with(300) for _ in range(60)))
+    first_done = asyncio.Event()
+
+    async def attempt(member_id: str) -> None:
+        try:
+            await clients.redeem(member_id, reward.reward_id, key=f"rush-{member_id}")
+            first_done.set()
+        except grpc.aio.AioRpcError:
+            pass  # refused, or cut off by the kill: the retry below learns which
+
+    attempts = [asyncio.create_task(attempt(m)) for m in members]
+    await first_done.wait()
+    await platform.kill_service("rewards")
+    await asyncio.gather(*attempts)
+    await platform.start_service("rewards")
+    # Callers cut off retry with the same key, as a client should after UNAVAILABLE.
+    await asyncio.gather(*(attempt(m) for m in members))
+
+    async def settled() -> list[tuple[int, int, int]]:
+        """(available, held, completed redemptions) per member; held is -1 while one is still pending."""
+        states = []
+        for member_id in members:
+            statuses = [r.status for r in await clients.redemptions(member_id)]
+            available, held = await clients.balance(member_id)
+            pending = rewards_pb2.REDEMPTION_STATUS_PENDING in statuses
+            states.append((available, -1 if pending else held, statuses.count(rewards_pb2.REDEMPTION_STATUS_COMPLETED)))
+        return states
+
+    states = await eventually(settled, lambda found: all(held == 0 for _, held, _ in found), "every redemption settled")
+    assert all(available == 300 - 100 * completed for available, _, completed in states)
+    assert all(completed <= 1 for _, _, completed in states)
+    stock = (await clients.catalog.GetReward(catalog_pb2.GetRewardRequest(reward_id=reward.reward_id))).reward
+    assert stock.stock_available == 40 - sum(completed for _, _, completed in states)
+    assert sum(completed for _, _, completed in states) == 40  # the retries used up the stock

@@ -18,8 +18,10 @@ ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 LENGTH = 12
 MAX_PARTNER_CODE = 64
 MIN_PARTNER_CODE = 4
-# Random bytes below this map evenly onto the alphabet (248 = 8 x 31); the rest are drawn again.
+# Random bytes below this map evenly onto the alphabet (248 = 8 x 31); the rest are dropped.
 _UNBIASED_BELOW = 256 - 256 % len(ALPHABET)
+_TO_SYMBOL = bytes(ord(ALPHABET[byte % len(ALPHABET)]) for byte in range(256))
+_BIASED = bytes(range(_UNBIASED_BELOW, 256))
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,7 @@ def new_codes(count: int) -> list[str]:
     fresh: set[str] = set()
     while len(fresh) < count:
         raw = secrets.token_bytes((count - len(fresh)) * LENGTH * 2)
-        symbols = "".join(ALPHABET[byte % len(ALPHABET)] for byte in raw if byte < _UNBIASED_BELOW)
+        symbols = raw.translate(_TO_SYMBOL, _BIASED).decode("ascii")
         fresh.update(symbols[i : i + LENGTH] for i in range(0, len(symbols) - LENGTH + 1, LENGTH))
     return list(fresh)[:count]
 

@@ -66,7 +66,7 @@ def spec_from(message: catalog_pb2.RewardSpec) -> RewardSpec:
         value=value_from(message.kind, message.amount, message.percent_off, message.sku, message.partner),
         cost_points=message.cost_points,
         min_tier=message.min_tier,
-        stock_total=message.stock_total if message.limited_stock else None,
+        stock_total=message.stock_total if message.HasField("stock_total") else None,
         valid_from=optional_time(message, "valid_from"),
         valid_until=optional_time(message, "valid_until"),
         per_member_limit=message.per_member_limit,
@@ -89,8 +89,7 @@ def _spec_message(spec: RewardSpec) -> catalog_pb2.RewardSpec:
         partner=spec.value.partner,
         cost_points=spec.cost_points,
         min_tier=spec.min_tier,
-        limited_stock=spec.stock_total is not None,
-        stock_total=spec.stock_total or 0,
+        stock_total=spec.stock_total,
         per_member_limit=spec.per_member_limit,
         limit_period=label_of("LIMIT_PERIOD_", spec.limit_period),
         code_source=label_of("CODE_SOURCE_", spec.code_source),
@@ -107,7 +106,7 @@ def reward_message(reward: Reward) -> catalog_pb2.Reward:
     message = catalog_pb2.Reward(
         reward_id=reward.reward_id,
         spec=_spec_message(reward.spec),
-        stock_available=reward.stock_available or 0,
+        stock_available=reward.stock_available,
         status=label_of("REWARD_STATUS_", reward.status),
         partner_codes_available=reward.partner_codes_available,
     )

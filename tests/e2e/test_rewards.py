@@ -93,7 +93,7 @@ async def clients(tmp_path_factory: pytest.TempPathFactory, postgres_admin_url: 
 
 
 async def test_flash_sale_200_members_10_units(clients: Clients) -> None:
-    reward = await clients.reward(name="Flash sale", limited_stock=True, stock_total=10)
+    reward = await clients.reward(name="Flash sale", stock_total=10)
     members = await asyncio.gather(*(clients.member_with(500) for _ in range(200)))
 
     async def attempt(member_id: str) -> grpc.StatusCode:
@@ -128,7 +128,7 @@ async def test_a_code_is_used_once_and_the_reuse_names_the_order(clients: Client
 
 async def test_a_member_without_enough_points_is_refused_and_keeps_them(clients: Clients) -> None:
     member_id = await clients.member_with(99)
-    reward = await clients.reward(limited_stock=True, stock_total=1)
+    reward = await clients.reward(stock_total=1)
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await clients.redeem(member_id, reward.reward_id)
     assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
@@ -156,7 +156,7 @@ async def test_tiers_reached_by_purchases_grant_their_perks_once(clients: Client
 
 async def test_killed_between_hold_and_capture_the_redemption_completes_after_restart(clients: Clients) -> None:
     platform = clients.platform
-    reward = await clients.reward(name="Crash test", limited_stock=True, stock_total=5)
+    reward = await clients.reward(name="Crash test", stock_total=5)
     member_id = await clients.member_with(500)
     await _restart_rewards(platform, {FAULT: "true"})
     try:
@@ -205,7 +205,7 @@ def _types_about(records: list[object], member_id: str) -> set[str]:
 async def test_a_sigkill_during_a_rush_leaves_no_points_taken_without_a_reward(clients: Clients) -> None:
     """Kill -9 while redemptions are in flight; after the restart every member's points match its rewards."""
     platform = clients.platform
-    reward = await clients.reward(name="Rush", limited_stock=True, stock_total=40)
+    reward = await clients.reward(name="Rush", stock_total=40)
     members = await asyncio.gather(*(clients.member_with(300) for _ in range(60)))
     first_done = asyncio.Event()
 

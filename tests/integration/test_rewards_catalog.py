@@ -14,7 +14,7 @@ from tests.integration.rewards_support import RewardsWorld, reward_spec
 
 
 async def test_a_reward_is_created_read_back_updated_and_archived(rewards_world: RewardsWorld) -> None:
-    created = await rewards_world.reward(limited_stock=True, stock_total=5, name="Free coffee")
+    created = await rewards_world.reward(stock_total=5, name="Free coffee")
     assert created.status == pb.REWARD_STATUS_ACTIVE and created.stock_available == 5
     fetched = (await rewards_world.catalog.GetReward(pb.GetRewardRequest(reward_id=created.reward_id))).reward
     assert fetched.spec == created.spec
@@ -24,12 +24,12 @@ async def test_a_reward_is_created_read_back_updated_and_archived(rewards_world:
         rewards_pb2.RedeemRewardRequest(member_id=member_id, reward_id=created.reward_id, idempotency_key="k")
     )
     updated = await rewards_world.catalog.UpdateReward(
-        pb.UpdateRewardRequest(reward_id=created.reward_id, spec=reward_spec(limited_stock=True, stock_total=8))
+        pb.UpdateRewardRequest(reward_id=created.reward_id, spec=reward_spec(stock_total=8))
     )
     assert updated.reward.stock_available == 7  # the unit already issued stays issued
     with pytest.raises(grpc.aio.AioRpcError) as below_issued:
         await rewards_world.catalog.UpdateReward(
-            pb.UpdateRewardRequest(reward_id=created.reward_id, spec=reward_spec(limited_stock=True, stock_total=0))
+            pb.UpdateRewardRequest(reward_id=created.reward_id, spec=reward_spec(stock_total=0))
         )
     assert below_issued.value.code() == grpc.StatusCode.FAILED_PRECONDITION
 
@@ -59,7 +59,7 @@ async def test_listing_for_a_member_shows_only_what_it_can_redeem_now(rewards_wo
     affordable = await rewards_world.reward(name="affordable", cost_points=100)
     await rewards_world.reward(name="too dear", cost_points=1000)
     await rewards_world.reward(name="gold only", min_tier="gold")
-    await rewards_world.reward(name="sold out", limited_stock=True, stock_total=0)
+    await rewards_world.reward(name="sold out", stock_total=0)
     await rewards_world.reward(name="not yet", valid_from=timestamp(now + timedelta(days=1)))
     await rewards_world.reward(
         name="perk", trigger=pb.REWARD_TRIGGER_BIRTHDAY, cost_points=0, code_source=pb.CODE_SOURCE_GENERATED
@@ -68,6 +68,7 @@ async def test_listing_for_a_member_shows_only_what_it_can_redeem_now(rewards_wo
 
     listed = await rewards_world.catalog.ListRewards(pb.ListRewardsRequest(member_id=member_id))
     assert [r.reward_id for r in listed.rewards] == [affordable.reward_id]
+    assert not affordable.spec.HasField("stock_total") and not affordable.HasField("stock_available")  # unlimited
 
     everything = await rewards_world.catalog.ListRewards(pb.ListRewardsRequest(page_size=4))
     rest = await rewards_world.catalog.ListRewards(
@@ -78,7 +79,7 @@ async def test_listing_for_a_member_shows_only_what_it_can_redeem_now(rewards_wo
 
 async def test_cancelling_returns_points_and_stock_and_voids_the_code(rewards_world: RewardsWorld) -> None:
     member_id = await rewards_world.member_with(300)
-    reward = await rewards_world.reward(limited_stock=True, stock_total=1)
+    reward = await rewards_world.reward(stock_total=1)
     redemption = (
         await rewards_world.rewards.RedeemReward(
             rewards_pb2.RedeemRewardRequest(member_id=member_id, reward_id=reward.reward_id, idempotency_key="k")

@@ -126,9 +126,7 @@ async def test_enrollment_records_the_birth_date_and_a_malformed_one_is_dead_let
 
 
 async def test_a_perk_out_of_stock_is_not_granted_and_takes_nothing(rewards_world: RewardsWorld) -> None:
-    await rewards_world.reward(
-        **perk(catalog_pb2.REWARD_TRIGGER_BIRTHDAY, name="Only one cake", limited_stock=True, stock_total=1)
-    )
+    await rewards_world.reward(**perk(catalog_pb2.REWARD_TRIGGER_BIRTHDAY, name="Only one cake", stock_total=1))
     for member_id in ("first", "second"):
         await rewards_world.rewards_pool.execute(
             "INSERT INTO member_birthdays VALUES ($1, $2)", member_id, date(1990, 6, 1)

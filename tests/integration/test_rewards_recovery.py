@@ -48,7 +48,7 @@ async def crashed_before_capture(
 ) -> str:
     """The member of a redemption left between hold and capture."""
     member_id = await rewards_world.member_with(300)
-    reward = await rewards_world.reward(limited_stock=True, stock_total=1)
+    reward = await rewards_world.reward(stock_total=1)
     crashing = RedemptionApplication(rewards_world.rewards_pool, points, options, before_capture=crash)
     with pytest.raises(Crash):
         await crashing.redeem(member_id, reward.reward_id, "k")

@@ -21,7 +21,7 @@ def redeem(member_id: str, reward_id: str, key: str | None = None) -> pb.RedeemR
 
 async def test_redeem_spends_the_points_takes_stock_and_issues_a_code(rewards_world: RewardsWorld) -> None:
     member_id = await rewards_world.member_with(250)
-    reward = await rewards_world.reward(limited_stock=True, stock_total=3)
+    reward = await rewards_world.reward(stock_total=3)
 
     response = await rewards_world.rewards.RedeemReward(redeem(member_id, reward.reward_id))
 
@@ -52,7 +52,7 @@ async def test_the_same_idempotency_key_returns_the_same_redemption(rewards_worl
 
 async def test_not_enough_points_is_refused_and_leaves_nothing(rewards_world: RewardsWorld) -> None:
     member_id = await rewards_world.member_with(99)
-    reward = await rewards_world.reward(limited_stock=True, stock_total=1)
+    reward = await rewards_world.reward(stock_total=1)
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await rewards_world.rewards.RedeemReward(redeem(member_id, reward.reward_id))
     assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
@@ -85,7 +85,7 @@ async def test_ineligible_members_are_refused_with_the_reason(
 
 async def test_out_of_stock_is_resource_exhausted(rewards_world: RewardsWorld) -> None:
     member_id = await rewards_world.member_with(1000)
-    reward = await rewards_world.reward(limited_stock=True, stock_total=0)
+    reward = await rewards_world.reward(stock_total=0)
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await rewards_world.rewards.RedeemReward(redeem(member_id, reward.reward_id))
     assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
@@ -107,7 +107,7 @@ async def test_bad_requests_name_the_field_and_unknown_ones_are_not_found(reward
 
 
 async def test_200_concurrent_redemptions_of_10_units_exactly_10_succeed(rewards_world: RewardsWorld) -> None:
-    reward = await rewards_world.reward(limited_stock=True, stock_total=10)
+    reward = await rewards_world.reward(stock_total=10)
     members = [await rewards_world.member_with(500) for _ in range(200)]
 
     async def attempt(member_id: str) -> grpc.StatusCode:

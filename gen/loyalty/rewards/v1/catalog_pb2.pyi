@@ -72,7 +72,7 @@ REWARD_STATUS_ACTIVE: RewardStatus
 REWARD_STATUS_ARCHIVED: RewardStatus
 
 class RewardSpec(_message.Message):
-    __slots__ = ("name", "description", "kind", "amount", "percent_off", "sku", "partner", "cost_points", "min_tier", "limited_stock", "stock_total", "valid_from", "valid_until", "per_member_limit", "limit_period", "code_source", "code_validity", "trigger", "trigger_tier")
+    __slots__ = ("name", "description", "kind", "amount", "percent_off", "sku", "partner", "cost_points", "min_tier", "stock_total", "valid_from", "valid_until", "per_member_limit", "limit_period", "code_source", "code_validity", "trigger", "trigger_tier")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
@@ -82,7 +82,6 @@ class RewardSpec(_message.Message):
     PARTNER_FIELD_NUMBER: _ClassVar[int]
     COST_POINTS_FIELD_NUMBER: _ClassVar[int]
     MIN_TIER_FIELD_NUMBER: _ClassVar[int]
-    LIMITED_STOCK_FIELD_NUMBER: _ClassVar[int]
     STOCK_TOTAL_FIELD_NUMBER: _ClassVar[int]
     VALID_FROM_FIELD_NUMBER: _ClassVar[int]
     VALID_UNTIL_FIELD_NUMBER: _ClassVar[int]
@@ -101,7 +100,6 @@ class RewardSpec(_message.Message):
     partner: str
     cost_points: int
     min_tier: str
-    limited_stock: bool
     stock_total: int
     valid_from: _timestamp_pb2.Timestamp
     valid_until: _timestamp_pb2.Timestamp
@@ -111,7 +109,7 @@ class RewardSpec(_message.Message):
     code_validity: _duration_pb2.Duration
     trigger: RewardTrigger
     trigger_tier: str
-    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., kind: _Optional[_Union[RewardKind, str]] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., percent_off: _Optional[int] = ..., sku: _Optional[str] = ..., partner: _Optional[str] = ..., cost_points: _Optional[int] = ..., min_tier: _Optional[str] = ..., limited_stock: _Optional[bool] = ..., stock_total: _Optional[int] = ..., valid_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., valid_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., per_member_limit: _Optional[int] = ..., limit_period: _Optional[_Union[LimitPeriod, str]] = ..., code_source: _Optional[_Union[CodeSource, str]] = ..., code_validity: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., trigger: _Optional[_Union[RewardTrigger, str]] = ..., trigger_tier: _Optional[str] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., kind: _Optional[_Union[RewardKind, str]] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., percent_off: _Optional[int] = ..., sku: _Optional[str] = ..., partner: _Optional[str] = ..., cost_points: _Optional[int] = ..., min_tier: _Optional[str] = ..., stock_total: _Optional[int] = ..., valid_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., valid_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., per_member_limit: _Optional[int] = ..., limit_period: _Optional[_Union[LimitPeriod, str]] = ..., code_source: _Optional[_Union[CodeSource, str]] = ..., code_validity: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., trigger: _Optional[_Union[RewardTrigger, str]] = ..., trigger_tier: _Optional[str] = ...) -> None: ...
 
 class Reward(_message.Message):
     __slots__ = ("reward_id", "spec", "stock_available", "status", "created_at", "updated_at", "partner_codes_available")

@@ -98,12 +98,8 @@ async def _copy_ceiling(connection: asyncpg.Connection, records: list[pb.Accrual
 
 
 async def _answered(connection: asyncpg.Connection, partner_id: str, expected: int) -> None:
-    while (
-        await connection.fetchval(
-            "SELECT count(*) FROM partner_accrual_results WHERE partner_id = $1", partner_id
-        )
-        < expected
-    ):
+    query = "SELECT count(*) FROM partner_accrual_results WHERE partner_id = $1"
+    while await connection.fetchval(query, partner_id) < expected:  # noqa: ASYNC110 (polling another process's writes)
         await asyncio.sleep(0.2)
 
 

@@ -53,6 +53,14 @@ class PermissionDenied(DomainError):
     """Authenticated, but not allowed to do this."""
 
 
+class ResourceExhausted(DomainError):
+    """Nothing left to give, such as a reward out of stock."""
+
+
+class Unavailable(DomainError):
+    """A service this one depends on did not answer; the caller may retry with the same idempotency key."""
+
+
 class Violations:
     """Collects every field violation of a request so the caller sees them all at once."""
 

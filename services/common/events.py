@@ -10,7 +10,7 @@ from typing import TypeVar
 from google.protobuf import json_format, symbol_database
 from google.protobuf.message import DecodeError, Message
 from google.protobuf.timestamp_pb2 import Timestamp
-from loyalty.events.v1 import commerce_pb2, points_pb2  # noqa: F401  (registers payload types)
+from loyalty.events.v1 import commerce_pb2, points_pb2, rewards_pb2  # noqa: F401  (registers payload types)
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
 from opentelemetry import propagate
 

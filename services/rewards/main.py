@@ -2,13 +2,80 @@
 
 from __future__ import annotations
 
+import logging
+import os
+
 import asyncpg
-from loyalty.rewards.v1 import rewards_pb2, rewards_pb2_grpc
+from loyalty.rewards.v1 import (
+    catalog_pb2,
+    catalog_pb2_grpc,
+    codes_pb2,
+    codes_pb2_grpc,
+    rewards_pb2,
+    rewards_pb2_grpc,
+)
 
+from services.common.grpc_server import Registration
 from services.common.member_tiers import member_view_parts
-from services.common.runtime import ServiceParts
+from services.common.runtime import PeriodicJob, ServiceParts
 from services.common.settings import ServiceSettings
+from services.rewards.catalog import CatalogApplication
+from services.rewards.catalog_api import CatalogServicer
+from services.rewards.codes_api import CodesServicer
+from services.rewards.codes_application import CodesApplication
+from services.rewards.perks import BirthdayJob, perks_consumer
+from services.rewards.points_client import PointsClient
+from services.rewards.recovery import RecoveryJob
+from services.rewards.redemption import RedemptionApplication
+from services.rewards.rewards_api import RewardsServicer
+from services.rewards.settings import RewardsSettings, rewards_settings
+
+log = logging.getLogger(__name__)
+FAULT_EXIT_CODE = 70
 
 
-def build(settings: ServiceSettings, pool: asyncpg.Pool) -> ServiceParts:
-    return member_view_parts(settings, pool, rewards_pb2, rewards_pb2_grpc)
+def _exit_before_capture() -> None:
+    """LOYALTY_REWARDS_FAULT_EXIT_BEFORE_CAPTURE: die like a crash, with points held and stock taken."""
+    log.error("fault injection: exiting between the hold and the capture")
+    os._exit(FAULT_EXIT_CODE)
+
+
+def _service(pb2: object, name: str) -> str:
+    return str(pb2.DESCRIPTOR.services_by_name[name].full_name)  # type: ignore[attr-defined]
+
+
+def build(settings: ServiceSettings, pool: asyncpg.Pool, options: RewardsSettings | None = None) -> ServiceParts:
+    options = options or rewards_settings()
+    points = PointsClient(settings.points_grpc_target)
+    before_capture = _exit_before_capture if options.exit_before_capture else (lambda: None)
+    redemptions = RedemptionApplication(pool, points, options, before_capture)
+    member_view = member_view_parts(settings, pool, rewards_pb2, rewards_pb2_grpc)
+    return ServiceParts(
+        registrations=[
+            *member_view.registrations,
+            Registration(
+                catalog_pb2_grpc.add_CatalogServiceServicer_to_server,
+                CatalogServicer(CatalogApplication(pool, points)),
+                _service(catalog_pb2, "CatalogService"),
+            ),
+            Registration(
+                rewards_pb2_grpc.add_RewardsServiceServicer_to_server,
+                RewardsServicer(redemptions),
+                _service(rewards_pb2, "RewardsService"),
+            ),
+            Registration(
+                codes_pb2_grpc.add_CodesServiceServicer_to_server,
+                CodesServicer(CodesApplication(pool)),
+                _service(codes_pb2, "CodesService"),
+            ),
+        ],
+        consumers=[*member_view.consumers, perks_consumer(pool, settings.kafka)],
+        jobs=[
+            PeriodicJob(
+                "redemption-recovery",
+                options.recovery_interval_s,
+                RecoveryJob(pool, redemptions, options.lease).run_once,
+            ),
+            PeriodicJob("birthday-rewards", options.birthday_interval_s, BirthdayJob(pool).run_once),
+        ],
+    )

@@ -19,9 +19,9 @@ from services.dev import Platform
 
 @asynccontextmanager
 async def running_platform(
-    tmp_path_factory: pytest.TempPathFactory, postgres_admin_url: str
+    tmp_path_factory: pytest.TempPathFactory, postgres_admin_url: str, extra_env: dict[str, str] | None = None
 ) -> AsyncIterator[Platform]:
-    """The platform as `loyalty dev` starts it, on free ports and databases of its own."""
+    """The platform as `loyalty dev` starts it, on free ports and databases of its own (and `extra_env`)."""
     platform = Platform(
         data_dir=Path(tmp_path_factory.mktemp("platform")),
         kafka_port=free_port(),
@@ -29,7 +29,7 @@ async def running_platform(
         postgres_admin_url=postgres_admin_url,
         database_prefix=f"e2e_{uuid.uuid4().hex[:8]}_",
         drop_databases_on_stop=True,
-        extra_env={"LOYALTY_OUTBOX_POLL_MS": "50"},
+        extra_env={"LOYALTY_OUTBOX_POLL_MS": "50", **(extra_env or {})},
     )
     await platform.start()
     try:

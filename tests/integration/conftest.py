@@ -22,6 +22,7 @@ from services.common.settings import KafkaSettings, service_settings
 from services.points.application import PointsApplication
 from services.points.ledger_application import LedgerApplication
 from services.points.main import build
+from tests.integration.rewards_support import RewardsWorld, started_rewards_world
 from tests.integration.support import PoolFactory, TopicFactory
 
 
@@ -96,3 +97,10 @@ async def producer(kafka_settings: KafkaSettings) -> AsyncIterator[AIOKafkaProdu
     await client.start()
     yield client
     await client.stop()
+
+
+@pytest.fixture
+async def rewards_world(migrated_pool: PoolFactory, kafka_settings: KafkaSettings) -> AsyncIterator[RewardsWorld]:
+    """The rewards service calling a real points service, both in-process on fresh databases."""
+    async with started_rewards_world(migrated_pool, kafka_settings) as world:
+        yield world

@@ -13,6 +13,8 @@ from services.common.errors import (
     FieldViolation,
     InvalidArgument,
     NotFound,
+    ResourceExhausted,
+    Unavailable,
     Violations,
 )
 from services.common.grpc_server import status_for
@@ -67,6 +69,8 @@ def test_violations_collector_raises_all_at_once() -> None:
         (NotFound("member_id: member 'm' is not enrolled"), grpc.StatusCode.NOT_FOUND),
         (AlreadyExists("member 'm' is already enrolled"), grpc.StatusCode.ALREADY_EXISTS),
         (FailedPrecondition("member is closed"), grpc.StatusCode.FAILED_PRECONDITION),
+        (ResourceExhausted("reward_id: out of stock"), grpc.StatusCode.RESOURCE_EXHAUSTED),
+        (Unavailable("points service unavailable"), grpc.StatusCode.UNAVAILABLE),
     ],
 )
 def test_other_domain_errors_map_to_their_code_without_field_details(error: DomainError, code: grpc.StatusCode) -> None:

@@ -22,19 +22,44 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n loyalty/rewards/v1/rewards.proto\x12\x12loyalty.rewards.v1\")\n\x14GetMemberTierRequest\x12\x11\n\tmember_id\x18\x01 \x01(\t\"8\n\x15GetMemberTierResponse\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x0c\n\x04tier\x18\x02 \x01(\t2y\n\x11MemberViewService\x12\x64\n\rGetMemberTier\x12(.loyalty.rewards.v1.GetMemberTierRequest\x1a).loyalty.rewards.v1.GetMemberTierResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n loyalty/rewards/v1/rewards.proto\x12\x12loyalty.rewards.v1\x1a\x1fgoogle/protobuf/timestamp.proto\")\n\x14GetMemberTierRequest\x12\x11\n\tmember_id\x18\x01 \x01(\t\"8\n\x15GetMemberTierResponse\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x0c\n\x04tier\x18\x02 \x01(\t\"\x80\x04\n\nRedemption\x12\x15\n\rredemption_id\x18\x01 \x01(\t\x12\x11\n\tmember_id\x18\x02 \x01(\t\x12\x11\n\treward_id\x18\x03 \x01(\t\x12\x0e\n\x06points\x18\x04 \x01(\x03\x12\x34\n\x06status\x18\x05 \x01(\x0e\x32$.loyalty.rewards.v1.RedemptionStatus\x12\x0c\n\x04\x63ode\x18\x06 \x01(\t\x12\x33\n\x0f\x63ode_expires_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x63ode_used_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1d\n\x15\x63ode_used_by_order_id\x18\t \x01(\t\x12\x17\n\x0fidempotency_key\x18\n \x01(\t\x12.\n\x08occasion\x18\x0b \x01(\x0e\x32\x1c.loyalty.rewards.v1.Occasion\x12.\n\ncreated_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x63ompleted_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x63\x61ncelled_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"T\n\x13RedeemRewardRequest\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x11\n\treward_id\x18\x02 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x03 \x01(\t\"]\n\x14RedeemRewardResponse\x12\x32\n\nredemption\x18\x01 \x01(\x0b\x32\x1e.loyalty.rewards.v1.Redemption\x12\x11\n\tduplicate\x18\x02 \x01(\x08\"-\n\x14GetRedemptionRequest\x12\x15\n\rredemption_id\x18\x01 \x01(\t\"K\n\x15GetRedemptionResponse\x12\x32\n\nredemption\x18\x01 \x01(\x0b\x32\x1e.loyalty.rewards.v1.Redemption\"R\n\x16ListRedemptionsRequest\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"g\n\x17ListRedemptionsResponse\x12\x33\n\x0bredemptions\x18\x01 \x03(\x0b\x32\x1e.loyalty.rewards.v1.Redemption\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"@\n\x17\x43\x61ncelRedemptionRequest\x12\x15\n\rredemption_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"N\n\x18\x43\x61ncelRedemptionResponse\x12\x32\n\nredemption\x18\x01 \x01(\x0b\x32\x1e.loyalty.rewards.v1.Redemption*\xb8\x01\n\x10RedemptionStatus\x12!\n\x1dREDEMPTION_STATUS_UNSPECIFIED\x10\x00\x12\x1d\n\x19REDEMPTION_STATUS_PENDING\x10\x01\x12\x1f\n\x1bREDEMPTION_STATUS_COMPLETED\x10\x02\x12 \n\x1cREDEMPTION_STATUS_CANCELLING\x10\x03\x12\x1f\n\x1bREDEMPTION_STATUS_CANCELLED\x10\x04*m\n\x08Occasion\x12\x18\n\x14OCCASION_UNSPECIFIED\x10\x00\x12\x15\n\x11OCCASION_REDEEMED\x10\x01\x12\x19\n\x15OCCASION_TIER_WELCOME\x10\x02\x12\x15\n\x11OCCASION_BIRTHDAY\x10\x03\x32y\n\x11MemberViewService\x12\x64\n\rGetMemberTier\x12(.loyalty.rewards.v1.GetMemberTierRequest\x1a).loyalty.rewards.v1.GetMemberTierResponse2\xb4\x03\n\x0eRewardsService\x12\x61\n\x0cRedeemReward\x12\'.loyalty.rewards.v1.RedeemRewardRequest\x1a(.loyalty.rewards.v1.RedeemRewardResponse\x12\x64\n\rGetRedemption\x12(.loyalty.rewards.v1.GetRedemptionRequest\x1a).loyalty.rewards.v1.GetRedemptionResponse\x12j\n\x0fListRedemptions\x12*.loyalty.rewards.v1.ListRedemptionsRequest\x1a+.loyalty.rewards.v1.ListRedemptionsResponse\x12m\n\x10\x43\x61ncelRedemption\x12+.loyalty.rewards.v1.CancelRedemptionRequest\x1a,.loyalty.rewards.v1.CancelRedemptionResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'loyalty.rewards.v1.rewards_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_GETMEMBERTIERREQUEST']._serialized_start=56
-  _globals['_GETMEMBERTIERREQUEST']._serialized_end=97
-  _globals['_GETMEMBERTIERRESPONSE']._serialized_start=99
-  _globals['_GETMEMBERTIERRESPONSE']._serialized_end=155
-  _globals['_MEMBERVIEWSERVICE']._serialized_start=157
-  _globals['_MEMBERVIEWSERVICE']._serialized_end=278
+  _globals['_REDEMPTIONSTATUS']._serialized_start=1346
+  _globals['_REDEMPTIONSTATUS']._serialized_end=1530
+  _globals['_OCCASION']._serialized_start=1532
+  _globals['_OCCASION']._serialized_end=1641
+  _globals['_GETMEMBERTIERREQUEST']._serialized_start=89
+  _globals['_GETMEMBERTIERREQUEST']._serialized_end=130
+  _globals['_GETMEMBERTIERRESPONSE']._serialized_start=132
+  _globals['_GETMEMBERTIERRESPONSE']._serialized_end=188
+  _globals['_REDEMPTION']._serialized_start=191
+  _globals['_REDEMPTION']._serialized_end=703
+  _globals['_REDEEMREWARDREQUEST']._serialized_start=705
+  _globals['_REDEEMREWARDREQUEST']._serialized_end=789
+  _globals['_REDEEMREWARDRESPONSE']._serialized_start=791
+  _globals['_REDEEMREWARDRESPONSE']._serialized_end=884
+  _globals['_GETREDEMPTIONREQUEST']._serialized_start=886
+  _globals['_GETREDEMPTIONREQUEST']._serialized_end=931
+  _globals['_GETREDEMPTIONRESPONSE']._serialized_start=933
+  _globals['_GETREDEMPTIONRESPONSE']._serialized_end=1008
+  _globals['_LISTREDEMPTIONSREQUEST']._serialized_start=1010
+  _globals['_LISTREDEMPTIONSREQUEST']._serialized_end=1092
+  _globals['_LISTREDEMPTIONSRESPONSE']._serialized_start=1094
+  _globals['_LISTREDEMPTIONSRESPONSE']._serialized_end=1197
+  _globals['_CANCELREDEMPTIONREQUEST']._serialized_start=1199
+  _globals['_CANCELREDEMPTIONREQUEST']._serialized_end=1263
+  _globals['_CANCELREDEMPTIONRESPONSE']._serialized_start=1265
+  _globals['_CANCELREDEMPTIONRESPONSE']._serialized_end=1343
+  _globals['_MEMBERVIEWSERVICE']._serialized_start=1643
+  _globals['_MEMBERVIEWSERVICE']._serialized_end=1764
+  _globals['_REWARDSSERVICE']._serialized_start=1767
+  _globals['_REWARDSSERVICE']._serialized_end=2203
 # @@protoc_insertion_point(module_scope)

@@ -99,3 +99,216 @@ class MemberViewService:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class RewardsServiceStub:
+    """Redeeming rewards for points, and the perks granted at zero points.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.RedeemReward = channel.unary_unary(
+                '/loyalty.rewards.v1.RewardsService/RedeemReward',
+                request_serializer=loyalty_dot_rewards_dot_v1_dot_rewards__pb2.RedeemRewardRequest.SerializeToString,
+                response_deserializer=loyalty_dot_rewards_dot_v1_dot_rewards__pb2.RedeemRewardResponse.FromString,
+                _registered_method=True)
+        self.GetRedemption = channel.unary_unary(
+                '/loyalty.rewards.v1.RewardsService/GetRedemption',
+                request_serializer=loyalty_dot_rewards_dot_v1_dot_rewards__pb2.GetRedemptionRequest.SerializeToString,
+                response_deserializer=loyalty_dot_rewards_dot_v1_dot_rewards__pb2.GetRedemptionResponse.FromString,
+                _registered_method=True)
+        self.ListRedemptions = channel.unary_unary(
+                '/loyalty.rewards.v1.RewardsService/ListRedemptions',
+                request_serializer=loyalty_dot_rewards_dot_v1_dot_rewards__pb2.ListRedemptionsRequest.SerializeToString,
+                response_deserializer=loyalty_dot_rewards_dot_v1_dot_rewards__pb2.ListRedemptionsResponse.FromString,
+                _registered_method=True)
+        self.CancelRedemption = channel.unary_unary(
+                '/loyalty.rewards.v1.RewardsService/CancelRedemption',
+                request_serializer=loyalty_dot_rewards_dot_v1_dot_rewards__pb2.CancelRedemptionRequest.SerializeToString,
+                response_deserializer=loyalty_dot_rewards_dot_v1_dot_rewards__pb2.CancelRedemptionResponse.FromString,
+                _registered_method=True)
+
+
+class RewardsServiceServicer:
+    """Redeeming rewards for points, and the perks granted at zero points.
+    """
+
+    def RedeemReward(self, request, context):
+        """Redeems a reward: holds the points, takes a unit of stock, issues the code,
+        captures the points. NOT_FOUND for an unknown member or reward;
+        FAILED_PRECONDITION when the member has not enough points or is not
+        eligible (tier, validity, per-member limit); RESOURCE_EXHAUSTED when out of
+        stock. The same idempotency key returns the same redemption.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRedemption(self, request, context):
+        """Returns one redemption, or NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRedemptions(self, request, context):
+        """Lists a member's redemptions and granted perks, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelRedemption(self, request, context):
+        """Cancels a completed redemption whose code is unused: voids the code,
+        returns the stock and the points. FAILED_PRECONDITION once the code is used.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_RewardsServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'RedeemReward': grpc.unary_unary_rpc_method_handler(
+                    servicer.RedeemReward,
+                    request_deserializer=loyalty_dot_rewards_dot_v1_dot_rewards__pb2.RedeemRewardRequest.FromString,
+                    response_serializer=loyalty_dot_rewards_dot_v1_dot_rewards__pb2.RedeemRewardResponse.SerializeToString,
+            ),
+            'GetRedemption': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRedemption,
+                    request_deserializer=loyalty_dot_rewards_dot_v1_dot_rewards__pb2.GetRedemptionRequest.FromString,
+                    response_serializer=loyalty_dot_rewards_dot_v1_dot_rewards__pb2.GetRedemptionResponse.SerializeToString,
+            ),
+            'ListRedemptions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRedemptions,
+                    request_deserializer=loyalty_dot_rewards_dot_v1_dot_rewards__pb2.ListRedemptionsRequest.FromString,
+                    response_serializer=loyalty_dot_rewards_dot_v1_dot_rewards__pb2.ListRedemptionsResponse.SerializeToString,
+            ),
+            'CancelRedemption': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelRedemption,
+                    request_deserializer=loyalty_dot_rewards_dot_v1_dot_rewards__pb2.CancelRedemptionRequest.FromString,
+                    response_serializer=loyalty_dot_rewards_dot_v1_dot_rewards__pb2.CancelRedemptionResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'loyalty.rewards.v1.RewardsService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('loyalty.rewards.v1.RewardsService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class RewardsService:
+    """Redeeming rewards for points, and the perks granted at zero points.
+    """
+
+    @staticmethod
+    def RedeemReward(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/loyalty.rewards.v1.RewardsService/RedeemReward',
+            loyalty_dot_rewards_dot_v1_dot_rewards__pb2.RedeemRewardRequest.SerializeToString,
+            loyalty_dot_rewards_dot_v1_dot_rewards__pb2.RedeemRewardResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRedemption(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/loyalty.rewards.v1.RewardsService/GetRedemption',
+            loyalty_dot_rewards_dot_v1_dot_rewards__pb2.GetRedemptionRequest.SerializeToString,
+            loyalty_dot_rewards_dot_v1_dot_rewards__pb2.GetRedemptionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRedemptions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/loyalty.rewards.v1.RewardsService/ListRedemptions',
+            loyalty_dot_rewards_dot_v1_dot_rewards__pb2.ListRedemptionsRequest.SerializeToString,
+            loyalty_dot_rewards_dot_v1_dot_rewards__pb2.ListRedemptionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelRedemption(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/loyalty.rewards.v1.RewardsService/CancelRedemption',
+            loyalty_dot_rewards_dot_v1_dot_rewards__pb2.CancelRedemptionRequest.SerializeToString,
+            loyalty_dot_rewards_dot_v1_dot_rewards__pb2.CancelRedemptionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

@@ -1,0 +1,155 @@
+"""Code use cases: validate and redeem codes at checkout; promo campaigns with their codes."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+from loyalty.events.v1 import rewards_pb2 as events
+
+from services.common.db import unit_of_work
+from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Violations
+from services.rewards import codes, codes_store, domain, paging
+from services.rewards.codes import CodeRow
+from services.rewards.codes_store import Campaign
+from services.rewards.events import emit
+
+MAX_CAMPAIGN_CODES = 1_000_000
+MAX_USES_PER_CODE = 1_000_000
+# Codes go in by batches of this many, one statement each.
+INSERT_BATCH = 50_000
+
+
+@dataclass(frozen=True)
+class CodeCheck:
+    code: CodeRow
+    refusal: str | None
+
+
+@dataclass(frozen=True)
+class CodeUse:
+    code: CodeRow
+    used_at: datetime
+    duplicate: bool
+
+
+@dataclass(frozen=True)
+class CampaignRequest:
+    name: str
+    value: domain.Value
+    code_count: int
+    uses_per_code: int
+    valid_from: datetime | None
+    valid_until: datetime | None
+    idempotency_key: str
+
+
+def _validate_campaign(request: CampaignRequest) -> None:
+    violations = Violations()
+    domain.validate_name(violations, "name", request.name)
+    domain.validate_value(violations, request.value, "value.")
+    if not 1 <= request.code_count <= MAX_CAMPAIGN_CODES:
+        violations.add("code_count", f"must be 1-{MAX_CAMPAIGN_CODES}")
+    if not 1 <= request.uses_per_code <= MAX_USES_PER_CODE:
+        violations.add("uses_per_code", f"must be 1-{MAX_USES_PER_CODE}")
+    domain.validate_window(violations, request.valid_from, request.valid_until)
+    if not request.idempotency_key or len(request.idempotency_key) > domain.MAX_KEY:
+        violations.add("idempotency_key", f"is required, at most {domain.MAX_KEY} characters")
+    violations.raise_if_any()
+
+
+def _code_from(raw: str) -> str:
+    code = codes.normalize(raw)
+    if not code or len(code) > codes.MAX_PARTNER_CODE:
+        raise InvalidArgument.single("code", f"is required, at most {codes.MAX_PARTNER_CODE} characters")
+    return code
+
+
+async def _known_code(connection: asyncpg.Connection, code: str, *, lock: bool = False) -> CodeRow:
+    row = await codes_store.get(connection, code, lock=lock)
+    if row is None or row.status == "available":  # an unissued partner code is nobody's yet
+        raise NotFound(f"code: no code {code!r}")
+    return row
+
+
+class CodesApplication:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def validate(self, raw_code: str) -> CodeCheck:
+        code = _code_from(raw_code)
+        async with self._pool.acquire() as connection:
+            row = await _known_code(connection, code)
+        return CodeCheck(row, codes.refusal(row, domain.utc_now()))
+
+    async def redeem(self, raw_code: str, order_id: str) -> CodeUse:
+        code = _code_from(raw_code)
+        if not order_id or len(order_id) > domain.MAX_KEY:
+            raise InvalidArgument.single("order_id", f"is required, at most {domain.MAX_KEY} characters")
+        now = domain.utc_now()
+        async with unit_of_work(self._pool) as connection:
+            row = await _known_code(connection, code, lock=True)
+            used_at = await codes_store.use_of(connection, code, order_id)
+            if used_at is not None:
+                return CodeUse(row, used_at, duplicate=True)
+            refusal = codes.refusal(row, now)
+            if refusal == "used up":
+                orders = await codes_store.orders_of(connection, code)
+                raise FailedPrecondition(f"code: already used by order {orders[-1]}")
+            if refusal is not None:
+                raise FailedPrecondition(f"code: {refusal}")
+            await codes_store.record_use(connection, code, order_id, now)
+            used = events.CodeUsed(
+                code=code,
+                order_id=order_id,
+                member_id=row.member_id,
+                redemption_id=row.redemption_id,
+                campaign_id=row.campaign_id,
+            )
+            await emit(connection, used, row.member_id or row.campaign_id, now)
+            return CodeUse(await _known_code(connection, code), now, duplicate=False)
+
+    async def create_campaign(self, request: CampaignRequest) -> tuple[Campaign, bool]:
+        """The campaign, with all its codes generated, and whether the key had created it before."""
+        _validate_campaign(request)
+        campaign = Campaign(
+            campaign_id=str(uuid.uuid4()),
+            name=request.name,
+            value=request.value,
+            code_count=request.code_count,
+            uses_per_code=request.uses_per_code,
+            valid_from=request.valid_from,
+            valid_until=request.valid_until,
+            created_at=domain.utc_now(),
+        )
+        async with unit_of_work(self._pool) as connection:
+            await connection.execute(
+                "SELECT pg_advisory_xact_lock(hashtext($1))", f"campaign:{request.idempotency_key}"
+            )
+            previous = await codes_store.campaign_by_key(connection, request.idempotency_key)
+            if previous is not None:
+                if (previous.name, previous.code_count) != (request.name, request.code_count):
+                    raise AlreadyExists("idempotency_key: already used for a different campaign")
+                return previous, True
+            await codes_store.insert_campaign(connection, campaign, request.idempotency_key)
+            await _generate(connection, campaign)
+        return campaign, False
+
+    async def promo_codes(self, campaign_id: str, page_size: int, page_token: str) -> tuple[list[str], str]:
+        parsed = paging.parse_id("campaign_id", campaign_id)
+        limit = paging.page_size(page_size, default=1000, maximum=10_000)
+        async with self._pool.acquire() as connection:
+            if not await codes_store.campaign_exists(connection, parsed):
+                raise NotFound(f"campaign_id: no campaign {campaign_id!r}")
+            page = await codes_store.promo_codes(connection, parsed, page_token, limit)
+        return page, page[-1] if len(page) == limit else ""
+
+
+async def _generate(connection: asyncpg.Connection, campaign: Campaign) -> None:
+    """All the campaign's codes, a batch per statement; a code that collides is drawn again."""
+    missing = campaign.code_count
+    while missing:
+        batch = codes.new_codes(min(missing, INSERT_BATCH))
+        missing -= await codes_store.insert_promo_codes(connection, campaign.campaign_id, campaign.uses_per_code, batch)

@@ -1,0 +1,231 @@
+"""Rewards rules, pure: what a reward is, who may redeem it now, and where a redemption stands.
+
+No I/O: functions take values and return decisions (a refusal, a period, a
+status); the application layer reads and writes around them.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from services.common.errors import Violations
+
+KINDS = ("discount_fixed", "discount_percent", "free_product", "upgrade", "cashback", "partner")
+TRIGGERS = ("redeem", "tier_welcome", "birthday")
+CODE_SOURCES = ("generated", "partner_pool")
+LIMIT_PERIODS = ("lifetime", "day", "month", "year")
+MAX_NAME = 200
+MAX_DESCRIPTION = 2000
+MAX_KEY = 128
+MAX_POINTS = 10**12
+MIN_CODE_VALIDITY = timedelta(hours=1)
+MAX_CODE_VALIDITY = timedelta(days=3650)
+DEFAULT_CODE_VALIDITY = timedelta(days=30)
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+# Steps of a redemption (see migration 002) and the status each shows.
+UNFINISHED_STEPS = ("pending", "held", "reserved")
+STATUS_OF_STEP = {
+    "pending": "pending",
+    "held": "pending",
+    "reserved": "pending",
+    "completed": "completed",
+    "cancelling": "cancelling",
+    "cancelled": "cancelled",
+}
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Value:
+    """What a reward or promo code gives."""
+
+    kind: str
+    amount_minor: int = 0
+    currency_code: str = ""
+    percent_off: int = 0
+    sku: str = ""
+    partner: str = ""
+
+
+@dataclass(frozen=True)
+class RewardSpec:
+    name: str
+    description: str
+    value: Value
+    cost_points: int
+    min_tier: str
+    stock_total: int | None  # None: unlimited
+    valid_from: datetime | None
+    valid_until: datetime | None
+    per_member_limit: int
+    limit_period: str  # '' without a limit
+    code_source: str
+    code_validity: timedelta
+    trigger: str
+    trigger_tier: str
+
+
+@dataclass(frozen=True)
+class Reward:
+    reward_id: str
+    spec: RewardSpec
+    stock_available: int | None
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    partner_codes_available: int
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a member cannot redeem a reward now; `out_of_stock` maps to RESOURCE_EXHAUSTED."""
+
+    reason: str
+    out_of_stock: bool = False
+
+
+def validate_value(violations: Violations, value: Value, prefix: str) -> None:
+    """Each kind needs its own fields; `prefix` names where the value sits in the request."""
+    if value.kind not in KINDS:
+        violations.add(f"{prefix}kind", "is required")
+        return
+    if value.kind in ("discount_fixed", "cashback"):
+        if value.amount_minor <= 0 or value.amount_minor > MAX_POINTS:
+            violations.add(f"{prefix}amount.amount_minor", f"must be positive for {value.kind}")
+        if not _CURRENCY.match(value.currency_code):
+            violations.add(f"{prefix}amount.currency_code", "must be an ISO 4217 code such as USD")
+    elif value.amount_minor or value.currency_code:
+        violations.add(f"{prefix}amount", f"must be empty for {value.kind}")
+    if (value.kind == "discount_percent") != (value.percent_off != 0) or not 0 <= value.percent_off <= 100:
+        violations.add(f"{prefix}percent_off", "must be 1-100 for discount_percent, zero otherwise")
+    if (value.kind in ("free_product", "upgrade")) != bool(value.sku.strip()) or len(value.sku) > MAX_NAME:
+        violations.add(f"{prefix}sku", f"is required for free_product and upgrade (at most {MAX_NAME}), else empty")
+    if (value.kind == "partner") != bool(value.partner.strip()) or len(value.partner) > MAX_NAME:
+        violations.add(f"{prefix}partner", f"is required for partner (at most {MAX_NAME}), else empty")
+
+
+def validate_name(violations: Violations, field: str, name: str) -> None:
+    if not name.strip() or len(name) > MAX_NAME:
+        violations.add(field, f"is required, at most {MAX_NAME} characters")
+
+
+def validate_window(violations: Violations, valid_from: datetime | None, valid_until: datetime | None) -> None:
+    if valid_from is not None and valid_until is not None and valid_until <= valid_from:
+        violations.add("valid_until", "must be after valid_from")
+
+
+def validate_spec(spec: RewardSpec, ladder: Sequence[str]) -> None:
+    violations = Violations()
+    validate_name(violations, "spec.name", spec.name)
+    if len(spec.description) > MAX_DESCRIPTION:
+        violations.add("spec.description", f"must be at most {MAX_DESCRIPTION} characters")
+    validate_value(violations, spec.value, "spec.")
+    if spec.trigger not in TRIGGERS:
+        violations.add("spec.trigger", "is required")
+    elif spec.trigger != "redeem" and spec.cost_points != 0:
+        violations.add("spec.cost_points", "must be zero for perks (tier_welcome, birthday)")
+    if not 0 <= spec.cost_points <= MAX_POINTS:
+        violations.add("spec.cost_points", f"must be 0-{MAX_POINTS}")
+    if (spec.trigger == "tier_welcome") != bool(spec.trigger_tier.strip()):
+        violations.add("spec.trigger_tier", "is required for tier_welcome, empty otherwise")
+    if spec.min_tier and spec.min_tier not in ladder:
+        violations.add("spec.min_tier", f"{spec.min_tier!r} is not on the tier ladder (SetTierLadder)")
+    if spec.stock_total is not None and not 0 <= spec.stock_total <= MAX_POINTS:
+        violations.add("spec.stock_total", "must not be negative")
+    validate_window(violations, spec.valid_from, spec.valid_until)
+    if spec.per_member_limit < 0:
+        violations.add("spec.per_member_limit", "must not be negative")
+    if (spec.per_member_limit > 0) != (spec.limit_period in LIMIT_PERIODS):
+        violations.add("spec.limit_period", "is required with per_member_limit, unspecified without")
+    if spec.code_source not in CODE_SOURCES:
+        violations.add("spec.code_source", "is required")
+    if not MIN_CODE_VALIDITY <= spec.code_validity <= MAX_CODE_VALIDITY:
+        violations.add("spec.code_validity", "must be between 1 hour and 3650 days")
+    violations.raise_if_any()
+
+
+def validate_ladder(tiers: Sequence[str]) -> None:
+    violations = Violations()
+    if not tiers:
+        violations.add("tiers", "is required")
+    for index, tier in enumerate(tiers):
+        if not tier.strip() or len(tier) > MAX_NAME:
+            violations.add(f"tiers[{index}]", f"is required, at most {MAX_NAME} characters")
+    if len(set(tiers)) != len(tiers):
+        violations.add("tiers", "must name each tier once")
+    violations.raise_if_any()
+
+
+def stock_after_update(previous: Reward, stock_total: int | None) -> int | None:
+    """Units left once the total changes: what was issued stays issued."""
+    if stock_total is None:
+        return None
+    issued = 0 if previous.spec.stock_total is None else previous.spec.stock_total - (previous.stock_available or 0)
+    return stock_total - issued
+
+
+def period_start(period: str, now: datetime) -> datetime | None:
+    """Start of the calendar period (UTC) a per-member limit counts in; None for lifetime."""
+    moment = now.astimezone(UTC)
+    day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    starts = {"day": day, "month": day.replace(day=1), "year": day.replace(month=1, day=1)}
+    return starts.get(period)
+
+
+def tier_allows(min_tier: str, member_tier: str | None, ladder: Sequence[str]) -> bool:
+    if not min_tier:
+        return True
+    if member_tier is None or member_tier not in ladder or min_tier not in ladder:
+        return False
+    return ladder.index(member_tier) >= ladder.index(min_tier)
+
+
+def in_window(reward: Reward, now: datetime) -> bool:
+    spec = reward.spec
+    return (spec.valid_from is None or spec.valid_from <= now) and (spec.valid_until is None or now < spec.valid_until)
+
+
+def has_stock(reward: Reward) -> bool:
+    pool_ok = reward.spec.code_source != "partner_pool" or reward.partner_codes_available > 0
+    return pool_ok and (reward.stock_available is None or reward.stock_available > 0)
+
+
+def redeem_refusal(
+    reward: Reward, member_tier: str | None, ladder: Sequence[str], redeemed_in_period: int, now: datetime
+) -> Refusal | None:
+    """Why the member may not redeem the reward now (points aside), or None."""
+    spec = reward.spec
+    if reward.status != "active":
+        return Refusal("not eligible: the reward is archived")
+    if spec.trigger != "redeem":
+        return Refusal(f"not eligible: the reward is a {spec.trigger} perk, granted automatically")
+    if not in_window(reward, now):
+        return Refusal("not eligible: the reward is outside its validity window")
+    if not tier_allows(spec.min_tier, member_tier, ladder):
+        return Refusal(f"not eligible: needs tier {spec.min_tier} or above, member is {member_tier or 'unknown'}")
+    if spec.per_member_limit and redeemed_in_period >= spec.per_member_limit:
+        return Refusal(f"not eligible: per-member limit of {spec.per_member_limit} per {spec.limit_period} reached")
+    if not has_stock(reward):
+        return Refusal("out of stock", out_of_stock=True)
+    return None
+
+
+def birthdays_celebrated_on(today: date) -> list[tuple[int, int]]:
+    """The (month, day) birth dates celebrated today; 29 February is celebrated on the 28th in common years."""
+    celebrated = [(today.month, today.day)]
+    if (today.month, today.day) == (2, 28) and not calendar.isleap(today.year):
+        celebrated.append((2, 29))
+    return celebrated
+
+
+def parse_birth_date(raw: str) -> date | None:
+    """A MemberEnrolled birth date (YYYY-MM-DD), or None when empty; ValueError when malformed."""
+    return date.fromisoformat(raw) if raw else None

@@ -1,0 +1,37 @@
+"""Page sizes and opaque page tokens (the sort key of the last item) for list calls."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from datetime import datetime
+
+from services.common.errors import InvalidArgument
+
+
+def page_size(requested: int, *, default: int, maximum: int) -> int:
+    if requested < 0 or requested > maximum:
+        raise InvalidArgument.single("page_size", f"must be 0-{maximum} (0 for {default})")
+    return requested or default
+
+
+def token_after(created_at: datetime, item_id: str) -> str:
+    return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{item_id}".encode()).decode()
+
+
+def position(token: str) -> tuple[datetime, uuid.UUID] | None:
+    """Where the page after `token` starts; None for the first page."""
+    if not token:
+        return None
+    try:
+        moment, item_id = base64.urlsafe_b64decode(token.encode()).decode().split("|")
+        return datetime.fromisoformat(moment), uuid.UUID(item_id)
+    except ValueError:
+        raise InvalidArgument.single("page_token", "is not a token from a previous page") from None
+
+
+def parse_id(field: str, value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise InvalidArgument.single(field, "is required, an id this service returned") from None

@@ -1,0 +1,118 @@
+"""Perks: rewards granted at zero points when a member reaches a tier, and on the member's birthday.
+
+A perk is a completed redemption with its own code. Its grant key (the tier,
+or the birthday's year) is unique per member and reward, so a TierReached
+event delivered twice, or the birthday job running every hour, grants it once.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime
+
+import asyncpg
+from google.protobuf.message import Message
+from loyalty.events.v1 import points_pb2
+from loyalty.events.v1 import rewards_pb2 as events
+from loyalty.events.v1.envelope_pb2 import EventEnvelope
+
+from services.common.consumer import EventConsumer
+from services.common.db import unit_of_work
+from services.common.errors import InvalidArgument
+from services.common.kafka import POINTS_EVENTS_TOPIC
+from services.common.settings import KafkaSettings
+from services.rewards import catalog_store, codes_store, domain, perks_store
+from services.rewards import redemption_store as redemptions
+from services.rewards.domain import Reward
+from services.rewards.events import emit
+
+log = logging.getLogger(__name__)
+
+
+async def grant(
+    connection: asyncpg.Connection, reward: Reward, member_id: str, occasion: str, grant_key: str, now: datetime
+) -> bool:
+    """Grant the perk unless the member has it for `grant_key` already; False if not granted."""
+    if not domain.in_window(reward, now):
+        return False
+    try:
+        async with connection.transaction():
+            redemption_id = await redemptions.insert_granted(
+                connection,
+                member_id=member_id,
+                reward_id=reward.reward_id,
+                occasion=occasion,
+                grant_key=grant_key,
+                now=now,
+            )
+            if redemption_id is None:
+                return False
+            code = await codes_store.issue_unit(connection, reward, redemption_id, now)
+            granted = events.PerkGranted(
+                redemption_id=str(redemption_id),
+                member_id=member_id,
+                reward_id=reward.reward_id,
+                occasion=occasion,
+                tier=reward.spec.trigger_tier,
+                code=code,
+            )
+            await emit(connection, granted, member_id, now)
+            return True
+    except codes_store.NothingLeft:
+        log.warning("perk out of stock; not granted", extra={"reward_id": reward.reward_id, "member_id": member_id})
+        return False
+
+
+async def _tier_reached(connection: asyncpg.Connection, envelope: EventEnvelope, payload: Message) -> None:
+    assert isinstance(payload, points_pb2.TierReached)
+    now = domain.utc_now()
+    for reward in await catalog_store.perks_for(connection, "tier_welcome", payload.tier):
+        await grant(connection, reward, payload.member_id, "tier_welcome", f"tier:{payload.tier}", now)
+
+
+async def _member_enrolled(connection: asyncpg.Connection, envelope: EventEnvelope, payload: Message) -> None:
+    assert isinstance(payload, points_pb2.MemberEnrolled)
+    try:
+        birth_date = domain.parse_birth_date(payload.birth_date)
+    except ValueError:
+        raise InvalidArgument.single("birth_date", f"{payload.birth_date!r} is not a YYYY-MM-DD date") from None
+    if birth_date is not None:
+        await perks_store.set_birth_date(connection, payload.member_id, birth_date)
+
+
+def perks_consumer(pool: asyncpg.Pool, kafka: KafkaSettings) -> EventConsumer:
+    """TierReached grants welcome perks; MemberEnrolled records the birth date for birthday rewards."""
+    return EventConsumer(
+        name="rewards.perks",
+        topic=POINTS_EVENTS_TOPIC,
+        pool=pool,
+        kafka=kafka,
+        handlers={
+            points_pb2.TierReached.DESCRIPTOR.full_name: _tier_reached,
+            points_pb2.MemberEnrolled.DESCRIPTOR.full_name: _member_enrolled,
+        },
+    )
+
+
+class BirthdayJob:
+    """Grants each birthday reward to the members whose birthday is today (UTC), once a year."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def run_once(self, today: date | None = None) -> int:
+        """How many perks were granted."""
+        now = domain.utc_now()
+        today = today or now.date()
+        grant_key = f"birthday:{today.year}"
+        granted = 0
+        async with self._pool.acquire() as connection:
+            rewards = await catalog_store.perks_for(connection, "birthday")
+            due = await perks_store.birthday_grants_due(
+                connection, [r.reward_id for r in rewards], domain.birthdays_celebrated_on(today), grant_key
+            )
+        by_id = {reward.reward_id: reward for reward in rewards}
+        for member_id, reward_id in due:
+            async with unit_of_work(self._pool) as connection:
+                granted += await grant(connection, by_id[reward_id], member_id, "birthday", grant_key, now)
+        return granted

@@ -1,0 +1,117 @@
+"""The points service as the rewards service uses it: holds, captures, releases and credits over gRPC.
+
+Every call carries a deadline. Answers become domain errors: NOT_FOUND stays
+NOT_FOUND; the service down, slow or failing becomes Unavailable, which the
+caller may retry; any other answer is a refusal (not enough points, a hold
+already settled) and becomes FailedPrecondition with the points service's reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TypeVar
+
+import grpc
+from google.protobuf.duration_pb2 import Duration
+from loyalty.points.v1 import points_pb2 as pb
+from loyalty.points.v1 import points_pb2_grpc
+from opentelemetry.instrumentation.grpc import aio_client_interceptors
+
+from services.common.errors import DomainError, FailedPrecondition, NotFound, Unavailable
+
+T = TypeVar("T")
+CALL_TIMEOUT_S = 10.0
+# Texts the points service accepts (adjustment reasons, hold descriptions).
+MAX_POINTS_TEXT = 256
+_TRANSIENT = (
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+    grpc.StatusCode.ABORTED,
+    grpc.StatusCode.INTERNAL,
+    grpc.StatusCode.UNKNOWN,
+    grpc.StatusCode.CANCELLED,
+)
+_HOLD_STATUS = {
+    pb.HOLD_STATUS_HELD: "held",
+    pb.HOLD_STATUS_CAPTURED: "captured",
+    pb.HOLD_STATUS_RELEASED: "released",
+    pb.HOLD_STATUS_EXPIRED: "expired",
+}
+
+
+@dataclass(frozen=True)
+class Hold:
+    hold_id: str
+    status: str
+
+
+def _translate(error: grpc.aio.AioRpcError) -> DomainError:
+    details = error.details() or error.code().name
+    if error.code() == grpc.StatusCode.NOT_FOUND:
+        return NotFound(details)
+    if error.code() in _TRANSIENT:
+        return Unavailable(f"points service: {error.code().name}: {details}")
+    # A refusal: asking again would be refused again.
+    return FailedPrecondition(details)
+
+
+async def _answer(call: Awaitable[T]) -> T:
+    try:
+        return await call
+    except grpc.aio.AioRpcError as error:
+        raise _translate(error) from error
+
+
+class PointsClient:
+    def __init__(self, target: str) -> None:
+        self._target = target
+        self._channel: grpc.aio.Channel | None = None
+
+    def _stub(self) -> points_pb2_grpc.PointsServiceStub:
+        # Created on first use, inside the service's event loop.
+        if self._channel is None:
+            # The tracing interceptors carry the trace context on to the points service.
+            self._channel = grpc.aio.insecure_channel(self._target, interceptors=aio_client_interceptors())
+        return points_pb2_grpc.PointsServiceStub(self._channel)
+
+    async def close(self) -> None:
+        if self._channel is not None:
+            await self._channel.close()
+            self._channel = None
+
+    async def hold(self, member_id: str, points: int, key: str, ttl: timedelta, description: str) -> Hold:
+        """Place the hold, or return the one `key` already placed (whatever its status now)."""
+        duration = Duration()
+        duration.FromTimedelta(ttl)
+        request = pb.HoldPointsRequest(
+            member_id=member_id, points=points, idempotency_key=key, ttl=duration, description=description
+        )
+        response = await _answer(self._stub().HoldPoints(request, timeout=CALL_TIMEOUT_S))
+        return Hold(response.hold.hold_id, _HOLD_STATUS.get(response.hold.status, "unknown"))
+
+    async def capture(self, hold_id: str) -> None:
+        """Spend the held points; capturing a captured hold again is fine."""
+        await _answer(self._stub().CaptureHold(pb.CaptureHoldRequest(hold_id=hold_id), timeout=CALL_TIMEOUT_S))
+
+    async def release(self, hold_id: str) -> None:
+        """Free the held points; FailedPrecondition if the hold was captured."""
+        await _answer(self._stub().ReleaseHold(pb.ReleaseHoldRequest(hold_id=hold_id), timeout=CALL_TIMEOUT_S))
+
+    async def credit(self, member_id: str, points: int, key: str, reason: str) -> None:
+        """Give points back (an adjustment by the rewards service); repeating `key` credits once."""
+        request = pb.AdjustPointsRequest(
+            member_id=member_id,
+            points=points,
+            reason=reason[:MAX_POINTS_TEXT],
+            actor="rewards-service",
+            idempotency_key=key,
+        )
+        await _answer(self._stub().AdjustPoints(request, timeout=CALL_TIMEOUT_S))
+
+    async def available(self, member_id: str) -> int:
+        request = pb.GetBalanceRequest(member_id=member_id)
+        response = await _answer(self._stub().GetBalance(request, timeout=CALL_TIMEOUT_S))
+        return int(response.available)

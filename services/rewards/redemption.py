@@ -1,0 +1,287 @@
+"""Redeeming rewards: hold the points, take the stock and issue the code, capture; cancel.
+
+A redemption is a row that moves through steps (migration 002 lists them).
+Each step is one call to the points service or one local transaction, and
+the row records where it got to, so `advance` can carry on from any step: the
+call that started it does, and after a crash the recovery job does. A step
+that cannot succeed (not enough points, out of stock, the hold expired)
+undoes what was done (releases the hold, returns stock and code) and deletes
+the row: a refused redemption leaves nothing behind. Points service answers
+are idempotent (the hold key is the redemption id, a capture or release may
+repeat), which makes running a step twice harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime
+
+import asyncpg
+from google.protobuf.message import Message
+from loyalty.events.v1 import rewards_pb2 as events
+
+from services.common.db import unit_of_work
+from services.common.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+    Violations,
+)
+from services.rewards import catalog_store, codes_store, domain, paging
+from services.rewards import redemption_store as store
+from services.rewards.events import emit
+from services.rewards.points_client import PointsClient
+from services.rewards.redemption_store import RedemptionRow
+from services.rewards.settings import RewardsSettings
+
+log = logging.getLogger(__name__)
+MAX_REASON = 500
+
+
+def _validate_redeem(member_id: str, reward_id: str, idempotency_key: str) -> uuid.UUID:
+    violations = Violations()
+    if not member_id or len(member_id) > domain.MAX_KEY:
+        violations.add("member_id", f"is required, at most {domain.MAX_KEY} characters")
+    if not idempotency_key or len(idempotency_key) > domain.MAX_KEY:
+        violations.add("idempotency_key", f"is required, at most {domain.MAX_KEY} characters")
+    violations.raise_if_any()
+    return paging.parse_id("reward_id", reward_id)
+
+
+def hold_key(redemption_id: uuid.UUID) -> str:
+    return f"redemption:{redemption_id}"
+
+
+class RedemptionApplication:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        points: PointsClient,
+        settings: RewardsSettings,
+        before_capture: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._pool = pool
+        self._points = points
+        self._settings = settings
+        # Fault injection (LOYALTY_REWARDS_FAULT_EXIT_BEFORE_CAPTURE) hooks in here.
+        self._before_capture = before_capture
+
+    # -- use cases ---------------------------------------------------------------------------
+
+    async def redeem(self, member_id: str, reward_id: str, idempotency_key: str) -> tuple[RedemptionRow, bool]:
+        """The redemption and whether the key had made it before."""
+        parsed_reward = _validate_redeem(member_id, reward_id, idempotency_key)
+        now = domain.utc_now()
+        async with unit_of_work(self._pool) as connection:
+            # One redemption at a time per member, so the per-member limit holds under concurrency.
+            await connection.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"member:{member_id}")
+            previous = await store.find_by_key(connection, idempotency_key)
+            if previous is not None:
+                if (previous.member_id, previous.reward_id) != (member_id, str(parsed_reward)):
+                    raise AlreadyExists("idempotency_key: already used for another member or reward")
+                return previous, True
+            reward = await catalog_store.get_reward(connection, str(parsed_reward))
+            if reward is None:
+                raise NotFound(f"reward_id: no reward {reward_id!r}")
+            await self._check_redeemable(connection, member_id, reward, now)
+            try:
+                redemption_id = await store.insert_pending(
+                    connection,
+                    member_id=member_id,
+                    reward_id=reward.reward_id,
+                    idempotency_key=idempotency_key,
+                    points=reward.spec.cost_points,
+                    now=now,
+                    lease_until=now + self._settings.lease,
+                )
+            except asyncpg.UniqueViolationError:
+                raise AlreadyExists("idempotency_key: already used by a concurrent redemption") from None
+        return await self.advance(redemption_id), False
+
+    async def cancel(self, redemption_id: str, reason: str) -> RedemptionRow:
+        parsed = paging.parse_id("redemption_id", redemption_id)
+        if not reason.strip() or len(reason) > MAX_REASON:
+            raise InvalidArgument.single("reason", f"is required, at most {MAX_REASON} characters")
+        now = domain.utc_now()
+        async with unit_of_work(self._pool) as connection:
+            step = await store.lock(connection, parsed)
+            if step is None:
+                raise NotFound(f"redemption_id: no redemption {redemption_id!r}")
+            if step in domain.UNFINISHED_STEPS:
+                raise FailedPrecondition("redemption_id: the redemption is still pending; cancel it once completed")
+            if step == "completed":
+                await self._start_cancelling(connection, parsed, reason, now)
+        return await self.advance(parsed)
+
+    async def get(self, redemption_id: str) -> RedemptionRow:
+        parsed = paging.parse_id("redemption_id", redemption_id)
+        async with self._pool.acquire() as connection:
+            row = await store.get(connection, parsed)
+        if row is None:
+            raise NotFound(f"redemption_id: no redemption {redemption_id!r}")
+        return row
+
+    async def for_member(self, member_id: str, page_size: int, page_token: str) -> tuple[list[RedemptionRow], str]:
+        """A page of the member's redemptions, newest first, and the next page's token."""
+        if not member_id or len(member_id) > domain.MAX_KEY:
+            raise InvalidArgument.single("member_id", f"is required, at most {domain.MAX_KEY} characters")
+        limit = paging.page_size(page_size, default=100, maximum=500)
+        async with self._pool.acquire() as connection:
+            rows = await store.list_for_member(connection, member_id, paging.position(page_token), limit)
+        last = rows[-1] if len(rows) == limit else None
+        return rows, paging.token_after(last.created_at, last.redemption_id) if last else ""
+
+    # -- the steps -----------------------------------------------------------------------------
+
+    async def advance(self, redemption_id: uuid.UUID) -> RedemptionRow:
+        """Carry the redemption on until it is completed or cancelled; raise the refusal that undid it."""
+        steps = {
+            "pending": self._hold,
+            "held": self._reserve,
+            "reserved": self._capture,
+            "cancelling": self._give_back,
+        }
+        while True:
+            async with self._pool.acquire() as connection:
+                row = await store.get(connection, redemption_id)
+            if row is None:
+                raise NotFound(f"redemption_id: redemption {redemption_id} was undone")
+            step = steps.get(row.step)
+            if step is None:
+                return row
+            await step(row)
+
+    async def _hold(self, row: RedemptionRow) -> None:
+        redemption_id = uuid.UUID(row.redemption_id)
+        hold_id = None
+        if row.points:
+            try:
+                hold = await self._points.hold(
+                    row.member_id,
+                    row.points,
+                    hold_key(redemption_id),
+                    self._settings.hold_ttl,
+                    f"reward {row.reward_id}",
+                )
+            except FailedPrecondition as error:
+                await self._undo(row)
+                raise FailedPrecondition(f"not enough points: {error.message}") from error
+            except NotFound:
+                await self._undo(row)
+                raise
+            hold_id = uuid.UUID(hold.hold_id)
+            if hold.status in ("released", "expired"):
+                # A late retry of the hold step: the points are no longer reserved.
+                await self._undo(row, hold_id)
+                raise FailedPrecondition(f"the points hold {hold.status} before the redemption finished")
+        async with unit_of_work(self._pool) as connection:
+            await store.move(connection, redemption_id, "pending", "held", hold_id=hold_id)
+
+    async def _reserve(self, row: RedemptionRow) -> None:
+        """Take a unit of stock and issue the code, in one transaction."""
+        redemption_id = uuid.UUID(row.redemption_id)
+        try:
+            async with unit_of_work(self._pool) as connection:
+                if not await store.move(connection, redemption_id, "held", "reserved"):
+                    return  # another worker got there first
+                reward = await catalog_store.get_reward(connection, row.reward_id)
+                assert reward is not None  # rewards are archived, never deleted
+                await codes_store.issue_unit(connection, reward, redemption_id, domain.utc_now())
+        except codes_store.NothingLeft:
+            await self._undo(row)
+            raise ResourceExhausted(f"reward_id: reward {row.reward_id} is out of stock") from None
+
+    async def _capture(self, row: RedemptionRow) -> None:
+        self._before_capture()
+        if row.hold_id is not None:
+            try:
+                await self._points.capture(row.hold_id)
+            except FailedPrecondition as error:
+                await self._undo(row)
+                raise FailedPrecondition(f"the points hold could not be captured: {error.message}") from error
+        redeemed = events.RewardRedeemed(
+            redemption_id=row.redemption_id,
+            member_id=row.member_id,
+            reward_id=row.reward_id,
+            points=row.points,
+            code=row.code or "",
+        )
+        await self._finish(row, "reserved", "completed", redeemed)
+
+    async def _give_back(self, row: RedemptionRow) -> None:
+        if row.points:
+            reason = f"cancelled redemption {row.redemption_id}: {row.cancel_reason}"
+            await self._points.credit(row.member_id, row.points, f"cancel:{row.redemption_id}", reason)
+        cancelled = events.RedemptionCancelled(
+            redemption_id=row.redemption_id,
+            member_id=row.member_id,
+            reward_id=row.reward_id,
+            points_returned=row.points,
+            reason=row.cancel_reason,
+        )
+        await self._finish(row, "cancelling", "cancelled", cancelled)
+
+    async def _finish(self, row: RedemptionRow, from_step: str, to_step: str, event: Message) -> None:
+        """Record the final step (stamping `<to_step>_at`) and announce it, unless another worker did."""
+        now = domain.utc_now()
+        async with unit_of_work(self._pool) as connection:
+            stamp = {f"{to_step}_at": now}
+            if await store.move(connection, uuid.UUID(row.redemption_id), from_step, to_step, **stamp):
+                await emit(connection, event, row.member_id, now)
+
+    async def _undo(self, row: RedemptionRow, hold_id: uuid.UUID | None = None) -> None:
+        """Release the hold, then return stock and code and delete the row (it was never completed)."""
+        hold = row.hold_id or (str(hold_id) if hold_id else None)
+        if hold is not None:
+            await self._points.release(hold)
+        redemption_id = uuid.UUID(row.redemption_id)
+        async with unit_of_work(self._pool) as connection:
+            step = await store.lock(connection, redemption_id)
+            if step not in domain.UNFINISHED_STEPS:
+                return
+            if step == "reserved":
+                await codes_store.withdraw(connection, redemption_id)
+                await catalog_store.return_stock(connection, row.reward_id)
+            await store.delete(connection, redemption_id)
+        log.info("redemption undone", extra={"redemption_id": row.redemption_id, "step": step})
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    async def _check_redeemable(
+        self, connection: asyncpg.Connection, member_id: str, reward: domain.Reward, now: datetime
+    ) -> None:
+        used: Counter[str] = Counter()
+        if reward.spec.per_member_limit:
+            since = domain.period_start(reward.spec.limit_period, now)
+            used = await store.redeemed_since(connection, member_id, since, reward.reward_id)
+        refusal = domain.redeem_refusal(
+            reward,
+            await catalog_store.member_tier(connection, member_id),
+            await catalog_store.ladder(connection),
+            used[reward.reward_id],
+            now,
+        )
+        if refusal is not None:
+            raise ResourceExhausted(refusal.reason) if refusal.out_of_stock else FailedPrecondition(refusal.reason)
+
+    async def _start_cancelling(
+        self, connection: asyncpg.Connection, redemption_id: uuid.UUID, reason: str, now: datetime
+    ) -> None:
+        if not await codes_store.void_unused(connection, redemption_id):
+            raise FailedPrecondition("redemption_id: its code was already used; a used reward cannot be cancelled")
+        row = await store.get(connection, redemption_id)
+        assert row is not None  # locked by the caller
+        await catalog_store.return_stock(connection, row.reward_id)
+        await store.move(
+            connection,
+            redemption_id,
+            "completed",
+            "cancelling",
+            cancel_reason=reason,
+            lease_until=now + self._settings.lease,
+        )

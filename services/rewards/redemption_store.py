@@ -1,0 +1,198 @@
+"""SQL for redemptions and their steps (see migration 002 for the life of a redemption).
+
+Every step change is conditional on the step it leaves, so two workers
+advancing the same redemption (a call and the recovery job) never both move it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import asyncpg
+
+
+@dataclass(frozen=True)
+class RedemptionRow:
+    redemption_id: str
+    member_id: str
+    reward_id: str
+    idempotency_key: str | None
+    occasion: str
+    points: int
+    step: str
+    hold_id: str | None
+    created_at: datetime
+    completed_at: datetime | None
+    cancelled_at: datetime | None
+    cancel_reason: str
+    code: str | None
+    code_expires_at: datetime | None
+    code_used_at: datetime | None
+    code_used_by_order_id: str | None
+
+
+_SELECT = """
+    SELECT r.redemption_id, r.member_id, r.reward_id, r.idempotency_key, r.occasion, r.points, r.step, r.hold_id,
+           r.created_at, r.completed_at, r.cancelled_at, r.cancel_reason, c.code, c.expires_at AS code_expires_at,
+           u.used_at AS code_used_at, u.order_id AS code_used_by_order_id
+      FROM redemptions r
+      LEFT JOIN codes c ON c.redemption_id = r.redemption_id
+      LEFT JOIN LATERAL (SELECT used_at, order_id FROM code_uses cu WHERE cu.code = c.code
+                          ORDER BY used_at DESC LIMIT 1) u ON true"""
+
+
+def _row(record: asyncpg.Record) -> RedemptionRow:
+    return RedemptionRow(
+        redemption_id=str(record["redemption_id"]),
+        member_id=record["member_id"],
+        reward_id=str(record["reward_id"]),
+        idempotency_key=record["idempotency_key"],
+        occasion=record["occasion"],
+        points=record["points"],
+        step=record["step"],
+        hold_id=None if record["hold_id"] is None else str(record["hold_id"]),
+        created_at=record["created_at"],
+        completed_at=record["completed_at"],
+        cancelled_at=record["cancelled_at"],
+        cancel_reason=record["cancel_reason"],
+        code=record["code"],
+        code_expires_at=record["code_expires_at"],
+        code_used_at=record["code_used_at"],
+        code_used_by_order_id=record["code_used_by_order_id"],
+    )
+
+
+async def get(connection: asyncpg.Connection, redemption_id: uuid.UUID) -> RedemptionRow | None:
+    record = await connection.fetchrow(f"{_SELECT} WHERE r.redemption_id = $1", redemption_id)
+    return None if record is None else _row(record)
+
+
+async def lock(connection: asyncpg.Connection, redemption_id: uuid.UUID) -> str | None:
+    """Lock the redemption row for the transaction; its step, or None if there is none."""
+    step = await connection.fetchval("SELECT step FROM redemptions WHERE redemption_id = $1 FOR UPDATE", redemption_id)
+    return None if step is None else str(step)
+
+
+async def find_by_key(connection: asyncpg.Connection, idempotency_key: str) -> RedemptionRow | None:
+    record = await connection.fetchrow(f"{_SELECT} WHERE r.idempotency_key = $1", idempotency_key)
+    return None if record is None else _row(record)
+
+
+async def list_for_member(
+    connection: asyncpg.Connection, member_id: str, before: tuple[datetime, uuid.UUID] | None, limit: int
+) -> list[RedemptionRow]:
+    records = await connection.fetch(
+        f"""{_SELECT}
+             WHERE r.member_id = $1
+               AND ($2::timestamptz IS NULL OR (r.created_at, r.redemption_id) < ($2, $3::uuid))
+             ORDER BY r.created_at DESC, r.redemption_id DESC
+             LIMIT $4""",
+        member_id,
+        before[0] if before else None,
+        before[1] if before else None,
+        limit,
+    )
+    return [_row(record) for record in records]
+
+
+async def redeemed_since(
+    connection: asyncpg.Connection, member_id: str, since: datetime | None, reward_id: str | None = None
+) -> Counter[str]:
+    """Redemptions (not cancelled) per reward made by the member since `since` (None: ever)."""
+    records = await connection.fetch(
+        """SELECT reward_id, count(*) AS n FROM redemptions
+            WHERE member_id = $1 AND occasion = 'redeemed' AND step NOT IN ('cancelling', 'cancelled')
+              AND ($2::timestamptz IS NULL OR created_at >= $2)
+              AND ($3::uuid IS NULL OR reward_id = $3)
+            GROUP BY reward_id""",
+        member_id,
+        since,
+        None if reward_id is None else uuid.UUID(reward_id),
+    )
+    return Counter({str(record["reward_id"]): record["n"] for record in records})
+
+
+async def insert_pending(
+    connection: asyncpg.Connection,
+    *,
+    member_id: str,
+    reward_id: str,
+    idempotency_key: str,
+    points: int,
+    now: datetime,
+    lease_until: datetime,
+) -> uuid.UUID:
+    redemption_id = uuid.uuid4()
+    await connection.execute(
+        """INSERT INTO redemptions (redemption_id, member_id, reward_id, idempotency_key, occasion, points, step,
+                                    lease_until, created_at)
+           VALUES ($1, $2, $3, $4, 'redeemed', $5, 'pending', $6, $7)""",
+        redemption_id,
+        member_id,
+        uuid.UUID(reward_id),
+        idempotency_key,
+        points,
+        lease_until,
+        now,
+    )
+    return redemption_id
+
+
+async def insert_granted(
+    connection: asyncpg.Connection, *, member_id: str, reward_id: str, occasion: str, grant_key: str, now: datetime
+) -> uuid.UUID | None:
+    """A perk, completed at once; None when this member already has it for `grant_key`."""
+    inserted = await connection.fetchval(
+        """INSERT INTO redemptions (redemption_id, member_id, reward_id, grant_key, occasion, points, step,
+                                    lease_until, created_at, completed_at)
+           VALUES ($1, $2, $3, $4, $5, 0, 'completed', $6, $6, $6)
+           ON CONFLICT (member_id, reward_id, grant_key) DO NOTHING
+           RETURNING redemption_id""",
+        uuid.uuid4(),
+        member_id,
+        uuid.UUID(reward_id),
+        grant_key,
+        occasion,
+        now,
+    )
+    return inserted if isinstance(inserted, uuid.UUID) else None
+
+
+async def move(
+    connection: asyncpg.Connection, redemption_id: uuid.UUID, from_step: str, to_step: str, **columns: object
+) -> bool:
+    """Move from `from_step` to `to_step`, setting `columns` too; False if it was not at `from_step`."""
+    names = list(columns)
+    assignments = "".join(f", {name} = ${index}" for index, name in enumerate(names, start=4))
+    moved = await connection.fetchval(
+        f"""UPDATE redemptions SET step = $3{assignments}
+             WHERE redemption_id = $1 AND step = $2 RETURNING true""",
+        redemption_id,
+        from_step,
+        to_step,
+        *columns.values(),
+    )
+    return bool(moved)
+
+
+async def delete(connection: asyncpg.Connection, redemption_id: uuid.UUID) -> None:
+    await connection.execute("DELETE FROM redemptions WHERE redemption_id = $1", redemption_id)
+
+
+async def claim_stale(connection: asyncpg.Connection, now: datetime, lease: timedelta, limit: int) -> list[uuid.UUID]:
+    """Unfinished redemptions whose lease ran out, leased to the caller now."""
+    records = await connection.fetch(
+        """UPDATE redemptions SET lease_until = $1::timestamptz + $2::interval
+            WHERE redemption_id IN (
+                  SELECT redemption_id FROM redemptions
+                   WHERE step IN ('pending', 'held', 'reserved', 'cancelling') AND lease_until < $1
+                   ORDER BY lease_until LIMIT $3 FOR UPDATE SKIP LOCKED)
+           RETURNING redemption_id""",
+        now,
+        lease,
+        limit,
+    )
+    return [record["redemption_id"] for record in records]

@@ -1,0 +1,122 @@
+"""The catalog through gRPC: validation, updates, archiving, listing what a member can redeem now."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import grpc
+import pytest
+from loyalty.rewards.v1 import catalog_pb2 as pb
+from loyalty.rewards.v1 import codes_pb2, rewards_pb2
+
+from services.common.events import timestamp
+from tests.integration.rewards_support import RewardsWorld, reward_spec
+
+
+async def test_a_reward_is_created_read_back_updated_and_archived(rewards_world: RewardsWorld) -> None:
+    created = await rewards_world.reward(stock_total=5, name="Free coffee")
+    assert created.status == pb.REWARD_STATUS_ACTIVE and created.stock_available == 5
+    fetched = (await rewards_world.catalog.GetReward(pb.GetRewardRequest(reward_id=created.reward_id))).reward
+    assert fetched.spec == created.spec
+
+    member_id = await rewards_world.member_with(100)
+    await rewards_world.rewards.RedeemReward(
+        rewards_pb2.RedeemRewardRequest(member_id=member_id, reward_id=created.reward_id, idempotency_key="k")
+    )
+    updated = await rewards_world.catalog.UpdateReward(
+        pb.UpdateRewardRequest(reward_id=created.reward_id, spec=reward_spec(stock_total=8))
+    )
+    assert updated.reward.stock_available == 7  # the unit already issued stays issued
+    with pytest.raises(grpc.aio.AioRpcError) as below_issued:
+        await rewards_world.catalog.UpdateReward(
+            pb.UpdateRewardRequest(reward_id=created.reward_id, spec=reward_spec(stock_total=0))
+        )
+    assert below_issued.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+    archived = await rewards_world.catalog.ArchiveReward(pb.ArchiveRewardRequest(reward_id=created.reward_id))
+    assert archived.reward.status == pb.REWARD_STATUS_ARCHIVED
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await rewards_world.rewards.RedeemReward(
+            rewards_pb2.RedeemRewardRequest(member_id=member_id, reward_id=created.reward_id, idempotency_key="k2")
+        )
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+async def test_an_invalid_reward_names_every_field_and_writes_nothing(rewards_world: RewardsWorld) -> None:
+    spec = pb.RewardSpec(cost_points=-1, min_tier="platinum", per_member_limit=2)
+    with pytest.raises(grpc.aio.AioRpcError) as invalid:
+        await rewards_world.catalog.CreateReward(pb.CreateRewardRequest(spec=spec))
+    assert invalid.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    details = invalid.value.details() or ""
+    for field in ("spec.name", "spec.kind", "spec.trigger", "spec.cost_points", "spec.min_tier", "spec.limit_period"):
+        assert field in details
+    assert await rewards_world.rewards_pool.fetchval("SELECT count(*) FROM rewards") == 0
+
+
+async def test_listing_for_a_member_shows_only_what_it_can_redeem_now(rewards_world: RewardsWorld) -> None:
+    await rewards_world.catalog.SetTierLadder(pb.SetTierLadderRequest(tiers=["base", "gold"]))
+    now = datetime.now(UTC)
+    affordable = await rewards_world.reward(name="affordable", cost_points=100)
+    await rewards_world.reward(name="too dear", cost_points=1000)
+    await rewards_world.reward(name="gold only", min_tier="gold")
+    await rewards_world.reward(name="sold out", stock_total=0)
+    await rewards_world.reward(name="not yet", valid_from=timestamp(now + timedelta(days=1)))
+    await rewards_world.reward(
+        name="perk", trigger=pb.REWARD_TRIGGER_BIRTHDAY, cost_points=0, code_source=pb.CODE_SOURCE_GENERATED
+    )
+    member_id = await rewards_world.member_with(500)
+
+    listed = await rewards_world.catalog.ListRewards(pb.ListRewardsRequest(member_id=member_id))
+    assert [r.reward_id for r in listed.rewards] == [affordable.reward_id]
+    assert not affordable.spec.HasField("stock_total") and not affordable.HasField("stock_available")  # unlimited
+
+    everything = await rewards_world.catalog.ListRewards(pb.ListRewardsRequest(page_size=4))
+    rest = await rewards_world.catalog.ListRewards(
+        pb.ListRewardsRequest(page_size=4, page_token=everything.next_page_token)
+    )
+    assert len(everything.rewards) + len(rest.rewards) == 6 and not rest.next_page_token
+
+
+async def test_cancelling_returns_points_and_stock_and_voids_the_code(rewards_world: RewardsWorld) -> None:
+    member_id = await rewards_world.member_with(300)
+    reward = await rewards_world.reward(stock_total=1)
+    redemption = (
+        await rewards_world.rewards.RedeemReward(
+            rewards_pb2.RedeemRewardRequest(member_id=member_id, reward_id=reward.reward_id, idempotency_key="k")
+        )
+    ).redemption
+    # Longer than the points service takes for an adjustment reason: it is shortened on the way.
+    reason = "the member changed their mind " * 16
+    request = rewards_pb2.CancelRedemptionRequest(redemption_id=redemption.redemption_id, reason=reason)
+
+    cancelled = (await rewards_world.rewards.CancelRedemption(request)).redemption
+    again = (await rewards_world.rewards.CancelRedemption(request)).redemption
+
+    assert cancelled.status == again.status == rewards_pb2.REDEMPTION_STATUS_CANCELLED
+    assert (await rewards_world.balance(member_id)).available == 300
+    assert (
+        await rewards_world.catalog.GetReward(pb.GetRewardRequest(reward_id=reward.reward_id))
+    ).reward.stock_available == 1
+    check = await rewards_world.codes.ValidateCode(codes_pb2.ValidateCodeRequest(code=redemption.code))
+    assert (check.usable, check.reason) == (False, "cancelled")
+    events = await rewards_world.rewards_pool.fetch("SELECT event_type FROM outbox ORDER BY id")
+    assert [e["event_type"].rsplit(".", 1)[1] for e in events] == ["RewardRedeemed", "RedemptionCancelled"]
+    listed = await rewards_world.rewards.ListRedemptions(rewards_pb2.ListRedemptionsRequest(member_id=member_id))
+    assert [r.status for r in listed.redemptions] == [rewards_pb2.REDEMPTION_STATUS_CANCELLED]
+
+
+async def test_a_used_code_cannot_be_cancelled(rewards_world: RewardsWorld) -> None:
+    member_id = await rewards_world.member_with(100)
+    reward = await rewards_world.reward()
+    redemption = (
+        await rewards_world.rewards.RedeemReward(
+            rewards_pb2.RedeemRewardRequest(member_id=member_id, reward_id=reward.reward_id, idempotency_key="k")
+        )
+    ).redemption
+    await rewards_world.codes.RedeemCode(codes_pb2.RedeemCodeRequest(code=redemption.code, order_id="o-1"))
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await rewards_world.rewards.CancelRedemption(
+            rewards_pb2.CancelRedemptionRequest(redemption_id=redemption.redemption_id, reason="too late")
+        )
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert (await rewards_world.balance(member_id)).available == 0

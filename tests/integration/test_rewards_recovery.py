@@ -1,0 +1,132 @@
+"""Crashes between the steps of a redemption, and the recovery job that finishes or undoes them.
+
+A crash is simulated in-process: the fault hook the service calls just
+before capturing raises, leaving the redemption exactly where a killed
+process would leave it (points held, stock taken, code issued, nothing
+captured). The e2e fault test kills the real process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+from google.protobuf.duration_pb2 import Duration
+from loyalty.points.v1 import points_pb2
+from loyalty.rewards.v1 import rewards_pb2 as pb
+
+from services.rewards.points_client import PointsClient
+from services.rewards.recovery import RecoveryJob
+from services.rewards.redemption import RedemptionApplication, hold_key
+from services.rewards.settings import RewardsSettings
+from tests.integration.rewards_support import OPTIONS, RewardsWorld
+
+LEASE_OVER = replace(OPTIONS, lease=timedelta(0))
+
+
+class Crash(Exception):
+    """Stands for the process dying at the fault point."""
+
+
+def crash() -> None:
+    raise Crash
+
+
+@pytest.fixture
+async def points_client(rewards_world: RewardsWorld) -> AsyncIterator[PointsClient]:
+    client = PointsClient(rewards_world.points_target)
+    yield client
+    await client.close()
+
+
+async def crashed_before_capture(
+    rewards_world: RewardsWorld, points: PointsClient, options: RewardsSettings = LEASE_OVER
+) -> str:
+    """The member of a redemption left between hold and capture."""
+    member_id = await rewards_world.member_with(300)
+    reward = await rewards_world.reward(stock_total=1)
+    crashing = RedemptionApplication(rewards_world.rewards_pool, points, options, before_capture=crash)
+    with pytest.raises(Crash):
+        await crashing.redeem(member_id, reward.reward_id, "k")
+    balance = await rewards_world.balance(member_id)
+    assert (balance.available, balance.held) == (200, 100)
+    assert await rewards_world.rewards_pool.fetchval("SELECT step FROM redemptions") == "reserved"
+    return member_id
+
+
+async def test_recovery_captures_a_redemption_left_between_hold_and_capture(
+    rewards_world: RewardsWorld, points_client: PointsClient
+) -> None:
+    member_id = await crashed_before_capture(rewards_world, points_client)
+    redemptions = RedemptionApplication(rewards_world.rewards_pool, points_client, LEASE_OVER)
+
+    assert await RecoveryJob(rewards_world.rewards_pool, redemptions, LEASE_OVER.lease).run_once() == 1
+
+    listed = await rewards_world.rewards.ListRedemptions(pb.ListRedemptionsRequest(member_id=member_id))
+    assert [(r.status, len(r.code) > 0) for r in listed.redemptions] == [(pb.REDEMPTION_STATUS_COMPLETED, True)]
+    balance = await rewards_world.balance(member_id)
+    assert (balance.balance, balance.available, balance.held) == (200, 200, 0)
+    assert await rewards_world.holds("captured") == 1
+
+
+async def test_recovery_undoes_a_redemption_whose_hold_expired(
+    rewards_world: RewardsWorld, points_client: PointsClient
+) -> None:
+    short_hold = replace(LEASE_OVER, hold_ttl=timedelta(seconds=1))
+    member_id = await crashed_before_capture(rewards_world, points_client, short_hold)
+    await asyncio.sleep(1.5)  # the hold expires by itself
+    redemptions = RedemptionApplication(rewards_world.rewards_pool, points_client, short_hold)
+
+    assert await RecoveryJob(rewards_world.rewards_pool, redemptions, short_hold.lease).run_once() == 1
+
+    balance = await rewards_world.balance(member_id)
+    assert (balance.balance, balance.available, balance.held) == (300, 300, 0)
+    assert await rewards_world.rewards_pool.fetchval("SELECT count(*) FROM redemptions") == 0
+    assert await rewards_world.rewards_pool.fetchval("SELECT count(*) FROM codes") == 0
+    assert await rewards_world.rewards_pool.fetchval("SELECT stock_available FROM rewards") == 1
+    assert await rewards_world.rewards_pool.fetchval("SELECT count(*) FROM outbox") == 0
+
+
+async def test_recovery_leaves_redemptions_whose_lease_still_runs(
+    rewards_world: RewardsWorld, points_client: PointsClient
+) -> None:
+    await crashed_before_capture(rewards_world, points_client, OPTIONS)
+    redemptions = RedemptionApplication(rewards_world.rewards_pool, points_client, OPTIONS)
+    assert await RecoveryJob(rewards_world.rewards_pool, redemptions, OPTIONS.lease).run_once() == 0
+    assert await rewards_world.rewards_pool.fetchval("SELECT step FROM redemptions") == "reserved"
+
+
+async def test_recovery_picks_up_a_hold_placed_before_the_crash_recorded_it(
+    rewards_world: RewardsWorld, points_client: PointsClient
+) -> None:
+    """The process died after HoldPoints answered and before the row recorded the hold."""
+    member_id = await rewards_world.member_with(300)
+    reward = await rewards_world.reward()
+    redemption_id = uuid.uuid4()
+    await rewards_world.rewards_pool.execute(
+        """INSERT INTO redemptions (redemption_id, member_id, reward_id, idempotency_key, occasion, points, step,
+                                    lease_until, created_at)
+           VALUES ($1, $2, $3, 'k', 'redeemed', 100, 'pending', now(), now())""",
+        redemption_id,
+        member_id,
+        uuid.UUID(reward.reward_id),
+    )
+    await rewards_world.points.HoldPoints(
+        points_pb2.HoldPointsRequest(
+            member_id=member_id, points=100, idempotency_key=hold_key(redemption_id), ttl=Duration(seconds=600)
+        )
+    )
+    redemptions = RedemptionApplication(rewards_world.rewards_pool, points_client, LEASE_OVER)
+
+    assert await RecoveryJob(rewards_world.rewards_pool, redemptions, LEASE_OVER.lease).run_once() == 1
+
+    redemption = (
+        await rewards_world.rewards.GetRedemption(pb.GetRedemptionRequest(redemption_id=str(redemption_id)))
+    ).redemption
+    assert redemption.status == pb.REDEMPTION_STATUS_COMPLETED
+    assert (await rewards_world.balance(member_id)).balance == 200
+    assert await rewards_world.holds("captured") == 1  # the hold placed before the crash, not a second one

@@ -45,13 +45,27 @@ def new_envelope(
     occurred_at: datetime,
     event_id: uuid.UUID | None = None,
 ) -> EventEnvelope:
+    return _envelope(payload, subject, source, timestamp(occurred_at), current_traceparent(), event_id)
+
+
+def new_envelopes(
+    payloads: Sequence[tuple[Message, str]], *, source: str, occurred_at: datetime
+) -> list[EventEnvelope]:
+    """Envelopes for (payload, subject) pairs made at one moment in one trace context (batch writes)."""
+    stamp, traceparent = timestamp(occurred_at), current_traceparent()
+    return [_envelope(payload, subject, source, stamp, traceparent, None) for payload, subject in payloads]
+
+
+def _envelope(
+    payload: Message, subject: str, source: str, stamp: Timestamp, traceparent: str, event_id: uuid.UUID | None
+) -> EventEnvelope:
     envelope = EventEnvelope(
         event_id=str(event_id or uuid.uuid4()),
         type=payload.DESCRIPTOR.full_name,
         source=source,
-        occurred_at=timestamp(occurred_at),
+        occurred_at=stamp,
         subject=subject,
-        traceparent=current_traceparent(),
+        traceparent=traceparent,
     )
     envelope.payload.Pack(payload)
     return envelope

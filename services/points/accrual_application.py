@@ -16,12 +16,13 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import asyncpg
+from google.protobuf.message import Message
 from loyalty.events.v1 import points_pb2 as events
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
 
 from services.common.db import unit_of_work
 from services.common.errors import InvalidArgument, Unauthenticated
-from services.common.events import new_envelope
+from services.common.events import new_envelopes
 from services.common.kafka import POINTS_EVENTS_TOPIC
 from services.common.outbox import add_events
 from services.points import accrual_store, domain, partners_store, settlement, store, tier_application
@@ -90,25 +91,26 @@ class AccrualApplication:
         version = await self._programs.in_force_in(connection, None, now)
         program = version.program if version else None
         accepted = [d for d in decisions if d.status is Status.ACCEPTED]
-        rows = [_accepted_row(partner_id, d, program) for d in accepted]
+        rows = [_accepted_row(partner_id, d, program, now) for d in accepted]
         written = await accrual_store.insert_accepted(connection, partner_id, rows)
         if len(written) < len(rows):
             # Accepted by a concurrent batch for another member id meanwhile: answer as the duplicates they are.
             decisions = await _as_duplicates(connection, partner_id, decisions, written)
         credited = [row for row in rows if row.partner_transaction_id in written]
         repaid = await _settle_spent_refunds(connection, members, credited)
-        await add_events(connection, POINTS_EVENTS_TOPIC, _earned_events(credited, members, repaid, partner_id))
+        await add_events(connection, POINTS_EVENTS_TOPIC, _earned_events(credited, members, repaid, partner_id, now))
         await accrual_store.insert_results(connection, partner_id, decisions)
         touched = [members[member_id] for member_id in sorted({row.member_id for row in credited})]
         await tier_application.move_after_activities(connection, touched, program, now)
         return decisions
 
 
-def _accepted_row(partner_id: str, decision: Decision, program: Program | None) -> accrual_store.AcceptedRow:
+def _accepted_row(
+    partner_id: str, decision: Decision, program: Program | None, received: datetime
+) -> accrual_store.AcceptedRow:
     record = decision.record
     assert record is not None
     earned_at = record.earned_at
-    received = domain.utc_now()
     pending_until = program.available_at(received) if program and record.pending else received
     breakdown = [
         {"source": f"partner:{partner_id}", "points": decision.base_points, "description": _describe(record)},
@@ -162,10 +164,11 @@ def _earned_events(
     members: dict[str, store.MemberRow],
     repaid: dict[str, int],
     partner_id: str,
+    now: datetime,
 ) -> list[EventEnvelope]:
     """PointsEarned per credit, with each member's balance after the batch's credits so far and any debt repaid."""
     balances = {member_id: member.balance - repaid.get(member_id, 0) for member_id, member in members.items()}
-    envelopes = []
+    payloads: list[tuple[Message, str]] = []
     for row in rows:
         if row.entry_id is None:
             continue
@@ -178,8 +181,8 @@ def _earned_events(
             source_reference=row.partner_transaction_id,
             balance_after=balances[row.member_id],
         )
-        envelopes.append(new_envelope(event, subject=row.member_id, source=SOURCE, occurred_at=domain.utc_now()))
-    return envelopes
+        payloads.append((event, row.member_id))
+    return new_envelopes(payloads, source=SOURCE, occurred_at=now)
 
 
 async def _settle_spent_refunds(

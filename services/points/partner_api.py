@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections import deque
 from collections.abc import AsyncIterator
 from datetime import UTC
 from typing import Any
@@ -17,6 +19,7 @@ from services.points.partner_application import PartnerApplication, PartnerView,
 from services.points.program import Rounding
 
 Context = grpc.aio.ServicerContext[Any, Any]
+STREAM_BATCHES_IN_FLIGHT = 2
 
 _KINDS = {
     pb.PARTNER_KIND_AIRLINE: "airline",
@@ -112,8 +115,18 @@ class PartnerAccrualServicer(partners_pb2_grpc.PartnerAccrualServiceServicer):
         self, request_iterator: AsyncIterator[pb.AccrualBatch], context: Context
     ) -> AsyncIterator[pb.AccrualBatchResult]:
         partner_id = await self._accruals.partner_of_key(bearer_key(context))
-        async for batch in request_iterator:
-            yield await self._answer(partner_id, batch)
+        # Two batches in flight: one is written while the next is read and decided. Answers keep their order.
+        in_flight: deque[asyncio.Task[pb.AccrualBatchResult]] = deque()
+        try:
+            async for batch in request_iterator:
+                in_flight.append(asyncio.create_task(self._answer(partner_id, batch)))
+                if len(in_flight) == STREAM_BATCHES_IN_FLIGHT:
+                    yield await in_flight.popleft()
+            while in_flight:
+                yield await in_flight.popleft()
+        finally:
+            for task in in_flight:
+                task.cancel()
 
     async def _answer(self, partner_id: str, batch: pb.AccrualBatch) -> pb.AccrualBatchResult:
         decisions = await self._accruals.ingest(partner_id, [raw_record(r) for r in batch.records])

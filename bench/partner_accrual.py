@@ -11,8 +11,9 @@ answer in the points database:
   a plain table on the same Postgres;
 - Kafka: `--records` AccrualRecords produced to partner.accruals.v1 and
   applied by the points service;
-- gRPC: the same number through StreamAccruals in batches of `--batch`, with
-  the acknowledgement latency of each batch.
+- gRPC: the same number through StreamAccruals in batches of `--batch`, at
+  most two unanswered at a time, with the acknowledgement latency of each
+  batch (after the Kafka run's events have all been published).
 
 Records have distinct transaction ids except about 1% resent (answered
 DUPLICATE), and about 5% go to ten hot members.
@@ -40,6 +41,8 @@ from services.dev import Platform
 
 TODAY = datetime.now(UTC).date().isoformat()
 HOT_MEMBERS = 10
+# Batches a partner's client keeps unanswered on the stream.
+STREAM_WINDOW = 2
 
 
 async def _partner(running: Platform, partner_id: str) -> str:
@@ -130,12 +133,15 @@ def _batches(records: list[pb.AccrualRecord], size: int) -> Iterator[pb.AccrualB
 
 
 async def _grpc(running: Platform, records: list[pb.AccrualRecord], size: int) -> tuple[float, list[float]]:
+    """Batches on one stream, at most STREAM_WINDOW unanswered at a time, as a partner's client would send."""
     key = await _partner(running, "bench-grpc")
     latencies: list[float] = []
     sent: list[float] = []
+    window = asyncio.Semaphore(STREAM_WINDOW)
 
     async def requests() -> AsyncIterator[pb.AccrualBatch]:
         for batch in _batches(records, size):
+            await window.acquire()
             sent.append(time.perf_counter())
             yield batch
 
@@ -145,7 +151,14 @@ async def _grpc(running: Platform, records: list[pb.AccrualRecord], size: int) -
         stream = intake.StreamAccruals(requests(), metadata=(("authorization", f"Bearer {key}"),))
         async for _ in stream:
             latencies.append(time.perf_counter() - sent[len(latencies)])
+            window.release()
     return len(records) / (time.perf_counter() - started), latencies
+
+
+async def _outbox_drained(connection: asyncpg.Connection) -> None:
+    """Wait until the relay published every event, so one run's backlog does not slow the next."""
+    while await connection.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL"):  # noqa: ASYNC110
+        await asyncio.sleep(0.5)
 
 
 async def main(count: int, member_count: int, batch: int) -> None:
@@ -156,6 +169,7 @@ async def main(count: int, member_count: int, batch: int) -> None:
             members = await _members(connection, member_count)
             ceiling = await _copy_ceiling(connection, _records("copy", members, count, rng))
             kafka_rate = await _kafka(running, connection, _records("kafka", members, count, rng))
+            await _outbox_drained(connection)
             grpc_rate, latencies = await _grpc(running, _records("grpc", members, count, rng), batch)
         finally:
             await connection.close()

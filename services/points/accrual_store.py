@@ -46,6 +46,19 @@ async def accepted_before(
     return {r["partner_transaction_id"]: r["points"] for r in records}
 
 
+async def find_accepted(
+    connection: asyncpg.Connection, partner_id: str, transaction_id: str
+) -> tuple[str, int, uuid.UUID | None] | None:
+    """(member, points, entry) of an accepted accrual, or None."""
+    record = await connection.fetchrow(
+        """SELECT member_id, points, entry_id FROM partner_accruals
+            WHERE partner_id = $1 AND partner_transaction_id = $2""",
+        partner_id,
+        transaction_id,
+    )
+    return (record["member_id"], record["points"], record["entry_id"]) if record else None
+
+
 async def insert_accepted(connection: asyncpg.Connection, partner_id: str, rows: Sequence[AcceptedRow]) -> set[str]:
     """Write accruals, entries and lots in one statement; returns the transaction ids written.
 

@@ -81,7 +81,7 @@ class TicketsApplication:
         violations.raise_if_any()
         tier = await tier_of(self._pool, new.member_id)
         # Asked before the transaction: no database connection waits on another service.
-        check = await self._credits.check(new.claim.purchase_id, new.member_id) if new.claim else None
+        check = await self._credits.check(new.claim, new.member_id) if new.claim else None
         now = self._now()
         ticket = domain.opened(new, uuid.uuid4(), tier, self._policy, now)
         async with unit_of_work(self._pool) as connection:

@@ -8,6 +8,7 @@ import grpc
 from loyalty.points.v1 import credits_pb2, credits_pb2_grpc
 
 from services.common.errors import FailedPrecondition
+from services.tickets.domain import Claim
 from services.tickets.store import ClaimCheck
 
 log = logging.getLogger(__name__)
@@ -23,20 +24,26 @@ class CreditLookup:
         self._timeout_s = timeout_s
         self._channel: grpc.aio.Channel | None = None
 
-    async def check(self, purchase_id: str, member_id: str) -> ClaimCheck:
-        """What the points service knows of the purchase; FAILED_PRECONDITION if another member's."""
+    async def check(self, claim: Claim, member_id: str) -> ClaimCheck:
+        """What points knows of the purchase or partner transaction; FAILED_PRECONDITION if another member's."""
         if self._channel is None:
             self._channel = grpc.aio.insecure_channel(self._target)
         stub = credits_pb2_grpc.CreditLookupServiceStub(self._channel)
         try:
             found = await stub.FindCredit(
-                credits_pb2.FindCreditRequest(purchase_id=purchase_id), timeout=self._timeout_s
+                credits_pb2.FindCreditRequest(
+                    purchase_id=claim.purchase_id,
+                    partner_id=claim.partner_id,
+                    partner_transaction_id=claim.partner_transaction_id,
+                ),
+                timeout=self._timeout_s,
             )
         except grpc.aio.AioRpcError as error:
             log.warning("claim not verified", extra={"target": self._target, "code": error.code().name})
             return ClaimCheck(UNVERIFIED, 0, "")
         if found.member_id and found.member_id != member_id:
-            raise FailedPrecondition("claim.purchase_id: the purchase was recorded for another member")
+            field = "claim.partner_transaction_id" if claim.partner_id else "claim.purchase_id"
+            raise FailedPrecondition(f"{field}: the transaction was recorded for another member")
         if found.credited:
             return ClaimCheck(ALREADY_CREDITED, found.points, found.ledger_entry_id)
         return ClaimCheck(NOT_CREDITED, 0, "")

@@ -21,6 +21,7 @@ from services.tickets.sla import Hours, ResolutionClock, add_working, started
 ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 LANGUAGE_PATTERN = re.compile(r"[a-z]{2}")
 TRANSACTION_PATTERN = re.compile(r"[\x21-\x7e]{1,128}")
+PARTNER_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 MAX_SUBJECT = 200
 MAX_BODY = 10_000
 OPEN, WAITING, RESOLVED = "open", "waiting_on_member", "resolved"
@@ -126,12 +127,14 @@ def validate_new_ticket(ticket: NewTicket, violations: Violations) -> None:
 
 def _validate_claim(claim: Claim, violations: Violations) -> None:
     if claim.partner_id or claim.partner_transaction_id:
-        violations.add(
-            "claim.partner_transaction_id",
-            "partner accruals are not recorded by the points service yet; claim by purchase_id",
-        )
+        if claim.purchase_id:
+            violations.add("claim.purchase_id", "must be empty when the claim names a partner transaction")
+        if not PARTNER_ID_PATTERN.fullmatch(claim.partner_id):
+            violations.add("claim.partner_id", "is required with a partner transaction: 1-64 of a-z, 0-9, . _ -")
+        if not TRANSACTION_PATTERN.fullmatch(claim.partner_transaction_id):
+            violations.add("claim.partner_transaction_id", "is required with partner_id: 1-128 printable characters")
     elif not TRANSACTION_PATTERN.fullmatch(claim.purchase_id):
-        violations.add("claim.purchase_id", "is required: 1-128 printable characters without spaces")
+        violations.add("claim.purchase_id", "is required (or partner_id and partner_transaction_id): 1-128 characters")
     if claim.expected_points < 0:
         violations.add("claim.expected_points", "must not be negative")
 

@@ -12,7 +12,8 @@ from loyalty.common.v1.common_pb2 import Money
 from loyalty.events.v1 import tickets_pb2 as events
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
 from loyalty.points.v1 import credits_pb2 as credits_pb
-from loyalty.points.v1 import credits_pb2_grpc
+from loyalty.points.v1 import credits_pb2_grpc, partners_pb2_grpc
+from loyalty.points.v1 import partners_pb2 as partners_pb
 from loyalty.points.v1 import points_pb2 as points_pb
 from loyalty.tickets.v1 import agents_pb2 as agents_pb
 from loyalty.tickets.v1 import tickets_pb2 as pb
@@ -20,7 +21,8 @@ from loyalty.tickets.v1 import tickets_pb2 as pb
 from services.common.embedded import free_port
 from services.common.events import timestamp
 from services.tickets.claims import UNVERIFIED, CreditLookup
-from tests.integration.test_points_grpc import field_violations
+from services.tickets.domain import Claim
+from tests.integration.support import field_violations
 from tests.integration.tickets_fixtures import START, TicketsPlatform, agent, platform
 
 __all__ = ["platform"]
@@ -112,9 +114,9 @@ async def test_refused_calls_name_the_field_and_write_nothing(platform: TicketsP
             opening(
                 known,
                 category=pb.TICKET_CATEGORY_MISSING_POINTS,
-                claim=pb.Claim(partner_id="airline", partner_transaction_id="tx-1"),
+                claim=pb.Claim(partner_id="airline", partner_transaction_id="tx 1", purchase_id="p-1"),
             ),
-            {"claim.partner_transaction_id"},
+            {"claim.partner_transaction_id", "claim.purchase_id"},
         ),
     ]
     for request, fields in cases:
@@ -242,7 +244,47 @@ async def test_find_credit_answers_by_purchase_id_and_names_a_bad_one(platform: 
 async def test_a_claim_checked_while_points_is_unreachable_is_unverified() -> None:
     unreachable = CreditLookup(f"127.0.0.1:{free_port()}", timeout_s=0.5)
     try:
-        check = await unreachable.check("order-1", "alice")
+        check = await unreachable.check(Claim("order-1", "", "", 0), "alice")
     finally:
         await unreachable.close()
     assert (check.status, check.credited_points, check.ledger_entry_id) == (UNVERIFIED, 0, "")
+
+
+async def test_a_partner_claim_is_checked_against_the_partner_accruals_points_recorded(
+    platform: TicketsPlatform,
+) -> None:
+    claimant = member()
+    await platform.points.EnrollMember(points_pb.EnrollMemberRequest(member_id=claimant))
+    await platform.set_tier(claimant, "base")
+    admin = partners_pb2_grpc.PartnerServiceStub(platform.points_channel)
+    partner_id = f"air-{uuid.uuid4().hex[:6]}"
+    await admin.RegisterPartner(
+        partners_pb.RegisterPartnerRequest(partner_id=partner_id, name="Air", kind=partners_pb.PARTNER_KIND_AIRLINE)
+    )
+    since = timestamp(START - timedelta(days=400))
+    rate = partners_pb.ConversionRate(unit="MILE", points_per_unit="1", effective_from=since)
+    await admin.SetConversionRate(partners_pb.SetConversionRateRequest(partner_id=partner_id, rate=rate))
+    key = (await admin.IssuePartnerCredential(partners_pb.IssuePartnerCredentialRequest(partner_id=partner_id))).api_key
+    flight = partners_pb.AccrualRecord(
+        partner_transaction_id="fl-1",
+        member_id=claimant,
+        activity_type=partners_pb.ACTIVITY_TYPE_FLIGHT,
+        activity_date=(START - timedelta(days=2)).date().isoformat(),
+        unit="MILE",
+        amount="812",
+    )
+    intake = partners_pb2_grpc.PartnerAccrualServiceStub(platform.points_channel)
+    batch = partners_pb.AccrualBatch(records=[flight])
+    await intake.SubmitAccruals(batch, metadata=(("authorization", f"Bearer {key}"),))
+    claim = pb.TICKET_CATEGORY_MISSING_POINTS
+
+    def about(transaction_id: str) -> pb.OpenTicketRequest:
+        return opening(
+            claimant, category=claim, claim=pb.Claim(partner_id=partner_id, partner_transaction_id=transaction_id)
+        )
+
+    credited = (await platform.tickets.OpenTicket(about("fl-1"))).ticket
+    check = credited.claim_check
+    assert (check.status, check.credited_points) == (pb.CLAIM_STATUS_ALREADY_CREDITED, 812)
+    missing = (await platform.tickets.OpenTicket(about("fl-2"))).ticket
+    assert missing.claim_check.status == pb.CLAIM_STATUS_NOT_CREDITED

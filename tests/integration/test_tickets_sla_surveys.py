@@ -11,7 +11,7 @@ from loyalty.events.v1 import tickets_pb2 as events
 from loyalty.tickets.v1 import tickets_pb2 as pb
 
 from services.common.events import timestamp
-from tests.integration.test_points_grpc import field_violations
+from tests.integration.support import field_violations
 from tests.integration.test_tickets_grpc import member, opening, payload_of
 from tests.integration.tickets_fixtures import START, TicketsPlatform, agent, platform
 

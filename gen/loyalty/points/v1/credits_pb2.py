@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1floyalty/points/v1/credits.proto\x12\x11loyalty.points.v1\"(\n\x11\x46indCreditRequest\x12\x13\n\x0bpurchase_id\x18\x01 \x01(\t\"b\n\x12\x46indCreditResponse\x12\x10\n\x08\x63redited\x18\x01 \x01(\x08\x12\x11\n\tmember_id\x18\x02 \x01(\t\x12\x0e\n\x06points\x18\x03 \x01(\x03\x12\x17\n\x0fledger_entry_id\x18\x04 \x01(\t2p\n\x13\x43reditLookupService\x12Y\n\nFindCredit\x12$.loyalty.points.v1.FindCreditRequest\x1a%.loyalty.points.v1.FindCreditResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1floyalty/points/v1/credits.proto\x12\x11loyalty.points.v1\"\\\n\x11\x46indCreditRequest\x12\x13\n\x0bpurchase_id\x18\x01 \x01(\t\x12\x12\n\npartner_id\x18\x02 \x01(\t\x12\x1e\n\x16partner_transaction_id\x18\x03 \x01(\t\"b\n\x12\x46indCreditResponse\x12\x10\n\x08\x63redited\x18\x01 \x01(\x08\x12\x11\n\tmember_id\x18\x02 \x01(\t\x12\x0e\n\x06points\x18\x03 \x01(\x03\x12\x17\n\x0fledger_entry_id\x18\x04 \x01(\t2p\n\x13\x43reditLookupService\x12Y\n\nFindCredit\x12$.loyalty.points.v1.FindCreditRequest\x1a%.loyalty.points.v1.FindCreditResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,9 +32,9 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'loyalty.points.v1.credits_p
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_FINDCREDITREQUEST']._serialized_start=54
-  _globals['_FINDCREDITREQUEST']._serialized_end=94
-  _globals['_FINDCREDITRESPONSE']._serialized_start=96
-  _globals['_FINDCREDITRESPONSE']._serialized_end=194
-  _globals['_CREDITLOOKUPSERVICE']._serialized_start=196
-  _globals['_CREDITLOOKUPSERVICE']._serialized_end=308
+  _globals['_FINDCREDITREQUEST']._serialized_end=146
+  _globals['_FINDCREDITRESPONSE']._serialized_start=148
+  _globals['_FINDCREDITRESPONSE']._serialized_end=246
+  _globals['_CREDITLOOKUPSERVICE']._serialized_start=248
+  _globals['_CREDITLOOKUPSERVICE']._serialized_end=360
 # @@protoc_insertion_point(module_scope)

@@ -5,10 +5,14 @@ from typing import ClassVar as _ClassVar, Optional as _Optional
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class FindCreditRequest(_message.Message):
-    __slots__ = ("purchase_id",)
+    __slots__ = ("purchase_id", "partner_id", "partner_transaction_id")
     PURCHASE_ID_FIELD_NUMBER: _ClassVar[int]
+    PARTNER_ID_FIELD_NUMBER: _ClassVar[int]
+    PARTNER_TRANSACTION_ID_FIELD_NUMBER: _ClassVar[int]
     purchase_id: str
-    def __init__(self, purchase_id: _Optional[str] = ...) -> None: ...
+    partner_id: str
+    partner_transaction_id: str
+    def __init__(self, purchase_id: _Optional[str] = ..., partner_id: _Optional[str] = ..., partner_transaction_id: _Optional[str] = ...) -> None: ...
 
 class FindCreditResponse(_message.Message):
     __slots__ = ("credited", "member_id", "points", "ledger_entry_id")

@@ -49,7 +49,8 @@ class CreditLookupServiceServicer:
     """
 
     def FindCredit(self, request, context):
-        """Whether a purchase earned points, and which ledger entry credited them.
+        """Whether a purchase, or a partner's transaction, earned points, and which
+        ledger entry credited them.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

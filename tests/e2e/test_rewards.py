@@ -12,6 +12,7 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import grpc
@@ -32,7 +33,11 @@ from tests.integration.rewards_support import reward_spec
 pytestmark = pytest.mark.e2e
 
 HOTEL = Path(__file__).resolve().parents[2] / "examples" / "programs" / "hotel.yaml"
-FAST_RECOVERY = {"LOYALTY_REWARDS_LEASE_S": "1", "LOYALTY_REWARDS_RECOVERY_INTERVAL_S": "1"}
+FAST_JOBS = {
+    "LOYALTY_REWARDS_LEASE_S": "1",
+    "LOYALTY_REWARDS_RECOVERY_INTERVAL_S": "1",
+    "LOYALTY_REWARDS_BIRTHDAY_INTERVAL_S": "1",
+}
 FAULT = "LOYALTY_REWARDS_FAULT_EXIT_BEFORE_CAPTURE"
 
 
@@ -75,7 +80,7 @@ class Clients:
 @pytest.fixture(scope="module")
 async def clients(tmp_path_factory: pytest.TempPathFactory, postgres_admin_url: str) -> AsyncIterator[Clients]:
     async with (
-        running_platform(tmp_path_factory, postgres_admin_url, FAST_RECOVERY) as platform,
+        running_platform(tmp_path_factory, postgres_admin_url, FAST_JOBS) as platform,
         grpc.aio.insecure_channel(platform.grpc_address("points")) as points_channel,
         grpc.aio.insecure_channel(platform.grpc_address("rewards")) as channel,
     ):
@@ -152,6 +157,21 @@ async def test_tiers_reached_by_purchases_grant_their_perks_once(clients: Client
     )
     assert sorted(p.reward_id for p in granted) == sorted([silver.reward_id, gold.reward_id])
     assert all(p.points == 0 and p.code and p.occasion == rewards_pb2.OCCASION_TIER_WELCOME for p in granted)
+
+
+async def test_a_birthday_given_at_enrolment_grants_the_birthday_reward_once(clients: Clients) -> None:
+    reward = await clients.reward(name="Birthday cake", trigger=catalog_pb2.REWARD_TRIGGER_BIRTHDAY, cost_points=0)
+    today = datetime.now(UTC).date()
+    born = today.replace(year=2000)  # a leap year: 29 February is a birthday too
+    member_id = f"e2e-{uuid.uuid4().hex[:12]}"
+    await clients.points.EnrollMember(points_pb2.EnrollMemberRequest(member_id=member_id, birth_date=born.isoformat()))
+
+    granted = await eventually(lambda: clients.redemptions(member_id), lambda found: len(found) >= 1, "birthday reward")
+    await asyncio.sleep(2)  # the birthday job runs every second: it must not grant it again
+    assert [(r.reward_id, r.occasion) for r in await clients.redemptions(member_id)] == [
+        (reward.reward_id, rewards_pb2.OCCASION_BIRTHDAY)
+    ]
+    assert granted[0].points == 0 and granted[0].code
 
 
 async def test_killed_between_hold_and_capture_the_redemption_completes_after_restart(clients: Clients) -> None:

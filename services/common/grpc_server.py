@@ -17,6 +17,7 @@ from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
+from services.common.auth import Authorizer
 from services.common.errors import (
     AlreadyExists,
     DomainError,
@@ -79,7 +80,11 @@ def status_for(error: DomainError) -> grpc.Status:
 
 
 class DomainErrorInterceptor(grpc.aio.ServerInterceptor):
-    """Turns a DomainError raised by a servicer into its gRPC status with google.rpc details."""
+    """Checks the caller (when an authorizer is given), then turns a DomainError raised by a servicer
+    into its gRPC status with google.rpc details."""
+
+    def __init__(self, authorizer: Authorizer | None = None) -> None:
+        self._authorizer = authorizer
 
     async def intercept_service(
         self,
@@ -89,34 +94,44 @@ class DomainErrorInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None:
             return None
+        authorizer, method = self._authorizer, handler_call_details.method
+
+        def check(context: grpc.aio.ServicerContext[Any, Any]) -> None:
+            if authorizer is not None:
+                authorizer.check(method, context.invocation_metadata())
+
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
-                _guard_unary(handler.unary_unary),
+                _guard_unary(handler.unary_unary, check),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.stream_unary:
             return grpc.stream_unary_rpc_method_handler(
-                _guard_unary(handler.stream_unary),
+                _guard_unary(handler.stream_unary, check),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
-                _guard_stream(handler.unary_stream),
+                _guard_stream(handler.unary_stream, check),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         return grpc.stream_stream_rpc_method_handler(
-            _guard_stream(handler.stream_stream),
+            _guard_stream(handler.stream_stream, check),
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
 
 
-def _guard_unary(behavior: Any) -> Callable[..., Awaitable[Any]]:
+Check = Callable[[grpc.aio.ServicerContext[Any, Any]], None]
+
+
+def _guard_unary(behavior: Any, check: Check) -> Callable[..., Awaitable[Any]]:
     async def guarded(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         try:
+            check(context)
             return await behavior(request, context)
         except DomainError as error:
             await context.abort_with_status(status_for(error))
@@ -124,9 +139,10 @@ def _guard_unary(behavior: Any) -> Callable[..., Awaitable[Any]]:
     return guarded
 
 
-def _guard_stream(behavior: Any) -> Callable[..., AsyncIterator[Any]]:
+def _guard_stream(behavior: Any, check: Check) -> Callable[..., AsyncIterator[Any]]:
     async def guarded(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
         try:
+            check(context)
             async for response in behavior(request, context):
                 yield response
         except DomainError as error:
@@ -136,9 +152,11 @@ def _guard_stream(behavior: Any) -> Callable[..., AsyncIterator[Any]]:
 
 
 class GrpcServer:
-    def __init__(self, address: str, registrations: Sequence[Registration]) -> None:
+    def __init__(
+        self, address: str, registrations: Sequence[Registration], authorizer: Authorizer | None = None
+    ) -> None:
         # The tracing interceptor comes first so its span covers the whole call, errors included.
-        self._server = grpc.aio.server(interceptors=[aio_server_interceptor(), DomainErrorInterceptor()])
+        self._server = grpc.aio.server(interceptors=[aio_server_interceptor(), DomainErrorInterceptor(authorizer)])
         self._health = HealthServicer()
         self._registrations = registrations
         for registration in registrations:

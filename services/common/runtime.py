@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 import asyncpg
 from aiokafka.errors import KafkaError
 
+from services.common.auth import authorizer_from
 from services.common.consumer import BatchConsumer
 from services.common.db import create_pool
 from services.common.grpc_server import GrpcServer, Registration
@@ -79,7 +81,7 @@ async def run_service(settings: ServiceSettings, build: Builder) -> None:
     await migrate_with_retry(settings)
     pool = await create_pool(settings.database_url)
     parts = build(settings, pool)
-    server = GrpcServer(settings.grpc_address, parts.registrations)
+    server = GrpcServer(settings.grpc_address, parts.registrations, authorizer_from(os.environ))
     await _ensure_topics_best_effort(settings)
     relay = OutboxRelay(pool, settings.kafka, poll_interval=settings.outbox_poll_ms / 1000)
     workers = [

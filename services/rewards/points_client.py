@@ -17,8 +17,8 @@ import grpc
 from google.protobuf.duration_pb2 import Duration
 from loyalty.points.v1 import points_pb2 as pb
 from loyalty.points.v1 import points_pb2_grpc
-from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
+from services.common.channels import internal_channel
 from services.common.errors import DomainError, FailedPrecondition, NotFound, Unavailable
 
 T = TypeVar("T")
@@ -73,8 +73,7 @@ class PointsClient:
     def _stub(self) -> points_pb2_grpc.PointsServiceStub:
         # Created on first use, inside the service's event loop.
         if self._channel is None:
-            # The tracing interceptors carry the trace context on to the points service.
-            self._channel = grpc.aio.insecure_channel(self._target, interceptors=aio_client_interceptors())
+            self._channel = internal_channel(self._target)
         return points_pb2_grpc.PointsServiceStub(self._channel)
 
     async def close(self) -> None:

@@ -7,6 +7,7 @@ import logging
 import grpc
 from loyalty.points.v1 import credits_pb2, credits_pb2_grpc
 
+from services.common.channels import internal_channel
 from services.common.errors import FailedPrecondition
 from services.tickets.domain import Claim
 from services.tickets.store import ClaimCheck
@@ -27,7 +28,7 @@ class CreditLookup:
     async def check(self, claim: Claim, member_id: str) -> ClaimCheck:
         """What points knows of the purchase or partner transaction; FAILED_PRECONDITION if another member's."""
         if self._channel is None:
-            self._channel = grpc.aio.insecure_channel(self._target)
+            self._channel = internal_channel(self._target)
         stub = credits_pb2_grpc.CreditLookupServiceStub(self._channel)
         try:
             found = await stub.FindCredit(

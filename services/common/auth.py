@@ -1,0 +1,149 @@
+"""Who may call what: bearer tokens for internal callers, an admin role for administrative RPCs.
+
+Tokens come from `LOYALTY_AUTH_TOKENS` (comma-separated `principal:role:token`)
+and/or `LOYALTY_AUTH_TOKENS_FILE` (one `principal:role:token` per line, `#`
+comments). With neither set, a service accepts every caller: that is how
+`loyalty dev` runs on one machine. With tokens configured, every call needs
+`authorization: Bearer <token>`: none or an unknown one is UNAUTHENTICATED, a
+`service` token on an administrative RPC is PERMISSION_DENIED. Only SHA-256
+hashes of the tokens are kept in memory.
+
+Two kinds of call are outside this scheme: health checks (load balancers
+probe them) and partner intake (`PartnerAccrualService`), which checks the
+partner's own key. A partner key is no token here, so it opens nothing else.
+Outgoing calls carry `LOYALTY_CALLER_TOKEN`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+
+from services.common.errors import PermissionDenied, Unauthenticated
+from services.common.settings import SettingsError
+
+ROLES = ("service", "admin")
+# Administrative RPCs: configuration of the program, partners, catalog and agents.
+ADMIN_METHODS = frozenset(
+    {
+        "/loyalty.points.v1.ProgramService/ApplyProgram",
+        *(
+            f"/loyalty.points.v1.PartnerService/{name}"
+            for name in (
+                "RegisterPartner",
+                "GetPartner",
+                "SetConversionRate",
+                "IssuePartnerCredential",
+                "RevokePartnerCredential",
+                "GetReconciliation",
+            )
+        ),
+        *(
+            f"/loyalty.rewards.v1.CatalogService/{name}"
+            for name in ("CreateReward", "UpdateReward", "ArchiveReward", "AddPartnerCodes", "SetTierLadder")
+        ),
+        "/loyalty.rewards.v1.CodesService/CreatePromoCampaign",
+        "/loyalty.rewards.v1.CodesService/ListPromoCodes",
+        "/loyalty.tickets.v1.AgentService/UpsertAgent",
+    }
+)
+# Authenticated by other means (see the module docstring).
+UNGUARDED_PREFIXES = ("/grpc.health.v1.Health/", "/loyalty.points.v1.PartnerAccrualService/")
+
+
+@dataclass(frozen=True)
+class Caller:
+    principal: str
+    role: str
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+def bearer(metadata: Iterable[tuple[str, str | bytes]] | None) -> str:
+    """The token of `authorization: Bearer <token>`, or "" when there is none."""
+    for key, value in metadata or ():
+        if key == "authorization" and isinstance(value, str) and value.startswith("Bearer "):
+            return value.removeprefix("Bearer ").strip()
+    return ""
+
+
+class Authorizer:
+    def __init__(self, callers: Mapping[str, Caller]) -> None:
+        """`callers` maps each token to who presents it."""
+        self._callers = {_digest(token): caller for token, caller in callers.items()}
+
+    def check(self, method: str, metadata: Iterable[tuple[str, str | bytes]] | None) -> Caller | None:
+        """The caller of `method`; raises Unauthenticated or PermissionDenied. None for unguarded methods."""
+        if method.startswith(UNGUARDED_PREFIXES):
+            return None
+        token = bearer(metadata)
+        if not token:
+            raise Unauthenticated("authorization: a bearer token is required (authorization: Bearer <token>)")
+        caller = self._callers.get(_digest(token))
+        if caller is None:
+            raise Unauthenticated("authorization: the token is not one this service knows")
+        if method in ADMIN_METHODS and caller.role != "admin":
+            raise PermissionDenied(f"{method} needs the admin role; {caller.principal} has the {caller.role} role")
+        return caller
+
+
+def parse_tokens(lines: Sequence[str], where: str) -> dict[str, Caller]:
+    callers: dict[str, Caller] = {}
+    for number, line in enumerate(lines, start=1):
+        entry = line.split("#", 1)[0].strip()
+        if not entry:
+            continue
+        principal, _, rest = entry.partition(":")
+        role, _, token = rest.partition(":")
+        if not principal or role not in ROLES or len(token) < 16:
+            raise SettingsError(
+                f"{where} entry {number}: expected principal:role:token with role one of {', '.join(ROLES)}"
+                " and a token of at least 16 characters"
+            )
+        callers[token] = Caller(principal, role)
+    return callers
+
+
+def authorizer_from(env: Mapping[str, str]) -> Authorizer | None:
+    """The authorizer the environment configures; None when it configures no tokens."""
+    callers: dict[str, Caller] = {}
+    if inline := env.get("LOYALTY_AUTH_TOKENS", ""):
+        callers |= parse_tokens(inline.split(","), "LOYALTY_AUTH_TOKENS")
+    if path := env.get("LOYALTY_AUTH_TOKENS_FILE", ""):
+        try:
+            lines = Path(path).read_text().splitlines()
+        except OSError as error:
+            raise SettingsError(f"LOYALTY_AUTH_TOKENS_FILE: cannot read {path}: {error.strerror}") from None
+        callers |= parse_tokens(lines, "LOYALTY_AUTH_TOKENS_FILE")
+    return Authorizer(callers) if callers else None
+
+
+class _CallerToken(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.StreamStreamClientInterceptor):
+    """Adds `authorization: Bearer <token>` to every outgoing call."""
+
+    def __init__(self, token: str) -> None:
+        self._metadata = ("authorization", f"Bearer {token}")
+
+    def _with_token(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
+        metadata = grpc.aio.Metadata(*(details.metadata or ()), self._metadata)
+        return grpc.aio.ClientCallDetails(
+            details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
+        )
+
+    async def intercept_unary_unary(self, continuation, client_call_details, request):  # type: ignore[no-untyped-def]
+        return await continuation(self._with_token(client_call_details), request)
+
+    async def intercept_stream_stream(self, continuation, client_call_details, request_iterator):  # type: ignore[no-untyped-def]
+        return await continuation(self._with_token(client_call_details), request_iterator)
+
+
+def caller_interceptors(env: Mapping[str, str]) -> list[grpc.aio.ClientInterceptor]:
+    """Client interceptors sending `LOYALTY_CALLER_TOKEN`, if set."""
+    token = env.get("LOYALTY_CALLER_TOKEN", "")
+    return [_CallerToken(token)] if token else []

@@ -1,0 +1,63 @@
+"""Who may call what: tokens, roles and the unguarded methods. Pure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from services.common.auth import Authorizer, Caller, authorizer_from, bearer, parse_tokens
+from services.common.errors import PermissionDenied, Unauthenticated
+from services.common.settings import SettingsError
+
+SERVICE_TOKEN, ADMIN_TOKEN = "s" * 32, "a" * 32
+AUTHORIZER = Authorizer({SERVICE_TOKEN: Caller("rewards", "service"), ADMIN_TOKEN: Caller("ops", "admin")})
+APPLY = "/loyalty.points.v1.ProgramService/ApplyProgram"
+BALANCE = "/loyalty.points.v1.PointsService/GetBalance"
+
+
+def token(value: str) -> list[tuple[str, str | bytes]]:
+    return [("authorization", f"Bearer {value}")]
+
+
+def test_a_service_token_calls_member_rpcs_but_not_administrative_ones() -> None:
+    assert AUTHORIZER.check(BALANCE, token(SERVICE_TOKEN)) == Caller("rewards", "service")
+    with pytest.raises(PermissionDenied, match="needs the admin role; rewards has the service role"):
+        AUTHORIZER.check(APPLY, token(SERVICE_TOKEN))
+    assert AUTHORIZER.check(APPLY, token(ADMIN_TOKEN)) == Caller("ops", "admin")
+
+
+@pytest.mark.parametrize(
+    "metadata", [[], [("authorization", SERVICE_TOKEN)], token("lpk_a-partner-key-opens-nothing-here"), token("")]
+)
+def test_no_token_or_an_unknown_one_is_unauthenticated(metadata: list[tuple[str, str | bytes]]) -> None:
+    with pytest.raises(Unauthenticated, match="authorization"):
+        AUTHORIZER.check(BALANCE, metadata)
+
+
+def test_health_and_partner_intake_are_checked_elsewhere() -> None:
+    assert AUTHORIZER.check("/grpc.health.v1.Health/Check", []) is None
+    assert AUTHORIZER.check("/loyalty.points.v1.PartnerAccrualService/StreamAccruals", []) is None
+
+
+def test_tokens_come_from_the_environment_and_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "tokens"
+    path.write_text(f"# who may call\nops:admin:{ADMIN_TOKEN}\n\n")
+    authorizer = authorizer_from(
+        {"LOYALTY_AUTH_TOKENS": f"rewards:service:{SERVICE_TOKEN}", "LOYALTY_AUTH_TOKENS_FILE": str(path)}
+    )
+    assert authorizer is not None
+    assert authorizer.check(APPLY, token(ADMIN_TOKEN)) == Caller("ops", "admin")
+    assert authorizer.check(BALANCE, token(SERVICE_TOKEN)) == Caller("rewards", "service")
+    assert authorizer_from({}) is None
+
+
+@pytest.mark.parametrize("entry", ["ops:root:" + "x" * 32, "ops:admin:short", ":admin:" + "x" * 32, "nonsense"])
+def test_a_wrong_token_entry_is_refused_at_start(entry: str) -> None:
+    with pytest.raises(SettingsError, match="LOYALTY_AUTH_TOKENS entry 1"):
+        parse_tokens([entry], "LOYALTY_AUTH_TOKENS")
+
+
+def test_bearer_reads_only_the_authorization_header() -> None:
+    assert bearer([("x-other", "Bearer no"), ("authorization", "Bearer  abc ")]) == "abc"
+    assert bearer(None) == ""

@@ -23,6 +23,10 @@ from services.common.errors import (
     InvalidArgument,
     NotFound,
 )
+from services.common.grpc_handlers import rewrap
+from services.common.rpc_metrics import RpcMetricsInterceptor
+from services.common.settings import GrpcTlsSettings
+from services.common.tls import server_credentials
 
 log = logging.getLogger(__name__)
 
@@ -69,31 +73,7 @@ class DomainErrorInterceptor(grpc.aio.ServerInterceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = await continuation(handler_call_details)
-        if handler is None:
-            return None
-        if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(
-                _guard_unary(handler.unary_unary),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(
-                _guard_unary(handler.stream_unary),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(
-                _guard_stream(handler.unary_stream),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        return grpc.stream_stream_rpc_method_handler(
-            _guard_stream(handler.stream_stream),
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+        return None if handler is None else rewrap(handler, _guard_unary, _guard_stream)
 
 
 def _guard_unary(behavior: Any) -> Callable[..., Awaitable[Any]]:
@@ -118,9 +98,11 @@ def _guard_stream(behavior: Any) -> Callable[..., AsyncIterator[Any]]:
 
 
 class GrpcServer:
-    def __init__(self, address: str, registrations: Sequence[Registration]) -> None:
-        # The tracing interceptor comes first so its span covers the whole call, errors included.
-        self._server = grpc.aio.server(interceptors=[aio_server_interceptor(), DomainErrorInterceptor()])
+    def __init__(self, address: str, registrations: Sequence[Registration], tls: GrpcTlsSettings | None = None) -> None:
+        # Tracing first so its span covers the whole call; metrics outside the error mapping so they see its code.
+        self._server = grpc.aio.server(
+            interceptors=[aio_server_interceptor(), RpcMetricsInterceptor(), DomainErrorInterceptor()]
+        )
         self._health = HealthServicer()
         self._registrations = registrations
         for registration in registrations:
@@ -131,7 +113,10 @@ class GrpcServer:
             [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
             self._server,
         )
-        self.port = self._server.add_insecure_port(address)
+        if tls is not None and tls.serves_tls:
+            self.port = self._server.add_secure_port(address, server_credentials(tls))
+        else:
+            self.port = self._server.add_insecure_port(address)
         if self.port == 0:
             raise OSError(f"cannot listen on {address}")
 

@@ -1,4 +1,4 @@
-"""Structured JSON logs that carry the current trace and span ids, and the tracer provider."""
+"""Structured JSON logs that carry the current trace and span ids."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ import logging
 import sys
 
 from opentelemetry import trace
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
 from pythonjsonlogger.json import JsonFormatter
 
 
@@ -36,8 +34,3 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root.setLevel(level)
     # aiokafka logs every reconnect attempt at ERROR; the platform logs outages itself.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL if level != "DEBUG" else logging.DEBUG)
-
-
-def configure_tracing(service: str) -> None:
-    """Install the SDK tracer provider so trace context is created and propagated."""
-    trace.set_tracer_provider(TracerProvider(resource=Resource.create({"service.name": f"loyalty-{service}"})))

@@ -8,6 +8,7 @@ import asyncpg
 from loyalty.points.v1 import credits_pb2, credits_pb2_grpc, points_pb2, points_pb2_grpc, program_pb2, program_pb2_grpc
 
 from services.common.grpc_server import Registration
+from services.common.metrics import POINTS_GAUGES
 from services.common.runtime import PeriodicJob, ServiceParts
 from services.common.settings import ServiceSettings
 from services.points.api import PointsServicer
@@ -57,4 +58,5 @@ def build(settings: ServiceSettings, pool: asyncpg.Pool) -> ServiceParts:
             PeriodicJob("tier-requalification", settings.expiry_interval_s, requalification.run_once),
             PeriodicJob("birthday-bonus", settings.expiry_interval_s, BirthdayJob(pool, programs).run_once),
         ],
+        gauges=POINTS_GAUGES,
     )

@@ -81,7 +81,7 @@ async def _ensure_topics_best_effort(settings: ServiceSettings) -> None:
 
 
 async def run_service(settings: ServiceSettings, build: Builder) -> None:
-    configure_logging(settings.name, settings.log_level)
+    configure_logging(settings.name, settings.log_level, settings.secrets())
     configure_tracing(settings.name)
     await migrate_with_retry(settings)
     pool = await create_pool(settings.database_url)

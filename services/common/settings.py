@@ -16,6 +16,8 @@ from urllib.parse import quote
 
 from aiokafka.helpers import create_ssl_context
 
+from services.common.redaction import url_password
+
 SERVICE_NAMES = ("points", "rewards", "tickets")
 DEFAULT_GRPC_PORTS = {"points": 50051, "rewards": 50052, "tickets": 50053}
 DEFAULT_METRICS_PORTS = {"points": 9464, "rewards": 9465, "tickets": 9466}
@@ -135,6 +137,10 @@ class ServiceSettings:
     @property
     def grpc_address(self) -> str:
         return f"{self.grpc_host}:{self.grpc_port}"
+
+    def secrets(self) -> list[str]:
+        """The passwords this service was given, which its logs must never show."""
+        return [s for s in (url_password(self.database_url), self.kafka.sasl_password) if s]
 
 
 def kafka_settings(env: Mapping[str, str] = os.environ) -> KafkaSettings:

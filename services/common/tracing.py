@@ -61,24 +61,30 @@ class WithoutOrphanQueries(Sampler):
         return "WithoutOrphanQueries{ParentBased}"
 
 
-def configure_tracing(service: str, env: Mapping[str, str] = os.environ) -> TracerProvider:
-    """Install the SDK tracer provider once per process and instrument asyncpg.
+def new_tracer_provider(service: str, env: Mapping[str, str] = os.environ) -> TracerProvider:
+    """A provider that exports by OTLP/gRPC when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, else records only.
 
-    Spans are exported by OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` (or the traces
-    specific `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set; the exporter reads
-    the other standard `OTEL_EXPORTER_OTLP_*` variables itself.
+    `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` wins over it; the exporter reads the
+    other standard `OTEL_EXPORTER_OTLP_*` variables (headers, certificate, timeout) itself.
     """
-    current = trace.get_tracer_provider()
-    if isinstance(current, TracerProvider):
-        return current
     provider = TracerProvider(
         resource=Resource.create({"service.name": f"loyalty-{service}"}), sampler=WithoutOrphanQueries()
     )
-    if env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+    endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    if endpoint:
         # Imported only when used: it loads the OTLP protobufs and a gRPC channel.
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
+    return provider
+
+
+def configure_tracing(service: str, env: Mapping[str, str] = os.environ) -> TracerProvider:
+    """Install the SDK tracer provider once per process and instrument asyncpg."""
+    current = trace.get_tracer_provider()
+    if isinstance(current, TracerProvider):
+        return current
+    provider = new_tracer_provider(service, env)
     trace.set_tracer_provider(provider)
     AsyncPGInstrumentor().instrument(tracer_provider=provider)
     return provider

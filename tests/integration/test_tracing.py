@@ -1,4 +1,4 @@
-"""One trace from a gRPC call through the outbox and a real Kafka hop into the rewards and tickets consumers."""
+"""Traces: one from a gRPC call through the outbox and a real Kafka hop into rewards and tickets; client spans."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from services.common.settings import GrpcTlsSettings, KafkaSettings, service_set
 from services.common.tls import grpc_channel
 from services.common.tracing import configure_tracing
 from services.points.main import build
+from services.tickets.claims import NOT_CREDITED, CreditLookup
 from tests.integration.support import PoolFactory, eventually, running
 
 CONSUMERS = ("rewards.member-tiers", "tickets.member-tiers")
@@ -114,3 +115,22 @@ async def test_a_purchase_is_one_trace_from_the_rpc_through_kafka_into_rewards_a
     enrolled_publish = _only(enrollment, SpanKind.PRODUCER, f"{POINTS_EVENTS_TOPIC} publish")
     for consumed in _children(enrollment, enrolled_publish):
         assert any(s.attributes.get("db.system") == "postgresql" for s in _children(enrollment, consumed))
+
+
+async def test_a_service_calling_another_makes_a_client_span_the_server_span_hangs_under(
+    migrated_pool: PoolFactory, kafka_settings: KafkaSettings, spans: InMemorySpanExporter
+) -> None:
+    _, pool = await migrated_pool("points")
+    settings = replace(service_settings("points", {}), kafka=kafka_settings)
+    server = GrpcServer("127.0.0.1:0", build(settings, pool).registrations)
+    await server.start()
+    lookup = CreditLookup(f"127.0.0.1:{server.port}")  # how tickets asks points about a claim
+    try:
+        assert (await lookup.check(f"order-{uuid.uuid4().hex[:8]}", "m-1")).status == NOT_CREDITED
+    finally:
+        await lookup.close()
+        await server.stop(grace=1)
+    finished = spans.get_finished_spans()
+    method = "/loyalty.points.v1.CreditLookupService/FindCredit"
+    client = _only(finished, SpanKind.CLIENT, method)
+    assert _only(_children(finished, client), SpanKind.SERVER, method)

@@ -117,3 +117,10 @@ def test_every_variable_the_deploy_files_set_is_read_by_the_code() -> None:
     assert any(name.startswith("compose") for name in places) and any(name.startswith("Deployment") for name in places)
     unread = {place: sorted(names - read) for place, names in places.items() if names - read}
     assert not unread, f"set in deploy files but read by no code: {unread}"
+
+
+def test_every_deploy_file_is_valid_yaml() -> None:
+    files = sorted(DEPLOY.rglob("*.yaml"))
+    assert {"compose.yaml", "otel-collector.yaml", "prometheus.yaml"} <= {f.name for f in files}
+    for path in files:
+        assert all(document is not None for document in yaml.safe_load_all(path.read_text())), path

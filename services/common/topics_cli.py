@@ -48,7 +48,8 @@ def add_topics_command(commands: argparse._SubParsersAction) -> None:  # type: i
 async def topic_states(admin: AIOKafkaAdminClient, kafka: KafkaSettings) -> list[TopicState]:
     # Only existing topics are described: a metadata request naming a topic creates it on some brokers.
     existing = set(await admin.list_topics())
-    described = await admin.describe_topics([t for t in ALL_TOPICS if t in existing]) if existing else []
+    ours = [topic for topic in ALL_TOPICS if topic in existing]
+    described = await admin.describe_topics(ours) if ours else []
     partitions = {topic["topic"]: len(topic["partitions"]) for topic in described}
     return [TopicState(name, wanted_partitions(kafka, name), partitions.get(name)) for name in ALL_TOPICS]
 

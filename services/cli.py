@@ -11,9 +11,11 @@ import sys
 import grpc
 
 from services.client import add_client_commands
+from services.common.doctor import add_doctor_command
 from services.common.migrations import migrate
 from services.common.runtime import Builder, run_service
 from services.common.settings import SERVICE_NAMES, SettingsError, service_settings
+from services.common.topics_cli import add_topics_command
 from services.ledger_cli import add_ledger_commands
 from services.partner_cli import add_partner_commands
 from services.program_cli import add_program_commands
@@ -66,6 +68,8 @@ def parser() -> argparse.ArgumentParser:
     add_ledger_commands(commands)
     add_program_commands(commands)
     add_partner_commands(commands)
+    add_topics_command(commands)
+    add_doctor_command(commands)
     return root
 
 

@@ -20,10 +20,10 @@ from loyalty.events.v1 import commerce_pb2
 from loyalty.points.v1 import points_pb2 as pb
 from loyalty.points.v1 import points_pb2_grpc
 
-from services.common.channels import internal_channel
 from services.common.events import kafka_headers, new_envelope, timestamp
 from services.common.kafka import PURCHASES_TOPIC, new_producer
-from services.common.settings import service_settings
+from services.common.settings import grpc_tls_settings, service_settings
+from services.common.tls import grpc_channel
 
 
 def add_client_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -48,7 +48,7 @@ def add_client_commands(commands: argparse._SubParsersAction) -> None:  # type: 
 
 
 def points_channel() -> grpc.aio.Channel:
-    return internal_channel(os.environ.get("LOYALTY_POINTS_ADDRESS", "127.0.0.1:50051"))
+    return grpc_channel(os.environ.get("LOYALTY_POINTS_ADDRESS", "127.0.0.1:50051"), grpc_tls_settings(os.environ))
 
 
 def money(amount: str, currency: str) -> Money:

@@ -18,20 +18,20 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from google.protobuf.message import Message
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
-from opentelemetry import propagate, trace
 
 from services.common.db import unit_of_work
 from services.common.errors import DomainError
 from services.common.events import MalformedEvent, decode, header
 from services.common.kafka import dead_letter_topic, new_consumer, new_producer
+from services.common.metrics import CONSUMER_APPLIED, CONSUMER_BATCH_DURATION, CONSUMER_DEAD_LETTERED, CONSUMER_LAG
 from services.common.settings import KafkaSettings
+from services.common.tracing import consuming
 
 log = logging.getLogger(__name__)
-tracer = trace.get_tracer(__name__)
 
 Handler = Callable[[asyncpg.Connection, EventEnvelope, Message], Awaitable[None]]
 
@@ -75,16 +75,31 @@ class BatchConsumer:
         try:
             while True:
                 batches = await consumer.getmany(timeout_ms=500)
-                for records in batches.values():
-                    await self._process_with_retry(records, dead_letters)
+                for partition, records in batches.items():
+                    with CONSUMER_BATCH_DURATION.labels(self.name, self.topic).time():
+                        await self._process_with_retry(records, dead_letters)
+                    self._record_lag(consumer, partition, records[-1].offset + 1)
                 if batches:
                     await _commit(consumer)
                 elif time.monotonic() >= next_log_check:
                     await _rewind_lost_partitions(consumer)
+                    await self._record_idle_lag(consumer)
                     next_log_check = time.monotonic() + _LOG_CHECK_INTERVAL_S
         finally:
             await consumer.stop()
             await dead_letters.stop()
+
+    def _record_lag(self, consumer: AIOKafkaConsumer, partition: TopicPartition, position: int) -> None:
+        highwater = consumer.highwater(partition)
+        if highwater is not None:
+            CONSUMER_LAG.labels(self.name, partition.topic, str(partition.partition)).set(max(highwater - position, 0))
+
+    async def _record_idle_lag(self, consumer: AIOKafkaConsumer) -> None:
+        try:
+            for partition in consumer.assignment():
+                self._record_lag(consumer, partition, await consumer.position(partition))
+        except KafkaError as error:
+            log.info("consumer lag not measured", extra={"error": repr(error)})
 
     async def _process_with_retry(self, records: list[ConsumerRecord], dead_letters: AIOKafkaProducer) -> None:
         """Apply a partition's batch; a database outage retries the whole batch, never skips it."""
@@ -114,6 +129,7 @@ class BatchConsumer:
         ]
         await _send_with_retry(dead_letters, dead_letter_topic(self.topic), record.key, record.value, headers)
         self.dead_lettered += 1
+        CONSUMER_DEAD_LETTERED.labels(self.name, self.topic).inc()
 
 
 class EventConsumer(BatchConsumer):
@@ -136,18 +152,26 @@ class EventConsumer(BatchConsumer):
         Refused events are dead-lettered before the commit: if the commit then
         fails, the retry may dead-letter them again, but never loses one.
         """
-        records = [record for record in records if self._may_handle(record)]
-        if not records:
+        wanted = []
+        for record in records:
+            if self._may_handle(record):
+                wanted.append(record)
+                continue
+            # Seen and skipped: the trace still shows the event reached this consumer.
+            with consuming(self.topic, self.name, list(record.headers or ())):
+                pass
+        if not wanted:
             return
         applied = 0
         async with unit_of_work(self._pool) as connection:
-            for record in records:
+            for record in wanted:
                 outcome = await self._apply_one(connection, record)
                 if isinstance(outcome, _Refused):
                     await self.dead_letter(record, dead_letters, outcome.reason)
                 elif outcome:
                     applied += 1
         self.applied += applied
+        CONSUMER_APPLIED.labels(self.name, self.topic).inc(applied)
 
     def _may_handle(self, record: ConsumerRecord) -> bool:
         """False for an event whose `ce_type` header names a type this consumer does not apply.
@@ -162,10 +186,7 @@ class EventConsumer(BatchConsumer):
     async def _apply_one(self, connection: asyncpg.Connection, record: ConsumerRecord) -> bool | _Refused:
         """True if applied, False if not this consumer's or already applied, else why it was refused."""
         headers = list(record.headers or ())
-        carrier = {k: v.decode("latin-1") for k, v in headers}
-        with tracer.start_as_current_span(
-            f"{self.topic} process", context=propagate.extract(carrier), kind=trace.SpanKind.CONSUMER
-        ):
+        with consuming(self.topic, self.name, headers):
             try:
                 envelope, payload = decode(record.value, headers)
             except MalformedEvent as error:

@@ -71,15 +71,17 @@ def _envelope(
     return envelope
 
 
-def kafka_headers(envelope: EventEnvelope) -> list[tuple[str, bytes]]:
+def kafka_headers(envelope: EventEnvelope, traceparent: str | None = None) -> list[tuple[str, bytes]]:
+    """The CloudEvents headers of an envelope; `traceparent` replaces the envelope's (the relay's span)."""
+    traceparent = envelope.traceparent if traceparent is None else traceparent
     headers = [
         ("ce_id", envelope.event_id.encode()),
         ("ce_type", envelope.type.encode()),
         ("ce_source", envelope.source.encode()),
         ("content-type", PROTOBUF.encode()),
     ]
-    if envelope.traceparent:
-        headers.append(("traceparent", envelope.traceparent.encode()))
+    if traceparent:
+        headers.append(("traceparent", traceparent.encode()))
     return headers
 
 

@@ -29,6 +29,10 @@ from services.common.errors import (
     Unauthenticated,
     Unavailable,
 )
+from services.common.grpc_handlers import rewrap
+from services.common.rpc_metrics import RpcMetricsInterceptor
+from services.common.settings import GrpcTlsSettings
+from services.common.tls import server_credentials
 
 log = logging.getLogger(__name__)
 
@@ -100,28 +104,10 @@ class DomainErrorInterceptor(grpc.aio.ServerInterceptor):
             if authorizer is not None:
                 authorizer.check(method, context.invocation_metadata())
 
-        if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(
-                _guard_unary(handler.unary_unary, check),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(
-                _guard_unary(handler.stream_unary, check),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(
-                _guard_stream(handler.unary_stream, check),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        return grpc.stream_stream_rpc_method_handler(
-            _guard_stream(handler.stream_stream, check),
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
+        return rewrap(
+            handler,
+            lambda behavior: _guard_unary(behavior, check),
+            lambda behavior: _guard_stream(behavior, check),
         )
 
 
@@ -153,10 +139,16 @@ def _guard_stream(behavior: Any, check: Check) -> Callable[..., AsyncIterator[An
 
 class GrpcServer:
     def __init__(
-        self, address: str, registrations: Sequence[Registration], authorizer: Authorizer | None = None
+        self,
+        address: str,
+        registrations: Sequence[Registration],
+        tls: GrpcTlsSettings | None = None,
+        authorizer: Authorizer | None = None,
     ) -> None:
-        # The tracing interceptor comes first so its span covers the whole call, errors included.
-        self._server = grpc.aio.server(interceptors=[aio_server_interceptor(), DomainErrorInterceptor(authorizer)])
+        # Tracing first so its span covers the whole call; metrics outside the error mapping so they see its code.
+        self._server = grpc.aio.server(
+            interceptors=[aio_server_interceptor(), RpcMetricsInterceptor(), DomainErrorInterceptor(authorizer)]
+        )
         self._health = HealthServicer()
         self._registrations = registrations
         for registration in registrations:
@@ -167,7 +159,10 @@ class GrpcServer:
             [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
             self._server,
         )
-        self.port = self._server.add_insecure_port(address)
+        if tls is not None and tls.serves_tls:
+            self.port = self._server.add_secure_port(address, server_credentials(tls))
+        else:
+            self.port = self._server.add_insecure_port(address)
         if self.port == 0:
             raise OSError(f"cannot listen on {address}")
 

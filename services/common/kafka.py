@@ -34,6 +34,11 @@ def dead_letter_topic(topic: str) -> str:
 ALL_TOPICS = (*EVENT_TOPICS, *(dead_letter_topic(t) for t in EVENT_TOPICS))
 
 
+def wanted_partitions(kafka: KafkaSettings, topic: str) -> int:
+    """Event topics are split by member key; a dead-letter topic is read by people, in order."""
+    return 1 if topic.endswith(".dlq") else kafka.partitions
+
+
 def new_producer(kafka: KafkaSettings) -> AIOKafkaProducer:
     # acks=all so a row leaves the outbox only once every in-sync replica has it.
     return AIOKafkaProducer(
@@ -65,9 +70,10 @@ async def ensure_topics(kafka: KafkaSettings, names: Iterable[str] = ALL_TOPICS)
         existing = set(await admin.list_topics())
         missing = [name for name in names if name not in existing]
         if missing:
-            partitions = {name: 1 if name.endswith(".dlq") else kafka.partitions for name in missing}
             try:
-                await admin.create_topics([NewTopic(n, partitions[n], kafka.replication_factor) for n in missing])
+                await admin.create_topics(
+                    [NewTopic(n, wanted_partitions(kafka, n), kafka.replication_factor) for n in missing]
+                )
             except TopicAlreadyExistsError:
                 log.info("topics created concurrently by another process", extra={"topics": missing})
         return missing

@@ -21,6 +21,7 @@ import contextlib
 import logging
 import time
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -33,7 +34,9 @@ from loyalty.events.v1.envelope_pb2 import EventEnvelope
 
 from services.common.events import kafka_headers
 from services.common.kafka import ensure_topics, new_producer
+from services.common.metrics import OUTBOX_PUBLISHED
 from services.common.settings import KafkaSettings
+from services.common.tracing import publishing
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +156,8 @@ class OutboxRelay:
                     continue
                 lost_topics = await self._mark_published(connection, rows, acknowledgements)
                 self.published += len(rows)
+                for topic, count in Counter(row.topic for row in rows).items():
+                    OUTBOX_PUBLISHED.labels(topic).inc(count)
                 if lost_topics:
                     # A restarted in-memory broker acknowledges sends to topics it no longer lists,
                     # and nobody can read those: create the topics and start on fresh metadata.
@@ -256,9 +261,9 @@ class OutboxRelay:
         deliveries = []
         for row in rows:
             envelope = EventEnvelope.FromString(row.envelope)
-            deliveries.append(
-                await producer.send(row.topic, row.envelope, key=row.key.encode(), headers=kafka_headers(envelope))
-            )
+            with publishing(row.topic, envelope.traceparent) as traceparent:
+                headers = kafka_headers(envelope, traceparent)
+                deliveries.append(await producer.send(row.topic, row.envelope, key=row.key.encode(), headers=headers))
         return list(await asyncio.gather(*deliveries))
 
 

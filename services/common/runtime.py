@@ -11,18 +11,22 @@ from dataclasses import dataclass, field
 
 import asyncpg
 from aiokafka.errors import KafkaError
+from opentelemetry import trace
 
 from services.common.auth import authorizer_from
 from services.common.consumer import BatchConsumer
 from services.common.db import create_pool
 from services.common.grpc_server import GrpcServer, Registration
 from services.common.kafka import ensure_topics
+from services.common.metrics import OUTBOX_GAUGES, MetricsEndpoint, SampledGauge
 from services.common.migrations import migrate
 from services.common.outbox import OutboxRelay
 from services.common.settings import ServiceSettings
-from services.common.telemetry import configure_logging, configure_tracing
+from services.common.telemetry import configure_logging
+from services.common.tracing import configure_tracing
 
 log = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
 
 
 @dataclass(frozen=True)
@@ -36,7 +40,8 @@ class PeriodicJob:
     async def run(self) -> None:
         while True:
             try:
-                result = await self.run_once()
+                with tracer.start_as_current_span(f"job {self.name}"):
+                    result = await self.run_once()
                 log.info("job ran", extra={"job": self.name, "result": repr(result)})
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
                 log.warning("job failed; next run as scheduled", extra={"job": self.name, "error": repr(error)})
@@ -50,6 +55,8 @@ class ServiceParts:
     registrations: Sequence[Registration]
     consumers: Sequence[BatchConsumer] = field(default_factory=tuple)
     jobs: Sequence[PeriodicJob] = field(default_factory=tuple)
+    # Gauges of the service's own tables, sampled when Prometheus scrapes (the outbox's always are).
+    gauges: Sequence[SampledGauge] = field(default_factory=tuple)
 
 
 Builder = Callable[[ServiceSettings, asyncpg.Pool], ServiceParts]
@@ -76,12 +83,12 @@ async def _ensure_topics_best_effort(settings: ServiceSettings) -> None:
 
 
 async def run_service(settings: ServiceSettings, build: Builder) -> None:
-    configure_logging(settings.name, settings.log_level)
+    configure_logging(settings.name, settings.log_level, settings.secrets())
     configure_tracing(settings.name)
     await migrate_with_retry(settings)
     pool = await create_pool(settings.database_url)
     parts = build(settings, pool)
-    server = GrpcServer(settings.grpc_address, parts.registrations, authorizer_from(os.environ))
+    server = GrpcServer(settings.grpc_address, parts.registrations, settings.grpc_tls, authorizer_from(os.environ))
     await _ensure_topics_best_effort(settings)
     relay = OutboxRelay(pool, settings.kafka, poll_interval=settings.outbox_poll_ms / 1000)
     workers = [
@@ -90,17 +97,34 @@ async def run_service(settings: ServiceSettings, build: Builder) -> None:
         *(asyncio.create_task(job.run(), name=f"job-{job.name}") for job in parts.jobs),
     ]
     await server.start()
+    metrics = _start_metrics(settings, pool, parts)
     log.info("service started", extra={"grpc": settings.grpc_address, "kafka": settings.kafka.bootstrap})
     try:
         await _until_stopped(workers)
     finally:
         log.info("service stopping")
         await server.stop()
+        if metrics is not None:
+            metrics.stop()
         for worker in workers:
             worker.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
         await pool.close()
         log.info("service stopped")
+
+
+def _start_metrics(settings: ServiceSettings, pool: asyncpg.Pool, parts: ServiceParts) -> MetricsEndpoint | None:
+    """The Prometheus endpoint, unless disabled; a busy port costs the metrics, not the service."""
+    if settings.metrics_port == 0:
+        return None
+    endpoint = MetricsEndpoint(pool, [*OUTBOX_GAUGES, *parts.gauges])
+    try:
+        endpoint.start(settings.grpc_host, settings.metrics_port)
+    except OSError as error:
+        log.error("metrics endpoint not started", extra={"port": settings.metrics_port, "error": repr(error)})
+        return None
+    log.info("metrics endpoint started", extra={"port": settings.metrics_port})
+    return endpoint
 
 
 async def _until_stopped(workers: list[asyncio.Task[None]]) -> None:

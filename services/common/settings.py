@@ -14,8 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
+from aiokafka.helpers import create_ssl_context
+
+from services.common.redaction import url_password
+
 SERVICE_NAMES = ("points", "rewards", "tickets")
 DEFAULT_GRPC_PORTS = {"points": 50051, "rewards": 50052, "tickets": 50053}
+DEFAULT_METRICS_PORTS = {"points": 9464, "rewards": 9465, "tickets": 9466}
 EMBEDDED_KAFKA_PORT = 19092
 
 
@@ -70,6 +75,11 @@ class KafkaSettings:
     sasl_mechanism: str | None
     sasl_username: str | None
     sasl_password: str | None = field(repr=False)
+    # For SSL and SASL_SSL: the CA that signed the brokers' certificates (the system's CAs when unset),
+    # and a client certificate and key when the brokers authenticate clients by TLS.
+    ssl_ca_file: str | None = None
+    ssl_cert_file: str | None = None
+    ssl_key_file: str | None = None
 
     def client_options(self) -> dict[str, object]:
         """Options every aiokafka client of this platform shares."""
@@ -77,6 +87,10 @@ class KafkaSettings:
             "bootstrap_servers": self.bootstrap,
             "security_protocol": self.security_protocol,
         }
+        if self.security_protocol in {"SSL", "SASL_SSL"}:
+            options["ssl_context"] = create_ssl_context(
+                cafile=self.ssl_ca_file, certfile=self.ssl_cert_file, keyfile=self.ssl_key_file
+            )
         if self.sasl_mechanism:
             options |= {
                 "sasl_mechanism": self.sasl_mechanism,
@@ -84,6 +98,19 @@ class KafkaSettings:
                 "sasl_plain_password": self.sasl_password,
             }
         return options
+
+
+@dataclass(frozen=True)
+class GrpcTlsSettings:
+    """TLS of the gRPC servers (certificate and key) and of their clients (the CA to trust); unset: plaintext."""
+
+    cert_file: str | None = None
+    key_file: str | None = None
+    ca_file: str | None = None
+
+    @property
+    def serves_tls(self) -> bool:
+        return self.cert_file is not None
 
 
 @dataclass(frozen=True)
@@ -103,10 +130,17 @@ class ServiceSettings:
     expiry_reminder_days: int
     # Where the points gRPC API answers, for services that call it (rewards holds points).
     points_grpc_target: str
+    grpc_tls: GrpcTlsSettings = field(default_factory=GrpcTlsSettings)
+    # Where Prometheus scrapes the service's metrics; 0 serves none.
+    metrics_port: int = 0
 
     @property
     def grpc_address(self) -> str:
         return f"{self.grpc_host}:{self.grpc_port}"
+
+    def secrets(self) -> list[str]:
+        """The passwords this service was given, which its logs must never show."""
+        return [s for s in (url_password(self.database_url), self.kafka.sasl_password) if s]
 
 
 def kafka_settings(env: Mapping[str, str] = os.environ) -> KafkaSettings:
@@ -121,7 +155,21 @@ def kafka_settings(env: Mapping[str, str] = os.environ) -> KafkaSettings:
         sasl_mechanism=env.get("LOYALTY_KAFKA_SASL_MECHANISM") or None,
         sasl_username=env.get("LOYALTY_KAFKA_SASL_USERNAME") or None,
         sasl_password=env.get("LOYALTY_KAFKA_SASL_PASSWORD") or None,
+        ssl_ca_file=env.get("LOYALTY_KAFKA_SSL_CA_FILE") or None,
+        ssl_cert_file=env.get("LOYALTY_KAFKA_SSL_CERT_FILE") or None,
+        ssl_key_file=env.get("LOYALTY_KAFKA_SSL_KEY_FILE") or None,
     )
+
+
+def grpc_tls_settings(env: Mapping[str, str] = os.environ) -> GrpcTlsSettings:
+    tls = GrpcTlsSettings(
+        cert_file=env.get("LOYALTY_GRPC_TLS_CERT_FILE") or None,
+        key_file=env.get("LOYALTY_GRPC_TLS_KEY_FILE") or None,
+        ca_file=env.get("LOYALTY_GRPC_TLS_CA_FILE") or None,
+    )
+    if (tls.cert_file is None) != (tls.key_file is None):
+        raise SettingsError("LOYALTY_GRPC_TLS_CERT_FILE and LOYALTY_GRPC_TLS_KEY_FILE must be set together")
+    return tls
 
 
 def service_settings(name: str, env: Mapping[str, str] = os.environ) -> ServiceSettings:
@@ -143,4 +191,6 @@ def service_settings(name: str, env: Mapping[str, str] = os.environ) -> ServiceS
         expiry_reminder_days=_integer(env, "LOYALTY_EXPIRY_REMINDER_DAYS", 30, minimum=0),
         points_grpc_target=env.get("LOYALTY_POINTS_GRPC_TARGET")
         or f"127.0.0.1:{_integer(env, 'LOYALTY_POINTS_GRPC_PORT', DEFAULT_GRPC_PORTS['points'], minimum=1)}",
+        grpc_tls=grpc_tls_settings(env),
+        metrics_port=_integer(env, prefix + "METRICS_PORT", DEFAULT_METRICS_PORTS[name]),
     )

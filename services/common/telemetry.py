@@ -1,14 +1,16 @@
-"""Structured JSON logs that carry the current trace and span ids, and the tracer provider."""
+"""Structured JSON logs that carry the current trace and span ids, with secrets and personal data redacted."""
 
 from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Iterable
+from typing import Any, TextIO
 
 from opentelemetry import trace
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
 from pythonjsonlogger.json import JsonFormatter
+
+from services.common.redaction import Redactor
 
 
 class _TraceContextFilter(logging.Filter):
@@ -20,11 +22,24 @@ class _TraceContextFilter(logging.Filter):
         return True
 
 
-def configure_logging(service: str, level: str = "INFO") -> None:
-    handler = logging.StreamHandler(sys.stderr)
+class _RedactingJsonFormatter(JsonFormatter):
+    def __init__(self, redactor: Redactor, **options: Any) -> None:
+        super().__init__(**options)
+        self._redactor = redactor
+
+    def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
+        return self._redactor.fields(log_data)
+
+
+def configure_logging(
+    service: str, level: str = "INFO", secrets: Iterable[str] = (), stream: TextIO | None = None
+) -> None:
+    """JSON lines on `stream` (stderr); `secrets` (passwords the service was given) never appear in them."""
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(
-        JsonFormatter(
-            "{asctime}{levelname}{name}{message}",
+        _RedactingJsonFormatter(
+            Redactor(secrets),
+            fmt="{asctime}{levelname}{name}{message}",
             style="{",
             rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
             static_fields={"service": service},
@@ -36,8 +51,3 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root.setLevel(level)
     # aiokafka logs every reconnect attempt at ERROR; the platform logs outages itself.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL if level != "DEBUG" else logging.DEBUG)
-
-
-def configure_tracing(service: str) -> None:
-    """Install the SDK tracer provider so trace context is created and propagated."""
-    trace.set_tracer_provider(TracerProvider(resource=Resource.create({"service.name": f"loyalty-{service}"})))

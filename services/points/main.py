@@ -17,6 +17,7 @@ from loyalty.points.v1 import (
 )
 
 from services.common.grpc_server import Registration
+from services.common.metrics import POINTS_GAUGES
 from services.common.runtime import PeriodicJob, ServiceParts
 from services.common.settings import ServiceSettings
 from services.points.accrual_application import AccrualApplication
@@ -69,4 +70,5 @@ def build(settings: ServiceSettings, pool: asyncpg.Pool) -> ServiceParts:
             PeriodicJob("tier-requalification", settings.expiry_interval_s, requalification.run_once),
             PeriodicJob("birthday-bonus", settings.expiry_interval_s, BirthdayJob(pool, programs).run_once),
         ],
+        gauges=POINTS_GAUGES,
     )

@@ -10,6 +10,7 @@ from datetime import date, datetime
 
 import asyncpg
 
+from services.common.metrics import LEDGER_ENTRIES
 from services.points.domain import Enrollment, Purchase
 
 
@@ -117,6 +118,7 @@ async def insert_entry(
         description,
         breakdown,
     )
+    LEDGER_ENTRIES.labels(kind).inc()
     return EntryRow(**record)
 
 
@@ -246,7 +248,10 @@ async def insert_purchase_earning(
     )
     fields = dict(record)
     recorded = fields.pop("recorded")
-    return recorded, EntryRow(**fields) if fields["entry_id"] is not None else None
+    if fields["entry_id"] is None:
+        return recorded, None
+    LEDGER_ENTRIES.labels(fields["kind"]).inc()
+    return recorded, EntryRow(**fields)
 
 
 async def find_purchase(connection: asyncpg.Connection, purchase_id: str) -> PurchaseRow | None:

@@ -46,7 +46,7 @@ def _service(pb2: object, name: str) -> str:
 
 def build(settings: ServiceSettings, pool: asyncpg.Pool, options: RewardsSettings | None = None) -> ServiceParts:
     options = options or rewards_settings()
-    points = PointsClient(settings.points_grpc_target)
+    points = PointsClient(settings.points_grpc_target, settings.grpc_tls)
     before_capture = _exit_before_capture if options.exit_before_capture else (lambda: None)
     redemptions = RedemptionApplication(pool, points, options, before_capture)
     member_view = member_view_parts(settings, pool, rewards_pb2, rewards_pb2_grpc)

@@ -18,8 +18,9 @@ from google.protobuf.duration_pb2 import Duration
 from loyalty.points.v1 import points_pb2 as pb
 from loyalty.points.v1 import points_pb2_grpc
 
-from services.common.channels import internal_channel
 from services.common.errors import DomainError, FailedPrecondition, NotFound, Unavailable
+from services.common.settings import GrpcTlsSettings
+from services.common.tls import grpc_channel
 
 T = TypeVar("T")
 CALL_TIMEOUT_S = 10.0
@@ -66,14 +67,15 @@ async def _answer(call: Awaitable[T]) -> T:
 
 
 class PointsClient:
-    def __init__(self, target: str) -> None:
+    def __init__(self, target: str, tls: GrpcTlsSettings | None = None) -> None:
         self._target = target
+        self._tls = tls or GrpcTlsSettings()
         self._channel: grpc.aio.Channel | None = None
 
     def _stub(self) -> points_pb2_grpc.PointsServiceStub:
         # Created on first use, inside the service's event loop.
         if self._channel is None:
-            self._channel = internal_channel(self._target)
+            self._channel = grpc_channel(self._target, self._tls)
         return points_pb2_grpc.PointsServiceStub(self._channel)
 
     async def close(self) -> None:

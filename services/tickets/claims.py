@@ -7,8 +7,9 @@ import logging
 import grpc
 from loyalty.points.v1 import credits_pb2, credits_pb2_grpc
 
-from services.common.channels import internal_channel
 from services.common.errors import FailedPrecondition
+from services.common.settings import GrpcTlsSettings
+from services.common.tls import grpc_channel
 from services.tickets.domain import Claim
 from services.tickets.store import ClaimCheck
 
@@ -20,15 +21,16 @@ ALREADY_CREDITED, NOT_CREDITED, UNVERIFIED = "already_credited", "not_credited",
 class CreditLookup:
     """A client of the points service; a claim it cannot verify is recorded as unverified, not refused."""
 
-    def __init__(self, target: str, timeout_s: float = 3.0) -> None:
+    def __init__(self, target: str, timeout_s: float = 3.0, tls: GrpcTlsSettings | None = None) -> None:
         self._target = target
+        self._tls = tls or GrpcTlsSettings()
         self._timeout_s = timeout_s
         self._channel: grpc.aio.Channel | None = None
 
     async def check(self, claim: Claim, member_id: str) -> ClaimCheck:
         """What points knows of the purchase or partner transaction; FAILED_PRECONDITION if another member's."""
         if self._channel is None:
-            self._channel = internal_channel(self._target)
+            self._channel = grpc_channel(self._target, self._tls)
         stub = credits_pb2_grpc.CreditLookupServiceStub(self._channel)
         try:
             found = await stub.FindCredit(

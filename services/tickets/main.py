@@ -27,7 +27,7 @@ def build(settings: ServiceSettings, pool: asyncpg.Pool) -> ServiceParts:
 def assemble(settings: ServiceSettings, pool: asyncpg.Pool, own: TicketsSettings, now: Clock = utc_now) -> ServiceParts:
     """The service's parts; tests pass their own settings and clock."""
     policy = load_policy(own.policy_file)
-    tickets = TicketsApplication(pool, policy, CreditLookup(settings.points_grpc_target), now)
+    tickets = TicketsApplication(pool, policy, CreditLookup(settings.points_grpc_target, tls=settings.grpc_tls), now)
     member_view = member_view_parts(settings, pool, tickets_pb2, tickets_pb2_grpc)
     return ServiceParts(
         registrations=[

@@ -15,13 +15,14 @@ from loyalty.points.v1 import points_pb2_grpc
 from services.common.embedded import free_port
 from services.common.settings import SERVICE_NAMES
 from services.dev import Platform
+from tests.otlp_collector import Collector, collecting
 
 
 @asynccontextmanager
 async def running_platform(
     tmp_path_factory: pytest.TempPathFactory, postgres_admin_url: str, extra_env: dict[str, str] | None = None
 ) -> AsyncIterator[Platform]:
-    """The platform as `loyalty dev` starts it, on free ports and databases of its own (and `extra_env`)."""
+    """The platform as `loyalty dev` starts it, on free ports (metrics too), databases of its own and `extra_env`."""
     platform = Platform(
         data_dir=Path(tmp_path_factory.mktemp("platform")),
         kafka_port=free_port(),
@@ -29,7 +30,11 @@ async def running_platform(
         postgres_admin_url=postgres_admin_url,
         database_prefix=f"e2e_{uuid.uuid4().hex[:8]}_",
         drop_databases_on_stop=True,
-        extra_env={"LOYALTY_OUTBOX_POLL_MS": "50", **(extra_env or {})},
+        extra_env={
+            "LOYALTY_OUTBOX_POLL_MS": "50",
+            **{f"LOYALTY_{name.upper()}_METRICS_PORT": str(free_port()) for name in SERVICE_NAMES},
+            **(extra_env or {}),
+        },
     )
     await platform.start()
     try:
@@ -39,9 +44,20 @@ async def running_platform(
 
 
 @pytest.fixture(scope="session")
-async def platform(tmp_path_factory: pytest.TempPathFactory, postgres_admin_url: str) -> AsyncIterator[Platform]:
+async def collector() -> AsyncIterator[Collector]:
+    """Where the shared platform's services export their spans."""
+    async with collecting() as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+async def platform(
+    tmp_path_factory: pytest.TempPathFactory, postgres_admin_url: str, collector: Collector
+) -> AsyncIterator[Platform]:
     """The shared platform; it runs without a program, so purchases earn the flat base rate."""
-    async with running_platform(tmp_path_factory, postgres_admin_url) as shared:
+    # Spans go out in batches every 200 ms rather than every 5 s.
+    telemetry = {"OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "200"}
+    async with running_platform(tmp_path_factory, postgres_admin_url, telemetry) as shared:
         yield shared
 
 

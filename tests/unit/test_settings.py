@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 
 import pytest
@@ -128,7 +129,11 @@ def test_sasl_options_reach_the_clients_and_the_password_stays_out_of_repr() -> 
             "LOYALTY_KAFKA_SASL_PASSWORD": "s3cret-value",
         }
     )
-    assert kafka.client_options() == {
+    options = kafka.client_options()
+    # aiokafka refuses SSL without a context; with no CA file it trusts the system's CAs.
+    context = options.pop("ssl_context")
+    assert isinstance(context, ssl.SSLContext) and context.verify_mode == ssl.CERT_REQUIRED
+    assert options == {
         "bootstrap_servers": f"127.0.0.1:{EMBEDDED_KAFKA_PORT}",
         "security_protocol": "SASL_SSL",
         "sasl_mechanism": "SCRAM-SHA-512",

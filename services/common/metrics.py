@@ -1,0 +1,138 @@
+"""Prometheus metrics of a service and the HTTP endpoint Prometheus scrapes.
+
+Counters and histograms are updated where things happen (RPCs, consumed
+events, ledger entries). Gauges that describe a database (outbox backlog,
+holds pending) are sampled when Prometheus scrapes: the endpoint's thread asks
+the service's event loop to run their queries, so a value is never staler
+than the scrape.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from wsgiref.simple_server import WSGIServer
+
+import asyncpg
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+log = logging.getLogger(__name__)
+
+RPC_HANDLED = Counter("loyalty_rpc_server_handled", "gRPC calls handled, by method and status code", ["method", "code"])
+RPC_DURATION = Histogram(
+    "loyalty_rpc_server_duration_seconds", "Time to handle a gRPC call, by method and status code", ["method", "code"]
+)
+CONSUMER_LAG = Gauge(
+    "loyalty_consumer_lag_messages",
+    "Messages in a partition not yet processed by a consumer group (the broker's high watermark minus its position)",
+    ["consumer", "topic", "partition"],
+)
+CONSUMER_BATCH_DURATION = Histogram(
+    "loyalty_consumer_batch_duration_seconds",
+    "Time to apply one fetched batch of a partition, its transaction included",
+    ["consumer", "topic"],
+)
+CONSUMER_APPLIED = Counter("loyalty_consumer_applied", "Events a consumer applied", ["consumer", "topic"])
+CONSUMER_DEAD_LETTERED = Counter(
+    "loyalty_consumer_dead_lettered", "Events a consumer sent to the dead-letter topic", ["consumer", "topic"]
+)
+OUTBOX_PUBLISHED = Counter("loyalty_outbox_published", "Outbox rows the relay published", ["topic"])
+LEDGER_ENTRIES = Counter(
+    "loyalty_points_ledger_entries_written",
+    "Points ledger entries written, by kind (an entry whose transaction rolled back may be counted)",
+    ["kind"],
+)
+
+_SAMPLE_TIMEOUT_S = 5.0
+
+
+@dataclass(frozen=True)
+class SampledGauge:
+    """A gauge whose value one SQL query returns when Prometheus scrapes."""
+
+    name: str
+    documentation: str
+    query: str
+
+
+OUTBOX_GAUGES = (
+    SampledGauge(
+        "loyalty_outbox_backlog_rows",
+        "Outbox rows not yet published",
+        "SELECT count(*) FROM outbox WHERE published_at IS NULL",
+    ),
+    SampledGauge(
+        "loyalty_outbox_oldest_age_seconds",
+        "Age of the oldest unpublished outbox row; 0 when none waits",
+        "SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0) FROM outbox WHERE published_at IS NULL",
+    ),
+)
+
+
+class _DatabaseGauges(Collector):
+    def __init__(self, pool: asyncpg.Pool, gauges: Sequence[SampledGauge], loop: asyncio.AbstractEventLoop) -> None:
+        self._pool = pool
+        self._gauges = gauges
+        self._loop = loop
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        # Runs on the endpoint's thread: the queries run on the service's loop, where the pool lives.
+        future = asyncio.run_coroutine_threadsafe(self._sample(), self._loop)
+        try:
+            values = future.result(timeout=_SAMPLE_TIMEOUT_S)
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            future.cancel()
+            log.warning("database gauges not sampled", extra={"error": repr(error)})
+            return
+        for gauge, value in zip(self._gauges, values, strict=True):
+            yield GaugeMetricFamily(gauge.name, gauge.documentation, value=float(value))
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        # Names only, so registering does not run the queries.
+        for gauge in self._gauges:
+            yield GaugeMetricFamily(gauge.name, gauge.documentation)
+
+    async def _sample(self) -> list[float]:
+        async with self._pool.acquire() as connection:
+            return [float(await connection.fetchval(gauge.query)) for gauge in self._gauges]
+
+
+class MetricsEndpoint:
+    """Serves the process's metrics, and the service's database gauges, at http://host:port/metrics."""
+
+    def __init__(self, pool: asyncpg.Pool, gauges: Sequence[SampledGauge]) -> None:
+        self._pool = pool
+        self._gauges = gauges
+        self._collector: _DatabaseGauges | None = None
+        self._server: WSGIServer | None = None
+
+    def start(self, host: str, port: int) -> int:
+        """Listen and return the port (useful with 0: any free port)."""
+        self._collector = _DatabaseGauges(self._pool, self._gauges, asyncio.get_running_loop())
+        REGISTRY.register(self._collector)
+        try:
+            self._server, _ = start_http_server(port, addr=host)
+        except BaseException:
+            REGISTRY.unregister(self._collector)
+            raise
+        return int(self._server.server_port)
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._collector is not None:
+            REGISTRY.unregister(self._collector)
+
+
+POINTS_GAUGES = (
+    SampledGauge(
+        "loyalty_points_holds_pending",
+        "Holds that still reserve points: neither captured, released nor expired",
+        "SELECT count(*) FROM holds WHERE status = 'held' AND expires_at > now()",
+    ),
+)

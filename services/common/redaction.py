@@ -1,0 +1,74 @@
+"""What never reaches a log line: secrets and the full personal data of members.
+
+Redaction applies to the whole record as it is about to be written (message,
+extra fields, exception text): passwords in connection URLs and DSNs, the
+literal secrets the service was configured with, e-mail addresses (only the
+first letter of the local part and the domain stay), and any field named like
+personal data or a secret.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from urllib.parse import parse_qs, urlsplit
+
+REDACTED = "[redacted]"
+# Fields whose whole value is personal data or a secret, whatever it looks like.
+SENSITIVE_FIELDS = frozenset(
+    {
+        "email",
+        "name",
+        "first_name",
+        "last_name",
+        "full_name",
+        "birth_date",
+        "date_of_birth",
+        "phone",
+        "address",
+        "password",
+        "sasl_password",
+        "secret",
+        "token",
+        "api_key",
+        "authorization",
+        "database_url",
+    }
+)
+
+_URL_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://[^\s/:@]*):[^\s/@]*@")
+_PASSWORD_PARAMETER = re.compile(r"(?P<key>password\s*=\s*)(?P<value>'[^']*'|[^\s&;']+)", re.IGNORECASE)
+_EMAIL = re.compile(r"(?P<first>[A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@(?P<domain>[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
+
+
+class Redactor:
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        # Longest first, so a secret containing another is replaced whole.
+        self._secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+
+    def text(self, value: str) -> str:
+        for secret in self._secrets:
+            value = value.replace(secret, REDACTED)
+        value = _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}:{REDACTED}@", value)
+        value = _PASSWORD_PARAMETER.sub(lambda m: f"{m['key']}{REDACTED}", value)
+        return _EMAIL.sub(lambda m: f"{m['first']}***@{m['domain']}", value)
+
+    def value(self, value: object) -> object:
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, Mapping):
+            return self.fields(value)
+        if isinstance(value, list | tuple):
+            return [self.value(item) for item in value]
+        return value
+
+    def fields(self, fields: Mapping[str, object]) -> dict[str, object]:
+        return {key: REDACTED if key.lower() in SENSITIVE_FIELDS else self.value(item) for key, item in fields.items()}
+
+
+def url_password(url: str) -> str | None:
+    """The password a database URL carries, in its authority or its query string."""
+    parts = urlsplit(url)
+    if parts.password:
+        return parts.password
+    return next(iter(parse_qs(parts.query).get("password", [])), None)

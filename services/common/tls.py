@@ -1,0 +1,29 @@
+"""gRPC channels and server credentials: TLS when configured, client spans and the caller's token always."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import grpc
+from opentelemetry.instrumentation.grpc import aio_client_interceptors
+
+from services.common.auth import caller_interceptors
+from services.common.settings import GrpcTlsSettings
+
+
+def server_credentials(tls: GrpcTlsSettings) -> grpc.ServerCredentials:
+    """The server's certificate chain and private key, read from their files."""
+    if tls.cert_file is None or tls.key_file is None:
+        raise ValueError("a TLS server needs both a certificate and a key file")
+    return grpc.ssl_server_credentials([(Path(tls.key_file).read_bytes(), Path(tls.cert_file).read_bytes())])
+
+
+def grpc_channel(target: str, tls: GrpcTlsSettings) -> grpc.aio.Channel:
+    """A channel to another service (or, from the CLI, to any): TLS trusting `tls.ca_file` when set,
+    and `LOYALTY_CALLER_TOKEN` (when set) on every call."""
+    interceptors = [*aio_client_interceptors(), *caller_interceptors(os.environ)]
+    if tls.ca_file is None:
+        return grpc.aio.insecure_channel(target, interceptors=interceptors)
+    credentials = grpc.ssl_channel_credentials(root_certificates=Path(tls.ca_file).read_bytes())
+    return grpc.aio.secure_channel(target, credentials, interceptors=interceptors)

@@ -1,0 +1,120 @@
+"""Traces: the SDK tracer provider, OTLP export when configured, asyncpg spans, Kafka span helpers.
+
+gRPC server spans come from the interceptor in grpc_server.py and client spans
+from channels.py. The trace context travels on Kafka in the `traceparent`
+header: the outbox keeps the context of the transaction that wrote each event,
+the relay publishes it under a producer span that is that context's child, and
+each consumer processes the record under a consumer span that is the producer
+span's child.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+
+from opentelemetry import context, propagate, trace
+from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, Decision, ParentBased, Sampler, SamplingResult
+from opentelemetry.trace import Link, SpanKind
+from opentelemetry.trace.span import TraceState
+from opentelemetry.util.types import Attributes
+
+from services.common.events import current_traceparent
+
+_tracer = trace.get_tracer(__name__)
+_DB_SYSTEM_KEYS = ("db.system", "db.system.name")
+
+
+class WithoutOrphanQueries(Sampler):
+    """Parent-based sampling that drops database spans outside any operation.
+
+    The outbox relay and the consumers poll PostgreSQL several times a second;
+    recorded as traces of their own, those queries would bury the traces of
+    real work. A query made inside a gRPC call, a consumed event or a job is
+    kept with its parent.
+    """
+
+    def __init__(self, root: Sampler = ALWAYS_ON) -> None:
+        self._delegate = ParentBased(root)
+
+    def should_sample(
+        self,
+        parent_context: context.Context | None,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+        trace_state: TraceState | None = None,
+    ) -> SamplingResult:
+        orphan = not trace.get_current_span(parent_context).get_span_context().is_valid
+        if orphan and attributes and any(key in attributes for key in _DB_SYSTEM_KEYS):
+            return SamplingResult(Decision.DROP)
+        return self._delegate.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
+
+    def get_description(self) -> str:
+        return "WithoutOrphanQueries{ParentBased}"
+
+
+def new_tracer_provider(service: str, env: Mapping[str, str] = os.environ) -> TracerProvider:
+    """A provider that exports by OTLP/gRPC when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, else records only.
+
+    `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` wins over it; the exporter reads the
+    other standard `OTEL_EXPORTER_OTLP_*` variables (headers, certificate, timeout) itself.
+    """
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": f"loyalty-{service}"}), sampler=WithoutOrphanQueries()
+    )
+    endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    if endpoint:
+        # Imported only when used: it loads the OTLP protobufs and a gRPC channel.
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
+    return provider
+
+
+def configure_tracing(service: str, env: Mapping[str, str] = os.environ) -> TracerProvider:
+    """Install the SDK tracer provider once per process and instrument asyncpg."""
+    current = trace.get_tracer_provider()
+    if isinstance(current, TracerProvider):
+        return current
+    provider = new_tracer_provider(service, env)
+    trace.set_tracer_provider(provider)
+    AsyncPGInstrumentor().instrument(tracer_provider=provider)
+    return provider
+
+
+@contextmanager
+def publishing(topic: str, traceparent: str) -> Iterator[str]:
+    """A producer span, child of the context an event was written in; yields the traceparent to send."""
+    parent = propagate.extract({"traceparent": traceparent} if traceparent else {})
+    with _tracer.start_as_current_span(
+        f"{topic} publish",
+        context=parent,
+        kind=SpanKind.PRODUCER,
+        attributes={"messaging.system": "kafka", "messaging.destination.name": topic},
+    ):
+        yield current_traceparent()
+
+
+@contextmanager
+def consuming(topic: str, consumer: str, headers: Sequence[tuple[str, bytes]]) -> Iterator[None]:
+    """A consumer span, child of the producer span whose context the record's headers carry."""
+    carrier = {key.lower(): value.decode("latin-1") for key, value in headers}
+    with _tracer.start_as_current_span(
+        f"{topic} process",
+        context=propagate.extract(carrier),
+        kind=SpanKind.CONSUMER,
+        attributes={
+            "messaging.system": "kafka",
+            "messaging.destination.name": topic,
+            "messaging.consumer.group.name": consumer,
+        },
+    ):
+        yield

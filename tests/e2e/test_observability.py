@@ -1,0 +1,98 @@
+"""Telemetry of the running platform: one purchase read back as one trace, and every service's metrics scraped."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import urllib.request
+
+from loyalty.points.v1 import points_pb2 as pb
+from loyalty.points.v1 import points_pb2_grpc
+from prometheus_client.parser import text_string_to_metric_families
+
+from services.client import money, record_purchase_request
+from services.common.kafka import POINTS_EVENTS_TOPIC
+from services.common.settings import SERVICE_NAMES
+from services.dev import Platform
+from tests.e2e.support import eventually, new_member_id
+from tests.otlp_collector import Collector, ReceivedSpan
+
+PRODUCER, CONSUMER, SERVER = 4, 5, 2  # opentelemetry.proto.trace.v1 Span.SpanKind
+
+
+def _only(spans: list[ReceivedSpan], service: str, name: str, kind: int) -> ReceivedSpan:
+    found = [s for s in spans if (s.service, s.span.name, s.span.kind) == (service, name, kind)]
+    assert len(found) == 1, f"one {service} {name!r} span expected, got {[(s.service, s.span.name) for s in spans]}"
+    return found[0]
+
+
+async def test_one_purchase_is_one_trace_across_the_three_services(
+    platform: Platform, points: points_pb2_grpc.PointsServiceStub, collector: Collector
+) -> None:
+    member_id = new_member_id()
+    await points.EnrollMember(pb.EnrollMemberRequest(member_id=member_id))
+    # The caller's context, as an instrumented caller would send it.
+    trace_id, caller_span_id = os.urandom(16).hex(), os.urandom(8).hex()
+    await points.RecordPurchase(
+        record_purchase_request(member_id, money("12.00", "USD")),
+        metadata=(("traceparent", f"00-{trace_id}-{caller_span_id}-01"),),
+    )
+
+    def consumed(spans: list[ReceivedSpan]) -> bool:
+        return {s.service for s in spans if s.span.kind == CONSUMER} >= {"loyalty-rewards", "loyalty-tickets"}
+
+    async def the_trace() -> list[ReceivedSpan]:
+        return collector.of_trace(trace_id)
+
+    spans = await eventually(the_trace, consumed, "the purchase's trace to reach rewards and tickets")
+    server = _only(spans, "loyalty-points", "/loyalty.points.v1.PointsService/RecordPurchase", SERVER)
+    assert server.parent_span_id == caller_span_id
+    assert any(s.parent_span_id == server.span_id and s.attribute("db.system") == "postgresql" for s in spans)
+    publish = _only(spans, "loyalty-points", f"{POINTS_EVENTS_TOPIC} publish", PRODUCER)
+    assert publish.parent_span_id == server.span_id
+    for service in ("loyalty-rewards", "loyalty-tickets"):
+        processed = _only(spans, service, f"{POINTS_EVENTS_TOPIC} process", CONSUMER)
+        assert processed.parent_span_id == publish.span_id
+
+
+Samples = dict[str, list[tuple[dict[str, str], float]]]
+
+
+def _scrape(port: str) -> Samples:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    samples: Samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples.setdefault(sample.name, []).append((sample.labels, sample.value))
+    return samples
+
+
+async def test_every_service_serves_its_metrics(platform: Platform, points: points_pb2_grpc.PointsServiceStub) -> None:
+    member_id = new_member_id()
+    await points.EnrollMember(pb.EnrollMemberRequest(member_id=member_id))
+    await points.RecordPurchase(record_purchase_request(member_id, money("5.00", "USD")))
+    ports = {name: platform.extra_env[f"LOYALTY_{name.upper()}_METRICS_PORT"] for name in SERVICE_NAMES}
+
+    async def scraped() -> dict[str, Samples]:
+        return {name: await asyncio.to_thread(_scrape, port) for name, port in ports.items()}
+
+    def tiers_applied(everything: dict[str, Samples]) -> bool:
+        return all(
+            any(v >= 1 for _, v in everything[name].get("loyalty_consumer_applied_total", []))
+            for name in ("rewards", "tickets")
+        )
+
+    metrics = await eventually(scraped, tiers_applied, "rewards and tickets to apply the enrolment")
+    handled = metrics["points"]["loyalty_rpc_server_handled_total"]
+    assert any(
+        labels == {"method": "/loyalty.points.v1.PointsService/RecordPurchase", "code": "OK"} and value >= 1
+        for labels, value in handled
+    )
+    written = metrics["points"]["loyalty_points_ledger_entries_written_total"]
+    assert any(labels["kind"] == "purchase_earn" and value >= 1 for labels, value in written)
+    for name in SERVICE_NAMES:
+        assert "loyalty_outbox_backlog_rows" in metrics[name] and "loyalty_outbox_oldest_age_seconds" in metrics[name]
+    assert "loyalty_points_holds_pending" in metrics["points"]
+    lags = metrics["rewards"]["loyalty_consumer_lag_messages"]
+    assert any(labels["consumer"] == "rewards.member-tiers" for labels, _ in lags)

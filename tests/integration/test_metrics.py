@@ -1,0 +1,179 @@
+"""The Prometheus endpoint scraped over HTTP after real calls, events and outbox rows."""
+
+from __future__ import annotations
+
+import asyncio
+import urllib.request
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import asyncpg
+import grpc
+import pytest
+from aiokafka import AIOKafkaProducer
+from google.protobuf.duration_pb2 import Duration
+from google.protobuf.message import Message
+from loyalty.events.v1 import points_pb2 as events
+from loyalty.events.v1.envelope_pb2 import EventEnvelope
+from loyalty.points.v1 import points_pb2 as pb
+from loyalty.points.v1 import points_pb2_grpc
+from prometheus_client.parser import text_string_to_metric_families
+
+from services.client import money, record_purchase_request
+from services.common.consumer import EventConsumer
+from services.common.events import kafka_headers, new_envelope
+from services.common.grpc_server import GrpcServer
+from services.common.metrics import OUTBOX_GAUGES, POINTS_GAUGES, MetricsEndpoint
+from services.common.outbox import OutboxRelay
+from services.common.settings import KafkaSettings, service_settings
+from services.points.main import build
+from tests.integration.support import PoolFactory, TopicFactory, eventually, running
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+RECORD_PURCHASE = "/loyalty.points.v1.PointsService/RecordPurchase"
+GET_BALANCE = "/loyalty.points.v1.PointsService/GetBalance"
+
+
+class Scraper:
+    def __init__(self, port: int) -> None:
+        self.url = f"http://127.0.0.1:{port}/metrics"
+
+    async def __call__(self) -> Samples:
+        # Off the loop: the endpoint samples the database gauges on this very loop.
+        text = await asyncio.to_thread(lambda: urllib.request.urlopen(self.url, timeout=10).read().decode())
+        return {
+            (sample.name, frozenset(sample.labels.items())): sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        }
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
+    """A sample that must be there."""
+    return samples[(name, frozenset(labels.items()))]
+
+
+def count(samples: Samples, name: str, **labels: str) -> float:
+    """A counter's sample, 0 before its first increment."""
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+def delta(before: Samples, after: Samples, name: str, **labels: str) -> float:
+    return value(after, name, **labels) - count(before, name, **labels)
+
+
+async def _when(scrape: Scraper, holds: Callable[[Samples], bool]) -> Samples | None:
+    samples = await scrape()
+    return samples if holds(samples) else None
+
+
+@pytest.fixture
+async def points(migrated_pool: PoolFactory, kafka_settings: KafkaSettings) -> AsyncIterator[tuple[str, asyncpg.Pool]]:
+    _, pool = await migrated_pool("points")
+    settings = replace(service_settings("points", {}), kafka=kafka_settings)
+    server = GrpcServer("127.0.0.1:0", build(settings, pool).registrations)
+    await server.start()
+    try:
+        yield f"127.0.0.1:{server.port}", pool
+    finally:
+        await server.stop(grace=1)
+
+
+@pytest.fixture
+async def scrape(points: tuple[str, asyncpg.Pool]) -> AsyncIterator[Scraper]:
+    endpoint = MetricsEndpoint(points[1], [*OUTBOX_GAUGES, *POINTS_GAUGES])
+    port = endpoint.start("127.0.0.1", 0)
+    try:
+        yield Scraper(port)
+    finally:
+        endpoint.stop()
+
+
+async def test_rpcs_ledger_entries_holds_and_the_outbox_are_scraped(
+    points: tuple[str, asyncpg.Pool], scrape: Scraper, kafka_settings: KafkaSettings
+) -> None:
+    address, pool = points
+    before = await scrape()
+    assert value(before, "loyalty_outbox_backlog_rows") == 0
+    assert value(before, "loyalty_outbox_oldest_age_seconds") == 0
+    assert value(before, "loyalty_points_holds_pending") == 0
+    member_id = f"m-{uuid.uuid4().hex[:8]}"
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = points_pb2_grpc.PointsServiceStub(channel)
+        await stub.EnrollMember(pb.EnrollMemberRequest(member_id=member_id))
+        for _ in range(2):
+            await stub.RecordPurchase(record_purchase_request(member_id, money("10.00", "USD")))
+        await stub.HoldPoints(
+            pb.HoldPointsRequest(member_id=member_id, points=5, idempotency_key="hold-1", ttl=Duration(seconds=3600))
+        )
+        with pytest.raises(grpc.aio.AioRpcError):
+            await stub.GetBalance(pb.GetBalanceRequest(member_id="nobody"))
+
+    after = await scrape()
+    handled = "loyalty_rpc_server_handled_total"
+    assert delta(before, after, handled, method=RECORD_PURCHASE, code="OK") == 2
+    assert delta(before, after, handled, method=GET_BALANCE, code="NOT_FOUND") == 1
+    latency = "loyalty_rpc_server_duration_seconds"
+    assert delta(before, after, f"{latency}_count", method=RECORD_PURCHASE, code="OK") == 2
+    assert delta(before, after, f"{latency}_sum", method=RECORD_PURCHASE, code="OK") > 0
+    assert delta(before, after, f"{latency}_bucket", method=RECORD_PURCHASE, code="OK", le="+Inf") == 2
+    assert delta(before, after, "loyalty_points_ledger_entries_written_total", kind="purchase_earn") == 2
+    assert value(after, "loyalty_points_holds_pending") == 1
+    # Enrolment and each purchase wrote an event; no relay runs yet.
+    backlog = await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+    assert backlog >= 3
+    assert value(after, "loyalty_outbox_backlog_rows") == backlog
+    assert value(after, "loyalty_outbox_oldest_age_seconds") > 0
+
+    relay = OutboxRelay(pool, kafka_settings, poll_interval=0.05)
+    async with running(relay.run):
+        drained = await eventually(
+            lambda: _when(scrape, lambda s: value(s, "loyalty_outbox_backlog_rows") == 0), what="the outbox to drain"
+        )
+    assert value(drained, "loyalty_outbox_oldest_age_seconds") == 0
+
+
+async def test_consumer_lag_processing_time_and_dead_letters_are_scraped(
+    scrape: Scraper,
+    migrated_pool: PoolFactory,
+    kafka_settings: KafkaSettings,
+    fresh_topic: TopicFactory,
+    producer: AIOKafkaProducer,
+) -> None:
+    topic = await fresh_topic("metrics")
+    _, pool = await migrated_pool("rewards")
+    seen: list[str] = []
+
+    async def handle(connection: asyncpg.Connection, envelope: EventEnvelope, payload: Message) -> None:
+        seen.append(envelope.event_id)
+
+    name = f"metrics-{uuid.uuid4().hex[:8]}"
+    kind = events.MemberEnrolled.DESCRIPTOR.full_name
+    consumer = EventConsumer(name=name, topic=topic, pool=pool, kafka=kafka_settings, handlers={kind: handle})
+    for member in ("a", "b", "c"):
+        payload = events.MemberEnrolled(member_id=member)
+        envelope = new_envelope(payload, subject=member, source="test", occurred_at=datetime.now(UTC))
+        await producer.send_and_wait(topic, envelope.SerializeToString(), key=b"k", headers=kafka_headers(envelope))
+    await producer.send_and_wait(topic, b"not an envelope", key=b"k")
+
+    labels = {"consumer": name, "topic": topic}
+
+    def lags(samples: Samples) -> list[float]:
+        return [
+            v
+            for (metric, sample_labels), v in samples.items()
+            if metric == "loyalty_consumer_lag_messages" and {*labels.items()} <= sample_labels
+        ]
+
+    def caught_up(samples: Samples) -> bool:
+        dead_lettered = count(samples, "loyalty_consumer_dead_lettered_total", **labels) == 1
+        return dead_lettered and bool(lags(samples)) and not any(lags(samples))
+
+    async with running(consumer.run):
+        samples = await eventually(lambda: _when(scrape, caught_up), what="all four messages to be processed")
+    assert value(samples, "loyalty_consumer_applied_total", **labels) == 3
+    assert value(samples, "loyalty_consumer_batch_duration_seconds_count", **labels) >= 1
+    assert value(samples, "loyalty_consumer_batch_duration_seconds_sum", **labels) > 0
+    assert len(seen) == 3

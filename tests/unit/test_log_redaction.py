@@ -1,0 +1,87 @@
+"""The JSON log lines a service writes carry no secrets and no full personal data of members."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Callable, Iterator
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+
+from services.common.redaction import REDACTED, Redactor, url_password
+from services.common.settings import service_settings
+from services.common.telemetry import configure_logging
+
+DATABASE_URL = "postgresql://loyalty:hunter2-db@db.internal:5432/loyalty_points"
+SASL_PASSWORD = "sasl-s3cret-value"
+
+Lines = Callable[[], list[dict[str, object]]]
+
+
+@pytest.fixture
+def log_lines() -> Iterator[Lines]:
+    """Logging as a service configures it (its secrets from its settings); the JSON lines it wrote."""
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    settings = service_settings(
+        "points", {"LOYALTY_POINTS_DATABASE_URL": DATABASE_URL, "LOYALTY_KAFKA_SASL_PASSWORD": SASL_PASSWORD}
+    )
+    stream = io.StringIO()
+    configure_logging("points", "INFO", settings.secrets(), stream)
+    try:
+        yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+
+
+def test_passwords_in_urls_dsns_and_configured_secrets_are_redacted(log_lines: Lines) -> None:
+    log = logging.getLogger("tests.redaction")
+    log.warning("cannot connect to %s", DATABASE_URL)
+    log.warning("dsn", extra={"dsn": "host=db user=loyalty password=hunter2-db dbname=points"})
+    log.warning("broker refused", extra={"error": f"SaslAuthenticationFailed('bad {SASL_PASSWORD}')"})
+    try:
+        raise ConnectionError(f"could not reach {DATABASE_URL}")
+    except ConnectionError:
+        log.exception("outage")
+    text = json.dumps(lines := log_lines())
+    assert "hunter2-db" not in text and SASL_PASSWORD not in text
+    assert lines[0]["message"] == f"cannot connect to postgresql://loyalty:{REDACTED}@db.internal:5432/loyalty_points"
+    assert lines[1]["dsn"] == f"host=db user=loyalty password={REDACTED} dbname=points"
+    assert lines[2]["error"] == f"SaslAuthenticationFailed('bad {REDACTED}')"
+    assert "ConnectionError" in str(lines[3]["exc_info"])
+
+
+def test_member_personal_data_is_masked_or_dropped(log_lines: Lines) -> None:
+    log = logging.getLogger("tests.redaction")
+    log.info("welcome mail sent to jane.doe@example.com", extra={"member_id": "m-1"})
+    log.info(
+        "enrolled",
+        extra={"email": "jane.doe@example.com", "birth_date": "1990-04-01", "member": {"first_name": "Jane"}},
+    )
+    welcome, enrolled = log_lines()
+    assert welcome["message"] == "welcome mail sent to j***@example.com"
+    assert welcome["member_id"] == "m-1"
+    assert (enrolled["email"], enrolled["birth_date"]) == (REDACTED, REDACTED)
+    assert enrolled["member"] == {"first_name": REDACTED}
+    assert enrolled["logger"] == "tests.redaction" and enrolled["service"] == "points"
+
+
+def test_trace_ids_stay_in_the_lines(log_lines: Lines) -> None:
+    with TracerProvider().get_tracer("tests").start_as_current_span("work") as span:
+        logging.getLogger("tests.redaction").info("inside a span")
+    (line,) = log_lines()
+    assert line["trace_id"] == format(span.get_span_context().trace_id, "032x")
+
+
+def test_url_password_finds_the_password_where_libpq_accepts_it() -> None:
+    assert url_password(DATABASE_URL) == "hunter2-db"
+    assert url_password("postgresql://loyalty@db/points?password=q-pass&sslmode=require") == "q-pass"
+    assert url_password("postgresql://postgres@/loyalty_points?host=%2Ftmp") is None
+
+
+def test_a_short_secret_is_not_used_to_rewrite_every_line() -> None:
+    # A one-letter "password" would otherwise blank that letter everywhere.
+    assert Redactor(["a"]).text("a plain line") == "a plain line"

@@ -1,0 +1,31 @@
+"""TLS settings of gRPC, the Kafka security protocol and the metrics port, read from the environment."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.common.settings import SettingsError, grpc_tls_settings, kafka_settings, service_settings
+
+
+def test_grpc_tls_is_off_until_a_certificate_and_key_are_set() -> None:
+    assert not service_settings("points", {}).grpc_tls.serves_tls
+    env = {"LOYALTY_GRPC_TLS_CERT_FILE": "/tls/tls.crt", "LOYALTY_GRPC_TLS_KEY_FILE": "/tls/tls.key"}
+    tls = service_settings("points", env | {"LOYALTY_GRPC_TLS_CA_FILE": "/tls/ca.crt"}).grpc_tls
+    assert tls.serves_tls
+    assert (tls.cert_file, tls.key_file, tls.ca_file) == ("/tls/tls.crt", "/tls/tls.key", "/tls/ca.crt")
+
+
+@pytest.mark.parametrize("variable", ["LOYALTY_GRPC_TLS_CERT_FILE", "LOYALTY_GRPC_TLS_KEY_FILE"])
+def test_a_certificate_without_its_key_or_a_key_without_its_certificate_is_refused(variable: str) -> None:
+    with pytest.raises(SettingsError, match="must be set together"):
+        grpc_tls_settings({variable: "/tls/file"})
+
+
+def test_metrics_ports_differ_per_service_and_zero_disables() -> None:
+    ports = {name: service_settings(name, {}).metrics_port for name in ("points", "rewards", "tickets")}
+    assert ports == {"points": 9464, "rewards": 9465, "tickets": 9466}
+    assert service_settings("rewards", {"LOYALTY_REWARDS_METRICS_PORT": "0"}).metrics_port == 0
+
+
+def test_plaintext_kafka_gets_no_ssl_context() -> None:
+    assert "ssl_context" not in kafka_settings({}).client_options()

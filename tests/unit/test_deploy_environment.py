@@ -17,7 +17,9 @@ from typing import Any
 import yaml
 from opentelemetry.sdk import environment_variables
 
+from services.common.auth import authorizer_from, caller_interceptors
 from services.common.settings import SERVICE_NAMES, service_settings
+from services.rewards.settings import rewards_settings
 from services.tickets.config import tickets_settings
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
@@ -26,6 +28,9 @@ OUR_IMAGE = "loyalty"  # the image built from deploy/Dockerfile, under whatever 
 READERS: list[Callable[[Mapping[str, str]], object]] = [
     *(lambda env, name=name: service_settings(name, env) for name in SERVICE_NAMES),
     tickets_settings,
+    rewards_settings,
+    authorizer_from,
+    caller_interceptors,
 ]
 
 

@@ -142,6 +142,7 @@ class GrpcServer:
         self,
         address: str,
         registrations: Sequence[Registration],
+        *,
         tls: GrpcTlsSettings | None = None,
         authorizer: Authorizer | None = None,
     ) -> None:

@@ -88,7 +88,9 @@ async def run_service(settings: ServiceSettings, build: Builder) -> None:
     await migrate_with_retry(settings)
     pool = await create_pool(settings.database_url)
     parts = build(settings, pool)
-    server = GrpcServer(settings.grpc_address, parts.registrations, settings.grpc_tls, authorizer_from(os.environ))
+    server = GrpcServer(
+        settings.grpc_address, parts.registrations, tls=settings.grpc_tls, authorizer=authorizer_from(os.environ)
+    )
     await _ensure_topics_best_effort(settings)
     relay = OutboxRelay(pool, settings.kafka, poll_interval=settings.outbox_poll_ms / 1000)
     workers = [

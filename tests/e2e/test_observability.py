@@ -50,9 +50,10 @@ async def test_one_purchase_is_one_trace_across_the_three_services(
     assert any(s.parent_span_id == server.span_id and s.attribute("db.system") == "postgresql" for s in spans)
     publish = _only(spans, "loyalty-points", f"{POINTS_EVENTS_TOPIC} publish", PRODUCER)
     assert publish.parent_span_id == server.span_id
-    for service in ("loyalty-rewards", "loyalty-tickets"):
-        processed = _only(spans, service, f"{POINTS_EVENTS_TOPIC} process", CONSUMER)
-        assert processed.parent_span_id == publish.span_id
+    # Every consumer of the topic (rewards runs two: tier view and perks) processes it under the publish span.
+    processed = [s for s in spans if s.span.kind == CONSUMER and s.span.name == f"{POINTS_EVENTS_TOPIC} process"]
+    assert {s.service for s in processed} == {"loyalty-rewards", "loyalty-tickets"}
+    assert all(s.parent_span_id == publish.span_id for s in processed)
 
 
 Samples = dict[str, list[tuple[dict[str, str], float]]]

@@ -50,7 +50,7 @@ async def channels(migrated_pool: PoolFactory, kafka_settings: KafkaSettings) ->
     for name, build in BUILDERS.items():
         _, pool = await migrated_pool(name)
         settings = replace(service_settings(name, {}), kafka=kafka_settings, grpc_port=0)
-        server = GrpcServer("127.0.0.1:0", build(settings, pool).registrations, AUTHORIZER)
+        server = GrpcServer("127.0.0.1:0", build(settings, pool).registrations, authorizer=AUTHORIZER)
         await server.start()
         servers.append(server)
         channels[name] = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")

@@ -21,6 +21,7 @@ from services.common.settings import kafka_settings as read_kafka_settings
 from services.common.tls import grpc_channel
 from services.points.main import build
 from services.tickets.claims import NOT_CREDITED, UNVERIFIED, CreditLookup
+from services.tickets.domain import Claim
 from tests.certificates import CertificateFiles, self_signed
 from tests.integration.support import PoolFactory
 
@@ -41,7 +42,7 @@ async def points_over_tls(
         "LOYALTY_GRPC_TLS_KEY_FILE": str(certificate.key_file),
     }
     settings = replace(service_settings("points", env), kafka=kafka_settings)
-    server = GrpcServer("127.0.0.1:0", build(settings, pool).registrations, settings.grpc_tls)
+    server = GrpcServer("127.0.0.1:0", build(settings, pool).registrations, tls=settings.grpc_tls)
     await server.start()
     try:
         yield f"localhost:{server.port}"
@@ -81,8 +82,8 @@ async def test_tickets_verifies_claims_with_points_over_tls(
     trusted = CreditLookup(points_over_tls, tls=GrpcTlsSettings(ca_file=str(certificate.cert_file)))
     untrusting = CreditLookup(points_over_tls)
     try:
-        assert (await trusted.check(purchase_id, "m-1")).status == NOT_CREDITED
-        assert (await untrusting.check(purchase_id, "m-1")).status == UNVERIFIED
+        assert (await trusted.check(Claim(purchase_id, "", "", 0), "m-1")).status == NOT_CREDITED
+        assert (await untrusting.check(Claim(purchase_id, "", "", 0), "m-1")).status == UNVERIFIED
     finally:
         await trusted.close()
         await untrusting.close()

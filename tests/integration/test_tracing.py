@@ -24,6 +24,7 @@ from services.common.tls import grpc_channel
 from services.common.tracing import configure_tracing
 from services.points.main import build
 from services.tickets.claims import NOT_CREDITED, CreditLookup
+from services.tickets.domain import Claim
 from tests.integration.support import PoolFactory, eventually, running
 
 CONSUMERS = ("rewards.member-tiers", "tickets.member-tiers")
@@ -126,7 +127,7 @@ async def test_a_service_calling_another_makes_a_client_span_the_server_span_han
     await server.start()
     lookup = CreditLookup(f"127.0.0.1:{server.port}")  # how tickets asks points about a claim
     try:
-        assert (await lookup.check(f"order-{uuid.uuid4().hex[:8]}", "m-1")).status == NOT_CREDITED
+        assert (await lookup.check(Claim(f"order-{uuid.uuid4().hex[:8]}", "", "", 0), "m-1")).status == NOT_CREDITED
     finally:
         await lookup.close()
         await server.stop(grace=1)

@@ -112,15 +112,21 @@ async def echo_server() -> AsyncIterator[Call]:
         process.join(5)
 
 
+# Share of new traces the services record, as a production deployment samples (see docs/operations.md).
+TRACE_SHARE = "0.01"
+
+
 @asynccontextmanager
 async def platform(**options: object) -> AsyncIterator[Platform]:
-    """The platform as `loyalty dev` runs it, on free ports and a throwaway data directory."""
+    """The platform as `loyalty dev` runs it, on free ports and a throwaway data directory, sampling 1% of traces."""
+    sampling = {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": TRACE_SHARE}
     with tempfile.TemporaryDirectory() as data_dir:
         running = Platform(
             data_dir=Path(data_dir),
             kafka_port=free_port(),
             grpc_ports={name: free_port() for name in SERVICE_NAMES},
             seed=False,
+            extra_env=sampling,
             **options,  # type: ignore[arg-type]
         )
         await running.start()

@@ -29,7 +29,7 @@ from services.common.events import MalformedEvent, decode, header
 from services.common.kafka import dead_letter_topic, new_consumer, new_producer
 from services.common.metrics import CONSUMER_APPLIED, CONSUMER_BATCH_DURATION, CONSUMER_DEAD_LETTERED, CONSUMER_LAG
 from services.common.settings import KafkaSettings
-from services.common.tracing import consuming
+from services.common.tracing import consuming, is_sampled
 
 log = logging.getLogger(__name__)
 
@@ -157,9 +157,12 @@ class EventConsumer(BatchConsumer):
             if self._may_handle(record):
                 wanted.append(record)
                 continue
-            # Seen and skipped: the trace still shows the event reached this consumer.
-            with consuming(self.topic, self.name, list(record.headers or ())):
-                pass
+            # Seen and skipped. A sampled trace still shows that the event reached this consumer;
+            # for the others no span is made at all (at partner volume, spans would cost more than skipping).
+            headers = list(record.headers or ())
+            if is_sampled(headers):
+                with consuming(self.topic, self.name, headers):
+                    pass
         if not wanted:
             return
         applied = 0

@@ -36,7 +36,7 @@ from services.common.events import kafka_headers
 from services.common.kafka import ensure_topics, new_producer
 from services.common.metrics import OUTBOX_PUBLISHED
 from services.common.settings import KafkaSettings
-from services.common.tracing import publishing
+from services.common.tracing import is_sampled, publishing
 
 log = logging.getLogger(__name__)
 
@@ -260,11 +260,21 @@ class OutboxRelay:
         """Send a batch; the broker's acknowledgements, or raise if any send failed."""
         deliveries = []
         for row in rows:
-            envelope = EventEnvelope.FromString(row.envelope)
-            with publishing(row.topic, envelope.traceparent) as traceparent:
-                headers = kafka_headers(envelope, traceparent)
-                deliveries.append(await producer.send(row.topic, row.envelope, key=row.key.encode(), headers=headers))
+            deliveries.append(await _send(producer, row))
         return list(await asyncio.gather(*deliveries))
+
+
+async def _send(producer: AIOKafkaProducer, row: _Row) -> asyncio.Future[RecordMetadata]:
+    """Queue one row; a sampled trace gets a producer span, an unsampled one travels on as it was written."""
+    envelope = EventEnvelope.FromString(row.envelope)
+    key = row.key.encode()
+    delivery: asyncio.Future[RecordMetadata]
+    if not is_sampled([("traceparent", envelope.traceparent.encode())]):
+        delivery = await producer.send(row.topic, row.envelope, key=key, headers=kafka_headers(envelope))
+        return delivery
+    with publishing(row.topic, envelope.traceparent) as traceparent:
+        delivery = await producer.send(row.topic, row.envelope, key=key, headers=kafka_headers(envelope, traceparent))
+    return delivery
 
 
 async def _stop_quietly(producer: AIOKafkaProducer | None) -> None:

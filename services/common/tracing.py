@@ -1,7 +1,7 @@
 """Traces: the SDK tracer provider, OTLP export when configured, asyncpg spans, Kafka span helpers.
 
 gRPC server spans come from the interceptor in grpc_server.py and client spans
-from channels.py. The trace context travels on Kafka in the `traceparent`
+from tls.py (grpc_channel). The trace context travels on Kafka in the `traceparent`
 header: the outbox keeps the context of the transaction that wrote each event,
 the relay publishes it under a producer span that is that context's child, and
 each consumer processes the record under a consumer span that is the producer
@@ -19,12 +19,20 @@ from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.sdk.trace.sampling import ALWAYS_ON, Decision, ParentBased, Sampler, SamplingResult
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_ON,
+    Decision,
+    ParentBased,
+    Sampler,
+    SamplingResult,
+    TraceIdRatioBased,
+)
 from opentelemetry.trace import Link, SpanKind
 from opentelemetry.trace.span import TraceState
 from opentelemetry.util.types import Attributes
 
 from services.common.events import current_traceparent
+from services.common.settings import SettingsError
 
 _tracer = trace.get_tracer(__name__)
 _DB_SYSTEM_KEYS = ("db.system", "db.system.name")
@@ -61,6 +69,32 @@ class WithoutOrphanQueries(Sampler):
         return "WithoutOrphanQueries{ParentBased}"
 
 
+def root_sampler(env: Mapping[str, str]) -> Sampler:
+    """Every trace (the default), or a share of new ones: the standard `OTEL_TRACES_SAMPLER=parentbased_traceidratio`
+    (or `traceidratio`) with `OTEL_TRACES_SAMPLER_ARG` the share, 0 to 1. Calls arriving in a trace follow it."""
+    if env.get("OTEL_TRACES_SAMPLER", "") not in ("traceidratio", "parentbased_traceidratio"):
+        return ALWAYS_ON
+    text = env.get("OTEL_TRACES_SAMPLER_ARG", "1.0")
+    try:
+        ratio = float(text)
+    except ValueError:
+        ratio = -1.0
+    if not 0.0 <= ratio <= 1.0:
+        raise SettingsError(f"OTEL_TRACES_SAMPLER_ARG: {text!r} is not a share between 0 and 1")
+    return TraceIdRatioBased(ratio)
+
+
+def is_sampled(headers: Sequence[tuple[str, bytes]]) -> bool:
+    """Whether a record's `traceparent` header names a sampled trace (flags bit 0); False without one."""
+    for key, value in headers:
+        if key.lower() == "traceparent":
+            try:
+                return len(value) == 55 and int(value[53:55], 16) & 1 == 1
+            except ValueError:
+                return False
+    return False
+
+
 def new_tracer_provider(service: str, env: Mapping[str, str] = os.environ) -> TracerProvider:
     """A provider that exports by OTLP/gRPC when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, else records only.
 
@@ -68,7 +102,8 @@ def new_tracer_provider(service: str, env: Mapping[str, str] = os.environ) -> Tr
     other standard `OTEL_EXPORTER_OTLP_*` variables (headers, certificate, timeout) itself.
     """
     provider = TracerProvider(
-        resource=Resource.create({"service.name": f"loyalty-{service}"}), sampler=WithoutOrphanQueries()
+        resource=Resource.create({"service.name": f"loyalty-{service}"}),
+        sampler=WithoutOrphanQueries(root_sampler(env)),
     )
     endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
     if endpoint:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import grpc
 from aiokafka import AIOKafkaProducer
+from confluent_kafka import Producer
 from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 from loyalty.points.v1 import partners_pb2 as pb
@@ -77,3 +79,20 @@ async def test_a_partner_accrues_over_kafka_and_the_stream_and_reconciles(
         report = await admin.GetReconciliation(pb.GetReconciliationRequest(partner_id=partner_id, day=TODAY))
         totals = {line.status: (line.records, line.points) for line in report.lines}
         assert totals == {pb.ACCRUAL_STATUS_ACCEPTED: (3, 1600), pb.ACCRUAL_STATUS_DUPLICATE: (3, 2500)}
+
+
+async def test_a_partner_with_another_kafka_client_is_credited(
+    platform: Platform, points: points_pb2_grpc.PointsServiceStub
+) -> None:
+    """librdkafka (confluent-kafka), not aiokafka: the intake needs nothing but the documented message."""
+    async with grpc.aio.insecure_channel(platform.grpc_address("points")) as channel:
+        partner_id, key = await _hotel(partners_pb2_grpc.PartnerServiceStub(channel))
+    member = await enroll(points)
+    producer = Producer({"bootstrap.servers": platform.kafka_bootstrap, "enable.idempotence": False})
+    headers = [("partner-id", partner_id.encode()), ("authorization", f"Bearer {key}".encode())]
+    for _ in range(2):  # resent
+        producer.produce(
+            PARTNER_ACCRUALS_TOPIC, _stay("rd-1", member, "42.50").SerializeToString(), member.encode(), headers=headers
+        )
+    assert await asyncio.to_thread(producer.flush, 30) == 0
+    await eventually(lambda: balance(points, member), lambda b: b == 425, "the librdkafka record credited once")

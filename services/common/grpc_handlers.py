@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -29,3 +29,24 @@ def rewrap(
     if handler.stream_stream:
         return grpc.stream_stream_rpc_method_handler(stream_response(handler.stream_stream), **serializers)
     raise ValueError("a method handler without a behaviour")
+
+
+class WrappingInterceptor(grpc.aio.ServerInterceptor):
+    """A server interceptor that wraps every method's behaviour, knowing the method's name."""
+
+    def wrap_unary(self, behavior: Behavior, method: str) -> Behavior:
+        raise NotImplementedError
+
+    def wrap_stream(self, behavior: Behavior, method: str) -> Behavior:
+        raise NotImplementedError
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None
+        method = handler_call_details.method
+        return rewrap(handler, lambda b: self.wrap_unary(b, method), lambda b: self.wrap_stream(b, method))

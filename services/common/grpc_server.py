@@ -29,7 +29,7 @@ from services.common.errors import (
     Unauthenticated,
     Unavailable,
 )
-from services.common.grpc_handlers import rewrap
+from services.common.grpc_handlers import Behavior, WrappingInterceptor
 from services.common.rpc_metrics import RpcMetricsInterceptor
 from services.common.settings import GrpcTlsSettings
 from services.common.tls import server_credentials
@@ -83,32 +83,27 @@ def status_for(error: DomainError) -> grpc.Status:
     return converted
 
 
-class DomainErrorInterceptor(grpc.aio.ServerInterceptor):
+class DomainErrorInterceptor(WrappingInterceptor):
     """Checks the caller (when an authorizer is given), then turns a DomainError raised by a servicer
     into its gRPC status with google.rpc details."""
 
     def __init__(self, authorizer: Authorizer | None = None) -> None:
         self._authorizer = authorizer
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return None
-        authorizer, method = self._authorizer, handler_call_details.method
+    def wrap_unary(self, behavior: Behavior, method: str) -> Behavior:
+        return _guard_unary(behavior, self._check(method))
+
+    def wrap_stream(self, behavior: Behavior, method: str) -> Behavior:
+        return _guard_stream(behavior, self._check(method))
+
+    def _check(self, method: str) -> Check:
+        authorizer = self._authorizer
 
         def check(context: grpc.aio.ServicerContext[Any, Any]) -> None:
             if authorizer is not None:
                 authorizer.check(method, context.invocation_metadata())
 
-        return rewrap(
-            handler,
-            lambda behavior: _guard_unary(behavior, check),
-            lambda behavior: _guard_stream(behavior, check),
-        )
+        return check
 
 
 Check = Callable[[grpc.aio.ServicerContext[Any, Any]], None]

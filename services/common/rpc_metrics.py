@@ -3,26 +3,21 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
 
-from services.common.grpc_handlers import Behavior, rewrap
+from services.common.grpc_handlers import Behavior, WrappingInterceptor
 from services.common.metrics import RPC_DURATION, RPC_HANDLED
 
 
-class RpcMetricsInterceptor(grpc.aio.ServerInterceptor):
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return None
-        method = handler_call_details.method
-        return rewrap(handler, lambda b: _measure_unary(b, method), lambda b: _measure_stream(b, method))
+class RpcMetricsInterceptor(WrappingInterceptor):
+    def wrap_unary(self, behavior: Behavior, method: str) -> Behavior:
+        return _measure_unary(behavior, method)
+
+    def wrap_stream(self, behavior: Behavior, method: str) -> Behavior:
+        return _measure_stream(behavior, method)
 
 
 def _measure_unary(behavior: Behavior, method: str) -> Behavior:

@@ -83,11 +83,7 @@ def member_view_parts(settings: ServiceSettings, pool: asyncpg.Pool, pb2: Any, p
     """
     return ServiceParts(
         registrations=[
-            Registration(
-                pb2_grpc.add_MemberViewServiceServicer_to_server,
-                MemberViewServicer(pool, pb2.GetMemberTierResponse),
-                pb2.DESCRIPTOR.services_by_name["MemberViewService"].full_name,
-            )
+            Registration.of(pb2_grpc, pb2, "MemberViewService", MemberViewServicer(pool, pb2.GetMemberTierResponse))
         ],
         consumers=[member_tiers_consumer(settings, pool)],
     )

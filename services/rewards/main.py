@@ -40,10 +40,6 @@ def _exit_before_capture() -> None:
     os._exit(FAULT_EXIT_CODE)
 
 
-def _service(pb2: object, name: str) -> str:
-    return str(pb2.DESCRIPTOR.services_by_name[name].full_name)  # type: ignore[attr-defined]
-
-
 def build(settings: ServiceSettings, pool: asyncpg.Pool, options: RewardsSettings | None = None) -> ServiceParts:
     options = options or rewards_settings()
     points = PointsClient(settings.points_grpc_target, settings.grpc_tls)
@@ -53,21 +49,11 @@ def build(settings: ServiceSettings, pool: asyncpg.Pool, options: RewardsSetting
     return ServiceParts(
         registrations=[
             *member_view.registrations,
-            Registration(
-                catalog_pb2_grpc.add_CatalogServiceServicer_to_server,
-                CatalogServicer(CatalogApplication(pool, points)),
-                _service(catalog_pb2, "CatalogService"),
+            Registration.of(
+                catalog_pb2_grpc, catalog_pb2, "CatalogService", CatalogServicer(CatalogApplication(pool, points))
             ),
-            Registration(
-                rewards_pb2_grpc.add_RewardsServiceServicer_to_server,
-                RewardsServicer(redemptions),
-                _service(rewards_pb2, "RewardsService"),
-            ),
-            Registration(
-                codes_pb2_grpc.add_CodesServiceServicer_to_server,
-                CodesServicer(CodesApplication(pool)),
-                _service(codes_pb2, "CodesService"),
-            ),
+            Registration.of(rewards_pb2_grpc, rewards_pb2, "RewardsService", RewardsServicer(redemptions)),
+            Registration.of(codes_pb2_grpc, codes_pb2, "CodesService", CodesServicer(CodesApplication(pool))),
         ],
         consumers=[*member_view.consumers, perks_consumer(pool, settings.kafka)],
         jobs=[

@@ -32,16 +32,10 @@ def assemble(settings: ServiceSettings, pool: asyncpg.Pool, own: TicketsSettings
     return ServiceParts(
         registrations=[
             *member_view.registrations,
-            Registration(
-                tickets_pb2_grpc.add_TicketsServiceServicer_to_server,
-                TicketsServicer(tickets, SurveysApplication(pool, now)),
-                tickets_pb2.DESCRIPTOR.services_by_name["TicketsService"].full_name,
+            Registration.of(
+                tickets_pb2_grpc, tickets_pb2, "TicketsService", TicketsServicer(tickets, SurveysApplication(pool, now))
             ),
-            Registration(
-                agents_pb2_grpc.add_AgentServiceServicer_to_server,
-                AgentServicer(AgentsApplication(pool, now)),
-                agents_pb2.DESCRIPTOR.services_by_name["AgentService"].full_name,
-            ),
+            Registration.of(agents_pb2_grpc, agents_pb2, "AgentService", AgentServicer(AgentsApplication(pool, now))),
         ],
         consumers=member_view.consumers,
         jobs=[PeriodicJob("sla", own.sla_interval_s, SlaJob(pool, policy, now).run_once)],

@@ -126,6 +126,16 @@ def configure_tracing(service: str, env: Mapping[str, str] = os.environ) -> Trac
 
 
 @contextmanager
+def within(trace_context: context.Context) -> Iterator[None]:
+    """Work done for one request inside a batch shared with others (group commit) stays in that request's trace."""
+    token = context.attach(trace_context)
+    try:
+        yield
+    finally:
+        context.detach(token)
+
+
+@contextmanager
 def publishing(topic: str, traceparent: str) -> Iterator[str]:
     """A producer span, child of the context an event was written in; yields the traceparent to send."""
     parent = propagate.extract({"traceparent": traceparent} if traceparent else {})

@@ -11,35 +11,18 @@ import asyncpg
 from loyalty.events.v1 import points_pb2 as events
 
 from services.common.db import unit_of_work
-from services.common.errors import AlreadyExists, InvalidArgument, NotFound
+from services.common.errors import AlreadyExists, DomainError, InvalidArgument, NotFound
 from services.common.events import new_envelope, timestamp
+from services.common.group_commit import GroupCommit
 from services.common.kafka import POINTS_EVENTS_TOPIC
 from services.common.outbox import add_event
-from services.points import (
-    bonuses,
-    domain,
-    pricing,
-    referrals,
-    settlement,
-    store,
-    tier_application,
-    tiers,
-)
+from services.points import bonuses, domain, store, tier_application, tiers
 from services.points.program_application import ProgramApplication
+from services.points.purchases import Outcome, PurchaseRecorder, PurchaseRequest, PurchaseResult, conflict_keys
 
 SOURCE = "loyalty.points"
 MAX_PAGE_SIZE = 500
 DEFAULT_PAGE_SIZE = 50
-
-
-@dataclass(frozen=True)
-class PurchaseResult:
-    points_earned: int
-    entry: store.EntryRow | None
-    duplicate: bool
-    balance: int
-    # How it was priced; None for a repeated purchase id (the entry keeps the breakdown).
-    priced: pricing.Priced | None = None
 
 
 @dataclass(frozen=True)
@@ -51,9 +34,12 @@ class EntriesPage:
 class PointsApplication:
     def __init__(self, pool: asyncpg.Pool, points_per_unit: int, programs: ProgramApplication | None = None) -> None:
         self._pool = pool
-        # The flat rate prices purchases until a program is applied.
-        self._points_per_unit = points_per_unit
         self._programs = programs or ProgramApplication(pool)
+        self._recorder = PurchaseRecorder(self._programs, points_per_unit)
+        # Concurrent purchases share transactions: see services/common/group_commit.py.
+        self._purchases: GroupCommit[PurchaseRequest, PurchaseResult] = GroupCommit(
+            self._record_batch, conflict_keys=conflict_keys
+        )
 
     async def enroll(self, enrollment: domain.Enrollment) -> store.MemberRow:
         domain.validate_enrollment(enrollment)
@@ -105,43 +91,18 @@ class PointsApplication:
 
     async def record_purchase(self, purchase: domain.Purchase) -> PurchaseResult:
         """Earn points for a purchase once; a repeated purchase id returns the first result."""
-        async with unit_of_work(self._pool) as connection:
-            return await self.record_purchase_in(connection, purchase)
+        return await self._purchases.submit(PurchaseRequest(purchase))
 
     async def record_purchase_in(self, connection: asyncpg.Connection, purchase: domain.Purchase) -> PurchaseResult:
         """record_purchase inside a transaction the caller owns (a consumer's inbox transaction)."""
-        domain.validate_purchase(purchase, domain.utc_now())
-        member, previous = await store.member_and_purchase(connection, purchase.member_id, purchase.purchase_id)
-        if member is None:
-            raise NotFound(f"member_id: member {purchase.member_id!r} is not enrolled")
-        if previous is not None:
-            return await _repeat_of(connection, previous, member)
-        priced = await pricing.price(
-            connection, self._programs, purchase, member_tier=member.tier, flat_rate=self._points_per_unit
-        )
-        recorded, entry = await store.insert_purchase_earning(
-            connection,
-            purchase,
-            points=priced.points,
-            description=priced.description(),
-            breakdown=priced.breakdown_json(),
-            earned_at=purchase.occurred_at,
-            available_at=priced.available_at,
-            expires_at=priced.expires_at,
-        )
-        if not recorded:
-            # Recorded by a transaction that committed while this one waited for the member lock.
-            concurrent = await store.find_purchase(connection, purchase.purchase_id)
-            assert concurrent is not None
-            return await _repeat_of(connection, concurrent, member)
-        balance = member.balance + priced.points
-        if entry is not None:
-            balance -= await settlement.settle_spent_refunds(connection, member, entry)
-        await tier_application.move_after_activity(connection, member, priced.program, domain.utc_now())
-        if entry is not None:
-            await _emit_points_earned(connection, entry, purchase, balance)
-        balance += await referrals.pay_referral(connection, member, purchase, priced.points, priced.program, balance)
-        return PurchaseResult(priced.points, entry, duplicate=False, balance=balance, priced=priced)
+        (outcome,) = await self._recorder.record_in(connection, [PurchaseRequest(purchase)])
+        if isinstance(outcome, DomainError):
+            raise outcome
+        return outcome
+
+    async def _record_batch(self, requests: list[PurchaseRequest]) -> list[Outcome]:
+        async with unit_of_work(self._pool) as connection:
+            return await self._recorder.record_in(connection, requests)
 
     async def entries(self, member_id: str, page_size: int, page_token: str) -> EntriesPage:
         await self.member(member_id)
@@ -154,30 +115,6 @@ class PointsApplication:
             )
         next_token = _encode_page_token(rows[limit - 1].seq) if len(rows) > limit else ""
         return EntriesPage(rows[:limit], next_token)
-
-
-async def _repeat_of(
-    connection: asyncpg.Connection, previous: store.PurchaseRow, member: store.MemberRow
-) -> PurchaseResult:
-    if previous.member_id != member.member_id:
-        raise AlreadyExists("purchase_id: already recorded for another member")
-    entry = await store.get_entry(connection, previous.entry_id) if previous.entry_id else None
-    return PurchaseResult(previous.points_earned, entry, duplicate=True, balance=member.balance)
-
-
-async def _emit_points_earned(
-    connection: asyncpg.Connection, entry: store.EntryRow, purchase: domain.Purchase, balance: int
-) -> None:
-    event = events.PointsEarned(
-        member_id=entry.member_id,
-        points=entry.points,
-        ledger_entry_id=str(entry.entry_id),
-        reason="purchase",
-        source_reference=purchase.purchase_id,
-        balance_after=balance,
-    )
-    envelope = new_envelope(event, subject=entry.member_id, source=SOURCE, occurred_at=entry.created_at)
-    await add_event(connection, POINTS_EVENTS_TOPIC, envelope)
 
 
 def _encode_page_token(seq: int) -> str:

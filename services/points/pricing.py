@@ -11,7 +11,7 @@ import asyncpg
 from services.points import domain, store
 from services.points.earning import EarnComponent, price_purchase
 from services.points.program import Program
-from services.points.program_application import ProgramApplication
+from services.points.program_application import ProgramVersion
 
 
 @dataclass(frozen=True)
@@ -34,13 +34,13 @@ class Priced:
 
 async def price(
     connection: asyncpg.Connection,
-    programs: ProgramApplication,
+    version: ProgramVersion | None,
     purchase: domain.Purchase,
     *,
     member_tier: str,
     flat_rate: int,
 ) -> Priced:
-    version = await programs.in_force_in(connection, None, purchase.occurred_at)
+    """Price by `version`, the program version in force at the purchase's occurred_at (None: none applied)."""
     if version is None:
         earning = domain.earn_for_purchase(purchase, flat_rate)
         base = EarnComponent("base", earning.points, earning.description)

@@ -11,6 +11,7 @@ after it is applied (late events included), never re-prices recorded ones.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -113,15 +114,24 @@ class ProgramApplication:
         no such program or it had not taken effect at `at`; FailedPrecondition
         when `program_id` is None and several programs exist.
         """
-        # One round trip: pricing asks on every purchase.
-        programs, row = await program_store.in_force_of_named_or_sole(
-            connection, program_id or None, at, list(self._known)
+        (found,) = await self.in_force_at_each(connection, program_id, [at])
+        return found
+
+    async def in_force_at_each(
+        self, connection: asyncpg.Connection, program_id: str | None, moments: Sequence[datetime]
+    ) -> list[ProgramVersion | None]:
+        """`in_force_in` at each of `moments`, in one round trip: pricing asks for every purchase."""
+        if not moments:
+            return []
+        programs, rows = await program_store.in_force_of_named_or_sole(
+            connection, program_id or None, moments, list(self._known)
         )
         if not program_id and programs > 1:
             raise FailedPrecondition("program_id: several programs exist; name one")
-        if row is None:
-            return None
-        return self._known.get((row.program_id, row.version)) or self._remember(row)
+        return [
+            None if row is None else self._known.get((row.program_id, row.version)) or self._remember(row)
+            for row in rows
+        ]
 
     def _remember(self, row: program_store.ProgramRow) -> ProgramVersion:
         assert row.definition is not None

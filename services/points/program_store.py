@@ -77,36 +77,42 @@ async def insert(
 async def in_force_of_named_or_sole(
     connection: asyncpg.Connection,
     program_id: str | None,
-    moment: datetime,
+    moments: Sequence[datetime],
     known: Sequence[tuple[str, int]] = (),
-) -> tuple[int, ProgramRow | None]:
-    """`in_force` in one round trip, for pricing: of `program_id`, or with None of the only program there is.
+) -> tuple[int, list[ProgramRow | None]]:
+    """`in_force` at each moment in one round trip, for pricing: of `program_id`, or with None of the only program.
 
-    Returns how many programs exist (counted up to 2) and the version in force,
-    whose definition is left out when (program id, version) is in `known`.
+    Returns how many programs exist (counted up to 2) and the version in force
+    at each moment, in order; a definition is left out when (program id,
+    version) is in `known`.
     """
-    record = await connection.fetchrow(
+    records = await connection.fetch(
         """WITH ids AS (SELECT DISTINCT program_id FROM programs ORDER BY program_id LIMIT 2)
            SELECT (SELECT count(*) FROM ids) AS programs, p.*
              FROM (SELECT coalesce($1::text, (SELECT min(program_id) FROM ids)) AS program_id) AS chosen
+            CROSS JOIN unnest($2::timestamptz[]) WITH ORDINALITY AS m(moment, ord)
              LEFT JOIN LATERAL (
                   SELECT program_id, version, effective_from, created_at,
                          CASE WHEN EXISTS (SELECT 1 FROM unnest($3::text[], $4::integer[]) AS k(id, v)
                                             WHERE k.id = programs.program_id AND k.v = programs.version)
                               THEN NULL ELSE definition END AS definition
                     FROM programs
-                   WHERE programs.program_id = chosen.program_id AND effective_from <= $2
+                   WHERE programs.program_id = chosen.program_id AND effective_from <= m.moment
                    ORDER BY effective_from DESC
-                   LIMIT 1) AS p ON true""",
+                   LIMIT 1) AS p ON true
+            ORDER BY m.ord""",
         program_id,
-        moment,
+        list(moments),
         [known_id for known_id, _ in known],
         [version for _, version in known],
     )
-    assert record is not None
-    fields = dict(record)
-    programs = int(fields.pop("programs"))
-    return programs, _row(fields) if fields["program_id"] is not None else None
+    programs = int(records[0]["programs"]) if records else 0
+    rows: list[ProgramRow | None] = []
+    for record in records:
+        fields = dict(record)
+        del fields["programs"]
+        rows.append(_row(fields) if fields["program_id"] is not None else None)
+    return programs, rows
 
 
 async def program_ids(connection: asyncpg.Connection, limit: int) -> list[str]:

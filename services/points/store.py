@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 
 import asyncpg
@@ -171,87 +171,94 @@ async def list_entries(
     return [EntryRow(**r) for r in records]
 
 
-async def member_and_purchase(
-    connection: asyncpg.Connection, member_id: str, purchase_id: str
-) -> tuple[MemberRow | None, PurchaseRow | None]:
-    """Lock the member and look the purchase id up, in one round trip."""
-    columns = ", ".join(f"m.{c.strip()}" for c in _MEMBER_COLUMNS.split(","))
-    record = await connection.fetchrow(
-        f"""SELECT {columns}, p.member_id AS purchase_member_id, p.points_earned, p.entry_id
-              FROM members m LEFT JOIN purchases p ON p.purchase_id = $2
-             WHERE m.member_id = $1
-               FOR UPDATE OF m""",
-        member_id,
-        purchase_id,
+async def find_purchases(connection: asyncpg.Connection, purchase_ids: Sequence[str]) -> dict[str, PurchaseRow]:
+    """The purchases already recorded among `purchase_ids`, by id."""
+    records = await connection.fetch(
+        """SELECT purchase_id, member_id, points_earned, entry_id FROM purchases
+            WHERE purchase_id = ANY($1::text[])""",
+        list(purchase_ids),
     )
-    if record is None:
-        return None, None
-    fields = dict(record)
-    previous = None
-    if fields["purchase_member_id"] is not None:
-        previous = PurchaseRow(purchase_id, fields["purchase_member_id"], fields["points_earned"], fields["entry_id"])
-    for extra in ("purchase_member_id", "points_earned", "entry_id"):
-        del fields[extra]
-    return MemberRow(**fields), previous
+    return {r["purchase_id"]: PurchaseRow(**r) for r in records}
 
 
-async def insert_purchase_earning(
-    connection: asyncpg.Connection,
-    purchase: Purchase,
-    *,
-    points: int,
-    description: str,
-    breakdown: str,
-    earned_at: datetime,
-    available_at: datetime,
-    expires_at: datetime | None,
-) -> tuple[bool, EntryRow | None]:
-    """Record the purchase and, when it earned points, its entry and lot, in one statement.
+@dataclass(frozen=True)
+class PurchaseEarning:
+    """A purchase to record and what it earned: its entry and lot when points > 0."""
 
-    `breakdown` is the JSON list of how the points were earned. Returns whether the purchase was recorded (False: its id
-    was recorded concurrently, and nothing was written) and the entry (None when it earned nothing).
+    purchase: Purchase
+    points: int
+    description: str
+    # JSON list of how the points were earned.
+    breakdown: str
+    available_at: datetime
+    expires_at: datetime | None
+    entry_id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+
+async def insert_purchase_earnings(
+    connection: asyncpg.Connection, earnings: Sequence[PurchaseEarning]
+) -> dict[str, EntryRow | None]:
+    """Record purchases with their entries and lots in one statement; purchase ids must be distinct.
+
+    Returns, by purchase id, the entry of each purchase recorded (None when it
+    earned nothing). A purchase id recorded meanwhile by a concurrent
+    transaction is left out, and nothing is written for it.
     """
-    record = await connection.fetchrow(
-        f"""WITH entry AS (
+    if not earnings:
+        return {}
+    purchases = [e.purchase for e in earnings]
+    records = await connection.fetch(
+        f"""WITH input AS (
+                SELECT * FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::jsonb[],
+                                     $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::bigint[],
+                                     $11::text[], $12::text[], $13::jsonb[])
+                    AS t(entry_id, member_id, points, purchase_id, description, breakdown, earned_at, available_at,
+                         expires_at, amount_minor, currency_code, channel, line_items)),
+            entry AS (
                 INSERT INTO ledger_entries (entry_id, member_id, kind, points, idempotency_key, description, breakdown)
-                SELECT $1, $2, 'purchase_earn', $3::bigint, 'purchase:' || $4::text, $5, $13::jsonb
-                 WHERE $3::bigint > 0
+                SELECT entry_id, member_id, 'purchase_earn', points, 'purchase:' || purchase_id, description, breakdown
+                  FROM input WHERE points > 0
                 ON CONFLICT (idempotency_key) DO NOTHING
                 RETURNING {_ENTRY_COLUMNS}),
             lot AS (
                 INSERT INTO lots (lot_id, member_id, entry_id, points, remaining, earned_at, available_at, expires_at)
-                SELECT gen_random_uuid(), member_id, entry_id, points, points, $14::timestamptz,
-                       $6::timestamptz, $7::timestamptz
-                  FROM entry),
+                SELECT gen_random_uuid(), i.member_id, i.entry_id, i.points, i.points, i.earned_at, i.available_at,
+                       i.expires_at
+                  FROM input i JOIN entry e ON e.entry_id = i.entry_id),
             purchase AS (
                 INSERT INTO purchases (purchase_id, member_id, amount_minor, currency_code, channel,
                                        line_items, occurred_at, points_earned, entry_id)
-                VALUES ($4, $2, $8, $9, $10, $11::jsonb, $12, $3::bigint, (SELECT entry_id FROM entry))
+                SELECT i.purchase_id, i.member_id, i.amount_minor, i.currency_code, i.channel, i.line_items,
+                       i.earned_at, i.points, e.entry_id
+                  FROM input i LEFT JOIN entry e ON e.entry_id = i.entry_id
                 ON CONFLICT (purchase_id) DO NOTHING
-                RETURNING 1)
-            SELECT (SELECT count(*) FROM purchase) = 1 AS recorded, entry.*
-              FROM (SELECT) AS one LEFT JOIN entry ON true""",
-        uuid.uuid4(),
-        purchase.member_id,
-        points,
-        purchase.purchase_id,
-        description,
-        available_at,
-        expires_at,
-        purchase.amount.amount_minor,
-        purchase.amount.currency,
-        purchase.channel,
-        json.dumps([asdict(item) for item in purchase.line_items]),
-        purchase.occurred_at,
-        breakdown,
-        earned_at,
+                RETURNING purchase_id, entry_id AS recorded_entry_id)
+            SELECT p.purchase_id, e.*
+              FROM purchase p LEFT JOIN entry e ON e.entry_id = p.recorded_entry_id""",
+        [e.entry_id for e in earnings],
+        [p.member_id for p in purchases],
+        [e.points for e in earnings],
+        [p.purchase_id for p in purchases],
+        [e.description for e in earnings],
+        [e.breakdown for e in earnings],
+        [p.occurred_at for p in purchases],
+        [e.available_at for e in earnings],
+        [e.expires_at for e in earnings],
+        [p.amount.amount_minor for p in purchases],
+        [p.amount.currency for p in purchases],
+        [p.channel for p in purchases],
+        [json.dumps([asdict(item) for item in p.line_items]) for p in purchases],
     )
-    fields = dict(record)
-    recorded = fields.pop("recorded")
-    if fields["entry_id"] is None:
-        return recorded, None
-    LEDGER_ENTRIES.labels(fields["kind"]).inc()
-    return recorded, EntryRow(**fields)
+    recorded: dict[str, EntryRow | None] = {}
+    for record in records:
+        fields = dict(record)
+        purchase_id = fields.pop("purchase_id")
+        if fields["entry_id"] is None:
+            recorded[purchase_id] = None
+            continue
+        LEDGER_ENTRIES.labels(fields["kind"]).inc()
+        recorded[purchase_id] = EntryRow(**fields)
+    return recorded
 
 
 async def find_purchase(connection: asyncpg.Connection, purchase_id: str) -> PurchaseRow | None:

@@ -1,0 +1,187 @@
+"""Recording purchases: a batch of purchases, at most one per member, decided and written in one transaction.
+
+The gRPC API gathers concurrent purchases into batches (group commit, see
+services/common/group_commit.py); the Kafka consumer records each event in its
+inbox transaction as a batch of one. Either way a purchase earns once: a
+repeated purchase id answers with the first result. The common steps are
+set-based (lock the members, look the ids up, find the program versions,
+write purchases, entries and lots, write the events), a handful of statements
+per batch; what only some purchases need (settling refund debt, a tier move,
+a referral bonus) runs for those alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import asyncpg
+from loyalty.events.v1 import points_pb2 as events
+from loyalty.events.v1.envelope_pb2 import EventEnvelope
+from opentelemetry import context as otel_context
+
+from services.common.errors import AlreadyExists, DomainError, NotFound
+from services.common.events import new_envelope
+from services.common.kafka import POINTS_EVENTS_TOPIC
+from services.common.outbox import add_events
+from services.common.tracing import within
+from services.points import domain, pricing, referrals, settlement, store, tier_application
+from services.points.program_application import ProgramApplication
+
+SOURCE = "loyalty.points"
+
+
+@dataclass(frozen=True)
+class PurchaseResult:
+    points_earned: int
+    entry: store.EntryRow | None
+    duplicate: bool
+    balance: int
+    # How it was priced; None for a repeated purchase id (the entry keeps the breakdown).
+    priced: pricing.Priced | None = None
+
+
+@dataclass(frozen=True)
+class PurchaseRequest:
+    purchase: domain.Purchase
+    # The trace the purchase arrived in: its events and its own statements stay in it inside a shared batch.
+    trace: otel_context.Context = field(default_factory=otel_context.get_current)
+
+
+Outcome = PurchaseResult | DomainError
+
+
+@dataclass(frozen=True)
+class _Fresh:
+    """A purchase not recorded before, priced, for a locked member."""
+
+    index: int
+    request: PurchaseRequest
+    member: store.MemberRow
+    priced: pricing.Priced
+
+
+class PurchaseRecorder:
+    def __init__(self, programs: ProgramApplication, flat_rate: int) -> None:
+        self._programs = programs
+        # The flat rate prices purchases until a program is applied.
+        self._flat_rate = flat_rate
+
+    async def record_in(self, connection: asyncpg.Connection, requests: Sequence[PurchaseRequest]) -> list[Outcome]:
+        """Record purchases of distinct members with distinct ids, in the caller's transaction; an outcome each."""
+        now = domain.utc_now()
+        outcomes: list[Outcome | None] = [None] * len(requests)
+        valid = []
+        for index, request in enumerate(requests):
+            try:
+                valid.append((index, domain.validate_purchase(request.purchase, now)))
+            except DomainError as error:
+                outcomes[index] = error
+        members = await store.lock_members(connection, [purchase.member_id for _, purchase in valid])
+        previous = await store.find_purchases(connection, [purchase.purchase_id for _, purchase in valid])
+        unseen = []
+        for index, purchase in valid:
+            member = members.get(purchase.member_id)
+            if member is None:
+                outcomes[index] = NotFound(f"member_id: member {purchase.member_id!r} is not enrolled")
+            elif purchase.purchase_id in previous:
+                outcomes[index] = await _repeat_of(connection, previous[purchase.purchase_id], member)
+            else:
+                unseen.append((index, member))
+        fresh = await self._priced(connection, requests, unseen, outcomes)
+        recorded = await store.insert_purchase_earnings(connection, [_earning(item) for item in fresh])
+        earned: list[tuple[_Fresh, store.EntryRow, int]] = []
+        for item in fresh:
+            purchase = item.request.purchase
+            if purchase.purchase_id not in recorded:
+                # Recorded by a transaction that committed while this one waited on the id.
+                concurrent = await store.find_purchases(connection, [purchase.purchase_id])
+                outcomes[item.index] = await _repeat_of(connection, concurrent[purchase.purchase_id], item.member)
+                continue
+            entry = recorded[purchase.purchase_id]
+            with within(item.request.trace):
+                balance = item.member.balance + item.priced.points
+                if entry is not None:
+                    balance -= await settlement.settle_spent_refunds(connection, item.member, entry)
+                await tier_application.move_after_activity(connection, item.member, item.priced.program, now)
+            if entry is not None:
+                earned.append((item, entry, balance))
+            outcomes[item.index] = PurchaseResult(item.priced.points, entry, False, balance, item.priced)
+        await add_events(connection, POINTS_EVENTS_TOPIC, [_points_earned(*credit) for credit in earned])
+        for item in fresh:
+            outcome = outcomes[item.index]
+            if isinstance(outcome, PurchaseResult) and not outcome.duplicate:
+                outcomes[item.index] = await _with_referral(connection, item, outcome)
+        assert all(outcome is not None for outcome in outcomes)
+        return [outcome for outcome in outcomes if outcome is not None]
+
+    async def _priced(
+        self,
+        connection: asyncpg.Connection,
+        requests: Sequence[PurchaseRequest],
+        unseen: Sequence[tuple[int, store.MemberRow]],
+        outcomes: list[Outcome | None],
+    ) -> list[_Fresh]:
+        moments = [requests[index].purchase.occurred_at for index, _ in unseen]
+        versions = await self._programs.in_force_at_each(connection, None, moments)
+        fresh = []
+        for (index, member), version in zip(unseen, versions, strict=True):
+            request = requests[index]
+            try:
+                priced = await pricing.price(
+                    connection, version, request.purchase, member_tier=member.tier, flat_rate=self._flat_rate
+                )
+            except DomainError as error:
+                outcomes[index] = error
+                continue
+            fresh.append(_Fresh(index, request, member, priced))
+        return fresh
+
+
+def _earning(item: _Fresh) -> store.PurchaseEarning:
+    return store.PurchaseEarning(
+        purchase=item.request.purchase,
+        points=item.priced.points,
+        description=item.priced.description(),
+        breakdown=item.priced.breakdown_json(),
+        available_at=item.priced.available_at,
+        expires_at=item.priced.expires_at,
+    )
+
+
+async def _repeat_of(
+    connection: asyncpg.Connection, previous: store.PurchaseRow, member: store.MemberRow
+) -> PurchaseResult | DomainError:
+    if previous.member_id != member.member_id:
+        return AlreadyExists("purchase_id: already recorded for another member")
+    entry = await store.get_entry(connection, previous.entry_id) if previous.entry_id else None
+    return PurchaseResult(previous.points_earned, entry, duplicate=True, balance=member.balance)
+
+
+def _points_earned(item: _Fresh, entry: store.EntryRow, balance: int) -> EventEnvelope:
+    event = events.PointsEarned(
+        member_id=entry.member_id,
+        points=entry.points,
+        ledger_entry_id=str(entry.entry_id),
+        reason="purchase",
+        source_reference=item.request.purchase.purchase_id,
+        balance_after=balance,
+    )
+    with within(item.request.trace):
+        return new_envelope(event, subject=entry.member_id, source=SOURCE, occurred_at=entry.created_at)
+
+
+async def _with_referral(connection: asyncpg.Connection, item: _Fresh, result: PurchaseResult) -> PurchaseResult:
+    """The result with the referral bonus the purchase paid, if it was the referee's first qualifying one."""
+    with within(item.request.trace):
+        paid = await referrals.pay_referral(
+            connection, item.member, item.request.purchase, result.points_earned, item.priced.program, result.balance
+        )
+    if not paid:
+        return result
+    return PurchaseResult(result.points_earned, result.entry, False, result.balance + paid, result.priced)
+
+
+def conflict_keys(request: PurchaseRequest) -> tuple[tuple[str, str], tuple[str, str]]:
+    """A batch holds one purchase per member and per purchase id (see record_in)."""
+    return ("member", request.purchase.member_id), ("purchase", request.purchase.purchase_id)

@@ -1,0 +1,132 @@
+"""Group commit: how concurrent requests are gathered into batches, and how failures stay with their request."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from collections.abc import Sequence
+
+import pytest
+
+from services.common.group_commit import GroupCommit
+
+caller: contextvars.ContextVar[str] = contextvars.ContextVar("caller", default="")
+
+
+class Recorder:
+    """A batch runner that records its batches and holds each one until released."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[str]] = []
+        self.contexts: list[str] = []
+        self.release = asyncio.Event()
+        self.release.set()
+
+    async def run(self, requests: list[str]) -> Sequence[str | Exception]:
+        self.batches.append(list(requests))
+        self.contexts.append(caller.get())
+        await self.release.wait()
+        if "explode" in requests and len(requests) > 1:
+            raise RuntimeError("the whole batch failed")
+        return [ValueError(f"bad {r}") if r.startswith("bad") or r == "explode" else f"done {r}" for r in requests]
+
+
+def by_member(request: str) -> list[str]:
+    return [request.split(":")[0]]
+
+
+async def test_a_request_alone_runs_at_once_in_a_batch_of_one() -> None:
+    recorder = Recorder()
+    commit = GroupCommit(recorder.run, conflict_keys=by_member)
+    assert await commit.submit("a:1") == "done a:1"
+    assert recorder.batches == [["a:1"]]
+
+
+async def test_requests_arriving_while_a_batch_runs_share_the_next_batch() -> None:
+    recorder = Recorder()
+    recorder.release.clear()
+    commit = GroupCommit(recorder.run, conflict_keys=by_member, concurrency=1)
+    first = asyncio.create_task(commit.submit("a:1"))
+    await asyncio.sleep(0)
+    others = [asyncio.create_task(commit.submit(f"{member}:1")) for member in "bcd"]
+    await asyncio.sleep(0)
+    recorder.release.set()
+    results = await asyncio.gather(first, *others)
+    assert results == ["done a:1", "done b:1", "done c:1", "done d:1"]
+    assert recorder.batches == [["a:1"], ["b:1", "c:1", "d:1"]]
+
+
+async def test_requests_sharing_a_key_never_share_a_batch_and_keep_their_order() -> None:
+    recorder = Recorder()
+    recorder.release.clear()
+    commit = GroupCommit(recorder.run, conflict_keys=by_member, concurrency=1)
+    tasks = [asyncio.create_task(commit.submit(r)) for r in ("x:0", "a:1", "a:2", "b:1", "a:3")]
+    await asyncio.sleep(0)
+    recorder.release.set()
+    await asyncio.gather(*tasks)
+    assert recorder.batches == [["x:0"], ["a:1", "b:1"], ["a:2"], ["a:3"]]
+
+
+async def test_batches_hold_at_most_max_batch_requests() -> None:
+    recorder = Recorder()
+    recorder.release.clear()
+    commit = GroupCommit(recorder.run, conflict_keys=by_member, concurrency=1, max_batch=2)
+    tasks = [asyncio.create_task(commit.submit(f"m{i}:1")) for i in range(5)]
+    await asyncio.sleep(0)
+    recorder.release.set()
+    await asyncio.gather(*tasks)
+    assert [len(batch) for batch in recorder.batches] == [1, 2, 2]
+
+
+async def test_a_request_error_is_raised_to_that_request_only() -> None:
+    recorder = Recorder()
+    recorder.release.clear()
+    commit = GroupCommit(recorder.run, conflict_keys=by_member, concurrency=1)
+    tasks = [asyncio.create_task(commit.submit(r)) for r in ("x:0", "bad:1", "c:1")]
+    await asyncio.sleep(0)
+    recorder.release.set()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert results[0] == "done x:0" and results[2] == "done c:1"
+    assert isinstance(results[1], ValueError)
+
+
+async def test_a_failed_batch_runs_again_one_request_at_a_time() -> None:
+    recorder = Recorder()
+    recorder.release.clear()
+    commit = GroupCommit(recorder.run, conflict_keys=by_member, concurrency=1)
+    tasks = [asyncio.create_task(commit.submit(r)) for r in ("x:0", "a:1", "explode", "b:1")]
+    await asyncio.sleep(0)
+    recorder.release.set()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert results[0] == "done x:0" and results[1] == "done a:1" and results[3] == "done b:1"
+    assert isinstance(results[2], ValueError)
+    assert recorder.batches[1:] == [["a:1", "explode", "b:1"], ["a:1"], ["explode"], ["b:1"]]
+
+
+async def test_a_batch_runs_in_the_context_of_its_first_request() -> None:
+    recorder = Recorder()
+    recorder.release.clear()
+    commit = GroupCommit(recorder.run, conflict_keys=by_member, concurrency=1)
+
+    async def submit_as(name: str, request: str) -> str:
+        caller.set(name)
+        return await commit.submit(request)
+
+    tasks = [asyncio.create_task(submit_as(f"caller-{r}", r)) for r in ("x:0", "a:1", "b:1")]
+    await asyncio.sleep(0)
+    recorder.release.set()
+    await asyncio.gather(*tasks)
+    assert recorder.contexts == ["caller-x:0", "caller-a:1"]
+
+
+@pytest.mark.parametrize("concurrency", [2, 4])
+async def test_up_to_concurrency_batches_run_at_once(concurrency: int) -> None:
+    recorder = Recorder()
+    recorder.release.clear()
+    commit = GroupCommit(recorder.run, conflict_keys=by_member, concurrency=concurrency)
+    tasks = [asyncio.create_task(commit.submit(f"m{i}:1")) for i in range(10)]
+    for _ in range(3):  # the submits, then the batches they started
+        await asyncio.sleep(0)
+    assert len(recorder.batches) == concurrency
+    recorder.release.set()
+    assert len(await asyncio.gather(*tasks)) == 10

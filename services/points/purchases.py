@@ -77,8 +77,7 @@ class PurchaseRecorder:
                 valid.append((index, domain.validate_purchase(request.purchase, now)))
             except DomainError as error:
                 outcomes[index] = error
-        members = await store.lock_members(connection, [purchase.member_id for _, purchase in valid])
-        previous = await store.find_purchases(connection, [purchase.purchase_id for _, purchase in valid])
+        members, previous = await store.lock_buyers(connection, [purchase for _, purchase in valid])
         unseen = []
         for index, purchase in valid:
             member = members.get(purchase.member_id)

@@ -181,6 +181,38 @@ async def find_purchases(connection: asyncpg.Connection, purchase_ids: Sequence[
     return {r["purchase_id"]: PurchaseRow(**r) for r in records}
 
 
+async def lock_buyers(
+    connection: asyncpg.Connection, purchases: Sequence[Purchase]
+) -> tuple[dict[str, MemberRow], dict[str, PurchaseRow]]:
+    """Lock the members making `purchases` (one purchase each) and find the purchase ids already recorded.
+
+    One round trip; members are locked in id order, as lock_members does.
+    """
+    records = await connection.fetch(
+        f"""SELECT {", ".join(f"m.{c.strip()}" for c in _MEMBER_COLUMNS.split(","))},
+                   i.purchase_id, p.member_id AS purchase_member_id, p.points_earned, p.entry_id
+              FROM unnest($1::text[], $2::text[]) AS i(member_id, purchase_id)
+              JOIN members m ON m.member_id = i.member_id
+              LEFT JOIN purchases p ON p.purchase_id = i.purchase_id
+             ORDER BY m.member_id
+               FOR UPDATE OF m""",
+        [p.member_id for p in purchases],
+        [p.purchase_id for p in purchases],
+    )
+    members: dict[str, MemberRow] = {}
+    previous: dict[str, PurchaseRow] = {}
+    for record in records:
+        fields = dict(record)
+        purchase_id = fields.pop("purchase_id")
+        recorded = PurchaseRow(
+            purchase_id, fields.pop("purchase_member_id"), fields.pop("points_earned"), fields.pop("entry_id")
+        )
+        members[fields["member_id"]] = MemberRow(**fields)
+        if recorded.member_id is not None:
+            previous[purchase_id] = recorded
+    return members, previous
+
+
 @dataclass(frozen=True)
 class PurchaseEarning:
     """A purchase to record and what it earned: its entry and lot when points > 0."""

@@ -5,7 +5,9 @@ step whatever it carries, so under load one transaction for many requests is
 far cheaper than one each. A request never waits for a batch to fill: it
 joins the next batch, which starts as soon as fewer than `concurrency` batches
 are running. At low load every batch holds one request and the latency is
-that of a plain transaction; as load grows, batches grow by themselves.
+that of a plain transaction; as load grows, batches grow by themselves. One
+batch at a time (the default) makes the largest batches: measured with
+bench/grpc_record_purchase.py, it gave half again the throughput of two.
 
 Requests that share a conflict key (the same member, the same idempotency
 key) never share a batch: each batch then sees the committed effect of the
@@ -22,6 +24,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
+
+from services.common.metrics import GROUP_COMMIT_BATCH
 
 Request = TypeVar("Request")
 Result = TypeVar("Result")
@@ -40,12 +44,14 @@ class GroupCommit(Generic[Request, Result]):
     def __init__(
         self,
         # Answers each request of a batch, in order: its result, or the error that request alone raises.
+        name: str,
         run_batch: Callable[[list[Request]], Awaitable[Sequence[Result | Exception]]],
         *,
         conflict_keys: Callable[[Request], Iterable[Hashable]],
         max_batch: int = 100,
-        concurrency: int = 4,
+        concurrency: int = 1,
     ) -> None:
+        self._batch_size = GROUP_COMMIT_BATCH.labels(name)
         self._run_batch = run_batch
         self._conflict_keys = conflict_keys
         self._max_batch = max_batch
@@ -88,6 +94,7 @@ class GroupCommit(Generic[Request, Result]):
         return batch
 
     async def _run(self, batch: list[_Waiting[Request, Result]]) -> None:
+        self._batch_size.observe(len(batch))
         try:
             outcomes = await self._run_batch([waiting.request for waiting in batch])
         except Exception as error:

@@ -46,6 +46,12 @@ LEDGER_ENTRIES = Counter(
     "Points ledger entries written, by kind (an entry whose transaction rolled back may be counted)",
     ["kind"],
 )
+GROUP_COMMIT_BATCH = Histogram(
+    "loyalty_group_commit_batch_size",
+    "Requests that shared one transaction, by use case (see services/common/group_commit.py)",
+    ["use_case"],
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+)
 
 _SAMPLE_TIMEOUT_S = 5.0
 

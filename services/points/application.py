@@ -38,7 +38,7 @@ class PointsApplication:
         self._recorder = PurchaseRecorder(self._programs, points_per_unit)
         # Concurrent purchases share transactions: see services/common/group_commit.py.
         self._purchases: GroupCommit[PurchaseRequest, PurchaseResult] = GroupCommit(
-            self._record_batch, conflict_keys=conflict_keys
+            "record_purchase", self._record_batch, conflict_keys=conflict_keys
         )
 
     async def enroll(self, enrollment: domain.Enrollment) -> store.MemberRow:

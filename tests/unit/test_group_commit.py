@@ -37,7 +37,7 @@ def by_member(request: str) -> list[str]:
 
 async def test_a_request_alone_runs_at_once_in_a_batch_of_one() -> None:
     recorder = Recorder()
-    commit = GroupCommit(recorder.run, conflict_keys=by_member)
+    commit = GroupCommit("test", recorder.run, conflict_keys=by_member)
     assert await commit.submit("a:1") == "done a:1"
     assert recorder.batches == [["a:1"]]
 
@@ -45,7 +45,7 @@ async def test_a_request_alone_runs_at_once_in_a_batch_of_one() -> None:
 async def test_requests_arriving_while_a_batch_runs_share_the_next_batch() -> None:
     recorder = Recorder()
     recorder.release.clear()
-    commit = GroupCommit(recorder.run, conflict_keys=by_member, concurrency=1)
+    commit = GroupCommit("test", recorder.run, conflict_keys=by_member, concurrency=1)
     first = asyncio.create_task(commit.submit("a:1"))
     await asyncio.sleep(0)
     others = [asyncio.create_task(commit.submit(f"{member}:1")) for member in "bcd"]
@@ -59,7 +59,7 @@ async def test_requests_arriving_while_a_batch_runs_share_the_next_batch() -> No
 async def test_requests_sharing_a_key_never_share_a_batch_and_keep_their_order() -> None:
     recorder = Recorder()
     recorder.release.clear()
-    commit = GroupCommit(recorder.run, conflict_keys=by_member, concurrency=1)
+    commit = GroupCommit("test", recorder.run, conflict_keys=by_member, concurrency=1)
     tasks = [asyncio.create_task(commit.submit(r)) for r in ("x:0", "a:1", "a:2", "b:1", "a:3")]
     await asyncio.sleep(0)
     recorder.release.set()
@@ -70,7 +70,7 @@ async def test_requests_sharing_a_key_never_share_a_batch_and_keep_their_order()
 async def test_batches_hold_at_most_max_batch_requests() -> None:
     recorder = Recorder()
     recorder.release.clear()
-    commit = GroupCommit(recorder.run, conflict_keys=by_member, concurrency=1, max_batch=2)
+    commit = GroupCommit("test", recorder.run, conflict_keys=by_member, concurrency=1, max_batch=2)
     tasks = [asyncio.create_task(commit.submit(f"m{i}:1")) for i in range(5)]
     await asyncio.sleep(0)
     recorder.release.set()
@@ -81,7 +81,7 @@ async def test_batches_hold_at_most_max_batch_requests() -> None:
 async def test_a_request_error_is_raised_to_that_request_only() -> None:
     recorder = Recorder()
     recorder.release.clear()
-    commit = GroupCommit(recorder.run, conflict_keys=by_member, concurrency=1)
+    commit = GroupCommit("test", recorder.run, conflict_keys=by_member, concurrency=1)
     tasks = [asyncio.create_task(commit.submit(r)) for r in ("x:0", "bad:1", "c:1")]
     await asyncio.sleep(0)
     recorder.release.set()
@@ -93,7 +93,7 @@ async def test_a_request_error_is_raised_to_that_request_only() -> None:
 async def test_a_failed_batch_runs_again_one_request_at_a_time() -> None:
     recorder = Recorder()
     recorder.release.clear()
-    commit = GroupCommit(recorder.run, conflict_keys=by_member, concurrency=1)
+    commit = GroupCommit("test", recorder.run, conflict_keys=by_member, concurrency=1)
     tasks = [asyncio.create_task(commit.submit(r)) for r in ("x:0", "a:1", "explode", "b:1")]
     await asyncio.sleep(0)
     recorder.release.set()
@@ -106,7 +106,7 @@ async def test_a_failed_batch_runs_again_one_request_at_a_time() -> None:
 async def test_a_batch_runs_in_the_context_of_its_first_request() -> None:
     recorder = Recorder()
     recorder.release.clear()
-    commit = GroupCommit(recorder.run, conflict_keys=by_member, concurrency=1)
+    commit = GroupCommit("test", recorder.run, conflict_keys=by_member, concurrency=1)
 
     async def submit_as(name: str, request: str) -> str:
         caller.set(name)
@@ -123,7 +123,7 @@ async def test_a_batch_runs_in_the_context_of_its_first_request() -> None:
 async def test_up_to_concurrency_batches_run_at_once(concurrency: int) -> None:
     recorder = Recorder()
     recorder.release.clear()
-    commit = GroupCommit(recorder.run, conflict_keys=by_member, concurrency=concurrency)
+    commit = GroupCommit("test", recorder.run, conflict_keys=by_member, concurrency=concurrency)
     tasks = [asyncio.create_task(commit.submit(f"m{i}:1")) for i in range(10)]
     for _ in range(3):  # the submits, then the batches they started
         await asyncio.sleep(0)

@@ -12,6 +12,7 @@ import grpc
 
 from services.client import add_client_commands
 from services.common.doctor import add_doctor_command
+from services.common.health_cli import add_health_command
 from services.common.migrations import migrate
 from services.common.runtime import Builder, run_service
 from services.common.settings import SERVICE_NAMES, SettingsError, service_settings
@@ -70,6 +71,7 @@ def parser() -> argparse.ArgumentParser:
     add_partner_commands(commands)
     add_topics_command(commands)
     add_doctor_command(commands)
+    add_health_command(commands)
     return root
 
 

@@ -16,6 +16,7 @@ from loyalty.points.v1 import points_pb2_grpc
 
 from services.client import points_channel
 from services.common.grpc_server import GrpcServer
+from services.common.health_cli import check_health
 from services.common.settings import GrpcTlsSettings, KafkaSettings, service_settings
 from services.common.settings import kafka_settings as read_kafka_settings
 from services.common.tls import grpc_channel
@@ -118,3 +119,15 @@ def test_kafka_ssl_trusts_the_ca_file_and_presents_a_client_certificate(tmp_path
     assert [dict(entry[0] for entry in ca_cert["subject"]) for ca_cert in context.get_ca_certs()] == [
         {"commonName": "broker-ca"}
     ]
+
+
+async def test_the_health_command_probes_a_tls_server_as_an_exec_probe_would(
+    points_over_tls: str, certificate: CertificateFiles, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    on_loopback = points_over_tls.replace("localhost", "127.0.0.1")
+    assert (await check_health(on_loopback, server_name=None, timeout_s=5)).startswith("UNAVAILABLE")  # no CA set
+    monkeypatch.setenv("LOYALTY_GRPC_TLS_CA_FILE", str(certificate.cert_file))
+    assert await check_health(on_loopback, server_name=None, timeout_s=5) == "SERVING"
+    assert await check_health(on_loopback, server_name="localhost", timeout_s=5) == "SERVING"
+    # The expected name is really checked: one the certificate does not carry is refused.
+    assert (await check_health(on_loopback, server_name="points.elsewhere", timeout_s=5)).startswith("UNAVAILABLE")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import asyncpg
 from loyalty.events.v1 import points_pb2 as events
@@ -77,35 +78,9 @@ class PurchaseRecorder:
                 valid.append((index, domain.validate_purchase(request.purchase, now)))
             except DomainError as error:
                 outcomes[index] = error
-        members, previous = await store.lock_buyers(connection, [purchase for _, purchase in valid])
-        unseen = []
-        for index, purchase in valid:
-            member = members.get(purchase.member_id)
-            if member is None:
-                outcomes[index] = NotFound(f"member_id: member {purchase.member_id!r} is not enrolled")
-            elif purchase.purchase_id in previous:
-                outcomes[index] = await _repeat_of(connection, previous[purchase.purchase_id], member)
-            else:
-                unseen.append((index, member))
+        unseen = await _unseen(connection, valid, outcomes)
         fresh = await self._priced(connection, requests, unseen, outcomes)
-        recorded = await store.insert_purchase_earnings(connection, [_earning(item) for item in fresh])
-        earned: list[tuple[_Fresh, store.EntryRow, int]] = []
-        for item in fresh:
-            purchase = item.request.purchase
-            if purchase.purchase_id not in recorded:
-                # Recorded by a transaction that committed while this one waited on the id.
-                concurrent = await store.find_purchases(connection, [purchase.purchase_id])
-                outcomes[item.index] = await _repeat_of(connection, concurrent[purchase.purchase_id], item.member)
-                continue
-            entry = recorded[purchase.purchase_id]
-            with within(item.request.trace):
-                balance = item.member.balance + item.priced.points
-                if entry is not None:
-                    balance -= await settlement.settle_spent_refunds(connection, item.member, entry)
-                await tier_application.move_after_activity(connection, item.member, item.priced.program, now)
-            if entry is not None:
-                earned.append((item, entry, balance))
-            outcomes[item.index] = PurchaseResult(item.priced.points, entry, False, balance, item.priced)
+        earned = await _write(connection, fresh, outcomes, now)
         await add_events(connection, POINTS_EVENTS_TOPIC, [_points_earned(*credit) for credit in earned])
         for item in fresh:
             outcome = outcomes[item.index]
@@ -135,6 +110,48 @@ class PurchaseRecorder:
                 continue
             fresh.append(_Fresh(index, request, member, priced))
         return fresh
+
+
+async def _unseen(
+    connection: asyncpg.Connection, valid: Sequence[tuple[int, domain.Purchase]], outcomes: list[Outcome | None]
+) -> list[tuple[int, store.MemberRow]]:
+    """Lock the buyers; answer unknown members and repeated purchase ids; the rest, with their locked member."""
+    members, previous = await store.lock_buyers(connection, [purchase for _, purchase in valid])
+    unseen = []
+    for index, purchase in valid:
+        member = members.get(purchase.member_id)
+        if member is None:
+            outcomes[index] = NotFound(f"member_id: member {purchase.member_id!r} is not enrolled")
+        elif purchase.purchase_id in previous:
+            outcomes[index] = await _repeat_of(connection, previous[purchase.purchase_id], member)
+        else:
+            unseen.append((index, member))
+    return unseen
+
+
+async def _write(
+    connection: asyncpg.Connection, fresh: Sequence[_Fresh], outcomes: list[Outcome | None], now: datetime
+) -> list[tuple[_Fresh, store.EntryRow, int]]:
+    """Write the purchases, settle refund debt and move tiers; returns each credit with the balance after it."""
+    recorded = await store.insert_purchase_earnings(connection, [_earning(item) for item in fresh])
+    earned = []
+    for item in fresh:
+        purchase = item.request.purchase
+        if purchase.purchase_id not in recorded:
+            # Recorded by a transaction that committed while this one waited on the id.
+            concurrent = await store.find_purchases(connection, [purchase.purchase_id])
+            outcomes[item.index] = await _repeat_of(connection, concurrent[purchase.purchase_id], item.member)
+            continue
+        entry = recorded[purchase.purchase_id]
+        with within(item.request.trace):
+            balance = item.member.balance + item.priced.points
+            if entry is not None:
+                balance -= await settlement.settle_spent_refunds(connection, item.member, entry)
+            await tier_application.move_after_activity(connection, item.member, item.priced.program, now)
+        if entry is not None:
+            earned.append((item, entry, balance))
+        outcomes[item.index] = PurchaseResult(item.priced.points, entry, False, balance, item.priced)
+    return earned
 
 
 def _earning(item: _Fresh) -> store.PurchaseEarning:

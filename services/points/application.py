@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
+from loyalty.common.v1.common_pb2 import Money
 from loyalty.events.v1 import points_pb2 as events
 
 from services.common.db import unit_of_work
@@ -175,6 +176,8 @@ async def _emit_points_earned(
         reason="purchase",
         source_reference=purchase.purchase_id,
         balance_after=balance,
+        purchase_amount=Money(amount_minor=purchase.amount.amount_minor, currency_code=purchase.amount.currency),
+        purchase_occurred_at=timestamp(purchase.occurred_at),
     )
     envelope = new_envelope(event, subject=entry.member_id, source=SOURCE, occurred_at=entry.created_at)
     await add_event(connection, POINTS_EVENTS_TOPIC, envelope)

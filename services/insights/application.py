@@ -71,14 +71,13 @@ class InsightsApplication:
             segments=[(name, kpis.compute(part, self._valuation)) for name, part in segments.items()],
         )
 
-    async def monthly(self, count: int) -> list[Report]:
-        """The last `count` calendar months (UTC), the current one included, oldest first."""
+    async def monthly(self, count: int, last: datetime | None = None) -> list[Report]:
+        """`count` calendar months (UTC) ending with the month of `last` (now when None), oldest first."""
         violations = Violations()
         if not 1 <= count <= MAX_MONTHS:
             violations.add("months", f"must be between 1 and {MAX_MONTHS}")
         violations.raise_if_any()
-        now = self._now()
-        first = now.replace(day=1)
+        first = (last or self._now()).astimezone(UTC).replace(day=1)
         for _ in range(count - 1):
             first = (first - timedelta(days=1)).replace(day=1)
         return [await self.report(window) for window in kpis.months(first, count)]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from string import Template
 
@@ -121,11 +122,18 @@ class Dashboard:
         self._runner: web.AppRunner | None = None
 
     async def _page(self, request: web.Request) -> web.Response:
-        raw = request.query.get("months", str(DEFAULT_MONTHS))
+        """`?months=N` (default 12) calendar months ending with `?until=YYYY-MM` (default: this month)."""
+        months, until = request.query.get("months", str(DEFAULT_MONTHS)), request.query.get("until")
         try:
-            reports = await self._insights.monthly(int(raw))
+            count = int(months)
         except ValueError:
-            raise web.HTTPBadRequest(text=f"months: must be a whole number, got {raw!r}") from None
+            raise web.HTTPBadRequest(text=f"months: must be a whole number, got {months!r}") from None
+        try:
+            last = None if until is None else datetime.strptime(until, "%Y-%m").replace(tzinfo=UTC)
+        except ValueError:
+            raise web.HTTPBadRequest(text=f"until: must be a month as YYYY-MM, got {until!r}") from None
+        try:
+            reports = await self._insights.monthly(count, last)
         except DomainError as error:
             raise web.HTTPBadRequest(text=error.message) from None
         figures = series(reports, self._insights.valuation, self._insights.currency)

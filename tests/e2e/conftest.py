@@ -33,6 +33,7 @@ async def running_platform(
         extra_env={
             "LOYALTY_OUTBOX_POLL_MS": "50",
             **{f"LOYALTY_{name.upper()}_METRICS_PORT": str(free_port()) for name in SERVICE_NAMES},
+            "LOYALTY_INSIGHTS_DASHBOARD_PORT": str(free_port()),
             **(extra_env or {}),
         },
     )

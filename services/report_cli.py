@@ -16,7 +16,7 @@ import csv
 import os
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC
 from decimal import Decimal
 
 from babel.numbers import get_currency_precision
@@ -24,12 +24,13 @@ from loyalty.common.v1.common_pb2 import Money
 from loyalty.insights.v1 import insights_pb2 as pb
 from loyalty.insights.v1 import insights_pb2_grpc
 
+from services.client import iso_moment
 from services.common.events import timestamp
 from services.common.settings import grpc_tls_settings
 from services.common.tls import grpc_channel
 
 _GROUPINGS = {"tier": pb.GROUPING_TIER, "partner": pb.GROUPING_PARTNER}
-_COUNTS = (
+COUNTS = (
     "members_enrolled",
     "members_total",
     "members_active",
@@ -67,18 +68,10 @@ def add_report_command(commands: argparse._SubParsersAction) -> None:  # type: i
     report.set_defaults(run=lambda args: asyncio.run(_report(args)))
 
 
-def _moment(raw: str, flag: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(raw)
-    except ValueError:
-        raise SystemExit(f"loyalty: {flag} {raw!r} is not an ISO 8601 date or time") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 async def _report(args: argparse.Namespace) -> int:
     request = pb.GetKpisRequest(
-        from_time=timestamp(_moment(args.start, "--from")),
-        to_time=timestamp(_moment(args.end, "--to")),
+        from_time=timestamp(iso_moment(args.start, "--from")),
+        to_time=timestamp(iso_moment(args.end, "--to")),
         group_by=_GROUPINGS.get(args.by, pb.GROUPING_UNSPECIFIED),
     )
     address = os.environ.get("LOYALTY_INSIGHTS_ADDRESS", "127.0.0.1:50054")
@@ -111,7 +104,7 @@ def print_report(response: pb.GetKpisResponse, *, as_csv: bool) -> None:
 
 def kpi_names(all_kpis: list[pb.Kpis]) -> list[str]:
     """Every KPI row, in a fixed order; tiers, movements and partners as any column has them."""
-    names = [*_COUNTS, *_RATES, *_AMOUNTS, "surveys", *_SCORES]
+    names = [*COUNTS, *_RATES, *_AMOUNTS, "surveys", *_SCORES]
     for kpis in all_kpis:
         for name in kpi_cells(kpis):
             if name not in names:
@@ -121,7 +114,7 @@ def kpi_names(all_kpis: list[pb.Kpis]) -> list[str]:
 
 def kpi_cells(kpis: pb.Kpis) -> dict[str, Cell]:
     """Each KPI of `kpis` as (table text, CSV text)."""
-    cells: dict[str, Cell] = {name: _plain(getattr(kpis, name)) for name in _COUNTS}
+    cells: dict[str, Cell] = {name: _plain(getattr(kpis, name)) for name in COUNTS}
     cells |= {name: _rate(kpis, name, lambda v: f"{100 * v:.2f}%") for name in _RATES}
     cells |= {name: _money(getattr(kpis, name)) for name in _AMOUNTS}
     cells["surveys"] = _plain(kpis.service.surveys)

@@ -23,11 +23,10 @@ from loyalty.insights.v1 import insights_pb2 as pb
 from loyalty.insights.v1 import insights_pb2_grpc
 from loyalty.points.v1 import points_pb2, points_pb2_grpc
 
-from services.common.embedded import free_port
 from services.common.events import kafka_headers, timestamp
-from services.common.settings import SERVICE_NAMES
 from services.dev import Platform
 from services.insights.consumers import Topics
+from tests.e2e.conftest import running_platform
 from tests.e2e.support import eventually, usd
 from tests.insights_history import COST_PER_POINT, WINDOW, history
 
@@ -52,28 +51,13 @@ SCREENSHOT_TO = os.environ.get("LOYALTY_DASHBOARD_SCREENSHOT")
 @pytest.fixture(scope="module")
 async def platform(tmp_path_factory: pytest.TempPathFactory, postgres_admin_url: str) -> AsyncIterator[Platform]:
     """A platform of its own (the fixture's member ids and months must not meet other tests' events)."""
-    running = Platform(
-        data_dir=Path(tmp_path_factory.mktemp("insights-platform")),
-        kafka_port=free_port(),
-        grpc_ports={name: free_port() for name in SERVICE_NAMES},
-        postgres_admin_url=postgres_admin_url,
-        database_prefix=f"e2e_{uuid.uuid4().hex[:8]}_",
-        drop_databases_on_stop=True,
-        seed=False,
-        extra_env={
-            "LOYALTY_OUTBOX_POLL_MS": "50",
-            **{f"LOYALTY_{name.upper()}_METRICS_PORT": "0" for name in SERVICE_NAMES},
-            "LOYALTY_INSIGHTS_DASHBOARD_PORT": str(free_port()),
-            "LOYALTY_INSIGHTS_COST_PER_POINT": str(COST_PER_POINT),
-            "LOYALTY_AUTH_TOKENS": f"ops:admin:{ADMIN_TOKEN},svc:service:{SERVICE_TOKEN}",
-            "LOYALTY_CALLER_TOKEN": SERVICE_TOKEN,
-        },
-    )
-    await running.start()
-    try:
+    env = {
+        "LOYALTY_INSIGHTS_COST_PER_POINT": str(COST_PER_POINT),
+        "LOYALTY_AUTH_TOKENS": f"ops:admin:{ADMIN_TOKEN},svc:service:{SERVICE_TOKEN}",
+        "LOYALTY_CALLER_TOKEN": SERVICE_TOKEN,
+    }
+    async with running_platform(tmp_path_factory, postgres_admin_url, env, seed=False) as running:
         yield running
-    finally:
-        await running.stop()
 
 
 def _as(token: str) -> tuple[tuple[str, str]]:

@@ -29,6 +29,7 @@ from services.insights.api import InsightsServicer
 from services.insights.application import InsightsApplication
 from services.insights.consumers import Topics, insights_consumers
 from services.insights.settings import InsightsSettings
+from services.report_cli import COUNTS
 from tests.insights_history import COST_PER_POINT, CURRENCY, WINDOW, history
 from tests.integration.support import (
     PoolFactory,
@@ -90,22 +91,7 @@ def march(group_by: int = pb.GROUPING_UNSPECIFIED) -> pb.GetKpisRequest:
 
 
 def counts(kpis: pb.Kpis) -> dict[str, int]:
-    names = [
-        "members_enrolled",
-        "members_total",
-        "members_active",
-        "purchasing_members",
-        "repeat_purchasers",
-        "members_at_start",
-        "members_at_end",
-        "new_members",
-        "points_earned",
-        "points_redeemed",
-        "points_expired",
-        "points_outstanding",
-        "rewards_redeemed",
-    ]
-    return {name: getattr(kpis, name) for name in names}
+    return {name: getattr(kpis, name) for name in COUNTS}
 
 
 def rates(kpis: pb.Kpis) -> dict[str, float | None]:

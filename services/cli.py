@@ -21,6 +21,7 @@ from services.common.topics_cli import add_topics_command
 from services.ledger_cli import add_ledger_commands
 from services.partner_cli import add_partner_commands
 from services.program_cli import add_program_commands
+from services.report_cli import add_report_command
 
 
 def _builder(service: str) -> Builder:
@@ -72,6 +73,7 @@ def parser() -> argparse.ArgumentParser:
     add_ledger_commands(commands)
     add_program_commands(commands)
     add_partner_commands(commands)
+    add_report_command(commands)
     add_topics_command(commands)
     add_doctor_command(commands)
     add_health_command(commands)

@@ -47,6 +47,15 @@ def add_client_commands(commands: argparse._SubParsersAction) -> None:  # type: 
     balance.set_defaults(run=lambda args: asyncio.run(_balance(args)))
 
 
+def iso_moment(text: str, flag: str) -> datetime:
+    """A command-line date or ISO 8601 time; UTC when it names no offset."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise SystemExit(f"loyalty: {flag} {text!r} is not an ISO 8601 date or time") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def points_channel() -> grpc.aio.Channel:
     return grpc_channel(os.environ.get("LOYALTY_POINTS_ADDRESS", "127.0.0.1:50051"), grpc_tls_settings(os.environ))
 

@@ -1,7 +1,7 @@
 """`loyalty dev`: the whole platform on one machine, and the same thing for the e2e tests.
 
 Starts an embedded PostgreSQL (or uses a given server), the embedded Kafka-
-compatible broker, creates databases and topics, runs the three services as
+compatible broker, creates databases and topics, runs the services as
 separate processes exactly as production runs them (`loyalty serve <name>`),
 and seeds a small demo.
 """
@@ -45,6 +45,7 @@ from services.common.embedded import (
 )
 from services.common.kafka import ensure_topics
 from services.common.settings import SERVICE_NAMES, KafkaSettings
+from services.insights.settings import insights_settings
 
 SERVICE_STOP_GRACE_S = 10.0
 DEMO_MEMBERS = (
@@ -105,6 +106,15 @@ class Platform:
     def grpc_address(self, service: str) -> str:
         return f"{LOOPBACK}:{self.grpc_ports[service]}"
 
+    @property
+    def dashboard_port(self) -> int:
+        """The insights dashboard's port (LOYALTY_INSIGHTS_DASHBOARD_PORT); 0 when it is off."""
+        return insights_settings(os.environ | self.extra_env).dashboard_port
+
+    @property
+    def dashboard_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.dashboard_port}/"
+
     def database_name(self, service: str) -> str:
         return f"{self.database_prefix}loyalty_{service}"
 
@@ -148,6 +158,8 @@ class Platform:
     def _check_ports_free(self) -> None:
         wanted = {f"gRPC ({name})": port for name, port in self.grpc_ports.items()}
         wanted["Kafka"] = self.kafka_port
+        if self.dashboard_port:
+            wanted["insights dashboard"] = self.dashboard_port
         busy = [f"{what} port {port}" for what, port in wanted.items() if not port_is_free(port)]
         if busy:
             raise StartupError(
@@ -313,6 +325,8 @@ def describe(platform: Platform) -> str:
     """What a person needs to use the running platform."""
     rows = ["", f"Loyalty platform is running. Data: {platform.data_dir}", ""]
     rows += [f"  gRPC        {name:<8} {platform.grpc_address(name)}" for name in SERVICE_NAMES]
+    if platform.dashboard_port:
+        rows.append(f"  Dashboard   {platform.dashboard_url}  (insights: KPIs, liability, tiers, service scores)")
     rows.append(f"  Kafka       {platform.kafka_bootstrap}  (embedded Tansu: in memory, empty after a restart)")
     rows += [f"  PostgreSQL  {name:<8} {platform.database_url(name)}" for name in SERVICE_NAMES]
     postgres_log = f"; PostgreSQL log {platform.postgres.log_path}" if platform.postgres else ""

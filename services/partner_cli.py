@@ -14,13 +14,13 @@ import asyncio
 import csv
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import TypeVar
 
 from loyalty.points.v1 import partners_pb2 as pb
 from loyalty.points.v1 import partners_pb2_grpc
 
-from services.client import points_channel
+from services.client import iso_moment, points_channel
 from services.common.events import timestamp
 
 _KINDS = {
@@ -84,14 +84,10 @@ async def _register(args: argparse.Namespace) -> int:
 
 
 async def _rate(args: argparse.Namespace) -> int:
-    try:
-        moment = datetime.fromisoformat(args.effective_from)
-    except ValueError:
-        raise SystemExit(f"loyalty: --from {args.effective_from!r} is not an ISO 8601 date or time") from None
     rate = pb.ConversionRate(
         unit=args.unit,
         points_per_unit=args.points_per_unit,
-        effective_from=timestamp(moment if moment.tzinfo else moment.replace(tzinfo=UTC)),
+        effective_from=timestamp(iso_moment(args.effective_from, "--from")),
         rounding=_ROUNDING[args.rounding],
     )
     request = pb.SetConversionRateRequest(partner_id=args.partner_id, rate=rate)

@@ -16,7 +16,7 @@ from google.rpc import error_details_pb2, status_pb2
 from loyalty.points.v1 import program_pb2 as pb
 from loyalty.points.v1 import program_pb2_grpc
 
-from services.client import points_channel
+from services.client import iso_moment, points_channel
 from services.common.events import timestamp
 
 _OUTCOME = {
@@ -91,13 +91,7 @@ def _field_violations(error: grpc.aio.AioRpcError) -> list[error_details_pb2.Bad
 
 
 def _moment(text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise SystemExit(f"loyalty: --at {text!r} is not an ISO 8601 time") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return None if text is None else iso_moment(text, "--at")
 
 
 async def _show(args: argparse.Namespace) -> int:

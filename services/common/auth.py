@@ -27,7 +27,7 @@ from services.common.errors import PermissionDenied, Unauthenticated
 from services.common.settings import SettingsError
 
 ROLES = ("service", "admin")
-# Administrative RPCs: configuration of the program, partners, catalog and agents.
+# Administrative RPCs: configuration of the program, partners, catalog and agents; program KPIs.
 ADMIN_METHODS = frozenset(
     {
         "/loyalty.points.v1.ProgramService/ApplyProgram",
@@ -49,6 +49,8 @@ ADMIN_METHODS = frozenset(
         "/loyalty.rewards.v1.CodesService/CreatePromoCampaign",
         "/loyalty.rewards.v1.CodesService/ListPromoCodes",
         "/loyalty.tickets.v1.AgentService/UpsertAgent",
+        # Program KPIs (and the insights dashboard, which shows them).
+        "/loyalty.insights.v1.InsightsService/GetKpis",
     }
 )
 # Authenticated by other means (see the module docstring).

@@ -9,6 +9,7 @@ import os
 import signal
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import asyncpg
 from aiokafka.errors import KafkaError
@@ -49,6 +50,12 @@ class PeriodicJob:
             await asyncio.sleep(self.interval_s)
 
 
+class Endpoint(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class ServiceParts:
     """What a service plugs into the runtime."""
@@ -58,6 +65,8 @@ class ServiceParts:
     jobs: Sequence[PeriodicJob] = field(default_factory=tuple)
     # Gauges of the service's own tables, sampled when Prometheus scrapes (the outbox's always are).
     gauges: Sequence[SampledGauge] = field(default_factory=tuple)
+    # Servers besides gRPC and metrics (the insights dashboard), started after gRPC and stopped before it.
+    endpoints: Sequence[Endpoint] = field(default_factory=tuple)
 
 
 Builder = Callable[[ServiceSettings, asyncpg.Pool], ServiceParts]
@@ -100,6 +109,8 @@ async def run_service(settings: ServiceSettings, build: Builder) -> None:
         *(asyncio.create_task(job.run(), name=f"job-{job.name}") for job in parts.jobs),
     ]
     await server.start()
+    for endpoint in parts.endpoints:
+        await endpoint.start()
     metrics = _start_metrics(settings, pool, parts)
     log.info("service started", extra={"grpc": settings.grpc_address, "kafka": settings.kafka.bootstrap})
     # What startup made (modules, protobuf descriptors, the pool) lives as long as the process: leaving it
@@ -109,6 +120,8 @@ async def run_service(settings: ServiceSettings, build: Builder) -> None:
         await _until_stopped(workers)
     finally:
         log.info("service stopping")
+        for endpoint in parts.endpoints:
+            await endpoint.stop()
         await server.stop()
         if metrics is not None:
             metrics.stop()

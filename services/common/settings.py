@@ -18,9 +18,9 @@ from aiokafka.helpers import create_ssl_context
 
 from services.common.redaction import url_password
 
-SERVICE_NAMES = ("points", "rewards", "tickets")
-DEFAULT_GRPC_PORTS = {"points": 50051, "rewards": 50052, "tickets": 50053}
-DEFAULT_METRICS_PORTS = {"points": 9464, "rewards": 9465, "tickets": 9466}
+SERVICE_NAMES = ("points", "rewards", "tickets", "insights")
+DEFAULT_GRPC_PORTS = {"points": 50051, "rewards": 50052, "tickets": 50053, "insights": 50054}
+DEFAULT_METRICS_PORTS = {"points": 9464, "rewards": 9465, "tickets": 9466, "insights": 9467}
 EMBEDDED_KAFKA_PORT = 19092
 
 

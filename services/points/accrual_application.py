@@ -180,6 +180,7 @@ def _earned_events(
             reason=f"partner:{partner_id}",
             source_reference=row.partner_transaction_id,
             balance_after=balances[row.member_id],
+            partner_id=partner_id,
         )
         payloads.append((event, row.member_id))
     return new_envelopes(payloads, source=SOURCE, occurred_at=now)

@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import asyncpg
+from loyalty.common.v1.common_pb2 import Money
 from loyalty.events.v1 import points_pb2 as events
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
 from opentelemetry import context as otel_context
 
 from services.common.errors import AlreadyExists, DomainError, NotFound
-from services.common.events import new_envelope
+from services.common.events import new_envelope, timestamp
 from services.common.kafka import POINTS_EVENTS_TOPIC
 from services.common.outbox import add_events
 from services.common.tracing import within
@@ -175,13 +176,16 @@ async def _repeat_of(
 
 
 def _points_earned(item: _Fresh, entry: store.EntryRow, balance: int) -> EventEnvelope:
+    purchase = item.request.purchase
     event = events.PointsEarned(
         member_id=entry.member_id,
         points=entry.points,
         ledger_entry_id=str(entry.entry_id),
         reason="purchase",
-        source_reference=item.request.purchase.purchase_id,
+        source_reference=purchase.purchase_id,
         balance_after=balance,
+        purchase_amount=Money(amount_minor=purchase.amount.amount_minor, currency_code=purchase.amount.currency),
+        purchase_occurred_at=timestamp(purchase.occurred_at),
     )
     with within(item.request.trace):
         return new_envelope(event, subject=entry.member_id, source=SOURCE, occurred_at=entry.created_at)

@@ -16,6 +16,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from services.common.service_scores import average, csat, nps, percent
+
+__all__ = ["Metrics", "SurveyAnswer", "TicketFacts", "average", "csat", "median", "nps", "percent", "service_metrics"]
+
 
 @dataclass(frozen=True)
 class SurveyAnswer:
@@ -44,24 +48,6 @@ class Metrics:
     resolution_attainment: float
     median_first_response: timedelta
     median_resolution: timedelta
-
-
-def percent(part: int, whole: int) -> float:
-    return 100.0 * part / whole if whole else 0.0
-
-
-def nps(recommend: Sequence[int]) -> float:
-    promoters = sum(1 for r in recommend if r >= 9)
-    detractors = sum(1 for r in recommend if r <= 6)
-    return percent(promoters, len(recommend)) - percent(detractors, len(recommend))
-
-
-def csat(satisfaction: Sequence[int]) -> float:
-    return percent(sum(1 for s in satisfaction if s >= 4), len(satisfaction))
-
-
-def average(values: Sequence[int]) -> float:
-    return statistics.fmean(values) if values else 0.0
 
 
 def median(durations: Sequence[timedelta]) -> timedelta:

@@ -20,7 +20,11 @@ from tests.otlp_collector import Collector, collecting
 
 @asynccontextmanager
 async def running_platform(
-    tmp_path_factory: pytest.TempPathFactory, postgres_admin_url: str, extra_env: dict[str, str] | None = None
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres_admin_url: str,
+    extra_env: dict[str, str] | None = None,
+    *,
+    seed: bool = True,
 ) -> AsyncIterator[Platform]:
     """The platform as `loyalty dev` starts it, on free ports (metrics too), databases of its own and `extra_env`."""
     platform = Platform(
@@ -30,9 +34,11 @@ async def running_platform(
         postgres_admin_url=postgres_admin_url,
         database_prefix=f"e2e_{uuid.uuid4().hex[:8]}_",
         drop_databases_on_stop=True,
+        seed=seed,
         extra_env={
             "LOYALTY_OUTBOX_POLL_MS": "50",
             **{f"LOYALTY_{name.upper()}_METRICS_PORT": str(free_port()) for name in SERVICE_NAMES},
+            "LOYALTY_INSIGHTS_DASHBOARD_PORT": str(free_port()),
             **(extra_env or {}),
         },
     )

@@ -26,7 +26,11 @@ def _only(spans: list[ReceivedSpan], service: str, name: str, kind: int) -> Rece
     return found[0]
 
 
-async def test_one_purchase_is_one_trace_across_the_three_services(
+# The services that consume points.events.v1.
+CONSUMERS = {"loyalty-rewards", "loyalty-tickets", "loyalty-insights"}
+
+
+async def test_one_purchase_is_one_trace_across_the_services(
     platform: Platform, points: points_pb2_grpc.PointsServiceStub, collector: Collector
 ) -> None:
     member_id = new_member_id()
@@ -39,12 +43,12 @@ async def test_one_purchase_is_one_trace_across_the_three_services(
     )
 
     def consumed(spans: list[ReceivedSpan]) -> bool:
-        return {s.service for s in spans if s.span.kind == CONSUMER} >= {"loyalty-rewards", "loyalty-tickets"}
+        return {s.service for s in spans if s.span.kind == CONSUMER} >= CONSUMERS
 
     async def the_trace() -> list[ReceivedSpan]:
         return collector.of_trace(trace_id)
 
-    spans = await eventually(the_trace, consumed, "the purchase's trace to reach rewards and tickets")
+    spans = await eventually(the_trace, consumed, "the purchase's trace to reach rewards, tickets and insights")
     server = _only(spans, "loyalty-points", "/loyalty.points.v1.PointsService/RecordPurchase", SERVER)
     assert server.parent_span_id == caller_span_id
     assert any(s.parent_span_id == server.span_id and s.attribute("db.system") == "postgresql" for s in spans)
@@ -52,7 +56,7 @@ async def test_one_purchase_is_one_trace_across_the_three_services(
     assert publish.parent_span_id == server.span_id
     # Every consumer of the topic (rewards runs two: tier view and perks) processes it under the publish span.
     processed = [s for s in spans if s.span.kind == CONSUMER and s.span.name == f"{POINTS_EVENTS_TOPIC} process"]
-    assert {s.service for s in processed} == {"loyalty-rewards", "loyalty-tickets"}
+    assert {s.service for s in processed} == CONSUMERS
     assert all(s.parent_span_id == publish.span_id for s in processed)
 
 

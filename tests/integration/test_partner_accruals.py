@@ -13,9 +13,11 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from loyalty.points.v1 import partners_pb2 as pb
 from loyalty.points.v1 import partners_pb2_grpc, points_pb2, points_pb2_grpc
 
+from services.common.events import decode
 from services.points.program_application import ProgramApplication
 from tests.integration.points_ledger_support import new_id
 from tests.integration.support import field_violations, run_cli
+from tests.integration.test_points_ledger import outbox_events
 
 TIERED = """
 id: coalition
@@ -181,7 +183,7 @@ async def test_accruals_earn_like_purchases_pending_expiring_and_moving_tiers(
     pool: asyncpg.Pool,
 ) -> None:
     await ProgramApplication(pool).apply(TIERED)
-    _, key = await airline(admin)
+    partner_id, key = await airline(admin)
     member = await enroll(channel)
     batch = pb.AccrualBatch(records=[flight("a", member, "3000"), flight("b", member, "2500", pending=True)])
     await intake.SubmitAccruals(batch, metadata=auth(key))
@@ -193,6 +195,9 @@ async def test_accruals_earn_like_purchases_pending_expiring_and_moving_tiers(
     assert all(lot["expires_at"] - lot["earned_at"] > timedelta(days=700) for lot in lots)
     entries = await points.ListLedgerEntries(points_pb2.ListLedgerEntriesRequest(member_id=member))
     assert {e.kind for e in entries.entries} == {points_pb2.ENTRY_KIND_PARTNER_EARN}
+    earned = [e for e in await outbox_events(pool, member) if e.type == "loyalty.events.v1.PointsEarned"]
+    # Readers of the topic (insights) learn the partner without parsing the reason.
+    assert [decode(e.SerializeToString(), [])[1].partner_id for e in earned] == [partner_id, partner_id]  # type: ignore[attr-defined]
 
 
 async def test_concurrent_resends_of_one_batch_credit_it_once(

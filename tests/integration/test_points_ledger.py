@@ -118,6 +118,9 @@ async def test_purchase_earns_points_and_emits_points_earned(app: PointsApplicat
     assert payload.balance_after == 84
     assert payload.ledger_entry_id == str(result.entry.entry_id)
     assert payload.source_reference == purchase.purchase_id
+    # What insights needs to count the purchase, whichever way it was recorded.
+    assert (payload.purchase_amount.amount_minor, payload.purchase_amount.currency_code) == (4299, "USD")
+    assert payload.purchase_occurred_at.ToDatetime(tzinfo=UTC) == purchase.occurred_at
 
 
 async def test_balance_is_always_the_sum_of_entries(app: PointsApplication, pool: asyncpg.Pool) -> None:

@@ -1,6 +1,7 @@
 import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from loyalty.common.v1 import common_pb2 as _common_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Mapping as _Mapping
@@ -23,20 +24,26 @@ class MemberEnrolled(_message.Message):
     def __init__(self, member_id: _Optional[str] = ..., tier: _Optional[str] = ..., enrolled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., birth_date: _Optional[str] = ..., referrer_member_id: _Optional[str] = ...) -> None: ...
 
 class PointsEarned(_message.Message):
-    __slots__ = ("member_id", "points", "ledger_entry_id", "reason", "source_reference", "balance_after")
+    __slots__ = ("member_id", "points", "ledger_entry_id", "reason", "source_reference", "balance_after", "purchase_amount", "purchase_occurred_at", "partner_id")
     MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
     POINTS_FIELD_NUMBER: _ClassVar[int]
     LEDGER_ENTRY_ID_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     SOURCE_REFERENCE_FIELD_NUMBER: _ClassVar[int]
     BALANCE_AFTER_FIELD_NUMBER: _ClassVar[int]
+    PURCHASE_AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    PURCHASE_OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    PARTNER_ID_FIELD_NUMBER: _ClassVar[int]
     member_id: str
     points: int
     ledger_entry_id: str
     reason: str
     source_reference: str
     balance_after: int
-    def __init__(self, member_id: _Optional[str] = ..., points: _Optional[int] = ..., ledger_entry_id: _Optional[str] = ..., reason: _Optional[str] = ..., source_reference: _Optional[str] = ..., balance_after: _Optional[int] = ...) -> None: ...
+    purchase_amount: _common_pb2.Money
+    purchase_occurred_at: _timestamp_pb2.Timestamp
+    partner_id: str
+    def __init__(self, member_id: _Optional[str] = ..., points: _Optional[int] = ..., ledger_entry_id: _Optional[str] = ..., reason: _Optional[str] = ..., source_reference: _Optional[str] = ..., balance_after: _Optional[int] = ..., purchase_amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., purchase_occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., partner_id: _Optional[str] = ...) -> None: ...
 
 class TierReached(_message.Message):
     __slots__ = ("member_id", "tier", "previous_tier", "qualifying_value")

@@ -1,0 +1,83 @@
+"""Insights use cases: the KPIs of a window (total and segments), and month by month for the dashboard."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import Enum
+
+import asyncpg
+
+from services.common.errors import Violations
+from services.insights import kpis, store
+from services.insights.settings import InsightsSettings
+
+Clock = Callable[[], datetime]
+# At most this many months on the dashboard: one query per month.
+MAX_MONTHS = 36
+
+
+class Grouping(Enum):
+    NONE = "none"
+    TIER = "tier"
+    PARTNER = "partner"
+
+
+_SEGMENTERS = {Grouping.TIER: kpis.by_tier, Grouping.PARTNER: kpis.by_partner}
+
+
+@dataclass(frozen=True)
+class Report:
+    window: kpis.Window
+    grouping: Grouping
+    total: kpis.Kpis
+    # (tier or partner id, its KPIs), in name order.
+    segments: list[tuple[str, kpis.Kpis]]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class InsightsApplication:
+    def __init__(self, pool: asyncpg.Pool, settings: InsightsSettings, now: Clock = utc_now) -> None:
+        self._pool = pool
+        self._valuation = kpis.Valuation(settings.cost_per_point, settings.currency_exponent)
+        self._currency = settings.currency
+        self._now = now
+
+    @property
+    def valuation(self) -> kpis.Valuation:
+        return self._valuation
+
+    @property
+    def currency(self) -> str:
+        return self._currency
+
+    async def report(self, window: kpis.Window, grouping: Grouping = Grouping.NONE) -> Report:
+        violations = Violations()
+        if window.end <= window.start:
+            violations.add("to_time", "must be after from_time")
+        violations.raise_if_any()
+        async with self._pool.acquire() as connection, connection.transaction(isolation="repeatable_read"):
+            facts = await store.window_facts(connection, window, self._currency)
+        segmenter = _SEGMENTERS.get(grouping)
+        segments = segmenter(facts) if segmenter else {}
+        return Report(
+            window=window,
+            grouping=grouping,
+            total=kpis.compute(facts, self._valuation),
+            segments=[(name, kpis.compute(part, self._valuation)) for name, part in segments.items()],
+        )
+
+    async def monthly(self, count: int, last: datetime | None = None) -> list[Report]:
+        """`count` calendar months (UTC) ending with the month of `last` (now when None), oldest first."""
+        violations = Violations()
+        if not 1 <= count <= MAX_MONTHS:
+            violations.add("months", f"must be between 1 and {MAX_MONTHS}")
+        violations.raise_if_any()
+        first = (last or self._now()).astimezone(UTC).replace(day=1)
+        for _ in range(count - 1):
+            first = (first - timedelta(days=1)).replace(day=1)
+        return [await self.report(window) for window in kpis.months(first, count)]

@@ -2,7 +2,7 @@
 
 Each event is applied in the transaction that also records its id in the
 inbox, so a redelivered event changes nothing (a batch of events shares one
-transaction, each event in its own savepoint). A message that cannot be parsed
+transaction). A message that cannot be parsed
 or that the domain refuses goes to `<topic>.dlq` with the reason in the
 `dlq-reason` header, and the consumer moves on. A database outage is not the
 message's fault: the consumer retries the same batch until it goes through.
@@ -37,11 +37,6 @@ Handler = Callable[[asyncpg.Connection, EventEnvelope, Message], Awaitable[None]
 
 _LOG_CHECK_INTERVAL_S = 2.0
 _TRANSIENT = (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError)
-
-
-@dataclass(frozen=True)
-class _Refused:
-    reason: str
 
 
 class BatchConsumer:
@@ -147,10 +142,14 @@ class EventConsumer(BatchConsumer):
         self._handlers = dict(handlers)
 
     async def process(self, records: list[ConsumerRecord], dead_letters: AIOKafkaProducer) -> None:
-        """One transaction for the batch (one commit, not one per event), a savepoint per event.
+        """One transaction for the batch: one inbox statement for all its events, then each event's effect.
 
-        Refused events are dead-lettered before the commit: if the commit then
-        fails, the retry may dead-letter them again, but never loses one.
+        The effects run without savepoints, the common case being that none is
+        refused. When the domain refuses one, the transaction is rolled back
+        and the batch runs again without it (marked in the inbox, so a
+        redelivery is not refused twice). Refused events are dead-lettered
+        before the commit: if the commit then fails, the retry may dead-letter
+        them again, but never loses one.
         """
         wanted = []
         for record in records:
@@ -163,16 +162,23 @@ class EventConsumer(BatchConsumer):
             if is_sampled(headers):
                 with consuming(self.topic, self.name, headers):
                     pass
-        if not wanted:
+        events = []
+        for record in wanted:
+            try:
+                envelope, payload = decode(record.value, list(record.headers or ()))
+            except MalformedEvent as error:
+                await self.dead_letter(record, dead_letters, str(error))
+                continue
+            handler = self._handlers.get(envelope.type)
+            if handler is not None:  # topics carry many event types; this consumer needs only some
+                events.append(_Event(record, envelope, payload, handler))
+        if not events:
             return
-        applied = 0
-        async with unit_of_work(self._pool) as connection:
-            for record in wanted:
-                outcome = await self._apply_one(connection, record)
-                if isinstance(outcome, _Refused):
-                    await self.dead_letter(record, dead_letters, outcome.reason)
-                elif outcome:
-                    applied += 1
+        try:
+            applied = await self._apply(events, dead_letters, isolated=False)
+        except _RefusedEvent:
+            # Rare: the batch again, each event in a savepoint, so a refused one is undone alone.
+            applied = await self._apply(events, dead_letters, isolated=True)
         self.applied += applied
         CONSUMER_APPLIED.labels(self.name, self.topic).inc(applied)
 
@@ -186,40 +192,67 @@ class EventConsumer(BatchConsumer):
         declared = header(list(record.headers or ()), "ce_type")
         return declared is None or declared in self._handlers
 
-    async def _apply_one(self, connection: asyncpg.Connection, record: ConsumerRecord) -> bool | _Refused:
-        """True if applied, False if not this consumer's or already applied, else why it was refused."""
-        headers = list(record.headers or ())
-        with consuming(self.topic, self.name, headers):
-            try:
-                envelope, payload = decode(record.value, headers)
-            except MalformedEvent as error:
-                return _Refused(str(error))
-            handler = self._handlers.get(envelope.type)
-            if handler is None:
-                return False  # topics carry many event types; this consumer needs only some
-            try:
-                async with connection.transaction():
-                    if not await self._record_in_inbox(connection, envelope.event_id):
-                        log.info(
-                            "duplicate event ignored", extra={"consumer": self.name, "event_id": envelope.event_id}
-                        )
-                        return False
-                    await handler(connection, envelope, payload)
-                    return True
-            except DomainError as error:
-                # The savepoint undid the effect; the inbox mark stays so a redelivery is not refused twice.
-                await self._record_in_inbox(connection, envelope.event_id)
-                return _Refused(error.message)
+    async def _apply(self, events: list[_Event], dead_letters: AIOKafkaProducer, *, isolated: bool) -> int:
+        """Apply the events the inbox has not seen, in one transaction; returns how many were applied.
 
-    async def _record_in_inbox(self, connection: asyncpg.Connection, event_id: str) -> bool:
-        inserted = await connection.fetchval(
-            """INSERT INTO inbox (consumer, event_id, topic) VALUES ($1, $2, $3)
-               ON CONFLICT DO NOTHING RETURNING true""",
+        Not `isolated`, the first refused event raises _RefusedEvent (and the
+        transaction rolls back); `isolated`, each event runs in a savepoint and
+        the refused ones are dead-lettered before the commit.
+        """
+        applied = 0
+        refusals: list[tuple[_Event, str]] = []
+        async with unit_of_work(self._pool) as connection:
+            fresh = await self._record_in_inbox(connection, [event.envelope.event_id for event in events])
+            for event in events:
+                event_id = event.envelope.event_id
+                if event_id not in fresh:
+                    log.info("duplicate event ignored", extra={"consumer": self.name, "event_id": event_id})
+                    continue
+                fresh.discard(event_id)  # the same event twice in one batch applies once
+                with consuming(self.topic, self.name, list(event.record.headers or ())):
+                    try:
+                        await self._apply_one(connection, event, isolated)
+                    except DomainError as error:
+                        if not isolated:
+                            raise _RefusedEvent(error.message) from error
+                        refusals.append((event, error.message))
+                        continue
+                applied += 1
+            for event, reason in refusals:
+                await self.dead_letter(event.record, dead_letters, reason)
+        return applied
+
+    @staticmethod
+    async def _apply_one(connection: asyncpg.Connection, event: _Event, isolated: bool) -> None:
+        if not isolated:
+            await event.handler(connection, event.envelope, event.payload)
+            return
+        async with connection.transaction():
+            await event.handler(connection, event.envelope, event.payload)
+
+    async def _record_in_inbox(self, connection: asyncpg.Connection, event_ids: list[str]) -> set[str]:
+        """Mark the events seen; returns the ids not marked before."""
+        records = await connection.fetch(
+            """INSERT INTO inbox (consumer, event_id, topic)
+               SELECT $1, event_id, $3 FROM unnest($2::text[]) AS e(event_id)
+               ON CONFLICT DO NOTHING RETURNING event_id""",
             self.name,
-            event_id,
+            event_ids,
             self.topic,
         )
-        return bool(inserted)
+        return {r["event_id"] for r in records}
+
+
+@dataclass(frozen=True)
+class _Event:
+    record: ConsumerRecord
+    envelope: EventEnvelope
+    payload: Message
+    handler: Handler
+
+
+class _RefusedEvent(Exception):
+    """The domain refused an event of a batch applied without savepoints."""
 
 
 async def _start_with_retry(*clients: AIOKafkaConsumer | AIOKafkaProducer) -> None:

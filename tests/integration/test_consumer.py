@@ -157,7 +157,7 @@ async def test_an_event_the_domain_refuses_is_dead_lettered_with_the_reason_and_
     assert header(dead, "ce_id") == refused.event_id  # the original headers travel along
     assert dead.value == refused.SerializeToString()
     assert consumer.dead_lettered == 1
-    # The handler's write before it refused was rolled back with its savepoint; the next event stayed.
+    # The handler's write before it refused was rolled back; the next event's stayed.
     assert await effects_of(pool, refused.event_id) == 0
     assert await effects_of(pool, after.event_id) == 1
     assert (
@@ -166,6 +166,23 @@ async def test_an_event_the_domain_refuses_is_dead_lettered_with_the_reason_and_
         )
         == 1
     )
+
+
+async def test_a_batch_mixing_refused_and_good_events_applies_each_good_one_once(
+    consumer: EventConsumer, pool: asyncpg.Pool, send: Callable[[str], Send], kafka_settings: KafkaSettings, topic: str
+) -> None:
+    member = f"m-{uuid.uuid4().hex[:8]}"
+    events = [purchase_event(member, REFUSED_AMOUNT if i % 3 == 1 else 500) for i in range(30)]
+    for message in events:
+        await send(member)(message)
+    refused = [e for i, e in enumerate(events) if i % 3 == 1]
+    async with running(consumer.run):
+        await eventually(lambda: effects_of(pool, events[-1].event_id), what="the last event")
+        dead = await read_topic(kafka_settings, dead_letter_topic(topic), len(refused), settle=1.0)
+    assert [header(r, "ce_id") for r in dead] == [e.event_id for e in refused]
+    for index, event in enumerate(events):
+        assert await effects_of(pool, event.event_id) == (0 if index % 3 == 1 else 1)
+    assert consumer.applied == len(events) - len(refused)
 
 
 async def test_event_types_without_a_handler_are_skipped(

@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -34,9 +35,18 @@ from services.common.tracing import consuming, is_sampled
 log = logging.getLogger(__name__)
 
 Handler = Callable[[asyncpg.Connection, EventEnvelope, Message], Awaitable[None]]
+H = TypeVar("H")
 
 _LOG_CHECK_INTERVAL_S = 2.0
 _TRANSIENT = (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError)
+
+
+@dataclass(frozen=True)
+class DecodedEvent(Generic[H]):
+    record: ConsumerRecord
+    envelope: EventEnvelope
+    payload: Message
+    handler: H
 
 
 class BatchConsumer:
@@ -127,7 +137,12 @@ class BatchConsumer:
         CONSUMER_DEAD_LETTERED.labels(self.name, self.topic).inc()
 
 
-class EventConsumer(BatchConsumer):
+class TypedEventConsumer(BatchConsumer, Generic[H]):
+    """Events by type: skips the types it has no handler for by header, decodes the rest, dead-letters the unreadable.
+
+    Subclasses decide how the decoded events are applied (`apply`).
+    """
+
     def __init__(
         self,
         *,
@@ -135,22 +150,17 @@ class EventConsumer(BatchConsumer):
         topic: str,
         pool: asyncpg.Pool,
         kafka: KafkaSettings,
-        handlers: Mapping[str, Handler],
+        handlers: Mapping[str, H],
     ) -> None:
         """`handlers` maps the event types this consumer applies; other types on the topic are skipped."""
         super().__init__(name=name, topic=topic, pool=pool, kafka=kafka)
         self._handlers = dict(handlers)
 
-    async def process(self, records: list[ConsumerRecord], dead_letters: AIOKafkaProducer) -> None:
-        """One transaction for the batch: one inbox statement for all its events, then each event's effect.
+    async def apply(self, events: list[DecodedEvent[H]], dead_letters: AIOKafkaProducer) -> int:
+        """Apply a batch's events through the inbox, dead-letter the refused ones; returns how many were applied."""
+        raise NotImplementedError
 
-        The effects run without savepoints, the common case being that none is
-        refused. When the domain refuses one, the transaction is rolled back
-        and the batch runs again without it (marked in the inbox, so a
-        redelivery is not refused twice). Refused events are dead-lettered
-        before the commit: if the commit then fails, the retry may dead-letter
-        them again, but never loses one.
-        """
+    async def process(self, records: list[ConsumerRecord], dead_letters: AIOKafkaProducer) -> None:
         wanted = []
         for record in records:
             if self._may_handle(record):
@@ -171,14 +181,10 @@ class EventConsumer(BatchConsumer):
                 continue
             handler = self._handlers.get(envelope.type)
             if handler is not None:  # topics carry many event types; this consumer needs only some
-                events.append(_Event(record, envelope, payload, handler))
+                events.append(DecodedEvent(record, envelope, payload, handler))
         if not events:
             return
-        try:
-            applied = await self._apply(events, dead_letters, isolated=False)
-        except _RefusedEvent:
-            # Rare: the batch again, each event in a savepoint, so a refused one is undone alone.
-            applied = await self._apply(events, dead_letters, isolated=True)
+        applied = await self.apply(events, dead_letters)
         self.applied += applied
         CONSUMER_APPLIED.labels(self.name, self.topic).inc(applied)
 
@@ -192,7 +198,38 @@ class EventConsumer(BatchConsumer):
         declared = header(list(record.headers or ()), "ce_type")
         return declared is None or declared in self._handlers
 
-    async def _apply(self, events: list[_Event], dead_letters: AIOKafkaProducer, *, isolated: bool) -> int:
+    async def _record_in_inbox(self, connection: asyncpg.Connection, event_ids: list[str]) -> set[str]:
+        """Mark the events seen; returns the ids not marked before."""
+        records = await connection.fetch(
+            """INSERT INTO inbox (consumer, event_id, topic)
+               SELECT $1, event_id, $3 FROM unnest($2::text[]) AS e(event_id)
+               ON CONFLICT DO NOTHING RETURNING event_id""",
+            self.name,
+            event_ids,
+            self.topic,
+        )
+        return {r["event_id"] for r in records}
+
+
+class EventConsumer(TypedEventConsumer[Handler]):
+    """Handlers that read and write through the connection, in the batch's transaction.
+
+    The effects run without savepoints, the common case being that none is
+    refused. When the domain refuses one, the transaction rolls back and the
+    batch runs again with a savepoint per event, so only the refused one is
+    undone. Refused events are dead-lettered before the commit: if the commit
+    then fails, the retry may dead-letter them again, but never loses one.
+    """
+
+    async def apply(self, events: list[DecodedEvent[Handler]], dead_letters: AIOKafkaProducer) -> int:
+        try:
+            return await self._apply(events, dead_letters, isolated=False)
+        except _RefusedEvent:
+            return await self._apply(events, dead_letters, isolated=True)
+
+    async def _apply(
+        self, events: list[DecodedEvent[Handler]], dead_letters: AIOKafkaProducer, *, isolated: bool
+    ) -> int:
         """Apply the events the inbox has not seen, in one transaction; returns how many were applied.
 
         Not `isolated`, the first refused event raises _RefusedEvent (and the
@@ -200,7 +237,7 @@ class EventConsumer(BatchConsumer):
         the refused ones are dead-lettered before the commit.
         """
         applied = 0
-        refusals: list[tuple[_Event, str]] = []
+        refusals: list[tuple[DecodedEvent[Handler], str]] = []
         async with unit_of_work(self._pool) as connection:
             fresh = await self._record_in_inbox(connection, [event.envelope.event_id for event in events])
             for event in events:
@@ -223,32 +260,12 @@ class EventConsumer(BatchConsumer):
         return applied
 
     @staticmethod
-    async def _apply_one(connection: asyncpg.Connection, event: _Event, isolated: bool) -> None:
+    async def _apply_one(connection: asyncpg.Connection, event: DecodedEvent[Handler], isolated: bool) -> None:
         if not isolated:
             await event.handler(connection, event.envelope, event.payload)
             return
         async with connection.transaction():
             await event.handler(connection, event.envelope, event.payload)
-
-    async def _record_in_inbox(self, connection: asyncpg.Connection, event_ids: list[str]) -> set[str]:
-        """Mark the events seen; returns the ids not marked before."""
-        records = await connection.fetch(
-            """INSERT INTO inbox (consumer, event_id, topic)
-               SELECT $1, event_id, $3 FROM unnest($2::text[]) AS e(event_id)
-               ON CONFLICT DO NOTHING RETURNING event_id""",
-            self.name,
-            event_ids,
-            self.topic,
-        )
-        return {r["event_id"] for r in records}
-
-
-@dataclass(frozen=True)
-class _Event:
-    record: ConsumerRecord
-    envelope: EventEnvelope
-    payload: Message
-    handler: Handler
 
 
 class _RefusedEvent(Exception):

@@ -20,10 +20,10 @@ from loyalty.events.v1 import commerce_pb2, rewards_pb2, tickets_pb2
 from loyalty.events.v1 import points_pb2 as points_events
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
 
-from services.common.consumer import EventConsumer, Handler
 from services.common.errors import Violations
 from services.common.events import occurred_at
 from services.common.kafka import POINTS_EVENTS_TOPIC, PURCHASES_TOPIC, REWARDS_EVENTS_TOPIC, TICKETS_EVENTS_TOPIC
+from services.common.read_model import ReadModelConsumer, WriteHandler, Writes
 from services.common.settings import KafkaSettings
 from services.insights import store
 
@@ -47,13 +47,11 @@ def _check_money(violations: Violations, name: str, money: Money) -> None:
         violations.add(f"{name}.currency_code", "must be an ISO 4217 code in upper case")
 
 
-async def _purchase(
-    connection: asyncpg.Connection, purchase_id: str, member_id: str, amount: Money, at: datetime
-) -> None:
+async def _purchase(writes: Writes, purchase_id: str, member_id: str, amount: Money, at: datetime) -> None:
     violations = Violations()
     _check_money(violations, "amount", amount)
     violations.raise_if_any()
-    await store.record_purchase(connection, purchase_id, member_id, amount.amount_minor, amount.currency_code, at)
+    await store.record_purchase(writes, purchase_id, member_id, amount.amount_minor, amount.currency_code, at)
 
 
 def _time(message: Message, field: str, otherwise: datetime) -> datetime:
@@ -62,7 +60,7 @@ def _time(message: Message, field: str, otherwise: datetime) -> datetime:
 
 
 async def _points(
-    connection: asyncpg.Connection,
+    writes: Writes,
     envelope: EventEnvelope,
     member_id: str,
     kind: str,
@@ -70,26 +68,26 @@ async def _points(
     partner_id: str | None = None,
 ) -> None:
     at = occurred_at(envelope)
-    await store.record_points(connection, envelope.event_id, member_id, kind, points, at, partner_id)
+    await store.record_points(writes, envelope.event_id, member_id, kind, points, at, partner_id)
 
 
 # -- points.events.v1 -----------------------------------------------------------------------------
 
 
-async def _enrolled(connection: asyncpg.Connection, envelope: EventEnvelope, payload: Message) -> None:
+async def _enrolled(writes: Writes, envelope: EventEnvelope, payload: Message) -> None:
     assert isinstance(payload, points_events.MemberEnrolled)
     _check(payload, required=("member_id",))
     at = _time(payload, "enrolled_at", occurred_at(envelope))
-    await store.record_member(connection, payload.member_id, at)
-    await store.record_tier_change(connection, envelope.event_id, payload.member_id, payload.tier, None, False, at)
+    await store.record_member(writes, payload.member_id, at)
+    await store.record_tier_change(writes, envelope.event_id, payload.member_id, payload.tier, None, False, at)
 
 
-async def _tier_changed(connection: asyncpg.Connection, envelope: EventEnvelope, payload: Message) -> None:
+async def _tier_changed(writes: Writes, envelope: EventEnvelope, payload: Message) -> None:
     assert isinstance(payload, points_events.TierReached | points_events.TierLost)
     _check(payload, required=("member_id", "tier"))
     upgrade = isinstance(payload, points_events.TierReached)
     await store.record_tier_change(
-        connection,
+        writes,
         envelope.event_id,
         payload.member_id,
         payload.tier,
@@ -99,33 +97,33 @@ async def _tier_changed(connection: asyncpg.Connection, envelope: EventEnvelope,
     )
 
 
-async def _earned(connection: asyncpg.Connection, envelope: EventEnvelope, payload: Message) -> None:
+async def _earned(writes: Writes, envelope: EventEnvelope, payload: Message) -> None:
     assert isinstance(payload, points_events.PointsEarned)
     _check(payload, required=("member_id",), positive=("points",))
-    await _points(connection, envelope, payload.member_id, "earned", payload.points, payload.partner_id or None)
+    await _points(writes, envelope, payload.member_id, "earned", payload.points, payload.partner_id or None)
     if payload.HasField("purchase_amount"):
         # A purchase recorded over gRPC reaches insights only this way.
         _check(payload, required=("source_reference",))
         bought_at = _time(payload, "purchase_occurred_at", occurred_at(envelope))
-        await _purchase(connection, payload.source_reference, payload.member_id, payload.purchase_amount, bought_at)
+        await _purchase(writes, payload.source_reference, payload.member_id, payload.purchase_amount, bought_at)
 
 
-def _debit(kind: str) -> Handler:
-    async def handle(connection: asyncpg.Connection, envelope: EventEnvelope, payload: Message) -> None:
+def _debit(kind: str) -> WriteHandler:
+    async def handle(writes: Writes, envelope: EventEnvelope, payload: Message) -> None:
         assert isinstance(payload, points_events.PointsRedeemed | points_events.PointsExpired)
         _check(payload, required=("member_id",), positive=("points",))
-        await _points(connection, envelope, payload.member_id, kind, -payload.points)
+        await _points(writes, envelope, payload.member_id, kind, -payload.points)
 
     return handle
 
 
-async def _adjusted(connection: asyncpg.Connection, envelope: EventEnvelope, payload: Message) -> None:
+async def _adjusted(writes: Writes, envelope: EventEnvelope, payload: Message) -> None:
     assert isinstance(payload, points_events.PointsAdjusted)
     _check(payload, required=("member_id", "points"))
-    await _points(connection, envelope, payload.member_id, "adjusted", payload.points)
+    await _points(writes, envelope, payload.member_id, "adjusted", payload.points)
 
 
-async def _reversed(connection: asyncpg.Connection, envelope: EventEnvelope, payload: Message) -> None:
+async def _reversed(writes: Writes, envelope: EventEnvelope, payload: Message) -> None:
     """A refund takes back points_taken now and points_owed from later earnings: the liability drops by both."""
     assert isinstance(payload, points_events.PointsReversed)
     _check(payload, required=("member_id",))
@@ -134,10 +132,10 @@ async def _reversed(connection: asyncpg.Connection, envelope: EventEnvelope, pay
         if getattr(payload, name) < 0:
             violations.add(name, "must not be negative")
     violations.raise_if_any()
-    await _points(connection, envelope, payload.member_id, "reversed", -(payload.points_taken + payload.points_owed))
+    await _points(writes, envelope, payload.member_id, "reversed", -(payload.points_taken + payload.points_owed))
 
 
-POINTS_HANDLERS: Mapping[type[Message], Handler] = {
+POINTS_HANDLERS: Mapping[type[Message], WriteHandler] = {
     points_events.MemberEnrolled: _enrolled,
     points_events.TierReached: _tier_changed,
     points_events.TierLost: _tier_changed,
@@ -151,28 +149,28 @@ POINTS_HANDLERS: Mapping[type[Message], Handler] = {
 # -- commerce.purchases.v1 ------------------------------------------------------------------------
 
 
-async def _purchase_made(connection: asyncpg.Connection, envelope: EventEnvelope, payload: Message) -> None:
+async def _purchase_made(writes: Writes, envelope: EventEnvelope, payload: Message) -> None:
     assert isinstance(payload, commerce_pb2.PurchaseMade)
     _check(payload, required=("purchase_id", "member_id", "occurred_at"))
     bought_at = _time(payload, "occurred_at", occurred_at(envelope))
-    await _purchase(connection, payload.purchase_id, payload.member_id, payload.amount, bought_at)
+    await _purchase(writes, payload.purchase_id, payload.member_id, payload.amount, bought_at)
 
 
 # -- rewards.events.v1 ----------------------------------------------------------------------------
 
 
-async def _reward_redeemed(connection: asyncpg.Connection, envelope: EventEnvelope, payload: Message) -> None:
+async def _reward_redeemed(writes: Writes, envelope: EventEnvelope, payload: Message) -> None:
     assert isinstance(payload, rewards_pb2.RewardRedeemed)
     _check(payload, required=("redemption_id", "member_id"))
     await store.record_redemption(
-        connection, payload.redemption_id, payload.member_id, payload.points, occurred_at(envelope)
+        writes, payload.redemption_id, payload.member_id, payload.points, occurred_at(envelope)
     )
 
 
-async def _redemption_cancelled(connection: asyncpg.Connection, envelope: EventEnvelope, payload: Message) -> None:
+async def _redemption_cancelled(writes: Writes, envelope: EventEnvelope, payload: Message) -> None:
     assert isinstance(payload, rewards_pb2.RedemptionCancelled)
     _check(payload, required=("redemption_id", "member_id"))
-    await store.record_cancellation(connection, payload.redemption_id, payload.member_id, occurred_at(envelope))
+    await store.record_cancellation(writes, payload.redemption_id, payload.member_id, occurred_at(envelope))
 
 
 # -- tickets.events.v1 ----------------------------------------------------------------------------
@@ -180,7 +178,7 @@ async def _redemption_cancelled(connection: asyncpg.Connection, envelope: EventE
 _SCALES = {"effort": range(1, 8), "satisfaction": range(1, 6), "recommend": range(0, 11)}
 
 
-async def _survey(connection: asyncpg.Connection, envelope: EventEnvelope, payload: Message) -> None:
+async def _survey(writes: Writes, envelope: EventEnvelope, payload: Message) -> None:
     assert isinstance(payload, tickets_pb2.SurveySubmitted)
     _check(payload, required=("ticket_id", "member_id"))
     violations = Violations()
@@ -189,10 +187,10 @@ async def _survey(connection: asyncpg.Connection, envelope: EventEnvelope, paylo
             violations.add(name, f"must be between {scale.start} and {scale.stop - 1}")
     violations.raise_if_any()
     answer = (payload.effort, payload.satisfaction, payload.recommend)
-    await store.record_survey(connection, payload.ticket_id, payload.member_id, answer, occurred_at(envelope))
+    await store.record_survey(writes, payload.ticket_id, payload.member_id, answer, occurred_at(envelope))
 
 
-def _by_name(handlers: Mapping[type[Message], Handler]) -> dict[str, Handler]:
+def _by_name(handlers: Mapping[type[Message], WriteHandler]) -> dict[str, WriteHandler]:
     return {kind.DESCRIPTOR.full_name: handler for kind, handler in handlers.items()}
 
 
@@ -206,9 +204,9 @@ class Topics:
     tickets: str = TICKETS_EVENTS_TOPIC
 
 
-def insights_consumers(pool: asyncpg.Pool, kafka: KafkaSettings, topics: Topics = Topics()) -> list[EventConsumer]:
+def insights_consumers(pool: asyncpg.Pool, kafka: KafkaSettings, topics: Topics = Topics()) -> list[ReadModelConsumer]:
     """One consumer group per topic the read model learns from."""
-    handlers: dict[str, Mapping[type[Message], Handler]] = {
+    handlers: dict[str, Mapping[type[Message], WriteHandler]] = {
         topics.points: POINTS_HANDLERS,
         topics.purchases: {commerce_pb2.PurchaseMade: _purchase_made},
         topics.rewards: {
@@ -218,6 +216,6 @@ def insights_consumers(pool: asyncpg.Pool, kafka: KafkaSettings, topics: Topics 
         topics.tickets: {tickets_pb2.SurveySubmitted: _survey},
     }
     return [
-        EventConsumer(name=f"insights.{topic}", topic=topic, pool=pool, kafka=kafka, handlers=_by_name(by_type))
+        ReadModelConsumer(name=f"insights.{topic}", topic=topic, pool=pool, kafka=kafka, handlers=_by_name(by_type))
         for topic, by_type in handlers.items()
     ]

@@ -1,4 +1,8 @@
-"""SQL of the insights read model: recording facts (idempotently) and reading a window's facts set-based."""
+"""SQL of the insights read model: recording facts (idempotently) and reading a window's facts set-based.
+
+Facts are recorded through `Writes`, sent together once per consumed batch (services/common/read_model.py):
+so every recording statement is idempotent and does not depend on the order of the others.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +10,18 @@ from datetime import datetime
 
 import asyncpg
 
+from services.common.read_model import Writes
 from services.insights.kpis import Accrual, MemberFacts, SurveyAnswer, TierMove, Window, WindowFacts
 
 
-async def record_member(connection: asyncpg.Connection, member_id: str, enrolled_at: datetime) -> None:
-    await connection.execute(
+async def record_member(writes: Writes, member_id: str, enrolled_at: datetime) -> None:
+    await writes.execute(
         "INSERT INTO members (member_id, enrolled_at) VALUES ($1, $2) ON CONFLICT DO NOTHING", member_id, enrolled_at
     )
 
 
 async def record_tier_change(
-    connection: asyncpg.Connection,
+    writes: Writes,
     event_id: str,
     member_id: str,
     tier: str,
@@ -24,7 +29,7 @@ async def record_tier_change(
     upgrade: bool,
     changed_at: datetime,
 ) -> None:
-    await connection.execute(
+    await writes.execute(
         """INSERT INTO tier_changes (event_id, member_id, tier, previous_tier, upgrade, changed_at)
            VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING""",
         event_id,
@@ -37,7 +42,7 @@ async def record_tier_change(
 
 
 async def record_purchase(
-    connection: asyncpg.Connection,
+    writes: Writes,
     purchase_id: str,
     member_id: str,
     amount_minor: int,
@@ -45,7 +50,7 @@ async def record_purchase(
     occurred_at: datetime,
 ) -> None:
     """A purchase once, whichever path (commerce event or points event) brings it first."""
-    await connection.execute(
+    await writes.execute(
         """INSERT INTO purchases (purchase_id, member_id, amount_minor, currency, occurred_at)
            VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING""",
         purchase_id,
@@ -57,7 +62,7 @@ async def record_purchase(
 
 
 async def record_points(
-    connection: asyncpg.Connection,
+    writes: Writes,
     event_id: str,
     member_id: str,
     kind: str,
@@ -66,7 +71,7 @@ async def record_points(
     partner_id: str | None = None,
 ) -> None:
     """A change to the points a member holds; `points` signed as it moves the liability."""
-    await connection.execute(
+    await writes.execute(
         """INSERT INTO points_movements (event_id, member_id, kind, points, partner_id, occurred_at)
            VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING""",
         event_id,
@@ -79,9 +84,9 @@ async def record_points(
 
 
 async def record_redemption(
-    connection: asyncpg.Connection, redemption_id: str, member_id: str, points: int, redeemed_at: datetime
+    writes: Writes, redemption_id: str, member_id: str, points: int, redeemed_at: datetime
 ) -> None:
-    await connection.execute(
+    await writes.execute(
         """INSERT INTO redemptions (redemption_id, member_id, points, redeemed_at) VALUES ($1, $2, $3, $4)
            ON CONFLICT (redemption_id) DO UPDATE SET redeemed_at = EXCLUDED.redeemed_at, points = EXCLUDED.points""",
         redemption_id,
@@ -91,11 +96,9 @@ async def record_redemption(
     )
 
 
-async def record_cancellation(
-    connection: asyncpg.Connection, redemption_id: str, member_id: str, cancelled_at: datetime
-) -> None:
+async def record_cancellation(writes: Writes, redemption_id: str, member_id: str, cancelled_at: datetime) -> None:
     """Also when the cancellation arrives before the redemption it cancels."""
-    await connection.execute(
+    await writes.execute(
         """INSERT INTO redemptions (redemption_id, member_id, points, cancelled_at) VALUES ($1, $2, 0, $3)
            ON CONFLICT (redemption_id) DO UPDATE SET cancelled_at = EXCLUDED.cancelled_at""",
         redemption_id,
@@ -105,7 +108,7 @@ async def record_cancellation(
 
 
 async def record_survey(
-    connection: asyncpg.Connection,
+    writes: Writes,
     ticket_id: str,
     member_id: str,
     answer: tuple[int, int, int],
@@ -113,7 +116,7 @@ async def record_survey(
 ) -> None:
     """`answer` is (effort, satisfaction, recommend); a ticket has one survey."""
     effort, satisfaction, recommend = answer
-    await connection.execute(
+    await writes.execute(
         """INSERT INTO surveys (ticket_id, member_id, effort, satisfaction, recommend, submitted_at)
            VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING""",
         ticket_id,

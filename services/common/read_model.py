@@ -1,0 +1,74 @@
+"""Consumers that keep a read model: handlers that only write, written together once per batch.
+
+A read model (insights) records facts: each handler checks an event and asks
+for idempotent, order-independent writes (`INSERT ... ON CONFLICT`). Instead
+of a round trip per write, the batch's writes are gathered and sent with one
+pipelined `executemany` per distinct statement, in the transaction that marks
+the events in the inbox. A refused event's writes are simply dropped: nothing
+was sent, so no savepoint is needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from google.protobuf.message import Message
+from loyalty.events.v1.envelope_pb2 import EventEnvelope
+
+from services.common.consumer import DecodedEvent, TypedEventConsumer
+from services.common.db import unit_of_work
+from services.common.errors import DomainError
+from services.common.tracing import consuming
+
+
+class Writes:
+    """Statements asked for and not yet sent; `execute` has the signature of asyncpg's."""
+
+    def __init__(self) -> None:
+        self.statements: list[tuple[str, tuple[object, ...]]] = []
+
+    async def execute(self, query: str, *args: object) -> None:
+        self.statements.append((query, args))
+
+    def extend(self, other: Writes) -> None:
+        self.statements.extend(other.statements)
+
+    async def send(self, connection: asyncpg.Connection) -> None:
+        """One executemany per distinct statement, in the order each first appeared."""
+        by_query: dict[str, list[tuple[object, ...]]] = {}
+        for query, args in self.statements:
+            by_query.setdefault(query, []).append(args)
+        for query, rows in by_query.items():
+            await connection.executemany(query, rows)
+
+
+WriteHandler = Callable[[Writes, EventEnvelope, Message], Awaitable[None]]
+
+
+class ReadModelConsumer(TypedEventConsumer[WriteHandler]):
+    async def apply(self, events: list[DecodedEvent[WriteHandler]], dead_letters: AIOKafkaProducer) -> int:
+        batch = Writes()
+        applied = 0
+        refusals: list[tuple[DecodedEvent[WriteHandler], str]] = []
+        async with unit_of_work(self._pool) as connection:
+            fresh = await self._record_in_inbox(connection, [event.envelope.event_id for event in events])
+            for event in events:
+                if event.envelope.event_id not in fresh:
+                    continue  # applied before, or earlier in this batch
+                fresh.discard(event.envelope.event_id)
+                writes = Writes()
+                with consuming(self.topic, self.name, list(event.record.headers or ())):
+                    try:
+                        await event.handler(writes, event.envelope, event.payload)
+                    except DomainError as error:
+                        refusals.append((event, error.message))
+                        continue
+                batch.extend(writes)
+                applied += 1
+            await batch.send(connection)
+            # Before the commit: if it fails, the retry may dead-letter them again, but never loses one.
+            for event, reason in refusals:
+                await self.dead_letter(event.record, dead_letters, reason)
+        return applied

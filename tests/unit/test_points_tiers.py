@@ -10,8 +10,8 @@ import pytest
 from services.points.program import TierBasis, TierLevel, TierPolicy, TierWindow
 from services.points.tiers import (
     AtRisk,
-    at_risk,
     TierChange,
+    at_risk,
     earned_level,
     next_requalification,
     progress,

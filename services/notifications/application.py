@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import asyncpg
 from loyalty.notifications.v1 import notifications_pb2 as pb
@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 SOURCE = "loyalty.notifications"
 # Event ids of requests derive from their idempotency keys: a sender may de-duplicate on either.
 _EVENT_ID_NAMESPACE = uuid.UUID("5d0c7c1e-8a4b-4f8e-9a43-0b1c6f3e2a11")
+# How long a trigger for a member not enrolled (yet) waits for the member's MemberEnrolled.
+HOLD_UNKNOWN_MEMBERS_FOR = timedelta(days=1)
 
 REQUESTED = Counter(
     "loyalty_notifications_requested",
@@ -66,8 +68,14 @@ class Notifier:
         return found or domain.default_preferences(member_id, False, self.defaults)
 
     async def trigger(self, connection: asyncpg.Connection, trigger: Trigger, now: datetime) -> int:
-        """Record (and publish what is due of) the trigger's messages; returns how many were new."""
-        preferences = await self.preferences_of(connection, trigger.member_id)
+        """Record (and publish what is due of) the trigger's messages; returns how many were new.
+
+        A trigger for a member not known yet is held until the member is (see `release_held`).
+        """
+        preferences = await store.preferences(connection, trigger.member_id, self.defaults)
+        if preferences is None:
+            await store.hold_trigger(connection, trigger, now)
+            return 0
         plan = domain.plan(trigger, category_of(trigger.template_id), preferences, now)
         if plan.suppressed:
             WITHHELD.labels(trigger.template_id).inc()
@@ -96,6 +104,19 @@ class Notifier:
                 if due:
                     await self._publish(connection, message, now)
         return created
+
+    async def release_held(self, connection: asyncpg.Connection, now: datetime, limit: int) -> int:
+        """Plan held triggers whose member became known; drop those whose member stayed unknown too long."""
+        known, expired = await store.take_held_triggers(connection, now - HOLD_UNKNOWN_MEMBERS_FOR, limit)
+        for trigger in expired:
+            WITHHELD.labels(trigger.template_id).inc()
+            log.warning(
+                "message dropped: member never enrolled",
+                extra={"member_id": trigger.member_id, "template": trigger.template_id},
+            )
+        for trigger in known:
+            await self.trigger(connection, trigger, now)
+        return len(known)
 
     async def release_due(self, connection: asyncpg.Connection, now: datetime, limit: int) -> int:
         """Send the scheduled messages now due, under the preferences in force now; returns how many were sent."""

@@ -42,6 +42,8 @@ class SchedulerJob:
         summaries = await self._release_summaries(now)
         birthdays = await self._greet_birthdays(now)
         async with unit_of_work(self._pool) as connection:
+            await self._notifier.release_held(connection, now, self._batch)
+        async with unit_of_work(self._pool) as connection:
             released = await self._notifier.release_due(connection, now, self._batch)
         return SchedulerReport(summaries, birthdays, released)
 

@@ -10,7 +10,15 @@ from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
 
-from services.notifications.domain import Category, Channel, Defaults, Preferences, QuietHours, default_preferences
+from services.notifications.domain import (
+    Category,
+    Channel,
+    Defaults,
+    Preferences,
+    QuietHours,
+    Trigger,
+    default_preferences,
+)
 
 
 @dataclass(frozen=True)
@@ -291,3 +299,45 @@ def dates_around(moment: datetime) -> list[date]:
     days = [today - timedelta(days=1), today, today + timedelta(days=1)]
     leap_days = [date(2000, 2, 29)] if any((d.month, d.day) == (2, 28) for d in days) else []
     return days + leap_days
+
+
+async def hold_trigger(connection: asyncpg.Connection, trigger: Trigger, now: datetime) -> None:
+    await connection.execute(
+        """INSERT INTO held_triggers (trigger_key, template_id, member_id, variables, trigger_event_id, held_at)
+           VALUES ($1, $2, $3, $4::jsonb, $5, $6) ON CONFLICT DO NOTHING""",
+        trigger.key,
+        trigger.template_id,
+        trigger.member_id,
+        json.dumps(dict(trigger.variables), sort_keys=True),
+        trigger.event_id,
+        now,
+    )
+
+
+async def take_held_triggers(
+    connection: asyncpg.Connection, held_before: datetime, limit: int
+) -> tuple[list[Trigger], list[Trigger]]:
+    """Held triggers whose member is known now, and those held since before `held_before` whose member
+    never became known; both are removed."""
+    records = await connection.fetch(
+        """DELETE FROM held_triggers h
+            WHERE (trigger_key, template_id) IN (
+                  SELECT trigger_key, template_id FROM held_triggers t
+                   WHERE EXISTS (SELECT 1 FROM members m WHERE m.member_id = t.member_id)
+                      OR EXISTS (SELECT 1 FROM preferences p WHERE p.member_id = t.member_id)
+                      OR t.held_at < $1
+                   ORDER BY held_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+        RETURNING trigger_key, template_id, member_id, variables, trigger_event_id,
+                  EXISTS (SELECT 1 FROM members m WHERE m.member_id = h.member_id)
+                  OR EXISTS (SELECT 1 FROM preferences p WHERE p.member_id = h.member_id) AS known""",
+        held_before,
+        limit,
+    )
+    known: list[Trigger] = []
+    expired: list[Trigger] = []
+    for r in records:
+        trigger = Trigger(
+            r["template_id"], r["member_id"], r["trigger_key"], json.loads(r["variables"]), r["trigger_event_id"]
+        )
+        (known if r["known"] else expired).append(trigger)
+    return known, expired

@@ -51,9 +51,7 @@ class TierAtRiskJob:
     async def _check(self, member_id: str, now: datetime) -> int:
         async with unit_of_work(self._pool) as connection:
             member = await store.get_member(connection, member_id, lock=True)
-            requalify_at = await connection.fetchval(
-                "SELECT requalify_at FROM members WHERE member_id = $1", member_id
-            )
+            requalify_at = await connection.fetchval("SELECT requalify_at FROM members WHERE member_id = $1", member_id)
             version = await self._programs.in_force_in(connection, None, now)
             if member is None or requalify_at is None or version is None or version.program.tiers is None:
                 return 0

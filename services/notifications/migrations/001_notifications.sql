@@ -70,3 +70,17 @@ CREATE TABLE earned_batches (
 -- At most one open summary per member.
 CREATE UNIQUE INDEX earned_batches_open ON earned_batches (member_id) WHERE released_at IS NULL;
 CREATE INDEX earned_batches_due ON earned_batches (due_at) WHERE released_at IS NULL;
+
+-- Triggers for members not known yet (their MemberEnrolled not consumed yet: topics are read
+-- independently); the scheduler plans them once the member is known.
+CREATE TABLE held_triggers (
+    trigger_key      text        NOT NULL,
+    template_id      text        NOT NULL,
+    member_id        text        NOT NULL,
+    variables        jsonb       NOT NULL,
+    trigger_event_id text        NOT NULL DEFAULT '',
+    held_at          timestamptz NOT NULL,
+    PRIMARY KEY (trigger_key, template_id)
+);
+
+CREATE INDEX held_triggers_member ON held_triggers (member_id);

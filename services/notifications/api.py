@@ -23,8 +23,8 @@ _CATEGORIES = {number: category for category, number in CATEGORY_PB.items()}
 def preferences_message(preferences: Preferences) -> pb.Preferences:
     message = pb.Preferences(
         member_id=preferences.member_id,
-        channels=[CHANNEL_PB[c] for c in sorted(preferences.channels)],
-        opted_out=[CATEGORY_PB[c] for c in sorted(preferences.opted_out)],
+        channels=sorted(CHANNEL_PB[c] for c in preferences.channels),
+        opted_out=sorted(CATEGORY_PB[c] for c in preferences.opted_out),
         time_zone=preferences.time_zone,
         customized=preferences.customized,
     )
@@ -86,6 +86,6 @@ class NotificationPreferencesServicer:
                 pb.RenderedMessage(channel=CHANNEL_PB[r.channel], subject=r.subject, body=r.body)
                 for r in preview.renderings
             ],
-            channels=[CHANNEL_PB[c] for c in preview.channels],
+            channels=sorted(CHANNEL_PB[c] for c in preview.channels),
             send_at=timestamp(preview.send_at),
         )

@@ -2,3 +2,4 @@
 CREATE DATABASE loyalty_points;
 CREATE DATABASE loyalty_rewards;
 CREATE DATABASE loyalty_tickets;
+CREATE DATABASE loyalty_notifications;

@@ -19,6 +19,7 @@ from opentelemetry.sdk import environment_variables
 
 from services.common.auth import authorizer_from, caller_interceptors
 from services.common.settings import SERVICE_NAMES, service_settings
+from services.notifications.settings import notifications_settings
 from services.rewards.settings import rewards_settings
 from services.tickets.config import tickets_settings
 
@@ -29,6 +30,7 @@ READERS: list[Callable[[Mapping[str, str]], object]] = [
     *(lambda env, name=name: service_settings(name, env) for name in SERVICE_NAMES),
     tickets_settings,
     rewards_settings,
+    notifications_settings,
     authorizer_from,
     caller_interceptors,
 ]

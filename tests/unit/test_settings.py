@@ -9,7 +9,9 @@ import pytest
 
 from services.common.settings import (
     DEFAULT_GRPC_PORTS,
+    DEFAULT_METRICS_PORTS,
     EMBEDDED_KAFKA_PORT,
+    SERVICE_NAMES,
     SettingsError,
     embedded_database_url,
     kafka_settings,
@@ -37,7 +39,7 @@ def test_defaults_run_on_one_machine() -> None:
     assert settings.kafka.sasl_mechanism is None
 
 
-@pytest.mark.parametrize("name", ["points", "rewards", "tickets"])
+@pytest.mark.parametrize("name", SERVICE_NAMES)
 def test_each_service_has_its_own_port_and_database(name: str) -> None:
     settings = service_settings(name, HOME_ENV)
     assert settings.grpc_port == DEFAULT_GRPC_PORTS[name]
@@ -45,7 +47,8 @@ def test_each_service_has_its_own_port_and_database(name: str) -> None:
 
 
 def test_distinct_default_ports() -> None:
-    assert len(set(DEFAULT_GRPC_PORTS.values())) == 3
+    assert len(set(DEFAULT_GRPC_PORTS.values())) == len(SERVICE_NAMES) == len(DEFAULT_GRPC_PORTS)
+    assert len(set(DEFAULT_METRICS_PORTS.values())) == len(SERVICE_NAMES) == len(DEFAULT_METRICS_PORTS)
 
 
 def test_environment_overrides_defaults() -> None:

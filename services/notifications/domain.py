@@ -11,7 +11,7 @@ seen twice sends nothing twice.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
@@ -203,8 +203,3 @@ def summary_due(opened_at: datetime, period: timedelta) -> datetime:
     most one summary per period.
     """
     return opened_at + period
-
-
-def distinct(values: Iterable[str]) -> bool:
-    items = list(values)
-    return len(items) == len(set(items))

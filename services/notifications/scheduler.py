@@ -1,5 +1,5 @@
-"""The scheduler job: releases earnings summaries when due, greets birthdays, and sends messages held by
-quiet hours once they end.
+"""The scheduler job: releases earnings summaries when due, greets birthdays, plans triggers that waited for
+their member's enrolment, and sends messages held by quiet hours once they end.
 
 It runs periodically in the notifications service; `run_once(now)` is one
 pass at a chosen time, so tests and operators can run it at any moment.

@@ -3,3 +3,4 @@ CREATE DATABASE loyalty_points;
 CREATE DATABASE loyalty_rewards;
 CREATE DATABASE loyalty_tickets;
 CREATE DATABASE loyalty_insights;
+CREATE DATABASE loyalty_notifications;

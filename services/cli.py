@@ -19,6 +19,7 @@ from services.common.runtime import Builder, run_service
 from services.common.settings import SERVICE_NAMES, SettingsError, service_settings
 from services.common.topics_cli import add_topics_command
 from services.ledger_cli import add_ledger_commands
+from services.notifications_cli import add_notifications_commands
 from services.partner_cli import add_partner_commands
 from services.program_cli import add_program_commands
 from services.report_cli import add_report_command
@@ -74,6 +75,7 @@ def parser() -> argparse.ArgumentParser:
     add_program_commands(commands)
     add_partner_commands(commands)
     add_report_command(commands)
+    add_notifications_commands(commands)
     add_topics_command(commands)
     add_doctor_command(commands)
     add_health_command(commands)

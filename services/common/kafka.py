@@ -16,12 +16,15 @@ PARTNER_ACCRUALS_TOPIC = "partner.accruals.v1"
 POINTS_EVENTS_TOPIC = "points.events.v1"
 REWARDS_EVENTS_TOPIC = "rewards.events.v1"
 TICKETS_EVENTS_TOPIC = "tickets.events.v1"
+# Message requests for the email/SMS/push sender (NotificationRequested).
+NOTIFICATIONS_REQUESTS_TOPIC = "notifications.requests.v1"
 EVENT_TOPICS = (
     PURCHASES_TOPIC,
     PARTNER_ACCRUALS_TOPIC,
     POINTS_EVENTS_TOPIC,
     REWARDS_EVENTS_TOPIC,
     TICKETS_EVENTS_TOPIC,
+    NOTIFICATIONS_REQUESTS_TOPIC,
 )
 
 log = logging.getLogger(__name__)

@@ -18,9 +18,9 @@ from aiokafka.helpers import create_ssl_context
 
 from services.common.redaction import url_password
 
-SERVICE_NAMES = ("points", "rewards", "tickets", "insights")
-DEFAULT_GRPC_PORTS = {"points": 50051, "rewards": 50052, "tickets": 50053, "insights": 50054}
-DEFAULT_METRICS_PORTS = {"points": 9464, "rewards": 9465, "tickets": 9466, "insights": 9467}
+SERVICE_NAMES = ("points", "rewards", "tickets", "insights", "notifications")
+DEFAULT_GRPC_PORTS = {"points": 50051, "rewards": 50052, "tickets": 50053, "insights": 50054, "notifications": 50055}
+DEFAULT_METRICS_PORTS = {"points": 9464, "rewards": 9465, "tickets": 9466, "insights": 9467, "notifications": 9468}
 EMBEDDED_KAFKA_PORT = 19092
 
 
@@ -128,6 +128,8 @@ class ServiceSettings:
     # How often the points service expires points and sends expiry reminders.
     expiry_interval_s: int
     expiry_reminder_days: int
+    # How long before requalification the points service warns members whose tier is at risk.
+    tier_at_risk_days: int
     # Where the points gRPC API answers, for services that call it (rewards holds points).
     points_grpc_target: str
     grpc_tls: GrpcTlsSettings = field(default_factory=GrpcTlsSettings)
@@ -189,6 +191,7 @@ def service_settings(name: str, env: Mapping[str, str] = os.environ) -> ServiceS
         base_earn_rate=_integer(env, "LOYALTY_BASE_EARN_RATE", 2, minimum=0),
         expiry_interval_s=_integer(env, "LOYALTY_EXPIRY_INTERVAL_S", 300, minimum=1),
         expiry_reminder_days=_integer(env, "LOYALTY_EXPIRY_REMINDER_DAYS", 30, minimum=0),
+        tier_at_risk_days=_integer(env, "LOYALTY_TIER_AT_RISK_DAYS", 30, minimum=1),
         points_grpc_target=env.get("LOYALTY_POINTS_GRPC_TARGET")
         or f"127.0.0.1:{_integer(env, 'LOYALTY_POINTS_GRPC_PORT', DEFAULT_GRPC_PORTS['points'], minimum=1)}",
         grpc_tls=grpc_tls_settings(env),

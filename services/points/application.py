@@ -58,6 +58,8 @@ class PointsApplication:
                 enrolled_at=timestamp(member.enrolled_at),
                 birth_date=enrollment.birth_date,
                 referrer_member_id=enrollment.referrer_member_id,
+                given_name=enrollment.given_name,
+                email_on_file=bool(enrollment.email),
             )
             envelope = new_envelope(event, subject=member.member_id, source=SOURCE, occurred_at=member.enrolled_at)
             await add_event(connection, POINTS_EVENTS_TOPIC, envelope)

@@ -36,6 +36,7 @@ from services.points.program_api import ProgramServicer
 from services.points.program_application import ProgramApplication
 from services.points.refunds import RefundApplication
 from services.points.tier_application import RequalificationJob
+from services.points.tier_risk import TierAtRiskJob
 
 
 def build(settings: ServiceSettings, pool: asyncpg.Pool) -> ServiceParts:
@@ -44,6 +45,7 @@ def build(settings: ServiceSettings, pool: asyncpg.Pool) -> ServiceParts:
     refunds = RefundApplication(pool, programs)
     requalification = RequalificationJob(pool, programs)
     accruals = AccrualApplication(pool, programs)
+    at_risk = TierAtRiskJob(pool, programs, warn_before=timedelta(days=settings.tier_at_risk_days))
     expiry = ExpiryJob(pool, programs, remind_before=timedelta(days=settings.expiry_reminder_days))
     return ServiceParts(
         registrations=[
@@ -68,6 +70,7 @@ def build(settings: ServiceSettings, pool: asyncpg.Pool) -> ServiceParts:
         jobs=[
             PeriodicJob("expiry", settings.expiry_interval_s, expiry.run_once),
             PeriodicJob("tier-requalification", settings.expiry_interval_s, requalification.run_once),
+            PeriodicJob("tier-at-risk", settings.expiry_interval_s, at_risk.run_once),
             PeriodicJob("birthday-bonus", settings.expiry_interval_s, BirthdayJob(pool, programs).run_once),
         ],
         gauges=POINTS_GAUGES,

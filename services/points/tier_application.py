@@ -21,10 +21,15 @@ from services.points.program_application import ProgramApplication
 SOURCE = "loyalty.points"
 
 
-async def qualifying_value(connection: asyncpg.Connection, member_id: str, program: Program, now: datetime) -> Decimal:
-    """Points earned (less refunds) or money spent (less refunds, program currency) in the window ending now."""
+async def qualifying_value(
+    connection: asyncpg.Connection, member_id: str, program: Program, now: datetime, since: datetime | None = None
+) -> Decimal:
+    """Points earned (less refunds) or money spent (less refunds, program currency) in the window ending now.
+
+    `since` starts the count elsewhere: at the start of a later window, for what will still count then.
+    """
     assert program.tiers is not None
-    start = tiers.window_start(program.tiers, now, program.timezone)
+    start = since or tiers.window_start(program.tiers, now, program.timezone)
     if program.tiers.basis is TierBasis.POINTS:
         earned = await connection.fetchval(
             """SELECT coalesce(sum(points), 0)::bigint FROM ledger_entries

@@ -28,6 +28,15 @@ class TierChange:
 
 
 @dataclass(frozen=True)
+class AtRisk:
+    """Requalifying with the value so far would move the member down."""
+
+    tier: str
+    projected_tier: str
+    needed_to_keep: Decimal
+
+
+@dataclass(frozen=True)
 class Progress:
     tier: str
     qualifying_value: Decimal
@@ -92,3 +101,12 @@ def progress(policy: TierPolicy, current: str, value: Decimal) -> Progress:
         return Progress(current, value, None, Decimal(0))
     following = policy.levels[rank + 1]
     return Progress(current, value, following.name, max(Decimal(0), following.threshold - value))
+
+
+def at_risk(policy: TierPolicy, current: str, value: Decimal) -> AtRisk | None:
+    """Whether requalifying with `value` would lose `current`, and what keeping it still needs."""
+    change = requalify(policy, current, value)
+    if change is None or change.upward(policy):
+        return None
+    threshold = policy.levels[_rank(policy, current)].threshold
+    return AtRisk(current, change.tier, max(Decimal(0), threshold - value))

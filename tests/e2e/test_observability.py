@@ -17,6 +17,9 @@ from services.dev import Platform
 from tests.e2e.support import eventually, new_member_id
 from tests.otlp_collector import Collector, ReceivedSpan
 
+# The services that consume points events (notifications adds earnings to a summary).
+CONSUMING_SERVICES = {"loyalty-rewards", "loyalty-tickets", "loyalty-insights", "loyalty-notifications"}
+
 PRODUCER, CONSUMER, SERVER = 4, 5, 2  # opentelemetry.proto.trace.v1 Span.SpanKind
 
 
@@ -24,10 +27,6 @@ def _only(spans: list[ReceivedSpan], service: str, name: str, kind: int) -> Rece
     found = [s for s in spans if (s.service, s.span.name, s.span.kind) == (service, name, kind)]
     assert len(found) == 1, f"one {service} {name!r} span expected, got {[(s.service, s.span.name) for s in spans]}"
     return found[0]
-
-
-# The services that consume points.events.v1.
-CONSUMERS = {"loyalty-rewards", "loyalty-tickets", "loyalty-insights"}
 
 
 async def test_one_purchase_is_one_trace_across_the_services(
@@ -43,12 +42,14 @@ async def test_one_purchase_is_one_trace_across_the_services(
     )
 
     def consumed(spans: list[ReceivedSpan]) -> bool:
-        return {s.service for s in spans if s.span.kind == CONSUMER} >= CONSUMERS
+        return {s.service for s in spans if s.span.kind == CONSUMER} >= CONSUMING_SERVICES
 
     async def the_trace() -> list[ReceivedSpan]:
         return collector.of_trace(trace_id)
 
-    spans = await eventually(the_trace, consumed, "the purchase's trace to reach rewards, tickets and insights")
+    spans = await eventually(
+        the_trace, consumed, "the purchase's trace to reach every consumer"
+    )
     server = _only(spans, "loyalty-points", "/loyalty.points.v1.PointsService/RecordPurchase", SERVER)
     assert server.parent_span_id == caller_span_id
     assert any(s.parent_span_id == server.span_id and s.attribute("db.system") == "postgresql" for s in spans)
@@ -56,7 +57,7 @@ async def test_one_purchase_is_one_trace_across_the_services(
     assert publish.parent_span_id == server.span_id
     # Every consumer of the topic (rewards runs two: tier view and perks) processes it under the publish span.
     processed = [s for s in spans if s.span.kind == CONSUMER and s.span.name == f"{POINTS_EVENTS_TOPIC} process"]
-    assert {s.service for s in processed} == CONSUMERS
+    assert {s.service for s in processed} == CONSUMING_SERVICES
     assert all(s.parent_span_id == publish.span_id for s in processed)
 
 

@@ -86,6 +86,9 @@ async def test_enroll_creates_a_base_member_and_a_member_enrolled_event(
     payload = events.MemberEnrolled()
     assert envelope.payload.Unpack(payload)
     assert (payload.member_id, payload.tier) == (member_id, "base")
+    # Whether an email is on file travels, the address stays in the points database.
+    assert (payload.given_name, payload.email_on_file) == ("Ada", True)
+    assert b"@example.com" not in envelope.SerializeToString()
 
 
 async def test_enrolling_twice_is_already_exists_and_writes_nothing(app: PointsApplication, pool: asyncpg.Pool) -> None:

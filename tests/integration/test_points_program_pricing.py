@@ -15,6 +15,7 @@ from services.points.domain import Enrollment, LineItem, Money, Purchase
 from services.points.ledger_application import LedgerApplication
 from services.points.program_application import ProgramApplication
 from services.points.tier_application import RequalificationJob
+from services.points.tier_risk import TierAtRiskJob
 from tests.integration.points_ledger_support import new_id
 from tests.integration.support import PoolFactory
 
@@ -123,3 +124,36 @@ async def test_requalification_drops_a_member_whose_window_value_fell(
     assert (await app.member(member_id)).tier == "member"
     changes = await tier_events(pool, member_id)
     assert isinstance(changes[-1], events.TierLost)
+
+
+async def test_a_member_who_would_lose_the_tier_is_warned_once_before_requalification(
+    pool: asyncpg.Pool, programs: ProgramApplication
+) -> None:
+    app = PointsApplication(pool, 2, programs)
+    member_id = (await app.enroll(Enrollment(new_id("m"), "", "", ""))).member_id
+    await app.record_purchase(coffee_purchase(member_id, 50))  # silver, requalified in 12 months
+    job = TierAtRiskJob(pool, programs, warn_before=timedelta(days=30))
+    assert await job.run_once(datetime.now(UTC)) == 0  # requalification is a year away
+    # Twenty days before requalification: nothing earned in the window it looks at.
+    warned_at = datetime.now(UTC) + timedelta(days=365 - 20)
+    assert await job.run_once(warned_at) == 1
+    assert await job.run_once(warned_at + timedelta(days=1)) == 0  # once per requalification date
+    async with pool.acquire() as connection:
+        rows = await connection.fetch("SELECT envelope FROM outbox WHERE message_key = $1 ORDER BY id", member_id)
+    risks = [p for p in (decode(r["envelope"], [])[1] for r in rows) if isinstance(p, events.TierAtRisk)]
+    assert [(r.tier, r.projected_tier, r.qualifying_value, r.needed_to_keep) for r in risks] == [
+        ("silver", "member", "0", "1000")
+    ]
+    assert (await app.member(member_id)).tier == "silver"  # a warning, not a move
+
+
+async def test_a_member_on_track_to_keep_the_tier_is_not_warned(
+    pool: asyncpg.Pool, programs: ProgramApplication
+) -> None:
+    app = PointsApplication(pool, 2, programs)
+    member_id = (await app.enroll(Enrollment(new_id("m"), "", "", ""))).member_id
+    await app.record_purchase(coffee_purchase(member_id, 50))
+    # Earned again after reaching silver: it counts in the window requalification looks at.
+    await app.record_purchase(coffee_purchase(member_id, 50))
+    job = TierAtRiskJob(pool, programs, warn_before=timedelta(days=30))
+    assert await job.run_once(datetime.now(UTC) + timedelta(days=365 - 20)) == 0

@@ -20,6 +20,7 @@ from opentelemetry.sdk import environment_variables
 from services.common.auth import authorizer_from, caller_interceptors
 from services.common.settings import SERVICE_NAMES, service_settings
 from services.insights.settings import insights_settings
+from services.notifications.settings import notifications_settings
 from services.rewards.settings import rewards_settings
 from services.tickets.config import tickets_settings
 
@@ -31,6 +32,7 @@ READERS: list[Callable[[Mapping[str, str]], object]] = [
     tickets_settings,
     rewards_settings,
     insights_settings,
+    notifications_settings,
     authorizer_from,
     caller_interceptors,
 ]

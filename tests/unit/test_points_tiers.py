@@ -9,7 +9,9 @@ import pytest
 
 from services.points.program import TierBasis, TierLevel, TierPolicy, TierWindow
 from services.points.tiers import (
+    AtRisk,
     TierChange,
+    at_risk,
     earned_level,
     next_requalification,
     progress,
@@ -71,3 +73,11 @@ def test_rolling_windows_reach_back_n_months() -> None:
     rolling = policy(TierWindow.ROLLING)
     assert window_start(rolling, now, "UTC") == datetime(2025, 3, 31, tzinfo=UTC)
     assert next_requalification(rolling, now, "UTC") == datetime(2027, 3, 31, tzinfo=UTC)
+
+
+def test_a_member_is_at_risk_when_requalifying_now_would_move_them_down() -> None:
+    assert at_risk(policy(), "gold", Decimal(1200)) == AtRisk("gold", "silver", Decimal(3800))
+    assert at_risk(policy(downgrade_steps=1), "platinum", Decimal(0)) == AtRisk("platinum", "gold", Decimal(20000))
+    assert at_risk(policy(), "gold", Decimal(5000)) is None  # the threshold keeps it
+    assert at_risk(policy(), "silver", Decimal(9000)) is None  # moving up is no risk
+    assert at_risk(policy(), "member", Decimal(0)) is None  # the lowest tier cannot be lost

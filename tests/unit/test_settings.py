@@ -47,8 +47,8 @@ def test_each_service_has_its_own_port_and_database(name: str) -> None:
 
 
 def test_distinct_default_ports() -> None:
-    assert len(set(DEFAULT_GRPC_PORTS.values())) == len(SERVICE_NAMES)
-    assert len(set(DEFAULT_METRICS_PORTS.values())) == len(SERVICE_NAMES)
+    assert len(set(DEFAULT_GRPC_PORTS.values())) == len(SERVICE_NAMES) == len(DEFAULT_GRPC_PORTS)
+    assert len(set(DEFAULT_METRICS_PORTS.values())) == len(SERVICE_NAMES) == len(DEFAULT_METRICS_PORTS)
 
 
 def test_environment_overrides_defaults() -> None:

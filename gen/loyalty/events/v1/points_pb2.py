@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from loyalty.common.v1 import common_pb2 as loyalty_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eloyalty/events/v1/points.proto\x12\x11loyalty.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1eloyalty/common/v1/common.proto\"\x92\x01\n\x0eMemberEnrolled\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x0c\n\x04tier\x18\x02 \x01(\t\x12/\n\x0b\x65nrolled_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nbirth_date\x18\x04 \x01(\t\x12\x1a\n\x12referrer_member_id\x18\x05 \x01(\t\"\x8c\x02\n\x0cPointsEarned\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x0e\n\x06points\x18\x02 \x01(\x03\x12\x17\n\x0fledger_entry_id\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x18\n\x10source_reference\x18\x05 \x01(\t\x12\x15\n\rbalance_after\x18\x06 \x01(\x03\x12\x31\n\x0fpurchase_amount\x18\x07 \x01(\x0b\x32\x18.loyalty.common.v1.Money\x12\x38\n\x14purchase_occurred_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\npartner_id\x18\t \x01(\t\"_\n\x0bTierReached\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x0c\n\x04tier\x18\x02 \x01(\t\x12\x15\n\rprevious_tier\x18\x03 \x01(\t\x12\x18\n\x10qualifying_value\x18\x04 \x01(\t\"\\\n\x08TierLost\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x0c\n\x04tier\x18\x02 \x01(\t\x12\x15\n\rprevious_tier\x18\x03 \x01(\t\x12\x18\n\x10qualifying_value\x18\x04 \x01(\t\"]\n\x0ePointsRedeemed\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x0e\n\x06points\x18\x02 \x01(\x03\x12\x0f\n\x07hold_id\x18\x03 \x01(\t\x12\x17\n\x0fledger_entry_id\x18\x04 \x01(\t\"k\n\x0ePointsAdjusted\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x0e\n\x06points\x18\x02 \x01(\x03\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x04 \x01(\t\x12\x17\n\x0fledger_entry_id\x18\x05 \x01(\t\"\xa9\x01\n\x0ePointsReversed\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x13\n\x0bpurchase_id\x18\x02 \x01(\t\x12\x11\n\trefund_id\x18\x03 \x01(\t\x12\x14\n\x0cpoints_taken\x18\x04 \x01(\x03\x12\x13\n\x0bpoints_owed\x18\x05 \x01(\x03\x12\x17\n\x0fledger_entry_id\x18\x06 \x01(\t\x12\x18\n\x10points_overdrawn\x18\x07 \x01(\x03\"K\n\rPointsExpired\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x0e\n\x06points\x18\x02 \x01(\x03\x12\x17\n\x0fledger_entry_id\x18\x03 \x01(\t\"c\n\x0ePointsExpiring\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x0e\n\x06points\x18\x02 \x01(\x03\x12.\n\nexpires_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestampb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eloyalty/events/v1/points.proto\x12\x11loyalty.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1eloyalty/common/v1/common.proto\"\xbd\x01\n\x0eMemberEnrolled\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x0c\n\x04tier\x18\x02 \x01(\t\x12/\n\x0b\x65nrolled_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nbirth_date\x18\x04 \x01(\t\x12\x1a\n\x12referrer_member_id\x18\x05 \x01(\t\x12\x12\n\ngiven_name\x18\x06 \x01(\t\x12\x15\n\remail_on_file\x18\x07 \x01(\x08\"\x8c\x02\n\x0cPointsEarned\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x0e\n\x06points\x18\x02 \x01(\x03\x12\x17\n\x0fledger_entry_id\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x18\n\x10source_reference\x18\x05 \x01(\t\x12\x15\n\rbalance_after\x18\x06 \x01(\x03\x12\x31\n\x0fpurchase_amount\x18\x07 \x01(\x0b\x32\x18.loyalty.common.v1.Money\x12\x38\n\x14purchase_occurred_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\npartner_id\x18\t \x01(\t\"_\n\x0bTierReached\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x0c\n\x04tier\x18\x02 \x01(\t\x12\x15\n\rprevious_tier\x18\x03 \x01(\t\x12\x18\n\x10qualifying_value\x18\x04 \x01(\t\"\\\n\x08TierLost\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x0c\n\x04tier\x18\x02 \x01(\t\x12\x15\n\rprevious_tier\x18\x03 \x01(\t\x12\x18\n\x10qualifying_value\x18\x04 \x01(\t\"\xa9\x01\n\nTierAtRisk\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x0c\n\x04tier\x18\x02 \x01(\t\x12\x16\n\x0eprojected_tier\x18\x03 \x01(\t\x12\x30\n\x0crequalify_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10qualifying_value\x18\x05 \x01(\t\x12\x16\n\x0eneeded_to_keep\x18\x06 \x01(\t\"]\n\x0ePointsRedeemed\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x0e\n\x06points\x18\x02 \x01(\x03\x12\x0f\n\x07hold_id\x18\x03 \x01(\t\x12\x17\n\x0fledger_entry_id\x18\x04 \x01(\t\"k\n\x0ePointsAdjusted\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x0e\n\x06points\x18\x02 \x01(\x03\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x04 \x01(\t\x12\x17\n\x0fledger_entry_id\x18\x05 \x01(\t\"\xa9\x01\n\x0ePointsReversed\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x13\n\x0bpurchase_id\x18\x02 \x01(\t\x12\x11\n\trefund_id\x18\x03 \x01(\t\x12\x14\n\x0cpoints_taken\x18\x04 \x01(\x03\x12\x13\n\x0bpoints_owed\x18\x05 \x01(\x03\x12\x17\n\x0fledger_entry_id\x18\x06 \x01(\t\x12\x18\n\x10points_overdrawn\x18\x07 \x01(\x03\"K\n\rPointsExpired\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x0e\n\x06points\x18\x02 \x01(\x03\x12\x17\n\x0fledger_entry_id\x18\x03 \x01(\t\"c\n\x0ePointsExpiring\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x0e\n\x06points\x18\x02 \x01(\x03\x12.\n\nexpires_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestampb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,21 +34,23 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'loyalty.events.v1.points_pb
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_MEMBERENROLLED']._serialized_start=119
-  _globals['_MEMBERENROLLED']._serialized_end=265
-  _globals['_POINTSEARNED']._serialized_start=268
-  _globals['_POINTSEARNED']._serialized_end=536
-  _globals['_TIERREACHED']._serialized_start=538
-  _globals['_TIERREACHED']._serialized_end=633
-  _globals['_TIERLOST']._serialized_start=635
-  _globals['_TIERLOST']._serialized_end=727
-  _globals['_POINTSREDEEMED']._serialized_start=729
-  _globals['_POINTSREDEEMED']._serialized_end=822
-  _globals['_POINTSADJUSTED']._serialized_start=824
-  _globals['_POINTSADJUSTED']._serialized_end=931
-  _globals['_POINTSREVERSED']._serialized_start=934
-  _globals['_POINTSREVERSED']._serialized_end=1103
-  _globals['_POINTSEXPIRED']._serialized_start=1105
-  _globals['_POINTSEXPIRED']._serialized_end=1180
-  _globals['_POINTSEXPIRING']._serialized_start=1182
-  _globals['_POINTSEXPIRING']._serialized_end=1281
+  _globals['_MEMBERENROLLED']._serialized_end=308
+  _globals['_POINTSEARNED']._serialized_start=311
+  _globals['_POINTSEARNED']._serialized_end=579
+  _globals['_TIERREACHED']._serialized_start=581
+  _globals['_TIERREACHED']._serialized_end=676
+  _globals['_TIERLOST']._serialized_start=678
+  _globals['_TIERLOST']._serialized_end=770
+  _globals['_TIERATRISK']._serialized_start=773
+  _globals['_TIERATRISK']._serialized_end=942
+  _globals['_POINTSREDEEMED']._serialized_start=944
+  _globals['_POINTSREDEEMED']._serialized_end=1037
+  _globals['_POINTSADJUSTED']._serialized_start=1039
+  _globals['_POINTSADJUSTED']._serialized_end=1146
+  _globals['_POINTSREVERSED']._serialized_start=1149
+  _globals['_POINTSREVERSED']._serialized_end=1318
+  _globals['_POINTSEXPIRED']._serialized_start=1320
+  _globals['_POINTSEXPIRED']._serialized_end=1395
+  _globals['_POINTSEXPIRING']._serialized_start=1397
+  _globals['_POINTSEXPIRING']._serialized_end=1496
 # @@protoc_insertion_point(module_scope)

@@ -10,18 +10,22 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class MemberEnrolled(_message.Message):
-    __slots__ = ("member_id", "tier", "enrolled_at", "birth_date", "referrer_member_id")
+    __slots__ = ("member_id", "tier", "enrolled_at", "birth_date", "referrer_member_id", "given_name", "email_on_file")
     MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
     TIER_FIELD_NUMBER: _ClassVar[int]
     ENROLLED_AT_FIELD_NUMBER: _ClassVar[int]
     BIRTH_DATE_FIELD_NUMBER: _ClassVar[int]
     REFERRER_MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    GIVEN_NAME_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_ON_FILE_FIELD_NUMBER: _ClassVar[int]
     member_id: str
     tier: str
     enrolled_at: _timestamp_pb2.Timestamp
     birth_date: str
     referrer_member_id: str
-    def __init__(self, member_id: _Optional[str] = ..., tier: _Optional[str] = ..., enrolled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., birth_date: _Optional[str] = ..., referrer_member_id: _Optional[str] = ...) -> None: ...
+    given_name: str
+    email_on_file: bool
+    def __init__(self, member_id: _Optional[str] = ..., tier: _Optional[str] = ..., enrolled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., birth_date: _Optional[str] = ..., referrer_member_id: _Optional[str] = ..., given_name: _Optional[str] = ..., email_on_file: _Optional[bool] = ...) -> None: ...
 
 class PointsEarned(_message.Message):
     __slots__ = ("member_id", "points", "ledger_entry_id", "reason", "source_reference", "balance_after", "purchase_amount", "purchase_occurred_at", "partner_id")
@@ -68,6 +72,22 @@ class TierLost(_message.Message):
     previous_tier: str
     qualifying_value: str
     def __init__(self, member_id: _Optional[str] = ..., tier: _Optional[str] = ..., previous_tier: _Optional[str] = ..., qualifying_value: _Optional[str] = ...) -> None: ...
+
+class TierAtRisk(_message.Message):
+    __slots__ = ("member_id", "tier", "projected_tier", "requalify_at", "qualifying_value", "needed_to_keep")
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    TIER_FIELD_NUMBER: _ClassVar[int]
+    PROJECTED_TIER_FIELD_NUMBER: _ClassVar[int]
+    REQUALIFY_AT_FIELD_NUMBER: _ClassVar[int]
+    QUALIFYING_VALUE_FIELD_NUMBER: _ClassVar[int]
+    NEEDED_TO_KEEP_FIELD_NUMBER: _ClassVar[int]
+    member_id: str
+    tier: str
+    projected_tier: str
+    requalify_at: _timestamp_pb2.Timestamp
+    qualifying_value: str
+    needed_to_keep: str
+    def __init__(self, member_id: _Optional[str] = ..., tier: _Optional[str] = ..., projected_tier: _Optional[str] = ..., requalify_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., qualifying_value: _Optional[str] = ..., needed_to_keep: _Optional[str] = ...) -> None: ...
 
 class PointsRedeemed(_message.Message):
     __slots__ = ("member_id", "points", "hold_id", "ledger_entry_id")

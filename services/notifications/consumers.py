@@ -1,0 +1,152 @@
+"""Kafka handlers: points, rewards and tickets events that call for a message or update the member view.
+
+Each runs in the consumer's inbox transaction, so a redelivered event changes
+nothing; an event missing what its message needs is refused (dead-lettered
+with the reason). Earnings are not messages on their own: they add to the
+member's open summary, which the scheduler releases once due.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import date, datetime
+
+import asyncpg
+from google.protobuf.message import Message
+from loyalty.events.v1 import points_pb2, rewards_pb2, tickets_pb2
+from loyalty.events.v1.envelope_pb2 import EventEnvelope
+
+from services.common.consumer import EventConsumer, Handler
+from services.common.errors import InvalidArgument
+from services.common.events import occurred_at
+from services.common.kafka import POINTS_EVENTS_TOPIC, REWARDS_EVENTS_TOPIC, TICKETS_EVENTS_TOPIC
+from services.common.settings import KafkaSettings
+from services.notifications import store, triggers
+from services.notifications.application import Notifier
+from services.notifications.domain import Trigger, summary_due
+from services.notifications.settings import NotificationsSettings
+
+Clock = Callable[[], datetime]
+
+
+def _birth_date(text: str) -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InvalidArgument.single("birth_date", f"{text!r} is not a YYYY-MM-DD date") from None
+
+
+class NotificationHandlers:
+    """The handlers of the three consumers, sharing the notifier, the settings and a clock (tests set it)."""
+
+    def __init__(self, notifier: Notifier, settings: NotificationsSettings, now: Clock) -> None:
+        self._notifier = notifier
+        self._settings = settings
+        self._now = now
+
+    async def _send(self, connection: asyncpg.Connection, *sent: Trigger) -> None:
+        now = self._now()
+        for trigger in sent:
+            await self._notifier.trigger(connection, trigger, now)
+
+    async def member_enrolled(self, connection: asyncpg.Connection, envelope: EventEnvelope, payload: Message) -> None:
+        assert isinstance(payload, points_pb2.MemberEnrolled)
+        welcome = triggers.welcome(payload, envelope.event_id)
+        await store.enrol_member(
+            connection,
+            payload.member_id,
+            payload.given_name,
+            payload.email_on_file,
+            _birth_date(payload.birth_date),
+            payload.tier,
+            occurred_at(envelope),
+        )
+        await self._send(connection, welcome)
+
+    async def tier_reached(self, connection: asyncpg.Connection, envelope: EventEnvelope, payload: Message) -> None:
+        assert isinstance(payload, points_pb2.TierReached)
+        reached = triggers.tier_reached(payload, envelope.event_id)
+        await store.set_tier(connection, payload.member_id, payload.tier, occurred_at(envelope))
+        await self._send(connection, reached)
+
+    async def tier_lost(self, connection: asyncpg.Connection, envelope: EventEnvelope, payload: Message) -> None:
+        assert isinstance(payload, points_pb2.TierLost)
+        if not payload.member_id:
+            raise InvalidArgument.single("member_id", "is required")
+        await store.set_tier(connection, payload.member_id, payload.tier, occurred_at(envelope))
+
+    async def points_earned(self, connection: asyncpg.Connection, envelope: EventEnvelope, payload: Message) -> None:
+        assert isinstance(payload, points_pb2.PointsEarned)
+        if not payload.member_id:
+            raise InvalidArgument.single("member_id", "is required")
+        if payload.points <= 0:
+            raise InvalidArgument.single("points", f"must be positive, got {payload.points}")
+        now = self._now()
+        await store.add_earning(
+            connection,
+            payload.member_id,
+            payload.points,
+            payload.balance_after,
+            occurred_at(envelope),
+            now,
+            summary_due(now, self._settings.summary_period),
+        )
+
+    async def points_expiring(self, connection: asyncpg.Connection, envelope: EventEnvelope, payload: Message) -> None:
+        assert isinstance(payload, points_pb2.PointsExpiring)
+        zone = (await self._notifier.preferences_of(connection, payload.member_id)).zone
+        await self._send(connection, triggers.points_expiring(payload, envelope.event_id, zone, self._now()))
+
+    async def tier_at_risk(self, connection: asyncpg.Connection, envelope: EventEnvelope, payload: Message) -> None:
+        assert isinstance(payload, points_pb2.TierAtRisk)
+        zone = (await self._notifier.preferences_of(connection, payload.member_id)).zone
+        await self._send(connection, triggers.tier_at_risk(payload, envelope.event_id, zone, self._now()))
+
+    async def reward_issued(self, connection: asyncpg.Connection, envelope: EventEnvelope, payload: Message) -> None:
+        assert isinstance(payload, rewards_pb2.RewardRedeemed | rewards_pb2.PerkGranted)
+        await self._send(connection, triggers.reward_issued(payload, envelope.event_id))
+
+    async def ticket_opened(self, connection: asyncpg.Connection, envelope: EventEnvelope, payload: Message) -> None:
+        assert isinstance(payload, tickets_pb2.TicketOpened)
+        await self._send(connection, triggers.ticket_opened(payload, envelope.event_id))
+
+    async def ticket_resolved(self, connection: asyncpg.Connection, envelope: EventEnvelope, payload: Message) -> None:
+        assert isinstance(payload, tickets_pb2.TicketResolved)
+        await self._send(connection, *triggers.ticket_resolved(payload, envelope.event_id))
+
+    def by_topic(self) -> Mapping[str, Mapping[str, Handler]]:
+        def name(kind: type[Message]) -> str:
+            return kind.DESCRIPTOR.full_name
+
+        return {
+            POINTS_EVENTS_TOPIC: {
+                name(points_pb2.MemberEnrolled): self.member_enrolled,
+                name(points_pb2.TierReached): self.tier_reached,
+                name(points_pb2.TierLost): self.tier_lost,
+                name(points_pb2.PointsEarned): self.points_earned,
+                name(points_pb2.PointsExpiring): self.points_expiring,
+                name(points_pb2.TierAtRisk): self.tier_at_risk,
+            },
+            REWARDS_EVENTS_TOPIC: {
+                name(rewards_pb2.RewardRedeemed): self.reward_issued,
+                name(rewards_pb2.PerkGranted): self.reward_issued,
+            },
+            TICKETS_EVENTS_TOPIC: {
+                name(tickets_pb2.TicketOpened): self.ticket_opened,
+                name(tickets_pb2.TicketResolved): self.ticket_resolved,
+            },
+        }
+
+
+def notification_consumers(
+    pool: asyncpg.Pool, kafka: KafkaSettings, handlers: NotificationHandlers
+) -> list[EventConsumer]:
+    """One consumer per topic, each its own group and inbox namespace (`notifications.<topic's service>`)."""
+    return [
+        EventConsumer(
+            name=f"notifications.{topic.split('.')[0]}", topic=topic, pool=pool, kafka=kafka, handlers=by_type
+        )
+        for topic, by_type in handlers.by_topic().items()
+    ]

@@ -1,0 +1,139 @@
+"""Which events call for which message, and the variables each trigger gives its template.
+
+`TRIGGERS` is the contract between triggers and templates: a template may use
+only the variables its trigger provides (checked when templates load). Every
+trigger also provides the member's `given_name` (empty when unknown).
+Builders are pure: they take the event's payload, its id, the member's time
+zone and the time now, and return the Trigger.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from google.protobuf.timestamp_pb2 import Timestamp
+from loyalty.events.v1 import points_pb2, rewards_pb2, tickets_pb2
+
+from services.common.errors import InvalidArgument
+from services.notifications.domain import Category, Trigger
+
+
+@dataclass(frozen=True)
+class TriggerSpec:
+    category: Category
+    variables: frozenset[str]
+
+
+def _spec(category: Category, *variables: str) -> TriggerSpec:
+    return TriggerSpec(category, frozenset({"given_name", *variables}))
+
+
+TRIGGERS: Mapping[str, TriggerSpec] = {
+    "welcome": _spec(Category.ACCOUNT, "tier"),
+    "points_earned_summary": _spec(Category.POINTS, "points_earned", "earnings", "balance"),
+    "points_expiring": _spec(Category.POINTS, "points", "expires_on", "days_left"),
+    "tier_reached": _spec(Category.TIER, "tier", "previous_tier"),
+    "tier_at_risk": _spec(Category.TIER, "tier", "projected_tier", "requalify_on", "days_left", "needed_to_keep"),
+    "reward_issued": _spec(Category.REWARDS, "reward_id", "code", "points", "occasion"),
+    "birthday": _spec(Category.BIRTHDAY),
+    "ticket_opened": _spec(Category.SERVICE, "ticket_id", "ticket_category"),
+    "ticket_resolved": _spec(Category.SERVICE, "ticket_id"),
+    "survey_invitation": _spec(Category.SURVEYS, "ticket_id"),
+}
+
+
+def category_of(template_id: str) -> Category:
+    return TRIGGERS[template_id].category
+
+
+def _require(member_id: str) -> None:
+    if not member_id:
+        raise InvalidArgument.single("member_id", "is required")
+
+
+def _local_day(stamp: Timestamp, zone: ZoneInfo) -> str:
+    return stamp.ToDatetime(tzinfo=ZoneInfo("UTC")).astimezone(zone).date().isoformat()
+
+
+def _days_until(stamp: Timestamp, now: datetime) -> str:
+    """Whole days left, rounded up: points expiring in 29.5 days expire 'in 30 days'."""
+    seconds = (stamp.ToDatetime(tzinfo=ZoneInfo("UTC")) - now).total_seconds()
+    return str(max(0, math.ceil(seconds / 86400)))
+
+
+def welcome(payload: points_pb2.MemberEnrolled, event_id: str) -> Trigger:
+    _require(payload.member_id)
+    return Trigger("welcome", payload.member_id, event_id, {"tier": payload.tier}, event_id)
+
+
+def points_expiring(payload: points_pb2.PointsExpiring, event_id: str, zone: ZoneInfo, now: datetime) -> Trigger:
+    _require(payload.member_id)
+    if payload.points <= 0:
+        raise InvalidArgument.single("points", f"must be positive, got {payload.points}")
+    if not payload.HasField("expires_at"):
+        raise InvalidArgument.single("expires_at", "is required")
+    variables = {
+        "points": str(payload.points),
+        "expires_on": _local_day(payload.expires_at, zone),
+        "days_left": _days_until(payload.expires_at, now),
+    }
+    return Trigger("points_expiring", payload.member_id, event_id, variables, event_id)
+
+
+def tier_reached(payload: points_pb2.TierReached, event_id: str) -> Trigger:
+    _require(payload.member_id)
+    variables = {"tier": payload.tier, "previous_tier": payload.previous_tier}
+    return Trigger("tier_reached", payload.member_id, event_id, variables, event_id)
+
+
+def tier_at_risk(payload: points_pb2.TierAtRisk, event_id: str, zone: ZoneInfo, now: datetime) -> Trigger:
+    _require(payload.member_id)
+    if not payload.HasField("requalify_at"):
+        raise InvalidArgument.single("requalify_at", "is required")
+    variables = {
+        "tier": payload.tier,
+        "projected_tier": payload.projected_tier,
+        "requalify_on": _local_day(payload.requalify_at, zone),
+        "days_left": _days_until(payload.requalify_at, now),
+        "needed_to_keep": payload.needed_to_keep,
+    }
+    return Trigger("tier_at_risk", payload.member_id, event_id, variables, event_id)
+
+
+def reward_issued(payload: rewards_pb2.RewardRedeemed | rewards_pb2.PerkGranted, event_id: str) -> Trigger:
+    _require(payload.member_id)
+    if isinstance(payload, rewards_pb2.RewardRedeemed):
+        points, occasion = str(payload.points), "redemption"
+    else:
+        points, occasion = "0", payload.occasion
+    variables = {"reward_id": payload.reward_id, "code": payload.code, "points": points, "occasion": occasion}
+    return Trigger("reward_issued", payload.member_id, event_id, variables, event_id)
+
+
+def ticket_opened(payload: tickets_pb2.TicketOpened, event_id: str) -> Trigger:
+    _require(payload.member_id)
+    variables = {"ticket_id": payload.ticket_id, "ticket_category": payload.category}
+    return Trigger("ticket_opened", payload.member_id, event_id, variables, event_id)
+
+
+def ticket_resolved(payload: tickets_pb2.TicketResolved, event_id: str) -> list[Trigger]:
+    """The resolution notice and the survey invitation that follows it."""
+    _require(payload.member_id)
+    variables = {"ticket_id": payload.ticket_id}
+    return [
+        Trigger("ticket_resolved", payload.member_id, event_id, variables, event_id),
+        Trigger("survey_invitation", payload.member_id, event_id, variables, event_id),
+    ]
+
+
+def earned_summary(member_id: str, batch_id: str, points: int, earnings: int, balance: int) -> Trigger:
+    variables = {"points_earned": str(points), "earnings": str(earnings), "balance": str(balance)}
+    return Trigger("points_earned_summary", member_id, f"summary:{batch_id}", variables)
+
+
+def birthday(member_id: str, year: int) -> Trigger:
+    return Trigger("birthday", member_id, f"birthday:{member_id}:{year}")

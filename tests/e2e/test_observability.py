@@ -47,9 +47,7 @@ async def test_one_purchase_is_one_trace_across_the_services(
     async def the_trace() -> list[ReceivedSpan]:
         return collector.of_trace(trace_id)
 
-    spans = await eventually(
-        the_trace, consumed, "the purchase's trace to reach every consumer"
-    )
+    spans = await eventually(the_trace, consumed, "the purchase's trace to reach every consumer")
     server = _only(spans, "loyalty-points", "/loyalty.points.v1.PointsService/RecordPurchase", SERVER)
     assert server.parent_span_id == caller_span_id
     assert any(s.parent_span_id == server.span_id and s.attribute("db.system") == "postgresql" for s in spans)

@@ -75,9 +75,11 @@ class BatchConsumer:
     async def run(self) -> None:
         consumer = new_consumer(self._kafka, self.name, self.topic, max_poll_records=self.max_poll_records)
         dead_letters = new_producer(self._kafka)
-        await _start_with_retry(consumer, dead_letters)
-        next_log_check = time.monotonic() + _LOG_CHECK_INTERVAL_S
         try:
+            # Inside the try: a consumer cancelled while joining its group must still leave it,
+            # or the next member to join waits for the session to time out.
+            await _start_with_retry(consumer, dead_letters)
+            next_log_check = time.monotonic() + _LOG_CHECK_INTERVAL_S
             while True:
                 batches = await consumer.getmany(timeout_ms=500)
                 for partition, records in batches.items():

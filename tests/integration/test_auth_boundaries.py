@@ -10,6 +10,8 @@ from typing import Any
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from loyalty.insights.v1 import insights_pb2, insights_pb2_grpc
+from loyalty.notifications.v1 import notifications_pb2, notifications_pb2_grpc
 from loyalty.points.v1 import (
     partners_pb2,
     partners_pb2_grpc,
@@ -25,6 +27,8 @@ from services.common.auth import Authorizer, Caller
 from services.common.grpc_server import GrpcServer
 from services.common.runtime import ServiceParts
 from services.common.settings import KafkaSettings, service_settings
+from services.insights.main import build as build_insights
+from services.notifications.main import build as build_notifications
 from services.points.main import build as build_points
 from services.points.partner_application import PartnerApplication
 from services.rewards.main import build as build_rewards
@@ -37,6 +41,8 @@ BUILDERS: dict[str, Callable[..., ServiceParts]] = {
     "points": build_points,
     "rewards": build_rewards,
     "tickets": build_tickets,
+    "insights": build_insights,
+    "notifications": build_notifications,
 }
 
 
@@ -84,6 +90,8 @@ async def test_strangers_are_unauthenticated_and_services_are_not_admins(channel
     register = partners_pb2.RegisterPartnerRequest(partner_id="p")
     create = catalog_pb2.CreateRewardRequest()
     upsert = agents_pb2.UpsertAgentRequest()
+    kpis = insights_pb2_grpc.InsightsServiceStub(channels["insights"])
+    preferences = notifications_pb2_grpc.NotificationPreferencesServiceStub(channels["notifications"])
     expected = [
         # (call without a token, with the service token, with the admin token)
         (lambda m: points.GetBalance(balance, metadata=m), "NOT_FOUND", "NOT_FOUND"),
@@ -98,6 +106,12 @@ async def test_strangers_are_unauthenticated_and_services_are_not_admins(channel
         (lambda m: agents.UpsertAgent(upsert, metadata=m), "PERMISSION_DENIED", "INVALID_ARGUMENT"),
         (
             lambda m: tickets.GetTicket(tickets_pb2.GetTicketRequest(), metadata=m),
+            "INVALID_ARGUMENT",
+            "INVALID_ARGUMENT",
+        ),
+        (lambda m: kpis.GetKpis(insights_pb2.GetKpisRequest(), metadata=m), "PERMISSION_DENIED", "INVALID_ARGUMENT"),
+        (
+            lambda m: preferences.GetPreferences(notifications_pb2.GetPreferencesRequest(), metadata=m),
             "INVALID_ARGUMENT",
             "INVALID_ARGUMENT",
         ),
@@ -130,6 +144,12 @@ async def test_a_partner_key_opens_its_intake_and_nothing_else(channels: dict[st
         partner_admin.GetReconciliation(reconciliation, metadata=as_(key)),
         rewards_pb2_grpc.RewardsServiceStub(channels["rewards"]).GetRedemption(
             rewards_pb2.GetRedemptionRequest(), metadata=as_(key)
+        ),
+        insights_pb2_grpc.InsightsServiceStub(channels["insights"]).GetKpis(
+            insights_pb2.GetKpisRequest(), metadata=as_(key)
+        ),
+        notifications_pb2_grpc.NotificationPreferencesServiceStub(channels["notifications"]).GetPreferences(
+            notifications_pb2.GetPreferencesRequest(member_id="m"), metadata=as_(key)
         ),
     ):
         assert await code_of(call) == grpc.StatusCode.UNAUTHENTICATED

@@ -16,10 +16,11 @@ from google.protobuf.message import Message
 from loyalty.events.v1 import points_pb2, rewards_pb2, tickets_pb2
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
 
-from services.common.consumer import EventConsumer, Handler
+from services.common.consumer import BatchConsumer, EventConsumer, Handler
 from services.common.errors import InvalidArgument
 from services.common.events import occurred_at
 from services.common.kafka import POINTS_EVENTS_TOPIC, REWARDS_EVENTS_TOPIC, TICKETS_EVENTS_TOPIC
+from services.common.read_model import ReadModelConsumer, Writes
 from services.common.settings import KafkaSettings
 from services.notifications import store, triggers
 from services.notifications.application import Notifier
@@ -77,7 +78,8 @@ class NotificationHandlers:
             raise InvalidArgument.single("member_id", "is required")
         await store.set_tier(connection, payload.member_id, payload.tier, occurred_at(envelope))
 
-    async def points_earned(self, connection: asyncpg.Connection, envelope: EventEnvelope, payload: Message) -> None:
+    async def points_earned(self, writes: Writes, envelope: EventEnvelope, payload: Message) -> None:
+        """Earnings only add to the member's open summary: written together per batch, by their own consumer."""
         assert isinstance(payload, points_pb2.PointsEarned)
         if not payload.member_id:
             raise InvalidArgument.single("member_id", "is required")
@@ -85,7 +87,7 @@ class NotificationHandlers:
             raise InvalidArgument.single("points", f"must be positive, got {payload.points}")
         now = self._now()
         await store.add_earning(
-            connection,
+            writes,
             payload.member_id,
             payload.points,
             payload.balance_after,
@@ -125,7 +127,6 @@ class NotificationHandlers:
                 name(points_pb2.MemberEnrolled): self.member_enrolled,
                 name(points_pb2.TierReached): self.tier_reached,
                 name(points_pb2.TierLost): self.tier_lost,
-                name(points_pb2.PointsEarned): self.points_earned,
                 name(points_pb2.PointsExpiring): self.points_expiring,
                 name(points_pb2.TierAtRisk): self.tier_at_risk,
             },
@@ -142,11 +143,22 @@ class NotificationHandlers:
 
 def notification_consumers(
     pool: asyncpg.Pool, kafka: KafkaSettings, handlers: NotificationHandlers
-) -> list[EventConsumer]:
-    """One consumer per topic, each its own group and inbox namespace (`notifications.<topic's service>`)."""
+) -> list[BatchConsumer]:
+    """One consumer per topic, each its own group and inbox namespace (`notifications.<topic's service>`),
+    and one for the earnings, the bulk of points events (`notifications.earnings`)."""
+    earnings = ReadModelConsumer(
+        name="notifications.earnings",
+        topic=POINTS_EVENTS_TOPIC,
+        pool=pool,
+        kafka=kafka,
+        handlers={points_pb2.PointsEarned.DESCRIPTOR.full_name: handlers.points_earned},
+    )
     return [
-        EventConsumer(
-            name=f"notifications.{topic.split('.')[0]}", topic=topic, pool=pool, kafka=kafka, handlers=by_type
-        )
-        for topic, by_type in handlers.by_topic().items()
+        earnings,
+        *(
+            EventConsumer(
+                name=f"notifications.{topic.split('.')[0]}", topic=topic, pool=pool, kafka=kafka, handlers=by_type
+            )
+            for topic, by_type in handlers.by_topic().items()
+        ),
     ]

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
 
+from services.common.read_model import Writes
 from services.notifications.domain import (
     Category,
     Channel,
@@ -200,7 +201,7 @@ async def reschedule(connection: asyncpg.Connection, notification_id: uuid.UUID,
 
 
 async def add_earning(
-    connection: asyncpg.Connection,
+    writes: Writes,
     member_id: str,
     points: int,
     balance_after: int,
@@ -208,8 +209,11 @@ async def add_earning(
     opened_at: datetime,
     due_at: datetime,
 ) -> None:
-    """Add an earning to the member's open summary, or open one at `opened_at`, due at `due_at`."""
-    await connection.execute(
+    """Add an earning to the member's open summary, or open one at `opened_at`, due at `due_at`.
+
+    Sent with the other earnings of a consumed batch (a ReadModelConsumer): adding up is order-independent.
+    """
+    await writes.execute(
         """INSERT INTO earned_batches (batch_id, member_id, opened_at, due_at, points, earnings, balance_after,
                                        balance_seen_at)
            VALUES ($1, $2, $3, $4, $5, 1, $6, $7)

@@ -1,0 +1,56 @@
+"""The fault suite: a platform of its own on an embedded PostgreSQL (so it may be restarted), and the report.
+
+Scenarios share the platform, one after the other; each audits its own
+members, and the stuck-row checks hold for the whole platform after every
+scenario. The table of all scenarios is printed at the end of the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from services.common.embedded import free_port
+from services.common.settings import SERVICE_NAMES
+from services.dev import Platform
+from tests.faults.books import REPORTS, table
+from tests.faults.scale import SCALES, Scale
+
+# Redemptions a crash leaves behind are taken up after a two-second lease.
+FAULT_ENV = {
+    "LOYALTY_OUTBOX_POLL_MS": "50",
+    "LOYALTY_REWARDS_LEASE_S": "2",
+    "LOYALTY_REWARDS_RECOVERY_INTERVAL_S": "1",
+    "LOYALTY_LOG_LEVEL": "WARNING",
+}
+
+
+@pytest.fixture(scope="session")
+def scale(request: pytest.FixtureRequest) -> Scale:
+    return SCALES[str(request.config.getoption("--faults"))]
+
+
+@pytest.fixture(scope="session")
+async def fault_platform(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Platform]:
+    """The whole platform as processes, on an embedded PostgreSQL that only this suite uses."""
+    platform = Platform(
+        data_dir=Path(tmp_path_factory.mktemp("faults")),
+        kafka_port=free_port(),
+        grpc_ports={name: free_port() for name in SERVICE_NAMES},
+        postgres_admin_url=None,
+        seed=False,
+        extra_env=FAULT_ENV | {f"LOYALTY_{name.upper()}_METRICS_PORT": str(free_port()) for name in SERVICE_NAMES},
+    )
+    await platform.start()
+    try:
+        yield platform
+    finally:
+        await platform.stop()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if REPORTS:
+        terminalreporter.section("fault scenarios: the books")
+        terminalreporter.write_line(table(REPORTS))

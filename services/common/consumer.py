@@ -23,7 +23,7 @@ from aiokafka.errors import KafkaError
 from google.protobuf.message import Message
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
 
-from services.common.db import unit_of_work
+from services.common.db import DATABASE_UNAVAILABLE, unit_of_work
 from services.common.errors import DomainError
 from services.common.events import MalformedEvent, decode, header
 from services.common.kafka import dead_letter_topic, new_consumer, new_producer
@@ -36,7 +36,6 @@ log = logging.getLogger(__name__)
 Handler = Callable[[asyncpg.Connection, EventEnvelope, Message], Awaitable[None]]
 
 _LOG_CHECK_INTERVAL_S = 2.0
-_TRANSIENT = (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError)
 
 
 @dataclass(frozen=True)
@@ -108,7 +107,7 @@ class BatchConsumer:
             try:
                 await self.process(records, dead_letters)
                 return
-            except _TRANSIENT as error:
+            except DATABASE_UNAVAILABLE as error:
                 log.warning(
                     "database unavailable; retrying batch",
                     extra={"consumer": self.name, "offset": records[0].offset, "error": repr(error)},

@@ -7,6 +7,8 @@ scenario. The table of all scenarios is printed at the end of the run.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -33,10 +35,15 @@ def scale(request: pytest.FixtureRequest) -> Scale:
 
 
 @pytest.fixture(scope="session")
-async def fault_platform(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Platform]:
-    """The whole platform as processes, on an embedded PostgreSQL that only this suite uses."""
+async def fault_platform() -> AsyncIterator[Platform]:
+    """The whole platform as processes, on an embedded PostgreSQL that only this suite uses.
+
+    Its data lives outside pytest's temporary root, which other pytest runs on the
+    machine prune while a long run of this suite may still need it.
+    """
+    data_dir = Path(tempfile.mkdtemp(prefix="loyalty-faults-"))
     platform = Platform(
-        data_dir=Path(tmp_path_factory.mktemp("faults")),
+        data_dir=data_dir,
         kafka_port=free_port(),
         grpc_ports={name: free_port() for name in SERVICE_NAMES},
         postgres_admin_url=None,
@@ -48,6 +55,7 @@ async def fault_platform(tmp_path_factory: pytest.TempPathFactory) -> AsyncItera
         yield platform
     finally:
         await platform.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from services.dev import Platform
 from tests.faults.audit import Findings, settled_audit
-from tests.faults.books import Books, Report
+from tests.faults.books import REPORTS, Books, Report
 from tests.faults.delivery import KafkaSender
 from tests.faults.load import Load, Options
 from tests.faults.scale import Scale
@@ -53,3 +53,11 @@ async def run_scenario(
     if sender.replays:
         note += f"; the harness replayed its Kafka messages {sender.replays}x"
     return report_of(name, books, findings, note), findings
+
+
+def record(report: Report, findings: Findings) -> None:
+    """Put the scenario in the run's table, then fail on any discrepancy, listing them all."""
+    REPORTS.append(report)
+    assert findings.problems == [], f"{report.scenario}: {findings.discrepancies} discrepancies:\n" + "\n".join(
+        findings.problems
+    )

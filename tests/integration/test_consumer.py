@@ -186,3 +186,31 @@ async def test_event_types_without_a_handler_are_skipped(
     assert consumer.applied == 1
     assert consumer.dead_lettered == 0
     assert await pool.fetchval("SELECT count(*) FROM inbox WHERE event_id = $1", other.event_id) == 0
+
+
+async def test_a_connection_cut_by_the_server_retries_the_batch_and_the_consumer_lives_on(
+    pool: asyncpg.Pool, kafka_settings: KafkaSettings, topic: str, send: Callable[[str], Send]
+) -> None:
+    """A PostgreSQL restart ends sessions with AdminShutdownError; the batch is applied once, later, not lost."""
+    cut: list[str] = []
+
+    async def cut_once(connection: asyncpg.Connection, envelope: EventEnvelope, payload: Message) -> None:
+        if not cut:
+            cut.append(envelope.event_id)
+            # What a fast shutdown does to a session in the middle of a transaction.
+            await connection.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+        await record_effect(connection, envelope, payload)
+
+    consumer = EventConsumer(
+        name=f"test-{uuid.uuid4().hex[:8]}", topic=topic, pool=pool, kafka=kafka_settings, handlers={PURCHASE_MADE: cut_once}
+    )
+    member = f"m-{uuid.uuid4().hex[:8]}"
+    first, second = purchase_event(member), purchase_event(member)
+    for message in (first, second):
+        await send(member)(message)
+    async with running(consumer.run) as (task,):
+        await eventually(lambda: effects_of(pool, second.event_id), what="the event after the cut to be applied")
+        assert not task.done()
+    assert cut == [first.event_id]
+    assert await effects_of(pool, first.event_id) == 1
+    assert consumer.dead_lettered == 0

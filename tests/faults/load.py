@@ -175,21 +175,32 @@ class Load:
         if isinstance(answers, grpc.aio.AioRpcError):
             raise AssertionError(f"partner stream refused: {answers.code().name} {answers.details()}")
         self.books.copies["partner stream"] += len(records) * (len(answers) - 1)
-        for answer in answers:
+        first, *resent = answers
+        for record, result in zip(records, first.results, strict=True):
+            self._book_accrual(record, result)
+        for answer in resent:
             for record, result in zip(records, answer.results, strict=True):
-                self._book_accrual(record, result)
+                self._book_resent(record, result)
 
     def _book_accrual(self, record: partners_pb2.AccrualRecord, result: partners_pb2.AccrualResult) -> None:
         key = self._partner_key(record)
-        if result.status == partners_pb2.ACCRUAL_STATUS_DUPLICATE:
-            self.books.duplicate_answers["partner stream"] += 1
-            self.books.expect(record.member_id, key, result.points, "partner stream")
-        elif result.status == partners_pb2.ACCRUAL_STATUS_ACCEPTED:
+        if result.status in (partners_pb2.ACCRUAL_STATUS_ACCEPTED, partners_pb2.ACCRUAL_STATUS_DUPLICATE):
+            # DUPLICATE on the first answer: a retried stream whose first attempt went through.
+            self.books.duplicate_answers["partner stream"] += int(result.status == partners_pb2.ACCRUAL_STATUS_DUPLICATE)
             self.books.accepted["partner stream"] += 1
             self.books.expect(record.member_id, key, result.points, "partner stream")
         else:
             self.books.rejected["partner stream"] += 1
             self.books.refuse(record.member_id, key)
+
+    def _book_resent(self, record: partners_pb2.AccrualRecord, result: partners_pb2.AccrualResult) -> None:
+        """A record sent again on the same stream: a duplicate if it was credited, refused again if not."""
+        key = self._partner_key(record)
+        if result.status == partners_pb2.ACCRUAL_STATUS_ACCEPTED:
+            self.books.conflicts.append(f"{key}: accepted again when its batch was resent")
+        elif result.status == partners_pb2.ACCRUAL_STATUS_DUPLICATE:
+            self.books.duplicate_answers["partner stream"] += 1
+            self.books.expect(record.member_id, key, result.points, "partner stream")
 
     async def partner_kafka(self) -> None:
         refuse = self._refuse()

@@ -30,10 +30,15 @@ def report_of(name: str, books: Books, findings: Findings, notes: str) -> Report
 
 
 async def run_scenario(
-    name: str, platform: Platform, scale: Scale, fault: Fault, options: Options | None = None
+    name: str,
+    platform: Platform,
+    scale: Scale,
+    fault: Fault,
+    options: Options | None = None,
+    books: Books | None = None,
 ) -> tuple[Report, Findings]:
     """Load for `load_before_s`, then `fault` (which returns a note), load for `load_after_s`, then audit."""
-    books = Books()
+    books = books or Books()
     async with stubs_for(platform) as stubs:
         the_cast = await cast(stubs, books)
         sender = KafkaSender(platform.kafka_bootstrap, books)

@@ -11,9 +11,11 @@ from tests.faults.books import REPORTS, Books, Report
 from tests.faults.delivery import KafkaSender
 from tests.faults.load import Load, Options
 from tests.faults.scale import Scale
-from tests.faults.world import cast, stubs_for
+from tests.faults.world import Stubs, cast, stubs_for
 
 Fault = Callable[[Load], Awaitable[str]]
+# A scenario's own check once the books balance: more problems, if any.
+Check = Callable[[Stubs, Load], Awaitable[list[str]]]
 
 
 def report_of(name: str, books: Books, findings: Findings, notes: str) -> Report:
@@ -36,6 +38,7 @@ async def run_scenario(
     fault: Fault,
     options: Options | None = None,
     books: Books | None = None,
+    check: Check | None = None,
 ) -> tuple[Report, Findings]:
     """Load for `load_before_s`, then `fault` (which returns a note), load for `load_after_s`, then audit."""
     books = books or Books()
@@ -55,6 +58,8 @@ async def run_scenario(
         finally:
             await sender.stop()
         findings = await settled_audit(platform, stubs, books, scale.settle_s)
+        if check is not None:
+            findings.problems += await check(stubs, load)
     if sender.replays:
         note += f"; the harness replayed its Kafka messages {sender.replays}x"
     return report_of(name, books, findings, note), findings

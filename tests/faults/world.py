@@ -37,6 +37,7 @@ class Stubs:
     intake: partners_pb2_grpc.PartnerAccrualServiceStub
     catalog: catalog_pb2_grpc.CatalogServiceStub
     rewards: rewards_pb2_grpc.RewardsServiceStub
+    rewards_view: rewards_pb2_grpc.MemberViewServiceStub
     codes: codes_pb2_grpc.CodesServiceStub
     tickets: tickets_pb2_grpc.TicketsServiceStub
     tickets_view: tickets_pb2_grpc.MemberViewServiceStub
@@ -56,6 +57,7 @@ async def stubs_for(platform: Platform) -> AsyncIterator[Stubs]:
             intake=partners_pb2_grpc.PartnerAccrualServiceStub(points),
             catalog=catalog_pb2_grpc.CatalogServiceStub(rewards),
             rewards=rewards_pb2_grpc.RewardsServiceStub(rewards),
+            rewards_view=rewards_pb2_grpc.MemberViewServiceStub(rewards),
             codes=codes_pb2_grpc.CodesServiceStub(rewards),
             tickets=tickets_pb2_grpc.TicketsServiceStub(tickets),
             tickets_view=tickets_pb2_grpc.MemberViewServiceStub(tickets),

@@ -115,7 +115,9 @@ async def _member_books(stubs: Stubs, books: Books, member_id: str, findings: Fi
         if key in books.refused_keys:
             problems.append(f"{member_id}: {key} was refused but written")
     captures = [e for e in entries if e.kind == points_pb2.ENTRY_KIND_REDEMPTION]
-    unexpected = [k for k in by_key if k not in expected and k not in books.refused_keys and not k.startswith("capture:")]
+    unexpected = [
+        k for k in by_key if k not in expected and k not in books.refused_keys and not k.startswith("capture:")
+    ]
     problems += [f"{member_id}: ledger entry {k} nobody sent" for k in unexpected]
     await _redemptions_match(stubs, books, member_id, captures, findings)
 

@@ -1,4 +1,4 @@
-"""A steady mixed load: purchases over gRPC and Kafka, partner streams and Kafka records, redemptions, tickets with goodwill.
+"""A steady mixed load: purchases over gRPC and Kafka, partner streams and records, redemptions, tickets with goodwill.
 
 About one operation in ten is refused on purpose (a negative amount, an
 unknown member, a reward nobody can afford), so the books also prove that a
@@ -128,7 +128,11 @@ class Load:
         )
         envelope = new_envelope(event, subject=member, source="faults-shop", occurred_at=now)
         message = Message(
-            PURCHASES_TOPIC, member.encode(), envelope.SerializeToString(), tuple(kafka_headers(envelope)), "kafka purchase"
+            PURCHASES_TOPIC,
+            member.encode(),
+            envelope.SerializeToString(),
+            tuple(kafka_headers(envelope)),
+            "kafka purchase",
         )
         self.books.sent["kafka purchase"] += 1
         async with self._member_locks.setdefault(member, asyncio.Lock()):
@@ -186,7 +190,9 @@ class Load:
         key = self._partner_key(record)
         if result.status in (partners_pb2.ACCRUAL_STATUS_ACCEPTED, partners_pb2.ACCRUAL_STATUS_DUPLICATE):
             # DUPLICATE on the first answer: a retried stream whose first attempt went through.
-            self.books.duplicate_answers["partner stream"] += int(result.status == partners_pb2.ACCRUAL_STATUS_DUPLICATE)
+            self.books.duplicate_answers["partner stream"] += int(
+                result.status == partners_pb2.ACCRUAL_STATUS_DUPLICATE
+            )
             self.books.accepted["partner stream"] += 1
             self.books.expect(record.member_id, key, result.points, "partner stream")
         else:
@@ -209,7 +215,10 @@ class Load:
         record = self._accrual(member, dollars)
         as_json = self._rng.random() < 0.5
         value = json_format.MessageToJson(record).encode() if as_json else record.SerializeToString()
-        headers = [("partner-id", self.cast.partner_id.encode()), ("authorization", f"Bearer {self.cast.partner_key}".encode())]
+        headers = [
+            ("partner-id", self.cast.partner_id.encode()),
+            ("authorization", f"Bearer {self.cast.partner_key}".encode()),
+        ]
         if as_json:
             headers.append(("content-type", JSON.encode()))
         self.books.sent["partner kafka"] += 1
@@ -262,7 +271,11 @@ class Load:
             raise AssertionError(f"OpenTicket refused: {opened.code().name} {opened.details()}")
         ticket_id = opened.ticket.ticket_id
         resolving = tickets_pb2.ResolveTicketRequest(
-            ticket_id=ticket_id, agent_id=AGENT_ID, resolution="credited", goodwill_points=points, goodwill_reason="sorry"
+            ticket_id=ticket_id,
+            agent_id=AGENT_ID,
+            resolution="credited",
+            goodwill_points=points,
+            goodwill_reason="sorry",
         )
         resolved = await definitive(
             self.books, "ticket goodwill", lambda: self.stubs.tickets.ResolveTicket(resolving, timeout=CALL_TIMEOUT_S)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import Future
@@ -24,16 +23,14 @@ import pytest
 from google.protobuf.message import Message
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from loyalty.points.v1 import points_pb2
 
 from services.common.settings import SERVICE_NAMES
 from services.dev import Platform
 from tests.e2e.conftest import running_platform
-from tests.faults.books import REPORTS, Report
+from tests.faults.books import REPORTS, Books, Report
 from tests.faults.fuzz_strategies import Rpc, message_class, messages, platform_rpcs
 from tests.faults.scale import Scale
 from tests.faults.world import Cast, cast, stubs_for
-from tests.faults.books import Books
 
 pytestmark = pytest.mark.faults
 
@@ -130,7 +127,10 @@ async def target(tmp_path_factory: pytest.TempPathFactory, postgres_admin_url: s
 async def _call(target: Target, rpc: Rpc, requests: list[Message]) -> grpc.StatusCode:
     channel = target.channels[rpc.owner]
     response_class = message_class(rpc.method.output_type)
-    kwargs: dict[str, Any] = {"request_serializer": Message.SerializeToString, "response_deserializer": response_class.FromString}
+    kwargs: dict[str, Any] = {
+        "request_serializer": Message.SerializeToString,
+        "response_deserializer": response_class.FromString,
+    }
     metadata = (("authorization", f"Bearer {target.partner_key}"),) if "PartnerAccrual" in rpc.service else ()
     try:
         if rpc.streams_requests:

@@ -97,7 +97,9 @@ _PARTNER_JSON = st.fixed_dictionaries(
     {"memberId": st.one_of(st.just(""), st.text(max_size=10).map(lambda s: f"nobody-{s}"), _JUNK)},
     optional={
         "partnerTransactionId": st.one_of(st.text(max_size=200), _JUNK),
-        "activityType": st.one_of(st.sampled_from(["ACTIVITY_TYPE_FLIGHT", "ACTIVITY_TYPE_WARP"]), st.integers(), _JUNK),
+        "activityType": st.one_of(
+            st.sampled_from(["ACTIVITY_TYPE_FLIGHT", "ACTIVITY_TYPE_WARP"]), st.integers(), _JUNK
+        ),
         "activityDate": st.one_of(st.sampled_from(["0001-01-01", "9999-12-31", "2026-02-30", "yesterday"]), _JUNK),
         "unit": st.one_of(st.sampled_from(["USD", "MILE", "usd", ""]), _JUNK),
         "amount": st.one_of(st.sampled_from(["-5", "0", "1e400", "9" * 40, "NaN", "12.345678"]), _JUNK),
@@ -143,7 +145,9 @@ async def _send_sentinels(producer: AIOKafkaProducer, stubs: Stubs, cast_: Cast)
     member = cast_.members[0]
     now = datetime.now(UTC)
     purchase = commerce_pb2.PurchaseMade(
-        purchase_id=f"sentinel-{uuid.uuid4()}", member_id=member, occurred_at=timestamp(now),
+        purchase_id=f"sentinel-{uuid.uuid4()}",
+        member_id=member,
+        occurred_at=timestamp(now),
         amount=Money(amount_minor=1000, currency_code="USD"),
     )
     grant = tickets_pb2.GoodwillGranted(
@@ -151,7 +155,9 @@ async def _send_sentinels(producer: AIOKafkaProducer, stubs: Stubs, cast_: Cast)
     )
     for topic, event in ((PURCHASES_TOPIC, purchase), (TICKETS_EVENTS_TOPIC, grant)):
         envelope = new_envelope(event, subject=member, source="faults", occurred_at=now)
-        await producer.send_and_wait(topic, envelope.SerializeToString(), key=member.encode(), headers=kafka_headers(envelope))
+        await producer.send_and_wait(
+            topic, envelope.SerializeToString(), key=member.encode(), headers=kafka_headers(envelope)
+        )
     return {"points.purchases": f"purchase:{purchase.purchase_id}", "points.goodwill": f"goodwill:{grant.ticket_id}"}
 
 
@@ -222,11 +228,19 @@ async def test_malformed_messages_are_dead_lettered_and_consumers_keep_going(
         dead += len(found)
         missing = [(k, g) for k in topic_keys for g in groups if (k, g) not in found]
         problems += [f"{topic}: {key.decode()} not dead-lettered by {group}" for key, group in missing]
-        problems += [f"{topic}: {k.decode()} dead-lettered by {g} without a reason" for (k, g), r in found.items() if not r]
+        problems += [
+            f"{topic}: {k.decode()} dead-lettered by {g} without a reason" for (k, g), r in found.items() if not r
+        ]
     sent = sum(len(k) for k in keys.values())
     REPORTS.append(
         Report(
-            "malformed Kafka messages", sent, len(sentinels), sent, len(sentinels), 0, len(problems),
+            "malformed Kafka messages",
+            sent,
+            len(sentinels),
+            sent,
+            len(sentinels),
+            0,
+            len(problems),
             f"{dead} DLQ entries (one per consumer group); sentinels applied {applied_after - sent_at:.1f}s after",
         )
     )

@@ -15,7 +15,9 @@ pytestmark = pytest.mark.faults
 
 
 @pytest.mark.parametrize("service", ["points", "rewards", "tickets"])
-async def test_a_killed_service_restarts_and_the_books_balance(fault_platform: Platform, scale: Scale, service: str) -> None:
+async def test_a_killed_service_restarts_and_the_books_balance(
+    fault_platform: Platform, scale: Scale, service: str
+) -> None:
     async def kill_and_restart(_: Load) -> str:
         await fault_platform.kill_service(service)
         started = time.monotonic()

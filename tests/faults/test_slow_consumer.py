@@ -34,7 +34,7 @@ async def _stall(bootstrap: str, seconds: float) -> str:
     await replica.start()
     try:
         deadline = time.monotonic() + 30
-        while not replica.assignment() and time.monotonic() < deadline:
+        while not replica.assignment() and time.monotonic() < deadline:  # noqa: ASYNC110 (no event to wait on)
             await asyncio.sleep(0.2)
         held = sorted(tp.partition for tp in replica.assignment())
         await asyncio.sleep(seconds)
@@ -57,7 +57,5 @@ async def test_a_stalled_consumer_catches_up_in_order(fault_platform: Platform, 
     async def stall(_: Load) -> str:
         return await _stall(fault_platform.kafka_bootstrap, scale.consumer_pause_s)
 
-    report, findings = await run_scenario(
-        "slow consumer", fault_platform, scale, stall, check=_applied_in_sent_order
-    )
+    report, findings = await run_scenario("slow consumer", fault_platform, scale, stall, check=_applied_in_sent_order)
     record(report, findings)

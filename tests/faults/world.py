@@ -80,7 +80,9 @@ class Cast:
 async def _partner(stubs: Stubs, tag: str) -> tuple[str, str]:
     partner_id = f"faults-{tag}"
     await stubs.partners.RegisterPartner(
-        partners_pb2.RegisterPartnerRequest(partner_id=partner_id, name="Fault Air", kind=partners_pb2.PARTNER_KIND_AIRLINE)
+        partners_pb2.RegisterPartnerRequest(
+            partner_id=partner_id, name="Fault Air", kind=partners_pb2.PARTNER_KIND_AIRLINE
+        )
     )
     since = Timestamp()
     since.FromDatetime(datetime(2020, 1, 1, tzinfo=UTC))
@@ -122,7 +124,11 @@ async def _member(stubs: Stubs, books: Books, member_id: str) -> None:
     await stubs.points.EnrollMember(points_pb2.EnrollMemberRequest(member_id=member_id, family_name="Fault"))
     await stubs.points.AdjustPoints(
         points_pb2.AdjustPointsRequest(
-            member_id=member_id, points=STARTING_CREDIT, reason="starting credit", actor="faults", idempotency_key=member_id
+            member_id=member_id,
+            points=STARTING_CREDIT,
+            reason="starting credit",
+            actor="faults",
+            idempotency_key=member_id,
         )
     )
     books.expect(member_id, f"adjust:{member_id}", STARTING_CREDIT, "setup")

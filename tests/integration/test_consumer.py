@@ -202,7 +202,11 @@ async def test_a_connection_cut_by_the_server_retries_the_batch_and_the_consumer
         await record_effect(connection, envelope, payload)
 
     consumer = EventConsumer(
-        name=f"test-{uuid.uuid4().hex[:8]}", topic=topic, pool=pool, kafka=kafka_settings, handlers={PURCHASE_MADE: cut_once}
+        name=f"test-{uuid.uuid4().hex[:8]}",
+        topic=topic,
+        pool=pool,
+        kafka=kafka_settings,
+        handlers={PURCHASE_MADE: cut_once},
     )
     member = f"m-{uuid.uuid4().hex[:8]}"
     first, second = purchase_event(member), purchase_event(member)

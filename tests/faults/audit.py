@@ -12,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import asyncpg
-from aiokafka import TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from loyalty.points.v1 import points_pb2
@@ -65,30 +66,34 @@ class Findings:
         return len(self.problems)
 
 
-async def ledger(stubs: Stubs, member_id: str) -> list[points_pb2.LedgerEntry]:
-    entries: list[points_pb2.LedgerEntry] = []
+async def _all_pages(fetch: Callable[[str], Awaitable[Any]], items: str) -> list[Any]:
+    """Every item of a paged listing: `fetch(page_token)` answers a page with `items` and `next_page_token`."""
+    found: list[Any] = []
     token = ""
     while True:
-        page = await stubs.points.ListLedgerEntries(
-            points_pb2.ListLedgerEntriesRequest(member_id=member_id, page_size=500, page_token=token), timeout=10
-        )
-        entries.extend(page.entries)
-        token = page.next_page_token
-        if not token:
-            return entries
-
-
-async def redemptions(stubs: Stubs, member_id: str) -> list[rewards_pb2.Redemption]:
-    found: list[rewards_pb2.Redemption] = []
-    token = ""
-    while True:
-        page = await stubs.rewards.ListRedemptions(
-            rewards_pb2.ListRedemptionsRequest(member_id=member_id, page_size=500, page_token=token), timeout=10
-        )
-        found.extend(page.redemptions)
+        page = await fetch(token)
+        found.extend(getattr(page, items))
         token = page.next_page_token
         if not token:
             return found
+
+
+async def ledger(stubs: Stubs, member_id: str) -> list[points_pb2.LedgerEntry]:
+    return await _all_pages(
+        lambda token: stubs.points.ListLedgerEntries(
+            points_pb2.ListLedgerEntriesRequest(member_id=member_id, page_size=500, page_token=token), timeout=10
+        ),
+        "entries",
+    )
+
+
+async def redemptions(stubs: Stubs, member_id: str) -> list[rewards_pb2.Redemption]:
+    return await _all_pages(
+        lambda token: stubs.rewards.ListRedemptions(
+            rewards_pb2.ListRedemptionsRequest(member_id=member_id, page_size=500, page_token=token), timeout=10
+        ),
+        "redemptions",
+    )
 
 
 async def _member_books(stubs: Stubs, books: Books, member_id: str, findings: Findings) -> None:
@@ -173,8 +178,6 @@ async def consumer_lag(platform: Platform) -> list[str]:
     problems = []
     try:
         await admin.start()
-        from aiokafka import AIOKafkaConsumer
-
         reader = AIOKafkaConsumer(bootstrap_servers=platform.kafka_bootstrap)
         await reader.start()
         try:

@@ -10,6 +10,7 @@ next call then waits until the platform is quiet again.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -71,8 +72,6 @@ class RowCounts:
         return cls(connections, queries)
 
     async def snapshot(self) -> Snapshot:
-        import json
-
         counts: Snapshot = {}
         for service, connection in self._connections.items():
             for table, count in json.loads(await connection.fetchval(self._queries[service])).items():

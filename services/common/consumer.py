@@ -23,7 +23,7 @@ from aiokafka.errors import KafkaError
 from google.protobuf.message import Message
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
 
-from services.common.db import DATABASE_UNAVAILABLE, unit_of_work
+from services.common.db import DATABASE_UNAVAILABLE, TRANSACTION_CONFLICT, unit_of_work
 from services.common.errors import DomainError
 from services.common.events import MalformedEvent, decode, header
 from services.common.kafka import dead_letter_topic, new_consumer, new_producer
@@ -101,15 +101,15 @@ class BatchConsumer:
             log.info("consumer lag not measured", extra={"error": repr(error)})
 
     async def _process_with_retry(self, records: list[ConsumerRecord], dead_letters: AIOKafkaProducer) -> None:
-        """Apply a partition's batch; a database outage retries the whole batch, never skips it."""
+        """Apply a partition's batch; a database outage or a lost deadlock retries the whole batch, never skips it."""
         backoff = 0.2
         while True:
             try:
                 await self.process(records, dead_letters)
                 return
-            except DATABASE_UNAVAILABLE as error:
+            except (*DATABASE_UNAVAILABLE, *TRANSACTION_CONFLICT) as error:
                 log.warning(
-                    "database unavailable; retrying batch",
+                    "batch not applied (database unavailable or a concurrent transaction won); retrying",
                     extra={"consumer": self.name, "offset": records[0].offset, "error": repr(error)},
                 )
                 await asyncio.sleep(backoff)
@@ -257,7 +257,10 @@ async def _rewind_lost_partitions(consumer: AIOKafkaConsumer) -> None:
 
     That happens only when the broker lost the log (the embedded in-memory
     broker after a restart, or a topic deleted and created again); the inbox
-    makes reading events a second time harmless.
+    makes reading events a second time harmless. Both the listed end offset
+    and the high watermark of the last fetch must be behind: the embedded
+    broker's listed end offsets can lag what it serves, and trusting them alone
+    re-read whole partitions every few seconds, forever.
     """
     assigned = list(consumer.assignment())
     if not assigned:
@@ -265,7 +268,9 @@ async def _rewind_lost_partitions(consumer: AIOKafkaConsumer) -> None:
     try:
         ends = await consumer.end_offsets(assigned)
         for partition in assigned:
-            if await consumer.position(partition) > ends[partition]:
+            position = await consumer.position(partition)
+            fetched_end = consumer.highwater(partition)
+            if position > ends[partition] and (fetched_end is None or position > fetched_end):
                 log.warning(
                     "partition log was lost; reading it again from the beginning",
                     extra={"topic": partition.topic, "partition": partition.partition},

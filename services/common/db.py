@@ -17,6 +17,10 @@ DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.OperatorInterventionError,
 )
 
+# The transaction lost to a concurrent one (deadlock, serialization failure) and was rolled back
+# as a whole: running it again succeeds. Consumers retry their batch; a gRPC caller gets ABORTED.
+TRANSACTION_CONFLICT: tuple[type[BaseException], ...] = (asyncpg.exceptions.TransactionRollbackError,)
+
 
 async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
     # command_timeout bounds a statement stuck behind a lock or a dead server.

@@ -18,8 +18,9 @@ from grpc_status import rpc_status
 from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
 from services.common.auth import Authorizer
-from services.common.db import DATABASE_UNAVAILABLE
+from services.common.db import DATABASE_UNAVAILABLE, TRANSACTION_CONFLICT
 from services.common.errors import (
+    Aborted,
     AlreadyExists,
     DomainError,
     FailedPrecondition,
@@ -46,6 +47,7 @@ _STATUS_BY_ERROR: dict[type[DomainError], int] = {
     PermissionDenied: code_pb2.PERMISSION_DENIED,
     ResourceExhausted: code_pb2.RESOURCE_EXHAUSTED,
     Unavailable: code_pb2.UNAVAILABLE,
+    Aborted: code_pb2.ABORTED,
 }
 
 
@@ -85,13 +87,17 @@ def status_for(error: DomainError) -> grpc.Status:
 
 
 def refusal_of(error: Exception) -> DomainError | None:
-    """The DomainError a servicer's exception stands for: itself, UNAVAILABLE for a database that went away, or None.
+    """The DomainError a servicer's exception stands for: itself, UNAVAILABLE for a database that went away,
+    ABORTED for a transaction a concurrent one won, or None.
 
-    A dropped connection or a restarting server is no bug of the caller's: it
-    is told to retry with the same idempotency key, never INTERNAL or UNKNOWN.
+    Neither is the caller's fault: it is told to retry with the same
+    idempotency key, never INTERNAL or UNKNOWN.
     """
     if isinstance(error, DomainError):
         return error
+    if isinstance(error, TRANSACTION_CONFLICT):
+        log.info("transaction lost to a concurrent one", extra={"error": repr(error)})
+        return Aborted("a concurrent change conflicted and nothing was written; retry with the same idempotency key")
     if isinstance(error, DATABASE_UNAVAILABLE):
         log.warning("database unavailable during a call", extra={"error": repr(error)})
         return Unavailable("the database is unavailable; retry with the same idempotency key")

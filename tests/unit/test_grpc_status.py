@@ -8,6 +8,7 @@ import pytest
 from google.rpc import error_details_pb2, status_pb2
 
 from services.common.errors import (
+    Aborted,
     AlreadyExists,
     DomainError,
     FailedPrecondition,
@@ -114,3 +115,9 @@ def test_other_errors_are_left_to_grpc() -> None:
     assert refusal_of(ValueError("a bug")) is None
     not_found = NotFound("member_id: no member 'x'")
     assert refusal_of(not_found) is not_found
+
+
+def test_the_victim_of_a_deadlock_is_aborted_not_unknown() -> None:
+    refusal = refusal_of(asyncpg.exceptions.DeadlockDetectedError("deadlock detected"))
+    assert isinstance(refusal, Aborted)
+    assert status_for(refusal).code == grpc.StatusCode.ABORTED

@@ -18,7 +18,6 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from loyalty.points.v1 import points_pb2
 from loyalty.rewards.v1 import rewards_pb2
@@ -173,32 +172,29 @@ async def stuck_rows(platform: Platform) -> list[str]:
 
 
 async def consumer_lag(platform: Platform) -> list[str]:
-    """Messages each consumer group has not committed past (its inbox would still have to see them)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=platform.kafka_bootstrap)
+    """Messages each consumer group has not committed past (its inbox would still have to see them).
+
+    Committed offsets are read as a member of no group would (OffsetFetch by the
+    group's coordinator, without joining); the end is the high watermark a fetch reports.
+    """
     problems = []
-    try:
-        await admin.start()
-        reader = AIOKafkaConsumer(bootstrap_servers=platform.kafka_bootstrap)
-        await reader.start()
+    for group, topic in CONSUMER_GROUPS.items():
+        reader = AIOKafkaConsumer(bootstrap_servers=platform.kafka_bootstrap, group_id=group, enable_auto_commit=False)
         try:
-            for group, topic in CONSUMER_GROUPS.items():
-                partitions = [TopicPartition(topic, p) for p in reader.partitions_for_topic(topic) or ()]
-                if not partitions:
-                    continue
-                ends = await reader.end_offsets(partitions)
-                committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
-                behind = sum(
-                    ends[tp] - (committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0)
-                    for tp in partitions
-                )
-                if behind > 0:
-                    problems.append(f"consumer {group}: {behind} messages of {topic} not yet consumed")
+            await reader.start()
+            partitions = [TopicPartition(topic, p) for p in sorted(reader.partitions_for_topic(topic) or ())]
+            reader.assign(partitions)
+            behind = 0
+            for partition in partitions:
+                committed = await reader.committed(partition) or 0
+                await reader.seek_to_end(partition)
+                behind += max(await reader.position(partition) - committed, 0)
+            if behind > 0:
+                problems.append(f"consumer {group}: {behind} messages of {topic} not yet consumed")
+        except KafkaError as error:
+            problems.append(f"consumer {group}: lag not readable: {error!r}")
         finally:
             await reader.stop()
-    except KafkaError as error:
-        problems.append(f"consumer lag not readable: {error!r}")
-    finally:
-        await admin.close()
     return problems
 
 

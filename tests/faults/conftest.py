@@ -39,7 +39,8 @@ async def fault_platform() -> AsyncIterator[Platform]:
     """The whole platform as processes, on an embedded PostgreSQL that only this suite uses.
 
     Its data lives outside pytest's temporary root, which other pytest runs on the
-    machine prune while a long run of this suite may still need it.
+    machine prune while a long run of this suite may still need it; the logs
+    (`<data dir>/logs`) are kept after the run.
     """
     data_dir = Path(tempfile.mkdtemp(prefix="loyalty-faults-"))
     platform = Platform(
@@ -55,7 +56,8 @@ async def fault_platform() -> AsyncIterator[Platform]:
         yield platform
     finally:
         await platform.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
+        # The database goes; the services' logs stay for whoever reads a failure.
+        shutil.rmtree(data_dir / "postgres", ignore_errors=True)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -1,6 +1,6 @@
 """Getting a definitive answer through a fault: gRPC calls retried with the same key, Kafka sends retried and replayed.
 
-A call that fails with UNAVAILABLE or DEADLINE_EXCEEDED may or may not have
+A call that fails with UNAVAILABLE, DEADLINE_EXCEEDED or ABORTED may or may not have
 happened; a real client repeats it with the same idempotency key until it gets
 an answer, and so does the harness. Each repeat counts as a copy in the books.
 
@@ -29,7 +29,7 @@ from tests.faults.books import Books
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
-RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.ABORTED})
 NEVER = frozenset({grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN})
 CALL_TIMEOUT_S = 5.0
 GIVE_UP_AFTER_S = 180.0

@@ -71,6 +71,7 @@ class BatchConsumer:
         dead_letters = new_producer(self._kafka)
         await _start_with_retry(consumer, dead_letters)
         next_log_check = time.monotonic() + _LOG_CHECK_INTERVAL_S
+        rewound_at: dict[TopicPartition, int] = {}
         try:
             while True:
                 batches = await consumer.getmany(timeout_ms=500)
@@ -81,7 +82,7 @@ class BatchConsumer:
                 if batches:
                     await _commit(consumer)
                 elif time.monotonic() >= next_log_check:
-                    await _rewind_lost_partitions(consumer)
+                    await _rewind_lost_partitions(consumer, rewound_at)
                     await self._record_idle_lag(consumer)
                     next_log_check = time.monotonic() + _LOG_CHECK_INTERVAL_S
         finally:
@@ -252,15 +253,16 @@ async def _send_with_retry(
             backoff = min(backoff * 2, 10)
 
 
-async def _rewind_lost_partitions(consumer: AIOKafkaConsumer) -> None:
+async def _rewind_lost_partitions(consumer: AIOKafkaConsumer, rewound_at: dict[TopicPartition, int]) -> None:
     """Read a partition again from the start when its log is shorter than our position.
 
     That happens only when the broker lost the log (the embedded in-memory
     broker after a restart, or a topic deleted and created again); the inbox
-    makes reading events a second time harmless. Both the listed end offset
-    and the high watermark of the last fetch must be behind: the embedded
-    broker's listed end offsets can lag what it serves, and trusting them alone
-    re-read whole partitions every few seconds, forever.
+    makes reading events a second time harmless. `rewound_at` keeps the listed
+    end each partition was rewound at: the embedded broker's listed end offsets
+    can lag what its fetches serve, so a partition is rewound again only when
+    its listed end fell further or caught up in between (another loss), never
+    every few seconds.
     """
     assigned = list(consumer.assignment())
     if not assigned:
@@ -268,9 +270,11 @@ async def _rewind_lost_partitions(consumer: AIOKafkaConsumer) -> None:
     try:
         ends = await consumer.end_offsets(assigned)
         for partition in assigned:
-            position = await consumer.position(partition)
-            fetched_end = consumer.highwater(partition)
-            if position > ends[partition] and (fetched_end is None or position > fetched_end):
+            end, position = ends[partition], await consumer.position(partition)
+            if position <= end:
+                rewound_at.pop(partition, None)  # caught up with the listed end: a later loss counts again
+            elif end < rewound_at.get(partition, end + 1):
+                rewound_at[partition] = end
                 log.warning(
                     "partition log was lost; reading it again from the beginning",
                     extra={"topic": partition.topic, "partition": partition.partition},

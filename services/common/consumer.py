@@ -27,6 +27,7 @@ from services.common.db import DATABASE_UNAVAILABLE, TRANSACTION_CONFLICT, unit_
 from services.common.errors import DomainError
 from services.common.events import MalformedEvent, decode, header
 from services.common.kafka import dead_letter_topic, new_consumer, new_producer
+from services.common.lost_log import LostLogWatch
 from services.common.metrics import CONSUMER_APPLIED, CONSUMER_BATCH_DURATION, CONSUMER_DEAD_LETTERED, CONSUMER_LAG
 from services.common.settings import KafkaSettings
 from services.common.tracing import consuming, is_sampled
@@ -71,21 +72,25 @@ class BatchConsumer:
         dead_letters = new_producer(self._kafka)
         await _start_with_retry(consumer, dead_letters)
         next_log_check = time.monotonic() + _LOG_CHECK_INTERVAL_S
-        rewound_at: dict[TopicPartition, int] = {}
+        lost_logs = LostLogWatch(self._kafka)
         try:
             while True:
                 batches = await consumer.getmany(timeout_ms=500)
                 for partition, records in batches.items():
                     with CONSUMER_BATCH_DURATION.labels(self.name, self.topic).time():
                         await self._process_with_retry(records, dead_letters)
+                    lost_logs.applied(partition, records[-1])
                     self._record_lag(consumer, partition, records[-1].offset + 1)
                 if batches:
                     await _commit(consumer)
-                elif time.monotonic() >= next_log_check:
-                    await _rewind_lost_partitions(consumer, rewound_at)
-                    await self._record_idle_lag(consumer)
+                if time.monotonic() >= next_log_check:
+                    # Busy or idle: under steady load a lost log must be noticed all the same.
+                    await lost_logs.rewind_lost(consumer)
+                    if not batches:
+                        await self._record_idle_lag(consumer)
                     next_log_check = time.monotonic() + _LOG_CHECK_INTERVAL_S
         finally:
+            await lost_logs.stop()
             await consumer.stop()
             await dead_letters.stop()
 
@@ -251,37 +256,6 @@ async def _send_with_retry(
             log.warning("dead-letter publish failed; retrying", extra={"error": repr(error)})
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 10)
-
-
-async def _rewind_lost_partitions(consumer: AIOKafkaConsumer, rewound_at: dict[TopicPartition, int]) -> None:
-    """Read a partition again from the start when its log is shorter than our position.
-
-    That happens only when the broker lost the log (the embedded in-memory
-    broker after a restart, or a topic deleted and created again); the inbox
-    makes reading events a second time harmless. `rewound_at` keeps the listed
-    end each partition was rewound at: the embedded broker's listed end offsets
-    can lag what its fetches serve, so a partition is rewound again only when
-    its listed end fell further or caught up in between (another loss), never
-    every few seconds.
-    """
-    assigned = list(consumer.assignment())
-    if not assigned:
-        return
-    try:
-        ends = await consumer.end_offsets(assigned)
-        for partition in assigned:
-            end, position = ends[partition], await consumer.position(partition)
-            if position <= end:
-                rewound_at.pop(partition, None)  # caught up with the listed end: a later loss counts again
-            elif end < rewound_at.get(partition, end + 1):
-                rewound_at[partition] = end
-                log.warning(
-                    "partition log was lost; reading it again from the beginning",
-                    extra={"topic": partition.topic, "partition": partition.partition},
-                )
-                await consumer.seek_to_beginning(partition)
-    except KafkaError as error:
-        log.info("partition ends not checked", extra={"error": repr(error)})
 
 
 async def _commit(consumer: AIOKafkaConsumer) -> None:

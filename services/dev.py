@@ -192,10 +192,15 @@ class Platform:
             raise RuntimeError("the platform is not started")
         return self._broker
 
-    async def start_broker(self) -> None:
-        """Start the broker and create the topics (it forgets them when it stops)."""
+    async def start_broker(self, *, create_topics: bool = True) -> None:
+        """Start the broker and create the topics (it forgets them when it stops).
+
+        `create_topics=False` leaves it empty, as an operator restarting it would:
+        the services must re-create what they need themselves.
+        """
         await self._require_broker().start()
-        await ensure_topics(self.kafka_settings)
+        if create_topics:
+            await ensure_topics(self.kafka_settings)
 
     async def stop_broker(self) -> None:
         await self._require_broker().stop()
@@ -208,7 +213,22 @@ class Platform:
         await asyncio.sleep(down_for_s)
         await self.start_broker()
 
+    # -- PostgreSQL, for fault tests ----------------------------------------------------------
+
+    async def restart_postgres(self, down_for_s: float = 0.0) -> None:
+        """Stop the embedded PostgreSQL (fast: open sessions are cut), wait, start it again."""
+        if self._postgres is None:
+            raise RuntimeError("only the embedded PostgreSQL can be restarted; this platform uses a given server")
+        await self._postgres.stop()
+        await asyncio.sleep(down_for_s)
+        await self._postgres.start()
+
     # -- services --------------------------------------------------------------------------
+
+    def service_pid(self, name: str) -> int | None:
+        """The process id of a running service, to sample its memory or pause it."""
+        process = self._processes.get(name)
+        return process.pid if process is not None and process.poll() is None else None
 
     def service_running(self, name: str) -> bool:
         process = self._processes.get(name)

@@ -102,3 +102,12 @@ def kafka_bootstrap(kafka_broker: EmbeddedBroker) -> str:
 @pytest.fixture(scope="session")
 def kafka_settings(kafka_broker: EmbeddedBroker) -> KafkaSettings:
     return _kafka_settings(kafka_broker.bootstrap)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--faults",
+        choices=("short", "full"),
+        default=os.environ.get("LOYALTY_FAULTS", "short"),
+        help="length of the tests/faults scenarios: short (every run, CI) or full (minutes each; see docs/faults.md)",
+    )

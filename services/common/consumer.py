@@ -24,10 +24,11 @@ from aiokafka.errors import KafkaError
 from google.protobuf.message import Message
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
 
-from services.common.db import unit_of_work
+from services.common.db import DATABASE_UNAVAILABLE, TRANSACTION_CONFLICT, unit_of_work
 from services.common.errors import DomainError
 from services.common.events import MalformedEvent, decode, header
 from services.common.kafka import dead_letter_topic, new_consumer, new_producer
+from services.common.lost_log import LostLogWatch
 from services.common.metrics import CONSUMER_APPLIED, CONSUMER_BATCH_DURATION, CONSUMER_DEAD_LETTERED, CONSUMER_LAG
 from services.common.settings import KafkaSettings
 from services.common.tracing import consuming, is_sampled
@@ -38,7 +39,6 @@ Handler = Callable[[asyncpg.Connection, EventEnvelope, Message], Awaitable[None]
 H = TypeVar("H")
 
 _LOG_CHECK_INTERVAL_S = 2.0
-_TRANSIENT = (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError)
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,7 @@ class BatchConsumer:
     async def run(self) -> None:
         consumer = new_consumer(self._kafka, self.name, self.topic, max_poll_records=self.max_poll_records)
         dead_letters = new_producer(self._kafka)
+        lost_logs = LostLogWatch(self._kafka)
         try:
             # Inside the try: a consumer cancelled while joining its group must still leave it,
             # or the next member to join waits for the session to time out.
@@ -85,14 +86,18 @@ class BatchConsumer:
                 for partition, records in batches.items():
                     with CONSUMER_BATCH_DURATION.labels(self.name, self.topic).time():
                         await self._process_with_retry(records, dead_letters)
+                    lost_logs.applied(partition, records[-1])
                     self._record_lag(consumer, partition, records[-1].offset + 1)
                 if batches:
                     await _commit(consumer)
-                elif time.monotonic() >= next_log_check:
-                    await _rewind_lost_partitions(consumer)
-                    await self._record_idle_lag(consumer)
+                if time.monotonic() >= next_log_check:
+                    # Busy or idle: under steady load a lost log must be noticed all the same.
+                    await lost_logs.rewind_lost(consumer)
+                    if not batches:
+                        await self._record_idle_lag(consumer)
                     next_log_check = time.monotonic() + _LOG_CHECK_INTERVAL_S
         finally:
+            await lost_logs.stop()
             await consumer.stop()
             await dead_letters.stop()
 
@@ -109,15 +114,15 @@ class BatchConsumer:
             log.info("consumer lag not measured", extra={"error": repr(error)})
 
     async def _process_with_retry(self, records: list[ConsumerRecord], dead_letters: AIOKafkaProducer) -> None:
-        """Apply a partition's batch; a database outage retries the whole batch, never skips it."""
+        """Apply a partition's batch; a database outage or a lost deadlock retries the whole batch, never skips it."""
         backoff = 0.2
         while True:
             try:
                 await self.process(records, dead_letters)
                 return
-            except _TRANSIENT as error:
+            except (*DATABASE_UNAVAILABLE, *TRANSACTION_CONFLICT) as error:
                 log.warning(
-                    "database unavailable; retrying batch",
+                    "batch not applied (database unavailable or a concurrent transaction won); retrying",
                     extra={"consumer": self.name, "offset": records[0].offset, "error": repr(error)},
                 )
                 await asyncio.sleep(backoff)
@@ -303,29 +308,6 @@ async def _send_with_retry(
             log.warning("dead-letter publish failed; retrying", extra={"error": repr(error)})
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 10)
-
-
-async def _rewind_lost_partitions(consumer: AIOKafkaConsumer) -> None:
-    """Read a partition again from the start when its log is shorter than our position.
-
-    That happens only when the broker lost the log (the embedded in-memory
-    broker after a restart, or a topic deleted and created again); the inbox
-    makes reading events a second time harmless.
-    """
-    assigned = list(consumer.assignment())
-    if not assigned:
-        return
-    try:
-        ends = await consumer.end_offsets(assigned)
-        for partition in assigned:
-            if await consumer.position(partition) > ends[partition]:
-                log.warning(
-                    "partition log was lost; reading it again from the beginning",
-                    extra={"topic": partition.topic, "partition": partition.partition},
-                )
-                await consumer.seek_to_beginning(partition)
-    except KafkaError as error:
-        log.info("partition ends not checked", extra={"error": repr(error)})
 
 
 async def _commit(consumer: AIOKafkaConsumer) -> None:

@@ -7,6 +7,20 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 
+# The database cannot be reached, went away mid-statement, or is shutting down or starting up
+# (a restart, a failover): trying again later may succeed. Never the caller's fault.
+DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+)
+
+# The transaction lost to a concurrent one (deadlock, serialization failure) and was rolled back
+# as a whole: running it again succeeds. Consumers retry their batch; a gRPC caller gets ABORTED.
+TRANSACTION_CONFLICT: tuple[type[BaseException], ...] = (asyncpg.exceptions.TransactionRollbackError,)
+
 
 async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
     # command_timeout bounds a statement stuck behind a lock or a dead server.

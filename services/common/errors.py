@@ -57,6 +57,10 @@ class ResourceExhausted(DomainError):
     """Nothing left to give, such as a reward out of stock."""
 
 
+class Aborted(DomainError):
+    """A concurrent change won (a deadlock, say) and nothing was written; retry with the same idempotency key."""
+
+
 class Unavailable(DomainError):
     """A service this one depends on did not answer; the caller may retry with the same idempotency key."""
 

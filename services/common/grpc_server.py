@@ -18,7 +18,9 @@ from grpc_status import rpc_status
 from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
 from services.common.auth import Authorizer
+from services.common.db import DATABASE_UNAVAILABLE, TRANSACTION_CONFLICT
 from services.common.errors import (
+    Aborted,
     AlreadyExists,
     DomainError,
     FailedPrecondition,
@@ -45,6 +47,7 @@ _STATUS_BY_ERROR: dict[type[DomainError], int] = {
     PermissionDenied: code_pb2.PERMISSION_DENIED,
     ResourceExhausted: code_pb2.RESOURCE_EXHAUSTED,
     Unavailable: code_pb2.UNAVAILABLE,
+    Aborted: code_pb2.ABORTED,
 }
 
 
@@ -83,9 +86,27 @@ def status_for(error: DomainError) -> grpc.Status:
     return converted
 
 
+def refusal_of(error: Exception) -> DomainError | None:
+    """The DomainError a servicer's exception stands for: itself, UNAVAILABLE for a database that went away,
+    ABORTED for a transaction a concurrent one won, or None.
+
+    Neither is the caller's fault: it is told to retry with the same
+    idempotency key, never INTERNAL or UNKNOWN.
+    """
+    if isinstance(error, DomainError):
+        return error
+    if isinstance(error, TRANSACTION_CONFLICT):
+        log.info("transaction lost to a concurrent one", extra={"error": repr(error)})
+        return Aborted("a concurrent change conflicted and nothing was written; retry with the same idempotency key")
+    if isinstance(error, DATABASE_UNAVAILABLE):
+        log.warning("database unavailable during a call", extra={"error": repr(error)})
+        return Unavailable("the database is unavailable; retry with the same idempotency key")
+    return None
+
+
 class DomainErrorInterceptor(WrappingInterceptor):
     """Checks the caller (when an authorizer is given), then turns a DomainError raised by a servicer
-    into its gRPC status with google.rpc details."""
+    (or a database outage, see `refusal_of`) into its gRPC status with google.rpc details."""
 
     def __init__(self, authorizer: Authorizer | None = None) -> None:
         self._authorizer = authorizer
@@ -114,8 +135,11 @@ def _guard_unary(behavior: Any, check: Check) -> Callable[..., Awaitable[Any]]:
         try:
             check(context)
             return await behavior(request, context)
-        except DomainError as error:
-            await context.abort_with_status(status_for(error))
+        except Exception as error:
+            refusal = refusal_of(error)
+            if refusal is None:
+                raise
+            await context.abort_with_status(status_for(refusal))
 
     return guarded
 
@@ -126,8 +150,11 @@ def _guard_stream(behavior: Any, check: Check) -> Callable[..., AsyncIterator[An
             check(context)
             async for response in behavior(request, context):
                 yield response
-        except DomainError as error:
-            await context.abort_with_status(status_for(error))
+        except Exception as error:
+            refusal = refusal_of(error)
+            if refusal is None:
+                raise
+            await context.abort_with_status(status_for(refusal))
 
     return guarded
 

@@ -203,3 +203,44 @@ async def test_event_types_without_a_handler_are_skipped(
     assert consumer.applied == 1
     assert consumer.dead_lettered == 0
     assert await pool.fetchval("SELECT count(*) FROM inbox WHERE event_id = $1", other.event_id) == 0
+
+
+# Both roll the batch's transaction back; neither is the message's fault.
+FAILURES = {
+    # What a fast shutdown or a network cut does to a session in the middle of a transaction.
+    "connection cut": "SELECT pg_terminate_backend(pg_backend_pid())",
+    # What PostgreSQL does to the victim of a deadlock between two consumers' batches.
+    "deadlock victim": "DO $$ BEGIN RAISE EXCEPTION 'deadlock detected' USING ERRCODE = '40P01'; END $$",
+}
+
+
+@pytest.mark.parametrize("failure", FAILURES)
+async def test_a_batch_the_database_rolled_back_is_retried_and_the_consumer_lives_on(
+    pool: asyncpg.Pool, kafka_settings: KafkaSettings, topic: str, send: Callable[[str], Send], failure: str
+) -> None:
+    """A restart or a lost deadlock: the batch is applied once, later, not lost, and the consumer does not die."""
+    failed: list[str] = []
+
+    async def fail_once(connection: asyncpg.Connection, envelope: EventEnvelope, payload: Message) -> None:
+        if not failed:
+            failed.append(envelope.event_id)
+            await connection.execute(FAILURES[failure])
+        await record_effect(connection, envelope, payload)
+
+    consumer = EventConsumer(
+        name=f"test-{uuid.uuid4().hex[:8]}",
+        topic=topic,
+        pool=pool,
+        kafka=kafka_settings,
+        handlers={PURCHASE_MADE: fail_once},
+    )
+    member = f"m-{uuid.uuid4().hex[:8]}"
+    first, second = purchase_event(member), purchase_event(member)
+    for message in (first, second):
+        await send(member)(message)
+    async with running(consumer.run) as (task,):
+        await eventually(lambda: effects_of(pool, second.event_id), what="the event after the failure to be applied")
+        assert not task.done()
+    assert failed == [first.event_id]
+    assert await effects_of(pool, first.event_id) == 1
+    assert consumer.dead_lettered == 0

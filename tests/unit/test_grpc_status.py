@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncpg
 import grpc
 import pytest
 from google.rpc import error_details_pb2, status_pb2
 
 from services.common.errors import (
+    Aborted,
     AlreadyExists,
     DomainError,
     FailedPrecondition,
@@ -17,7 +19,7 @@ from services.common.errors import (
     Unavailable,
     Violations,
 )
-from services.common.grpc_server import status_for
+from services.common.grpc_server import refusal_of, status_for
 
 DETAILS_KEY = "grpc-status-details-bin"
 
@@ -91,3 +93,31 @@ def test_a_subclass_maps_like_its_base() -> None:
 
 def test_an_unmapped_domain_error_is_never_internal() -> None:
     assert status_for(DomainError("refused")).code == grpc.StatusCode.FAILED_PRECONDITION
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        asyncpg.exceptions.AdminShutdownError("terminating connection due to administrator command"),
+        asyncpg.exceptions.CannotConnectNowError("the database system is shutting down"),
+        asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
+        ConnectionRefusedError(111, "Connect call failed"),
+    ],
+)
+def test_a_database_that_went_away_is_unavailable_not_unknown(error: Exception) -> None:
+    refusal = refusal_of(error)
+    assert isinstance(refusal, Unavailable)
+    assert status_for(refusal).code == grpc.StatusCode.UNAVAILABLE
+    assert "retry with the same idempotency key" in refusal.message
+
+
+def test_other_errors_are_left_to_grpc() -> None:
+    assert refusal_of(ValueError("a bug")) is None
+    not_found = NotFound("member_id: no member 'x'")
+    assert refusal_of(not_found) is not_found
+
+
+def test_the_victim_of_a_deadlock_is_aborted_not_unknown() -> None:
+    refusal = refusal_of(asyncpg.exceptions.DeadlockDetectedError("deadlock detected"))
+    assert isinstance(refusal, Aborted)
+    assert status_for(refusal).code == grpc.StatusCode.ABORTED

@@ -1,0 +1,86 @@
+"""Noticing that the broker lost a partition's log, by the identity of the last record read rather than its length.
+
+The embedded in-memory broker forgets every log when it restarts (so does any
+broker when a topic is deleted and created again). A consumer then holds a
+position in a log that no longer exists. Comparing that position with the new
+log's end is not enough: replays refill the new log quickly, and once it is
+longer than the old position the consumer would resume there and never read
+its head — the events produced while the broker was away. So the watch keeps
+the offset and a fingerprint of the last record applied per partition and
+reads that offset again now and then: a different record, or none, means a
+new log, which is read from the beginning (the inbox makes that harmless).
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
+
+from services.common.settings import KafkaSettings
+
+log = logging.getLogger(__name__)
+
+_PROBE_TIMEOUT_MS = 1000
+
+
+def _fingerprint(record: ConsumerRecord) -> int:
+    return zlib.crc32(record.value or b"", zlib.crc32(record.key or b""))
+
+
+class LostLogWatch:
+    def __init__(self, kafka: KafkaSettings) -> None:
+        self._kafka = kafka
+        self._last: dict[TopicPartition, tuple[int, int]] = {}
+        self._probe: AIOKafkaConsumer | None = None
+
+    def applied(self, partition: TopicPartition, record: ConsumerRecord) -> None:
+        """`record` was the last one applied from `partition`."""
+        self._last[partition] = (record.offset, _fingerprint(record))
+
+    async def rewind_lost(self, consumer: AIOKafkaConsumer) -> None:
+        """Seek `consumer` to the beginning of every assigned partition whose log was replaced."""
+        for partition in list(consumer.assignment()):
+            known = self._last.get(partition)
+            if known is None or await self._still_there(partition, *known) is not False:
+                continue
+            log.warning(
+                "partition log was lost; reading it again from the beginning",
+                extra={"topic": partition.topic, "partition": partition.partition},
+            )
+            del self._last[partition]
+            await consumer.seek_to_beginning(partition)
+
+    async def _still_there(self, partition: TopicPartition, offset: int, fingerprint: int) -> bool | None:
+        """Whether the record read at `offset` is still there; None when the broker cannot tell us now."""
+        try:
+            probe = await self._started_probe()
+            probe.assign([partition])
+            probe.seek(partition, offset)
+            records = (await probe.getmany(partition, timeout_ms=_PROBE_TIMEOUT_MS, max_records=1)).get(partition)
+            if records:
+                return records[0].offset == offset and _fingerprint(records[0]) == fingerprint
+            end = (await probe.end_offsets([partition]))[partition]
+        except KafkaError as error:
+            log.info("partition log not checked", extra={"error": repr(error)})
+            return None
+        # Nothing came back: gone if the log ends before it, else the fetch was merely slow.
+        return None if end > offset else False
+
+    async def _started_probe(self) -> AIOKafkaConsumer:
+        if self._probe is None:
+            # No group: it reads single records and commits nothing. Out of range (a shorter log) reads
+            # from the earliest record, whose offset then gives the loss away.
+            probe = AIOKafkaConsumer(
+                **self._kafka.client_options(), group_id=None, enable_auto_commit=False, auto_offset_reset="earliest"
+            )
+            await probe.start()
+            self._probe = probe
+        return self._probe
+
+    async def stop(self) -> None:
+        if self._probe is not None:
+            await self._probe.stop()
+            self._probe = None

@@ -1,0 +1,66 @@
+"""The fault suite: a platform of its own on an embedded PostgreSQL (so it may be restarted), and the report.
+
+Scenarios share the platform, one after the other; each audits its own
+members, and the stuck-row checks hold for the whole platform after every
+scenario. The table of all scenarios is printed at the end of the run.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from services.common.embedded import free_port
+from services.common.settings import SERVICE_NAMES
+from services.dev import Platform
+from tests.faults.books import REPORTS, table
+from tests.faults.scale import SCALES, Scale
+
+# Redemptions a crash leaves behind are taken up after a two-second lease.
+FAULT_ENV = {
+    "LOYALTY_OUTBOX_POLL_MS": "50",
+    "LOYALTY_REWARDS_LEASE_S": "2",
+    "LOYALTY_REWARDS_RECOVERY_INTERVAL_S": "1",
+    "LOYALTY_LOG_LEVEL": "WARNING",
+}
+
+
+@pytest.fixture(scope="session")
+def scale(request: pytest.FixtureRequest) -> Scale:
+    return SCALES[str(request.config.getoption("--faults"))]
+
+
+@pytest.fixture(scope="session")
+async def fault_platform() -> AsyncIterator[Platform]:
+    """The whole platform as processes, on an embedded PostgreSQL that only this suite uses.
+
+    Its data lives outside pytest's temporary root, which other pytest runs on the
+    machine prune while a long run of this suite may still need it; the logs
+    (`<data dir>/logs`) are kept after the run.
+    """
+    data_dir = Path(tempfile.mkdtemp(prefix="loyalty-faults-"))
+    platform = Platform(
+        data_dir=data_dir,
+        kafka_port=free_port(),
+        grpc_ports={name: free_port() for name in SERVICE_NAMES},
+        postgres_admin_url=None,
+        seed=False,
+        extra_env=FAULT_ENV | {f"LOYALTY_{name.upper()}_METRICS_PORT": str(free_port()) for name in SERVICE_NAMES},
+    )
+    await platform.start()
+    try:
+        yield platform
+    finally:
+        await platform.stop()
+        # The database goes; the services' logs stay for whoever reads a failure.
+        shutil.rmtree(data_dir / "postgres", ignore_errors=True)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if REPORTS:
+        terminalreporter.section("fault scenarios: the books")
+        terminalreporter.write_line(table(REPORTS))

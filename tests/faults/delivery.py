@@ -1,0 +1,140 @@
+"""Getting a definitive answer through a fault: gRPC calls retried with the same key, Kafka sends retried and replayed.
+
+A call that fails with UNAVAILABLE, DEADLINE_EXCEEDED or ABORTED may or may not have
+happened; a real client repeats it with the same idempotency key until it gets
+an answer, and so does the harness. Each repeat counts as a copy in the books.
+
+The Kafka sender is a producer that keeps what it sent, like an outbox. If the
+broker acknowledges an offset at or below one it acknowledged before on a
+partition, the broker lost its log (the in-memory embedded broker after a
+restart): it sends everything again, the same rule the services' outbox relay
+follows. Consumers absorb the copies through their inbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import grpc
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from tests.faults.books import Books
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.ABORTED})
+NEVER = frozenset({grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN})
+CALL_TIMEOUT_S = 5.0
+GIVE_UP_AFTER_S = 180.0
+
+
+class Undecided(Exception):
+    """No definitive answer before the harness gave up: the outcome is unknown (a discrepancy)."""
+
+
+async def definitive(books: Books, kind: str, call: Callable[[], Awaitable[T]]) -> T | grpc.aio.AioRpcError:
+    """The answer to `call`, repeated while the outcome is unknown; a definitive error is returned, not raised.
+
+    INTERNAL and UNKNOWN are counted (they must never happen) and retried, since
+    the outcome of such a call is unknown too.
+    """
+    deadline = time.monotonic() + GIVE_UP_AFTER_S
+    backoff = 0.2
+    first = True
+    while True:
+        if not first:
+            books.copies[kind] += 1
+        first = False
+        try:
+            return await call()
+        except grpc.aio.AioRpcError as error:
+            if error.code() in NEVER:
+                books.internal_errors[f"{kind}: {error.code().name}: {error.details()}"[:160]] += 1
+            elif error.code() not in RETRYABLE:
+                return error
+        if time.monotonic() > deadline:
+            raise Undecided(kind)
+        await asyncio.sleep(backoff)
+        backoff = min(backoff * 2, 2.0)
+
+
+@dataclass(frozen=True)
+class Message:
+    topic: str
+    key: bytes
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...]
+    kind: str
+
+
+class KafkaSender:
+    """Sends until acknowledged, remembers every message, replays them all when the broker lost its log."""
+
+    def __init__(self, bootstrap: str, books: Books) -> None:
+        self._bootstrap = bootstrap
+        self._books = books
+        self._producer: AIOKafkaProducer | None = None
+        self._sent: list[Message] = []
+        self._highest: dict[tuple[str, int], int] = {}
+        self._replay_lock = asyncio.Lock()
+        self.replays = 0
+
+    async def start(self) -> None:
+        self._producer = await self._new_producer()
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+
+    async def _new_producer(self) -> AIOKafkaProducer:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self._bootstrap, enable_idempotence=False, acks="all", request_timeout_ms=5000
+        )
+        await producer.start()
+        return producer
+
+    async def send(self, message: Message, copies: int = 1) -> None:
+        """Send `message` `copies` times (each acknowledged) and remember it for a replay."""
+        self._sent.append(message)
+        for copy in range(copies):
+            if copy:
+                self._books.copies[message.kind] += 1
+            await self._send_acknowledged(message)
+
+    async def _send_acknowledged(self, message: Message) -> None:
+        backoff = 0.2
+        deadline = time.monotonic() + GIVE_UP_AFTER_S
+        while True:
+            try:
+                assert self._producer is not None
+                ack = await self._producer.send_and_wait(
+                    message.topic, message.value, key=message.key, headers=list(message.headers)
+                )
+                break
+            except (KafkaError, OSError) as error:
+                if time.monotonic() > deadline:
+                    raise Undecided(f"kafka send: {error!r}") from error
+                log.info("send failed; retrying", extra={"error": repr(error)})
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+        partition = (ack.topic, ack.partition)
+        if ack.offset <= self._highest.get(partition, -1):
+            await self._replay()
+        self._highest[partition] = max(self._highest.get(partition, -1), ack.offset)
+
+    async def _replay(self) -> None:
+        if self._replay_lock.locked():
+            return  # a replay is under way and sends everything
+        async with self._replay_lock:
+            self.replays += 1
+            self._highest.clear()
+            for message in list(self._sent):
+                self._books.copies[message.kind] += 1
+                await self._send_acknowledged(message)

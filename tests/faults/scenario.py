@@ -1,0 +1,73 @@
+"""One fault scenario: steady load, a fault in the middle, recovery, then the books."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from services.dev import Platform
+from tests.faults.audit import Findings, settled_audit
+from tests.faults.books import REPORTS, Books, Report
+from tests.faults.delivery import KafkaSender
+from tests.faults.load import Load, Options
+from tests.faults.scale import Scale
+from tests.faults.world import Stubs, cast, stubs_for
+
+Fault = Callable[[Load], Awaitable[str]]
+# A scenario's own check once the books balance: more problems, if any.
+Check = Callable[[Stubs, Load], Awaitable[list[str]]]
+
+
+def report_of(name: str, books: Books, findings: Findings, notes: str) -> Report:
+    return Report(
+        scenario=name,
+        sent=sum(books.sent.values()),
+        accepted=sum(books.accepted.values()),
+        rejected=sum(books.rejected.values()),
+        applied=findings.applied,
+        duplicates_absorbed=sum(books.copies.values()) if not findings.problems else 0,
+        discrepancies=findings.discrepancies,
+        notes=notes,
+    )
+
+
+async def run_scenario(
+    name: str,
+    platform: Platform,
+    scale: Scale,
+    fault: Fault,
+    options: Options | None = None,
+    books: Books | None = None,
+    check: Check | None = None,
+) -> tuple[Report, Findings]:
+    """Load for `load_before_s`, then `fault` (which returns a note), load for `load_after_s`, then audit."""
+    books = books or Books()
+    async with stubs_for(platform) as stubs:
+        the_cast = await cast(stubs, books)
+        sender = KafkaSender(platform.kafka_bootstrap, books)
+        await sender.start()
+        try:
+            load = Load(stubs, the_cast, books, sender, options or Options())
+            stop = asyncio.Event()
+            running = asyncio.create_task(load.run(scale.rate, stop))
+            await asyncio.sleep(scale.load_before_s)
+            note = await fault(load)
+            await asyncio.sleep(scale.load_after_s)
+            stop.set()
+            await running
+        finally:
+            await sender.stop()
+        findings = await settled_audit(platform, stubs, books, scale.settle_s)
+        if check is not None:
+            findings.problems += await check(stubs, load)
+    if sender.replays:
+        note += f"; the harness replayed its Kafka messages {sender.replays}x"
+    return report_of(name, books, findings, note), findings
+
+
+def record(report: Report, findings: Findings) -> None:
+    """Put the scenario in the run's table, then fail on any discrepancy, listing them all."""
+    REPORTS.append(report)
+    assert findings.problems == [], f"{report.scenario}: {findings.discrepancies} discrepancies:\n" + "\n".join(
+        findings.problems
+    )

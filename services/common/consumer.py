@@ -205,17 +205,28 @@ class TypedEventConsumer(BatchConsumer, Generic[H]):
         declared = header(list(record.headers or ()), "ce_type")
         return declared is None or declared in self._handlers
 
-    async def _record_in_inbox(self, connection: asyncpg.Connection, event_ids: list[str]) -> set[str]:
-        """Mark the events seen; returns the ids not marked before."""
+    async def _first_deliveries(
+        self, connection: asyncpg.Connection, events: list[DecodedEvent[H]]
+    ) -> list[DecodedEvent[H]]:
+        """Mark the batch's events in the inbox (one statement); returns those not applied before, each once."""
         records = await connection.fetch(
             """INSERT INTO inbox (consumer, event_id, topic)
                SELECT $1, event_id, $3 FROM unnest($2::text[]) AS e(event_id)
                ON CONFLICT DO NOTHING RETURNING event_id""",
             self.name,
-            event_ids,
+            [event.envelope.event_id for event in events],
             self.topic,
         )
-        return {r["event_id"] for r in records}
+        fresh = {r["event_id"] for r in records}
+        first = []
+        for event in events:
+            event_id = event.envelope.event_id
+            if event_id in fresh:
+                fresh.discard(event_id)  # the same event twice in one batch applies once
+                first.append(event)
+            else:
+                log.info("duplicate event ignored", extra={"consumer": self.name, "event_id": event_id})
+        return first
 
 
 class EventConsumer(TypedEventConsumer[Handler]):
@@ -246,13 +257,7 @@ class EventConsumer(TypedEventConsumer[Handler]):
         applied = 0
         refusals: list[tuple[DecodedEvent[Handler], str]] = []
         async with unit_of_work(self._pool) as connection:
-            fresh = await self._record_in_inbox(connection, [event.envelope.event_id for event in events])
-            for event in events:
-                event_id = event.envelope.event_id
-                if event_id not in fresh:
-                    log.info("duplicate event ignored", extra={"consumer": self.name, "event_id": event_id})
-                    continue
-                fresh.discard(event_id)  # the same event twice in one batch applies once
+            for event in await self._first_deliveries(connection, events):
                 with consuming(self.topic, self.name, list(event.record.headers or ())):
                     try:
                         await self._apply_one(connection, event, isolated)

@@ -53,11 +53,7 @@ class ReadModelConsumer(TypedEventConsumer[WriteHandler]):
         applied = 0
         refusals: list[tuple[DecodedEvent[WriteHandler], str]] = []
         async with unit_of_work(self._pool) as connection:
-            fresh = await self._record_in_inbox(connection, [event.envelope.event_id for event in events])
-            for event in events:
-                if event.envelope.event_id not in fresh:
-                    continue  # applied before, or earlier in this batch
-                fresh.discard(event.envelope.event_id)
+            for event in await self._first_deliveries(connection, events):
                 writes = Writes()
                 with consuming(self.topic, self.name, list(event.record.headers or ())):
                     try:

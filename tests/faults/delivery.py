@@ -55,7 +55,9 @@ async def definitive(books: Books, kind: str, call: Callable[[], Awaitable[T]]) 
         try:
             return await call()
         except grpc.aio.AioRpcError as error:
-            if error.code() in NEVER:
+            if _server_status_lost(error):
+                pass  # the server ended the stream (UNAVAILABLE, say) and the client lost its status: unknown
+            elif error.code() in NEVER:
                 books.internal_errors[f"{kind}: {error.code().name}: {error.details()}"[:160]] += 1
             elif error.code() not in RETRYABLE:
                 return error
@@ -63,6 +65,22 @@ async def definitive(books: Books, kind: str, call: Callable[[], Awaitable[T]]) 
             raise Undecided(kind)
         await asyncio.sleep(backoff)
         backoff = min(backoff * 2, 2.0)
+
+
+def _server_status_lost(error: grpc.aio.AioRpcError) -> bool:
+    """INTERNAL made up by the grpc aio client itself, hiding the status the server sent.
+
+    When a server ends a client-streaming call before the client half-closed
+    (it answered UNAVAILABLE while PostgreSQL was away), the client's next
+    write fails and grpc aio reports that failure as INTERNAL "Internal error
+    from Core" instead of the server's status (grpc/grpc#36066, fixed upstream
+    by grpc/grpc#43486). The outcome is unknown, like any UNAVAILABLE.
+    """
+    return (
+        error.code() is grpc.StatusCode.INTERNAL
+        and error.details() == "Internal error from Core"
+        and "execute_batch" in (error.debug_error_string() or "")
+    )
 
 
 @dataclass(frozen=True)

@@ -185,25 +185,48 @@ class OutboxRelay:
             partition = (ack.topic, ack.partition)
             highest[partition] = max(highest.get(partition, ack.offset), ack.offset)
             lowest[partition] = min(lowest.get(partition, ack.offset), ack.offset)
+        partitions = list(highest)
+        # Usually nothing was lost: one statement (and no transaction) marks the rows and moves the offsets.
+        # Only this process writes the offsets (it holds the relay lock), so they cannot change under it.
+        lost_topics: list[str] = await connection.fetchval(
+            """WITH acks AS (
+                   SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[])
+                       AS a(topic, partition, lowest, highest)),
+               lost AS (
+                   SELECT DISTINCT o.topic FROM outbox_partition_offsets o JOIN acks a USING (topic, partition)
+                    WHERE a.lowest <= o.last_offset),
+               published AS (
+                   UPDATE outbox SET published_at = now()
+                    WHERE id = ANY($5::bigint[]) AND NOT EXISTS (SELECT FROM lost)),
+               offsets AS (
+                   INSERT INTO outbox_partition_offsets (topic, partition, last_offset)
+                   SELECT topic, partition, highest FROM acks WHERE NOT EXISTS (SELECT FROM lost)
+                   ON CONFLICT (topic, partition) DO UPDATE SET last_offset = EXCLUDED.last_offset)
+               SELECT coalesce(array_agg(topic ORDER BY topic), '{}') FROM lost""",
+            [t for t, _ in partitions],
+            [p for _, p in partitions],
+            [lowest[k] for k in partitions],
+            [highest[k] for k in partitions],
+            [r.id for r in rows],
+        )
+        if lost_topics:
+            await self._replay_lost(connection, rows, lost_topics, highest)
+        return lost_topics
+
+    async def _replay_lost(
+        self,
+        connection: asyncpg.Connection,
+        rows: list[_Row],
+        lost_topics: list[str],
+        highest: dict[tuple[str, int], int],
+    ) -> None:
+        """The broker lost the log of `lost_topics`: their offsets start again and their retained rows go again."""
         async with connection.transaction():
-            previous = await connection.fetch(
-                """SELECT topic, partition, last_offset FROM outbox_partition_offsets
-                    WHERE (topic, partition) IN (SELECT * FROM unnest($1::text[], $2::int[]))
-                      FOR UPDATE""",
-                [t for t, _ in highest],
-                [p for _, p in highest],
-            )
-            lost_topics = sorted(
-                {r["topic"] for r in previous if lowest[(r["topic"], r["partition"])] <= r["last_offset"]}
-            )
             await connection.execute(
                 "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", [r.id for r in rows]
             )
-            if lost_topics:
-                # Every partition of a lost topic starts again, not only those in this batch.
-                await connection.execute(
-                    "DELETE FROM outbox_partition_offsets WHERE topic = ANY($1::text[])", lost_topics
-                )
+            # Every partition of a lost topic starts again, not only those in this batch.
+            await connection.execute("DELETE FROM outbox_partition_offsets WHERE topic = ANY($1::text[])", lost_topics)
             # A lost topic's offsets start again once the replay lands on the re-created topic.
             kept = [(t, p) for t, p in highest if t not in lost_topics]
             await connection.execute(
@@ -214,9 +237,7 @@ class OutboxRelay:
                 [p for _, p in kept],
                 [highest[k] for k in kept],
             )
-            if lost_topics:
-                await self._replay(connection, lost_topics)
-        return lost_topics
+            await self._replay(connection, lost_topics)
 
     async def _replay(self, connection: asyncpg.Connection, topics: list[str]) -> None:
         # This batch too: its acknowledgements may be for a topic the broker does not list.

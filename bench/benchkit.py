@@ -18,7 +18,6 @@ from loyalty.points.v1 import points_pb2 as pb
 from loyalty.points.v1 import points_pb2_grpc
 
 from services.common.embedded import free_port
-from services.common.settings import SERVICE_NAMES
 from services.dev import Platform
 
 Call = Callable[[], Awaitable[object]]
@@ -121,14 +120,7 @@ async def platform(**options: object) -> AsyncIterator[Platform]:
     """The platform as `loyalty dev` runs it, on free ports and a throwaway data directory, sampling 1% of traces."""
     sampling = {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": TRACE_SHARE}
     with tempfile.TemporaryDirectory() as data_dir:
-        running = Platform(
-            data_dir=Path(data_dir),
-            kafka_port=free_port(),
-            grpc_ports={name: free_port() for name in SERVICE_NAMES},
-            seed=False,
-            extra_env=sampling,
-            **options,  # type: ignore[arg-type]
-        )
+        running = Platform.on_free_ports(Path(data_dir), sampling, seed=False, **options)
         await running.start()
         try:
             yield running

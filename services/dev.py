@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -37,6 +38,7 @@ from services.common.embedded import (
     database_url,
     drop_databases,
     ensure_databases,
+    free_port,
     kill,
     log_tail,
     port_is_free,
@@ -80,6 +82,19 @@ class Platform:
     _broker: EmbeddedBroker | None = field(default=None, init=False, repr=False)
     _processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict, init=False, repr=False)
     _stack: AsyncExitStack = field(default_factory=AsyncExitStack, init=False, repr=False)
+
+    @classmethod
+    def on_free_ports(cls, data_dir: Path, extra_env: dict[str, str] | None = None, **options: Any) -> Platform:
+        """A platform whose every port (broker, gRPC, metrics, dashboard) is a free one: beside another platform."""
+        free_ports = {f"LOYALTY_{name.upper()}_METRICS_PORT": str(free_port()) for name in SERVICE_NAMES}
+        free_ports["LOYALTY_INSIGHTS_DASHBOARD_PORT"] = str(free_port())
+        return cls(
+            data_dir=data_dir,
+            kafka_port=free_port(),
+            grpc_ports={name: free_port() for name in SERVICE_NAMES},
+            extra_env=free_ports | (extra_env or {}),
+            **options,
+        )
 
     # -- where things are ---------------------------------------------------------------
 

@@ -12,8 +12,6 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from loyalty.points.v1 import points_pb2_grpc
 
-from services.common.embedded import free_port
-from services.common.settings import SERVICE_NAMES
 from services.dev import Platform
 from tests.otlp_collector import Collector, collecting
 
@@ -27,20 +25,13 @@ async def running_platform(
     seed: bool = True,
 ) -> AsyncIterator[Platform]:
     """The platform as `loyalty dev` starts it, on free ports (metrics too), databases of its own and `extra_env`."""
-    platform = Platform(
-        data_dir=Path(tmp_path_factory.mktemp("platform")),
-        kafka_port=free_port(),
-        grpc_ports={name: free_port() for name in SERVICE_NAMES},
+    platform = Platform.on_free_ports(
+        Path(tmp_path_factory.mktemp("platform")),
+        {"LOYALTY_OUTBOX_POLL_MS": "50", **(extra_env or {})},
         postgres_admin_url=postgres_admin_url,
         database_prefix=f"e2e_{uuid.uuid4().hex[:8]}_",
         drop_databases_on_stop=True,
         seed=seed,
-        extra_env={
-            "LOYALTY_OUTBOX_POLL_MS": "50",
-            **{f"LOYALTY_{name.upper()}_METRICS_PORT": str(free_port()) for name in SERVICE_NAMES},
-            "LOYALTY_INSIGHTS_DASHBOARD_PORT": str(free_port()),
-            **(extra_env or {}),
-        },
     )
     await platform.start()
     try:

@@ -14,8 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from services.common.embedded import free_port
-from services.common.settings import SERVICE_NAMES
 from services.dev import Platform
 from tests.faults.books import REPORTS, table
 from tests.faults.scale import SCALES, Scale
@@ -43,14 +41,7 @@ async def fault_platform() -> AsyncIterator[Platform]:
     (`<data dir>/logs`) are kept after the run.
     """
     data_dir = Path(tempfile.mkdtemp(prefix="loyalty-faults-"))
-    platform = Platform(
-        data_dir=data_dir,
-        kafka_port=free_port(),
-        grpc_ports={name: free_port() for name in SERVICE_NAMES},
-        postgres_admin_url=None,
-        seed=False,
-        extra_env=FAULT_ENV | {f"LOYALTY_{name.upper()}_METRICS_PORT": str(free_port()) for name in SERVICE_NAMES},
-    )
+    platform = Platform.on_free_ports(data_dir, FAULT_ENV, postgres_admin_url=None, seed=False)
     await platform.start()
     try:
         yield platform

@@ -115,11 +115,14 @@ class PartnerAccrualServicer(partners_pb2_grpc.PartnerAccrualServiceServicer):
         self, request_iterator: AsyncIterator[pb.AccrualBatch], context: Context
     ) -> AsyncIterator[pb.AccrualBatchResult]:
         partner_id = await self._accruals.partner_of_key(bearer_key(context))
-        # Two batches in flight: one is written while the next is read and decided. Answers keep their order.
+        # Two batches in flight: the next is read and converted while the one before is written.
+        # They are written one after the other, in the order sent: a batch sent twice is accepted
+        # the first time and answered DUPLICATE the second, as the partner expects.
         in_flight: deque[asyncio.Task[pb.AccrualBatchResult]] = deque()
         try:
             async for batch in request_iterator:
-                in_flight.append(asyncio.create_task(self._answer(partner_id, batch)))
+                after = in_flight[-1] if in_flight else None
+                in_flight.append(asyncio.create_task(self._answer(partner_id, batch, after)))
                 if len(in_flight) == STREAM_BATCHES_IN_FLIGHT:
                     yield await in_flight.popleft()
             while in_flight:
@@ -128,8 +131,14 @@ class PartnerAccrualServicer(partners_pb2_grpc.PartnerAccrualServiceServicer):
             for task in in_flight:
                 task.cancel()
 
-    async def _answer(self, partner_id: str, batch: pb.AccrualBatch) -> pb.AccrualBatchResult:
-        decisions = await self._accruals.ingest(partner_id, [raw_record(r) for r in batch.records])
+    async def _answer(
+        self, partner_id: str, batch: pb.AccrualBatch, after: asyncio.Task[pb.AccrualBatchResult] | None = None
+    ) -> pb.AccrualBatchResult:
+        raws = [raw_record(r) for r in batch.records]
+        if after is not None:
+            # Its outcome is its own to answer (the stream ends at its error); only its end matters here.
+            await asyncio.wait([after])
+        decisions = await self._accruals.ingest(partner_id, raws)
         return pb.AccrualBatchResult(results=[result_message(d) for d in decisions])
 
 

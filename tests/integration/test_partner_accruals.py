@@ -274,3 +274,30 @@ async def test_partners_are_administered_and_reported_from_the_command_line(
     ]
     assert await run_cli("partner", "report", "no-such-partner", TODAY) == 1
     assert "NOT_FOUND" in capsys.readouterr().err
+
+
+async def test_batches_of_a_stream_are_written_in_the_order_sent(
+    channel: grpc.aio.Channel,
+    admin: partners_pb2_grpc.PartnerServiceStub,
+    intake: partners_pb2_grpc.PartnerAccrualServiceStub,
+) -> None:
+    """A batch sent twice in a row is accepted the first time and a duplicate the second, on every stream."""
+    _, key = await airline(admin)
+    members = [await enroll(channel) for _ in range(4)]
+
+    async def twice(stream: int) -> list[list[int]]:
+        batch = pb.AccrualBatch(records=[flight(f"s{stream}-{m}", m, "100") for m in members])
+
+        async def batches() -> AsyncIterator[pb.AccrualBatch]:
+            for _ in range(2):
+                yield batch
+
+        answers = [answer async for answer in intake.StreamAccruals(batches(), metadata=auth(key))]
+        return [[r.status for r in answer.results] for answer in answers]
+
+    # Concurrent streams on the same members, so the second copy of a batch would often reach
+    # the database first if the stream did not keep its order.
+    outcomes = await asyncio.gather(*(twice(stream) for stream in range(24)))
+    accepted, duplicate = [pb.ACCRUAL_STATUS_ACCEPTED] * 4, [pb.ACCRUAL_STATUS_DUPLICATE] * 4
+    assert outcomes == [[accepted, duplicate]] * 24
+    assert [(await balance(channel, m)).balance for m in members] == [2400] * 4

@@ -22,7 +22,13 @@ from aiokafka.errors import KafkaError
 from loyalty.points.v1 import points_pb2
 from loyalty.rewards.v1 import rewards_pb2
 
-from services.common.kafka import PARTNER_ACCRUALS_TOPIC, POINTS_EVENTS_TOPIC, PURCHASES_TOPIC, TICKETS_EVENTS_TOPIC
+from services.common.kafka import (
+    PARTNER_ACCRUALS_TOPIC,
+    POINTS_EVENTS_TOPIC,
+    PURCHASES_TOPIC,
+    REWARDS_EVENTS_TOPIC,
+    TICKETS_EVENTS_TOPIC,
+)
 from services.dev import Platform
 from tests.faults.books import Books
 from tests.faults.world import Stubs
@@ -34,6 +40,12 @@ CONSUMER_GROUPS = {
     "rewards.member-tiers": POINTS_EVENTS_TOPIC,
     "rewards.perks": POINTS_EVENTS_TOPIC,
     "tickets.member-tiers": POINTS_EVENTS_TOPIC,
+    **{f"insights.{topic}": topic for topic in (POINTS_EVENTS_TOPIC, PURCHASES_TOPIC, REWARDS_EVENTS_TOPIC)},
+    f"insights.{TICKETS_EVENTS_TOPIC}": TICKETS_EVENTS_TOPIC,
+    "notifications.points": POINTS_EVENTS_TOPIC,
+    "notifications.earnings": POINTS_EVENTS_TOPIC,
+    "notifications.rewards": REWARDS_EVENTS_TOPIC,
+    "notifications.tickets": TICKETS_EVENTS_TOPIC,
 }
 
 # Rows that must not stay behind once the platform is quiet, per database.
@@ -51,6 +63,14 @@ STUCK_ROWS = {
     },
     "tickets": {
         "unpublished outbox rows": "SELECT count(*) FROM outbox WHERE published_at IS NULL",
+    },
+    "notifications": {
+        "unpublished outbox rows": "SELECT count(*) FROM outbox WHERE published_at IS NULL",
+        # The fault platform runs the scheduler every 2 s (conftest.FAULT_ENV).
+        "messages overdue and not sent": """SELECT count(*) FROM notifications
+                                            WHERE status = 'scheduled' AND due_at < now() - interval '30 seconds'""",
+        "triggers held for members known by now": """SELECT count(*) FROM held_triggers h JOIN members USING (member_id)
+                                                     WHERE h.held_at < now() - interval '30 seconds'""",
     },
 }
 

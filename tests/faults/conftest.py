@@ -18,11 +18,13 @@ from services.dev import Platform
 from tests.faults.books import REPORTS, table
 from tests.faults.scale import SCALES, Scale
 
-# Redemptions a crash leaves behind are taken up after a two-second lease.
+# Redemptions a crash leaves behind are taken up after a two-second lease; held messages and
+# triggers are looked at every two seconds, so the audit can tell a stuck one within its settle time.
 FAULT_ENV = {
     "LOYALTY_OUTBOX_POLL_MS": "50",
     "LOYALTY_REWARDS_LEASE_S": "2",
     "LOYALTY_REWARDS_RECOVERY_INTERVAL_S": "1",
+    "LOYALTY_NOTIFICATIONS_SCHEDULER_INTERVAL_S": "2",
     "LOYALTY_LOG_LEVEL": "WARNING",
 }
 

@@ -36,7 +36,6 @@ from loyalty.tickets.v1 import tickets_pb2 as tickets_api_pb2
 from services.common.events import JSON, PROTOBUF, kafka_headers, new_envelope, timestamp
 from services.common.kafka import (
     PARTNER_ACCRUALS_TOPIC,
-    POINTS_EVENTS_TOPIC,
     PURCHASES_TOPIC,
     TICKETS_EVENTS_TOPIC,
     dead_letter_topic,
@@ -128,7 +127,7 @@ async def _send_malformed(producer: AIOKafkaProducer, cast_: Cast, count: int) -
     """Send them all; returns the marker keys sent per topic."""
     keys: dict[str, set[bytes]] = defaultdict(set)
     partner = [("partner-id", cast_.partner_id.encode()), ("authorization", f"Bearer {cast_.partner_key}".encode())]
-    for topic in (PURCHASES_TOPIC, PARTNER_ACCRUALS_TOPIC, TICKETS_EVENTS_TOPIC, POINTS_EVENTS_TOPIC):
+    for topic in sorted(set(CONSUMER_GROUPS.values())):  # every topic some service consumes
         extra = partner if topic == PARTNER_ACCRUALS_TOPIC else []
         messages = [(value, [*headers, *extra]) for _, value, headers in _malformed()]
         if topic == PARTNER_ACCRUALS_TOPIC:

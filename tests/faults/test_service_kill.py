@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from services.common.settings import SERVICE_NAMES
 from services.dev import Platform
 from tests.faults.load import Load
 from tests.faults.scale import Scale
@@ -14,7 +15,7 @@ from tests.faults.scenario import record, run_scenario
 pytestmark = pytest.mark.faults
 
 
-@pytest.mark.parametrize("service", ["points", "rewards", "tickets"])
+@pytest.mark.parametrize("service", SERVICE_NAMES)
 async def test_a_killed_service_restarts_and_the_books_balance(
     fault_platform: Platform, scale: Scale, service: str
 ) -> None:

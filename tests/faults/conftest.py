@@ -49,7 +49,10 @@ async def fault_platform() -> AsyncIterator[Platform]:
         grpc_ports={name: free_port() for name in SERVICE_NAMES},
         postgres_admin_url=None,
         seed=False,
-        extra_env=FAULT_ENV | {f"LOYALTY_{name.upper()}_METRICS_PORT": str(free_port()) for name in SERVICE_NAMES},
+        # Free ports for the metrics and the dashboard too: a `loyalty dev` may be running on the defaults.
+        extra_env=FAULT_ENV
+        | {f"LOYALTY_{name.upper()}_METRICS_PORT": str(free_port()) for name in SERVICE_NAMES}
+        | {"LOYALTY_INSIGHTS_DASHBOARD_PORT": str(free_port())},
     )
     await platform.start()
     try:

@@ -8,7 +8,8 @@ The Kafka sender is a producer that keeps what it sent, like an outbox. If the
 broker acknowledges an offset at or below one it acknowledged before on a
 partition, the broker lost its log (the in-memory embedded broker after a
 restart): it sends everything again, the same rule the services' outbox relay
-follows. Consumers absorb the copies through their inbox.
+follows, and like the relay it does so on a fresh producer, never on one that
+knew the lost log. Consumers absorb the copies through their inbox.
 """
 
 from __future__ import annotations
@@ -93,30 +94,52 @@ class Message:
 
 
 class KafkaSender:
-    """Sends until acknowledged, remembers every message, replays them all when the broker lost its log."""
+    """Sends until acknowledged, remembers every message, replays them all when the broker lost its log.
+
+    A producer that failed a send is dropped and the next send starts a fresh
+    one, as the outbox relay does: a producer kept across a broker restart
+    still routes by the lost log's partitions, and the embedded broker
+    acknowledges sends to partitions (and topics) it does not list, where no
+    consumer ever reads them. A replay starts on a fresh producer for the same
+    reason.
+    """
 
     def __init__(self, bootstrap: str, books: Books) -> None:
         self._bootstrap = bootstrap
         self._books = books
         self._producer: AIOKafkaProducer | None = None
+        self._starting = asyncio.Lock()
         self._sent: list[Message] = []
         self._highest: dict[tuple[str, int], int] = {}
         self._replay_lock = asyncio.Lock()
         self.replays = 0
 
     async def start(self) -> None:
-        self._producer = await self._new_producer()
+        await self._current_producer()
 
     async def stop(self) -> None:
         if self._producer is not None:
-            await self._producer.stop()
+            await self._drop(self._producer)
 
-    async def _new_producer(self) -> AIOKafkaProducer:
-        producer = AIOKafkaProducer(
-            bootstrap_servers=self._bootstrap, enable_idempotence=False, acks="all", request_timeout_ms=5000
-        )
-        await producer.start()
-        return producer
+    async def _current_producer(self) -> AIOKafkaProducer:
+        async with self._starting:
+            if self._producer is None:
+                producer = AIOKafkaProducer(
+                    bootstrap_servers=self._bootstrap, enable_idempotence=False, acks="all", request_timeout_ms=5000
+                )
+                try:
+                    await producer.start()
+                except BaseException:
+                    await _stop_quietly(producer)
+                    raise
+                self._producer = producer
+            return self._producer
+
+    async def _drop(self, producer: AIOKafkaProducer) -> None:
+        """Stop using `producer` (once, however many sends saw it fail); the next send starts a fresh one."""
+        if self._producer is producer:
+            self._producer = None
+            await _stop_quietly(producer)
 
     async def send(self, message: Message, copies: int = 1) -> None:
         """Send `message` `copies` times (each acknowledged) and remember it for a replay."""
@@ -130,16 +153,19 @@ class KafkaSender:
         backoff = 0.2
         deadline = time.monotonic() + GIVE_UP_AFTER_S
         while True:
+            producer: AIOKafkaProducer | None = None
             try:
-                assert self._producer is not None
-                ack = await self._producer.send_and_wait(
+                producer = await self._current_producer()
+                ack = await producer.send_and_wait(
                     message.topic, message.value, key=message.key, headers=list(message.headers)
                 )
                 break
             except (KafkaError, OSError) as error:
                 if time.monotonic() > deadline:
                     raise Undecided(f"kafka send: {error!r}") from error
-                log.info("send failed; retrying", extra={"error": repr(error)})
+                log.info("send failed; retrying on a fresh producer", extra={"error": repr(error)})
+                if producer is not None:
+                    await self._drop(producer)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
         partition = (ack.topic, ack.partition)
@@ -152,7 +178,18 @@ class KafkaSender:
             return  # a replay is under way and sends everything
         async with self._replay_lock:
             self.replays += 1
+            # Dropped before the messages are listed: a send still holding the old producer
+            # belongs to a message already listed, so it is replayed on the fresh one.
+            if self._producer is not None:
+                await self._drop(self._producer)
             self._highest.clear()
             for message in list(self._sent):
                 self._books.copies[message.kind] += 1
                 await self._send_acknowledged(message)
+
+
+async def _stop_quietly(producer: AIOKafkaProducer) -> None:
+    try:
+        await producer.stop()
+    except (KafkaError, OSError) as error:
+        log.info("producer stop failed", extra={"error": repr(error)})

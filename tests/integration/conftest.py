@@ -15,6 +15,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from services.common.db import create_pool
+from services.common.embedded import EmbeddedBroker
 from services.common.grpc_server import GrpcServer
 from services.common.kafka import dead_letter_topic, ensure_topics
 from services.common.migrations import migrate
@@ -89,6 +90,16 @@ def fresh_topic(kafka_settings: KafkaSettings) -> TopicFactory:
         return topic
 
     return factory
+
+
+@pytest.fixture
+async def own_broker() -> AsyncIterator[EmbeddedBroker]:
+    """A broker of the test's own, not yet started: the test may stop, kill and restart it (it comes back empty)."""
+    broker = EmbeddedBroker()
+    try:
+        yield broker
+    finally:
+        await broker.stop()
 
 
 @pytest.fixture

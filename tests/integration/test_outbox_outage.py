@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -29,17 +28,8 @@ OUTAGE_OBSERVATION_S = 3.0
 
 
 @pytest.fixture
-async def broker() -> AsyncIterator[EmbeddedBroker]:
-    broker = EmbeddedBroker()
-    try:
-        yield broker
-    finally:
-        await broker.stop()
-
-
-@pytest.fixture
-def own_kafka(broker: EmbeddedBroker, kafka_settings: KafkaSettings) -> KafkaSettings:
-    return replace(kafka_settings, bootstrap=broker.bootstrap, idempotence=False, partitions=2)
+def own_kafka(own_broker: EmbeddedBroker, kafka_settings: KafkaSettings) -> KafkaSettings:
+    return replace(kafka_settings, bootstrap=own_broker.bootstrap, idempotence=False, partitions=2)
 
 
 @pytest.fixture
@@ -84,7 +74,7 @@ async def received_in_order(kafka: KafkaSettings, topic: str, expected: list[str
 
 
 async def test_relay_started_while_the_broker_is_down_keeps_rows_then_publishes(
-    broker: EmbeddedBroker, own_kafka: KafkaSettings, pool: asyncpg.Pool
+    own_broker: EmbeddedBroker, own_kafka: KafkaSettings, pool: asyncpg.Pool
 ) -> None:
     topic = f"outage.cold.{uuid.uuid4().hex[:8]}"
     members = [f"m-{uuid.uuid4().hex[:6]}" for _ in range(3)]
@@ -96,18 +86,18 @@ async def test_relay_started_while_the_broker_is_down_keeps_rows_then_publishes(
         assert await unpublished(pool) == len(sent)
         assert relay.published == 0
 
-        await broker.start()  # the topic does not exist yet: the relay creates it
+        await own_broker.start()  # the topic does not exist yet: the relay creates it
         await eventually(lambda: all_published(pool), within=60, what="the outbox to drain")
     assert relay.published >= len(sent)
     await received_in_order(own_kafka, topic, sent)
 
 
 async def test_relay_rides_through_a_broker_crash_and_restart(
-    broker: EmbeddedBroker, own_kafka: KafkaSettings, pool: asyncpg.Pool
+    own_broker: EmbeddedBroker, own_kafka: KafkaSettings, pool: asyncpg.Pool
 ) -> None:
     topic = f"outage.crash.{uuid.uuid4().hex[:8]}"
     members = [f"m-{uuid.uuid4().hex[:6]}" for _ in range(3)]
-    await broker.start()
+    await own_broker.start()
     await ensure_topics(own_kafka, [topic])
     relay = OutboxRelay(pool, own_kafka, poll_interval=0.05)
     async with running(relay.run) as tasks:
@@ -115,13 +105,13 @@ async def test_relay_rides_through_a_broker_crash_and_restart(
         await eventually(lambda: all_published(pool), what="the first events to go out")
         await received_in_order(own_kafka, topic, before)
 
-        await broker.kill()
+        await own_broker.kill()
         during = await add_events(pool, topic, members, rounds=5)
         await asyncio.sleep(OUTAGE_OBSERVATION_S)
         assert not tasks[0].done(), "the relay must keep running while the broker is down"
         assert await unpublished(pool) == len(during), "rows must stay while nobody acknowledges them"
 
-        await broker.start()  # in-memory: comes back empty, without the topic
+        await own_broker.start()  # in-memory: comes back empty, without the topic
         after = await add_events(pool, topic, members, rounds=2)
         await eventually(lambda: all_published(pool), within=60, what="the outbox to drain after restart")
     # The restarted broker lost even what it had acknowledged before the crash; the relay replays

@@ -19,15 +19,16 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from google.protobuf.message import Message
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
 
 from services.common.db import DATABASE_UNAVAILABLE, TRANSACTION_CONFLICT, unit_of_work
+from services.common.dead_letters import DeadLetters
 from services.common.errors import DomainError
 from services.common.events import MalformedEvent, decode, header
-from services.common.kafka import dead_letter_topic, new_consumer, new_producer
+from services.common.kafka import new_consumer
 from services.common.lost_log import LostLogWatch
 from services.common.metrics import CONSUMER_APPLIED, CONSUMER_BATCH_DURATION, CONSUMER_DEAD_LETTERED, CONSUMER_LAG
 from services.common.settings import KafkaSettings
@@ -69,17 +70,17 @@ class BatchConsumer:
         self.applied = 0
         self.dead_lettered = 0
 
-    async def process(self, records: list[ConsumerRecord], dead_letters: AIOKafkaProducer) -> None:
+    async def process(self, records: list[ConsumerRecord], dead_letters: DeadLetters) -> None:
         raise NotImplementedError
 
     async def run(self) -> None:
         consumer = new_consumer(self._kafka, self.name, self.topic, max_poll_records=self.max_poll_records)
-        dead_letters = new_producer(self._kafka)
+        dead_letters = DeadLetters(self._kafka, self.topic)
         lost_logs = LostLogWatch(self._kafka)
         try:
             # Inside the try: a consumer cancelled while joining its group must still leave it,
             # or the next member to join waits for the session to time out.
-            await _start_with_retry(consumer, dead_letters)
+            await _start_with_retry(consumer)
             next_log_check = time.monotonic() + _LOG_CHECK_INTERVAL_S
             while True:
                 batches = await consumer.getmany(timeout_ms=500)
@@ -88,6 +89,7 @@ class BatchConsumer:
                         await self._process_with_retry(records, dead_letters)
                     lost_logs.applied(partition, records[-1])
                     self._record_lag(consumer, partition, records[-1].offset + 1)
+                await dead_letters.close()
                 if batches:
                     await _commit(consumer)
                 if time.monotonic() >= next_log_check:
@@ -99,7 +101,7 @@ class BatchConsumer:
         finally:
             await lost_logs.stop()
             await consumer.stop()
-            await dead_letters.stop()
+            await dead_letters.close()
 
     def _record_lag(self, consumer: AIOKafkaConsumer, partition: TopicPartition, position: int) -> None:
         highwater = consumer.highwater(partition)
@@ -113,7 +115,7 @@ class BatchConsumer:
         except KafkaError as error:
             log.info("consumer lag not measured", extra={"error": repr(error)})
 
-    async def _process_with_retry(self, records: list[ConsumerRecord], dead_letters: AIOKafkaProducer) -> None:
+    async def _process_with_retry(self, records: list[ConsumerRecord], dead_letters: DeadLetters) -> None:
         """Apply a partition's batch; a database outage or a lost deadlock retries the whole batch, never skips it."""
         backoff = 0.2
         while True:
@@ -128,7 +130,7 @@ class BatchConsumer:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5)
 
-    async def dead_letter(self, record: ConsumerRecord, dead_letters: AIOKafkaProducer, reason: str) -> None:
+    async def dead_letter(self, record: ConsumerRecord, dead_letters: DeadLetters, reason: str) -> None:
         log.warning(
             "event dead-lettered",
             extra={"consumer": self.name, "topic": self.topic, "offset": record.offset, "reason": reason},
@@ -139,7 +141,7 @@ class BatchConsumer:
             ("dlq-consumer", self.name.encode()),
             ("dlq-source", f"{record.topic}/{record.partition}/{record.offset}".encode()),
         ]
-        await _send_with_retry(dead_letters, dead_letter_topic(self.topic), record.key, record.value, headers)
+        await dead_letters.send(record.key, record.value, headers)
         self.dead_lettered += 1
         CONSUMER_DEAD_LETTERED.labels(self.name, self.topic).inc()
 
@@ -163,11 +165,11 @@ class TypedEventConsumer(BatchConsumer, Generic[H]):
         super().__init__(name=name, topic=topic, pool=pool, kafka=kafka)
         self._handlers = dict(handlers)
 
-    async def apply(self, events: list[DecodedEvent[H]], dead_letters: AIOKafkaProducer) -> int:
+    async def apply(self, events: list[DecodedEvent[H]], dead_letters: DeadLetters) -> int:
         """Apply a batch's events through the inbox, dead-letter the refused ones; returns how many were applied."""
         raise NotImplementedError
 
-    async def process(self, records: list[ConsumerRecord], dead_letters: AIOKafkaProducer) -> None:
+    async def process(self, records: list[ConsumerRecord], dead_letters: DeadLetters) -> None:
         wanted = []
         for record in records:
             if self._may_handle(record):
@@ -239,15 +241,13 @@ class EventConsumer(TypedEventConsumer[Handler]):
     then fails, the retry may dead-letter them again, but never loses one.
     """
 
-    async def apply(self, events: list[DecodedEvent[Handler]], dead_letters: AIOKafkaProducer) -> int:
+    async def apply(self, events: list[DecodedEvent[Handler]], dead_letters: DeadLetters) -> int:
         try:
             return await self._apply(events, dead_letters, isolated=False)
         except _RefusedEvent:
             return await self._apply(events, dead_letters, isolated=True)
 
-    async def _apply(
-        self, events: list[DecodedEvent[Handler]], dead_letters: AIOKafkaProducer, *, isolated: bool
-    ) -> int:
+    async def _apply(self, events: list[DecodedEvent[Handler]], dead_letters: DeadLetters, *, isolated: bool) -> int:
         """Apply the events the inbox has not seen, in one transaction; returns how many were applied.
 
         Not `isolated`, the first refused event raises _RefusedEvent (and the
@@ -284,33 +284,14 @@ class _RefusedEvent(Exception):
     """The domain refused an event of a batch applied without savepoints."""
 
 
-async def _start_with_retry(*clients: AIOKafkaConsumer | AIOKafkaProducer) -> None:
-    backoff = 0.5
-    for client in clients:
-        while True:
-            try:
-                await client.start()
-                break
-            except (KafkaError, OSError) as error:
-                log.warning("broker unavailable at start; retrying", extra={"error": repr(error)})
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 10)
-
-
-async def _send_with_retry(
-    producer: AIOKafkaProducer,
-    topic: str,
-    key: bytes | None,
-    value: bytes | None,
-    headers: list[tuple[str, bytes]],
-) -> None:
+async def _start_with_retry(consumer: AIOKafkaConsumer) -> None:
     backoff = 0.5
     while True:
         try:
-            await producer.send_and_wait(topic, value, key=key, headers=headers)
+            await consumer.start()
             return
-        except KafkaError as error:
-            log.warning("dead-letter publish failed; retrying", extra={"error": repr(error)})
+        except (KafkaError, OSError) as error:
+            log.warning("broker unavailable at start; retrying", extra={"error": repr(error)})
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 10)
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import asyncpg
-from aiokafka import AIOKafkaProducer
 from google.protobuf.message import Message
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
 
 from services.common.consumer import DecodedEvent, TypedEventConsumer
 from services.common.db import unit_of_work
+from services.common.dead_letters import DeadLetters
 from services.common.errors import DomainError
 from services.common.tracing import consuming
 
@@ -48,7 +48,7 @@ WriteHandler = Callable[[Writes, EventEnvelope, Message], Awaitable[None]]
 
 
 class ReadModelConsumer(TypedEventConsumer[WriteHandler]):
-    async def apply(self, events: list[DecodedEvent[WriteHandler]], dead_letters: AIOKafkaProducer) -> int:
+    async def apply(self, events: list[DecodedEvent[WriteHandler]], dead_letters: DeadLetters) -> int:
         batch = Writes()
         applied = 0
         refusals: list[tuple[DecodedEvent[WriteHandler], str]] = []

@@ -18,11 +18,12 @@ import logging
 from collections import defaultdict
 
 import asyncpg
-from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka import ConsumerRecord
 from loyalty.points.v1 import partners_pb2 as pb
 from opentelemetry import trace
 
 from services.common.consumer import BatchConsumer
+from services.common.dead_letters import DeadLetters
 from services.common.errors import DomainError
 from services.common.events import MalformedEvent, header, parse_message
 from services.common.kafka import PARTNER_ACCRUALS_TOPIC
@@ -52,7 +53,7 @@ class PartnerAccrualConsumer(BatchConsumer):
         super().__init__(name=name, topic=topic, pool=pool, kafka=kafka)
         self._accruals = accruals
 
-    async def process(self, records: list[ConsumerRecord], dead_letters: AIOKafkaProducer) -> None:
+    async def process(self, records: list[ConsumerRecord], dead_letters: DeadLetters) -> None:
         with tracer.start_as_current_span(f"{self.topic} process batch", kind=trace.SpanKind.CONSUMER) as span:
             span.set_attribute("messaging.batch.message_count", len(records))
             by_partner: dict[str, list[tuple[ConsumerRecord, pb.AccrualRecord]]] = defaultdict(list)
@@ -86,7 +87,7 @@ class PartnerAccrualConsumer(BatchConsumer):
         return owner, parse_message(record.value, headers, pb.AccrualRecord(), "AccrualRecord")
 
     async def _ingest(
-        self, partner_id: str, items: list[tuple[ConsumerRecord, pb.AccrualRecord]], dead_letters: AIOKafkaProducer
+        self, partner_id: str, items: list[tuple[ConsumerRecord, pb.AccrualRecord]], dead_letters: DeadLetters
     ) -> None:
         try:
             decisions = await self._accruals.ingest(partner_id, [raw_record(accrual) for _, accrual in items])

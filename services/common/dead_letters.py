@@ -1,0 +1,73 @@
+"""Where a consumer puts the messages it refuses: `<topic>.dlq`, with the reason in a header.
+
+The producer lives for one poll, not for the consumer's life. The embedded
+broker forgets its topics when it restarts, and it acknowledges sends from a
+producer that still routes by the lost topic's metadata to partitions, or a
+topic, that nobody can read back: dead letters sent that way were lost. Dead
+letters are rare, so a sender that had noticed nothing (no send failed) would
+still be stale. A producer started for the poll that needs it, after making
+sure the `.dlq` topic exists with its one partition, cannot predate a
+restart. With a real Kafka cluster topics survive, and the cost is one
+producer start per poll that dead-letters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from services.common.kafka import dead_letter_topic, ensure_topics, new_producer
+from services.common.settings import KafkaSettings
+
+log = logging.getLogger(__name__)
+
+Headers = list[tuple[str, bytes]]
+
+
+class DeadLetters:
+    def __init__(self, kafka: KafkaSettings, topic: str) -> None:
+        """Dead letters of the messages of `topic`, sent to `<topic>.dlq`."""
+        self._kafka = kafka
+        self.topic = dead_letter_topic(topic)
+        self._producer: AIOKafkaProducer | None = None
+
+    async def send(self, key: bytes | None, value: bytes | None, headers: Headers) -> None:
+        """Send until the broker acknowledges it: a refused message is never dropped."""
+        backoff = 0.5
+        while True:
+            try:
+                producer = self._producer or await self._start()
+                await producer.send_and_wait(self.topic, value, key=key, headers=headers)
+                return
+            except (KafkaError, OSError) as error:
+                log.warning("dead-letter publish failed; retrying", extra={"error": repr(error)})
+                await self.close()  # the next attempt starts on fresh metadata
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10)
+
+    async def close(self) -> None:
+        """Stop the producer, if a send started one; the next send starts another."""
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            try:
+                await producer.stop()
+            except (KafkaError, OSError) as error:
+                log.debug("dead-letter producer stop failed", extra={"error": repr(error)})
+
+    async def _start(self) -> AIOKafkaProducer:
+        try:
+            await asyncio.wait_for(ensure_topics(self._kafka, [self.topic]), timeout=10)
+        except (KafkaError, OSError, TimeoutError) as error:
+            # Sending creates it all the same (with the broker's default partition count).
+            log.info("dead-letter topic not created", extra={"topic": self.topic, "error": repr(error)})
+        producer = new_producer(self._kafka)
+        try:
+            await producer.start()
+        except BaseException:
+            await producer.stop()
+            raise
+        self._producer = producer
+        return producer

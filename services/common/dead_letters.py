@@ -19,7 +19,7 @@ import logging
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from services.common.kafka import dead_letter_topic, ensure_topics, new_producer
+from services.common.kafka import dead_letter_topic, ensure_topics_if_reachable, new_producer
 from services.common.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -58,11 +58,7 @@ class DeadLetters:
                 log.debug("dead-letter producer stop failed", extra={"error": repr(error)})
 
     async def _start(self) -> AIOKafkaProducer:
-        try:
-            await asyncio.wait_for(ensure_topics(self._kafka, [self.topic]), timeout=10)
-        except (KafkaError, OSError, TimeoutError) as error:
-            # Sending creates it all the same (with the broker's default partition count).
-            log.info("dead-letter topic not created", extra={"topic": self.topic, "error": repr(error)})
+        await ensure_topics_if_reachable(self._kafka, [self.topic])
         producer = new_producer(self._kafka)
         try:
             await producer.start()

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from services.common.settings import KafkaSettings
 
@@ -82,3 +83,20 @@ async def ensure_topics(kafka: KafkaSettings, names: Iterable[str] = ALL_TOPICS)
         return missing
     finally:
         await admin.close()
+
+
+async def ensure_topics_if_reachable(
+    kafka: KafkaSettings, names: Iterable[str] = ALL_TOPICS, *, timeout_s: float = 10.0
+) -> bool:
+    """ensure_topics, unless the broker does not answer within `timeout_s`: then False, logged.
+
+    For callers that go on without the topics: a producer's first metadata
+    request creates a missing topic anyway (with the broker's default partition count).
+    """
+    wanted = list(names)
+    try:
+        await asyncio.wait_for(ensure_topics(kafka, wanted), timeout=timeout_s)
+    except (KafkaError, OSError, TimeoutError) as error:
+        log.warning("topics not ensured; broker unreachable", extra={"topics": wanted, "error": repr(error)})
+        return False
+    return True

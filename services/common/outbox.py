@@ -33,7 +33,7 @@ from aiokafka.structs import RecordMetadata
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
 
 from services.common.events import kafka_headers
-from services.common.kafka import ensure_topics, new_producer
+from services.common.kafka import ensure_topics_if_reachable, new_producer
 from services.common.metrics import OUTBOX_PUBLISHED
 from services.common.settings import KafkaSettings
 from services.common.tracing import is_sampled, publishing
@@ -164,7 +164,7 @@ class OutboxRelay:
                     # and nobody can read those: create the topics and start on fresh metadata.
                     await _stop_quietly(producer)
                     producer = None
-                    await self._recreate_topics(lost_topics)
+                    await ensure_topics_if_reachable(self._kafka, lost_topics)
         finally:
             await _stop_quietly(producer)
 
@@ -261,13 +261,6 @@ class OutboxRelay:
     async def _sleep_until_woken(self) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval)
-
-    async def _recreate_topics(self, topics: list[str]) -> None:
-        try:
-            await asyncio.wait_for(ensure_topics(self._kafka, topics), timeout=10)
-        except (KafkaError, OSError, TimeoutError) as error:
-            # The fresh producer's metadata request creates them on the embedded broker anyway.
-            log.info("lost topics not re-created", extra={"topics": topics, "error": repr(error)})
 
     async def _start_producer(self) -> AIOKafkaProducer:
         producer = new_producer(self._kafka)

@@ -12,14 +12,13 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import asyncpg
-from aiokafka.errors import KafkaError
 from opentelemetry import trace
 
 from services.common.auth import authorizer_from
 from services.common.consumer import BatchConsumer
 from services.common.db import create_pool
 from services.common.grpc_server import GrpcServer, Registration
-from services.common.kafka import ensure_topics
+from services.common.kafka import ensure_topics_if_reachable
 from services.common.metrics import OUTBOX_GAUGES, MetricsEndpoint, SampledGauge
 from services.common.migrations import migrate
 from services.common.outbox import OutboxRelay
@@ -84,14 +83,6 @@ async def migrate_with_retry(settings: ServiceSettings, attempts: int = 30) -> N
             await asyncio.sleep(1)
 
 
-async def _ensure_topics_best_effort(settings: ServiceSettings) -> None:
-    # The relay and consumers wait for the broker themselves; this only saves a first retry.
-    try:
-        await asyncio.wait_for(ensure_topics(settings.kafka), timeout=15)
-    except (KafkaError, OSError, TimeoutError) as error:
-        log.warning("topics not ensured; broker unreachable", extra={"error": repr(error)})
-
-
 async def run_service(settings: ServiceSettings, build: Builder) -> None:
     configure_logging(settings.name, settings.log_level, settings.secrets())
     configure_tracing(settings.name)
@@ -101,7 +92,8 @@ async def run_service(settings: ServiceSettings, build: Builder) -> None:
     server = GrpcServer(
         settings.grpc_address, parts.registrations, tls=settings.grpc_tls, authorizer=authorizer_from(os.environ)
     )
-    await _ensure_topics_best_effort(settings)
+    # The relay and consumers wait for the broker themselves; this only saves a first retry.
+    await ensure_topics_if_reachable(settings.kafka, timeout_s=15)
     relay = OutboxRelay(pool, settings.kafka, poll_interval=settings.outbox_poll_ms / 1000)
     workers = [
         asyncio.create_task(relay.run(), name="outbox-relay"),

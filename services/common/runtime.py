@@ -84,7 +84,9 @@ async def migrate_with_retry(settings: ServiceSettings, attempts: int = 30) -> N
 
 
 async def run_service(settings: ServiceSettings, build: Builder) -> None:
-    configure_logging(settings.name, settings.log_level, settings.secrets())
+    configure_logging(
+        settings.name, settings.log_level, settings.secrets(), kafka_client_level=settings.kafka_client_log_level
+    )
     configure_tracing(settings.name)
     await migrate_with_retry(settings)
     pool = await create_pool(settings.database_url)

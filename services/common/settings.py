@@ -122,6 +122,8 @@ class ServiceSettings:
     kafka: KafkaSettings
     data_dir: Path
     log_level: str
+    # aiokafka's own logger: silent by default (it logs every reconnect attempt at ERROR during an outage).
+    kafka_client_log_level: str
     outbox_poll_ms: int
     # Points per whole currency unit until the program engine makes it data.
     base_earn_rate: int
@@ -187,6 +189,7 @@ def service_settings(name: str, env: Mapping[str, str] = os.environ) -> ServiceS
         kafka=kafka_settings(env),
         data_dir=data_dir,
         log_level=env.get("LOYALTY_LOG_LEVEL", "INFO").upper(),
+        kafka_client_log_level=env.get("LOYALTY_KAFKA_CLIENT_LOG_LEVEL", "CRITICAL").upper(),
         outbox_poll_ms=_integer(env, "LOYALTY_OUTBOX_POLL_MS", 200, minimum=10),
         base_earn_rate=_integer(env, "LOYALTY_BASE_EARN_RATE", 2, minimum=0),
         expiry_interval_s=_integer(env, "LOYALTY_EXPIRY_INTERVAL_S", 300, minimum=1),

@@ -32,7 +32,11 @@ class _RedactingJsonFormatter(JsonFormatter):
 
 
 def configure_logging(
-    service: str, level: str = "INFO", secrets: Iterable[str] = (), stream: TextIO | None = None
+    service: str,
+    level: str = "INFO",
+    secrets: Iterable[str] = (),
+    stream: TextIO | None = None,
+    kafka_client_level: str = "CRITICAL",
 ) -> None:
     """JSON lines on `stream` (stderr); `secrets` (passwords the service was given) never appear in them."""
     handler = logging.StreamHandler(stream or sys.stderr)
@@ -49,5 +53,6 @@ def configure_logging(
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # aiokafka logs every reconnect attempt at ERROR; the platform logs outages itself.
-    logging.getLogger("aiokafka").setLevel(logging.CRITICAL if level != "DEBUG" else logging.DEBUG)
+    # aiokafka logs every reconnect attempt at ERROR; the platform logs outages itself, so it is
+    # heard only when asked for (its group joins and assignments, at INFO, explain a stalled consumer).
+    logging.getLogger("aiokafka").setLevel(kafka_client_level)

@@ -196,6 +196,9 @@ async def consumer_lag(platform: Platform) -> list[str]:
 
     Committed offsets are read as a member of no group would (OffsetFetch by the
     group's coordinator, without joining); the end is the high watermark a fetch reports.
+    A group behind is reported per partition, with whether the broker serves a
+    record at the committed offset: "served" means the consumer is not fetching,
+    "nothing" that the broker lists offsets it does not serve.
     """
     problems = []
     for group, topic in CONSUMER_GROUPS.items():
@@ -204,18 +207,29 @@ async def consumer_lag(platform: Platform) -> list[str]:
             await reader.start()
             partitions = [TopicPartition(topic, p) for p in sorted(reader.partitions_for_topic(topic) or ())]
             reader.assign(partitions)
-            behind = 0
+            behind: dict[TopicPartition, tuple[int, int]] = {}
             for partition in partitions:
                 committed = await reader.committed(partition) or 0
                 await reader.seek_to_end(partition)
-                behind += max(await reader.position(partition) - committed, 0)
-            if behind > 0:
-                problems.append(f"consumer {group}: {behind} messages of {topic} not yet consumed")
+                end = await reader.position(partition)
+                if end > committed:
+                    behind[partition] = (committed, end)
+            if behind:
+                detail = [await _lagging_partition(reader, p, *offsets) for p, offsets in behind.items()]
+                total = sum(end - committed for committed, end in behind.values())
+                problems.append(f"consumer {group}: {total} messages of {topic} not yet consumed ({'; '.join(detail)})")
         except KafkaError as error:
             problems.append(f"consumer {group}: lag not readable: {error!r}")
         finally:
             await reader.stop()
     return problems
+
+
+async def _lagging_partition(reader: AIOKafkaConsumer, partition: TopicPartition, committed: int, end: int) -> str:
+    reader.seek(partition, committed)
+    records = (await reader.getmany(partition, timeout_ms=1000, max_records=1)).get(partition)
+    served = f"offset {records[0].offset} served" if records else "nothing served"
+    return f"partition {partition.partition} committed {committed} end {end}, {served}"
 
 
 async def audit(platform: Platform, stubs: Stubs, books: Books) -> Findings:

@@ -1,4 +1,4 @@
-"""Noticing that the broker lost a partition's log, by the identity of the last record read rather than its length.
+"""Noticing that the broker lost a partition's log, by the identity of a record read rather than its length.
 
 The embedded in-memory broker forgets every log when it restarts (so does any
 broker when a topic is deleted and created again). A consumer then holds a
@@ -6,9 +6,13 @@ position in a log that no longer exists. Comparing that position with the new
 log's end is not enough: replays refill the new log quickly, and once it is
 longer than the old position the consumer would resume there and never read
 its head — the events produced while the broker was away. So the watch keeps
-the offset and a fingerprint of the last record applied per partition and
-reads that offset again now and then: a different record, or none, means a
-new log, which is read from the beginning (the inbox makes that harmless).
+the offset and a fingerprint of a record applied per partition and reads that
+offset again now and then: a different record, or none, means a new log,
+which is read from the beginning (the inbox makes that harmless).
+
+The record checked is one applied before the previous check, never simply the
+last one applied: a consumer resuming in a new log applies that log's records
+before the next check, and the last of them is of course still there.
 """
 
 from __future__ import annotations
@@ -33,25 +37,34 @@ def _fingerprint(record: ConsumerRecord) -> int:
 class LostLogWatch:
     def __init__(self, kafka: KafkaSettings) -> None:
         self._kafka = kafka
-        self._last: dict[TopicPartition, tuple[int, int]] = {}
+        # Per partition: the record the next check looks for, and the last one applied since.
+        self._to_check: dict[TopicPartition, tuple[int, int]] = {}
+        self._latest: dict[TopicPartition, tuple[int, int]] = {}
         self._probe: AIOKafkaConsumer | None = None
 
     def applied(self, partition: TopicPartition, record: ConsumerRecord) -> None:
         """`record` was the last one applied from `partition`."""
-        self._last[partition] = (record.offset, _fingerprint(record))
+        identity = (record.offset, _fingerprint(record))
+        self._to_check.setdefault(partition, identity)
+        self._latest[partition] = identity
 
     async def rewind_lost(self, consumer: AIOKafkaConsumer) -> None:
         """Seek `consumer` to the beginning of every assigned partition whose log was replaced."""
         for partition in list(consumer.assignment()):
-            known = self._last.get(partition)
-            if known is None or await self._still_there(partition, *known) is not False:
+            known = self._to_check.get(partition)
+            if known is None:
                 continue
-            log.warning(
-                "partition log was lost; reading it again from the beginning",
-                extra={"topic": partition.topic, "partition": partition.partition},
-            )
-            del self._last[partition]
-            await consumer.seek_to_beginning(partition)
+            still_there = await self._still_there(partition, *known)
+            if still_there:
+                # Whatever was applied until now came from the log just confirmed: check the latest next.
+                self._to_check[partition] = self._latest[partition]
+            elif still_there is False:
+                log.warning(
+                    "partition log was lost; reading it again from the beginning",
+                    extra={"topic": partition.topic, "partition": partition.partition},
+                )
+                del self._to_check[partition], self._latest[partition]
+                await consumer.seek_to_beginning(partition)
 
     async def _still_there(self, partition: TopicPartition, offset: int, fingerprint: int) -> bool | None:
         """Whether the record read at `offset` is still there; None when the broker cannot tell us now."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import io
 import logging
 import os
 import signal
@@ -140,12 +141,21 @@ def _start_metrics(settings: ServiceSettings, pool: asyncpg.Pool, parts: Service
     return endpoint
 
 
+def log_task_stacks() -> None:
+    """Log where every asyncio task waits (on SIGUSR1): a consumer that stopped moving says why."""
+    for task in asyncio.all_tasks():
+        stack = io.StringIO()
+        task.print_stack(limit=12, file=stack)
+        log.warning("task stack", extra={"task": task.get_name(), "stack": stack.getvalue()})
+
+
 async def _until_stopped(workers: list[asyncio.Task[None]]) -> None:
     """Return on SIGTERM or SIGINT; re-raise if a background worker dies."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(signal.SIGUSR1, log_task_stacks)
     stopper = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([stopper, *workers], return_when=asyncio.FIRST_COMPLETED)
     stopper.cancel()

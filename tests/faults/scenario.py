@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 from collections.abc import Awaitable, Callable
 
+from services.common.settings import SERVICE_NAMES
 from services.dev import Platform
 from tests.faults.audit import Findings, settled_audit
 from tests.faults.books import REPORTS, Books, Report
@@ -58,11 +61,22 @@ async def run_scenario(
         finally:
             await sender.stop()
         findings = await settled_audit(platform, stubs, books, scale.settle_s)
+        if findings.problems:
+            await _log_task_stacks(platform)
         if check is not None:
             findings.problems += await check(stubs, load)
     if sender.replays:
         note += f"; the harness replayed its Kafka messages {sender.replays}x"
     return report_of(name, books, findings, note), findings
+
+
+async def _log_task_stacks(platform: Platform) -> None:
+    """Have every service log where its tasks wait (SIGUSR1), for whoever reads the failure in its log."""
+    for name in SERVICE_NAMES:
+        pid = platform.service_pid(name)
+        if pid is not None:
+            os.kill(pid, signal.SIGUSR1)
+    await asyncio.sleep(1)
 
 
 def record(report: Report, findings: Findings) -> None:

@@ -44,6 +44,25 @@ async def run_scenario(
     check: Check | None = None,
 ) -> tuple[Report, Findings]:
     """Load for `load_before_s`, then `fault` (which returns a note), load for `load_after_s`, then audit."""
+    try:
+        report, findings = await _run_scenario(name, platform, scale, fault, options, books, check)
+    except BaseException:
+        await _log_task_stacks(platform)
+        raise
+    if findings.problems:
+        await _log_task_stacks(platform)
+    return report, findings
+
+
+async def _run_scenario(
+    name: str,
+    platform: Platform,
+    scale: Scale,
+    fault: Fault,
+    options: Options | None,
+    books: Books | None,
+    check: Check | None,
+) -> tuple[Report, Findings]:
     books = books or Books()
     async with stubs_for(platform) as stubs:
         the_cast = await cast(stubs, books)
@@ -61,8 +80,6 @@ async def run_scenario(
         finally:
             await sender.stop()
         findings = await settled_audit(platform, stubs, books, scale.settle_s)
-        if findings.problems:
-            await _log_task_stacks(platform)
         if check is not None:
             findings.problems += await check(stubs, load)
     if sender.replays:

@@ -40,6 +40,7 @@ Handler = Callable[[asyncpg.Connection, EventEnvelope, Message], Awaitable[None]
 H = TypeVar("H")
 
 _LOG_CHECK_INTERVAL_S = 2.0
+_IDLE_LAG_TIMEOUT_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -109,10 +110,14 @@ class BatchConsumer:
             CONSUMER_LAG.labels(self.name, partition.topic, str(partition.partition)).set(max(highwater - position, 0))
 
     async def _record_idle_lag(self, consumer: AIOKafkaConsumer) -> None:
+        # Bounded: aiokafka's position() waits until the partition has one, forever for a partition
+        # assigned but unknown to the consumer's metadata (the embedded broker, some minutes after a
+        # restart, may list fewer partitions than the group was assigned); that wedged the whole loop.
         try:
-            for partition in consumer.assignment():
-                self._record_lag(consumer, partition, await consumer.position(partition))
-        except KafkaError as error:
+            async with asyncio.timeout(_IDLE_LAG_TIMEOUT_S):
+                for partition in consumer.assignment():
+                    self._record_lag(consumer, partition, await consumer.position(partition))
+        except (KafkaError, TimeoutError) as error:
             log.info("consumer lag not measured", extra={"error": repr(error)})
 
     async def _process_with_retry(self, records: list[ConsumerRecord], dead_letters: DeadLetters) -> None:

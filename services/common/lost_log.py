@@ -17,6 +17,7 @@ before the next check, and the last of them is of course still there.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import zlib
 
@@ -28,6 +29,7 @@ from services.common.settings import KafkaSettings
 log = logging.getLogger(__name__)
 
 _PROBE_TIMEOUT_MS = 1000
+_CHECK_TIMEOUT_S = 3.0
 
 
 def _fingerprint(record: ConsumerRecord) -> int:
@@ -69,14 +71,17 @@ class LostLogWatch:
     async def _still_there(self, partition: TopicPartition, offset: int, fingerprint: int) -> bool | None:
         """Whether the record read at `offset` is still there; None when the broker cannot tell us now."""
         try:
-            probe = await self._started_probe()
-            probe.assign([partition])
-            probe.seek(partition, offset)
-            records = (await probe.getmany(partition, timeout_ms=_PROBE_TIMEOUT_MS, max_records=1)).get(partition)
-            if records:
-                return records[0].offset == offset and _fingerprint(records[0]) == fingerprint
-            end = (await probe.end_offsets([partition]))[partition]
-        except KafkaError as error:
+            # Bounded as a whole: end_offsets() of a partition the broker stopped listing waits for the
+            # request timeout (40 s), and the consumer's loop waits on this check.
+            async with asyncio.timeout(_CHECK_TIMEOUT_S):
+                probe = await self._started_probe()
+                probe.assign([partition])
+                probe.seek(partition, offset)
+                records = (await probe.getmany(partition, timeout_ms=_PROBE_TIMEOUT_MS, max_records=1)).get(partition)
+                if records:
+                    return records[0].offset == offset and _fingerprint(records[0]) == fingerprint
+                end = (await probe.end_offsets([partition]))[partition]
+        except (KafkaError, TimeoutError) as error:
             log.info("partition log not checked", extra={"error": repr(error)})
             return None
         # Nothing came back: gone if the log ends before it, else the fetch was merely slow.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import io
 import logging
 import os
 import signal
@@ -144,9 +143,18 @@ def _start_metrics(settings: ServiceSettings, pool: asyncpg.Pool, parts: Service
 def log_task_stacks() -> None:
     """Log where every asyncio task waits (on SIGUSR1): a consumer that stopped moving says why."""
     for task in asyncio.all_tasks():
-        stack = io.StringIO()
-        task.print_stack(limit=12, file=stack)
-        log.warning("task stack", extra={"task": task.get_name(), "stack": stack.getvalue()})
+        log.warning("task stack", extra={"task": task.get_name(), "awaiting": _await_chain(task.get_coro())})
+
+
+def _await_chain(awaitable: object) -> list[str]:
+    """file:line of each coroutine down the chain of awaits (a task's own stack shows only the outermost)."""
+    chain = []
+    while awaitable is not None:
+        frame = getattr(awaitable, "cr_frame", None) or getattr(awaitable, "gi_frame", None)
+        if frame is not None:
+            chain.append(f"{frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}")
+        awaitable = getattr(awaitable, "cr_await", None) or getattr(awaitable, "gi_yieldfrom", None)
+    return chain
 
 
 async def _until_stopped(workers: list[asyncio.Task[None]]) -> None:

@@ -57,6 +57,8 @@ class LostLogWatch:
             if known is None:
                 continue
             still_there = await self._still_there(partition, *known)
+            if partition not in consumer.assignment():
+                continue  # revoked by a rebalance while the broker was asked; seeking it would raise
             if still_there:
                 # Whatever was applied until now came from the log just confirmed: check the latest next.
                 self._to_check[partition] = self._latest[partition]

@@ -8,9 +8,11 @@ position is valid and only the identity of the record there tells the loss.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -149,3 +151,32 @@ async def test_a_lost_log_is_noticed_after_the_consumer_applied_records_of_the_n
     watch.applied(partition, tail[-1])
 
     await rewound_and_read_from_the_start(consumer, watch, partition)
+
+
+async def test_a_partition_revoked_during_the_check_is_left_alone(
+    broker: EmbeddedBroker, own_kafka: KafkaSettings, topic: str, consumer: AIOKafkaConsumer, watch: LostLogWatch
+) -> None:
+    """A rebalance may take the partition away while the broker is asked.
+
+    Seeking it afterwards raised IllegalStateError, which ended the consumer and its service.
+    """
+    await applied_before(own_kafka, topic, consumer, watch)
+    await restart_and_replay(broker, own_kafka, topic)
+    ask_the_broker = watch._still_there
+    revoked = asyncio.Event()
+
+    async def revoked_once_found_lost(*args: Any) -> bool | None:
+        answer = await ask_the_broker(*args)
+        if answer is False:
+            consumer.assign([TopicPartition(topic, 1)])
+            revoked.set()
+        return answer
+
+    watch._still_there = revoked_once_found_lost  # type: ignore[method-assign]
+
+    async def asked() -> bool:
+        await watch.rewind_lost(consumer)
+        return revoked.is_set()
+
+    await eventually(asked, within=30, what="a check that found the log lost and the partition revoked")
+    assert consumer.assignment() == {TopicPartition(topic, 1)}

@@ -142,8 +142,13 @@ def _start_metrics(settings: ServiceSettings, pool: asyncpg.Pool, parts: Service
 
 def log_task_stacks() -> None:
     """Log where every asyncio task waits (on SIGUSR1): a consumer that stopped moving says why."""
-    for task in asyncio.all_tasks():
-        log.warning("task stack", extra={"task": task.get_name(), "awaiting": _await_chain(task.get_coro())})
+    for name, chain in task_stacks().items():
+        log.warning("task stack", extra={"task": name, "awaiting": chain})
+
+
+def task_stacks() -> dict[str, list[str]]:
+    """Each running asyncio task's chain of awaits, outermost first, by task name."""
+    return {task.get_name(): _await_chain(task.get_coro()) for task in asyncio.all_tasks()}
 
 
 def _await_chain(awaitable: object) -> list[str]:

@@ -191,6 +191,9 @@ async def stuck_rows(platform: Platform) -> list[str]:
     return problems
 
 
+LAG_READ_LIMIT_S = 10
+
+
 async def consumer_lag(platform: Platform) -> list[str]:
     """Messages each consumer group has not committed past (its inbox would still have to see them).
 
@@ -204,25 +207,35 @@ async def consumer_lag(platform: Platform) -> list[str]:
     for group, topic in CONSUMER_GROUPS.items():
         reader = AIOKafkaConsumer(bootstrap_servers=platform.kafka_bootstrap, group_id=group, enable_auto_commit=False)
         try:
-            await reader.start()
-            partitions = [TopicPartition(topic, p) for p in sorted(reader.partitions_for_topic(topic) or ())]
-            reader.assign(partitions)
-            behind: dict[TopicPartition, tuple[int, int]] = {}
-            for partition in partitions:
-                committed = await reader.committed(partition) or 0
-                await reader.seek_to_end(partition)
-                end = await reader.position(partition)
-                if end > committed:
-                    behind[partition] = (committed, end)
-            if behind:
-                detail = [await _lagging_partition(reader, p, *offsets) for p, offsets in behind.items()]
-                total = sum(end - committed for committed, end in behind.values())
-                problems.append(f"consumer {group}: {total} messages of {topic} not yet consumed ({'; '.join(detail)})")
+            async with asyncio.timeout(LAG_READ_LIMIT_S):
+                problems += await _group_lag(reader, group, topic)
+        except TimeoutError:
+            problems.append(f"consumer {group}: lag not readable within {LAG_READ_LIMIT_S}s")
         except KafkaError as error:
             problems.append(f"consumer {group}: lag not readable: {error!r}")
         finally:
             await reader.stop()
     return problems
+
+
+async def _group_lag(reader: AIOKafkaConsumer, group: str, topic: str) -> list[str]:
+    # position() waits forever for a partition missing from the reader's metadata, which
+    # the embedded broker's changing partition counts cause: hence the caller's limit.
+    await reader.start()
+    partitions = [TopicPartition(topic, p) for p in sorted(reader.partitions_for_topic(topic) or ())]
+    reader.assign(partitions)
+    behind: dict[TopicPartition, tuple[int, int]] = {}
+    for partition in partitions:
+        committed = await reader.committed(partition) or 0
+        await reader.seek_to_end(partition)
+        end = await reader.position(partition)
+        if end > committed:
+            behind[partition] = (committed, end)
+    if not behind:
+        return []
+    detail = [await _lagging_partition(reader, p, *offsets) for p, offsets in behind.items()]
+    total = sum(end - committed for committed, end in behind.values())
+    return [f"consumer {group}: {total} messages of {topic} not yet consumed ({'; '.join(detail)})"]
 
 
 async def _lagging_partition(reader: AIOKafkaConsumer, partition: TopicPartition, committed: int, end: int) -> str:

@@ -7,13 +7,16 @@ scenario. The table of all scenarios is printed at the end of the run.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
+import signal
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from services.common.runtime import log_task_stacks
 from services.dev import Platform
 from tests.faults.books import REPORTS, table
 from tests.faults.scale import SCALES, Scale
@@ -43,6 +46,8 @@ async def fault_platform() -> AsyncIterator[Platform]:
     machine prune while a long run of this suite may still need it; the logs
     (`<data dir>/logs`) are kept after the run.
     """
+    # `kill -USR1 <pytest>` logs where the harness's own tasks wait, as the services do.
+    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, log_task_stacks)
     data_dir = Path(tempfile.mkdtemp(prefix="loyalty-faults-"))
     platform = Platform.on_free_ports(data_dir, FAULT_ENV, postgres_admin_url=None, seed=False)
     await platform.start()

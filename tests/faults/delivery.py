@@ -168,6 +168,9 @@ class KafkaSender:
                     await self._drop(producer)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
+        log.info(
+            "acknowledged %s %s at %s[%d]@%d", message.kind, message.key.decode(), ack.topic, ack.partition, ack.offset
+        )
         partition = (ack.topic, ack.partition)
         if ack.offset <= self._highest.get(partition, -1):
             await self._replay()
@@ -178,6 +181,7 @@ class KafkaSender:
             return  # a replay is under way and sends everything
         async with self._replay_lock:
             self.replays += 1
+            log.warning("the broker lost its log: replaying %d messages", len(self._sent))
             # Dropped before the messages are listed: a send still holding the old producer
             # belongs to a message already listed, so it is replayed on the fresh one.
             if self._producer is not None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tests.faults.delivery import GIVE_UP_AFTER_S
+
 
 @dataclass(frozen=True)
 class Scale:
@@ -29,6 +31,12 @@ class Scale:
     malformed_per_topic: int
     # How long the books may take to balance once the load stopped.
     settle_s: float
+
+    @property
+    def scenario_limit_s(self) -> float:
+        """Past this a scenario has hung: its phases, the settle time, and the harness's give-up time for a call."""
+        phases = self.load_before_s + self.load_after_s + max(self.broker_down_s, self.consumer_pause_s, self.soak_s)
+        return phases + self.settle_s + GIVE_UP_AFTER_S + 120
 
 
 SHORT = Scale(

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 from collections.abc import Awaitable, Callable
 
+from services.common.runtime import task_stacks
 from services.common.settings import SERVICE_NAMES
 from services.dev import Platform
 from tests.faults.audit import Findings, settled_audit
@@ -19,6 +21,7 @@ from tests.faults.world import Stubs, cast, stubs_for
 Fault = Callable[[Load], Awaitable[str]]
 # A scenario's own check once the books balance: more problems, if any.
 Check = Callable[[Stubs, Load], Awaitable[list[str]]]
+log = logging.getLogger(__name__)
 
 
 def report_of(name: str, books: Books, findings: Findings, notes: str) -> Report:
@@ -43,14 +46,25 @@ async def run_scenario(
     books: Books | None = None,
     check: Check | None = None,
 ) -> tuple[Report, Findings]:
-    """Load for `load_before_s`, then `fault` (which returns a note), load for `load_after_s`, then audit."""
+    """Load for `load_before_s`, then `fault` (which returns a note), load for `load_after_s`, then audit.
+
+    A scenario that has no result within the scale's limit fails, with where the
+    harness and the services wait logged at the limit, rather than hang the run.
+    """
+    loop = asyncio.get_running_loop()
+    overrun = loop.call_later(scale.scenario_limit_s, _log_overrun, platform, name, scale.scenario_limit_s)
     try:
-        report, findings = await _run_scenario(name, platform, scale, fault, options, books, check)
+        async with asyncio.timeout(scale.scenario_limit_s + 5):  # after the stacks were logged
+            report, findings = await _run_scenario(name, platform, scale, fault, options, books, check)
+    except TimeoutError:
+        raise AssertionError(f"{name}: no result within {scale.scenario_limit_s:.0f}s (task stacks logged)") from None
     except BaseException:
-        await _log_task_stacks(platform)
+        _signal_services(platform)
         raise
+    finally:
+        overrun.cancel()
     if findings.problems:
-        await _log_task_stacks(platform)
+        _signal_services(platform)
     return report, findings
 
 
@@ -87,13 +101,20 @@ async def _run_scenario(
     return report_of(name, books, findings, note), findings
 
 
-async def _log_task_stacks(platform: Platform) -> None:
+def _log_overrun(platform: Platform, name: str, limit_s: float) -> None:
+    """At the limit, before anything is cancelled: where the harness's tasks and the services' tasks wait."""
+    log.error("%s: no result within %.0fs; the harness's tasks wait at:", name, limit_s)
+    for task, chain in task_stacks().items():
+        log.error("  %s: %s", task, " <- ".join(chain))
+    _signal_services(platform)
+
+
+def _signal_services(platform: Platform) -> None:
     """Have every service log where its tasks wait (SIGUSR1), for whoever reads the failure in its log."""
-    for name in SERVICE_NAMES:
-        pid = platform.service_pid(name)
+    for service in SERVICE_NAMES:
+        pid = platform.service_pid(service)
         if pid is not None:
             os.kill(pid, signal.SIGUSR1)
-    await asyncio.sleep(1)
 
 
 def record(report: Report, findings: Findings) -> None:

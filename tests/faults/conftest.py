@@ -59,6 +59,14 @@ async def fault_platform() -> AsyncIterator[Platform]:
         shutil.rmtree(data_dir / "postgres", ignore_errors=True)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A scenario past its own limit fails by itself (scenario.py); this is the backstop, startup included."""
+    limit = SCALES[str(config.getoption("--faults"))].scenario_limit_s + 300
+    for item in items:
+        if item.get_closest_marker("faults") is not None:
+            item.add_marker(pytest.mark.timeout(limit))
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if REPORTS:
         terminalreporter.section("fault scenarios: the books")

@@ -112,6 +112,7 @@ class KafkaSender:
         self._sent: list[Message] = []
         self._highest: dict[tuple[str, int], int] = {}
         self._replay_lock = asyncio.Lock()
+        self._replay_wanted = False
         self.replays = 0
 
     async def start(self) -> None:
@@ -177,19 +178,30 @@ class KafkaSender:
         self._highest[partition] = max(self._highest.get(partition, -1), ack.offset)
 
     async def _replay(self) -> None:
+        """Send everything again; a log lost again during a replay starts it over.
+
+        The embedded broker can lose a topic twice in a row (it re-created a topic with
+        another partition count in the middle of a replay): what the first pass had sent
+        by then went with it.
+        """
+        self._replay_wanted = True
         if self._replay_lock.locked():
-            return  # a replay is under way and sends everything
+            return  # the replay under way starts over
         async with self._replay_lock:
-            self.replays += 1
-            log.warning("the broker lost its log: replaying %d messages", len(self._sent))
-            # Dropped before the messages are listed: a send still holding the old producer
-            # belongs to a message already listed, so it is replayed on the fresh one.
-            if self._producer is not None:
-                await self._drop(self._producer)
-            self._highest.clear()
-            for message in list(self._sent):
-                self._books.copies[message.kind] += 1
-                await self._send_acknowledged(message)
+            while self._replay_wanted:
+                self._replay_wanted = False
+                self.replays += 1
+                log.warning("the broker lost its log: replaying %d messages", len(self._sent))
+                # Dropped before the messages are listed: a send still holding the old producer
+                # belongs to a message already listed, so it is replayed on the fresh one.
+                if self._producer is not None:
+                    await self._drop(self._producer)
+                self._highest.clear()
+                for message in list(self._sent):
+                    if self._replay_wanted:
+                        break
+                    self._books.copies[message.kind] += 1
+                    await self._send_acknowledged(message)
 
 
 async def _stop_quietly(producer: AIOKafkaProducer) -> None:

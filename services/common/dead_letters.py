@@ -19,7 +19,7 @@ import logging
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from services.common.kafka import dead_letter_topic, ensure_topics_if_reachable, new_producer
+from services.common.kafka import SEND_LIMIT_S, dead_letter_topic, ensure_topics_if_reachable, new_producer
 from services.common.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -39,10 +39,11 @@ class DeadLetters:
         backoff = 0.5
         while True:
             try:
-                producer = self._producer or await self._start()
-                await producer.send_and_wait(self.topic, value, key=key, headers=headers)
+                async with asyncio.timeout(SEND_LIMIT_S):
+                    producer = self._producer or await self._start()
+                    await producer.send_and_wait(self.topic, value, key=key, headers=headers)
                 return
-            except (KafkaError, OSError) as error:
+            except (KafkaError, OSError, TimeoutError) as error:
                 log.warning("dead-letter publish failed; retrying", extra={"error": repr(error)})
                 await self.close()  # the next attempt starts on fresh metadata
                 await asyncio.sleep(backoff)

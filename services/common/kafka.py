@@ -43,6 +43,13 @@ def wanted_partitions(kafka: KafkaSettings, topic: str) -> int:
     return 1 if topic.endswith(".dlq") else kafka.partitions
 
 
+# How long a send (or a batch of them) may take before its producer is given up for a fresh one.
+# aiokafka can park a send in a forced metadata refresh until its next periodic refresh, five
+# minutes later: its synchronizer, woken by the timer, waits out the full period again when the
+# set of topics changed during that update, and a forced refresh meanwhile does not wake it.
+SEND_LIMIT_S = 30.0
+
+
 def new_producer(kafka: KafkaSettings) -> AIOKafkaProducer:
     # acks=all so a row leaves the outbox only once every in-sync replica has it.
     return AIOKafkaProducer(

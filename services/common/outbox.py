@@ -33,7 +33,7 @@ from aiokafka.structs import RecordMetadata
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
 
 from services.common.events import kafka_headers
-from services.common.kafka import ensure_topics_if_reachable, new_producer
+from services.common.kafka import SEND_LIMIT_S, ensure_topics_if_reachable, new_producer
 from services.common.metrics import OUTBOX_PUBLISHED
 from services.common.settings import KafkaSettings
 from services.common.tracing import is_sampled, publishing
@@ -145,8 +145,9 @@ class OutboxRelay:
                     await self._sleep_until_woken()
                     continue
                 try:
-                    producer = producer or await self._start_producer()
-                    acknowledgements = await self._publish(producer, rows)
+                    async with asyncio.timeout(SEND_LIMIT_S):
+                        producer = producer or await self._start_producer()
+                        acknowledgements = await self._publish(producer, rows)
                     backoff = 0.5
                 except (TimeoutError, KafkaError, OSError) as error:
                     log.warning("broker unavailable; outbox rows kept", extra={"error": repr(error)})

@@ -153,7 +153,10 @@ def kafka_settings(env: Mapping[str, str] = os.environ) -> KafkaSettings:
         bootstrap=bootstrap or f"127.0.0.1:{EMBEDDED_KAFKA_PORT}",
         # On for a real cluster; the embedded broker (the default address) rejects it.
         idempotence=_flag(env, "LOYALTY_KAFKA_IDEMPOTENCE", default=bool(bootstrap)),
-        partitions=_integer(env, "LOYALTY_KAFKA_PARTITIONS", 6, minimum=1),
+        # 4: what the embedded broker gives a topic it creates on a client's request. After a
+        # restart, clients' requests and the services both create the topics at once; with two
+        # counts the broker ends up with two versions of a topic and loses acknowledged writes.
+        partitions=_integer(env, "LOYALTY_KAFKA_PARTITIONS", 4, minimum=1),
         replication_factor=_integer(env, "LOYALTY_KAFKA_REPLICATION_FACTOR", 1, minimum=1),
         security_protocol=env.get("LOYALTY_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT"),
         sasl_mechanism=env.get("LOYALTY_KAFKA_SASL_MECHANISM") or None,

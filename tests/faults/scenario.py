@@ -91,6 +91,7 @@ async def _run_scenario(
             await asyncio.sleep(scale.load_after_s)
             stop.set()
             await running
+            await sender.confirm(scale.settle_s)
         finally:
             await sender.stop()
         findings = await settled_audit(platform, stubs, books, scale.settle_s)
@@ -98,6 +99,8 @@ async def _run_scenario(
             findings.problems += await check(stubs, load)
     if sender.replays:
         note += f"; the harness replayed its Kafka messages {sender.replays}x"
+    if sender.resent_unserved:
+        note += f", and sent again {sender.resent_unserved} the broker acknowledged but did not serve"
     return report_of(name, books, findings, note), findings
 
 

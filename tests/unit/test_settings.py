@@ -33,7 +33,7 @@ def test_defaults_run_on_one_machine() -> None:
     assert settings.kafka.bootstrap == f"127.0.0.1:{EMBEDDED_KAFKA_PORT}"
     # The default address is the embedded broker, which rejects the idempotent producer.
     assert settings.kafka.idempotence is False
-    assert settings.kafka.partitions == 6
+    assert settings.kafka.partitions == 4
     assert settings.kafka.replication_factor == 1
     assert settings.kafka.security_protocol == "PLAINTEXT"
     assert settings.kafka.sasl_mechanism is None

@@ -155,7 +155,7 @@ def kafka_settings(env: Mapping[str, str] = os.environ) -> KafkaSettings:
         idempotence=_flag(env, "LOYALTY_KAFKA_IDEMPOTENCE", default=bool(bootstrap)),
         # 4: what the embedded broker gives a topic it creates on a client's request. After a
         # restart, clients' requests and the services both create the topics at once; with two
-        # counts the broker ends up with two versions of a topic and loses acknowledged writes.
+        # counts the broker flipped topics between them, and partitions 4 and 5 went (docs/faults.md).
         partitions=_integer(env, "LOYALTY_KAFKA_PARTITIONS", 4, minimum=1),
         replication_factor=_integer(env, "LOYALTY_KAFKA_REPLICATION_FACTOR", 1, minimum=1),
         security_protocol=env.get("LOYALTY_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT"),

@@ -100,7 +100,7 @@ async def _run_scenario(
     if sender.replays:
         note += f"; the harness replayed its Kafka messages {sender.replays}x"
     if sender.resent_unserved:
-        note += f", and sent again {sender.resent_unserved} the broker acknowledged but did not serve"
+        note += f"; it sent again {sender.resent_unserved} the broker acknowledged but did not serve"
     return report_of(name, books, findings, note), findings
 
 

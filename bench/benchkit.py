@@ -35,7 +35,7 @@ class Figures:
         return self.calls / self.seconds
 
     def line(self, label: str) -> str:
-        return f"{label:<34} {self.rate:9.0f} calls/s   p50 {self.p50_ms:6.2f} ms   p99 {self.p99_ms:6.2f} ms"
+        return f"{label:<36} {self.rate:9.0f} calls/s   p50 {self.p50_ms:6.2f} ms   p99 {self.p99_ms:6.2f} ms"
 
 
 def figures(latencies: list[float], seconds: float) -> Figures:

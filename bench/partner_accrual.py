@@ -2,9 +2,11 @@
 
     python bench/partner_accrual.py [--records 1000000] [--members 100000] [--batch 1000]
 
-Starts the platform (embedded Postgres and broker, three services), registers
-an airline with a key and a MILE rate, and creates the members with COPY
-(setup, not measured). Then, each timed until every record has its durable
+Starts the platform (embedded Postgres and broker), stops every service but
+points unless `--whole-platform` (the others would be working through a
+million PointsEarned events, on the same two cores, while points ingests),
+registers an airline with a key and a MILE rate, and creates the members with
+COPY (setup, not measured). Then, each timed until every record has its durable
 answer in the points database:
 
 - ceiling: asyncpg COPY of `--records` rows shaped like accepted accruals into
@@ -37,6 +39,7 @@ from loyalty.points.v1 import partners_pb2 as pb
 from loyalty.points.v1 import partners_pb2_grpc
 
 from services.common.kafka import PARTNER_ACCRUALS_TOPIC
+from services.common.settings import SERVICE_NAMES
 from services.dev import Platform
 
 TODAY = datetime.now(UTC).date().isoformat()
@@ -161,9 +164,13 @@ async def _outbox_drained(connection: asyncpg.Connection) -> None:
         await asyncio.sleep(0.5)
 
 
-async def main(count: int, member_count: int, batch: int) -> None:
+async def main(count: int, member_count: int, batch: int, whole_platform: bool) -> None:
     rng = random.Random(7)
     async with platform() as running:
+        if not whole_platform:
+            for name in SERVICE_NAMES:
+                if name != "points":
+                    await running.stop_service(name)
         connection = await asyncpg.connect(running.database_url("points"))
         try:
             members = await _members(connection, member_count)
@@ -174,7 +181,8 @@ async def main(count: int, member_count: int, batch: int) -> None:
         finally:
             await connection.close()
     acks = figures(latencies, 1.0)
-    print(f"{count} records, {member_count} members, ~1% resent, ~5% to {HOT_MEMBERS} hot members")
+    services = "whole platform" if whole_platform else "points service alone"
+    print(f"{count} records, {member_count} members, ~1% resent, ~5% to {HOT_MEMBERS} hot members, {services}")
     print(f"  ceiling: COPY into a plain table     {ceiling:10.0f} rows/s")
     print(f"  Kafka partner.accruals.v1            {kafka_rate:10.0f} records/s   ratio {kafka_rate / ceiling:.3f}")
     print(f"  gRPC StreamAccruals, batch {batch:<5}    {grpc_rate:10.0f} records/s   ratio {grpc_rate / ceiling:.3f}")
@@ -186,5 +194,6 @@ if __name__ == "__main__":
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--members", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--whole-platform", action="store_true", help="keep the other services running")
     options = parser.parse_args()
-    asyncio.run(main(options.records, options.members, options.batch))
+    asyncio.run(main(options.records, options.members, options.batch, options.whole_platform))

@@ -61,6 +61,10 @@ class BatchConsumer:
 
     # Records per poll: larger for high-volume topics whose batches are applied set-based.
     max_poll_records = 500
+    # Apply a poll's partitions at the same time, each in order and in batches of at most
+    # max_poll_records. Only for topics keyed by what their transactions lock (the member), so
+    # that batches of different partitions never wait on each other's row locks.
+    parallel_partitions = False
 
     def __init__(self, *, name: str, topic: str, pool: asyncpg.Pool, kafka: KafkaSettings) -> None:
         """`name` is the consumer group (and, for EventConsumer, the inbox namespace)."""
@@ -84,12 +88,8 @@ class BatchConsumer:
             await _start_with_retry(consumer)
             next_log_check = time.monotonic() + _LOG_CHECK_INTERVAL_S
             while True:
-                batches = await consumer.getmany(timeout_ms=500)
-                for partition, records in batches.items():
-                    with CONSUMER_BATCH_DURATION.labels(self.name, self.topic).time():
-                        await self._process_with_retry(records, dead_letters)
-                    lost_logs.applied(partition, records[-1])
-                    self._record_lag(consumer, partition, records[-1].offset + 1)
+                batches = await consumer.getmany(timeout_ms=500, max_records=self._poll_limit(consumer))
+                await self._apply_poll(consumer, batches, dead_letters, lost_logs)
                 await dead_letters.close()
                 if batches:
                     await _commit(consumer)
@@ -103,6 +103,45 @@ class BatchConsumer:
             await lost_logs.stop()
             await consumer.stop()
             await dead_letters.close()
+
+    def _poll_limit(self, consumer: AIOKafkaConsumer) -> int:
+        if not self.parallel_partitions:
+            return self.max_poll_records
+        # One poll usually returns what one partition's fetch brought; more lets several apply at once.
+        return self.max_poll_records * max(1, len(consumer.assignment()))
+
+    async def _apply_poll(
+        self,
+        consumer: AIOKafkaConsumer,
+        batches: Mapping[TopicPartition, list[ConsumerRecord]],
+        dead_letters: DeadLetters,
+        lost_logs: LostLogWatch,
+    ) -> None:
+        partitions = [
+            self._apply_partition(consumer, partition, records, dead_letters, lost_logs)
+            for partition, records in batches.items()
+        ]
+        if not self.parallel_partitions:
+            for applying in partitions:
+                await applying
+            return
+        async with asyncio.TaskGroup() as group:
+            for applying in partitions:
+                group.create_task(applying)
+
+    async def _apply_partition(
+        self,
+        consumer: AIOKafkaConsumer,
+        partition: TopicPartition,
+        records: list[ConsumerRecord],
+        dead_letters: DeadLetters,
+        lost_logs: LostLogWatch,
+    ) -> None:
+        for start in range(0, len(records), self.max_poll_records):
+            with CONSUMER_BATCH_DURATION.labels(self.name, self.topic).time():
+                await self._process_with_retry(records[start : start + self.max_poll_records], dead_letters)
+        lost_logs.applied(partition, records[-1])
+        self._record_lag(consumer, partition, records[-1].offset + 1)
 
     def _record_lag(self, consumer: AIOKafkaConsumer, partition: TopicPartition, position: int) -> None:
         highwater = consumer.highwater(partition)

@@ -33,6 +33,8 @@ class DeadLetters:
         self._kafka = kafka
         self.topic = dead_letter_topic(topic)
         self._producer: AIOKafkaProducer | None = None
+        # Partitions applied at the same time dead-letter through one producer: one of them starts it.
+        self._starting = asyncio.Lock()
 
     async def send(self, key: bytes | None, value: bytes | None, headers: Headers) -> None:
         """Send until the broker acknowledges it: a refused message is never dropped."""
@@ -59,6 +61,10 @@ class DeadLetters:
                 log.debug("dead-letter producer stop failed", extra={"error": repr(error)})
 
     async def _start(self) -> AIOKafkaProducer:
+        async with self._starting:
+            return self._producer or await self._start_producer()
+
+    async def _start_producer(self) -> AIOKafkaProducer:
         await ensure_topics_if_reachable(self._kafka, [self.topic])
         producer = new_producer(self._kafka)
         try:

@@ -107,3 +107,41 @@ async def test_records_over_kafka_credit_once_and_refusals_go_to_the_dead_letter
 
 async def _balance(pool: asyncpg.Pool, member_id: str, expected: int) -> bool:
     return bool(await pool.fetchval("SELECT balance FROM members WHERE member_id = $1", member_id) == expected)
+
+
+async def test_partitions_ingested_at_once_credit_each_record_once_and_dead_letter_every_refusal(
+    pool: asyncpg.Pool,
+    app: PointsApplication,
+    kafka_settings: KafkaSettings,
+    producer: AIOKafkaProducer,
+    fresh_topic: TopicFactory,
+) -> None:
+    topic = await fresh_topic("partner")
+    partner_id, key = await hotel(pool)
+    members = [(await app.enroll(Enrollment(new_id("m"), "", "", ""))).member_id for _ in range(24)]
+    headers = [("partner-id", partner_id.encode()), ("authorization", f"Bearer {key}".encode())]
+    for index, member in enumerate(members):
+        stays = [stay(f"{member}-{n}", member, "10") for n in range(3)]
+        # A resend and an unknown member, keyed like the rest: every partition has both.
+        for record in [*stays, stays[0], stay(f"ghost-{index}", f"ghost-{index}", "10")]:
+            value = record.SerializeToString()
+            await producer.send(topic, value, key=record.member_id.encode(), headers=headers)
+    await producer.flush()
+    accruals = AccrualApplication(pool, ProgramApplication(pool))
+    consumer = PartnerAccrualConsumer(pool, kafka_settings, accruals, name=new_id("group"), topic=topic)
+
+    async with running(consumer.run):
+        for member in members:
+            await eventually(lambda member=member: _balance(pool, member, 300), what=f"{member}'s three stays")
+        letters = await read_topic(kafka_settings, dead_letter_topic(topic), len(members))
+
+    assert sorted((header(r, "dlq-reason") or "").split(":")[0] for r in letters) == ["unknown_member"] * len(members)
+    source_partitions = {(header(r, "dlq-source") or "").split("/")[1] for r in letters}
+    assert len(source_partitions) > 1, "the records were meant to span partitions"
+    assert consumer.applied == len(members) * 4  # three accepted, one DUPLICATE each
+    credited = await pool.fetchval(
+        "SELECT count(*) FROM partner_accruals WHERE partner_id = $1 AND member_id = ANY($2::text[])",
+        partner_id,
+        members,
+    )
+    assert credited == len(members) * 3

@@ -1,6 +1,7 @@
 """Partner accrual ingest over Kafka and over the gRPC stream, next to raw COPY into Postgres in the same run.
 
     python bench/partner_accrual.py [--records 1000000] [--members 100000] [--batch 1000]
+                                    [--window 2] [--whole-platform]
 
 Starts the platform (embedded Postgres and broker), stops every service but
 points unless `--whole-platform` (the others would be working through a
@@ -14,8 +15,10 @@ answer in the points database:
 - Kafka: `--records` AccrualRecords produced to partner.accruals.v1 and
   applied by the points service;
 - gRPC: the same number through StreamAccruals in batches of `--batch`, at
-  most two unanswered at a time, with the acknowledgement latency of each
-  batch (after the Kafka run's events have all been published).
+  most `--window` unanswered at a time (two by default), with the
+  acknowledgement latency of each batch (after the Kafka run's events have all
+  been published). With two, a batch's latency includes the time it waits for
+  the one before; with one, it is the service's time for the batch alone.
 
 Records have distinct transaction ids except about 1% resent (answered
 DUPLICATE), and about 5% go to ten hot members.
@@ -44,8 +47,6 @@ from services.dev import Platform
 
 TODAY = datetime.now(UTC).date().isoformat()
 HOT_MEMBERS = 10
-# Batches a partner's client keeps unanswered on the stream.
-STREAM_WINDOW = 2
 
 
 async def _partner(running: Platform, partner_id: str) -> str:
@@ -135,12 +136,14 @@ def _batches(records: list[pb.AccrualRecord], size: int) -> Iterator[pb.AccrualB
         yield pb.AccrualBatch(records=records[start : start + size])
 
 
-async def _grpc(running: Platform, records: list[pb.AccrualRecord], size: int) -> tuple[float, list[float]]:
-    """Batches on one stream, at most STREAM_WINDOW unanswered at a time, as a partner's client would send."""
+async def _grpc(
+    running: Platform, records: list[pb.AccrualRecord], size: int, unanswered: int
+) -> tuple[float, list[float]]:
+    """Batches on one stream, at most `unanswered` at a time, as a partner's client would send."""
     key = await _partner(running, "bench-grpc")
     latencies: list[float] = []
     sent: list[float] = []
-    window = asyncio.Semaphore(STREAM_WINDOW)
+    window = asyncio.Semaphore(unanswered)
 
     async def requests() -> AsyncIterator[pb.AccrualBatch]:
         for batch in _batches(records, size):
@@ -164,7 +167,7 @@ async def _outbox_drained(connection: asyncpg.Connection) -> None:
         await asyncio.sleep(0.5)
 
 
-async def main(count: int, member_count: int, batch: int, whole_platform: bool) -> None:
+async def main(count: int, member_count: int, batch: int, window: int, whole_platform: bool) -> None:
     rng = random.Random(7)
     async with platform() as running:
         if not whole_platform:
@@ -177,7 +180,7 @@ async def main(count: int, member_count: int, batch: int, whole_platform: bool) 
             ceiling = await _copy_ceiling(connection, _records("copy", members, count, rng))
             kafka_rate = await _kafka(running, connection, _records("kafka", members, count, rng))
             await _outbox_drained(connection)
-            grpc_rate, latencies = await _grpc(running, _records("grpc", members, count, rng), batch)
+            grpc_rate, latencies = await _grpc(running, _records("grpc", members, count, rng), batch, window)
         finally:
             await connection.close()
     acks = figures(latencies, 1.0)
@@ -186,7 +189,7 @@ async def main(count: int, member_count: int, batch: int, whole_platform: bool) 
     print(f"  ceiling: COPY into a plain table     {ceiling:10.0f} rows/s")
     print(f"  Kafka partner.accruals.v1            {kafka_rate:10.0f} records/s   ratio {kafka_rate / ceiling:.3f}")
     print(f"  gRPC StreamAccruals, batch {batch:<5}    {grpc_rate:10.0f} records/s   ratio {grpc_rate / ceiling:.3f}")
-    print(f"  gRPC batch acknowledgement           p50 {acks.p50_ms:8.1f} ms   p99 {acks.p99_ms:8.1f} ms")
+    print(f"  gRPC batch acknowledgement, {window} unanswered   p50 {acks.p50_ms:8.1f} ms   p99 {acks.p99_ms:8.1f} ms")
 
 
 if __name__ == "__main__":
@@ -194,6 +197,7 @@ if __name__ == "__main__":
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--members", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--window", type=int, default=2, help="batches a client keeps unanswered on the stream")
     parser.add_argument("--whole-platform", action="store_true", help="keep the other services running")
     options = parser.parse_args()
-    asyncio.run(main(options.records, options.members, options.batch, options.whole_platform))
+    asyncio.run(main(options.records, options.members, options.batch, options.window, options.whole_platform))

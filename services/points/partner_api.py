@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import AsyncIterator
 from datetime import UTC
 from typing import Any
@@ -115,21 +114,40 @@ class PartnerAccrualServicer(partners_pb2_grpc.PartnerAccrualServiceServicer):
         self, request_iterator: AsyncIterator[pb.AccrualBatch], context: Context
     ) -> AsyncIterator[pb.AccrualBatchResult]:
         partner_id = await self._accruals.partner_of_key(bearer_key(context))
-        # Two batches in flight: the next is read and converted while the one before is written.
-        # They are written one after the other, in the order sent: a batch sent twice is accepted
-        # the first time and answered DUPLICATE the second, as the partner expects.
-        in_flight: deque[asyncio.Task[pb.AccrualBatchResult]] = deque()
+        # Up to two batches in flight: the next is read and converted while the one before is written.
+        # Each answer goes out as soon as it is ready, so a client that waits for an answer before
+        # sending on is answered too. Batches are written one after the other, in the order sent: a
+        # batch sent twice is accepted the first time and answered DUPLICATE the second.
+        window = asyncio.Semaphore(STREAM_BATCHES_IN_FLIGHT)
+        answers: asyncio.Queue[asyncio.Task[pb.AccrualBatchResult] | None] = asyncio.Queue()
+        reader = asyncio.create_task(self._read_batches(partner_id, request_iterator, window, answers))
+        try:
+            while (answer := await answers.get()) is not None:
+                yield await answer
+                window.release()
+            await reader  # a request stream that broke off ends this one with its error
+        finally:
+            reader.cancel()
+            while not answers.empty():
+                if (pending := answers.get_nowait()) is not None:
+                    pending.cancel()
+
+    async def _read_batches(
+        self,
+        partner_id: str,
+        request_iterator: AsyncIterator[pb.AccrualBatch],
+        window: asyncio.Semaphore,
+        answers: asyncio.Queue[asyncio.Task[pb.AccrualBatchResult] | None],
+    ) -> None:
+        """Start answering each batch as it arrives, in order; None after the last."""
+        before: asyncio.Task[pb.AccrualBatchResult] | None = None
         try:
             async for batch in request_iterator:
-                after = in_flight[-1] if in_flight else None
-                in_flight.append(asyncio.create_task(self._answer(partner_id, batch, after)))
-                if len(in_flight) == STREAM_BATCHES_IN_FLIGHT:
-                    yield await in_flight.popleft()
-            while in_flight:
-                yield await in_flight.popleft()
+                await window.acquire()
+                before = asyncio.create_task(self._answer(partner_id, batch, before))
+                answers.put_nowait(before)
         finally:
-            for task in in_flight:
-                task.cancel()
+            answers.put_nowait(None)
 
     async def _answer(
         self, partner_id: str, batch: pb.AccrualBatch, after: asyncio.Task[pb.AccrualBatchResult] | None = None

@@ -97,6 +97,53 @@ async def balance(channel: grpc.aio.Channel, member_id: str) -> points_pb2.GetBa
     return await points.GetBalance(points_pb2.GetBalanceRequest(member_id=member_id))
 
 
+async def test_a_client_that_waits_for_each_answer_before_sending_on_is_answered(
+    channel: grpc.aio.Channel,
+    admin: partners_pb2_grpc.PartnerServiceStub,
+    intake: partners_pb2_grpc.PartnerAccrualServiceStub,
+) -> None:
+    """Request and answer in turn on one stream: the server must not wait for a second batch to answer the first."""
+    _, key = await airline(admin)
+    member = await enroll(channel)
+    answered: asyncio.Queue[None] = asyncio.Queue()
+
+    async def batches() -> AsyncIterator[pb.AccrualBatch]:
+        for turn in range(3):
+            yield pb.AccrualBatch(records=[flight(f"turn-{turn}", member, "100")])
+            await answered.get()
+
+    statuses = []
+    async with asyncio.timeout(30):
+        async for answer in intake.StreamAccruals(batches(), metadata=auth(key)):
+            statuses.append([r.status for r in answer.results])
+            answered.put_nowait(None)
+    assert statuses == [[pb.ACCRUAL_STATUS_ACCEPTED]] * 3
+
+
+async def test_a_stream_answers_the_batches_before_a_bad_one_then_ends_with_its_error(
+    channel: grpc.aio.Channel,
+    admin: partners_pb2_grpc.PartnerServiceStub,
+    intake: partners_pb2_grpc.PartnerAccrualServiceStub,
+) -> None:
+    _, key = await airline(admin)
+    member = await enroll(channel)
+
+    async def batches() -> AsyncIterator[pb.AccrualBatch]:
+        yield pb.AccrualBatch(records=[flight("before", member, "100")])
+        yield pb.AccrualBatch()  # no records
+        yield pb.AccrualBatch(records=[flight("after", member, "100")])
+
+    answers = []
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        async for answer in intake.StreamAccruals(batches(), metadata=auth(key)):
+            answers.append([(r.partner_transaction_id, r.status) for r in answer.results])
+    assert answers == [[("before", pb.ACCRUAL_STATUS_ACCEPTED)]]
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert list(field_violations(refused.value)) == ["records"]
+    # The batch after the bad one may have been read, but its answer never went out: it credits nothing.
+    assert (await balance(channel, member)).balance == 100
+
+
 async def test_a_stream_answers_every_record_and_a_resend_credits_nothing_twice(
     channel: grpc.aio.Channel,
     admin: partners_pb2_grpc.PartnerServiceStub,

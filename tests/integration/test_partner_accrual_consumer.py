@@ -46,6 +46,11 @@ def stay(tx: str, member_id: str, usd: str) -> pb.AccrualRecord:
     )
 
 
+def partner_consumer(pool: asyncpg.Pool, kafka_settings: KafkaSettings, topic: str) -> PartnerAccrualConsumer:
+    accruals = AccrualApplication(pool, ProgramApplication(pool))
+    return PartnerAccrualConsumer(pool, kafka_settings, accruals, name=new_id("group"), topic=topic)
+
+
 async def send(
     producer: AIOKafkaProducer,
     topic: str,
@@ -77,8 +82,7 @@ async def test_records_over_kafka_credit_once_and_refusals_go_to_the_dead_letter
     partner_id, key = await hotel(pool)
     other_partner, other_key = await hotel(pool)
     member = (await app.enroll(Enrollment(new_id("m"), "", "", ""))).member_id
-    accruals = AccrualApplication(pool, ProgramApplication(pool))
-    consumer = PartnerAccrualConsumer(pool, kafka_settings, accruals, name=new_id("group"), topic=topic)
+    consumer = partner_consumer(pool, kafka_settings, topic)
 
     await send(producer, topic, partner_id, key, stay("s1", member, "120.50"))
     await send(producer, topic, partner_id, key, stay("s2", member, "80"), as_json=True)
@@ -127,8 +131,7 @@ async def test_partitions_ingested_at_once_credit_each_record_once_and_dead_lett
             value = record.SerializeToString()
             await producer.send(topic, value, key=record.member_id.encode(), headers=headers)
     await producer.flush()
-    accruals = AccrualApplication(pool, ProgramApplication(pool))
-    consumer = PartnerAccrualConsumer(pool, kafka_settings, accruals, name=new_id("group"), topic=topic)
+    consumer = partner_consumer(pool, kafka_settings, topic)
 
     async with running(consumer.run):
         for member in members:

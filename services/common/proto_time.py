@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from services.common.errors import Violations
+from services.common.errors import InvalidArgument, Violations
 from services.common.events import timestamp
+
+INVALID_TIMESTAMP = "is not a valid timestamp"
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
 
 
 def optional_timestamp(moment: datetime | None) -> Timestamp | None:
@@ -16,9 +20,40 @@ def optional_timestamp(moment: datetime | None) -> Timestamp | None:
 
 
 def required_time(violations: Violations, field: str, message: Message) -> datetime:
-    """The timestamp field of a request as an aware UTC datetime; a violation when unset."""
+    """The timestamp field of a request as an aware UTC datetime; a violation when unset or out of range."""
     if not message.HasField(field):
         violations.add(field, "is required")
-        return datetime.min.replace(tzinfo=UTC)
-    stamp: Timestamp = getattr(message, field)
-    return stamp.ToDatetime(tzinfo=UTC)
+        return _EARLIEST
+    moment = _parsed(getattr(message, field))
+    if moment is None:
+        violations.add(field, INVALID_TIMESTAMP)
+        return _EARLIEST
+    return moment
+
+
+def optional_time(message: Message, field: str, path: str | None = None) -> datetime | None:
+    """The timestamp field of a request as an aware UTC datetime, None when unset (`path` names it in errors)."""
+    return to_datetime(getattr(message, field), path or field) if message.HasField(field) else None
+
+
+def to_datetime(stamp: Timestamp, field: str) -> datetime:
+    """An aware UTC datetime; InvalidArgument naming `field` for seconds or nanos outside Timestamp's range."""
+    moment = _parsed(stamp)
+    if moment is None:
+        raise InvalidArgument.single(field, INVALID_TIMESTAMP)
+    return moment
+
+
+def _parsed(stamp: Timestamp) -> datetime | None:
+    try:
+        return stamp.ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError):
+        return None
+
+
+def to_timedelta(duration: Duration, field: str) -> timedelta:
+    """A timedelta; InvalidArgument naming `field` for a Duration out of range."""
+    try:
+        return duration.ToTimedelta()
+    except (ValueError, OverflowError):
+        raise InvalidArgument.single(field, "is not a valid duration") from None

@@ -14,6 +14,7 @@ from loyalty.points.v1 import points_pb2 as pb
 from loyalty.points.v1 import points_pb2_grpc
 
 from services.common.events import timestamp
+from services.common.proto_time import to_timedelta
 from services.points import bonuses, domain, store
 from services.points.application import PointsApplication
 from services.points.ledger_application import HoldResult, LedgerApplication
@@ -122,7 +123,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
     async def HoldPoints(
         self, request: pb.HoldPointsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.HoldPointsResponse:
-        ttl = request.ttl.ToTimedelta() if request.HasField("ttl") else timedelta(0)
+        ttl = to_timedelta(request.ttl, "ttl") if request.HasField("ttl") else timedelta(0)
         result = await self._ledger.hold(
             request.member_id, request.points, request.idempotency_key, ttl, request.description
         )

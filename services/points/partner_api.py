@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC
 from typing import Any
 
 import grpc
@@ -12,6 +11,7 @@ from loyalty.points.v1 import partners_pb2 as pb
 from loyalty.points.v1 import partners_pb2_grpc
 
 from services.common.events import timestamp
+from services.common.proto_time import optional_time
 from services.points.accrual_application import AccrualApplication
 from services.points.partner_accrual import Decision, RawRecord, Status
 from services.points.partner_application import PartnerApplication, PartnerView, parse_rate
@@ -70,7 +70,7 @@ class PartnerServicer(partners_pb2_grpc.PartnerServiceServicer):
         self, request: pb.SetConversionRateRequest, context: Context
     ) -> pb.SetConversionRateResponse:
         given = request.rate
-        effective_from = given.effective_from.ToDatetime(tzinfo=UTC) if given.HasField("effective_from") else None
+        effective_from = optional_time(given, "effective_from", "rate.effective_from")
         rounding = _ROUNDING.get(given.rounding, Rounding.DOWN)
         rate = parse_rate(given.unit, given.points_per_unit, effective_from, rounding)
         return pb.SetConversionRateResponse(

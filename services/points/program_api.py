@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import grpc
@@ -10,8 +10,8 @@ from loyalty.common.v1.common_pb2 import Money
 from loyalty.points.v1 import program_pb2 as pb
 from loyalty.points.v1 import program_pb2_grpc
 
-from services.common.errors import InvalidArgument
 from services.common.events import timestamp
+from services.common.proto_time import to_datetime
 from services.points.domain import utc_now
 from services.points.program import BonusPer, Program, Rounding, Rule, TierBasis, TierPolicy, TierWindow
 from services.points.program_application import ApplyOutcome, ProgramApplication, ProgramVersion
@@ -51,10 +51,7 @@ class ProgramServicer(program_pb2_grpc.ProgramServiceServicer):
 
 
 def _moment(request: pb.GetProgramRequest) -> datetime:
-    try:
-        return request.at.ToDatetime(tzinfo=UTC)
-    except (ValueError, OverflowError):
-        raise InvalidArgument.single("at", "is not a valid timestamp") from None
+    return to_datetime(request.at, "at")
 
 
 def version_message(version: ProgramVersion) -> pb.ProgramVersion:

@@ -8,10 +8,11 @@ import grpc
 from loyalty.rewards.v1 import codes_pb2 as pb
 from loyalty.rewards.v1 import codes_pb2_grpc
 
+from services.common.proto_time import optional_time
 from services.rewards.codes import CodeRow
 from services.rewards.codes_application import CampaignRequest, CodesApplication
 from services.rewards.codes_store import Campaign
-from services.rewards.messages import code_value_message, optional_time, set_time, value_from
+from services.rewards.messages import code_value_message, set_time, value_from
 
 
 def _uses_left(code: CodeRow) -> int:

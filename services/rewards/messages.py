@@ -7,7 +7,7 @@ validation then reports as a required field.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from google.protobuf.message import Message
@@ -16,6 +16,7 @@ from loyalty.rewards.v1 import catalog_pb2, codes_pb2
 from loyalty.rewards.v1 import rewards_pb2 as pb
 
 from services.common.events import timestamp
+from services.common.proto_time import optional_time, to_timedelta
 from services.rewards.domain import DEFAULT_CODE_VALIDITY, STATUS_OF_STEP, Reward, RewardSpec, Value
 from services.rewards.redemption_store import RedemptionRow
 
@@ -32,10 +33,6 @@ def name_of(enum_type: Any, prefix: str, number: int) -> str:
 def label_of(prefix: str, name: str) -> str:
     """The enum value's name, which protobuf constructors accept in place of its number."""
     return prefix + (name.upper() or "UNSPECIFIED")
-
-
-def optional_time(message: Message, field: str) -> datetime | None:
-    return getattr(message, field).ToDatetime(tzinfo=UTC) if message.HasField(field) else None
 
 
 def set_time(message: Message, field: str, moment: datetime | None) -> None:
@@ -59,7 +56,11 @@ def amount_of(value: Value) -> Money | None:
 
 
 def spec_from(message: catalog_pb2.RewardSpec) -> RewardSpec:
-    validity = message.code_validity.ToTimedelta() if message.HasField("code_validity") else DEFAULT_CODE_VALIDITY
+    validity = (
+        to_timedelta(message.code_validity, "spec.code_validity")
+        if message.HasField("code_validity")
+        else DEFAULT_CODE_VALIDITY
+    )
     return RewardSpec(
         name=message.name,
         description=message.description,
@@ -67,8 +68,8 @@ def spec_from(message: catalog_pb2.RewardSpec) -> RewardSpec:
         cost_points=message.cost_points,
         min_tier=message.min_tier,
         stock_total=message.stock_total if message.HasField("stock_total") else None,
-        valid_from=optional_time(message, "valid_from"),
-        valid_until=optional_time(message, "valid_until"),
+        valid_from=optional_time(message, "valid_from", "spec.valid_from"),
+        valid_until=optional_time(message, "valid_until", "spec.valid_until"),
         per_member_limit=message.per_member_limit,
         limit_period=name_of(catalog_pb2.LimitPeriod, "LIMIT_PERIOD_", message.limit_period),
         code_source=name_of(catalog_pb2.CodeSource, "CODE_SOURCE_", message.code_source),

@@ -58,7 +58,7 @@ async def definitive(books: Books, kind: str, call: Callable[[], Awaitable[T]]) 
         try:
             return await call()
         except grpc.aio.AioRpcError as error:
-            if _server_status_lost(error):
+            if server_status_lost(error):
                 pass  # the server ended the stream (UNAVAILABLE, say) and the client lost its status: unknown
             elif error.code() in NEVER:
                 books.internal_errors[f"{kind}: {error.code().name}: {error.details()}"[:160]] += 1
@@ -70,7 +70,7 @@ async def definitive(books: Books, kind: str, call: Callable[[], Awaitable[T]]) 
         backoff = min(backoff * 2, 2.0)
 
 
-def _server_status_lost(error: grpc.aio.AioRpcError) -> bool:
+def server_status_lost(error: grpc.aio.AioRpcError) -> bool:
     """INTERNAL made up by the grpc aio client itself, hiding the status the server sent.
 
     When a server ends a client-streaming call before the client half-closed

@@ -1,0 +1,70 @@
+"""Request fields every RPC refuses alike: NUL characters in text, timestamps and durations out of range."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from google.protobuf.duration_pb2 import Duration
+from google.protobuf.timestamp_pb2 import Timestamp
+from loyalty.notifications.v1 import notifications_pb2
+from loyalty.points.v1 import points_pb2
+
+from services.common.errors import InvalidArgument, Violations
+from services.common.proto_time import required_time, to_datetime, to_timedelta
+from services.common.text_fields import refuse_nul_characters
+
+
+def refused_field(request: object) -> str:
+    with pytest.raises(InvalidArgument) as refused:
+        refuse_nul_characters(request)  # type: ignore[arg-type]
+    (violation,) = refused.value.violations
+    return violation.field
+
+
+def test_a_nul_character_is_refused_with_the_path_of_its_field() -> None:
+    purchase = points_pb2.RecordPurchaseRequest(purchase_id="p1", member_id="m1")
+    purchase.line_items.add(sku="ok")
+    purchase.line_items.add(sku="bad\x00sku")
+    assert refused_field(purchase) == "line_items[1].sku"
+    assert refused_field(points_pb2.RecordPurchaseRequest(member_id="m\x00")) == "member_id"
+
+
+def test_map_keys_and_values_are_checked() -> None:
+    preview = notifications_pb2.PreviewNotificationRequest()
+    preview.variables["name"] = "A\x00"
+    assert refused_field(preview) == "variables['name']"
+    preview = notifications_pb2.PreviewNotificationRequest()
+    preview.variables["na\x00me"] = "A"
+    assert refused_field(preview) == "variables"
+
+
+def test_text_without_nul_passes() -> None:
+    purchase = points_pb2.RecordPurchaseRequest(purchase_id="p1", member_id="m1", channel="web")
+    purchase.line_items.add(sku="ok", category="shoes")
+    refuse_nul_characters(purchase)
+
+
+def test_timestamps_out_of_range_name_their_field() -> None:
+    with pytest.raises(InvalidArgument) as refused:
+        to_datetime(Timestamp(seconds=-62_135_596_801), "rate.effective_from")
+    assert refused.value.violations[0].field == "rate.effective_from"
+    with pytest.raises(InvalidArgument):
+        to_datetime(Timestamp(seconds=0, nanos=-1), "at")
+    assert to_datetime(Timestamp(seconds=0), "at") == datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def test_required_time_collects_an_out_of_range_timestamp_with_the_other_violations() -> None:
+    request = points_pb2.RecordPurchaseRequest()
+    request.occurred_at.CopyFrom(Timestamp(seconds=0, nanos=-1))
+    violations = Violations()
+    required_time(violations, "occurred_at", request)
+    with pytest.raises(InvalidArgument) as refused:
+        violations.raise_if_any()
+    assert [(v.field, v.description) for v in refused.value.violations] == [("occurred_at", "is not a valid timestamp")]
+
+
+def test_durations_out_of_range_name_their_field() -> None:
+    with pytest.raises(InvalidArgument) as refused:
+        to_timedelta(Duration(seconds=10**15), "ttl")
+    assert refused.value.violations[0].field == "ttl"

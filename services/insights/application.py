@@ -59,6 +59,8 @@ class InsightsApplication:
         violations = Violations()
         if window.end <= window.start:
             violations.add("to_time", "must be after from_time")
+        elif not _has_previous(window):
+            violations.add("from_time", "is too early for a window this long: the one before it starts before year 1")
         violations.raise_if_any()
         async with self._pool.acquire() as connection, connection.transaction(isolation="repeatable_read"):
             facts = await store.window_facts(connection, window, self._currency)
@@ -81,3 +83,12 @@ class InsightsApplication:
         for _ in range(count - 1):
             first = (first - timedelta(days=1)).replace(day=1)
         return [await self.report(window) for window in kpis.months(first, count)]
+
+
+def _has_previous(window: kpis.Window) -> bool:
+    """Whether the window of the same length just before it (the comparisons' baseline) is a representable one."""
+    try:
+        window.previous  # noqa: B018 (computed for the OverflowError only)
+    except OverflowError:
+        return False
+    return True

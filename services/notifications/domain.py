@@ -15,9 +15,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from services.common.errors import Violations
+from services.common.time_zones import time_zone
 
 MEMBER_ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
@@ -83,13 +84,7 @@ def parse_clock(value: str) -> time | None:
 
 
 def is_time_zone(name: str) -> bool:
-    if not name or name.startswith("/") or ".." in name:
-        return False
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
+    return time_zone(name) is not None
 
 
 def validate_member_id(violations: Violations, member_id: str, field_name: str = "member_id") -> None:

@@ -11,11 +11,12 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 from decimal import Decimal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from babel.numbers import get_currency_precision, is_currency
 
 from services.common.errors import Violations
+from services.common.time_zones import time_zone
 from services.common.yaml_fields import EARLIEST, MAX_TEXT, Section, check_decimal, join, load_document
 from services.points.program import (
     BonusPer,
@@ -105,12 +106,11 @@ def _spent_points(section: Section | None) -> SpentPoints:
 
 def _zone(root: Section) -> ZoneInfo:
     name = root.text("timezone") or "UTC"
-    try:
-        return ZoneInfo(name)
-    # A directory ("America") or a non-zone file raises OSError or ValueError rather than not-found.
-    except (ZoneInfoNotFoundError, ValueError, OSError):
+    zone = time_zone(name)
+    if zone is None:
         root.refuse("timezone", f"{name!r} is not an IANA time zone such as Europe/Paris")
         return ZoneInfo("UTC")
+    return zone
 
 
 def _currency(section: Section, key: str, *, required: bool = False) -> str:

@@ -12,9 +12,9 @@ import re
 from dataclasses import dataclass
 from datetime import time
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from services.common.errors import Violations
+from services.common.time_zones import time_zone
 from services.common.yaml_fields import Section, load_document
 from services.tickets.sla import Calendar, Hours
 
@@ -116,9 +116,7 @@ def _calendars(root: Section) -> dict[str, Calendar]:
 
 def _calendar(name: str, section: Section) -> Calendar:
     zone = section.text("timezone", required=True)
-    try:
-        ZoneInfo(zone)
-    except (ZoneInfoNotFoundError, ValueError):
+    if time_zone(zone) is None:
         section.refuse("timezone", f"{zone!r} is not an IANA time zone")
         zone = "UTC"
     days = frozenset(_WEEKDAYS.index(str(d)) for _, d in section.items("weekdays", max_items=7) if d in _WEEKDAYS)

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import redirect_stdout
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import asyncpg
 import grpc
@@ -222,6 +223,11 @@ async def test_bad_windows_name_the_field_and_bad_events_are_dead_lettered_once(
     with pytest.raises(grpc.aio.AioRpcError) as missing:
         await loaded.stub.GetKpis(pb.GetKpisRequest(group_by=7))  # type: ignore[arg-type]
     assert set(field_violations(missing.value)) == {"from_time", "to_time", "group_by"}
+    # The window before one from year 1 to 9999 would start before year 1: refused, not UNKNOWN.
+    endless = pb.GetKpisRequest(from_time=timestamp(datetime(1, 6, 1, tzinfo=UTC)), to_time=timestamp(WINDOW[1]))
+    with pytest.raises(grpc.aio.AioRpcError) as too_long:
+        await loaded.stub.GetKpis(endless)
+    assert set(field_violations(too_long.value)) == {"from_time"}
 
     before = await loaded.stub.GetKpis(march())
     await producer.send_and_wait(loaded.topics.points, b"\x00not an envelope", key=b"ann")

@@ -1,4 +1,4 @@
-"""Request fields every RPC refuses alike: NUL characters in text, timestamps and durations out of range."""
+"""Request fields every RPC refuses alike: NUL characters in text, timestamps, durations and time zones."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from loyalty.points.v1 import points_pb2
 from services.common.errors import InvalidArgument, Violations
 from services.common.proto_time import required_time, to_datetime, to_timedelta
 from services.common.text_fields import refuse_nul_characters
+from services.common.time_zones import time_zone
 
 
 def refused_field(request: object) -> str:
@@ -68,3 +69,13 @@ def test_durations_out_of_range_name_their_field() -> None:
     with pytest.raises(InvalidArgument) as refused:
         to_timedelta(Duration(seconds=10**15), "ttl")
     assert refused.value.violations[0].field == "ttl"
+
+
+@pytest.mark.parametrize("name", ["x" * 300, "America", "../etc/passwd", "/etc/localtime", "", "Not/AZone", "a\x00"])
+def test_names_that_are_no_time_zone_give_none_whatever_zoneinfo_raises(name: str) -> None:
+    assert time_zone(name) is None
+
+
+def test_a_time_zone_is_found_by_its_iana_name() -> None:
+    zone = time_zone("Europe/Paris")
+    assert zone is not None and zone.key == "Europe/Paris"

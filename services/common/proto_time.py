@@ -24,7 +24,7 @@ def required_time(violations: Violations, field: str, message: Message) -> datet
     if not message.HasField(field):
         violations.add(field, "is required")
         return _EARLIEST
-    moment = _parsed(getattr(message, field))
+    moment = parsed_time(getattr(message, field))
     if moment is None:
         violations.add(field, INVALID_TIMESTAMP)
         return _EARLIEST
@@ -38,13 +38,14 @@ def optional_time(message: Message, field: str, path: str | None = None) -> date
 
 def to_datetime(stamp: Timestamp, field: str) -> datetime:
     """An aware UTC datetime; InvalidArgument naming `field` for seconds or nanos outside Timestamp's range."""
-    moment = _parsed(stamp)
+    moment = parsed_time(stamp)
     if moment is None:
         raise InvalidArgument.single(field, INVALID_TIMESTAMP)
     return moment
 
 
-def _parsed(stamp: Timestamp) -> datetime | None:
+def parsed_time(stamp: Timestamp) -> datetime | None:
+    """An aware UTC datetime, or None for seconds or nanos outside Timestamp's range."""
     try:
         return stamp.ToDatetime(tzinfo=UTC)
     except (ValueError, OverflowError):

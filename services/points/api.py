@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
 import grpc
@@ -14,7 +14,7 @@ from loyalty.points.v1 import points_pb2 as pb
 from loyalty.points.v1 import points_pb2_grpc
 
 from services.common.events import timestamp
-from services.common.proto_time import to_timedelta
+from services.common.proto_time import parsed_time, to_timedelta
 from services.points import bonuses, domain, store
 from services.points.application import PointsApplication
 from services.points.ledger_application import HoldResult, LedgerApplication
@@ -165,7 +165,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
     async def RecordActivity(
         self, request: pb.RecordActivityRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.RecordActivityResponse:
-        occurred_at = _occurred_at(request.occurred_at) if request.HasField("occurred_at") else _MISSING_TIME
+        occurred_at = _occurred_at(request)
         record = bonuses.ActivityRecord(request.member_id, request.activity_id, request.idempotency_key, occurred_at)
         result = await self._app.record_activity(record)
         return pb.RecordActivityResponse(
@@ -188,7 +188,7 @@ class _RefundFields(Protocol):
 
 
 def refund_from(message: _RefundFields) -> domain.Refund:
-    occurred_at = _occurred_at(message.occurred_at) if message.HasField("occurred_at") else _MISSING_TIME
+    occurred_at = _occurred_at(message)
     return domain.Refund(message.refund_id, message.purchase_id, _money(message.amount), occurred_at)
 
 
@@ -217,7 +217,7 @@ def purchase_from(message: _PurchaseFields) -> domain.Purchase:
             domain.LineItem(item.sku, item.category, item.quantity, _money(item.unit_price))
             for item in message.line_items
         ),
-        occurred_at=_occurred_at(message.occurred_at) if message.HasField("occurred_at") else _MISSING_TIME,
+        occurred_at=_occurred_at(message),
         channel=message.channel,
     )
 
@@ -226,11 +226,10 @@ def purchase_from(message: _PurchaseFields) -> domain.Purchase:
 _MISSING_TIME = datetime.min
 
 
-def _occurred_at(stamp: Timestamp) -> datetime:
-    try:
-        return stamp.ToDatetime(tzinfo=UTC)
-    except (ValueError, OverflowError):
-        return _MISSING_TIME
+def _occurred_at(message: Any) -> datetime:
+    """The request's occurred_at; _MISSING_TIME when unset or out of Timestamp's range."""
+    stamp = parsed_time(message.occurred_at) if message.HasField("occurred_at") else None
+    return stamp or _MISSING_TIME
 
 
 def _money(money: Money) -> domain.Money:

@@ -14,6 +14,8 @@ from loyalty.events.v1 import commerce_pb2, points_pb2, rewards_pb2  # noqa: F40
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
 from opentelemetry import propagate
 
+from services.common.unstorable import unstorable_field
+
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 _TYPE_URL_PREFIX = "type.googleapis.com/"
@@ -95,7 +97,13 @@ def header(headers: Headers, name: str) -> str | None:
 def decode(value: bytes | None, headers: Headers) -> tuple[EventEnvelope, Message]:
     """Parse an envelope and its payload, by the `content-type` header (protobuf if absent)."""
     envelope = parse_message(value, headers, EventEnvelope(), "envelope")
-    return envelope, _unpack_payload(envelope)
+    payload = _unpack_payload(envelope)
+    for what, message in (("envelope", envelope), ("payload", payload)):
+        # Well-formed, yet no handler could store it: refused here, naming the field, as a request would be.
+        found = unstorable_field(message, f"{what}.")
+        if found is not None:
+            raise MalformedEvent(str(found))
+    return envelope, payload
 
 
 M = TypeVar("M", bound=Message)

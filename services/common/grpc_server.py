@@ -34,8 +34,8 @@ from services.common.errors import (
 from services.common.grpc_handlers import Behavior, WrappingInterceptor
 from services.common.rpc_metrics import RpcMetricsInterceptor
 from services.common.settings import GrpcTlsSettings
-from services.common.text_fields import refuse_nul_characters
 from services.common.tls import server_credentials
+from services.common.unstorable import refuse_unstorable
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +135,7 @@ def _guard_unary(behavior: Any, check: Check) -> Callable[..., Awaitable[Any]]:
     async def guarded(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         try:
             check(context)
-            refuse_nul_characters(request)
+            refuse_unstorable(request)
             return await behavior(request, context)
         except Exception as error:
             refusal = refusal_of(error)

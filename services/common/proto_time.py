@@ -10,8 +10,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.common.errors import InvalidArgument, Violations
 from services.common.events import timestamp
+from services.common.unstorable import INVALID_TIMESTAMP, parsed_time
 
-INVALID_TIMESTAMP = "is not a valid timestamp"
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
 
 
@@ -42,14 +42,6 @@ def to_datetime(stamp: Timestamp, field: str) -> datetime:
     if moment is None:
         raise InvalidArgument.single(field, INVALID_TIMESTAMP)
     return moment
-
-
-def parsed_time(stamp: Timestamp) -> datetime | None:
-    """An aware UTC datetime, or None for seconds or nanos outside Timestamp's range."""
-    try:
-        return stamp.ToDatetime(tzinfo=UTC)
-    except (ValueError, OverflowError):
-        return None
 
 
 def to_timedelta(duration: Duration, field: str) -> timedelta:

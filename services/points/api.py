@@ -14,7 +14,8 @@ from loyalty.points.v1 import points_pb2 as pb
 from loyalty.points.v1 import points_pb2_grpc
 
 from services.common.events import timestamp
-from services.common.proto_time import parsed_time, to_timedelta
+from services.common.proto_time import to_timedelta
+from services.common.unstorable import parsed_time
 from services.points import bonuses, domain, store
 from services.points.application import PointsApplication
 from services.points.ledger_application import HoldResult, LedgerApplication

@@ -114,8 +114,8 @@ def parse(raw: RawRecord, today: date) -> Record | Invalid:
         return Invalid("partner_transaction_id", "is required: 1-128 printable ASCII characters")
     if not MEMBER_ID_PATTERN.fullmatch(raw.member_id):
         return Invalid("member_id", "is required: 1-64 letters, digits, '.', '_', ':' or '-'")
-    if len(raw.member_last_name) > 256:
-        return Invalid("member_last_name", "must be at most 256 characters")
+    if len(raw.member_last_name) > 256 or "\x00" in raw.member_last_name:
+        return Invalid("member_last_name", "must be at most 256 characters, without the NUL character (\\x00)")
     if raw.activity_type not in ACTIVITY_TYPES:
         return Invalid("activity_type", f"is required: one of {', '.join(ACTIVITY_TYPES)}")
     activity_date = _date(raw.activity_date)

@@ -1,7 +1,8 @@
 """Malformed and oversized messages on every consumed topic go to the DLQ with a reason; consumers keep going.
 
 Each topic gets garbage, an empty value, a truncated envelope, a 900 KB
-message, broken JSON, an envelope with an unknown or unreadable payload, and
+message, broken JSON, an envelope with an unknown or unreadable payload,
+well-formed events with a time past year 9999 or a NUL character, and
 on the partner topic JSON records fuzzed by hypothesis (wrong types, huge
 strings, negative and overflowing amounts, unknown enums, far-past and
 far-future dates). After them comes a valid sentinel, which must be applied:
@@ -24,6 +25,7 @@ import grpc
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from google.protobuf.any_pb2 import Any as AnyMessage
+from google.protobuf.timestamp_pb2 import Timestamp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from loyalty.common.v1.common_pb2 import Money
@@ -73,7 +75,26 @@ def _malformed() -> list[tuple[str, bytes, Headers]]:
         AnyMessage(type_url="type.googleapis.com/loyalty.events.v1.PurchaseMade", value=b"\xff\xff\xff")
     )
     proto = [("content-type", PROTOBUF.encode())]
+    # Well-formed protobuf that no service can store: a time past year 9999, text with a NUL character.
+    far_future = Timestamp(seconds=2**62)
+    out_of_range_envelope = EventEnvelope.FromString(valid)
+    out_of_range_envelope.occurred_at.CopyFrom(far_future)
+    out_of_range_payload = new_envelope(
+        commerce_pb2.PurchaseMade(purchase_id="never", member_id="never", occurred_at=far_future),
+        subject="never",
+        source="faults",
+        occurred_at=datetime.now(UTC),
+    )
+    nul_text = new_envelope(
+        commerce_pb2.PurchaseMade(purchase_id="never\x00", member_id="never\x00"),
+        subject="never",
+        source="faults",
+        occurred_at=datetime.now(UTC),
+    )
     return [
+        ("envelope time out of range", out_of_range_envelope.SerializeToString(), proto),
+        ("payload time out of range", out_of_range_payload.SerializeToString(), proto),
+        ("NUL in text", nul_text.SerializeToString(), proto),
         ("garbage", b"\xff\x00 not an envelope", []),
         ("empty", b"", []),
         ("truncated", valid[: len(valid) // 2], proto),

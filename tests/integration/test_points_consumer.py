@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiokafka.structs import ConsumerRecord
 from google.protobuf import json_format
+from google.protobuf.timestamp_pb2 import Timestamp
 from loyalty.common.v1 import common_pb2
 from loyalty.common.v1.common_pb2 import Money
 from loyalty.events.v1 import commerce_pb2
@@ -143,3 +146,53 @@ def _purchase_id(envelope: EventEnvelope) -> str:
     payload = commerce_pb2.PurchaseMade()
     assert envelope.payload.Unpack(payload)
     return payload.purchase_id
+
+
+@pytest.fixture
+async def member(app: PointsApplication) -> str:
+    member_id = f"m-{uuid.uuid4().hex[:8]}"
+    await app.enroll(domain.Enrollment(member_id, "", "", ""))
+    return member_id
+
+
+async def test_events_no_database_can_hold_are_dead_lettered_naming_the_field(
+    member: str,
+    app: PointsApplication,
+    pool: asyncpg.Pool,
+    consumer: EventConsumer,
+    producer: AIOKafkaProducer,
+    kafka_settings: KafkaSettings,
+) -> None:
+    nul_sku = purchase_made(member, f"order-{uuid.uuid4().hex[:8]}", 500)
+    _edit_payload(nul_sku, lambda purchase: setattr(purchase.line_items[0], "sku", "sku\x00"))
+    far_purchase = purchase_made(member, f"order-{uuid.uuid4().hex[:8]}", 500)
+    _edit_payload(far_purchase, lambda purchase: purchase.occurred_at.CopyFrom(Timestamp(seconds=2**62)))
+    far_envelope = purchase_made(member, f"order-{uuid.uuid4().hex[:8]}", 500)
+    far_envelope.occurred_at.CopyFrom(Timestamp(seconds=-(2**62)))
+    good = purchase_made(member, f"order-{uuid.uuid4().hex[:8]}", 500)
+    refused = (nul_sku, far_purchase, far_envelope)
+    for envelope in (*refused, good):
+        await send(producer, envelope)
+    async with running(consumer.run):
+        await eventually(lambda: applied(pool, consumer, good), what="the purchase after the refused ones")
+        dlq = await eventually(lambda: _dead_letters_of(kafka_settings, refused), what="the three dead letters")
+    reasons = {header(record, "ce_id"): header(record, "dlq-reason") or "" for record in dlq}
+    assert reasons[nul_sku.event_id].startswith("payload.line_items[0].sku: must not contain the NUL character")
+    assert reasons[far_purchase.event_id] == "payload.occurred_at: is not a valid timestamp"
+    assert reasons[far_envelope.event_id] == "envelope.occurred_at: is not a valid timestamp"
+    assert (await app.member(member)).balance == 10  # the good purchase alone
+
+
+async def _dead_letters_of(kafka: KafkaSettings, envelopes: Sequence[EventEnvelope]) -> list[ConsumerRecord]:
+    """The dead letters of `envelopes` once all have arrived, else none."""
+    records = await read_topic(kafka, dead_letter_topic(PURCHASES_TOPIC), 1, settle=0.5)
+    ids = {envelope.event_id for envelope in envelopes}
+    mine = [record for record in records if header(record, "ce_id") in ids]
+    return mine if len(mine) == len(ids) else []
+
+
+def _edit_payload(envelope: EventEnvelope, edit: Callable[[commerce_pb2.PurchaseMade], None]) -> None:
+    payload = commerce_pb2.PurchaseMade()
+    assert envelope.payload.Unpack(payload)
+    edit(payload)
+    envelope.payload.Pack(payload)

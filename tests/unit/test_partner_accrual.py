@@ -41,6 +41,7 @@ RATES = [
         ({"member_id": ""}, "member_id"),
         ({"member_id": "m 1"}, "member_id"),
         ({"member_last_name": "x" * 257}, "member_last_name"),
+        ({"member_last_name": "Sm\x00ith"}, "member_last_name"),
         ({"activity_type": ""}, "activity_type"),
         ({"activity_date": "20/11/2026"}, "activity_date"),
         ({"activity_date": "2026-02-30"}, "activity_date"),

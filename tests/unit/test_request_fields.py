@@ -1,4 +1,5 @@
-"""Request fields every RPC refuses alike: NUL characters in text, timestamps, durations and time zones."""
+"""Request fields every RPC refuses alike, and event fields every consumer dead-letters alike: NUL characters in
+text, timestamps, durations and time zones."""
 
 from __future__ import annotations
 
@@ -7,18 +8,19 @@ from datetime import UTC, datetime
 import pytest
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
+from loyalty.events.v1 import commerce_pb2
 from loyalty.notifications.v1 import notifications_pb2
 from loyalty.points.v1 import points_pb2
 
 from services.common.errors import InvalidArgument, Violations
 from services.common.proto_time import required_time, to_datetime, to_timedelta
-from services.common.text_fields import refuse_nul_characters
 from services.common.time_zones import time_zone
+from services.common.unstorable import refuse_unstorable, unstorable_field
 
 
 def refused_field(request: object) -> str:
     with pytest.raises(InvalidArgument) as refused:
-        refuse_nul_characters(request)  # type: ignore[arg-type]
+        refuse_unstorable(request)  # type: ignore[arg-type]
     (violation,) = refused.value.violations
     return violation.field
 
@@ -43,7 +45,18 @@ def test_map_keys_and_values_are_checked() -> None:
 def test_text_without_nul_passes() -> None:
     purchase = points_pb2.RecordPurchaseRequest(purchase_id="p1", member_id="m1", channel="web")
     purchase.line_items.add(sku="ok", category="shoes")
-    refuse_nul_characters(purchase)
+    refuse_unstorable(purchase)
+
+
+def test_a_timestamp_out_of_range_at_any_depth_is_refused_with_its_path() -> None:
+    purchase = points_pb2.RecordPurchaseRequest(member_id="m1")
+    purchase.occurred_at.CopyFrom(Timestamp(seconds=253_402_300_800))
+    assert refused_field(purchase) == "occurred_at"
+    made = commerce_pb2.PurchaseMade()
+    made.occurred_at.CopyFrom(Timestamp(seconds=0, nanos=-1))
+    assert str(unstorable_field(made, "payload.")) == "payload.occurred_at: is not a valid timestamp"
+    made.occurred_at.CopyFrom(Timestamp(seconds=253_402_300_799))
+    assert unstorable_field(made) is None
 
 
 def test_timestamps_out_of_range_name_their_field() -> None:

@@ -1,0 +1,78 @@
+"""Values protobuf lets through that the services cannot keep: a NUL character in text (PostgreSQL text
+cannot hold it) and a Timestamp outside years 1 to 9999 (Python's datetime cannot hold it).
+
+Requests and consumed events are checked for both at any depth before any
+handler runs, so every RPC refuses them alike, naming the field, and every
+consumer dead-letters them instead of failing in the database or in datetime
+with an error that names no field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import NamedTuple
+
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from services.common.errors import InvalidArgument
+
+INVALID_TIMESTAMP = "is not a valid timestamp"
+NUL_CHARACTER = "must not contain the NUL character (\\x00)"
+_NUL = "\x00"
+
+
+class Unstorable(NamedTuple):
+    path: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.problem}"
+
+
+def parsed_time(stamp: Timestamp) -> datetime | None:
+    """An aware UTC datetime, or None for seconds or nanos outside Timestamp's range."""
+    try:
+        return stamp.ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError):
+        return None
+
+
+def refuse_unstorable(request: Message) -> None:
+    """InvalidArgument naming the first field, at any depth, that holds a NUL character or an invalid Timestamp."""
+    found = unstorable_field(request)
+    if found is not None:
+        raise InvalidArgument.single(found.path, found.problem)
+
+
+def unstorable_field(message: Message, prefix: str = "") -> Unstorable | None:
+    """The first field, at any depth and in map keys and values, holding a NUL character or an invalid Timestamp."""
+    for field, value in message.ListFields():
+        path = prefix + field.name
+        entry = field.message_type if field.is_repeated else None
+        if entry is not None and entry.GetOptions().map_entry:
+            if any(_NUL in key for key in value if isinstance(key, str)):
+                return Unstorable(path, NUL_CHARACTER)
+            field = entry.fields_by_name["value"]
+            items: Iterable[tuple[str, object]] = ((f"{path}[{key!r}]", item) for key, item in value.items())
+        elif field.is_repeated:
+            items = ((f"{path}[{index}]", item) for index, item in enumerate(value))
+        else:
+            items = [(path, value)]
+        for item_path, item in items:
+            found = _in_value(field, item, item_path)
+            if found is not None:
+                return found
+    return None
+
+
+def _in_value(field: FieldDescriptor, value: object, path: str) -> Unstorable | None:
+    if field.type == FieldDescriptor.TYPE_STRING and isinstance(value, str) and _NUL in value:
+        return Unstorable(path, NUL_CHARACTER)
+    if field.type != FieldDescriptor.TYPE_MESSAGE or not isinstance(value, Message):
+        return None
+    if isinstance(value, Timestamp):
+        return None if parsed_time(value) is not None else Unstorable(path, INVALID_TIMESTAMP)
+    return unstorable_field(value, path + ".")

@@ -19,6 +19,7 @@ from services.common.unstorable import unstorable_field
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 _TYPE_URL_PREFIX = "type.googleapis.com/"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 Headers = Sequence[tuple[str, bytes]]
 
@@ -34,9 +35,12 @@ def current_traceparent() -> str:
 
 
 def timestamp(moment: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(moment.astimezone(UTC))
-    return stamp
+    """The Timestamp of a moment (a naive one is local time); a third the cost of Timestamp.FromDatetime,
+    which every purchase pays several times."""
+    if moment.tzinfo is None:
+        moment = moment.astimezone(UTC)
+    since = moment - _EPOCH
+    return Timestamp(seconds=since.days * 86_400 + since.seconds, nanos=since.microseconds * 1_000)
 
 
 def new_envelope(

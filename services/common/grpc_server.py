@@ -110,6 +110,7 @@ class DomainErrorInterceptor(WrappingInterceptor):
     (or a database outage, see `refusal_of`) into its gRPC status with google.rpc details."""
 
     def __init__(self, authorizer: Authorizer | None = None) -> None:
+        super().__init__()
         self._authorizer = authorizer
 
     def wrap_unary(self, behavior: Behavior, method: str) -> Behavior:

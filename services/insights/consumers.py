@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import asyncpg
-from babel.numbers import is_currency
 from google.protobuf.message import Message
 from loyalty.common.v1.common_pb2 import Money
 from loyalty.events.v1 import commerce_pb2, rewards_pb2, tickets_pb2
 from loyalty.events.v1 import points_pb2 as points_events
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
 
+from services.common.currencies import is_currency_code
 from services.common.errors import Violations
 from services.common.events import occurred_at
 from services.common.kafka import POINTS_EVENTS_TOPIC, PURCHASES_TOPIC, REWARDS_EVENTS_TOPIC, TICKETS_EVENTS_TOPIC
@@ -43,7 +43,7 @@ def _check(payload: Message, *, required: tuple[str, ...] = (), positive: tuple[
 def _check_money(violations: Violations, name: str, money: Money) -> None:
     if money.amount_minor < 0:
         violations.add(f"{name}.amount_minor", "must not be negative")
-    if not is_currency(money.currency_code) or money.currency_code != money.currency_code.upper():
+    if not is_currency_code(money.currency_code):
         violations.add(f"{name}.currency_code", "must be an ISO 4217 code in upper case")
 
 

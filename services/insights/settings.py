@@ -7,8 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from babel.numbers import get_currency_precision, is_currency
+from babel.numbers import get_currency_precision
 
+from services.common.currencies import is_currency_code
 from services.common.settings import SettingsError, _integer
 
 DEFAULT_DASHBOARD_PORT = 8094
@@ -31,7 +32,7 @@ class InsightsSettings:
 
 def insights_settings(env: Mapping[str, str] = os.environ) -> InsightsSettings:
     currency = env.get("LOYALTY_INSIGHTS_CURRENCY") or "USD"
-    if not is_currency(currency) or currency != currency.upper():
+    if not is_currency_code(currency):
         raise SettingsError(f"LOYALTY_INSIGHTS_CURRENCY must be an ISO 4217 code in upper case, got {currency!r}")
     raw_cost = env.get("LOYALTY_INSIGHTS_COST_PER_POINT") or "0.01"
     try:

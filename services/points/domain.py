@@ -10,8 +10,9 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from babel.numbers import get_currency_precision, is_currency
+from babel.numbers import get_currency_precision
 
+from services.common.currencies import is_currency_code
 from services.common.errors import InvalidArgument, Violations
 
 MEMBER_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,64}")
@@ -128,7 +129,7 @@ def _check_birth_date(violations: Violations, text: str, today: date) -> None:
 
 
 def _check_money(violations: Violations, field: str, money: Money, *, currency: str | None = None) -> None:
-    if not is_currency(money.currency) or money.currency != money.currency.upper():
+    if not is_currency_code(money.currency):
         violations.add(f"{field}.currency_code", f"{money.currency!r} is not an ISO 4217 currency code")
     elif currency is not None and money.currency != currency:
         violations.add(f"{field}.currency_code", f"must be the purchase currency {currency}")

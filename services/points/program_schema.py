@@ -13,8 +13,9 @@ from collections.abc import Collection
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from babel.numbers import get_currency_precision, is_currency
+from babel.numbers import get_currency_precision
 
+from services.common.currencies import is_currency_code
 from services.common.errors import Violations
 from services.common.time_zones import time_zone
 from services.common.yaml_fields import EARLIEST, MAX_TEXT, Section, check_decimal, join, load_document
@@ -115,13 +116,9 @@ def _zone(root: Section) -> ZoneInfo:
 
 def _currency(section: Section, key: str, *, required: bool = False) -> str:
     code = section.text(key, required=required)
-    if code and not _is_currency_code(code):
+    if code and not is_currency_code(code):
         section.refuse(key, f"{code!r} is not an ISO 4217 currency code")
     return code
-
-
-def _is_currency_code(code: str) -> bool:
-    return code.isupper() and bool(is_currency(code))
 
 
 def _earning(section: Section | None, currency: str, zone: ZoneInfo) -> EarningPolicy:
@@ -147,7 +144,7 @@ def _base_rates(section: Section, currency: str) -> dict[str, Decimal]:
     rates: dict[str, Decimal] = {}
     field = section.field("base_rates")
     for code, value in section.mapping("base_rates").items():
-        if not _is_currency_code(code):
+        if not is_currency_code(code):
             section.violations.add(join(field, code), "is not an ISO 4217 currency code")
             continue
         rates[code] = check_decimal(section.violations, join(field, code), value, MIN_RATE, MAX_RATE, places=4)

@@ -8,6 +8,9 @@ from datetime import UTC, datetime
 
 import pytest
 from google.protobuf import json_format
+from google.protobuf.timestamp_pb2 import Timestamp
+from hypothesis import given
+from hypothesis import strategies as st
 from loyalty.common.v1.common_pb2 import LineItem, Money
 from loyalty.events.v1 import commerce_pb2, points_pb2
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
@@ -21,6 +24,7 @@ from services.common.events import (
     kafka_headers,
     new_envelope,
     occurred_at,
+    timestamp,
 )
 
 WHEN = datetime(2025, 3, 4, 5, 6, 7, 123456, tzinfo=UTC)
@@ -180,3 +184,13 @@ def test_occurred_at_defaults_to_now_when_absent() -> None:
     envelope.ClearField("occurred_at")
     before = datetime.now(UTC)
     assert before <= occurred_at(envelope) <= datetime.now(UTC)
+
+
+@given(st.datetimes(timezones=st.timezones()) | st.datetimes())
+def test_timestamp_is_the_moment_protobuf_itself_makes(moment: datetime) -> None:
+    expected = Timestamp()
+    try:
+        expected.FromDatetime(moment.astimezone(UTC))
+    except (ValueError, OverflowError):  # local time beyond year 1..9999 in UTC: nothing to compare with
+        return
+    assert timestamp(moment) == expected

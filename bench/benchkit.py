@@ -8,12 +8,13 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
+import psutil
 from loyalty.points.v1 import points_pb2 as pb
 from loyalty.points.v1 import points_pb2_grpc
 
@@ -94,9 +95,15 @@ async def _echo(request: bytes, context: object) -> bytes:
     return request
 
 
+@dataclass(frozen=True)
+class Echo:
+    call: Call
+    pid: int
+
+
 @asynccontextmanager
-async def echo_server() -> AsyncIterator[Call]:
-    """An empty gRPC server in its own process, like a service process; yields a call to it."""
+async def echo_server() -> AsyncIterator[Echo]:
+    """An empty gRPC server in its own process, like a service process; yields a call to it and its pid."""
     port = free_port()
     process = multiprocessing.get_context("spawn").Process(target=_serve_echo, args=(port,), daemon=True)
     process.start()
@@ -105,7 +112,8 @@ async def echo_server() -> AsyncIterator[Call]:
             await channel.channel_ready()
             echo = channel.unary_unary("/bench.Echo/Echo")
             payload = b"x" * 64
-            yield lambda: echo(payload)
+            assert process.pid is not None
+            yield Echo(lambda: echo(payload), process.pid)
     finally:
         process.terminate()
         process.join(5)
@@ -135,3 +143,68 @@ async def enroll_members(running: Platform, count: int) -> list[str]:
         for member_id in members:
             await points.EnrollMember(pb.EnrollMemberRequest(member_id=member_id))
     return members
+
+
+# -- where the CPU goes ------------------------------------------------------------------
+
+Processes = Mapping[str, Callable[[], Sequence[psutil.Process]]]
+
+
+class CpuMeter:
+    """CPU seconds spent by groups of processes over a phase, per call: where a closed loop's ceiling comes from.
+
+    Each group is listed afresh at the start and the end (PostgreSQL's backends
+    come and go); a process that ended in between is not counted.
+    """
+
+    def __init__(self, processes: Processes) -> None:
+        self._processes = processes
+        self._started: dict[str, dict[int, float]] = {}
+
+    def start(self) -> None:
+        self._started = {group: _cpu_seconds(listed()) for group, listed in self._processes.items()}
+
+    def per_call_ms(self, calls: int) -> dict[str, float]:
+        spent = {}
+        for group, listed in self._processes.items():
+            before = self._started[group]
+            now = _cpu_seconds(listed())
+            spent[group] = sum(seconds - before.get(pid, 0.0) for pid, seconds in now.items())
+        return {group: 1000 * seconds / max(calls, 1) for group, seconds in spent.items()}
+
+
+def cpu_line(per_call_ms: Mapping[str, float]) -> str:
+    shares = ", ".join(f"{group} {ms:.3f}" for group, ms in per_call_ms.items())
+    return f"      CPU ms per call: {shares}"
+
+
+def _cpu_seconds(processes: Sequence[psutil.Process]) -> dict[int, float]:
+    seconds = {}
+    for process in processes:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        seconds[process.pid] = times.user + times.system + times.children_user + times.children_system
+    return seconds
+
+
+def this_process() -> list[psutil.Process]:
+    return [psutil.Process()]
+
+
+def postgres_processes(running: Platform) -> list[psutil.Process]:
+    """The platform's PostgreSQL: its postmaster (first line of postmaster.pid) and every backend and worker."""
+    assert running.postgres is not None, "the benchmarks run on the embedded PostgreSQL"
+    postmaster = psutil.Process(int((running.postgres.pgdata / "postmaster.pid").read_text().split()[0]))
+    return [postmaster, *postmaster.children(recursive=True)]
+
+
+def broker_processes(running: Platform) -> list[psutil.Process]:
+    listener = f"tcp://{running.kafka_bootstrap}"
+    return [p for p in psutil.process_iter(["cmdline"]) if listener in (p.info["cmdline"] or [])]
+
+
+def service_processes(running: Platform, names: Sequence[str]) -> list[psutil.Process]:
+    pids = [running.service_pid(name) for name in names]
+    return [psutil.Process(pid) for pid in pids if pid is not None]

@@ -9,7 +9,9 @@ platform running, and with the points service alone (its PostgreSQL and the
 broker still there, its events still published). On a small machine the other
 services, working through every PointsEarned event, and the broker serving
 them take as much CPU as the points service itself; in production they run on
-their own hosts.
+their own hosts. Under each closed loop it prints the CPU time each process
+(or group of them) spent per call, which is where the closed loop's ceiling
+comes from on a small machine.
 """
 
 from __future__ import annotations
@@ -20,12 +22,29 @@ import itertools
 from dataclasses import dataclass
 
 import grpc
-from benchkit import Call, Figures, closed_loop, echo_server, enroll_members, open_loop, platform
+import psutil
+from benchkit import (
+    Call,
+    CpuMeter,
+    Figures,
+    Processes,
+    broker_processes,
+    closed_loop,
+    cpu_line,
+    echo_server,
+    enroll_members,
+    open_loop,
+    platform,
+    postgres_processes,
+    service_processes,
+    this_process,
+)
 from loyalty.common.v1.common_pb2 import Money
 from loyalty.points.v1 import points_pb2_grpc
 
 from services.client import record_purchase_request
 from services.common.settings import SERVICE_NAMES
+from services.dev import Platform
 
 PRICE = Money(amount_minor=1999, currency_code="USD")
 WARM_UP_S = 2
@@ -35,15 +54,30 @@ WARM_UP_S = 2
 class Measured:
     paced: Figures
     closed: Figures
+    # CPU each group of processes spent per call in the closed loop.
+    cpu_ms: dict[str, float]
 
 
-async def measure(call: Call, *, rate: float, clients: int, seconds: float) -> Measured:
+async def measure(call: Call, cpu: CpuMeter, *, rate: float, clients: int, seconds: float) -> Measured:
     # Paced first: after the closed loop, consumers would still be working off its tens of
     # thousands of events, and that backlog is no part of a steady `rate` calls a second.
     await open_loop(call, rate=rate, seconds=WARM_UP_S)
     paced = await open_loop(call, rate=rate, seconds=seconds)
+    cpu.start()
     closed = await closed_loop(call, clients=clients, seconds=seconds)
-    return Measured(paced, closed)
+    return Measured(paced, closed, cpu.per_call_ms(closed.calls))
+
+
+def platform_cpu(running: Platform, others: list[str]) -> CpuMeter:
+    groups: Processes = {
+        "points": lambda: service_processes(running, ["points"]),
+        "PostgreSQL": lambda: postgres_processes(running),
+        "broker": lambda: broker_processes(running),
+        "load generator": this_process,
+    }
+    if others:
+        groups = {**groups, "other services": lambda: service_processes(running, others)}
+    return CpuMeter(groups)
 
 
 async def main(seconds: float, clients: int, rate: float) -> None:
@@ -52,18 +86,21 @@ async def main(seconds: float, clients: int, rate: float) -> None:
         async with grpc.aio.insecure_channel(running.grpc_address("points")) as channel, echo_server() as echo:
             points = points_pb2_grpc.PointsServiceStub(channel)
             purchase: Call = lambda: points.RecordPurchase(record_purchase_request(next(members), PRICE))  # noqa: E731
-            echoed = await measure(echo, rate=rate, clients=clients, seconds=seconds)
-            whole = await measure(purchase, rate=rate, clients=clients, seconds=seconds)
-            for name in SERVICE_NAMES:
-                if name != "points":
-                    await running.stop_service(name)
-            alone = await measure(purchase, rate=rate, clients=clients, seconds=seconds)
+            echo_cpu = CpuMeter({"echo server": lambda: [psutil.Process(echo.pid)], "load generator": this_process})
+            echoed = await measure(echo.call, echo_cpu, rate=rate, clients=clients, seconds=seconds)
+            others = [name for name in SERVICE_NAMES if name != "points"]
+            whole = await measure(purchase, platform_cpu(running, others), rate=rate, clients=clients, seconds=seconds)
+            for name in others:
+                await running.stop_service(name)
+            alone = await measure(purchase, platform_cpu(running, []), rate=rate, clients=clients, seconds=seconds)
     runs = [("RecordPurchase, whole platform", whole), ("RecordPurchase, points alone", alone)]
     print(f"closed loop, {clients} concurrent clients, {seconds:.0f} s each")
     print(echoed.closed.line("  echo server (ceiling)"))
+    print(cpu_line(echoed.cpu_ms))
     for label, measured in runs:
         ratio = measured.closed.rate / echoed.closed.rate
         print(measured.closed.line(f"  {label}") + f"   ratio to ceiling {ratio:.2f}")
+        print(cpu_line(measured.cpu_ms))
     print(f"open loop at {rate:.0f} calls/s, {seconds:.0f} s each")
     print(echoed.paced.line("  echo server (ceiling)"))
     for label, measured in runs:

@@ -24,7 +24,7 @@ from aiokafka.errors import KafkaError
 from google.protobuf.message import Message
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
 
-from services.common.db import DATABASE_UNAVAILABLE, TRANSACTION_CONFLICT, unit_of_work
+from services.common.db import DATABASE_UNAVAILABLE, TRANSACTION_CONFLICT, VALUE_REFUSED, unit_of_work
 from services.common.dead_letters import DeadLetters
 from services.common.errors import DomainError
 from services.common.events import MalformedEvent, decode, header
@@ -305,10 +305,10 @@ class EventConsumer(TypedEventConsumer[Handler]):
                 with consuming(self.topic, self.name, list(event.record.headers or ())):
                     try:
                         await self._apply_one(connection, event, isolated)
-                    except DomainError as error:
+                    except _REFUSED as error:
                         if not isolated:
-                            raise _RefusedEvent(error.message) from error
-                        refusals.append((event, error.message))
+                            raise _RefusedEvent(refusal_reason(error)) from error
+                        refusals.append((event, refusal_reason(error)))
                         continue
                 applied += 1
             for event, reason in refusals:
@@ -322,6 +322,17 @@ class EventConsumer(TypedEventConsumer[Handler]):
             return
         async with connection.transaction():
             await event.handler(connection, event.envelope, event.payload)
+
+
+# What the domain refuses, and values the database refuses: neither would go through on a retry.
+_REFUSED: tuple[type[BaseException], ...] = (DomainError, *VALUE_REFUSED)
+
+
+def refusal_reason(error: BaseException) -> str:
+    """Why an event was dead-lettered: the domain's message, or what the database refused (VALUE_REFUSED)."""
+    if isinstance(error, DomainError):
+        return error.message
+    return f"the database refused a value: {error}"
 
 
 class _RefusedEvent(Exception):

@@ -21,6 +21,14 @@ DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
 # as a whole: running it again succeeds. Consumers retry their batch; a gRPC caller gets ABORTED.
 TRANSACTION_CONFLICT: tuple[type[BaseException], ...] = (asyncpg.exceptions.TransactionRollbackError,)
 
+# A value the database will not keep (a number beyond its column, a failed CHECK, a missing NOT NULL
+# value): the same input fails every time. A consumer dead-letters the event that carried it.
+VALUE_REFUSED: tuple[type[BaseException], ...] = (
+    asyncpg.exceptions.DataError,
+    asyncpg.exceptions.CheckViolationError,
+    asyncpg.exceptions.NotNullViolationError,
+)
+
 
 async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
     # command_timeout bounds a statement stuck behind a lock or a dead server.

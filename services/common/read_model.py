@@ -5,7 +5,9 @@ for idempotent, order-independent writes (`INSERT ... ON CONFLICT`). Instead
 of a round trip per write, the batch's writes are gathered and sent with one
 pipelined `executemany` per distinct statement, in the transaction that marks
 the events in the inbox. A refused event's writes are simply dropped: nothing
-was sent, so no savepoint is needed.
+was sent, so no savepoint is needed. When the database refuses a value of
+the batch, each event is applied alone, and the one whose value it refuses is
+dead-lettered.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ import asyncpg
 from google.protobuf.message import Message
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
 
-from services.common.consumer import DecodedEvent, TypedEventConsumer
-from services.common.db import unit_of_work
+from services.common.consumer import DecodedEvent, TypedEventConsumer, refusal_reason
+from services.common.db import VALUE_REFUSED, unit_of_work
 from services.common.dead_letters import DeadLetters
 from services.common.errors import DomainError
 from services.common.tracing import consuming
@@ -49,6 +51,16 @@ WriteHandler = Callable[[Writes, EventEnvelope, Message], Awaitable[None]]
 
 class ReadModelConsumer(TypedEventConsumer[WriteHandler]):
     async def apply(self, events: list[DecodedEvent[WriteHandler]], dead_letters: DeadLetters) -> int:
+        try:
+            return await self._apply_together(events, dead_letters)
+        except VALUE_REFUSED as error:
+            if len(events) == 1:
+                await self.dead_letter(events[0].record, dead_letters, refusal_reason(error))
+                return 0
+        # A batched statement cannot tell whose values the database refused: each event alone finds it.
+        return sum([await self.apply([event], dead_letters) for event in events])
+
+    async def _apply_together(self, events: list[DecodedEvent[WriteHandler]], dead_letters: DeadLetters) -> int:
         batch = Writes()
         applied = 0
         refusals: list[tuple[DecodedEvent[WriteHandler], str]] = []

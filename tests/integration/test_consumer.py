@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 import pytest
@@ -18,6 +19,7 @@ from services.common.consumer import EventConsumer
 from services.common.errors import NotFound
 from services.common.events import PROTOBUF, kafka_headers, new_envelope
 from services.common.kafka import dead_letter_topic
+from services.common.read_model import ReadModelConsumer, Writes
 from services.common.settings import KafkaSettings
 from tests.integration.support import PoolFactory, TopicFactory, eventually, header, read_topic, running
 
@@ -25,12 +27,18 @@ PURCHASE_MADE = commerce_pb2.PurchaseMade.DESCRIPTOR.full_name
 REFUSED_AMOUNT = 13  # the test handler refuses purchases of exactly this amount
 
 
+INSERT_EFFECT = "INSERT INTO effects (event_id, purchase_id, amount_minor) VALUES ($1, $2, $3)"
+
+
+def effect_of(envelope: EventEnvelope, payload: Message) -> tuple[str, str, int]:
+    assert isinstance(payload, commerce_pb2.PurchaseMade)
+    return envelope.event_id, payload.purchase_id, payload.amount.amount_minor
+
+
 async def record_effect(connection: asyncpg.Connection, envelope: EventEnvelope, payload: Message) -> None:
     """A handler with a visible effect; it refuses one amount after writing, like a domain check would."""
     assert isinstance(payload, commerce_pb2.PurchaseMade)
-    await connection.execute(
-        "INSERT INTO effects (event_id, purchase_id) VALUES ($1, $2)", envelope.event_id, payload.purchase_id
-    )
+    await connection.execute(INSERT_EFFECT, *effect_of(envelope, payload))
     if payload.amount.amount_minor == REFUSED_AMOUNT:
         raise NotFound(f"member_id: member {payload.member_id!r} is not enrolled")
 
@@ -38,7 +46,10 @@ async def record_effect(connection: asyncpg.Connection, envelope: EventEnvelope,
 @pytest.fixture
 async def pool(migrated_pool: PoolFactory) -> asyncpg.Pool:
     _, pool = await migrated_pool("rewards")
-    await pool.execute("CREATE TABLE effects (event_id text NOT NULL, purchase_id text NOT NULL)")
+    # smallint: an amount beyond 32767 is a value the database refuses.
+    await pool.execute(
+        "CREATE TABLE effects (event_id text NOT NULL, purchase_id text NOT NULL, amount_minor smallint NOT NULL)"
+    )
     return pool
 
 
@@ -49,13 +60,12 @@ async def topic(fresh_topic: TopicFactory) -> str:
 
 @pytest.fixture
 def consumer(pool: asyncpg.Pool, kafka_settings: KafkaSettings, topic: str) -> EventConsumer:
-    return EventConsumer(
-        name=f"test-{uuid.uuid4().hex[:8]}",
-        topic=topic,
-        pool=pool,
-        kafka=kafka_settings,
-        handlers={PURCHASE_MADE: record_effect},
-    )
+    return EventConsumer(**consumer_options(pool, kafka_settings, topic), handlers={PURCHASE_MADE: record_effect})
+
+
+def consumer_options(pool: asyncpg.Pool, kafka_settings: KafkaSettings, topic: str) -> dict[str, Any]:
+    """A consumer of `topic` in a group of its own."""
+    return {"name": f"test-{uuid.uuid4().hex[:8]}", "topic": topic, "pool": pool, "kafka": kafka_settings}
 
 
 def purchase_event(member_id: str, amount_minor: int = 500) -> EventEnvelope:
@@ -168,6 +178,44 @@ async def test_an_event_the_domain_refuses_is_dead_lettered_with_the_reason_and_
     )
 
 
+async def test_an_event_with_a_value_the_database_refuses_is_dead_lettered_and_the_batch_goes_on(
+    consumer: EventConsumer, pool: asyncpg.Pool, send: Callable[[str], Send], kafka_settings: KafkaSettings, topic: str
+) -> None:
+    member = f"m-{uuid.uuid4().hex[:8]}"
+    before, too_big, after = purchase_event(member), purchase_event(member, 40_000), purchase_event(member)
+    for message in (before, too_big, after):
+        await send(member)(message)
+    async with running(consumer.run):
+        await eventually(lambda: effects_of(pool, after.event_id), what="the event after the refused one")
+        [dead] = await read_topic(kafka_settings, dead_letter_topic(topic), 1, settle=1.0)
+    assert header(dead, "ce_id") == too_big.event_id
+    reason = header(dead, "dlq-reason") or ""
+    assert reason.startswith("the database refused a value: ") and "40000" in reason
+    assert [await effects_of(pool, e.event_id) for e in (before, too_big, after)] == [1, 0, 1]
+    assert consumer.applied == 2
+
+
+async def test_a_read_model_batch_with_a_value_the_database_refuses_applies_the_others_once(
+    pool: asyncpg.Pool, send: Callable[[str], Send], kafka_settings: KafkaSettings, topic: str
+) -> None:
+    async def write_effect(writes: Writes, envelope: EventEnvelope, payload: Message) -> None:
+        await writes.execute(INSERT_EFFECT, *effect_of(envelope, payload))
+
+    consumer = ReadModelConsumer(
+        **consumer_options(pool, kafka_settings, topic), handlers={PURCHASE_MADE: write_effect}
+    )
+    member = f"m-{uuid.uuid4().hex[:8]}"
+    events = [purchase_event(member, 40_000 if index == 3 else 500) for index in range(8)]
+    for message in events:
+        await send(member)(message)
+    async with running(consumer.run):
+        await eventually(lambda: effects_of(pool, events[-1].event_id), what="the last event")
+        [dead] = await read_topic(kafka_settings, dead_letter_topic(topic), 1, settle=1.0)
+    assert header(dead, "ce_id") == events[3].event_id
+    assert [await effects_of(pool, e.event_id) for e in events] == [1, 1, 1, 0, 1, 1, 1, 1]
+    assert consumer.applied == 7
+
+
 async def test_a_batch_mixing_refused_and_good_events_applies_each_good_one_once(
     consumer: EventConsumer, pool: asyncpg.Pool, send: Callable[[str], Send], kafka_settings: KafkaSettings, topic: str
 ) -> None:
@@ -227,13 +275,7 @@ async def test_a_batch_the_database_rolled_back_is_retried_and_the_consumer_live
             await connection.execute(FAILURES[failure])
         await record_effect(connection, envelope, payload)
 
-    consumer = EventConsumer(
-        name=f"test-{uuid.uuid4().hex[:8]}",
-        topic=topic,
-        pool=pool,
-        kafka=kafka_settings,
-        handlers={PURCHASE_MADE: fail_once},
-    )
+    consumer = EventConsumer(**consumer_options(pool, kafka_settings, topic), handlers={PURCHASE_MADE: fail_once})
     member = f"m-{uuid.uuid4().hex[:8]}"
     first, second = purchase_event(member), purchase_event(member)
     for message in (first, second):

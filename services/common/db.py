@@ -22,11 +22,13 @@ DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
 TRANSACTION_CONFLICT: tuple[type[BaseException], ...] = (asyncpg.exceptions.TransactionRollbackError,)
 
 # A value the database will not keep (a number beyond its column, a failed CHECK, a missing NOT NULL
-# value): the same input fails every time. A consumer dead-letters the event that carried it.
+# value, text too long for an index entry): the same input fails every time. A consumer dead-letters
+# the event that carried it.
 VALUE_REFUSED: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.DataError,
     asyncpg.exceptions.CheckViolationError,
     asyncpg.exceptions.NotNullViolationError,
+    asyncpg.exceptions.ProgramLimitExceededError,
 )
 
 

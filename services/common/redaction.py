@@ -4,7 +4,7 @@ Redaction applies to the whole record as it is about to be written (message,
 extra fields, exception text): passwords in connection URLs and DSNs, the
 literal secrets the service was configured with, e-mail addresses (only the
 first letter of the local part and the domain stay), and any field named like
-personal data or a secret.
+personal data or a secret. Text longer than MAX_TEXT is cut once redacted.
 """
 
 from __future__ import annotations
@@ -36,9 +36,16 @@ SENSITIVE_FIELDS = frozenset(
     }
 )
 
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://[^\s/:@]*):[^\s/@]*@")
+# Every repetition that could run along a long word is bounded (schemes, an address's local part and
+# labels are short by their standards): unbounded, a value of 300,000 letters took each pattern minutes,
+# and the whole service with it, since lines are written on its event loop.
+_URL_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]{0,31}://[^\s/:@]*):[^\s/@]*@")
 _PASSWORD_PARAMETER = re.compile(r"(?P<key>password\s*=\s*)(?P<value>'[^']*'|[^\s&;']+)", re.IGNORECASE)
-_EMAIL = re.compile(r"(?P<first>[A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@(?P<domain>[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
+_EMAIL = re.compile(
+    r"(?P<first>[A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{0,63}@(?P<domain>[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){1,8})"
+)
+# Longer text (a huge field of a refused request or event, quoted in its reason) is cut after redaction.
+MAX_TEXT = 2_000
 
 
 class Redactor:
@@ -51,7 +58,10 @@ class Redactor:
             value = value.replace(secret, REDACTED)
         value = _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}:{REDACTED}@", value)
         value = _PASSWORD_PARAMETER.sub(lambda m: f"{m['key']}{REDACTED}", value)
-        return _EMAIL.sub(lambda m: f"{m['first']}***@{m['domain']}", value)
+        value = _EMAIL.sub(lambda m: f"{m['first']}***@{m['domain']}", value)
+        if len(value) > MAX_TEXT:
+            return f"{value[:MAX_TEXT]}... ({len(value) - MAX_TEXT} more characters)"
+        return value
 
     def value(self, value: object) -> object:
         if isinstance(value, str):

@@ -25,6 +25,9 @@ from services.points import domain, lots_store, store
 
 SOURCE = "loyalty.points"
 MAX_GOODWILL_POINTS = 10_000_000
+# The entry's description carries them, and every ledger page the entry: the tickets service's own limit.
+MAX_REASON = 500
+MAX_AGENT = 128
 
 
 def idempotency_key(ticket_id: str) -> str:
@@ -38,10 +41,12 @@ def validate_grant(grant: ticket_events.GoodwillGranted) -> None:
     domain.check_member_id(violations, "member_id", grant.member_id)
     if not 0 < grant.points <= MAX_GOODWILL_POINTS:
         violations.add("points", f"must be between 1 and {MAX_GOODWILL_POINTS}")
-    if not grant.reason:
-        violations.add("reason", "is required: why the goodwill was granted")
-    if not grant.granted_by:
-        violations.add("granted_by", "is required: the granting agent")
+    if not 0 < len(grant.reason) <= MAX_REASON:
+        violations.add("reason", f"is required, at most {MAX_REASON} characters: why the goodwill was granted")
+    if not 0 < len(grant.granted_by) <= MAX_AGENT:
+        violations.add("granted_by", f"is required, at most {MAX_AGENT} characters: the granting agent")
+    if len(grant.approved_by) > MAX_AGENT:
+        violations.add("approved_by", f"must be at most {MAX_AGENT} characters")
     violations.raise_if_any()
 
 

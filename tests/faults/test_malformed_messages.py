@@ -17,9 +17,9 @@ import json
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TypeVar
 
 import grpc
 import pytest
@@ -30,6 +30,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from loyalty.common.v1.common_pb2 import Money
 from loyalty.events.v1 import commerce_pb2, tickets_pb2
+from loyalty.events.v1 import points_pb2 as points_events
+from loyalty.events.v1 import rewards_pb2 as reward_events
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
 from loyalty.points.v1 import points_pb2
 from loyalty.rewards.v1 import rewards_pb2
@@ -38,20 +40,32 @@ from loyalty.tickets.v1 import tickets_pb2 as tickets_api_pb2
 from services.common.events import JSON, PROTOBUF, kafka_headers, new_envelope, timestamp
 from services.common.kafka import (
     PARTNER_ACCRUALS_TOPIC,
+    POINTS_EVENTS_TOPIC,
     PURCHASES_TOPIC,
+    REWARDS_EVENTS_TOPIC,
     TICKETS_EVENTS_TOPIC,
     dead_letter_topic,
 )
+from services.common.settings import SERVICE_NAMES
 from services.dev import Platform
 from tests.e2e.conftest import running_platform
-from tests.faults.audit import CONSUMER_GROUPS, ledger
+from tests.faults.audit import CONSUMER_GROUPS, consumer_lag, ledger
 from tests.faults.books import REPORTS, Books, Report
+from tests.faults.fuzz_strategies import messages as any_message
 from tests.faults.scale import Scale
 from tests.faults.world import Cast, Stubs, cast, stubs_for
 
 pytestmark = pytest.mark.faults
 
 Headers = list[tuple[str, bytes]]
+T = TypeVar("T")
+# The event types of each topic a service consumes (partner accruals are records, fuzzed as JSON above).
+EVENT_MODULES = {
+    PURCHASES_TOPIC: commerce_pb2,
+    POINTS_EVENTS_TOPIC: points_events,
+    REWARDS_EVENTS_TOPIC: reward_events,
+    TICKETS_EVENTS_TOPIC: tickets_pb2,
+}
 OVERSIZED = 900_000
 DEADLINE_S = 120.0
 
@@ -132,16 +146,32 @@ _PARTNER_JSON = st.fixed_dictionaries(
 )
 
 
-def _fuzzed_partner_records(count: int) -> list[bytes]:
-    found: list[bytes] = []
+def _examples(strategy: st.SearchStrategy[T], count: int) -> list[T]:
+    found: list[T] = []
 
     @settings(max_examples=count, database=None, deadline=None, suppress_health_check=list(HealthCheck))
-    @given(_PARTNER_JSON)
-    def collect(record: dict[str, Any]) -> None:
-        found.append(json.dumps(record, allow_nan=True).encode())
+    @given(strategy)
+    def collect(example: T) -> None:
+        found.append(example)
 
     collect()
     return found
+
+
+def _fuzzed_partner_records(count: int) -> list[bytes]:
+    return [json.dumps(record, allow_nan=True).encode() for record in _examples(_PARTNER_JSON, count)]
+
+
+def _fuzzed_events(member_id: str, count: int) -> list[tuple[str, EventEnvelope]]:
+    """(topic, envelope) of `count` hypothesis-made payloads of every event type of every consumed event topic."""
+    fuzzed = []
+    for topic, module in EVENT_MODULES.items():
+        for descriptor in module.DESCRIPTOR.message_types_by_name.values():
+            for payload in _examples(any_message(descriptor, known=[member_id]), count):
+                envelope = new_envelope(payload, subject=member_id, source="faults", occurred_at=datetime.now(UTC))
+                if envelope.ByteSize() <= OVERSIZED:  # bigger ones are the "oversized" case above
+                    fuzzed.append((topic, envelope))
+    return fuzzed
 
 
 async def _send_malformed(producer: AIOKafkaProducer, cast_: Cast, count: int) -> dict[str, set[bytes]]:
@@ -241,18 +271,13 @@ async def test_malformed_messages_are_dead_lettered_and_consumers_keep_going(
     problems: list[str] = []
     async with stubs_for(fault_platform) as stubs:
         cast_ = await cast(stubs, books, members=1)
-        producer = AIOKafkaProducer(
-            bootstrap_servers=fault_platform.kafka_bootstrap, enable_idempotence=False, max_request_size=2_000_000
+        keys, sentinels, applied_after_s = await _send_then_sentinels(
+            fault_platform,
+            stubs,
+            cast_,
+            lambda producer: _send_malformed(producer, cast_, scale.malformed_per_topic),
+            problems,
         )
-        await producer.start()
-        try:
-            keys = await _send_malformed(producer, cast_, scale.malformed_per_topic)
-            sent_at = time.monotonic()
-            sentinels = await _send_sentinels(producer, stubs, cast_)
-        finally:
-            await producer.stop()
-        applied_after = await _wait_applied(stubs, cast_.members[0], set(sentinels.values()), problems)
-        await _tier_views_learn_a_new_member(stubs, problems)
         before_books = sum(e.points for e in await ledger(stubs, cast_.members[0]))
         if before_books != 100_000 + 20 + 7:
             problems.append(f"{cast_.members[0]}: ledger sums to {before_books}, not the credit and two sentinels")
@@ -276,7 +301,7 @@ async def test_malformed_messages_are_dead_lettered_and_consumers_keep_going(
             len(sentinels),
             0,
             len(problems),
-            f"{dead} DLQ entries (one per consumer group); sentinels applied {applied_after - sent_at:.1f}s after",
+            f"{dead} DLQ entries (one per consumer group); sentinels applied {applied_after_s:.1f}s after",
         )
     )
     assert problems == [], "\n".join(problems)
@@ -290,3 +315,70 @@ async def _wait_applied(stubs: Stubs, member_id: str, wanted: set[str], problems
         await asyncio.sleep(0.2)
     problems.append(f"sentinels {sorted(wanted)} not applied after {DEADLINE_S:.0f}s: a consumer stopped")
     return time.monotonic()
+
+
+async def test_fuzzed_events_of_every_type_never_stop_a_consumer(fresh_platform: Platform, scale: Scale) -> None:
+    """Well-formed envelopes around hypothesis-made payloads (huge and NUL-bearing strings, integer edges,
+    timestamps out of range, unknown enums): each consumer applies or dead-letters every one and goes on."""
+    problems: list[str] = []
+    async with stubs_for(fresh_platform) as stubs:
+        cast_ = await cast(stubs, Books(), members=2)
+        # The fuzzed events name the second member; the first one's ledger stays small for the sentinels' check.
+        # In a thread: at full length generating takes seconds, and the channels' keepalives must not starve.
+        fuzzed = await asyncio.to_thread(_fuzzed_events, cast_.members[1], scale.malformed_per_topic)
+
+        async def send_fuzzed(producer: AIOKafkaProducer) -> None:
+            for topic, envelope in fuzzed:
+                await producer.send_and_wait(
+                    topic, envelope.SerializeToString(), key=envelope.subject.encode(), headers=kafka_headers(envelope)
+                )
+
+        _, sentinels, applied_after_s = await _send_then_sentinels(fresh_platform, stubs, cast_, send_fuzzed, problems)
+    problems += [f"{name} stopped" for name in SERVICE_NAMES if not fresh_platform.service_running(name)]
+    lag = await _settled_lag(fresh_platform)
+    REPORTS.append(
+        Report(
+            "fuzzed Kafka events",
+            len(fuzzed),
+            len(sentinels),
+            0,
+            len(sentinels),
+            0,
+            len(problems) + len(lag),
+            f"{len({e.type for _, e in fuzzed})} event types; sentinels applied {applied_after_s:.1f}s after",
+        )
+    )
+    assert problems + lag == [], "\n".join(problems + lag)
+
+
+async def _send_then_sentinels(
+    platform: Platform,
+    stubs: Stubs,
+    cast_: Cast,
+    send: Callable[[AIOKafkaProducer], Awaitable[T]],
+    problems: list[str],
+) -> tuple[T, dict[str, str], float]:
+    """`send`, then the sentinels behind it; what `send` returned, the sentinels, and how long after it they applied."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=platform.kafka_bootstrap, enable_idempotence=False, max_request_size=2_000_000
+    )
+    await producer.start()
+    try:
+        sent = await send(producer)
+        sent_at = time.monotonic()
+        sentinels = await _send_sentinels(producer, stubs, cast_)
+    finally:
+        await producer.stop()
+    applied_after = await _wait_applied(stubs, cast_.members[0], set(sentinels.values()), problems)
+    await _tier_views_learn_a_new_member(stubs, problems)
+    return sent, sentinels, applied_after - sent_at
+
+
+async def _settled_lag(platform: Platform) -> list[str]:
+    """The consumer groups still behind the end of their topics once DEADLINE_S passed, or none."""
+    deadline = time.monotonic() + DEADLINE_S
+    while True:
+        lag = await consumer_lag(platform)
+        if not lag or time.monotonic() > deadline:
+            return lag
+        await asyncio.sleep(1)

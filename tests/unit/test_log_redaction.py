@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -85,3 +86,20 @@ def test_url_password_finds_the_password_where_libpq_accepts_it() -> None:
 def test_a_short_secret_is_not_used_to_rewrite_every_line() -> None:
     # A one-letter "password" would otherwise blank that letter everywhere.
     assert Redactor(["a"]).text("a plain line") == "a plain line"
+
+
+def test_a_huge_value_is_redacted_then_cut_and_never_holds_up_the_line(log_lines: Lines) -> None:
+    # Unbounded patterns took minutes over one long word (the test's own timeout would catch a return of that).
+    huge = "jane.doe@example.com " + "x" * 300_000 + f" {SASL_PASSWORD} " + "y" * 1_990 + SASL_PASSWORD
+    logging.getLogger("test").warning("refused", extra={"reason": huge, "member_id": "m" * 300_000})
+    [line] = log_lines()
+    reason = str(line["reason"])
+    assert re.fullmatch(r"j\*\*\*@example\.com x{1983}\.\.\. \(\d+ more characters\)", reason)
+    assert len(str(line["member_id"])) < 2_100
+
+
+def test_a_secret_straddling_the_cut_is_redacted_whole() -> None:
+    secret = "s3cret-straddling"
+    text = "x" * 1_990 + secret + "y" * 100
+    cut = Redactor([secret]).text(text)
+    assert "s3cret" not in cut and REDACTED[:10] in cut

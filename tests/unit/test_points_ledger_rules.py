@@ -6,8 +6,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from loyalty.events.v1.tickets_pb2 import GoodwillGranted
 
 from services.common.errors import FailedPrecondition, InvalidArgument
+from services.points import goodwill
 from services.points.ledger import (
     Balances,
     Draw,
@@ -91,3 +93,15 @@ def test_adjustments_may_debit_but_not_be_zero_or_anonymous() -> None:
     with pytest.raises(InvalidArgument) as raised:
         validate_adjustment(0, "k", "", "agent-1")
     assert [v.field for v in raised.value.violations] == ["points", "reason"]
+
+
+def test_a_goodwill_grant_with_an_overlong_reason_or_agent_is_refused_naming_the_field() -> None:
+    grant = GoodwillGranted(ticket_id="t-1", member_id="m-1", points=5, reason="sorry", granted_by="agent-1")
+    goodwill.validate_grant(grant)
+    for field, value in (("reason", "x" * 501), ("granted_by", "a" * 129), ("approved_by", "a" * 129)):
+        wrong = GoodwillGranted()
+        wrong.CopyFrom(grant)
+        setattr(wrong, field, value)
+        with pytest.raises(InvalidArgument) as refused:
+            goodwill.validate_grant(wrong)
+        assert [v.field for v in refused.value.violations] == [field]

@@ -154,7 +154,9 @@ class CpuMeter:
     """CPU seconds spent by groups of processes over a phase, per call: where a closed loop's ceiling comes from.
 
     Each group is listed afresh at the start and the end (PostgreSQL's backends
-    come and go); a process that ended in between is not counted.
+    come and go). A process that ended in between counts through its parent's
+    children times when the parent is listed (PostgreSQL's autovacuum workers
+    through the postmaster), else not at all.
     """
 
     def __init__(self, processes: Processes) -> None:

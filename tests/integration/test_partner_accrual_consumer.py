@@ -51,6 +51,11 @@ def partner_consumer(pool: asyncpg.Pool, kafka_settings: KafkaSettings, topic: s
     return PartnerAccrualConsumer(pool, kafka_settings, accruals, name=new_id("group"), topic=topic)
 
 
+def partner_headers(partner_id: str, key: str) -> list[tuple[str, bytes]]:
+    """The headers that name the producing partner and carry its credential."""
+    return [("partner-id", partner_id.encode()), ("authorization", f"Bearer {key}".encode())]
+
+
 async def send(
     producer: AIOKafkaProducer,
     topic: str,
@@ -60,7 +65,7 @@ async def send(
     *,
     as_json: bool = False,
 ) -> None:
-    headers = [("partner-id", partner_id.encode()), ("authorization", f"Bearer {key}".encode())]
+    headers = partner_headers(partner_id, key)
     if isinstance(record, bytes):
         value = record
     elif as_json:
@@ -123,7 +128,7 @@ async def test_partitions_ingested_at_once_credit_each_record_once_and_dead_lett
     topic = await fresh_topic("partner")
     partner_id, key = await hotel(pool)
     members = [(await app.enroll(Enrollment(new_id("m"), "", "", ""))).member_id for _ in range(24)]
-    headers = [("partner-id", partner_id.encode()), ("authorization", f"Bearer {key}".encode())]
+    headers = partner_headers(partner_id, key)
     for index, member in enumerate(members):
         stays = [stay(f"{member}-{n}", member, "10") for n in range(3)]
         # A resend and an unknown member, keyed like the rest: every partition has both.

@@ -76,11 +76,16 @@ async def applied(pool: asyncpg.Pool, consumer: EventConsumer, *envelopes: Event
     return bool(count == len(ids))
 
 
+@pytest.fixture
+async def member(app: PointsApplication) -> str:
+    member_id = f"m-{uuid.uuid4().hex[:8]}"
+    await app.enroll(domain.Enrollment(member_id, "", "", ""))
+    return member_id
+
+
 async def test_a_purchase_over_kafka_earns_like_one_over_grpc_and_only_once(
-    app: PointsApplication, pool: asyncpg.Pool, consumer: EventConsumer, producer: AIOKafkaProducer
+    member: str, app: PointsApplication, pool: asyncpg.Pool, consumer: EventConsumer, producer: AIOKafkaProducer
 ) -> None:
-    member = f"m-{uuid.uuid4().hex[:8]}"
-    await app.enroll(domain.Enrollment(member, "", "", ""))
     purchase_id = f"order-{uuid.uuid4().hex[:8]}"
     over_kafka = purchase_made(member, purchase_id, 4299)
     # The commerce system sends the same purchase again as a new event (and later over gRPC).
@@ -113,15 +118,14 @@ async def test_a_purchase_over_kafka_earns_like_one_over_grpc_and_only_once(
 
 
 async def test_refused_purchases_are_dead_lettered_with_the_field_and_write_nothing(
+    member: str,
     app: PointsApplication,
     pool: asyncpg.Pool,
     consumer: EventConsumer,
     producer: AIOKafkaProducer,
     kafka_settings: KafkaSettings,
 ) -> None:
-    member = f"m-{uuid.uuid4().hex[:8]}"
     ghost = f"ghost-{uuid.uuid4().hex[:8]}"
-    await app.enroll(domain.Enrollment(member, "", "", ""))
     negative = purchase_made(member, f"order-{uuid.uuid4().hex[:8]}", -100)
     unknown_member = purchase_made(ghost, f"order-{uuid.uuid4().hex[:8]}", 500)
     good = purchase_made(member, f"order-{uuid.uuid4().hex[:8]}", 500)
@@ -146,13 +150,6 @@ def _purchase_id(envelope: EventEnvelope) -> str:
     payload = commerce_pb2.PurchaseMade()
     assert envelope.payload.Unpack(payload)
     return payload.purchase_id
-
-
-@pytest.fixture
-async def member(app: PointsApplication) -> str:
-    member_id = f"m-{uuid.uuid4().hex[:8]}"
-    await app.enroll(domain.Enrollment(member_id, "", "", ""))
-    return member_id
 
 
 async def test_events_no_database_can_hold_are_dead_lettered_naming_the_field(

@@ -163,7 +163,7 @@ async def _grpc(
 
 async def _outbox_drained(connection: asyncpg.Connection) -> None:
     """Wait until the relay published every event, so one run's backlog does not slow the next."""
-    while await connection.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL"):  # noqa: ASYNC110
+    while await connection.fetchval("SELECT count(*) FROM outbox_pending"):  # noqa: ASYNC110
         await asyncio.sleep(0.5)
 
 

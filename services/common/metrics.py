@@ -69,12 +69,13 @@ OUTBOX_GAUGES = (
     SampledGauge(
         "loyalty_outbox_backlog_rows",
         "Outbox rows not yet published",
-        "SELECT count(*) FROM outbox WHERE published_at IS NULL",
+        "SELECT count(*) FROM outbox_pending",
     ),
     SampledGauge(
         "loyalty_outbox_oldest_age_seconds",
         "Age of the oldest unpublished outbox row; 0 when none waits",
-        "SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0) FROM outbox WHERE published_at IS NULL",
+        """SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(o.created_at)), 0)
+             FROM outbox_pending JOIN outbox o USING (id)""",
     ),
 )
 

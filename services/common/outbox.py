@@ -1,17 +1,19 @@
 """The transactional outbox and the relay that publishes it.
 
 A service calls `add_event` inside the transaction that changes its state, so
-the event exists exactly when the change does. The relay publishes rows in id
-order (which, for one member, is commit order: writers lock the member row
-first) and marks each row published only once the broker acknowledged it.
-When the broker is down the relay keeps the rows, backs off and tries again;
-nothing is lost, and a row may be published twice, which consumers absorb
-through their inbox.
+the event exists exactly when the change does, and is pending (a row in
+`outbox_pending`) until the broker acknowledges it. The relay publishes pending
+rows in id order (which, for one member, is commit order: writers lock the
+member row first) and deletes their pending rows only once the broker
+acknowledged them. When the broker is down the relay keeps the rows, backs off
+and tries again; nothing is lost, and a row may be published twice, which
+consumers absorb through their inbox.
 
-Published rows are kept for `retention`. If the broker acknowledges an offset
-at or below one it acknowledged before on the same partition, its log was lost
-(the embedded in-memory broker after a restart): the relay marks the retained
-rows of that topic unpublished and sends them again.
+Events are kept for `retention` after they were written, and always until
+published. If the broker acknowledges an offset at or below one it
+acknowledged before on the same partition, its log was lost (the embedded
+in-memory broker after a restart): the relay makes the retained rows of that
+topic pending again and sends them again.
 """
 
 from __future__ import annotations
@@ -49,8 +51,11 @@ _CLEANUP_EVERY = timedelta(minutes=1)
 
 async def add_event(connection: asyncpg.Connection, topic: str, envelope: EventEnvelope) -> None:
     await connection.execute(
-        """INSERT INTO outbox (event_id, topic, message_key, event_type, envelope, traceparent)
-           VALUES ($1, $2, $3, $4, $5, $6)""",
+        """WITH event AS (
+               INSERT INTO outbox (event_id, topic, message_key, event_type, envelope, traceparent)
+               VALUES ($1, $2, $3, $4, $5, $6)
+               RETURNING id)
+           INSERT INTO outbox_pending (id) SELECT id FROM event""",
         uuid.UUID(envelope.event_id),
         topic,
         envelope.subject,
@@ -65,10 +70,13 @@ async def add_events(connection: asyncpg.Connection, topic: str, envelopes: Sequ
     if not envelopes:
         return
     await connection.execute(
-        """INSERT INTO outbox (event_id, topic, message_key, event_type, envelope, traceparent)
-           SELECT e.event_id, $1, e.message_key, e.event_type, e.envelope, e.traceparent
-             FROM unnest($2::uuid[], $3::text[], $4::text[], $5::bytea[], $6::text[])
-                  AS e(event_id, message_key, event_type, envelope, traceparent)""",
+        """WITH event AS (
+               INSERT INTO outbox (event_id, topic, message_key, event_type, envelope, traceparent)
+               SELECT e.event_id, $1, e.message_key, e.event_type, e.envelope, e.traceparent
+                 FROM unnest($2::uuid[], $3::text[], $4::text[], $5::bytea[], $6::text[])
+                      AS e(event_id, message_key, event_type, envelope, traceparent)
+               RETURNING id)
+           INSERT INTO outbox_pending (id) SELECT id FROM event""",
         topic,
         [uuid.UUID(e.event_id) for e in envelopes],
         [e.subject for e in envelopes],
@@ -171,8 +179,10 @@ class OutboxRelay:
 
     async def _pending(self, connection: asyncpg.Connection) -> list[_Row]:
         records = await connection.fetch(
+            # The first pending ids, then their rows by key: a join could walk the outbox from its start.
             """SELECT id, topic, message_key, envelope FROM outbox
-                WHERE published_at IS NULL ORDER BY id LIMIT $1""",
+                WHERE id = ANY(ARRAY(SELECT id FROM outbox_pending ORDER BY id LIMIT $1))
+                ORDER BY id""",
             _BATCH_SIZE,
         )
         return [_Row(r["id"], r["topic"], r["message_key"], r["envelope"]) for r in records]
@@ -198,7 +208,7 @@ class OutboxRelay:
                    SELECT DISTINCT o.topic FROM outbox_partition_offsets o JOIN acks a USING (topic, partition)
                     WHERE a.lowest <= o.last_offset),
                published AS (
-                   UPDATE outbox SET published_at = now()
+                   DELETE FROM outbox_pending
                     WHERE id = ANY($5::bigint[]) AND NOT EXISTS (SELECT FROM lost)),
                offsets AS (
                    INSERT INTO outbox_partition_offsets (topic, partition, last_offset)
@@ -224,9 +234,7 @@ class OutboxRelay:
     ) -> None:
         """The broker lost the log of `lost_topics`: their offsets start again and their retained rows go again."""
         async with connection.transaction():
-            await connection.execute(
-                "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", [r.id for r in rows]
-            )
+            await connection.execute("DELETE FROM outbox_pending WHERE id = ANY($1::bigint[])", [r.id for r in rows])
             # Every partition of a lost topic starts again, not only those in this batch.
             await connection.execute("DELETE FROM outbox_partition_offsets WHERE topic = ANY($1::text[])", lost_topics)
             # A lost topic's offsets start again once the replay lands on the re-created topic.
@@ -245,8 +253,9 @@ class OutboxRelay:
         # This batch too: its acknowledgements may be for a topic the broker does not list.
         replayed = await connection.fetchval(
             """WITH replay AS (
-                   UPDATE outbox SET published_at = NULL
-                    WHERE topic = ANY($1::text[]) AND published_at IS NOT NULL
+                   INSERT INTO outbox_pending (id)
+                   SELECT id FROM outbox WHERE topic = ANY($1::text[])
+                   ON CONFLICT (id) DO NOTHING
                    RETURNING 1)
                SELECT count(*) FROM replay""",
             topics,
@@ -257,7 +266,12 @@ class OutboxRelay:
         )
 
     async def _forget_old_rows(self, connection: asyncpg.Connection) -> None:
-        await connection.execute("DELETE FROM outbox WHERE published_at < now() - $1::interval", self._retention)
+        await connection.execute(
+            """DELETE FROM outbox o
+                WHERE created_at < now() - $1::interval
+                  AND NOT EXISTS (SELECT FROM outbox_pending p WHERE p.id = o.id)""",
+            self._retention,
+        )
 
     async def _sleep_until_woken(self) -> None:
         with contextlib.suppress(TimeoutError):

@@ -51,21 +51,21 @@ CONSUMER_GROUPS = {
 # Rows that must not stay behind once the platform is quiet, per database.
 STUCK_ROWS = {
     "points": {
-        "unpublished outbox rows": "SELECT count(*) FROM outbox WHERE published_at IS NULL",
+        "unpublished outbox rows": "SELECT count(*) FROM outbox_pending",
         "holds still open": "SELECT count(*) FROM holds WHERE status = 'held'",
         "holds open past their ttl": "SELECT count(*) FROM holds WHERE status = 'held' AND expires_at < now()",
         "ledger keys applied twice": """SELECT count(*) FROM (SELECT idempotency_key FROM ledger_entries
                                           GROUP BY 1 HAVING count(*) > 1) twice""",
     },
     "rewards": {
-        "unpublished outbox rows": "SELECT count(*) FROM outbox WHERE published_at IS NULL",
+        "unpublished outbox rows": "SELECT count(*) FROM outbox_pending",
         "redemptions not settled": "SELECT count(*) FROM redemptions WHERE step NOT IN ('completed', 'cancelled')",
     },
     "tickets": {
-        "unpublished outbox rows": "SELECT count(*) FROM outbox WHERE published_at IS NULL",
+        "unpublished outbox rows": "SELECT count(*) FROM outbox_pending",
     },
     "notifications": {
-        "unpublished outbox rows": "SELECT count(*) FROM outbox WHERE published_at IS NULL",
+        "unpublished outbox rows": "SELECT count(*) FROM outbox_pending",
         # The fault platform runs the scheduler every 2 s (conftest.FAULT_ENV).
         "messages overdue and not sent": """SELECT count(*) FROM notifications
                                             WHERE status = 'scheduled' AND due_at < now() - interval '30 seconds'""",

@@ -122,7 +122,7 @@ async def test_rpcs_ledger_entries_holds_and_the_outbox_are_scraped(
     assert delta(before, after, "loyalty_points_ledger_entries_written_total", kind="purchase_earn") == 2
     assert value(after, "loyalty_points_holds_pending") == 1
     # Enrolment and each purchase wrote an event; no relay runs yet.
-    backlog = await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+    backlog = await pool.fetchval("SELECT count(*) FROM outbox_pending")
     assert backlog >= 3
     assert value(after, "loyalty_outbox_backlog_rows") == backlog
     assert value(after, "loyalty_outbox_oldest_age_seconds") > 0

@@ -10,7 +10,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from services.common.migrations import Migration, apply, discover, migrate, service_migrations
+from services.common.migrations import COMMON_MIGRATIONS, Migration, apply, discover, migrate, service_migrations
 
 CreateDatabase = Callable[[], Awaitable[str]]
 
@@ -66,6 +66,27 @@ async def test_migrations_create_the_tables_each_service_needs(create_database: 
     finally:
         await connection.close()
     assert {"outbox", "inbox", "members", "ledger_entries", "purchases", "schema_migrations"} <= tables
+
+
+async def test_events_written_before_the_pending_list_keep_their_state(create_database: CreateDatabase) -> None:
+    url = await create_database()
+    kit = discover("common", COMMON_MIGRATIONS)
+    connection = await asyncpg.connect(url)
+    try:
+        await apply(connection, kit[:1])
+        await connection.execute(
+            """INSERT INTO outbox (event_id, topic, message_key, event_type, envelope, published_at)
+               VALUES (gen_random_uuid(), 't', 'sent', 'e', '', now()),
+                      (gen_random_uuid(), 't', 'waiting', 'e', '', NULL)"""
+        )
+        await apply(connection, kit)
+        pending = await connection.fetch("SELECT message_key FROM outbox_pending JOIN outbox USING (id)")
+        kept = await connection.fetchval("SELECT count(*) FROM outbox")
+    finally:
+        await connection.close()
+    # The published event stays (retained for replay) but is no longer pending; the waiting one still is.
+    assert [r["message_key"] for r in pending] == ["waiting"]
+    assert kept == 2
 
 
 async def test_a_failing_file_leaves_no_trace_and_earlier_files_stay(create_database: CreateDatabase) -> None:

@@ -51,7 +51,7 @@ async def add_events(pool: asyncpg.Pool, topic: str, member_ids: list[str], roun
 
 
 async def unpublished(pool: asyncpg.Pool) -> int:
-    return int(await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL"))
+    return int(await pool.fetchval("SELECT count(*) FROM outbox_pending"))
 
 
 async def all_published(pool: asyncpg.Pool) -> bool:

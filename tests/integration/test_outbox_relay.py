@@ -24,7 +24,7 @@ def earned(member_id: str, sequence: int) -> EventEnvelope:
 
 
 async def unpublished(pool: asyncpg.Pool) -> int:
-    return int(await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL"))
+    return int(await pool.fetchval("SELECT count(*) FROM outbox_pending"))
 
 
 async def all_published(pool: asyncpg.Pool) -> bool:

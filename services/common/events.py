@@ -14,6 +14,7 @@ from loyalty.events.v1 import commerce_pb2, points_pb2, rewards_pb2  # noqa: F40
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
 from opentelemetry import propagate
 
+from services.common.ids import new_id
 from services.common.unstorable import unstorable_field
 
 PROTOBUF = "application/x-protobuf"
@@ -66,7 +67,7 @@ def _envelope(
     payload: Message, subject: str, source: str, stamp: Timestamp, traceparent: str, event_id: uuid.UUID | None
 ) -> EventEnvelope:
     envelope = EventEnvelope(
-        event_id=str(event_id or uuid.uuid4()),
+        event_id=str(event_id or new_id()),
         type=payload.DESCRIPTOR.full_name,
         source=source,
         occurred_at=stamp,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -23,6 +22,7 @@ from loyalty.events.v1.envelope_pb2 import EventEnvelope
 from services.common.db import unit_of_work
 from services.common.errors import InvalidArgument, Unauthenticated
 from services.common.events import new_envelopes
+from services.common.ids import new_id
 from services.common.kafka import POINTS_EVENTS_TOPIC
 from services.common.outbox import add_events
 from services.points import accrual_store, domain, partners_store, settlement, store, tier_application
@@ -123,7 +123,7 @@ def _accepted_row(
         partner_transaction_id=record.partner_transaction_id,
         member_id=record.member_id,
         points=decision.points,
-        entry_id=uuid.uuid4() if decision.points else None,
+        entry_id=new_id() if decision.points else None,
         description=f"{partner_id} {record.activity_type} {record.partner_transaction_id}",
         breakdown=json.dumps(breakdown),
         earned_at=earned_at,

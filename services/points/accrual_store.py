@@ -9,6 +9,7 @@ from datetime import datetime
 
 import asyncpg
 
+from services.common.ids import new_ids
 from services.points.partner_accrual import Decision
 
 
@@ -69,8 +70,9 @@ async def insert_accepted(connection: asyncpg.Connection, partner_id: str, rows:
     records = await connection.fetch(
         """WITH input AS (
                SELECT * FROM unnest($2::text[], $3::text[], $4::bigint[], $5::uuid[], $6::text[], $7::jsonb[],
-                                    $8::timestamptz[], $9::timestamptz[], $10::timestamptz[])
-                   AS t(tx, member_id, points, entry_id, description, breakdown, earned_at, available_at, expires_at)),
+                                    $8::timestamptz[], $9::timestamptz[], $10::timestamptz[], $11::uuid[])
+                   AS t(tx, member_id, points, entry_id, description, breakdown, earned_at, available_at, expires_at,
+                        lot_id)),
            accrual AS (
                INSERT INTO partner_accruals (partner_id, partner_transaction_id, member_id, points, entry_id)
                SELECT $1, tx, member_id, points, entry_id FROM input
@@ -85,7 +87,7 @@ async def insert_accepted(connection: asyncpg.Connection, partner_id: str, rows:
                RETURNING entry_id),
            lot AS (
                INSERT INTO lots (lot_id, member_id, entry_id, points, remaining, earned_at, available_at, expires_at)
-               SELECT gen_random_uuid(), i.member_id, i.entry_id, i.points, i.points, i.earned_at, i.available_at,
+               SELECT i.lot_id, i.member_id, i.entry_id, i.points, i.points, i.earned_at, i.available_at,
                       i.expires_at
                  FROM input i JOIN entry e ON e.entry_id = i.entry_id)
            SELECT partner_transaction_id FROM accrual""",
@@ -99,6 +101,7 @@ async def insert_accepted(connection: asyncpg.Connection, partner_id: str, rows:
         [r.earned_at for r in rows],
         [r.available_at for r in rows],
         [r.expires_at for r in rows],
+        new_ids(len(rows)),
     )
     return {r["partner_transaction_id"] for r in records}
 

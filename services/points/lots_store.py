@@ -9,6 +9,7 @@ from datetime import datetime
 
 import asyncpg
 
+from services.common.ids import new_id
 from services.points import store
 from services.points.ledger import Draw, Lot
 
@@ -44,7 +45,7 @@ async def insert_lot(
     await connection.execute(
         """INSERT INTO lots (lot_id, member_id, entry_id, points, remaining, earned_at, available_at, expires_at)
            VALUES ($1, $2, $3, $4, $4, $5, $6, $7)""",
-        uuid.uuid4(),
+        new_id(),
         member_id,
         entry_id,
         points,

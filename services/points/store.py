@@ -10,6 +10,7 @@ from datetime import date, datetime
 
 import asyncpg
 
+from services.common.ids import new_id, new_ids
 from services.common.metrics import LEDGER_ENTRIES
 from services.points.domain import Enrollment, Purchase
 
@@ -110,7 +111,7 @@ async def insert_entry(
         f"""INSERT INTO ledger_entries (entry_id, member_id, kind, points, idempotency_key, description, breakdown)
             VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)
             RETURNING {_ENTRY_COLUMNS}""",
-        uuid.uuid4(),
+        new_id(),
         member_id,
         kind,
         points,
@@ -224,7 +225,7 @@ class PurchaseEarning:
     breakdown: str
     available_at: datetime
     expires_at: datetime | None
-    entry_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    entry_id: uuid.UUID = field(default_factory=new_id)
 
 
 async def insert_purchase_earnings(
@@ -243,9 +244,9 @@ async def insert_purchase_earnings(
         f"""WITH input AS (
                 SELECT * FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::jsonb[],
                                      $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::bigint[],
-                                     $11::text[], $12::text[], $13::jsonb[])
+                                     $11::text[], $12::text[], $13::jsonb[], $14::uuid[])
                     AS t(entry_id, member_id, points, purchase_id, description, breakdown, earned_at, available_at,
-                         expires_at, amount_minor, currency_code, channel, line_items)),
+                         expires_at, amount_minor, currency_code, channel, line_items, lot_id)),
             entry AS (
                 INSERT INTO ledger_entries (entry_id, member_id, kind, points, idempotency_key, description, breakdown)
                 SELECT entry_id, member_id, 'purchase_earn', points, 'purchase:' || purchase_id, description, breakdown
@@ -254,7 +255,7 @@ async def insert_purchase_earnings(
                 RETURNING {_ENTRY_COLUMNS}),
             lot AS (
                 INSERT INTO lots (lot_id, member_id, entry_id, points, remaining, earned_at, available_at, expires_at)
-                SELECT gen_random_uuid(), i.member_id, i.entry_id, i.points, i.points, i.earned_at, i.available_at,
+                SELECT i.lot_id, i.member_id, i.entry_id, i.points, i.points, i.earned_at, i.available_at,
                        i.expires_at
                   FROM input i JOIN entry e ON e.entry_id = i.entry_id),
             purchase AS (
@@ -280,6 +281,7 @@ async def insert_purchase_earnings(
         [p.amount.currency for p in purchases],
         [p.channel for p in purchases],
         [json.dumps([asdict(item) for item in p.line_items]) for p in purchases],
+        new_ids(len(earnings)),
     )
     recorded: dict[str, EntryRow | None] = {}
     for record in records:

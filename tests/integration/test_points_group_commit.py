@@ -9,6 +9,7 @@ import asyncpg
 import pytest
 
 from services.common.errors import AlreadyExists, InvalidArgument, NotFound
+from services.points import store
 from services.points.application import PointsApplication
 from services.points.domain import Money
 from services.points.purchases import PurchaseResult
@@ -78,3 +79,22 @@ async def test_the_same_purchase_sent_concurrently_earns_once(app: PointsApplica
 
     assert sum(not r.duplicate for r in results) == 1
     assert {r.points_earned for r in results} == {purchase.amount.amount_minor // 100 * RATE}
+
+
+async def test_a_batch_finds_earlier_purchases_by_key_whatever_plan_is_cached(
+    app: PointsApplication, pool: asyncpg.Pool
+) -> None:
+    # The plan a connection keeps for a statement may date from when purchases was nearly empty;
+    # a batch must still look up its purchase ids, never read the whole table.
+    member = await enrolled(app)
+    for _ in range(3):
+        await app.record_purchase(purchase_for(member))
+    async with pool.acquire() as connection:
+        await connection.execute("SET plan_cache_mode = force_generic_plan")
+        async with connection.transaction():
+            await store.lock_buyers(connection, [purchase_for(member)])
+            whole_table_reads = await connection.fetchval(
+                "SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relname = 'purchases'"
+            )
+        await connection.execute("RESET plan_cache_mode")
+    assert whole_table_reads == 0

@@ -89,12 +89,10 @@ async def test_a_batch_finds_earlier_purchases_by_key_whatever_plan_is_cached(
     member = await enrolled(app)
     for _ in range(3):
         await app.record_purchase(purchase_for(member))
-    async with pool.acquire() as connection:
-        await connection.execute("SET plan_cache_mode = force_generic_plan")
-        async with connection.transaction():
-            await store.lock_buyers(connection, [purchase_for(member)])
-            whole_table_reads = await connection.fetchval(
-                "SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relname = 'purchases'"
-            )
-        await connection.execute("RESET plan_cache_mode")
+    async with pool.acquire() as connection, connection.transaction():
+        await connection.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        await store.lock_buyers(connection, [purchase_for(member)])
+        whole_table_reads = await connection.fetchval(
+            "SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relname = 'purchases'"
+        )
     assert whole_table_reads == 0

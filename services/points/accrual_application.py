@@ -101,7 +101,7 @@ class AccrualApplication:
         await add_events(connection, POINTS_EVENTS_TOPIC, _earned_events(credited, members, repaid, partner_id, now))
         await accrual_store.insert_results(connection, partner_id, decisions)
         touched = [members[member_id] for member_id in sorted({row.member_id for row in credited})]
-        await tier_application.move_after_activities(connection, touched, program, now)
+        await tier_application.move_after_activities(connection, touched, program, now, spent=False)
         return decisions
 
 

@@ -82,11 +82,13 @@ class PurchaseRecorder:
         unseen = await _unseen(connection, valid, outcomes)
         fresh = await self._priced(connection, requests, unseen, outcomes)
         earned = await _write(connection, fresh, outcomes, now)
+        recorded = [item for item in fresh if _recorded_now(outcomes[item.index])]
+        await _move_tiers(connection, recorded, now)
         await add_events(connection, POINTS_EVENTS_TOPIC, [_points_earned(*credit) for credit in earned])
-        for item in fresh:
+        for item in recorded:
             outcome = outcomes[item.index]
-            if isinstance(outcome, PurchaseResult) and not outcome.duplicate:
-                outcomes[item.index] = await _with_referral(connection, item, outcome)
+            assert isinstance(outcome, PurchaseResult)
+            outcomes[item.index] = await _with_referral(connection, item, outcome)
         assert all(outcome is not None for outcome in outcomes)
         return [outcome for outcome in outcomes if outcome is not None]
 
@@ -133,7 +135,7 @@ async def _unseen(
 async def _write(
     connection: asyncpg.Connection, fresh: Sequence[_Fresh], outcomes: list[Outcome | None], now: datetime
 ) -> list[tuple[_Fresh, store.EntryRow, int]]:
-    """Write the purchases, settle refund debt and move tiers; returns each credit with the balance after it."""
+    """Write the purchases and settle refund debt; returns each credit with the balance after it."""
     recorded = await store.insert_purchase_earnings(connection, [_earning(item) for item in fresh])
     earned = []
     for item in fresh:
@@ -148,11 +150,35 @@ async def _write(
             balance = item.member.balance + item.priced.points
             if entry is not None:
                 balance -= await settlement.settle_spent_refunds(connection, item.member, entry)
-            await tier_application.move_after_activity(connection, item.member, item.priced.program, now)
         if entry is not None:
             earned.append((item, entry, balance))
         outcomes[item.index] = PurchaseResult(item.priced.points, entry, False, balance, item.priced)
     return earned
+
+
+def _recorded_now(outcome: Outcome | None) -> bool:
+    return isinstance(outcome, PurchaseResult) and not outcome.duplicate
+
+
+async def _move_tiers(connection: asyncpg.Connection, recorded: Sequence[_Fresh], now: datetime) -> None:
+    """Upgrade the buyers their purchase moved up, one statement per program version that priced the batch.
+
+    Each move is announced in the trace its purchase arrived in.
+    """
+    by_version: dict[int, list[_Fresh]] = {}
+    for item in recorded:
+        by_version.setdefault(id(item.priced.program), []).append(item)
+    for items in by_version.values():
+        program = items[0].priced.program
+        if program is None:
+            continue
+        buyers = {item.member.member_id: item for item in items}
+        members = [item.member for item in items]
+        for member_id, change in await tier_application.upgrades_after_activity(
+            connection, members, program, now, spent=True
+        ):
+            with within(buyers[member_id].request.trace):
+                await tier_application.apply_change(connection, member_id, change, program, now)
 
 
 def _earning(item: _Fresh) -> store.PurchaseEarning:

@@ -78,6 +78,7 @@ class RefundApplication:
             connection,
             refund_id=refund.refund_id,
             purchase_id=purchase.purchase_id,
+            member_id=purchase.member_id,
             amount_minor=refund.amount.amount_minor,
             points_reversed=points,
             points_owed=taken.owed,

@@ -61,6 +61,7 @@ async def insert_refund(
     *,
     refund_id: str,
     purchase_id: str,
+    member_id: str,
     amount_minor: int,
     points_reversed: int,
     points_owed: int,
@@ -70,8 +71,8 @@ async def insert_refund(
 ) -> RefundRow:
     await connection.execute(
         """INSERT INTO refunds (refund_id, purchase_id, amount_minor, points_reversed, points_owed, points_overdrawn,
-                                entry_id, occurred_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
+                                entry_id, occurred_at, member_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
         refund_id,
         purchase_id,
         amount_minor,
@@ -80,6 +81,7 @@ async def insert_refund(
         points_overdrawn,
         entry_id,
         occurred_at,
+        member_id,
     )
     return RefundRow(refund_id, purchase_id, amount_minor, points_reversed, points_owed, entry_id, points_overdrawn)
 

@@ -28,69 +28,86 @@ async def qualifying_value(
 
     `since` starts the count elsewhere: at the start of a later window, for what will still count then.
     """
+    return (await qualifying_values(connection, [member_id], program, now, since))[member_id]
+
+
+async def qualifying_values(
+    connection: asyncpg.Connection,
+    member_ids: Sequence[str],
+    program: Program,
+    now: datetime,
+    since: datetime | None = None,
+) -> dict[str, Decimal]:
+    """qualifying_value for many members in one statement; each member's is a range scan over the window alone."""
     assert program.tiers is not None
     start = since or tiers.window_start(program.tiers, now, program.timezone)
     if program.tiers.basis is TierBasis.POINTS:
-        earned = await connection.fetchval(
-            """SELECT coalesce(sum(points), 0)::bigint FROM ledger_entries
-                WHERE member_id = $1 AND kind IN ('purchase_earn', 'partner_earn', 'refund') AND created_at >= $2""",
-            member_id,
+        records = await connection.fetch(
+            """SELECT m.member_id,
+                      (SELECT coalesce(sum(e.points), 0) FROM ledger_entries e
+                        WHERE e.member_id = m.member_id AND e.kind IN ('purchase_earn', 'partner_earn', 'refund')
+                          AND e.created_at >= $2) AS value
+                 FROM unnest($1::text[]) AS m (member_id)""",
+            member_ids,
             start,
         )
-        return Decimal(earned)
-    spent_minor = await connection.fetchval(
-        """SELECT (SELECT coalesce(sum(amount_minor), 0) FROM purchases
-                    WHERE member_id = $1 AND currency_code = $2 AND occurred_at >= $3)
+        return {record["member_id"]: Decimal(record["value"]) for record in records}
+    records = await connection.fetch(
+        """SELECT m.member_id,
+                  (SELECT coalesce(sum(p.amount_minor), 0) FROM purchases p
+                    WHERE p.member_id = m.member_id AND p.currency_code = $2 AND p.occurred_at >= $3)
                 - (SELECT coalesce(sum(r.amount_minor), 0) FROM refunds r JOIN purchases p USING (purchase_id)
-                    WHERE p.member_id = $1 AND p.currency_code = $2 AND r.occurred_at >= $3)""",
-        member_id,
+                    WHERE r.member_id = m.member_id AND p.currency_code = $2 AND r.occurred_at >= $3) AS spent_minor
+             FROM unnest($1::text[]) AS m (member_id)""",
+        member_ids,
         program.currency,
         start,
     )
-    return Decimal(spent_minor).scaleb(-get_currency_precision(program.currency))
+    precision = get_currency_precision(program.currency)
+    return {record["member_id"]: Decimal(record["spent_minor"]).scaleb(-precision) for record in records}
 
 
-async def move_after_activity(
-    connection: asyncpg.Connection, member: store.MemberRow, program: Program | None, now: datetime
-) -> None:
-    """Upgrade at once when the window's value reached a higher tier (the member row is locked)."""
-    if program is None or program.tiers is None:
-        return
-    value = await qualifying_value(connection, member.member_id, program, now)
-    change = tiers.upgrade(program.tiers, member.tier, value)
-    if change is not None:
-        await _apply(connection, member.member_id, change, program, now)
+async def upgrades_after_activity(
+    connection: asyncpg.Connection,
+    members: Sequence[store.MemberRow],
+    program: Program | None,
+    now: datetime,
+    *,
+    spent: bool,
+) -> list[tuple[str, tiers.TierChange]]:
+    """The members (locked) whose window value now reaches a higher tier, each with its move up.
+
+    `spent` says whether the activity spent money: activity that only earned
+    points (partner accruals) cannot move a spend-basis tier, so is not counted.
+    """
+    if program is None or program.tiers is None or not members:
+        return []
+    if program.tiers.basis is TierBasis.SPEND and not spent:
+        return []
+    values = await qualifying_values(connection, [member.member_id for member in members], program, now)
+    changes = [(m.member_id, tiers.upgrade(program.tiers, m.tier, values[m.member_id])) for m in members]
+    return [(member_id, change) for member_id, change in changes if change is not None]
 
 
 async def move_after_activities(
-    connection: asyncpg.Connection, members: Sequence[store.MemberRow], program: Program | None, now: datetime
+    connection: asyncpg.Connection,
+    members: Sequence[store.MemberRow],
+    program: Program | None,
+    now: datetime,
+    *,
+    spent: bool,
 ) -> None:
-    """move_after_activity for many locked members at once: one query for all their points-basis values.
-
-    Only points earned move a points-basis tier; under a spend basis, activity
-    other than purchases (partner accruals) does not change the value.
-    """
-    if program is None or program.tiers is None or program.tiers.basis is not TierBasis.POINTS or not members:
+    """Upgrade at once the members (locked) whose window value reached a higher tier."""
+    if program is None:
         return
-    start = tiers.window_start(program.tiers, now, program.timezone)
-    records = await connection.fetch(
-        """SELECT member_id, coalesce(sum(points), 0)::bigint AS earned FROM ledger_entries
-            WHERE member_id = ANY($1::text[]) AND kind IN ('purchase_earn', 'partner_earn', 'refund')
-              AND created_at >= $2
-            GROUP BY member_id""",
-        [m.member_id for m in members],
-        start,
-    )
-    earned = {r["member_id"]: Decimal(r["earned"]) for r in records}
-    for member in members:
-        change = tiers.upgrade(program.tiers, member.tier, earned.get(member.member_id, Decimal(0)))
-        if change is not None:
-            await _apply(connection, member.member_id, change, program, now)
+    for member_id, change in await upgrades_after_activity(connection, members, program, now, spent=spent):
+        await apply_change(connection, member_id, change, program, now)
 
 
-async def _apply(
+async def apply_change(
     connection: asyncpg.Connection, member_id: str, change: tiers.TierChange, program: Program, now: datetime
 ) -> None:
+    """Move the member (locked) to the change's tier, with its next requalification date, and announce it."""
     assert program.tiers is not None
     lowest = program.tiers.levels[0].name
     requalify_at = None if change.tier == lowest else tiers.next_requalification(program.tiers, now, program.timezone)
@@ -141,7 +158,7 @@ class RequalificationJob:
             value = await qualifying_value(connection, member_id, program, now)
             change = tiers.requalify(program.tiers, member.tier, value)
             if change is not None:
-                await _apply(connection, member_id, change, program, now)
+                await apply_change(connection, member_id, change, program, now)
             else:  # kept: checked again at the end of the new window
                 await connection.execute(
                     "UPDATE members SET requalify_at = $2 WHERE member_id = $1",

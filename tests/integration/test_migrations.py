@@ -89,6 +89,29 @@ async def test_events_written_before_the_pending_list_keep_their_state(create_da
     assert kept == 2
 
 
+async def test_refunds_recorded_before_they_named_their_member_get_it_from_their_purchase(
+    create_database: CreateDatabase,
+) -> None:
+    url = await create_database()
+    migrations = service_migrations("points")
+    before = [m for m in migrations if not (m.component == "points" and m.version >= 14)]
+    connection = await asyncpg.connect(url)
+    try:
+        await apply(connection, before)
+        await connection.execute(
+            """INSERT INTO members (member_id, tier) VALUES ('ada', 'member');
+               INSERT INTO purchases (purchase_id, member_id, amount_minor, currency_code, occurred_at, points_earned)
+                    VALUES ('p-1', 'ada', 5000, 'USD', now(), 0);
+               INSERT INTO refunds (refund_id, purchase_id, amount_minor, points_reversed, points_owed, occurred_at)
+                    VALUES ('r-1', 'p-1', 2000, 0, 0, now())"""
+        )
+        await apply(connection, migrations)
+        owner = await connection.fetchval("SELECT member_id FROM refunds WHERE refund_id = 'r-1'")
+    finally:
+        await connection.close()
+    assert owner == "ada"
+
+
 async def test_a_failing_file_leaves_no_trace_and_earlier_files_stay(create_database: CreateDatabase) -> None:
     url = await create_database()
     good = Migration("demo", 1, "001_good.sql", "CREATE TABLE good (id int)")

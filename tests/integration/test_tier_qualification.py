@@ -1,0 +1,178 @@
+"""Tier qualification: what counts in the window on either basis, read from the window's rows alone."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import asyncpg
+import pytest
+
+from services.common.db import unit_of_work
+from services.points.application import PointsApplication
+from services.points.domain import Enrollment, Money, Purchase, Refund
+from services.points.program import Program
+from services.points.program_application import ProgramApplication
+from services.points.purchases import PurchaseRecorder, PurchaseRequest, PurchaseResult
+from services.points.refunds import RefundApplication
+from services.points.tier_application import qualifying_value
+from tests.integration.points_ledger_support import new_id
+from tests.integration.test_points_program_pricing import tier_events
+
+SPEND_PROGRAM = """
+id: sky
+name: Sky
+effective_from: 2020-01-01
+currency: EUR
+earning:
+  base_rates: {EUR: 1, USD: 1}
+tiers:
+  basis: spend
+  window: rolling
+  window_months: 12
+  levels:
+    - {name: explorer, threshold: 0}
+    - {name: silver, threshold: 100}
+    - {name: gold, threshold: 500}
+"""
+
+POINTS_PROGRAM = """
+id: stay
+name: Stay
+effective_from: 2020-01-01
+currency: USD
+earning:
+  base_rates: {USD: 10}
+tiers:
+  basis: points
+  window: rolling
+  window_months: 12
+  levels:
+    - {name: member, threshold: 0}
+    - {name: silver, threshold: 1000}
+"""
+
+# Rows this old lie outside every window above.
+LONG_AGO = "now() - interval '2 years'"
+HISTORY = 300
+
+
+async def program(pool: asyncpg.Pool, definition: str) -> ProgramApplication:
+    programs = ProgramApplication(pool)
+    await programs.apply(definition)
+    return programs
+
+
+async def in_force_now(pool: asyncpg.Pool, programs: ProgramApplication) -> Program:
+    async with pool.acquire() as connection:
+        version = await programs.in_force_in(connection, None, datetime.now(UTC))
+    assert version is not None
+    return version.program
+
+
+async def enrolled(app: PointsApplication) -> str:
+    return (await app.enroll(Enrollment(new_id("m"), "", "", ""))).member_id
+
+
+def spend(member_id: str, amount_minor: int, currency: str = "EUR") -> Purchase:
+    return Purchase(new_id("p"), member_id, Money(amount_minor, currency), (), datetime.now(UTC), "")
+
+
+async def test_spend_in_the_program_currency_less_refunds_qualifies(pool: asyncpg.Pool) -> None:
+    programs = await program(pool, SPEND_PROGRAM)
+    app = PointsApplication(pool, 1, programs)
+    member_id = await enrolled(app)
+    first = spend(member_id, 6000)
+    await app.record_purchase(first)
+    await app.record_purchase(spend(member_id, 50000, "USD"))  # another currency: earns, but is no spend
+    assert (await app.member(member_id)).tier == "explorer"
+
+    await app.record_purchase(spend(member_id, 5000))
+    assert (await app.member(member_id)).tier == "silver"
+    reached = await tier_events(pool, member_id)
+    assert [(e.previous_tier, e.tier, e.qualifying_value) for e in reached] == [  # type: ignore[attr-defined]
+        ("explorer", "silver", "110.00")
+    ]
+
+    refund = Refund(new_id("r"), first.purchase_id, Money(3000, "EUR"), datetime.now(UTC))
+    await RefundApplication(pool, programs).refund(refund)
+    sky = await in_force_now(pool, programs)
+    async with pool.acquire() as connection:
+        assert await qualifying_value(connection, member_id, sky, datetime.now(UTC)) == Decimal("80.00")
+
+
+async def test_a_batch_moves_each_buyer_that_crossed_a_threshold_once(pool: asyncpg.Pool) -> None:
+    programs = await program(pool, SPEND_PROGRAM)
+    app = PointsApplication(pool, 1, programs)
+    to_silver, to_gold, staying = [await enrolled(app) for _ in range(3)]
+    batch = [spend(to_silver, 20000), spend(to_gold, 60000), spend(staying, 9999)]
+    async with unit_of_work(pool) as connection:
+        outcomes = await PurchaseRecorder(programs, 1).record_in(connection, [PurchaseRequest(p) for p in batch])
+    assert all(isinstance(outcome, PurchaseResult) for outcome in outcomes)
+    moves = {}
+    for member_id in (to_silver, to_gold, staying):
+        moves[member_id] = [(e.previous_tier, e.tier) for e in await tier_events(pool, member_id)]  # type: ignore[attr-defined]
+        assert (await app.member(member_id)).tier == (moves[member_id] or [("", "explorer")])[-1][1]
+    assert moves == {to_silver: [("explorer", "silver")], to_gold: [("explorer", "gold")], staying: []}
+
+
+async def index_tuples_read(connection: asyncpg.Connection, tables: list[str]) -> int:
+    """Index entries read from the tables by this backend, counted until it next reports its statistics.
+
+    Sequential scans of the tables would read rows no index count shows, so there must be none.
+    """
+    scans = await connection.fetchval(
+        "SELECT coalesce(sum(seq_scan), 0) FROM pg_stat_xact_user_tables WHERE relname = ANY($1::text[])", tables
+    )
+    assert scans == 0
+    # pg_stat_xact_user_indexes does not exist; its idx_tup_read is this function of each index.
+    read = await connection.fetchval(
+        """SELECT coalesce(sum(pg_stat_get_xact_tuples_returned(i.indexrelid)), 0)
+             FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid
+            WHERE t.relname = ANY($1::text[])""",
+        tables,
+    )
+    return int(read)
+
+
+@pytest.mark.parametrize(
+    ("definition", "tables", "value"),
+    [(POINTS_PROGRAM, ["ledger_entries"], Decimal(300)), (SPEND_PROGRAM, ["purchases", "refunds"], Decimal("30.00"))],
+)
+async def test_qualification_reads_the_windows_rows_not_the_members_history(
+    pool: asyncpg.Pool, definition: str, tables: list[str], value: Decimal
+) -> None:
+    programs = await program(pool, definition)
+    app = PointsApplication(pool, 1, programs)
+    member_id = await enrolled(app)
+    in_force = await in_force_now(pool, programs)
+    # Two years of history, outside the window: earned points, purchases, and refunds of them.
+    await pool.execute(
+        f"""INSERT INTO ledger_entries (entry_id, member_id, kind, points, idempotency_key, description, created_at)
+            SELECT gen_random_uuid(), $1, 'purchase_earn', 100, 'old-' || i, 'old', {LONG_AGO}
+              FROM generate_series(1, {HISTORY}) AS i""",
+        member_id,
+    )
+    await pool.execute(
+        f"""INSERT INTO purchases (purchase_id, member_id, amount_minor, currency_code, occurred_at, points_earned)
+            SELECT 'old-' || i, $1, 10000, $2, {LONG_AGO}, 0 FROM generate_series(1, {HISTORY}) AS i""",
+        member_id,
+        in_force.currency,
+    )
+    await pool.execute(
+        f"""INSERT INTO refunds (refund_id, purchase_id, member_id, amount_minor, points_reversed, points_owed,
+                                 occurred_at)
+            SELECT 'old-' || i, 'old-' || i, $1, 100, 0, 0, {LONG_AGO} FROM generate_series(1, {HISTORY}) AS i""",
+        member_id,
+    )
+    recent = [spend(member_id, 1000, in_force.currency) for _ in range(3)]
+    for purchase in recent:
+        await app.record_purchase(purchase)
+    await pool.execute("ANALYZE ledger_entries, purchases, refunds")
+
+    async with unit_of_work(pool) as connection:
+        before = await index_tuples_read(connection, tables)
+        assert await qualifying_value(connection, member_id, in_force, datetime.now(UTC)) == value
+        read = await index_tuples_read(connection, tables) - before
+    # The window's rows, and the few index entries the planner probes for the ends of a range; not the history.
+    assert len(recent) <= read < HISTORY // 10

@@ -16,7 +16,7 @@ from pathlib import Path
 import grpc
 import psutil
 from loyalty.points.v1 import points_pb2 as pb
-from loyalty.points.v1 import points_pb2_grpc
+from loyalty.points.v1 import points_pb2_grpc, program_pb2, program_pb2_grpc
 
 from services.common.embedded import free_port
 from services.dev import Platform
@@ -134,6 +134,15 @@ async def platform(**options: object) -> AsyncIterator[Platform]:
             yield running
         finally:
             await running.stop()
+
+
+async def apply_program(running: Platform, definition: Path) -> str:
+    """Apply a program file, as `loyalty program apply` does; returns the program's currency."""
+    async with grpc.aio.insecure_channel(running.grpc_address("points")) as channel:
+        programs = program_pb2_grpc.ProgramServiceStub(channel)
+        text = await asyncio.to_thread(definition.read_text)
+        applied = await programs.ApplyProgram(program_pb2.ApplyProgramRequest(definition=text))
+    return str(applied.program.program.currency)
 
 
 async def enroll_members(running: Platform, count: int) -> list[str]:

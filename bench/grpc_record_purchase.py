@@ -1,6 +1,6 @@
 """RecordPurchase over gRPC: throughput and latency next to an empty gRPC echo server, same run, same machine.
 
-    python bench/grpc_record_purchase.py [--seconds 30] [--clients 64] [--rate 200]
+    python bench/grpc_record_purchase.py [--seconds 30] [--clients 64] [--rate 200] [--program FILE]
 
 Prints, for the echo server (the ceiling) and RecordPurchase: closed-loop
 throughput with `--clients` concurrent callers, and p50/p99 latency at a fixed
@@ -12,6 +12,10 @@ them take as much CPU as the points service itself; in production they run on
 their own hosts. Under each closed loop it prints the CPU time each process
 (or group of them) spent per call, which is where the closed loop's ceiling
 comes from on a small machine.
+
+Without `--program` purchases earn the flat base rate; with one (e.g.
+examples/programs/hotel.yaml) they are priced by it, in its currency, and move
+its tiers, which is what a configured program costs each purchase.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import argparse
 import asyncio
 import itertools
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 import psutil
@@ -28,6 +33,7 @@ from benchkit import (
     CpuMeter,
     Figures,
     Processes,
+    apply_program,
     broker_processes,
     closed_loop,
     cpu_line,
@@ -46,7 +52,7 @@ from services.client import record_purchase_request
 from services.common.settings import SERVICE_NAMES
 from services.dev import Platform
 
-PRICE = Money(amount_minor=1999, currency_code="USD")
+PRICE_MINOR = 1999
 WARM_UP_S = 2
 
 
@@ -80,12 +86,14 @@ def platform_cpu(running: Platform, others: list[str]) -> CpuMeter:
     return CpuMeter(groups)
 
 
-async def main(seconds: float, clients: int, rate: float) -> None:
+async def main(seconds: float, clients: int, rate: float, program: Path | None) -> None:
     async with platform() as running:
+        currency = await apply_program(running, program) if program else "USD"
+        price = Money(amount_minor=PRICE_MINOR, currency_code=currency)
         members = itertools.cycle(await enroll_members(running, 200))
         async with grpc.aio.insecure_channel(running.grpc_address("points")) as channel, echo_server() as echo:
             points = points_pb2_grpc.PointsServiceStub(channel)
-            purchase: Call = lambda: points.RecordPurchase(record_purchase_request(next(members), PRICE))  # noqa: E731
+            purchase: Call = lambda: points.RecordPurchase(record_purchase_request(next(members), price))  # noqa: E731
             echo_cpu = CpuMeter({"echo server": lambda: [psutil.Process(echo.pid)], "load generator": this_process})
             echoed = await measure(echo.call, echo_cpu, rate=rate, clients=clients, seconds=seconds)
             others = [name for name in SERVICE_NAMES if name != "points"]
@@ -94,6 +102,7 @@ async def main(seconds: float, clients: int, rate: float) -> None:
                 await running.stop_service(name)
             alone = await measure(purchase, platform_cpu(running, []), rate=rate, clients=clients, seconds=seconds)
     runs = [("RecordPurchase, whole platform", whole), ("RecordPurchase, points alone", alone)]
+    print(f"program: {program or 'none (flat base rate)'}")
     print(f"closed loop, {clients} concurrent clients, {seconds:.0f} s each")
     print(echoed.closed.line("  echo server (ceiling)"))
     print(cpu_line(echoed.cpu_ms))
@@ -112,5 +121,6 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--rate", type=float, default=200)
+    parser.add_argument("--program", type=Path, help="a program file to apply first (purchases are priced by it)")
     options = parser.parse_args()
-    asyncio.run(main(options.seconds, options.clients, options.rate))
+    asyncio.run(main(options.seconds, options.clients, options.rate, options.program))

@@ -136,13 +136,13 @@ async def platform(**options: object) -> AsyncIterator[Platform]:
             await running.stop()
 
 
-async def apply_program(running: Platform, definition: Path) -> str:
-    """Apply a program file, as `loyalty program apply` does; returns the program's currency."""
+async def apply_program(running: Platform, definition: Path) -> program_pb2.Program:
+    """Apply a program file, as `loyalty program apply` does; returns the program as the service read it."""
     async with grpc.aio.insecure_channel(running.grpc_address("points")) as channel:
         programs = program_pb2_grpc.ProgramServiceStub(channel)
         text = await asyncio.to_thread(definition.read_text)
         applied = await programs.ApplyProgram(program_pb2.ApplyProgramRequest(definition=text))
-    return str(applied.program.program.currency)
+    return applied.program.program
 
 
 async def enroll_members(running: Platform, count: int) -> list[str]:

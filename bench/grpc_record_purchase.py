@@ -88,7 +88,7 @@ def platform_cpu(running: Platform, others: list[str]) -> CpuMeter:
 
 async def main(seconds: float, clients: int, rate: float, program: Path | None) -> None:
     async with platform() as running:
-        currency = await apply_program(running, program) if program else "USD"
+        currency = (await apply_program(running, program)).currency if program else "USD"
         price = Money(amount_minor=PRICE_MINOR, currency_code=currency)
         members = itertools.cycle(await enroll_members(running, 200))
         async with grpc.aio.insecure_channel(running.grpc_address("points")) as channel, echo_server() as echo:

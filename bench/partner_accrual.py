@@ -1,7 +1,7 @@
 """Partner accrual ingest over Kafka and over the gRPC stream, next to raw COPY into Postgres in the same run.
 
     python bench/partner_accrual.py [--records 1000000] [--members 100000] [--batch 1000]
-                                    [--window 2] [--whole-platform]
+                                    [--window 2] [--whole-platform] [--program FILE]
 
 Starts the platform (embedded Postgres and broker), stops every service but
 points unless `--whole-platform` (the others would be working through a
@@ -22,6 +22,10 @@ answer in the points database:
 
 Records have distinct transaction ids except about 1% resent (answered
 DUPLICATE), and about 5% go to ten hot members.
+
+With `--program` (e.g. examples/programs/hotel.yaml) a program is applied
+first: accepted accruals then get its pending window and expiry, and move its
+tiers (points basis), as in a configured deployment.
 """
 
 from __future__ import annotations
@@ -32,11 +36,12 @@ import random
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import asyncpg
 import grpc
 from aiokafka import AIOKafkaProducer
-from benchkit import figures, platform
+from benchkit import apply_program, figures, platform
 from google.protobuf.timestamp_pb2 import Timestamp
 from loyalty.points.v1 import partners_pb2 as pb
 from loyalty.points.v1 import partners_pb2_grpc
@@ -63,10 +68,10 @@ async def _partner(running: Platform, partner_id: str) -> str:
     return issued.api_key
 
 
-async def _members(connection: asyncpg.Connection, count: int) -> list[str]:
+async def _members(connection: asyncpg.Connection, count: int, tier: str) -> list[str]:
     members = [f"bench-{index:07d}" for index in range(count)]
     await connection.copy_records_to_table(
-        "members", records=[(m, "Smith", "base") for m in members], columns=["member_id", "family_name", "tier"]
+        "members", records=[(m, "Smith", tier) for m in members], columns=["member_id", "family_name", "tier"]
     )
     return members
 
@@ -167,16 +172,21 @@ async def _outbox_drained(connection: asyncpg.Connection) -> None:
         await asyncio.sleep(0.5)
 
 
-async def main(count: int, member_count: int, batch: int, window: int, whole_platform: bool) -> None:
+async def main(
+    count: int, member_count: int, batch: int, window: int, whole_platform: bool, program: Path | None
+) -> None:
     rng = random.Random(7)
     async with platform() as running:
+        applied = await apply_program(running, program) if program else None
+        # Members start in the program's lowest tier, as enrolling would put them.
+        tier = applied.tiers.levels[0].name if applied and applied.tiers.levels else "base"
         if not whole_platform:
             for name in SERVICE_NAMES:
                 if name != "points":
                     await running.stop_service(name)
         connection = await asyncpg.connect(running.database_url("points"))
         try:
-            members = await _members(connection, member_count)
+            members = await _members(connection, member_count, tier)
             ceiling = await _copy_ceiling(connection, _records("copy", members, count, rng))
             kafka_rate = await _kafka(running, connection, _records("kafka", members, count, rng))
             await _outbox_drained(connection)
@@ -186,6 +196,7 @@ async def main(count: int, member_count: int, batch: int, window: int, whole_pla
     acks = figures(latencies, 1.0)
     services = "whole platform" if whole_platform else "points service alone"
     print(f"{count} records, {member_count} members, ~1% resent, ~5% to {HOT_MEMBERS} hot members, {services}")
+    print(f"  program: {program or 'none'}")
     print(f"  ceiling: COPY into a plain table     {ceiling:10.0f} rows/s")
     print(f"  Kafka partner.accruals.v1            {kafka_rate:10.0f} records/s   ratio {kafka_rate / ceiling:.3f}")
     print(f"  gRPC StreamAccruals, batch {batch:<5}    {grpc_rate:10.0f} records/s   ratio {grpc_rate / ceiling:.3f}")
@@ -199,5 +210,8 @@ if __name__ == "__main__":
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--window", type=int, default=2, help="batches a client keeps unanswered on the stream")
     parser.add_argument("--whole-platform", action="store_true", help="keep the other services running")
+    parser.add_argument("--program", type=Path, help="a program file to apply first")
     options = parser.parse_args()
-    asyncio.run(main(options.records, options.members, options.batch, options.window, options.whole_platform))
+    asyncio.run(
+        main(options.records, options.members, options.batch, options.window, options.whole_platform, options.program)
+    )

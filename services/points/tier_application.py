@@ -139,29 +139,39 @@ class RequalificationJob:
         self._batch = batch
 
     async def run_once(self, now: datetime | None = None) -> int:
-        now = now or domain.utc_now()
-        due = await self._pool.fetch(
-            "SELECT member_id FROM members WHERE requalify_at <= $1 ORDER BY requalify_at LIMIT $2", now, self._batch
-        )
-        for record in due:
-            await self._requalify(record["member_id"], now)
-        return len(due)
+        """Requalify every member due by `now`, a batch per transaction; returns how many were requalified.
 
-    async def _requalify(self, member_id: str, now: datetime) -> None:
+        A calendar-year program makes all of its members due at the same moment:
+        a pass works through all of them rather than one batch per interval.
+        """
+        now = now or domain.utc_now()
+        requalified = 0
+        while True:
+            done = await self._requalify_batch(now)
+            requalified += done
+            if done < self._batch:
+                return requalified
+
+    async def _requalify_batch(self, now: datetime) -> int:
         async with unit_of_work(self._pool) as connection:
-            member = await store.get_member(connection, member_id, lock=True)
             version = await self._programs.in_force_in(connection, None, now)
-            if member is None or version is None or version.program.tiers is None:
-                return
+            if version is None or version.program.tiers is None:
+                return 0
             program = version.program
             assert program.tiers is not None
-            value = await qualifying_value(connection, member_id, program, now)
-            change = tiers.requalify(program.tiers, member.tier, value)
-            if change is not None:
-                await apply_change(connection, member_id, change, program, now)
-            else:  # kept: checked again at the end of the new window
-                await connection.execute(
-                    "UPDATE members SET requalify_at = $2 WHERE member_id = $1",
-                    member_id,
-                    tiers.next_requalification(program.tiers, now, program.timezone),
-                )
+            members = await store.lock_due_for_requalification(connection, now, self._batch)
+            values = await qualifying_values(connection, [member.member_id for member in members], program, now)
+            kept = []
+            for member in members:
+                change = tiers.requalify(program.tiers, member.tier, values[member.member_id])
+                if change is None:
+                    kept.append(member.member_id)
+                else:
+                    await apply_change(connection, member.member_id, change, program, now)
+            # Kept: checked again at the end of the new window.
+            await connection.execute(
+                "UPDATE members SET requalify_at = $2 WHERE member_id = ANY($1::text[])",
+                kept,
+                tiers.next_requalification(program.tiers, now, program.timezone),
+            )
+            return len(members)

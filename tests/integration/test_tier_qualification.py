@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import asyncpg
 import pytest
+from loyalty.events.v1 import points_pb2 as events
 
 from services.common.db import unit_of_work
 from services.points.application import PointsApplication
@@ -15,7 +16,7 @@ from services.points.program import Program
 from services.points.program_application import ProgramApplication
 from services.points.purchases import PurchaseRecorder, PurchaseRequest, PurchaseResult
 from services.points.refunds import RefundApplication
-from services.points.tier_application import qualifying_value
+from services.points.tier_application import RequalificationJob, qualifying_value
 from tests.integration.points_ledger_support import new_id
 from tests.integration.test_points_program_pricing import tier_events
 
@@ -176,3 +177,35 @@ async def test_qualification_reads_the_windows_rows_not_the_members_history(
         read = await index_tuples_read(connection, tables) - before
     # The window's rows, and the few index entries the planner probes for the ends of a range; not the history.
     assert len(recent) <= read < HISTORY // 10
+
+
+async def test_a_requalification_pass_takes_every_due_member_and_skips_those_held_elsewhere(
+    pool: asyncpg.Pool,
+) -> None:
+    programs = await program(pool, POINTS_PROGRAM)
+    app = PointsApplication(pool, 1, programs)
+    members = [await enrolled(app) for _ in range(7)]
+    for member_id in members:
+        await app.record_purchase(spend(member_id, 15000, "USD"))  # 1,500 points: silver, due in 12 months
+    kept, held, lost = members[:3], members[3], members[4:]
+    # Points earned late in the next window keep the first three silver.
+    await pool.execute(
+        """INSERT INTO ledger_entries (entry_id, member_id, kind, points, idempotency_key, description, created_at)
+           SELECT gen_random_uuid(), m, 'purchase_earn', 2000, 'late-' || m, 'late', now() + interval '300 days'
+             FROM unnest($1::text[]) AS m""",
+        kept,
+    )
+    job = RequalificationJob(pool, programs, batch=2)
+    later = datetime.now(UTC) + timedelta(days=400)
+    async with unit_of_work(pool) as elsewhere:
+        await elsewhere.execute("SELECT 1 FROM members WHERE member_id = $1 FOR UPDATE", held)
+        assert await job.run_once(later) == 6  # three batches in one pass; the held member is left for the next
+    assert await job.run_once(later) == 1
+    assert await job.run_once(later) == 0
+
+    rows = await pool.fetch("SELECT member_id, tier, requalify_at FROM members WHERE member_id = ANY($1)", members)
+    state = {r["member_id"]: (r["tier"], r["requalify_at"]) for r in rows}
+    assert all(state[m][0] == "silver" and state[m][1] > later for m in kept)
+    assert all(state[m] == ("member", None) for m in [*lost, held])
+    for member_id in lost:
+        assert [type(e) for e in await tier_events(pool, member_id)] == [events.TierReached, events.TierLost]

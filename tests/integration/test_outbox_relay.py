@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -84,6 +85,29 @@ async def test_relay_publishes_in_order_per_key_and_marks_acknowledged_rows(
     for record in records:
         envelope, _ = decode(record.value, list(record.headers))
         assert envelope == sent[envelope.event_id]
+
+
+async def test_the_relay_vacuums_the_pending_list_it_deletes_from(
+    pool: asyncpg.Pool, kafka_settings: KafkaSettings, fresh_topic: TopicFactory
+) -> None:
+    topic = await fresh_topic("relay-vacuum")
+    async with unit_of_work(pool) as connection:
+        for sequence in range(40):
+            await add_event(connection, topic, earned("member-vacuum", sequence))
+
+    async def vacuums() -> int:
+        return int(await pool.fetchval("SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = 'outbox_pending'"))
+
+    before = await vacuums()
+    relay = OutboxRelay(pool, kafka_settings, poll_interval=0.05, vacuum_pending_after=30)
+    async with running(relay.run):
+        await eventually(lambda: all_published(pool), what="every row to be published")
+        # Statistics reach the view within a second or so of the vacuum.
+        await eventually(lambda: _more(vacuums, before), what="the relay to vacuum outbox_pending")
+
+
+async def _more(count: Callable[[], Awaitable[int]], than: int) -> bool:
+    return await count() > than
 
 
 async def test_relay_picks_up_events_committed_while_it_runs(

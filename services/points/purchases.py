@@ -5,9 +5,9 @@ services/common/group_commit.py); the Kafka consumer records each event in its
 inbox transaction as a batch of one. Either way a purchase earns once: a
 repeated purchase id answers with the first result. The common steps are
 set-based (lock the members, look the ids up, find the program versions,
-write purchases, entries and lots, write the events), a handful of statements
-per batch; what only some purchases need (settling refund debt, a tier move,
-a referral bonus) runs for those alone.
+write purchases, entries and lots, ask the buyers' tier values, write the
+events), a handful of statements per batch; what only some purchases need
+(settling refund debt, a tier move, a referral bonus) runs for those alone.
 """
 
 from __future__ import annotations

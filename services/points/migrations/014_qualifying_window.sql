@@ -3,7 +3,7 @@
 -- spend-basis value every purchase the member ever refunded: a hot account got
 -- slower year after year.
 
--- Points earned in a window: an index-only range scan over the window's entries.
+-- Points earned in a window: a range scan over the window's entries.
 CREATE INDEX ledger_entries_qualifying ON ledger_entries (member_id, created_at) INCLUDE (points)
     WHERE kind IN ('purchase_earn', 'partner_earn', 'refund');
 

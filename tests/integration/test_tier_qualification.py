@@ -18,8 +18,10 @@ from services.points.purchases import PurchaseRecorder, PurchaseRequest, Purchas
 from services.points.refunds import RefundApplication
 from services.points.tier_application import RequalificationJob, qualifying_value
 from tests.integration.points_ledger_support import new_id
+from tests.integration.test_points_program_pricing import PROGRAM as POINTS_PROGRAM
 from tests.integration.test_points_program_pricing import tier_events
 
+# POINTS_PROGRAM, the pricing tests' program: 10 points per USD, silver at 1,000 points earned in a rolling 12 months.
 SPEND_PROGRAM = """
 id: sky
 name: Sky
@@ -37,23 +39,8 @@ tiers:
     - {name: gold, threshold: 500}
 """
 
-POINTS_PROGRAM = """
-id: stay
-name: Stay
-effective_from: 2020-01-01
-currency: USD
-earning:
-  base_rates: {USD: 10}
-tiers:
-  basis: points
-  window: rolling
-  window_months: 12
-  levels:
-    - {name: member, threshold: 0}
-    - {name: silver, threshold: 1000}
-"""
 
-# Rows this old lie outside every window above.
+# Rows this old lie outside both programs' windows.
 LONG_AGO = "now() - interval '2 years'"
 HISTORY = 300
 

@@ -160,6 +160,8 @@ class RequalificationJob:
             program = version.program
             assert program.tiers is not None
             members = await store.lock_due_for_requalification(connection, now, self._batch)
+            if not members:
+                return 0
             values = await qualifying_values(connection, [member.member_id for member in members], program, now)
             kept = []
             for member in members:

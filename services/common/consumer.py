@@ -117,17 +117,15 @@ class BatchConsumer:
         dead_letters: DeadLetters,
         lost_logs: LostLogWatch,
     ) -> None:
-        partitions = [
-            self._apply_partition(consumer, partition, records, dead_letters, lost_logs)
-            for partition, records in batches.items()
-        ]
+        # Each coroutine is made only when it is awaited or scheduled: made up front, the ones after
+        # a failing or cancelled partition were never awaited (and warned so at teardown).
         if not self.parallel_partitions:
-            for applying in partitions:
-                await applying
+            for partition, records in batches.items():
+                await self._apply_partition(consumer, partition, records, dead_letters, lost_logs)
             return
         async with asyncio.TaskGroup() as group:
-            for applying in partitions:
-                group.create_task(applying)
+            for partition, records in batches.items():
+                group.create_task(self._apply_partition(consumer, partition, records, dead_letters, lost_logs))
 
     async def _apply_partition(
         self,

@@ -13,11 +13,12 @@ from datetime import datetime, timedelta
 
 import asyncpg
 from loyalty.events.v1 import points_pb2 as events
+from loyalty.events.v1.envelope_pb2 import EventEnvelope
 
 from services.common.db import unit_of_work
 from services.common.events import new_envelope, timestamp
 from services.common.kafka import POINTS_EVENTS_TOPIC
-from services.common.outbox import add_event
+from services.common.outbox import add_events
 from services.points import domain, ledger, lots_store, store
 from services.points.program import add_months
 from services.points.program_application import ProgramApplication
@@ -54,15 +55,12 @@ class ExpiryJob:
         policy = version.program.expiry if version else None
         if policy and policy.inactivity_months:
             await self._expire_inactive(now, add_months(now, -policy.inactivity_months))
-        expired_points = 0
-        members = await self._members_with_expired_lots(now)
-        for member_id in members:
-            expired_points += await self._expire_member(member_id, now)
+        expired = await self._expire_all(now)
         remind_before = self._remind_before
         if policy and policy.reminder_days is not None:
             remind_before = timedelta(days=policy.reminder_days)
         reminded = await self._remind(now, remind_before)
-        return ExpiryReport(len(members), expired_points, reminded)
+        return ExpiryReport(len(expired), sum(expired.values()), reminded)
 
     async def _expire_inactive(self, now: datetime, last_active_before: datetime) -> None:
         """Inactivity policy: every lot of a member who earned nothing since `last_active_before` expires now."""
@@ -74,40 +72,22 @@ class ExpiryJob:
             last_active_before,
         )
 
-    async def _members_with_expired_lots(self, now: datetime) -> Sequence[str]:
-        records = await self._pool.fetch(
-            """SELECT DISTINCT member_id FROM lots
-                WHERE remaining > 0 AND expires_at IS NOT NULL AND expires_at <= $1
-                LIMIT $2""",
-            now,
-            self._batch,
-        )
-        return [r["member_id"] for r in records]
+    async def _expire_all(self, now: datetime) -> dict[str, int]:
+        """Every member with expired points, a batch per transaction, in member id order; points expired by member.
 
-    async def _expire_member(self, member_id: str, now: datetime) -> int:
-        async with unit_of_work(self._pool) as connection:
-            await store.get_member(connection, member_id, lock=True)
-            lots = await lots_store.open_lots(connection, member_id)
-            draws = ledger.draws_to_expire(lots, await lots_store.held_points(connection, member_id, now), now)
-            points = sum(draw.points for draw in draws)
-            if not points:
-                return 0
-            entry = await store.insert_entry(
-                connection,
-                member_id=member_id,
-                kind="expiry",
-                points=-points,
-                idempotency_key=f"expiry:{uuid.uuid4()}",
-                description=f"{points} points expired",
-            )
-            await lots_store.apply_draws(connection, entry.entry_id, draws)
-            expired = events.PointsExpired(member_id=member_id, points=points, ledger_entry_id=str(entry.entry_id))
-            await add_event(
-                connection,
-                POINTS_EVENTS_TOPIC,
-                new_envelope(expired, subject=member_id, source=SOURCE, occurred_at=now),
-            )
-            return points
+        Points expiring for many members at once (a calendar-year term) come off in one pass, not a batch per interval.
+        """
+        expired: dict[str, int] = {}
+        after = ""
+        while True:
+            async with unit_of_work(self._pool) as connection:
+                due = await lots_store.members_with_expired_lots(connection, now, after, self._batch)
+                # Members busy elsewhere are skipped, not waited for: the next pass takes them.
+                locked = await store.lock_members(connection, due, skip_locked=True)
+                expired.update(await _expire_members(connection, list(locked), now))
+            if len(due) < self._batch:
+                return expired
+            after = due[-1]
 
     async def _remind(self, now: datetime, remind_before: timedelta) -> int:
         """One PointsExpiring per member for the lots entering the reminder window, each lot reminded once."""
@@ -123,10 +103,43 @@ class ExpiryJob:
                 now,
                 remind_before,
             )
-            for record in records:
-                expiring = events.PointsExpiring(
+            expiring = [
+                events.PointsExpiring(
                     member_id=record["member_id"], points=record["points"], expires_at=timestamp(record["expires_at"])
                 )
-                envelope = new_envelope(expiring, subject=record["member_id"], source=SOURCE, occurred_at=now)
-                await add_event(connection, POINTS_EVENTS_TOPIC, envelope)
+                for record in records
+            ]
+            await add_events(connection, POINTS_EVENTS_TOPIC, [_envelope(e, now) for e in expiring])
         return len(records)
+
+
+async def _expire_members(connection: asyncpg.Connection, member_ids: Sequence[str], now: datetime) -> dict[str, int]:
+    """Expire what the (locked) members have expired, less what their open holds need; points expired by member."""
+    lots = await lots_store.open_lots_of(connection, member_ids)
+    held = await lots_store.held_points_of(connection, member_ids, now)
+    draws = {member: ledger.draws_to_expire(lots[member], held.get(member, 0), now) for member in member_ids}
+    entries = [
+        store.NewEntry(
+            member_id=member_id,
+            kind="expiry",
+            points=-points,
+            idempotency_key=f"expiry:{uuid.uuid4()}",
+            description=f"{points} points expired",
+        )
+        for member_id, member_draws in draws.items()
+        if (points := sum(draw.points for draw in member_draws))
+    ]
+    await store.insert_entries(connection, entries)
+    await lots_store.apply_entries_draws(
+        connection, [(entry.entry_id, draw) for entry in entries for draw in draws[entry.member_id]]
+    )
+    expired = [
+        events.PointsExpired(member_id=entry.member_id, points=-entry.points, ledger_entry_id=str(entry.entry_id))
+        for entry in entries
+    ]
+    await add_events(connection, POINTS_EVENTS_TOPIC, [_envelope(e, now) for e in expired])
+    return {entry.member_id: -entry.points for entry in entries}
+
+
+def _envelope(event: events.PointsExpired | events.PointsExpiring, now: datetime) -> EventEnvelope:
+    return new_envelope(event, subject=event.member_id, source=SOURCE, occurred_at=now)

@@ -90,39 +90,80 @@ async def insert_credit(
     return entry
 
 
-async def open_lots(connection: asyncpg.Connection, member_id: str) -> list[Lot]:
+async def members_with_expired_lots(connection: asyncpg.Connection, now: datetime, after: str, limit: int) -> list[str]:
+    """Up to `limit` members, by id after `after`, with expired points still in lots.
+
+    A keyset over member ids: a pass that walks it reads each open lot at most
+    once, where asking for "the next members due" again each batch would read
+    every expired lot each time.
+    """
     records = await connection.fetch(
-        """SELECT lot_id, remaining, earned_at, available_at, expires_at FROM lots
-            WHERE member_id = $1 AND remaining > 0""",
-        member_id,
+        """SELECT DISTINCT member_id FROM lots
+            WHERE remaining > 0 AND expires_at <= $1 AND member_id > $2
+            ORDER BY member_id LIMIT $3""",
+        now,
+        after,
+        limit,
     )
-    return [Lot(**r) for r in records]
+    return [r["member_id"] for r in records]
+
+
+async def open_lots(connection: asyncpg.Connection, member_id: str) -> list[Lot]:
+    return (await open_lots_of(connection, [member_id]))[member_id]
+
+
+async def open_lots_of(connection: asyncpg.Connection, member_ids: Sequence[str]) -> dict[str, list[Lot]]:
+    records = await connection.fetch(
+        """SELECT member_id, lot_id, remaining, earned_at, available_at, expires_at FROM lots
+            WHERE member_id = ANY($1::text[]) AND remaining > 0""",
+        list(member_ids),
+    )
+    lots: dict[str, list[Lot]] = {member_id: [] for member_id in member_ids}
+    for record in records:
+        fields = dict(record)
+        lots[fields.pop("member_id")].append(Lot(**fields))
+    return lots
 
 
 async def held_points(connection: asyncpg.Connection, member_id: str, now: datetime) -> int:
-    held = await connection.fetchval(
-        "SELECT coalesce(sum(points), 0) FROM holds WHERE member_id = $1 AND status = 'held' AND expires_at > $2",
-        member_id,
+    return (await held_points_of(connection, [member_id], now)).get(member_id, 0)
+
+
+async def held_points_of(connection: asyncpg.Connection, member_ids: Sequence[str], now: datetime) -> dict[str, int]:
+    """Points open holds reserve, by member; members without one are left out."""
+    records = await connection.fetch(
+        """SELECT member_id, sum(points)::bigint AS held FROM holds
+            WHERE member_id = ANY($1::text[]) AND status = 'held' AND expires_at > $2
+            GROUP BY member_id""",
+        list(member_ids),
         now,
     )
-    return int(held)
+    return {r["member_id"]: r["held"] for r in records}
 
 
 async def apply_draws(connection: asyncpg.Connection, entry_id: uuid.UUID, draws: Sequence[Draw]) -> None:
-    """Take the drawn points off their lots and record what the entry drew, in two set-based statements."""
-    lot_ids = [d.lot_id for d in draws]
-    points = [d.points for d in draws]
+    await apply_entries_draws(connection, [(entry_id, draw) for draw in draws])
+
+
+async def apply_entries_draws(connection: asyncpg.Connection, draws: Sequence[tuple[uuid.UUID, Draw]]) -> None:
+    """Take the drawn points off their lots and record which entry drew them, in two set-based statements."""
+    entry_ids = [entry_id for entry_id, _ in draws]
+    lot_ids = [draw.lot_id for _, draw in draws]
+    points = [draw.points for _, draw in draws]
     await connection.execute(
+        # Summed per lot: an UPDATE applies one joined row per target row, so two entries drawing on
+        # one lot would otherwise take off only one of their draws.
         """UPDATE lots SET remaining = remaining - d.points
-             FROM unnest($1::uuid[], $2::bigint[]) AS d(lot_id, points)
+             FROM (SELECT lot_id, sum(points) AS points FROM unnest($1::uuid[], $2::bigint[]) AS u(lot_id, points)
+                    GROUP BY lot_id) AS d
             WHERE lots.lot_id = d.lot_id""",
         lot_ids,
         points,
     )
     await connection.execute(
         """INSERT INTO lot_draws (entry_id, lot_id, points)
-           SELECT $1, lot_id, points FROM unnest($2::uuid[], $3::bigint[]) AS d(lot_id, points)""",
-        entry_id,
+           SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::bigint[])""",
+        entry_ids,
         lot_ids,
         points,
     )

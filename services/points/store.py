@@ -87,11 +87,17 @@ async def get_member(connection: asyncpg.Connection, member_id: str, *, lock: bo
     return MemberRow(**record) if record else None
 
 
-async def lock_members(connection: asyncpg.Connection, member_ids: Sequence[str]) -> dict[str, MemberRow]:
-    """Lock the members that exist among `member_ids`, in id order so concurrent batches cannot deadlock."""
+async def lock_members(
+    connection: asyncpg.Connection, member_ids: Sequence[str], *, skip_locked: bool = False
+) -> dict[str, MemberRow]:
+    """Lock the members that exist among `member_ids`, in id order so concurrent batches cannot deadlock.
+
+    With `skip_locked`, members another transaction holds are left out instead of waited for.
+    """
+    skip = " SKIP LOCKED" if skip_locked else ""
     records = await connection.fetch(
         f"""SELECT {_MEMBER_COLUMNS} FROM members WHERE member_id = ANY($1::text[])
-             ORDER BY member_id FOR UPDATE""",
+             ORDER BY member_id FOR UPDATE{skip}""",
         list(member_ids),
     )
     return {r["member_id"]: MemberRow(**r) for r in records}
@@ -135,6 +141,36 @@ async def insert_entry(
     )
     LEDGER_ENTRIES.labels(kind).inc()
     return EntryRow(**record)
+
+
+@dataclass(frozen=True)
+class NewEntry:
+    """An entry without breakdown, for insert_entries."""
+
+    member_id: str
+    kind: str
+    points: int
+    idempotency_key: str
+    description: str
+    entry_id: uuid.UUID = field(default_factory=new_id)
+
+
+async def insert_entries(connection: asyncpg.Connection, entries: Sequence[NewEntry]) -> None:
+    """insert_entry for many entries in one statement: the balance trigger then updates each member once."""
+    if not entries:
+        return
+    await connection.execute(
+        """INSERT INTO ledger_entries (entry_id, member_id, kind, points, idempotency_key, description)
+           SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[])""",
+        [e.entry_id for e in entries],
+        [e.member_id for e in entries],
+        [e.kind for e in entries],
+        [e.points for e in entries],
+        [e.idempotency_key for e in entries],
+        [e.description for e in entries],
+    )
+    for entry in entries:
+        LEDGER_ENTRIES.labels(entry.kind).inc()
 
 
 async def count_bonuses(

@@ -8,6 +8,7 @@ import asyncpg
 import pytest
 from loyalty.events.v1 import points_pb2 as events
 
+from services.common.db import unit_of_work
 from services.common.events import decode
 from services.points.application import PointsApplication
 from services.points.domain import utc_now
@@ -109,3 +110,29 @@ async def test_the_inactivity_policy_expires_everything_of_a_dormant_member(
     state = await books(pool, ledger, member_id)
     assert (state.entries_sum, state.available) == (0, 0)
     assert_balanced(state)
+
+
+async def test_one_pass_expires_every_member_due_a_batch_at_a_time_skipping_a_member_busy_elsewhere(
+    pool: asyncpg.Pool, app: PointsApplication, ledger: LedgerApplication
+) -> None:
+    members = [await member_with_points(app, 100) for _ in range(7)]  # 200 points each
+    for member_id in members:
+        await expire_in(pool, member_id, timedelta(seconds=1))
+    busy, others = members[3], members[:3] + members[4:]
+    job = ExpiryJob(pool, ProgramApplication(pool), batch=2)
+    later = utc_now() + timedelta(seconds=5)
+    async with unit_of_work(pool) as elsewhere:
+        await elsewhere.execute("SELECT 1 FROM members WHERE member_id = $1 FOR UPDATE", busy)
+        await job.run_once(later)
+    for member_id in others:
+        assert [e.points for e in await events_of(pool, member_id, events.PointsExpired)] == [200]  # type: ignore[attr-defined]
+        state = await books(pool, ledger, member_id)
+        assert (state.entries_sum, state.available) == (0, 0)
+        assert_balanced(state)
+    assert (await books(pool, ledger, busy)).entries_sum == 200  # left for the next pass, not waited for
+
+    await job.run_once(later)
+    await job.run_once(later)
+    for member_id in members:
+        assert [e.points for e in await events_of(pool, member_id, events.PointsExpired)] == [200]  # type: ignore[attr-defined]
+    assert (await books(pool, ledger, busy)).entries_sum == 0

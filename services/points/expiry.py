@@ -16,7 +16,7 @@ from loyalty.events.v1 import points_pb2 as events
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
 
 from services.common.db import unit_of_work
-from services.common.events import new_envelope, timestamp
+from services.common.events import new_envelopes, timestamp
 from services.common.kafka import POINTS_EVENTS_TOPIC
 from services.common.outbox import add_events
 from services.points import domain, ledger, lots_store, store
@@ -109,7 +109,7 @@ class ExpiryJob:
                 )
                 for record in records
             ]
-            await add_events(connection, POINTS_EVENTS_TOPIC, [_envelope(e, now) for e in expiring])
+            await add_events(connection, POINTS_EVENTS_TOPIC, _envelopes(expiring, now))
         return len(records)
 
 
@@ -137,9 +137,11 @@ async def _expire_members(connection: asyncpg.Connection, member_ids: Sequence[s
         events.PointsExpired(member_id=entry.member_id, points=-entry.points, ledger_entry_id=str(entry.entry_id))
         for entry in entries
     ]
-    await add_events(connection, POINTS_EVENTS_TOPIC, [_envelope(e, now) for e in expired])
+    await add_events(connection, POINTS_EVENTS_TOPIC, _envelopes(expired, now))
     return {entry.member_id: -entry.points for entry in entries}
 
 
-def _envelope(event: events.PointsExpired | events.PointsExpiring, now: datetime) -> EventEnvelope:
-    return new_envelope(event, subject=event.member_id, source=SOURCE, occurred_at=now)
+def _envelopes(
+    payloads: Sequence[events.PointsExpired] | Sequence[events.PointsExpiring], now: datetime
+) -> list[EventEnvelope]:
+    return new_envelopes([(payload, payload.member_id) for payload in payloads], source=SOURCE, occurred_at=now)

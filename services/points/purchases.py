@@ -174,11 +174,13 @@ async def _move_tiers(connection: asyncpg.Connection, recorded: Sequence[_Fresh]
             continue
         buyers = {item.member.member_id: item for item in items}
         members = [item.member for item in items]
+        moves = []
         for member_id, change in await tier_application.upgrades_after_activity(
             connection, members, program, now, spent=True
         ):
             with within(buyers[member_id].request.trace):
-                await tier_application.apply_change(connection, member_id, change, program, now)
+                moves.append(tier_application.TierMove.of(member_id, change, program, now))
+        await tier_application.apply_moves(connection, moves)
 
 
 def _earning(item: _Fresh) -> store.PurchaseEarning:

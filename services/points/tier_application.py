@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
 import asyncpg
 from babel.numbers import get_currency_precision
 from loyalty.events.v1 import points_pb2 as events
+from loyalty.events.v1.envelope_pb2 import EventEnvelope
 
 from services.common.db import unit_of_work
 from services.common.events import new_envelope
 from services.common.kafka import POINTS_EVENTS_TOPIC
-from services.common.outbox import add_event
+from services.common.outbox import add_events
 from services.points import domain, store, tiers
 from services.points.program import Program, TierBasis
 from services.points.program_application import ProgramApplication
@@ -84,8 +86,10 @@ async def upgrades_after_activity(
         return []
     if program.tiers.basis is TierBasis.SPEND and not spent:
         return []
-    values = await qualifying_values(connection, [member.member_id for member in members], program, now)
-    changes = [(m.member_id, tiers.upgrade(program.tiers, m.tier, values[m.member_id])) for m in members]
+    # Once per member: a batch may hold several purchases of one buyer.
+    distinct = list({member.member_id: member for member in members}.values())
+    values = await qualifying_values(connection, [member.member_id for member in distinct], program, now)
+    changes = [(m.member_id, tiers.upgrade(program.tiers, m.tier, values[m.member_id])) for m in distinct]
     return [(member_id, change) for member_id, change in changes if change is not None]
 
 
@@ -100,34 +104,53 @@ async def move_after_activities(
     """Upgrade at once the members (locked) whose window value reached a higher tier."""
     if program is None:
         return
-    for member_id, change in await upgrades_after_activity(connection, members, program, now, spent=spent):
-        await apply_change(connection, member_id, change, program, now)
+    upgrades = await upgrades_after_activity(connection, members, program, now, spent=spent)
+    await apply_moves(connection, [TierMove.of(member_id, change, program, now) for member_id, change in upgrades])
 
 
-async def apply_change(
-    connection: asyncpg.Connection, member_id: str, change: tiers.TierChange, program: Program, now: datetime
-) -> None:
-    """Move the member (locked) to the change's tier, with its next requalification date, and announce it."""
-    assert program.tiers is not None
-    lowest = program.tiers.levels[0].name
-    requalify_at = None if change.tier == lowest else tiers.next_requalification(program.tiers, now, program.timezone)
+@dataclass(frozen=True)
+class TierMove:
+    """A member's move to another tier, with the TierReached or TierLost that announces it."""
+
+    member_id: str
+    tier: str
+    moved_at: datetime
+    requalify_at: datetime | None
+    announcement: EventEnvelope
+
+    @classmethod
+    def of(cls, member_id: str, change: tiers.TierChange, program: Program, now: datetime) -> TierMove:
+        """The move, announced in the current trace context."""
+        assert program.tiers is not None
+        requalify_at = None  # the lowest tier cannot be lost
+        if change.tier != program.tiers.levels[0].name:
+            requalify_at = tiers.next_requalification(program.tiers, now, program.timezone)
+        fields = {
+            "member_id": member_id,
+            "tier": change.tier,
+            "previous_tier": change.previous,
+            "qualifying_value": str(change.qualifying_value),
+        }
+        event = events.TierReached(**fields) if change.upward(program.tiers) else events.TierLost(**fields)
+        announcement = new_envelope(event, subject=member_id, source=SOURCE, occurred_at=now)
+        return cls(member_id, change.tier, now, requalify_at, announcement)
+
+
+async def apply_moves(connection: asyncpg.Connection, moves: Sequence[TierMove]) -> None:
+    """Move the members (locked) to their new tiers, with their next requalification dates, and announce it."""
+    if not moves:
+        return
     await connection.execute(
-        "UPDATE members SET tier = $2, tier_since = $3, requalify_at = $4 WHERE member_id = $1",
-        member_id,
-        change.tier,
-        now,
-        requalify_at,
+        """UPDATE members m SET tier = c.tier, tier_since = c.moved_at, requalify_at = c.requalify_at
+             FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[])
+                  AS c (member_id, tier, moved_at, requalify_at)
+            WHERE m.member_id = c.member_id""",
+        [move.member_id for move in moves],
+        [move.tier for move in moves],
+        [move.moved_at for move in moves],
+        [move.requalify_at for move in moves],
     )
-    fields = {
-        "member_id": member_id,
-        "tier": change.tier,
-        "previous_tier": change.previous,
-        "qualifying_value": str(change.qualifying_value),
-    }
-    event = events.TierReached(**fields) if change.upward(program.tiers) else events.TierLost(**fields)
-    await add_event(
-        connection, POINTS_EVENTS_TOPIC, new_envelope(event, subject=member_id, source=SOURCE, occurred_at=now)
-    )
+    await add_events(connection, POINTS_EVENTS_TOPIC, [move.announcement for move in moves])
 
 
 class RequalificationJob:
@@ -163,13 +186,14 @@ class RequalificationJob:
             if not members:
                 return 0
             values = await qualifying_values(connection, [member.member_id for member in members], program, now)
-            kept = []
+            kept, moves = [], []
             for member in members:
                 change = tiers.requalify(program.tiers, member.tier, values[member.member_id])
                 if change is None:
                     kept.append(member.member_id)
                 else:
-                    await apply_change(connection, member.member_id, change, program, now)
+                    moves.append(TierMove.of(member.member_id, change, program, now))
+            await apply_moves(connection, moves)
             # Kept: checked again at the end of the new window.
             await connection.execute(
                 "UPDATE members SET requalify_at = $2 WHERE member_id = ANY($1::text[])",

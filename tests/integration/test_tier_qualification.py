@@ -104,6 +104,17 @@ async def test_a_batch_moves_each_buyer_that_crossed_a_threshold_once(pool: asyn
     assert moves == {to_silver: [("explorer", "silver")], to_gold: [("explorer", "gold")], staying: []}
 
 
+async def test_a_buyer_with_two_purchases_in_a_batch_moves_once(pool: asyncpg.Pool) -> None:
+    programs = await program(pool, SPEND_PROGRAM)
+    app = PointsApplication(pool, 1, programs)
+    member_id = await enrolled(app)
+    async with unit_of_work(pool) as connection:
+        batch = [PurchaseRequest(spend(member_id, 35000)) for _ in range(2)]
+        await PurchaseRecorder(programs, 1).record_in(connection, batch)
+    moves = [(e.previous_tier, e.tier) for e in await tier_events(pool, member_id)]  # type: ignore[attr-defined]
+    assert moves == [("explorer", "gold")]
+
+
 async def index_tuples_read(connection: asyncpg.Connection, tables: list[str]) -> int:
     """Index entries read from the tables by this backend, counted until it next reports its statistics.
 

@@ -1,0 +1,135 @@
+"""The expiry and requalification jobs' passes over many due members, next to raw COPY into Postgres in the same run.
+
+    python bench/batch_jobs.py [--members 100000]
+
+Starts an embedded PostgreSQL alone (the jobs run in this process, as the
+points service runs them), migrates a points database, applies a program with
+two tiers on a 12-month rolling window, and seeds, set-based and not measured,
+`--members` silver members whose requalification is due. Each has a lot of 100
+points that expired yesterday and a live lot: 2,000 points earned by a purchase
+for half of them (they keep silver), 100 for the other half (they lose it).
+Then, each timed:
+
+- ceiling: asyncpg COPY of `--members` rows (member id, points, a timestamp)
+  into a plain table on the same Postgres;
+- expiry: one ExpiryJob pass, which takes the expired lot off every member;
+- requalification: one RequalificationJob pass, which moves half of them
+  down to the base tier and keeps the other half silver for another window.
+
+Both jobs write, for each member, about what the ceiling writes once (an entry
+and its draw, a lot's update, an event; or a member's update and an event).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+from collections.abc import Awaitable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TypeVar
+
+import asyncpg
+
+from services.common.embedded import EmbeddedPostgres
+from services.common.migrations import migrate
+from services.points.expiry import ExpiryJob
+from services.points.program_application import ProgramApplication
+from services.points.tier_application import RequalificationJob
+
+T = TypeVar("T")
+
+PROGRAM = """
+id: bench-club
+name: Bench Club
+effective_from: 2020-01-01
+currency: USD
+earning: {base_rates: {USD: 10}}
+tiers:
+  basis: points
+  window: rolling
+  window_months: 12
+  levels:
+    - {name: base, threshold: 0}
+    - {name: silver, threshold: 1000, earn_bonus_percent: 10}
+"""
+
+
+async def _seed(connection: asyncpg.Connection, members: int) -> None:
+    await connection.execute(
+        """INSERT INTO members (member_id, email, given_name, family_name, tier, requalify_at)
+           SELECT 'bench-' || lpad(i::text, 7, '0'), '', '', '', 'silver', now() - interval '1 hour'
+             FROM generate_series(1, $1) AS i""",
+        members,
+    )
+    await connection.execute(
+        """INSERT INTO ledger_entries (entry_id, member_id, kind, points, idempotency_key, description, created_at)
+           SELECT gen_random_uuid(), 'bench-' || lpad(i::text, 7, '0'), e.kind,
+                  CASE WHEN e.kind = 'purchase_earn' AND i % 2 = 1 THEN 2000 ELSE 100 END,
+                  'bench-' || i || '-' || e.kind, '', now() - interval '400 days' + e.age
+             FROM generate_series(1, $1) AS i,
+                  (VALUES ('adjustment', interval '0 days'), ('purchase_earn', interval '300 days'))
+                  AS e (kind, age)""",
+        members,
+    )
+    await connection.execute(
+        """INSERT INTO lots (lot_id, member_id, entry_id, points, remaining, earned_at, available_at, expires_at)
+           SELECT gen_random_uuid(), member_id, entry_id, points, points, created_at, created_at,
+                  CASE kind WHEN 'adjustment' THEN now() - interval '1 day' ELSE created_at + interval '2 years' END
+             FROM ledger_entries"""
+    )
+    await connection.execute("VACUUM ANALYZE")
+
+
+async def _copy_ceiling(connection: asyncpg.Connection, members: int) -> float:
+    await connection.execute("CREATE TABLE copy_ceiling (member_id text, points bigint, at timestamptz)")
+    now = datetime.now(UTC)
+    rows = [(f"bench-{index:07d}", 100, now) for index in range(members)]
+    started = time.perf_counter()
+    await connection.copy_records_to_table("copy_ceiling", records=rows)
+    return members / (time.perf_counter() - started)
+
+
+async def _timed(pass_: Awaitable[T]) -> tuple[T, float]:
+    started = time.perf_counter()
+    result = await pass_
+    return result, time.perf_counter() - started
+
+
+async def main(members: int) -> None:
+    with tempfile.TemporaryDirectory() as data_dir:
+        server = EmbeddedPostgres(Path(data_dir))
+        await server.start()
+        try:
+            await server.ensure_databases(["points"])
+            await migrate(server.url("points"), "points")
+            pool = await asyncpg.create_pool(server.url("points"), min_size=1, max_size=2)
+            try:
+                programs = ProgramApplication(pool)
+                await programs.apply(PROGRAM)
+                async with pool.acquire() as connection:
+                    await _seed(connection, members)
+                    ceiling = await _copy_ceiling(connection, members)
+                expiry, expiry_s = await _timed(ExpiryJob(pool, programs).run_once())
+                requalified, requalification_s = await _timed(RequalificationJob(pool, programs).run_once())
+                tiers = dict(await pool.fetch("SELECT tier, count(*) FROM members GROUP BY tier"))
+            finally:
+                await pool.close()
+        finally:
+            await server.stop()
+    print(f"{members} members due, embedded PostgreSQL, jobs in this process")
+    print(f"  ceiling: COPY into a plain table   {ceiling:10.0f} rows/s")
+    passes = (("expiry", expiry.members_expired, expiry_s), ("requalification", requalified, requalification_s))
+    for name, done, seconds in passes:
+        rate = done / seconds
+        line = f"  {name + ' pass':<32} {rate:10.0f} members/s   ratio {rate / ceiling:.3f}"
+        print(f"{line}   ({done} in {seconds:.2f} s)")
+    print(f"  tiers after: {tiers}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--members", type=int, default=100_000)
+    asyncio.run(main(parser.parse_args().members))

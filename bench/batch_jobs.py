@@ -4,15 +4,18 @@
 
 Starts an embedded PostgreSQL alone (the jobs run in this process, as the
 points service runs them), migrates a points database, applies a program with
-two tiers on a 12-month rolling window, and seeds, set-based and not measured,
+two tiers on a 12-month rolling window and points that expire after 24 months
+without activity, and seeds, set-based and not measured,
 `--members` silver members whose requalification is due. Each has a lot of 100
-points that expired yesterday and a live lot: 2,000 points earned by a purchase
-for half of them (they keep silver), 100 for the other half (they lose it).
-Then, each timed:
+points that expired yesterday and a lot that never expires by date: 2,000
+points earned by a purchase 100 days ago for half of them (they keep silver),
+100 for the other half (they lose it). Every tenth member (of the second half)
+made that purchase 800 days ago instead, and is dormant. Then, each timed:
 
 - ceiling: asyncpg COPY of `--members` rows (member id, points, a timestamp)
   into a plain table on the same Postgres;
-- expiry: one ExpiryJob pass, which takes the expired lot off every member;
+- expiry: one ExpiryJob pass, which expires the dormant members' points and
+  takes the expired lot off every member;
 - requalification: one RequalificationJob pass, which moves half of them
   down to the base tier and keeps the other half silver for another window.
 
@@ -54,6 +57,7 @@ tiers:
   levels:
     - {name: base, threshold: 0}
     - {name: silver, threshold: 1000, earn_bonus_percent: 10}
+expiry: {inactivity_months: 24}
 """
 
 
@@ -64,20 +68,21 @@ async def _seed(connection: asyncpg.Connection, members: int) -> None:
              FROM generate_series(1, $1) AS i""",
         members,
     )
+    # Every tenth member last bought 800 days ago: dormant under the 24-month inactivity policy.
     await connection.execute(
         """INSERT INTO ledger_entries (entry_id, member_id, kind, points, idempotency_key, description, created_at)
            SELECT gen_random_uuid(), 'bench-' || lpad(i::text, 7, '0'), e.kind,
                   CASE WHEN e.kind = 'purchase_earn' AND i % 2 = 1 THEN 2000 ELSE 100 END,
-                  'bench-' || i || '-' || e.kind, '', now() - interval '400 days' + e.age
-             FROM generate_series(1, $1) AS i,
-                  (VALUES ('adjustment', interval '0 days'), ('purchase_earn', interval '300 days'))
-                  AS e (kind, age)""",
+                  'bench-' || i || '-' || e.kind, '',
+                  now() - CASE WHEN e.kind = 'adjustment' THEN interval '400 days'
+                               WHEN i % 10 = 0 THEN interval '800 days' ELSE interval '100 days' END
+             FROM generate_series(1, $1) AS i, (VALUES ('adjustment'), ('purchase_earn')) AS e (kind)""",
         members,
     )
     await connection.execute(
         """INSERT INTO lots (lot_id, member_id, entry_id, points, remaining, earned_at, available_at, expires_at)
            SELECT gen_random_uuid(), member_id, entry_id, points, points, created_at, created_at,
-                  CASE kind WHEN 'adjustment' THEN now() - interval '1 day' ELSE created_at + interval '2 years' END
+                  CASE kind WHEN 'adjustment' THEN now() - interval '1 day' END
              FROM ledger_entries"""
     )
     await connection.execute("VACUUM ANALYZE")
@@ -126,7 +131,7 @@ async def main(members: int) -> None:
         rate = done / seconds
         line = f"  {name + ' pass':<32} {rate:10.0f} members/s   ratio {rate / ceiling:.3f}"
         print(f"{line}   ({done} in {seconds:.2f} s)")
-    print(f"  tiers after: {tiers}")
+    print(f"  points expired: {expiry.points_expired}; tiers after: {tiers}")
 
 
 if __name__ == "__main__":

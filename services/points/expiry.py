@@ -63,11 +63,16 @@ class ExpiryJob:
         return ExpiryReport(len(expired), sum(expired.values()), reminded)
 
     async def _expire_inactive(self, now: datetime, last_active_before: datetime) -> None:
-        """Inactivity policy: every lot of a member who earned nothing since `last_active_before` expires now."""
+        """Inactivity policy: every lot of a member not active since `last_active_before` expires now.
+
+        A member never active counts from enrolment. What activity is: migration points/015.
+        """
         await self._pool.execute(
             """UPDATE lots SET expires_at = $1
-                WHERE remaining > 0 AND (expires_at IS NULL OR expires_at > $1)
-                  AND member_id IN (SELECT member_id FROM lots GROUP BY member_id HAVING max(earned_at) < $2)""",
+                 FROM members m
+                WHERE m.member_id = lots.member_id AND coalesce(m.last_activity_at, m.enrolled_at) < $2
+                  AND lots.remaining > 0 AND (lots.expires_at IS NULL OR lots.expires_at > $1)
+                  AND lots.earned_at < $1""",
             now,
             last_active_before,
         )

@@ -112,6 +112,33 @@ async def test_refunds_recorded_before_they_named_their_member_get_it_from_their
     assert owner == "ada"
 
 
+async def test_members_get_their_last_activity_from_the_entries_recorded_before_it_was_kept(
+    create_database: CreateDatabase,
+) -> None:
+    url = await create_database()
+    migrations = service_migrations("points")
+    before = [m for m in migrations if not (m.component == "points" and m.version >= 15)]
+    connection = await asyncpg.connect(url)
+    try:
+        await apply(connection, before)
+        await connection.execute(
+            """INSERT INTO members (member_id, tier) VALUES ('ada', 'member'), ('bob', 'member');
+               INSERT INTO ledger_entries (entry_id, member_id, kind, points, idempotency_key, description, breakdown,
+                                           created_at)
+               VALUES (gen_random_uuid(), 'ada', 'purchase_earn', 10, 'a1', '', '[]', '2024-01-01'),
+                      (gen_random_uuid(), 'ada', 'redemption', -5, 'a2', '', '[]', '2024-06-01'),
+                      (gen_random_uuid(), 'ada', 'adjustment', 5, 'a3', '', '[]', '2025-01-01'),
+                      (gen_random_uuid(), 'bob', 'bonus', 10, 'b1', '', '[{"source": "signup"}]', '2024-02-01'),
+                      (gen_random_uuid(), 'bob', 'bonus', 10, 'b2', '', '[{"source": "birthday"}]', '2025-02-01')"""
+        )
+        await apply(connection, migrations)
+        rows = await connection.fetch("SELECT member_id, last_activity_at::date::text AS day FROM members")
+    finally:
+        await connection.close()
+    # The redemption counts, a correction does not; a signup bonus counts, a birthday bonus does not.
+    assert {r["member_id"]: r["day"] for r in rows} == {"ada": "2024-06-01", "bob": "2024-02-01"}
+
+
 async def test_a_failing_file_leaves_no_trace_and_earlier_files_stay(create_database: CreateDatabase) -> None:
     url = await create_database()
     good = Migration("demo", 1, "001_good.sql", "CREATE TABLE good (id int)")

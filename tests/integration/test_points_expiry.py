@@ -136,3 +136,37 @@ async def test_one_pass_expires_every_member_due_a_batch_at_a_time_skipping_a_me
     for member_id in members:
         assert [e.points for e in await events_of(pool, member_id, events.PointsExpired)] == [200]  # type: ignore[attr-defined]
     assert (await books(pool, ledger, busy)).entries_sum == 0
+
+
+DORMANT = (
+    "id: dormant\nname: Dormant\neffective_from: 2020-01-01\ncurrency: USD\n"
+    "earning: {base_rates: {USD: 2}}\nexpiry: {inactivity_months: 24}\n"
+)
+
+
+async def active_months_ago(pool: asyncpg.Pool, member_id: str, months: int) -> None:
+    await pool.execute(
+        "UPDATE members SET last_activity_at = now() - make_interval(months => $2) WHERE member_id = $1",
+        member_id,
+        months,
+    )
+
+
+async def test_redeeming_is_activity_but_a_goodwill_credit_is_not(
+    pool: asyncpg.Pool, ledger: LedgerApplication
+) -> None:
+    programs = ProgramApplication(pool)
+    await programs.apply(DORMANT)
+    app = PointsApplication(pool, 2, programs)
+    redeemer, credited = await member_with_points(app, 100), await member_with_points(app, 100)
+    for member_id in (redeemer, credited):
+        await active_months_ago(pool, member_id, 25)  # as if they had earned 25 months ago
+    hold = await ledger.hold(redeemer, 50, new_id("h"), DAY, "")
+    await ledger.capture(str(hold.hold.hold_id))
+    await ledger.adjust(credited, 30, "goodwill", "agent-7", new_id("g"))
+
+    await ExpiryJob(pool, programs).run_once(utc_now() + timedelta(seconds=5))
+    assert (await books(pool, ledger, redeemer)).entries_sum == 150
+    state = await books(pool, ledger, credited)
+    assert (state.entries_sum, state.available) == (0, 0)  # the goodwill credit expired with the rest
+    assert_balanced(state)

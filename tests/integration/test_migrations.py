@@ -89,52 +89,54 @@ async def test_events_written_before_the_pending_list_keep_their_state(create_da
     assert kept == 2
 
 
+async def across_points_migration(
+    create_database: CreateDatabase, version: int, rows_before: str, query: str
+) -> list[asyncpg.Record]:
+    """Apply the points migrations before `version`, write `rows_before`, apply the rest; `query`'s rows then."""
+    migrations = service_migrations("points")
+    before = [m for m in migrations if not (m.component == "points" and m.version >= version)]
+    connection = await asyncpg.connect(await create_database())
+    try:
+        await apply(connection, before)
+        await connection.execute(rows_before)
+        await apply(connection, migrations)
+        return await connection.fetch(query)
+    finally:
+        await connection.close()
+
+
 async def test_refunds_recorded_before_they_named_their_member_get_it_from_their_purchase(
     create_database: CreateDatabase,
 ) -> None:
-    url = await create_database()
-    migrations = service_migrations("points")
-    before = [m for m in migrations if not (m.component == "points" and m.version >= 14)]
-    connection = await asyncpg.connect(url)
-    try:
-        await apply(connection, before)
-        await connection.execute(
-            """INSERT INTO members (member_id, tier) VALUES ('ada', 'member');
-               INSERT INTO purchases (purchase_id, member_id, amount_minor, currency_code, occurred_at, points_earned)
-                    VALUES ('p-1', 'ada', 5000, 'USD', now(), 0);
-               INSERT INTO refunds (refund_id, purchase_id, amount_minor, points_reversed, points_owed, occurred_at)
-                    VALUES ('r-1', 'p-1', 2000, 0, 0, now())"""
-        )
-        await apply(connection, migrations)
-        owner = await connection.fetchval("SELECT member_id FROM refunds WHERE refund_id = 'r-1'")
-    finally:
-        await connection.close()
-    assert owner == "ada"
+    rows = await across_points_migration(
+        create_database,
+        14,
+        """INSERT INTO members (member_id, tier) VALUES ('ada', 'member');
+           INSERT INTO purchases (purchase_id, member_id, amount_minor, currency_code, occurred_at, points_earned)
+                VALUES ('p-1', 'ada', 5000, 'USD', now(), 0);
+           INSERT INTO refunds (refund_id, purchase_id, amount_minor, points_reversed, points_owed, occurred_at)
+                VALUES ('r-1', 'p-1', 2000, 0, 0, now())""",
+        "SELECT member_id FROM refunds WHERE refund_id = 'r-1'",
+    )
+    assert [r["member_id"] for r in rows] == ["ada"]
 
 
 async def test_members_get_their_last_activity_from_the_entries_recorded_before_it_was_kept(
     create_database: CreateDatabase,
 ) -> None:
-    url = await create_database()
-    migrations = service_migrations("points")
-    before = [m for m in migrations if not (m.component == "points" and m.version >= 15)]
-    connection = await asyncpg.connect(url)
-    try:
-        await apply(connection, before)
-        await connection.execute(
-            """INSERT INTO members (member_id, tier) VALUES ('ada', 'member'), ('bob', 'member');
-               INSERT INTO ledger_entries (entry_id, member_id, kind, points, idempotency_key, description, breakdown,
-                                           created_at)
-               VALUES (gen_random_uuid(), 'ada', 'purchase_earn', 10, 'a1', '', '[]', '2024-01-01'),
-                      (gen_random_uuid(), 'ada', 'redemption', -5, 'a2', '', '[]', '2024-06-01'),
-                      (gen_random_uuid(), 'ada', 'adjustment', 5, 'a3', '', '[]', '2025-01-01'),
-                      (gen_random_uuid(), 'bob', 'bonus', 10, 'b1', '', '[{"source": "signup"}]', '2024-02-01'),
-                      (gen_random_uuid(), 'bob', 'bonus', 10, 'b2', '', '[{"source": "birthday"}]', '2025-02-01')"""
-        )
-        await apply(connection, migrations)
-        rows = await connection.fetch("SELECT member_id, last_activity_at::date::text AS day FROM members")
-    finally:
-        await connection.close()
+    rows = await across_points_migration(
+        create_database,
+        15,
+        """INSERT INTO members (member_id, tier) VALUES ('ada', 'member'), ('bob', 'member');
+           INSERT INTO ledger_entries (entry_id, member_id, kind, points, idempotency_key, description, breakdown,
+                                       created_at)
+           VALUES (gen_random_uuid(), 'ada', 'purchase_earn', 10, 'a1', '', '[]', '2024-01-01'),
+                  (gen_random_uuid(), 'ada', 'redemption', -5, 'a2', '', '[]', '2024-06-01'),
+                  (gen_random_uuid(), 'ada', 'adjustment', 5, 'a3', '', '[]', '2025-01-01'),
+                  (gen_random_uuid(), 'bob', 'bonus', 10, 'b1', '', '[{"source": "signup"}]', '2024-02-01'),
+                  (gen_random_uuid(), 'bob', 'bonus', 10, 'b2', '', '[{"source": "birthday"}]', '2025-02-01')""",
+        "SELECT member_id, last_activity_at::date::text AS day FROM members",
+    )
     # The redemption counts, a correction does not; a signup bonus counts, a birthday bonus does not.
     assert {r["member_id"]: r["day"] for r in rows} == {"ada": "2024-06-01", "bob": "2024-02-01"}
 

@@ -1,4 +1,4 @@
-"""The expiry and requalification jobs' passes over many due members, next to raw COPY into Postgres in the same run.
+"""Passes of the periodic tier and expiry jobs over many due members, next to raw COPY into Postgres in the same run.
 
     python bench/batch_jobs.py [--members 100000]
 
@@ -14,6 +14,8 @@ made that purchase 800 days ago instead, and is dormant. Then, each timed:
 
 - ceiling: asyncpg COPY of `--members` rows (member id, points, a timestamp)
   into a plain table on the same Postgres;
+- tier-at-risk: one TierAtRiskJob pass as it ran the day before: it checks
+  every member and warns the half who would lose silver;
 - expiry: one ExpiryJob pass, which expires the dormant members' points and
   takes the expired lot off every member;
 - requalification: one RequalificationJob pass, which moves half of them
@@ -30,7 +32,7 @@ import asyncio
 import tempfile
 import time
 from collections.abc import Awaitable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
@@ -41,6 +43,7 @@ from services.common.migrations import migrate
 from services.points.expiry import ExpiryJob
 from services.points.program_application import ProgramApplication
 from services.points.tier_application import RequalificationJob
+from services.points.tier_risk import TierAtRiskJob
 
 T = TypeVar("T")
 
@@ -85,6 +88,14 @@ async def _seed(connection: asyncpg.Connection, members: int) -> None:
                   CASE kind WHEN 'adjustment' THEN now() - interval '1 day' END
              FROM ledger_entries"""
     )
+    # A running deployment's outbox keeps every event it published (for replay): one each, here.
+    # On a fresh, never analyzed outbox the foreign key check of outbox_pending keeps a plan made
+    # for a table of a few rows, a scan, and every batch of events then reads the whole table.
+    await connection.execute(
+        """INSERT INTO outbox (event_id, topic, message_key, event_type, envelope)
+           SELECT gen_random_uuid(), 'points.events.v1', member_id, 'loyalty.events.v1.PointsEarned', ''
+             FROM members"""
+    )
     await connection.execute("VACUUM ANALYZE")
 
 
@@ -117,6 +128,10 @@ async def main(members: int) -> None:
                 async with pool.acquire() as connection:
                     await _seed(connection, members)
                     ceiling = await _copy_ceiling(connection, members)
+                # As the job ran the day before requalification was due.
+                at_risk = TierAtRiskJob(pool, programs, warn_before=timedelta(days=30))
+                warned, at_risk_s = await _timed(at_risk.run_once(datetime.now(UTC) - timedelta(days=1)))
+                checked = await pool.fetchval("SELECT count(*) FROM members WHERE at_risk_checked_for IS NOT NULL")
                 expiry, expiry_s = await _timed(ExpiryJob(pool, programs).run_once())
                 requalified, requalification_s = await _timed(RequalificationJob(pool, programs).run_once())
                 tiers = dict(await pool.fetch("SELECT tier, count(*) FROM members GROUP BY tier"))
@@ -126,12 +141,16 @@ async def main(members: int) -> None:
             await server.stop()
     print(f"{members} members due, embedded PostgreSQL, jobs in this process")
     print(f"  ceiling: COPY into a plain table   {ceiling:10.0f} rows/s")
-    passes = (("expiry", expiry.members_expired, expiry_s), ("requalification", requalified, requalification_s))
+    passes = (
+        ("tier-at-risk (members checked)", checked, at_risk_s),
+        ("expiry", expiry.members_expired, expiry_s),
+        ("requalification", requalified, requalification_s),
+    )
     for name, done, seconds in passes:
         rate = done / seconds
         line = f"  {name + ' pass':<32} {rate:10.0f} members/s   ratio {rate / ceiling:.3f}"
         print(f"{line}   ({done} in {seconds:.2f} s)")
-    print(f"  points expired: {expiry.points_expired}; tiers after: {tiers}")
+    print(f"  warned {warned}; points expired: {expiry.points_expired}; tiers after: {tiers}")
 
 
 if __name__ == "__main__":

@@ -8,18 +8,20 @@ is one pass at a chosen time.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 import asyncpg
 from loyalty.events.v1 import points_pb2 as events
 
 from services.common.db import unit_of_work
-from services.common.events import new_envelope, timestamp
+from services.common.events import new_envelopes, timestamp
 from services.common.kafka import POINTS_EVENTS_TOPIC
-from services.common.outbox import add_event
-from services.points import domain, store, tiers
+from services.common.outbox import add_events
+from services.points import domain, tiers
 from services.points.program_application import ProgramApplication
-from services.points.tier_application import SOURCE, qualifying_value
+from services.points.tier_application import SOURCE, qualifying_values
 
 
 class TierAtRiskJob:
@@ -32,48 +34,71 @@ class TierAtRiskJob:
         self._batch = batch
 
     async def run_once(self, now: datetime | None = None) -> int:
-        """Check the members whose requalification comes within `warn_before`; returns how many were warned."""
-        now = now or domain.utc_now()
-        due = await self._pool.fetch(
-            """SELECT member_id FROM members
-                WHERE requalify_at > $1 AND requalify_at <= $1 + $2::interval
-                  AND at_risk_checked_for IS DISTINCT FROM requalify_at
-                ORDER BY requalify_at LIMIT $3""",
-            now,
-            self._warn_before,
-            self._batch,
-        )
-        warned = 0
-        for record in due:
-            warned += await self._check(record["member_id"], now)
-        return warned
+        """Check every member whose requalification comes within `warn_before`, a batch per transaction.
 
-    async def _check(self, member_id: str, now: datetime) -> int:
+        Returns how many were warned. A calendar-year program makes all of its
+        members due at the same moment: a pass works through all of them.
+        """
+        now = now or domain.utc_now()
+        warned = 0
+        while True:
+            checked, batch_warned = await self._check_batch(now)
+            warned += batch_warned
+            if checked < self._batch:
+                return warned
+
+    async def _check_batch(self, now: datetime) -> tuple[int, int]:
+        """How many members were checked, and how many of them warned."""
         async with unit_of_work(self._pool) as connection:
-            member = await store.get_member(connection, member_id, lock=True)
-            requalify_at = await connection.fetchval("SELECT requalify_at FROM members WHERE member_id = $1", member_id)
             version = await self._programs.in_force_in(connection, None, now)
-            if member is None or requalify_at is None or version is None or version.program.tiers is None:
-                return 0
-            # Checked once per requalification date, warned or not: a value only grows toward it.
-            await connection.execute(
-                "UPDATE members SET at_risk_checked_for = requalify_at WHERE member_id = $1", member_id
-            )
+            if version is None or version.program.tiers is None:
+                return 0, 0
             program = version.program
             assert program.tiers is not None
-            since = tiers.window_start(program.tiers, requalify_at, program.timezone)
-            value = await qualifying_value(connection, member_id, program, now, since=since)
-            risk = tiers.at_risk(program.tiers, member.tier, value)
-            if risk is None:
-                return 0
-            event = events.TierAtRisk(
-                member_id=member_id,
-                tier=risk.tier,
-                projected_tier=risk.projected_tier,
-                requalify_at=timestamp(requalify_at),
-                qualifying_value=str(value),
-                needed_to_keep=str(risk.needed_to_keep),
+            # Members another transaction holds are left for the next pass: this never waits.
+            due = await connection.fetch(
+                """SELECT member_id, tier, requalify_at FROM members
+                    WHERE requalify_at > $1 AND requalify_at <= $1 + $2::interval
+                      AND at_risk_checked_for IS DISTINCT FROM requalify_at
+                    ORDER BY requalify_at LIMIT $3 FOR UPDATE SKIP LOCKED""",
+                now,
+                self._warn_before,
+                self._batch,
             )
-            envelope = new_envelope(event, subject=member_id, source=SOURCE, occurred_at=now)
-            await add_event(connection, POINTS_EVENTS_TOPIC, envelope)
-            return 1
+            # Checked once per requalification date, warned or not: a value only grows toward it.
+            await connection.execute(
+                "UPDATE members SET at_risk_checked_for = requalify_at WHERE member_id = ANY($1::text[])",
+                [record["member_id"] for record in due],
+            )
+            risks = []
+            for requalify_at, members in _by_requalification(due).items():
+                since = tiers.window_start(program.tiers, requalify_at, program.timezone)
+                values = await qualifying_values(connection, list(members), program, now, since=since)
+                for member_id, tier in members.items():
+                    if risk := tiers.at_risk(program.tiers, tier, values[member_id]):
+                        risks.append(_warning(member_id, risk, requalify_at, values[member_id]))
+            envelopes = new_envelopes([(risk, risk.member_id) for risk in risks], source=SOURCE, occurred_at=now)
+            await add_events(connection, POINTS_EVENTS_TOPIC, envelopes)
+            return len(due), len(risks)
+
+
+def _by_requalification(due: Sequence[asyncpg.Record]) -> dict[datetime, dict[str, str]]:
+    """Members (with their tiers) by requalification date: one window, so one statement, per date.
+
+    Under a calendar-year program they all share one date.
+    """
+    groups: dict[datetime, dict[str, str]] = {}
+    for record in due:
+        groups.setdefault(record["requalify_at"], {})[record["member_id"]] = record["tier"]
+    return groups
+
+
+def _warning(member_id: str, risk: tiers.AtRisk, requalify_at: datetime, value: Decimal) -> events.TierAtRisk:
+    return events.TierAtRisk(
+        member_id=member_id,
+        tier=risk.tier,
+        projected_tier=risk.projected_tier,
+        requalify_at=timestamp(requalify_at),
+        qualifying_value=str(value),
+        needed_to_keep=str(risk.needed_to_keep),
+    )

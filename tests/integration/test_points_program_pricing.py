@@ -9,6 +9,7 @@ import asyncpg
 import pytest
 from loyalty.events.v1 import points_pb2 as events
 
+from services.common.db import unit_of_work
 from services.common.events import decode
 from services.points.application import PointsApplication
 from services.points.domain import Enrollment, LineItem, Money, Purchase
@@ -64,11 +65,13 @@ def coffee_purchase(member_id: str, dollars: int) -> Purchase:
     return Purchase(new_id("p"), member_id, price, (line,), datetime.now(UTC), "store")
 
 
-async def tier_events(pool: asyncpg.Pool, member_id: str) -> list[object]:
+async def tier_events(
+    pool: asyncpg.Pool, member_id: str, kinds: tuple[type, ...] = (events.TierReached, events.TierLost)
+) -> list[object]:
     async with pool.acquire() as connection:
         rows = await connection.fetch("SELECT envelope FROM outbox WHERE message_key = $1 ORDER BY id", member_id)
     payloads = [decode(row["envelope"], [])[1] for row in rows]
-    return [p for p in payloads if isinstance(p, events.TierReached | events.TierLost)]
+    return [p for p in payloads if isinstance(p, kinds)]
 
 
 async def test_a_purchase_earns_by_the_program_and_the_ledger_keeps_the_breakdown(
@@ -138,13 +141,29 @@ async def test_a_member_who_would_lose_the_tier_is_warned_once_before_requalific
     warned_at = datetime.now(UTC) + timedelta(days=365 - 20)
     assert await job.run_once(warned_at) == 1
     assert await job.run_once(warned_at + timedelta(days=1)) == 0  # once per requalification date
-    async with pool.acquire() as connection:
-        rows = await connection.fetch("SELECT envelope FROM outbox WHERE message_key = $1 ORDER BY id", member_id)
-    risks = [p for p in (decode(r["envelope"], [])[1] for r in rows) if isinstance(p, events.TierAtRisk)]
+    risks = await tier_events(pool, member_id, (events.TierAtRisk,))
     assert [(r.tier, r.projected_tier, r.qualifying_value, r.needed_to_keep) for r in risks] == [
         ("silver", "member", "0", "1000")
     ]
     assert (await app.member(member_id)).tier == "silver"  # a warning, not a move
+
+
+async def test_one_pass_warns_every_member_due_a_batch_at_a_time_skipping_a_member_busy_elsewhere(
+    pool: asyncpg.Pool, programs: ProgramApplication
+) -> None:
+    app = PointsApplication(pool, 2, programs)
+    members = [(await app.enroll(Enrollment(new_id("m"), "", "", ""))).member_id for _ in range(5)]
+    for member_id in members:
+        await app.record_purchase(coffee_purchase(member_id, 50))  # silver, each with its own requalification date
+    job = TierAtRiskJob(pool, programs, warn_before=timedelta(days=30), batch=2)
+    warned_at = datetime.now(UTC) + timedelta(days=365 - 20)
+    async with unit_of_work(pool) as elsewhere:
+        await elsewhere.execute("SELECT 1 FROM members WHERE member_id = $1 FOR UPDATE", members[2])
+        assert await job.run_once(warned_at) == 4  # two batches and a last one in one pass; one member held
+    assert await job.run_once(warned_at) == 1
+    assert await job.run_once(warned_at) == 0
+    for member_id in members:
+        assert len(await tier_events(pool, member_id, (events.TierAtRisk,))) == 1
 
 
 async def test_a_member_on_track_to_keep_the_tier_is_not_warned(

@@ -6,7 +6,8 @@ Starts an embedded PostgreSQL alone (the jobs run in this process, as the
 points service runs them), migrates a points database, applies a program with
 two tiers on a 12-month rolling window and points that expire after 24 months
 without activity, and seeds, set-based and not measured,
-`--members` silver members whose requalification is due. Each has a lot of 100
+`--members` silver members whose requalification is due, each born in the
+current month (the program pays a birthday bonus in the birth month). Each has a lot of 100
 points that expired yesterday and a lot that never expires by date: 2,000
 points earned by a purchase 100 days ago for half of them (they keep silver),
 100 for the other half (they lose it). Every tenth member (of the second half)
@@ -19,10 +20,12 @@ made that purchase 800 days ago instead, and is dormant. Then, each timed:
 - expiry: one ExpiryJob pass, which expires the dormant members' points and
   takes the expired lot off every member;
 - requalification: one RequalificationJob pass, which moves half of them
-  down to the base tier and keeps the other half silver for another window.
+  down to the base tier and keeps the other half silver for another window;
+- birthday: one BirthdayJob pass, which credits every member's bonus.
 
-Both jobs write, for each member, about what the ceiling writes once (an entry
-and its draw, a lot's update, an event; or a member's update and an event).
+The jobs write, for each member, about what the ceiling writes once (an entry
+and its draw, a lot's update, an event; a member's update and an event; or an
+entry, its lot and an event).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ import asyncpg
 
 from services.common.embedded import EmbeddedPostgres
 from services.common.migrations import migrate
+from services.points.birthdays import BirthdayJob
 from services.points.expiry import ExpiryJob
 from services.points.program_application import ProgramApplication
 from services.points.tier_application import RequalificationJob
@@ -61,13 +65,16 @@ tiers:
     - {name: base, threshold: 0}
     - {name: silver, threshold: 1000, earn_bonus_percent: 10}
 expiry: {inactivity_months: 24}
+bonuses:
+  birthday: {points: 250, when: month}
 """
 
 
 async def _seed(connection: asyncpg.Connection, members: int) -> None:
     await connection.execute(
-        """INSERT INTO members (member_id, email, given_name, family_name, tier, requalify_at)
-           SELECT 'bench-' || lpad(i::text, 7, '0'), '', '', '', 'silver', now() - interval '1 hour'
+        """INSERT INTO members (member_id, email, given_name, family_name, tier, requalify_at, birth_date)
+           SELECT 'bench-' || lpad(i::text, 7, '0'), '', '', '', 'silver', now() - interval '1 hour',
+                  make_date(1990, extract(month FROM now())::int, 1 + i % 28)
              FROM generate_series(1, $1) AS i""",
         members,
     )
@@ -134,6 +141,7 @@ async def main(members: int) -> None:
                 checked = await pool.fetchval("SELECT count(*) FROM members WHERE at_risk_checked_for IS NOT NULL")
                 expiry, expiry_s = await _timed(ExpiryJob(pool, programs).run_once())
                 requalified, requalification_s = await _timed(RequalificationJob(pool, programs).run_once())
+                birthdays, birthday_s = await _timed(BirthdayJob(pool, programs).run_once())
                 tiers = dict(await pool.fetch("SELECT tier, count(*) FROM members GROUP BY tier"))
             finally:
                 await pool.close()
@@ -145,6 +153,7 @@ async def main(members: int) -> None:
         ("tier-at-risk (members checked)", checked, at_risk_s),
         ("expiry", expiry.members_expired, expiry_s),
         ("requalification", requalified, requalification_s),
+        ("birthday", birthdays.members_credited, birthday_s),
     )
     for name, done, seconds in passes:
         rate = done / seconds

@@ -14,7 +14,7 @@ import asyncpg
 
 from services.common.db import unit_of_work
 from services.points import domain, store
-from services.points.bonuses import credit_bonus
+from services.points.bonuses import Bonus, credit_bonuses
 from services.points.program import BirthdayBonus, Program
 from services.points.program_application import ProgramApplication
 
@@ -36,6 +36,10 @@ class BirthdayJob:
         self._batch = batch
 
     async def run_once(self, now: datetime | None = None) -> BirthdayReport:
+        """Credit every member whose bonus is due, a page of members per transaction.
+
+        A member another transaction holds is left for the next run: the job never waits on a purchase.
+        """
         now = now or domain.utc_now()
         async with self._pool.acquire() as connection:
             version = await self._programs.in_force_in(connection, None, now)
@@ -48,12 +52,11 @@ class BirthdayJob:
         while candidates := await self._born_around(today, after):
             after = candidates[-1][0]
             due = {
-                _key(member_id, day): member_id
+                member_id: _key(member_id, day)
                 for member_id, born in candidates
                 if (day := birthday.occurrence_due(born, today))
             }
-            for key in await self._not_yet_credited(list(due)):
-                credited += await self._credit(due[key], key, birthday, version.program, now)
+            credited += await self._credit(await self._not_yet_credited(due), birthday, version.program, now)
         return BirthdayReport(credited, credited * birthday.points)
 
     async def _born_around(self, today: date, after_member_id: str) -> list[tuple[str, date]]:
@@ -70,28 +73,31 @@ class BirthdayJob:
         )
         return [(r["member_id"], r["birth_date"]) for r in records]
 
-    async def _not_yet_credited(self, keys: list[str]) -> list[str]:
-        records = await self._pool.fetch(
-            "SELECT idempotency_key FROM ledger_entries WHERE idempotency_key = ANY($1::text[])", keys
-        )
-        credited = {r["idempotency_key"] for r in records}
-        return [key for key in keys if key not in credited]
+    async def _not_yet_credited(self, due: dict[str, str]) -> dict[str, str]:
+        """The members of `due` (member id: bonus key) whose bonus has no entry yet; read without locking."""
+        async with self._pool.acquire() as connection:
+            credited = await store.entries_with_keys(connection, list(due.values()))
+        return {member_id: key for member_id, key in due.items() if key not in credited}
 
-    async def _credit(self, member_id: str, key: str, birthday: BirthdayBonus, program: Program, now: datetime) -> int:
+    async def _credit(self, due: dict[str, str], birthday: BirthdayBonus, program: Program, now: datetime) -> int:
+        if not due:
+            return 0
         async with unit_of_work(self._pool) as connection:
-            member = await store.get_member(connection, member_id, lock=True)
-            # Checked again under the lock: a concurrent run may have credited it meanwhile.
-            if member is None or await store.any_entry_with_key(connection, [key]):
-                return 0
-            await credit_bonus(
-                connection,
-                member_id=member_id,
-                points=birthday.points,
-                key=key,
-                source="birthday",
-                description=f"birthday bonus of program {program.id}",
-                program=program,
-                earned_at=now,
-                balance_after=member.balance + birthday.points,
-            )
-            return 1
+            members = await store.lock_members(connection, list(due), skip_locked=True)
+            # Checked again under the locks: a concurrent run may have credited some meanwhile.
+            credited = await store.entries_with_keys(connection, [due[member_id] for member_id in members])
+            bonuses = [
+                Bonus(
+                    member_id=member.member_id,
+                    points=birthday.points,
+                    key=due[member.member_id],
+                    source="birthday",
+                    description=f"birthday bonus of program {program.id}",
+                    earned_at=now,
+                    balance_after=member.balance + birthday.points,
+                )
+                for member in members.values()
+                if member.status == "active" and due[member.member_id] not in credited
+            ]
+            await credit_bonuses(connection, program, bonuses)
+            return len(bonuses)

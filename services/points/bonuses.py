@@ -10,6 +10,7 @@ lock, so concurrent calls cannot credit past the limit.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,7 +21,7 @@ from services.common.db import unit_of_work
 from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Violations
 from services.common.events import new_envelope
 from services.common.kafka import POINTS_EVENTS_TOPIC
-from services.common.outbox import add_event
+from services.common.outbox import add_events
 from services.points import domain, ledger, lots_store, store
 from services.points.program import Activity, LimitPer, Program
 from services.points.program_application import ProgramApplication
@@ -71,17 +72,16 @@ async def credit_signup(connection: asyncpg.Connection, member: store.MemberRow,
     points = program.bonuses.signup_points
     if not points:
         return 0
-    await credit_bonus(
-        connection,
+    signup = Bonus(
         member_id=member.member_id,
         points=points,
         key=f"signup:{member.member_id}",
         source="signup",
         description=f"signup bonus of program {program.id}",
-        program=program,
         earned_at=member.enrolled_at,
         balance_after=member.balance + points,
     )
+    await credit_bonus(connection, program, signup)
     return points
 
 
@@ -115,55 +115,78 @@ async def record_activity(pool: asyncpg.Pool, programs: ProgramApplication, reco
                 f"activity_id: {activity.id!r} already earned its limit of {activity.limit.count}"
                 f" {_PERIOD[activity.limit.per]}"
             )
-        entry = await credit_bonus(
-            connection,
+        bonus = Bonus(
             member_id=member.member_id,
             points=activity.points,
             key=key,
             source=source,
             description=activity.description or f"activity {activity.id}",
-            program=program,
             earned_at=record.occurred_at,
             balance_after=member.balance + activity.points,
         )
+        entry = await credit_bonus(connection, program, bonus)
         return ActivityResult(activity.points, entry, duplicate=False, balance=member.balance + activity.points)
 
 
-async def credit_bonus(
-    connection: asyncpg.Connection,
-    *,
-    member_id: str,
-    points: int,
-    key: str,
-    source: str,
-    description: str,
-    program: Program,
-    earned_at: datetime,
-    balance_after: int,
-    available_at: datetime | None = None,
-) -> store.EntryRow:
-    """The bonus entry, its lot (available at once, or pending until `available_at`) and its PointsEarned event."""
-    breakdown = json.dumps([{"source": source, "points": points, "description": description}])
-    entry = await lots_store.insert_credit(
+@dataclass(frozen=True)
+class Bonus:
+    """A bonus to credit: `source` names where it came from in the breakdown and the event's reason."""
+
+    member_id: str
+    points: int
+    key: str
+    source: str
+    description: str
+    earned_at: datetime
+    # The member's balance once credited, for the PointsEarned event.
+    balance_after: int
+    # Pending until then; available at once without it.
+    available_at: datetime | None = None
+
+    def breakdown(self) -> str:
+        return json.dumps([{"source": self.source, "points": self.points, "description": self.description}])
+
+
+async def credit_bonus(connection: asyncpg.Connection, program: Program, bonus: Bonus) -> store.EntryRow:
+    return (await credit_bonuses(connection, program, [bonus]))[0]
+
+
+async def credit_bonuses(
+    connection: asyncpg.Connection, program: Program, bonuses: Sequence[Bonus]
+) -> list[store.EntryRow]:
+    """Each bonus's entry, its lot and its PointsEarned event; a statement for all entries and one for the events."""
+    entries = await lots_store.insert_credits(
         connection,
-        member_id=member_id,
-        kind="bonus",
-        points=points,
-        idempotency_key=key,
-        description=description,
-        earned_at=earned_at,
-        expires_at=program.expiry.expires_at(earned_at),
-        breakdown=breakdown,
-        available_at=available_at,
+        [
+            lots_store.NewCredit(
+                member_id=bonus.member_id,
+                kind="bonus",
+                points=bonus.points,
+                idempotency_key=bonus.key,
+                description=bonus.description,
+                earned_at=bonus.earned_at,
+                expires_at=program.expiry.expires_at(bonus.earned_at),
+                breakdown=bonus.breakdown(),
+                available_at=bonus.available_at,
+            )
+            for bonus in bonuses
+        ],
     )
-    event = events.PointsEarned(
-        member_id=member_id,
-        points=points,
-        ledger_entry_id=str(entry.entry_id),
-        reason=source,
-        source_reference=key,
-        balance_after=balance_after,
-    )
-    envelope = new_envelope(event, subject=member_id, source=SOURCE, occurred_at=entry.created_at)
-    await add_event(connection, POINTS_EVENTS_TOPIC, envelope)
-    return entry
+    envelopes = [
+        new_envelope(
+            events.PointsEarned(
+                member_id=bonus.member_id,
+                points=bonus.points,
+                ledger_entry_id=str(entry.entry_id),
+                reason=bonus.source,
+                source_reference=bonus.key,
+                balance_after=bonus.balance_after,
+            ),
+            subject=bonus.member_id,
+            source=SOURCE,
+            occurred_at=entry.created_at,
+        )
+        for bonus, entry in zip(bonuses, entries, strict=True)
+    ]
+    await add_events(connection, POINTS_EVENTS_TOPIC, envelopes)
+    return entries

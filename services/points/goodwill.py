@@ -66,13 +66,15 @@ async def credit_goodwill(connection: asyncpg.Connection, envelope: EventEnvelop
     granted_at = occurred_at(envelope)
     entry = await lots_store.insert_credit(
         connection,
-        member_id=payload.member_id,
-        kind="adjustment",
-        points=payload.points,
-        idempotency_key=idempotency_key(payload.ticket_id),
-        description=description(payload),
-        earned_at=now,
-        expires_at=None,
+        lots_store.NewCredit(
+            member_id=payload.member_id,
+            kind="adjustment",
+            points=payload.points,
+            idempotency_key=idempotency_key(payload.ticket_id),
+            description=description(payload),
+            earned_at=now,
+            expires_at=None,
+        ),
     )
     await connection.execute(
         """INSERT INTO goodwill_credits

@@ -141,13 +141,15 @@ class LedgerApplication:
             if points > 0:
                 entry = await lots_store.insert_credit(
                     connection,
-                    member_id=member_id,
-                    kind="adjustment",
-                    points=points,
-                    idempotency_key=key,
-                    description=description,
-                    earned_at=now,
-                    expires_at=None,
+                    lots_store.NewCredit(
+                        member_id=member_id,
+                        kind="adjustment",
+                        points=points,
+                        idempotency_key=key,
+                        description=description,
+                        earned_at=now,
+                        expires_at=None,
+                    ),
                 )
             else:
                 entry = await store.insert_entry(

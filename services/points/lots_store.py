@@ -9,7 +9,8 @@ from datetime import datetime
 
 import asyncpg
 
-from services.common.ids import new_id
+from services.common.ids import new_ids
+from services.common.metrics import LEDGER_ENTRIES
 from services.points import store
 from services.points.ledger import Draw, Lot
 
@@ -32,62 +33,66 @@ _HOLD_COLUMNS = (
 )
 
 
-async def insert_lot(
-    connection: asyncpg.Connection,
-    *,
-    member_id: str,
-    entry_id: uuid.UUID,
-    points: int,
-    earned_at: datetime,
-    available_at: datetime,
-    expires_at: datetime | None,
-) -> None:
-    await connection.execute(
-        """INSERT INTO lots (lot_id, member_id, entry_id, points, remaining, earned_at, available_at, expires_at)
-           VALUES ($1, $2, $3, $4, $4, $5, $6, $7)""",
-        new_id(),
-        member_id,
-        entry_id,
-        points,
-        earned_at,
-        available_at,
-        expires_at,
-    )
-
-
-async def insert_credit(
-    connection: asyncpg.Connection,
-    *,
-    member_id: str,
-    kind: str,
-    points: int,
-    idempotency_key: str,
-    description: str,
-    earned_at: datetime,
-    expires_at: datetime | None,
-    breakdown: str = "[]",
-    available_at: datetime | None = None,
-) -> store.EntryRow:
+@dataclass(frozen=True)
+class NewCredit:
     """A positive entry and the lot holding its points, spendable at once or pending until `available_at`."""
-    entry = await store.insert_entry(
-        connection,
-        member_id=member_id,
-        kind=kind,
-        points=points,
-        idempotency_key=idempotency_key,
-        description=description,
-        breakdown=breakdown,
+
+    member_id: str
+    kind: str
+    points: int
+    idempotency_key: str
+    description: str
+    earned_at: datetime
+    expires_at: datetime | None
+    # JSON list of {source, points, description}, as EntryRow.breakdown.
+    breakdown: str = "[]"
+    available_at: datetime | None = None
+
+
+async def insert_credit(connection: asyncpg.Connection, credit: NewCredit) -> store.EntryRow:
+    return (await insert_credits(connection, [credit]))[0]
+
+
+async def insert_credits(connection: asyncpg.Connection, credits: Sequence[NewCredit]) -> list[store.EntryRow]:
+    """The credits' entries and lots in one statement (the balance trigger then updates each member once).
+
+    A lot is never available before its entry was written. Entries come back in the order of `credits`.
+    """
+    if not credits:
+        return []
+    entry_ids = new_ids(len(credits))
+    records = await connection.fetch(
+        f"""WITH credit AS (
+                SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::bigint[], $6::text[],
+                                     $7::text[], $8::jsonb[], $9::timestamptz[], $10::timestamptz[], $11::timestamptz[])
+                    AS c (entry_id, lot_id, member_id, kind, points, idempotency_key, description, breakdown,
+                          earned_at, available_at, expires_at)),
+            entry AS (
+                INSERT INTO ledger_entries (entry_id, member_id, kind, points, idempotency_key, description, breakdown)
+                SELECT entry_id, member_id, kind, points, idempotency_key, description, breakdown FROM credit
+                RETURNING {store.ENTRY_COLUMNS}),
+            lot AS (
+                INSERT INTO lots (lot_id, member_id, entry_id, points, remaining, earned_at, available_at, expires_at)
+                SELECT c.lot_id, c.member_id, c.entry_id, c.points, c.points, c.earned_at,
+                       greatest(e.created_at, c.available_at), c.expires_at
+                  FROM credit c JOIN entry e USING (entry_id))
+            SELECT * FROM entry""",
+        entry_ids,
+        new_ids(len(credits)),
+        [c.member_id for c in credits],
+        [c.kind for c in credits],
+        [c.points for c in credits],
+        [c.idempotency_key for c in credits],
+        [c.description for c in credits],
+        [c.breakdown for c in credits],
+        [c.earned_at for c in credits],
+        [c.available_at for c in credits],
+        [c.expires_at for c in credits],
     )
-    await insert_lot(
-        connection,
-        member_id=member_id,
-        entry_id=entry.entry_id,
-        points=points,
-        earned_at=earned_at,
-        available_at=max(entry.created_at, available_at or entry.created_at),
-        expires_at=expires_at,
-    )
-    return entry
+    entries = {r["entry_id"]: store.EntryRow(**r) for r in records}
+    for credit in credits:
+        LEDGER_ENTRIES.labels(credit.kind).inc()
+    return [entries[entry_id] for entry_id in entry_ids]
 
 
 async def members_with_expired_lots(connection: asyncpg.Connection, now: datetime, after: str, limit: int) -> list[str]:

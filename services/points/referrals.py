@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncpg
 
 from services.points import domain, store
-from services.points.bonuses import credit_bonus
+from services.points.bonuses import Bonus, credit_bonuses
 from services.points.program import Program
 
 
@@ -35,7 +35,7 @@ async def pay_referral(
     if not referral.qualifies(purchase, points_earned, program.currency):
         return 0
     referee_key, referrer_key = _keys(referee.member_id)
-    if await store.any_entry_with_key(connection, [referee_key, referrer_key]):
+    if await store.entries_with_keys(connection, [referee_key, referrer_key]):
         return 0
     referrer = await store.get_member(connection, referee.referrer_member_id, lock=True)
     description = f"referral bonus of program {program.id}"
@@ -44,18 +44,19 @@ async def pay_referral(
     credits = [(referee.member_id, referral.referee_points, referee_key, "referee", balance)]
     if referrer is not None and referrer.status == "active":
         credits.append((referrer.member_id, referral.referrer_points, referrer_key, "referrer", referrer.balance))
-    for member_id, points, key, role, balance_before in credits:
-        if points:
-            await credit_bonus(
-                connection,
-                member_id=member_id,
-                points=points,
-                key=key,
-                source=f"referral:{role}",
-                description=f"{description}: {role} of {referee.member_id}",
-                program=program,
-                earned_at=purchase.occurred_at,
-                balance_after=balance_before + points,
-                available_at=available_at,
-            )
+    bonuses = [
+        Bonus(
+            member_id=member_id,
+            points=points,
+            key=key,
+            source=f"referral:{role}",
+            description=f"{description}: {role} of {referee.member_id}",
+            earned_at=purchase.occurred_at,
+            balance_after=balance_before + points,
+            available_at=available_at,
+        )
+        for member_id, points, key, role, balance_before in credits
+        if points
+    ]
+    await credit_bonuses(connection, program, bonuses)
     return referral.referee_points

@@ -58,7 +58,7 @@ _MEMBER_COLUMNS = (
     "member_id, email, given_name, family_name, tier, status, enrolled_at, balance, lifetime_earned, points_owed,"
     " points_overdrawn, birth_date, referrer_member_id"
 )
-_ENTRY_COLUMNS = "seq, entry_id, member_id, kind, points, idempotency_key, description, created_at, breakdown"
+ENTRY_COLUMNS = "seq, entry_id, member_id, kind, points, idempotency_key, description, created_at, breakdown"
 
 
 async def insert_member(connection: asyncpg.Connection, enrollment: Enrollment, tier: str) -> MemberRow | None:
@@ -130,7 +130,7 @@ async def insert_entry(
     record = await connection.fetchrow(
         f"""INSERT INTO ledger_entries (entry_id, member_id, kind, points, idempotency_key, description, breakdown)
             VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)
-            RETURNING {_ENTRY_COLUMNS}""",
+            RETURNING {ENTRY_COLUMNS}""",
         new_id(),
         member_id,
         kind,
@@ -190,20 +190,21 @@ async def count_bonuses(
 
 
 async def get_entry(connection: asyncpg.Connection, entry_id: uuid.UUID) -> EntryRow | None:
-    record = await connection.fetchrow(f"SELECT {_ENTRY_COLUMNS} FROM ledger_entries WHERE entry_id = $1", entry_id)
+    record = await connection.fetchrow(f"SELECT {ENTRY_COLUMNS} FROM ledger_entries WHERE entry_id = $1", entry_id)
     return EntryRow(**record) if record else None
 
 
-async def any_entry_with_key(connection: asyncpg.Connection, idempotency_keys: list[str]) -> bool:
-    found = await connection.fetchval(
-        "SELECT EXISTS (SELECT 1 FROM ledger_entries WHERE idempotency_key = ANY($1::text[]))", idempotency_keys
+async def entries_with_keys(connection: asyncpg.Connection, idempotency_keys: list[str]) -> set[str]:
+    """Those of `idempotency_keys` that some entry already has."""
+    records = await connection.fetch(
+        "SELECT idempotency_key FROM ledger_entries WHERE idempotency_key = ANY($1::text[])", idempotency_keys
     )
-    return bool(found)
+    return {r["idempotency_key"] for r in records}
 
 
 async def find_entry_by_key(connection: asyncpg.Connection, idempotency_key: str) -> EntryRow | None:
     record = await connection.fetchrow(
-        f"SELECT {_ENTRY_COLUMNS} FROM ledger_entries WHERE idempotency_key = $1", idempotency_key
+        f"SELECT {ENTRY_COLUMNS} FROM ledger_entries WHERE idempotency_key = $1", idempotency_key
     )
     return EntryRow(**record) if record else None
 
@@ -212,7 +213,7 @@ async def list_entries(
     connection: asyncpg.Connection, member_id: str, *, before_seq: int | None, limit: int
 ) -> list[EntryRow]:
     records = await connection.fetch(
-        f"""SELECT {_ENTRY_COLUMNS} FROM ledger_entries
+        f"""SELECT {ENTRY_COLUMNS} FROM ledger_entries
              WHERE member_id = $1 AND ($2::bigint IS NULL OR seq < $2)
              ORDER BY seq DESC LIMIT $3""",
         member_id,
@@ -307,7 +308,7 @@ async def insert_purchase_earnings(
                 SELECT entry_id, member_id, 'purchase_earn', points, 'purchase:' || purchase_id, description, breakdown
                   FROM input WHERE points > 0
                 ON CONFLICT (idempotency_key) DO NOTHING
-                RETURNING {_ENTRY_COLUMNS}),
+                RETURNING {ENTRY_COLUMNS}),
             lot AS (
                 INSERT INTO lots (lot_id, member_id, entry_id, points, remaining, earned_at, available_at, expires_at)
                 SELECT i.lot_id, i.member_id, i.entry_id, i.points, i.points, i.earned_at, i.available_at,

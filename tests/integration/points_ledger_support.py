@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
+from services.common.events import decode
 from services.points.application import PointsApplication
 from services.points.domain import Enrollment, Money, Purchase
 from services.points.ledger_application import LedgerApplication
@@ -76,3 +77,11 @@ def assert_balanced(state: Books) -> None:
     assert state.available + state.pending + state.held == state.entries_sum
     assert state.lowest_remaining >= 0
     assert state.available >= -state.overdrawn
+
+
+async def events_of(pool: asyncpg.Pool, member_id: str, kind: type) -> list[object]:
+    """The member's events of one kind in the outbox, oldest first."""
+    async with pool.acquire() as connection:
+        rows = await connection.fetch("SELECT envelope FROM outbox WHERE message_key = $1 ORDER BY id", member_id)
+    payloads = [decode(row["envelope"], [])[1] for row in rows]
+    return [p for p in payloads if isinstance(p, kind)]

@@ -7,14 +7,16 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
+from loyalty.events.v1 import points_pb2 as events
 
+from services.common.db import unit_of_work
 from services.common.errors import InvalidArgument, NotFound
 from services.points.application import PointsApplication
 from services.points.birthdays import BirthdayJob
 from services.points.domain import Enrollment, Money, Purchase
 from services.points.ledger_application import LedgerApplication
 from services.points.program_application import ProgramApplication
-from tests.integration.points_ledger_support import new_id
+from tests.integration.points_ledger_support import assert_balanced, books, events_of, new_id
 
 PROGRAM = """
 id: cafe-club
@@ -91,6 +93,26 @@ async def test_concurrent_birthday_runs_credit_once(pool: asyncpg.Pool) -> None:
     assert sum(r.members_credited for r in reports) == 5
     for member in members:
         assert await bonus_keys(pool, member) == [(f"birthday:{member}:2026", 1000)]
+
+
+async def test_one_run_credits_every_member_due_a_page_at_a_time_skipping_a_member_busy_elsewhere(
+    pool: asyncpg.Pool,
+) -> None:
+    app, programs = await program_app(pool)
+    members = [await enroll(app, "1990-07-09") for _ in range(7)]
+    busy = members[3]
+    job = BirthdayJob(pool, programs, batch=2)
+    async with unit_of_work(pool) as elsewhere:
+        await elsewhere.execute("SELECT 1 FROM members WHERE member_id = $1 FOR UPDATE", busy)
+        first = await job.run_once(at("2026-07-10T12:00:00"))
+    second = await job.run_once(at("2026-07-10T13:00:00"))
+
+    assert (first.members_credited, first.points_credited, second.members_credited) == (6, 6000, 1)
+    for member_id in members:
+        assert await bonus_keys(pool, member_id) == [(f"birthday:{member_id}:2026", 1000)]
+        earned = await events_of(pool, member_id, events.PointsEarned)
+        assert [(e.reason, e.points, e.balance_after) for e in earned] == [("birthday", 1000, 1000)]  # type: ignore[attr-defined]
+        assert_balanced(await books(pool, LedgerApplication(pool), member_id))
 
 
 def purchase(member_id: str, whole_usd: int, when: datetime | None = None) -> Purchase:

@@ -9,13 +9,12 @@ import pytest
 from loyalty.events.v1 import points_pb2 as events
 
 from services.common.db import unit_of_work
-from services.common.events import decode
 from services.points.application import PointsApplication
 from services.points.domain import utc_now
 from services.points.expiry import ExpiryJob
 from services.points.ledger_application import LedgerApplication
 from services.points.program_application import ProgramApplication
-from tests.integration.points_ledger_support import assert_balanced, books, member_with_points, new_id
+from tests.integration.points_ledger_support import assert_balanced, books, events_of, member_with_points, new_id
 
 DAY = timedelta(days=1)
 
@@ -30,13 +29,6 @@ async def expire_in(pool: asyncpg.Pool, member_id: str, delta: timedelta) -> Non
         await connection.execute(
             "UPDATE lots SET expires_at = now() + $2::interval WHERE member_id = $1", member_id, delta
         )
-
-
-async def events_of(pool: asyncpg.Pool, member_id: str, kind: type) -> list[object]:
-    async with pool.acquire() as connection:
-        rows = await connection.fetch("SELECT envelope FROM outbox WHERE message_key = $1 ORDER BY id", member_id)
-    payloads = [decode(row["envelope"], [])[1] for row in rows]
-    return [p for p in payloads if isinstance(p, kind)]
 
 
 async def test_points_are_reminded_once_then_expire_once(

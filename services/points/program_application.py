@@ -7,6 +7,9 @@ again returns it unchanged (a re-run of the same `loyalty program apply` is
 harmless); a different definition at the same effective_from is refused. A
 version may take effect in the past: it then prices only purchases recorded
 after it is applied (late events included), never re-prices recorded ones.
+
+A points service runs one program (every version has its id): a purchase
+names no program, so a second one would leave it nothing to be priced by.
 """
 
 from __future__ import annotations
@@ -66,7 +69,8 @@ class ProgramApplication:
         """Store `definition` as its program's next version (or only check it, with `dry_run`)."""
         program = parse_program(definition)
         async with unit_of_work(self._pool) as connection:
-            await program_store.lock_program(connection, program.id)
+            await program_store.lock_programs(connection)
+            await _refuse_a_second_program(connection, program.id)
             same_start = await program_store.taking_effect_at(connection, program.id, program.effective_from)
             if same_start is not None:
                 return self._same_start(same_start, program, definition)
@@ -151,6 +155,17 @@ class ProgramApplication:
         if len(ids) > 1:
             raise FailedPrecondition("program_id: several programs exist; name one")
         return ids[0] if ids else None
+
+
+async def _refuse_a_second_program(connection: asyncpg.Connection, program_id: str) -> None:
+    """A points service runs one program: purchases, enrolments and activities name none, so two would leave
+    each of them without a program to price it."""
+    existing = await program_store.program_ids(connection, limit=1)
+    if existing and existing[0] != program_id:
+        raise FailedPrecondition(
+            f"id: this points service runs program {existing[0]!r}; apply {program_id!r} as its next version"
+            f" (id: {existing[0]}, a later effective_from), or run a points service of its own"
+        )
 
 
 async def _not_in_force(connection: asyncpg.Connection, program_id: str, at: datetime) -> NotFound:

@@ -33,9 +33,9 @@ def _row(record: Mapping[str, Any]) -> ProgramRow:
     )
 
 
-async def lock_program(connection: asyncpg.Connection, program_id: str) -> None:
-    """Until the transaction ends: two applies of one program would both pick the same next version."""
-    await connection.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", _APPLY_LOCK, program_id)
+async def lock_programs(connection: asyncpg.Connection) -> None:
+    """Until the transaction ends: two applies would both pick the same next version, or both be the first program."""
+    await connection.execute("SELECT pg_advisory_xact_lock($1)", _APPLY_LOCK)
 
 
 async def latest(connection: asyncpg.Connection, program_id: str) -> ProgramRow | None:

@@ -149,9 +149,32 @@ async def test_the_only_program_is_found_without_its_id(pool: asyncpg.Pool, prog
         found = await programs.in_force_in(connection, None, JUL)
         assert found is not None and found.program_id == "shop"
         assert await programs.in_force_in(connection, None, JAN - timedelta(seconds=1)) is None
-    await programs.apply(definition(2, program_id="other"))
+
+
+async def test_a_second_program_is_refused_and_the_first_keeps_pricing(
+    pool: asyncpg.Pool, programs: ProgramApplication
+) -> None:
+    await programs.apply(definition(2))
+    for dry_run in (True, False):
+        with pytest.raises(FailedPrecondition, match="id: this points service runs program 'shop'; apply 'other'"):
+            await programs.apply(definition(2, program_id="other"), dry_run=dry_run)
+    assert await pool.fetchval("SELECT array_agg(DISTINCT program_id) FROM programs") == ["shop"]
+    assert (await programs.in_force("", JUL)).program_id == "shop"
+    assert (await programs.apply(definition(3, JUL))).version.version == 2
+
+
+async def test_a_database_holding_two_programs_from_before_asks_for_one_by_name(
+    pool: asyncpg.Pool, programs: ProgramApplication
+) -> None:
+    await programs.apply(definition(2))
+    # As a points service could store it before a second program was refused.
+    await pool.execute(
+        """INSERT INTO programs (program_id, version, effective_from, definition)
+           SELECT 'other', 1, effective_from, replace(definition, 'id: shop', 'id: other') FROM programs"""
+    )
     with pytest.raises(FailedPrecondition, match="several programs"):
         await programs.in_force("", JUL)
+    assert (await programs.in_force("other", JUL)).program_id == "other"
 
 
 async def test_versions_are_immutable_in_the_database(pool: asyncpg.Pool, programs: ProgramApplication) -> None:

@@ -103,5 +103,7 @@ async def _refund(args: argparse.Namespace) -> int:
     owed = f", {response.points_owed} of them owed" if response.points_owed else ""
     if response.points_overdrawn:
         owed = f", {response.points_overdrawn} of them already spent (balance overdrawn)"
+    if response.points_expired:
+        owed += f", {response.points_expired} of them had expired (not taken again)"
     print(f"refund {request.refund_id}: {response.points_reversed} points taken back{owed}{note}")
     return 0

@@ -161,6 +161,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
             entry=entry_message(result.entry) if result.entry else None,
             duplicate=result.duplicate,
             points_overdrawn=result.refund.points_overdrawn,
+            points_expired=result.refund.points_expired,
         )
 
     async def RecordActivity(

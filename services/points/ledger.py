@@ -144,6 +144,20 @@ def points_to_reverse(
     return earned * refunded_minor // paid_minor - reversed_before
 
 
+def expired_to_forgive(*, points: int, own_remaining: int, expired_from_own: int, forgiven_before: int) -> int:
+    """Of the points a refund takes back, those not taken because the purchase's own lot lost them to expiry.
+
+    The lot's remaining points are taken back first; what the refund needs
+    beyond them is forgiven up to what expiry took from the lot (less what
+    earlier refunds of the purchase forgave). Expired points are gone from the
+    member already: taking them again, from other lots or as debt, would take
+    them twice. What remains beyond both was spent, and the spent-points
+    policy applies to it.
+    """
+    beyond_lot = points - min(points, own_remaining)
+    return max(0, min(beyond_lot, expired_from_own - forgiven_before))
+
+
 def draw_for_refund(
     own_lot: Lot | None, other_lots: Sequence[Lot], points: int, held: int, now: datetime
 ) -> tuple[list[Draw], int]:

@@ -1,7 +1,8 @@
 """Refund use case: take back what a purchase earned, in proportion.
 
-Points already spent follow the program's `refunds.spent_points` in force at
-the refund: owed off the books (debt, the default) or taken anyway, leaving
+Points of the purchase that already expired are not taken again: the member
+lost them then. Points already spent follow the program's
+`refunds.spent_points` in force at the refund: owed off the books (debt, the default) or taken anyway, leaving
 the balance negative (negative_balance). See services/points/settlement.py
 for how later earnings settle either.
 """
@@ -38,6 +39,7 @@ class _TakenBack:
     entry: store.EntryRow | None
     owed: int
     overdrawn: int
+    expired: int
 
 
 class RefundApplication:
@@ -83,6 +85,7 @@ class RefundApplication:
             points_reversed=points,
             points_owed=taken.owed,
             points_overdrawn=taken.overdrawn,
+            points_expired=taken.expired,
             entry_id=taken.entry.entry_id if taken.entry else None,
             occurred_at=refund.occurred_at,
         )
@@ -90,10 +93,11 @@ class RefundApplication:
             member_id=purchase.member_id,
             purchase_id=purchase.purchase_id,
             refund_id=refund.refund_id,
-            points_taken=points - taken.owed,
+            points_taken=points - taken.owed - taken.expired,
             points_owed=taken.owed,
             ledger_entry_id=str(taken.entry.entry_id) if taken.entry else "",
             points_overdrawn=taken.overdrawn,
+            points_expired=taken.expired,
         )
         envelope = new_envelope(reversed_event, subject=purchase.member_id, source=SOURCE, occurred_at=now)
         await add_event(connection, POINTS_EVENTS_TOPIC, envelope)
@@ -118,32 +122,44 @@ async def _take_back(
     now: datetime,
     policy: SpentPoints,
 ) -> _TakenBack:
-    """Draw the points back (own lot first, never held points); what no lot gives is owed or overdrawn."""
+    """Draw the points back (own lot first, never held points), less what expired from the purchase's lot.
+
+    What no lot gives is owed or overdrawn.
+    """
     if points == 0:
-        return _TakenBack(None, 0, 0)
+        return _TakenBack(None, 0, 0, 0)
     own = await refunds_store.lot_of_entry(connection, purchase.entry_id) if purchase.entry_id else None
+    expired = 0
+    if own is not None:
+        expired = ledger.expired_to_forgive(
+            points=points,
+            own_remaining=own.remaining,
+            expired_from_own=await refunds_store.expired_from_lot(connection, purchase.member_id, own.lot_id),
+            forgiven_before=purchase.expired_before,
+        )
     others = [
         lot
         for lot in await lots_store.open_lots(connection, purchase.member_id)
         if own is None or lot.lot_id != own.lot_id
     ]
     held = await lots_store.held_points(connection, purchase.member_id, now)
-    draws, spent = ledger.draw_for_refund(own, others, points, held, now)
+    to_take = points - expired
+    draws, spent = ledger.draw_for_refund(own, others, to_take, held, now)
     owed, overdrawn = (spent, 0) if policy is SpentPoints.DEBT else (0, spent)
     # Before the entry: the balance may only go as negative as what is recorded overdrawn.
     await refunds_store.add_spent_points(connection, purchase.member_id, owed=owed, overdrawn=overdrawn)
     entry = None
-    if points > owed:
+    if to_take > owed:
         entry = await store.insert_entry(
             connection,
             member_id=purchase.member_id,
             kind="refund",
-            points=-(points - owed),
+            points=-(to_take - owed),
             idempotency_key=f"refund:{refund.refund_id}",
             description=f"refund {refund.refund_id} of purchase {purchase.purchase_id}",
         )
         await lots_store.apply_draws(connection, entry.entry_id, draws)
-    return _TakenBack(entry, owed, overdrawn)
+    return _TakenBack(entry, owed, overdrawn, expired)
 
 
 async def _repeat_of(

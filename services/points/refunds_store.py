@@ -21,6 +21,8 @@ class RefundablePurchase:
     entry_id: uuid.UUID | None
     refunded_minor: int
     reversed_points: int
+    # What earlier refunds did not take because those points had expired.
+    expired_before: int
 
 
 @dataclass(frozen=True)
@@ -32,13 +34,15 @@ class RefundRow:
     points_owed: int
     entry_id: uuid.UUID | None
     points_overdrawn: int = 0
+    points_expired: int = 0
 
 
 async def refundable_purchase(connection: asyncpg.Connection, purchase_id: str) -> RefundablePurchase | None:
     record = await connection.fetchrow(
         """SELECT p.purchase_id, p.member_id, p.amount_minor, p.currency_code, p.points_earned, p.entry_id,
                   coalesce(sum(r.amount_minor), 0)::bigint AS refunded_minor,
-                  coalesce(sum(r.points_reversed), 0)::bigint AS reversed_points
+                  coalesce(sum(r.points_reversed), 0)::bigint AS reversed_points,
+                  coalesce(sum(r.points_expired), 0)::bigint AS expired_before
              FROM purchases p LEFT JOIN refunds r USING (purchase_id)
             WHERE p.purchase_id = $1
             GROUP BY p.purchase_id""",
@@ -49,7 +53,8 @@ async def refundable_purchase(connection: asyncpg.Connection, purchase_id: str) 
 
 async def find_refund(connection: asyncpg.Connection, refund_id: str) -> RefundRow | None:
     record = await connection.fetchrow(
-        """SELECT refund_id, purchase_id, amount_minor, points_reversed, points_owed, entry_id, points_overdrawn
+        """SELECT refund_id, purchase_id, amount_minor, points_reversed, points_owed, entry_id, points_overdrawn,
+                  points_expired
              FROM refunds WHERE refund_id = $1""",
         refund_id,
     )
@@ -66,24 +71,28 @@ async def insert_refund(
     points_reversed: int,
     points_owed: int,
     points_overdrawn: int,
+    points_expired: int,
     entry_id: uuid.UUID | None,
     occurred_at: datetime,
 ) -> RefundRow:
     await connection.execute(
         """INSERT INTO refunds (refund_id, purchase_id, amount_minor, points_reversed, points_owed, points_overdrawn,
-                                entry_id, occurred_at, member_id)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
+                                points_expired, entry_id, occurred_at, member_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)""",
         refund_id,
         purchase_id,
         amount_minor,
         points_reversed,
         points_owed,
         points_overdrawn,
+        points_expired,
         entry_id,
         occurred_at,
         member_id,
     )
-    return RefundRow(refund_id, purchase_id, amount_minor, points_reversed, points_owed, entry_id, points_overdrawn)
+    return RefundRow(
+        refund_id, purchase_id, amount_minor, points_reversed, points_owed, entry_id, points_overdrawn, points_expired
+    )
 
 
 async def lot_of_entry(connection: asyncpg.Connection, entry_id: uuid.UUID) -> Lot | None:
@@ -91,6 +100,17 @@ async def lot_of_entry(connection: asyncpg.Connection, entry_id: uuid.UUID) -> L
         "SELECT lot_id, remaining, earned_at, available_at, expires_at FROM lots WHERE entry_id = $1", entry_id
     )
     return Lot(**record) if record else None
+
+
+async def expired_from_lot(connection: asyncpg.Connection, member_id: str, lot_id: uuid.UUID) -> int:
+    """Points the member's expiry entries took from one of their lots."""
+    expired = await connection.fetchval(
+        """SELECT coalesce(sum(d.points), 0) FROM ledger_entries e JOIN lot_draws d USING (entry_id)
+            WHERE e.member_id = $1 AND e.kind = 'expiry' AND d.lot_id = $2""",
+        member_id,
+        lot_id,
+    )
+    return int(expired)
 
 
 async def add_spent_points(connection: asyncpg.Connection, member_id: str, *, owed: int, overdrawn: int) -> None:

@@ -11,6 +11,7 @@ import pytest
 from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from services.points.application import PointsApplication
 from services.points.domain import Money, Purchase, Refund
+from services.points.expiry import ExpiryJob
 from services.points.ledger_application import LedgerApplication
 from services.points.program_application import ProgramApplication
 from services.points.refunds import RefundApplication
@@ -97,6 +98,32 @@ async def test_spent_points_are_owed_and_taken_from_the_next_earnings(
     assert_balanced(state)
     async with pool.acquire() as connection:
         assert await connection.fetchval("SELECT points_owed FROM members WHERE member_id = $1", member_id) == 0
+
+
+async def test_points_that_expired_are_not_taken_again_only_the_spent_ones_are_owed(
+    pool: asyncpg.Pool, app: PointsApplication, ledger: LedgerApplication, refunds: RefundApplication
+) -> None:
+    member_id = await member_with_points(app, 100)  # 200 points in an older lot
+    purchase_id = await purchase(app, member_id, 10000)  # 200 points
+    hold = await ledger.hold(member_id, 250, new_id("h"), timedelta(hours=1), "")
+    await ledger.capture(str(hold.hold.hold_id))  # the older lot, then 50 of the purchase's: 150 left in it
+    await pool.execute(
+        """UPDATE lots SET expires_at = now() + interval '1 second'
+            WHERE entry_id = (SELECT entry_id FROM purchases WHERE purchase_id = $1)""",
+        purchase_id,
+    )
+    await ExpiryJob(pool, ProgramApplication(pool)).run_once(datetime.now(UTC) + timedelta(seconds=5))
+
+    first = await refunds.refund(refund(purchase_id, 5000))  # 100 points, all of them among the 150 expired
+    second = await refunds.refund(refund(purchase_id, 5000))  # 100 more: the last 50 expired, then the 50 spent
+    taken = [
+        (r.refund.points_reversed, r.refund.points_expired, r.refund.points_owed, r.entry) for r in (first, second)
+    ]
+    assert taken == [(100, 100, 0, None), (100, 50, 50, None)]
+    state = await books(pool, ledger, member_id)
+    assert (state.entries_sum, state.available) == (0, 0)
+    assert_balanced(state)
+    assert await pool.fetchval("SELECT points_owed FROM members WHERE member_id = $1", member_id) == 50
 
 
 async def test_held_points_are_not_taken_by_a_refund(

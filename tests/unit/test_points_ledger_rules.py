@@ -16,6 +16,7 @@ from services.points.ledger import (
     Lot,
     balances,
     draw_first_expiring,
+    expired_to_forgive,
     require_available,
     validate_adjustment,
     validate_hold,
@@ -59,6 +60,26 @@ def test_pending_and_expired_lots_are_not_drawn() -> None:
     pending, expired = lot(100, available_in=2), lot(100, expires_in=-1)
     with pytest.raises(FailedPrecondition, match="points: 1 needed, 0 spendable"):
         draw_first_expiring([pending, expired], 1, NOW)
+
+
+@pytest.mark.parametrize(
+    ("points", "own_remaining", "expired_from_own", "forgiven_before", "forgiven"),
+    [
+        (100, 0, 150, 0, 100),  # all of it expired
+        (100, 0, 150, 100, 50),  # an earlier refund forgave 100 of the 150: the other 50 were spent
+        (100, 60, 150, 0, 40),  # what the lot still has is taken back first
+        (100, 100, 150, 0, 0),
+        (100, 0, 0, 0, 0),  # nothing expired: all spent
+        (0, 0, 150, 0, 0),
+    ],
+)
+def test_a_refund_forgives_what_expired_from_the_purchase_lot_beyond_what_is_left_in_it(
+    points: int, own_remaining: int, expired_from_own: int, forgiven_before: int, forgiven: int
+) -> None:
+    found = expired_to_forgive(
+        points=points, own_remaining=own_remaining, expired_from_own=expired_from_own, forgiven_before=forgiven_before
+    )
+    assert found == forgiven
 
 
 def test_require_available_names_the_shortfall() -> None:

@@ -116,7 +116,7 @@ class PointsAdjusted(_message.Message):
     def __init__(self, member_id: _Optional[str] = ..., points: _Optional[int] = ..., reason: _Optional[str] = ..., actor: _Optional[str] = ..., ledger_entry_id: _Optional[str] = ...) -> None: ...
 
 class PointsReversed(_message.Message):
-    __slots__ = ("member_id", "purchase_id", "refund_id", "points_taken", "points_owed", "ledger_entry_id", "points_overdrawn")
+    __slots__ = ("member_id", "purchase_id", "refund_id", "points_taken", "points_owed", "ledger_entry_id", "points_overdrawn", "points_expired")
     MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
     PURCHASE_ID_FIELD_NUMBER: _ClassVar[int]
     REFUND_ID_FIELD_NUMBER: _ClassVar[int]
@@ -124,6 +124,7 @@ class PointsReversed(_message.Message):
     POINTS_OWED_FIELD_NUMBER: _ClassVar[int]
     LEDGER_ENTRY_ID_FIELD_NUMBER: _ClassVar[int]
     POINTS_OVERDRAWN_FIELD_NUMBER: _ClassVar[int]
+    POINTS_EXPIRED_FIELD_NUMBER: _ClassVar[int]
     member_id: str
     purchase_id: str
     refund_id: str
@@ -131,7 +132,8 @@ class PointsReversed(_message.Message):
     points_owed: int
     ledger_entry_id: str
     points_overdrawn: int
-    def __init__(self, member_id: _Optional[str] = ..., purchase_id: _Optional[str] = ..., refund_id: _Optional[str] = ..., points_taken: _Optional[int] = ..., points_owed: _Optional[int] = ..., ledger_entry_id: _Optional[str] = ..., points_overdrawn: _Optional[int] = ...) -> None: ...
+    points_expired: int
+    def __init__(self, member_id: _Optional[str] = ..., purchase_id: _Optional[str] = ..., refund_id: _Optional[str] = ..., points_taken: _Optional[int] = ..., points_owed: _Optional[int] = ..., ledger_entry_id: _Optional[str] = ..., points_overdrawn: _Optional[int] = ..., points_expired: _Optional[int] = ...) -> None: ...
 
 class PointsExpired(_message.Message):
     __slots__ = ("member_id", "points", "ledger_entry_id")

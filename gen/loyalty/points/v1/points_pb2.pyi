@@ -338,18 +338,20 @@ class RefundPurchaseRequest(_message.Message):
     def __init__(self, refund_id: _Optional[str] = ..., purchase_id: _Optional[str] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class RefundPurchaseResponse(_message.Message):
-    __slots__ = ("points_reversed", "points_owed", "entry", "duplicate", "points_overdrawn")
+    __slots__ = ("points_reversed", "points_owed", "entry", "duplicate", "points_overdrawn", "points_expired")
     POINTS_REVERSED_FIELD_NUMBER: _ClassVar[int]
     POINTS_OWED_FIELD_NUMBER: _ClassVar[int]
     ENTRY_FIELD_NUMBER: _ClassVar[int]
     DUPLICATE_FIELD_NUMBER: _ClassVar[int]
     POINTS_OVERDRAWN_FIELD_NUMBER: _ClassVar[int]
+    POINTS_EXPIRED_FIELD_NUMBER: _ClassVar[int]
     points_reversed: int
     points_owed: int
     entry: LedgerEntry
     duplicate: bool
     points_overdrawn: int
-    def __init__(self, points_reversed: _Optional[int] = ..., points_owed: _Optional[int] = ..., entry: _Optional[_Union[LedgerEntry, _Mapping]] = ..., duplicate: _Optional[bool] = ..., points_overdrawn: _Optional[int] = ...) -> None: ...
+    points_expired: int
+    def __init__(self, points_reversed: _Optional[int] = ..., points_owed: _Optional[int] = ..., entry: _Optional[_Union[LedgerEntry, _Mapping]] = ..., duplicate: _Optional[bool] = ..., points_overdrawn: _Optional[int] = ..., points_expired: _Optional[int] = ...) -> None: ...
 
 class RecordActivityRequest(_message.Message):
     __slots__ = ("member_id", "activity_id", "idempotency_key", "occurred_at")

@@ -13,6 +13,7 @@ from loyalty.common.v1.common_pb2 import LineItem, Money
 from loyalty.points.v1 import points_pb2 as pb
 from loyalty.points.v1 import points_pb2_grpc
 
+from services.common.decimals import decimal_text
 from services.common.events import timestamp
 from services.common.proto_time import to_timedelta
 from services.common.unstorable import parsed_time
@@ -254,9 +255,9 @@ def member_message(member: store.MemberRow) -> pb.Member:
 
 def progress_message(progress: Progress, requalify_at: datetime | None) -> pb.TierProgress:
     message = pb.TierProgress(
-        qualifying_value=str(progress.qualifying_value),
+        qualifying_value=decimal_text(progress.qualifying_value),
         next_tier=progress.next_tier or "",
-        needed_for_next=str(progress.needed_for_next),
+        needed_for_next=decimal_text(progress.needed_for_next),
     )
     if requalify_at is not None:
         message.requalify_at.CopyFrom(timestamp(requalify_at))

@@ -10,6 +10,7 @@ import grpc
 from loyalty.points.v1 import partners_pb2 as pb
 from loyalty.points.v1 import partners_pb2_grpc
 
+from services.common.decimals import decimal_text
 from services.common.events import timestamp
 from services.common.proto_time import optional_time
 from services.points.accrual_application import AccrualApplication
@@ -95,7 +96,7 @@ class PartnerServicer(partners_pb2_grpc.PartnerServiceServicer):
         totals = await self._partners.control_totals(request.partner_id, request.day)
         lines = [
             pb.ReconciliationLine(
-                status=_STATUSES[Status(t.status)], records=t.records, amount=str(t.amount), points=t.points
+                status=_STATUSES[Status(t.status)], records=t.records, amount=decimal_text(t.amount), points=t.points
             )
             for t in totals
         ]
@@ -202,7 +203,7 @@ def partner_message(view: PartnerView) -> pb.Partner:
         rates=[
             pb.ConversionRate(
                 unit=rate.unit,
-                points_per_unit=str(rate.points_per_unit.normalize()),
+                points_per_unit=decimal_text(rate.points_per_unit.normalize()),
                 effective_from=timestamp(rate.effective_from),
                 rounding=_ROUNDING_MESSAGES[rate.rounding],
             )

@@ -10,6 +10,7 @@ from loyalty.common.v1.common_pb2 import Money
 from loyalty.points.v1 import program_pb2 as pb
 from loyalty.points.v1 import program_pb2_grpc
 
+from services.common.decimals import decimal_text
 from services.common.events import timestamp
 from services.common.proto_time import to_datetime
 from services.points.domain import utc_now
@@ -71,7 +72,7 @@ def program_message(program: Program) -> pb.Program:
         name=program.name,
         currency=program.currency,
         timezone=program.timezone,
-        base_rates={code: str(rate) for code, rate in earning.base_rates.items()},
+        base_rates={code: decimal_text(rate) for code, rate in earning.base_rates.items()},
         rounding=_ROUNDING[earning.rounding],
         rules=[rule_message(rule) for rule in earning.rules],
         campaigns=[rule_message(campaign) for campaign in earning.campaigns],

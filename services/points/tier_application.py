@@ -13,6 +13,7 @@ from loyalty.events.v1 import points_pb2 as events
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
 
 from services.common.db import unit_of_work
+from services.common.decimals import decimal_text
 from services.common.events import new_envelope
 from services.common.kafka import POINTS_EVENTS_TOPIC
 from services.common.outbox import add_events
@@ -53,7 +54,7 @@ async def qualifying_values(
             member_ids,
             start,
         )
-        return {record["member_id"]: Decimal(record["value"]) for record in records}
+        return {record["member_id"]: Decimal(int(record["value"])) for record in records}
     records = await connection.fetch(
         """SELECT m.member_id,
                   (SELECT coalesce(sum(p.amount_minor), 0) FROM purchases p
@@ -66,7 +67,7 @@ async def qualifying_values(
         start,
     )
     precision = get_currency_precision(program.currency)
-    return {record["member_id"]: Decimal(record["spent_minor"]).scaleb(-precision) for record in records}
+    return {record["member_id"]: Decimal(int(record["spent_minor"])).scaleb(-precision) for record in records}
 
 
 async def upgrades_after_activity(
@@ -129,7 +130,7 @@ class TierMove:
             "member_id": member_id,
             "tier": change.tier,
             "previous_tier": change.previous,
-            "qualifying_value": str(change.qualifying_value),
+            "qualifying_value": decimal_text(change.qualifying_value),
         }
         event = events.TierReached(**fields) if change.upward(program.tiers) else events.TierLost(**fields)
         announcement = new_envelope(event, subject=member_id, source=SOURCE, occurred_at=now)

@@ -16,6 +16,7 @@ import asyncpg
 from loyalty.events.v1 import points_pb2 as events
 
 from services.common.db import unit_of_work
+from services.common.decimals import decimal_text
 from services.common.events import new_envelopes, timestamp
 from services.common.kafka import POINTS_EVENTS_TOPIC
 from services.common.outbox import add_events
@@ -99,6 +100,6 @@ def _warning(member_id: str, risk: tiers.AtRisk, requalify_at: datetime, value: 
         tier=risk.tier,
         projected_tier=risk.projected_tier,
         requalify_at=timestamp(requalify_at),
-        qualifying_value=str(value),
+        qualifying_value=decimal_text(value),
         needed_to_keep=str(risk.needed_to_keep),
     )

@@ -10,6 +10,7 @@ import pytest
 from loyalty.events.v1 import points_pb2 as events
 
 from services.common.db import unit_of_work
+from services.points.api import progress_message
 from services.points.application import PointsApplication
 from services.points.domain import Enrollment, Money, Purchase, Refund
 from services.points.program import Program
@@ -87,6 +88,19 @@ async def test_spend_in_the_program_currency_less_refunds_qualifies(pool: asyncp
     sky = await in_force_now(pool, programs)
     async with pool.acquire() as connection:
         assert await qualifying_value(connection, member_id, sky, datetime.now(UTC)) == Decimal("80.00")
+
+
+async def test_round_spend_reads_as_a_plain_decimal_in_the_event_and_the_progress(pool: asyncpg.Pool) -> None:
+    programs = await program(pool, SPEND_PROGRAM)
+    app = PointsApplication(pool, 1, programs)
+    member_id = await enrolled(app)
+    await app.record_purchase(spend(member_id, 300000))  # PostgreSQL's sum gives Decimal('3.0E+5') for it
+    reached = await tier_events(pool, member_id)
+    assert [e.qualifying_value for e in reached] == ["3000.00"]  # type: ignore[attr-defined]
+    found = await app.tier_progress(member_id)
+    assert found is not None
+    message = progress_message(*found)
+    assert (message.qualifying_value, message.needed_for_next) == ("3000.00", "0")
 
 
 async def test_a_batch_moves_each_buyer_that_crossed_a_threshold_once(pool: asyncpg.Pool) -> None:

@@ -49,6 +49,16 @@ class _StrictLoader(yaml.SafeLoader):
                 seen.add(key_node.value)
         return super().construct_mapping(node, deep=deep)
 
+    def construct_impossible_dates_as_text(self, node: yaml.ScalarNode) -> object:
+        """A timestamp, or its text when no such day or time exists (2026-02-30): the field then refuses it by name."""
+        try:
+            return self.construct_yaml_timestamp(node)  # type: ignore[no-untyped-call]
+        except ValueError:
+            return self.construct_scalar(node)
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _StrictLoader.construct_impossible_dates_as_text)
+
 
 def load_document(text: str, field: str = "definition") -> object:
     """The YAML document in `text`, or InvalidArgument on `field` saying where it is malformed."""

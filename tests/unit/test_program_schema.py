@@ -268,3 +268,24 @@ def test_malformed_documents_are_refused_on_the_definition(text: str, problem: s
 
 def test_a_document_that_is_not_a_mapping_is_refused() -> None:
     assert "definition" in refused("- just\n- a list\n")
+
+
+@pytest.mark.parametrize(
+    ("written", "field"),
+    [
+        ("effective_from: 2026-13-45", "effective_from"),
+        ("effective_from: 2026-02-30", "effective_from"),
+        ("effective_from: 2026-02-28T25:00:00Z", "effective_from"),
+        (
+            "effective_from: 2026-01-01\nearning:\n  base_rates: {USD: 2}\n  campaigns:\n"
+            "    - {id: spring, multiplier: 2, starts_at: 2026-13-01, ends_at: 2026-14-01}",
+            "earning.campaigns[0].starts_at",
+        ),
+    ],
+)
+def test_a_day_or_time_that_does_not_exist_is_refused_naming_its_field(written: str, field: str) -> None:
+    # Unquoted, YAML reads these as timestamps, and building one raised ValueError (an INTERNAL error).
+    text = f"id: shop\ncurrency: USD\n{written}\n"
+    if "earning" not in written:
+        text += "earning:\n  base_rates: {USD: 2}\n"
+    assert field in refused(text)

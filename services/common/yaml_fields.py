@@ -52,7 +52,7 @@ class _StrictLoader(yaml.SafeLoader):
     def construct_impossible_dates_as_text(self, node: yaml.ScalarNode) -> object:
         """A timestamp, or its text when no such day or time exists (2026-02-30): the field then refuses it by name."""
         try:
-            return self.construct_yaml_timestamp(node)  # type: ignore[no-untyped-call]
+            return self.construct_yaml_timestamp(node)
         except ValueError:
             return self.construct_scalar(node)
 

@@ -115,11 +115,12 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         )
         if result.entry is not None:
             response.breakdown.extend(response.entry.breakdown)
-        if result.priced is not None:
-            response.program_id = result.priced.program.id if result.priced.program else ""
-            response.available_at.CopyFrom(timestamp(result.priced.available_at))
-            if result.priced.expires_at is not None:
-                response.expires_at.CopyFrom(timestamp(result.priced.expires_at))
+        terms = result.terms
+        response.program_id = terms.program_id
+        if terms.available_at is not None:
+            response.available_at.CopyFrom(timestamp(terms.available_at))
+        if terms.expires_at is not None:
+            response.expires_at.CopyFrom(timestamp(terms.expires_at))
         return response
 
     async def HoldPoints(

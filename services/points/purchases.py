@@ -39,8 +39,7 @@ class PurchaseResult:
     entry: store.EntryRow | None
     duplicate: bool
     balance: int
-    # How it was priced; None for a repeated purchase id (the entry keeps the breakdown).
-    priced: pricing.Priced | None = None
+    terms: store.RecordedTerms
 
 
 @dataclass(frozen=True)
@@ -126,7 +125,7 @@ async def _unseen(
         if member is None:
             outcomes[index] = NotFound(f"member_id: member {purchase.member_id!r} is not enrolled")
         elif purchase.purchase_id in previous:
-            outcomes[index] = await _repeat_of(connection, previous[purchase.purchase_id], member)
+            outcomes[index] = await _repeat_of(connection, previous[purchase.purchase_id], purchase, member)
         else:
             unseen.append((index, member))
     return unseen
@@ -143,7 +142,7 @@ async def _write(
         if purchase.purchase_id not in recorded:
             # Recorded by a transaction that committed while this one waited on the id.
             concurrent = await store.find_purchases(connection, [purchase.purchase_id])
-            outcomes[item.index] = await _repeat_of(connection, concurrent[purchase.purchase_id], item.member)
+            outcomes[item.index] = await _repeat_of(connection, concurrent[purchase.purchase_id], purchase, item.member)
             continue
         entry = recorded[purchase.purchase_id]
         with within(item.request.trace):
@@ -152,7 +151,7 @@ async def _write(
                 balance -= await settlement.settle_spent_refunds(connection, item.member, entry)
         if entry is not None:
             earned.append((item, entry, balance))
-        outcomes[item.index] = PurchaseResult(item.priced.points, entry, False, balance, item.priced)
+        outcomes[item.index] = PurchaseResult(item.priced.points, entry, False, balance, _terms(item.priced))
     return earned
 
 
@@ -195,12 +194,21 @@ def _earning(item: _Fresh) -> store.PurchaseEarning:
 
 
 async def _repeat_of(
-    connection: asyncpg.Connection, previous: store.PurchaseRow, member: store.MemberRow
+    connection: asyncpg.Connection, previous: store.PurchaseRow, purchase: domain.Purchase, member: store.MemberRow
 ) -> PurchaseResult | DomainError:
+    """The first result again; a different purchase under the same id is refused, as a reused refund id is."""
     if previous.member_id != member.member_id:
         return AlreadyExists("purchase_id: already recorded for another member")
+    if (previous.amount_minor, previous.currency_code) != (purchase.amount.amount_minor, purchase.amount.currency):
+        return AlreadyExists("purchase_id: already recorded with a different amount")
     entry = await store.get_entry(connection, previous.entry_id) if previous.entry_id else None
-    return PurchaseResult(previous.points_earned, entry, duplicate=True, balance=member.balance)
+    terms = await store.recorded_terms(connection, previous.purchase_id)
+    return PurchaseResult(previous.points_earned, entry, duplicate=True, balance=member.balance, terms=terms)
+
+
+def _terms(priced: pricing.Priced) -> store.RecordedTerms:
+    program_id = priced.program.id if priced.program else ""
+    return store.RecordedTerms(program_id, priced.available_at, priced.expires_at)
 
 
 def _points_earned(item: _Fresh, entry: store.EntryRow, balance: int) -> EventEnvelope:
@@ -227,7 +235,7 @@ async def _with_referral(connection: asyncpg.Connection, item: _Fresh, result: P
         )
     if not paid:
         return result
-    return PurchaseResult(result.points_earned, result.entry, False, result.balance + paid, result.priced)
+    return PurchaseResult(result.points_earned, result.entry, False, result.balance + paid, result.terms)
 
 
 def conflict_keys(request: PurchaseRequest) -> tuple[tuple[str, str], tuple[str, str]]:

@@ -52,12 +52,26 @@ class PurchaseRow:
     member_id: str
     points_earned: int
     entry_id: uuid.UUID | None
+    amount_minor: int
+    currency_code: str
+
+
+@dataclass(frozen=True)
+class RecordedTerms:
+    """What a recorded purchase's points came with: a repeat of the purchase answers them again."""
+
+    # The program whose version priced it; empty for the flat rate.
+    program_id: str
+    # From its lot; None when it earned nothing.
+    available_at: datetime | None
+    expires_at: datetime | None
 
 
 _MEMBER_COLUMNS = (
     "member_id, email, given_name, family_name, tier, status, enrolled_at, balance, lifetime_earned, points_owed,"
     " points_overdrawn, birth_date, referrer_member_id"
 )
+_PURCHASE_COLUMNS = "purchase_id, member_id, points_earned, entry_id, amount_minor, currency_code"
 ENTRY_COLUMNS = "seq, entry_id, member_id, kind, points, idempotency_key, description, created_at, breakdown"
 
 
@@ -226,9 +240,7 @@ async def list_entries(
 async def find_purchases(connection: asyncpg.Connection, purchase_ids: Sequence[str]) -> dict[str, PurchaseRow]:
     """The purchases already recorded among `purchase_ids`, by id."""
     records = await connection.fetch(
-        """SELECT purchase_id, member_id, points_earned, entry_id FROM purchases
-            WHERE purchase_id = ANY($1::text[])""",
-        list(purchase_ids),
+        f"SELECT {_PURCHASE_COLUMNS} FROM purchases WHERE purchase_id = ANY($1::text[])", list(purchase_ids)
     )
     return {r["purchase_id"]: PurchaseRow(**r) for r in records}
 
@@ -245,11 +257,12 @@ async def lock_buyers(
     # ANALYZE: 7 ms a batch after 60,000 purchases, most of RecordPurchase's time in PostgreSQL.
     records = await connection.fetch(
         f"""SELECT {", ".join(f"m.{c.strip()}" for c in _MEMBER_COLUMNS.split(","))},
-                   i.purchase_id, p.member_id AS purchase_member_id, p.points_earned, p.entry_id
+                   i.purchase_id, p.member_id AS purchase_member_id, p.points_earned, p.entry_id, p.amount_minor,
+                   p.currency_code
               FROM unnest($1::text[], $2::text[]) AS i(member_id, purchase_id)
               JOIN members m ON m.member_id = i.member_id
               LEFT JOIN LATERAL (
-                  SELECT member_id, points_earned, entry_id FROM purchases
+                  SELECT member_id, points_earned, entry_id, amount_minor, currency_code FROM purchases
                    WHERE purchase_id = i.purchase_id LIMIT 1) p ON true
              ORDER BY m.member_id
                FOR UPDATE OF m""",
@@ -262,7 +275,12 @@ async def lock_buyers(
         fields = dict(record)
         purchase_id = fields.pop("purchase_id")
         recorded = PurchaseRow(
-            purchase_id, fields.pop("purchase_member_id"), fields.pop("points_earned"), fields.pop("entry_id")
+            purchase_id,
+            fields.pop("purchase_member_id"),
+            fields.pop("points_earned"),
+            fields.pop("entry_id"),
+            fields.pop("amount_minor"),
+            fields.pop("currency_code"),
         )
         members[fields["member_id"]] = MemberRow(**fields)
         if recorded.member_id is not None:
@@ -352,11 +370,22 @@ async def insert_purchase_earnings(
 
 
 async def find_purchase(connection: asyncpg.Connection, purchase_id: str) -> PurchaseRow | None:
+    return (await find_purchases(connection, [purchase_id])).get(purchase_id)
+
+
+async def recorded_terms(connection: asyncpg.Connection, purchase_id: str) -> RecordedTerms:
+    """The terms of a recorded purchase. Its program: the version in force at its occurred_at among those
+    applied before it was recorded (a version applied later never re-prices it)."""
     record = await connection.fetchrow(
-        "SELECT purchase_id, member_id, points_earned, entry_id FROM purchases WHERE purchase_id = $1",
+        """SELECT l.available_at, l.expires_at,
+                  coalesce((SELECT v.program_id FROM programs v
+                             WHERE v.effective_from <= p.occurred_at AND v.created_at <= p.recorded_at
+                             ORDER BY v.effective_from DESC LIMIT 1), '') AS program_id
+             FROM purchases p LEFT JOIN lots l ON l.entry_id = p.entry_id
+            WHERE p.purchase_id = $1""",
         purchase_id,
     )
-    return PurchaseRow(**record) if record else None
+    return RecordedTerms(record["program_id"], record["available_at"], record["expires_at"])
 
 
 async def purchase_points_between(

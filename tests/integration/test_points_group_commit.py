@@ -50,11 +50,12 @@ async def test_in_a_shared_batch_bad_purchases_fail_alone_and_repeats_answer_the
     earlier = await app.record_purchase(first)
     burst = [
         purchase_for(bob),
-        replace(first, amount=Money(1, "USD")),  # the same id again: the first result
+        replace(first),  # the same purchase again: the first result
         purchase_for("nobody-enrolled"),
         replace(purchase_for(alice), amount=Money(-5, "USD")),
         replace(first, member_id=bob),  # another member's purchase id
         purchase_for(alice),
+        replace(first, amount=Money(1, "USD")),  # its id with another amount
     ]
 
     outcomes = await asyncio.gather(*(app.record_purchase(p) for p in burst), return_exceptions=True)
@@ -66,6 +67,7 @@ async def test_in_a_shared_batch_bad_purchases_fail_alone_and_repeats_answer_the
     assert isinstance(outcomes[3], InvalidArgument)
     assert isinstance(outcomes[4], AlreadyExists)
     assert isinstance(outcomes[5], PurchaseResult) and not outcomes[5].duplicate
+    assert isinstance(outcomes[6], AlreadyExists) and "different amount" in str(outcomes[6])
     balances = dict(await pool.fetch("SELECT member_id, balance FROM members WHERE member_id IN ($1, $2)", alice, bob))
     assert balances == {alice: earlier.points_earned + outcomes[5].points_earned, bob: outcomes[0].points_earned}
 

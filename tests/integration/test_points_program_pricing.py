@@ -10,6 +10,7 @@ import pytest
 from loyalty.events.v1 import points_pb2 as events
 
 from services.common.db import unit_of_work
+from services.common.errors import AlreadyExists
 from services.common.events import decode
 from services.points.application import PointsApplication
 from services.points.domain import Enrollment, LineItem, Money, Purchase
@@ -87,9 +88,28 @@ async def test_a_purchase_earns_by_the_program_and_the_ledger_keeps_the_breakdow
         ("base", 500),
         ("rule:coffee-triple", 1000),
     ]
-    assert result.priced is not None and result.priced.expires_at is not None
+    assert result.terms.program_id == "cafe-club" and result.terms.expires_at is not None
     balances = await LedgerApplication(pool).balances(member.member_id)
     assert (balances.available, balances.pending) == (0, 1500)  # pending for 14 days
+
+
+async def test_a_repeated_purchase_answers_the_first_result_and_a_different_one_under_its_id_is_refused(
+    pool: asyncpg.Pool, programs: ProgramApplication
+) -> None:
+    app = PointsApplication(pool, 2, programs)
+    member = await app.enroll(Enrollment(new_id("m"), "", "", ""))
+    purchase = coffee_purchase(member.member_id, 50)
+    first = await app.record_purchase(purchase)
+    again = await app.record_purchase(purchase)
+    assert (again.duplicate, again.points_earned, again.entry, again.terms) == (
+        True,
+        first.points_earned,
+        first.entry,
+        first.terms,
+    )
+    changed = Purchase(purchase.purchase_id, member.member_id, Money(5100, "USD"), (), purchase.occurred_at, "")
+    with pytest.raises(AlreadyExists, match="purchase_id: already recorded with a different amount"):
+        await app.record_purchase(changed)
 
 
 async def test_crossing_a_threshold_upgrades_at_once_and_the_bonus_applies_next(

@@ -79,8 +79,8 @@ def assert_balanced(state: Books) -> None:
     assert state.available >= -state.overdrawn
 
 
-async def events_of(pool: asyncpg.Pool, member_id: str, kind: type) -> list[object]:
-    """The member's events of one kind in the outbox, oldest first."""
+async def events_of(pool: asyncpg.Pool, member_id: str, kind: type | tuple[type, ...]) -> list[object]:
+    """The member's events of a kind (or of any of several) in the outbox, oldest first."""
     async with pool.acquire() as connection:
         rows = await connection.fetch("SELECT envelope FROM outbox WHERE message_key = $1 ORDER BY id", member_id)
     payloads = [decode(row["envelope"], [])[1] for row in rows]

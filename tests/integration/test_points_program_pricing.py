@@ -11,14 +11,13 @@ from loyalty.events.v1 import points_pb2 as events
 
 from services.common.db import unit_of_work
 from services.common.errors import AlreadyExists
-from services.common.events import decode
 from services.points.application import PointsApplication
 from services.points.domain import Enrollment, LineItem, Money, Purchase
 from services.points.ledger_application import LedgerApplication
 from services.points.program_application import ProgramApplication
 from services.points.tier_application import RequalificationJob
 from services.points.tier_risk import TierAtRiskJob
-from tests.integration.points_ledger_support import new_id
+from tests.integration.points_ledger_support import events_of, new_id
 from tests.integration.support import PoolFactory
 
 PROGRAM = """
@@ -69,10 +68,7 @@ def coffee_purchase(member_id: str, dollars: int) -> Purchase:
 async def tier_events(
     pool: asyncpg.Pool, member_id: str, kinds: tuple[type, ...] = (events.TierReached, events.TierLost)
 ) -> list[object]:
-    async with pool.acquire() as connection:
-        rows = await connection.fetch("SELECT envelope FROM outbox WHERE message_key = $1 ORDER BY id", member_id)
-    payloads = [decode(row["envelope"], [])[1] for row in rows]
-    return [p for p in payloads if isinstance(p, kinds)]
+    return await events_of(pool, member_id, kinds)
 
 
 async def test_a_purchase_earns_by_the_program_and_the_ledger_keeps_the_breakdown(

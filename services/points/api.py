@@ -113,8 +113,9 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
             duplicate=result.duplicate,
             balance=result.balance,
         )
-        if result.entry is not None:
-            response.breakdown.extend(response.entry.breakdown)
+        response.breakdown.extend(
+            pb.EarnComponent(source=c.source, points=c.points, description=c.description) for c in result.breakdown
+        )
         terms = result.terms
         response.program_id = terms.program_id
         if terms.available_at is not None:

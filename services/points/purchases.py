@@ -12,8 +12,9 @@ events), a handful of statements per batch; what only some purchases need
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import asyncpg
@@ -28,6 +29,7 @@ from services.common.kafka import POINTS_EVENTS_TOPIC
 from services.common.outbox import add_events
 from services.common.tracing import within
 from services.points import domain, pricing, referrals, settlement, store, tier_application
+from services.points.earning import EarnComponent
 from services.points.program_application import ProgramApplication
 
 SOURCE = "loyalty.points"
@@ -40,6 +42,8 @@ class PurchaseResult:
     duplicate: bool
     balance: int
     terms: store.RecordedTerms
+    # How the points were earned; a repeat of a purchase that earned nothing has none (no entry keeps them).
+    breakdown: tuple[EarnComponent, ...]
 
 
 @dataclass(frozen=True)
@@ -151,7 +155,8 @@ async def _write(
                 balance -= await settlement.settle_spent_refunds(connection, item.member, entry)
         if entry is not None:
             earned.append((item, entry, balance))
-        outcomes[item.index] = PurchaseResult(item.priced.points, entry, False, balance, _terms(item.priced))
+        priced = item.priced
+        outcomes[item.index] = PurchaseResult(priced.points, entry, False, balance, _terms(priced), priced.components)
     return earned
 
 
@@ -203,7 +208,8 @@ async def _repeat_of(
         return AlreadyExists("purchase_id: already recorded with a different amount")
     entry = await store.get_entry(connection, previous.entry_id) if previous.entry_id else None
     terms = await store.recorded_terms(connection, previous.purchase_id)
-    return PurchaseResult(previous.points_earned, entry, duplicate=True, balance=member.balance, terms=terms)
+    breakdown = tuple(EarnComponent(**component) for component in json.loads(entry.breakdown)) if entry else ()
+    return PurchaseResult(previous.points_earned, entry, True, member.balance, terms, breakdown)
 
 
 def _terms(priced: pricing.Priced) -> store.RecordedTerms:
@@ -235,7 +241,7 @@ async def _with_referral(connection: asyncpg.Connection, item: _Fresh, result: P
         )
     if not paid:
         return result
-    return PurchaseResult(result.points_earned, result.entry, False, result.balance + paid, result.terms)
+    return replace(result, balance=result.balance + paid)
 
 
 def conflict_keys(request: PurchaseRequest) -> tuple[tuple[str, str], tuple[str, str]]:

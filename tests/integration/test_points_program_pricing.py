@@ -192,3 +192,14 @@ async def test_a_member_on_track_to_keep_the_tier_is_not_warned(
     await app.record_purchase(coffee_purchase(member_id, 50))
     job = TierAtRiskJob(pool, programs, warn_before=timedelta(days=30))
     assert await job.run_once(datetime.now(UTC) + timedelta(days=365 - 20)) == 0
+
+
+async def test_a_purchase_that_earns_nothing_still_answers_its_base_component(
+    pool: asyncpg.Pool, programs: ProgramApplication
+) -> None:
+    app = PointsApplication(pool, 2, programs)
+    member = await app.enroll(Enrollment(new_id("m"), "", "", ""))
+    small = Purchase(new_id("p"), member.member_id, Money(99, "USD"), (), datetime.now(UTC), "")
+    result = await app.record_purchase(small)
+    assert (result.points_earned, result.entry) == (0, None)
+    assert [(c.source, c.points) for c in result.breakdown] == [("base", 0)]

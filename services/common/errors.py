@@ -74,6 +74,10 @@ class Violations:
     def add(self, field: str, description: str) -> None:
         self._items.append(FieldViolation(field, description))
 
+    def about(self, field: str) -> bool:
+        """Whether a violation names `field` already."""
+        return any(item.field == field for item in self._items)
+
     def raise_if_any(self) -> None:
         if self._items:
             raise InvalidArgument(self._items)

@@ -281,17 +281,19 @@ def _tiers(section: Section | None, currency: str) -> TierPolicy | None:
 
 
 def _levels(section: Section, basis: TierBasis, currency: str) -> tuple[TierLevel, ...]:
-    if not section.has("levels"):
-        section.refuse("levels", "is required: the tiers, lowest first")
+    if not section.has("levels") or section.raw("levels") == []:
+        section.refuse("levels", "is required: the tiers, lowest first, the first at threshold 0")
     levels: list[TierLevel] = []
     for level in section.sections("levels", LEVEL_KEYS, max_items=MAX_TIERS):
         name = level.text("name", required=True, pattern=TIER_NAME_PATTERN, hint="1-32 of a-z, 0-9, '_', '-'")
         threshold = _threshold(level, basis, currency)
         if any(other.name == name for other in levels):
             level.refuse("name", f"{name!r} names another tier too")
-        if not levels and threshold != 0:
+        # A threshold refused already has no order to compare.
+        refused = level.violations.about(level.field("threshold"))
+        if not refused and not levels and threshold != 0:
             level.refuse("threshold", "must be 0 for the first (entry) tier")
-        elif levels and threshold <= levels[-1].threshold:
+        elif not refused and levels and threshold <= levels[-1].threshold:
             level.refuse("threshold", f"must be above the threshold of {levels[-1].name!r}: tiers go lowest first")
         percent = level.decimal("earn_bonus_percent", minimum=Decimal(0), maximum=Decimal(1000))
         levels.append(TierLevel(name, threshold, percent))

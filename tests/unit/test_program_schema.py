@@ -195,6 +195,7 @@ def test_add_months_keeps_the_day_or_takes_the_last_of_the_month() -> None:
         (with_tiers(basis="nights"), "tiers.basis"),
         (with_tiers(downgrade_steps=-1), "tiers.downgrade_steps"),
         (with_tiers(levels=None), "tiers.levels"),
+        (with_tiers(levels=[]), "tiers.levels"),
         (with_tiers(levels=[{"name": "base", "threshold": 5}]), "tiers.levels[0].threshold"),
         (with_tiers(levels=[{"name": "base"}]), "tiers.levels[0].threshold"),
         (with_tiers(levels=[{"name": "Gold Tier", "threshold": 0}]), "tiers.levels[0].name"),
@@ -289,3 +290,8 @@ def test_a_day_or_time_that_does_not_exist_is_refused_naming_its_field(written: 
     if "earning" not in written:
         text += "earning:\n  base_rates: {USD: 2}\n"
     assert field in refused(text)
+
+
+def test_a_threshold_refused_for_its_value_is_not_also_said_to_be_out_of_order() -> None:
+    levels = [{"name": "member", "threshold": 0}, {"name": "silver", "threshold": 100.5}]
+    assert refused(definition(with_tiers(levels=levels))) == {"tiers.levels[1].threshold": "must be a whole number"}

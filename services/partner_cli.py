@@ -92,7 +92,10 @@ async def _rate(args: argparse.Namespace) -> int:
     )
     request = pb.SetConversionRateRequest(partner_id=args.partner_id, rate=rate)
     await _admin(lambda stub: stub.SetConversionRate(request))
-    print(f"{args.partner_id}: 1 {args.unit} = {args.points_per_unit} points from {args.effective_from}")
+    print(
+        f"{args.partner_id}: 1 {args.unit} = {args.points_per_unit} points from {args.effective_from},"
+        f" rounded {args.rounding.replace('_', ' ')}"
+    )
     return 0
 
 

@@ -67,11 +67,20 @@ def _digest(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
+def bearer_token(authorization: str) -> str:
+    """The token of an authorization value `Bearer <token>`, or "" when it holds none.
+
+    The scheme's name is case-insensitive (RFC 9110): `bearer` works as `Bearer` does.
+    """
+    scheme, _, token = authorization.strip().partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
 def bearer(metadata: Iterable[tuple[str, str | bytes]] | None) -> str:
-    """The token of `authorization: Bearer <token>`, or "" when there is none."""
+    """The bearer token of a call's `authorization` metadata, or "" when there is none."""
     for key, value in metadata or ():
-        if key == "authorization" and isinstance(value, str) and value.startswith("Bearer "):
-            return value.removeprefix("Bearer ").strip()
+        if key == "authorization" and isinstance(value, str):
+            return bearer_token(value)
     return ""
 
 

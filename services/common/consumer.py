@@ -178,7 +178,8 @@ class BatchConsumer:
             extra={"consumer": self.name, "topic": self.topic, "offset": record.offset, "reason": reason},
         )
         headers = [
-            *(record.headers or ()),
+            # A credential stays with the producer: the dead-letter topic is read by operators, kept for long.
+            *((name, value) for name, value in record.headers or () if name.lower() not in _CREDENTIAL_HEADERS),
             ("dlq-reason", reason.encode()),
             ("dlq-consumer", self.name.encode()),
             ("dlq-source", f"{record.topic}/{record.partition}/{record.offset}".encode()),
@@ -321,6 +322,9 @@ class EventConsumer(TypedEventConsumer[Handler]):
         async with connection.transaction():
             await event.handler(connection, event.envelope, event.payload)
 
+
+# Headers never copied to a dead-letter topic.
+_CREDENTIAL_HEADERS = frozenset({"authorization"})
 
 # What the domain refuses, and values the database refuses: neither would go through on a retry.
 _REFUSED: tuple[type[BaseException], ...] = (DomainError, *VALUE_REFUSED)

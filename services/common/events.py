@@ -123,7 +123,9 @@ def parse_message(value: bytes | None, headers: Headers, message: M, what: str) 
         if content_type == PROTOBUF:
             message.ParseFromString(value)
         elif content_type == JSON:
-            json_format.Parse(value.decode("utf-8"), message)
+            # Unknown fields are skipped, as the binary format skips them: a producer on a newer
+            # version of the contract is still understood.
+            json_format.Parse(value.decode("utf-8"), message, ignore_unknown_fields=True)
         else:
             raise MalformedEvent(f"unsupported content-type {content_type!r}")
     except (DecodeError, json_format.ParseError, UnicodeDecodeError, RecursionError) as error:

@@ -18,7 +18,7 @@ from grpc_status import rpc_status
 from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
 from services.common.auth import Authorizer
-from services.common.db import DATABASE_UNAVAILABLE, TRANSACTION_CONFLICT
+from services.common.db import DATABASE_UNAVAILABLE, TRANSACTION_CONFLICT, VALUE_REFUSED
 from services.common.errors import (
     Aborted,
     AlreadyExists,
@@ -88,17 +88,22 @@ def status_for(error: DomainError) -> grpc.Status:
 
 
 def refusal_of(error: Exception) -> DomainError | None:
-    """The DomainError a servicer's exception stands for: itself, UNAVAILABLE for a database that went away,
-    ABORTED for a transaction a concurrent one won, or None.
+    """The DomainError a servicer's exception stands for, never INTERNAL or UNKNOWN; or None.
 
-    Neither is the caller's fault: it is told to retry with the same
-    idempotency key, never INTERNAL or UNKNOWN.
+    Itself; FAILED_PRECONDITION for a value the database refused (a member's
+    total out of range), which a retry would not change; ABORTED for a
+    transaction a concurrent one won and UNAVAILABLE for a database that went
+    away: neither is the caller's fault, and it is told to retry with the same
+    idempotency key.
     """
     if isinstance(error, DomainError):
         return error
     if isinstance(error, TRANSACTION_CONFLICT):
         log.info("transaction lost to a concurrent one", extra={"error": repr(error)})
         return Aborted("a concurrent change conflicted and nothing was written; retry with the same idempotency key")
+    if isinstance(error, VALUE_REFUSED):
+        log.warning("the database refused a value of a call", extra={"error": repr(error)})
+        return FailedPrecondition(f"the database refused a value and nothing was written: {error}")
     if isinstance(error, DATABASE_UNAVAILABLE):
         log.warning("database unavailable during a call", extra={"error": repr(error)})
         return Unavailable("the database is unavailable; retry with the same idempotency key")

@@ -20,7 +20,7 @@ from string import Template
 from aiohttp import BasicAuth, web
 from aiohttp.typedefs import Handler, Middleware
 
-from services.common.auth import Authorizer
+from services.common.auth import Authorizer, bearer_token
 from services.common.errors import DomainError, PermissionDenied, Unauthenticated
 from services.insights import kpis
 from services.insights.application import InsightsApplication, Report
@@ -37,8 +37,8 @@ _REALM = 'Basic realm="loyalty insights", charset="UTF-8"'
 
 def presented_token(authorization: str) -> str:
     """The token of an `Authorization` header: a bearer token, or the password of HTTP Basic; "" if none."""
-    if authorization.startswith("Bearer "):
-        return authorization.removeprefix("Bearer ").strip()
+    if token := bearer_token(authorization):
+        return token
     if authorization.startswith("Basic "):
         try:
             password: str = BasicAuth.decode(authorization).password

@@ -23,7 +23,9 @@ from aiokafka import ConsumerRecord
 from loyalty.points.v1 import partners_pb2 as pb
 from opentelemetry import trace
 
-from services.common.consumer import BatchConsumer
+from services.common.auth import bearer_token
+from services.common.consumer import BatchConsumer, refusal_reason
+from services.common.db import VALUE_REFUSED
 from services.common.dead_letters import DeadLetters
 from services.common.errors import DomainError
 from services.common.events import MalformedEvent, header, parse_message
@@ -75,8 +77,7 @@ class PartnerAccrualConsumer(BatchConsumer):
         """The authenticated partner and the record; `partners` caches key -> partner for this poll."""
         headers = list(record.headers or ())
         named = header(headers, "partner-id") or ""
-        authorization = header(headers, "authorization") or ""
-        key = authorization.removeprefix("Bearer ").strip() if authorization.startswith("Bearer ") else ""
+        key = bearer_token(header(headers, "authorization") or "")
         if key not in partners:
             try:
                 partners[key] = await self._accruals.partner_of_key(key)
@@ -85,6 +86,8 @@ class PartnerAccrualConsumer(BatchConsumer):
         owner = partners[key]
         if owner is None:
             raise MalformedEvent("unauthenticated: the authorization header holds no valid partner key")
+        if not named:
+            raise MalformedEvent("permission denied: the partner-id header, naming the producing partner, is missing")
         if owner != named:
             raise MalformedEvent(f"permission denied: the key is not partner {named!r}'s")
         return owner, parse_message(record.value, headers, pb.AccrualRecord(), "AccrualRecord")
@@ -98,6 +101,15 @@ class PartnerAccrualConsumer(BatchConsumer):
             # The batch as a whole cannot be taken (no single program in force, say): nothing was written.
             for record, _ in items:
                 await self.dead_letter(record, dead_letters, f"refused: {error.message}")
+            return
+        except VALUE_REFUSED as error:
+            # A value the database refuses (a member's total out of range, say) fails the whole batch, and would
+            # on every redelivery: the records go one at a time, and only the refused one is dead-lettered.
+            if len(items) == 1:
+                await self.dead_letter(items[0][0], dead_letters, refusal_reason(error))
+                return
+            for item in items:
+                await self._ingest(partner_id, [item], dead_letters)
             return
         for (record, _), decision in zip(items, decisions, strict=True):
             if decision.status in _ANSWERED:

@@ -26,7 +26,9 @@ MAX_AMOUNT_MINOR = 10**13
 MAX_FUTURE_SKEW = timedelta(hours=24)
 MAX_LINE_ITEMS = 1000
 MAX_TEXT = 256
-INT64_MAX = 2**63 - 1
+# The most points one entry may move (a credit, a debit, a hold). A member's balance and lifetime total
+# are bigint sums: under this bound no stream of credits a member could get overflows them.
+MAX_POINTS = 10**12
 
 
 @dataclass(frozen=True)
@@ -193,8 +195,10 @@ def earn_for_purchase(purchase: Purchase, points_per_unit: int) -> Earning:
     """Base earning: `points_per_unit` points per whole currency unit paid, rounded down."""
     whole_units = purchase.amount.amount_minor // 10 ** get_currency_precision(purchase.amount.currency)
     points = whole_units * points_per_unit
-    if points > INT64_MAX:
-        raise InvalidArgument.single("amount.amount_minor", "earns more points than a ledger entry holds")
+    if points > MAX_POINTS:
+        raise InvalidArgument.single(
+            "amount.amount_minor", f"earns more than {MAX_POINTS} points, the most one entry holds"
+        )
     return Earning(
         points=points,
         description=(

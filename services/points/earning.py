@@ -39,7 +39,7 @@ from fractions import Fraction
 from babel.numbers import get_currency_precision
 
 from services.common.errors import InvalidArgument
-from services.points.domain import INT64_MAX, LineItem, Purchase
+from services.points.domain import MAX_POINTS, LineItem, Purchase
 from services.points.program import BonusPer, Caps, Program, Rounding, Rule
 
 _MODES = {Rounding.DOWN: ROUND_DOWN, Rounding.HALF_UP: ROUND_HALF_UP, Rounding.UP: ROUND_UP}
@@ -131,8 +131,10 @@ def price_purchase(program: Program, purchase: Purchase, *, member_tier: str, ea
         available_at=program.available_at(purchase.occurred_at),
         expires_at=program.expiry.expires_at(purchase.occurred_at),
     )
-    if decision.total > INT64_MAX:
-        raise InvalidArgument.single("amount.amount_minor", "earns more points than a ledger entry holds")
+    if decision.total > MAX_POINTS:
+        raise InvalidArgument.single(
+            "amount.amount_minor", f"earns more than {MAX_POINTS} points, the most one entry holds"
+        )
     return decision
 
 

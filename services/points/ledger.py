@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from services.common.errors import FailedPrecondition, Violations
+from services.points.domain import MAX_POINTS
 
 MAX_HOLD_TTL = timedelta(days=30)
-MAX_POINTS = 10**12
 MAX_KEY = 128
 MAX_TEXT = 256
 

@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, time
 from decimal import ROUND_DOWN, ROUND_HALF_UP, ROUND_UP, Decimal, InvalidOperation
 from enum import StrEnum
 
-from services.points.domain import INT64_MAX, MEMBER_ID_PATTERN, PURCHASE_ID_PATTERN
+from services.points.domain import MAX_POINTS, MEMBER_ID_PATTERN, PURCHASE_ID_PATTERN
 from services.points.program import Rounding
 
 MAX_BATCH = 5000
@@ -242,10 +242,9 @@ def _decide_one(
         reason = f"no conversion rate for {record.unit} on {record.activity_date}"
         return Decision(tx, Status.RATE_MISSING, reason=reason, record=record, amount=amount)
     base, bonus = convert(rate, amount, record.bonus_amount)
-    if base + bonus > INT64_MAX:
-        return Decision(
-            tx, Status.INVALID, field="amount", reason="converts to more points than a ledger holds", amount=amount
-        )
+    if base + bonus > MAX_POINTS:
+        reason = f"converts to more than {MAX_POINTS} points, the most one entry holds"
+        return Decision(tx, Status.INVALID, field="amount", reason=reason, amount=amount)
     return Decision(
         tx, Status.ACCEPTED, points=base + bonus, base_points=base, bonus_points=bonus, record=record, amount=amount
     )

@@ -10,6 +10,7 @@ import grpc
 from loyalty.points.v1 import partners_pb2 as pb
 from loyalty.points.v1 import partners_pb2_grpc
 
+from services.common.auth import bearer
 from services.common.decimals import decimal_text
 from services.common.events import timestamp
 from services.common.proto_time import optional_time
@@ -108,13 +109,13 @@ class PartnerAccrualServicer(partners_pb2_grpc.PartnerAccrualServiceServicer):
         self._accruals = accruals
 
     async def SubmitAccruals(self, request: pb.AccrualBatch, context: Context) -> pb.AccrualBatchResult:
-        partner_id = await self._accruals.partner_of_key(bearer_key(context))
+        partner_id = await self._accruals.partner_of_key(bearer(context.invocation_metadata()))
         return await self._answer(partner_id, request)
 
     async def StreamAccruals(
         self, request_iterator: AsyncIterator[pb.AccrualBatch], context: Context
     ) -> AsyncIterator[pb.AccrualBatchResult]:
-        partner_id = await self._accruals.partner_of_key(bearer_key(context))
+        partner_id = await self._accruals.partner_of_key(bearer(context.invocation_metadata()))
         # Up to two batches in flight: the next is read and converted while the one before is written.
         # Each answer goes out as soon as it is ready, so a client that waits for an answer before
         # sending on is answered too. Batches are written one after the other, in the order sent: a
@@ -159,14 +160,6 @@ class PartnerAccrualServicer(partners_pb2_grpc.PartnerAccrualServiceServicer):
             await asyncio.wait([after])
         decisions = await self._accruals.ingest(partner_id, raws)
         return pb.AccrualBatchResult(results=[result_message(d) for d in decisions])
-
-
-def bearer_key(context: Context) -> str:
-    """The key of `authorization: Bearer <key>`, or "" when there is none."""
-    for key, value in context.invocation_metadata() or ():
-        if key == "authorization" and isinstance(value, str) and value.startswith("Bearer "):
-            return value.removeprefix("Bearer ").strip()
-    return ""
 
 
 def raw_record(message: pb.AccrualRecord) -> RawRecord:

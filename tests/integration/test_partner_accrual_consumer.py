@@ -112,6 +112,9 @@ async def test_records_over_kafka_credit_once_and_refusals_go_to_the_dead_letter
         "unknown_member",
     ]
     assert consumer.applied == 4
+    # The partner's key never reaches the dead-letter topic, which operators read.
+    assert all(header(r, "authorization") is None for r in letters)
+    assert all(header(r, "partner-id") for r in letters)
 
 
 async def _balance(pool: asyncpg.Pool, member_id: str, expected: int) -> bool:
@@ -153,3 +156,30 @@ async def test_partitions_ingested_at_once_credit_each_record_once_and_dead_lett
         members,
     )
     assert credited == len(members) * 3
+
+
+async def test_a_record_the_database_refuses_is_dead_lettered_alone_and_the_rest_is_credited(
+    pool: asyncpg.Pool,
+    app: PointsApplication,
+    kafka_settings: KafkaSettings,
+    producer: AIOKafkaProducer,
+    fresh_topic: TopicFactory,
+) -> None:
+    topic = await fresh_topic("partner")
+    partner_id, key = await hotel(pool)
+    member, rich = [(await app.enroll(Enrollment(new_id("m"), "", "", ""))).member_id for _ in range(2)]
+    # A total a hundred points short of bigint's end: another stay overflows it, in the balance trigger.
+    await pool.execute(
+        "UPDATE members SET balance = $2, lifetime_earned = $2 WHERE member_id = $1", rich, 2**63 - 1 - 99
+    )
+    for record in (stay("s1", member, "10"), stay("s2", rich, "10"), stay("s3", member, "10")):
+        await send(producer, topic, partner_id, key, record)
+    consumer = partner_consumer(pool, kafka_settings, topic)
+
+    async with running(consumer.run):
+        await eventually(lambda: _balance(pool, member, 200), what="the stays around the refused one")
+        (letter,) = await read_topic(kafka_settings, dead_letter_topic(topic), 1)
+
+    assert (header(letter, "dlq-reason") or "").startswith("the database refused a value")
+    assert consumer.applied == 2
+    assert await pool.fetchval("SELECT count(*) FROM partner_accruals WHERE member_id = $1", rich) == 0

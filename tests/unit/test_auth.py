@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from services.common.auth import Authorizer, Caller, authorizer_from, bearer, parse_tokens
+from services.common.auth import Authorizer, Caller, authorizer_from, bearer, bearer_token, parse_tokens
 from services.common.errors import PermissionDenied, Unauthenticated
 from services.common.settings import SettingsError
 
@@ -61,3 +61,18 @@ def test_a_wrong_token_entry_is_refused_at_start(entry: str) -> None:
 def test_bearer_reads_only_the_authorization_header() -> None:
     assert bearer([("x-other", "Bearer no"), ("authorization", "Bearer  abc ")]) == "abc"
     assert bearer(None) == ""
+
+
+@pytest.mark.parametrize(
+    ("authorization", "token"),
+    [
+        ("Bearer lpk_1", "lpk_1"),
+        ("bearer lpk_1", "lpk_1"),  # the scheme is case-insensitive
+        ("BEARER   lpk_1 ", "lpk_1"),
+        ("Basic dXNlcjpwdw==", ""),
+        ("lpk_1", ""),
+        ("", ""),
+    ],
+)
+def test_bearer_token_reads_the_scheme_in_any_case(authorization: str, token: str) -> None:
+    assert bearer_token(authorization) == token

@@ -122,6 +122,20 @@ def test_hand_written_partner_json_is_accepted() -> None:
     assert (payload.purchase_id, payload.amount.amount_minor) == ("p-1", 500)
 
 
+def test_json_fields_unknown_to_this_version_are_skipped_as_in_binary() -> None:
+    body = b"""{
+      "eventId": "4b8e3a0e-4f3c-4d43-9d0e-3f5f7c1b9a11", "type": "loyalty.events.v1.PurchaseMade",
+      "addedInV2": {"x": 1},
+      "payload": {
+        "@type": "type.googleapis.com/loyalty.events.v1.PurchaseMade",
+        "purchaseId": "p-1", "memberId": "m-7", "loyaltyTierAtCheckout": "gold"
+      }
+    }"""
+    _, payload = decode(body, [("content-type", JSON.encode())])
+    assert isinstance(payload, commerce_pb2.PurchaseMade)
+    assert (payload.purchase_id, payload.member_id) == ("p-1", "m-7")
+
+
 @pytest.mark.parametrize("value", [None, b""])
 def test_empty_value_is_malformed(value: bytes | None) -> None:
     with pytest.raises(MalformedEvent, match="empty message value"):

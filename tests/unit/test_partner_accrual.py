@@ -133,3 +133,18 @@ def test_every_record_gets_its_answer_in_order() -> None:
         ("tx-7", Status.ACCEPTED, 2500, ""),
     ]
     assert decisions[4].amount == 0 and decisions[0].amount == 1250
+
+
+def test_a_record_earning_more_than_one_entry_holds_is_invalid_not_an_overflow() -> None:
+    big = Rate("KM", Decimal(1_000_000), Rounding.DOWN, datetime(2026, 1, 1, tzinfo=UTC))
+    raws = [
+        replace(GOOD, unit="KM", amount="1000000"),
+        replace(GOOD, partner_transaction_id="tx-2", unit="KM", amount="1000001"),
+    ]
+    members = {"m-1": MemberFacts("Smith", active=True)}
+    decisions = decide([parse(raw, TODAY) for raw in raws], raws, members=members, accepted_before={}, rates=[big])
+    assert [(d.status, d.points, d.field) for d in decisions] == [
+        (Status.ACCEPTED, 10**12, ""),  # the most one entry holds
+        (Status.INVALID, 0, "amount"),
+    ]
+    assert "more than 1000000000000 points" in decisions[1].reason

@@ -128,7 +128,7 @@ def test_invalid_argument_message_names_fields() -> None:
         (Money(1500, "JPY"), 2, 3000),  # exponent 0: every yen is a whole unit
         (Money(12_345, "BHD"), 3, 36),  # exponent 3: 12.345 BHD
         (Money(999, "BHD"), 10, 0),
-        (Money(domain.MAX_AMOUNT_MINOR, "JPY"), 1, domain.MAX_AMOUNT_MINOR),
+        (Money(domain.MAX_POINTS, "JPY"), 1, domain.MAX_POINTS),  # the most one entry holds
     ],
 )
 def test_earning_is_per_whole_currency_unit_rounded_down(amount: Money, rate: int, points: int) -> None:
@@ -141,9 +141,11 @@ def test_earning_description_explains_the_rule() -> None:
     assert earning.description == "2 points per USD on 42 whole units of purchase order-1"
 
 
-def test_earning_beyond_int64_is_refused() -> None:
+@pytest.mark.parametrize(("minor", "rate"), [(domain.MAX_POINTS + 1, 1), (domain.MAX_AMOUNT_MINOR, 2**62)])
+def test_earning_more_than_one_entry_holds_is_refused(minor: int, rate: int) -> None:
+    # Bounded per entry, far below bigint: no run of credits overflows a member's totals.
     with pytest.raises(InvalidArgument) as caught:
-        domain.earn_for_purchase(purchase(amount=Money(domain.MAX_AMOUNT_MINOR, "JPY")), 2**62)
+        domain.earn_for_purchase(purchase(amount=Money(minor, "JPY")), rate)
     assert [v.field for v in caught.value.violations] == ["amount.amount_minor"]
 
 

@@ -47,6 +47,7 @@ from services.common.embedded import (
 )
 from services.common.kafka import ensure_topics
 from services.common.settings import SERVICE_NAMES, KafkaSettings
+from services.dev_supervision import supervise
 from services.insights.settings import insights_settings
 
 SERVICE_STOP_GRACE_S = 10.0
@@ -249,6 +250,10 @@ class Platform:
         process = self._processes.get(name)
         return process is not None and process.poll() is None
 
+    def exited_services(self) -> dict[str, int]:
+        """The services that exited on their own (not stopped or killed through this platform), with exit codes."""
+        return {name: code for name, process in self._processes.items() if (code := process.poll()) is not None}
+
     async def start_service(self, name: str) -> None:
         """Start one service (again) and wait until it reports SERVING."""
         await self._start_services([name])
@@ -404,7 +409,12 @@ async def _run(platform: Platform) -> int:
             return 130
         starting.result()
         print(describe(platform), flush=True)
-        await waiting
+        supervising = asyncio.create_task(supervise(platform))
+        try:
+            await waiting
+        finally:
+            supervising.cancel()
+            await asyncio.gather(supervising, return_exceptions=True)
         print("\nloyalty dev: stopping", file=sys.stderr)
         return 0
     except StartupError as error:

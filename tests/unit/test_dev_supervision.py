@@ -1,0 +1,54 @@
+"""`loyalty dev` starts again a service that exited, pausing longer while it keeps exiting. No I/O."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from pathlib import Path
+
+from services.common.embedded import StartupError
+from services.dev_supervision import supervise
+
+
+class Services:
+    """Services that exit as scripted: `exits[name]` is how many more times the name exits on (re)start."""
+
+    def __init__(self, exits: dict[str, int]) -> None:
+        self.exits = exits
+        self.down = set(exits)
+        self.starts: list[str] = []
+
+    def exited_services(self) -> dict[str, int]:
+        return {name: 1 for name in sorted(self.down)}
+
+    def log_path(self, name: str) -> Path:
+        return Path(f"/logs/{name}.log")
+
+    async def start_service(self, name: str) -> None:
+        self.starts.append(name)
+        self.exits[name] -= 1
+        if self.exits[name] > 0:
+            raise StartupError(f"{name} exited with code 1 while starting")
+        self.down.discard(name)
+
+
+async def test_an_exited_service_is_reported_and_started_again_with_growing_pauses() -> None:
+    services = Services({"points": 3, "rewards": 1})
+    out = io.StringIO()
+    supervising = asyncio.create_task(supervise(services, check_every_s=0.001, pauses_s=(0.001, 0.002), out=out))
+    for _ in range(1000):
+        if not services.down:
+            break
+        await asyncio.sleep(0.001)
+    supervising.cancel()
+
+    assert services.down == set()
+    assert services.starts == ["points", "rewards", "points", "points"]
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "loyalty dev: points exited with code 1 (log: /logs/points.log); starting it again in 0.001 s"
+    assert "points exited with code 1 while starting" in lines[1]
+    assert [line.endswith("again in 0.002 s") for line in lines if "points exited with code 1 (log" in line] == [
+        False,
+        True,
+        True,
+    ]

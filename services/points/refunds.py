@@ -2,9 +2,9 @@
 
 Points of the purchase that already expired are not taken again: the member
 lost them then. Points already spent follow the program's
-`refunds.spent_points` in force at the refund: owed off the books (debt, the default) or taken anyway, leaving
-the balance negative (negative_balance). See services/points/settlement.py
-for how later earnings settle either.
+`refunds.spent_points` in force at the refund: owed off the books (debt, the
+default) or taken anyway, leaving the balance negative (negative_balance).
+See services/points/settlement.py for how later earnings settle either.
 """
 
 from __future__ import annotations

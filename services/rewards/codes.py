@@ -72,9 +72,14 @@ def partner_code_problem(code: str) -> str | None:
     return None
 
 
+def cancelled(code: CodeRow) -> bool:
+    """Void, or its redemption is being or was cancelled: never usable again."""
+    return code.status == "void" or code.redemption_step in ("cancelling", "cancelled")
+
+
 def refusal(code: CodeRow, now: datetime) -> str | None:
     """Why the code cannot be used now, or None. Used up is told apart by the caller, with the order."""
-    if code.status == "void" or code.redemption_step in ("cancelling", "cancelled"):
+    if cancelled(code):
         return "cancelled"
     if code.redemption_step is not None:
         return "not issued yet: its redemption is still pending"

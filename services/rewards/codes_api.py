@@ -9,13 +9,16 @@ from loyalty.rewards.v1 import codes_pb2 as pb
 from loyalty.rewards.v1 import codes_pb2_grpc
 
 from services.common.proto_time import optional_time
-from services.rewards.codes import CodeRow
+from services.rewards.codes import CodeRow, cancelled
 from services.rewards.codes_application import CampaignRequest, CodesApplication
 from services.rewards.codes_store import Campaign
 from services.rewards.messages import code_value_message, set_time, value_from
 
 
 def _uses_left(code: CodeRow) -> int:
+    """Uses a code still has: none once it is void or its redemption was cancelled."""
+    if cancelled(code):
+        return 0
     return max(code.max_uses - code.uses, 0)
 
 

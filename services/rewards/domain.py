@@ -117,9 +117,11 @@ def validate_name(violations: Violations, field: str, name: str) -> None:
         violations.add(field, f"is required, at most {MAX_NAME} characters")
 
 
-def validate_window(violations: Violations, valid_from: datetime | None, valid_until: datetime | None) -> None:
+def validate_window(
+    violations: Violations, valid_from: datetime | None, valid_until: datetime | None, prefix: str = ""
+) -> None:
     if valid_from is not None and valid_until is not None and valid_until <= valid_from:
-        violations.add("valid_until", "must be after valid_from")
+        violations.add(f"{prefix}valid_until", f"must be after {prefix}valid_from")
 
 
 def validate_spec(spec: RewardSpec, ladder: Sequence[str]) -> None:
@@ -140,7 +142,7 @@ def validate_spec(spec: RewardSpec, ladder: Sequence[str]) -> None:
         violations.add("spec.min_tier", f"{spec.min_tier!r} is not on the tier ladder (SetTierLadder)")
     if spec.stock_total is not None and not 0 <= spec.stock_total <= MAX_POINTS:
         violations.add("spec.stock_total", "must not be negative")
-    validate_window(violations, spec.valid_from, spec.valid_until)
+    validate_window(violations, spec.valid_from, spec.valid_until, "spec.")
     if spec.per_member_limit < 0:
         violations.add("spec.per_member_limit", "must not be negative")
     if (spec.per_member_limit > 0) != (spec.limit_period in LIMIT_PERIODS):
@@ -214,7 +216,7 @@ def redeem_refusal(
     if spec.per_member_limit and redeemed_in_period >= spec.per_member_limit:
         return Refusal(f"not eligible: per-member limit of {spec.per_member_limit} per {spec.limit_period} reached")
     if not has_stock(reward):
-        return Refusal("out of stock", out_of_stock=True)
+        return Refusal(f"reward_id: reward {reward.reward_id} is out of stock", out_of_stock=True)
     return None
 
 

@@ -31,7 +31,9 @@ def position(token: str) -> tuple[datetime, uuid.UUID] | None:
 
 
 def parse_id(field: str, value: str) -> uuid.UUID:
+    if not value:
+        raise InvalidArgument.single(field, "is required, an id this service returned")
     try:
         return uuid.UUID(value)
     except ValueError:
-        raise InvalidArgument.single(field, "is required, an id this service returned") from None
+        raise InvalidArgument.single(field, f"{value!r} is not an id this service returns (a UUID)") from None

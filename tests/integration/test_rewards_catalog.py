@@ -98,7 +98,7 @@ async def test_cancelling_returns_points_and_stock_and_voids_the_code(rewards_wo
         await rewards_world.catalog.GetReward(pb.GetRewardRequest(reward_id=reward.reward_id))
     ).reward.stock_available == 1
     check = await rewards_world.codes.ValidateCode(codes_pb2.ValidateCodeRequest(code=redemption.code))
-    assert (check.usable, check.reason) == (False, "cancelled")
+    assert (check.usable, check.reason, check.uses_left) == (False, "cancelled", 0)
     events = await rewards_world.rewards_pool.fetch("SELECT event_type FROM outbox ORDER BY id")
     assert [e["event_type"].rsplit(".", 1)[1] for e in events] == ["RewardRedeemed", "RedemptionCancelled"]
     listed = await rewards_world.rewards.ListRedemptions(rewards_pb2.ListRedemptionsRequest(member_id=member_id))

@@ -60,7 +60,7 @@ def test_a_complete_spec_is_valid() -> None:
         ({"trigger": "tier_welcome", "cost_points": 0}, "spec.trigger_tier"),
         ({"min_tier": "diamond"}, "spec.min_tier"),
         ({"per_member_limit": 2}, "spec.limit_period"),
-        ({"valid_from": NOW, "valid_until": NOW}, "valid_until"),
+        ({"valid_from": NOW, "valid_until": NOW}, "spec.valid_until"),
         ({"code_source": ""}, "spec.code_source"),
         ({"code_validity": timedelta(minutes=5)}, "spec.code_validity"),
     ],

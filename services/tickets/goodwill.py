@@ -34,13 +34,10 @@ def validate(request: GoodwillRequest, violations: Violations) -> None:
 
 
 def over_limit(points: int, agent_limit: int | None, limits: GoodwillLimits) -> str:
-    """Which limit the grant exceeds ("" when within both), naming its value."""
+    """The limits the grant exceeds, each with its value ("" when within both)."""
     own = limits.agent_limit if agent_limit is None else agent_limit
-    if points > own:
-        return f"agent limit {own}"
-    if points > limits.ticket_limit:
-        return f"ticket limit {limits.ticket_limit}"
-    return ""
+    exceeded = [(name, limit) for name, limit in (("agent", own), ("ticket", limits.ticket_limit)) if points > limit]
+    return ", ".join(f"{name} limit {limit}" for name, limit in exceeded)
 
 
 def require_second_agent(granted_by: str, approver: str) -> None:

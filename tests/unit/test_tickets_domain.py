@@ -121,6 +121,7 @@ def test_goodwill_limits() -> None:
     assert over_limit(1500, 3000, limits) == ""
     assert over_limit(2500, 3000, limits) == "ticket limit 2000"
     assert over_limit(100, 50, limits) == "agent limit 50"
+    assert over_limit(2500, None, limits) == "agent limit 500, ticket limit 2000"
     with pytest.raises(FailedPrecondition):
         require_second_agent("ann", "ann")
     require_second_agent("ann", "bea")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import grpc
@@ -185,9 +186,11 @@ def _add_records(message: pb.Ticket, view: TicketView) -> None:
         )
 
 
-def _duration(seconds: float) -> Duration:
+def _duration(span: timedelta | None) -> Duration | None:
+    if span is None:
+        return None
     duration = Duration()
-    duration.FromNanoseconds(round(seconds * 1e9))
+    duration.FromNanoseconds(round(span.total_seconds() * 1e9))
     return duration
 
 
@@ -200,6 +203,9 @@ def metrics_message(metrics: Metrics) -> pb.GetServiceMetricsResponse:
         csat=metrics.csat,
         first_response_attainment=metrics.first_response_attainment,
         resolution_attainment=metrics.resolution_attainment,
-        median_first_response=_duration(metrics.median_first_response.total_seconds()),
-        median_resolution=_duration(metrics.median_resolution.total_seconds()),
+        median_first_response=_duration(metrics.median_first_response),
+        median_resolution=_duration(metrics.median_resolution),
+        first_response_measured=metrics.first_response_measured,
+        resolved=metrics.resolved,
+        first_replied=metrics.first_replied,
     )

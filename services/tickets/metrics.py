@@ -46,17 +46,23 @@ class Metrics:
     csat: float
     first_response_attainment: float
     resolution_attainment: float
-    median_first_response: timedelta
-    median_resolution: timedelta
+    # None when there is nothing to take the median of.
+    median_first_response: timedelta | None
+    median_resolution: timedelta | None
+    # The bases of the attainments and medians: 0 tells "no data" from a measured 0.
+    first_response_measured: int
+    resolved: int
+    first_replied: int
 
 
-def median(durations: Sequence[timedelta]) -> timedelta:
-    return timedelta(seconds=statistics.median(d.total_seconds() for d in durations)) if durations else timedelta(0)
+def median(durations: Sequence[timedelta]) -> timedelta | None:
+    return timedelta(seconds=statistics.median(d.total_seconds() for d in durations)) if durations else None
 
 
 def service_metrics(tickets: Sequence[TicketFacts], answers: Sequence[SurveyAnswer]) -> Metrics:
     answered = [t for t in tickets if t.first_responded_at is not None or t.first_response_breached]
     resolved = [t for t in tickets if t.resolved_at is not None]
+    first_replies = [t.first_responded_at - t.opened_at for t in tickets if t.first_responded_at is not None]
     return Metrics(
         tickets=len(tickets),
         surveys=len(answers),
@@ -65,8 +71,9 @@ def service_metrics(tickets: Sequence[TicketFacts], answers: Sequence[SurveyAnsw
         csat=csat([a.satisfaction for a in answers]),
         first_response_attainment=percent(sum(not t.first_response_breached for t in answered), len(answered)),
         resolution_attainment=percent(sum(not t.resolution_breached for t in resolved), len(resolved)),
-        median_first_response=median(
-            [t.first_responded_at - t.opened_at for t in tickets if t.first_responded_at is not None]
-        ),
+        median_first_response=median(first_replies),
         median_resolution=median([t.resolved_at - t.opened_at for t in resolved if t.resolved_at is not None]),
+        first_response_measured=len(answered),
+        resolved=len(resolved),
+        first_replied=len(first_replies),
     )

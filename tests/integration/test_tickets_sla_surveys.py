@@ -135,6 +135,7 @@ async def test_surveys_once_per_ticket_and_metrics_by_hand(platform: TicketsPlat
     assert metrics.resolution_attainment == pytest.approx(100.0)
     # Six replies after 30 minutes and four after 2 hours: the median is 30 minutes.
     assert metrics.median_first_response.ToTimedelta() == timedelta(minutes=30)
+    assert (metrics.first_response_measured, metrics.resolved, metrics.first_replied) == (10, 10, 10)
     everyone = await platform.tickets.GetServiceMetrics(
         pb.GetServiceMetricsRequest(from_time=window.from_time, to_time=window.to_time)
     )
@@ -145,6 +146,13 @@ async def test_surveys_once_per_ticket_and_metrics_by_hand(platform: TicketsPlat
     assert [r.sla_breached for r in resolved] == [True] * 4 + [False] * 7  # type: ignore[attr-defined]
     surveyed = [payload_of(e, events.SurveySubmitted) for e in await platform.outbox("SurveySubmitted")]
     assert [s.recommend for s in surveyed] == recommend  # type: ignore[attr-defined]
+    before_any = await platform.tickets.GetServiceMetrics(
+        pb.GetServiceMetricsRequest(
+            from_time=timestamp(START - timedelta(days=2)), to_time=timestamp(START - timedelta(days=1))
+        )
+    )
+    assert (before_any.tickets, before_any.first_response_measured, before_any.resolved) == (0, 0, 0)
+    assert not before_any.HasField("median_first_response") and not before_any.HasField("median_resolution")
     with pytest.raises(grpc.aio.AioRpcError) as bad_window:
         await platform.tickets.GetServiceMetrics(pb.GetServiceMetricsRequest(to_time=window.from_time))
     assert set(field_violations(bad_window.value)) == {"from_time"}

@@ -27,7 +27,7 @@ def test_csat_counts_4_and_5_as_satisfied() -> None:
 
 def test_median_of_even_count_is_the_mean_of_the_middle_two() -> None:
     assert median([timedelta(hours=h) for h in (4, 1, 3, 2)]) == timedelta(hours=2, minutes=30)
-    assert median([]) == timedelta(0)
+    assert median([]) is None  # no data, not a zero duration
 
 
 def facts(first_h: float | None, fr_breached: bool, resolved_h: float | None, res_breached: bool) -> TicketFacts:
@@ -63,3 +63,13 @@ def test_service_metrics_by_hand() -> None:
     assert round(metrics.resolution_attainment, 6) == round(200 / 3, 6)
     assert metrics.median_first_response == timedelta(hours=1)
     assert metrics.median_resolution == timedelta(hours=6)
+    assert (metrics.first_response_measured, metrics.resolved, metrics.first_replied) == (4, 3, 3)
+
+
+def test_no_data_is_told_from_a_measured_zero() -> None:
+    waiting = service_metrics([facts(None, False, None, False)], [])
+    assert (waiting.first_response_measured, waiting.resolved, waiting.first_replied) == (0, 0, 0)
+    assert waiting.first_response_attainment == 0.0
+    assert waiting.median_first_response is None and waiting.median_resolution is None
+    all_late = service_metrics([facts(None, True, None, False)], [])
+    assert (all_late.first_response_attainment, all_late.first_response_measured) == (0.0, 1)

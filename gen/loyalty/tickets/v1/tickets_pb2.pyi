@@ -401,7 +401,7 @@ class GetServiceMetricsRequest(_message.Message):
     def __init__(self, from_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., to_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., tier: _Optional[str] = ..., agent_id: _Optional[str] = ..., category: _Optional[_Union[TicketCategory, str]] = ...) -> None: ...
 
 class GetServiceMetricsResponse(_message.Message):
-    __slots__ = ("tickets", "surveys", "nps", "average_effort", "csat", "first_response_attainment", "resolution_attainment", "median_first_response", "median_resolution")
+    __slots__ = ("tickets", "surveys", "nps", "average_effort", "csat", "first_response_attainment", "resolution_attainment", "median_first_response", "median_resolution", "first_response_measured", "resolved", "first_replied")
     TICKETS_FIELD_NUMBER: _ClassVar[int]
     SURVEYS_FIELD_NUMBER: _ClassVar[int]
     NPS_FIELD_NUMBER: _ClassVar[int]
@@ -411,6 +411,9 @@ class GetServiceMetricsResponse(_message.Message):
     RESOLUTION_ATTAINMENT_FIELD_NUMBER: _ClassVar[int]
     MEDIAN_FIRST_RESPONSE_FIELD_NUMBER: _ClassVar[int]
     MEDIAN_RESOLUTION_FIELD_NUMBER: _ClassVar[int]
+    FIRST_RESPONSE_MEASURED_FIELD_NUMBER: _ClassVar[int]
+    RESOLVED_FIELD_NUMBER: _ClassVar[int]
+    FIRST_REPLIED_FIELD_NUMBER: _ClassVar[int]
     tickets: int
     surveys: int
     nps: float
@@ -420,4 +423,7 @@ class GetServiceMetricsResponse(_message.Message):
     resolution_attainment: float
     median_first_response: _duration_pb2.Duration
     median_resolution: _duration_pb2.Duration
-    def __init__(self, tickets: _Optional[int] = ..., surveys: _Optional[int] = ..., nps: _Optional[float] = ..., average_effort: _Optional[float] = ..., csat: _Optional[float] = ..., first_response_attainment: _Optional[float] = ..., resolution_attainment: _Optional[float] = ..., median_first_response: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., median_resolution: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    first_response_measured: int
+    resolved: int
+    first_replied: int
+    def __init__(self, tickets: _Optional[int] = ..., surveys: _Optional[int] = ..., nps: _Optional[float] = ..., average_effort: _Optional[float] = ..., csat: _Optional[float] = ..., first_response_attainment: _Optional[float] = ..., resolution_attainment: _Optional[float] = ..., median_first_response: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., median_resolution: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., first_response_measured: _Optional[int] = ..., resolved: _Optional[int] = ..., first_replied: _Optional[int] = ...) -> None: ...

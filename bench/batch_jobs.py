@@ -80,13 +80,15 @@ async def _seed(connection: asyncpg.Connection, members: int) -> None:
     )
     # Every tenth member last bought 800 days ago: dormant under the 24-month inactivity policy.
     await connection.execute(
-        """INSERT INTO ledger_entries (entry_id, member_id, kind, points, idempotency_key, description, created_at)
+        """INSERT INTO ledger_entries (entry_id, member_id, kind, points, idempotency_key, description, created_at,
+                                       qualifies_at)
            SELECT gen_random_uuid(), 'bench-' || lpad(i::text, 7, '0'), e.kind,
                   CASE WHEN e.kind = 'purchase_earn' AND i % 2 = 1 THEN 2000 ELSE 100 END,
-                  'bench-' || i || '-' || e.kind, '',
-                  now() - CASE WHEN e.kind = 'adjustment' THEN interval '400 days'
-                               WHEN i % 10 = 0 THEN interval '800 days' ELSE interval '100 days' END
-             FROM generate_series(1, $1) AS i, (VALUES ('adjustment'), ('purchase_earn')) AS e (kind)""",
+                  'bench-' || i || '-' || e.kind, '', t.at, CASE WHEN e.kind = 'purchase_earn' THEN t.at END
+             FROM generate_series(1, $1) AS i, (VALUES ('adjustment'), ('purchase_earn')) AS e (kind),
+                  LATERAL (SELECT now() - CASE WHEN e.kind = 'adjustment' THEN interval '400 days'
+                                               WHEN i % 10 = 0 THEN interval '800 days'
+                                               ELSE interval '100 days' END) AS t (at)""",
         members,
     )
     await connection.execute(

@@ -79,9 +79,10 @@ async def insert_accepted(connection: asyncpg.Connection, partner_id: str, rows:
                ON CONFLICT DO NOTHING
                RETURNING partner_transaction_id),
            entry AS (
-               INSERT INTO ledger_entries (entry_id, member_id, kind, points, idempotency_key, description, breakdown)
+               INSERT INTO ledger_entries (entry_id, member_id, kind, points, idempotency_key, description, breakdown,
+                                           qualifies_at)
                SELECT i.entry_id, i.member_id, 'partner_earn', i.points, 'partner:' || $1 || ':' || i.tx,
-                      i.description, i.breakdown
+                      i.description, i.breakdown, i.earned_at
                  FROM input i JOIN accrual a ON a.partner_transaction_id = i.tx
                 WHERE i.entry_id IS NOT NULL
                RETURNING entry_id),

@@ -77,8 +77,9 @@ async def insert_refund(
 ) -> RefundRow:
     await connection.execute(
         """INSERT INTO refunds (refund_id, purchase_id, amount_minor, points_reversed, points_owed, points_overdrawn,
-                                points_expired, entry_id, occurred_at, member_id)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)""",
+                                points_expired, entry_id, occurred_at, member_id, purchase_occurred_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
+                   (SELECT occurred_at FROM purchases WHERE purchase_id = $2))""",
         refund_id,
         purchase_id,
         amount_minor,

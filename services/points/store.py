@@ -322,8 +322,10 @@ async def insert_purchase_earnings(
                     AS t(entry_id, member_id, points, purchase_id, description, breakdown, earned_at, available_at,
                          expires_at, amount_minor, currency_code, channel, line_items, lot_id)),
             entry AS (
-                INSERT INTO ledger_entries (entry_id, member_id, kind, points, idempotency_key, description, breakdown)
-                SELECT entry_id, member_id, 'purchase_earn', points, 'purchase:' || purchase_id, description, breakdown
+                INSERT INTO ledger_entries (entry_id, member_id, kind, points, idempotency_key, description, breakdown,
+                                            qualifies_at)
+                SELECT entry_id, member_id, 'purchase_earn', points, 'purchase:' || purchase_id, description, breakdown,
+                       earned_at
                   FROM input WHERE points > 0
                 ON CONFLICT (idempotency_key) DO NOTHING
                 RETURNING {ENTRY_COLUMNS}),

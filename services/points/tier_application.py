@@ -41,15 +41,22 @@ async def qualifying_values(
     now: datetime,
     since: datetime | None = None,
 ) -> dict[str, Decimal]:
-    """qualifying_value for many members in one statement; each member's is a range scan over the window alone."""
+    """qualifying_value for many members in one statement; each member's is a range scan over the window alone.
+
+    Points and spend count in the window of the activity that earned them
+    (the lot's earned_at, the purchase's occurred_at), and a refund counts
+    against its purchase's window with every point it reverses, whether the
+    ledger took them back, left them owed or found them expired.
+    """
     assert program.tiers is not None
     start = since or tiers.window_start(program.tiers, now, program.timezone)
     if program.tiers.basis is TierBasis.POINTS:
         records = await connection.fetch(
             """SELECT m.member_id,
                       (SELECT coalesce(sum(e.points), 0) FROM ledger_entries e
-                        WHERE e.member_id = m.member_id AND e.kind IN ('purchase_earn', 'partner_earn', 'refund')
-                          AND e.created_at >= $2) AS value
+                        WHERE e.member_id = m.member_id AND e.qualifies_at >= $2)
+                    - (SELECT coalesce(sum(r.points_reversed), 0) FROM refunds r
+                        WHERE r.member_id = m.member_id AND r.purchase_occurred_at >= $2) AS value
                  FROM unnest($1::text[]) AS m (member_id)""",
             member_ids,
             start,
@@ -60,7 +67,8 @@ async def qualifying_values(
                   (SELECT coalesce(sum(p.amount_minor), 0) FROM purchases p
                     WHERE p.member_id = m.member_id AND p.currency_code = $2 AND p.occurred_at >= $3)
                 - (SELECT coalesce(sum(r.amount_minor), 0) FROM refunds r JOIN purchases p USING (purchase_id)
-                    WHERE r.member_id = m.member_id AND p.currency_code = $2 AND r.occurred_at >= $3) AS spent_minor
+                    WHERE r.member_id = m.member_id AND p.currency_code = $2 AND r.purchase_occurred_at >= $3)
+                  AS spent_minor
              FROM unnest($1::text[]) AS m (member_id)""",
         member_ids,
         program.currency,

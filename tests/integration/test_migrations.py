@@ -141,6 +141,30 @@ async def test_members_get_their_last_activity_from_the_entries_recorded_before_
     assert {r["member_id"]: r["day"] for r in rows} == {"ada": "2024-06-01", "bob": "2024-02-01"}
 
 
+async def test_earnings_and_refunds_recorded_before_017_qualify_when_their_purchase_was_made(
+    create_database: CreateDatabase,
+) -> None:
+    rows = await across_points_migration(
+        create_database,
+        17,
+        """INSERT INTO members (member_id, tier) VALUES ('ada', 'member');
+           INSERT INTO ledger_entries (entry_id, member_id, kind, points, idempotency_key, description, breakdown)
+           VALUES ('00000000-0000-0000-0000-00000000000e', 'ada', 'purchase_earn', 10, 'e', '', '[]'),
+                  ('00000000-0000-0000-0000-00000000000b', 'ada', 'bonus', 5, 'b', '', '[]');
+           INSERT INTO lots (lot_id, member_id, entry_id, points, remaining, earned_at, available_at)
+           SELECT gen_random_uuid(), 'ada', entry_id, points, points, '2024-03-01', '2024-03-01' FROM ledger_entries;
+           INSERT INTO purchases (purchase_id, member_id, amount_minor, currency_code, occurred_at, points_earned)
+                VALUES ('p-1', 'ada', 5000, 'USD', '2024-03-01', 10);
+           INSERT INTO refunds (refund_id, purchase_id, member_id, amount_minor, points_reversed, points_owed,
+                                occurred_at)
+                VALUES ('r-1', 'p-1', 'ada', 2000, 4, 0, '2025-01-01')""",
+        """SELECT kind AS what, qualifies_at::date::text AS day FROM ledger_entries
+           UNION ALL SELECT 'refund', purchase_occurred_at::date::text FROM refunds""",
+    )
+    # The earning qualifies when its lot was earned, the bonus never; the refund goes with its purchase.
+    assert {r["what"]: r["day"] for r in rows} == {"purchase_earn": "2024-03-01", "bonus": None, "refund": "2024-03-01"}
+
+
 async def test_a_failing_file_leaves_no_trace_and_earlier_files_stay(create_database: CreateDatabase) -> None:
     url = await create_database()
     good = Migration("demo", 1, "001_good.sql", "CREATE TABLE good (id int)")

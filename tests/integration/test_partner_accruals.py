@@ -232,11 +232,17 @@ async def test_accruals_earn_like_purchases_pending_expiring_and_moving_tiers(
     await ProgramApplication(pool).apply(TIERED)
     partner_id, key = await airline(admin)
     member = await enroll(channel)
+    points = points_pb2_grpc.PointsServiceStub(channel)
+    # A flight of last year, sent only now: its points are the member's, but count for last year's tier.
+    last_year = f"{datetime.now(UTC).year - 1}-12-31"
+    await intake.SubmitAccruals(
+        pb.AccrualBatch(records=[flight("z", member, "5000", activity_date=last_year)]), metadata=auth(key)
+    )
+    assert (await points.GetMember(points_pb2.GetMemberRequest(member_id=member))).member.tier == "blue"
     batch = pb.AccrualBatch(records=[flight("a", member, "3000"), flight("b", member, "2500", pending=True)])
     await intake.SubmitAccruals(batch, metadata=auth(key))
     state = await balance(channel, member)
-    assert (state.balance, state.available, state.pending) == (5500, 3000, 2500)
-    points = points_pb2_grpc.PointsServiceStub(channel)
+    assert (state.balance, state.available, state.pending) == (10500, 8000, 2500)
     assert (await points.GetMember(points_pb2.GetMemberRequest(member_id=member))).member.tier == "gold"
     lots = await pool.fetch("SELECT earned_at, expires_at FROM lots WHERE member_id = $1", member)
     assert all(lot["expires_at"] - lot["earned_at"] > timedelta(days=700) for lot in lots)
@@ -244,7 +250,7 @@ async def test_accruals_earn_like_purchases_pending_expiring_and_moving_tiers(
     assert {e.kind for e in entries.entries} == {points_pb2.ENTRY_KIND_PARTNER_EARN}
     earned = [e for e in await outbox_events(pool, member) if e.type == "loyalty.events.v1.PointsEarned"]
     # Readers of the topic (insights) learn the partner without parsing the reason.
-    assert [decode(e.SerializeToString(), [])[1].partner_id for e in earned] == [partner_id, partner_id]  # type: ignore[attr-defined]
+    assert [decode(e.SerializeToString(), [])[1].partner_id for e in earned] == [partner_id] * 3  # type: ignore[attr-defined]
 
 
 async def test_concurrent_resends_of_one_batch_credit_it_once(

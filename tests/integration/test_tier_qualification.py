@@ -13,6 +13,7 @@ from services.common.db import unit_of_work
 from services.points.api import progress_message
 from services.points.application import PointsApplication
 from services.points.domain import Enrollment, Money, Purchase, Refund
+from services.points.ledger_application import LedgerApplication
 from services.points.program import Program
 from services.points.program_application import ProgramApplication
 from services.points.purchases import PurchaseRecorder, PurchaseRequest, PurchaseResult
@@ -90,6 +91,55 @@ async def test_spend_in_the_program_currency_less_refunds_qualifies(pool: asyncp
         assert await qualifying_value(connection, member_id, sky, datetime.now(UTC)) == Decimal("80.00")
 
 
+def bought(member_id: str, amount_minor: int, currency: str, days_ago: int) -> Purchase:
+    return Purchase(
+        new_id("p"), member_id, Money(amount_minor, currency), (), datetime.now(UTC) - timedelta(days=days_ago), ""
+    )
+
+
+async def value_now(pool: asyncpg.Pool, programs: ProgramApplication, member_id: str) -> Decimal:
+    async with pool.acquire() as connection:
+        return await qualifying_value(connection, member_id, await in_force_now(pool, programs), datetime.now(UTC))
+
+
+@pytest.mark.parametrize(
+    ("definition", "currency", "recent_value"),
+    [(POINTS_PROGRAM, "USD", Decimal(500)), (SPEND_PROGRAM, "EUR", Decimal(50))],
+)
+async def test_a_purchase_counts_in_the_window_it_was_made_in_and_so_does_its_refund(
+    pool: asyncpg.Pool, definition: str, currency: str, recent_value: Decimal
+) -> None:
+    programs = await program(pool, definition)
+    app = PointsApplication(pool, 1, programs)
+    member_id = await enrolled(app)
+    # Made 13 months ago, before both programs' rolling 12-month window, and sent only now.
+    late = bought(member_id, 20000, currency, days_ago=400)
+    await app.record_purchase(late)
+    await app.record_purchase(bought(member_id, 5000, currency, days_ago=1))
+    assert await value_now(pool, programs, member_id) == recent_value
+    await RefundApplication(pool, programs).refund(
+        Refund(new_id("r"), late.purchase_id, Money(20000, currency), datetime.now(UTC))
+    )
+    # Its refund is in the same window as the purchase: nothing comes off this one.
+    assert await value_now(pool, programs, member_id) == recent_value
+
+
+async def test_a_refund_takes_every_point_it_reverses_off_the_window_even_those_left_owed(pool: asyncpg.Pool) -> None:
+    programs = await program(pool, POINTS_PROGRAM)  # refunds of spent points become debt (the default)
+    app = PointsApplication(pool, 1, programs)
+    member_id = await enrolled(app)
+    await app.record_purchase(bought(member_id, 5000, "USD", days_ago=20))  # 500 points, out of their pending window
+    refunded = bought(member_id, 10000, "USD", days_ago=20)  # 1,000 points: silver
+    await app.record_purchase(refunded)
+    assert (await app.member(member_id)).tier == "silver"
+    await LedgerApplication(pool).adjust(member_id, -1500, "spent elsewhere", "test", new_id("spend"))
+    result = await RefundApplication(pool, programs).refund(
+        Refund(new_id("r"), refunded.purchase_id, Money(10000, "USD"), datetime.now(UTC))
+    )
+    assert (result.refund.points_reversed, result.refund.points_owed, result.entry) == (1000, 1000, None)
+    assert await value_now(pool, programs, member_id) == 500
+
+
 async def test_round_spend_reads_as_a_plain_decimal_in_the_event_and_the_progress(pool: asyncpg.Pool) -> None:
     programs = await program(pool, SPEND_PROGRAM)
     app = PointsApplication(pool, 1, programs)
@@ -161,8 +211,9 @@ async def test_qualification_reads_the_windows_rows_not_the_members_history(
     in_force = await in_force_now(pool, programs)
     # Two years of history, outside the window: earned points, purchases, and refunds of them.
     await pool.execute(
-        f"""INSERT INTO ledger_entries (entry_id, member_id, kind, points, idempotency_key, description, created_at)
-            SELECT gen_random_uuid(), $1, 'purchase_earn', 100, 'old-' || i, 'old', {LONG_AGO}
+        f"""INSERT INTO ledger_entries (entry_id, member_id, kind, points, idempotency_key, description, created_at,
+                                        qualifies_at)
+            SELECT gen_random_uuid(), $1, 'purchase_earn', 100, 'old-' || i, 'old', {LONG_AGO}, {LONG_AGO}
               FROM generate_series(1, {HISTORY}) AS i""",
         member_id,
     )
@@ -174,8 +225,9 @@ async def test_qualification_reads_the_windows_rows_not_the_members_history(
     )
     await pool.execute(
         f"""INSERT INTO refunds (refund_id, purchase_id, member_id, amount_minor, points_reversed, points_owed,
-                                 occurred_at)
-            SELECT 'old-' || i, 'old-' || i, $1, 100, 0, 0, {LONG_AGO} FROM generate_series(1, {HISTORY}) AS i""",
+                                 occurred_at, purchase_occurred_at)
+            SELECT 'old-' || i, 'old-' || i, $1, 100, 0, 0, {LONG_AGO}, {LONG_AGO}
+              FROM generate_series(1, {HISTORY}) AS i""",
         member_id,
     )
     recent = [spend(member_id, 1000, in_force.currency) for _ in range(3)]
@@ -202,7 +254,7 @@ async def test_a_requalification_pass_takes_every_due_member_and_skips_those_hel
     kept, held, lost = members[:3], members[3], members[4:]
     # Points earned late in the next window keep the first three silver.
     await pool.execute(
-        """INSERT INTO ledger_entries (entry_id, member_id, kind, points, idempotency_key, description, created_at)
+        """INSERT INTO ledger_entries (entry_id, member_id, kind, points, idempotency_key, description, qualifies_at)
            SELECT gen_random_uuid(), m, 'purchase_earn', 2000, 'late-' || m, 'late', now() + interval '300 days'
              FROM unnest($1::text[]) AS m""",
         kept,

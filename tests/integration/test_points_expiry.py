@@ -10,7 +10,7 @@ from loyalty.events.v1 import points_pb2 as events
 
 from services.common.db import unit_of_work
 from services.points.application import PointsApplication
-from services.points.domain import utc_now
+from services.points.domain import Money, Purchase, utc_now
 from services.points.expiry import ExpiryJob
 from services.points.ledger_application import LedgerApplication
 from services.points.program_application import ProgramApplication
@@ -161,4 +161,21 @@ async def test_redeeming_is_activity_but_a_goodwill_credit_is_not(
     assert (await books(pool, ledger, redeemer)).entries_sum == 150
     state = await books(pool, ledger, credited)
     assert (state.entries_sum, state.available) == (0, 0)  # the goodwill credit expired with the rest
+    assert_balanced(state)
+
+
+async def test_a_purchase_sent_late_is_activity_of_the_day_it_was_made(
+    pool: asyncpg.Pool, ledger: LedgerApplication
+) -> None:
+    programs = ProgramApplication(pool)
+    await programs.apply(DORMANT)
+    app = PointsApplication(pool, 2, programs)
+    member_id = await member_with_points(app, 100)
+    await active_months_ago(pool, member_id, 30)
+    # Made 26 months ago, sent only now: the member has still done nothing for more than 24 months.
+    made = utc_now() - 26 * 31 * DAY
+    await app.record_purchase(Purchase(new_id("p"), member_id, Money(1000, "USD"), (), made, ""))
+    await ExpiryJob(pool, programs).run_once(utc_now() + timedelta(seconds=5))
+    state = await books(pool, ledger, member_id)
+    assert (state.entries_sum, state.available) == (0, 0)
     assert_balanced(state)

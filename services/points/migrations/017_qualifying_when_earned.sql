@@ -28,3 +28,20 @@ ALTER TABLE refunds ALTER COLUMN purchase_occurred_at SET NOT NULL;
 
 DROP INDEX refunds_member;
 CREATE INDEX refunds_qualifying ON refunds (member_id, purchase_occurred_at) INCLUDE (points_reversed, amount_minor);
+
+-- Inactivity is measured on the same clock: a purchase made 13 months ago
+-- and sent now is not activity of this month.
+CREATE OR REPLACE FUNCTION ledger_entries_applied() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE members m
+       SET balance = m.balance + n.points,
+           lifetime_earned = m.lifetime_earned + n.earned,
+           last_activity_at = GREATEST(m.last_activity_at, n.active_at)
+      FROM (SELECT member_id, sum(points) AS points, sum(GREATEST(points, 0)) AS earned,
+                   max(coalesce(qualifies_at, created_at)) FILTER (
+                       WHERE kind IN ('purchase_earn', 'partner_earn', 'redemption')
+                          OR (kind = 'bonus' AND breakdown -> 0 ->> 'source' <> 'birthday')) AS active_at
+              FROM new_entries GROUP BY member_id) AS n
+     WHERE m.member_id = n.member_id;
+    RETURN NULL;
+END $$;

@@ -63,14 +63,26 @@ class AccrualApplication:
             raise Unauthenticated("authorization: the key is unknown or revoked")
         return partner_id
 
-    async def ingest(self, partner_id: str, raws: Sequence[RawRecord]) -> list[Decision]:
-        """Decide and write a batch for a partner authenticated by the caller."""
+    async def ingest(self, partner_id: str, raws: Sequence[RawRecord], *, api_key: str | None = None) -> list[Decision]:
+        """Decide and write a batch for a partner authenticated by the caller.
+
+        With `api_key`, the key is checked again in the batch's transaction, its
+        row locked until the commit: a stream authenticated when it opened takes
+        no batch after its key was revoked, and a revoke waits for the batch
+        being written.
+        """
         if not 1 <= len(raws) <= MAX_BATCH:
             raise InvalidArgument.single("records", f"a batch holds 1 to {MAX_BATCH} records")
         now = domain.utc_now()
         parsed = [parse(raw, now.date()) for raw in raws]
         async with unit_of_work(self._pool) as connection:
+            if api_key is not None and not await self._still_valid(connection, partner_id, api_key):
+                raise Unauthenticated("authorization: the key was revoked")
             return await self._ingest_in(connection, partner_id, raws, parsed, now)
+
+    @staticmethod
+    async def _still_valid(connection: asyncpg.Connection, partner_id: str, api_key: str) -> bool:
+        return await partners_store.partner_of_key(connection, key_hash(api_key), lock=True) == partner_id
 
     async def _ingest_in(
         self,

@@ -109,20 +109,22 @@ class PartnerAccrualServicer(partners_pb2_grpc.PartnerAccrualServiceServicer):
         self._accruals = accruals
 
     async def SubmitAccruals(self, request: pb.AccrualBatch, context: Context) -> pb.AccrualBatchResult:
-        partner_id = await self._accruals.partner_of_key(bearer(context.invocation_metadata()))
-        return await self._answer(partner_id, request)
+        api_key = bearer(context.invocation_metadata())
+        partner_id = await self._accruals.partner_of_key(api_key)
+        return await self._answer(partner_id, api_key, request)
 
     async def StreamAccruals(
         self, request_iterator: AsyncIterator[pb.AccrualBatch], context: Context
     ) -> AsyncIterator[pb.AccrualBatchResult]:
-        partner_id = await self._accruals.partner_of_key(bearer(context.invocation_metadata()))
+        api_key = bearer(context.invocation_metadata())
+        partner_id = await self._accruals.partner_of_key(api_key)
         # Up to two batches in flight: the next is read and converted while the one before is written.
         # Each answer goes out as soon as it is ready, so a client that waits for an answer before
         # sending on is answered too. Batches are written one after the other, in the order sent: a
         # batch sent twice is accepted the first time and answered DUPLICATE the second.
         window = asyncio.Semaphore(STREAM_BATCHES_IN_FLIGHT)
         answers: asyncio.Queue[asyncio.Task[pb.AccrualBatchResult] | None] = asyncio.Queue()
-        reader = asyncio.create_task(self._read_batches(partner_id, request_iterator, window, answers))
+        reader = asyncio.create_task(self._read_batches(partner_id, api_key, request_iterator, window, answers))
         try:
             while (answer := await answers.get()) is not None:
                 yield await answer
@@ -137,6 +139,7 @@ class PartnerAccrualServicer(partners_pb2_grpc.PartnerAccrualServiceServicer):
     async def _read_batches(
         self,
         partner_id: str,
+        api_key: str,
         request_iterator: AsyncIterator[pb.AccrualBatch],
         window: asyncio.Semaphore,
         answers: asyncio.Queue[asyncio.Task[pb.AccrualBatchResult] | None],
@@ -146,19 +149,23 @@ class PartnerAccrualServicer(partners_pb2_grpc.PartnerAccrualServiceServicer):
         try:
             async for batch in request_iterator:
                 await window.acquire()
-                before = asyncio.create_task(self._answer(partner_id, batch, before))
+                before = asyncio.create_task(self._answer(partner_id, api_key, batch, before))
                 answers.put_nowait(before)
         finally:
             answers.put_nowait(None)
 
     async def _answer(
-        self, partner_id: str, batch: pb.AccrualBatch, after: asyncio.Task[pb.AccrualBatchResult] | None = None
+        self,
+        partner_id: str,
+        api_key: str,
+        batch: pb.AccrualBatch,
+        after: asyncio.Task[pb.AccrualBatchResult] | None = None,
     ) -> pb.AccrualBatchResult:
         raws = [raw_record(r) for r in batch.records]
         if after is not None:
             # Its outcome is its own to answer (the stream ends at its error); only its end matters here.
             await asyncio.wait([after])
-        decisions = await self._accruals.ingest(partner_id, raws)
+        decisions = await self._accruals.ingest(partner_id, raws, api_key=api_key)
         return pb.AccrualBatchResult(results=[result_message(d) for d in decisions])
 
 

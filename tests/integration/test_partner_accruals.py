@@ -120,6 +120,38 @@ async def test_a_client_that_waits_for_each_answer_before_sending_on_is_answered
     assert statuses == [[pb.ACCRUAL_STATUS_ACCEPTED]] * 3
 
 
+async def test_a_revoked_key_takes_no_further_batch_on_a_stream_it_opened(
+    channel: grpc.aio.Channel,
+    admin: partners_pb2_grpc.PartnerServiceStub,
+    intake: partners_pb2_grpc.PartnerAccrualServiceStub,
+    pool: asyncpg.Pool,
+) -> None:
+    partner_id, key = await airline(admin)
+    member = await enroll(channel)
+    answered: asyncio.Queue[None] = asyncio.Queue()
+
+    async def batches() -> AsyncIterator[pb.AccrualBatch]:
+        yield pb.AccrualBatch(records=[flight("before-revoke", member, "100")])
+        await answered.get()
+        credential = await pool.fetchval(
+            "SELECT credential_id FROM partner_credentials WHERE partner_id = $1", partner_id
+        )
+        await admin.RevokePartnerCredential(
+            pb.RevokePartnerCredentialRequest(partner_id=partner_id, credential_id=str(credential))
+        )
+        yield pb.AccrualBatch(records=[flight("after-revoke", member, "100")])
+
+    answers = []
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        async with asyncio.timeout(30):
+            async for answer in intake.StreamAccruals(batches(), metadata=auth(key)):
+                answers.append([r.status for r in answer.results])
+                answered.put_nowait(None)
+    assert answers == [[pb.ACCRUAL_STATUS_ACCEPTED]]
+    assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert (await balance(channel, member)).balance == 100
+
+
 async def test_a_stream_answers_the_batches_before_a_bad_one_then_ends_with_its_error(
     channel: grpc.aio.Channel,
     admin: partners_pb2_grpc.PartnerServiceStub,

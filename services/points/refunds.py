@@ -107,6 +107,11 @@ class RefundApplication:
 def _check_refundable(purchase: refunds_store.RefundablePurchase, refund: domain.Refund) -> None:
     if refund.amount.currency != purchase.currency_code:
         raise InvalidArgument.single("amount.currency_code", f"must be the purchase currency {purchase.currency_code}")
+    if refund.occurred_at < purchase.occurred_at:
+        # It would also pick the refund policy of a version the purchase was never under.
+        raise InvalidArgument.single(
+            "occurred_at", f"is before the purchase's occurred_at {purchase.occurred_at.isoformat()}"
+        )
     unrefunded = purchase.amount_minor - purchase.refunded_minor
     if refund.amount.amount_minor > unrefunded:
         raise FailedPrecondition(

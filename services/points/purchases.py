@@ -214,6 +214,8 @@ async def _repeat_of(
 
 def _terms(priced: pricing.Priced) -> store.RecordedTerms:
     program_id = priced.program.id if priced.program else ""
+    if not priced.points:  # no lot: nothing becomes available or expires, as a repeat of it reads
+        return store.RecordedTerms(program_id, None, None)
     return store.RecordedTerms(program_id, priced.available_at, priced.expires_at)
 
 

@@ -203,3 +203,6 @@ async def test_a_purchase_that_earns_nothing_still_answers_its_base_component(
     result = await app.record_purchase(small)
     assert (result.points_earned, result.entry) == (0, None)
     assert [(c.source, c.points) for c in result.breakdown] == [("base", 0)]
+    # No lot: nothing becomes available or expires, first time or repeated.
+    for answer in (result, await app.record_purchase(small)):
+        assert (answer.terms.available_at, answer.terms.expires_at) == (None, None)

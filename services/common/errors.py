@@ -81,3 +81,8 @@ class Violations:
     def raise_if_any(self) -> None:
         if self._items:
             raise InvalidArgument(self._items)
+
+
+def required_as(value: str, shape: str) -> str:
+    """Why a value of the wrong shape is refused: "is required: <shape>" when empty, else "must be <shape>"."""
+    return f"is required: {shape}" if not value else f"must be {shape}"

@@ -9,7 +9,7 @@ import grpc
 from loyalty.points.v1 import credits_pb2 as pb
 from loyalty.points.v1 import credits_pb2_grpc
 
-from services.common.errors import InvalidArgument, Violations
+from services.common.errors import InvalidArgument, Violations, required_as
 from services.points import accrual_store, store
 from services.points.domain import PURCHASE_ID_PATTERN
 from services.points.partner_application import check_partner_id
@@ -42,7 +42,10 @@ class CreditLookupServicer(credits_pb2_grpc.CreditLookupServiceServicer):
             violations.add("purchase_id", "must be empty when a partner transaction is named")
         check_partner_id(violations, request.partner_id)
         if not PURCHASE_ID_PATTERN.fullmatch(request.partner_transaction_id):
-            violations.add("partner_transaction_id", "is required: 1-128 printable ASCII characters")
+            violations.add(
+                "partner_transaction_id",
+                required_as(request.partner_transaction_id, "1-128 printable ASCII characters"),
+            )
         violations.raise_if_any()
         async with self._pool.acquire() as connection:
             accrual = await accrual_store.find_accepted(connection, request.partner_id, request.partner_transaction_id)

@@ -13,10 +13,11 @@ from datetime import UTC, date, datetime, timedelta
 from babel.numbers import get_currency_precision
 
 from services.common.currencies import is_currency_code
-from services.common.errors import InvalidArgument, Violations
+from services.common.errors import InvalidArgument, Violations, required_as
 
 MEMBER_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 PURCHASE_ID_PATTERN = re.compile(r"[\x21-\x7e]{1,128}")
+ID_SHAPE = "1-128 printable ASCII characters without spaces"
 BIRTH_DATE_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 EARLIEST_BIRTH_DATE = date(1900, 1, 1)
 DEFAULT_TIER = "base"
@@ -160,7 +161,7 @@ def validate_purchase(purchase: Purchase, now: datetime) -> Purchase:
     """Raise InvalidArgument naming every wrong field, or return the purchase."""
     violations = Violations()
     if not PURCHASE_ID_PATTERN.fullmatch(purchase.purchase_id):
-        violations.add("purchase_id", "is required: 1-128 printable ASCII characters without spaces")
+        violations.add("purchase_id", required_as(purchase.purchase_id, ID_SHAPE))
     check_member_id(violations, "member_id", purchase.member_id)
     _check_money(violations, "amount", purchase.amount)
     _check_line_items(violations, purchase)
@@ -175,7 +176,7 @@ def validate_refund(refund: Refund, now: datetime) -> Refund:
     violations = Violations()
     for field, value in (("refund_id", refund.refund_id), ("purchase_id", refund.purchase_id)):
         if not PURCHASE_ID_PATTERN.fullmatch(value):
-            violations.add(field, "is required: 1-128 printable ASCII characters without spaces")
+            violations.add(field, required_as(value, ID_SHAPE))
     _check_money(violations, "amount", refund.amount)
     if refund.amount.amount_minor == 0:
         violations.add("amount.amount_minor", "must be positive")

@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, time
 from decimal import ROUND_DOWN, ROUND_HALF_UP, ROUND_UP, Decimal, InvalidOperation
 from enum import StrEnum
 
+from services.common.errors import required_as
 from services.points.domain import MAX_POINTS, MEMBER_ID_PATTERN, PURCHASE_ID_PATTERN
 from services.points.program import Rounding
 
@@ -23,6 +24,7 @@ MAX_BATCH = 5000
 MAX_AMOUNT = Decimal(10**12)
 EARLIEST_ACTIVITY = date(2000, 1, 1)
 UNIT_PATTERN = re.compile(r"[A-Z0-9_]{1,16}")
+UNIT_SHAPE = "1-16 of A-Z, 0-9, '_' (a currency code or a unit such as MILE)"
 DECIMAL_PATTERN = re.compile(r"[0-9]{1,13}(\.[0-9]{1,4})?")
 ACTIVITY_TYPES = ("flight", "stay", "rental", "purchase")
 _MODES = {Rounding.DOWN: ROUND_DOWN, Rounding.HALF_UP: ROUND_HALF_UP, Rounding.UP: ROUND_UP}
@@ -111,23 +113,27 @@ class Decision:
 def parse(raw: RawRecord, today: date) -> Record | Invalid:
     """The valid record, or the first wrong field and why."""
     if not PURCHASE_ID_PATTERN.fullmatch(raw.partner_transaction_id):
-        return Invalid("partner_transaction_id", "is required: 1-128 printable ASCII characters")
+        return Invalid(
+            "partner_transaction_id", required_as(raw.partner_transaction_id, "1-128 printable ASCII characters")
+        )
     if not MEMBER_ID_PATTERN.fullmatch(raw.member_id):
-        return Invalid("member_id", "is required: 1-64 letters, digits, '.', '_', ':' or '-'")
+        return Invalid("member_id", required_as(raw.member_id, "1-64 letters, digits, '.', '_', ':' or '-'"))
     if len(raw.member_last_name) > 256 or "\x00" in raw.member_last_name:
         return Invalid("member_last_name", "must be at most 256 characters, without the NUL character (\\x00)")
     if raw.activity_type not in ACTIVITY_TYPES:
-        return Invalid("activity_type", f"is required: one of {', '.join(ACTIVITY_TYPES)}")
+        return Invalid("activity_type", required_as(raw.activity_type, f"one of {', '.join(ACTIVITY_TYPES)}"))
     activity_date = _date(raw.activity_date)
     if activity_date is None:
-        return Invalid("activity_date", "is required: a date YYYY-MM-DD")
+        return Invalid("activity_date", required_as(raw.activity_date, "a date YYYY-MM-DD"))
     if not EARLIEST_ACTIVITY <= activity_date <= today:
         return Invalid("activity_date", f"must be between {EARLIEST_ACTIVITY} and today")
     if not UNIT_PATTERN.fullmatch(raw.unit):
-        return Invalid("unit", "is required: 1-16 of A-Z, 0-9, '_' (a currency code or a unit such as MILE)")
+        return Invalid("unit", required_as(raw.unit, UNIT_SHAPE))
     amount = _decimal(raw.amount)
     if amount is None or not 0 < amount <= MAX_AMOUNT:
-        return Invalid("amount", f"is required: a decimal above 0 and at most {MAX_AMOUNT}, at most 4 decimals")
+        return Invalid(
+            "amount", required_as(raw.amount, f"a decimal above 0 and at most {MAX_AMOUNT}, at most 4 decimals")
+        )
     bonus = _decimal(raw.bonus_amount) if raw.bonus_amount else Decimal(0)
     if bonus is None or bonus > amount:
         return Invalid("bonus_amount", "must be a decimal between 0 and amount, at most 4 decimals")

@@ -12,10 +12,10 @@ from decimal import Decimal, InvalidOperation
 import asyncpg
 
 from services.common.db import unit_of_work
-from services.common.errors import AlreadyExists, InvalidArgument, NotFound, Violations
+from services.common.errors import AlreadyExists, InvalidArgument, NotFound, Violations, required_as
 from services.points import partners_store
 from services.points.accrual_application import key_hash
-from services.points.partner_accrual import UNIT_PATTERN, Rate
+from services.points.partner_accrual import UNIT_PATTERN, UNIT_SHAPE, Rate
 from services.points.program import Rounding
 
 PARTNER_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
@@ -38,19 +38,21 @@ class IssuedKey:
 
 def check_partner_id(violations: Violations, partner_id: str) -> None:
     if not PARTNER_ID_PATTERN.fullmatch(partner_id):
-        violations.add("partner_id", "is required: 1-64 of a-z, 0-9, '.', '_', '-'")
+        violations.add("partner_id", required_as(partner_id, "1-64 of a-z, 0-9, '.', '_', '-'"))
 
 
 def parse_rate(unit: str, points_per_unit: str, effective_from: datetime | None, rounding: Rounding) -> Rate:
     violations = Violations()
     if not UNIT_PATTERN.fullmatch(unit):
-        violations.add("rate.unit", "is required: 1-16 of A-Z, 0-9, '_' (a currency code or a unit such as MILE)")
+        violations.add("rate.unit", required_as(unit, UNIT_SHAPE))
     try:
         rate = Decimal(points_per_unit) if re.fullmatch(r"[0-9]{1,7}(\.[0-9]{1,4})?", points_per_unit) else None
     except InvalidOperation:
         rate = None
     if rate is None or not 0 < rate <= MAX_RATE:
-        violations.add("rate.points_per_unit", f"is required: a decimal above 0, at most {MAX_RATE}, 4 decimals")
+        violations.add(
+            "rate.points_per_unit", required_as(points_per_unit, f"a decimal above 0, at most {MAX_RATE}, 4 decimals")
+        )
     if effective_from is None:
         violations.add("rate.effective_from", "is required")
     violations.raise_if_any()
@@ -64,7 +66,7 @@ def day_bounds(day: str) -> tuple[datetime, datetime]:
     except ValueError:
         parsed = None
     if parsed is None:
-        raise InvalidArgument.single("day", "is required: a date YYYY-MM-DD (UTC)")
+        raise InvalidArgument.single("day", required_as(day, "a date YYYY-MM-DD (UTC)"))
     start = datetime.combine(parsed, time(), tzinfo=UTC)
     return start, start + timedelta(days=1)
 

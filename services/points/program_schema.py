@@ -201,6 +201,8 @@ def _effect(section: Section, match: Match, *, campaign: bool) -> tuple[Decimal 
     if section.has("bonus_points"):
         return None, section.integer("bonus_points", minimum=1, maximum=MAX_BONUS_POINTS)
     multiplier = section.decimal("multiplier", minimum=Decimal(0), maximum=MAX_MULTIPLIER)
+    if section.violations.about(section.field("multiplier")):
+        return multiplier, None  # refused for its value already: what stands in for it says nothing more
     if multiplier < 1 and campaign:
         section.refuse("multiplier", "must be at least 1: a campaign adds points")
     elif multiplier < 1 and not match.per_item:

@@ -65,6 +65,14 @@ def test_a_wrong_record_names_its_field(change: dict[str, str], field: str) -> N
     assert isinstance(parsed, Invalid) and parsed.field == field
 
 
+@pytest.mark.parametrize("field", ["partner_transaction_id", "member_id", "activity_date", "unit", "amount"])
+def test_a_missing_value_is_required_and_a_wrong_one_must_be_right(field: str) -> None:
+    missing = parse(replace(GOOD, **{field: ""}), TODAY)
+    wrong = parse(replace(GOOD, **{field: "x" * 200}), TODAY)
+    assert isinstance(missing, Invalid) and missing.reason.startswith("is required: ")
+    assert isinstance(wrong, Invalid) and wrong.reason.startswith("must be ")
+
+
 def test_a_good_record_parses() -> None:
     parsed = parse(replace(GOOD, bonus_amount="250.5", pending=True), TODAY)
     assert isinstance(parsed, Record)

@@ -10,6 +10,7 @@ import sys
 
 import grpc
 import uvloop
+from aiokafka.errors import KafkaError
 
 from services.client import add_client_commands
 from services.common.doctor import add_doctor_command
@@ -94,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except grpc.aio.AioRpcError as error:
         print(f"loyalty: {error.code().name}: {error.details()}", file=sys.stderr)
+        return 1
+    except KafkaError as error:
+        print(f"loyalty: the Kafka broker did not take it ({error}); is `loyalty dev` running?", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -120,8 +120,8 @@ async def _purchase(args: argparse.Namespace) -> int:
         return 0
     value, headers = purchase_made_message(args.member_id, amount, args.purchase_id)
     producer = new_producer(service_settings("points").kafka)
-    await producer.start()
     try:
+        await producer.start()
         await producer.send_and_wait(PURCHASES_TOPIC, value, key=args.member_id.encode(), headers=headers)
     finally:
         await producer.stop()

@@ -242,11 +242,17 @@ class Platform:
         return process is not None and process.poll() is None
 
     def exited_services(self) -> dict[str, int]:
-        """The services that exited on their own (not stopped or killed through this platform), with exit codes."""
-        return {name: code for name, process in self._processes.items() if (code := process.poll()) is not None}
+        """The services, and `broker`, that exited on their own (not stopped or killed through this platform)."""
+        exited = {name: code for name, process in self._processes.items() if (code := process.poll()) is not None}
+        if self._broker is not None and (code := self._broker.exit_code()) is not None:
+            exited["broker"] = code
+        return exited
 
     async def start_service(self, name: str) -> None:
-        """Start one service (again) and wait until it reports SERVING."""
+        """Start one service (again) and wait until it reports SERVING; `broker` starts the broker with its topics."""
+        if name == "broker":
+            await self.start_broker()
+            return
         await self._start_services([name])
 
     async def stop_service(self, name: str, grace_s: float = SERVICE_STOP_GRACE_S) -> int | None:

@@ -275,13 +275,19 @@ class EmbeddedBroker:
             raise
 
     async def stop(self, grace_s: float = 10.0) -> None:
-        if self._process is not None:
-            await terminate(self._process, grace_s)
+        process, self._process = self._process, None
+        if process is not None:
+            await terminate(process, grace_s)
 
     async def kill(self) -> None:
         """Die without warning, as a crashed broker would."""
-        if self._process is not None:
-            await kill(self._process)
+        process, self._process = self._process, None
+        if process is not None:
+            await kill(process)
+
+    def exit_code(self) -> int | None:
+        """The exit code of a broker that exited by itself (not stopped or killed through this object), else None."""
+        return None if self._process is None else self._process.poll()
 
     async def restart(self) -> None:
         await self.stop()

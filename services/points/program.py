@@ -16,7 +16,7 @@ from decimal import Decimal
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from services.points.domain import LineItem, Purchase
+from services.points.domain import LineItem, Money, Purchase
 
 
 class Rounding(StrEnum):
@@ -227,14 +227,16 @@ class ReferralBonus:
     # A qualifying purchase earns points and spends at least this much, in minor units of the program's currency.
     minimum_spend_minor: int
 
-    def qualifies(self, purchase: Purchase, points: int, program_currency: str) -> bool:
-        """Whether a purchase earning `points` is a qualifying one; a minimum spend counts the program currency only."""
+    def qualifies(self, paid: Money, points: int, program_currency: str) -> bool:
+        """Whether a purchase paying `paid` and earning `points` qualifies; a minimum spend counts the program currency.
+
+        Asked again of what is left of a purchase after a refund.
+        """
         if points <= 0:
             return False
         if not self.minimum_spend_minor:
             return True
-        amount = purchase.amount
-        return amount.currency == program_currency and amount.amount_minor >= self.minimum_spend_minor
+        return paid.currency == program_currency and paid.amount_minor >= self.minimum_spend_minor
 
 
 @dataclass(frozen=True)

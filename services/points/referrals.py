@@ -2,6 +2,10 @@
 
 The two credits are bonus entries keyed by the referred member, so however
 many purchases qualify, and whichever path they came by, each is paid once.
+They are pending like the purchase's own points: a refund within that window
+that leaves the purchase no longer qualifying voids them (and the referral:
+a later purchase pays nothing), so enrolling, buying and returning pays no
+referrer. After the window a refund leaves them.
 The referred member is locked by the purchase; the referrer is locked after
 it. Referrers enrol before the members they refer, so locks are always taken
 newer member first and two purchases cannot deadlock on them.
@@ -9,10 +13,17 @@ newer member first and two purchases cannot deadlock on them.
 
 from __future__ import annotations
 
-import asyncpg
+from datetime import datetime
 
-from services.points import domain, store
-from services.points.bonuses import Bonus, credit_bonuses
+import asyncpg
+from loyalty.events.v1 import points_pb2 as events
+
+from services.common.events import new_envelopes
+from services.common.kafka import POINTS_EVENTS_TOPIC
+from services.common.outbox import add_events
+from services.points import domain, lots_store, referrals_store, store
+from services.points.bonuses import SOURCE, Bonus, credit_bonuses
+from services.points.ledger import Draw
 from services.points.program import Program
 
 
@@ -32,7 +43,7 @@ async def pay_referral(
     referral = program.bonuses.referral if program else None
     if program is None or referral is None or not referee.referrer_member_id:
         return 0
-    if not referral.qualifies(purchase, points_earned, program.currency):
+    if not referral.qualifies(purchase.amount, points_earned, program.currency):
         return 0
     referee_key, referrer_key = _keys(referee.member_id)
     if await store.entries_with_keys(connection, [referee_key, referrer_key]):
@@ -59,4 +70,54 @@ async def pay_referral(
         if points
     ]
     await credit_bonuses(connection, program, bonuses)
+    await referrals_store.record_payment(connection, referee.member_id, purchase.purchase_id)
     return referral.referee_points
+
+
+async def void_if_returned(
+    connection: asyncpg.Connection,
+    *,
+    purchase_id: str,
+    refund_id: str,
+    left_paid: domain.Money,
+    left_points: int,
+    program: Program | None,
+    now: datetime,
+) -> None:
+    """Void the referral a purchase paid when a refund leaves it no longer qualifying while the bonus is pending.
+
+    `left_paid` and `left_points` are what remains of the purchase after the
+    refund; `program` is the version that priced it. The purchase's member is
+    locked by the refund; the referrer is locked after, as when paying.
+    """
+    referee_id = await referrals_store.unvoided_referee_of(connection, purchase_id)
+    referral = program.bonuses.referral if program else None
+    if referee_id is None or program is None or referral is None:
+        return
+    if referral.qualifies(left_paid, left_points, program.currency):
+        return
+    pending = await referrals_store.pending_bonuses(connection, _keys(referee_id), now)
+    if not pending:
+        return  # the window closed: the bonus is paid for good
+    payloads = []
+    for bonus in pending:
+        await store.get_member(connection, bonus.member_id, lock=True)
+        entry = await store.insert_entry(
+            connection,
+            member_id=bonus.member_id,
+            kind="refund",
+            points=-bonus.lot.remaining,
+            idempotency_key=f"refund:{refund_id}:{bonus.idempotency_key}",
+            description=f"{bonus.idempotency_key} voided: purchase {purchase_id} returned within its pending window",
+        )
+        await lots_store.apply_draws(connection, entry.entry_id, [Draw(bonus.lot.lot_id, bonus.lot.remaining)])
+        reversed_event = events.PointsReversed(
+            member_id=bonus.member_id,
+            purchase_id=purchase_id,
+            refund_id=refund_id,
+            points_taken=bonus.lot.remaining,
+            ledger_entry_id=str(entry.entry_id),
+        )
+        payloads.append((reversed_event, bonus.member_id))
+    await add_events(connection, POINTS_EVENTS_TOPIC, new_envelopes(payloads, source=SOURCE, occurred_at=now))
+    await referrals_store.mark_voided(connection, referee_id, refund_id)

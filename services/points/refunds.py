@@ -4,7 +4,9 @@ Points of the purchase that already expired are not taken again: the member
 lost them then. Points already spent follow the program's
 `refunds.spent_points` in force at the refund: owed off the books (debt, the
 default) or taken anyway, leaving the balance negative (negative_balance).
-See services/points/settlement.py for how later earnings settle either.
+See services/points/settlement.py for how later earnings settle either, and
+services/points/referrals.py for the referral bonus a return within the
+pending window voids.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArg
 from services.common.events import new_envelope
 from services.common.kafka import POINTS_EVENTS_TOPIC
 from services.common.outbox import add_event
-from services.points import domain, ledger, lots_store, refunds_store, store
+from services.points import domain, ledger, lots_store, referrals, refunds_store, store
 from services.points.program import SpentPoints
 from services.points.program_application import ProgramApplication
 
@@ -101,6 +103,18 @@ class RefundApplication:
         )
         envelope = new_envelope(reversed_event, subject=purchase.member_id, source=SOURCE, occurred_at=now)
         await add_event(connection, POINTS_EVENTS_TOPIC, envelope)
+        priced_by = await self._programs.in_force_in(connection, None, purchase.occurred_at)
+        await referrals.void_if_returned(
+            connection,
+            purchase_id=purchase.purchase_id,
+            refund_id=refund.refund_id,
+            left_paid=domain.Money(
+                purchase.amount_minor - purchase.refunded_minor - refund.amount.amount_minor, purchase.currency_code
+            ),
+            left_points=purchase.points_earned - purchase.reversed_points - points,
+            program=priced_by.program if priced_by else None,
+            now=now,
+        )
         return RefundResult(row, taken.entry, duplicate=False)
 
 

@@ -13,9 +13,10 @@ from services.common.db import unit_of_work
 from services.common.errors import InvalidArgument, NotFound
 from services.points.application import PointsApplication
 from services.points.birthdays import BirthdayJob
-from services.points.domain import Enrollment, Money, Purchase
+from services.points.domain import Enrollment, Money, Purchase, Refund
 from services.points.ledger_application import LedgerApplication
 from services.points.program_application import ProgramApplication
+from services.points.refunds import RefundApplication
 from tests.integration.points_ledger_support import assert_balanced, books, events_of, new_id
 
 PROGRAM = """
@@ -145,6 +146,54 @@ async def test_concurrent_first_purchases_pay_the_referral_once(pool: asyncpg.Po
     await asyncio.gather(*(app.record_purchase(purchase(referee, 30)) for _ in range(10)))
     assert await bonus_keys(pool, referee) == [(f"referral:{referee}:referee", 500)]
     assert await bonus_keys(pool, referrer) == [(f"referral:{referee}:referrer", 1500)]
+
+
+async def referral_points(pool: asyncpg.Pool, member_id: str) -> int:
+    """What the member's referral bonuses add up to, voided ones included."""
+    return int(
+        await pool.fetchval(
+            """SELECT coalesce(sum(points), 0) FROM ledger_entries
+                WHERE member_id = $1 AND idempotency_key LIKE '%referral:%'""",
+            member_id,
+        )
+    )
+
+
+async def return_of(pool: asyncpg.Pool, programs: ProgramApplication, bought: Purchase, whole_usd: int) -> None:
+    refund = Refund(new_id("r"), bought.purchase_id, Money(whole_usd * 100, "USD"), datetime.now(UTC))
+    await RefundApplication(pool, programs).refund(refund)
+
+
+async def test_returning_the_purchase_within_its_pending_window_voids_the_referral(pool: asyncpg.Pool) -> None:
+    app, programs = await program_app(pool)
+    referrer = await enroll(app)
+    referee = await enroll(app, referrer=referrer)
+    first = purchase(referee, 100)
+    await app.record_purchase(first)
+    await return_of(pool, programs, first, 60)  # 40 USD left: still at least the 25 minimum
+    assert (await referral_points(pool, referee), await referral_points(pool, referrer)) == (500, 1500)
+
+    await return_of(pool, programs, first, 30)  # 10 USD left: it no longer qualifies
+    assert (await referral_points(pool, referee), await referral_points(pool, referrer)) == (0, 0)
+    assert (await LedgerApplication(pool).balances(referrer)).pending == 0
+    for member_id in (referee, referrer):
+        assert_balanced(await books(pool, LedgerApplication(pool), member_id))
+    voided = await events_of(pool, referrer, events.PointsReversed)
+    assert [(e.purchase_id, e.points_taken) for e in voided] == [(first.purchase_id, 1500)]  # type: ignore[attr-defined]
+    # The referral is spent: a later purchase pays it no more.
+    await app.record_purchase(purchase(referee, 100))
+    assert (await referral_points(pool, referee), await referral_points(pool, referrer)) == (0, 0)
+
+
+async def test_a_return_after_the_pending_window_leaves_the_referral_paid(pool: asyncpg.Pool) -> None:
+    app, programs = await program_app(pool)
+    referrer = await enroll(app)
+    referee = await enroll(app, referrer=referrer)
+    first = purchase(referee, 100, datetime.now(UTC) - timedelta(days=31))  # its 30 pending days are over
+    await app.record_purchase(first)
+    await return_of(pool, programs, first, 100)
+    assert (await referral_points(pool, referee), await referral_points(pool, referrer)) == (500, 1500)
+    assert (await LedgerApplication(pool).balances(referrer)).available == 1500
 
 
 async def test_a_purchase_priced_before_the_referral_program_pays_nothing(pool: asyncpg.Pool) -> None:

@@ -149,4 +149,4 @@ def _purchase(amount_minor: int, currency: str = "USD") -> Purchase:
 def test_which_purchase_qualifies_for_the_referral_bonus(
     minimum: int, purchase: Purchase, points: int, qualifies: bool
 ) -> None:
-    assert ReferralBonus(100, 100, minimum).qualifies(purchase, points, "USD") is qualifies
+    assert ReferralBonus(100, 100, minimum).qualifies(purchase.amount, points, "USD") is qualifies

@@ -10,7 +10,7 @@ from loyalty.points.v1 import credits_pb2 as pb
 from loyalty.points.v1 import credits_pb2_grpc
 
 from services.common.errors import InvalidArgument, Violations, required_as
-from services.points import accrual_store, store
+from services.points import accrual_store, purchases_store
 from services.points.domain import PURCHASE_ID_PATTERN
 from services.points.partner_application import check_partner_id
 
@@ -31,7 +31,7 @@ class CreditLookupServicer(credits_pb2_grpc.CreditLookupServiceServicer):
                 "purchase_id", "is required (or partner_id and partner_transaction_id): 1-128 printable characters"
             )
         async with self._pool.acquire() as connection:
-            purchase = await store.find_purchase(connection, request.purchase_id)
+            purchase = await purchases_store.find_purchase(connection, request.purchase_id)
         if purchase is None:
             return _NOT_RECORDED
         return _found(purchase.member_id, purchase.points_earned, purchase.entry_id)

@@ -8,7 +8,7 @@ from datetime import datetime
 
 import asyncpg
 
-from services.points import domain, store
+from services.points import domain, purchases_store
 from services.points.earning import EarnComponent, price_purchase
 from services.points.program import Program
 from services.points.program_application import ProgramVersion
@@ -49,6 +49,6 @@ async def price(
     earned_today = 0
     if program.earning.caps.per_day is not None:
         start, end = program.day_bounds(purchase.occurred_at)
-        earned_today = await store.purchase_points_between(connection, purchase.member_id, start, end)
+        earned_today = await purchases_store.purchase_points_between(connection, purchase.member_id, start, end)
     decision = price_purchase(program, purchase, member_tier=member_tier, earned_today=earned_today)
     return Priced(decision.total, decision.components, program, decision.available_at, decision.expires_at)

@@ -28,7 +28,7 @@ from services.common.events import new_envelope, timestamp
 from services.common.kafka import POINTS_EVENTS_TOPIC
 from services.common.outbox import add_events
 from services.common.tracing import within
-from services.points import domain, pricing, referrals, settlement, store, tier_application
+from services.points import domain, pricing, purchases_store, referrals, settlement, store, tier_application
 from services.points.earning import EarnComponent
 from services.points.program_application import ProgramApplication
 
@@ -41,7 +41,7 @@ class PurchaseResult:
     entry: store.EntryRow | None
     duplicate: bool
     balance: int
-    terms: store.RecordedTerms
+    terms: purchases_store.RecordedTerms
     # How the points were earned; a repeat of a purchase that earned nothing has none (no entry keeps them).
     breakdown: tuple[EarnComponent, ...]
 
@@ -122,7 +122,7 @@ async def _unseen(
     connection: asyncpg.Connection, valid: Sequence[tuple[int, domain.Purchase]], outcomes: list[Outcome | None]
 ) -> list[tuple[int, store.MemberRow]]:
     """Lock the buyers; answer unknown members and repeated purchase ids; the rest, with their locked member."""
-    members, previous = await store.lock_buyers(connection, [purchase for _, purchase in valid])
+    members, previous = await purchases_store.lock_buyers(connection, [purchase for _, purchase in valid])
     unseen = []
     for index, purchase in valid:
         member = members.get(purchase.member_id)
@@ -139,13 +139,13 @@ async def _write(
     connection: asyncpg.Connection, fresh: Sequence[_Fresh], outcomes: list[Outcome | None], now: datetime
 ) -> list[tuple[_Fresh, store.EntryRow, int]]:
     """Write the purchases and settle refund debt; returns each credit with the balance after it."""
-    recorded = await store.insert_purchase_earnings(connection, [_earning(item) for item in fresh])
+    recorded = await purchases_store.insert_purchase_earnings(connection, [_earning(item) for item in fresh])
     earned = []
     for item in fresh:
         purchase = item.request.purchase
         if purchase.purchase_id not in recorded:
             # Recorded by a transaction that committed while this one waited on the id.
-            concurrent = await store.find_purchases(connection, [purchase.purchase_id])
+            concurrent = await purchases_store.find_purchases(connection, [purchase.purchase_id])
             outcomes[item.index] = await _repeat_of(connection, concurrent[purchase.purchase_id], purchase, item.member)
             continue
         entry = recorded[purchase.purchase_id]
@@ -187,8 +187,8 @@ async def _move_tiers(connection: asyncpg.Connection, recorded: Sequence[_Fresh]
         await tier_application.apply_moves(connection, moves)
 
 
-def _earning(item: _Fresh) -> store.PurchaseEarning:
-    return store.PurchaseEarning(
+def _earning(item: _Fresh) -> purchases_store.PurchaseEarning:
+    return purchases_store.PurchaseEarning(
         purchase=item.request.purchase,
         points=item.priced.points,
         description=item.priced.description(),
@@ -199,7 +199,10 @@ def _earning(item: _Fresh) -> store.PurchaseEarning:
 
 
 async def _repeat_of(
-    connection: asyncpg.Connection, previous: store.PurchaseRow, purchase: domain.Purchase, member: store.MemberRow
+    connection: asyncpg.Connection,
+    previous: purchases_store.PurchaseRow,
+    purchase: domain.Purchase,
+    member: store.MemberRow,
 ) -> PurchaseResult | DomainError:
     """The first result again; a different purchase under the same id is refused, as a reused refund id is."""
     if previous.member_id != member.member_id:
@@ -207,16 +210,16 @@ async def _repeat_of(
     if (previous.amount_minor, previous.currency_code) != (purchase.amount.amount_minor, purchase.amount.currency):
         return AlreadyExists("purchase_id: already recorded with a different amount")
     entry = await store.get_entry(connection, previous.entry_id) if previous.entry_id else None
-    terms = await store.recorded_terms(connection, previous.purchase_id)
+    terms = await purchases_store.recorded_terms(connection, previous.purchase_id)
     breakdown = tuple(EarnComponent(**component) for component in json.loads(entry.breakdown)) if entry else ()
     return PurchaseResult(previous.points_earned, entry, True, member.balance, terms, breakdown)
 
 
-def _terms(priced: pricing.Priced) -> store.RecordedTerms:
+def _terms(priced: pricing.Priced) -> purchases_store.RecordedTerms:
     program_id = priced.program.id if priced.program else ""
     if not priced.points:  # no lot: nothing becomes available or expires, as a repeat of it reads
-        return store.RecordedTerms(program_id, None, None)
-    return store.RecordedTerms(program_id, priced.available_at, priced.expires_at)
+        return purchases_store.RecordedTerms(program_id, None, None)
+    return purchases_store.RecordedTerms(program_id, priced.available_at, priced.expires_at)
 
 
 def _points_earned(item: _Fresh, entry: store.EntryRow, balance: int) -> EventEnvelope:

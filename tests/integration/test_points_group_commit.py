@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 
 from services.common.errors import AlreadyExists, InvalidArgument, NotFound
-from services.points import store
+from services.points import purchases_store
 from services.points.application import PointsApplication
 from services.points.domain import Money
 from services.points.purchases import PurchaseResult
@@ -93,7 +93,7 @@ async def test_a_batch_finds_earlier_purchases_by_key_whatever_plan_is_cached(
         await app.record_purchase(purchase_for(member))
     async with pool.acquire() as connection, connection.transaction():
         await connection.execute("SET LOCAL plan_cache_mode = force_generic_plan")
-        await store.lock_buyers(connection, [purchase_for(member)])
+        await purchases_store.lock_buyers(connection, [purchase_for(member)])
         whole_table_reads = await connection.fetchval(
             "SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relname = 'purchases'"
         )

@@ -10,6 +10,7 @@ from datetime import datetime
 import asyncpg
 
 from services.common.ids import new_ids
+from services.common.metrics import LEDGER_ENTRIES
 from services.points.partner_accrual import Decision
 
 
@@ -104,7 +105,11 @@ async def insert_accepted(connection: asyncpg.Connection, partner_id: str, rows:
         [r.expires_at for r in rows],
         new_ids(len(rows)),
     )
-    return {r["partner_transaction_id"] for r in records}
+    written = {r["partner_transaction_id"] for r in records}
+    LEDGER_ENTRIES.labels("partner_earn").inc(
+        sum(1 for row in rows if row.entry_id is not None and row.partner_transaction_id in written)
+    )
+    return written
 
 
 async def insert_results(connection: asyncpg.Connection, partner_id: str, decisions: Sequence[Decision]) -> None:

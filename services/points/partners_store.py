@@ -98,12 +98,10 @@ async def revoke_credential(
     return revoked
 
 
-async def partner_of_key(connection: asyncpg.Connection, key_hash: bytes, *, lock: bool = False) -> str | None:
-    """The partner an unrevoked key belongs to; `lock` holds the key against a revoke until the transaction ends."""
+async def partner_of_key(connection: asyncpg.Connection, key_hash: bytes) -> str | None:
+    """The partner an unrevoked key belongs to."""
     partner: str | None = await connection.fetchval(
-        "SELECT partner_id FROM partner_credentials WHERE key_hash = $1 AND revoked_at IS NULL"
-        + (" FOR SHARE" if lock else ""),
-        key_hash,
+        "SELECT partner_id FROM partner_credentials WHERE key_hash = $1 AND revoked_at IS NULL", key_hash
     )
     return partner
 

@@ -12,6 +12,7 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 from loyalty.points.v1 import partners_pb2 as pb
 from loyalty.points.v1 import partners_pb2_grpc, points_pb2, points_pb2_grpc
+from prometheus_client import REGISTRY
 
 from services.common.events import decode
 from services.points.program_application import ProgramApplication
@@ -85,6 +86,11 @@ def flight(tx: str, member_id: str, miles: str = "1000", **fields: object) -> pb
     return pb.AccrualRecord(**(values | fields))  # type: ignore[arg-type]
 
 
+def entries_written(kind: str) -> float:
+    """The ledger entries metric of this process (the service under test runs in it)."""
+    return REGISTRY.get_sample_value("loyalty_points_ledger_entries_written_total", {"kind": kind}) or 0.0
+
+
 async def enroll(channel: grpc.aio.Channel, family_name: str = "Smith") -> str:
     member_id = new_id("m")
     points = points_pb2_grpc.PointsServiceStub(channel)
@@ -150,6 +156,48 @@ async def test_a_revoked_key_takes_no_further_batch_on_a_stream_it_opened(
     assert answers == [[pb.ACCRUAL_STATUS_ACCEPTED]]
     assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
     assert (await balance(channel, member)).balance == 100
+
+
+async def test_a_revoke_does_not_wait_for_busy_streams_and_ends_them(
+    channel: grpc.aio.Channel,
+    admin: partners_pb2_grpc.PartnerServiceStub,
+    intake: partners_pb2_grpc.PartnerAccrualServiceStub,
+    pool: asyncpg.Pool,
+) -> None:
+    partner_id, key = await airline(admin)
+    members = [await enroll(channel) for _ in range(4)]
+    answered = asyncio.Event()
+
+    async def stream(number: int) -> grpc.StatusCode:
+        unanswered = asyncio.Semaphore(2)  # the next batch goes out before the one before is answered
+
+        async def batches() -> AsyncIterator[pb.AccrualBatch]:
+            for batch in range(200):  # more than the streams send before the revoke
+                await unanswered.acquire()
+                yield pb.AccrualBatch(
+                    records=[flight(f"s{number}-{batch}-{i}", members[number], "1") for i in range(200)]
+                )
+
+        try:
+            async for _ in intake.StreamAccruals(batches(), metadata=auth(key)):
+                answered.set()
+                unanswered.release()
+        except grpc.aio.AioRpcError as error:
+            return error.code()
+        return grpc.StatusCode.OK
+
+    streams = [asyncio.create_task(stream(number)) for number in range(4)]
+    await answered.wait()
+    credential = await pool.fetchval("SELECT credential_id FROM partner_credentials WHERE partner_id = $1", partner_id)
+    revoke = pb.RevokePartnerCredentialRequest(partner_id=partner_id, credential_id=str(credential))
+    # Before, each batch share-locked the key row, and busy streams kept the revoke waiting until it timed out.
+    await admin.RevokePartnerCredential(revoke, timeout=3)
+    credited = await pool.fetchval("SELECT count(*) FROM partner_accruals WHERE partner_id = $1", partner_id)
+    # A client still writing when the server ends the stream reads INTERNAL, not the status sent (grpc/grpc#36066).
+    assert set(await asyncio.gather(*streams)) <= {grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.INTERNAL}
+    # At most the batch each stream had past the key check when the revoke committed.
+    after = await pool.fetchval("SELECT count(*) FROM partner_accruals WHERE partner_id = $1", partner_id)
+    assert after - credited <= 4 * 200
 
 
 async def test_a_stream_answers_the_batches_before_a_bad_one_then_ends_with_its_error(
@@ -265,6 +313,7 @@ async def test_accruals_earn_like_purchases_pending_expiring_and_moving_tiers(
     partner_id, key = await airline(admin)
     member = await enroll(channel)
     points = points_pb2_grpc.PointsServiceStub(channel)
+    entries_counted = entries_written("partner_earn")
     # A flight of last year, sent only now: its points are the member's, but count for last year's tier.
     last_year = f"{datetime.now(UTC).year - 1}-12-31"
     await intake.SubmitAccruals(
@@ -283,6 +332,7 @@ async def test_accruals_earn_like_purchases_pending_expiring_and_moving_tiers(
     earned = [e for e in await outbox_events(pool, member) if e.type == "loyalty.events.v1.PointsEarned"]
     # Readers of the topic (insights) learn the partner without parsing the reason.
     assert [decode(e.SerializeToString(), [])[1].partner_id for e in earned] == [partner_id] * 3  # type: ignore[attr-defined]
+    assert entries_written("partner_earn") - entries_counted == 3  # the metric an operator watches
 
 
 async def test_concurrent_resends_of_one_batch_credit_it_once(

@@ -30,7 +30,13 @@ from services.common.errors import DomainError
 from services.common.events import MalformedEvent, decode, header
 from services.common.kafka import new_consumer
 from services.common.lost_log import LostLogWatch
-from services.common.metrics import CONSUMER_APPLIED, CONSUMER_BATCH_DURATION, CONSUMER_DEAD_LETTERED, CONSUMER_LAG
+from services.common.metrics import (
+    CONSUMER_APPLIED,
+    CONSUMER_BATCH_DURATION,
+    CONSUMER_DEAD_LETTERED,
+    CONSUMER_DUPLICATES,
+    CONSUMER_LAG,
+)
 from services.common.settings import KafkaSettings
 from services.common.tracing import consuming, is_sampled
 
@@ -175,7 +181,15 @@ class BatchConsumer:
     async def dead_letter(self, record: ConsumerRecord, dead_letters: DeadLetters, reason: str) -> None:
         log.warning(
             "event dead-lettered",
-            extra={"consumer": self.name, "topic": self.topic, "offset": record.offset, "reason": reason},
+            extra={
+                "consumer": self.name,
+                "topic": self.topic,
+                "partition": record.partition,
+                "offset": record.offset,
+                "reason": reason,
+                # Outside any span (it may not even parse): the producer's trace, when it sent one.
+                "traceparent": header(list(record.headers or ()), "traceparent"),
+            },
         )
         headers = [
             # A credential stays with the producer: the dead-letter topic is read by operators, kept for long.
@@ -270,7 +284,10 @@ class TypedEventConsumer(BatchConsumer, Generic[H]):
                 fresh.discard(event_id)  # the same event twice in one batch applies once
                 first.append(event)
             else:
-                log.info("duplicate event ignored", extra={"consumer": self.name, "event_id": event_id})
+                # A replay after a broker restart repeats hundreds of thousands: counted, logged at DEBUG only.
+                log.debug("duplicate event ignored", extra={"consumer": self.name, "event_id": event_id})
+        if len(first) < len(events):
+            CONSUMER_DUPLICATES.labels(self.name, self.topic).inc(len(events) - len(first))
         return first
 
 

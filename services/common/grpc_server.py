@@ -106,7 +106,10 @@ def refusal_of(error: Exception) -> DomainError | None:
         return FailedPrecondition(f"the database refused a value and nothing was written: {error}")
     if isinstance(error, DATABASE_UNAVAILABLE):
         log.warning("database unavailable during a call", extra={"error": repr(error)})
-        return Unavailable("the database is unavailable; retry with the same idempotency key")
+        return Unavailable(
+            "the database did not answer (unavailable or too slow) and nothing was written;"
+            " retry, with the same idempotency key where the call takes one"
+        )
     return None
 
 
@@ -119,10 +122,10 @@ class DomainErrorInterceptor(WrappingInterceptor):
         self._authorizer = authorizer
 
     def wrap_unary(self, behavior: Behavior, method: str) -> Behavior:
-        return _guard_unary(behavior, self._check(method))
+        return _guard_unary(behavior, self._check(method), method)
 
     def wrap_stream(self, behavior: Behavior, method: str) -> Behavior:
-        return _guard_stream(behavior, self._check(method))
+        return _guard_stream(behavior, self._check(method), method)
 
     def _check(self, method: str) -> Check:
         authorizer = self._authorizer
@@ -137,34 +140,38 @@ class DomainErrorInterceptor(WrappingInterceptor):
 Check = Callable[[grpc.aio.ServicerContext[Any, Any]], None]
 
 
-def _guard_unary(behavior: Any, check: Check) -> Callable[..., Awaitable[Any]]:
+def _guard_unary(behavior: Any, check: Check, method: str) -> Callable[..., Awaitable[Any]]:
     async def guarded(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         try:
             check(context)
             refuse_unstorable(request)
             return await behavior(request, context)
         except Exception as error:
-            refusal = refusal_of(error)
-            if refusal is None:
-                raise
-            await context.abort_with_status(status_for(refusal))
+            await _refuse(context, error, method)
 
     return guarded
 
 
-def _guard_stream(behavior: Any, check: Check) -> Callable[..., AsyncIterator[Any]]:
+def _guard_stream(behavior: Any, check: Check, method: str) -> Callable[..., AsyncIterator[Any]]:
     async def guarded(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
         try:
             check(context)
             async for response in behavior(request, context):
                 yield response
         except Exception as error:
-            refusal = refusal_of(error)
-            if refusal is None:
-                raise
-            await context.abort_with_status(status_for(refusal))
+            await _refuse(context, error, method)
 
     return guarded
+
+
+async def _refuse(context: grpc.aio.ServicerContext[Any, Any], error: Exception, method: str) -> None:
+    """End the call with the status the error stands for, logged so that a refused call can be found; or re-raise."""
+    refusal = refusal_of(error)
+    if refusal is None:
+        raise error
+    status = status_for(refusal)
+    log.info("call refused", extra={"method": method, "code": status.code.name, "details": status.details})
+    await context.abort_with_status(status)
 
 
 class GrpcServer:

@@ -40,6 +40,11 @@ CONSUMER_APPLIED = Counter("loyalty_consumer_applied", "Events a consumer applie
 CONSUMER_DEAD_LETTERED = Counter(
     "loyalty_consumer_dead_lettered", "Events a consumer sent to the dead-letter topic", ["consumer", "topic"]
 )
+CONSUMER_DUPLICATES = Counter(
+    "loyalty_consumer_duplicates",
+    "Events a consumer had applied before and skipped (redeliveries, replays)",
+    ["consumer", "topic"],
+)
 OUTBOX_PUBLISHED = Counter("loyalty_outbox_published", "Outbox rows the relay published", ["topic"])
 LEDGER_ENTRIES = Counter(
     "loyalty_points_ledger_entries_written",
@@ -48,7 +53,7 @@ LEDGER_ENTRIES = Counter(
 )
 GROUP_COMMIT_BATCH = Histogram(
     "loyalty_group_commit_batch_size",
-    "Requests that shared one transaction, by use case (see services/common/group_commit.py)",
+    "Requests that shared one transaction, by use case",
     ["use_case"],
     buckets=(1, 2, 4, 8, 16, 32, 64, 128),
 )

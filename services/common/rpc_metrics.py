@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -23,13 +24,14 @@ class RpcMetricsInterceptor(WrappingInterceptor):
 def _measure_unary(behavior: Behavior, method: str) -> Behavior:
     async def measured(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         started = time.perf_counter()
-        failed = True
+        ended: BaseException | None = None
         try:
-            response = await behavior(request, context)
-            failed = False
-            return response
+            return await behavior(request, context)
+        except BaseException as error:
+            ended = error
+            raise
         finally:
-            _observe(method, context, failed, time.perf_counter() - started)
+            _observe(method, context, ended, time.perf_counter() - started)
 
     return measured
 
@@ -37,20 +39,36 @@ def _measure_unary(behavior: Behavior, method: str) -> Behavior:
 def _measure_stream(behavior: Behavior, method: str) -> Behavior:
     async def measured(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
         started = time.perf_counter()
-        failed = True
+        ended: BaseException | None = None
         try:
             async for response in behavior(request, context):
                 yield response
-            failed = False
+        except BaseException as error:
+            ended = error
+            raise
         finally:
-            _observe(method, context, failed, time.perf_counter() - started)
+            _observe(method, context, ended, time.perf_counter() - started)
 
     return measured
 
 
-def _observe(method: str, context: grpc.aio.ServicerContext[Any, Any], failed: bool, seconds: float) -> None:
-    # An aborted call (or one that set its code) left the code on the context; anything else raised is UNKNOWN.
-    code = context.code()
-    name = code.name if isinstance(code, grpc.StatusCode) else "UNKNOWN" if failed else "OK"
+def _observe(
+    method: str, context: grpc.aio.ServicerContext[Any, Any], ended: BaseException | None, seconds: float
+) -> None:
+    name = _code_name(context, ended)
     RPC_HANDLED.labels(method, name).inc()
     RPC_DURATION.labels(method, name).observe(seconds)
+
+
+def _code_name(context: grpc.aio.ServicerContext[Any, Any], ended: BaseException | None) -> str:
+    """An aborted call (or one that set its code) left the code on the context. A call the client gave up on
+    (its deadline passed, or it cancelled) is the client's doing, not UNKNOWN: operators alert on UNKNOWN."""
+    code = context.code()
+    if isinstance(code, grpc.StatusCode):
+        return code.name
+    if ended is None:
+        return "OK"
+    remaining = context.time_remaining()
+    if remaining is not None and remaining <= 0:
+        return "DEADLINE_EXCEEDED"
+    return "CANCELLED" if isinstance(ended, asyncio.CancelledError) or context.cancelled() else "UNKNOWN"

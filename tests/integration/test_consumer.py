@@ -9,11 +9,12 @@ from typing import Any
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, ConsumerRecord
 from google.protobuf.message import Message
 from loyalty.common.v1.common_pb2 import Money
 from loyalty.events.v1 import commerce_pb2, points_pb2
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
+from prometheus_client import REGISTRY
 
 from services.common.consumer import EventConsumer
 from services.common.errors import NotFound
@@ -109,10 +110,15 @@ async def test_an_event_delivered_twice_is_applied_once(
     # One key, so one partition: the sentinel is processed after both copies.
     for message in (twice, twice, sentinel):
         await send(member)(message)
+    skipped = REGISTRY.get_sample_value(
+        "loyalty_consumer_duplicates_total", {"consumer": consumer.name, "topic": consumer.topic}
+    )
     async with running(consumer.run):
         await eventually(lambda: effects_of(pool, sentinel.event_id), what="the sentinel to be applied")
     assert await effects_of(pool, twice.event_id) == 1
     assert consumer.applied == 2
+    labels = {"consumer": consumer.name, "topic": consumer.topic}
+    assert REGISTRY.get_sample_value("loyalty_consumer_duplicates_total", labels) == (skipped or 0) + 1
     assert consumer.dead_lettered == 0
     inbox = await pool.fetch("SELECT event_id FROM inbox WHERE consumer = $1 ORDER BY event_id", consumer.name)
     assert {r["event_id"] for r in inbox} == {twice.event_id, sentinel.event_id}
@@ -148,12 +154,19 @@ async def test_garbage_goes_to_the_dead_letter_topic_and_the_consumer_goes_on(
     assert await pool.fetchval("SELECT count(*) FROM effects") == 1
 
 
+def dead_source(dead: ConsumerRecord) -> tuple[str, int, int]:
+    """(topic, partition, offset) of the message a dead letter carries, from its dlq-source header."""
+    topic, partition, offset = header(dead, "dlq-source").rsplit("/", 2)
+    return topic, int(partition), int(offset)
+
+
 async def test_an_event_the_domain_refuses_is_dead_lettered_with_the_reason_and_undone(
     consumer: EventConsumer,
     pool: asyncpg.Pool,
     send: Callable[[str], Send],
     kafka_settings: KafkaSettings,
     topic: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     member = f"m-{uuid.uuid4().hex[:8]}"
     refused, after = purchase_event(member, REFUSED_AMOUNT), purchase_event(member)
@@ -167,6 +180,10 @@ async def test_an_event_the_domain_refuses_is_dead_lettered_with_the_reason_and_
     assert header(dead, "ce_id") == refused.event_id  # the original headers travel along
     assert dead.value == refused.SerializeToString()
     assert consumer.dead_lettered == 1
+    # The log line finds the message: partition and offset, and the producer's trace.
+    [logged] = [r for r in caplog.records if r.getMessage() == "event dead-lettered"]
+    assert (logged.partition, logged.offset) == dead_source(dead)[1:]  # type: ignore[attr-defined]
+    assert logged.traceparent == header(dead, "traceparent")  # type: ignore[attr-defined]
     # The handler's write before it refused was rolled back; the next event's stayed.
     assert await effects_of(pool, refused.event_id) == 0
     assert await effects_of(pool, after.event_id) == 1

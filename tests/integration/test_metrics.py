@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -17,8 +18,8 @@ from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import Message
 from loyalty.events.v1 import points_pb2 as events
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
+from loyalty.points.v1 import partners_pb2, partners_pb2_grpc, points_pb2_grpc
 from loyalty.points.v1 import points_pb2 as pb
-from loyalty.points.v1 import points_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
 from services.client import money, record_purchase_request
@@ -34,6 +35,7 @@ from tests.integration.support import PoolFactory, TopicFactory, eventually, run
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 RECORD_PURCHASE = "/loyalty.points.v1.PointsService/RecordPurchase"
 GET_BALANCE = "/loyalty.points.v1.PointsService/GetBalance"
+STREAM_ACCRUALS = "/loyalty.points.v1.PartnerAccrualService/StreamAccruals"
 
 
 class Scraper:
@@ -92,8 +94,9 @@ async def scrape(points: tuple[str, asyncpg.Pool]) -> AsyncIterator[Scraper]:
 
 
 async def test_rpcs_ledger_entries_holds_and_the_outbox_are_scraped(
-    points: tuple[str, asyncpg.Pool], scrape: Scraper, kafka_settings: KafkaSettings
+    points: tuple[str, asyncpg.Pool], scrape: Scraper, kafka_settings: KafkaSettings, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="services.common.grpc_server")
     address, pool = points
     before = await scrape()
     assert value(before, "loyalty_outbox_backlog_rows") == 0
@@ -111,6 +114,9 @@ async def test_rpcs_ledger_entries_holds_and_the_outbox_are_scraped(
         with pytest.raises(grpc.aio.AioRpcError):
             await stub.GetBalance(pb.GetBalanceRequest(member_id="nobody"))
 
+    # A refused call is in the log too, with its method and status: findable, not only counted.
+    refused = [r for r in caplog.records if r.getMessage() == "call refused"]
+    assert [(r.method, r.code) for r in refused] == [(GET_BALANCE, "NOT_FOUND")]  # type: ignore[attr-defined]
     after = await scrape()
     handled = "loyalty_rpc_server_handled_total"
     assert delta(before, after, handled, method=RECORD_PURCHASE, code="OK") == 2
@@ -133,6 +139,47 @@ async def test_rpcs_ledger_entries_holds_and_the_outbox_are_scraped(
             lambda: _when(scrape, lambda s: value(s, "loyalty_outbox_backlog_rows") == 0), what="the outbox to drain"
         )
     assert value(drained, "loyalty_outbox_oldest_age_seconds") == 0
+
+
+async def test_calls_the_client_gave_up_on_are_cancelled_or_past_deadline_not_unknown(
+    points: tuple[str, asyncpg.Pool], scrape: Scraper
+) -> None:
+    address, _ = points
+    before = await scrape()
+    async with grpc.aio.insecure_channel(address) as channel:
+        admin = partners_pb2_grpc.PartnerServiceStub(channel)
+        partner_id = f"p-{uuid.uuid4().hex[:8]}"
+        await admin.RegisterPartner(
+            partners_pb2.RegisterPartnerRequest(
+                partner_id=partner_id, name="Air", kind=partners_pb2.PARTNER_KIND_AIRLINE
+            )
+        )
+        key = (
+            await admin.IssuePartnerCredential(partners_pb2.IssuePartnerCredentialRequest(partner_id=partner_id))
+        ).api_key
+        intake = partners_pb2_grpc.PartnerAccrualServiceStub(channel)
+
+        async def nothing_to_send() -> AsyncIterator[partners_pb2.AccrualBatch]:
+            await asyncio.Event().wait()
+            yield partners_pb2.AccrualBatch()
+
+        metadata = (("authorization", f"Bearer {key}"),)
+        cancelled = intake.StreamAccruals(nothing_to_send(), metadata=metadata)
+        await asyncio.sleep(0.5)
+        cancelled.cancel()
+        with pytest.raises(grpc.aio.AioRpcError):
+            await intake.StreamAccruals(nothing_to_send(), metadata=metadata, timeout=0.5).read()
+
+    handled = "loyalty_rpc_server_handled_total"
+
+    def counted(samples: Samples) -> tuple[float, float, float]:
+        return tuple(  # type: ignore[return-value]
+            count(samples, handled, method=STREAM_ACCRUALS, code=code)
+            - count(before, handled, method=STREAM_ACCRUALS, code=code)
+            for code in ("CANCELLED", "DEADLINE_EXCEEDED", "UNKNOWN")
+        )
+
+    await eventually(lambda: _when(scrape, lambda s: counted(s) == (1, 1, 0)), what="both calls counted")
 
 
 async def test_consumer_lag_processing_time_and_dead_letters_are_scraped(

@@ -108,7 +108,7 @@ def test_a_database_that_went_away_is_unavailable_not_unknown(error: Exception) 
     refusal = refusal_of(error)
     assert isinstance(refusal, Unavailable)
     assert status_for(refusal).code == grpc.StatusCode.UNAVAILABLE
-    assert "retry with the same idempotency key" in refusal.message
+    assert "nothing was written; retry, with the same idempotency key" in refusal.message
 
 
 def test_other_errors_are_left_to_grpc() -> None:

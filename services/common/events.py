@@ -19,6 +19,9 @@ from services.common.unstorable import unstorable_field
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
+# What producers name the binary format: the platform's own events say PROTOBUF; application/protobuf is the
+# registered name, and application/vnd.google.protobuf another common one.
+_PROTOBUF_TYPES = frozenset({PROTOBUF, "application/protobuf", "application/vnd.google.protobuf"})
 _TYPE_URL_PREFIX = "type.googleapis.com/"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -118,16 +121,18 @@ def parse_message(value: bytes | None, headers: Headers, message: M, what: str) 
     """Parse a message in the protobuf binary or JSON mapping, by the `content-type` header (binary if absent)."""
     if not value:
         raise MalformedEvent("empty message value")
-    content_type = (header(headers, "content-type") or PROTOBUF).split(";")[0].strip()
+    content_type = (header(headers, "content-type") or PROTOBUF).split(";")[0].strip().lower()
     try:
-        if content_type == PROTOBUF:
+        if content_type in _PROTOBUF_TYPES:
             message.ParseFromString(value)
         elif content_type == JSON:
             # Unknown fields are skipped, as the binary format skips them: a producer on a newer
             # version of the contract is still understood.
             json_format.Parse(value.decode("utf-8"), message, ignore_unknown_fields=True)
         else:
-            raise MalformedEvent(f"unsupported content-type {content_type!r}")
+            raise MalformedEvent(
+                f"unsupported content-type {content_type!r}: {PROTOBUF} (or application/protobuf) or {JSON}"
+            )
     except (DecodeError, json_format.ParseError, UnicodeDecodeError, RecursionError) as error:
         raise MalformedEvent(f"cannot parse {what}: {error}") from error
     return message

@@ -174,7 +174,10 @@ def raw_record(message: pb.AccrualRecord) -> RawRecord:
         partner_transaction_id=message.partner_transaction_id,
         member_id=message.member_id,
         member_last_name=message.member_last_name,
-        activity_type=_ACTIVITIES.get(message.activity_type, ""),
+        # An enum value this version does not know is a wrong value ("must be"), not a missing one.
+        activity_type=_ACTIVITIES.get(
+            message.activity_type, str(message.activity_type) if message.activity_type else ""
+        ),
         activity_date=message.activity_date,
         unit=message.unit,
         amount=message.amount,

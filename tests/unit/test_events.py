@@ -157,6 +157,13 @@ def test_bad_json_is_malformed(body: bytes) -> None:
         decode(body, [("content-type", JSON.encode())])
 
 
+@pytest.mark.parametrize("content_type", [b"application/x-protobuf", b"application/protobuf", b"Application/Protobuf"])
+def test_the_binary_format_goes_by_its_common_names(content_type: bytes) -> None:
+    envelope = envelope_of(purchase_made())
+    decoded, _ = decode(envelope.SerializeToString(), [("content-type", content_type)])
+    assert decoded.event_id == envelope.event_id
+
+
 def test_unsupported_content_type_is_malformed() -> None:
     envelope = envelope_of(purchase_made())
     with pytest.raises(MalformedEvent, match="unsupported content-type 'text/plain'"):

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
+from loyalty.points.v1 import partners_pb2 as pb
 
 from services.points.partner_accrual import (
     Invalid,
@@ -21,6 +22,7 @@ from services.points.partner_accrual import (
     rate_on,
     same_name,
 )
+from services.points.partner_api import raw_record
 from services.points.program import Rounding
 
 TODAY = date(2026, 11, 23)
@@ -156,3 +158,11 @@ def test_a_record_earning_more_than_one_entry_holds_is_invalid_not_an_overflow()
         (Status.INVALID, 0, "amount"),
     ]
     assert "more than 1000000000000 points" in decisions[1].reason
+
+
+def test_an_activity_type_this_version_does_not_know_must_be_one_it_does() -> None:
+    unknown = raw_record(pb.AccrualRecord(partner_transaction_id="t", member_id="m", activity_type=99))  # type: ignore[arg-type]
+    unset = raw_record(pb.AccrualRecord(partner_transaction_id="t", member_id="m"))
+    assert (unknown.activity_type, unset.activity_type) == ("99", "")
+    parsed = parse(replace(GOOD, activity_type=unknown.activity_type), TODAY)
+    assert isinstance(parsed, Invalid) and parsed.reason.startswith("must be one of flight")

@@ -86,6 +86,15 @@ def flight(tx: str, member_id: str, miles: str = "1000", **fields: object) -> pb
     return pb.AccrualRecord(**(values | fields))  # type: ignore[arg-type]
 
 
+async def revoke_key(
+    admin: partners_pb2_grpc.PartnerServiceStub, pool: asyncpg.Pool, partner_id: str, deadline_s: float | None = None
+) -> None:
+    """Revoke the partner's (one) key, as an operator would by its credential id."""
+    credential = await pool.fetchval("SELECT credential_id FROM partner_credentials WHERE partner_id = $1", partner_id)
+    revoke = pb.RevokePartnerCredentialRequest(partner_id=partner_id, credential_id=str(credential))
+    await admin.RevokePartnerCredential(revoke, timeout=deadline_s)
+
+
 def entries_written(kind: str) -> float:
     """The ledger entries metric of this process (the service under test runs in it)."""
     return REGISTRY.get_sample_value("loyalty_points_ledger_entries_written_total", {"kind": kind}) or 0.0
@@ -139,12 +148,7 @@ async def test_a_revoked_key_takes_no_further_batch_on_a_stream_it_opened(
     async def batches() -> AsyncIterator[pb.AccrualBatch]:
         yield pb.AccrualBatch(records=[flight("before-revoke", member, "100")])
         await answered.get()
-        credential = await pool.fetchval(
-            "SELECT credential_id FROM partner_credentials WHERE partner_id = $1", partner_id
-        )
-        await admin.RevokePartnerCredential(
-            pb.RevokePartnerCredentialRequest(partner_id=partner_id, credential_id=str(credential))
-        )
+        await revoke_key(admin, pool, partner_id)
         yield pb.AccrualBatch(records=[flight("after-revoke", member, "100")])
 
     answers = []
@@ -188,10 +192,8 @@ async def test_a_revoke_does_not_wait_for_busy_streams_and_ends_them(
 
     streams = [asyncio.create_task(stream(number)) for number in range(4)]
     await answered.wait()
-    credential = await pool.fetchval("SELECT credential_id FROM partner_credentials WHERE partner_id = $1", partner_id)
-    revoke = pb.RevokePartnerCredentialRequest(partner_id=partner_id, credential_id=str(credential))
     # Before, each batch share-locked the key row, and busy streams kept the revoke waiting until it timed out.
-    await admin.RevokePartnerCredential(revoke, timeout=3)
+    await revoke_key(admin, pool, partner_id, deadline_s=3)
     credited = await pool.fetchval("SELECT count(*) FROM partner_accruals WHERE partner_id = $1", partner_id)
     # A client still writing when the server ends the stream reads INTERNAL, not the status sent (grpc/grpc#36066).
     assert set(await asyncio.gather(*streams)) <= {grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.INTERNAL}
@@ -293,11 +295,7 @@ async def test_keys_authenticate_only_their_partner_and_revoked_keys_nothing(
     # Only a hash of the key is stored.
     assert key.encode() not in [r["key_hash"] for r in await pool.fetch("SELECT key_hash FROM partner_credentials")]
 
-    credentials = await pool.fetch("SELECT credential_id FROM partner_credentials WHERE partner_id = $1", partner_id)
-    revoke = pb.RevokePartnerCredentialRequest(
-        partner_id=partner_id, credential_id=str(credentials[0]["credential_id"])
-    )
-    await admin.RevokePartnerCredential(revoke)
+    await revoke_key(admin, pool, partner_id)
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await intake.SubmitAccruals(batch, metadata=auth(key))
     assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED

@@ -8,13 +8,17 @@ from contextlib import asynccontextmanager
 import asyncpg
 
 # The database cannot be reached, went away mid-statement, or is shutting down or starting up
-# (a restart, a failover): trying again later may succeed. Never the caller's fault.
+# (a restart, a failover): trying again later may succeed. Never the caller's fault. asyncpg's
+# InternalClientError is a connection left mid-operation when the server cut it ("cannot switch
+# to state 15; another operation is in progress", seen once as PostgreSQL restarted): unhandled,
+# it ended a consumer, and with it the service.
 DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
     OSError,
     TimeoutError,
     asyncpg.InterfaceError,
     asyncpg.PostgresConnectionError,
     asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions._base.InternalClientError,
 )
 
 # The transaction lost to a concurrent one (deadlock, serialization failure) and was rolled back

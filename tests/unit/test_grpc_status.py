@@ -102,6 +102,7 @@ def test_an_unmapped_domain_error_is_never_internal() -> None:
         asyncpg.exceptions.CannotConnectNowError("the database system is shutting down"),
         asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
         ConnectionRefusedError(111, "Connect call failed"),
+        asyncpg.exceptions._base.InternalClientError("cannot switch to state 15; another operation (2) is in progress"),
     ],
 )
 def test_a_database_that_went_away_is_unavailable_not_unknown(error: Exception) -> None:

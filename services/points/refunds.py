@@ -75,7 +75,10 @@ class RefundApplication:
             refund_minor=refund.amount.amount_minor,
             reversed_before=purchase.reversed_points,
         )
-        version = await self._programs.in_force_in(connection, None, refund.occurred_at)
+        # One round trip: the version at the refund decides the policy, the one at the purchase its referral.
+        version, priced_by = await self._programs.in_force_at_each(
+            connection, None, [refund.occurred_at, purchase.occurred_at]
+        )
         policy = version.program.spent_points if version else SpentPoints.DEBT
         taken = await _take_back(connection, purchase, refund, points, now, policy)
         row = await refunds_store.insert_refund(
@@ -103,7 +106,6 @@ class RefundApplication:
         )
         envelope = new_envelope(reversed_event, subject=purchase.member_id, source=SOURCE, occurred_at=now)
         await add_event(connection, POINTS_EVENTS_TOPIC, envelope)
-        priced_by = await self._programs.in_force_in(connection, None, purchase.occurred_at)
         await referrals.void_if_returned(
             connection,
             purchase_id=purchase.purchase_id,

@@ -109,9 +109,8 @@ class PartnerAccrualServicer(partners_pb2_grpc.PartnerAccrualServiceServicer):
         self._accruals = accruals
 
     async def SubmitAccruals(self, request: pb.AccrualBatch, context: Context) -> pb.AccrualBatchResult:
-        api_key = bearer(context.invocation_metadata())
-        partner_id = await self._accruals.partner_of_key(api_key)
-        return await self._answer(partner_id, api_key, request)
+        partner_id = await self._accruals.partner_of_key(bearer(context.invocation_metadata()))
+        return await self._answer(partner_id, None, request)  # just checked: no second lookup for one batch
 
     async def StreamAccruals(
         self, request_iterator: AsyncIterator[pb.AccrualBatch], context: Context
@@ -157,7 +156,7 @@ class PartnerAccrualServicer(partners_pb2_grpc.PartnerAccrualServiceServicer):
     async def _answer(
         self,
         partner_id: str,
-        api_key: str,
+        api_key: str | None,
         batch: pb.AccrualBatch,
         after: asyncio.Task[pb.AccrualBatchResult] | None = None,
     ) -> pb.AccrualBatchResult:

@@ -62,13 +62,16 @@ def _observe(
 
 def _code_name(context: grpc.aio.ServicerContext[Any, Any], ended: BaseException | None) -> str:
     """An aborted call (or one that set its code) left the code on the context. A call the client gave up on
-    (its deadline passed, or it cancelled) is the client's doing, not UNKNOWN: operators alert on UNKNOWN."""
+    (its deadline passed, or it cancelled) is the client's doing, not UNKNOWN: operators alert on UNKNOWN.
+
+    A call past its deadline counts so even when its handler then ended without an error (a request stream
+    that the deadline closed reads as simply ended): the client was answered DEADLINE_EXCEEDED, not OK."""
     code = context.code()
     if isinstance(code, grpc.StatusCode):
         return code.name
-    if ended is None:
-        return "OK"
     remaining = context.time_remaining()
     if remaining is not None and remaining <= 0:
         return "DEADLINE_EXCEEDED"
+    if ended is None:
+        return "OK"
     return "CANCELLED" if isinstance(ended, asyncio.CancelledError) or context.cancelled() else "UNKNOWN"

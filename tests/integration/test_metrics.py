@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -26,8 +27,9 @@ from services.client import money, record_purchase_request
 from services.common.consumer import EventConsumer
 from services.common.events import kafka_headers, new_envelope
 from services.common.grpc_server import GrpcServer
-from services.common.metrics import OUTBOX_GAUGES, POINTS_GAUGES, MetricsEndpoint
+from services.common.metrics import OUTBOX_GAUGES, POINTS_GAUGES, RPC_HANDLED, MetricsEndpoint
 from services.common.outbox import OutboxRelay
+from services.common.rpc_metrics import RpcMetricsInterceptor
 from services.common.settings import KafkaSettings, service_settings
 from services.points.main import build
 from tests.integration.support import PoolFactory, TopicFactory, eventually, running
@@ -224,3 +226,30 @@ async def test_consumer_lag_processing_time_and_dead_letters_are_scraped(
     assert value(samples, "loyalty_consumer_batch_duration_seconds_count", **labels) >= 1
     assert value(samples, "loyalty_consumer_batch_duration_seconds_sum", **labels) > 0
     assert len(seen) == 3
+
+
+async def test_a_handler_that_ends_well_after_the_deadline_counts_as_deadline_exceeded() -> None:
+    # What a deadline does to a request stream is a race (the handler is cancelled, or reads the stream as
+    # ended and returns); a handler busy without a pause until past the deadline returns, every time.
+    async def outlive_the_deadline(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
+        time.sleep(0.3)  # noqa: ASYNC251 - holding the loop is the point: no cancellation can land
+        return request
+
+    method = "/loyalty.test.v1.Slow/Answer"
+    server = grpc.aio.server(interceptors=[RpcMetricsInterceptor()])
+    handler = grpc.unary_unary_rpc_method_handler(outlive_the_deadline)
+    service = grpc.method_handlers_generic_handler("loyalty.test.v1.Slow", {"Answer": handler})
+    server.add_generic_rpc_handlers((service,))
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    before = {code: RPC_HANDLED.labels(method, code)._value.get() for code in ("OK", "DEADLINE_EXCEEDED")}
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await channel.unary_unary(method)(b"hello", timeout=0.1)
+            assert refused.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+            await asyncio.sleep(0.4)  # the handler has ended
+    finally:
+        await server.stop(grace=1)
+    after = {code: RPC_HANDLED.labels(method, code)._value.get() for code in ("OK", "DEADLINE_EXCEEDED")}
+    assert (after["OK"] - before["OK"], after["DEADLINE_EXCEEDED"] - before["DEADLINE_EXCEEDED"]) == (0, 1)

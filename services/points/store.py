@@ -94,18 +94,20 @@ async def lock_members(
     return {r["member_id"]: MemberRow(**r) for r in records}
 
 
-async def lock_due_for_requalification(connection: asyncpg.Connection, now: datetime, limit: int) -> list[MemberRow]:
-    """Up to `limit` members whose tier was due for requalification by `now`, earliest first, locked.
+async def lock_due_for_requalification(
+    connection: asyncpg.Connection, now: datetime, limit: int
+) -> list[asyncpg.Record]:
+    """Up to `limit` members (member_id, tier, requalify_at) due for requalification by `now`, earliest first, locked.
 
     Members another transaction holds are skipped, left for the next pass: this never waits, so never deadlocks.
     """
-    records = await connection.fetch(
-        f"""SELECT {MEMBER_COLUMNS} FROM members WHERE requalify_at <= $1
-             ORDER BY requalify_at LIMIT $2 FOR UPDATE SKIP LOCKED""",
+    records: list[asyncpg.Record] = await connection.fetch(
+        """SELECT member_id, tier, requalify_at FROM members WHERE requalify_at <= $1
+            ORDER BY requalify_at LIMIT $2 FOR UPDATE SKIP LOCKED""",
         now,
         limit,
     )
-    return [MemberRow(**r) for r in records]
+    return records
 
 
 async def insert_entry(

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import asyncpg
@@ -24,55 +24,80 @@ from services.points.program_application import ProgramApplication
 SOURCE = "loyalty.points"
 
 
-async def qualifying_value(
-    connection: asyncpg.Connection, member_id: str, program: Program, now: datetime, since: datetime | None = None
-) -> Decimal:
-    """Points earned (less refunds) or money spent (less refunds, program currency) in the window ending now.
+# No end to a window: asyncpg sends it as PostgreSQL's 'infinity'.
+OPEN_END = datetime.max.replace(tzinfo=UTC)
 
-    `since` starts the count elsewhere: at the start of a later window, for what will still count then.
-    """
-    return (await qualifying_values(connection, [member_id], program, now, since))[member_id]
+
+async def qualifying_value(connection: asyncpg.Connection, member_id: str, program: Program, now: datetime) -> Decimal:
+    """Points earned (less refunds) or money spent (less refunds, program currency) in the window ending now."""
+    return (await qualifying_values(connection, [member_id], program, now))[member_id]
 
 
 async def qualifying_values(
-    connection: asyncpg.Connection,
-    member_ids: Sequence[str],
-    program: Program,
-    now: datetime,
-    since: datetime | None = None,
+    connection: asyncpg.Connection, member_ids: Sequence[str], program: Program, now: datetime
 ) -> dict[str, Decimal]:
-    """qualifying_value for many members in one statement; each member's is a range scan over the window alone.
+    """qualifying_value for many members in one statement."""
+    assert program.tiers is not None
+    window = (tiers.window_start(program.tiers, now, program.timezone), OPEN_END)
+    return await values_in_windows(connection, program, {member_id: window for member_id in member_ids})
+
+
+async def values_judged_at(
+    connection: asyncpg.Connection, program: Program, requalify_at: Mapping[str, datetime]
+) -> dict[str, Decimal]:
+    """Each member's value (so far) in the window its requalification judges: the one ending at its date."""
+    assert program.tiers is not None
+    windows = {
+        member_id: (tiers.judged_window_start(program.tiers, at, program.timezone), at)
+        for member_id, at in requalify_at.items()
+    }
+    return await values_in_windows(connection, program, windows)
+
+
+async def values_in_windows(
+    connection: asyncpg.Connection, program: Program, windows: Mapping[str, tuple[datetime, datetime]]
+) -> dict[str, Decimal]:
+    """Each member's value in its window [start, end), in one statement: a range scan over the window alone.
 
     Points and spend count in the window of the activity that earned them
     (the lot's earned_at, the purchase's occurred_at), and a refund counts
     against its purchase's window with every point it reverses, whether the
     ledger took them back, left them owed or found them expired.
     """
+    member_ids = list(windows)
+    starts = [windows[member_id][0] for member_id in member_ids]
+    ends = [windows[member_id][1] for member_id in member_ids]
     assert program.tiers is not None
-    start = since or tiers.window_start(program.tiers, now, program.timezone)
     if program.tiers.basis is TierBasis.POINTS:
         records = await connection.fetch(
             """SELECT m.member_id,
                       (SELECT coalesce(sum(e.points), 0) FROM ledger_entries e
-                        WHERE e.member_id = m.member_id AND e.qualifies_at >= $2)
+                        WHERE e.member_id = m.member_id AND e.qualifies_at >= m.since AND e.qualifies_at < m.until)
                     - (SELECT coalesce(sum(r.points_reversed), 0) FROM refunds r
-                        WHERE r.member_id = m.member_id AND r.purchase_occurred_at >= $2) AS value
-                 FROM unnest($1::text[]) AS m (member_id)""",
+                        WHERE r.member_id = m.member_id
+                          AND r.purchase_occurred_at >= m.since AND r.purchase_occurred_at < m.until) AS value
+                 FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS m (member_id, since, until)""",
             member_ids,
-            start,
+            starts,
+            ends,
         )
         return {record["member_id"]: Decimal(int(record["value"])) for record in records}
     records = await connection.fetch(
         """SELECT m.member_id,
                   (SELECT coalesce(sum(p.amount_minor), 0) FROM purchases p
-                    WHERE p.member_id = m.member_id AND p.currency_code = $2 AND p.occurred_at >= $3)
-                - (SELECT coalesce(sum(r.amount_minor), 0) FROM refunds r JOIN purchases p USING (purchase_id)
-                    WHERE r.member_id = m.member_id AND p.currency_code = $2 AND r.purchase_occurred_at >= $3)
+                    WHERE p.member_id = m.member_id AND p.currency_code = $4
+                      AND p.occurred_at >= m.since AND p.occurred_at < m.until)
+                - (SELECT coalesce(sum(r.amount_minor), 0) FROM refunds r
+                    WHERE r.member_id = m.member_id
+                      AND r.purchase_occurred_at >= m.since AND r.purchase_occurred_at < m.until
+                      -- by key, per refund in the window: never a join a plan could make a scan of purchases
+                      AND (SELECT p.currency_code FROM purchases p WHERE p.purchase_id = r.purchase_id) = $4)
                   AS spent_minor
-             FROM unnest($1::text[]) AS m (member_id)""",
+             FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS m (member_id, since, until)""",
         member_ids,
+        starts,
+        ends,
         program.currency,
-        start,
     )
     precision = get_currency_precision(program.currency)
     return {record["member_id"]: Decimal(int(record["spent_minor"])).scaleb(-precision) for record in records}
@@ -191,17 +216,20 @@ class RequalificationJob:
                 return 0
             program = version.program
             assert program.tiers is not None
-            members = await store.lock_due_for_requalification(connection, now, self._batch)
-            if not members:
+            due = await store.lock_due_for_requalification(connection, now, self._batch)
+            if not due:
                 return 0
-            values = await qualifying_values(connection, [member.member_id for member in members], program, now)
+            judged = await values_judged_at(connection, program, {r["member_id"]: r["requalify_at"] for r in due})
+            # A member never drops below what the window under way has already earned: the next activity
+            # would only bring the tier back, announced twice.
+            under_way = await qualifying_values(connection, list(judged), program, now)
             kept, moves = [], []
-            for member in members:
-                change = tiers.requalify(program.tiers, member.tier, values[member.member_id])
+            for member_id, tier in ((r["member_id"], r["tier"]) for r in due):
+                change = tiers.requalify(program.tiers, tier, max(judged[member_id], under_way[member_id]))
                 if change is None:
-                    kept.append(member.member_id)
+                    kept.append(member_id)
                 else:
-                    moves.append(TierMove.of(member.member_id, change, program, now))
+                    moves.append(TierMove.of(member_id, change, program, now))
             await apply_moves(connection, moves)
             # Kept: checked again at the end of the new window.
             await connection.execute(
@@ -209,4 +237,4 @@ class RequalificationJob:
                 kept,
                 tiers.next_requalification(program.tiers, now, program.timezone),
             )
-            return len(members)
+            return len(due)

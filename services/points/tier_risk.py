@@ -8,7 +8,6 @@ is one pass at a chosen time.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -22,7 +21,7 @@ from services.common.kafka import POINTS_EVENTS_TOPIC
 from services.common.outbox import add_events
 from services.points import domain, tiers
 from services.points.program_application import ProgramApplication
-from services.points.tier_application import SOURCE, qualifying_values
+from services.points.tier_application import SOURCE, values_judged_at
 
 
 class TierAtRiskJob:
@@ -66,32 +65,22 @@ class TierAtRiskJob:
                 self._warn_before,
                 self._batch,
             )
+            if not due:
+                return 0, 0
             # Checked once per requalification date, warned or not: a value only grows toward it.
             await connection.execute(
                 "UPDATE members SET at_risk_checked_for = requalify_at WHERE member_id = ANY($1::text[])",
                 [record["member_id"] for record in due],
             )
+            values = await values_judged_at(connection, program, {r["member_id"]: r["requalify_at"] for r in due})
             risks = []
-            for requalify_at, members in _by_requalification(due).items():
-                since = tiers.window_start(program.tiers, requalify_at, program.timezone)
-                values = await qualifying_values(connection, list(members), program, now, since=since)
-                for member_id, tier in members.items():
-                    if risk := tiers.at_risk(program.tiers, tier, values[member_id]):
-                        risks.append(_warning(member_id, risk, requalify_at, values[member_id]))
+            for record in due:
+                member_id = record["member_id"]
+                if risk := tiers.at_risk(program.tiers, record["tier"], values[member_id]):
+                    risks.append(_warning(member_id, risk, record["requalify_at"], values[member_id]))
             envelopes = new_envelopes([(risk, risk.member_id) for risk in risks], source=SOURCE, occurred_at=now)
             await add_events(connection, POINTS_EVENTS_TOPIC, envelopes)
             return len(due), len(risks)
-
-
-def _by_requalification(due: Sequence[asyncpg.Record]) -> dict[datetime, dict[str, str]]:
-    """Members (with their tiers) by requalification date: one window, so one statement, per date.
-
-    Under a calendar-year program they all share one date.
-    """
-    groups: dict[datetime, dict[str, str]] = {}
-    for record in due:
-        groups.setdefault(record["requalify_at"], {})[record["member_id"]] = record["tier"]
-    return groups
 
 
 def _warning(member_id: str, risk: tiers.AtRisk, requalify_at: datetime, value: Decimal) -> events.TierAtRisk:

@@ -10,7 +10,7 @@ most `downgrade_steps` tiers at once.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -64,6 +64,17 @@ def window_start(policy: TierPolicy, now: datetime, timezone: str) -> datetime:
         return local.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
     assert policy.window_months is not None
     return add_months(now, -policy.window_months)
+
+
+def judged_window_start(policy: TierPolicy, requalify_at: datetime, timezone: str) -> datetime:
+    """Start of the window a requalification at `requalify_at` judges: the one that ends then.
+
+    A calendar-year requalification falls on the stroke of the new year, so the
+    year it judges is the one just closed, not the new one begun that instant.
+    """
+    if policy.window is TierWindow.CALENDAR_YEAR:
+        return window_start(policy, requalify_at - timedelta(microseconds=1), timezone)
+    return window_start(policy, requalify_at, timezone)
 
 
 def next_requalification(policy: TierPolicy, qualified_at: datetime, timezone: str) -> datetime:

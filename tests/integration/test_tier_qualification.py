@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
@@ -19,6 +20,7 @@ from services.points.program_application import ProgramApplication
 from services.points.purchases import PurchaseRecorder, PurchaseRequest, PurchaseResult
 from services.points.refunds import RefundApplication
 from services.points.tier_application import RequalificationJob, qualifying_value
+from services.points.tier_risk import TierAtRiskJob
 from tests.integration.points_ledger_support import new_id
 from tests.integration.test_points_program_pricing import PROGRAM as POINTS_PROGRAM
 from tests.integration.test_points_program_pricing import tier_events
@@ -273,3 +275,71 @@ async def test_a_requalification_pass_takes_every_due_member_and_skips_those_hel
     assert all(state[m] == ("member", None) for m in [*lost, held])
     for member_id in lost:
         assert [type(e) for e in await tier_events(pool, member_id)] == [events.TierReached, events.TierLost]
+
+
+# The calendar year of New York: requalification is at its midnight on 1 January.
+CALENDAR_PROGRAM = """
+id: year-club
+name: Year Club
+effective_from: 2020-01-01
+currency: USD
+timezone: America/New_York
+earning:
+  base_rates: {USD: 10}
+tiers:
+  basis: points
+  window: calendar_year
+  levels:
+    - {name: member, threshold: 0}
+    - {name: silver, threshold: 1000}
+"""
+
+
+async def test_a_calendar_year_requalification_judges_the_year_that_just_closed(pool: asyncpg.Pool) -> None:
+    programs = await program(pool, CALENDAR_PROGRAM)
+    app = PointsApplication(pool, 1, programs)
+    refunds = RefundApplication(pool, programs)
+    # Each reaches silver with 1,500 points; refunds then leave the year's value at 1,500, 500, 900 and 500.
+    kept, fell, straddled, earned_anew = [await enrolled(app) for _ in range(4)]
+    for member_id, refunded_minor in ((kept, 0), (fell, 10000), (straddled, 6000), (earned_anew, 10000)):
+        purchase = spend(member_id, 15000, "USD")
+        await app.record_purchase(purchase)
+        if refunded_minor:
+            await refunds.refund(
+                Refund(new_id("r"), purchase.purchase_id, Money(refunded_minor, "USD"), purchase.occurred_at)
+            )
+    requalify_at = await pool.fetchval("SELECT requalify_at FROM members WHERE member_id = $1", kept)
+    local = requalify_at.astimezone(ZoneInfo("America/New_York"))
+    assert (local.month, local.day, local.hour, local.minute) == (1, 1, 0, 0)
+
+    warned = await TierAtRiskJob(pool, programs, warn_before=timedelta(days=30)).run_once(
+        requalify_at - timedelta(days=20)
+    )
+    assert warned == 3
+    for member_id, value in ((fell, "500"), (straddled, "900"), (earned_anew, "500")):
+        risks = await tier_events(pool, member_id, (events.TierAtRisk,))
+        assert [(r.qualifying_value, r.projected_tier) for r in risks] == [(value, "member")]
+
+    # Minutes into the new year, before the job passes: 200 points for one, 2,000 for another.
+    await pool.execute(
+        """INSERT INTO ledger_entries (entry_id, member_id, kind, points, idempotency_key, description, qualifies_at)
+           SELECT gen_random_uuid(), m, 'purchase_earn', p, 'new-year-' || m, 'new year', $3
+             FROM unnest($1::text[], $2::int[]) AS n (m, p)""",
+        [straddled, earned_anew],
+        [200, 2000],
+        requalify_at + timedelta(minutes=1),
+    )
+    assert await RequalificationJob(pool, programs).run_once(requalify_at + timedelta(minutes=5)) == 4
+    rows = await pool.fetch(
+        "SELECT member_id, tier, requalify_at FROM members WHERE member_id = ANY($1)",
+        [kept, fell, straddled, earned_anew],
+    )
+    state = {r["member_id"]: (r["tier"], r["requalify_at"]) for r in rows}
+    next_year = requalify_at.astimezone(ZoneInfo("America/New_York")).replace(year=local.year + 1)
+    # The closed year kept one; the new year's 2,000 points keep another; 900 and 200 are not added up.
+    assert state == {
+        kept: ("silver", next_year),
+        fell: ("member", None),
+        straddled: ("member", None),
+        earned_anew: ("silver", next_year),
+    }

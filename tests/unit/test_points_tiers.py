@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -13,6 +14,7 @@ from services.points.tiers import (
     TierChange,
     at_risk,
     earned_level,
+    judged_window_start,
     next_requalification,
     progress,
     requalify,
@@ -81,3 +83,15 @@ def test_a_member_is_at_risk_when_requalifying_now_would_move_them_down() -> Non
     assert at_risk(policy(), "gold", Decimal(5000)) is None  # the threshold keeps it
     assert at_risk(policy(), "silver", Decimal(9000)) is None  # moving up is no risk
     assert at_risk(policy(), "member", Decimal(0)) is None  # the lowest tier cannot be lost
+
+
+def test_a_requalification_judges_the_window_that_ends_at_it() -> None:
+    new_year_in_paris = datetime(2027, 1, 1, tzinfo=ZoneInfo("Europe/Paris"))
+    # The stroke of the new year closes the year before; it does not judge the year it begins.
+    assert judged_window_start(policy(), new_year_in_paris, "Europe/Paris") == datetime(
+        2026, 1, 1, tzinfo=ZoneInfo("Europe/Paris")
+    )
+    reached_at = datetime(2026, 3, 15, 10, 0, tzinfo=UTC)
+    assert judged_window_start(policy(TierWindow.ROLLING), reached_at, "UTC") == datetime(
+        2025, 3, 15, 10, 0, tzinfo=UTC
+    )

@@ -119,10 +119,10 @@ class ExpiryJob:
 
 
 async def _expire_members(connection: asyncpg.Connection, member_ids: Sequence[str], now: datetime) -> dict[str, int]:
-    """Expire what the (locked) members have expired, less what their open holds need; points expired by member."""
+    """Expire what the (locked) members have expired, less what backs open holds; points expired by member."""
     lots = await lots_store.open_lots_of(connection, member_ids)
-    held = await lots_store.held_points_of(connection, member_ids, now)
-    draws = {member: ledger.draws_to_expire(lots[member], held.get(member, 0), now) for member in member_ids}
+    holds = await lots_store.open_holds_of(connection, member_ids, now)
+    draws = {member: ledger.draws_to_expire(lots[member], holds[member], now) for member in member_ids}
     entries = [
         store.NewEntry(
             member_id=member_id,

@@ -2,7 +2,8 @@
 
 A member's points are the remaining points of their lots. A lot is pending
 until its `available_at`, spendable after that until its `expires_at`. A hold
-reserves spendable points without drawing from lots; capturing it draws them.
+reserves spendable points (those that expire first) without drawing from
+lots; capturing it draws them, even from a lot that has expired since.
 So: available + pending + held = the sum of the member's entries, as long as
 no lot has passed its expiry unposted (expiry entries are posted by the
 expiry job).
@@ -52,12 +53,57 @@ class Draw:
     points: int
 
 
+@dataclass(frozen=True)
+class OpenHold:
+    hold_id: uuid.UUID
+    points: int
+    created_at: datetime
+
+
 def _expired(lot: Lot, now: datetime) -> bool:
     return lot.expires_at is not None and lot.expires_at <= now
 
 
-def balances(lots: Iterable[Lot], held: int, now: datetime, overdrawn: int = 0) -> Balances:
-    """Expired points still in lots back open holds first (see draws_to_expire); they are never available.
+def _first_expiring(lot: Lot) -> tuple[bool, datetime, datetime]:
+    """The order debits draw lots in: first to expire first, never-expiring last, then oldest."""
+    return (lot.expires_at is None, lot.expires_at or lot.earned_at, lot.earned_at)
+
+
+def expired_backing(lots: Sequence[Lot], holds: Sequence[OpenHold], now: datetime) -> dict[uuid.UUID, list[Draw]]:
+    """The expired points that still back each open hold.
+
+    A hold reserves, when it is taken, the spendable points that expire
+    first. If their lot expires while the hold is open, they still back it:
+    its capture spends them and expiry leaves them until then, so a
+    redemption that spans an expiry costs the member the same points as one
+    that does not. A hold taken once a lot had expired is never backed by it.
+    """
+    ordered = sorted((lot for lot in lots if lot.remaining > 0), key=_first_expiring)
+    left = {lot.lot_id: lot.remaining for lot in ordered}
+    backing: dict[uuid.UUID, list[Draw]] = {}
+    for hold in sorted(holds, key=lambda hold: hold.created_at):
+        needed = hold.points
+        draws: list[Draw] = []
+        for lot in ordered:
+            if needed == 0:
+                break
+            take = min(needed, left[lot.lot_id]) if lot.spendable(hold.created_at) else 0
+            left[lot.lot_id] -= take
+            needed -= take
+            if take and _expired(lot, now):
+                draws.append(Draw(lot.lot_id, take))
+        backing[hold.hold_id] = draws
+    return backing
+
+
+def reserved_spendable(lots: Sequence[Lot], holds: Sequence[OpenHold], now: datetime) -> int:
+    """What open holds reserve of the spendable points: all they hold, less what expired points back."""
+    backed = sum(draw.points for draws in expired_backing(lots, holds, now).values() for draw in draws)
+    return sum(hold.points for hold in holds) - backed
+
+
+def balances(lots: Iterable[Lot], holds: Sequence[OpenHold], now: datetime, overdrawn: int = 0) -> Balances:
+    """Expired points never count as available; those still backing open holds count as held.
 
     Points a refund overdrew (negative_balance policy) come off what is
     available, which is then negative while no lot covers them.
@@ -65,19 +111,19 @@ def balances(lots: Iterable[Lot], held: int, now: datetime, overdrawn: int = 0) 
     lots = list(lots)
     spendable = sum(lot.remaining for lot in lots if lot.spendable(now))
     pending = sum(lot.remaining for lot in lots if lot.available_at > now and not _expired(lot, now))
-    expired = sum(lot.remaining for lot in lots if _expired(lot, now))
-    return Balances(available=spendable - max(0, held - expired) - overdrawn, pending=pending, held=held)
+    held = sum(hold.points for hold in holds)
+    return Balances(available=spendable - reserved_spendable(lots, holds, now) - overdrawn, pending=pending, held=held)
 
 
-def draw_first_expiring(lots: Sequence[Lot], points: int, now: datetime, *, for_hold: bool = False) -> list[Draw]:
-    """Take `points` from the spendable lots that expire first (never-expiring last, then oldest).
+def draws_to_capture(lots: Sequence[Lot], holds: Sequence[OpenHold], hold: OpenHold, now: datetime) -> list[Draw]:
+    """A capture spends the expired points backing its hold, and the rest from the spendable lots first-expiring."""
+    backing = expired_backing(lots, holds, now)[hold.hold_id]
+    return backing + draw_first_expiring(lots, hold.points - sum(draw.points for draw in backing), now)
 
-    A hold's capture may also take expired points the expiry job kept to cover open holds.
-    """
-    spendable = sorted(
-        (lot for lot in lots if (lot.spendable(now) or (for_hold and _expired(lot, now))) and lot.remaining > 0),
-        key=lambda lot: (lot.expires_at is None, lot.expires_at or lot.earned_at, lot.earned_at),
-    )
+
+def draw_first_expiring(lots: Sequence[Lot], points: int, now: datetime) -> list[Draw]:
+    """Take `points` from the spendable lots that expire first (never-expiring last, then oldest)."""
+    spendable = sorted((lot for lot in lots if lot.spendable(now) and lot.remaining > 0), key=_first_expiring)
     draws: list[Draw] = []
     still_needed = points
     for lot in spendable:
@@ -159,7 +205,7 @@ def expired_to_forgive(*, points: int, own_remaining: int, expired_from_own: int
 
 
 def draw_for_refund(
-    own_lot: Lot | None, other_lots: Sequence[Lot], points: int, held: int, now: datetime
+    own_lot: Lot | None, other_lots: Sequence[Lot], points: int, reserved: int, now: datetime
 ) -> tuple[list[Draw], int]:
     """Draws for a reversal and the points left owed.
 
@@ -168,7 +214,7 @@ def draw_for_refund(
     holds are never taken. Whatever cannot be taken is owed.
     """
     spendable = [lot for lot in [own_lot, *other_lots] if lot is not None and lot.spendable(now)]
-    free = max(0, sum(lot.remaining for lot in spendable) - held)
+    free = max(0, sum(lot.remaining for lot in spendable) - reserved)
     draws: list[Draw] = []
     still_needed = points
     if own_lot is not None:
@@ -203,23 +249,19 @@ def cover_overdrafts(lot: Lot, uncovered: Sequence[tuple[uuid.UUID, int]]) -> li
     return draws
 
 
-def draws_to_expire(lots: Sequence[Lot], held: int, now: datetime) -> list[Draw]:
-    """What expires now: the remaining points of lots past their expiry, less what open holds still need.
+def draws_to_expire(lots: Sequence[Lot], holds: Sequence[OpenHold], now: datetime) -> list[Draw]:
+    """What expires now: the remaining points of lots past their expiry, less what still backs open holds.
 
-    A hold reserved spendable points; if those lots expire while it is open,
-    enough of them stays to cover the hold (it is spent or released soon, and
-    whatever is left expires on a later run).
+    What a hold kept is spent by its capture, or expires on a later run once
+    the hold is released or runs out.
     """
-    expired = sorted(
-        (lot for lot in lots if lot.remaining > 0 and lot.expires_at is not None and lot.expires_at <= now),
-        key=lambda lot: (lot.expires_at, lot.earned_at),
-    )
-    live = sum(lot.remaining for lot in lots if lot.spendable(now))
-    keep = max(0, held - live)
-    draws: list[Draw] = []
-    for lot in expired:
-        kept = min(keep, lot.remaining)
-        keep -= kept
-        if lot.remaining - kept:
-            draws.append(Draw(lot.lot_id, lot.remaining - kept))
-    return draws
+    kept: dict[uuid.UUID, int] = {}
+    for draws in expired_backing(lots, holds, now).values():
+        for draw in draws:
+            kept[draw.lot_id] = kept.get(draw.lot_id, 0) + draw.points
+    expired = sorted((lot for lot in lots if lot.remaining > 0 and _expired(lot, now)), key=_first_expiring)
+    return [
+        Draw(lot.lot_id, lot.remaining - kept.get(lot.lot_id, 0))
+        for lot in expired
+        if lot.remaining > kept.get(lot.lot_id, 0)
+    ]

@@ -90,7 +90,10 @@ class LedgerApplication:
             if status != "held":
                 raise FailedPrecondition(f"hold_id: the hold is {status}, it cannot be captured")
             lots = await lots_store.open_lots(connection, hold.member_id)
-            draws = ledger.draw_first_expiring(lots, hold.points, now, for_hold=True)
+            holds = await lots_store.open_holds(connection, hold.member_id, now)
+            draws = ledger.draws_to_capture(
+                lots, holds, ledger.OpenHold(hold.hold_id, hold.points, hold.created_at), now
+            )
             entry = await store.insert_entry(
                 connection,
                 member_id=hold.member_id,
@@ -177,9 +180,9 @@ async def _member(connection: asyncpg.Connection, member_id: str, *, lock: bool)
 
 async def _balances(connection: asyncpg.Connection, member_id: str, now: datetime) -> ledger.Balances:
     lots = await lots_store.open_lots(connection, member_id)
-    held = await lots_store.held_points(connection, member_id, now)
+    holds = await lots_store.open_holds(connection, member_id, now)
     overdrawn = await connection.fetchval("SELECT points_overdrawn FROM members WHERE member_id = $1", member_id)
-    return ledger.balances(lots, held, now, overdrawn or 0)
+    return ledger.balances(lots, holds, now, overdrawn or 0)
 
 
 async def _locked_hold(connection: asyncpg.Connection, hold_id: str) -> lots_store.HoldRow:

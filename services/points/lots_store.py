@@ -12,7 +12,7 @@ import asyncpg
 from services.common.ids import new_ids
 from services.common.metrics import LEDGER_ENTRIES
 from services.points import store
-from services.points.ledger import Draw, Lot
+from services.points.ledger import Draw, Lot, OpenHold
 
 
 @dataclass(frozen=True)
@@ -130,20 +130,25 @@ async def open_lots_of(connection: asyncpg.Connection, member_ids: Sequence[str]
     return lots
 
 
-async def held_points(connection: asyncpg.Connection, member_id: str, now: datetime) -> int:
-    return (await held_points_of(connection, [member_id], now)).get(member_id, 0)
+async def open_holds(connection: asyncpg.Connection, member_id: str, now: datetime) -> list[OpenHold]:
+    return (await open_holds_of(connection, [member_id], now))[member_id]
 
 
-async def held_points_of(connection: asyncpg.Connection, member_ids: Sequence[str], now: datetime) -> dict[str, int]:
-    """Points open holds reserve, by member; members without one are left out."""
+async def open_holds_of(
+    connection: asyncpg.Connection, member_ids: Sequence[str], now: datetime
+) -> dict[str, list[OpenHold]]:
+    """The holds still reserving points, by member."""
     records = await connection.fetch(
-        """SELECT member_id, sum(points)::bigint AS held FROM holds
-            WHERE member_id = ANY($1::text[]) AND status = 'held' AND expires_at > $2
-            GROUP BY member_id""",
+        """SELECT member_id, hold_id, points, created_at FROM holds
+            WHERE member_id = ANY($1::text[]) AND status = 'held' AND expires_at > $2""",
         list(member_ids),
         now,
     )
-    return {r["member_id"]: r["held"] for r in records}
+    holds: dict[str, list[OpenHold]] = {member_id: [] for member_id in member_ids}
+    for record in records:
+        fields = dict(record)
+        holds[fields.pop("member_id")].append(OpenHold(**fields))
+    return holds
 
 
 async def apply_draws(connection: asyncpg.Connection, entry_id: uuid.UUID, draws: Sequence[Draw]) -> None:

@@ -158,14 +158,11 @@ async def _take_back(
             expired_from_own=await refunds_store.expired_from_lot(connection, purchase.member_id, own.lot_id),
             forgiven_before=purchase.expired_before,
         )
-    others = [
-        lot
-        for lot in await lots_store.open_lots(connection, purchase.member_id)
-        if own is None or lot.lot_id != own.lot_id
-    ]
-    held = await lots_store.held_points(connection, purchase.member_id, now)
+    lots = await lots_store.open_lots(connection, purchase.member_id)
+    others = [lot for lot in lots if own is None or lot.lot_id != own.lot_id]
+    reserved = ledger.reserved_spendable(lots, await lots_store.open_holds(connection, purchase.member_id, now), now)
     to_take = points - expired
-    draws, spent = ledger.draw_for_refund(own, others, to_take, held, now)
+    draws, spent = ledger.draw_for_refund(own, others, to_take, reserved, now)
     owed, overdrawn = (spent, 0) if policy is SpentPoints.DEBT else (0, spent)
     # Before the entry: the balance may only go as negative as what is recorded overdrawn.
     await refunds_store.add_spent_points(connection, purchase.member_id, owed=owed, overdrawn=overdrawn)

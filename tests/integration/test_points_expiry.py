@@ -72,6 +72,28 @@ async def test_an_open_hold_stays_covered_and_can_still_be_captured(
     assert_balanced(state)
 
 
+async def test_a_hold_spanning_its_points_expiry_is_paid_with_them_not_with_later_points(
+    pool: asyncpg.Pool, app: PointsApplication, ledger: LedgerApplication, job: ExpiryJob
+) -> None:
+    member_id = await member_with_points(app, 100)  # 200 points
+    hold = await ledger.hold(member_id, 30, new_id("h"), DAY, "")
+    # The lot expires just after the hold reserved 30 of it; points credited since never expire.
+    await pool.execute(
+        "UPDATE lots SET expires_at = $2::timestamptz + interval '1 millisecond' WHERE member_id = $1",
+        member_id,
+        hold.hold.created_at,
+    )
+    await ledger.adjust(member_id, 50, "goodwill", "test", new_id("goodwill"))
+    await job.run_once(utc_now() + timedelta(seconds=1))
+    expired = await events_of(pool, member_id, events.PointsExpired)
+    assert [e.points for e in expired] == [170]  # type: ignore[attr-defined]
+
+    await ledger.capture(str(hold.hold.hold_id))
+    state = await books(pool, ledger, member_id)
+    assert (state.entries_sum, state.available, state.held) == (50, 50, 0)
+    assert_balanced(state)
+
+
 async def test_points_kept_for_a_released_hold_expire_on_the_next_run(
     pool: asyncpg.Pool, app: PointsApplication, ledger: LedgerApplication, job: ExpiryJob
 ) -> None:

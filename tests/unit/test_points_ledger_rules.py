@@ -14,8 +14,11 @@ from services.points.ledger import (
     Balances,
     Draw,
     Lot,
+    OpenHold,
     balances,
     draw_first_expiring,
+    draws_to_capture,
+    draws_to_expire,
     expired_to_forgive,
     require_available,
     validate_adjustment,
@@ -38,12 +41,31 @@ def lot(remaining: int, *, age_days: int = 10, available_in: int = -1, expires_i
 
 def test_balances_split_spendable_pending_and_held() -> None:
     lots = [lot(100), lot(50, available_in=5), lot(30, expires_in=3)]
-    assert balances(lots, held=40, now=NOW) == Balances(available=90, pending=50, held=40)
-    assert balances(lots, held=40, now=NOW).total == 180
+    holds = [OpenHold(uuid.uuid4(), 40, NOW - DAY)]
+    assert balances(lots, holds, now=NOW) == Balances(available=90, pending=50, held=40)
+    assert balances(lots, holds, now=NOW).total == 180
 
 
 def test_an_expired_lot_is_neither_spendable_nor_pending() -> None:
-    assert balances([lot(100, expires_in=-1)], held=0, now=NOW) == Balances(available=0, pending=0, held=0)
+    assert balances([lot(100, expires_in=-1)], [], now=NOW) == Balances(available=0, pending=0, held=0)
+
+
+def test_a_hold_taken_before_its_points_expired_keeps_them_until_it_is_captured() -> None:
+    expired, kept_for_later = lot(100, available_in=-5, expires_in=-1), lot(50)
+    hold = OpenHold(uuid.uuid4(), 30, NOW - 2 * DAY)  # when the first lot was still spendable, and first to expire
+    lots = [expired, kept_for_later]
+    assert balances(lots, [hold], now=NOW) == Balances(available=50, pending=0, held=30)
+    assert draws_to_expire(lots, [hold], NOW) == [Draw(expired.lot_id, 70)]
+    assert draws_to_capture(lots, [hold], hold, NOW) == [Draw(expired.lot_id, 30)]
+
+
+def test_a_hold_taken_once_points_had_expired_is_never_backed_by_them() -> None:
+    expired, live = lot(100, expires_in=-1), lot(50)
+    hold = OpenHold(uuid.uuid4(), 30, NOW - DAY / 2)
+    lots = [expired, live]
+    assert balances(lots, [hold], now=NOW) == Balances(available=20, pending=0, held=30)
+    assert draws_to_expire(lots, [hold], NOW) == [Draw(expired.lot_id, 100)]
+    assert draws_to_capture(lots, [hold], hold, NOW) == [Draw(live.lot_id, 30)]
 
 
 def test_draws_take_the_soonest_expiring_lots_first_and_never_expiring_last() -> None:

@@ -112,6 +112,11 @@ class PointsClient:
         )
         await _answer(self._stub().AdjustPoints(request, timeout=CALL_TIMEOUT_S))
 
+    async def tier(self, member_id: str) -> str:
+        """The member's tier as the points service has it; NotFound for a member it does not know."""
+        request = pb.GetMemberRequest(member_id=member_id)
+        return str((await _answer(self._stub().GetMember(request, timeout=CALL_TIMEOUT_S))).member.tier)
+
     async def available(self, member_id: str) -> int:
         request = pb.GetBalanceRequest(member_id=member_id)
         response = await _answer(self._stub().GetBalance(request, timeout=CALL_TIMEOUT_S))

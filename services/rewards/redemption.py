@@ -259,9 +259,13 @@ class RedemptionApplication:
         if reward.spec.per_member_limit:
             since = domain.period_start(reward.spec.limit_period, now)
             used = await store.redeemed_since(connection, member_id, since, reward.reward_id)
+        tier = await catalog_store.member_tier(connection, member_id)
+        if tier is None and reward.spec.min_tier:
+            # Not (yet) in the local view, kept from events: the points service knows the member, or no one does.
+            tier = await self._points.tier(member_id)
         refusal = domain.redeem_refusal(
             reward,
-            await catalog_store.member_tier(connection, member_id),
+            tier,
             await catalog_store.ladder(connection),
             used[reward.reward_id],
             now,

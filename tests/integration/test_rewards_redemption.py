@@ -83,6 +83,25 @@ async def test_ineligible_members_are_refused_with_the_reason(
     assert reason in (refused.value.details() or "")
 
 
+async def test_a_tier_gated_reward_asks_the_points_service_for_a_member_the_local_view_lacks(
+    rewards_world: RewardsWorld,
+) -> None:
+    # No consumer keeps the local tier view here, as when the member's enrolment event is still on its way.
+    await rewards_world.catalog.SetTierLadder(catalog_pb2.SetTierLadderRequest(tiers=["base", "silver", "gold"]))
+    member_id = await rewards_world.member_with(1000)
+    for_everyone, for_gold = await rewards_world.reward(min_tier="base"), await rewards_world.reward(min_tier="gold")
+    response = await rewards_world.rewards.RedeemReward(redeem(member_id, for_everyone.reward_id))
+    assert response.redemption.status == pb.REDEMPTION_STATUS_COMPLETED
+    with pytest.raises(grpc.aio.AioRpcError) as ineligible:
+        await rewards_world.rewards.RedeemReward(redeem(member_id, for_gold.reward_id))
+    assert ineligible.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "needs tier gold or above, member is base" in (ineligible.value.details() or "")
+    with pytest.raises(grpc.aio.AioRpcError) as unknown_member:
+        await rewards_world.rewards.RedeemReward(redeem("nobody", for_gold.reward_id))
+    assert unknown_member.value.code() == grpc.StatusCode.NOT_FOUND
+    assert "member_id" in (unknown_member.value.details() or "")
+
+
 async def test_out_of_stock_is_resource_exhausted(rewards_world: RewardsWorld) -> None:
     member_id = await rewards_world.member_with(1000)
     reward = await rewards_world.reward(stock_total=0)

@@ -72,9 +72,9 @@ bonuses:
 
 async def _seed(connection: asyncpg.Connection, members: int) -> None:
     await connection.execute(
-        """INSERT INTO members (member_id, email, given_name, family_name, tier, requalify_at, birth_date)
+        """INSERT INTO members (member_id, email, given_name, family_name, tier, requalify_at, birth_date, enrolled_at)
            SELECT 'bench-' || lpad(i::text, 7, '0'), '', '', '', 'silver', now() - interval '1 hour',
-                  make_date(1990, extract(month FROM now())::int, 1 + i % 28)
+                  make_date(1990, extract(month FROM now())::int, 1 + i % 28), now() - interval '1000 days'
              FROM generate_series(1, $1) AS i""",
         members,
     )

@@ -65,12 +65,14 @@ class ExpiryJob:
     async def _expire_inactive(self, now: datetime, last_active_before: datetime) -> None:
         """Inactivity policy: every lot of a member not active since `last_active_before` expires now.
 
-        A member never active counts from enrolment. What activity is: migration points/015.
+        Enrolling counts as activity: a member never active counts from it, and a
+        new member whose only purchases were made long before enrolling (sent
+        late) is not dormant on day one. What activity is: migration points/017.
         """
         await self._pool.execute(
             """UPDATE lots SET expires_at = $1
                  FROM members m
-                WHERE m.member_id = lots.member_id AND coalesce(m.last_activity_at, m.enrolled_at) < $2
+                WHERE m.member_id = lots.member_id AND GREATEST(m.last_activity_at, m.enrolled_at) < $2
                   AND lots.remaining > 0 AND (lots.expires_at IS NULL OR lots.expires_at > $1)
                   AND lots.earned_at < $1""",
             now,

@@ -159,11 +159,30 @@ DORMANT = (
 
 
 async def active_months_ago(pool: asyncpg.Pool, member_id: str, months: int) -> None:
+    """As if the member had enrolled and last earned `months` ago."""
     await pool.execute(
-        "UPDATE members SET last_activity_at = now() - make_interval(months => $2) WHERE member_id = $1",
+        """UPDATE members SET last_activity_at = now() - make_interval(months => $2),
+                              enrolled_at = now() - make_interval(months => $2)
+            WHERE member_id = $1""",
         member_id,
         months,
     )
+
+
+async def test_enrolling_is_activity_even_for_a_member_whose_purchases_were_made_long_before(
+    pool: asyncpg.Pool, ledger: LedgerApplication
+) -> None:
+    programs = ProgramApplication(pool)
+    await programs.apply(DORMANT)
+    app = PointsApplication(pool, 2, programs)
+    member_id = await member_with_points(app, 0)
+    made = utc_now() - 26 * 31 * DAY  # sent only now, by a member who enrolled today
+    await app.record_purchase(Purchase(new_id("p"), member_id, Money(1000, "USD"), (), made, ""))
+    job = ExpiryJob(pool, programs)
+    await job.run_once(utc_now() + timedelta(seconds=5))
+    assert (await books(pool, ledger, member_id)).entries_sum == 20
+    await job.run_once(utc_now() + 25 * 31 * DAY)  # two years after enrolling, nothing since
+    assert (await books(pool, ledger, member_id)).entries_sum == 0
 
 
 async def test_redeeming_is_activity_but_a_goodwill_credit_is_not(

@@ -158,6 +158,14 @@ DORMANT = (
 )
 
 
+@pytest.fixture
+async def dormant(pool: asyncpg.Pool) -> tuple[ProgramApplication, PointsApplication]:
+    """The DORMANT program applied, and purchases priced by it."""
+    programs = ProgramApplication(pool)
+    await programs.apply(DORMANT)
+    return programs, PointsApplication(pool, 2, programs)
+
+
 async def active_months_ago(pool: asyncpg.Pool, member_id: str, months: int) -> None:
     """As if the member had enrolled and last earned `months` ago."""
     await pool.execute(
@@ -170,11 +178,9 @@ async def active_months_ago(pool: asyncpg.Pool, member_id: str, months: int) -> 
 
 
 async def test_enrolling_is_activity_even_for_a_member_whose_purchases_were_made_long_before(
-    pool: asyncpg.Pool, ledger: LedgerApplication
+    pool: asyncpg.Pool, ledger: LedgerApplication, dormant: tuple[ProgramApplication, PointsApplication]
 ) -> None:
-    programs = ProgramApplication(pool)
-    await programs.apply(DORMANT)
-    app = PointsApplication(pool, 2, programs)
+    programs, app = dormant
     member_id = await member_with_points(app, 0)
     made = utc_now() - 26 * 31 * DAY  # sent only now, by a member who enrolled today
     await app.record_purchase(Purchase(new_id("p"), member_id, Money(1000, "USD"), (), made, ""))
@@ -186,11 +192,9 @@ async def test_enrolling_is_activity_even_for_a_member_whose_purchases_were_made
 
 
 async def test_redeeming_is_activity_but_a_goodwill_credit_is_not(
-    pool: asyncpg.Pool, ledger: LedgerApplication
+    pool: asyncpg.Pool, ledger: LedgerApplication, dormant: tuple[ProgramApplication, PointsApplication]
 ) -> None:
-    programs = ProgramApplication(pool)
-    await programs.apply(DORMANT)
-    app = PointsApplication(pool, 2, programs)
+    programs, app = dormant
     redeemer, credited = await member_with_points(app, 100), await member_with_points(app, 100)
     for member_id in (redeemer, credited):
         await active_months_ago(pool, member_id, 25)  # as if they had earned 25 months ago
@@ -206,11 +210,9 @@ async def test_redeeming_is_activity_but_a_goodwill_credit_is_not(
 
 
 async def test_a_purchase_sent_late_is_activity_of_the_day_it_was_made(
-    pool: asyncpg.Pool, ledger: LedgerApplication
+    pool: asyncpg.Pool, ledger: LedgerApplication, dormant: tuple[ProgramApplication, PointsApplication]
 ) -> None:
-    programs = ProgramApplication(pool)
-    await programs.apply(DORMANT)
-    app = PointsApplication(pool, 2, programs)
+    programs, app = dormant
     member_id = await member_with_points(app, 100)
     await active_months_ago(pool, member_id, 30)
     # Made 26 months ago, sent only now: the member has still done nothing for more than 24 months.

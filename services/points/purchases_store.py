@@ -195,10 +195,13 @@ async def recorded_terms(connection: asyncpg.Connection, purchase_id: str) -> Re
 async def purchase_points_between(
     connection: asyncpg.Connection, member_id: str, start: datetime, end: datetime
 ) -> int:
-    """Points the member's purchases that occurred in [start, end) earned: the per-day cap's count."""
+    """Points the member's purchases that occurred in [start, end) earned, less what their refunds took back:
+    the per-day cap's count."""
     earned = await connection.fetchval(
-        """SELECT coalesce(sum(points_earned), 0)::bigint FROM purchases
-            WHERE member_id = $1 AND occurred_at >= $2 AND occurred_at < $3""",
+        """SELECT (SELECT coalesce(sum(points_earned), 0) FROM purchases
+                    WHERE member_id = $1 AND occurred_at >= $2 AND occurred_at < $3)
+                - (SELECT coalesce(sum(points_reversed), 0) FROM refunds
+                    WHERE member_id = $1 AND purchase_occurred_at >= $2 AND purchase_occurred_at < $3)""",
         member_id,
         start,
         end,

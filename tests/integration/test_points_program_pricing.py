@@ -12,9 +12,10 @@ from loyalty.events.v1 import points_pb2 as events
 from services.common.db import unit_of_work
 from services.common.errors import AlreadyExists
 from services.points.application import PointsApplication
-from services.points.domain import Enrollment, LineItem, Money, Purchase
+from services.points.domain import Enrollment, LineItem, Money, Purchase, Refund
 from services.points.ledger_application import LedgerApplication
 from services.points.program_application import ProgramApplication
+from services.points.refunds import RefundApplication
 from services.points.tier_application import RequalificationJob
 from services.points.tier_risk import TierAtRiskJob
 from tests.integration.points_ledger_support import events_of, new_id
@@ -206,3 +207,30 @@ async def test_a_purchase_that_earns_nothing_still_answers_its_base_component(
     # No lot: nothing becomes available or expires, first time or repeated.
     for answer in (result, await app.record_purchase(small)):
         assert (answer.terms.available_at, answer.terms.expires_at) == (None, None)
+
+
+CAPPED = """
+id: capped
+name: Capped
+effective_from: 2020-01-01
+currency: USD
+earning:
+  base_rates: {USD: 10}
+  caps: {per_day: 1000}
+"""
+
+
+async def test_the_daily_cap_counts_what_refunds_took_back(pool: asyncpg.Pool) -> None:
+    programs = ProgramApplication(pool)
+    await programs.apply(CAPPED)
+    app = PointsApplication(pool, 2, programs)
+    member_id = (await app.enroll(Enrollment(new_id("m"), "", "", ""))).member_id
+    returned = coffee_purchase(member_id, 80)
+    await app.record_purchase(returned)  # 800 points
+    await RefundApplication(pool, programs).refund(
+        Refund(new_id("r"), returned.purchase_id, returned.amount, returned.occurred_at)
+    )
+    bought_again = await app.record_purchase(coffee_purchase(member_id, 80))
+    assert bought_again.points_earned == 800
+    capped = await app.record_purchase(coffee_purchase(member_id, 80))
+    assert capped.points_earned == 200

@@ -53,17 +53,17 @@ class BirthdayJob:
             after = candidates[-1][0]
             due = {
                 member_id: _key(member_id, day)
-                for member_id, born in candidates
-                if (day := birthday.occurrence_due(born, today))
+                for member_id, born, enrolled_at in candidates
+                if (day := birthday.occurrence_due(born, today, version.program.local_date(enrolled_at)))
             }
             credited += await self._credit(await self._not_yet_credited(due), birthday, version.program, now)
         return BirthdayReport(credited, credited * birthday.points)
 
-    async def _born_around(self, today: date, after_member_id: str) -> list[tuple[str, date]]:
+    async def _born_around(self, today: date, after_member_id: str) -> list[tuple[str, date, datetime]]:
         """Active members born in this month or the last one (for the grace days), a page after `after_member_id`."""
         months = [today.month, (today.month - 2) % 12 + 1]
         records = await self._pool.fetch(
-            """SELECT member_id, birth_date FROM members
+            """SELECT member_id, birth_date, enrolled_at FROM members
                 WHERE birth_date IS NOT NULL AND date_part('month', birth_date) = ANY($1::int[])
                   AND status = 'active' AND member_id > $2
                 ORDER BY member_id LIMIT $3""",
@@ -71,7 +71,7 @@ class BirthdayJob:
             after_member_id,
             self._batch,
         )
-        return [(r["member_id"], r["birth_date"]) for r in records]
+        return [(r["member_id"], r["birth_date"], r["enrolled_at"]) for r in records]
 
     async def _not_yet_credited(self, due: dict[str, str]) -> dict[str, str]:
         """The members of `due` (member id: bonus key) whose bonus has no entry yet; read without locking."""

@@ -199,12 +199,13 @@ class BirthdayBonus:
     points: int
     when: BirthdayWhen
 
-    def occurrence_due(self, birth_date: date, today: date) -> date | None:
+    def occurrence_due(self, birth_date: date, today: date, enrolled_on: date = date.min) -> date | None:
         """The birthday (or first of the birth month) whose bonus is due on the program-local `today`, if any.
 
         A day-mode bonus stays due for BIRTHDAY_GRACE after the birthday, so a
         day on which the job could not run does not cost the member the bonus;
-        the occurrence's year keys the once-a-year credit.
+        but a birthday before the member enrolled is not one of theirs to pay.
+        The occurrence's year keys the once-a-year credit.
         """
         for year in (today.year, today.year - 1):
             if self.when is BirthdayWhen.MONTH:
@@ -213,7 +214,7 @@ class BirthdayBonus:
             else:
                 start = _birthday_in(birth_date, year)
                 end = start + BIRTHDAY_GRACE
-            if start <= today < end:
+            if start <= today < end and (self.when is BirthdayWhen.MONTH or start >= enrolled_on):
                 return start
         return None
 

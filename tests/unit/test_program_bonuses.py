@@ -131,6 +131,17 @@ def test_when_a_birthday_bonus_is_due(on: str, born: date, today: date, due: dat
     assert BirthdayBonus(100, BirthdayWhen(on)).occurrence_due(born, today) == due
 
 
+def test_a_birthday_before_enrolling_is_not_paid_but_the_birth_month_is() -> None:
+    born, enrolled_on = date(1990, 3, 17), date(2026, 3, 20)
+    assert BirthdayBonus(100, BirthdayWhen.DAY).occurrence_due(born, date(2026, 3, 21), enrolled_on) is None
+    assert BirthdayBonus(100, BirthdayWhen.DAY).occurrence_due(born, date(2026, 3, 21), date(2026, 3, 17)) == date(
+        2026, 3, 17
+    )
+    assert BirthdayBonus(100, BirthdayWhen.MONTH).occurrence_due(born, date(2026, 3, 21), enrolled_on) == date(
+        2026, 3, 1
+    )
+
+
 def _purchase(amount_minor: int, currency: str = "USD") -> Purchase:
     return Purchase("p1", "m1", Money(amount_minor, currency), (), datetime(2026, 1, 1, tzinfo=UTC), "")
 

@@ -14,7 +14,19 @@ from services.common.decimals import decimal_text
 from services.common.events import timestamp
 from services.common.proto_time import to_datetime
 from services.points.domain import utc_now
-from services.points.program import BonusPer, Program, Rounding, Rule, TierBasis, TierPolicy, TierWindow
+from services.points.program import (
+    BirthdayWhen,
+    Bonuses,
+    BonusPer,
+    LimitPer,
+    Program,
+    Rounding,
+    Rule,
+    SpentPoints,
+    TierBasis,
+    TierPolicy,
+    TierWindow,
+)
 from services.points.program_application import ApplyOutcome, ProgramApplication, ProgramVersion
 
 _OUTCOME = {
@@ -26,6 +38,16 @@ _ROUNDING = {
     Rounding.DOWN: pb.PROGRAM_ROUNDING_DOWN,
     Rounding.HALF_UP: pb.PROGRAM_ROUNDING_HALF_UP,
     Rounding.UP: pb.PROGRAM_ROUNDING_UP,
+}
+_BIRTHDAY_WHEN = {BirthdayWhen.MONTH: pb.PROGRAM_BIRTHDAY_WHEN_MONTH, BirthdayWhen.DAY: pb.PROGRAM_BIRTHDAY_WHEN_DAY}
+_LIMIT_PER = {
+    LimitPer.EVER: pb.PROGRAM_LIMIT_PER_EVER,
+    LimitPer.MONTH: pb.PROGRAM_LIMIT_PER_MONTH,
+    LimitPer.YEAR: pb.PROGRAM_LIMIT_PER_YEAR,
+}
+_SPENT_POINTS = {
+    SpentPoints.DEBT: pb.PROGRAM_SPENT_POINTS_DEBT,
+    SpentPoints.NEGATIVE_BALANCE: pb.PROGRAM_SPENT_POINTS_NEGATIVE_BALANCE,
 }
 _BASIS = {TierBasis.POINTS: pb.PROGRAM_TIER_BASIS_POINTS, TierBasis.SPEND: pb.PROGRAM_TIER_BASIS_SPEND}
 _WINDOW = {
@@ -82,6 +104,38 @@ def program_message(program: Program) -> pb.Program:
         pending_days=program.pending_days,
         expiry_months_after_earning=expiry.months_after_earning or 0,
         expiry_inactivity_months=expiry.inactivity_months or 0,
+        expiry_reminder_days=expiry.reminder_days,
+        bonuses=_bonuses_message(program.bonuses, program.currency),
+        refund_spent_points=_SPENT_POINTS[program.spent_points],
+    )
+
+
+def _bonuses_message(bonuses: Bonuses, currency: str) -> pb.ProgramBonuses:
+    birthday, referral = bonuses.birthday, bonuses.referral
+    return pb.ProgramBonuses(
+        signup_points=bonuses.signup_points or 0,
+        birthday=pb.ProgramBirthdayBonus(points=birthday.points, when=_BIRTHDAY_WHEN[birthday.when])
+        if birthday
+        else None,
+        referral=pb.ProgramReferralBonus(
+            referrer_points=referral.referrer_points,
+            referee_points=referral.referee_points,
+            minimum_spend=Money(amount_minor=referral.minimum_spend_minor, currency_code=currency)
+            if referral.minimum_spend_minor
+            else None,
+        )
+        if referral
+        else None,
+        activities=[
+            pb.ProgramActivity(
+                id=activity.id,
+                description=activity.description,
+                points=activity.points,
+                limit_count=activity.limit.count,
+                limit_per=_LIMIT_PER[activity.limit.per],
+            )
+            for activity in bonuses.activities
+        ],
     )
 
 

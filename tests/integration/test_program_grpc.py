@@ -52,6 +52,14 @@ async def test_apply_then_get_returns_the_version_with_its_fields(
     assert [(t.name, t.earn_bonus_percent) for t in fields.tiers.levels][2] == ("gold", "25")
     assert (fields.pending_days, fields.expiry_inactivity_months) == (3, 24)
 
+    assert (fields.expiry_reminder_days, fields.refund_spent_points) == (30, pb.PROGRAM_SPENT_POINTS_DEBT)
+    hotel_bonuses = fields.bonuses
+    assert (hotel_bonuses.signup_points, hotel_bonuses.HasField("birthday"), len(hotel_bonuses.activities)) == (
+        0,
+        False,
+        0,
+    )
+
     again = await programs.ApplyProgram(pb.ApplyProgramRequest(definition=HOTEL))
     assert (again.outcome, again.program.version) == (pb.APPLY_OUTCOME_UNCHANGED, 1)
     only = await programs.GetProgram(pb.GetProgramRequest())
@@ -140,3 +148,39 @@ async def test_cli_applies_and_shows_programs(
 
     assert await run_cli("program", "show", "nothing-here") == 1
     assert "NOT_FOUND" in capsys.readouterr().err
+
+
+BONUSES = """
+id: actions
+name: Actions
+effective_from: 2020-01-01
+currency: EUR
+earning: {base_rates: {EUR: 1}}
+refunds: {spent_points: negative_balance}
+bonuses:
+  signup: {points: 500}
+  birthday: {points: 1000, when: day}
+  referral: {referrer_points: 1500, referee_points: 500, minimum_spend: 25.00}
+  activities:
+    - {id: newsletter-optin, description: Newsletter opt-in, points: 100}
+    - {id: review, points: 50, limit: {count: 2, per: month}}
+"""
+
+
+async def test_get_program_shows_the_bonuses_and_the_refund_policy(
+    programs: program_pb2_grpc.ProgramServiceStub,
+) -> None:
+    await programs.ApplyProgram(pb.ApplyProgramRequest(definition=BONUSES))
+    fields = (await programs.GetProgram(pb.GetProgramRequest(program_id="actions"))).program.program
+    bonuses = fields.bonuses
+    assert bonuses.signup_points == 500
+    assert (bonuses.birthday.points, bonuses.birthday.when) == (1000, pb.PROGRAM_BIRTHDAY_WHEN_DAY)
+    referral = bonuses.referral
+    assert (referral.referrer_points, referral.referee_points) == (1500, 500)
+    assert (referral.minimum_spend.amount_minor, referral.minimum_spend.currency_code) == (2500, "EUR")
+    assert [(a.id, a.description, a.points, a.limit_count, a.limit_per) for a in bonuses.activities] == [
+        ("newsletter-optin", "Newsletter opt-in", 100, 1, pb.PROGRAM_LIMIT_PER_EVER),
+        ("review", "", 50, 2, pb.PROGRAM_LIMIT_PER_MONTH),
+    ]
+    assert fields.refund_spent_points == pb.PROGRAM_SPENT_POINTS_NEGATIVE_BALANCE
+    assert not fields.HasField("expiry_reminder_days")

@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from loyalty.common.v1 import common_pb2 as loyalty_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1floyalty/points/v1/program.proto\x12\x11loyalty.points.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1eloyalty/common/v1/common.proto\":\n\x13\x41pplyProgramRequest\x12\x12\n\ndefinition\x18\x01 \x01(\t\x12\x0f\n\x07\x64ry_run\x18\x02 \x01(\x08\"|\n\x14\x41pplyProgramResponse\x12\x32\n\x07program\x18\x01 \x01(\x0b\x32!.loyalty.points.v1.ProgramVersion\x12\x30\n\x07outcome\x18\x02 \x01(\x0e\x32\x1f.loyalty.points.v1.ApplyOutcome\"O\n\x11GetProgramRequest\x12\x12\n\nprogram_id\x18\x01 \x01(\t\x12&\n\x02\x61t\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"H\n\x12GetProgramResponse\x12\x32\n\x07program\x18\x01 \x01(\x0b\x32!.loyalty.points.v1.ProgramVersion\"\xda\x01\n\x0eProgramVersion\x12\x12\n\nprogram_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x05\x12\x32\n\x0e\x65\x66\x66\x65\x63tive_from\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\ncreated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ndefinition\x18\x05 \x01(\t\x12+\n\x07program\x18\x06 \x01(\x0b\x32\x1a.loyalty.points.v1.Program\"\x80\x04\n\x07Program\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08\x63urrency\x18\x02 \x01(\t\x12\x10\n\x08timezone\x18\x03 \x01(\t\x12=\n\nbase_rates\x18\x04 \x03(\x0b\x32).loyalty.points.v1.Program.BaseRatesEntry\x12\x34\n\x08rounding\x18\x05 \x01(\x0e\x32\".loyalty.points.v1.ProgramRounding\x12-\n\x05rules\x18\x06 \x03(\x0b\x32\x1e.loyalty.points.v1.ProgramRule\x12\x31\n\tcampaigns\x18\x07 \x03(\x0b\x32\x1e.loyalty.points.v1.ProgramRule\x12\x18\n\x10per_purchase_cap\x18\x08 \x01(\x03\x12\x13\n\x0bper_day_cap\x18\t \x01(\x03\x12.\n\x05tiers\x18\n \x01(\x0b\x32\x1f.loyalty.points.v1.ProgramTiers\x12\x14\n\x0cpending_days\x18\x0b \x01(\x05\x12#\n\x1b\x65xpiry_months_after_earning\x18\x0c \x01(\x05\x12 \n\x18\x65xpiry_inactivity_months\x18\r \x01(\x05\x1a\x30\n\x0e\x42\x61seRatesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xad\x02\n\x0bProgramRule\x12\n\n\x02id\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x12\n\nmultiplier\x18\x03 \x01(\t\x12\x14\n\x0c\x62onus_points\x18\x04 \x01(\x03\x12\x16\n\x0e\x62onus_per_unit\x18\x05 \x01(\x08\x12\x0c\n\x04skus\x18\x06 \x03(\t\x12\x12\n\ncategories\x18\x07 \x03(\t\x12\x10\n\x08\x63hannels\x18\x08 \x03(\t\x12+\n\tmin_spend\x18\t \x03(\x0b\x32\x18.loyalty.common.v1.Money\x12-\n\tstarts_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x07\x65nds_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xd8\x01\n\x0cProgramTiers\x12\x32\n\x05\x62\x61sis\x18\x01 \x01(\x0e\x32#.loyalty.points.v1.ProgramTierBasis\x12\x34\n\x06window\x18\x02 \x01(\x0e\x32$.loyalty.points.v1.ProgramTierWindow\x12\x15\n\rwindow_months\x18\x03 \x01(\x05\x12\x17\n\x0f\x64owngrade_steps\x18\x04 \x01(\x05\x12.\n\x06levels\x18\x05 \x03(\x0b\x32\x1e.loyalty.points.v1.ProgramTier\"J\n\x0bProgramTier\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tthreshold\x18\x02 \x01(\t\x12\x1a\n\x12\x65\x61rn_bonus_percent\x18\x03 \x01(\t*\x82\x01\n\x0c\x41pplyOutcome\x12\x1d\n\x19\x41PPLY_OUTCOME_UNSPECIFIED\x10\x00\x12\x19\n\x15\x41PPLY_OUTCOME_CREATED\x10\x01\x12\x1b\n\x17\x41PPLY_OUTCOME_UNCHANGED\x10\x02\x12\x1b\n\x17\x41PPLY_OUTCOME_VALIDATED\x10\x03*\x85\x01\n\x0fProgramRounding\x12 \n\x1cPROGRAM_ROUNDING_UNSPECIFIED\x10\x00\x12\x19\n\x15PROGRAM_ROUNDING_DOWN\x10\x01\x12\x1c\n\x18PROGRAM_ROUNDING_HALF_UP\x10\x02\x12\x17\n\x13PROGRAM_ROUNDING_UP\x10\x03*s\n\x10ProgramTierBasis\x12\"\n\x1ePROGRAM_TIER_BASIS_UNSPECIFIED\x10\x00\x12\x1d\n\x19PROGRAM_TIER_BASIS_POINTS\x10\x01\x12\x1c\n\x18PROGRAM_TIER_BASIS_SPEND\x10\x02*\x80\x01\n\x11ProgramTierWindow\x12#\n\x1fPROGRAM_TIER_WINDOW_UNSPECIFIED\x10\x00\x12%\n!PROGRAM_TIER_WINDOW_CALENDAR_YEAR\x10\x01\x12\x1f\n\x1bPROGRAM_TIER_WINDOW_ROLLING\x10\x02\x32\xcc\x01\n\x0eProgramService\x12_\n\x0c\x41pplyProgram\x12&.loyalty.points.v1.ApplyProgramRequest\x1a\'.loyalty.points.v1.ApplyProgramResponse\x12Y\n\nGetProgram\x12$.loyalty.points.v1.GetProgramRequest\x1a%.loyalty.points.v1.GetProgramResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1floyalty/points/v1/program.proto\x12\x11loyalty.points.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1eloyalty/common/v1/common.proto\":\n\x13\x41pplyProgramRequest\x12\x12\n\ndefinition\x18\x01 \x01(\t\x12\x0f\n\x07\x64ry_run\x18\x02 \x01(\x08\"|\n\x14\x41pplyProgramResponse\x12\x32\n\x07program\x18\x01 \x01(\x0b\x32!.loyalty.points.v1.ProgramVersion\x12\x30\n\x07outcome\x18\x02 \x01(\x0e\x32\x1f.loyalty.points.v1.ApplyOutcome\"O\n\x11GetProgramRequest\x12\x12\n\nprogram_id\x18\x01 \x01(\t\x12&\n\x02\x61t\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"H\n\x12GetProgramResponse\x12\x32\n\x07program\x18\x01 \x01(\x0b\x32!.loyalty.points.v1.ProgramVersion\"\xda\x01\n\x0eProgramVersion\x12\x12\n\nprogram_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x05\x12\x32\n\x0e\x65\x66\x66\x65\x63tive_from\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\ncreated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ndefinition\x18\x05 \x01(\t\x12+\n\x07program\x18\x06 \x01(\x0b\x32\x1a.loyalty.points.v1.Program\"\xb4\x05\n\x07Program\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08\x63urrency\x18\x02 \x01(\t\x12\x10\n\x08timezone\x18\x03 \x01(\t\x12=\n\nbase_rates\x18\x04 \x03(\x0b\x32).loyalty.points.v1.Program.BaseRatesEntry\x12\x34\n\x08rounding\x18\x05 \x01(\x0e\x32\".loyalty.points.v1.ProgramRounding\x12-\n\x05rules\x18\x06 \x03(\x0b\x32\x1e.loyalty.points.v1.ProgramRule\x12\x31\n\tcampaigns\x18\x07 \x03(\x0b\x32\x1e.loyalty.points.v1.ProgramRule\x12\x18\n\x10per_purchase_cap\x18\x08 \x01(\x03\x12\x13\n\x0bper_day_cap\x18\t \x01(\x03\x12.\n\x05tiers\x18\n \x01(\x0b\x32\x1f.loyalty.points.v1.ProgramTiers\x12\x14\n\x0cpending_days\x18\x0b \x01(\x05\x12#\n\x1b\x65xpiry_months_after_earning\x18\x0c \x01(\x05\x12 \n\x18\x65xpiry_inactivity_months\x18\r \x01(\x05\x12!\n\x14\x65xpiry_reminder_days\x18\x0e \x01(\x05H\x00\x88\x01\x01\x12\x32\n\x07\x62onuses\x18\x0f \x01(\x0b\x32!.loyalty.points.v1.ProgramBonuses\x12\x42\n\x13refund_spent_points\x18\x10 \x01(\x0e\x32%.loyalty.points.v1.ProgramSpentPoints\x1a\x30\n\x0e\x42\x61seRatesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x17\n\x15_expiry_reminder_days\"\xd5\x01\n\x0eProgramBonuses\x12\x15\n\rsignup_points\x18\x01 \x01(\x03\x12\x39\n\x08\x62irthday\x18\x02 \x01(\x0b\x32\'.loyalty.points.v1.ProgramBirthdayBonus\x12\x39\n\x08referral\x18\x03 \x01(\x0b\x32\'.loyalty.points.v1.ProgramReferralBonus\x12\x36\n\nactivities\x18\x04 \x03(\x0b\x32\".loyalty.points.v1.ProgramActivity\"\\\n\x14ProgramBirthdayBonus\x12\x0e\n\x06points\x18\x01 \x01(\x03\x12\x34\n\x04when\x18\x02 \x01(\x0e\x32&.loyalty.points.v1.ProgramBirthdayWhen\"x\n\x14ProgramReferralBonus\x12\x17\n\x0freferrer_points\x18\x01 \x01(\x03\x12\x16\n\x0ereferee_points\x18\x02 \x01(\x03\x12/\n\rminimum_spend\x18\x03 \x01(\x0b\x32\x18.loyalty.common.v1.Money\"\x8e\x01\n\x0fProgramActivity\x12\n\n\x02id\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x0e\n\x06points\x18\x03 \x01(\x03\x12\x13\n\x0blimit_count\x18\x04 \x01(\x05\x12\x35\n\tlimit_per\x18\x05 \x01(\x0e\x32\".loyalty.points.v1.ProgramLimitPer\"\xad\x02\n\x0bProgramRule\x12\n\n\x02id\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x12\n\nmultiplier\x18\x03 \x01(\t\x12\x14\n\x0c\x62onus_points\x18\x04 \x01(\x03\x12\x16\n\x0e\x62onus_per_unit\x18\x05 \x01(\x08\x12\x0c\n\x04skus\x18\x06 \x03(\t\x12\x12\n\ncategories\x18\x07 \x03(\t\x12\x10\n\x08\x63hannels\x18\x08 \x03(\t\x12+\n\tmin_spend\x18\t \x03(\x0b\x32\x18.loyalty.common.v1.Money\x12-\n\tstarts_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x07\x65nds_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xd8\x01\n\x0cProgramTiers\x12\x32\n\x05\x62\x61sis\x18\x01 \x01(\x0e\x32#.loyalty.points.v1.ProgramTierBasis\x12\x34\n\x06window\x18\x02 \x01(\x0e\x32$.loyalty.points.v1.ProgramTierWindow\x12\x15\n\rwindow_months\x18\x03 \x01(\x05\x12\x17\n\x0f\x64owngrade_steps\x18\x04 \x01(\x05\x12.\n\x06levels\x18\x05 \x03(\x0b\x32\x1e.loyalty.points.v1.ProgramTier\"J\n\x0bProgramTier\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tthreshold\x18\x02 \x01(\t\x12\x1a\n\x12\x65\x61rn_bonus_percent\x18\x03 \x01(\t*\x82\x01\n\x0c\x41pplyOutcome\x12\x1d\n\x19\x41PPLY_OUTCOME_UNSPECIFIED\x10\x00\x12\x19\n\x15\x41PPLY_OUTCOME_CREATED\x10\x01\x12\x1b\n\x17\x41PPLY_OUTCOME_UNCHANGED\x10\x02\x12\x1b\n\x17\x41PPLY_OUTCOME_VALIDATED\x10\x03*\x85\x01\n\x0fProgramRounding\x12 \n\x1cPROGRAM_ROUNDING_UNSPECIFIED\x10\x00\x12\x19\n\x15PROGRAM_ROUNDING_DOWN\x10\x01\x12\x1c\n\x18PROGRAM_ROUNDING_HALF_UP\x10\x02\x12\x17\n\x13PROGRAM_ROUNDING_UP\x10\x03*|\n\x13ProgramBirthdayWhen\x12%\n!PROGRAM_BIRTHDAY_WHEN_UNSPECIFIED\x10\x00\x12\x1f\n\x1bPROGRAM_BIRTHDAY_WHEN_MONTH\x10\x01\x12\x1d\n\x19PROGRAM_BIRTHDAY_WHEN_DAY\x10\x02*\x89\x01\n\x0fProgramLimitPer\x12!\n\x1dPROGRAM_LIMIT_PER_UNSPECIFIED\x10\x00\x12\x1a\n\x16PROGRAM_LIMIT_PER_EVER\x10\x01\x12\x1b\n\x17PROGRAM_LIMIT_PER_MONTH\x10\x02\x12\x1a\n\x16PROGRAM_LIMIT_PER_YEAR\x10\x03*\x84\x01\n\x12ProgramSpentPoints\x12$\n PROGRAM_SPENT_POINTS_UNSPECIFIED\x10\x00\x12\x1d\n\x19PROGRAM_SPENT_POINTS_DEBT\x10\x01\x12)\n%PROGRAM_SPENT_POINTS_NEGATIVE_BALANCE\x10\x02*s\n\x10ProgramTierBasis\x12\"\n\x1ePROGRAM_TIER_BASIS_UNSPECIFIED\x10\x00\x12\x1d\n\x19PROGRAM_TIER_BASIS_POINTS\x10\x01\x12\x1c\n\x18PROGRAM_TIER_BASIS_SPEND\x10\x02*\x80\x01\n\x11ProgramTierWindow\x12#\n\x1fPROGRAM_TIER_WINDOW_UNSPECIFIED\x10\x00\x12%\n!PROGRAM_TIER_WINDOW_CALENDAR_YEAR\x10\x01\x12\x1f\n\x1bPROGRAM_TIER_WINDOW_ROLLING\x10\x02\x32\xcc\x01\n\x0eProgramService\x12_\n\x0c\x41pplyProgram\x12&.loyalty.points.v1.ApplyProgramRequest\x1a\'.loyalty.points.v1.ApplyProgramResponse\x12Y\n\nGetProgram\x12$.loyalty.points.v1.GetProgramRequest\x1a%.loyalty.points.v1.GetProgramResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,14 +35,20 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_PROGRAM_BASERATESENTRY']._loaded_options = None
   _globals['_PROGRAM_BASERATESENTRY']._serialized_options = b'8\001'
-  _globals['_APPLYOUTCOME']._serialized_start=1796
-  _globals['_APPLYOUTCOME']._serialized_end=1926
-  _globals['_PROGRAMROUNDING']._serialized_start=1929
-  _globals['_PROGRAMROUNDING']._serialized_end=2062
-  _globals['_PROGRAMTIERBASIS']._serialized_start=2064
-  _globals['_PROGRAMTIERBASIS']._serialized_end=2179
-  _globals['_PROGRAMTIERWINDOW']._serialized_start=2182
-  _globals['_PROGRAMTIERWINDOW']._serialized_end=2310
+  _globals['_APPLYOUTCOME']._serialized_start=2553
+  _globals['_APPLYOUTCOME']._serialized_end=2683
+  _globals['_PROGRAMROUNDING']._serialized_start=2686
+  _globals['_PROGRAMROUNDING']._serialized_end=2819
+  _globals['_PROGRAMBIRTHDAYWHEN']._serialized_start=2821
+  _globals['_PROGRAMBIRTHDAYWHEN']._serialized_end=2945
+  _globals['_PROGRAMLIMITPER']._serialized_start=2948
+  _globals['_PROGRAMLIMITPER']._serialized_end=3085
+  _globals['_PROGRAMSPENTPOINTS']._serialized_start=3088
+  _globals['_PROGRAMSPENTPOINTS']._serialized_end=3220
+  _globals['_PROGRAMTIERBASIS']._serialized_start=3222
+  _globals['_PROGRAMTIERBASIS']._serialized_end=3337
+  _globals['_PROGRAMTIERWINDOW']._serialized_start=3340
+  _globals['_PROGRAMTIERWINDOW']._serialized_end=3468
   _globals['_APPLYPROGRAMREQUEST']._serialized_start=119
   _globals['_APPLYPROGRAMREQUEST']._serialized_end=177
   _globals['_APPLYPROGRAMRESPONSE']._serialized_start=179
@@ -54,15 +60,23 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PROGRAMVERSION']._serialized_start=461
   _globals['_PROGRAMVERSION']._serialized_end=679
   _globals['_PROGRAM']._serialized_start=682
-  _globals['_PROGRAM']._serialized_end=1194
-  _globals['_PROGRAM_BASERATESENTRY']._serialized_start=1146
-  _globals['_PROGRAM_BASERATESENTRY']._serialized_end=1194
-  _globals['_PROGRAMRULE']._serialized_start=1197
-  _globals['_PROGRAMRULE']._serialized_end=1498
-  _globals['_PROGRAMTIERS']._serialized_start=1501
-  _globals['_PROGRAMTIERS']._serialized_end=1717
-  _globals['_PROGRAMTIER']._serialized_start=1719
-  _globals['_PROGRAMTIER']._serialized_end=1793
-  _globals['_PROGRAMSERVICE']._serialized_start=2313
-  _globals['_PROGRAMSERVICE']._serialized_end=2517
+  _globals['_PROGRAM']._serialized_end=1374
+  _globals['_PROGRAM_BASERATESENTRY']._serialized_start=1301
+  _globals['_PROGRAM_BASERATESENTRY']._serialized_end=1349
+  _globals['_PROGRAMBONUSES']._serialized_start=1377
+  _globals['_PROGRAMBONUSES']._serialized_end=1590
+  _globals['_PROGRAMBIRTHDAYBONUS']._serialized_start=1592
+  _globals['_PROGRAMBIRTHDAYBONUS']._serialized_end=1684
+  _globals['_PROGRAMREFERRALBONUS']._serialized_start=1686
+  _globals['_PROGRAMREFERRALBONUS']._serialized_end=1806
+  _globals['_PROGRAMACTIVITY']._serialized_start=1809
+  _globals['_PROGRAMACTIVITY']._serialized_end=1951
+  _globals['_PROGRAMRULE']._serialized_start=1954
+  _globals['_PROGRAMRULE']._serialized_end=2255
+  _globals['_PROGRAMTIERS']._serialized_start=2258
+  _globals['_PROGRAMTIERS']._serialized_end=2474
+  _globals['_PROGRAMTIER']._serialized_start=2476
+  _globals['_PROGRAMTIER']._serialized_end=2550
+  _globals['_PROGRAMSERVICE']._serialized_start=3471
+  _globals['_PROGRAMSERVICE']._serialized_end=3675
 # @@protoc_insertion_point(module_scope)

@@ -25,6 +25,25 @@ class ProgramRounding(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PROGRAM_ROUNDING_HALF_UP: _ClassVar[ProgramRounding]
     PROGRAM_ROUNDING_UP: _ClassVar[ProgramRounding]
 
+class ProgramBirthdayWhen(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PROGRAM_BIRTHDAY_WHEN_UNSPECIFIED: _ClassVar[ProgramBirthdayWhen]
+    PROGRAM_BIRTHDAY_WHEN_MONTH: _ClassVar[ProgramBirthdayWhen]
+    PROGRAM_BIRTHDAY_WHEN_DAY: _ClassVar[ProgramBirthdayWhen]
+
+class ProgramLimitPer(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PROGRAM_LIMIT_PER_UNSPECIFIED: _ClassVar[ProgramLimitPer]
+    PROGRAM_LIMIT_PER_EVER: _ClassVar[ProgramLimitPer]
+    PROGRAM_LIMIT_PER_MONTH: _ClassVar[ProgramLimitPer]
+    PROGRAM_LIMIT_PER_YEAR: _ClassVar[ProgramLimitPer]
+
+class ProgramSpentPoints(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PROGRAM_SPENT_POINTS_UNSPECIFIED: _ClassVar[ProgramSpentPoints]
+    PROGRAM_SPENT_POINTS_DEBT: _ClassVar[ProgramSpentPoints]
+    PROGRAM_SPENT_POINTS_NEGATIVE_BALANCE: _ClassVar[ProgramSpentPoints]
+
 class ProgramTierBasis(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     PROGRAM_TIER_BASIS_UNSPECIFIED: _ClassVar[ProgramTierBasis]
@@ -44,6 +63,16 @@ PROGRAM_ROUNDING_UNSPECIFIED: ProgramRounding
 PROGRAM_ROUNDING_DOWN: ProgramRounding
 PROGRAM_ROUNDING_HALF_UP: ProgramRounding
 PROGRAM_ROUNDING_UP: ProgramRounding
+PROGRAM_BIRTHDAY_WHEN_UNSPECIFIED: ProgramBirthdayWhen
+PROGRAM_BIRTHDAY_WHEN_MONTH: ProgramBirthdayWhen
+PROGRAM_BIRTHDAY_WHEN_DAY: ProgramBirthdayWhen
+PROGRAM_LIMIT_PER_UNSPECIFIED: ProgramLimitPer
+PROGRAM_LIMIT_PER_EVER: ProgramLimitPer
+PROGRAM_LIMIT_PER_MONTH: ProgramLimitPer
+PROGRAM_LIMIT_PER_YEAR: ProgramLimitPer
+PROGRAM_SPENT_POINTS_UNSPECIFIED: ProgramSpentPoints
+PROGRAM_SPENT_POINTS_DEBT: ProgramSpentPoints
+PROGRAM_SPENT_POINTS_NEGATIVE_BALANCE: ProgramSpentPoints
 PROGRAM_TIER_BASIS_UNSPECIFIED: ProgramTierBasis
 PROGRAM_TIER_BASIS_POINTS: ProgramTierBasis
 PROGRAM_TIER_BASIS_SPEND: ProgramTierBasis
@@ -98,7 +127,7 @@ class ProgramVersion(_message.Message):
     def __init__(self, program_id: _Optional[str] = ..., version: _Optional[int] = ..., effective_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., definition: _Optional[str] = ..., program: _Optional[_Union[Program, _Mapping]] = ...) -> None: ...
 
 class Program(_message.Message):
-    __slots__ = ("name", "currency", "timezone", "base_rates", "rounding", "rules", "campaigns", "per_purchase_cap", "per_day_cap", "tiers", "pending_days", "expiry_months_after_earning", "expiry_inactivity_months")
+    __slots__ = ("name", "currency", "timezone", "base_rates", "rounding", "rules", "campaigns", "per_purchase_cap", "per_day_cap", "tiers", "pending_days", "expiry_months_after_earning", "expiry_inactivity_months", "expiry_reminder_days", "bonuses", "refund_spent_points")
     class BaseRatesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -119,6 +148,9 @@ class Program(_message.Message):
     PENDING_DAYS_FIELD_NUMBER: _ClassVar[int]
     EXPIRY_MONTHS_AFTER_EARNING_FIELD_NUMBER: _ClassVar[int]
     EXPIRY_INACTIVITY_MONTHS_FIELD_NUMBER: _ClassVar[int]
+    EXPIRY_REMINDER_DAYS_FIELD_NUMBER: _ClassVar[int]
+    BONUSES_FIELD_NUMBER: _ClassVar[int]
+    REFUND_SPENT_POINTS_FIELD_NUMBER: _ClassVar[int]
     name: str
     currency: str
     timezone: str
@@ -132,7 +164,54 @@ class Program(_message.Message):
     pending_days: int
     expiry_months_after_earning: int
     expiry_inactivity_months: int
-    def __init__(self, name: _Optional[str] = ..., currency: _Optional[str] = ..., timezone: _Optional[str] = ..., base_rates: _Optional[_Mapping[str, str]] = ..., rounding: _Optional[_Union[ProgramRounding, str]] = ..., rules: _Optional[_Iterable[_Union[ProgramRule, _Mapping]]] = ..., campaigns: _Optional[_Iterable[_Union[ProgramRule, _Mapping]]] = ..., per_purchase_cap: _Optional[int] = ..., per_day_cap: _Optional[int] = ..., tiers: _Optional[_Union[ProgramTiers, _Mapping]] = ..., pending_days: _Optional[int] = ..., expiry_months_after_earning: _Optional[int] = ..., expiry_inactivity_months: _Optional[int] = ...) -> None: ...
+    expiry_reminder_days: int
+    bonuses: ProgramBonuses
+    refund_spent_points: ProgramSpentPoints
+    def __init__(self, name: _Optional[str] = ..., currency: _Optional[str] = ..., timezone: _Optional[str] = ..., base_rates: _Optional[_Mapping[str, str]] = ..., rounding: _Optional[_Union[ProgramRounding, str]] = ..., rules: _Optional[_Iterable[_Union[ProgramRule, _Mapping]]] = ..., campaigns: _Optional[_Iterable[_Union[ProgramRule, _Mapping]]] = ..., per_purchase_cap: _Optional[int] = ..., per_day_cap: _Optional[int] = ..., tiers: _Optional[_Union[ProgramTiers, _Mapping]] = ..., pending_days: _Optional[int] = ..., expiry_months_after_earning: _Optional[int] = ..., expiry_inactivity_months: _Optional[int] = ..., expiry_reminder_days: _Optional[int] = ..., bonuses: _Optional[_Union[ProgramBonuses, _Mapping]] = ..., refund_spent_points: _Optional[_Union[ProgramSpentPoints, str]] = ...) -> None: ...
+
+class ProgramBonuses(_message.Message):
+    __slots__ = ("signup_points", "birthday", "referral", "activities")
+    SIGNUP_POINTS_FIELD_NUMBER: _ClassVar[int]
+    BIRTHDAY_FIELD_NUMBER: _ClassVar[int]
+    REFERRAL_FIELD_NUMBER: _ClassVar[int]
+    ACTIVITIES_FIELD_NUMBER: _ClassVar[int]
+    signup_points: int
+    birthday: ProgramBirthdayBonus
+    referral: ProgramReferralBonus
+    activities: _containers.RepeatedCompositeFieldContainer[ProgramActivity]
+    def __init__(self, signup_points: _Optional[int] = ..., birthday: _Optional[_Union[ProgramBirthdayBonus, _Mapping]] = ..., referral: _Optional[_Union[ProgramReferralBonus, _Mapping]] = ..., activities: _Optional[_Iterable[_Union[ProgramActivity, _Mapping]]] = ...) -> None: ...
+
+class ProgramBirthdayBonus(_message.Message):
+    __slots__ = ("points", "when")
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    WHEN_FIELD_NUMBER: _ClassVar[int]
+    points: int
+    when: ProgramBirthdayWhen
+    def __init__(self, points: _Optional[int] = ..., when: _Optional[_Union[ProgramBirthdayWhen, str]] = ...) -> None: ...
+
+class ProgramReferralBonus(_message.Message):
+    __slots__ = ("referrer_points", "referee_points", "minimum_spend")
+    REFERRER_POINTS_FIELD_NUMBER: _ClassVar[int]
+    REFEREE_POINTS_FIELD_NUMBER: _ClassVar[int]
+    MINIMUM_SPEND_FIELD_NUMBER: _ClassVar[int]
+    referrer_points: int
+    referee_points: int
+    minimum_spend: _common_pb2.Money
+    def __init__(self, referrer_points: _Optional[int] = ..., referee_points: _Optional[int] = ..., minimum_spend: _Optional[_Union[_common_pb2.Money, _Mapping]] = ...) -> None: ...
+
+class ProgramActivity(_message.Message):
+    __slots__ = ("id", "description", "points", "limit_count", "limit_per")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_COUNT_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_PER_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    description: str
+    points: int
+    limit_count: int
+    limit_per: ProgramLimitPer
+    def __init__(self, id: _Optional[str] = ..., description: _Optional[str] = ..., points: _Optional[int] = ..., limit_count: _Optional[int] = ..., limit_per: _Optional[_Union[ProgramLimitPer, str]] = ...) -> None: ...
 
 class ProgramRule(_message.Message):
     __slots__ = ("id", "description", "multiplier", "bonus_points", "bonus_per_unit", "skus", "categories", "channels", "min_spend", "starts_at", "ends_at")

@@ -19,6 +19,7 @@ from loyalty.events.v1 import commerce_pb2, rewards_pb2, tickets_pb2
 from loyalty.events.v1 import points_pb2 as points_events
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
 
+from services.common.activity_time import check_activity_time
 from services.common.currencies import is_currency_code
 from services.common.errors import Violations
 from services.common.events import occurred_at
@@ -153,6 +154,10 @@ async def _purchase_made(writes: Writes, envelope: EventEnvelope, payload: Messa
     assert isinstance(payload, commerce_pb2.PurchaseMade)
     _check(payload, required=("purchase_id", "member_id", "occurred_at"))
     bought_at = _time(payload, "occurred_at", occurred_at(envelope))
+    # The points service refuses such a purchase; counting it here would report a sale no one recorded.
+    violations = Violations()
+    check_activity_time(violations, "occurred_at", bought_at, datetime.now(UTC))
+    violations.raise_if_any()
     await _purchase(writes, payload.purchase_id, payload.member_id, payload.amount, bought_at)
 
 

@@ -17,6 +17,7 @@ from datetime import datetime
 import asyncpg
 from loyalty.events.v1 import points_pb2 as events
 
+from services.common.activity_time import check_activity_time
 from services.common.db import unit_of_work
 from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Violations
 from services.common.events import new_envelope
@@ -53,11 +54,7 @@ def validate_activity(record: ActivityRecord, now: datetime) -> ActivityRecord:
         violations.add("activity_id", "is required: the id of an activity in the program's bonuses.activities")
     if not record.idempotency_key or len(record.idempotency_key) > ledger.MAX_KEY:
         violations.add("idempotency_key", f"is required, at most {ledger.MAX_KEY} characters")
-    moment = record.occurred_at
-    if moment.tzinfo is None or moment.year < 2000:
-        violations.add("occurred_at", "is required and must be after 2000-01-01")
-    elif moment > now + domain.MAX_FUTURE_SKEW:
-        violations.add("occurred_at", "must not be more than 24 hours in the future")
+    check_activity_time(violations, "occurred_at", record.occurred_at, now)
     violations.raise_if_any()
     return record
 

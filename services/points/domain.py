@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 from babel.numbers import get_currency_precision
 
+from services.common.activity_time import check_activity_time
 from services.common.currencies import is_currency_code
 from services.common.errors import InvalidArgument, Violations, required_as
 
@@ -24,7 +25,6 @@ DEFAULT_TIER = "base"
 # Largest amount accepted, in minor units: far above any real basket and far
 # below the int64 points overflow at any sane earn rate.
 MAX_AMOUNT_MINOR = 10**13
-MAX_FUTURE_SKEW = timedelta(hours=24)
 MAX_LINE_ITEMS = 1000
 MAX_TEXT = 256
 # The most points one entry may move (a credit, a debit, a hold). A member's balance and lifetime total
@@ -165,7 +165,7 @@ def validate_purchase(purchase: Purchase, now: datetime) -> Purchase:
     check_member_id(violations, "member_id", purchase.member_id)
     _check_money(violations, "amount", purchase.amount)
     _check_line_items(violations, purchase)
-    _check_time(violations, "occurred_at", purchase.occurred_at, now)
+    check_activity_time(violations, "occurred_at", purchase.occurred_at, now)
     if len(purchase.channel) > MAX_TEXT:
         violations.add("channel", "must be at most 256 characters")
     violations.raise_if_any()
@@ -180,16 +180,9 @@ def validate_refund(refund: Refund, now: datetime) -> Refund:
     _check_money(violations, "amount", refund.amount)
     if refund.amount.amount_minor == 0:
         violations.add("amount.amount_minor", "must be positive")
-    _check_time(violations, "occurred_at", refund.occurred_at, now)
+    check_activity_time(violations, "occurred_at", refund.occurred_at, now)
     violations.raise_if_any()
     return refund
-
-
-def _check_time(violations: Violations, field: str, moment: datetime, now: datetime) -> None:
-    if moment.tzinfo is None or moment.year < 2000:
-        violations.add(field, "is required and must be after 2000-01-01")
-    elif moment > now + MAX_FUTURE_SKEW:
-        violations.add(field, "must not be more than 24 hours in the future")
 
 
 def earn_for_purchase(purchase: Purchase, points_per_unit: int) -> Earning:

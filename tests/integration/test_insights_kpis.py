@@ -18,7 +18,7 @@ import asyncpg
 import grpc
 import pytest
 from aiokafka import AIOKafkaProducer
-from loyalty.events.v1 import tickets_pb2
+from loyalty.events.v1 import commerce_pb2, tickets_pb2
 from loyalty.insights.v1 import insights_pb2 as pb
 from loyalty.insights.v1 import insights_pb2_grpc
 
@@ -238,11 +238,21 @@ async def test_bad_windows_name_the_field_and_bad_events_are_dead_lettered_once(
     answer.member_id, answer.effort = "ann", 9
     survey.payload.Pack(answer)
     await producer.send_and_wait(loaded.topics.tickets, survey.SerializeToString(), headers=kafka_headers(survey))
+    # A purchase dated years ahead: the points service dead-letters it, so insights does too.
+    purchase = next(envelope for kind, envelope in history() if kind == "purchases")
+    purchase.event_id = str(uuid.uuid4())
+    made = commerce_pb2.PurchaseMade()
+    purchase.payload.Unpack(made)
+    made.occurred_at.FromDatetime(datetime(2031, 1, 1, tzinfo=UTC))
+    purchase.payload.Pack(made)
+    await producer.send_and_wait(loaded.topics.purchases, purchase.SerializeToString(), headers=kafka_headers(purchase))
     points_dlq = await read_topic(kafka_settings, dead_letter_topic(loaded.topics.points), 1)
     tickets_dlq = await read_topic(kafka_settings, dead_letter_topic(loaded.topics.tickets), 1)
-    reasons = [dict(r.headers)["dlq-reason"].decode() for r in [*points_dlq, *tickets_dlq]]
+    purchases_dlq = await read_topic(kafka_settings, dead_letter_topic(loaded.topics.purchases), 1)
+    reasons = [dict(r.headers)["dlq-reason"].decode() for r in [*points_dlq, *tickets_dlq, *purchases_dlq]]
     assert "envelope" in reasons[0]
     assert "effort: must be between 1 and 7" in reasons[1]
+    assert "occurred_at: must not be more than 24 hours in the future" in reasons[2]
     assert await loaded.stub.GetKpis(march()) == before
 
 

@@ -22,7 +22,7 @@ from services.points.application import PointsApplication
 from services.points.ledger_application import HoldResult, LedgerApplication
 from services.points.program_application import ProgramApplication
 from services.points.refunds import RefundApplication
-from services.points.tiers import Progress
+from services.points.tiers import Progress, Requalification
 
 _STATUS = {"active": pb.MEMBER_STATUS_ACTIVE, "closed": pb.MEMBER_STATUS_CLOSED}
 _KIND = {
@@ -255,14 +255,16 @@ def member_message(member: store.MemberRow) -> pb.Member:
     )
 
 
-def progress_message(progress: Progress, requalify_at: datetime | None) -> pb.TierProgress:
+def progress_message(progress: Progress, requalification: Requalification | None) -> pb.TierProgress:
     message = pb.TierProgress(
         qualifying_value=decimal_text(progress.qualifying_value),
         next_tier=progress.next_tier or "",
         needed_for_next=decimal_text(progress.needed_for_next),
     )
-    if requalify_at is not None:
-        message.requalify_at.CopyFrom(timestamp(requalify_at))
+    if requalification is not None:
+        message.requalify_at.CopyFrom(timestamp(requalification.at))
+        message.requalification_value = decimal_text(requalification.value)
+        message.needed_to_keep = decimal_text(requalification.needed_to_keep)
     return message
 
 

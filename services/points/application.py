@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
-from datetime import datetime
 
 import asyncpg
 from loyalty.events.v1 import points_pb2 as events
@@ -79,17 +78,22 @@ class PointsApplication:
             raise NotFound(f"member_id: member {member_id!r} is not enrolled")
         return member
 
-    async def tier_progress(self, member_id: str) -> tuple[tiers.Progress, datetime | None] | None:
-        """Where the member stands in the qualifying window now, and when the tier is requalified."""
+    async def tier_progress(self, member_id: str) -> tuple[tiers.Progress, tiers.Requalification | None] | None:
+        """Where the member stands in the qualifying window now, and in the one the next requalification judges."""
         now = domain.utc_now()
         async with self._pool.acquire() as connection:
             member = await store.get_member(connection, member_id)
             version = await self._programs.in_force_in(connection, None, now)
             if member is None or version is None or version.program.tiers is None:
                 return None
-            value = await tier_application.qualifying_value(connection, member_id, version.program, now)
+            program, policy = version.program, version.program.tiers
+            value = await tier_application.qualifying_value(connection, member_id, program, now)
             requalify_at = await connection.fetchval("SELECT requalify_at FROM members WHERE member_id = $1", member_id)
-        return tiers.progress(version.program.tiers, member.tier, value), requalify_at
+            requalification = None
+            if requalify_at is not None:
+                judged = await tier_application.values_judged_at(connection, program, {member_id: requalify_at})
+                requalification = tiers.requalification(policy, member.tier, requalify_at, judged[member_id])
+        return tiers.progress(policy, member.tier, value), requalification
 
     async def record_purchase(self, purchase: domain.Purchase) -> PurchaseResult:
         """Earn points for a purchase once; a repeated purchase id returns the first result."""

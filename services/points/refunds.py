@@ -22,7 +22,7 @@ from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArg
 from services.common.events import new_envelope
 from services.common.kafka import POINTS_EVENTS_TOPIC
 from services.common.outbox import add_event
-from services.points import domain, ledger, lots_store, referrals, refunds_store, store
+from services.points import domain, ledger, lots_store, referrals, refunds_store, store, tier_risk
 from services.points.program import SpentPoints
 from services.points.program_application import ProgramApplication
 
@@ -106,6 +106,7 @@ class RefundApplication:
         )
         envelope = new_envelope(reversed_event, subject=purchase.member_id, source=SOURCE, occurred_at=now)
         await add_event(connection, POINTS_EVENTS_TOPIC, envelope)
+        await tier_risk.check_again(connection, purchase.member_id)
         await referrals.void_if_returned(
             connection,
             purchase_id=purchase.purchase_id,

@@ -3,7 +3,9 @@
 Once per requalification date, `warn_before` ahead of it, a member whose
 value so far (counted from the start of the window that requalification
 looks at) would not keep the tier gets a TierAtRisk event. `run_once(now)`
-is one pass at a chosen time.
+is one pass at a chosen time. A member is checked once, since a value only
+grows toward its date, except after a refund, which lowers it: the member
+is checked again on the next pass (`check_again`).
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ class TierAtRiskJob:
             )
             if not due:
                 return 0, 0
-            # Checked once per requalification date, warned or not: a value only grows toward it.
+            # Checked once per requalification date, warned or not: a value only grows toward it (refunds aside).
             await connection.execute(
                 "UPDATE members SET at_risk_checked_for = requalify_at WHERE member_id = ANY($1::text[])",
                 [record["member_id"] for record in due],
@@ -81,6 +83,14 @@ class TierAtRiskJob:
             envelopes = new_envelopes([(risk, risk.member_id) for risk in risks], source=SOURCE, occurred_at=now)
             await add_events(connection, POINTS_EVENTS_TOPIC, envelopes)
             return len(due), len(risks)
+
+
+async def check_again(connection: asyncpg.Connection, member_id: str) -> None:
+    """After what lowered the member's value (a refund): the next pass checks the member again."""
+    await connection.execute(
+        "UPDATE members SET at_risk_checked_for = NULL WHERE member_id = $1 AND at_risk_checked_for IS NOT NULL",
+        member_id,
+    )
 
 
 def _warning(member_id: str, risk: tiers.AtRisk, requalify_at: datetime, value: Decimal) -> events.TierAtRisk:

@@ -37,6 +37,15 @@ class AtRisk:
 
 
 @dataclass(frozen=True)
+class Requalification:
+    """The member's next requalification: when, the value so far in the window it judges, what keeping needs."""
+
+    at: datetime
+    value: Decimal
+    needed_to_keep: Decimal
+
+
+@dataclass(frozen=True)
 class Progress:
     tier: str
     qualifying_value: Decimal
@@ -112,6 +121,11 @@ def progress(policy: TierPolicy, current: str, value: Decimal) -> Progress:
         return Progress(current, value, None, Decimal(0))
     following = policy.levels[rank + 1]
     return Progress(current, value, following.name, max(Decimal(0), following.threshold - value))
+
+
+def requalification(policy: TierPolicy, current: str, at: datetime, value: Decimal) -> Requalification:
+    risk = at_risk(policy, current, value)
+    return Requalification(at, value, risk.needed_to_keep if risk else Decimal(0))
 
 
 def at_risk(policy: TierPolicy, current: str, value: Decimal) -> AtRisk | None:

@@ -195,6 +195,24 @@ async def test_a_member_on_track_to_keep_the_tier_is_not_warned(
     assert await job.run_once(datetime.now(UTC) + timedelta(days=365 - 20)) == 0
 
 
+async def test_a_member_safe_at_the_first_check_is_warned_after_a_refund_puts_the_tier_at_risk(
+    pool: asyncpg.Pool, programs: ProgramApplication
+) -> None:
+    app = PointsApplication(pool, 2, programs)
+    member_id = (await app.enroll(Enrollment(new_id("m"), "", "", ""))).member_id
+    await app.record_purchase(coffee_purchase(member_id, 50))  # silver
+    kept_it = coffee_purchase(member_id, 50)
+    await app.record_purchase(kept_it)  # earned again in the window requalification looks at
+    job = TierAtRiskJob(pool, programs, warn_before=timedelta(days=30))
+    warned_at = datetime.now(UTC) + timedelta(days=365 - 20)
+    assert await job.run_once(warned_at) == 0
+    await RefundApplication(pool, programs).refund(
+        Refund(new_id("r"), kept_it.purchase_id, kept_it.amount, datetime.now(UTC))
+    )
+    assert await job.run_once(warned_at + timedelta(minutes=5)) == 1
+    assert await job.run_once(warned_at + timedelta(minutes=10)) == 0
+
+
 async def test_a_purchase_that_earns_nothing_still_answers_its_base_component(
     pool: asyncpg.Pool, programs: ProgramApplication
 ) -> None:

@@ -343,3 +343,22 @@ async def test_a_calendar_year_requalification_judges_the_year_that_just_closed(
         straddled: ("member", None),
         earned_anew: ("silver", next_year),
     }
+
+
+async def test_the_progress_shows_what_keeping_the_tier_at_requalification_still_needs(pool: asyncpg.Pool) -> None:
+    programs = await program(pool, SPEND_PROGRAM)  # rolling 12 months, silver at 100
+    app = PointsApplication(pool, 1, programs)
+    member_id = await enrolled(app)
+
+    async def progress() -> tuple[str, str, str]:
+        found = await app.tier_progress(member_id)
+        assert found is not None
+        message = progress_message(*found)
+        return message.qualifying_value, message.requalification_value, message.needed_to_keep
+
+    assert await progress() == ("0.00", "", "")  # the lowest tier is never requalified
+    await app.record_purchase(spend(member_id, 15000))
+    # The spend that reached silver counts in the current window, not in the one that will judge it.
+    assert await progress() == ("150.00", "0.00", "100.00")
+    await app.record_purchase(spend(member_id, 6000))
+    assert await progress() == ("210.00", "60.00", "40.00")

@@ -80,16 +80,20 @@ class Member(_message.Message):
     def __init__(self, member_id: _Optional[str] = ..., email: _Optional[str] = ..., given_name: _Optional[str] = ..., family_name: _Optional[str] = ..., tier: _Optional[str] = ..., status: _Optional[_Union[MemberStatus, str]] = ..., enrolled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., tier_progress: _Optional[_Union[TierProgress, _Mapping]] = ..., birth_date: _Optional[str] = ..., referrer_member_id: _Optional[str] = ...) -> None: ...
 
 class TierProgress(_message.Message):
-    __slots__ = ("qualifying_value", "next_tier", "needed_for_next", "requalify_at")
+    __slots__ = ("qualifying_value", "next_tier", "needed_for_next", "requalify_at", "requalification_value", "needed_to_keep")
     QUALIFYING_VALUE_FIELD_NUMBER: _ClassVar[int]
     NEXT_TIER_FIELD_NUMBER: _ClassVar[int]
     NEEDED_FOR_NEXT_FIELD_NUMBER: _ClassVar[int]
     REQUALIFY_AT_FIELD_NUMBER: _ClassVar[int]
+    REQUALIFICATION_VALUE_FIELD_NUMBER: _ClassVar[int]
+    NEEDED_TO_KEEP_FIELD_NUMBER: _ClassVar[int]
     qualifying_value: str
     next_tier: str
     needed_for_next: str
     requalify_at: _timestamp_pb2.Timestamp
-    def __init__(self, qualifying_value: _Optional[str] = ..., next_tier: _Optional[str] = ..., needed_for_next: _Optional[str] = ..., requalify_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    requalification_value: str
+    needed_to_keep: str
+    def __init__(self, qualifying_value: _Optional[str] = ..., next_tier: _Optional[str] = ..., needed_for_next: _Optional[str] = ..., requalify_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., requalification_value: _Optional[str] = ..., needed_to_keep: _Optional[str] = ...) -> None: ...
 
 class EnrollMemberRequest(_message.Message):
     __slots__ = ("member_id", "email", "given_name", "family_name", "birth_date", "referrer_member_id")

@@ -224,12 +224,16 @@ def _match(section: Section | None, rates: dict[str, Decimal], currency: str) ->
 
 def _values(section: Section, key: str) -> frozenset[str]:
     values: set[str] = set()
-    for path, value in section.items(key, max_items=MAX_MATCH_VALUES):
+    items = section.items(key, max_items=MAX_MATCH_VALUES)
+    for path, value in items:
         if isinstance(value, str) and 0 < len(value) <= MAX_TEXT:
             values.add(value)
-        else:
+        elif isinstance(value, str):
             section.violations.add(path, f"must be text of 1-{MAX_TEXT} characters")
-    if section.has(key) and not values:
+        else:
+            # YAML reads an unquoted yes, no, on, off or 123 as a boolean or a number.
+            section.violations.add(path, f"must be text of 1-{MAX_TEXT} characters (quote it: {value!r} is not text)")
+    if section.has(key) and not items:
         section.refuse(key, "must not be empty (leave it out to match any)")
     return frozenset(values)
 

@@ -302,3 +302,9 @@ def test_a_multiplier_refused_for_its_value_is_not_also_called_a_reduction() -> 
         parse_program(definition(with_rule(multiplier=101)))
     about = [v.description for v in caught.value.violations if v.field == "earning.rules[1].multiplier"]
     assert len(about) == 1 and "between" in about[0], about
+
+
+def test_an_unquoted_yes_in_a_match_list_is_named_once_with_a_hint_to_quote_it() -> None:
+    assert refused(definition(with_rule(multiplier=2, match={"channels": [True]}))) == {
+        "earning.rules[1].match.channels[0]": "must be text of 1-256 characters (quote it: True is not text)"
+    }

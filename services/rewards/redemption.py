@@ -34,6 +34,7 @@ from services.common.errors import (
 )
 from services.rewards import catalog_store, codes_store, domain, paging
 from services.rewards import redemption_store as store
+from services.rewards.catalog import eligibility_tier
 from services.rewards.events import emit
 from services.rewards.points_client import PointsClient
 from services.rewards.redemption_store import RedemptionRow
@@ -259,10 +260,7 @@ class RedemptionApplication:
         if reward.spec.per_member_limit:
             since = domain.period_start(reward.spec.limit_period, now)
             used = await store.redeemed_since(connection, member_id, since, reward.reward_id)
-        tier = await catalog_store.member_tier(connection, member_id)
-        if tier is None and reward.spec.min_tier:
-            # Not (yet) in the local view, kept from events: the points service knows the member, or no one does.
-            tier = await self._points.tier(member_id)
+        tier = await eligibility_tier(connection, self._points, member_id) if reward.spec.min_tier else None
         refusal = domain.redeem_refusal(
             reward,
             tier,

@@ -90,6 +90,8 @@ async def test_a_tier_gated_reward_asks_the_points_service_for_a_member_the_loca
     await rewards_world.catalog.SetTierLadder(catalog_pb2.SetTierLadderRequest(tiers=["base", "silver", "gold"]))
     member_id = await rewards_world.member_with(1000)
     for_everyone, for_gold = await rewards_world.reward(min_tier="base"), await rewards_world.reward(min_tier="gold")
+    listed = await rewards_world.catalog.ListRewards(catalog_pb2.ListRewardsRequest(member_id=member_id))
+    assert [reward.reward_id for reward in listed.rewards] == [for_everyone.reward_id]
     response = await rewards_world.rewards.RedeemReward(redeem(member_id, for_everyone.reward_id))
     assert response.redemption.status == pb.REDEMPTION_STATUS_COMPLETED
     with pytest.raises(grpc.aio.AioRpcError) as ineligible:

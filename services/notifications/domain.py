@@ -18,9 +18,9 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from services.common.errors import Violations
+from services.common.member_ids import check_member_id
 from services.common.time_zones import time_zone
 
-MEMBER_ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 
@@ -88,10 +88,7 @@ def is_time_zone(name: str) -> bool:
 
 
 def validate_member_id(violations: Violations, member_id: str, field_name: str = "member_id") -> None:
-    if not member_id:
-        violations.add(field_name, "is required")
-    elif not MEMBER_ID.match(member_id):
-        violations.add(field_name, "must be 1-64 of letters, digits, '-', '_', '.', ':'")
+    check_member_id(violations, field_name, member_id)
 
 
 def quiet_hours_from(violations: Violations, start: str, end: str, field_name: str) -> QuietHours | None:

@@ -14,6 +14,7 @@ from services.common.errors import AlreadyExists, DomainError, InvalidArgument, 
 from services.common.events import new_envelope, timestamp
 from services.common.group_commit import GroupCommit
 from services.common.kafka import POINTS_EVENTS_TOPIC
+from services.common.member_ids import require_member_id
 from services.common.outbox import add_event
 from services.points import bonuses, domain, store, tier_application, tiers
 from services.points.program_application import ProgramApplication
@@ -71,7 +72,7 @@ class PointsApplication:
         return await bonuses.record_activity(self._pool, self._programs, record)
 
     async def member(self, member_id: str) -> store.MemberRow:
-        domain.require_member_id(member_id)
+        require_member_id(member_id)
         async with self._pool.acquire() as connection:
             member = await store.get_member(connection, member_id)
         if member is None:

@@ -22,6 +22,7 @@ from services.common.db import unit_of_work
 from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Violations
 from services.common.events import new_envelope
 from services.common.kafka import POINTS_EVENTS_TOPIC
+from services.common.member_ids import check_member_id
 from services.common.outbox import add_events
 from services.points import domain, ledger, lots_store, store
 from services.points.program import Activity, LimitPer, Program
@@ -49,7 +50,7 @@ class ActivityResult:
 
 def validate_activity(record: ActivityRecord, now: datetime) -> ActivityRecord:
     violations = Violations()
-    domain.check_member_id(violations, "member_id", record.member_id)
+    check_member_id(violations, "member_id", record.member_id)
     if not record.activity_id:
         violations.add("activity_id", "is required: the id of an activity in the program's bonuses.activities")
     if not record.idempotency_key or len(record.idempotency_key) > ledger.MAX_KEY:

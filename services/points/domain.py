@@ -15,8 +15,8 @@ from babel.numbers import get_currency_precision
 from services.common.activity_time import check_activity_time
 from services.common.currencies import is_currency_code
 from services.common.errors import InvalidArgument, Violations, required_as
+from services.common.member_ids import check_member_id
 
-MEMBER_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 PURCHASE_ID_PATTERN = re.compile(r"[\x21-\x7e]{1,128}")
 ID_SHAPE = "1-128 printable ASCII characters without spaces"
 BIRTH_DATE_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -86,20 +86,6 @@ class Earning:
 
     points: int
     description: str
-
-
-def check_member_id(violations: Violations, field: str, member_id: str) -> None:
-    if not member_id:
-        violations.add(field, "is required")
-    elif not MEMBER_ID_PATTERN.fullmatch(member_id):
-        violations.add(field, "must be 1-64 letters, digits, '.', '_', ':' or '-'")
-
-
-def require_member_id(member_id: str, field: str = "member_id") -> str:
-    violations = Violations()
-    check_member_id(violations, field, member_id)
-    violations.raise_if_any()
-    return member_id
 
 
 def validate_enrollment(enrollment: Enrollment) -> Enrollment:

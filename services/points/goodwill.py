@@ -19,6 +19,7 @@ from services.common.consumer import EventConsumer
 from services.common.errors import NotFound, Violations
 from services.common.events import new_envelope, occurred_at
 from services.common.kafka import POINTS_EVENTS_TOPIC, TICKETS_EVENTS_TOPIC
+from services.common.member_ids import check_member_id
 from services.common.outbox import add_event
 from services.common.settings import KafkaSettings
 from services.points import domain, lots_store, store
@@ -38,7 +39,7 @@ def validate_grant(grant: ticket_events.GoodwillGranted) -> None:
     violations = Violations()
     if not grant.ticket_id or len(grant.ticket_id) > 64:
         violations.add("ticket_id", "is required, at most 64 characters")
-    domain.check_member_id(violations, "member_id", grant.member_id)
+    check_member_id(violations, "member_id", grant.member_id)
     if not 0 < grant.points <= MAX_GOODWILL_POINTS:
         violations.add("points", f"must be between 1 and {MAX_GOODWILL_POINTS}")
     if not 0 < len(grant.reason) <= MAX_REASON:

@@ -18,6 +18,7 @@ from services.common.db import unit_of_work
 from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from services.common.events import new_envelope
 from services.common.kafka import POINTS_EVENTS_TOPIC
+from services.common.member_ids import require_member_id
 from services.common.outbox import add_event
 from services.points import domain, ledger, lots_store, store
 
@@ -48,7 +49,7 @@ class LedgerApplication:
         self._pool = pool
 
     async def balances(self, member_id: str) -> ledger.Balances:
-        domain.require_member_id(member_id)
+        require_member_id(member_id)
         now = domain.utc_now()
         async with self._pool.acquire() as connection:
             await _member(connection, member_id, lock=False)
@@ -57,7 +58,7 @@ class LedgerApplication:
     async def hold(
         self, member_id: str, points: int, idempotency_key: str, ttl: timedelta, description: str
     ) -> HoldResult:
-        domain.require_member_id(member_id)
+        require_member_id(member_id)
         ledger.validate_hold(points, idempotency_key, ttl, description)
         now = domain.utc_now()
         async with unit_of_work(self._pool) as connection:
@@ -125,7 +126,7 @@ class LedgerApplication:
             return HoldResult(await lots_store.settle_hold(connection, hold.hold_id, "released", now), "released")
 
     async def adjust(self, member_id: str, points: int, reason: str, actor: str, idempotency_key: str) -> AdjustResult:
-        domain.require_member_id(member_id)
+        require_member_id(member_id)
         ledger.validate_adjustment(points, idempotency_key, reason, actor)
         now = domain.utc_now()
         key = f"adjust:{idempotency_key}"

@@ -17,7 +17,8 @@ from decimal import ROUND_DOWN, ROUND_HALF_UP, ROUND_UP, Decimal, InvalidOperati
 from enum import StrEnum
 
 from services.common.errors import required_as
-from services.points.domain import MAX_POINTS, MEMBER_ID_PATTERN, PURCHASE_ID_PATTERN
+from services.common.member_ids import MEMBER_ID_PATTERN
+from services.points.domain import MAX_POINTS, PURCHASE_ID_PATTERN
 from services.points.program import Rounding
 
 MAX_BATCH = 5000

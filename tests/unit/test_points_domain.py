@@ -9,6 +9,7 @@ import pytest
 
 from services.common.activity_time import MAX_FUTURE_SKEW
 from services.common.errors import InvalidArgument
+from services.common.member_ids import require_member_id
 from services.points import domain
 from services.points.domain import Enrollment, LineItem, Money, Purchase
 
@@ -152,7 +153,7 @@ def test_earning_more_than_one_entry_holds_is_refused(minor: int, rate: int) -> 
 
 @pytest.mark.parametrize("member_id", ["a", "M-1", "user.name_2:x", "A" * 64, "0-9._:-"])
 def test_member_id_accepts_the_allowed_alphabet(member_id: str) -> None:
-    assert domain.require_member_id(member_id) == member_id
+    assert require_member_id(member_id) == member_id
 
 
 @pytest.mark.parametrize(
@@ -168,7 +169,7 @@ def test_member_id_accepts_the_allowed_alphabet(member_id: str) -> None:
 )
 def test_member_id_rejects_others(member_id: str, description: str) -> None:
     with pytest.raises(InvalidArgument) as caught:
-        domain.require_member_id(member_id, field="subject")
+        require_member_id(member_id, field="subject")
     assert [(v.field, v.description) for v in caught.value.violations] == [("subject", description)]
 
 

@@ -21,6 +21,7 @@ from services.common.errors import NotFound, Violations
 from services.common.events import occurred_at
 from services.common.grpc_server import Registration
 from services.common.kafka import POINTS_EVENTS_TOPIC
+from services.common.member_ids import check_member_id
 from services.common.runtime import ServiceParts
 from services.common.settings import ServiceSettings
 
@@ -37,7 +38,16 @@ async def _set_tier(connection: asyncpg.Connection, member_id: str, tier: str, c
 
 
 async def _apply_tier_event(connection: asyncpg.Connection, envelope: EventEnvelope, payload: Message) -> None:
+    """A malformed event is refused (the consumer dead-letters it): a tier change with no time would win over
+    every later one, and an empty tier or member id would be served as if real."""
     assert isinstance(payload, events.MemberEnrolled | events.TierReached | events.TierLost)
+    violations = Violations()
+    check_member_id(violations, "member_id", payload.member_id)
+    if not payload.tier:
+        violations.add("tier", "is required")
+    if not envelope.HasField("occurred_at"):
+        violations.add("occurred_at", "is required: tier changes apply in the order they happened")
+    violations.raise_if_any()
     await _set_tier(connection, payload.member_id, payload.tier, occurred_at(envelope))
 
 

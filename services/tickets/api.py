@@ -149,7 +149,15 @@ def ticket_message(view: TicketView) -> pb.Ticket:
 
 def _add_records(message: pb.Ticket, view: TicketView) -> None:
     if view.claim is not None:
-        message.claim.CopyFrom(pb.Claim(purchase_id=view.claim.purchase_id, expected_points=view.claim.expected_points))
+        claim = view.claim.claim
+        message.claim.CopyFrom(
+            pb.Claim(
+                purchase_id=claim.purchase_id,
+                partner_id=claim.partner_id,
+                partner_transaction_id=claim.partner_transaction_id,
+                expected_points=claim.expected_points,
+            )
+        )
         check = view.claim.check
         message.claim_check.CopyFrom(
             pb.ClaimCheck(

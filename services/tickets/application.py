@@ -22,7 +22,7 @@ from services.tickets.goodwill import GoodwillRequest
 from services.tickets.goodwill import validate as validate_goodwill
 from services.tickets.goodwill_application import approve_goodwill, request_goodwill
 from services.tickets.policy import Policy
-from services.tickets.ticket_events import emit, ticket_opened
+from services.tickets.ticket_events import emit, emit_breaches_marked, ticket_opened
 
 Clock = Callable[[], datetime]
 MAX_PAGE = 500
@@ -65,6 +65,19 @@ async def existing_agent(connection: asyncpg.Connection, agent_id: str, field: s
     if agent is None:
         raise NotFound(f"{field}: no agent {agent_id!r}")
     return agent
+
+
+def _ids_checked(ticket_id: str, *agent_ids: tuple[str, str]) -> Violations:
+    """Every problem of a request's ticket id and agent ids (field, value), before any is looked up."""
+    violations = Violations()
+    domain.require_ticket_id(violations, ticket_id)
+    for field, agent_id in agent_ids:
+        domain.require_id(violations, field, agent_id)
+    return violations
+
+
+def _require_ids(ticket_id: str, *agent_ids: tuple[str, str]) -> None:
+    _ids_checked(ticket_id, *agent_ids).raise_if_any()
 
 
 class TicketsApplication:
@@ -112,6 +125,7 @@ class TicketsApplication:
         self, ticket_id: str, author: str, author_id: str, body: str, *, awaiting_member: bool
     ) -> TicketView:
         violations = Violations()
+        domain.require_ticket_id(violations, ticket_id)
         domain.require_id(violations, "author_id", author_id)
         domain.require_text(violations, "body", body, domain.MAX_BODY)
         if awaiting_member and author != "agent":
@@ -119,41 +133,48 @@ class TicketsApplication:
         violations.raise_if_any()
         now = self._now()
         async with unit_of_work(self._pool) as connection:
-            ticket = await locked_ticket(connection, ticket_id)
-            hours = self._policy.hours(ticket.hours)
+            before = await locked_ticket(connection, ticket_id)
+            hours = self._policy.hours(before.hours)
             if author == "agent":
                 await existing_agent(connection, author_id, "author_id")
-                ticket = domain.agent_replied(ticket, hours, now, awaiting_member=awaiting_member)
+                ticket = domain.agent_replied(before, hours, now, awaiting_member=awaiting_member)
             else:
-                if author_id != ticket.member_id:
+                if author_id != before.member_id:
                     raise FailedPrecondition(f"author_id: {author_id!r} is not the member of this ticket")
-                ticket = domain.member_replied(ticket, hours, now)
+                ticket = domain.member_replied(before, hours, now)
             await store.insert_message(connection, ticket.ticket_id, author, author_id, body, now)
             await store.update_ticket(connection, ticket)
+            await emit_breaches_marked(connection, before, ticket, now)
             return await self._view(connection, ticket, with_messages=True)
 
     async def assign(self, ticket_id: str, agent_id: str) -> TicketView:
+        _require_ids(ticket_id, ("agent_id", agent_id))
         now = self._now()
         async with unit_of_work(self._pool) as connection:
             await lock_routing(connection)
             ticket = await locked_ticket(connection, ticket_id)
             agent = await existing_agent(connection, agent_id, "agent_id")
             domain.require_not_resolved(ticket)
+            previous = ticket.assignee
             ticket = await assign_to(connection, ticket, agent, now)
             await store.update_ticket(connection, ticket)
+            if previous and ticket.assignee != previous:
+                # The agent it left may have room for a queued ticket now.
+                await drain_queue(connection, now)
             return await self._view(connection, ticket)
 
     async def resolve(self, ticket_id: str, agent_id: str, resolution: str, goodwill: GoodwillRequest) -> TicketView:
-        violations = Violations()
+        violations = _ids_checked(ticket_id, ("agent_id", agent_id))
         domain.require_text(violations, "resolution", resolution, domain.MAX_BODY)
         validate_goodwill(goodwill, violations)
         violations.raise_if_any()
         now = self._now()
         async with unit_of_work(self._pool) as connection:
             await lock_routing(connection)
-            ticket = await locked_ticket(connection, ticket_id)
+            before = await locked_ticket(connection, ticket_id)
             agent = await existing_agent(connection, agent_id, "agent_id")
-            ticket = domain.resolved(ticket, self._policy.hours(ticket.hours), now, resolution)
+            ticket = domain.resolved(before, self._policy.hours(before.hours), now, resolution)
+            await emit_breaches_marked(connection, before, ticket, now)
             if goodwill.points:
                 await self._require_goodwill_allowed(connection, ticket)
                 await request_goodwill(connection, ticket, agent, goodwill, self._policy.goodwill, now)
@@ -187,6 +208,7 @@ class TicketsApplication:
             return await self._view(connection, ticket)
 
     async def approve_goodwill(self, ticket_id: str, approver_id: str) -> TicketView:
+        _require_ids(ticket_id, ("approver_agent_id", approver_id))
         now = self._now()
         async with unit_of_work(self._pool) as connection:
             ticket = await locked_ticket(connection, ticket_id)

@@ -78,17 +78,27 @@ async def assign_to(connection: asyncpg.Connection, ticket: Ticket, agent: Agent
 
 
 async def drain_queue(connection: asyncpg.Connection, now: datetime) -> list[routing.Assignment]:
-    """Assign queued tickets to whoever now qualifies; the caller holds the routing lock."""
-    queue = await store.queued(connection, QUEUE_DRAIN_LIMIT)
-    if not queue:
-        return []
-    agents = [a.state() for a in await agents_store.available_agents(connection)]
-    first = await agents_store.next_assignment_sequence(connection)
-    planned = routing.drain([(str(t.ticket_id), need_of(t)) for t in queue], agents, first)
-    by_id = {str(t.ticket_id): t for t in queue}
-    for assignment in planned:
-        # Read again under the row lock: a message may have changed the ticket meanwhile.
-        ticket = await store.get_ticket(connection, by_id[assignment.ticket_id].ticket_id, lock=True)
-        assert ticket is not None  # tickets are never deleted
-        await store.update_ticket(connection, await _assigned(connection, ticket, assignment.agent_id, "routing", now))
-    return planned
+    """Assign queued tickets to whoever now qualifies; the caller holds the routing lock.
+
+    A page at a time, of tickets an agent with room can take: every page assigns at least its first ticket,
+    and the next is asked of the agents still with room, so this ends when they are full or the queue is.
+    """
+    assigned: list[routing.Assignment] = []
+    while True:
+        agents = [a.state() for a in await agents_store.available_agents(connection)]
+        with_room = [a.agent_id for a in agents if a.load < a.capacity]
+        queue = await store.queued_for(connection, with_room, QUEUE_DRAIN_LIMIT) if with_room else []
+        if not queue:
+            return assigned
+        first = await agents_store.next_assignment_sequence(connection)
+        planned = routing.drain([(str(t.ticket_id), need_of(t)) for t in queue], agents, first)
+        by_id = {str(t.ticket_id): t for t in queue}
+        for assignment in planned:
+            # Read again under the row lock: a message may have changed the ticket meanwhile.
+            ticket = await store.get_ticket(connection, by_id[assignment.ticket_id].ticket_id, lock=True)
+            assert ticket is not None  # tickets are never deleted
+            assigned_ticket = await _assigned(connection, ticket, assignment.agent_id, "routing", now)
+            await store.update_ticket(connection, assigned_ticket)
+        assigned.extend(planned)
+        if not planned or len(queue) < QUEUE_DRAIN_LIMIT:
+            return assigned

@@ -85,13 +85,25 @@ class Ticket:
         return self.first_response_breached or self.resolution_breached
 
 
-def parse_ticket_id(value: str, field: str = "ticket_id") -> uuid.UUID:
+def _ticket_id_problem(value: str) -> str | None:
     if not value:
-        raise InvalidArgument.single(field, "is required")
+        return "is required"
     try:
-        return uuid.UUID(value)
+        uuid.UUID(value)
     except ValueError:
-        raise InvalidArgument.single(field, "must be a ticket id returned by OpenTicket") from None
+        return "must be a ticket id returned by OpenTicket"
+    return None
+
+
+def parse_ticket_id(value: str, field: str = "ticket_id") -> uuid.UUID:
+    if problem := _ticket_id_problem(value):
+        raise InvalidArgument.single(field, problem)
+    return uuid.UUID(value)
+
+
+def require_ticket_id(violations: Violations, value: str, field: str = "ticket_id") -> None:
+    if problem := _ticket_id_problem(value):
+        violations.add(field, problem)
 
 
 def require_id(violations: Violations, field: str, value: str) -> None:
@@ -187,13 +199,26 @@ def require_not_resolved(ticket: Ticket) -> None:
         raise FailedPrecondition("ticket_id: the ticket is resolved; reopen it first")
 
 
+def _first_response_late(ticket: Ticket, now: datetime) -> bool:
+    return (
+        ticket.first_responded_at is None and ticket.first_response_due is not None and now > ticket.first_response_due
+    )
+
+
+def _paused(ticket: Ticket, hours: Hours, now: datetime) -> Ticket:
+    """The resolution clock stopped; a budget it had already overrun counts as breached, whenever the job runs."""
+    clock = ticket.clock.paused(hours, now)
+    late = clock.used_s > clock.budget_s
+    return replace(_with_clock(ticket, clock, hours), resolution_breached=ticket.resolution_breached or late)
+
+
 def agent_replied(ticket: Ticket, hours: Hours, now: datetime, *, awaiting_member: bool) -> Ticket:
     require_not_resolved(ticket)
     if ticket.first_responded_at is None:
-        late = ticket.first_response_due is not None and now > ticket.first_response_due
+        late = _first_response_late(ticket, now)
         ticket = replace(ticket, first_responded_at=now, first_response_breached=ticket.first_response_breached or late)
     if awaiting_member:
-        ticket = replace(_with_clock(ticket, ticket.clock.paused(hours, now), hours), status=WAITING)
+        ticket = replace(_paused(ticket, hours, now), status=WAITING)
     return ticket
 
 
@@ -205,15 +230,20 @@ def member_replied(ticket: Ticket, hours: Hours, now: datetime) -> Ticket:
 
 
 def resolved(ticket: Ticket, hours: Hours, now: datetime, resolution: str) -> Ticket:
+    """Both clocks stop. Unanswered, the first response was breached if its due time passed, else it is due no more
+    (a reopened ticket does not breach it later)."""
     require_not_resolved(ticket)
-    late = ticket.resolution_due is not None and now > ticket.resolution_due
-    stopped = _with_clock(ticket, ticket.clock.paused(hours, now), hours)
+    first_response_due = ticket.first_response_due
+    first_response_breached = ticket.first_response_breached or _first_response_late(ticket, now)
+    if ticket.first_responded_at is None and not first_response_breached:
+        first_response_due = None
     return replace(
-        stopped,
+        _paused(ticket, hours, now),
         status=RESOLVED,
         resolved_at=now,
         resolution=resolution,
-        resolution_breached=ticket.resolution_breached or late,
+        first_response_due=first_response_due,
+        first_response_breached=first_response_breached,
         queued_at=None,
     )
 
@@ -236,6 +266,17 @@ def due_breaches(ticket: Ticket, now: datetime) -> list[tuple[str, datetime]]:
     if ticket.resolution_due is not None and not ticket.resolution_breached and now > ticket.resolution_due:
         breaches.append((RESOLUTION, ticket.resolution_due))
     return breaches
+
+
+def breaches_marked(before: Ticket, after: Ticket) -> list[tuple[str, datetime]]:
+    """The SLAs `after` marks breached that `before` did not, with their due times (a reply, pause or resolution
+    that came after a due time the SLA job had not yet seen)."""
+    marked = []
+    if after.first_response_breached and not before.first_response_breached and before.first_response_due:
+        marked.append((FIRST_RESPONSE, before.first_response_due))
+    if after.resolution_breached and not before.resolution_breached and before.resolution_due:
+        marked.append((RESOLUTION, before.resolution_due))
+    return marked
 
 
 def escalated(ticket: Ticket, slas: list[str], escalation: Escalation) -> Ticket:

@@ -6,15 +6,14 @@ import uuid
 from dataclasses import dataclass
 
 import asyncpg
-from loyalty.events.v1 import tickets_pb2 as events
 
 from services.common.db import unit_of_work
-from services.common.events import timestamp
-from services.tickets import domain, store
+from services.tickets import agents_store, domain, store
 from services.tickets.application import Clock, utc_now
-from services.tickets.assignment import lock_routing, need_of, route
+from services.tickets.assignment import drain_queue, lock_routing, need_of, route
 from services.tickets.policy import Policy
-from services.tickets.ticket_events import emit
+from services.tickets.routing import Need
+from services.tickets.ticket_events import emit, sla_breached
 
 BATCH = 100
 
@@ -51,18 +50,22 @@ class SlaJob:
             if not due:
                 return 0  # answered or resolved since the candidates were read
             ticket = domain.escalated(ticket, [sla for sla, _ in due], escalation)
-            excluded = [ticket.assignee] if ticket.assignee else []
-            need = need_of(ticket, min_level=escalation.min_skill_level, excluded=excluded)
+            previous = ticket.assignee
+            need = await self._senior_need(connection, ticket)
             ticket = await route(connection, ticket, need, "escalation", now)
             await store.update_ticket(connection, ticket)
+            if previous and ticket.assignee != previous:
+                # The agent it left may have room for a queued ticket now.
+                await drain_queue(connection, now)
             for sla, due_at in due:
-                breached = events.TicketSlaBreached(
-                    ticket_id=str(ticket.ticket_id),
-                    member_id=ticket.member_id,
-                    sla=sla,
-                    due_at=timestamp(due_at),
-                    priority=ticket.priority,
-                    agent_id=ticket.assignee or "",
-                )
-                await emit(connection, breached, ticket.member_id, now)
+                await emit(connection, sla_breached(ticket, sla, due_at), ticket.member_id, now)
             return len(due)
+
+    async def _senior_need(self, connection: asyncpg.Connection, ticket: domain.Ticket) -> Need:
+        """An agent other than the assignee, more skilled than the assignee and at least the policy's minimum."""
+        min_level = self._policy.escalation.min_skill_level
+        if ticket.assignee is None:
+            return need_of(ticket, min_level=min_level)
+        assignee = await agents_store.get_agent(connection, ticket.assignee)
+        held = assignee.skills.get(ticket.required_skill, 0) if assignee else 0
+        return need_of(ticket, min_level=max(min_level, held + 1), excluded=[ticket.assignee])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import astuple, dataclass, fields
 from datetime import datetime
 
@@ -20,6 +21,9 @@ _MUTABLE = [
 ]
 
 
+_QUEUE_ORDER = "array_position(ARRAY['urgent', 'high', 'normal', 'low'], priority), queued_at, ticket_id"
+
+
 @dataclass(frozen=True)
 class ClaimCheck:
     status: str
@@ -29,8 +33,7 @@ class ClaimCheck:
 
 @dataclass(frozen=True)
 class ClaimRow:
-    purchase_id: str
-    expected_points: int
+    claim: Claim
     check: ClaimCheck
 
 
@@ -59,11 +62,14 @@ async def insert_ticket(
     await connection.execute(f"INSERT INTO tickets ({_TICKET_COLUMNS}) VALUES ({placeholders})", *values)
     if claim is not None and check is not None:
         await connection.execute(
-            """UPDATE tickets SET claim_purchase_id = $2, claim_expected_points = $3, claim_status = $4,
-                      claim_credited_points = $5, claim_ledger_entry_id = $6
+            """UPDATE tickets SET claim_purchase_id = $2, claim_partner_id = $3, claim_partner_transaction_id = $4,
+                      claim_expected_points = $5, claim_status = $6, claim_credited_points = $7,
+                      claim_ledger_entry_id = $8
                 WHERE ticket_id = $1""",
             ticket.ticket_id,
             claim.purchase_id,
+            claim.partner_id or None,
+            claim.partner_transaction_id or None,
             claim.expected_points,
             check.status,
             check.credited_points,
@@ -88,14 +94,21 @@ async def get_ticket(connection: asyncpg.Connection, ticket_id: uuid.UUID, *, lo
 
 async def get_claim(connection: asyncpg.Connection, ticket_id: uuid.UUID) -> ClaimRow | None:
     record = await connection.fetchrow(
-        """SELECT claim_purchase_id, claim_expected_points, claim_status, claim_credited_points, claim_ledger_entry_id
+        """SELECT claim_purchase_id, claim_partner_id, claim_partner_transaction_id, claim_expected_points,
+                  claim_status, claim_credited_points, claim_ledger_entry_id
              FROM tickets WHERE ticket_id = $1 AND claim_purchase_id IS NOT NULL""",
         ticket_id,
     )
     if record is None:
         return None
+    claim = Claim(
+        purchase_id=record["claim_purchase_id"],
+        partner_id=record["claim_partner_id"] or "",
+        partner_transaction_id=record["claim_partner_transaction_id"] or "",
+        expected_points=record["claim_expected_points"],
+    )
     check = ClaimCheck(record["claim_status"], record["claim_credited_points"], record["claim_ledger_entry_id"])
-    return ClaimRow(record["claim_purchase_id"], record["claim_expected_points"], check)
+    return ClaimRow(claim, check)
 
 
 async def list_tickets(connection: asyncpg.Connection, query: TicketFilter) -> list[Ticket]:
@@ -140,8 +153,29 @@ async def queued(connection: asyncpg.Connection, limit: int) -> list[Ticket]:
     records = await connection.fetch(
         f"""SELECT {_TICKET_COLUMNS} FROM tickets
              WHERE queued_at IS NOT NULL
-             ORDER BY array_position(ARRAY['urgent', 'high', 'normal', 'low'], priority), queued_at, ticket_id
+             ORDER BY {_QUEUE_ORDER}
              LIMIT $1""",
+        limit,
+    )
+    return [Ticket(**r) for r in records]
+
+
+async def queued_for(connection: asyncpg.Connection, agent_ids: Sequence[str], limit: int) -> list[Ticket]:
+    """Queued tickets, in queue order, that one of the agents has the skill, language and tier for.
+
+    Tickets nobody among them can take are passed over in the database, so however many of those wait
+    ahead, a ticket someone can take is found.
+    """
+    records = await connection.fetch(
+        f"""SELECT {_TICKET_COLUMNS} FROM tickets t
+             WHERE t.queued_at IS NOT NULL
+               AND EXISTS (SELECT FROM agents a JOIN agent_skills s ON s.agent_id = a.agent_id
+                            WHERE a.agent_id = ANY($1::text[]) AND s.skill = t.required_skill
+                              AND t.language = ANY(a.languages)
+                              AND (cardinality(a.tiers) = 0 OR t.tier = ANY(a.tiers)))
+             ORDER BY {_QUEUE_ORDER}
+             LIMIT $2""",
+        list(agent_ids),
         limit,
     )
     return [Ticket(**r) for r in records]

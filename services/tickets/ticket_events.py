@@ -11,7 +11,7 @@ from loyalty.events.v1 import tickets_pb2 as events
 from services.common.events import new_envelope, timestamp
 from services.common.kafka import TICKETS_EVENTS_TOPIC
 from services.common.outbox import add_event
-from services.tickets.domain import Ticket
+from services.tickets.domain import Ticket, breaches_marked
 
 SOURCE = "loyalty.tickets"
 
@@ -34,3 +34,23 @@ def ticket_opened(ticket: Ticket) -> events.TicketOpened:
     if ticket.resolution_due is not None:
         event.resolution_due.CopyFrom(timestamp(ticket.resolution_due))
     return event
+
+
+def sla_breached(ticket: Ticket, sla: str, due_at: datetime) -> events.TicketSlaBreached:
+    return events.TicketSlaBreached(
+        ticket_id=str(ticket.ticket_id),
+        member_id=ticket.member_id,
+        sla=sla,
+        due_at=timestamp(due_at),
+        priority=ticket.priority,
+        agent_id=ticket.assignee or "",
+    )
+
+
+async def emit_breaches_marked(connection: asyncpg.Connection, before: Ticket, after: Ticket, now: datetime) -> None:
+    """TicketSlaBreached for each SLA a reply, pause or resolution found breached before the SLA job did.
+
+    The ticket is not escalated: it is being worked (or is done), which is what escalating asks for.
+    """
+    for sla, due_at in breaches_marked(before, after):
+        await emit(connection, sla_breached(after, sla, due_at), after.member_id, now)

@@ -92,3 +92,33 @@ async def test_an_equally_old_change_is_applied_but_an_older_one_is_not(migrated
         assert await tier_of(pool, "m-1") == "gold"
         await _set_tier(connection, "m-1", "platinum", T0)
         assert await tier_of(pool, "m-1") == "platinum"
+
+
+async def test_malformed_tier_events_are_dead_lettered_and_change_no_tier(
+    migrated_pool: PoolFactory, kafka_settings: KafkaSettings, producer: AIOKafkaProducer
+) -> None:
+    url, pool = await migrated_pool("tickets")
+    member = f"m-{uuid.uuid4().hex[:8]}"
+    undated = tier_event(events.TierReached(member_id=member, tier="gold", previous_tier="base"), member, T0)
+    undated.ClearField("occurred_at")
+    malformed = [
+        tier_event(events.TierReached(member_id=member, tier="", previous_tier="base"), member, T0),
+        tier_event(events.MemberEnrolled(member_id="", tier="base"), "", T0),
+        tier_event(events.MemberEnrolled(member_id="not a member id", tier="base"), member, T0),
+        undated,
+    ]
+    enrolled = tier_event(events.MemberEnrolled(member_id=member, tier="base"), member, T0)
+    for envelope in [*malformed, enrolled]:
+        await producer.send_and_wait(
+            POINTS_EVENTS_TOPIC, envelope.SerializeToString(), key=member.encode(), headers=kafka_headers(envelope)
+        )
+    consumer = member_tiers_consumer(service_settings(url, kafka_settings), pool)
+
+    async def all_taken() -> bool:
+        return (
+            consumer.dead_lettered == len(malformed) and await pool.fetchval("SELECT count(*) FROM member_tiers") == 1
+        )
+
+    async with running(consumer.run):
+        await eventually(all_taken, what="the malformed events dead-lettered and the enrolment applied")
+    assert [tuple(r) for r in await pool.fetch("SELECT member_id, tier FROM member_tiers")] == [(member, "base")]

@@ -143,6 +143,29 @@ async def test_refused_calls_name_the_field_and_write_nothing(platform: TicketsP
     assert await platform.pool.fetchval("SELECT count(*) FROM outbox") == 0
 
 
+async def test_every_bad_field_of_a_ticket_call_is_named_before_anything_is_looked_up(
+    platform: TicketsPlatform,
+) -> None:
+    missing = str(uuid.uuid4())  # well formed, but no such ticket: the bad agent id is still what is reported
+    calls = [
+        (platform.tickets.ResolveTicket(pb.ResolveTicketRequest(ticket_id=missing, resolution="ok")), {"agent_id"}),
+        (
+            platform.tickets.AssignTicket(pb.AssignTicketRequest(ticket_id="", agent_id="a b")),
+            {"ticket_id", "agent_id"},
+        ),
+        (platform.tickets.ApproveGoodwill(pb.ApproveGoodwillRequest(ticket_id=missing)), {"approver_agent_id"}),
+        (
+            platform.tickets.AddMessage(pb.AddMessageRequest(ticket_id="", author=pb.MESSAGE_AUTHOR_AGENT)),
+            {"ticket_id", "author_id", "body"},
+        ),
+    ]
+    for call, fields in calls:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await call
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert set(field_violations(caught.value)) == fields
+
+
 async def test_claims_checked_against_the_points_service_and_goodwill_limits(platform: TicketsPlatform) -> None:
     claimant = member()
     await platform.points.EnrollMember(points_pb.EnrollMemberRequest(member_id=claimant))

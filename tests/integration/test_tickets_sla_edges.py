@@ -1,0 +1,157 @@
+"""SLA breaches the job did not see first (a late reply, a pause or resolution past due), escalation and the queue."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from loyalty.events.v1 import tickets_pb2 as events
+from loyalty.tickets.v1 import agents_pb2 as agents_pb
+from loyalty.tickets.v1 import tickets_pb2 as pb
+
+from services.common.events import timestamp
+from services.tickets import assignment
+from tests.integration.test_tickets_grpc import member, opening, payload_of
+from tests.integration.tickets_fixtures import START, TicketsPlatform, agent, platform
+
+__all__ = ["platform"]
+
+
+async def gold_ticket(platform: TicketsPlatform) -> pb.Ticket:
+    """A gold member's account ticket (first reply within 1 hour, resolution within 8, around the clock) with ann."""
+    gold = member()
+    await platform.set_tier(gold, "gold")
+    await platform.agents.UpsertAgent(agent("ann", {"accounts": 3}))
+    return (await platform.tickets.OpenTicket(opening(gold))).ticket
+
+
+async def reply(platform: TicketsPlatform, ticket: pb.Ticket, *, awaiting_member: bool = False) -> pb.Ticket:
+    request = pb.AddMessageRequest(
+        ticket_id=ticket.ticket_id,
+        author=pb.MESSAGE_AUTHOR_AGENT,
+        author_id="ann",
+        body="Looking into it",
+        awaiting_member=awaiting_member,
+    )
+    return (await platform.tickets.AddMessage(request)).ticket
+
+
+async def resolve(platform: TicketsPlatform, ticket: pb.Ticket) -> pb.Ticket:
+    request = pb.ResolveTicketRequest(ticket_id=ticket.ticket_id, agent_id="ann", resolution="Sorted on the phone")
+    return (await platform.tickets.ResolveTicket(request)).ticket
+
+
+async def breaches_announced(platform: TicketsPlatform) -> list[tuple[str, object]]:
+    breached = [payload_of(e, events.TicketSlaBreached) for e in await platform.outbox("TicketSlaBreached")]
+    return [(b.sla, b.due_at) for b in breached]  # type: ignore[attr-defined]
+
+
+async def test_a_late_first_reply_before_the_job_ran_is_breached_and_announced_once(
+    platform: TicketsPlatform,
+) -> None:
+    ticket = await gold_ticket(platform)
+    platform.clock.advance(timedelta(hours=1, seconds=10))
+    assert (await reply(platform, ticket)).first_response_breached
+    await platform.run_sla_job()
+    assert await breaches_announced(platform) == [("first_response", timestamp(START + timedelta(hours=1)))]
+
+
+async def test_pausing_past_the_resolution_due_time_is_a_breach_the_resolution_keeps(
+    platform: TicketsPlatform,
+) -> None:
+    ticket = await gold_ticket(platform)
+    await reply(platform, ticket)
+    platform.clock.advance(timedelta(hours=8, minutes=5))
+    paused = await reply(platform, ticket, awaiting_member=True)
+    assert paused.resolution_breached
+    platform.clock.advance(timedelta(minutes=1))
+    await platform.run_sla_job()
+    resolved = await resolve(platform, ticket)
+    assert resolved.resolution_breached
+    assert await breaches_announced(platform) == [("resolution", timestamp(START + timedelta(hours=8)))]
+
+
+async def test_resolving_unanswered_after_the_first_reply_was_due_is_a_first_response_breach(
+    platform: TicketsPlatform,
+) -> None:
+    ticket = await gold_ticket(platform)
+    platform.clock.advance(timedelta(hours=1, minutes=10))
+    resolved = await resolve(platform, ticket)
+    assert (resolved.first_response_breached, resolved.resolution_breached) == (True, False)
+    metrics = await platform.tickets.GetServiceMetrics(
+        pb.GetServiceMetricsRequest(
+            from_time=timestamp(START - timedelta(hours=1)), to_time=timestamp(START + timedelta(days=1))
+        )
+    )
+    assert metrics.first_response_measured == 1
+    assert await breaches_announced(platform) == [("first_response", timestamp(START + timedelta(hours=1)))]
+
+
+async def test_a_ticket_resolved_in_time_unanswered_does_not_breach_the_first_reply_when_reopened(
+    platform: TicketsPlatform,
+) -> None:
+    ticket = await gold_ticket(platform)
+    platform.clock.advance(timedelta(minutes=10))
+    await resolve(platform, ticket)
+    platform.clock.advance(timedelta(days=1))
+    reopened = (await platform.tickets.ReopenTicket(pb.ReopenTicketRequest(ticket_id=ticket.ticket_id))).ticket
+    assert (await platform.run_sla_job()).breaches == 0  # type: ignore[attr-defined]
+    after = (await platform.tickets.GetTicket(pb.GetTicketRequest(ticket_id=ticket.ticket_id))).ticket
+    assert (after.first_response_breached, after.priority, after.assignee) == (False, reopened.priority, "ann")
+    assert await breaches_announced(platform) == []
+
+
+async def test_escalation_never_moves_a_ticket_to_a_less_skilled_agent(platform: TicketsPlatform) -> None:
+    gold = member()
+    await platform.set_tier(gold, "gold")
+    await platform.agents.UpsertAgent(agent("senior", {"accounts": 5}))
+    ticket = (await platform.tickets.OpenTicket(opening(gold))).ticket
+    assert ticket.assignee == "senior"
+    await platform.agents.UpsertAgent(agent("junior", {"accounts": 3}))
+    platform.clock.advance(timedelta(hours=1, minutes=1))
+    assert (await platform.run_sla_job()).breaches == 1  # type: ignore[attr-defined]
+    escalated = (await platform.tickets.GetTicket(pb.GetTicketRequest(ticket_id=ticket.ticket_id))).ticket
+    assert (escalated.assignee, escalated.priority) == ("senior", pb.TICKET_PRIORITY_URGENT)
+
+
+async def test_an_agent_with_room_gets_a_queued_ticket_behind_a_page_of_tickets_nobody_can_take(
+    platform: TicketsPlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(assignment, "QUEUE_DRAIN_LIMIT", 3)
+    base = member()
+    await platform.set_tier(base, "base")
+    for _ in range(4):  # older than the account ticket, and no agent has the skill 'other' tickets need
+        await platform.tickets.OpenTicket(opening(base, category=pb.TICKET_CATEGORY_OTHER))
+    platform.clock.advance(timedelta(minutes=1))
+    accounts = [(await platform.tickets.OpenTicket(opening(base))).ticket for _ in range(4)]
+    added = await platform.agents.UpsertAgent(agent("ann", {"accounts": 3}, capacity=4))
+    assert sorted(added.assigned_ticket_ids) == sorted(t.ticket_id for t in accounts)
+    queue = await platform.agents.GetQueue(agents_pb.GetQueueRequest(page_size=10))
+    assert len(queue.tickets) == 4
+
+
+async def test_an_agent_freed_by_a_reassignment_takes_the_queue(platform: TicketsPlatform) -> None:
+    base = member()
+    await platform.set_tier(base, "base")
+    await platform.agents.UpsertAgent(agent("ann", {"accounts": 3}, capacity=1))
+    await platform.agents.UpsertAgent(agent("bob", {"accounts": 3}, status=agents_pb.AGENT_STATUS_BUSY))
+    first = (await platform.tickets.OpenTicket(opening(base))).ticket
+    second = (await platform.tickets.OpenTicket(opening(base))).ticket
+    assert (first.assignee, second.assignee) == ("ann", "")
+    await platform.tickets.AssignTicket(pb.AssignTicketRequest(ticket_id=first.ticket_id, agent_id="bob"))
+    after = (await platform.tickets.GetTicket(pb.GetTicketRequest(ticket_id=second.ticket_id))).ticket
+    assert after.assignee == "ann"
+
+
+async def test_a_partner_claim_keeps_its_partner_and_transaction(platform: TicketsPlatform) -> None:
+    claimant = member()
+    await platform.set_tier(claimant, "base")
+    claim = pb.Claim(partner_id="sky-air", partner_transaction_id="PNR-4711", expected_points=812)
+    request = opening(claimant, category=pb.TICKET_CATEGORY_MISSING_POINTS)
+    request.claim.CopyFrom(claim)
+    opened = (await platform.tickets.OpenTicket(request)).ticket
+    fetched = (await platform.tickets.GetTicket(pb.GetTicketRequest(ticket_id=opened.ticket_id))).ticket
+    assert opened.claim == fetched.claim == claim
+    ticket_id = uuid.UUID(opened.ticket_id)
+    assert await platform.pool.fetchval("SELECT claim_purchase_id FROM tickets WHERE ticket_id = $1", ticket_id) == ""

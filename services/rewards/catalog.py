@@ -31,6 +31,7 @@ class CatalogApplication:
     async def create(self, spec: RewardSpec) -> Reward:
         now = domain.utc_now()
         async with unit_of_work(self._pool) as connection:
+            await catalog_store.hold_ladder(connection, to_replace=False)
             domain.validate_spec(spec, await catalog_store.ladder(connection))
             reward_id = await catalog_store.insert_reward(connection, spec, now)
             return await _reward(connection, str(reward_id))
@@ -41,16 +42,16 @@ class CatalogApplication:
         async with unit_of_work(self._pool) as connection:
             previous = await _reward(connection, parsed, lock=True)
             violations = Violations()
-            for field in ("code_source", "trigger"):
+            # A welcome perk is granted once per member and reward: another tier is another reward.
+            for field in ("code_source", "trigger", "trigger_tier"):
                 if getattr(spec, field) != getattr(previous.spec, field):
                     violations.add(f"spec.{field}", "cannot change; create another reward")
             violations.raise_if_any()
+            await catalog_store.hold_ladder(connection, to_replace=False)
             domain.validate_spec(spec, await catalog_store.ladder(connection))
-            stock_available = domain.stock_after_update(previous, spec.stock_total)
-            if stock_available is not None and stock_available < 0:
-                issued = (spec.stock_total or 0) - stock_available
-                raise FailedPrecondition(f"spec.stock_total: below the {issued} units already issued")
-            await catalog_store.update_reward(connection, parsed, spec, stock_available, now)
+            if refusal := domain.stock_total_refusal(previous, spec.stock_total):
+                raise FailedPrecondition(refusal)
+            await catalog_store.update_reward(connection, parsed, spec, now)
             return await _reward(connection, parsed)
 
     async def archive(self, reward_id: str) -> Reward:
@@ -118,6 +119,7 @@ class CatalogApplication:
     async def set_ladder(self, tiers: list[str]) -> list[str]:
         domain.validate_ladder(tiers)
         async with unit_of_work(self._pool) as connection:
+            await catalog_store.hold_ladder(connection, to_replace=True)
             missing = await catalog_store.min_tiers_outside(connection, tiers)
             if missing:
                 raise FailedPrecondition(

@@ -12,7 +12,7 @@ from services.rewards.domain import Reward, RewardSpec, Value
 
 _REWARD_COLUMNS = """
     r.reward_id, r.name, r.description, r.kind, r.amount_minor, r.currency_code, r.percent_off, r.sku,
-    r.partner, r.cost_points, r.min_tier, r.stock_total, r.stock_available, r.valid_from, r.valid_until,
+    r.partner, r.cost_points, r.min_tier, r.stock_total, r.stock_available, r.stock_issued, r.valid_from, r.valid_until,
     r.per_member_limit, r.limit_period, r.code_source, r.code_validity, r.trigger, r.trigger_tier,
     r.status, r.created_at, r.updated_at,
     (SELECT count(*) FROM codes c WHERE c.reward_id = r.reward_id AND c.status = 'available')
@@ -55,6 +55,7 @@ def _reward(row: asyncpg.Record) -> Reward:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         partner_codes_available=row["partner_codes_available"],
+        stock_issued=row["stock_issued"],
     )
 
 
@@ -86,9 +87,9 @@ async def insert_reward(connection: asyncpg.Connection, spec: RewardSpec, now: d
     await connection.execute(
         """INSERT INTO rewards (name, description, kind, amount_minor, currency_code, percent_off, sku, partner,
                                cost_points, min_tier, stock_total, valid_from, valid_until, per_member_limit,
-                               limit_period, code_validity, trigger_tier, stock_available, reward_id,
+                               limit_period, code_validity, trigger_tier, reward_id,
                                code_source, trigger, created_at, updated_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $11, $18,
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
                    $19, $20, $21, $21)""",
         *_spec_arguments(spec),
         reward_id,
@@ -99,17 +100,14 @@ async def insert_reward(connection: asyncpg.Connection, spec: RewardSpec, now: d
     return reward_id
 
 
-async def update_reward(
-    connection: asyncpg.Connection, reward_id: str, spec: RewardSpec, stock_available: int | None, now: datetime
-) -> None:
+async def update_reward(connection: asyncpg.Connection, reward_id: str, spec: RewardSpec, now: datetime) -> None:
     await connection.execute(
         """UPDATE rewards SET name = $1, description = $2, kind = $3, amount_minor = $4, currency_code = $5,
                   percent_off = $6, sku = $7, partner = $8, cost_points = $9, min_tier = $10, stock_total = $11,
                   valid_from = $12, valid_until = $13, per_member_limit = $14, limit_period = $15,
-                  code_validity = $16, trigger_tier = $17, stock_available = $18, updated_at = $19
-            WHERE reward_id = $20""",
+                  code_validity = $16, trigger_tier = $17, updated_at = $18
+            WHERE reward_id = $19""",
         *_spec_arguments(spec),
-        stock_available,
         now,
         uuid.UUID(reward_id),
     )
@@ -162,8 +160,8 @@ async def perks_for(connection: asyncpg.Connection, trigger: str, trigger_tier: 
 async def take_stock(connection: asyncpg.Connection, reward_id: str) -> bool:
     """Take one unit; False when none is left. Unlimited stock always has one."""
     taken = await connection.fetchval(
-        """UPDATE rewards SET stock_available = stock_available - 1
-            WHERE reward_id = $1 AND (stock_available IS NULL OR stock_available > 0)
+        """UPDATE rewards SET stock_issued = stock_issued + 1
+            WHERE reward_id = $1 AND (stock_total IS NULL OR stock_issued < stock_total)
            RETURNING true""",
         uuid.UUID(reward_id),
     )
@@ -172,13 +170,20 @@ async def take_stock(connection: asyncpg.Connection, reward_id: str) -> bool:
 
 async def return_stock(connection: asyncpg.Connection, reward_id: str) -> None:
     await connection.execute(
-        "UPDATE rewards SET stock_available = stock_available + 1 WHERE reward_id = $1 AND stock_available IS NOT NULL",
+        "UPDATE rewards SET stock_issued = stock_issued - 1 WHERE reward_id = $1",
         uuid.UUID(reward_id),
     )
 
 
 async def ladder(connection: asyncpg.Connection) -> list[str]:
     return [row["tier"] for row in await connection.fetch("SELECT tier FROM tier_ladder ORDER BY rank")]
+
+
+async def hold_ladder(connection: asyncpg.Connection, *, to_replace: bool) -> None:
+    """Until the transaction ends: writers of rewards keep the ladder their tiers were checked against, and a
+    replacement waits for them and for another replacement (two at once each filled the ladder the other emptied)."""
+    mode = "SHARE ROW EXCLUSIVE" if to_replace else "SHARE"
+    await connection.execute(f"LOCK TABLE tier_ladder IN {mode} MODE")
 
 
 async def replace_ladder(connection: asyncpg.Connection, tiers: Sequence[str]) -> None:

@@ -60,6 +60,18 @@ def _validate_campaign(request: CampaignRequest) -> None:
     violations.raise_if_any()
 
 
+def _terms(campaign: Campaign | CampaignRequest) -> tuple[object, ...]:
+    """What a campaign is; a repeat of its key must ask for exactly this."""
+    return (
+        campaign.name,
+        campaign.value,
+        campaign.code_count,
+        campaign.uses_per_code,
+        campaign.valid_from,
+        campaign.valid_until,
+    )
+
+
 def _code_from(raw: str) -> str:
     code = codes.normalize(raw)
     if not code or len(code) > codes.MAX_PARTNER_CODE:
@@ -130,7 +142,7 @@ class CodesApplication:
             )
             previous = await codes_store.campaign_by_key(connection, request.idempotency_key)
             if previous is not None:
-                if (previous.name, previous.code_count) != (request.name, request.code_count):
+                if _terms(previous) != _terms(request):
                     raise AlreadyExists("idempotency_key: already used for a different campaign")
                 return previous, True
             await codes_store.insert_campaign(connection, campaign, request.idempotency_key)

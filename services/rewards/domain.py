@@ -82,6 +82,8 @@ class Reward:
     created_at: datetime
     updated_at: datetime
     partner_codes_available: int
+    # Units out (reserved or completed redemptions and perks), counted whether the stock is limited or not.
+    stock_issued: int
 
 
 @dataclass(frozen=True)
@@ -166,12 +168,11 @@ def validate_ladder(tiers: Sequence[str]) -> None:
     violations.raise_if_any()
 
 
-def stock_after_update(previous: Reward, stock_total: int | None) -> int | None:
-    """Units left once the total changes: what was issued stays issued."""
-    if stock_total is None:
-        return None
-    issued = 0 if previous.spec.stock_total is None else previous.spec.stock_total - (previous.stock_available or 0)
-    return stock_total - issued
+def stock_total_refusal(previous: Reward, stock_total: int | None) -> str | None:
+    """Why the new total cannot be: below the units already issued (while limited or not), which stay issued."""
+    if stock_total is not None and stock_total < previous.stock_issued:
+        return f"spec.stock_total: below the {previous.stock_issued} units already issued"
+    return None
 
 
 def period_start(period: str, now: datetime) -> datetime | None:

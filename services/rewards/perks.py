@@ -20,6 +20,7 @@ from services.common.consumer import EventConsumer
 from services.common.db import unit_of_work
 from services.common.errors import InvalidArgument
 from services.common.kafka import POINTS_EVENTS_TOPIC
+from services.common.member_ids import require_member_id
 from services.common.settings import KafkaSettings
 from services.rewards import catalog_store, codes_store, domain, perks_store
 from services.rewards import redemption_store as redemptions
@@ -65,6 +66,9 @@ async def grant(
 
 async def _tier_reached(connection: asyncpg.Connection, envelope: EventEnvelope, payload: Message) -> None:
     assert isinstance(payload, points_pb2.TierReached)
+    require_member_id(payload.member_id)
+    if not payload.tier:
+        raise InvalidArgument.single("tier", "is required")
     now = domain.utc_now()
     for reward in await catalog_store.perks_for(connection, "tier_welcome", payload.tier):
         await grant(connection, reward, payload.member_id, "tier_welcome", f"tier:{payload.tier}", now)
@@ -72,6 +76,7 @@ async def _tier_reached(connection: asyncpg.Connection, envelope: EventEnvelope,
 
 async def _member_enrolled(connection: asyncpg.Connection, envelope: EventEnvelope, payload: Message) -> None:
     assert isinstance(payload, points_pb2.MemberEnrolled)
+    require_member_id(payload.member_id)
     try:
         birth_date = domain.parse_birth_date(payload.birth_date)
     except ValueError:
@@ -113,6 +118,13 @@ class BirthdayJob:
             )
         by_id = {reward.reward_id: reward for reward in rewards}
         for member_id, reward_id in due:
-            async with unit_of_work(self._pool) as connection:
-                granted += await grant(connection, by_id[reward_id], member_id, "birthday", grant_key, now)
+            try:
+                async with unit_of_work(self._pool) as connection:
+                    granted += await grant(connection, by_id[reward_id], member_id, "birthday", grant_key, now)
+            except asyncpg.PostgresError as error:
+                # One member's grant refused by the database must not keep everyone else's birthday waiting.
+                log.error(
+                    "birthday reward not granted",
+                    extra={"member_id": member_id, "reward_id": reward_id, "error": repr(error)},
+                )
         return granted

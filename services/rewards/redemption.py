@@ -30,6 +30,7 @@ from services.common.errors import (
     InvalidArgument,
     NotFound,
     ResourceExhausted,
+    Unavailable,
     Violations,
 )
 from services.rewards import catalog_store, codes_store, domain, paging
@@ -85,24 +86,43 @@ class RedemptionApplication:
             if previous is not None:
                 if (previous.member_id, previous.reward_id) != (member_id, str(parsed_reward)):
                     raise AlreadyExists("idempotency_key: already used for another member or reward")
-                return previous, True
-            reward = await catalog_store.get_reward(connection, str(parsed_reward))
-            if reward is None:
-                raise NotFound(f"reward_id: no reward {reward_id!r}")
-            await self._check_redeemable(connection, member_id, reward, now)
-            try:
-                redemption_id = await store.insert_pending(
-                    connection,
-                    member_id=member_id,
-                    reward_id=reward.reward_id,
-                    idempotency_key=idempotency_key,
-                    points=reward.spec.cost_points,
-                    now=now,
-                    lease_until=now + self._settings.lease,
-                )
-            except asyncpg.UniqueViolationError:
-                raise AlreadyExists("idempotency_key: already used by a concurrent redemption") from None
-        return await self.advance(redemption_id), False
+                # A repeat after a call that gave up (UNAVAILABLE says: call again) carries it on; a repeat of a
+                # call still in progress answers where that call got to.
+                redemption_id = uuid.UUID(previous.redemption_id)
+                if not await store.claim_if_stale(connection, redemption_id, now, self._settings.lease):
+                    return previous, True
+            else:
+                redemption_id = await self._start(connection, member_id, str(parsed_reward), idempotency_key, now)
+        return await self._carried_on(redemption_id), previous is not None
+
+    async def _start(
+        self, connection: asyncpg.Connection, member_id: str, reward_id: str, idempotency_key: str, now: datetime
+    ) -> uuid.UUID:
+        reward = await catalog_store.get_reward(connection, reward_id)
+        if reward is None:
+            raise NotFound(f"reward_id: no reward {reward_id!r}")
+        await self._check_redeemable(connection, member_id, reward, now)
+        try:
+            return await store.insert_pending(
+                connection,
+                member_id=member_id,
+                reward_id=reward.reward_id,
+                idempotency_key=idempotency_key,
+                points=reward.spec.cost_points,
+                now=now,
+                lease_until=now + self._settings.lease,
+            )
+        except asyncpg.UniqueViolationError:
+            raise AlreadyExists("idempotency_key: already used by a concurrent redemption") from None
+
+    async def _carried_on(self, redemption_id: uuid.UUID) -> RedemptionRow:
+        """`advance`, giving up the lease when the points service is away so that a retry can carry on at once."""
+        try:
+            return await self.advance(redemption_id)
+        except Unavailable:
+            async with self._pool.acquire() as connection:
+                await store.give_up_lease(connection, redemption_id, domain.utc_now())
+            raise
 
     async def cancel(self, redemption_id: str, reason: str) -> RedemptionRow:
         parsed = paging.parse_id("redemption_id", redemption_id)
@@ -260,7 +280,10 @@ class RedemptionApplication:
         if reward.spec.per_member_limit:
             since = domain.period_start(reward.spec.limit_period, now)
             used = await store.redeemed_since(connection, member_id, since, reward.reward_id)
-        tier = await eligibility_tier(connection, self._points, member_id) if reward.spec.min_tier else None
+        tier = None
+        # A free reward takes no hold, which is what otherwise finds out that the member does not exist.
+        if reward.spec.min_tier or not reward.spec.cost_points:
+            tier = await eligibility_tier(connection, self._points, member_id)
         refusal = domain.redeem_refusal(
             reward,
             tier,

@@ -182,6 +182,30 @@ async def delete(connection: asyncpg.Connection, redemption_id: uuid.UUID) -> No
     await connection.execute("DELETE FROM redemptions WHERE redemption_id = $1", redemption_id)
 
 
+async def claim_if_stale(
+    connection: asyncpg.Connection, redemption_id: uuid.UUID, now: datetime, lease: timedelta
+) -> bool:
+    """Lease one unfinished redemption to the caller if no call holds it any more."""
+    return bool(
+        await connection.fetchval(
+            """UPDATE redemptions SET lease_until = $2::timestamptz + $3::interval
+                WHERE redemption_id = $1 AND step IN ('pending', 'held', 'reserved', 'cancelling')
+                  AND lease_until < $2
+               RETURNING true""",
+            redemption_id,
+            now,
+            lease,
+        )
+    )
+
+
+async def give_up_lease(connection: asyncpg.Connection, redemption_id: uuid.UUID, now: datetime) -> None:
+    """The call carrying the redemption on stops: a retry, or the recovery job, may take it over at once."""
+    await connection.execute(
+        "UPDATE redemptions SET lease_until = $2 WHERE redemption_id = $1 AND lease_until > $2", redemption_id, now
+    )
+
+
 async def claim_stale(connection: asyncpg.Connection, now: datetime, lease: timedelta, limit: int) -> list[uuid.UUID]:
     """Unfinished redemptions whose lease ran out, leased to the caller now."""
     records = await connection.fetch(

@@ -13,6 +13,7 @@ from loyalty.events.v1.envelope_pb2 import EventEnvelope
 from loyalty.rewards.v1 import catalog_pb2, codes_pb2
 from loyalty.rewards.v1 import rewards_pb2 as pb
 
+from services.common.consumer import EventConsumer
 from services.common.events import kafka_headers, new_envelope
 from services.common.kafka import POINTS_EVENTS_TOPIC, dead_letter_topic
 from services.common.settings import KafkaSettings
@@ -36,6 +37,21 @@ async def publish(producer: AIOKafkaProducer, member_id: str, payload: Message) 
     return envelope.event_id
 
 
+async def perks_consumed(rewards_world: RewardsWorld, event_ids: list[str]) -> EventConsumer:
+    """Run the perks consumer until it has taken every one of the events (applied or dead-lettered)."""
+    consumer = next(c for c in rewards_world.parts.consumers if c.name == "rewards.perks")
+
+    async def all_taken() -> bool:
+        count = await rewards_world.rewards_pool.fetchval(
+            "SELECT count(*) FROM inbox WHERE consumer = $1 AND event_id = ANY($2::text[])", consumer.name, event_ids
+        )
+        return bool(count == len(event_ids))
+
+    async with running(consumer.run):
+        await eventually(all_taken, what="every perk event consumed")
+    return consumer
+
+
 async def perks_of(rewards_world: RewardsWorld, member_id: str) -> list[pb.Redemption]:
     return list(
         (await rewards_world.rewards.ListRedemptions(pb.ListRedemptionsRequest(member_id=member_id))).redemptions
@@ -53,16 +69,7 @@ async def test_reaching_a_tier_grants_its_welcome_perk_once_even_when_reached_tw
     reached = events.TierReached(member_id=member_id, tier="gold", previous_tier="silver")
     # Two distinct events (a member qualifying for gold again), not a redelivery the inbox would absorb.
     event_ids = [await publish(producer, member_id, reached) for _ in range(2)]
-    consumer = next(c for c in rewards_world.parts.consumers if c.name == "rewards.perks")
-
-    async def consumed() -> bool:
-        count = await rewards_world.rewards_pool.fetchval(
-            "SELECT count(*) FROM inbox WHERE consumer = $1 AND event_id = ANY($2::text[])", consumer.name, event_ids
-        )
-        return bool(count == len(event_ids))
-
-    async with running(consumer.run):
-        await eventually(consumed, what="both TierReached events consumed")
+    await perks_consumed(rewards_world, event_ids)
 
     granted = await perks_of(rewards_world, member_id)
     assert len(granted) == 1

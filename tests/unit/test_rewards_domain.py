@@ -33,7 +33,7 @@ SPEC = RewardSpec(
 
 def reward(stock: int | None = None, status: str = "active", **changes: object) -> Reward:
     spec = replace(SPEC, stock_total=stock, **changes)  # type: ignore[arg-type]
-    return Reward("r-1", spec, stock, status, NOW, NOW, partner_codes_available=0)
+    return Reward("r-1", spec, stock, status, NOW, NOW, partner_codes_available=0, stock_issued=0)
 
 
 def violated_fields(spec: RewardSpec) -> set[str]:
@@ -107,12 +107,13 @@ def test_limit_periods_start_at_calendar_boundaries_in_utc() -> None:
     assert domain.period_start("lifetime", NOW) is None
 
 
-def test_raising_the_stock_keeps_what_was_issued() -> None:
-    issued_two = reward(stock=3)
-    issued_two = replace(issued_two, spec=replace(issued_two.spec, stock_total=5))
-    assert domain.stock_after_update(issued_two, 10) == 8
-    assert domain.stock_after_update(issued_two, 1) == -1
-    assert domain.stock_after_update(issued_two, None) is None
+def test_the_stock_total_cannot_go_below_the_units_issued_while_limited_or_not() -> None:
+    for total in (5, None):
+        issued_two = replace(reward(stock=total), stock_issued=2)
+        assert domain.stock_total_refusal(issued_two, 10) is None
+        assert domain.stock_total_refusal(issued_two, 2) is None
+        assert domain.stock_total_refusal(issued_two, None) is None
+        assert domain.stock_total_refusal(issued_two, 1) == "spec.stock_total: below the 2 units already issued"
 
 
 def test_29_february_is_celebrated_on_the_28th_in_common_years() -> None:

@@ -63,8 +63,17 @@ class AccrualApplication:
             raise Unauthenticated("authorization: the key is unknown or revoked")
         return partner_id
 
-    async def ingest(self, partner_id: str, raws: Sequence[RawRecord], *, api_key: str | None = None) -> list[Decision]:
+    async def ingest(
+        self,
+        partner_id: str,
+        raws: Sequence[RawRecord],
+        *,
+        api_key: str | None = None,
+        kafka_messages: Sequence[str] | None = None,
+    ) -> list[Decision]:
         """Decide and write a batch for a partner authenticated by the caller.
+
+        `kafka_messages` names the message each record came in (partner.accruals.v1), recorded with its answer.
 
         With `api_key`, the key is checked again in the batch's transaction: a
         stream authenticated when it opened takes no batch after its key was
@@ -79,7 +88,13 @@ class AccrualApplication:
         async with unit_of_work(self._pool) as connection:
             if api_key is not None and not await self._still_valid(connection, partner_id, api_key):
                 raise Unauthenticated("authorization: the key was revoked")
-            return await self._ingest_in(connection, partner_id, raws, parsed, now)
+            decisions = await self._ingest_in(connection, partner_id, raws, parsed, now)
+            await accrual_store.insert_results(connection, partner_id, decisions, kafka_messages)
+            return decisions
+
+    async def answered_messages(self, kafka_messages: Sequence[str]) -> set[str]:
+        async with self._pool.acquire() as connection:
+            return await accrual_store.answered_messages(connection, kafka_messages)
 
     @staticmethod
     async def _still_valid(connection: asyncpg.Connection, partner_id: str, api_key: str) -> bool:
@@ -112,7 +127,6 @@ class AccrualApplication:
         credited = [row for row in rows if row.partner_transaction_id in written]
         repaid = await _settle_spent_refunds(connection, members, credited)
         await add_events(connection, POINTS_EVENTS_TOPIC, _earned_events(credited, members, repaid, partner_id, now))
-        await accrual_store.insert_results(connection, partner_id, decisions)
         touched = [members[member_id] for member_id in sorted({row.member_id for row in credited})]
         await tier_application.move_after_activities(connection, touched, program, now, spent=False)
         return decisions

@@ -8,14 +8,17 @@ transaction each); the partitions of a poll are ingested at the same time.
 A message that cannot be read, or whose partner or key does not check out,
 goes to `partner.accruals.v1.dlq` with the reason; so does every record
 refused by the intake (unknown member, invalid field, no rate), which also
-counts in the partner's control totals. Redelivered records answer DUPLICATE
-and change nothing: the partner's transaction id is the idempotency key, so
-this consumer needs no inbox.
+counts in the partner's control totals. A record the partner sends again
+answers DUPLICATE and changes nothing: the partner's transaction id is the
+idempotency key. A message this consumer reads again (the same message: a
+broker restart makes it read a partition from the beginning) is skipped, so
+that the control totals count what the partner sent, not what was read.
 """
 
 from __future__ import annotations
 
 import logging
+import zlib
 from collections import defaultdict
 
 import asyncpg
@@ -30,6 +33,7 @@ from services.common.dead_letters import DeadLetters
 from services.common.errors import DomainError
 from services.common.events import MalformedEvent, header, parse_message
 from services.common.kafka import PARTNER_ACCRUALS_TOPIC
+from services.common.metrics import CONSUMER_DUPLICATES
 from services.common.settings import KafkaSettings
 from services.points.accrual_application import AccrualApplication
 from services.points.partner_accrual import MAX_BATCH, Status
@@ -95,8 +99,15 @@ class PartnerAccrualConsumer(BatchConsumer):
     async def _ingest(
         self, partner_id: str, items: list[tuple[ConsumerRecord, pb.AccrualRecord]], dead_letters: DeadLetters
     ) -> None:
+        items = await self._not_answered(items)
+        if not items:
+            return
         try:
-            decisions = await self._accruals.ingest(partner_id, [raw_record(accrual) for _, accrual in items])
+            decisions = await self._accruals.ingest(
+                partner_id,
+                [raw_record(accrual) for _, accrual in items],
+                kafka_messages=[message_identity(record) for record, _ in items],
+            )
         except DomainError as error:
             # The batch as a whole cannot be taken (no single program in force, say): nothing was written.
             for record, _ in items:
@@ -117,3 +128,17 @@ class PartnerAccrualConsumer(BatchConsumer):
             else:
                 detail = f"{decision.field}: {decision.reason}" if decision.field else decision.reason
                 await self.dead_letter(record, dead_letters, f"{decision.status.value}: {detail}")
+
+    async def _not_answered(
+        self, items: list[tuple[ConsumerRecord, pb.AccrualRecord]]
+    ) -> list[tuple[ConsumerRecord, pb.AccrualRecord]]:
+        answered = await self._accruals.answered_messages([message_identity(record) for record, _ in items])
+        if answered:
+            CONSUMER_DUPLICATES.labels(self.name, self.topic).inc(len(answered))
+            log.debug("partner messages read again skipped", extra={"messages": len(answered)})
+        return [item for item in items if message_identity(item[0]) not in answered]
+
+
+def message_identity(record: ConsumerRecord) -> str:
+    """The message, not its content: a partner sending a record again sends another message (offset, timestamp)."""
+    return f"{record.partition}:{record.offset}:{record.timestamp}:{zlib.crc32(record.value or b'')}"

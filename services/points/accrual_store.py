@@ -112,15 +112,31 @@ async def insert_accepted(connection: asyncpg.Connection, partner_id: str, rows:
     return written
 
 
-async def insert_results(connection: asyncpg.Connection, partner_id: str, decisions: Sequence[Decision]) -> None:
-    """Log every answer, for the partner's daily control totals."""
+async def insert_results(
+    connection: asyncpg.Connection,
+    partner_id: str,
+    decisions: Sequence[Decision],
+    kafka_messages: Sequence[str] | None = None,
+) -> None:
+    """Log every answer, for the partner's daily control totals, with the Kafka message answered (if any)."""
     await connection.execute(
-        """INSERT INTO partner_accrual_results (partner_id, partner_transaction_id, status, amount, points)
-           SELECT $1, * FROM unnest($2::text[], $3::text[], $4::numeric[], $5::bigint[])""",
+        """INSERT INTO partner_accrual_results (partner_id, partner_transaction_id, status, amount, points,
+                                                kafka_message)
+           SELECT $1, * FROM unnest($2::text[], $3::text[], $4::numeric[], $5::bigint[], $6::text[])
+           ON CONFLICT (kafka_message) WHERE kafka_message IS NOT NULL DO NOTHING""",
         partner_id,
         # An invalid id is logged as far as Postgres text can hold it.
         [d.partner_transaction_id[:128].replace("\x00", "") for d in decisions],
         [d.status.value for d in decisions],
         [d.amount for d in decisions],
         [d.points for d in decisions],
+        list(kafka_messages) if kafka_messages is not None else [None] * len(decisions),
     )
+
+
+async def answered_messages(connection: asyncpg.Connection, kafka_messages: Sequence[str]) -> set[str]:
+    """Those of the Kafka messages already answered (read again, not sent again)."""
+    records = await connection.fetch(
+        "SELECT kafka_message FROM partner_accrual_results WHERE kafka_message = ANY($1::text[])", list(kafka_messages)
+    )
+    return {record["kafka_message"] for record in records}

@@ -183,3 +183,41 @@ async def test_a_record_the_database_refuses_is_dead_lettered_alone_and_the_rest
     assert (header(letter, "dlq-reason") or "").startswith("the database refused a value")
     assert consumer.applied == 2
     assert await pool.fetchval("SELECT count(*) FROM partner_accruals WHERE member_id = $1", rich) == 0
+
+
+async def test_a_message_read_again_is_not_answered_again_but_a_record_sent_again_is(
+    pool: asyncpg.Pool,
+    app: PointsApplication,
+    kafka_settings: KafkaSettings,
+    producer: AIOKafkaProducer,
+    fresh_topic: TopicFactory,
+) -> None:
+    topic = await fresh_topic("partner-reread")
+    partner_id, key = await hotel(pool)
+    member = (await app.enroll(Enrollment(new_id("m"), "", "", ""))).member_id
+    await send(producer, topic, partner_id, key, stay("s1", member, "10"))
+    await send(producer, topic, partner_id, key, stay("s1", member, "10"))  # sent again by the partner
+    await send(producer, topic, partner_id, key, stay("s2", "ghost", "10"))
+
+    async def answers() -> list[str]:
+        rows = await pool.fetch(
+            "SELECT status FROM partner_accrual_results WHERE partner_id = $1 ORDER BY status", partner_id
+        )
+        return [row["status"] for row in rows]
+
+    async def answered(expected: list[str]) -> bool:
+        return await answers() == expected
+
+    first = partner_consumer(pool, kafka_settings, topic)
+    async with running(first.run):
+        await eventually(lambda: answered(["accepted", "duplicate", "unknown_member"]), what="three answers")
+    # A consumer reading the partition from the beginning again, as one does after a broker restart lost the
+    # log it was in, reads the very same messages: nothing is answered, credited or dead-lettered twice.
+    again = partner_consumer(pool, kafka_settings, topic)
+    async with running(again.run):
+        await send(producer, topic, partner_id, key, stay("s1", member, "10"))  # and once more by the partner
+        await eventually(
+            lambda: answered(["accepted", "duplicate", "duplicate", "unknown_member"]), what="the new message answered"
+        )
+    assert (again.applied, again.dead_lettered) == (1, 0)
+    assert await _balance(pool, member, 100)

@@ -26,6 +26,7 @@ from services.common.ids import new_id
 from services.common.kafka import POINTS_EVENTS_TOPIC
 from services.common.outbox import add_events
 from services.points import accrual_store, domain, partners_store, settlement, store, tier_application
+from services.points.expiry import expire_on_arrival
 from services.points.partner_accrual import (
     MAX_BATCH,
     Decision,
@@ -127,6 +128,7 @@ class AccrualApplication:
         credited = [row for row in rows if row.partner_transaction_id in written]
         repaid = await _settle_spent_refunds(connection, members, credited)
         await add_events(connection, POINTS_EVENTS_TOPIC, _earned_events(credited, members, repaid, partner_id, now))
+        await expire_on_arrival(connection, [(row.member_id, row.expires_at) for row in credited], now)
         touched = [members[member_id] for member_id in sorted({row.member_id for row in credited})]
         await tier_application.move_after_activities(connection, touched, program, now, spent=False)
         return decisions

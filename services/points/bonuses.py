@@ -25,6 +25,7 @@ from services.common.kafka import POINTS_EVENTS_TOPIC
 from services.common.member_ids import check_member_id
 from services.common.outbox import add_events
 from services.points import domain, ledger, lots_store, store
+from services.points.expiry import expire_on_arrival
 from services.points.program import Activity, LimitPer, Program
 from services.points.program_application import ProgramApplication
 
@@ -123,7 +124,10 @@ async def record_activity(pool: asyncpg.Pool, programs: ProgramApplication, reco
             balance_after=member.balance + activity.points,
         )
         entry = await credit_bonus(connection, program, bonus)
-        return ActivityResult(activity.points, entry, duplicate=False, balance=member.balance + activity.points)
+        # Read again: points of an activity reported after their term expired as they were credited.
+        after = await store.get_member(connection, member.member_id)
+        assert after is not None
+        return ActivityResult(activity.points, entry, duplicate=False, balance=after.balance)
 
 
 @dataclass(frozen=True)
@@ -153,23 +157,21 @@ async def credit_bonuses(
     connection: asyncpg.Connection, program: Program, bonuses: Sequence[Bonus]
 ) -> list[store.EntryRow]:
     """Each bonus's entry, its lot and its PointsEarned event; a statement for all entries and one for the events."""
-    entries = await lots_store.insert_credits(
-        connection,
-        [
-            lots_store.NewCredit(
-                member_id=bonus.member_id,
-                kind="bonus",
-                points=bonus.points,
-                idempotency_key=bonus.key,
-                description=bonus.description,
-                earned_at=bonus.earned_at,
-                expires_at=program.expiry.expires_at(bonus.earned_at),
-                breakdown=bonus.breakdown(),
-                available_at=bonus.available_at,
-            )
-            for bonus in bonuses
-        ],
-    )
+    credits = [
+        lots_store.NewCredit(
+            member_id=bonus.member_id,
+            kind="bonus",
+            points=bonus.points,
+            idempotency_key=bonus.key,
+            description=bonus.description,
+            earned_at=bonus.earned_at,
+            expires_at=program.expiry.expires_at(bonus.earned_at),
+            breakdown=bonus.breakdown(),
+            available_at=bonus.available_at,
+        )
+        for bonus in bonuses
+    ]
+    entries = await lots_store.insert_credits(connection, credits)
     envelopes = [
         new_envelope(
             events.PointsEarned(
@@ -187,4 +189,5 @@ async def credit_bonuses(
         for bonus, entry in zip(bonuses, entries, strict=True)
     ]
     await add_events(connection, POINTS_EVENTS_TOPIC, envelopes)
+    await expire_on_arrival(connection, [(c.member_id, c.expires_at) for c in credits], domain.utc_now())
     return entries

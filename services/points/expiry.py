@@ -7,7 +7,7 @@ tests and operators can run it at a chosen time.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -118,6 +118,19 @@ class ExpiryJob:
             ]
             await add_events(connection, POINTS_EVENTS_TOPIC, _envelopes(expiring, now))
         return len(records)
+
+
+async def expire_on_arrival(
+    connection: asyncpg.Connection, credited: Iterable[tuple[str, datetime | None]], now: datetime
+) -> dict[str, int]:
+    """Points credited already past their expiry (an activity reported after its points' term) expire in the
+    transaction that credits them, not at the job's next pass: never part of the balance while not available.
+
+    `credited` holds (member id, expires_at) of the new lots; their members are locked by the caller. Returns the
+    points expired by member.
+    """
+    members = sorted({member for member, expires_at in credited if expires_at is not None and expires_at <= now})
+    return await _expire_members(connection, members, now) if members else {}
 
 
 async def _expire_members(connection: asyncpg.Connection, member_ids: Sequence[str], now: datetime) -> dict[str, int]:

@@ -30,6 +30,7 @@ from services.common.outbox import add_events
 from services.common.tracing import within
 from services.points import domain, pricing, purchases_store, referrals, settlement, store, tier_application
 from services.points.earning import EarnComponent
+from services.points.expiry import expire_on_arrival
 from services.points.program_application import ProgramApplication
 
 SOURCE = "loyalty.points"
@@ -88,6 +89,9 @@ class PurchaseRecorder:
         recorded = [item for item in fresh if _recorded_now(outcomes[item.index])]
         await _move_tiers(connection, recorded, now)
         await add_events(connection, POINTS_EVENTS_TOPIC, [_points_earned(*credit) for credit in earned])
+        credited = [(item.member.member_id, item.priced.expires_at) for item in recorded]
+        if expired := await expire_on_arrival(connection, credited, now):
+            _answer_balances_after_expiry(recorded, outcomes, expired)
         for item in recorded:
             outcome = outcomes[item.index]
             assert isinstance(outcome, PurchaseResult)
@@ -158,6 +162,16 @@ async def _write(
         priced = item.priced
         outcomes[item.index] = PurchaseResult(priced.points, entry, False, balance, _terms(priced), priced.components)
     return earned
+
+
+def _answer_balances_after_expiry(
+    recorded: Sequence[_Fresh], outcomes: list[Outcome | None], expired: dict[str, int]
+) -> None:
+    """The balance answered is the one the purchase leaves, its points already expired on arrival taken off."""
+    for item in recorded:
+        outcome = outcomes[item.index]
+        if item.member.member_id in expired and isinstance(outcome, PurchaseResult):
+            outcomes[item.index] = replace(outcome, balance=outcome.balance - expired[item.member.member_id])
 
 
 def _recorded_now(outcome: Outcome | None) -> bool:

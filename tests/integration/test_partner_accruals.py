@@ -10,13 +10,14 @@ import asyncpg
 import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
+from loyalty.events.v1 import points_pb2 as events
 from loyalty.points.v1 import partners_pb2 as pb
 from loyalty.points.v1 import partners_pb2_grpc, points_pb2, points_pb2_grpc
 from prometheus_client import REGISTRY
 
 from services.common.events import decode
 from services.points.program_application import ProgramApplication
-from tests.integration.points_ledger_support import new_id
+from tests.integration.points_ledger_support import events_of, new_id
 from tests.integration.support import field_violations, run_cli
 from tests.integration.test_points_ledger import outbox_events
 
@@ -434,3 +435,24 @@ async def test_batches_of_a_stream_are_written_in_the_order_sent(
     accepted, duplicate = [pb.ACCRUAL_STATUS_ACCEPTED] * 4, [pb.ACCRUAL_STATUS_DUPLICATE] * 4
     assert outcomes == [[accepted, duplicate]] * 24
     assert [(await balance(channel, m)).balance for m in members] == [2400] * 4
+
+
+async def test_an_accrual_reported_after_its_points_term_expires_as_it_is_credited(
+    channel: grpc.aio.Channel,
+    admin: partners_pb2_grpc.PartnerServiceStub,
+    intake: partners_pb2_grpc.PartnerAccrualServiceStub,
+    pool: asyncpg.Pool,
+) -> None:
+    await ProgramApplication(pool).apply(TIERED)  # points expire 24 months after earning
+    _, key = await airline(admin)
+    member = await enroll(channel)
+    old_flight = flight("old", member, "500", activity_date=f"{datetime.now(UTC).year - 3}-06-01")
+    answer = await intake.SubmitAccruals(
+        pb.AccrualBatch(records=[old_flight, flight("new", member, "100")]), metadata=auth(key)
+    )
+    assert [(r.status, r.points) for r in answer.results] == [(pb.ACCRUAL_STATUS_ACCEPTED, p) for p in (500, 100)]
+    # No expiry job has run: the expired 500 were never part of the balance.
+    state = await balance(channel, member)
+    assert (state.balance, state.available, state.pending, state.held) == (100, 100, 0, 0)
+    expired = await events_of(pool, member, events.PointsExpired)
+    assert [e.points for e in expired] == [500]  # type: ignore[attr-defined]

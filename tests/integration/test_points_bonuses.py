@@ -102,13 +102,24 @@ async def test_a_per_month_activity_credits_up_to_its_count_in_each_calendar_mon
     bonus_app: PointsApplication,
 ) -> None:
     member_id = await enrolled(bonus_app)
-    june = datetime(2025, 6, 10, tzinfo=UTC)
-    for at in (june, june + timedelta(days=15)):
+    this_month = datetime.now(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    last_month = (this_month - timedelta(days=1)).replace(day=10)
+    for at in (last_month, last_month + timedelta(days=15)):
         assert (await bonus_app.record_activity(activity(member_id, "review", at=at))).points_earned == 50
     with pytest.raises(FailedPrecondition, match=r"review.*2 per calendar month"):
-        await bonus_app.record_activity(activity(member_id, "review", at=datetime(2025, 6, 30, 23, tzinfo=UTC)))
-    july = await bonus_app.record_activity(activity(member_id, "review", at=datetime(2025, 7, 1, tzinfo=UTC)))
-    assert (july.points_earned, july.balance) == (50, 650)
+        await bonus_app.record_activity(activity(member_id, "review", at=this_month - timedelta(hours=1)))
+    next_one = await bonus_app.record_activity(activity(member_id, "review", at=this_month))
+    assert (next_one.points_earned, next_one.balance) == (50, 650)
+
+
+async def test_an_activity_reported_after_its_points_term_earns_points_that_expire_at_once(
+    bonus_app: PointsApplication,
+) -> None:
+    member_id = await enrolled(bonus_app)  # 500 signup points
+    long_ago = datetime.now(UTC) - timedelta(days=400)  # points expire 12 months after earning
+    late = await bonus_app.record_activity(activity(member_id, "review", at=long_ago))
+    assert (late.points_earned, late.balance) == (50, 500)
+    assert (await bonus_app.member(member_id)).balance == 500
 
 
 async def test_a_repeated_idempotency_key_returns_the_first_result(bonus_app: PointsApplication) -> None:

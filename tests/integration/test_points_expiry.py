@@ -222,3 +222,23 @@ async def test_a_purchase_sent_late_is_activity_of_the_day_it_was_made(
     state = await books(pool, ledger, member_id)
     assert (state.entries_sum, state.available) == (0, 0)
     assert_balanced(state)
+
+
+async def test_a_purchase_reported_after_its_points_term_expires_as_it_is_recorded(
+    pool: asyncpg.Pool, ledger: LedgerApplication
+) -> None:
+    programs = ProgramApplication(pool)
+    await programs.apply(
+        "id: term\nname: Term\neffective_from: 2020-01-01\ncurrency: USD\n"
+        "earning: {base_rates: {USD: 2}}\nexpiry: {months_after_earning: 24}\n"
+    )
+    app = PointsApplication(pool, 2, programs)
+    member_id = await member_with_points(app, 100)  # 200 points, earned now
+    made = utc_now() - 26 * 31 * DAY  # sent only now
+    late = await app.record_purchase(Purchase(new_id("p"), member_id, Money(1000, "USD"), (), made, ""))
+    assert (late.points_earned, late.balance) == (20, 200)
+    state = await books(pool, ledger, member_id)  # no expiry job has run
+    assert (state.entries_sum, state.available) == (200, 200)
+    assert_balanced(state)
+    expired = await events_of(pool, member_id, events.PointsExpired)
+    assert [e.points for e in expired] == [20]  # type: ignore[attr-defined]

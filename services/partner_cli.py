@@ -22,6 +22,7 @@ from loyalty.points.v1 import partners_pb2_grpc
 
 from services.client import iso_moment, points_channel
 from services.common.events import timestamp
+from services.text_table import print_table
 
 _KINDS = {
     "airline": pb.PARTNER_KIND_AIRLINE,
@@ -131,7 +132,5 @@ async def _report(args: argparse.Namespace) -> int:
         writer.writerows(rows)
         return 0
     print(f"partner {report.partner_id}, {report.day} (UTC)")
-    print(f"{'status':<16}{'records':>10}{'amount':>18}{'points':>14}")
-    for status, records, amount, points in rows:
-        print(f"{status:<16}{records:>10}{amount:>18}{points:>14}")
+    print_table(("status", "records", "amount", "points"), rows)
     return 0

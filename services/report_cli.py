@@ -28,6 +28,7 @@ from services.client import iso_moment
 from services.common.events import timestamp
 from services.common.settings import grpc_tls_settings
 from services.common.tls import grpc_channel
+from services.text_table import print_table
 
 _GROUPINGS = {"tier": pb.GROUPING_TIER, "partner": pb.GROUPING_PARTNER}
 COUNTS = (
@@ -96,10 +97,7 @@ def print_report(response: pb.GetKpisResponse, *, as_csv: bool) -> None:
         return
     start, end = (t.ToDatetime(tzinfo=UTC).isoformat() for t in (response.from_time, response.to_time))
     print(f"{start} to {end}; {response.currency_code}, {response.cost_per_point} per point")
-    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        first, *values = (str(v) for v in row)
-        print("  ".join([first.ljust(widths[0]), *(v.rjust(w) for v, w in zip(values, widths[1:], strict=True))]))
+    print_table(header, rows)
 
 
 def kpi_names(all_kpis: list[pb.Kpis]) -> list[str]:

@@ -115,7 +115,8 @@ def parse(raw: RawRecord, today: date) -> Record | Invalid:
     """The valid record, or the first wrong field and why."""
     if not PURCHASE_ID_PATTERN.fullmatch(raw.partner_transaction_id):
         return Invalid(
-            "partner_transaction_id", required_as(raw.partner_transaction_id, "1-128 printable ASCII characters")
+            "partner_transaction_id",
+            required_as(raw.partner_transaction_id, "1-128 printable ASCII characters without spaces"),
         )
     if not MEMBER_ID_PATTERN.fullmatch(raw.member_id):
         return Invalid("member_id", required_as(raw.member_id, "1-64 letters, digits, '.', '_', ':' or '-'"))
@@ -188,14 +189,23 @@ def convert(rate: Rate, amount: Decimal, bonus_amount: Decimal) -> tuple[int, in
     return int(base.to_integral_value(rounding=mode)), int(bonus.to_integral_value(rounding=mode))
 
 
-def same_name(family_name: str, given: str) -> bool:
-    """Names compared ignoring case, accents, spaces, hyphens and apostrophes."""
-    return _fold(family_name) == _fold(given)
+def names_differ(family_name: str, given: str) -> bool:
+    """Whether both names are known and differ, ignoring case, accents, spaces, hyphens and apostrophes.
+
+    A name of nothing but those (" ", "-") is not known.
+    """
+    family, other = _fold(family_name), _fold(given)
+    return bool(family and other) and family != other
+
+
+# Spacing modifier letters (U+02B0-U+02FF) count as letters to str.isalnum(), but in names they are marks:
+# apostrophes (U+02BC, U+02BB), stress and length marks.
+_MODIFIER_LETTERS = range(0x02B0, 0x0300)
 
 
 def _fold(name: str) -> str:
     decomposed = unicodedata.normalize("NFKD", name.casefold())
-    return "".join(c for c in decomposed if c.isalnum())
+    return "".join(c for c in decomposed if c.isalnum() and ord(c) not in _MODIFIER_LETTERS)
 
 
 def decide(
@@ -236,7 +246,7 @@ def _decide_one(
         return Decision(
             tx, Status.UNKNOWN_MEMBER, reason=f"no active member {record.member_id!r}", record=record, amount=amount
         )
-    if record.member_last_name and member.family_name and not same_name(member.family_name, record.member_last_name):
+    if names_differ(member.family_name, record.member_last_name):
         return Decision(
             tx,
             Status.NAME_MISMATCH,

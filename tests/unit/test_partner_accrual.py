@@ -18,9 +18,9 @@ from services.points.partner_accrual import (
     Status,
     convert,
     decide,
+    names_differ,
     parse,
     rate_on,
-    same_name,
 )
 from services.points.partner_api import raw_record
 from services.points.program import Rounding
@@ -110,9 +110,14 @@ def test_conversion_rounds_base_and_bonus_by_the_rate(
 
 
 def test_names_match_ignoring_case_accents_and_punctuation() -> None:
-    assert same_name("Müller-Lüdenscheidt", "MULLER LUDENSCHEIDT")
-    assert same_name("O'Brien", "obrien")
-    assert not same_name("Smith", "Smyth")
+    assert not names_differ("Müller-Lüdenscheidt", "MULLER LUDENSCHEIDT")
+    for apostrophe in ("'", "\u2019", "\u02bc", "\u02bb", ""):
+        assert not names_differ("O'Brien", f"o{apostrophe}brien")
+    assert names_differ("Smith", "Smyth")
+    # Not known on either side: nothing to compare.
+    assert not names_differ("Smith", " ")
+    assert not names_differ("Smith", "-")
+    assert not names_differ("", "Smyth")
 
 
 def test_every_record_gets_its_answer_in_order() -> None:

@@ -140,3 +140,75 @@ async def answered_messages(connection: asyncpg.Connection, kafka_messages: Sequ
         "SELECT kafka_message FROM partner_accrual_results WHERE kafka_message = ANY($1::text[])", list(kafka_messages)
     )
     return {record["kafka_message"] for record in records}
+
+
+@dataclass(frozen=True)
+class AccrualToCancel:
+    member_id: str
+    points: int
+    entry_id: uuid.UUID | None
+    # When the activity happened (the tier window it counted in); when accepted, for one that earned nothing.
+    qualifies_at: datetime
+
+
+@dataclass(frozen=True)
+class CancellationRow:
+    partner_transaction_id: str
+    member_id: str
+    points_reversed: int
+    points_owed: int
+    points_overdrawn: int
+    points_expired: int
+    entry_id: uuid.UUID | None
+    cancelled_at: datetime
+
+
+async def accrual_to_cancel(
+    connection: asyncpg.Connection, partner_id: str, transaction_id: str
+) -> AccrualToCancel | None:
+    record = await connection.fetchrow(
+        """SELECT a.member_id, a.points, a.entry_id, coalesce(e.qualifies_at, a.accepted_at) AS qualifies_at
+             FROM partner_accruals a LEFT JOIN ledger_entries e ON e.entry_id = a.entry_id
+            WHERE a.partner_id = $1 AND a.partner_transaction_id = $2""",
+        partner_id,
+        transaction_id,
+    )
+    return AccrualToCancel(**record) if record else None
+
+
+_CANCELLATION_COLUMNS = """partner_transaction_id, member_id, points_reversed, points_owed, points_overdrawn,
+                           points_expired, entry_id, cancelled_at"""
+
+
+async def find_cancellation(
+    connection: asyncpg.Connection, partner_id: str, transaction_id: str
+) -> CancellationRow | None:
+    record = await connection.fetchrow(
+        f"""SELECT {_CANCELLATION_COLUMNS} FROM partner_cancellations
+             WHERE partner_id = $1 AND partner_transaction_id = $2""",
+        partner_id,
+        transaction_id,
+    )
+    return CancellationRow(**record) if record else None
+
+
+async def insert_cancellation(
+    connection: asyncpg.Connection, partner_id: str, reason: str, accrual: AccrualToCancel, row: CancellationRow
+) -> None:
+    await connection.execute(
+        """INSERT INTO partner_cancellations (partner_id, partner_transaction_id, member_id, reason, points_reversed,
+                                              points_owed, points_overdrawn, points_expired, entry_id, qualifies_at,
+                                              cancelled_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)""",
+        partner_id,
+        row.partner_transaction_id,
+        row.member_id,
+        reason,
+        row.points_reversed,
+        row.points_owed,
+        row.points_overdrawn,
+        row.points_expired,
+        row.entry_id,
+        accrual.qualifies_at,
+        row.cancelled_at,
+    )

@@ -31,6 +31,7 @@ _KIND = {
     "redemption": pb.ENTRY_KIND_REDEMPTION,
     "refund": pb.ENTRY_KIND_REFUND,
     "partner_earn": pb.ENTRY_KIND_PARTNER_EARN,
+    "partner_cancel": pb.ENTRY_KIND_PARTNER_CANCEL,
     "debt_repayment": pb.ENTRY_KIND_DEBT_REPAYMENT,
     "bonus": pb.ENTRY_KIND_BONUS,
     "expiry": pb.ENTRY_KIND_EXPIRY,

@@ -21,6 +21,7 @@ from services.common.metrics import POINTS_GAUGES
 from services.common.runtime import PeriodicJob, ServiceParts
 from services.common.settings import ServiceSettings
 from services.points.accrual_application import AccrualApplication
+from services.points.accrual_cancellation import AccrualCancellations
 from services.points.accrual_consumer import PartnerAccrualConsumer
 from services.points.api import PointsServicer
 from services.points.application import PointsApplication
@@ -60,7 +61,12 @@ def build(settings: ServiceSettings, pool: asyncpg.Pool) -> ServiceParts:
             Registration.of(
                 partners_pb2_grpc, partners_pb2, "PartnerService", PartnerServicer(PartnerApplication(pool))
             ),
-            Registration.of(partners_pb2_grpc, partners_pb2, "PartnerAccrualService", PartnerAccrualServicer(accruals)),
+            Registration.of(
+                partners_pb2_grpc,
+                partners_pb2,
+                "PartnerAccrualService",
+                PartnerAccrualServicer(accruals, AccrualCancellations(pool, programs)),
+            ),
         ],
         consumers=[
             purchases_consumer(pool, settings.kafka, application, refunds),

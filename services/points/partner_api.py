@@ -15,6 +15,7 @@ from services.common.decimals import decimal_text
 from services.common.events import timestamp
 from services.common.proto_time import optional_time
 from services.points.accrual_application import AccrualApplication
+from services.points.accrual_cancellation import AccrualCancellations
 from services.points.partner_accrual import Decision, RawRecord, Status
 from services.points.partner_application import PartnerApplication, PartnerView, parse_rate
 from services.points.program import Rounding
@@ -105,8 +106,26 @@ class PartnerServicer(partners_pb2_grpc.PartnerServiceServicer):
 
 
 class PartnerAccrualServicer(partners_pb2_grpc.PartnerAccrualServiceServicer):
-    def __init__(self, accruals: AccrualApplication) -> None:
+    def __init__(self, accruals: AccrualApplication, cancellations: AccrualCancellations) -> None:
         self._accruals = accruals
+        self._cancellations = cancellations
+
+    async def CancelAccrual(self, request: pb.CancelAccrualRequest, context: Context) -> pb.CancelAccrualResponse:
+        partner_id = await self._accruals.partner_of_key(bearer(context.invocation_metadata()))
+        cancellation = await self._cancellations.cancel(partner_id, request.partner_transaction_id, request.reason)
+        row = cancellation.row
+        return pb.CancelAccrualResponse(
+            partner_transaction_id=row.partner_transaction_id,
+            member_id=row.member_id,
+            points_reversed=row.points_reversed,
+            points_taken=cancellation.points_taken,
+            points_owed=row.points_owed,
+            points_overdrawn=row.points_overdrawn,
+            points_expired=row.points_expired,
+            ledger_entry_id=str(row.entry_id) if row.entry_id else "",
+            duplicate=cancellation.duplicate,
+            cancelled_at=timestamp(row.cancelled_at),
+        )
 
     async def SubmitAccruals(self, request: pb.AccrualBatch, context: Context) -> pb.AccrualBatchResult:
         partner_id = await self._accruals.partner_of_key(bearer(context.invocation_metadata()))

@@ -1,18 +1,15 @@
 """Refund use case: take back what a purchase earned, in proportion.
 
-Points of the purchase that already expired are not taken again: the member
-lost them then. Points already spent follow the program's
-`refunds.spent_points` in force at the refund: owed off the books (debt, the
-default) or taken anyway, leaving the balance negative (negative_balance).
-See services/points/settlement.py for how later earnings settle either, and
-services/points/referrals.py for the referral bonus a return within the
-pending window voids.
+Points of the purchase that already expired are not taken again, and points
+already spent follow the program's `refunds.spent_points` in force at the
+refund (services/points/reversal.py). See services/points/settlement.py for
+how later earnings settle either, and services/points/referrals.py for the
+referral bonus a return within the pending window voids.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
 import asyncpg
 from loyalty.events.v1 import points_pb2 as events
@@ -22,9 +19,10 @@ from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArg
 from services.common.events import new_envelope
 from services.common.kafka import POINTS_EVENTS_TOPIC
 from services.common.outbox import add_event
-from services.points import domain, ledger, lots_store, referrals, refunds_store, store, tier_risk
+from services.points import domain, ledger, referrals, refunds_store, store, tier_risk
 from services.points.program import SpentPoints
 from services.points.program_application import ProgramApplication
+from services.points.reversal import Reversal, take_back
 
 SOURCE = "loyalty.points"
 
@@ -34,14 +32,6 @@ class RefundResult:
     refund: refunds_store.RefundRow
     entry: store.EntryRow | None
     duplicate: bool
-
-
-@dataclass(frozen=True)
-class _TakenBack:
-    entry: store.EntryRow | None
-    owed: int
-    overdrawn: int
-    expired: int
 
 
 class RefundApplication:
@@ -80,7 +70,16 @@ class RefundApplication:
             connection, None, [refund.occurred_at, purchase.occurred_at]
         )
         policy = version.program.spent_points if version else SpentPoints.DEBT
-        taken = await _take_back(connection, purchase, refund, points, now, policy)
+        reversal = Reversal(
+            member_id=purchase.member_id,
+            credit_entry_id=purchase.entry_id,
+            points=points,
+            forgiven_before=purchase.expired_before,
+            kind="refund",
+            idempotency_key=f"refund:{refund.refund_id}",
+            description=f"refund {refund.refund_id} of purchase {purchase.purchase_id}",
+        )
+        taken = await take_back(connection, reversal, now, policy)
         row = await refunds_store.insert_refund(
             connection,
             refund_id=refund.refund_id,
@@ -134,51 +133,6 @@ def _check_refundable(purchase: refunds_store.RefundablePurchase, refund: domain
         raise FailedPrecondition(
             f"amount: {refund.amount.amount_minor} exceeds the {unrefunded} (minor units) not yet refunded"
         )
-
-
-async def _take_back(
-    connection: asyncpg.Connection,
-    purchase: refunds_store.RefundablePurchase,
-    refund: domain.Refund,
-    points: int,
-    now: datetime,
-    policy: SpentPoints,
-) -> _TakenBack:
-    """Draw the points back (own lot first, never held points), less what expired from the purchase's lot.
-
-    What no lot gives is owed or overdrawn.
-    """
-    if points == 0:
-        return _TakenBack(None, 0, 0, 0)
-    own = await refunds_store.lot_of_entry(connection, purchase.entry_id) if purchase.entry_id else None
-    expired = 0
-    if own is not None:
-        expired = ledger.expired_to_forgive(
-            points=points,
-            own_remaining=own.remaining,
-            expired_from_own=await refunds_store.expired_from_lot(connection, purchase.member_id, own.lot_id),
-            forgiven_before=purchase.expired_before,
-        )
-    lots = await lots_store.open_lots(connection, purchase.member_id)
-    others = [lot for lot in lots if own is None or lot.lot_id != own.lot_id]
-    reserved = ledger.reserved_spendable(lots, await lots_store.open_holds(connection, purchase.member_id, now), now)
-    to_take = points - expired
-    draws, spent = ledger.draw_for_refund(own, others, to_take, reserved, now)
-    owed, overdrawn = (spent, 0) if policy is SpentPoints.DEBT else (0, spent)
-    # Before the entry: the balance may only go as negative as what is recorded overdrawn.
-    await refunds_store.add_spent_points(connection, purchase.member_id, owed=owed, overdrawn=overdrawn)
-    entry = None
-    if to_take > owed:
-        entry = await store.insert_entry(
-            connection,
-            member_id=purchase.member_id,
-            kind="refund",
-            points=-(to_take - owed),
-            idempotency_key=f"refund:{refund.refund_id}",
-            description=f"refund {refund.refund_id} of purchase {purchase.purchase_id}",
-        )
-        await lots_store.apply_draws(connection, entry.entry_id, draws)
-    return _TakenBack(entry, owed, overdrawn, expired)
 
 
 async def _repeat_of(

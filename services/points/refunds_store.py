@@ -128,13 +128,16 @@ async def add_spent_points(connection: asyncpg.Connection, member_id: str, *, ow
 
 
 async def uncovered_refund_entries(connection: asyncpg.Connection, member_id: str) -> list[tuple[uuid.UUID, int]]:
-    """Refund entries that overdrew, oldest first, with the points no lot has given them yet."""
+    """Entries of refunds and partner cancellations that overdrew, oldest first, with the points no lot has given
+    them yet."""
     records = await connection.fetch(
         """SELECT e.entry_id, -e.points - coalesce(d.drawn, 0) AS uncovered
-             FROM refunds r
+             FROM (SELECT entry_id FROM refunds WHERE member_id = $1 AND points_overdrawn > 0
+                   UNION ALL
+                   SELECT entry_id FROM partner_cancellations WHERE member_id = $1 AND points_overdrawn > 0) r
              JOIN ledger_entries e ON e.entry_id = r.entry_id
              LEFT JOIN LATERAL (SELECT sum(points) AS drawn FROM lot_draws WHERE entry_id = e.entry_id) d ON true
-            WHERE e.member_id = $1 AND r.points_overdrawn > 0 AND -e.points > coalesce(d.drawn, 0)
+            WHERE -e.points > coalesce(d.drawn, 0)
             ORDER BY e.seq""",
         member_id,
     )

@@ -62,7 +62,8 @@ async def values_in_windows(
     Points and spend count in the window of the activity that earned them
     (the lot's earned_at, the purchase's occurred_at), and a refund counts
     against its purchase's window with every point it reverses, whether the
-    ledger took them back, left them owed or found them expired.
+    ledger took them back, left them owed or found them expired; so does a
+    partner's cancellation against its accrual's.
     """
     member_ids = list(windows)
     starts = [windows[member_id][0] for member_id in member_ids]
@@ -75,7 +76,10 @@ async def values_in_windows(
                         WHERE e.member_id = m.member_id AND e.qualifies_at >= m.since AND e.qualifies_at < m.until)
                     - (SELECT coalesce(sum(r.points_reversed), 0) FROM refunds r
                         WHERE r.member_id = m.member_id
-                          AND r.purchase_occurred_at >= m.since AND r.purchase_occurred_at < m.until) AS value
+                          AND r.purchase_occurred_at >= m.since AND r.purchase_occurred_at < m.until)
+                    - (SELECT coalesce(sum(c.points_reversed), 0) FROM partner_cancellations c
+                        WHERE c.member_id = m.member_id
+                          AND c.qualifies_at >= m.since AND c.qualifies_at < m.until) AS value
                  FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS m (member_id, since, until)""",
             member_ids,
             starts,

@@ -116,7 +116,7 @@ class PointsAdjusted(_message.Message):
     def __init__(self, member_id: _Optional[str] = ..., points: _Optional[int] = ..., reason: _Optional[str] = ..., actor: _Optional[str] = ..., ledger_entry_id: _Optional[str] = ...) -> None: ...
 
 class PointsReversed(_message.Message):
-    __slots__ = ("member_id", "purchase_id", "refund_id", "points_taken", "points_owed", "ledger_entry_id", "points_overdrawn", "points_expired")
+    __slots__ = ("member_id", "purchase_id", "refund_id", "points_taken", "points_owed", "ledger_entry_id", "points_overdrawn", "points_expired", "partner_id", "partner_transaction_id")
     MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
     PURCHASE_ID_FIELD_NUMBER: _ClassVar[int]
     REFUND_ID_FIELD_NUMBER: _ClassVar[int]
@@ -125,6 +125,8 @@ class PointsReversed(_message.Message):
     LEDGER_ENTRY_ID_FIELD_NUMBER: _ClassVar[int]
     POINTS_OVERDRAWN_FIELD_NUMBER: _ClassVar[int]
     POINTS_EXPIRED_FIELD_NUMBER: _ClassVar[int]
+    PARTNER_ID_FIELD_NUMBER: _ClassVar[int]
+    PARTNER_TRANSACTION_ID_FIELD_NUMBER: _ClassVar[int]
     member_id: str
     purchase_id: str
     refund_id: str
@@ -133,7 +135,9 @@ class PointsReversed(_message.Message):
     ledger_entry_id: str
     points_overdrawn: int
     points_expired: int
-    def __init__(self, member_id: _Optional[str] = ..., purchase_id: _Optional[str] = ..., refund_id: _Optional[str] = ..., points_taken: _Optional[int] = ..., points_owed: _Optional[int] = ..., ledger_entry_id: _Optional[str] = ..., points_overdrawn: _Optional[int] = ..., points_expired: _Optional[int] = ...) -> None: ...
+    partner_id: str
+    partner_transaction_id: str
+    def __init__(self, member_id: _Optional[str] = ..., purchase_id: _Optional[str] = ..., refund_id: _Optional[str] = ..., points_taken: _Optional[int] = ..., points_owed: _Optional[int] = ..., ledger_entry_id: _Optional[str] = ..., points_overdrawn: _Optional[int] = ..., points_expired: _Optional[int] = ..., partner_id: _Optional[str] = ..., partner_transaction_id: _Optional[str] = ...) -> None: ...
 
 class PointsExpired(_message.Message):
     __slots__ = ("member_id", "points", "ledger_entry_id")

@@ -239,3 +239,35 @@ class AccrualBatchResult(_message.Message):
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     results: _containers.RepeatedCompositeFieldContainer[AccrualResult]
     def __init__(self, results: _Optional[_Iterable[_Union[AccrualResult, _Mapping]]] = ...) -> None: ...
+
+class CancelAccrualRequest(_message.Message):
+    __slots__ = ("partner_transaction_id", "reason")
+    PARTNER_TRANSACTION_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    partner_transaction_id: str
+    reason: str
+    def __init__(self, partner_transaction_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class CancelAccrualResponse(_message.Message):
+    __slots__ = ("partner_transaction_id", "member_id", "points_reversed", "points_taken", "points_owed", "points_overdrawn", "points_expired", "ledger_entry_id", "duplicate", "cancelled_at")
+    PARTNER_TRANSACTION_ID_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    POINTS_REVERSED_FIELD_NUMBER: _ClassVar[int]
+    POINTS_TAKEN_FIELD_NUMBER: _ClassVar[int]
+    POINTS_OWED_FIELD_NUMBER: _ClassVar[int]
+    POINTS_OVERDRAWN_FIELD_NUMBER: _ClassVar[int]
+    POINTS_EXPIRED_FIELD_NUMBER: _ClassVar[int]
+    LEDGER_ENTRY_ID_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_FIELD_NUMBER: _ClassVar[int]
+    CANCELLED_AT_FIELD_NUMBER: _ClassVar[int]
+    partner_transaction_id: str
+    member_id: str
+    points_reversed: int
+    points_taken: int
+    points_owed: int
+    points_overdrawn: int
+    points_expired: int
+    ledger_entry_id: str
+    duplicate: bool
+    cancelled_at: _timestamp_pb2.Timestamp
+    def __init__(self, partner_transaction_id: _Optional[str] = ..., member_id: _Optional[str] = ..., points_reversed: _Optional[int] = ..., points_taken: _Optional[int] = ..., points_owed: _Optional[int] = ..., points_overdrawn: _Optional[int] = ..., points_expired: _Optional[int] = ..., ledger_entry_id: _Optional[str] = ..., duplicate: _Optional[bool] = ..., cancelled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

@@ -354,6 +354,11 @@ class PartnerAccrualServiceStub:
                 request_serializer=loyalty_dot_points_dot_v1_dot_partners__pb2.AccrualBatch.SerializeToString,
                 response_deserializer=loyalty_dot_points_dot_v1_dot_partners__pb2.AccrualBatchResult.FromString,
                 _registered_method=True)
+        self.CancelAccrual = channel.unary_unary(
+                '/loyalty.points.v1.PartnerAccrualService/CancelAccrual',
+                request_serializer=loyalty_dot_points_dot_v1_dot_partners__pb2.CancelAccrualRequest.SerializeToString,
+                response_deserializer=loyalty_dot_points_dot_v1_dot_partners__pb2.CancelAccrualResponse.FromString,
+                _registered_method=True)
 
 
 class PartnerAccrualServiceServicer:
@@ -377,6 +382,19 @@ class PartnerAccrualServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CancelAccrual(self, request, context):
+        """Cancels an accrual the partner sent and had accepted (a cancelled
+        flight, a stay not taken): its points are taken back, pending or
+        available, from its own lot first; points of it already spent follow
+        the program's refunds.spent_points, and points of it already expired
+        are not taken again. They no longer count towards tiers. Once per
+        transaction id: cancelling again answers the first cancellation.
+        NOT_FOUND for a transaction id the calling partner never had accepted.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PartnerAccrualServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -389,6 +407,11 @@ def add_PartnerAccrualServiceServicer_to_server(servicer, server):
                     servicer.SubmitAccruals,
                     request_deserializer=loyalty_dot_points_dot_v1_dot_partners__pb2.AccrualBatch.FromString,
                     response_serializer=loyalty_dot_points_dot_v1_dot_partners__pb2.AccrualBatchResult.SerializeToString,
+            ),
+            'CancelAccrual': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelAccrual,
+                    request_deserializer=loyalty_dot_points_dot_v1_dot_partners__pb2.CancelAccrualRequest.FromString,
+                    response_serializer=loyalty_dot_points_dot_v1_dot_partners__pb2.CancelAccrualResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -448,6 +471,33 @@ class PartnerAccrualService:
             '/loyalty.points.v1.PartnerAccrualService/SubmitAccruals',
             loyalty_dot_points_dot_v1_dot_partners__pb2.AccrualBatch.SerializeToString,
             loyalty_dot_points_dot_v1_dot_partners__pb2.AccrualBatchResult.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelAccrual(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/loyalty.points.v1.PartnerAccrualService/CancelAccrual',
+            loyalty_dot_points_dot_v1_dot_partners__pb2.CancelAccrualRequest.SerializeToString,
+            loyalty_dot_points_dot_v1_dot_partners__pb2.CancelAccrualResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -29,6 +29,7 @@ class EntryKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ENTRY_KIND_BONUS: _ClassVar[EntryKind]
     ENTRY_KIND_EXPIRY: _ClassVar[EntryKind]
     ENTRY_KIND_PARTNER_EARN: _ClassVar[EntryKind]
+    ENTRY_KIND_PARTNER_CANCEL: _ClassVar[EntryKind]
 
 class HoldStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -49,6 +50,7 @@ ENTRY_KIND_DEBT_REPAYMENT: EntryKind
 ENTRY_KIND_BONUS: EntryKind
 ENTRY_KIND_EXPIRY: EntryKind
 ENTRY_KIND_PARTNER_EARN: EntryKind
+ENTRY_KIND_PARTNER_CANCEL: EntryKind
 HOLD_STATUS_UNSPECIFIED: HoldStatus
 HOLD_STATUS_HELD: HoldStatus
 HOLD_STATUS_CAPTURED: HoldStatus

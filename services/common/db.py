@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 
 import asyncpg
 
@@ -53,8 +54,29 @@ async def _keep_session(connection: asyncpg.Connection) -> None:
     """
 
 
+# What to do once the unit of work under way commits: counting what it did (metrics), not what an attempt
+# rolled back and ran again did.
+_AFTER_COMMIT: ContextVar[list[Callable[[], None]] | None] = ContextVar("after_commit", default=None)
+
+
+def after_commit(action: Callable[[], None]) -> None:
+    """Run `action` once the unit of work under way commits, never if it rolls back; at once outside one."""
+    pending = _AFTER_COMMIT.get()
+    if pending is None:
+        action()
+    else:
+        pending.append(action)
+
+
 @asynccontextmanager
 async def unit_of_work(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
     """One transaction: state changes, outbox rows and inbox marks commit together or not at all."""
-    async with pool.acquire() as connection, connection.transaction():
-        yield connection
+    committed: list[Callable[[], None]] = []
+    token = _AFTER_COMMIT.set(committed)
+    try:
+        async with pool.acquire() as connection, connection.transaction():
+            yield connection
+    finally:
+        _AFTER_COMMIT.reset(token)
+    for action in committed:
+        action()

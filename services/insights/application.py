@@ -9,7 +9,7 @@ from enum import Enum
 
 import asyncpg
 
-from services.common.errors import Violations
+from services.common.errors import InvalidArgument, Violations
 from services.insights import kpis, store
 from services.insights.settings import InsightsSettings
 
@@ -79,10 +79,14 @@ class InsightsApplication:
         if not 1 <= count <= MAX_MONTHS:
             violations.add("months", f"must be between 1 and {MAX_MONTHS}")
         violations.raise_if_any()
-        first = (last or self._now()).astimezone(UTC).replace(day=1)
-        for _ in range(count - 1):
-            first = (first - timedelta(days=1)).replace(day=1)
-        return [await self.report(window) for window in kpis.months(first, count)]
+        try:
+            first = (last or self._now()).astimezone(UTC).replace(day=1)
+            for _ in range(count - 1):
+                first = (first - timedelta(days=1)).replace(day=1)
+            windows = kpis.months(first, count)
+        except OverflowError:
+            raise InvalidArgument.single("until", "must leave the months reported within the years 1 to 9999") from None
+        return [await self.report(window) for window in windows]
 
 
 def _has_previous(window: kpis.Window) -> bool:

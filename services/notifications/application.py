@@ -17,13 +17,14 @@ import asyncpg
 from loyalty.notifications.v1 import notifications_pb2 as pb
 from prometheus_client import Counter
 
+from services.common.db import after_commit
 from services.common.events import new_envelope, timestamp
 from services.common.kafka import NOTIFICATIONS_REQUESTS_TOPIC
 from services.common.outbox import add_event
 from services.notifications import domain, store
 from services.notifications.domain import Category, Channel, Defaults, Preferences, Trigger
 from services.notifications.templates import TemplateCatalog
-from services.notifications.triggers import category_of
+from services.notifications.triggers import as_sent, category_of
 
 log = logging.getLogger(__name__)
 SOURCE = "loyalty.notifications"
@@ -78,7 +79,7 @@ class Notifier:
             return 0
         plan = domain.plan(trigger, category_of(trigger.template_id), preferences, now)
         if plan.suppressed:
-            WITHHELD.labels(trigger.template_id).inc()
+            after_commit(WITHHELD.labels(trigger.template_id).inc)
             log.info(
                 "message withheld",
                 extra={"member_id": trigger.member_id, "template": trigger.template_id, "reason": plan.suppressed},
@@ -109,7 +110,7 @@ class Notifier:
         """Plan held triggers whose member became known; drop those whose member stayed unknown too long."""
         known, expired = await store.take_held_triggers(connection, now - HOLD_UNKNOWN_MEMBERS_FOR, limit)
         for trigger in expired:
-            WITHHELD.labels(trigger.template_id).inc()
+            after_commit(WITHHELD.labels(trigger.template_id).inc)
             log.warning(
                 "message dropped: member never enrolled",
                 extra={"member_id": trigger.member_id, "template": trigger.template_id},
@@ -125,7 +126,7 @@ class Notifier:
             preferences = await self.preferences_of(connection, message.member_id)
             reason = domain.refusal(preferences, category_of(message.template_id), message.channel)
             if reason:
-                WITHHELD.labels(message.template_id).inc()
+                after_commit(WITHHELD.labels(message.template_id).inc)
                 await store.cancel(connection, message.notification_id, reason)
                 continue
             when = domain.send_at(now, preferences.zone, preferences.quiet_hours)
@@ -139,7 +140,8 @@ class Notifier:
 
     async def _publish(self, connection: asyncpg.Connection, message: store.Message, now: datetime) -> None:
         template = self.catalog.get(message.template_id)
-        rendered = template.render(message.channel, message.variables)
+        variables = as_sent(message.variables, now)
+        rendered = template.render(message.channel, variables)
         request = pb.NotificationRequested(
             notification_id=str(message.notification_id),
             idempotency_key=message.idempotency_key,
@@ -147,7 +149,7 @@ class Notifier:
             channel=CHANNEL_PB[message.channel],
             template_id=message.template_id,
             category=CATEGORY_PB[template.category],
-            variables=dict(message.variables),
+            variables=variables,
             subject=rendered.subject,
             body=rendered.body,
             trigger_event_id=message.trigger_event_id,
@@ -161,4 +163,4 @@ class Notifier:
             event_id=uuid.uuid5(_EVENT_ID_NAMESPACE, message.idempotency_key),
         )
         await add_event(connection, NOTIFICATIONS_REQUESTS_TOPIC, envelope)
-        REQUESTED.labels(message.template_id, message.channel.value).inc()
+        after_commit(REQUESTED.labels(message.template_id, message.channel.value).inc)

@@ -36,7 +36,8 @@ def _birth_date(text: str) -> date | None:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise InvalidArgument.single("birth_date", f"{text!r} is not a YYYY-MM-DD date") from None
+        # Not the value: reasons go to logs and dead-letter headers, and a birth date is personal data.
+        raise InvalidArgument.single("birth_date", "is not a YYYY-MM-DD date") from None
 
 
 class NotificationHandlers:

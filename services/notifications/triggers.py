@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -35,9 +35,11 @@ def _spec(category: Category, *variables: str) -> TriggerSpec:
 TRIGGERS: Mapping[str, TriggerSpec] = {
     "welcome": _spec(Category.ACCOUNT, "tier"),
     "points_earned_summary": _spec(Category.POINTS, "points_earned", "earnings", "balance"),
-    "points_expiring": _spec(Category.POINTS, "points", "expires_on", "days_left"),
+    "points_expiring": _spec(Category.POINTS, "points", "expires_on", "days_left", "due_at"),
     "tier_reached": _spec(Category.TIER, "tier", "previous_tier"),
-    "tier_at_risk": _spec(Category.TIER, "tier", "projected_tier", "requalify_on", "days_left", "needed_to_keep"),
+    "tier_at_risk": _spec(
+        Category.TIER, "tier", "projected_tier", "requalify_on", "days_left", "needed_to_keep", "due_at"
+    ),
     "reward_issued": _spec(Category.REWARDS, "reward_id", "code", "points", "occasion"),
     "birthday": _spec(Category.BIRTHDAY),
     "ticket_opened": _spec(Category.SERVICE, "ticket_id", "ticket_category"),
@@ -59,10 +61,22 @@ def _local_day(stamp: Timestamp, zone: ZoneInfo) -> str:
     return stamp.ToDatetime(tzinfo=ZoneInfo("UTC")).astimezone(zone).date().isoformat()
 
 
-def _days_until(stamp: Timestamp, now: datetime) -> str:
+def _days_until(moment: datetime, now: datetime) -> str:
     """Whole days left, rounded up: points expiring in 29.5 days expire 'in 30 days'."""
-    seconds = (stamp.ToDatetime(tzinfo=ZoneInfo("UTC")) - now).total_seconds()
-    return str(max(0, math.ceil(seconds / 86400)))
+    return str(max(0, math.ceil((moment - now).total_seconds() / 86400)))
+
+
+def _countdown(stamp: Timestamp, now: datetime) -> dict[str, str]:
+    """`days_left` until the moment, as of now, and the moment itself (`due_at`) to count again when sent."""
+    moment = stamp.ToDatetime(tzinfo=UTC)
+    return {"days_left": _days_until(moment, now), "due_at": moment.isoformat()}
+
+
+def as_sent(variables: Mapping[str, str], now: datetime) -> dict[str, str]:
+    """The variables as of sending: a message held by quiet hours counts its days left from when it goes out."""
+    if "due_at" not in variables:
+        return dict(variables)
+    return {**variables, "days_left": _days_until(datetime.fromisoformat(variables["due_at"]), now)}
 
 
 def welcome(payload: points_pb2.MemberEnrolled, event_id: str) -> Trigger:
@@ -79,7 +93,7 @@ def points_expiring(payload: points_pb2.PointsExpiring, event_id: str, zone: Zon
     variables = {
         "points": str(payload.points),
         "expires_on": _local_day(payload.expires_at, zone),
-        "days_left": _days_until(payload.expires_at, now),
+        **_countdown(payload.expires_at, now),
     }
     return Trigger("points_expiring", payload.member_id, event_id, variables, event_id)
 
@@ -98,8 +112,8 @@ def tier_at_risk(payload: points_pb2.TierAtRisk, event_id: str, zone: ZoneInfo, 
         "tier": payload.tier,
         "projected_tier": payload.projected_tier,
         "requalify_on": _local_day(payload.requalify_at, zone),
-        "days_left": _days_until(payload.requalify_at, now),
         "needed_to_keep": payload.needed_to_keep,
+        **_countdown(payload.requalify_at, now),
     }
     return Trigger("tier_at_risk", payload.member_id, event_id, variables, event_id)
 
@@ -126,7 +140,8 @@ def ticket_resolved(payload: tickets_pb2.TicketResolved, event_id: str) -> list[
     variables = {"ticket_id": payload.ticket_id}
     return [
         Trigger("ticket_resolved", payload.member_id, event_id, variables, event_id),
-        Trigger("survey_invitation", payload.member_id, event_id, variables, event_id),
+        # Once per ticket: a ticket resolved again keeps the survey it was issued (one answer per ticket).
+        Trigger("survey_invitation", payload.member_id, f"survey:{payload.ticket_id}", variables, event_id),
     ]
 
 

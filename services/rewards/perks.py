@@ -80,7 +80,8 @@ async def _member_enrolled(connection: asyncpg.Connection, envelope: EventEnvelo
     try:
         birth_date = domain.parse_birth_date(payload.birth_date)
     except ValueError:
-        raise InvalidArgument.single("birth_date", f"{payload.birth_date!r} is not a YYYY-MM-DD date") from None
+        # Not the value: reasons go to logs and dead-letter headers, and a birth date is personal data.
+        raise InvalidArgument.single("birth_date", "is not a YYYY-MM-DD date") from None
     if birth_date is not None:
         await perks_store.set_birth_date(connection, payload.member_id, birth_date)
 

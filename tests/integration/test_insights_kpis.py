@@ -22,6 +22,7 @@ from loyalty.events.v1 import commerce_pb2, tickets_pb2
 from loyalty.insights.v1 import insights_pb2 as pb
 from loyalty.insights.v1 import insights_pb2_grpc
 
+from services.common.errors import InvalidArgument
 from services.common.events import kafka_headers, timestamp
 from services.common.grpc_server import GrpcServer, Registration
 from services.common.kafka import dead_letter_topic
@@ -281,3 +282,13 @@ async def test_loyalty_report_prints_the_kpis_as_csv_and_as_a_table(
     assert lines["liability"] == ["23.63", "USD"]
     assert lines["customer_retention_rate"] == ["75.00%"]
     assert lines["nps"] == ["25.00"]
+
+
+async def test_months_reaching_outside_the_calendar_are_refused_naming_until(migrated_pool: PoolFactory) -> None:
+    _, pool = await migrated_pool("insights")
+    own = InsightsSettings(dashboard_port=0, currency=CURRENCY, cost_per_point=COST_PER_POINT)
+    insights = InsightsApplication(pool, own)
+    for until in (datetime(9999, 12, 1, tzinfo=UTC), datetime(1, 1, 1, tzinfo=UTC)):
+        with pytest.raises(InvalidArgument) as refused:
+            await insights.monthly(12, until)
+        assert [v.field for v in refused.value.violations] == ["until"]

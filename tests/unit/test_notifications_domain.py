@@ -74,7 +74,8 @@ def test_one_trigger_with_two_templates_has_distinct_keys() -> None:
         plan(t, triggers.category_of(t.template_id), prefs(), NOW).deliveries[0].idempotency_key
         for t in (notice, survey)
     }
-    assert keys == {"event-9:ticket_resolved:email", "event-9:survey_invitation:email"}
+    # The invitation is the ticket's one survey: a ticket resolved again is not invited again.
+    assert keys == {"event-9:ticket_resolved:email", "survey:t-1:survey_invitation:email"}
 
 
 def test_an_opted_out_category_sends_nothing_on_any_channel_and_other_categories_still_go() -> None:
@@ -178,7 +179,12 @@ def _stamp(moment: datetime) -> Timestamp:
 def test_expiring_points_name_the_local_day_and_the_days_left() -> None:
     expiring = points_pb2.PointsExpiring(member_id="m-1", points=300, expires_at=_stamp(utc(2027, 7, 1, 22, 30)))
     in_tokyo = triggers.points_expiring(expiring, "e", TOKYO, utc(2027, 6, 1, 23))
-    assert in_tokyo.variables == {"points": "300", "expires_on": "2027-07-02", "days_left": "30"}
+    assert in_tokyo.variables == {
+        "points": "300",
+        "expires_on": "2027-07-02",
+        "days_left": "30",
+        "due_at": "2027-07-01T22:30:00+00:00",
+    }
     assert (
         triggers.points_expiring(expiring, "e", NEW_YORK, utc(2027, 6, 1, 23)).variables["expires_on"] == "2027-07-01"
     )
@@ -222,3 +228,13 @@ def test_birthday_and_summary_keys_are_unique_per_member_and_occurrence() -> Non
     assert triggers.birthday("a", 2027).key != triggers.birthday("b", 2027).key
     assert triggers.birthday("a", 2027).key != triggers.birthday("a", 2028).key
     assert triggers.earned_summary("a", "batch-1", 1, 1, 1).key == "summary:batch-1"
+
+
+def test_a_message_sent_later_counts_its_days_left_from_when_it_is_sent() -> None:
+    expiring = points_pb2.PointsExpiring(member_id="m-1", points=300)
+    expiring.expires_at.FromDatetime(datetime(2027, 6, 16, 22, 0, tzinfo=UTC))
+    trigger = triggers.points_expiring(expiring, "event-1", ZoneInfo("UTC"), datetime(2027, 6, 14, 21, 0, tzinfo=UTC))
+    assert trigger.variables["days_left"] == "3"
+    held_until_morning = datetime(2027, 6, 16, 8, 0, tzinfo=UTC)
+    assert triggers.as_sent(trigger.variables, held_until_morning)["days_left"] == "1"
+    assert triggers.as_sent({"tier": "gold"}, held_until_morning) == {"tier": "gold"}

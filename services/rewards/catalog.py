@@ -7,7 +7,8 @@ from collections import Counter
 import asyncpg
 
 from services.common.db import unit_of_work
-from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, Violations
+from services.common.errors import FailedPrecondition, NotFound, Violations
+from services.common.member_ids import require_member_id
 from services.rewards import catalog_store, codes, domain, paging
 from services.rewards import redemption_store as redemptions
 from services.rewards.domain import Reward, RewardSpec
@@ -72,8 +73,8 @@ class CatalogApplication:
         """A page of rewards and the next page's token; with `member_id`, only what it can redeem now."""
         limit = paging.page_size(page_size, default=100, maximum=500)
         after = paging.position(page_token)
-        if len(member_id) > domain.MAX_KEY:
-            raise InvalidArgument.single("member_id", f"must be at most {domain.MAX_KEY} characters")
+        if member_id:
+            require_member_id(member_id)
         available = await self._points.available(member_id) if member_id else 0
         now = domain.utc_now()
         async with self._pool.acquire() as connection:

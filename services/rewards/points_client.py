@@ -8,6 +8,7 @@ already settled) and becomes FailedPrecondition with the points service's reason
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -22,6 +23,8 @@ from services.common.errors import DomainError, FailedPrecondition, NotFound, Un
 from services.common.settings import GrpcTlsSettings
 from services.common.tls import grpc_channel
 
+log = logging.getLogger(__name__)
+
 T = TypeVar("T")
 CALL_TIMEOUT_S = 10.0
 # Texts the points service accepts (adjustment reasons, hold descriptions).
@@ -35,6 +38,7 @@ _TRANSIENT = (
     grpc.StatusCode.UNKNOWN,
     grpc.StatusCode.CANCELLED,
 )
+_REFUSED_THIS_SERVICE = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
 _HOLD_STATUS = {
     pb.HOLD_STATUS_HELD: "held",
     pb.HOLD_STATUS_CAPTURED: "captured",
@@ -53,6 +57,11 @@ def _translate(error: grpc.aio.AioRpcError) -> DomainError:
     details = error.details() or error.code().name
     if error.code() == grpc.StatusCode.NOT_FOUND:
         return NotFound(details)
+    if error.code() in _REFUSED_THIS_SERVICE:
+        # Not the member's doing (it would read as 'not enough points'): this service's token is missing or wrong.
+        # Unavailable until an operator mends it; the redemption waits for the recovery job, nothing is undone.
+        log.error("the points service refused this service's credentials", extra={"code": error.code().name})
+        return Unavailable(f"points service: {error.code().name}: {details}")
     if error.code() in _TRANSIENT:
         return Unavailable(f"points service: {error.code().name}: {details}")
     # A refusal: asking again would be refused again.

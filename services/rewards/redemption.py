@@ -33,6 +33,7 @@ from services.common.errors import (
     Unavailable,
     Violations,
 )
+from services.common.member_ids import check_member_id, require_member_id
 from services.rewards import catalog_store, codes_store, domain, paging
 from services.rewards import redemption_store as store
 from services.rewards.catalog import eligibility_tier
@@ -47,8 +48,7 @@ MAX_REASON = 500
 
 def _validate_redeem(member_id: str, reward_id: str, idempotency_key: str) -> uuid.UUID:
     violations = Violations()
-    if not member_id or len(member_id) > domain.MAX_KEY:
-        violations.add("member_id", f"is required, at most {domain.MAX_KEY} characters")
+    check_member_id(violations, "member_id", member_id)
     if not idempotency_key or len(idempotency_key) > domain.MAX_KEY:
         violations.add("idempotency_key", f"is required, at most {domain.MAX_KEY} characters")
     violations.raise_if_any()
@@ -149,8 +149,7 @@ class RedemptionApplication:
 
     async def for_member(self, member_id: str, page_size: int, page_token: str) -> tuple[list[RedemptionRow], str]:
         """A page of the member's redemptions, newest first, and the next page's token."""
-        if not member_id or len(member_id) > domain.MAX_KEY:
-            raise InvalidArgument.single("member_id", f"is required, at most {domain.MAX_KEY} characters")
+        require_member_id(member_id)
         limit = paging.page_size(page_size, default=100, maximum=500)
         async with self._pool.acquire() as connection:
             rows = await store.list_for_member(connection, member_id, paging.position(page_token), limit)

@@ -20,6 +20,7 @@ from services.rewards.perks import BirthdayJob
 from services.rewards.points_client import PointsClient
 from services.rewards.redemption import RedemptionApplication
 from tests.integration.rewards_support import OPTIONS, RewardsWorld, reward_spec
+from tests.integration.support import field_violations
 from tests.integration.test_rewards_perks import perks_consumed, publish
 from tests.integration.test_rewards_redemption import redeem
 
@@ -161,3 +162,18 @@ async def test_concurrent_ladder_replacements_each_apply_whole(rewards_world: Re
     )
     tiers = [r["tier"] for r in await rewards_world.rewards_pool.fetch("SELECT tier FROM tier_ladder ORDER BY rank")]
     assert tiers in ladders
+
+
+async def test_a_malformed_member_id_is_refused_naming_it_before_anything_is_asked(rewards_world: RewardsWorld) -> None:
+    reward = await rewards_world.reward()
+    calls = [
+        rewards_world.rewards.RedeemReward(redeem("not a member", reward.reward_id)),
+        rewards_world.rewards.ListRedemptions(pb.ListRedemptionsRequest(member_id="x" * 65)),
+        rewards_world.catalog.ListRewards(catalog_pb2.ListRewardsRequest(member_id="who?")),
+    ]
+    for call in calls:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await call
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert set(field_violations(refused.value)) == {"member_id"}
+    assert await rewards_world.rewards_pool.fetchval("SELECT count(*) FROM redemptions") == 0

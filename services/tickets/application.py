@@ -16,7 +16,7 @@ from services.common.member_tiers import tier_of
 from services.tickets import agents_store, domain, records_store, store
 from services.tickets.agents import Agent
 from services.tickets.assignment import assign_to, drain_queue, lock_routing, need_of, route
-from services.tickets.claims import ALREADY_CREDITED, CreditLookup
+from services.tickets.claims import ALREADY_CREDITED, UNVERIFIED, CreditLookup
 from services.tickets.domain import NewTicket, Ticket
 from services.tickets.goodwill import GoodwillRequest
 from services.tickets.goodwill import validate as validate_goodwill
@@ -168,6 +168,8 @@ class TicketsApplication:
         domain.require_text(violations, "resolution", resolution, domain.MAX_BODY)
         validate_goodwill(goodwill, violations)
         violations.raise_if_any()
+        if goodwill.points:
+            await self._check_claim_again(ticket_id)
         now = self._now()
         async with unit_of_work(self._pool) as connection:
             await lock_routing(connection)
@@ -191,6 +193,23 @@ class TicketsApplication:
             # The resolving agent may have room for a queued ticket now.
             await drain_queue(connection, now)
             return await self._view(connection, ticket)
+
+    async def _check_claim_again(self, ticket_id: str) -> None:
+        """Ask the points service again about a claim not found credited when the ticket opened.
+
+        The points may have arrived since (a partner's late file) or the service may not have answered then:
+        goodwill on top of them would pay the member twice. Asked before the transaction; what it says is kept.
+        """
+        parsed = domain.parse_ticket_id(ticket_id)
+        async with self._pool.acquire() as connection:
+            ticket = await store.get_ticket(connection, parsed)
+            claim = await store.get_claim(connection, parsed)
+        if ticket is None or claim is None or claim.check.status == ALREADY_CREDITED:
+            return
+        check = await self._credits.check(claim.claim, ticket.member_id)
+        if check.status != claim.check.status and check.status != UNVERIFIED:
+            async with unit_of_work(self._pool) as connection:
+                await store.update_claim_check(connection, parsed, check)
 
     async def _require_goodwill_allowed(self, connection: asyncpg.Connection, ticket: Ticket) -> None:
         claim = await store.get_claim(connection, ticket.ticket_id)

@@ -77,6 +77,17 @@ async def insert_ticket(
         )
 
 
+async def update_claim_check(connection: asyncpg.Connection, ticket_id: uuid.UUID, check: ClaimCheck) -> None:
+    await connection.execute(
+        """UPDATE tickets SET claim_status = $2, claim_credited_points = $3, claim_ledger_entry_id = $4
+            WHERE ticket_id = $1 AND claim_status IS NOT NULL""",
+        ticket_id,
+        check.status,
+        check.credited_points,
+        check.ledger_entry_id,
+    )
+
+
 async def update_ticket(connection: asyncpg.Connection, ticket: Ticket) -> None:
     assignments = ", ".join(f"{name} = ${i}" for i, name in enumerate(_MUTABLE, start=2))
     await connection.execute(

@@ -5,8 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
+import grpc
 import pytest
+from loyalty.common.v1.common_pb2 import Money
 from loyalty.events.v1 import tickets_pb2 as events
+from loyalty.points.v1 import points_pb2 as points_pb
 from loyalty.tickets.v1 import agents_pb2 as agents_pb
 from loyalty.tickets.v1 import tickets_pb2 as pb
 
@@ -155,3 +158,32 @@ async def test_a_partner_claim_keeps_its_partner_and_transaction(platform: Ticke
     assert opened.claim == fetched.claim == claim
     ticket_id = uuid.UUID(opened.ticket_id)
     assert await platform.pool.fetchval("SELECT claim_purchase_id FROM tickets WHERE ticket_id = $1", ticket_id) == ""
+
+
+async def test_goodwill_is_refused_for_a_claim_credited_since_the_ticket_opened(platform: TicketsPlatform) -> None:
+    claimant = member()
+    await platform.points.EnrollMember(points_pb.EnrollMemberRequest(member_id=claimant))
+    await platform.set_tier(claimant, "base")
+    await platform.agents.UpsertAgent(agent("ann", {"claims": 3}, goodwill_limit=500))
+    late_order = f"order-{uuid.uuid4().hex[:8]}"
+    request = opening(claimant, category=pb.TICKET_CATEGORY_MISSING_POINTS)
+    request.claim.CopyFrom(pb.Claim(purchase_id=late_order))
+    opened = (await platform.tickets.OpenTicket(request)).ticket
+    assert opened.claim_check.status == pb.CLAIM_STATUS_NOT_CREDITED
+    # The commerce system's purchase arrives after the member complained.
+    purchase = points_pb.RecordPurchaseRequest(
+        purchase_id=late_order,
+        member_id=claimant,
+        amount=Money(amount_minor=5000, currency_code="USD"),
+        occurred_at=timestamp(START - timedelta(days=1)),
+    )
+    await platform.points.RecordPurchase(purchase)
+    resolving = pb.ResolveTicketRequest(
+        ticket_id=opened.ticket_id, agent_id="ann", resolution="ok", goodwill_points=100, goodwill_reason="missing"
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await platform.tickets.ResolveTicket(resolving)
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    fetched = (await platform.tickets.GetTicket(pb.GetTicketRequest(ticket_id=opened.ticket_id))).ticket
+    assert (fetched.claim_check.status, fetched.claim_check.credited_points) == (pb.CLAIM_STATUS_ALREADY_CREDITED, 100)
+    assert fetched.status != pb.TICKET_STATUS_RESOLVED

@@ -140,10 +140,12 @@ def validate_spec(spec: RewardSpec, ladder: Sequence[str]) -> None:
         violations.add("spec.cost_points", f"must be 0-{MAX_POINTS}")
     if (spec.trigger == "tier_welcome") != bool(spec.trigger_tier.strip()):
         violations.add("spec.trigger_tier", "is required for tier_welcome, empty otherwise")
+    elif len(spec.trigger_tier) > MAX_NAME:
+        violations.add("spec.trigger_tier", f"must be at most {MAX_NAME} characters")
     if spec.min_tier and spec.min_tier not in ladder:
         violations.add("spec.min_tier", f"{spec.min_tier!r} is not on the tier ladder (SetTierLadder)")
     if spec.stock_total is not None and not 0 <= spec.stock_total <= MAX_POINTS:
-        violations.add("spec.stock_total", "must not be negative")
+        violations.add("spec.stock_total", f"must be 0-{MAX_POINTS}")
     validate_window(violations, spec.valid_from, spec.valid_until, "spec.")
     if spec.per_member_limit < 0:
         violations.add("spec.per_member_limit", "must not be negative")

@@ -15,7 +15,7 @@ from datetime import timedelta
 
 import asyncpg
 
-from services.common.db import unit_of_work
+from services.common.db import VALUE_REFUSED, unit_of_work
 from services.common.errors import DomainError
 from services.rewards import domain
 from services.rewards import redemption_store as store
@@ -42,4 +42,9 @@ class RecoveryJob:
             except DomainError as error:
                 # Undone (refused), or the points service is still away: the lease brings it back later.
                 log.info("redemption recovery ended", extra={"redemption_id": str(redemption_id), "why": error.message})
+            except VALUE_REFUSED as error:
+                # One the database refuses must not keep the rest of the batch waiting for another lease.
+                log.error(
+                    "redemption recovery refused", extra={"redemption_id": str(redemption_id), "error": repr(error)}
+                )
         return len(stale)

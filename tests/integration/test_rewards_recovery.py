@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
 
+import asyncpg
 import pytest
 from google.protobuf.duration_pb2 import Duration
 from loyalty.points.v1 import points_pb2
@@ -22,6 +23,7 @@ from loyalty.rewards.v1 import rewards_pb2 as pb
 from services.rewards.points_client import PointsClient
 from services.rewards.recovery import RecoveryJob
 from services.rewards.redemption import RedemptionApplication, hold_key
+from services.rewards.redemption_store import RedemptionRow
 from services.rewards.settings import RewardsSettings
 from tests.integration.rewards_support import OPTIONS, RewardsWorld
 
@@ -44,14 +46,14 @@ async def points_client(rewards_world: RewardsWorld) -> AsyncIterator[PointsClie
 
 
 async def crashed_before_capture(
-    rewards_world: RewardsWorld, points: PointsClient, options: RewardsSettings = LEASE_OVER
+    rewards_world: RewardsWorld, points: PointsClient, options: RewardsSettings = LEASE_OVER, key: str = "k"
 ) -> str:
     """The member of a redemption left between hold and capture."""
     member_id = await rewards_world.member_with(300)
     reward = await rewards_world.reward(stock_total=1)
     crashing = RedemptionApplication(rewards_world.rewards_pool, points, options, before_capture=crash)
     with pytest.raises(Crash):
-        await crashing.redeem(member_id, reward.reward_id, "k")
+        await crashing.redeem(member_id, reward.reward_id, key)
     balance = await rewards_world.balance(member_id)
     assert (balance.available, balance.held) == (200, 100)
     assert await rewards_world.rewards_pool.fetchval("SELECT step FROM redemptions") == "reserved"
@@ -130,3 +132,28 @@ async def test_recovery_picks_up_a_hold_placed_before_the_crash_recorded_it(
     assert redemption.status == pb.REDEMPTION_STATUS_COMPLETED
     assert (await rewards_world.balance(member_id)).balance == 200
     assert await rewards_world.holds("captured") == 1  # the hold placed before the crash, not a second one
+
+
+class RefusesTheFirst(RedemptionApplication):
+    """The database refuses a value while carrying on the first redemption asked for."""
+
+    refused: uuid.UUID | None = None
+
+    async def advance(self, redemption_id: uuid.UUID) -> RedemptionRow:
+        if self.refused in (None, redemption_id):
+            self.refused = redemption_id
+            raise asyncpg.exceptions.CheckViolationError("new row violates check constraint")
+        return await super().advance(redemption_id)
+
+
+async def test_a_redemption_the_database_refuses_does_not_hold_up_the_rest_of_the_batch(
+    rewards_world: RewardsWorld, points_client: PointsClient
+) -> None:
+    members = [await crashed_before_capture(rewards_world, points_client, LEASE_OVER, key) for key in ("k1", "k2")]
+    redemptions = RefusesTheFirst(rewards_world.rewards_pool, points_client, LEASE_OVER)
+
+    assert await RecoveryJob(rewards_world.rewards_pool, redemptions, LEASE_OVER.lease).run_once() == 2
+
+    steps = await rewards_world.rewards_pool.fetch("SELECT member_id, step FROM redemptions ORDER BY step")
+    assert sorted(row["step"] for row in steps) == ["completed", "reserved"]
+    assert {row["member_id"] for row in steps} == set(members)

@@ -93,7 +93,7 @@ class AccrualApplication:
             await accrual_store.insert_results(connection, partner_id, decisions, kafka_messages)
             return decisions
 
-    async def answered_messages(self, kafka_messages: Sequence[str]) -> set[str]:
+    async def answered_messages(self, kafka_messages: Sequence[str]) -> dict[str, str]:
         async with self._pool.acquire() as connection:
             return await accrual_store.answered_messages(connection, kafka_messages)
 
@@ -126,9 +126,11 @@ class AccrualApplication:
             # Accepted by a concurrent batch for another member id meanwhile: answer as the duplicates they are.
             decisions = await _as_duplicates(connection, partner_id, decisions, written)
         credited = [row for row in rows if row.partner_transaction_id in written]
+        # Before settling: points that arrive past their term repay no debt and cover no overdraft.
+        expired = await expire_on_arrival(connection, [(row.member_id, row.expires_at) for row in credited], now)
         repaid = await _settle_spent_refunds(connection, members, credited)
-        await add_events(connection, POINTS_EVENTS_TOPIC, _earned_events(credited, members, repaid, partner_id, now))
-        await expire_on_arrival(connection, [(row.member_id, row.expires_at) for row in credited], now)
+        taken = {member: repaid.get(member, 0) + expired.get(member, 0) for member in members}
+        await add_events(connection, POINTS_EVENTS_TOPIC, _earned_events(credited, members, taken, partner_id, now))
         touched = [members[member_id] for member_id in sorted({row.member_id for row in credited})]
         await tier_application.move_after_activities(connection, touched, program, now, spent=False)
         return decisions
@@ -191,12 +193,13 @@ async def _as_duplicates(
 def _earned_events(
     rows: Sequence[accrual_store.AcceptedRow],
     members: dict[str, store.MemberRow],
-    repaid: dict[str, int],
+    taken: dict[str, int],
     partner_id: str,
     now: datetime,
 ) -> list[EventEnvelope]:
-    """PointsEarned per credit, with each member's balance after the batch's credits so far and any debt repaid."""
-    balances = {member_id: member.balance - repaid.get(member_id, 0) for member_id, member in members.items()}
+    """PointsEarned per credit, with each member's balance after the batch's credits so far, less what the batch
+    took (debt repaid, points expired on arrival)."""
+    balances = {member_id: member.balance - taken.get(member_id, 0) for member_id, member in members.items()}
     payloads: list[tuple[Message, str]] = []
     for row in rows:
         if row.entry_id is None:

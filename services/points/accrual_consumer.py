@@ -99,7 +99,7 @@ class PartnerAccrualConsumer(BatchConsumer):
     async def _ingest(
         self, partner_id: str, items: list[tuple[ConsumerRecord, pb.AccrualRecord]], dead_letters: DeadLetters
     ) -> None:
-        items = await self._not_answered(items)
+        items = await self._not_answered(items, dead_letters)
         if not items:
             return
         try:
@@ -130,13 +130,25 @@ class PartnerAccrualConsumer(BatchConsumer):
                 await self.dead_letter(record, dead_letters, f"{decision.status.value}: {detail}")
 
     async def _not_answered(
-        self, items: list[tuple[ConsumerRecord, pb.AccrualRecord]]
+        self, items: list[tuple[ConsumerRecord, pb.AccrualRecord]], dead_letters: DeadLetters
     ) -> list[tuple[ConsumerRecord, pb.AccrualRecord]]:
+        """The items not answered before; one answered and refused is dead-lettered again, not decided again.
+
+        Its first dead letter may not have been sent: the answer commits before the dead letters go out.
+        """
         answered = await self._accruals.answered_messages([message_identity(record) for record, _ in items])
-        if answered:
-            CONSUMER_DUPLICATES.labels(self.name, self.topic).inc(len(answered))
-            log.debug("partner messages read again skipped", extra={"messages": len(answered)})
-        return [item for item in items if message_identity(item[0]) not in answered]
+        if not answered:
+            return items
+        CONSUMER_DUPLICATES.labels(self.name, self.topic).inc(len(answered))
+        log.debug("partner messages read again skipped", extra={"messages": len(answered)})
+        fresh = []
+        for record, accrual in items:
+            status = answered.get(message_identity(record))
+            if status is None:
+                fresh.append((record, accrual))
+            elif Status(status) not in _ANSWERED:
+                await self.dead_letter(record, dead_letters, f"{status}: answered {status} before; read again")
+        return fresh
 
 
 def message_identity(record: ConsumerRecord) -> str:

@@ -134,12 +134,13 @@ async def insert_results(
     )
 
 
-async def answered_messages(connection: asyncpg.Connection, kafka_messages: Sequence[str]) -> set[str]:
-    """Those of the Kafka messages already answered (read again, not sent again)."""
+async def answered_messages(connection: asyncpg.Connection, kafka_messages: Sequence[str]) -> dict[str, str]:
+    """Those of the Kafka messages already answered (read again, not sent again), with the status answered."""
     records = await connection.fetch(
-        "SELECT kafka_message FROM partner_accrual_results WHERE kafka_message = ANY($1::text[])", list(kafka_messages)
+        "SELECT kafka_message, status FROM partner_accrual_results WHERE kafka_message = ANY($1::text[])",
+        list(kafka_messages),
     )
-    return {record["kafka_message"] for record in records}
+    return {record["kafka_message"]: record["status"] for record in records}
 
 
 @dataclass(frozen=True)

@@ -172,6 +172,7 @@ async def credit_bonuses(
         for bonus in bonuses
     ]
     entries = await lots_store.insert_credits(connection, credits)
+    expired = await expire_on_arrival(connection, [(c.member_id, c.expires_at) for c in credits], domain.utc_now())
     envelopes = [
         new_envelope(
             events.PointsEarned(
@@ -180,7 +181,7 @@ async def credit_bonuses(
                 ledger_entry_id=str(entry.entry_id),
                 reason=bonus.source,
                 source_reference=bonus.key,
-                balance_after=bonus.balance_after,
+                balance_after=bonus.balance_after - expired.get(bonus.member_id, 0),
             ),
             subject=bonus.member_id,
             source=SOURCE,
@@ -189,5 +190,4 @@ async def credit_bonuses(
         for bonus, entry in zip(bonuses, entries, strict=True)
     ]
     await add_events(connection, POINTS_EVENTS_TOPIC, envelopes)
-    await expire_on_arrival(connection, [(c.member_id, c.expires_at) for c in credits], domain.utc_now())
     return entries

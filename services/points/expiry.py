@@ -91,7 +91,7 @@ class ExpiryJob:
                 due = await lots_store.members_with_expired_lots(connection, now, after, self._batch)
                 # Members busy elsewhere are skipped, not waited for: the next pass takes them.
                 locked = await store.lock_members(connection, due, skip_locked=True)
-                expired.update(await _expire_members(connection, list(locked), now))
+                expired.update(await expire_due(connection, list(locked), now))
             if len(due) < self._batch:
                 return expired
             after = due[-1]
@@ -130,10 +130,10 @@ async def expire_on_arrival(
     points expired by member.
     """
     members = sorted({member for member, expires_at in credited if expires_at is not None and expires_at <= now})
-    return await _expire_members(connection, members, now) if members else {}
+    return await expire_due(connection, members, now) if members else {}
 
 
-async def _expire_members(connection: asyncpg.Connection, member_ids: Sequence[str], now: datetime) -> dict[str, int]:
+async def expire_due(connection: asyncpg.Connection, member_ids: Sequence[str], now: datetime) -> dict[str, int]:
     """Expire what the (locked) members have expired, less what backs open holds; points expired by member."""
     lots = await lots_store.open_lots_of(connection, member_ids)
     holds = await lots_store.open_holds_of(connection, member_ids, now)

@@ -211,14 +211,16 @@ def draw_for_refund(
 
     The purchase's own lot gives first (it holds those very points; pending or
     not), then the other spendable lots first-expiring; points reserved by
-    holds are never taken. Whatever cannot be taken is owed.
+    holds are never taken. Whatever cannot be taken is owed. The caller has
+    posted what expired, so an expired own lot holds only points that back
+    open holds: none of them are taken.
     """
     spendable = [lot for lot in [own_lot, *other_lots] if lot is not None and lot.spendable(now)]
     free = max(0, sum(lot.remaining for lot in spendable) - reserved)
     draws: list[Draw] = []
     still_needed = points
     if own_lot is not None:
-        limit = free if own_lot.spendable(now) else own_lot.remaining
+        limit = free if own_lot.spendable(now) else (0 if _expired(own_lot, now) else own_lot.remaining)
         take = min(own_lot.remaining, still_needed, limit)
         if take:
             draws.append(Draw(own_lot.lot_id, take))

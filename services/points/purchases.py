@@ -89,9 +89,6 @@ class PurchaseRecorder:
         recorded = [item for item in fresh if _recorded_now(outcomes[item.index])]
         await _move_tiers(connection, recorded, now)
         await add_events(connection, POINTS_EVENTS_TOPIC, [_points_earned(*credit) for credit in earned])
-        credited = [(item.member.member_id, item.priced.expires_at) for item in recorded]
-        if expired := await expire_on_arrival(connection, credited, now):
-            _answer_balances_after_expiry(recorded, outcomes, expired)
         for item in recorded:
             outcome = outcomes[item.index]
             assert isinstance(outcome, PurchaseResult)
@@ -144,6 +141,9 @@ async def _write(
 ) -> list[tuple[_Fresh, store.EntryRow, int]]:
     """Write the purchases and settle refund debt; returns each credit with the balance after it."""
     recorded = await purchases_store.insert_purchase_earnings(connection, [_earning(item) for item in fresh])
+    # Before settling: points that arrive past their term repay no debt and cover no overdraft.
+    credited = [(item.member.member_id, item.priced.expires_at) for item in fresh if recorded.get(_id_of(item))]
+    expired = await expire_on_arrival(connection, credited, now)
     earned = []
     for item in fresh:
         purchase = item.request.purchase
@@ -154,7 +154,7 @@ async def _write(
             continue
         entry = recorded[purchase.purchase_id]
         with within(item.request.trace):
-            balance = item.member.balance + item.priced.points
+            balance = item.member.balance + item.priced.points - expired.get(item.member.member_id, 0)
             if entry is not None:
                 balance -= await settlement.settle_spent_refunds(connection, item.member, entry)
         if entry is not None:
@@ -164,14 +164,8 @@ async def _write(
     return earned
 
 
-def _answer_balances_after_expiry(
-    recorded: Sequence[_Fresh], outcomes: list[Outcome | None], expired: dict[str, int]
-) -> None:
-    """The balance answered is the one the purchase leaves, its points already expired on arrival taken off."""
-    for item in recorded:
-        outcome = outcomes[item.index]
-        if item.member.member_id in expired and isinstance(outcome, PurchaseResult):
-            outcomes[item.index] = replace(outcome, balance=outcome.balance - expired[item.member.member_id])
+def _id_of(item: _Fresh) -> str:
+    return item.request.purchase.purchase_id
 
 
 def _recorded_now(outcome: Outcome | None) -> bool:
@@ -260,7 +254,10 @@ async def _with_referral(connection: asyncpg.Connection, item: _Fresh, result: P
         )
     if not paid:
         return result
-    return replace(result, balance=result.balance + paid)
+    # Read again: the bonus may have expired as it arrived (a late first purchase).
+    member = await store.get_member(connection, item.member.member_id)
+    assert member is not None
+    return replace(result, balance=member.balance)
 
 
 def conflict_keys(request: PurchaseRequest) -> tuple[tuple[str, str], tuple[str, str]]:

@@ -16,6 +16,7 @@ from datetime import datetime
 import asyncpg
 
 from services.points import ledger, lots_store, refunds_store, store
+from services.points.expiry import expire_due
 from services.points.program import SpentPoints
 
 
@@ -47,6 +48,9 @@ async def take_back(
     if reversal.points == 0:
         return TakenBack(None, 0, 0, 0)
     member_id = reversal.member_id
+    # Points past their expiry that the expiry job has not reached yet were lost already: posted first, they are
+    # forgiven as expired rather than taken, and what an expired lot still holds backs open holds.
+    await expire_due(connection, [member_id], now)
     own = await refunds_store.lot_of_entry(connection, reversal.credit_entry_id) if reversal.credit_entry_id else None
     expired = 0
     if own is not None:

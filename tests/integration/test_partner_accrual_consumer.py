@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import asyncpg
-from aiokafka import AIOKafkaProducer
+import pytest
+from aiokafka import AIOKafkaProducer, ConsumerRecord
 from google.protobuf import json_format
 from loyalty.points.v1 import partners_pb2 as pb
 
@@ -219,5 +220,48 @@ async def test_a_message_read_again_is_not_answered_again_but_a_record_sent_agai
         await eventually(
             lambda: answered(["accepted", "duplicate", "duplicate", "unknown_member"]), what="the new message answered"
         )
-    assert (again.applied, again.dead_lettered) == (1, 0)
+    # The refused one is dead-lettered again (its first dead letter may not have gone out), not answered again.
+    assert (again.applied, again.dead_lettered) == (1, 1)
     assert await _balance(pool, member, 100)
+
+
+class DeadLettersSentOrNot:
+    """A dead-letter producer whose sends fail (the process dies before the broker acknowledges) or are kept."""
+
+    def __init__(self, *, fail: bool) -> None:
+        self.fail = fail
+        self.reasons: list[str] = []
+
+    async def send(self, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]) -> None:
+        if self.fail:
+            raise ConnectionError("the process died before the dead letter was acknowledged")
+        self.reasons.append(dict(headers)["dlq-reason"].decode())
+
+
+def delivered(offset: int, partner_id: str, key: str, record: pb.AccrualRecord) -> ConsumerRecord[bytes, bytes]:
+    value = record.SerializeToString()
+    headers = partner_headers(partner_id, key)
+    return ConsumerRecord(
+        "partner.accruals.v1", 0, offset, 1_765_000_000_000 + offset, 0, b"member", value, None, 1, len(value), headers
+    )
+
+
+async def test_a_refused_record_answered_before_its_dead_letter_went_out_is_dead_lettered_when_read_again(
+    pool: asyncpg.Pool, app: PointsApplication, kafka_settings: KafkaSettings
+) -> None:
+    partner_id, key = await hotel(pool)
+    member = (await app.enroll(Enrollment(new_id("m"), "", "", ""))).member_id
+    consumer = partner_consumer(pool, kafka_settings, "partner.accruals.v1")
+    records = [
+        delivered(0, partner_id, key, stay("s1", member, "10")),
+        delivered(1, partner_id, key, stay("s2", "ghost", "10")),
+    ]
+    with pytest.raises(ConnectionError):
+        await consumer.process(records, DeadLettersSentOrNot(fail=True))  # type: ignore[arg-type]
+    # The offsets were not committed: the same messages come again.
+    again = DeadLettersSentOrNot(fail=False)
+    await consumer.process(records, again)  # type: ignore[arg-type]
+    assert [reason.split(":")[0] for reason in again.reasons] == ["unknown_member"]
+    assert await _balance(pool, member, 100)
+    statuses = await pool.fetch("SELECT status FROM partner_accrual_results WHERE partner_id = $1", partner_id)
+    assert sorted(row["status"] for row in statuses) == ["accepted", "unknown_member"]

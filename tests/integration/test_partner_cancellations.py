@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import asyncpg
@@ -145,3 +146,50 @@ async def test_under_negative_balance_later_accruals_cover_a_cancellation_that_o
     state = await books(pool, ledger, member)
     assert (state.entries_sum, state.available, state.overdrawn) == (200, 200, 0)
     assert_balanced(state)
+
+
+async def test_points_backing_an_open_hold_past_their_expiry_are_left_to_the_hold(
+    channel: grpc.aio.Channel,
+    admin: partners_pb2_grpc.PartnerServiceStub,
+    intake: partners_pb2_grpc.PartnerAccrualServiceStub,
+    pool: asyncpg.Pool,
+) -> None:
+    await ProgramApplication(pool).apply(TIERED)
+    _, key = await airline(admin)
+    member = await enroll(channel)
+    await intake.SubmitAccruals(pb.AccrualBatch(records=[flight("a", member, "1000")]), metadata=auth(key))
+    ledger = LedgerApplication(pool)
+    hold = await ledger.hold(member, 1000, "redeem", timedelta(minutes=10), "")
+    # The accrual's points expire while the hold that reserved them is open: they are the hold's.
+    await pool.execute(
+        """UPDATE lots SET expires_at = (SELECT created_at FROM holds WHERE member_id = $1) + interval '1 millisecond'
+            WHERE member_id = $1""",
+        member,
+    )
+    await asyncio.sleep(0.01)
+
+    cancelled = await intake.CancelAccrual(cancel("a"), metadata=auth(key))
+    assert (cancelled.points_taken, cancelled.points_owed, cancelled.points_expired) == (0, 1000, 0)
+    assert_balanced(await books(pool, ledger, member))
+    await ledger.capture(str(hold.hold.hold_id))
+    state = await books(pool, ledger, member)
+    assert (state.entries_sum, state.held) == (0, 0)
+    assert_balanced(state)
+
+
+async def test_points_past_their_expiry_the_job_has_not_reached_are_expired_not_taken(
+    channel: grpc.aio.Channel,
+    admin: partners_pb2_grpc.PartnerServiceStub,
+    intake: partners_pb2_grpc.PartnerAccrualServiceStub,
+    pool: asyncpg.Pool,
+) -> None:
+    await ProgramApplication(pool).apply(TIERED)
+    _, key = await airline(admin)
+    member = await enroll(channel)
+    await intake.SubmitAccruals(pb.AccrualBatch(records=[flight("a", member, "1000")]), metadata=auth(key))
+    await pool.execute("UPDATE lots SET expires_at = now() - interval '1 second' WHERE member_id = $1", member)
+
+    cancelled = await intake.CancelAccrual(cancel("a"), metadata=auth(key))
+    assert (cancelled.points_taken, cancelled.points_owed, cancelled.points_expired) == (0, 0, 1000)
+    assert [e.points for e in await events_of(pool, member, events.PointsExpired)] == [1000]  # type: ignore[attr-defined]
+    assert_balanced(await books(pool, LedgerApplication(pool), member))

@@ -214,3 +214,18 @@ async def test_enrolling_with_an_unknown_or_own_referrer_is_refused_and_writes_n
         await app.enroll(Enrollment("m-self", "", "", "", referrer_member_id="m-self"))
     assert [v.field for v in refused.value.violations] == ["referrer_member_id"]
     assert await pool.fetchval("SELECT count(*) FROM members") == 0
+
+
+async def test_a_late_first_purchase_pays_a_referral_that_expires_as_it_arrives(pool: asyncpg.Pool) -> None:
+    programs = ProgramApplication(pool)
+    await programs.apply(PROGRAM.replace("BIRTHDAY_ON", "month") + "expiry:\n  months_after_earning: 12\n")
+    app = PointsApplication(pool, 2, programs)
+    referrer = await enroll(app)
+    referee = await enroll(app, referrer=referrer)
+    result = await app.record_purchase(purchase(referee, 100, datetime.now(UTC) - timedelta(days=500)))
+    assert await bonus_keys(pool, referee) == [(f"referral:{referee}:referee", 500)]
+    state = await books(pool, LedgerApplication(pool), referee)
+    assert (result.balance, state.entries_sum) == (0, 0)
+    assert_balanced(state)
+    expired = await events_of(pool, referee, events.PointsExpired)
+    assert sorted(e.points for e in expired) == [500, 1000]  # type: ignore[attr-defined]

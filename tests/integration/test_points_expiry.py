@@ -10,13 +10,18 @@ from loyalty.events.v1 import points_pb2 as events
 
 from services.common.db import unit_of_work
 from services.points.application import PointsApplication
-from services.points.domain import Money, Purchase, utc_now
+from services.points.domain import Money, Purchase, Refund, utc_now
 from services.points.expiry import ExpiryJob
 from services.points.ledger_application import LedgerApplication
 from services.points.program_application import ProgramApplication
+from services.points.refunds import RefundApplication
 from tests.integration.points_ledger_support import assert_balanced, books, events_of, member_with_points, new_id
 
 DAY = timedelta(days=1)
+TERM = (
+    "id: term\nname: Term\neffective_from: 2020-01-01\ncurrency: USD\n"
+    "earning: {base_rates: {USD: 2}}\nexpiry: {months_after_earning: 24}\n"
+)
 
 
 @pytest.fixture
@@ -228,10 +233,7 @@ async def test_a_purchase_reported_after_its_points_term_expires_as_it_is_record
     pool: asyncpg.Pool, ledger: LedgerApplication
 ) -> None:
     programs = ProgramApplication(pool)
-    await programs.apply(
-        "id: term\nname: Term\neffective_from: 2020-01-01\ncurrency: USD\n"
-        "earning: {base_rates: {USD: 2}}\nexpiry: {months_after_earning: 24}\n"
-    )
+    await programs.apply(TERM)
     app = PointsApplication(pool, 2, programs)
     member_id = await member_with_points(app, 100)  # 200 points, earned now
     made = utc_now() - 26 * 31 * DAY  # sent only now
@@ -242,3 +244,26 @@ async def test_a_purchase_reported_after_its_points_term_expires_as_it_is_record
     assert_balanced(state)
     expired = await events_of(pool, member_id, events.PointsExpired)
     assert [e.points for e in expired] == [20]  # type: ignore[attr-defined]
+
+
+async def test_points_that_arrive_expired_repay_no_debt(pool: asyncpg.Pool, ledger: LedgerApplication) -> None:
+    programs = ProgramApplication(pool)
+    await programs.apply(TERM)
+    app = PointsApplication(pool, 2, programs)
+    member_id = await member_with_points(app, 0)
+    spent = new_id("p")
+    await app.record_purchase(Purchase(spent, member_id, Money(10000, "USD"), (), utc_now(), ""))  # 200 points
+    hold = await ledger.hold(member_id, 200, new_id("h"), DAY, "")
+    await ledger.capture(str(hold.hold.hold_id))
+    await RefundApplication(pool, programs).refund(Refund(new_id("r"), spent, Money(10000, "USD"), utc_now()))
+    owed = await pool.fetchval("SELECT points_owed FROM members WHERE member_id = $1", member_id)
+    assert owed == 200
+
+    made = utc_now() - 26 * 31 * DAY
+    late = await app.record_purchase(Purchase(new_id("p"), member_id, Money(5000, "USD"), (), made, ""))
+    assert (late.points_earned, late.balance) == (100, 0)
+    assert await pool.fetchval("SELECT points_owed FROM members WHERE member_id = $1", member_id) == owed
+    assert [e.points for e in await events_of(pool, member_id, events.PointsExpired)] == [100]  # type: ignore[attr-defined]
+    earned = await events_of(pool, member_id, events.PointsEarned)
+    assert earned[-1].balance_after == 0  # type: ignore[attr-defined]
+    assert_balanced(await books(pool, ledger, member_id))

@@ -51,11 +51,13 @@ async def _apply_tier_event(connection: asyncpg.Connection, envelope: EventEnvel
     await _set_tier(connection, payload.member_id, payload.tier, occurred_at(envelope))
 
 
-def member_tiers_consumer(settings: ServiceSettings, pool: asyncpg.Pool) -> EventConsumer:
+def member_tiers_consumer(
+    settings: ServiceSettings, pool: asyncpg.Pool, topic: str = POINTS_EVENTS_TOPIC
+) -> EventConsumer:
     tier_events = (events.MemberEnrolled, events.TierReached, events.TierLost)
     return EventConsumer(
         name=f"{settings.name}.member-tiers",
-        topic=POINTS_EVENTS_TOPIC,
+        topic=topic,
         pool=pool,
         kafka=settings.kafka,
         handlers={kind.DESCRIPTOR.full_name: _apply_tier_event for kind in tier_events},

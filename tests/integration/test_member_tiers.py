@@ -18,7 +18,7 @@ from services.common.events import kafka_headers, new_envelope
 from services.common.kafka import POINTS_EVENTS_TOPIC
 from services.common.member_tiers import _set_tier, member_tiers_consumer, tier_of
 from services.common.settings import KafkaSettings, ServiceSettings
-from tests.integration.support import PoolFactory, eventually, running
+from tests.integration.support import PoolFactory, TopicFactory, eventually, running
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 
@@ -95,9 +95,10 @@ async def test_an_equally_old_change_is_applied_but_an_older_one_is_not(migrated
 
 
 async def test_malformed_tier_events_are_dead_lettered_and_change_no_tier(
-    migrated_pool: PoolFactory, kafka_settings: KafkaSettings, producer: AIOKafkaProducer
+    migrated_pool: PoolFactory, kafka_settings: KafkaSettings, producer: AIOKafkaProducer, fresh_topic: TopicFactory
 ) -> None:
     url, pool = await migrated_pool("tickets")
+    topic = await fresh_topic("points-events")  # its own: malformed events on the session's topic would reach others
     member = f"m-{uuid.uuid4().hex[:8]}"
     undated = tier_event(events.TierReached(member_id=member, tier="gold", previous_tier="base"), member, T0)
     undated.ClearField("occurred_at")
@@ -110,9 +111,9 @@ async def test_malformed_tier_events_are_dead_lettered_and_change_no_tier(
     enrolled = tier_event(events.MemberEnrolled(member_id=member, tier="base"), member, T0)
     for envelope in [*malformed, enrolled]:
         await producer.send_and_wait(
-            POINTS_EVENTS_TOPIC, envelope.SerializeToString(), key=member.encode(), headers=kafka_headers(envelope)
+            topic, envelope.SerializeToString(), key=member.encode(), headers=kafka_headers(envelope)
         )
-    consumer = member_tiers_consumer(service_settings(url, kafka_settings), pool)
+    consumer = member_tiers_consumer(service_settings(url, kafka_settings), pool, topic)
 
     async def all_taken() -> bool:
         return (

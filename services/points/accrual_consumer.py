@@ -61,6 +61,11 @@ class PartnerAccrualConsumer(BatchConsumer):
     ) -> None:
         super().__init__(name=name, topic=topic, pool=pool, kafka=kafka)
         self._accruals = accruals
+        # Per partition, the highest offset this consumer has answered: a record at or below it is being read
+        # again (the partition was read from the beginning after a lost log), and only then is the database asked.
+        # A process that starts again reads again what it had not committed; the results' unique message key keeps
+        # those out of the control totals.
+        self._answered_up_to: dict[int, int] = {}
 
     async def process(self, records: list[ConsumerRecord], dead_letters: DeadLetters) -> None:
         with tracer.start_as_current_span(f"{self.topic} process batch", kind=trace.SpanKind.CONSUMER) as span:
@@ -76,6 +81,10 @@ class PartnerAccrualConsumer(BatchConsumer):
                 by_partner[partner_id].append((record, accrual))
             for partner_id, items in by_partner.items():
                 await self._ingest(partner_id, items, dead_letters)
+            for record in records:
+                self._answered_up_to[record.partition] = max(
+                    record.offset, self._answered_up_to.get(record.partition, -1)
+                )
 
     async def _read(self, record: ConsumerRecord, partners: dict[str, str | None]) -> tuple[str, pb.AccrualRecord]:
         """The authenticated partner and the record; `partners` caches key -> partner for this poll."""
@@ -136,7 +145,10 @@ class PartnerAccrualConsumer(BatchConsumer):
 
         Its first dead letter may not have been sent: the answer commits before the dead letters go out.
         """
-        answered = await self._accruals.answered_messages([message_identity(record) for record, _ in items])
+        again = [record for record, _ in items if record.offset <= self._answered_up_to.get(record.partition, -1)]
+        if not again:
+            return items
+        answered = await self._accruals.answered_messages([message_identity(record) for record in again])
         if not answered:
             return items
         CONSUMER_DUPLICATES.labels(self.name, self.topic).inc(len(answered))

@@ -15,9 +15,7 @@ from loyalty.points.v1 import partners_pb2_grpc, points_pb2, points_pb2_grpc
 
 from services.points.ledger_application import LedgerApplication
 from services.points.program_application import ProgramApplication
-from tests.integration.points_ledger_support import assert_balanced, books, events_of
-from tests.integration.support import field_violations
-from tests.integration.test_partner_accruals import (
+from tests.integration.partner_support import (
     TIERED,
     admin,
     airline,
@@ -28,6 +26,8 @@ from tests.integration.test_partner_accruals import (
     flight,
     intake,
 )
+from tests.integration.points_ledger_support import assert_balanced, books, events_of
+from tests.integration.support import field_violations
 
 __all__ = ["admin", "channel", "intake"]
 

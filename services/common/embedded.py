@@ -11,6 +11,7 @@ import asyncio
 import atexit
 import contextlib
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -32,12 +33,34 @@ class StartupError(RuntimeError):
     """A piece of local infrastructure did not come up; the message says where to look."""
 
 
+# Ports handed out by this process, so that one platform's ports are all distinct.
+_HANDED_OUT: set[int] = set()
+# Below the range the system takes ports for outgoing connections from (Linux: 32768-60999).
+_BELOW_EPHEMERAL = range(20000, 32768)
+
+
 def free_port(host: str = LOOPBACK) -> int:
-    """A TCP port nobody listens on right now (another process may still take it before us)."""
+    """A TCP port nobody listens on right now, outside the range outgoing connections take their ports from.
+
+    A port the system hands out for bind(0) lies in that range: between choosing it and the server binding it,
+    any outgoing connection (a service's database or broker client, started just before) may take it, and the
+    server fails with 'address already in use'. That made a fault scenario fail to start now and then.
+    """
+    for _ in range(1000):
+        port = secrets.choice(_BELOW_EPHEMERAL)
+        if port not in _HANDED_OUT and _bindable(port, host):
+            _HANDED_OUT.add(port)
+            return port
+    raise StartupError(f"no free port between {_BELOW_EPHEMERAL.start} and {_BELOW_EPHEMERAL.stop - 1} on {host}")
+
+
+def _bindable(port: int, host: str) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
 
 
 def port_is_free(port: int, host: str = LOOPBACK) -> bool:

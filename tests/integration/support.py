@@ -17,6 +17,7 @@ from services.common.settings import KafkaSettings
 
 T = TypeVar("T")
 DEADLINE = 30.0
+STOP_LIMIT_S = 60.0
 
 
 class PoolFactory(Protocol):
@@ -116,4 +117,13 @@ async def running(*workers: Callable[[], Coroutine[Any, Any, Any]]) -> AsyncIter
     finally:
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        # Bounded: a worker that does not end when cancelled would otherwise hang the test until pytest-timeout,
+        # which shows no task's stack. Seen once in CI (the goodwill consumer's test): these stacks say where.
+        ended, stuck = await asyncio.wait(tasks, timeout=STOP_LIMIT_S)
+        for task in ended:
+            if not task.cancelled():
+                task.exception()  # retrieved: a crash was reported above, if the block got that far
+        for task in stuck:
+            task.print_stack()
+        if stuck:
+            raise AssertionError(f"{len(stuck)} worker(s) still running {STOP_LIMIT_S}s after being cancelled")

@@ -15,7 +15,7 @@ from services.common.errors import FailedPrecondition, NotFound, Violations
 from services.common.member_tiers import tier_of
 from services.tickets import agents_store, domain, records_store, store
 from services.tickets.agents import Agent
-from services.tickets.assignment import assign_to, drain_queue, lock_routing, need_of, route
+from services.tickets.assignment import assign_to, drain_queue, drain_queue_if_left, lock_routing, need_of, route
 from services.tickets.claims import ALREADY_CREDITED, UNVERIFIED, CreditLookup
 from services.tickets.domain import NewTicket, Ticket
 from services.tickets.goodwill import GoodwillRequest
@@ -158,9 +158,7 @@ class TicketsApplication:
             previous = ticket.assignee
             ticket = await assign_to(connection, ticket, agent, now)
             await store.update_ticket(connection, ticket)
-            if previous and ticket.assignee != previous:
-                # The agent it left may have room for a queued ticket now.
-                await drain_queue(connection, now)
+            await drain_queue_if_left(connection, previous, ticket, now)
             return await self._view(connection, ticket)
 
     async def resolve(self, ticket_id: str, agent_id: str, resolution: str, goodwill: GoodwillRequest) -> TicketView:

@@ -77,6 +77,12 @@ async def assign_to(connection: asyncpg.Connection, ticket: Ticket, agent: Agent
     return await _assigned(connection, ticket, agent.agent_id, "manual", now)
 
 
+async def drain_queue_if_left(connection: asyncpg.Connection, left: str | None, ticket: Ticket, now: datetime) -> None:
+    """The agent the ticket `left` (moved by hand or by escalation) may have room for a queued ticket now."""
+    if left and ticket.assignee != left:
+        await drain_queue(connection, now)
+
+
 async def drain_queue(connection: asyncpg.Connection, now: datetime) -> list[routing.Assignment]:
     """Assign queued tickets to whoever now qualifies; the caller holds the routing lock.
 

@@ -10,7 +10,7 @@ import asyncpg
 from services.common.db import unit_of_work
 from services.tickets import agents_store, domain, store
 from services.tickets.application import Clock, utc_now
-from services.tickets.assignment import drain_queue, lock_routing, need_of, route
+from services.tickets.assignment import drain_queue_if_left, lock_routing, need_of, route
 from services.tickets.policy import Policy
 from services.tickets.routing import Need
 from services.tickets.ticket_events import emit, sla_breached
@@ -54,9 +54,7 @@ class SlaJob:
             need = await self._senior_need(connection, ticket)
             ticket = await route(connection, ticket, need, "escalation", now)
             await store.update_ticket(connection, ticket)
-            if previous and ticket.assignee != previous:
-                # The agent it left may have room for a queued ticket now.
-                await drain_queue(connection, now)
+            await drain_queue_if_left(connection, previous, ticket, now)
             for sla, due_at in due:
                 await emit(connection, sla_breached(ticket, sla, due_at), ticket.member_id, now)
             return len(due)

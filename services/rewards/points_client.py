@@ -61,8 +61,7 @@ def _translate(error: grpc.aio.AioRpcError) -> DomainError:
         # Not the member's doing (it would read as 'not enough points'): this service's token is missing or wrong.
         # Unavailable until an operator mends it; the redemption waits for the recovery job, nothing is undone.
         log.error("the points service refused this service's credentials", extra={"code": error.code().name})
-        return Unavailable(f"points service: {error.code().name}: {details}")
-    if error.code() in _TRANSIENT:
+    if error.code() in (*_REFUSED_THIS_SERVICE, *_TRANSIENT):
         return Unavailable(f"points service: {error.code().name}: {details}")
     # A refusal: asking again would be refused again.
     return FailedPrecondition(details)

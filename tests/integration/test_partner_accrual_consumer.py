@@ -215,11 +215,14 @@ async def test_a_message_read_again_is_not_answered_again_but_a_record_sent_agai
     # A consumer reading the partition from the beginning again, as one does after a broker restart lost the
     # log it was in, reads the very same messages: nothing is answered, credited or dead-lettered twice.
     again = partner_consumer(pool, kafka_settings, topic)
+
+    async def read_again() -> bool:
+        # The ghost's key may put it on another partition than the member's, read after the new message.
+        return again.dead_lettered >= 1 and await answered(["accepted", "duplicate", "duplicate", "unknown_member"])
+
     async with running(again.run):
         await send(producer, topic, partner_id, key, stay("s1", member, "10"))  # and once more by the partner
-        await eventually(
-            lambda: answered(["accepted", "duplicate", "duplicate", "unknown_member"]), what="the new message answered"
-        )
+        await eventually(read_again, what="the new message answered and the refused one dead-lettered again")
     # The refused one is dead-lettered again (its first dead letter may not have gone out), not answered again.
     assert again.dead_lettered == 1
     assert await _balance(pool, member, 100)

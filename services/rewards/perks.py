@@ -70,7 +70,10 @@ async def _tier_reached(connection: asyncpg.Connection, envelope: EventEnvelope,
     if not payload.tier:
         raise InvalidArgument.single("tier", "is required")
     now = domain.utc_now()
+    ladder = await catalog_store.ladder(connection)
     for reward in await catalog_store.perks_for(connection, "tier_welcome", payload.tier):
+        if not domain.tier_allows(reward.spec.min_tier, payload.tier, ladder):
+            continue
         await grant(connection, reward, payload.member_id, "tier_welcome", f"tier:{payload.tier}", now)
 
 

@@ -104,6 +104,35 @@ async def test_birthday_rewards_are_granted_on_the_birthday_once_a_year(rewards_
     assert all(r.code for r in leap)
 
 
+async def test_perks_with_a_minimum_tier_go_only_to_members_at_or_above_it(
+    rewards_world: RewardsWorld, producer: AIOKafkaProducer
+) -> None:
+    await rewards_world.catalog.SetTierLadder(catalog_pb2.SetTierLadderRequest(tiers=["base", "silver", "gold"]))
+    treat = await rewards_world.reward(**perk(catalog_pb2.REWARD_TRIGGER_BIRTHDAY, name="Gold treat", min_tier="gold"))
+    welcome = perk(catalog_pb2.REWARD_TRIGGER_TIER_WELCOME, trigger_tier="silver", name="Silver, gold only")
+    await rewards_world.reward(**welcome, min_tier="gold")
+    tiers = {"gold-member": "gold", "silver-member": "silver", "off-ladder": "staff", "unheard-of": None}
+    for member_id, tier in tiers.items():
+        await rewards_world.rewards_pool.execute(
+            "INSERT INTO member_birthdays VALUES ($1, $2)", member_id, date(1990, 7, 14)
+        )
+        if tier is not None:
+            await rewards_world.rewards_pool.execute(
+                "INSERT INTO member_tiers (member_id, tier, changed_at) VALUES ($1, $2, now())", member_id, tier
+            )
+
+    assert await BirthdayJob(rewards_world.rewards_pool).run_once(date(2027, 7, 14)) == 1
+    assert [r.reward_id for r in await perks_of(rewards_world, "gold-member")] == [treat.reward_id]
+    for member_id in ("silver-member", "off-ladder", "unheard-of"):
+        assert await perks_of(rewards_world, member_id) == []
+
+    # Reaching silver is not reaching gold: the gated welcome is not granted.
+    reached = f"m-{uuid.uuid4().hex[:8]}"
+    event_id = await publish(producer, reached, events.TierReached(member_id=reached, tier="silver"))
+    await perks_consumed(rewards_world, [event_id])
+    assert await perks_of(rewards_world, reached) == []
+
+
 async def test_enrollment_records_the_birth_date_and_a_malformed_one_is_dead_lettered(
     rewards_world: RewardsWorld, producer: AIOKafkaProducer, kafka_settings: KafkaSettings
 ) -> None:

@@ -17,10 +17,11 @@ from services.rewards.points_client import PointsClient
 MAX_PARTNER_CODES = 100_000
 
 
-async def eligibility_tier(connection: asyncpg.Connection, points: PointsClient, member_id: str) -> str:
+async def eligibility_tier(pool: asyncpg.Pool, points: PointsClient, member_id: str) -> str:
     """The tier a reward's gating judges: the one learned from points events or, for a member not (yet) heard of
-    that way, the points service's; NotFound for a member no one knows."""
-    tier = await catalog_store.member_tier(connection, member_id)
+    that way, the points service's; NotFound for a member no one knows. No connection is held while asking."""
+    async with pool.acquire() as connection:
+        tier = await catalog_store.member_tier(connection, member_id)
     return tier if tier is not None else await points.tier(member_id)
 
 
@@ -84,13 +85,13 @@ class CatalogApplication:
             next_token = paging.token_after(page[-1].created_at, page[-1].reward_id) if len(page) == limit else ""
             if not member_id:
                 return page, next_token
-            gated = any(reward.spec.min_tier for reward in page)
-            tier = await eligibility_tier(connection, self._points, member_id) if gated else None
             ladder = await catalog_store.ladder(connection)
             used = {
                 period: await redemptions.redeemed_since(connection, member_id, domain.period_start(period, now))
                 for period in domain.LIMIT_PERIODS
             }
+        gated = any(reward.spec.min_tier for reward in page)
+        tier = await eligibility_tier(self._pool, self._points, member_id) if gated else None
 
         def redeemable(reward: Reward) -> bool:
             redeemed = used.get(reward.spec.limit_period, Counter())[reward.reward_id]

@@ -36,7 +36,6 @@ from services.common.errors import (
 from services.common.member_ids import check_member_id, require_member_id
 from services.rewards import catalog_store, codes_store, domain, paging
 from services.rewards import redemption_store as store
-from services.rewards.catalog import eligibility_tier
 from services.rewards.events import emit
 from services.rewards.points_client import PointsClient
 from services.rewards.redemption_store import RedemptionRow
@@ -53,6 +52,11 @@ def _validate_redeem(member_id: str, reward_id: str, idempotency_key: str) -> uu
         violations.add("idempotency_key", f"is required, at most {domain.MAX_KEY} characters")
     violations.raise_if_any()
     return paging.parse_id("reward_id", reward_id)
+
+
+class _TierUnheardOf(Exception):
+    """The member is not in this service's tier view yet: the points service is asked, and the redemption tried
+    again with its answer."""
 
 
 def hold_key(redemption_id: uuid.UUID) -> str:
@@ -78,13 +82,23 @@ class RedemptionApplication:
     async def redeem(self, member_id: str, reward_id: str, idempotency_key: str) -> tuple[RedemptionRow, bool]:
         """The redemption and whether the key had made it before."""
         parsed_reward = _validate_redeem(member_id, reward_id, idempotency_key)
+        try:
+            return await self._redeem(member_id, str(parsed_reward), idempotency_key, None)
+        except _TierUnheardOf:
+            # Asked with no transaction open: a slow points service must not hold a connection and the member's lock.
+            tier = await self._points.tier(member_id)
+            return await self._redeem(member_id, str(parsed_reward), idempotency_key, tier)
+
+    async def _redeem(
+        self, member_id: str, reward_id: str, idempotency_key: str, tier_from_points: str | None
+    ) -> tuple[RedemptionRow, bool]:
         now = domain.utc_now()
         async with unit_of_work(self._pool) as connection:
             # One redemption at a time per member, so the per-member limit holds under concurrency.
             await connection.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"member:{member_id}")
             previous = await store.find_by_key(connection, idempotency_key)
             if previous is not None:
-                if (previous.member_id, previous.reward_id) != (member_id, str(parsed_reward)):
+                if (previous.member_id, previous.reward_id) != (member_id, reward_id):
                     raise AlreadyExists("idempotency_key: already used for another member or reward")
                 # A repeat after a call that gave up (UNAVAILABLE says: call again) carries it on; a repeat of a
                 # call still in progress answers where that call got to.
@@ -92,16 +106,24 @@ class RedemptionApplication:
                 if not await store.claim_if_stale(connection, redemption_id, now, self._settings.lease):
                     return previous, True
             else:
-                redemption_id = await self._start(connection, member_id, str(parsed_reward), idempotency_key, now)
+                redemption_id = await self._start(
+                    connection, member_id, reward_id, idempotency_key, tier_from_points, now
+                )
         return await self._carried_on(redemption_id), previous is not None
 
     async def _start(
-        self, connection: asyncpg.Connection, member_id: str, reward_id: str, idempotency_key: str, now: datetime
+        self,
+        connection: asyncpg.Connection,
+        member_id: str,
+        reward_id: str,
+        idempotency_key: str,
+        tier_from_points: str | None,
+        now: datetime,
     ) -> uuid.UUID:
         reward = await catalog_store.get_reward(connection, reward_id)
         if reward is None:
             raise NotFound(f"reward_id: no reward {reward_id!r}")
-        await self._check_redeemable(connection, member_id, reward, now)
+        await self._check_redeemable(connection, member_id, reward, tier_from_points, now)
         try:
             return await store.insert_pending(
                 connection,
@@ -273,7 +295,12 @@ class RedemptionApplication:
     # -- helpers -------------------------------------------------------------------------------
 
     async def _check_redeemable(
-        self, connection: asyncpg.Connection, member_id: str, reward: domain.Reward, now: datetime
+        self,
+        connection: asyncpg.Connection,
+        member_id: str,
+        reward: domain.Reward,
+        tier_from_points: str | None,
+        now: datetime,
     ) -> None:
         used: Counter[str] = Counter()
         if reward.spec.per_member_limit:
@@ -282,7 +309,9 @@ class RedemptionApplication:
         tier = None
         # A free reward takes no hold, which is what otherwise finds out that the member does not exist.
         if reward.spec.min_tier or not reward.spec.cost_points:
-            tier = await eligibility_tier(connection, self._points, member_id)
+            tier = await catalog_store.member_tier(connection, member_id) or tier_from_points
+            if tier is None:
+                raise _TierUnheardOf
         refusal = domain.redeem_refusal(
             reward,
             tier,

@@ -12,7 +12,9 @@ from loyalty.rewards.v1 import catalog_pb2
 from loyalty.rewards.v1 import rewards_pb2 as pb
 
 from services.rewards.codes import ALPHABET, LENGTH
-from tests.integration.rewards_support import RewardsWorld
+from services.rewards.points_client import PointsClient
+from services.rewards.redemption import RedemptionApplication
+from tests.integration.rewards_support import OPTIONS, RewardsWorld
 
 
 def redeem(member_id: str, reward_id: str, key: str | None = None) -> pb.RedeemRewardRequest:
@@ -102,6 +104,46 @@ async def test_a_tier_gated_reward_asks_the_points_service_for_a_member_the_loca
         await rewards_world.rewards.RedeemReward(redeem("nobody", for_gold.reward_id))
     assert unknown_member.value.code() == grpc.StatusCode.NOT_FOUND
     assert "member_id" in (unknown_member.value.details() or "")
+
+
+class TierAnsweredOnCue(PointsClient):
+    """The real points client, whose tier question waits until the test lets it through."""
+
+    def __init__(self, target: str) -> None:
+        super().__init__(target)
+        self.asked, self.answer = asyncio.Event(), asyncio.Event()
+
+    async def tier(self, member_id: str) -> str:
+        self.asked.set()
+        await self.answer.wait()
+        return await super().tier(member_id)
+
+
+async def test_asking_the_points_service_for_a_tier_holds_no_transaction_or_member_lock(
+    rewards_world: RewardsWorld,
+) -> None:
+    await rewards_world.catalog.SetTierLadder(catalog_pb2.SetTierLadderRequest(tiers=["base", "gold"]))
+    member_id = await rewards_world.member_with(1000)  # not in the local tier view: no consumer runs here
+    reward = await rewards_world.reward(min_tier="base")
+    points = TierAnsweredOnCue(rewards_world.points_target)
+    application = RedemptionApplication(rewards_world.rewards_pool, points, OPTIONS)
+    redeeming = asyncio.create_task(application.redeem(member_id, reward.reward_id, "slow-points"))
+    try:
+        await asyncio.wait_for(points.asked.wait(), timeout=10)
+        held = await rewards_world.rewards_pool.fetchval(
+            """SELECT count(*) FROM pg_stat_activity a
+                WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()
+                  AND (a.state LIKE 'idle in transaction%'
+                       OR EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND l.locktype = 'advisory'))"""
+        )
+        assert held == 0
+        points.answer.set()
+        redemption, repeated = await asyncio.wait_for(redeeming, timeout=10)
+    finally:
+        redeeming.cancel()
+        await points.close()
+    assert (redemption.step, repeated) == ("completed", False)
+    assert (await rewards_world.balance(member_id)).available == 1000 - reward.spec.cost_points
 
 
 async def test_out_of_stock_is_resource_exhausted(rewards_world: RewardsWorld) -> None:

@@ -159,7 +159,7 @@ def _accepted_row(
         breakdown=json.dumps(breakdown),
         earned_at=earned_at,
         available_at=pending_until,
-        expires_at=program.expiry.expires_at(earned_at) if program else None,
+        expires_at=program.expires_at(earned_at) if program else None,
     )
 
 

@@ -165,7 +165,7 @@ async def credit_bonuses(
             idempotency_key=bonus.key,
             description=bonus.description,
             earned_at=bonus.earned_at,
-            expires_at=program.expiry.expires_at(bonus.earned_at),
+            expires_at=program.expires_at(bonus.earned_at),
             breakdown=bonus.breakdown(),
             available_at=bonus.available_at,
         )

@@ -129,7 +129,7 @@ def price_purchase(program: Program, purchase: Purchase, *, member_tier: str, ea
         program_id=program.id,
         components=tuple(components),
         available_at=program.available_at(purchase.occurred_at),
-        expires_at=program.expiry.expires_at(purchase.occurred_at),
+        expires_at=program.expires_at(purchase.occurred_at),
     )
     if decision.total > MAX_POINTS:
         raise InvalidArgument.single(

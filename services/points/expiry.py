@@ -60,6 +60,8 @@ class ExpiryJob:
         if policy and policy.reminder_days is not None:
             remind_before = timedelta(days=policy.reminder_days)
         reminded = await self._remind(now, remind_before)
+        if policy and policy.inactivity_months:
+            reminded += await self._remind_dormant(now, remind_before, policy.inactivity_months)
         return ExpiryReport(len(expired), sum(expired.values()), reminded)
 
     async def _expire_inactive(self, now: datetime, last_active_before: datetime) -> None:
@@ -118,6 +120,56 @@ class ExpiryJob:
             ]
             await add_events(connection, POINTS_EVENTS_TOPIC, _envelopes(expiring, now))
         return len(records)
+
+    async def _remind_dormant(self, now: datetime, remind_before: timedelta, inactivity_months: int) -> int:
+        """One PointsExpiring per member whose points the inactivity policy takes within the reminder window, once
+        for each date: activity since moves the date, and the member is reminded again before the new one."""
+        # The index on when members were last active narrows the search; a day either side covers month ends.
+        active_from = add_months(now, -inactivity_months) - timedelta(days=1)
+        active_until = add_months(now + remind_before, -inactivity_months) + timedelta(days=1)
+        reminded = 0
+        while True:
+            async with unit_of_work(self._pool) as connection:
+                records = await connection.fetch(
+                    """WITH due AS (
+                           SELECT member_id, dormant_at
+                             FROM members,
+                                  LATERAL (SELECT GREATEST(last_activity_at, enrolled_at) + make_interval(months => $3)
+                                                  AS dormant_at) AS d
+                            WHERE GREATEST(last_activity_at, enrolled_at) >= $1
+                              AND GREATEST(last_activity_at, enrolled_at) < $2
+                              AND dormant_at > $4 AND dormant_at <= $4 + $5::interval
+                              AND inactivity_reminded_for IS DISTINCT FROM dormant_at
+                            ORDER BY member_id LIMIT $6
+                              FOR UPDATE OF members SKIP LOCKED),
+                       marked AS (
+                           UPDATE members m SET inactivity_reminded_for = d.dormant_at
+                             FROM due d WHERE m.member_id = d.member_id
+                           RETURNING m.member_id, d.dormant_at)
+                       SELECT k.member_id, k.dormant_at, coalesce(sum(l.remaining), 0)::bigint AS points
+                         FROM marked k LEFT JOIN lots l ON l.member_id = k.member_id AND l.remaining > 0
+                                                       AND (l.expires_at IS NULL OR l.expires_at > k.dormant_at)
+                        GROUP BY k.member_id, k.dormant_at""",
+                    active_from,
+                    active_until,
+                    inactivity_months,
+                    now,
+                    remind_before,
+                    self._batch,
+                )
+                expiring = [
+                    events.PointsExpiring(
+                        member_id=record["member_id"],
+                        points=record["points"],
+                        expires_at=timestamp(record["dormant_at"]),
+                    )
+                    for record in records
+                    if record["points"] > 0
+                ]
+                await add_events(connection, POINTS_EVENTS_TOPIC, _envelopes(expiring, now))
+            reminded += len(expiring)
+            if len(records) < self._batch:
+                return reminded
 
 
 async def expire_on_arrival(

@@ -12,7 +12,7 @@ expiry job).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -69,18 +69,20 @@ def _first_expiring(lot: Lot) -> tuple[bool, datetime, datetime]:
     return (lot.expires_at is None, lot.expires_at or lot.earned_at, lot.earned_at)
 
 
-def expired_backing(lots: Sequence[Lot], holds: Sequence[OpenHold], now: datetime) -> dict[uuid.UUID, list[Draw]]:
-    """The expired points that still back each open hold.
+def reservations(lots: Sequence[Lot], holds: Sequence[OpenHold]) -> dict[uuid.UUID, list[Draw]]:
+    """The points of which lots each open hold reserves, expired since or not.
 
-    A hold reserves, when it is taken, the spendable points that expire
-    first. If their lot expires while the hold is open, they still back it:
-    its capture spends them and expiry leaves them until then, so a
-    redemption that spans an expiry costs the member the same points as one
-    that does not. A hold taken once a lot had expired is never backed by it.
+    Each hold, oldest first, reserves the points that were spendable when it
+    was taken and expire first, of those the holds before it left. Debits
+    other than its capture draw around them, so they stay the hold's: if
+    their lot expires while the hold is open, they still back it (its capture
+    spends them and expiry leaves them until then), and a redemption that
+    spans an expiry costs the member the same points as one that does not. A
+    hold is never backed by a lot that expired, or was written, after it.
     """
     ordered = sorted((lot for lot in lots if lot.remaining > 0), key=_first_expiring)
     left = {lot.lot_id: lot.remaining for lot in ordered}
-    backing: dict[uuid.UUID, list[Draw]] = {}
+    reserved: dict[uuid.UUID, list[Draw]] = {}
     for hold in sorted(holds, key=lambda hold: hold.created_at):
         needed = hold.points
         draws: list[Draw] = []
@@ -90,10 +92,28 @@ def expired_backing(lots: Sequence[Lot], holds: Sequence[OpenHold], now: datetim
             take = min(needed, left[lot.lot_id]) if lot.spendable(hold.created_at) else 0
             left[lot.lot_id] -= take
             needed -= take
-            if take and _expired(lot, now):
+            if take:
                 draws.append(Draw(lot.lot_id, take))
-        backing[hold.hold_id] = draws
-    return backing
+        reserved[hold.hold_id] = draws
+    return reserved
+
+
+def reserved_by_lot(lots: Sequence[Lot], holds: Sequence[OpenHold]) -> dict[uuid.UUID, int]:
+    """Of each lot's remaining points, those open holds reserve."""
+    reserved: dict[uuid.UUID, int] = {}
+    for draws in reservations(lots, holds).values():
+        for draw in draws:
+            reserved[draw.lot_id] = reserved.get(draw.lot_id, 0) + draw.points
+    return reserved
+
+
+def expired_backing(lots: Sequence[Lot], holds: Sequence[OpenHold], now: datetime) -> dict[uuid.UUID, list[Draw]]:
+    """The expired points that still back each open hold."""
+    expired = {lot.lot_id for lot in lots if _expired(lot, now)}
+    return {
+        hold_id: [draw for draw in draws if draw.lot_id in expired]
+        for hold_id, draws in reservations(lots, holds).items()
+    }
 
 
 def reserved_spendable(lots: Sequence[Lot], holds: Sequence[OpenHold], now: datetime) -> int:
@@ -116,22 +136,34 @@ def balances(lots: Iterable[Lot], holds: Sequence[OpenHold], now: datetime, over
 
 
 def draws_to_capture(lots: Sequence[Lot], holds: Sequence[OpenHold], hold: OpenHold, now: datetime) -> list[Draw]:
-    """A capture spends the expired points backing its hold, and the rest from the spendable lots first-expiring."""
-    backing = expired_backing(lots, holds, now)[hold.hold_id]
-    return backing + draw_first_expiring(lots, hold.points - sum(draw.points for draw in backing), now)
+    """A capture spends the points its hold reserves; any it lacks come from the unreserved spendable points."""
+    reserved = reservations(lots, holds)
+    own = reserved.get(hold.hold_id, [])
+    short = hold.points - sum(draw.points for draw in own)
+    if not short:
+        return own
+    others = reserved_by_lot(lots, [other for other in holds if other.hold_id != hold.hold_id])
+    for draw in own:
+        others[draw.lot_id] = others.get(draw.lot_id, 0) + draw.points
+    return own + draw_first_expiring(lots, short, now, others)
 
 
-def draw_first_expiring(lots: Sequence[Lot], points: int, now: datetime) -> list[Draw]:
-    """Take `points` from the spendable lots that expire first (never-expiring last, then oldest)."""
-    spendable = sorted((lot for lot in lots if lot.spendable(now) and lot.remaining > 0), key=_first_expiring)
+def draw_first_expiring(
+    lots: Sequence[Lot], points: int, now: datetime, reserved: Mapping[uuid.UUID, int] | None = None
+) -> list[Draw]:
+    """Take `points` from the spendable lots that expire first (never-expiring last, then oldest), leaving what
+    `reserved` keeps of each lot (the points open holds reserve)."""
+    kept = reserved or {}
+    spendable = sorted((lot for lot in lots if lot.spendable(now)), key=_first_expiring)
     draws: list[Draw] = []
     still_needed = points
     for lot in spendable:
         if still_needed == 0:
             break
-        take = min(lot.remaining, still_needed)
-        draws.append(Draw(lot.lot_id, take))
-        still_needed -= take
+        take = min(lot.remaining - kept.get(lot.lot_id, 0), still_needed)
+        if take > 0:
+            draws.append(Draw(lot.lot_id, take))
+            still_needed -= take
     if still_needed:
         raise FailedPrecondition(f"points: {points} needed, {points - still_needed} spendable")
     return draws
@@ -205,30 +237,31 @@ def expired_to_forgive(*, points: int, own_remaining: int, expired_from_own: int
 
 
 def draw_for_refund(
-    own_lot: Lot | None, other_lots: Sequence[Lot], points: int, reserved: int, now: datetime
+    own_lot: Lot | None, other_lots: Sequence[Lot], points: int, reserved: Mapping[uuid.UUID, int], now: datetime
 ) -> tuple[list[Draw], int]:
     """Draws for a reversal and the points left owed.
 
     The purchase's own lot gives first (it holds those very points; pending or
-    not), then the other spendable lots first-expiring; points reserved by
-    holds are never taken. Whatever cannot be taken is owed. The caller has
-    posted what expired, so an expired own lot holds only points that back
-    open holds: none of them are taken.
+    not), then the other spendable lots first-expiring; points `reserved` by
+    holds (per lot) are never taken. Whatever cannot be taken is owed. The
+    caller has posted what expired, so an expired own lot holds only points
+    that back open holds: none of them are taken.
     """
-    spendable = [lot for lot in [own_lot, *other_lots] if lot is not None and lot.spendable(now)]
-    free = max(0, sum(lot.remaining for lot in spendable) - reserved)
     draws: list[Draw] = []
     still_needed = points
     if own_lot is not None:
-        limit = free if own_lot.spendable(now) else (0 if _expired(own_lot, now) else own_lot.remaining)
-        take = min(own_lot.remaining, still_needed, limit)
+        if own_lot.spendable(now):
+            limit = own_lot.remaining - reserved.get(own_lot.lot_id, 0)
+        else:  # pending points are never reserved; an expired lot's are all kept for holds
+            limit = 0 if _expired(own_lot, now) else own_lot.remaining
+        take = min(still_needed, max(0, limit))
         if take:
             draws.append(Draw(own_lot.lot_id, take))
             still_needed -= take
-            free -= take if own_lot.spendable(now) else 0
-    from_others = min(still_needed, free, sum(lot.remaining for lot in other_lots if lot.spendable(now)))
+    free = sum(max(0, lot.remaining - reserved.get(lot.lot_id, 0)) for lot in other_lots if lot.spendable(now))
+    from_others = min(still_needed, free)
     if from_others:
-        draws += draw_first_expiring(other_lots, from_others, now)
+        draws += draw_first_expiring(other_lots, from_others, now, reserved)
         still_needed -= from_others
     return draws, still_needed
 

@@ -139,8 +139,9 @@ class LedgerApplication:
                 return AdjustResult(previous, duplicate=True)
             draws = []
             if points < 0:
-                ledger.require_available(await _balances(connection, member_id, now), -points)
-                draws = ledger.draw_first_expiring(await lots_store.open_lots(connection, member_id), -points, now)
+                lots, holds, overdrawn = await _books(connection, member_id, now)
+                ledger.require_available(ledger.balances(lots, holds, now, overdrawn), -points)
+                draws = ledger.draw_first_expiring(lots, -points, now, ledger.reserved_by_lot(lots, holds))
             description = f"{reason} (by {actor})"
             if points > 0:
                 entry = await lots_store.insert_credit(
@@ -179,11 +180,19 @@ async def _member(connection: asyncpg.Connection, member_id: str, *, lock: bool)
     return member
 
 
-async def _balances(connection: asyncpg.Connection, member_id: str, now: datetime) -> ledger.Balances:
+async def _books(
+    connection: asyncpg.Connection, member_id: str, now: datetime
+) -> tuple[list[ledger.Lot], list[ledger.OpenHold], int]:
+    """The member's open lots, open holds and points overdrawn."""
     lots = await lots_store.open_lots(connection, member_id)
     holds = await lots_store.open_holds(connection, member_id, now)
     overdrawn = await connection.fetchval("SELECT points_overdrawn FROM members WHERE member_id = $1", member_id)
-    return ledger.balances(lots, holds, now, overdrawn or 0)
+    return lots, holds, overdrawn or 0
+
+
+async def _balances(connection: asyncpg.Connection, member_id: str, now: datetime) -> ledger.Balances:
+    lots, holds, overdrawn = await _books(connection, member_id, now)
+    return ledger.balances(lots, holds, now, overdrawn)
 
 
 async def _locked_hold(connection: asyncpg.Connection, hold_id: str) -> lots_store.HoldRow:

@@ -146,11 +146,12 @@ class ExpiryPolicy:
     # Days before an expiry that the member is reminded (PointsExpiring); None: no reminder.
     reminder_days: int | None
 
-    def expires_at(self, earned_at: datetime) -> datetime | None:
-        """When points earned at `earned_at` expire under the fixed term; None when they do not."""
+    def expires_at(self, earned_at: datetime, zone: ZoneInfo) -> datetime | None:
+        """When points earned at `earned_at` expire under the fixed term, the same time of the same day of the month
+        (or its last day) in the program's time zone; None when they do not."""
         if self.months_after_earning is None:
             return None
-        return add_months(earned_at, self.months_after_earning)
+        return add_months(earned_at.astimezone(zone), self.months_after_earning).astimezone(UTC)
 
 
 class SpentPoints(StrEnum):
@@ -301,6 +302,10 @@ class Program:
         start = datetime.combine(first, time(), tzinfo=self.zone)
         end = add_months(start, 1 if per is LimitPer.MONTH else 12)
         return start.astimezone(UTC), end.astimezone(UTC)
+
+    def expires_at(self, earned_at: datetime) -> datetime | None:
+        """When points earned at `earned_at` expire under the fixed term; None when they do not."""
+        return self.expiry.expires_at(earned_at, self.zone)
 
     def available_at(self, earned_at: datetime) -> datetime:
         """When points earned at `earned_at` stop being pending."""

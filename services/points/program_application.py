@@ -122,13 +122,18 @@ class ProgramApplication:
         return found
 
     async def in_force_at_each(
-        self, connection: asyncpg.Connection, program_id: str | None, moments: Sequence[datetime]
+        self,
+        connection: asyncpg.Connection,
+        program_id: str | None,
+        moments: Sequence[datetime],
+        applied_by: Sequence[datetime | None] | None = None,
     ) -> list[ProgramVersion | None]:
-        """`in_force_in` at each of `moments`, in one round trip: pricing asks for every purchase."""
+        """`in_force_in` at each of `moments`, in one round trip: pricing asks for every purchase. With
+        `applied_by`, each moment's version is chosen among those applied by then (what priced a purchase)."""
         if not moments:
             return []
         programs, rows = await program_store.in_force_of_named_or_sole(
-            connection, program_id or None, moments, list(self._known)
+            connection, program_id or None, moments, list(self._known), applied_by
         )
         if not program_id and programs > 1:
             raise FailedPrecondition("program_id: several programs exist; name one")

@@ -79,18 +79,20 @@ async def in_force_of_named_or_sole(
     program_id: str | None,
     moments: Sequence[datetime],
     known: Sequence[tuple[str, int]] = (),
+    applied_by: Sequence[datetime | None] | None = None,
 ) -> tuple[int, list[ProgramRow | None]]:
     """`in_force` at each moment in one round trip, for pricing: of `program_id`, or with None of the only program.
 
     Returns how many programs exist (counted up to 2) and the version in force
-    at each moment, in order; a definition is left out when (program id,
-    version) is in `known`.
+    at each moment, in order, among the versions applied by the moment's
+    `applied_by` time (when given and not None); a definition is left out
+    when (program id, version) is in `known`.
     """
     records = await connection.fetch(
         """WITH ids AS (SELECT DISTINCT program_id FROM programs ORDER BY program_id LIMIT 2)
            SELECT (SELECT count(*) FROM ids) AS programs, p.*
              FROM (SELECT coalesce($1::text, (SELECT min(program_id) FROM ids)) AS program_id) AS chosen
-            CROSS JOIN unnest($2::timestamptz[]) WITH ORDINALITY AS m(moment, ord)
+            CROSS JOIN unnest($2::timestamptz[], $5::timestamptz[]) WITH ORDINALITY AS m(moment, applied_by, ord)
              LEFT JOIN LATERAL (
                   SELECT program_id, version, effective_from, created_at,
                          CASE WHEN EXISTS (SELECT 1 FROM unnest($3::text[], $4::integer[]) AS k(id, v)
@@ -98,6 +100,7 @@ async def in_force_of_named_or_sole(
                               THEN NULL ELSE definition END AS definition
                     FROM programs
                    WHERE programs.program_id = chosen.program_id AND effective_from <= m.moment
+                     AND (m.applied_by IS NULL OR created_at <= m.applied_by)
                    ORDER BY effective_from DESC
                    LIMIT 1) AS p ON true
             ORDER BY m.ord""",
@@ -105,6 +108,7 @@ async def in_force_of_named_or_sole(
         list(moments),
         [known_id for known_id, _ in known],
         [version for _, version in known],
+        list(applied_by) if applied_by is not None else [None] * len(moments),
     )
     programs = int(records[0]["programs"]) if records else 0
     rows: list[ProgramRow | None] = []

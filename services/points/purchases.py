@@ -31,6 +31,7 @@ from services.common.tracing import within
 from services.points import domain, pricing, purchases_store, referrals, settlement, store, tier_application
 from services.points.earning import EarnComponent
 from services.points.expiry import expire_on_arrival
+from services.points.program import Program
 from services.points.program_application import ProgramApplication
 
 SOURCE = "loyalty.points"
@@ -84,10 +85,10 @@ class PurchaseRecorder:
             except DomainError as error:
                 outcomes[index] = error
         unseen = await _unseen(connection, valid, outcomes)
-        fresh = await self._priced(connection, requests, unseen, outcomes)
+        fresh, in_force_now = await self._priced(connection, requests, unseen, outcomes, now)
         earned = await _write(connection, fresh, outcomes, now)
         recorded = [item for item in fresh if _recorded_now(outcomes[item.index])]
-        await _move_tiers(connection, recorded, now)
+        await _move_tiers(connection, recorded, in_force_now, now)
         await add_events(connection, POINTS_EVENTS_TOPIC, [_points_earned(*credit) for credit in earned])
         for item in recorded:
             outcome = outcomes[item.index]
@@ -102,9 +103,13 @@ class PurchaseRecorder:
         requests: Sequence[PurchaseRequest],
         unseen: Sequence[tuple[int, store.MemberRow]],
         outcomes: list[Outcome | None],
-    ) -> list[_Fresh]:
+        now: datetime,
+    ) -> tuple[list[_Fresh], Program | None]:
+        """The purchases priced, each by the version in force when it was made, and the version in force now."""
+        if not unseen:
+            return [], None
         moments = [requests[index].purchase.occurred_at for index, _ in unseen]
-        versions = await self._programs.in_force_at_each(connection, None, moments)
+        *versions, current = await self._programs.in_force_at_each(connection, None, [*moments, now])
         fresh = []
         for (index, member), version in zip(unseen, versions, strict=True):
             request = requests[index]
@@ -116,7 +121,7 @@ class PurchaseRecorder:
                 outcomes[index] = error
                 continue
             fresh.append(_Fresh(index, request, member, priced))
-        return fresh
+        return fresh, current.program if current else None
 
 
 async def _unseen(
@@ -172,27 +177,24 @@ def _recorded_now(outcome: Outcome | None) -> bool:
     return isinstance(outcome, PurchaseResult) and not outcome.duplicate
 
 
-async def _move_tiers(connection: asyncpg.Connection, recorded: Sequence[_Fresh], now: datetime) -> None:
-    """Upgrade the buyers their purchase moved up, one statement per program version that priced the batch.
+async def _move_tiers(
+    connection: asyncpg.Connection, recorded: Sequence[_Fresh], program: Program | None, now: datetime
+) -> None:
+    """Upgrade the buyers their purchase moved up, by the tiers of the version in force now (a purchase sent
+    late was priced by an older one, whose thresholds no longer hold).
 
     Each move is announced in the trace its purchase arrived in.
     """
-    by_version: dict[int, list[_Fresh]] = {}
-    for item in recorded:
-        by_version.setdefault(id(item.priced.program), []).append(item)
-    for items in by_version.values():
-        program = items[0].priced.program
-        if program is None:
-            continue
-        buyers = {item.member.member_id: item for item in items}
-        members = [item.member for item in items]
-        moves = []
-        for member_id, change in await tier_application.upgrades_after_activity(
-            connection, members, program, now, spent=True
-        ):
-            with within(buyers[member_id].request.trace):
-                moves.append(tier_application.TierMove.of(member_id, change, program, now))
-        await tier_application.apply_moves(connection, moves)
+    if program is None:
+        return
+    buyers = {item.member.member_id: item for item in recorded}
+    moves = []
+    for member_id, change in await tier_application.upgrades_after_activity(
+        connection, [item.member for item in recorded], program, now, spent=True
+    ):
+        with within(buyers[member_id].request.trace):
+            moves.append(tier_application.TierMove.of(member_id, change, program, now))
+    await tier_application.apply_moves(connection, moves)
 
 
 def _earning(item: _Fresh) -> purchases_store.PurchaseEarning:

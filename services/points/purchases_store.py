@@ -123,27 +123,29 @@ async def insert_purchase_earnings(
                                      $11::text[], $12::text[], $13::jsonb[], $14::uuid[])
                     AS t(entry_id, member_id, points, purchase_id, description, breakdown, earned_at, available_at,
                          expires_at, amount_minor, currency_code, channel, line_items, lot_id)),
-            entry AS (
-                INSERT INTO ledger_entries (entry_id, member_id, kind, points, idempotency_key, description, breakdown,
-                                            qualifies_at)
-                SELECT entry_id, member_id, 'purchase_earn', points, 'purchase:' || purchase_id, description, breakdown,
-                       earned_at
-                  FROM input WHERE points > 0
-                ON CONFLICT (idempotency_key) DO NOTHING
-                RETURNING {ENTRY_COLUMNS}),
-            lot AS (
-                INSERT INTO lots (lot_id, member_id, entry_id, points, remaining, earned_at, available_at, expires_at)
-                SELECT i.lot_id, i.member_id, i.entry_id, i.points, i.points, i.earned_at, i.available_at,
-                       i.expires_at
-                  FROM input i JOIN entry e ON e.entry_id = i.entry_id),
+            -- The purchase first: only a purchase id this statement records gets an entry and a lot, so a
+            -- purchase id recorded meanwhile by a concurrent transaction writes nothing at all.
             purchase AS (
                 INSERT INTO purchases (purchase_id, member_id, amount_minor, currency_code, channel,
                                        line_items, occurred_at, points_earned, entry_id)
-                SELECT i.purchase_id, i.member_id, i.amount_minor, i.currency_code, i.channel, i.line_items,
-                       i.earned_at, i.points, e.entry_id
-                  FROM input i LEFT JOIN entry e ON e.entry_id = i.entry_id
+                SELECT purchase_id, member_id, amount_minor, currency_code, channel, line_items, earned_at, points,
+                       CASE WHEN points > 0 THEN entry_id END
+                  FROM input
                 ON CONFLICT (purchase_id) DO NOTHING
-                RETURNING purchase_id, entry_id AS recorded_entry_id)
+                RETURNING purchase_id, entry_id AS recorded_entry_id),
+            entry AS (
+                INSERT INTO ledger_entries (entry_id, member_id, kind, points, idempotency_key, description, breakdown,
+                                            qualifies_at)
+                SELECT i.entry_id, i.member_id, 'purchase_earn', i.points, 'purchase:' || i.purchase_id,
+                       i.description, i.breakdown, i.earned_at
+                  FROM input i JOIN purchase p ON p.recorded_entry_id = i.entry_id
+                RETURNING {ENTRY_COLUMNS}),
+            lot AS (
+                -- Never available before it was written: a hold taken earlier did not reserve these points.
+                INSERT INTO lots (lot_id, member_id, entry_id, points, remaining, earned_at, available_at, expires_at)
+                SELECT i.lot_id, i.member_id, i.entry_id, i.points, i.points, i.earned_at,
+                       greatest(e.created_at, i.available_at), i.expires_at
+                  FROM input i JOIN entry e ON e.entry_id = i.entry_id)
             SELECT p.purchase_id, e.*
               FROM purchase p LEFT JOIN entry e ON e.entry_id = p.recorded_entry_id""",
         [e.entry_id for e in earnings],

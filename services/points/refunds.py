@@ -65,9 +65,10 @@ class RefundApplication:
             refund_minor=refund.amount.amount_minor,
             reversed_before=purchase.reversed_points,
         )
-        # One round trip: the version at the refund decides the policy, the one at the purchase its referral.
+        # One round trip: the version at the refund decides the policy, the one that priced the purchase (in force
+        # at its occurred_at among those applied when it was recorded) its referral.
         version, priced_by = await self._programs.in_force_at_each(
-            connection, None, [refund.occurred_at, purchase.occurred_at]
+            connection, None, [refund.occurred_at, purchase.occurred_at], applied_by=[None, purchase.recorded_at]
         )
         policy = version.program.spent_points if version else SpentPoints.DEBT
         reversal = Reversal(

@@ -20,6 +20,8 @@ class RefundablePurchase:
     points_earned: int
     entry_id: uuid.UUID | None
     occurred_at: datetime
+    # When the service recorded it: versions applied later never re-price it.
+    recorded_at: datetime
     refunded_minor: int
     reversed_points: int
     # What earlier refunds did not take because those points had expired.
@@ -41,7 +43,7 @@ class RefundRow:
 async def refundable_purchase(connection: asyncpg.Connection, purchase_id: str) -> RefundablePurchase | None:
     record = await connection.fetchrow(
         """SELECT p.purchase_id, p.member_id, p.amount_minor, p.currency_code, p.points_earned, p.entry_id,
-                  p.occurred_at, coalesce(sum(r.amount_minor), 0)::bigint AS refunded_minor,
+                  p.occurred_at, p.recorded_at, coalesce(sum(r.amount_minor), 0)::bigint AS refunded_minor,
                   coalesce(sum(r.points_reversed), 0)::bigint AS reversed_points,
                   coalesce(sum(r.points_expired), 0)::bigint AS expired_before
              FROM purchases p LEFT JOIN refunds r USING (purchase_id)

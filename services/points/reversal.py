@@ -62,7 +62,7 @@ async def take_back(
         )
     lots = await lots_store.open_lots(connection, member_id)
     others = [lot for lot in lots if own is None or lot.lot_id != own.lot_id]
-    reserved = ledger.reserved_spendable(lots, await lots_store.open_holds(connection, member_id, now), now)
+    reserved = ledger.reserved_by_lot(lots, await lots_store.open_holds(connection, member_id, now))
     to_take = reversal.points - expired
     draws, spent = ledger.draw_for_refund(own, others, to_take, reserved, now)
     owed, overdrawn = (spent, 0) if policy is SpentPoints.DEBT else (0, spent)

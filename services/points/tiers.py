@@ -72,7 +72,7 @@ def window_start(policy: TierPolicy, now: datetime, timezone: str) -> datetime:
         local = now.astimezone(ZoneInfo(timezone))
         return local.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
     assert policy.window_months is not None
-    return add_months(now, -policy.window_months)
+    return add_months(now.astimezone(ZoneInfo(timezone)), -policy.window_months)  # the program's day of the month
 
 
 def judged_window_start(policy: TierPolicy, requalify_at: datetime, timezone: str) -> datetime:
@@ -92,7 +92,7 @@ def next_requalification(policy: TierPolicy, qualified_at: datetime, timezone: s
         local = qualified_at.astimezone(ZoneInfo(timezone))
         return local.replace(year=local.year + 1, month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
     assert policy.window_months is not None
-    return add_months(qualified_at, policy.window_months)
+    return add_months(qualified_at.astimezone(ZoneInfo(timezone)), policy.window_months)
 
 
 def upgrade(policy: TierPolicy, current: str, value: Decimal) -> TierChange | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import asyncpg
 import pytest
@@ -10,9 +10,10 @@ from loyalty.events.v1 import points_pb2 as events
 
 from services.common.db import unit_of_work
 from services.points.application import PointsApplication
-from services.points.domain import Money, Purchase, Refund, utc_now
+from services.points.domain import Enrollment, Money, Purchase, Refund, utc_now
 from services.points.expiry import ExpiryJob
 from services.points.ledger_application import LedgerApplication
+from services.points.program import add_months
 from services.points.program_application import ProgramApplication
 from services.points.refunds import RefundApplication
 from tests.integration.points_ledger_support import assert_balanced, books, events_of, member_with_points, new_id
@@ -267,3 +268,40 @@ async def test_points_that_arrive_expired_repay_no_debt(pool: asyncpg.Pool, ledg
     earned = await events_of(pool, member_id, events.PointsEarned)
     assert earned[-1].balance_after == 0  # type: ignore[attr-defined]
     assert_balanced(await books(pool, ledger, member_id))
+
+
+async def test_a_dormant_member_is_reminded_before_the_inactivity_policy_expires_their_points(
+    pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """expiry.reminder_days: "Remind the member (PointsExpiring) this many days before points expire"."""
+    programs = ProgramApplication(pool)
+    await programs.apply(
+        "id: dormant\neffective_from: 2020-01-01\ncurrency: USD\n"
+        "earning: {base_rates: {USD: 2}}\nexpiry: {inactivity_months: 24, reminder_days: 30}\n"
+    )
+    app = PointsApplication(pool, 2, programs)
+    member_id, active_again = new_id("m"), new_id("m")
+    for member in (member_id, active_again):
+        await app.enroll(Enrollment(member, "", "", ""))
+        await app.record_purchase(Purchase(new_id("p"), member, Money(10000, "USD"), (), utc_now(), ""))
+    job = ExpiryJob(pool, programs)
+    now = utc_now()
+    dormant_at = add_months(now, 24)
+    await job.run_once(dormant_at - 40 * DAY)  # not yet within the 30 days
+    for _ in range(2):
+        await job.run_once(dormant_at - 10 * DAY)  # ten days before the points go: remind, once
+    # Active again a year on: a new date, reminded before it in turn.
+    a_year_on = add_months(now, 12)
+    monkeypatch.setattr("services.points.domain.utc_now", lambda: a_year_on)
+    await app.record_purchase(Purchase(new_id("p"), active_again, Money(500, "USD"), (), a_year_on, ""))
+    await job.run_once(add_months(now, 36) - 10 * DAY)
+    await job.run_once(dormant_at + DAY)  # the first member's went
+    assert [e.points for e in await events_of(pool, member_id, events.PointsExpired)] == [200]  # type: ignore[attr-defined]
+    reminders = await events_of(pool, member_id, events.PointsExpiring)
+    # Dated 24 months after the member's last activity, a moment before `now`.
+    assert [(e.points, e.expires_at.ToDatetime(UTC).date()) for e in reminders] == [(200, dormant_at.date())]  # type: ignore[attr-defined]
+    again = await events_of(pool, active_again, events.PointsExpiring)
+    assert [(e.points, e.expires_at.ToDatetime(UTC).date()) for e in again] == [  # type: ignore[attr-defined]
+        (200, dormant_at.date()),
+        (210, add_months(now, 36).date()),
+    ]

@@ -8,11 +8,15 @@ from dataclasses import replace
 import asyncpg
 import pytest
 
+from services.common.db import unit_of_work
 from services.common.errors import AlreadyExists, InvalidArgument, NotFound
 from services.points import purchases_store
 from services.points.application import PointsApplication
-from services.points.domain import Money
+from services.points.domain import Enrollment, Money, Purchase, utc_now
+from services.points.ledger_application import LedgerApplication
 from services.points.purchases import PurchaseResult
+from tests.integration.points_ledger_support import books
+from tests.integration.support import eventually
 from tests.integration.test_points_ledger import RATE, enrolled, new_id, purchase_for
 
 
@@ -98,3 +102,37 @@ async def test_a_batch_finds_earlier_purchases_by_key_whatever_plan_is_cached(
             "SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relname = 'purchases'"
         )
     assert whole_table_reads == 0
+
+
+async def test_a_purchase_id_recorded_concurrently_with_another_amount_credits_nothing(
+    pool: asyncpg.Pool, ledger: LedgerApplication
+) -> None:
+    """Two replicas (or the Kafka consumer and the gRPC API) get the same purchase id at once: the first
+    earns nothing (under one whole dollar), the second, with another amount, must be refused and write nothing."""
+    kafka_side, grpc_side = PointsApplication(pool, 2), PointsApplication(pool, 2)
+    member_id = new_id("m")
+    await kafka_side.enroll(Enrollment(member_id, "", "", ""))
+    purchase_id = new_id("p")
+    async with unit_of_work(pool) as connection:  # the consumer's inbox transaction, not committed yet
+        first = Purchase(purchase_id, member_id, Money(50, "USD"), (), utc_now(), "")
+        assert (await kafka_side.record_purchase_in(connection, first)).points_earned == 0
+        second = Purchase(purchase_id, member_id, Money(10000, "USD"), (), utc_now(), "")
+        racing = asyncio.create_task(grpc_side.record_purchase(second))
+        await eventually(lambda: _waiting_on_a_lock(pool), what="the second purchase waiting on the member's lock")
+    refused = None
+    try:
+        await racing
+    except AlreadyExists as error:
+        refused = error
+    state = await books(pool, ledger, member_id)
+    orphans = await pool.fetch(
+        """SELECT e.idempotency_key, e.points FROM ledger_entries e
+            WHERE e.member_id = $1 AND NOT EXISTS (SELECT 1 FROM purchases p WHERE p.entry_id = e.entry_id)""",
+        member_id,
+    )
+    assert refused is not None
+    assert (state.entries_sum, [dict(o) for o in orphans]) == (0, [])
+
+
+async def _waiting_on_a_lock(pool: asyncpg.Pool) -> bool:
+    return bool(await pool.fetchval("SELECT count(*) > 0 FROM pg_locks WHERE NOT granted"))

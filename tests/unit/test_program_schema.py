@@ -63,7 +63,7 @@ def test_minimal_program_has_documented_defaults() -> None:
     assert program.earning.rules == () and program.earning.campaigns == ()
     assert program.earning.caps.per_purchase is None and program.earning.caps.per_day is None
     assert program.tiers is None
-    assert program.expiry.expires_at(datetime(2025, 1, 1, tzinfo=UTC)) is None
+    assert program.expires_at(datetime(2025, 1, 1, tzinfo=UTC)) is None
     assert program.pending_days == 0
 
 

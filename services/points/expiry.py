@@ -70,16 +70,32 @@ class ExpiryJob:
         Enrolling counts as activity: a member never active counts from it, and a
         new member whose only purchases were made long before enrolling (sent
         late) is not dormant on day one. What activity is: migration points/017.
+        Members are locked first, a batch per transaction (those busy elsewhere
+        are left for the next pass): a purchase committing meanwhile makes its
+        member active again before any of their lots is touched.
         """
-        await self._pool.execute(
-            """UPDATE lots SET expires_at = $1
-                 FROM members m
-                WHERE m.member_id = lots.member_id AND GREATEST(m.last_activity_at, m.enrolled_at) < $2
-                  AND lots.remaining > 0 AND (lots.expires_at IS NULL OR lots.expires_at > $1)
-                  AND lots.earned_at < $1""",
-            now,
-            last_active_before,
-        )
+        while True:
+            async with unit_of_work(self._pool) as connection:
+                dormant = await connection.fetch(
+                    """WITH dormant AS (
+                           SELECT member_id FROM members m
+                            WHERE GREATEST(m.last_activity_at, m.enrolled_at) < $2
+                              AND EXISTS (SELECT 1 FROM lots l
+                                           WHERE l.member_id = m.member_id AND l.remaining > 0
+                                             AND (l.expires_at IS NULL OR l.expires_at > $1) AND l.earned_at < $1)
+                            ORDER BY member_id LIMIT $3
+                              FOR UPDATE SKIP LOCKED)
+                       UPDATE lots SET expires_at = $1
+                         FROM dormant d
+                        WHERE lots.member_id = d.member_id AND lots.remaining > 0
+                          AND (lots.expires_at IS NULL OR lots.expires_at > $1) AND lots.earned_at < $1
+                       RETURNING d.member_id""",
+                    now,
+                    last_active_before,
+                    self._batch,
+                )
+            if len({record["member_id"] for record in dormant}) < self._batch:
+                return
 
     async def _expire_all(self, now: datetime) -> dict[str, int]:
         """Every member with expired points, a batch per transaction, in member id order; points expired by member.

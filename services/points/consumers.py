@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import asyncpg
 from google.protobuf.message import Message
 from loyalty.events.v1 import commerce_pb2
@@ -26,7 +28,7 @@ def purchases_consumer(
 
     async def purchase_refunded(connection: asyncpg.Connection, envelope: EventEnvelope, payload: Message) -> None:
         assert isinstance(payload, commerce_pb2.PurchaseRefunded)
-        await refunds.refund_in(connection, refund_from(payload))
+        await refunds.refund_in(connection, replace(refund_from(payload), member_id=payload.member_id))
 
     return EventConsumer(
         name="points.purchases",

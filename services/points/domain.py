@@ -62,6 +62,8 @@ class Refund:
     purchase_id: str
     amount: Money
     occurred_at: datetime
+    # The member the refund names (the PurchaseRefunded event does); empty when it names none.
+    member_id: str = ""
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,8 @@ class RefundApplication:
         purchase = await refunds_store.refundable_purchase(connection, refund.purchase_id)
         if purchase is None:
             raise NotFound(f"purchase_id: no purchase {refund.purchase_id!r}")
+        if refund.member_id and refund.member_id != purchase.member_id:
+            raise InvalidArgument.single("member_id", "is not the member who made the purchase")
         await store.get_member(connection, purchase.member_id, lock=True)
         previous = await refunds_store.find_refund(connection, refund.refund_id)
         if previous is not None:

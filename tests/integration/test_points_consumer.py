@@ -193,3 +193,37 @@ def _edit_payload(envelope: EventEnvelope, edit: Callable[[commerce_pb2.Purchase
     assert envelope.payload.Unpack(payload)
     edit(payload)
     envelope.payload.Pack(payload)
+
+
+async def test_a_refund_naming_another_member_than_the_buyer_is_dead_lettered_and_takes_nothing(
+    member: str,
+    app: PointsApplication,
+    pool: asyncpg.Pool,
+    consumer: EventConsumer,
+    producer: AIOKafkaProducer,
+    kafka_settings: KafkaSettings,
+) -> None:
+    bought = purchase_made(member, f"order-{uuid.uuid4().hex[:8]}", 1000)
+    stranger = f"m-{uuid.uuid4().hex[:8]}"
+    await app.enroll(domain.Enrollment(stranger, "", "", ""))
+    refunds = []
+    for refund_id, member_id in ((f"r-{uuid.uuid4().hex[:8]}", stranger), (f"r-{uuid.uuid4().hex[:8]}", member)):
+        payload = commerce_pb2.PurchaseRefunded(
+            refund_id=refund_id,
+            purchase_id=_purchase_id(bought),
+            member_id=member_id,
+            amount=Money(amount_minor=500, currency_code="USD"),
+            occurred_at=timestamp(datetime.now(UTC)),
+        )
+        refunds.append(new_envelope(payload, subject=member_id, source="commerce", occurred_at=datetime.now(UTC)))
+    async with running(consumer.run):
+        await send(producer, bought)
+        await eventually(lambda: applied(pool, consumer, bought), what="the purchase")
+        for envelope in refunds:  # keyed by the member each names, so on partitions of their own
+            await send(producer, envelope)
+        await eventually(lambda: applied(pool, consumer, *refunds), what="the refunds")
+    dlq = await read_topic(kafka_settings, dead_letter_topic(PURCHASES_TOPIC), 1, settle=1.0)
+    reasons = [header(record, "dlq-reason") or "" for record in dlq if record.key == stranger.encode()]
+    assert reasons == ["member_id: is not the member who made the purchase"]
+    assert (await app.member(member)).balance == 20 - 10  # only the buyer's own refund of half
+    assert await pool.fetchval("SELECT count(*) FROM refunds WHERE purchase_id = $1", _purchase_id(bought)) == 1

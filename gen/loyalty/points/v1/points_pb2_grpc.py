@@ -168,8 +168,10 @@ class PointsServiceServicer:
     def RefundPurchase(self, request, context):
         """Takes back what a purchase earned, in proportion to the amount refunded
         (full or partial; several partial refunds add up). The same refund id
-        returns the first result. Points already spent are owed and taken from
-        the member's next earnings.
+        returns the first result. Points already spent follow the program's
+        refunds.spent_points: owed and taken from the member's next earnings
+        (debt, the default), or taken at once, the balance going negative until
+        the next earnings cover it (negative_balance).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

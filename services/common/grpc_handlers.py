@@ -3,21 +3,54 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
+from google.protobuf.message import DecodeError
 
 Behavior = Callable[..., Any]
+Deserializer = Callable[[bytes], Any]
+
+
+@dataclass(frozen=True)
+class Undecodable:
+    """A request message that did not parse (bytes that are no such message, a string that is not UTF-8).
+
+    grpc ends a call whose deserializer raises with UNKNOWN, the status of a
+    server fault, and logs an error; passed on as this instead, the error
+    interceptor answers INVALID_ARGUMENT: the caller sent it.
+    """
+
+    message_type: str
+    reason: str
+
+
+def tolerant(deserializer: Deserializer | None) -> Deserializer | None:
+    """The deserializer, answering Undecodable instead of raising."""
+    if deserializer is None:
+        return None
+    descriptor = getattr(getattr(deserializer, "__self__", None), "DESCRIPTOR", None)
+    message_type = descriptor.full_name if descriptor is not None else "request"
+
+    def deserialize(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except DecodeError as error:
+            return Undecodable(message_type, str(error))
+
+    return deserialize
 
 
 def rewrap(
     handler: grpc.RpcMethodHandler[Any, Any],
     unary_response: Callable[[Behavior], Behavior],
     stream_response: Callable[[Behavior], Behavior],
+    request_deserializer: Callable[[Deserializer | None], Deserializer | None] = lambda deserializer: deserializer,
 ) -> grpc.RpcMethodHandler[Any, Any]:
     """The same handler with its behaviour wrapped: by `unary_response` or `stream_response`, as it answers."""
     serializers = {
-        "request_deserializer": handler.request_deserializer,
+        "request_deserializer": request_deserializer(handler.request_deserializer),
         "response_serializer": handler.response_serializer,
     }
     if handler.unary_unary:
@@ -49,6 +82,9 @@ class WrappingInterceptor(grpc.aio.ServerInterceptor):
     def wrap_stream(self, behavior: Behavior, method: str) -> Behavior:
         raise NotImplementedError
 
+    def wrap_deserializer(self, deserializer: Deserializer | None) -> Deserializer | None:
+        return deserializer
+
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]],
@@ -61,6 +97,11 @@ class WrappingInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None:
             return None
-        wrapped = rewrap(handler, lambda b: self.wrap_unary(b, method), lambda b: self.wrap_stream(b, method))
+        wrapped = rewrap(
+            handler,
+            lambda b: self.wrap_unary(b, method),
+            lambda b: self.wrap_stream(b, method),
+            self.wrap_deserializer,
+        )
         self._wrapped[method] = wrapped
         return wrapped

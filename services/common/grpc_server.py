@@ -31,7 +31,7 @@ from services.common.errors import (
     Unauthenticated,
     Unavailable,
 )
-from services.common.grpc_handlers import Behavior, WrappingInterceptor
+from services.common.grpc_handlers import Behavior, Deserializer, Undecodable, WrappingInterceptor, tolerant
 from services.common.rpc_metrics import RpcMetricsInterceptor
 from services.common.settings import GrpcTlsSettings
 from services.common.tls import server_credentials
@@ -127,6 +127,9 @@ class DomainErrorInterceptor(WrappingInterceptor):
     def wrap_stream(self, behavior: Behavior, method: str) -> Behavior:
         return _guard_stream(behavior, self._check(method), method)
 
+    def wrap_deserializer(self, deserializer: Deserializer | None) -> Deserializer | None:
+        return tolerant(deserializer)
+
     def _check(self, method: str) -> Check:
         authorizer = self._authorizer
 
@@ -144,6 +147,7 @@ def _guard_unary(behavior: Any, check: Check, method: str) -> Callable[..., Awai
     async def guarded(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         try:
             check(context)
+            request = _decoded(request)
             refuse_unstorable(request)
             return await behavior(request, context)
         except Exception as error:
@@ -156,12 +160,32 @@ def _guard_stream(behavior: Any, check: Check, method: str) -> Callable[..., Asy
     async def guarded(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
         try:
             check(context)
-            async for response in behavior(request, context):
+            async for response in behavior(_decoded(request), context):
                 yield response
         except Exception as error:
             await _refuse(context, error, method)
 
     return guarded
+
+
+def _decoded(request: Any) -> Any:
+    """The request, or for a request stream each message, refused with INVALID_ARGUMENT if it did not parse."""
+    if isinstance(request, Undecodable):
+        raise _undecodable(request)
+    if hasattr(request, "__aiter__"):
+        return _decoded_stream(request)
+    return request
+
+
+async def _decoded_stream(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    async for request in requests:
+        if isinstance(request, Undecodable):
+            raise _undecodable(request)
+        yield request
+
+
+def _undecodable(request: Undecodable) -> InvalidArgument:
+    return InvalidArgument.single("request", f"is not a valid {request.message_type} message: {request.reason}")
 
 
 async def _refuse(context: grpc.aio.ServicerContext[Any, Any], error: Exception, method: str) -> None:

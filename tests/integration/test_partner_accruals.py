@@ -150,6 +150,29 @@ async def test_a_stream_answers_the_batches_before_a_bad_one_then_ends_with_its_
     assert (await balance(channel, member)).balance == 100
 
 
+async def test_a_stream_answers_the_batches_before_bytes_that_are_no_batch_then_ends_invalid_argument(
+    channel: grpc.aio.Channel, admin: partners_pb2_grpc.PartnerServiceStub
+) -> None:
+    _, key = await airline(admin)
+    member = await enroll(channel)
+    stream = channel.stream_stream(
+        "/loyalty.points.v1.PartnerAccrualService/StreamAccruals",
+        response_deserializer=pb.AccrualBatchResult.FromString,
+    )  # no request serializer: the bytes go out as they are
+
+    async def batches() -> AsyncIterator[bytes]:
+        yield pb.AccrualBatch(records=[flight("before", member, "100")]).SerializeToString()
+        yield b"\xff\xff\xff"
+
+    answers = []
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        async for answer in stream(batches(), metadata=auth(key)):
+            answers.append([(r.partner_transaction_id, r.status) for r in answer.results])
+    assert answers == [[("before", pb.ACCRUAL_STATUS_ACCEPTED)]]
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field_violations(refused.value)["request"].startswith("is not a valid loyalty.points.v1.AccrualBatch")
+
+
 async def test_a_stream_answers_every_record_and_a_resend_credits_nothing_twice(
     channel: grpc.aio.Channel,
     admin: partners_pb2_grpc.PartnerServiceStub,

@@ -204,3 +204,25 @@ bonuses:
     assert set(field_violations(caught.value)) == {"activity_id"}
     entries = await points.ListLedgerEntries(pb.ListLedgerEntriesRequest(member_id=member_id))
     assert [e.kind for e in entries.entries] == [pb.ENTRY_KIND_BONUS, pb.ENTRY_KIND_BONUS]
+
+
+@pytest.mark.parametrize(
+    ("method", "body", "message_type"),
+    [
+        ("/loyalty.points.v1.PointsService/RecordPurchase", b"\xff\xff\xff", "loyalty.points.v1.RecordPurchaseRequest"),
+        # Field 1 (definition, a string) holding bytes that are not UTF-8.
+        (
+            "/loyalty.points.v1.ProgramService/ApplyProgram",
+            b"\x0a\x02\xc3\x28",
+            "loyalty.points.v1.ApplyProgramRequest",
+        ),
+    ],
+)
+async def test_bytes_that_are_no_request_message_are_invalid_argument(
+    channel: grpc.aio.Channel, method: str, body: bytes, message_type: str
+) -> None:
+    call = channel.unary_unary(method)  # no serializers: the bytes go out as they are
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await call(body, timeout=5)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field_violations(caught.value)["request"].startswith(f"is not a valid {message_type} message")

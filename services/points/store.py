@@ -94,6 +94,17 @@ async def lock_members(
     return {r["member_id"]: MemberRow(**r) for r in records}
 
 
+async def lock_off_ladder(connection: asyncpg.Connection, ladder: Sequence[str], limit: int) -> list[asyncpg.Record]:
+    """Up to `limit` members (member_id, tier) whose tier is not on `ladder`, locked in member id order."""
+    records: list[asyncpg.Record] = await connection.fetch(
+        """SELECT member_id, tier FROM members WHERE NOT (tier = ANY($1::text[]))
+            ORDER BY member_id LIMIT $2 FOR UPDATE""",
+        list(ladder),
+        limit,
+    )
+    return records
+
+
 async def lock_due_for_requalification(
     connection: asyncpg.Connection, now: datetime, limit: int
 ) -> list[asyncpg.Record]:

@@ -198,6 +198,8 @@ class RequalificationJob:
         self._pool = pool
         self._programs = programs
         self._batch = batch
+        # The program version whose ladder every member was last found on: no need to look again until it changes.
+        self._ladder_checked: tuple[str, int] | None = None
 
     async def run_once(self, now: datetime | None = None) -> int:
         """Requalify every member due by `now`, a batch per transaction; returns how many were requalified.
@@ -206,12 +208,40 @@ class RequalificationJob:
         a pass works through all of them rather than one batch per interval.
         """
         now = now or domain.utc_now()
-        requalified = 0
+        requalified = await self._place_off_ladder(now)
         while True:
             done = await self._requalify_batch(now)
             requalified += done
             if done < self._batch:
                 return requalified
+
+    async def _place_off_ladder(self, now: datetime) -> int:
+        """Put members whose tier is not on the ladder in force (enrolled before the program was applied, or in a
+        tier a later version dropped) on the level their window value earns, announced as TierReached."""
+        placed = 0
+        while True:
+            async with unit_of_work(self._pool) as connection:
+                version = await self._programs.in_force_in(connection, None, now)
+                if version is None or version.program.tiers is None:
+                    return placed
+                program = version.program
+                assert program.tiers is not None
+                if self._ladder_checked == (program.id, version.version):
+                    return placed
+                off = await store.lock_off_ladder(
+                    connection, [level.name for level in program.tiers.levels], self._batch
+                )
+                values = await qualifying_values(connection, [r["member_id"] for r in off], program, now)
+                moves = []
+                for member_id, tier in ((r["member_id"], r["tier"]) for r in off):
+                    change = tiers.upgrade(program.tiers, tier, values[member_id])
+                    assert change is not None  # off the ladder, any level is up
+                    moves.append(TierMove.of(member_id, change, program, now))
+                await apply_moves(connection, moves)
+            placed += len(off)
+            if len(off) < self._batch:
+                self._ladder_checked = (program.id, version.version)
+                return placed
 
     async def _requalify_batch(self, now: datetime) -> int:
         async with unit_of_work(self._pool) as connection:

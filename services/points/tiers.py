@@ -54,10 +54,12 @@ class Progress:
 
 
 def _rank(policy: TierPolicy, name: str) -> int:
+    """The tier's place on the ladder, lowest 0. A tier not on it (a member's from before the program was applied,
+    or one a later version dropped) ranks below the lowest: any move puts the member on the ladder."""
     for rank, level in enumerate(policy.levels):
         if level.name == name:
             return rank
-    return 0  # a tier no longer in the program counts as the lowest
+    return -1
 
 
 def earned_level(policy: TierPolicy, value: Decimal) -> TierLevel:

@@ -362,3 +362,28 @@ async def test_the_progress_shows_what_keeping_the_tier_at_requalification_still
     assert await progress() == ("150.00", "0.00", "100.00")
     await app.record_purchase(spend(member_id, 6000))
     assert await progress() == ("210.00", "60.00", "40.00")
+
+
+async def test_members_off_the_ladder_are_put_on_it_by_activity_or_by_the_requalification_job(
+    pool: asyncpg.Pool,
+) -> None:
+    # Enrolled and buying before any program: the flat rate, and the tier every member has then.
+    before = PointsApplication(pool, 10)
+    idle, earner, buyer = [await enrolled(before) for _ in range(3)]
+    await before.record_purchase(spend(earner, 15000, "USD"))  # 1,500 points, enough for silver later
+    assert {(await before.member(m)).tier for m in (idle, earner, buyer)} == {"base"}
+
+    programs = await program(pool, POINTS_PROGRAM)
+    app = PointsApplication(pool, 10, programs)
+    await app.record_purchase(spend(buyer, 100, "USD"))  # any activity puts the buyer on the ladder
+    assert (await app.member(buyer)).tier == "member"
+
+    job = RequalificationJob(pool, programs)
+    await job.run_once()
+    assert [(await app.member(m)).tier for m in (idle, earner)] == ["member", "silver"]
+    reached = await tier_events(pool, earner)
+    assert [(e.previous_tier, e.tier) for e in reached] == [("base", "silver")]  # type: ignore[attr-defined]
+    assert [type(e) for e in await tier_events(pool, idle)] == [events.TierReached]
+    # Everyone is on the ladder now: a second pass moves nobody and announces nothing.
+    await job.run_once()
+    assert len(await tier_events(pool, idle)) == 1

@@ -86,12 +86,11 @@ async def insert_accepted(connection: asyncpg.Connection, partner_id: str, rows:
                       i.description, i.breakdown, i.earned_at
                  FROM input i JOIN accrual a ON a.partner_transaction_id = i.tx
                 WHERE i.entry_id IS NOT NULL
-               RETURNING entry_id, created_at),
+               RETURNING entry_id),
            lot AS (
-               -- Never available before it was written: a hold taken earlier did not reserve these points.
                INSERT INTO lots (lot_id, member_id, entry_id, points, remaining, earned_at, available_at, expires_at)
-               SELECT i.lot_id, i.member_id, i.entry_id, i.points, i.points, i.earned_at,
-                      greatest(e.created_at, i.available_at), i.expires_at
+               SELECT i.lot_id, i.member_id, i.entry_id, i.points, i.points, i.earned_at, i.available_at,
+                      i.expires_at
                  FROM input i JOIN entry e ON e.entry_id = i.entry_id)
            SELECT partner_transaction_id FROM accrual""",
         partner_id,

@@ -11,6 +11,7 @@ expiry job).
 
 from __future__ import annotations
 
+import sys
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ class Lot:
     earned_at: datetime
     available_at: datetime
     expires_at: datetime | None
+    # The number of the entry that credited it: holds taken before it was written never reserve it.
+    seq: int = 0
 
     def spendable(self, now: datetime) -> bool:
         return self.available_at <= now and (self.expires_at is None or self.expires_at > now)
@@ -58,6 +61,8 @@ class OpenHold:
     hold_id: uuid.UUID
     points: int
     created_at: datetime
+    # The member's highest entry number when it was taken: the lots it could reserve.
+    seen_seq: int = sys.maxsize
 
 
 def _expired(lot: Lot, now: datetime) -> bool:
@@ -89,7 +94,8 @@ def reservations(lots: Sequence[Lot], holds: Sequence[OpenHold]) -> dict[uuid.UU
         for lot in ordered:
             if needed == 0:
                 break
-            take = min(needed, left[lot.lot_id]) if lot.spendable(hold.created_at) else 0
+            seen = lot.seq <= hold.seen_seq and lot.spendable(hold.created_at)
+            take = min(needed, left[lot.lot_id]) if seen else 0
             left[lot.lot_id] -= take
             needed -= take
             if take:

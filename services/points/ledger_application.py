@@ -93,7 +93,7 @@ class LedgerApplication:
             lots = await lots_store.open_lots(connection, hold.member_id)
             holds = await lots_store.open_holds(connection, hold.member_id, now)
             draws = ledger.draws_to_capture(
-                lots, holds, ledger.OpenHold(hold.hold_id, hold.points, hold.created_at), now
+                lots, holds, ledger.OpenHold(hold.hold_id, hold.points, hold.created_at, hold.seen_seq), now
             )
             entry = await store.insert_entry(
                 connection,

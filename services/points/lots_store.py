@@ -26,10 +26,13 @@ class HoldRow:
     created_at: datetime
     expires_at: datetime
     capture_entry_id: uuid.UUID | None
+    # The member's highest ledger entry when the hold was taken: it reserves points of lots up to it.
+    seen_seq: int
 
 
 _HOLD_COLUMNS = (
-    "hold_id, member_id, points, idempotency_key, description, status, created_at, expires_at, capture_entry_id"
+    "hold_id, member_id, points, idempotency_key, description, status, created_at, expires_at, capture_entry_id,"
+    " seen_seq"
 )
 
 
@@ -119,8 +122,9 @@ async def open_lots(connection: asyncpg.Connection, member_id: str) -> list[Lot]
 
 async def open_lots_of(connection: asyncpg.Connection, member_ids: Sequence[str]) -> dict[str, list[Lot]]:
     records = await connection.fetch(
-        """SELECT member_id, lot_id, remaining, earned_at, available_at, expires_at FROM lots
-            WHERE member_id = ANY($1::text[]) AND remaining > 0""",
+        """SELECT l.member_id, l.lot_id, l.remaining, l.earned_at, l.available_at, l.expires_at, e.seq
+             FROM lots l JOIN ledger_entries e USING (entry_id)
+            WHERE l.member_id = ANY($1::text[]) AND l.remaining > 0""",
         list(member_ids),
     )
     lots: dict[str, list[Lot]] = {member_id: [] for member_id in member_ids}
@@ -139,7 +143,7 @@ async def open_holds_of(
 ) -> dict[str, list[OpenHold]]:
     """The holds still reserving points, by member."""
     records = await connection.fetch(
-        """SELECT member_id, hold_id, points, created_at FROM holds
+        """SELECT member_id, hold_id, points, created_at, seen_seq FROM holds
             WHERE member_id = ANY($1::text[]) AND status = 'held' AND expires_at > $2""",
         list(member_ids),
         now,
@@ -191,8 +195,9 @@ async def insert_hold(
 ) -> HoldRow:
     record = await connection.fetchrow(
         f"""INSERT INTO holds (hold_id, member_id, points, idempotency_key, description, status,
-                               created_at, expires_at)
-            VALUES ($1, $2, $3, $4, $5, 'held', $6, $7)
+                               created_at, expires_at, seen_seq)
+            VALUES ($1, $2, $3, $4, $5, 'held', $6, $7,
+                    (SELECT coalesce(max(seq), 0) FROM ledger_entries WHERE member_id = $2))
             RETURNING {_HOLD_COLUMNS}""",
         uuid.uuid4(),
         member_id,

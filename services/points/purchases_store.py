@@ -141,10 +141,9 @@ async def insert_purchase_earnings(
                   FROM input i JOIN purchase p ON p.recorded_entry_id = i.entry_id
                 RETURNING {ENTRY_COLUMNS}),
             lot AS (
-                -- Never available before it was written: a hold taken earlier did not reserve these points.
                 INSERT INTO lots (lot_id, member_id, entry_id, points, remaining, earned_at, available_at, expires_at)
-                SELECT i.lot_id, i.member_id, i.entry_id, i.points, i.points, i.earned_at,
-                       greatest(e.created_at, i.available_at), i.expires_at
+                SELECT i.lot_id, i.member_id, i.entry_id, i.points, i.points, i.earned_at, i.available_at,
+                       i.expires_at
                   FROM input i JOIN entry e ON e.entry_id = i.entry_id)
             SELECT p.purchase_id, e.*
               FROM purchase p LEFT JOIN entry e ON e.entry_id = p.recorded_entry_id""",

@@ -37,7 +37,8 @@ async def unvoided_referee_of(connection: asyncpg.Connection, purchase_id: str) 
 async def pending_bonuses(connection: asyncpg.Connection, keys: Sequence[str], now: datetime) -> list[PendingBonus]:
     """The bonus lots of these entry keys that are still pending and hold points, in key order."""
     records = await connection.fetch(
-        """SELECT e.member_id, e.idempotency_key, l.lot_id, l.remaining, l.earned_at, l.available_at, l.expires_at
+        """SELECT e.member_id, e.idempotency_key, l.lot_id, l.remaining, l.earned_at, l.available_at, l.expires_at,
+                  e.seq
              FROM ledger_entries e JOIN lots l ON l.entry_id = e.entry_id
             WHERE e.idempotency_key = ANY($1::text[]) AND l.available_at > $2 AND l.remaining > 0
             ORDER BY e.idempotency_key""",
@@ -48,7 +49,7 @@ async def pending_bonuses(connection: asyncpg.Connection, keys: Sequence[str], n
         PendingBonus(
             r["member_id"],
             r["idempotency_key"],
-            Lot(r["lot_id"], r["remaining"], r["earned_at"], r["available_at"], r["expires_at"]),
+            Lot(r["lot_id"], r["remaining"], r["earned_at"], r["available_at"], r["expires_at"], r["seq"]),
         )
         for r in records
     ]

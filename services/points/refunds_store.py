@@ -101,7 +101,9 @@ async def insert_refund(
 
 async def lot_of_entry(connection: asyncpg.Connection, entry_id: uuid.UUID) -> Lot | None:
     record = await connection.fetchrow(
-        "SELECT lot_id, remaining, earned_at, available_at, expires_at FROM lots WHERE entry_id = $1", entry_id
+        """SELECT l.lot_id, l.remaining, l.earned_at, l.available_at, l.expires_at, e.seq
+             FROM lots l JOIN ledger_entries e USING (entry_id) WHERE l.entry_id = $1""",
+        entry_id,
     )
     return Lot(**record) if record else None
 

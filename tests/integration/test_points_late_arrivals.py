@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from datetime import timedelta
 
 import asyncpg
 import pytest
 from loyalty.events.v1 import points_pb2 as events
 
+from services.points import purchases_store
 from services.points.application import PointsApplication
 from services.points.bonuses import ActivityRecord
 from services.points.domain import Enrollment, Money, Purchase, Refund, utc_now
@@ -197,3 +200,42 @@ async def test_a_return_voids_the_referral_by_the_version_that_priced_the_purcha
         referrer,
     )
     assert referral_points == 0  # is 1500: the referrer keeps the bonus of a purchase returned in full
+
+
+async def test_a_late_purchase_answers_the_same_terms_first_and_on_a_repeat(pool: asyncpg.Pool) -> None:
+    _, app, member_id = await member_under(pool, TERM)
+    purchase = Purchase(new_id("p"), member_id, Money(10000, "USD"), (), utc_now() - 3 * DAY, "")
+    first = await app.record_purchase(purchase)
+    repeat = await app.record_purchase(purchase)
+    assert repeat.duplicate
+    assert (first.terms.available_at, first.terms.expires_at) == (repeat.terms.available_at, repeat.terms.expires_at)
+
+
+async def test_a_late_purchase_written_after_a_hold_it_raced_is_not_reserved_by_it(
+    pool: asyncpg.Pool, ledger: LedgerApplication, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The purchase's transaction begins before the hold and writes its lot after the hold committed: the hold did
+    not see those points, so they are not kept for it when they expire."""
+    programs, app, member_id = await member_under(pool, TERM)
+    await app.record_purchase(Purchase(new_id("p"), member_id, Money(10000, "USD"), (), utc_now(), ""))  # 200
+    hold_taken = asyncio.Event()
+    lock_buyers = purchases_store.lock_buyers
+
+    async def after_the_hold(connection: asyncpg.Connection, purchases: Sequence[Purchase]) -> object:
+        await hold_taken.wait()
+        return await lock_buyers(connection, purchases)
+
+    monkeypatch.setattr(purchases_store, "lock_buyers", after_the_hold)
+    made = add_months(utc_now(), -24) + DAY  # 20 points that expire in a day
+    late = asyncio.create_task(app.record_purchase(Purchase(new_id("p"), member_id, Money(1000, "USD"), (), made, "")))
+    hold = await ledger.hold(member_id, 100, new_id("h"), 10 * DAY, "")  # sees the 200, not the late 20
+    hold_taken.set()
+    await late
+
+    later = utc_now() + 2 * DAY
+    await ExpiryJob(pool, programs).run_once(later)
+    monkeypatch.setattr("services.points.domain.utc_now", lambda: later)
+    await ledger.capture(str(hold.hold.hold_id))
+    state = await books(pool, ledger, member_id)
+    expired = await events_of(pool, member_id, events.PointsExpired)
+    assert ([e.points for e in expired], state.entries_sum) == ([20], 100)  # type: ignore[attr-defined]

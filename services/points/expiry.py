@@ -150,7 +150,9 @@ class ExpiryJob:
                     """WITH due AS (
                            SELECT member_id, dormant_at
                              FROM members,
-                                  LATERAL (SELECT GREATEST(last_activity_at, enrolled_at) + make_interval(months => $3)
+                                  -- Months added in UTC, as the sweep counts them, whatever the session's zone.
+                                  LATERAL (SELECT (GREATEST(last_activity_at, enrolled_at) AT TIME ZONE 'UTC'
+                                                   + make_interval(months => $3)) AT TIME ZONE 'UTC'
                                                   AS dormant_at) AS d
                             WHERE GREATEST(last_activity_at, enrolled_at) >= $1
                               AND GREATEST(last_activity_at, enrolled_at) < $2

@@ -226,10 +226,13 @@ class TicketsApplication:
 
     async def approve_goodwill(self, ticket_id: str, approver_id: str) -> TicketView:
         _require_ids(ticket_id, ("approver_agent_id", approver_id))
+        # The points may have arrived while the grant waited for approval, as well as before it was asked for.
+        await self._check_claim_again(ticket_id)
         now = self._now()
         async with unit_of_work(self._pool) as connection:
             ticket = await locked_ticket(connection, ticket_id)
             approver = await existing_agent(connection, approver_id, "approver_agent_id")
+            await self._require_goodwill_allowed(connection, ticket)
             await approve_goodwill(connection, ticket, approver, now)
             return await self._view(connection, ticket)
 

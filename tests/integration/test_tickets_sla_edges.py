@@ -187,3 +187,36 @@ async def test_goodwill_is_refused_for_a_claim_credited_since_the_ticket_opened(
     fetched = (await platform.tickets.GetTicket(pb.GetTicketRequest(ticket_id=opened.ticket_id))).ticket
     assert (fetched.claim_check.status, fetched.claim_check.credited_points) == (pb.CLAIM_STATUS_ALREADY_CREDITED, 100)
     assert fetched.status != pb.TICKET_STATUS_RESOLVED
+
+
+async def test_approving_goodwill_is_refused_for_a_claim_credited_while_it_waited(platform: TicketsPlatform) -> None:
+    claimant = member()
+    await platform.points.EnrollMember(points_pb.EnrollMemberRequest(member_id=claimant))
+    await platform.set_tier(claimant, "base")
+    await platform.agents.UpsertAgent(agent("ann", {"claims": 3}, goodwill_limit=50))
+    await platform.agents.UpsertAgent(agent("bea", {"claims": 3}, goodwill_limit=5000))
+    late_order = f"order-{uuid.uuid4().hex[:8]}"
+    request = opening(claimant, category=pb.TICKET_CATEGORY_MISSING_POINTS)
+    request.claim.CopyFrom(pb.Claim(purchase_id=late_order))
+    opened = (await platform.tickets.OpenTicket(request)).ticket
+    resolving = pb.ResolveTicketRequest(
+        ticket_id=opened.ticket_id, agent_id="ann", resolution="ok", goodwill_points=600, goodwill_reason="missing"
+    )
+    resolved = (await platform.tickets.ResolveTicket(resolving)).ticket
+    assert resolved.goodwill.status == pb.GOODWILL_STATUS_PENDING_APPROVAL  # beyond ann's limit
+    # The purchase arrives while the grant waits for approval.
+    purchase = points_pb.RecordPurchaseRequest(
+        purchase_id=late_order,
+        member_id=claimant,
+        amount=Money(amount_minor=5000, currency_code="USD"),
+        occurred_at=timestamp(START - timedelta(days=1)),
+    )
+    await platform.points.RecordPurchase(purchase)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await platform.tickets.ApproveGoodwill(
+            pb.ApproveGoodwillRequest(ticket_id=opened.ticket_id, approver_agent_id="bea")
+        )
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    fetched = (await platform.tickets.GetTicket(pb.GetTicketRequest(ticket_id=opened.ticket_id))).ticket
+    assert fetched.claim_check.status == pb.CLAIM_STATUS_ALREADY_CREDITED
+    assert fetched.goodwill.status == pb.GOODWILL_STATUS_PENDING_APPROVAL

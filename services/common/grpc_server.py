@@ -70,16 +70,35 @@ class Registration:
         )
 
 
+# A refusal travels in trailing metadata, which clients accept up to 16 KiB in all: a message quoting a huge value
+# verbatim would reach the caller as RESOURCE_EXHAUSTED instead of the refusal (the status details go base64).
+_MAX_MESSAGE = 2000
+_MAX_DESCRIPTION = 300
+_MAX_VIOLATIONS = 20
+
+
+def _clipped(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"
+
+
 def status_for(error: DomainError) -> grpc.Status:
     code = next((c for kind, c in _STATUS_BY_ERROR.items() if isinstance(error, kind)), code_pb2.FAILED_PRECONDITION)
-    status = status_pb2.Status(code=code, message=error.message)
+    status = status_pb2.Status(code=code, message=_clipped(error.message, _MAX_MESSAGE))
     if isinstance(error, InvalidArgument):
+        shown = error.violations[:_MAX_VIOLATIONS]
         bad_request = error_details_pb2.BadRequest(
             field_violations=[
-                error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
-                for v in error.violations
+                error_details_pb2.BadRequest.FieldViolation(
+                    field=_clipped(v.field, _MAX_DESCRIPTION), description=_clipped(v.description, _MAX_DESCRIPTION)
+                )
+                for v in shown
             ]
         )
+        if len(error.violations) > len(shown):
+            more = error_details_pb2.BadRequest.FieldViolation(
+                field="request", description=f"and {len(error.violations) - len(shown)} more violations"
+            )
+            bad_request.field_violations.append(more)
         detail = any_pb2.Any()
         detail.Pack(bad_request)
         status.details.append(detail)

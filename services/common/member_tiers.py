@@ -66,8 +66,7 @@ def member_tiers_consumer(
 
 async def tier_of(pool: asyncpg.Pool, member_id: str) -> str:
     violations = Violations()
-    if not member_id:
-        violations.add("member_id", "is required")
+    check_member_id(violations, "member_id", member_id)
     violations.raise_if_any()
     tier = await pool.fetchval("SELECT tier FROM member_tiers WHERE member_id = $1", member_id)
     if tier is None:

@@ -9,7 +9,9 @@ import pytest
 from loyalty.rewards.v1 import catalog_pb2 as pb
 from loyalty.rewards.v1 import codes_pb2, rewards_pb2
 
+from services.common.errors import InvalidArgument
 from services.common.events import timestamp
+from services.common.member_tiers import tier_of
 from tests.integration.rewards_support import RewardsWorld, reward_spec
 
 
@@ -120,3 +122,23 @@ async def test_a_used_code_cannot_be_cancelled(rewards_world: RewardsWorld) -> N
         )
     assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert (await rewards_world.balance(member_id)).available == 0
+
+
+async def test_a_huge_id_is_refused_as_invalid_not_lost_to_the_metadata_limit(rewards_world: RewardsWorld) -> None:
+    huge = "x" * 20_000
+    calls = [
+        rewards_world.catalog.GetReward(pb.GetRewardRequest(reward_id=huge)),
+        rewards_world.rewards.GetRedemption(rewards_pb2.GetRedemptionRequest(redemption_id=huge)),
+        rewards_world.codes.ListPromoCodes(codes_pb2.ListPromoCodesRequest(campaign_id=huge)),
+    ]
+    for call in calls:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await call
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert len(refused.value.details() or "") <= 2000
+
+
+async def test_the_tier_view_refuses_a_malformed_member_id(rewards_world: RewardsWorld) -> None:
+    with pytest.raises(InvalidArgument) as refused:
+        await tier_of(rewards_world.rewards_pool, "y" * 200)
+    assert [v.field for v in refused.value.violations] == ["member_id"]

@@ -58,6 +58,11 @@ def new_code() -> str:
     return new_codes(1)[0]
 
 
+def is_generated(code: str) -> bool:
+    """Whether `code` has the shape of a generated code (a promo code, or a page token that names one)."""
+    return len(code) == LENGTH and all(symbol in ALPHABET for symbol in code)
+
+
 def normalize(code: str) -> str:
     """Codes are matched without regard to case or surrounding spaces."""
     return code.strip().upper()

@@ -150,7 +150,12 @@ class CodesApplication:
         return campaign, False
 
     async def promo_codes(self, campaign_id: str, page_size: int, page_token: str) -> tuple[list[str], str]:
-        parsed = paging.parse_id("campaign_id", campaign_id)
+        violations = Violations()
+        paging.check_id(violations, "campaign_id", campaign_id)
+        if page_token and not codes.is_generated(page_token):
+            violations.add("page_token", "is not a token from a previous page")
+        violations.raise_if_any()
+        parsed = uuid.UUID(campaign_id)
         limit = paging.page_size(page_size, default=1000, maximum=10_000)
         async with self._pool.acquire() as connection:
             if not await codes_store.campaign_exists(connection, parsed):

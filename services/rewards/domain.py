@@ -7,11 +7,11 @@ status); the application layer reads and writes around them.
 from __future__ import annotations
 
 import calendar
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+from services.common.currencies import is_currency_code
 from services.common.errors import Violations
 
 KINDS = ("discount_fixed", "discount_percent", "free_product", "upgrade", "cashback", "partner")
@@ -25,7 +25,6 @@ MAX_POINTS = 10**12
 MIN_CODE_VALIDITY = timedelta(hours=1)
 MAX_CODE_VALIDITY = timedelta(days=3650)
 DEFAULT_CODE_VALIDITY = timedelta(days=30)
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 # Steps of a redemption (see migration 002) and the status each shows.
 UNFINISHED_STEPS = ("pending", "held", "reserved")
@@ -102,7 +101,7 @@ def validate_value(violations: Violations, value: Value, prefix: str) -> None:
     if value.kind in ("discount_fixed", "cashback"):
         if value.amount_minor <= 0 or value.amount_minor > MAX_POINTS:
             violations.add(f"{prefix}amount.amount_minor", f"must be positive for {value.kind}")
-        if not _CURRENCY.match(value.currency_code):
+        if not is_currency_code(value.currency_code):
             violations.add(f"{prefix}amount.currency_code", "must be an ISO 4217 code such as USD")
     elif value.amount_minor or value.currency_code:
         violations.add(f"{prefix}amount", f"must be empty for {value.kind}")

@@ -6,7 +6,7 @@ import base64
 import uuid
 from datetime import datetime
 
-from services.common.errors import InvalidArgument
+from services.common.errors import InvalidArgument, Violations
 
 
 def page_size(requested: int, *, default: int, maximum: int) -> int:
@@ -30,10 +30,25 @@ def position(token: str) -> tuple[datetime, uuid.UUID] | None:
         raise InvalidArgument.single("page_token", "is not a token from a previous page") from None
 
 
-def parse_id(field: str, value: str) -> uuid.UUID:
+def _id_problem(value: str) -> str | None:
     if not value:
-        raise InvalidArgument.single(field, "is required, an id this service returned")
+        return "is required, an id this service returned"
     try:
-        return uuid.UUID(value)
+        uuid.UUID(value)
     except ValueError:
-        raise InvalidArgument.single(field, f"{value!r} is not an id this service returns (a UUID)") from None
+        return f"{value!r} is not an id this service returns (a UUID)"
+    return None
+
+
+def parse_id(field: str, value: str) -> uuid.UUID:
+    problem = _id_problem(value)
+    if problem is not None:
+        raise InvalidArgument.single(field, problem)
+    return uuid.UUID(value)
+
+
+def check_id(violations: Violations, field: str, value: str) -> None:
+    """Adds why `value` is not an id of this service, for a request with other fields to check too."""
+    problem = _id_problem(value)
+    if problem is not None:
+        violations.add(field, problem)

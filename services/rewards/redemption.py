@@ -50,8 +50,9 @@ def _validate_redeem(member_id: str, reward_id: str, idempotency_key: str) -> uu
     check_member_id(violations, "member_id", member_id)
     if not idempotency_key or len(idempotency_key) > domain.MAX_KEY:
         violations.add("idempotency_key", f"is required, at most {domain.MAX_KEY} characters")
+    paging.check_id(violations, "reward_id", reward_id)
     violations.raise_if_any()
-    return paging.parse_id("reward_id", reward_id)
+    return uuid.UUID(reward_id)
 
 
 class _TierUnheardOf(Exception):

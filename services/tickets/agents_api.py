@@ -43,8 +43,7 @@ class AgentServicer(agents_pb2_grpc.AgentServiceServicer):
     async def SetAgentStatus(self, request: pb.SetAgentStatusRequest, context: Context) -> pb.SetAgentStatusResponse:
         violations = Violations()
         status = enum_value(violations, "status", pb.AgentStatus, request.status)
-        violations.raise_if_any()
-        change = await self._agents.set_status(request.agent_id, status)
+        change = await self._agents.set_status(request.agent_id, status, violations)
         return pb.SetAgentStatusResponse(**_change_fields(change))
 
     async def GetAgent(self, request: pb.GetAgentRequest, context: Context) -> pb.GetAgentResponse:

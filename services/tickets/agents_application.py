@@ -35,10 +35,11 @@ class AgentsApplication:
             await agents_store.upsert_agent(connection, agent)
             return await self._after_change(connection, agent.agent_id)
 
-    async def set_status(self, agent_id: str, status: str) -> AgentChange:
-        violations = Violations()
+    async def set_status(self, agent_id: str, status: str, violations: Violations | None = None) -> AgentChange:
+        """`violations` may hold what the caller found already (an unknown status value), reported together."""
+        violations = violations or Violations()
         require_id(violations, "agent_id", agent_id)
-        if status not in STATUSES:
+        if status not in STATUSES and not violations.about("status"):
             violations.add("status", f"must be one of {', '.join(STATUSES)}")
         violations.raise_if_any()
         async with unit_of_work(self._pool) as connection:

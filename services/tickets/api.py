@@ -70,9 +70,13 @@ class TicketsServicer(tickets_pb2_grpc.TicketsServiceServicer):
     async def AddMessage(self, request: pb.AddMessageRequest, context: Context) -> pb.AddMessageResponse:
         violations = Violations()
         author = enum_value(violations, "author", pb.MessageAuthor, request.author)
-        violations.raise_if_any()
         view = await self._tickets.add_message(
-            request.ticket_id, author, request.author_id, request.body, awaiting_member=request.awaiting_member
+            request.ticket_id,
+            author,
+            request.author_id,
+            request.body,
+            awaiting_member=request.awaiting_member,
+            violations=violations,
         )
         return pb.AddMessageResponse(ticket=ticket_message(view))
 

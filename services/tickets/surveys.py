@@ -11,6 +11,7 @@ from services.common.db import unit_of_work
 from services.common.errors import AlreadyExists, FailedPrecondition, Violations
 from services.tickets import records_store
 from services.tickets.application import Clock, TicketView, locked_ticket, utc_now
+from services.tickets.domain import require_id, require_ticket_id
 from services.tickets.metrics import Metrics, SurveyAnswer, service_metrics
 from services.tickets.policy import CATEGORIES
 from services.tickets.records_store import MetricsFilter
@@ -34,6 +35,10 @@ def validate_window(query: MetricsFilter, violations: Violations) -> None:
         violations.add("to_time", "must be after from_time")
     if query.category and query.category not in CATEGORIES:
         violations.add("category", f"must be one of {', '.join(CATEGORIES)}")
+    if query.agent_id:
+        require_id(violations, "agent_id", query.agent_id)
+    if query.tier:
+        require_id(violations, "tier", query.tier)  # tier names are ids' shape, and far shorter
 
 
 class SurveysApplication:
@@ -43,6 +48,7 @@ class SurveysApplication:
 
     async def submit(self, ticket_id: str, answer: SurveyAnswer) -> TicketView:
         violations = Violations()
+        require_ticket_id(violations, ticket_id)
         validate_answer(answer, violations)
         violations.raise_if_any()
         now: datetime = self._now()

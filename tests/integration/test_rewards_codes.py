@@ -12,7 +12,8 @@ from loyalty.rewards.v1 import catalog_pb2, rewards_pb2
 from loyalty.rewards.v1 import codes_pb2 as pb
 
 from services.rewards.codes import ALPHABET
-from tests.integration.rewards_support import RewardsWorld
+from tests.integration.rewards_support import RewardsWorld, reward_spec
+from tests.integration.support import field_violations
 
 
 async def redeemed_code(rewards_world: RewardsWorld, **reward_fields: object) -> rewards_pb2.Redemption:
@@ -159,3 +160,38 @@ async def test_campaign_requests_are_validated_field_by_field(rewards_world: Rew
     for field in ("code_count", "uses_per_code", "value.percent_off"):
         assert field in (invalid.value.details() or "")
     assert await rewards_world.rewards_pool.fetchval("SELECT count(*) FROM promo_campaigns") == 0
+
+
+async def test_bad_fields_are_named_together_and_currencies_are_iso_4217(rewards_world: RewardsWorld) -> None:
+    campaign = (await rewards_world.codes.CreatePromoCampaign(campaign_request(3, 1))).campaign
+    fixed = campaign_request(3, 1)
+    fixed.value.CopyFrom(pb.CodeValue(kind=catalog_pb2.REWARD_KIND_DISCOUNT_FIXED))
+    fixed.value.amount.amount_minor, fixed.value.amount.currency_code = 500, "ZZZ"
+    calls = [
+        (
+            rewards_world.rewards.RedeemReward(rewards_pb2.RedeemRewardRequest()),
+            {"member_id", "idempotency_key", "reward_id"},
+        ),
+        (
+            rewards_world.codes.ListPromoCodes(
+                pb.ListPromoCodesRequest(campaign_id=campaign.campaign_id, page_token="garbage")
+            ),
+            {"page_token"},
+        ),
+        (rewards_world.codes.CreatePromoCampaign(fixed), {"value.amount.currency_code"}),
+        (
+            rewards_world.catalog.CreateReward(catalog_pb2.CreateRewardRequest(spec=zzz_voucher())),
+            {"spec.amount.currency_code"},
+        ),
+    ]
+    for call, fields in calls:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await call
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert set(field_violations(refused.value)) == fields
+
+
+def zzz_voucher() -> catalog_pb2.RewardSpec:
+    spec = reward_spec()
+    spec.amount.currency_code = "ZZZ"
+    return spec

@@ -158,6 +158,17 @@ async def test_every_bad_field_of_a_ticket_call_is_named_before_anything_is_look
             platform.tickets.AddMessage(pb.AddMessageRequest(ticket_id="", author=pb.MESSAGE_AUTHOR_AGENT)),
             {"ticket_id", "author_id", "body"},
         ),
+        (platform.tickets.AddMessage(pb.AddMessageRequest()), {"ticket_id", "author", "author_id", "body"}),
+        (platform.agents.SetAgentStatus(agents_pb.SetAgentStatusRequest()), {"agent_id", "status"}),
+        (platform.tickets.SubmitSurvey(pb.SubmitSurveyRequest()), {"ticket_id", "effort", "satisfaction"}),
+        (
+            platform.tickets.GetServiceMetrics(
+                pb.GetServiceMetricsRequest(
+                    from_time=timestamp(START), to_time=timestamp(START + timedelta(days=1)), tier="t" * 10_000
+                )
+            ),
+            {"tier"},
+        ),
     ]
     for call, fields in calls:
         with pytest.raises(grpc.aio.AioRpcError) as caught:

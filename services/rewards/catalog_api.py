@@ -8,6 +8,8 @@ import grpc
 from loyalty.rewards.v1 import catalog_pb2 as pb
 from loyalty.rewards.v1 import catalog_pb2_grpc
 
+from services.common.errors import Violations
+from services.rewards import paging
 from services.rewards.catalog import CatalogApplication
 from services.rewards.messages import reward_message, spec_from
 
@@ -25,6 +27,12 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     async def UpdateReward(
         self, request: pb.UpdateRewardRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.UpdateRewardResponse:
+        if not request.HasField("spec"):
+            # An empty spec would be refused field by field, for terms that cannot change: name what is missing.
+            violations = Violations()
+            paging.check_id(violations, "reward_id", request.reward_id)
+            violations.add("spec", "is required: the reward's whole new spec")
+            violations.raise_if_any()
         reward = await self._catalog.update(request.reward_id, spec_from(request.spec))
         return pb.UpdateRewardResponse(reward=reward_message(reward))
 

@@ -184,6 +184,7 @@ async def test_bad_fields_are_named_together_and_currencies_are_iso_4217(rewards
             {"spec.amount.currency_code"},
         ),
     ]
+    calls.append((rewards_world.catalog.UpdateReward(catalog_pb2.UpdateRewardRequest()), {"reward_id", "spec"}))
     for call, fields in calls:
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await call

@@ -160,17 +160,21 @@ async def test_a_partner_claim_keeps_its_partner_and_transaction(platform: Ticke
     assert await platform.pool.fetchval("SELECT claim_purchase_id FROM tickets WHERE ticket_id = $1", ticket_id) == ""
 
 
-async def test_goodwill_is_refused_for_a_claim_credited_since_the_ticket_opened(platform: TicketsPlatform) -> None:
+async def claim_for_a_late_purchase(platform: TicketsPlatform, agent_limit: int) -> tuple[pb.Ticket, str, str]:
+    """A missing-points ticket (claim not found credited: the purchase is late), agent ann with `agent_limit`."""
     claimant = member()
     await platform.points.EnrollMember(points_pb.EnrollMemberRequest(member_id=claimant))
     await platform.set_tier(claimant, "base")
-    await platform.agents.UpsertAgent(agent("ann", {"claims": 3}, goodwill_limit=500))
+    await platform.agents.UpsertAgent(agent("ann", {"claims": 3}, goodwill_limit=agent_limit))
     late_order = f"order-{uuid.uuid4().hex[:8]}"
     request = opening(claimant, category=pb.TICKET_CATEGORY_MISSING_POINTS)
     request.claim.CopyFrom(pb.Claim(purchase_id=late_order))
     opened = (await platform.tickets.OpenTicket(request)).ticket
     assert opened.claim_check.status == pb.CLAIM_STATUS_NOT_CREDITED
-    # The commerce system's purchase arrives after the member complained.
+    return opened, claimant, late_order
+
+
+async def the_late_purchase_arrives(platform: TicketsPlatform, claimant: str, late_order: str) -> None:
     purchase = points_pb.RecordPurchaseRequest(
         purchase_id=late_order,
         member_id=claimant,
@@ -178,11 +182,19 @@ async def test_goodwill_is_refused_for_a_claim_credited_since_the_ticket_opened(
         occurred_at=timestamp(START - timedelta(days=1)),
     )
     await platform.points.RecordPurchase(purchase)
-    resolving = pb.ResolveTicketRequest(
-        ticket_id=opened.ticket_id, agent_id="ann", resolution="ok", goodwill_points=100, goodwill_reason="missing"
+
+
+def resolving_with_goodwill(opened: pb.Ticket, points: int) -> pb.ResolveTicketRequest:
+    return pb.ResolveTicketRequest(
+        ticket_id=opened.ticket_id, agent_id="ann", resolution="ok", goodwill_points=points, goodwill_reason="missing"
     )
+
+
+async def test_goodwill_is_refused_for_a_claim_credited_since_the_ticket_opened(platform: TicketsPlatform) -> None:
+    opened, claimant, late_order = await claim_for_a_late_purchase(platform, agent_limit=500)
+    await the_late_purchase_arrives(platform, claimant, late_order)  # after the member complained
     with pytest.raises(grpc.aio.AioRpcError) as refused:
-        await platform.tickets.ResolveTicket(resolving)
+        await platform.tickets.ResolveTicket(resolving_with_goodwill(opened, 100))
     assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     fetched = (await platform.tickets.GetTicket(pb.GetTicketRequest(ticket_id=opened.ticket_id))).ticket
     assert (fetched.claim_check.status, fetched.claim_check.credited_points) == (pb.CLAIM_STATUS_ALREADY_CREDITED, 100)
@@ -190,28 +202,11 @@ async def test_goodwill_is_refused_for_a_claim_credited_since_the_ticket_opened(
 
 
 async def test_approving_goodwill_is_refused_for_a_claim_credited_while_it_waited(platform: TicketsPlatform) -> None:
-    claimant = member()
-    await platform.points.EnrollMember(points_pb.EnrollMemberRequest(member_id=claimant))
-    await platform.set_tier(claimant, "base")
-    await platform.agents.UpsertAgent(agent("ann", {"claims": 3}, goodwill_limit=50))
+    opened, claimant, late_order = await claim_for_a_late_purchase(platform, agent_limit=50)
     await platform.agents.UpsertAgent(agent("bea", {"claims": 3}, goodwill_limit=5000))
-    late_order = f"order-{uuid.uuid4().hex[:8]}"
-    request = opening(claimant, category=pb.TICKET_CATEGORY_MISSING_POINTS)
-    request.claim.CopyFrom(pb.Claim(purchase_id=late_order))
-    opened = (await platform.tickets.OpenTicket(request)).ticket
-    resolving = pb.ResolveTicketRequest(
-        ticket_id=opened.ticket_id, agent_id="ann", resolution="ok", goodwill_points=600, goodwill_reason="missing"
-    )
-    resolved = (await platform.tickets.ResolveTicket(resolving)).ticket
+    resolved = (await platform.tickets.ResolveTicket(resolving_with_goodwill(opened, 600))).ticket
     assert resolved.goodwill.status == pb.GOODWILL_STATUS_PENDING_APPROVAL  # beyond ann's limit
-    # The purchase arrives while the grant waits for approval.
-    purchase = points_pb.RecordPurchaseRequest(
-        purchase_id=late_order,
-        member_id=claimant,
-        amount=Money(amount_minor=5000, currency_code="USD"),
-        occurred_at=timestamp(START - timedelta(days=1)),
-    )
-    await platform.points.RecordPurchase(purchase)
+    await the_late_purchase_arrives(platform, claimant, late_order)  # while the grant waits for approval
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await platform.tickets.ApproveGoodwill(
             pb.ApproveGoodwillRequest(ticket_id=opened.ticket_id, approver_agent_id="bea")

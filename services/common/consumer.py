@@ -46,6 +46,9 @@ Handler = Callable[[asyncpg.Connection, EventEnvelope, Message], Awaitable[None]
 H = TypeVar("H")
 
 _LOG_CHECK_INTERVAL_S = 2.0
+# Stopping a Kafka client waits on the broker (leaving the group, flushing): a broker that does not answer must
+# not keep a service from shutting down. The group notices a member gone at its session timeout.
+_STOP_LIMIT_S = 15.0
 _IDLE_LAG_TIMEOUT_S = 1.0
 
 
@@ -106,9 +109,9 @@ class BatchConsumer:
                         await self._record_idle_lag(consumer)
                     next_log_check = time.monotonic() + _LOG_CHECK_INTERVAL_S
         finally:
-            await lost_logs.stop()
-            await consumer.stop()
-            await dead_letters.close()
+            await _bounded(lost_logs.stop(), "lost-log watch", self.name)
+            await _bounded(consumer.stop(), "consumer", self.name)
+            await _bounded(dead_letters.close(), "dead-letter producer", self.name)
 
     def _poll_limit(self, consumer: AIOKafkaConsumer) -> int:
         if not self.parallel_partitions:
@@ -376,3 +379,11 @@ async def _commit(consumer: AIOKafkaConsumer) -> None:
     except KafkaError as error:
         # The effects are already in Postgres; redelivery after a rebalance is absorbed by the inbox.
         log.warning("offset commit failed", extra={"error": repr(error)})
+
+
+async def _bounded(stopping: Awaitable[object], what: str, consumer: str) -> None:
+    try:
+        async with asyncio.timeout(_STOP_LIMIT_S):
+            await stopping
+    except TimeoutError:
+        log.warning("kafka client not stopped in time; left", extra={"client": what, "consumer": consumer})

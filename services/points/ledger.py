@@ -88,7 +88,9 @@ def reservations(lots: Sequence[Lot], holds: Sequence[OpenHold]) -> dict[uuid.UU
     ordered = sorted((lot for lot in lots if lot.remaining > 0), key=_first_expiring)
     left = {lot.lot_id: lot.remaining for lot in ordered}
     reserved: dict[uuid.UUID, list[Draw]] = {}
-    for hold in sorted(holds, key=lambda hold: hold.created_at):
+    # In the order they were taken: holds of a member are written one at a time under its lock, so what each saw
+    # orders them; the clock only breaks ties (it is read before the lock is taken).
+    for hold in sorted(holds, key=lambda hold: (hold.seen_seq, hold.created_at)):
         needed = hold.points
         draws: list[Draw] = []
         for lot in ordered:

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 
 import asyncpg
+import grpc
 import pytest
 from aiokafka import AIOKafkaProducer
 
@@ -67,6 +68,13 @@ async def points_address(pool: asyncpg.Pool, kafka_settings: KafkaSettings) -> A
         yield f"127.0.0.1:{server.port}"
     finally:
         await server.stop(grace=1)
+
+
+@pytest.fixture
+async def channel(points_address: str) -> AsyncIterator[grpc.aio.Channel]:
+    """A channel to the points gRPC server of `points_address`."""
+    async with grpc.aio.insecure_channel(points_address) as channel:
+        yield channel
 
 
 @pytest.fixture

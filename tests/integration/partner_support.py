@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import asyncpg
@@ -33,12 +32,6 @@ tiers:
     - {name: gold, threshold: 5000}
 """
 TODAY = datetime.now(UTC).date().isoformat()
-
-
-@pytest.fixture
-async def channel(points_address: str) -> AsyncIterator[grpc.aio.Channel]:
-    async with grpc.aio.insecure_channel(points_address) as channel:
-        yield channel
 
 
 @pytest.fixture

@@ -249,9 +249,10 @@ def delivered(offset: int, partner_id: str, key: str, record: pb.AccrualRecord) 
     )
 
 
-async def test_a_refused_record_answered_before_its_dead_letter_went_out_is_dead_lettered_when_read_again(
+async def a_stay_and_a_refused_one(
     pool: asyncpg.Pool, app: PointsApplication, kafka_settings: KafkaSettings
-) -> None:
+) -> tuple[str, str, PartnerAccrualConsumer, list[ConsumerRecord]]:
+    """A hotel's consumer and two delivered records: a 100-point stay for a new member, one for nobody."""
     partner_id, key = await hotel(pool)
     member = (await app.enroll(Enrollment(new_id("m"), "", "", ""))).member_id
     consumer = partner_consumer(pool, kafka_settings, "partner.accruals.v1")
@@ -259,6 +260,13 @@ async def test_a_refused_record_answered_before_its_dead_letter_went_out_is_dead
         delivered(0, partner_id, key, stay("s1", member, "10")),
         delivered(1, partner_id, key, stay("s2", "ghost", "10")),
     ]
+    return partner_id, member, consumer, records
+
+
+async def test_a_refused_record_answered_before_its_dead_letter_went_out_is_dead_lettered_when_read_again(
+    pool: asyncpg.Pool, app: PointsApplication, kafka_settings: KafkaSettings
+) -> None:
+    partner_id, member, consumer, records = await a_stay_and_a_refused_one(pool, app, kafka_settings)
     with pytest.raises(ConnectionError):
         await consumer.process(records, DeadLettersSentOrNot(fail=True))  # type: ignore[arg-type]
     # The offsets were not committed: the same messages come again.
@@ -273,13 +281,7 @@ async def test_a_refused_record_answered_before_its_dead_letter_went_out_is_dead
 async def test_a_consumer_reading_a_partition_again_skips_what_it_answered(
     pool: asyncpg.Pool, app: PointsApplication, kafka_settings: KafkaSettings
 ) -> None:
-    partner_id, key = await hotel(pool)
-    member = (await app.enroll(Enrollment(new_id("m"), "", "", ""))).member_id
-    consumer = partner_consumer(pool, kafka_settings, "partner.accruals.v1")
-    records = [
-        delivered(0, partner_id, key, stay("s1", member, "10")),
-        delivered(1, partner_id, key, stay("s2", "x", "1")),
-    ]
+    partner_id, _, consumer, records = await a_stay_and_a_refused_one(pool, app, kafka_settings)
     first = DeadLettersSentOrNot(fail=False)
     await consumer.process(records, first)  # type: ignore[arg-type]
     assert consumer.applied == 1

@@ -22,7 +22,6 @@ from tests.integration.partner_support import (
     airline,
     auth,
     balance,
-    channel,
     enroll,
     entries_written,
     flight,
@@ -33,7 +32,7 @@ from tests.integration.points_ledger_support import events_of, new_id
 from tests.integration.support import field_violations, run_cli
 from tests.integration.test_points_ledger import outbox_events
 
-__all__ = ["admin", "channel", "intake"]
+__all__ = ["admin", "intake"]
 
 
 async def test_a_client_that_waits_for_each_answer_before_sending_on_is_answered(

@@ -21,7 +21,6 @@ from tests.integration.partner_support import (
     airline,
     auth,
     balance,
-    channel,
     enroll,
     flight,
     intake,
@@ -29,7 +28,7 @@ from tests.integration.partner_support import (
 from tests.integration.points_ledger_support import assert_balanced, books, events_of
 from tests.integration.support import field_violations
 
-__all__ = ["admin", "channel", "intake"]
+__all__ = ["admin", "intake"]
 
 
 def cancel(tx: str, reason: str = "flight cancelled") -> pb.CancelAccrualRequest:

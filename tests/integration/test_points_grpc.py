@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -18,12 +17,6 @@ from loyalty.points.v1 import program_pb2 as program_pb
 
 from services.common.events import timestamp
 from tests.integration.support import field_violations
-
-
-@pytest.fixture
-async def channel(points_address: str) -> AsyncIterator[grpc.aio.Channel]:
-    async with grpc.aio.insecure_channel(points_address) as channel:
-        yield channel
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from services.common.db import unit_of_work
 from services.common.events import new_envelopes, timestamp
 from services.common.kafka import POINTS_EVENTS_TOPIC
 from services.common.outbox import add_events
-from services.points import domain, ledger, lots_store, store
+from services.points import domain, ledger, lots_store, settlement, store
 from services.points.program import add_months
 from services.points.program_application import ProgramApplication
 
@@ -204,10 +204,13 @@ async def expire_on_arrival(
 
 
 async def expire_due(connection: asyncpg.Connection, member_ids: Sequence[str], now: datetime) -> dict[str, int]:
-    """Expire what the (locked) members have expired, less what backs open holds; points expired by member."""
+    """Expire what the (locked) members have expired, less what backs open holds and what settles points their
+    refunds could not take (services/points/settlement.py); points expired by member."""
     lots = await lots_store.open_lots_of(connection, member_ids)
     holds = await lots_store.open_holds_of(connection, member_ids, now)
-    draws = {member: ledger.draws_to_expire(lots[member], holds[member], now) for member in member_ids}
+    draws = await settlement.settle_from_expiring(
+        connection, {member: ledger.draws_to_expire(lots[member], holds[member], now) for member in member_ids}
+    )
     entries = [
         store.NewEntry(
             member_id=member_id,

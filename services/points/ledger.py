@@ -274,22 +274,29 @@ def draw_for_refund(
     return draws, still_needed
 
 
-def cover_overdrafts(lot: Lot, uncovered: Sequence[tuple[uuid.UUID, int]]) -> list[tuple[uuid.UUID, Draw]]:
-    """Draws from a newly credited lot for refund entries that took more than their lots had, oldest first.
+def allot(
+    sources: Sequence[Draw], needs: Sequence[tuple[uuid.UUID, int]]
+) -> tuple[list[tuple[uuid.UUID, Draw]], list[Draw]]:
+    """Give each need (an entry id and the points it lacks), in order, the points of `sources` in order.
 
-    `uncovered` is (refund entry id, points not yet drawn from any lot); each
-    gets what the lot still has, so every refund entry's draws end up equal
-    to the points it took.
+    Returns what each need gets, as draws by entry id, and what is left of
+    the sources. Settling refunds is this: their entries that took more than
+    their lots had, oldest first, then a debt repayment, each from the points
+    a new lot brings or an expiry would take.
     """
-    draws: list[tuple[uuid.UUID, Draw]] = []
-    left = lot.remaining
-    for entry_id, points in uncovered:
-        take = min(points, left)
-        if take <= 0:
-            break
-        draws.append((entry_id, Draw(lot.lot_id, take)))
-        left -= take
-    return draws
+    given: list[tuple[uuid.UUID, Draw]] = []
+    left = [draw for draw in sources if draw.points > 0]
+    for entry_id, points in needs:
+        while points > 0 and left:
+            source = left[0]
+            take = min(points, source.points)
+            given.append((entry_id, Draw(source.lot_id, take)))
+            points -= take
+            if take == source.points:
+                left.pop(0)
+            else:
+                left[0] = Draw(source.lot_id, source.points - take)
+    return given, left
 
 
 def draws_to_expire(lots: Sequence[Lot], holds: Sequence[OpenHold], now: datetime) -> list[Draw]:

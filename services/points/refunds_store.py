@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -26,6 +27,15 @@ class RefundablePurchase:
     reversed_points: int
     # What earlier refunds did not take because those points had expired.
     expired_before: int
+
+
+@dataclass(frozen=True)
+class Unsettled:
+    """What a member's refunds could not take because the points were spent: owed (debt) or overdrawn."""
+
+    member_id: str
+    owed: int
+    overdrawn: int
 
 
 @dataclass(frozen=True)
@@ -146,3 +156,33 @@ async def uncovered_refund_entries(connection: asyncpg.Connection, member_id: st
         member_id,
     )
     return [(r["entry_id"], r["uncovered"]) for r in records]
+
+
+async def unsettled_of(connection: asyncpg.Connection, member_ids: Sequence[str]) -> list[Unsettled]:
+    """Of these members, those who owe points or whose refunds overdrew, with how many."""
+    if not member_ids:
+        return []
+    records = await connection.fetch(
+        """SELECT member_id, points_owed AS owed, points_overdrawn AS overdrawn FROM members
+            WHERE member_id = ANY($1::text[]) AND (points_owed > 0 OR points_overdrawn > 0)
+            ORDER BY member_id""",
+        list(member_ids),
+    )
+    return [Unsettled(**record) for record in records]
+
+
+async def lots_of_unsettled_reversals(connection: asyncpg.Connection, member_ids: Sequence[str]) -> set[uuid.UUID]:
+    """The lots of the members' credits (purchases, partner accruals) whose refund or cancellation left points
+    owed or overdrawn."""
+    records = await connection.fetch(
+        """SELECT l.lot_id FROM lots l
+            WHERE l.entry_id IN (
+                  SELECT p.entry_id FROM refunds r JOIN purchases p USING (purchase_id)
+                   WHERE r.member_id = ANY($1::text[]) AND (r.points_owed > 0 OR r.points_overdrawn > 0)
+                  UNION ALL
+                  SELECT a.entry_id FROM partner_cancellations c
+                    JOIN partner_accruals a USING (partner_id, partner_transaction_id)
+                   WHERE c.member_id = ANY($1::text[]) AND (c.points_owed > 0 OR c.points_overdrawn > 0))""",
+        list(member_ids),
+    )
+    return {record["lot_id"] for record in records}

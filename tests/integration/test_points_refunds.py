@@ -208,3 +208,44 @@ async def test_new_points_cover_several_overdrawn_refunds_oldest_first(
     state = await books(pool, ledger, member_id)
     assert (state.entries_sum, state.overdrawn) == (-50, 50)
     assert_balanced(state)
+
+
+@pytest.mark.parametrize(("policy", "hold_ends_by"), [("debt", "release"), ("negative_balance", "running_out")])
+async def test_points_a_hold_kept_past_their_expiry_settle_the_refund_instead_of_expiring_too(
+    pool: asyncpg.Pool,
+    app: PointsApplication,
+    ledger: LedgerApplication,
+    refunds: RefundApplication,
+    policy: str,
+    hold_ends_by: str,
+) -> None:
+    if policy == "negative_balance":
+        await ProgramApplication(pool).apply(NEGATIVE_BALANCE_PROGRAM)
+    member_id = await member_with_points(app, 0)
+    purchase_id = await purchase(app, member_id, 5000)  # 100 points, all reserved by the hold
+    hold = await ledger.hold(member_id, 100, new_id("h"), timedelta(hours=1), "")
+    await pool.execute(  # the lot expires while the hold keeps it
+        """UPDATE lots SET expires_at = $2::timestamptz + interval '1 millisecond'
+            WHERE entry_id = (SELECT entry_id FROM purchases WHERE purchase_id = $1)""",
+        purchase_id,
+        hold.hold.created_at,
+    )
+    result = await refunds.refund(refund(purchase_id, 5000))
+    # The hold keeps the purchase's own points: the refund cannot take them, so they count as spent.
+    assert (result.refund.points_reversed, result.refund.points_expired) == (100, 0)
+    assert (result.refund.points_owed, result.refund.points_overdrawn) == ((100, 0) if policy == "debt" else (0, 100))
+
+    if hold_ends_by == "release":
+        await ledger.release(str(hold.hold.hold_id))
+    else:
+        await pool.execute("UPDATE holds SET expires_at = now() WHERE hold_id = $1", hold.hold.hold_id)
+    await ExpiryJob(pool, ProgramApplication(pool)).run_once(datetime.now(UTC))
+
+    # Freed, the points go to what the refund could not take rather than to expiry: the member loses them once.
+    state = await books(pool, ledger, member_id)
+    assert (state.entries_sum, state.available, state.overdrawn) == (0, 0, 0)
+    assert_balanced(state)
+    assert await pool.fetchval("SELECT points_owed FROM members WHERE member_id = $1", member_id) == 0
+    kinds = await pool.fetch("SELECT kind FROM ledger_entries WHERE member_id = $1 ORDER BY seq", member_id)
+    expected = ["purchase_earn", "debt_repayment"] if policy == "debt" else ["purchase_earn", "refund"]
+    assert [r["kind"] for r in kinds] == expected

@@ -15,6 +15,7 @@ from services.points.ledger import (
     Draw,
     Lot,
     OpenHold,
+    allot,
     balances,
     draw_first_expiring,
     draws_to_capture,
@@ -148,3 +149,17 @@ def test_a_goodwill_grant_with_an_overlong_reason_or_agent_is_refused_naming_the
         with pytest.raises(InvalidArgument) as refused:
             goodwill.validate_grant(wrong)
         assert [v.field for v in refused.value.violations] == [field]
+
+
+def test_allot_gives_each_need_in_turn_what_the_sources_have_in_order() -> None:
+    first, second = uuid.uuid4(), uuid.uuid4()
+    older, newer = uuid.uuid4(), uuid.uuid4()
+    given, left = allot([Draw(first, 30), Draw(second, 50)], [(older, 40), (newer, 20)])
+    assert given == [(older, Draw(first, 30)), (older, Draw(second, 10)), (newer, Draw(second, 20))]
+    assert left == [Draw(second, 20)]
+
+
+def test_allot_leaves_needs_short_when_the_sources_run_out() -> None:
+    source, need = uuid.uuid4(), uuid.uuid4()
+    assert allot([Draw(source, 10)], [(need, 25), (uuid.uuid4(), 5)]) == ([(need, Draw(source, 10))], [])
+    assert allot([Draw(source, 10)], [(need, 0)]) == ([], [Draw(source, 10)])

@@ -171,7 +171,10 @@ class PointsServiceServicer:
         returns the first result. Points already spent follow the program's
         refunds.spent_points: owed and taken from the member's next earnings
         (debt, the default), or taken at once, the balance going negative until
-        the next earnings cover it (negative_balance).
+        the next earnings cover it (negative_balance). Points an open hold keeps
+        count as spent; if the hold is released or runs out uncaptured, the
+        purchase's own points among them settle what the refund left owed or
+        overdrawn when they expire, instead of expiring as well.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -24,7 +24,7 @@ from aiokafka.errors import KafkaError
 from google.protobuf.message import Message
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
 
-from services.common.db import DATABASE_UNAVAILABLE, TRANSACTION_CONFLICT, VALUE_REFUSED, unit_of_work
+from services.common.db import DATABASE_UNAVAILABLE, TRANSACTION_CONFLICT, VALUE_REFUSED, savepoint, unit_of_work
 from services.common.dead_letters import DeadLetters
 from services.common.errors import DomainError
 from services.common.events import MalformedEvent, decode, header
@@ -339,7 +339,7 @@ class EventConsumer(TypedEventConsumer[Handler]):
         if not isolated:
             await event.handler(connection, event.envelope, event.payload)
             return
-        async with connection.transaction():
+        async with savepoint(connection):
             await event.handler(connection, event.envelope, event.payload)
 
 

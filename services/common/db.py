@@ -69,6 +69,20 @@ def after_commit(action: Callable[[], None]) -> None:
 
 
 @asynccontextmanager
+async def savepoint(connection: asyncpg.Connection) -> AsyncIterator[None]:
+    """A savepoint in the unit of work under way: rolled back, it drops the after-commit actions it registered."""
+    pending = _AFTER_COMMIT.get()
+    mark = len(pending) if pending is not None else 0
+    try:
+        async with connection.transaction():
+            yield
+    except BaseException:
+        if pending is not None:
+            del pending[mark:]
+        raise
+
+
+@asynccontextmanager
 async def unit_of_work(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
     """One transaction: state changes, outbox rows and inbox marks commit together or not at all."""
     committed: list[Callable[[], None]] = []

@@ -17,7 +17,7 @@ from loyalty.events.v1 import rewards_pb2 as events
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
 
 from services.common.consumer import EventConsumer
-from services.common.db import unit_of_work
+from services.common.db import savepoint, unit_of_work
 from services.common.errors import InvalidArgument
 from services.common.kafka import POINTS_EVENTS_TOPIC
 from services.common.member_ids import require_member_id
@@ -37,7 +37,7 @@ async def grant(
     if not domain.in_window(reward, now):
         return False
     try:
-        async with connection.transaction():
+        async with savepoint(connection):
             redemption_id = await redemptions.insert_granted(
                 connection,
                 member_id=member_id,

@@ -11,8 +11,10 @@ import asyncpg
 import grpc
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from google.rpc import error_details_pb2, status_pb2
+from loyalty.events.v1.envelope_pb2 import EventEnvelope
 
 from services import cli
+from services.common.events import kafka_headers
 from services.common.settings import KafkaSettings
 
 T = TypeVar("T")
@@ -26,6 +28,32 @@ class PoolFactory(Protocol):
 
 class TopicFactory(Protocol):
     async def __call__(self, prefix: str = "test") -> str: ...
+
+
+class DeadLettersSentOrNot:
+    """A dead-letter producer whose sends fail (the process dies before the broker acknowledges) or are kept."""
+
+    def __init__(self, *, fail: bool = False) -> None:
+        self.fail = fail
+        self.reasons: list[str] = []
+
+    async def send(self, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]) -> None:
+        if self.fail:
+            raise ConnectionError("the process died before the dead letter was acknowledged")
+        self.reasons.append(dict(headers)["dlq-reason"].decode())
+
+
+def delivered_record(
+    topic: str, offset: int, key: bytes, value: bytes, headers: Sequence[tuple[str, bytes]]
+) -> ConsumerRecord[bytes, bytes]:
+    """A message as a consumer reads it from partition 0 of `topic`, for driving `process` without a broker."""
+    return ConsumerRecord(topic, 0, offset, 1_765_000_000_000 + offset, 0, key, value, None, 1, len(value), headers)
+
+
+def delivered_event(topic: str, envelope: EventEnvelope, offset: int = 0) -> ConsumerRecord[bytes, bytes]:
+    """An event envelope as delivered, keyed by its subject, with the headers its producer sets."""
+    value = envelope.SerializeToString()
+    return delivered_record(topic, offset, envelope.subject.encode(), value, kafka_headers(envelope))
 
 
 async def run_cli(*argv: str) -> int:

@@ -17,12 +17,22 @@ from loyalty.events.v1.envelope_pb2 import EventEnvelope
 from prometheus_client import REGISTRY
 
 from services.common.consumer import EventConsumer
+from services.common.db import after_commit
 from services.common.errors import NotFound
 from services.common.events import PROTOBUF, kafka_headers, new_envelope
 from services.common.kafka import dead_letter_topic
 from services.common.read_model import ReadModelConsumer, Writes
 from services.common.settings import KafkaSettings
-from tests.integration.support import PoolFactory, TopicFactory, eventually, header, read_topic, running
+from tests.integration.support import (
+    DeadLettersSentOrNot,
+    PoolFactory,
+    TopicFactory,
+    delivered_event,
+    eventually,
+    header,
+    read_topic,
+    running,
+)
 
 PURCHASE_MADE = commerce_pb2.PurchaseMade.DESCRIPTOR.full_name
 REFUSED_AMOUNT = 13  # the test handler refuses purchases of exactly this amount
@@ -303,3 +313,24 @@ async def test_a_batch_the_database_rolled_back_is_retried_and_the_consumer_live
     assert failed == [first.event_id]
     assert await effects_of(pool, first.event_id) == 1
     assert consumer.dead_lettered == 0
+
+
+async def test_what_a_refused_event_left_to_do_after_the_commit_is_undone_with_it(
+    pool: asyncpg.Pool, kafka_settings: KafkaSettings, topic: str
+) -> None:
+    """Metrics count what committed: an event refused in its savepoint counts nothing, the others count once."""
+    counted: list[str] = []
+
+    async def count_then_record(connection: asyncpg.Connection, envelope: EventEnvelope, payload: Message) -> None:
+        after_commit(lambda: counted.append(envelope.event_id))
+        await record_effect(connection, envelope, payload)
+
+    consumer = EventConsumer(
+        **consumer_options(pool, kafka_settings, topic), handlers={PURCHASE_MADE: count_then_record}
+    )
+    member = f"m-{uuid.uuid4().hex[:8]}"
+    good, refused = purchase_event(member), purchase_event(member, REFUSED_AMOUNT)
+    dead_letters = DeadLettersSentOrNot()
+    await consumer.process([delivered_event(topic, good, 0), delivered_event(topic, refused, 1)], dead_letters)
+    assert len(dead_letters.reasons) == 1
+    assert counted == [good.event_id]

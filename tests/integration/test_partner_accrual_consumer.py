@@ -23,7 +23,15 @@ from services.points.partner_application import PartnerApplication
 from services.points.program import Rounding
 from services.points.program_application import ProgramApplication
 from tests.integration.points_ledger_support import new_id
-from tests.integration.support import TopicFactory, eventually, header, read_topic, running
+from tests.integration.support import (
+    DeadLettersSentOrNot,
+    TopicFactory,
+    delivered_record,
+    eventually,
+    header,
+    read_topic,
+    running,
+)
 
 TODAY = datetime.now(UTC).date().isoformat()
 
@@ -228,24 +236,9 @@ async def test_a_message_read_again_is_not_answered_again_but_a_record_sent_agai
     assert await _balance(pool, member, 100)
 
 
-class DeadLettersSentOrNot:
-    """A dead-letter producer whose sends fail (the process dies before the broker acknowledges) or are kept."""
-
-    def __init__(self, *, fail: bool) -> None:
-        self.fail = fail
-        self.reasons: list[str] = []
-
-    async def send(self, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]) -> None:
-        if self.fail:
-            raise ConnectionError("the process died before the dead letter was acknowledged")
-        self.reasons.append(dict(headers)["dlq-reason"].decode())
-
-
 def delivered(offset: int, partner_id: str, key: str, record: pb.AccrualRecord) -> ConsumerRecord[bytes, bytes]:
-    value = record.SerializeToString()
-    headers = partner_headers(partner_id, key)
-    return ConsumerRecord(
-        "partner.accruals.v1", 0, offset, 1_765_000_000_000 + offset, 0, b"member", value, None, 1, len(value), headers
+    return delivered_record(
+        "partner.accruals.v1", offset, b"member", record.SerializeToString(), partner_headers(partner_id, key)
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import asyncpg
@@ -41,6 +42,15 @@ REQUESTED = Counter(
 WITHHELD = Counter(
     "loyalty_notifications_withheld", "Messages not sent (opted out, no channel), by template", ["template"]
 )
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One batch of a scheduled step: the rows it took (a full batch means more may be due) and those it did."""
+
+    taken: int
+    done: int
+
 
 CHANNEL_PB = {
     Channel.EMAIL: pb.CHANNEL_EMAIL,
@@ -106,7 +116,7 @@ class Notifier:
                     await self._publish(connection, message, now)
         return created
 
-    async def release_held(self, connection: asyncpg.Connection, now: datetime, limit: int) -> int:
+    async def release_held(self, connection: asyncpg.Connection, now: datetime, limit: int) -> Batch:
         """Plan held triggers whose member became known; drop those whose member stayed unknown too long."""
         known, expired = await store.take_held_triggers(connection, now - HOLD_UNKNOWN_MEMBERS_FOR, limit)
         for trigger in expired:
@@ -117,12 +127,13 @@ class Notifier:
             )
         for trigger in known:
             await self.trigger(connection, trigger, now)
-        return len(known)
+        return Batch(taken=len(known) + len(expired), done=len(known))
 
-    async def release_due(self, connection: asyncpg.Connection, now: datetime, limit: int) -> int:
-        """Send the scheduled messages now due, under the preferences in force now; returns how many were sent."""
+    async def release_due(self, connection: asyncpg.Connection, now: datetime, limit: int) -> Batch:
+        """Send the scheduled messages now due, under the preferences in force now; `done` counts those sent."""
         sent = 0
-        for message in await store.due_messages(connection, now, limit):
+        due = await store.due_messages(connection, now, limit)
+        for message in due:
             preferences = await self.preferences_of(connection, message.member_id)
             reason = domain.refusal(preferences, category_of(message.template_id), message.channel)
             if reason:
@@ -136,7 +147,7 @@ class Notifier:
             await store.mark_sent(connection, message.notification_id, now)
             await self._publish(connection, message, now)
             sent += 1
-        return sent
+        return Batch(taken=len(due), done=sent)
 
     async def _publish(self, connection: asyncpg.Connection, message: store.Message, now: datetime) -> None:
         template = self.catalog.get(message.template_id)

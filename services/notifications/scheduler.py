@@ -10,7 +10,7 @@ the message's idempotency key), a scheduled message is sent once.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -18,9 +18,11 @@ import asyncpg
 
 from services.common.db import unit_of_work
 from services.notifications import domain, store, triggers
-from services.notifications.application import Notifier
+from services.notifications.application import Batch, Notifier
 
 Clock = Callable[[], datetime]
+# 500 batches of 500: a quarter of a million rows per step and pass.
+MAX_BATCHES_PER_PASS = 500
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,9 @@ class SchedulerReport:
 
 
 class SchedulerJob:
+    """Each pass works through everything due, a batch per transaction, not one batch per interval: what quiet
+    hours held overnight all goes out when they end."""
+
     def __init__(self, pool: asyncpg.Pool, notifier: Notifier, now: Clock, *, batch: int = 500) -> None:
         self._pool = pool
         self._notifier = notifier
@@ -38,21 +43,40 @@ class SchedulerJob:
         self._batch = batch
 
     async def run_once(self, now: datetime | None = None) -> SchedulerReport:
-        now = now or self._now()
-        summaries = await self._release_summaries(now)
-        birthdays = await self._greet_birthdays(now)
-        async with unit_of_work(self._pool) as connection:
-            await self._notifier.release_held(connection, now, self._batch)
-        async with unit_of_work(self._pool) as connection:
-            released = await self._notifier.release_due(connection, now, self._batch)
+        at = now or self._now()
+        summaries = await self._drain(lambda: self._release_summaries(at))
+        birthdays = await self._drain(lambda: self._greet_birthdays(at))
+        await self._drain(lambda: self._in_transaction(self._notifier.release_held, at))
+        released = await self._drain(lambda: self._in_transaction(self._notifier.release_due, at))
         return SchedulerReport(summaries, birthdays, released)
 
-    async def _release_summaries(self, now: datetime) -> int:
+    async def _drain(self, step: Callable[[], Awaitable[Batch]]) -> int:
+        """Run `step` until a batch comes back short; what its batches did, in all.
+
+        Bounded, so that rows a step takes without taking them out of what is due (a bug) cannot keep a pass
+        running for ever: the next pass goes on.
+        """
+        done = 0
+        for _ in range(MAX_BATCHES_PER_PASS):
+            batch = await step()
+            done += batch.done
+            if batch.taken < self._batch:
+                break
+        return done
+
+    async def _in_transaction(
+        self, step: Callable[[asyncpg.Connection, datetime, int], Awaitable[Batch]], now: datetime
+    ) -> Batch:
+        async with unit_of_work(self._pool) as connection:
+            return await step(connection, now, self._batch)
+
+    async def _release_summaries(self, now: datetime) -> Batch:
         """Due summaries become messages, unless the member is in quiet hours: then the summary stays open
         (and keeps collecting) until they end, so summaries never bunch up behind quiet hours."""
         released = 0
         async with unit_of_work(self._pool) as connection:
-            for batch in await store.due_batches(connection, now, self._batch):
+            due = await store.due_batches(connection, now, self._batch)
+            for batch in due:
                 preferences = await self._notifier.preferences_of(connection, batch.member_id)
                 when = domain.send_at(now, preferences.zone, preferences.quiet_hours)
                 if when > now:
@@ -64,9 +88,9 @@ class SchedulerJob:
                 )
                 await self._notifier.trigger(connection, summary, now)
                 released += 1
-        return released
+        return Batch(taken=len(due), done=released)
 
-    async def _greet_birthdays(self, now: datetime) -> int:
+    async def _greet_birthdays(self, now: datetime) -> Batch:
         async with unit_of_work(self._pool) as connection:
             due = await store.birthdays(
                 connection, now, self._notifier.defaults.time_zone, store.dates_around(now), self._batch
@@ -74,4 +98,4 @@ class SchedulerJob:
             for member_id, year in due:
                 await store.mark_birthday_greeted(connection, member_id, year)
                 await self._notifier.trigger(connection, triggers.birthday(member_id, year), now)
-        return len(due)
+        return Batch(taken=len(due), done=len(due))

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from google.protobuf.timestamp_pb2 import Timestamp
 from loyalty.events.v1 import points_pb2, rewards_pb2, tickets_pb2
 
-from services.common.errors import InvalidArgument
+from services.common.errors import InvalidArgument, Violations
 from services.notifications.domain import Category, Trigger
 
 
@@ -52,13 +52,26 @@ def category_of(template_id: str) -> Category:
     return TRIGGERS[template_id].category
 
 
-def _require(member_id: str) -> None:
-    if not member_id:
-        raise InvalidArgument.single("member_id", "is required")
+# Ids from other services end up in message keys (a unique index): beyond this they could not be kept.
+MAX_ID_LENGTH = 256
 
 
-def _local_day(stamp: Timestamp, zone: ZoneInfo) -> str:
-    return stamp.ToDatetime(tzinfo=ZoneInfo("UTC")).astimezone(zone).date().isoformat()
+def _require(member_id: str, **fields: str) -> None:
+    """The member and every other named field are present; ids fit in a message key."""
+    violations = Violations()
+    for field, value in {"member_id": member_id, **fields}.items():
+        if not value:
+            violations.add(field, "is required")
+        elif len(value) > MAX_ID_LENGTH:
+            violations.add(field, f"must be at most {MAX_ID_LENGTH} characters, got {len(value)}")
+    violations.raise_if_any()
+
+
+def _local_day(stamp: Timestamp, zone: ZoneInfo, field: str) -> str:
+    try:
+        return stamp.ToDatetime(tzinfo=UTC).astimezone(zone).date().isoformat()
+    except (OverflowError, ValueError) as error:  # the year 9999 in a zone east of UTC
+        raise InvalidArgument.single(field, f"is out of range in the member's time zone {zone.key}") from error
 
 
 def _days_until(moment: datetime, now: datetime) -> str:
@@ -92,26 +105,26 @@ def points_expiring(payload: points_pb2.PointsExpiring, event_id: str, zone: Zon
         raise InvalidArgument.single("expires_at", "is required")
     variables = {
         "points": str(payload.points),
-        "expires_on": _local_day(payload.expires_at, zone),
+        "expires_on": _local_day(payload.expires_at, zone, "expires_at"),
         **_countdown(payload.expires_at, now),
     }
     return Trigger("points_expiring", payload.member_id, event_id, variables, event_id)
 
 
 def tier_reached(payload: points_pb2.TierReached, event_id: str) -> Trigger:
-    _require(payload.member_id)
+    _require(payload.member_id, tier=payload.tier)
     variables = {"tier": payload.tier, "previous_tier": payload.previous_tier}
     return Trigger("tier_reached", payload.member_id, event_id, variables, event_id)
 
 
 def tier_at_risk(payload: points_pb2.TierAtRisk, event_id: str, zone: ZoneInfo, now: datetime) -> Trigger:
-    _require(payload.member_id)
+    _require(payload.member_id, tier=payload.tier, projected_tier=payload.projected_tier)
     if not payload.HasField("requalify_at"):
         raise InvalidArgument.single("requalify_at", "is required")
     variables = {
         "tier": payload.tier,
         "projected_tier": payload.projected_tier,
-        "requalify_on": _local_day(payload.requalify_at, zone),
+        "requalify_on": _local_day(payload.requalify_at, zone, "requalify_at"),
         "needed_to_keep": payload.needed_to_keep,
         **_countdown(payload.requalify_at, now),
     }
@@ -119,7 +132,7 @@ def tier_at_risk(payload: points_pb2.TierAtRisk, event_id: str, zone: ZoneInfo, 
 
 
 def reward_issued(payload: rewards_pb2.RewardRedeemed | rewards_pb2.PerkGranted, event_id: str) -> Trigger:
-    _require(payload.member_id)
+    _require(payload.member_id, reward_id=payload.reward_id, code=payload.code)
     if isinstance(payload, rewards_pb2.RewardRedeemed):
         points, occasion = str(payload.points), "redemption"
     else:
@@ -129,14 +142,14 @@ def reward_issued(payload: rewards_pb2.RewardRedeemed | rewards_pb2.PerkGranted,
 
 
 def ticket_opened(payload: tickets_pb2.TicketOpened, event_id: str) -> Trigger:
-    _require(payload.member_id)
+    _require(payload.member_id, ticket_id=payload.ticket_id)
     variables = {"ticket_id": payload.ticket_id, "ticket_category": payload.category}
     return Trigger("ticket_opened", payload.member_id, event_id, variables, event_id)
 
 
 def ticket_resolved(payload: tickets_pb2.TicketResolved, event_id: str) -> list[Trigger]:
     """The resolution notice and the survey invitation that follows it."""
-    _require(payload.member_id)
+    _require(payload.member_id, ticket_id=payload.ticket_id)
     variables = {"ticket_id": payload.ticket_id}
     return [
         Trigger("ticket_resolved", payload.member_id, event_id, variables, event_id),

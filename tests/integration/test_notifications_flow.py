@@ -97,7 +97,7 @@ async def test_every_trigger_makes_one_request_even_when_each_event_is_delivered
             ),
             (
                 REWARDS_EVENTS_TOPIC,
-                rewards_pb2.PerkGranted(member_id=member_id, reward_id="lounge", occasion="tier_welcome"),
+                rewards_pb2.PerkGranted(member_id=member_id, reward_id="lounge", code="L9", occasion="tier_welcome"),
             ),
             (
                 TICKETS_EVENTS_TOPIC,

@@ -211,11 +211,18 @@ def test_every_trigger_gives_exactly_the_variables_its_spec_promises() -> None:
         triggers.points_expiring(
             points_pb2.PointsExpiring(member_id="m", points=1, expires_at=stamp), "e", BERLIN, NOW
         ),
-        triggers.tier_at_risk(points_pb2.TierAtRisk(member_id="m", requalify_at=stamp), "e", BERLIN, NOW),
-        triggers.reward_issued(rewards_pb2.RewardRedeemed(member_id="m", points=5), "e"),
-        triggers.reward_issued(rewards_pb2.PerkGranted(member_id="m", occasion="birthday"), "e"),
-        triggers.ticket_opened(tickets_pb2.TicketOpened(member_id="m"), "e"),
-        *triggers.ticket_resolved(tickets_pb2.TicketResolved(member_id="m"), "e"),
+        triggers.tier_at_risk(
+            points_pb2.TierAtRisk(member_id="m", tier="gold", projected_tier="silver", requalify_at=stamp),
+            "e",
+            BERLIN,
+            NOW,
+        ),
+        triggers.reward_issued(rewards_pb2.RewardRedeemed(member_id="m", reward_id="r", code="C", points=5), "e"),
+        triggers.reward_issued(
+            rewards_pb2.PerkGranted(member_id="m", reward_id="r", code="C", occasion="birthday"), "e"
+        ),
+        triggers.ticket_opened(tickets_pb2.TicketOpened(member_id="m", ticket_id="t"), "e"),
+        *triggers.ticket_resolved(tickets_pb2.TicketResolved(member_id="m", ticket_id="t"), "e"),
         triggers.earned_summary("m", "b", 10, 2, 100),
         triggers.birthday("m", 2027),
     ]

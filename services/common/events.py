@@ -128,7 +128,10 @@ def parse_message(value: bytes | None, headers: Headers, message: M, what: str) 
         elif content_type == JSON:
             # Unknown fields are skipped, as the binary format skips them: a producer on a newer
             # version of the contract is still understood.
-            json_format.Parse(value.decode("utf-8"), message, ignore_unknown_fields=True)
+            text = value.decode("utf-8")
+            if not text.lstrip().startswith("{"):  # the parser reads [] or "" as an empty message
+                raise MalformedEvent(f"cannot parse {what}: the JSON mapping of a message is an object")
+            json_format.Parse(text, message, ignore_unknown_fields=True)
         else:
             raise MalformedEvent(
                 f"unsupported content-type {content_type!r}: {PROTOBUF} (or application/protobuf) or {JSON}"

@@ -24,6 +24,7 @@ from services.common.events import (
     kafka_headers,
     new_envelope,
     occurred_at,
+    parse_message,
     timestamp,
 )
 
@@ -215,3 +216,15 @@ def test_timestamp_is_the_moment_protobuf_itself_makes(moment: datetime) -> None
     except (ValueError, OverflowError):  # local time beyond year 1..9999 in UTC: nothing to compare with
         return
     assert timestamp(moment) == expected
+
+
+@pytest.mark.parametrize("body", [b"[]", b'""', b'"abc"', b" [1]", b"0", b"null", b"true"])
+def test_json_that_is_not_an_object_is_no_message(body: bytes) -> None:
+    """The protobuf parser alone reads `[]` and strings as an empty message, which would be answered as one."""
+    with pytest.raises(MalformedEvent, match="cannot parse"):
+        parse_message(body, [("content-type", JSON.encode())], commerce_pb2.PurchaseMade(), "PurchaseMade")
+
+
+def test_json_of_an_empty_object_is_an_empty_message() -> None:
+    parsed = parse_message(b" \n{}", [("content-type", JSON.encode())], commerce_pb2.PurchaseMade(), "PurchaseMade")
+    assert parsed == commerce_pb2.PurchaseMade()

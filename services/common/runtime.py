@@ -9,6 +9,7 @@ import os
 import signal
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Protocol
 
 import asyncpg
@@ -18,6 +19,7 @@ from services.common.auth import authorizer_from
 from services.common.consumer import BatchConsumer
 from services.common.db import create_pool
 from services.common.grpc_server import GrpcServer, Registration
+from services.common.inbox import InboxPruning
 from services.common.kafka import ensure_topics_if_reachable
 from services.common.metrics import OUTBOX_GAUGES, MetricsEndpoint, SampledGauge
 from services.common.migrations import migrate
@@ -28,6 +30,8 @@ from services.common.tracing import configure_tracing
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
+# Rows become old enough to forget continuously; an hourly pass keeps each one short.
+INBOX_PRUNING_INTERVAL_S = 3600
 
 
 @dataclass(frozen=True)
@@ -100,7 +104,10 @@ async def run_service(settings: ServiceSettings, build: Builder) -> None:
     workers = [
         asyncio.create_task(relay.run(), name="outbox-relay"),
         *(asyncio.create_task(c.run(), name=f"consumer-{c.name}") for c in parts.consumers),
-        *(asyncio.create_task(job.run(), name=f"job-{job.name}") for job in parts.jobs),
+        *(
+            asyncio.create_task(job.run(), name=f"job-{job.name}")
+            for job in [*parts.jobs, _inbox_pruning(settings, pool)]
+        ),
     ]
     await server.start()
     for endpoint in parts.endpoints:
@@ -124,6 +131,12 @@ async def run_service(settings: ServiceSettings, build: Builder) -> None:
         await asyncio.gather(*workers, return_exceptions=True)
         await pool.close()
         log.info("service stopped")
+
+
+def _inbox_pruning(settings: ServiceSettings, pool: asyncpg.Pool) -> PeriodicJob:
+    """Every service has an inbox (the kit's migrations make it), whether it consumes yet or not."""
+    retention = timedelta(days=settings.inbox_retention_days)
+    return PeriodicJob("inbox-pruning", INBOX_PRUNING_INTERVAL_S, InboxPruning(pool, retention).run_once)
 
 
 def _start_metrics(settings: ServiceSettings, pool: asyncpg.Pool, parts: ServiceParts) -> MetricsEndpoint | None:

@@ -137,6 +137,8 @@ class ServiceSettings:
     grpc_tls: GrpcTlsSettings = field(default_factory=GrpcTlsSettings)
     # Where Prometheus scrapes the service's metrics; 0 serves none.
     metrics_port: int = 0
+    # How long a consumer remembers an event it applied (services/common/inbox.py): beyond the topics' retention.
+    inbox_retention_days: int = 30
 
     @property
     def grpc_address(self) -> str:
@@ -194,6 +196,7 @@ def service_settings(name: str, env: Mapping[str, str] = os.environ) -> ServiceS
         log_level=env.get("LOYALTY_LOG_LEVEL", "INFO").upper(),
         kafka_client_log_level=env.get("LOYALTY_KAFKA_CLIENT_LOG_LEVEL", "CRITICAL").upper(),
         outbox_poll_ms=_integer(env, "LOYALTY_OUTBOX_POLL_MS", 200, minimum=10),
+        inbox_retention_days=_integer(env, "LOYALTY_INBOX_RETENTION_DAYS", 30, minimum=1),
         base_earn_rate=_integer(env, "LOYALTY_BASE_EARN_RATE", 2, minimum=0),
         expiry_interval_s=_integer(env, "LOYALTY_EXPIRY_INTERVAL_S", 300, minimum=1),
         expiry_reminder_days=_integer(env, "LOYALTY_EXPIRY_REMINDER_DAYS", 30, minimum=0),

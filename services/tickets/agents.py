@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from services.common.errors import Violations
@@ -10,6 +11,8 @@ from services.tickets.routing import AgentState
 
 STATUSES = ("available", "busy", "away")
 SKILL_LEVELS = range(1, 6)
+# As the database checks it (ASCII only: str.isalnum() would let 'é' through to a refused insert).
+SKILL_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 MAX_CAPACITY = 100
 MAX_GOODWILL_LIMIT = 10**9
 
@@ -48,8 +51,8 @@ def validate_agent(agent: Agent, skill_entries: list[tuple[str, int]], violation
     if not skill_entries:
         violations.add("agent.skills", "must list at least one skill")
     for index, (skill, level) in enumerate(skill_entries):
-        if not skill or len(skill) > 64 or not skill.replace("_", "").replace("-", "").replace(".", "").isalnum():
-            violations.add(f"agent.skills[{index}].skill", "must be 1-64 of letters, digits, '-', '_', '.'")
+        if not SKILL_NAME.fullmatch(skill):
+            violations.add(f"agent.skills[{index}].skill", "must be 1-64 of A-Z, a-z, 0-9, '-', '_', '.'")
         if level not in SKILL_LEVELS:
             violations.add(f"agent.skills[{index}].level", "must be between 1 and 5")
     if len({skill for skill, _ in skill_entries}) != len(skill_entries):

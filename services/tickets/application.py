@@ -102,14 +102,14 @@ class TicketsApplication:
             await emit(connection, ticket_opened(ticket), ticket.member_id, now)
             ticket = await route(connection, ticket, need_of(ticket), "routing", now)
             await store.insert_ticket(connection, ticket, new.claim, check)
-            return await self._view(connection, ticket)
+            return await ticket_view(connection, ticket)
 
     async def get(self, ticket_id: str) -> TicketView:
         async with self._pool.acquire() as connection:
             ticket = await store.get_ticket(connection, domain.parse_ticket_id(ticket_id))
             if ticket is None:
                 raise NotFound(f"ticket_id: no ticket {ticket_id!r}")
-            return await self._view(connection, ticket, with_messages=True)
+            return await ticket_view(connection, ticket, with_messages=True)
 
     async def list(self, query: store.TicketFilter) -> list[Ticket]:
         violations = Violations()
@@ -139,9 +139,10 @@ class TicketsApplication:
         if awaiting_member and author != "agent" and not violations.about("author"):
             violations.add("awaiting_member", "only an agent message can await the member")
         violations.raise_if_any()
-        now = self._now()
         async with unit_of_work(self._pool) as connection:
             before = await locked_ticket(connection, ticket_id)
+            # Read under the ticket's lock: a reply and the SLA job judge the same due time in the order they commit.
+            now = self._now()
             hours = self._policy.hours(before.hours)
             if author == "agent":
                 await existing_agent(connection, author_id, "author_id")
@@ -153,21 +154,21 @@ class TicketsApplication:
             await store.insert_message(connection, ticket.ticket_id, author, author_id, body, now)
             await store.update_ticket(connection, ticket)
             await emit_breaches_marked(connection, before, ticket, now)
-            return await self._view(connection, ticket, with_messages=True)
+            return await ticket_view(connection, ticket, with_messages=True)
 
     async def assign(self, ticket_id: str, agent_id: str) -> TicketView:
         _require_ids(ticket_id, ("agent_id", agent_id))
-        now = self._now()
         async with unit_of_work(self._pool) as connection:
             await lock_routing(connection)
             ticket = await locked_ticket(connection, ticket_id)
+            now = self._now()
             agent = await existing_agent(connection, agent_id, "agent_id")
             domain.require_not_resolved(ticket)
             previous = ticket.assignee
             ticket = await assign_to(connection, ticket, agent, now)
             await store.update_ticket(connection, ticket)
             await drain_queue_if_left(connection, previous, ticket, now)
-            return await self._view(connection, ticket)
+            return await ticket_view(connection, ticket)
 
     async def resolve(self, ticket_id: str, agent_id: str, resolution: str, goodwill: GoodwillRequest) -> TicketView:
         violations = _ids_checked(ticket_id, ("agent_id", agent_id))
@@ -176,10 +177,10 @@ class TicketsApplication:
         violations.raise_if_any()
         if goodwill.points:
             await self._check_claim_again(ticket_id)
-        now = self._now()
         async with unit_of_work(self._pool) as connection:
             await lock_routing(connection)
             before = await locked_ticket(connection, ticket_id)
+            now = self._now()
             agent = await existing_agent(connection, agent_id, "agent_id")
             ticket = domain.resolved(before, self._policy.hours(before.hours), now, resolution)
             await emit_breaches_marked(connection, before, ticket, now)
@@ -198,7 +199,7 @@ class TicketsApplication:
             await emit(connection, resolved_event, ticket.member_id, now)
             # The resolving agent may have room for a queued ticket now.
             await drain_queue(connection, now)
-            return await self._view(connection, ticket)
+            return await ticket_view(connection, ticket)
 
     async def _check_claim_again(self, ticket_id: str) -> None:
         """Ask the points service again about a claim not found credited when the ticket opened.
@@ -223,32 +224,34 @@ class TicketsApplication:
             raise FailedPrecondition("goodwill_points: the claimed purchase was already credited by the points service")
 
     async def reopen(self, ticket_id: str) -> TicketView:
-        now = self._now()
         async with unit_of_work(self._pool) as connection:
             await lock_routing(connection)
             ticket = await locked_ticket(connection, ticket_id)
+            now = self._now()
             ticket = domain.reopened(ticket, self._policy.hours(ticket.hours), now)
             ticket = await route(connection, ticket, need_of(ticket), "routing", now)
             await store.update_ticket(connection, ticket)
-            return await self._view(connection, ticket)
+            return await ticket_view(connection, ticket)
 
     async def approve_goodwill(self, ticket_id: str, approver_id: str) -> TicketView:
         _require_ids(ticket_id, ("approver_agent_id", approver_id))
         # The points may have arrived while the grant waited for approval, as well as before it was asked for.
         await self._check_claim_again(ticket_id)
-        now = self._now()
         async with unit_of_work(self._pool) as connection:
             ticket = await locked_ticket(connection, ticket_id)
+            now = self._now()
             approver = await existing_agent(connection, approver_id, "approver_agent_id")
             await self._require_goodwill_allowed(connection, ticket)
             await approve_goodwill(connection, ticket, approver, now)
-            return await self._view(connection, ticket)
+            return await ticket_view(connection, ticket)
 
-    async def _view(self, connection: asyncpg.Connection, ticket: Ticket, *, with_messages: bool = False) -> TicketView:
-        return TicketView(
-            ticket=ticket,
-            claim=await store.get_claim(connection, ticket.ticket_id),
-            goodwill=await records_store.get_goodwill(connection, ticket.ticket_id),
-            survey=await records_store.get_survey(connection, ticket.ticket_id),
-            messages=tuple(await store.messages(connection, ticket.ticket_id)) if with_messages else (),
-        )
+
+async def ticket_view(connection: asyncpg.Connection, ticket: Ticket, *, with_messages: bool = False) -> TicketView:
+    """The ticket with its claim, goodwill and survey (and its messages, when asked), as every answer shows it."""
+    return TicketView(
+        ticket=ticket,
+        claim=await store.get_claim(connection, ticket.ticket_id),
+        goodwill=await records_store.get_goodwill(connection, ticket.ticket_id),
+        survey=await records_store.get_survey(connection, ticket.ticket_id),
+        messages=tuple(await store.messages(connection, ticket.ticket_id)) if with_messages else (),
+    )

@@ -206,9 +206,14 @@ def _first_response_late(ticket: Ticket, now: datetime) -> bool:
 
 
 def _paused(ticket: Ticket, hours: Hours, now: datetime) -> Ticket:
-    """The resolution clock stopped; a budget it had already overrun counts as breached, whenever the job runs."""
+    """The resolution clock stopped; a budget it had already overrun counts as breached, whenever the job runs.
+
+    Past the due time is overrun too, as the job judges it: a budget that ends at closing time is used up, not
+    overrun, in the closed hours after it, yet the ticket is late.
+    """
     clock = ticket.clock.paused(hours, now)
-    late = clock.used_s > clock.budget_s
+    past_due = ticket.resolution_due is not None and now > ticket.resolution_due
+    late = clock.used_s > clock.budget_s or past_due
     return replace(_with_clock(ticket, clock, hours), resolution_breached=ticket.resolution_breached or late)
 
 

@@ -30,22 +30,28 @@ class SlaJob:
         self._now = now
 
     async def run_once(self) -> SlaRun:
+        """Every ticket past a due time, BATCH candidates at a time: tickets due at one closing time all escalate
+        in this run, not a hundred per interval."""
         now = self._now()
-        async with self._pool.acquire() as connection:
-            candidates = await store.breach_candidates(connection, now, BATCH)
         breaches = 0
-        for ticket_id in candidates:
-            breaches += await self._escalate(ticket_id)
-        return SlaRun(breaches)
+        after: store.BreachCandidate | None = None
+        while True:
+            async with self._pool.acquire() as connection:
+                candidates = await store.breach_candidates(connection, now, BATCH, after=after)
+            for candidate in candidates:
+                breaches += await self._escalate(candidate.ticket_id)
+            if len(candidates) < BATCH:
+                return SlaRun(breaches)
+            after = candidates[-1]
 
     async def _escalate(self, ticket_id: uuid.UUID) -> int:
         """Marks a ticket's passed due times, one transaction per ticket; the number of breaches."""
-        now = self._now()
         escalation = self._policy.escalation
         async with unit_of_work(self._pool) as connection:
             await lock_routing(connection)
             ticket = await store.get_ticket(connection, ticket_id, lock=True)
             assert ticket is not None
+            now = self._now()  # under the lock, as a reply reads it: the two judge the due time in commit order
             due = domain.due_breaches(ticket, now)
             if not due:
                 return 0  # answered or resolved since the candidates were read

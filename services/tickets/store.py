@@ -192,16 +192,27 @@ async def queued_for(connection: asyncpg.Connection, agent_ids: Sequence[str], l
     return [Ticket(**r) for r in records]
 
 
-async def breach_candidates(connection: asyncpg.Connection, now: datetime, limit: int) -> list[uuid.UUID]:
-    """Unresolved tickets with a due time passed and not yet marked breached."""
+@dataclass(frozen=True)
+class BreachCandidate:
+    ticket_id: uuid.UUID
+    opened_at: datetime
+
+
+async def breach_candidates(
+    connection: asyncpg.Connection, now: datetime, limit: int, *, after: BreachCandidate | None = None
+) -> list[BreachCandidate]:
+    """Unresolved tickets with a due time passed and not yet marked breached, oldest first (after `after`)."""
     records = await connection.fetch(
-        """SELECT ticket_id FROM tickets
+        """SELECT ticket_id, opened_at FROM tickets
             WHERE status <> 'resolved'
               AND ((first_responded_at IS NULL AND NOT first_response_breached AND first_response_due < $1)
                    OR (NOT resolution_breached AND resolution_due < $1))
-            ORDER BY opened_at
+              AND ($3::timestamptz IS NULL OR (opened_at, ticket_id) > ($3, $4::uuid))
+            ORDER BY opened_at, ticket_id
             LIMIT $2""",
         now,
         limit,
+        after.opened_at if after else None,
+        after.ticket_id if after else None,
     )
-    return [r["ticket_id"] for r in records]
+    return [BreachCandidate(**r) for r in records]

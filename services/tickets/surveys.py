@@ -10,7 +10,7 @@ from loyalty.events.v1 import tickets_pb2 as events
 from services.common.db import unit_of_work
 from services.common.errors import AlreadyExists, FailedPrecondition, Violations
 from services.tickets import records_store
-from services.tickets.application import Clock, TicketView, locked_ticket, utc_now
+from services.tickets.application import Clock, TicketView, locked_ticket, ticket_view, utc_now
 from services.tickets.domain import require_id, require_ticket_id
 from services.tickets.metrics import Metrics, SurveyAnswer, service_metrics
 from services.tickets.policy import CATEGORIES
@@ -68,7 +68,7 @@ class SurveysApplication:
                 recommend=answer.recommend,
             )
             await emit(connection, submitted, ticket.member_id, now)
-            return TicketView(ticket, survey=await records_store.get_survey(connection, ticket.ticket_id))
+            return await ticket_view(connection, ticket)
 
     async def metrics(self, query: MetricsFilter) -> Metrics:
         violations = Violations()

@@ -14,7 +14,7 @@ from loyalty.tickets.v1 import agents_pb2 as agents_pb
 from loyalty.tickets.v1 import tickets_pb2 as pb
 
 from services.common.events import timestamp
-from services.tickets import assignment
+from services.tickets import assignment, sla_job
 from tests.integration.test_tickets_grpc import member, opening, payload_of
 from tests.integration.tickets_fixtures import START, TicketsPlatform, agent, platform
 
@@ -73,6 +73,40 @@ async def test_pausing_past_the_resolution_due_time_is_a_breach_the_resolution_k
     resolved = await resolve(platform, ticket)
     assert resolved.resolution_breached
     assert await breaches_announced(platform) == [("resolution", timestamp(START + timedelta(hours=8)))]
+
+
+@pytest.mark.parametrize("ending", ["resolved", "paused"])
+async def test_a_ticket_past_a_due_time_at_closing_is_breached_whoever_finds_it_first(
+    platform: TicketsPlatform, ending: str
+) -> None:
+    """A budget that ends at closing time is used up, not overrun, in the closed hours after it: still late."""
+    platform.clock.now = START - timedelta(hours=2)  # Monday 08:00, before opening
+    silver = member()
+    await platform.set_tier(silver, "silver")
+    await platform.agents.UpsertAgent(agent("ann", {"accounts": 3}))
+    ticket = (await platform.tickets.OpenTicket(opening(silver))).ticket
+    due = START + timedelta(days=2, hours=7)  # 24 working hours: Wednesday 17:00, closing time
+    assert ticket.resolution_due == timestamp(due)
+    platform.clock.now = START
+    await reply(platform, ticket)
+    platform.clock.now = due + timedelta(minutes=30)
+    if ending == "resolved":
+        ended = await resolve(platform, ticket)
+    else:
+        ended = await reply(platform, ticket, awaiting_member=True)
+    assert ended.resolution_breached
+    await platform.run_sla_job()
+    assert await breaches_announced(platform) == [("resolution", timestamp(due))]
+
+
+async def test_one_sla_run_escalates_every_ticket_past_due_a_batch_at_a_time(
+    platform: TicketsPlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sla_job, "BATCH", 2)
+    tickets = [await gold_ticket(platform) for _ in range(5)]
+    platform.clock.advance(timedelta(hours=1, seconds=10))
+    await platform.run_sla_job()
+    assert len(await breaches_announced(platform)) == len(tickets)
 
 
 async def test_resolving_unanswered_after_the_first_reply_was_due_is_a_first_response_breach(

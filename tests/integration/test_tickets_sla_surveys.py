@@ -186,3 +186,20 @@ async def test_breach_with_nobody_more_senior_keeps_the_assignee_and_raises_prio
     assert [payload_of(e, events.TicketAssigned).reason for e in await platform.outbox("TicketAssigned")] == [  # type: ignore[attr-defined]
         "routing"
     ]
+
+
+async def test_the_answer_to_a_survey_shows_the_whole_ticket(platform: TicketsPlatform) -> None:
+    someone = member()
+    await platform.set_tier(someone, "gold")
+    await platform.agents.UpsertAgent(agent("ann", {"accounts": 3}))
+    ticket = (await platform.tickets.OpenTicket(opening(someone))).ticket
+    resolution = pb.ResolveTicketRequest(
+        ticket_id=ticket.ticket_id, agent_id="ann", resolution="done", goodwill_points=100, goodwill_reason="sorry"
+    )
+    await platform.tickets.ResolveTicket(resolution)
+    answer = pb.SubmitSurveyRequest(ticket_id=ticket.ticket_id, effort=2, satisfaction=5, recommend=10)
+    answered = (await platform.tickets.SubmitSurvey(answer)).ticket
+    shown = (await platform.tickets.GetTicket(pb.GetTicketRequest(ticket_id=ticket.ticket_id))).ticket
+    assert answered.survey.submitted and answered.goodwill.points == 100
+    del shown.messages[:]
+    assert answered == shown

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
 
 import asyncpg
@@ -102,8 +103,8 @@ class CatalogApplication:
 
     async def add_partner_codes(self, reward_id: str, partner_codes: list[str]) -> tuple[int, int]:
         """(added, duplicates) after adding codes to a reward's partner pool."""
-        parsed = str(paging.parse_id("reward_id", reward_id))
         violations = Violations()
+        paging.check_id(violations, "reward_id", reward_id)
         if not 1 <= len(partner_codes) <= MAX_PARTNER_CODES:
             violations.add("codes", f"must hold 1-{MAX_PARTNER_CODES} codes")
         for index, code in enumerate(partner_codes):
@@ -111,6 +112,7 @@ class CatalogApplication:
             if problem:
                 violations.add(f"codes[{index}]", problem)
         violations.raise_if_any()
+        parsed = str(uuid.UUID(reward_id))
         async with unit_of_work(self._pool) as connection:
             reward = await _reward(connection, parsed, lock=True)
             if reward.spec.code_source != "partner_pool":

@@ -10,7 +10,7 @@ import asyncpg
 from loyalty.events.v1 import rewards_pb2 as events
 
 from services.common.db import unit_of_work
-from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Violations
+from services.common.errors import AlreadyExists, FailedPrecondition, NotFound, Violations
 from services.rewards import codes, codes_store, domain, paging
 from services.rewards.codes import CodeRow
 from services.rewards.codes_store import Campaign
@@ -72,10 +72,13 @@ def _terms(campaign: Campaign | CampaignRequest) -> tuple[object, ...]:
     )
 
 
-def _code_from(raw: str) -> str:
+def _code_from(raw: str, violations: Violations | None = None) -> str:
+    """The code as stored; refused naming `code`, alone or with what `violations` holds already."""
+    violations = violations or Violations()
     code = codes.normalize(raw)
     if not code or len(code) > codes.MAX_PARTNER_CODE:
-        raise InvalidArgument.single("code", f"is required, at most {codes.MAX_PARTNER_CODE} characters")
+        violations.add("code", f"is required, at most {codes.MAX_PARTNER_CODE} characters")
+    violations.raise_if_any()
     return code
 
 
@@ -97,9 +100,10 @@ class CodesApplication:
         return CodeCheck(row, codes.refusal(row, domain.utc_now()))
 
     async def redeem(self, raw_code: str, order_id: str) -> CodeUse:
-        code = _code_from(raw_code)
+        violations = Violations()
         if not order_id or len(order_id) > domain.MAX_KEY:
-            raise InvalidArgument.single("order_id", f"is required, at most {domain.MAX_KEY} characters")
+            violations.add("order_id", f"is required, at most {domain.MAX_KEY} characters")
+        code = _code_from(raw_code, violations)
         now = domain.utc_now()
         async with unit_of_work(self._pool) as connection:
             row = await _known_code(connection, code, lock=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 
 from services.common.errors import InvalidArgument, Violations
 
@@ -25,8 +25,12 @@ def position(token: str) -> tuple[datetime, uuid.UUID] | None:
         return None
     try:
         moment, item_id = base64.urlsafe_b64decode(token.encode()).decode().split("|")
-        return datetime.fromisoformat(moment), uuid.UUID(item_id)
-    except ValueError:
+        # In UTC, as tokens are made: a time at the calendar's edge with an offset is past what the database takes.
+        after = datetime.fromisoformat(moment)
+        if after.tzinfo is None:
+            raise ValueError("a token's time has its offset")
+        return after.astimezone(UTC), uuid.UUID(item_id)
+    except (ValueError, OverflowError):
         raise InvalidArgument.single("page_token", "is not a token from a previous page") from None
 
 

@@ -27,7 +27,6 @@ from services.common.db import unit_of_work
 from services.common.errors import (
     AlreadyExists,
     FailedPrecondition,
-    InvalidArgument,
     NotFound,
     ResourceExhausted,
     Unavailable,
@@ -148,14 +147,18 @@ class RedemptionApplication:
             raise
 
     async def cancel(self, redemption_id: str, reason: str) -> RedemptionRow:
-        parsed = paging.parse_id("redemption_id", redemption_id)
+        violations = Violations()
+        paging.check_id(violations, "redemption_id", redemption_id)
         if not reason.strip() or len(reason) > MAX_REASON:
-            raise InvalidArgument.single("reason", f"is required, at most {MAX_REASON} characters")
+            violations.add("reason", f"is required, at most {MAX_REASON} characters")
+        violations.raise_if_any()
+        parsed = uuid.UUID(redemption_id)
         now = domain.utc_now()
         async with unit_of_work(self._pool) as connection:
-            step = await store.lock(connection, parsed)
-            if step is None:
+            state = await store.state(connection, parsed, lock=True)
+            if state is None:
                 raise NotFound(f"redemption_id: no redemption {redemption_id!r}")
+            step, _ = state
             if step in domain.UNFINISHED_STEPS:
                 raise FailedPrecondition("redemption_id: the redemption is still pending; cancel it once completed")
             if step == "completed":
@@ -212,18 +215,25 @@ class RedemptionApplication:
                     f"reward {row.reward_id}",
                 )
             except FailedPrecondition as error:
-                await self._undo(row)
-                raise FailedPrecondition(f"not enough points: {error.message}") from error
+                if await self._undo(row):
+                    raise FailedPrecondition(f"not enough points: {error.message}") from error
+                return
             except NotFound:
-                await self._undo(row)
-                raise
+                if await self._undo(row):
+                    raise
+                return
             hold_id = uuid.UUID(hold.hold_id)
             if hold.status in ("released", "expired"):
                 # A late retry of the hold step: the points are no longer reserved.
-                await self._undo(row, hold_id)
-                raise FailedPrecondition(f"the points hold {hold.status} before the redemption finished")
+                if await self._undo(row, hold_id):
+                    raise FailedPrecondition(f"the points hold {hold.status} before the redemption finished")
+                return
         async with unit_of_work(self._pool) as connection:
-            await store.move(connection, redemption_id, "pending", "held", hold_id=hold_id)
+            moved = await store.move(connection, redemption_id, "pending", "held", hold_id=hold_id)
+            undone = not moved and await store.state(connection, redemption_id) is None
+        if undone and hold_id is not None:
+            # Undone meanwhile by a call that never saw this hold: the points would stay reserved until it expires.
+            await self._points.release(str(hold_id))
 
     async def _reserve(self, row: RedemptionRow) -> None:
         """Take a unit of stock and issue the code, in one transaction."""
@@ -236,8 +246,8 @@ class RedemptionApplication:
                 assert reward is not None  # rewards are archived, never deleted
                 await codes_store.issue_unit(connection, reward, redemption_id, domain.utc_now())
         except codes_store.NothingLeft:
-            await self._undo(row)
-            raise ResourceExhausted(f"reward_id: reward {row.reward_id} is out of stock") from None
+            if await self._undo(row):
+                raise ResourceExhausted(f"reward_id: reward {row.reward_id} is out of stock") from None
 
     async def _capture(self, row: RedemptionRow) -> None:
         self._before_capture()
@@ -245,8 +255,9 @@ class RedemptionApplication:
             try:
                 await self._points.capture(row.hold_id)
             except FailedPrecondition as error:
-                await self._undo(row)
-                raise FailedPrecondition(f"the points hold could not be captured: {error.message}") from error
+                if await self._undo(row):
+                    raise FailedPrecondition(f"the points hold could not be captured: {error.message}") from error
+                return
         redeemed = events.RewardRedeemed(
             redemption_id=row.redemption_id,
             member_id=row.member_id,
@@ -277,21 +288,31 @@ class RedemptionApplication:
             if await store.move(connection, uuid.UUID(row.redemption_id), from_step, to_step, **stamp):
                 await emit(connection, event, row.member_id, now)
 
-    async def _undo(self, row: RedemptionRow, hold_id: uuid.UUID | None = None) -> None:
-        """Release the hold, then return stock and code and delete the row (it was never completed)."""
+    async def _undo(self, row: RedemptionRow, hold_id: uuid.UUID | None = None) -> bool:
+        """Release the hold, then return stock and code and delete the row (it was never completed).
+
+        Only while the redemption is where `row` saw it. A call whose lease ran out (a slow points service) may
+        find that the recovery job carried it on meanwhile, placing the hold this call was refused and capturing
+        it: undone from the stale copy, the member's points would be spent on a redemption deleted. False then,
+        and the caller follows the redemption on rather than refusing it.
+        """
+        redemption_id = uuid.UUID(row.redemption_id)
+        seen = (row.step, row.hold_id)
+        async with self._pool.acquire() as connection:
+            if await store.state(connection, redemption_id) != seen:
+                return False
         hold = row.hold_id or (str(hold_id) if hold_id else None)
         if hold is not None:
             await self._points.release(hold)
-        redemption_id = uuid.UUID(row.redemption_id)
         async with unit_of_work(self._pool) as connection:
-            step = await store.lock(connection, redemption_id)
-            if step not in domain.UNFINISHED_STEPS:
-                return
-            if step == "reserved":
+            if await store.state(connection, redemption_id, lock=True) != seen:
+                return False  # moved on while the hold was released: its capture fails, and that worker undoes it
+            if row.step == "reserved":
                 await codes_store.withdraw(connection, redemption_id)
                 await catalog_store.return_stock(connection, row.reward_id)
             await store.delete(connection, redemption_id)
-        log.info("redemption undone", extra={"redemption_id": row.redemption_id, "step": step})
+        log.info("redemption undone", extra={"redemption_id": row.redemption_id, "step": row.step})
+        return True
 
     # -- helpers -------------------------------------------------------------------------------
 

@@ -70,10 +70,16 @@ async def get(connection: asyncpg.Connection, redemption_id: uuid.UUID) -> Redem
     return None if record is None else _row(record)
 
 
-async def lock(connection: asyncpg.Connection, redemption_id: uuid.UUID) -> str | None:
-    """Lock the redemption row for the transaction; its step, or None if there is none."""
-    step = await connection.fetchval("SELECT step FROM redemptions WHERE redemption_id = $1 FOR UPDATE", redemption_id)
-    return None if step is None else str(step)
+async def state(
+    connection: asyncpg.Connection, redemption_id: uuid.UUID, *, lock: bool = False
+) -> tuple[str, str | None] | None:
+    """The redemption's step and hold id (the row locked for the transaction when `lock`); None if there is none."""
+    record = await connection.fetchrow(
+        f"SELECT step, hold_id FROM redemptions WHERE redemption_id = $1{' FOR UPDATE' if lock else ''}", redemption_id
+    )
+    if record is None:
+        return None
+    return str(record["step"]), None if record["hold_id"] is None else str(record["hold_id"])
 
 
 async def find_by_key(connection: asyncpg.Connection, idempotency_key: str) -> RedemptionRow | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import uuid
 from collections import Counter
 
@@ -185,6 +186,15 @@ async def test_bad_fields_are_named_together_and_currencies_are_iso_4217(rewards
         ),
     ]
     calls.append((rewards_world.catalog.UpdateReward(catalog_pb2.UpdateRewardRequest()), {"reward_id", "spec"}))
+    calls.append((rewards_world.codes.RedeemCode(pb.RedeemCodeRequest()), {"code", "order_id"}))
+    calls.append(
+        (rewards_world.rewards.CancelRedemption(rewards_pb2.CancelRedemptionRequest()), {"redemption_id", "reason"})
+    )
+    calls.append((rewards_world.catalog.AddPartnerCodes(catalog_pb2.AddPartnerCodesRequest()), {"reward_id", "codes"}))
+    ancient = base64.urlsafe_b64encode(f"0001-01-01T00:00:00+05:00|{uuid.uuid4()}".encode()).decode()
+    # A time the database could not take once in UTC: the token was not made here.
+    listed_after = catalog_pb2.ListRewardsRequest(page_token=ancient)
+    calls.append((rewards_world.catalog.ListRewards(listed_after), {"page_token"}))
     for call, fields in calls:
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await call

@@ -20,7 +20,8 @@ from google.protobuf.duration_pb2 import Duration
 from loyalty.points.v1 import points_pb2
 from loyalty.rewards.v1 import rewards_pb2 as pb
 
-from services.rewards.points_client import PointsClient
+from services.common.errors import FailedPrecondition
+from services.rewards.points_client import Hold, PointsClient
 from services.rewards.recovery import RecoveryJob
 from services.rewards.redemption import RedemptionApplication, hold_key
 from services.rewards.redemption_store import RedemptionRow
@@ -157,3 +158,65 @@ async def test_a_redemption_the_database_refuses_does_not_hold_up_the_rest_of_th
     steps = await rewards_world.rewards_pool.fetch("SELECT member_id, step FROM redemptions ORDER BY step")
     assert sorted(row["step"] for row in steps) == ["completed", "reserved"]
     assert {row["member_id"] for row in steps} == set(members)
+
+
+class RefusalArrivesLate(PointsClient):
+    """HoldPoints is refused, and the caller acts on the refusal only once `go` is set (a slow answer)."""
+
+    def __init__(self, target: str) -> None:
+        super().__init__(target)
+        self.refused = asyncio.Event()
+        self.go = asyncio.Event()
+
+    async def hold(self, member_id: str, points: int, key: str, ttl: timedelta, description: str) -> Hold:
+        try:
+            return await super().hold(member_id, points, key, ttl, description)
+        except FailedPrecondition:
+            self.refused.set()
+            await self.go.wait()
+            raise
+
+
+class CapturesSlowly(PointsClient):
+    """CaptureHold goes through, and the caller carries on only once `go` is set."""
+
+    def __init__(self, target: str) -> None:
+        super().__init__(target)
+        self.captured = asyncio.Event()
+        self.go = asyncio.Event()
+
+    async def capture(self, hold_id: str) -> None:
+        await super().capture(hold_id)
+        self.captured.set()
+        await self.go.wait()
+
+
+async def test_a_call_acting_on_a_stale_refusal_follows_the_redemption_the_recovery_carried_on(
+    rewards_world: RewardsWorld,
+) -> None:
+    member_id = await rewards_world.member_with(50)  # not enough for the 100-point reward
+    reward = await rewards_world.reward(stock_total=1)
+    late_refusal = RefusalArrivesLate(rewards_world.points_target)
+    slow_capture = CapturesSlowly(rewards_world.points_target)
+    original = RedemptionApplication(rewards_world.rewards_pool, late_refusal, LEASE_OVER)
+    recovery = RedemptionApplication(rewards_world.rewards_pool, slow_capture, LEASE_OVER)
+    try:
+        call = asyncio.create_task(original.redeem(member_id, reward.reward_id, "key"))
+        await late_refusal.refused.wait()
+        # Meanwhile the member earns points and, the call's lease over, the recovery job carries the redemption on.
+        more = points_pb2.AdjustPointsRequest(
+            member_id=member_id, points=250, reason="earned since", actor="test", idempotency_key="more"
+        )
+        await rewards_world.points.AdjustPoints(more)
+        recovering = asyncio.create_task(RecoveryJob(rewards_world.rewards_pool, recovery, LEASE_OVER.lease).run_once())
+        await slow_capture.captured.wait()
+        late_refusal.go.set()  # the call acts on its refusal now, with a copy of the row from before
+        slow_capture.go.set()
+        (redeemed, _), _ = await asyncio.gather(call, recovering)
+    finally:
+        await late_refusal.close()
+        await slow_capture.close()
+    assert redeemed.step == "completed" and redeemed.code
+    balance = await rewards_world.balance(member_id)
+    assert (balance.available, balance.held) == (200, 0)  # 50 + 250, less the 100 spent once
+    assert await rewards_world.rewards_pool.fetchval("SELECT count(*) FROM codes") == 1

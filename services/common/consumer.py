@@ -144,6 +144,7 @@ class BatchConsumer:
         dead_letters: DeadLetters,
         lost_logs: LostLogWatch,
     ) -> None:
+        _fill_null_headers(records)
         for start in range(0, len(records), self.max_poll_records):
             with CONSUMER_BATCH_DURATION.labels(self.name, self.topic).time():
                 await self._process_with_retry(records[start : start + self.max_poll_records], dead_letters)
@@ -359,6 +360,14 @@ def refusal_reason(error: BaseException) -> str:
 
 class _RefusedEvent(Exception):
     """The domain refused an event of a batch applied without savepoints."""
+
+
+def _fill_null_headers(records: list[ConsumerRecord]) -> None:
+    """Kafka allows a header without a value, which aiokafka gives as None: read as empty, as every reader of
+    headers here expects bytes (a foreign producer's flag header would otherwise stop the consumer)."""
+    for record in records:
+        if record.headers and any(value is None for _, value in record.headers):
+            record.headers = tuple((name, value or b"") for name, value in record.headers)
 
 
 async def _start_with_retry(consumer: AIOKafkaConsumer) -> None:

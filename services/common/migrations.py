@@ -41,7 +41,8 @@ def discover(component: str, folder: Path) -> list[Migration]:
     versions = [m.version for m in migrations]
     if len(versions) != len(set(versions)):
         raise ValueError(f"duplicate migration numbers in {folder}")
-    return migrations
+    # By number, not name: 1000_ sorts before 999_ as text.
+    return sorted(migrations, key=lambda migration: migration.version)
 
 
 def service_migrations(service: str) -> list[Migration]:

@@ -164,6 +164,18 @@ async def test_garbage_goes_to_the_dead_letter_topic_and_the_consumer_goes_on(
     assert await pool.fetchval("SELECT count(*) FROM effects") == 1
 
 
+async def test_a_header_without_a_value_is_read_as_empty(
+    consumer: EventConsumer, pool: asyncpg.Pool, producer: AIOKafkaProducer, topic: str
+) -> None:
+    """Kafka allows it (a foreign producer's flag header); aiokafka gives it as None, which stopped the consumer."""
+    member = f"m-{uuid.uuid4().hex[:8]}"
+    flagged = purchase_event(member)
+    headers = [*kafka_headers(flagged), ("x-flag", None)]
+    await producer.send_and_wait(topic, flagged.SerializeToString(), key=member.encode(), headers=headers)
+    async with running(consumer.run):
+        await eventually(lambda: effects_of(pool, flagged.event_id), what="the event with a header without a value")
+
+
 def dead_source(dead: ConsumerRecord) -> tuple[str, int, int]:
     """(topic, partition, offset) of the message a dead letter carries, from its dlq-source header."""
     topic, partition, offset = header(dead, "dlq-source").rsplit("/", 2)

@@ -193,12 +193,14 @@ def test_discover_orders_by_number(tmp_path: Path) -> None:
     (tmp_path / "010_later.sql").write_text("SELECT 10;")
     (tmp_path / "002_second.sql").write_text("SELECT 2;")
     (tmp_path / "001_first.sql").write_text("SELECT 1;")
+    (tmp_path / "1000_past_three_digits.sql").write_text("SELECT 1000;")  # before 010_ as text
     (tmp_path / "README.md").write_text("not a migration")
     migrations = discover("demo", tmp_path)
     assert [(m.version, m.name, m.sql) for m in migrations] == [
         (1, "001_first.sql", "SELECT 1;"),
         (2, "002_second.sql", "SELECT 2;"),
         (10, "010_later.sql", "SELECT 10;"),
+        (1000, "1000_past_three_digits.sql", "SELECT 1000;"),
     ]
     assert {m.component for m in migrations} == {"demo"}
 

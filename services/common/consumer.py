@@ -25,7 +25,7 @@ from google.protobuf.message import Message
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
 
 from services.common.db import DATABASE_UNAVAILABLE, TRANSACTION_CONFLICT, VALUE_REFUSED, savepoint, unit_of_work
-from services.common.dead_letters import DeadLetters
+from services.common.dead_letters import DeadLetterNotSent, DeadLetters
 from services.common.errors import DomainError
 from services.common.events import MalformedEvent, decode, header
 from services.common.kafka import new_consumer
@@ -174,9 +174,9 @@ class BatchConsumer:
             try:
                 await self.process(records, dead_letters)
                 return
-            except (*DATABASE_UNAVAILABLE, *TRANSACTION_CONFLICT) as error:
+            except _RETRIED as error:
                 log.warning(
-                    "batch not applied (database unavailable or a concurrent transaction won); retrying",
+                    "batch not applied (database or broker unavailable, or a concurrent transaction won); retrying",
                     extra={"consumer": self.name, "offset": records[0].offset, "error": repr(error)},
                 )
                 await asyncio.sleep(backoff)
@@ -360,6 +360,10 @@ def refusal_reason(error: BaseException) -> str:
 
 class _RefusedEvent(Exception):
     """The domain refused an event of a batch applied without savepoints."""
+
+
+# What a batch is applied again after, from its start: none of it is the batch's own fault.
+_RETRIED: tuple[type[BaseException], ...] = (*DATABASE_UNAVAILABLE, *TRANSACTION_CONFLICT, DeadLetterNotSent)
 
 
 def _fill_null_headers(records: list[ConsumerRecord]) -> None:

@@ -27,6 +27,15 @@ log = logging.getLogger(__name__)
 Headers = list[tuple[str, bytes]]
 
 
+# How long a dead letter may wait for the broker before its batch gives way (see DeadLetters.send).
+WAIT_S = 5.0
+
+
+class DeadLetterNotSent(Exception):
+    """The broker did not take a dead letter in time: the batch that refused the message rolls back and runs
+    again later."""
+
+
 class DeadLetters:
     def __init__(self, kafka: KafkaSettings, topic: str) -> None:
         """Dead letters of the messages of `topic`, sent to `<topic>.dlq`."""
@@ -37,17 +46,26 @@ class DeadLetters:
         self._starting = asyncio.Lock()
 
     async def send(self, key: bytes | None, value: bytes | None, headers: Headers) -> None:
-        """Send until the broker acknowledges it: a refused message is never dropped."""
+        """Send until the broker acknowledges it, for at most WAIT_S; then DeadLetterNotSent.
+
+        The caller sends inside the transaction that applies the message's batch: bounded, a broker outage holds
+        that transaction's locks for seconds, not for the whole outage. The batch rolls back and runs again, so
+        a refused message is never dropped.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + WAIT_S
         backoff = 0.5
         while True:
             try:
-                async with asyncio.timeout(SEND_LIMIT_S):
+                async with asyncio.timeout(max(0.0, min(SEND_LIMIT_S, deadline - loop.time()))):
                     producer = self._producer or await self._start()
                     await producer.send_and_wait(self.topic, value, key=key, headers=headers)
                 return
             except (KafkaError, OSError, TimeoutError) as error:
-                log.warning("dead-letter publish failed; retrying", extra={"error": repr(error)})
                 await self.close()  # the next attempt starts on fresh metadata
+                if loop.time() + backoff >= deadline:
+                    raise DeadLetterNotSent(f"{self.topic} did not take a dead letter: {error!r}") from error
+                log.warning("dead-letter publish failed; retrying", extra={"error": repr(error)})
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10)
 

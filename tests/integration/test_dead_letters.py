@@ -6,12 +6,14 @@ import asyncio
 import contextlib
 import uuid
 from dataclasses import replace
+from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from services.common.consumer import BatchConsumer
-from services.common.dead_letters import DeadLetters
+from services.common.db import unit_of_work
+from services.common.dead_letters import WAIT_S, DeadLetters
 from services.common.embedded import EmbeddedBroker
 from services.common.kafka import dead_letter_topic, ensure_topics
 from services.common.settings import KafkaSettings
@@ -72,3 +74,53 @@ async def test_a_message_refused_after_a_broker_restart_is_still_dead_lettered(
 
 async def _has(kafka: KafkaSettings, topic: str, value: bytes) -> bool:
     return value in await dead_lettered(kafka, topic)
+
+
+class WritesThenRefuses(BatchConsumer):
+    """Adds one point to a member's row for each message, in the batch's transaction; refuses b"refused"."""
+
+    def __init__(self, broker: EmbeddedBroker, **options: Any) -> None:
+        super().__init__(**options)
+        self._broker = broker
+        self.outage = asyncio.Event()
+
+    async def process(self, records: list[ConsumerRecord], dead_letters: DeadLetters) -> None:
+        async with unit_of_work(self._pool) as connection:
+            for record in records:
+                if record.value != b"refused":
+                    await connection.execute("UPDATE balances SET points = points + 1 WHERE member = 'm-1'")
+                    continue
+                if not self.outage.is_set():
+                    await self._broker.stop()  # the outage starts as the batch dead-letters
+                    self.outage.set()
+                await self.dead_letter(record, dead_letters, "refused by the test")
+
+
+async def test_a_dead_letter_waiting_for_the_broker_holds_its_batch_locks_for_seconds_not_the_outage(
+    own_broker: EmbeddedBroker, kafka_settings: KafkaSettings, pool: asyncpg.Pool
+) -> None:
+    await own_broker.start()
+    kafka = replace(kafka_settings, bootstrap=own_broker.bootstrap, idempotence=False, partitions=1)
+    topic = f"outage.{uuid.uuid4().hex[:8]}"
+    await ensure_topics(kafka, [topic, dead_letter_topic(topic)])
+    await pool.execute("CREATE TABLE balances (member text PRIMARY KEY, points int NOT NULL)")
+    await pool.execute("INSERT INTO balances VALUES ('m-1', 0)")
+    await produce(kafka, topic, [b"good", b"refused"])
+    name = f"outage-{uuid.uuid4().hex[:8]}"
+    consumer = WritesThenRefuses(own_broker, name=name, topic=topic, pool=pool, kafka=kafka)
+    running = asyncio.create_task(consumer.run())
+    try:
+        await asyncio.wait_for(consumer.outage.wait(), 30)
+        # A write to the row the batch locked, as RecordPurchase for this member would be: it needs no broker.
+        await pool.execute("UPDATE balances SET points = points + 100 WHERE member = 'm-1'", timeout=WAIT_S + 3)
+        await asyncio.sleep(WAIT_S)
+        assert not running.done()  # the batch waits for the broker, rolled back between attempts
+
+        await own_broker.start()
+        await ensure_topics(kafka, [topic])
+        await eventually(lambda: _has(kafka, topic, b"refused"), within=60, what="the dead letter once back")
+        assert await pool.fetchval("SELECT points FROM balances") == 101  # the good message applied once
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running

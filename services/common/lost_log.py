@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import zlib
+from collections.abc import Mapping
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
@@ -91,16 +92,65 @@ class LostLogWatch:
 
     async def _started_probe(self) -> AIOKafkaConsumer:
         if self._probe is None:
-            # No group: it reads single records and commits nothing. Out of range (a shorter log) reads
-            # from the earliest record, whose offset then gives the loss away.
-            probe = AIOKafkaConsumer(
-                **self._kafka.client_options(), group_id=None, enable_auto_commit=False, auto_offset_reset="earliest"
-            )
-            await probe.start()
-            self._probe = probe
+            self._probe = await _start_probe(self._kafka)
         return self._probe
 
     async def stop(self) -> None:
         if self._probe is not None:
             await self._probe.stop()
             self._probe = None
+
+
+class AcknowledgedLogs:
+    """What the outbox relay checks while it has nothing to send: that the broker still has what it acknowledged.
+
+    A busy relay notices a lost log by the offsets of its next acknowledgements. An idle one sends nothing, so a
+    restarted in-memory broker's loss would go unnoticed, and the events acknowledged but not yet consumed would
+    be forgotten with the outbox's retention. A topic no longer listed, or a partition that now ends at or
+    before the last offset acknowledged, is a lost log.
+    """
+
+    def __init__(self, kafka: KafkaSettings) -> None:
+        self._kafka = kafka
+        self._probe: AIOKafkaConsumer | None = None
+
+    async def topics_lost(self, acknowledged: Mapping[tuple[str, int], int]) -> list[str]:
+        """Topics of `acknowledged` ((topic, partition) -> last offset) whose log was lost; [] when unknown now."""
+        try:
+            async with asyncio.timeout(_CHECK_TIMEOUT_S):
+                self._probe = probe = self._probe or await _start_probe(self._kafka)
+                listed = await probe.topics()
+                partitions = [TopicPartition(topic, p) for topic, p in acknowledged if topic in listed]
+                ends = await probe.end_offsets(partitions) if partitions else {}
+        except (KafkaError, TimeoutError) as error:
+            log.info("outbox topics not checked", extra={"error": repr(error)})
+            await self.stop()  # the next check starts on fresh metadata
+            return []
+        lost = {
+            topic
+            for (topic, p), last in acknowledged.items()
+            if topic not in listed or ends[TopicPartition(topic, p)] <= last
+        }
+        return sorted(lost)
+
+    async def stop(self) -> None:
+        probe, self._probe = self._probe, None
+        if probe is not None:
+            try:
+                await probe.stop()
+            except (KafkaError, OSError) as error:
+                log.debug("probe stop failed", extra={"error": repr(error)})
+
+
+async def _start_probe(kafka: KafkaSettings) -> AIOKafkaConsumer:
+    # No group: it reads single records and commits nothing. Out of range (a shorter log) reads from the
+    # earliest record, whose offset then gives the loss away.
+    probe = AIOKafkaConsumer(
+        **kafka.client_options(), group_id=None, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
+    try:
+        await probe.start()
+    except BaseException:
+        await probe.stop()
+        raise
+    return probe

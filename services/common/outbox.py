@@ -13,7 +13,10 @@ Events are kept for `retention` after they were written, and always until
 published. If the broker acknowledges an offset at or below one it
 acknowledged before on the same partition, its log was lost (the embedded
 in-memory broker after a restart): the relay makes the retained rows of that
-topic pending again and sends them again.
+topic pending again and sends them again. A relay with nothing to send asks
+the broker every 10 s whether its topics still reach the offsets it
+acknowledged (services/common/lost_log.py), so that a quiet service's events
+are replayed too.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from loyalty.events.v1.envelope_pb2 import EventEnvelope
 
 from services.common.events import kafka_headers
 from services.common.kafka import SEND_LIMIT_S, ensure_topics_if_reachable, new_producer
+from services.common.lost_log import AcknowledgedLogs
 from services.common.metrics import OUTBOX_PUBLISHED
 from services.common.settings import KafkaSettings
 from services.common.tracing import is_sampled, publishing
@@ -47,6 +51,8 @@ _RELAY_LOCK_KEY = 0x0B0C5
 _BATCH_SIZE = 500
 _SENDS_BETWEEN_YIELDS = 20
 _CLEANUP_EVERY = timedelta(minutes=1)
+# How often an idle relay asks whether the broker still has what it acknowledged.
+_IDLE_LOG_CHECK_EVERY_S = 10.0
 # The relay reads pending ids from the start of their index, where the rows it deleted lie. Until vacuumed,
 # each poll visits every one of them in the heap (tens of thousands within a minute of partner ingest, tens of
 # milliseconds a poll); autovacuum looks at a table once a minute at best. So the relay vacuums it itself.
@@ -147,8 +153,10 @@ class OutboxRelay:
 
     async def _publish_forever(self, connection: asyncpg.Connection) -> None:
         producer: AIOKafkaProducer | None = None
+        acknowledged_logs = AcknowledgedLogs(self._kafka)
         backoff = 0.5
         next_cleanup = 0.0
+        next_log_check = time.monotonic() + _IDLE_LOG_CHECK_EVERY_S
         try:
             while True:
                 self._wake.clear()
@@ -156,6 +164,12 @@ class OutboxRelay:
                     await self._forget_old_rows(connection)
                     next_cleanup = time.monotonic() + _CLEANUP_EVERY.total_seconds()
                 rows = await self._pending(connection)
+                if not rows and time.monotonic() >= next_log_check:
+                    if await self._replay_lost_while_idle(connection, acknowledged_logs):
+                        await _stop_quietly(producer)  # its metadata names the lost topics
+                        producer = None
+                    next_log_check = time.monotonic() + _IDLE_LOG_CHECK_EVERY_S
+                    continue
                 if not rows:
                     await self._sleep_until_woken()
                     continue
@@ -184,6 +198,16 @@ class OutboxRelay:
                     await ensure_topics_if_reachable(self._kafka, lost_topics)
         finally:
             await _stop_quietly(producer)
+            await acknowledged_logs.stop()
+
+    async def _replay_lost_while_idle(self, connection: asyncpg.Connection, logs: AcknowledgedLogs) -> bool:
+        """Replay the topics whose log the broker lost since it acknowledged their events; whether any was."""
+        records = await connection.fetch("SELECT topic, partition, last_offset FROM outbox_partition_offsets")
+        lost = await logs.topics_lost({(r["topic"], r["partition"]): r["last_offset"] for r in records})
+        if lost:
+            await self._replay_lost(connection, [], lost, {})
+            await ensure_topics_if_reachable(self._kafka, lost)
+        return bool(lost)
 
     async def _pending(self, connection: asyncpg.Connection) -> list[_Row]:
         records = await connection.fetch(

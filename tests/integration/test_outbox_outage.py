@@ -118,3 +118,20 @@ async def test_relay_rides_through_a_broker_crash_and_restart(
     # every retained row, so all of it reaches the new broker, in order per member.
     await received_in_order(own_kafka, topic, before + during + after)
     assert await all_published(pool)
+
+
+async def test_a_relay_with_nothing_to_send_replays_what_a_restarted_broker_lost(
+    own_broker: EmbeddedBroker, own_kafka: KafkaSettings, pool: asyncpg.Pool
+) -> None:
+    """A quiet service: no new event would reveal the loss by its acknowledgement's offset."""
+    topic = f"outage.idle.{uuid.uuid4().hex[:8]}"
+    members = [f"m-{uuid.uuid4().hex[:6]}" for _ in range(2)]
+    await own_broker.start()
+    await ensure_topics(own_kafka, [topic])
+    relay = OutboxRelay(pool, own_kafka, poll_interval=0.05)
+    async with running(relay.run):
+        sent = await add_events(pool, topic, members, rounds=2)
+        await eventually(lambda: all_published(pool), what="the events to go out")
+        await own_broker.restart()  # acknowledged, then lost before anyone read them
+        await ensure_topics(own_kafka, [topic])  # back, empty, as `loyalty dev` makes it
+        await received_in_order(own_kafka, topic, sent)

@@ -37,6 +37,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import RecordMetadata
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
 
+from services.common.errors import ResourceExhausted
 from services.common.events import kafka_headers
 from services.common.kafka import SEND_LIMIT_S, ensure_topics_if_reachable, new_producer
 from services.common.lost_log import AcknowledgedLogs
@@ -59,6 +60,21 @@ _IDLE_LOG_CHECK_EVERY_S = 10.0
 VACUUM_PENDING_AFTER = 10_000
 
 
+# Below what the producer sends in one request (1 MiB, with the headers and the batch's framing): an event past
+# it could never be published, and the relay would retry it, and hold up every event after it, for ever.
+MAX_EVENT_BYTES = 900_000
+
+
+def _serialized(envelope: EventEnvelope) -> bytes:
+    value = envelope.SerializeToString()
+    if len(value) > MAX_EVENT_BYTES:
+        # Refused with the change that would publish it: nothing is written, as for any refused request.
+        raise ResourceExhausted(
+            f"the {envelope.type} event would be {len(value)} bytes, more than the {MAX_EVENT_BYTES} a message may be"
+        )
+    return value
+
+
 async def add_event(connection: asyncpg.Connection, topic: str, envelope: EventEnvelope) -> None:
     await connection.execute(
         """WITH event AS (
@@ -70,7 +86,7 @@ async def add_event(connection: asyncpg.Connection, topic: str, envelope: EventE
         topic,
         envelope.subject,
         envelope.type,
-        envelope.SerializeToString(),
+        _serialized(envelope),
         envelope.traceparent or None,
     )
 
@@ -91,7 +107,7 @@ async def add_events(connection: asyncpg.Connection, topic: str, envelopes: Sequ
         [uuid.UUID(e.event_id) for e in envelopes],
         [e.subject for e in envelopes],
         [e.type for e in envelopes],
-        [e.SerializeToString() for e in envelopes],
+        [_serialized(e) for e in envelopes],
         [e.traceparent or None for e in envelopes],
     )
 

@@ -13,8 +13,9 @@ from loyalty.events.v1 import points_pb2 as events
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
 
 from services.common.db import unit_of_work
+from services.common.errors import ResourceExhausted
 from services.common.events import PROTOBUF, decode, new_envelope
-from services.common.outbox import OutboxRelay, add_event
+from services.common.outbox import MAX_EVENT_BYTES, OutboxRelay, add_event, add_events
 from services.common.settings import KafkaSettings
 from tests.integration.support import PoolFactory, TopicFactory, eventually, header, read_topic, running
 
@@ -147,6 +148,26 @@ async def test_rolled_back_events_are_never_published(
         await eventually(lambda: all_published(pool), what="every row to be published")
         records = await read_topic(kafka_settings, topic, 1, settle=1.0)
     assert [decode(r.value, [])[0].event_id for r in records] == [real.event_id]
+
+
+@pytest.mark.parametrize("write", [add_event, lambda c, t, e: add_events(c, t, [e])])
+async def test_an_event_too_large_to_publish_is_refused_with_the_change_that_makes_it(
+    pool: asyncpg.Pool, write: Callable[[asyncpg.Connection, str, EventEnvelope], Awaitable[None]]
+) -> None:
+    """Written, it could never be published, and the relay would hold up every event behind it for ever."""
+    member_id = f"member-{uuid.uuid4().hex[:8]}"
+    huge = new_envelope(
+        events.PointsEarned(member_id=member_id, points=1, reason="x" * MAX_EVENT_BYTES),
+        subject=member_id,
+        source="tests",
+        occurred_at=datetime.now(UTC),
+    )
+    with pytest.raises(ResourceExhausted, match="PointsEarned event would be"):
+        async with unit_of_work(pool) as connection:
+            await connection.execute("CREATE TABLE state_change (id int)")
+            await write(connection, "relay-huge", huge)
+    assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
+    assert await pool.fetchval("SELECT to_regclass('state_change')") is None  # the change went with it
 
 
 async def test_two_relays_on_one_database_publish_each_row_once_in_order(

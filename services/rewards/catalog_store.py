@@ -14,9 +14,7 @@ _REWARD_COLUMNS = """
     r.reward_id, r.name, r.description, r.kind, r.amount_minor, r.currency_code, r.percent_off, r.sku,
     r.partner, r.cost_points, r.min_tier, r.stock_total, r.stock_available, r.stock_issued, r.valid_from, r.valid_until,
     r.per_member_limit, r.limit_period, r.code_source, r.code_validity, r.trigger, r.trigger_tier,
-    r.status, r.created_at, r.updated_at,
-    (SELECT count(*) FROM codes c WHERE c.reward_id = r.reward_id AND c.status = 'available')
-        AS partner_codes_available"""
+    r.status, r.created_at, r.updated_at, r.partner_codes_available"""
 
 
 def value_of(row: asyncpg.Record) -> Value:

@@ -13,6 +13,7 @@ from loyalty.rewards.v1 import catalog_pb2, rewards_pb2
 from loyalty.rewards.v1 import codes_pb2 as pb
 
 from services.rewards.codes import ALPHABET
+from services.rewards.codes_store import withdraw
 from tests.integration.rewards_support import RewardsWorld, reward_spec
 from tests.integration.support import field_violations
 
@@ -206,3 +207,32 @@ def zzz_voucher() -> catalog_pb2.RewardSpec:
     spec = reward_spec()
     spec.amount.currency_code = "ZZZ"
     return spec
+
+
+async def test_the_count_of_a_pools_codes_follows_every_write(rewards_world: RewardsWorld) -> None:
+    """Kept with the reward by the database, whoever writes codes: adding, issuing, withdrawing, deleting."""
+    reward = await rewards_world.reward(code_source=catalog_pb2.CODE_SOURCE_PARTNER_POOL)
+    pool = rewards_world.rewards_pool
+
+    async def shown_and_counted() -> tuple[int, int]:
+        shown = await rewards_world.catalog.GetReward(catalog_pb2.GetRewardRequest(reward_id=reward.reward_id))
+        counted = await pool.fetchval(
+            "SELECT count(*) FROM codes WHERE reward_id = $1 AND status = 'available'", uuid.UUID(reward.reward_id)
+        )
+        return shown.reward.partner_codes_available, counted
+
+    codes = ["POOL-0001", "POOL-0002", "POOL-0003"]
+    await rewards_world.catalog.AddPartnerCodes(
+        catalog_pb2.AddPartnerCodesRequest(reward_id=reward.reward_id, codes=codes)
+    )
+    assert await shown_and_counted() == (3, 3)
+    member = await rewards_world.member_with(100)
+    redeemed = await rewards_world.rewards.RedeemReward(
+        rewards_pb2.RedeemRewardRequest(member_id=member, reward_id=reward.reward_id, idempotency_key="a")
+    )
+    assert await shown_and_counted() == (2, 2)
+    async with pool.acquire() as connection:  # an undone redemption's code goes back to the pool
+        await withdraw(connection, uuid.UUID(redeemed.redemption.redemption_id))
+    assert await shown_and_counted() == (3, 3)
+    await pool.execute("DELETE FROM codes WHERE code = ANY($1::text[])", codes[:2])  # an operator's correction
+    assert await shown_and_counted() == (1, 1)

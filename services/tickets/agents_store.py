@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 import asyncpg
 
@@ -75,4 +76,14 @@ async def next_assignment_sequence(connection: asyncpg.Connection) -> int:
 
 
 async def record_assignment(connection: asyncpg.Connection, agent_id: str, sequence: int) -> None:
-    await connection.execute("UPDATE agents SET last_assigned = $2 WHERE agent_id = $1", agent_id, sequence)
+    await record_assignments(connection, {agent_id: sequence})
+
+
+async def record_assignments(connection: asyncpg.Connection, last_sequence: Mapping[str, int]) -> None:
+    """Each agent's latest assignment sequence, in one statement."""
+    await connection.execute(
+        """UPDATE agents SET last_assigned = u.sequence
+             FROM unnest($1::text[], $2::bigint[]) AS u(agent_id, sequence) WHERE agents.agent_id = u.agent_id""",
+        list(last_sequence),
+        list(last_sequence.values()),
+    )

@@ -7,7 +7,7 @@ sequence stays strictly increasing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 
@@ -18,7 +18,7 @@ from services.common.errors import FailedPrecondition
 from services.tickets import agents_store, routing, store
 from services.tickets.agents import Agent
 from services.tickets.domain import Ticket
-from services.tickets.ticket_events import emit
+from services.tickets.ticket_events import emit, emit_all
 
 # Any constant works; every assigning transaction takes it first.
 _ROUTING_LOCK_KEY = 0x71C4E7
@@ -38,15 +38,18 @@ async def _assigned(
 ) -> Ticket:
     sequence = await agents_store.next_assignment_sequence(connection)
     await agents_store.record_assignment(connection, agent_id, sequence)
-    assigned = events.TicketAssigned(
+    await emit(connection, _assigned_event(ticket, agent_id, reason), ticket.member_id, now)
+    return replace(ticket, assignee=agent_id, queued_at=None)
+
+
+def _assigned_event(ticket: Ticket, agent_id: str, reason: str) -> events.TicketAssigned:
+    return events.TicketAssigned(
         ticket_id=str(ticket.ticket_id),
         member_id=ticket.member_id,
         agent_id=agent_id,
         previous_agent_id=ticket.assignee or "",
         reason=reason,
     )
-    await emit(connection, assigned, ticket.member_id, now)
-    return replace(ticket, assignee=agent_id, queued_at=None)
 
 
 async def route(
@@ -83,6 +86,24 @@ async def drain_queue_if_left(connection: asyncpg.Connection, left: str | None, 
         await drain_queue(connection, now)
 
 
+async def _record_drained(
+    connection: asyncpg.Connection,
+    queued: Mapping[str, Ticket],
+    planned: Sequence[routing.Assignment],
+    first: int,
+    now: datetime,
+) -> None:
+    """A page's assignments in three statements, whatever their number: the tickets, the agents' rotation
+    (the n-th assignment of the page took sequence first + n) and the TicketAssigned events."""
+    await store.assign_queued(connection, [(queued[a.ticket_id].ticket_id, a.agent_id) for a in planned])
+    last_sequence = {a.agent_id: first + index for index, a in enumerate(planned)}
+    await agents_store.record_assignments(connection, last_sequence)
+    announced = [
+        (_assigned_event(queued[a.ticket_id], a.agent_id, "routing"), queued[a.ticket_id].member_id) for a in planned
+    ]
+    await emit_all(connection, announced, now)
+
+
 async def drain_queue(connection: asyncpg.Connection, now: datetime) -> list[routing.Assignment]:
     """Assign queued tickets to whoever now qualifies; the caller holds the routing lock.
 
@@ -98,13 +119,7 @@ async def drain_queue(connection: asyncpg.Connection, now: datetime) -> list[rou
             return assigned
         first = await agents_store.next_assignment_sequence(connection)
         planned = routing.drain([(str(t.ticket_id), need_of(t)) for t in queue], agents, first)
-        by_id = {str(t.ticket_id): t for t in queue}
-        for assignment in planned:
-            # Read again under the row lock: a message may have changed the ticket meanwhile.
-            ticket = await store.get_ticket(connection, by_id[assignment.ticket_id].ticket_id, lock=True)
-            assert ticket is not None  # tickets are never deleted
-            assigned_ticket = await _assigned(connection, ticket, assignment.agent_id, "routing", now)
-            await store.update_ticket(connection, assigned_ticket)
+        await _record_drained(connection, {str(t.ticket_id): t for t in queue}, planned, first, now)
         assigned.extend(planned)
         if not planned or len(queue) < QUEUE_DRAIN_LIMIT:
             return assigned

@@ -172,10 +172,11 @@ async def queued(connection: asyncpg.Connection, limit: int) -> list[Ticket]:
 
 
 async def queued_for(connection: asyncpg.Connection, agent_ids: Sequence[str], limit: int) -> list[Ticket]:
-    """Queued tickets, in queue order, that one of the agents has the skill, language and tier for.
+    """Queued tickets, in queue order, that one of the agents has the skill, language and tier for, locked.
 
     Tickets nobody among them can take are passed over in the database, so however many of those wait
-    ahead, a ticket someone can take is found.
+    ahead, a ticket someone can take is found. Locked and read as committed after the lock: a message that
+    changed a ticket meanwhile is seen.
     """
     records = await connection.fetch(
         f"""SELECT {_TICKET_COLUMNS} FROM tickets t
@@ -185,11 +186,22 @@ async def queued_for(connection: asyncpg.Connection, agent_ids: Sequence[str], l
                               AND t.language = ANY(a.languages)
                               AND (cardinality(a.tiers) = 0 OR t.tier = ANY(a.tiers)))
              ORDER BY {_QUEUE_ORDER}
-             LIMIT $2""",
+             LIMIT $2
+             FOR UPDATE OF t""",
         list(agent_ids),
         limit,
     )
     return [Ticket(**r) for r in records]
+
+
+async def assign_queued(connection: asyncpg.Connection, assignments: Sequence[tuple[uuid.UUID, str]]) -> None:
+    """Queued tickets given to agents (ticket id, agent id), in one statement."""
+    await connection.execute(
+        """UPDATE tickets SET assignee = u.agent_id, queued_at = NULL
+             FROM unnest($1::uuid[], $2::text[]) AS u(ticket_id, agent_id) WHERE tickets.ticket_id = u.ticket_id""",
+        [ticket_id for ticket_id, _ in assignments],
+        [agent_id for _, agent_id in assignments],
+    )
 
 
 @dataclass(frozen=True)

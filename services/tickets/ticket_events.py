@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 import asyncpg
 from google.protobuf.message import Message
 from loyalty.events.v1 import tickets_pb2 as events
 
-from services.common.events import new_envelope, timestamp
+from services.common.events import new_envelope, new_envelopes, timestamp
 from services.common.kafka import TICKETS_EVENTS_TOPIC
-from services.common.outbox import add_event
+from services.common.outbox import add_event, add_events
 from services.tickets.domain import Ticket, breaches_marked
 
 SOURCE = "loyalty.tickets"
@@ -19,6 +20,12 @@ SOURCE = "loyalty.tickets"
 async def emit(connection: asyncpg.Connection, event: Message, member_id: str, now: datetime) -> None:
     envelope = new_envelope(event, subject=member_id, source=SOURCE, occurred_at=now)
     await add_event(connection, TICKETS_EVENTS_TOPIC, envelope)
+
+
+async def emit_all(connection: asyncpg.Connection, events_of: Sequence[tuple[Message, str]], now: datetime) -> None:
+    """emit for many (event, member id) pairs, in one statement."""
+    envelopes = new_envelopes(events_of, source=SOURCE, occurred_at=now)
+    await add_events(connection, TICKETS_EVENTS_TOPIC, envelopes)
 
 
 def ticket_opened(ticket: Ticket) -> events.TicketOpened:

@@ -168,6 +168,33 @@ async def test_an_agent_with_room_gets_a_queued_ticket_behind_a_page_of_tickets_
     assert len(queue.tickets) == 4
 
 
+async def test_a_queue_is_drained_a_page_per_few_statements_with_every_ticket_announced(
+    platform: TicketsPlatform,
+) -> None:
+    """An agent back to a queue of 40 (under the routing lock, which every assignment waits for)."""
+    await platform.agents.UpsertAgent(agent("ann", {"accounts": 3}, capacity=50, status=agents_pb.AGENT_STATUS_AWAY))
+    base = member()
+    await platform.set_tier(base, "base")
+    queued = [(await platform.tickets.OpenTicket(opening(base))).ticket.ticket_id for _ in range(40)]
+    statements: list[str] = []
+    async with platform.pool.acquire() as connection, connection.transaction():
+        await assignment.lock_routing(connection)
+        await connection.execute("UPDATE agents SET status = 'available' WHERE agent_id = 'ann'")
+        connection.add_query_logger(lambda record: statements.append(record.query))
+        drained = await assignment.drain_queue(connection, platform.clock.now)
+    assert sorted(a.ticket_id for a in drained) == sorted(queued)
+    ours = [q for q in statements if "typeinfo_tree" not in q and "set_config('jit'" not in q]  # asyncpg's own
+    # About 5 for the page and 2 to find the queue empty, not 5 a ticket.
+    assert len(ours) < 10, [q.split()[:4] for q in ours]
+    assigned = [payload_of(e, events.TicketAssigned) for e in await platform.outbox("TicketAssigned")]
+    assert sorted(a.ticket_id for a in assigned) == sorted(queued)  # type: ignore[attr-defined]
+    assert {a.agent_id for a in assigned} == {"ann"}  # type: ignore[attr-defined]
+    shown = [(await platform.tickets.GetTicket(pb.GetTicketRequest(ticket_id=t))).ticket for t in queued]
+    assert {t.assignee for t in shown} == {"ann"}
+    queue = await platform.agents.GetQueue(agents_pb.GetQueueRequest(page_size=10))
+    assert not queue.tickets
+
+
 async def test_an_agent_freed_by_a_reassignment_takes_the_queue(platform: TicketsPlatform) -> None:
     base = member()
     await platform.set_tier(base, "base")

@@ -98,7 +98,8 @@ class ExpiryJob:
                 return
 
     async def _expire_all(self, now: datetime) -> dict[str, int]:
-        """Every member with expired points, a batch per transaction, in member id order; points expired by member.
+        """Every member with expired points, a batch per transaction, in member id order; points taken off by member
+        (expired, or repaid from a refunded credit's own points: see expire_due).
 
         Points expiring for many members at once (a calendar-year term) come off in one pass, not a batch per interval.
         """
@@ -197,7 +198,7 @@ async def expire_on_arrival(
     transaction that credits them, not at the job's next pass: never part of the balance while not available.
 
     `credited` holds (member id, expires_at) of the new lots; their members are locked by the caller. Returns the
-    points expired by member.
+    points taken off each member's balance (see expire_due).
     """
     members = sorted({member for member, expires_at in credited if expires_at is not None and expires_at <= now})
     return await expire_due(connection, members, now) if members else {}
@@ -205,10 +206,13 @@ async def expire_on_arrival(
 
 async def expire_due(connection: asyncpg.Connection, member_ids: Sequence[str], now: datetime) -> dict[str, int]:
     """Expire what the (locked) members have expired, less what backs open holds and what settles points their
-    refunds could not take (services/points/settlement.py); points expired by member."""
+    refunds could not take (services/points/settlement.py).
+
+    Returns the points taken off each member's balance: those expired, and those the settling repaid.
+    """
     lots = await lots_store.open_lots_of(connection, member_ids)
     holds = await lots_store.open_holds_of(connection, member_ids, now)
-    draws = await settlement.settle_from_expiring(
+    draws, repaid = await settlement.settle_from_expiring(
         connection, {member: ledger.draws_to_expire(lots[member], holds[member], now) for member in member_ids}
     )
     entries = [
@@ -231,7 +235,10 @@ async def expire_due(connection: asyncpg.Connection, member_ids: Sequence[str], 
         for entry in entries
     ]
     await add_events(connection, POINTS_EVENTS_TOPIC, _envelopes(expired, now))
-    return {entry.member_id: -entry.points for entry in entries}
+    taken = dict(repaid)
+    for entry in entries:
+        taken[entry.member_id] = taken.get(entry.member_id, 0) - entry.points
+    return taken
 
 
 def _envelopes(

@@ -171,18 +171,37 @@ async def unsettled_of(connection: asyncpg.Connection, member_ids: Sequence[str]
     return [Unsettled(**record) for record in records]
 
 
-async def lots_of_unsettled_reversals(connection: asyncpg.Connection, member_ids: Sequence[str]) -> set[uuid.UUID]:
-    """The lots of the members' credits (purchases, partner accruals) whose refund or cancellation left points
+@dataclass(frozen=True)
+class SettlingLot:
+    """A refunded credit's lot, and what its own refunds (or cancellation) left unsettled."""
+
+    # Points they left owed, less what debt repayments already drew from this lot.
+    owed: int
+    # Their entries: only these may be covered from this lot.
+    reversal_entries: frozenset[uuid.UUID]
+
+
+async def lots_of_unsettled_reversals(
+    connection: asyncpg.Connection, member_ids: Sequence[str]
+) -> dict[uuid.UUID, SettlingLot]:
+    """The lots of the members' credits (purchases, partner accruals) whose refunds or cancellation left points
     owed or overdrawn."""
     records = await connection.fetch(
-        """SELECT l.lot_id FROM lots l
-            WHERE l.entry_id IN (
-                  SELECT p.entry_id FROM refunds r JOIN purchases p USING (purchase_id)
-                   WHERE r.member_id = ANY($1::text[]) AND (r.points_owed > 0 OR r.points_overdrawn > 0)
-                  UNION ALL
-                  SELECT a.entry_id FROM partner_cancellations c
-                    JOIN partner_accruals a USING (partner_id, partner_transaction_id)
-                   WHERE c.member_id = ANY($1::text[]) AND (c.points_owed > 0 OR c.points_overdrawn > 0))""",
+        """WITH reversals AS (
+                SELECT p.entry_id AS credit_entry, r.points_owed AS owed, r.entry_id AS reversal_entry
+                  FROM refunds r JOIN purchases p USING (purchase_id)
+                 WHERE r.member_id = ANY($1::text[]) AND (r.points_owed > 0 OR r.points_overdrawn > 0)
+                UNION ALL
+                SELECT a.entry_id, c.points_owed, c.entry_id
+                  FROM partner_cancellations c JOIN partner_accruals a USING (partner_id, partner_transaction_id)
+                 WHERE c.member_id = ANY($1::text[]) AND (c.points_owed > 0 OR c.points_overdrawn > 0))
+           SELECT l.lot_id, sum(v.owed)::bigint - coalesce(min(repaid.points), 0) AS owed,
+                  array_remove(array_agg(v.reversal_entry), NULL) AS reversal_entries
+             FROM reversals v JOIN lots l ON l.entry_id = v.credit_entry
+             LEFT JOIN LATERAL (
+                  SELECT sum(d.points)::bigint AS points FROM ledger_entries e JOIN lot_draws d USING (entry_id)
+                   WHERE e.member_id = l.member_id AND e.kind = 'debt_repayment' AND d.lot_id = l.lot_id) repaid ON true
+            GROUP BY l.lot_id""",
         list(member_ids),
     )
-    return {record["lot_id"] for record in records}
+    return {r["lot_id"]: SettlingLot(max(0, int(r["owed"])), frozenset(r["reversal_entries"])) for r in records}

@@ -16,7 +16,9 @@ would cost the member the same points twice. Both run with the member locked.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import uuid
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 
 import asyncpg
 
@@ -31,55 +33,80 @@ async def settle_spent_refunds(connection: asyncpg.Connection, member: store.Mem
     lot = await refunds_store.lot_of_entry(connection, earned.entry_id)
     assert lot is not None
     spent = refunds_store.Unsettled(member.member_id, member.points_owed, member.points_overdrawn)
-    repaid, _ = await _settle(
+    settled = await _settle(
         connection,
         spent,
-        [ledger.Draw(lot.lot_id, lot.remaining)],
+        ledger.Draw(lot.lot_id, lot.remaining),
         repayment_key=f"repay:{earned.entry_id}",
         source=earned.idempotency_key,
     )
-    return repaid
+    return settled.repaid
 
 
 async def settle_from_expiring(
     connection: asyncpg.Connection, expiring: Mapping[str, Sequence[ledger.Draw]]
-) -> dict[str, list[ledger.Draw]]:
-    """Let the points about to expire (draws by member) settle what their members owe; what is left expires.
+) -> tuple[dict[str, list[ledger.Draw]], dict[str, int]]:
+    """Let the points about to expire (draws by member) settle what their members owe.
 
-    Only the points of a credit whose own reversal left points unsettled do: a refund could not take them because
-    a hold kept them. Others expire as usual: a late credit that arrives expired was gone before the debt came.
+    Only a refunded credit's own points do, and only what its own refunds left unsettled: a refund could not
+    take them because a hold kept them. Others expire as usual (a late credit that arrives expired was gone
+    before the debt came). Returns what is left to expire, and the points repaid by entries, by member.
     """
     left = {member_id: list(draws) for member_id, draws in expiring.items()}
+    repaid: dict[str, int] = {}
     unsettled = await refunds_store.unsettled_of(connection, [member for member, draws in left.items() if draws])
     if not unsettled:
-        return left
+        return left, repaid
     settling = await refunds_store.lots_of_unsettled_reversals(connection, [spent.member_id for spent in unsettled])
     for spent in unsettled:
-        draws = left[spent.member_id]
-        _, unused = await _settle(
-            connection,
-            spent,
-            [draw for draw in draws if draw.lot_id in settling],
-            repayment_key=f"repay:expiry:{new_id()}",
-            source="points of the refunded credit, past their expiry",
-        )
-        left[spent.member_id] = [draw for draw in draws if draw.lot_id not in settling] + unused
-    return left
+        expiring_now: list[ledger.Draw] = []
+        for draw in left[spent.member_id]:
+            claim = settling.get(draw.lot_id)
+            if claim is None:
+                expiring_now.append(draw)
+                continue
+            own = refunds_store.Unsettled(spent.member_id, min(spent.owed, claim.owed), spent.overdrawn)
+            settled = await _settle(
+                connection,
+                own,
+                draw,
+                repayment_key=f"repay:expiry:{new_id()}",
+                source="points of the refunded credit, past their expiry",
+                only_entries=claim.reversal_entries,
+            )
+            spent = refunds_store.Unsettled(
+                spent.member_id, spent.owed - settled.repaid, spent.overdrawn - settled.covered
+            )
+            repaid[spent.member_id] = repaid.get(spent.member_id, 0) + settled.repaid
+            expiring_now += settled.left
+        left[spent.member_id] = expiring_now
+    return left, repaid
+
+
+@dataclass(frozen=True)
+class _Settled:
+    repaid: int
+    covered: int
+    left: list[ledger.Draw]
 
 
 async def _settle(
     connection: asyncpg.Connection,
     spent: refunds_store.Unsettled,
-    sources: Sequence[ledger.Draw],
+    source_draw: ledger.Draw,
     *,
     repayment_key: str,
     source: str,
-) -> tuple[int, list[ledger.Draw]]:
-    """Overdrafts first, oldest refund first, then the debt; the points repaid by an entry and what is left."""
-    left = list(sources)
+    only_entries: Collection[uuid.UUID] | None = None,
+) -> _Settled:
+    """From the points of `source_draw`: overdrafts first (oldest refund first, of `only_entries` if given), then
+    the debt, by an entry."""
+    left = [source_draw]
     covered = 0
     if spent.overdrawn:
         uncovered = await refunds_store.uncovered_refund_entries(connection, spent.member_id)
+        if only_entries is not None:
+            uncovered = [(entry_id, points) for entry_id, points in uncovered if entry_id in only_entries]
         draws, left = ledger.allot(left, uncovered)
         await lots_store.apply_entries_draws(connection, draws)
         covered = sum(draw.points for _, draw in draws)
@@ -98,4 +125,4 @@ async def _settle(
         await store.insert_entries(connection, [repayment])
         await lots_store.apply_entries_draws(connection, repayment_draws)
     await refunds_store.add_spent_points(connection, spent.member_id, owed=-repaid, overdrawn=-covered)
-    return repaid, left
+    return _Settled(repaid, covered, left)

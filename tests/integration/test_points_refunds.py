@@ -249,3 +249,66 @@ async def test_points_a_hold_kept_past_their_expiry_settle_the_refund_instead_of
     kinds = await pool.fetch("SELECT kind FROM ledger_entries WHERE member_id = $1 ORDER BY seq", member_id)
     expected = ["purchase_earn", "debt_repayment"] if policy == "debt" else ["purchase_earn", "refund"]
     assert [r["kind"] for r in kinds] == expected
+
+
+async def test_expiring_points_settle_only_what_their_own_refund_could_not_take(
+    pool: asyncpg.Pool, app: PointsApplication, ledger: LedgerApplication, refunds: RefundApplication
+) -> None:
+    member_id = await member_with_points(app, 0)
+    spent_purchase = await purchase(app, member_id, 5000)  # 100 points
+    spending = await ledger.hold(member_id, 100, new_id("h"), timedelta(hours=1), "")
+    await ledger.capture(str(spending.hold.hold_id))  # spent for real
+    held_purchase = await purchase(app, member_id, 5000)  # 100 points, kept by a hold past their expiry
+    hold = await ledger.hold(member_id, 100, new_id("h"), timedelta(hours=1), "")
+    await expire_while_held(pool, held_purchase, hold.hold.created_at)
+    assert (await refunds.refund(refund(spent_purchase, 5000))).refund.points_owed == 100
+    assert (await refunds.refund(refund(held_purchase, 2500))).refund.points_owed == 50
+    await ledger.release(str(hold.hold.hold_id))
+    await ExpiryJob(pool, ProgramApplication(pool)).run_once(datetime.now(UTC))
+    # Of the held lot, 50 settle its own refund and 50 expire; the spent purchase's 100 stay owed.
+    assert await pool.fetchval("SELECT points_owed FROM members WHERE member_id = $1", member_id) == 100
+    state = await books(pool, ledger, member_id)
+    assert (state.entries_sum, state.available) == (0, 0)  # +100, -100 spent, +100, -50 repaid, -50 expired
+    kinds = await pool.fetch("SELECT kind, points FROM ledger_entries WHERE member_id = $1 ORDER BY seq", member_id)
+    assert [(r["kind"], r["points"]) for r in kinds][-2:] in (
+        [("debt_repayment", -50), ("expiry", -50)],
+        [("expiry", -50), ("debt_repayment", -50)],
+    )
+    assert_balanced(state)
+
+
+async def test_a_late_purchase_reports_the_balance_after_what_expiry_settled_with_it(
+    pool: asyncpg.Pool, app: PointsApplication, ledger: LedgerApplication, refunds: RefundApplication
+) -> None:
+    member_id = await member_with_points(app, 0)
+    held_purchase = await purchase(app, member_id, 10000)  # 200 points
+    hold = await ledger.hold(member_id, 200, new_id("h"), timedelta(hours=1), "")
+    await expire_while_held(pool, held_purchase, hold.hold.created_at)
+    await refunds.refund(refund(held_purchase, 10000))  # owed 200: the hold keeps them
+    await ledger.release(str(hold.hold.hold_id))
+    await ProgramApplication(pool).apply(TERM_OF_ONE_MONTH)
+    made = datetime.now(UTC) - timedelta(days=62)  # its points arrive expired, and the expiry settles the refund
+    late = await app.record_purchase(Purchase(new_id("p"), member_id, Money(5000, "USD"), (), made, ""))
+    assert late.balance == await pool.fetchval("SELECT balance FROM members WHERE member_id = $1", member_id) == 0
+    assert_balanced(await books(pool, ledger, member_id))
+
+
+TERM_OF_ONE_MONTH = """
+id: one-month
+effective_from: 2020-01-01
+currency: USD
+earning:
+  base_rates: {USD: 2}
+expiry:
+  months_after_earning: 1
+"""
+
+
+async def expire_while_held(pool: asyncpg.Pool, purchase_id: str, held_at: datetime) -> None:
+    """The purchase's lot expires just after the hold was taken: spendable then, kept by the hold since."""
+    await pool.execute(
+        """UPDATE lots SET expires_at = $2::timestamptz + interval '1 millisecond'
+            WHERE entry_id = (SELECT entry_id FROM purchases WHERE purchase_id = $1)""",
+        purchase_id,
+        held_at,
+    )

@@ -106,13 +106,16 @@ class AcknowledgedLogs:
 
     A busy relay notices a lost log by the offsets of its next acknowledgements. An idle one sends nothing, so a
     restarted in-memory broker's loss would go unnoticed, and the events acknowledged but not yet consumed would
-    be forgotten with the outbox's retention. A topic no longer listed, or a partition that now ends at or
-    before the last offset acknowledged, is a lost log.
+    be forgotten with the outbox's retention. A partition that now ends at or before the last offset
+    acknowledged, or a topic unlisted in two checks in a row, is a lost log.
     """
 
     def __init__(self, kafka: KafkaSettings) -> None:
         self._kafka = kafka
         self._probe: AIOKafkaConsumer | None = None
+        # Topics the previous check found unlisted: a cluster may leave a topic out of one metadata answer
+        # (an error on that topic during a rolling restart), so only a second check in a row counts.
+        self._unlisted: set[str] = set()
 
     async def topics_lost(self, acknowledged: Mapping[tuple[str, int], int]) -> list[str]:
         """Topics of `acknowledged` ((topic, partition) -> last offset) whose log was lost; [] when unknown now."""
@@ -126,11 +129,14 @@ class AcknowledgedLogs:
             log.info("outbox topics not checked", extra={"error": repr(error)})
             await self.stop()  # the next check starts on fresh metadata
             return []
-        lost = {
+        unlisted = {topic for topic, _ in acknowledged if topic not in listed}
+        cut_short = {
             topic
             for (topic, p), last in acknowledged.items()
-            if topic not in listed or ends[TopicPartition(topic, p)] <= last
+            if topic in listed and ends[TopicPartition(topic, p)] <= last
         }
+        lost = cut_short | (unlisted & self._unlisted)
+        self._unlisted = unlisted - lost
         return sorted(lost)
 
     async def stop(self) -> None:

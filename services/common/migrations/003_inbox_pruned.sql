@@ -1,4 +1,5 @@
 -- Inbox rows are forgotten once no delivery can repeat their event (see
--- services/common/inbox.py). The table only grows at its end, so a block range
--- index finds the old rows, at almost no cost to each insert.
-CREATE INDEX inbox_applied ON inbox USING brin (applied_at);
+-- services/common/inbox.py): an index by time finds the old ones. A b-tree,
+-- not a block range index: once pruning frees pages, new rows fill them, and
+-- block ranges would then span every time.
+CREATE INDEX inbox_applied ON inbox (applied_at);

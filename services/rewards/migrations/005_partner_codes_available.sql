@@ -3,6 +3,9 @@
 -- its reward twice (once holding the member's lock). Statement triggers keep
 -- the count, whoever writes codes; a redemption already updates its reward's
 -- row (stock_issued), so they add no lock it did not take.
+-- Nobody writes codes between the count below and the triggers: the count would miss them for good.
+LOCK TABLE codes IN SHARE ROW EXCLUSIVE MODE;
+
 ALTER TABLE rewards ADD COLUMN partner_codes_available bigint NOT NULL DEFAULT 0
     CHECK (partner_codes_available >= 0);
 

@@ -294,19 +294,23 @@ class RedemptionApplication:
         Only while the redemption is where `row` saw it. A call whose lease ran out (a slow points service) may
         find that the recovery job carried it on meanwhile, placing the hold this call was refused and capturing
         it: undone from the stale copy, the member's points would be spent on a redemption deleted. False then,
-        and the caller follows the redemption on rather than refusing it.
+        and the caller follows the redemption on rather than refusing it. True when it is undone, by this call
+        or (the recovery job taking over a slow call) by another.
         """
         redemption_id = uuid.UUID(row.redemption_id)
         seen = (row.step, row.hold_id)
         async with self._pool.acquire() as connection:
-            if await store.state(connection, redemption_id) != seen:
-                return False
+            state = await store.state(connection, redemption_id)
+        if state != seen:
+            return state is None  # gone: another worker undid it, and the refusal stands
         hold = row.hold_id or (str(hold_id) if hold_id else None)
         if hold is not None:
             await self._points.release(hold)
         async with unit_of_work(self._pool) as connection:
-            if await store.state(connection, redemption_id, lock=True) != seen:
-                return False  # moved on while the hold was released: its capture fails, and that worker undoes it
+            state = await store.state(connection, redemption_id, lock=True)
+            if state != seen:
+                # Moved on while the hold was released: its capture fails, and that worker undoes it.
+                return state is None
             if row.step == "reserved":
                 await codes_store.withdraw(connection, redemption_id)
                 await catalog_store.return_stock(connection, row.reward_id)

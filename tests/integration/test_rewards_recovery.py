@@ -220,3 +220,23 @@ async def test_a_call_acting_on_a_stale_refusal_follows_the_redemption_the_recov
     balance = await rewards_world.balance(member_id)
     assert (balance.available, balance.held) == (200, 0)  # 50 + 250, less the 100 spent once
     assert await rewards_world.rewards_pool.fetchval("SELECT count(*) FROM codes") == 1
+
+
+async def test_a_call_whose_redemption_the_recovery_undid_meanwhile_gives_its_own_refusal(
+    rewards_world: RewardsWorld, points_client: PointsClient
+) -> None:
+    member_id = await rewards_world.member_with(50)  # not enough for the 100-point reward, then or later
+    reward = await rewards_world.reward(stock_total=1)
+    late_refusal = RefusalArrivesLate(rewards_world.points_target)
+    original = RedemptionApplication(rewards_world.rewards_pool, late_refusal, LEASE_OVER)
+    recovery = RedemptionApplication(rewards_world.rewards_pool, points_client, LEASE_OVER)
+    try:
+        call = asyncio.create_task(original.redeem(member_id, reward.reward_id, "key"))
+        await late_refusal.refused.wait()
+        await RecoveryJob(rewards_world.rewards_pool, recovery, LEASE_OVER.lease).run_once()  # refused, undone
+        assert await rewards_world.rewards_pool.fetchval("SELECT count(*) FROM redemptions") == 0
+        late_refusal.go.set()
+        with pytest.raises(FailedPrecondition, match="not enough points"):
+            await call
+    finally:
+        await late_refusal.close()

@@ -19,7 +19,13 @@ import logging
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from services.common.kafka import SEND_LIMIT_S, dead_letter_topic, ensure_topics_if_reachable, new_producer
+from services.common.kafka import (
+    SEND_LIMIT_S,
+    dead_letter_topic,
+    ensure_topics_if_reachable,
+    new_producer,
+    stop_quietly,
+)
 from services.common.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -72,11 +78,7 @@ class DeadLetters:
     async def close(self) -> None:
         """Stop the producer, if a send started one; the next send starts another."""
         producer, self._producer = self._producer, None
-        if producer is not None:
-            try:
-                await producer.stop()
-            except (KafkaError, OSError) as error:
-                log.debug("dead-letter producer stop failed", extra={"error": repr(error)})
+        await stop_quietly(producer, "dead-letter producer")
 
     async def _start(self) -> AIOKafkaProducer:
         async with self._starting:

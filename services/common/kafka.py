@@ -107,3 +107,12 @@ async def ensure_topics_if_reachable(
         log.warning("topics not ensured; broker unreachable", extra={"topics": wanted, "error": repr(error)})
         return False
     return True
+
+
+async def stop_quietly(client: AIOKafkaProducer | AIOKafkaConsumer | None, what: str) -> None:
+    """Stop a Kafka client whose broker may be gone: failing to stop it is no failure of the caller's."""
+    if client is not None:
+        try:
+            await client.stop()
+        except (KafkaError, OSError) as error:
+            log.debug("kafka client stop failed", extra={"client": what, "error": repr(error)})

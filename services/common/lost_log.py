@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
+from services.common.kafka import stop_quietly
 from services.common.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -141,11 +142,7 @@ class AcknowledgedLogs:
 
     async def stop(self) -> None:
         probe, self._probe = self._probe, None
-        if probe is not None:
-            try:
-                await probe.stop()
-            except (KafkaError, OSError) as error:
-                log.debug("probe stop failed", extra={"error": repr(error)})
+        await stop_quietly(probe, "lost-log probe")
 
 
 async def _start_probe(kafka: KafkaSettings) -> AIOKafkaConsumer:

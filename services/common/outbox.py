@@ -39,7 +39,7 @@ from loyalty.events.v1.envelope_pb2 import EventEnvelope
 
 from services.common.errors import ResourceExhausted
 from services.common.events import kafka_headers
-from services.common.kafka import SEND_LIMIT_S, ensure_topics_if_reachable, new_producer
+from services.common.kafka import SEND_LIMIT_S, ensure_topics_if_reachable, new_producer, stop_quietly
 from services.common.lost_log import AcknowledgedLogs
 from services.common.metrics import OUTBOX_PUBLISHED
 from services.common.settings import KafkaSettings
@@ -182,7 +182,7 @@ class OutboxRelay:
                 rows = await self._pending(connection)
                 if not rows and time.monotonic() >= next_log_check:
                     if await self._replay_lost_while_idle(connection, acknowledged_logs):
-                        await _stop_quietly(producer)  # its metadata names the lost topics
+                        await stop_quietly(producer, "outbox producer")  # its metadata names the lost topics
                         producer = None
                     next_log_check = time.monotonic() + _IDLE_LOG_CHECK_EVERY_S
                     continue
@@ -196,7 +196,7 @@ class OutboxRelay:
                     backoff = 0.5
                 except (TimeoutError, KafkaError, OSError) as error:
                     log.warning("broker unavailable; outbox rows kept", extra={"error": repr(error)})
-                    await _stop_quietly(producer)
+                    await stop_quietly(producer, "outbox producer")
                     producer = None
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 10)
@@ -209,11 +209,11 @@ class OutboxRelay:
                 if lost_topics:
                     # A restarted in-memory broker acknowledges sends to topics it no longer lists,
                     # and nobody can read those: create the topics and start on fresh metadata.
-                    await _stop_quietly(producer)
+                    await stop_quietly(producer, "outbox producer")
                     producer = None
                     await ensure_topics_if_reachable(self._kafka, lost_topics)
         finally:
-            await _stop_quietly(producer)
+            await stop_quietly(producer, "outbox producer")
             await acknowledged_logs.stop()
 
     async def _replay_lost_while_idle(self, connection: asyncpg.Connection, logs: AcknowledgedLogs) -> bool:
@@ -338,7 +338,7 @@ class OutboxRelay:
         try:
             await producer.start()
         except BaseException:
-            await _stop_quietly(producer)
+            await stop_quietly(producer, "outbox producer")
             raise
         return producer
 
@@ -365,11 +365,3 @@ async def _send(producer: AIOKafkaProducer, row: _Row) -> asyncio.Future[RecordM
     with publishing(row.topic, envelope.traceparent) as traceparent:
         delivery = await producer.send(row.topic, row.envelope, key=key, headers=kafka_headers(envelope, traceparent))
     return delivery
-
-
-async def _stop_quietly(producer: AIOKafkaProducer | None) -> None:
-    if producer is not None:
-        try:
-            await producer.stop()
-        except (KafkaError, OSError) as error:
-            log.debug("producer stop failed", extra={"error": repr(error)})

@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import replace
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 import asyncpg
@@ -191,33 +192,56 @@ class CapturesSlowly(PointsClient):
         await self.go.wait()
 
 
+@dataclass
+class LateRefusal:
+    """A call redeeming a 100-point reward for a member with 50 points: HoldPoints refused it, and the call
+    acts on the refusal only once `refusal.go` is set. Its lease is over: `recovery` may carry it on meanwhile."""
+
+    member_id: str
+    refusal: RefusalArrivesLate
+    call: asyncio.Task[tuple[RedemptionRow, bool]]
+    recovery: RedemptionApplication
+
+    async def recover(self, pool: asyncpg.Pool) -> object:
+        return await RecoveryJob(pool, self.recovery, LEASE_OVER.lease).run_once()
+
+
+@asynccontextmanager
+async def refused_late(rewards_world: RewardsWorld, recovery_points: PointsClient) -> AsyncIterator[LateRefusal]:
+    member_id = await rewards_world.member_with(50)
+    reward = await rewards_world.reward(stock_total=1)
+    refusal = RefusalArrivesLate(rewards_world.points_target)
+    original = RedemptionApplication(rewards_world.rewards_pool, refusal, LEASE_OVER)
+    try:
+        call = asyncio.create_task(original.redeem(member_id, reward.reward_id, "key"))
+        await refusal.refused.wait()
+        yield LateRefusal(
+            member_id, refusal, call, RedemptionApplication(rewards_world.rewards_pool, recovery_points, LEASE_OVER)
+        )
+    finally:
+        await refusal.close()
+
+
 async def test_a_call_acting_on_a_stale_refusal_follows_the_redemption_the_recovery_carried_on(
     rewards_world: RewardsWorld,
 ) -> None:
-    member_id = await rewards_world.member_with(50)  # not enough for the 100-point reward
-    reward = await rewards_world.reward(stock_total=1)
-    late_refusal = RefusalArrivesLate(rewards_world.points_target)
     slow_capture = CapturesSlowly(rewards_world.points_target)
-    original = RedemptionApplication(rewards_world.rewards_pool, late_refusal, LEASE_OVER)
-    recovery = RedemptionApplication(rewards_world.rewards_pool, slow_capture, LEASE_OVER)
     try:
-        call = asyncio.create_task(original.redeem(member_id, reward.reward_id, "key"))
-        await late_refusal.refused.wait()
-        # Meanwhile the member earns points and, the call's lease over, the recovery job carries the redemption on.
-        more = points_pb2.AdjustPointsRequest(
-            member_id=member_id, points=250, reason="earned since", actor="test", idempotency_key="more"
-        )
-        await rewards_world.points.AdjustPoints(more)
-        recovering = asyncio.create_task(RecoveryJob(rewards_world.rewards_pool, recovery, LEASE_OVER.lease).run_once())
-        await slow_capture.captured.wait()
-        late_refusal.go.set()  # the call acts on its refusal now, with a copy of the row from before
-        slow_capture.go.set()
-        (redeemed, _), _ = await asyncio.gather(call, recovering)
+        async with refused_late(rewards_world, slow_capture) as late:
+            # Meanwhile the member earns points and the recovery job carries the redemption on.
+            more = points_pb2.AdjustPointsRequest(
+                member_id=late.member_id, points=250, reason="earned since", actor="test", idempotency_key="more"
+            )
+            await rewards_world.points.AdjustPoints(more)
+            recovering = asyncio.create_task(late.recover(rewards_world.rewards_pool))
+            await slow_capture.captured.wait()
+            late.refusal.go.set()  # the call acts on its refusal now, with a copy of the row from before
+            slow_capture.go.set()
+            (redeemed, _), _ = await asyncio.gather(late.call, recovering)
     finally:
-        await late_refusal.close()
         await slow_capture.close()
     assert redeemed.step == "completed" and redeemed.code
-    balance = await rewards_world.balance(member_id)
+    balance = await rewards_world.balance(late.member_id)
     assert (balance.available, balance.held) == (200, 0)  # 50 + 250, less the 100 spent once
     assert await rewards_world.rewards_pool.fetchval("SELECT count(*) FROM codes") == 1
 
@@ -225,18 +249,9 @@ async def test_a_call_acting_on_a_stale_refusal_follows_the_redemption_the_recov
 async def test_a_call_whose_redemption_the_recovery_undid_meanwhile_gives_its_own_refusal(
     rewards_world: RewardsWorld, points_client: PointsClient
 ) -> None:
-    member_id = await rewards_world.member_with(50)  # not enough for the 100-point reward, then or later
-    reward = await rewards_world.reward(stock_total=1)
-    late_refusal = RefusalArrivesLate(rewards_world.points_target)
-    original = RedemptionApplication(rewards_world.rewards_pool, late_refusal, LEASE_OVER)
-    recovery = RedemptionApplication(rewards_world.rewards_pool, points_client, LEASE_OVER)
-    try:
-        call = asyncio.create_task(original.redeem(member_id, reward.reward_id, "key"))
-        await late_refusal.refused.wait()
-        await RecoveryJob(rewards_world.rewards_pool, recovery, LEASE_OVER.lease).run_once()  # refused, undone
+    async with refused_late(rewards_world, points_client) as late:
+        await late.recover(rewards_world.rewards_pool)  # refused too (not enough points): undone
         assert await rewards_world.rewards_pool.fetchval("SELECT count(*) FROM redemptions") == 0
-        late_refusal.go.set()
+        late.refusal.go.set()
         with pytest.raises(FailedPrecondition, match="not enough points"):
-            await call
-    finally:
-        await late_refusal.close()
+            await late.call

@@ -45,13 +45,19 @@ async def dead_lettered(kafka: KafkaSettings, topic: str) -> set[bytes]:
         await reader.stop()
 
 
+async def topic_on(broker: EmbeddedBroker, kafka_settings: KafkaSettings, prefix: str) -> tuple[KafkaSettings, str]:
+    """The test's own broker started, with a fresh one-partition topic and its dead-letter topic."""
+    await broker.start()
+    kafka = replace(kafka_settings, bootstrap=broker.bootstrap, idempotence=False, partitions=1)
+    topic = f"{prefix}.{uuid.uuid4().hex[:8]}"
+    await ensure_topics(kafka, [topic, dead_letter_topic(topic)])
+    return kafka, topic
+
+
 async def test_a_message_refused_after_a_broker_restart_is_still_dead_lettered(
     own_broker: EmbeddedBroker, kafka_settings: KafkaSettings, pool: asyncpg.Pool
 ) -> None:
-    await own_broker.start()
-    kafka = replace(kafka_settings, bootstrap=own_broker.bootstrap, idempotence=False, partitions=1)
-    topic = f"refused.{uuid.uuid4().hex[:8]}"
-    await ensure_topics(kafka, [topic, dead_letter_topic(topic)])
+    kafka, topic = await topic_on(own_broker, kafka_settings, "refused")
     consumer = RefusesEverything(name=f"refuser-{uuid.uuid4().hex[:8]}", topic=topic, pool=pool, kafka=kafka)
     running = asyncio.create_task(consumer.run())
     try:
@@ -99,10 +105,7 @@ class WritesThenRefuses(BatchConsumer):
 async def test_a_dead_letter_waiting_for_the_broker_holds_its_batch_locks_for_seconds_not_the_outage(
     own_broker: EmbeddedBroker, kafka_settings: KafkaSettings, pool: asyncpg.Pool
 ) -> None:
-    await own_broker.start()
-    kafka = replace(kafka_settings, bootstrap=own_broker.bootstrap, idempotence=False, partitions=1)
-    topic = f"outage.{uuid.uuid4().hex[:8]}"
-    await ensure_topics(kafka, [topic, dead_letter_topic(topic)])
+    kafka, topic = await topic_on(own_broker, kafka_settings, "outage")
     await pool.execute("CREATE TABLE balances (member text PRIMARY KEY, points int NOT NULL)")
     await pool.execute("INSERT INTO balances VALUES ('m-1', 0)")
     await produce(kafka, topic, [b"good", b"refused"])

@@ -161,16 +161,19 @@ async def test_calls_the_client_gave_up_on_are_cancelled_or_past_deadline_not_un
         ).api_key
         intake = partners_pb2_grpc.PartnerAccrualServiceStub(channel)
 
-        async def nothing_to_send() -> AsyncIterator[partners_pb2.AccrualBatch]:
+        async def one_batch_then_nothing() -> AsyncIterator[partners_pb2.AccrualBatch]:
+            # Its answer shows the handler under way: given up before, a call never reaches it (a slow machine).
+            yield partners_pb2.AccrualBatch(records=[partners_pb2.AccrualRecord(partner_transaction_id="t1")])
             await asyncio.Event().wait()
-            yield partners_pb2.AccrualBatch()
 
         metadata = (("authorization", f"Bearer {key}"),)
-        cancelled = intake.StreamAccruals(nothing_to_send(), metadata=metadata)
-        await asyncio.sleep(0.5)
+        cancelled = intake.StreamAccruals(one_batch_then_nothing(), metadata=metadata)
+        await cancelled.read()
         cancelled.cancel()
+        expiring = intake.StreamAccruals(one_batch_then_nothing(), metadata=metadata, timeout=5)
+        await expiring.read()
         with pytest.raises(grpc.aio.AioRpcError):
-            await intake.StreamAccruals(nothing_to_send(), metadata=metadata, timeout=0.5).read()
+            await expiring.read()  # the deadline passes while the handler waits for the next batch
 
     handled = "loyalty_rpc_server_handled_total"
 

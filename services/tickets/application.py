@@ -219,9 +219,17 @@ class TicketsApplication:
                 await store.update_claim_check(connection, parsed, check)
 
     async def _require_goodwill_allowed(self, connection: asyncpg.Connection, ticket: Ticket) -> None:
+        """Goodwill for a missing-points claim stands for the missing points: paid at most once per purchase."""
         claim = await store.get_claim(connection, ticket.ticket_id)
-        if claim is not None and claim.check.status == ALREADY_CREDITED:
+        if claim is None:
+            return
+        if claim.check.status == ALREADY_CREDITED:
             raise FailedPrecondition("goodwill_points: the claimed purchase was already credited by the points service")
+        if not (claim.claim.purchase_id or claim.claim.partner_id):
+            return  # a partner claim kept before migration 003: what it claimed is not known
+        other = await records_store.goodwill_for_same_claim(connection, ticket.ticket_id, ticket.member_id, claim.claim)
+        if other is not None:
+            raise FailedPrecondition(f"goodwill_points: ticket {other} already has goodwill for the same claim")
 
     async def reopen(self, ticket_id: str) -> TicketView:
         async with unit_of_work(self._pool) as connection:

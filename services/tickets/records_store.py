@@ -8,6 +8,7 @@ from datetime import datetime
 
 import asyncpg
 
+from services.tickets.domain import Claim
 from services.tickets.metrics import SurveyAnswer, TicketFacts
 
 
@@ -67,6 +68,25 @@ async def get_goodwill(
         f"SELECT {_GOODWILL_COLUMNS} FROM goodwill_grants WHERE ticket_id = $1{suffix}", ticket_id
     )
     return GoodwillRow(**record) if record else None
+
+
+async def goodwill_for_same_claim(
+    connection: asyncpg.Connection, ticket_id: uuid.UUID, member_id: str, claim: Claim
+) -> uuid.UUID | None:
+    """Another ticket of the member's, claiming the same purchase or partner transaction, that has a goodwill grant."""
+    other: uuid.UUID | None = await connection.fetchval(
+        """SELECT t.ticket_id FROM tickets t JOIN goodwill_grants g USING (ticket_id)
+            WHERE t.member_id = $1 AND t.ticket_id <> $2 AND t.claim_purchase_id = $3
+              AND t.claim_partner_id IS NOT DISTINCT FROM $4
+              AND t.claim_partner_transaction_id IS NOT DISTINCT FROM $5
+            LIMIT 1""",
+        member_id,
+        ticket_id,
+        claim.purchase_id,
+        claim.partner_id or None,
+        claim.partner_transaction_id or None,
+    )
+    return other
 
 
 async def approve_goodwill(connection: asyncpg.Connection, ticket_id: uuid.UUID, approver: str, now: datetime) -> None:

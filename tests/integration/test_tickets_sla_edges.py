@@ -276,3 +276,22 @@ async def test_approving_goodwill_is_refused_for_a_claim_credited_while_it_waite
     fetched = (await platform.tickets.GetTicket(pb.GetTicketRequest(ticket_id=opened.ticket_id))).ticket
     assert fetched.claim_check.status == pb.CLAIM_STATUS_ALREADY_CREDITED
     assert fetched.goodwill.status == pb.GOODWILL_STATUS_PENDING_APPROVAL
+
+
+async def test_a_second_ticket_claiming_the_same_purchase_gets_no_second_goodwill(platform: TicketsPlatform) -> None:
+    first, claimant, late_order = await claim_for_a_late_purchase(platform, agent_limit=500)
+    assert (await platform.tickets.ResolveTicket(resolving_with_goodwill(first, 100))).ticket.goodwill.points == 100
+    again = opening(claimant, category=pb.TICKET_CATEGORY_MISSING_POINTS)
+    again.claim.CopyFrom(pb.Claim(purchase_id=late_order))
+    second = (await platform.tickets.OpenTicket(again)).ticket
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await platform.tickets.ResolveTicket(resolving_with_goodwill(second, 100))
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    expected = f"goodwill_points: ticket {first.ticket_id} already has goodwill for the same claim"
+    assert refused.value.details() == expected
+    fetched = (await platform.tickets.GetTicket(pb.GetTicketRequest(ticket_id=second.ticket_id))).ticket
+    assert fetched.status != pb.TICKET_STATUS_RESOLVED and not fetched.HasField("goodwill")
+    other_order = opening(claimant, category=pb.TICKET_CATEGORY_MISSING_POINTS)
+    other_order.claim.CopyFrom(pb.Claim(purchase_id=f"{late_order}-b"))
+    third = (await platform.tickets.OpenTicket(other_order)).ticket
+    assert (await platform.tickets.ResolveTicket(resolving_with_goodwill(third, 100))).ticket.goodwill.points == 100

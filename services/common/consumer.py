@@ -6,6 +6,8 @@ transaction). A message that cannot be parsed
 or that the domain refuses goes to `<topic>.dlq` with the reason in the
 `dlq-reason` header, and the consumer moves on. A database outage is not the
 message's fault: the consumer retries the same batch until it goes through.
+A message the consumer fails on unexpectedly (a defect) is dead-lettered after
+three attempts, its batch's other messages applied one at a time.
 Offsets are committed only after the effect is committed.
 """
 
@@ -16,7 +18,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -170,6 +172,7 @@ class BatchConsumer:
     async def _process_with_retry(self, records: list[ConsumerRecord], dead_letters: DeadLetters) -> None:
         """Apply a partition's batch; a database outage or a lost deadlock retries the whole batch, never skips it."""
         backoff = 0.2
+        failures = 0
         while True:
             try:
                 await self.process(records, dead_letters)
@@ -179,8 +182,22 @@ class BatchConsumer:
                     "batch not applied (database or broker unavailable, or a concurrent transaction won); retrying",
                     extra={"consumer": self.name, "offset": records[0].offset, "error": repr(error)},
                 )
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5)
+            except Exception as error:
+                # A defect met by some message: ending the consumer would end the service, and every restart
+                # would meet the message again. The batch's transactions rolled back; its messages go one at a
+                # time (their effects are idempotent), and the one that fails again and again is dead-lettered.
+                failures += 1
+                if len(records) > 1:
+                    log.exception("batch failed unexpectedly; applied again a message at a time", **_at(self, records))
+                    for record in records:
+                        await self._process_with_retry([record], dead_letters)
+                    return
+                if failures >= _UNEXPECTED_ATTEMPTS:
+                    log.exception("message failed unexpectedly; dead-lettered", **_at(self, records))
+                    await self.dead_letter(records[0], dead_letters, f"unexpected error: {error!r}")
+                    return
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 5)
 
     async def dead_letter(self, record: ConsumerRecord, dead_letters: DeadLetters, reason: str) -> None:
         log.warning(
@@ -361,6 +378,13 @@ def refusal_reason(error: BaseException) -> str:
 class _RefusedEvent(Exception):
     """The domain refused an event of a batch applied without savepoints."""
 
+
+def _at(consumer: BatchConsumer, records: list[ConsumerRecord]) -> dict[str, Any]:
+    return {"extra": {"consumer": consumer.name, "partition": records[0].partition, "offset": records[0].offset}}
+
+
+# A message that fails unexpectedly this many times in a row is dead-lettered (one unexplained failure may pass).
+_UNEXPECTED_ATTEMPTS = 3
 
 # What a batch is applied again after, from its start: none of it is the batch's own fault.
 _RETRIED: tuple[type[BaseException], ...] = (*DATABASE_UNAVAILABLE, *TRANSACTION_CONFLICT, DeadLetterNotSent)

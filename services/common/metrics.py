@@ -57,6 +57,11 @@ GROUP_COMMIT_BATCH = Histogram(
     ["use_case"],
     buckets=(1, 2, 4, 8, 16, 32, 64, 128),
 )
+JOB_RUNS = Counter("loyalty_job_runs", "Runs of a periodic job, by job and outcome (ok, failed)", ["job", "outcome"])
+JOB_DURATION = Histogram("loyalty_job_duration_seconds", "Time one run of a periodic job took", ["job"])
+JOB_LAST_SUCCESS = Gauge(
+    "loyalty_job_last_success_timestamp_seconds", "When a periodic job last ran to the end (Unix time)", ["job"]
+)
 
 _SAMPLE_TIMEOUT_S = 5.0
 

@@ -21,7 +21,14 @@ from services.common.db import create_pool
 from services.common.grpc_server import GrpcServer, Registration
 from services.common.inbox import InboxPruning
 from services.common.kafka import ensure_topics_if_reachable
-from services.common.metrics import OUTBOX_GAUGES, MetricsEndpoint, SampledGauge
+from services.common.metrics import (
+    JOB_DURATION,
+    JOB_LAST_SUCCESS,
+    JOB_RUNS,
+    OUTBOX_GAUGES,
+    MetricsEndpoint,
+    SampledGauge,
+)
 from services.common.migrations import migrate
 from services.common.outbox import OutboxRelay
 from services.common.settings import ServiceSettings
@@ -44,13 +51,26 @@ class PeriodicJob:
 
     async def run(self) -> None:
         while True:
+            await self.run_logged()
+            await asyncio.sleep(self.interval_s)
+
+    async def run_logged(self) -> None:
+        """One run, logged and measured; a failure waits for the next run, it never ends the service."""
+        outcome = "failed"
+        with JOB_DURATION.labels(self.name).time():
             try:
                 with tracer.start_as_current_span(f"job {self.name}"):
                     result = await self.run_once()
-                log.info("job ran", extra={"job": self.name, "result": repr(result)})
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
                 log.warning("job failed; next run as scheduled", extra={"job": self.name, "error": repr(error)})
-            await asyncio.sleep(self.interval_s)
+            except Exception:
+                # A defect: ending the service would take its API down, and every restart would meet it again.
+                log.exception("job failed unexpectedly; next run as scheduled", extra={"job": self.name})
+            else:
+                outcome = "ok"
+                JOB_LAST_SUCCESS.labels(self.name).set_to_current_time()
+                log.info("job ran", extra={"job": self.name, "result": repr(result)})
+        JOB_RUNS.labels(self.name, outcome).inc()
 
 
 class Endpoint(Protocol):

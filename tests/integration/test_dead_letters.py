@@ -29,6 +29,10 @@ class RefusesEverything(BatchConsumer):
 
 async def dead_lettered(kafka: KafkaSettings, topic: str) -> set[bytes]:
     """Every value on `<topic>.dlq` a fresh reader can fetch, from the start of each partition."""
+    return {record.value for record in await dead_letter_records(kafka, topic)}
+
+
+async def dead_letter_records(kafka: KafkaSettings, topic: str) -> list[ConsumerRecord]:
     reader = AIOKafkaConsumer(**kafka.client_options(), group_id=None, auto_offset_reset="earliest")
     await reader.start()
     try:
@@ -36,11 +40,11 @@ async def dead_lettered(kafka: KafkaSettings, topic: str) -> set[bytes]:
         dlq = dead_letter_topic(topic)
         partitions = [TopicPartition(dlq, p) for p in reader.partitions_for_topic(dlq) or ()]
         if not partitions:
-            return set()
+            return []
         reader.assign(partitions)
         await reader.seek_to_beginning(*partitions)
         batches = await reader.getmany(*partitions, timeout_ms=1000)
-        return {record.value for records in batches.values() for record in records}
+        return [record for records in batches.values() for record in records]
     finally:
         await reader.stop()
 
@@ -127,3 +131,41 @@ async def test_a_dead_letter_waiting_for_the_broker_holds_its_batch_locks_for_se
         running.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await running
+
+
+class FailsOnPoison(BatchConsumer):
+    """Adds one point for each message in the batch's transaction; a defect (KeyError) meets b"poison"."""
+
+    async def process(self, records: list[ConsumerRecord], dead_letters: DeadLetters) -> None:
+        async with unit_of_work(self._pool) as connection:
+            for record in records:
+                if record.value == b"poison":
+                    raise KeyError("poison")
+                await connection.execute("UPDATE balances SET points = points + 1 WHERE member = 'm-1'")
+
+
+async def test_a_message_a_defect_fails_on_is_dead_lettered_and_the_rest_applied_once(
+    own_broker: EmbeddedBroker, kafka_settings: KafkaSettings, pool: asyncpg.Pool
+) -> None:
+    kafka, topic = await topic_on(own_broker, kafka_settings, "poison")
+    await pool.execute("CREATE TABLE balances (member text PRIMARY KEY, points int NOT NULL)")
+    await pool.execute("INSERT INTO balances VALUES ('m-1', 0)")
+    await produce(kafka, topic, [b"one", b"poison", b"two", b"three"])
+    consumer = FailsOnPoison(name=f"poison-{uuid.uuid4().hex[:8]}", topic=topic, pool=pool, kafka=kafka)
+    running = asyncio.create_task(consumer.run())
+    try:
+        await eventually(lambda: _has(kafka, topic, b"poison"), within=60, what="the poison's dead letter")
+        await produce(kafka, topic, [b"after"])
+        await eventually(lambda: _points(pool, 4), within=30, what="every other message applied")
+        assert not running.done() and consumer.dead_lettered == 1
+        reasons = [dict(record.headers)["dlq-reason"] for record in await dead_letter_records(kafka, topic)]
+        assert reasons == [b"unexpected error: KeyError('poison')"]
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+    assert await pool.fetchval("SELECT points FROM balances") == 4
+
+
+async def _points(pool: asyncpg.Pool, expected: int) -> bool:
+    return bool(await pool.fetchval("SELECT points FROM balances") == expected)

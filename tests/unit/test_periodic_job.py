@@ -1,0 +1,52 @@
+"""A periodic job that fails waits for its next run: a defect in a job never ends the service that runs it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+
+import pytest
+from prometheus_client import REGISTRY
+
+from services.common.runtime import PeriodicJob
+
+
+def runs(job: str, outcome: str) -> float:
+    return REGISTRY.get_sample_value("loyalty_job_runs_total", {"job": job, "outcome": outcome}) or 0.0
+
+
+async def test_a_job_failing_unexpectedly_runs_again_at_its_next_interval(caplog: pytest.LogCaptureFixture) -> None:
+    name = f"flaky-{uuid.uuid4().hex[:8]}"
+    attempts: list[int] = []
+    ran_twice = asyncio.Event()
+
+    async def run_once() -> int:
+        attempts.append(len(attempts))
+        if len(attempts) == 1:
+            raise KeyError("a defect")
+        ran_twice.set()
+        return len(attempts)
+
+    job = PeriodicJob(name, 0.01, run_once)
+    with caplog.at_level(logging.INFO, logger="services.common.runtime"):
+        running = asyncio.create_task(job.run())
+        await asyncio.wait_for(ran_twice.wait(), timeout=5)
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running
+    assert runs(name, "failed") == 1 and runs(name, "ok") >= 1
+    assert REGISTRY.get_sample_value("loyalty_job_last_success_timestamp_seconds", {"job": name}) > 0
+    failure = next(r for r in caplog.records if r.getMessage() == "job failed unexpectedly; next run as scheduled")
+    assert failure.exc_info is not None and isinstance(failure.exc_info[1], KeyError)
+
+
+async def test_a_job_that_never_succeeded_has_no_last_success() -> None:
+    name = f"broken-{uuid.uuid4().hex[:8]}"
+
+    async def run_once() -> None:
+        raise ValueError("always")
+
+    await PeriodicJob(name, 60, run_once).run_logged()
+    assert runs(name, "failed") == 1 and runs(name, "ok") == 0
+    assert REGISTRY.get_sample_value("loyalty_job_last_success_timestamp_seconds", {"job": name}) is None

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Collection, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 
 import asyncpg
+
+from services.common.errors import AlreadyExists
 
 # The database cannot be reached, went away mid-statement, or is shutting down or starting up
 # (a restart, a failover): trying again later may succeed. Never the caller's fault. asyncpg's
@@ -94,3 +96,18 @@ async def unit_of_work(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
         _AFTER_COMMIT.reset(token)
     for action in committed:
         action()
+
+
+@contextmanager
+def taken_concurrently(constraints: Collection[str], message: str) -> Iterator[None]:
+    """A unique key a concurrent transaction took first is ALREADY_EXISTS with `message`, not INTERNAL.
+
+    A key is looked up under its member's lock; the same key sent for two members at once passes both
+    lookups, and the second insert meets the first in the unique index.
+    """
+    try:
+        yield
+    except asyncpg.UniqueViolationError as error:
+        if error.constraint_name not in constraints:
+            raise
+        raise AlreadyExists(message) from error

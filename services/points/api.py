@@ -84,8 +84,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
     async def GetBalance(
         self, request: pb.GetBalanceRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.GetBalanceResponse:
-        member = await self._app.member(request.member_id)
-        balances = await self._ledger.balances(request.member_id)
+        member, balances = await self._ledger.member_balances(request.member_id)
         return pb.GetBalanceResponse(
             member_id=member.member_id,
             balance=member.balance,

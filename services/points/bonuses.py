@@ -24,7 +24,7 @@ from services.common.events import new_envelope
 from services.common.kafka import POINTS_EVENTS_TOPIC
 from services.common.member_ids import check_member_id
 from services.common.outbox import add_events
-from services.points import domain, ledger, lots_store, store
+from services.points import domain, ledger, lots_store, settlement, store
 from services.points.expiry import expire_on_arrival
 from services.points.program import Activity, LimitPer, Program
 from services.points.program_application import ProgramApplication
@@ -172,6 +172,7 @@ async def credit_bonuses(
         for bonus in bonuses
     ]
     entries = await lots_store.insert_credits(connection, credits)
+    await _cover_overdrafts(connection, entries)
     expired = await expire_on_arrival(connection, [(c.member_id, c.expires_at) for c in credits], domain.utc_now())
     envelopes = [
         new_envelope(
@@ -191,3 +192,13 @@ async def credit_bonuses(
     ]
     await add_events(connection, POINTS_EVENTS_TOPIC, envelopes)
     return entries
+
+
+async def _cover_overdrafts(connection: asyncpg.Connection, entries: Sequence[store.EntryRow]) -> None:
+    """Bonuses repay no debt, but cover an overdraft as any new points do (settlement.settle_spent_refunds)."""
+    overdrawn = await store.overdrawn_members(connection, [entry.member_id for entry in entries])
+    for entry in entries:
+        if entry.member_id in overdrawn:
+            member = await store.get_member(connection, entry.member_id)  # as the bonuses before it left it
+            assert member is not None
+            await settlement.settle_spent_refunds(connection, member, entry, overdraft_only=True)

@@ -72,7 +72,10 @@ class ExpiryJob:
         late) is not dormant on day one. What activity is: migration points/017.
         Members are locked first, a batch per transaction (those busy elsewhere
         are left for the next pass): a purchase committing meanwhile makes its
-        member active again before any of their lots is touched.
+        member active again before any of their lots is touched. A hold taken
+        since the pass began (`now`) keeps its points: they expire just after
+        it, never before, which would leave it backed by nothing
+        (ledger.reservations).
         """
         while True:
             async with unit_of_work(self._pool) as connection:
@@ -85,7 +88,9 @@ class ExpiryJob:
                                              AND (l.expires_at IS NULL OR l.expires_at > $1) AND l.earned_at < $1)
                             ORDER BY member_id LIMIT $3
                               FOR UPDATE SKIP LOCKED)
-                       UPDATE lots SET expires_at = $1
+                       UPDATE lots SET expires_at = GREATEST($1, (
+                                  SELECT max(h.created_at) + interval '1 microsecond' FROM holds h
+                                   WHERE h.member_id = d.member_id AND h.status = 'held'))
                          FROM dormant d
                         WHERE lots.member_id = d.member_id AND lots.remaining > 0
                           AND (lots.expires_at IS NULL OR lots.expires_at > $1) AND lots.earned_at < $1
@@ -212,7 +217,7 @@ async def expire_due(connection: asyncpg.Connection, member_ids: Sequence[str], 
     """
     lots = await lots_store.open_lots_of(connection, member_ids)
     holds = await lots_store.open_holds_of(connection, member_ids, now)
-    draws, repaid = await settlement.settle_from_expiring(
+    draws, repaid = await settlement.settle_from_own_points(
         connection, {member: ledger.draws_to_expire(lots[member], holds[member], now) for member in member_ids}
     )
     entries = [

@@ -22,7 +22,7 @@ from services.common.kafka import POINTS_EVENTS_TOPIC, TICKETS_EVENTS_TOPIC
 from services.common.member_ids import check_member_id
 from services.common.outbox import add_event
 from services.common.settings import KafkaSettings
-from services.points import domain, lots_store, store
+from services.points import domain, lots_store, settlement, store
 
 SOURCE = "loyalty.points"
 MAX_GOODWILL_POINTS = 10_000_000
@@ -59,7 +59,8 @@ def description(grant: ticket_events.GoodwillGranted) -> str:
 async def credit_goodwill(connection: asyncpg.Connection, envelope: EventEnvelope, payload: Message) -> None:
     assert isinstance(payload, ticket_events.GoodwillGranted)
     validate_grant(payload)
-    if await store.get_member(connection, payload.member_id, lock=True) is None:
+    member = await store.get_member(connection, payload.member_id, lock=True)
+    if member is None:
         raise NotFound(f"member_id: member {payload.member_id!r} is not enrolled")
     if await connection.fetchval("SELECT 1 FROM goodwill_credits WHERE ticket_id = $1", payload.ticket_id):
         return  # this ticket's goodwill was credited by an earlier event
@@ -77,6 +78,7 @@ async def credit_goodwill(connection: asyncpg.Connection, envelope: EventEnvelop
             expires_at=None,
         ),
     )
+    await settlement.settle_spent_refunds(connection, member, entry, overdraft_only=True)
     await connection.execute(
         """INSERT INTO goodwill_credits
                (ticket_id, member_id, entry_id, points, reason, granted_by, approved_by, granted_at, event_id)

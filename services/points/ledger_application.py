@@ -14,15 +14,17 @@ import asyncpg
 from google.protobuf.message import Message
 from loyalty.events.v1 import points_pb2 as events
 
-from services.common.db import unit_of_work
+from services.common.db import taken_concurrently, unit_of_work
 from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from services.common.events import new_envelope
 from services.common.kafka import POINTS_EVENTS_TOPIC
 from services.common.member_ids import require_member_id
 from services.common.outbox import add_event
-from services.points import domain, ledger, lots_store, store
+from services.points import domain, ledger, lots_store, settlement, store
 
 SOURCE = "loyalty.points"
+_HOLD_KEY_TAKEN = "idempotency_key: already used for a different hold"
+_ADJUSTMENT_KEY_TAKEN = "idempotency_key: already used for a different adjustment"
 
 
 @dataclass(frozen=True)
@@ -49,41 +51,50 @@ class LedgerApplication:
         self._pool = pool
 
     async def balances(self, member_id: str) -> ledger.Balances:
+        return (await self.member_balances(member_id))[1]
+
+    async def member_balances(self, member_id: str) -> tuple[store.MemberRow, ledger.Balances]:
+        """The member and its balances, read in one snapshot: a capture committing between the reads of lots
+        and holds would count its points both as held and as still in their lots."""
         require_member_id(member_id)
-        now = domain.utc_now()
-        async with self._pool.acquire() as connection:
-            await _member(connection, member_id, lock=False)
-            return await _balances(connection, member_id, now)
+        async with (
+            self._pool.acquire() as connection,
+            connection.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            member = await _member(connection, member_id, lock=False)
+            return member, await _balances(connection, member_id, domain.utc_now())
 
     async def hold(
         self, member_id: str, points: int, idempotency_key: str, ttl: timedelta, description: str
     ) -> HoldResult:
         require_member_id(member_id)
         ledger.validate_hold(points, idempotency_key, ttl, description)
-        now = domain.utc_now()
         async with unit_of_work(self._pool) as connection:
-            await _member(connection, member_id, lock=True)
+            member = await _member(connection, member_id, lock=True)
+            now = domain.utc_now()  # after the lock: what was open when the lock was asked for may not be now
             previous = await lots_store.find_hold_by_key(connection, idempotency_key)
             if previous is not None:
                 if (previous.member_id, previous.points) != (member_id, points):
-                    raise AlreadyExists("idempotency_key: already used for a different hold")
+                    raise AlreadyExists(_HOLD_KEY_TAKEN)
                 return HoldResult(previous, hold_status(previous, now), duplicate=True)
+            await settlement.settle_freed(connection, member, now)  # a hold that ran out may have freed some
             ledger.require_available(await _balances(connection, member_id, now), points)
-            hold = await lots_store.insert_hold(
-                connection,
-                member_id=member_id,
-                points=points,
-                idempotency_key=idempotency_key,
-                description=description,
-                now=now,
-                expires_at=now + ttl,
-            )
+            with taken_concurrently({"holds_idempotency_key_key"}, _HOLD_KEY_TAKEN):
+                hold = await lots_store.insert_hold(
+                    connection,
+                    member_id=member_id,
+                    points=points,
+                    idempotency_key=idempotency_key,
+                    description=description,
+                    now=now,
+                    expires_at=now + ttl,
+                )
             return HoldResult(hold, "held")
 
     async def capture(self, hold_id: str) -> HoldResult:
-        now = domain.utc_now()
         async with unit_of_work(self._pool) as connection:
             hold = await _locked_hold(connection, hold_id)
+            now = domain.utc_now()  # after the lock: a hold may run out while its capture waits for the member
             status = hold_status(hold, now)
             if status == "captured":
                 entry = await store.get_entry(connection, hold.capture_entry_id) if hold.capture_entry_id else None
@@ -115,62 +126,73 @@ class LedgerApplication:
             return HoldResult(captured, "captured", entry=entry)
 
     async def release(self, hold_id: str) -> HoldResult:
-        now = domain.utc_now()
         async with unit_of_work(self._pool) as connection:
             hold = await _locked_hold(connection, hold_id)
+            now = domain.utc_now()
             status = hold_status(hold, now)
             if status == "captured":
                 raise FailedPrecondition("hold_id: the hold is captured, it cannot be released")
             if status != "held":
                 return HoldResult(hold, status, duplicate=True)
-            return HoldResult(await lots_store.settle_hold(connection, hold.hold_id, "released", now), "released")
+            released = await lots_store.settle_hold(connection, hold.hold_id, "released", now)
+            await settlement.settle_freed(connection, await _member(connection, hold.member_id, lock=False), now)
+            return HoldResult(released, "released")
 
     async def adjust(self, member_id: str, points: int, reason: str, actor: str, idempotency_key: str) -> AdjustResult:
         require_member_id(member_id)
         ledger.validate_adjustment(points, idempotency_key, reason, actor)
-        now = domain.utc_now()
         key = f"adjust:{idempotency_key}"
         async with unit_of_work(self._pool) as connection:
-            await _member(connection, member_id, lock=True)
+            member = await _member(connection, member_id, lock=True)
+            now = domain.utc_now()
             previous = await store.find_entry_by_key(connection, key)
             if previous is not None:
                 if (previous.member_id, previous.points) != (member_id, points):
-                    raise AlreadyExists("idempotency_key: already used for a different adjustment")
+                    raise AlreadyExists(_ADJUSTMENT_KEY_TAKEN)
                 return AdjustResult(previous, duplicate=True)
             draws = []
             if points < 0:
+                await settlement.settle_freed(connection, member, now)
                 lots, holds, overdrawn = await _books(connection, member_id, now)
                 ledger.require_available(ledger.balances(lots, holds, now, overdrawn), -points)
                 draws = ledger.draw_first_expiring(lots, -points, now, ledger.reserved_by_lot(lots, holds))
-            description = f"{reason} (by {actor})"
+            with taken_concurrently({"ledger_entries_idempotency_key_key"}, _ADJUSTMENT_KEY_TAKEN):
+                description = f"{reason} (by {actor})"
+                entry = await _adjustment_entry(connection, member_id, points, key, description, draws, now)
             if points > 0:
-                entry = await lots_store.insert_credit(
-                    connection,
-                    lots_store.NewCredit(
-                        member_id=member_id,
-                        kind="adjustment",
-                        points=points,
-                        idempotency_key=key,
-                        description=description,
-                        earned_at=now,
-                        expires_at=None,
-                    ),
-                )
-            else:
-                entry = await store.insert_entry(
-                    connection,
-                    member_id=member_id,
-                    kind="adjustment",
-                    points=points,
-                    idempotency_key=key,
-                    description=description,
-                )
-                await lots_store.apply_draws(connection, entry.entry_id, draws)
+                await settlement.settle_spent_refunds(connection, member, entry, overdraft_only=True)
             adjusted = events.PointsAdjusted(
                 member_id=member_id, points=points, reason=reason, actor=actor, ledger_entry_id=str(entry.entry_id)
             )
             await _emit(connection, adjusted, member_id, now)
             return AdjustResult(entry, duplicate=False)
+
+
+async def _adjustment_entry(
+    connection: asyncpg.Connection,
+    member_id: str,
+    points: int,
+    key: str,
+    description: str,
+    draws: list[ledger.Draw],
+    now: datetime,
+) -> store.EntryRow:
+    if points > 0:
+        credit = lots_store.NewCredit(
+            member_id=member_id,
+            kind="adjustment",
+            points=points,
+            idempotency_key=key,
+            description=description,
+            earned_at=now,
+            expires_at=None,
+        )
+        return await lots_store.insert_credit(connection, credit)
+    entry = await store.insert_entry(
+        connection, member_id=member_id, kind="adjustment", points=points, idempotency_key=key, description=description
+    )
+    await lots_store.apply_draws(connection, entry.entry_id, draws)
+    return entry
 
 
 async def _member(connection: asyncpg.Connection, member_id: str, *, lock: bool) -> store.MemberRow:

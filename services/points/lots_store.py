@@ -175,8 +175,13 @@ async def apply_entries_draws(connection: asyncpg.Connection, draws: Sequence[tu
         points,
     )
     await connection.execute(
+        # An entry may draw on a lot again: an overdrawn refund entry drew what its hold left free of its own
+        # lot, and draws the rest when that lot settles it (settlement.py).
         """INSERT INTO lot_draws (entry_id, lot_id, points)
-           SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::bigint[])""",
+           SELECT entry_id, lot_id, sum(points) FROM unnest($1::uuid[], $2::uuid[], $3::bigint[])
+                  AS u(entry_id, lot_id, points)
+            GROUP BY entry_id, lot_id
+           ON CONFLICT (entry_id, lot_id) DO UPDATE SET points = lot_draws.points + EXCLUDED.points""",
         entry_ids,
         lot_ids,
         points,

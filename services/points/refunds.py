@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import asyncpg
 from loyalty.events.v1 import points_pb2 as events
 
-from services.common.db import unit_of_work
+from services.common.db import taken_concurrently, unit_of_work
 from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from services.common.events import new_envelope
 from services.common.kafka import POINTS_EVENTS_TOPIC
@@ -25,6 +25,9 @@ from services.points.program_application import ProgramApplication
 from services.points.reversal import Reversal, take_back
 
 SOURCE = "loyalty.points"
+_REFUND_ID_TAKEN = "refund_id: already used for a different refund"
+# The refund's ledger entry is keyed by its id, and written before the refund row.
+_REFUND_ID_CONSTRAINTS = frozenset({"ledger_entries_idempotency_key_key", "refunds_pkey"})
 
 
 @dataclass(frozen=True)
@@ -82,20 +85,21 @@ class RefundApplication:
             idempotency_key=f"refund:{refund.refund_id}",
             description=f"refund {refund.refund_id} of purchase {purchase.purchase_id}",
         )
-        taken = await take_back(connection, reversal, now, policy)
-        row = await refunds_store.insert_refund(
-            connection,
-            refund_id=refund.refund_id,
-            purchase_id=purchase.purchase_id,
-            member_id=purchase.member_id,
-            amount_minor=refund.amount.amount_minor,
-            points_reversed=points,
-            points_owed=taken.owed,
-            points_overdrawn=taken.overdrawn,
-            points_expired=taken.expired,
-            entry_id=taken.entry.entry_id if taken.entry else None,
-            occurred_at=refund.occurred_at,
-        )
+        with taken_concurrently(_REFUND_ID_CONSTRAINTS, _REFUND_ID_TAKEN):
+            taken = await take_back(connection, reversal, now, policy)
+            row = await refunds_store.insert_refund(
+                connection,
+                refund_id=refund.refund_id,
+                purchase_id=purchase.purchase_id,
+                member_id=purchase.member_id,
+                amount_minor=refund.amount.amount_minor,
+                points_reversed=points,
+                points_owed=taken.owed,
+                points_overdrawn=taken.overdrawn,
+                points_expired=taken.expired,
+                entry_id=taken.entry.entry_id if taken.entry else None,
+                occurred_at=refund.occurred_at,
+            )
         reversed_event = events.PointsReversed(
             member_id=purchase.member_id,
             purchase_id=purchase.purchase_id,
@@ -142,6 +146,6 @@ async def _repeat_of(
     connection: asyncpg.Connection, previous: refunds_store.RefundRow, refund: domain.Refund
 ) -> RefundResult:
     if (previous.purchase_id, previous.amount_minor) != (refund.purchase_id, refund.amount.amount_minor):
-        raise AlreadyExists("refund_id: already used for a different refund")
+        raise AlreadyExists(_REFUND_ID_TAKEN)
     entry = await store.get_entry(connection, previous.entry_id) if previous.entry_id else None
     return RefundResult(previous, entry, duplicate=True)

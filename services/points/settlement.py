@@ -7,11 +7,13 @@ for those refund entries, with no new entry, and the balance is back where
 the entries say. Either way no lot goes negative and the books balance.
 
 Two kinds of points settle: a new lot's, in the transaction that credits it,
-and the refunded credit's own points when they expire. A refund cannot take
-those while an open hold keeps them, and counts them as spent; when the hold
-is released or runs out they are free again, past their expiry or later.
-Expiring them while the member still owes what the refund could not take
-would cost the member the same points twice. Both run with the member locked.
+and the refunded credit's own points once no hold keeps them. A refund cannot
+take those while an open hold keeps them, and counts them as spent; when the
+hold is released or runs out they are free again: at the release, at the
+member's next hold or debit, or at their expiry, whichever comes first.
+Spending or expiring them while the member still owes what the refund could
+not take would cost the member the same points twice. All run with the
+member locked.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
 
@@ -26,13 +29,21 @@ from services.common.ids import new_id
 from services.points import ledger, lots_store, refunds_store, store
 
 
-async def settle_spent_refunds(connection: asyncpg.Connection, member: store.MemberRow, earned: store.EntryRow) -> int:
-    """Settle debt and overdrafts from the lot of `earned`; returns the points repaid by entries (debt)."""
-    if not member.points_owed and not member.points_overdrawn:
+async def settle_spent_refunds(
+    connection: asyncpg.Connection, member: store.MemberRow, earned: store.EntryRow, *, overdraft_only: bool = False
+) -> int:
+    """Settle debt and overdrafts from the lot of `earned`; returns the points repaid by entries (debt).
+
+    `overdraft_only` for bonuses, adjustments and goodwill: they repay no debt, but they cover an overdraft as
+    any new points do. Left in their lot while the balance is below zero they could never be spent, and would
+    expire while the overdraft stayed.
+    """
+    owed = 0 if overdraft_only else member.points_owed
+    if not owed and not member.points_overdrawn:
         return 0
     lot = await refunds_store.lot_of_entry(connection, earned.entry_id)
     assert lot is not None
-    spent = refunds_store.Unsettled(member.member_id, member.points_owed, member.points_overdrawn)
+    spent = refunds_store.Unsettled(member.member_id, owed, member.points_overdrawn)
     settled = await _settle(
         connection,
         spent,
@@ -43,14 +54,14 @@ async def settle_spent_refunds(connection: asyncpg.Connection, member: store.Mem
     return settled.repaid
 
 
-async def settle_from_expiring(
+async def settle_from_own_points(
     connection: asyncpg.Connection, expiring: Mapping[str, Sequence[ledger.Draw]]
 ) -> tuple[dict[str, list[ledger.Draw]], dict[str, int]]:
-    """Let the points about to expire (draws by member) settle what their members owe.
+    """Let points a hold no longer keeps (draws by member: about to expire, or freed) settle what members owe.
 
     Only a refunded credit's own points do, and only what its own refunds left unsettled: a refund could not
-    take them because a hold kept them. Others expire as usual (a late credit that arrives expired was gone
-    before the debt came). Returns what is left to expire, and the points repaid by entries, by member.
+    take them because a hold kept them. Others are left as they were (to expire: a late credit that arrives
+    expired was gone before the debt came). Returns the draws left, and the points repaid by entries, by member.
     """
     left = {member_id: list(draws) for member_id, draws in expiring.items()}
     repaid: dict[str, int] = {}
@@ -81,6 +92,29 @@ async def settle_from_expiring(
             expiring_now += settled.left
         left[spent.member_id] = expiring_now
     return left, repaid
+
+
+async def settle_freed(connection: asyncpg.Connection, member: store.MemberRow, now: datetime) -> int:
+    """Let a refunded credit's own points, freed by the hold that kept them from its refund, settle that refund.
+
+    Released or run out, the hold no longer keeps them: left spendable while the member owes the refund they
+    belong to, they would be spent twice. Runs with the member locked, before anything reads what is
+    available; returns the points repaid by entries (debt).
+    """
+    if not member.points_owed and not member.points_overdrawn:
+        return 0
+    settling = await refunds_store.lots_of_unsettled_reversals(connection, [member.member_id])
+    if not settling:
+        return 0
+    lots = await lots_store.open_lots(connection, member.member_id)
+    reserved = ledger.reserved_by_lot(lots, await lots_store.open_holds(connection, member.member_id, now))
+    freed = [
+        ledger.Draw(lot.lot_id, lot.remaining - reserved.get(lot.lot_id, 0))
+        for lot in lots
+        if lot.lot_id in settling and lot.spendable(now) and lot.remaining > reserved.get(lot.lot_id, 0)
+    ]
+    _, repaid = await settle_from_own_points(connection, {member.member_id: freed})
+    return repaid.get(member.member_id, 0)
 
 
 @dataclass(frozen=True)

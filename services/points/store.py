@@ -78,6 +78,14 @@ async def get_member(connection: asyncpg.Connection, member_id: str, *, lock: bo
     return MemberRow(**record) if record else None
 
 
+async def overdrawn_members(connection: asyncpg.Connection, member_ids: Sequence[str]) -> set[str]:
+    """Those of the members whose balance a refund took below what their lots hold (negative_balance)."""
+    records = await connection.fetch(
+        "SELECT member_id FROM members WHERE member_id = ANY($1::text[]) AND points_overdrawn > 0", list(member_ids)
+    )
+    return {record["member_id"] for record in records}
+
+
 async def lock_members(
     connection: asyncpg.Connection, member_ids: Sequence[str], *, skip_locked: bool = False
 ) -> dict[str, MemberRow]:

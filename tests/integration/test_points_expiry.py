@@ -183,6 +183,20 @@ async def active_months_ago(pool: asyncpg.Pool, member_id: str, months: int) -> 
     )
 
 
+async def test_a_hold_taken_after_an_inactivity_pass_began_keeps_its_points_through_it(
+    pool: asyncpg.Pool, ledger: LedgerApplication, dormant: tuple[ProgramApplication, PointsApplication]
+) -> None:
+    programs, app = dormant
+    member_id = await member_with_points(app, 100)  # 200 points
+    await active_months_ago(pool, member_id, 26)
+    pass_began = utc_now()  # a pass over many members reads its clock once, at its start
+    hold = await ledger.hold(member_id, 200, new_id("h"), timedelta(hours=1), "reward")
+    await ExpiryJob(pool, programs).run_once(pass_began)  # ... and comes to this member after the hold
+    captured = await ledger.capture(str(hold.hold.hold_id))
+    assert captured.entry is not None and captured.entry.points == -200
+    assert_balanced(await books(pool, ledger, member_id))
+
+
 async def test_enrolling_is_activity_even_for_a_member_whose_purchases_were_made_long_before(
     pool: asyncpg.Pool, ledger: LedgerApplication, dormant: tuple[ProgramApplication, PointsApplication]
 ) -> None:

@@ -8,8 +8,11 @@ from datetime import timedelta
 import asyncpg
 import pytest
 
+from services.common.db import unit_of_work
 from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from services.points import lots_store
 from services.points.application import PointsApplication
+from services.points.ledger import Lot
 from services.points.ledger_application import LedgerApplication
 from tests.integration.points_ledger_support import assert_balanced, books, earn, member_with_points, new_id
 
@@ -191,3 +194,51 @@ async def test_concurrent_holds_never_overspend(
     state = await books(pool, ledger, member_id)
     assert (state.available, state.held) == (0, 1000)
     assert_balanced(state)
+
+
+async def test_balances_are_read_in_one_snapshot_while_a_capture_commits(
+    pool: asyncpg.Pool, app: PointsApplication, ledger: LedgerApplication, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    member_id = await member_with_points(app, 500)  # 1000 points
+    hold = await ledger.hold(member_id, 300, new_id("h"), HOUR, "")  # 700 available, before and after its capture
+    read_lots = lots_store.open_lots
+
+    async def lots_then_a_capture_commits(connection: asyncpg.Connection, member: str) -> list[Lot]:
+        lots = await read_lots(connection, member)
+        monkeypatch.setattr(lots_store, "open_lots", read_lots)
+        await ledger.capture(str(hold.hold.hold_id))  # commits between the reads of lots and of holds
+        return lots
+
+    monkeypatch.setattr(lots_store, "open_lots", lots_then_a_capture_commits)
+    assert (await ledger.balances(member_id)).available == 700
+
+
+async def test_one_key_sent_for_two_members_at_once_is_already_exists_for_one_of_them(
+    app: PointsApplication, ledger: LedgerApplication
+) -> None:
+    for _ in range(5):  # the two lookups pass together most of the time, not always
+        first, second = await member_with_points(app, 100), await member_with_points(app, 100)
+        key = new_id("k")
+        holds = await asyncio.gather(
+            ledger.hold(first, 50, key, HOUR, ""), ledger.hold(second, 50, key, HOUR, ""), return_exceptions=True
+        )
+        adjustments = await asyncio.gather(
+            *(ledger.adjust(member, 5, "fix", "ann", key) for member in (first, second)), return_exceptions=True
+        )
+        for results, message in ((holds, "a different hold"), (adjustments, "a different adjustment")):
+            refused = [r for r in results if isinstance(r, BaseException)]
+            assert len(refused) == 1 and isinstance(refused[0], AlreadyExists), refused
+            assert str(refused[0]) == f"idempotency_key: already used for {message}"
+
+
+async def test_a_capture_that_waited_for_the_member_past_the_holds_expiry_is_refused(
+    pool: asyncpg.Pool, app: PointsApplication, ledger: LedgerApplication
+) -> None:
+    member_id = await member_with_points(app, 100)
+    hold = await ledger.hold(member_id, 100, new_id("h"), timedelta(seconds=1), "")
+    async with unit_of_work(pool) as busy:  # another operation on the member holds its lock
+        await busy.execute("SELECT 1 FROM members WHERE member_id = $1 FOR UPDATE", member_id)
+        capture = asyncio.ensure_future(ledger.capture(str(hold.hold.hold_id)))
+        await asyncio.sleep(1.5)  # the hold runs out meanwhile
+    with pytest.raises(FailedPrecondition, match="the hold is expired"):
+        await capture

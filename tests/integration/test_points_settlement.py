@@ -1,0 +1,119 @@
+"""What settles the points a refund could not take: freed held points, bonuses under negative_balance, expiry."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+
+from services.points.application import PointsApplication
+from services.points.bonuses import ActivityRecord
+from services.points.expiry import ExpiryJob
+from services.points.ledger_application import LedgerApplication
+from services.points.program_application import ProgramApplication
+from services.points.refunds import RefundApplication
+from tests.integration.points_ledger_support import (
+    NEGATIVE_BALANCE_PROGRAM,
+    assert_balanced,
+    books,
+    member_with_points,
+    new_id,
+)
+from tests.integration.test_points_refunds import expire_while_held, purchase, refund, refunds
+
+__all__ = ["refunds"]
+
+HOUR = timedelta(hours=1)
+
+
+async def owed(pool: asyncpg.Pool, member_id: str) -> int:
+    return int(await pool.fetchval("SELECT points_owed FROM members WHERE member_id = $1", member_id))
+
+
+async def test_an_overdrawn_refund_that_drew_part_of_its_own_lot_is_settled_by_the_rest_at_expiry(
+    pool: asyncpg.Pool, app: PointsApplication, ledger: LedgerApplication, refunds: RefundApplication
+) -> None:
+    await ProgramApplication(pool).apply(NEGATIVE_BALANCE_PROGRAM)
+    member_id = await member_with_points(app, 0)
+    purchase_id = await purchase(app, member_id, 5000)  # 100 points
+    hold = await ledger.hold(member_id, 60, new_id("h"), HOUR, "")
+    result = await refunds.refund(refund(purchase_id, 5000))  # takes the 40 the hold left, overdraws 60
+    assert (result.refund.points_overdrawn, result.refund.points_owed) == (60, 0)
+    await expire_while_held(pool, purchase_id, hold.hold.created_at)
+    await pool.execute("UPDATE holds SET expires_at = now() WHERE hold_id = $1", hold.hold.hold_id)
+    # The hold ran out and the lot's 60 left expire: they cover the refund, which drew on that lot before.
+    await ExpiryJob(pool, ProgramApplication(pool)).run_once(datetime.now(UTC))
+    state = await books(pool, ledger, member_id)
+    assert (state.entries_sum, state.overdrawn) == (0, 0)
+    assert_balanced(state)
+    draws = await pool.fetch(
+        """SELECT d.points FROM lot_draws d JOIN ledger_entries e USING (entry_id)
+            WHERE e.member_id = $1 AND e.kind = 'refund'""",
+        member_id,
+    )
+    assert [r["points"] for r in draws] == [100]
+
+
+@pytest.mark.parametrize("policy", ["debt", "negative_balance"])
+async def test_a_released_hold_frees_a_refunded_purchases_points_to_settle_its_refund_not_to_be_spent(
+    pool: asyncpg.Pool, app: PointsApplication, ledger: LedgerApplication, refunds: RefundApplication, policy: str
+) -> None:
+    if policy == "negative_balance":
+        await ProgramApplication(pool).apply(NEGATIVE_BALANCE_PROGRAM)
+    member_id = await member_with_points(app, 0)
+    purchase_id = await purchase(app, member_id, 5000)  # 100 points, never expire
+    hold = await ledger.hold(member_id, 100, new_id("h"), HOUR, "")
+    result = await refunds.refund(refund(purchase_id, 5000))
+    assert (result.refund.points_owed, result.refund.points_overdrawn) == ((100, 0) if policy == "debt" else (0, 100))
+    await ledger.release(str(hold.hold.hold_id))
+    state = await books(pool, ledger, member_id)
+    assert (state.available, state.overdrawn, await owed(pool, member_id)) == (0, 0, 0)
+    assert_balanced(state)
+
+
+async def test_a_hold_that_ran_out_settles_the_refund_before_the_next_hold_can_spend_its_points(
+    pool: asyncpg.Pool, app: PointsApplication, ledger: LedgerApplication, refunds: RefundApplication
+) -> None:
+    member_id = await member_with_points(app, 50)  # 100 points of another purchase
+    purchase_id = await purchase(app, member_id, 5000)  # 100 points
+    hold = await ledger.hold(member_id, 200, new_id("h"), HOUR, "")
+    assert (await refunds.refund(refund(purchase_id, 5000))).refund.points_owed == 100
+    await pool.execute("UPDATE holds SET expires_at = now() WHERE hold_id = $1", hold.hold.hold_id)
+    second = await ledger.hold(member_id, 100, new_id("h"), HOUR, "")  # the other purchase's 100: yes
+    assert second.status == "held" and await owed(pool, member_id) == 0
+    assert (await ledger.balances(member_id)).available == 0
+    assert_balanced(await books(pool, ledger, member_id))
+
+
+NEGATIVE_WITH_TERM_AND_BONUS = """
+id: neg-term
+effective_from: 2020-01-01
+currency: USD
+earning: {base_rates: {USD: 2}}
+expiry: {months_after_earning: 12}
+refunds: {spent_points: negative_balance}
+bonuses:
+  activities:
+    - {id: newsletter-optin, points: 100}
+"""
+
+
+async def test_bonus_and_adjustment_points_cover_an_overdraft_instead_of_expiring_unspendable(
+    pool: asyncpg.Pool, ledger: LedgerApplication
+) -> None:
+    programs = ProgramApplication(pool)
+    await programs.apply(NEGATIVE_WITH_TERM_AND_BONUS)
+    app = PointsApplication(pool, 2, programs)
+    member_id = await member_with_points(app, 0)
+    purchase_id = await purchase(app, member_id, 10000)  # 200 points
+    hold = await ledger.hold(member_id, 200, new_id("h"), HOUR, "")
+    await ledger.capture(str(hold.hold.hold_id))
+    await RefundApplication(pool, programs).refund(refund(purchase_id, 10000))  # overdraws 200
+    await app.record_activity(ActivityRecord(member_id, "newsletter-optin", new_id("k"), datetime.now(UTC)))
+    await ledger.adjust(member_id, 30, "goodwill", "agent-1", new_id("a"))
+    assert (await ledger.balances(member_id)).available == -70
+    await ExpiryJob(pool, programs).run_once(datetime.now(UTC) + timedelta(days=400))
+    state = await books(pool, ledger, member_id)
+    assert (state.available, state.overdrawn) == (-70, 70)  # nothing of the 130 was left to expire
+    assert_balanced(state)

@@ -21,10 +21,12 @@ The rules, in order (docs/program.md#how-a-purchase-is-priced):
    already earned that program day), each as a negative component.
 
 Rounding rule: each component is computed exactly in Decimal and rounded on
-its own to whole points by the program's `rounding` (down by default). A
-component that lowers earning always rounds toward zero, so it never takes
-more than its exact value; together with the proportional line amounts this
-keeps the total from going negative.
+its own to whole points by the program's `rounding` (down by default), except
+reductions: the reduced base is rounded once like the base, and each
+reduction is the difference it makes to it, so a multiplier of 0 takes back
+all its lines earned. The reduced base is never negative (the proportional
+line amounts never add up to more than was paid), and caps round toward
+zero, so the total is never negative.
 """
 
 from __future__ import annotations
@@ -176,14 +178,15 @@ def _item_rules(rules: Sequence[Rule], purchase: Purchase) -> dict[int, Rule]:
 def _components(context: _Context, member_tier: str) -> list[EarnComponent]:
     """Base, rules in file order, campaigns in file order, tier bonus; zero-point ones left out but base."""
     whole_units = context.purchase.amount.amount_minor // context.unit
+    base_exact = context.rate * whole_units
     base = EarnComponent(
         "base",
-        context.points(context.rate * whole_units),
+        context.points(base_exact),
         f"{context.rate} points per {context.currency} on {whole_units} whole units",
     )
     rules = context.program.earning.rules
     # Reductions lower the base itself, so they come first: the other multipliers and the tier bonus use it.
-    reductions = {rule.id: _item_rule(context, rule) for rule in rules if _is_reduction(rule)}
+    reductions = _reductions(context, base_exact, base.points)
     earned_base = base.points + sum(c.points for c in reductions.values() if c)
     found = [
         *(reductions[r.id] if _is_reduction(r) else _rule_component(context, r, earned_base) for r in rules),
@@ -195,6 +198,33 @@ def _components(context: _Context, member_tier: str) -> list[EarnComponent]:
 
 def _is_reduction(rule: Rule) -> bool:
     return rule.multiplier is not None and rule.multiplier < 1
+
+
+def _reductions(context: _Context, base_exact: Decimal, base_points: int) -> dict[str, EarnComponent | None]:
+    """Each reduced-earning rule's component, by rule id, in file order.
+
+    The reduced base is rounded once, as the base is, and each reduction is
+    what its rule moves that rounded value by: rounded on its own toward zero,
+    a reduction would leave the fraction the base rounded up, so lines at
+    multiplier 0 (1.00 EUR at 1.5 points) would still earn a point.
+    """
+    reductions: dict[str, EarnComponent | None] = {}
+    exact, earned = base_exact, base_points
+    for rule in context.program.earning.rules:
+        if not _is_reduction(rule):
+            continue
+        assert rule.multiplier is not None
+        lines = [line for index, line in enumerate(context.lines) if context.item_rules.get(index) is rule]
+        if not lines:
+            reductions[rule.id] = None
+            continue
+        whole_units = context.whole_units(lines, reduced_base=False)
+        exact += (rule.multiplier - 1) * context.rate * whole_units
+        reduced = context.points(exact)
+        how = f"x{rule.multiplier} on {whole_units} {context.currency} units of items"
+        reductions[rule.id] = _component(rule, reduced - earned, how)
+        earned = reduced
+    return reductions
 
 
 def _rule_component(context: _Context, rule: Rule, earned_base: int) -> EarnComponent | None:

@@ -125,6 +125,23 @@ def test_a_zero_multiplier_takes_the_base_of_its_lines_back() -> None:
     assert decision.total == 40
 
 
+@pytest.mark.parametrize("rounding", ["down", "half_up", "up"])
+def test_a_zero_multiplier_takes_back_everything_its_lines_earn_whatever_the_rounding(rounding: str) -> None:
+    # 1.5 points per EUR on one gift-card euro: a base of 1.5 rounded up to 2 must not leave a point behind.
+    decision = price(purchase("1.00", ("GC", "gift_card", 1, "1.00"), currency="EUR"), rounding=rounding)
+    assert decision.total == 0
+    assert points(decision)["rule:gift-cards"] == -points(decision)["base"]
+
+
+@pytest.mark.parametrize(("rounding", "expected"), [("down", 1), ("half_up", 2), ("up", 2)])
+def test_the_reduced_base_is_rounded_once_like_the_base(rounding: str, expected: int) -> None:
+    # 2 EUR, 1 of it on a gift card: the earned base is exactly 1.5, rounded by the program's rule.
+    bought = purchase("2.00", ("GC", "gift_card", 1, "1.00"), ("T", "tops", 1, "1.00"), currency="EUR")
+    decision = price(bought, rounding=rounding)
+    assert points(decision) == {"base": 3, "rule:gift-cards": expected - 3}
+    assert decision.total == expected
+
+
 def test_each_line_takes_only_its_first_matching_item_rule() -> None:
     shop = parse_program(
         PROGRAM.replace("match: {categories: [gift_card]}", "match: {categories: [gift_card, shoes]}")

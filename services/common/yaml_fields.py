@@ -128,7 +128,11 @@ class Section:
         return value
 
     def section(self, key: str, known: Collection[str], *, required: bool = False) -> Section | None:
+        """The mapping at `key`, None when absent. A key with no value (`expiry:`) is refused like an empty mapping:
+        read as absent it would silently switch the policy off."""
         value = self._get(key, required)
+        if value is None and key in self._data and not required:
+            self.refuse(key, f"has no value: give it {', '.join(known)}, or leave it out")
         return None if value is None else Section.of(self.violations, self.field(key), value, known)
 
     def sections(self, key: str, known: Collection[str], *, max_items: int) -> Iterator[Section]:

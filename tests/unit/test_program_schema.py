@@ -233,6 +233,23 @@ def test_refusals_name_the_field(change: Callable[[dict[str, Any]], object], fie
     assert field in violations, violations
 
 
+@pytest.mark.parametrize(
+    ("section", "field"),
+    [
+        ("expiry:\n", "expiry"),
+        ("tiers:\n", "tiers"),
+        ("pending:\n", "pending"),
+        ("bonuses:\n  birthday:\n", "bonuses.birthday"),
+        ("bonuses:\n  referral:\n", "bonuses.referral"),
+        ("earning:\n  base_rates: {USD: 2}\n  caps:\n", "earning.caps"),
+    ],
+)
+def test_a_section_with_no_value_is_refused_not_read_as_left_out(section: str, field: str) -> None:
+    # `expiry:` would otherwise mean no expiry at all, where `expiry: {}` is refused.
+    text = definition(lambda d: d.pop("earning")) + section
+    assert "has no value" in refused(text)[field]
+
+
 def test_every_problem_is_reported_at_once() -> None:
     def break_three(d: dict[str, Any]) -> None:
         d.update(id="", colour="red")

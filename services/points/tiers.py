@@ -89,12 +89,22 @@ def judged_window_start(policy: TierPolicy, requalify_at: datetime, timezone: st
 
 
 def next_requalification(policy: TierPolicy, qualified_at: datetime, timezone: str) -> datetime:
-    """When a tier reached at `qualified_at` is next checked: the end of the window it was reached in."""
+    """When a tier reached at `qualified_at` is next checked: the end of the window it was reached in.
+
+    A rolling window reached on a day its last month lacks (31 January, one
+    month) ends at the start of the month after (1 March), not on that month's
+    last day (28 February): the months before that would reach back over the
+    points that earned the tier, and they would keep it too.
+    """
+    local = qualified_at.astimezone(ZoneInfo(timezone))
     if policy.window is TierWindow.CALENDAR_YEAR:
-        local = qualified_at.astimezone(ZoneInfo(timezone))
         return local.replace(year=local.year + 1, month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
     assert policy.window_months is not None
-    return add_months(qualified_at.astimezone(ZoneInfo(timezone)), policy.window_months)
+    at = add_months(local, policy.window_months)
+    if at.day == local.day:
+        return at
+    following = add_months(at.replace(day=1), 1)
+    return following.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def upgrade(policy: TierPolicy, current: str, value: Decimal) -> TierChange | None:

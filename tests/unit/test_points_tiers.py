@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -75,6 +76,24 @@ def test_rolling_windows_reach_back_n_months() -> None:
     rolling = policy(TierWindow.ROLLING)
     assert window_start(rolling, now, "UTC") == datetime(2025, 3, 31, tzinfo=UTC)
     assert next_requalification(rolling, now, "UTC") == datetime(2027, 3, 31, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("reached", "months", "requalified"),
+    [
+        (datetime(2025, 1, 31, 12, tzinfo=UTC), 1, datetime(2025, 3, 1, tzinfo=UTC)),
+        (datetime(2024, 2, 29, 12, tzinfo=UTC), 12, datetime(2025, 3, 1, tzinfo=UTC)),
+        (datetime(2025, 11, 30, 23, tzinfo=UTC), 3, datetime(2026, 3, 1, tzinfo=UTC)),
+        (datetime(2025, 1, 28, 12, tzinfo=UTC), 1, datetime(2025, 2, 28, 12, tzinfo=UTC)),
+    ],
+)
+def test_a_rolling_requalification_never_judges_points_from_before_the_tier_was_reached(
+    reached: datetime, months: int, requalified: datetime
+) -> None:
+    rolling = replace(policy(TierWindow.ROLLING), window_months=months)
+    at = next_requalification(rolling, reached, "UTC")
+    assert at == requalified
+    assert judged_window_start(rolling, at, "UTC") >= reached  # a shorter month must not pull the window back
 
 
 def test_a_member_is_at_risk_when_requalifying_now_would_move_them_down() -> None:

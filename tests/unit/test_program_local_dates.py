@@ -62,5 +62,8 @@ def test_a_rolling_tier_window_runs_from_the_programs_day_of_the_month() -> None
     assert policy is not None
     now = datetime(2025, 3, 31, 8, 0, tzinfo=tokyo).astimezone(UTC)  # 2025-03-30T23:00Z: in UTC, from 1 March
     assert window_start(policy, now, "Asia/Tokyo").astimezone(tokyo).date() == date(2025, 2, 28)
-    reached = datetime(2025, 1, 30, 20, 0, tzinfo=NEW_YORK).astimezone(UTC)  # 2025-01-31T01:00Z: in UTC, 27 Feb
-    assert next_requalification(policy, reached, "America/New_York").astimezone(NEW_YORK).date() == date(2025, 2, 28)
+    reached = datetime(2025, 1, 27, 20, 0, tzinfo=NEW_YORK).astimezone(UTC)  # 2025-01-28T01:00Z: in UTC, 28 Feb
+    assert next_requalification(policy, reached, "America/New_York") == datetime(2025, 2, 27, 20, 0, tzinfo=NEW_YORK)
+    # 30 January in New York: February has no 30th, so the window ends as March begins there.
+    reached = datetime(2025, 1, 30, 20, 0, tzinfo=NEW_YORK).astimezone(UTC)
+    assert next_requalification(policy, reached, "America/New_York") == datetime(2025, 3, 1, tzinfo=NEW_YORK)

@@ -12,13 +12,10 @@ every event ever consumed.
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 
 import asyncpg
 from prometheus_client import Counter
-
-log = logging.getLogger(__name__)
 
 INBOX_FORGOTTEN = Counter("loyalty_inbox_forgotten", "Inbox rows deleted past the inbox retention")
 

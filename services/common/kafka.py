@@ -30,6 +30,8 @@ EVENT_TOPICS = (
 
 log = logging.getLogger(__name__)
 
+STOP_LIMIT_S = 15.0
+
 
 def dead_letter_topic(topic: str) -> str:
     return f"{topic}.dlq"
@@ -110,9 +112,18 @@ async def ensure_topics_if_reachable(
 
 
 async def stop_quietly(client: AIOKafkaProducer | AIOKafkaConsumer | None, what: str) -> None:
-    """Stop a Kafka client whose broker may be gone: failing to stop it is no failure of the caller's."""
-    if client is not None:
-        try:
+    """Stop a Kafka client whose broker may be gone: failing to stop it is no failure of the caller's.
+
+    Bounded: a producer's stop flushes what it holds and waits on the broker for it, and a service shutting
+    down (the outbox relay cancelled) must not wait for a broker that does not answer. What it held is still
+    in the outbox, published again by the next relay.
+    """
+    if client is None:
+        return
+    try:
+        async with asyncio.timeout(STOP_LIMIT_S):
             await client.stop()
-        except (KafkaError, OSError) as error:
-            log.debug("kafka client stop failed", extra={"client": what, "error": repr(error)})
+    except TimeoutError:  # before OSError, of which it is one
+        log.warning("kafka client not stopped in time; left", extra={"client": what})
+    except (KafkaError, OSError) as error:
+        log.debug("kafka client stop failed", extra={"client": what, "error": repr(error)})

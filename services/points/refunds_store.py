@@ -145,7 +145,7 @@ async def uncovered_refund_entries(connection: asyncpg.Connection, member_id: st
     """Entries of refunds and partner cancellations that overdrew, oldest first, with the points no lot has given
     them yet."""
     records = await connection.fetch(
-        """SELECT e.entry_id, -e.points - coalesce(d.drawn, 0) AS uncovered
+        """SELECT e.entry_id, (-e.points - coalesce(d.drawn, 0))::bigint AS uncovered
              FROM (SELECT entry_id FROM refunds WHERE member_id = $1 AND points_overdrawn > 0
                    UNION ALL
                    SELECT entry_id FROM partner_cancellations WHERE member_id = $1 AND points_overdrawn > 0) r

@@ -55,6 +55,23 @@ async def test_an_overdrawn_refund_that_drew_part_of_its_own_lot_is_settled_by_t
     assert [r["points"] for r in draws] == [100]
 
 
+async def test_held_points_past_their_expiry_settle_part_of_an_overdraft_and_the_rest_expire(
+    pool: asyncpg.Pool, app: PointsApplication, ledger: LedgerApplication, refunds: RefundApplication
+) -> None:
+    await ProgramApplication(pool).apply(NEGATIVE_BALANCE_PROGRAM)
+    member_id = await member_with_points(app, 0)
+    purchase_id = await purchase(app, member_id, 5000)  # 100 points
+    hold = await ledger.hold(member_id, 100, new_id("h"), HOUR, "")
+    await expire_while_held(pool, purchase_id, hold.hold.created_at)
+    assert (await refunds.refund(refund(purchase_id, 2500))).refund.points_overdrawn == 50
+    await ledger.release(str(hold.hold.hold_id))
+    report = await ExpiryJob(pool, ProgramApplication(pool)).run_once(datetime.now(UTC))
+    assert report.points_expired == 50  # the other 50 covered the overdraft
+    state = await books(pool, ledger, member_id)
+    assert (state.entries_sum, state.available, state.overdrawn) == (0, 0, 0)
+    assert_balanced(state)
+
+
 @pytest.mark.parametrize("policy", ["debt", "negative_balance"])
 async def test_a_released_hold_frees_a_refunded_purchases_points_to_settle_its_refund_not_to_be_spent(
     pool: asyncpg.Pool, app: PointsApplication, ledger: LedgerApplication, refunds: RefundApplication, policy: str

@@ -18,6 +18,7 @@ before the next check, and the last of them is of course still there.
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 import zlib
 from collections.abc import Mapping
@@ -78,18 +79,13 @@ class LostLogWatch:
             # Bounded as a whole: end_offsets() of a partition the broker stopped listing waits for the
             # request timeout (40 s), and the consumer's loop waits on this check.
             async with asyncio.timeout(_CHECK_TIMEOUT_S):
-                probe = await self._started_probe()
-                probe.assign([partition])
-                probe.seek(partition, offset)
-                records = (await probe.getmany(partition, timeout_ms=_PROBE_TIMEOUT_MS, max_records=1)).get(partition)
-                if records:
-                    return records[0].offset == offset and _fingerprint(records[0]) == fingerprint
-                end = (await probe.end_offsets([partition]))[partition]
+                record = await _record_at(await self._started_probe(), partition, offset)
         except (KafkaError, TimeoutError) as error:
             log.info("partition log not checked", extra={"error": repr(error)})
             return None
-        # Nothing came back: gone if the log ends before it, else the fetch was merely slow.
-        return None if end > offset else False
+        if record is _Read.UNKNOWN:
+            return None
+        return record is not _Read.EMPTY and record.offset == offset and _fingerprint(record) == fingerprint
 
     async def _started_probe(self) -> AIOKafkaConsumer:
         if self._probe is None:
@@ -107,8 +103,8 @@ class AcknowledgedLogs:
 
     A busy relay notices a lost log by the offsets of its next acknowledgements. An idle one sends nothing, so a
     restarted in-memory broker's loss would go unnoticed, and the events acknowledged but not yet consumed would
-    be forgotten with the outbox's retention. A partition that now ends at or before the last offset
-    acknowledged, or a topic unlisted in two checks in a row, is a lost log.
+    be forgotten with the outbox's retention. A partition whose log no longer holds the last offset
+    acknowledged on it, or a topic unlisted in two checks in a row, is a lost log.
     """
 
     def __init__(self, kafka: KafkaSettings) -> None:
@@ -126,16 +122,12 @@ class AcknowledgedLogs:
                 listed = await probe.topics()
                 partitions = [TopicPartition(topic, p) for topic, p in acknowledged if topic in listed]
                 ends = await probe.end_offsets(partitions) if partitions else {}
+                cut_short = {partition.topic for partition in await _cut_short(probe, acknowledged, ends)}
         except (KafkaError, TimeoutError) as error:
             log.info("outbox topics not checked", extra={"error": repr(error)})
             await self.stop()  # the next check starts on fresh metadata
             return []
         unlisted = {topic for topic, _ in acknowledged if topic not in listed}
-        cut_short = {
-            topic
-            for (topic, p), last in acknowledged.items()
-            if topic in listed and ends[TopicPartition(topic, p)] <= last
-        }
         lost = cut_short | (unlisted & self._unlisted)
         self._unlisted = unlisted - lost
         return sorted(lost)
@@ -143,6 +135,48 @@ class AcknowledgedLogs:
     async def stop(self) -> None:
         probe, self._probe = self._probe, None
         await stop_quietly(probe, "lost-log probe")
+
+
+async def _cut_short(
+    probe: AIOKafkaConsumer, acknowledged: Mapping[tuple[str, int], int], ends: Mapping[TopicPartition, int]
+) -> list[TopicPartition]:
+    """The partitions whose log no longer holds the last offset acknowledged on them.
+
+    The end offset only picks the ones to read: the embedded broker (Tansu) answers the start of the last batch
+    plus one, so a log whose last batch held several records looks shorter than it is. Only a read settles it.
+    """
+    lost = []
+    for (topic, p), last in acknowledged.items():
+        partition = TopicPartition(topic, p)
+        if partition not in ends or ends[partition] > last:
+            continue
+        if ends[partition] == 0:  # empty: no batch at all, whatever the broker's arithmetic
+            lost.append(partition)
+            continue
+        record = await _record_at(probe, partition, last)
+        if record is _Read.EMPTY or (isinstance(record, ConsumerRecord) and record.offset != last):
+            lost.append(partition)
+    return lost
+
+
+class _Read(enum.Enum):
+    """What a read that brought no record tells."""
+
+    EMPTY = "the log holds nothing: lost, and nothing written since"
+    UNKNOWN = "the log has records, the fetch was merely slow: nothing can be told"
+
+
+async def _record_at(probe: AIOKafkaConsumer, partition: TopicPartition, offset: int) -> ConsumerRecord | _Read:
+    """The record the probe reads at `offset`; another (the log's first) if the log no longer reaches it."""
+    probe.assign([partition])
+    probe.seek(partition, offset)
+    records = (await probe.getmany(partition, timeout_ms=_PROBE_TIMEOUT_MS, max_records=1)).get(partition)
+    if records:
+        return records[0]
+    # Out of range, the probe reads from the log's start: nothing came back only if the log is empty, or slow.
+    start = (await probe.beginning_offsets([partition]))[partition]
+    end = (await probe.end_offsets([partition]))[partition]
+    return _Read.EMPTY if end <= start else _Read.UNKNOWN
 
 
 async def _start_probe(kafka: KafkaSettings) -> AIOKafkaConsumer:

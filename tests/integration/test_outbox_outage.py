@@ -15,6 +15,7 @@ import asyncpg
 import pytest
 from loyalty.events.v1 import points_pb2 as events
 
+from services.common import outbox
 from services.common.db import unit_of_work
 from services.common.embedded import EmbeddedBroker
 from services.common.events import decode, new_envelope
@@ -135,3 +136,23 @@ async def test_a_relay_with_nothing_to_send_replays_what_a_restarted_broker_lost
         await own_broker.restart()  # acknowledged, then lost before anyone read them
         await ensure_topics(own_kafka, [topic])  # back, empty, as `loyalty dev` makes it
         await received_in_order(own_kafka, topic, sent)
+
+
+async def test_a_relay_with_nothing_to_send_replays_nothing_the_broker_still_has(
+    own_broker: EmbeddedBroker, own_kafka: KafkaSettings, pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One batch put several records in a partition: the embedded broker's end offset then reads short."""
+    monkeypatch.setattr(outbox, "_IDLE_LOG_CHECK_EVERY_S", 0.2)
+    topic = f"outage.kept.{uuid.uuid4().hex[:8]}"
+    await own_broker.start()
+    await ensure_topics(own_kafka, [topic])
+    async with unit_of_work(pool) as connection:  # one commit: the relay sends them as one batch
+        for sequence in range(12):
+            payload = events.PointsEarned(member_id=f"m-{sequence % 3}", points=1, reason="kept-test")
+            envelope = new_envelope(payload, subject=payload.member_id, source="tests", occurred_at=datetime.now(UTC))
+            await add_event(connection, topic, envelope)
+    relay = OutboxRelay(pool, own_kafka, poll_interval=0.05)
+    async with running(relay.run):
+        await eventually(lambda: all_published(pool), what="the events to go out")
+        await asyncio.sleep(OUTAGE_OBSERVATION_S)  # idle: the log is checked again and again
+        assert relay.published == 12 and await all_published(pool)

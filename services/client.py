@@ -95,15 +95,22 @@ def record_purchase_request(member_id: str, amount: Money, purchase_id: str | No
 
 
 def purchase_made_message(
-    member_id: str, amount: Money, purchase_id: str | None = None, source: str = "loyalty.cli"
+    member_id: str,
+    amount: Money,
+    purchase_id: str | None = None,
+    source: str = "loyalty.cli",
+    occurred_at: datetime | None = None,
 ) -> tuple[bytes, list[tuple[str, bytes]]]:
-    """A PurchaseMade envelope for a purchase made now, as a commerce system publishes it: value and headers."""
+    """A PurchaseMade envelope, as a commerce system publishes it: value and headers.
+
+    The purchase was made now unless `occurred_at` says when: a purchase id sent again must carry its time.
+    """
     now = datetime.now(UTC)
     event = commerce_pb2.PurchaseMade(
         purchase_id=purchase_id or str(uuid.uuid4()),
         member_id=member_id,
         amount=amount,
-        occurred_at=timestamp(now),
+        occurred_at=timestamp(occurred_at or now),
     )
     envelope = new_envelope(event, subject=member_id, source=source, occurred_at=now)
     return envelope.SerializeToString(), kafka_headers(envelope)

@@ -3,7 +3,8 @@
 The gRPC API gathers concurrent purchases into batches (group commit, see
 services/common/group_commit.py); the Kafka consumer records each event in its
 inbox transaction as a batch of one. Either way a purchase earns once: a
-repeated purchase id answers with the first result. The common steps are
+repeated purchase id answers with the first result, and the id reused with
+other details is refused. The common steps are
 set-based (lock the members, look the ids up, find the program versions,
 write purchases, entries and lots, ask the buyers' tier values, write the
 events), a handful of statements per batch; what only some purchases need
@@ -214,11 +215,16 @@ async def _repeat_of(
     purchase: domain.Purchase,
     member: store.MemberRow,
 ) -> PurchaseResult | DomainError:
-    """The first result again; a different purchase under the same id is refused, as a reused refund id is."""
+    """The first result again; a different purchase under the same id is refused, as a reused refund id is.
+
+    Only an exact resend is a repeat: one with another time, channel or line
+    items would otherwise be answered, silently, with what the first earned.
+    """
     if previous.member_id != member.member_id:
         return AlreadyExists("purchase_id: already recorded for another member")
-    if (previous.amount_minor, previous.currency_code) != (purchase.amount.amount_minor, purchase.amount.currency):
-        return AlreadyExists("purchase_id: already recorded with a different amount")
+    differing = previous.difference_from(purchase)
+    if differing is not None:
+        return AlreadyExists(f"purchase_id: already recorded with a different {differing}")
     entry = await store.get_entry(connection, previous.entry_id) if previous.entry_id else None
     terms = await purchases_store.recorded_terms(connection, previous.purchase_id)
     breakdown = tuple(EarnComponent(**component) for component in json.loads(entry.breakdown)) if entry else ()

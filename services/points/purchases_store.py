@@ -15,7 +15,10 @@ from services.common.metrics import LEDGER_ENTRIES
 from services.points.domain import Purchase
 from services.points.store import ENTRY_COLUMNS, MEMBER_COLUMNS, EntryRow, MemberRow
 
-_PURCHASE_COLUMNS = "purchase_id, member_id, points_earned, entry_id, amount_minor, currency_code"
+_PURCHASE_COLUMNS = (
+    "purchase_id, member_id, points_earned, entry_id, amount_minor, currency_code, occurred_at, channel,"
+    " line_items::text"
+)
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,32 @@ class PurchaseRow:
     entry_id: uuid.UUID | None
     amount_minor: int
     currency_code: str
+    occurred_at: datetime
+    channel: str
+    # As jsonb keeps it.
+    line_items: str
+
+    def difference_from(self, purchase: Purchase) -> str | None:
+        """The first detail `purchase` gives otherwise than this record of its id, or None when it is a resend.
+
+        A resent event carries the same values this row was written from: the
+        time to the microsecond both Python and PostgreSQL keep, and line items
+        read back from jsonb, which reorders keys, so compared decoded.
+        """
+        if (self.amount_minor, self.currency_code) != (purchase.amount.amount_minor, purchase.amount.currency):
+            return "amount"
+        if self.occurred_at != purchase.occurred_at:
+            return "occurred_at"
+        if self.channel != purchase.channel:
+            return "channel"
+        if json.loads(self.line_items) != json.loads(line_items_json(purchase)):
+            return "line_items"
+        return None
+
+
+def line_items_json(purchase: Purchase) -> str:
+    """The purchase's line items as the purchases table stores them."""
+    return json.dumps([asdict(item) for item in purchase.line_items])
 
 
 @dataclass(frozen=True)
@@ -60,11 +89,12 @@ async def lock_buyers(
     records = await connection.fetch(
         f"""SELECT {", ".join(f"m.{c.strip()}" for c in MEMBER_COLUMNS.split(","))},
                    i.purchase_id, p.member_id AS purchase_member_id, p.points_earned, p.entry_id, p.amount_minor,
-                   p.currency_code
+                   p.currency_code, p.occurred_at, p.channel, p.line_items
               FROM unnest($1::text[], $2::text[]) AS i(member_id, purchase_id)
               JOIN members m ON m.member_id = i.member_id
               LEFT JOIN LATERAL (
-                  SELECT member_id, points_earned, entry_id, amount_minor, currency_code FROM purchases
+                  SELECT member_id, points_earned, entry_id, amount_minor, currency_code, occurred_at, channel,
+                         line_items::text FROM purchases
                    WHERE purchase_id = i.purchase_id LIMIT 1) p ON true
              ORDER BY m.member_id
                FOR UPDATE OF m""",
@@ -83,6 +113,9 @@ async def lock_buyers(
             fields.pop("entry_id"),
             fields.pop("amount_minor"),
             fields.pop("currency_code"),
+            fields.pop("occurred_at"),
+            fields.pop("channel"),
+            fields.pop("line_items"),
         )
         members[fields["member_id"]] = MemberRow(**fields)
         if recorded.member_id is not None:
@@ -159,7 +192,7 @@ async def insert_purchase_earnings(
         [p.amount.amount_minor for p in purchases],
         [p.amount.currency for p in purchases],
         [p.channel for p in purchases],
-        [json.dumps([asdict(item) for item in p.line_items]) for p in purchases],
+        [line_items_json(p) for p in purchases],
         new_ids(len(earnings)),
     )
     recorded: dict[str, EntryRow | None] = {}

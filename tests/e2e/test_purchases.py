@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 import grpc
@@ -55,13 +56,15 @@ async def test_a_purchase_id_earns_once_whichever_path_repeats_it(
     points: points_pb2_grpc.PointsServiceStub, producer: AIOKafkaProducer
 ) -> None:
     member_id = await enroll(points)
-    first = await points.RecordPurchase(record_purchase_request(member_id, usd(1000), purchase_id="order-dup-1"))
-    again = await points.RecordPurchase(record_purchase_request(member_id, usd(1000), purchase_id="order-dup-1"))
+    request = record_purchase_request(member_id, usd(1000), purchase_id="order-dup-1")
+    first = await points.RecordPurchase(request)
+    again = await points.RecordPurchase(request)
     assert (first.points_earned, first.duplicate) == (20, False)
     assert (again.points_earned, again.duplicate, again.entry.entry_id) == (20, True, first.entry.entry_id)
 
     # The same purchase as an event (twice, the same message), then a new purchase as a marker.
-    value, headers = purchase_made_message(member_id, usd(1000), purchase_id="order-dup-1")
+    made_at = request.occurred_at.ToDatetime(tzinfo=UTC)
+    value, headers = purchase_made_message(member_id, usd(1000), purchase_id="order-dup-1", occurred_at=made_at)
     await publish(producer, member_id, value, headers)
     await publish(producer, member_id, value, headers)
     await publish(producer, member_id, *purchase_made_message(member_id, usd(500), purchase_id="order-dup-2"))

@@ -22,6 +22,7 @@ from services.common.events import JSON, kafka_headers, new_envelope, timestamp
 from services.common.kafka import PURCHASES_TOPIC, dead_letter_topic
 from services.common.settings import KafkaSettings
 from services.points import domain
+from services.points.api import purchase_from
 from services.points.application import PointsApplication
 from services.points.consumers import purchases_consumer
 from services.points.program_application import ProgramApplication
@@ -88,8 +89,10 @@ async def test_a_purchase_over_kafka_earns_like_one_over_grpc_and_only_once(
 ) -> None:
     purchase_id = f"order-{uuid.uuid4().hex[:8]}"
     over_kafka = purchase_made(member, purchase_id, 4299)
+    # Nanoseconds: the database keeps microseconds, and the resent event must still match what it kept.
+    _edit_payload(over_kafka, lambda purchase: setattr(purchase.occurred_at, "nanos", 123_456_789))
     # The commerce system sends the same purchase again as a new event (and later over gRPC).
-    resent = purchase_made(member, purchase_id, 4299)
+    resent = _resent(over_kafka)
     as_json = purchase_made(member, f"order-{uuid.uuid4().hex[:8]}", 1000)
     for envelope in (over_kafka, over_kafka, resent):
         await send(producer, envelope)
@@ -103,16 +106,7 @@ async def test_a_purchase_over_kafka_earns_like_one_over_grpc_and_only_once(
     assert sorted(e.idempotency_key for e in entries) == sorted(
         [f"purchase:{purchase_id}", f"purchase:{_purchase_id(as_json)}"]
     )
-    again = await app.record_purchase(
-        domain.Purchase(
-            purchase_id=purchase_id,
-            member_id=member,
-            amount=domain.Money(4299, "USD"),
-            line_items=(),
-            occurred_at=datetime.now(UTC),
-            channel="web",
-        )
-    )
+    again = await app.record_purchase(purchase_from(_payload(over_kafka)))
     assert (again.duplicate, again.points_earned, again.balance) == (True, 84, 104)
     assert await pool.fetchval("SELECT count(*) FROM outbox WHERE event_type = 'loyalty.events.v1.PointsEarned'") == 2
 
@@ -147,9 +141,41 @@ async def test_refused_purchases_are_dead_lettered_with_the_field_and_write_noth
 
 
 def _purchase_id(envelope: EventEnvelope) -> str:
+    return _payload(envelope).purchase_id
+
+
+def _payload(envelope: EventEnvelope) -> commerce_pb2.PurchaseMade:
     payload = commerce_pb2.PurchaseMade()
     assert envelope.payload.Unpack(payload)
-    return payload.purchase_id
+    return payload
+
+
+def _resent(envelope: EventEnvelope) -> EventEnvelope:
+    """The same purchase in a new event (a new event id), as a producer retrying it sends it."""
+    return new_envelope(_payload(envelope), subject=envelope.subject, source="commerce", occurred_at=datetime.now(UTC))
+
+
+async def test_a_purchase_id_reused_with_other_details_is_dead_lettered_naming_the_detail(
+    member: str,
+    app: PointsApplication,
+    pool: asyncpg.Pool,
+    consumer: EventConsumer,
+    producer: AIOKafkaProducer,
+    kafka_settings: KafkaSettings,
+) -> None:
+    """Not a resend: the same id with another time is another purchase, which must not pass as a duplicate."""
+    first = purchase_made(member, f"order-{uuid.uuid4().hex[:8]}", 1000)
+    reused = _resent(first)
+    _edit_payload(reused, lambda purchase: purchase.occurred_at.FromDatetime(datetime.now(UTC) - timedelta(days=3)))
+    async with running(consumer.run):
+        await send(producer, first)
+        await eventually(lambda: applied(pool, consumer, first), what="the purchase")
+        await send(producer, reused)
+        dlq = await eventually(lambda: _dead_letters_of(kafka_settings, [reused]), what="the dead letter")
+    assert [header(record, "dlq-reason") for record in dlq] == [
+        "purchase_id: already recorded with a different occurred_at"
+    ]
+    assert (await app.member(member)).balance == 20
 
 
 async def test_events_no_database_can_hold_are_dead_lettered_naming_the_field(

@@ -156,6 +156,28 @@ async def test_repeated_purchase_returns_the_first_result_and_writes_nothing(
     assert await counts(pool) == before
 
 
+@pytest.mark.parametrize(
+    ("detail", "changes"),
+    [
+        ("occurred_at", {"occurred_at": datetime.now(UTC) - timedelta(days=40)}),
+        ("channel", {"channel": "store"}),
+        ("line_items", {"line_items": ()}),
+        ("line_items", {"line_items": (LineItem("sku-2", "shoes", 1, Money(4299, "USD")),)}),
+    ],
+)
+async def test_a_reused_purchase_id_with_other_details_is_refused_naming_the_detail(
+    app: PointsApplication, pool: asyncpg.Pool, detail: str, changes: dict[str, object]
+) -> None:
+    """Same member and amount but another time, channel or line items: another purchase, not a repeat of the
+    first, so it is refused rather than answered with what the first earned."""
+    purchase = purchase_for(await enrolled(app))
+    await app.record_purchase(purchase)
+    before = await counts(pool)
+    with pytest.raises(AlreadyExists, match=f"^purchase_id: already recorded with a different {detail}$"):
+        await app.record_purchase(replace(purchase, **changes))  # type: ignore[arg-type]
+    assert await counts(pool) == before
+
+
 async def test_zero_point_purchase_is_still_recorded_once(app: PointsApplication, pool: asyncpg.Pool) -> None:
     member_id = await enrolled(app)
     purchase = purchase_for(member_id, 99)

@@ -1,7 +1,9 @@
 """Referral bonus: paid to the referred member and to the referrer at the referred member's first qualifying purchase.
 
-The two credits are bonus entries keyed by the referred member, so however
-many purchases qualify, and whichever path they came by, each is paid once.
+The two credits are bonus entries keyed by the referred member, and the
+payment is listed in referral_payments (even one that credits nobody), so
+however many purchases qualify, and whichever path they came by, each is paid
+once.
 They are pending like the purchase's own points: a refund within that window
 that leaves the purchase no longer qualifying voids them (and the referral:
 a later purchase pays nothing), so enrolling, buying and returning pays no
@@ -46,7 +48,7 @@ async def pay_referral(
     if not referral.qualifies(purchase.amount, points_earned, program.currency):
         return 0
     referee_key, referrer_key = _keys(referee.member_id)
-    if await store.entries_with_keys(connection, [referee_key, referrer_key]):
+    if await referrals_store.was_paid(connection, referee.member_id, [referee_key, referrer_key]):
         return 0
     referrer = await store.get_member(connection, referee.referrer_member_id, lock=True)
     description = f"referral bonus of program {program.id}"

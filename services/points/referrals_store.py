@@ -20,6 +20,22 @@ class PendingBonus:
     lot: Lot
 
 
+async def was_paid(connection: asyncpg.Connection, referee_id: str, bonus_keys: Sequence[str]) -> bool:
+    """Whether the referee's referral was paid: its payment is listed, or (paid before payments were listed)
+    one of its bonus entries exists.
+
+    A bonus entry alone cannot tell: a payment with nobody to credit (a closed
+    referrer, a program paying the referrer alone) writes no entry.
+    """
+    paid: bool = await connection.fetchval(
+        """SELECT EXISTS (SELECT 1 FROM referral_payments WHERE referee_id = $1)
+               OR EXISTS (SELECT 1 FROM ledger_entries WHERE idempotency_key = ANY($2::text[]))""",
+        referee_id,
+        list(bonus_keys),
+    )
+    return paid
+
+
 async def record_payment(connection: asyncpg.Connection, referee_id: str, purchase_id: str) -> None:
     await connection.execute(
         "INSERT INTO referral_payments (referee_id, purchase_id) VALUES ($1, $2)", referee_id, purchase_id

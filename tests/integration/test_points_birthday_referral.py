@@ -148,6 +148,27 @@ async def test_concurrent_first_purchases_pay_the_referral_once(pool: asyncpg.Po
     assert await bonus_keys(pool, referrer) == [(f"referral:{referee}:referrer", 1500)]
 
 
+async def test_a_referral_that_credits_nobody_is_spent_and_the_referees_later_purchases_earn(
+    pool: asyncpg.Pool,
+) -> None:
+    """A program paying the referrer alone, and a referrer closed by the time the referee buys: the first
+    qualifying purchase spends the referral with no bonus entry, and later purchases must not try again."""
+    programs = ProgramApplication(pool)
+    await programs.apply(PROGRAM.replace("BIRTHDAY_ON", "month").replace("referee_points: 500, ", ""))
+    app = PointsApplication(pool, 2, programs)
+    referrer = await enroll(app)
+    referee = await enroll(app, referrer=referrer)
+    # No RPC closes a member yet (status 'closed' is in the schema and the Member message): an operator does.
+    await pool.execute("UPDATE members SET status = 'closed' WHERE member_id = $1", referrer)
+    first = purchase(referee, 30)
+    await app.record_purchase(first)
+    later = await app.record_purchase(purchase(referee, 30))
+    assert later.points_earned == 300
+    assert await bonus_keys(pool, referee) == await bonus_keys(pool, referrer) == []
+    paid = await pool.fetch("SELECT purchase_id FROM referral_payments WHERE referee_id = $1", referee)
+    assert [r["purchase_id"] for r in paid] == [first.purchase_id]
+
+
 async def referral_points(pool: asyncpg.Pool, member_id: str) -> int:
     """What the member's referral bonuses add up to, voided ones included."""
     return int(

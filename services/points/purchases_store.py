@@ -81,17 +81,28 @@ async def lock_buyers(
 ) -> tuple[dict[str, MemberRow], dict[str, PurchaseRow]]:
     """Lock the members making `purchases` (one purchase each) and find the purchase ids already recorded.
 
-    One round trip; members are locked in id order, as lock_members does.
+    One round trip; members are locked in id order, as lock_members does. The
+    referrer of a buyer whose referral is not paid yet is locked in the same
+    order: the purchase may pay it, and locking it afterwards could deadlock
+    with a batch that holds the referrer and waits for a buyer of this one.
     """
     # Each purchase id is looked up by key (LIMIT 1 keeps the subquery from becoming a plain join). As a
     # join, the plan cached while purchases was new hashed the whole table on every batch until the next
     # ANALYZE: 7 ms a batch after 60,000 purchases, most of RecordPurchase's time in PostgreSQL.
     records = await connection.fetch(
-        f"""SELECT {", ".join(f"m.{c.strip()}" for c in MEMBER_COLUMNS.split(","))},
+        f"""WITH input AS (SELECT * FROM unnest($1::text[], $2::text[]) AS i(member_id, purchase_id)),
+            locking AS (
+                SELECT member_id FROM input
+                 UNION
+                SELECT b.referrer_member_id FROM input i JOIN members b ON b.member_id = i.member_id
+                 WHERE b.referrer_member_id IS NOT NULL
+                   AND NOT EXISTS (SELECT 1 FROM referral_payments r WHERE r.referee_id = b.member_id))
+            SELECT {", ".join(f"m.{c.strip()}" for c in MEMBER_COLUMNS.split(","))},
                    i.purchase_id, p.member_id AS purchase_member_id, p.points_earned, p.entry_id, p.amount_minor,
                    p.currency_code, p.occurred_at, p.channel, p.line_items
-              FROM unnest($1::text[], $2::text[]) AS i(member_id, purchase_id)
-              JOIN members m ON m.member_id = i.member_id
+              FROM locking l
+              JOIN members m ON m.member_id = l.member_id
+              LEFT JOIN input i ON i.member_id = m.member_id
               LEFT JOIN LATERAL (
                   SELECT member_id, points_earned, entry_id, amount_minor, currency_code, occurred_at, channel,
                          line_items::text FROM purchases
@@ -106,6 +117,8 @@ async def lock_buyers(
     for record in records:
         fields = dict(record)
         purchase_id = fields.pop("purchase_id")
+        if purchase_id is None:  # a referrer locked for the referral, buying nothing in this batch
+            continue
         recorded = PurchaseRow(
             purchase_id,
             fields.pop("purchase_member_id"),

@@ -8,9 +8,11 @@ They are pending like the purchase's own points: a refund within that window
 that leaves the purchase no longer qualifying voids them (and the referral:
 a later purchase pays nothing), so enrolling, buying and returning pays no
 referrer. After the window a refund leaves them.
-The referred member is locked by the purchase; the referrer is locked after
-it. Referrers enrol before the members they refer, so locks are always taken
-newer member first and two purchases cannot deadlock on them.
+Whoever pays or voids a referral locks the referrer together with the
+referred member, in member id order (purchases_store.lock_buyers,
+referrals_store.lock_with_referrer): locking the referrer afterwards deadlocks
+when R referred X and X referred Y, and one transaction holds X waiting for R
+while another holds R and waits for X.
 """
 
 from __future__ import annotations
@@ -41,7 +43,10 @@ async def pay_referral(
     program: Program | None,
     balance: int,
 ) -> int:
-    """Credit the referral bonus at the referee's first qualifying purchase; returns the referee's points."""
+    """Credit the referral bonus at the referee's first qualifying purchase; returns the referee's points.
+
+    The caller holds the referee's lock and, while the referral is unpaid, the referrer's.
+    """
     referral = program.bonuses.referral if program else None
     if program is None or referral is None or not referee.referrer_member_id:
         return 0
@@ -89,8 +94,8 @@ async def void_if_returned(
     """Void the referral a purchase paid when a refund leaves it no longer qualifying while the bonus is pending.
 
     `left_paid` and `left_points` are what remains of the purchase after the
-    refund; `program` is the version that priced it. The purchase's member is
-    locked by the refund; the referrer is locked after, as when paying.
+    refund; `program` is the version that priced it. The caller holds the locks
+    of the purchase's member and its referrer (referrals_store.lock_with_referrer).
     """
     referee_id = await referrals_store.unvoided_referee_of(connection, purchase_id)
     referral = program.bonuses.referral if program else None
@@ -103,7 +108,6 @@ async def void_if_returned(
         return  # the window closed: the bonus is paid for good
     payloads = []
     for bonus in pending:
-        await store.get_member(connection, bonus.member_id, lock=True)
         entry = await store.insert_entry(
             connection,
             member_id=bonus.member_id,

@@ -42,6 +42,20 @@ async def record_payment(connection: asyncpg.Connection, referee_id: str, purcha
     )
 
 
+async def lock_with_referrer(connection: asyncpg.Connection, member_id: str, purchase_id: str) -> None:
+    """Lock the member who made the purchase and, when the purchase paid a referral a return may still void,
+    the referrer too, in member id order in one statement (see services/points/referrals.py)."""
+    await connection.execute(
+        """SELECT 1 FROM members
+            WHERE member_id IN ($1, (SELECT b.referrer_member_id
+                                       FROM referral_payments r JOIN members b ON b.member_id = r.referee_id
+                                      WHERE r.purchase_id = $2 AND r.referee_id = $1 AND r.voided_by IS NULL))
+            ORDER BY member_id FOR UPDATE""",
+        member_id,
+        purchase_id,
+    )
+
+
 async def unvoided_referee_of(connection: asyncpg.Connection, purchase_id: str) -> str | None:
     """The referee whose referral this purchase paid, unless a return voided it already."""
     referee: str | None = await connection.fetchval(

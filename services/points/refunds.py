@@ -19,7 +19,7 @@ from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArg
 from services.common.events import new_envelope
 from services.common.kafka import POINTS_EVENTS_TOPIC
 from services.common.outbox import add_event
-from services.points import domain, ledger, referrals, refunds_store, store, tier_risk
+from services.points import domain, ledger, referrals, referrals_store, refunds_store, store, tier_risk
 from services.points.program import SpentPoints
 from services.points.program_application import ProgramApplication
 from services.points.reversal import Reversal, take_back
@@ -55,7 +55,8 @@ class RefundApplication:
             raise NotFound(f"purchase_id: no purchase {refund.purchase_id!r}")
         if refund.member_id and refund.member_id != purchase.member_id:
             raise InvalidArgument.single("member_id", "is not the member who made the purchase")
-        await store.get_member(connection, purchase.member_id, lock=True)
+        # With the referrer: a return may void the referral bonus the purchase paid it.
+        await referrals_store.lock_with_referrer(connection, purchase.member_id, purchase.purchase_id)
         previous = await refunds_store.find_refund(connection, refund.refund_id)
         if previous is not None:
             return await _repeat_of(connection, previous, refund)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -16,6 +18,7 @@ from services.points.birthdays import BirthdayJob
 from services.points.domain import Enrollment, Money, Purchase, Refund
 from services.points.ledger_application import LedgerApplication
 from services.points.program_application import ProgramApplication
+from services.points.purchases import Outcome, PurchaseRecorder, PurchaseRequest
 from services.points.refunds import RefundApplication
 from tests.integration.points_ledger_support import assert_balanced, books, events_of, new_id
 
@@ -250,3 +253,56 @@ async def test_a_late_first_purchase_pays_a_referral_that_expires_as_it_arrives(
     assert_balanced(state)
     expired = await events_of(pool, referee, events.PointsExpired)
     assert sorted(e.points for e in expired) == [500, 1000]  # type: ignore[attr-defined]
+
+
+async def in_one_batch(pool: asyncpg.Pool, programs: ProgramApplication, purchases: list[Purchase]) -> list[Outcome]:
+    """The purchases recorded together in one transaction, as group commit batches concurrent ones."""
+    async with unit_of_work(pool) as connection:
+        return await PurchaseRecorder(programs, 2).record_in(connection, [PurchaseRequest(p) for p in purchases])
+
+
+@asynccontextmanager
+async def held(pool: asyncpg.Pool, member_id: str) -> AsyncIterator[None]:
+    """The member locked by another transaction (a refund, an accrual) until the block ends."""
+    async with pool.acquire() as connection, connection.transaction():
+        await connection.execute("SELECT 1 FROM members WHERE member_id = $1 FOR UPDATE", member_id)
+        yield
+
+
+async def test_batches_paying_the_referrals_of_a_referral_chain_do_not_deadlock(pool: asyncpg.Pool) -> None:
+    """R referred X, X referred Y. One batch buys for R and Y, another for X: each first purchase pays the
+    buyer's referrer, so the first batch needs X (Y's referrer) and the second R (X's referrer)."""
+    app, programs = await program_app(pool)
+    r = (await app.enroll(Enrollment("m1-r", "", "", ""))).member_id
+    x = (await app.enroll(Enrollment("m2-x", "", "", "", referrer_member_id=r))).member_id
+    y = (await app.enroll(Enrollment("m3-y", "", "", "", referrer_member_id=x))).member_id
+    async with held(pool, y):  # the first batch takes R, then waits here for Y
+        r_and_y = asyncio.create_task(in_one_batch(pool, programs, [purchase(r, 30), purchase(y, 30)]))
+        await asyncio.sleep(0.5)
+        x_alone = asyncio.create_task(in_one_batch(pool, programs, [purchase(x, 30)]))
+        await asyncio.sleep(0.5)
+    outcomes = await asyncio.gather(r_and_y, x_alone, return_exceptions=True)
+    assert not [o for o in outcomes if isinstance(o, BaseException)], outcomes
+    assert await referral_points(pool, r) == 1500
+    assert await referral_points(pool, x) == 500 + 1500
+    assert await referral_points(pool, y) == 500
+
+
+async def test_a_return_voiding_a_referral_does_not_deadlock_with_a_batch_of_referrer_and_referee(
+    pool: asyncpg.Pool,
+) -> None:
+    """The refund voids the referrer's bonus, so it needs the referrer as well as the buyer; a batch buying for
+    both holds one of them while it waits for the other."""
+    app, programs = await program_app(pool)
+    r = (await app.enroll(Enrollment("m1-r", "", "", ""))).member_id
+    x = (await app.enroll(Enrollment("m2-x", "", "", "", referrer_member_id=r))).member_id
+    bought = purchase(x, 100)
+    await app.record_purchase(bought)
+    async with held(pool, x):
+        returned = asyncio.create_task(return_of(pool, programs, bought, 100))
+        await asyncio.sleep(0.5)
+        both = asyncio.create_task(in_one_batch(pool, programs, [purchase(r, 30), purchase(x, 30)]))
+        await asyncio.sleep(0.5)
+    outcomes = await asyncio.gather(returned, both, return_exceptions=True)
+    assert not [o for o in outcomes if isinstance(o, BaseException)], outcomes
+    assert (await referral_points(pool, x), await referral_points(pool, r)) == (0, 0)

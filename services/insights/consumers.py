@@ -45,7 +45,7 @@ def _check_money(violations: Violations, name: str, money: Money) -> None:
     if money.amount_minor < 0:
         violations.add(f"{name}.amount_minor", "must not be negative")
     if not is_currency_code(money.currency_code):
-        violations.add(f"{name}.currency_code", "must be an ISO 4217 code in upper case")
+        violations.add(f"{name}.currency_code", f"{money.currency_code!r} is not an ISO 4217 currency code")
 
 
 async def _purchase(writes: Writes, purchase_id: str, member_id: str, amount: Money, at: datetime) -> None:

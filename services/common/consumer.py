@@ -173,11 +173,16 @@ class BatchConsumer:
         """Apply a partition's batch; a database outage or a lost deadlock retries the whole batch, never skips it."""
         backoff = 0.2
         failures = 0
+        given_up: str | None = None  # the reason to dead-letter the message with, once it failed too often
         while True:
             try:
-                await self.process(records, dead_letters)
+                if given_up is None:
+                    await self.process(records, dead_letters)
+                else:
+                    await self.dead_letter(records[0], dead_letters, given_up)
                 return
             except _RETRIED as error:
+                failures = 0
                 log.warning(
                     "batch not applied (database or broker unavailable, or a concurrent transaction won); retrying",
                     extra={"consumer": self.name, "offset": records[0].offset, "error": repr(error)},
@@ -192,10 +197,10 @@ class BatchConsumer:
                     for record in records:
                         await self._process_with_retry([record], dead_letters)
                     return
-                if failures >= _UNEXPECTED_ATTEMPTS:
+                if failures >= _UNEXPECTED_ATTEMPTS and given_up is None:
                     log.exception("message failed unexpectedly; dead-lettered", **_at(self, records))
-                    await self.dead_letter(records[0], dead_letters, f"unexpected error: {error!r}")
-                    return
+                    given_up = f"unexpected error: {error!r}"
+                    continue  # sent like any dead letter: a broker away has it sent again, never lost
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 5)
 

@@ -172,7 +172,7 @@ async def credit_bonuses(
         for bonus in bonuses
     ]
     entries = await lots_store.insert_credits(connection, credits)
-    await _cover_overdrafts(connection, entries)
+    await _cover_overdrafts(connection, [e for b, e in zip(bonuses, entries, strict=True) if b.available_at is None])
     expired = await expire_on_arrival(connection, [(c.member_id, c.expires_at) for c in credits], domain.utc_now())
     envelopes = [
         new_envelope(
@@ -195,7 +195,11 @@ async def credit_bonuses(
 
 
 async def _cover_overdrafts(connection: asyncpg.Connection, entries: Sequence[store.EntryRow]) -> None:
-    """Bonuses repay no debt, but cover an overdraft as any new points do (settlement.settle_spent_refunds)."""
+    """Bonuses repay no debt, but cover an overdraft as any new points do (settlement.settle_spent_refunds).
+
+    Not pending ones (a referral bonus until its purchase's return window closes): a return may void them,
+    taking back what their lot still holds, and what had covered the overdraft would stay with the member.
+    """
     overdrawn = await store.overdrawn_members(connection, [entry.member_id for entry in entries])
     for entry in entries:
         if entry.member_id in overdrawn:

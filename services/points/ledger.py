@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from services.common.errors import FailedPrecondition, Violations
@@ -104,6 +104,33 @@ def reservations(lots: Sequence[Lot], holds: Sequence[OpenHold]) -> dict[uuid.UU
                 draws.append(Draw(lot.lot_id, take))
         reserved[hold.hold_id] = draws
     return reserved
+
+
+def free_to_settle(lots: Sequence[Lot], holds: Sequence[OpenHold], lot_id: uuid.UUID, now: datetime) -> int:
+    """The most points lot `lot_id` can give up now while every open hold keeps the backing it has.
+
+    A hold's backing is worked out afresh each time (reservations): when the
+    hold that kept a refunded purchase's points ends, a later hold may fall
+    back on them, while the points it was backed by become free instead.
+    What matters is how much can go, not which lot each hold now names.
+    """
+    lot = next((lot for lot in lots if lot.lot_id == lot_id), None)
+    if lot is None or not lot.spendable(now):
+        return 0
+    backing = _backing(lots, holds)
+    low, high = 0, lot.remaining
+    while low < high:  # backing only shrinks as the lot gives more: the largest amount that keeps it
+        middle = (low + high + 1) // 2
+        less = [replace(x, remaining=x.remaining - middle) if x.lot_id == lot_id else x for x in lots]
+        if _backing(less, holds) == backing:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def _backing(lots: Sequence[Lot], holds: Sequence[OpenHold]) -> dict[uuid.UUID, int]:
+    return {hold_id: sum(draw.points for draw in draws) for hold_id, draws in reservations(lots, holds).items()}
 
 
 def reserved_by_lot(lots: Sequence[Lot], holds: Sequence[OpenHold]) -> dict[uuid.UUID, int]:

@@ -101,6 +101,8 @@ class LedgerApplication:
                 return HoldResult(hold, status, duplicate=True, entry=entry)
             if status != "held":
                 raise FailedPrecondition(f"hold_id: the hold is {status}, it cannot be captured")
+            # Another hold that ran out may have freed points a refund is owed: they settle it, not this capture.
+            await settlement.settle_freed(connection, await _member(connection, hold.member_id, lock=False), now)
             lots = await lots_store.open_lots(connection, hold.member_id)
             holds = await lots_store.open_holds(connection, hold.member_id, now)
             draws = ledger.draws_to_capture(

@@ -96,7 +96,11 @@ async def lock_buyers(
                  UNION
                 SELECT b.referrer_member_id FROM input i JOIN members b ON b.member_id = i.member_id
                  WHERE b.referrer_member_id IS NOT NULL
-                   AND NOT EXISTS (SELECT 1 FROM referral_payments r WHERE r.referee_id = b.member_id))
+                   AND NOT EXISTS (SELECT 1 FROM referral_payments r WHERE r.referee_id = b.member_id)
+                   -- Paid before referral_payments listed payments (migration 018): its bonus entries tell.
+                   AND NOT EXISTS (SELECT 1 FROM ledger_entries e
+                                    WHERE e.idempotency_key IN ('referral:' || b.member_id || ':referee',
+                                                                'referral:' || b.member_id || ':referrer')))
             SELECT {", ".join(f"m.{c.strip()}" for c in MEMBER_COLUMNS.split(","))},
                    i.purchase_id, p.member_id AS purchase_member_id, p.points_earned, p.entry_id, p.amount_minor,
                    p.currency_code, p.occurred_at, p.channel, p.line_items

@@ -10,7 +10,7 @@ Two kinds of points settle: a new lot's, in the transaction that credits it,
 and the refunded credit's own points once no hold keeps them. A refund cannot
 take those while an open hold keeps them, and counts them as spent; when the
 hold is released or runs out they are free again: at the release, at the
-member's next hold or debit, or at their expiry, whichever comes first.
+member's next hold, capture or debit, or at their expiry, whichever comes first.
 Spending or expiring them while the member still owes what the refund could
 not take would cost the member the same points twice. All run with the
 member locked.
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import asyncpg
@@ -107,12 +107,14 @@ async def settle_freed(connection: asyncpg.Connection, member: store.MemberRow, 
     if not settling:
         return 0
     lots = await lots_store.open_lots(connection, member.member_id)
-    reserved = ledger.reserved_by_lot(lots, await lots_store.open_holds(connection, member.member_id, now))
-    freed = [
-        ledger.Draw(lot.lot_id, lot.remaining - reserved.get(lot.lot_id, 0))
-        for lot in lots
-        if lot.lot_id in settling and lot.spendable(now) and lot.remaining > reserved.get(lot.lot_id, 0)
-    ]
+    holds = await lots_store.open_holds(connection, member.member_id, now)
+    freed = []
+    for lot_id in settling:
+        free = ledger.free_to_settle(lots, holds, lot_id, now)
+        if free:
+            freed.append(ledger.Draw(lot_id, free))
+            # The next lot's share is worked out with this one's given up.
+            lots = [replace(lot, remaining=lot.remaining - free) if lot.lot_id == lot_id else lot for lot in lots]
     _, repaid = await settle_from_own_points(connection, {member.member_id: freed})
     return repaid.get(member.member_id, 0)
 

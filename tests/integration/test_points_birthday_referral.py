@@ -209,6 +209,25 @@ async def test_returning_the_purchase_within_its_pending_window_voids_the_referr
     assert (await referral_points(pool, referee), await referral_points(pool, referrer)) == (0, 0)
 
 
+async def test_a_voided_referral_takes_back_the_whole_bonus_from_an_overdrawn_referrer(pool: asyncpg.Pool) -> None:
+    programs = ProgramApplication(pool)
+    await programs.apply(PROGRAM.replace("BIRTHDAY_ON", "month") + "refunds:\n  spent_points: negative_balance\n")
+    app, ledger = PointsApplication(pool, 2, programs), LedgerApplication(pool)
+    referrer = await enroll(app)
+    referee = await enroll(app, referrer=referrer)
+    spent = purchase(referrer, 100, datetime.now(UTC) - timedelta(days=40))
+    await app.record_purchase(spent)
+    hold = await ledger.hold(referrer, 1000, new_id("h"), timedelta(hours=1), "")
+    await ledger.capture(str(hold.hold.hold_id))
+    await return_of(pool, programs, spent, 100)  # overdrawn by 1000
+    first = purchase(referee, 100)
+    await app.record_purchase(first)  # pays the referral, pending with the purchase
+    await return_of(pool, programs, first, 100)  # within its window: void, both bonuses taken back whole
+    assert (await referral_points(pool, referee), await referral_points(pool, referrer)) == (0, 0)
+    assert (await books(pool, ledger, referrer)).overdrawn == 1000
+    assert_balanced(await books(pool, ledger, referrer))
+
+
 async def test_a_return_after_the_pending_window_leaves_the_referral_paid(pool: asyncpg.Pool) -> None:
     app, programs = await program_app(pool)
     referrer = await enroll(app)

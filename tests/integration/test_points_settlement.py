@@ -103,6 +103,22 @@ async def test_a_hold_that_ran_out_settles_the_refund_before_the_next_hold_can_s
     assert_balanced(await books(pool, ledger, member_id))
 
 
+async def test_a_capture_after_another_hold_ran_out_leaves_the_points_it_freed_to_their_refund(
+    pool: asyncpg.Pool, app: PointsApplication, ledger: LedgerApplication, refunds: RefundApplication
+) -> None:
+    member_id = await member_with_points(app, 0)
+    refunded = await purchase(app, member_id, 5000)  # 100 points, the older lot
+    await purchase(app, member_id, 5000)  # 100 more
+    first = await ledger.hold(member_id, 100, new_id("h"), HOUR, "")  # keeps the older lot
+    second = await ledger.hold(member_id, 100, new_id("h"), HOUR, "")  # keeps the newer one
+    assert (await refunds.refund(refund(refunded, 5000))).refund.points_owed == 100  # the first hold kept them
+    await pool.execute("UPDATE holds SET expires_at = now() WHERE hold_id = $1", first.hold.hold_id)
+    await ledger.capture(str(second.hold.hold_id))
+    # 200 earned, 100 refunded, 100 redeemed: nothing left to spend, nothing owed.
+    assert ((await ledger.balances(member_id)).available, await owed(pool, member_id)) == (0, 0)
+    assert_balanced(await books(pool, ledger, member_id))
+
+
 NEGATIVE_WITH_TERM_AND_BONUS = """
 id: neg-term
 effective_from: 2020-01-01

@@ -21,6 +21,7 @@ from services.points.ledger import (
     draws_to_capture,
     draws_to_expire,
     expired_to_forgive,
+    free_to_settle,
     require_available,
     validate_adjustment,
     validate_hold,
@@ -67,6 +68,16 @@ def test_a_hold_taken_once_points_had_expired_is_never_backed_by_them() -> None:
     assert balances(lots, [hold], now=NOW) == Balances(available=20, pending=0, held=30)
     assert draws_to_expire(lots, [hold], NOW) == [Draw(expired.lot_id, 100)]
     assert draws_to_capture(lots, [hold], hold, NOW) == [Draw(live.lot_id, 30)]
+
+
+def test_a_refunded_lot_gives_up_what_the_open_holds_can_do_without() -> None:
+    refunded, other = lot(100, expires_in=30), lot(100)  # the refunded one expires first: holds take it first
+    hold = OpenHold(uuid.uuid4(), 80, NOW - DAY)
+    assert free_to_settle([refunded, other], [hold], refunded.lot_id, NOW) == 100  # the other lot backs the hold
+    bigger = OpenHold(uuid.uuid4(), 150, NOW - DAY)
+    assert free_to_settle([refunded, other], [bigger], refunded.lot_id, NOW) == 50
+    assert free_to_settle([refunded, other], [bigger, hold], refunded.lot_id, NOW) == 0
+    assert free_to_settle([lot(100, expires_in=-1)], [], uuid.uuid4(), NOW) == 0  # not one of the member's lots
 
 
 def test_draws_take_the_soonest_expiring_lots_first_and_never_expiring_last() -> None:

@@ -37,14 +37,12 @@ class PurchaseRow:
     def difference_from(self, purchase: Purchase) -> str | None:
         """The first detail `purchase` gives otherwise than this record of its id, or None when it is a resend.
 
-        A resent event carries the same values this row was written from: the
-        time to the microsecond both Python and PostgreSQL keep, and line items
-        read back from jsonb, which reorders keys, so compared decoded.
+        Not the time: a client retrying a call it got no answer to often stamps it again (the CLI does), and
+        the time first recorded stands. Line items are read back from jsonb, which reorders keys, so compared
+        decoded.
         """
         if (self.amount_minor, self.currency_code) != (purchase.amount.amount_minor, purchase.amount.currency):
             return "amount"
-        if self.occurred_at != purchase.occurred_at:
-            return "occurred_at"
         if self.channel != purchase.channel:
             return "channel"
         if json.loads(self.line_items) != json.loads(line_items_json(purchase)):

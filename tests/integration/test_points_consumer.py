@@ -163,17 +163,17 @@ async def test_a_purchase_id_reused_with_other_details_is_dead_lettered_naming_t
     producer: AIOKafkaProducer,
     kafka_settings: KafkaSettings,
 ) -> None:
-    """Not a resend: the same id with another time is another purchase, which must not pass as a duplicate."""
+    """Not a resend: the same id from another channel is another purchase, which must not pass as a duplicate."""
     first = purchase_made(member, f"order-{uuid.uuid4().hex[:8]}", 1000)
     reused = _resent(first)
-    _edit_payload(reused, lambda purchase: purchase.occurred_at.FromDatetime(datetime.now(UTC) - timedelta(days=3)))
+    _edit_payload(reused, lambda purchase: setattr(purchase, "channel", "web"))
     async with running(consumer.run):
         await send(producer, first)
         await eventually(lambda: applied(pool, consumer, first), what="the purchase")
         await send(producer, reused)
         dlq = await eventually(lambda: _dead_letters_of(kafka_settings, [reused]), what="the dead letter")
     assert [header(record, "dlq-reason") for record in dlq] == [
-        "purchase_id: already recorded with a different occurred_at"
+        "purchase_id: already recorded with a different channel"
     ]
     assert (await app.member(member)).balance == 20
 

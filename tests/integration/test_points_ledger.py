@@ -156,10 +156,21 @@ async def test_repeated_purchase_returns_the_first_result_and_writes_nothing(
     assert await counts(pool) == before
 
 
+async def test_a_repeat_stamped_again_is_a_repeat_and_the_time_first_recorded_stands(
+    app: PointsApplication, pool: asyncpg.Pool
+) -> None:
+    """A client retrying a call it got no answer to may stamp it again, as the CLI does."""
+    purchase = purchase_for(await enrolled(app))
+    first = await app.record_purchase(purchase)
+    again = await app.record_purchase(replace(purchase, occurred_at=datetime.now(UTC)))
+    assert (again.duplicate, again.points_earned, again.entry) == (True, first.points_earned, first.entry)
+    recorded = await pool.fetchval("SELECT occurred_at FROM purchases WHERE purchase_id = $1", purchase.purchase_id)
+    assert recorded == purchase.occurred_at
+
+
 @pytest.mark.parametrize(
     ("detail", "changes"),
     [
-        ("occurred_at", {"occurred_at": datetime.now(UTC) - timedelta(days=40)}),
         ("channel", {"channel": "store"}),
         ("line_items", {"line_items": ()}),
         ("line_items", {"line_items": (LineItem("sku-2", "shoes", 1, Money(4299, "USD")),)}),
@@ -168,7 +179,7 @@ async def test_repeated_purchase_returns_the_first_result_and_writes_nothing(
 async def test_a_reused_purchase_id_with_other_details_is_refused_naming_the_detail(
     app: PointsApplication, pool: asyncpg.Pool, detail: str, changes: dict[str, object]
 ) -> None:
-    """Same member and amount but another time, channel or line items: another purchase, not a repeat of the
+    """Same member and amount but another channel or line items: another purchase, not a repeat of the
     first, so it is refused rather than answered with what the first earned."""
     purchase = purchase_for(await enrolled(app))
     await app.record_purchase(purchase)

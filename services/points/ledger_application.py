@@ -93,7 +93,7 @@ class LedgerApplication:
 
     async def capture(self, hold_id: str) -> HoldResult:
         async with unit_of_work(self._pool) as connection:
-            hold = await _locked_hold(connection, hold_id)
+            hold, member = await _locked_hold(connection, hold_id)
             now = domain.utc_now()  # after the lock: a hold may run out while its capture waits for the member
             status = hold_status(hold, now)
             if status == "captured":
@@ -102,7 +102,7 @@ class LedgerApplication:
             if status != "held":
                 raise FailedPrecondition(f"hold_id: the hold is {status}, it cannot be captured")
             # Another hold that ran out may have freed points a refund is owed: they settle it, not this capture.
-            await settlement.settle_freed(connection, await _member(connection, hold.member_id, lock=False), now)
+            await settlement.settle_freed(connection, member, now)
             lots = await lots_store.open_lots(connection, hold.member_id)
             holds = await lots_store.open_holds(connection, hold.member_id, now)
             draws = ledger.draws_to_capture(
@@ -129,7 +129,7 @@ class LedgerApplication:
 
     async def release(self, hold_id: str) -> HoldResult:
         async with unit_of_work(self._pool) as connection:
-            hold = await _locked_hold(connection, hold_id)
+            hold, member = await _locked_hold(connection, hold_id)
             now = domain.utc_now()
             status = hold_status(hold, now)
             if status == "captured":
@@ -137,7 +137,7 @@ class LedgerApplication:
             if status != "held":
                 return HoldResult(hold, status, duplicate=True)
             released = await lots_store.settle_hold(connection, hold.hold_id, "released", now)
-            await settlement.settle_freed(connection, await _member(connection, hold.member_id, lock=False), now)
+            await settlement.settle_freed(connection, member, now)
             return HoldResult(released, "released")
 
     async def adjust(self, member_id: str, points: int, reason: str, actor: str, idempotency_key: str) -> AdjustResult:
@@ -219,8 +219,8 @@ async def _balances(connection: asyncpg.Connection, member_id: str, now: datetim
     return ledger.balances(lots, holds, now, overdrawn)
 
 
-async def _locked_hold(connection: asyncpg.Connection, hold_id: str) -> lots_store.HoldRow:
-    """The hold, read again after locking its member so no concurrent operation changes it."""
+async def _locked_hold(connection: asyncpg.Connection, hold_id: str) -> tuple[lots_store.HoldRow, store.MemberRow]:
+    """The hold, read again after locking its member so no concurrent operation changes it, and the member."""
     try:
         parsed = uuid.UUID(hold_id)
     except ValueError:
@@ -228,10 +228,10 @@ async def _locked_hold(connection: asyncpg.Connection, hold_id: str) -> lots_sto
     hold = await lots_store.get_hold(connection, parsed)
     if hold is None:
         raise NotFound(f"hold_id: no hold {hold_id!r}")
-    await _member(connection, hold.member_id, lock=True)
+    member = await _member(connection, hold.member_id, lock=True)
     locked = await lots_store.get_hold(connection, parsed)
     assert locked is not None  # holds are never deleted
-    return locked
+    return locked, member
 
 
 async def _emit(connection: asyncpg.Connection, event: Message, member_id: str, now: datetime) -> None:

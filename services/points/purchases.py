@@ -217,8 +217,9 @@ async def _repeat_of(
 ) -> PurchaseResult | DomainError:
     """The first result again; a different purchase under the same id is refused, as a reused refund id is.
 
-    Only an exact resend is a repeat: one with another time, channel or line
-    items would otherwise be answered, silently, with what the first earned.
+    A repeat has the same amount, channel and line items (its time may be
+    stamped again): one with others would otherwise be answered, silently,
+    with what the first earned.
     """
     if previous.member_id != member.member_id:
         return AlreadyExists("purchase_id: already recorded for another member")

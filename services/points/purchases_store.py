@@ -16,8 +16,7 @@ from services.points.domain import Purchase
 from services.points.store import ENTRY_COLUMNS, MEMBER_COLUMNS, EntryRow, MemberRow
 
 _PURCHASE_COLUMNS = (
-    "purchase_id, member_id, points_earned, entry_id, amount_minor, currency_code, occurred_at, channel,"
-    " line_items::text"
+    "purchase_id, member_id, points_earned, entry_id, amount_minor, currency_code, channel, line_items::text"
 )
 
 
@@ -29,7 +28,6 @@ class PurchaseRow:
     entry_id: uuid.UUID | None
     amount_minor: int
     currency_code: str
-    occurred_at: datetime
     channel: str
     # As jsonb keeps it.
     line_items: str
@@ -101,13 +99,13 @@ async def lock_buyers(
                                                                 'referral:' || b.member_id || ':referrer')))
             SELECT {", ".join(f"m.{c.strip()}" for c in MEMBER_COLUMNS.split(","))},
                    i.purchase_id, p.member_id AS purchase_member_id, p.points_earned, p.entry_id, p.amount_minor,
-                   p.currency_code, p.occurred_at, p.channel, p.line_items
+                   p.currency_code, p.channel, p.line_items
               FROM locking l
               JOIN members m ON m.member_id = l.member_id
               LEFT JOIN input i ON i.member_id = m.member_id
               LEFT JOIN LATERAL (
-                  SELECT member_id, points_earned, entry_id, amount_minor, currency_code, occurred_at, channel,
-                         line_items::text FROM purchases
+                  SELECT member_id, points_earned, entry_id, amount_minor, currency_code, channel, line_items::text
+                    FROM purchases
                    WHERE purchase_id = i.purchase_id LIMIT 1) p ON true
              ORDER BY m.member_id
                FOR UPDATE OF m""",
@@ -128,7 +126,6 @@ async def lock_buyers(
             fields.pop("entry_id"),
             fields.pop("amount_minor"),
             fields.pop("currency_code"),
-            fields.pop("occurred_at"),
             fields.pop("channel"),
             fields.pop("line_items"),
         )

@@ -30,7 +30,7 @@ from services.common.db import DATABASE_UNAVAILABLE, TRANSACTION_CONFLICT, VALUE
 from services.common.dead_letters import DeadLetterNotSent, DeadLetters
 from services.common.errors import DomainError
 from services.common.events import MalformedEvent, decode, header
-from services.common.kafka import new_consumer
+from services.common.kafka import new_consumer, stop_quietly
 from services.common.lost_log import LostLogWatch
 from services.common.metrics import (
     CONSUMER_APPLIED,
@@ -48,9 +48,6 @@ Handler = Callable[[asyncpg.Connection, EventEnvelope, Message], Awaitable[None]
 H = TypeVar("H")
 
 _LOG_CHECK_INTERVAL_S = 2.0
-# Stopping a Kafka client waits on the broker (leaving the group, flushing): a broker that does not answer must
-# not keep a service from shutting down. The group notices a member gone at its session timeout.
-_STOP_LIMIT_S = 15.0
 _IDLE_LAG_TIMEOUT_S = 1.0
 
 
@@ -111,9 +108,11 @@ class BatchConsumer:
                         await self._record_idle_lag(consumer)
                     next_log_check = time.monotonic() + _LOG_CHECK_INTERVAL_S
         finally:
-            await _bounded(lost_logs.stop(), "lost-log watch", self.name)
-            await _bounded(consumer.stop(), "consumer", self.name)
-            await _bounded(dead_letters.close(), "dead-letter producer", self.name)
+            # Each stop is bounded (kafka.stop_quietly): a broker that does not answer must not keep a service
+            # from shutting down. The group notices a member gone at its session timeout.
+            await lost_logs.stop()
+            await stop_quietly(consumer, f"consumer {self.name}")
+            await dead_letters.close()
 
     def _poll_limit(self, consumer: AIOKafkaConsumer) -> int:
         if not self.parallel_partitions:
@@ -421,11 +420,3 @@ async def _commit(consumer: AIOKafkaConsumer) -> None:
     except KafkaError as error:
         # The effects are already in Postgres; redelivery after a rebalance is absorbed by the inbox.
         log.warning("offset commit failed", extra={"error": repr(error)})
-
-
-async def _bounded(stopping: Awaitable[object], what: str, consumer: str) -> None:
-    try:
-        async with asyncio.timeout(_STOP_LIMIT_S):
-            await stopping
-    except TimeoutError:
-        log.warning("kafka client not stopped in time; left", extra={"client": what, "consumer": consumer})

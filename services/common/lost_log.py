@@ -93,9 +93,8 @@ class LostLogWatch:
         return self._probe
 
     async def stop(self) -> None:
-        if self._probe is not None:
-            await self._probe.stop()
-            self._probe = None
+        probe, self._probe = self._probe, None
+        await stop_quietly(probe, "lost-log probe")
 
 
 class AcknowledgedLogs:

@@ -23,7 +23,7 @@ import asyncpg
 from google.protobuf.message import Message
 from loyalty.events.v1 import rewards_pb2 as events
 
-from services.common.db import unit_of_work
+from services.common.db import taken_concurrently, unit_of_work
 from services.common.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -124,7 +124,9 @@ class RedemptionApplication:
         if reward is None:
             raise NotFound(f"reward_id: no reward {reward_id!r}")
         await self._check_redeemable(connection, member_id, reward, tier_from_points, now)
-        try:
+        with taken_concurrently(
+            {"redemptions_idempotency_key_key"}, "idempotency_key: already used by a concurrent redemption"
+        ):
             return await store.insert_pending(
                 connection,
                 member_id=member_id,
@@ -134,8 +136,6 @@ class RedemptionApplication:
                 now=now,
                 lease_until=now + self._settings.lease,
             )
-        except asyncpg.UniqueViolationError:
-            raise AlreadyExists("idempotency_key: already used by a concurrent redemption") from None
 
     async def _carried_on(self, redemption_id: uuid.UUID) -> RedemptionRow:
         """`advance`, giving up the lease when the points service is away so that a retry can carry on at once."""

@@ -185,7 +185,7 @@ class TicketsApplication:
             ticket = domain.resolved(before, self._policy.hours(before.hours), now, resolution)
             await emit_breaches_marked(connection, before, ticket, now)
             if goodwill.points:
-                await self._require_goodwill_allowed(connection, ticket)
+                await self._require_goodwill_allowed(connection, ticket, "goodwill_points")
                 await request_goodwill(connection, ticket, agent, goodwill, self._policy.goodwill, now)
             await store.update_ticket(connection, ticket)
             await records_store.issue_survey(connection, ticket.ticket_id, now)
@@ -218,18 +218,23 @@ class TicketsApplication:
             async with unit_of_work(self._pool) as connection:
                 await store.update_claim_check(connection, parsed, check)
 
-    async def _require_goodwill_allowed(self, connection: asyncpg.Connection, ticket: Ticket) -> None:
-        """Goodwill for a missing-points claim stands for the missing points: paid at most once per purchase."""
+    async def _require_goodwill_allowed(self, connection: asyncpg.Connection, ticket: Ticket, field: str) -> None:
+        """Goodwill for a missing-points claim stands for the missing points: paid at most once per purchase.
+
+        A grant still waiting for approval holds nothing back: whichever grant for the claim is granted first
+        stands, and the member's lock makes two tickets' grants for one claim take turns.
+        """
         claim = await store.get_claim(connection, ticket.ticket_id)
         if claim is None:
             return
         if claim.check.status == ALREADY_CREDITED:
-            raise FailedPrecondition("goodwill_points: the claimed purchase was already credited by the points service")
+            raise FailedPrecondition(f"{field}: the claimed purchase was already credited by the points service")
         if not (claim.claim.purchase_id or claim.claim.partner_id):
             return  # a partner claim kept before migration 003: what it claimed is not known
+        await records_store.lock_members_goodwill(connection, ticket.member_id)
         other = await records_store.goodwill_for_same_claim(connection, ticket.ticket_id, ticket.member_id, claim.claim)
         if other is not None:
-            raise FailedPrecondition(f"goodwill_points: ticket {other} already has goodwill for the same claim")
+            raise FailedPrecondition(f"{field}: ticket {other} already has goodwill granted for the same claim")
 
     async def reopen(self, ticket_id: str) -> TicketView:
         async with unit_of_work(self._pool) as connection:
@@ -249,7 +254,7 @@ class TicketsApplication:
             ticket = await locked_ticket(connection, ticket_id)
             now = self._now()
             approver = await existing_agent(connection, approver_id, "approver_agent_id")
-            await self._require_goodwill_allowed(connection, ticket)
+            await self._require_goodwill_allowed(connection, ticket, "ticket_id")
             await approve_goodwill(connection, ticket, approver, now)
             return await ticket_view(connection, ticket)
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 
 import grpc
+from google.rpc import error_details_pb2, status_pb2
 from loyalty.points.v1 import credits_pb2, credits_pb2_grpc
 
-from services.common.errors import FailedPrecondition
+from services.common.errors import FailedPrecondition, FieldViolation, InvalidArgument
 from services.common.settings import GrpcTlsSettings
 from services.common.tls import grpc_channel
 from services.tickets.domain import Claim
@@ -16,6 +17,17 @@ from services.tickets.store import ClaimCheck
 log = logging.getLogger(__name__)
 
 ALREADY_CREDITED, NOT_CREDITED, UNVERIFIED = "already_credited", "not_credited", "unverified"
+
+# Points did not get to answer: the claim is kept unverified and asked about again before any goodwill.
+_NOT_ANSWERED = frozenset(
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.CANCELLED,
+        grpc.StatusCode.ABORTED,
+    }
+)
 
 
 class CreditLookup:
@@ -42,8 +54,7 @@ class CreditLookup:
                 timeout=self._timeout_s,
             )
         except grpc.aio.AioRpcError as error:
-            log.warning("claim not verified", extra={"target": self._target, "code": error.code().name})
-            return ClaimCheck(UNVERIFIED, 0, "")
+            return _unverified(error, self._target)
         if found.member_id and found.member_id != member_id:
             field = "claim.partner_transaction_id" if claim.partner_id else "claim.purchase_id"
             raise FailedPrecondition(f"{field}: the transaction was recorded for another member")
@@ -54,3 +65,21 @@ class CreditLookup:
     async def close(self) -> None:
         if self._channel is not None:
             await self._channel.close()
+
+
+def _unverified(error: grpc.aio.AioRpcError, target: str) -> ClaimCheck:
+    """A claim points refused is refused to the caller, naming the claim's field; any other failure is logged."""
+    if error.code() == grpc.StatusCode.INVALID_ARGUMENT:
+        raise InvalidArgument(_as_claim_violations(error))
+    level = logging.WARNING if error.code() in _NOT_ANSWERED else logging.ERROR
+    log.log(level, "claim not verified", extra={"target": target, "code": error.code().name})
+    return ClaimCheck(UNVERIFIED, 0, "")
+
+
+def _as_claim_violations(refused: grpc.aio.AioRpcError) -> list[FieldViolation]:
+    """Points' field violations, named as the claim's fields (its request's fields are the claim's, by name)."""
+    details = dict(refused.trailing_metadata() or ()).get("grpc-status-details-bin")
+    bad_request = error_details_pb2.BadRequest()
+    if isinstance(details, bytes) and any(d.Unpack(bad_request) for d in status_pb2.Status.FromString(details).details):
+        return [FieldViolation(f"claim.{v.field}", v.description) for v in bad_request.field_violations]
+    return [FieldViolation("claim", f"refused by the points service: {refused.details()}")]

@@ -73,10 +73,10 @@ async def get_goodwill(
 async def goodwill_for_same_claim(
     connection: asyncpg.Connection, ticket_id: uuid.UUID, member_id: str, claim: Claim
 ) -> uuid.UUID | None:
-    """Another ticket of the member's, claiming the same purchase or partner transaction, that has a goodwill grant."""
+    """Another ticket of the member's, claiming the same purchase or partner transaction, with goodwill granted."""
     other: uuid.UUID | None = await connection.fetchval(
         """SELECT t.ticket_id FROM tickets t JOIN goodwill_grants g USING (ticket_id)
-            WHERE t.member_id = $1 AND t.ticket_id <> $2 AND t.claim_purchase_id = $3
+            WHERE g.status = 'granted' AND t.member_id = $1 AND t.ticket_id <> $2 AND t.claim_purchase_id = $3
               AND t.claim_partner_id IS NOT DISTINCT FROM $4
               AND t.claim_partner_transaction_id IS NOT DISTINCT FROM $5
             LIMIT 1""",
@@ -87,6 +87,11 @@ async def goodwill_for_same_claim(
         claim.partner_transaction_id or None,
     )
     return other
+
+
+async def lock_members_goodwill(connection: asyncpg.Connection, member_id: str) -> None:
+    """Until the transaction ends, no other grant for the member is asked for or approved."""
+    await connection.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"goodwill:{member_id}")
 
 
 async def approve_goodwill(connection: asyncpg.Connection, ticket_id: uuid.UUID, approver: str, now: datetime) -> None:

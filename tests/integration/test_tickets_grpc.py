@@ -19,7 +19,9 @@ from loyalty.tickets.v1 import agents_pb2 as agents_pb
 from loyalty.tickets.v1 import tickets_pb2 as pb
 
 from services.common.embedded import free_port
+from services.common.errors import InvalidArgument
 from services.common.events import timestamp
+from services.common.grpc_server import GrpcServer, Registration
 from services.tickets.claims import UNVERIFIED, CreditLookup
 from services.tickets.domain import Claim
 from tests.integration.support import field_violations
@@ -283,6 +285,27 @@ async def test_a_claim_checked_while_points_is_unreachable_is_unverified() -> No
     finally:
         await unreachable.close()
     assert (check.status, check.credited_points, check.ledger_entry_id) == (UNVERIFIED, 0, "")
+
+
+class _RefusingCreditLookup(credits_pb2_grpc.CreditLookupServiceServicer):
+    """A points service whose rules for purchase ids are stricter than the tickets service's (a newer version)."""
+
+    async def FindCredit(self, request: object, context: object) -> credits_pb.FindCreditResponse:
+        raise InvalidArgument.single("purchase_id", "must not start with 'x'")
+
+
+async def test_a_claim_the_points_service_refuses_is_refused_naming_the_claims_field() -> None:
+    registration = Registration.of(credits_pb2_grpc, credits_pb, "CreditLookupService", _RefusingCreditLookup())
+    points = GrpcServer("127.0.0.1:0", [registration])
+    await points.start()
+    lookup = CreditLookup(f"127.0.0.1:{points.port}")
+    try:
+        with pytest.raises(InvalidArgument) as refused:
+            await lookup.check(Claim("x-order-1", "", "", 0), "alice")
+    finally:
+        await lookup.close()
+        await points.stop()
+    assert refused.value.message == "claim.purchase_id: must not start with 'x'"
 
 
 async def test_a_partner_claim_is_checked_against_the_partner_accruals_points_recorded(

@@ -287,7 +287,7 @@ async def test_a_second_ticket_claiming_the_same_purchase_gets_no_second_goodwil
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await platform.tickets.ResolveTicket(resolving_with_goodwill(second, 100))
     assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    expected = f"goodwill_points: ticket {first.ticket_id} already has goodwill for the same claim"
+    expected = f"goodwill_points: ticket {first.ticket_id} already has goodwill granted for the same claim"
     assert refused.value.details() == expected
     fetched = (await platform.tickets.GetTicket(pb.GetTicketRequest(ticket_id=second.ticket_id))).ticket
     assert fetched.status != pb.TICKET_STATUS_RESOLVED and not fetched.HasField("goodwill")
@@ -295,3 +295,31 @@ async def test_a_second_ticket_claiming_the_same_purchase_gets_no_second_goodwil
     other_order.claim.CopyFrom(pb.Claim(purchase_id=f"{late_order}-b"))
     third = (await platform.tickets.OpenTicket(other_order)).ticket
     assert (await platform.tickets.ResolveTicket(resolving_with_goodwill(third, 100))).ticket.goodwill.points == 100
+
+
+async def test_a_grant_left_waiting_for_approval_does_not_block_another_tickets_goodwill(
+    platform: TicketsPlatform,
+) -> None:
+    first, claimant, late_order = await claim_for_a_late_purchase(platform, agent_limit=500)
+    await platform.agents.UpsertAgent(agent("bea", {"claims": 3}, goodwill_limit=5000))
+    waiting = (await platform.tickets.ResolveTicket(resolving_with_goodwill(first, 600))).ticket
+    assert waiting.goodwill.status == pb.GOODWILL_STATUS_PENDING_APPROVAL  # and nobody ever approves it
+    again = opening(claimant, category=pb.TICKET_CATEGORY_MISSING_POINTS)
+    again.claim.CopyFrom(pb.Claim(purchase_id=late_order))
+    second = (await platform.tickets.OpenTicket(again)).ticket
+    granted = (await platform.tickets.ResolveTicket(resolving_with_goodwill(second, 100))).ticket
+    assert (granted.goodwill.status, granted.goodwill.points) == (pb.GOODWILL_STATUS_GRANTED, 100)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await platform.tickets.ApproveGoodwill(
+            pb.ApproveGoodwillRequest(ticket_id=first.ticket_id, approver_agent_id="bea")
+        )
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert (
+        refused.value.details()
+        == f"ticket_id: ticket {second.ticket_id} already has goodwill granted for the same claim"
+    )
+    fetched = (await platform.tickets.GetTicket(pb.GetTicketRequest(ticket_id=first.ticket_id))).ticket
+    assert fetched.goodwill.status == pb.GOODWILL_STATUS_PENDING_APPROVAL
+    grants = [payload_of(e, events.GoodwillGranted) for e in await platform.outbox("GoodwillGranted")]
+    granted_tickets = {g.ticket_id for g in grants}  # type: ignore[attr-defined]
+    assert second.ticket_id in granted_tickets and first.ticket_id not in granted_tickets

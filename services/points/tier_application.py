@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import asyncpg
@@ -26,6 +26,9 @@ SOURCE = "loyalty.points"
 
 # No end to a window: asyncpg sends it as PostgreSQL's 'infinity'.
 OPEN_END = datetime.max.replace(tzinfo=UTC)
+# An enrolment or purchase that read the version before may still commit a tier of its ladder a moment after
+# the new version takes effect: a ladder counts as checked only on a pass this long after that.
+LADDER_SETTLED_AFTER = timedelta(minutes=5)
 
 
 async def qualifying_value(connection: asyncpg.Connection, member_id: str, program: Program, now: datetime) -> Decimal:
@@ -240,7 +243,9 @@ class RequalificationJob:
                 await apply_moves(connection, moves)
             placed += len(off)
             if len(off) < self._batch:
-                self._ladder_checked = (program.id, version.version)
+                in_force_since = max(version.effective_from, version.created_at or version.effective_from)
+                if now - in_force_since >= LADDER_SETTLED_AFTER:
+                    self._ladder_checked = (program.id, version.version)
                 return placed
 
     async def _requalify_batch(self, now: datetime) -> int:

@@ -387,3 +387,9 @@ async def test_members_off_the_ladder_are_put_on_it_by_activity_or_by_the_requal
     # Everyone is on the ladder now: a second pass moves nobody and announces nothing.
     await job.run_once()
     assert len(await tier_events(pool, idle)) == 1
+    # An enrolment that read the version before the program, committing after those passes, is put on the
+    # ladder by the next one: the ladder is taken as checked only a while after the program took effect.
+    late = await enrolled(app)
+    await pool.execute("UPDATE members SET tier = 'base' WHERE member_id = $1", late)  # the ladder it read
+    assert await job.run_once() == 1
+    assert (await app.member(late)).tier == "member"

@@ -35,7 +35,7 @@ import asyncio
 import random
 import time
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -50,7 +50,8 @@ from services.common.kafka import PARTNER_ACCRUALS_TOPIC
 from services.common.settings import SERVICE_NAMES
 from services.dev import Platform
 
-TODAY = datetime.now(UTC).date().isoformat()
+# Yesterday in UTC: a day already begun in every program's time zone (a later one is refused as in the future).
+ACTIVITY_DATE = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
 HOT_MEMBERS = 10
 
 
@@ -89,7 +90,7 @@ def _records(prefix: str, members: list[str], count: int, rng: random.Random) ->
                 partner_transaction_id=f"{prefix}-{index}",
                 member_id=member,
                 activity_type=pb.ACTIVITY_TYPE_FLIGHT,
-                activity_date=TODAY,
+                activity_date=ACTIVITY_DATE,
                 unit="MILE",
                 amount=str(rng.randrange(100, 5000)),
             )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 import asyncpg
 from google.protobuf.message import Message
@@ -30,7 +30,6 @@ from services.points.expiry import expire_on_arrival
 from services.points.partner_accrual import (
     MAX_BATCH,
     Decision,
-    Invalid,
     MemberFacts,
     RawRecord,
     Record,
@@ -42,6 +41,8 @@ from services.points.program import Program
 from services.points.program_application import ProgramApplication
 
 SOURCE = "loyalty.points"
+# The answers that stand for a credit: this batch's, or an earlier record's of the batch with the same id.
+_ANSWERED_BY_CREDIT = (Status.ACCEPTED, Status.DUPLICATE)
 
 
 def key_hash(api_key: str) -> bytes:
@@ -85,11 +86,12 @@ class AccrualApplication:
         if not 1 <= len(raws) <= MAX_BATCH:
             raise InvalidArgument.single("records", f"a batch holds 1 to {MAX_BATCH} records")
         now = domain.utc_now()
-        parsed = [parse(raw, now.date()) for raw in raws]
         async with unit_of_work(self._pool) as connection:
             if api_key is not None and not await self._still_valid(connection, partner_id, api_key):
                 raise Unauthenticated("authorization: the key was revoked")
-            decisions = await self._ingest_in(connection, partner_id, raws, parsed, now)
+            version = await self._programs.in_force_in(connection, None, now)
+            program = version.program if version else None
+            decisions = await self._ingest_in(connection, partner_id, raws, program, now)
             await accrual_store.insert_results(connection, partner_id, decisions, kafka_messages)
             return decisions
 
@@ -106,9 +108,12 @@ class AccrualApplication:
         connection: asyncpg.Connection,
         partner_id: str,
         raws: Sequence[RawRecord],
-        parsed: Sequence[Record | Invalid],
+        program: Program | None,
         now: datetime,
     ) -> list[Decision]:
+        # Activity dates are days of the program: its tier windows, expiry and calendar hold them.
+        zone = program.zone if program else UTC
+        parsed = [parse(raw, now.astimezone(zone).date(), zone) for raw in raws]
         valid = [item for item in parsed if isinstance(item, Record)]
         # Locked first, like every ledger write: a member's batches and purchases apply one after another.
         members = await store.lock_members(connection, sorted({record.member_id for record in valid}))
@@ -117,8 +122,6 @@ class AccrualApplication:
         facts = {m.member_id: MemberFacts(m.family_name, m.status == "active") for m in members.values()}
         before = await accrual_store.accepted_before(connection, partner_id, ids)
         decisions = decide(parsed, raws, members=facts, accepted_before=before, rates=rates)
-        version = await self._programs.in_force_in(connection, None, now)
-        program = version.program if version else None
         accepted = [d for d in decisions if d.status is Status.ACCEPTED]
         rows = [_accepted_row(partner_id, d, program, now) for d in accepted]
         written = await accrual_store.insert_accepted(connection, partner_id, rows)
@@ -184,7 +187,8 @@ async def _as_duplicates(
             record=d.record,
             amount=d.amount,
         )
-        if d.partner_transaction_id in points
+        # An INVALID record sharing the id stays INVALID, as a resend answers it.
+        if d.status in _ANSWERED_BY_CREDIT and d.partner_transaction_id in points
         else d
         for d in decisions
     ]

@@ -63,8 +63,8 @@ class PartnerAccrualConsumer(BatchConsumer):
         self._accruals = accruals
         # Per partition, the highest offset this consumer has answered: a record at or below it is being read
         # again (the partition was read from the beginning after a lost log), and only then is the database asked.
-        # A process that starts again reads again what it had not committed; the results' unique message key keeps
-        # those out of the control totals.
+        # A partition missing here (the first batch since the process started, or since a batch failed part
+        # way) may be read again from before its committed offset: the database is asked about all of it.
         self._answered_up_to: dict[int, int] = {}
 
     async def process(self, records: list[ConsumerRecord], dead_letters: DeadLetters) -> None:
@@ -79,8 +79,14 @@ class PartnerAccrualConsumer(BatchConsumer):
                     await self.dead_letter(record, dead_letters, str(error))
                     continue
                 by_partner[partner_id].append((record, accrual))
-            for partner_id, items in by_partner.items():
-                await self._ingest(partner_id, items, dead_letters)
+            try:
+                for partner_id, items in by_partner.items():
+                    await self._ingest(partner_id, items, dead_letters)
+            except BaseException:
+                # Some partners' records may be answered already: their redelivery must find those answers.
+                for record in records:
+                    self._answered_up_to.pop(record.partition, None)
+                raise
             for record in records:
                 self._answered_up_to[record.partition] = max(
                     record.offset, self._answered_up_to.get(record.partition, -1)
@@ -145,7 +151,7 @@ class PartnerAccrualConsumer(BatchConsumer):
 
         Its first dead letter may not have been sent: the answer commits before the dead letters go out.
         """
-        again = [record for record, _ in items if record.offset <= self._answered_up_to.get(record.partition, -1)]
+        again = [record for record, _ in items if self._maybe_answered(record)]
         if not again:
             return items
         answered = await self._accruals.answered_messages([message_identity(record) for record in again])
@@ -161,6 +167,10 @@ class PartnerAccrualConsumer(BatchConsumer):
             elif Status(status) not in _ANSWERED:
                 await self.dead_letter(record, dead_letters, f"{status}: answered {status} before; read again")
         return fresh
+
+    def _maybe_answered(self, record: ConsumerRecord) -> bool:
+        answered_up_to = self._answered_up_to.get(record.partition)
+        return answered_up_to is None or record.offset <= answered_up_to
 
 
 def message_identity(record: ConsumerRecord) -> str:

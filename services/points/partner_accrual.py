@@ -9,12 +9,13 @@ what to answer for every record, in order.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, tzinfo
 from decimal import ROUND_DOWN, ROUND_HALF_UP, ROUND_UP, Decimal, InvalidOperation
 from enum import StrEnum
+
+from anyascii import anyascii
 
 from services.common.errors import required_as
 from services.common.member_ids import MEMBER_ID_PATTERN
@@ -69,10 +70,8 @@ class Record:
     amount: Decimal
     bonus_amount: Decimal
     pending: bool
-
-    @property
-    def earned_at(self) -> datetime:
-        return datetime.combine(self.activity_date, time(), tzinfo=UTC)
+    # The start of the activity date in the program's time zone: its tier window, its rate, its expiry.
+    earned_at: datetime
 
 
 @dataclass(frozen=True)
@@ -111,8 +110,8 @@ class Decision:
     amount: Decimal = Decimal(0)
 
 
-def parse(raw: RawRecord, today: date) -> Record | Invalid:
-    """The valid record, or the first wrong field and why."""
+def parse(raw: RawRecord, today: date, zone: tzinfo = UTC) -> Record | Invalid:
+    """The valid record, or the first wrong field and why; its date is a day of `zone` (today is `today` there)."""
     if not PURCHASE_ID_PATTERN.fullmatch(raw.partner_transaction_id):
         return Invalid(
             "partner_transaction_id",
@@ -149,6 +148,7 @@ def parse(raw: RawRecord, today: date) -> Record | Invalid:
         amount,
         bonus,
         raw.pending,
+        datetime.combine(activity_date, time(), tzinfo=zone),
     )
 
 
@@ -192,20 +192,15 @@ def convert(rate: Rate, amount: Decimal, bonus_amount: Decimal) -> tuple[int, in
 def names_differ(family_name: str, given: str) -> bool:
     """Whether both names are known and differ, ignoring case, accents, spaces, hyphens and apostrophes.
 
-    A name of nothing but those (" ", "-") is not known.
+    Names are compared as ASCII-only systems (airline reservations) write them: Yildiz (dotless) as YILDIZ, Øberg as
+    OBERG. A name of nothing but those (" ", "-") is not known.
     """
     family, other = _fold(family_name), _fold(given)
     return bool(family and other) and family != other
 
 
-# Spacing modifier letters (U+02B0-U+02FF) count as letters to str.isalnum(), but in names they are marks:
-# apostrophes (U+02BC, U+02BB), stress and length marks.
-_MODIFIER_LETTERS = range(0x02B0, 0x0300)
-
-
 def _fold(name: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", name.casefold())
-    return "".join(c for c in decomposed if c.isalnum() and ord(c) not in _MODIFIER_LETTERS)
+    return "".join(c for c in anyascii(name).casefold() if c.isalnum())
 
 
 def decide(
@@ -254,7 +249,8 @@ def _decide_one(
             record=record,
             amount=amount,
         )
-    rate = rate_on(rates, record.unit, record.earned_at)
+    # Rates take effect at moments given in UTC (a `--from` date is its 00:00 UTC): the date is read there.
+    rate = rate_on(rates, record.unit, datetime.combine(record.activity_date, time(), tzinfo=UTC))
     if rate is None:
         reason = f"no conversion rate for {record.unit} on {record.activity_date}"
         return Decision(tx, Status.RATE_MISSING, reason=reason, record=record, amount=amount)

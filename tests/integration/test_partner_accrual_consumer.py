@@ -285,3 +285,24 @@ async def test_a_consumer_reading_a_partition_again_skips_what_it_answered(
     assert [reason.split(":")[0] for reason in (*first.reasons, *again.reasons)] == ["unknown_member"] * 2
     statuses = await pool.fetch("SELECT status FROM partner_accrual_results WHERE partner_id = $1", partner_id)
     assert sorted(row["status"] for row in statuses) == ["accepted", "unknown_member"]
+
+
+async def test_a_refused_message_read_again_by_a_restarted_consumer_is_not_decided_again(
+    pool: asyncpg.Pool, app: PointsApplication, kafka_settings: KafkaSettings
+) -> None:
+    """Answered UNKNOWN_MEMBER, then the process dies before committing its offset, and the member enrols:
+    credited on the redelivery, the points would sit behind control totals that say the message was refused."""
+    partner_id, key = await hotel(pool)
+    member_id = new_id("m")  # not enrolled yet
+    records = [delivered(0, partner_id, key, stay("late-1", member_id, "10"))]
+    first = partner_consumer(pool, kafka_settings, "partner.accruals.v1")
+    await first.process(records, DeadLettersSentOrNot(fail=False))  # type: ignore[arg-type]
+    await app.enroll(Enrollment(member_id, "", "", ""))
+    restarted = partner_consumer(pool, kafka_settings, "partner.accruals.v1")
+    again = DeadLettersSentOrNot(fail=False)
+    await restarted.process(records, again)  # type: ignore[arg-type]
+    assert [reason.split(":")[0] for reason in again.reasons] == ["unknown_member"]
+    assert await pool.fetchval("SELECT count(*) FROM partner_accruals WHERE partner_id = $1", partner_id) == 0
+    assert await pool.fetchval("SELECT balance FROM members WHERE member_id = $1", member_id) == 0
+    totals = await pool.fetch("SELECT status, points FROM partner_accrual_results WHERE partner_id = $1", partner_id)
+    assert [(row["status"], row["points"]) for row in totals] == [("unknown_member", 0)]

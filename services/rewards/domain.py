@@ -137,8 +137,11 @@ def validate_spec(spec: RewardSpec, ladder: Sequence[str]) -> None:
         violations.add("spec.cost_points", "must be zero for perks (tier_welcome, birthday)")
     if not 0 <= spec.cost_points <= MAX_POINTS:
         violations.add("spec.cost_points", f"must be 0-{MAX_POINTS}")
-    if (spec.trigger == "tier_welcome") != bool(spec.trigger_tier.strip()):
+    if (spec.trigger == "tier_welcome") != bool(spec.trigger_tier):
         violations.add("spec.trigger_tier", "is required for tier_welcome, empty otherwise")
+    elif spec.trigger_tier != spec.trigger_tier.strip():
+        # A tier named with spaces around it is no tier points announces: its perk would never be granted.
+        violations.add("spec.trigger_tier", "must be a tier name, without spaces around it")
     elif len(spec.trigger_tier) > MAX_NAME:
         violations.add("spec.trigger_tier", f"must be at most {MAX_NAME} characters")
     if spec.min_tier and spec.min_tier not in ladder:

@@ -19,6 +19,7 @@ from loyalty.events.v1.envelope_pb2 import EventEnvelope
 from services.common.consumer import EventConsumer
 from services.common.db import savepoint, unit_of_work
 from services.common.errors import InvalidArgument
+from services.common.events import occurred_at
 from services.common.kafka import POINTS_EVENTS_TOPIC
 from services.common.member_ids import require_member_id
 from services.common.settings import KafkaSettings
@@ -71,10 +72,24 @@ async def _tier_reached(connection: asyncpg.Connection, envelope: EventEnvelope,
         raise InvalidArgument.single("tier", "is required")
     now = domain.utc_now()
     ladder = await catalog_store.ladder(connection)
+    tier = await _tier_now(connection, payload.member_id, payload.tier, envelope)
     for reward in await catalog_store.perks_for(connection, "tier_welcome", payload.tier):
-        if not domain.tier_allows(reward.spec.min_tier, payload.tier, ladder):
+        if not domain.tier_allows(reward.spec.min_tier, tier, ladder):
             continue
         await grant(connection, reward, payload.member_id, "tier_welcome", f"tier:{payload.tier}", now)
+
+
+async def _tier_now(connection: asyncpg.Connection, member_id: str, reached: str, envelope: EventEnvelope) -> str:
+    """The tier a perk's min_tier is judged by: the one reached, unless a later change is known already.
+
+    The member-tiers view is another consumer's: it may have applied a TierLost that came after this event.
+    """
+    if not envelope.HasField("occurred_at"):
+        return reached
+    later = await connection.fetchval(
+        "SELECT tier FROM member_tiers WHERE member_id = $1 AND changed_at > $2", member_id, occurred_at(envelope)
+    )
+    return str(later) if later is not None else reached
 
 
 async def _member_enrolled(connection: asyncpg.Connection, envelope: EventEnvelope, payload: Message) -> None:

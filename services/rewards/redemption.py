@@ -163,7 +163,16 @@ class RedemptionApplication:
                 raise FailedPrecondition("redemption_id: the redemption is still pending; cancel it once completed")
             if step == "completed":
                 await self._start_cancelling(connection, parsed, reason, now)
-        return await self.advance(parsed)
+        try:
+            return await self._carried_on(parsed)
+        except Unavailable:
+            # The cancellation is written (code void, stock back): the points follow when the service answers,
+            # given back by the recovery job, and the caller is told CANCELLING, not that nothing happened.
+            async with self._pool.acquire() as connection:
+                row = await store.get(connection, parsed)
+            if row is None or row.step != "cancelling":
+                raise
+            return row
 
     async def get(self, redemption_id: str) -> RedemptionRow:
         parsed = paging.parse_id("redemption_id", redemption_id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from aiokafka import AIOKafkaProducer
 from google.protobuf.message import Message
@@ -28,9 +28,12 @@ def perk(trigger: int, **fields: object) -> dict[str, object]:
     return {"trigger": trigger, "cost_points": 0, **upgrade, **fields}
 
 
-async def publish(producer: AIOKafkaProducer, member_id: str, payload: Message) -> str:
-    """Publish as the points service does; returns the event id."""
-    envelope = new_envelope(payload, subject=member_id, source="loyalty.points", occurred_at=datetime.now(UTC))
+async def publish(
+    producer: AIOKafkaProducer, member_id: str, payload: Message, occurred_at: datetime | None = None
+) -> str:
+    """Publish as the points service does (stamped now, or `occurred_at`); returns the event id."""
+    stamp = occurred_at or datetime.now(UTC)
+    envelope = new_envelope(payload, subject=member_id, source="loyalty.points", occurred_at=stamp)
     await producer.send_and_wait(
         POINTS_EVENTS_TOPIC, envelope.SerializeToString(), key=member_id.encode(), headers=kafka_headers(envelope)
     )
@@ -175,3 +178,28 @@ async def test_a_perk_out_of_stock_is_not_granted_and_takes_nothing(rewards_worl
     )
     assert (row["granted"], row["stock_available"]) == (1, 0)
     assert await rewards_world.rewards_pool.fetchval("SELECT count(*) FROM outbox") == 1
+
+
+async def test_a_late_tier_reached_grants_no_gated_welcome_perk_to_a_member_known_to_have_lost_the_tier(
+    rewards_world: RewardsWorld, producer: AIOKafkaProducer
+) -> None:
+    """The member-tiers consumer applied the later TierLost before the perks consumer got to TierReached."""
+    await rewards_world.catalog.SetTierLadder(catalog_pb2.SetTierLadderRequest(tiers=["base", "silver", "gold"]))
+    gated = perk(catalog_pb2.REWARD_TRIGGER_TIER_WELCOME, trigger_tier="gold", name="Gold lounge", min_tier="gold")
+    await rewards_world.reward(**gated)
+    lost, kept = f"m-{uuid.uuid4().hex[:8]}", f"m-{uuid.uuid4().hex[:8]}"
+    reached_at = datetime.now(UTC) - timedelta(hours=2)
+    await rewards_world.rewards_pool.execute(
+        "INSERT INTO member_tiers (member_id, tier, changed_at) VALUES ($1, 'silver', $2), ($3, 'gold', $4)",
+        lost,
+        reached_at + timedelta(hours=1),  # lost gold an hour after reaching it
+        kept,
+        reached_at,
+    )
+    event_ids = [
+        await publish(producer, member, events.TierReached(member_id=member, tier="gold"), reached_at)
+        for member in (lost, kept)
+    ]
+    await perks_consumed(rewards_world, event_ids)
+    assert await perks_of(rewards_world, lost) == []
+    assert len(await perks_of(rewards_world, kept)) == 1

@@ -21,7 +21,7 @@ from google.protobuf.duration_pb2 import Duration
 from loyalty.points.v1 import points_pb2
 from loyalty.rewards.v1 import rewards_pb2 as pb
 
-from services.common.errors import FailedPrecondition
+from services.common.errors import FailedPrecondition, Unavailable
 from services.rewards.points_client import Hold, PointsClient
 from services.rewards.recovery import RecoveryJob
 from services.rewards.redemption import RedemptionApplication, hold_key
@@ -255,3 +255,30 @@ async def test_a_call_whose_redemption_the_recovery_undid_meanwhile_gives_its_ow
         late.refusal.go.set()
         with pytest.raises(FailedPrecondition, match="not enough points"):
             await late.call
+
+
+class CreditUnanswered(PointsClient):
+    """A points service that does not answer the credit giving a cancelled redemption's points back."""
+
+    async def credit(self, member_id: str, points: int, key: str, reason: str) -> None:
+        raise Unavailable("points service: UNAVAILABLE")
+
+
+async def test_a_cancellation_whose_credit_is_not_answered_is_cancelling_and_the_recovery_gives_the_points_back(
+    rewards_world: RewardsWorld, points_client: PointsClient
+) -> None:
+    member_id = await rewards_world.member_with(300)
+    reward = await rewards_world.reward(stock_total=1)
+    unanswered = CreditUnanswered(rewards_world.points_target)
+    try:
+        cut_off = RedemptionApplication(rewards_world.rewards_pool, unanswered, OPTIONS)
+        done, _ = await cut_off.redeem(member_id, reward.reward_id, "cancel-me")
+        # Written, so not UNAVAILABLE ("nothing was written, retry"): the code is void and the stock back.
+        assert (await cut_off.cancel(done.redemption_id, "changed my mind")).step == "cancelling"
+    finally:
+        await unanswered.close()
+    assert (await rewards_world.balance(member_id)).available == 200
+    redemptions = RedemptionApplication(rewards_world.rewards_pool, points_client, LEASE_OVER)
+    assert await RecoveryJob(rewards_world.rewards_pool, redemptions, LEASE_OVER.lease).run_once() == 1
+    assert (await redemptions.get(done.redemption_id)).step == "cancelled"
+    assert (await rewards_world.balance(member_id)).available == 300

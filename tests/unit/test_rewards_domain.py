@@ -59,6 +59,8 @@ def test_a_complete_spec_is_valid() -> None:
         ({"trigger": "birthday"}, "spec.cost_points"),
         ({"trigger": "tier_welcome", "cost_points": 0}, "spec.trigger_tier"),
         ({"trigger": "tier_welcome", "cost_points": 0, "trigger_tier": "g" * 201}, "spec.trigger_tier"),
+        ({"trigger": "tier_welcome", "cost_points": 0, "trigger_tier": "gold "}, "spec.trigger_tier"),
+        ({"trigger_tier": " "}, "spec.trigger_tier"),
         ({"stock_total": 10**13}, "spec.stock_total"),
         ({"min_tier": "diamond"}, "spec.min_tier"),
         ({"per_member_limit": 2}, "spec.limit_period"),

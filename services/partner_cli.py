@@ -4,7 +4,7 @@ loyalty partner register PARTNER_ID NAME --kind airline    register a partner
 loyalty partner rate PARTNER_ID UNIT POINTS --from DATE    add a conversion rate (points per unit) from DATE
 loyalty partner key PARTNER_ID                            issue an API key (shown once)
 loyalty partner revoke PARTNER_ID CREDENTIAL_ID           revoke a key
-loyalty partner report PARTNER_ID DAY [--csv]             control totals of a day (UTC), per status
+loyalty partner report PARTNER_ID DAY [--csv]             control totals of a day (UTC), per status and unit
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def add_partner_commands(commands: argparse._SubParsersAction) -> None:  # type:
     revoke.add_argument("credential_id")
     revoke.set_defaults(run=lambda args: asyncio.run(_revoke(args)))
 
-    report = actions.add_parser("report", help="the day's control totals per status")
+    report = actions.add_parser("report", help="the day's control totals per status and unit")
     report.add_argument("partner_id")
     report.add_argument("day", help="YYYY-MM-DD (UTC)")
     report.add_argument("--csv", action="store_true", help="CSV instead of a table")
@@ -114,12 +114,16 @@ async def _revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+_REPORT_COLUMNS = ("status", "unit", "records", "amount", "points")
+
+
 async def _report(args: argparse.Namespace) -> int:
     request = pb.GetReconciliationRequest(partner_id=args.partner_id, day=args.day)
     report = await _admin(lambda stub: stub.GetReconciliation(request))
     rows = [
         (
             pb.AccrualStatus.Name(line.status).removeprefix("ACCRUAL_STATUS_").lower(),
+            line.unit,
             line.records,
             line.amount,
             line.points,
@@ -128,9 +132,9 @@ async def _report(args: argparse.Namespace) -> int:
     ]
     if args.csv:
         writer = csv.writer(sys.stdout)
-        writer.writerow(("status", "records", "amount", "points"))
+        writer.writerow(_REPORT_COLUMNS)
         writer.writerows(rows)
         return 0
     print(f"partner {report.partner_id}, {report.day} (UTC)")
-    print_table(("status", "records", "amount", "points"), rows)
+    print_table(_REPORT_COLUMNS, rows)
     return 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import asyncpg
@@ -180,13 +181,7 @@ async def _as_duplicates(
     ]
     points = await accrual_store.accepted_before(connection, partner_id, lost)
     return [
-        Decision(
-            d.partner_transaction_id,
-            Status.DUPLICATE,
-            points=points[d.partner_transaction_id],
-            record=d.record,
-            amount=d.amount,
-        )
+        replace(d, status=Status.DUPLICATE, points=points[d.partner_transaction_id], base_points=0, bonus_points=0)
         # An INVALID record sharing the id stays INVALID, as a resend answers it.
         if d.status in _ANSWERED_BY_CREDIT and d.partner_transaction_id in points
         else d

@@ -120,15 +120,16 @@ async def insert_results(
 ) -> None:
     """Log every answer, for the partner's daily control totals, with the Kafka message answered (if any)."""
     await connection.execute(
-        """INSERT INTO partner_accrual_results (partner_id, partner_transaction_id, status, amount, points,
+        """INSERT INTO partner_accrual_results (partner_id, partner_transaction_id, status, amount, unit, points,
                                                 kafka_message)
-           SELECT $1, * FROM unnest($2::text[], $3::text[], $4::numeric[], $5::bigint[], $6::text[])
+           SELECT $1, * FROM unnest($2::text[], $3::text[], $4::numeric[], $5::text[], $6::bigint[], $7::text[])
            ON CONFLICT (kafka_message) WHERE kafka_message IS NOT NULL DO NOTHING""",
         partner_id,
-        # An invalid id is logged as far as Postgres text can hold it.
+        # An invalid id or unit is logged as far as Postgres text can hold it.
         [d.partner_transaction_id[:128].replace("\x00", "") for d in decisions],
         [d.status.value for d in decisions],
         [d.amount for d in decisions],
+        [d.unit[:16].replace("\x00", "") for d in decisions],
         [d.points for d in decisions],
         list(kafka_messages) if kafka_messages is not None else [None] * len(decisions),
     )

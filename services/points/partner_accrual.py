@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, tzinfo
 from decimal import ROUND_DOWN, ROUND_HALF_UP, ROUND_UP, Decimal, InvalidOperation
 from enum import StrEnum
@@ -106,8 +106,9 @@ class Decision:
     reason: str = ""
     # The valid record (None for an INVALID one).
     record: Record | None = None
-    # The amount, for control totals; 0 when it could not be read.
+    # The amount and its unit as sent, for control totals; 0 when the amount could not be read.
     amount: Decimal = Decimal(0)
+    unit: str = ""
 
 
 def parse(raw: RawRecord, today: date, zone: tzinfo = UTC) -> Record | Invalid:
@@ -217,16 +218,14 @@ def decide(
     for raw, item in zip(raws, parsed, strict=True):
         amount = amount_of(raw)
         if isinstance(item, Invalid):
-            decisions.append(
-                Decision(
-                    raw.partner_transaction_id, Status.INVALID, field=item.field, reason=item.reason, amount=amount
-                )
+            decision = Decision(
+                raw.partner_transaction_id, Status.INVALID, field=item.field, reason=item.reason, amount=amount
             )
-            continue
-        decision = _decide_one(item, members, seen, rates)
+        else:
+            decision = _decide_one(item, members, seen, rates)
         if decision.status is Status.ACCEPTED:
-            seen[item.partner_transaction_id] = decision.points
-        decisions.append(decision)
+            seen[decision.partner_transaction_id] = decision.points
+        decisions.append(replace(decision, unit=raw.unit))
     return decisions
 
 

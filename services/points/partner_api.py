@@ -98,7 +98,11 @@ class PartnerServicer(partners_pb2_grpc.PartnerServiceServicer):
         totals = await self._partners.control_totals(request.partner_id, request.day)
         lines = [
             pb.ReconciliationLine(
-                status=_STATUSES[Status(t.status)], records=t.records, amount=decimal_text(t.amount), points=t.points
+                status=_STATUSES[Status(t.status)],
+                records=t.records,
+                amount=decimal_text(t.amount),
+                points=t.points,
+                unit=t.unit,
             )
             for t in totals
         ]

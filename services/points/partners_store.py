@@ -24,6 +24,8 @@ class PartnerRow:
 @dataclass(frozen=True)
 class ControlTotal:
     status: str
+    # The unit of the amounts ('' for answers logged before units were).
+    unit: str
     records: int
     amount: Decimal
     points: int
@@ -110,11 +112,11 @@ async def control_totals(
     connection: asyncpg.Connection, partner_id: str, start: datetime, end: datetime
 ) -> list[ControlTotal]:
     records = await connection.fetch(
-        """SELECT status, count(*) AS records, coalesce(sum(amount), 0) AS amount,
+        """SELECT status, unit, count(*) AS records, coalesce(sum(amount), 0) AS amount,
                   coalesce(sum(points), 0)::bigint AS points
              FROM partner_accrual_results
             WHERE partner_id = $1 AND received_at >= $2 AND received_at < $3
-            GROUP BY status ORDER BY status""",
+            GROUP BY status, unit ORDER BY status, unit""",
         partner_id,
         start,
         end,

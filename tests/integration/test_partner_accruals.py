@@ -217,11 +217,13 @@ async def test_a_stream_answers_every_record_and_a_resend_credits_nothing_twice(
     assert (await balance(channel, member)).balance == 1350
 
     report = await admin.GetReconciliation(pb.GetReconciliationRequest(partner_id=partner_id, day=TODAY))
-    lines = {line.status: (line.records, line.amount, line.points) for line in report.lines}
-    assert lines[pb.ACCRUAL_STATUS_ACCEPTED] == (3, "1350", 1350)
-    assert lines[pb.ACCRUAL_STATUS_DUPLICATE] == (3, "2300", 2300)  # t1 twice, t6 once
-    assert lines[pb.ACCRUAL_STATUS_UNKNOWN_MEMBER][0] == 2
-    assert lines[pb.ACCRUAL_STATUS_INVALID] == (2, "24", 0)
+    lines = {(line.status, line.unit): (line.records, line.amount, line.points) for line in report.lines}
+    assert lines[pb.ACCRUAL_STATUS_ACCEPTED, "MILE"] == (3, "1350", 1350)
+    assert lines[pb.ACCRUAL_STATUS_DUPLICATE, "MILE"] == (3, "2300", 2300)  # t1 twice, t6 once
+    assert lines[pb.ACCRUAL_STATUS_UNKNOWN_MEMBER, "MILE"][0] == 2
+    assert lines[pb.ACCRUAL_STATUS_INVALID, "MILE"] == (2, "24", 0)
+    # Each unit reconciles on its own: the nights are not added to the miles.
+    assert lines[pb.ACCRUAL_STATUS_RATE_MISSING, "NIGHT"] == (2, "4", 0)
 
 
 async def test_keys_authenticate_only_their_partner_and_revoked_keys_nothing(
@@ -347,9 +349,9 @@ async def test_partners_are_administered_and_reported_from_the_command_line(
     await intake.SubmitAccruals(pb.AccrualBatch(records=[rental, rental]), metadata=auth(key))
     assert await run_cli("partner", "report", partner_id, TODAY, "--csv") == 0
     assert capsys.readouterr().out.splitlines() == [
-        "status,records,amount,points",
-        "accepted,1,99.90,250",
-        "duplicate,1,99.90,250",
+        "status,unit,records,amount,points",
+        "accepted,USD,1,99.90,250",
+        "duplicate,USD,1,99.90,250",
     ]
     assert await run_cli("partner", "report", "no-such-partner", TODAY) == 1
     assert "NOT_FOUND" in capsys.readouterr().err

@@ -181,16 +181,18 @@ class GetReconciliationResponse(_message.Message):
     def __init__(self, partner_id: _Optional[str] = ..., day: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[ReconciliationLine, _Mapping]]] = ...) -> None: ...
 
 class ReconciliationLine(_message.Message):
-    __slots__ = ("status", "records", "amount", "points")
+    __slots__ = ("status", "records", "amount", "points", "unit")
     STATUS_FIELD_NUMBER: _ClassVar[int]
     RECORDS_FIELD_NUMBER: _ClassVar[int]
     AMOUNT_FIELD_NUMBER: _ClassVar[int]
     POINTS_FIELD_NUMBER: _ClassVar[int]
+    UNIT_FIELD_NUMBER: _ClassVar[int]
     status: AccrualStatus
     records: int
     amount: str
     points: int
-    def __init__(self, status: _Optional[_Union[AccrualStatus, str]] = ..., records: _Optional[int] = ..., amount: _Optional[str] = ..., points: _Optional[int] = ...) -> None: ...
+    unit: str
+    def __init__(self, status: _Optional[_Union[AccrualStatus, str]] = ..., records: _Optional[int] = ..., amount: _Optional[str] = ..., points: _Optional[int] = ..., unit: _Optional[str] = ...) -> None: ...
 
 class AccrualRecord(_message.Message):
     __slots__ = ("partner_transaction_id", "member_id", "member_last_name", "activity_type", "activity_date", "unit", "amount", "bonus_amount", "pending")

@@ -101,7 +101,7 @@ class CodesApplication:
 
     async def redeem(self, raw_code: str, order_id: str) -> CodeUse:
         violations = Violations()
-        if not order_id or len(order_id) > domain.MAX_KEY:
+        if not order_id.strip() or len(order_id) > domain.MAX_KEY:
             violations.add("order_id", f"is required, at most {domain.MAX_KEY} characters")
         code = _code_from(raw_code, violations)
         now = domain.utc_now()

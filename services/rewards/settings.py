@@ -9,6 +9,9 @@ from datetime import timedelta
 
 from services.common.settings import SettingsError, _flag, _integer
 
+# The longest hold the points service takes (HoldPoints' ttl).
+_POINTS_MAX_HOLD_TTL_S = 30 * 24 * 3600
+
 
 @dataclass(frozen=True)
 class RewardsSettings:
@@ -27,6 +30,9 @@ class RewardsSettings:
 def rewards_settings(env: Mapping[str, str] = os.environ) -> RewardsSettings:
     hold_ttl_s = _integer(env, "LOYALTY_REWARDS_HOLD_TTL_S", 900, minimum=60)
     lease_s = _integer(env, "LOYALTY_REWARDS_LEASE_S", 30, minimum=1)
+    if hold_ttl_s > _POINTS_MAX_HOLD_TTL_S:
+        # Points refuses longer holds: every redemption would be refused.
+        raise SettingsError(f"LOYALTY_REWARDS_HOLD_TTL_S must be at most {_POINTS_MAX_HOLD_TTL_S} (30 days)")
     if lease_s * 2 > hold_ttl_s:
         # Recovery takes over after the lease; the hold must still be there to capture.
         raise SettingsError(f"LOYALTY_REWARDS_HOLD_TTL_S ({hold_ttl_s}) must be at least twice LOYALTY_REWARDS_LEASE_S")

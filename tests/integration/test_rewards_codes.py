@@ -188,6 +188,7 @@ async def test_bad_fields_are_named_together_and_currencies_are_iso_4217(rewards
     ]
     calls.append((rewards_world.catalog.UpdateReward(catalog_pb2.UpdateRewardRequest()), {"reward_id", "spec"}))
     calls.append((rewards_world.codes.RedeemCode(pb.RedeemCodeRequest()), {"code", "order_id"}))
+    calls.append((rewards_world.codes.RedeemCode(pb.RedeemCodeRequest(code="X", order_id=" ")), {"order_id"}))
     calls.append(
         (rewards_world.rewards.CancelRedemption(rewards_pb2.CancelRedemptionRequest()), {"redemption_id", "reason"})
     )

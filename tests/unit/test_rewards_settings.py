@@ -31,3 +31,9 @@ def test_rewards_defaults_and_overrides() -> None:
 def test_a_hold_must_outlive_the_lease_twice_over() -> None:
     with pytest.raises(SettingsError, match="LOYALTY_REWARDS_HOLD_TTL_S"):
         rewards_settings({"LOYALTY_REWARDS_HOLD_TTL_S": "60", "LOYALTY_REWARDS_LEASE_S": "31"})
+
+
+def test_a_hold_longer_than_the_points_service_takes_is_refused_at_start() -> None:
+    with pytest.raises(SettingsError, match="at most 2592000"):
+        rewards_settings({"LOYALTY_REWARDS_HOLD_TTL_S": str(31 * 24 * 3600)})
+    assert rewards_settings({"LOYALTY_REWARDS_HOLD_TTL_S": str(30 * 24 * 3600)}).hold_ttl == timedelta(days=30)

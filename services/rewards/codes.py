@@ -26,7 +26,7 @@ _BIASED = bytes(range(_UNBIASED_BELOW, 256))
 
 @dataclass(frozen=True)
 class CodeRow:
-    """A code as it stands, with what it is worth (from its reward or campaign)."""
+    """A code as it stands, with what it is worth (as its redemption was issued, or from its campaign)."""
 
     code: str
     source: str  # generated, partner or promo

@@ -43,6 +43,8 @@ async def grant(
                 connection,
                 member_id=member_id,
                 reward_id=reward.reward_id,
+                reward_name=reward.spec.name,
+                value=reward.spec.value,
                 occasion=occasion,
                 grant_key=grant_key,
                 now=now,

@@ -131,6 +131,8 @@ class RedemptionApplication:
                 connection,
                 member_id=member_id,
                 reward_id=reward.reward_id,
+                reward_name=reward.spec.name,
+                value=reward.spec.value,
                 idempotency_key=idempotency_key,
                 points=reward.spec.cost_points,
                 now=now,

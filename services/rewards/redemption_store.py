@@ -13,6 +13,8 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
+from services.rewards.domain import Value
+
 
 @dataclass(frozen=True)
 class RedemptionRow:
@@ -121,21 +123,41 @@ async def redeemed_since(
     return Counter({str(record["reward_id"]): record["n"] for record in records})
 
 
+# What the redemption's code is worth, kept as the reward was when redeemed or granted (migration 006).
+_VALUE_COLUMNS = "reward_name, kind, amount_minor, currency_code, percent_off, sku, partner"
+
+
+def _value_arguments(reward_name: str, value: Value) -> tuple[object, ...]:
+    return (
+        reward_name,
+        value.kind,
+        value.amount_minor,
+        value.currency_code,
+        value.percent_off,
+        value.sku,
+        value.partner,
+    )
+
+
 async def insert_pending(
     connection: asyncpg.Connection,
     *,
     member_id: str,
     reward_id: str,
+    reward_name: str,
+    value: Value,
     idempotency_key: str,
     points: int,
     now: datetime,
     lease_until: datetime,
 ) -> uuid.UUID:
+    """A redemption of the reward as it is now (`reward_name`, `value`): its code keeps them whatever the reward
+    becomes."""
     redemption_id = uuid.uuid4()
     await connection.execute(
-        """INSERT INTO redemptions (redemption_id, member_id, reward_id, idempotency_key, occasion, points, step,
-                                    lease_until, created_at)
-           VALUES ($1, $2, $3, $4, 'redeemed', $5, 'pending', $6, $7)""",
+        f"""INSERT INTO redemptions (redemption_id, member_id, reward_id, idempotency_key, occasion, points, step,
+                                     lease_until, created_at, {_VALUE_COLUMNS})
+            VALUES ($1, $2, $3, $4, 'redeemed', $5, 'pending', $6, $7, $8, $9, $10, $11, $12, $13, $14)""",
         redemption_id,
         member_id,
         uuid.UUID(reward_id),
@@ -143,26 +165,37 @@ async def insert_pending(
         points,
         lease_until,
         now,
+        *_value_arguments(reward_name, value),
     )
     return redemption_id
 
 
 async def insert_granted(
-    connection: asyncpg.Connection, *, member_id: str, reward_id: str, occasion: str, grant_key: str, now: datetime
+    connection: asyncpg.Connection,
+    *,
+    member_id: str,
+    reward_id: str,
+    reward_name: str,
+    value: Value,
+    occasion: str,
+    grant_key: str,
+    now: datetime,
 ) -> uuid.UUID | None:
-    """A perk, completed at once; None when this member already has it for `grant_key`."""
+    """A perk of the reward as it is now, completed at once; None when this member already has it for
+    `grant_key`."""
     inserted = await connection.fetchval(
-        """INSERT INTO redemptions (redemption_id, member_id, reward_id, grant_key, occasion, points, step,
-                                    lease_until, created_at, completed_at)
-           VALUES ($1, $2, $3, $4, $5, 0, 'completed', $6, $6, $6)
-           ON CONFLICT (member_id, reward_id, grant_key) DO NOTHING
-           RETURNING redemption_id""",
+        f"""INSERT INTO redemptions (redemption_id, member_id, reward_id, grant_key, occasion, points, step,
+                                     lease_until, created_at, completed_at, {_VALUE_COLUMNS})
+            VALUES ($1, $2, $3, $4, $5, 0, 'completed', $6, $6, $6, $7, $8, $9, $10, $11, $12, $13)
+            ON CONFLICT (member_id, reward_id, grant_key) DO NOTHING
+            RETURNING redemption_id""",
         uuid.uuid4(),
         member_id,
         uuid.UUID(reward_id),
         grant_key,
         occasion,
         now,
+        *_value_arguments(reward_name, value),
     )
     return inserted if isinstance(inserted, uuid.UUID) else None
 

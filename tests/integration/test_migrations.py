@@ -90,11 +90,11 @@ async def test_events_written_before_the_pending_list_keep_their_state(create_da
 
 
 async def across_points_migration(
-    create_database: CreateDatabase, version: int, rows_before: str, query: str
+    create_database: CreateDatabase, version: int, rows_before: str, query: str, service: str = "points"
 ) -> list[asyncpg.Record]:
-    """Apply the points migrations before `version`, write `rows_before`, apply the rest; `query`'s rows then."""
-    migrations = service_migrations("points")
-    before = [m for m in migrations if not (m.component == "points" and m.version >= version)]
+    """Apply the `service`'s migrations before `version`, write `rows_before`, apply the rest; `query`'s rows then."""
+    migrations = service_migrations(service)
+    before = [m for m in migrations if not (m.component == service and m.version >= version)]
     connection = await asyncpg.connect(await create_database())
     try:
         await apply(connection, before)
@@ -163,6 +163,27 @@ async def test_earnings_and_refunds_recorded_before_017_qualify_when_their_purch
     )
     # The earning qualifies when its lot was earned, the bonus never; the refund goes with its purchase.
     assert {r["what"]: r["day"] for r in rows} == {"purchase_earn": "2024-03-01", "bonus": None, "refund": "2024-03-01"}
+
+
+async def test_redemptions_made_before_006_get_their_rewards_value(
+    create_database: CreateDatabase,
+) -> None:
+    rows = await across_points_migration(
+        create_database,
+        6,
+        """INSERT INTO rewards (reward_id, name, kind, amount_minor, currency_code, cost_points, code_source,
+                                code_validity, trigger, created_at, updated_at)
+           VALUES ('00000000-0000-0000-0000-00000000000a', '5 USD off', 'discount_fixed', 500, 'USD', 100,
+                   'generated', '30 days', 'redeem', now(), now());
+           INSERT INTO redemptions (redemption_id, member_id, reward_id, idempotency_key, occasion, points, step,
+                                    hold_id, lease_until, created_at, completed_at)
+           VALUES (gen_random_uuid(), 'ada', '00000000-0000-0000-0000-00000000000a', 'k', 'redeemed', 100,
+                   'completed', gen_random_uuid(), now(), now(), now())""",
+        "SELECT reward_name, kind, amount_minor, currency_code, percent_off, sku, partner FROM redemptions",
+        service="rewards",
+    )
+    # The reward's value when the migration ran, the best known of what it was when redeemed.
+    assert [tuple(r.values()) for r in rows] == [("5 USD off", "discount_fixed", 500, "USD", 0, "", "")]
 
 
 async def test_a_failing_file_leaves_no_trace_and_earlier_files_stay(create_database: CreateDatabase) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import uuid
 from collections import Counter
+from datetime import date
 
 import grpc
 import pytest
@@ -14,6 +15,7 @@ from loyalty.rewards.v1 import codes_pb2 as pb
 
 from services.rewards.codes import ALPHABET
 from services.rewards.codes_store import withdraw
+from services.rewards.perks import BirthdayJob
 from tests.integration.rewards_support import RewardsWorld, reward_spec
 from tests.integration.support import field_violations
 
@@ -52,6 +54,56 @@ async def test_a_code_is_validated_then_used_once_and_a_second_order_is_told_whi
     assert listed.redemption.code_used_by_order_id == "order-1"
     events = await rewards_world.rewards_pool.fetch("SELECT event_type FROM outbox ORDER BY id")
     assert [e["event_type"] for e in events][-1] == "loyalty.events.v1.CodeUsed"
+
+
+async def test_editing_a_reward_does_not_change_the_value_of_codes_already_issued(
+    rewards_world: RewardsWorld,
+) -> None:
+    """A voucher is a promise: it keeps the value and name its reward had when redeemed or granted."""
+    member_id = await rewards_world.member_with(300)
+    reward = await rewards_world.reward()  # 5 USD off
+    perk = await rewards_world.reward(
+        name="Birthday 10% off",
+        kind=catalog_pb2.REWARD_KIND_DISCOUNT_PERCENT,
+        amount=None,
+        percent_off=10,
+        cost_points=0,
+        trigger=catalog_pb2.REWARD_TRIGGER_BIRTHDAY,
+    )
+
+    def redeem(key: str) -> rewards_pb2.RedeemRewardRequest:
+        return rewards_pb2.RedeemRewardRequest(member_id=member_id, reward_id=reward.reward_id, idempotency_key=key)
+
+    before = (await rewards_world.rewards.RedeemReward(redeem("before"))).redemption
+    await rewards_world.rewards_pool.execute(
+        "INSERT INTO member_birthdays VALUES ($1, $2)", member_id, date(1990, 6, 1)
+    )
+    assert await BirthdayJob(rewards_world.rewards_pool).run_once(date(2027, 6, 1)) == 1
+    perk_code = await rewards_world.rewards_pool.fetchval(
+        "SELECT c.code FROM codes c JOIN redemptions r USING (redemption_id) WHERE r.reward_id = $1",
+        uuid.UUID(perk.reward_id),
+    )
+
+    one_usd = reward_spec(name="1 USD off")
+    one_usd.amount.amount_minor = 100
+    await rewards_world.catalog.UpdateReward(catalog_pb2.UpdateRewardRequest(reward_id=reward.reward_id, spec=one_usd))
+    five_percent = perk.spec
+    five_percent.name, five_percent.percent_off = "Birthday 5% off", 5
+    await rewards_world.catalog.UpdateReward(
+        catalog_pb2.UpdateRewardRequest(reward_id=perk.reward_id, spec=five_percent)
+    )
+    after = (await rewards_world.rewards.RedeemReward(redeem("after"))).redemption
+
+    async def value(code: str) -> tuple[int, int, str]:
+        check = await rewards_world.codes.ValidateCode(pb.ValidateCodeRequest(code=code))
+        assert check.usable
+        return check.value.amount.amount_minor, check.value.percent_off, check.value.name
+
+    assert await value(before.code) == (500, 0, "5 USD off")
+    assert await value(perk_code) == (0, 10, "Birthday 10% off")
+    assert await value(after.code) == (100, 0, "1 USD off")
+    used = await rewards_world.codes.RedeemCode(pb.RedeemCodeRequest(code=before.code, order_id="order-1"))
+    assert (used.value.amount.amount_minor, used.value.amount.currency_code) == (500, "USD")
 
 
 async def test_50_concurrent_uses_of_one_code_exactly_one_succeeds(rewards_world: RewardsWorld) -> None:

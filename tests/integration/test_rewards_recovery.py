@@ -113,8 +113,11 @@ async def test_recovery_picks_up_a_hold_placed_before_the_crash_recorded_it(
     redemption_id = uuid.uuid4()
     await rewards_world.rewards_pool.execute(
         """INSERT INTO redemptions (redemption_id, member_id, reward_id, idempotency_key, occasion, points, step,
-                                    lease_until, created_at)
-           VALUES ($1, $2, $3, 'k', 'redeemed', 100, 'pending', now(), now())""",
+                                    lease_until, created_at, reward_name, kind, amount_minor, currency_code,
+                                    percent_off, sku, partner)
+           SELECT $1, $2, reward_id, 'k', 'redeemed', 100, 'pending', now(), now(), name, kind, amount_minor,
+                  currency_code, percent_off, sku, partner
+             FROM rewards WHERE reward_id = $3""",
         redemption_id,
         member_id,
         uuid.UUID(reward.reward_id),

@@ -28,6 +28,11 @@ def value_of(row: asyncpg.Record) -> Value:
     )
 
 
+def value_arguments(value: Value) -> tuple[object, ...]:
+    """A value as the columns value_of reads it from: kind, amount_minor, currency_code, percent_off, sku, partner."""
+    return (value.kind, value.amount_minor, value.currency_code, value.percent_off, value.sku, value.partner)
+
+
 def _reward(row: asyncpg.Record) -> Reward:
     spec = RewardSpec(
         name=row["name"],
@@ -58,16 +63,10 @@ def _reward(row: asyncpg.Record) -> Reward:
 
 
 def _spec_arguments(spec: RewardSpec) -> tuple[object, ...]:
-    value = spec.value
     return (
         spec.name,
         spec.description,
-        value.kind,
-        value.amount_minor,
-        value.currency_code,
-        value.percent_off,
-        value.sku,
-        value.partner,
+        *value_arguments(spec.value),
         spec.cost_points,
         spec.min_tier,
         spec.stock_total,

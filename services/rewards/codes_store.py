@@ -183,18 +183,12 @@ async def campaign_exists(connection: asyncpg.Connection, campaign_id: uuid.UUID
 
 
 async def insert_campaign(connection: asyncpg.Connection, campaign: Campaign, idempotency_key: str) -> None:
-    value = campaign.value
     await connection.execute(
         f"""INSERT INTO promo_campaigns ({_CAMPAIGN_COLUMNS}, idempotency_key)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)""",
         uuid.UUID(campaign.campaign_id),
         campaign.name,
-        value.kind,
-        value.amount_minor,
-        value.currency_code,
-        value.percent_off,
-        value.sku,
-        value.partner,
+        *catalog_store.value_arguments(campaign.value),
         campaign.code_count,
         campaign.uses_per_code,
         campaign.valid_from,

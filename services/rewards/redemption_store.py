@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
+from services.rewards.catalog_store import value_arguments
 from services.rewards.domain import Value
 
 
@@ -128,15 +129,7 @@ _VALUE_COLUMNS = "reward_name, kind, amount_minor, currency_code, percent_off, s
 
 
 def _value_arguments(reward_name: str, value: Value) -> tuple[object, ...]:
-    return (
-        reward_name,
-        value.kind,
-        value.amount_minor,
-        value.currency_code,
-        value.percent_off,
-        value.sku,
-        value.partner,
-    )
+    return (reward_name, *value_arguments(value))
 
 
 async def insert_pending(

@@ -17,28 +17,13 @@ from services.points.application import PointsApplication
 from services.points.domain import Enrollment
 from services.points.partner_accrual import RawRecord, Status
 from services.points.program_application import ProgramApplication
-from tests.integration.partner_support import admin, airline, auth, flight, intake
+from tests.integration.partner_support import TIERED, admin, airline, auth, flight, intake
 from tests.integration.points_ledger_support import new_id
 from tests.integration.test_partner_accrual_consumer import hotel
 
 __all__ = ["admin", "intake"]
 
-NEW_YORK = """
-id: coalition-ny
-effective_from: 2020-01-01
-currency: USD
-timezone: America/New_York
-earning:
-  base_rates: {USD: 1}
-expiry:
-  months_after_earning: 24
-tiers:
-  basis: points
-  window: calendar_year
-  levels:
-    - {name: blue, threshold: 0}
-    - {name: gold, threshold: 5000}
-"""
+NEW_YORK = TIERED + "timezone: America/New_York\n"
 
 
 async def member_of_new_york_program(pool: asyncpg.Pool, channel: grpc.aio.Channel) -> str:

@@ -111,6 +111,15 @@ class NotificationHandlers:
         assert isinstance(payload, rewards_pb2.RewardRedeemed | rewards_pb2.PerkGranted)
         await self._send(connection, triggers.reward_issued(payload, envelope.event_id))
 
+    async def redemption_cancelled(
+        self, connection: asyncpg.Connection, envelope: EventEnvelope, payload: Message
+    ) -> None:
+        """A code voided before its message went out (held by quiet hours) is not announced after all."""
+        assert isinstance(payload, rewards_pb2.RedemptionCancelled)
+        if not payload.member_id or not payload.redemption_id:
+            raise InvalidArgument.single("redemption_id" if payload.member_id else "member_id", "is required")
+        await store.cancel_reward_notices(connection, payload.member_id, payload.redemption_id)
+
     async def ticket_opened(self, connection: asyncpg.Connection, envelope: EventEnvelope, payload: Message) -> None:
         assert isinstance(payload, tickets_pb2.TicketOpened)
         await self._send(connection, triggers.ticket_opened(payload, envelope.event_id))
@@ -134,6 +143,7 @@ class NotificationHandlers:
             REWARDS_EVENTS_TOPIC: {
                 name(rewards_pb2.RewardRedeemed): self.reward_issued,
                 name(rewards_pb2.PerkGranted): self.reward_issued,
+                name(rewards_pb2.RedemptionCancelled): self.redemption_cancelled,
             },
             TICKETS_EVENTS_TOPIC: {
                 name(tickets_pb2.TicketOpened): self.ticket_opened,

@@ -196,6 +196,19 @@ async def cancel(connection: asyncpg.Connection, notification_id: uuid.UUID, rea
     )
 
 
+async def cancel_reward_notices(connection: asyncpg.Connection, member_id: str, redemption_id: str) -> int:
+    """Cancel the redemption's reward_issued messages still held (quiet hours); how many were."""
+    cancelled = await connection.fetch(
+        """UPDATE notifications SET status = 'cancelled', cancel_reason = 'the redemption was cancelled'
+            WHERE member_id = $1 AND template_id = 'reward_issued' AND status = 'scheduled'
+              AND variables ->> 'redemption_id' = $2
+           RETURNING notification_id""",
+        member_id,
+        redemption_id,
+    )
+    return len(cancelled)
+
+
 async def reschedule(connection: asyncpg.Connection, notification_id: uuid.UUID, due_at: datetime) -> None:
     await connection.execute("UPDATE notifications SET due_at = $2 WHERE notification_id = $1", notification_id, due_at)
 

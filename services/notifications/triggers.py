@@ -137,7 +137,13 @@ def reward_issued(payload: rewards_pb2.RewardRedeemed | rewards_pb2.PerkGranted,
         points, occasion = str(payload.points), "redemption"
     else:
         points, occasion = "0", payload.occasion
-    variables = {"reward_id": payload.reward_id, "code": payload.code, "points": points, "occasion": occasion}
+    variables = {
+        "reward_id": payload.reward_id,
+        "redemption_id": payload.redemption_id,
+        "code": payload.code,
+        "points": points,
+        "occasion": occasion,
+    }
     return Trigger("reward_issued", payload.member_id, event_id, variables, event_id)
 
 

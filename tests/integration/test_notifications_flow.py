@@ -328,3 +328,28 @@ async def test_malformed_events_are_dead_lettered_with_the_reason_and_the_consum
     assert reasons[0] is not None and "cannot parse envelope" in reasons[0]
     assert reasons[1:] == ["birth_date: is not a YYYY-MM-DD date", "points: must be positive, got 0"]
     assert welcome.template_id == "welcome"
+
+
+async def test_a_held_reward_message_is_cancelled_with_its_redemption(
+    world: NotificationsWorld, producer: AIOKafkaProducer
+) -> None:
+    member_id = new_member()
+    world.clock.now = datetime(2027, 6, 15, 22, tzinfo=UTC)  # in the default quiet hours (UTC)
+    redeemed, kept = [
+        rewards_pb2.RewardRedeemed(redemption_id=redemption, member_id=member_id, reward_id="r", code=code, points=50)
+        for redemption, code in (("red-1", "K7"), ("red-2", "K8"))
+    ]
+    cancelled = rewards_pb2.RedemptionCancelled(redemption_id="red-1", member_id=member_id, reward_id="r")
+    async with running(*world.workers()):
+        await enrol(producer, member_id)
+        ids = [await publish(producer, REWARDS_EVENTS_TOPIC, member_id, e) for e in (redeemed, kept, cancelled)]
+        await consumed(world, ids)
+    world.clock.now = datetime(2027, 6, 16, 8, tzinfo=UTC)
+    async with running(world.relay):
+        assert (await world.scheduler.run_once()).messages_released == 2  # the welcome and the kept code
+        requests = await requests_for(world.kafka, {member_id}, at_least=2)
+    assert sorted(r.variables["code"] for r in requests if r.template_id == "reward_issued") == ["K8"]
+    reason = await world.pool.fetchval(
+        "SELECT cancel_reason FROM notifications WHERE member_id = $1 AND status = 'cancelled'", member_id
+    )
+    assert reason == "the redemption was cancelled"

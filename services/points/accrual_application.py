@@ -93,7 +93,8 @@ class AccrualApplication:
             version = await self._programs.in_force_in(connection, None, now)
             program = version.program if version else None
             decisions = await self._ingest_in(connection, partner_id, raws, program, now)
-            await accrual_store.insert_results(connection, partner_id, decisions, kafka_messages)
+            units = [raw.unit for raw in raws]
+            await accrual_store.insert_results(connection, partner_id, decisions, units, kafka_messages)
             return decisions
 
     async def answered_messages(self, kafka_messages: Sequence[str]) -> dict[str, str]:

@@ -116,9 +116,11 @@ async def insert_results(
     connection: asyncpg.Connection,
     partner_id: str,
     decisions: Sequence[Decision],
+    units: Sequence[str],
     kafka_messages: Sequence[str] | None = None,
 ) -> None:
-    """Log every answer, for the partner's daily control totals, with the Kafka message answered (if any)."""
+    """Log every answer, for the partner's daily control totals, with the unit its record named (as sent) and the
+    Kafka message answered (if any)."""
     await connection.execute(
         """INSERT INTO partner_accrual_results (partner_id, partner_transaction_id, status, amount, unit, points,
                                                 kafka_message)
@@ -129,7 +131,7 @@ async def insert_results(
         [d.partner_transaction_id[:128].replace("\x00", "") for d in decisions],
         [d.status.value for d in decisions],
         [d.amount for d in decisions],
-        [d.unit[:16].replace("\x00", "") for d in decisions],
+        [unit[:16].replace("\x00", "") for unit in units],
         [d.points for d in decisions],
         list(kafka_messages) if kafka_messages is not None else [None] * len(decisions),
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, tzinfo
 from decimal import ROUND_DOWN, ROUND_HALF_UP, ROUND_UP, Decimal, InvalidOperation
 from enum import StrEnum
@@ -70,7 +70,7 @@ class Record:
     amount: Decimal
     bonus_amount: Decimal
     pending: bool
-    # The start of the activity date in the program's time zone: its tier window, its rate, its expiry.
+    # The start of the activity date in the program's time zone: the tier window it counts in, its expiry.
     earned_at: datetime
 
 
@@ -106,9 +106,8 @@ class Decision:
     reason: str = ""
     # The valid record (None for an INVALID one).
     record: Record | None = None
-    # The amount and its unit as sent, for control totals; 0 when the amount could not be read.
+    # The amount, for control totals; 0 when it could not be read.
     amount: Decimal = Decimal(0)
-    unit: str = ""
 
 
 def parse(raw: RawRecord, today: date, zone: tzinfo = UTC) -> Record | Invalid:
@@ -225,7 +224,7 @@ def decide(
             decision = _decide_one(item, members, seen, rates)
         if decision.status is Status.ACCEPTED:
             seen[decision.partner_transaction_id] = decision.points
-        decisions.append(replace(decision, unit=raw.unit))
+        decisions.append(decision)
     return decisions
 
 

@@ -86,8 +86,17 @@ class BatchConsumer:
     async def process(self, records: list[ConsumerRecord], dead_letters: DeadLetters) -> None:
         raise NotImplementedError
 
+    def partitions_assigned(self, partitions: set[int]) -> None:
+        """The group gave this consumer `partitions` (again): another member may have read them meanwhile."""
+
     async def run(self) -> None:
-        consumer = new_consumer(self._kafka, self.name, self.topic, max_poll_records=self.max_poll_records)
+        consumer = new_consumer(
+            self._kafka,
+            self.name,
+            self.topic,
+            max_poll_records=self.max_poll_records,
+            on_assignment=self.partitions_assigned,
+        )
         dead_letters = DeadLetters(self._kafka, self.topic)
         lost_logs = LostLogWatch(self._kafka)
         try:

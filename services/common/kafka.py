@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
@@ -63,16 +63,35 @@ def new_producer(kafka: KafkaSettings) -> AIOKafkaProducer:
     )
 
 
-def new_consumer(kafka: KafkaSettings, group_id: str, *topics: str, max_poll_records: int = 500) -> AIOKafkaConsumer:
+def new_consumer(
+    kafka: KafkaSettings,
+    group_id: str,
+    *topics: str,
+    max_poll_records: int = 500,
+    on_assignment: Callable[[set[int]], None] | None = None,
+) -> AIOKafkaConsumer:
+    """A group member of `topics`; `on_assignment` is told the partition numbers of each assignment it is given."""
     # Offsets are committed by the consumer loop after the effect is committed in Postgres.
-    return AIOKafkaConsumer(
-        *topics,
+    consumer = AIOKafkaConsumer(
         **kafka.client_options(),
         group_id=group_id,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         max_poll_records=max_poll_records,
     )
+    consumer.subscribe(list(topics), listener=_Assignments(on_assignment) if on_assignment else None)
+    return consumer
+
+
+class _Assignments(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
+    def __init__(self, assigned: Callable[[set[int]], None]) -> None:
+        self._assigned = assigned
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        pass  # offsets are committed after each poll: nothing is held back to commit here
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self._assigned({partition.partition for partition in assigned})
 
 
 async def ensure_topics(kafka: KafkaSettings, names: Iterable[str] = ALL_TOPICS) -> list[str]:

@@ -75,8 +75,7 @@ class NotificationHandlers:
 
     async def tier_lost(self, connection: asyncpg.Connection, envelope: EventEnvelope, payload: Message) -> None:
         assert isinstance(payload, points_pb2.TierLost)
-        if not payload.member_id:
-            raise InvalidArgument.single("member_id", "is required")
+        triggers.require_fields(payload.member_id, tier=payload.tier)
         await store.set_tier(connection, payload.member_id, payload.tier, occurred_at(envelope))
 
     async def points_earned(self, writes: Writes, envelope: EventEnvelope, payload: Message) -> None:
@@ -116,8 +115,7 @@ class NotificationHandlers:
     ) -> None:
         """A code voided before its message went out (held by quiet hours) is not announced after all."""
         assert isinstance(payload, rewards_pb2.RedemptionCancelled)
-        if not payload.member_id or not payload.redemption_id:
-            raise InvalidArgument.single("redemption_id" if payload.member_id else "member_id", "is required")
+        triggers.require_fields(payload.member_id, redemption_id=payload.redemption_id)
         await store.cancel_reward_notices(connection, payload.member_id, payload.redemption_id)
 
     async def ticket_opened(self, connection: asyncpg.Connection, envelope: EventEnvelope, payload: Message) -> None:

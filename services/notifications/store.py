@@ -196,17 +196,22 @@ async def cancel(connection: asyncpg.Connection, notification_id: uuid.UUID, rea
     )
 
 
-async def cancel_reward_notices(connection: asyncpg.Connection, member_id: str, redemption_id: str) -> int:
-    """Cancel the redemption's reward_issued messages still held (quiet hours); how many were."""
-    cancelled = await connection.fetch(
+async def cancel_reward_notices(connection: asyncpg.Connection, member_id: str, redemption_id: str) -> None:
+    """Cancel the redemption's reward_issued messages still held (quiet hours), and drop its trigger still waiting
+    for the member to be known."""
+    await connection.execute(
         """UPDATE notifications SET status = 'cancelled', cancel_reason = 'the redemption was cancelled'
             WHERE member_id = $1 AND template_id = 'reward_issued' AND status = 'scheduled'
-              AND variables ->> 'redemption_id' = $2
-           RETURNING notification_id""",
+              AND variables ->> 'redemption_id' = $2""",
         member_id,
         redemption_id,
     )
-    return len(cancelled)
+    await connection.execute(
+        """DELETE FROM held_triggers
+            WHERE member_id = $1 AND template_id = 'reward_issued' AND variables ->> 'redemption_id' = $2""",
+        member_id,
+        redemption_id,
+    )
 
 
 async def reschedule(connection: asyncpg.Connection, notification_id: uuid.UUID, due_at: datetime) -> None:

@@ -40,7 +40,7 @@ TRIGGERS: Mapping[str, TriggerSpec] = {
     "tier_at_risk": _spec(
         Category.TIER, "tier", "projected_tier", "requalify_on", "days_left", "needed_to_keep", "due_at"
     ),
-    "reward_issued": _spec(Category.REWARDS, "reward_id", "code", "points", "occasion"),
+    "reward_issued": _spec(Category.REWARDS, "reward_id", "redemption_id", "code", "points", "occasion"),
     "birthday": _spec(Category.BIRTHDAY),
     "ticket_opened": _spec(Category.SERVICE, "ticket_id", "ticket_category"),
     "ticket_resolved": _spec(Category.SERVICE, "ticket_id"),
@@ -56,7 +56,7 @@ def category_of(template_id: str) -> Category:
 MAX_ID_LENGTH = 256
 
 
-def _require(member_id: str, **fields: str) -> None:
+def require_fields(member_id: str, **fields: str) -> None:
     """The member and every other named field are present; ids fit in a message key."""
     violations = Violations()
     for field, value in {"member_id": member_id, **fields}.items():
@@ -93,12 +93,12 @@ def as_sent(variables: Mapping[str, str], now: datetime) -> dict[str, str]:
 
 
 def welcome(payload: points_pb2.MemberEnrolled, event_id: str) -> Trigger:
-    _require(payload.member_id)
+    require_fields(payload.member_id)
     return Trigger("welcome", payload.member_id, event_id, {"tier": payload.tier}, event_id)
 
 
 def points_expiring(payload: points_pb2.PointsExpiring, event_id: str, zone: ZoneInfo, now: datetime) -> Trigger:
-    _require(payload.member_id)
+    require_fields(payload.member_id)
     if payload.points <= 0:
         raise InvalidArgument.single("points", f"must be positive, got {payload.points}")
     if not payload.HasField("expires_at"):
@@ -112,13 +112,13 @@ def points_expiring(payload: points_pb2.PointsExpiring, event_id: str, zone: Zon
 
 
 def tier_reached(payload: points_pb2.TierReached, event_id: str) -> Trigger:
-    _require(payload.member_id, tier=payload.tier)
+    require_fields(payload.member_id, tier=payload.tier)
     variables = {"tier": payload.tier, "previous_tier": payload.previous_tier}
     return Trigger("tier_reached", payload.member_id, event_id, variables, event_id)
 
 
 def tier_at_risk(payload: points_pb2.TierAtRisk, event_id: str, zone: ZoneInfo, now: datetime) -> Trigger:
-    _require(payload.member_id, tier=payload.tier, projected_tier=payload.projected_tier)
+    require_fields(payload.member_id, tier=payload.tier, projected_tier=payload.projected_tier)
     if not payload.HasField("requalify_at"):
         raise InvalidArgument.single("requalify_at", "is required")
     variables = {
@@ -132,7 +132,7 @@ def tier_at_risk(payload: points_pb2.TierAtRisk, event_id: str, zone: ZoneInfo, 
 
 
 def reward_issued(payload: rewards_pb2.RewardRedeemed | rewards_pb2.PerkGranted, event_id: str) -> Trigger:
-    _require(payload.member_id, reward_id=payload.reward_id, code=payload.code)
+    require_fields(payload.member_id, reward_id=payload.reward_id, code=payload.code)
     if isinstance(payload, rewards_pb2.RewardRedeemed):
         points, occasion = str(payload.points), "redemption"
     else:
@@ -148,14 +148,14 @@ def reward_issued(payload: rewards_pb2.RewardRedeemed | rewards_pb2.PerkGranted,
 
 
 def ticket_opened(payload: tickets_pb2.TicketOpened, event_id: str) -> Trigger:
-    _require(payload.member_id, ticket_id=payload.ticket_id)
+    require_fields(payload.member_id, ticket_id=payload.ticket_id)
     variables = {"ticket_id": payload.ticket_id, "ticket_category": payload.category}
     return Trigger("ticket_opened", payload.member_id, event_id, variables, event_id)
 
 
 def ticket_resolved(payload: tickets_pb2.TicketResolved, event_id: str) -> list[Trigger]:
     """The resolution notice and the survey invitation that follows it."""
-    _require(payload.member_id, ticket_id=payload.ticket_id)
+    require_fields(payload.member_id, ticket_id=payload.ticket_id)
     variables = {"ticket_id": payload.ticket_id}
     return [
         Trigger("ticket_resolved", payload.member_id, event_id, variables, event_id),

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import UTC, datetime
 
 import asyncpg
@@ -42,8 +41,6 @@ from services.points.program import Program
 from services.points.program_application import ProgramApplication
 
 SOURCE = "loyalty.points"
-# The answers that stand for a credit: this batch's, or an earlier record's of the batch with the same id.
-_ANSWERED_BY_CREDIT = (Status.ACCEPTED, Status.DUPLICATE)
 
 
 def key_hash(api_key: str) -> bytes:
@@ -128,8 +125,11 @@ class AccrualApplication:
         rows = [_accepted_row(partner_id, d, program, now) for d in accepted]
         written = await accrual_store.insert_accepted(connection, partner_id, rows)
         if len(written) < len(rows):
-            # Accepted by a concurrent batch for another member id meanwhile: answer as the duplicates they are.
-            decisions = await _as_duplicates(connection, partner_id, decisions, written)
+            # Some ids were accepted by a concurrent batch meanwhile (for another member id): the batch is answered
+            # as a resend of it would be, those ids being accepted before.
+            lost = [row.partner_transaction_id for row in rows if row.partner_transaction_id not in written]
+            before = {**before, **await accrual_store.accepted_before(connection, partner_id, lost)}
+            decisions = decide(parsed, raws, members=facts, accepted_before=before, rates=rates)
         credited = [row for row in rows if row.partner_transaction_id in written]
         # Before settling: points that arrive past their term repay no debt and cover no overdraft.
         expired = await expire_on_arrival(connection, [(row.member_id, row.expires_at) for row in credited], now)
@@ -170,24 +170,6 @@ def _accepted_row(
 
 def _describe(record: Record) -> str:
     return f"{record.activity_type} on {record.activity_date}: {record.amount} {record.unit}"
-
-
-async def _as_duplicates(
-    connection: asyncpg.Connection, partner_id: str, decisions: list[Decision], written: set[str]
-) -> list[Decision]:
-    lost = [
-        d.partner_transaction_id
-        for d in decisions
-        if d.status is Status.ACCEPTED and d.partner_transaction_id not in written
-    ]
-    points = await accrual_store.accepted_before(connection, partner_id, lost)
-    return [
-        replace(d, status=Status.DUPLICATE, points=points[d.partner_transaction_id], base_points=0, bonus_points=0)
-        # An INVALID record sharing the id stays INVALID, as a resend answers it.
-        if d.status in _ANSWERED_BY_CREDIT and d.partner_transaction_id in points
-        else d
-        for d in decisions
-    ]
 
 
 def _earned_events(

@@ -63,9 +63,14 @@ class PartnerAccrualConsumer(BatchConsumer):
         self._accruals = accruals
         # Per partition, the highest offset this consumer has answered: a record at or below it is being read
         # again (the partition was read from the beginning after a lost log), and only then is the database asked.
-        # A partition missing here (the first batch since the process started, or since a batch failed part
-        # way) may be read again from before its committed offset: the database is asked about all of it.
+        # A partition missing here (the first batch since the process started, since the group assigned it, or
+        # since a batch failed part way) may hold messages answered before, by this process or another member of
+        # the group: the database is asked about all of it.
         self._answered_up_to: dict[int, int] = {}
+
+    def partitions_assigned(self, partitions: set[int]) -> None:
+        for partition in partitions:
+            self._answered_up_to.pop(partition, None)
 
     async def process(self, records: list[ConsumerRecord], dead_letters: DeadLetters) -> None:
         with tracer.start_as_current_span(f"{self.topic} process batch", kind=trace.SpanKind.CONSUMER) as span:

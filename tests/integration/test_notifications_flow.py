@@ -342,6 +342,7 @@ async def test_a_held_reward_message_is_cancelled_with_its_redemption(
     cancelled = rewards_pb2.RedemptionCancelled(redemption_id="red-1", member_id=member_id, reward_id="r")
     async with running(*world.workers()):
         await enrol(producer, member_id)
+        await eventually(lambda: world.status_counts(member_id), what="the welcome held")  # the member is known
         ids = [await publish(producer, REWARDS_EVENTS_TOPIC, member_id, e) for e in (redeemed, kept, cancelled)]
         await consumed(world, ids)
     world.clock.now = datetime(2027, 6, 16, 8, tzinfo=UTC)
@@ -353,3 +354,21 @@ async def test_a_held_reward_message_is_cancelled_with_its_redemption(
         "SELECT cancel_reason FROM notifications WHERE member_id = $1 AND status = 'cancelled'", member_id
     )
     assert reason == "the redemption was cancelled"
+
+
+async def test_a_reward_message_waiting_for_the_member_to_be_known_is_dropped_with_its_redemption(
+    world: NotificationsWorld, producer: AIOKafkaProducer
+) -> None:
+    """Topics are read independently: the redemption and its cancellation may come before the enrolment."""
+    member_id = new_member()
+    redeemed = rewards_pb2.RewardRedeemed(redemption_id="red-9", member_id=member_id, reward_id="r", code="K9")
+    cancelled = rewards_pb2.RedemptionCancelled(redemption_id="red-9", member_id=member_id, reward_id="r")
+    async with running(*world.workers()):
+        await consumed(
+            world, [await publish(producer, REWARDS_EVENTS_TOPIC, member_id, e) for e in (redeemed, cancelled)]
+        )
+        await enrol(producer, member_id)
+        await eventually(lambda: world.status_counts(member_id), what="the welcome planned")
+        await world.scheduler.run_once()
+    templates = await world.pool.fetch("SELECT template_id FROM notifications WHERE member_id = $1", member_id)
+    assert [row["template_id"] for row in templates] == ["welcome"]

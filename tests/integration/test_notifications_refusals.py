@@ -76,6 +76,8 @@ async def test_a_date_beyond_the_calendar_in_the_members_zone_is_dead_lettered_n
             "projected_tier: is required",
         ),
         (POINTS_EVENTS_TOPIC, points_pb2.TierReached(previous_tier="member"), "tier: is required"),
+        (POINTS_EVENTS_TOPIC, points_pb2.TierLost(previous_tier="gold"), "tier: is required"),
+        (REWARDS_EVENTS_TOPIC, rewards_pb2.RedemptionCancelled(reward_id="r-1"), "redemption_id: is required"),
         (REWARDS_EVENTS_TOPIC, rewards_pb2.RewardRedeemed(reward_id="r-1", points=500), "code: is required"),
         (
             TICKETS_EVENTS_TOPIC,

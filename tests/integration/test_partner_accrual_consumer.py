@@ -7,12 +7,12 @@ from decimal import Decimal
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from google.protobuf import json_format
 from loyalty.points.v1 import partners_pb2 as pb
 
 from services.common.events import JSON
-from services.common.kafka import dead_letter_topic
+from services.common.kafka import dead_letter_topic, new_consumer
 from services.common.settings import KafkaSettings
 from services.points.accrual_application import AccrualApplication
 from services.points.accrual_consumer import PartnerAccrualConsumer
@@ -306,3 +306,46 @@ async def test_a_refused_message_read_again_by_a_restarted_consumer_is_not_decid
     assert await pool.fetchval("SELECT balance FROM members WHERE member_id = $1", member_id) == 0
     totals = await pool.fetch("SELECT status, points FROM partner_accrual_results WHERE partner_id = $1", partner_id)
     assert [(row["status"], row["points"]) for row in totals] == [("unknown_member", 0)]
+
+
+async def test_a_partition_given_back_by_the_group_is_checked_for_what_another_member_answered(
+    pool: asyncpg.Pool, app: PointsApplication, kafka_settings: KafkaSettings
+) -> None:
+    """A answers offset 0; the partition moves to B, which answers offset 1 UNKNOWN_MEMBER and loses its commit;
+    given back to A, offset 1 comes again: A must not take it as fresh and credit the member enrolled since."""
+    partner_id, key = await hotel(pool)
+    enrolled = (await app.enroll(Enrollment(new_id("m"), "", "", ""))).member_id
+    late = new_id("m")
+    first, second = (
+        delivered(0, partner_id, key, stay("rb-0", enrolled, "10")),
+        delivered(1, partner_id, key, stay("rb-1", late, "10")),
+    )
+    a, b = [partner_consumer(pool, kafka_settings, "partner.accruals.v1") for _ in range(2)]
+    await a.process([first], DeadLettersSentOrNot(fail=False))  # type: ignore[arg-type]
+    b.partitions_assigned({0})
+    await b.process([second], DeadLettersSentOrNot(fail=False))  # type: ignore[arg-type]
+    await app.enroll(Enrollment(late, "", "", ""))
+    a.partitions_assigned({0})
+    again = DeadLettersSentOrNot(fail=False)
+    await a.process([second], again)  # type: ignore[arg-type]
+    assert await pool.fetchval("SELECT balance FROM members WHERE member_id = $1", late) == 0
+    assert [reason.split(":")[0] for reason in again.reasons] == ["unknown_member"]
+
+
+async def test_a_consumer_is_told_the_partitions_the_group_assigns_it(
+    kafka_settings: KafkaSettings, fresh_topic: TopicFactory
+) -> None:
+    topic = await fresh_topic("assigned")
+    assignments: list[set[int]] = []
+    consumer = new_consumer(kafka_settings, new_id("group"), topic, on_assignment=assignments.append)
+    await consumer.start()
+    try:
+        await eventually(lambda: _polled_once(consumer), what="the group's first assignment")
+        assert assignments[-1] == {p.partition for p in consumer.assignment()}
+    finally:
+        await consumer.stop()
+
+
+async def _polled_once(consumer: AIOKafkaConsumer) -> bool:
+    await consumer.getmany(timeout_ms=200)
+    return bool(consumer.assignment())

@@ -67,16 +67,18 @@ async def test_expiry_counts_from_the_activity_date_in_the_programs_time_zone(
     assert expires_at == datetime(year + 2, 3, 1, tzinfo=ZoneInfo("America/New_York"))  # 24 months, not a day less
 
 
-async def test_an_invalid_record_stays_invalid_when_its_id_is_accepted_by_a_concurrent_batch(
+async def test_a_batch_racing_another_for_a_transaction_id_answers_as_its_resend_does(
     pool: asyncpg.Pool, app: PointsApplication
 ) -> None:
-    """A resend answers a record INVALID whatever was accepted under its id: so must the batch that raced."""
+    """A resend answers a record that does not parse INVALID, and every other record of an id accepted before
+    DUPLICATE: so must the batch that lost the id to a concurrent one."""
     partner_id, _ = await hotel(pool)
     mine, other = [(await app.enroll(Enrollment(new_id("m"), "", "", ""))).member_id for _ in range(2)]
     accruals = AccrualApplication(pool, ProgramApplication(pool))
     today = datetime.now(UTC).date().isoformat()
     batch = [
         RawRecord("race-1", mine, "", "stay", "not a date", "USD", "10", "", False),
+        RawRecord("race-1", "nobody-enrolled", "", "stay", today, "USD", "10", "", False),
         RawRecord("race-1", mine, "", "stay", today, "USD", "10", "", False),
     ]
     async with pool.acquire() as connection, connection.transaction():
@@ -90,5 +92,5 @@ async def test_an_invalid_record_stays_invalid_when_its_id_is_accepted_by_a_conc
         await asyncio.sleep(1)  # the batch now waits on this uncommitted row of race-1
     raced = [d.status for d in await racing]
     resent = [d.status for d in await accruals.ingest(partner_id, batch)]
-    assert resent == [Status.INVALID, Status.DUPLICATE]
+    assert resent == [Status.INVALID, Status.DUPLICATE, Status.DUPLICATE]
     assert raced == resent

@@ -10,8 +10,11 @@ hashes of the tokens are kept in memory.
 
 Two kinds of call are outside this scheme: health checks (load balancers
 probe them) and partner intake (`PartnerAccrualService`), which checks the
-partner's own key. A partner key is no token here, so it opens nothing else.
-Outgoing calls carry `LOYALTY_CALLER_TOKEN`.
+partner's own key. A partner key is no token here, so it opens nothing else;
+and where no tokens are configured, a call presenting one outside partner
+intake is refused all the same (PERMISSION_DENIED): a partner never reaches
+another API, on `loyalty dev` either. Outgoing calls carry
+`LOYALTY_CALLER_TOKEN`.
 """
 
 from __future__ import annotations
@@ -55,6 +58,8 @@ ADMIN_METHODS = frozenset(
 )
 # Authenticated by other means (see the module docstring).
 UNGUARDED_PREFIXES = ("/grpc.health.v1.Health/", "/loyalty.points.v1.PartnerAccrualService/")
+# How every partner key starts (services/points/partner_application.py issues them).
+PARTNER_KEY_PREFIX = "lpk_"
 
 
 @dataclass(frozen=True)
@@ -102,6 +107,12 @@ class Authorizer:
         if method in ADMIN_METHODS and caller.role != "admin":
             raise PermissionDenied(f"{method} needs the admin role; {caller.principal} has the {caller.role} role")
         return caller
+
+
+def refuse_partner_keys(method: str, metadata: Iterable[tuple[str, str | bytes]] | None) -> None:
+    """PermissionDenied for a call presenting a partner key outside partner intake (and health checks)."""
+    if not method.startswith(UNGUARDED_PREFIXES) and bearer(metadata).startswith(PARTNER_KEY_PREFIX):
+        raise PermissionDenied(f"authorization: a partner key opens partner intake only, not {method}")
 
 
 def parse_tokens(lines: Sequence[str], where: str) -> dict[str, Caller]:

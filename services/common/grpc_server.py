@@ -17,7 +17,7 @@ from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
-from services.common.auth import Authorizer
+from services.common.auth import Authorizer, refuse_partner_keys
 from services.common.db import DATABASE_UNAVAILABLE, TRANSACTION_CONFLICT, VALUE_REFUSED
 from services.common.errors import (
     Aborted,
@@ -155,6 +155,8 @@ class DomainErrorInterceptor(WrappingInterceptor):
         def check(context: grpc.aio.ServicerContext[Any, Any]) -> None:
             if authorizer is not None:
                 authorizer.check(method, context.invocation_metadata())
+            else:
+                refuse_partner_keys(method, context.invocation_metadata())
 
         return check
 

@@ -11,6 +11,7 @@ from decimal import Decimal, InvalidOperation
 
 import asyncpg
 
+from services.common.auth import PARTNER_KEY_PREFIX
 from services.common.db import unit_of_work
 from services.common.errors import AlreadyExists, InvalidArgument, NotFound, Violations, required_as
 from services.points import partners_store
@@ -21,7 +22,6 @@ from services.points.program import Rounding
 PARTNER_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 PARTNER_KINDS = ("airline", "hotel", "car", "retail", "other")
 MAX_RATE = Decimal(1_000_000)
-KEY_PREFIX = "lpk_"
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,7 @@ class PartnerApplication:
             return await _view(connection, partner_id)
 
     async def issue_key(self, partner_id: str) -> IssuedKey:
-        api_key = KEY_PREFIX + secrets.token_urlsafe(32)
+        api_key = PARTNER_KEY_PREFIX + secrets.token_urlsafe(32)
         async with unit_of_work(self._pool) as connection:
             await _view(connection, partner_id)
             credential_id = await partners_store.insert_credential(connection, partner_id, key_hash(api_key))

@@ -153,3 +153,38 @@ async def test_a_partner_key_opens_its_intake_and_nothing_else(channels: dict[st
         ),
     ):
         assert await code_of(call) == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_without_tokens_configured_a_partner_key_still_opens_only_its_intake(
+    migrated_pool: PoolFactory, kafka_settings: KafkaSettings
+) -> None:
+    """As `loyalty dev` runs: services accept every caller, but not a partner presenting its key elsewhere."""
+    _, pool = await migrated_pool("points")
+    settings = replace(service_settings("points", {}), kafka=kafka_settings, grpc_port=0)
+    server = GrpcServer("127.0.0.1:0", build_points(settings, pool).registrations)
+    await server.start()
+    partners = PartnerApplication(pool)
+    await partners.register("sky-air", "Sky Air", "airline")
+    await partners.register("sea-hotel", "Sea Hotel", "hotel")
+    key = (await partners.issue_key("sky-air")).api_key
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            admin = partners_pb2_grpc.PartnerServiceStub(channel)
+            another_partners_key = partners_pb2.IssuePartnerCredentialRequest(partner_id="sea-hotel")
+            adjust = points_pb2.AdjustPointsRequest(
+                member_id="m", points=1000, reason="r", actor="a", idempotency_key="k"
+            )
+            for call in (
+                lambda m: admin.IssuePartnerCredential(another_partners_key, metadata=m),
+                lambda m: points_pb2_grpc.PointsServiceStub(channel).AdjustPoints(adjust, metadata=m),
+            ):
+                assert await code_of(call(as_(key))) == grpc.StatusCode.PERMISSION_DENIED
+            assert await code_of(admin.IssuePartnerCredential(another_partners_key)) == grpc.StatusCode.OK
+            intake = partners_pb2_grpc.PartnerAccrualServiceStub(channel)
+            batch = partners_pb2.AccrualBatch(records=[partners_pb2.AccrualRecord(partner_transaction_id="t1")])
+            assert (await intake.SubmitAccruals(batch, metadata=as_(key))).results[0].status == (
+                partners_pb2.ACCRUAL_STATUS_INVALID
+            )
+    finally:
+        await server.stop(grace=1)
+    assert await pool.fetchval("SELECT count(*) FROM partner_credentials WHERE partner_id = 'sea-hotel'") == 1

@@ -101,17 +101,20 @@ async def void_unused(connection: asyncpg.Connection, redemption_id: uuid.UUID) 
 
 
 async def get(connection: asyncpg.Connection, code: str, *, lock: bool = False) -> CodeRow | None:
-    """The code with its value: a redemption's as issued (editing the reward later does not change it), a promo
-    campaign's; none for a partner code not issued yet (nobody's, not shown)."""
+    """The code with its value: a redemption's as issued (editing the reward later does not change it; its reward's
+    for one the version before migration 006 wrote during a deploy), or a promo campaign's."""
     record = await connection.fetchrow(
         f"""SELECT c.code, c.source, c.status, c.max_uses, c.uses, c.redemption_id, c.campaign_id,
-                   coalesce(r.kind, p.kind, '') AS kind, coalesce(r.amount_minor, p.amount_minor, 0) AS amount_minor,
-                   coalesce(r.currency_code, p.currency_code, '') AS currency_code,
-                   coalesce(r.percent_off, p.percent_off, 0) AS percent_off, coalesce(r.sku, p.sku, '') AS sku,
-                   coalesce(r.partner, p.partner, '') AS partner, coalesce(r.reward_name, p.name, '') AS name,
+                   coalesce(r.kind, w.kind, p.kind) AS kind,
+                   coalesce(r.amount_minor, w.amount_minor, p.amount_minor) AS amount_minor,
+                   coalesce(r.currency_code, w.currency_code, p.currency_code) AS currency_code,
+                   coalesce(r.percent_off, w.percent_off, p.percent_off) AS percent_off,
+                   coalesce(r.sku, w.sku, p.sku) AS sku, coalesce(r.partner, w.partner, p.partner) AS partner,
+                   coalesce(r.reward_name, w.name, p.name) AS name,
                    coalesce(p.valid_until, c.expires_at) AS expires_at, p.valid_from,
                    coalesce(r.member_id, '') AS member_id, r.step
               FROM codes c
+              LEFT JOIN rewards w ON w.reward_id = c.reward_id
               LEFT JOIN promo_campaigns p ON p.campaign_id = c.campaign_id
               LEFT JOIN redemptions r ON r.redemption_id = c.redemption_id
              WHERE c.code = $1{" FOR UPDATE OF c" if lock else ""}""",

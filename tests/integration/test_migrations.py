@@ -89,7 +89,7 @@ async def test_events_written_before_the_pending_list_keep_their_state(create_da
     assert kept == 2
 
 
-async def across_points_migration(
+async def across_migration(
     create_database: CreateDatabase, version: int, rows_before: str, query: str, service: str = "points"
 ) -> list[asyncpg.Record]:
     """Apply the `service`'s migrations before `version`, write `rows_before`, apply the rest; `query`'s rows then."""
@@ -108,7 +108,7 @@ async def across_points_migration(
 async def test_refunds_recorded_before_they_named_their_member_get_it_from_their_purchase(
     create_database: CreateDatabase,
 ) -> None:
-    rows = await across_points_migration(
+    rows = await across_migration(
         create_database,
         14,
         """INSERT INTO members (member_id, tier) VALUES ('ada', 'member');
@@ -124,7 +124,7 @@ async def test_refunds_recorded_before_they_named_their_member_get_it_from_their
 async def test_members_get_their_last_activity_from_the_entries_recorded_before_it_was_kept(
     create_database: CreateDatabase,
 ) -> None:
-    rows = await across_points_migration(
+    rows = await across_migration(
         create_database,
         15,
         """INSERT INTO members (member_id, tier) VALUES ('ada', 'member'), ('bob', 'member');
@@ -144,7 +144,7 @@ async def test_members_get_their_last_activity_from_the_entries_recorded_before_
 async def test_earnings_and_refunds_recorded_before_017_qualify_when_their_purchase_was_made(
     create_database: CreateDatabase,
 ) -> None:
-    rows = await across_points_migration(
+    rows = await across_migration(
         create_database,
         17,
         """INSERT INTO members (member_id, tier) VALUES ('ada', 'member');
@@ -165,10 +165,11 @@ async def test_earnings_and_refunds_recorded_before_017_qualify_when_their_purch
     assert {r["what"]: r["day"] for r in rows} == {"purchase_earn": "2024-03-01", "bonus": None, "refund": "2024-03-01"}
 
 
-async def test_redemptions_made_before_006_get_their_rewards_value(
+async def test_redemptions_made_before_006_get_their_rewards_value_and_the_version_before_still_redeems(
     create_database: CreateDatabase,
 ) -> None:
-    rows = await across_points_migration(
+    columns = "member_id, reward_name, kind, amount_minor, currency_code, percent_off, sku, partner"
+    rows = await across_migration(
         create_database,
         6,
         """INSERT INTO rewards (reward_id, name, kind, amount_minor, currency_code, cost_points, code_source,
@@ -179,11 +180,23 @@ async def test_redemptions_made_before_006_get_their_rewards_value(
                                     hold_id, lease_until, created_at, completed_at)
            VALUES (gen_random_uuid(), 'ada', '00000000-0000-0000-0000-00000000000a', 'k', 'redeemed', 100,
                    'completed', gen_random_uuid(), now(), now(), now())""",
-        "SELECT reward_name, kind, amount_minor, currency_code, percent_off, sku, partner FROM redemptions",
+        # The version before, still running during a rolling deploy, writes a redemption as it did.
+        f"""WITH by_the_version_before AS (
+                INSERT INTO redemptions (redemption_id, member_id, reward_id, idempotency_key, occasion, points,
+                                         step, lease_until, created_at)
+                VALUES (gen_random_uuid(), 'bob', '00000000-0000-0000-0000-00000000000a', 'k2', 'redeemed', 100,
+                        'pending', now(), now())
+                RETURNING {columns})
+            SELECT {columns} FROM redemptions UNION ALL SELECT {columns} FROM by_the_version_before
+            ORDER BY member_id""",
         service="rewards",
     )
-    # The reward's value when the migration ran, the best known of what it was when redeemed.
-    assert [tuple(r.values()) for r in rows] == [("5 USD off", "discount_fixed", 500, "USD", 0, "", "")]
+    # The reward's value when the migration ran, the best known of what it was when redeemed; none for the row
+    # the version before wrote (its code shows its reward's value, as that version did).
+    assert [tuple(r.values()) for r in rows] == [
+        ("ada", "5 USD off", "discount_fixed", 500, "USD", 0, "", ""),
+        ("bob", None, None, None, None, None, None, None),
+    ]
 
 
 async def test_a_failing_file_leaves_no_trace_and_earlier_files_stay(create_database: CreateDatabase) -> None:

@@ -3,6 +3,11 @@
 -- reward as it is now, so UpdateReward changed what every voucher already
 -- paid for was worth (5 USD off became 1 USD off at the till). Issued is
 -- issued: the code's value is a promise.
+--
+-- Additive only (docs/operations.md): the running version keeps writing
+-- redemptions without these during a rolling deploy, and a rollback needs
+-- nothing undone. A redemption without them shows its reward's value as it is
+-- now, as before. 007 fills in the redemptions made before this one.
 
 ALTER TABLE redemptions
     ADD COLUMN reward_name   text,
@@ -12,21 +17,5 @@ ALTER TABLE redemptions
     ADD COLUMN currency_code text,
     ADD COLUMN percent_off   integer CHECK (percent_off BETWEEN 0 AND 100),
     ADD COLUMN sku           text,
-    ADD COLUMN partner       text;
-
--- What they were worth when issued is not known: the reward's value now is the best known.
--- (ADD COLUMN holds the table's lock to the end of this file, so no redemption is written meanwhile.)
-UPDATE redemptions d
-   SET reward_name = w.name, kind = w.kind, amount_minor = w.amount_minor, currency_code = w.currency_code,
-       percent_off = w.percent_off, sku = w.sku, partner = w.partner
-  FROM rewards w
- WHERE w.reward_id = d.reward_id;
-
-ALTER TABLE redemptions
-    ALTER COLUMN reward_name SET NOT NULL,
-    ALTER COLUMN kind SET NOT NULL,
-    ALTER COLUMN amount_minor SET NOT NULL,
-    ALTER COLUMN currency_code SET NOT NULL,
-    ALTER COLUMN percent_off SET NOT NULL,
-    ALTER COLUMN sku SET NOT NULL,
-    ALTER COLUMN partner SET NOT NULL;
+    ADD COLUMN partner       text,
+    ADD CHECK ((reward_name IS NULL) = (kind IS NULL));

@@ -31,7 +31,8 @@ _NOT_ANSWERED = frozenset(
 
 
 class CreditLookup:
-    """A client of the points service; a claim it cannot verify is recorded as unverified, not refused."""
+    """A client of the points service; a claim it cannot verify is recorded as unverified, not refused (unless
+    points refuses the claim itself as invalid)."""
 
     def __init__(self, target: str, timeout_s: float = 3.0, tls: GrpcTlsSettings | None = None) -> None:
         self._target = target

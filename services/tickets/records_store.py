@@ -89,9 +89,14 @@ async def goodwill_for_same_claim(
     return other
 
 
+# First key of the two-key advisory lock on a member's goodwill (the second is the hash of the member id): two
+# keys, so that no member's hash can ever stand for the one-key routing lock.
+_GOODWILL_LOCK = 0x600D
+
+
 async def lock_members_goodwill(connection: asyncpg.Connection, member_id: str) -> None:
     """Until the transaction ends, no other grant for the member is asked for or approved."""
-    await connection.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"goodwill:{member_id}")
+    await connection.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", _GOODWILL_LOCK, member_id)
 
 
 async def approve_goodwill(connection: asyncpg.Connection, ticket_id: uuid.UUID, approver: str, now: datetime) -> None:

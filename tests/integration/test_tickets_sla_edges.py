@@ -323,3 +323,13 @@ async def test_a_grant_left_waiting_for_approval_does_not_block_another_tickets_
     grants = [payload_of(e, events.GoodwillGranted) for e in await platform.outbox("GoodwillGranted")]
     granted_tickets = {g.ticket_id for g in grants}  # type: ignore[attr-defined]
     assert second.ticket_id in granted_tickets and first.ticket_id not in granted_tickets
+
+
+async def test_goodwill_on_a_claim_kept_before_it_named_what_it_claims_is_granted(platform: TicketsPlatform) -> None:
+    """A partner claim kept before tickets migration 003 names nothing: nothing to ask points about again."""
+    opened, _, _ = await claim_for_a_late_purchase(platform, agent_limit=500)
+    await platform.pool.execute(
+        "UPDATE tickets SET claim_purchase_id = '' WHERE ticket_id = $1", uuid.UUID(opened.ticket_id)
+    )
+    resolved = (await platform.tickets.ResolveTicket(resolving_with_goodwill(opened, 100))).ticket
+    assert (resolved.goodwill.status, resolved.goodwill.points) == (pb.GOODWILL_STATUS_GRANTED, 100)

@@ -29,7 +29,7 @@ from tests.integration.partner_support import (
     revoke_key,
 )
 from tests.integration.points_ledger_support import events_of, new_id
-from tests.integration.support import field_violations, run_cli
+from tests.integration.support import field_violations
 from tests.integration.test_points_ledger import outbox_events
 
 __all__ = ["admin", "intake"]
@@ -321,40 +321,6 @@ async def test_an_empty_or_oversized_batch_is_invalid(
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await intake.SubmitAccruals(batch, metadata=auth(key))
         assert set(field_violations(refused.value)) == {"records"}
-
-
-async def test_partners_are_administered_and_reported_from_the_command_line(
-    points_address: str,
-    channel: grpc.aio.Channel,
-    intake: partners_pb2_grpc.PartnerAccrualServiceStub,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    monkeypatch.setenv("LOYALTY_POINTS_ADDRESS", points_address)
-    partner_id = new_id("car").lower()
-    assert await run_cli("partner", "register", partner_id, "Rent-a-Car", "--kind", "car") == 0
-    rate = ("partner", "rate", partner_id, "USD", "2.5", "--from", "2020-01-01", "--rounding", "half_up")
-    assert await run_cli(*rate) == 0
-    assert await run_cli("partner", "key", partner_id) == 0
-    key = capsys.readouterr().out.rsplit(" ", 1)[-1].strip()
-    member = await enroll(channel)
-    rental = pb.AccrualRecord(
-        partner_transaction_id="r1",
-        member_id=member,
-        activity_type=pb.ACTIVITY_TYPE_RENTAL,
-        activity_date=TODAY,
-        unit="USD",
-        amount="99.90",
-    )
-    await intake.SubmitAccruals(pb.AccrualBatch(records=[rental, rental]), metadata=auth(key))
-    assert await run_cli("partner", "report", partner_id, TODAY, "--csv") == 0
-    assert capsys.readouterr().out.splitlines() == [
-        "status,unit,records,amount,points",
-        "accepted,USD,1,99.90,250",
-        "duplicate,USD,1,99.90,250",
-    ]
-    assert await run_cli("partner", "report", "no-such-partner", TODAY) == 1
-    assert "NOT_FOUND" in capsys.readouterr().err
 
 
 async def test_batches_of_a_stream_are_written_in_the_order_sent(

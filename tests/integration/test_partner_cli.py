@@ -1,0 +1,48 @@
+"""Partners administered and reported from the command line, against a real points service."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+from loyalty.points.v1 import partners_pb2 as pb
+from loyalty.points.v1 import partners_pb2_grpc
+
+from tests.integration.partner_support import TODAY, auth, enroll, intake
+from tests.integration.points_ledger_support import new_id
+from tests.integration.support import run_cli
+
+__all__ = ["intake"]
+
+
+async def test_partners_are_administered_and_reported_from_the_command_line(
+    points_address: str,
+    channel: grpc.aio.Channel,
+    intake: partners_pb2_grpc.PartnerAccrualServiceStub,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("LOYALTY_POINTS_ADDRESS", points_address)
+    partner_id = new_id("car").lower()
+    assert await run_cli("partner", "register", partner_id, "Rent-a-Car", "--kind", "car") == 0
+    rate = ("partner", "rate", partner_id, "USD", "2.5", "--from", "2020-01-01", "--rounding", "half_up")
+    assert await run_cli(*rate) == 0
+    assert await run_cli("partner", "key", partner_id) == 0
+    key = capsys.readouterr().out.rsplit(" ", 1)[-1].strip()
+    member = await enroll(channel)
+    rental = pb.AccrualRecord(
+        partner_transaction_id="r1",
+        member_id=member,
+        activity_type=pb.ACTIVITY_TYPE_RENTAL,
+        activity_date=TODAY,
+        unit="USD",
+        amount="99.90",
+    )
+    await intake.SubmitAccruals(pb.AccrualBatch(records=[rental, rental]), metadata=auth(key))
+    assert await run_cli("partner", "report", partner_id, TODAY, "--csv") == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "status,unit,records,amount,points",
+        "accepted,USD,1,99.90,250",
+        "duplicate,USD,1,99.90,250",
+    ]
+    assert await run_cli("partner", "report", "no-such-partner", TODAY) == 1
+    assert "NOT_FOUND" in capsys.readouterr().err

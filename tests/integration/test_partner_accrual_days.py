@@ -26,11 +26,23 @@ __all__ = ["admin", "intake"]
 NEW_YORK = TIERED + "timezone: America/New_York\n"
 
 
-async def member_of_new_york_program(pool: asyncpg.Pool, channel: grpc.aio.Channel) -> str:
+async def credited_in_new_york(
+    pool: asyncpg.Pool,
+    channel: grpc.aio.Channel,
+    partner: tuple[partners_pb2_grpc.PartnerServiceStub, partners_pb2_grpc.PartnerAccrualServiceStub],
+    miles: str,
+    activity_date: str,
+) -> str:
+    """A member of the New York program, credited a flight of `miles` on `activity_date` by an airline."""
+    admin, intake = partner
     await ProgramApplication(pool).apply(NEW_YORK)
     member = new_id("m")
     points = points_pb2_grpc.PointsServiceStub(channel)
     await points.EnrollMember(points_pb2.EnrollMemberRequest(member_id=member, family_name="Smith"))
+    _, key = await airline(admin)
+    batch = pb.AccrualBatch(records=[flight(new_id("t"), member, miles, activity_date=activity_date)])
+    answer = await intake.SubmitAccruals(batch, metadata=auth(key))
+    assert [(r.status, r.points) for r in answer.results] == [(pb.ACCRUAL_STATUS_ACCEPTED, int(miles))]
     return member
 
 
@@ -41,13 +53,8 @@ async def test_a_flight_on_new_years_day_counts_in_that_years_tier_window(
     pool: asyncpg.Pool,
 ) -> None:
     """Read as 00:00 UTC, 1 January would be 31 December, 19:00 in New York: last year's window."""
-    member = await member_of_new_york_program(pool, channel)
-    _, key = await airline(admin)
     new_years_day = f"{datetime.now(ZoneInfo('America/New_York')).year}-01-01"
-    answer = await intake.SubmitAccruals(
-        pb.AccrualBatch(records=[flight("ny-1", member, "5000", activity_date=new_years_day)]), metadata=auth(key)
-    )
-    assert [(r.status, r.points) for r in answer.results] == [(pb.ACCRUAL_STATUS_ACCEPTED, 5000)]
+    member = await credited_in_new_york(pool, channel, (admin, intake), "5000", new_years_day)
     found = await points_pb2_grpc.PointsServiceStub(channel).GetMember(points_pb2.GetMemberRequest(member_id=member))
     assert found.member.tier == "gold"
 
@@ -58,11 +65,8 @@ async def test_expiry_counts_from_the_activity_date_in_the_programs_time_zone(
     intake: partners_pb2_grpc.PartnerAccrualServiceStub,
     pool: asyncpg.Pool,
 ) -> None:
-    member = await member_of_new_york_program(pool, channel)
-    _, key = await airline(admin)
     year = datetime.now(UTC).year - 1
-    batch = pb.AccrualBatch(records=[flight("ny-2", member, "100", activity_date=f"{year}-03-01")])
-    await intake.SubmitAccruals(batch, metadata=auth(key))
+    member = await credited_in_new_york(pool, channel, (admin, intake), "100", f"{year}-03-01")
     expires_at = await pool.fetchval("SELECT expires_at FROM lots WHERE member_id = $1", member)
     assert expires_at == datetime(year + 2, 3, 1, tzinfo=ZoneInfo("America/New_York"))  # 24 months, not a day less
 

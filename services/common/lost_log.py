@@ -82,7 +82,6 @@ class LostLogWatch:
                 record = await _record_at(await self._started_probe(), partition, offset)
         except (KafkaError, TimeoutError) as error:
             log.info("partition log not checked", extra={"error": repr(error)})
-            await self.stop()  # a failed probe may hold a restarted broker's old metadata: the next check starts afresh
             return None
         if record is _Read.UNKNOWN:
             return None

@@ -20,7 +20,7 @@ from string import Template
 from aiohttp import BasicAuth, web
 from aiohttp.typedefs import Handler, Middleware
 
-from services.common.auth import Authorizer, bearer_token
+from services.common.auth import Authorizer, bearer_token, refuse_partner_keys
 from services.common.errors import DomainError, PermissionDenied, Unauthenticated
 from services.insights import kpis
 from services.insights.application import InsightsApplication, Report
@@ -51,15 +51,17 @@ def presented_token(authorization: str) -> str:
 def _admin_only(authorizer: Authorizer | None) -> Middleware:
     @web.middleware
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if authorizer is not None:
-            token = presented_token(request.headers.get("Authorization", ""))
-            metadata = [("authorization", f"Bearer {token}")] if token else []
-            try:
+        token = presented_token(request.headers.get("Authorization", ""))
+        metadata = [("authorization", f"Bearer {token}")] if token else []
+        try:
+            if authorizer is not None:
                 authorizer.check(DASHBOARD_PERMISSION, metadata)
-            except Unauthenticated as error:
-                raise web.HTTPUnauthorized(text=error.message, headers={"WWW-Authenticate": _REALM}) from None
-            except PermissionDenied as error:
-                raise web.HTTPForbidden(text=error.message) from None
+            else:
+                refuse_partner_keys(DASHBOARD_PERMISSION, metadata)  # as every gRPC API does
+        except Unauthenticated as error:
+            raise web.HTTPUnauthorized(text=error.message, headers={"WWW-Authenticate": _REALM}) from None
+        except PermissionDenied as error:
+            raise web.HTTPForbidden(text=error.message) from None
         return await handler(request)
 
     return check

@@ -5,10 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
 
-from services.common.auth import Authorizer, Caller, authorizer_from, bearer, bearer_token, parse_tokens
+from services.common.auth import (
+    Authorizer,
+    Caller,
+    authorizer_from,
+    bearer,
+    bearer_token,
+    parse_tokens,
+    refuse_partner_keys,
+)
 from services.common.errors import PermissionDenied, Unauthenticated
 from services.common.settings import SettingsError
+from services.insights.dashboard import _admin_only
 
 SERVICE_TOKEN, ADMIN_TOKEN = "s" * 32, "a" * 32
 AUTHORIZER = Authorizer({SERVICE_TOKEN: Caller("rewards", "service"), ADMIN_TOKEN: Caller("ops", "admin")})
@@ -76,3 +87,23 @@ def test_bearer_reads_only_the_authorization_header() -> None:
 )
 def test_bearer_token_reads_the_scheme_in_any_case(authorization: str, token: str) -> None:
     assert bearer_token(authorization) == token
+
+
+def test_a_partner_key_opens_partner_intake_and_health_only_even_without_tokens() -> None:
+    key: list[tuple[str, str | bytes]] = [("authorization", "Bearer lpk_" + "k" * 43)]
+    refuse_partner_keys("/loyalty.points.v1.PartnerAccrualService/SubmitAccruals", key)
+    refuse_partner_keys("/grpc.health.v1.Health/Check", key)
+    refuse_partner_keys("/loyalty.points.v1.PartnerService/IssuePartnerCredential", [])  # no key: open, as configured
+    with pytest.raises(PermissionDenied, match="partner intake only"):
+        refuse_partner_keys("/loyalty.points.v1.PartnerService/IssuePartnerCredential", key)
+
+
+async def test_without_tokens_the_dashboard_refuses_a_partner_key_as_the_grpc_apis_do() -> None:
+    async def page(request: web.Request) -> web.StreamResponse:
+        return web.Response(text="the program's KPIs")
+
+    middleware = _admin_only(None)
+    assert (await middleware(make_mocked_request("GET", "/"), page)).status == 200
+    with pytest.raises(web.HTTPForbidden):
+        partner = make_mocked_request("GET", "/", headers={"Authorization": "Bearer lpk_" + "k" * 43})
+        await middleware(partner, page)

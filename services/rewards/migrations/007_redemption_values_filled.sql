@@ -1,7 +1,8 @@
 -- The redemptions made before 006 keep their reward's value as it is now, the
 -- best known of what it was when they were made, so that later edits leave
--- them alone too. A file of its own: its own transaction, so the rows are
--- locked one by one as they are filled, not the table behind 006's ALTER.
+-- them alone too. A file of its own, so its own transaction: it holds the
+-- older redemptions' row locks until it commits, not 006's lock on the whole
+-- table, and new redemptions are written meanwhile.
 
 UPDATE redemptions d
    SET reward_name = w.name, kind = w.kind, amount_minor = w.amount_minor, currency_code = w.currency_code,

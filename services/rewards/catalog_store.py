@@ -28,8 +28,12 @@ def value_of(row: asyncpg.Record) -> Value:
     )
 
 
+# The columns a value is kept in, wherever it is kept (rewards, promo campaigns, redemptions).
+VALUE_COLUMNS = "kind, amount_minor, currency_code, percent_off, sku, partner"
+
+
 def value_arguments(value: Value) -> tuple[object, ...]:
-    """A value as the columns value_of reads it from: kind, amount_minor, currency_code, percent_off, sku, partner."""
+    """A value as VALUE_COLUMNS hold it, in their order: what value_of reads back."""
     return (value.kind, value.amount_minor, value.currency_code, value.percent_off, value.sku, value.partner)
 
 

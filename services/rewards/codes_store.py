@@ -157,7 +157,7 @@ async def record_use(connection: asyncpg.Connection, code: str, order_id: str, n
     await connection.execute("UPDATE codes SET uses = uses + 1 WHERE code = $1", code)
 
 
-_CAMPAIGN_COLUMNS = """campaign_id, name, kind, amount_minor, currency_code, percent_off, sku, partner,
+_CAMPAIGN_COLUMNS = f"""campaign_id, name, {catalog_store.VALUE_COLUMNS},
                        code_count, uses_per_code, valid_from, valid_until, created_at"""
 
 

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from services.rewards.catalog_store import value_arguments
+from services.rewards.catalog_store import VALUE_COLUMNS, value_arguments
 from services.rewards.domain import Value
 
 
@@ -125,11 +125,7 @@ async def redeemed_since(
 
 
 # What the redemption's code is worth, kept as the reward was when redeemed or granted (migration 006).
-_VALUE_COLUMNS = "reward_name, kind, amount_minor, currency_code, percent_off, sku, partner"
-
-
-def _value_arguments(reward_name: str, value: Value) -> tuple[object, ...]:
-    return (reward_name, *value_arguments(value))
+_VALUE_COLUMNS = f"reward_name, {VALUE_COLUMNS}"
 
 
 async def insert_pending(
@@ -158,7 +154,8 @@ async def insert_pending(
         points,
         lease_until,
         now,
-        *_value_arguments(reward_name, value),
+        reward_name,
+        *value_arguments(value),
     )
     return redemption_id
 
@@ -188,7 +185,8 @@ async def insert_granted(
         grant_key,
         occasion,
         now,
-        *_value_arguments(reward_name, value),
+        reward_name,
+        *value_arguments(value),
     )
     return inserted if isinstance(inserted, uuid.UUID) else None
 

@@ -216,8 +216,8 @@ class TicketsApplication:
             claim = await store.get_claim(connection, parsed)
         if ticket is None or claim is None or claim.check.status == ALREADY_CREDITED:
             return
-        if not (claim.claim.purchase_id or claim.claim.partner_id):
-            return  # a partner claim kept before migration 003: what it claimed is not known, nothing to ask
+        if not claim.claim.names_its_transaction:
+            return  # nothing to ask the points service about
         try:
             check = await self._credits.check(claim.claim, ticket.member_id)
         except InvalidArgument as refused:
@@ -239,8 +239,8 @@ class TicketsApplication:
             return
         if claim.check.status == ALREADY_CREDITED:
             raise FailedPrecondition(f"{field}: the claimed purchase was already credited by the points service")
-        if not (claim.claim.purchase_id or claim.claim.partner_id):
-            return  # a partner claim kept before migration 003: what it claimed is not known
+        if not claim.claim.names_its_transaction:
+            return
         await records_store.lock_members_goodwill(connection, ticket.member_id)
         other = await records_store.goodwill_for_same_claim(connection, ticket.ticket_id, ticket.member_id, claim.claim)
         if other is not None:

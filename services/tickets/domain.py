@@ -35,6 +35,11 @@ class Claim:
     partner_transaction_id: str
     expected_points: int
 
+    @property
+    def names_its_transaction(self) -> bool:
+        """False for a partner claim kept before migration 003: what it claimed is not known."""
+        return bool(self.purchase_id or self.partner_id)
+
 
 @dataclass(frozen=True)
 class NewTicket:

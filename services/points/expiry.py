@@ -56,6 +56,7 @@ class ExpiryJob:
         if policy and policy.inactivity_months:
             await self._expire_inactive(now, add_months(now, -policy.inactivity_months))
         expired = await self._expire_all(now)
+        await self._settle_lapsed_holds(now)
         remind_before = self._remind_before
         if policy and policy.reminder_days is not None:
             remind_before = timedelta(days=policy.reminder_days)
@@ -118,6 +119,26 @@ class ExpiryJob:
                 expired.update(await expire_due(connection, list(locked), now))
             if len(due) < self._batch:
                 return expired
+            after = due[-1]
+
+    async def _settle_lapsed_holds(self, now: datetime) -> None:
+        """Points a hold kept from a refund, freed when the hold ran out, settle that refund now rather than at the
+        member's next hold, capture or debit: until then the balance would show them as spendable.
+
+        Holds that ran out longer ago than the longest a hold lasts were settled by an earlier pass (or, if the
+        service was down that long, settle at the member's next operation as before), so a pass looks no further.
+        """
+        after = ""
+        while True:
+            async with unit_of_work(self._pool) as connection:
+                due = await lots_store.owing_members_with_lapsed_holds(
+                    connection, now, now - ledger.MAX_HOLD_TTL, after, self._batch
+                )
+                locked = await store.lock_members(connection, due, skip_locked=True)
+                for member in locked.values():
+                    await settlement.settle_freed(connection, member, now)
+            if len(due) < self._batch:
+                return
             after = due[-1]
 
     async def _remind(self, now: datetime, remind_before: timedelta) -> int:

@@ -116,6 +116,26 @@ async def members_with_expired_lots(connection: asyncpg.Connection, now: datetim
     return [r["member_id"] for r in records]
 
 
+async def owing_members_with_lapsed_holds(
+    connection: asyncpg.Connection, now: datetime, lapsed_since: datetime, after: str, limit: int
+) -> list[str]:
+    """Up to `limit` members, by id after `after`, who owe points or are overdrawn and have a hold that ran out
+    between `lapsed_since` and `now` (a keyset, as members_with_expired_lots)."""
+    records = await connection.fetch(
+        """SELECT m.member_id FROM members m
+            WHERE (m.points_owed > 0 OR m.points_overdrawn > 0) AND m.member_id > $3
+              AND EXISTS (SELECT 1 FROM holds h
+                           WHERE h.member_id = m.member_id AND h.status = 'held'
+                             AND h.expires_at <= $1 AND h.expires_at > $2)
+            ORDER BY m.member_id LIMIT $4""",
+        now,
+        lapsed_since,
+        after,
+        limit,
+    )
+    return [r["member_id"] for r in records]
+
+
 async def open_lots(connection: asyncpg.Connection, member_id: str) -> list[Lot]:
     return (await open_lots_of(connection, [member_id]))[member_id]
 

@@ -103,6 +103,24 @@ async def test_a_hold_that_ran_out_settles_the_refund_before_the_next_hold_can_s
     assert_balanced(await books(pool, ledger, member_id))
 
 
+@pytest.mark.parametrize("policy", ["debt", "negative_balance"])
+async def test_the_expiry_job_settles_a_refund_with_the_points_a_hold_that_ran_out_freed(
+    pool: asyncpg.Pool, app: PointsApplication, ledger: LedgerApplication, refunds: RefundApplication, policy: str
+) -> None:
+    if policy == "negative_balance":
+        await ProgramApplication(pool).apply(NEGATIVE_BALANCE_PROGRAM)
+    member_id = await member_with_points(app, 0)
+    purchase_id = await purchase(app, member_id, 5000)  # 100 points, never expire
+    hold = await ledger.hold(member_id, 100, new_id("h"), HOUR, "")
+    await refunds.refund(refund(purchase_id, 5000))  # the hold keeps all 100: owed or overdrawn
+    await pool.execute("UPDATE holds SET expires_at = now() WHERE hold_id = $1", hold.hold.hold_id)
+    # No operation of the member's follows: the job's pass, not their next hold, settles the refund.
+    await ExpiryJob(pool, ProgramApplication(pool)).run_once(datetime.now(UTC))
+    state = await books(pool, ledger, member_id)
+    assert (state.available, state.overdrawn, await owed(pool, member_id)) == (0, 0, 0)
+    assert_balanced(state)
+
+
 async def test_a_capture_after_another_hold_ran_out_leaves_the_points_it_freed_to_their_refund(
     pool: asyncpg.Pool, app: PointsApplication, ledger: LedgerApplication, refunds: RefundApplication
 ) -> None:

@@ -32,10 +32,21 @@ log = logging.getLogger(__name__)
 
 
 async def grant(
-    connection: asyncpg.Connection, reward: Reward, member_id: str, occasion: str, grant_key: str, now: datetime
+    connection: asyncpg.Connection,
+    reward: Reward,
+    member_id: str,
+    occasion: str,
+    grant_key: str,
+    now: datetime,
+    earned_at: datetime | None = None,
 ) -> bool:
-    """Grant the perk unless the member has it for `grant_key` already; False if not granted."""
-    if not domain.in_window(reward, now):
+    """Grant the perk unless the member has it for `grant_key` already; False if not granted.
+
+    Its validity window is judged when the member earned it (`earned_at`, now unless given): a consumer reading
+    a TierReached late neither refuses a perk offered then nor grants one offered only since. Stock and archiving
+    are judged now: a unit is issued now, and archiving is how an operator stops a perk at once.
+    """
+    if not domain.in_window(reward, earned_at or now):
         return False
     try:
         async with savepoint(connection):
@@ -75,10 +86,11 @@ async def _tier_reached(connection: asyncpg.Connection, envelope: EventEnvelope,
     now = domain.utc_now()
     ladder = await catalog_store.ladder(connection)
     tier = await _tier_now(connection, payload.member_id, payload.tier, envelope)
+    reached_at = occurred_at(envelope)
     for reward in await catalog_store.perks_for(connection, "tier_welcome", payload.tier):
         if not domain.tier_allows(reward.spec.min_tier, tier, ladder):
             continue
-        await grant(connection, reward, payload.member_id, "tier_welcome", f"tier:{payload.tier}", now)
+        await grant(connection, reward, payload.member_id, "tier_welcome", f"tier:{payload.tier}", now, reached_at)
 
 
 async def _tier_now(connection: asyncpg.Connection, member_id: str, reached: str, envelope: EventEnvelope) -> str:

@@ -14,7 +14,7 @@ from loyalty.rewards.v1 import catalog_pb2, codes_pb2
 from loyalty.rewards.v1 import rewards_pb2 as pb
 
 from services.common.consumer import EventConsumer
-from services.common.events import kafka_headers, new_envelope
+from services.common.events import kafka_headers, new_envelope, timestamp
 from services.common.kafka import POINTS_EVENTS_TOPIC, dead_letter_topic
 from services.common.settings import KafkaSettings
 from services.rewards.perks import BirthdayJob
@@ -203,3 +203,24 @@ async def test_a_late_tier_reached_grants_no_gated_welcome_perk_to_a_member_know
     await perks_consumed(rewards_world, event_ids)
     assert await perks_of(rewards_world, lost) == []
     assert len(await perks_of(rewards_world, kept)) == 1
+
+
+async def test_a_welcome_perk_is_judged_by_its_validity_when_the_tier_was_reached_not_when_the_event_is_read(
+    rewards_world: RewardsWorld, producer: AIOKafkaProducer
+) -> None:
+    """The perks consumer fell behind (a broker outage): it reads a TierReached two hours after it happened."""
+    now = datetime.now(UTC)
+    ended = await rewards_world.reward(
+        **perk(catalog_pb2.REWARD_TRIGGER_TIER_WELCOME, trigger_tier="gold", name="Offered then, ended since"),
+        valid_from=timestamp(now - timedelta(hours=3)),
+        valid_until=timestamp(now - timedelta(hours=1)),
+    )
+    await rewards_world.reward(
+        **perk(catalog_pb2.REWARD_TRIGGER_TIER_WELCOME, trigger_tier="gold", name="Offered only since"),
+        valid_from=timestamp(now - timedelta(hours=1)),
+    )
+    member_id = f"m-{uuid.uuid4().hex[:8]}"
+    reached = events.TierReached(member_id=member_id, tier="gold", previous_tier="silver")
+    await perks_consumed(rewards_world, [await publish(producer, member_id, reached, now - timedelta(hours=2))])
+
+    assert [granted.reward_id for granted in await perks_of(rewards_world, member_id)] == [ended.reward_id]

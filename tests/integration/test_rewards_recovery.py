@@ -285,3 +285,43 @@ async def test_a_cancellation_whose_credit_is_not_answered_is_cancelling_and_the
     assert await RecoveryJob(rewards_world.rewards_pool, redemptions, LEASE_OVER.lease).run_once() == 1
     assert (await redemptions.get(done.redemption_id)).step == "cancelled"
     assert (await rewards_world.balance(member_id)).available == 300
+
+
+class LastUnitTakenAndReleaseUnanswered(PointsClient):
+    """Another redemption takes the last unit while this one's hold is placed; ReleaseHold is not answered."""
+
+    def __init__(self, target: str, pool: asyncpg.Pool) -> None:
+        super().__init__(target)
+        self._pool = pool
+
+    async def hold(self, member_id: str, points: int, key: str, ttl: timedelta, description: str) -> Hold:
+        hold = await super().hold(member_id, points, key, ttl, description)
+        await self._pool.execute("UPDATE rewards SET stock_issued = stock_total")
+        return hold
+
+    async def release(self, hold_id: str) -> None:
+        raise Unavailable("points service: UNAVAILABLE")
+
+
+async def test_a_refused_redemption_whose_release_is_not_answered_is_released_by_the_recovery_job(
+    rewards_world: RewardsWorld, points_client: PointsClient
+) -> None:
+    """The row is deleted only after the release is answered: until then the recovery job carries it on."""
+    member_id = await rewards_world.member_with(300)
+    reward = await rewards_world.reward(stock_total=1)
+    unanswered = LastUnitTakenAndReleaseUnanswered(rewards_world.points_target, rewards_world.rewards_pool)
+    try:
+        with pytest.raises(Unavailable):
+            await RedemptionApplication(rewards_world.rewards_pool, unanswered, OPTIONS).redeem(
+                member_id, reward.reward_id, "k"
+            )
+    finally:
+        await unanswered.close()
+    assert await rewards_world.rewards_pool.fetchval("SELECT step FROM redemptions") == "held"
+    redemptions = RedemptionApplication(rewards_world.rewards_pool, points_client, LEASE_OVER)
+
+    assert await RecoveryJob(rewards_world.rewards_pool, redemptions, LEASE_OVER.lease).run_once() == 1
+
+    balance = await rewards_world.balance(member_id)
+    assert (balance.available, balance.held) == (300, 0)
+    assert await rewards_world.rewards_pool.fetchval("SELECT count(*) FROM redemptions") == 0

@@ -10,10 +10,11 @@ batch at a time (the default) makes the largest batches: measured with
 bench/grpc_record_purchase.py, it gave half again the throughput of two.
 
 Requests that share a conflict key (the same member, the same idempotency
-key) never share a batch: each batch then sees the committed effect of the
-one before, exactly as one transaction per request would. When a whole batch
-fails (a deadlock, a lost connection), its requests run again one by one, so
-one bad request cannot take the others down and nothing is half-written.
+key) never share a batch, and the earlier always goes in the earlier batch:
+each batch then sees the committed effect of the one before, exactly as one
+transaction per request would. When a whole batch fails (a deadlock, a lost
+connection), its requests run again one by one, so one bad request cannot take
+the others down and nothing is half-written.
 """
 
 from __future__ import annotations
@@ -78,17 +79,22 @@ class GroupCommit(Generic[Request, Result]):
         self._start_batches()
 
     def _next_batch(self) -> list[_Waiting[Request, Result]]:
-        """The oldest requests without a shared key, up to max_batch; the others keep their place in the queue."""
+        """The oldest requests sharing no key with an earlier queued one, up to max_batch; the others keep their place.
+
+        A request set aside reserves all its keys, not only the one that clashed: with points' (member, purchase id),
+        A(m, p1) B(m, p2) C(n, p2) must not batch C with A, or C would commit p2 before B, which came first.
+        """
         batch: list[_Waiting[Request, Result]] = []
-        taken: set[Hashable] = set()
+        # The keys of every request looked at so far, whether it joined the batch or was set aside.
+        reserved: set[Hashable] = set()
         kept: deque[_Waiting[Request, Result]] = deque()
         while self._queue and len(batch) < self._max_batch:
             waiting = self._queue.popleft()
-            if waiting.keys & taken:
+            if waiting.keys & reserved:
                 kept.append(waiting)
-                continue
-            taken |= waiting.keys
-            batch.append(waiting)
+            else:
+                batch.append(waiting)
+            reserved |= waiting.keys
         kept.extend(self._queue)
         self._queue = kept
         return batch

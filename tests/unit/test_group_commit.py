@@ -7,6 +7,8 @@ import contextvars
 from collections.abc import Sequence
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from services.common.group_commit import GroupCommit
 
@@ -33,6 +35,12 @@ class Recorder:
 
 def by_member(request: str) -> list[str]:
     return [request.split(":")[0]]
+
+
+def by_member_and_purchase(request: str) -> list[tuple[str, str]]:
+    """Points' conflict keys, from a request written "[tag:]member:purchase"."""
+    *_, member, purchase = request.split(":")
+    return [("member", member), ("purchase", purchase)]
 
 
 async def test_a_request_alone_runs_at_once_in_a_batch_of_one() -> None:
@@ -65,6 +73,52 @@ async def test_requests_sharing_a_key_never_share_a_batch_and_keep_their_order()
     recorder.release.set()
     await asyncio.gather(*tasks)
     assert recorder.batches == [["x:0"], ["a:1", "b:1"], ["a:2"], ["a:3"]]
+
+
+async def test_a_request_never_overtakes_an_earlier_one_that_shares_a_key_with_it() -> None:
+    """B and C name the same purchase id; B came first, but its member is taken by A.
+
+    B set aside must hold back its purchase id too: else C joins A's batch and commits before B, the later
+    request wins the purchase id, and the one sent first is answered as the duplicate.
+    """
+    recorder = Recorder()
+    recorder.release.clear()
+    commit = GroupCommit("test", recorder.run, conflict_keys=by_member_and_purchase, concurrency=1)
+    first = asyncio.create_task(commit.submit("x:p0"))  # runs alone while the others queue
+    await asyncio.sleep(0)
+    queued = [asyncio.create_task(commit.submit(r)) for r in ("m:p1", "m:p2", "n:p2")]  # A, B, C
+    await asyncio.sleep(0)
+    recorder.release.set()
+    await asyncio.gather(first, *queued)
+    assert recorder.batches == [["x:p0"], ["m:p1"], ["m:p2"], ["n:p2"]]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    queue=st.lists(st.tuples(st.sampled_from("mno"), st.sampled_from(["p1", "p2", "p3", "p4"])), max_size=12),
+    max_batch=st.integers(min_value=1, max_value=13),
+)
+async def test_requests_sharing_a_key_run_in_the_order_they_came(queue: list[tuple[str, str]], max_batch: int) -> None:
+    """Whatever the queue, of two requests sharing a key the earlier runs in a strictly earlier batch."""
+    recorder = Recorder()
+    recorder.release.clear()
+    commit = GroupCommit("test", recorder.run, conflict_keys=by_member_and_purchase, max_batch=max_batch)
+    first = asyncio.create_task(commit.submit("blocker:x:p0"))  # runs alone while the others queue
+    await asyncio.sleep(0)
+    requests = [f"{i}:{member}:{purchase}" for i, (member, purchase) in enumerate(queue)]
+    queued = [asyncio.create_task(commit.submit(r)) for r in requests]
+    await asyncio.sleep(0)
+    recorder.release.set()
+    assert await asyncio.gather(first, *queued) == [f"done {r}" for r in ["blocker:x:p0", *requests]]
+    batch_of = {request: index for index, batch in enumerate(recorder.batches) for request in batch}
+    keys = [set(by_member_and_purchase(r)) for r in requests]
+    for later in range(len(requests)):
+        for earlier in range(later):
+            if keys[earlier] & keys[later]:
+                assert batch_of[requests[earlier]] < batch_of[requests[later]], recorder.batches
+    if max_batch >= len(requests):  # no needless wait: one sharing no key with an earlier one is in the first batch
+        free = [r for i, r in enumerate(requests) if not any(keys[i] & keys[j] for j in range(i))]
+        assert free == (recorder.batches[1] if requests else [])
 
 
 async def test_batches_hold_at_most_max_batch_requests() -> None:

@@ -3,11 +3,12 @@
 A transaction costs a BEGIN, a COMMIT (with its WAL flush) and a statement per
 step whatever it carries, so under load one transaction for many requests is
 far cheaper than one each. A request never waits for a batch to fill: it
-joins the next batch, which starts as soon as fewer than `concurrency` batches
-are running. At low load every batch holds one request and the latency is
-that of a plain transaction; as load grows, batches grow by themselves. One
-batch at a time (the default) makes the largest batches: measured with
-bench/grpc_record_purchase.py, it gave half again the throughput of two.
+joins the next batch, which starts as soon as the one running ends. At low
+load every batch holds one request and the latency is that of a plain
+transaction; as load grows, batches grow by themselves. One batch at a time
+makes the largest batches (measured with bench/grpc_record_purchase.py, it
+gave half again the throughput of two at once), and is what lets each batch
+see the one before's commit.
 
 Requests that share a conflict key (the same member, the same idempotency
 key) never share a batch, and the earlier always goes in the earlier batch:
@@ -50,33 +51,30 @@ class GroupCommit(Generic[Request, Result]):
         *,
         conflict_keys: Callable[[Request], Iterable[Hashable]],
         max_batch: int = 100,
-        concurrency: int = 1,
     ) -> None:
         self._batch_size = GROUP_COMMIT_BATCH.labels(name)
         self._run_batch = run_batch
         self._conflict_keys = conflict_keys
         self._max_batch = max_batch
-        self._concurrency = concurrency
         self._queue: deque[_Waiting[Request, Result]] = deque()
-        self._running: set[asyncio.Task[None]] = set()
+        self._running: asyncio.Task[None] | None = None
 
     async def submit(self, request: Request) -> Result:
         """Run `request` in the next batch; its own error is raised here, other requests' errors are not."""
         waiting: _Waiting[Request, Result] = _Waiting(request, frozenset(self._conflict_keys(request)))
         self._queue.append(waiting)
-        self._start_batches()
+        self._start_next_batch()
         return await asyncio.shield(waiting.answer)
 
-    def _start_batches(self) -> None:
-        while self._queue and len(self._running) < self._concurrency:
+    def _start_next_batch(self) -> None:
+        if self._queue and self._running is None:
             batch = self._next_batch()
-            task = asyncio.create_task(self._run(batch), context=batch[0].context)
-            self._running.add(task)
-            task.add_done_callback(self._finished)
+            self._running = asyncio.create_task(self._run(batch), context=batch[0].context)
+            self._running.add_done_callback(self._finished)
 
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        self._running.discard(task)
-        self._start_batches()
+    def _finished(self, _task: asyncio.Task[None]) -> None:
+        self._running = None
+        self._start_next_batch()
 
     def _next_batch(self) -> list[_Waiting[Request, Result]]:
         """The oldest requests sharing no key with an earlier queued one, up to max_batch; the others keep their place.

@@ -6,7 +6,6 @@ import asyncio
 import contextvars
 from collections.abc import Sequence
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -53,7 +52,7 @@ async def test_a_request_alone_runs_at_once_in_a_batch_of_one() -> None:
 async def test_requests_arriving_while_a_batch_runs_share_the_next_batch() -> None:
     recorder = Recorder()
     recorder.release.clear()
-    commit = GroupCommit("test", recorder.run, conflict_keys=by_member, concurrency=1)
+    commit = GroupCommit("test", recorder.run, conflict_keys=by_member)
     first = asyncio.create_task(commit.submit("a:1"))
     await asyncio.sleep(0)
     others = [asyncio.create_task(commit.submit(f"{member}:1")) for member in "bcd"]
@@ -67,7 +66,7 @@ async def test_requests_arriving_while_a_batch_runs_share_the_next_batch() -> No
 async def test_requests_sharing_a_key_never_share_a_batch_and_keep_their_order() -> None:
     recorder = Recorder()
     recorder.release.clear()
-    commit = GroupCommit("test", recorder.run, conflict_keys=by_member, concurrency=1)
+    commit = GroupCommit("test", recorder.run, conflict_keys=by_member)
     tasks = [asyncio.create_task(commit.submit(r)) for r in ("x:0", "a:1", "a:2", "b:1", "a:3")]
     await asyncio.sleep(0)
     recorder.release.set()
@@ -83,7 +82,7 @@ async def test_a_request_never_overtakes_an_earlier_one_that_shares_a_key_with_i
     """
     recorder = Recorder()
     recorder.release.clear()
-    commit = GroupCommit("test", recorder.run, conflict_keys=by_member_and_purchase, concurrency=1)
+    commit = GroupCommit("test", recorder.run, conflict_keys=by_member_and_purchase)
     first = asyncio.create_task(commit.submit("x:p0"))  # runs alone while the others queue
     await asyncio.sleep(0)
     queued = [asyncio.create_task(commit.submit(r)) for r in ("m:p1", "m:p2", "n:p2")]  # A, B, C
@@ -124,7 +123,7 @@ async def test_requests_sharing_a_key_run_in_the_order_they_came(queue: list[tup
 async def test_batches_hold_at_most_max_batch_requests() -> None:
     recorder = Recorder()
     recorder.release.clear()
-    commit = GroupCommit("test", recorder.run, conflict_keys=by_member, concurrency=1, max_batch=2)
+    commit = GroupCommit("test", recorder.run, conflict_keys=by_member, max_batch=2)
     tasks = [asyncio.create_task(commit.submit(f"m{i}:1")) for i in range(5)]
     await asyncio.sleep(0)
     recorder.release.set()
@@ -135,7 +134,7 @@ async def test_batches_hold_at_most_max_batch_requests() -> None:
 async def test_a_request_error_is_raised_to_that_request_only() -> None:
     recorder = Recorder()
     recorder.release.clear()
-    commit = GroupCommit("test", recorder.run, conflict_keys=by_member, concurrency=1)
+    commit = GroupCommit("test", recorder.run, conflict_keys=by_member)
     tasks = [asyncio.create_task(commit.submit(r)) for r in ("x:0", "bad:1", "c:1")]
     await asyncio.sleep(0)
     recorder.release.set()
@@ -147,7 +146,7 @@ async def test_a_request_error_is_raised_to_that_request_only() -> None:
 async def test_a_failed_batch_runs_again_one_request_at_a_time() -> None:
     recorder = Recorder()
     recorder.release.clear()
-    commit = GroupCommit("test", recorder.run, conflict_keys=by_member, concurrency=1)
+    commit = GroupCommit("test", recorder.run, conflict_keys=by_member)
     tasks = [asyncio.create_task(commit.submit(r)) for r in ("x:0", "a:1", "explode", "b:1")]
     await asyncio.sleep(0)
     recorder.release.set()
@@ -160,7 +159,7 @@ async def test_a_failed_batch_runs_again_one_request_at_a_time() -> None:
 async def test_a_batch_runs_in_the_context_of_its_first_request() -> None:
     recorder = Recorder()
     recorder.release.clear()
-    commit = GroupCommit("test", recorder.run, conflict_keys=by_member, concurrency=1)
+    commit = GroupCommit("test", recorder.run, conflict_keys=by_member)
 
     async def submit_as(name: str, request: str) -> str:
         caller.set(name)
@@ -171,16 +170,3 @@ async def test_a_batch_runs_in_the_context_of_its_first_request() -> None:
     recorder.release.set()
     await asyncio.gather(*tasks)
     assert recorder.contexts == ["caller-x:0", "caller-a:1"]
-
-
-@pytest.mark.parametrize("concurrency", [2, 4])
-async def test_up_to_concurrency_batches_run_at_once(concurrency: int) -> None:
-    recorder = Recorder()
-    recorder.release.clear()
-    commit = GroupCommit("test", recorder.run, conflict_keys=by_member, concurrency=concurrency)
-    tasks = [asyncio.create_task(commit.submit(f"m{i}:1")) for i in range(10)]
-    for _ in range(3):  # the submits, then the batches they started
-        await asyncio.sleep(0)
-    assert len(recorder.batches) == concurrency
-    recorder.release.set()
-    assert len(await asyncio.gather(*tasks)) == 10

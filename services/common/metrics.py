@@ -13,12 +13,15 @@ import asyncio
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from wsgiref.simple_server import WSGIServer
 
 import asyncpg
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from services.common.db import after_commit
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +51,7 @@ CONSUMER_DUPLICATES = Counter(
 OUTBOX_PUBLISHED = Counter("loyalty_outbox_published", "Outbox rows the relay published", ["topic"])
 LEDGER_ENTRIES = Counter(
     "loyalty_points_ledger_entries_written",
-    "Points ledger entries written, by kind (an entry whose transaction rolled back may be counted)",
+    "Points ledger entries written, by kind (counted when their transaction commits)",
     ["kind"],
 )
 GROUP_COMMIT_BATCH = Histogram(
@@ -64,6 +67,13 @@ JOB_LAST_SUCCESS = Gauge(
 )
 
 _SAMPLE_TIMEOUT_S = 5.0
+
+
+def count_ledger_entries(kind: str, entries: int = 1) -> None:
+    """Count entries written in the unit of work under way once it commits: not those of an attempt rolled back
+    (a consumer's batch run again around a refused event, a group commit's batch run again request by request)."""
+    if entries:
+        after_commit(partial(LEDGER_ENTRIES.labels(kind).inc, entries))
 
 
 @dataclass(frozen=True)

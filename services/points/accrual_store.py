@@ -10,7 +10,7 @@ from datetime import datetime
 import asyncpg
 
 from services.common.ids import new_ids
-from services.common.metrics import LEDGER_ENTRIES
+from services.common.metrics import count_ledger_entries
 from services.points.partner_accrual import Decision
 
 
@@ -106,8 +106,8 @@ async def insert_accepted(connection: asyncpg.Connection, partner_id: str, rows:
         new_ids(len(rows)),
     )
     written = {r["partner_transaction_id"] for r in records}
-    LEDGER_ENTRIES.labels("partner_earn").inc(
-        sum(1 for row in rows if row.entry_id is not None and row.partner_transaction_id in written)
+    count_ledger_entries(
+        "partner_earn", sum(1 for row in rows if row.entry_id is not None and row.partner_transaction_id in written)
     )
     return written
 

@@ -10,7 +10,7 @@ from datetime import datetime
 import asyncpg
 
 from services.common.ids import new_ids
-from services.common.metrics import LEDGER_ENTRIES
+from services.common.metrics import count_ledger_entries
 from services.points import store
 from services.points.ledger import Draw, Lot, OpenHold
 
@@ -94,7 +94,7 @@ async def insert_credits(connection: asyncpg.Connection, credits: Sequence[NewCr
     )
     entries = {r["entry_id"]: store.EntryRow(**r) for r in records}
     for credit in credits:
-        LEDGER_ENTRIES.labels(credit.kind).inc()
+        count_ledger_entries(credit.kind)
     return [entries[entry_id] for entry_id in entry_ids]
 
 

@@ -11,7 +11,7 @@ from datetime import datetime
 import asyncpg
 
 from services.common.ids import new_id, new_ids
-from services.common.metrics import LEDGER_ENTRIES
+from services.common.metrics import count_ledger_entries
 from services.points.domain import Purchase
 from services.points.store import ENTRY_COLUMNS, MEMBER_COLUMNS, EntryRow, MemberRow
 
@@ -214,7 +214,7 @@ async def insert_purchase_earnings(
         if fields["entry_id"] is None:
             recorded[purchase_id] = None
             continue
-        LEDGER_ENTRIES.labels(fields["kind"]).inc()
+        count_ledger_entries(fields["kind"])
         recorded[purchase_id] = EntryRow(**fields)
     return recorded
 

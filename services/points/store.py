@@ -10,7 +10,7 @@ from datetime import date, datetime
 import asyncpg
 
 from services.common.ids import new_id
-from services.common.metrics import LEDGER_ENTRIES
+from services.common.metrics import count_ledger_entries
 from services.points.domain import Enrollment
 
 
@@ -151,7 +151,7 @@ async def insert_entry(
         description,
         breakdown,
     )
-    LEDGER_ENTRIES.labels(kind).inc()
+    count_ledger_entries(kind)
     return EntryRow(**record)
 
 
@@ -182,7 +182,7 @@ async def insert_entries(connection: asyncpg.Connection, entries: Sequence[NewEn
         [e.description for e in entries],
     )
     for entry in entries:
-        LEDGER_ENTRIES.labels(entry.kind).inc()
+        count_ledger_entries(entry.kind)
 
 
 async def count_bonuses(

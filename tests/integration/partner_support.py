@@ -10,7 +10,6 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 from loyalty.points.v1 import partners_pb2 as pb
 from loyalty.points.v1 import partners_pb2_grpc, points_pb2, points_pb2_grpc
-from prometheus_client import REGISTRY
 
 from tests.integration.points_ledger_support import new_id
 
@@ -81,11 +80,6 @@ async def revoke_key(
     credential = await pool.fetchval("SELECT credential_id FROM partner_credentials WHERE partner_id = $1", partner_id)
     revoke = pb.RevokePartnerCredentialRequest(partner_id=partner_id, credential_id=str(credential))
     await admin.RevokePartnerCredential(revoke, timeout=deadline_s)
-
-
-def entries_written(kind: str) -> float:
-    """The ledger entries metric of this process (the service under test runs in it)."""
-    return REGISTRY.get_sample_value("loyalty_points_ledger_entries_written_total", {"kind": kind}) or 0.0
 
 
 async def enroll(channel: grpc.aio.Channel, family_name: str = "Smith") -> str:

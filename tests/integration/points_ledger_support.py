@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import asyncpg
+from prometheus_client import REGISTRY
 
 from services.common.events import decode
 from services.points.application import PointsApplication
@@ -27,6 +28,11 @@ refunds:
 
 def new_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def entries_written(kind: str) -> float:
+    """The ledger entries metric of this process (the service under test runs in it)."""
+    return REGISTRY.get_sample_value("loyalty_points_ledger_entries_written_total", {"kind": kind}) or 0.0
 
 
 async def member_with_points(app: PointsApplication, whole_usd: int) -> str:

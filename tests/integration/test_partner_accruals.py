@@ -23,12 +23,11 @@ from tests.integration.partner_support import (
     auth,
     balance,
     enroll,
-    entries_written,
     flight,
     intake,
     revoke_key,
 )
-from tests.integration.points_ledger_support import events_of, new_id
+from tests.integration.points_ledger_support import entries_written, events_of, new_id
 from tests.integration.support import field_violations
 from tests.integration.test_points_ledger import outbox_events
 

@@ -27,7 +27,8 @@ from services.points.application import PointsApplication
 from services.points.consumers import purchases_consumer
 from services.points.program_application import ProgramApplication
 from services.points.refunds import RefundApplication
-from tests.integration.support import eventually, header, read_topic, running
+from tests.integration.points_ledger_support import entries_written
+from tests.integration.support import DeadLettersSentOrNot, delivered_event, eventually, header, read_topic, running
 
 RATE = 2
 
@@ -138,6 +139,22 @@ async def test_refused_purchases_are_dead_lettered_with_the_field_and_write_noth
     assert (await app.member(member)).balance == 10
     assert await pool.fetchval("SELECT count(*) FROM purchases") == 1
     assert await pool.fetchval("SELECT count(*) FROM members WHERE member_id = $1", ghost) == 0
+
+
+async def test_a_batch_applied_again_around_a_refused_event_counts_each_ledger_entry_once(
+    member: str, app: PointsApplication, consumer: EventConsumer
+) -> None:
+    """The batch's transaction rolls back at the refused event and runs again event by event: what the rolled-back
+    attempt wrote is not counted as written."""
+    good = purchase_made(member, f"order-{uuid.uuid4().hex[:8]}", 500)
+    unknown_member = purchase_made(f"ghost-{uuid.uuid4().hex[:8]}", f"order-{uuid.uuid4().hex[:8]}", 500)
+    before = entries_written("purchase_earn")
+    dead_letters = DeadLettersSentOrNot()
+    batch = [delivered_event(PURCHASES_TOPIC, good, 0), delivered_event(PURCHASES_TOPIC, unknown_member, 1)]
+    await consumer.process(batch, dead_letters)  # type: ignore[arg-type]
+    assert [reason.split(":")[0] for reason in dead_letters.reasons] == ["member_id"]
+    assert (await app.member(member)).balance == 10
+    assert entries_written("purchase_earn") - before == 1
 
 
 def _purchase_id(envelope: EventEnvelope) -> str:

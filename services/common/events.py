@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -121,7 +122,7 @@ def parse_message(value: bytes | None, headers: Headers, message: M, what: str) 
     """Parse a message in the protobuf binary or JSON mapping, by the `content-type` header (binary if absent)."""
     if not value:
         raise MalformedEvent("empty message value")
-    content_type = (header(headers, "content-type") or PROTOBUF).split(";")[0].strip().lower()
+    content_type = content_type_of(headers)
     try:
         if content_type in _PROTOBUF_TYPES:
             message.ParseFromString(value)
@@ -139,6 +140,28 @@ def parse_message(value: bytes | None, headers: Headers, message: M, what: str) 
     except (DecodeError, json_format.ParseError, UnicodeDecodeError, RecursionError) as error:
         raise MalformedEvent(f"cannot parse {what}: {error}") from error
     return message
+
+
+def content_type_of(headers: Headers) -> str:
+    """The format a message's `content-type` header names, without parameters (binary protobuf if absent)."""
+    return (header(headers, "content-type") or PROTOBUF).split(";")[0].strip().lower()
+
+
+def unknown_enum_names(value: bytes, message: Message) -> dict[str, str]:
+    """By field name, the enum names the JSON mapping `value` gave `message`'s fields that this version does not know.
+
+    parse_message skips them as it skips unknown fields (the binary format keeps an unknown number instead): a
+    reader that must refuse such a value as wrong, not take it for missing, finds it here. Top-level fields only.
+    """
+    given = json.loads(value)
+    unknown = {}
+    for field in message.DESCRIPTOR.fields:
+        if field.enum_type is None:
+            continue
+        name = given.get(field.json_name, given.get(field.name))
+        if isinstance(name, str) and name not in field.enum_type.values_by_name:
+            unknown[field.name] = name
+    return unknown
 
 
 def _unpack_payload(envelope: EventEnvelope) -> Message:

@@ -31,12 +31,12 @@ from services.common.consumer import BatchConsumer, refusal_reason
 from services.common.db import VALUE_REFUSED
 from services.common.dead_letters import DeadLetters
 from services.common.errors import DomainError
-from services.common.events import MalformedEvent, header, parse_message
+from services.common.events import JSON, MalformedEvent, content_type_of, header, parse_message, unknown_enum_names
 from services.common.kafka import PARTNER_ACCRUALS_TOPIC
 from services.common.metrics import CONSUMER_DUPLICATES
 from services.common.settings import KafkaSettings
 from services.points.accrual_application import AccrualApplication
-from services.points.partner_accrual import MAX_BATCH, Status
+from services.points.partner_accrual import MAX_BATCH, RawRecord, Status
 from services.points.partner_api import raw_record
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ class PartnerAccrualConsumer(BatchConsumer):
     async def process(self, records: list[ConsumerRecord], dead_letters: DeadLetters) -> None:
         with tracer.start_as_current_span(f"{self.topic} process batch", kind=trace.SpanKind.CONSUMER) as span:
             span.set_attribute("messaging.batch.message_count", len(records))
-            by_partner: dict[str, list[tuple[ConsumerRecord, pb.AccrualRecord]]] = defaultdict(list)
+            by_partner: dict[str, list[tuple[ConsumerRecord, RawRecord]]] = defaultdict(list)
             partners: dict[str, str | None] = {}
             for record in records:
                 try:
@@ -97,7 +97,7 @@ class PartnerAccrualConsumer(BatchConsumer):
                     record.offset, self._answered_up_to.get(record.partition, -1)
                 )
 
-    async def _read(self, record: ConsumerRecord, partners: dict[str, str | None]) -> tuple[str, pb.AccrualRecord]:
+    async def _read(self, record: ConsumerRecord, partners: dict[str, str | None]) -> tuple[str, RawRecord]:
         """The authenticated partner and the record; `partners` caches key -> partner for this poll."""
         headers = list(record.headers or ())
         named = header(headers, "partner-id") or ""
@@ -114,10 +114,15 @@ class PartnerAccrualConsumer(BatchConsumer):
             raise MalformedEvent("permission denied: the partner-id header, naming the producing partner, is missing")
         if owner != named:
             raise MalformedEvent(f"permission denied: the key is not partner {named!r}'s")
-        return owner, parse_message(record.value, headers, pb.AccrualRecord(), "AccrualRecord")
+        accrual = parse_message(record.value, headers, pb.AccrualRecord(), "AccrualRecord")
+        unknown = ""
+        if not accrual.activity_type and content_type_of(headers) == JSON:
+            # Its JSON mapping drops a name this version does not know: a wrong activity type, not a missing one.
+            unknown = unknown_enum_names(record.value, accrual).get("activity_type", "")
+        return owner, raw_record(accrual, unknown)
 
     async def _ingest(
-        self, partner_id: str, items: list[tuple[ConsumerRecord, pb.AccrualRecord]], dead_letters: DeadLetters
+        self, partner_id: str, items: list[tuple[ConsumerRecord, RawRecord]], dead_letters: DeadLetters
     ) -> None:
         items = await self._not_answered(items, dead_letters)
         if not items:
@@ -125,7 +130,7 @@ class PartnerAccrualConsumer(BatchConsumer):
         try:
             decisions = await self._accruals.ingest(
                 partner_id,
-                [raw_record(accrual) for _, accrual in items],
+                [raw for _, raw in items],
                 kafka_messages=[message_identity(record) for record, _ in items],
             )
         except DomainError as error:
@@ -150,8 +155,8 @@ class PartnerAccrualConsumer(BatchConsumer):
                 await self.dead_letter(record, dead_letters, f"{decision.status.value}: {detail}")
 
     async def _not_answered(
-        self, items: list[tuple[ConsumerRecord, pb.AccrualRecord]], dead_letters: DeadLetters
-    ) -> list[tuple[ConsumerRecord, pb.AccrualRecord]]:
+        self, items: list[tuple[ConsumerRecord, RawRecord]], dead_letters: DeadLetters
+    ) -> list[tuple[ConsumerRecord, RawRecord]]:
         """The items not answered before; one answered and refused is dead-lettered again, not decided again.
 
         Its first dead letter may not have been sent: the answer commits before the dead letters go out.
@@ -165,10 +170,10 @@ class PartnerAccrualConsumer(BatchConsumer):
         CONSUMER_DUPLICATES.labels(self.name, self.topic).inc(len(answered))
         log.debug("partner messages read again skipped", extra={"messages": len(answered)})
         fresh = []
-        for record, accrual in items:
+        for record, raw in items:
             status = answered.get(message_identity(record))
             if status is None:
-                fresh.append((record, accrual))
+                fresh.append((record, raw))
             elif Status(status) not in _ANSWERED:
                 await self.dead_letter(record, dead_letters, f"{status}: answered {status} before; read again")
         return fresh

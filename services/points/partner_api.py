@@ -191,14 +191,16 @@ class PartnerAccrualServicer(partners_pb2_grpc.PartnerAccrualServiceServicer):
         return pb.AccrualBatchResult(results=[result_message(d) for d in decisions])
 
 
-def raw_record(message: pb.AccrualRecord) -> RawRecord:
+def raw_record(message: pb.AccrualRecord, unknown_activity_type: str = "") -> RawRecord:
+    """The record as sent; `unknown_activity_type` is the name a JSON record gave its activity_type when this version
+    does not know it (the JSON mapping leaves the field unset)."""
     return RawRecord(
         partner_transaction_id=message.partner_transaction_id,
         member_id=message.member_id,
         member_last_name=message.member_last_name,
         # An enum value this version does not know is a wrong value ("must be"), not a missing one.
         activity_type=_ACTIVITIES.get(
-            message.activity_type, str(message.activity_type) if message.activity_type else ""
+            message.activity_type, str(message.activity_type) if message.activity_type else unknown_activity_type
         ),
         activity_date=message.activity_date,
         unit=message.unit,

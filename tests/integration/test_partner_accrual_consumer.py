@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -330,6 +331,25 @@ async def test_a_partition_given_back_by_the_group_is_checked_for_what_another_m
     await a.process([second], again)  # type: ignore[arg-type]
     assert await pool.fetchval("SELECT balance FROM members WHERE member_id = $1", late) == 0
     assert [reason.split(":")[0] for reason in again.reasons] == ["unknown_member"]
+
+
+async def test_a_json_record_with_an_activity_type_this_version_does_not_know_is_invalid_not_missing(
+    pool: asyncpg.Pool, app: PointsApplication, kafka_settings: KafkaSettings
+) -> None:
+    """The JSON mapping drops an enum name it does not know, as it drops unknown fields: the record must still be
+    refused for its wrong value, as the binary format's unknown number is, not as if it named no activity."""
+    partner_id, key = await hotel(pool)
+    member = (await app.enroll(Enrollment(new_id("m"), "", "", ""))).member_id
+    value = json_format.MessageToDict(stay("tp-1", member, "10")) | {"activityType": "TELEPORT"}
+    headers = [*partner_headers(partner_id, key), ("content-type", JSON.encode())]
+    message = delivered_record("partner.accruals.v1", 0, b"member", json.dumps(value).encode(), headers)
+    dead_letters = DeadLettersSentOrNot(fail=False)
+    await partner_consumer(pool, kafka_settings, "partner.accruals.v1").process([message], dead_letters)  # type: ignore[arg-type]
+    assert dead_letters.reasons == ["invalid: activity_type: must be one of flight, stay, rental, purchase"]
+    totals = await pool.fetch(
+        "SELECT status, amount, unit FROM partner_accrual_results WHERE partner_id = $1", partner_id
+    )
+    assert [(row["status"], row["amount"], row["unit"]) for row in totals] == [("invalid", Decimal(10), "USD")]
 
 
 async def test_a_consumer_is_told_the_partitions_the_group_assigns_it(

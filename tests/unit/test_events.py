@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from loyalty.common.v1.common_pb2 import LineItem, Money
 from loyalty.events.v1 import commerce_pb2, points_pb2
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
+from loyalty.points.v1 import partners_pb2
 
 from services.common.events import (
     JSON,
@@ -26,6 +27,7 @@ from services.common.events import (
     occurred_at,
     parse_message,
     timestamp,
+    unknown_enum_names,
 )
 
 WHEN = datetime(2025, 3, 4, 5, 6, 7, 123456, tzinfo=UTC)
@@ -135,6 +137,16 @@ def test_json_fields_unknown_to_this_version_are_skipped_as_in_binary() -> None:
     _, payload = decode(body, [("content-type", JSON.encode())])
     assert isinstance(payload, commerce_pb2.PurchaseMade)
     assert (payload.purchase_id, payload.member_id) == ("p-1", "m-7")
+
+
+def test_json_enum_names_unknown_to_this_version_are_found_by_field_as_either_name_spells_it() -> None:
+    body = b'{"activityType": "TELEPORT", "partner_transaction_id": "t-1"}'
+    record = parse_message(body, [("content-type", JSON.encode())], partners_pb2.AccrualRecord(), "AccrualRecord")
+    assert record.activity_type == 0  # dropped, as an unknown field is
+    assert unknown_enum_names(body, record) == {"activity_type": "TELEPORT"}
+    assert unknown_enum_names(b'{"activity_type": "TELEPORT"}', record) == {"activity_type": "TELEPORT"}
+    assert unknown_enum_names(b'{"activityType": "ACTIVITY_TYPE_STAY", "unit": "USD"}', record) == {}
+    assert unknown_enum_names(b'{"activityType": 7}', record) == {}  # kept as a number, as in binary
 
 
 @pytest.mark.parametrize("value", [None, b""])

@@ -82,12 +82,26 @@ class BatchConsumer:
         self._kafka = kafka
         self.applied = 0
         self.dead_lettered = 0
+        # Assignments the group has given this consumer, and how many there were when the poll being applied was
+        # made (a rebalance assigns while a poll's batches are still being applied, their retries too).
+        self._assignments = 0
+        self._assignments_at_poll = 0
 
     async def process(self, records: list[ConsumerRecord], dead_letters: DeadLetters) -> None:
         raise NotImplementedError
 
     def partitions_assigned(self, partitions: set[int]) -> None:
-        """The group gave this consumer `partitions` (again): another member may have read them meanwhile."""
+        """The group gave this consumer `partitions` (again): another member may have read them meanwhile.
+
+        A subclass overriding it calls it too.
+        """
+        self._assignments += 1
+
+    @property
+    def assigned_since_poll(self) -> bool:
+        """Whether the group assigned partitions since the poll being applied was made: another member may have
+        read them meanwhile, past this poll's records, and they are read again from their committed offsets."""
+        return self._assignments != self._assignments_at_poll
 
     async def run(self) -> None:
         consumer = new_consumer(
@@ -106,6 +120,7 @@ class BatchConsumer:
             next_log_check = time.monotonic() + _LOG_CHECK_INTERVAL_S
             while True:
                 batches = await consumer.getmany(timeout_ms=500, max_records=self._poll_limit(consumer))
+                self._assignments_at_poll = self._assignments
                 await self._apply_poll(consumer, batches, dead_letters, lost_logs)
                 await dead_letters.close()
                 if batches:

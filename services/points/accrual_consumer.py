@@ -65,10 +65,12 @@ class PartnerAccrualConsumer(BatchConsumer):
         # again (the partition was read from the beginning after a lost log), and only then is the database asked.
         # A partition missing here (the first batch since the process started, since the group assigned it, or
         # since a batch failed part way) may hold messages answered before, by this process or another member of
-        # the group: the database is asked about all of it.
+        # the group: the database is asked about all of it. A batch polled before the group assigned partitions
+        # again, ending after, leaves its partition missing.
         self._answered_up_to: dict[int, int] = {}
 
     def partitions_assigned(self, partitions: set[int]) -> None:
+        super().partitions_assigned(partitions)
         for partition in partitions:
             self._answered_up_to.pop(partition, None)
 
@@ -92,6 +94,8 @@ class PartnerAccrualConsumer(BatchConsumer):
                 for record in records:
                     self._answered_up_to.pop(record.partition, None)
                 raise
+            if self.assigned_since_poll:
+                return  # another member may have answered past them since: the next batch asks the database
             for record in records:
                 self._answered_up_to[record.partition] = max(
                     record.offset, self._answered_up_to.get(record.partition, -1)

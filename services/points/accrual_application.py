@@ -94,6 +94,14 @@ class AccrualApplication:
             await accrual_store.insert_results(connection, partner_id, decisions, units, kafka_messages)
             return decisions
 
+    async def refuse_unread(self, partner_id: str, kafka_messages: Sequence[str]) -> None:
+        """Log INVALID answers for the partner's Kafka messages that hold no record it may send (unreadable, or
+        naming no partner or another one), with no transaction id, amount or unit: they count in its control totals.
+        A message answered before (read again) is not logged again."""
+        refused = [Decision("", Status.INVALID) for _ in kafka_messages]
+        async with unit_of_work(self._pool) as connection:
+            await accrual_store.insert_results(connection, partner_id, refused, [""] * len(refused), kafka_messages)
+
     async def answered_messages(self, kafka_messages: Sequence[str]) -> dict[str, str]:
         async with self._pool.acquire() as connection:
             return await accrual_store.answered_messages(connection, kafka_messages)

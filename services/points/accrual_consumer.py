@@ -7,8 +7,9 @@ A poll's records are grouped by partner and ingested in batches (one
 transaction each); the partitions of a poll are ingested at the same time.
 A message that cannot be read, or whose partner or key does not check out,
 goes to `partner.accruals.v1.dlq` with the reason; so does every record
-refused by the intake (unknown member, invalid field, no rate), which also
-counts in the partner's control totals. A record the partner sends again
+refused by the intake (unknown member, invalid field, no rate). Both count in
+the partner's control totals (the first as INVALID, for the partner whose key
+signs it), except a message with no valid key: nothing names its partner. A record the partner sends again
 answers DUPLICATE and changes nothing: the partner's transaction id is the
 idempotency key. A message this consumer reads again (the same message: a
 broker restart makes it read a partition from the beginning) is skipped, so
@@ -78,15 +79,21 @@ class PartnerAccrualConsumer(BatchConsumer):
         with tracer.start_as_current_span(f"{self.topic} process batch", kind=trace.SpanKind.CONSUMER) as span:
             span.set_attribute("messaging.batch.message_count", len(records))
             by_partner: dict[str, list[tuple[ConsumerRecord, RawRecord]]] = defaultdict(list)
+            unread: dict[str, list[tuple[ConsumerRecord, str]]] = defaultdict(list)
             partners: dict[str, str | None] = {}
             for record in records:
                 try:
                     partner_id, accrual = await self._read(record, partners)
+                except _Unread as error:
+                    unread[error.partner_id].append((record, str(error)))
+                    continue
                 except (MalformedEvent, DomainError) as error:
                     await self.dead_letter(record, dead_letters, str(error))
                     continue
                 by_partner[partner_id].append((record, accrual))
             try:
+                for partner_id, refused in unread.items():
+                    await self._refuse_unread(partner_id, refused, dead_letters)
                 for partner_id, items in by_partner.items():
                     await self._ingest(partner_id, items, dead_letters)
             except BaseException:
@@ -115,15 +122,29 @@ class PartnerAccrualConsumer(BatchConsumer):
         if owner is None:
             raise MalformedEvent("unauthenticated: the authorization header holds no valid partner key")
         if not named:
-            raise MalformedEvent("permission denied: the partner-id header, naming the producing partner, is missing")
+            raise _Unread(owner, "permission denied: the partner-id header, naming the producing partner, is missing")
         if owner != named:
-            raise MalformedEvent(f"permission denied: the key is not partner {named!r}'s")
-        accrual = parse_message(record.value, headers, pb.AccrualRecord(), "AccrualRecord")
+            raise _Unread(owner, f"permission denied: the key is not partner {named!r}'s")
+        try:
+            accrual = parse_message(record.value, headers, pb.AccrualRecord(), "AccrualRecord")
+        except MalformedEvent as error:
+            raise _Unread(owner, str(error)) from error
         unknown = ""
         if not accrual.activity_type and content_type_of(headers) == JSON:
             # Its JSON mapping drops a name this version does not know: a wrong activity type, not a missing one.
             unknown = unknown_enum_names(record.value, accrual).get("activity_type", "")
         return owner, raw_record(accrual, unknown)
+
+    async def _refuse_unread(
+        self, partner_id: str, refused: list[tuple[ConsumerRecord, str]], dead_letters: DeadLetters
+    ) -> None:
+        """Answer INVALID the partner's messages that hold no record it may send, then dead-letter them with why.
+
+        Nothing else tells the partner: its control totals must count them (a message read again once).
+        """
+        await self._accruals.refuse_unread(partner_id, [message_identity(record) for record, _ in refused])
+        for record, reason in refused:
+            await self.dead_letter(record, dead_letters, reason)
 
     async def _ingest(
         self, partner_id: str, items: list[tuple[ConsumerRecord, RawRecord]], dead_letters: DeadLetters
@@ -185,6 +206,15 @@ class PartnerAccrualConsumer(BatchConsumer):
     def _maybe_answered(self, record: ConsumerRecord) -> bool:
         answered_up_to = self._answered_up_to.get(record.partition)
         return answered_up_to is None or record.offset <= answered_up_to
+
+
+class _Unread(MalformedEvent):
+    """A message signed by `partner_id`'s key that holds no record it may send (unreadable, or naming no partner or
+    another one)."""
+
+    def __init__(self, partner_id: str, reason: str) -> None:
+        super().__init__(reason)
+        self.partner_id = partner_id
 
 
 def message_identity(record: ConsumerRecord) -> str:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from google.protobuf import json_format
 from loyalty.points.v1 import partners_pb2 as pb
 
@@ -192,6 +192,43 @@ async def test_a_record_the_database_refuses_is_dead_lettered_alone_and_the_rest
     assert (header(letter, "dlq-reason") or "").startswith("the database refused a value")
     assert consumer.applied == 2
     assert await pool.fetchval("SELECT count(*) FROM partner_accruals WHERE member_id = $1", rich) == 0
+
+
+async def test_messages_of_a_partner_whose_key_checks_out_refused_unread_count_invalid_in_its_control_totals(
+    pool: asyncpg.Pool, app: PointsApplication, kafka_settings: KafkaSettings
+) -> None:
+    """Nothing is answered on Kafka but the control totals: a message a partner's key signs is in that partner's
+    even when it holds no record it may send. One whose key does not check out names no partner: dead letter only."""
+    partner_id, key = await hotel(pool)
+    other_partner, other_key = await hotel(pool)
+    member = (await app.enroll(Enrollment(new_id("m"), "", "", ""))).member_id
+    own = partner_headers(partner_id, key)
+
+    def message(offset: int, value: bytes | pb.AccrualRecord, headers: list[tuple[str, bytes]]) -> ConsumerRecord:
+        body = value if isinstance(value, bytes) else value.SerializeToString()
+        return delivered_record("partner.accruals.v1", offset, b"member", body, headers)
+
+    messages = [
+        message(0, b"\xff\xfe not protobuf", own),
+        message(1, b"u2,member,10", [*own, ("content-type", b"text/csv")]),
+        message(2, stay("u3", member, "10"), own[1:]),  # no partner-id header
+        message(3, stay("u4", member, "10"), partner_headers(other_partner, key)),  # naming another partner
+        message(4, stay("u5", member, "10"), partner_headers(partner_id, "lpk_wrong")),  # no partner's key
+        message(5, stay("u6", member, "10"), partner_headers(partner_id, other_key)),  # the other partner's key
+    ]
+    consumer = partner_consumer(pool, kafka_settings, "partner.accruals.v1")
+    dead_letters = DeadLettersSentOrNot(fail=False)
+    await consumer.process(messages, dead_letters)  # type: ignore[arg-type]
+    assert len(dead_letters.reasons) == 6
+    await consumer.process(messages, DeadLettersSentOrNot(fail=False))  # type: ignore[arg-type]  # read again
+
+    partners = PartnerApplication(pool)
+    totals = await partners.control_totals(partner_id, TODAY)
+    assert [(t.status, t.unit, t.records, t.amount) for t in totals] == [("invalid", "", 4, Decimal(0))]
+    # Signed by the other partner's key, naming this partner: the other partner sent it.
+    totals = await partners.control_totals(other_partner, TODAY)
+    assert [(t.status, t.unit, t.records, t.amount) for t in totals] == [("invalid", "", 1, Decimal(0))]
+    assert await pool.fetchval("SELECT balance FROM members WHERE member_id = $1", member) == 0
 
 
 async def test_a_json_record_with_an_activity_type_this_version_does_not_know_is_invalid_not_missing(

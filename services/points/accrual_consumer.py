@@ -34,7 +34,7 @@ from services.common.dead_letters import DeadLetters
 from services.common.errors import DomainError
 from services.common.events import JSON, MalformedEvent, content_type_of, header, parse_message, unknown_enum_names
 from services.common.kafka import PARTNER_ACCRUALS_TOPIC
-from services.common.metrics import CONSUMER_DUPLICATES
+from services.common.metrics import CONSUMER_APPLIED, CONSUMER_DUPLICATES
 from services.common.settings import KafkaSettings
 from services.points.accrual_application import AccrualApplication
 from services.points.partner_accrual import MAX_BATCH, RawRecord, Status
@@ -172,10 +172,12 @@ class PartnerAccrualConsumer(BatchConsumer):
             for item in items:
                 await self._ingest(partner_id, [item], dead_letters)
             return
+        # Applied once committed, as an event consumer counts them; the refused ones count as dead-lettered.
+        applied = sum(1 for decision in decisions if decision.status in _ANSWERED)
+        self.applied += applied
+        CONSUMER_APPLIED.labels(self.name, self.topic).inc(applied)
         for (record, _), decision in zip(items, decisions, strict=True):
-            if decision.status in _ANSWERED:
-                self.applied += 1
-            else:
+            if decision.status not in _ANSWERED:
                 detail = f"{decision.field}: {decision.reason}" if decision.field else decision.reason
                 await self.dead_letter(record, dead_letters, f"{decision.status.value}: {detail}")
 

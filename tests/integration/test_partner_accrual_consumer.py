@@ -10,6 +10,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from google.protobuf import json_format
 from loyalty.points.v1 import partners_pb2 as pb
+from prometheus_client import REGISTRY
 
 from services.common.events import JSON
 from services.common.kafka import dead_letter_topic, new_consumer
@@ -63,6 +64,12 @@ def partner_consumer(pool: asyncpg.Pool, kafka_settings: KafkaSettings, topic: s
 def partner_headers(partner_id: str, key: str) -> list[tuple[str, bytes]]:
     """The headers that name the producing partner and carry its credential."""
     return [("partner-id", partner_id.encode()), ("authorization", f"Bearer {key}".encode())]
+
+
+def delivered(offset: int, partner_id: str, key: str, record: pb.AccrualRecord) -> ConsumerRecord[bytes, bytes]:
+    return delivered_record(
+        "partner.accruals.v1", offset, b"member", record.SerializeToString(), partner_headers(partner_id, key)
+    )
 
 
 async def send(
@@ -248,6 +255,20 @@ async def test_a_json_record_with_an_activity_type_this_version_does_not_know_is
         "SELECT status, amount, unit FROM partner_accrual_results WHERE partner_id = $1", partner_id
     )
     assert [(row["status"], row["amount"], row["unit"]) for row in totals] == [("invalid", Decimal(10), "USD")]
+
+
+async def test_records_answered_count_as_applied_in_the_consumer_metrics(
+    pool: asyncpg.Pool, app: PointsApplication, kafka_settings: KafkaSettings
+) -> None:
+    partner_id, key = await hotel(pool)
+    member = (await app.enroll(Enrollment(new_id("m"), "", "", ""))).member_id
+    consumer = partner_consumer(pool, kafka_settings, "partner.accruals.v1")
+    accepted, resent, refused = (stay("m1", member, "10"), stay("m1", member, "10"), stay("m2", "ghost", "10"))
+    records = [delivered(offset, partner_id, key, r) for offset, r in enumerate((accepted, resent, refused))]
+    await consumer.process(records, DeadLettersSentOrNot(fail=False))  # type: ignore[arg-type]
+    labels = {"consumer": consumer.name, "topic": consumer.topic}
+    assert REGISTRY.get_sample_value("loyalty_consumer_applied_total", labels) == 2  # ACCEPTED and DUPLICATE
+    assert REGISTRY.get_sample_value("loyalty_consumer_dead_lettered_total", labels) == 1
 
 
 async def test_a_consumer_is_told_the_partitions_the_group_assigns_it(

@@ -8,7 +8,6 @@ import asyncio
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer, ConsumerRecord
-from loyalty.points.v1 import partners_pb2 as pb
 
 from services.common.db import unit_of_work
 from services.common.settings import KafkaSettings
@@ -19,11 +18,10 @@ from tests.integration.points_ledger_support import new_id
 from tests.integration.support import (
     DeadLettersSentOrNot,
     TopicFactory,
-    delivered_record,
     eventually,
     running,
 )
-from tests.integration.test_partner_accrual_consumer import hotel, partner_consumer, partner_headers, send, stay
+from tests.integration.test_partner_accrual_consumer import delivered, hotel, partner_consumer, send, stay
 
 
 async def _balance(pool: asyncpg.Pool, member_id: str, expected: int) -> bool:
@@ -70,12 +68,6 @@ async def test_a_message_read_again_is_not_answered_again_but_a_record_sent_agai
     # The refused one is dead-lettered again (its first dead letter may not have gone out), not answered again.
     assert again.dead_lettered == 1
     assert await _balance(pool, member, 100)
-
-
-def delivered(offset: int, partner_id: str, key: str, record: pb.AccrualRecord) -> ConsumerRecord[bytes, bytes]:
-    return delivered_record(
-        "partner.accruals.v1", offset, b"member", record.SerializeToString(), partner_headers(partner_id, key)
-    )
 
 
 async def a_stay_and_a_refused_one(

@@ -69,7 +69,7 @@ class InsightsApplication:
         return Report(
             window=window,
             grouping=grouping,
-            total=kpis.compute(facts, self._valuation),
+            total=kpis.compute(kpis.total(facts), self._valuation),
             segments=[(name, kpis.compute(part, self._valuation)) for name, part in segments.items()],
         )
 

@@ -1,4 +1,4 @@
-"""The program KPIs of a window, from facts about members. Pure: docs/insights.md gives each formula.
+"""The program KPIs of a window, from facts summed over its members. Pure: docs/insights.md gives each formula.
 
 A window is [start, end). "The previous window" is the window of the same
 length that ends where this one starts. A member is *active* in a window when
@@ -10,12 +10,12 @@ members at its end those active in it.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import astuple, dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from services.common.service_scores import average, csat, nps
+from services.common.service_scores import percent
 
 
 @dataclass(frozen=True)
@@ -29,21 +29,28 @@ class Window:
 
 
 @dataclass(frozen=True)
-class MemberFacts:
-    """What one member (enrolled before the window's end) did, as of the window."""
+class MemberSums:
+    """What a set of members (enrolled before the window's end) did, as of the window: counts of members and sums.
 
-    member_id: str
-    enrolled_at: datetime
-    # The tier held at the end of the window.
-    tier: str
-    # Purchases in the window (any currency), and their amount in the program currency.
-    purchases: int = 0
+    A member is counted in `members_active` (the members at the end) when they made a purchase or accrued
+    with a partner in the window, in `members_at_start` when they did so in the previous window.
+    """
+
+    members_total: int = 0
+    # Enrolled in the window.
+    members_enrolled: int = 0
+    members_active: int = 0
+    # Active in the window and enrolled in it.
+    new_members: int = 0
+    members_at_start: int = 0
+    # With a purchase in the window (any currency), and with two or more.
+    purchasing_members: int = 0
+    repeat_purchasers: int = 0
+    # Purchases in the window in the program currency: of all the members, and of the members at the start;
+    # and the members at the start's purchases in the previous window.
     revenue_minor: int = 0
-    # Amount of purchases in the previous window, in the program currency.
-    previous_revenue_minor: int = 0
-    # Partners the member accrued with in the window; whether they accrued with any in the previous one.
-    partners: frozenset[str] = frozenset()
-    active_before: bool = False
+    existing_member_revenue_minor: int = 0
+    existing_member_previous_revenue_minor: int = 0
     points_earned: int = 0
     points_redeemed: int = 0
     points_expired: int = 0
@@ -51,44 +58,54 @@ class MemberFacts:
     points_outstanding: int = 0
     rewards_redeemed: int = 0
 
-    @property
-    def active(self) -> bool:
-        return self.purchases > 0 or bool(self.partners)
+    def __add__(self, other: MemberSums) -> MemberSums:
+        return MemberSums(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
 
 
 @dataclass(frozen=True)
-class SurveyAnswer:
-    member_id: str
-    effort: int
-    satisfaction: int
-    recommend: int
+class SurveySums:
+    """Survey answers submitted in the window, counted for the service scores."""
+
+    answers: int = 0
+    # Recommend 9-10, and 0-6.
+    promoters: int = 0
+    detractors: int = 0
+    # The sum of the efforts (1-7).
+    effort: int = 0
+    # Satisfaction 4 or 5.
+    satisfied: int = 0
+
+    def __add__(self, other: SurveySums) -> SurveySums:
+        return SurveySums(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
 
 
 @dataclass(frozen=True)
-class TierMove:
-    member_id: str
-    from_tier: str
-    to_tier: str
-    upgrade: bool
+class TierFacts:
+    """The facts of the members of a segment who hold `tier` at the end of the window.
 
+    Members hold one tier each, so the facts of a segment are the sums of its tiers' facts.
+    """
 
-@dataclass(frozen=True)
-class Accrual:
-    """A member's partner accruals with one partner in the window."""
-
-    partner_id: str
-    member_id: str
-    accruals: int
-    points: int
+    tier: str
+    members: MemberSums = MemberSums()
+    surveys: SurveySums = SurveySums()
+    # (from tier, to tier, upgrade) -> tier changes in the window.
+    tier_moves: Mapping[tuple[str, str, bool], int] = field(default_factory=dict)
+    # partner id -> (accruals, points, members) of the partner accruals in the window.
+    accruals: Mapping[str, tuple[int, int, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class WindowFacts:
+    """Everything the KPIs of a window need, summed per tier held at its end.
+
+    `tiers`: all the members enrolled before the window's end; `partners`: per partner, the members who
+    accrued with it in the window (a member who accrued with two partners is in both).
+    """
+
     window: Window
-    members: Sequence[MemberFacts]
-    surveys: Sequence[SurveyAnswer] = ()
-    tier_moves: Sequence[TierMove] = ()
-    accruals: Sequence[Accrual] = ()
+    tiers: Sequence[TierFacts] = ()
+    partners: Mapping[str, Sequence[TierFacts]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -162,113 +179,83 @@ def ratio(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
-def compute(facts: WindowFacts, valuation: Valuation) -> Kpis:
-    """The KPIs of the members in `facts`, over its window."""
-    window, members = facts.window, facts.members
-    enrolled_in_window = [m for m in members if m.enrolled_at >= window.start]
-    purchasing = [m for m in members if m.purchases > 0]
-    at_start = [m for m in members if m.active_before]
-    at_end = [m for m in members if m.active]
-    new_at_end = [m for m in at_end if m.enrolled_at >= window.start]
-    existing_revenue = sum(m.revenue_minor for m in at_start)
-    existing_previous_revenue = sum(m.previous_revenue_minor for m in at_start)
-    earned = sum(m.points_earned for m in members)
-    redeemed = sum(m.points_redeemed for m in members)
-    expired = sum(m.points_expired for m in members)
-    outstanding = sum(m.points_outstanding for m in members)
-    repeaters = sum(1 for m in purchasing if m.purchases >= 2)
+def compute(segment: Sequence[TierFacts], valuation: Valuation) -> Kpis:
+    """The KPIs of the members of `segment` (its facts per tier held at the end of the window)."""
+    m = sum((t.members for t in segment), MemberSums())
+    moves: Counter[tuple[str, str, bool]] = Counter()
+    accruals: dict[str, tuple[int, int, int]] = {}
+    for tier in segment:
+        moves.update(tier.tier_moves)
+        for partner_id, volume in tier.accruals.items():
+            accruals[partner_id] = _plus(accruals.get(partner_id, (0, 0, 0)), volume)
     return Kpis(
-        members_enrolled=len(enrolled_in_window),
-        members_total=len(members),
-        members_active=len(at_end),
-        purchasing_members=len(purchasing),
-        repeat_purchasers=repeaters,
-        repeat_purchase_rate=ratio(repeaters, len(purchasing)),
-        members_at_start=len(at_start),
-        members_at_end=len(at_end),
-        new_members=len(new_at_end),
-        customer_retention_rate=ratio(len(at_end) - len(new_at_end), len(at_start)),
-        revenue_minor=sum(m.revenue_minor for m in members),
-        existing_member_revenue_minor=existing_revenue,
-        existing_member_previous_revenue_minor=existing_previous_revenue,
-        net_revenue_retention=ratio(existing_revenue, existing_previous_revenue),
-        points_earned=earned,
-        points_redeemed=redeemed,
-        points_expired=expired,
-        redemption_rate=ratio(redeemed, earned),
-        breakage_rate=ratio(expired, earned),
-        points_outstanding=outstanding,
-        liability_minor=valuation.liability_minor(outstanding),
-        rewards_redeemed=sum(m.rewards_redeemed for m in members),
-        tier_distribution=dict(sorted(Counter(m.tier for m in members).items())),
-        tier_movements=_movements(facts.tier_moves),
-        service=service_scores(facts.surveys),
-        partner_accruals=_partner_volumes(facts.accruals),
+        members_enrolled=m.members_enrolled,
+        members_total=m.members_total,
+        members_active=m.members_active,
+        purchasing_members=m.purchasing_members,
+        repeat_purchasers=m.repeat_purchasers,
+        repeat_purchase_rate=ratio(m.repeat_purchasers, m.purchasing_members),
+        members_at_start=m.members_at_start,
+        members_at_end=m.members_active,
+        new_members=m.new_members,
+        # A member active now who was neither active before nor new (coming back) counts as retained.
+        customer_retention_rate=ratio(m.members_active - m.new_members, m.members_at_start),
+        revenue_minor=m.revenue_minor,
+        existing_member_revenue_minor=m.existing_member_revenue_minor,
+        existing_member_previous_revenue_minor=m.existing_member_previous_revenue_minor,
+        net_revenue_retention=ratio(m.existing_member_revenue_minor, m.existing_member_previous_revenue_minor),
+        points_earned=m.points_earned,
+        points_redeemed=m.points_redeemed,
+        points_expired=m.points_expired,
+        redemption_rate=ratio(m.points_redeemed, m.points_earned),
+        breakage_rate=ratio(m.points_expired, m.points_earned),
+        points_outstanding=m.points_outstanding,
+        liability_minor=valuation.liability_minor(m.points_outstanding),
+        rewards_redeemed=m.rewards_redeemed,
+        tier_distribution={
+            t.tier: t.members.members_total for t in sorted(segment, key=_tier) if t.members.members_total
+        },
+        tier_movements=[TierMovement(f, t, up, n) for (f, t, up), n in sorted(moves.items())],
+        service=service_scores(sum((t.surveys for t in segment), SurveySums())),
+        partner_accruals=[PartnerVolume(p, *volume) for p, volume in sorted(accruals.items())],
     )
 
 
-def service_scores(answers: Sequence[SurveyAnswer]) -> ServiceScores:
-    if not answers:
+def service_scores(answers: SurveySums) -> ServiceScores:
+    if not answers.answers:
         return ServiceScores(0, None, None, None)
     return ServiceScores(
-        surveys=len(answers),
-        nps=nps([a.recommend for a in answers]),
-        ces=average([a.effort for a in answers]),
-        csat=csat([a.satisfaction for a in answers]),
+        surveys=answers.answers,
+        nps=percent(answers.promoters, answers.answers) - percent(answers.detractors, answers.answers),
+        ces=answers.effort / answers.answers,
+        csat=percent(answers.satisfied, answers.answers),
     )
 
 
-def _movements(moves: Iterable[TierMove]) -> list[TierMovement]:
-    counted = Counter((m.from_tier, m.to_tier, m.upgrade) for m in moves)
-    return [TierMovement(f, t, up, n) for (f, t, up), n in sorted(counted.items())]
+def _plus(a: tuple[int, int, int], b: tuple[int, int, int]) -> tuple[int, int, int]:
+    return a[0] + b[0], a[1] + b[1], a[2] + b[2]
 
 
-def _partner_volumes(accruals: Iterable[Accrual]) -> list[PartnerVolume]:
-    by_partner: dict[str, list[Accrual]] = {}
-    for accrual in accruals:
-        by_partner.setdefault(accrual.partner_id, []).append(accrual)
-    return [
-        PartnerVolume(
-            partner_id,
-            accruals=sum(a.accruals for a in rows),
-            points=sum(a.points for a in rows),
-            members=len({a.member_id for a in rows}),
-        )
-        for partner_id, rows in sorted(by_partner.items())
-    ]
+def _tier(facts: TierFacts) -> str:
+    return facts.tier
 
 
-def only(facts: WindowFacts, keep: Callable[[str], bool]) -> WindowFacts:
-    """The facts of the members `keep` accepts (by member id)."""
-    return WindowFacts(
-        window=facts.window,
-        members=[m for m in facts.members if keep(m.member_id)],
-        surveys=[s for s in facts.surveys if keep(s.member_id)],
-        tier_moves=[t for t in facts.tier_moves if keep(t.member_id)],
-        accruals=[a for a in facts.accruals if keep(a.member_id)],
-    )
+def total(facts: WindowFacts) -> Sequence[TierFacts]:
+    """Every member enrolled before the window's end."""
+    return facts.tiers
 
 
-def by_tier(facts: WindowFacts) -> dict[str, WindowFacts]:
+def by_tier(facts: WindowFacts) -> dict[str, Sequence[TierFacts]]:
     """A segment per tier: the members who hold it at the end of the window."""
-    tiers: dict[str, set[str]] = {}
-    for member in facts.members:
-        tiers.setdefault(member.tier, set()).add(member.member_id)
-    return {tier: only(facts, ids.__contains__) for tier, ids in sorted(tiers.items())}
+    return {t.tier: [t] for t in sorted(facts.tiers, key=_tier) if t.members.members_total}
 
 
-def by_partner(facts: WindowFacts) -> dict[str, WindowFacts]:
+def by_partner(facts: WindowFacts) -> dict[str, Sequence[TierFacts]]:
     """A segment per partner: the members who accrued with it in the window (their partner accruals: its own)."""
-    partners: dict[str, set[str]] = {}
-    for member in facts.members:
-        for partner_id in member.partners:
-            partners.setdefault(partner_id, set()).add(member.member_id)
-    segments = {}
-    for partner_id, ids in sorted(partners.items()):
-        segment = only(facts, ids.__contains__)
-        own = [a for a in segment.accruals if a.partner_id == partner_id]
-        segments[partner_id] = WindowFacts(segment.window, segment.members, segment.surveys, segment.tier_moves, own)
-    return segments
+    return {
+        partner_id: [replace(t, accruals={p: v for p, v in t.accruals.items() if p == partner_id}) for t in tiers]
+        for partner_id, tiers in sorted(facts.partners.items())
+    }
 
 
 def months(first: datetime, count: int) -> list[Window]:

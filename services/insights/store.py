@@ -162,69 +162,84 @@ def _tier_at(member_id: str, end: str) -> str:
     ) t ON true"""
 
 
-# $1 previous start, $2 start, $3 end, $4 program currency.
-_MEMBERS = _segmented(
-    """
-    WITH tiers AS (
-        SELECT DISTINCT ON (member_id) member_id, tier
-        FROM tier_changes WHERE changed_at < $3
-        ORDER BY member_id, changed_at DESC, previous_tier IS NOT NULL DESC, event_id
-    ), bought AS (
-        SELECT member_id,
-               count(*) FILTER (WHERE occurred_at >= $2) AS purchases,
-               COALESCE(sum(amount_minor) FILTER (WHERE occurred_at >= $2 AND currency = $4), 0) AS revenue,
-               COALESCE(sum(amount_minor) FILTER (WHERE occurred_at < $2 AND currency = $4), 0) AS previous_revenue,
-               bool_or(occurred_at < $2) AS bought_before
-        FROM purchases WHERE occurred_at >= $1 AND occurred_at < $3
-        GROUP BY member_id
-    ), moved AS (
-        SELECT member_id,
-               COALESCE(sum(points) FILTER (WHERE kind = 'earned' AND occurred_at >= $2), 0) AS earned,
-               COALESCE(-sum(points) FILTER (WHERE kind = 'redeemed' AND occurred_at >= $2), 0) AS redeemed,
-               COALESCE(-sum(points) FILTER (WHERE kind = 'expired' AND occurred_at >= $2), 0) AS expired,
-               sum(points) AS outstanding,
-               COALESCE(bool_or(partner_id IS NOT NULL AND occurred_at >= $2), false) AS accrued,
-               COALESCE(bool_or(partner_id IS NOT NULL AND occurred_at >= $1 AND occurred_at < $2), false)
-                   AS accrued_before
-        FROM points_movements WHERE occurred_at < $3
-        GROUP BY member_id
-    ), rewarded AS (
-        SELECT member_id, count(*) AS rewards
-        FROM redemptions WHERE redeemed_at >= $2 AND redeemed_at < $3 AND cancelled_at IS NULL
-        GROUP BY member_id
-    )
-    SELECT m.member_id, COALESCE(t.tier, '') AS tier, m.enrolled_at >= $2 AS enrolled,
+# $1 previous start, $2 start, $3 end, $4 program currency. The segments are the roster (every member enrolled
+# before the end, with their tier then) and the roster's members who accrued with each partner in the window;
+# what members did in the two windows is read by time (a row per member with facts there), and the points held
+# at the end are summed per segment straight from the movements.
+_MEMBERS = """
+WITH tiers AS (
+    SELECT DISTINCT ON (member_id) member_id, tier
+    FROM tier_changes WHERE changed_at < $3
+    ORDER BY member_id, changed_at DESC, previous_tier IS NOT NULL DESC, event_id
+), roster AS (
+    SELECT m.member_id, COALESCE(t.tier, '') AS tier, m.enrolled_at >= $2 AS enrolled
+    FROM members m LEFT JOIN tiers t USING (member_id)
+    WHERE m.enrolled_at < $3
+), partnered AS (
+    SELECT DISTINCT member_id, partner_id FROM points_movements
+    WHERE partner_id IS NOT NULL AND occurred_at >= $2 AND occurred_at < $3
+), segments AS MATERIALIZED (
+    SELECT NULL::text AS segment_partner, r.* FROM roster r
+    UNION ALL
+    SELECT p.partner_id, r.* FROM partnered p JOIN roster r USING (member_id)
+), bought AS (
+    SELECT member_id,
+           count(*) FILTER (WHERE occurred_at >= $2) AS purchases,
+           COALESCE(sum(amount_minor) FILTER (WHERE occurred_at >= $2 AND currency = $4), 0) AS revenue,
+           COALESCE(sum(amount_minor) FILTER (WHERE occurred_at < $2 AND currency = $4), 0) AS previous_revenue,
+           bool_or(occurred_at < $2) AS bought_before
+    FROM purchases WHERE occurred_at >= $1 AND occurred_at < $3
+    GROUP BY member_id
+), moved AS (
+    SELECT member_id,
+           COALESCE(sum(points) FILTER (WHERE kind = 'earned' AND occurred_at >= $2), 0) AS earned,
+           COALESCE(-sum(points) FILTER (WHERE kind = 'redeemed' AND occurred_at >= $2), 0) AS redeemed,
+           COALESCE(-sum(points) FILTER (WHERE kind = 'expired' AND occurred_at >= $2), 0) AS expired,
+           bool_or(partner_id IS NOT NULL AND occurred_at >= $2) AS accrued,
+           bool_or(partner_id IS NOT NULL AND occurred_at < $2) AS accrued_before
+    FROM points_movements WHERE occurred_at >= $1 AND occurred_at < $3
+    GROUP BY member_id
+), rewarded AS (
+    SELECT member_id, count(*) AS rewards
+    FROM redemptions WHERE redeemed_at >= $2 AND redeemed_at < $3 AND cancelled_at IS NULL
+    GROUP BY member_id
+), did AS (
+    SELECT member_id,
            COALESCE(b.purchases, 0) AS purchases,
            COALESCE(b.purchases, 0) > 0 OR COALESCE(p.accrued, false) AS active,
            COALESCE(b.bought_before, false) OR COALESCE(p.accrued_before, false) AS active_before,
            COALESCE(b.revenue, 0) AS revenue, COALESCE(b.previous_revenue, 0) AS previous_revenue,
            COALESCE(p.earned, 0) AS earned, COALESCE(p.redeemed, 0) AS redeemed, COALESCE(p.expired, 0) AS expired,
-           COALESCE(p.outstanding, 0) AS outstanding, COALESCE(r.rewards, 0) AS rewards
-    FROM members m
-    LEFT JOIN tiers t USING (member_id)
-    LEFT JOIN bought b USING (member_id)
-    LEFT JOIN moved p USING (member_id)
-    LEFT JOIN rewarded r USING (member_id)
-    WHERE m.enrolled_at < $3""",
-    """count(*) AS members_total,
-       count(*) FILTER (WHERE enrolled) AS members_enrolled,
-       count(*) FILTER (WHERE active) AS members_active,
-       count(*) FILTER (WHERE active AND enrolled) AS new_members,
-       count(*) FILTER (WHERE active_before) AS members_at_start,
-       count(*) FILTER (WHERE purchases > 0) AS purchasing_members,
-       count(*) FILTER (WHERE purchases >= 2) AS repeat_purchasers,
-       sum(revenue)::bigint AS revenue_minor,
-       COALESCE(sum(revenue) FILTER (WHERE active_before), 0)::bigint AS existing_member_revenue_minor,
-       COALESCE(sum(previous_revenue) FILTER (WHERE active_before), 0)::bigint
-           AS existing_member_previous_revenue_minor,
-       sum(earned)::bigint AS points_earned,
-       sum(redeemed)::bigint AS points_redeemed,
-       sum(expired)::bigint AS points_expired,
-       sum(outstanding)::bigint AS points_outstanding,
-       sum(rewards)::bigint AS rewards_redeemed""",
-    start="$2",
-    end="$3",
+           COALESCE(r.rewards, 0) AS rewards
+    FROM bought b FULL JOIN moved p USING (member_id) FULL JOIN rewarded r USING (member_id)
+), summed AS (
+    SELECT s.segment_partner, s.tier,
+           count(*) AS members_total,
+           count(*) FILTER (WHERE s.enrolled) AS members_enrolled,
+           count(*) FILTER (WHERE d.active) AS members_active,
+           count(*) FILTER (WHERE d.active AND s.enrolled) AS new_members,
+           count(*) FILTER (WHERE d.active_before) AS members_at_start,
+           count(*) FILTER (WHERE d.purchases > 0) AS purchasing_members,
+           count(*) FILTER (WHERE d.purchases >= 2) AS repeat_purchasers,
+           COALESCE(sum(d.revenue), 0)::bigint AS revenue_minor,
+           COALESCE(sum(d.revenue) FILTER (WHERE d.active_before), 0)::bigint AS existing_member_revenue_minor,
+           COALESCE(sum(d.previous_revenue) FILTER (WHERE d.active_before), 0)::bigint
+               AS existing_member_previous_revenue_minor,
+           COALESCE(sum(d.earned), 0)::bigint AS points_earned,
+           COALESCE(sum(d.redeemed), 0)::bigint AS points_redeemed,
+           COALESCE(sum(d.expired), 0)::bigint AS points_expired,
+           COALESCE(sum(d.rewards), 0)::bigint AS rewards_redeemed
+    FROM segments s LEFT JOIN did d USING (member_id)
+    GROUP BY s.segment_partner, s.tier
+), held AS (
+    SELECT s.segment_partner, s.tier, sum(p.points)::bigint AS points_outstanding
+    FROM points_movements p JOIN segments s USING (member_id)
+    WHERE p.occurred_at < $3
+    GROUP BY s.segment_partner, s.tier
 )
+SELECT m.*, COALESCE(h.points_outstanding, 0) AS points_outstanding
+FROM summed m LEFT JOIN held h ON h.segment_partner IS NOT DISTINCT FROM m.segment_partner AND h.tier = m.tier
+"""
 
 # $1 start, $2 end (as are the three below).
 _SURVEYS = _segmented(
@@ -299,6 +314,9 @@ class _Segments:
 
 async def window_facts(connection: asyncpg.Connection, window: Window, currency: str) -> WindowFacts:
     """Everything the KPIs of `window` need, read in one snapshot (the caller's transaction)."""
+    # These statements are estimated dear (whole-history scans) though they take a second or less: compiling their
+    # many aggregates to machine code (JIT) costs more than it saves, nearly half the time of a report.
+    await connection.execute("SET LOCAL jit = off")
     segments = _Segments()
     member_sums = [field.name for field in fields(MemberSums)]
     for r in await connection.fetch(_MEMBERS, window.previous.start, window.start, window.end, currency):

@@ -14,7 +14,7 @@ from services.insights import kpis, store
 from services.insights.settings import InsightsSettings
 
 Clock = Callable[[], datetime]
-# At most this many months on the dashboard: one query per month.
+# At most this many months on the dashboard: a report (four statements) per month.
 MAX_MONTHS = 36
 
 

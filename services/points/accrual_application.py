@@ -141,7 +141,7 @@ class AccrualApplication:
         credited = [row for row in rows if row.partner_transaction_id in written]
         # Before settling: points that arrive past their term repay no debt and cover no overdraft.
         expired = await expire_on_arrival(connection, [(row.member_id, row.expires_at) for row in credited], now)
-        repaid = await _settle_spent_refunds(connection, members, credited)
+        repaid = await _settle_spent_refunds(connection, members, credited, now)
         taken = {member: repaid.get(member, 0) + expired.get(member, 0) for member in members}
         await add_events(connection, POINTS_EVENTS_TOPIC, _earned_events(credited, members, taken, partner_id, now))
         touched = [members[member_id] for member_id in sorted({row.member_id for row in credited})]
@@ -209,7 +209,10 @@ def _earned_events(
 
 
 async def _settle_spent_refunds(
-    connection: asyncpg.Connection, members: dict[str, store.MemberRow], rows: Sequence[accrual_store.AcceptedRow]
+    connection: asyncpg.Connection,
+    members: dict[str, store.MemberRow],
+    rows: Sequence[accrual_store.AcceptedRow],
+    now: datetime,
 ) -> dict[str, int]:
     """New points settle what refunds could not take back, as purchase earnings do (rare: one member at a time).
 
@@ -221,10 +224,10 @@ async def _settle_spent_refunds(
         if row.entry_id is None or not (before.points_owed or before.points_overdrawn):
             continue
         # Read again: an earlier credit of this batch may have settled part of it.
-        now = await store.get_member(connection, row.member_id)
+        member = await store.get_member(connection, row.member_id)
         entry = await store.get_entry(connection, row.entry_id)
-        assert now is not None and entry is not None
+        assert member is not None and entry is not None
         repaid[row.member_id] = repaid.get(row.member_id, 0) + await settlement.settle_spent_refunds(
-            connection, now, entry
+            connection, member, entry, now
         )
     return repaid

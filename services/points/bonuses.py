@@ -172,8 +172,11 @@ async def credit_bonuses(
         for bonus in bonuses
     ]
     entries = await lots_store.insert_credits(connection, credits)
-    await _cover_overdrafts(connection, [e for b, e in zip(bonuses, entries, strict=True) if b.available_at is None])
-    expired = await expire_on_arrival(connection, [(c.member_id, c.expires_at) for c in credits], domain.utc_now())
+    now = domain.utc_now()
+    await _cover_overdrafts(
+        connection, [e for b, e in zip(bonuses, entries, strict=True) if b.available_at is None], now
+    )
+    expired = await expire_on_arrival(connection, [(c.member_id, c.expires_at) for c in credits], now)
     envelopes = [
         new_envelope(
             events.PointsEarned(
@@ -194,7 +197,7 @@ async def credit_bonuses(
     return entries
 
 
-async def _cover_overdrafts(connection: asyncpg.Connection, entries: Sequence[store.EntryRow]) -> None:
+async def _cover_overdrafts(connection: asyncpg.Connection, entries: Sequence[store.EntryRow], now: datetime) -> None:
     """Bonuses repay no debt, but cover an overdraft as any new points do (settlement.settle_spent_refunds).
 
     Not pending ones (a referral bonus until its purchase's return window closes): a return may void them,
@@ -205,4 +208,4 @@ async def _cover_overdrafts(connection: asyncpg.Connection, entries: Sequence[st
         if entry.member_id in overdrawn:
             member = await store.get_member(connection, entry.member_id)  # as the bonuses before it left it
             assert member is not None
-            await settlement.settle_spent_refunds(connection, member, entry, overdraft_only=True)
+            await settlement.settle_spent_refunds(connection, member, entry, now, overdraft_only=True)

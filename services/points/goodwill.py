@@ -78,7 +78,7 @@ async def credit_goodwill(connection: asyncpg.Connection, envelope: EventEnvelop
             expires_at=None,
         ),
     )
-    await settlement.settle_spent_refunds(connection, member, entry, overdraft_only=True)
+    await settlement.settle_spent_refunds(connection, member, entry, now, overdraft_only=True)
     await connection.execute(
         """INSERT INTO goodwill_credits
                (ticket_id, member_id, entry_id, points, reason, granted_by, approved_by, granted_at, event_id)

@@ -162,7 +162,7 @@ class LedgerApplication:
                 description = f"{reason} (by {actor})"
                 entry = await _adjustment_entry(connection, member_id, points, key, description, draws, now)
             if points > 0:
-                await settlement.settle_spent_refunds(connection, member, entry, overdraft_only=True)
+                await settlement.settle_spent_refunds(connection, member, entry, now, overdraft_only=True)
             adjusted = events.PointsAdjusted(
                 member_id=member_id, points=points, reason=reason, actor=actor, ledger_entry_id=str(entry.entry_id)
             )

@@ -162,7 +162,7 @@ async def _write(
         with within(item.request.trace):
             balance = item.member.balance + item.priced.points - expired.get(item.member.member_id, 0)
             if entry is not None:
-                balance -= await settlement.settle_spent_refunds(connection, item.member, entry)
+                balance -= await settlement.settle_spent_refunds(connection, item.member, entry, now)
         if entry is not None:
             earned.append((item, entry, balance))
         priced = item.priced

@@ -10,7 +10,8 @@ Two kinds of points settle: a new lot's, in the transaction that credits it,
 and the refunded credit's own points once no hold keeps them. A refund cannot
 take those while an open hold keeps them, and counts them as spent; when the
 hold is released or runs out they are free again: at the release, at the
-member's next hold, capture or debit, or at their expiry, whichever comes first.
+expiry job's next pass, the member's next hold, capture or debit, or credit
+(before the new points), or at their expiry, whichever comes first.
 Spending or expiring them while the member still owes what the refund could
 not take would cost the member the same points twice. All run with the
 member locked.
@@ -30,20 +31,32 @@ from services.points import ledger, lots_store, refunds_store, store
 
 
 async def settle_spent_refunds(
-    connection: asyncpg.Connection, member: store.MemberRow, earned: store.EntryRow, *, overdraft_only: bool = False
+    connection: asyncpg.Connection,
+    member: store.MemberRow,
+    earned: store.EntryRow,
+    now: datetime,
+    *,
+    overdraft_only: bool = False,
 ) -> int:
     """Settle debt and overdrafts from the lot of `earned`; returns the points repaid by entries (debt).
 
+    A refunded credit's own points, freed by a hold that ran out since, settle first: new points settling
+    in their place would leave those to be spent or to expire, and the member would lose the new points.
     `overdraft_only` for bonuses, adjustments and goodwill: they repay no debt, but they cover an overdraft as
     any new points do. Left in their lot while the balance is below zero they could never be spent, and would
     expire while the overdraft stayed.
     """
-    owed = 0 if overdraft_only else member.points_owed
-    if not owed and not member.points_overdrawn:
+    if not (0 if overdraft_only else member.points_owed) and not member.points_overdrawn:
         return 0
+    repaid_by_freed = await settle_freed(connection, member, now)
+    settled_member = await store.get_member(connection, member.member_id)
+    assert settled_member is not None
+    owed = 0 if overdraft_only else settled_member.points_owed
+    if not owed and not settled_member.points_overdrawn:
+        return repaid_by_freed
     lot = await refunds_store.lot_of_entry(connection, earned.entry_id)
     assert lot is not None
-    spent = refunds_store.Unsettled(member.member_id, owed, member.points_overdrawn)
+    spent = refunds_store.Unsettled(member.member_id, owed, settled_member.points_overdrawn)
     settled = await _settle(
         connection,
         spent,
@@ -51,7 +64,7 @@ async def settle_spent_refunds(
         repayment_key=f"repay:{earned.entry_id}",
         source=earned.idempotency_key,
     )
-    return settled.repaid
+    return repaid_by_freed + settled.repaid
 
 
 async def settle_from_own_points(

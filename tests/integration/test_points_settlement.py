@@ -114,6 +114,24 @@ async def test_a_hold_that_ran_out_settles_the_refund_before_the_next_hold_can_s
     assert_balanced(await books(pool, ledger, member_id))
 
 
+@pytest.mark.parametrize("policy", ["debt", "negative_balance"])
+async def test_points_earned_after_a_hold_ran_out_are_kept_the_refunded_purchases_freed_points_settle_its_refund(
+    pool: asyncpg.Pool, app: PointsApplication, ledger: LedgerApplication, refunds: RefundApplication, policy: str
+) -> None:
+    if policy == "negative_balance":
+        await ProgramApplication(pool).apply(NEGATIVE_BALANCE_PROGRAM)
+    member_id = await member_with_points(app, 0)
+    refunded = await purchase(app, member_id, 5000)  # 100 points
+    hold = await ledger.hold(member_id, 80, new_id("h"), HOUR, "")
+    await refunds.refund(refund(refunded, 5000))  # takes the 20 the hold left; 80 owed or overdrawn
+    await pool.execute("UPDATE holds SET expires_at = now() WHERE hold_id = $1", hold.hold.hold_id)
+    await purchase(app, member_id, 3000)  # 60 points, before any pass of the expiry job
+    # The refunded purchase's 80, freed, settle its refund: the new purchase's 60 are the member's to keep.
+    state = await books(pool, ledger, member_id)
+    assert (state.available, state.overdrawn, await owed(pool, member_id)) == (60, 0, 0)
+    assert_balanced(state)
+
+
 async def test_a_capture_after_another_hold_ran_out_leaves_the_points_it_freed_to_their_refund(
     pool: asyncpg.Pool, app: PointsApplication, ledger: LedgerApplication, refunds: RefundApplication
 ) -> None:

@@ -55,8 +55,22 @@ class LedgerApplication:
 
     async def member_balances(self, member_id: str) -> tuple[store.MemberRow, ledger.Balances]:
         """The member and its balances, read in one snapshot: a capture committing between the reads of lots
-        and holds would count its points both as held and as still in their lots."""
+        and holds would count its points both as held and as still in their lots.
+
+        A member who owes points, or whose refunds overdrew, may have a hold that ran out since and freed a
+        refunded credit's own points: they settle first (as the member's next hold would), or the balance would
+        show as available points that no hold can take.
+        """
         require_member_id(member_id)
+        member, balances = await self._read_balances(member_id)
+        if member.points_owed or member.points_overdrawn:
+            async with unit_of_work(self._pool) as connection:
+                locked = await _member(connection, member_id, lock=True)
+                await settlement.settle_freed(connection, locked, domain.utc_now())
+            member, balances = await self._read_balances(member_id)
+        return member, balances
+
+    async def _read_balances(self, member_id: str) -> tuple[store.MemberRow, ledger.Balances]:
         async with (
             self._pool.acquire() as connection,
             connection.transaction(isolation="repeatable_read", readonly=True),

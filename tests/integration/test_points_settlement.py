@@ -115,6 +115,22 @@ async def test_a_hold_that_ran_out_settles_the_refund_before_the_next_hold_can_s
 
 
 @pytest.mark.parametrize("policy", ["debt", "negative_balance"])
+async def test_the_balance_read_after_a_hold_ran_out_shows_its_freed_points_settling_the_refund_not_spendable(
+    pool: asyncpg.Pool, app: PointsApplication, ledger: LedgerApplication, refunds: RefundApplication, policy: str
+) -> None:
+    if policy == "negative_balance":
+        await ProgramApplication(pool).apply(NEGATIVE_BALANCE_PROGRAM)
+    member_id = await member_with_points(app, 0)
+    refunded = await purchase(app, member_id, 5000)  # 100 points
+    hold = await ledger.hold(member_id, 80, new_id("h"), HOUR, "")
+    await refunds.refund(refund(refunded, 5000))  # takes the 20 the hold left; 80 owed or overdrawn
+    await pool.execute("UPDATE holds SET expires_at = now() WHERE hold_id = $1", hold.hold.hold_id)
+    # Before any pass of the expiry job: what the balance says is available can be held.
+    assert (await ledger.balances(member_id)).available == 0
+    assert (await owed(pool, member_id), (await books(pool, ledger, member_id)).overdrawn) == (0, 0)
+
+
+@pytest.mark.parametrize("policy", ["debt", "negative_balance"])
 async def test_points_earned_after_a_hold_ran_out_are_kept_the_refunded_purchases_freed_points_settle_its_refund(
     pool: asyncpg.Pool, app: PointsApplication, ledger: LedgerApplication, refunds: RefundApplication, policy: str
 ) -> None:

@@ -240,6 +240,8 @@ def _rule_component(context: _Context, rule: Rule, earned_base: int) -> EarnComp
         exact = (rule.multiplier - 1) * earned_base
         return _component(rule, context.points(exact), f"x{rule.multiplier} on {earned_base} base points")
     assert rule.bonus_points is not None
+    if not context.purchase.amount.amount_minor:
+        return None  # nothing was paid: a free order earns no bonus
     return _component(rule, rule.bonus_points, f"{rule.bonus_points} bonus points on the purchase")
 
 
@@ -249,8 +251,12 @@ def _item_rule(context: _Context, rule: Rule) -> EarnComponent | None:
     return _on_lines(context, rule, lines, reduced_base=False) if lines else None
 
 
-def _on_lines(context: _Context, rule: Rule, lines: Sequence[_Line], *, reduced_base: bool) -> EarnComponent:
+def _on_lines(context: _Context, rule: Rule, lines: Sequence[_Line], *, reduced_base: bool) -> EarnComponent | None:
     if rule.bonus_points is not None:
+        # Items given away (nothing paid for the line) earn no bonus, as they earn no base.
+        lines = [line for line in lines if line.paid_minor > 0]
+        if not lines:
+            return None
         if rule.per is BonusPer.UNIT:
             units = sum(line.item.quantity for line in lines)
             return _component(rule, rule.bonus_points * units, f"{rule.bonus_points} bonus points x {units} units")

@@ -119,6 +119,13 @@ def test_a_sku_bonus_per_unit_counts_the_quantity() -> None:
     assert points(decision) == {"base": 24, "rule:socks": 30}
 
 
+def test_fixed_bonuses_earn_nothing_on_what_was_not_paid() -> None:
+    # A free order, and a free line beside a paid one: no bonus for items given away.
+    assert price(purchase("0.00", ("SOCK-1", "socks", 4, "4.00"))).total == 0
+    free_socks = price(purchase("10.00", ("T-1", "tops", 1, "10.00"), ("SOCK-1", "socks", 3, "0.00")))
+    assert points(free_socks) == {"base": 20}
+
+
 def test_a_zero_multiplier_takes_the_base_of_its_lines_back() -> None:
     decision = price(purchase("70.00", ("GC-50", "gift_card", 1, "50.00"), ("T-1", "tops", 1, "20.00")))
     assert points(decision) == {"base": 140, "rule:gift-cards": -100}

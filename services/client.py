@@ -141,9 +141,11 @@ async def _balance(args: argparse.Namespace) -> int:
         stub = points_pb2_grpc.PointsServiceStub(channel)
         balance = await stub.GetBalance(pb.GetBalanceRequest(member_id=args.member_id))
         entries = await stub.ListLedgerEntries(pb.ListLedgerEntriesRequest(member_id=args.member_id, page_size=5))
+    # Owed points (a refund of points already spent, under the debt policy) are off the books: said apart.
+    owed = f"; {balance.points_owed} owed, repaid from the next points earned" if balance.points_owed else ""
     print(
         f"{balance.member_id}: {balance.balance} points: {balance.available} available, {balance.pending} pending,"
-        f" {balance.held} held ({balance.lifetime_earned} earned in all)"
+        f" {balance.held} held ({balance.lifetime_earned} earned in all){owed}"
     )
     for entry in entries.entries:
         print(f"  {entry.created_at.ToDatetime():%Y-%m-%d %H:%M:%S}  {entry.points:+d}  {entry.description}")

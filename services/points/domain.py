@@ -120,6 +120,9 @@ def _check_birth_date(violations: Violations, text: str, today: date) -> None:
 
 
 def _check_money(violations: Violations, field: str, money: Money, *, currency: str | None = None) -> None:
+    if not money.currency and not money.amount_minor:
+        violations.add(field, "is required")  # absent: no currency and no amount
+        return
     if not is_currency_code(money.currency):
         violations.add(f"{field}.currency_code", f"{money.currency!r} is not an ISO 4217 currency code")
     elif currency is not None and money.currency != currency:

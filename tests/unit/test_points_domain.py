@@ -53,6 +53,7 @@ def test_valid_purchase_is_returned_unchanged() -> None:
         ({"amount": Money(100, "ZZZ"), "line_items": ()}, "amount.currency_code"),
         ({"amount": Money(100, "usd"), "line_items": ()}, "amount.currency_code"),
         ({"amount": Money(100, ""), "line_items": ()}, "amount.currency_code"),
+        ({"amount": Money(0, ""), "line_items": ()}, "amount"),  # absent altogether: "is required"
         ({"occurred_at": datetime.min}, "occurred_at"),
         ({"occurred_at": datetime(1999, 12, 31, tzinfo=UTC)}, "occurred_at"),
         ({"occurred_at": NOW + MAX_FUTURE_SKEW + timedelta(seconds=1)}, "occurred_at"),

@@ -5,7 +5,9 @@ inbox, so a redelivered event changes nothing (a batch of events shares one
 transaction). A message that cannot be parsed
 or that the domain refuses goes to `<topic>.dlq` with the reason in the
 `dlq-reason` header, and the consumer moves on. A database outage is not the
-message's fault: the consumer retries the same batch until it goes through.
+message's fault: the database unreachable, read-only (a failover), out of
+connections, or the statement cancelled (db.DATABASE_UNAVAILABLE), the
+consumer retries the same batch until it goes through, however long that takes.
 A message the consumer fails on unexpectedly (a defect) is dead-lettered after
 three attempts, its batch's other messages applied one at a time.
 Offsets are committed only after the effect is committed.

@@ -10,18 +10,29 @@ import asyncpg
 
 from services.common.errors import AlreadyExists
 
-# The database cannot be reached, went away mid-statement, or is shutting down or starting up
-# (a restart, a failover): trying again later may succeed. Never the caller's fault. asyncpg's
-# InternalClientError is a connection left mid-operation when the server cut it ("cannot switch
-# to state 15; another operation is in progress", seen once as PostgreSQL restarted): unhandled,
-# it ended a consumer, and with it the service.
+# The database cannot take the work now, whatever the work: trying again later succeeds, and it is never the
+# caller's (or the message's) fault. By SQLSTATE class, as PostgreSQL and asyncpg group them:
+# - it cannot be reached, went away mid-statement (08 connection exception, and the client-side errors); asyncpg's
+#   InternalClientError is a connection left mid-operation when the server cut it ("cannot switch to state 15;
+#   another operation is in progress", seen once as PostgreSQL restarted): unhandled, it ended a consumer;
+# - it takes no writes (25006 read_only_sql_transaction): a failover whose DNS still names the old primary, now a
+#   standby, or a primary demoted for maintenance;
+# - it ended the session of a transaction left idle too long (25P03), say while a dead letter waited on the broker;
+# - it is short of connections, memory or disk (53 insufficient resources: too many connections, out of memory);
+# - an operator or the server stopped the work (57 operator intervention: shutdown, crash restart, starting up,
+#   statement timeout or cancel).
+# Not a lost conflict (40, TRANSACTION_CONFLICT, told apart: a gRPC caller gets ABORTED), nor a value refused
+# (VALUE_REFUSED), nor anything else the database raises (a defect: a consumer dead-letters its message).
 DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
     OSError,
     TimeoutError,
     asyncpg.InterfaceError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions._base.InternalClientError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.ReadOnlySQLTransactionError,
+    asyncpg.exceptions.IdleInTransactionSessionTimeoutError,
+    asyncpg.exceptions.InsufficientResourcesError,
+    asyncpg.exceptions.OperatorInterventionError,
 )
 
 # The transaction lost to a concurrent one (deadlock, serialization failure) and was rolled back

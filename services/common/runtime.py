@@ -17,7 +17,7 @@ from opentelemetry import trace
 
 from services.common.auth import authorizer_from
 from services.common.consumer import BatchConsumer
-from services.common.db import create_pool
+from services.common.db import DATABASE_UNAVAILABLE, create_pool
 from services.common.grpc_server import GrpcServer, Registration
 from services.common.inbox import InboxPruning
 from services.common.kafka import ensure_topics_if_reachable
@@ -100,7 +100,7 @@ async def migrate_with_retry(settings: ServiceSettings, attempts: int = 30) -> N
         try:
             await migrate(settings.database_url, settings.name)
             return
-        except (OSError, asyncpg.CannotConnectNowError, asyncpg.PostgresConnectionError) as error:
+        except DATABASE_UNAVAILABLE as error:  # starting up, or read-only for a failover under way, too
             if attempt == attempts:
                 raise
             log.warning("database not reachable yet", extra={"attempt": attempt, "error": repr(error)})

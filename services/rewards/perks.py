@@ -17,7 +17,7 @@ from loyalty.events.v1 import rewards_pb2 as events
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
 
 from services.common.consumer import EventConsumer
-from services.common.db import savepoint, unit_of_work
+from services.common.db import DATABASE_UNAVAILABLE, savepoint, unit_of_work
 from services.common.errors import InvalidArgument
 from services.common.events import occurred_at
 from services.common.kafka import POINTS_EVENTS_TOPIC
@@ -154,6 +154,8 @@ class BirthdayJob:
             try:
                 async with unit_of_work(self._pool) as connection:
                     granted += await grant(connection, by_id[reward_id], member_id, "birthday", grant_key, now)
+            except DATABASE_UNAVAILABLE:
+                raise  # away for every member alike: the run ends rather than fail each grant; the next run grants them
             except asyncpg.PostgresError as error:
                 # One member's grant refused by the database must not keep everyone else's birthday waiting.
                 log.error(

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+import asyncpg
 import grpc
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
@@ -15,6 +16,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
+from opentelemetry import trace
 from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
 from services.common.auth import Authorizer, refuse_partner_keys
@@ -107,13 +109,15 @@ def status_for(error: DomainError) -> grpc.Status:
 
 
 def refusal_of(error: Exception) -> DomainError | None:
-    """The DomainError a servicer's exception stands for, never INTERNAL or UNKNOWN; or None.
+    """The DomainError a servicer's exception stands for, never INTERNAL or UNKNOWN; or None for a defect.
 
     Itself; FAILED_PRECONDITION for a value the database refused (a member's
     total out of range), which a retry would not change; ABORTED for a
-    transaction a concurrent one won and UNAVAILABLE for a database that went
-    away: neither is the caller's fault, and it is told to retry with the same
-    idempotency key.
+    transaction a concurrent one won and UNAVAILABLE for a database that cannot
+    take the work now (away, read-only, out of connections, the statement
+    cancelled: DATABASE_UNAVAILABLE): neither is the caller's fault, and it is
+    told to retry with the same idempotency key. The database's own words stay
+    in the log: they name tables, constraints, even hosts.
     """
     if isinstance(error, DomainError):
         return error
@@ -122,14 +126,41 @@ def refusal_of(error: Exception) -> DomainError | None:
         return Aborted("a concurrent change conflicted and nothing was written; retry with the same idempotency key")
     if isinstance(error, VALUE_REFUSED):
         log.warning("the database refused a value of a call", extra={"error": repr(error)})
-        return FailedPrecondition(f"the database refused a value and nothing was written: {error}")
+        return FailedPrecondition(f"{refused_value(error)} and nothing was written")
     if isinstance(error, DATABASE_UNAVAILABLE):
         log.warning("database unavailable during a call", extra={"error": repr(error)})
         return Unavailable(
-            "the database did not answer (unavailable or too slow) and nothing was written;"
+            "the database is unavailable or too slow and nothing was written;"
             " retry, with the same idempotency key where the call takes one"
         )
     return None
+
+
+# What kind of value the database refused, told the caller without the database's message.
+_REFUSED_VALUES: dict[type[BaseException], str] = {
+    asyncpg.exceptions.NumericValueOutOfRangeError: "a number is beyond what can be stored",
+    asyncpg.exceptions.StringDataRightTruncationError: "a text is longer than can be stored",
+    asyncpg.exceptions.ProgramLimitExceededError: "a value is too large to be stored",
+    asyncpg.exceptions.CheckViolationError: "a value is outside what may be stored",
+    asyncpg.exceptions.NotNullViolationError: "a value that must be stored is missing",
+}
+
+
+def refused_value(error: BaseException) -> str:
+    """What a VALUE_REFUSED error refused, in the caller's terms (no table, constraint or SQL in it)."""
+    kind = next((text for kind, text in _REFUSED_VALUES.items() if isinstance(error, kind)), None)
+    return kind or "a value cannot be stored"
+
+
+def _internal(error: Exception, method: str) -> grpc.Status:
+    """INTERNAL for a defect, logged with its traceback; the caller gets the trace id to quote, never the text."""
+    log.error("call failed unexpectedly", extra={"method": method}, exc_info=error)
+    context = trace.get_current_span().get_span_context()
+    quoted = f" (trace {format(context.trace_id, '032x')})" if context.is_valid else ""
+    converted: grpc.Status = rpc_status.to_status(
+        status_pb2.Status(code=code_pb2.INTERNAL, message=f"the service failed to handle the call{quoted}")
+    )
+    return converted
 
 
 class DomainErrorInterceptor(WrappingInterceptor):
@@ -210,12 +241,18 @@ def _undecodable(request: Undecodable) -> InvalidArgument:
 
 
 async def _refuse(context: grpc.aio.ServicerContext[Any, Any], error: Exception, method: str) -> None:
-    """End the call with the status the error stands for, logged so that a refused call can be found; or re-raise."""
+    """End the call with the status the error stands for, logged so that a refused call can be found.
+
+    A defect is INTERNAL: left to grpc, it answered UNKNOWN with the exception's class and text.
+    """
+    if isinstance(error, grpc.aio.AbortError):
+        raise error  # the call was already ended with its status
     refusal = refusal_of(error)
     if refusal is None:
-        raise error
-    status = status_for(refusal)
-    log.info("call refused", extra={"method": method, "code": status.code.name, "details": status.details})
+        status = _internal(error, method)
+    else:
+        status = status_for(refusal)
+        log.info("call refused", extra={"method": method, "code": status.code.name, "details": status.details})
     await context.abort_with_status(status)
 
 

@@ -19,7 +19,7 @@ from services.common.errors import (
     Unavailable,
     Violations,
 )
-from services.common.grpc_server import refusal_of, status_for
+from services.common.grpc_server import _refuse, refusal_of, status_for
 
 DETAILS_KEY = "grpc-status-details-bin"
 
@@ -103,19 +103,81 @@ def test_an_unmapped_domain_error_is_never_internal() -> None:
         asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
         ConnectionRefusedError(111, "Connect call failed"),
         asyncpg.exceptions._base.InternalClientError("cannot switch to state 15; another operation (2) is in progress"),
+        # A failover whose DNS still names the old primary, now a standby.
+        asyncpg.exceptions.ReadOnlySQLTransactionError("cannot execute INSERT in a read-only transaction"),
+        asyncpg.exceptions.TooManyConnectionsError("sorry, too many clients already"),
+        asyncpg.exceptions.QueryCanceledError("canceling statement due to statement timeout"),
+        asyncpg.exceptions.IdleInTransactionSessionTimeoutError("terminating connection due to idle-in-transaction"),
     ],
 )
-def test_a_database_that_went_away_is_unavailable_not_unknown(error: Exception) -> None:
+def test_a_database_that_cannot_take_the_call_now_is_unavailable_not_unknown(error: Exception) -> None:
     refusal = refusal_of(error)
     assert isinstance(refusal, Unavailable)
     assert status_for(refusal).code == grpc.StatusCode.UNAVAILABLE
     assert "nothing was written; retry, with the same idempotency key" in refusal.message
+    assert str(error) not in refusal.message
 
 
-def test_other_errors_are_left_to_grpc() -> None:
+@pytest.mark.parametrize(
+    ("error", "told"),
+    [
+        (
+            asyncpg.exceptions.NumericValueOutOfRangeError('value overflows numeric format in column "balance"'),
+            "a number is beyond what can be stored",
+        ),
+        (
+            asyncpg.exceptions.CheckViolationError('new row for relation "lots" violates check constraint "lots_c"'),
+            "a value is outside what may be stored",
+        ),
+        (asyncpg.exceptions.UntranslatableCharacterError("unsupported Unicode escape sequence"), "a value cannot"),
+    ],
+)
+def test_a_value_the_database_refused_is_failed_precondition_without_the_database_words(
+    error: Exception, told: str
+) -> None:
+    refusal = refusal_of(error)
+    assert isinstance(refusal, FailedPrecondition)
+    assert refusal.message.startswith(told)
+    assert refusal.message.endswith("and nothing was written")
+    assert str(error) not in refusal.message
+
+
+def test_a_defect_is_left_to_the_interceptor() -> None:
     assert refusal_of(ValueError("a bug")) is None
     not_found = NotFound("member_id: no member 'x'")
     assert refusal_of(not_found) is not_found
+
+
+class Aborting:
+    """The part of a grpc ServicerContext `_refuse` uses: ending the call with a status."""
+
+    status: grpc.Status | None = None
+
+    async def abort_with_status(self, status: grpc.Status) -> None:
+        self.status = status
+        raise grpc.aio.AbortError()
+
+
+async def test_a_defect_is_internal_and_its_text_stays_in_the_log(caplog: pytest.LogCaptureFixture) -> None:
+    """Left to grpc, a defect was UNKNOWN with the exception's class and text: here, a connection string."""
+    context = Aborting()
+    try:
+        raise KeyError("postgresql://loyalty:s3cret@db.internal:5432/points")
+    except KeyError as error:
+        with pytest.raises(grpc.aio.AbortError):
+            await _refuse(context, error, "/loyalty.points.v1.PointsService/EnrollMember")  # type: ignore[arg-type]
+    assert context.status is not None
+    assert context.status.code == grpc.StatusCode.INTERNAL
+    assert "s3cret" not in context.status.details and "KeyError" not in context.status.details
+    [logged] = [r for r in caplog.records if r.getMessage() == "call failed unexpectedly"]
+    assert logged.exc_info is not None and "s3cret" in str(logged.exc_info[1])
+
+
+async def test_a_call_the_servicer_already_ended_keeps_its_status() -> None:
+    context = Aborting()
+    with pytest.raises(grpc.aio.AbortError):
+        await _refuse(context, grpc.aio.AbortError(), "/loyalty.points.v1.PointsService/EnrollMember")  # type: ignore[arg-type]
+    assert context.status is None
 
 
 def test_the_victim_of_a_deadlock_is_aborted_not_unknown() -> None:

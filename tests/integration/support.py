@@ -83,6 +83,23 @@ async def eventually(check: Callable[[], Awaitable[T]], *, within: float = DEADL
         await asyncio.sleep(0.1)
 
 
+async def set_read_only(admin_url: str, pool: asyncpg.Pool, read_only: bool) -> None:
+    """`pool`'s database takes writes or not, as when a failover's DNS still names the old primary, now a standby.
+
+    Its sessions are cut so that they reconnect to the server as it now is, and the pool opens new ones rather
+    than meet a cut one (what a cut session does is tested apart).
+    """
+    database = await pool.fetchval("SELECT current_database()")
+    admin = await asyncpg.connect(admin_url)
+    try:
+        value = "on" if read_only else "off"
+        await admin.execute(f'ALTER DATABASE "{database}" SET default_transaction_read_only = {value}')
+        await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", database)
+    finally:
+        await admin.close()
+    await pool.expire_connections()
+
+
 async def read_topic(
     kafka: KafkaSettings,
     topic: str,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -16,7 +17,7 @@ from loyalty.events.v1 import commerce_pb2, points_pb2
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
 from prometheus_client import REGISTRY
 
-from services.common.consumer import EventConsumer
+from services.common.consumer import _UNEXPECTED_ATTEMPTS, EventConsumer
 from services.common.db import after_commit
 from services.common.errors import NotFound
 from services.common.events import PROTOBUF, kafka_headers, new_envelope
@@ -32,6 +33,7 @@ from tests.integration.support import (
     header,
     read_topic,
     running,
+    set_read_only,
 )
 
 PURCHASE_MADE = commerce_pb2.PurchaseMade.DESCRIPTOR.full_name
@@ -325,6 +327,43 @@ async def test_a_batch_the_database_rolled_back_is_retried_and_the_consumer_live
     assert failed == [first.event_id]
     assert await effects_of(pool, first.event_id) == 1
     assert consumer.dead_lettered == 0
+
+
+async def test_a_valid_event_met_by_a_read_only_database_waits_for_writes_and_is_never_dead_lettered(
+    pool: asyncpg.Pool,
+    kafka_settings: KafkaSettings,
+    topic: str,
+    send: Callable[[str], Send],
+    postgres_admin_url: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A database that takes no writes for a while (a failover) is an outage, not the message's fault.
+
+    ReadOnlySQLTransactionError was taken for a defect: after three attempts (0.6 s) the valid purchase
+    was dead-lettered and its offset committed, its points never credited.
+    """
+    caplog.set_level(logging.WARNING, logger="services.common.consumer")
+    consumer = EventConsumer(**consumer_options(pool, kafka_settings, topic), handlers={PURCHASE_MADE: record_effect})
+    member = f"m-{uuid.uuid4().hex[:8]}"
+    purchase = purchase_event(member)
+    await send(member)(purchase)
+
+    async def attempts_refused() -> bool:
+        assert consumer.dead_lettered == 0, "a valid event was dead-lettered"
+        refused = [r for r in caplog.records if "ReadOnlySQLTransactionError" in getattr(r, "error", "")]
+        return len(refused) > _UNEXPECTED_ATTEMPTS
+
+    await set_read_only(postgres_admin_url, pool, True)
+    try:
+        async with running(consumer.run):
+            await eventually(attempts_refused, what="more attempts than a defect gets, each met by read-only")
+            assert consumer.dead_lettered == 0
+            await set_read_only(postgres_admin_url, pool, False)
+            await eventually(lambda: effects_of(pool, purchase.event_id), what="the purchase once writes resume")
+    finally:
+        await set_read_only(postgres_admin_url, pool, False)
+    assert consumer.dead_lettered == 0
+    assert await effects_of(pool, purchase.event_id) == 1
 
 
 async def test_what_a_refused_event_left_to_do_after_the_commit_is_undone_with_it(

@@ -16,7 +16,7 @@ from loyalty.points.v1 import points_pb2_grpc, program_pb2_grpc
 from loyalty.points.v1 import program_pb2 as program_pb
 
 from services.common.events import timestamp
-from tests.integration.support import field_violations
+from tests.integration.support import field_violations, set_read_only
 
 
 @pytest.fixture
@@ -219,3 +219,22 @@ async def test_bytes_that_are_no_request_message_are_invalid_argument(
         await call(body, timeout=5)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert field_violations(caught.value)["request"].startswith(f"is not a valid {message_type} message")
+
+
+async def test_a_call_met_by_a_read_only_database_is_unavailable_and_names_no_internals(
+    pool: asyncpg.Pool, points: points_pb2_grpc.PointsServiceStub, postgres_admin_url: str
+) -> None:
+    """A database that takes no writes (a failover under way) is UNAVAILABLE, retried with the same key.
+
+    It was UNKNOWN, with the asyncpg exception's class and text (which may name hosts and tables) as details.
+    """
+    await set_read_only(postgres_admin_url, pool, True)
+    try:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await points.EnrollMember(pb.EnrollMemberRequest(member_id=f"m-{uuid.uuid4().hex[:8]}"))
+    finally:
+        await set_read_only(postgres_admin_url, pool, False)
+    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE, refused.value.details()
+    assert "asyncpg" not in (refused.value.details() or "")
+    assert "read-only" not in (refused.value.details() or "")
+    await enroll(points)  # and once it takes writes again, calls go through

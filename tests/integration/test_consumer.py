@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -385,3 +387,48 @@ async def test_what_a_refused_event_left_to_do_after_the_commit_is_undone_with_i
     await consumer.process([delivered_event(topic, good, 0), delivered_event(topic, refused, 1)], dead_letters)
     assert len(dead_letters.reasons) == 1
     assert counted == [good.event_id]
+
+
+async def test_a_consumer_whose_partitions_a_rebalance_takes_mid_poll_lives_on(
+    pool: asyncpg.Pool,
+    kafka_settings: KafkaSettings,
+    topic: str,
+    send: Callable[[str], Send],
+) -> None:
+    """A second replica joins the group (a deploy, a scale-out) while the first applies a poll.
+
+    After each partition's batch, `_apply_partition` records the lag with `consumer.highwater(partition)`,
+    which asserts the partition is still assigned. For a partition the rebalance moved to the new replica it
+    raises AssertionError, outside `_process_with_retry`: the consumer's task ends, and run_service stops the
+    whole service ("background worker ... ended unexpectedly"); its effects are committed, its offsets not.
+    """
+    group = f"test-{uuid.uuid4().hex[:8]}"
+    joined, busy = asyncio.Event(), asyncio.Event()
+
+    class Replica(EventConsumer):
+        def partitions_assigned(self, partitions: set[int]) -> None:
+            if partitions:
+                joined.set()
+
+    async def slowly(connection: asyncpg.Connection, envelope: Any, payload: Any) -> None:
+        # A busy database: the first replica is still applying its poll when the group has rebalanced.
+        busy.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(joined.wait(), timeout=30)
+        await record_effect(connection, envelope, payload)
+
+    first = EventConsumer(name=group, topic=topic, pool=pool, kafka=kafka_settings, handlers={PURCHASE_MADE: slowly})
+    second = Replica(name=group, topic=topic, pool=pool, kafka=kafka_settings, handlers={PURCHASE_MADE: record_effect})
+    purchases = [purchase_event(f"m-{i}-{uuid.uuid4().hex[:6]}") for i in range(24)]  # every partition
+    for purchase in purchases:
+        await send(purchase.subject)(purchase)
+
+    async def all_applied() -> bool:
+        return bool(await pool.fetchval("SELECT count(DISTINCT event_id) FROM effects") == len(purchases))
+
+    async with running(first.run) as (first_task,):
+        await asyncio.wait_for(busy.wait(), timeout=30)  # the first replica is applying its first poll
+        async with running(second.run):
+            await eventually(all_applied, within=60, what="every purchase applied by one replica or the other")
+            await asyncio.sleep(1)  # the first replica's poll ends
+            assert not first_task.done(), f"the first replica's consumer ended: {first_task.exception()!r}"

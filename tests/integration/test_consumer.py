@@ -432,3 +432,27 @@ async def test_a_consumer_whose_partitions_a_rebalance_takes_mid_poll_lives_on(
             await eventually(all_applied, within=60, what="every purchase applied by one replica or the other")
             await asyncio.sleep(1)  # the first replica's poll ends
             assert not first_task.done(), f"the first replica's consumer ended: {first_task.exception()!r}"
+
+
+async def test_garbage_too_large_to_dead_letter_with_its_headers_does_not_block_its_partition(
+    pool: asyncpg.Pool,
+    kafka_settings: KafkaSettings,
+    topic: str,
+    send: Callable[[str], Send],
+) -> None:
+    """A foreign producer (a brand's commerce system) sends an unreadable message that the topic accepts but
+    that, once DeadLetters adds dlq-reason/-consumer/-source, exceeds the producer's request size (1 MiB).
+
+    The send fails with MessageSizeTooLargeError every time; DeadLetters turns that into DeadLetterNotSent,
+    which `_process_with_retry` retries for ever as an outage: the partition, and every later purchase of
+    every member on it, is stuck until an operator finds and deletes the message.
+    """
+    member = f"m-{uuid.uuid4().hex[:8]}"
+    garbage = b"\xff" + b"x" * 1_048_439  # with its key, header and framing, just under the 1 MiB of a request
+    after = purchase_event(member)
+    await send(member)(garbage)
+    await send(member)(after)
+    consumer = EventConsumer(**consumer_options(pool, kafka_settings, topic), handlers={PURCHASE_MADE: record_effect})
+    async with running(consumer.run):
+        await eventually(lambda: effects_of(pool, after.event_id), within=45, what="the purchase after the garbage")
+    assert consumer.dead_lettered == 1

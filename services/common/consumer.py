@@ -173,12 +173,21 @@ class BatchConsumer:
     ) -> None:
         _fill_null_headers(records)
         for start in range(0, len(records), self.max_poll_records):
+            if _revoked(consumer, partition):
+                # Its new owner reads on from the last offset committed, and the commit after this poll covers
+                # only the partitions assigned now: the rest of these records would only race that owner.
+                log.info(
+                    "partition revoked mid-poll; the rest of its records left to its new owner", **_at(self, records)
+                )
+                return
             with CONSUMER_BATCH_DURATION.labels(self.name, self.topic).time():
                 await self._process_with_retry(records[start : start + self.max_poll_records], dead_letters)
         lost_logs.applied(partition, records[-1])
         self._record_lag(consumer, partition, records[-1].offset + 1)
 
     def _record_lag(self, consumer: AIOKafkaConsumer, partition: TopicPartition, position: int) -> None:
+        if _revoked(consumer, partition):
+            return  # its lag is its new owner's to tell (and aiokafka's highwater() asserts the assignment)
         highwater = consumer.highwater(partition)
         if highwater is not None:
             CONSUMER_LAG.labels(self.name, partition.topic, str(partition.partition)).set(max(highwater - position, 0))
@@ -440,7 +449,18 @@ async def _start_with_retry(consumer: AIOKafkaConsumer) -> None:
             backoff = min(backoff * 2, 10)
 
 
+def _revoked(consumer: AIOKafkaConsumer, partition: TopicPartition) -> bool:
+    """Whether a rebalance took `partition` from this consumer since it was polled.
+
+    aiokafka rebalances in the background, so a partition can be revoked while its records are applied.
+    """
+    return partition not in consumer.assignment()
+
+
 async def _commit(consumer: AIOKafkaConsumer) -> None:
+    # commit() sends the positions of the partitions assigned now, never of one a rebalance revoked mid-poll
+    # (a partition assigned anew starts at its committed offset). A commit the group refuses because it
+    # rebalanced meanwhile (CommitFailedError, or IllegalStateError while unassigned) is a KafkaError too.
     try:
         await consumer.commit()
     except KafkaError as error:

@@ -4,7 +4,8 @@ Each event is applied in the transaction that also records its id in the
 inbox, so a redelivered event changes nothing (a batch of events shares one
 transaction). A message that cannot be parsed
 or that the domain refuses goes to `<topic>.dlq` with the reason in the
-`dlq-reason` header, and the consumer moves on. A database outage is not the
+`dlq-reason` header, and the consumer moves on (one too large to go with its
+headers goes without its value: `dlq-omitted`). A database outage is not the
 message's fault: the database unreachable, read-only (a failover), out of
 connections, or the statement cancelled (db.DATABASE_UNAVAILABLE), the
 consumer retries the same batch until it goes through, however long that takes.
@@ -29,7 +30,7 @@ from google.protobuf.message import Message
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
 
 from services.common.db import DATABASE_UNAVAILABLE, TRANSACTION_CONFLICT, VALUE_REFUSED, savepoint, unit_of_work
-from services.common.dead_letters import DeadLetterNotSent, DeadLetters
+from services.common.dead_letters import DeadLetterNotSent, DeadLetters, DeadLetterTooLarge, Headers
 from services.common.errors import DomainError
 from services.common.events import MalformedEvent, decode, header
 from services.common.kafka import new_consumer, stop_quietly
@@ -251,14 +252,12 @@ class BatchConsumer:
                 "traceparent": header(list(record.headers or ()), "traceparent"),
             },
         )
-        headers = [
-            # A credential stays with the producer: the dead-letter topic is read by operators, kept for long.
-            *((name, value) for name, value in record.headers or () if name.lower() not in _CREDENTIAL_HEADERS),
+        about = [
             ("dlq-reason", reason.encode()),
             ("dlq-consumer", self.name.encode()),
             ("dlq-source", f"{record.topic}/{record.partition}/{record.offset}".encode()),
         ]
-        await dead_letters.send(record.key, record.value, headers)
+        await _send_dead_letter(dead_letters, record, about)
         self.dead_lettered += 1
         CONSUMER_DEAD_LETTERED.labels(self.name, self.topic).inc()
 
@@ -402,6 +401,45 @@ class EventConsumer(TypedEventConsumer[Handler]):
 
 # Headers never copied to a dead-letter topic.
 _CREDENTIAL_HEADERS = frozenset({"authorization"})
+
+# How much of each dlq-* header a dead letter sent as its headers alone keeps.
+_STUB_HEADER_BYTES = 4096
+
+
+async def _send_dead_letter(dead_letters: DeadLetters, record: ConsumerRecord, about: Headers) -> None:
+    """Send `record` with the `about` (dlq-*) headers; too large for that, without its value; still too large,
+    as its `about` headers alone.
+
+    A message must leave its partition even when it cannot be dead-lettered whole: retried, it would block the
+    partition for ever. What a smaller dead letter leaves out stays on the source topic, where its dlq-source
+    header finds it; dlq-omitted says what was left out and dlq-original-size how large the message was.
+    """
+    # A credential stays with the producer: the dead-letter topic is read by operators, kept for long.
+    kept = [(name, value) for name, value in record.headers or () if name.lower() not in _CREDENTIAL_HEADERS]
+    size = ("dlq-original-size", str(_size(record)).encode())
+    attempts = [
+        (record.key, record.value, [*kept, *about]),
+        (record.key, None, [*kept, *about, ("dlq-omitted", b"value"), size]),
+    ]
+    for key, value, headers in attempts:
+        try:
+            await dead_letters.send(key, value, headers)
+            return
+        except DeadLetterTooLarge as error:
+            log.warning(
+                "dead letter too large; sent smaller",
+                extra={"partition": record.partition, "offset": record.offset, "error": str(error)},
+            )
+    # Small whatever the message: a reason may quote the input, cut here.
+    stub = [(name, value[:_STUB_HEADER_BYTES]) for name, value in about]
+    await dead_letters.send(None, None, [*stub, ("dlq-omitted", b"key, value, headers"), size])
+
+
+def _size(record: ConsumerRecord) -> int:
+    """The bytes of a record's key, value and headers."""
+    headers = sum(len(name.encode()) + len(value or b"") for name, value in record.headers or ())
+    return len(record.key or b"") + len(record.value or b"") + headers
+
 
 # What the domain refuses, and values the database refuses: neither would go through on a retry.
 _REFUSED: tuple[type[BaseException], ...] = (DomainError, *VALUE_REFUSED)

@@ -17,7 +17,7 @@ import asyncio
 import logging
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordListTooLargeError
 
 from services.common.kafka import (
     SEND_LIMIT_S,
@@ -42,6 +42,14 @@ class DeadLetterNotSent(Exception):
     again later."""
 
 
+class DeadLetterTooLarge(Exception):
+    """The dead letter is larger than the producer or the broker takes: sending it again would never help."""
+
+
+# Refused for its size, by the producer before sending (max_request_size) or by the broker (max.message.bytes).
+_TOO_LARGE = (MessageSizeTooLargeError, RecordListTooLargeError)
+
+
 class DeadLetters:
     def __init__(self, kafka: KafkaSettings, topic: str) -> None:
         """Dead letters of the messages of `topic`, sent to `<topic>.dlq`."""
@@ -56,7 +64,8 @@ class DeadLetters:
 
         The caller sends inside the transaction that applies the message's batch: bounded, a broker outage holds
         that transaction's locks for seconds, not for the whole outage. The batch rolls back and runs again, so
-        a refused message is never dropped.
+        a refused message is never dropped. A dead letter too large to send raises DeadLetterTooLarge at once:
+        the caller sends a smaller one instead.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + WAIT_S
@@ -67,6 +76,8 @@ class DeadLetters:
                     producer = self._producer or await self._start()
                     await producer.send_and_wait(self.topic, value, key=key, headers=headers)
                 return
+            except _TOO_LARGE as error:  # before KafkaError, of which they are
+                raise DeadLetterTooLarge(f"{self.topic} does not take a dead letter this large: {error!r}") from error
             except (KafkaError, OSError, TimeoutError) as error:
                 await self.close()  # the next attempt starts on fresh metadata
                 if loop.time() + backoff >= deadline:

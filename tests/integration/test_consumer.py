@@ -443,9 +443,9 @@ async def test_garbage_too_large_to_dead_letter_with_its_headers_does_not_block_
     """A foreign producer (a brand's commerce system) sends an unreadable message that the topic accepts but
     that, once DeadLetters adds dlq-reason/-consumer/-source, exceeds the producer's request size (1 MiB).
 
-    The send fails with MessageSizeTooLargeError every time; DeadLetters turns that into DeadLetterNotSent,
-    which `_process_with_retry` retries for ever as an outage: the partition, and every later purchase of
-    every member on it, is stuck until an operator finds and deletes the message.
+    The send failed with MessageSizeTooLargeError every time, retried for ever as a broker outage: the
+    partition, and every later purchase of every member on it, was stuck until an operator deleted the
+    message. It is dead-lettered without its value instead, which the operator finds on the source topic.
     """
     member = f"m-{uuid.uuid4().hex[:8]}"
     garbage = b"\xff" + b"x" * 1_048_439  # with its key, header and framing, just under the 1 MiB of a request
@@ -453,6 +453,15 @@ async def test_garbage_too_large_to_dead_letter_with_its_headers_does_not_block_
     await send(member)(garbage)
     await send(member)(after)
     consumer = EventConsumer(**consumer_options(pool, kafka_settings, topic), handlers={PURCHASE_MADE: record_effect})
+    labels = {"consumer": consumer.name, "topic": topic}
     async with running(consumer.run):
         await eventually(lambda: effects_of(pool, after.event_id), within=45, what="the purchase after the garbage")
+        [dead] = await read_topic(kafka_settings, dead_letter_topic(topic), 1, settle=0.5)
     assert consumer.dead_lettered == 1
+    assert REGISTRY.get_sample_value("loyalty_consumer_dead_lettered_total", labels) == 1
+    assert (dead.key, dead.value) == (member.encode(), None)
+    assert (header(dead, "dlq-reason") or "").startswith("cannot parse envelope")
+    assert dead_source(dead)[::2] == (topic, 0)  # its partition and offset: where the operator reads it
+    assert header(dead, "dlq-omitted") == "value"
+    assert header(dead, "dlq-original-size") == str(len(member) + len(garbage) + len("content-type" + PROTOBUF))
+    assert header(dead, "content-type") == PROTOBUF  # its own headers travel along

@@ -89,6 +89,9 @@ class BatchConsumer:
         # made (a rebalance assigns while a poll's batches are still being applied, their retries too).
         self._assignments = 0
         self._assignments_at_poll = 0
+        # Per partition, the offsets of the batch being applied already dead-lettered as unreadable: a batch
+        # applied again (a later message met a database outage) would otherwise send them again each time.
+        self._unreadable_sent: dict[TopicPartition, set[int]] = {}
 
     async def process(self, records: list[ConsumerRecord], dead_letters: DeadLetters) -> None:
         raise NotImplementedError
@@ -181,8 +184,11 @@ class BatchConsumer:
                     "partition revoked mid-poll; the rest of its records left to its new owner", **_at(self, records)
                 )
                 return
-            with CONSUMER_BATCH_DURATION.labels(self.name, self.topic).time():
-                await self._process_with_retry(records[start : start + self.max_poll_records], dead_letters)
+            try:
+                with CONSUMER_BATCH_DURATION.labels(self.name, self.topic).time():
+                    await self._process_with_retry(records[start : start + self.max_poll_records], dead_letters)
+            finally:
+                self._unreadable_sent.pop(partition, None)
         lost_logs.applied(partition, records[-1])
         self._record_lag(consumer, partition, records[-1].offset + 1)
 
@@ -238,6 +244,16 @@ class BatchConsumer:
                     continue  # sent like any dead letter: a broker away has it sent again, never lost
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 5)
+
+    async def dead_letter_unreadable(self, record: ConsumerRecord, dead_letters: DeadLetters, reason: str) -> None:
+        """`dead_letter` a message that cannot be parsed, once however often its batch is applied again.
+
+        Parsing depends on the message alone: every attempt at the batch would refuse it the same way.
+        """
+        sent = self._unreadable_sent.setdefault(TopicPartition(record.topic, record.partition), set())
+        if record.offset not in sent:
+            await self.dead_letter(record, dead_letters, reason)
+            sent.add(record.offset)
 
     async def dead_letter(self, record: ConsumerRecord, dead_letters: DeadLetters, reason: str) -> None:
         log.warning(
@@ -302,7 +318,7 @@ class TypedEventConsumer(BatchConsumer, Generic[H]):
             try:
                 envelope, payload = decode(record.value, list(record.headers or ()))
             except MalformedEvent as error:
-                await self.dead_letter(record, dead_letters, str(error))
+                await self.dead_letter_unreadable(record, dead_letters, str(error))
                 continue
             handler = self._handlers.get(envelope.type)
             if handler is not None:  # topics carry many event types; this consumer needs only some

@@ -368,6 +368,31 @@ async def test_a_valid_event_met_by_a_read_only_database_waits_for_writes_and_is
     assert await effects_of(pool, purchase.event_id) == 1
 
 
+async def test_garbage_in_a_batch_the_database_rolled_back_is_dead_lettered_once(
+    pool: asyncpg.Pool, kafka_settings: KafkaSettings, topic: str, send: Callable[[str], Send]
+) -> None:
+    """The batch is applied again after the failure; the garbage in it, refused the same way, is not sent again."""
+    failed: list[str] = []
+
+    async def fail_once(connection: asyncpg.Connection, envelope: EventEnvelope, payload: Message) -> None:
+        if not failed:
+            failed.append(envelope.event_id)
+            await connection.execute(FAILURES["connection cut"])
+        await record_effect(connection, envelope, payload)
+
+    consumer = EventConsumer(**consumer_options(pool, kafka_settings, topic), handlers={PURCHASE_MADE: fail_once})
+    member = f"m-{uuid.uuid4().hex[:8]}"
+    garbage, good = b"\xff\x00 not an envelope", purchase_event(member)
+    await send(member)(garbage)
+    await send(member)(good)
+    async with running(consumer.run):
+        await eventually(lambda: effects_of(pool, good.event_id), what="the event after the failure to be applied")
+        dead = await read_topic(kafka_settings, dead_letter_topic(topic), 1, settle=1.0)
+    assert failed == [good.event_id]
+    assert [r.value for r in dead] == [garbage]
+    assert consumer.dead_lettered == 1
+
+
 async def test_what_a_refused_event_left_to_do_after_the_commit_is_undone_with_it(
     pool: asyncpg.Pool, kafka_settings: KafkaSettings, topic: str
 ) -> None:

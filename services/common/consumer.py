@@ -19,47 +19,30 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from collections.abc import Mapping
+from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
-from google.protobuf.message import Message
-from loyalty.events.v1.envelope_pb2 import EventEnvelope
 
-from services.common.db import DATABASE_UNAVAILABLE, TRANSACTION_CONFLICT, VALUE_REFUSED, savepoint, unit_of_work
+from services.common.db import DATABASE_UNAVAILABLE, TRANSACTION_CONFLICT
 from services.common.dead_letters import DeadLetterNotSent, DeadLetters, DeadLetterTooLarge, Headers
 from services.common.errors import DomainError
-from services.common.events import MalformedEvent, decode, header
+from services.common.events import header
 from services.common.kafka import new_consumer, stop_quietly
 from services.common.lost_log import LostLogWatch
 from services.common.metrics import (
-    CONSUMER_APPLIED,
     CONSUMER_BATCH_DURATION,
     CONSUMER_DEAD_LETTERED,
-    CONSUMER_DUPLICATES,
     CONSUMER_LAG,
 )
 from services.common.settings import KafkaSettings
-from services.common.tracing import consuming, is_sampled
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[asyncpg.Connection, EventEnvelope, Message], Awaitable[None]]
-H = TypeVar("H")
-
 _LOG_CHECK_INTERVAL_S = 2.0
 _IDLE_LAG_TIMEOUT_S = 1.0
-
-
-@dataclass(frozen=True)
-class DecodedEvent(Generic[H]):
-    record: ConsumerRecord
-    envelope: EventEnvelope
-    payload: Message
-    handler: H
 
 
 class BatchConsumer:
@@ -246,9 +229,10 @@ class BatchConsumer:
             backoff = min(backoff * 2, 5)
 
     async def dead_letter_unreadable(self, record: ConsumerRecord, dead_letters: DeadLetters, reason: str) -> None:
-        """`dead_letter` a message that cannot be parsed, once however often its batch is applied again.
+        """`dead_letter` a message that cannot be read, once however often its batch is applied again.
 
-        Parsing depends on the message alone: every attempt at the batch would refuse it the same way.
+        Reading it (parsing it, checking its credential) depends on the message alone: every attempt at the batch
+        would refuse it the same way.
         """
         sent = self._unreadable_sent.setdefault(TopicPartition(record.topic, record.partition), set())
         if record.offset not in sent:
@@ -276,143 +260,6 @@ class BatchConsumer:
         await _send_dead_letter(dead_letters, record, about)
         self.dead_lettered += 1
         CONSUMER_DEAD_LETTERED.labels(self.name, self.topic).inc()
-
-
-class TypedEventConsumer(BatchConsumer, Generic[H]):
-    """Events by type: skips the types it has no handler for by header, decodes the rest, dead-letters the unreadable.
-
-    Subclasses decide how the decoded events are applied (`apply`).
-    """
-
-    def __init__(
-        self,
-        *,
-        name: str,
-        topic: str,
-        pool: asyncpg.Pool,
-        kafka: KafkaSettings,
-        handlers: Mapping[str, H],
-    ) -> None:
-        """`handlers` maps the event types this consumer applies; other types on the topic are skipped."""
-        super().__init__(name=name, topic=topic, pool=pool, kafka=kafka)
-        self._handlers = dict(handlers)
-
-    async def apply(self, events: list[DecodedEvent[H]], dead_letters: DeadLetters) -> int:
-        """Apply a batch's events through the inbox, dead-letter the refused ones; returns how many were applied."""
-        raise NotImplementedError
-
-    async def process(self, records: list[ConsumerRecord], dead_letters: DeadLetters) -> None:
-        wanted = []
-        for record in records:
-            if self._may_handle(record):
-                wanted.append(record)
-                continue
-            # Seen and skipped. A sampled trace still shows that the event reached this consumer;
-            # for the others no span is made at all (at partner volume, spans would cost more than skipping).
-            headers = list(record.headers or ())
-            if is_sampled(headers):
-                with consuming(self.topic, self.name, headers):
-                    pass
-        events = []
-        for record in wanted:
-            try:
-                envelope, payload = decode(record.value, list(record.headers or ()))
-            except MalformedEvent as error:
-                await self.dead_letter_unreadable(record, dead_letters, str(error))
-                continue
-            handler = self._handlers.get(envelope.type)
-            if handler is not None:  # topics carry many event types; this consumer needs only some
-                events.append(DecodedEvent(record, envelope, payload, handler))
-        if not events:
-            return
-        applied = await self.apply(events, dead_letters)
-        self.applied += applied
-        CONSUMER_APPLIED.labels(self.name, self.topic).inc(applied)
-
-    def _may_handle(self, record: ConsumerRecord) -> bool:
-        """False for an event whose `ce_type` header names a type this consumer does not apply.
-
-        Topics carry many event types and most consumers need few of them:
-        skipping by header costs no parsing, no span and no transaction.
-        Messages without the header (JSON from other producers) are parsed.
-        """
-        declared = header(list(record.headers or ()), "ce_type")
-        return declared is None or declared in self._handlers
-
-    async def _first_deliveries(
-        self, connection: asyncpg.Connection, events: list[DecodedEvent[H]]
-    ) -> list[DecodedEvent[H]]:
-        """Mark the batch's events in the inbox (one statement); returns those not applied before, each once."""
-        records = await connection.fetch(
-            """INSERT INTO inbox (consumer, event_id, topic)
-               SELECT $1, event_id, $3 FROM unnest($2::text[]) AS e(event_id)
-               ON CONFLICT DO NOTHING RETURNING event_id""",
-            self.name,
-            [event.envelope.event_id for event in events],
-            self.topic,
-        )
-        fresh = {r["event_id"] for r in records}
-        first = []
-        for event in events:
-            event_id = event.envelope.event_id
-            if event_id in fresh:
-                fresh.discard(event_id)  # the same event twice in one batch applies once
-                first.append(event)
-            else:
-                # A replay after a broker restart repeats hundreds of thousands: counted, logged at DEBUG only.
-                log.debug("duplicate event ignored", extra={"consumer": self.name, "event_id": event_id})
-        if len(first) < len(events):
-            CONSUMER_DUPLICATES.labels(self.name, self.topic).inc(len(events) - len(first))
-        return first
-
-
-class EventConsumer(TypedEventConsumer[Handler]):
-    """Handlers that read and write through the connection, in the batch's transaction.
-
-    The effects run without savepoints, the common case being that none is
-    refused. When the domain refuses one, the transaction rolls back and the
-    batch runs again with a savepoint per event, so only the refused one is
-    undone. Refused events are dead-lettered before the commit: if the commit
-    then fails, the retry may dead-letter them again, but never loses one.
-    """
-
-    async def apply(self, events: list[DecodedEvent[Handler]], dead_letters: DeadLetters) -> int:
-        try:
-            return await self._apply(events, dead_letters, isolated=False)
-        except _RefusedEvent:
-            return await self._apply(events, dead_letters, isolated=True)
-
-    async def _apply(self, events: list[DecodedEvent[Handler]], dead_letters: DeadLetters, *, isolated: bool) -> int:
-        """Apply the events the inbox has not seen, in one transaction; returns how many were applied.
-
-        Not `isolated`, the first refused event raises _RefusedEvent (and the
-        transaction rolls back); `isolated`, each event runs in a savepoint and
-        the refused ones are dead-lettered before the commit.
-        """
-        applied = 0
-        refusals: list[tuple[DecodedEvent[Handler], str]] = []
-        async with unit_of_work(self._pool) as connection:
-            for event in await self._first_deliveries(connection, events):
-                with consuming(self.topic, self.name, list(event.record.headers or ())):
-                    try:
-                        await self._apply_one(connection, event, isolated)
-                    except _REFUSED as error:
-                        if not isolated:
-                            raise _RefusedEvent(refusal_reason(error)) from error
-                        refusals.append((event, refusal_reason(error)))
-                        continue
-                applied += 1
-            for event, reason in refusals:
-                await self.dead_letter(event.record, dead_letters, reason)
-        return applied
-
-    @staticmethod
-    async def _apply_one(connection: asyncpg.Connection, event: DecodedEvent[Handler], isolated: bool) -> None:
-        if not isolated:
-            await event.handler(connection, event.envelope, event.payload)
-            return
-        async with savepoint(connection):
-            await event.handler(connection, event.envelope, event.payload)
 
 
 # Headers never copied to a dead-letter topic.
@@ -457,19 +304,11 @@ def _size(record: ConsumerRecord) -> int:
     return len(record.key or b"") + len(record.value or b"") + headers
 
 
-# What the domain refuses, and values the database refuses: neither would go through on a retry.
-_REFUSED: tuple[type[BaseException], ...] = (DomainError, *VALUE_REFUSED)
-
-
 def refusal_reason(error: BaseException) -> str:
     """Why an event was dead-lettered: the domain's message, or what the database refused (VALUE_REFUSED)."""
     if isinstance(error, DomainError):
         return error.message
     return f"the database refused a value: {error}"
-
-
-class _RefusedEvent(Exception):
-    """The domain refused an event of a batch applied without savepoints."""
 
 
 def _at(consumer: BatchConsumer, records: list[ConsumerRecord]) -> dict[str, Any]:

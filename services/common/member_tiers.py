@@ -16,8 +16,8 @@ from google.protobuf.message import Message
 from loyalty.events.v1 import points_pb2 as events
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
 
-from services.common.consumer import EventConsumer
 from services.common.errors import NotFound, Violations
+from services.common.event_consumer import EventConsumer
 from services.common.events import occurred_at
 from services.common.grpc_server import Registration
 from services.common.kafka import POINTS_EVENTS_TOPIC

@@ -18,10 +18,11 @@ import asyncpg
 from google.protobuf.message import Message
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
 
-from services.common.consumer import DecodedEvent, TypedEventConsumer, refusal_reason
+from services.common.consumer import refusal_reason
 from services.common.db import VALUE_REFUSED, unit_of_work
 from services.common.dead_letters import DeadLetters
 from services.common.errors import DomainError
+from services.common.event_consumer import DecodedEvent, TypedEventConsumer
 from services.common.tracing import consuming
 
 

@@ -16,8 +16,9 @@ from google.protobuf.message import Message
 from loyalty.events.v1 import points_pb2, rewards_pb2, tickets_pb2
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
 
-from services.common.consumer import BatchConsumer, EventConsumer, Handler
+from services.common.consumer import BatchConsumer
 from services.common.errors import InvalidArgument
+from services.common.event_consumer import EventConsumer, Handler
 from services.common.events import occurred_at
 from services.common.kafka import POINTS_EVENTS_TOPIC, REWARDS_EVENTS_TOPIC, TICKETS_EVENTS_TOPIC
 from services.common.read_model import ReadModelConsumer, Writes

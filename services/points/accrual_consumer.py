@@ -88,7 +88,7 @@ class PartnerAccrualConsumer(BatchConsumer):
                     unread[error.partner_id].append((record, str(error)))
                     continue
                 except (MalformedEvent, DomainError) as error:
-                    await self.dead_letter(record, dead_letters, str(error))
+                    await self.dead_letter_unreadable(record, dead_letters, str(error))
                     continue
                 by_partner[partner_id].append((record, accrual))
             try:
@@ -144,7 +144,7 @@ class PartnerAccrualConsumer(BatchConsumer):
         """
         await self._accruals.refuse_unread(partner_id, [message_identity(record) for record, _ in refused])
         for record, reason in refused:
-            await self.dead_letter(record, dead_letters, reason)
+            await self.dead_letter_unreadable(record, dead_letters, reason)
 
     async def _ingest(
         self, partner_id: str, items: list[tuple[ConsumerRecord, RawRecord]], dead_letters: DeadLetters

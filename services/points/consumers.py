@@ -9,7 +9,7 @@ from google.protobuf.message import Message
 from loyalty.events.v1 import commerce_pb2
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
 
-from services.common.consumer import EventConsumer
+from services.common.event_consumer import EventConsumer
 from services.common.kafka import PURCHASES_TOPIC
 from services.common.settings import KafkaSettings
 from services.points.api import purchase_from, refund_from

@@ -15,8 +15,8 @@ from loyalty.events.v1 import points_pb2 as points_events
 from loyalty.events.v1 import tickets_pb2 as ticket_events
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
 
-from services.common.consumer import EventConsumer
 from services.common.errors import NotFound, Violations
+from services.common.event_consumer import EventConsumer
 from services.common.events import new_envelope, occurred_at
 from services.common.kafka import POINTS_EVENTS_TOPIC, TICKETS_EVENTS_TOPIC
 from services.common.member_ids import check_member_id

@@ -16,9 +16,9 @@ from loyalty.events.v1 import points_pb2
 from loyalty.events.v1 import rewards_pb2 as events
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
 
-from services.common.consumer import EventConsumer
 from services.common.db import DATABASE_UNAVAILABLE, savepoint, unit_of_work
 from services.common.errors import InvalidArgument
+from services.common.event_consumer import EventConsumer
 from services.common.events import occurred_at
 from services.common.kafka import POINTS_EVENTS_TOPIC
 from services.common.member_ids import require_member_id

@@ -19,9 +19,10 @@ from loyalty.events.v1 import commerce_pb2, points_pb2
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
 from prometheus_client import REGISTRY
 
-from services.common.consumer import _UNEXPECTED_ATTEMPTS, EventConsumer
+from services.common.consumer import _UNEXPECTED_ATTEMPTS
 from services.common.db import after_commit
 from services.common.errors import NotFound
+from services.common.event_consumer import EventConsumer
 from services.common.events import PROTOBUF, kafka_headers, new_envelope
 from services.common.kafka import dead_letter_topic
 from services.common.read_model import ReadModelConsumer, Writes

@@ -24,7 +24,7 @@ from loyalty.points.v1 import points_pb2 as pb
 from prometheus_client.parser import text_string_to_metric_families
 
 from services.client import money, record_purchase_request
-from services.common.consumer import EventConsumer
+from services.common.event_consumer import EventConsumer
 from services.common.events import kafka_headers, new_envelope
 from services.common.grpc_server import GrpcServer
 from services.common.metrics import OUTBOX_GAUGES, POINTS_GAUGES, RPC_HANDLED, MetricsEndpoint

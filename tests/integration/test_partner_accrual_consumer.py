@@ -238,6 +238,22 @@ async def test_messages_of_a_partner_whose_key_checks_out_refused_unread_count_i
     assert await pool.fetchval("SELECT balance FROM members WHERE member_id = $1", member) == 0
 
 
+async def test_a_batch_applied_again_dead_letters_its_unreadable_partner_messages_once(
+    pool: asyncpg.Pool, kafka_settings: KafkaSettings
+) -> None:
+    partner_id, key = await hotel(pool)
+    messages = [
+        delivered_record("partner.accruals.v1", 0, b"m", b"\xff\xfe not protobuf", partner_headers(partner_id, key)),
+        delivered(1, partner_id, "lpk_wrong", stay("w1", "member", "10")),  # no partner's key
+    ]
+    consumer = partner_consumer(pool, kafka_settings, "partner.accruals.v1")
+    first, again = DeadLettersSentOrNot(fail=False), DeadLettersSentOrNot(fail=False)
+    await consumer.process(messages, first)  # type: ignore[arg-type]
+    # As the batch is applied again after a later message met a database outage: refused the same way, not resent.
+    await consumer.process(messages, again)  # type: ignore[arg-type]
+    assert (len(first.reasons), len(again.reasons)) == (2, 0)
+
+
 async def test_a_json_record_with_an_activity_type_this_version_does_not_know_is_invalid_not_missing(
     pool: asyncpg.Pool, app: PointsApplication, kafka_settings: KafkaSettings
 ) -> None:

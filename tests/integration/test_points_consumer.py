@@ -17,7 +17,7 @@ from loyalty.common.v1.common_pb2 import Money
 from loyalty.events.v1 import commerce_pb2
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
 
-from services.common.consumer import EventConsumer
+from services.common.event_consumer import EventConsumer
 from services.common.events import JSON, kafka_headers, new_envelope, timestamp
 from services.common.kafka import PURCHASES_TOPIC, dead_letter_topic
 from services.common.settings import KafkaSettings

@@ -13,7 +13,7 @@ from loyalty.events.v1.envelope_pb2 import EventEnvelope
 from loyalty.rewards.v1 import catalog_pb2, codes_pb2
 from loyalty.rewards.v1 import rewards_pb2 as pb
 
-from services.common.consumer import EventConsumer
+from services.common.event_consumer import EventConsumer
 from services.common.events import kafka_headers, new_envelope, timestamp
 from services.common.kafka import POINTS_EVENTS_TOPIC, dead_letter_topic
 from services.common.settings import KafkaSettings

@@ -11,7 +11,7 @@ from aiokafka import AIOKafkaProducer
 from loyalty.events.v1 import tickets_pb2 as ticket_events
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
 
-from services.common.consumer import EventConsumer
+from services.common.event_consumer import EventConsumer
 from services.common.events import kafka_headers, new_envelope, timestamp
 from services.common.kafka import TICKETS_EVENTS_TOPIC, dead_letter_topic
 from services.common.settings import KafkaSettings

@@ -10,11 +10,13 @@ import argparse
 import asyncio
 import os
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
 import grpc
 from babel.numbers import get_currency_precision
+from google.protobuf.timestamp_pb2 import Timestamp
 from loyalty.common.v1.common_pb2 import Money
 from loyalty.events.v1 import commerce_pb2
 from loyalty.points.v1 import points_pb2 as pb
@@ -42,7 +44,9 @@ def add_client_commands(commands: argparse._SubParsersAction) -> None:  # type: 
     purchase.add_argument("--via", choices=["grpc", "kafka"], default="grpc")
     purchase.set_defaults(run=lambda args: asyncio.run(_purchase(args)))
 
-    balance = commands.add_parser("balance", help="show a member's balance and latest ledger entries")
+    balance = commands.add_parser(
+        "balance", help="show a member's balance, when points expire or become available, and latest ledger entries"
+    )
     balance.add_argument("member_id")
     balance.set_defaults(run=lambda args: asyncio.run(_balance(args)))
 
@@ -141,12 +145,50 @@ async def _balance(args: argparse.Namespace) -> int:
         stub = points_pb2_grpc.PointsServiceStub(channel)
         balance = await stub.GetBalance(pb.GetBalanceRequest(member_id=args.member_id))
         entries = await stub.ListLedgerEntries(pb.ListLedgerEntriesRequest(member_id=args.member_id, page_size=5))
+        schedule = await stub.GetPointsSchedule(pb.GetPointsScheduleRequest(member_id=args.member_id))
     # Owed points (a refund of points already spent, under the debt policy) are off the books: said apart.
     owed = f"; {balance.points_owed} owed, repaid from the next points earned" if balance.points_owed else ""
     print(
         f"{balance.member_id}: {balance.balance} points: {balance.available} available, {balance.pending} pending,"
         f" {balance.held} held ({balance.lifetime_earned} earned in all){owed}"
     )
+    for line in schedule_lines(schedule):
+        print(f"  {line}")
     for entry in entries.entries:
         print(f"  {entry.created_at.ToDatetime():%Y-%m-%d %H:%M:%S}  {entry.points:+d}  {entry.description}")
     return 0
+
+
+def schedule_lines(schedule: pb.GetPointsScheduleResponse) -> list[str]:
+    """What `loyalty balance` says of a GetPointsSchedule answer: the next expiry, the next points to become
+    available (each with what follows later) and the inactivity date; times in UTC."""
+    lines = []
+    if schedule.expiring:
+        expiring, *expiring_later = schedule.expiring
+        lines.append(
+            f"{expiring.points} points expire on {_utc(expiring.expires_at)}"
+            f"{_later(expiring_later, schedule.expiring_truncated)}"
+        )
+    if schedule.pending:
+        pending, *pending_later = schedule.pending
+        lines.append(
+            f"{pending.points} pending points become available on {_utc(pending.available_at)}"
+            f"{_later(pending_later, schedule.pending_truncated)}"
+        )
+    if schedule.HasField("inactivity_expires_at"):
+        lines.append(
+            f"{schedule.inactivity_points} points expire on {_utc(schedule.inactivity_expires_at)}"
+            " unless the member is active before (inactivity policy)"
+        )
+    return lines
+
+
+def _utc(moment: Timestamp) -> str:
+    return f"{moment.ToDatetime():%Y-%m-%d %H:%M} UTC"
+
+
+def _later(groups: Sequence[pb.ExpiringPoints | pb.PendingPoints], truncated: bool) -> str:
+    if not groups:
+        return ""
+    more = "more than " if truncated else ""
+    return f"; {more}{sum(group.points for group in groups)} more later"

@@ -17,7 +17,7 @@ from services.common.decimals import decimal_text
 from services.common.events import timestamp
 from services.common.proto_time import to_timedelta
 from services.common.unstorable import parsed_time
-from services.points import bonuses, domain, store
+from services.points import bonuses, domain, schedule, store
 from services.points.application import PointsApplication
 from services.points.ledger_application import HoldResult, LedgerApplication
 from services.points.program_application import ProgramApplication
@@ -94,6 +94,12 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
             held=balances.held,
             points_owed=member.points_owed,
         )
+
+    async def GetPointsSchedule(
+        self, request: pb.GetPointsScheduleRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.GetPointsScheduleResponse:
+        member, points_schedule = await self._ledger.points_schedule(request.member_id)
+        return schedule_message(member.member_id, points_schedule)
 
     async def ListLedgerEntries(
         self, request: pb.ListLedgerEntriesRequest, context: grpc.aio.ServicerContext[Any, Any]
@@ -265,6 +271,24 @@ def progress_message(progress: Progress, requalification: Requalification | None
         message.requalify_at.CopyFrom(timestamp(requalification.at))
         message.requalification_value = decimal_text(requalification.value)
         message.needed_to_keep = decimal_text(requalification.needed_to_keep)
+    return message
+
+
+def schedule_message(member_id: str, points_schedule: schedule.Schedule) -> pb.GetPointsScheduleResponse:
+    message = pb.GetPointsScheduleResponse(
+        member_id=member_id,
+        expiring=[
+            pb.ExpiringPoints(expires_at=timestamp(due.at), points=due.points) for due in points_schedule.expiring
+        ],
+        expiring_truncated=points_schedule.more_expiring,
+        pending=[
+            pb.PendingPoints(available_at=timestamp(due.at), points=due.points) for due in points_schedule.pending
+        ],
+        pending_truncated=points_schedule.more_pending,
+    )
+    if points_schedule.inactivity is not None:
+        message.inactivity_expires_at.CopyFrom(timestamp(points_schedule.inactivity.at))
+        message.inactivity_points = points_schedule.inactivity.points
     return message
 
 

@@ -1,4 +1,5 @@
-"""Spending use cases: balances, holds (reserve, capture, release) and manual adjustments.
+"""Spending use cases: balances, the points schedule (what expires when), holds (reserve, capture, release) and manual
+adjustments.
 
 Every mutation locks the member row first, so concurrent operations on one
 member run one after another: no lost update, no overspend.
@@ -7,8 +8,10 @@ member run one after another: no lost update, no overspend.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 import asyncpg
 from google.protobuf.message import Message
@@ -20,11 +23,13 @@ from services.common.events import new_envelope
 from services.common.kafka import POINTS_EVENTS_TOPIC
 from services.common.member_ids import require_member_id
 from services.common.outbox import add_event
-from services.points import domain, ledger, lots_store, settlement, store
+from services.points import domain, ledger, lots_store, schedule, settlement, store
+from services.points.program_application import ProgramApplication
 
 SOURCE = "loyalty.points"
 _HOLD_KEY_TAKEN = "idempotency_key: already used for a different hold"
 _ADJUSTMENT_KEY_TAKEN = "idempotency_key: already used for a different adjustment"
+_Read = TypeVar("_Read")
 
 
 @dataclass(frozen=True)
@@ -47,8 +52,10 @@ def hold_status(hold: lots_store.HoldRow, now: datetime) -> str:
 
 
 class LedgerApplication:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, programs: ProgramApplication | None = None) -> None:
         self._pool = pool
+        # The program in force says when the inactivity policy takes a member's points (points_schedule).
+        self._programs = programs or ProgramApplication(pool)
 
     async def balances(self, member_id: str) -> ledger.Balances:
         return (await self.member_balances(member_id))[1]
@@ -62,13 +69,26 @@ class LedgerApplication:
         show as available points that no hold can take.
         """
         require_member_id(member_id)
-        member, balances = await self._read_balances(member_id)
+        return await self._settled_read(member_id, self._read_balances)
+
+    async def points_schedule(self, member_id: str) -> tuple[store.MemberRow, schedule.Schedule]:
+        """When the member's points expire and pending points become available (services/points/schedule.py),
+        read in one snapshot after what a lapsed hold freed settled, as member_balances reads."""
+        require_member_id(member_id)
+        return await self._settled_read(member_id, self._read_schedule)
+
+    async def _settled_read(
+        self, member_id: str, read: Callable[[str], Awaitable[tuple[store.MemberRow, _Read]]]
+    ) -> tuple[store.MemberRow, _Read]:
+        """`read` of the member; for a member who owes points or is overdrawn, after what a hold that ran out
+        freed has settled (see member_balances)."""
+        member, result = await read(member_id)
         if member.points_owed or member.points_overdrawn:
             async with unit_of_work(self._pool) as connection:
                 locked = await _member(connection, member_id, lock=True)
                 await settlement.settle_freed(connection, locked, domain.utc_now())
-            member, balances = await self._read_balances(member_id)
-        return member, balances
+            member, result = await read(member_id)
+        return member, result
 
     async def _read_balances(self, member_id: str) -> tuple[store.MemberRow, ledger.Balances]:
         async with (
@@ -77,6 +97,24 @@ class LedgerApplication:
         ):
             member = await _member(connection, member_id, lock=False)
             return member, await _balances(connection, member_id, domain.utc_now())
+
+    async def _read_schedule(self, member_id: str) -> tuple[store.MemberRow, schedule.Schedule]:
+        async with (
+            self._pool.acquire() as connection,
+            connection.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            member = await _member(connection, member_id, lock=False)
+            now = domain.utc_now()
+            lots = await lots_store.open_lots(connection, member_id)
+            holds = await lots_store.open_holds(connection, member_id, now)
+            # The version in force now, as the expiry job's pass reads it.
+            version = await self._programs.in_force_in(connection, None, now)
+            dormant_at = None
+            if version is not None and version.program.expiry.inactivity_months is not None:
+                last_active_at = await store.last_active_at(connection, member_id)
+                assert last_active_at is not None  # the member was read in this snapshot
+                dormant_at = version.program.expiry.dormant_at(last_active_at)
+            return member, schedule.points_schedule(lots, holds, now, dormant_at=dormant_at)
 
     async def hold(
         self, member_id: str, points: int, idempotency_key: str, ttl: timedelta, description: str

@@ -54,7 +54,7 @@ def build(settings: ServiceSettings, pool: asyncpg.Pool) -> ServiceParts:
                 points_pb2_grpc,
                 points_pb2,
                 "PointsService",
-                PointsServicer(application, LedgerApplication(pool), refunds, programs),
+                PointsServicer(application, LedgerApplication(pool, programs), refunds, programs),
             ),
             Registration.of(program_pb2_grpc, program_pb2, "ProgramService", ProgramServicer(programs)),
             Registration.of(credits_pb2_grpc, credits_pb2, "CreditLookupService", CreditLookupServicer(pool)),

@@ -153,6 +153,13 @@ class ExpiryPolicy:
             return None
         return add_months(earned_at.astimezone(zone), self.months_after_earning).astimezone(UTC)
 
+    def dormant_at(self, last_active_at: datetime) -> datetime | None:
+        """When the inactivity policy takes all the points of a member last active (or enrolled) at
+        `last_active_at`, months counted in UTC as the expiry job counts them; None without the policy."""
+        if self.inactivity_months is None:
+            return None
+        return add_months(last_active_at.astimezone(UTC), self.inactivity_months)
+
 
 class SpentPoints(StrEnum):
     """What a refund does when the points it takes back were already spent."""

@@ -78,6 +78,15 @@ async def get_member(connection: asyncpg.Connection, member_id: str, *, lock: bo
     return MemberRow(**record) if record else None
 
 
+async def last_active_at(connection: asyncpg.Connection, member_id: str) -> datetime | None:
+    """When the member was last active or, if later, enrolled: what the inactivity policy counts from (None: no
+    such member)."""
+    moment: datetime | None = await connection.fetchval(
+        "SELECT GREATEST(last_activity_at, enrolled_at) FROM members WHERE member_id = $1", member_id
+    )
+    return moment
+
+
 async def overdrawn_members(connection: asyncpg.Connection, member_ids: Sequence[str]) -> set[str]:
     """Those of the members whose balance a refund took below what their lots hold (negative_balance)."""
     records = await connection.fetch(

@@ -382,3 +382,43 @@ class RecordActivityResponse(_message.Message):
     duplicate: bool
     balance: int
     def __init__(self, points_earned: _Optional[int] = ..., entry: _Optional[_Union[LedgerEntry, _Mapping]] = ..., duplicate: _Optional[bool] = ..., balance: _Optional[int] = ...) -> None: ...
+
+class GetPointsScheduleRequest(_message.Message):
+    __slots__ = ("member_id",)
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    member_id: str
+    def __init__(self, member_id: _Optional[str] = ...) -> None: ...
+
+class ExpiringPoints(_message.Message):
+    __slots__ = ("expires_at", "points")
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    expires_at: _timestamp_pb2.Timestamp
+    points: int
+    def __init__(self, expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., points: _Optional[int] = ...) -> None: ...
+
+class PendingPoints(_message.Message):
+    __slots__ = ("available_at", "points")
+    AVAILABLE_AT_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    available_at: _timestamp_pb2.Timestamp
+    points: int
+    def __init__(self, available_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., points: _Optional[int] = ...) -> None: ...
+
+class GetPointsScheduleResponse(_message.Message):
+    __slots__ = ("member_id", "expiring", "expiring_truncated", "pending", "pending_truncated", "inactivity_expires_at", "inactivity_points")
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPIRING_FIELD_NUMBER: _ClassVar[int]
+    EXPIRING_TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    PENDING_FIELD_NUMBER: _ClassVar[int]
+    PENDING_TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    INACTIVITY_EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    INACTIVITY_POINTS_FIELD_NUMBER: _ClassVar[int]
+    member_id: str
+    expiring: _containers.RepeatedCompositeFieldContainer[ExpiringPoints]
+    expiring_truncated: bool
+    pending: _containers.RepeatedCompositeFieldContainer[PendingPoints]
+    pending_truncated: bool
+    inactivity_expires_at: _timestamp_pb2.Timestamp
+    inactivity_points: int
+    def __init__(self, member_id: _Optional[str] = ..., expiring: _Optional[_Iterable[_Union[ExpiringPoints, _Mapping]]] = ..., expiring_truncated: _Optional[bool] = ..., pending: _Optional[_Iterable[_Union[PendingPoints, _Mapping]]] = ..., pending_truncated: _Optional[bool] = ..., inactivity_expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., inactivity_points: _Optional[int] = ...) -> None: ...

@@ -90,6 +90,11 @@ class PointsServiceStub:
                 request_serializer=loyalty_dot_points_dot_v1_dot_points__pb2.RecordActivityRequest.SerializeToString,
                 response_deserializer=loyalty_dot_points_dot_v1_dot_points__pb2.RecordActivityResponse.FromString,
                 _registered_method=True)
+        self.GetPointsSchedule = channel.unary_unary(
+                '/loyalty.points.v1.PointsService/GetPointsSchedule',
+                request_serializer=loyalty_dot_points_dot_v1_dot_points__pb2.GetPointsScheduleRequest.SerializeToString,
+                response_deserializer=loyalty_dot_points_dot_v1_dot_points__pb2.GetPointsScheduleResponse.FromString,
+                _registered_method=True)
 
 
 class PointsServiceServicer:
@@ -191,6 +196,15 @@ class PointsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetPointsSchedule(self, request, context):
+        """When a member's points expire and when their pending points become
+        available ("200 points expire on 5 March 2027"), read in one snapshot
+        as GetBalance reads. NOT_FOUND for a member who is not enrolled.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PointsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -248,6 +262,11 @@ def add_PointsServiceServicer_to_server(servicer, server):
                     servicer.RecordActivity,
                     request_deserializer=loyalty_dot_points_dot_v1_dot_points__pb2.RecordActivityRequest.FromString,
                     response_serializer=loyalty_dot_points_dot_v1_dot_points__pb2.RecordActivityResponse.SerializeToString,
+            ),
+            'GetPointsSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPointsSchedule,
+                    request_deserializer=loyalty_dot_points_dot_v1_dot_points__pb2.GetPointsScheduleRequest.FromString,
+                    response_serializer=loyalty_dot_points_dot_v1_dot_points__pb2.GetPointsScheduleResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -548,6 +567,33 @@ class PointsService:
             '/loyalty.points.v1.PointsService/RecordActivity',
             loyalty_dot_points_dot_v1_dot_points__pb2.RecordActivityRequest.SerializeToString,
             loyalty_dot_points_dot_v1_dot_points__pb2.RecordActivityResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPointsSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/loyalty.points.v1.PointsService/GetPointsSchedule',
+            loyalty_dot_points_dot_v1_dot_points__pb2.GetPointsScheduleRequest.SerializeToString,
+            loyalty_dot_points_dot_v1_dot_points__pb2.GetPointsScheduleResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -173,10 +173,12 @@ async def credit_bonuses(
     ]
     entries = await lots_store.insert_credits(connection, credits)
     now = domain.utc_now()
+    # Before covering: points that arrive past their term (an activity reported late) cover no overdraft, as a
+    # purchase's do not. They were never spendable.
+    expired = await expire_on_arrival(connection, [(c.member_id, c.expires_at) for c in credits], now)
     await _cover_overdrafts(
         connection, [e for b, e in zip(bonuses, entries, strict=True) if b.available_at is None], now
     )
-    expired = await expire_on_arrival(connection, [(c.member_id, c.expires_at) for c in credits], now)
     envelopes = [
         new_envelope(
             events.PointsEarned(

@@ -195,3 +195,23 @@ async def test_bonus_and_adjustment_points_cover_an_overdraft_instead_of_expirin
     state = await books(pool, ledger, member_id)
     assert (state.available, state.overdrawn) == (-70, 70)  # nothing of the 130 was left to expire
     assert_balanced(state)
+
+
+async def test_points_of_an_activity_reported_after_their_term_cover_no_overdraft(
+    pool: asyncpg.Pool, ledger: LedgerApplication
+) -> None:
+    programs = ProgramApplication(pool)
+    await programs.apply(NEGATIVE_WITH_TERM_AND_BONUS)
+    app = PointsApplication(pool, 2, programs)
+    member_id = await member_with_points(app, 0)
+    purchase_id = await purchase(app, member_id, 10000)  # 200 points
+    hold = await ledger.hold(member_id, 200, new_id("h"), HOUR, "")
+    await ledger.capture(str(hold.hold.hold_id))
+    await RefundApplication(pool, programs).refund(refund(purchase_id, 10000))  # overdraws 200
+    long_ago = datetime.now(UTC) - timedelta(days=400)  # past the 12 months' term: expired as credited
+    await app.record_activity(ActivityRecord(member_id, "newsletter-optin", new_id("k"), long_ago))
+    # Never spendable, so they settle nothing, as a purchase's points that arrive expired do not.
+    state = await books(pool, ledger, member_id)
+    assert (state.entries_sum, state.available, state.overdrawn) == (-200, -200, 200)
+    assert_balanced(state)
+

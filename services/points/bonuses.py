@@ -145,6 +145,11 @@ class Bonus:
     # Pending until then; available at once without it.
     available_at: datetime | None = None
 
+    def pending(self, now: datetime) -> bool:
+        """Whether its points are not available yet (a referral bonus within its purchase's pending window): with
+        no pending days, or for a purchase sent after its window, they are available as credited."""
+        return self.available_at is not None and self.available_at > now
+
     def breakdown(self) -> str:
         return json.dumps([{"source": self.source, "points": self.points, "description": self.description}])
 
@@ -176,9 +181,7 @@ async def credit_bonuses(
     # Before covering: points that arrive past their term (an activity reported late) cover no overdraft, as a
     # purchase's do not. They were never spendable.
     expired = await expire_on_arrival(connection, [(c.member_id, c.expires_at) for c in credits], now)
-    await _cover_overdrafts(
-        connection, [e for b, e in zip(bonuses, entries, strict=True) if b.available_at is None], now
-    )
+    await _cover_overdrafts(connection, [e for b, e in zip(bonuses, entries, strict=True) if not b.pending(now)], now)
     envelopes = [
         new_envelope(
             events.PointsEarned(
@@ -203,7 +206,8 @@ async def _cover_overdrafts(connection: asyncpg.Connection, entries: Sequence[st
     """Bonuses repay no debt, but cover an overdraft as any new points do (settlement.settle_spent_refunds).
 
     Not pending ones (a referral bonus until its purchase's return window closes): a return may void them,
-    taking back what their lot still holds, and what had covered the overdraft would stay with the member.
+    taking back what their lot still holds, and what had covered the overdraft would stay with the member. A
+    referral bonus available at once (no pending days, or a purchase sent after its window) no return voids.
     """
     overdrawn = await store.overdrawn_members(connection, [entry.member_id for entry in entries])
     for entry in entries:

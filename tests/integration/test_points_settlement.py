@@ -9,6 +9,7 @@ import pytest
 
 from services.points.application import PointsApplication
 from services.points.bonuses import ActivityRecord
+from services.points.domain import Enrollment
 from services.points.expiry import ExpiryJob
 from services.points.ledger_application import LedgerApplication
 from services.points.program_application import ProgramApplication
@@ -213,5 +214,37 @@ async def test_points_of_an_activity_reported_after_their_term_cover_no_overdraf
     # Never spendable, so they settle nothing, as a purchase's points that arrive expired do not.
     state = await books(pool, ledger, member_id)
     assert (state.entries_sum, state.available, state.overdrawn) == (-200, -200, 200)
+    assert_balanced(state)
+
+
+NEGATIVE_WITH_TERM_AND_REFERRAL = """
+id: neg-referral
+effective_from: 2020-01-01
+currency: USD
+earning: {base_rates: {USD: 2}}
+expiry: {months_after_earning: 12}
+refunds: {spent_points: negative_balance}
+bonuses:
+  referral: {referrer_points: 100, referee_points: 50}
+"""
+
+
+async def test_a_referral_bonus_not_pending_covers_the_referrers_overdraft_instead_of_expiring_unspendable(
+    pool: asyncpg.Pool, ledger: LedgerApplication
+) -> None:
+    programs = ProgramApplication(pool)
+    await programs.apply(NEGATIVE_WITH_TERM_AND_REFERRAL)  # no pending days: referral bonuses are available at once
+    app = PointsApplication(pool, 2, programs)
+    referrer = await member_with_points(app, 0)
+    purchase_id = await purchase(app, referrer, 10000)  # 200 points
+    hold = await ledger.hold(referrer, 200, new_id("h"), HOUR, "")
+    await ledger.capture(str(hold.hold.hold_id))
+    await RefundApplication(pool, programs).refund(refund(purchase_id, 10000))  # overdraws 200
+    referee = new_id("m")
+    await app.enroll(Enrollment(referee, "", "", "", referrer_member_id=referrer))
+    await purchase(app, referee, 1000)  # pays the referrer 100, available at once
+    await ExpiryJob(pool, programs).run_once(datetime.now(UTC) + timedelta(days=400))
+    state = await books(pool, ledger, referrer)
+    assert (state.available, state.overdrawn) == (-100, 100)  # nothing of the 100 was left to expire
     assert_balanced(state)
 

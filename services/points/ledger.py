@@ -129,6 +129,18 @@ def free_to_settle(lots: Sequence[Lot], holds: Sequence[OpenHold], lot_id: uuid.
     return low
 
 
+def free_points(lots: Sequence[Lot], holds: Sequence[OpenHold], now: datetime) -> list[Draw]:
+    """The spendable points no open hold needs to keep its backing, lot by lot, those that expire first first."""
+    draws: list[Draw] = []
+    for lot in sorted((lot for lot in lots if lot.spendable(now)), key=_first_expiring):
+        free = free_to_settle(lots, holds, lot.lot_id, now)
+        if free:
+            draws.append(Draw(lot.lot_id, free))
+            # The next lot's share is worked out with this one's given up.
+            lots = [replace(x, remaining=x.remaining - free) if x.lot_id == lot.lot_id else x for x in lots]
+    return draws
+
+
 def _backing(lots: Sequence[Lot], holds: Sequence[OpenHold]) -> dict[uuid.UUID, int]:
     return {hold_id: sum(draw.points for draw in draws) for hold_id, draws in reservations(lots, holds).items()}
 

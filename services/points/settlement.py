@@ -13,8 +13,10 @@ hold is released or runs out they are free again: at the release, at the
 expiry job's next pass, the member's next hold, capture or debit, or credit
 (before the new points), or at their expiry, whichever comes first.
 Spending or expiring them while the member still owes what the refund could
-not take would cost the member the same points twice. All run with the
-member locked.
+not take would cost the member the same points twice. Under negative_balance
+other points a hold frees then cover what is still overdrawn: no more
+spendable than a new lot's while the overdraft lasts, they would otherwise
+wait in their lot to expire. All run with the member locked.
 """
 
 from __future__ import annotations
@@ -108,14 +110,24 @@ async def settle_from_own_points(
 
 
 async def settle_freed(connection: asyncpg.Connection, member: store.MemberRow, now: datetime) -> int:
-    """Let a refunded credit's own points, freed by the hold that kept them from its refund, settle that refund.
+    """Let a refunded credit's own points, freed by the hold that kept them from its refund, settle that refund;
+    then, under negative_balance, any other points a hold freed cover what is still overdrawn.
 
     Released or run out, the hold no longer keeps them: left spendable while the member owes the refund they
-    belong to, they would be spent twice. Runs with the member locked, before anything reads what is
-    available; returns the points repaid by entries (debt).
+    belong to, they would be spent twice. Other points it kept from the refund (another credit's) are no
+    more spendable while the balance is overdrawn, and left in their lot they would expire while the overdraft
+    stayed. Runs with the member locked, before anything reads what is available; returns the points repaid by
+    entries (debt).
     """
     if not member.points_owed and not member.points_overdrawn:
         return 0
+    repaid = await _settle_own_freed(connection, member, now)
+    if member.points_overdrawn:
+        await _cover_from_free_points(connection, member.member_id, now)
+    return repaid
+
+
+async def _settle_own_freed(connection: asyncpg.Connection, member: store.MemberRow, now: datetime) -> int:
     settling = await refunds_store.lots_of_unsettled_reversals(connection, [member.member_id])
     if not settling:
         return 0
@@ -130,6 +142,37 @@ async def settle_freed(connection: asyncpg.Connection, member: store.MemberRow, 
             lots = [replace(lot, remaining=lot.remaining - free) if lot.lot_id == lot_id else lot for lot in lots]
     _, repaid = await settle_from_own_points(connection, {member.member_id: freed})
     return repaid.get(member.member_id, 0)
+
+
+async def _cover_from_free_points(connection: asyncpg.Connection, member_id: str, now: datetime) -> None:
+    """Cover what the member's refunds still overdraw from the spendable points no open hold needs.
+
+    Nothing the member sees changes (what is available is those points less the overdraft either way), but
+    the points no longer wait in their lots to expire.
+    """
+    unsettled = await refunds_store.unsettled_of(connection, [member_id])
+    if not unsettled or not unsettled[0].overdrawn:
+        return
+    lots = await lots_store.open_lots(connection, member_id)
+    holds = await lots_store.open_holds(connection, member_id, now)
+    covered, _ = await _cover(connection, member_id, ledger.free_points(lots, holds, now))
+    await refunds_store.add_spent_points(connection, member_id, owed=0, overdrawn=-covered)
+
+
+async def _cover(
+    connection: asyncpg.Connection,
+    member_id: str,
+    sources: Sequence[ledger.Draw],
+    only_entries: Collection[uuid.UUID] | None = None,
+) -> tuple[int, list[ledger.Draw]]:
+    """Draw `sources` for the member's refund entries that overdrew, oldest first (of `only_entries` if given);
+    returns the points covered and what is left of the sources."""
+    uncovered = await refunds_store.uncovered_refund_entries(connection, member_id)
+    if only_entries is not None:
+        uncovered = [(entry_id, points) for entry_id, points in uncovered if entry_id in only_entries]
+    draws, left = ledger.allot(sources, uncovered)
+    await lots_store.apply_entries_draws(connection, draws)
+    return sum(draw.points for _, draw in draws), left
 
 
 @dataclass(frozen=True)
@@ -153,12 +196,7 @@ async def _settle(
     left = [source_draw]
     covered = 0
     if spent.overdrawn:
-        uncovered = await refunds_store.uncovered_refund_entries(connection, spent.member_id)
-        if only_entries is not None:
-            uncovered = [(entry_id, points) for entry_id, points in uncovered if entry_id in only_entries]
-        draws, left = ledger.allot(left, uncovered)
-        await lots_store.apply_entries_draws(connection, draws)
-        covered = sum(draw.points for _, draw in draws)
+        covered, left = await _cover(connection, spent.member_id, left, only_entries)
     repayment_id = new_id()
     repayment_draws, left = ledger.allot(left, [(repayment_id, spent.owed)])
     repaid = sum(draw.points for _, draw in repayment_draws)

@@ -248,3 +248,29 @@ async def test_a_referral_bonus_not_pending_covers_the_referrers_overdraft_inste
     assert (state.available, state.overdrawn) == (-100, 100)  # nothing of the 100 was left to expire
     assert_balanced(state)
 
+
+@pytest.mark.parametrize("ending", ["released", "ran out"])
+async def test_points_a_hold_kept_from_an_overdrawing_refund_cover_it_when_freed_instead_of_expiring_unspendable(
+    pool: asyncpg.Pool, ledger: LedgerApplication, ending: str
+) -> None:
+    programs = ProgramApplication(pool)
+    await programs.apply(NEGATIVE_WITH_TERM_AND_BONUS)
+    app = PointsApplication(pool, 2, programs)
+    member_id = await member_with_points(app, 0)
+    await purchase(app, member_id, 5000)  # 100 points, expiring first
+    refunded = await purchase(app, member_id, 5000)  # 100 points
+    kept = await ledger.hold(member_id, 100, new_id("h"), HOUR, "")  # keeps the first purchase's
+    spent = await ledger.hold(member_id, 100, new_id("h"), HOUR, "")  # keeps the refunded purchase's
+    await ledger.capture(str(spent.hold.hold_id))
+    result = await RefundApplication(pool, programs).refund(refund(refunded, 5000))
+    assert result.refund.points_overdrawn == 100  # the hold kept the only points left
+    if ending == "released":
+        await ledger.release(str(kept.hold.hold_id))
+    else:
+        await pool.execute("UPDATE holds SET expires_at = now() WHERE hold_id = $1", kept.hold.hold_id)
+        await ExpiryJob(pool, programs).run_once(datetime.now(UTC))
+    # 200 earned, 100 redeemed, 100 refunded: nothing left, nothing overdrawn, and nothing to expire.
+    await ExpiryJob(pool, programs).run_once(datetime.now(UTC) + timedelta(days=400))
+    state = await books(pool, ledger, member_id)
+    assert (state.entries_sum, state.available, state.overdrawn) == (0, 0, 0)
+    assert_balanced(state)

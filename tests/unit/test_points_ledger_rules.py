@@ -21,6 +21,7 @@ from services.points.ledger import (
     draws_to_capture,
     draws_to_expire,
     expired_to_forgive,
+    free_points,
     free_to_settle,
     require_available,
     validate_adjustment,
@@ -78,6 +79,13 @@ def test_a_refunded_lot_gives_up_what_the_open_holds_can_do_without() -> None:
     assert free_to_settle([refunded, other], [bigger], refunded.lot_id, NOW) == 50
     assert free_to_settle([refunded, other], [bigger, hold], refunded.lot_id, NOW) == 0
     assert free_to_settle([lot(100, expires_in=-1)], [], uuid.uuid4(), NOW) == 0  # not one of the member's lots
+
+
+def test_the_free_points_are_what_no_hold_needs_first_expiring_first_and_never_pending_or_expired() -> None:
+    soon, late, pending, expired = lot(100, expires_in=30), lot(100), lot(50, available_in=5), lot(70, expires_in=-1)
+    hold = OpenHold(uuid.uuid4(), 150, NOW - DAY)  # backed by all of `soon` and 50 of `late`: any 150 will do
+    assert free_points([late, pending, expired, soon], [hold], NOW) == [Draw(soon.lot_id, 50)]
+    assert free_points([late, pending, expired, soon], [], NOW) == [Draw(soon.lot_id, 100), Draw(late.lot_id, 100)]
 
 
 def test_draws_take_the_soonest_expiring_lots_first_and_never_expiring_last() -> None:

@@ -115,10 +115,10 @@ async def test_a_hold_that_ran_out_settles_the_refund_before_the_next_hold_can_s
     assert_balanced(await books(pool, ledger, member_id))
 
 
-@pytest.mark.parametrize("policy", ["debt", "negative_balance"])
-async def test_the_balance_read_after_a_hold_ran_out_shows_its_freed_points_settling_the_refund_not_spendable(
+async def refunded_while_held_then_ran_out(
     pool: asyncpg.Pool, app: PointsApplication, ledger: LedgerApplication, refunds: RefundApplication, policy: str
-) -> None:
+) -> str:
+    """A member whose purchase of 100 points was refunded while a hold kept 80 of them, the hold since run out."""
     if policy == "negative_balance":
         await ProgramApplication(pool).apply(NEGATIVE_BALANCE_PROGRAM)
     member_id = await member_with_points(app, 0)
@@ -126,6 +126,14 @@ async def test_the_balance_read_after_a_hold_ran_out_shows_its_freed_points_sett
     hold = await ledger.hold(member_id, 80, new_id("h"), HOUR, "")
     await refunds.refund(refund(refunded, 5000))  # takes the 20 the hold left; 80 owed or overdrawn
     await pool.execute("UPDATE holds SET expires_at = now() WHERE hold_id = $1", hold.hold.hold_id)
+    return member_id
+
+
+@pytest.mark.parametrize("policy", ["debt", "negative_balance"])
+async def test_the_balance_read_after_a_hold_ran_out_shows_its_freed_points_settling_the_refund_not_spendable(
+    pool: asyncpg.Pool, app: PointsApplication, ledger: LedgerApplication, refunds: RefundApplication, policy: str
+) -> None:
+    member_id = await refunded_while_held_then_ran_out(pool, app, ledger, refunds, policy)
     # Before any pass of the expiry job: what the balance says is available can be held.
     assert (await ledger.balances(member_id)).available == 0
     assert (await owed(pool, member_id), (await books(pool, ledger, member_id)).overdrawn) == (0, 0)
@@ -135,13 +143,7 @@ async def test_the_balance_read_after_a_hold_ran_out_shows_its_freed_points_sett
 async def test_points_earned_after_a_hold_ran_out_are_kept_the_refunded_purchases_freed_points_settle_its_refund(
     pool: asyncpg.Pool, app: PointsApplication, ledger: LedgerApplication, refunds: RefundApplication, policy: str
 ) -> None:
-    if policy == "negative_balance":
-        await ProgramApplication(pool).apply(NEGATIVE_BALANCE_PROGRAM)
-    member_id = await member_with_points(app, 0)
-    refunded = await purchase(app, member_id, 5000)  # 100 points
-    hold = await ledger.hold(member_id, 80, new_id("h"), HOUR, "")
-    await refunds.refund(refund(refunded, 5000))  # takes the 20 the hold left; 80 owed or overdrawn
-    await pool.execute("UPDATE holds SET expires_at = now() WHERE hold_id = $1", hold.hold.hold_id)
+    member_id = await refunded_while_held_then_ran_out(pool, app, ledger, refunds, policy)
     await purchase(app, member_id, 3000)  # 60 points, before any pass of the expiry job
     # The refunded purchase's 80, freed, settle its refund: the new purchase's 60 are the member's to keep.
     state = await books(pool, ledger, member_id)
@@ -178,9 +180,8 @@ bonuses:
 """
 
 
-async def test_bonus_and_adjustment_points_cover_an_overdraft_instead_of_expiring_unspendable(
-    pool: asyncpg.Pool, ledger: LedgerApplication
-) -> None:
+async def overdrawn_by_200(pool: asyncpg.Pool, ledger: LedgerApplication) -> tuple[PointsApplication, str]:
+    """Under NEGATIVE_WITH_TERM_AND_BONUS, a member who spent a purchase's 200 points and had it refunded."""
     programs = ProgramApplication(pool)
     await programs.apply(NEGATIVE_WITH_TERM_AND_BONUS)
     app = PointsApplication(pool, 2, programs)
@@ -189,10 +190,17 @@ async def test_bonus_and_adjustment_points_cover_an_overdraft_instead_of_expirin
     hold = await ledger.hold(member_id, 200, new_id("h"), HOUR, "")
     await ledger.capture(str(hold.hold.hold_id))
     await RefundApplication(pool, programs).refund(refund(purchase_id, 10000))  # overdraws 200
+    return app, member_id
+
+
+async def test_bonus_and_adjustment_points_cover_an_overdraft_instead_of_expiring_unspendable(
+    pool: asyncpg.Pool, ledger: LedgerApplication
+) -> None:
+    app, member_id = await overdrawn_by_200(pool, ledger)
     await app.record_activity(ActivityRecord(member_id, "newsletter-optin", new_id("k"), datetime.now(UTC)))
     await ledger.adjust(member_id, 30, "goodwill", "agent-1", new_id("a"))
     assert (await ledger.balances(member_id)).available == -70
-    await ExpiryJob(pool, programs).run_once(datetime.now(UTC) + timedelta(days=400))
+    await ExpiryJob(pool, ProgramApplication(pool)).run_once(datetime.now(UTC) + timedelta(days=400))
     state = await books(pool, ledger, member_id)
     assert (state.available, state.overdrawn) == (-70, 70)  # nothing of the 130 was left to expire
     assert_balanced(state)
@@ -201,14 +209,7 @@ async def test_bonus_and_adjustment_points_cover_an_overdraft_instead_of_expirin
 async def test_points_of_an_activity_reported_after_their_term_cover_no_overdraft(
     pool: asyncpg.Pool, ledger: LedgerApplication
 ) -> None:
-    programs = ProgramApplication(pool)
-    await programs.apply(NEGATIVE_WITH_TERM_AND_BONUS)
-    app = PointsApplication(pool, 2, programs)
-    member_id = await member_with_points(app, 0)
-    purchase_id = await purchase(app, member_id, 10000)  # 200 points
-    hold = await ledger.hold(member_id, 200, new_id("h"), HOUR, "")
-    await ledger.capture(str(hold.hold.hold_id))
-    await RefundApplication(pool, programs).refund(refund(purchase_id, 10000))  # overdraws 200
+    app, member_id = await overdrawn_by_200(pool, ledger)
     long_ago = datetime.now(UTC) - timedelta(days=400)  # past the 12 months' term: expired as credited
     await app.record_activity(ActivityRecord(member_id, "newsletter-optin", new_id("k"), long_ago))
     # Never spendable, so they settle nothing, as a purchase's points that arrive expired do not.

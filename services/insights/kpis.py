@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import astuple, dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Self
 
 from services.common.service_scores import percent
 
@@ -29,7 +30,15 @@ class Window:
 
 
 @dataclass(frozen=True)
-class MemberSums:
+class _Sums:
+    """Counts and sums, added field by field: a segment's are the sum of its tiers'."""
+
+    def __add__(self, other: Self) -> Self:
+        return type(self)(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
+
+
+@dataclass(frozen=True)
+class MemberSums(_Sums):
     """What a set of members (enrolled before the window's end) did, as of the window: counts of members and sums.
 
     A member is counted in `members_active` (the members at the end) when they made a purchase or accrued
@@ -58,12 +67,9 @@ class MemberSums:
     points_outstanding: int = 0
     rewards_redeemed: int = 0
 
-    def __add__(self, other: MemberSums) -> MemberSums:
-        return MemberSums(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
-
 
 @dataclass(frozen=True)
-class SurveySums:
+class SurveySums(_Sums):
     """Survey answers submitted in the window, counted for the service scores."""
 
     answers: int = 0
@@ -74,9 +80,6 @@ class SurveySums:
     effort: int = 0
     # Satisfaction 4 or 5.
     satisfied: int = 0
-
-    def __add__(self, other: SurveySums) -> SurveySums:
-        return SurveySums(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
 
 
 @dataclass(frozen=True)

@@ -116,7 +116,7 @@ async def test_records_over_kafka_credit_once_and_refusals_go_to_the_dead_letter
     await send(producer, topic, other_partner, other_key, stay("s1", member, "1"))  # ids are per partner
 
     async with running(consumer.run):
-        await eventually(lambda: _balance(pool, member, 2015), what="both partners' stays credited once")
+        await eventually(lambda: balance_is(pool, member, 2015), what="both partners' stays credited once")
         letters = await read_topic(kafka_settings, dead_letter_topic(topic), 5)
 
     reasons = sorted((header(r, "dlq-reason") or "").split(":")[0] for r in letters)
@@ -133,7 +133,7 @@ async def test_records_over_kafka_credit_once_and_refusals_go_to_the_dead_letter
     assert all(header(r, "partner-id") for r in letters)
 
 
-async def _balance(pool: asyncpg.Pool, member_id: str, expected: int) -> bool:
+async def balance_is(pool: asyncpg.Pool, member_id: str, expected: int) -> bool:
     return bool(await pool.fetchval("SELECT balance FROM members WHERE member_id = $1", member_id) == expected)
 
 
@@ -159,7 +159,7 @@ async def test_partitions_ingested_at_once_credit_each_record_once_and_dead_lett
 
     async with running(consumer.run):
         for member in members:
-            await eventually(lambda member=member: _balance(pool, member, 300), what=f"{member}'s three stays")
+            await eventually(lambda member=member: balance_is(pool, member, 300), what=f"{member}'s three stays")
         letters = await read_topic(kafka_settings, dead_letter_topic(topic), len(members))
 
     assert sorted((header(r, "dlq-reason") or "").split(":")[0] for r in letters) == ["unknown_member"] * len(members)
@@ -193,7 +193,7 @@ async def test_a_record_the_database_refuses_is_dead_lettered_alone_and_the_rest
     consumer = partner_consumer(pool, kafka_settings, topic)
 
     async with running(consumer.run):
-        await eventually(lambda: _balance(pool, member, 200), what="the stays around the refused one")
+        await eventually(lambda: balance_is(pool, member, 200), what="the stays around the refused one")
         (letter,) = await read_topic(kafka_settings, dead_letter_topic(topic), 1)
 
     assert (header(letter, "dlq-reason") or "").startswith("the database refused a value")

@@ -21,11 +21,7 @@ from tests.integration.support import (
     eventually,
     running,
 )
-from tests.integration.test_partner_accrual_consumer import delivered, hotel, partner_consumer, send, stay
-
-
-async def _balance(pool: asyncpg.Pool, member_id: str, expected: int) -> bool:
-    return bool(await pool.fetchval("SELECT balance FROM members WHERE member_id = $1", member_id) == expected)
+from tests.integration.test_partner_accrual_consumer import balance_is, delivered, hotel, partner_consumer, send, stay
 
 
 async def test_a_message_read_again_is_not_answered_again_but_a_record_sent_again_is(
@@ -67,7 +63,7 @@ async def test_a_message_read_again_is_not_answered_again_but_a_record_sent_agai
         await eventually(read_again, what="the new message answered and the refused one dead-lettered again")
     # The refused one is dead-lettered again (its first dead letter may not have gone out), not answered again.
     assert again.dead_lettered == 1
-    assert await _balance(pool, member, 100)
+    assert await balance_is(pool, member, 100)
 
 
 async def a_stay_and_a_refused_one(
@@ -94,7 +90,7 @@ async def test_a_refused_record_answered_before_its_dead_letter_went_out_is_dead
     again = DeadLettersSentOrNot(fail=False)
     await consumer.process(records, again)  # type: ignore[arg-type]
     assert [reason.split(":")[0] for reason in again.reasons] == ["unknown_member"]
-    assert await _balance(pool, member, 100)
+    assert await balance_is(pool, member, 100)
     statuses = await pool.fetch("SELECT status FROM partner_accrual_results WHERE partner_id = $1", partner_id)
     assert sorted(row["status"] for row in statuses) == ["accepted", "unknown_member"]
 

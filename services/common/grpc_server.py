@@ -256,6 +256,11 @@ async def _refuse(context: grpc.aio.ServicerContext[Any, Any], error: Exception,
     await context.abort_with_status(status)
 
 
+LIVENESS = "liveness"
+"""The health entry that is SERVING as long as the process answers (until it stops): for liveness probes, which
+must not restart a service because its database is away. "" and each API's name are readiness."""
+
+
 class GrpcServer:
     def __init__(
         self,
@@ -271,6 +276,8 @@ class GrpcServer:
         )
         self._health = HealthServicer()
         self._registrations = registrations
+        self._ready = True
+        self._stopping = False
         for registration in registrations:
             registration.add_to_server(registration.servicer, self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
@@ -288,12 +295,28 @@ class GrpcServer:
 
     async def start(self) -> None:
         await self._server.start()
-        await self._set_serving(health_pb2.HealthCheckResponse.SERVING)
+        await self._health.set(LIVENESS, health_pb2.HealthCheckResponse.SERVING)
+        await self._set_serving(self._status())
+
+    async def set_ready(self, ready: bool) -> None:
+        """Readiness ("" and each API): NOT_SERVING while the service cannot do its work (its database away).
+
+        Ignored once stopping: a stopping server stays NOT_SERVING.
+        """
+        self._ready = ready
+        if not self._stopping:
+            await self._set_serving(self._status())
 
     async def stop(self, grace: float = 10.0) -> None:
         """Tell load balancers to stop sending, then let calls in flight finish."""
+        self._stopping = True
         await self._health.enter_graceful_shutdown()
         await self._server.stop(grace)
+
+    def _status(self) -> int:
+        serving: int = health_pb2.HealthCheckResponse.SERVING
+        not_serving: int = health_pb2.HealthCheckResponse.NOT_SERVING
+        return serving if self._ready else not_serving
 
     async def _set_serving(self, status: int) -> None:
         await self._health.set("", status)

@@ -4,14 +4,15 @@ Counters and histograms are updated where things happen (RPCs, consumed
 events, ledger entries). Gauges that describe a database (outbox backlog,
 holds pending) are sampled when Prometheus scrapes: the endpoint's thread asks
 the service's event loop to run their queries, so a value is never staler
-than the scrape.
+than the scrape. While the database does not answer (`loyalty_database_up`, kept
+by the service's database monitor, is 0) they are left out rather than waited for.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from wsgiref.simple_server import WSGIServer
@@ -65,6 +66,10 @@ JOB_DURATION = Histogram("loyalty_job_duration_seconds", "Time one run of a peri
 JOB_LAST_SUCCESS = Gauge(
     "loyalty_job_last_success_timestamp_seconds", "When a periodic job last ran to the end (Unix time)", ["job"]
 )
+DATABASE_UP = Gauge(
+    "loyalty_database_up",
+    "1 when the service's database answered its last check (SELECT 1, every few seconds), 0 when it did not",
+)
 
 _SAMPLE_TIMEOUT_S = 5.0
 
@@ -100,13 +105,27 @@ OUTBOX_GAUGES = (
 )
 
 
+def _always_up() -> bool:
+    return True
+
+
 class _DatabaseGauges(Collector):
-    def __init__(self, pool: asyncpg.Pool, gauges: Sequence[SampledGauge], loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        gauges: Sequence[SampledGauge],
+        loop: asyncio.AbstractEventLoop,
+        database_up: Callable[[], bool],
+    ) -> None:
         self._pool = pool
         self._gauges = gauges
         self._loop = loop
+        self._database_up = database_up
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
+        if not self._database_up():
+            # The monitor logs the outage and loyalty_database_up says it: no query to wait for, no line per scrape.
+            return
         # Runs on the endpoint's thread: the queries run on the service's loop, where the pool lives.
         future = asyncio.run_coroutine_threadsafe(self._sample(), self._loop)
         try:
@@ -131,15 +150,18 @@ class _DatabaseGauges(Collector):
 class MetricsEndpoint:
     """Serves the process's metrics, and the service's database gauges, at http://host:port/metrics."""
 
-    def __init__(self, pool: asyncpg.Pool, gauges: Sequence[SampledGauge]) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, gauges: Sequence[SampledGauge], *, database_up: Callable[[], bool] = _always_up
+    ) -> None:
         self._pool = pool
         self._gauges = gauges
+        self._database_up = database_up
         self._collector: _DatabaseGauges | None = None
         self._server: WSGIServer | None = None
 
     def start(self, host: str, port: int) -> int:
         """Listen and return the port (useful with 0: any free port)."""
-        self._collector = _DatabaseGauges(self._pool, self._gauges, asyncio.get_running_loop())
+        self._collector = _DatabaseGauges(self._pool, self._gauges, asyncio.get_running_loop(), self._database_up)
         REGISTRY.register(self._collector)
         try:
             self._server, _ = start_http_server(port, addr=host)

@@ -17,6 +17,7 @@ from opentelemetry import trace
 
 from services.common.auth import authorizer_from
 from services.common.consumer import BatchConsumer
+from services.common.database_health import DatabaseMonitor
 from services.common.db import DATABASE_UNAVAILABLE, create_pool
 from services.common.grpc_server import GrpcServer, Registration
 from services.common.inbox import InboxPruning
@@ -121,7 +122,10 @@ async def run_service(settings: ServiceSettings, build: Builder) -> None:
     # The relay and consumers wait for the broker themselves; this only saves a first retry.
     await ensure_topics_if_reachable(settings.kafka, timeout_s=15)
     relay = OutboxRelay(pool, settings.kafka, poll_interval=settings.outbox_poll_ms / 1000)
+    # Readiness follows the database: while it does not answer, every call would fail UNAVAILABLE.
+    database = DatabaseMonitor(settings.database_url, server.set_ready)
     workers = [
+        asyncio.create_task(database.run(), name="database-monitor"),
         asyncio.create_task(relay.run(), name="outbox-relay"),
         *(asyncio.create_task(c.run(), name=f"consumer-{c.name}") for c in parts.consumers),
         *(
@@ -132,7 +136,7 @@ async def run_service(settings: ServiceSettings, build: Builder) -> None:
     await server.start()
     for endpoint in parts.endpoints:
         await endpoint.start()
-    metrics = _start_metrics(settings, pool, parts)
+    metrics = _start_metrics(settings, pool, parts, database)
     log.info("service started", extra={"grpc": settings.grpc_address, "kafka": settings.kafka.bootstrap})
     # What startup made (modules, protobuf descriptors, the pool) lives as long as the process: leaving it
     # out of the collector's full passes cut their pauses from about 50 ms to 3 ms under purchase load.
@@ -159,11 +163,13 @@ def _inbox_pruning(settings: ServiceSettings, pool: asyncpg.Pool) -> PeriodicJob
     return PeriodicJob("inbox-pruning", INBOX_PRUNING_INTERVAL_S, InboxPruning(pool, retention).run_once)
 
 
-def _start_metrics(settings: ServiceSettings, pool: asyncpg.Pool, parts: ServiceParts) -> MetricsEndpoint | None:
+def _start_metrics(
+    settings: ServiceSettings, pool: asyncpg.Pool, parts: ServiceParts, database: DatabaseMonitor
+) -> MetricsEndpoint | None:
     """The Prometheus endpoint, unless disabled; a busy port costs the metrics, not the service."""
     if settings.metrics_port == 0:
         return None
-    endpoint = MetricsEndpoint(pool, [*OUTBOX_GAUGES, *parts.gauges])
+    endpoint = MetricsEndpoint(pool, [*OUTBOX_GAUGES, *parts.gauges], database_up=lambda: database.up)
     try:
         endpoint.start(settings.grpc_host, settings.metrics_port)
     except OSError as error:

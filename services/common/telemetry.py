@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, TextIO
 
 from opentelemetry import trace
@@ -19,6 +21,59 @@ class _TraceContextFilter(logging.Filter):
         if context.is_valid:
             record.trace_id = format(context.trace_id, "032x")
             record.span_id = format(context.span_id, "016x")
+        return True
+
+
+# Lines that come once per call or per reconnect attempt while the database is away, by (logger, message): the
+# first is written, then at most one per interval, carrying `suppressed`, how many were left out since the last.
+# The outage itself is logged once by the database monitor (services.common.database_health); each refused call
+# keeps its `call refused` line (the access log) and is counted in loyalty_rpc_server_handled_total.
+THROTTLED: Mapping[tuple[str, str], float] = {
+    ("services.common.grpc_server", "database unavailable during a call"): 10.0,
+    # asyncpg's pool, reconnecting the connection it keeps open, logs each failed attempt with a traceback.
+    ("asyncpg.pool", "Failed to restore the pool connection floor; retrying"): 60.0,
+}
+
+
+@dataclass
+class Throttle:
+    """At most one line every `every_s` seconds: the first at once, the next once the interval has passed."""
+
+    every_s: float
+    next_at: float | None = None
+    suppressed: int = 0
+
+    def admit(self, now: float) -> int | None:
+        """None to leave the line out; else write it, with the number of lines left out since the last one."""
+        if self.next_at is not None and now < self.next_at:
+            self.suppressed += 1
+            return None
+        left_out, self.suppressed = self.suppressed, 0
+        self.next_at = now + self.every_s
+        return left_out
+
+
+class _ThrottlingFilter(logging.Filter):
+    """Throttles the `THROTTLED` lines; a throttled line's traceback becomes its one-line `error`."""
+
+    def __init__(self, intervals: Mapping[tuple[str, str], float], clock: Callable[[], float]) -> None:
+        super().__init__()
+        self._throttles = {key: Throttle(every_s) for key, every_s in intervals.items()}
+        self._clock = clock
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        throttle = self._throttles.get((record.name, str(record.msg)))
+        if throttle is None:
+            return True
+        left_out = throttle.admit(self._clock())
+        if left_out is None:
+            return False
+        if left_out:
+            record.suppressed = left_out
+        if record.exc_info and record.exc_info[1] is not None:
+            record.error = repr(record.exc_info[1])
+            record.exc_info = None
+            record.exc_text = None
         return True
 
 
@@ -37,6 +92,7 @@ def configure_logging(
     secrets: Iterable[str] = (),
     stream: TextIO | None = None,
     kafka_client_level: str = "CRITICAL",
+    clock: Callable[[], float] = time.monotonic,
 ) -> None:
     """JSON lines on `stream` (stderr); `secrets` (passwords the service was given) never appear in them."""
     handler = logging.StreamHandler(stream or sys.stderr)
@@ -50,6 +106,7 @@ def configure_logging(
         )
     )
     handler.addFilter(_TraceContextFilter())
+    handler.addFilter(_ThrottlingFilter(THROTTLED, clock))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
@@ -40,6 +42,12 @@ from services.common.tls import server_credentials
 from services.common.unstorable import refuse_unstorable
 
 log = logging.getLogger(__name__)
+
+# A stopping server refuses new calls until none has come for this long, and only then stops grpc's server: see
+# GrpcServer.stop. Clients told UNAVAILABLE wait before they call again (0.2 s at first, as docs tell them).
+DRAIN_QUIET_S = 0.1
+# Answered while stopping: load balancers read NOT_SERVING from the health service.
+_ANSWERED_WHILE_STOPPING = ("/grpc.health.", "/grpc.reflection.")
 
 _STATUS_BY_ERROR: dict[type[DomainError], int] = {
     InvalidArgument: code_pb2.INVALID_ARGUMENT,
@@ -164,12 +172,14 @@ def _internal(error: Exception, method: str) -> grpc.Status:
 
 
 class DomainErrorInterceptor(WrappingInterceptor):
-    """Checks the caller (when an authorizer is given), then turns a DomainError raised by a servicer
-    (or a database outage, see `refusal_of`) into its gRPC status with google.rpc details."""
+    """Refuses a call while the server stops (see `Admission`), checks the caller (when an authorizer is given),
+    then turns a DomainError raised by a servicer (or a database outage, see `refusal_of`) into its gRPC status
+    with google.rpc details."""
 
-    def __init__(self, authorizer: Authorizer | None = None) -> None:
+    def __init__(self, authorizer: Authorizer | None = None, admission: Admission | None = None) -> None:
         super().__init__()
         self._authorizer = authorizer
+        self._admission = admission
 
     def wrap_unary(self, behavior: Behavior, method: str) -> Behavior:
         return _guard_unary(behavior, self._check(method), method)
@@ -181,9 +191,11 @@ class DomainErrorInterceptor(WrappingInterceptor):
         return tolerant(deserializer)
 
     def _check(self, method: str) -> Check:
-        authorizer = self._authorizer
+        authorizer, admission = self._authorizer, self._admission
 
         def check(context: grpc.aio.ServicerContext[Any, Any]) -> None:
+            if admission is not None:
+                admission.check(method)
             if authorizer is not None:
                 authorizer.check(method, context.invocation_metadata())
             else:
@@ -261,6 +273,37 @@ LIVENESS = "liveness"
 must not restart a service because its database is away. "" and each API's name are readiness."""
 
 
+class Admission:
+    """Whether the server takes new calls: once closed, each new call is refused UNAVAILABLE before anything runs."""
+
+    def __init__(self) -> None:
+        self._closed_at: float | None = None
+        self._last_refused = 0.0
+
+    def close(self) -> None:
+        self._closed_at = self._last_refused = time.monotonic()
+
+    def check(self, method: str) -> None:
+        if self._closed_at is None or method.startswith(_ANSWERED_WHILE_STOPPING):
+            return
+        self._last_refused = time.monotonic()
+        raise Unavailable(
+            "the service is stopping and did not run the call; retry, with the same idempotency key where the call"
+            " takes one"
+        )
+
+    async def quiet(self, quiet_s: float, limit_s: float) -> None:
+        """Return once no call was refused for `quiet_s` seconds, or `limit_s` after closing."""
+        if self._closed_at is None:
+            return
+        give_up = self._closed_at + limit_s
+        while (now := time.monotonic()) < give_up:
+            idle = now - self._last_refused
+            if idle >= quiet_s:
+                return
+            await asyncio.sleep(min(quiet_s - idle, give_up - now))
+
+
 class GrpcServer:
     def __init__(
         self,
@@ -270,9 +313,14 @@ class GrpcServer:
         tls: GrpcTlsSettings | None = None,
         authorizer: Authorizer | None = None,
     ) -> None:
+        self._admission = Admission()
         # Tracing first so its span covers the whole call; metrics outside the error mapping so they see its code.
         self._server = grpc.aio.server(
-            interceptors=[aio_server_interceptor(), RpcMetricsInterceptor(), DomainErrorInterceptor(authorizer)]
+            interceptors=[
+                aio_server_interceptor(),
+                RpcMetricsInterceptor(),
+                DomainErrorInterceptor(authorizer, self._admission),
+            ]
         )
         self._health = HealthServicer()
         self._registrations = registrations
@@ -308,10 +356,20 @@ class GrpcServer:
             await self._set_serving(self._status())
 
     async def stop(self, grace: float = 10.0) -> None:
-        """Tell load balancers to stop sending, then let calls in flight finish."""
+        """Stop taking calls, then let the calls in flight finish, within `grace` seconds in all.
+
+        Health says NOT_SERVING, and each new call is refused UNAVAILABLE until none has come for DRAIN_QUIET_S
+        (at most half the grace); calls already running go on meanwhile. Only then is grpc's server stopped:
+        it cancels every call it has received but not yet handed to the service, and every call that comes
+        before the client reads its GOAWAY. Under load, stopping it at once left such calls CANCELLED, which
+        tells a client that it cancelled them itself, not to retry them.
+        """
         self._stopping = True
+        deadline = time.monotonic() + grace
         await self._health.enter_graceful_shutdown()
-        await self._server.stop(grace)
+        self._admission.close()
+        await self._admission.quiet(DRAIN_QUIET_S, limit_s=grace / 2)
+        await self._server.stop(max(deadline - time.monotonic(), 0.0))
 
     def _status(self) -> int:
         serving: int = health_pb2.HealthCheckResponse.SERVING

@@ -23,9 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
 from services.common import settings
 from services.common.embedded import (
     LOOPBACK,
@@ -42,9 +39,10 @@ from services.common.embedded import (
     spawn,
     terminate,
 )
+from services.common.health_cli import check_health
 from services.common.kafka import ensure_topics
-from services.common.settings import SERVICE_NAMES, KafkaSettings
-from services.dev_seed import DEMO_PURCHASE_ID, seed_demo
+from services.common.settings import SERVICE_NAMES, GrpcTlsSettings, KafkaSettings, SettingsError
+from services.dev_seed import DEMO_PURCHASE_ID, SeedingRefused, seed_demo
 from services.dev_supervision import supervise
 from services.insights.settings import insights_settings
 
@@ -69,6 +67,8 @@ class Platform:
     extra_env: dict[str, str] = field(default_factory=dict)
     startup_timeout_s: float = 60.0
     demo_balances: dict[str, int] = field(default_factory=dict, init=False)
+    # Why the demo was not seeded when the points service refused the demo's caller token (the platform runs on).
+    seed_refused: str | None = field(default=None, init=False)
     _admin_url: str | None = field(default=None, init=False, repr=False)
     _postgres: EmbeddedPostgres | None = field(default=None, init=False, repr=False)
     _broker: EmbeddedBroker | None = field(default=None, init=False, repr=False)
@@ -139,6 +139,19 @@ class Platform:
         env |= self._kafka_env() | {"LOYALTY_DATA_DIR": str(self.data_dir)}
         return env | self.extra_env
 
+    @property
+    def client_env(self) -> dict[str, str]:
+        """The environment dev's own calls (health checks, the demo) read TLS and the caller token from,
+        as the `loyalty` client commands do: the process's, with `extra_env` over it, as the services see it."""
+        return dict(os.environ) | self.extra_env
+
+    @property
+    def grpc_tls(self) -> GrpcTlsSettings:
+        try:
+            return settings.grpc_tls_settings(self.client_env)
+        except SettingsError as error:
+            raise StartupError(str(error)) from error
+
     def _kafka_env(self) -> dict[str, str]:
         return {"LOYALTY_KAFKA_BOOTSTRAP": self.kafka_bootstrap, "LOYALTY_KAFKA_IDEMPOTENCE": "false"}
 
@@ -147,13 +160,17 @@ class Platform:
     async def start(self) -> None:
         """Start everything; on any failure (or cancellation) stop what was started and re-raise."""
         self._check_ports_free()
+        self._check_tls()
         try:
             await self._start_databases()
             await self._start_kafka()
             self._stack.push_async_callback(self._stop_services)
             await self._start_services(SERVICE_NAMES)
             if self.seed:
-                self.demo_balances = await self.seed_demo()
+                try:
+                    self.demo_balances = await self.seed_demo()
+                except SeedingRefused as refused:
+                    self.seed_refused = str(refused)
         except BaseException:
             await self.stop()
             raise
@@ -172,6 +189,14 @@ class Platform:
             raise StartupError(
                 f"already in use: {', '.join(busy)}; is another `loyalty dev` running? "
                 "Stop it, or choose other ports (--kafka-port, LOYALTY_<SERVICE>_GRPC_PORT)."
+            )
+
+    def _check_tls(self) -> None:
+        if self.grpc_tls.serves_tls and self.grpc_tls.ca_file is None:
+            raise StartupError(
+                "LOYALTY_GRPC_TLS_CERT_FILE is set, so the services serve TLS only, but LOYALTY_GRPC_TLS_CA_FILE"
+                " is not: loyalty dev checks and seeds the services as the `loyalty` commands call them, trusting"
+                " that CA. Set it (a self-signed certificate is its own CA)."
             )
 
     async def _start_databases(self) -> None:
@@ -286,22 +311,23 @@ class Platform:
         self._processes[name] = process
         return process
 
+    async def health(self, name: str, timeout_s: float = 1.0) -> str:
+        """A service's health status (SERVING, ...) or why it did not answer, checked as `loyalty health` checks:
+        over TLS when LOYALTY_GRPC_TLS_CA_FILE is set, with LOYALTY_CALLER_TOKEN when set."""
+        return await check_health(self.grpc_address(name), server_name=None, timeout_s=timeout_s, env=self.client_env)
+
     async def _wait_serving(self, name: str, process: subprocess.Popen[bytes], deadline: float) -> None:
-        serving = health_pb2.HealthCheckResponse.SERVING
-        async with grpc.aio.insecure_channel(self.grpc_address(name)) as channel:
-            health = health_pb2_grpc.HealthStub(channel)
-            while True:
-                if process.poll() is not None:
-                    raise StartupError(self._failure(name, f"exited with code {process.returncode}"))
-                try:
-                    reply = await health.Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0)
-                    if reply.status == serving:
-                        return
-                except grpc.aio.AioRpcError:
-                    pass  # not listening yet, or still migrating
-                if time.monotonic() > deadline:
-                    raise StartupError(self._failure(name, f"not SERVING after {self.startup_timeout_s:.0f}s"))
-                await asyncio.sleep(0.2)
+        while True:
+            if process.poll() is not None:
+                raise StartupError(self._failure(name, f"exited with code {process.returncode}"))
+            status = await self.health(name)  # not listening yet, or still migrating, until SERVING
+            if status == "SERVING":
+                return
+            if time.monotonic() > deadline:
+                raise StartupError(
+                    self._failure(name, f"not SERVING after {self.startup_timeout_s:.0f}s (last check: {status})")
+                )
+            await asyncio.sleep(0.2)
 
     def _failure(self, name: str, what: str) -> str:
         path = self.log_path(name)
@@ -311,7 +337,7 @@ class Platform:
 
     async def seed_demo(self) -> dict[str, int]:
         """Enroll the demo members and record one purchase; returns each member's balance."""
-        return await seed_demo(self.grpc_address("points"))
+        return await seed_demo(self.grpc_address("points"), self.client_env)
 
 
 # -- the command ------------------------------------------------------------------------------
@@ -320,7 +346,8 @@ class Platform:
 def describe(platform: Platform) -> str:
     """What a person needs to use the running platform."""
     rows = ["", f"Loyalty platform is running. Data: {platform.data_dir}", ""]
-    rows += [f"  gRPC        {name:<8} {platform.grpc_address(name)}" for name in SERVICE_NAMES]
+    tls = "  (TLS)" if platform.grpc_tls.serves_tls else ""
+    rows += [f"  gRPC        {name:<8} {platform.grpc_address(name)}{tls}" for name in SERVICE_NAMES]
     if platform.dashboard_port:
         rows.append(f"  Dashboard   {platform.dashboard_url}  (insights: KPIs, liability, tiers, service scores)")
     rows.append(f"  Kafka       {platform.kafka_bootstrap}  (embedded Tansu: in memory, empty after a restart)")
@@ -330,6 +357,8 @@ def describe(platform: Platform) -> str:
     if platform.demo_balances:
         balances = ", ".join(f"{member} has {points} points" for member, points in platform.demo_balances.items())
         rows += ["", f"Demo: {balances} (purchase {DEMO_PURCHASE_ID}: 42.50 USD)."]
+    elif platform.seed_refused:
+        rows += ["", f"Demo not seeded: {platform.seed_refused}."]
     rows += ["", "To run a service yourself against this platform (stop dev's copy or change its port):"]
     rows += [f"  export {key}={shlex.quote(value)}" for key, value in sorted(platform.env_for("points").items())]
     rows += ["  loyalty serve points", "", "Press Ctrl-C to stop everything."]

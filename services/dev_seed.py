@@ -1,6 +1,13 @@
-"""The demo `loyalty dev` seeds: two members and a purchase, recorded through the points API as a client would."""
+"""The demo `loyalty dev` seeds: two members and a purchase, recorded through the points API as a client would.
+
+It calls as the `loyalty` client commands do: over TLS trusting LOYALTY_GRPC_TLS_CA_FILE when set, and with
+LOYALTY_CALLER_TOKEN when set, so it works on a platform that requires tokens.
+"""
 
 from __future__ import annotations
+
+import os
+from collections.abc import Mapping
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -8,6 +15,8 @@ from loyalty.common.v1 import common_pb2
 from loyalty.points.v1 import points_pb2, points_pb2_grpc
 
 from services.common.embedded import StartupError
+from services.common.settings import grpc_tls_settings
+from services.common.tls import grpc_channel
 
 DEMO_MEMBERS = (
     ("demo-alice", "alice@example.com", "Alice", "Demo"),
@@ -18,9 +27,21 @@ DEMO_PURCHASE_ID = "demo-purchase-0001"
 DEMO_AMOUNT = common_pb2.Money(amount_minor=4250, currency_code="USD")
 
 
-async def seed_demo(points_address: str) -> dict[str, int]:
-    """Enroll the demo members and record one purchase; returns each member's balance."""
-    async with grpc.aio.insecure_channel(points_address) as channel:
+_REFUSALS = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
+
+
+class SeedingRefused(StartupError):
+    """The points service refused the demo's calls for want of a (good) caller token: nothing else is wrong,
+    so `loyalty dev` runs on without the demo and says why."""
+
+
+async def seed_demo(points_address: str, env: Mapping[str, str] | None = None) -> dict[str, int]:
+    """Enroll the demo members and record one purchase; returns each member's balance.
+
+    TLS and the caller token come from `env` (the process's environment by default), as for the client commands.
+    """
+    env = os.environ if env is None else env
+    async with grpc_channel(points_address, grpc_tls_settings(env), env=env) as channel:
         points = points_pb2_grpc.PointsServiceStub(channel)
         try:
             for member_id, email, given_name, family_name in DEMO_MEMBERS:
@@ -28,7 +49,22 @@ async def seed_demo(points_address: str) -> dict[str, int]:
             await points.RecordPurchase(_demo_purchase(DEMO_MEMBERS[0][0]), timeout=10)
             return {m[0]: await _balance(points, m[0]) for m in DEMO_MEMBERS}
         except grpc.aio.AioRpcError as error:
+            if error.code() in _REFUSALS:
+                raise SeedingRefused(_refused(error, env)) from error
             raise StartupError(f"seeding the demo failed: {error.code().name}: {error.details()}") from error
+
+
+def _refused(error: grpc.aio.AioRpcError, env: Mapping[str, str]) -> str:
+    said = f"{error.code().name}: {error.details()}"
+    if not env.get("LOYALTY_CALLER_TOKEN"):
+        return (
+            f"the points service requires a token ({said}) and LOYALTY_CALLER_TOKEN is not set; set it to a"
+            " `service` or `admin` token of LOYALTY_AUTH_TOKENS to seed the demo (or pass --no-seed)"
+        )
+    return (
+        f"the points service refused LOYALTY_CALLER_TOKEN ({said}); it must be a `service` or `admin` token"
+        " of LOYALTY_AUTH_TOKENS (or LOYALTY_AUTH_TOKENS_FILE) to seed the demo (or pass --no-seed)"
+    )
 
 
 async def _enroll(

@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import os
 import sys
+from collections.abc import Mapping
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -24,9 +25,21 @@ from services.common.settings import SERVICE_NAMES, grpc_tls_settings, service_s
 from services.common.tls import grpc_channel
 
 
-async def check_health(address: str, *, server_name: str | None, timeout_s: float, service: str = "") -> str:
-    """The status name (SERVING, NOT_SERVING, ...) of the health entry `service`, or what kept it from answering."""
-    async with grpc_channel(address, grpc_tls_settings(os.environ), server_name=server_name) as channel:
+async def check_health(
+    address: str,
+    *,
+    server_name: str | None,
+    timeout_s: float,
+    service: str = "",
+    env: Mapping[str, str] | None = None,
+) -> str:
+    """The status name (SERVING, NOT_SERVING, ...) of the health entry `service`, or what kept it from answering.
+
+    The channel is the CLI's: TLS trusting LOYALTY_GRPC_TLS_CA_FILE when set, the caller token when set,
+    both read from `env` (the process's environment by default).
+    """
+    env = os.environ if env is None else env
+    async with grpc_channel(address, grpc_tls_settings(env), server_name=server_name, env=env) as channel:
         health = health_pb2_grpc.HealthStub(channel)
         try:
             reply = await health.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout_s)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import grpc
@@ -19,14 +20,16 @@ def server_credentials(tls: GrpcTlsSettings) -> grpc.ServerCredentials:
     return grpc.ssl_server_credentials([(Path(tls.key_file).read_bytes(), Path(tls.cert_file).read_bytes())])
 
 
-def grpc_channel(target: str, tls: GrpcTlsSettings, *, server_name: str | None = None) -> grpc.aio.Channel:
+def grpc_channel(
+    target: str, tls: GrpcTlsSettings, *, server_name: str | None = None, env: Mapping[str, str] | None = None
+) -> grpc.aio.Channel:
     """A channel to another service (or, from the CLI, to any): TLS trusting `tls.ca_file` when set,
-    and `LOYALTY_CALLER_TOKEN` (when set) on every call.
+    and `LOYALTY_CALLER_TOKEN` (when set, in `env` or else the process's environment) on every call.
 
     `server_name` is the name to expect in the server's certificate when it is not the target's host
     (a probe calling its own pod on 127.0.0.1).
     """
-    interceptors = [*aio_client_interceptors(), *caller_interceptors(os.environ)]
+    interceptors = [*aio_client_interceptors(), *caller_interceptors(os.environ if env is None else env)]
     if tls.ca_file is None:
         return grpc.aio.insecure_channel(target, interceptors=interceptors)
     credentials = grpc.ssl_channel_credentials(root_certificates=Path(tls.ca_file).read_bytes())

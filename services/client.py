@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
 import grpc
+from aiokafka import AIOKafkaProducer
 from babel.numbers import get_currency_precision
 from google.protobuf.timestamp_pb2 import Timestamp
 from loyalty.common.v1.common_pb2 import Money
@@ -26,6 +27,7 @@ from services.common.events import kafka_headers, new_envelope, timestamp
 from services.common.kafka import PURCHASES_TOPIC, new_producer
 from services.common.settings import grpc_tls_settings, service_settings
 from services.common.tls import grpc_channel
+from services.common.tracing import configure_tracing, publishing
 
 
 def add_client_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -120,6 +122,16 @@ def purchase_made_message(
     return envelope.SerializeToString(), kafka_headers(envelope)
 
 
+async def publish_purchase(
+    producer: AIOKafkaProducer, member_id: str, amount: Money, purchase_id: str | None = None
+) -> None:
+    """Publish a PurchaseMade made now under a producer span, as the outbox relay publishes: the envelope's
+    trace context and its `traceparent` header name that span, so the consumers' spans join its trace."""
+    with publishing(PURCHASES_TOPIC):
+        value, headers = purchase_made_message(member_id, amount, purchase_id)
+        await producer.send_and_wait(PURCHASES_TOPIC, value, key=member_id.encode(), headers=headers)
+
+
 async def _purchase(args: argparse.Namespace) -> int:
     amount = money(args.amount, args.currency)
     if args.via == "grpc":
@@ -129,11 +141,12 @@ async def _purchase(args: argparse.Namespace) -> int:
         note = " (duplicate: already recorded)" if response.duplicate else ""
         print(f"purchase {request.purchase_id}: {response.points_earned} points, balance {response.balance}{note}")
         return 0
-    value, headers = purchase_made_message(args.member_id, amount, args.purchase_id)
+    # The event starts a trace, exported like the services' when OTEL_EXPORTER_OTLP_ENDPOINT is set.
+    configure_tracing("cli")
     producer = new_producer(service_settings("points").kafka)
     try:
         await producer.start()
-        await producer.send_and_wait(PURCHASES_TOPIC, value, key=args.member_id.encode(), headers=headers)
+        await publish_purchase(producer, args.member_id, amount, args.purchase_id)
     finally:
         await producer.stop()
     print(f"published PurchaseMade for {args.member_id} to {PURCHASES_TOPIC}")

@@ -136,9 +136,10 @@ def within(trace_context: context.Context) -> Iterator[None]:
 
 
 @contextmanager
-def publishing(topic: str, traceparent: str) -> Iterator[str]:
-    """A producer span, child of the context an event was written in; yields the traceparent to send."""
-    parent = propagate.extract({"traceparent": traceparent} if traceparent else {})
+def publishing(topic: str, traceparent: str = "") -> Iterator[str]:
+    """A producer span, child of the context an event was written in (the current one when `traceparent` is
+    empty: a client publishing an event it makes now); yields the traceparent to send."""
+    parent = propagate.extract({"traceparent": traceparent}) if traceparent else None
     with _tracer.start_as_current_span(
         f"{topic} publish",
         context=parent,

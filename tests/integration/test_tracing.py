@@ -15,8 +15,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from services.client import money, record_purchase_request
+from services.common.events import decode, header
 from services.common.grpc_server import GrpcServer
-from services.common.kafka import POINTS_EVENTS_TOPIC
+from services.common.kafka import POINTS_EVENTS_TOPIC, PURCHASES_TOPIC
 from services.common.member_tiers import member_tiers_consumer
 from services.common.outbox import OutboxRelay
 from services.common.settings import GrpcTlsSettings, KafkaSettings, service_settings
@@ -25,7 +26,7 @@ from services.common.tracing import configure_tracing
 from services.points.main import build
 from services.tickets.claims import NOT_CREDITED, CreditLookup
 from services.tickets.domain import Claim
-from tests.integration.support import PoolFactory, eventually, running
+from tests.integration.support import PoolFactory, eventually, read_topic, run_cli, running
 
 CONSUMERS = ("rewards.member-tiers", "tickets.member-tiers")
 
@@ -135,3 +136,25 @@ async def test_a_service_calling_another_makes_a_client_span_the_server_span_han
     method = "/loyalty.points.v1.CreditLookupService/FindCredit"
     client = _only(finished, SpanKind.CLIENT, method)
     assert _only(_children(finished, client), SpanKind.SERVER, method)
+
+
+async def test_a_purchase_the_cli_publishes_to_kafka_carries_its_producer_span(
+    kafka_settings: KafkaSettings, spans: InMemorySpanExporter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOYALTY_KAFKA_BOOTSTRAP", kafka_settings.bootstrap)
+    monkeypatch.setenv("LOYALTY_KAFKA_IDEMPOTENCE", "false")
+    member_id = f"m-{uuid.uuid4().hex[:8]}"
+    assert await run_cli("purchase", member_id, "12.50", "--via", "kafka") == 0
+
+    async def published() -> list[str]:
+        records = await read_topic(kafka_settings, PURCHASES_TOPIC, 1, settle=0.5)
+        mine = [r for r in records if r.key == member_id.encode()]
+        return [header(r.headers, "traceparent") or "" for r in mine] + [
+            decode(r.value, r.headers)[0].traceparent for r in mine
+        ]
+
+    traceparent, in_envelope = await eventually(published, what=f"the CLI's purchase of {member_id}")
+    producer = _only(spans.get_finished_spans(), SpanKind.PRODUCER, f"{PURCHASES_TOPIC} publish")
+    assert producer.context is not None
+    assert traceparent == in_envelope
+    assert traceparent.startswith(f"00-{producer.context.trace_id:032x}-{producer.context.span_id:016x}-")

@@ -305,9 +305,10 @@ def _size(record: ConsumerRecord) -> int:
 
 
 def refusal_reason(error: BaseException) -> str:
-    """Why an event was dead-lettered: the domain's message, or what the database refused (VALUE_REFUSED)."""
+    """Why an event was dead-lettered: the domain's message (without a refused value of a personal field: the
+    reason is logged and kept in a header), or what the database refused (VALUE_REFUSED)."""
     if isinstance(error, DomainError):
-        return error.message
+        return error.logged
     return f"the database refused a value: {error}"
 
 

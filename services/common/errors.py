@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from services.common.redaction import is_sensitive_field
+
 
 class DomainError(Exception):
     """Base of every error a caller caused; never an INTERNAL error."""
@@ -16,17 +18,39 @@ class DomainError(Exception):
         super().__init__(message)
         self.message = message
 
+    @property
+    def logged(self) -> str:
+        """What logs (and dead-letter reasons) say of the error: the message, less what is the caller's alone."""
+        return self.message
+
 
 @dataclass(frozen=True)
 class FieldViolation:
     field: str
     description: str
+    # The refused value, quoted before the description in what the caller reads (it is their input); left out
+    # of logs for a field named like personal data or a secret (redaction.SENSITIVE_FIELDS). A description
+    # never quotes the value itself: pass it here.
+    value: str | None = None
+
+    @property
+    def text(self) -> str:
+        """What the caller reads: the value quoted, then the description."""
+        return self.description if self.value is None else f"{self.value!r} {self.description}"
+
+    @property
+    def logged(self) -> str:
+        return self.description if is_sensitive_field(self.field) else self.text
 
 
 class InvalidArgument(DomainError):
     def __init__(self, violations: list[FieldViolation]) -> None:
-        super().__init__("; ".join(f"{v.field}: {v.description}" for v in violations))
+        super().__init__("; ".join(f"{v.field}: {v.text}" for v in violations))
         self.violations = violations
+
+    @property
+    def logged(self) -> str:
+        return "; ".join(f"{v.field}: {v.logged}" for v in self.violations)
 
     @classmethod
     def single(cls, field: str, description: str) -> InvalidArgument:
@@ -71,8 +95,8 @@ class Violations:
     def __init__(self) -> None:
         self._items: list[FieldViolation] = []
 
-    def add(self, field: str, description: str) -> None:
-        self._items.append(FieldViolation(field, description))
+    def add(self, field: str, description: str, value: str | None = None) -> None:
+        self._items.append(FieldViolation(field, description, value))
 
     def about(self, field: str) -> bool:
         """Whether a violation names `field` already."""

@@ -99,7 +99,7 @@ def status_for(error: DomainError) -> grpc.Status:
         bad_request = error_details_pb2.BadRequest(
             field_violations=[
                 error_details_pb2.BadRequest.FieldViolation(
-                    field=_clipped(v.field, _MAX_DESCRIPTION), description=_clipped(v.description, _MAX_DESCRIPTION)
+                    field=_clipped(v.field, _MAX_DESCRIPTION), description=_clipped(v.text, _MAX_DESCRIPTION)
                 )
                 for v in shown
             ]
@@ -264,7 +264,9 @@ async def _refuse(context: grpc.aio.ServicerContext[Any, Any], error: Exception,
         status = _internal(error, method)
     else:
         status = status_for(refusal)
-        log.info("call refused", extra={"method": method, "code": status.code.name, "details": status.details})
+        # The caller's answer quotes what they sent; the log leaves out a refused value of a personal field.
+        details = _clipped(refusal.logged, _MAX_MESSAGE)
+        log.info("call refused", extra={"method": method, "code": status.code.name, "details": details})
     await context.abort_with_status(status)
 
 

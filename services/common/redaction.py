@@ -36,6 +36,13 @@ SENSITIVE_FIELDS = frozenset(
     }
 )
 
+
+def is_sensitive_field(name: str) -> bool:
+    """Whether a field, or a request field's path (`member.birth_date`, `records[2].email`), is named so."""
+    last = name.rsplit(".", 1)[-1].split("[", 1)[0]
+    return last.lower() in SENSITIVE_FIELDS
+
+
 # Every repetition that could run along a long word is bounded (schemes, an address's local part and
 # labels are short by their standards): unbounded, a value of 300,000 letters took each pattern minutes,
 # and the whole service with it, since lines are written on its event loop.

@@ -161,7 +161,7 @@ class PartnerAccrualConsumer(BatchConsumer):
         except DomainError as error:
             # The batch as a whole cannot be taken (no single program in force, say): nothing was written.
             for record, _ in items:
-                await self.dead_letter(record, dead_letters, f"refused: {error.message}")
+                await self.dead_letter(record, dead_letters, f"refused: {error.logged}")
             return
         except VALUE_REFUSED as error:
             # A value the database refuses (a member's total out of range, say) fails the whole batch, and would

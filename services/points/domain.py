@@ -114,7 +114,7 @@ def _check_birth_date(violations: Violations, text: str, today: date) -> None:
     except ValueError:
         born = None
     if born is None:
-        violations.add("birth_date", f"{text[:32]!r} is not a date of the form YYYY-MM-DD")
+        violations.add("birth_date", "is not a date of the form YYYY-MM-DD", value=text[:32])
     elif not EARLIEST_BIRTH_DATE <= born <= today:
         violations.add("birth_date", f"must be between {EARLIEST_BIRTH_DATE} and today")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import asyncpg
 import grpc
 import pytest
@@ -20,6 +22,7 @@ from services.common.errors import (
     Violations,
 )
 from services.common.grpc_server import _refuse, refusal_of, status_for
+from services.points.domain import Enrollment, validate_enrollment
 
 DETAILS_KEY = "grpc-status-details-bin"
 
@@ -184,3 +187,27 @@ def test_the_victim_of_a_deadlock_is_aborted_not_unknown() -> None:
     refusal = refusal_of(asyncpg.exceptions.DeadlockDetectedError("deadlock detected"))
     assert isinstance(refusal, Aborted)
     assert status_for(refusal).code == grpc.StatusCode.ABORTED
+
+
+async def test_a_refused_personal_value_reaches_the_caller_but_not_the_log(caplog: pytest.LogCaptureFixture) -> None:
+    """The caller reads the birth date they sent; the `call refused` line names the field and what is wrong."""
+    context = Aborting()
+    try:
+        validate_enrollment(Enrollment("m-1", "", "x" * 300, "", birth_date="1990-02-31"))
+    except InvalidArgument as error:
+        with caplog.at_level(logging.INFO, logger="services.common.grpc_server"), pytest.raises(grpc.aio.AbortError):
+            await _refuse(context, error, "/loyalty.points.v1.PointsService/EnrollMember")  # type: ignore[arg-type]
+    assert context.status is not None and "'1990-02-31' is not a date" in context.status.details
+    [logged] = [r for r in caplog.records if r.getMessage() == "call refused"]
+    details = str(logged.details)  # type: ignore[attr-defined]
+    assert "1990-02-31" not in details
+    assert "birth_date: is not a date of the form YYYY-MM-DD" in details
+    assert "given_name: must be at most 256 characters" in details
+
+
+def test_a_violation_of_a_field_not_named_like_personal_data_is_logged_whole() -> None:
+    error = InvalidArgument([FieldViolation("records[3].points", "must be positive", value="-5")])
+    assert error.message == error.logged == "records[3].points: '-5' must be positive"
+    personal = InvalidArgument([FieldViolation("member.email", "must be an email address", value="jane")])
+    assert personal.message == "member.email: 'jane' must be an email address"
+    assert personal.logged == "member.email: must be an email address"

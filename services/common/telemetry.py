@@ -82,6 +82,10 @@ class _RedactingJsonFormatter(JsonFormatter):
         super().__init__(**options)
         self._redactor = redactor
 
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        """ISO 8601 in UTC to the millisecond, `2026-12-07T03:05:09.801Z`: unambiguous across hosts and zones."""
+        return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(record.created))}.{int(record.msecs):03d}Z"
+
     def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
         return self._redactor.fields(log_data)
 

@@ -7,6 +7,7 @@ import json
 import logging
 import re
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -103,3 +104,12 @@ def test_a_secret_straddling_the_cut_is_redacted_whole() -> None:
     text = "x" * 1_990 + secret + "y" * 100
     cut = Redactor([secret]).text(text)
     assert "s3cret" not in cut and REDACTED[:10] in cut
+
+
+def test_the_time_is_iso_8601_in_utc_to_the_millisecond(log_lines: Lines) -> None:
+    before = datetime.now(UTC)
+    logging.getLogger("tests.redaction").info("now")
+    (line,) = log_lines()
+    written = str(line["time"])
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", written), written
+    assert abs(datetime.fromisoformat(written) - before) < timedelta(seconds=5)

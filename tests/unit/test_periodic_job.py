@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 import logging
 import uuid
 
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import StatusCode
 from prometheus_client import REGISTRY
 
+from services.common import runtime
 from services.common.runtime import PeriodicJob
+from services.common.telemetry import configure_logging
 
 
 def runs(job: str, outcome: str) -> float:
@@ -50,3 +58,36 @@ async def test_a_job_that_never_succeeded_has_no_last_success() -> None:
     await PeriodicJob(name, 60, run_once).run_logged()
     assert runs(name, "failed") == 1 and runs(name, "ok") == 0
     assert REGISTRY.get_sample_value("loyalty_job_last_success_timestamp_seconds", {"job": name}) is None
+
+
+async def test_each_run_is_logged_with_the_trace_id_of_its_span(monkeypatch: pytest.MonkeyPatch) -> None:
+    spans = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    monkeypatch.setattr(runtime, "tracer", provider.get_tracer("tests"))
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    stream = io.StringIO()
+    configure_logging("points", "INFO", stream=stream)
+    try:
+        name = f"traced-{uuid.uuid4().hex[:8]}"
+        await PeriodicJob(name, 60, _returns_three).run_logged()
+        await PeriodicJob(name, 60, _fails).run_logged()
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    ran, failed = [line for line in lines if line.get("job") == name]
+    ok_span, failed_span = spans.get_finished_spans()
+    assert ran["message"] == "job ran" and ran["trace_id"] == f"{ok_span.context.trace_id:032x}"
+    assert failed["message"] == "job failed; next run as scheduled"
+    assert failed["trace_id"] == f"{failed_span.context.trace_id:032x}"
+    assert failed_span.status.status_code == StatusCode.ERROR and failed_span.events[0].name == "exception"
+
+
+async def _returns_three() -> int:
+    return 3
+
+
+async def _fails() -> None:
+    raise OSError("database away")

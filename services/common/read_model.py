@@ -72,7 +72,7 @@ class ReadModelConsumer(TypedEventConsumer[WriteHandler]):
                     try:
                         await event.handler(writes, event.envelope, event.payload)
                     except DomainError as error:
-                        refusals.append((event, error.message))
+                        refusals.append((event, error.logged))
                         continue
                 batch.extend(writes)
                 applied += 1

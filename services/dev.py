@@ -119,6 +119,13 @@ class Platform:
         return insights_settings(os.environ | self.extra_env).dashboard_port
 
     @property
+    def metrics_ports(self) -> dict[str, int]:
+        """Each service's Prometheus port (LOYALTY_<SERVICE>_METRICS_PORT), leaving out those turned off (0)."""
+        env = self.client_env
+        ports = {name: settings.service_settings(name, env).metrics_port for name in SERVICE_NAMES}
+        return {name: port for name, port in ports.items() if port}
+
+    @property
     def dashboard_url(self) -> str:
         return f"http://{LOOPBACK}:{self.dashboard_port}/"
 
@@ -348,6 +355,9 @@ def describe(platform: Platform) -> str:
     rows = ["", f"Loyalty platform is running. Data: {platform.data_dir}", ""]
     tls = "  (TLS)" if platform.grpc_tls.serves_tls else ""
     rows += [f"  gRPC        {name:<8} {platform.grpc_address(name)}{tls}" for name in SERVICE_NAMES]
+    if metrics := platform.metrics_ports:
+        ports = ", ".join(f"{name} {port}" for name, port in metrics.items())
+        rows.append(f"  Metrics     http://{LOOPBACK}:<port>/metrics  ({ports})")
     if platform.dashboard_port:
         rows.append(f"  Dashboard   {platform.dashboard_url}  (insights: KPIs, liability, tiers, service scores)")
     rows.append(f"  Kafka       {platform.kafka_bootstrap}  (embedded Tansu: in memory, empty after a restart)")

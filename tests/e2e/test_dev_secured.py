@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from services.common.settings import SERVICE_NAMES
 from services.dev import describe
 from services.dev_seed import DEMO_MEMBERS
 from tests.certificates import self_signed
@@ -29,4 +30,8 @@ async def test_dev_starts_and_seeds_a_platform_that_serves_tls_and_requires_toke
         assert set(platform.demo_balances) == {member[0] for member in DEMO_MEMBERS}
         assert platform.demo_balances[DEMO_MEMBERS[0][0]] > 0
         assert await platform.health("points") == "SERVING"
-        assert "(TLS)" in describe(platform)
+        banner = describe(platform)
+        assert "(TLS)" in banner
+        # on_free_ports moved every metrics port: the banner names the ones the services use.
+        assert platform.metrics_ports.keys() == set(SERVICE_NAMES)
+        assert all(f"{name} {port}" in banner for name, port in platform.metrics_ports.items())

@@ -83,12 +83,33 @@ class LedgerApplication:
         """`read` of the member; for a member who owes points or is overdrawn, after what a hold that ran out
         freed has settled (see member_balances)."""
         member, result = await read(member_id)
-        if member.points_owed or member.points_overdrawn:
-            async with unit_of_work(self._pool) as connection:
-                locked = await _member(connection, member_id, lock=True)
-                await settlement.settle_freed(connection, locked, domain.utc_now())
+        if (member.points_owed or member.points_overdrawn) and await self._settle_freed(member_id):
             member, result = await read(member_id)
         return member, result
+
+    async def _settle_freed(self, member_id: str) -> bool:
+        """Settle what a hold that ran out freed, for a read; whether anything was settled.
+
+        A read writes only when there is something to settle (asked in a read-only snapshot first), never waits
+        on a transaction holding the member (whose own operation settles them first), and on a read-only
+        database (a failover) leaves them to settle later: a read must not wait or fail for it.
+        """
+        async with (
+            self._pool.acquire() as connection,
+            connection.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            member = await _member(connection, member_id, lock=False)
+            if not await settlement.freed_to_settle(connection, member, domain.utc_now()):
+                return False
+        try:
+            async with unit_of_work(self._pool) as connection:
+                locked = await store.lock_members(connection, [member_id], skip_locked=True)
+                if member_id not in locked:
+                    return False
+                await settlement.settle_freed(connection, locked[member_id], domain.utc_now())
+        except asyncpg.exceptions.ReadOnlySQLTransactionError:
+            return False
+        return True
 
     async def _read_balances(self, member_id: str) -> tuple[store.MemberRow, ledger.Balances]:
         async with (

@@ -127,6 +127,22 @@ async def settle_freed(connection: asyncpg.Connection, member: store.MemberRow, 
     return repaid
 
 
+async def freed_to_settle(connection: asyncpg.Connection, member: store.MemberRow, now: datetime) -> bool:
+    """Whether settle_freed would settle anything: a refunded credit's own points no open hold keeps while its
+    refunds left points owed or overdrawn, or (overdrawn) spendable points no open hold needs. Reads only."""
+    if not member.points_owed and not member.points_overdrawn:
+        return False
+    lots = await lots_store.open_lots(connection, member.member_id)
+    holds = await lots_store.open_holds(connection, member.member_id, now)
+    if member.points_overdrawn and ledger.free_points(lots, holds, now):
+        return True
+    settling = await refunds_store.lots_of_unsettled_reversals(connection, [member.member_id])
+    return any(
+        (claim.owed or member.points_overdrawn) and ledger.free_to_settle(lots, holds, lot_id, now)
+        for lot_id, claim in settling.items()
+    )
+
+
 async def _settle_own_freed(connection: asyncpg.Connection, member: store.MemberRow, now: datetime) -> int:
     settling = await refunds_store.lots_of_unsettled_reversals(connection, [member.member_id])
     if not settling:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -21,6 +22,7 @@ from tests.integration.points_ledger_support import (
     member_with_points,
     new_id,
 )
+from tests.integration.support import set_read_only
 from tests.integration.test_points_refunds import expire_while_held, purchase, refund, refunds
 
 __all__ = ["refunds"]
@@ -275,3 +277,32 @@ async def test_points_a_hold_kept_from_an_overdrawing_refund_cover_it_when_freed
     state = await books(pool, ledger, member_id)
     assert (state.entries_sum, state.available, state.overdrawn) == (0, 0, 0)
     assert_balanced(state)
+
+
+async def test_the_balance_of_an_overdrawn_member_reads_while_the_database_is_read_only(
+    pool: asyncpg.Pool, ledger: LedgerApplication, postgres_admin_url: str
+) -> None:
+    """A read-only database (a failover under way) still serves reads: the balance of a member who is overdrawn
+    (nothing a hold freed, nothing to settle) is read without a write transaction."""
+    _, member_id = await overdrawn_by_200(pool, ledger)
+    assert (await ledger.balances(member_id)).available == -200
+    await set_read_only(postgres_admin_url, pool, True)
+    try:
+        balances = await ledger.balances(member_id)
+        schedule_member, _ = await ledger.points_schedule(member_id)
+    finally:
+        await set_read_only(postgres_admin_url, pool, False)
+    assert balances.available == -200
+    assert schedule_member.member_id == member_id
+
+
+async def test_the_balance_of_an_overdrawn_member_does_not_wait_on_a_write_holding_the_member(
+    pool: asyncpg.Pool, ledger: LedgerApplication
+) -> None:
+    """A balance read is a read-only snapshot that never waits on a writer holding the member (a purchase batch,
+    a hold), whether or not the member is overdrawn."""
+    _, member_id = await overdrawn_by_200(pool, ledger)
+    async with pool.acquire() as writer, writer.transaction():
+        await writer.execute("SELECT 1 FROM members WHERE member_id = $1 FOR UPDATE", member_id)
+        balances = await asyncio.wait_for(ledger.balances(member_id), timeout=2)
+    assert balances.available == -200

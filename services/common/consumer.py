@@ -1,8 +1,8 @@
-"""Kafka consumers with an inbox and a dead-letter topic.
+"""Kafka consumers: the poll loop, retries, dead letters and offsets (BatchConsumer).
 
-Each event is applied in the transaction that also records its id in the
-inbox, so a redelivered event changes nothing (a batch of events shares one
-transaction). A message that cannot be parsed
+What a consumer does with a batch is its `process`; the event consumers
+(services/common/event_consumer.py) apply each event through the inbox, so a
+redelivered event changes nothing. A message that cannot be parsed
 or that the domain refuses goes to `<topic>.dlq` with the reason in the
 `dlq-reason` header, and the consumer moves on (one too large to go with its
 headers goes without its value: `dlq-omitted`). A database outage is not the
@@ -80,11 +80,12 @@ class BatchConsumer:
         raise NotImplementedError
 
     def partitions_assigned(self, partitions: set[int]) -> None:
-        """The group gave this consumer `partitions` (again): another member may have read them meanwhile.
+        """The group gave this consumer `partitions` (again): another member may have read them meanwhile."""
 
-        A subclass overriding it calls it too.
-        """
+    def assigned(self, partitions: set[int]) -> None:
+        """The group's assignment, as its rebalance listener reports it: counted, then told to partitions_assigned."""
         self._assignments += 1
+        self.partitions_assigned(partitions)
 
     @property
     def assigned_since_poll(self) -> bool:
@@ -98,7 +99,7 @@ class BatchConsumer:
             self.name,
             self.topic,
             max_poll_records=self.max_poll_records,
-            on_assignment=self.partitions_assigned,
+            on_assignment=self.assigned,
         )
         dead_letters = DeadLetters(self._kafka, self.topic)
         lost_logs = LostLogWatch(self._kafka)

@@ -71,7 +71,6 @@ class PartnerAccrualConsumer(BatchConsumer):
         self._answered_up_to: dict[int, int] = {}
 
     def partitions_assigned(self, partitions: set[int]) -> None:
-        super().partitions_assigned(partitions)
         for partition in partitions:
             self._answered_up_to.pop(partition, None)
 

@@ -146,10 +146,10 @@ async def test_a_partition_given_back_by_the_group_is_checked_for_what_another_m
     )
     a, b = [partner_consumer(pool, kafka_settings, "partner.accruals.v1") for _ in range(2)]
     await a.process([first], DeadLettersSentOrNot(fail=False))  # type: ignore[arg-type]
-    b.partitions_assigned({0})
+    b.assigned({0})
     await b.process([second], DeadLettersSentOrNot(fail=False))  # type: ignore[arg-type]
     await app.enroll(Enrollment(late, "", "", ""))
-    a.partitions_assigned({0})
+    a.assigned({0})
     again = DeadLettersSentOrNot(fail=False)
     await a.process([second], again)  # type: ignore[arg-type]
     assert await pool.fetchval("SELECT balance FROM members WHERE member_id = $1", late) == 0
@@ -175,9 +175,9 @@ async def test_a_batch_ending_after_its_partition_was_assigned_again_leaves_the_
         await busy.execute("SELECT 1 FROM members WHERE member_id = $1 FOR UPDATE", enrolled)
         in_flight = asyncio.ensure_future(a.process([first], DeadLettersSentOrNot(fail=False)))  # type: ignore[arg-type]
         await eventually(lambda: _waiting_for_a_lock(pool), what="A's batch waiting for its member")
-        b.partitions_assigned({0})
+        b.assigned({0})
         await b.process([second], DeadLettersSentOrNot(fail=False))  # type: ignore[arg-type]
-        a.partitions_assigned({0})
+        a.assigned({0})
     await in_flight
     await app.enroll(Enrollment(late, "", "", ""))
     again = DeadLettersSentOrNot(fail=False)

@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import logging
 import os
-import shlex
 import signal
 import subprocess
 import sys
@@ -42,7 +41,8 @@ from services.common.embedded import (
 from services.common.health_cli import check_health
 from services.common.kafka import ensure_topics
 from services.common.settings import SERVICE_NAMES, GrpcTlsSettings, KafkaSettings, SettingsError
-from services.dev_seed import DEMO_PURCHASE_ID, SeedingRefused, seed_demo
+from services.dev_banner import describe
+from services.dev_seed import SeedingRefused, seed_demo
 from services.dev_supervision import supervise
 from services.insights.settings import insights_settings
 
@@ -348,31 +348,6 @@ class Platform:
 
 
 # -- the command ------------------------------------------------------------------------------
-
-
-def describe(platform: Platform) -> str:
-    """What a person needs to use the running platform."""
-    rows = ["", f"Loyalty platform is running. Data: {platform.data_dir}", ""]
-    tls = "  (TLS)" if platform.grpc_tls.serves_tls else ""
-    rows += [f"  gRPC        {name:<8} {platform.grpc_address(name)}{tls}" for name in SERVICE_NAMES]
-    if metrics := platform.metrics_ports:
-        ports = ", ".join(f"{name} {port}" for name, port in metrics.items())
-        rows.append(f"  Metrics     http://{LOOPBACK}:<port>/metrics  ({ports})")
-    if platform.dashboard_port:
-        rows.append(f"  Dashboard   {platform.dashboard_url}  (insights: KPIs, liability, tiers, service scores)")
-    rows.append(f"  Kafka       {platform.kafka_bootstrap}  (embedded Tansu: in memory, empty after a restart)")
-    rows += [f"  PostgreSQL  {name:<8} {platform.database_url(name)}" for name in SERVICE_NAMES]
-    postgres_log = f"; PostgreSQL log {platform.postgres.log_path}" if platform.postgres else ""
-    rows.append(f"  Logs        {platform.log_dir}/{{{','.join(SERVICE_NAMES)},broker}}.log{postgres_log}")
-    if platform.demo_balances:
-        balances = ", ".join(f"{member} has {points} points" for member, points in platform.demo_balances.items())
-        rows += ["", f"Demo: {balances} (purchase {DEMO_PURCHASE_ID}: 42.50 USD)."]
-    elif platform.seed_refused:
-        rows += ["", f"Demo not seeded: {platform.seed_refused}."]
-    rows += ["", "To run a service yourself against this platform (stop dev's copy or change its port):"]
-    rows += [f"  export {key}={shlex.quote(value)}" for key, value in sorted(platform.env_for("points").items())]
-    rows += ["  loyalty serve points", "", "Press Ctrl-C to stop everything."]
-    return "\n".join(rows)
 
 
 def _parser() -> argparse.ArgumentParser:

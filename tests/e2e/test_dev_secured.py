@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from services.common.settings import SERVICE_NAMES
-from services.dev import describe
+from services.dev_banner import describe
 from services.dev_seed import DEMO_MEMBERS
 from tests.certificates import self_signed
 from tests.e2e.conftest import running_platform

@@ -131,13 +131,19 @@ def free_to_settle(lots: Sequence[Lot], holds: Sequence[OpenHold], lot_id: uuid.
 
 def free_points(lots: Sequence[Lot], holds: Sequence[OpenHold], now: datetime) -> list[Draw]:
     """The spendable points no open hold needs to keep its backing, lot by lot, those that expire first first."""
+    spendable = sorted((lot for lot in lots if lot.spendable(now)), key=_first_expiring)
+    return free_of(lots, holds, [lot.lot_id for lot in spendable], now)
+
+
+def free_of(lots: Sequence[Lot], holds: Sequence[OpenHold], lot_ids: Iterable[uuid.UUID], now: datetime) -> list[Draw]:
+    """The points of `lot_ids`, in that order, no open hold needs to keep its backing (free_to_settle)."""
     draws: list[Draw] = []
-    for lot in sorted((lot for lot in lots if lot.spendable(now)), key=_first_expiring):
-        free = free_to_settle(lots, holds, lot.lot_id, now)
+    for lot_id in lot_ids:
+        free = free_to_settle(lots, holds, lot_id, now)
         if free:
-            draws.append(Draw(lot.lot_id, free))
+            draws.append(Draw(lot_id, free))
             # The next lot's share is worked out with this one's given up.
-            lots = [replace(x, remaining=x.remaining - free) if x.lot_id == lot.lot_id else x for x in lots]
+            lots = [replace(lot, remaining=lot.remaining - free) if lot.lot_id == lot_id else lot for lot in lots]
     return draws
 
 

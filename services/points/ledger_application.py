@@ -8,7 +8,8 @@ member run one after another: no lost update, no overspend.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -94,11 +95,7 @@ class LedgerApplication:
         on a transaction holding the member (whose own operation settles them first), and on a read-only
         database (a failover) leaves them to settle later: a read must not wait or fail for it.
         """
-        async with (
-            self._pool.acquire() as connection,
-            connection.transaction(isolation="repeatable_read", readonly=True),
-        ):
-            member = await _member(connection, member_id, lock=False)
+        async with self._snapshot(member_id) as (connection, member):
             if not await settlement.freed_to_settle(connection, member, domain.utc_now()):
                 return False
         try:
@@ -111,20 +108,21 @@ class LedgerApplication:
             return False
         return True
 
-    async def _read_balances(self, member_id: str) -> tuple[store.MemberRow, ledger.Balances]:
+    @asynccontextmanager
+    async def _snapshot(self, member_id: str) -> AsyncIterator[tuple[asyncpg.Connection, store.MemberRow]]:
+        """A read-only snapshot (repeatable read) and the member as it shows."""
         async with (
             self._pool.acquire() as connection,
             connection.transaction(isolation="repeatable_read", readonly=True),
         ):
-            member = await _member(connection, member_id, lock=False)
+            yield connection, await _member(connection, member_id, lock=False)
+
+    async def _read_balances(self, member_id: str) -> tuple[store.MemberRow, ledger.Balances]:
+        async with self._snapshot(member_id) as (connection, member):
             return member, await _balances(connection, member_id, domain.utc_now())
 
     async def _read_schedule(self, member_id: str) -> tuple[store.MemberRow, schedule.Schedule]:
-        async with (
-            self._pool.acquire() as connection,
-            connection.transaction(isolation="repeatable_read", readonly=True),
-        ):
-            member = await _member(connection, member_id, lock=False)
+        async with self._snapshot(member_id) as (connection, member):
             now = domain.utc_now()
             lots = await lots_store.open_lots(connection, member_id)
             holds = await lots_store.open_holds(connection, member_id, now)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
@@ -149,13 +149,7 @@ async def _settle_own_freed(connection: asyncpg.Connection, member: store.Member
         return 0
     lots = await lots_store.open_lots(connection, member.member_id)
     holds = await lots_store.open_holds(connection, member.member_id, now)
-    freed = []
-    for lot_id in settling:
-        free = ledger.free_to_settle(lots, holds, lot_id, now)
-        if free:
-            freed.append(ledger.Draw(lot_id, free))
-            # The next lot's share is worked out with this one's given up.
-            lots = [replace(lot, remaining=lot.remaining - free) if lot.lot_id == lot_id else lot for lot in lots]
+    freed = ledger.free_of(lots, holds, settling, now)
     _, repaid = await settle_from_own_points(connection, {member.member_id: freed})
     return repaid.get(member.member_id, 0)
 

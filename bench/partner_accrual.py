@@ -12,6 +12,10 @@ answer in the points database:
 
 - ceiling: asyncpg COPY of `--records` rows shaped like accepted accruals into
   a plain table on the same Postgres;
+- for what limits any intake that answers a batch at a time: the same rows
+  COPYed a batch of `--batch` at a time, each batch committed, into a plain
+  table, and into one keyed by (partner, transaction id), the duplicate check
+  no intake can skip. No parsing, no member check, no ledger;
 - Kafka: `--records` AccrualRecords produced to partner.accruals.v1 and
   applied by the points service;
 - gRPC: the same number through StreamAccruals in batches of `--batch`, at
@@ -98,15 +102,39 @@ def _records(prefix: str, members: list[str], count: int, rng: random.Random) ->
     return records
 
 
-async def _copy_ceiling(connection: asyncpg.Connection, records: list[pb.AccrualRecord]) -> float:
-    await connection.execute(
-        """CREATE TEMP TABLE copy_ceiling (partner_id text, partner_transaction_id text, member_id text,
-                                            points bigint, amount numeric, received_at timestamptz)"""
-    )
+def _copy_rows(records: list[pb.AccrualRecord]) -> list[tuple[object, ...]]:
     now = datetime.now(UTC)
-    rows = [("bench", r.partner_transaction_id, r.member_id, int(r.amount), int(r.amount), now) for r in records]
+    return [("bench", r.partner_transaction_id, r.member_id, int(r.amount), int(r.amount), now) for r in records]
+
+
+async def _copy_table(connection: asyncpg.Connection, name: str, *, keyed: bool = False) -> None:
+    key = ", PRIMARY KEY (partner_id, partner_transaction_id)" if keyed else ""
+    await connection.execute(
+        f"""CREATE TEMP TABLE {name} (partner_id text, partner_transaction_id text, member_id text,
+                                      points bigint, amount numeric, received_at timestamptz{key})"""
+    )
+
+
+async def _copy_ceiling(connection: asyncpg.Connection, records: list[pb.AccrualRecord]) -> float:
+    await _copy_table(connection, "copy_ceiling")
+    rows = _copy_rows(records)
     started = time.perf_counter()
     await connection.copy_records_to_table("copy_ceiling", records=rows)
+    return len(rows) / (time.perf_counter() - started)
+
+
+async def _copy_in_batches(
+    connection: asyncpg.Connection, records: list[pb.AccrualRecord], size: int, *, keyed: bool
+) -> float:
+    """The least a batch-at-a-time intake costs: each batch COPYed and committed on its own, nothing else done;
+    `keyed` adds the one check no intake can skip, the unique (partner, transaction id). Resent records are left
+    out (an intake answers them DUPLICATE), in both, so that the two copy the same rows."""
+    name = "copy_batches_keyed" if keyed else "copy_batches"
+    await _copy_table(connection, name, keyed=keyed)
+    rows = list({row[1]: row for row in _copy_rows(records)}.values())
+    started = time.perf_counter()
+    for start in range(0, len(rows), size):
+        await connection.copy_records_to_table(name, records=rows[start : start + size])
     return len(rows) / (time.perf_counter() - started)
 
 
@@ -189,6 +217,8 @@ async def main(
         try:
             members = await _members(connection, member_count, tier)
             ceiling = await _copy_ceiling(connection, _records("copy", members, count, rng))
+            batched = await _copy_in_batches(connection, _records("batches", members, count, rng), batch, keyed=False)
+            keyed = await _copy_in_batches(connection, _records("keyed", members, count, rng), batch, keyed=True)
             kafka_rate = await _kafka(running, connection, _records("kafka", members, count, rng))
             await _outbox_drained(connection)
             grpc_rate, latencies = await _grpc(running, _records("grpc", members, count, rng), batch, window)
@@ -199,6 +229,8 @@ async def main(
     print(f"{count} records, {member_count} members, ~1% resent, ~5% to {HOT_MEMBERS} hot members, {services}")
     print(f"  program: {program or 'none'}")
     print(f"  ceiling: COPY into a plain table     {ceiling:10.0f} rows/s")
+    print(f"  COPY, a commit per batch of {batch:<5}    {batched:10.0f} rows/s      ratio {batched / ceiling:.3f}")
+    print(f"  the same, keyed by transaction id    {keyed:10.0f} rows/s      ratio {keyed / ceiling:.3f}")
     print(f"  Kafka partner.accruals.v1            {kafka_rate:10.0f} records/s   ratio {kafka_rate / ceiling:.3f}")
     print(f"  gRPC StreamAccruals, batch {batch:<5}    {grpc_rate:10.0f} records/s   ratio {grpc_rate / ceiling:.3f}")
     print(f"  gRPC batch acknowledgement, {window} unanswered   p50 {acks.p50_ms:8.1f} ms   p99 {acks.p99_ms:8.1f} ms")

@@ -13,12 +13,14 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
 import grpc
 import psutil
 from loyalty.points.v1 import points_pb2 as pb
 from loyalty.points.v1 import points_pb2_grpc, program_pb2, program_pb2_grpc
 
 from services.common.embedded import free_port
+from services.common.group_commit import GroupCommit
 from services.dev import Platform
 
 Call = Callable[[], Awaitable[object]]
@@ -79,10 +81,11 @@ async def open_loop(call: Call, *, rate: float, seconds: float) -> Figures:
     return figures(latencies, time.perf_counter() - started)
 
 
-def _serve_echo(port: int) -> None:
+def _serve_echo(port: int, database_url: str | None) -> None:
     async def serve() -> None:
         server = grpc.aio.server()
-        echo = grpc.unary_unary_rpc_method_handler(_echo)
+        handler = _echo if database_url is None else await _durable_echo(database_url)
+        echo = grpc.unary_unary_rpc_method_handler(handler)
         server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("bench.Echo", {"Echo": echo})])
         server.add_insecure_port(f"127.0.0.1:{port}")
         await server.start()
@@ -95,6 +98,25 @@ async def _echo(request: bytes, context: object) -> bytes:
     return request
 
 
+async def _durable_echo(database_url: str) -> Callable[[bytes, object], Awaitable[bytes]]:
+    """An echo that commits each call's request to PostgreSQL before answering, concurrent calls sharing a
+    transaction as RecordPurchase's do: the least one durable write per call costs on this stack."""
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
+    await pool.execute("CREATE TABLE IF NOT EXISTS bench_echo (request bytea NOT NULL)")
+
+    async def write(requests: list[bytes]) -> list[bytes]:
+        async with pool.acquire() as connection, connection.transaction():
+            await connection.execute("INSERT INTO bench_echo SELECT unnest($1::bytea[])", requests)
+        return requests
+
+    batches: GroupCommit[bytes, bytes] = GroupCommit("bench_echo", write, conflict_keys=lambda _: ())
+
+    async def echo(request: bytes, context: object) -> bytes:
+        return await batches.submit(request)
+
+    return echo
+
+
 @dataclass(frozen=True)
 class Echo:
     call: Call
@@ -102,10 +124,11 @@ class Echo:
 
 
 @asynccontextmanager
-async def echo_server() -> AsyncIterator[Echo]:
-    """An empty gRPC server in its own process, like a service process; yields a call to it and its pid."""
+async def echo_server(database_url: str | None = None) -> AsyncIterator[Echo]:
+    """An empty gRPC server in its own process, like a service process; yields a call to it and its pid. With
+    `database_url`, each call is first committed there (see `_durable_echo`)."""
     port = free_port()
-    process = multiprocessing.get_context("spawn").Process(target=_serve_echo, args=(port,), daemon=True)
+    process = multiprocessing.get_context("spawn").Process(target=_serve_echo, args=(port, database_url), daemon=True)
     process.start()
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:

@@ -4,7 +4,10 @@
 
 Prints, for the echo server (the ceiling) and RecordPurchase: closed-loop
 throughput with `--clients` concurrent callers, and p50/p99 latency at a fixed
-`--rate` of calls per second. RecordPurchase is measured twice: with the whole
+`--rate` of calls per second. Between the two, the same echo server committing
+each call's request to the points database before answering (concurrent calls
+sharing a transaction, as RecordPurchase's do): the floor one durable write a
+call puts under any such service on this stack. RecordPurchase is measured twice: with the whole
 platform running, and with the points service alone (its PostgreSQL and the
 broker still there, its events still published). On a small machine the other
 services, working through every PointsEarned event, and the broker serving
@@ -86,6 +89,19 @@ def platform_cpu(running: Platform, others: list[str]) -> CpuMeter:
     return CpuMeter(groups)
 
 
+async def _durable_echo(running: Platform, *, rate: float, clients: int, seconds: float) -> Measured:
+    """The echo server committing each call to the points database first: a floor under any durable call."""
+    async with echo_server(running.database_url("points")) as echo:
+        cpu = CpuMeter(
+            {
+                "echo server": lambda: [psutil.Process(echo.pid)],
+                "PostgreSQL": lambda: postgres_processes(running),
+                "load generator": this_process,
+            }
+        )
+        return await measure(echo.call, cpu, rate=rate, clients=clients, seconds=seconds)
+
+
 async def main(seconds: float, clients: int, rate: float, program: Path | None) -> None:
     async with platform() as running:
         currency = (await apply_program(running, program)).currency if program else "USD"
@@ -96,6 +112,7 @@ async def main(seconds: float, clients: int, rate: float, program: Path | None) 
             purchase: Call = lambda: points.RecordPurchase(record_purchase_request(next(members), price))  # noqa: E731
             echo_cpu = CpuMeter({"echo server": lambda: [psutil.Process(echo.pid)], "load generator": this_process})
             echoed = await measure(echo.call, echo_cpu, rate=rate, clients=clients, seconds=seconds)
+            durable = await _durable_echo(running, rate=rate, clients=clients, seconds=seconds)
             others = [name for name in SERVICE_NAMES if name != "points"]
             whole = await measure(purchase, platform_cpu(running, others), rate=rate, clients=clients, seconds=seconds)
             for name in others:
@@ -106,13 +123,13 @@ async def main(seconds: float, clients: int, rate: float, program: Path | None) 
     print(f"closed loop, {clients} concurrent clients, {seconds:.0f} s each")
     print(echoed.closed.line("  echo server (ceiling)"))
     print(cpu_line(echoed.cpu_ms))
-    for label, measured in runs:
+    for label, measured in [("echo writing each call durably", durable), *runs]:
         ratio = measured.closed.rate / echoed.closed.rate
         print(measured.closed.line(f"  {label}") + f"   ratio to ceiling {ratio:.2f}")
         print(cpu_line(measured.cpu_ms))
     print(f"open loop at {rate:.0f} calls/s, {seconds:.0f} s each")
     print(echoed.paced.line("  echo server (ceiling)"))
-    for label, measured in runs:
+    for label, measured in [("echo writing each call durably", durable), *runs]:
         print(measured.paced.line(f"  {label}"))
 
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import NamedTuple
 
 from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -35,9 +36,12 @@ class Unstorable(NamedTuple):
 def parsed_time(stamp: Timestamp) -> datetime | None:
     """An aware UTC datetime, or None for seconds or nanos outside Timestamp's range."""
     try:
-        return stamp.ToDatetime(tzinfo=UTC)
+        moment = stamp.ToDatetime(tzinfo=UTC)
     except (ValueError, OverflowError):
         return None
+    if moment in (datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)):
+        return None
+    return moment
 
 
 def refuse_unstorable(request: Message) -> None:
@@ -73,6 +77,10 @@ def _in_value(field: FieldDescriptor, value: object, path: str) -> Unstorable | 
         return Unstorable(path, NUL_CHARACTER)
     if field.type != FieldDescriptor.TYPE_MESSAGE or not isinstance(value, Message):
         return None
+    if isinstance(value, Duration) and not (
+        -999_999_999 <= value.nanos <= 999_999_999 and (value.seconds * value.nanos >= 0)
+    ):
+        return Unstorable(path, "is not a valid duration")
     if isinstance(value, Timestamp):
         return None if parsed_time(value) is not None else Unstorable(path, INVALID_TIMESTAMP)
     return unstorable_field(value, path + ".")

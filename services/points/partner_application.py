@@ -110,6 +110,9 @@ class PartnerApplication:
         return IssuedKey(credential_id, api_key)
 
     async def revoke_key(self, partner_id: str, credential_id: str) -> datetime:
+        violations = Violations()
+        check_partner_id(violations, partner_id)
+        violations.raise_if_any()
         try:
             parsed = uuid.UUID(credential_id)
         except ValueError:

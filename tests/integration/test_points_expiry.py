@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
@@ -319,3 +319,56 @@ async def test_a_dormant_member_is_reminded_before_the_inactivity_policy_expires
         (200, dormant_at.date()),
         (210, add_months(now, 36).date()),
     ]
+
+
+DORMANT_REMINDED = (
+    "id: dormant\neffective_from: 2020-01-01\ncurrency: USD\n"
+    "earning: {base_rates: {USD: 2}}\nexpiry: {inactivity_months: 24, reminder_days: 30}\n"
+)
+
+
+async def test_points_credited_after_a_pass_found_nothing_to_remind_of_are_still_reminded_before_inactivity_takes_them(
+    pool: asyncpg.Pool, ledger: LedgerApplication
+) -> None:
+    """expiry.reminder_days: remind "before the date the member's points would go for want of activity". A pass
+    that found the member with no points must not count as the reminder for that date: points credited since
+    without activity (goodwill, a correction, a birthday bonus) go on the same date and deserve one."""
+    programs = ProgramApplication(pool)
+    await programs.apply(DORMANT_REMINDED)
+    app = PointsApplication(pool, 2, programs)
+    member = await app.enroll(Enrollment(new_id("m"), "", "", ""))  # never active: nothing to lose yet
+    job = ExpiryJob(pool, programs)
+    dormant_at = add_months(member.enrolled_at.astimezone(UTC), 24)
+    await job.run_once(dormant_at - 20 * DAY)  # within the 30 days, 0 points: nothing to say
+    await ledger.adjust(member.member_id, 50, "goodwill", "agent-7", new_id("adj"))  # not activity: same date
+    await job.run_once(dormant_at - 10 * DAY)
+    await job.run_once(dormant_at + DAY)
+    assert [e.points for e in await events_of(pool, member.member_id, events.PointsExpired)] == [50]  # type: ignore[attr-defined]
+    reminders = await events_of(pool, member.member_id, events.PointsExpiring)
+    assert [(e.points, e.expires_at.ToDatetime(UTC)) for e in reminders] == [(50, dormant_at)]  # type: ignore[attr-defined]
+
+
+async def test_the_inactivity_policy_takes_the_points_at_the_first_pass_after_the_date_it_announced(
+    pool: asyncpg.Pool, ledger: LedgerApplication
+) -> None:
+    """docs/program.md, inactivity_expires_at: "the date PointsExpiring announces, and the job takes them at its
+    first pass after it". A member last active on 29 February is announced the 28th two years on (months added
+    as add_months adds them), so the job takes the points on the 28th, not on 1 March."""
+    programs = ProgramApplication(pool)
+    await programs.apply(DORMANT_REMINDED)
+    app = PointsApplication(pool, 2, programs)
+    member_id = new_id("m")
+    await app.enroll(Enrollment(member_id, "", "", ""))
+    await app.record_purchase(Purchase(new_id("p"), member_id, Money(10000, "USD"), (), utc_now(), ""))
+    last_active = datetime(2032, 2, 29, 10, 0, tzinfo=UTC)
+    await pool.execute(
+        "UPDATE members SET enrolled_at = $2, last_activity_at = $2 WHERE member_id = $1", member_id, last_active
+    )
+    job = ExpiryJob(pool, programs)
+    announced_date = datetime(2034, 2, 28, 10, 0, tzinfo=UTC)
+    await job.run_once(announced_date - 10 * DAY)
+    reminders = await events_of(pool, member_id, events.PointsExpiring)
+    assert [(e.points, e.expires_at.ToDatetime(UTC)) for e in reminders] == [(200, announced_date)]  # type: ignore[attr-defined]
+
+    await job.run_once(announced_date + timedelta(hours=2))  # the first pass after the announced date
+    assert [e.points for e in await events_of(pool, member_id, events.PointsExpired)] == [200]  # type: ignore[attr-defined]

@@ -393,3 +393,49 @@ async def test_members_off_the_ladder_are_put_on_it_by_activity_or_by_the_requal
     await pool.execute("UPDATE members SET tier = 'base' WHERE member_id = $1", late)  # the ladder it read
     assert await job.run_once() == 1
     assert (await app.member(late)).tier == "member"
+
+
+async def test_the_points_of_a_purchase_stamped_a_little_ahead_do_not_keep_the_tier_they_earned(
+    pool: asyncpg.Pool,
+) -> None:
+    """docs/program.md, Requalification: under `rolling` a tier is judged "on the window_months before that moment,
+    so the points that earned a tier do not also keep it". A purchase's occurred_at may be up to 24 hours ahead of
+    the service's clock (a till's clock running fast); the points it earned the tier with still must not keep it."""
+    programs = await program(pool, POINTS_PROGRAM)
+    app = PointsApplication(pool, 1, programs)
+    member_id = await enrolled(app)
+    ahead = Purchase(new_id("p"), member_id, Money(15000, "USD"), (), datetime.now(UTC) + timedelta(hours=2), "")
+    await app.record_purchase(ahead)  # 1,500 points: silver
+    assert (await app.member(member_id)).tier == "silver"
+    requalify_at = await pool.fetchval("SELECT requalify_at FROM members WHERE member_id = $1", member_id)
+
+    await RequalificationJob(pool, programs).run_once(requalify_at + timedelta(minutes=5))
+    # Nothing earned since the member reached silver: the tier goes, as it does for a purchase stamped a moment ago.
+    assert (await app.member(member_id)).tier == "member"
+
+
+async def test_members_above_a_first_tier_a_new_version_adds_below_them_are_still_requalified(
+    pool: asyncpg.Pool,
+) -> None:
+    """docs/program.md, Requalification: "A tier above the first is checked when its window ends". Members who
+    held the first tier of the old ladder hold a tier above the first once a version adds a lower one, with no
+    requalification date: they must be judged like any other silver member, not keep silver for ever."""
+    ladder = POINTS_PROGRAM.replace(
+        "    - {name: member, threshold: 0}\n    - {name: silver, threshold: 1000, earn_bonus_percent: 10}\n",
+        "    - {name: silver, threshold: 0}\n    - {name: gold, threshold: 1000}\n",
+    )
+    programs = await program(pool, ladder)
+    app = PointsApplication(pool, 1, programs)
+    member_id = await enrolled(app)
+    assert (await app.member(member_id)).tier == "silver"  # the first tier: nothing to requalify
+    await programs.apply(
+        ladder.replace("effective_from: 2020-01-01", "effective_from: 2021-01-01").replace(
+            "    - {name: silver, threshold: 0}\n",
+            "    - {name: blue, threshold: 0}\n    - {name: silver, threshold: 500}\n",
+        )
+    )
+    job = RequalificationJob(pool, programs)
+    await job.run_once()
+    await job.run_once(datetime.now(UTC) + timedelta(days=800))  # over two rolling windows without a point earned
+    assert (await app.member(member_id)).tier == "blue"
+    assert [type(e) for e in await tier_events(pool, member_id)] == [events.TierLost]

@@ -166,7 +166,12 @@ class ExpiryJob:
 
     async def _remind_dormant(self, now: datetime, remind_before: timedelta, inactivity_months: int) -> int:
         """One PointsExpiring per member whose points the inactivity policy takes within the reminder window, once
-        for each date: activity since moves the date, and the member is reminded again before the new one."""
+        for each date: activity since moves the date, and the member is reminded again before the new one.
+
+        Only a member who has points the date would take is reminded, and only then does the date count as
+        reminded: points credited later without activity (goodwill, a correction, a birthday bonus) go on the
+        same date, and a later pass reminds the member of them.
+        """
         # The index on when members were last active narrows the search; a day either side covers month ends.
         active_from = add_months(now, -inactivity_months) - timedelta(days=1)
         active_until = add_months(now + remind_before, -inactivity_months) + timedelta(days=1)
@@ -185,15 +190,18 @@ class ExpiryJob:
                               AND GREATEST(last_activity_at, enrolled_at) < $2
                               AND dormant_at > $4 AND dormant_at <= $4 + $5::interval
                               AND inactivity_reminded_for IS DISTINCT FROM dormant_at
+                              AND EXISTS (SELECT 1 FROM lots l
+                                           WHERE l.member_id = members.member_id AND l.remaining > 0
+                                             AND (l.expires_at IS NULL OR l.expires_at > dormant_at))
                             ORDER BY member_id LIMIT $6
                               FOR UPDATE OF members SKIP LOCKED),
                        marked AS (
                            UPDATE members m SET inactivity_reminded_for = d.dormant_at
                              FROM due d WHERE m.member_id = d.member_id
                            RETURNING m.member_id, d.dormant_at)
-                       SELECT k.member_id, k.dormant_at, coalesce(sum(l.remaining), 0)::bigint AS points
-                         FROM marked k LEFT JOIN lots l ON l.member_id = k.member_id AND l.remaining > 0
-                                                       AND (l.expires_at IS NULL OR l.expires_at > k.dormant_at)
+                       SELECT k.member_id, k.dormant_at, sum(l.remaining)::bigint AS points
+                         FROM marked k JOIN lots l ON l.member_id = k.member_id AND l.remaining > 0
+                                                  AND (l.expires_at IS NULL OR l.expires_at > k.dormant_at)
                         GROUP BY k.member_id, k.dormant_at""",
                     active_from,
                     active_until,
@@ -209,7 +217,6 @@ class ExpiryJob:
                         expires_at=timestamp(record["dormant_at"]),
                     )
                     for record in records
-                    if record["points"] > 0
                 ]
                 await add_events(connection, POINTS_EVENTS_TOPIC, _envelopes(expiring, now))
             reminded += len(expiring)

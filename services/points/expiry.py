@@ -25,6 +25,34 @@ from services.points.program_application import ProgramApplication
 
 SOURCE = "loyalty.points"
 
+# A member's points go for want of activity `inactivity_months` after the later of their enrolment and last
+# activity, a day past the month's end becoming its last day (ExpiryPolicy.dormant_at): 31 January + 1 month is
+# 28 February, up to 3 days before the plain shift. The index on last activity is searched this much wider (a day
+# to spare) than the pass's time less the months, and the exact date checked on each member found
+# (tests/unit/test_points_expiry_dates.py).
+MONTH_END_SLACK = timedelta(days=4)
+
+
+def dormant_at_sql(last_active: str, months: str) -> str:
+    """ExpiryPolicy.dormant_at in SQL, for the sweep and the reminders, so both use the date GetPointsSchedule shows
+    and PointsExpiring announces: months added in UTC whatever the session's zone, and PostgreSQL's timestamp +
+    interval, like add_months, makes a day past the month's end its last day (pinned by
+    tests/integration/test_points_expiry.py). `last_active` and `months` are SQL expressions."""
+    return f"(({last_active}) AT TIME ZONE 'UTC' + make_interval(months => {months})) AT TIME ZONE 'UTC'"
+
+
+def last_active_before(dormant_by: datetime, months: int) -> datetime:
+    """Every member whose points the inactivity policy takes by `dormant_by` was last active before this."""
+    return add_months(dormant_by, -months) + MONTH_END_SLACK
+
+
+def last_active_from(dormant_after: datetime, months: int) -> datetime:
+    """Every member whose points the inactivity policy takes after `dormant_after` was last active at or after this."""
+    return add_months(dormant_after, -months) - MONTH_END_SLACK
+
+
+_LAST_ACTIVE = "GREATEST(m.last_activity_at, m.enrolled_at)"
+
 
 @dataclass(frozen=True)
 class ExpiryReport:
@@ -54,7 +82,7 @@ class ExpiryJob:
             version = await self._programs.in_force_in(connection, None, now)
         policy = version.program.expiry if version else None
         if policy and policy.inactivity_months:
-            await self._expire_inactive(now, add_months(now, -policy.inactivity_months))
+            await self._expire_inactive(now, policy.inactivity_months)
         expired = await self._expire_all(now)
         await self._settle_lapsed_holds(now)
         remind_before = self._remind_before
@@ -65,8 +93,8 @@ class ExpiryJob:
             reminded += await self._remind_dormant(now, remind_before, policy.inactivity_months)
         return ExpiryReport(len(expired), sum(expired.values()), reminded)
 
-    async def _expire_inactive(self, now: datetime, last_active_before: datetime) -> None:
-        """Inactivity policy: every lot of a member not active since `last_active_before` expires now.
+    async def _expire_inactive(self, now: datetime, inactivity_months: int) -> None:
+        """Inactivity policy: every lot of a member whose date (ExpiryPolicy.dormant_at) has come expires now.
 
         Enrolling counts as activity: a member never active counts from it, and a
         new member whose only purchases were made long before enrolling (sent
@@ -81,9 +109,10 @@ class ExpiryJob:
         while True:
             async with unit_of_work(self._pool) as connection:
                 dormant = await connection.fetch(
-                    """WITH dormant AS (
+                    f"""WITH dormant AS (
                            SELECT member_id FROM members m
-                            WHERE GREATEST(m.last_activity_at, m.enrolled_at) < $2
+                            WHERE {_LAST_ACTIVE} < $2
+                              AND {dormant_at_sql(_LAST_ACTIVE, "$4")} <= $1
                               AND EXISTS (SELECT 1 FROM lots l
                                            WHERE l.member_id = m.member_id AND l.remaining > 0
                                              AND (l.expires_at IS NULL OR l.expires_at > $1) AND l.earned_at < $1)
@@ -97,8 +126,9 @@ class ExpiryJob:
                           AND (lots.expires_at IS NULL OR lots.expires_at > $1) AND lots.earned_at < $1
                        RETURNING d.member_id""",
                     now,
-                    last_active_before,
+                    last_active_before(now, inactivity_months),
                     self._batch,
+                    inactivity_months,
                 )
             if len({record["member_id"] for record in dormant}) < self._batch:
                 return
@@ -172,29 +202,26 @@ class ExpiryJob:
         reminded: points credited later without activity (goodwill, a correction, a birthday bonus) go on the
         same date, and a later pass reminds the member of them.
         """
-        # The index on when members were last active narrows the search; a day either side covers month ends.
-        active_from = add_months(now, -inactivity_months) - timedelta(days=1)
-        active_until = add_months(now + remind_before, -inactivity_months) + timedelta(days=1)
+        # The index on when members were last active narrows the search; the exact date is checked on each.
+        active_from = last_active_from(now, inactivity_months)
+        active_until = last_active_before(now + remind_before, inactivity_months)
         reminded = 0
         while True:
             async with unit_of_work(self._pool) as connection:
                 records = await connection.fetch(
-                    """WITH due AS (
-                           SELECT member_id, dormant_at
-                             FROM members,
-                                  -- Months added in UTC, as the sweep counts them, whatever the session's zone.
-                                  LATERAL (SELECT (GREATEST(last_activity_at, enrolled_at) AT TIME ZONE 'UTC'
-                                                   + make_interval(months => $3)) AT TIME ZONE 'UTC'
-                                                  AS dormant_at) AS d
-                            WHERE GREATEST(last_activity_at, enrolled_at) >= $1
-                              AND GREATEST(last_activity_at, enrolled_at) < $2
-                              AND dormant_at > $4 AND dormant_at <= $4 + $5::interval
-                              AND inactivity_reminded_for IS DISTINCT FROM dormant_at
+                    f"""WITH due AS (
+                           SELECT m.member_id, d.dormant_at
+                             FROM members m,
+                                  LATERAL (SELECT {dormant_at_sql(_LAST_ACTIVE, "$3")} AS dormant_at) AS d
+                            WHERE {_LAST_ACTIVE} >= $1
+                              AND {_LAST_ACTIVE} < $2
+                              AND d.dormant_at > $4 AND d.dormant_at <= $4 + $5::interval
+                              AND m.inactivity_reminded_for IS DISTINCT FROM d.dormant_at
                               AND EXISTS (SELECT 1 FROM lots l
-                                           WHERE l.member_id = members.member_id AND l.remaining > 0
-                                             AND (l.expires_at IS NULL OR l.expires_at > dormant_at))
-                            ORDER BY member_id LIMIT $6
-                              FOR UPDATE OF members SKIP LOCKED),
+                                           WHERE l.member_id = m.member_id AND l.remaining > 0
+                                             AND (l.expires_at IS NULL OR l.expires_at > d.dormant_at))
+                            ORDER BY m.member_id LIMIT $6
+                              FOR UPDATE OF m SKIP LOCKED),
                        marked AS (
                            UPDATE members m SET inactivity_reminded_for = d.dormant_at
                              FROM due d WHERE m.member_id = d.member_id

@@ -11,9 +11,9 @@ from loyalty.events.v1 import points_pb2 as events
 from services.common.db import unit_of_work
 from services.points.application import PointsApplication
 from services.points.domain import Enrollment, Money, Purchase, Refund, utc_now
-from services.points.expiry import ExpiryJob
+from services.points.expiry import ExpiryJob, dormant_at_sql
 from services.points.ledger_application import LedgerApplication
-from services.points.program import add_months
+from services.points.program import ExpiryPolicy, add_months
 from services.points.program_application import ProgramApplication
 from services.points.refunds import RefundApplication
 from tests.integration.points_ledger_support import assert_balanced, books, events_of, member_with_points, new_id
@@ -372,3 +372,44 @@ async def test_the_inactivity_policy_takes_the_points_at_the_first_pass_after_th
 
     await job.run_once(announced_date + timedelta(hours=2))  # the first pass after the announced date
     assert [e.points for e in await events_of(pool, member_id, events.PointsExpired)] == [200]  # type: ignore[attr-defined]
+
+
+async def test_the_job_counts_the_inactivity_date_as_the_schedule_does_at_month_ends_and_leap_days(
+    pool: asyncpg.Pool,
+) -> None:
+    """The sweep and the reminders date inactivity in SQL (expiry.dormant_at_sql), GetPointsSchedule in Python
+    (ExpiryPolicy.dormant_at): the same instant for every moment, whatever the session's time zone."""
+    moments = [
+        datetime(2031, 1, 1, 0, 30, tzinfo=UTC) + hours * timedelta(hours=1) for hours in range(0, 3 * 366 * 24, 11)
+    ]
+    async with pool.acquire() as connection, connection.transaction():
+        await connection.execute("SET LOCAL TIME ZONE 'Pacific/Kiritimati'")  # UTC+14: another day than UTC
+        for months in (1, 11, 12, 13, 24, 25):
+            policy = ExpiryPolicy(None, months, None)
+            dated = await connection.fetch(
+                f"SELECT t, {dormant_at_sql('t', '$2')} AS dormant_at FROM unnest($1::timestamptz[]) AS t",
+                moments,
+                months,
+            )
+            assert [(r["t"], r["dormant_at"]) for r in dated] == [(t, policy.dormant_at(t)) for t in moments]
+
+
+async def test_a_member_last_active_on_31_january_is_reminded_a_full_reminder_period_before_28_february(
+    pool: asyncpg.Pool,
+) -> None:
+    """Months that end the date before the plain shift (31 January + 25 months: 28 February) are still found by
+    the first pass within reminder_days, not only days later."""
+    programs = ProgramApplication(pool)
+    await programs.apply(DORMANT_REMINDED.replace("inactivity_months: 24", "inactivity_months: 25"))
+    app = PointsApplication(pool, 2, programs)
+    member_id = new_id("m")
+    await app.enroll(Enrollment(member_id, "", "", ""))
+    await app.record_purchase(Purchase(new_id("p"), member_id, Money(10000, "USD"), (), utc_now(), ""))
+    last_active = datetime(2031, 1, 31, 10, 0, tzinfo=UTC)
+    await pool.execute(
+        "UPDATE members SET enrolled_at = $2, last_activity_at = $2 WHERE member_id = $1", member_id, last_active
+    )
+    dormant_at = datetime(2033, 2, 28, 10, 0, tzinfo=UTC)
+    await ExpiryJob(pool, programs).run_once(dormant_at - 30 * DAY + timedelta(hours=1))
+    reminders = await events_of(pool, member_id, events.PointsExpiring)
+    assert [(e.points, e.expires_at.ToDatetime(UTC)) for e in reminders] == [(200, dormant_at)]  # type: ignore[attr-defined]

@@ -8,6 +8,11 @@ from services.common.errors import Violations
 
 # How far ahead of the receiving clock an activity may be dated: time zones and clock drift, not the future.
 MAX_FUTURE_SKEW = timedelta(hours=24)
+# An activity counts (towards tiers, as activity) when it happened, but never at or after the moment the service
+# records it, which may move the member's tier: the instant before at the latest.
+_BEFORE = timedelta(microseconds=1)
+# So it may count this much before its own time, at most.
+MAX_COUNTED_EARLIER = MAX_FUTURE_SKEW + _BEFORE
 
 
 def check_activity_time(violations: Violations, field: str, moment: datetime, now: datetime) -> None:
@@ -16,3 +21,10 @@ def check_activity_time(violations: Violations, field: str, moment: datetime, no
         violations.add(field, "is required and must be after 2000-01-01")
     elif moment > now + MAX_FUTURE_SKEW:
         violations.add(field, "must not be more than 24 hours in the future")
+
+
+def counted_at(moment: datetime, now: datetime) -> datetime:
+    """When an activity dated `moment`, recorded at `now`, counts: when it happened, but never later than just
+    before it was recorded. One stamped ahead of the service's clock would otherwise count in the window after the
+    tier move it makes (and keep the tier it earned), and leave the member active in the future."""
+    return min(moment, now - _BEFORE)

@@ -146,7 +146,7 @@ async def _write(
     connection: asyncpg.Connection, fresh: Sequence[_Fresh], outcomes: list[Outcome | None], now: datetime
 ) -> list[tuple[_Fresh, store.EntryRow, int]]:
     """Write the purchases and settle refund debt; returns each credit with the balance after it."""
-    recorded = await purchases_store.insert_purchase_earnings(connection, [_earning(item) for item in fresh])
+    recorded = await purchases_store.insert_purchase_earnings(connection, [_earning(item) for item in fresh], now)
     # Before settling: points that arrive past their term repay no debt and cover no overdraft.
     credited = [(item.member.member_id, item.priced.expires_at) for item in fresh if recorded.get(_id_of(item))]
     expired = await expire_on_arrival(connection, credited, now)

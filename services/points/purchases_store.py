@@ -10,6 +10,7 @@ from datetime import datetime
 
 import asyncpg
 
+from services.common.activity_time import MAX_COUNTED_EARLIER, counted_at
 from services.common.ids import new_id, new_ids
 from services.common.metrics import count_ledger_entries
 from services.points.domain import Purchase
@@ -150,9 +151,9 @@ class PurchaseEarning:
 
 
 async def insert_purchase_earnings(
-    connection: asyncpg.Connection, earnings: Sequence[PurchaseEarning]
+    connection: asyncpg.Connection, earnings: Sequence[PurchaseEarning], now: datetime
 ) -> dict[str, EntryRow | None]:
-    """Record purchases with their entries and lots in one statement; purchase ids must be distinct.
+    """Record purchases with their entries and lots in one statement, at `now`; purchase ids must be distinct.
 
     Returns, by purchase id, the entry of each purchase recorded (None when it
     earned nothing). A purchase id recorded meanwhile by a concurrent
@@ -165,24 +166,27 @@ async def insert_purchase_earnings(
         f"""WITH input AS (
                 SELECT * FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::jsonb[],
                                      $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::bigint[],
-                                     $11::text[], $12::text[], $13::jsonb[], $14::uuid[])
+                                     $11::text[], $12::text[], $13::jsonb[], $14::uuid[], $15::timestamptz[])
                     AS t(entry_id, member_id, points, purchase_id, description, breakdown, earned_at, available_at,
-                         expires_at, amount_minor, currency_code, channel, line_items, lot_id)),
+                         expires_at, amount_minor, currency_code, channel, line_items, lot_id, qualifies_at)),
             -- The purchase first: only a purchase id this statement records gets an entry and a lot, so a
             -- purchase id recorded meanwhile by a concurrent transaction writes nothing at all.
             purchase AS (
                 INSERT INTO purchases (purchase_id, member_id, amount_minor, currency_code, channel,
-                                       line_items, occurred_at, points_earned, entry_id)
+                                       line_items, occurred_at, points_earned, entry_id, qualifies_at)
                 SELECT purchase_id, member_id, amount_minor, currency_code, channel, line_items, earned_at, points,
-                       CASE WHEN points > 0 THEN entry_id END
+                       CASE WHEN points > 0 THEN entry_id END, NULLIF(qualifies_at, earned_at)
                   FROM input
                 ON CONFLICT (purchase_id) DO NOTHING
                 RETURNING purchase_id, entry_id AS recorded_entry_id),
+            -- A purchase qualifies (and is activity) when it was made, never after it was recorded (counted_at):
+            -- the purchase keeps that time only when it differs from occurred_at (a purchase stamped ahead).
+            -- Its lot keeps the time sent, which priced it: the day it is pending from, the term it expires by.
             entry AS (
                 INSERT INTO ledger_entries (entry_id, member_id, kind, points, idempotency_key, description, breakdown,
                                             qualifies_at)
                 SELECT i.entry_id, i.member_id, 'purchase_earn', i.points, 'purchase:' || i.purchase_id,
-                       i.description, i.breakdown, i.earned_at
+                       i.description, i.breakdown, i.qualifies_at
                   FROM input i JOIN purchase p ON p.recorded_entry_id = i.entry_id
                 RETURNING {ENTRY_COLUMNS}),
             lot AS (
@@ -206,6 +210,7 @@ async def insert_purchase_earnings(
         [p.channel for p in purchases],
         [line_items_json(p) for p in purchases],
         new_ids(len(earnings)),
+        [counted_at(p.occurred_at, now) for p in purchases],
     )
     recorded: dict[str, EntryRow | None] = {}
     for record in records:
@@ -242,14 +247,22 @@ async def purchase_points_between(
     connection: asyncpg.Connection, member_id: str, start: datetime, end: datetime
 ) -> int:
     """Points the member's purchases that occurred in [start, end) earned, less what their refunds took back:
-    the per-day cap's count."""
+    the per-day cap's count.
+
+    A refund is dated by when its purchase counts towards tiers (never after it was recorded, so up to
+    MAX_COUNTED_EARLIER before its occurred_at): found by that, and counted by the occurred_at its purchase is.
+    """
     earned = await connection.fetchval(
         """SELECT (SELECT coalesce(sum(points_earned), 0) FROM purchases
                     WHERE member_id = $1 AND occurred_at >= $2 AND occurred_at < $3)
-                - (SELECT coalesce(sum(points_reversed), 0) FROM refunds
-                    WHERE member_id = $1 AND purchase_occurred_at >= $2 AND purchase_occurred_at < $3)""",
+                - (SELECT coalesce(sum(r.points_reversed), 0) FROM refunds r
+                    WHERE r.member_id = $1 AND r.purchase_occurred_at >= $2 - $4::interval
+                      AND r.purchase_occurred_at < $3
+                      AND EXISTS (SELECT 1 FROM purchases p WHERE p.purchase_id = r.purchase_id
+                                                             AND p.occurred_at >= $2 AND p.occurred_at < $3))""",
         member_id,
         start,
         end,
+        MAX_COUNTED_EARLIER,
     )
     return int(earned)

@@ -92,7 +92,8 @@ async def insert_refund(
         """INSERT INTO refunds (refund_id, purchase_id, amount_minor, points_reversed, points_owed, points_overdrawn,
                                 points_expired, entry_id, occurred_at, member_id, purchase_occurred_at)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
-                   (SELECT occurred_at FROM purchases WHERE purchase_id = $2))""",
+                   -- the window its purchase's points and spend count in (see purchases_store)
+                   (SELECT coalesce(qualifies_at, occurred_at) FROM purchases WHERE purchase_id = $2))""",
         refund_id,
         purchase_id,
         amount_minor,

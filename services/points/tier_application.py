@@ -12,6 +12,7 @@ from babel.numbers import get_currency_precision
 from loyalty.events.v1 import points_pb2 as events
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
 
+from services.common.activity_time import MAX_COUNTED_EARLIER
 from services.common.db import unit_of_work
 from services.common.decimals import decimal_text
 from services.common.events import new_envelope
@@ -63,7 +64,8 @@ async def values_in_windows(
     """Each member's value in its window [start, end), in one statement: a range scan over the window alone.
 
     Points and spend count in the window of the activity that earned them
-    (the lot's earned_at, the purchase's occurred_at), and a refund counts
+    (the purchase's occurred_at, the partner activity's day; never after
+    it was recorded: activity_time.counted_at), and a refund counts
     against its purchase's window with every point it reverses, whether the
     ledger took them back, left them owed or found them expired; so does a
     partner's cancellation against its accrual's.
@@ -93,7 +95,10 @@ async def values_in_windows(
         """SELECT m.member_id,
                   (SELECT coalesce(sum(p.amount_minor), 0) FROM purchases p
                     WHERE p.member_id = m.member_id AND p.currency_code = $4
-                      AND p.occurred_at >= m.since AND p.occurred_at < m.until)
+                      -- when it counts (see purchases_store): found by occurred_at, at most $5 later
+                      AND p.occurred_at >= m.since AND p.occurred_at < m.until + $5::interval
+                      AND coalesce(p.qualifies_at, p.occurred_at) >= m.since
+                      AND coalesce(p.qualifies_at, p.occurred_at) < m.until)
                 - (SELECT coalesce(sum(r.amount_minor), 0) FROM refunds r
                     WHERE r.member_id = m.member_id
                       AND r.purchase_occurred_at >= m.since AND r.purchase_occurred_at < m.until
@@ -105,6 +110,7 @@ async def values_in_windows(
         starts,
         ends,
         program.currency,
+        MAX_COUNTED_EARLIER,
     )
     precision = get_currency_precision(program.currency)
     return {record["member_id"]: Decimal(int(record["spent_minor"])).scaleb(-precision) for record in records}

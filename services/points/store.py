@@ -122,6 +122,31 @@ async def lock_off_ladder(connection: asyncpg.Connection, ladder: Sequence[str],
     return records
 
 
+async def date_by_ladder(
+    connection: asyncpg.Connection, ladder: Sequence[str], requalify_at: datetime, limit: int
+) -> int:
+    """Give up to `limit` members the requalification date their place on `ladder` calls for, in member id order:
+    `requalify_at` to those above its first tier without one (a version added a tier below theirs), none to
+    those on its first tier with one (a version dropped the tier below theirs). Returns how many changed."""
+    changed = await connection.fetchval(
+        """WITH undated AS (
+               SELECT member_id FROM members
+                WHERE (tier = ANY($1::text[]) AND requalify_at IS NULL) OR (tier = $2 AND requalify_at IS NOT NULL)
+                ORDER BY member_id LIMIT $4 FOR UPDATE),
+           dated AS (
+               UPDATE members m SET requalify_at = CASE WHEN m.tier = $2 THEN NULL ELSE $3::timestamptz END
+                 FROM undated u
+                WHERE m.member_id = u.member_id
+               RETURNING 1)
+           SELECT count(*) FROM dated""",
+        list(ladder[1:]),
+        ladder[0],
+        requalify_at,
+        limit,
+    )
+    return int(changed)
+
+
 async def lock_due_for_requalification(
     connection: asyncpg.Connection, now: datetime, limit: int
 ) -> list[asyncpg.Record]:

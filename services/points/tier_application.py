@@ -226,7 +226,12 @@ class RequalificationJob:
 
     async def _place_off_ladder(self, now: datetime) -> int:
         """Put members whose tier is not on the ladder in force (enrolled before the program was applied, or in a
-        tier a later version dropped) on the level their window value earns, announced as TierReached."""
+        tier a later version dropped) on the level their window value earns, announced as TierReached.
+
+        The same pass dates members by that ladder: those above its first tier without a requalification date
+        (they held the first tier of a version that had no tier below theirs) are checked at the end of the window
+        from now, in its rules; those on its first tier with one (a version dropped the tier below) lose it.
+        """
         placed = 0
         while True:
             async with unit_of_work(self._pool) as connection:
@@ -247,8 +252,14 @@ class RequalificationJob:
                     assert change is not None  # off the ladder, any level is up
                     moves.append(TierMove.of(member_id, change, program, now))
                 await apply_moves(connection, moves)
+                dated = await store.date_by_ladder(
+                    connection,
+                    [level.name for level in program.tiers.levels],
+                    tiers.next_requalification(program.tiers, now, program.timezone),
+                    self._batch,
+                )
             placed += len(off)
-            if len(off) < self._batch:
+            if len(off) < self._batch and dated < self._batch:
                 in_force_since = max(version.effective_from, version.created_at or version.effective_from)
                 if now - in_force_since >= LADDER_SETTLED_AFTER:
                     self._ladder_checked = (program.id, version.version)
@@ -276,10 +287,12 @@ class RequalificationJob:
                 else:
                     moves.append(TierMove.of(member_id, change, program, now))
             await apply_moves(connection, moves)
-            # Kept: checked again at the end of the new window.
+            # Kept: checked again at the end of the new window; the first tier, which cannot be lost, never again.
             await connection.execute(
-                "UPDATE members SET requalify_at = $2 WHERE member_id = ANY($1::text[])",
+                """UPDATE members SET requalify_at = CASE WHEN tier = $3 THEN NULL ELSE $2::timestamptz END
+                    WHERE member_id = ANY($1::text[])""",
                 kept,
                 tiers.next_requalification(program.tiers, now, program.timezone),
+                program.tiers.levels[0].name,
             )
             return len(due)

@@ -360,3 +360,56 @@ def test_total_is_never_negative_and_never_above_a_cap(
     uncapped = price_purchase(program(rounding=rounding), bought, member_tier=tier, earned_today=earned_today)
     assert uncapped.total >= 0
     assert decision.total == min(uncapped.total, 4000, max(0, 6000 - earned_today))
+
+
+EXCLUSIONS = """
+id: shop
+effective_from: 2025-01-01T00:00:00Z
+currency: USD
+earning:
+  base_rates: {USD: 10}
+  rounding: %(rounding)s
+  rules:
+    - id: no-points-on-gift-cards
+      match: {categories: [gift_card]}
+      multiplier: 0
+    - id: no-points-on-taxes
+      match: {categories: [taxes]}
+      multiplier: 0
+"""
+
+
+@pytest.mark.parametrize("rounding", ["down", "half_up", "up"])
+def test_lines_at_multiplier_zero_under_different_rules_earn_nothing_together(rounding: str) -> None:
+    # docs/program.md: "m = 0 takes all of it back (no points on gift cards, taxes)". 25.50 of gift card and 2.50 of
+    # tax, 28.00 paid: the base is 280, and the two zero rules must take all 280 back, not 250 + 20.
+    exclusions = parse_program(EXCLUSIONS % {"rounding": rounding})
+    bought = purchase("28.00", ("GC-25", "gift_card", 1, "25.50"), ("TAX", "taxes", 1, "2.50"))
+    decision = price_purchase(exclusions, bought, member_tier="base", earned_today=0)
+    assert decision.total == 0, points(decision)
+
+
+ISO_4217_MINOR_UNITS = """
+id: shop
+effective_from: 2025-01-01T00:00:00Z
+currency: USD
+earning:
+  base_rates: {USD: 1, IQD: 1, HUF: 1, COP: 1, IDR: 1}
+"""
+
+
+@pytest.mark.parametrize(
+    ("currency", "amount_minor", "whole_units"),
+    [
+        ("IQD", 25_000_000, 25_000),  # ISO 4217: 3 decimals (fils); 25,000.000 IQD
+        ("HUF", 1_000_000, 10_000),  # ISO 4217: 2 decimals; 10,000.00 HUF
+        ("COP", 5_000_000, 50_000),  # ISO 4217: 2 decimals; 50,000.00 COP
+        ("IDR", 10_000_000, 100_000),  # ISO 4217: 2 decimals; 100,000.00 IDR
+    ],
+)
+def test_whole_units_use_the_iso_4217_minor_unit_exponent(currency: str, amount_minor: int, whole_units: int) -> None:
+    # docs/program.md: "the minor-unit exponent comes from ISO 4217 data"; common.proto: amount_minor is in the
+    # currency's minor unit. Babel's CLDR display digits (0 for all four) are not the ISO 4217 exponent.
+    program_ = parse_program(ISO_4217_MINOR_UNITS)
+    bought = Purchase("o-1", "m-1", Money(amount_minor, currency), (), datetime(2025, 3, 10, tzinfo=UTC), "web")
+    assert price_purchase(program_, bought, member_tier="base", earned_today=0).total == whole_units

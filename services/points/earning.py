@@ -9,11 +9,15 @@ The rules, in order (docs/program.md#how-a-purchase-is-priced):
    items: each line takes the first such rule it matches, so reduced-earning
    rules (multiplier below 1) can be listed before broader ones. Its
    multiplier m adds (m - 1) x rate on the whole units of those lines: m = 3
-   earns 3x in all, m = 0 takes the base back. Line amounts are scaled down
-   in proportion when they add up to more than was paid (a discount), so no
-   line earns on money that was not paid. A rule matching only channel or
-   minimum spend applies to the whole purchase, and every such rule applies.
-   Its multiplier scales the earned base (base plus reductions).
+   earns 3x in all, m = 0 takes the base back. Rules below 1 count whole
+   units together, in file order: each has the whole units of the running
+   total of their lines' amounts less those the earlier ones had, so the
+   fractions their lines leave add up as they do in the base. Line amounts
+   are scaled down in proportion when they add up to more than was paid (a
+   discount), so no line earns on money that was not paid. A rule matching
+   only channel or minimum spend applies to the whole purchase, and every
+   such rule applies. Its multiplier scales the earned base (base plus
+   reductions).
 3. campaigns, each one whose window holds the purchase's occurred_at; they
    add to rules, never replace them.
 4. tier bonus: the member's tier's percentage of the earned base.
@@ -24,9 +28,9 @@ Rounding rule: each component is computed exactly in Decimal and rounded on
 its own to whole points by the program's `rounding` (down by default), except
 reductions: the reduced base is rounded once like the base, and each
 reduction is the difference it makes to it, so a multiplier of 0 takes back
-all its lines earned. The reduced base is never negative (the proportional
-line amounts never add up to more than was paid), and caps round toward
-zero, so the total is never negative.
+all its lines earned, whatever the rounding. The reduced base is never
+negative (the proportional line amounts never add up to more than was paid),
+and caps round toward zero, so the total is never negative.
 """
 
 from __future__ import annotations
@@ -203,6 +207,14 @@ def _is_reduction(rule: Rule) -> bool:
 def _reductions(context: _Context, base_exact: Decimal, base_points: int) -> dict[str, EarnComponent | None]:
     """Each reduced-earning rule's component, by rule id, in file order.
 
+    A rule's whole units are those of the running total of the reduced lines'
+    amounts, less the whole units the rules before it had: the base counts
+    the whole amount paid, so fractions of a unit left by each rule's lines
+    add up to whole units there, and a rule flooring its own lines alone would
+    leave those units earning (25.50 of gift cards and 2.50 of taxes, both at
+    x0: 28 units in the base, 25 + 2 taken back). A single rule counts the
+    whole units of its lines, as before.
+
     The reduced base is rounded once, as the base is, and each reduction is
     what its rule moves that rounded value by: rounded on its own toward zero,
     a reduction would leave the fraction the base rounded up, so lines at
@@ -210,6 +222,9 @@ def _reductions(context: _Context, base_exact: Decimal, base_points: int) -> dic
     """
     reductions: dict[str, EarnComponent | None] = {}
     exact, earned = base_exact, base_points
+    # The minor units of every reduced line so far, and the whole units they made: the fractions of a unit the
+    # rules' lines leave add up across rules as they do in the base, which counts the whole amount paid.
+    reduced_minor, counted_units = Fraction(0), 0
     for rule in context.program.earning.rules:
         if not _is_reduction(rule):
             continue
@@ -218,7 +233,9 @@ def _reductions(context: _Context, base_exact: Decimal, base_points: int) -> dic
         if not lines:
             reductions[rule.id] = None
             continue
-        whole_units = context.whole_units(lines, reduced_base=False)
+        reduced_minor += sum((line.paid_minor for line in lines), Fraction(0))
+        whole_units = math.floor(reduced_minor / context.unit) - counted_units
+        counted_units += whole_units
         exact += (rule.multiplier - 1) * context.rate * whole_units
         reduced = context.points(exact)
         how = f"x{rule.multiplier} on {whole_units} {context.currency} units of items"

@@ -20,7 +20,12 @@ from services.points.domain import LineItem, Money, Purchase
 
 
 class Rounding(StrEnum):
-    """How a component's exact Decimal value becomes whole points (reductions always round toward zero)."""
+    """How a component's exact Decimal value becomes whole points.
+
+    Reductions use it too: the base reduced by multipliers below 1 is rounded
+    once by it, like the base, and each reduction is what it moves that value
+    by (docs/program.md#rounding). Only caps round toward zero.
+    """
 
     DOWN = "down"
     HALF_UP = "half_up"

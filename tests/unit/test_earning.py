@@ -413,3 +413,39 @@ def test_whole_units_use_the_iso_4217_minor_unit_exponent(currency: str, amount_
     program_ = parse_program(ISO_4217_MINOR_UNITS)
     bought = Purchase("o-1", "m-1", Money(amount_minor, currency), (), datetime(2025, 3, 10, tzinfo=UTC), "web")
     assert price_purchase(program_, bought, member_tier="base", earned_today=0).total == whole_units
+
+
+@given(
+    cents=st.lists(st.integers(0, 100_000), min_size=1, max_size=6),
+    rules=st.lists(st.sampled_from(["gift_card", "taxes"]), min_size=6, max_size=6),
+    rounding=st.sampled_from(["down", "half_up", "up"]),
+)
+def test_lines_at_multiplier_zero_however_split_across_rules_earn_nothing(
+    cents: list[int], rules: list[str], rounding: str
+) -> None:
+    # However the amount paid is split between lines of two zero rules, nothing of it earns.
+    lines = tuple(LineItem(f"L{n}", rules[n], 1, Money(c, "USD")) for n, c in enumerate(cents))
+    bought = Purchase("o-1", "m-1", Money(sum(cents), "USD"), lines, datetime(2025, 3, 10, tzinfo=UTC), "web")
+    decision = price_purchase(
+        parse_program(EXCLUSIONS % {"rounding": rounding}), bought, member_tier="b", earned_today=0
+    )
+    assert decision.total == 0, points(decision)
+
+
+def test_reductions_count_whole_units_over_the_rules_in_file_order() -> None:
+    # A rule alone counts its own whole units: x0.5 on the 3 whole units of 3.60 USD takes 15 of 30 points back.
+    half = EXCLUSIONS.replace(
+        "multiplier: 0\n    - id: no-points-on-taxes", "multiplier: 0.5\n    - id: no-points-on-taxes"
+    )
+    reduced = parse_program(half % {"rounding": "down"})
+    alone = purchase("3.60", ("GC", "gift_card", 1, "3.60"))
+    assert points(price_purchase(reduced, alone, member_tier="b", earned_today=0)) == {
+        "base": 30,
+        "rule:no-points-on-gift-cards": -15,
+    }
+    # Beside 1.40 of tax at x0: the 0.60 the first rule leaves and the tax's 1.40 make 2 units for the second, so
+    # of the 5 units paid 3 earn at x0.5 and 2 at x0: 15 points (each rule on its own units alone left 25).
+    both = purchase("5.00", ("GC", "gift_card", 1, "3.60"), ("TAX", "taxes", 1, "1.40"))
+    decision = price_purchase(reduced, both, member_tier="b", earned_today=0)
+    assert points(decision) == {"base": 50, "rule:no-points-on-gift-cards": -15, "rule:no-points-on-taxes": -20}
+    assert "on 2 USD units" in decision.components[2].description

@@ -16,13 +16,13 @@ from decimal import Decimal, InvalidOperation
 
 import grpc
 from aiokafka import AIOKafkaProducer
-from babel.numbers import get_currency_precision
 from google.protobuf.timestamp_pb2 import Timestamp
 from loyalty.common.v1.common_pb2 import Money
 from loyalty.events.v1 import commerce_pb2
 from loyalty.points.v1 import points_pb2 as pb
 from loyalty.points.v1 import points_pb2_grpc
 
+from services.common.currencies import is_currency_code, minor_unit_exponent
 from services.common.events import kafka_headers, new_envelope, timestamp
 from services.common.kafka import PURCHASES_TOPIC, new_producer
 from services.common.settings import grpc_tls_settings, service_settings
@@ -67,8 +67,10 @@ def points_channel() -> grpc.aio.Channel:
 
 
 def money(amount: str, currency: str) -> Money:
+    if not is_currency_code(currency):
+        raise SystemExit(f"currency {currency!r} is not an ISO 4217 currency code")
     try:
-        minor = Decimal(amount).scaleb(get_currency_precision(currency))
+        minor = Decimal(amount).scaleb(minor_unit_exponent(currency))
     except InvalidOperation:
         raise SystemExit(f"amount {amount!r} is not a number") from None
     if minor != minor.to_integral_value():

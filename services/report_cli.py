@@ -19,12 +19,12 @@ from collections.abc import Callable
 from datetime import UTC
 from decimal import Decimal
 
-from babel.numbers import get_currency_precision
 from loyalty.common.v1.common_pb2 import Money
 from loyalty.insights.v1 import insights_pb2 as pb
 from loyalty.insights.v1 import insights_pb2_grpc
 
 from services.client import iso_moment
+from services.common.currencies import is_currency_code, minor_unit_exponent
 from services.common.events import timestamp
 from services.common.settings import grpc_tls_settings
 from services.common.tls import grpc_channel
@@ -138,5 +138,7 @@ def _rate(message: pb.Kpis | pb.ServiceScores, name: str, shown: Callable[[float
 
 
 def _money(money: Money) -> Cell:
-    amount = str(Decimal(money.amount_minor).scaleb(-get_currency_precision(money.currency_code)))
+    if not is_currency_code(money.currency_code):
+        return f"{money.amount_minor} minor units of {money.currency_code!r}", str(money.amount_minor)
+    amount = str(Decimal(money.amount_minor).scaleb(-minor_unit_exponent(money.currency_code)))
     return f"{amount} {money.currency_code}", amount

@@ -1,13 +1,41 @@
-"""ISO 4217 currency codes, as every service checks them."""
+"""ISO 4217 currency codes and their minor units, as every service reads them.
+
+The data is ISO 4217's own table (the maintenance agency's list of current
+codes, shipped by the `iso4217` package), not CLDR's: CLDR gives the digits
+a currency is usually *shown* with, which for IQD (ISO 4217: 3), HUF, COP,
+IDR and others (ISO 4217: 2) is 0. Amounts in minor units (Money.amount_minor)
+count ISO 4217 minor units, so a wrong exponent would price such a purchase
+100 or 1000 times too high.
+
+Only codes with a numeric minor unit are currencies here: the funds and
+metals ISO 4217 lists with "N.A." (XAU, XDR, XTS, XXX, ...) are no currency a
+purchase is paid in.
+"""
 
 from __future__ import annotations
 
-from babel.numbers import list_currencies
+from collections.abc import Mapping
+from types import MappingProxyType
 
-# babel's is_currency builds this set anew on every call: measurable at thousands of purchases a second.
-_KNOWN = frozenset(list_currencies())
+from iso4217 import Currency
+
+# Built once: the lookups run on every priced purchase, thousands a second.
+_EXPONENTS: Mapping[str, int] = MappingProxyType(
+    {currency.code: currency.exponent for currency in Currency if currency.exponent is not None}
+)
 
 
 def is_currency_code(code: str) -> bool:
-    """A known ISO 4217 code, in upper case as the standard writes it."""
-    return code in _KNOWN and code.isupper()
+    """A current ISO 4217 code with a minor unit, in upper case as the standard writes it."""
+    return code in _EXPONENTS
+
+
+def minor_unit_exponent(code: str) -> int:
+    """The ISO 4217 minor-unit exponent of `code`: 2 for USD (cents), 0 for JPY, 3 for BHD and IQD.
+
+    Raises ValueError for a code `is_currency_code` refuses: callers check the code first.
+    """
+    try:
+        return _EXPONENTS[code]
+    except KeyError:
+        raise ValueError(f"{code!r} is not an ISO 4217 currency code") from None

@@ -7,9 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from babel.numbers import get_currency_precision
-
-from services.common.currencies import is_currency_code
+from services.common.currencies import is_currency_code, minor_unit_exponent
 from services.common.settings import SettingsError, _integer
 
 DEFAULT_DASHBOARD_PORT = 8094
@@ -26,8 +24,7 @@ class InsightsSettings:
 
     @property
     def currency_exponent(self) -> int:
-        exponent: int = get_currency_precision(self.currency)
-        return exponent
+        return minor_unit_exponent(self.currency)
 
 
 def insights_settings(env: Mapping[str, str] = os.environ) -> InsightsSettings:

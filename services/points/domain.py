@@ -10,10 +10,8 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from babel.numbers import get_currency_precision
-
 from services.common.activity_time import check_activity_time
-from services.common.currencies import is_currency_code
+from services.common.currencies import is_currency_code, minor_unit_exponent
 from services.common.errors import InvalidArgument, Violations, required_as
 from services.common.member_ids import check_member_id
 
@@ -178,7 +176,7 @@ def validate_refund(refund: Refund, now: datetime) -> Refund:
 
 def earn_for_purchase(purchase: Purchase, points_per_unit: int) -> Earning:
     """Base earning: `points_per_unit` points per whole currency unit paid, rounded down."""
-    whole_units = purchase.amount.amount_minor // 10 ** get_currency_precision(purchase.amount.currency)
+    whole_units = purchase.amount.amount_minor // 10 ** minor_unit_exponent(purchase.amount.currency)
     points = whole_units * points_per_unit
     if points > MAX_POINTS:
         raise InvalidArgument.single(

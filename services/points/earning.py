@@ -42,8 +42,7 @@ from datetime import datetime
 from decimal import ROUND_DOWN, ROUND_HALF_UP, ROUND_UP, Decimal, localcontext
 from fractions import Fraction
 
-from babel.numbers import get_currency_precision
-
+from services.common.currencies import minor_unit_exponent
 from services.common.errors import InvalidArgument
 from services.points.domain import MAX_POINTS, LineItem, Purchase
 from services.points.program import BonusPer, Caps, Program, Rounding, Rule
@@ -164,7 +163,7 @@ def _context(program: Program, purchase: Purchase, rate: Decimal) -> _Context:
         rule = item_rules.get(index)
         factor = Fraction(rule.multiplier) if rule and rule.multiplier is not None and rule.multiplier < 1 else 1
         lines.append(_Line(item, item.quantity * item.unit_price.amount_minor * share, Fraction(factor)))
-    unit = 10 ** get_currency_precision(purchase.amount.currency)
+    unit = 10 ** minor_unit_exponent(purchase.amount.currency)
     return _Context(program, purchase, rate, unit, tuple(lines), item_rules)
 
 

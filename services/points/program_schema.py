@@ -13,9 +13,7 @@ from collections.abc import Collection
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from babel.numbers import get_currency_precision
-
-from services.common.currencies import is_currency_code
+from services.common.currencies import is_currency_code, minor_unit_exponent
 from services.common.errors import Violations
 from services.common.time_zones import time_zone
 from services.common.yaml_fields import EARLIEST, MAX_TEXT, Section, check_decimal, join, load_document
@@ -315,7 +313,9 @@ def _threshold(level: Section, basis: TierBasis, currency: str) -> Decimal:
     if not currency:
         return Decimal(0)
     minor = amount_minor(level.violations, level.field("threshold"), level.raw("threshold"), currency)
-    return Decimal(minor).scaleb(-get_currency_precision(currency))
+    if not is_currency_code(currency):
+        return Decimal(0)  # the program's currency is refused on its own field
+    return Decimal(minor).scaleb(-minor_unit_exponent(currency))
 
 
 def _expiry(section: Section | None) -> ExpiryPolicy:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-from babel.numbers import get_currency_precision
-
+from services.common.currencies import is_currency_code, minor_unit_exponent
 from services.common.errors import Violations
 from services.common.yaml_fields import check_decimal
 
@@ -20,7 +19,9 @@ def amount_minor(violations: Violations, field: str, value: object, currency: st
     """A money amount in currency units (e.g. 49.99) as minor units; refuses more decimals than the currency has."""
     # The currency's minor unit bounds the decimals, checked below with a clearer message.
     amount = check_decimal(violations, field, value, Decimal(0), MAX_AMOUNT, places=None)
-    minor = amount.scaleb(get_currency_precision(currency))
+    if not is_currency_code(currency):
+        return 0  # the currency itself is refused where it is read
+    minor = amount.scaleb(minor_unit_exponent(currency))
     if minor != minor.to_integral_value():
         violations.add(field, f"has more decimals than {currency} allows")
     return int(minor)

@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import asyncpg
-from babel.numbers import get_currency_precision
 from loyalty.events.v1 import points_pb2 as events
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
 
 from services.common.activity_time import MAX_COUNTED_EARLIER
+from services.common.currencies import minor_unit_exponent
 from services.common.db import unit_of_work
 from services.common.decimals import decimal_text
 from services.common.events import new_envelope
@@ -112,7 +112,7 @@ async def values_in_windows(
         program.currency,
         MAX_COUNTED_EARLIER,
     )
-    precision = get_currency_precision(program.currency)
+    precision = minor_unit_exponent(program.currency)
     return {record["member_id"]: Decimal(int(record["spent_minor"])).scaleb(-precision) for record in records}
 
 

@@ -252,3 +252,36 @@ async def test_the_daily_cap_counts_what_refunds_took_back(pool: asyncpg.Pool) -
     assert bought_again.points_earned == 800
     capped = await app.record_purchase(coffee_purchase(member_id, 80))
     assert capped.points_earned == 200
+
+
+IRAQI = """
+id: baghdad-market
+name: Baghdad Market
+effective_from: 2020-01-01
+currency: IQD
+earning:
+  base_rates: {IQD: 0.01, HUF: 0.1}
+tiers:
+  basis: spend
+  window: rolling
+  window_months: 12
+  levels:
+    - {name: member, threshold: 0}
+    - {name: silver, threshold: 20000}
+"""
+
+
+async def test_amounts_count_in_iso_4217_minor_units_where_cldr_shows_fewer_digits(pool: asyncpg.Pool) -> None:
+    # ISO 4217 gives IQD 3 decimals and HUF 2, where CLDR shows both with none: 25,000.000 IQD is 25,000 units.
+    programs = ProgramApplication(pool)
+    await programs.apply(IRAQI)
+    app = PointsApplication(pool, 2, programs)
+    member_id = (await app.enroll(Enrollment(new_id("m"), "", "", ""))).member_id
+    dinars = Purchase(new_id("p"), member_id, Money(25_000_000, "IQD"), (), datetime.now(UTC), "")
+    assert (await app.record_purchase(dinars)).points_earned == 250
+    # The spend counts in dinars too: 25,000.000 reaches silver at 20,000.
+    assert (await app.member(member_id)).tier == "silver"
+    reached = await tier_events(pool, member_id)
+    assert [(e.tier, e.qualifying_value) for e in reached] == [("silver", "25000.000")]  # type: ignore[attr-defined]
+    forints = Purchase(new_id("p"), member_id, Money(1_000_000, "HUF"), (), datetime.now(UTC), "")
+    assert (await app.record_purchase(forints)).points_earned == 1000  # 10,000.00 HUF

@@ -117,6 +117,41 @@ def test_min_spend_as_a_number_is_in_the_program_currency_and_as_a_mapping_per_c
     assert program.earning.rules[1].match.min_spend == {"USD": 1000, "JPY": 1500}
 
 
+def test_amounts_take_the_iso_4217_decimals_of_their_currency() -> None:
+    # ISO 4217 gives IQD 3 decimals and HUF 2 (CLDR shows both with none); JPY has none.
+    program = parse_program(
+        definition(
+            lambda d: d["earning"].update(
+                base_rates={"USD": 1, "IQD": "0.001", "HUF": "0.01", "JPY": "0.01"},
+                rules=[{"id": "a", "match": {"min_spend": {"IQD": 2500.125, "HUF": 999.99}}, "bonus_points": 5}],
+            )
+        )
+    )
+    assert program.earning.rules[0].match.min_spend == {"IQD": 2_500_125, "HUF": 99_999}
+    too_fine = lambda d: d["earning"].update(  # noqa: E731
+        base_rates={"USD": 1, "IQD": 1, "JPY": 1},
+        rules=[{"id": "a", "match": {"min_spend": {"IQD": 1.0005, "JPY": 1.5}}, "bonus_points": 5}],
+    )
+    violations = refused(definition(too_fine))
+    assert violations["earning.rules[0].match.min_spend.IQD"] == "has more decimals than IQD allows"
+    assert violations["earning.rules[0].match.min_spend.JPY"] == "has more decimals than JPY allows"
+
+
+def test_spend_thresholds_are_in_the_program_currency_with_its_iso_4217_decimals() -> None:
+    levels = [{"name": "base", "threshold": 0}, {"name": "gold", "threshold": 20000.125}]
+    program = parse_program(
+        definition(
+            lambda d: d.update(
+                currency="IQD",
+                earning={"base_rates": {"IQD": 1}},
+                tiers={"basis": "spend", "window": "calendar_year", "levels": levels},
+            )
+        )
+    )
+    assert program.tiers is not None
+    assert [level.threshold for level in program.tiers.levels] == [0, Decimal("20000.125")]
+
+
 def test_local_times_are_in_the_program_time_zone() -> None:
     program = parse_program(
         definition(lambda d: d.update(timezone="Europe/Paris", effective_from="2025-07-01 09:30:00"))
@@ -148,6 +183,11 @@ def test_add_months_keeps_the_day_or_takes_the_last_of_the_month() -> None:
         (lambda d: d.update(effective_from=["2025-01-01"]), "effective_from"),
         (lambda d: d.update(currency="usd"), "currency"),
         (lambda d: d.update(currency="XYZ"), "currency"),
+        # ISO 4217 lists gold and "no currency" with no minor unit: not a purchase currency.
+        (lambda d: d.update(currency="XAU"), "currency"),
+        (lambda d: d.update(currency="XXX"), "currency"),
+        (lambda d: d["earning"].update(base_rates={"USD": 1, "XAU": 1}), "earning.base_rates.XAU"),
+        (lambda d: (d.update(currency="XAU"), with_tiers(basis="spend")(d)), "currency"),
         (lambda d: d.pop("earning"), "earning"),
         (lambda d: d.update(earning=[1, 2]), "earning"),
         (lambda d: d.update(name=["x"]), "name"),

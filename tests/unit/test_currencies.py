@@ -1,0 +1,62 @@
+"""ISO 4217 currency codes and minor-unit exponents, as every service reads them. Pure, no I/O."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.common.currencies import is_currency_code, minor_unit_exponent
+
+
+@pytest.mark.parametrize(
+    ("code", "exponent"),
+    [
+        ("USD", 2),
+        ("EUR", 2),
+        ("JPY", 0),
+        ("KRW", 0),
+        ("BHD", 3),
+        ("KWD", 3),
+        ("CLF", 4),
+        # CLDR (babel) shows these with no decimals; ISO 4217, which amount_minor counts in, gives them some.
+        ("IQD", 3),
+        ("HUF", 2),
+        ("COP", 2),
+        ("IDR", 2),
+        ("IRR", 2),
+        ("LAK", 2),
+        ("LBP", 2),
+        ("MMK", 2),
+        ("YER", 2),
+        ("ALL", 2),
+        ("AFN", 2),
+        ("SOS", 2),
+    ],
+)
+def test_the_exponent_is_iso_4217s(code: str, exponent: int) -> None:
+    assert is_currency_code(code)
+    assert minor_unit_exponent(code) == exponent
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        # ISO 4217 lists these with no minor unit ("N.A."): funds, metals, testing, no currency. Not paid in.
+        "XAU",
+        "XAG",
+        "XDR",
+        "XTS",
+        "XXX",
+        # Withdrawn from ISO 4217 (replaced by SLE, EUR), or never in it (CNH), or not as the standard writes it.
+        "SLL",
+        "HRK",
+        "CNH",
+        "usd",
+        "Usd",
+        "US",
+        "",
+    ],
+)
+def test_codes_without_an_iso_4217_minor_unit_are_no_currency(code: str) -> None:
+    assert not is_currency_code(code)
+    with pytest.raises(ValueError, match="not an ISO 4217 currency code"):
+        minor_unit_exponent(code)

@@ -52,3 +52,24 @@ async def test_an_exited_service_is_reported_and_started_again_with_growing_paus
         True,
         True,
     ]
+
+
+async def test_a_service_that_ran_for_a_while_before_exiting_again_pauses_as_little_as_the_first_time() -> None:
+    services = Services({"broker": 1})
+    out = io.StringIO()
+    supervising = asyncio.create_task(
+        supervise(services, check_every_s=0.001, pauses_s=(0.001, 0.5), stable_after_s=0.05, out=out)
+    )
+    for crash in range(3):
+        for _ in range(1000):
+            if not services.down:
+                break
+            await asyncio.sleep(0.001)
+        assert not services.down, f"not started again after exit {crash}"
+        await asyncio.sleep(0.1)  # up longer than stable_after_s
+        services.exits["broker"] = 1
+        services.down.add("broker")
+    supervising.cancel()
+
+    pauses = [line.rsplit(" in ", 1)[1] for line in out.getvalue().splitlines()]
+    assert pauses == ["0.001 s"] * 3

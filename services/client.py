@@ -25,7 +25,7 @@ from loyalty.points.v1 import points_pb2_grpc
 from services.common.currencies import is_currency_code, minor_unit_exponent
 from services.common.events import kafka_headers, new_envelope, timestamp
 from services.common.kafka import PURCHASES_TOPIC, new_producer
-from services.common.settings import grpc_tls_settings, service_settings
+from services.common.settings import client_address, grpc_tls_settings, service_settings
 from services.common.tls import grpc_channel
 from services.common.tracing import configure_tracing, publishing
 
@@ -63,7 +63,7 @@ def iso_moment(text: str, flag: str) -> datetime:
 
 
 def points_channel() -> grpc.aio.Channel:
-    return grpc_channel(os.environ.get("LOYALTY_POINTS_ADDRESS", "127.0.0.1:50051"), grpc_tls_settings(os.environ))
+    return grpc_channel(client_address("points", os.environ), grpc_tls_settings(os.environ))
 
 
 def money(amount: str, currency: str) -> Money:

@@ -18,7 +18,7 @@ from typing import TypeVar
 from loyalty.notifications.v1 import notifications_pb2 as pb
 from loyalty.notifications.v1 import notifications_pb2_grpc
 
-from services.common.settings import DEFAULT_GRPC_PORTS, grpc_tls_settings
+from services.common.settings import client_address, grpc_tls_settings
 from services.common.tls import grpc_channel
 
 T = TypeVar("T")
@@ -44,8 +44,7 @@ def add_notifications_commands(commands: argparse._SubParsersAction) -> None:  #
 
 
 async def _call(call: Callable[[notifications_pb2_grpc.NotificationPreferencesServiceStub], Awaitable[T]]) -> T:
-    address = os.environ.get("LOYALTY_NOTIFICATIONS_ADDRESS", f"127.0.0.1:{DEFAULT_GRPC_PORTS['notifications']}")
-    async with grpc_channel(address, grpc_tls_settings(os.environ)) as channel:
+    async with grpc_channel(client_address("notifications", os.environ), grpc_tls_settings(os.environ)) as channel:
         return await call(notifications_pb2_grpc.NotificationPreferencesServiceStub(channel))
 
 

@@ -26,7 +26,7 @@ from loyalty.insights.v1 import insights_pb2_grpc
 from services.client import iso_moment
 from services.common.currencies import is_currency_code, minor_unit_exponent
 from services.common.events import timestamp
-from services.common.settings import grpc_tls_settings
+from services.common.settings import client_address, grpc_tls_settings
 from services.common.tls import grpc_channel
 from services.text_table import print_table
 
@@ -75,8 +75,7 @@ async def _report(args: argparse.Namespace) -> int:
         to_time=timestamp(iso_moment(args.end, "--to")),
         group_by=_GROUPINGS.get(args.by, pb.GROUPING_UNSPECIFIED),
     )
-    address = os.environ.get("LOYALTY_INSIGHTS_ADDRESS", "127.0.0.1:50054")
-    async with grpc_channel(address, grpc_tls_settings(os.environ)) as channel:
+    async with grpc_channel(client_address("insights", os.environ), grpc_tls_settings(os.environ)) as channel:
         response = await insights_pb2_grpc.InsightsServiceStub(channel).GetKpis(request)
     print_report(response, as_csv=args.format == "csv")
     return 0

@@ -51,6 +51,14 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise SettingsError(f"{name} must be true or false, got {raw!r}")
 
 
+def client_address(name: str, env: Mapping[str, str]) -> str:
+    """Where a client command calls service `name`: LOYALTY_<NAME>_ADDRESS, else this machine at the port the service
+    itself listens on (LOYALTY_<NAME>_GRPC_PORT): a platform moved to other ports is called there without more."""
+    prefix = f"LOYALTY_{name.upper()}_"
+    port = _integer(env, prefix + "GRPC_PORT", DEFAULT_GRPC_PORTS[name], minimum=1)
+    return env.get(prefix + "ADDRESS") or f"127.0.0.1:{port}"
+
+
 def _integer(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
     raw = env.get(name)
     if raw is None or raw == "":

@@ -13,6 +13,7 @@ from services.common.settings import (
     EMBEDDED_KAFKA_PORT,
     SERVICE_NAMES,
     SettingsError,
+    client_address,
     embedded_database_url,
     kafka_settings,
     service_settings,
@@ -161,3 +162,10 @@ def test_database_url_stays_out_of_repr() -> None:
 def test_embedded_database_url_quotes_the_socket_directory() -> None:
     url = embedded_database_url(Path("/tmp/a b/data"), "loyalty_tickets")
     assert url == "postgresql://postgres@/loyalty_tickets?host=%2Ftmp%2Fa%20b%2Fdata%2Fpostgres"
+
+
+def test_client_commands_call_a_service_at_its_address_else_at_the_port_it_listens_on() -> None:
+    assert client_address("points", {}) == "127.0.0.1:50051"
+    assert client_address("points", {"LOYALTY_POINTS_GRPC_PORT": "51051"}) == "127.0.0.1:51051"
+    moved = {"LOYALTY_INSIGHTS_GRPC_PORT": "51054", "LOYALTY_INSIGHTS_ADDRESS": "insights.internal:443"}
+    assert client_address("insights", moved) == "insights.internal:443"

@@ -348,23 +348,29 @@ async def test_points_credited_after_a_pass_found_nothing_to_remind_of_are_still
     assert [(e.points, e.expires_at.ToDatetime(UTC)) for e in reminders] == [(50, dormant_at)]  # type: ignore[attr-defined]
 
 
+async def _last_active_with_200_points(
+    pool: asyncpg.Pool, program: str, last_active: datetime
+) -> tuple[ExpiryJob, str]:
+    """Under `program`, a member with 200 points, enrolled and last active at `last_active`; the expiry job."""
+    programs = ProgramApplication(pool)
+    await programs.apply(program)
+    app = PointsApplication(pool, 2, programs)
+    member_id = new_id("m")
+    await app.enroll(Enrollment(member_id, "", "", ""))
+    await app.record_purchase(Purchase(new_id("p"), member_id, Money(10000, "USD"), (), utc_now(), ""))
+    await pool.execute(
+        "UPDATE members SET enrolled_at = $2, last_activity_at = $2 WHERE member_id = $1", member_id, last_active
+    )
+    return ExpiryJob(pool, programs), member_id
+
+
 async def test_the_inactivity_policy_takes_the_points_at_the_first_pass_after_the_date_it_announced(
     pool: asyncpg.Pool, ledger: LedgerApplication
 ) -> None:
     """docs/program.md, inactivity_expires_at: "the date PointsExpiring announces, and the job takes them at its
     first pass after it". A member last active on 29 February is announced the 28th two years on (months added
     as add_months adds them), so the job takes the points on the 28th, not on 1 March."""
-    programs = ProgramApplication(pool)
-    await programs.apply(DORMANT_REMINDED)
-    app = PointsApplication(pool, 2, programs)
-    member_id = new_id("m")
-    await app.enroll(Enrollment(member_id, "", "", ""))
-    await app.record_purchase(Purchase(new_id("p"), member_id, Money(10000, "USD"), (), utc_now(), ""))
-    last_active = datetime(2032, 2, 29, 10, 0, tzinfo=UTC)
-    await pool.execute(
-        "UPDATE members SET enrolled_at = $2, last_activity_at = $2 WHERE member_id = $1", member_id, last_active
-    )
-    job = ExpiryJob(pool, programs)
+    job, member_id = await _last_active_with_200_points(pool, DORMANT_REMINDED, datetime(2032, 2, 29, 10, tzinfo=UTC))
     announced_date = datetime(2034, 2, 28, 10, 0, tzinfo=UTC)
     await job.run_once(announced_date - 10 * DAY)
     reminders = await events_of(pool, member_id, events.PointsExpiring)
@@ -399,17 +405,9 @@ async def test_a_member_last_active_on_31_january_is_reminded_a_full_reminder_pe
 ) -> None:
     """Months that end the date before the plain shift (31 January + 25 months: 28 February) are still found by
     the first pass within reminder_days, not only days later."""
-    programs = ProgramApplication(pool)
-    await programs.apply(DORMANT_REMINDED.replace("inactivity_months: 24", "inactivity_months: 25"))
-    app = PointsApplication(pool, 2, programs)
-    member_id = new_id("m")
-    await app.enroll(Enrollment(member_id, "", "", ""))
-    await app.record_purchase(Purchase(new_id("p"), member_id, Money(10000, "USD"), (), utc_now(), ""))
-    last_active = datetime(2031, 1, 31, 10, 0, tzinfo=UTC)
-    await pool.execute(
-        "UPDATE members SET enrolled_at = $2, last_activity_at = $2 WHERE member_id = $1", member_id, last_active
-    )
+    program = DORMANT_REMINDED.replace("inactivity_months: 24", "inactivity_months: 25")
+    job, member_id = await _last_active_with_200_points(pool, program, datetime(2031, 1, 31, 10, tzinfo=UTC))
     dormant_at = datetime(2033, 2, 28, 10, 0, tzinfo=UTC)
-    await ExpiryJob(pool, programs).run_once(dormant_at - 30 * DAY + timedelta(hours=1))
+    await job.run_once(dormant_at - 30 * DAY + timedelta(hours=1))
     reminders = await events_of(pool, member_id, events.PointsExpiring)
     assert [(e.points, e.expires_at.ToDatetime(UTC)) for e in reminders] == [(200, dormant_at)]  # type: ignore[attr-defined]

@@ -23,9 +23,12 @@ from loyalty.points.v1 import partners_pb2 as pb
 from loyalty.points.v1 import partners_pb2_grpc, points_pb2, points_pb2_grpc
 from loyalty.rewards.v1 import catalog_pb2, codes_pb2
 
-from tests.integration.partner_support import airline, auth, flight
+from tests.integration.partner_support import admin, airline, auth, flight, intake
 from tests.integration.rewards_support import RewardsWorld, reward_spec
 from tests.integration.support import field_violations
+
+# Fixtures used by name.
+__all__ = ["admin", "intake"]
 
 # The first and the last instant a Timestamp may hold: what asyncpg writes as -infinity and infinity.
 FIRST = Timestamp(seconds=-62_135_596_800, nanos=0)
@@ -36,16 +39,6 @@ BAD_DURATIONS = [
     pytest.param(Duration(seconds=86_400, nanos=1_000_000_000), id="nanos=1e9"),
     pytest.param(Duration(seconds=86_400, nanos=-1), id="nanos=-1 with positive seconds"),
 ]
-
-
-@pytest.fixture
-def admin(channel: grpc.aio.Channel) -> partners_pb2_grpc.PartnerServiceStub:
-    return partners_pb2_grpc.PartnerServiceStub(channel)
-
-
-@pytest.fixture
-def intake(channel: grpc.aio.Channel) -> partners_pb2_grpc.PartnerAccrualServiceStub:
-    return partners_pb2_grpc.PartnerAccrualServiceStub(channel)
 
 
 def _names(error: grpc.aio.AioRpcError, field: str) -> bool:

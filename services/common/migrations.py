@@ -1,15 +1,39 @@
 """Numbered SQL migrations, applied once per database.
 
 Each component (the shared kit, then the service) has a folder of files named
-`NNN_description.sql`. Applied versions are recorded in `schema_migrations`.
-A transaction-scoped advisory lock serialises runners, so two processes that
-start at once apply each file exactly once.
+`NNN_description.sql`. Applied versions are recorded in `schema_migrations`,
+by component and number only: no checksum of a file is kept.
+
+A file runs in its own transaction, unless its first line is the marker
+`-- migrate: no-transaction`. Such a file runs one statement at a time, each
+committed on its own, which `CREATE INDEX CONCURRENTLY` needs: it builds an
+index without blocking writes to the table, but cannot run in a transaction.
+A crash midway leaves the statements before it done, so every statement of
+such a file must be safe to run again (`IF NOT EXISTS`); a concurrent index
+build that failed leaves an INVALID index behind, which the runner drops
+before building it again. The file is recorded only once every statement
+succeeded.
+
+A session-level advisory lock, held for a whole run, serialises runners, so
+two processes that start at once apply each file exactly once. Unlike a
+transaction's lock it also covers files run outside a transaction, and it
+lasts until the session ends: a runner killed mid-build keeps the others out
+until its server process has stopped. It has the key the transaction-level
+lock of earlier versions took, so those exclude it too. It is polled
+(`pg_try_advisory_lock`), never waited on: a runner blocked on the lock keeps
+a snapshot open, and `CREATE INDEX CONCURRENTLY` in the runner holding the
+lock waits for every older snapshot to end, a deadlock PostgreSQL resolves by
+failing one of them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,9 +42,12 @@ import asyncpg
 log = logging.getLogger(__name__)
 
 COMMON_MIGRATIONS = Path(__file__).parent / "migrations"
+NO_TRANSACTION = "-- migrate: no-transaction"
 _FILE_NAME = re.compile(r"^(\d{3,})_[a-z0-9_]+\.sql$")
 # Any constant works; it only has to be the same for every runner.
 _LOCK_KEY = 0x10CA17
+_LOCK_POLL_FIRST_S = 0.05
+_LOCK_POLL_MAX_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -30,6 +57,98 @@ class Migration:
     name: str
     sql: str
 
+    @property
+    def in_transaction(self) -> bool:
+        return self.sql.split("\n", 1)[0].rstrip() != NO_TRANSACTION
+
+
+# What ends a stretch of plain SQL: a comment, a quoted string or name, or a statement's end.
+_SPECIAL = re.compile(
+    r"""--[^\n]*                                  # a line comment
+      | /\*                                       # a block comment (they nest)
+      | (?<![\w$])[Ee]'(?:[^'\\]|\\.|'')*'        # an escape string: \' does not end it
+      | '(?:[^']|'')*'                            # a string
+      | "(?:[^"]|"")*"                            # a quoted name
+      | (?<![\w$])\$(?:[A-Za-z_][A-Za-z0-9_]*)?\$ # a dollar quote's opening tag
+      | ;
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+
+
+def _block_comment_end(sql: str, start: int) -> int:
+    depth, position = 0, start
+    while True:
+        opening, closing = sql.find("/*", position), sql.find("*/", position)
+        if closing < 0:
+            raise ValueError(f"unterminated /* comment at offset {start}")
+        if 0 <= opening < closing:
+            depth, position = depth + 1, opening + 2
+            continue
+        depth, position = depth - 1, closing + 2
+        if depth == 0:
+            return position
+
+
+def split_statements(sql: str) -> list[str]:
+    """The statements of `sql`, comments left out, for running one at a time.
+
+    Knows enough SQL to not split on a `;` in a comment, a string, a quoted
+    name or a dollar-quoted body (a function's).
+    """
+    statements: list[str] = []
+    current: list[str] = []
+    position = 0
+    while (match := _SPECIAL.search(sql, position)) is not None:
+        current.append(sql[position : match.start()])
+        token, position = match.group(), match.end()
+        if token == ";":
+            statements.append("".join(current))
+            current = []
+        elif token.startswith("--"):
+            current.append(" ")
+        elif token == "/*":
+            position = _block_comment_end(sql, match.start())
+            current.append(" ")
+        elif token.startswith("$"):
+            closing = sql.find(token, position)
+            if closing < 0:
+                raise ValueError(f"unterminated {token} quote at offset {match.start()}")
+            current.append(sql[match.start() : closing + len(token)])
+            position = closing + len(token)
+        else:
+            current.append(token)
+    current.append(sql[position:])
+    statements.append("".join(current))
+    return [statement.strip() for statement in statements if statement.strip()]
+
+
+_IDENTIFIER = r'(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)'
+_CREATE_INDEX = re.compile(r"^CREATE\s+(?:UNIQUE\s+)?INDEX\b", re.IGNORECASE)
+_CREATE_INDEX_RERUNNABLE = re.compile(
+    rf"""^CREATE\s+(?:UNIQUE\s+)?INDEX\s+(?:CONCURRENTLY\s+)?IF\s+NOT\s+EXISTS\s+
+         (?P<index>{_IDENTIFIER})\s+ON\s+(?:ONLY\s+)?(?P<table>{_IDENTIFIER}(?:\.{_IDENTIFIER})?)""",
+    re.IGNORECASE | re.VERBOSE,
+)
+_CONCURRENTLY = re.compile(r"^CREATE\s+(?:UNIQUE\s+)?INDEX\s+CONCURRENTLY\b", re.IGNORECASE)
+
+
+def _unquoted(identifier: str) -> str:
+    """The name PostgreSQL stores for an identifier as written: folded to lower case unless quoted."""
+    if identifier.startswith('"'):
+        return identifier[1:-1].replace('""', '"')
+    return identifier.lower()
+
+
+def _check_rerunnable(migration: Migration) -> None:
+    """A file run outside a transaction may stop midway and run again: its index builds must allow that."""
+    for statement in split_statements(migration.sql):
+        if _CREATE_INDEX.match(statement) and not _CREATE_INDEX_RERUNNABLE.match(statement):
+            raise ValueError(
+                f"{migration.component}/{migration.name} runs outside a transaction: each CREATE INDEX "
+                "must name its index and say IF NOT EXISTS, to run again after a failure midway"
+            )
+
 
 def discover(component: str, folder: Path) -> list[Migration]:
     migrations = []
@@ -37,7 +156,10 @@ def discover(component: str, folder: Path) -> list[Migration]:
         match = _FILE_NAME.match(path.name)
         if match is None:
             raise ValueError(f"migration file name {path.name!r} is not NNN_lower_snake.sql")
-        migrations.append(Migration(component, int(match.group(1)), path.name, path.read_text()))
+        migration = Migration(component, int(match.group(1)), path.name, path.read_text())
+        if not migration.in_transaction:
+            _check_rerunnable(migration)
+        migrations.append(migration)
     versions = [m.version for m in migrations]
     if len(versions) != len(set(versions)):
         raise ValueError(f"duplicate migration numbers in {folder}")
@@ -50,34 +172,101 @@ def service_migrations(service: str) -> list[Migration]:
     return discover("common", COMMON_MIGRATIONS) + discover(service, service_folder)
 
 
+@asynccontextmanager
+async def _runner_lock(connection: asyncpg.Connection) -> AsyncIterator[None]:
+    """Holds the runners' advisory lock for the session, polling for it (see the module's docstring)."""
+    wait_s = _LOCK_POLL_FIRST_S
+    while not await connection.fetchval("SELECT pg_try_advisory_lock($1)", _LOCK_KEY):
+        if wait_s == _LOCK_POLL_FIRST_S:
+            log.info("waiting for another process applying migrations")
+        # Jittered: runners that start together would otherwise retry together, and only one would win each time.
+        await asyncio.sleep(random.uniform(wait_s / 2, wait_s))
+        wait_s = min(wait_s * 2, _LOCK_POLL_MAX_S)
+    try:
+        yield
+    finally:
+        # A lost connection has released the lock with its session already.
+        if not connection.is_closed():
+            await connection.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
+
+
+async def _is_applied(connection: asyncpg.Connection, migration: Migration) -> bool:
+    done = await connection.fetchval(
+        "SELECT true FROM schema_migrations WHERE component = $1 AND version = $2",
+        migration.component,
+        migration.version,
+    )
+    return bool(done)
+
+
+async def _record(connection: asyncpg.Connection, migration: Migration) -> None:
+    await connection.execute(
+        "INSERT INTO schema_migrations (component, version, name) VALUES ($1, $2, $3)",
+        migration.component,
+        migration.version,
+        migration.name,
+    )
+
+
+async def _drop_invalid_index(connection: asyncpg.Connection, statement: str) -> None:
+    """Drops the INVALID index a failed concurrent build of `statement` left, so that it is built again.
+
+    IF NOT EXISTS would otherwise keep the leftover: present, never used by queries, and still updated on
+    every write.
+    """
+    match = _CREATE_INDEX_RERUNNABLE.match(statement)
+    if match is None:
+        return
+    invalid = await connection.fetchval(
+        """SELECT i.indexrelid::regclass::text
+             FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+            WHERE i.indrelid = to_regclass($1) AND c.relname = $2 AND NOT i.indisvalid""",
+        match.group("table"),
+        _unquoted(match.group("index")),
+    )
+    if invalid is not None:
+        log.warning("dropping an invalid index a failed build left", extra={"index": invalid})
+        await connection.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {invalid}")
+
+
+async def _apply_in_transaction(connection: asyncpg.Connection, migration: Migration) -> None:
+    async with connection.transaction():
+        await connection.execute(migration.sql)
+        await _record(connection, migration)
+
+
+async def _apply_statement_by_statement(connection: asyncpg.Connection, migration: Migration) -> None:
+    _check_rerunnable(migration)
+    for statement in split_statements(migration.sql):
+        if _CONCURRENTLY.match(statement):
+            await _drop_invalid_index(connection, statement)
+        await connection.execute(statement)
+    # Only now: a file stopped midway is not applied, and runs again from its first statement.
+    await _record(connection, migration)
+
+
 async def apply(connection: asyncpg.Connection, migrations: list[Migration]) -> list[str]:
-    """Apply what is not yet applied, each file in its own transaction; returns the names applied."""
+    """Apply what is not yet applied, each file in its own transaction unless it says otherwise.
+
+    Returns the names applied.
+    """
     applied_now: list[str] = []
-    for migration in migrations:
-        async with connection.transaction():
-            await connection.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_KEY)
-            await connection.execute(
-                """CREATE TABLE IF NOT EXISTS schema_migrations (
-                       component  text        NOT NULL,
-                       version    integer     NOT NULL,
-                       name       text        NOT NULL,
-                       applied_at timestamptz NOT NULL DEFAULT now(),
-                       PRIMARY KEY (component, version))"""
-            )
-            done = await connection.fetchval(
-                "SELECT true FROM schema_migrations WHERE component = $1 AND version = $2",
-                migration.component,
-                migration.version,
-            )
-            if done:
+    async with _runner_lock(connection):
+        await connection.execute(
+            """CREATE TABLE IF NOT EXISTS schema_migrations (
+                   component  text        NOT NULL,
+                   version    integer     NOT NULL,
+                   name       text        NOT NULL,
+                   applied_at timestamptz NOT NULL DEFAULT now(),
+                   PRIMARY KEY (component, version))"""
+        )
+        for migration in migrations:
+            if await _is_applied(connection, migration):
                 continue
-            await connection.execute(migration.sql)
-            await connection.execute(
-                "INSERT INTO schema_migrations (component, version, name) VALUES ($1, $2, $3)",
-                migration.component,
-                migration.version,
-                migration.name,
-            )
+            if migration.in_transaction:
+                await _apply_in_transaction(connection, migration)
+            else:
+                await _apply_statement_by_statement(connection, migration)
             applied_now.append(f"{migration.component}/{migration.name}")
     if applied_now:
         log.info("migrations applied", extra={"applied": applied_now})

@@ -10,7 +10,16 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from services.common.migrations import COMMON_MIGRATIONS, Migration, apply, discover, migrate, service_migrations
+from services.common.migrations import (
+    COMMON_MIGRATIONS,
+    NO_TRANSACTION,
+    Migration,
+    apply,
+    discover,
+    migrate,
+    service_migrations,
+)
+from services.common.settings import SERVICE_NAMES
 
 CreateDatabase = Callable[[], Awaitable[str]]
 
@@ -214,6 +223,111 @@ async def test_a_failing_file_leaves_no_trace_and_earlier_files_stay(create_data
     finally:
         await connection.close()
     assert await applied_rows(url) == [("demo", 1, "001_good.sql"), ("demo", 2, "002_bad.sql")]
+
+
+@pytest.mark.parametrize("service", SERVICE_NAMES)
+async def test_every_services_migrations_apply_on_an_empty_database(
+    create_database: CreateDatabase, service: str
+) -> None:
+    url = await create_database()
+    assert len(await migrate(url, service)) == len(service_migrations(service))
+    assert await applied_rows(url) == expected_rows(service)
+    connection = await asyncpg.connect(url)
+    try:
+        assert await connection.fetchval("SELECT count(*) FROM pg_index WHERE NOT indisvalid") == 0
+    finally:
+        await connection.close()
+
+
+async def index_states(connection: asyncpg.Connection) -> dict[str, tuple[int, bool]]:
+    """Each index of the public schema: its oid (a rebuilt index has a new one) and whether it is valid."""
+    records = await connection.fetch(
+        """SELECT c.relname, i.indexrelid::int AS oid, i.indisvalid
+             FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+            WHERE c.relnamespace = 'public'::regnamespace"""
+    )
+    return {r["relname"]: (r["oid"], r["indisvalid"]) for r in records}
+
+
+async def test_a_file_marked_no_transaction_runs_each_statement_on_its_own(create_database: CreateDatabase) -> None:
+    url = await create_database()
+    # CREATE INDEX CONCURRENTLY fails inside a transaction, and so inside a file run as one.
+    migration = Migration(
+        "demo",
+        1,
+        "001_concurrent.sql",
+        f"""{NO_TRANSACTION}
+        CREATE TABLE IF NOT EXISTS codes (code text);
+        INSERT INTO codes VALUES ('a;b');  -- a semicolon in a string does not end a statement
+        CREATE INDEX CONCURRENTLY IF NOT EXISTS codes_code ON codes (code);""",
+    )
+    connection = await asyncpg.connect(url)
+    try:
+        assert await apply(connection, [migration]) == ["demo/001_concurrent.sql"]
+        assert await connection.fetchval("SELECT code FROM codes") == "a;b"
+        assert (await index_states(connection))["codes_code"][1] is True
+        assert await apply(connection, [migration]) == []
+    finally:
+        await connection.close()
+    assert await applied_rows(url) == [("demo", 1, "001_concurrent.sql")]
+
+
+async def test_a_rerun_after_a_build_failed_midway_rebuilds_the_invalid_index_it_left(
+    create_database: CreateDatabase,
+) -> None:
+    url = await create_database()
+    migration = Migration(
+        "demo",
+        1,
+        "001_indexes.sql",
+        f"""{NO_TRANSACTION}
+        CREATE INDEX CONCURRENTLY IF NOT EXISTS codes_batch ON codes (batch);
+        CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS codes_unique ON codes (code);""",
+    )
+    connection = await asyncpg.connect(url)
+    try:
+        await connection.execute(
+            "CREATE TABLE codes (code text, batch int); INSERT INTO codes VALUES ('a', 1), ('a', 2), ('b', 2)"
+        )
+        # The second build fails after the first committed, and leaves its index behind, INVALID.
+        with pytest.raises(asyncpg.UniqueViolationError):
+            await apply(connection, [migration])
+        first_run = await index_states(connection)
+        assert first_run["codes_batch"][1] is True
+        assert first_run["codes_unique"][1] is False
+        assert await connection.fetchval("SELECT count(*) FROM schema_migrations") == 0
+        # Once the cause is mended, the file runs again from its start and completes.
+        await connection.execute("DELETE FROM codes WHERE batch = 1")
+        assert await apply(connection, [migration]) == ["demo/001_indexes.sql"]
+        rerun = await index_states(connection)
+    finally:
+        await connection.close()
+    assert rerun["codes_unique"][1] is True
+    assert rerun["codes_batch"] == first_run["codes_batch"]  # the valid index is kept, not built again
+    assert await applied_rows(url) == [("demo", 1, "001_indexes.sql")]
+
+
+async def test_a_runner_waiting_its_turn_does_not_deadlock_a_concurrent_build(create_database: CreateDatabase) -> None:
+    url = await create_database()
+    # The build starts after the other runner began waiting, and outlasts deadlock_timeout (1 s): a runner
+    # blocked on the lock would keep a snapshot the build waits for, and one of the two would be failed.
+    migration = Migration(
+        "demo",
+        1,
+        "001_slow.sql",
+        f"""{NO_TRANSACTION}
+        CREATE TABLE IF NOT EXISTS codes (code text);
+        SELECT pg_sleep(0.5);
+        CREATE INDEX CONCURRENTLY IF NOT EXISTS codes_code ON codes (code);
+        SELECT pg_sleep(1.5);""",
+    )
+    first, second = await asyncio.gather(asyncpg.connect(url), asyncpg.connect(url))
+    try:
+        results = await asyncio.gather(apply(first, [migration]), apply(second, [migration]))
+        assert sorted(results) == [[], ["demo/001_slow.sql"]]
+        assert (await index_states(first))["codes_code"][1] is True
+    finally:
+        await asyncio.gather(first.close(), second.close())
 
 
 def test_service_migrations_put_the_kit_first() -> None:

@@ -330,6 +330,36 @@ async def test_a_runner_waiting_its_turn_does_not_deadlock_a_concurrent_build(cr
         await asyncio.gather(first.close(), second.close())
 
 
+async def test_members_stay_writable_while_an_index_on_them_is_built(create_database: CreateDatabase) -> None:
+    url = await create_database()
+    migrations = service_migrations("points")
+    before = [m for m in migrations if not (m.component == "points" and m.version >= 25)]
+    runner, open_writer, writer = await asyncio.gather(*(asyncpg.connect(url) for _ in range(3)))
+    try:
+        await apply(runner, before)
+        # A write still open when the build of points/025 starts: the build waits for it to end.
+        open_transaction = open_writer.transaction()
+        await open_transaction.start()
+        await open_writer.execute("INSERT INTO members (member_id, tier) VALUES ('ada', 'member')")
+        applying = asyncio.create_task(apply(runner, migrations))
+        async with asyncio.timeout(10):
+            while not await writer.fetchval(
+                """SELECT true FROM pg_stat_activity
+                    WHERE query LIKE '%INDEX%members_owing%' AND wait_event_type = 'Lock'
+                      AND pid <> pg_backend_pid()"""
+            ):
+                assert not applying.done()
+                await asyncio.sleep(0.02)
+        # Meanwhile others write: a plain CREATE INDEX would queue them behind its own wait, for the whole build.
+        await writer.execute("SET statement_timeout = '2s'")
+        await writer.execute("INSERT INTO members (member_id, tier) VALUES ('bob', 'member')")
+        await open_transaction.commit()
+        assert await applying == ["points/025_owing_members.sql"]
+        assert (await index_states(runner))["members_owing"][1] is True
+    finally:
+        await asyncio.gather(runner.close(), open_writer.close(), writer.close())
+
+
 def test_service_migrations_put_the_kit_first() -> None:
     migrations = service_migrations("points")
     assert migrations[0].component == "common"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from services.common.migrations import NO_TRANSACTION, Migration, discover, split_statements
+from services.common.migrations import NO_TRANSACTION, Migration, discover, service_migrations, split_statements
 
 
 def test_statements_split_on_semicolons_with_comments_left_out() -> None:
@@ -68,3 +68,18 @@ def test_a_file_outside_a_transaction_must_build_its_indexes_so_that_they_can_ru
 def test_a_transactional_file_may_build_an_index_without_if_not_exists(tmp_path: Path) -> None:
     (tmp_path / "001_index.sql").write_text("CREATE INDEX t_c ON t (c);\n")
     assert [m.name for m in discover("demo", tmp_path)] == ["001_index.sql"]
+
+
+@pytest.mark.parametrize(
+    ("component", "version", "indexes"),
+    [
+        ("common", 3, ["inbox_applied"]),
+        ("points", 23, ["members_last_active"]),
+        ("points", 25, ["members_owing"]),
+    ],
+)
+def test_indexes_added_to_live_tables_are_built_concurrently(component: str, version: int, indexes: list[str]) -> None:
+    (migration,) = [m for m in service_migrations("points") if (m.component, m.version) == (component, version)]
+    assert not migration.in_transaction
+    built = [s.split()[6] for s in split_statements(migration.sql) if s.startswith("CREATE INDEX CONCURRENTLY")]
+    assert built == indexes

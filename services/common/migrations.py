@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
+import sqlparse
 
 log = logging.getLogger(__name__)
 
@@ -62,65 +63,15 @@ class Migration:
         return self.sql.split("\n", 1)[0].rstrip() != NO_TRANSACTION
 
 
-# What ends a stretch of plain SQL: a comment, a quoted string or name, or a statement's end.
-_SPECIAL = re.compile(
-    r"""--[^\n]*                                  # a line comment
-      | /\*                                       # a block comment (they nest)
-      | (?<![\w$])[Ee]'(?:[^'\\]|\\.|'')*'        # an escape string: \' does not end it
-      | '(?:[^']|'')*'                            # a string
-      | "(?:[^"]|"")*"                            # a quoted name
-      | (?<![\w$])\$(?:[A-Za-z_][A-Za-z0-9_]*)?\$ # a dollar quote's opening tag
-      | ;
-    """,
-    re.VERBOSE | re.DOTALL,
-)
-
-
-def _block_comment_end(sql: str, start: int) -> int:
-    depth, position = 0, start
-    while True:
-        opening, closing = sql.find("/*", position), sql.find("*/", position)
-        if closing < 0:
-            raise ValueError(f"unterminated /* comment at offset {start}")
-        if 0 <= opening < closing:
-            depth, position = depth + 1, opening + 2
-            continue
-        depth, position = depth - 1, closing + 2
-        if depth == 0:
-            return position
-
-
 def split_statements(sql: str) -> list[str]:
     """The statements of `sql`, comments left out, for running one at a time.
 
-    Knows enough SQL to not split on a `;` in a comment, a string, a quoted
-    name or a dollar-quoted body (a function's).
+    sqlparse knows not to split on a `;` in a comment, a string, a quoted name
+    or a dollar-quoted body (a function's). Unlike PostgreSQL it does not nest
+    block comments: a migration run this way must not nest them.
     """
-    statements: list[str] = []
-    current: list[str] = []
-    position = 0
-    while (match := _SPECIAL.search(sql, position)) is not None:
-        current.append(sql[position : match.start()])
-        token, position = match.group(), match.end()
-        if token == ";":
-            statements.append("".join(current))
-            current = []
-        elif token.startswith("--"):
-            current.append(" ")
-        elif token == "/*":
-            position = _block_comment_end(sql, match.start())
-            current.append(" ")
-        elif token.startswith("$"):
-            closing = sql.find(token, position)
-            if closing < 0:
-                raise ValueError(f"unterminated {token} quote at offset {match.start()}")
-            current.append(sql[match.start() : closing + len(token)])
-            position = closing + len(token)
-        else:
-            current.append(token)
-    current.append(sql[position:])
-    statements.append("".join(current))
-    return [statement.strip() for statement in statements if statement.strip()]
+    statements = (sqlparse.format(statement, strip_comments=True) for statement in sqlparse.split(sql))
+    return [text for statement in statements if (text := statement.strip().removesuffix(";").strip())]
 
 
 _IDENTIFIER = r'(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)'

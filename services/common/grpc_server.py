@@ -211,9 +211,7 @@ def _guard_unary(behavior: Any, check: Check, method: str) -> Callable[..., Awai
     async def guarded(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         try:
             check(context)
-            request = _decoded(request)
-            refuse_unstorable(request)
-            return await behavior(request, context)
+            return await behavior(_decoded(request), context)
         except Exception as error:
             await _refuse(context, error, method)
 
@@ -233,19 +231,24 @@ def _guard_stream(behavior: Any, check: Check, method: str) -> Callable[..., Asy
 
 
 def _decoded(request: Any) -> Any:
-    """The request, or for a request stream each message, refused with INVALID_ARGUMENT if it did not parse."""
-    if isinstance(request, Undecodable):
-        raise _undecodable(request)
+    """The request, or for a request stream each message, refused with INVALID_ARGUMENT if it did not parse or
+    holds a value no handler could store (see `refuse_unstorable`)."""
     if hasattr(request, "__aiter__"):
         return _decoded_stream(request)
-    return request
+    return _checked(request)
 
 
 async def _decoded_stream(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
     async for request in requests:
-        if isinstance(request, Undecodable):
-            raise _undecodable(request)
-        yield request
+        yield _checked(request)
+
+
+def _checked(request: Any) -> Any:
+    """One message of a call, checked alike whichever way it came (unary or in a stream)."""
+    if isinstance(request, Undecodable):
+        raise _undecodable(request)
+    refuse_unstorable(request)
+    return request
 
 
 def _undecodable(request: Undecodable) -> InvalidArgument:

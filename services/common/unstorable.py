@@ -1,10 +1,11 @@
 """Values protobuf lets through that the services cannot keep: a NUL character in text (PostgreSQL text
 cannot hold it) and a Timestamp outside years 1 to 9999 (Python's datetime cannot hold it).
 
-Requests and consumed events are checked for both at any depth before any
-handler runs, so every RPC refuses them alike, naming the field, and every
-consumer dead-letters them instead of failing in the database or in datetime
-with an error that names no field.
+Requests (each message of a request stream too) and consumed events are
+checked for both at any depth before any handler runs, so every RPC refuses
+them alike, naming the field, and every consumer dead-letters them instead of
+failing in the database or in datetime with an error that names no field.
+The items of a field in `DECIDED_PER_ITEM` are left to their handler.
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ from services.common.errors import InvalidArgument
 INVALID_TIMESTAMP = "is not a valid timestamp"
 NUL_CHARACTER = "must not contain the NUL character (\\x00)"
 _NUL = "\x00"
+# Repeated fields whose handler checks each item and answers it with its own status: a partner's accrual records,
+# INVALID naming the field (as the Kafka intake answers them). An unstorable value in one record is that record's
+# answer; refusing the whole call for it would refuse the valid records with it, on the unary call only.
+DECIDED_PER_ITEM = frozenset({"loyalty.points.v1.AccrualBatch.records"})
 
 
 class Unstorable(NamedTuple):
@@ -52,8 +57,11 @@ def refuse_unstorable(request: Message) -> None:
 
 
 def unstorable_field(message: Message, prefix: str = "") -> Unstorable | None:
-    """The first field, at any depth and in map keys and values, holding a NUL character or an invalid Timestamp."""
+    """The first field, at any depth and in map keys and values, holding a NUL character or an invalid Timestamp;
+    fields in DECIDED_PER_ITEM are not looked at."""
     for field, value in message.ListFields():
+        if field.full_name in DECIDED_PER_ITEM:
+            continue
         path = prefix + field.name
         entry = field.message_type if field.is_repeated else None
         if entry is not None and entry.GetOptions().map_entry:

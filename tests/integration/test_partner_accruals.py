@@ -368,3 +368,36 @@ async def test_an_accrual_reported_after_its_points_term_expires_as_it_is_credit
     assert (state.balance, state.available, state.pending, state.held) == (100, 100, 0, 0)
     expired = await events_of(pool, member, events.PointsExpired)
     assert [e.points for e in expired] == [500]  # type: ignore[attr-defined]
+
+
+async def test_a_nul_character_in_one_record_refuses_that_record_alone_on_both_paths(
+    channel: grpc.aio.Channel,
+    admin: partners_pb2_grpc.PartnerServiceStub,
+    intake: partners_pb2_grpc.PartnerAccrualServiceStub,
+) -> None:
+    """One semantics on both paths: the unary call answers per record as the stream does, not the whole call."""
+    partner_id, key = await airline(admin)
+    member = await enroll(channel)
+
+    def batch(path: str) -> pb.AccrualBatch:
+        return pb.AccrualBatch(
+            records=[
+                flight(f"{path}-ok", member, "100"),
+                flight(f"{path}-nul", member, "7", member_last_name="Ob\x00erg"),
+            ]
+        )
+
+    async def one(batch: pb.AccrualBatch) -> AsyncIterator[pb.AccrualBatch]:
+        yield batch
+
+    submitted = await intake.SubmitAccruals(batch("unary"), metadata=auth(key))
+    (streamed,) = [answer async for answer in intake.StreamAccruals(one(batch("stream")), metadata=auth(key))]
+    for answer in (submitted, streamed):
+        assert [(r.status, r.points, r.field) for r in answer.results] == [
+            (pb.ACCRUAL_STATUS_ACCEPTED, 100, ""),
+            (pb.ACCRUAL_STATUS_INVALID, 0, "member_last_name"),
+        ]
+    assert (await balance(channel, member)).balance == 200
+    report = await admin.GetReconciliation(pb.GetReconciliationRequest(partner_id=partner_id, day=TODAY))
+    lines = {(line.status, line.unit): (line.records, line.amount) for line in report.lines}
+    assert lines == {(pb.ACCRUAL_STATUS_ACCEPTED, "MILE"): (2, "200"), (pb.ACCRUAL_STATUS_INVALID, "MILE"): (2, "14")}

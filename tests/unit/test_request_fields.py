@@ -10,7 +10,7 @@ from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 from loyalty.events.v1 import commerce_pb2
 from loyalty.notifications.v1 import notifications_pb2
-from loyalty.points.v1 import points_pb2
+from loyalty.points.v1 import partners_pb2, points_pb2
 
 from services.common.errors import InvalidArgument, Violations
 from services.common.proto_time import required_time, to_datetime, to_timedelta
@@ -40,6 +40,14 @@ def test_map_keys_and_values_are_checked() -> None:
     preview = notifications_pb2.PreviewNotificationRequest()
     preview.variables["na\x00me"] = "A"
     assert refused_field(preview) == "variables"
+
+
+def test_a_partner_record_holding_a_nul_character_is_left_to_the_intake_to_answer() -> None:
+    """Its intake answers each record (INVALID, naming the field): one bad record must not refuse the batch."""
+    batch = partners_pb2.AccrualBatch()
+    batch.records.add(partner_transaction_id="t1", member_last_name="Ob\x00erg")
+    refuse_unstorable(batch)
+    assert unstorable_field(batch) is None
 
 
 def test_text_without_nul_passes() -> None:

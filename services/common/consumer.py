@@ -241,6 +241,16 @@ class BatchConsumer:
             sent.add(record.offset)
 
     async def dead_letter(self, record: ConsumerRecord, dead_letters: DeadLetters, reason: str) -> None:
+        about = [
+            ("dlq-reason", reason.encode()),
+            ("dlq-consumer", self.name.encode()),
+            ("dlq-source", f"{record.topic}/{record.partition}/{record.offset}".encode()),
+        ]
+        await _send_dead_letter(dead_letters, record, about)
+        # Logged and counted once the broker took it: a send that failed (DeadLetterNotSent) has its batch run
+        # again, and the message is logged when its dead letter is, once.
+        self.dead_lettered += 1
+        CONSUMER_DEAD_LETTERED.labels(self.name, self.topic).inc()
         log.warning(
             "event dead-lettered",
             extra={
@@ -253,14 +263,6 @@ class BatchConsumer:
                 "traceparent": header(list(record.headers or ()), "traceparent"),
             },
         )
-        about = [
-            ("dlq-reason", reason.encode()),
-            ("dlq-consumer", self.name.encode()),
-            ("dlq-source", f"{record.topic}/{record.partition}/{record.offset}".encode()),
-        ]
-        await _send_dead_letter(dead_letters, record, about)
-        self.dead_lettered += 1
-        CONSUMER_DEAD_LETTERED.labels(self.name, self.topic).inc()
 
 
 # Headers never copied to a dead-letter topic.

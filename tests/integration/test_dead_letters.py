@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import uuid
 from dataclasses import replace
 from typing import Any
 
 import asyncpg
+import pytest
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from services.common.consumer import BatchConsumer
@@ -131,6 +133,40 @@ async def test_a_dead_letter_waiting_for_the_broker_holds_its_batch_locks_for_se
         running.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await running
+
+
+async def test_a_dead_letter_the_broker_did_not_take_is_not_logged_as_dead_lettered(
+    own_broker: EmbeddedBroker, kafka_settings: KafkaSettings, pool: asyncpg.Pool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The log line counts dead letters as the metric does: once the broker acknowledged one, never before."""
+    kafka, topic = await topic_on(own_broker, kafka_settings, "unsent")
+    await pool.execute("CREATE TABLE balances (member text PRIMARY KEY, points int NOT NULL)")
+    await pool.execute("INSERT INTO balances VALUES ('m-1', 0)")
+    await produce(kafka, topic, [b"refused"])
+    consumer = WritesThenRefuses(own_broker, name=f"unsent-{uuid.uuid4().hex[:8]}", topic=topic, pool=pool, kafka=kafka)
+    caplog.set_level(logging.INFO, logger="services.common.consumer")
+    running = asyncio.create_task(consumer.run())
+    try:
+        await asyncio.wait_for(consumer.outage.wait(), 30)
+        await eventually(lambda: _logged(caplog, "batch not applied"), within=WAIT_S + 10, what="the send given up")
+        assert _dead_lettered_lines(caplog) == 0 and consumer.dead_lettered == 0
+
+        await own_broker.start()
+        await ensure_topics(kafka, [topic])
+        await eventually(lambda: _has(kafka, topic, b"refused"), within=60, what="the dead letter once back")
+        assert _dead_lettered_lines(caplog) == consumer.dead_lettered == 1
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+
+
+async def _logged(caplog: pytest.LogCaptureFixture, message: str) -> bool:
+    return any(message in record.getMessage() for record in caplog.records)
+
+
+def _dead_lettered_lines(caplog: pytest.LogCaptureFixture) -> int:
+    return sum(record.getMessage() == "event dead-lettered" for record in caplog.records)
 
 
 class FailsOnPoison(BatchConsumer):

@@ -9,6 +9,7 @@ what to answer for every record, in order.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, tzinfo
@@ -193,10 +194,25 @@ def names_differ(family_name: str, given: str) -> bool:
     """Whether both names are known and differ, ignoring case, accents, spaces, hyphens and apostrophes.
 
     Names are compared as ASCII-only systems (airline reservations) write them: Yildiz (dotless) as YILDIZ, Øberg as
-    OBERG. A name of nothing but those (" ", "-") is not known.
+    OBERG, or as a passport's machine-readable zone does (ICAO Doc 9303): Müller as MUELLER, Øberg as OEBERG. Either
+    form of one name matching either form of the other is a match. A name of nothing but those (" ", "-") is not
+    known.
     """
-    family, other = _fold(family_name), _fold(given)
-    return bool(family and other) and family != other
+    family, other = _forms(family_name), _forms(given)
+    return bool(family and other) and not family & other
+
+
+# ICAO Doc 9303 part 3's transliterations that differ from stripping the accent (Ä is A stripped, AE here); the
+# rest (ß as SS, Æ as AE, Œ as OE) anyascii already writes so.
+_ICAO_9303 = str.maketrans(
+    {"Ä": "AE", "ä": "ae", "Ö": "OE", "ö": "oe", "Ü": "UE", "ü": "ue", "Å": "AA", "å": "aa", "Ø": "OE", "ø": "oe"}
+)
+
+
+def _forms(name: str) -> set[str]:
+    """The name with its accents stripped and as ICAO expands them (composed first: u and a combining diaeresis
+    is ü); empty when nothing is left of it."""
+    return {form for form in (_fold(name), _fold(unicodedata.normalize("NFC", name).translate(_ICAO_9303))) if form}
 
 
 def _fold(name: str) -> str:

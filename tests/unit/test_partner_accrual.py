@@ -124,6 +124,37 @@ def test_names_match_ignoring_case_accents_and_punctuation() -> None:
     assert not names_differ("", "Smyth")
 
 
+@pytest.mark.parametrize(
+    ("family_name", "written"),
+    [
+        ("Müller", "MUELLER"),
+        ("Müller", "MULLER"),
+        ("Müller", "Muller"),
+        ("Mu\u0308ller", "MUELLER"),  # decomposed: u and a combining diaeresis
+        ("Mueller", "Müller"),  # either side may be the one written so
+        ("Ångström", "AANGSTROEM"),  # ICAO: Å as AA, Ö as OE
+        ("Ångström", "ANGSTROM"),
+        ("Søren", "SOEREN"),
+        ("Søren", "SOREN"),
+        ("Straße", "STRASSE"),
+        ("Ærø", "AEROE"),
+        ("Bäcker", "baecker"),
+    ],
+)
+def test_names_match_as_passports_and_reservation_systems_expand_them(family_name: str, written: str) -> None:
+    """ICAO Doc 9303 (a passport's machine-readable zone) writes Ä, Ö, Ü as AE, OE, UE, Å as AA, Æ as AE, Ø as OE,
+    ß as SS; airline systems copy it, or strip the accents."""
+    assert not names_differ(family_name, written)
+
+
+@pytest.mark.parametrize(
+    ("family_name", "written"),
+    [("Müller", "MILLER"), ("Müller", "MUELER"), ("Müller", "MUEELLER"), ("Søren", "SAEREN"), ("Ångström", "AGSTROM")],
+)
+def test_a_different_name_still_mismatches_whichever_way_it_is_written(family_name: str, written: str) -> None:
+    assert names_differ(family_name, written)
+
+
 def test_every_record_gets_its_answer_in_order() -> None:
     raws = [
         GOOD,

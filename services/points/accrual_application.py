@@ -160,8 +160,9 @@ def _accepted_row(
         {"source": f"partner:{partner_id}", "points": decision.base_points, "description": _describe(record)},
     ]
     if decision.bonus_points:
+        bonus = f"partner bonus: {record.bonus_amount} {record.unit}"
         breakdown.append(
-            {"source": f"partner_bonus:{partner_id}", "points": decision.bonus_points, "description": "partner bonus"}
+            {"source": f"partner_bonus:{partner_id}", "points": decision.bonus_points, "description": bonus}
         )
     return accrual_store.AcceptedRow(
         partner_transaction_id=record.partner_transaction_id,
@@ -177,7 +178,9 @@ def _accepted_row(
 
 
 def _describe(record: Record) -> str:
-    return f"{record.activity_type} on {record.activity_date}: {record.amount} {record.unit}"
+    """The base part: the amount its points convert, without the bonus part (which its own part names)."""
+    base = record.amount - record.bonus_amount
+    return f"{record.activity_type} on {record.activity_date}: {base} {record.unit}"
 
 
 def _earned_events(

@@ -401,3 +401,25 @@ async def test_a_nul_character_in_one_record_refuses_that_record_alone_on_both_p
     report = await admin.GetReconciliation(pb.GetReconciliationRequest(partner_id=partner_id, day=TODAY))
     lines = {(line.status, line.unit): (line.records, line.amount) for line in report.lines}
     assert lines == {(pb.ACCRUAL_STATUS_ACCEPTED, "MILE"): (2, "200"), (pb.ACCRUAL_STATUS_INVALID, "MILE"): (2, "14")}
+
+
+async def test_a_partner_bonus_splits_the_breakdown_each_part_with_the_amount_it_converts(
+    channel: grpc.aio.Channel,
+    admin: partners_pb2_grpc.PartnerServiceStub,
+    intake: partners_pb2_grpc.PartnerAccrualServiceStub,
+) -> None:
+    """The base part names the amount its points cover, not the whole amount: the bonus part has the rest."""
+    partner_id, key = await airline(admin, rate="2.5")
+    member = await enroll(channel)
+    batch = pb.AccrualBatch(
+        records=[flight("split", member, "506.05", bonus_amount="126.51"), flight("whole", member, "10")]
+    )
+    await intake.SubmitAccruals(batch, metadata=auth(key))
+    points = points_pb2_grpc.PointsServiceStub(channel)
+    listed = await points.ListLedgerEntries(points_pb2.ListLedgerEntriesRequest(member_id=member))
+    breakdowns = {e.idempotency_key: [(c.source, c.points, c.description) for c in e.breakdown] for e in listed.entries}
+    assert breakdowns[f"partner:{partner_id}:split"] == [
+        (f"partner:{partner_id}", 948, f"flight on {TODAY}: 379.54 MILE"),  # 379.54 x 2.5 = 948.85, rounded down
+        (f"partner_bonus:{partner_id}", 316, "partner bonus: 126.51 MILE"),
+    ]
+    assert breakdowns[f"partner:{partner_id}:whole"] == [(f"partner:{partner_id}", 25, f"flight on {TODAY}: 10 MILE")]

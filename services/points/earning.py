@@ -43,6 +43,7 @@ from decimal import ROUND_DOWN, ROUND_HALF_UP, ROUND_UP, Decimal, localcontext
 from fractions import Fraction
 
 from services.common.currencies import minor_unit_exponent
+from services.common.decimals import decimal_text
 from services.common.errors import InvalidArgument
 from services.points.domain import MAX_POINTS, LineItem, Purchase
 from services.points.program import BonusPer, Caps, Program, Rounding, Rule
@@ -112,9 +113,20 @@ class _Context:
         mode = _MODES[self.program.earning.rounding] if exact >= 0 else ROUND_DOWN
         return int(exact.to_integral_value(rounding=mode))
 
-    def whole_units(self, lines: Sequence[_Line], *, reduced_base: bool) -> int:
-        paid = sum((line.paid_minor * (line.base_factor if reduced_base else 1) for line in lines), Fraction(0))
-        return math.floor(paid / self.unit)
+    def base_units(self, lines: Sequence[_Line], *, reduced_base: bool) -> Decimal:
+        """The whole units of `lines`, each line's counted at its base factor when `reduced_base`.
+
+        A reduced line's base is its factor times its whole units (what the
+        reductions leave of it), not the whole units of its factor times its
+        amount: 101.00 at 0.5 is 50.5 units' worth. Lines of one factor add
+        their fractions of a unit up, as in the base.
+        """
+        paid_by_factor: dict[Fraction, Fraction] = {}
+        for line in lines:
+            factor = line.base_factor if reduced_base else Fraction(1)
+            paid_by_factor[factor] = paid_by_factor.get(factor, Fraction(0)) + line.paid_minor
+        units = sum((factor * math.floor(paid / self.unit) for factor, paid in paid_by_factor.items()), Fraction(0))
+        return Decimal(units.numerator) / Decimal(units.denominator)
 
 
 def price_purchase(program: Program, purchase: Purchase, *, member_tier: str, earned_today: int) -> EarnDecision:
@@ -278,11 +290,10 @@ def _on_lines(context: _Context, rule: Rule, lines: Sequence[_Line], *, reduced_
             return _component(rule, rule.bonus_points * units, f"{rule.bonus_points} bonus points x {units} units")
         return _component(rule, rule.bonus_points, f"{rule.bonus_points} bonus points")
     assert rule.multiplier is not None
-    whole_units = context.whole_units(lines, reduced_base=reduced_base)
-    exact = (rule.multiplier - 1) * context.rate * whole_units
-    return _component(
-        rule, context.points(exact), f"x{rule.multiplier} on {whole_units} {context.currency} units of items"
-    )
+    base_units = context.base_units(lines, reduced_base=reduced_base)
+    exact = (rule.multiplier - 1) * context.rate * base_units
+    how = f"x{rule.multiplier} on {decimal_text(base_units)} {context.currency} units of items"
+    return _component(rule, context.points(exact), how)
 
 
 def _component(rule: Rule, points: int, how: str) -> EarnComponent:

@@ -449,3 +449,38 @@ def test_reductions_count_whole_units_over_the_rules_in_file_order() -> None:
     decision = price_purchase(reduced, both, member_tier="b", earned_today=0)
     assert points(decision) == {"base": 50, "rule:no-points-on-gift-cards": -15, "rule:no-points-on-taxes": -20}
     assert "on 2 USD units" in decision.components[2].description
+
+
+HALF_PRICE_CLEARANCE = """
+id: qa-shop
+effective_from: 2026-01-01T00:00:00Z
+timezone: UTC
+currency: USD
+earning:
+  base_rates: {USD: 1.3}
+  rounding: up
+  rules:
+    - {id: clearance-half, match: {categories: [clearance]}, multiplier: 0.5}
+  campaigns:
+    - {id: item-double, starts_at: 2026-12-06, ends_at: 2026-12-08, match: {categories: [clearance, electronics]},
+       multiplier: 2}
+"""
+
+
+@pytest.mark.parametrize(
+    ("lines", "campaign"),
+    [
+        ([("C-1", "clearance", 1, "101.00")], 66),  # x2 on 0.5 x 1.3 x 101 = 65.65
+        ([("C-1", "clearance", 1, "7.00")], 5),  # 0.5 x 1.3 x 7 = 4.55
+        ([("C-1", "clearance", 1, "7.00"), ("E-1", "electronics", 1, "9.00")], 17),  # 1.3 x (3.5 + 9) = 16.25
+    ],
+)
+def test_an_item_campaign_on_a_reduced_line_earns_on_that_line_s_reduced_base_unrounded(
+    lines: list[tuple[str, str, int, str]], campaign: int
+) -> None:
+    """docs/program.md: an item campaign applies on every matching line's (possibly reduced) base; the reduced
+    base of a line of 101 whole units at 0.5 is 50.5 units' worth, not 50."""
+    paid = f"{sum(float(line[3]) for line in lines):.2f}"
+    bought = purchase(paid, *lines, at=datetime(2026, 12, 7, 12, tzinfo=UTC))
+    decision = price_purchase(parse_program(HALF_PRICE_CLEARANCE), bought, member_tier="", earned_today=0)
+    assert points(decision)["campaign:item-double"] == campaign

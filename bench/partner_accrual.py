@@ -15,7 +15,13 @@ answer in the points database:
 - for what limits any intake that answers a batch at a time: the same rows
   COPYed a batch of `--batch` at a time, each batch committed, into a plain
   table, and into one keyed by (partner, transaction id), the duplicate check
-  no intake can skip. No parsing, no member check, no ledger;
+  no intake can skip. No parsing, no member check, no ledger. Unlike the
+  ceiling's, these tables are logged, as a durable intake's are: each commit
+  waits for its WAL to reach the disk;
+- staged only: what PostgreSQL would do per batch for an intake that answered
+  ACCEPTED once a record is staged and credited the ledger later (members
+  looked up, new ids kept under their key, an answer per record), in one
+  statement and a commit per batch; no parsing, conversion, ledger or event;
 - Kafka: `--records` AccrualRecords produced to partner.accruals.v1 and
   applied by the points service;
 - gRPC: the same number through StreamAccruals in batches of `--batch`, at
@@ -107,16 +113,17 @@ def _copy_rows(records: list[pb.AccrualRecord]) -> list[tuple[object, ...]]:
     return [("bench", r.partner_transaction_id, r.member_id, int(r.amount), int(r.amount), now) for r in records]
 
 
-async def _copy_table(connection: asyncpg.Connection, name: str, *, keyed: bool = False) -> None:
+async def _copy_table(connection: asyncpg.Connection, name: str, *, keyed: bool = False, temporary: bool) -> None:
     key = ", PRIMARY KEY (partner_id, partner_transaction_id)" if keyed else ""
+    kind = "TEMP TABLE" if temporary else "TABLE"
     await connection.execute(
-        f"""CREATE TEMP TABLE {name} (partner_id text, partner_transaction_id text, member_id text,
-                                      points bigint, amount numeric, received_at timestamptz{key})"""
+        f"""CREATE {kind} {name} (partner_id text, partner_transaction_id text, member_id text,
+                                 points bigint, amount numeric, received_at timestamptz{key})"""
     )
 
 
 async def _copy_ceiling(connection: asyncpg.Connection, records: list[pb.AccrualRecord]) -> float:
-    await _copy_table(connection, "copy_ceiling")
+    await _copy_table(connection, "copy_ceiling", temporary=True)
     rows = _copy_rows(records)
     started = time.perf_counter()
     await connection.copy_records_to_table("copy_ceiling", records=rows)
@@ -129,13 +136,46 @@ async def _copy_in_batches(
     """The least a batch-at-a-time intake costs: each batch COPYed and committed on its own, nothing else done;
     `keyed` adds the one check no intake can skip, the unique (partner, transaction id). Resent records are left
     out (an intake answers them DUPLICATE), in both, so that the two copy the same rows."""
-    name = "copy_batches_keyed" if keyed else "copy_batches"
-    await _copy_table(connection, name, keyed=keyed)
+    name = "bench_copy_batches_keyed" if keyed else "bench_copy_batches"
+    await _copy_table(connection, name, keyed=keyed, temporary=False)
     rows = list({row[1]: row for row in _copy_rows(records)}.values())
     started = time.perf_counter()
     for start in range(0, len(rows), size):
         await connection.copy_records_to_table(name, records=rows[start : start + size])
     return len(rows) / (time.perf_counter() - started)
+
+
+async def _staged_in_batches(connection: asyncpg.Connection, records: list[pb.AccrualRecord], size: int) -> float:
+    """The least an intake answering ACCEPTED once a record is staged (its points credited to the ledger later)
+    would write per batch, in PostgreSQL alone: the batch's members looked up, the new transaction ids kept
+    under their unique key, and an answer per record for the control totals, in one statement and a commit per
+    batch. No parsing, conversion, ledger or event: what is left of the path if the ledger left it."""
+    await connection.execute(
+        """CREATE TABLE bench_staged (partner_transaction_id text PRIMARY KEY, member_id text NOT NULL,
+                                      amount numeric NOT NULL, received_at timestamptz NOT NULL DEFAULT now());
+           CREATE TABLE bench_staged_answers (partner_transaction_id text NOT NULL, status text NOT NULL,
+                                              amount numeric NOT NULL,
+                                              received_at timestamptz NOT NULL DEFAULT now())"""
+    )
+    statement = await connection.prepare(
+        """WITH incoming AS (SELECT * FROM unnest($1::text[], $2::text[], $3::numeric[]) AS r (id, member_id, amount)),
+                staged_now AS (
+                    INSERT INTO bench_staged (partner_transaction_id, member_id, amount)
+                    SELECT i.id, i.member_id, i.amount FROM incoming i JOIN members m USING (member_id)
+                     WHERE m.status = 'active'
+                    ON CONFLICT DO NOTHING RETURNING partner_transaction_id)
+           INSERT INTO bench_staged_answers (partner_transaction_id, status, amount)
+           SELECT i.id, CASE WHEN s.partner_transaction_id IS NULL THEN 'not_accepted' ELSE 'accepted' END, i.amount
+             FROM incoming i LEFT JOIN staged_now s ON s.partner_transaction_id = i.id"""
+    )
+    started = time.perf_counter()
+    for start in range(0, len(records), size):
+        batch = records[start : start + size]
+        async with connection.transaction():
+            await statement.fetch(
+                [r.partner_transaction_id for r in batch], [r.member_id for r in batch], [int(r.amount) for r in batch]
+            )
+    return len(records) / (time.perf_counter() - started)
 
 
 async def _answered(connection: asyncpg.Connection, partner_id: str, expected: int) -> None:
@@ -219,6 +259,7 @@ async def main(
             ceiling = await _copy_ceiling(connection, _records("copy", members, count, rng))
             batched = await _copy_in_batches(connection, _records("batches", members, count, rng), batch, keyed=False)
             keyed = await _copy_in_batches(connection, _records("keyed", members, count, rng), batch, keyed=True)
+            staged = await _staged_in_batches(connection, _records("staged", members, count, rng), batch)
             kafka_rate = await _kafka(running, connection, _records("kafka", members, count, rng))
             await _outbox_drained(connection)
             grpc_rate, latencies = await _grpc(running, _records("grpc", members, count, rng), batch, window)
@@ -231,6 +272,7 @@ async def main(
     print(f"  ceiling: COPY into a plain table     {ceiling:10.0f} rows/s")
     print(f"  COPY, a commit per batch of {batch:<5}    {batched:10.0f} rows/s      ratio {batched / ceiling:.3f}")
     print(f"  the same, keyed by transaction id    {keyed:10.0f} rows/s      ratio {keyed / ceiling:.3f}")
+    print(f"  staged only, PostgreSQL's share      {staged:10.0f} records/s   ratio {staged / ceiling:.3f}")
     print(f"  Kafka partner.accruals.v1            {kafka_rate:10.0f} records/s   ratio {kafka_rate / ceiling:.3f}")
     print(f"  gRPC StreamAccruals, batch {batch:<5}    {grpc_rate:10.0f} records/s   ratio {grpc_rate / ceiling:.3f}")
     print(f"  gRPC batch acknowledgement, {window} unanswered   p50 {acks.p50_ms:8.1f} ms   p99 {acks.p99_ms:8.1f} ms")

@@ -1,0 +1,65 @@
+"""A repeated idempotency key answers exactly the first result, and a key reused for another request is refused."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import asyncpg
+import pytest
+
+from services.common.errors import AlreadyExists, InvalidArgument
+from services.points.application import PointsApplication
+from services.points.domain import Money, Purchase, Refund
+from services.points.ledger_application import LedgerApplication
+from services.points.program_application import ProgramApplication
+from services.points.refunds import RefundApplication
+from tests.integration.points_ledger_support import books, member_with_points, new_id
+
+
+async def test_a_repeated_purchase_answers_the_balance_it_was_first_recorded_with(
+    app: PointsApplication,
+) -> None:
+    """RecordPurchaseResponse.balance is "Balance after the purchase was recorded" and a repeat "returns the first
+    result": a later purchase of the member must not change what the repeat answers."""
+    member_id = await member_with_points(app, 0)
+    first_purchase = Purchase(new_id("p"), member_id, Money(4300, "USD"), (), datetime.now(UTC), "")
+    first = await app.record_purchase(first_purchase)
+    assert (first.points_earned, first.balance) == (86, 86)
+    await app.record_purchase(Purchase(new_id("p"), member_id, Money(10000, "USD"), (), datetime.now(UTC), ""))
+
+    again = await app.record_purchase(first_purchase)
+
+    assert again.duplicate
+    assert again.balance == first.balance  # answers 286, the balance now
+
+
+async def test_an_adjustment_key_reused_with_another_reason_and_actor_is_refused(
+    pool: asyncpg.Pool, app: PointsApplication, ledger: LedgerApplication
+) -> None:
+    """Two different goodwill credits of the same size under one key (a ticket id reused): the second is another
+    adjustment, not a repeat. Answered duplicate, the caller believes it was applied, and the ledger's
+    "reason (by actor)" names neither its reason nor its actor."""
+    member_id = await member_with_points(app, 0)
+    key = new_id("a")
+    await ledger.adjust(member_id, 500, "goodwill: delayed flight", "agent-7", key)
+    before = await books(pool, ledger, member_id)
+
+    with pytest.raises(AlreadyExists, match="idempotency_key"):
+        await ledger.adjust(member_id, 500, "goodwill: lost baggage", "agent-9", key)
+    assert await books(pool, ledger, member_id) == before
+
+
+async def test_a_refund_id_reused_in_another_currency_is_refused(pool: asyncpg.Pool, app: PointsApplication) -> None:
+    """A refund in a currency other than the purchase's is INVALID_ARGUMENT when new; resent under a refund id
+    already used it is answered as a duplicate of the USD refund instead."""
+    refunds = RefundApplication(pool, ProgramApplication(pool))
+    member_id = await member_with_points(app, 0)
+    purchase_id = new_id("p")
+    await app.record_purchase(Purchase(purchase_id, member_id, Money(10000, "USD"), (), datetime.now(UTC), ""))
+    refund_id = new_id("r")
+    await refunds.refund(Refund(refund_id, purchase_id, Money(5000, "USD"), datetime.now(UTC)))
+    with pytest.raises(InvalidArgument, match="currency"):
+        await refunds.refund(Refund(new_id("r"), purchase_id, Money(5000, "EUR"), datetime.now(UTC)))
+
+    with pytest.raises((AlreadyExists, InvalidArgument)):
+        await refunds.refund(Refund(refund_id, purchase_id, Money(5000, "EUR"), datetime.now(UTC)))

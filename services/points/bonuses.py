@@ -85,7 +85,8 @@ async def credit_signup(connection: asyncpg.Connection, member: store.MemberRow,
 
 
 async def record_activity(pool: asyncpg.Pool, programs: ProgramApplication, record: ActivityRecord) -> ActivityResult:
-    """Credit a configured activity once per idempotency key, within its limit; a repeated key returns the first."""
+    """Credit a configured activity once per idempotency key, within its limit; a repeated key returns the first
+    result, the balance it answered included (kept in activity_balances)."""
     validate_activity(record, domain.utc_now())
     key = f"activity:{record.member_id}:{record.idempotency_key}"
     source = f"activity:{record.activity_id}"
@@ -98,7 +99,11 @@ async def record_activity(pool: asyncpg.Pool, programs: ProgramApplication, reco
         if previous is not None:
             if (previous.member_id, json.loads(previous.breakdown)[0]["source"]) != (member.member_id, source):
                 raise AlreadyExists("idempotency_key: already used for a different activity")
-            return ActivityResult(previous.points, previous, duplicate=True, balance=member.balance)
+            # The balance first answered, not the member's now; an activity credited before migration 027 kept
+            # none, and its repeat answers the balance now, as every repeat did then.
+            first = await store.activity_balance(connection, previous.entry_id)
+            balance = member.balance if first is None else first
+            return ActivityResult(previous.points, previous, duplicate=True, balance=balance)
         version = await programs.in_force_in(connection, None, record.occurred_at)
         if version is None:
             raise FailedPrecondition("occurred_at: no program is in force at that time, so no activity earns points")
@@ -127,6 +132,7 @@ async def record_activity(pool: asyncpg.Pool, programs: ProgramApplication, reco
         # Read again: points of an activity reported after their term expired as they were credited.
         after = await store.get_member(connection, member.member_id)
         assert after is not None
+        await store.keep_activity_balance(connection, entry.entry_id, after.balance)
         return ActivityResult(activity.points, entry, duplicate=False, balance=after.balance)
 
 

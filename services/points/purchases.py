@@ -3,12 +3,14 @@
 The gRPC API gathers concurrent purchases into batches (group commit, see
 services/common/group_commit.py); the Kafka consumer records each event in its
 inbox transaction as a batch of one. Either way a purchase earns once: a
-repeated purchase id answers with the first result, and the id reused with
-other details is refused. The common steps are
+repeated purchase id answers with the first result (the balance too: the one
+answered first is kept on the purchase), and the id reused with other details
+is refused. The common steps are
 set-based (lock the members, look the ids up, find the program versions,
 write purchases, entries and lots, ask the buyers' tier values, write the
-events), a handful of statements per batch; what only some purchases need
-(settling refund debt, a tier move, a referral bonus) runs for those alone.
+events, keep the balances answered), a handful of statements per batch; what
+only some purchases need (settling refund debt, a tier move, a referral
+bonus) runs for those alone.
 """
 
 from __future__ import annotations
@@ -91,10 +93,14 @@ class PurchaseRecorder:
         recorded = [item for item in fresh if _recorded_now(outcomes[item.index])]
         await _move_tiers(connection, recorded, in_force_now, now)
         await add_events(connection, POINTS_EVENTS_TOPIC, [_points_earned(*credit) for credit in earned])
+        answered = []
         for item in recorded:
             outcome = outcomes[item.index]
             assert isinstance(outcome, PurchaseResult)
-            outcomes[item.index] = await _with_referral(connection, item, outcome)
+            outcomes[item.index] = outcome = await _with_referral(connection, item, outcome)
+            answered.append((_id_of(item), outcome.balance))
+        # Kept once final (after the referral bonus), so a repeat answers the balance this answer gives.
+        await purchases_store.keep_balances(connection, answered)
         assert all(outcome is not None for outcome in outcomes)
         return [outcome for outcome in outcomes if outcome is not None]
 
@@ -215,7 +221,8 @@ async def _repeat_of(
     purchase: domain.Purchase,
     member: store.MemberRow,
 ) -> PurchaseResult | DomainError:
-    """The first result again; a different purchase under the same id is refused, as a reused refund id is.
+    """The first result again, with the balance it answered; a different purchase under the same id is refused,
+    as a reused refund id is.
 
     A repeat has the same amount, channel and line items (its time may be
     stamped again): one with others would otherwise be answered, silently,
@@ -229,7 +236,10 @@ async def _repeat_of(
     entry = await store.get_entry(connection, previous.entry_id) if previous.entry_id else None
     terms = await purchases_store.recorded_terms(connection, previous.purchase_id)
     breakdown = tuple(EarnComponent(**component) for component in json.loads(entry.breakdown)) if entry else ()
-    return PurchaseResult(previous.points_earned, entry, True, member.balance, terms, breakdown)
+    # The balance first answered, not the member's now. A purchase recorded before migration 027 kept none: its
+    # repeat answers the balance now, as every repeat did then.
+    balance = member.balance if previous.balance_after is None else previous.balance_after
+    return PurchaseResult(previous.points_earned, entry, True, balance, terms, breakdown)
 
 
 def _terms(priced: pricing.Priced) -> purchases_store.RecordedTerms:

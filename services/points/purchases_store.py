@@ -17,7 +17,8 @@ from services.points.domain import Purchase
 from services.points.store import ENTRY_COLUMNS, MEMBER_COLUMNS, EntryRow, MemberRow
 
 _PURCHASE_COLUMNS = (
-    "purchase_id, member_id, points_earned, entry_id, amount_minor, currency_code, channel, line_items::text"
+    "purchase_id, member_id, points_earned, entry_id, amount_minor, currency_code, channel, line_items::text,"
+    " balance_after"
 )
 
 
@@ -32,6 +33,8 @@ class PurchaseRow:
     channel: str
     # As jsonb keeps it.
     line_items: str
+    # The balance the purchase was first answered with; None for purchases recorded before migration 027.
+    balance_after: int | None = None
 
     def difference_from(self, purchase: Purchase) -> str | None:
         """The first detail `purchase` gives otherwise than this record of its id, or None when it is a resend.
@@ -100,12 +103,13 @@ async def lock_buyers(
                                                                 'referral:' || b.member_id || ':referrer')))
             SELECT {", ".join(f"m.{c.strip()}" for c in MEMBER_COLUMNS.split(","))},
                    i.purchase_id, p.member_id AS purchase_member_id, p.points_earned, p.entry_id, p.amount_minor,
-                   p.currency_code, p.channel, p.line_items
+                   p.currency_code, p.channel, p.line_items, p.balance_after
               FROM locking l
               JOIN members m ON m.member_id = l.member_id
               LEFT JOIN input i ON i.member_id = m.member_id
               LEFT JOIN LATERAL (
-                  SELECT member_id, points_earned, entry_id, amount_minor, currency_code, channel, line_items::text
+                  SELECT member_id, points_earned, entry_id, amount_minor, currency_code, channel, line_items::text,
+                         balance_after
                     FROM purchases
                    WHERE purchase_id = i.purchase_id LIMIT 1) p ON true
              ORDER BY m.member_id
@@ -129,6 +133,7 @@ async def lock_buyers(
             fields.pop("currency_code"),
             fields.pop("channel"),
             fields.pop("line_items"),
+            fields.pop("balance_after"),
         )
         members[fields["member_id"]] = MemberRow(**fields)
         if recorded.member_id is not None:
@@ -222,6 +227,20 @@ async def insert_purchase_earnings(
         count_ledger_entries(fields["kind"])
         recorded[purchase_id] = EntryRow(**fields)
     return recorded
+
+
+async def keep_balances(connection: asyncpg.Connection, balances: Sequence[tuple[str, int]]) -> None:
+    """Keep on each purchase recorded in this transaction the balance it was answered with, (purchase id, balance)
+    each: a repeat answers it again. One statement for the batch."""
+    if not balances:
+        return
+    await connection.execute(
+        """UPDATE purchases p SET balance_after = b.balance
+             FROM unnest($1::text[], $2::bigint[]) AS b(purchase_id, balance)
+            WHERE p.purchase_id = b.purchase_id""",
+        [purchase_id for purchase_id, _ in balances],
+        [balance for _, balance in balances],
+    )
 
 
 async def find_purchase(connection: asyncpg.Connection, purchase_id: str) -> PurchaseRow | None:

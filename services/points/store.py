@@ -255,6 +255,19 @@ async def find_entry_by_key(connection: asyncpg.Connection, idempotency_key: str
     return EntryRow(**record) if record else None
 
 
+async def keep_activity_balance(connection: asyncpg.Connection, entry_id: uuid.UUID, balance: int) -> None:
+    """Keep the balance an activity's bonus entry was answered with: a repeat of its key answers it again."""
+    await connection.execute(
+        "INSERT INTO activity_balances (entry_id, balance_after) VALUES ($1, $2)", entry_id, balance
+    )
+
+
+async def activity_balance(connection: asyncpg.Connection, entry_id: uuid.UUID) -> int | None:
+    """The balance the activity of `entry_id` was first answered with; None if credited before migration 027."""
+    balance = await connection.fetchval("SELECT balance_after FROM activity_balances WHERE entry_id = $1", entry_id)
+    return None if balance is None else int(balance)
+
+
 async def list_entries(
     connection: asyncpg.Connection, member_id: str, *, before_seq: int | None, limit: int
 ) -> list[EntryRow]:

@@ -18,7 +18,7 @@ from services.points.birthdays import BirthdayJob
 from services.points.domain import Enrollment, Money, Purchase, Refund
 from services.points.ledger_application import LedgerApplication
 from services.points.program_application import ProgramApplication
-from services.points.purchases import Outcome, PurchaseRecorder, PurchaseRequest
+from services.points.purchases import Outcome, PurchaseRecorder, PurchaseRequest, PurchaseResult
 from services.points.refunds import RefundApplication
 from tests.integration.points_ledger_support import assert_balanced, books, events_of, new_id
 
@@ -325,3 +325,36 @@ async def test_a_return_voiding_a_referral_does_not_deadlock_with_a_batch_of_ref
     outcomes = await asyncio.gather(returned, both, return_exceptions=True)
     assert not [o for o in outcomes if isinstance(o, BaseException)], outcomes
     assert (await referral_points(pool, x), await referral_points(pool, r)) == (0, 0)
+
+
+async def test_a_repeated_purchase_that_paid_the_referral_answers_the_balance_with_its_bonus(
+    pool: asyncpg.Pool,
+) -> None:
+    """The first answer counts the referee's bonus the purchase paid; the repeat answers the same, later
+    purchases of the member aside."""
+    app, _ = await program_app(pool)
+    referrer = await enroll(app)
+    referee = await enroll(app, referrer=referrer)
+    first_purchase = purchase(referee, 25)
+    first = await app.record_purchase(first_purchase)
+    await app.record_purchase(purchase(referee, 100))
+
+    again = await app.record_purchase(first_purchase)
+
+    assert (first.balance, again.duplicate, again.balance) == (250 + 500, True, 250 + 500)
+
+
+async def test_purchases_repeated_from_one_batch_answer_each_its_own_balance(pool: asyncpg.Pool) -> None:
+    """A batch holds the referee's first purchase and one of the referrer's: each repeat answers what its
+    purchase was first answered with (the referrer's before the referral bonus the batch also credited it)."""
+    app, programs = await program_app(pool)
+    referrer = await enroll(app)
+    referee = await enroll(app, referrer=referrer)
+    batch = [purchase(referee, 30), purchase(referrer, 40)]
+    first = await in_one_batch(pool, programs, batch)
+    await in_one_batch(pool, programs, [purchase(referee, 10), purchase(referrer, 10)])
+
+    again = await in_one_batch(pool, programs, batch)
+
+    answers = [(o.duplicate, o.balance) for o in (*first, *again) if isinstance(o, PurchaseResult)]
+    assert answers == [(False, 300 + 500), (False, 400), (True, 300 + 500), (True, 400)]

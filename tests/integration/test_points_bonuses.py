@@ -152,3 +152,18 @@ async def test_concurrent_calls_on_a_once_only_activity_credit_exactly_once(bonu
     assert len(credited) == 1
     assert all(isinstance(r, FailedPrecondition) for r in results if isinstance(r, BaseException))
     assert (await bonus_app.member(member_id)).balance == 600
+
+
+async def test_a_repeated_idempotency_key_answers_the_balance_it_was_first_answered_with(
+    bonus_app: PointsApplication,
+) -> None:
+    """RecordActivityResponse.balance is "the member's balance after the activity": a later credit of the
+    member must not change what the repeat answers."""
+    member_id = await enrolled(bonus_app)  # 500 signup points
+    first = await bonus_app.record_activity(activity(member_id, "review", key="review-1"))
+    await bonus_app.record_activity(activity(member_id, "newsletter-optin"))
+
+    again = await bonus_app.record_activity(activity(member_id, "review", key="review-1"))
+
+    assert (first.balance, again.duplicate, again.balance) == (550, True, 550)
+    assert (await bonus_app.member(member_id)).balance == 650

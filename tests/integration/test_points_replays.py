@@ -63,3 +63,19 @@ async def test_a_refund_id_reused_in_another_currency_is_refused(pool: asyncpg.P
 
     with pytest.raises((AlreadyExists, InvalidArgument)):
         await refunds.refund(Refund(refund_id, purchase_id, Money(5000, "EUR"), datetime.now(UTC)))
+
+
+async def test_a_purchase_recorded_before_balances_were_kept_answers_the_balance_now(
+    pool: asyncpg.Pool, app: PointsApplication
+) -> None:
+    """Purchases recorded before migration 027 kept no balance: a repeat of one answers the balance at the repeat,
+    as every repeat did then."""
+    member_id = await member_with_points(app, 0)
+    first_purchase = Purchase(new_id("p"), member_id, Money(4300, "USD"), (), datetime.now(UTC), "")
+    await app.record_purchase(first_purchase)
+    await app.record_purchase(Purchase(new_id("p"), member_id, Money(10000, "USD"), (), datetime.now(UTC), ""))
+    await pool.execute("UPDATE purchases SET balance_after = NULL WHERE purchase_id = $1", first_purchase.purchase_id)
+
+    again = await app.record_purchase(first_purchase)
+
+    assert (again.duplicate, again.balance) == (True, 286)

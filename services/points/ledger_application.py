@@ -219,8 +219,11 @@ class LedgerApplication:
             member = await _member(connection, member_id, lock=True)
             now = domain.utc_now()
             previous = await store.find_entry_by_key(connection, key)
+            description = _adjustment_description(reason, actor)
             if previous is not None:
-                if (previous.member_id, previous.points) != (member_id, points):
+                # A repeat is the same adjustment: another reason or actor (the entry keeps them in its
+                # description) is another adjustment, which answered duplicate would never be applied.
+                if (previous.member_id, previous.points, previous.description) != (member_id, points, description):
                     raise AlreadyExists(_ADJUSTMENT_KEY_TAKEN)
                 return AdjustResult(previous, duplicate=True)
             draws = []
@@ -230,7 +233,6 @@ class LedgerApplication:
                 ledger.require_available(ledger.balances(lots, holds, now, overdrawn), -points)
                 draws = ledger.draw_first_expiring(lots, -points, now, ledger.reserved_by_lot(lots, holds))
             with taken_concurrently({"ledger_entries_idempotency_key_key"}, _ADJUSTMENT_KEY_TAKEN):
-                description = f"{reason} (by {actor})"
                 entry = await _adjustment_entry(connection, member_id, points, key, description, draws, now)
             if points > 0:
                 await settlement.settle_spent_refunds(connection, member, entry, now, overdraft_only=True)
@@ -239,6 +241,11 @@ class LedgerApplication:
             )
             await _emit(connection, adjusted, member_id, now)
             return AdjustResult(entry, duplicate=False)
+
+
+def _adjustment_description(reason: str, actor: str) -> str:
+    """An adjustment entry's description: its reason and who made it."""
+    return f"{reason} (by {actor})"
 
 
 async def _adjustment_entry(

@@ -59,7 +59,7 @@ class RefundApplication:
         await referrals_store.lock_with_referrer(connection, purchase.member_id, purchase.purchase_id)
         previous = await refunds_store.find_refund(connection, refund.refund_id)
         if previous is not None:
-            return await _repeat_of(connection, previous, refund)
+            return await _repeat_of(connection, previous, refund, purchase.currency_code)
         # Read again under the member lock: a concurrent refund of the same purchase has committed by now.
         purchase = await refunds_store.refundable_purchase(connection, refund.purchase_id)
         assert purchase is not None
@@ -144,9 +144,27 @@ def _check_refundable(purchase: refunds_store.RefundablePurchase, refund: domain
 
 
 async def _repeat_of(
-    connection: asyncpg.Connection, previous: refunds_store.RefundRow, refund: domain.Refund
+    connection: asyncpg.Connection, previous: refunds_store.RefundRow, refund: domain.Refund, purchase_currency: str
 ) -> RefundResult:
-    if (previous.purchase_id, previous.amount_minor) != (refund.purchase_id, refund.amount.amount_minor):
-        raise AlreadyExists(_REFUND_ID_TAKEN)
+    """The first result again; the refund id with another purchase, amount or currency is another refund, refused
+    as a purchase id reused with other details is. Its occurred_at is not compared: a retry may stamp it again.
+
+    A recorded refund is in its purchase's currency (_check_refundable), so once `refund` names the same purchase,
+    `purchase_currency` (that purchase's) is the currency the refund was recorded in.
+    """
+    differing = _difference(previous, refund, purchase_currency)
+    if differing is not None:
+        raise AlreadyExists(f"refund_id: already recorded with a different {differing}")
     entry = await store.get_entry(connection, previous.entry_id) if previous.entry_id else None
     return RefundResult(previous, entry, duplicate=True)
+
+
+def _difference(previous: refunds_store.RefundRow, refund: domain.Refund, purchase_currency: str) -> str | None:
+    """The first field `refund` gives otherwise than the refund recorded under its id, or None for a repeat."""
+    if previous.purchase_id != refund.purchase_id:
+        return "purchase_id"
+    if previous.amount_minor != refund.amount.amount_minor:
+        return "amount.amount_minor"
+    if purchase_currency != refund.amount.currency:
+        return "amount.currency_code"
+    return None

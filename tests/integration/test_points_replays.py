@@ -79,3 +79,23 @@ async def test_a_purchase_recorded_before_balances_were_kept_answers_the_balance
     again = await app.record_purchase(first_purchase)
 
     assert (again.duplicate, again.balance) == (True, 286)
+
+
+async def test_a_refund_id_reused_for_another_refund_names_the_field_and_a_repeat_answers_the_first(
+    pool: asyncpg.Pool, app: PointsApplication
+) -> None:
+    refunds = RefundApplication(pool, ProgramApplication(pool))
+    member_id = await member_with_points(app, 0)
+    purchase_id = new_id("p")
+    await app.record_purchase(Purchase(purchase_id, member_id, Money(10000, "USD"), (), datetime.now(UTC), ""))
+    refund_id = new_id("r")
+    first = await refunds.refund(Refund(refund_id, purchase_id, Money(5000, "USD"), datetime.now(UTC)))
+    before = await books(pool, LedgerApplication(pool), member_id)
+
+    for amount, field in ((Money(5000, "EUR"), "amount.currency_code"), (Money(4000, "USD"), "amount.amount_minor")):
+        with pytest.raises(AlreadyExists, match=f"^refund_id: already recorded with a different {field}$"):
+            await refunds.refund(Refund(refund_id, purchase_id, amount, datetime.now(UTC)))
+    again = await refunds.refund(Refund(refund_id, purchase_id, Money(5000, "USD"), datetime.now(UTC)))
+
+    assert (again.duplicate, again.refund) == (True, first.refund)
+    assert await books(pool, LedgerApplication(pool), member_id) == before

@@ -15,7 +15,6 @@ from loyalty.events.v1.envelope_pb2 import EventEnvelope
 from services.common import settings
 from services.common.errors import InvalidArgument, NotFound
 from services.common.events import kafka_headers, new_envelope
-from services.common.kafka import POINTS_EVENTS_TOPIC
 from services.common.member_tiers import _set_tier, member_tiers_consumer, tier_of
 from services.common.settings import KafkaSettings, ServiceSettings
 from tests.integration.support import PoolFactory, TopicFactory, eventually, running
@@ -32,9 +31,12 @@ def service_settings(url: str, kafka: KafkaSettings) -> ServiceSettings:
 
 
 async def test_late_and_repeated_tier_events_never_overwrite_a_newer_tier(
-    migrated_pool: PoolFactory, kafka_settings: KafkaSettings, producer: AIOKafkaProducer
+    migrated_pool: PoolFactory, kafka_settings: KafkaSettings, producer: AIOKafkaProducer, fresh_topic: TopicFactory
 ) -> None:
     url, pool = await migrated_pool("rewards")
+    # Its own topic: the consumer reads from the earliest offset, and the session's points topic carries other
+    # tests' malformed events (an unparsable record, tier events with no tier), which it would dead-letter.
+    topic = await fresh_topic("points-events")
     member = f"m-{uuid.uuid4().hex[:8]}"
     enrolled = tier_event(events.MemberEnrolled(member_id=member, tier="base"), member, T0)
     gold = tier_event(
@@ -46,9 +48,9 @@ async def test_late_and_repeated_tier_events_never_overwrite_a_newer_tier(
     )
     for envelope in (gold, gold, silver, enrolled):
         await producer.send_and_wait(
-            POINTS_EVENTS_TOPIC, envelope.SerializeToString(), key=member.encode(), headers=kafka_headers(envelope)
+            topic, envelope.SerializeToString(), key=member.encode(), headers=kafka_headers(envelope)
         )
-    consumer = member_tiers_consumer(service_settings(url, kafka_settings), pool)
+    consumer = member_tiers_consumer(service_settings(url, kafka_settings), pool, topic)
 
     async def seen(*envelopes: EventEnvelope) -> bool:
         ids = [e.event_id for e in envelopes]
@@ -66,9 +68,7 @@ async def test_late_and_repeated_tier_events_never_overwrite_a_newer_tier(
         lost = tier_event(
             events.TierLost(member_id=member, tier="silver", previous_tier="gold"), member, T0 + timedelta(days=400)
         )
-        await producer.send_and_wait(
-            POINTS_EVENTS_TOPIC, lost.SerializeToString(), key=member.encode(), headers=kafka_headers(lost)
-        )
+        await producer.send_and_wait(topic, lost.SerializeToString(), key=member.encode(), headers=kafka_headers(lost))
         await eventually(lambda: seen(lost), what="the TierLost event to be consumed")
         assert await tier_of(pool, member) == "silver"
     assert consumer.dead_lettered == 0

@@ -73,3 +73,27 @@ async def test_a_service_that_ran_for_a_while_before_exiting_again_pauses_as_lit
 
     pauses = [line.rsplit(" in ", 1)[1] for line in out.getvalue().splitlines()]
     assert pauses == ["0.001 s"] * 3
+
+
+async def test_a_service_that_ran_for_a_while_then_keeps_failing_to_start_pauses_longer_each_time() -> None:
+    services = Services({"points": 1})
+    out = io.StringIO()
+    supervising = asyncio.create_task(
+        supervise(services, check_every_s=0.001, pauses_s=(0.001, 0.01, 0.02), stable_after_s=0.05, out=out)
+    )
+    for _ in range(1000):
+        if not services.down:
+            break
+        await asyncio.sleep(0.001)
+    await asyncio.sleep(0.1)  # up longer than stable_after_s
+    services.exits["points"] = 4  # then three starts in a row fail
+    services.down.add("points")
+    for _ in range(2000):
+        if not services.down:
+            break
+        await asyncio.sleep(0.001)
+    supervising.cancel()
+
+    pauses = [line.rsplit(" in ", 1)[1] for line in out.getvalue().splitlines() if "(log:" in line]
+    # The first exit after a stable run pauses as little as the first; the failed starts after it back off.
+    assert pauses[-4:] == ["0.001 s", "0.01 s", "0.02 s", "0.02 s"]

@@ -47,7 +47,8 @@ async def supervise(
     while True:
         await asyncio.sleep(check_every_s)
         for name, code in platform.exited_services().items():
-            if time.monotonic() - started_at.get(name, time.monotonic()) >= stable_after_s:
+            # Popped: a start that then fails is no stable run to reset the pauses by.
+            if time.monotonic() - started_at.pop(name, time.monotonic()) >= stable_after_s:
                 restarts.pop(name, None)
             count = restarts.get(name, 0)
             pause = pauses_s[min(count, len(pauses_s) - 1)]

@@ -55,8 +55,9 @@ def client_address(name: str, env: Mapping[str, str]) -> str:
     """Where a client command calls service `name`: LOYALTY_<NAME>_ADDRESS, else this machine at the port the service
     itself listens on (LOYALTY_<NAME>_GRPC_PORT): a platform moved to other ports is called there without more."""
     prefix = f"LOYALTY_{name.upper()}_"
-    port = _integer(env, prefix + "GRPC_PORT", DEFAULT_GRPC_PORTS[name], minimum=1)
-    return env.get(prefix + "ADDRESS") or f"127.0.0.1:{port}"
+    if address := env.get(prefix + "ADDRESS"):
+        return address
+    return f"127.0.0.1:{_integer(env, prefix + 'GRPC_PORT', DEFAULT_GRPC_PORTS[name], minimum=1)}"
 
 
 def _integer(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:

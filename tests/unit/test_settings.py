@@ -167,5 +167,5 @@ def test_embedded_database_url_quotes_the_socket_directory() -> None:
 def test_client_commands_call_a_service_at_its_address_else_at_the_port_it_listens_on() -> None:
     assert client_address("points", {}) == "127.0.0.1:50051"
     assert client_address("points", {"LOYALTY_POINTS_GRPC_PORT": "51051"}) == "127.0.0.1:51051"
-    moved = {"LOYALTY_INSIGHTS_GRPC_PORT": "51054", "LOYALTY_INSIGHTS_ADDRESS": "insights.internal:443"}
+    moved = {"LOYALTY_INSIGHTS_GRPC_PORT": "not-read", "LOYALTY_INSIGHTS_ADDRESS": "insights.internal:443"}
     assert client_address("insights", moved) == "insights.internal:443"

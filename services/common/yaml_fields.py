@@ -28,18 +28,15 @@ LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """safe_load that also refuses duplicate keys (the last would silently win), anchors and aliases.
+    """safe_load that also refuses duplicate keys (the last would silently win) and aliases.
 
     Aliases are refused because nested ones expand exponentially (the
     "billion laughs"), and a program never needs them.
     """
 
     def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
-        # An anchor too, though harmless alone: the docs promise both are refused, and one is only ever there to
-        # be aliased.
-        event = self.peek_event()  # type: ignore[no-untyped-call]
-        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
-            mark: yaml.error.Mark | None = getattr(event, "start_mark", None)
+        if self.check_event(yaml.AliasEvent):
+            mark: yaml.error.Mark | None = getattr(self.peek_event(), "start_mark", None)  # type: ignore[no-untyped-call]
             raise yaml.MarkedYAMLError(None, None, "anchors and aliases (*name) are not supported", mark)
         return super().compose_node(parent, index)
 

@@ -9,7 +9,10 @@ count ISO 4217 minor units, so a wrong exponent would price such a purchase
 
 Only codes with a numeric minor unit are currencies here: the funds and
 metals ISO 4217 lists with "N.A." (XAU, XDR, XTS, XXX, ...) are no currency a
-purchase is paid in.
+purchase is paid in. Codes ISO 4217 no longer lists (BGN since the euro came
+to Bulgaria in 2026, HRK, SLL, ...) are still read, with the minor unit CLDR
+gives them, as they were before ISO 4217's table was used: stored program
+versions and purchases name them, and must stay readable and refundable.
 """
 
 from __future__ import annotations
@@ -17,16 +20,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from babel.numbers import get_currency_precision, list_currencies
 from iso4217 import Currency
 
+_CURRENT = {currency.code: currency.exponent for currency in Currency if currency.exponent is not None}
+_NO_MINOR_UNIT = {currency.code for currency in Currency if currency.exponent is None}
+_WITHDRAWN = {code: get_currency_precision(code) for code in list_currencies() - _CURRENT.keys() - _NO_MINOR_UNIT}
 # Built once: the lookups run on every priced purchase, thousands a second.
-_EXPONENTS: Mapping[str, int] = MappingProxyType(
-    {currency.code: currency.exponent for currency in Currency if currency.exponent is not None}
-)
+_EXPONENTS: Mapping[str, int] = MappingProxyType(_WITHDRAWN | _CURRENT)
 
 
 def is_currency_code(code: str) -> bool:
-    """A current ISO 4217 code with a minor unit, in upper case as the standard writes it."""
+    """An ISO 4217 code with a minor unit, current or withdrawn, in upper case as the standard writes it."""
     return code in _EXPONENTS
 
 

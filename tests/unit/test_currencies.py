@@ -46,10 +46,7 @@ def test_the_exponent_is_iso_4217s(code: str, exponent: int) -> None:
         "XDR",
         "XTS",
         "XXX",
-        # Withdrawn from ISO 4217 (replaced by SLE, EUR), or never in it (CNH), or not as the standard writes it.
-        "SLL",
-        "HRK",
-        "CNH",
+        # Not as the standard writes it.
         "usd",
         "Usd",
         "US",
@@ -60,3 +57,12 @@ def test_codes_without_an_iso_4217_minor_unit_are_no_currency(code: str) -> None
     assert not is_currency_code(code)
     with pytest.raises(ValueError, match="not an ISO 4217 currency code"):
         minor_unit_exponent(code)
+
+
+@pytest.mark.parametrize(("code", "exponent"), [("BGN", 2), ("HRK", 2), ("SLL", 0), ("DEM", 2)])
+def test_codes_iso_4217_withdrew_are_still_read_with_the_minor_unit_they_were_recorded_in(
+    code: str, exponent: int
+) -> None:
+    """A program version or a purchase stored in BGN (withdrawn in 2026) stays readable and refundable."""
+    assert is_currency_code(code)
+    assert minor_unit_exponent(code) == exponent

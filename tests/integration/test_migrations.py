@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
@@ -12,7 +13,6 @@ import pytest
 
 from services.common.migrations import (
     COMMON_MIGRATIONS,
-    NO_TRANSACTION,
     Migration,
     apply,
     discover,
@@ -174,6 +174,46 @@ async def test_earnings_and_refunds_recorded_before_017_qualify_when_their_purch
     assert {r["what"]: r["day"] for r in rows} == {"purchase_earn": "2024-03-01", "bonus": None, "refund": "2024-03-01"}
 
 
+async def test_purchases_stamped_ahead_before_026_count_the_instant_before_they_were_recorded(
+    create_database: CreateDatabase,
+) -> None:
+    rows = await across_migration(
+        create_database,
+        29,
+        """INSERT INTO members (member_id, tier, last_activity_at)
+                VALUES ('ada', 'member', '2026-03-01 12:00Z'), ('bob', 'member', '2026-01-01');
+           INSERT INTO ledger_entries (entry_id, member_id, kind, points, idempotency_key, description, breakdown,
+                                       qualifies_at)
+                VALUES ('00000000-0000-0000-0000-00000000000a', 'ada', 'purchase_earn', 10, 'a', '', '[]',
+                        '2026-03-01 12:00Z'),
+                       ('00000000-0000-0000-0000-00000000000b', 'bob', 'purchase_earn', 10, 'b', '', '[]',
+                        '2025-12-31');
+           INSERT INTO purchases (purchase_id, member_id, amount_minor, currency_code, occurred_at, recorded_at,
+                                  points_earned, entry_id)
+                VALUES ('ahead', 'ada', 5000, 'USD', '2026-03-01 12:00Z', '2026-03-01 02:00Z', 10,
+                        '00000000-0000-0000-0000-00000000000a'),
+                       ('late', 'bob', 5000, 'USD', '2025-12-31', '2026-01-01', 10,
+                        '00000000-0000-0000-0000-00000000000b');
+           INSERT INTO refunds (refund_id, purchase_id, member_id, amount_minor, points_reversed, points_owed,
+                                occurred_at, purchase_occurred_at)
+                VALUES ('r-1', 'ahead', 'ada', 2000, 4, 0, '2026-03-02', '2026-03-01 12:00Z');
+           -- As if now were 2026-03-01 02:00: ada's last activity is the stamp, ten hours ahead.
+           UPDATE members SET last_activity_at = now() + interval '10 hours' WHERE member_id = 'ada'""",
+        """SELECT 'purchase ' || purchase_id AS what, qualifies_at FROM purchases
+           UNION ALL SELECT 'entry ' || member_id, qualifies_at FROM ledger_entries
+           UNION ALL SELECT 'refund', purchase_occurred_at FROM refunds
+           UNION ALL SELECT 'ahead of now ' || member_id, NULL FROM members WHERE last_activity_at > now()""",
+    )
+    counted = datetime(2026, 3, 1, 1, 59, 59, 999999, tzinfo=UTC)
+    assert {r["what"]: r["qualifies_at"] for r in rows} == {
+        "purchase ahead": counted,
+        "purchase late": None,  # occurred before it was recorded: counts when it occurred
+        "entry ada": counted,
+        "entry bob": datetime(2025, 12, 31, tzinfo=UTC),
+        "refund": counted,
+    }
+
+
 async def test_redemptions_made_before_006_get_their_rewards_value_and_the_version_before_still_redeems(
     create_database: CreateDatabase,
 ) -> None:
@@ -237,127 +277,6 @@ async def test_every_services_migrations_apply_on_an_empty_database(
         assert await connection.fetchval("SELECT count(*) FROM pg_index WHERE NOT indisvalid") == 0
     finally:
         await connection.close()
-
-
-async def index_states(connection: asyncpg.Connection) -> dict[str, tuple[int, bool]]:
-    """Each index of the public schema: its oid (a rebuilt index has a new one) and whether it is valid."""
-    records = await connection.fetch(
-        """SELECT c.relname, i.indexrelid::int AS oid, i.indisvalid
-             FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-            WHERE c.relnamespace = 'public'::regnamespace"""
-    )
-    return {r["relname"]: (r["oid"], r["indisvalid"]) for r in records}
-
-
-async def test_a_file_marked_no_transaction_runs_each_statement_on_its_own(create_database: CreateDatabase) -> None:
-    url = await create_database()
-    # CREATE INDEX CONCURRENTLY fails inside a transaction, and so inside a file run as one.
-    migration = Migration(
-        "demo",
-        1,
-        "001_concurrent.sql",
-        f"""{NO_TRANSACTION}
-        CREATE TABLE IF NOT EXISTS codes (code text);
-        INSERT INTO codes VALUES ('a;b');  -- a semicolon in a string does not end a statement
-        CREATE INDEX CONCURRENTLY IF NOT EXISTS codes_code ON codes (code);""",
-    )
-    connection = await asyncpg.connect(url)
-    try:
-        assert await apply(connection, [migration]) == ["demo/001_concurrent.sql"]
-        assert await connection.fetchval("SELECT code FROM codes") == "a;b"
-        assert (await index_states(connection))["codes_code"][1] is True
-        assert await apply(connection, [migration]) == []
-    finally:
-        await connection.close()
-    assert await applied_rows(url) == [("demo", 1, "001_concurrent.sql")]
-
-
-async def test_a_rerun_after_a_build_failed_midway_rebuilds_the_invalid_index_it_left(
-    create_database: CreateDatabase,
-) -> None:
-    url = await create_database()
-    migration = Migration(
-        "demo",
-        1,
-        "001_indexes.sql",
-        f"""{NO_TRANSACTION}
-        CREATE INDEX CONCURRENTLY IF NOT EXISTS codes_batch ON codes (batch);
-        CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS codes_unique ON codes (code);""",
-    )
-    connection = await asyncpg.connect(url)
-    try:
-        await connection.execute(
-            "CREATE TABLE codes (code text, batch int); INSERT INTO codes VALUES ('a', 1), ('a', 2), ('b', 2)"
-        )
-        # The second build fails after the first committed, and leaves its index behind, INVALID.
-        with pytest.raises(asyncpg.UniqueViolationError):
-            await apply(connection, [migration])
-        first_run = await index_states(connection)
-        assert first_run["codes_batch"][1] is True
-        assert first_run["codes_unique"][1] is False
-        assert await connection.fetchval("SELECT count(*) FROM schema_migrations") == 0
-        # Once the cause is mended, the file runs again from its start and completes.
-        await connection.execute("DELETE FROM codes WHERE batch = 1")
-        assert await apply(connection, [migration]) == ["demo/001_indexes.sql"]
-        rerun = await index_states(connection)
-    finally:
-        await connection.close()
-    assert rerun["codes_unique"][1] is True
-    assert rerun["codes_batch"] == first_run["codes_batch"]  # the valid index is kept, not built again
-    assert await applied_rows(url) == [("demo", 1, "001_indexes.sql")]
-
-
-async def test_a_runner_waiting_its_turn_does_not_deadlock_a_concurrent_build(create_database: CreateDatabase) -> None:
-    url = await create_database()
-    # The build starts after the other runner began waiting, and outlasts deadlock_timeout (1 s): a runner
-    # blocked on the lock would keep a snapshot the build waits for, and one of the two would be failed.
-    migration = Migration(
-        "demo",
-        1,
-        "001_slow.sql",
-        f"""{NO_TRANSACTION}
-        CREATE TABLE IF NOT EXISTS codes (code text);
-        SELECT pg_sleep(0.5);
-        CREATE INDEX CONCURRENTLY IF NOT EXISTS codes_code ON codes (code);
-        SELECT pg_sleep(1.5);""",
-    )
-    first, second = await asyncio.gather(asyncpg.connect(url), asyncpg.connect(url))
-    try:
-        results = await asyncio.gather(apply(first, [migration]), apply(second, [migration]))
-        assert sorted(results) == [[], ["demo/001_slow.sql"]]
-        assert (await index_states(first))["codes_code"][1] is True
-    finally:
-        await asyncio.gather(first.close(), second.close())
-
-
-async def test_members_stay_writable_while_an_index_on_them_is_built(create_database: CreateDatabase) -> None:
-    url = await create_database()
-    migrations = [m for m in service_migrations("points") if not (m.component == "points" and m.version > 25)]
-    before = [m for m in migrations if not (m.component == "points" and m.version == 25)]
-    runner, open_writer, writer = await asyncio.gather(*(asyncpg.connect(url) for _ in range(3)))
-    try:
-        await apply(runner, before)
-        # A write still open when the build of points/025 starts: the build waits for it to end.
-        open_transaction = open_writer.transaction()
-        await open_transaction.start()
-        await open_writer.execute("INSERT INTO members (member_id, tier) VALUES ('ada', 'member')")
-        applying = asyncio.create_task(apply(runner, migrations))
-        async with asyncio.timeout(10):
-            while not await writer.fetchval(
-                """SELECT true FROM pg_stat_activity
-                    WHERE query LIKE '%INDEX%members_owing%' AND wait_event_type = 'Lock'
-                      AND pid <> pg_backend_pid()"""
-            ):
-                assert not applying.done()
-                await asyncio.sleep(0.02)
-        # Meanwhile others write: a plain CREATE INDEX would queue them behind its own wait, for the whole build.
-        await writer.execute("SET statement_timeout = '2s'")
-        await writer.execute("INSERT INTO members (member_id, tier) VALUES ('bob', 'member')")
-        await open_transaction.commit()
-        assert await applying == ["points/025_owing_members.sql"]
-        assert (await index_states(runner))["members_owing"][1] is True
-    finally:
-        await asyncio.gather(runner.close(), open_writer.close(), writer.close())
 
 
 def test_service_migrations_put_the_kit_first() -> None:

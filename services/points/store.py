@@ -122,29 +122,52 @@ async def lock_off_ladder(connection: asyncpg.Connection, ladder: Sequence[str],
     return records
 
 
+@dataclass(frozen=True)
+class DatedPage:
+    """What a page of date_by_ladder found: the last member id it read (None: none left after `after`), how many
+    members it found to date, and how many of those it dated (the others another transaction held)."""
+
+    last_member_id: str | None
+    found: int
+    dated: int
+
+
 async def date_by_ladder(
-    connection: asyncpg.Connection, ladder: Sequence[str], requalify_at: datetime, limit: int
-) -> int:
-    """Give up to `limit` members the requalification date their place on `ladder` calls for, in member id order:
-    `requalify_at` to those above its first tier without one (a version added a tier below theirs), none to
-    those on its first tier with one (a version dropped the tier below theirs). Returns how many changed."""
-    changed = await connection.fetchval(
-        """WITH undated AS (
+    connection: asyncpg.Connection, ladder: Sequence[str], requalify_at: datetime, after: str, limit: int
+) -> DatedPage:
+    """Give the next `limit` members after `after`, in member id order, the requalification date their place on
+    `ladder` calls for: `requalify_at` to those above its first tier without one (a version added a tier below
+    theirs), none to those on its first tier with one (a version dropped the tier below theirs).
+
+    Members another transaction holds are skipped, never waited for (found but not dated): this takes no lock in
+    an order of its own, so never deadlocks with a batch locking its members in id order (lock_buyers). The page is
+    found without locks, then locked; paging by member id reads the table once a sweep.
+    """
+    record = await connection.fetchrow(
+        """WITH found AS (
                SELECT member_id FROM members
-                WHERE (tier = ANY($1::text[]) AND requalify_at IS NULL) OR (tier = $2 AND requalify_at IS NOT NULL)
-                ORDER BY member_id LIMIT $4 FOR UPDATE),
+                WHERE member_id > $4
+                  AND ((tier = ANY($1::text[]) AND requalify_at IS NULL) OR (tier = $2 AND requalify_at IS NOT NULL))
+                ORDER BY member_id LIMIT $5),
+           locked AS (
+               SELECT member_id FROM members
+                WHERE member_id = ANY(ARRAY(SELECT member_id FROM found))
+                  AND ((tier = ANY($1::text[]) AND requalify_at IS NULL) OR (tier = $2 AND requalify_at IS NOT NULL))
+                  FOR UPDATE SKIP LOCKED),
            dated AS (
                UPDATE members m SET requalify_at = CASE WHEN m.tier = $2 THEN NULL ELSE $3::timestamptz END
-                 FROM undated u
-                WHERE m.member_id = u.member_id
+                 FROM locked l
+                WHERE m.member_id = l.member_id
                RETURNING 1)
-           SELECT count(*) FROM dated""",
+           SELECT (SELECT max(member_id) FROM found) AS last_member_id, (SELECT count(*) FROM found) AS found,
+                  (SELECT count(*) FROM dated) AS dated""",
         list(ladder[1:]),
         ladder[0],
         requalify_at,
+        after,
         limit,
     )
-    return int(changed)
+    return DatedPage(record["last_member_id"], int(record["found"]), int(record["dated"]))
 
 
 async def lock_due_for_requalification(

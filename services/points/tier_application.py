@@ -209,6 +209,8 @@ class RequalificationJob:
         self._batch = batch
         # The program version whose ladder every member was last found on: no need to look again until it changes.
         self._ladder_checked: tuple[str, int] | None = None
+        # The program version by whose ladder a sweep last dated every member it found.
+        self._ladder_dated: tuple[str, int] | None = None
 
     async def run_once(self, now: datetime | None = None) -> int:
         """Requalify every member due by `now`, a batch per transaction; returns how many were requalified.
@@ -226,11 +228,11 @@ class RequalificationJob:
 
     async def _place_off_ladder(self, now: datetime) -> int:
         """Put members whose tier is not on the ladder in force (enrolled before the program was applied, or in a
-        tier a later version dropped) on the level their window value earns, announced as TierReached.
+        tier a later version dropped) on the level their window value earns, announced as TierReached; then date
+        members by that ladder (_date_by_ladder).
 
-        The same pass dates members by that ladder: those above its first tier without a requalification date
-        (they held the first tier of a version that had no tier below theirs) are checked at the end of the window
-        from now, in its rules; those on its first tier with one (a version dropped the tier below) lose it.
+        The ladder counts as checked once a pass LADDER_SETTLED_AFTER the version took effect found nobody off it
+        and dated everybody it had to.
         """
         placed = 0
         while True:
@@ -252,18 +254,41 @@ class RequalificationJob:
                     assert change is not None  # off the ladder, any level is up
                     moves.append(TierMove.of(member_id, change, program, now))
                 await apply_moves(connection, moves)
-                dated = await store.date_by_ladder(
-                    connection,
-                    [level.name for level in program.tiers.levels],
-                    tiers.next_requalification(program.tiers, now, program.timezone),
-                    self._batch,
-                )
             placed += len(off)
-            if len(off) < self._batch and dated < self._batch:
-                in_force_since = max(version.effective_from, version.created_at or version.effective_from)
-                if now - in_force_since >= LADDER_SETTLED_AFTER:
-                    self._ladder_checked = (program.id, version.version)
-                return placed
+            if len(off) < self._batch:
+                break
+        ladder = (program.id, version.version)
+        in_force_since = max(version.effective_from, version.created_at or version.effective_from)
+        settled = now - in_force_since >= LADDER_SETTLED_AFTER
+        # Dating reads through the members: once when the version takes effect, once when nothing that read the
+        # version before can still commit a member undated by this one, and again after a sweep that left some.
+        if self._ladder_dated != ladder or settled:
+            complete = await self._date_by_ladder(program, now)
+            self._ladder_dated = ladder if complete else None
+            if complete and settled:
+                self._ladder_checked = ladder
+        return placed
+
+    async def _date_by_ladder(self, program: Program, now: datetime) -> bool:
+        """Date members by the ladder of `program`, a page per transaction, after placement committed: those above
+        its first tier without a requalification date (they held the first tier of a version that had no tier below
+        theirs) are checked at the end of the window from now, in its rules; those on its first tier with one (a
+        version dropped the tier below) lose it.
+
+        Members another transaction holds are left for a later pass, as the requalification batches leave them:
+        this never waits, so never deadlocks with a purchase batch. Returns whether it dated every member it found.
+        """
+        assert program.tiers is not None
+        ladder = [level.name for level in program.tiers.levels]
+        requalify_at = tiers.next_requalification(program.tiers, now, program.timezone)
+        after, complete = "", True
+        while True:
+            async with unit_of_work(self._pool) as connection:
+                page = await store.date_by_ladder(connection, ladder, requalify_at, after, self._batch)
+            complete = complete and page.dated == page.found
+            if page.last_member_id is None or page.found < self._batch:
+                return complete
+            after = page.last_member_id
 
     async def _requalify_batch(self, now: datetime) -> int:
         async with unit_of_work(self._pool) as connection:

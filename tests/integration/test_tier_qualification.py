@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -439,3 +440,65 @@ async def test_members_above_a_first_tier_a_new_version_adds_below_them_are_stil
     await job.run_once(datetime.now(UTC) + timedelta(days=800))  # over two rolling windows without a point earned
     assert (await app.member(member_id)).tier == "blue"
     assert [type(e) for e in await tier_events(pool, member_id)] == [events.TierLost]
+
+
+# POINTS_PROGRAM with silver as its first tier, and the version after it that adds blue below silver.
+SILVER_FIRST = POINTS_PROGRAM.replace(
+    "    - {name: member, threshold: 0}\n    - {name: silver, threshold: 1000, earn_bonus_percent: 10}\n",
+    "    - {name: silver, threshold: 0}\n    - {name: gold, threshold: 1000}\n",
+)
+BLUE_BELOW = SILVER_FIRST.replace("effective_from: 2020-01-01", "effective_from: 2021-01-01").replace(
+    "    - {name: silver, threshold: 0}\n", "    - {name: blue, threshold: 0}\n    - {name: silver, threshold: 500}\n"
+)
+
+
+async def requalify_dates(pool: asyncpg.Pool, member_ids: list[str]) -> dict[str, datetime | None]:
+    rows = await pool.fetch("SELECT member_id, requalify_at FROM members WHERE member_id = ANY($1)", member_ids)
+    return {row["member_id"]: row["requalify_at"] for row in rows}
+
+
+async def test_the_dating_pass_skips_a_member_held_elsewhere_and_dates_it_on_a_later_pass(pool: asyncpg.Pool) -> None:
+    """A purchase batch locks its buyers in member id order (lock_buyers): the dating pass must never wait for a
+    member another transaction holds, which could deadlock with such a batch; it leaves the member for a later
+    pass, even once the ladder has settled."""
+    programs = await program(pool, SILVER_FIRST)
+    app = PointsApplication(pool, 1, programs)
+    members = sorted([await enrolled(app) for _ in range(5)])
+    await programs.apply(BLUE_BELOW)
+    held = members[2]
+    job = RequalificationJob(pool, programs, batch=2)
+    settled = datetime.now(UTC) + timedelta(minutes=10)
+    async with unit_of_work(pool) as elsewhere:
+        await elsewhere.execute("SELECT 1 FROM members WHERE member_id = $1 FOR UPDATE", held)
+        # Waiting for the held member would not return until the lock goes.
+        await asyncio.wait_for(job.run_once(), timeout=10)
+        dates = await requalify_dates(pool, members)
+        assert dates[held] is None
+        assert all(dates[m] is not None for m in members if m != held)  # three pages, the held member skipped
+        # The pass that would take the ladder as checked skips it too: the ladder is not checked yet.
+        await asyncio.wait_for(job.run_once(settled), timeout=10)
+        assert (await requalify_dates(pool, [held]))[held] is None
+    await job.run_once(settled)
+    assert (await requalify_dates(pool, [held]))[held] is not None
+    assert (await app.member(held)).tier == "silver"
+
+
+async def test_the_ladder_is_dated_when_the_version_takes_effect_and_again_once_it_settled(pool: asyncpg.Pool) -> None:
+    """Dating reads through the members: not on every pass while the version settles, only when it takes effect
+    and once more when nothing that read the version before can still commit (an enrolment on the old first
+    tier, say), which that last sweep dates."""
+    programs = await program(pool, SILVER_FIRST)
+    app = PointsApplication(pool, 1, programs)
+    early = await enrolled(app)
+    await programs.apply(BLUE_BELOW)
+    job = RequalificationJob(pool, programs)
+    await job.run_once()
+    assert (await requalify_dates(pool, [early]))[early] is not None
+    # Enrolled on the old ladder's first tier, committed after that pass.
+    late = await enrolled(app)
+    await pool.execute("UPDATE members SET tier = 'silver' WHERE member_id = $1", late)
+    await job.run_once()
+    assert (await requalify_dates(pool, [late]))[late] is None  # no sweep before the version settles
+    settled = datetime.now(UTC) + timedelta(minutes=10)
+    await job.run_once(settled)
+    assert (await requalify_dates(pool, [late]))[late] is not None

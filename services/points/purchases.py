@@ -93,14 +93,16 @@ class PurchaseRecorder:
         recorded = [item for item in fresh if _recorded_now(outcomes[item.index])]
         await _move_tiers(connection, recorded, in_force_now, now)
         await add_events(connection, POINTS_EVENTS_TOPIC, [_points_earned(*credit) for credit in earned])
-        answered = []
+        corrected = []
         for item in recorded:
             outcome = outcomes[item.index]
             assert isinstance(outcome, PurchaseResult)
             outcomes[item.index] = outcome = await _with_referral(connection, item, outcome)
-            answered.append((_id_of(item), outcome.balance))
-        # Kept once final (after the referral bonus), so a repeat answers the balance this answer gives.
-        await purchases_store.keep_balances(connection, answered)
+            if outcome.balance != _balance_written(item):
+                corrected.append((_id_of(item), outcome.balance))
+        # Kept once final (after the referral bonus), so a repeat answers the balance this answer gives; most
+        # purchases were written with it already, and are not written again.
+        await purchases_store.keep_balances(connection, corrected)
         assert all(outcome is not None for outcome in outcomes)
         return [outcome for outcome in outcomes if outcome is not None]
 
@@ -212,7 +214,14 @@ def _earning(item: _Fresh) -> purchases_store.PurchaseEarning:
         breakdown=item.priced.breakdown_json(),
         available_at=item.priced.available_at,
         expires_at=item.priced.expires_at,
+        balance_after=_balance_written(item),
     )
+
+
+def _balance_written(item: _Fresh) -> int:
+    """The balance after the purchase as written with it: the member's before plus its points, the answer unless
+    points arrived expired, settled refund debt or came with a referral bonus."""
+    return item.member.balance + item.priced.points
 
 
 async def _repeat_of(

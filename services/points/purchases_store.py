@@ -152,6 +152,9 @@ class PurchaseEarning:
     breakdown: str
     available_at: datetime
     expires_at: datetime | None
+    # The balance after it as far as known when written (the member's before, plus the points): what a repeat
+    # answers unless keep_balances corrects it (points that arrived expired, refund debt settled, a referral bonus).
+    balance_after: int
     entry_id: uuid.UUID = field(default_factory=new_id)
 
 
@@ -171,16 +174,18 @@ async def insert_purchase_earnings(
         f"""WITH input AS (
                 SELECT * FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::jsonb[],
                                      $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::bigint[],
-                                     $11::text[], $12::text[], $13::jsonb[], $14::uuid[], $15::timestamptz[])
+                                     $11::text[], $12::text[], $13::jsonb[], $14::uuid[], $15::timestamptz[],
+                                     $16::bigint[])
                     AS t(entry_id, member_id, points, purchase_id, description, breakdown, earned_at, available_at,
-                         expires_at, amount_minor, currency_code, channel, line_items, lot_id, qualifies_at)),
+                         expires_at, amount_minor, currency_code, channel, line_items, lot_id, qualifies_at,
+                         balance_after)),
             -- The purchase first: only a purchase id this statement records gets an entry and a lot, so a
             -- purchase id recorded meanwhile by a concurrent transaction writes nothing at all.
             purchase AS (
                 INSERT INTO purchases (purchase_id, member_id, amount_minor, currency_code, channel,
-                                       line_items, occurred_at, points_earned, entry_id, qualifies_at)
+                                       line_items, occurred_at, points_earned, entry_id, qualifies_at, balance_after)
                 SELECT purchase_id, member_id, amount_minor, currency_code, channel, line_items, earned_at, points,
-                       CASE WHEN points > 0 THEN entry_id END, NULLIF(qualifies_at, earned_at)
+                       CASE WHEN points > 0 THEN entry_id END, NULLIF(qualifies_at, earned_at), balance_after
                   FROM input
                 ON CONFLICT (purchase_id) DO NOTHING
                 RETURNING purchase_id, entry_id AS recorded_entry_id),
@@ -216,6 +221,7 @@ async def insert_purchase_earnings(
         [line_items_json(p) for p in purchases],
         new_ids(len(earnings)),
         [counted_at(p.occurred_at, now) for p in purchases],
+        [e.balance_after for e in earnings],
     )
     recorded: dict[str, EntryRow | None] = {}
     for record in records:
@@ -231,7 +237,7 @@ async def insert_purchase_earnings(
 
 async def keep_balances(connection: asyncpg.Connection, balances: Sequence[tuple[str, int]]) -> None:
     """Keep on each purchase recorded in this transaction the balance it was answered with, (purchase id, balance)
-    each: a repeat answers it again. One statement for the batch."""
+    each, where it differs from the one written with it: a repeat answers it again. One statement for the batch."""
     if not balances:
         return
     await connection.execute(

@@ -1,8 +1,9 @@
 -- A repeated RecordPurchase or RecordActivity answers the balance its first answer gave ("balance after the
 -- purchase was recorded", "after the activity"), not the member's balance at the time of the repeat.
 --
--- A purchase keeps it on its row, written in the transaction that records it, once the balance is known (after
--- points that arrived expired, refund debt the purchase settled and a referral bonus it paid).
+-- A purchase keeps it on its row, written with the purchase (the balance before plus its points) and corrected
+-- in the same transaction where points that arrived expired, refund debt it settled or a referral bonus it paid
+-- made the answer differ.
 -- NULL for purchases recorded before this migration: a repeat of one answers the balance at the repeat, as before.
 ALTER TABLE purchases ADD COLUMN balance_after bigint;
 

@@ -1,0 +1,92 @@
+"""Review: PointsExpiring announces points an open hold reserves, which do not expire (the hold's capture spends
+them; the expiry job leaves them while it is open), so the reminder disagrees with GetPointsSchedule.
+
+docs/program.md (`expiry`): GetPointsSchedule's `expiring` leaves out "Points an open hold reserves ... the hold's
+capture spends them, and the expiry job leaves them while it is open", and its `inactivity_points` are "all but
+what holds reserve" on "the date PointsExpiring announces". tests/integration/test_points_schedule.py holds the
+reminders to the schedule's dates and points; services/points/expiry.py (_remind, _remind_dormant) sums every
+remaining point of the lots, held or not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, timedelta
+
+import asyncpg
+import pytest
+from loyalty.events.v1 import points_pb2 as events
+
+from services.common.db import create_pool
+from services.common.migrations import migrate
+from services.points.application import PointsApplication
+from services.points.domain import Enrollment, Money, Purchase, utc_now
+from services.points.expiry import ExpiryJob
+from services.points.ledger_application import LedgerApplication
+from services.points.program_application import ProgramApplication
+from tests.integration.points_ledger_support import events_of, new_id
+
+DAY = timedelta(days=1)
+# A 12-month term, reminded 60 days before; everything goes after 24 months without activity.
+TERM_AND_INACTIVITY = (
+    "id: dormancy\nname: Dormancy\neffective_from: 2020-01-01\ncurrency: USD\n"
+    "earning: {base_rates: {USD: 2}}\nexpiry: {months_after_earning: 12, inactivity_months: 24, reminder_days: 60}\n"
+)
+
+
+@pytest.fixture
+async def pool(create_database: Callable[[], Awaitable[str]]) -> AsyncIterator[asyncpg.Pool]:
+    url = await create_database()
+    await migrate(url, "points")
+    pool = await create_pool(url, min_size=1, max_size=12)
+    yield pool
+    await pool.close()
+
+
+async def test_the_term_reminder_announces_the_points_the_schedule_says_expire_not_those_a_hold_reserves(
+    pool: asyncpg.Pool,
+) -> None:
+    programs = ProgramApplication(pool)
+    await programs.apply(TERM_AND_INACTIVITY)
+    app = PointsApplication(pool, 2, programs)
+    ledger = LedgerApplication(pool, programs)
+    member_id = new_id("m")
+    await app.enroll(Enrollment(member_id, "", "", ""))
+    made = utc_now() - 350 * DAY  # 200 points whose term ends in about 15 days
+    await app.record_purchase(Purchase(new_id("p"), member_id, Money(10000, "USD"), (), made, ""))
+    await ledger.hold(member_id, 150, new_id("h"), 7 * DAY, "reward")  # the capture spends 150 of them
+
+    _, schedule = await ledger.points_schedule(member_id)
+    assert [due.points for due in schedule.expiring] == [50]
+    await ExpiryJob(pool, programs).run_once(utc_now())
+
+    reminders = await events_of(pool, member_id, events.PointsExpiring)
+    announced = [(r.expires_at.ToDatetime(tzinfo=UTC), r.points) for r in reminders]  # type: ignore[attr-defined]
+    assert announced == [(due.at, due.points) for due in schedule.expiring]  # on the current code: 200, not 50
+
+
+async def test_the_inactivity_reminder_announces_the_points_the_schedule_says_go_not_those_a_hold_reserves(
+    pool: asyncpg.Pool,
+) -> None:
+    programs = ProgramApplication(pool)
+    await programs.apply(TERM_AND_INACTIVITY)
+    app = PointsApplication(pool, 2, programs)
+    ledger = LedgerApplication(pool, programs)
+    member_id = new_id("m")
+    await app.enroll(Enrollment(member_id, "", "", ""))
+    await ledger.adjust(member_id, 200, "goodwill", "agent-7", new_id("adj"))  # no term: inactivity takes it
+    await ledger.hold(member_id, 150, new_id("h"), 7 * DAY, "reward")
+    await pool.execute(  # points go in about a month without activity
+        """UPDATE members SET last_activity_at = now() - make_interval(months => 23),
+                              enrolled_at = now() - make_interval(months => 23)
+            WHERE member_id = $1""",
+        member_id,
+    )
+
+    _, schedule = await ledger.points_schedule(member_id)
+    assert schedule.inactivity is not None and schedule.inactivity.points == 50
+    await ExpiryJob(pool, programs).run_once(utc_now())
+
+    reminders = await events_of(pool, member_id, events.PointsExpiring)
+    announced = [(r.expires_at.ToDatetime(tzinfo=UTC), r.points) for r in reminders]  # type: ignore[attr-defined]
+    assert announced == [(schedule.inactivity.at, schedule.inactivity.points)]  # on the current code: 200

@@ -58,12 +58,13 @@ class AccrualCancellations:
     async def cancel(self, partner_id: str, transaction_id: str, reason: str) -> Cancellation:
         """Cancel the partner's accepted accrual; NotFound for one it never had accepted."""
         _validate(transaction_id, reason)
-        now = domain.utc_now()
         async with unit_of_work(self._pool) as connection:
             accrual = await accrual_store.accrual_to_cancel(connection, partner_id, transaction_id)
             if accrual is None:
                 raise NotFound(f"partner_transaction_id: no accrual {transaction_id!r} of yours was accepted")
             await store.get_member(connection, accrual.member_id, lock=True)
+            # Read once the member is ours, as a refund's: see RefundApplication.refund_in.
+            now = domain.utc_now()
             # Read under the member lock: a concurrent cancellation has committed by now.
             previous = await accrual_store.find_cancellation(connection, partner_id, transaction_id)
             if previous is not None:

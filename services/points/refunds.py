@@ -48,8 +48,7 @@ class RefundApplication:
 
     async def refund_in(self, connection: asyncpg.Connection, refund: domain.Refund) -> RefundResult:
         """refund inside a transaction the caller owns (a consumer's inbox transaction)."""
-        now = domain.utc_now()
-        domain.validate_refund(refund, now)
+        domain.validate_refund(refund, domain.utc_now())
         purchase = await refunds_store.refundable_purchase(connection, refund.purchase_id)
         if purchase is None:
             raise NotFound(f"purchase_id: no purchase {refund.purchase_id!r}")
@@ -57,6 +56,9 @@ class RefundApplication:
             raise InvalidArgument.single("member_id", "is not the member who made the purchase")
         # With the referrer: a return may void the referral bonus the purchase paid it.
         await referrals_store.lock_with_referrer(connection, purchase.member_id, purchase.purchase_id)
+        # The time its points are judged at (pending, expired, held) is read once the member is ours: read before,
+        # a hold or the end of a return window committed while this waited would be missed.
+        now = domain.utc_now()
         previous = await refunds_store.find_refund(connection, refund.refund_id)
         if previous is not None:
             return await _repeat_of(connection, previous, refund, purchase.currency_code)

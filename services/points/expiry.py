@@ -108,8 +108,8 @@ class ExpiryJob:
         """
         while True:
             async with unit_of_work(self._pool) as connection:
-                dormant = await connection.fetch(
-                    f"""WITH dormant AS (
+                dormant = await connection.fetchval(
+                    f"""SELECT coalesce(array_agg(member_id), '{{}}') FROM (
                            SELECT member_id FROM members m
                             WHERE {_LAST_ACTIVE} < $2
                               AND {dormant_at_sql(_LAST_ACTIVE, "$4")} <= $1
@@ -117,20 +117,24 @@ class ExpiryJob:
                                            WHERE l.member_id = m.member_id AND l.remaining > 0
                                              AND (l.expires_at IS NULL OR l.expires_at > $1) AND l.earned_at < $1)
                             ORDER BY member_id LIMIT $3
-                              FOR UPDATE SKIP LOCKED)
-                       UPDATE lots SET expires_at = GREATEST($1, (
-                                  SELECT max(h.created_at) + interval '1 microsecond' FROM holds h
-                                   WHERE h.member_id = d.member_id AND h.status = 'held'))
-                         FROM dormant d
-                        WHERE lots.member_id = d.member_id AND lots.remaining > 0
-                          AND (lots.expires_at IS NULL OR lots.expires_at > $1) AND lots.earned_at < $1
-                       RETURNING d.member_id""",
+                              FOR UPDATE SKIP LOCKED) AS batch""",
                     now,
                     last_active_before(now, inactivity_months),
                     self._batch,
                     inactivity_months,
                 )
-            if len({record["member_id"] for record in dormant}) < self._batch:
+                # A statement of its own, after the whole batch is locked: its snapshot holds every hold committed
+                # before, where one statement locking as it went would miss holds taken on members it had yet to reach.
+                await connection.execute(
+                    """UPDATE lots SET expires_at = GREATEST($1, (
+                              SELECT max(h.created_at) + interval '1 microsecond' FROM holds h
+                               WHERE h.member_id = lots.member_id AND h.status = 'held'))
+                        WHERE lots.member_id = ANY($2::text[]) AND lots.remaining > 0
+                          AND (lots.expires_at IS NULL OR lots.expires_at > $1) AND lots.earned_at < $1""",
+                    now,
+                    dormant,
+                )
+            if len(dormant) < self._batch:
                 return
 
     async def _expire_all(self, now: datetime) -> dict[str, int]:

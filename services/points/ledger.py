@@ -113,9 +113,13 @@ def free_to_settle(lots: Sequence[Lot], holds: Sequence[OpenHold], lot_id: uuid.
     hold that kept a refunded purchase's points ends, a later hold may fall
     back on them, while the points it was backed by become free instead.
     What matters is how much can go, not which lot each hold now names.
+    Points past their expiry can go too (the expiry job's pass would let a
+    refunded credit's own points settle its refund first): left to that pass,
+    a credit coming first would settle the refund instead, and they would
+    still expire.
     """
     lot = next((lot for lot in lots if lot.lot_id == lot_id), None)
-    if lot is None or not lot.spendable(now):
+    if lot is None or lot.available_at > now:
         return 0
     backing = _backing(lots, holds)
     low, high = 0, lot.remaining

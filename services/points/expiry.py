@@ -16,42 +16,14 @@ from loyalty.events.v1 import points_pb2 as events
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
 
 from services.common.db import unit_of_work
-from services.common.events import new_envelopes, timestamp
+from services.common.events import new_envelopes
 from services.common.kafka import POINTS_EVENTS_TOPIC
 from services.common.outbox import add_events
-from services.points import domain, ledger, lots_store, settlement, store
-from services.points.program import add_months
+from services.points import domain, expiry_reminders, ledger, lots_store, settlement, store
+from services.points.dormancy import LAST_ACTIVE, dormant_at_sql, last_active_before
 from services.points.program_application import ProgramApplication
 
 SOURCE = "loyalty.points"
-
-# A member's points go for want of activity `inactivity_months` after the later of their enrolment and last
-# activity, a day past the month's end becoming its last day (ExpiryPolicy.dormant_at): 31 January + 1 month is
-# 28 February, up to 3 days before the plain shift. The index on last activity is searched this much wider (a day
-# to spare) than the pass's time less the months, and the exact date checked on each member found
-# (tests/unit/test_points_expiry_dates.py).
-MONTH_END_SLACK = timedelta(days=4)
-
-
-def dormant_at_sql(last_active: str, months: str) -> str:
-    """ExpiryPolicy.dormant_at in SQL, for the sweep and the reminders, so both use the date GetPointsSchedule shows
-    and PointsExpiring announces: months added in UTC whatever the session's zone, and PostgreSQL's timestamp +
-    interval, like add_months, makes a day past the month's end its last day (pinned by
-    tests/integration/test_points_expiry.py). `last_active` and `months` are SQL expressions."""
-    return f"(({last_active}) AT TIME ZONE 'UTC' + make_interval(months => {months})) AT TIME ZONE 'UTC'"
-
-
-def last_active_before(dormant_by: datetime, months: int) -> datetime:
-    """Every member whose points the inactivity policy takes by `dormant_by` was last active before this."""
-    return add_months(dormant_by, -months) + MONTH_END_SLACK
-
-
-def last_active_from(dormant_after: datetime, months: int) -> datetime:
-    """Every member whose points the inactivity policy takes after `dormant_after` was last active at or after this."""
-    return add_months(dormant_after, -months) - MONTH_END_SLACK
-
-
-_LAST_ACTIVE = "GREATEST(m.last_activity_at, m.enrolled_at)"
 
 
 @dataclass(frozen=True)
@@ -88,9 +60,11 @@ class ExpiryJob:
         remind_before = self._remind_before
         if policy and policy.reminder_days is not None:
             remind_before = timedelta(days=policy.reminder_days)
-        reminded = await self._remind(now, remind_before)
+        reminded = await expiry_reminders.remind_of_terms(self._pool, now, remind_before, self._batch)
         if policy and policy.inactivity_months:
-            reminded += await self._remind_dormant(now, remind_before, policy.inactivity_months)
+            reminded += await expiry_reminders.remind_of_dormancy(
+                self._pool, now, remind_before, policy.inactivity_months, self._batch
+            )
         return ExpiryReport(len(expired), sum(expired.values()), reminded)
 
     async def _expire_inactive(self, now: datetime, inactivity_months: int) -> None:
@@ -111,8 +85,8 @@ class ExpiryJob:
                 dormant = await connection.fetchval(
                     f"""SELECT coalesce(array_agg(member_id), '{{}}') FROM (
                            SELECT member_id FROM members m
-                            WHERE {_LAST_ACTIVE} < $2
-                              AND {dormant_at_sql(_LAST_ACTIVE, "$4")} <= $1
+                            WHERE {LAST_ACTIVE} < $2
+                              AND {dormant_at_sql(LAST_ACTIVE, "$4")} <= $1
                               AND EXISTS (SELECT 1 FROM lots l
                                            WHERE l.member_id = m.member_id AND l.remaining > 0
                                              AND (l.expires_at IS NULL OR l.expires_at > $1) AND l.earned_at < $1)
@@ -175,85 +149,6 @@ class ExpiryJob:
                 return
             after = due[-1]
 
-    async def _remind(self, now: datetime, remind_before: timedelta) -> int:
-        """One PointsExpiring per member for the lots entering the reminder window, each lot reminded once."""
-        async with unit_of_work(self._pool) as connection:
-            records = await connection.fetch(
-                """WITH reminded AS (
-                       UPDATE lots SET reminded_at = $1
-                        WHERE remaining > 0 AND reminded_at IS NULL
-                          AND expires_at > $1 AND expires_at <= $1 + $2::interval
-                       RETURNING member_id, remaining, expires_at)
-                   SELECT member_id, sum(remaining)::bigint AS points, min(expires_at) AS expires_at
-                     FROM reminded GROUP BY member_id""",
-                now,
-                remind_before,
-            )
-            expiring = [
-                events.PointsExpiring(
-                    member_id=record["member_id"], points=record["points"], expires_at=timestamp(record["expires_at"])
-                )
-                for record in records
-            ]
-            await add_events(connection, POINTS_EVENTS_TOPIC, _envelopes(expiring, now))
-        return len(records)
-
-    async def _remind_dormant(self, now: datetime, remind_before: timedelta, inactivity_months: int) -> int:
-        """One PointsExpiring per member whose points the inactivity policy takes within the reminder window, once
-        for each date: activity since moves the date, and the member is reminded again before the new one.
-
-        Only a member who has points the date would take is reminded, and only then does the date count as
-        reminded: points credited later without activity (goodwill, a correction, a birthday bonus) go on the
-        same date, and a later pass reminds the member of them.
-        """
-        # The index on when members were last active narrows the search; the exact date is checked on each.
-        active_from = last_active_from(now, inactivity_months)
-        active_until = last_active_before(now + remind_before, inactivity_months)
-        reminded = 0
-        while True:
-            async with unit_of_work(self._pool) as connection:
-                records = await connection.fetch(
-                    f"""WITH due AS (
-                           SELECT m.member_id, d.dormant_at
-                             FROM members m,
-                                  LATERAL (SELECT {dormant_at_sql(_LAST_ACTIVE, "$3")} AS dormant_at) AS d
-                            WHERE {_LAST_ACTIVE} >= $1
-                              AND {_LAST_ACTIVE} < $2
-                              AND d.dormant_at > $4 AND d.dormant_at <= $4 + $5::interval
-                              AND m.inactivity_reminded_for IS DISTINCT FROM d.dormant_at
-                              AND EXISTS (SELECT 1 FROM lots l
-                                           WHERE l.member_id = m.member_id AND l.remaining > 0
-                                             AND (l.expires_at IS NULL OR l.expires_at > d.dormant_at))
-                            ORDER BY m.member_id LIMIT $6
-                              FOR UPDATE OF m SKIP LOCKED),
-                       marked AS (
-                           UPDATE members m SET inactivity_reminded_for = d.dormant_at
-                             FROM due d WHERE m.member_id = d.member_id
-                           RETURNING m.member_id, d.dormant_at)
-                       SELECT k.member_id, k.dormant_at, sum(l.remaining)::bigint AS points
-                         FROM marked k JOIN lots l ON l.member_id = k.member_id AND l.remaining > 0
-                                                  AND (l.expires_at IS NULL OR l.expires_at > k.dormant_at)
-                        GROUP BY k.member_id, k.dormant_at""",
-                    active_from,
-                    active_until,
-                    inactivity_months,
-                    now,
-                    remind_before,
-                    self._batch,
-                )
-                expiring = [
-                    events.PointsExpiring(
-                        member_id=record["member_id"],
-                        points=record["points"],
-                        expires_at=timestamp(record["dormant_at"]),
-                    )
-                    for record in records
-                ]
-                await add_events(connection, POINTS_EVENTS_TOPIC, _envelopes(expiring, now))
-            reminded += len(expiring)
-            if len(records) < self._batch:
-                return reminded
-
 
 async def expire_on_arrival(
     connection: asyncpg.Connection, credited: Iterable[tuple[str, datetime | None]], now: datetime
@@ -305,7 +200,5 @@ async def expire_due(connection: asyncpg.Connection, member_ids: Sequence[str], 
     return taken
 
 
-def _envelopes(
-    payloads: Sequence[events.PointsExpired] | Sequence[events.PointsExpiring], now: datetime
-) -> list[EventEnvelope]:
+def _envelopes(payloads: Sequence[events.PointsExpired], now: datetime) -> list[EventEnvelope]:
     return new_envelopes([(payload, payload.member_id) for payload in payloads], source=SOURCE, occurred_at=now)

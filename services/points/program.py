@@ -160,7 +160,7 @@ class ExpiryPolicy:
 
     def dormant_at(self, last_active_at: datetime) -> datetime | None:
         """When the inactivity policy takes all the points of a member last active (or enrolled) at
-        `last_active_at`, months counted in UTC as the expiry job counts them (its SQL twin: expiry.dormant_at_sql,
+        `last_active_at`, months counted in UTC as the expiry job counts them (its SQL twin: dormancy.dormant_at_sql,
         the two pinned equal by tests/integration/test_points_expiry.py); None without the policy."""
         if self.inactivity_months is None:
             return None

@@ -17,6 +17,7 @@ From the member's open lots and holds at one moment:
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -55,12 +56,12 @@ def points_schedule(
     limit: int = MAX_GROUPS,
 ) -> Schedule:
     """The member's schedule at `now`; `dormant_at` is when the inactivity policy takes everything (None: no policy)."""
-    reserved = ledger.reserved_by_lot(lots, holds)
+    unreserved_points = unreserved(lots, holds)
     expiring: dict[datetime, int] = {}
     pending: dict[datetime, int] = {}
     dormant_points = 0
     for lot in lots:
-        free = lot.remaining - reserved.get(lot.lot_id, 0)
+        free = unreserved_points[lot.lot_id]
         if free <= 0 or (lot.expires_at is not None and lot.expires_at <= now):
             continue
         if lot.available_at > now:
@@ -73,6 +74,12 @@ def points_schedule(
     shown_pending, more_pending = _soonest(pending.items(), limit)
     inactivity = Due(dormant_at, dormant_points) if dormant_at is not None and dormant_points else None
     return Schedule(shown_expiring, more_expiring, shown_pending, more_pending, inactivity)
+
+
+def unreserved(lots: Sequence[ledger.Lot], holds: Sequence[ledger.OpenHold]) -> dict[uuid.UUID, int]:
+    """Of each lot's remaining points, those no open hold reserves."""
+    reserved = ledger.reserved_by_lot(lots, holds)
+    return {lot.lot_id: lot.remaining - reserved.get(lot.lot_id, 0) for lot in lots}
 
 
 def _soonest(groups: Iterable[tuple[datetime, int]], limit: int) -> tuple[tuple[Due, ...], bool]:

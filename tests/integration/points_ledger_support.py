@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -91,3 +92,17 @@ async def events_of(pool: asyncpg.Pool, member_id: str, kind: type | tuple[type,
         rows = await connection.fetch("SELECT envelope FROM outbox WHERE message_key = $1 ORDER BY id", member_id)
     payloads = [decode(row["envelope"], [])[1] for row in rows]
     return [p for p in payloads if isinstance(p, kind)]
+
+
+async def waiting_on_locks(pool: asyncpg.Pool, count: int) -> None:
+    """Until `count` sessions of this database wait on a lock (one the test holds), so an interleaving is forced
+    without sleeping on luck."""
+    for _ in range(500):
+        waiting = await pool.fetchval(
+            """SELECT count(*) FROM pg_stat_activity
+                WHERE datname = current_database() AND wait_event_type = 'Lock'"""
+        )
+        if waiting >= count:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{count} sessions never waited on a lock")

@@ -11,7 +11,8 @@ from loyalty.events.v1 import points_pb2 as events
 
 from services.points.application import PointsApplication
 from services.points.domain import Enrollment, Money, Purchase, utc_now
-from services.points.expiry import ExpiryJob, dormant_at_sql
+from services.points.dormancy import dormant_at_sql
+from services.points.expiry import ExpiryJob
 from services.points.ledger_application import LedgerApplication
 from services.points.program import ExpiryPolicy, add_months
 from services.points.program_application import ProgramApplication
@@ -119,7 +120,7 @@ async def test_the_inactivity_policy_takes_the_points_at_the_first_pass_after_th
 async def test_the_job_counts_the_inactivity_date_as_the_schedule_does_at_month_ends_and_leap_days(
     pool: asyncpg.Pool,
 ) -> None:
-    """The sweep and the reminders date inactivity in SQL (expiry.dormant_at_sql), GetPointsSchedule in Python
+    """The sweep and the reminders date inactivity in SQL (dormancy.dormant_at_sql), GetPointsSchedule in Python
     (ExpiryPolicy.dormant_at): the same instant for every moment, whatever the session's time zone."""
     moments = [
         datetime(2031, 1, 1, 0, 30, tzinfo=UTC) + hours * timedelta(hours=1) for hours in range(0, 3 * 366 * 24, 11)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.points.expiry import last_active_before, last_active_from
+from services.points.dormancy import last_active_before, last_active_from
 from services.points.program import ExpiryPolicy
 
 HOUR = timedelta(hours=1)

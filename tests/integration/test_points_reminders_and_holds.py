@@ -1,24 +1,19 @@
-"""Review: PointsExpiring announces points an open hold reserves, which do not expire (the hold's capture spends
-them; the expiry job leaves them while it is open), so the reminder disagrees with GetPointsSchedule.
+"""PointsExpiring announces the points GetPointsSchedule shows, not those an open hold reserves (the hold's capture
+spends them; the expiry job leaves them while it is open).
 
 docs/program.md (`expiry`): GetPointsSchedule's `expiring` leaves out "Points an open hold reserves ... the hold's
 capture spends them, and the expiry job leaves them while it is open", and its `inactivity_points` are "all but
 what holds reserve" on "the date PointsExpiring announces". tests/integration/test_points_schedule.py holds the
-reminders to the schedule's dates and points; services/points/expiry.py (_remind, _remind_dormant) sums every
-remaining point of the lots, held or not.
+reminders to the schedule's dates and points (services/points/expiry_reminders.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, timedelta
 
 import asyncpg
-import pytest
 from loyalty.events.v1 import points_pb2 as events
 
-from services.common.db import create_pool
-from services.common.migrations import migrate
 from services.points.application import PointsApplication
 from services.points.domain import Enrollment, Money, Purchase, utc_now
 from services.points.expiry import ExpiryJob
@@ -32,15 +27,6 @@ TERM_AND_INACTIVITY = (
     "id: dormancy\nname: Dormancy\neffective_from: 2020-01-01\ncurrency: USD\n"
     "earning: {base_rates: {USD: 2}}\nexpiry: {months_after_earning: 12, inactivity_months: 24, reminder_days: 60}\n"
 )
-
-
-@pytest.fixture
-async def pool(create_database: Callable[[], Awaitable[str]]) -> AsyncIterator[asyncpg.Pool]:
-    url = await create_database()
-    await migrate(url, "points")
-    pool = await create_pool(url, min_size=1, max_size=12)
-    yield pool
-    await pool.close()
 
 
 async def test_the_term_reminder_announces_the_points_the_schedule_says_expire_not_those_a_hold_reserves(
@@ -62,7 +48,7 @@ async def test_the_term_reminder_announces_the_points_the_schedule_says_expire_n
 
     reminders = await events_of(pool, member_id, events.PointsExpiring)
     announced = [(r.expires_at.ToDatetime(tzinfo=UTC), r.points) for r in reminders]  # type: ignore[attr-defined]
-    assert announced == [(due.at, due.points) for due in schedule.expiring]  # on the current code: 200, not 50
+    assert announced == [(due.at, due.points) for due in schedule.expiring]
 
 
 async def test_the_inactivity_reminder_announces_the_points_the_schedule_says_go_not_those_a_hold_reserves(
@@ -89,4 +75,4 @@ async def test_the_inactivity_reminder_announces_the_points_the_schedule_says_go
 
     reminders = await events_of(pool, member_id, events.PointsExpiring)
     announced = [(r.expires_at.ToDatetime(tzinfo=UTC), r.points) for r in reminders]  # type: ignore[attr-defined]
-    assert announced == [(schedule.inactivity.at, schedule.inactivity.points)]  # on the current code: 200
+    assert announced == [(schedule.inactivity.at, schedule.inactivity.points)]

@@ -1,9 +1,8 @@
-"""Review: a refund reads its clock before it waits for the member's lock, then decides with that stale time
-whether the purchase's points are still pending, and pending points are "never reserved" by a hold.
+"""A refund (or a partner cancellation) judges the purchase's points at a time read once it has the member: one
+that waited for the member while the return window ended and a hold reserved those points leaves the hold its points.
 
-When the purchase's pending window ends while the refund waits for the member, and a hold taken in between
-reserves those (now available) points, the refund takes the points the hold reserved: the hold is left backed
-by nothing, the member's available balance goes negative and the hold can no longer be captured.
+Judged at a time read before it waited, the points would still look pending (which holds never reserve), the
+refund would take the points the hold reserved, and the hold, backed by nothing, could not be captured.
 
 docs/program.md: "Points an open hold keeps are never taken and count as spent". The interleaving is forced
 with a row lock on the member held by the test (no sleeps): the hold queues for the member first, the refund
@@ -14,50 +13,45 @@ is let go.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import TypeVar
 
 import asyncpg
-import pytest
 
-from services.common.db import create_pool
-from services.common.migrations import migrate
 from services.points.accrual_application import AccrualApplication
 from services.points.accrual_cancellation import AccrualCancellations
 from services.points.application import PointsApplication
 from services.points.domain import Money, Purchase, Refund
-from services.points.ledger_application import LedgerApplication
+from services.points.ledger_application import HoldResult, LedgerApplication
 from services.points.partner_accrual import Rate, RawRecord, Status
 from services.points.partner_application import PartnerApplication
 from services.points.program import Rounding
 from services.points.program_application import ProgramApplication
 from services.points.refunds import RefundApplication
-from tests.integration.points_ledger_support import assert_balanced, books, member_with_points, new_id
+from tests.integration.points_ledger_support import assert_balanced, books, member_with_points, new_id, waiting_on_locks
 
 HOUR = timedelta(hours=1)
+T = TypeVar("T")
 
 
-@pytest.fixture
-async def pool(create_database: Callable[[], Awaitable[str]]) -> AsyncIterator[asyncpg.Pool]:
-    url = await create_database()
-    await migrate(url, "points")
-    pool = await create_pool(url, min_size=1, max_size=12)
-    yield pool
-    await pool.close()
-
-
-async def waiting_on_locks(pool: asyncpg.Pool, count: int) -> None:
-    """Until `count` sessions of this database wait on a lock (the test's blocker holds it)."""
-    for _ in range(500):
-        waiting = await pool.fetchval(
-            """SELECT count(*) FROM pg_stat_activity
-                WHERE datname = current_database() AND wait_event_type = 'Lock'"""
-        )
-        if waiting >= count:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"{count} sessions never waited on a lock")
+async def hold_then_reverse_as_the_window_closes(
+    pool: asyncpg.Pool, ledger: LedgerApplication, member_id: str, reverse: Callable[[], Awaitable[T]]
+) -> tuple[HoldResult, T]:
+    """A hold of the member's 100 pending points queues for the member, then `reverse` (its clock read already);
+    the return window closes while both wait, so the points are available when the hold gets the member."""
+    async with pool.acquire() as blocker:
+        transaction = blocker.transaction()
+        await transaction.start()
+        await blocker.execute("SELECT 1 FROM members WHERE member_id = $1 FOR UPDATE", member_id)
+        hold = asyncio.create_task(ledger.hold(member_id, 100, new_id("h"), HOUR, "reward"))
+        await waiting_on_locks(pool, 1)
+        reversal = asyncio.create_task(reverse())
+        await waiting_on_locks(pool, 2)
+        await blocker.execute("UPDATE lots SET available_at = clock_timestamp() WHERE member_id = $1", member_id)
+        await transaction.commit()
+    return await hold, await reversal
 
 
 async def test_a_refund_that_waited_for_the_member_does_not_take_points_a_hold_reserved_meanwhile(
@@ -74,21 +68,12 @@ async def test_a_refund_that_waited_for_the_member_does_not_take_points_a_hold_r
     await pool.execute("UPDATE lots SET available_at = now() + interval '1 day' WHERE member_id = $1", member_id)
     assert (await ledger.balances(member_id)).pending == 100
 
-    async with pool.acquire() as blocker:
-        transaction = blocker.transaction()
-        await transaction.start()
-        await blocker.execute("SELECT 1 FROM members WHERE member_id = $1 FOR UPDATE", member_id)
-        hold = asyncio.create_task(ledger.hold(member_id, 100, new_id("h"), HOUR, "reward"))
-        await waiting_on_locks(pool, 1)  # the hold queues for the member first
-        refund = asyncio.create_task(
-            refunds.refund(Refund(new_id("r"), purchase_id, Money(5000, "USD"), datetime.now(UTC)))
-        )
-        await waiting_on_locks(pool, 2)  # then the refund, its clock read already
-        # The return window closes while both wait: the points are available when the hold gets the member.
-        await blocker.execute("UPDATE lots SET available_at = clock_timestamp() WHERE member_id = $1", member_id)
-        await transaction.commit()
-    held = await hold
-    refunded = await refund
+    held, refunded = await hold_then_reverse_as_the_window_closes(
+        pool,
+        ledger,
+        member_id,
+        lambda: refunds.refund(Refund(new_id("r"), purchase_id, Money(5000, "USD"), datetime.now(UTC))),
+    )
     assert held.status == "held"
 
     # The hold reserved all 100 before the refund got the member: the refund can take none of them, and owes them.
@@ -119,18 +104,10 @@ async def test_a_partner_cancellation_that_waited_for_the_member_does_not_take_p
     await pool.execute("UPDATE lots SET available_at = now() + interval '1 day' WHERE member_id = $1", member_id)
     assert (await ledger.balances(member_id)).pending == 100
 
-    async with pool.acquire() as blocker:
-        transaction = blocker.transaction()
-        await transaction.start()
-        await blocker.execute("SELECT 1 FROM members WHERE member_id = $1 FOR UPDATE", member_id)
-        hold = asyncio.create_task(ledger.hold(member_id, 100, new_id("h"), HOUR, "reward"))
-        await waiting_on_locks(pool, 1)
-        cancel = asyncio.create_task(AccrualCancellations(pool, programs).cancel(partner_id, "tx-1", "cancelled"))
-        await waiting_on_locks(pool, 2)
-        await blocker.execute("UPDATE lots SET available_at = clock_timestamp() WHERE member_id = $1", member_id)
-        await transaction.commit()
-    held = await hold
-    cancelled = await cancel
+    cancellations = AccrualCancellations(pool, programs)
+    held, cancelled = await hold_then_reverse_as_the_window_closes(
+        pool, ledger, member_id, lambda: cancellations.cancel(partner_id, "tx-1", "cancelled")
+    )
     assert held.status == "held"
 
     state = await books(pool, ledger, member_id)

@@ -1,5 +1,5 @@
-"""Review: a refunded purchase's own points, kept by a hold past their expiry and freed since, must settle the
-refund before a new credit does, whatever comes first: the expiry job's pass or the member's next purchase.
+"""A refunded purchase's own points, kept by a hold past their expiry and freed since, settle the refund before a
+new credit does, whatever comes first: the expiry job's pass or the member's next purchase.
 
 docs/program.md (`refunds.spent_points`): once freed they settle what the refund left owed or overdrawn "at the
 release, or ... the member's next ... credit (before the new points) ..., whichever comes first, rather than being
@@ -8,14 +8,11 @@ spent or expiring as well". services/points/settlement.py: "at their expiry, whi
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
 
-from services.common.db import create_pool
-from services.common.migrations import migrate
 from services.points.application import PointsApplication
 from services.points.domain import Money, Purchase, Refund
 from services.points.expiry import ExpiryJob
@@ -31,15 +28,6 @@ from tests.integration.points_ledger_support import (
 )
 
 HOUR = timedelta(hours=1)
-
-
-@pytest.fixture
-async def pool(create_database: Callable[[], Awaitable[str]]) -> AsyncIterator[asyncpg.Pool]:
-    url = await create_database()
-    await migrate(url, "points")
-    pool = await create_pool(url, min_size=1, max_size=12)
-    yield pool
-    await pool.close()
 
 
 async def purchase(app: PointsApplication, member_id: str, amount_minor: int) -> str:
@@ -82,8 +70,7 @@ async def test_a_purchase_after_a_released_hold_is_kept_when_the_refunded_points
     await ExpiryJob(pool, programs).run_once(datetime.now(UTC))
 
     # The refunded purchase's 100 settle its refund (the member lost them once); the new 50 are the member's.
-    # On the current code the new purchase repays the refund and the freed 100 then expire as well: 0 left.
-    # (Run the job's pass before the purchase instead and the member keeps the 50, as expected.)
+    # Run the job's pass before the purchase instead, and the member keeps the 50 the same way.
     state = await books(pool, ledger, member_id)
     owed = await pool.fetchval("SELECT points_owed FROM members WHERE member_id = $1", member_id)
     assert (state.entries_sum, state.available, state.overdrawn, owed) == (50, 50, 0, 0)

@@ -1,11 +1,8 @@
-"""Review: the inactivity sweep reads the member's open holds in the snapshot its statement began with, but locks
-the members one at a time as it goes (a nested loop over the `dormant` CTE, FOR UPDATE SKIP LOCKED).
+"""The inactivity sweep leaves a hold its points when the hold is taken while the sweep works through its batch.
 
-A hold taken on a dormant member that the statement has not reached yet commits unseen: the member's lots are then
-made to expire at the pass's `now`, before the hold was taken, so the hold reserves nothing (a lot must be spendable
-when a hold is taken to back it), the expiry takes all its points and it can no longer be captured. The module's
-own docstring promises the opposite: "A hold taken since the pass began (`now`) keeps its points: they expire just
-after it, never before, which would leave it backed by nothing".
+A sweep locking members as one statement went, with its snapshot of their holds taken when it began, missed a hold
+committed on a member it had yet to reach: the member's lots were made to expire at the pass's `now`, before the
+hold, which then reserved nothing, lost its points and could not be captured (ExpiryJob._expire_inactive).
 
 The interleaving is forced without sleeps: the test holds a row lock on a lot of a member the sweep reaches first,
 so the statement waits there (as it would while working through a long batch) until the hold has committed.
@@ -15,35 +12,22 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
-import pytest
 
-from services.common.db import create_pool
 from services.common.errors import FailedPrecondition
-from services.common.migrations import migrate
 from services.points.application import PointsApplication
 from services.points.domain import Enrollment, Money, Purchase
 from services.points.expiry import ExpiryJob
 from services.points.ledger_application import LedgerApplication
 from services.points.program_application import ProgramApplication
-from tests.integration.points_ledger_support import assert_balanced, books, new_id
+from tests.integration.points_ledger_support import assert_balanced, books, new_id, waiting_on_locks
 
 DORMANT = (
     "id: dormant\nname: Dormant\neffective_from: 2020-01-01\ncurrency: USD\n"
     "earning: {base_rates: {USD: 2}}\nexpiry: {inactivity_months: 24}\n"
 )
-
-
-@pytest.fixture
-async def pool(create_database: Callable[[], Awaitable[str]]) -> AsyncIterator[asyncpg.Pool]:
-    url = await create_database()
-    await migrate(url, "points")
-    pool = await create_pool(url, min_size=1, max_size=12)
-    yield pool
-    await pool.close()
 
 
 async def dormant_member(app: PointsApplication, pool: asyncpg.Pool, member_id: str) -> None:
@@ -56,18 +40,6 @@ async def dormant_member(app: PointsApplication, pool: asyncpg.Pool, member_id: 
             WHERE member_id = $1""",
         member_id,
     )
-
-
-async def waiting_on_locks(pool: asyncpg.Pool, count: int) -> None:
-    for _ in range(500):
-        waiting = await pool.fetchval(
-            """SELECT count(*) FROM pg_stat_activity
-                WHERE datname = current_database() AND wait_event_type = 'Lock'"""
-        )
-        if waiting >= count:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"{count} sessions never waited on a lock")
 
 
 async def test_a_hold_taken_while_the_inactivity_sweep_works_through_its_batch_keeps_its_points(

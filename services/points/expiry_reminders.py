@@ -1,0 +1,170 @@
+"""PointsExpiring reminders: before a lot's fixed term ends, and before the inactivity policy takes everything.
+
+Both announce what GetPointsSchedule shows (services/points/schedule.py): the
+points an open hold reserves are left out, since its capture spends them and
+the expiry job leaves them while it is open. Each pass walks the members due
+as a keyset, a page per transaction, each page's members locked (those held
+elsewhere are left for the next pass) so that no hold is taken or released
+between reading a member's holds and marking what was announced.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+import asyncpg
+from loyalty.events.v1 import points_pb2 as events
+
+from services.common.db import unit_of_work
+from services.common.events import new_envelopes, timestamp
+from services.common.kafka import POINTS_EVENTS_TOPIC
+from services.common.outbox import add_events
+from services.points import lots_store, schedule, store
+from services.points.dormancy import LAST_ACTIVE, dormant_at_sql, last_active_before, last_active_from
+
+SOURCE = "loyalty.points"
+
+
+async def remind_of_terms(pool: asyncpg.Pool, now: datetime, remind_before: timedelta, batch: int) -> int:
+    """One PointsExpiring per member for the lots whose term ends within `remind_before`, each lot reminded once.
+
+    A lot whose points a hold reserves whole is not marked reminded: if the hold ends before the term, a later
+    pass reminds the member of them. Returns the members reminded.
+    """
+    reminded = 0
+    after = ""
+    while True:
+        async with unit_of_work(pool) as connection:
+            due = await _members_with_lots_to_remind(connection, now, now + remind_before, after, batch)
+            locked = sorted(await store.lock_members(connection, due, skip_locked=True))
+            expiring = await _term_reminders(connection, locked, now, now + remind_before)
+            await _announce(connection, expiring, now)
+        reminded += len(expiring)
+        if len(due) < batch:
+            return reminded
+        after = due[-1]
+
+
+async def remind_of_dormancy(
+    pool: asyncpg.Pool, now: datetime, remind_before: timedelta, inactivity_months: int, batch: int
+) -> int:
+    """One PointsExpiring per member whose points the inactivity policy takes within the reminder window, once
+    for each date: activity since moves the date, and the member is reminded again before the new one.
+
+    Only a member who has points the date would take is reminded, and only then does the date count as
+    reminded: points credited later without activity (goodwill, a correction, a birthday bonus), or freed by a
+    hold that ended, go on the same date, and a later pass reminds the member of them. Returns the members
+    reminded.
+    """
+    reminded = 0
+    after = ""
+    while True:
+        async with unit_of_work(pool) as connection:
+            due = await _lock_dormant_to_remind(connection, now, remind_before, inactivity_months, after, batch)
+            lots = await lots_store.open_lots_of(connection, list(due))
+            holds = await lots_store.open_holds_of(connection, list(due), now)
+            dates = {}
+            expiring = []
+            for member_id, dormant_at in due.items():
+                taken = schedule.points_schedule(lots[member_id], holds[member_id], now, dormant_at=dormant_at)
+                if taken.inactivity:
+                    dates[member_id] = dormant_at
+                    expiring.append(_reminder(member_id, taken.inactivity))
+            await connection.execute(
+                """UPDATE members m SET inactivity_reminded_for = r.dormant_at
+                     FROM unnest($1::text[], $2::timestamptz[]) AS r (member_id, dormant_at)
+                    WHERE m.member_id = r.member_id""",
+                list(dates),
+                list(dates.values()),
+            )
+            await _announce(connection, expiring, now)
+        reminded += len(expiring)
+        if len(due) < batch:
+            return reminded
+        after = max(due)
+
+
+async def _members_with_lots_to_remind(
+    connection: asyncpg.Connection, now: datetime, until: datetime, after: str, limit: int
+) -> list[str]:
+    """Up to `limit` members, by id after `after`, with a lot not yet reminded whose term ends after `now` and by
+    `until` (a keyset, as lots_store.members_with_expired_lots)."""
+    records = await connection.fetch(
+        """SELECT DISTINCT member_id FROM lots
+            WHERE remaining > 0 AND reminded_at IS NULL AND expires_at > $1 AND expires_at <= $2 AND member_id > $3
+            ORDER BY member_id LIMIT $4""",
+        now,
+        until,
+        after,
+        limit,
+    )
+    return [r["member_id"] for r in records]
+
+
+async def _term_reminders(
+    connection: asyncpg.Connection, member_ids: Sequence[str], now: datetime, until: datetime
+) -> list[events.PointsExpiring]:
+    """The reminders of the (locked) members' lots whose term ends after `now` and by `until`, not yet reminded;
+    marks the lots announced."""
+    due = await connection.fetch(
+        """SELECT member_id, lot_id FROM lots
+            WHERE member_id = ANY($1::text[]) AND remaining > 0 AND reminded_at IS NULL
+              AND expires_at > $2 AND expires_at <= $3""",
+        list(member_ids),
+        now,
+        until,
+    )
+    due_lots = {record["lot_id"] for record in due}
+    lots = await lots_store.open_lots_of(connection, member_ids)
+    holds = await lots_store.open_holds_of(connection, member_ids, now)
+    announced: list[uuid.UUID] = []
+    expiring = []
+    for member_id in member_ids:
+        free = schedule.unreserved(lots[member_id], holds[member_id])
+        reminded = [lot for lot in lots[member_id] if lot.lot_id in due_lots and free[lot.lot_id] > 0]
+        if reminded:
+            announced += [lot.lot_id for lot in reminded]
+            soonest = min(lot.expires_at for lot in reminded if lot.expires_at is not None)
+            expiring.append(_reminder(member_id, schedule.Due(soonest, sum(free[lot.lot_id] for lot in reminded))))
+    await connection.execute("UPDATE lots SET reminded_at = $1 WHERE lot_id = ANY($2::uuid[])", now, announced)
+    return expiring
+
+
+async def _lock_dormant_to_remind(
+    connection: asyncpg.Connection, now: datetime, remind_before: timedelta, months: int, after: str, limit: int
+) -> dict[str, datetime]:
+    """Up to `limit` members, by id after `after`, whose points the inactivity policy may take after `now` and
+    within `remind_before`, and who were not reminded of that date; locked (those held elsewhere are skipped).
+    Their dates, by member."""
+    # The index on when members were last active narrows the search; the exact date is checked on each.
+    records = await connection.fetch(
+        f"""SELECT m.member_id, d.dormant_at
+              FROM members m, LATERAL (SELECT {dormant_at_sql(LAST_ACTIVE, "$3")} AS dormant_at) AS d
+             WHERE {LAST_ACTIVE} >= $1 AND {LAST_ACTIVE} < $2 AND m.member_id > $6
+               AND d.dormant_at > $4 AND d.dormant_at <= $4 + $5::interval
+               AND m.inactivity_reminded_for IS DISTINCT FROM d.dormant_at
+               AND EXISTS (SELECT 1 FROM lots l
+                            WHERE l.member_id = m.member_id AND l.remaining > 0
+                              AND (l.expires_at IS NULL OR l.expires_at > d.dormant_at))
+             ORDER BY m.member_id LIMIT $7
+               FOR UPDATE OF m SKIP LOCKED""",
+        last_active_from(now, months),
+        last_active_before(now + remind_before, months),
+        months,
+        now,
+        remind_before,
+        after,
+        limit,
+    )
+    return {r["member_id"]: r["dormant_at"] for r in records}
+
+
+def _reminder(member_id: str, due: schedule.Due) -> events.PointsExpiring:
+    return events.PointsExpiring(member_id=member_id, points=due.points, expires_at=timestamp(due.at))
+
+
+async def _announce(connection: asyncpg.Connection, expiring: Sequence[events.PointsExpiring], now: datetime) -> None:
+    envelopes = new_envelopes([(reminder, reminder.member_id) for reminder in expiring], source=SOURCE, occurred_at=now)
+    await add_events(connection, POINTS_EVENTS_TOPIC, envelopes)

@@ -21,7 +21,11 @@ made that purchase 800 days ago instead, and is dormant. Then, each timed:
   takes the expired lot off every member;
 - requalification: one RequalificationJob pass, which moves half of them
   down to the base tier and keeps the other half silver for another window;
-- birthday: one BirthdayJob pass, which credits every member's bonus.
+- birthday: one BirthdayJob pass, which credits every member's bonus;
+- inactivity reminder: one ExpiryJob pass 620 days later, when the members
+  who were not dormant (last active 100 days before, all at one instant, as
+  a cohort enrolled on one day would be) are 10 days from losing their
+  points for want of activity: it reminds every one of them.
 
 The jobs write, for each member, about what the ceiling writes once (an entry
 and its draw, a lot's update, an event; a member's update and an event; or an
@@ -50,6 +54,7 @@ from services.points.tier_application import RequalificationJob
 from services.points.tier_risk import TierAtRiskJob
 
 T = TypeVar("T")
+INACTIVITY_REMINDER_AT = datetime.now(UTC) + timedelta(days=620)
 
 PROGRAM = """
 id: bench-club
@@ -144,6 +149,9 @@ async def main(members: int) -> None:
                 expiry, expiry_s = await _timed(ExpiryJob(pool, programs).run_once())
                 requalified, requalification_s = await _timed(RequalificationJob(pool, programs).run_once())
                 birthdays, birthday_s = await _timed(BirthdayJob(pool, programs).run_once())
+                # 620 days on, the members who were not dormant (all last active 100 days ago) are 10 days from
+                # losing their points for want of activity: every one of them is reminded in that pass.
+                reminders, reminder_s = await _timed(ExpiryJob(pool, programs).run_once(INACTIVITY_REMINDER_AT))
                 tiers = dict(await pool.fetch("SELECT tier, count(*) FROM members GROUP BY tier"))
             finally:
                 await pool.close()
@@ -156,6 +164,7 @@ async def main(members: int) -> None:
         ("expiry", expiry.members_expired, expiry_s),
         ("requalification", requalified, requalification_s),
         ("birthday", birthdays.members_credited, birthday_s),
+        ("inactivity reminder", reminders.members_reminded, reminder_s),
     )
     for name, done, seconds in passes:
         rate = done / seconds

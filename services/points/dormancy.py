@@ -5,7 +5,7 @@ ExpiryPolicy.dormant_at (services/points/program.py) is the same date in Python,
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from services.points.program import add_months
 
@@ -18,6 +18,11 @@ MONTH_END_SLACK = timedelta(days=4)
 
 # When a member of `members m` last counted as active: enrolling counts (migration points/017).
 LAST_ACTIVE = "GREATEST(m.last_activity_at, m.enrolled_at)"
+
+# Passes walk members by (LAST_ACTIVE, member_id), the order of their index (migration points/030), a page
+# starting after the last one's (time, id); this is before every member.
+Keyset = tuple[datetime, str]
+NO_MEMBER: Keyset = (datetime.min.replace(tzinfo=UTC), "")
 
 
 def dormant_at_sql(last_active: str, months: str) -> str:

@@ -20,7 +20,7 @@ from services.common.events import new_envelopes
 from services.common.kafka import POINTS_EVENTS_TOPIC
 from services.common.outbox import add_events
 from services.points import domain, expiry_reminders, ledger, lots_store, settlement, store
-from services.points.dormancy import LAST_ACTIVE, dormant_at_sql, last_active_before
+from services.points.dormancy import LAST_ACTIVE, NO_MEMBER, dormant_at_sql, last_active_before
 from services.points.program_application import ProgramApplication
 
 SOURCE = "loyalty.points"
@@ -80,22 +80,23 @@ class ExpiryJob:
         it, never before, which would leave it backed by nothing
         (ledger.reservations).
         """
+        after = NO_MEMBER
         while True:
             async with unit_of_work(self._pool) as connection:
-                dormant = await connection.fetchval(
-                    f"""SELECT coalesce(array_agg(member_id), '{{}}') FROM (
-                           SELECT member_id FROM members m
-                            WHERE {LAST_ACTIVE} < $2
-                              AND {dormant_at_sql(LAST_ACTIVE, "$4")} <= $1
-                              AND EXISTS (SELECT 1 FROM lots l
-                                           WHERE l.member_id = m.member_id AND l.remaining > 0
-                                             AND (l.expires_at IS NULL OR l.expires_at > $1) AND l.earned_at < $1)
-                            ORDER BY member_id LIMIT $3
-                              FOR UPDATE SKIP LOCKED) AS batch""",
+                dormant = await connection.fetch(
+                    f"""SELECT member_id, {LAST_ACTIVE} AS last_active FROM members m
+                         WHERE ({LAST_ACTIVE}, member_id) > ($5, $6) AND {LAST_ACTIVE} < $2
+                           AND {dormant_at_sql(LAST_ACTIVE, "$4")} <= $1
+                           AND EXISTS (SELECT 1 FROM lots l
+                                        WHERE l.member_id = m.member_id AND l.remaining > 0
+                                          AND (l.expires_at IS NULL OR l.expires_at > $1) AND l.earned_at < $1)
+                         ORDER BY {LAST_ACTIVE}, member_id LIMIT $3
+                           FOR UPDATE SKIP LOCKED""",
                     now,
                     last_active_before(now, inactivity_months),
                     self._batch,
                     inactivity_months,
+                    *after,
                 )
                 # A statement of its own, after the whole batch is locked: its snapshot holds every hold committed
                 # before, where one statement locking as it went would miss holds taken on members it had yet to reach.
@@ -106,10 +107,11 @@ class ExpiryJob:
                         WHERE lots.member_id = ANY($2::text[]) AND lots.remaining > 0
                           AND (lots.expires_at IS NULL OR lots.expires_at > $1) AND lots.earned_at < $1""",
                     now,
-                    dormant,
+                    [record["member_id"] for record in dormant],
                 )
             if len(dormant) < self._batch:
                 return
+            after = (dormant[-1]["last_active"], dormant[-1]["member_id"])
 
     async def _expire_all(self, now: datetime) -> dict[str, int]:
         """Every member with expired points, a batch per transaction, in member id order; points taken off by member

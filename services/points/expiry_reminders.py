@@ -2,10 +2,10 @@
 
 Both announce what GetPointsSchedule shows (services/points/schedule.py): the
 points an open hold reserves are left out, since its capture spends them and
-the expiry job leaves them while it is open. Each pass walks the members due
-as a keyset, a page per transaction, each page's members locked (those held
-elsewhere are left for the next pass) so that no hold is taken or released
-between reading a member's holds and marking what was announced.
+the expiry job leaves them while it is open. A member whose holds decide what
+is announced is locked (one held elsewhere is left for the next pass), so
+that no hold is taken or released between reading their holds and marking
+what was announced.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from services.common.events import new_envelopes, timestamp
 from services.common.kafka import POINTS_EVENTS_TOPIC
 from services.common.outbox import add_events
 from services.points import lots_store, schedule, store
-from services.points.dormancy import LAST_ACTIVE, dormant_at_sql, last_active_before, last_active_from
+from services.points.dormancy import LAST_ACTIVE, Keyset, dormant_at_sql, last_active_before, last_active_from
 
 SOURCE = "loyalty.points"
 
@@ -30,16 +30,34 @@ SOURCE = "loyalty.points"
 async def remind_of_terms(pool: asyncpg.Pool, now: datetime, remind_before: timedelta, batch: int) -> int:
     """One PointsExpiring per member for the lots whose term ends within `remind_before`, each lot reminded once.
 
-    A lot whose points a hold reserves whole is not marked reminded: if the hold ends before the term, a later
-    pass reminds the member of them. Returns the members reminded.
+    Members with no open hold, nearly all of them, are reminded in one statement, however many are due (a
+    calendar-year term brings everyone at once). The few with one are locked and worked out as
+    GetPointsSchedule does; a lot whose points a hold reserves whole is not marked reminded, so that if the
+    hold ends before the term a later pass reminds the member of it. Returns the members reminded.
     """
-    reminded = 0
+    until = now + remind_before
+    async with unit_of_work(pool) as connection:
+        records = await connection.fetch(
+            """WITH reminded AS (
+                   UPDATE lots SET reminded_at = $1
+                    WHERE remaining > 0 AND reminded_at IS NULL AND expires_at > $1 AND expires_at <= $2
+                      AND NOT EXISTS (SELECT 1 FROM holds h
+                                       WHERE h.member_id = lots.member_id AND h.status = 'held' AND h.expires_at > $1)
+                   RETURNING member_id, remaining, expires_at)
+               SELECT member_id, sum(remaining)::bigint AS points, min(expires_at) AS expires_at
+                 FROM reminded GROUP BY member_id""",
+            now,
+            until,
+        )
+        expiring = [_reminder(r["member_id"], schedule.Due(r["expires_at"], r["points"])) for r in records]
+        await _announce(connection, expiring, now)
+    reminded = len(expiring)
     after = ""
     while True:
         async with unit_of_work(pool) as connection:
-            due = await _members_with_lots_to_remind(connection, now, now + remind_before, after, batch)
+            due = await _holders_with_lots_to_remind(connection, now, until, after, batch)
             locked = sorted(await store.lock_members(connection, due, skip_locked=True))
-            expiring = await _term_reminders(connection, locked, now, now + remind_before)
+            expiring = await _term_reminders(connection, locked, now, until)
             await _announce(connection, expiring, now)
         reminded += len(expiring)
         if len(due) < batch:
@@ -59,10 +77,10 @@ async def remind_of_dormancy(
     reminded.
     """
     reminded = 0
-    after = ""
+    after: Keyset = (last_active_from(now, inactivity_months), "")
     while True:
         async with unit_of_work(pool) as connection:
-            due = await _lock_dormant_to_remind(connection, now, remind_before, inactivity_months, after, batch)
+            due, last = await _lock_dormant_to_remind(connection, now, remind_before, inactivity_months, after, batch)
             lots = await lots_store.open_lots_of(connection, list(due))
             holds = await lots_store.open_holds_of(connection, list(due), now)
             dates = {}
@@ -83,18 +101,21 @@ async def remind_of_dormancy(
         reminded += len(expiring)
         if len(due) < batch:
             return reminded
-        after = max(due)
+        after = last
 
 
-async def _members_with_lots_to_remind(
+async def _holders_with_lots_to_remind(
     connection: asyncpg.Connection, now: datetime, until: datetime, after: str, limit: int
 ) -> list[str]:
-    """Up to `limit` members, by id after `after`, with a lot not yet reminded whose term ends after `now` and by
-    `until` (a keyset, as lots_store.members_with_expired_lots)."""
+    """Up to `limit` members, by id after `after`, with an open hold and a lot not yet reminded whose term ends
+    after `now` and by `until`."""
     records = await connection.fetch(
-        """SELECT DISTINCT member_id FROM lots
-            WHERE remaining > 0 AND reminded_at IS NULL AND expires_at > $1 AND expires_at <= $2 AND member_id > $3
-            ORDER BY member_id LIMIT $4""",
+        """SELECT DISTINCT h.member_id FROM holds h
+            WHERE h.status = 'held' AND h.expires_at > $1 AND h.member_id > $3
+              AND EXISTS (SELECT 1 FROM lots l
+                           WHERE l.member_id = h.member_id AND l.remaining > 0 AND l.reminded_at IS NULL
+                             AND l.expires_at > $1 AND l.expires_at <= $2)
+            ORDER BY h.member_id LIMIT $4""",
         now,
         until,
         after,
@@ -133,32 +154,31 @@ async def _term_reminders(
 
 
 async def _lock_dormant_to_remind(
-    connection: asyncpg.Connection, now: datetime, remind_before: timedelta, months: int, after: str, limit: int
-) -> dict[str, datetime]:
-    """Up to `limit` members, by id after `after`, whose points the inactivity policy may take after `now` and
-    within `remind_before`, and who were not reminded of that date; locked (those held elsewhere are skipped).
-    Their dates, by member."""
-    # The index on when members were last active narrows the search; the exact date is checked on each.
+    connection: asyncpg.Connection, now: datetime, remind_before: timedelta, months: int, after: Keyset, limit: int
+) -> tuple[dict[str, datetime], Keyset]:
+    """Up to `limit` members, after `after` in the keyset, whose points the inactivity policy may take after `now`
+    and within `remind_before`, and who were not reminded of that date; locked (those held elsewhere are skipped).
+    Their dates by member, and the keyset's last."""
     records = await connection.fetch(
-        f"""SELECT m.member_id, d.dormant_at
-              FROM members m, LATERAL (SELECT {dormant_at_sql(LAST_ACTIVE, "$3")} AS dormant_at) AS d
-             WHERE {LAST_ACTIVE} >= $1 AND {LAST_ACTIVE} < $2 AND m.member_id > $6
-               AND d.dormant_at > $4 AND d.dormant_at <= $4 + $5::interval
+        f"""SELECT m.member_id, {LAST_ACTIVE} AS last_active, d.dormant_at
+              FROM members m, LATERAL (SELECT {dormant_at_sql(LAST_ACTIVE, "$2")} AS dormant_at) AS d
+             WHERE ({LAST_ACTIVE}, m.member_id) > ($5, $6) AND {LAST_ACTIVE} < $1
+               AND d.dormant_at > $3 AND d.dormant_at <= $3 + $4::interval
                AND m.inactivity_reminded_for IS DISTINCT FROM d.dormant_at
                AND EXISTS (SELECT 1 FROM lots l
                             WHERE l.member_id = m.member_id AND l.remaining > 0
                               AND (l.expires_at IS NULL OR l.expires_at > d.dormant_at))
-             ORDER BY m.member_id LIMIT $7
+             ORDER BY {LAST_ACTIVE}, m.member_id LIMIT $7
                FOR UPDATE OF m SKIP LOCKED""",
-        last_active_from(now, months),
         last_active_before(now + remind_before, months),
         months,
         now,
         remind_before,
-        after,
+        *after,
         limit,
     )
-    return {r["member_id"]: r["dormant_at"] for r in records}
+    last = (records[-1]["last_active"], records[-1]["member_id"]) if records else after
+    return {r["member_id"]: r["dormant_at"] for r in records}, last
 
 
 def _reminder(member_id: str, due: schedule.Due) -> events.PointsExpiring:

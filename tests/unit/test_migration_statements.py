@@ -71,6 +71,7 @@ def test_a_transactional_file_may_build_an_index_without_if_not_exists(tmp_path:
         ("points", 23, ["members_last_active"]),
         ("points", 25, ["members_owing"]),
         ("points", 28, ["purchases_member_spend"]),
+        ("points", 30, ["members_last_active_keyset"]),
     ],
 )
 def test_indexes_added_to_live_tables_are_built_concurrently(component: str, version: int, indexes: list[str]) -> None:

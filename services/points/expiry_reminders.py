@@ -31,19 +31,24 @@ async def remind_of_terms(pool: asyncpg.Pool, now: datetime, remind_before: time
     """One PointsExpiring per member for the lots whose term ends within `remind_before`, each lot reminded once.
 
     Members with no open hold, nearly all of them, are reminded in one statement, however many are due (a
-    calendar-year term brings everyone at once). The few with one are locked and worked out as
-    GetPointsSchedule does; a lot whose points a hold reserves whole is not marked reminded, so that if the
-    hold ends before the term a later pass reminds the member of it. Returns the members reminded.
+    calendar-year term brings everyone at once). It skips lots another transaction is changing, for the next
+    pass, rather than wait: waiting on lots of many members without their locks could deadlock with a spend.
+    The few members with an open hold are locked and worked out as GetPointsSchedule does; a lot whose points
+    a hold reserves whole is not marked reminded, so that if the hold ends before the term a later pass
+    reminds the member of it. Returns the members reminded.
     """
     until = now + remind_before
     async with unit_of_work(pool) as connection:
         records = await connection.fetch(
-            """WITH reminded AS (
-                   UPDATE lots SET reminded_at = $1
+            """WITH due AS (
+                   SELECT lot_id FROM lots
                     WHERE remaining > 0 AND reminded_at IS NULL AND expires_at > $1 AND expires_at <= $2
                       AND NOT EXISTS (SELECT 1 FROM holds h
                                        WHERE h.member_id = lots.member_id AND h.status = 'held' AND h.expires_at > $1)
-                   RETURNING member_id, remaining, expires_at)
+                      FOR UPDATE SKIP LOCKED),
+               reminded AS (
+                   UPDATE lots SET reminded_at = $1 FROM due WHERE lots.lot_id = due.lot_id
+                   RETURNING lots.member_id, lots.remaining, lots.expires_at)
                SELECT member_id, sum(remaining)::bigint AS points, min(expires_at) AS expires_at
                  FROM reminded GROUP BY member_id""",
             now,

@@ -76,3 +76,41 @@ async def test_the_inactivity_reminder_announces_the_points_the_schedule_says_go
     reminders = await events_of(pool, member_id, events.PointsExpiring)
     announced = [(r.expires_at.ToDatetime(tzinfo=UTC), r.points) for r in reminders]  # type: ignore[attr-defined]
     assert announced == [(schedule.inactivity.at, schedule.inactivity.points)]
+
+
+async def member_with_points_ending_soon(pool: asyncpg.Pool) -> tuple[ProgramApplication, LedgerApplication, str]:
+    """A member with 200 points whose 12-month term ends in about 15 days, inside the 60-day reminder window."""
+    programs = ProgramApplication(pool)
+    await programs.apply(TERM_AND_INACTIVITY)
+    app = PointsApplication(pool, 2, programs)
+    member_id = new_id("m")
+    await app.enroll(Enrollment(member_id, "", "", ""))
+    await app.record_purchase(Purchase(new_id("p"), member_id, Money(10000, "USD"), (), utc_now() - 350 * DAY, ""))
+    return programs, LedgerApplication(pool, programs), member_id
+
+
+async def test_points_a_hold_reserved_whole_are_announced_once_it_is_released(pool: asyncpg.Pool) -> None:
+    programs, ledger, member_id = await member_with_points_ending_soon(pool)
+    hold = await ledger.hold(member_id, 200, new_id("h"), 7 * DAY, "reward")
+    await ExpiryJob(pool, programs).run_once(utc_now())
+    assert await events_of(pool, member_id, events.PointsExpiring) == []
+
+    await ledger.release(str(hold.hold.hold_id))
+    await ExpiryJob(pool, programs).run_once(utc_now())
+    await ExpiryJob(pool, programs).run_once(utc_now())
+    reminders = await events_of(pool, member_id, events.PointsExpiring)
+    assert [r.points for r in reminders] == [200]  # type: ignore[attr-defined]
+
+
+async def test_a_term_reminder_pass_skips_a_lot_another_transaction_is_changing_and_reminds_of_it_next(
+    pool: asyncpg.Pool,
+) -> None:
+    programs, _, member_id = await member_with_points_ending_soon(pool)
+    async with pool.acquire() as other, other.transaction():
+        await other.execute("SELECT 1 FROM lots WHERE member_id = $1 FOR UPDATE", member_id)
+        await ExpiryJob(pool, programs).run_once(utc_now())  # would wait here, on a lot without its member's lock
+    assert await events_of(pool, member_id, events.PointsExpiring) == []
+
+    await ExpiryJob(pool, programs).run_once(utc_now())
+    reminders = await events_of(pool, member_id, events.PointsExpiring)
+    assert [r.points for r in reminders] == [200]  # type: ignore[attr-defined]

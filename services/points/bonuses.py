@@ -88,16 +88,19 @@ async def record_activity(pool: asyncpg.Pool, programs: ProgramApplication, reco
     """Credit a configured activity once per idempotency key, within its limit; a repeated key returns the first
     result, the balance it answered included (kept in activity_balances)."""
     validate_activity(record, domain.utc_now())
-    key = f"activity:{record.member_id}:{record.idempotency_key}"
+    # '/' is never in a member id, so no two members' keys meet, where ':' is (a member "a" with key "x:y" and a
+    # member "a:x" with key "y" met in the key activities were credited under before, still read for repeats).
+    key = f"activity/{record.member_id}/{record.idempotency_key}"
+    key_before = f"activity:{record.member_id}:{record.idempotency_key}"
     source = f"activity:{record.activity_id}"
     async with unit_of_work(pool) as connection:
         # Locked first, like every mutation: concurrent activities of one member count one after another.
         member = await store.get_member(connection, record.member_id, lock=True)
         if member is None:
             raise NotFound(f"member_id: member {record.member_id!r} is not enrolled")
-        previous = await store.find_entry_by_key(connection, key)
+        previous = await store.find_member_entry_by_keys(connection, member.member_id, [key, key_before])
         if previous is not None:
-            if (previous.member_id, json.loads(previous.breakdown)[0]["source"]) != (member.member_id, source):
+            if json.loads(previous.breakdown)[0]["source"] != source:
                 raise AlreadyExists("idempotency_key: already used for a different activity")
             # The balance first answered, not the member's now; an activity credited before migration 027 kept
             # none, and its repeat answers the balance now, as every repeat did then.

@@ -113,7 +113,9 @@ async def void_if_returned(
             member_id=bonus.member_id,
             kind="refund",
             points=-bonus.lot.remaining,
-            idempotency_key=f"refund:{refund_id}:{bonus.idempotency_key}",
+            # Keyed by the bonus alone (it is voided once): a key built from the refund id, which may hold ':',
+            # could be taken by another refund's own entry.
+            idempotency_key=f"void:{bonus.idempotency_key}",
             description=f"{bonus.idempotency_key} voided: purchase {purchase_id} returned within its pending window",
         )
         await lots_store.apply_draws(connection, entry.entry_id, [Draw(bonus.lot.lot_id, bonus.lot.remaining)])

@@ -271,6 +271,19 @@ async def entries_with_keys(connection: asyncpg.Connection, idempotency_keys: li
     return {r["idempotency_key"] for r in records}
 
 
+async def find_member_entry_by_keys(
+    connection: asyncpg.Connection, member_id: str, idempotency_keys: Sequence[str]
+) -> EntryRow | None:
+    """The member's entry with one of `idempotency_keys` (a key's current form and the one it had before)."""
+    record = await connection.fetchrow(
+        f"""SELECT {ENTRY_COLUMNS} FROM ledger_entries
+             WHERE idempotency_key = ANY($2::text[]) AND member_id = $1 LIMIT 1""",
+        member_id,
+        list(idempotency_keys),
+    )
+    return EntryRow(**record) if record else None
+
+
 async def find_entry_by_key(connection: asyncpg.Connection, idempotency_key: str) -> EntryRow | None:
     record = await connection.fetchrow(
         f"SELECT {ENTRY_COLUMNS} FROM ledger_entries WHERE idempotency_key = $1", idempotency_key

@@ -21,6 +21,7 @@ from services.common.errors import NotFound, Violations
 from services.common.events import new_envelope
 from services.common.kafka import POINTS_EVENTS_TOPIC
 from services.common.outbox import add_event
+from services.common.text_fields import check_line
 from services.points import accrual_store, domain, store, tier_risk
 from services.points.accrual_store import CancellationRow
 from services.points.program import SpentPoints
@@ -45,8 +46,7 @@ def _validate(transaction_id: str, reason: str) -> None:
     violations = Violations()
     if not domain.PURCHASE_ID_PATTERN.fullmatch(transaction_id):
         violations.add("partner_transaction_id", "is required: 1-128 printable ASCII characters without spaces")
-    if not reason.strip() or len(reason) > MAX_REASON:
-        violations.add("reason", f"is required, at most {MAX_REASON} characters")
+    check_line(violations, "reason", reason, max_length=MAX_REASON, required=True)
     violations.raise_if_any()
 
 

@@ -24,6 +24,7 @@ from services.common.events import new_envelope
 from services.common.kafka import POINTS_EVENTS_TOPIC
 from services.common.member_ids import check_member_id
 from services.common.outbox import add_events
+from services.common.text_fields import check_line
 from services.points import domain, ledger, lots_store, settlement, store
 from services.points.expiry import expire_on_arrival
 from services.points.program import Activity, LimitPer, Program
@@ -54,8 +55,7 @@ def validate_activity(record: ActivityRecord, now: datetime) -> ActivityRecord:
     check_member_id(violations, "member_id", record.member_id)
     if not record.activity_id:
         violations.add("activity_id", "is required: the id of an activity in the program's bonuses.activities")
-    if not record.idempotency_key or len(record.idempotency_key) > ledger.MAX_KEY:
-        violations.add("idempotency_key", f"is required, at most {ledger.MAX_KEY} characters")
+    check_line(violations, "idempotency_key", record.idempotency_key, max_length=ledger.MAX_KEY, required=True)
     check_activity_time(violations, "occurred_at", record.occurred_at, now)
     violations.raise_if_any()
     return record

@@ -14,6 +14,7 @@ from services.common.activity_time import check_activity_time
 from services.common.currencies import is_currency_code, minor_unit_exponent
 from services.common.errors import InvalidArgument, Violations, required_as
 from services.common.member_ids import check_member_id
+from services.common.text_fields import check_email, check_line
 
 PURCHASE_ID_PATTERN = re.compile(r"[\x21-\x7e]{1,128}")
 ID_SHAPE = "1-128 printable ASCII characters without spaces"
@@ -91,11 +92,10 @@ class Earning:
 def validate_enrollment(enrollment: Enrollment) -> Enrollment:
     violations = Violations()
     check_member_id(violations, "member_id", enrollment.member_id)
-    if enrollment.email and ("@" not in enrollment.email or len(enrollment.email) > MAX_TEXT):
-        violations.add("email", "must be an email address of at most 256 characters")
+    if enrollment.email:
+        check_email(violations, "email", enrollment.email, max_length=MAX_TEXT)
     for field, value in (("given_name", enrollment.given_name), ("family_name", enrollment.family_name)):
-        if len(value) > MAX_TEXT:
-            violations.add(field, "must be at most 256 characters")
+        check_line(violations, field, value, max_length=MAX_TEXT)
     if enrollment.birth_date:
         _check_birth_date(violations, enrollment.birth_date, utc_now().date())
     if enrollment.referrer_member_id:
@@ -137,10 +137,8 @@ def _check_line_items(violations: Violations, purchase: Purchase) -> None:
         return
     for index, item in enumerate(purchase.line_items):
         field = f"line_items[{index}]"
-        if not item.sku or len(item.sku) > MAX_TEXT:
-            violations.add(f"{field}.sku", "is required, at most 256 characters")
-        if len(item.category) > MAX_TEXT:
-            violations.add(f"{field}.category", "must be at most 256 characters")
+        check_line(violations, f"{field}.sku", item.sku, max_length=MAX_TEXT, required=True)
+        check_line(violations, f"{field}.category", item.category, max_length=MAX_TEXT)
         if not 1 <= item.quantity <= 1_000_000:
             violations.add(f"{field}.quantity", "must be between 1 and 1000000")
         _check_money(violations, f"{field}.unit_price", item.unit_price, currency=purchase.amount.currency)
@@ -155,8 +153,7 @@ def validate_purchase(purchase: Purchase, now: datetime) -> Purchase:
     _check_money(violations, "amount", purchase.amount)
     _check_line_items(violations, purchase)
     check_activity_time(violations, "occurred_at", purchase.occurred_at, now)
-    if len(purchase.channel) > MAX_TEXT:
-        violations.add("channel", "must be at most 256 characters")
+    check_line(violations, "channel", purchase.channel, max_length=MAX_TEXT)
     violations.raise_if_any()
     return purchase
 

@@ -22,6 +22,7 @@ from services.common.kafka import POINTS_EVENTS_TOPIC, TICKETS_EVENTS_TOPIC
 from services.common.member_ids import check_member_id
 from services.common.outbox import add_event
 from services.common.settings import KafkaSettings
+from services.common.text_fields import check_line
 from services.points import domain, lots_store, settlement, store
 
 SOURCE = "loyalty.points"
@@ -42,12 +43,9 @@ def validate_grant(grant: ticket_events.GoodwillGranted) -> None:
     check_member_id(violations, "member_id", grant.member_id)
     if not 0 < grant.points <= MAX_GOODWILL_POINTS:
         violations.add("points", f"must be between 1 and {MAX_GOODWILL_POINTS}")
-    if not 0 < len(grant.reason) <= MAX_REASON:
-        violations.add("reason", f"is required, at most {MAX_REASON} characters: why the goodwill was granted")
-    if not 0 < len(grant.granted_by) <= MAX_AGENT:
-        violations.add("granted_by", f"is required, at most {MAX_AGENT} characters: the granting agent")
-    if len(grant.approved_by) > MAX_AGENT:
-        violations.add("approved_by", f"must be at most {MAX_AGENT} characters")
+    check_line(violations, "reason", grant.reason, max_length=MAX_REASON, required=True)
+    check_line(violations, "granted_by", grant.granted_by, max_length=MAX_AGENT, required=True)
+    check_line(violations, "approved_by", grant.approved_by, max_length=MAX_AGENT)
     violations.raise_if_any()
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from services.common.errors import FailedPrecondition, Violations
+from services.common.text_fields import check_line
 from services.points.domain import MAX_POINTS
 
 MAX_HOLD_TTL = timedelta(days=30)
@@ -237,8 +238,7 @@ def validate_hold(points: int, idempotency_key: str, ttl: timedelta, description
     _check_key(violations, idempotency_key)
     if not timedelta(seconds=1) <= ttl <= MAX_HOLD_TTL:
         violations.add("ttl", "must be between 1 second and 30 days")
-    if len(description) > MAX_TEXT:
-        violations.add("description", f"must be at most {MAX_TEXT} characters")
+    check_line(violations, "description", description, max_length=MAX_TEXT)
     violations.raise_if_any()
 
 
@@ -247,8 +247,7 @@ def validate_adjustment(points: int, idempotency_key: str, reason: str, actor: s
     _check_points(violations, "points", points, allow_negative=True)
     _check_key(violations, idempotency_key)
     for field, value in (("reason", reason), ("actor", actor)):
-        if not value.strip() or len(value) > MAX_TEXT:
-            violations.add(field, f"is required, at most {MAX_TEXT} characters")
+        check_line(violations, field, value, max_length=MAX_TEXT, required=True)
     violations.raise_if_any()
 
 
@@ -260,8 +259,7 @@ def _check_points(violations: Violations, field: str, points: int, *, allow_nega
 
 
 def _check_key(violations: Violations, idempotency_key: str) -> None:
-    if not idempotency_key or len(idempotency_key) > MAX_KEY:
-        violations.add("idempotency_key", f"is required, at most {MAX_KEY} characters")
+    check_line(violations, "idempotency_key", idempotency_key, max_length=MAX_KEY, required=True)
 
 
 def points_to_reverse(

@@ -14,6 +14,7 @@ import asyncpg
 from services.common.auth import PARTNER_KEY_PREFIX
 from services.common.db import unit_of_work
 from services.common.errors import AlreadyExists, InvalidArgument, NotFound, Violations, required_as
+from services.common.text_fields import check_line
 from services.points import partners_store
 from services.points.accrual_application import key_hash
 from services.points.partner_accrual import UNIT_PATTERN, UNIT_SHAPE, Rate
@@ -78,8 +79,7 @@ class PartnerApplication:
     async def register(self, partner_id: str, name: str, kind: str) -> PartnerView:
         violations = Violations()
         check_partner_id(violations, partner_id)
-        if not name.strip() or len(name) > 256:
-            violations.add("name", "is required, at most 256 characters")
+        check_line(violations, "name", name, max_length=256, required=True)
         if kind not in PARTNER_KINDS:
             violations.add("kind", f"is required: one of {', '.join(PARTNER_KINDS)}")
         violations.raise_if_any()

@@ -11,6 +11,7 @@ from loyalty.events.v1 import rewards_pb2 as events
 
 from services.common.db import unit_of_work
 from services.common.errors import AlreadyExists, FailedPrecondition, NotFound, Violations
+from services.common.text_fields import check_line
 from services.rewards import codes, codes_store, domain, paging
 from services.rewards.codes import CodeRow
 from services.rewards.codes_store import Campaign
@@ -55,8 +56,7 @@ def _validate_campaign(request: CampaignRequest) -> None:
     if not 1 <= request.uses_per_code <= MAX_USES_PER_CODE:
         violations.add("uses_per_code", f"must be 1-{MAX_USES_PER_CODE}")
     domain.validate_window(violations, request.valid_from, request.valid_until)
-    if not request.idempotency_key or len(request.idempotency_key) > domain.MAX_KEY:
-        violations.add("idempotency_key", f"is required, at most {domain.MAX_KEY} characters")
+    check_line(violations, "idempotency_key", request.idempotency_key, max_length=domain.MAX_KEY, required=True)
     violations.raise_if_any()
 
 
@@ -101,8 +101,7 @@ class CodesApplication:
 
     async def redeem(self, raw_code: str, order_id: str) -> CodeUse:
         violations = Violations()
-        if not order_id.strip() or len(order_id) > domain.MAX_KEY:
-            violations.add("order_id", f"is required, at most {domain.MAX_KEY} characters")
+        check_line(violations, "order_id", order_id, max_length=domain.MAX_KEY, required=True)
         code = _code_from(raw_code, violations)
         now = domain.utc_now()
         async with unit_of_work(self._pool) as connection:

@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from services.common.currencies import is_currency_code
 from services.common.errors import Violations
+from services.common.text_fields import check_line, check_lines
 
 KINDS = ("discount_fixed", "discount_percent", "free_product", "upgrade", "cashback", "partner")
 TRIGGERS = ("redeem", "tier_welcome", "birthday")
@@ -114,8 +115,7 @@ def validate_value(violations: Violations, value: Value, prefix: str) -> None:
 
 
 def validate_name(violations: Violations, field: str, name: str) -> None:
-    if not name.strip() or len(name) > MAX_NAME:
-        violations.add(field, f"is required, at most {MAX_NAME} characters")
+    check_line(violations, field, name, max_length=MAX_NAME, required=True)
 
 
 def validate_window(
@@ -128,8 +128,7 @@ def validate_window(
 def validate_spec(spec: RewardSpec, ladder: Sequence[str]) -> None:
     violations = Violations()
     validate_name(violations, "spec.name", spec.name)
-    if len(spec.description) > MAX_DESCRIPTION:
-        violations.add("spec.description", f"must be at most {MAX_DESCRIPTION} characters")
+    check_lines(violations, "spec.description", spec.description, max_length=MAX_DESCRIPTION)
     validate_value(violations, spec.value, "spec.")
     if spec.trigger not in TRIGGERS:
         violations.add("spec.trigger", "is required")
@@ -165,8 +164,7 @@ def validate_ladder(tiers: Sequence[str]) -> None:
     if not tiers:
         violations.add("tiers", "is required")
     for index, tier in enumerate(tiers):
-        if not tier.strip() or len(tier) > MAX_NAME:
-            violations.add(f"tiers[{index}]", f"is required, at most {MAX_NAME} characters")
+        validate_name(violations, f"tiers[{index}]", tier)
     if len(set(tiers)) != len(tiers):
         violations.add("tiers", "must name each tier once")
     violations.raise_if_any()

@@ -33,6 +33,7 @@ from services.common.errors import (
     Violations,
 )
 from services.common.member_ids import check_member_id, require_member_id
+from services.common.text_fields import check_line
 from services.rewards import catalog_store, codes_store, domain, paging
 from services.rewards import redemption_store as store
 from services.rewards.events import emit
@@ -47,8 +48,7 @@ MAX_REASON = 500
 def _validate_redeem(member_id: str, reward_id: str, idempotency_key: str) -> uuid.UUID:
     violations = Violations()
     check_member_id(violations, "member_id", member_id)
-    if not idempotency_key or len(idempotency_key) > domain.MAX_KEY:
-        violations.add("idempotency_key", f"is required, at most {domain.MAX_KEY} characters")
+    check_line(violations, "idempotency_key", idempotency_key, max_length=domain.MAX_KEY, required=True)
     paging.check_id(violations, "reward_id", reward_id)
     violations.raise_if_any()
     return uuid.UUID(reward_id)
@@ -151,8 +151,7 @@ class RedemptionApplication:
     async def cancel(self, redemption_id: str, reason: str) -> RedemptionRow:
         violations = Violations()
         paging.check_id(violations, "redemption_id", redemption_id)
-        if not reason.strip() or len(reason) > MAX_REASON:
-            violations.add("reason", f"is required, at most {MAX_REASON} characters")
+        check_line(violations, "reason", reason, max_length=MAX_REASON, required=True)
         violations.raise_if_any()
         parsed = uuid.UUID(redemption_id)
         now = domain.utc_now()

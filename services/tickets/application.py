@@ -138,7 +138,7 @@ class TicketsApplication:
         violations = violations or Violations()
         domain.require_ticket_id(violations, ticket_id)
         domain.require_id(violations, "author_id", author_id)
-        domain.require_text(violations, "body", body, domain.MAX_BODY)
+        domain.require_text(violations, "body", body, domain.MAX_BODY, lines=True)
         if awaiting_member and author != "agent" and not violations.about("author"):
             violations.add("awaiting_member", "only an agent message can await the member")
         violations.raise_if_any()
@@ -175,7 +175,7 @@ class TicketsApplication:
 
     async def resolve(self, ticket_id: str, agent_id: str, resolution: str, goodwill: GoodwillRequest) -> TicketView:
         violations = _ids_checked(ticket_id, ("agent_id", agent_id))
-        domain.require_text(violations, "resolution", resolution, domain.MAX_BODY)
+        domain.require_text(violations, "resolution", resolution, domain.MAX_BODY, lines=True)
         validate_goodwill(goodwill, violations)
         violations.raise_if_any()
         if goodwill.points:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from services.common.errors import FailedPrecondition, InvalidArgument, Violations
+from services.common.text_fields import check_line, check_lines
 from services.tickets.policy import Escalation, Policy, raised
 from services.tickets.sla import Hours, ResolutionClock, add_working, started
 
@@ -118,18 +119,19 @@ def require_id(violations: Violations, field: str, value: str) -> None:
         violations.add(field, "must be 1-64 of letters, digits, '-', '_', '.', ':'")
 
 
-def require_text(violations: Violations, field: str, value: str, maximum: int, *, required: bool = True) -> None:
-    if required and not value.strip():
-        violations.add(field, "is required")
-    elif len(value) > maximum:
-        violations.add(field, f"must be at most {maximum} characters")
+def require_text(
+    violations: Violations, field: str, value: str, maximum: int, *, required: bool = True, lines: bool = False
+) -> None:
+    """One line of text (several with `lines`), at most `maximum` characters."""
+    check = check_lines if lines else check_line
+    check(violations, field, value, max_length=maximum, required=required)
 
 
 def validate_new_ticket(ticket: NewTicket, violations: Violations) -> None:
     """Records every problem of an OpenTicket request; categories and channels are checked by the caller."""
     require_id(violations, "member_id", ticket.member_id)
     require_text(violations, "subject", ticket.subject, MAX_SUBJECT)
-    require_text(violations, "description", ticket.description, MAX_BODY, required=False)
+    require_text(violations, "description", ticket.description, MAX_BODY, required=False, lines=True)
     if not LANGUAGE_PATTERN.fullmatch(ticket.language):
         violations.add("language", "must be a 2-letter lower-case language code such as 'en'")
     # An empty category was already reported by the caller that read it.

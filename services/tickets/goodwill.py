@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.common.errors import FailedPrecondition, Violations
+from services.common.text_fields import check_line
 from services.tickets.policy import GoodwillLimits
 
 MAX_GOODWILL_POINTS = 10_000_000
@@ -29,8 +30,8 @@ def validate(request: GoodwillRequest, violations: Violations) -> None:
         violations.add("goodwill_points", f"must be between 0 and {MAX_GOODWILL_POINTS}")
     if request.points > 0 and not request.reason.strip():
         violations.add("goodwill_reason", "is required with goodwill_points")
-    elif len(request.reason) > MAX_REASON:
-        violations.add("goodwill_reason", f"must be at most {MAX_REASON} characters")
+    else:
+        check_line(violations, "goodwill_reason", request.reason, max_length=MAX_REASON)
 
 
 def over_limit(points: int, agent_limit: int | None, limits: GoodwillLimits) -> str:

@@ -1,0 +1,63 @@
+"""Text a caller writes once and others read later (names, reasons, keys, email addresses), checked as such.
+
+A control character or a line break in a name, a reason or a key is never
+what a person typed: stored, it lets one caller forge lines and terminal
+escapes in what others see (`loyalty balance` prints reasons one per line).
+Fields meant to hold several lines (a ticket's description, a program's YAML)
+are not checked here.
+"""
+
+from __future__ import annotations
+
+import re
+
+from email_validator import EmailNotValidError, validate_email
+
+from services.common.errors import Violations
+
+# Unicode's control characters (category Cc: C0, DEL and C1) and its line and paragraph separators.
+_NOT_IN_A_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# The same less tab and line feed (and carriage return, which Windows clients end lines with).
+_NOT_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+SINGLE_LINE = "must be a single line of text, without control characters"
+NO_CONTROL = "must be text without control characters (tab and line breaks excepted)"
+
+
+def check_line(violations: Violations, field: str, value: str, *, max_length: int, required: bool = False) -> None:
+    """Add a violation for `field` unless `value` is one line of at most `max_length` characters (not blank when
+    `required`)."""
+    _check_text(violations, field, value, max_length, required, _NOT_IN_A_LINE, SINGLE_LINE)
+
+
+def check_lines(violations: Violations, field: str, value: str, *, max_length: int, required: bool = False) -> None:
+    """As check_line, for a field of several lines: tabs and line breaks are allowed, other controls are not."""
+    _check_text(violations, field, value, max_length, required, _NOT_IN_TEXT, NO_CONTROL)
+
+
+def _check_text(
+    violations: Violations,
+    field: str,
+    value: str,
+    max_length: int,
+    required: bool,
+    forbidden: re.Pattern[str],
+    problem: str,
+) -> None:
+    if required and not value.strip():
+        violations.add(field, f"is required, at most {max_length} characters")
+    elif len(value) > max_length:
+        violations.add(field, f"must be at most {max_length} characters")
+    elif forbidden.search(value):
+        violations.add(field, problem)
+
+
+def check_email(violations: Violations, field: str, value: str, *, max_length: int) -> None:
+    """Add a violation for `field` unless `value` is an email address as RFC 5321/5322 allow one (its domain is
+    not looked up)."""
+    if len(value) > max_length:
+        violations.add(field, f"must be an email address of at most {max_length} characters")
+        return
+    try:
+        validate_email(value, check_deliverability=False)
+    except EmailNotValidError as error:
+        violations.add(field, f"must be an email address: {error}")

@@ -142,8 +142,14 @@ class AccrualApplication:
         # Before settling: points that arrive past their term repay no debt and cover no overdraft.
         expired = await expire_on_arrival(connection, [(row.member_id, row.expires_at) for row in credited], now)
         repaid = await _settle_spent_refunds(connection, members, credited, now)
-        taken = {member: repaid.get(member, 0) + expired.get(member, 0) for member in members}
-        await add_events(connection, POINTS_EVENTS_TOPIC, _earned_events(credited, members, taken, partner_id, now))
+        # What expired as it arrived is announced after the credits (PointsExpired), so not taken off their
+        # balance_after; what settled a refund's debt is.
+        taken = {
+            member: repaid.get(member, 0) + expired.taken.get(member, 0) - expired.expired.get(member, 0)
+            for member in members
+        }
+        earned = _earned_events(credited, members, taken, partner_id, now)
+        await add_events(connection, POINTS_EVENTS_TOPIC, [*earned, *expired.announced])
         touched = [members[member_id] for member_id in sorted({row.member_id for row in credited})]
         await tier_application.move_after_activities(connection, touched, program, now, spent=False)
         return decisions
@@ -191,7 +197,7 @@ def _earned_events(
     now: datetime,
 ) -> list[EventEnvelope]:
     """PointsEarned per credit, with each member's balance after the batch's credits so far, less what the batch
-    took (debt repaid, points expired on arrival)."""
+    took (debt repaid)."""
     balances = {member_id: member.balance - taken.get(member_id, 0) for member_id, member in members.items()}
     payloads: list[tuple[Message, str]] = []
     for row in rows:

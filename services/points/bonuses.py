@@ -199,7 +199,10 @@ async def credit_bonuses(
                 ledger_entry_id=str(entry.entry_id),
                 reason=bonus.source,
                 source_reference=bonus.key,
-                balance_after=bonus.balance_after - expired.get(bonus.member_id, 0),
+                # Less what settled a debt, not what expired as it arrived: the PointsExpired after it says so.
+                balance_after=bonus.balance_after
+                - expired.taken.get(bonus.member_id, 0)
+                + expired.expired.get(bonus.member_id, 0),
             ),
             subject=bonus.member_id,
             source=SOURCE,
@@ -207,7 +210,7 @@ async def credit_bonuses(
         )
         for bonus, entry in zip(bonuses, entries, strict=True)
     ]
-    await add_events(connection, POINTS_EVENTS_TOPIC, envelopes)
+    await add_events(connection, POINTS_EVENTS_TOPIC, [*envelopes, *expired.announced])
     return entries
 
 

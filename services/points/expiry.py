@@ -152,25 +152,49 @@ class ExpiryJob:
             after = due[-1]
 
 
+@dataclass(frozen=True)
+class ArrivedExpired:
+    """Points that expired as they were credited: what each member lost, and the PointsExpired announcing it."""
+
+    # Taken off each member's balance: the points expired, and those that settled what a refund left owed.
+    taken: dict[str, int]
+    # The points expired alone, by member: a PointsEarned's balance_after is before them (PointsExpired follows).
+    expired: dict[str, int]
+    # Added by the caller after its PointsEarned, which they expire: readers see the credit, then its expiry.
+    announced: list[EventEnvelope]
+
+
 async def expire_on_arrival(
     connection: asyncpg.Connection, credited: Iterable[tuple[str, datetime | None]], now: datetime
-) -> dict[str, int]:
+) -> ArrivedExpired:
     """Points credited already past their expiry (an activity reported after its points' term) expire in the
     transaction that credits them, not at the job's next pass: never part of the balance while not available.
 
     `credited` holds (member id, expires_at) of the new lots; their members are locked by the caller. Returns the
-    points taken off each member's balance (see expire_due).
+    points taken off each member's balance (see expire_due) and the events to add after the credits'.
     """
     members = sorted({member for member, expires_at in credited if expires_at is not None and expires_at <= now})
-    return await expire_due(connection, members, now) if members else {}
+    if not members:
+        return ArrivedExpired({}, {}, [])
+    taken, expired = await _expire(connection, members, now)
+    by_member = {event.member_id: event.points for event in expired}
+    return ArrivedExpired(taken, by_member, _envelopes(expired, now))
 
 
 async def expire_due(connection: asyncpg.Connection, member_ids: Sequence[str], now: datetime) -> dict[str, int]:
     """Expire what the (locked) members have expired, less what backs open holds and what settles points their
-    refunds could not take (services/points/settlement.py).
+    refunds could not take (services/points/settlement.py), and announce it.
 
     Returns the points taken off each member's balance: those expired, and those the settling repaid.
     """
+    taken, expired = await _expire(connection, member_ids, now)
+    await add_events(connection, POINTS_EVENTS_TOPIC, _envelopes(expired, now))
+    return taken
+
+
+async def _expire(
+    connection: asyncpg.Connection, member_ids: Sequence[str], now: datetime
+) -> tuple[dict[str, int], list[events.PointsExpired]]:
     lots = await lots_store.open_lots_of(connection, member_ids)
     holds = await lots_store.open_holds_of(connection, member_ids, now)
     draws, repaid = await settlement.settle_from_own_points(
@@ -195,11 +219,10 @@ async def expire_due(connection: asyncpg.Connection, member_ids: Sequence[str], 
         events.PointsExpired(member_id=entry.member_id, points=-entry.points, ledger_entry_id=str(entry.entry_id))
         for entry in entries
     ]
-    await add_events(connection, POINTS_EVENTS_TOPIC, _envelopes(expired, now))
     taken = dict(repaid)
     for entry in entries:
         taken[entry.member_id] = taken.get(entry.member_id, 0) - entry.points
-    return taken
+    return taken, expired
 
 
 def _envelopes(payloads: Sequence[events.PointsExpired], now: datetime) -> list[EventEnvelope]:

@@ -33,7 +33,7 @@ from services.common.outbox import add_events
 from services.common.tracing import within
 from services.points import domain, pricing, purchases_store, referrals, settlement, store, tier_application
 from services.points.earning import EarnComponent
-from services.points.expiry import expire_on_arrival
+from services.points.expiry import ArrivedExpired, expire_on_arrival
 from services.points.program import Program
 from services.points.program_application import ProgramApplication
 
@@ -89,10 +89,14 @@ class PurchaseRecorder:
                 outcomes[index] = error
         unseen = await _unseen(connection, valid, outcomes)
         fresh, in_force_now = await self._priced(connection, requests, unseen, outcomes, now)
-        earned = await _write(connection, fresh, outcomes, now)
+        earned, expired = await _write(connection, fresh, outcomes, now)
         recorded = [item for item in fresh if _recorded_now(outcomes[item.index])]
         await _move_tiers(connection, recorded, in_force_now, now)
-        await add_events(connection, POINTS_EVENTS_TOPIC, [_points_earned(*credit) for credit in earned])
+        announced = [
+            _points_earned(item, entry, balance + expired.expired.get(entry.member_id, 0))
+            for item, entry, balance in earned
+        ]
+        await add_events(connection, POINTS_EVENTS_TOPIC, [*announced, *expired.announced])
         corrected = []
         for item in recorded:
             outcome = outcomes[item.index]
@@ -152,8 +156,9 @@ async def _unseen(
 
 async def _write(
     connection: asyncpg.Connection, fresh: Sequence[_Fresh], outcomes: list[Outcome | None], now: datetime
-) -> list[tuple[_Fresh, store.EntryRow, int]]:
-    """Write the purchases and settle refund debt; returns each credit with the balance after it."""
+) -> tuple[list[tuple[_Fresh, store.EntryRow, int]], ArrivedExpired]:
+    """Write the purchases, expire points that arrive past their term and settle refund debt; returns each credit
+    with the balance after it, and what expired."""
     recorded = await purchases_store.insert_purchase_earnings(connection, [_earning(item) for item in fresh], now)
     # Before settling: points that arrive past their term repay no debt and cover no overdraft.
     credited = [(item.member.member_id, item.priced.expires_at) for item in fresh if recorded.get(_id_of(item))]
@@ -168,14 +173,14 @@ async def _write(
             continue
         entry = recorded[purchase.purchase_id]
         with within(item.request.trace):
-            balance = item.member.balance + item.priced.points - expired.get(item.member.member_id, 0)
+            balance = item.member.balance + item.priced.points - expired.taken.get(item.member.member_id, 0)
             if entry is not None:
                 balance -= await settlement.settle_spent_refunds(connection, item.member, entry, now)
         if entry is not None:
             earned.append((item, entry, balance))
         priced = item.priced
         outcomes[item.index] = PurchaseResult(priced.points, entry, False, balance, _terms(priced), priced.components)
-    return earned
+    return earned, expired
 
 
 def _id_of(item: _Fresh) -> str:

@@ -17,7 +17,7 @@ from services.points.bonuses import ActivityRecord
 from services.points.domain import Enrollment
 from services.points.ledger_application import LedgerApplication
 from services.points.program_application import ProgramApplication
-from tests.integration.points_ledger_support import new_id
+from tests.integration.points_ledger_support import events_of, new_id
 
 PROGRAM = """
 id: cafe-club
@@ -113,13 +113,17 @@ async def test_a_per_month_activity_credits_up_to_its_count_in_each_calendar_mon
 
 
 async def test_an_activity_reported_after_its_points_term_earns_points_that_expire_at_once(
-    bonus_app: PointsApplication,
+    bonus_app: PointsApplication, pool: asyncpg.Pool
 ) -> None:
     member_id = await enrolled(bonus_app)  # 500 signup points
     long_ago = datetime.now(UTC) - timedelta(days=400)  # points expire 12 months after earning
     late = await bonus_app.record_activity(activity(member_id, "review", at=long_ago))
     assert (late.points_earned, late.balance) == (50, 500)
     assert (await bonus_app.member(member_id)).balance == 500
+    # The credit, then its expiry: the credit's balance_after is before the expiry that follows it.
+    *_, earned, expired = await events_of(pool, member_id, (events.PointsEarned, events.PointsExpired))
+    assert isinstance(earned, events.PointsEarned) and isinstance(expired, events.PointsExpired)
+    assert (earned.points, earned.balance_after, expired.points) == (50, 550, 50)
 
 
 async def test_a_repeated_idempotency_key_returns_the_first_result(bonus_app: PointsApplication) -> None:

@@ -28,6 +28,7 @@ from services.common.kafka import PURCHASES_TOPIC, new_producer
 from services.common.settings import client_address, grpc_tls_settings, service_settings
 from services.common.tls import grpc_channel
 from services.common.tracing import configure_tracing, publishing
+from services.text_table import printable
 
 
 def add_client_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -170,7 +171,7 @@ async def _balance(args: argparse.Namespace) -> int:
     for line in schedule_lines(schedule):
         print(f"  {line}")
     for entry in entries.entries:
-        print(f"  {entry.created_at.ToDatetime():%Y-%m-%d %H:%M:%S}  {entry.points:+d}  {entry.description}")
+        print(f"  {entry.created_at.ToDatetime():%Y-%m-%d %H:%M:%S}  {entry.points:+d}  {printable(entry.description)}")
     return 0
 
 

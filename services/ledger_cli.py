@@ -13,6 +13,7 @@ from loyalty.points.v1 import points_pb2_grpc
 
 from services.client import money, points_channel
 from services.common.events import timestamp
+from services.text_table import printable
 
 
 def add_ledger_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -86,7 +87,8 @@ async def _adjust(args: argparse.Namespace) -> int:
     async with points_channel() as channel:
         response = await points_pb2_grpc.PointsServiceStub(channel).AdjustPoints(request)
     note = " (already applied)" if response.duplicate else ""
-    print(f"{response.entry.points:+d} points for {response.entry.member_id}: {response.entry.description}{note}")
+    entry = response.entry
+    print(f"{entry.points:+d} points for {entry.member_id}: {printable(entry.description)}{note}")
     return 0
 
 

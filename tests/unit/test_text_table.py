@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.text_table import print_table
+from services.text_table import print_table, printable
 
 
 def test_wide_figures_never_run_into_the_next_column(capsys: pytest.CaptureFixture[str]) -> None:
@@ -15,3 +15,10 @@ def test_wide_figures_never_run_into_the_next_column(capsys: pytest.CaptureFixtu
         "invalid        95  2000000000390.0002",
         "accepted        1                   5",
     ]
+
+
+def test_stored_text_is_printed_as_the_characters_it_holds() -> None:
+    forged = "goodwill\n  2026-12-07 09:00:00  +99999  fake line\x1b[31mRED\x1b[0m\u2028"
+    assert printable(forged) == "goodwill\\n  2026-12-07 09:00:00  +99999  fake line\\x1b[31mRED\\x1b[0m\\u2028"
+    kept = "Zoë Søren-Ōtake, \u0645\u06cc\u200c\u0634\u0648\u0645"  # a Persian word joined by a ZWNJ: kept
+    assert printable(kept) == kept

@@ -3,17 +3,15 @@ together, and stored text shown as the characters it holds."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
-# Control characters and line separators: printed, they would start a line of their own or drive the terminal.
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+from services.common.text_fields import NOT_IN_A_LINE
 
 
 def printable(text: str) -> str:
     """`text` with each control character written as its escape (\\n, \\x1b): text stored before the services
     refused them (services/common/text_fields.py) cannot forge a line or an escape sequence when printed."""
-    return _UNPRINTABLE.sub(lambda found: found.group().encode("unicode_escape").decode("ascii"), text)
+    return NOT_IN_A_LINE.sub(lambda found: found.group().encode("unicode_escape").decode("ascii"), text)
 
 
 def print_table(header: Sequence[object], rows: Sequence[Sequence[object]]) -> None:

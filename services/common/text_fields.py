@@ -15,18 +15,19 @@ from email_validator import EmailNotValidError, validate_email
 
 from services.common.errors import Violations
 
-# Unicode's control characters (category Cc: C0, DEL and C1) and its line and paragraph separators.
-_NOT_IN_A_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Unicode's control characters (category Cc: C0, DEL and C1) but the tab, which breaks no line and drives no
+# terminal (a folded email subject or a spreadsheet cell brings one), and the line and paragraph separators.
+NOT_IN_A_LINE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 # The same less tab and line feed (and carriage return, which Windows clients end lines with).
 _NOT_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-SINGLE_LINE = "must be a single line of text, without control characters"
+SINGLE_LINE = "must be a single line of text, without control characters (a tab excepted)"
 NO_CONTROL = "must be text without control characters (tab and line breaks excepted)"
 
 
 def check_line(violations: Violations, field: str, value: str, *, max_length: int, required: bool = False) -> None:
     """Add a violation for `field` unless `value` is one line of at most `max_length` characters (not blank when
     `required`)."""
-    _check_text(violations, field, value, max_length, required, _NOT_IN_A_LINE, SINGLE_LINE)
+    _check_text(violations, field, value, max_length, required, NOT_IN_A_LINE, SINGLE_LINE)
 
 
 def check_lines(violations: Violations, field: str, value: str, *, max_length: int, required: bool = False) -> None:
@@ -52,8 +53,9 @@ def _check_text(
 
 
 def check_email(violations: Violations, field: str, value: str, *, max_length: int) -> None:
-    """Add a violation for `field` unless `value` is an email address as RFC 5321/5322 allow one (its domain is
-    not looked up)."""
+    """Add a violation for `field` unless `value` is an address mail can be sent to as email-validator reads
+    one (RFC 5322's, less quoted local parts and special-use domains such as .test or localhost); its domain is
+    not looked up."""
     if len(value) > max_length:
         violations.add(field, f"must be an email address of at most {max_length} characters")
         return

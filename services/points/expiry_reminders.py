@@ -25,6 +25,9 @@ from services.points import lots_store, schedule, store
 from services.points.dormancy import LAST_ACTIVE, Keyset, dormant_at_sql, last_active_before, last_active_from
 
 SOURCE = "loyalty.points"
+# A lot with points its reminders have yet to announce: never reminded, or with more points than the last one
+# announced (a hold kept some from it and has ended). Lots reminded before migration 031 announced them all.
+_TO_ANNOUNCE = "(lots.reminded_at IS NULL OR lots.remaining > coalesce(lots.reminded_points, lots.remaining))"
 
 
 async def remind_of_terms(pool: asyncpg.Pool, now: datetime, remind_before: timedelta, batch: int) -> int:
@@ -33,21 +36,22 @@ async def remind_of_terms(pool: asyncpg.Pool, now: datetime, remind_before: time
     Members with no open hold, nearly all of them, are reminded in one statement, however many are due (a
     calendar-year term brings everyone at once). It skips lots another transaction is changing, for the next
     pass, rather than wait: waiting on lots of many members without their locks could deadlock with a spend.
-    The few members with an open hold are locked and worked out as GetPointsSchedule does; a lot whose points
-    a hold reserves whole is not marked reminded, so that if the hold ends before the term a later pass
-    reminds the member of it. Returns the members reminded.
+    The few members with an open hold are locked and worked out as GetPointsSchedule does. What each lot's
+    reminder announced is kept: points a hold kept from it are announced by a later pass if the hold ends
+    before the term (a reminder of the lot's points then). Returns the members reminded.
     """
     until = now + remind_before
     async with unit_of_work(pool) as connection:
         records = await connection.fetch(
-            """WITH due AS (
+            f"""WITH due AS (
                    SELECT lot_id FROM lots
-                    WHERE remaining > 0 AND reminded_at IS NULL AND expires_at > $1 AND expires_at <= $2
+                    WHERE remaining > 0 AND {_TO_ANNOUNCE} AND expires_at > $1 AND expires_at <= $2
                       AND NOT EXISTS (SELECT 1 FROM holds h
                                        WHERE h.member_id = lots.member_id AND h.status = 'held' AND h.expires_at > $1)
                       FOR UPDATE SKIP LOCKED),
                reminded AS (
-                   UPDATE lots SET reminded_at = $1 FROM due WHERE lots.lot_id = due.lot_id
+                   UPDATE lots SET reminded_at = $1, reminded_points = lots.remaining
+                     FROM due WHERE lots.lot_id = due.lot_id
                    RETURNING lots.member_id, lots.remaining, lots.expires_at)
                SELECT member_id, sum(remaining)::bigint AS points, min(expires_at) AS expires_at
                  FROM reminded GROUP BY member_id""",
@@ -76,10 +80,9 @@ async def remind_of_dormancy(
     """One PointsExpiring per member whose points the inactivity policy takes within the reminder window, once
     for each date: activity since moves the date, and the member is reminded again before the new one.
 
-    Only a member who has points the date would take is reminded, and only then does the date count as
-    reminded: points credited later without activity (goodwill, a correction, a birthday bonus), or freed by a
-    hold that ended, go on the same date, and a later pass reminds the member of them. Returns the members
-    reminded.
+    The points announced for the date are kept: points that come to be at stake on the same date later
+    (credited without activity, such as goodwill or a birthday bonus, or given back by a hold that ended) make
+    a later pass remind the member again, of all the points the date would take. Returns the members reminded.
     """
     reminded = 0
     after: Keyset = (last_active_from(now, inactivity_months), "")
@@ -88,19 +91,18 @@ async def remind_of_dormancy(
             due, last = await _lock_dormant_to_remind(connection, now, remind_before, inactivity_months, after, batch)
             lots = await lots_store.open_lots_of(connection, list(due))
             holds = await lots_store.open_holds_of(connection, list(due), now)
-            dates = {}
             expiring = []
-            for member_id, dormant_at in due.items():
+            for member_id, (dormant_at, announced) in due.items():
                 taken = schedule.points_schedule(lots[member_id], holds[member_id], now, dormant_at=dormant_at)
-                if taken.inactivity:
-                    dates[member_id] = dormant_at
+                if taken.inactivity and taken.inactivity.points > announced:
                     expiring.append(_reminder(member_id, taken.inactivity))
             await connection.execute(
-                """UPDATE members m SET inactivity_reminded_for = r.dormant_at
-                     FROM unnest($1::text[], $2::timestamptz[]) AS r (member_id, dormant_at)
+                """UPDATE members m SET inactivity_reminded_for = r.dormant_at, inactivity_reminded_points = r.points
+                     FROM unnest($1::text[], $2::timestamptz[], $3::bigint[]) AS r (member_id, dormant_at, points)
                     WHERE m.member_id = r.member_id""",
-                list(dates),
-                list(dates.values()),
+                [reminder.member_id for reminder in expiring],
+                [due[reminder.member_id][0] for reminder in expiring],
+                [reminder.points for reminder in expiring],
             )
             await _announce(connection, expiring, now)
         reminded += len(expiring)
@@ -112,14 +114,14 @@ async def remind_of_dormancy(
 async def _holders_with_lots_to_remind(
     connection: asyncpg.Connection, now: datetime, until: datetime, after: str, limit: int
 ) -> list[str]:
-    """Up to `limit` members, by id after `after`, with an open hold and a lot not yet reminded whose term ends
-    after `now` and by `until`."""
+    """Up to `limit` members, by id after `after`, with an open hold and a lot with points not yet announced whose
+    term ends after `now` and by `until`."""
     records = await connection.fetch(
-        """SELECT DISTINCT h.member_id FROM holds h
+        f"""SELECT DISTINCT h.member_id FROM holds h
             WHERE h.status = 'held' AND h.expires_at > $1 AND h.member_id > $3
-              AND EXISTS (SELECT 1 FROM lots l
-                           WHERE l.member_id = h.member_id AND l.remaining > 0 AND l.reminded_at IS NULL
-                             AND l.expires_at > $1 AND l.expires_at <= $2)
+              AND EXISTS (SELECT 1 FROM lots
+                           WHERE lots.member_id = h.member_id AND lots.remaining > 0 AND {_TO_ANNOUNCE}
+                             AND lots.expires_at > $1 AND lots.expires_at <= $2)
             ORDER BY h.member_id LIMIT $4""",
         now,
         until,
@@ -132,47 +134,65 @@ async def _holders_with_lots_to_remind(
 async def _term_reminders(
     connection: asyncpg.Connection, member_ids: Sequence[str], now: datetime, until: datetime
 ) -> list[events.PointsExpiring]:
-    """The reminders of the (locked) members' lots whose term ends after `now` and by `until`, not yet reminded;
-    marks the lots announced."""
+    """The reminders of the (locked) members' lots whose term ends after `now` and by `until`, for those with more
+    points free of holds than were announced; marks what each announces."""
     due = await connection.fetch(
-        """SELECT member_id, lot_id FROM lots
-            WHERE member_id = ANY($1::text[]) AND remaining > 0 AND reminded_at IS NULL
-              AND expires_at > $2 AND expires_at <= $3""",
+        f"""SELECT lot_id, CASE WHEN reminded_at IS NULL THEN 0 ELSE coalesce(reminded_points, remaining) END
+                   AS announced
+              FROM lots
+             WHERE member_id = ANY($1::text[]) AND remaining > 0 AND {_TO_ANNOUNCE}
+               AND expires_at > $2 AND expires_at <= $3""",
         list(member_ids),
         now,
         until,
     )
-    due_lots = {record["lot_id"] for record in due}
+    announced_before = {record["lot_id"]: record["announced"] for record in due}
     lots = await lots_store.open_lots_of(connection, member_ids)
     holds = await lots_store.open_holds_of(connection, member_ids, now)
-    announced: list[uuid.UUID] = []
+    announced: dict[uuid.UUID, int] = {}
     expiring = []
     for member_id in member_ids:
         free = schedule.unreserved(lots[member_id], holds[member_id])
-        reminded = [lot for lot in lots[member_id] if lot.lot_id in due_lots and free[lot.lot_id] > 0]
+        reminded = [
+            lot
+            for lot in lots[member_id]
+            if lot.lot_id in announced_before and free[lot.lot_id] > announced_before[lot.lot_id]
+        ]
         if reminded:
-            announced += [lot.lot_id for lot in reminded]
+            announced.update((lot.lot_id, free[lot.lot_id]) for lot in reminded)
             soonest = min(lot.expires_at for lot in reminded if lot.expires_at is not None)
             expiring.append(_reminder(member_id, schedule.Due(soonest, sum(free[lot.lot_id] for lot in reminded))))
-    await connection.execute("UPDATE lots SET reminded_at = $1 WHERE lot_id = ANY($2::uuid[])", now, announced)
+    await connection.execute(
+        """UPDATE lots SET reminded_at = $1, reminded_points = a.points
+             FROM unnest($2::uuid[], $3::bigint[]) AS a (lot_id, points) WHERE lots.lot_id = a.lot_id""",
+        now,
+        list(announced),
+        list(announced.values()),
+    )
     return expiring
 
 
 async def _lock_dormant_to_remind(
     connection: asyncpg.Connection, now: datetime, remind_before: timedelta, months: int, after: Keyset, limit: int
-) -> tuple[dict[str, datetime], Keyset]:
+) -> tuple[dict[str, tuple[datetime, int]], Keyset]:
     """Up to `limit` members, after `after` in the keyset, whose points the inactivity policy may take after `now`
-    and within `remind_before`, and who were not reminded of that date; locked (those held elsewhere are skipped).
-    Their dates by member, and the keyset's last."""
+    and within `remind_before`, with points at stake their reminders of that date have yet to announce; locked
+    (those held elsewhere are skipped). Their dates and the points already announced for them, by member, and the
+    keyset's last."""
     records = await connection.fetch(
-        f"""SELECT m.member_id, {LAST_ACTIVE} AS last_active, d.dormant_at
-              FROM members m, LATERAL (SELECT {dormant_at_sql(LAST_ACTIVE, "$2")} AS dormant_at) AS d
+        f"""SELECT m.member_id, {LAST_ACTIVE} AS last_active, d.dormant_at,
+                   CASE WHEN m.inactivity_reminded_for = d.dormant_at THEN m.inactivity_reminded_points ELSE 0 END
+                       AS announced
+              FROM members m, LATERAL (SELECT {dormant_at_sql(LAST_ACTIVE, "$2")} AS dormant_at) AS d,
+                   LATERAL (SELECT sum(l.remaining) AS points FROM lots l
+                             WHERE l.member_id = m.member_id AND l.remaining > 0
+                               AND (l.expires_at IS NULL OR l.expires_at > d.dormant_at)) AS at_stake
              WHERE ({LAST_ACTIVE}, m.member_id) > ($5, $6) AND {LAST_ACTIVE} < $1
                AND d.dormant_at > $3 AND d.dormant_at <= $3 + $4::interval
-               AND m.inactivity_reminded_for IS DISTINCT FROM d.dormant_at
-               AND EXISTS (SELECT 1 FROM lots l
-                            WHERE l.member_id = m.member_id AND l.remaining > 0
-                              AND (l.expires_at IS NULL OR l.expires_at > d.dormant_at))
+               AND at_stake.points > 0
+               -- Reminded of this date before migration 031 (no points kept): all its points were announced.
+               AND (m.inactivity_reminded_for IS DISTINCT FROM d.dormant_at
+                    OR at_stake.points > m.inactivity_reminded_points)
              ORDER BY {LAST_ACTIVE}, m.member_id LIMIT $7
                FOR UPDATE OF m SKIP LOCKED""",
         last_active_before(now + remind_before, months),
@@ -183,7 +203,7 @@ async def _lock_dormant_to_remind(
         limit,
     )
     last = (records[-1]["last_active"], records[-1]["member_id"]) if records else after
-    return {r["member_id"]: r["dormant_at"] for r in records}, last
+    return {r["member_id"]: (r["dormant_at"], r["announced"]) for r in records}, last
 
 
 def _reminder(member_id: str, due: schedule.Due) -> events.PointsExpiring:

@@ -114,3 +114,47 @@ async def test_a_term_reminder_pass_skips_a_lot_another_transaction_is_changing_
     await ExpiryJob(pool, programs).run_once(utc_now())
     reminders = await events_of(pool, member_id, events.PointsExpiring)
     assert [r.points for r in reminders] == [200]  # type: ignore[attr-defined]
+
+
+async def test_points_a_hold_kept_from_a_term_reminder_are_announced_once_it_is_released(pool: asyncpg.Pool) -> None:
+    programs, ledger, member_id = await member_with_points_ending_soon(pool)
+    hold = await ledger.hold(member_id, 199, new_id("h"), 7 * DAY, "reward")
+    await ExpiryJob(pool, programs).run_once(utc_now())  # announces the 1 point the hold leaves
+
+    await ledger.release(str(hold.hold.hold_id))
+    await ExpiryJob(pool, programs).run_once(utc_now())
+    await ExpiryJob(pool, programs).run_once(utc_now())
+    _, schedule = await ledger.points_schedule(member_id)
+    reminders = await events_of(pool, member_id, events.PointsExpiring)
+    announced = [(r.expires_at.ToDatetime(tzinfo=UTC), r.points) for r in reminders]  # type: ignore[attr-defined]
+    (term,) = schedule.expiring
+    assert announced == [(term.at, 1), (term.at, 200)]
+
+
+async def test_points_a_hold_kept_from_an_inactivity_reminder_are_announced_once_it_is_released(
+    pool: asyncpg.Pool,
+) -> None:
+    programs = ProgramApplication(pool)
+    await programs.apply(TERM_AND_INACTIVITY)
+    app = PointsApplication(pool, 2, programs)
+    ledger = LedgerApplication(pool, programs)
+    member_id = new_id("m")
+    await app.enroll(Enrollment(member_id, "", "", ""))
+    await ledger.adjust(member_id, 200, "goodwill", "agent-7", new_id("adj"))  # no term: inactivity takes it
+    hold = await ledger.hold(member_id, 150, new_id("h"), 7 * DAY, "reward")
+    await pool.execute(  # all points go in about a month without activity
+        """UPDATE members SET last_activity_at = now() - make_interval(months => 23),
+                              enrolled_at = now() - make_interval(months => 23)
+            WHERE member_id = $1""",
+        member_id,
+    )
+    await ExpiryJob(pool, programs).run_once(utc_now())  # announces the 50 the hold leaves
+
+    await ledger.release(str(hold.hold.hold_id))
+    await ExpiryJob(pool, programs).run_once(utc_now())
+    await ExpiryJob(pool, programs).run_once(utc_now())
+    _, schedule = await ledger.points_schedule(member_id)
+    assert schedule.inactivity is not None
+    reminders = await events_of(pool, member_id, events.PointsExpiring)
+    announced = [(r.expires_at.ToDatetime(tzinfo=UTC), r.points) for r in reminders]  # type: ignore[attr-defined]
+    assert announced == [(schedule.inactivity.at, 50), (schedule.inactivity.at, 200)]

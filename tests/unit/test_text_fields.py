@@ -1,11 +1,6 @@
-"""A tab inside one line of text is refused (services/common/text_fields.py, _NOT_IN_A_LINE covers \\x09).
-
-A tab breaks no line and starts no terminal escape, the two things the check is for ("forge lines and terminal
-escapes in what others see"), yet clients send it: an email ticket's subject as the mail's Subject header unfolds
-(RFC 5322 folds a long header with CRLF and a tab, and unfolding keeps the tab), and a reason or a description
-pasted from a spreadsheet row, whose cells are tab-separated. Before this change both were kept; now the ticket
-and the adjustment are refused INVALID_ARGUMENT.
-"""
+"""Text meant as one line: a tab is kept (it breaks no line and drives no terminal), as clients send it: an email
+ticket's subject as the Subject header unfolds (RFC 5322 folds a long header with CRLF and a tab), a reason or a
+description pasted from a spreadsheet row."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ from loyalty.events.v1 import points_pb2 as events
 from services.points.application import PointsApplication
 from services.points.domain import Enrollment, Money, Purchase, utc_now
 from services.points.expiry import ExpiryJob
-from services.points.ledger_application import LedgerApplication
+from services.points.ledger_application import HoldResult, LedgerApplication
 from services.points.program_application import ProgramApplication
 from tests.integration.points_ledger_support import events_of, new_id
 
@@ -29,17 +29,42 @@ TERM_AND_INACTIVITY = (
 )
 
 
-async def test_the_term_reminder_announces_the_points_the_schedule_says_expire_not_those_a_hold_reserves(
-    pool: asyncpg.Pool,
-) -> None:
+async def enrolled(pool: asyncpg.Pool) -> tuple[ProgramApplication, PointsApplication, LedgerApplication, str]:
     programs = ProgramApplication(pool)
     await programs.apply(TERM_AND_INACTIVITY)
     app = PointsApplication(pool, 2, programs)
-    ledger = LedgerApplication(pool, programs)
     member_id = new_id("m")
     await app.enroll(Enrollment(member_id, "", "", ""))
-    made = utc_now() - 350 * DAY  # 200 points whose term ends in about 15 days
-    await app.record_purchase(Purchase(new_id("p"), member_id, Money(10000, "USD"), (), made, ""))
+    return programs, app, LedgerApplication(pool, programs), member_id
+
+
+async def member_with_points_ending_soon(pool: asyncpg.Pool) -> tuple[ProgramApplication, LedgerApplication, str]:
+    """A member with 200 points whose 12-month term ends in about 15 days, inside the 60-day reminder window."""
+    programs, app, ledger, member_id = await enrolled(pool)
+    await app.record_purchase(Purchase(new_id("p"), member_id, Money(10000, "USD"), (), utc_now() - 350 * DAY, ""))
+    return programs, ledger, member_id
+
+
+async def dormant_member_holding_150_of_200(
+    pool: asyncpg.Pool,
+) -> tuple[ProgramApplication, LedgerApplication, str, HoldResult]:
+    """A member with 200 points of no term, which inactivity takes in about a month, and a hold of 150 of them."""
+    programs, _, ledger, member_id = await enrolled(pool)
+    await ledger.adjust(member_id, 200, "goodwill", "agent-7", new_id("adj"))
+    hold = await ledger.hold(member_id, 150, new_id("h"), 7 * DAY, "reward")
+    await pool.execute(
+        """UPDATE members SET last_activity_at = now() - make_interval(months => 23),
+                              enrolled_at = now() - make_interval(months => 23)
+            WHERE member_id = $1""",
+        member_id,
+    )
+    return programs, ledger, member_id, hold
+
+
+async def test_the_term_reminder_announces_the_points_the_schedule_says_expire_not_those_a_hold_reserves(
+    pool: asyncpg.Pool,
+) -> None:
+    programs, ledger, member_id = await member_with_points_ending_soon(pool)
     await ledger.hold(member_id, 150, new_id("h"), 7 * DAY, "reward")  # the capture spends 150 of them
 
     _, schedule = await ledger.points_schedule(member_id)
@@ -54,20 +79,7 @@ async def test_the_term_reminder_announces_the_points_the_schedule_says_expire_n
 async def test_the_inactivity_reminder_announces_the_points_the_schedule_says_go_not_those_a_hold_reserves(
     pool: asyncpg.Pool,
 ) -> None:
-    programs = ProgramApplication(pool)
-    await programs.apply(TERM_AND_INACTIVITY)
-    app = PointsApplication(pool, 2, programs)
-    ledger = LedgerApplication(pool, programs)
-    member_id = new_id("m")
-    await app.enroll(Enrollment(member_id, "", "", ""))
-    await ledger.adjust(member_id, 200, "goodwill", "agent-7", new_id("adj"))  # no term: inactivity takes it
-    await ledger.hold(member_id, 150, new_id("h"), 7 * DAY, "reward")
-    await pool.execute(  # points go in about a month without activity
-        """UPDATE members SET last_activity_at = now() - make_interval(months => 23),
-                              enrolled_at = now() - make_interval(months => 23)
-            WHERE member_id = $1""",
-        member_id,
-    )
+    programs, ledger, member_id, _ = await dormant_member_holding_150_of_200(pool)
 
     _, schedule = await ledger.points_schedule(member_id)
     assert schedule.inactivity is not None and schedule.inactivity.points == 50
@@ -76,17 +88,6 @@ async def test_the_inactivity_reminder_announces_the_points_the_schedule_says_go
     reminders = await events_of(pool, member_id, events.PointsExpiring)
     announced = [(r.expires_at.ToDatetime(tzinfo=UTC), r.points) for r in reminders]  # type: ignore[attr-defined]
     assert announced == [(schedule.inactivity.at, schedule.inactivity.points)]
-
-
-async def member_with_points_ending_soon(pool: asyncpg.Pool) -> tuple[ProgramApplication, LedgerApplication, str]:
-    """A member with 200 points whose 12-month term ends in about 15 days, inside the 60-day reminder window."""
-    programs = ProgramApplication(pool)
-    await programs.apply(TERM_AND_INACTIVITY)
-    app = PointsApplication(pool, 2, programs)
-    member_id = new_id("m")
-    await app.enroll(Enrollment(member_id, "", "", ""))
-    await app.record_purchase(Purchase(new_id("p"), member_id, Money(10000, "USD"), (), utc_now() - 350 * DAY, ""))
-    return programs, LedgerApplication(pool, programs), member_id
 
 
 async def test_points_a_hold_reserved_whole_are_announced_once_it_is_released(pool: asyncpg.Pool) -> None:
@@ -134,20 +135,7 @@ async def test_points_a_hold_kept_from_a_term_reminder_are_announced_once_it_is_
 async def test_points_a_hold_kept_from_an_inactivity_reminder_are_announced_once_it_is_released(
     pool: asyncpg.Pool,
 ) -> None:
-    programs = ProgramApplication(pool)
-    await programs.apply(TERM_AND_INACTIVITY)
-    app = PointsApplication(pool, 2, programs)
-    ledger = LedgerApplication(pool, programs)
-    member_id = new_id("m")
-    await app.enroll(Enrollment(member_id, "", "", ""))
-    await ledger.adjust(member_id, 200, "goodwill", "agent-7", new_id("adj"))  # no term: inactivity takes it
-    hold = await ledger.hold(member_id, 150, new_id("h"), 7 * DAY, "reward")
-    await pool.execute(  # all points go in about a month without activity
-        """UPDATE members SET last_activity_at = now() - make_interval(months => 23),
-                              enrolled_at = now() - make_interval(months => 23)
-            WHERE member_id = $1""",
-        member_id,
-    )
+    programs, ledger, member_id, hold = await dormant_member_holding_150_of_200(pool)
     await ExpiryJob(pool, programs).run_once(utc_now())  # announces the 50 the hold leaves
 
     await ledger.release(str(hold.hold.hold_id))

@@ -28,7 +28,8 @@ MAX_AMOUNT = Decimal(10**12)
 EARLIEST_ACTIVITY = date(2000, 1, 1)
 UNIT_PATTERN = re.compile(r"[A-Z0-9_]{1,16}")
 UNIT_SHAPE = "1-16 of A-Z, 0-9, '_' (a currency code or a unit such as MILE)"
-DECIMAL_PATTERN = re.compile(r"[0-9]{1,13}(\.[0-9]{1,4})?")
+# Leading zeros are the padding of fixed-width files (airline and hotel feeds), not digits of the value.
+DECIMAL_PATTERN = re.compile(r"0*[0-9]{1,13}(\.[0-9]{1,4})?")
 ACTIVITY_TYPES = ("flight", "stay", "rental", "purchase")
 _MODES = {Rounding.DOWN: ROUND_DOWN, Rounding.HALF_UP: ROUND_HALF_UP, Rounding.UP: ROUND_UP}
 

@@ -12,6 +12,7 @@ from loyalty.points.v1 import partners_pb2_grpc
 
 from services.common.auth import bearer
 from services.common.decimals import decimal_text
+from services.common.errors import InvalidArgument
 from services.common.events import timestamp
 from services.common.proto_time import optional_time
 from services.points.accrual_application import AccrualApplication
@@ -74,8 +75,9 @@ class PartnerServicer(partners_pb2_grpc.PartnerServiceServicer):
     ) -> pb.SetConversionRateResponse:
         given = request.rate
         effective_from = optional_time(given, "effective_from", "rate.effective_from")
-        rounding = _ROUNDING.get(given.rounding, Rounding.DOWN)
-        rate = parse_rate(given.unit, given.points_per_unit, effective_from, rounding)
+        if given.rounding not in _ROUNDING:
+            raise InvalidArgument.single("rate.rounding", f"{given.rounding} is not a RateRounding value")
+        rate = parse_rate(given.unit, given.points_per_unit, effective_from, _ROUNDING[given.rounding])
         return pb.SetConversionRateResponse(
             partner=partner_message(await self._partners.set_rate(request.partner_id, rate))
         )

@@ -39,7 +39,9 @@ class IssuedKey:
 
 def check_partner_id(violations: Violations, partner_id: str) -> None:
     if not PARTNER_ID_PATTERN.fullmatch(partner_id):
-        violations.add("partner_id", required_as(partner_id, "1-64 of a-z, 0-9, '.', '_', '-'"))
+        violations.add(
+            "partner_id", required_as(partner_id, "1-64 of a-z, 0-9, '.', '_', '-', starting with a letter or digit")
+        )
 
 
 def parse_rate(unit: str, points_per_unit: str, effective_from: datetime | None, rounding: Rounding) -> Rate:
@@ -47,7 +49,8 @@ def parse_rate(unit: str, points_per_unit: str, effective_from: datetime | None,
     if not UNIT_PATTERN.fullmatch(unit):
         violations.add("rate.unit", required_as(unit, UNIT_SHAPE))
     try:
-        rate = Decimal(points_per_unit) if re.fullmatch(r"[0-9]{1,7}(\.[0-9]{1,4})?", points_per_unit) else None
+        # Leading zeros are the padding of fixed-width files, not digits of the value.
+        rate = Decimal(points_per_unit) if re.fullmatch(r"0*[0-9]{1,7}(\.[0-9]{1,4})?", points_per_unit) else None
     except InvalidOperation:
         rate = None
     if rate is None or not 0 < rate <= MAX_RATE:
@@ -69,7 +72,9 @@ def day_bounds(day: str) -> tuple[datetime, datetime]:
     if parsed is None:
         raise InvalidArgument.single("day", required_as(day, "a date YYYY-MM-DD (UTC)"))
     start = datetime.combine(parsed, time(), tzinfo=UTC)
-    return start, start + timedelta(days=1)
+    # The last day a date can name has no next day in Python: it ends where time does.
+    end = start + timedelta(days=1) if parsed < date.max else datetime.max.replace(tzinfo=UTC)
+    return start, end
 
 
 class PartnerApplication:

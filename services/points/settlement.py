@@ -70,13 +70,14 @@ async def settle_spent_refunds(
 
 
 async def settle_from_own_points(
-    connection: asyncpg.Connection, expiring: Mapping[str, Sequence[ledger.Draw]]
+    connection: asyncpg.Connection, expiring: Mapping[str, Sequence[ledger.Draw]], *, freed: bool = False
 ) -> tuple[dict[str, list[ledger.Draw]], dict[str, int]]:
     """Let points a hold no longer keeps (draws by member: about to expire, or freed) settle what members owe.
 
     Only a refunded credit's own points do, and only what its own refunds left unsettled: a refund could not
     take them because a hold kept them. Others are left as they were (to expire: a late credit that arrives
-    expired was gone before the debt came). Returns the draws left, and the points repaid by entries, by member.
+    expired was gone before the debt came). `freed` when a hold ended and gave them back, rather than their
+    expiry came: the repayment says which. Returns the draws left, and the points repaid by entries, by member.
     """
     left = {member_id: list(draws) for member_id, draws in expiring.items()}
     repaid: dict[str, int] = {}
@@ -96,8 +97,8 @@ async def settle_from_own_points(
                 connection,
                 own,
                 draw,
-                repayment_key=f"repay:expiry:{new_id()}",
-                source="points of the refunded credit, past their expiry",
+                repayment_key=f"repay:{'freed' if freed else 'expiry'}:{new_id()}",
+                source=f"points of the reversed credit, {'freed by a hold' if freed else 'past their expiry'}",
                 only_entries=claim.reversal_entries,
             )
             spent = refunds_store.Unsettled(
@@ -150,7 +151,7 @@ async def _settle_own_freed(connection: asyncpg.Connection, member: store.Member
     lots = await lots_store.open_lots(connection, member.member_id)
     holds = await lots_store.open_holds(connection, member.member_id, now)
     freed = ledger.free_of(lots, holds, settling, now)
-    _, repaid = await settle_from_own_points(connection, {member.member_id: freed})
+    _, repaid = await settle_from_own_points(connection, {member.member_id: freed}, freed=True)
     return repaid.get(member.member_id, 0)
 
 

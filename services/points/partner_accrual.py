@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, time, tzinfo
 from decimal import ROUND_DOWN, ROUND_HALF_UP, ROUND_UP, Decimal, InvalidOperation
 from enum import StrEnum
 
+import iuliia
 from anyascii import anyascii
 
 from services.common.errors import required_as
@@ -195,7 +196,8 @@ def names_differ(family_name: str, given: str) -> bool:
     """Whether both names are known and differ, ignoring case, accents, spaces, hyphens and apostrophes.
 
     Names are compared as ASCII-only systems (airline reservations) write them: Yildiz (dotless) as YILDIZ, Øberg as
-    OBERG, or as a passport's machine-readable zone does (ICAO Doc 9303): Müller as MUELLER, Øberg as OEBERG. Either
+    OBERG, or as a passport's machine-readable zone does (ICAO Doc 9303): Müller as MUELLER, Øberg as OEBERG, Цой
+    as TSOI. Either
     form of one name matching either form of the other is a match. A name of nothing but those (" ", "-") is not
     known.
     """
@@ -210,10 +212,19 @@ _ICAO_9303 = str.maketrans(
 )
 
 
+# Cyrillic, which ICAO Doc 9303 transliterates otherwise than anyascii does (Юсупов as IUSUPOV, Цой as TSOI, not
+# YUSUPOV, TSOY): Russian passports write names so since 2013.
+_CYRILLIC = re.compile("[\u0400-\u04ff]")
+
+
 def _forms(name: str) -> set[str]:
     """The name with its accents stripped and as ICAO expands them (composed first: u and a combining diaeresis
-    is ü); empty when nothing is left of it."""
-    return {form for form in (_fold(name), _fold(unicodedata.normalize("NFC", name).translate(_ICAO_9303))) if form}
+    is ü), and a Cyrillic one as ICAO transliterates it; empty when nothing is left of it."""
+    composed = unicodedata.normalize("NFC", name)
+    forms = {_fold(name), _fold(composed.translate(_ICAO_9303))}
+    if _CYRILLIC.search(composed):
+        forms.add(_fold(iuliia.ICAO_DOC_9303.translate(composed)))
+    return {form for form in forms if form}
 
 
 def _fold(name: str) -> str:

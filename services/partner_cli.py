@@ -15,6 +15,7 @@ import csv
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC
+from functools import partial
 from typing import TypeVar
 
 from loyalty.points.v1 import partners_pb2 as pb
@@ -117,9 +118,23 @@ async def _revoke(args: argparse.Namespace) -> int:
 _REPORT_COLUMNS = ("status", "unit", "records", "amount", "points")
 
 
+async def _reconciliation_page(
+    partner_id: str, day: str, page_token: str, stub: partners_pb2_grpc.PartnerServiceStub
+) -> pb.GetReconciliationResponse:
+    request = pb.GetReconciliationRequest(partner_id=partner_id, day=day, page_token=page_token)
+    response: pb.GetReconciliationResponse = await stub.GetReconciliation(request)
+    return response
+
+
 async def _report(args: argparse.Namespace) -> int:
-    request = pb.GetReconciliationRequest(partner_id=args.partner_id, day=args.day)
-    report = await _admin(lambda stub: stub.GetReconciliation(request))
+    lines: list[pb.ReconciliationLine] = []
+    page_token = ""
+    while True:
+        report = await _admin(partial(_reconciliation_page, args.partner_id, args.day, page_token))
+        lines += report.lines
+        page_token = report.next_page_token
+        if not page_token:
+            break
     rows = [
         (
             pb.AccrualStatus.Name(line.status).removeprefix("ACCRUAL_STATUS_").lower(),
@@ -128,7 +143,7 @@ async def _report(args: argparse.Namespace) -> int:
             line.amount,
             line.points,
         )
-        for line in report.lines
+        for line in lines
     ]
     if args.csv:
         writer = csv.writer(sys.stdout)

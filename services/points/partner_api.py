@@ -97,7 +97,9 @@ class PartnerServicer(partners_pb2_grpc.PartnerServiceServicer):
     async def GetReconciliation(
         self, request: pb.GetReconciliationRequest, context: Context
     ) -> pb.GetReconciliationResponse:
-        totals = await self._partners.control_totals(request.partner_id, request.day)
+        totals, next_page_token = await self._partners.control_totals(
+            request.partner_id, request.day, request.page_size, request.page_token
+        )
         lines = [
             pb.ReconciliationLine(
                 status=_STATUSES[Status(t.status)],
@@ -108,7 +110,9 @@ class PartnerServicer(partners_pb2_grpc.PartnerServiceServicer):
             )
             for t in totals
         ]
-        return pb.GetReconciliationResponse(partner_id=request.partner_id, day=request.day, lines=lines)
+        return pb.GetReconciliationResponse(
+            partner_id=request.partner_id, day=request.day, lines=lines, next_page_token=next_page_token
+        )
 
 
 class PartnerAccrualServicer(partners_pb2_grpc.PartnerAccrualServiceServicer):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 import secrets
 import uuid
@@ -23,6 +25,8 @@ from services.points.program import Rounding
 PARTNER_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 PARTNER_KINDS = ("airline", "hotel", "car", "retail", "other")
 MAX_RATE = Decimal(1_000_000)
+# Lines of control totals in one answer: well under gRPC's 4 MB (a line is a few hundred bytes at most).
+MAX_RECONCILIATION_PAGE = 10_000
 
 
 @dataclass(frozen=True)
@@ -128,11 +132,37 @@ class PartnerApplication:
             raise NotFound(f"credential_id: partner {partner_id!r} has no key {credential_id}")
         return revoked
 
-    async def control_totals(self, partner_id: str, day: str) -> list[partners_store.ControlTotal]:
+    async def control_totals(
+        self, partner_id: str, day: str, page_size: int, page_token: str
+    ) -> tuple[list[partners_store.ControlTotal], str]:
+        """A page of the day's control totals, and the token of the next page ('' after the last)."""
         start, end = day_bounds(day)
+        if not 0 <= page_size <= MAX_RECONCILIATION_PAGE:
+            raise InvalidArgument.single("page_size", f"must be 0-{MAX_RECONCILIATION_PAGE} (0 for the most)")
+        limit = page_size or MAX_RECONCILIATION_PAGE
+        after = _line_after(page_token)
         async with self._pool.acquire() as connection:
             await _view(connection, partner_id)
-            return await partners_store.control_totals(connection, partner_id, start, end)
+            lines = await partners_store.control_totals(
+                connection, partner_id, start, end, after=after, limit=limit + 1
+            )
+        if len(lines) <= limit:
+            return lines, ""
+        last = lines[limit - 1]
+        return lines[:limit], base64.urlsafe_b64encode(json.dumps([last.status, last.unit]).encode()).decode()
+
+
+def _line_after(page_token: str) -> tuple[str, str] | None:
+    """The (status, unit) a page token names the line before; None for the first page."""
+    if not page_token:
+        return None
+    try:
+        status, unit = json.loads(base64.urlsafe_b64decode(page_token.encode()))
+        if isinstance(status, str) and isinstance(unit, str):
+            return status, unit
+    except (ValueError, TypeError, UnicodeDecodeError):
+        pass
+    raise InvalidArgument.single("page_token", "is not a token from a previous page")
 
 
 async def _view(connection: asyncpg.Connection, partner_id: str) -> PartnerView:

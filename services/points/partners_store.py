@@ -109,16 +109,27 @@ async def partner_of_key(connection: asyncpg.Connection, key_hash: bytes) -> str
 
 
 async def control_totals(
-    connection: asyncpg.Connection, partner_id: str, start: datetime, end: datetime
+    connection: asyncpg.Connection,
+    partner_id: str,
+    start: datetime,
+    end: datetime,
+    *,
+    after: tuple[str, str] | None,
+    limit: int,
 ) -> list[ControlTotal]:
+    """Up to `limit` lines of the records received in [start, end), by status and unit, after `after` in that
+    order (None: from the first)."""
     records = await connection.fetch(
         """SELECT status, unit, count(*) AS records, coalesce(sum(amount), 0) AS amount,
                   coalesce(sum(points), 0)::bigint AS points
              FROM partner_accrual_results
             WHERE partner_id = $1 AND received_at >= $2 AND received_at < $3
-            GROUP BY status, unit ORDER BY status, unit""",
+              AND ($4::text IS NULL OR (status, unit) > ($4, $5))
+            GROUP BY status, unit ORDER BY status, unit LIMIT $6""",
         partner_id,
         start,
         end,
+        *(after or (None, None)),
+        limit,
     )
     return [ControlTotal(**r) for r in records]

@@ -230,10 +230,10 @@ async def test_messages_of_a_partner_whose_key_checks_out_refused_unread_count_i
     await consumer.process(messages, DeadLettersSentOrNot(fail=False))  # type: ignore[arg-type]  # read again
 
     partners = PartnerApplication(pool)
-    totals = await partners.control_totals(partner_id, TODAY)
+    totals, _ = await partners.control_totals(partner_id, TODAY, 0, "")
     assert [(t.status, t.unit, t.records, t.amount) for t in totals] == [("invalid", "", 4, Decimal(0))]
     # Signed by the other partner's key, naming this partner: the other partner sent it.
-    totals = await partners.control_totals(other_partner, TODAY)
+    totals, _ = await partners.control_totals(other_partner, TODAY, 0, "")
     assert [(t.status, t.unit, t.records, t.amount) for t in totals] == [("invalid", "", 1, Decimal(0))]
     assert await pool.fetchval("SELECT balance FROM members WHERE member_id = $1", member) == 0
 

@@ -7,6 +7,7 @@ import pytest
 from loyalty.points.v1 import partners_pb2 as pb
 from loyalty.points.v1 import partners_pb2_grpc
 
+from services.points import partner_application
 from tests.integration.partner_support import TODAY, auth, enroll, intake
 from tests.integration.points_ledger_support import new_id
 from tests.integration.support import run_cli
@@ -46,3 +47,50 @@ async def test_partners_are_administered_and_reported_from_the_command_line(
     ]
     assert await run_cli("partner", "report", "no-such-partner", TODAY) == 1
     assert "NOT_FOUND" in capsys.readouterr().err
+
+
+async def test_a_day_of_many_units_is_reported_page_by_page(
+    points_address: str,
+    channel: grpc.aio.Channel,
+    intake: partners_pb2_grpc.PartnerAccrualServiceStub,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A feed with a column shifted names a unit per record: each INVALID unit is a line of the day's report."""
+    monkeypatch.setenv("LOYALTY_POINTS_ADDRESS", points_address)
+    monkeypatch.setattr(partner_application, "MAX_RECONCILIATION_PAGE", 10)
+    partner_id = new_id("air").lower()
+    assert await run_cli("partner", "register", partner_id, "Sky Air", "--kind", "airline") == 0
+    assert await run_cli("partner", "key", partner_id) == 0
+    key = capsys.readouterr().out.rsplit(" ", 1)[-1].strip()
+    member = await enroll(channel)
+    shifted = [
+        pb.AccrualRecord(
+            partner_transaction_id=f"t{index}",
+            member_id=member,
+            activity_type=pb.ACTIVITY_TYPE_FLIGHT,
+            activity_date=TODAY,
+            unit=f"U{index:02d}",
+            amount="JFK",
+        )
+        for index in range(25)
+    ]
+    await intake.SubmitAccruals(pb.AccrualBatch(records=shifted), metadata=auth(key))
+
+    admin = partners_pb2_grpc.PartnerServiceStub(channel)
+    pages, token = [], ""
+    while True:
+        request = pb.GetReconciliationRequest(partner_id=partner_id, day=TODAY, page_size=10, page_token=token)
+        page = await admin.GetReconciliation(request)
+        pages.append([line.unit for line in page.lines])
+        token = page.next_page_token
+        if not token:
+            break
+    assert [len(units) for units in pages] == [10, 10, 5]
+    assert [unit for units in pages for unit in units] == [f"U{index:02d}" for index in range(25)]
+
+    assert await run_cli("partner", "report", partner_id, TODAY, "--csv") == 0
+    assert capsys.readouterr().out.splitlines()[1:] == [f"invalid,U{index:02d},1,0,0" for index in range(25)]
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await admin.GetReconciliation(pb.GetReconciliationRequest(partner_id=partner_id, day=TODAY, page_token="x"))
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT

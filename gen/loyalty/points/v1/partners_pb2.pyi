@@ -163,22 +163,28 @@ class RevokePartnerCredentialResponse(_message.Message):
     def __init__(self, revoked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class GetReconciliationRequest(_message.Message):
-    __slots__ = ("partner_id", "day")
+    __slots__ = ("partner_id", "day", "page_size", "page_token")
     PARTNER_ID_FIELD_NUMBER: _ClassVar[int]
     DAY_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     partner_id: str
     day: str
-    def __init__(self, partner_id: _Optional[str] = ..., day: _Optional[str] = ...) -> None: ...
+    page_size: int
+    page_token: str
+    def __init__(self, partner_id: _Optional[str] = ..., day: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class GetReconciliationResponse(_message.Message):
-    __slots__ = ("partner_id", "day", "lines")
+    __slots__ = ("partner_id", "day", "lines", "next_page_token")
     PARTNER_ID_FIELD_NUMBER: _ClassVar[int]
     DAY_FIELD_NUMBER: _ClassVar[int]
     LINES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     partner_id: str
     day: str
     lines: _containers.RepeatedCompositeFieldContainer[ReconciliationLine]
-    def __init__(self, partner_id: _Optional[str] = ..., day: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[ReconciliationLine, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, partner_id: _Optional[str] = ..., day: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[ReconciliationLine, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class ReconciliationLine(_message.Message):
     __slots__ = ("status", "records", "amount", "points", "unit")

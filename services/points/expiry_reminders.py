@@ -31,7 +31,7 @@ _TO_ANNOUNCE = "(lots.reminded_at IS NULL OR lots.remaining > coalesce(lots.remi
 
 
 async def remind_of_terms(pool: asyncpg.Pool, now: datetime, remind_before: timedelta, batch: int) -> int:
-    """One PointsExpiring per member for the lots whose term ends within `remind_before`, each lot reminded once.
+    """One PointsExpiring per member for the lots whose term ends within `remind_before`, each point announced once.
 
     Members with no open hold, nearly all of them, are reminded in one statement, however many are due (a
     calendar-year term brings everyone at once). It skips lots another transaction is changing, for the next

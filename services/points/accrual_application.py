@@ -144,10 +144,7 @@ class AccrualApplication:
         repaid = await _settle_spent_refunds(connection, members, credited, now)
         # What expired as it arrived is announced after the credits (PointsExpired), so not taken off their
         # balance_after; what settled a refund's debt is.
-        taken = {
-            member: repaid.get(member, 0) + expired.taken.get(member, 0) - expired.expired.get(member, 0)
-            for member in members
-        }
+        taken = {member: repaid.get(member, 0) + expired.repaid(member) for member in members}
         earned = _earned_events(credited, members, taken, partner_id, now)
         await add_events(connection, POINTS_EVENTS_TOPIC, [*earned, *expired.announced])
         touched = [members[member_id] for member_id in sorted({row.member_id for row in credited})]

@@ -200,9 +200,7 @@ async def credit_bonuses(
                 reason=bonus.source,
                 source_reference=bonus.key,
                 # Less what settled a debt, not what expired as it arrived: the PointsExpired after it says so.
-                balance_after=bonus.balance_after
-                - expired.taken.get(bonus.member_id, 0)
-                + expired.expired.get(bonus.member_id, 0),
+                balance_after=bonus.balance_after - expired.repaid(bonus.member_id),
             ),
             subject=bonus.member_id,
             source=SOURCE,

@@ -163,6 +163,11 @@ class ArrivedExpired:
     # Added by the caller after its PointsEarned, which they expire: readers see the credit, then its expiry.
     announced: list[EventEnvelope]
 
+    def repaid(self, member_id: str) -> int:
+        """What the member's refunded credits' own points settled as they expired: no event announces it, so a
+        PointsEarned's balance_after is after it."""
+        return self.taken.get(member_id, 0) - self.expired.get(member_id, 0)
+
 
 async def expire_on_arrival(
     connection: asyncpg.Connection, credited: Iterable[tuple[str, datetime | None]], now: datetime

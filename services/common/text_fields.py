@@ -16,11 +16,14 @@ from email_validator import EmailNotValidError, validate_email
 from services.common.errors import Violations
 
 # Unicode's control characters (category Cc: C0, DEL and C1) but the tab, which breaks no line and drives no
-# terminal (a folded email subject or a spreadsheet cell brings one), and the line and paragraph separators.
-NOT_IN_A_LINE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+# terminal (a folded email subject or a spreadsheet cell brings one), the line and paragraph separators, and the
+# bidirectional embeddings, overrides and isolates: left open in a name, they reverse what a screen shows after
+# it on the same line (a reason that reads as another amount; CVE-2021-42574). The left-to-right and
+# right-to-left marks (U+200E, U+200F), which mixed Hebrew or Arabic text needs, only order what they touch.
+NOT_IN_A_LINE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 # The same less tab and line feed (and carriage return, which Windows clients end lines with).
 _NOT_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-SINGLE_LINE = "must be a single line of text, without control characters (a tab excepted)"
+SINGLE_LINE = "must be a single line of text, without control characters (a tab excepted) or bidirectional overrides"
 NO_CONTROL = "must be text without control characters (tab and line breaks excepted)"
 
 

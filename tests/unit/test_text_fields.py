@@ -4,9 +4,13 @@ description pasted from a spreadsheet row."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
-from services.common.errors import Violations
+import pytest
+
+from services.common.errors import InvalidArgument, Violations
+from services.common.text_fields import SINGLE_LINE, check_line
 from services.points import ledger
 from services.tickets import domain as tickets
 
@@ -26,3 +30,18 @@ def test_an_adjustment_reason_pasted_from_a_spreadsheet_row_is_accepted() -> Non
 
 def test_a_hold_description_pasted_from_a_spreadsheet_row_is_accepted() -> None:
     ledger.validate_hold(100, "hold-2026-0042", timedelta(minutes=10), "Reward 17\tcinema voucher")
+
+
+def test_a_reason_that_overrides_the_direction_of_what_follows_it_is_refused() -> None:
+    # Shown right to left from U+202E on: "goodwill 05" reads as "goodwill 50" on the agent's screen.
+    for opener in ("\u202a", "\u202b", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068"):
+        violations = Violations()
+        check_line(violations, "reason", f"goodwill {opener}50", max_length=200)
+        with pytest.raises(InvalidArgument, match=re.escape(SINGLE_LINE)):
+            violations.raise_if_any()
+
+
+def test_a_name_in_hebrew_with_a_right_to_left_mark_is_accepted() -> None:
+    violations = Violations()
+    check_line(violations, "name", "\u05d3\u05d5\u05d3 \u05db\u05d4\u05df\u200f (David)", max_length=200)
+    assert not violations.about("name")

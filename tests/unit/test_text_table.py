@@ -22,3 +22,7 @@ def test_stored_text_is_printed_as_the_characters_it_holds() -> None:
     assert printable(forged) == "goodwill\\n  2026-12-07 09:00:00  +99999  fake line\\x1b[31mRED\\x1b[0m\\u2028"
     kept = "Zoë Søren-Ōtake, \u0645\u06cc\u200c\u0634\u0648\u0645"  # a Persian word joined by a ZWNJ: kept
     assert printable(kept) == kept
+
+
+def test_a_stored_direction_override_is_printed_as_its_escape() -> None:
+    assert printable("goodwill \u202e05") == "goodwill \\u202e05"

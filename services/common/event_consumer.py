@@ -84,6 +84,12 @@ class TypedEventConsumer(BatchConsumer, Generic[H]):
             except MalformedEvent as error:
                 await self.dead_letter_unreadable(record, dead_letters, str(error))
                 continue
+            declared = header(list(record.headers or ()), "ce_type")
+            if declared is not None and declared != envelope.type:
+                # A producer that contradicts itself: neither type can be trusted to apply.
+                reason = f"the ce_type header {declared!r} does not match the envelope's type {envelope.type!r}"
+                await self.dead_letter_unreadable(record, dead_letters, reason)
+                continue
             handler = self._handlers.get(envelope.type)
             if handler is not None:  # topics carry many event types; this consumer needs only some
                 events.append(DecodedEvent(record, envelope, payload, handler))

@@ -18,7 +18,8 @@ import asyncpg
 from loyalty.notifications.v1 import notifications_pb2 as pb
 from prometheus_client import Counter
 
-from services.common.db import after_commit
+from services.common.db import after_commit, savepoint
+from services.common.errors import DomainError
 from services.common.events import new_envelope, timestamp
 from services.common.kafka import NOTIFICATIONS_REQUESTS_TOPIC
 from services.common.outbox import add_event
@@ -144,10 +145,25 @@ class Notifier:
             if when > now:  # the member moved their quiet hours over it
                 await store.reschedule(connection, message.notification_id, when)
                 continue
-            await store.mark_sent(connection, message.notification_id, now)
-            await self._publish(connection, message, now)
-            sent += 1
+            if await self._send_held(connection, message, now):
+                sent += 1
         return Batch(taken=len(due), done=sent)
+
+    async def _send_held(self, connection: asyncpg.Connection, message: store.Message, now: datetime) -> bool:
+        """Send a message held until now; one that can never be sent is cancelled with the reason, not left to
+        fail every pass and hold back the messages due with it."""
+        try:
+            async with savepoint(connection):
+                await store.mark_sent(connection, message.notification_id, now)
+                await self._publish(connection, message, now)
+        except DomainError as refused:
+            log.error(
+                "scheduled message cancelled: it cannot be sent",
+                extra={"notification_id": str(message.notification_id), "reason": str(refused)},
+            )
+            await store.cancel(connection, message.notification_id, f"cannot be sent: {refused}")
+            return False
+        return True
 
     async def _publish(self, connection: asyncpg.Connection, message: store.Message, now: datetime) -> None:
         template = self.catalog.get(message.template_id)

@@ -19,6 +19,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from loyalty.events.v1 import points_pb2, rewards_pb2, tickets_pb2
 
 from services.common.errors import InvalidArgument, Violations
+from services.common.text_fields import check_line
 from services.notifications.domain import Category, Trigger
 
 
@@ -54,6 +55,7 @@ def category_of(template_id: str) -> Category:
 
 # Ids from other services end up in message keys (a unique index): beyond this they could not be kept.
 MAX_ID_LENGTH = 256
+MAX_NAME_LENGTH = 256  # as the points service enrolls members
 
 
 def require_fields(member_id: str, **fields: str) -> None:
@@ -94,6 +96,10 @@ def as_sent(variables: Mapping[str, str], now: datetime) -> dict[str, str]:
 
 def welcome(payload: points_pb2.MemberEnrolled, event_id: str) -> Trigger:
     require_fields(payload.member_id)
+    # Every message to the member carries the name: one no message could carry is refused here, as points does.
+    violations = Violations()
+    check_line(violations, "given_name", payload.given_name, max_length=MAX_NAME_LENGTH)
+    violations.raise_if_any()
     return Trigger("welcome", payload.member_id, event_id, {"tier": payload.tier}, event_id)
 
 

@@ -27,6 +27,8 @@ from services.common.kafka import ensure_topics
 from services.common.settings import KafkaSettings
 
 LOCAL_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+# Joins take 1.5 s on the embedded broker; a consumer still has 3 s to answer heartbeats on a busy machine.
+TEST_SESSION_TIMEOUT_MS = 3_000
 
 CreateDatabase = Callable[..., Awaitable[str]]
 
@@ -74,8 +76,15 @@ async def create_database(postgres_admin_url: str) -> AsyncIterator[CreateDataba
 
 
 def _kafka_settings(bootstrap: str) -> KafkaSettings:
-    # The embedded broker rejects the idempotent producer.
-    return settings.kafka_settings({"LOYALTY_KAFKA_BOOTSTRAP": bootstrap, "LOYALTY_KAFKA_IDEMPOTENCE": "false"})
+    # The embedded broker rejects the idempotent producer, and holds a group join for half the session timeout:
+    # at the default 10 s, every consumer a test starts would wait 5 s for its partitions.
+    return settings.kafka_settings(
+        {
+            "LOYALTY_KAFKA_BOOTSTRAP": bootstrap,
+            "LOYALTY_KAFKA_IDEMPOTENCE": "false",
+            "LOYALTY_KAFKA_SESSION_TIMEOUT_MS": str(TEST_SESSION_TIMEOUT_MS),
+        }
+    )
 
 
 @pytest.fixture(scope="session")

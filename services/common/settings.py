@@ -73,6 +73,10 @@ def _integer(env: Mapping[str, str], name: str, default: int, minimum: int = 0) 
     return value
 
 
+DEFAULT_SESSION_TIMEOUT_MS = 10_000  # aiokafka's and Kafka's default
+MIN_SESSION_TIMEOUT_MS = 1_500  # heartbeats every 500 ms at least: a third of it, as Kafka advises
+
+
 @dataclass(frozen=True)
 class KafkaSettings:
     bootstrap: str
@@ -89,6 +93,10 @@ class KafkaSettings:
     ssl_ca_file: str | None = None
     ssl_cert_file: str | None = None
     ssl_key_file: str | None = None
+    # How long a consumer may go silent before the group gives its partitions to another. The embedded broker
+    # also holds every group join for half of it, so the test suite, which starts consumers by the hundred,
+    # sets it short.
+    session_timeout_ms: int = DEFAULT_SESSION_TIMEOUT_MS
 
     def client_options(self) -> dict[str, object]:
         """Options every aiokafka client of this platform shares."""
@@ -176,6 +184,9 @@ def kafka_settings(env: Mapping[str, str] = os.environ) -> KafkaSettings:
         ssl_ca_file=env.get("LOYALTY_KAFKA_SSL_CA_FILE") or None,
         ssl_cert_file=env.get("LOYALTY_KAFKA_SSL_CERT_FILE") or None,
         ssl_key_file=env.get("LOYALTY_KAFKA_SSL_KEY_FILE") or None,
+        session_timeout_ms=_integer(
+            env, "LOYALTY_KAFKA_SESSION_TIMEOUT_MS", DEFAULT_SESSION_TIMEOUT_MS, minimum=MIN_SESSION_TIMEOUT_MS
+        ),
     )
 
 

@@ -27,7 +27,8 @@ async def running_platform(
     """The platform as `loyalty dev` starts it, on free ports (metrics too), databases of its own and `extra_env`."""
     platform = Platform.on_free_ports(
         Path(tmp_path_factory.mktemp("platform")),
-        {"LOYALTY_OUTBOX_POLL_MS": "50", **(extra_env or {})},
+        # A session of 6 s (Kafka's least by default) has the embedded broker hold each group join 3 s, not 5.
+        {"LOYALTY_OUTBOX_POLL_MS": "50", "LOYALTY_KAFKA_SESSION_TIMEOUT_MS": "6000", **(extra_env or {})},
         postgres_admin_url=postgres_admin_url,
         database_prefix=f"e2e_{uuid.uuid4().hex[:8]}_",
         drop_databases_on_stop=True,

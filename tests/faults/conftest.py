@@ -30,6 +30,9 @@ FAULT_ENV = {
     "LOYALTY_NOTIFICATIONS_SCHEDULER_INTERVAL_S": "2",
     "LOYALTY_LOG_LEVEL": "WARNING",
     "LOYALTY_KAFKA_CLIENT_LOG_LEVEL": "INFO",
+    # A killed service's partitions go to its restarted self after 6 s (Kafka's least by default), not 10;
+    # the embedded broker holds each group join for half of it.
+    "LOYALTY_KAFKA_SESSION_TIMEOUT_MS": "6000",
 }
 
 

@@ -97,6 +97,16 @@ def test_idempotence_can_be_forced_on_for_the_default_address() -> None:
     assert kafka_settings({"LOYALTY_KAFKA_IDEMPOTENCE": "true"}).idempotence is True
 
 
+def test_consumers_keep_kafkas_default_session_unless_told_otherwise() -> None:
+    assert kafka_settings({}).session_timeout_ms == 10_000
+    assert kafka_settings({"LOYALTY_KAFKA_SESSION_TIMEOUT_MS": "6000"}).session_timeout_ms == 6_000
+
+
+def test_a_session_too_short_to_heartbeat_in_is_refused_naming_the_setting() -> None:
+    with pytest.raises(SettingsError, match="LOYALTY_KAFKA_SESSION_TIMEOUT_MS must be at least 1500"):
+        kafka_settings({"LOYALTY_KAFKA_SESSION_TIMEOUT_MS": "1000"})
+
+
 @pytest.mark.parametrize(
     ("variable", "raw"),
     [

@@ -2,8 +2,8 @@
 
 loyalty notifications preview TEMPLATE MEMBER [--var NAME=VALUE ...]   render a template for a member
 loyalty notifications preferences MEMBER                               show a member's preferences
-loyalty notifications preferences MEMBER --channels email,sms [--opt-out points,tier]
-                                         [--time-zone Europe/Berlin] [--quiet 22:00-07:00]   replace them
+loyalty notifications preferences MEMBER [--channels email,sms] [--opt-out points,tier]
+                                         [--time-zone Europe/Berlin] [--quiet 22:00-07:00]   change those given
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC
 from typing import TypeVar
 
+import grpc
 from loyalty.notifications.v1 import notifications_pb2 as pb
 from loyalty.notifications.v1 import notifications_pb2_grpc
 
@@ -34,12 +35,14 @@ def add_notifications_commands(commands: argparse._SubParsersAction) -> None:  #
     preview.add_argument("--var", action="append", default=[], metavar="NAME=VALUE", help="a variable's value")
     preview.set_defaults(run=lambda args: asyncio.run(_preview(args)))
 
-    preferences = actions.add_parser("preferences", help="show a member's preferences, or replace them")
+    preferences = actions.add_parser(
+        "preferences", help="show a member's preferences, or change those given and keep the others"
+    )
     preferences.add_argument("member_id")
     preferences.add_argument("--channels", help="comma-separated: email, sms, push; 'none' for no messages")
-    preferences.add_argument("--opt-out", default="", help="comma-separated categories: points, tier, rewards, ...")
-    preferences.add_argument("--time-zone", default="", help="IANA time zone, e.g. Europe/Berlin")
-    preferences.add_argument("--quiet", default="", metavar="HH:MM-HH:MM", help="quiet hours in that zone")
+    preferences.add_argument("--opt-out", help="comma-separated categories: points, tier, rewards, ...; 'none'")
+    preferences.add_argument("--time-zone", help="IANA time zone, e.g. Europe/Berlin")
+    preferences.add_argument("--quiet", metavar="HH:MM-HH:MM", help="quiet hours in that zone; 'none'")
     preferences.set_defaults(run=lambda args: asyncio.run(_preferences(args)))
 
 
@@ -82,22 +85,43 @@ def _enum_values(text: str, enum: type[pb.Channel] | type[pb.Category], prefix: 
 
 
 async def _preferences(args: argparse.Namespace) -> int:
-    if args.channels is None:
+    try:
         shown = await _call(lambda stub: stub.GetPreferences(pb.GetPreferencesRequest(member_id=args.member_id)))
-        _print_preferences(shown.preferences)
+        current = shown.preferences
+    except grpc.aio.AioRpcError as error:
+        if error.code() != grpc.StatusCode.NOT_FOUND or not _changes_any(args):
+            raise
+        # Not enrolled yet: preferences may be given ahead of the enrolment, from nothing.
+        current = pb.Preferences(member_id=args.member_id, time_zone="UTC")
+    chosen = changed_preferences(current, args)
+    if chosen is None:
+        _print_preferences(current)
         return 0
-    start, _, end = args.quiet.partition("-")
-    chosen = pb.Preferences(
-        member_id=args.member_id,
-        channels=_enum_values(args.channels, pb.Channel, "CHANNEL_"),
-        opted_out=_enum_values(args.opt_out, pb.Category, "CATEGORY_"),
-        time_zone=args.time_zone or "UTC",
-    )
-    if args.quiet:
-        chosen.quiet_hours.start, chosen.quiet_hours.end = start, end
     saved = await _call(lambda stub: stub.SetPreferences(pb.SetPreferencesRequest(preferences=chosen)))
     _print_preferences(saved.preferences)
     return 0
+
+
+def _changes_any(args: argparse.Namespace) -> bool:
+    return any(option is not None for option in (args.channels, args.opt_out, args.time_zone, args.quiet))
+
+
+def changed_preferences(current: pb.Preferences, args: argparse.Namespace) -> pb.Preferences | None:
+    """`current` with the options given changed (SetPreferences replaces them all), or None when none is given."""
+    if not _changes_any(args):
+        return None
+    chosen = pb.Preferences(
+        member_id=current.member_id,
+        channels=current.channels if args.channels is None else _enum_values(args.channels, pb.Channel, "CHANNEL_"),
+        opted_out=current.opted_out if args.opt_out is None else _enum_values(args.opt_out, pb.Category, "CATEGORY_"),
+        time_zone=current.time_zone if args.time_zone is None else args.time_zone,
+    )
+    if args.quiet is None:
+        if current.HasField("quiet_hours"):
+            chosen.quiet_hours.CopyFrom(current.quiet_hours)
+    elif args.quiet.strip() != "none":
+        chosen.quiet_hours.start, _, chosen.quiet_hours.end = args.quiet.partition("-")
+    return chosen
 
 
 def _print_preferences(preferences: pb.Preferences) -> None:

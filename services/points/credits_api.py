@@ -11,7 +11,7 @@ from loyalty.points.v1 import credits_pb2_grpc
 
 from services.common.errors import InvalidArgument, Violations, required_as
 from services.points import accrual_store, purchases_store
-from services.points.domain import PURCHASE_ID_PATTERN
+from services.points.domain import ID_SHAPE, PURCHASE_ID_PATTERN
 from services.points.partner_application import check_partner_id
 
 _NOT_RECORDED = pb.FindCreditResponse(credited=False)
@@ -27,9 +27,8 @@ class CreditLookupServicer(credits_pb2_grpc.CreditLookupServiceServicer):
         if request.partner_id or request.partner_transaction_id:
             return await self._partner_credit(request)
         if not PURCHASE_ID_PATTERN.fullmatch(request.purchase_id):
-            raise InvalidArgument.single(
-                "purchase_id", "is required (or partner_id and partner_transaction_id): 1-128 printable characters"
-            )
+            shape = ID_SHAPE if request.purchase_id else f"{ID_SHAPE} (or partner_id and partner_transaction_id)"
+            raise InvalidArgument.single("purchase_id", required_as(request.purchase_id, shape))
         async with self._pool.acquire() as connection:
             purchase = await purchases_store.find_purchase(connection, request.purchase_id)
         if purchase is None:
@@ -44,7 +43,7 @@ class CreditLookupServicer(credits_pb2_grpc.CreditLookupServiceServicer):
         if not PURCHASE_ID_PATTERN.fullmatch(request.partner_transaction_id):
             violations.add(
                 "partner_transaction_id",
-                required_as(request.partner_transaction_id, "1-128 printable ASCII characters"),
+                required_as(request.partner_transaction_id, ID_SHAPE),
             )
         violations.raise_if_any()
         async with self._pool.acquire() as connection:

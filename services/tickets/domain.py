@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from services.common.errors import FailedPrecondition, InvalidArgument, Violations
+from services.common.errors import FailedPrecondition, InvalidArgument, Violations, required_as
 from services.common.text_fields import check_line, check_lines
 from services.tickets.policy import Escalation, Policy, raised
 from services.tickets.sla import Hours, ResolutionClock, add_working, started
@@ -22,6 +22,7 @@ from services.tickets.sla import Hours, ResolutionClock, add_working, started
 ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 LANGUAGE_PATTERN = re.compile(r"[a-z]{2}")
 TRANSACTION_PATTERN = re.compile(r"[\x21-\x7e]{1,128}")
+_ID_SHAPE = "1-128 printable ASCII characters without spaces"  # as the points service keeps purchase ids
 PARTNER_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 MAX_SUBJECT = 200
 MAX_BODY = 10_000
@@ -151,9 +152,10 @@ def _validate_claim(claim: Claim, violations: Violations) -> None:
         if not PARTNER_ID_PATTERN.fullmatch(claim.partner_id):
             violations.add("claim.partner_id", "is required with a partner transaction: 1-64 of a-z, 0-9, . _ -")
         if not TRANSACTION_PATTERN.fullmatch(claim.partner_transaction_id):
-            violations.add("claim.partner_transaction_id", "is required with partner_id: 1-128 printable characters")
+            violations.add("claim.partner_transaction_id", required_as(claim.partner_transaction_id, _ID_SHAPE))
     elif not TRANSACTION_PATTERN.fullmatch(claim.purchase_id):
-        violations.add("claim.purchase_id", "is required (or partner_id and partner_transaction_id): 1-128 characters")
+        shape = _ID_SHAPE if claim.purchase_id else f"{_ID_SHAPE} (or partner_id and partner_transaction_id)"
+        violations.add("claim.purchase_id", required_as(claim.purchase_id, shape))
     if claim.expected_points < 0:
         violations.add("claim.expected_points", "must not be negative")
 

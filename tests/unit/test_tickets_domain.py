@@ -114,6 +114,22 @@ def test_open_request_names_the_wrong_field(ticket: domain.NewTicket, field: str
     assert [v.field for v in caught.value.violations] == [field]
 
 
+@pytest.mark.parametrize(
+    ("purchase_id", "description"),
+    [
+        ("", "is required: 1-128 printable ASCII characters without spaces (or partner_id and partner_transaction_id)"),
+        ("bad id with spaces", "must be 1-128 printable ASCII characters without spaces"),
+        ("x" * 129, "must be 1-128 printable ASCII characters without spaces"),
+    ],
+)
+def test_a_claimed_purchase_id_of_the_wrong_shape_is_not_called_missing(purchase_id: str, description: str) -> None:
+    violations = Violations()
+    domain.validate_new_ticket(new("missing_points", domain.Claim(purchase_id, "", "", 0)), violations)
+    with pytest.raises(InvalidArgument) as caught:
+        violations.raise_if_any()
+    assert [(v.field, v.description) for v in caught.value.violations] == [("claim.purchase_id", description)]
+
+
 def test_goodwill_limits() -> None:
     limits = GoodwillLimits(agent_limit=500, ticket_limit=2000)
     assert over_limit(500, None, limits) == ""

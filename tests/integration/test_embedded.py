@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from services.common.embedded import database_url, drop_databases, ensure_databases
 from services.common.kafka import ALL_TOPICS, ensure_topics
 from services.common.settings import KafkaSettings
 
@@ -63,3 +64,20 @@ async def test_create_database_gives_a_fresh_usable_database(
         assert await conn.fetchval("SELECT to_regclass('probe')") is None
     finally:
         await conn.close()
+
+
+async def test_databases_are_dropped_together_even_those_a_connection_was_left_open_on(
+    postgres_admin_url: str,
+) -> None:
+    names = [f"loyalty_drop_{uuid.uuid4().hex[:12]}" for _ in range(12)]
+    await ensure_databases(postgres_admin_url, names)
+    left_open = await asyncpg.connect(database_url(postgres_admin_url, names[3]))
+    try:
+        await drop_databases(postgres_admin_url, names)
+    finally:
+        await left_open.close()
+    admin = await asyncpg.connect(postgres_admin_url)
+    try:
+        assert await admin.fetchval("SELECT count(*) FROM pg_database WHERE datname = any($1::text[])", names) == 0
+    finally:
+        await admin.close()

@@ -10,14 +10,14 @@ import sys
 
 import grpc
 import uvloop
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, UnknownError
 
 from services.client import add_client_commands
 from services.common.doctor import add_doctor_command
 from services.common.health_cli import add_health_command
 from services.common.migrations import migrate
 from services.common.runtime import Builder, run_service
-from services.common.settings import SERVICE_NAMES, SettingsError, service_settings
+from services.common.settings import SERVICE_NAMES, SettingsError, kafka_settings, service_settings
 from services.common.topics_cli import add_topics_command
 from services.ledger_cli import add_ledger_commands
 from services.notifications_cli import add_notifications_commands
@@ -83,6 +83,14 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+def _kafka_hint(error: KafkaError) -> str:
+    # The embedded broker answers the idempotent producer's InitProducerId with UnknownError, and setting
+    # LOYALTY_KAFKA_BOOTSTRAP (to reach `loyalty dev --kafka-port`) turns that producer on.
+    if isinstance(error, UnknownError) and kafka_settings(os.environ).idempotence:
+        return "a broker without the idempotent producer, as `loyalty dev`'s, needs LOYALTY_KAFKA_IDEMPOTENCE=false"
+    return "is `loyalty dev` running?"
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["dev"]:
@@ -97,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"loyalty: {error.code().name}: {error.details()}", file=sys.stderr)
         return 1
     except KafkaError as error:
-        print(f"loyalty: the Kafka broker did not take it ({error}); is `loyalty dev` running?", file=sys.stderr)
+        print(f"loyalty: the Kafka broker did not take it ({error}); {_kafka_hint(error)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -22,7 +22,7 @@ from loyalty.events.v1 import commerce_pb2
 from loyalty.points.v1 import points_pb2 as pb
 from loyalty.points.v1 import points_pb2_grpc
 
-from services.common.currencies import is_currency_code, minor_unit_exponent
+from services.common.currencies import currency_refusal, minor_unit_exponent
 from services.common.events import kafka_headers, new_envelope, timestamp
 from services.common.kafka import PURCHASES_TOPIC, new_producer
 from services.common.settings import client_address, grpc_tls_settings, service_settings
@@ -68,8 +68,8 @@ def points_channel() -> grpc.aio.Channel:
 
 
 def money(amount: str, currency: str) -> Money:
-    if not is_currency_code(currency):
-        raise SystemExit(f"currency {currency!r} is not an ISO 4217 currency code")
+    if refusal := currency_refusal(currency):
+        raise SystemExit(f"currency {refusal}")
     try:
         minor = Decimal(amount).scaleb(minor_unit_exponent(currency))
     except InvalidOperation:

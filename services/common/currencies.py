@@ -35,6 +35,17 @@ def is_currency_code(code: str) -> bool:
     return code in _EXPONENTS
 
 
+def currency_refusal(code: str) -> str | None:
+    """Why `code` is no currency, starting with the code as given; None for a currency code."""
+    if code in _EXPONENTS:
+        return None
+    if code.upper() in _EXPONENTS:
+        return f"{code!r} must be upper case, as ISO 4217 writes it: {code.upper()!r}"
+    if code.upper() in _NO_MINOR_UNIT:
+        return f"{code!r} is an ISO 4217 code without a minor unit (a fund, metal or test code), which no amount is in"
+    return f"{code!r} is not an ISO 4217 currency code"
+
+
 def minor_unit_exponent(code: str) -> int:
     """The ISO 4217 minor-unit exponent of `code`: 2 for USD (cents), 0 for JPY, 3 for BHD and IQD.
 

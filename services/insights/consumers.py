@@ -20,7 +20,7 @@ from loyalty.events.v1 import points_pb2 as points_events
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
 
 from services.common.activity_time import check_activity_time
-from services.common.currencies import is_currency_code
+from services.common.currencies import currency_refusal
 from services.common.errors import Violations
 from services.common.events import occurred_at
 from services.common.kafka import POINTS_EVENTS_TOPIC, PURCHASES_TOPIC, REWARDS_EVENTS_TOPIC, TICKETS_EVENTS_TOPIC
@@ -44,8 +44,8 @@ def _check(payload: Message, *, required: tuple[str, ...] = (), positive: tuple[
 def _check_money(violations: Violations, name: str, money: Money) -> None:
     if money.amount_minor < 0:
         violations.add(f"{name}.amount_minor", "must not be negative")
-    if not is_currency_code(money.currency_code):
-        violations.add(f"{name}.currency_code", f"{money.currency_code!r} is not an ISO 4217 currency code")
+    if refusal := currency_refusal(money.currency_code):
+        violations.add(f"{name}.currency_code", refusal)
 
 
 async def _purchase(writes: Writes, purchase_id: str, member_id: str, amount: Money, at: datetime) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from services.common.currencies import is_currency_code, minor_unit_exponent
+from services.common.currencies import currency_refusal, minor_unit_exponent
 from services.common.settings import SettingsError, _integer
 
 DEFAULT_DASHBOARD_PORT = 8094
@@ -29,8 +29,8 @@ class InsightsSettings:
 
 def insights_settings(env: Mapping[str, str] = os.environ) -> InsightsSettings:
     currency = env.get("LOYALTY_INSIGHTS_CURRENCY") or "USD"
-    if not is_currency_code(currency):
-        raise SettingsError(f"LOYALTY_INSIGHTS_CURRENCY must be an ISO 4217 code in upper case, got {currency!r}")
+    if refusal := currency_refusal(currency):
+        raise SettingsError(f"LOYALTY_INSIGHTS_CURRENCY: {refusal}")
     raw_cost = env.get("LOYALTY_INSIGHTS_COST_PER_POINT") or "0.01"
     try:
         cost = Decimal(raw_cost)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from services.common.activity_time import check_activity_time
-from services.common.currencies import is_currency_code, minor_unit_exponent
+from services.common.currencies import currency_refusal, minor_unit_exponent
 from services.common.errors import InvalidArgument, Violations, required_as
 from services.common.member_ids import check_member_id
 from services.common.text_fields import check_email, check_line
@@ -121,8 +121,8 @@ def _check_money(violations: Violations, field: str, money: Money, *, currency: 
     if not money.currency and not money.amount_minor:
         violations.add(field, "is required")  # absent: no currency and no amount
         return
-    if not is_currency_code(money.currency):
-        violations.add(f"{field}.currency_code", f"{money.currency!r} is not an ISO 4217 currency code")
+    if refusal := currency_refusal(money.currency):
+        violations.add(f"{field}.currency_code", refusal)
     elif currency is not None and money.currency != currency:
         violations.add(f"{field}.currency_code", f"must be the purchase currency {currency}")
     if money.amount_minor < 0:

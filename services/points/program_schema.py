@@ -13,7 +13,7 @@ from collections.abc import Collection
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from services.common.currencies import is_currency_code, minor_unit_exponent
+from services.common.currencies import currency_refusal, is_currency_code, minor_unit_exponent
 from services.common.errors import Violations
 from services.common.time_zones import time_zone
 from services.common.yaml_fields import EARLIEST, MAX_TEXT, Section, check_decimal, join, load_document
@@ -114,8 +114,8 @@ def _zone(root: Section) -> ZoneInfo:
 
 def _currency(section: Section, key: str, *, required: bool = False) -> str:
     code = section.text(key, required=required)
-    if code and not is_currency_code(code):
-        section.refuse(key, f"{code!r} is not an ISO 4217 currency code")
+    if code and (refusal := currency_refusal(code)):
+        section.refuse(key, refusal)
     return code
 
 
@@ -142,8 +142,8 @@ def _base_rates(section: Section, currency: str) -> dict[str, Decimal]:
     rates: dict[str, Decimal] = {}
     field = section.field("base_rates")
     for code, value in section.mapping("base_rates").items():
-        if not is_currency_code(code):
-            section.violations.add(join(field, code), "is not an ISO 4217 currency code")
+        if refusal := currency_refusal(code):
+            section.violations.add(join(field, code), refusal)
             continue
         rates[code] = check_decimal(section.violations, join(field, code), value, MIN_RATE, MAX_RATE, places=4)
     if currency and currency not in rates:

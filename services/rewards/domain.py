@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from services.common.currencies import is_currency_code
+from services.common.currencies import currency_refusal
 from services.common.errors import Violations
 from services.common.text_fields import check_line, check_lines
 
@@ -102,8 +102,8 @@ def validate_value(violations: Violations, value: Value, prefix: str) -> None:
     if value.kind in ("discount_fixed", "cashback"):
         if value.amount_minor <= 0 or value.amount_minor > MAX_POINTS:
             violations.add(f"{prefix}amount.amount_minor", f"must be positive for {value.kind}")
-        if not is_currency_code(value.currency_code):
-            violations.add(f"{prefix}amount.currency_code", "must be an ISO 4217 code such as USD")
+        if refusal := currency_refusal(value.currency_code):
+            violations.add(f"{prefix}amount.currency_code", refusal)
     elif value.amount_minor or value.currency_code:
         violations.add(f"{prefix}amount", f"must be empty for {value.kind}")
     if (value.kind == "discount_percent") != (value.percent_off != 0) or not 0 <= value.percent_off <= 100:

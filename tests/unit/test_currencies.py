@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.common.currencies import is_currency_code, minor_unit_exponent
+from services.common.currencies import currency_refusal, is_currency_code, minor_unit_exponent
 
 
 @pytest.mark.parametrize(
@@ -66,3 +66,23 @@ def test_codes_iso_4217_withdrew_are_still_read_with_the_minor_unit_they_were_re
     """A program version or a purchase stored in BGN (withdrawn in 2026) stays readable and refundable."""
     assert is_currency_code(code)
     assert minor_unit_exponent(code) == exponent
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [
+        ("usd", "'usd' must be upper case, as ISO 4217 writes it: 'USD'"),
+        ("Eur", "'Eur' must be upper case, as ISO 4217 writes it: 'EUR'"),
+        ("XAU", "'XAU' is an ISO 4217 code without a minor unit (a fund, metal or test code), which no amount is in"),
+        ("XXX", "'XXX' is an ISO 4217 code without a minor unit (a fund, metal or test code), which no amount is in"),
+        ("ABC", "'ABC' is not an ISO 4217 currency code"),
+        ("", "'' is not an ISO 4217 currency code"),
+    ],
+)
+def test_a_refused_code_is_told_what_is_wrong_with_it(code: str, reason: str) -> None:
+    assert currency_refusal(code) == reason
+
+
+@pytest.mark.parametrize("code", ["USD", "JPY", "BGN"])
+def test_a_currency_code_has_no_refusal(code: str) -> None:
+    assert currency_refusal(code) is None

@@ -64,6 +64,16 @@ def test_each_wrong_field_is_named(changes: dict[str, object], field: str) -> No
     assert violated_fields(purchase(**changes)) == {field}
 
 
+@pytest.mark.parametrize(
+    ("currency", "said"),
+    [("usd", "'usd' must be upper case, as ISO 4217 writes it: 'USD'"), ("XAU", "'XAU' is an ISO 4217 code without")],
+)
+def test_a_currency_code_refused_says_why(currency: str, said: str) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        domain.validate_purchase(purchase(amount=Money(100, currency), line_items=()), NOW)
+    assert caught.value.violations[0].description.startswith(said)
+
+
 def test_occurred_at_within_the_allowed_skew_is_accepted() -> None:
     domain.validate_purchase(purchase(occurred_at=NOW + MAX_FUTURE_SKEW), NOW)
 

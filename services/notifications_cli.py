@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import os
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC
 from typing import TypeVar
 
@@ -75,53 +76,69 @@ async def _preview(args: argparse.Namespace) -> int:
 
 def _enum_values(text: str, enum: type[pb.Channel] | type[pb.Category], prefix: str) -> list[str]:
     """Enum value names from a comma-separated list of short lower-case names ('none' for none)."""
-    names = [prefix + n.strip().upper() for n in text.split(",") if n.strip() and n.strip() != "none"]
+    typed = [n.strip() for n in text.split(",") if n.strip() and n.strip() != "none"]
     valid = enum.keys()[1:]  # not the _UNSPECIFIED zero
-    unknown = [name for name in names if name not in valid]
+    unknown = [name for name in typed if prefix + name.upper() not in valid]
     if unknown:
+        kind = prefix.removesuffix("_").lower()
         known = ", ".join(k.removeprefix(prefix).lower() for k in valid)
-        raise SystemExit(f"loyalty: unknown {', '.join(unknown)}; choose from {known}")
-    return names
+        raise SystemExit(f"loyalty: unknown {kind} {', '.join(map(repr, unknown))}; choose from {known} or none")
+    return [prefix + name.upper() for name in typed]
 
 
 async def _preferences(args: argparse.Namespace) -> int:
+    changes = PreferenceChanges.given(args)  # refused before any call
     try:
         shown = await _call(lambda stub: stub.GetPreferences(pb.GetPreferencesRequest(member_id=args.member_id)))
         current = shown.preferences
     except grpc.aio.AioRpcError as error:
-        if error.code() != grpc.StatusCode.NOT_FOUND or not _changes_any(args):
+        if error.code() != grpc.StatusCode.NOT_FOUND or changes is None:
             raise
         # Not enrolled yet: preferences may be given ahead of the enrolment, from nothing.
         current = pb.Preferences(member_id=args.member_id, time_zone="UTC")
-    chosen = changed_preferences(current, args)
-    if chosen is None:
+    if changes is None:
         _print_preferences(current)
         return 0
+    chosen = changes.applied_to(current)
     saved = await _call(lambda stub: stub.SetPreferences(pb.SetPreferencesRequest(preferences=chosen)))
     _print_preferences(saved.preferences)
     return 0
 
 
-def _changes_any(args: argparse.Namespace) -> bool:
-    return any(option is not None for option in (args.channels, args.opt_out, args.time_zone, args.quiet))
+@dataclass(frozen=True)
+class PreferenceChanges:
+    """The preferences an invocation changes; SetPreferences replaces them all, so the others are kept as read."""
 
+    channels: list[str] | None
+    opted_out: list[str] | None
+    time_zone: str | None
+    quiet_hours: str | None
 
-def changed_preferences(current: pb.Preferences, args: argparse.Namespace) -> pb.Preferences | None:
-    """`current` with the options given changed (SetPreferences replaces them all), or None when none is given."""
-    if not _changes_any(args):
-        return None
-    chosen = pb.Preferences(
-        member_id=current.member_id,
-        channels=current.channels if args.channels is None else _enum_values(args.channels, pb.Channel, "CHANNEL_"),
-        opted_out=current.opted_out if args.opt_out is None else _enum_values(args.opt_out, pb.Category, "CATEGORY_"),
-        time_zone=current.time_zone if args.time_zone is None else args.time_zone,
-    )
-    if args.quiet is None:
-        if current.HasField("quiet_hours"):
-            chosen.quiet_hours.CopyFrom(current.quiet_hours)
-    elif args.quiet.strip() != "none":
-        chosen.quiet_hours.start, _, chosen.quiet_hours.end = args.quiet.partition("-")
-    return chosen
+    @classmethod
+    def given(cls, args: argparse.Namespace) -> PreferenceChanges | None:
+        """The options given, checked (SystemExit naming an unknown channel or category); None when none is."""
+        if all(option is None for option in (args.channels, args.opt_out, args.time_zone, args.quiet)):
+            return None
+        return cls(
+            channels=None if args.channels is None else _enum_values(args.channels, pb.Channel, "CHANNEL_"),
+            opted_out=None if args.opt_out is None else _enum_values(args.opt_out, pb.Category, "CATEGORY_"),
+            time_zone=args.time_zone,
+            quiet_hours=args.quiet,
+        )
+
+    def applied_to(self, current: pb.Preferences) -> pb.Preferences:
+        chosen = pb.Preferences(
+            member_id=current.member_id,
+            channels=current.channels if self.channels is None else self.channels,
+            opted_out=current.opted_out if self.opted_out is None else self.opted_out,
+            time_zone=current.time_zone if self.time_zone is None else self.time_zone,
+        )
+        if self.quiet_hours is None:
+            if current.HasField("quiet_hours"):
+                chosen.quiet_hours.CopyFrom(current.quiet_hours)
+        elif self.quiet_hours.strip() != "none":
+            chosen.quiet_hours.start, _, chosen.quiet_hours.end = self.quiet_hours.partition("-")
+        return chosen
 
 
 def _print_preferences(preferences: pb.Preferences) -> None:

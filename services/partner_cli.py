@@ -94,8 +94,10 @@ async def _rate(args: argparse.Namespace) -> int:
     )
     request = pb.SetConversionRateRequest(partner_id=args.partner_id, rate=rate)
     await _admin(lambda stub: stub.SetConversionRate(request))
+    # "1" as typed, leading zeros allowed as the service allows them; "1.0 points" reads as plural.
+    points = "point" if args.points_per_unit.strip().lstrip("0") == "1" else "points"
     print(
-        f"{args.partner_id}: 1 {args.unit} = {args.points_per_unit} points from {args.effective_from},"
+        f"{args.partner_id}: 1 {args.unit} = {args.points_per_unit} {points} from {args.effective_from},"
         f" rounded {args.rounding.replace('_', ' ')}"
     )
     return 0

@@ -20,7 +20,7 @@ from aiokafka.errors import KafkaError
 from services.common.migrations import service_migrations
 from services.common.redaction import Redactor
 from services.common.settings import SERVICE_NAMES, KafkaSettings, ServiceSettings, kafka_settings, service_settings
-from services.common.topics_cli import topic_states
+from services.common.topics_cli import counted_partitions, topic_states
 
 _TIMEOUT_S = 5.0
 
@@ -68,7 +68,7 @@ async def check_broker(kafka: KafkaSettings) -> list[Finding]:
     finally:
         await admin.close()
     found = [Finding(what, None, f"{kafka.security_protocol}")]
-    found += [Finding(f"topic {s.name}", s.problem, f"{s.partitions} partitions") for s in states]
+    found += [Finding(f"topic {s.name}", s.problem, counted_partitions(s.partitions or 0)) for s in states]
     return found
 
 

@@ -21,6 +21,10 @@ from services.common.kafka import ALL_TOPICS, wanted_partitions
 from services.common.settings import KafkaSettings, kafka_settings
 
 
+def counted_partitions(count: int) -> str:
+    return f"{count} partition" if count == 1 else f"{count} partitions"
+
+
 @dataclass(frozen=True)
 class TopicState:
     name: str
@@ -32,7 +36,7 @@ class TopicState:
         if self.partitions is None:
             return "missing"
         if self.partitions < self.wanted:
-            return f"has {self.partitions} partitions, fewer than the {self.wanted} wanted"
+            return f"has {counted_partitions(self.partitions)}, fewer than the {self.wanted} wanted"
         return None
 
 
@@ -87,7 +91,7 @@ async def run_topics(check: bool, retention_hours: int | None = None) -> int:
     problems = 0
     for state in states:
         if state.problem is None:
-            print(f"ok      {state.name}: {state.partitions} partitions")
+            print(f"ok      {state.name}: {counted_partitions(state.partitions or 0)}")
         else:
             problems += 1
             print(f"PROBLEM {state.name}: {state.problem}")

@@ -173,7 +173,8 @@ def validate_ladder(tiers: Sequence[str]) -> None:
 def stock_total_refusal(previous: Reward, stock_total: int | None) -> str | None:
     """Why the new total cannot be: below the units already issued (while limited or not), which stay issued."""
     if stock_total is not None and stock_total < previous.stock_issued:
-        return f"spec.stock_total: below the {previous.stock_issued} units already issued"
+        units = "unit" if previous.stock_issued == 1 else "units"
+        return f"spec.stock_total: below the {previous.stock_issued} {units} already issued"
     return None
 
 

@@ -42,7 +42,7 @@ async def test_topics_creates_what_is_missing_then_checks_partition_counts(
     lines = _lines(capsys)
     assert sorted(line for line in lines if line.startswith("created")) == sorted(f"created {t}" for t in ALL_TOPICS)
     assert f"ok      {EVENT_TOPICS[0]}: 3 partitions" in lines
-    assert f"ok      {EVENT_TOPICS[0]}.dlq: 1 partitions" in lines
+    assert f"ok      {EVENT_TOPICS[0]}.dlq: 1 partition" in lines
 
     # More partitions wanted than the topics have: reported, never changed.
     monkeypatch.setenv("LOYALTY_KAFKA_PARTITIONS", "4")
@@ -50,7 +50,7 @@ async def test_topics_creates_what_is_missing_then_checks_partition_counts(
     lines = _lines(capsys)
     assert not any(line.startswith("created") for line in lines)
     assert f"PROBLEM {EVENT_TOPICS[0]}: has 3 partitions, fewer than the 4 wanted" in lines
-    assert f"ok      {EVENT_TOPICS[0]}.dlq: 1 partitions" in lines
+    assert f"ok      {EVENT_TOPICS[0]}.dlq: 1 partition" in lines
 
 
 async def test_doctor_reports_each_database_and_the_broker(

@@ -53,7 +53,7 @@ async def test_units_issued_while_unlimited_stay_issued_when_the_stock_is_limite
     with pytest.raises(grpc.aio.AioRpcError) as below:
         await rewards_world.catalog.UpdateReward(limited_to(0))
     assert below.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert "below the 1 units already issued" in (below.value.details() or "")
+    assert "below the 1 unit already issued" in (below.value.details() or "")
     assert (await rewards_world.catalog.UpdateReward(limited_to(1))).reward.stock_available == 0
     with pytest.raises(grpc.aio.AioRpcError) as sold_out:
         await rewards_world.rewards.RedeemReward(redeem(member_id, reward.reward_id))

@@ -118,6 +118,8 @@ def test_the_stock_total_cannot_go_below_the_units_issued_while_limited_or_not()
         assert domain.stock_total_refusal(issued_two, 2) is None
         assert domain.stock_total_refusal(issued_two, None) is None
         assert domain.stock_total_refusal(issued_two, 1) == "spec.stock_total: below the 2 units already issued"
+        issued_one = replace(reward(stock=total), stock_issued=1)
+        assert domain.stock_total_refusal(issued_one, 0) == "spec.stock_total: below the 1 unit already issued"
 
 
 def test_29_february_is_celebrated_on_the_28th_in_common_years() -> None:

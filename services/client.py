@@ -69,13 +69,13 @@ def points_channel() -> grpc.aio.Channel:
 
 def money(amount: str, currency: str) -> Money:
     if refusal := currency_refusal(currency):
-        raise SystemExit(f"currency {refusal}")
+        raise SystemExit(f"loyalty: currency {refusal}")
     try:
         minor = Decimal(amount).scaleb(minor_unit_exponent(currency))
     except InvalidOperation:
-        raise SystemExit(f"amount {amount!r} is not a number") from None
+        raise SystemExit(f"loyalty: amount {amount!r} is not a number") from None
     if minor != minor.to_integral_value():
-        raise SystemExit(f"amount {amount} has more decimals than {currency} allows")
+        raise SystemExit(f"loyalty: amount {amount} has more decimals than {currency} allows")
     return Money(amount_minor=int(minor), currency_code=currency)
 
 

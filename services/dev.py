@@ -1,7 +1,7 @@
 """`loyalty dev`: the whole platform on one machine, and the same thing for the e2e tests.
 
-Starts an embedded PostgreSQL (or uses a given server), the embedded Kafka-
-compatible broker, creates databases and topics, runs the services as
+Starts an embedded PostgreSQL (or uses a given server), the embedded
+Kafka-compatible broker, creates databases and topics, runs the services as
 separate processes exactly as production runs them (`loyalty serve <name>`),
 and seeds a small demo.
 """

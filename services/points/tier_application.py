@@ -49,11 +49,10 @@ async def qualifying_values(
 async def values_judged_at(
     connection: asyncpg.Connection, program: Program, requalify_at: Mapping[str, datetime]
 ) -> dict[str, Decimal]:
-    """Each member's value (so far) in the window its requalification judges: the one ending at its date."""
+    """Each member's value (so far) in the window its requalification judges (tiers.judged_window)."""
     assert program.tiers is not None
     windows = {
-        member_id: (tiers.judged_window_start(program.tiers, at, program.timezone), at)
-        for member_id, at in requalify_at.items()
+        member_id: tiers.judged_window(program.tiers, at, program.timezone) for member_id, at in requalify_at.items()
     }
     return await values_in_windows(connection, program, windows)
 

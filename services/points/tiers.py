@@ -16,6 +16,9 @@ from zoneinfo import ZoneInfo
 
 from services.points.program import TierLevel, TierPolicy, TierWindow, add_months
 
+# The most two time zones' clocks differ by: UTC-12 to UTC+14.
+_ZONE_SHIFTS_AT_MOST = timedelta(hours=26)
+
 
 @dataclass(frozen=True)
 class TierChange:
@@ -77,15 +80,20 @@ def window_start(policy: TierPolicy, now: datetime, timezone: str) -> datetime:
     return add_months(now.astimezone(ZoneInfo(timezone)), -policy.window_months)  # the program's day of the month
 
 
-def judged_window_start(policy: TierPolicy, requalify_at: datetime, timezone: str) -> datetime:
-    """Start of the window a requalification at `requalify_at` judges: the one that ends then.
+def judged_window(policy: TierPolicy, requalify_at: datetime, timezone: str) -> tuple[datetime, datetime]:
+    """The window [start, end) a requalification at `requalify_at` judges.
 
-    A calendar-year requalification falls on the stroke of the new year, so the
-    year it judges is the one just closed, not the new one begun that instant.
+    A rolling window ends at the date. A calendar-year requalification falls on the stroke of the new year, so
+    the year it judges is the one just closed, not the new one begun that instant; after the program's time
+    zone changed, the date is that stroke in the old zone, hours away from it in the new one, and the year
+    judged is still the one closing then (in the new zone), never the new year's first hours.
     """
-    if policy.window is TierWindow.CALENDAR_YEAR:
-        return window_start(policy, requalify_at - timedelta(microseconds=1), timezone)
-    return window_start(policy, requalify_at, timezone)
+    if policy.window is not TierWindow.CALENDAR_YEAR:
+        return window_start(policy, requalify_at, timezone), requalify_at
+    year_began = window_start(policy, requalify_at, timezone)
+    next_year = year_began.replace(year=year_began.year + 1)
+    closing = next_year if next_year - requalify_at <= _ZONE_SHIFTS_AT_MOST else year_began
+    return closing.replace(year=closing.year - 1), closing
 
 
 def next_requalification(policy: TierPolicy, qualified_at: datetime, timezone: str) -> datetime:

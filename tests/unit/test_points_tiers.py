@@ -15,7 +15,7 @@ from services.points.tiers import (
     TierChange,
     at_risk,
     earned_level,
-    judged_window_start,
+    judged_window,
     next_requalification,
     progress,
     requalify,
@@ -93,7 +93,7 @@ def test_a_rolling_requalification_never_judges_points_from_before_the_tier_was_
     rolling = replace(policy(TierWindow.ROLLING), window_months=months)
     at = next_requalification(rolling, reached, "UTC")
     assert at == requalified
-    assert judged_window_start(rolling, at, "UTC") >= reached  # a shorter month must not pull the window back
+    assert judged_window(rolling, at, "UTC")[0] >= reached  # a shorter month must not pull the window back
 
 
 def test_a_member_is_at_risk_when_requalifying_now_would_move_them_down() -> None:
@@ -107,10 +107,42 @@ def test_a_member_is_at_risk_when_requalifying_now_would_move_them_down() -> Non
 def test_a_requalification_judges_the_window_that_ends_at_it() -> None:
     new_year_in_paris = datetime(2027, 1, 1, tzinfo=ZoneInfo("Europe/Paris"))
     # The stroke of the new year closes the year before; it does not judge the year it begins.
-    assert judged_window_start(policy(), new_year_in_paris, "Europe/Paris") == datetime(
-        2026, 1, 1, tzinfo=ZoneInfo("Europe/Paris")
+    assert judged_window(policy(), new_year_in_paris, "Europe/Paris") == (
+        datetime(2026, 1, 1, tzinfo=ZoneInfo("Europe/Paris")),
+        new_year_in_paris,
     )
     reached_at = datetime(2026, 3, 15, 10, 0, tzinfo=UTC)
-    assert judged_window_start(policy(TierWindow.ROLLING), reached_at, "UTC") == datetime(
-        2025, 3, 15, 10, 0, tzinfo=UTC
+    assert judged_window(policy(TierWindow.ROLLING), reached_at, "UTC") == (
+        datetime(2025, 3, 15, 10, 0, tzinfo=UTC),
+        reached_at,
+    )
+
+
+@pytest.mark.parametrize(
+    ("dated_in", "zone_now"),
+    [
+        ("America/New_York", "UTC"),
+        ("UTC", "America/New_York"),
+        ("UTC", "Europe/Amsterdam"),
+        ("Pacific/Kiritimati", "Pacific/Pago_Pago"),
+    ],
+)
+def test_after_the_time_zone_changed_a_calendar_year_requalification_judges_the_year_closing_then(
+    dated_in: str, zone_now: str
+) -> None:
+    # Dated at the new year in the old zone; the program now keeps its year in another.
+    requalify_at = datetime(2027, 1, 1, tzinfo=ZoneInfo(dated_in))
+    start, end = judged_window(policy(), requalify_at, zone_now)
+    assert (start, end) == (
+        datetime(2026, 1, 1, tzinfo=ZoneInfo(zone_now)),
+        datetime(2027, 1, 1, tzinfo=ZoneInfo(zone_now)),
+    )
+
+
+def test_a_calendar_year_date_far_from_any_new_year_judges_the_last_year_closed() -> None:
+    # A date a rolling version set, judged by a calendar-year version that replaced it.
+    mid_year = datetime(2027, 6, 15, tzinfo=UTC)
+    assert judged_window(policy(), mid_year, "UTC") == (
+        datetime(2026, 1, 1, tzinfo=UTC),
+        datetime(2027, 1, 1, tzinfo=UTC),
     )

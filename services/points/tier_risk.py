@@ -4,8 +4,11 @@ Once per requalification date, `warn_before` ahead of it, a member whose
 value so far (counted from the start of the window that requalification
 looks at) would not keep the tier gets a TierAtRisk event. `run_once(now)`
 is one pass at a chosen time. A member is checked once, since a value only
-grows toward its date, except after a refund, which lowers it: the member
-is checked again on the next pass (`check_again`).
+grows toward its date, except after a refund, which lowers it (`check_again`),
+and under each program version that comes into force before the date, whose
+rules may judge the member otherwise. A member is warned again only when the
+warning would say something new (another projected tier, another figure
+needed).
 """
 
 from __future__ import annotations
@@ -59,27 +62,38 @@ class TierAtRiskJob:
             assert program.tiers is not None
             # Members another transaction holds are left for the next pass: this never waits.
             due = await connection.fetch(
-                """SELECT member_id, tier, requalify_at FROM members
+                """SELECT member_id, tier, requalify_at,
+                          CASE WHEN at_risk_checked_for = requalify_at THEN at_risk_warning END AS warned
+                     FROM members
                     WHERE requalify_at > $1 AND requalify_at <= $1 + $2::interval
-                      AND at_risk_checked_for IS DISTINCT FROM requalify_at
-                    ORDER BY requalify_at LIMIT $3 FOR UPDATE SKIP LOCKED""",
+                      AND (at_risk_checked_for IS DISTINCT FROM requalify_at
+                           OR at_risk_checked_under IS DISTINCT FROM $3)
+                    ORDER BY requalify_at LIMIT $4 FOR UPDATE SKIP LOCKED""",
                 now,
                 self._warn_before,
+                version.version,
                 self._batch,
             )
             if not due:
                 return 0, 0
-            # Checked once per requalification date, warned or not: a value only grows toward it (refunds aside).
-            await connection.execute(
-                "UPDATE members SET at_risk_checked_for = requalify_at WHERE member_id = ANY($1::text[])",
-                [record["member_id"] for record in due],
-            )
             values = await values_judged_at(connection, program, {r["member_id"]: r["requalify_at"] for r in due})
+            warnings: list[str | None] = []
             risks = []
             for record in due:
                 member_id = record["member_id"]
-                if risk := tiers.at_risk(program.tiers, record["tier"], values[member_id]):
+                risk = tiers.at_risk(program.tiers, record["tier"], values[member_id])
+                warnings.append(_said(risk) if risk else None)
+                if risk and warnings[-1] != record["warned"]:
                     risks.append(_warning(member_id, risk, record["requalify_at"], values[member_id]))
+            await connection.execute(
+                """UPDATE members m SET at_risk_checked_for = m.requalify_at, at_risk_checked_under = $3,
+                                        at_risk_warning = c.warning
+                     FROM unnest($1::text[], $2::text[]) AS c (member_id, warning)
+                    WHERE m.member_id = c.member_id""",
+                [record["member_id"] for record in due],
+                warnings,
+                version.version,
+            )
             envelopes = new_envelopes([(risk, risk.member_id) for risk in risks], source=SOURCE, occurred_at=now)
             await add_events(connection, POINTS_EVENTS_TOPIC, envelopes)
             return len(due), len(risks)
@@ -91,6 +105,11 @@ async def check_again(connection: asyncpg.Connection, member_id: str) -> None:
         "UPDATE members SET at_risk_checked_for = NULL WHERE member_id = $1 AND at_risk_checked_for IS NOT NULL",
         member_id,
     )
+
+
+def _said(risk: tiers.AtRisk) -> str:
+    """What a warning tells the member, to warn again only when that changes."""
+    return f"{risk.tier} -> {risk.projected_tier}, {risk.needed_to_keep} needed"
 
 
 def _warning(member_id: str, risk: tiers.AtRisk, requalify_at: datetime, value: Decimal) -> events.TierAtRisk:

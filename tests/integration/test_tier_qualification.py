@@ -345,6 +345,49 @@ async def test_a_calendar_year_requalification_judges_the_year_that_just_closed(
     }
 
 
+async def test_a_member_is_judged_again_for_tier_at_risk_under_each_version_and_warned_only_of_something_new(
+    pool: asyncpg.Pool,
+) -> None:
+    programs = await program(pool, CALENDAR_PROGRAM)  # silver at 1,000 points in the year
+    app = PointsApplication(pool, 1, programs)
+    refunds = RefundApplication(pool, programs)
+    safe, short = await enrolled(app), await enrolled(app)
+    for member_id, refunded_minor in ((safe, 0), (short, 10000)):  # 1,500 points each; a refund leaves 500
+        purchase = spend(member_id, 15000, "USD")
+        await app.record_purchase(purchase)
+        if refunded_minor:
+            await refunds.refund(
+                Refund(new_id("r"), purchase.purchase_id, Money(refunded_minor, "USD"), purchase.occurred_at)
+            )
+    requalify_at = await pool.fetchval("SELECT requalify_at FROM members WHERE member_id = $1", safe)
+    local_year_end = requalify_at.astimezone(ZoneInfo("America/New_York"))
+
+    def version(effective: timedelta, silver: int, rate: int) -> str:
+        day = (local_year_end - effective).date().isoformat()
+        return (
+            CALENDAR_PROGRAM.replace("effective_from: 2020-01-01", f"effective_from: {day}")
+            .replace("threshold: 1000", f"threshold: {silver}")
+            .replace("USD: 10}", f"USD: {rate}}}")
+        )
+
+    # Applied ahead: silver at 2,000 from 22 days before the year's end, then only a new earning rate from 18.
+    await programs.apply(version(timedelta(days=22), silver=2000, rate=10))
+    await programs.apply(version(timedelta(days=18), silver=2000, rate=12))
+    job = TierAtRiskJob(pool, programs, warn_before=timedelta(days=30))
+
+    async def needed(member_id: str) -> list[str]:
+        return [r.needed_to_keep for r in await tier_events(pool, member_id, (events.TierAtRisk,))]
+
+    assert await job.run_once(requalify_at - timedelta(days=24)) == 1
+    assert (await needed(safe), await needed(short)) == ([], ["500"])
+    # The higher threshold puts the safe member at risk and raises what the other needs: both told.
+    assert await job.run_once(requalify_at - timedelta(days=20)) == 2
+    assert (await needed(safe), await needed(short)) == (["500"], ["500", "1500"])
+    # Another version with the same ladder, and another pass: nothing new to tell.
+    assert await job.run_once(requalify_at - timedelta(days=17)) == 0
+    assert await job.run_once(requalify_at - timedelta(days=16)) == 0
+
+
 async def test_the_progress_shows_what_keeping_the_tier_at_requalification_still_needs(pool: asyncpg.Pool) -> None:
     programs = await program(pool, SPEND_PROGRAM)  # rolling 12 months, silver at 100
     app = PointsApplication(pool, 1, programs)

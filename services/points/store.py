@@ -122,6 +122,17 @@ async def lock_off_ladder(connection: asyncpg.Connection, ladder: Sequence[str],
     return records
 
 
+async def members_in_tiers(connection: asyncpg.Connection, tiers: Sequence[str], after: str, limit: int) -> list[str]:
+    """The next `limit` members after `after`, in member id order, whose tier is one of `tiers`; not locked."""
+    records = await connection.fetch(
+        "SELECT member_id FROM members WHERE member_id > $2 AND tier = ANY($1::text[]) ORDER BY member_id LIMIT $3",
+        list(tiers),
+        after,
+        limit,
+    )
+    return [record["member_id"] for record in records]
+
+
 @dataclass(frozen=True)
 class DatedPage:
     """What a page of date_by_ladder found: the last member id it read (None: none left after `after`), how many

@@ -263,6 +263,7 @@ class RequalificationJob:
         # version before can still commit a member undated by this one, and again after a sweep that left some.
         if self._ladder_dated != ladder or settled:
             complete = await self._date_by_ladder(program, now)
+            complete = await self._upgrade_by_ladder(program, now) and complete
             self._ladder_dated = ladder if complete else None
             if complete and settled:
                 self._ladder_checked = ladder
@@ -288,6 +289,27 @@ class RequalificationJob:
             if page.last_member_id is None or page.found < self._batch:
                 return complete
             after = page.last_member_id
+
+    async def _upgrade_by_ladder(self, program: Program, now: datetime) -> bool:
+        """Move up the members whose window value reaches a higher tier of `program` (a version lowered a threshold,
+        or changed the basis or window), as their next activity would: upgrades happen at once, not at a purchase.
+
+        Members another transaction holds are left for a later pass (their own activity moves them meanwhile).
+        Returns whether it looked at every member it found.
+        """
+        assert program.tiers is not None
+        below_top = [level.name for level in program.tiers.levels[:-1]]
+        after, complete = "", True
+        while True:
+            async with unit_of_work(self._pool) as connection:
+                found = await store.members_in_tiers(connection, below_top, after, self._batch)
+                locked = await store.lock_members(connection, found, skip_locked=True)
+                still_below = [member for member in locked.values() if member.tier in below_top]
+                await move_after_activities(connection, still_below, program, now, spent=True)
+            complete = complete and len(locked) == len(found)
+            if len(found) < self._batch:
+                return complete
+            after = found[-1]
 
     async def _requalify_batch(self, now: datetime) -> int:
         async with unit_of_work(self._pool) as connection:

@@ -125,3 +125,31 @@ async def test_the_ladder_is_dated_when_the_version_takes_effect_and_again_once_
     settled = datetime.now(UTC) + timedelta(minutes=10)
     await job.run_once(settled)
     assert (await requalify_dates(pool, [late]))[late] is not None
+
+
+async def test_members_a_lower_threshold_puts_over_it_move_up_with_the_job_not_at_their_next_purchase(
+    pool: asyncpg.Pool,
+) -> None:
+    """The issue: "Upgrades happen immediately". A version that lowers silver from 1,000 to 500 points moves a
+    member with 800 up at the job's first pass under it, announced as TierReached; one with 300 stays."""
+    programs = await program(pool, POINTS_PROGRAM)
+    app = PointsApplication(pool, 1, programs)
+    over, under = await enrolled(app), await enrolled(app)
+    for member_id, amount_minor in ((over, 8000), (under, 3000)):  # 800 and 300 points
+        await app.record_purchase(
+            Purchase(new_id("p"), member_id, Money(amount_minor, "USD"), (), datetime.now(UTC), "")
+        )
+    lowered = POINTS_PROGRAM.replace("effective_from: 2020-01-01", "effective_from: 2021-01-01").replace(
+        "{name: silver, threshold: 1000,", "{name: silver, threshold: 500,"
+    )
+    await programs.apply(lowered)
+    assert ((await app.member(over)).tier, (await app.member(under)).tier) == ("member", "member")
+
+    await RequalificationJob(pool, programs).run_once()
+
+    assert ((await app.member(over)).tier, (await app.member(under)).tier) == ("silver", "member")
+    reached = await tier_events(pool, over)
+    assert [(e.previous_tier, e.tier, e.qualifying_value) for e in reached] == [  # type: ignore[attr-defined]
+        ("member", "silver", "800")
+    ]
+    assert await pool.fetchval("SELECT requalify_at FROM members WHERE member_id = $1", over) is not None

@@ -5,6 +5,11 @@ naming the field's path (`earning.rules[2].multiplier`) and return a
 placeholder instead of raising, so one pass reports every problem of a
 definition at once; the caller raises when anything was recorded and only
 then uses what it read.
+
+A key written with no value (`rounding:`), an empty mapping (`limit: {}`) or
+blank text (`timezone: ''`) is refused, never read as the key left out: that
+would silently take a default the author did not write (`limit: {}` as once
+per lifetime, `match: {}` as every purchase, `timezone: ''` as UTC).
 """
 
 from __future__ import annotations
@@ -113,26 +118,43 @@ class Section:
         return join(self.path, key)
 
     def has(self, key: str) -> bool:
+        """Whether `key` is given a value: a key written with none is not, and the getters refuse it."""
         return self._data.get(key) is not None
 
-    def raw(self, key: str) -> object | None:
-        return self._data.get(key)
+    def written(self, key: str) -> bool:
+        """Whether `key` is in the document, with a value or not."""
+        return key in self._data
+
+    def raw(self, key: str, wanted: str = "a value") -> object | None:
+        """The value at `key` as written, None when absent (a key written with no value is refused, asking for
+        `wanted`)."""
+        return self._get(key, False, wanted)
 
     def refuse(self, key: str, description: str) -> None:
         self.violations.add(self.field(key), description)
 
-    def _get(self, key: str, required: bool) -> object | None:
+    def _get(self, key: str, required: bool, wanted: str) -> object | None:
+        """The value at `key`; None, refused, when it is required or written with no value (`wanted` says what
+        it takes)."""
         value = self._data.get(key)
         if value is None and required:
             self.refuse(key, "is required")
+        elif value is None and key in self._data:
+            self._refuse_blank(self.field(key), "has no value", wanted)
         return value
 
+    def _refuse_blank(self, field: str, problem: str, wanted: str) -> None:
+        self.violations.add(field, f"{problem}: give it {wanted}, or leave it out")
+
     def section(self, key: str, known: Collection[str], *, required: bool = False) -> Section | None:
-        """The mapping at `key`, None when absent. A key with no value (`expiry:`) is refused like an empty mapping:
-        read as absent it would silently switch the policy off."""
-        value = self._get(key, required)
-        if value is None and key in self._data and not required:
-            self.refuse(key, f"has no value: give it {', '.join(known)}, or leave it out")
+        """The mapping at `key`, None when absent, written with no value (`expiry:`) or empty (`expiry: {}`).
+
+        An empty required section is read, so that the keys it lacks are named."""
+        keys = ", ".join(known)
+        value = self._get(key, required, keys)
+        if value == {} and not required:
+            self._refuse_blank(self.field(key), "is empty", keys)
+            return None
         return None if value is None else Section.of(self.violations, self.field(key), value, known)
 
     def sections(self, key: str, known: Collection[str], *, max_items: int) -> Iterator[Section]:
@@ -144,7 +166,7 @@ class Section:
 
     def items(self, key: str, *, max_items: int) -> list[tuple[str, object]]:
         """The list at `key` as (path, value) pairs; empty when absent or not a list."""
-        value = self._get(key, False)
+        value = self._get(key, False, "a list")
         if value is None:
             return []
         if not isinstance(value, list):
@@ -155,22 +177,34 @@ class Section:
             return []
         return [(f"{self.field(key)}[{index}]", item) for index, item in enumerate(value)]
 
-    def mapping(self, key: str) -> dict[str, object]:
-        """A mapping with free-form keys (currency codes, say); the caller checks the keys."""
-        value = self._get(key, False)
+    def mapping(self, key: str, wanted: str, *, required: bool = False) -> dict[str, object]:
+        """A mapping with free-form keys (currency codes, say), `wanted` saying what; the caller checks the keys,
+        and what an empty required one lacks."""
+        value = self._get(key, required, wanted)
         if value is None:
             return {}
         if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
             self.refuse(key, "must be a mapping")
             return {}
-        return dict(value)
+        if not value and not required:
+            self._refuse_blank(self.field(key), "is empty", wanted)
+        for name in [name for name, item in value.items() if item is None]:
+            self._refuse_blank(join(self.field(key), name), "has no value", "one")
+        return {name: item for name, item in value.items() if item is not None}
 
     def text(self, key: str, *, required: bool = False, pattern: re.Pattern[str] | None = None, hint: str = "") -> str:
-        value = self._get(key, required)
+        """Text: a name, a description or an id (with `pattern`, described by `hint`); "" when absent or blank."""
+        value = self._get(key, required, hint or "text")
         if value is None:
             return ""
         if not isinstance(value, str):
             self.refuse(key, "must be text")
+            return ""
+        if not value.strip() and required:
+            self.refuse(key, "is required")
+            return ""
+        if not value.strip():
+            self._refuse_blank(self.field(key), "is blank", hint or "text")
             return ""
         if pattern is not None and not pattern.fullmatch(value):
             self.refuse(key, f"{value!r} is not {hint or 'valid'}")
@@ -179,7 +213,7 @@ class Section:
         return value
 
     def choice(self, key: str, choices: Collection[str], default: str) -> str:
-        value = self._get(key, False)
+        value = self._get(key, False, f"one of {', '.join(choices)}")
         if value is None:
             return default
         if value not in choices:
@@ -188,10 +222,16 @@ class Section:
         return str(value)
 
     def integer(self, key: str, *, minimum: int, maximum: int, required: bool = False, default: int = 0) -> int:
-        return check_integer(self.violations, self.field(key), self._get(key, required), minimum, maximum, default)
+        value = self._get(key, required, "a whole number")
+        return check_integer(self.violations, self.field(key), value, minimum, maximum, default)
+
+    def optional_integer(self, key: str, *, minimum: int, maximum: int) -> int | None:
+        """The whole number at `key`, None when left out."""
+        return self.integer(key, minimum=minimum, maximum=maximum) if self.written(key) else None
 
     def decimal(self, key: str, *, minimum: Decimal, maximum: Decimal, required: bool = False) -> Decimal:
-        return check_decimal(self.violations, self.field(key), self._get(key, required), minimum, maximum, places=4)
+        value = self._get(key, required, "a number")
+        return check_decimal(self.violations, self.field(key), value, minimum, maximum, places=4)
 
     def moment(self, key: str, zone: ZoneInfo, *, required: bool = False, end_of_day: bool = False) -> datetime | None:
         """A point in time (None when absent or refused); a date or a time without offset is local time in `zone`.
@@ -199,7 +239,7 @@ class Section:
         A date means the start of that day, or with `end_of_day` the start of
         the next (so a window ending on a date includes that whole day).
         """
-        value = self._get(key, required)
+        value = self._get(key, required, "a date or a time")
         if value is None:
             return None
         try:

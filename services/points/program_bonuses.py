@@ -60,9 +60,9 @@ def _birthday(section: Section | None) -> BirthdayBonus | None:
 def _referral(section: Section | None, currency: str) -> ReferralBonus | None:
     if section is None:
         return None
-    if not section.has("referrer_points") and not section.has("referee_points"):
+    if not section.written("referrer_points") and not section.written("referee_points"):
         section.refuse("referrer_points", "set referrer_points, referee_points or both")
-    minimum = section.raw("minimum_spend")
+    minimum = section.raw("minimum_spend", "an amount")
     return ReferralBonus(
         referrer_points=_optional_points(section, "referrer_points"),
         referee_points=_optional_points(section, "referee_points"),
@@ -73,7 +73,7 @@ def _referral(section: Section | None, currency: str) -> ReferralBonus | None:
 
 
 def _optional_points(section: Section, key: str) -> int:
-    return section.integer(key, minimum=1, maximum=MAX_BONUS_POINTS) if section.has(key) else 0
+    return section.optional_integer(key, minimum=1, maximum=MAX_BONUS_POINTS) or 0
 
 
 def _activity(section: Section) -> Activity:

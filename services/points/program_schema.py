@@ -104,10 +104,13 @@ def _spent_points(section: Section | None) -> SpentPoints:
 
 
 def _zone(root: Section) -> ZoneInfo:
-    name = root.text("timezone") or "UTC"
+    hint = "an IANA time zone such as Europe/Paris"
+    name = root.text("timezone", hint=hint)
+    if not name:
+        return ZoneInfo("UTC")  # left out, or refused already as text
     zone = time_zone(name)
     if zone is None:
-        root.refuse("timezone", f"{name!r} is not an IANA time zone such as Europe/Paris")
+        root.refuse("timezone", f"{name!r} is not {hint}")
         return ZoneInfo("UTC")
     return zone
 
@@ -141,7 +144,7 @@ def _base_rates(section: Section, currency: str) -> dict[str, Decimal]:
         return {}
     rates: dict[str, Decimal] = {}
     field = section.field("base_rates")
-    for code, value in section.mapping("base_rates").items():
+    for code, value in section.mapping("base_rates", "points per whole unit by currency code", required=True).items():
         if refusal := currency_refusal(code):
             section.violations.add(join(field, code), refusal)
             continue
@@ -152,9 +155,7 @@ def _base_rates(section: Section, currency: str) -> dict[str, Decimal]:
 
 
 def _cap(caps: Section | None, key: str) -> int | None:
-    if caps is None or not caps.has(key):
-        return None
-    return caps.integer(key, minimum=1, maximum=MAX_CAP)
+    return None if caps is None else caps.optional_integer(key, minimum=1, maximum=MAX_CAP)
 
 
 def _rules(
@@ -193,10 +194,10 @@ def _rule(section: Section, rates: dict[str, Decimal], currency: str, zone: Zone
 
 def _effect(section: Section, match: Match, *, campaign: bool) -> tuple[Decimal | None, int | None]:
     """(multiplier, bonus_points), exactly one of them set."""
-    if section.has("multiplier") == section.has("bonus_points"):
+    if section.written("multiplier") == section.written("bonus_points"):
         section.refuse("multiplier", "set exactly one of multiplier and bonus_points")
         return None, None
-    if section.has("bonus_points"):
+    if section.written("bonus_points"):
         return None, section.integer("bonus_points", minimum=1, maximum=MAX_BONUS_POINTS)
     multiplier = section.decimal("multiplier", minimum=Decimal(0), maximum=MAX_MULTIPLIER)
     if section.violations.about(section.field("multiplier")):
@@ -238,12 +239,13 @@ def _values(section: Section, key: str) -> frozenset[str]:
 
 def _min_spend(section: Section, rates: dict[str, Decimal], currency: str) -> dict[str, int]:
     """Currency -> minimum in minor units; a plain number is in the program currency."""
-    value = section.raw("min_spend")
+    value = section.raw("min_spend", "an amount")
     if value is None:
         return {}
     field = section.field("min_spend")
     if isinstance(value, dict):
-        amounts = [(join(field, code), code, amount) for code, amount in section.mapping("min_spend").items()]
+        by_currency = section.mapping("min_spend", "amounts by currency code")
+        amounts = [(join(field, code), code, amount) for code, amount in by_currency.items()]
     else:
         amounts = [(field, currency, value)]
     minimums: dict[str, int] = {}
@@ -273,7 +275,7 @@ def _tiers(section: Section | None, currency: str) -> TierPolicy | None:
     months: int | None = None
     if window is TierWindow.ROLLING:
         months = section.integer("window_months", minimum=1, maximum=120, required=True)
-    elif section.has("window_months"):
+    elif section.written("window_months"):
         section.refuse("window_months", "applies to window: rolling only")
     return TierPolicy(
         basis=basis,
@@ -322,10 +324,9 @@ def _expiry(section: Section | None) -> ExpiryPolicy:
     if section is None:
         return ExpiryPolicy(None, None, None)
     terms = [
-        section.integer(key, minimum=1, maximum=600) if section.has(key) else None
-        for key in ("months_after_earning", "inactivity_months")
+        section.optional_integer(key, minimum=1, maximum=600) for key in ("months_after_earning", "inactivity_months")
     ]
-    reminder = section.integer("reminder_days", minimum=1, maximum=365) if section.has("reminder_days") else None
+    reminder = section.optional_integer("reminder_days", minimum=1, maximum=365)
     if terms == [None, None]:
         section.violations.add(section.path, "needs months_after_earning, inactivity_months or both")
     return ExpiryPolicy(terms[0], terms[1], reminder)

@@ -107,7 +107,7 @@ _SLA_KEYS = ("name", "tiers", "categories", "priority", "first_response_minutes"
 
 def _calendars(root: Section) -> dict[str, Calendar]:
     calendars = {}
-    for name, value in root.mapping("calendars").items():
+    for name, value in root.mapping("calendars", "calendars by name").items():
         section = Section.of(root.violations, f"calendars.{name}", value, _CALENDAR_KEYS)
         if section is not None:
             calendars[name] = _calendar(name, section)
@@ -160,7 +160,7 @@ def _sla_policy(section: Section, calendars: dict[str, Calendar]) -> SlaPolicy:
 
 
 def _skills(root: Section) -> dict[str, str]:
-    skills = {key: str(value) for key, value in root.mapping("skills").items()}
+    skills = {key: str(value) for key, value in root.mapping("skills", "the skill each category needs").items()}
     for category in CATEGORIES:
         if not _NAME.fullmatch(skills.get(category, "")):
             root.violations.add(f"skills.{category}", "is required: the skill name agents need")

@@ -42,12 +42,12 @@ def test_signup_and_activities_are_read_with_once_only_by_default() -> None:
 @pytest.mark.parametrize(
     ("bonuses", "field"),
     [
-        ({"signup": {}}, "bonuses.signup.points"),
+        ({"signup": {"points": None}}, "bonuses.signup.points"),
         ({"signup": {"points": 0}}, "bonuses.signup.points"),
         ({"signup": {"points": 5, "extra": 1}}, "bonuses.signup.extra"),
         ({"birthday": {"when": "day"}}, "bonuses.birthday.points"),
         ({"birthday": {"points": 5, "when": "week"}}, "bonuses.birthday.when"),
-        ({"referral": {}}, "bonuses.referral.referrer_points"),
+        ({"referral": {"minimum_spend": 5}}, "bonuses.referral.referrer_points"),
         ({"referral": {"referee_points": 0}}, "bonuses.referral.referee_points"),
         ({"referral": {"referee_points": 5, "minimum_spend": -1}}, "bonuses.referral.minimum_spend"),
         ({"referral": {"referee_points": 5, "minimum_spend": 1.001}}, "bonuses.referral.minimum_spend"),

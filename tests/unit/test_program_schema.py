@@ -263,7 +263,7 @@ def test_add_months_keeps_the_day_or_takes_the_last_of_the_month() -> None:
         (lambda d: d.update(expiry={"inactivity_months": 12, "reminder_days": 400}), "expiry.reminder_days"),
         (lambda d: d.update(expiry={"months": 12}), "expiry.months"),
         (lambda d: d.update(pending={"days": 400}), "pending.days"),
-        (lambda d: d.update(pending={}), "pending.days"),
+        (lambda d: d.update(pending={"days": None}), "pending.days"),
         (lambda d: d.update(pending={"hours": 1}), "pending.hours"),
         (lambda d: d.update(version=3), "version"),
     ],
@@ -365,3 +365,124 @@ def test_an_unquoted_yes_in_a_match_list_is_named_once_with_a_hint_to_quote_it()
     assert refused(definition(with_rule(multiplier=2, match={"channels": [True]}))) == {
         "earning.rules[1].match.channels[0]": "must be text of 1-256 characters (quote it: True is not text)"
     }
+
+
+def _full_definition() -> dict[str, Any]:
+    """The hotel example with every optional key of the schema given (none of it left to a default)."""
+    document: dict[str, Any] = yaml.safe_load((EXAMPLES / "hotel.yaml").read_text())
+    document["earning"]["caps"] = {"per_purchase": 100_000, "per_day": 200_000}
+    document["earning"]["rules"][2]["match"]["min_spend"] = {"USD": 100, "CAD": 130}
+    document["earning"]["campaigns"][0]["per"] = "purchase"
+    document["earning"]["campaigns"][0]["bonus_points"] = document["earning"]["campaigns"][0].pop("multiplier")
+    document["expiry"]["months_after_earning"] = 36
+    document["bonuses"] = {
+        "signup": {"points": 500},
+        "birthday": {"points": 1000, "when": "day"},
+        "referral": {"referrer_points": 1500, "referee_points": 500, "minimum_spend": 25},
+        "activities": [
+            {"id": "review", "description": "Review written", "points": 50, "limit": {"count": 2, "per": "month"}}
+        ],
+    }
+    document["refunds"] = {"spent_points": "negative_balance"}
+    return document
+
+
+def _keys(value: object, path: str = "") -> list[tuple[str, tuple[str | int, ...], object]]:
+    """(field path, location, value) of every key of `value`, nested ones included; list items are no keys."""
+    found: list[tuple[str, tuple[str | int, ...], object]] = []
+
+    def walk(value: object, path: str, location: tuple[str | int, ...]) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                field = f"{path}.{key}" if path else key
+                found.append((field, (*location, key), item))
+                walk(item, field, (*location, key))
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                walk(item, f"{path}[{index}]", (*location, index))
+
+    walk(value, path, ())
+    return found
+
+
+def _set(document: dict[str, Any], location: tuple[str | int, ...], value: object) -> str:
+    changed = copy.deepcopy(document)
+    *parents, last = location
+    container: Any = changed
+    for step in parents:
+        container = container[step]
+    container[last] = value
+    return yaml.safe_dump(changed, sort_keys=False)
+
+
+FULL = _full_definition()
+MAPPING_KEYS = [(field, location) for field, location, value in _keys(FULL) if isinstance(value, dict)]
+SCALAR_KEYS = [(field, location) for field, location, value in _keys(FULL) if not isinstance(value, dict | list)]
+
+
+def test_the_full_definition_parses_with_every_key_given() -> None:
+    program = parse_program(yaml.safe_dump(FULL, sort_keys=False))
+    assert program.spent_points.value == "negative_balance" and program.bonuses.activities[0].limit.count == 2
+    assert {"earning.caps", "bonuses.activities[0].limit", "earning.rules[2].match.min_spend"} <= {
+        field for field, _ in MAPPING_KEYS
+    }
+
+
+@pytest.mark.parametrize(("field", "location"), MAPPING_KEYS, ids=[field for field, _ in MAPPING_KEYS])
+def test_every_empty_mapping_is_refused_naming_it(field: str, location: tuple[str | int, ...]) -> None:
+    # `limit: {}` was once per lifetime, `match: {}` every purchase, `caps: {}` no cap: none of them what was meant.
+    violations = refused(_set(FULL, location, {}))
+    # Required, they are read: what they lack is named.
+    if field == "earning":
+        assert violations == {"earning.base_rates": "is required: points per whole currency unit, e.g. {USD: 10}"}
+    elif field == "earning.base_rates":
+        assert violations[field] == "must give a rate for the program currency USD"
+    else:
+        # Fields that depend on the section may be refused too (a rule's reduction needs its match).
+        assert violations[field].startswith("is empty: give it ") and violations[field].endswith(", or leave it out")
+
+
+@pytest.mark.parametrize(("field", "location"), SCALAR_KEYS, ids=[field for field, _ in SCALAR_KEYS])
+def test_every_key_written_with_no_value_is_refused_naming_it(field: str, location: tuple[str | int, ...]) -> None:
+    # `rounding:` took the default, `timezone:` was UTC and `per_day:` no cap, as if the key were left out.
+    violations = refused(_set(FULL, location, None))
+    assert field in violations, violations
+    assert violations[field] in ("is required", "set exactly one of multiplier and bonus_points") or violations[
+        field
+    ].startswith("has no value: give it "), violations
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "problem"),
+    [
+        (lambda d: d.update(timezone=""), "timezone", "is blank: give it an IANA time zone such as Europe/Paris"),
+        (lambda d: d.update(timezone=" "), "timezone", "is blank: give it an IANA time zone such as Europe/Paris"),
+        (lambda d: d.update(name=""), "name", "is blank: give it text"),
+        (with_rule(multiplier=2, description=""), "earning.rules[1].description", "is blank: give it text"),
+        (lambda d: d.update(id=""), "id", "is required"),
+    ],
+)
+def test_blank_text_is_refused_not_read_as_left_out(
+    change: Callable[[dict[str, Any]], object], field: str, problem: str
+) -> None:
+    # `timezone: ''` was read as UTC.
+    assert refused(definition(change)) == {field: f"{problem}, or leave it out" if "blank" in problem else problem}
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ("timezone:\n", "timezone"),
+        ("timezone: ''\n", "timezone"),
+        ("name:\n", "name"),
+        ("earning:\n  base_rates: {USD: 2}\n  rounding:\n", "earning.rounding"),
+        ("earning:\n  base_rates: {USD:}\n", "earning.base_rates.USD"),
+        (
+            "tiers:\n  window: calendar_year\n  downgrade_steps:\n  levels: [{name: a, threshold: 0}]\n",
+            "tiers.downgrade_steps",
+        ),
+    ],
+)
+def test_a_key_written_with_no_value_in_yaml_is_refused(text: str, field: str) -> None:
+    document = definition(lambda d: d.pop("earning")) if "earning" in text else definition()
+    assert field in refused(document + text)

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 import yaml
 
 from services.common.errors import InvalidArgument, Violations
+from services.common.text_fields import check_line
 
 MAX_DOCUMENT_CHARS = 1_000_000
 MAX_TEXT = 256
@@ -193,7 +194,12 @@ class Section:
         return {name: item for name, item in value.items() if item is not None}
 
     def text(self, key: str, *, required: bool = False, pattern: re.Pattern[str] | None = None, hint: str = "") -> str:
-        """Text: a name, a description or an id (with `pattern`, described by `hint`); "" when absent or blank."""
+        """One line of text: a name, a description or an id (with `pattern`, described by `hint`); "" when absent,
+        blank or not a line.
+
+        Free text reaches members and terminals (a rule's description is the ledger text of its points), so it
+        is held to the rule the RPCs' text fields are: no line breaks, control characters or bidi overrides.
+        """
         value = self._get(key, required, hint or "text")
         if value is None:
             return ""
@@ -208,9 +214,9 @@ class Section:
             return ""
         if pattern is not None and not pattern.fullmatch(value):
             self.refuse(key, f"{value!r} is not {hint or 'valid'}")
-        elif len(value) > MAX_TEXT:
-            self.refuse(key, f"must be at most {MAX_TEXT} characters")
-        return value
+            return value
+        check_line(self.violations, self.field(key), value, max_length=MAX_TEXT)
+        return "" if self.violations.about(self.field(key)) else value
 
     def choice(self, key: str, choices: Collection[str], default: str) -> str:
         value = self._get(key, False, f"one of {', '.join(choices)}")

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from services.common.currencies import currency_refusal, is_currency_code, minor_unit_exponent
 from services.common.errors import Violations
+from services.common.text_fields import check_line
 from services.common.time_zones import time_zone
 from services.common.yaml_fields import EARLIEST, MAX_TEXT, Section, check_decimal, join, load_document
 from services.points.program import (
@@ -225,13 +226,15 @@ def _values(section: Section, key: str) -> frozenset[str]:
     values: set[str] = set()
     items = section.items(key, max_items=MAX_MATCH_VALUES)
     for path, value in items:
-        if isinstance(value, str) and 0 < len(value) <= MAX_TEXT:
-            values.add(value)
-        elif isinstance(value, str):
-            section.violations.add(path, f"must be text of 1-{MAX_TEXT} characters")
-        else:
+        if not isinstance(value, str):
             # YAML reads an unquoted yes, no, on, off or 123 as a boolean or a number.
             section.violations.add(path, f"must be text of 1-{MAX_TEXT} characters (quote it: {value!r} is not text)")
+        elif not value:
+            section.violations.add(path, f"must be text of 1-{MAX_TEXT} characters")
+        else:
+            # As a purchase's SKUs, categories and channel are: a value they cannot hold would never match.
+            check_line(section.violations, path, value, max_length=MAX_TEXT)
+            values.add(value)
     if section.has(key) and not items:
         section.refuse(key, "must not be empty (leave it out to match any)")
     return frozenset(values)

@@ -486,3 +486,35 @@ def test_blank_text_is_refused_not_read_as_left_out(
 def test_a_key_written_with_no_value_in_yaml_is_refused(text: str, field: str) -> None:
     document = definition(lambda d: d.pop("earning")) if "earning" in text else definition()
     assert field in refused(document + text)
+
+
+TEXT_FIELDS = [
+    ("name", lambda d, text: d.update(name=text)),
+    ("earning.rules[1].description", lambda d, text: with_rule(multiplier=2, description=text)(d)),
+    ("earning.campaigns[0].description", lambda d, text: with_campaign(multiplier=2, description=text)(d)),
+    (
+        "bonuses.activities[0].description",
+        lambda d, text: d.update(bonuses={"activities": [{"id": "a", "points": 5, "description": text}]}),
+    ),
+    ("earning.rules[1].match.skus[0]", lambda d, text: with_rule(multiplier=2, match={"skus": [text]})(d)),
+    ("earning.rules[1].match.channels[0]", lambda d, text: with_rule(multiplier=2, match={"channels": [text]})(d)),
+]
+
+
+@pytest.mark.parametrize("text", ["QA\u0007Hotel\u001b[31m", "two\nlines", "price \u202e01$", "a\u2028b", "a\x85b"])
+@pytest.mark.parametrize(("field", "change"), TEXT_FIELDS, ids=[field for field, _ in TEXT_FIELDS])
+def test_text_fields_are_one_line_without_control_characters(
+    field: str, change: Callable[[dict[str, Any], str], object], text: str
+) -> None:
+    # Descriptions reach members as ledger text: a bell, an escape or a bidi override there forges what they see.
+    violations = refused(definition(lambda d: change(d, text)))
+    assert violations == {
+        field: "must be a single line of text, without control characters (a tab excepted) or bidirectional overrides"
+    }
+
+
+@pytest.mark.parametrize(("field", "change"), TEXT_FIELDS, ids=[field for field, _ in TEXT_FIELDS])
+def test_text_fields_take_tabs_and_any_script(field: str, change: Callable[[dict[str, Any], str], object]) -> None:
+    # French, a tab, Hebrew, a right-to-left mark (which orders only what it touches) and Arabic.
+    text = "H\u00f4tel\t\u05e9\u05dc\u05d5\u05dd \u200f\u062c\u0645\u064a\u0644"
+    parse_program(definition(lambda d: change(d, text)))

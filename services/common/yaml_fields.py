@@ -9,7 +9,13 @@ then uses what it read.
 A key written with no value (`rounding:`), an empty mapping (`limit: {}`) or
 blank text (`timezone: ''`) is refused, never read as the key left out: that
 would silently take a default the author did not write (`limit: {}` as once
-per lifetime, `match: {}` as every purchase, `timezone: ''` as UTC).
+per lifetime, `match: {}` as every purchase, `timezone: ''` as UTC). So is
+free text that is not one line (text_fields.check_line).
+
+Those rules came after definitions were stored that break them, and a stored
+definition must stay readable: read `lenient`, a document is read as it was
+when those were accepted (the key with no value left out, the empty mapping a
+section of defaults, the text as written).
 """
 
 from __future__ import annotations
@@ -94,14 +100,18 @@ def join(path: str, key: str) -> str:
 class Section:
     """One mapping of the document, with only its known keys."""
 
-    def __init__(self, violations: Violations, path: str, data: Mapping[str, object]) -> None:
+    def __init__(self, violations: Violations, path: str, data: Mapping[str, object], *, lenient: bool) -> None:
         self.violations = violations
         self.path = path
         self._data = data
+        self.lenient = lenient
 
     @classmethod
-    def of(cls, violations: Violations, path: str, value: object, known: Collection[str]) -> Section | None:
-        """The mapping at `path`, recording a violation per unknown key; None if it is no mapping."""
+    def of(
+        cls, violations: Violations, path: str, value: object, known: Collection[str], *, lenient: bool = False
+    ) -> Section | None:
+        """The mapping at `path`, recording a violation per unknown key; None if it is no mapping. `lenient` for a
+        stored definition (the module's docstring)."""
         if not isinstance(value, dict):
             violations.add(path or "definition", f"must be a mapping with keys {', '.join(known)}")
             return None
@@ -113,7 +123,7 @@ class Section:
                 # YAML 1.1 reads unquoted on/off/yes/no as booleans.
                 quote = " (quote on/off/yes/no keys)" if isinstance(key, bool) else ""
                 violations.add(join(path, str(key)), f"unknown key{quote}; expected one of {', '.join(known)}")
-        return cls(violations, path, data)
+        return cls(violations, path, data, lenient=lenient)
 
     def field(self, key: str) -> str:
         return join(self.path, key)
@@ -123,8 +133,8 @@ class Section:
         return self._data.get(key) is not None
 
     def written(self, key: str) -> bool:
-        """Whether `key` is in the document, with a value or not."""
-        return key in self._data
+        """Whether `key` is in the document, with a value or not (read leniently: with a value)."""
+        return self.has(key) if self.lenient else key in self._data
 
     def raw(self, key: str, wanted: str = "a value") -> object | None:
         """The value at `key` as written, None when absent (a key written with no value is refused, asking for
@@ -145,7 +155,8 @@ class Section:
         return value
 
     def _refuse_blank(self, field: str, problem: str, wanted: str) -> None:
-        self.violations.add(field, f"{problem}: give it {wanted}, or leave it out")
+        if not self.lenient:
+            self.violations.add(field, f"{problem}: give it {wanted}, or leave it out")
 
     def section(self, key: str, known: Collection[str], *, required: bool = False) -> Section | None:
         """The mapping at `key`, None when absent, written with no value (`expiry:`) or empty (`expiry: {}`).
@@ -153,15 +164,18 @@ class Section:
         An empty required section is read, so that the keys it lacks are named."""
         keys = ", ".join(known)
         value = self._get(key, required, keys)
-        if value == {} and not required:
+        if value == {} and not required and not self.lenient:
             self._refuse_blank(self.field(key), "is empty", keys)
             return None
-        return None if value is None else Section.of(self.violations, self.field(key), value, known)
+        return None if value is None else self._child(self.field(key), value, known)
+
+    def _child(self, path: str, value: object, known: Collection[str]) -> Section | None:
+        return Section.of(self.violations, path, value, known, lenient=self.lenient)
 
     def sections(self, key: str, known: Collection[str], *, max_items: int) -> Iterator[Section]:
         """Each mapping of the list at `key`, as its own section (`key[2]`)."""
         for path, value in self.items(key, max_items=max_items):
-            section = Section.of(self.violations, path, value, known)
+            section = self._child(path, value, known)
             if section is not None:
                 yield section
 
@@ -189,6 +203,8 @@ class Section:
             return {}
         if not value and not required:
             self._refuse_blank(self.field(key), "is empty", wanted)
+        if self.lenient:
+            return dict(value)
         for name in [name for name, item in value.items() if item is None]:
             self._refuse_blank(join(self.field(key), name), "has no value", "one")
         return {name: item for name, item in value.items() if item is not None}
@@ -215,6 +231,8 @@ class Section:
         if pattern is not None and not pattern.fullmatch(value):
             self.refuse(key, f"{value!r} is not {hint or 'valid'}")
             return value
+        if self.lenient:
+            return value  # stored when at most MAX_TEXT characters was the only rule
         check_line(self.violations, self.field(key), value, max_length=MAX_TEXT)
         return "" if self.violations.about(self.field(key)) else value
 

@@ -145,7 +145,7 @@ class ProgramApplication:
     def _remember(self, row: program_store.ProgramRow) -> ProgramVersion:
         assert row.definition is not None
         try:
-            program = parse_program(row.definition)
+            program = parse_program(row.definition, stored=True)
         except InvalidArgument as error:
             # Not the caller's fault: stored definitions must stay readable as the schema evolves.
             raise RuntimeError(

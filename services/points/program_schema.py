@@ -68,11 +68,14 @@ MAX_MULTIPLIER = Decimal(100)
 MAX_CAP = 10**12
 
 
-def parse_program(text: str) -> Program:
-    """The program defined by YAML `text`, or InvalidArgument naming every wrong field."""
+def parse_program(text: str, *, stored: bool = False) -> Program:
+    """The program defined by YAML `text`, or InvalidArgument naming every wrong field.
+
+    A `stored` definition, applied under the rules of its day, is read by them where later ones are stricter
+    (yaml_fields: lenient)."""
     document = load_document(text)
     violations = Violations()
-    root = Section.of(violations, "", document, PROGRAM_KEYS)
+    root = Section.of(violations, "", document, PROGRAM_KEYS, lenient=stored)
     program = _program(root) if root is not None else None
     violations.raise_if_any()
     assert program is not None
@@ -233,7 +236,8 @@ def _values(section: Section, key: str) -> frozenset[str]:
             section.violations.add(path, f"must be text of 1-{MAX_TEXT} characters")
         else:
             # As a purchase's SKUs, categories and channel are: a value they cannot hold would never match.
-            check_line(section.violations, path, value, max_length=MAX_TEXT)
+            if not section.lenient:
+                check_line(section.violations, path, value, max_length=MAX_TEXT)
             values.add(value)
     if section.has(key) and not items:
         section.refuse(key, "must not be empty (leave it out to match any)")

@@ -285,3 +285,22 @@ async def test_amounts_count_in_iso_4217_minor_units_where_cldr_shows_fewer_digi
     assert [(e.tier, e.qualifying_value) for e in reached] == [("silver", "25000.000")]  # type: ignore[attr-defined]
     forints = Purchase(new_id("p"), member_id, Money(1_000_000, "HUF"), (), datetime.now(UTC), "")
     assert (await app.record_purchase(forints)).points_earned == 1000  # 10,000.00 HUF
+
+
+async def test_a_version_stored_under_earlier_rules_still_prices_purchases_as_it_did(pool: asyncpg.Pool) -> None:
+    """A definition applied before empty mappings were refused (here `match: {}`: every purchase) stays readable:
+    the service reads stored versions by the rules they were applied under, never failing every purchase."""
+    legacy = (
+        "id: old-club\neffective_from: 2020-01-01\ncurrency: USD\n"
+        "earning:\n  base_rates: {USD: 1}\n  caps: {}\n"
+        "  rules:\n    - {id: all, description: every purchase, match: {}, multiplier: 3}\n"
+    )
+    await pool.execute(
+        "INSERT INTO programs (program_id, version, effective_from, definition) VALUES ('old-club', 1, $1, $2)",
+        datetime(2020, 1, 1, tzinfo=UTC),
+        legacy,
+    )
+    app = PointsApplication(pool, 1, ProgramApplication(pool))
+    member = await app.enroll(Enrollment(new_id("m"), "", "", ""))
+    result = await app.record_purchase(coffee_purchase(member.member_id, 10))
+    assert result.points_earned == 30  # 10 base + 20 by the rule matching any purchase

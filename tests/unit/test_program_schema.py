@@ -13,7 +13,17 @@ import pytest
 import yaml
 
 from services.common.errors import InvalidArgument
-from services.points.program import BonusPer, Rounding, TierBasis, TierWindow, add_months
+from services.points.program import (
+    ActivityLimit,
+    BonusPer,
+    Caps,
+    LimitPer,
+    Match,
+    Rounding,
+    TierBasis,
+    TierWindow,
+    add_months,
+)
 from services.points.program_schema import parse_program
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "programs"
@@ -518,3 +528,36 @@ def test_text_fields_take_tabs_and_any_script(field: str, change: Callable[[dict
     # French, a tab, Hebrew, a right-to-left mark (which orders only what it touches) and Arabic.
     text = "H\u00f4tel\t\u05e9\u05dc\u05d5\u05dd \u200f\u062c\u0645\u064a\u0644"
     parse_program(definition(lambda d: change(d, text)))
+
+
+def _stored_under_earlier_rules() -> str:
+    """A definition applied before empty sections, keys with no value and control characters were refused."""
+    document = copy.deepcopy(MINIMAL)
+    document["name"] = "Shop\u0007"
+    document["timezone"] = ""
+    document["earning"]["rounding"] = None
+    document["earning"]["caps"] = {}
+    document["earning"]["rules"] = [{"id": "all", "description": "every\u001b purchase", "match": {}, "multiplier": 2}]
+    document["bonuses"] = {"activities": [{"id": "review", "points": 50, "limit": {}}]}
+    return yaml.safe_dump(document, sort_keys=False)
+
+
+def test_a_definition_stored_under_earlier_rules_is_refused_if_applied_now_but_still_read_as_it_was() -> None:
+    text = _stored_under_earlier_rules()
+    assert set(refused(text)) == {
+        "name",
+        "timezone",
+        "earning.rounding",
+        "earning.caps",
+        "earning.rules[0].description",
+        "earning.rules[0].match",
+        "bonuses.activities[0].limit",
+    }
+    # Purchases recorded under it are still priced by it, as they were when it was applied.
+    stored = parse_program(text, stored=True)
+    assert (stored.name, stored.timezone, stored.earning.rounding) == ("Shop\u0007", "UTC", Rounding.DOWN)
+    assert stored.earning.caps == Caps(None, None)
+    [rule] = stored.earning.rules
+    assert (rule.description, rule.multiplier) == ("every\u001b purchase", Decimal(2))
+    assert rule.match == Match(frozenset(), frozenset(), frozenset(), {})  # any purchase
+    assert stored.bonuses.activities[0].limit == ActivityLimit(1, LimitPer.EVER)

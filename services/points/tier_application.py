@@ -20,7 +20,7 @@ from services.common.kafka import POINTS_EVENTS_TOPIC
 from services.common.outbox import add_events
 from services.points import domain, store, tiers
 from services.points.program import Program, TierBasis
-from services.points.program_application import ProgramApplication
+from services.points.program_application import ProgramApplication, ProgramVersion
 
 SOURCE = "loyalty.points"
 
@@ -30,6 +30,7 @@ OPEN_END = datetime.max.replace(tzinfo=UTC)
 # An enrolment or purchase that read the version before may still commit a tier of its ladder a moment after
 # the new version takes effect: a ladder counts as checked only on a pass this long after that.
 LADDER_SETTLED_AFTER = timedelta(minutes=5)
+_INSTANT = timedelta(microseconds=1)
 
 
 async def qualifying_value(connection: asyncpg.Connection, member_id: str, program: Program, now: datetime) -> Decimal:
@@ -263,7 +264,8 @@ class RequalificationJob:
         # version before can still commit a member undated by this one, and again after a sweep that left some.
         if self._ladder_dated != ladder or settled:
             complete = await self._date_by_ladder(program, now)
-            complete = await self._upgrade_by_ladder(program, now) and complete
+            if await self._judges_tiers_anew(version):
+                complete = await self._upgrade_by_ladder(program, now) and complete
             self._ladder_dated = ladder if complete else None
             if complete and settled:
                 self._ladder_checked = ladder
@@ -289,6 +291,16 @@ class RequalificationJob:
             if page.last_member_id is None or page.found < self._batch:
                 return complete
             after = page.last_member_id
+
+    async def _judges_tiers_anew(self, version: ProgramVersion) -> bool:
+        """Whether `version` judges tiers otherwise than the version before it, so that members may reach a higher
+        tier by what they already did (sweeping every member for it is not done for nothing, at every start)."""
+        async with self._pool.acquire() as connection:
+            before = await self._programs.in_force_in(connection, None, version.effective_from - _INSTANT)
+        if before is None:
+            return False  # the first version: members it found off its ladder were placed by their value
+        judged = (version.program.tiers, version.program.timezone, version.program.currency)
+        return judged != (before.program.tiers, before.program.timezone, before.program.currency)
 
     async def _upgrade_by_ladder(self, program: Program, now: datetime) -> bool:
         """Move up the members whose window value reaches a higher tier of `program` (a version lowered a threshold,

@@ -94,7 +94,12 @@ async def _preferences(args: argparse.Namespace) -> int:
     except grpc.aio.AioRpcError as error:
         if error.code() != grpc.StatusCode.NOT_FOUND or changes is None:
             raise
-        # Not enrolled yet: preferences may be given ahead of the enrolment, from nothing.
+        if changes.channels is None:
+            # Set ahead of enrolment, preferences replace the defaults the member would get: no channel is none.
+            raise SystemExit(
+                f"loyalty: member {args.member_id!r} is not known to notifications yet; preferences set now replace"
+                " the defaults, so give --channels too"
+            ) from None
         current = pb.Preferences(member_id=args.member_id, time_zone="UTC")
     if changes is None:
         _print_preferences(current)

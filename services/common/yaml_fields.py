@@ -222,6 +222,8 @@ class Section:
         if not isinstance(value, str):
             self.refuse(key, "must be text")
             return ""
+        if self.lenient:
+            return self._text_as_stored(key, value, pattern, hint)
         if not value.strip() and required:
             self.refuse(key, "is required")
             return ""
@@ -231,10 +233,16 @@ class Section:
         if pattern is not None and not pattern.fullmatch(value):
             self.refuse(key, f"{value!r} is not {hint or 'valid'}")
             return value
-        if self.lenient:
-            return value  # stored when at most MAX_TEXT characters was the only rule
         check_line(self.violations, self.field(key), value, max_length=MAX_TEXT)
         return "" if self.violations.about(self.field(key)) else value
+
+    def _text_as_stored(self, key: str, value: str, pattern: re.Pattern[str] | None, hint: str) -> str:
+        """Text as read before one line was the rule: blank or not, at most MAX_TEXT characters."""
+        if pattern is not None and not pattern.fullmatch(value):
+            self.refuse(key, f"{value!r} is not {hint or 'valid'}")
+        elif len(value) > MAX_TEXT:
+            self.refuse(key, f"must be at most {MAX_TEXT} characters")
+        return value
 
     def choice(self, key: str, choices: Collection[str], default: str) -> str:
         value = self._get(key, False, f"one of {', '.join(choices)}")

@@ -101,8 +101,9 @@ class TierAtRiskJob:
 
 async def check_again(connection: asyncpg.Connection, member_id: str) -> None:
     """After what lowered the member's value (a refund): the next pass checks the member again."""
+    # The date and what the member was told are kept: a refund that changes nothing the warning says warns no one.
     await connection.execute(
-        "UPDATE members SET at_risk_checked_for = NULL WHERE member_id = $1 AND at_risk_checked_for IS NOT NULL",
+        "UPDATE members SET at_risk_checked_under = NULL WHERE member_id = $1 AND at_risk_checked_under IS NOT NULL",
         member_id,
     )
 

@@ -436,3 +436,26 @@ async def test_members_off_the_ladder_are_put_on_it_by_activity_or_by_the_requal
     await pool.execute("UPDATE members SET tier = 'base' WHERE member_id = $1", late)  # the ladder it read
     assert await job.run_once() == 1
     assert (await app.member(late)).tier == "member"
+
+
+async def test_a_refund_that_changes_nothing_the_warning_says_does_not_warn_the_member_twice(
+    pool: asyncpg.Pool,
+) -> None:
+    programs = await program(pool, CALENDAR_PROGRAM)  # silver at 1,000 points in the calendar year, 10 per USD
+    app = PointsApplication(pool, 1, programs)
+    refunds = RefundApplication(pool, programs)
+    member_id = await enrolled(app)
+    purchase = spend(member_id, 15000, "USD")  # 1,500 points: silver
+    await app.record_purchase(purchase)
+    await refunds.refund(Refund(new_id("r"), purchase.purchase_id, Money(10000, "USD"), purchase.occurred_at))
+    requalify_at = await pool.fetchval("SELECT requalify_at FROM members WHERE member_id = $1", member_id)
+    job = TierAtRiskJob(pool, programs, warn_before=timedelta(days=30))
+
+    assert await job.run_once(requalify_at - timedelta(days=20)) == 1  # 500 points: "500 needed"
+    # A cent more refunded: no point reversed, the year's value is still 500, the warning would say the same.
+    result = await refunds.refund(Refund(new_id("r"), purchase.purchase_id, Money(1, "USD"), purchase.occurred_at))
+    assert result.refund.points_reversed == 0
+    await job.run_once(requalify_at - timedelta(days=19))
+
+    risks = await tier_events(pool, member_id, (events.TierAtRisk,))
+    assert [(r.qualifying_value, r.needed_to_keep) for r in risks] == [("500", "500")]

@@ -4,10 +4,14 @@ channel or category is refused before any call, named as typed."""
 from __future__ import annotations
 
 import argparse
+import asyncio
+from typing import Any
 
+import grpc
 import pytest
 from loyalty.notifications.v1 import notifications_pb2 as pb
 
+from services import notifications_cli
 from services.cli import main
 from services.notifications_cli import PreferenceChanges
 
@@ -75,3 +79,41 @@ def test_an_unknown_channel_or_category_is_named_as_typed_with_the_accepted_ones
     with pytest.raises(SystemExit) as exited:
         main(["notifications", "preferences", "alice", *options])
     assert exited.value.code == said
+
+
+class _NotFound(grpc.aio.AioRpcError):
+    def __init__(self) -> None:
+        super().__init__(grpc.StatusCode.NOT_FOUND, grpc.aio.Metadata(), grpc.aio.Metadata(), "member not known")
+
+
+class _Stub:
+    def __init__(self) -> None:
+        self.saved: pb.Preferences | None = None
+
+    async def GetPreferences(self, request: pb.GetPreferencesRequest) -> pb.GetPreferencesResponse:
+        raise _NotFound()
+
+    async def SetPreferences(self, request: pb.SetPreferencesRequest) -> pb.SetPreferencesResponse:
+        self.saved = request.preferences
+        return pb.SetPreferencesResponse(preferences=request.preferences)
+
+
+def test_preferences_for_a_member_not_known_yet_are_refused_without_channels_and_saved_with_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Set before enrolment, preferences replace the defaults: quiet hours alone would store no channel (no
+    messages at all), so --channels is asked for."""
+    stub = _Stub()
+
+    async def fake_call(call: Any) -> Any:
+        return await call(stub)
+
+    monkeypatch.setattr(notifications_cli, "_call", fake_call)
+    quiet_only = argparse.Namespace(member_id="bob", channels=None, opt_out=None, time_zone=None, quiet="22:00-07:00")
+    with pytest.raises(SystemExit, match="give --channels too"):
+        asyncio.run(notifications_cli._preferences(quiet_only))
+    assert stub.saved is None
+    with_channels = argparse.Namespace(**{**vars(quiet_only), "channels": "email"})
+    assert asyncio.run(notifications_cli._preferences(with_channels)) == 0
+    assert stub.saved is not None
+    assert (list(stub.saved.channels), stub.saved.quiet_hours.start) == ([pb.CHANNEL_EMAIL], "22:00")

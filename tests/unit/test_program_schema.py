@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from services.common.errors import InvalidArgument
+from services.common.errors import InvalidArgument, Violations
+from services.common.yaml_fields import Section
 from services.points.program import (
     ActivityLimit,
     BonusPer,
@@ -561,3 +562,11 @@ def test_a_definition_stored_under_earlier_rules_is_refused_if_applied_now_but_s
     assert (rule.description, rule.multiplier) == ("every\u001b purchase", Decimal(2))
     assert rule.match == Match(frozenset(), frozenset(), frozenset(), {})  # any purchase
     assert stored.bonuses.activities[0].limit == ActivityLimit(1, LimitPer.EVER)
+
+
+def test_blank_text_of_a_stored_definition_reads_as_written() -> None:
+    violations = Violations()
+    section = Section.of(violations, "", {"description": " "}, ["description"], lenient=True)
+    assert section is not None
+    assert section.text("description") == " "  # as it was read when it was stored
+    violations.raise_if_any()

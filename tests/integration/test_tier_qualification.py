@@ -295,19 +295,28 @@ tiers:
 """
 
 
-async def test_a_calendar_year_requalification_judges_the_year_that_just_closed(pool: asyncpg.Pool) -> None:
-    programs = await program(pool, CALENDAR_PROGRAM)
+async def silver_then_refunded(pool: asyncpg.Pool, programs: ProgramApplication, *refunded_minor: int) -> list[str]:
+    """Members who each reached silver with a purchase of 150 USD (1,500 points), then were refunded the amount
+    given for them (0: nothing)."""
     app = PointsApplication(pool, 1, programs)
     refunds = RefundApplication(pool, programs)
-    # Each reaches silver with 1,500 points; refunds then leave the year's value at 1,500, 500, 900 and 500.
-    kept, fell, straddled, earned_anew = [await enrolled(app) for _ in range(4)]
-    for member_id, refunded_minor in ((kept, 0), (fell, 10000), (straddled, 6000), (earned_anew, 10000)):
+    members = []
+    for refunded in refunded_minor:
+        member_id = await enrolled(app)
         purchase = spend(member_id, 15000, "USD")
         await app.record_purchase(purchase)
-        if refunded_minor:
+        if refunded:
             await refunds.refund(
-                Refund(new_id("r"), purchase.purchase_id, Money(refunded_minor, "USD"), purchase.occurred_at)
+                Refund(new_id("r"), purchase.purchase_id, Money(refunded, "USD"), purchase.occurred_at)
             )
+        members.append(member_id)
+    return members
+
+
+async def test_a_calendar_year_requalification_judges_the_year_that_just_closed(pool: asyncpg.Pool) -> None:
+    programs = await program(pool, CALENDAR_PROGRAM)
+    # Each reaches silver with 1,500 points; refunds then leave the year's value at 1,500, 500, 900 and 500.
+    kept, fell, straddled, earned_anew = await silver_then_refunded(pool, programs, 0, 10000, 6000, 10000)
     requalify_at = await pool.fetchval("SELECT requalify_at FROM members WHERE member_id = $1", kept)
     local = requalify_at.astimezone(ZoneInfo("America/New_York"))
     assert (local.month, local.day, local.hour, local.minute) == (1, 1, 0, 0)
@@ -349,16 +358,7 @@ async def test_a_member_is_judged_again_for_tier_at_risk_under_each_version_and_
     pool: asyncpg.Pool,
 ) -> None:
     programs = await program(pool, CALENDAR_PROGRAM)  # silver at 1,000 points in the year
-    app = PointsApplication(pool, 1, programs)
-    refunds = RefundApplication(pool, programs)
-    safe, short = await enrolled(app), await enrolled(app)
-    for member_id, refunded_minor in ((safe, 0), (short, 10000)):  # 1,500 points each; a refund leaves 500
-        purchase = spend(member_id, 15000, "USD")
-        await app.record_purchase(purchase)
-        if refunded_minor:
-            await refunds.refund(
-                Refund(new_id("r"), purchase.purchase_id, Money(refunded_minor, "USD"), purchase.occurred_at)
-            )
+    safe, short = await silver_then_refunded(pool, programs, 0, 10000)  # 1,500 points each; a refund leaves 500
     requalify_at = await pool.fetchval("SELECT requalify_at FROM members WHERE member_id = $1", safe)
     local_year_end = requalify_at.astimezone(ZoneInfo("America/New_York"))
 

@@ -10,7 +10,7 @@ import asyncpg
 from loyalty.events.v1 import rewards_pb2 as events
 
 from services.common.db import unit_of_work
-from services.common.errors import AlreadyExists, FailedPrecondition, NotFound, Violations
+from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Violations
 from services.common.text_fields import check_line
 from services.rewards import codes, codes_store, domain, paging
 from services.rewards.codes import CodeRow
@@ -148,6 +148,9 @@ class CodesApplication:
                 if _terms(previous) != _terms(request):
                     raise AlreadyExists("idempotency_key: already used for a different campaign")
                 return previous, True
+            # Checked for a new campaign only: a retry of one created before its end still answers it.
+            if request.valid_until is not None and request.valid_until <= campaign.created_at:
+                raise InvalidArgument.single("valid_until", "must be in the future: no code could be used")
             await codes_store.insert_campaign(connection, campaign, request.idempotency_key)
             await _generate(connection, campaign)
         return campaign, False

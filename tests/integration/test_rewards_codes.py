@@ -6,7 +6,7 @@ import asyncio
 import base64
 import uuid
 from collections import Counter
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 import grpc
 import pytest
@@ -214,6 +214,25 @@ async def test_campaign_requests_are_validated_field_by_field(rewards_world: Rew
     for field in ("code_count", "uses_per_code", "value.percent_off"):
         assert field in (invalid.value.details() or "")
     assert await rewards_world.rewards_pool.fetchval("SELECT count(*) FROM promo_campaigns") == 0
+
+
+async def test_a_campaign_ending_before_it_is_created_is_refused_but_a_retry_after_its_end_still_answers(
+    rewards_world: RewardsWorld,
+) -> None:
+    ended = campaign_request(3, 1)
+    ended.valid_until.FromDatetime(datetime.now(UTC) - timedelta(minutes=1))
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await rewards_world.codes.CreatePromoCampaign(ended)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field_violations(refused.value) == {"valid_until": "must be in the future: no code could be used"}
+    assert await rewards_world.rewards_pool.fetchval("SELECT count(*) FROM promo_campaigns") == 0
+
+    ending = campaign_request(3, 1)
+    ending.valid_until.FromDatetime(datetime.now(UTC) + timedelta(seconds=2))
+    created = (await rewards_world.codes.CreatePromoCampaign(ending)).campaign
+    await asyncio.sleep(2.5)
+    again = await rewards_world.codes.CreatePromoCampaign(ending)  # a retry after the campaign ended
+    assert (again.campaign.campaign_id, again.duplicate) == (created.campaign_id, True)
 
 
 async def test_bad_fields_are_named_together_and_currencies_are_iso_4217(rewards_world: RewardsWorld) -> None:

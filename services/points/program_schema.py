@@ -232,8 +232,8 @@ def _values(section: Section, key: str) -> frozenset[str]:
         if not isinstance(value, str):
             # YAML reads an unquoted yes, no, on, off or 123 as a boolean or a number.
             section.violations.add(path, f"must be text of 1-{MAX_TEXT} characters (quote it: {value!r} is not text)")
-        elif not value:
-            section.violations.add(path, f"must be text of 1-{MAX_TEXT} characters")
+        elif not value or (not value.strip() and not section.lenient):
+            section.violations.add(path, f"must be text of 1-{MAX_TEXT} characters, not blank")
         else:
             # As a purchase's SKUs, categories and channel are: a value they cannot hold would never match.
             if not section.lenient:

@@ -231,6 +231,7 @@ def test_add_months_keeps_the_day_or_takes_the_last_of_the_month() -> None:
         (with_rule(multiplier=2, match={"skus": "a"}), "earning.rules[1].match.skus"),
         (with_rule(multiplier=2, match={"skus": []}), "earning.rules[1].match.skus"),
         (with_rule(multiplier=2, match={"categories": ["ok", 7]}), "earning.rules[1].match.categories[1]"),
+        (with_rule(multiplier=2, match={"skus": ["ok", " "]}), "earning.rules[1].match.skus[1]"),  # no SKU is blank
         (with_rule(multiplier=2, match={"min_spend": 10.001}), "earning.rules[1].match.min_spend"),
         (with_rule(multiplier=2, match={"min_spend": -1}), "earning.rules[1].match.min_spend"),
         (with_rule(multiplier=2, match={"min_spend": {"EUR": 5}}), "earning.rules[1].match.min_spend.EUR"),

@@ -67,14 +67,16 @@ async def pool_with(migrated_pool: PoolFactory, text: str) -> asyncpg.Pool:
     return pool
 
 
-@pytest.fixture
-async def debt_pool(migrated_pool: PoolFactory) -> AsyncIterator[asyncpg.Pool]:
-    yield await pool_with(migrated_pool, program("debt"))
+@pytest.fixture(params=["debt", "negative_balance"])
+async def ledger_pool(request: pytest.FixtureRequest, migrated_pool: PoolFactory) -> AsyncIterator[asyncpg.Pool]:
+    """A points database under a program whose refunds follow each `spent_points` policy in turn."""
+    yield await pool_with(migrated_pool, program(request.param))
 
 
-@pytest.fixture
-async def negative_pool(migrated_pool: PoolFactory) -> AsyncIterator[asyncpg.Pool]:
-    yield await pool_with(migrated_pool, program("negative_balance"))
+@pytest.fixture(params=["debt", "negative_balance"])
+async def referral_pool(request: pytest.FixtureRequest, migrated_pool: PoolFactory) -> AsyncIterator[asyncpg.Pool]:
+    """The same, under a program that pays a referral bonus."""
+    yield await pool_with(migrated_pool, program(request.param, referral=True))
 
 
 async def check(member: Member) -> None:
@@ -261,41 +263,15 @@ HOLDS_RUN_OUT_OVER_A_DEBT = [
 @SETTINGS
 @given(sequence=operations)
 @example(sequence=HOLDS_RUN_OUT_OVER_A_DEBT)
-async def test_over_time_under_debt_the_books_balance(
-    debt_pool: asyncpg.Pool, clock: Clock, sequence: list[tuple[object, ...]]
+async def test_over_time_the_books_balance(
+    ledger_pool: asyncpg.Pool, clock: Clock, sequence: list[tuple[object, ...]]
 ) -> None:
-    await run(debt_pool, clock, sequence)
+    await run(ledger_pool, clock, sequence)
 
 
 @SETTINGS
 @given(sequence=operations)
-async def test_over_time_under_negative_balance_the_books_balance(
-    negative_pool: asyncpg.Pool, clock: Clock, sequence: list[tuple[object, ...]]
+async def test_a_referred_member_over_time_the_books_balance(
+    referral_pool: asyncpg.Pool, clock: Clock, sequence: list[tuple[object, ...]]
 ) -> None:
-    await run(negative_pool, clock, sequence)
-
-
-@pytest.fixture
-async def referral_debt_pool(migrated_pool: PoolFactory) -> AsyncIterator[asyncpg.Pool]:
-    yield await pool_with(migrated_pool, program("debt", referral=True))
-
-
-@pytest.fixture
-async def referral_negative_pool(migrated_pool: PoolFactory) -> AsyncIterator[asyncpg.Pool]:
-    yield await pool_with(migrated_pool, program("negative_balance", referral=True))
-
-
-@SETTINGS
-@given(sequence=operations)
-async def test_a_referred_member_under_debt_the_books_balance(
-    referral_debt_pool: asyncpg.Pool, clock: Clock, sequence: list[tuple[object, ...]]
-) -> None:
-    await run(referral_debt_pool, clock, sequence, referred=True)
-
-
-@SETTINGS
-@given(sequence=operations)
-async def test_a_referred_member_under_negative_balance_the_books_balance(
-    referral_negative_pool: asyncpg.Pool, clock: Clock, sequence: list[tuple[object, ...]]
-) -> None:
-    await run(referral_negative_pool, clock, sequence, referred=True)
+    await run(referral_pool, clock, sequence, referred=True)

@@ -15,6 +15,13 @@ from tests.integration.support import run_cli
 __all__ = ["intake"]
 
 
+async def registered_with_key(capsys: pytest.CaptureFixture[str], partner_id: str, name: str, kind: str) -> str:
+    """Register a partner and issue its key with the CLI; returns the key it printed."""
+    assert await run_cli("partner", "register", partner_id, name, "--kind", kind) == 0
+    assert await run_cli("partner", "key", partner_id) == 0
+    return capsys.readouterr().out.rsplit(" ", 1)[-1].strip()
+
+
 async def test_partners_are_administered_and_reported_from_the_command_line(
     points_address: str,
     channel: grpc.aio.Channel,
@@ -24,11 +31,10 @@ async def test_partners_are_administered_and_reported_from_the_command_line(
 ) -> None:
     monkeypatch.setenv("LOYALTY_POINTS_ADDRESS", points_address)
     partner_id = new_id("car").lower()
-    assert await run_cli("partner", "register", partner_id, "Rent-a-Car", "--kind", "car") == 0
+    key = await registered_with_key(capsys, partner_id, "Rent-a-Car", "car")
     rate = ("partner", "rate", partner_id, "USD", "2.5", "--from", "2020-01-01", "--rounding", "half_up")
     assert await run_cli(*rate) == 0
-    assert await run_cli("partner", "key", partner_id) == 0
-    key = capsys.readouterr().out.rsplit(" ", 1)[-1].strip()
+    capsys.readouterr()
     member = await enroll(channel)
     rental = pb.AccrualRecord(
         partner_transaction_id="r1",
@@ -60,9 +66,7 @@ async def test_a_day_of_many_units_is_reported_page_by_page(
     monkeypatch.setenv("LOYALTY_POINTS_ADDRESS", points_address)
     monkeypatch.setattr(partner_application, "MAX_RECONCILIATION_PAGE", 10)
     partner_id = new_id("air").lower()
-    assert await run_cli("partner", "register", partner_id, "Sky Air", "--kind", "airline") == 0
-    assert await run_cli("partner", "key", partner_id) == 0
-    key = capsys.readouterr().out.rsplit(" ", 1)[-1].strip()
+    key = await registered_with_key(capsys, partner_id, "Sky Air", "airline")
     member = await enroll(channel)
     shifted = [
         pb.AccrualRecord(

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass
 
 import asyncpg
 from loyalty.events.v1 import points_pb2 as events
 
+from services.common import page_tokens
 from services.common.db import unit_of_work
 from services.common.errors import AlreadyExists, DomainError, InvalidArgument, NotFound
 from services.common.events import new_envelope, timestamp
@@ -118,23 +117,21 @@ class PointsApplication:
         limit = page_size or DEFAULT_PAGE_SIZE
         async with self._pool.acquire() as connection:
             rows = await store.list_entries(
-                connection, member_id, before_seq=_decode_page_token(page_token), limit=limit + 1
+                connection, member_id, before_seq=_before_seq(member_id, page_token), limit=limit + 1
             )
-        next_token = _encode_page_token(rows[limit - 1].seq) if len(rows) > limit else ""
+        next_token = page_tokens.issue([member_id], [str(rows[limit - 1].seq)]) if len(rows) > limit else ""
         return EntriesPage(rows[:limit], next_token)
 
 
-def _encode_page_token(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"seq:{seq}".encode()).decode()
+# Ledger positions are bigint.
+MAX_SEQ = 2**63 - 1
 
 
-def _decode_page_token(token: str) -> int | None:
-    if not token:
+def _before_seq(member_id: str, page_token: str) -> int | None:
+    """The ledger position (entries before it) a ListLedgerEntries token names; None for the first page."""
+    position = page_tokens.read(page_token, [member_id], size=1)
+    if position is None:
         return None
-    try:
-        prefix, _, value = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
-        if prefix == "seq" and value.isdigit():
-            return int(value)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        pass
-    raise InvalidArgument.single("page_token", "is not a token returned by ListLedgerEntries")
+    if not (position[0].isascii() and position[0].isdigit() and int(position[0]) <= MAX_SEQ):
+        raise InvalidArgument.single("page_token", page_tokens.NOT_A_TOKEN)
+    return int(position[0])

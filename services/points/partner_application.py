@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import re
 import secrets
 import uuid
@@ -13,6 +11,7 @@ from decimal import Decimal, InvalidOperation
 
 import asyncpg
 
+from services.common import page_tokens
 from services.common.auth import PARTNER_KEY_PREFIX
 from services.common.db import unit_of_work
 from services.common.errors import AlreadyExists, InvalidArgument, NotFound, Violations, required_as
@@ -140,7 +139,7 @@ class PartnerApplication:
         if not 0 <= page_size <= MAX_RECONCILIATION_PAGE:
             raise InvalidArgument.single("page_size", f"must be 0-{MAX_RECONCILIATION_PAGE} (0 for the most)")
         limit = page_size or MAX_RECONCILIATION_PAGE
-        after = _line_after(page_token)
+        after = _line_after(partner_id, day, page_token)
         async with self._pool.acquire() as connection:
             await _view(connection, partner_id)
             lines = await partners_store.control_totals(
@@ -149,20 +148,13 @@ class PartnerApplication:
         if len(lines) <= limit:
             return lines, ""
         last = lines[limit - 1]
-        return lines[:limit], base64.urlsafe_b64encode(json.dumps([last.status, last.unit]).encode()).decode()
+        return lines[:limit], page_tokens.issue([partner_id, day], [last.status, last.unit])
 
 
-def _line_after(page_token: str) -> tuple[str, str] | None:
+def _line_after(partner_id: str, day: str, page_token: str) -> tuple[str, str] | None:
     """The (status, unit) a page token names the line before; None for the first page."""
-    if not page_token:
-        return None
-    try:
-        status, unit = json.loads(base64.urlsafe_b64decode(page_token.encode()))
-        if isinstance(status, str) and isinstance(unit, str):
-            return status, unit
-    except (ValueError, TypeError, UnicodeDecodeError):
-        pass
-    raise InvalidArgument.single("page_token", "is not a token from a previous page")
+    position = page_tokens.read(page_token, [partner_id, day], size=2)
+    return None if position is None else (position[0], position[1])
 
 
 async def _view(connection: asyncpg.Connection, partner_id: str) -> PartnerView:

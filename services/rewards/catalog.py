@@ -74,16 +74,18 @@ class CatalogApplication:
     ) -> tuple[list[Reward], str]:
         """A page of rewards and the next page's token; with `member_id`, only what it can redeem now."""
         limit = paging.page_size(page_size, default=100, maximum=500)
-        after = paging.position(page_token)
         if member_id:
             require_member_id(member_id)
+        listing = [member_id, str(include_archived)]
+        after = paging.position(page_token, listing)
         available = await self._points.available(member_id) if member_id else 0
         now = domain.utc_now()
         async with self._pool.acquire() as connection:
             page = await catalog_store.list_rewards(
                 connection, after=after, limit=limit, active_only=bool(member_id) or not include_archived
             )
-            next_token = paging.token_after(page[-1].created_at, page[-1].reward_id) if len(page) == limit else ""
+            last = page[-1] if len(page) == limit else None
+            next_token = paging.token_after(listing, last.created_at, last.reward_id) if last else ""
             if not member_id:
                 return page, next_token
             ladder = await catalog_store.ladder(connection)

@@ -9,6 +9,7 @@ from datetime import datetime
 import asyncpg
 from loyalty.events.v1 import rewards_pb2 as events
 
+from services.common import page_tokens
 from services.common.db import unit_of_work
 from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Violations
 from services.common.text_fields import check_line
@@ -158,16 +159,17 @@ class CodesApplication:
     async def promo_codes(self, campaign_id: str, page_size: int, page_token: str) -> tuple[list[str], str]:
         violations = Violations()
         paging.check_id(violations, "campaign_id", campaign_id)
-        if page_token and not codes.is_generated(page_token):
-            violations.add("page_token", "is not a token from a previous page")
         violations.raise_if_any()
         parsed = uuid.UUID(campaign_id)
+        after = page_tokens.read(page_token, [str(parsed)], size=1)
+        if after is not None and not codes.is_generated(after[0]):
+            raise InvalidArgument.single("page_token", page_tokens.NOT_A_TOKEN)
         limit = paging.page_size(page_size, default=1000, maximum=10_000)
         async with self._pool.acquire() as connection:
             if not await codes_store.campaign_exists(connection, parsed):
                 raise NotFound(f"campaign_id: no campaign {campaign_id!r}")
-            page = await codes_store.promo_codes(connection, parsed, page_token, limit)
-        return page, page[-1] if len(page) == limit else ""
+            page = await codes_store.promo_codes(connection, parsed, after[0] if after else "", limit)
+        return page, page_tokens.issue([str(parsed)], [page[-1]]) if len(page) == limit else ""
 
 
 async def _generate(connection: asyncpg.Connection, campaign: Campaign) -> None:

@@ -1,11 +1,12 @@
-"""Page sizes and opaque page tokens (the sort key of the last item) for list calls."""
+"""Page sizes and page tokens (the sort key of the last item) for list calls, and the service's ids."""
 
 from __future__ import annotations
 
-import base64
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from services.common import page_tokens
 from services.common.errors import InvalidArgument, Violations
 
 
@@ -15,23 +16,23 @@ def page_size(requested: int, *, default: int, maximum: int) -> int:
     return requested or default
 
 
-def token_after(created_at: datetime, item_id: str) -> str:
-    return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{item_id}".encode()).decode()
+def token_after(listing: Sequence[str], created_at: datetime, item_id: str) -> str:
+    return page_tokens.issue(listing, [created_at.isoformat(), item_id])
 
 
-def position(token: str) -> tuple[datetime, uuid.UUID] | None:
-    """Where the page after `token` starts; None for the first page."""
-    if not token:
+def position(token: str, listing: Sequence[str]) -> tuple[datetime, uuid.UUID] | None:
+    """Where the page after `token` starts in `listing` (its arguments); None for the first page."""
+    parts = page_tokens.read(token, listing, size=2)
+    if parts is None:
         return None
     try:
-        moment, item_id = base64.urlsafe_b64decode(token.encode()).decode().split("|")
         # In UTC, as tokens are made: a time at the calendar's edge with an offset is past what the database takes.
-        after = datetime.fromisoformat(moment)
+        after = datetime.fromisoformat(parts[0])
         if after.tzinfo is None:
             raise ValueError("a token's time has its offset")
-        return after.astimezone(UTC), uuid.UUID(item_id)
+        return after.astimezone(UTC), uuid.UUID(parts[1])
     except (ValueError, OverflowError):
-        raise InvalidArgument.single("page_token", "is not a token from a previous page") from None
+        raise InvalidArgument.single("page_token", page_tokens.NOT_A_TOKEN) from None
 
 
 def _id_problem(value: str) -> str | None:

@@ -188,9 +188,9 @@ class RedemptionApplication:
         require_member_id(member_id)
         limit = paging.page_size(page_size, default=100, maximum=500)
         async with self._pool.acquire() as connection:
-            rows = await store.list_for_member(connection, member_id, paging.position(page_token), limit)
+            rows = await store.list_for_member(connection, member_id, paging.position(page_token, [member_id]), limit)
         last = rows[-1] if len(rows) == limit else None
-        return rows, paging.token_after(last.created_at, last.redemption_id) if last else ""
+        return rows, paging.token_after([member_id], last.created_at, last.redemption_id) if last else ""
 
     # -- the steps -----------------------------------------------------------------------------
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 import grpc
 import pytest
 from loyalty.points.v1 import partners_pb2 as pb
@@ -10,7 +12,7 @@ from loyalty.points.v1 import partners_pb2_grpc
 from services.points import partner_application
 from tests.integration.partner_support import TODAY, auth, enroll, intake
 from tests.integration.points_ledger_support import new_id
-from tests.integration.support import run_cli
+from tests.integration.support import field_violations, run_cli
 
 __all__ = ["intake"]
 
@@ -95,6 +97,12 @@ async def test_a_day_of_many_units_is_reported_page_by_page(
 
     assert await run_cli("partner", "report", partner_id, TODAY, "--csv") == 0
     assert capsys.readouterr().out.splitlines()[1:] == [f"invalid,U{index:02d},1,0,0" for index in range(25)]
-    with pytest.raises(grpc.aio.AioRpcError) as refused:
-        await admin.GetReconciliation(pb.GetReconciliationRequest(partner_id=partner_id, day=TODAY, page_token="x"))
-    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    first = pb.GetReconciliationRequest(partner_id=partner_id, day=TODAY, page_size=10)
+    first_page = await admin.GetReconciliation(first)
+    # A token of today's listing names no line of another day's: refused, not read part-way.
+    yesterday = (date.fromisoformat(TODAY) - timedelta(days=1)).isoformat()
+    for day, token in [(TODAY, "x"), (yesterday, first_page.next_page_token)]:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await admin.GetReconciliation(pb.GetReconciliationRequest(partner_id=partner_id, day=day, page_token=token))
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert set(field_violations(refused.value)) == {"page_token"}

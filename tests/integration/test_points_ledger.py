@@ -316,6 +316,16 @@ async def test_entries_are_paged_newest_first(app: PointsApplication) -> None:
     assert [e.points for e in (await app.entries(member_id, 0, "")).entries] == seen
 
 
+async def test_a_page_token_of_another_members_ledger_is_refused(app: PointsApplication) -> None:
+    member_id, other_id = await enrolled(app), await enrolled(app)
+    for units in range(1, 4):
+        await app.record_purchase(purchase_for(member_id, units * 100))
+    token = (await app.entries(member_id, 1, "")).next_page_token
+    with pytest.raises(InvalidArgument) as caught:
+        await app.entries(other_id, 1, token)
+    assert [v.field for v in caught.value.violations] == ["page_token"]
+
+
 @pytest.mark.parametrize(
     ("size", "token", "field"), [(-1, "", "page_size"), (501, "", "page_size"), (2, "x!", "page_token")]
 )

@@ -13,6 +13,7 @@ from services.common.errors import InvalidArgument
 from services.common.events import timestamp
 from services.common.member_tiers import tier_of
 from tests.integration.rewards_support import RewardsWorld, reward_spec
+from tests.integration.support import field_violations
 
 
 async def test_a_reward_is_created_read_back_updated_and_archived(rewards_world: RewardsWorld) -> None:
@@ -77,6 +78,12 @@ async def test_listing_for_a_member_shows_only_what_it_can_redeem_now(rewards_wo
         pb.ListRewardsRequest(page_size=4, page_token=everything.next_page_token)
     )
     assert len(everything.rewards) + len(rest.rewards) == 6 and not rest.next_page_token
+    # The token of the whole catalog's listing is no position in the member's: refused, not read part-way.
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await rewards_world.catalog.ListRewards(
+            pb.ListRewardsRequest(member_id=member_id, page_token=everything.next_page_token)
+        )
+    assert set(field_violations(refused.value)) == {"page_token"}
 
 
 async def test_cancelling_returns_points_and_stock_and_voids_the_code(rewards_world: RewardsWorld) -> None:

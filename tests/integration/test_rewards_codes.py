@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import uuid
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
@@ -13,6 +12,7 @@ import pytest
 from loyalty.rewards.v1 import catalog_pb2, rewards_pb2
 from loyalty.rewards.v1 import codes_pb2 as pb
 
+from services.common import page_tokens
 from services.rewards.codes import ALPHABET
 from services.rewards.codes_store import withdraw
 from services.rewards.perks import BirthdayJob
@@ -264,7 +264,7 @@ async def test_bad_fields_are_named_together_and_currencies_are_iso_4217(rewards
         (rewards_world.rewards.CancelRedemption(rewards_pb2.CancelRedemptionRequest()), {"redemption_id", "reason"})
     )
     calls.append((rewards_world.catalog.AddPartnerCodes(catalog_pb2.AddPartnerCodesRequest()), {"reward_id", "codes"}))
-    ancient = base64.urlsafe_b64encode(f"0001-01-01T00:00:00+05:00|{uuid.uuid4()}".encode()).decode()
+    ancient = page_tokens.issue(["", "False"], ["0001-01-01T00:00:00+05:00", str(uuid.uuid4())])
     # A time the database could not take once in UTC: the token was not made here.
     listed_after = catalog_pb2.ListRewardsRequest(page_token=ancient)
     calls.append((rewards_world.catalog.ListRewards(listed_after), {"page_token"}))

@@ -17,42 +17,12 @@ from loyalty.points.v1 import points_pb2 as pb
 from services.common.errors import InvalidArgument
 from services.points import domain, store
 from services.points.api import entry_message, member_message, purchase_from
-from services.points.application import _decode_page_token, _encode_page_token
 
 WHEN = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
 def b64(text: bytes) -> str:
     return base64.urlsafe_b64encode(text).decode()
-
-
-@pytest.mark.parametrize("seq", [0, 1, 42, 2**63 - 1])
-def test_page_token_round_trip(seq: int) -> None:
-    assert _decode_page_token(_encode_page_token(seq)) == seq
-
-
-def test_empty_page_token_means_the_first_page() -> None:
-    assert _decode_page_token("") is None
-
-
-@pytest.mark.parametrize(
-    "token",
-    [
-        "garbage!!",
-        "abc",  # bad padding
-        b64(b"seq:"),
-        b64(b"seq:-1"),
-        b64(b"seq:12x"),
-        b64(b"seq:\xc2\xb2"),  # a superscript two: isdigit() but not int()
-        b64(b"pos:12"),
-        b64(b"12"),
-        b64(b"\xff\xfe:1"),
-    ],
-)
-def test_invalid_page_token_names_page_token(token: str) -> None:
-    with pytest.raises(InvalidArgument) as caught:
-        _decode_page_token(token)
-    assert [v.field for v in caught.value.violations] == ["page_token"]
 
 
 def test_record_purchase_request_translates_to_the_domain() -> None:

@@ -47,7 +47,7 @@ class PurchaseResult:
     duplicate: bool
     balance: int
     terms: purchases_store.RecordedTerms
-    # How the points were earned; a repeat of a purchase that earned nothing has none (no entry keeps them).
+    # How the points were earned; none for a repeat of a purchase that earned nothing before migration 033.
     breakdown: tuple[EarnComponent, ...]
 
 
@@ -249,11 +249,21 @@ async def _repeat_of(
         return AlreadyExists(f"purchase_id: already recorded with a different {differing}")
     entry = await store.get_entry(connection, previous.entry_id) if previous.entry_id else None
     terms = await purchases_store.recorded_terms(connection, previous.purchase_id)
-    breakdown = tuple(EarnComponent(**component) for component in json.loads(entry.breakdown)) if entry else ()
+    breakdown = _breakdown_of(previous, entry)
     # The balance first answered, not the member's now. A purchase recorded before migration 027 kept none: its
     # repeat answers the balance now, as every repeat did then.
     balance = member.balance if previous.balance_after is None else previous.balance_after
     return PurchaseResult(previous.points_earned, entry, True, balance, terms, breakdown)
+
+
+def _breakdown_of(previous: purchases_store.PurchaseRow, entry: store.EntryRow | None) -> tuple[EarnComponent, ...]:
+    """The breakdown first answered: its entry keeps it, or the purchase itself when it earned nothing (no entry)."""
+    kept = entry.breakdown if entry is not None else previous.breakdown
+    if kept is None:
+        # Earned nothing before migration 033, which kept it nowhere. Pricing it again would not give it back: a
+        # daily cap would count the day's purchases and refunds as they stand now.
+        return ()
+    return tuple(EarnComponent(**component) for component in json.loads(kept))
 
 
 def _terms(priced: pricing.Priced) -> purchases_store.RecordedTerms:

@@ -18,7 +18,7 @@ from services.points.store import ENTRY_COLUMNS, MEMBER_COLUMNS, EntryRow, Membe
 
 _PURCHASE_COLUMNS = (
     "purchase_id, member_id, points_earned, entry_id, amount_minor, currency_code, channel, line_items::text,"
-    " balance_after"
+    " balance_after, breakdown::text"
 )
 
 
@@ -35,6 +35,9 @@ class PurchaseRow:
     line_items: str
     # The balance the purchase was first answered with; None for purchases recorded before migration 027.
     balance_after: int | None = None
+    # How a purchase that earned nothing was priced, as jsonb keeps it: no entry keeps it for the purchase. None
+    # when its entry keeps it, and for purchases that earned nothing before migration 033.
+    breakdown: str | None = None
 
     def difference_from(self, purchase: Purchase) -> str | None:
         """The first detail `purchase` gives otherwise than this record of its id, or None when it is a resend.
@@ -103,13 +106,13 @@ async def lock_buyers(
                                                                 'referral:' || b.member_id || ':referrer')))
             SELECT {", ".join(f"m.{c.strip()}" for c in MEMBER_COLUMNS.split(","))},
                    i.purchase_id, p.member_id AS purchase_member_id, p.points_earned, p.entry_id, p.amount_minor,
-                   p.currency_code, p.channel, p.line_items, p.balance_after
+                   p.currency_code, p.channel, p.line_items, p.balance_after, p.breakdown
               FROM locking l
               JOIN members m ON m.member_id = l.member_id
               LEFT JOIN input i ON i.member_id = m.member_id
               LEFT JOIN LATERAL (
                   SELECT member_id, points_earned, entry_id, amount_minor, currency_code, channel, line_items::text,
-                         balance_after
+                         balance_after, breakdown::text
                     FROM purchases
                    WHERE purchase_id = i.purchase_id LIMIT 1) p ON true
              ORDER BY m.member_id
@@ -134,6 +137,7 @@ async def lock_buyers(
             fields.pop("channel"),
             fields.pop("line_items"),
             fields.pop("balance_after"),
+            fields.pop("breakdown"),
         )
         members[fields["member_id"]] = MemberRow(**fields)
         if recorded.member_id is not None:
@@ -180,12 +184,15 @@ async def insert_purchase_earnings(
                          expires_at, amount_minor, currency_code, channel, line_items, lot_id, qualifies_at,
                          balance_after)),
             -- The purchase first: only a purchase id this statement records gets an entry and a lot, so a
-            -- purchase id recorded meanwhile by a concurrent transaction writes nothing at all.
+            -- purchase id recorded meanwhile by a concurrent transaction writes nothing at all. The breakdown
+            -- goes with the entry, or with the purchase when it earned nothing (no entry): a repeat answers it.
             purchase AS (
                 INSERT INTO purchases (purchase_id, member_id, amount_minor, currency_code, channel,
-                                       line_items, occurred_at, points_earned, entry_id, qualifies_at, balance_after)
+                                       line_items, occurred_at, points_earned, entry_id, qualifies_at, balance_after,
+                                       breakdown)
                 SELECT purchase_id, member_id, amount_minor, currency_code, channel, line_items, earned_at, points,
-                       CASE WHEN points > 0 THEN entry_id END, NULLIF(qualifies_at, earned_at), balance_after
+                       CASE WHEN points > 0 THEN entry_id END, NULLIF(qualifies_at, earned_at), balance_after,
+                       CASE WHEN points > 0 THEN NULL ELSE breakdown END
                   FROM input
                 ON CONFLICT (purchase_id) DO NOTHING
                 RETURNING purchase_id, entry_id AS recorded_entry_id),

@@ -25,6 +25,7 @@ from services.points import domain
 from services.points.api import purchase_from
 from services.points.application import PointsApplication
 from services.points.consumers import purchases_consumer
+from services.points.earning import EarnComponent
 from services.points.program_application import ProgramApplication
 from services.points.refunds import RefundApplication
 from tests.integration.points_ledger_support import entries_written
@@ -111,6 +112,24 @@ async def test_a_purchase_over_kafka_earns_like_one_over_grpc_and_only_once(
     # The balance it was recorded with: the JSON purchase came after it on the member's partition.
     assert (again.duplicate, again.points_earned, again.balance) == (True, 84, 84)
     assert await pool.fetchval("SELECT count(*) FROM outbox WHERE event_type = 'loyalty.events.v1.PointsEarned'") == 2
+
+
+async def test_a_purchase_over_kafka_that_earned_nothing_answers_its_breakdown_when_repeated(
+    member: str, app: PointsApplication, pool: asyncpg.Pool, consumer: EventConsumer, producer: AIOKafkaProducer
+) -> None:
+    """The first result is what the consumer recorded; a repeat over gRPC answers its breakdown as it would for a
+    purchase first recorded over gRPC, though no ledger entry keeps it."""
+    over_kafka = purchase_made(member, f"order-{uuid.uuid4().hex[:8]}", 50)
+    await send(producer, over_kafka)
+    async with running(consumer.run):
+        await eventually(lambda: applied(pool, consumer, over_kafka), what="the purchase")
+
+    again = await app.record_purchase(purchase_from(_payload(over_kafka)))
+
+    assert (again.duplicate, again.points_earned, again.entry) == (True, 0, None)
+    assert again.breakdown == (
+        EarnComponent("base", 0, f"2 points per USD on 0 whole units of purchase {_purchase_id(over_kafka)}"),
+    )
 
 
 async def test_refused_purchases_are_dead_lettered_with_the_field_and_write_nothing(

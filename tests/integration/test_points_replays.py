@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import asyncpg
+import grpc
 import pytest
+from loyalty.common.v1 import common_pb2
+from loyalty.points.v1 import points_pb2 as pb
+from loyalty.points.v1 import points_pb2_grpc, program_pb2, program_pb2_grpc
 
+from services.common.db import create_pool
 from services.common.errors import AlreadyExists, InvalidArgument
+from services.common.events import timestamp
+from services.common.migrations import apply, service_migrations
 from services.points.application import PointsApplication
 from services.points.domain import Money, Purchase, Refund
 from services.points.ledger_application import LedgerApplication
@@ -99,3 +107,90 @@ async def test_a_refund_id_reused_for_another_refund_names_the_field_and_a_repea
 
     assert (again.duplicate, again.refund) == (True, first.refund)
     assert await books(pool, LedgerApplication(pool), member_id) == before
+
+
+PER_DAY_CAP = """
+id: capped
+effective_from: 2020-01-01
+currency: USD
+earning:
+  base_rates: {USD: 10}
+  caps: {per_day: 1000}
+"""
+
+
+async def record_twice(
+    points: points_pb2_grpc.PointsServiceStub, member_id: str, amount_minor: int
+) -> tuple[pb.RecordPurchaseResponse, pb.RecordPurchaseResponse]:
+    request = pb.RecordPurchaseRequest(
+        purchase_id=new_id("p"),
+        member_id=member_id,
+        amount=common_pb2.Money(amount_minor=amount_minor, currency_code="USD"),
+        occurred_at=timestamp(datetime.now(UTC)),
+    )
+    return await points.RecordPurchase(request), await points.RecordPurchase(request)
+
+
+def as_repeat(first: pb.RecordPurchaseResponse) -> pb.RecordPurchaseResponse:
+    repeat = pb.RecordPurchaseResponse()
+    repeat.CopyFrom(first)
+    repeat.duplicate = True
+    return repeat
+
+
+async def test_a_repeated_purchase_that_earned_nothing_answers_its_breakdown_again(channel: grpc.aio.Channel) -> None:
+    """No ledger entry keeps the breakdown of a purchase below one whole unit: its repeat still answers it."""
+    points = points_pb2_grpc.PointsServiceStub(channel)
+    member_id = new_id("m")
+    await points.EnrollMember(pb.EnrollMemberRequest(member_id=member_id))
+
+    first, again = await record_twice(points, member_id, 50)
+
+    assert [(c.source, c.points) for c in first.breakdown] == [("base", 0)]
+    assert again == as_repeat(first)
+
+
+async def test_a_repeated_purchase_the_daily_cap_took_to_nothing_answers_the_cap_again(
+    channel: grpc.aio.Channel,
+) -> None:
+    points = points_pb2_grpc.PointsServiceStub(channel)
+    await program_pb2_grpc.ProgramServiceStub(channel).ApplyProgram(
+        program_pb2.ApplyProgramRequest(definition=PER_DAY_CAP)
+    )
+    member_id = new_id("m")
+    await points.EnrollMember(pb.EnrollMemberRequest(member_id=member_id))
+    await record_twice(points, member_id, 100_00)  # the day's 1000 points
+
+    first, again = await record_twice(points, member_id, 10_00)
+
+    assert [(c.source, c.points) for c in first.breakdown] == [("base", 100), ("cap:per_day", -100)]
+    assert again == as_repeat(first)
+
+
+async def test_a_purchase_that_earned_nothing_before_its_breakdown_was_kept_answers_none_when_repeated(
+    create_database: Callable[[], Awaitable[str]],
+) -> None:
+    """Before migration 033 no row kept the breakdown of a purchase that earned nothing, and it is not invented:
+    such a purchase stays as it was, and its repeat answers an empty breakdown, as it did then."""
+    url = await create_database()
+    migrations = service_migrations("points")
+    connection = await asyncpg.connect(url)
+    try:
+        await apply(connection, [m for m in migrations if not (m.component == "points" and m.version >= 33)])
+        await connection.execute(
+            """INSERT INTO members (member_id, tier) VALUES ('ada', 'base');
+               INSERT INTO purchases (purchase_id, member_id, amount_minor, currency_code, occurred_at,
+                                      points_earned, balance_after)
+                    VALUES ('small', 'ada', 50, 'USD', now(), 0, 0)"""
+        )
+        await apply(connection, migrations)
+    finally:
+        await connection.close()
+    pool = await create_pool(url, min_size=1, max_size=2)
+    try:
+        small = Purchase("small", "ada", Money(50, "USD"), (), datetime.now(UTC), "")
+        again = await PointsApplication(pool, 2).record_purchase(small)
+    finally:
+        await pool.close()
+
+    assert (again.duplicate, again.points_earned, again.balance, again.breakdown) == (True, 0, 0, ())

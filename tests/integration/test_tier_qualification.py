@@ -220,8 +220,10 @@ async def test_qualification_reads_the_windows_rows_not_the_members_history(
         member_id,
     )
     await pool.execute(
-        f"""INSERT INTO purchases (purchase_id, member_id, amount_minor, currency_code, occurred_at, points_earned)
-            SELECT 'old-' || i, $1, 10000, $2, {LONG_AGO}, 0 FROM generate_series(1, {HISTORY}) AS i""",
+        # Earning nothing, each keeps its breakdown itself (no entry keeps it): purchases_breakdown_kept_once.
+        f"""INSERT INTO purchases (purchase_id, member_id, amount_minor, currency_code, occurred_at, points_earned,
+                                   breakdown)
+            SELECT 'old-' || i, $1, 10000, $2, {LONG_AGO}, 0, '[]' FROM generate_series(1, {HISTORY}) AS i""",
         member_id,
         in_force.currency,
     )

@@ -12,7 +12,7 @@ import grpc
 import uvloop
 from aiokafka.errors import KafkaError, UnknownError
 
-from services.client import add_client_commands
+from services.client import ArgumentRefused, add_client_commands
 from services.common.doctor import add_doctor_command
 from services.common.health_cli import add_health_command
 from services.common.migrations import migrate
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         result: int = args.run(args)
-    except SettingsError as error:
+    except (SettingsError, ArgumentRefused) as error:
         print(f"loyalty: {error}", file=sys.stderr)
         return 2
     except grpc.aio.AioRpcError as error:

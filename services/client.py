@@ -9,10 +9,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, localcontext
 
 import grpc
 from aiokafka import AIOKafkaProducer
@@ -67,15 +68,34 @@ def points_channel() -> grpc.aio.Channel:
     return grpc_channel(client_address("points", os.environ), grpc_tls_settings(os.environ))
 
 
+class ArgumentRefused(ValueError):
+    """A command-line argument the command cannot use; the message names it. The command exits 2, as argparse's
+    own refusals do."""
+
+
+# Digits with an optional fraction, as the gRPC API's decimal fields take them (partner amounts, conversion rates):
+# Decimal() alone also reads "inf", "nan", "1e3" and "1_000". A sign is let through for the service to refuse
+# a negative amount with its own reason.
+_PLAIN_DECIMAL = re.compile(r"-?([0-9]+(\.[0-9]*)?|\.[0-9]+)")
+# Money.amount_minor is an int64.
+_MAX_MINOR = 2**63 - 1
+
+
 def money(amount: str, currency: str) -> Money:
+    """The `amount` argument, in currency units, as Money in `currency`; ArgumentRefused naming what is wrong."""
     if refusal := currency_refusal(currency):
-        raise SystemExit(f"loyalty: currency {refusal}")
-    try:
-        minor = Decimal(amount).scaleb(minor_unit_exponent(currency))
-    except InvalidOperation:
-        raise SystemExit(f"loyalty: amount {amount!r} is not a number") from None
+        raise ArgumentRefused(f"currency {refusal}")
+    if not _PLAIN_DECIMAL.fullmatch(amount):
+        raise ArgumentRefused(f"amount {amount!r} is not a plain decimal amount like 42.50")
+    exponent = minor_unit_exponent(currency)
+    # As many digits as typed: in the default 28, 1.0000000000000000000000000001 would round to 1.00 and pass.
+    with localcontext(prec=len(amount) + exponent):
+        minor = Decimal(amount).scaleb(exponent)
     if minor != minor.to_integral_value():
-        raise SystemExit(f"loyalty: amount {amount} has more decimals than {currency} allows")
+        raise ArgumentRefused(f"amount {amount} has more decimals than {currency} allows")
+    if abs(minor) > _MAX_MINOR:
+        limit = Decimal(_MAX_MINOR).scaleb(-exponent)
+        raise ArgumentRefused(f"amount {amount} is out of range: at most {limit} {currency} either way")
     return Money(amount_minor=int(minor), currency_code=currency)
 
 

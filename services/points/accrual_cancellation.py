@@ -94,12 +94,13 @@ class AccrualCancellations:
             )
             await accrual_store.insert_cancellation(connection, partner_id, reason, accrual, row)
             cancellation = Cancellation(row, duplicate=False)
-            await add_event(connection, POINTS_EVENTS_TOPIC, _reversed(partner_id, cancellation))
+            balance = await store.balance_of(connection, accrual.member_id)
+            await add_event(connection, POINTS_EVENTS_TOPIC, _reversed(partner_id, cancellation, balance))
             await tier_risk.check_again(connection, accrual.member_id)
             return cancellation
 
 
-def _reversed(partner_id: str, cancellation: Cancellation) -> EventEnvelope:
+def _reversed(partner_id: str, cancellation: Cancellation, balance_after: int) -> EventEnvelope:
     row = cancellation.row
     event = events.PointsReversed(
         member_id=row.member_id,
@@ -110,5 +111,6 @@ def _reversed(partner_id: str, cancellation: Cancellation) -> EventEnvelope:
         points_overdrawn=row.points_overdrawn,
         points_expired=row.points_expired,
         ledger_entry_id=str(row.entry_id) if row.entry_id else "",
+        balance_after=balance_after,
     )
     return new_envelope(event, subject=row.member_id, source=SOURCE, occurred_at=row.cancelled_at)

@@ -220,8 +220,14 @@ async def _expire(
     await lots_store.apply_entries_draws(
         connection, [(entry.entry_id, draw) for entry in entries for draw in draws[entry.member_id]]
     )
+    balances = await store.balances_of(connection, [entry.member_id for entry in entries])
     expired = [
-        events.PointsExpired(member_id=entry.member_id, points=-entry.points, ledger_entry_id=str(entry.entry_id))
+        events.PointsExpired(
+            member_id=entry.member_id,
+            points=-entry.points,
+            ledger_entry_id=str(entry.entry_id),
+            balance_after=balances[entry.member_id],
+        )
         for entry in entries
     ]
     taken = dict(repaid)

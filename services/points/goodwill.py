@@ -97,6 +97,7 @@ async def credit_goodwill(connection: asyncpg.Connection, envelope: EventEnvelop
         reason=description(payload),
         actor=payload.granted_by,
         ledger_entry_id=str(entry.entry_id),
+        balance_after=await store.balance_of(connection, payload.member_id),
     )
     envelope_out = new_envelope(adjusted, subject=payload.member_id, source=SOURCE, occurred_at=now)
     await add_event(connection, POINTS_EVENTS_TOPIC, envelope_out)

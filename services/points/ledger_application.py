@@ -194,6 +194,7 @@ class LedgerApplication:
                 points=hold.points,
                 hold_id=str(hold.hold_id),
                 ledger_entry_id=str(entry.entry_id),
+                balance_after=await store.balance_of(connection, hold.member_id),
             )
             await _emit(connection, redeemed, hold.member_id, now)
             return HoldResult(captured, "captured", entry=entry)
@@ -237,7 +238,12 @@ class LedgerApplication:
             if points > 0:
                 await settlement.settle_spent_refunds(connection, member, entry, now, overdraft_only=True)
             adjusted = events.PointsAdjusted(
-                member_id=member_id, points=points, reason=reason, actor=actor, ledger_entry_id=str(entry.entry_id)
+                member_id=member_id,
+                points=points,
+                reason=reason,
+                actor=actor,
+                ledger_entry_id=str(entry.entry_id),
+                balance_after=await store.balance_of(connection, member_id),
             )
             await _emit(connection, adjusted, member_id, now)
             return AdjustResult(entry, duplicate=False)

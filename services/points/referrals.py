@@ -127,5 +127,9 @@ async def void_if_returned(
             ledger_entry_id=str(entry.entry_id),
         )
         payloads.append((reversed_event, bonus.member_id))
+    # After every void: a member voided twice states the balance both left, in each event.
+    balances = await store.balances_of(connection, [member_id for _, member_id in payloads])
+    for reversed_event, member_id in payloads:
+        reversed_event.balance_after = balances[member_id]
     await add_events(connection, POINTS_EVENTS_TOPIC, new_envelopes(payloads, source=SOURCE, occurred_at=now))
     await referrals_store.mark_voided(connection, referee_id, refund_id)

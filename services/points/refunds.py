@@ -112,6 +112,7 @@ class RefundApplication:
             ledger_entry_id=str(taken.entry.entry_id) if taken.entry else "",
             points_overdrawn=taken.overdrawn,
             points_expired=taken.expired,
+            balance_after=await store.balance_of(connection, purchase.member_id),
         )
         envelope = new_envelope(reversed_event, subject=purchase.member_id, source=SOURCE, occurred_at=now)
         await add_event(connection, POINTS_EVENTS_TOPIC, envelope)

@@ -78,6 +78,19 @@ async def get_member(connection: asyncpg.Connection, member_id: str, *, lock: bo
     return MemberRow(**record) if record else None
 
 
+async def balances_of(connection: asyncpg.Connection, member_ids: Sequence[str]) -> dict[str, int]:
+    """The members' balances as this transaction sees them: what an event it writes states as `balance_after`
+    (the balance follows the ledger per statement, so this includes every entry written so far)."""
+    records = await connection.fetch(
+        "SELECT member_id, balance FROM members WHERE member_id = ANY($1::text[])", list(member_ids)
+    )
+    return {record["member_id"]: int(record["balance"]) for record in records}
+
+
+async def balance_of(connection: asyncpg.Connection, member_id: str) -> int:
+    return (await balances_of(connection, [member_id]))[member_id]
+
+
 async def last_active_at(connection: asyncpg.Connection, member_id: str) -> datetime | None:
     """When the member was last active or, if later, enrolled: what the inactivity policy counts from (None: no
     such member)."""

@@ -90,33 +90,37 @@ class TierAtRisk(_message.Message):
     def __init__(self, member_id: _Optional[str] = ..., tier: _Optional[str] = ..., projected_tier: _Optional[str] = ..., requalify_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., qualifying_value: _Optional[str] = ..., needed_to_keep: _Optional[str] = ...) -> None: ...
 
 class PointsRedeemed(_message.Message):
-    __slots__ = ("member_id", "points", "hold_id", "ledger_entry_id")
+    __slots__ = ("member_id", "points", "hold_id", "ledger_entry_id", "balance_after")
     MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
     POINTS_FIELD_NUMBER: _ClassVar[int]
     HOLD_ID_FIELD_NUMBER: _ClassVar[int]
     LEDGER_ENTRY_ID_FIELD_NUMBER: _ClassVar[int]
+    BALANCE_AFTER_FIELD_NUMBER: _ClassVar[int]
     member_id: str
     points: int
     hold_id: str
     ledger_entry_id: str
-    def __init__(self, member_id: _Optional[str] = ..., points: _Optional[int] = ..., hold_id: _Optional[str] = ..., ledger_entry_id: _Optional[str] = ...) -> None: ...
+    balance_after: int
+    def __init__(self, member_id: _Optional[str] = ..., points: _Optional[int] = ..., hold_id: _Optional[str] = ..., ledger_entry_id: _Optional[str] = ..., balance_after: _Optional[int] = ...) -> None: ...
 
 class PointsAdjusted(_message.Message):
-    __slots__ = ("member_id", "points", "reason", "actor", "ledger_entry_id")
+    __slots__ = ("member_id", "points", "reason", "actor", "ledger_entry_id", "balance_after")
     MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
     POINTS_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     ACTOR_FIELD_NUMBER: _ClassVar[int]
     LEDGER_ENTRY_ID_FIELD_NUMBER: _ClassVar[int]
+    BALANCE_AFTER_FIELD_NUMBER: _ClassVar[int]
     member_id: str
     points: int
     reason: str
     actor: str
     ledger_entry_id: str
-    def __init__(self, member_id: _Optional[str] = ..., points: _Optional[int] = ..., reason: _Optional[str] = ..., actor: _Optional[str] = ..., ledger_entry_id: _Optional[str] = ...) -> None: ...
+    balance_after: int
+    def __init__(self, member_id: _Optional[str] = ..., points: _Optional[int] = ..., reason: _Optional[str] = ..., actor: _Optional[str] = ..., ledger_entry_id: _Optional[str] = ..., balance_after: _Optional[int] = ...) -> None: ...
 
 class PointsReversed(_message.Message):
-    __slots__ = ("member_id", "purchase_id", "refund_id", "points_taken", "points_owed", "ledger_entry_id", "points_overdrawn", "points_expired", "partner_id", "partner_transaction_id")
+    __slots__ = ("member_id", "purchase_id", "refund_id", "points_taken", "points_owed", "ledger_entry_id", "points_overdrawn", "points_expired", "partner_id", "partner_transaction_id", "balance_after")
     MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
     PURCHASE_ID_FIELD_NUMBER: _ClassVar[int]
     REFUND_ID_FIELD_NUMBER: _ClassVar[int]
@@ -127,6 +131,7 @@ class PointsReversed(_message.Message):
     POINTS_EXPIRED_FIELD_NUMBER: _ClassVar[int]
     PARTNER_ID_FIELD_NUMBER: _ClassVar[int]
     PARTNER_TRANSACTION_ID_FIELD_NUMBER: _ClassVar[int]
+    BALANCE_AFTER_FIELD_NUMBER: _ClassVar[int]
     member_id: str
     purchase_id: str
     refund_id: str
@@ -137,17 +142,20 @@ class PointsReversed(_message.Message):
     points_expired: int
     partner_id: str
     partner_transaction_id: str
-    def __init__(self, member_id: _Optional[str] = ..., purchase_id: _Optional[str] = ..., refund_id: _Optional[str] = ..., points_taken: _Optional[int] = ..., points_owed: _Optional[int] = ..., ledger_entry_id: _Optional[str] = ..., points_overdrawn: _Optional[int] = ..., points_expired: _Optional[int] = ..., partner_id: _Optional[str] = ..., partner_transaction_id: _Optional[str] = ...) -> None: ...
+    balance_after: int
+    def __init__(self, member_id: _Optional[str] = ..., purchase_id: _Optional[str] = ..., refund_id: _Optional[str] = ..., points_taken: _Optional[int] = ..., points_owed: _Optional[int] = ..., ledger_entry_id: _Optional[str] = ..., points_overdrawn: _Optional[int] = ..., points_expired: _Optional[int] = ..., partner_id: _Optional[str] = ..., partner_transaction_id: _Optional[str] = ..., balance_after: _Optional[int] = ...) -> None: ...
 
 class PointsExpired(_message.Message):
-    __slots__ = ("member_id", "points", "ledger_entry_id")
+    __slots__ = ("member_id", "points", "ledger_entry_id", "balance_after")
     MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
     POINTS_FIELD_NUMBER: _ClassVar[int]
     LEDGER_ENTRY_ID_FIELD_NUMBER: _ClassVar[int]
+    BALANCE_AFTER_FIELD_NUMBER: _ClassVar[int]
     member_id: str
     points: int
     ledger_entry_id: str
-    def __init__(self, member_id: _Optional[str] = ..., points: _Optional[int] = ..., ledger_entry_id: _Optional[str] = ...) -> None: ...
+    balance_after: int
+    def __init__(self, member_id: _Optional[str] = ..., points: _Optional[int] = ..., ledger_entry_id: _Optional[str] = ..., balance_after: _Optional[int] = ...) -> None: ...
 
 class PointsExpiring(_message.Message):
     __slots__ = ("member_id", "points", "expires_at")

@@ -165,9 +165,19 @@ class Notifier:
             return False
         return True
 
+    async def _as_sent(self, connection: asyncpg.Connection, message: store.Message, now: datetime) -> dict[str, str]:
+        """The variables as of sending: days left counted again, and a summary's balance the latest known (a
+        redemption or expiry after the summary's last earning lowered it), else the one it was made with."""
+        variables = as_sent(message.variables, now)
+        if "balance" in variables:
+            latest = await store.latest_balance(connection, message.member_id)
+            if latest is not None:
+                variables["balance"] = str(latest)
+        return variables
+
     async def _publish(self, connection: asyncpg.Connection, message: store.Message, now: datetime) -> None:
         template = self.catalog.get(message.template_id)
-        variables = as_sent(message.variables, now)
+        variables = await self._as_sent(connection, message, now)
         rendered = template.render(message.channel, variables)
         request = pb.NotificationRequested(
             notification_id=str(message.notification_id),

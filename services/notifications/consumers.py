@@ -8,6 +8,7 @@ member's open summary, which the scheduler releases once due.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
 
@@ -29,6 +30,28 @@ from services.notifications.domain import Trigger, summary_due
 from services.notifications.settings import NotificationsSettings
 
 Clock = Callable[[], datetime]
+# Points events that state the member's balance after them (PointsEarned always has; the others since they
+# carry an optional balance_after).
+BalanceEvent = (
+    points_pb2.PointsEarned
+    | points_pb2.PointsRedeemed
+    | points_pb2.PointsAdjusted
+    | points_pb2.PointsReversed
+    | points_pb2.PointsExpired
+)
+
+
+async def _keep_stated_balance(executor: Writes | asyncpg.Connection, payload: BalanceEvent) -> None:
+    """Keep the balance the event states as the member's latest, if it is (store.keep_balance orders them)."""
+    if not isinstance(payload, points_pb2.PointsEarned) and not payload.HasField("balance_after"):
+        return  # written before the points service stated balances in it
+    try:
+        entry_id = uuid.UUID(payload.ledger_entry_id)
+    except ValueError:
+        # No entry (a reversal that took nothing moved no balance): nothing orders it among the member's events.
+        return
+    if payload.member_id:
+        await store.keep_balance(executor, payload.member_id, payload.balance_after, entry_id)
 
 
 def _birth_date(text: str) -> date | None:
@@ -96,6 +119,13 @@ class NotificationHandlers:
             now,
             summary_due(now, self._settings.summary_period),
         )
+        await _keep_stated_balance(writes, payload)
+
+    async def balance_stated(self, connection: asyncpg.Connection, envelope: EventEnvelope, payload: Message) -> None:
+        """Spending, adjustments, refunds and expiries make no message; the balance they leave is what the
+        member's next summary tells."""
+        assert isinstance(payload, BalanceEvent)
+        await _keep_stated_balance(connection, payload)
 
     async def points_expiring(self, connection: asyncpg.Connection, envelope: EventEnvelope, payload: Message) -> None:
         assert isinstance(payload, points_pb2.PointsExpiring)
@@ -138,6 +168,10 @@ class NotificationHandlers:
                 name(points_pb2.TierLost): self.tier_lost,
                 name(points_pb2.PointsExpiring): self.points_expiring,
                 name(points_pb2.TierAtRisk): self.tier_at_risk,
+                name(points_pb2.PointsRedeemed): self.balance_stated,
+                name(points_pb2.PointsAdjusted): self.balance_stated,
+                name(points_pb2.PointsReversed): self.balance_stated,
+                name(points_pb2.PointsExpired): self.balance_stated,
             },
             REWARDS_EVENTS_TOPIC: {
                 name(rewards_pb2.RewardRedeemed): self.reward_issued,

@@ -251,6 +251,32 @@ async def add_earning(
     )
 
 
+async def keep_balance(
+    executor: Writes | asyncpg.Connection, member_id: str, balance: int, entry_id: uuid.UUID
+) -> None:
+    """Keep the balance a points event states, unless one stated by a later ledger entry is kept already.
+
+    Ordered by the entry id, not the event's occurred_at: the events one transaction writes share their
+    occurred_at (a PointsEarned and the PointsExpired that expires it on arrival), while entry ids are UUIDv7
+    made in the order the entries are written, under the member's row lock, so they order a member's entries
+    even within a millisecond. Idempotent, and order-independent as a ReadModelConsumer's writes must be.
+    """
+    await executor.execute(
+        """INSERT INTO member_balances (member_id, balance, entry_id) VALUES ($1, $2, $3)
+           ON CONFLICT (member_id) DO UPDATE SET balance = EXCLUDED.balance, entry_id = EXCLUDED.entry_id
+           WHERE member_balances.entry_id < EXCLUDED.entry_id""",
+        member_id,
+        balance,
+        entry_id,
+    )
+
+
+async def latest_balance(connection: asyncpg.Connection, member_id: str) -> int | None:
+    """The member's latest balance an event stated; None when no event stated one yet."""
+    balance = await connection.fetchval("SELECT balance FROM member_balances WHERE member_id = $1", member_id)
+    return None if balance is None else int(balance)
+
+
 @dataclass(frozen=True)
 class EarnedBatch:
     batch_id: uuid.UUID

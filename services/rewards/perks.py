@@ -70,6 +70,7 @@ async def grant(
                 occasion=occasion,
                 tier=reward.spec.trigger_tier,
                 code=code,
+                reward_name=reward.spec.name,
             )
             await emit(connection, granted, member_id, now)
             return True

@@ -274,6 +274,7 @@ class RedemptionApplication:
             reward_id=row.reward_id,
             points=row.points,
             code=row.code or "",
+            reward_name=row.reward_name,
         )
         await self._finish(row, "reserved", "completed", redeemed)
 

@@ -35,12 +35,14 @@ class RedemptionRow:
     code_expires_at: datetime | None
     code_used_at: datetime | None
     code_used_by_order_id: str | None
+    # The reward's name when redeemed, for the member's messages; empty for redemptions from before names were kept.
+    reward_name: str = ""
 
 
 _SELECT = """
     SELECT r.redemption_id, r.member_id, r.reward_id, r.idempotency_key, r.occasion, r.points, r.step, r.hold_id,
            r.created_at, r.completed_at, r.cancelled_at, r.cancel_reason, c.code, c.expires_at AS code_expires_at,
-           u.used_at AS code_used_at, u.order_id AS code_used_by_order_id
+           u.used_at AS code_used_at, u.order_id AS code_used_by_order_id, coalesce(r.reward_name, '') AS reward_name
       FROM redemptions r
       LEFT JOIN codes c ON c.redemption_id = r.redemption_id
       LEFT JOIN LATERAL (SELECT used_at, order_id FROM code_uses cu WHERE cu.code = c.code
@@ -65,6 +67,7 @@ def _row(record: asyncpg.Record) -> RedemptionRow:
         code_expires_at=record["code_expires_at"],
         code_used_at=record["code_used_at"],
         code_used_by_order_id=record["code_used_by_order_id"],
+        reward_name=record["reward_name"],
     )
 
 

@@ -89,6 +89,7 @@ async def test_reaching_a_tier_grants_its_welcome_perk_once_even_when_reached_tw
     announced = reward_events.PerkGranted()
     assert EventEnvelope.FromString(envelopes[0]["envelope"]).payload.Unpack(announced)
     assert (announced.member_id, announced.tier, announced.code) == (member_id, "gold", granted[0].code)
+    assert announced.reward_name == "Gold"  # what the member's message calls it, never the reward's id
 
 
 async def test_birthday_rewards_are_granted_on_the_birthday_once_a_year(rewards_world: RewardsWorld) -> None:

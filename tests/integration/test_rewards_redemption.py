@@ -8,6 +8,8 @@ from collections import Counter
 
 import grpc
 import pytest
+from loyalty.events.v1 import rewards_pb2 as reward_events
+from loyalty.events.v1.envelope_pb2 import EventEnvelope
 from loyalty.rewards.v1 import catalog_pb2
 from loyalty.rewards.v1 import rewards_pb2 as pb
 
@@ -37,8 +39,13 @@ async def test_redeem_spends_the_points_takes_stock_and_issues_a_code(rewards_wo
         await rewards_world.catalog.GetReward(catalog_pb2.GetRewardRequest(reward_id=reward.reward_id))
     ).reward.stock_available == 2
     assert await rewards_world.holds("captured") == 1
-    events = await rewards_world.rewards_pool.fetch("SELECT event_type FROM outbox WHERE topic = 'rewards.events.v1'")
+    events = await rewards_world.rewards_pool.fetch(
+        "SELECT event_type, envelope FROM outbox WHERE topic = 'rewards.events.v1'"
+    )
     assert [e["event_type"] for e in events] == ["loyalty.events.v1.RewardRedeemed"]
+    announced = reward_events.RewardRedeemed()
+    assert EventEnvelope.FromString(events[0]["envelope"]).payload.Unpack(announced)
+    assert announced.reward_name == "5 USD off"  # what the member's message calls it, never the reward's id
 
 
 async def test_the_same_idempotency_key_returns_the_same_redemption(rewards_world: RewardsWorld) -> None:

@@ -24,19 +24,19 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1floyalty/events/v1/rewards.proto\x12\x11loyalty.events.v1\"k\n\x0eRewardRedeemed\x12\x15\n\rredemption_id\x18\x01 \x01(\t\x12\x11\n\tmember_id\x18\x02 \x01(\t\x12\x11\n\treward_id\x18\x03 \x01(\t\x12\x0e\n\x06points\x18\x04 \x01(\x03\x12\x0c\n\x04\x63ode\x18\x05 \x01(\t\"{\n\x13RedemptionCancelled\x12\x15\n\rredemption_id\x18\x01 \x01(\t\x12\x11\n\tmember_id\x18\x02 \x01(\t\x12\x11\n\treward_id\x18\x03 \x01(\t\x12\x17\n\x0fpoints_returned\x18\x04 \x01(\x03\x12\x0e\n\x06reason\x18\x05 \x01(\t\"i\n\x08\x43odeUsed\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\x11\n\tmember_id\x18\x03 \x01(\t\x12\x15\n\rredemption_id\x18\x04 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x05 \x01(\t\"x\n\x0bPerkGranted\x12\x15\n\rredemption_id\x18\x01 \x01(\t\x12\x11\n\tmember_id\x18\x02 \x01(\t\x12\x11\n\treward_id\x18\x03 \x01(\t\x12\x10\n\x08occasion\x18\x04 \x01(\t\x12\x0c\n\x04tier\x18\x05 \x01(\t\x12\x0c\n\x04\x63ode\x18\x06 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1floyalty/events/v1/rewards.proto\x12\x11loyalty.events.v1\"\x80\x01\n\x0eRewardRedeemed\x12\x15\n\rredemption_id\x18\x01 \x01(\t\x12\x11\n\tmember_id\x18\x02 \x01(\t\x12\x11\n\treward_id\x18\x03 \x01(\t\x12\x0e\n\x06points\x18\x04 \x01(\x03\x12\x0c\n\x04\x63ode\x18\x05 \x01(\t\x12\x13\n\x0breward_name\x18\x06 \x01(\t\"{\n\x13RedemptionCancelled\x12\x15\n\rredemption_id\x18\x01 \x01(\t\x12\x11\n\tmember_id\x18\x02 \x01(\t\x12\x11\n\treward_id\x18\x03 \x01(\t\x12\x17\n\x0fpoints_returned\x18\x04 \x01(\x03\x12\x0e\n\x06reason\x18\x05 \x01(\t\"i\n\x08\x43odeUsed\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\x11\n\tmember_id\x18\x03 \x01(\t\x12\x15\n\rredemption_id\x18\x04 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x05 \x01(\t\"\x8d\x01\n\x0bPerkGranted\x12\x15\n\rredemption_id\x18\x01 \x01(\t\x12\x11\n\tmember_id\x18\x02 \x01(\t\x12\x11\n\treward_id\x18\x03 \x01(\t\x12\x10\n\x08occasion\x18\x04 \x01(\t\x12\x0c\n\x04tier\x18\x05 \x01(\t\x12\x0c\n\x04\x63ode\x18\x06 \x01(\t\x12\x13\n\x0breward_name\x18\x07 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'loyalty.events.v1.rewards_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_REWARDREDEEMED']._serialized_start=54
-  _globals['_REWARDREDEEMED']._serialized_end=161
-  _globals['_REDEMPTIONCANCELLED']._serialized_start=163
-  _globals['_REDEMPTIONCANCELLED']._serialized_end=286
-  _globals['_CODEUSED']._serialized_start=288
-  _globals['_CODEUSED']._serialized_end=393
-  _globals['_PERKGRANTED']._serialized_start=395
-  _globals['_PERKGRANTED']._serialized_end=515
+  _globals['_REWARDREDEEMED']._serialized_start=55
+  _globals['_REWARDREDEEMED']._serialized_end=183
+  _globals['_REDEMPTIONCANCELLED']._serialized_start=185
+  _globals['_REDEMPTIONCANCELLED']._serialized_end=308
+  _globals['_CODEUSED']._serialized_start=310
+  _globals['_CODEUSED']._serialized_end=415
+  _globals['_PERKGRANTED']._serialized_start=418
+  _globals['_PERKGRANTED']._serialized_end=559
 # @@protoc_insertion_point(module_scope)

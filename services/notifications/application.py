@@ -168,7 +168,7 @@ class Notifier:
     async def _as_sent(self, connection: asyncpg.Connection, message: store.Message, now: datetime) -> dict[str, str]:
         """The variables as of sending: days left counted again, and a summary's balance the latest known (a
         redemption or expiry after the summary's last earning lowered it), else the one it was made with."""
-        variables = as_sent(message.variables, now)
+        variables = as_sent(message.template_id, message.variables, now)
         if "balance" in variables:
             latest = await store.latest_balance(connection, message.member_id)
             if latest is not None:

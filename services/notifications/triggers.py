@@ -41,7 +41,7 @@ TRIGGERS: Mapping[str, TriggerSpec] = {
     "tier_at_risk": _spec(
         Category.TIER, "tier", "projected_tier", "requalify_on", "days_left", "needed_to_keep", "due_at"
     ),
-    "reward_issued": _spec(Category.REWARDS, "reward_id", "redemption_id", "code", "points", "occasion"),
+    "reward_issued": _spec(Category.REWARDS, "reward_id", "reward_name", "redemption_id", "code", "points", "occasion"),
     "birthday": _spec(Category.BIRTHDAY),
     "ticket_opened": _spec(Category.SERVICE, "ticket_id", "ticket_category"),
     "ticket_resolved": _spec(Category.SERVICE, "ticket_id"),
@@ -87,11 +87,17 @@ def _countdown(stamp: Timestamp, now: datetime) -> dict[str, str]:
     return {"days_left": _days_until(moment, now), "due_at": moment.isoformat()}
 
 
-def as_sent(variables: Mapping[str, str], now: datetime) -> dict[str, str]:
+# Variables a trigger provides since a later release, with the value a message held from before it (quiet
+# hours, a member not known yet) is sent with: its template uses them, and an undefined variable is an error.
+_ADDED_LATER: Mapping[str, Mapping[str, str]] = {"reward_issued": {"reward_name": ""}}
+
+
+def as_sent(template_id: str, variables: Mapping[str, str], now: datetime) -> dict[str, str]:
     """The variables as of sending: a message held by quiet hours counts its days left from when it goes out."""
-    if "due_at" not in variables:
-        return dict(variables)
-    return {**variables, "days_left": _days_until(datetime.fromisoformat(variables["due_at"]), now)}
+    sent = {**_ADDED_LATER.get(template_id, {}), **variables}
+    if "due_at" in sent:
+        sent["days_left"] = _days_until(datetime.fromisoformat(sent["due_at"]), now)
+    return sent
 
 
 def welcome(payload: points_pb2.MemberEnrolled, event_id: str) -> Trigger:
@@ -145,6 +151,8 @@ def reward_issued(payload: rewards_pb2.RewardRedeemed | rewards_pb2.PerkGranted,
         points, occasion = "0", payload.occasion
     variables = {
         "reward_id": payload.reward_id,
+        # Empty in events from before rewards named the reward: the template then says "your reward".
+        "reward_name": payload.reward_name,
         "redemption_id": payload.redemption_id,
         "code": payload.code,
         "points": points,

@@ -243,5 +243,5 @@ def test_a_message_sent_later_counts_its_days_left_from_when_it_is_sent() -> Non
     trigger = triggers.points_expiring(expiring, "event-1", ZoneInfo("UTC"), datetime(2027, 6, 14, 21, 0, tzinfo=UTC))
     assert trigger.variables["days_left"] == "3"
     held_until_morning = datetime(2027, 6, 16, 8, 0, tzinfo=UTC)
-    assert triggers.as_sent(trigger.variables, held_until_morning)["days_left"] == "1"
-    assert triggers.as_sent({"tier": "gold"}, held_until_morning) == {"tier": "gold"}
+    assert triggers.as_sent(trigger.template_id, trigger.variables, held_until_morning)["days_left"] == "1"
+    assert triggers.as_sent("tier_reached", {"tier": "gold"}, held_until_morning) == {"tier": "gold"}

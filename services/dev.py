@@ -41,6 +41,7 @@ from services.common.embedded import (
 from services.common.health_cli import check_health
 from services.common.kafka import ensure_topics
 from services.common.settings import SERVICE_NAMES, GrpcTlsSettings, KafkaSettings, SettingsError
+from services.common.telemetry import log_line
 from services.dev_banner import describe
 from services.dev_seed import SeedingRefused, seed_demo
 from services.dev_supervision import supervise
@@ -311,7 +312,8 @@ class Platform:
         log_path = self.log_path(name)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with log_path.open("a") as log:
-            log.write(f"=== {time.strftime('%Y-%m-%d %H:%M:%S')} loyalty dev: starting {name} ===\n")
+            # A JSON line like the service's own: the log is documented (and shipped) as JSON lines.
+            log.write(log_line(name, "loyalty.dev", f"loyalty dev: starting {name}"))
         # Unbuffered, so the log is current when a test or a person reads it.
         env = os.environ | self.env_for(name) | {"PYTHONUNBUFFERED": "1"}
         process = spawn([sys.executable, "-m", "services.cli", "serve", name], log_path, env)

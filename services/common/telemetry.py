@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
@@ -77,14 +78,26 @@ class _ThrottlingFilter(logging.Filter):
         return True
 
 
+def log_time(created: float, msecs: float) -> str:
+    """ISO 8601 in UTC to the millisecond, `2026-12-07T03:05:09.801Z`: unambiguous across hosts and zones."""
+    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(created))}.{int(msecs):03d}Z"
+
+
+def log_line(service: str, logger: str, message: str, level: str = "INFO") -> str:
+    """One line as the services log it (`configure_logging`), for a writer that is not a service's logging:
+    `loyalty dev` noting in a service's log that it starts the service."""
+    now = time.time()
+    fields = {"time": log_time(now, now % 1 * 1000), "level": level, "logger": logger, "message": message}
+    return json.dumps({**fields, "service": service}) + "\n"
+
+
 class _RedactingJsonFormatter(JsonFormatter):
     def __init__(self, redactor: Redactor, **options: Any) -> None:
         super().__init__(**options)
         self._redactor = redactor
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        """ISO 8601 in UTC to the millisecond, `2026-12-07T03:05:09.801Z`: unambiguous across hosts and zones."""
-        return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(record.created))}.{int(record.msecs):03d}Z"
+        return log_time(record.created, record.msecs)
 
     def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
         return self._redactor.fields(log_data)

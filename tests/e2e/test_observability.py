@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import urllib.request
 
@@ -100,3 +101,22 @@ async def test_every_service_serves_its_metrics(platform: Platform, points: poin
     assert "loyalty_points_holds_pending" in metrics["points"]
     lags = metrics["rewards"]["loyalty_consumer_lag_messages"]
     assert any(labels["consumer"] == "rewards.member-tiers" for labels, _ in lags)
+
+
+def test_every_line_of_every_service_log_is_a_json_object(platform: Platform) -> None:
+    """The logs are documented (and shipped) as JSON lines, the note `loyalty dev` writes on starting a service
+    included: it has the fields the service's own lines have."""
+    for name in SERVICE_NAMES:
+        lines = platform.log_path(name).read_text(encoding="utf-8").splitlines()
+        parsed = []
+        for number, line in enumerate(lines, 1):
+            try:
+                parsed.append(json.loads(line))
+            except json.JSONDecodeError:
+                raise AssertionError(f"{name}.log line {number} is not JSON: {line!r}") from None
+        assert all(isinstance(entry, dict) for entry in parsed), name
+        started = [entry for entry in parsed if entry.get("message") == f"loyalty dev: starting {name}"]
+        assert started, f"{name}.log has no start note"
+        own = next(entry for entry in parsed if entry.get("logger", "").startswith("services."))
+        assert {"time", "level", "logger", "message", "service"} <= set(started[0]) <= set(own) | {"message"}
+        assert (started[0]["service"], started[0]["level"]) == (own["service"], "INFO")

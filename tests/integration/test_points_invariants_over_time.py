@@ -135,8 +135,10 @@ def expect_effect(member: Member, operation: tuple[object, ...], result: object,
         if result.status == "released":
             points = result.hold.points
             repaid = before.owed - after.owed  # the freed points of a refunded purchase settle its refund
-            assert repaid >= 0, where
-            assert delta == (points - repaid, 0, -points, -repaid), (delta, where)
+            # Points the hold kept past their term are freed expired: gone, not available (docs/program.md).
+            lapsed = after.unposted - before.unposted
+            assert repaid >= 0 and 0 <= lapsed <= points, where
+            assert delta == (points - repaid - lapsed, 0, -points, -repaid - lapsed), (delta, where)
     elif kind == "adjust":
         points = int(operation[1])  # type: ignore[call-overload]
         if isinstance(result, AdjustResult) and not result.duplicate:
@@ -259,10 +261,29 @@ HOLDS_RUN_OUT_OVER_A_DEBT = [
     ("advance", 2),
 ]
 
+# A hold kept its points past their term; released, they are freed expired, not available.
+RELEASED_PAST_THEIR_TERM = [
+    ("buy", 11, 0),
+    ("buy", 19, 0),
+    ("buy", 15, 0),
+    ("advance", 1),
+    ("buy", 26, 29),
+    ("adjust", 19, 0),
+    ("buy", 59, 0),
+    ("hold", 27, 48, 1),
+    ("advance", 24),
+    ("capture", 0),
+    ("hold", 3, 1, 0),
+    ("buy", 57, 0),
+    ("release", 1),
+    ("adjust", 6, 0),
+]
+
 
 @SETTINGS
 @given(sequence=operations)
 @example(sequence=HOLDS_RUN_OUT_OVER_A_DEBT)
+@example(sequence=RELEASED_PAST_THEIR_TERM)
 async def test_over_time_the_books_balance(
     ledger_pool: asyncpg.Pool, clock: Clock, sequence: list[tuple[object, ...]]
 ) -> None:

@@ -58,7 +58,7 @@ async def test_a_summary_tells_the_balance_left_after_a_redemption_not_the_one_a
             await publish(producer, POINTS_EVENTS_TOPIC, member_id, event)
         await read_up_to_here(world, producer, member_id, earned)
         world.clock.now = NOON + SUMMARY_PERIOD
-        assert (await world.scheduler.run_once()).summaries_released == 1
+        assert (await world.scheduler.run_once()).summaries_released >= 1  # the world may hold others due
         requests = await requests_for(world.kafka, {member_id}, at_least=2)
 
     [summary] = [r for r in requests if r.template_id == "points_earned_summary"]

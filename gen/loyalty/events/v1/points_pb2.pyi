@@ -119,6 +119,22 @@ class PointsAdjusted(_message.Message):
     balance_after: int
     def __init__(self, member_id: _Optional[str] = ..., points: _Optional[int] = ..., reason: _Optional[str] = ..., actor: _Optional[str] = ..., ledger_entry_id: _Optional[str] = ..., balance_after: _Optional[int] = ...) -> None: ...
 
+class MemberClosed(_message.Message):
+    __slots__ = ("member_id", "reason", "actor", "points_forfeited", "ledger_entry_id", "closed_at")
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FORFEITED_FIELD_NUMBER: _ClassVar[int]
+    LEDGER_ENTRY_ID_FIELD_NUMBER: _ClassVar[int]
+    CLOSED_AT_FIELD_NUMBER: _ClassVar[int]
+    member_id: str
+    reason: str
+    actor: str
+    points_forfeited: int
+    ledger_entry_id: str
+    closed_at: _timestamp_pb2.Timestamp
+    def __init__(self, member_id: _Optional[str] = ..., reason: _Optional[str] = ..., actor: _Optional[str] = ..., points_forfeited: _Optional[int] = ..., ledger_entry_id: _Optional[str] = ..., closed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
 class PointsReversed(_message.Message):
     __slots__ = ("member_id", "purchase_id", "refund_id", "points_taken", "points_owed", "ledger_entry_id", "points_overdrawn", "points_expired", "partner_id", "partner_transaction_id", "balance_after")
     MEMBER_ID_FIELD_NUMBER: _ClassVar[int]

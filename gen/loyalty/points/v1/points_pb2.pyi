@@ -422,3 +422,27 @@ class GetPointsScheduleResponse(_message.Message):
     inactivity_expires_at: _timestamp_pb2.Timestamp
     inactivity_points: int
     def __init__(self, member_id: _Optional[str] = ..., expiring: _Optional[_Iterable[_Union[ExpiringPoints, _Mapping]]] = ..., expiring_truncated: _Optional[bool] = ..., pending: _Optional[_Iterable[_Union[PendingPoints, _Mapping]]] = ..., pending_truncated: _Optional[bool] = ..., inactivity_expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., inactivity_points: _Optional[int] = ...) -> None: ...
+
+class CloseMemberRequest(_message.Message):
+    __slots__ = ("member_id", "reason", "actor")
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    member_id: str
+    reason: str
+    actor: str
+    def __init__(self, member_id: _Optional[str] = ..., reason: _Optional[str] = ..., actor: _Optional[str] = ...) -> None: ...
+
+class CloseMemberResponse(_message.Message):
+    __slots__ = ("member", "points_forfeited", "ledger_entry_id", "closed_at", "duplicate")
+    MEMBER_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FORFEITED_FIELD_NUMBER: _ClassVar[int]
+    LEDGER_ENTRY_ID_FIELD_NUMBER: _ClassVar[int]
+    CLOSED_AT_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_FIELD_NUMBER: _ClassVar[int]
+    member: Member
+    points_forfeited: int
+    ledger_entry_id: str
+    closed_at: _timestamp_pb2.Timestamp
+    duplicate: bool
+    def __init__(self, member: _Optional[_Union[Member, _Mapping]] = ..., points_forfeited: _Optional[int] = ..., ledger_entry_id: _Optional[str] = ..., closed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., duplicate: _Optional[bool] = ...) -> None: ...

@@ -95,6 +95,11 @@ class PointsServiceStub:
                 request_serializer=loyalty_dot_points_dot_v1_dot_points__pb2.GetPointsScheduleRequest.SerializeToString,
                 response_deserializer=loyalty_dot_points_dot_v1_dot_points__pb2.GetPointsScheduleResponse.FromString,
                 _registered_method=True)
+        self.CloseMember = channel.unary_unary(
+                '/loyalty.points.v1.PointsService/CloseMember',
+                request_serializer=loyalty_dot_points_dot_v1_dot_points__pb2.CloseMemberRequest.SerializeToString,
+                response_deserializer=loyalty_dot_points_dot_v1_dot_points__pb2.CloseMemberResponse.FromString,
+                _registered_method=True)
 
 
 class PointsServiceServicer:
@@ -205,6 +210,23 @@ class PointsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CloseMember(self, request, context):
+        """Closes a member (the member's request, fraud, an erasure request); admin
+        role only. In one transaction: every point the member still has in lots,
+        available and pending, is forfeited by one expiry entry, the status
+        becomes CLOSED with when, why and by whom, and MemberClosed is emitted.
+        Points owed or overdrawn after refunds stay recorded as they are. The
+        member keeps its history (GetMember, GetBalance, ListLedgerEntries); from
+        then on purchases, activities, holds and adjustments are
+        FAILED_PRECONDITION, while refunds of earlier purchases still apply (the
+        forfeited points count as expired). FAILED_PRECONDITION while the member
+        has an open hold: capture or release it, or wait for it to expire.
+        Closing a closed member answers the first closure with duplicate set.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PointsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -267,6 +289,11 @@ def add_PointsServiceServicer_to_server(servicer, server):
                     servicer.GetPointsSchedule,
                     request_deserializer=loyalty_dot_points_dot_v1_dot_points__pb2.GetPointsScheduleRequest.FromString,
                     response_serializer=loyalty_dot_points_dot_v1_dot_points__pb2.GetPointsScheduleResponse.SerializeToString,
+            ),
+            'CloseMember': grpc.unary_unary_rpc_method_handler(
+                    servicer.CloseMember,
+                    request_deserializer=loyalty_dot_points_dot_v1_dot_points__pb2.CloseMemberRequest.FromString,
+                    response_serializer=loyalty_dot_points_dot_v1_dot_points__pb2.CloseMemberResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -594,6 +621,33 @@ class PointsService:
             '/loyalty.points.v1.PointsService/GetPointsSchedule',
             loyalty_dot_points_dot_v1_dot_points__pb2.GetPointsScheduleRequest.SerializeToString,
             loyalty_dot_points_dot_v1_dot_points__pb2.GetPointsScheduleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CloseMember(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/loyalty.points.v1.PointsService/CloseMember',
+            loyalty_dot_points_dot_v1_dot_points__pb2.CloseMemberRequest.SerializeToString,
+            loyalty_dot_points_dot_v1_dot_points__pb2.CloseMemberResponse.FromString,
             options,
             channel_credentials,
             insecure,

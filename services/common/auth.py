@@ -30,10 +30,13 @@ from services.common.errors import PermissionDenied, Unauthenticated
 from services.common.settings import SettingsError
 
 ROLES = ("service", "admin")
-# Administrative RPCs: configuration of the program, partners, catalog and agents; program KPIs.
+# Administrative RPCs: configuration of the program, partners, catalog and agents; program KPIs; closing members.
 ADMIN_METHODS = frozenset(
     {
         "/loyalty.points.v1.ProgramService/ApplyProgram",
+        # Forfeits all of a member's points and ends the account: never an internal service's call to make,
+        # where AdjustPoints (goodwill, corrections within an account) is.
+        "/loyalty.points.v1.PointsService/CloseMember",
         *(
             f"/loyalty.points.v1.PartnerService/{name}"
             for name in (

@@ -19,6 +19,7 @@ from services.common.proto_time import to_timedelta
 from services.common.unstorable import parsed_time
 from services.points import bonuses, domain, schedule, store
 from services.points.application import PointsApplication
+from services.points.closure import ClosureApplication
 from services.points.ledger_application import HoldResult, LedgerApplication
 from services.points.program_application import ProgramApplication
 from services.points.refunds import RefundApplication
@@ -51,11 +52,13 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         ledger: LedgerApplication,
         refunds: RefundApplication,
         programs: ProgramApplication,
+        closures: ClosureApplication,
     ) -> None:
         self._app = application
         self._ledger = ledger
         self._refunds = refunds
         self._programs = programs
+        self._closures = closures
 
     async def EnrollMember(
         self, request: pb.EnrollMemberRequest, context: grpc.aio.ServicerContext[Any, Any]
@@ -184,6 +187,22 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
             entry=entry_message(result.entry),
             duplicate=result.duplicate,
             balance=result.balance,
+        )
+
+    async def CloseMember(
+        self, request: pb.CloseMemberRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.CloseMemberResponse:
+        result = await self._closures.close(request.member_id, request.reason, request.actor)
+        member = member_message(result.member)
+        progress = await self._app.tier_progress(request.member_id)
+        if progress is not None:  # as GetMember shows the member
+            member.tier_progress.CopyFrom(progress_message(*progress))
+        return pb.CloseMemberResponse(
+            member=member,
+            points_forfeited=result.points_forfeited,
+            ledger_entry_id=result.entry_id or "",
+            closed_at=timestamp(result.closed_at),
+            duplicate=result.duplicate,
         )
 
 

@@ -107,6 +107,7 @@ async def record_activity(pool: asyncpg.Pool, programs: ProgramApplication, reco
             first = await store.activity_balance(connection, previous.entry_id)
             balance = member.balance if first is None else first
             return ActivityResult(previous.points, previous, duplicate=True, balance=balance)
+        domain.require_open(member.member_id, member.status)
         version = await programs.in_force_in(connection, None, record.occurred_at)
         if version is None:
             raise FailedPrecondition("occurred_at: no program is in force at that time, so no activity earns points")

@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime
 
 from services.common.activity_time import check_activity_time
 from services.common.currencies import currency_refusal, minor_unit_exponent
-from services.common.errors import InvalidArgument, Violations, required_as
+from services.common.errors import FailedPrecondition, InvalidArgument, Violations, required_as
 from services.common.member_ids import check_member_id
 from services.common.text_fields import check_email, check_line
 
@@ -29,6 +29,18 @@ MAX_TEXT = 256
 # The most points one entry may move (a credit, a debit, a hold). A member's balance and lifetime total
 # are bigint sums: under this bound no stream of credits a member could get overflows them.
 MAX_POINTS = 10**12
+
+
+def closed_refusal(member_id: str, status: str) -> FailedPrecondition | None:
+    """The refusal of anything that would earn, spend or move points for a closed member (CloseMember); None while
+    the member is active. A closed member keeps its history, and its earlier purchases can still be refunded."""
+    return FailedPrecondition(f"member_id: member {member_id!r} is closed") if status == "closed" else None
+
+
+def require_open(member_id: str, status: str) -> None:
+    """Raise closed_refusal's error for a closed member."""
+    if refusal := closed_refusal(member_id, status):
+        raise refusal
 
 
 @dataclass(frozen=True)

@@ -100,14 +100,8 @@ class ExpiryJob:
                 )
                 # A statement of its own, after the whole batch is locked: its snapshot holds every hold committed
                 # before, where one statement locking as it went would miss holds taken on members it had yet to reach.
-                await connection.execute(
-                    """UPDATE lots SET expires_at = GREATEST($1, (
-                              SELECT max(h.created_at) + interval '1 microsecond' FROM holds h
-                               WHERE h.member_id = lots.member_id AND h.status = 'held'))
-                        WHERE lots.member_id = ANY($2::text[]) AND lots.remaining > 0
-                          AND (lots.expires_at IS NULL OR lots.expires_at > $1) AND lots.earned_at < $1""",
-                    now,
-                    [record["member_id"] for record in dormant],
+                await lots_store.expire_lots_now(
+                    connection, [record["member_id"] for record in dormant], now, earned_before=now
                 )
             if len(dormant) < self._batch:
                 return
@@ -197,8 +191,38 @@ async def expire_due(connection: asyncpg.Connection, member_ids: Sequence[str], 
     return taken
 
 
+@dataclass(frozen=True)
+class Forfeiture:
+    """The expiry entry of a closure (CloseMember), keyed by the member so that a member is closed once."""
+
+    member_id: str
+    description: str
+
+    @property
+    def key(self) -> str:
+        return f"close:{self.member_id}"
+
+
+async def forfeit_all(
+    connection: asyncpg.Connection, forfeiture: Forfeiture, now: datetime
+) -> events.PointsExpired | None:
+    """A closure: every point left in the (locked) member's lots, available and pending, expires now, by the path
+    the inactivity policy takes a dormant member's points, and is announced as PointsExpired (insights counts it
+    off the liability as it counts expired points). Points already past their term expire first, in an entry of
+    their own as the job would post them. Returns the forfeiture's PointsExpired; None when nothing was left.
+
+    The caller refuses a member with an open hold, so none of the points backs one: all go.
+    """
+    member_ids = [forfeiture.member_id]
+    await expire_due(connection, member_ids, now)
+    await lots_store.expire_lots_now(connection, member_ids, now, earned_before=None)
+    _, expired = await _expire(connection, member_ids, now, forfeiture)
+    await add_events(connection, POINTS_EVENTS_TOPIC, _envelopes(expired, now))
+    return expired[0] if expired else None
+
+
 async def _expire(
-    connection: asyncpg.Connection, member_ids: Sequence[str], now: datetime
+    connection: asyncpg.Connection, member_ids: Sequence[str], now: datetime, forfeiture: Forfeiture | None = None
 ) -> tuple[dict[str, int], list[events.PointsExpired]]:
     lots = await lots_store.open_lots_of(connection, member_ids)
     holds = await lots_store.open_holds_of(connection, member_ids, now)
@@ -210,8 +234,8 @@ async def _expire(
             member_id=member_id,
             kind="expiry",
             points=-points,
-            idempotency_key=f"expiry:{uuid.uuid4()}",
-            description=f"{points} points expired",
+            idempotency_key=forfeiture.key if forfeiture else f"expiry:{uuid.uuid4()}",
+            description=f"{points} points {forfeiture.description if forfeiture else 'expired'}",
         )
         for member_id, member_draws in draws.items()
         if (points := sum(draw.points for draw in member_draws))

@@ -62,6 +62,7 @@ async def credit_goodwill(connection: asyncpg.Connection, envelope: EventEnvelop
         raise NotFound(f"member_id: member {payload.member_id!r} is not enrolled")
     if await connection.fetchval("SELECT 1 FROM goodwill_credits WHERE ticket_id = $1", payload.ticket_id):
         return  # this ticket's goodwill was credited by an earlier event
+    domain.require_open(member.member_id, member.status)  # dead-lettered with the reason, as an unknown member is
     now = domain.utc_now()
     granted_at = occurred_at(envelope)
     entry = await lots_store.insert_credit(

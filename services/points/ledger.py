@@ -246,9 +246,20 @@ def validate_adjustment(points: int, idempotency_key: str, reason: str, actor: s
     violations = Violations()
     _check_points(violations, "points", points, allow_negative=True)
     _check_key(violations, idempotency_key)
+    _check_reason_and_actor(violations, reason, actor)
+    violations.raise_if_any()
+
+
+def validate_closure(reason: str, actor: str) -> None:
+    """CloseMember's reason and actor follow AdjustPoints' rules: each required, one line."""
+    violations = Violations()
+    _check_reason_and_actor(violations, reason, actor)
+    violations.raise_if_any()
+
+
+def _check_reason_and_actor(violations: Violations, reason: str, actor: str) -> None:
     for field, value in (("reason", reason), ("actor", actor)):
         check_line(violations, field, value, max_length=MAX_TEXT, required=True)
-    violations.raise_if_any()
 
 
 def _check_points(violations: Violations, field: str, points: int, *, allow_negative: bool) -> None:

@@ -148,6 +148,7 @@ class LedgerApplication:
                 if (previous.member_id, previous.points) != (member_id, points):
                     raise AlreadyExists(_HOLD_KEY_TAKEN)
                 return HoldResult(previous, hold_status(previous, now), duplicate=True)
+            domain.require_open(member_id, member.status)
             await settlement.settle_freed(connection, member, now)  # a hold that ran out may have freed some
             ledger.require_available(await _balances(connection, member_id, now), points)
             with taken_concurrently({"holds_idempotency_key_key"}, _HOLD_KEY_TAKEN):
@@ -227,6 +228,7 @@ class LedgerApplication:
                 if (previous.member_id, previous.points, previous.description) != (member_id, points, description):
                     raise AlreadyExists(_ADJUSTMENT_KEY_TAKEN)
                 return AdjustResult(previous, duplicate=True)
+            domain.require_open(member_id, member.status)
             draws = []
             if points < 0:
                 await settlement.settle_freed(connection, member, now)

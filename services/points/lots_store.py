@@ -116,6 +116,28 @@ async def members_with_expired_lots(connection: asyncpg.Connection, now: datetim
     return [r["member_id"] for r in records]
 
 
+async def expire_lots_now(
+    connection: asyncpg.Connection, member_ids: Sequence[str], now: datetime, *, earned_before: datetime | None
+) -> None:
+    """Make the (locked) members' lots with points left expire at `now`, for the next expire to take: the inactivity
+    sweep's lots earned before its pass (`earned_before`), or a closure's every lot (None).
+
+    A lot a hold taken since `now` may count on expires just after that hold, never before, which would leave it
+    backed by nothing (ledger.reservations).
+    """
+    await connection.execute(
+        """UPDATE lots SET expires_at = GREATEST($1, (
+                  SELECT max(h.created_at) + interval '1 microsecond' FROM holds h
+                   WHERE h.member_id = lots.member_id AND h.status = 'held'))
+            WHERE lots.member_id = ANY($2::text[]) AND lots.remaining > 0
+              AND (lots.expires_at IS NULL OR lots.expires_at > $1)
+              AND ($3::timestamptz IS NULL OR lots.earned_at < $3)""",
+        now,
+        member_ids,
+        earned_before,
+    )
+
+
 async def owing_members_with_lapsed_holds(
     connection: asyncpg.Connection, now: datetime, lapsed_since: datetime, after: str, limit: int
 ) -> list[str]:

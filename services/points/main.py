@@ -26,6 +26,7 @@ from services.points.accrual_consumer import PartnerAccrualConsumer
 from services.points.api import PointsServicer
 from services.points.application import PointsApplication
 from services.points.birthdays import BirthdayJob
+from services.points.closure import ClosureApplication
 from services.points.consumers import purchases_consumer
 from services.points.credits_api import CreditLookupServicer
 from services.points.expiry import ExpiryJob
@@ -54,7 +55,9 @@ def build(settings: ServiceSettings, pool: asyncpg.Pool) -> ServiceParts:
                 points_pb2_grpc,
                 points_pb2,
                 "PointsService",
-                PointsServicer(application, LedgerApplication(pool, programs), refunds, programs),
+                PointsServicer(
+                    application, LedgerApplication(pool, programs), refunds, programs, ClosureApplication(pool)
+                ),
             ),
             Registration.of(program_pb2_grpc, program_pb2, "ProgramService", ProgramServicer(programs)),
             Registration.of(credits_pb2_grpc, credits_pb2, "CreditLookupService", CreditLookupServicer(pool)),

@@ -149,6 +149,9 @@ async def _unseen(
             outcomes[index] = NotFound(f"member_id: member {purchase.member_id!r} is not enrolled")
         elif purchase.purchase_id in previous:
             outcomes[index] = await _repeat_of(connection, previous[purchase.purchase_id], purchase, member)
+        elif refusal := domain.closed_refusal(member.member_id, member.status):
+            # Read from the row lock_buyers took: a closure waits for this batch, or this batch for it.
+            outcomes[index] = refusal
         else:
             unseen.append((index, member))
     return unseen

@@ -125,9 +125,10 @@ async def lock_members(
 
 
 async def lock_off_ladder(connection: asyncpg.Connection, ladder: Sequence[str], limit: int) -> list[asyncpg.Record]:
-    """Up to `limit` members (member_id, tier) whose tier is not on `ladder`, locked in member id order."""
+    """Up to `limit` active members (member_id, tier) whose tier is not on `ladder`, locked in member id order (a
+    closed member's tier stays as it was)."""
     records: list[asyncpg.Record] = await connection.fetch(
-        """SELECT member_id, tier FROM members WHERE NOT (tier = ANY($1::text[]))
+        """SELECT member_id, tier FROM members WHERE NOT (tier = ANY($1::text[])) AND status = 'active'
             ORDER BY member_id LIMIT $2 FOR UPDATE""",
         list(ladder),
         limit,
@@ -136,9 +137,10 @@ async def lock_off_ladder(connection: asyncpg.Connection, ladder: Sequence[str],
 
 
 async def members_in_tiers(connection: asyncpg.Connection, tiers: Sequence[str], after: str, limit: int) -> list[str]:
-    """The next `limit` members after `after`, in member id order, whose tier is one of `tiers`; not locked."""
+    """The next `limit` active members after `after`, in member id order, whose tier is one of `tiers`; not locked."""
     records = await connection.fetch(
-        "SELECT member_id FROM members WHERE member_id > $2 AND tier = ANY($1::text[]) ORDER BY member_id LIMIT $3",
+        """SELECT member_id FROM members WHERE member_id > $2 AND tier = ANY($1::text[]) AND status = 'active'
+            ORDER BY member_id LIMIT $3""",
         list(tiers),
         after,
         limit,
@@ -161,7 +163,8 @@ async def date_by_ladder(
 ) -> DatedPage:
     """Give the next `limit` members after `after`, in member id order, the requalification date their place on
     `ladder` calls for: `requalify_at` to those above its first tier without one (a version added a tier below
-    theirs), none to those on its first tier with one (a version dropped the tier below theirs).
+    theirs), none to those on its first tier with one (a version dropped the tier below theirs). Closed members are
+    never requalified (their closure took their date), so never dated.
 
     Members another transaction holds are skipped, never waited for (found but not dated): this takes no lock in
     an order of its own, so never deadlocks with a batch locking its members in id order (lock_buyers). The page is
@@ -172,11 +175,13 @@ async def date_by_ladder(
                SELECT member_id FROM members
                 WHERE member_id > $4
                   AND ((tier = ANY($1::text[]) AND requalify_at IS NULL) OR (tier = $2 AND requalify_at IS NOT NULL))
+                  AND status = 'active'
                 ORDER BY member_id LIMIT $5),
            locked AS (
                SELECT member_id FROM members
                 WHERE member_id = ANY(ARRAY(SELECT member_id FROM found))
                   AND ((tier = ANY($1::text[]) AND requalify_at IS NULL) OR (tier = $2 AND requalify_at IS NOT NULL))
+                  AND status = 'active'
                   FOR UPDATE SKIP LOCKED),
            dated AS (
                UPDATE members m SET requalify_at = CASE WHEN m.tier = $2 THEN NULL ELSE $3::timestamptz END
@@ -340,3 +345,27 @@ async def list_entries(
         limit,
     )
     return [EntryRow(**r) for r in records]
+
+
+async def close_member(
+    connection: asyncpg.Connection, member_id: str, now: datetime, reason: str, actor: str
+) -> MemberRow:
+    """Mark the (locked) member closed, with when, why and by whom. Its requalification date goes: a closed member's
+    tier is never judged again, so the tier-at-risk and requalification jobs never pick it up."""
+    record = await connection.fetchrow(
+        f"""UPDATE members SET status = 'closed', closed_at = $2, closed_reason = $3, closed_by = $4,
+                               requalify_at = NULL
+             WHERE member_id = $1
+            RETURNING {MEMBER_COLUMNS}""",
+        member_id,
+        now,
+        reason,
+        actor,
+    )
+    return MemberRow(**record)
+
+
+async def closed_at(connection: asyncpg.Connection, member_id: str) -> datetime | None:
+    """When the member was closed; None while it is active."""
+    moment: datetime | None = await connection.fetchval("SELECT closed_at FROM members WHERE member_id = $1", member_id)
+    return moment

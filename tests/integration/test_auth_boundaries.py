@@ -95,6 +95,11 @@ async def test_strangers_are_unauthenticated_and_services_are_not_admins(channel
     expected = [
         # (call without a token, with the service token, with the admin token)
         (lambda m: points.GetBalance(balance, metadata=m), "NOT_FOUND", "NOT_FOUND"),
+        (
+            lambda m: points.CloseMember(points_pb2.CloseMemberRequest(member_id="nobody"), metadata=m),
+            "PERMISSION_DENIED",
+            "INVALID_ARGUMENT",
+        ),
         (lambda m: programs.ApplyProgram(apply, metadata=m), "PERMISSION_DENIED", "INVALID_ARGUMENT"),
         (lambda m: partners.RegisterPartner(register, metadata=m), "PERMISSION_DENIED", "INVALID_ARGUMENT"),
         (lambda m: catalog.CreateReward(create, metadata=m), "PERMISSION_DENIED", "INVALID_ARGUMENT"),

@@ -15,6 +15,7 @@ from services.common.db import unit_of_work
 from services.common.errors import InvalidArgument, NotFound
 from services.points.application import PointsApplication
 from services.points.birthdays import BirthdayJob
+from services.points.closure import ClosureApplication
 from services.points.domain import Enrollment, Money, Purchase, Refund
 from services.points.ledger_application import LedgerApplication
 from services.points.program_application import ProgramApplication
@@ -161,8 +162,7 @@ async def test_a_referral_that_credits_nobody_is_spent_and_the_referees_later_pu
     app = PointsApplication(pool, 2, programs)
     referrer = await enroll(app)
     referee = await enroll(app, referrer=referrer)
-    # No RPC closes a member yet (status 'closed' is in the schema and the Member message): an operator does.
-    await pool.execute("UPDATE members SET status = 'closed' WHERE member_id = $1", referrer)
+    await ClosureApplication(pool).close(referrer, "member request", "agent-7")
     first = purchase(referee, 30)
     await app.record_purchase(first)
     later = await app.record_purchase(purchase(referee, 30))

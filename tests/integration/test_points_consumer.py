@@ -24,6 +24,7 @@ from services.common.settings import KafkaSettings
 from services.points import domain
 from services.points.api import purchase_from
 from services.points.application import PointsApplication
+from services.points.closure import ClosureApplication
 from services.points.consumers import purchases_consumer
 from services.points.earning import EarnComponent
 from services.points.program_application import ProgramApplication
@@ -241,6 +242,24 @@ async def test_events_no_database_can_hold_are_dead_lettered_naming_the_field(
     assert reasons[far_purchase.event_id] == "payload.occurred_at: is not a valid timestamp"
     assert reasons[far_envelope.event_id] == "envelope.occurred_at: is not a valid timestamp"
     assert (await app.member(member)).balance == 10  # the good purchase alone
+
+
+async def test_a_purchase_of_a_closed_member_is_dead_lettered_and_earns_nothing(
+    member: str,
+    app: PointsApplication,
+    pool: asyncpg.Pool,
+    consumer: EventConsumer,
+    producer: AIOKafkaProducer,
+    kafka_settings: KafkaSettings,
+) -> None:
+    await ClosureApplication(pool).close(member, "member request", "agent-7")
+    after_closure = purchase_made(member, f"order-{uuid.uuid4().hex[:8]}", 500)
+    async with running(consumer.run):
+        await send(producer, after_closure)
+        dlq = await eventually(lambda: _dead_letters_of(kafka_settings, [after_closure]), what="the dead letter")
+    assert [header(record, "dlq-reason") for record in dlq] == [f"member_id: member {member!r} is closed"]
+    assert (await app.member(member)).balance == 0
+    assert await pool.fetchval("SELECT count(*) FROM purchases WHERE member_id = $1", member) == 0
 
 
 async def _dead_letters_of(kafka: KafkaSettings, envelopes: Sequence[EventEnvelope]) -> list[ConsumerRecord]:

@@ -38,6 +38,14 @@ def test_a_service_token_calls_member_rpcs_but_not_administrative_ones() -> None
     assert AUTHORIZER.check(APPLY, token(ADMIN_TOKEN)) == Caller("ops", "admin")
 
 
+def test_closing_a_member_takes_the_admin_role_where_adjusting_points_does_not() -> None:
+    close, adjust = "/loyalty.points.v1.PointsService/CloseMember", "/loyalty.points.v1.PointsService/AdjustPoints"
+    with pytest.raises(PermissionDenied, match="CloseMember needs the admin role"):
+        AUTHORIZER.check(close, token(SERVICE_TOKEN))
+    assert AUTHORIZER.check(close, token(ADMIN_TOKEN)) == Caller("ops", "admin")
+    assert AUTHORIZER.check(adjust, token(SERVICE_TOKEN)) == Caller("rewards", "service")
+
+
 @pytest.mark.parametrize(
     "metadata", [[], [("authorization", SERVICE_TOKEN)], token("lpk_a-partner-key-opens-nothing-here"), token("")]
 )

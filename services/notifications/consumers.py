@@ -102,6 +102,13 @@ class NotificationHandlers:
         triggers.require_fields(payload.member_id, tier=payload.tier)
         await store.set_tier(connection, payload.member_id, payload.tier, occurred_at(envelope))
 
+    async def member_closed(self, connection: asyncpg.Connection, envelope: EventEnvelope, payload: Message) -> None:
+        """Nothing more goes to a closed member: what quiet hours held is cancelled, later triggers are withheld
+        (domain.refusal), and no message confirms the closure (the agent who closed the account tells the member)."""
+        assert isinstance(payload, points_pb2.MemberClosed)
+        triggers.require_fields(payload.member_id)
+        await store.close_member(connection, payload.member_id, occurred_at(envelope))
+
     async def points_earned(self, writes: Writes, envelope: EventEnvelope, payload: Message) -> None:
         """Earnings only add to the member's open summary: written together per batch, by their own consumer."""
         assert isinstance(payload, points_pb2.PointsEarned)
@@ -172,6 +179,7 @@ class NotificationHandlers:
                 name(points_pb2.PointsAdjusted): self.balance_stated,
                 name(points_pb2.PointsReversed): self.balance_stated,
                 name(points_pb2.PointsExpired): self.balance_stated,
+                name(points_pb2.MemberClosed): self.member_closed,
             },
             REWARDS_EVENTS_TOPIC: {
                 name(rewards_pb2.RewardRedeemed): self.reward_issued,

@@ -57,6 +57,8 @@ class Preferences:
     quiet_hours: QuietHours | None
     # False while the member has the defaults.
     customized: bool = False
+    # The member was closed (MemberClosed): nothing more goes to them, whatever they chose.
+    closed: bool = False
 
     @property
     def zone(self) -> ZoneInfo:
@@ -69,6 +71,9 @@ class Defaults:
 
     time_zone: str
     quiet_hours: QuietHours | None
+
+
+MEMBER_CLOSED = "member is closed"
 
 
 def default_preferences(member_id: str, email_on_file: bool, defaults: Defaults) -> Preferences:
@@ -165,6 +170,8 @@ def idempotency_key(trigger_key: str, template_id: str, channel: Channel) -> str
 
 def refusal(preferences: Preferences, category: Category, channel: Channel | None = None) -> str:
     """Why a message of `category` may not go to the member (on `channel`), or '' when it may."""
+    if preferences.closed:
+        return MEMBER_CLOSED
     if category in preferences.opted_out:
         return f"member opted out of {category.value} messages"
     if channel is not None and channel not in preferences.channels:

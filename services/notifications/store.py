@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
 
 from services.common.read_model import Writes
 from services.notifications.domain import (
+    MEMBER_CLOSED,
     Category,
     Channel,
     Defaults,
@@ -83,7 +84,7 @@ async def preferences(connection: asyncpg.Connection, member_id: str, defaults: 
     """The member's preferences, their defaults when never set, None when the member is unknown here."""
     record = await connection.fetchrow(
         """SELECT m.email_on_file, p.member_id IS NOT NULL AS customized, p.channels, p.opted_out, p.time_zone,
-                  p.quiet_start, p.quiet_end
+                  p.quiet_start, p.quiet_end, m.closed_at IS NOT NULL AS closed
              FROM (SELECT $1::text AS member_id) wanted
              LEFT JOIN members m USING (member_id)
              LEFT JOIN preferences p USING (member_id)
@@ -93,7 +94,7 @@ async def preferences(connection: asyncpg.Connection, member_id: str, defaults: 
     if record is None:
         return None
     if not record["customized"]:
-        return default_preferences(member_id, bool(record["email_on_file"]), defaults)
+        return replace(default_preferences(member_id, bool(record["email_on_file"]), defaults), closed=record["closed"])
     quiet = QuietHours(record["quiet_start"], record["quiet_end"]) if record["quiet_start"] is not None else None
     return Preferences(
         member_id,
@@ -102,6 +103,7 @@ async def preferences(connection: asyncpg.Connection, member_id: str, defaults: 
         record["time_zone"],
         quiet,
         customized=True,
+        closed=record["closed"],
     )
 
 
@@ -214,6 +216,23 @@ async def cancel_reward_notices(connection: asyncpg.Connection, member_id: str, 
     )
 
 
+async def close_member(connection: asyncpg.Connection, member_id: str, closed_at: datetime) -> None:
+    """Mark the member closed (known here or not yet: MemberEnrolled may come later) and cancel the messages held for
+    later (quiet hours). The first closure's time stands."""
+    await connection.execute(
+        """INSERT INTO members (member_id, closed_at) VALUES ($1, $2)
+           ON CONFLICT (member_id) DO UPDATE SET closed_at = coalesce(members.closed_at, EXCLUDED.closed_at)""",
+        member_id,
+        closed_at,
+    )
+    await connection.execute(
+        """UPDATE notifications SET status = 'cancelled', cancel_reason = $2
+            WHERE member_id = $1 AND status = 'scheduled'""",
+        member_id,
+        MEMBER_CLOSED,
+    )
+
+
 async def reschedule(connection: asyncpg.Connection, notification_id: uuid.UUID, due_at: datetime) -> None:
     await connection.execute("UPDATE notifications SET due_at = $2 WHERE notification_id = $1", notification_id, due_at)
 
@@ -319,7 +338,7 @@ async def birthdays(
              FROM (SELECT m.member_id, m.birth_date, m.birthday_year,
                           ($1::timestamptz AT TIME ZONE coalesce(p.time_zone, $2))::date AS today
                      FROM members m LEFT JOIN preferences p USING (member_id)
-                    WHERE m.birth_date IS NOT NULL
+                    WHERE m.birth_date IS NOT NULL AND m.closed_at IS NULL
                       AND (date_part('month', m.birth_date), date_part('day', m.birth_date))
                           IN (SELECT * FROM unnest($3::float8[], $4::float8[]))) candidates
             WHERE birthday_year IS DISTINCT FROM date_part('year', today)::int

@@ -180,13 +180,15 @@ async def _balance(args: argparse.Namespace) -> int:
     async with points_channel() as channel:
         stub = points_pb2_grpc.PointsServiceStub(channel)
         balance = await stub.GetBalance(pb.GetBalanceRequest(member_id=args.member_id))
+        member = (await stub.GetMember(pb.GetMemberRequest(member_id=args.member_id))).member
         entries = await stub.ListLedgerEntries(pb.ListLedgerEntriesRequest(member_id=args.member_id, page_size=5))
         schedule = await stub.GetPointsSchedule(pb.GetPointsScheduleRequest(member_id=args.member_id))
     # Owed points (a refund of points already spent, under the debt policy) are off the books: said apart.
     owed = f"; {balance.points_owed} owed, repaid from the next points earned" if balance.points_owed else ""
+    closed = " (closed)" if member.status == pb.MEMBER_STATUS_CLOSED else ""
     print(
-        f"{balance.member_id}: {balance.balance} points: {balance.available} available, {balance.pending} pending,"
-        f" {balance.held} held ({balance.lifetime_earned} earned in all){owed}"
+        f"{balance.member_id}{closed}: {balance.balance} points: {balance.available} available,"
+        f" {balance.pending} pending, {balance.held} held ({balance.lifetime_earned} earned in all){owed}"
     )
     for line in schedule_lines(schedule):
         print(f"  {line}")

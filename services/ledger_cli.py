@@ -1,9 +1,10 @@
-"""Client commands for spending points: hold, capture, release, adjust (all over gRPC)."""
+"""Client commands for spending points: hold, capture, release, adjust, refund, close (all over gRPC)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import uuid
 from datetime import UTC, datetime
 
@@ -44,6 +45,12 @@ def add_ledger_commands(commands: argparse._SubParsersAction) -> None:  # type: 
     refund.add_argument("--currency", default="USD")
     refund.add_argument("--refund-id", default=None, help="idempotency key; defaults to a new UUID")
     refund.set_defaults(run=lambda args: asyncio.run(_refund(args)))
+
+    close = commands.add_parser("close", help="close a member, forfeiting its points (admin role)")
+    close.add_argument("member_id")
+    close.add_argument("--reason", required=True, help="why, one line (member request, fraud, erasure request)")
+    close.add_argument("--actor", default=None, help="who closes the member; defaults to the login name")
+    close.set_defaults(run=lambda args: asyncio.run(_close(args)))
 
 
 def _describe(hold: pb.Hold) -> str:
@@ -109,3 +116,24 @@ async def _refund(args: argparse.Namespace) -> int:
         owed += f", {response.points_expired} of them had expired (not taken again)"
     print(f"refund {request.refund_id}: {response.points_reversed} points taken back{owed}{note}")
     return 0
+
+
+async def _close(args: argparse.Namespace) -> int:
+    request = pb.CloseMemberRequest(member_id=args.member_id, reason=args.reason, actor=args.actor or _login())
+    async with points_channel() as channel:
+        response = await points_pb2_grpc.PointsServiceStub(channel).CloseMember(request)
+    when = f"{response.closed_at.ToDatetime():%Y-%m-%d %H:%M:%S} UTC"
+    if response.duplicate:
+        print(f"{args.member_id} was already closed at {when} ({response.points_forfeited} points forfeited then)")
+        return 0
+    entry = f" (ledger entry {response.ledger_entry_id})" if response.ledger_entry_id else ""
+    print(f"{args.member_id} closed at {when}: {response.points_forfeited} points forfeited{entry}")
+    return 0
+
+
+def _login() -> str:
+    """Who runs the command, as the actor of what it does; 'cli' when the system cannot tell."""
+    try:
+        return getpass.getuser()
+    except OSError:
+        return "cli"

@@ -18,7 +18,7 @@ from loyalty.rewards.v1 import rewards_pb2
 from services.common.events import timestamp
 from services.points.program_application import ProgramApplication
 from tests.integration.rewards_support import RewardsWorld
-from tests.integration.support import field_violations
+from tests.integration.support import field_violations, run_cli
 
 PROGRAM = """
 id: closing-club
@@ -164,3 +164,20 @@ async def test_a_redemption_for_a_closed_member_is_refused_naming_the_member(rew
     assert f"member_id: member {member_id!r} is closed" in (refused.details() or "")
     assert await rewards_world.rewards_pool.fetchval("SELECT count(*) FROM redemptions") == 0
     assert await rewards_world.rewards_pool.fetchval("SELECT stock_available FROM rewards") == 1
+
+
+async def test_the_cli_closes_a_member_saying_what_was_forfeited_and_the_balance_shows_it_closed(
+    points: points_pb2_grpc.PointsServiceStub,
+    points_address: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("LOYALTY_POINTS_ADDRESS", points_address)
+    member_id = await enrolled_with(points, 75, 0)
+    assert await run_cli("close", member_id, "--reason", "erasure request", "--actor", "dpo") == 0
+    assert await run_cli("close", member_id, "--reason", "erasure request") == 0
+    assert await run_cli("balance", member_id) == 0
+    closed, again, balance = capsys.readouterr().out.splitlines()[:3]
+    assert closed.startswith(f"{member_id} closed at ") and "UTC: 75 points forfeited (ledger entry " in closed
+    assert again.startswith(f"{member_id} was already closed at ") and "(75 points forfeited then)" in again
+    assert balance.startswith(f"{member_id} (closed): 0 points: 0 available")

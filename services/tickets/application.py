@@ -12,7 +12,7 @@ import asyncpg
 from loyalty.events.v1 import tickets_pb2 as events
 
 from services.common.db import unit_of_work
-from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, Violations
+from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable, Violations
 from services.common.member_tiers import tier_of
 from services.tickets import agents_store, domain, records_store, store
 from services.tickets.agents import Agent
@@ -179,7 +179,7 @@ class TicketsApplication:
         validate_goodwill(goodwill, violations)
         violations.raise_if_any()
         if goodwill.points:
-            await self._check_claim_again(ticket_id)
+            await self._check_claim_again(ticket_id, "goodwill_points")
         async with unit_of_work(self._pool) as connection:
             await lock_routing(connection)
             before = await locked_ticket(connection, ticket_id)
@@ -204,11 +204,13 @@ class TicketsApplication:
             await drain_queue(connection, now)
             return await ticket_view(connection, ticket)
 
-    async def _check_claim_again(self, ticket_id: str) -> None:
+    async def _check_claim_again(self, ticket_id: str, field: str) -> None:
         """Ask the points service again about a claim not found credited when the ticket opened.
 
         The points may have arrived since (a partner's late file) or the service may not have answered then:
         goodwill on top of them would pay the member twice. Asked before the transaction; what it says is kept.
+        No answer now refuses the call (UNAVAILABLE) before anything is written: the check from opening is
+        exactly what may be out of date.
         """
         parsed = domain.parse_ticket_id(ticket_id)
         async with self._pool.acquire() as connection:
@@ -224,7 +226,12 @@ class TicketsApplication:
             # Points' rules for the claim changed since it was accepted: its check stands as it was.
             log.warning("claim not checked again", extra={"ticket_id": ticket_id, "reason": refused.message})
             return
-        if check.status != claim.check.status and check.status != UNVERIFIED:
+        if check.status == UNVERIFIED:
+            raise Unavailable(
+                f"{field}: the claim could not be checked again with the points service, so no goodwill was "
+                "granted and nothing was written; retry"
+            )
+        if check.status != claim.check.status:
             async with unit_of_work(self._pool) as connection:
                 await store.update_claim_check(connection, parsed, check)
 
@@ -259,7 +266,7 @@ class TicketsApplication:
     async def approve_goodwill(self, ticket_id: str, approver_id: str) -> TicketView:
         _require_ids(ticket_id, ("approver_agent_id", approver_id))
         # The points may have arrived while the grant waited for approval, as well as before it was asked for.
-        await self._check_claim_again(ticket_id)
+        await self._check_claim_again(ticket_id, "ticket_id")
         async with unit_of_work(self._pool) as connection:
             ticket = await locked_ticket(connection, ticket_id)
             now = self._now()

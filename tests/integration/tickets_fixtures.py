@@ -5,6 +5,7 @@ Test modules import the fixtures by name.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,7 @@ from loyalty.points.v1 import points_pb2_grpc
 from loyalty.tickets.v1 import agents_pb2 as agents_pb
 from loyalty.tickets.v1 import agents_pb2_grpc, tickets_pb2_grpc
 
+from services.common.embedded import free_port
 from services.common.grpc_server import GrpcServer
 from services.common.member_tiers import _set_tier
 from services.common.runtime import ServiceParts
@@ -102,6 +104,20 @@ async def platform(migrated_pool: PoolFactory, kafka_settings: KafkaSettings) ->
     finally:
         await tickets_server.stop(grace=1)
         await points_server.stop(grace=1)
+
+
+@contextlib.asynccontextmanager
+async def tickets_without_points(platform: TicketsPlatform) -> AsyncIterator[tickets_pb2_grpc.TicketsServiceStub]:
+    """A second tickets server on the platform's database and clock whose points service never answers."""
+    settings = replace(service_settings("tickets", {}), points_grpc_target=f"127.0.0.1:{free_port()}")
+    server = await _serve(
+        assemble(settings, platform.pool, TicketsSettings(policy_file=None, sla_interval_s=60), platform.clock)
+    )
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            yield tickets_pb2_grpc.TicketsServiceStub(channel)
+    finally:
+        await server.stop(grace=1)
 
 
 def agent(

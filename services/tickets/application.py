@@ -272,7 +272,7 @@ class TicketsApplication:
             now = self._now()
             approver = await existing_agent(connection, approver_id, "approver_agent_id")
             await self._require_goodwill_allowed(connection, ticket, "ticket_id")
-            await approve_goodwill(connection, ticket, approver, now)
+            await approve_goodwill(connection, ticket, approver, self._policy.goodwill, now)
             return await ticket_view(connection, ticket)
 
 

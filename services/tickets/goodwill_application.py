@@ -17,7 +17,7 @@ from services.common.events import timestamp
 from services.tickets import records_store
 from services.tickets.agents import Agent
 from services.tickets.domain import Ticket
-from services.tickets.goodwill import GoodwillRequest, over_limit, require_second_agent
+from services.tickets.goodwill import GoodwillRequest, over_limit, require_approver_authority, require_second_agent
 from services.tickets.policy import GoodwillLimits
 from services.tickets.records_store import GoodwillRow
 from services.tickets.ticket_events import emit
@@ -49,13 +49,16 @@ async def request_goodwill(
         await _emit_granted(connection, ticket, grant, now)
 
 
-async def approve_goodwill(connection: asyncpg.Connection, ticket: Ticket, approver: Agent, now: datetime) -> None:
+async def approve_goodwill(
+    connection: asyncpg.Connection, ticket: Ticket, approver: Agent, limits: GoodwillLimits, now: datetime
+) -> None:
     grant = await records_store.get_goodwill(connection, ticket.ticket_id, lock=True)
     if grant is None:
         raise NotFound(f"ticket_id: ticket {ticket.ticket_id} has no goodwill grant")
     if grant.status == "granted":
         raise FailedPrecondition("ticket_id: the ticket's goodwill is already granted")
     require_second_agent(grant.granted_by, approver.agent_id)
+    require_approver_authority(grant.points, approver.agent_id, approver.goodwill_limit, limits)
     await records_store.approve_goodwill(connection, ticket.ticket_id, approver.agent_id, now)
     approved = await records_store.get_goodwill(connection, ticket.ticket_id)
     assert approved is not None

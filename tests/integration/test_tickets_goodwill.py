@@ -109,3 +109,33 @@ async def test_an_approval_is_refused_unavailable_when_the_claim_cannot_be_check
     fetched = (await platform.tickets.GetTicket(pb.GetTicketRequest(ticket_id=late))).ticket
     assert (fetched.goodwill.status, fetched.goodwill.approved_by) == (pb.GOODWILL_STATUS_PENDING_APPROVAL, "")
     assert await platform.outbox("GoodwillGranted") == []
+
+
+async def test_an_approver_must_have_a_limit_covering_the_points(platform: TicketsPlatform) -> None:
+    member_id = await claimant(platform)
+    await platform.agents.UpsertAgent(agent("low", {"claims": 3}, goodwill_limit=100))
+    await platform.agents.UpsertAgent(agent("lev1", {"claims": 1}))  # the policy's agent limit: 500
+    await platform.agents.UpsertAgent(agent("boss", {"claims": 5}, goodwill_limit=10_000_000))
+    huge = (await open_claim(platform, member_id, "order-huge")).ticket_id
+    pending = await platform.tickets.ResolveTicket(resolving(huge, "low", 10_000_000))
+    assert pending.ticket.goodwill.status == pb.GOODWILL_STATUS_PENDING_APPROVAL
+
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await platform.tickets.ApproveGoodwill(pb.ApproveGoodwillRequest(ticket_id=huge, approver_agent_id="lev1"))
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert refused.value.details() == (
+        "approver_agent_id: agent 'lev1' has a goodwill limit of 500 points, below the grant's 10000000; "
+        "an agent whose limit covers it must approve"
+    )
+    fetched = (await platform.tickets.GetTicket(pb.GetTicketRequest(ticket_id=huge))).ticket
+    assert (fetched.goodwill.status, fetched.goodwill.approved_by) == (pb.GOODWILL_STATUS_PENDING_APPROVAL, "")
+    assert await platform.outbox("GoodwillGranted") == []
+
+    # Above the ticket limit (2000) too: the approver's own limit is what must cover it.
+    approved = await platform.tickets.ApproveGoodwill(
+        pb.ApproveGoodwillRequest(ticket_id=huge, approver_agent_id="boss")
+    )
+    assert (approved.ticket.goodwill.status, approved.ticket.goodwill.approved_by) == (
+        pb.GOODWILL_STATUS_GRANTED,
+        "boss",
+    )

@@ -194,7 +194,7 @@ async def test_claims_checked_against_the_points_service_and_goodwill_limits(pla
         )
     )
     await platform.agents.UpsertAgent(agent("ann", {"claims": 3}, goodwill_limit=300))
-    await platform.agents.UpsertAgent(agent("bea", {"claims": 2}))
+    await platform.agents.UpsertAgent(agent("bea", {"claims": 2}, goodwill_limit=1000))  # may approve 800
     claim = pb.TICKET_CATEGORY_MISSING_POINTS
 
     credited = (

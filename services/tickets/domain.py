@@ -269,6 +269,11 @@ def reopened(ticket: Ticket, hours: Hours, now: datetime) -> Ticket:
     return replace(restarted, status=OPEN, resolved_at=None, resolution="", assignee=None, queued_at=now)
 
 
+def requeued(ticket: Ticket, now: datetime) -> Ticket:
+    """Taken from its assignee and waiting in the queue again, from now."""
+    return replace(ticket, assignee=None, queued_at=now)
+
+
 def due_breaches(ticket: Ticket, now: datetime) -> list[tuple[str, datetime]]:
     """The SLAs whose due time passed and that were not yet marked breached, with their due times."""
     if ticket.status == RESOLVED:

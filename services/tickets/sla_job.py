@@ -1,14 +1,20 @@
-"""The SLA job: for each due time passed, TicketSlaBreached, a raised priority and escalated routing."""
+"""The SLA job: for each due time passed, TicketSlaBreached, a raised priority and escalated routing.
+
+A breached ticket goes to a more senior available agent when its assignee is available; when the assignee is
+not (busy or away), to whoever routing picks, else back to the queue.
+"""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
 
 from services.common.db import unit_of_work
 from services.tickets import agents_store, domain, store
+from services.tickets.agents import Agent
 from services.tickets.application import Clock, utc_now
 from services.tickets.assignment import drain_queue_if_left, lock_routing, need_of, route
 from services.tickets.policy import Policy
@@ -57,19 +63,31 @@ class SlaJob:
                 return 0  # answered or resolved since the candidates were read
             ticket = domain.escalated(ticket, [sla for sla, _ in due], escalation)
             previous = ticket.assignee
-            need = await self._senior_need(connection, ticket)
-            ticket = await route(connection, ticket, need, "escalation", now)
+            assignee = await agents_store.get_agent(connection, previous) if previous else None
+            if previous and (assignee is None or assignee.status != "available"):
+                ticket = await _away_from(connection, ticket, previous, now)
+            else:
+                ticket = await route(connection, ticket, self._senior_need(ticket, assignee), "escalation", now)
             await store.update_ticket(connection, ticket)
             await drain_queue_if_left(connection, previous, ticket, now)
             for sla, due_at in due:
                 await emit(connection, sla_breached(ticket, sla, due_at), ticket.member_id, now)
             return len(due)
 
-    async def _senior_need(self, connection: asyncpg.Connection, ticket: domain.Ticket) -> Need:
+    def _senior_need(self, ticket: domain.Ticket, assignee: Agent | None) -> Need:
         """An agent other than the assignee, more skilled than the assignee and at least the policy's minimum."""
         min_level = self._policy.escalation.min_skill_level
-        if ticket.assignee is None:
+        if assignee is None:
             return need_of(ticket, min_level=min_level)
-        assignee = await agents_store.get_agent(connection, ticket.assignee)
-        held = assignee.skills.get(ticket.required_skill, 0) if assignee else 0
-        return need_of(ticket, min_level=max(min_level, held + 1), excluded=[ticket.assignee])
+        held = assignee.skills.get(ticket.required_skill, 0)
+        return need_of(ticket, min_level=max(min_level, held + 1), excluded=[assignee.agent_id])
+
+
+async def _away_from(
+    connection: asyncpg.Connection, ticket: domain.Ticket, assignee: str, now: datetime
+) -> domain.Ticket:
+    """A breached ticket whose assignee is not available: anyone routing would pick (no level above the
+    assignee's, whose level does not matter while they are away), else the queue, which gives it to the first
+    agent who qualifies. Left with the assignee it would wait for them however long they stay away."""
+    moved = await route(connection, ticket, need_of(ticket, excluded=[assignee]), "escalation", now)
+    return moved if moved.assignee != assignee else domain.requeued(ticket, now)

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from services.common.currencies import currency_refusal, is_currency_code, minor_unit_exponent
 from services.common.errors import Violations
 from services.common.text_fields import check_line
+from services.common.tier_names import TIER_NAME_PATTERN, TIER_NAME_SHAPE
 from services.common.time_zones import time_zone
 from services.common.yaml_fields import EARLIEST, MAX_TEXT, Section, check_decimal, join, load_document
 from services.points.program import (
@@ -58,7 +59,6 @@ TIERS_KEYS = ("basis", "window", "window_months", "downgrade_steps", "levels")
 LEVEL_KEYS = ("name", "threshold", "earn_bonus_percent")
 
 PROGRAM_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
-TIER_NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 MAX_RULES = 200
 MAX_MATCH_VALUES = 10_000
 MAX_TIERS = 20
@@ -298,7 +298,7 @@ def _levels(section: Section, basis: TierBasis, currency: str) -> tuple[TierLeve
         section.refuse("levels", "is required: the tiers, lowest first, the first at threshold 0")
     levels: list[TierLevel] = []
     for level in section.sections("levels", LEVEL_KEYS, max_items=MAX_TIERS):
-        name = level.text("name", required=True, pattern=TIER_NAME_PATTERN, hint="1-32 of a-z, 0-9, '_', '-'")
+        name = level.text("name", required=True, pattern=TIER_NAME_PATTERN, hint=TIER_NAME_SHAPE)
         threshold = _threshold(level, basis, currency)
         if any(other.name == name for other in levels):
             level.refuse("name", f"{name!r} names another tier too")

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 from services.common.errors import Violations
+from services.common.tier_names import check_tier_name
 from services.tickets.domain import LANGUAGE_PATTERN, require_id, require_text
 from services.tickets.routing import AgentState
 
@@ -63,7 +64,7 @@ def validate_agent(agent: Agent, skill_entries: list[tuple[str, int]], violation
         if not LANGUAGE_PATTERN.fullmatch(language):
             violations.add(f"agent.languages[{index}]", "must be a 2-letter lower-case language code")
     for index, tier in enumerate(agent.tiers):
-        require_text(violations, f"agent.tiers[{index}]", tier, 64)
+        check_tier_name(violations, f"agent.tiers[{index}]", tier)
     if not 1 <= agent.capacity <= MAX_CAPACITY:
         violations.add("agent.capacity", f"must be between 1 and {MAX_CAPACITY}")
     if agent.goodwill_limit is not None and not 0 <= agent.goodwill_limit <= MAX_GOODWILL_LIMIT:

@@ -72,10 +72,11 @@ class _StrictLoader(yaml.SafeLoader):
 _StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _StrictLoader.construct_impossible_dates_as_text)
 
 
-def load_document(text: str, field: str = "definition") -> object:
-    """The YAML document in `text`, or InvalidArgument on `field` saying where it is malformed."""
+def load_document(text: str, field: str = "definition", what: str = "the program definition") -> object:
+    """The YAML document in `text`, or InvalidArgument on `field` saying where it is malformed (or, when empty,
+    that it must hold `what`)."""
     if not text.strip():
-        raise InvalidArgument.single(field, "is required: the program definition as YAML text")
+        raise InvalidArgument.single(field, f"is required: {what} as YAML text")
     if len(text) > MAX_DOCUMENT_CHARS:
         raise InvalidArgument.single(field, f"must be at most {MAX_DOCUMENT_CHARS} characters")
     try:

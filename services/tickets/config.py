@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services.common.settings import SettingsError
+from services.tickets.policy import POLICY_FILE_SETTING
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class TicketsSettings:
 
 
 def tickets_settings(env: Mapping[str, str] = os.environ) -> TicketsSettings:
-    policy = env.get("LOYALTY_TICKETS_POLICY_FILE") or None
+    policy = env.get(POLICY_FILE_SETTING) or None
     raw_interval = env.get("LOYALTY_TICKETS_SLA_INTERVAL_S") or "30"
     try:
         interval = float(raw_interval)

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import time
 from pathlib import Path
 
-from services.common.errors import Violations
+from services.common.errors import InvalidArgument, Violations
+from services.common.settings import SettingsError
 from services.common.time_zones import time_zone
 from services.common.yaml_fields import Section, load_document
 from services.tickets.sla import Calendar, Hours
@@ -23,6 +24,7 @@ PRIORITIES = ("low", "normal", "high", "urgent")
 AROUND_THE_CLOCK = "24x7"
 ANY = "*"
 DEFAULT_POLICY_FILE = Path(__file__).with_name("default_policy.yaml")
+POLICY_FILE_SETTING = "LOYALTY_TICKETS_POLICY_FILE"
 
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _CLOCK = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
@@ -79,12 +81,30 @@ def raised(priority: str, steps: int) -> str:
 
 
 def load_policy(path: Path | None) -> Policy:
-    return parse_policy((path or DEFAULT_POLICY_FILE).read_text(encoding="utf-8"))
+    """The policy file LOYALTY_TICKETS_POLICY_FILE names (the default policy for None).
+
+    A file that cannot be read or is wrong is a SettingsError naming the file and every wrong field, which the
+    command line reports in a line: the service does not start on a policy it cannot apply.
+    """
+    if path is None:
+        return parse_policy(DEFAULT_POLICY_FILE.read_text(encoding="utf-8"))
+    setting = f"{POLICY_FILE_SETTING}={path}"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise SettingsError(f"{setting}: cannot be read: {error.strerror or error}") from None
+    except UnicodeDecodeError:
+        raise SettingsError(f"{setting}: is not UTF-8 text") from None
+    try:
+        return parse_policy(text)
+    except InvalidArgument as error:
+        raise SettingsError(f"{setting}: {error.message}") from None
 
 
 def parse_policy(text: str) -> Policy:
     violations = Violations()
-    root = Section.of(violations, "", load_document(text, "policy"), _ROOT_KEYS)
+    document = load_document(text, "policy", what="the tickets policy (docs/tickets.md)")
+    root = Section.of(violations, "", document, _ROOT_KEYS)
     if root is None:
         violations.raise_if_any()
         raise AssertionError("unreachable: a violation was recorded")

@@ -1,11 +1,22 @@
-"""The command line reports a broker it cannot publish to in a line, not a traceback."""
+"""The command line says in a line, not a traceback, that a broker did not take a message or a policy file is wrong."""
 
 from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import pytest
 
 from services.cli import main
 from services.common.embedded import free_port
+from services.common.migrations import migrate
+from services.tickets.policy import DEFAULT_POLICY_FILE
+
+POLICY = DEFAULT_POLICY_FILE.read_text(encoding="utf-8")
 
 
 def test_a_purchase_via_kafka_with_no_broker_says_so(
@@ -27,3 +38,40 @@ def test_a_purchase_via_the_embedded_broker_with_the_idempotent_producer_names_t
     error = capsys.readouterr().err
     assert error.startswith("loyalty: the Kafka broker did not take it")
     assert "LOYALTY_KAFKA_IDEMPOTENCE=false" in error
+
+
+@pytest.fixture
+async def tickets_database(create_database: Callable[[], Awaitable[str]]) -> str:
+    """Migrated already: `serve` then logs nothing before it reads the policy."""
+    url = await create_database()
+    await migrate(url, "tickets")
+    return url
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (None, "cannot be read: No such file or directory"),
+        ("", "policy: is required: the tickets policy (docs/tickets.md) as YAML text"),
+        (
+            POLICY.replace("agent_limit: 500", "agent_limit: -5").replace("priority: high", "priority: asap", 1),
+            "sla_policies[0].priority: must be one of low, normal, high, urgent; "
+            "goodwill.agent_limit: must be between 0 and 1000000000",
+        ),
+    ],
+    ids=["missing", "empty", "bad-fields"],
+)
+async def test_serve_tickets_with_a_wrong_policy_file_says_so_in_a_line_naming_it(
+    tickets_database: str, tmp_path: Path, content: str | None, said: str
+) -> None:
+    policy_file = tmp_path / "policy.yaml"
+    if content is not None:
+        policy_file.write_text(content, encoding="utf-8")
+    env = os.environ | {
+        "LOYALTY_TICKETS_DATABASE_URL": tickets_database,
+        "LOYALTY_TICKETS_POLICY_FILE": str(policy_file),
+        "LOYALTY_DATA_DIR": str(tmp_path),
+    }
+    command = [sys.executable, "-m", "services.cli", "serve", "tickets"]
+    served = await asyncio.to_thread(subprocess.run, command, env=env, capture_output=True, text=True, timeout=120)
+    assert (served.returncode, served.stderr) == (2, f"loyalty: LOYALTY_TICKETS_POLICY_FILE={policy_file}: {said}\n")

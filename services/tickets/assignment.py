@@ -67,16 +67,15 @@ async def route(
 
 
 async def assign_to(connection: asyncpg.Connection, ticket: Ticket, agent: Agent, now: datetime) -> Ticket:
-    """A manual assignment: the agent must serve the ticket's skill, language and tier and have room."""
+    """A manual assignment: the agent must serve the ticket's skill, language and tier and have room (whether
+    they are available is the assigning person's call); a refusal names each condition the agent fails."""
     need = need_of(ticket)
     state = replace(agent.state(), available=True)
     if ticket.assignee == agent.agent_id:
         return ticket
-    if not routing.qualifies(state, need):
-        raise FailedPrecondition(
-            f"agent_id: agent {agent.agent_id!r} does not serve skill {need.skill!r}, language {need.language!r} "
-            f"and tier {need.tier!r}, or has no room (load {agent.load} of {agent.capacity})"
-        )
+    unmet = routing.unmet(state, need)
+    if unmet:
+        raise FailedPrecondition(f"agent_id: agent {agent.agent_id!r} cannot take the ticket: {'; '.join(unmet)}")
     return await _assigned(connection, ticket, agent.agent_id, "manual", now)
 
 

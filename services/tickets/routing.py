@@ -44,14 +44,26 @@ class Assignment:
 
 
 def qualifies(agent: AgentState, need: Need) -> bool:
-    return (
-        agent.available
-        and agent.load < agent.capacity
-        and agent.agent_id not in need.excluded
-        and agent.skills.get(need.skill, 0) >= need.min_level
-        and need.language in agent.languages
-        and (not agent.tiers or need.tier in agent.tiers)
-    )
+    return not unmet(agent, need)
+
+
+def unmet(agent: AgentState, need: Need) -> list[str]:
+    """Why the agent does not qualify for the need, each condition that fails in words ([] when it qualifies)."""
+    level = agent.skills.get(need.skill, 0)
+    checks = [
+        (agent.available, "is not available"),
+        (agent.load < agent.capacity, f"has no room (load {agent.load} of {agent.capacity})"),
+        (agent.agent_id not in need.excluded, "is the agent the ticket is moving from"),
+        (level > 0, f"does not have skill {need.skill!r}"),
+        (not level or level >= need.min_level, f"has skill {need.skill!r} at level {level}, below {need.min_level}"),
+        (need.language in agent.languages, f"does not speak language {need.language!r} ({_listed(agent.languages)})"),
+        (not agent.tiers or need.tier in agent.tiers, f"does not serve tier {need.tier!r} ({_listed(agent.tiers)})"),
+    ]
+    return [reason for met, reason in checks if not met]
+
+
+def _listed(names: frozenset[str]) -> str:
+    return "only " + ", ".join(repr(name) for name in sorted(names))
 
 
 def choose(agents: Sequence[AgentState], need: Need) -> AgentState | None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from services.tickets.routing import AgentState, Need, choose, drain
+from services.tickets.routing import AgentState, Need, choose, drain, unmet
 
 
 def agent(
@@ -82,3 +84,18 @@ def test_drain_balances_load_before_rotation() -> None:
     # b already holds two tickets: a takes the next two, then they alternate.
     planned = drain([(f"t{i}", CLAIM_EN) for i in range(4)], [agent("a"), agent("b", load=2)], 5)
     assert [a.agent_id for a in planned] == ["a", "a", "b", "a"]
+
+
+def test_every_condition_an_agent_fails_is_named_and_none_when_it_qualifies() -> None:
+    senior = Need(skill="claims", language="en", tier="gold", min_level=4, excluded=frozenset({"a"}))
+    everything_wrong = agent("a", skills={"claims": 3}, languages=("de",), tiers=("base",), capacity=2, load=2)
+    assert unmet(replace(everything_wrong, available=False), senior) == [
+        "is not available",
+        "has no room (load 2 of 2)",
+        "is the agent the ticket is moving from",
+        "has skill 'claims' at level 3, below 4",
+        "does not speak language 'en' (only 'de')",
+        "does not serve tier 'gold' (only 'base')",
+    ]
+    assert unmet(agent("b", skills={"tiers": 5}), senior) == ["does not have skill 'claims'"]
+    assert unmet(agent("c", skills={"claims": 4}), senior) == []

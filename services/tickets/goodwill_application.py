@@ -14,7 +14,7 @@ from loyalty.events.v1 import tickets_pb2 as events
 
 from services.common.errors import FailedPrecondition, NotFound
 from services.common.events import timestamp
-from services.tickets import records_store
+from services.tickets import records_store, store
 from services.tickets.agents import Agent
 from services.tickets.domain import Ticket
 from services.tickets.goodwill import GoodwillRequest, over_limit, require_approver_authority, require_second_agent
@@ -66,6 +66,10 @@ async def approve_goodwill(
 
 
 async def _emit_granted(connection: asyncpg.Connection, ticket: Ticket, grant: GoodwillRow, now: datetime) -> None:
+    claimed = await store.get_claim(connection, ticket.ticket_id)
+    # Goodwill on a claim stands for the claimed points: the points service pays the claimed transaction, if it
+    # arrives later, only what exceeds it.
+    claim = claimed.claim if claimed is not None and claimed.claim.names_its_transaction else None
     granted = events.GoodwillGranted(
         ticket_id=str(ticket.ticket_id),
         member_id=ticket.member_id,
@@ -74,5 +78,8 @@ async def _emit_granted(connection: asyncpg.Connection, ticket: Ticket, grant: G
         granted_by=grant.granted_by,
         approved_by=grant.approved_by or "",
         granted_at=timestamp(now),
+        claim_purchase_id=claim.purchase_id if claim else "",
+        claim_partner_id=claim.partner_id if claim else "",
+        claim_partner_transaction_id=claim.partner_transaction_id if claim else "",
     )
     await emit(connection, granted, ticket.member_id, now)

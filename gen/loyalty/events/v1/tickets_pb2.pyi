@@ -85,7 +85,7 @@ class SurveySubmitted(_message.Message):
     def __init__(self, ticket_id: _Optional[str] = ..., member_id: _Optional[str] = ..., effort: _Optional[int] = ..., satisfaction: _Optional[int] = ..., recommend: _Optional[int] = ...) -> None: ...
 
 class GoodwillGranted(_message.Message):
-    __slots__ = ("ticket_id", "member_id", "points", "reason", "granted_by", "approved_by", "granted_at")
+    __slots__ = ("ticket_id", "member_id", "points", "reason", "granted_by", "approved_by", "granted_at", "claim_purchase_id", "claim_partner_id", "claim_partner_transaction_id")
     TICKET_ID_FIELD_NUMBER: _ClassVar[int]
     MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
     POINTS_FIELD_NUMBER: _ClassVar[int]
@@ -93,6 +93,9 @@ class GoodwillGranted(_message.Message):
     GRANTED_BY_FIELD_NUMBER: _ClassVar[int]
     APPROVED_BY_FIELD_NUMBER: _ClassVar[int]
     GRANTED_AT_FIELD_NUMBER: _ClassVar[int]
+    CLAIM_PURCHASE_ID_FIELD_NUMBER: _ClassVar[int]
+    CLAIM_PARTNER_ID_FIELD_NUMBER: _ClassVar[int]
+    CLAIM_PARTNER_TRANSACTION_ID_FIELD_NUMBER: _ClassVar[int]
     ticket_id: str
     member_id: str
     points: int
@@ -100,4 +103,7 @@ class GoodwillGranted(_message.Message):
     granted_by: str
     approved_by: str
     granted_at: _timestamp_pb2.Timestamp
-    def __init__(self, ticket_id: _Optional[str] = ..., member_id: _Optional[str] = ..., points: _Optional[int] = ..., reason: _Optional[str] = ..., granted_by: _Optional[str] = ..., approved_by: _Optional[str] = ..., granted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    claim_purchase_id: str
+    claim_partner_id: str
+    claim_partner_transaction_id: str
+    def __init__(self, ticket_id: _Optional[str] = ..., member_id: _Optional[str] = ..., points: _Optional[int] = ..., reason: _Optional[str] = ..., granted_by: _Optional[str] = ..., approved_by: _Optional[str] = ..., granted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., claim_purchase_id: _Optional[str] = ..., claim_partner_id: _Optional[str] = ..., claim_partner_transaction_id: _Optional[str] = ...) -> None: ...

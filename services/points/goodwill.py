@@ -4,10 +4,14 @@ The inbox drops a redelivered event; the ticket id guards against the same
 grant arriving in a second event (a replay or a republished outbox row). The
 credit is an adjustment entry with its spendable lot (the AdjustPoints credit
 path), keyed `goodwill:<ticket id>`, and `goodwill_credits` ties the entry to
-the ticket with who granted and approved it.
+the ticket with who granted and approved it, and the claim it settles when
+the ticket claimed missing points: that purchase or partner transaction, if it
+arrives later, earns only what exceeds the goodwill (services/points/goodwill_claims.py).
 """
 
 from __future__ import annotations
+
+import logging
 
 import asyncpg
 from google.protobuf.message import Message
@@ -25,11 +29,15 @@ from services.common.settings import KafkaSettings
 from services.common.text_fields import check_line
 from services.points import domain, lots_store, settlement, store
 
+log = logging.getLogger(__name__)
+
 SOURCE = "loyalty.points"
 MAX_GOODWILL_POINTS = 10_000_000
 # The entry's description carries them, and every ledger page the entry: the tickets service's own limit.
 MAX_REASON = 500
 MAX_AGENT = 128
+# Purchase and partner transaction ids are at most 128 characters, partner ids 64.
+MAX_CLAIMED_ID = 128
 
 
 def idempotency_key(ticket_id: str) -> str:
@@ -46,7 +54,18 @@ def validate_grant(grant: ticket_events.GoodwillGranted) -> None:
     check_line(violations, "reason", grant.reason, max_length=MAX_REASON, required=True)
     check_line(violations, "granted_by", grant.granted_by, max_length=MAX_AGENT, required=True)
     check_line(violations, "approved_by", grant.approved_by, max_length=MAX_AGENT)
+    _check_claim(violations, grant)
     violations.raise_if_any()
+
+
+def _check_claim(violations: Violations, grant: ticket_events.GoodwillGranted) -> None:
+    """A claim names a purchase, or a partner with its transaction, or nothing (not a claim, or an older event)."""
+    for name in ("claim_purchase_id", "claim_partner_id", "claim_partner_transaction_id"):
+        check_line(violations, name, getattr(grant, name), max_length=MAX_CLAIMED_ID)
+    if bool(grant.claim_partner_id) != bool(grant.claim_partner_transaction_id):
+        violations.add("claim_partner_transaction_id", "goes with claim_partner_id, both or neither")
+    if grant.claim_purchase_id and grant.claim_partner_id:
+        violations.add("claim_purchase_id", "must be empty when the claim names a partner transaction")
 
 
 def description(grant: ticket_events.GoodwillGranted) -> str:
@@ -80,8 +99,9 @@ async def credit_goodwill(connection: asyncpg.Connection, envelope: EventEnvelop
     await settlement.settle_spent_refunds(connection, member, entry, now, overdraft_only=True)
     await connection.execute(
         """INSERT INTO goodwill_credits
-               (ticket_id, member_id, entry_id, points, reason, granted_by, approved_by, granted_at, event_id)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
+               (ticket_id, member_id, entry_id, points, reason, granted_by, approved_by, granted_at, event_id,
+                claim_purchase_id, claim_partner_id, claim_partner_transaction_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)""",
         payload.ticket_id,
         payload.member_id,
         entry.entry_id,
@@ -91,6 +111,7 @@ async def credit_goodwill(connection: asyncpg.Connection, envelope: EventEnvelop
         payload.approved_by,
         granted_at,
         envelope.event_id,
+        *await _claim_settled(connection, payload),
     )
     adjusted = points_events.PointsAdjusted(
         member_id=payload.member_id,
@@ -102,6 +123,34 @@ async def credit_goodwill(connection: asyncpg.Connection, envelope: EventEnvelop
     )
     envelope_out = new_envelope(adjusted, subject=payload.member_id, source=SOURCE, occurred_at=now)
     await add_event(connection, POINTS_EVENTS_TOPIC, envelope_out)
+
+
+async def _claim_settled(
+    connection: asyncpg.Connection, grant: ticket_events.GoodwillGranted
+) -> tuple[str | None, str | None, str | None]:
+    """The claim the credit settles: (purchase id, partner id, partner transaction id), NULL where not named.
+
+    The tickets service grants goodwill once per claim of a member; should a second grant for a claim already
+    settled arrive all the same, it is credited (the agent granted it) but settles nothing more, and is logged.
+    """
+    named = (grant.claim_purchase_id, grant.claim_partner_id, grant.claim_partner_transaction_id)
+    claim = (named[0] or None, named[1] or None, named[2] or None)
+    if claim == (None, None, None):
+        return claim
+    other = await connection.fetchval(
+        """SELECT ticket_id FROM goodwill_credits
+            WHERE member_id = $1 AND (claim_purchase_id = $2
+                                      OR (claim_partner_id = $3 AND claim_partner_transaction_id = $4))""",
+        grant.member_id,
+        *claim,
+    )
+    if other is None:
+        return claim
+    log.warning(
+        "goodwill for a claim already settled by another ticket",
+        extra={"ticket_id": grant.ticket_id, "settled_by": other},
+    )
+    return None, None, None
 
 
 def goodwill_consumer(pool: asyncpg.Pool, kafka: KafkaSettings) -> EventConsumer:

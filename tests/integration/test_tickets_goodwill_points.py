@@ -22,7 +22,8 @@ from tests.integration.support import eventually, header, read_topic, running
 from tests.integration.test_points_consumer import applied
 
 
-def granted(member_id: str, ticket_id: str, points: int) -> EventEnvelope:
+def granted(member_id: str, ticket_id: str, points: int, **claim: str) -> EventEnvelope:
+    """The grant's event; `claim` names what a claim ticket claimed (claim_purchase_id=..., or claim_partner_...)."""
     now = datetime.now(UTC)
     payload = ticket_events.GoodwillGranted(
         ticket_id=ticket_id,
@@ -32,6 +33,7 @@ def granted(member_id: str, ticket_id: str, points: int) -> EventEnvelope:
         granted_by="ann",
         approved_by="bea",
         granted_at=timestamp(now),
+        **claim,
     )
     return new_envelope(payload, subject=member_id, source="loyalty.tickets", occurred_at=now)
 

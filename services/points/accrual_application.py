@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import asyncpg
@@ -25,7 +26,7 @@ from services.common.events import new_envelopes
 from services.common.ids import new_id
 from services.common.kafka import POINTS_EVENTS_TOPIC
 from services.common.outbox import add_events
-from services.points import accrual_store, domain, partners_store, settlement, store, tier_application
+from services.points import accrual_store, domain, goodwill_claims, partners_store, settlement, store, tier_application
 from services.points.expiry import expire_on_arrival
 from services.points.partner_accrual import (
     MAX_BATCH,
@@ -128,16 +129,19 @@ class AccrualApplication:
         ids = [record.partner_transaction_id for record in valid]
         facts = {m.member_id: MemberFacts(m.family_name, m.status == "active") for m in members.values()}
         before = await accrual_store.accepted_before(connection, partner_id, ids)
-        decisions = decide(parsed, raws, members=facts, accepted_before=before, rates=rates)
+        claims = [(record.member_id, record.partner_transaction_id) for record in valid]
+        settled = await goodwill_claims.settled_partner_transactions(connection, partner_id, claims)
+        decisions = _less_goodwill(decide(parsed, raws, members=facts, accepted_before=before, rates=rates), settled)
         accepted = [d for d in decisions if d.status is Status.ACCEPTED]
-        rows = [_accepted_row(partner_id, d, program, now) for d in accepted]
+        rows = [_accepted_row(partner_id, d, program, now, settled.get(d.partner_transaction_id)) for d in accepted]
         written = await accrual_store.insert_accepted(connection, partner_id, rows)
         if len(written) < len(rows):
             # Some ids were accepted by a concurrent batch meanwhile (for another member id): the batch is answered
             # as a resend of it would be, those ids being accepted before.
             lost = [row.partner_transaction_id for row in rows if row.partner_transaction_id not in written]
             before = {**before, **await accrual_store.accepted_before(connection, partner_id, lost)}
-            decisions = decide(parsed, raws, members=facts, accepted_before=before, rates=rates)
+            decided = decide(parsed, raws, members=facts, accepted_before=before, rates=rates)
+            decisions = _less_goodwill(decided, settled)
         credited = [row for row in rows if row.partner_transaction_id in written]
         # Before settling: points that arrive past their term repay no debt and cover no overdraft.
         expired = await expire_on_arrival(connection, [(row.member_id, row.expires_at) for row in credited], now)
@@ -152,8 +156,26 @@ class AccrualApplication:
         return decisions
 
 
+def _less_goodwill(decisions: Sequence[Decision], settled: dict[str, goodwill_claims.Settled]) -> list[Decision]:
+    """Each accepted record a claim's goodwill settled earns only what exceeds it, and so answers its repeats in
+    the batch; a record accepted before answers what it earned then, already less the goodwill."""
+    left: dict[str, int] = {}
+    for decision in decisions:
+        goodwill = settled.get(decision.partner_transaction_id)
+        taken = goodwill.take_back(decision.points) if goodwill and decision.status is Status.ACCEPTED else None
+        if taken is not None:
+            left[decision.partner_transaction_id] = decision.points + taken.points
+    return [
+        replace(d, points=left[d.partner_transaction_id]) if d.partner_transaction_id in left else d for d in decisions
+    ]
+
+
 def _accepted_row(
-    partner_id: str, decision: Decision, program: Program | None, received: datetime
+    partner_id: str,
+    decision: Decision,
+    program: Program | None,
+    received: datetime,
+    goodwill: goodwill_claims.Settled | None,
 ) -> accrual_store.AcceptedRow:
     record = decision.record
     assert record is not None
@@ -167,6 +189,9 @@ def _accepted_row(
         breakdown.append(
             {"source": f"partner_bonus:{partner_id}", "points": decision.bonus_points, "description": bonus}
         )
+    taken = goodwill.take_back(decision.base_points + decision.bonus_points) if goodwill else None
+    if taken is not None:
+        breakdown.append({"source": taken.source, "points": taken.points, "description": taken.description})
     return accrual_store.AcceptedRow(
         partner_transaction_id=record.partner_transaction_id,
         member_id=record.member_id,

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import asyncpg
 
 from services.points import domain, purchases_store
 from services.points.earning import EarnComponent, price_purchase
+from services.points.goodwill_claims import Settled
 from services.points.program import Program
 from services.points.program_application import ProgramVersion
 
@@ -30,6 +31,13 @@ class Priced:
 
     def description(self) -> str:
         return "; ".join(c.description for c in self.components) or "no points"
+
+    def less_goodwill(self, goodwill: Settled | None) -> Priced:
+        """What is left to earn once the goodwill that settled a claim for this purchase is taken off, last."""
+        taken = goodwill.take_back(self.points) if goodwill is not None else None
+        if taken is None:
+            return self
+        return replace(self, points=self.points + taken.points, components=(*self.components, taken))
 
 
 async def price(

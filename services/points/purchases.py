@@ -6,7 +6,8 @@ inbox transaction as a batch of one. Either way a purchase earns once: a
 repeated purchase id answers with the first result (the balance too: the one
 answered first is kept on the purchase), and the id reused with other details
 is refused. The common steps are
-set-based (lock the members, look the ids up, find the program versions,
+set-based (lock the members, look the ids up, find the program versions
+and the goodwill that already paid for a claimed purchase (services/points/goodwill_claims.py),
 write purchases, entries and lots, ask the buyers' tier values, write the
 events, keep the balances answered), a handful of statements per batch; what
 only some purchases need (settling refund debt, a tier move, a referral
@@ -31,7 +32,16 @@ from services.common.events import new_envelope, timestamp
 from services.common.kafka import POINTS_EVENTS_TOPIC
 from services.common.outbox import add_events
 from services.common.tracing import within
-from services.points import domain, pricing, purchases_store, referrals, settlement, store, tier_application
+from services.points import (
+    domain,
+    goodwill_claims,
+    pricing,
+    purchases_store,
+    referrals,
+    settlement,
+    store,
+    tier_application,
+)
 from services.points.earning import EarnComponent
 from services.points.expiry import ArrivedExpired, expire_on_arrival
 from services.points.program import Program
@@ -123,6 +133,9 @@ class PurchaseRecorder:
             return [], None
         moments = [requests[index].purchase.occurred_at for index, _ in unseen]
         *versions, current = await self._programs.in_force_at_each(connection, None, [*moments, now])
+        # Read under the buyers' locks, which crediting goodwill takes too: a grant committed meanwhile is seen.
+        claims = [(member.member_id, requests[index].purchase.purchase_id) for index, member in unseen]
+        settled = await goodwill_claims.settled_purchases(connection, claims)
         fresh = []
         for (index, member), version in zip(unseen, versions, strict=True):
             request = requests[index]
@@ -133,6 +146,7 @@ class PurchaseRecorder:
             except DomainError as error:
                 outcomes[index] = error
                 continue
+            priced = priced.less_goodwill(settled.get(request.purchase.purchase_id))
             fresh.append(_Fresh(index, request, member, priced))
         return fresh, current.program if current else None
 

@@ -1,0 +1,193 @@
+"""Goodwill on a missing-points claim stands for the claimed points: the claimed purchase or partner transaction,
+arriving later (a late file), earns only what exceeds it, on every way in."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import grpc
+from aiokafka import AIOKafkaProducer
+from loyalty.common.v1.common_pb2 import Money
+from loyalty.events.v1 import tickets_pb2 as ticket_events
+from loyalty.events.v1.envelope_pb2 import EventEnvelope
+from loyalty.points.v1 import partners_pb2 as partners_pb
+from loyalty.points.v1 import partners_pb2_grpc, points_pb2_grpc
+from loyalty.points.v1 import points_pb2 as pb
+
+from services.common.events import timestamp
+from services.common.settings import KafkaSettings
+from services.points import domain
+from services.points.application import PointsApplication
+from services.points.consumers import purchases_consumer
+from services.points.goodwill import credit_goodwill, goodwill_consumer
+from services.points.program_application import ProgramApplication
+from services.points.refunds import RefundApplication
+from tests.integration import test_points_consumer as purchases_over_kafka
+from tests.integration import test_tickets_goodwill_points as goodwill_over_kafka
+from tests.integration.partner_support import admin, airline, auth, balance, enroll, flight, intake
+from tests.integration.support import eventually, running
+from tests.integration.test_points_consumer import applied
+from tests.integration.test_tickets_goodwill_points import granted
+
+__all__ = ["admin", "intake"]
+
+
+async def credit(pool: asyncpg.Pool, envelope: EventEnvelope) -> None:
+    """Credit a GoodwillGranted as the goodwill consumer does, in a transaction of its own."""
+    payload = ticket_events.GoodwillGranted()
+    envelope.payload.Unpack(payload)
+    async with pool.acquire() as connection, connection.transaction():
+        await credit_goodwill(connection, envelope, payload)
+
+
+async def goodwill(pool: asyncpg.Pool, member_id: str, points: int, **claim: str) -> str:
+    """Goodwill credited for a claim ticket of the member; returns the ticket id."""
+    ticket_id = str(uuid.uuid4())
+    await credit(pool, granted(member_id, ticket_id, points, **claim))
+    return ticket_id
+
+
+def purchase(member_id: str, purchase_id: str, amount_minor: int) -> pb.RecordPurchaseRequest:
+    return pb.RecordPurchaseRequest(
+        purchase_id=purchase_id,
+        member_id=member_id,
+        amount=Money(amount_minor=amount_minor, currency_code="USD"),
+        occurred_at=timestamp(datetime.now(UTC) - timedelta(minutes=1)),
+    )
+
+
+def components(breakdown: object) -> list[tuple[str, int]]:
+    return [(c.source, c.points) for c in breakdown]  # type: ignore[attr-defined]
+
+
+async def test_a_claimed_purchase_recorded_after_its_goodwill_earns_only_what_exceeds_it(
+    channel: grpc.aio.Channel, pool: asyncpg.Pool
+) -> None:
+    points = points_pb2_grpc.PointsServiceStub(channel)
+    member, other = await enroll(channel), await enroll(channel)
+    lost, bigger, unclaimed = (f"order-{uuid.uuid4().hex[:8]}" for _ in range(3))
+    paid_in_full = await goodwill(pool, member, 300, claim_purchase_id=lost)
+    paid_in_part = await goodwill(pool, member, 100, claim_purchase_id=bigger)
+    # From before GoodwillGranted named its claim: it settles nothing.
+    await goodwill(pool, member, 50)
+
+    first = await points.RecordPurchase(purchase(member, lost, 15000))  # 150.00 USD at 2 a unit: 300 points
+    assert (first.points_earned, first.balance, first.HasField("entry")) == (0, 450, False)
+    assert components(first.breakdown) == [("base", 300), (f"goodwill:{paid_in_full}", -300)]
+    assert first.breakdown[1].description == f"paid by goodwill on ticket {paid_in_full} (300 points)"
+    repeat = await points.RecordPurchase(purchase(member, lost, 15000))
+    assert (repeat.duplicate, repeat.points_earned, components(repeat.breakdown)) == (
+        True,
+        0,
+        components(first.breakdown),
+    )
+
+    second = await points.RecordPurchase(purchase(member, bigger, 15000))
+    assert (second.points_earned, second.balance) == (200, 650)
+    assert components(second.breakdown) == [("base", 300), (f"goodwill:{paid_in_part}", -100)]
+    # The ledger keeps how: the entry's breakdown, as ListLedgerEntries shows it.
+    assert components(second.entry.breakdown) == components(second.breakdown)
+    assert (await points.RecordPurchase(purchase(member, unclaimed, 5000))).points_earned == 100
+
+    # The member's goodwill for `lost` does not settle another member's purchase under that id shape.
+    theirs = await goodwill(pool, member, 10, claim_purchase_id="order-shared")
+    others = await points.RecordPurchase(purchase(other, "order-shared", 5000))
+    assert (others.points_earned, components(others.breakdown)) == (100, [("base", 100)])
+    assert theirs
+
+
+async def test_a_refund_of_a_purchase_goodwill_paid_in_part_takes_back_only_what_it_earned(
+    app: PointsApplication, pool: asyncpg.Pool
+) -> None:
+    member = f"m-{uuid.uuid4().hex[:8]}"
+    await app.enroll(domain.Enrollment(member, "", "", ""))
+    claimed = f"order-{uuid.uuid4().hex[:8]}"
+    await goodwill(pool, member, 100, claim_purchase_id=claimed)
+    made = domain.Purchase(claimed, member, domain.Money(15000, "USD"), (), datetime.now(UTC), "")
+    assert (await app.record_purchase(made)).points_earned == 200
+    refunds = RefundApplication(pool, ProgramApplication(pool))
+    half = await refunds.refund(domain.Refund("r-1", claimed, domain.Money(7500, "USD"), datetime.now(UTC)))
+    assert half.refund.points_reversed == 100
+    rest = await refunds.refund(domain.Refund("r-2", claimed, domain.Money(7500, "USD"), datetime.now(UTC)))
+    assert rest.refund.points_reversed == 100
+    # The goodwill stays the member's: it was granted for the missing points, not by this purchase.
+    assert (await app.member(member)).balance == 100
+
+
+async def test_a_claimed_purchase_made_over_kafka_after_goodwill_over_kafka_earns_the_excess(
+    app: PointsApplication, pool: asyncpg.Pool, producer: AIOKafkaProducer, kafka_settings: KafkaSettings
+) -> None:
+    member = f"m-{uuid.uuid4().hex[:8]}"
+    await app.enroll(domain.Enrollment(member, "", "", ""))
+    claimed = f"order-{uuid.uuid4().hex[:8]}"
+    ticket_id = str(uuid.uuid4())
+    grant = granted(member, ticket_id, 120, claim_purchase_id=claimed)
+    credits = goodwill_consumer(pool, kafka_settings)
+    credits.name = f"{credits.name}.{uuid.uuid4().hex[:8]}"
+    await goodwill_over_kafka.send(producer, grant)
+    async with running(credits.run):
+        await eventually(lambda: applied(pool, credits, grant), what="the goodwill")
+
+    made = purchases_over_kafka.purchase_made(member, claimed, 10000)  # 100.00 USD: 200 points
+    purchases = purchases_consumer(pool, kafka_settings, app, RefundApplication(pool, ProgramApplication(pool)))
+    purchases.name = f"{purchases.name}.{uuid.uuid4().hex[:8]}"
+    await purchases_over_kafka.send(producer, made)
+    async with running(purchases.run):
+        await eventually(lambda: applied(pool, purchases, made), what="the purchase")
+
+    recorded = await pool.fetchrow(
+        """SELECT p.points_earned, e.breakdown::text FROM purchases p JOIN ledger_entries e ON e.entry_id = p.entry_id
+            WHERE p.purchase_id = $1""",
+        claimed,
+    )
+    assert recorded["points_earned"] == 80
+    assert [(c["source"], c["points"]) for c in json.loads(recorded["breakdown"])] == [
+        ("base", 200),
+        (f"goodwill:{ticket_id}", -120),
+    ]
+    assert (await app.member(member)).balance == 200
+
+
+async def test_a_claimed_partner_transaction_accepted_after_its_goodwill_earns_only_the_excess(
+    channel: grpc.aio.Channel,
+    pool: asyncpg.Pool,
+    admin: partners_pb2_grpc.PartnerServiceStub,
+    intake: partners_pb2_grpc.PartnerAccrualServiceStub,
+) -> None:
+    partner_id, key = await airline(admin)
+    member, other = await enroll(channel), await enroll(channel)
+    ticket_id = await goodwill(
+        pool, member, 400, claim_partner_id=partner_id, claim_partner_transaction_id="flight-late"
+    )
+    # The same transaction id of another partner is another flight.
+    await goodwill(pool, member, 400, claim_partner_id="other-air", claim_partner_transaction_id="flight-other")
+    batch = partners_pb.AccrualBatch(
+        records=[
+            flight("flight-late", member, "1000"),
+            flight("flight-late", member, "1000"),
+            flight("flight-other", member, "1000"),
+            flight("flight-theirs", other, "1000"),
+        ]
+    )
+    answered = await intake.SubmitAccruals(batch, metadata=auth(key))
+    assert [(r.status, r.points) for r in answered.results] == [
+        (partners_pb.ACCRUAL_STATUS_ACCEPTED, 600),
+        (partners_pb.ACCRUAL_STATUS_DUPLICATE, 600),
+        (partners_pb.ACCRUAL_STATUS_ACCEPTED, 1000),
+        (partners_pb.ACCRUAL_STATUS_ACCEPTED, 1000),
+    ]
+    resent = await intake.SubmitAccruals(partners_pb.AccrualBatch(records=[batch.records[0]]), metadata=auth(key))
+    assert [(r.status, r.points) for r in resent.results] == [(partners_pb.ACCRUAL_STATUS_DUPLICATE, 600)]
+    breakdown = await pool.fetchval(
+        """SELECT e.breakdown::text FROM partner_accruals a JOIN ledger_entries e ON e.entry_id = a.entry_id
+            WHERE a.partner_id = $1 AND a.partner_transaction_id = 'flight-late'""",
+        partner_id,
+    )
+    assert [(c["source"], c["points"]) for c in json.loads(breakdown)] == [
+        (f"partner:{partner_id}", 1000),
+        (f"goodwill:{ticket_id}", -400),
+    ]
+    assert (await balance(channel, member)).balance == 400 + 400 + 600 + 1000

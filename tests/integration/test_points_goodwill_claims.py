@@ -92,11 +92,10 @@ async def test_a_claimed_purchase_recorded_after_its_goodwill_earns_only_what_ex
     assert components(second.entry.breakdown) == components(second.breakdown)
     assert (await points.RecordPurchase(purchase(member, unclaimed, 5000))).points_earned == 100
 
-    # The member's goodwill for `lost` does not settle another member's purchase under that id shape.
-    theirs = await goodwill(pool, member, 10, claim_purchase_id="order-shared")
+    # The member's goodwill for a purchase id settles nothing when that purchase is another member's.
+    await goodwill(pool, member, 10, claim_purchase_id="order-shared")
     others = await points.RecordPurchase(purchase(other, "order-shared", 5000))
     assert (others.points_earned, components(others.breakdown)) == (100, [("base", 100)])
-    assert theirs
 
 
 async def test_a_refund_of_a_purchase_goodwill_paid_in_part_takes_back_only_what_it_earned(
@@ -191,3 +190,19 @@ async def test_a_claimed_partner_transaction_accepted_after_its_goodwill_earns_o
         (f"goodwill:{ticket_id}", -400),
     ]
     assert (await balance(channel, member)).balance == 400 + 400 + 600 + 1000
+
+
+async def test_a_second_grant_for_a_claim_already_settled_is_credited_but_settles_nothing_more(
+    channel: grpc.aio.Channel, pool: asyncpg.Pool
+) -> None:
+    points = points_pb2_grpc.PointsServiceStub(channel)
+    member = await enroll(channel)
+    claimed = f"order-{uuid.uuid4().hex[:8]}"
+    first = await goodwill(pool, member, 100, claim_purchase_id=claimed)
+    # The tickets service grants goodwill once per claim; a second grant arriving all the same is still paid.
+    second = await goodwill(pool, member, 100, claim_purchase_id=claimed)
+    kept = await pool.fetchval("SELECT claim_purchase_id FROM goodwill_credits WHERE ticket_id = $1", second)
+    assert kept is None
+    recorded = await points.RecordPurchase(purchase(member, claimed, 15000))
+    assert (recorded.points_earned, recorded.balance) == (200, 400)
+    assert components(recorded.breakdown) == [("base", 300), (f"goodwill:{first}", -100)]

@@ -4,18 +4,27 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import TypeVar
 
 from google.protobuf import json_format, symbol_database
 from google.protobuf.message import DecodeError, Message
 from google.protobuf.timestamp_pb2 import Timestamp
-from loyalty.events.v1 import commerce_pb2, points_pb2, rewards_pb2  # noqa: F401  (registers payload types)
+from loyalty.events.v1 import commerce_pb2, points_pb2, rewards_pb2, tickets_pb2
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
+from loyalty.notifications.v1 import notifications_pb2
 from opentelemetry import propagate
 
 from services.common.ids import new_id
+from services.common.kafka import (
+    NOTIFICATIONS_REQUESTS_TOPIC,
+    POINTS_EVENTS_TOPIC,
+    PURCHASES_TOPIC,
+    REWARDS_EVENTS_TOPIC,
+    TICKETS_EVENTS_TOPIC,
+)
 from services.common.unstorable import unstorable_field
 
 PROTOBUF = "application/x-protobuf"
@@ -31,6 +40,54 @@ Headers = Sequence[tuple[str, bytes]]
 
 class MalformedEvent(ValueError):
     """A message that is not a valid loyalty event; it goes to the dead-letter topic."""
+
+
+def _names(*kinds: type[Message]) -> frozenset[str]:
+    return frozenset(kind.DESCRIPTOR.full_name for kind in kinds)
+
+
+# The event types each event topic carries: what the services publish there (their outbox writes) and, on the
+# purchases topic, what the brand's commerce systems publish. A consumer skips by its ce_type header only a type
+# of its topic that it does not apply; a type its topic does not carry is a producer's mistake, and skipping it
+# would lose the event without a trace, so it is dead-lettered. partner.accruals.v1 is not here: partners send
+# AccrualRecords, not envelopes (services/points/accrual_consumer.py).
+TOPIC_EVENT_TYPES: Mapping[str, frozenset[str]] = MappingProxyType(
+    {
+        PURCHASES_TOPIC: _names(commerce_pb2.PurchaseMade, commerce_pb2.PurchaseRefunded),
+        POINTS_EVENTS_TOPIC: _names(
+            points_pb2.MemberEnrolled,
+            points_pb2.PointsEarned,
+            points_pb2.PointsRedeemed,
+            points_pb2.PointsAdjusted,
+            points_pb2.PointsReversed,
+            points_pb2.PointsExpired,
+            points_pb2.PointsExpiring,
+            points_pb2.TierReached,
+            points_pb2.TierLost,
+            points_pb2.TierAtRisk,
+        ),
+        REWARDS_EVENTS_TOPIC: _names(
+            rewards_pb2.RewardRedeemed, rewards_pb2.RedemptionCancelled, rewards_pb2.CodeUsed, rewards_pb2.PerkGranted
+        ),
+        TICKETS_EVENTS_TOPIC: _names(
+            tickets_pb2.TicketOpened,
+            tickets_pb2.TicketAssigned,
+            tickets_pb2.TicketSlaBreached,
+            tickets_pb2.TicketResolved,
+            tickets_pb2.SurveySubmitted,
+            tickets_pb2.GoodwillGranted,
+        ),
+        NOTIFICATIONS_REQUESTS_TOPIC: _names(notifications_pb2.NotificationRequested),
+    }
+)
+
+
+def event_types_of(topic: str) -> frozenset[str]:
+    """The event types `topic` carries (TOPIC_EVENT_TYPES); ValueError for a topic of no registered types."""
+    try:
+        return TOPIC_EVENT_TYPES[topic]
+    except KeyError:
+        raise ValueError(f"no event types are registered for topic {topic!r} (events.TOPIC_EVENT_TYPES)") from None
 
 
 def current_traceparent() -> str:

@@ -12,15 +12,18 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from hypothesis import given
 from hypothesis import strategies as st
 from loyalty.common.v1.common_pb2 import LineItem, Money
-from loyalty.events.v1 import commerce_pb2, points_pb2
+from loyalty.events.v1 import commerce_pb2, points_pb2, rewards_pb2, tickets_pb2
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
+from loyalty.notifications.v1 import notifications_pb2
 from loyalty.points.v1 import partners_pb2
 
 from services.common.events import (
     JSON,
     PROTOBUF,
+    TOPIC_EVENT_TYPES,
     MalformedEvent,
     decode,
+    event_types_of,
     header,
     kafka_headers,
     new_envelope,
@@ -28,6 +31,15 @@ from services.common.events import (
     parse_message,
     timestamp,
     unknown_enum_names,
+)
+from services.common.kafka import (
+    EVENT_TOPICS,
+    NOTIFICATIONS_REQUESTS_TOPIC,
+    PARTNER_ACCRUALS_TOPIC,
+    POINTS_EVENTS_TOPIC,
+    PURCHASES_TOPIC,
+    REWARDS_EVENTS_TOPIC,
+    TICKETS_EVENTS_TOPIC,
 )
 
 WHEN = datetime(2025, 3, 4, 5, 6, 7, 123456, tzinfo=UTC)
@@ -240,3 +252,26 @@ def test_json_that_is_not_an_object_is_no_message(body: bytes) -> None:
 def test_json_of_an_empty_object_is_an_empty_message() -> None:
     parsed = parse_message(b" \n{}", [("content-type", JSON.encode())], commerce_pb2.PurchaseMade(), "PurchaseMade")
     assert parsed == commerce_pb2.PurchaseMade()
+
+
+def test_each_event_topic_carries_the_events_of_its_contract() -> None:
+    """Every event of a topic's proto file: one missing would be dead-lettered by every consumer of the topic."""
+    contracts = {
+        PURCHASES_TOPIC: commerce_pb2,
+        POINTS_EVENTS_TOPIC: points_pb2,
+        REWARDS_EVENTS_TOPIC: rewards_pb2,
+        TICKETS_EVENTS_TOPIC: tickets_pb2,
+    }
+    for topic, contract in contracts.items():
+        declared = {message.full_name for message in contract.DESCRIPTOR.message_types_by_name.values()}
+        assert event_types_of(topic) == declared, topic
+    assert event_types_of(NOTIFICATIONS_REQUESTS_TOPIC) == {
+        notifications_pb2.NotificationRequested.DESCRIPTOR.full_name
+    }
+    # Partners send records, not envelopes: their topic has no event types.
+    assert set(TOPIC_EVENT_TYPES) == set(EVENT_TOPICS) - {PARTNER_ACCRUALS_TOPIC}
+
+
+def test_a_topic_of_no_registered_event_types_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match=re.escape("'made.up.v1'")):
+        event_types_of("made.up.v1")

@@ -1,13 +1,14 @@
 """Consumers of the platform's event envelopes: events by type, applied through the inbox.
 
 The poll loop, retries and dead letters are BatchConsumer's (services/common/consumer.py); these decode
-envelopes, skip the types a consumer has no handler for, and apply the rest once each (the inbox).
+envelopes, skip the types of their topic a consumer has no handler for, dead-letter the types their topic does
+not carry (events.TOPIC_EVENT_TYPES), and apply the rest once each (the inbox).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -20,7 +21,7 @@ from services.common.consumer import BatchConsumer, refusal_reason
 from services.common.db import VALUE_REFUSED, savepoint, unit_of_work
 from services.common.dead_letters import DeadLetters
 from services.common.errors import DomainError
-from services.common.events import MalformedEvent, decode, header
+from services.common.events import MalformedEvent, decode, event_types_of, header
 from services.common.metrics import CONSUMER_APPLIED, CONSUMER_DUPLICATES
 from services.common.settings import KafkaSettings
 from services.common.tracing import consuming, is_sampled
@@ -43,7 +44,8 @@ class DecodedEvent(Generic[H]):
 
 
 class TypedEventConsumer(BatchConsumer, Generic[H]):
-    """Events by type: skips the types it has no handler for by header, decodes the rest, dead-letters the unreadable.
+    """Events by type: skips by header the types of its topic it has no handler for, decodes the rest,
+    dead-letters the unreadable and the types its topic does not carry.
 
     Subclasses decide how the decoded events are applied (`apply`).
     """
@@ -56,10 +58,20 @@ class TypedEventConsumer(BatchConsumer, Generic[H]):
         pool: asyncpg.Pool,
         kafka: KafkaSettings,
         handlers: Mapping[str, H],
+        carries: Collection[str] | None = None,
     ) -> None:
-        """`handlers` maps the event types this consumer applies; other types on the topic are skipped."""
+        """`handlers` maps the event types this consumer applies; the topic's other types are skipped.
+
+        `carries` is the event types the topic carries, by default those events.TOPIC_EVENT_TYPES has for it:
+        a topic that stands in for one of the platform's (a test's own) carries that one's.
+        """
         super().__init__(name=name, topic=topic, pool=pool, kafka=kafka)
         self._handlers = dict(handlers)
+        self._carried = frozenset(event_types_of(topic) if carries is None else carries)
+        # A handler of a type the topic does not carry would never run: its events are dead-lettered.
+        stray = sorted(self._handlers.keys() - self._carried)
+        if stray:
+            raise ValueError(f"consumer {name}: {topic} carries no events of the types {stray} it handles")
 
     async def apply(self, events: list[DecodedEvent[H]], dead_letters: DeadLetters) -> int:
         """Apply a batch's events through the inbox, dead-letter the refused ones; returns how many were applied."""
@@ -68,7 +80,7 @@ class TypedEventConsumer(BatchConsumer, Generic[H]):
     async def process(self, records: list[ConsumerRecord], dead_letters: DeadLetters) -> None:
         wanted = []
         for record in records:
-            if self._may_handle(record):
+            if not self._skipped(record):
                 wanted.append(record)
                 continue
             # Seen and skipped. A sampled trace still shows that the event reached this consumer;
@@ -80,34 +92,51 @@ class TypedEventConsumer(BatchConsumer, Generic[H]):
         events = []
         for record in wanted:
             try:
-                envelope, payload = decode(record.value, list(record.headers or ()))
+                event = self._decoded(record)
             except MalformedEvent as error:
                 await self.dead_letter_unreadable(record, dead_letters, str(error))
                 continue
-            declared = header(list(record.headers or ()), "ce_type")
-            if declared is not None and declared != envelope.type:
-                # A producer that contradicts itself: neither type can be trusted to apply.
-                reason = f"the ce_type header {declared!r} does not match the envelope's type {envelope.type!r}"
-                await self.dead_letter_unreadable(record, dead_letters, reason)
-                continue
-            handler = self._handlers.get(envelope.type)
-            if handler is not None:  # topics carry many event types; this consumer needs only some
-                events.append(DecodedEvent(record, envelope, payload, handler))
+            if event is not None:
+                events.append(event)
         if not events:
             return
         applied = await self.apply(events, dead_letters)
         self.applied += applied
         CONSUMER_APPLIED.labels(self.name, self.topic).inc(applied)
 
-    def _may_handle(self, record: ConsumerRecord) -> bool:
-        """False for an event whose `ce_type` header names a type this consumer does not apply.
+    def _skipped(self, record: ConsumerRecord) -> bool:
+        """True for an event whose `ce_type` header names a type of the topic this consumer does not apply.
 
         Topics carry many event types and most consumers need few of them:
         skipping by header costs no parsing, no span and no transaction.
-        Messages without the header (JSON from other producers) are parsed.
+        Messages without the header (JSON from other producers) are parsed,
+        and so are those whose header names a type the topic does not carry (to be dead-lettered).
         """
         declared = header(list(record.headers or ()), "ce_type")
-        return declared is None or declared in self._handlers
+        return declared is not None and declared in self._carried and declared not in self._handlers
+
+    def _decoded(self, record: ConsumerRecord) -> DecodedEvent[H] | None:
+        """The event to apply; None for a type of the topic this consumer does not apply.
+
+        Raises MalformedEvent for a message that cannot be read, whose header and envelope name different types,
+        or whose type the topic does not carry: a producer's mistake, which no consumer of the topic would apply.
+        """
+        headers = list(record.headers or ())
+        declared = header(headers, "ce_type")
+        if declared is not None and declared not in self._carried:
+            raise MalformedEvent(f"the ce_type header {declared!r} is not an event type of {self.topic}")
+        envelope, payload = decode(record.value, headers)
+        if declared is not None and declared != envelope.type:
+            # A producer that contradicts itself: neither type can be trusted to apply.
+            raise MalformedEvent(
+                f"the ce_type header {declared!r} does not match the envelope's type {envelope.type!r}"
+            )
+        if envelope.type not in self._carried:
+            raise MalformedEvent(f"the envelope's type {envelope.type!r} is not an event type of {self.topic}")
+        handler = self._handlers.get(envelope.type)
+        if handler is None:  # sent without a header: a type of the topic this consumer needs no part of
+            return None
+        return DecodedEvent(record, envelope, payload, handler)
 
     async def _first_deliveries(
         self, connection: asyncpg.Connection, events: list[DecodedEvent[H]]

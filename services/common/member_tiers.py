@@ -18,7 +18,7 @@ from loyalty.events.v1.envelope_pb2 import EventEnvelope
 
 from services.common.errors import NotFound, Violations
 from services.common.event_consumer import EventConsumer
-from services.common.events import occurred_at
+from services.common.events import event_types_of, occurred_at
 from services.common.grpc_server import Registration
 from services.common.kafka import POINTS_EVENTS_TOPIC
 from services.common.member_ids import check_member_id
@@ -61,6 +61,7 @@ def member_tiers_consumer(
         pool=pool,
         kafka=settings.kafka,
         handlers={kind.DESCRIPTOR.full_name: _apply_tier_event for kind in tier_events},
+        carries=event_types_of(POINTS_EVENTS_TOPIC),  # `topic` is the points events' (or a test's stand-in)
     )
 
 

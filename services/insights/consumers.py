@@ -22,7 +22,7 @@ from loyalty.events.v1.envelope_pb2 import EventEnvelope
 from services.common.activity_time import check_activity_time
 from services.common.currencies import currency_refusal
 from services.common.errors import Violations
-from services.common.events import occurred_at
+from services.common.events import event_types_of, occurred_at
 from services.common.kafka import POINTS_EVENTS_TOPIC, PURCHASES_TOPIC, REWARDS_EVENTS_TOPIC, TICKETS_EVENTS_TOPIC
 from services.common.read_model import ReadModelConsumer, WriteHandler, Writes
 from services.common.settings import KafkaSettings
@@ -211,16 +211,25 @@ class Topics:
 
 def insights_consumers(pool: asyncpg.Pool, kafka: KafkaSettings, topics: Topics = Topics()) -> list[ReadModelConsumer]:
     """One consumer group per topic the read model learns from."""
-    handlers: dict[str, Mapping[type[Message], WriteHandler]] = {
-        topics.points: POINTS_HANDLERS,
-        topics.purchases: {commerce_pb2.PurchaseMade: _purchase_made},
-        topics.rewards: {
-            rewards_pb2.RewardRedeemed: _reward_redeemed,
-            rewards_pb2.RedemptionCancelled: _redemption_cancelled,
-        },
-        topics.tickets: {tickets_pb2.SurveySubmitted: _survey},
-    }
+    # (topic, the platform topic it is or stands for, handlers)
+    handlers: list[tuple[str, str, Mapping[type[Message], WriteHandler]]] = [
+        (topics.points, POINTS_EVENTS_TOPIC, POINTS_HANDLERS),
+        (topics.purchases, PURCHASES_TOPIC, {commerce_pb2.PurchaseMade: _purchase_made}),
+        (
+            topics.rewards,
+            REWARDS_EVENTS_TOPIC,
+            {rewards_pb2.RewardRedeemed: _reward_redeemed, rewards_pb2.RedemptionCancelled: _redemption_cancelled},
+        ),
+        (topics.tickets, TICKETS_EVENTS_TOPIC, {tickets_pb2.SurveySubmitted: _survey}),
+    ]
     return [
-        ReadModelConsumer(name=f"insights.{topic}", topic=topic, pool=pool, kafka=kafka, handlers=_by_name(by_type))
-        for topic, by_type in handlers.items()
+        ReadModelConsumer(
+            name=f"insights.{topic}",
+            topic=topic,
+            pool=pool,
+            kafka=kafka,
+            handlers=_by_name(by_type),
+            carries=event_types_of(platform_topic),
+        )
+        for topic, platform_topic, by_type in handlers
     ]

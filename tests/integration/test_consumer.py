@@ -19,8 +19,8 @@ from prometheus_client import REGISTRY
 from services.common.db import after_commit
 from services.common.errors import NotFound
 from services.common.event_consumer import EventConsumer
-from services.common.events import PROTOBUF, kafka_headers, new_envelope
-from services.common.kafka import dead_letter_topic
+from services.common.events import PROTOBUF, event_types_of, kafka_headers, new_envelope
+from services.common.kafka import PURCHASES_TOPIC, dead_letter_topic
 from services.common.read_model import ReadModelConsumer, Writes
 from services.common.settings import KafkaSettings
 from tests.integration.support import (
@@ -75,8 +75,14 @@ def consumer(pool: asyncpg.Pool, kafka_settings: KafkaSettings, topic: str) -> E
 
 
 def consumer_options(pool: asyncpg.Pool, kafka_settings: KafkaSettings, topic: str) -> dict[str, Any]:
-    """A consumer of `topic` in a group of its own."""
-    return {"name": f"test-{uuid.uuid4().hex[:8]}", "topic": topic, "pool": pool, "kafka": kafka_settings}
+    """A consumer of `topic`, standing in for the purchases topic, in a group of its own."""
+    return {
+        "name": f"test-{uuid.uuid4().hex[:8]}",
+        "topic": topic,
+        "pool": pool,
+        "kafka": kafka_settings,
+        "carries": event_types_of(PURCHASES_TOPIC),
+    }
 
 
 def purchase_event(member_id: str, amount_minor: int = 500) -> EventEnvelope:
@@ -272,24 +278,49 @@ async def test_a_batch_mixing_refused_and_good_events_applies_each_good_one_once
     assert consumer.applied == len(events) - len(refused)
 
 
-async def test_event_types_without_a_handler_are_skipped(
-    consumer: EventConsumer, pool: asyncpg.Pool, send: Callable[[str], Send], kafka_settings: KafkaSettings, topic: str
+async def test_event_types_of_the_topic_without_a_handler_are_skipped_unparsed(
+    consumer: EventConsumer, pool: asyncpg.Pool, send: Callable[[str], Send], producer: AIOKafkaProducer, topic: str
 ) -> None:
     member = f"m-{uuid.uuid4().hex[:8]}"
     other = new_envelope(
-        points_pb2.PointsEarned(member_id=member, points=5),
+        commerce_pb2.PurchaseRefunded(refund_id="r-1", purchase_id="p-1", member_id=member),
         subject=member,
         source="tests",
         occurred_at=datetime.now(UTC),
     )
     sentinel = purchase_event(member)
     await send(member)(other)
+    # Skipped by its header, never parsed: garbage under it is not dead-lettered.
+    refunded = other.type.encode()
+    await producer.send_and_wait(topic, b"\xff\x00 never parsed", key=member.encode(), headers=[("ce_type", refunded)])
     await send(member)(sentinel)
     async with running(consumer.run):
         await eventually(lambda: effects_of(pool, sentinel.event_id), what="the sentinel to be applied")
     assert consumer.applied == 1
     assert consumer.dead_lettered == 0
     assert await pool.fetchval("SELECT count(*) FROM inbox WHERE event_id = $1", other.event_id) == 0
+
+
+async def test_an_event_type_its_topic_does_not_carry_is_dead_lettered_not_skipped(
+    consumer: EventConsumer, pool: asyncpg.Pool, send: Callable[[str], Send], kafka_settings: KafkaSettings, topic: str
+) -> None:
+    """The consumer's topic stands in for the purchases topic, which carries no PointsEarned."""
+    member = f"m-{uuid.uuid4().hex[:8]}"
+    stray = new_envelope(
+        points_pb2.PointsEarned(member_id=member, points=5),
+        subject=member,
+        source="tests",
+        occurred_at=datetime.now(UTC),
+    )
+    sentinel = purchase_event(member)
+    await send(member)(stray)
+    await send(member)(sentinel)
+    async with running(consumer.run):
+        await eventually(lambda: effects_of(pool, sentinel.event_id), what="the sentinel to be applied")
+        [dead] = await read_topic(kafka_settings, dead_letter_topic(topic), 1, settle=1.0)
+    assert header(dead, "ce_id") == stray.event_id
+    assert header(dead, "dlq-reason") == f"the ce_type header {stray.type!r} is not an event type of {topic}"
+    assert consumer.applied == 1
 
 
 # Both roll the batch's transaction back; neither is the message's fault.

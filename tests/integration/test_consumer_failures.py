@@ -101,8 +101,9 @@ async def test_a_consumer_whose_partitions_a_rebalance_takes_mid_poll_lives_on(
             await asyncio.wait_for(joined.wait(), timeout=30)
         await record_effect(connection, envelope, payload)
 
-    first = EventConsumer(name=group, topic=topic, pool=pool, kafka=kafka_settings, handlers={PURCHASE_MADE: slowly})
-    second = Replica(name=group, topic=topic, pool=pool, kafka=kafka_settings, handlers={PURCHASE_MADE: record_effect})
+    options = {**consumer_options(pool, kafka_settings, topic), "name": group}
+    first = EventConsumer(**options, handlers={PURCHASE_MADE: slowly})
+    second = Replica(**options, handlers={PURCHASE_MADE: record_effect})
     purchases = [purchase_event(f"m-{i}-{uuid.uuid4().hex[:6]}") for i in range(24)]  # every partition
     for purchase in purchases:
         await send(purchase.subject)(purchase)

@@ -25,8 +25,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from services.client import money, record_purchase_request
 from services.common.event_consumer import EventConsumer
-from services.common.events import kafka_headers, new_envelope
+from services.common.events import event_types_of, kafka_headers, new_envelope
 from services.common.grpc_server import GrpcServer
+from services.common.kafka import POINTS_EVENTS_TOPIC
 from services.common.metrics import OUTBOX_GAUGES, POINTS_GAUGES, RPC_HANDLED, MetricsEndpoint
 from services.common.outbox import OutboxRelay
 from services.common.rpc_metrics import RpcMetricsInterceptor
@@ -218,7 +219,10 @@ async def test_consumer_lag_processing_time_and_dead_letters_are_scraped(
 
     name = f"metrics-{uuid.uuid4().hex[:8]}"
     kind = events.MemberEnrolled.DESCRIPTOR.full_name
-    consumer = EventConsumer(name=name, topic=topic, pool=pool, kafka=kafka_settings, handlers={kind: handle})
+    carries = event_types_of(POINTS_EVENTS_TOPIC)  # the topic stands in for the points events
+    consumer = EventConsumer(
+        name=name, topic=topic, pool=pool, kafka=kafka_settings, handlers={kind: handle}, carries=carries
+    )
     for member in ("a", "b", "c"):
         payload = events.MemberEnrolled(member_id=member)
         envelope = new_envelope(payload, subject=member, source="test", occurred_at=datetime.now(UTC))

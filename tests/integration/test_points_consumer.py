@@ -15,6 +15,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from loyalty.common.v1 import common_pb2
 from loyalty.common.v1.common_pb2 import Money
 from loyalty.events.v1 import commerce_pb2
+from loyalty.events.v1 import points_pb2 as points_events
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
 
 from services.common.event_consumer import EventConsumer
@@ -54,12 +55,17 @@ def purchase_made(member_id: str, purchase_id: str, amount_minor: int) -> EventE
     return new_envelope(payload, subject=member_id, source="commerce", occurred_at=datetime.now(UTC))
 
 
-async def send(producer: AIOKafkaProducer, envelope: EventEnvelope, *, as_json: bool = False) -> None:
+async def send(
+    producer: AIOKafkaProducer, envelope: EventEnvelope, *, as_json: bool = False, ce_type: str | None = None
+) -> None:
+    """`ce_type` replaces the header its producer would set (a producer that misnames what it sends)."""
     if as_json:
         value = json_format.MessageToJson(envelope).encode()
         headers = [("content-type", JSON.encode())]
     else:
         value, headers = envelope.SerializeToString(), kafka_headers(envelope)
+    if ce_type is not None:
+        headers = [(name, ce_type.encode() if name == "ce_type" else given) for name, given in headers]
     await producer.send_and_wait(PURCHASES_TOPIC, value, key=envelope.subject.encode(), headers=headers)
 
 
@@ -176,6 +182,60 @@ async def test_a_batch_applied_again_around_a_refused_event_counts_each_ledger_e
     assert [reason.split(":")[0] for reason in dead_letters.reasons] == ["member_id"]
     assert (await app.member(member)).balance == 10
     assert entries_written("purchase_earn") - before == 1
+
+
+async def test_purchases_whose_ce_type_header_names_no_type_of_the_topic_are_dead_lettered_naming_it(
+    member: str,
+    app: PointsApplication,
+    pool: asyncpg.Pool,
+    consumer: EventConsumer,
+    producer: AIOKafkaProducer,
+    kafka_settings: KafkaSettings,
+) -> None:
+    """Not skipped as a type the consumer has no use for: the topic carries no such type, so the producer erred."""
+    misnamed = {
+        ce_type: purchase_made(member, f"order-{uuid.uuid4().hex[:8]}", 500)
+        for ce_type in ("PurchaseMade", "loyalty.events.v1.Unknown", "loyalty.events.v1.PointsEarned")
+    }
+    good = purchase_made(member, f"order-{uuid.uuid4().hex[:8]}", 500)
+    for ce_type, envelope in misnamed.items():
+        await send(producer, envelope, ce_type=ce_type)
+    await send(producer, good)  # the member's partition: after the misnamed ones
+    async with running(consumer.run):
+        await eventually(lambda: applied(pool, consumer, good), what="the purchase after the misnamed ones")
+        dlq = await eventually(
+            lambda: _dead_letters_of(kafka_settings, list(misnamed.values())), what="the dead letters"
+        )
+    reasons = {header(record, "ce_id"): header(record, "dlq-reason") for record in dlq}
+    assert reasons == {
+        envelope.event_id: f"the ce_type header {ce_type!r} is not an event type of {PURCHASES_TOPIC}"
+        for ce_type, envelope in misnamed.items()
+    }
+    assert (await app.member(member)).balance == 10  # the good purchase alone
+
+
+async def test_an_event_of_a_type_the_topic_does_not_carry_is_dead_lettered_naming_the_type(
+    member: str,
+    app: PointsApplication,
+    pool: asyncpg.Pool,
+    consumer: EventConsumer,
+    producer: AIOKafkaProducer,
+    kafka_settings: KafkaSettings,
+) -> None:
+    """Without a ce_type header (a producer need not set one) the envelope's type is the one checked."""
+    earned = points_events.PointsEarned(member_id=member, points=500)
+    stray = new_envelope(earned, subject=member, source="commerce", occurred_at=datetime.now(UTC))
+    headers = [(name, value) for name, value in kafka_headers(stray) if name != "ce_type"]
+    await producer.send_and_wait(PURCHASES_TOPIC, stray.SerializeToString(), key=member.encode(), headers=headers)
+    good = purchase_made(member, f"order-{uuid.uuid4().hex[:8]}", 500)
+    await send(producer, good)
+    async with running(consumer.run):
+        await eventually(lambda: applied(pool, consumer, good), what="the purchase after the stray event")
+        [dead] = await eventually(lambda: _dead_letters_of(kafka_settings, [stray]), what="the dead letter")
+    assert header(dead, "dlq-reason") == (
+        f"the envelope's type 'loyalty.events.v1.PointsEarned' is not an event type of {PURCHASES_TOPIC}"
+    )
+    assert (await app.member(member)).balance == 10
 
 
 def _purchase_id(envelope: EventEnvelope) -> str:

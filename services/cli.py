@@ -14,6 +14,7 @@ from aiokafka.errors import KafkaError, UnknownError
 
 from services.client import ArgumentRefused, add_client_commands
 from services.common.doctor import add_doctor_command
+from services.common.grpc_server import PortUnavailable
 from services.common.health_cli import add_health_command
 from services.common.migrations import migrate
 from services.common.runtime import Builder, run_service
@@ -36,7 +37,10 @@ def _serve(args: argparse.Namespace) -> int:
     settings = service_settings(args.service, os.environ)
     # uvloop's event loop: a third more RecordPurchase calls per second than asyncio's in
     # bench/grpc_record_purchase.py, mostly from cheaper socket writes to PostgreSQL and Kafka.
-    uvloop.run(run_service(settings, _builder(args.service)))
+    try:
+        uvloop.run(run_service(settings, _builder(args.service)))
+    except PortUnavailable:
+        return 1  # the service logged why; a traceback would say nothing more
     return 0
 
 

@@ -309,6 +309,15 @@ class Admission:
             await asyncio.sleep(min(quiet_s - idle, give_up - now))
 
 
+class PortUnavailable(OSError):
+    """The gRPC server cannot listen on its address: another process has the port, or the host is not this one."""
+
+
+# grpc sets SO_REUSEPORT by default: a second process would bind the port of a running one, both would say they
+# started, and the kernel would split the calls between them (each perhaps on another database).
+_SERVER_OPTIONS = (("grpc.so_reuseport", 0),)
+
+
 class GrpcServer:
     def __init__(
         self,
@@ -325,7 +334,8 @@ class GrpcServer:
                 aio_server_interceptor(),
                 RpcMetricsInterceptor(),
                 DomainErrorInterceptor(authorizer, self._admission),
-            ]
+            ],
+            options=_SERVER_OPTIONS,
         )
         self._health = HealthServicer()
         self._registrations = registrations
@@ -339,12 +349,25 @@ class GrpcServer:
             [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
             self._server,
         )
-        if tls is not None and tls.serves_tls:
-            self.port = self._server.add_secure_port(address, server_credentials(tls))
-        else:
-            self.port = self._server.add_insecure_port(address)
-        if self.port == 0:
-            raise OSError(f"cannot listen on {address}")
+        self.port = self._listen(address, tls)
+
+    def _listen(self, address: str, tls: GrpcTlsSettings | None) -> int:
+        """Bind `address` (its port taken when this returns); PortUnavailable when it cannot be bound."""
+        credentials = server_credentials(tls) if tls is not None and tls.serves_tls else None
+        refused = PortUnavailable(
+            f"cannot listen on {address} (port {_port_of(address)}): another process listens on it,"
+            " or the host is not an address of this machine"
+        )
+        try:
+            if credentials is None:
+                port = self._server.add_insecure_port(address)
+            else:
+                port = self._server.add_secure_port(address, credentials)
+        except RuntimeError as error:  # grpc's "Failed to bind to address", whatever the cause
+            raise refused from error
+        if port == 0:  # how grpc told a failed bind before it raised
+            raise refused
+        return port
 
     async def start(self) -> None:
         await self._server.start()
@@ -385,3 +408,7 @@ class GrpcServer:
         await self._health.set("", status)
         for registration in self._registrations:
             await self._health.set(registration.service_name, status)
+
+
+def _port_of(address: str) -> str:
+    return address.rsplit(":", 1)[-1]

@@ -19,7 +19,7 @@ from services.common.auth import authorizer_from
 from services.common.consumer import BatchConsumer
 from services.common.database_health import DatabaseMonitor
 from services.common.db import DATABASE_UNAVAILABLE, create_pool
-from services.common.grpc_server import GrpcServer, Registration
+from services.common.grpc_server import GrpcServer, PortUnavailable, Registration
 from services.common.inbox import InboxPruning
 from services.common.kafka import ensure_topics_if_reachable
 from services.common.metrics import (
@@ -124,9 +124,18 @@ async def run_service(settings: ServiceSettings, build: Builder) -> None:
     await migrate_with_retry(settings)
     pool = await create_pool(settings.database_url)
     parts = build(settings, pool)
-    server = GrpcServer(
-        settings.grpc_address, parts.registrations, tls=settings.grpc_tls, authorizer=authorizer_from(os.environ)
-    )
+    try:
+        server = GrpcServer(
+            settings.grpc_address, parts.registrations, tls=settings.grpc_tls, authorizer=authorizer_from(os.environ)
+        )
+    except PortUnavailable as error:
+        # Exits: started on a port another process has, it would share the calls with that process.
+        log.error(
+            "service not started: cannot listen on its gRPC port",
+            extra={"grpc": settings.grpc_address, "port": settings.grpc_port, "error": str(error)},
+        )
+        await pool.close()
+        raise
     # The relay and consumers wait for the broker themselves; this only saves a first retry.
     await ensure_topics_if_reachable(settings.kafka, timeout_s=15)
     relay = OutboxRelay(pool, settings.kafka, poll_interval=settings.outbox_poll_ms / 1000)

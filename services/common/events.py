@@ -65,6 +65,7 @@ TOPIC_EVENT_TYPES: Mapping[str, frozenset[str]] = MappingProxyType(
             points_pb2.TierReached,
             points_pb2.TierLost,
             points_pb2.TierAtRisk,
+            points_pb2.MemberClosed,
         ),
         REWARDS_EVENTS_TOPIC: _names(
             rewards_pb2.RewardRedeemed, rewards_pb2.RedemptionCancelled, rewards_pb2.CodeUsed, rewards_pb2.PerkGranted

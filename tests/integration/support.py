@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import asyncpg
@@ -14,6 +18,7 @@ from google.rpc import error_details_pb2, status_pb2
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
 
 from services import cli
+from services.common.embedded import spawn
 from services.common.events import kafka_headers
 from services.common.settings import KafkaSettings
 
@@ -172,3 +177,17 @@ async def running(*workers: Callable[[], Coroutine[Any, Any, Any]]) -> AsyncIter
             task.print_stack()
         if stuck:
             raise AssertionError(f"{len(stuck)} worker(s) still running {STOP_LIMIT_S}s after being cancelled")
+
+
+def serve_points(database_url: str, port: int, kafka: KafkaSettings, data_dir: Path) -> subprocess.Popen[bytes]:
+    """`loyalty serve points` as its own process on `port`, logging to `data_dir`/points.log."""
+    env = os.environ | {
+        "LOYALTY_POINTS_DATABASE_URL": database_url,
+        "LOYALTY_POINTS_GRPC_PORT": str(port),
+        "LOYALTY_POINTS_METRICS_PORT": "0",
+        "LOYALTY_KAFKA_BOOTSTRAP": kafka.bootstrap,
+        "LOYALTY_KAFKA_IDEMPOTENCE": "false",
+        "LOYALTY_DATA_DIR": str(data_dir),
+        "PYTHONUNBUFFERED": "1",
+    }
+    return spawn([sys.executable, "-m", "services.cli", "serve", "points"], data_dir / "points.log", env)

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
@@ -27,11 +25,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from loyalty.common.v1.common_pb2 import Money
 from loyalty.points.v1 import points_pb2, points_pb2_grpc
 
-from services.common.embedded import LOOPBACK, free_port, log_tail, spawn
+from services.common.embedded import LOOPBACK, free_port, log_tail
 from services.common.migrations import migrate
 from services.common.proto_time import timestamp
 from services.common.settings import KafkaSettings
-from tests.integration.support import eventually
+from tests.integration.support import eventually, serve_points
 
 HELD_MEMBERS = 4
 HELD_PURCHASES_PER_MEMBER = 2  # the first of each waits on the lock in a batch, the second in the queue
@@ -58,18 +56,8 @@ async def points_service(
     url = await create_database()
     await migrate(url, "points")
     port = free_port()
-    env = os.environ | {
-        "LOYALTY_POINTS_DATABASE_URL": url,
-        "LOYALTY_POINTS_GRPC_PORT": str(port),
-        "LOYALTY_POINTS_METRICS_PORT": "0",
-        "LOYALTY_KAFKA_BOOTSTRAP": kafka_settings.bootstrap,
-        "LOYALTY_KAFKA_IDEMPOTENCE": "false",
-        "LOYALTY_DATA_DIR": str(tmp_path),
-        "PYTHONUNBUFFERED": "1",
-    }
-    log_path = tmp_path / "points.log"
-    process = spawn([sys.executable, "-m", "services.cli", "serve", "points"], log_path, env)
-    service = Service(process, f"{LOOPBACK}:{port}", log_path)
+    process = serve_points(url, port, kafka_settings, tmp_path)
+    service = Service(process, f"{LOOPBACK}:{port}", tmp_path / "points.log")
     try:
         await eventually(lambda: _serving(service), within=60, what="points SERVING")
         yield service, url

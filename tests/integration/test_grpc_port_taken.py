@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
@@ -18,11 +16,11 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from services.common.embedded import log_tail, spawn
+from services.common.embedded import log_tail
 from services.common.grpc_server import GrpcServer, PortUnavailable
 from services.common.settings import KafkaSettings, service_settings
 from services.points.main import build
-from tests.integration.support import eventually
+from tests.integration.support import eventually, serve_points
 
 
 async def test_a_second_server_on_a_taken_port_is_refused_naming_the_port(
@@ -41,17 +39,8 @@ async def test_a_service_whose_grpc_port_is_taken_exits_with_an_error_naming_the
     tmp_path: Path,
 ) -> None:
     port = points_address.rsplit(":", 1)[1]  # the in-process points server's
-    env = os.environ | {
-        "LOYALTY_POINTS_DATABASE_URL": await create_database(),
-        "LOYALTY_POINTS_GRPC_PORT": port,
-        "LOYALTY_POINTS_METRICS_PORT": "0",
-        "LOYALTY_KAFKA_BOOTSTRAP": kafka_settings.bootstrap,
-        "LOYALTY_KAFKA_IDEMPOTENCE": "false",
-        "LOYALTY_DATA_DIR": str(tmp_path),
-        "PYTHONUNBUFFERED": "1",
-    }
     log_path = tmp_path / "points.log"
-    process = spawn([sys.executable, "-m", "services.cli", "serve", "points"], log_path, env)
+    process = serve_points(await create_database(), int(port), kafka_settings, tmp_path)
     try:
 
         async def exited() -> bool:

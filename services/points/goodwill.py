@@ -6,12 +6,15 @@ credit is an adjustment entry with its spendable lot (the AdjustPoints credit
 path), keyed `goodwill:<ticket id>`, and `goodwill_credits` ties the entry to
 the ticket with who granted and approved it, and the claim it settles when
 the ticket claimed missing points: that purchase or partner transaction, if it
-arrives later, earns only what exceeds the goodwill (services/points/goodwill_claims.py).
+arrives later, earns only what exceeds the goodwill (services/points/goodwill_claims.py). Arrived already
+(the grant's event came late), the goodwill credits only what exceeds what it earned, and nothing at all
+when that is none: the grant is kept with no entry and announces no PointsAdjusted.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 import asyncpg
 from google.protobuf.message import Message
@@ -27,7 +30,7 @@ from services.common.member_ids import check_member_id
 from services.common.outbox import add_event
 from services.common.settings import KafkaSettings
 from services.common.text_fields import check_line
-from services.points import domain, lots_store, settlement, store
+from services.points import domain, goodwill_claims, lots_store, settlement, store
 
 log = logging.getLogger(__name__)
 
@@ -83,20 +86,11 @@ async def credit_goodwill(connection: asyncpg.Connection, envelope: EventEnvelop
         return  # this ticket's goodwill was credited by an earlier event
     domain.require_open(member.member_id, member.status)  # dead-lettered with the reason, as an unknown member is
     now = domain.utc_now()
-    granted_at = occurred_at(envelope)
-    entry = await lots_store.insert_credit(
-        connection,
-        lots_store.NewCredit(
-            member_id=payload.member_id,
-            kind="adjustment",
-            points=payload.points,
-            idempotency_key=idempotency_key(payload.ticket_id),
-            description=description(payload),
-            earned_at=now,
-            expires_at=None,
-        ),
-    )
-    await settlement.settle_spent_refunds(connection, member, entry, now, overdraft_only=True)
+    claim = await _claim_settled(connection, payload)
+    # The claim may have been credited after the tickets service checked it and before this event got here.
+    earned = await goodwill_claims.earned_before(connection, payload.member_id, *claim)
+    entry = await _credit(connection, member, payload, earned, now)
+    # Kept even when nothing was credited: the ticket's grant is handled, and a replay of it credits nothing.
     await connection.execute(
         """INSERT INTO goodwill_credits
                (ticket_id, member_id, entry_id, points, reason, granted_by, approved_by, granted_at, event_id,
@@ -104,24 +98,67 @@ async def credit_goodwill(connection: asyncpg.Connection, envelope: EventEnvelop
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)""",
         payload.ticket_id,
         payload.member_id,
-        entry.entry_id,
+        entry.entry_id if entry else None,
         payload.points,
         payload.reason,
         payload.granted_by,
         payload.approved_by,
-        granted_at,
+        occurred_at(envelope),
         envelope.event_id,
-        *await _claim_settled(connection, payload),
+        *claim,
     )
+    if entry is not None:
+        await _announce(connection, payload, entry, now)
+
+
+async def _credit(
+    connection: asyncpg.Connection,
+    member: store.MemberRow,
+    grant: ticket_events.GoodwillGranted,
+    earned: goodwill_claims.Earned | None,
+    now: datetime,
+) -> store.EntryRow | None:
+    """The goodwill's entry, less what the claim already earned; None when that leaves nothing to credit."""
+    already = earned.points if earned else 0
+    points = grant.points - already
+    if points <= 0:
+        log.info(
+            "goodwill for a claim already credited in full",
+            extra={"ticket_id": grant.ticket_id, "granted": grant.points, "earned": already},
+        )
+        return None
+    text = description(grant)
+    if earned and already > 0:
+        text = f"{text}, less {already} points {earned.what} already earned"
+    entry = await lots_store.insert_credit(
+        connection,
+        lots_store.NewCredit(
+            member_id=grant.member_id,
+            kind="adjustment",
+            points=points,
+            idempotency_key=idempotency_key(grant.ticket_id),
+            description=text,
+            earned_at=now,
+            expires_at=None,
+        ),
+    )
+    await settlement.settle_spent_refunds(connection, member, entry, now, overdraft_only=True)
+    return entry
+
+
+async def _announce(
+    connection: asyncpg.Connection, grant: ticket_events.GoodwillGranted, entry: store.EntryRow, now: datetime
+) -> None:
+    """PointsAdjusted for the points credited (the liability insights keeps grows by these, not by the grant)."""
     adjusted = points_events.PointsAdjusted(
-        member_id=payload.member_id,
-        points=payload.points,
-        reason=description(payload),
-        actor=payload.granted_by,
+        member_id=grant.member_id,
+        points=entry.points,
+        reason=entry.description,
+        actor=grant.granted_by,
         ledger_entry_id=str(entry.entry_id),
-        balance_after=await store.balance_of(connection, payload.member_id),
+        balance_after=await store.balance_of(connection, grant.member_id),
     )
-    envelope_out = new_envelope(adjusted, subject=payload.member_id, source=SOURCE, occurred_at=now)
+    envelope_out = new_envelope(adjusted, subject=grant.member_id, source=SOURCE, occurred_at=now)
     await add_event(connection, POINTS_EVENTS_TOPIC, envelope_out)
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from services.points import accrual_store, purchases_store
 from services.points.earning import EarnComponent
 
 
@@ -63,3 +64,38 @@ async def settled_partner_transactions(
         [transaction_id for _, transaction_id in claims],
     )
     return {r["claimed"]: Settled(r["ticket_id"], r["points"]) for r in records}
+
+
+@dataclass(frozen=True)
+class Earned:
+    """What the claimed purchase or partner transaction earned when it was recorded, and how to name it."""
+
+    what: str
+    points: int
+
+
+async def earned_before(
+    connection: asyncpg.Connection,
+    member_id: str,
+    purchase_id: str | None,
+    partner_id: str | None,
+    transaction_id: str | None,
+) -> Earned | None:
+    """The member's claimed purchase or accepted partner transaction already recorded, or None.
+
+    The points it earned when recorded, not net of refunds or a cancellation since: the goodwill stands for the
+    missing credit, as it does when it comes first (a refund then takes back only what the purchase earned past it).
+    Another member's purchase or transaction with the id settles nothing: this member's can never be recorded.
+    Read under the member's lock, which purchases and partner accruals take too.
+    """
+    if purchase_id is not None:
+        purchase = await purchases_store.find_purchase(connection, purchase_id)
+        if purchase is None or purchase.member_id != member_id:
+            return None
+        return Earned(f"purchase {purchase_id}", purchase.points_earned)
+    if partner_id is None or transaction_id is None:
+        return None
+    accrual = await accrual_store.find_accepted(connection, partner_id, transaction_id)
+    if accrual is None or accrual[0] != member_id:
+        return None
+    return Earned(f"partner {partner_id} transaction {transaction_id}", accrual[1])

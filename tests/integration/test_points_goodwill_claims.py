@@ -11,6 +11,7 @@ import asyncpg
 import grpc
 from aiokafka import AIOKafkaProducer
 from loyalty.common.v1.common_pb2 import Money
+from loyalty.events.v1 import points_pb2 as points_events
 from loyalty.events.v1 import tickets_pb2 as ticket_events
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
 from loyalty.points.v1 import partners_pb2 as partners_pb
@@ -206,3 +207,115 @@ async def test_a_second_grant_for_a_claim_already_settled_is_credited_but_settle
     recorded = await points.RecordPurchase(purchase(member, claimed, 15000))
     assert (recorded.points_earned, recorded.balance) == (200, 400)
     assert components(recorded.breakdown) == [("base", 300), (f"goodwill:{first}", -100)]
+
+
+async def goodwill_credited(pool: asyncpg.Pool, ticket_id: str) -> tuple[int, int | None, str | None]:
+    """(points granted, points credited, the entry's description) of the ticket's goodwill; None when no entry."""
+    record = await pool.fetchrow(
+        """SELECT g.points, e.points AS credited, e.description
+             FROM goodwill_credits g LEFT JOIN ledger_entries e ON e.entry_id = g.entry_id WHERE g.ticket_id = $1""",
+        ticket_id,
+    )
+    assert record is not None, f"no goodwill kept for ticket {ticket_id}"
+    return record["points"], record["credited"], record["description"]
+
+
+async def adjustments_announced(pool: asyncpg.Pool, member_id: str) -> list[int]:
+    """The points of each PointsAdjusted the points service has to publish for the member."""
+    envelopes = await pool.fetch(
+        """SELECT envelope FROM outbox WHERE event_type = 'loyalty.events.v1.PointsAdjusted' AND message_key = $1
+            ORDER BY id""",
+        member_id,
+    )
+    announced = []
+    for record in envelopes:
+        adjusted = points_events.PointsAdjusted()
+        EventEnvelope.FromString(record["envelope"]).payload.Unpack(adjusted)
+        announced.append(adjusted.points)
+    return announced
+
+
+def plain(ticket_id: str) -> str:
+    """The description of goodwill credited in full, as `granted` grants it."""
+    return f"goodwill on ticket {ticket_id}: late delivery (by ann, approved by bea)"
+
+
+def less(ticket_id: str, earned: int, what: str) -> str:
+    """The description of goodwill credited less what the claim already earned."""
+    return f"{plain(ticket_id)}, less {earned} points {what} already earned"
+
+
+async def test_goodwill_reaching_points_after_the_claimed_purchase_credits_only_what_exceeds_it(
+    channel: grpc.aio.Channel, pool: asyncpg.Pool
+) -> None:
+    points = points_pb2_grpc.PointsServiceStub(channel)
+    member, other = await enroll(channel), await enroll(channel)
+    smaller, bigger, theirs = (f"order-{uuid.uuid4().hex[:8]}" for _ in range(3))
+    # Each recorded after the tickets service found it not credited, before its goodwill got here: 200 points.
+    for buyer, purchase_id in ((member, smaller), (member, bigger), (other, theirs)):
+        assert (await points.RecordPurchase(purchase(buyer, purchase_id, 10000))).points_earned == 200
+
+    topped_up = await goodwill(pool, member, 300, claim_purchase_id=smaller)
+    assert await goodwill_credited(pool, topped_up) == (300, 100, less(topped_up, 200, f"purchase {smaller}"))
+    assert (await balance(channel, member)).balance == 400 + 100
+
+    grant = granted(member, str(uuid.uuid4()), 150, claim_purchase_id=bigger)
+    await credit(pool, grant)
+    await credit(pool, grant)  # redelivered: the grant is kept as handled, and credits nothing again
+    payload = ticket_events.GoodwillGranted()
+    grant.payload.Unpack(payload)
+    assert await goodwill_credited(pool, payload.ticket_id) == (150, None, None)
+    assert (await balance(channel, member)).balance == 500
+    # The liability grows by what was credited; nothing credited, nothing announced.
+    assert await adjustments_announced(pool, member) == [100]
+
+    # Another member's purchase with the id is not the member's claim: their goodwill is credited in full.
+    claimed_theirs = await goodwill(pool, member, 300, claim_purchase_id=theirs)
+    assert (await goodwill_credited(pool, claimed_theirs))[:2] == (300, 300)
+    # Goodwill that claims nothing is credited as it always was.
+    unclaimed = await goodwill(pool, member, 50)
+    assert await goodwill_credited(pool, unclaimed) == (50, 50, plain(unclaimed))
+    assert (await balance(channel, member)).balance == 500 + 300 + 50
+    assert await adjustments_announced(pool, member) == [100, 300, 50]
+
+
+async def test_goodwill_reaching_points_after_the_claimed_partner_transaction_credits_only_the_excess(
+    channel: grpc.aio.Channel,
+    pool: asyncpg.Pool,
+    admin: partners_pb2_grpc.PartnerServiceStub,
+    intake: partners_pb2_grpc.PartnerAccrualServiceStub,
+) -> None:
+    partner_id, key = await airline(admin)
+    member, other = await enroll(channel), await enroll(channel)
+    batch = partners_pb.AccrualBatch(
+        records=[flight("flight-short", member), flight("flight-long", member), flight("flight-theirs", other)]
+    )
+    answered = await intake.SubmitAccruals(batch, metadata=auth(key))
+    assert [(r.status, r.points) for r in answered.results] == [(partners_pb.ACCRUAL_STATUS_ACCEPTED, 1000)] * 3
+
+    topped_up = await goodwill(
+        pool, member, 1500, claim_partner_id=partner_id, claim_partner_transaction_id="flight-short"
+    )
+    what = f"partner {partner_id} transaction flight-short"
+    assert await goodwill_credited(pool, topped_up) == (1500, 500, less(topped_up, 1000, what))
+    grant = granted(
+        member, str(uuid.uuid4()), 800, claim_partner_id=partner_id, claim_partner_transaction_id="flight-long"
+    )
+    await credit(pool, grant)
+    await credit(pool, grant)
+    assert (
+        await pool.fetchval("SELECT count(*) FROM goodwill_credits WHERE member_id = $1 AND entry_id IS NULL", member)
+        == 1
+    )
+    assert (await balance(channel, member)).balance == 2000 + 500
+
+    # The same transaction id of another partner, and the partner's transaction of another member, are other claims.
+    elsewhere = await goodwill(
+        pool, member, 400, claim_partner_id="other-air", claim_partner_transaction_id="flight-short"
+    )
+    theirs = await goodwill(
+        pool, member, 400, claim_partner_id=partner_id, claim_partner_transaction_id="flight-theirs"
+    )
+    assert [(await goodwill_credited(pool, t))[:2] for t in (elsewhere, theirs)] == [(400, 400), (400, 400)]
+    assert (await balance(channel, member)).balance == 2500 + 800
+    assert await adjustments_announced(pool, member) == [500, 400, 400]

@@ -54,7 +54,12 @@ class Desk:
         return (await self.tickets.OpenTicket(request)).ticket
 
     async def agent(
-        self, agent_id: str, skills: dict[str, int], status: int, languages: tuple[str, ...] = ("en",)
+        self,
+        agent_id: str,
+        skills: dict[str, int],
+        status: int,
+        languages: tuple[str, ...] = ("en",),
+        goodwill_limit: int = 0,
     ) -> None:
         await self.agents.UpsertAgent(
             agents_pb.UpsertAgentRequest(
@@ -64,6 +69,7 @@ class Desk:
                     languages=list(languages),
                     capacity=10,
                     status=status,
+                    goodwill_limit=goodwill_limit,
                 )
             )
         )
@@ -141,7 +147,8 @@ async def test_tier_reached_by_purchases_gets_its_sla_and_agents_come_and_go(des
 
 async def test_claims_and_goodwill_credited_once_by_the_points_service(desk: Desk) -> None:
     await desk.agent("e2e-cleo", {"claims": 3}, agents_pb.AGENT_STATUS_AVAILABLE)
-    await desk.agent("e2e-dan", {"claims": 2}, agents_pb.AGENT_STATUS_AVAILABLE)
+    # A supervisor: approving goodwill takes a limit that covers it.
+    await desk.agent("e2e-dan", {"claims": 2}, agents_pb.AGENT_STATUS_AVAILABLE, goodwill_limit=1000)
     member_id = await enroll(desk.points)
     await tier_known(desk, member_id, "member")
     credited_stay = stay(member_id, 100)

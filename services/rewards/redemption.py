@@ -226,7 +226,7 @@ class RedemptionApplication:
                 )
             except FailedPrecondition as error:
                 if await self._undo(row):
-                    raise FailedPrecondition(f"not enough points: {error.message}") from error
+                    raise _hold_refusal(error) from error
                 return
             except NotFound:
                 if await self._undo(row):
@@ -375,3 +375,11 @@ class RedemptionApplication:
             cancel_reason=reason,
             lease_until=now + self._settings.lease,
         )
+
+
+def _hold_refusal(error: FailedPrecondition) -> FailedPrecondition:
+    """Why the points service would not hold the points, in the redemption's words: short of points (its refusal
+    names `points`), or another reason as it gave it, such as the member's closure (naming `member_id`)."""
+    if error.message.startswith("points:"):
+        return FailedPrecondition(f"not enough points: {error.message}")
+    return FailedPrecondition(error.message)

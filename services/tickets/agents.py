@@ -65,6 +65,8 @@ def validate_agent(agent: Agent, skill_entries: list[tuple[str, int]], violation
             violations.add(f"agent.languages[{index}]", "must be a 2-letter lower-case language code")
     for index, tier in enumerate(agent.tiers):
         check_tier_name(violations, f"agent.tiers[{index}]", tier)
+    if len(set(agent.tiers)) != len(agent.tiers):
+        violations.add("agent.tiers", "must name each tier once")
     if not 1 <= agent.capacity <= MAX_CAPACITY:
         violations.add("agent.capacity", f"must be between 1 and {MAX_CAPACITY}")
     if agent.goodwill_limit is not None and not 0 <= agent.goodwill_limit <= MAX_GOODWILL_LIMIT:

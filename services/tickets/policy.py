@@ -15,6 +15,7 @@ from pathlib import Path
 
 from services.common.errors import InvalidArgument, Violations
 from services.common.settings import SettingsError
+from services.common.tier_names import TIER_NAME_PATTERN, TIER_NAME_SHAPE
 from services.common.time_zones import time_zone
 from services.common.yaml_fields import Section, load_document
 from services.tickets.sla import Calendar, Hours
@@ -150,13 +151,19 @@ def _calendar(name: str, section: Section) -> Calendar:
     return Calendar(name, zone, days, parsed[0], parsed[1])
 
 
+def _is_tier(value: str) -> bool:
+    """A name the program could give a member's tier: any other could never match a ticket."""
+    return TIER_NAME_PATTERN.fullmatch(value) is not None
+
+
 def _names(section: Section, key: str, allowed: tuple[str, ...] | None) -> frozenset[str]:
     names = set()
     for path, value in section.items(key, max_items=100):
-        if value == ANY or (isinstance(value, str) and (allowed is None or value in allowed)):
+        if value == ANY or (isinstance(value, str) and (value in allowed if allowed else _is_tier(value))):
             names.add(value)
         else:
-            section.violations.add(path, f"must be {ANY!r} or one of {', '.join(allowed or ('tier names',))}")
+            shape = ", ".join(allowed) if allowed else f"tier names ({TIER_NAME_SHAPE})"
+            section.violations.add(path, f"must be {ANY!r} or one of {shape}")
     if not names:
         section.refuse(key, "must list at least one name")
     return frozenset(names)

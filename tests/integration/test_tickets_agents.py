@@ -28,6 +28,9 @@ async def test_an_agents_tier_names_are_checked_as_the_program_names_tiers(platf
         "agent.tiers[4]": f"'{'x' * 33}' must be {shape}",
     }
     assert await platform.pool.fetchval("SELECT count(*) FROM agents") == 0
+    with pytest.raises(grpc.aio.AioRpcError) as twice:
+        await platform.agents.UpsertAgent(agent("ann", {"accounts": 3}, tiers=("gold", "gold")))
+    assert field_violations(twice.value) == {"agent.tiers": "must name each tier once"}
 
 
 async def test_a_refused_assignment_names_each_condition_the_agent_fails(platform: TicketsPlatform) -> None:

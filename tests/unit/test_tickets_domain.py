@@ -147,7 +147,7 @@ def test_policy_file_errors_name_the_field() -> None:
     text = """
 calendars: {office: {timezone: Mars/Base, weekdays: [mon, funday], opens: "18:00", closes: "09:00"}}
 sla_policies:
-  - {name: gold, tiers: [gold], categories: [lost_luggage], priority: asap,
+  - {name: gold, tiers: [gold, "Gold!", SILVER], categories: [lost_luggage], priority: asap,
      first_response_minutes: 0, resolution_minutes: 60, hours: nights}
 skills: {missing_points: claims}
 escalation: {raise_priority_steps: 1, min_skill_level: 9}
@@ -161,6 +161,8 @@ goodwill: {agent_limit: 100, ticket_limit: 200}
         "calendars.office.weekdays",
         "calendars.office.closes",
         "sla_policies[0].categories[0]",
+        "sla_policies[0].tiers[1]",  # no member's tier could ever match it
+        "sla_policies[0].tiers[2]",
         "sla_policies[0].priority",
         "sla_policies[0].first_response_minutes",
         "sla_policies[0].hours",

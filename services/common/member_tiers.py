@@ -3,11 +3,13 @@
 Rewards and tickets never read the points database; they learn tiers from
 MemberEnrolled, TierReached and TierLost on `points.events.v1`. Events can
 arrive late or twice: a change older than the one already applied is ignored.
+They learn closures from MemberClosed the same way: a closure is final, so
+the first one read stands and a redelivery changes nothing.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -16,7 +18,7 @@ from google.protobuf.message import Message
 from loyalty.events.v1 import points_pb2 as events
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
 
-from services.common.errors import NotFound, Violations
+from services.common.errors import FailedPrecondition, NotFound, Violations
 from services.common.event_consumer import EventConsumer
 from services.common.events import event_types_of, occurred_at
 from services.common.grpc_server import Registration
@@ -51,6 +53,27 @@ async def _apply_tier_event(connection: asyncpg.Connection, envelope: EventEnvel
     await _set_tier(connection, payload.member_id, payload.tier, occurred_at(envelope))
 
 
+async def _apply_closure(connection: asyncpg.Connection, envelope: EventEnvelope, payload: Message) -> None:
+    """A closure with no member id is refused (the consumer dead-letters it): it would close nobody silently."""
+    assert isinstance(payload, events.MemberClosed)
+    violations = Violations()
+    check_member_id(violations, "member_id", payload.member_id)
+    violations.raise_if_any()
+    # The event's own closed_at is when points closed the member; the envelope's time stands in for it if absent.
+    closed_at = payload.closed_at.ToDatetime(tzinfo=UTC) if payload.HasField("closed_at") else occurred_at(envelope)
+    await connection.execute(
+        "INSERT INTO member_closures (member_id, closed_at) VALUES ($1, $2) ON CONFLICT (member_id) DO NOTHING",
+        payload.member_id,
+        closed_at,
+    )
+
+
+async def require_open(connection: asyncpg.Connection, member_id: str, consequence: str) -> None:
+    """FAILED_PRECONDITION naming member_id when points closed the member; `consequence` says what is refused."""
+    if await connection.fetchval("SELECT 1 FROM member_closures WHERE member_id = $1", member_id) is not None:
+        raise FailedPrecondition(f"member_id: member {member_id!r} is closed: {consequence}")
+
+
 def member_tiers_consumer(
     settings: ServiceSettings, pool: asyncpg.Pool, topic: str = POINTS_EVENTS_TOPIC
 ) -> EventConsumer:
@@ -60,7 +83,10 @@ def member_tiers_consumer(
         topic=topic,
         pool=pool,
         kafka=settings.kafka,
-        handlers={kind.DESCRIPTOR.full_name: _apply_tier_event for kind in tier_events},
+        handlers={
+            **{kind.DESCRIPTOR.full_name: _apply_tier_event for kind in tier_events},
+            events.MemberClosed.DESCRIPTOR.full_name: _apply_closure,
+        },
         carries=event_types_of(POINTS_EVENTS_TOPIC),  # `topic` is the points events' (or a test's stand-in)
     )
 

@@ -13,7 +13,7 @@ from loyalty.events.v1 import tickets_pb2 as events
 
 from services.common.db import unit_of_work
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable, Violations
-from services.common.member_tiers import tier_of
+from services.common.member_tiers import require_open, tier_of
 from services.tickets import agents_store, domain, records_store, store
 from services.tickets.agents import Agent
 from services.tickets.assignment import assign_to, drain_queue, drain_queue_if_left, lock_routing, need_of, route
@@ -240,7 +240,10 @@ class TicketsApplication:
 
         A grant still waiting for approval holds nothing back: whichever grant for the claim is granted first
         stands, and the member's lock makes two tickets' grants for one claim take turns.
+        A closed member is refused any: the points service would dead-letter the grant and credit nothing, while
+        the grant here would read as paid.
         """
+        await require_open(connection, ticket.member_id, "no goodwill can be credited")
         claim = await store.get_claim(connection, ticket.ticket_id)
         if claim is None:
             return

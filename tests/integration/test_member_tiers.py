@@ -13,9 +13,9 @@ from loyalty.events.v1 import points_pb2 as events
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
 
 from services.common import settings
-from services.common.errors import InvalidArgument, NotFound
+from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.common.events import kafka_headers, new_envelope
-from services.common.member_tiers import _set_tier, member_tiers_consumer, tier_of
+from services.common.member_tiers import _set_tier, member_tiers_consumer, require_open, tier_of
 from services.common.settings import KafkaSettings, ServiceSettings
 from tests.integration.support import PoolFactory, TopicFactory, eventually, running
 
@@ -123,3 +123,41 @@ async def test_malformed_tier_events_are_dead_lettered_and_change_no_tier(
     async with running(consumer.run):
         await eventually(all_taken, what="the malformed events dead-lettered and the enrolment applied")
     assert [tuple(r) for r in await pool.fetch("SELECT member_id, tier FROM member_tiers")] == [(member, "base")]
+
+
+async def test_a_closure_is_recorded_once_whenever_it_arrives(
+    migrated_pool: PoolFactory, kafka_settings: KafkaSettings, producer: AIOKafkaProducer, fresh_topic: TopicFactory
+) -> None:
+    url, pool = await migrated_pool("rewards")  # rewards keeps the view too: its migrations must hold closures
+    topic = await fresh_topic("points-events")
+    member = f"m-{uuid.uuid4().hex[:8]}"
+    closed = events.MemberClosed(member_id=member, reason="member request", actor="agent-7")
+    closed.closed_at.FromDatetime(T0 + timedelta(days=5))
+    closure = tier_event(closed, member, T0 + timedelta(days=5))
+    # The same closure announced again as a new event (not only redelivered): the first closure read stands.
+    later = events.MemberClosed()
+    later.CopyFrom(closed)
+    later.closed_at.FromDatetime(T0 + timedelta(days=6))
+    again = tier_event(later, member, T0 + timedelta(days=6))
+    enrolled = tier_event(events.MemberEnrolled(member_id=member, tier="base"), member, T0)
+    # Read before the member's enrolment, and redelivered.
+    for envelope in (closure, enrolled, closure, again):
+        await producer.send_and_wait(
+            topic, envelope.SerializeToString(), key=member.encode(), headers=kafka_headers(envelope)
+        )
+    consumer = member_tiers_consumer(service_settings(url, kafka_settings), pool, topic)
+
+    async def consumed() -> bool:
+        count = await pool.fetchval("SELECT count(*) FROM inbox WHERE consumer = $1", consumer.name)
+        return bool(count == 3)
+
+    async with running(consumer.run):
+        await eventually(consumed, what="the closures and the enrolment to be consumed")
+    rows = await pool.fetch("SELECT closed_at FROM member_closures WHERE member_id = $1", member)
+    assert [r["closed_at"] for r in rows] == [T0 + timedelta(days=5)]
+    assert await tier_of(pool, member) == "base"  # a closed member's tier is still known
+    async with pool.acquire() as connection:
+        with pytest.raises(FailedPrecondition) as refused:
+            await require_open(connection, member, "nothing more")
+    assert refused.value.message == f"member_id: member {member!r} is closed: nothing more"
+    assert consumer.dead_lettered == 0

@@ -115,7 +115,7 @@ async def test_a_purchase_over_kafka_earns_like_one_over_grpc_and_only_once(
         await eventually(lambda: applied(pool, consumer, over_kafka, resent, as_json), what="the purchases")
     # Not consumer.dead_lettered: the group reads the topic from its start, other tests' purchases of members this
     # database does not know included.
-    dead_letters = await read_topic(kafka_settings, dead_letter_topic(PURCHASES_TOPIC), 1, settle=0.5)
+    dead_letters = await read_topic(kafka_settings, dead_letter_topic(PURCHASES_TOPIC), 0, settle=1.0)
     mine = {envelope.event_id for envelope in (over_kafka, resent, as_json)}
     assert not [record for record in dead_letters if header(record, "ce_id") in mine]
     member_row = await app.member(member)

@@ -219,5 +219,10 @@ class _Unread(MalformedEvent):
 
 
 def message_identity(record: ConsumerRecord) -> str:
-    """The message, not its content: a partner sending a record again sends another message (offset, timestamp)."""
-    return f"{record.partition}:{record.offset}:{record.timestamp}:{zlib.crc32(record.value or b'')}"
+    """The message, not its content: a partner sending a record again sends another message (offset, timestamp).
+
+    The partner it names counts too: a broker that restarts empty hands out its offsets again, and two partners'
+    records can be the same bytes."""
+    named = (header(list(record.headers or ()), "partner-id") or "").encode()
+    checksum = zlib.crc32(named + b"\0" + (record.value or b""))
+    return f"{record.partition}:{record.offset}:{record.timestamp}:{checksum}"

@@ -194,3 +194,26 @@ async def _waiting_for_a_lock(pool: asyncpg.Pool) -> bool:
                 WHERE datname = current_database() AND wait_event_type = 'Lock'"""
         )
     )
+
+
+async def test_another_partners_message_with_the_same_bytes_at_the_same_position_is_answered(
+    pool: asyncpg.Pool, app: PointsApplication, kafka_settings: KafkaSettings
+) -> None:
+    """A broker that restarts empty hands out its offsets again. Two partners' records can be the same bytes (the
+    partner is named in the headers), at the same offset and timestamp: the second is another message, not one
+    read again, and skipping it would leave the second partner's control totals short."""
+    (first_partner, first_key), (second_partner, second_key) = [await hotel(pool) for _ in range(2)]
+    member = (await app.enroll(Enrollment(new_id("m"), "", "", ""))).member_id
+    record = stay("same-bytes", member, "10")
+    consumer = partner_consumer(pool, kafka_settings, "partner.accruals.v1")
+    await consumer.process(  # type: ignore[arg-type]
+        [delivered(0, first_partner, first_key, record)], DeadLettersSentOrNot(fail=False)
+    )
+    consumer.assigned({0})  # the restarted broker's log: offsets begin again
+    await consumer.process(  # type: ignore[arg-type]
+        [delivered(0, second_partner, second_key, record)], DeadLettersSentOrNot(fail=False)
+    )
+    assert await balance_is(pool, member, 200)
+    for partner_id in (first_partner, second_partner):
+        statuses = await pool.fetch("SELECT status FROM partner_accrual_results WHERE partner_id = $1", partner_id)
+        assert [row["status"] for row in statuses] == ["accepted"]

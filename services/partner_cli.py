@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
-import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC
 from functools import partial
@@ -23,7 +21,7 @@ from loyalty.points.v1 import partners_pb2_grpc
 
 from services.client import iso_moment, points_channel
 from services.common.events import timestamp
-from services.text_table import print_table
+from services.text_table import print_table, write_csv
 
 _KINDS = {
     "airline": pb.PARTNER_KIND_AIRLINE,
@@ -148,9 +146,7 @@ async def _report(args: argparse.Namespace) -> int:
         for line in lines
     ]
     if args.csv:
-        writer = csv.writer(sys.stdout)
-        writer.writerow(_REPORT_COLUMNS)
-        writer.writerows(rows)
+        write_csv(_REPORT_COLUMNS, rows)
         return 0
     print(f"partner {report.partner_id}, {report.day} (UTC)")
     print_table(_REPORT_COLUMNS, rows)

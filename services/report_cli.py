@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
 import os
-import sys
 from collections.abc import Callable
 from datetime import UTC
 from decimal import Decimal
@@ -28,7 +26,7 @@ from services.common.currencies import is_currency_code, minor_unit_exponent
 from services.common.events import timestamp
 from services.common.settings import client_address, grpc_tls_settings
 from services.common.tls import grpc_channel
-from services.text_table import print_table
+from services.text_table import print_table, write_csv
 
 _GROUPINGS = {"tier": pb.GROUPING_TIER, "partner": pb.GROUPING_PARTNER}
 COUNTS = (
@@ -90,9 +88,7 @@ def print_report(response: pb.GetKpisResponse, *, as_csv: bool) -> None:
     rows = [[name, *(c.get(name, ("0", "0"))[pick] for c in cells)] for name in names]
     header = ["kpi", *(name for name, _ in columns)]
     if as_csv:
-        writer = csv.writer(sys.stdout)
-        writer.writerow(header)
-        writer.writerows(rows)
+        write_csv(header, rows)
         return
     start, end = (t.ToDatetime(tzinfo=UTC).isoformat() for t in (response.from_time, response.to_time))
     print(f"{start} to {end}; {response.currency_code}, {response.cost_per_point} per point")

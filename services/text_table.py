@@ -1,8 +1,11 @@
 """Text for the terminal: tables whose columns are as wide as their widest cell, so that no two cells ever run
-together, and stored text shown as the characters it holds."""
+together, and stored text shown as the characters it holds; and CSV a spreadsheet opens as data."""
 
 from __future__ import annotations
 
+import csv
+import re
+import sys
 from collections.abc import Sequence
 
 from services.common.text_fields import NOT_IN_A_LINE
@@ -16,7 +19,26 @@ def printable(text: str) -> str:
 
 def print_table(header: Sequence[object], rows: Sequence[Sequence[object]]) -> None:
     """The first column left-aligned, the others (figures) right-aligned, two spaces apart."""
-    lines = [[str(cell) for cell in row] for row in [header, *rows]]
+    lines = [[printable(str(cell)) for cell in row] for row in [header, *rows]]
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     for first, *values in lines:
         print("  ".join([first.ljust(widths[0]), *(v.rjust(w) for v, w in zip(values, widths[1:], strict=True))]))
+
+
+# A cell a spreadsheet would evaluate (OWASP's CSV injection): text a partner sent, such as a unit, must stay text.
+_FORMULA = re.compile(r"[=+\-@\t\r]")
+_NUMBER = re.compile(r"-?\d+(\.\d+)?")
+
+
+def write_csv(header: Sequence[object], rows: Sequence[Sequence[object]]) -> None:
+    """Rows as CSV on stdout; a text cell that begins like a formula is written behind a quote mark."""
+    writer = csv.writer(sys.stdout)
+    writer.writerow(header)
+    writer.writerows([[_as_data(cell) for cell in row] for row in rows])
+
+
+def _as_data(cell: object) -> object:
+    text = str(cell)
+    if _FORMULA.match(text) and not _NUMBER.fullmatch(text):
+        return "'" + text
+    return cell

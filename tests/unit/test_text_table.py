@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.text_table import print_table, printable
+from services.text_table import print_table, printable, write_csv
 
 
 def test_wide_figures_never_run_into_the_next_column(capsys: pytest.CaptureFixture[str]) -> None:
@@ -26,3 +26,25 @@ def test_stored_text_is_printed_as_the_characters_it_holds() -> None:
 
 def test_a_stored_direction_override_is_printed_as_its_escape() -> None:
     assert printable("goodwill \u202e05") == "goodwill \\u202e05"
+
+
+def test_a_partners_text_in_a_table_cannot_break_its_line(capsys: pytest.CaptureFixture[str]) -> None:
+    print_table(("status", "unit"), [("invalid", "MI\nLE")])
+    assert capsys.readouterr().out.splitlines() == ["status     unit", "invalid  MI\\nLE"]
+
+
+def test_csv_cells_a_spreadsheet_would_run_as_formulas_are_written_as_text(capsys: pytest.CaptureFixture[str]) -> None:
+    write_csv(
+        ("status", "unit", "points"), [("invalid", "=1+2", "-5"), ("invalid", "@SUM(A1)", "12.50"), ("ok", "+x", 0)]
+    )
+    assert capsys.readouterr().out.splitlines() == [
+        "status,unit,points",
+        "invalid,'=1+2,-5",
+        "invalid,'@SUM(A1),12.50",
+        "ok,'+x,0",
+    ]
+
+
+def test_csv_keeps_a_line_break_inside_its_quoted_cell(capsys: pytest.CaptureFixture[str]) -> None:
+    write_csv(("unit",), [("MI\nLE",)])
+    assert capsys.readouterr().out == 'unit\r\n"MI\nLE"\r\n'

@@ -19,7 +19,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -168,9 +169,12 @@ class BatchConsumer:
                     "partition revoked mid-poll; the rest of its records left to its new owner", **_at(self, records)
                 )
                 return
+            stalled = partial(self._record_stalled_lag, consumer, partition, records[start].offset)
             try:
                 with CONSUMER_BATCH_DURATION.labels(self.name, self.topic).time():
-                    await self._process_with_retry(records[start : start + self.max_poll_records], dead_letters)
+                    await self._process_with_retry(
+                        records[start : start + self.max_poll_records], dead_letters, stalled
+                    )
             finally:
                 self._unreadable_sent.pop(partition, None)
         lost_logs.applied(partition, records[-1])
@@ -181,7 +185,23 @@ class BatchConsumer:
             return  # its lag is its new owner's to tell (and aiokafka's highwater() asserts the assignment)
         highwater = consumer.highwater(partition)
         if highwater is not None:
-            CONSUMER_LAG.labels(self.name, partition.topic, str(partition.partition)).set(max(highwater - position, 0))
+            self._set_lag(partition, highwater - position)
+
+    def _set_lag(self, partition: TopicPartition, lag: int) -> None:
+        CONSUMER_LAG.labels(self.name, partition.topic, str(partition.partition)).set(max(lag, 0))
+
+    async def _record_stalled_lag(self, consumer: AIOKafkaConsumer, partition: TopicPartition, position: int) -> None:
+        """The lag of a partition whose batch at `position` is being retried (the database away): the consumer
+        fetches nothing meanwhile, so only the broker's end offset tells how far behind it falls."""
+        if _revoked(consumer, partition):
+            return
+        try:
+            async with asyncio.timeout(_IDLE_LAG_TIMEOUT_S):
+                end_offsets = await consumer.end_offsets([partition])
+        except (KafkaError, TimeoutError) as error:
+            log.info("consumer lag not measured", extra={"error": repr(error)})
+            return
+        self._set_lag(partition, end_offsets[partition] - position)
 
     async def _record_idle_lag(self, consumer: AIOKafkaConsumer) -> None:
         # Bounded: aiokafka's position() waits until the partition has one, forever for a partition
@@ -194,8 +214,12 @@ class BatchConsumer:
         except (KafkaError, TimeoutError) as error:
             log.info("consumer lag not measured", extra={"error": repr(error)})
 
-    async def _process_with_retry(self, records: list[ConsumerRecord], dead_letters: DeadLetters) -> None:
-        """Apply a partition's batch; a database outage or a lost deadlock retries the whole batch, never skips it."""
+    async def _process_with_retry(
+        self, records: list[ConsumerRecord], dead_letters: DeadLetters, stalled: Callable[[], Awaitable[None]]
+    ) -> None:
+        """Apply a partition's batch; a database outage or a lost deadlock retries the whole batch, never skips it.
+
+        `stalled` is told each time the batch is to be retried."""
         backoff = 0.2
         failures = 0
         given_up: str | None = None  # the reason to dead-letter the message with, once it failed too often
@@ -212,6 +236,7 @@ class BatchConsumer:
                     "batch not applied (database or broker unavailable, or a concurrent transaction won); retrying",
                     extra={"consumer": self.name, "offset": records[0].offset, "error": repr(error)},
                 )
+                await stalled()
             except Exception as error:
                 # A defect met by some message: ending the consumer would end the service, and every restart
                 # would meet the message again. The batch's transactions rolled back; its messages go one at a
@@ -220,7 +245,7 @@ class BatchConsumer:
                 if len(records) > 1:
                     log.exception("batch failed unexpectedly; applied again a message at a time", **_at(self, records))
                     for record in records:
-                        await self._process_with_retry([record], dead_letters)
+                        await self._process_with_retry([record], dead_letters, stalled)
                     return
                 if failures >= _UNEXPECTED_ATTEMPTS and given_up is None:
                     log.exception("message failed unexpectedly; dead-lettered", **_at(self, records))

@@ -250,6 +250,67 @@ async def test_consumer_lag_processing_time_and_dead_letters_are_scraped(
     assert len(seen) == 3
 
 
+async def test_consumer_lag_grows_while_its_database_refuses_every_batch(
+    scrape: Scraper,
+    migrated_pool: PoolFactory,
+    kafka_settings: KafkaSettings,
+    fresh_topic: TopicFactory,
+    producer: AIOKafkaProducer,
+) -> None:
+    """The alert on growing lag must fire during an outage: the batch retries, and events keep arriving."""
+    topic = await fresh_topic("metrics-stalled")
+    url, pool = await migrated_pool("rewards")
+    database = url.rsplit("/", 1)[-1]
+    name = f"stalled-{uuid.uuid4().hex[:8]}"
+    kind = events.MemberEnrolled.DESCRIPTOR.full_name
+
+    async def handle(connection: asyncpg.Connection, envelope: EventEnvelope, payload: Message) -> None:
+        return None
+
+    consumer = EventConsumer(
+        name=name,
+        topic=topic,
+        pool=pool,
+        kafka=kafka_settings,
+        handlers={kind: handle},
+        carries=event_types_of(POINTS_EVENTS_TOPIC),
+    )
+
+    async def send(count: int) -> None:
+        for member in (uuid.uuid4().hex for _ in range(count)):
+            payload = events.MemberEnrolled(member_id=member)
+            envelope = new_envelope(payload, subject=member, source="test", occurred_at=datetime.now(UTC))
+            await producer.send_and_wait(topic, envelope.SerializeToString(), key=b"k", headers=kafka_headers(envelope))
+
+    def lag(samples: Samples) -> float:
+        return sum(
+            v
+            for (metric, sample_labels), v in samples.items()
+            if metric == "loyalty_consumer_lag_messages" and ("consumer", name) in sample_labels
+        )
+
+    async def read_only(on: bool) -> None:
+        # A real refusal by PostgreSQL, for every connection the pool opens from now on.
+        admin = await asyncpg.connect(url)
+        try:
+            await admin.execute("SET default_transaction_read_only = off")
+            await admin.execute(
+                f"ALTER DATABASE {database} SET default_transaction_read_only = {'on' if on else 'off'}"
+            )
+        finally:
+            await admin.close()
+        await pool.expire_connections()
+
+    await read_only(True)
+    async with running(consumer.run):
+        await send(3)
+        await eventually(lambda: _when(scrape, lambda s: lag(s) >= 3), what="the stalled batch counted as lag")
+        await send(5)
+        await eventually(lambda: _when(scrape, lambda s: lag(s) >= 8), what="lag growing while the batch retries")
+        await read_only(False)
+        await eventually(lambda: _when(scrape, lambda s: lag(s) == 0), what="lag gone once the database writes")
+
+
 async def test_a_handler_that_ends_well_after_the_deadline_counts_as_deadline_exceeded() -> None:
     # What a deadline does to a request stream is a race (the handler is cancelled, or reads the stream as
     # ended and returns); a handler busy without a pause until past the deadline returns, every time.

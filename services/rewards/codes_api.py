@@ -8,6 +8,7 @@ import grpc
 from loyalty.rewards.v1 import codes_pb2 as pb
 from loyalty.rewards.v1 import codes_pb2_grpc
 
+from services.common.errors import Violations
 from services.common.proto_time import optional_time
 from services.rewards.codes import CodeRow, cancelled
 from services.rewards.codes_application import CampaignRequest, CodesApplication
@@ -75,11 +76,13 @@ class CodesServicer(codes_pb2_grpc.CodesServiceServicer):
     async def CreatePromoCampaign(
         self, request: pb.CreatePromoCampaignRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.CreatePromoCampaignResponse:
-        value = request.value
+        violations = Violations()
+        value = value_from(violations, "value.", request.value)
+        violations.raise_if_any()
         campaign, duplicate = await self._codes.create_campaign(
             CampaignRequest(
                 name=request.name,
-                value=value_from(value.kind, value.amount, value.percent_off, value.sku, value.partner),
+                value=value,
                 code_count=request.code_count,
                 uses_per_code=request.uses_per_code,
                 valid_from=optional_time(request, "valid_from"),

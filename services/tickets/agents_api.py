@@ -9,10 +9,10 @@ from loyalty.tickets.v1 import agents_pb2 as pb
 from loyalty.tickets.v1 import agents_pb2_grpc, tickets_pb2
 
 from services.common.errors import Violations
+from services.common.proto_enums import enum_value, optional_enum_value, proto_enum
 from services.common.proto_time import optional_timestamp
 from services.tickets.agents import Agent
 from services.tickets.agents_application import AgentChange, AgentsApplication
-from services.tickets.enums import enum_value, optional_enum_value, proto_enum
 
 Context = grpc.aio.ServicerContext[Any, Any]
 

@@ -11,10 +11,10 @@ from loyalty.tickets.v1 import tickets_pb2 as pb
 from loyalty.tickets.v1 import tickets_pb2_grpc
 
 from services.common.errors import Violations
+from services.common.proto_enums import enum_value, optional_enum_value, proto_enum
 from services.common.proto_time import optional_timestamp, required_time
 from services.tickets import domain, records_store, store
 from services.tickets.application import TicketsApplication, TicketView, page_size
-from services.tickets.enums import enum_value, optional_enum_value, proto_enum
 from services.tickets.goodwill import GoodwillRequest
 from services.tickets.metrics import Metrics, SurveyAnswer
 from services.tickets.surveys import SurveysApplication

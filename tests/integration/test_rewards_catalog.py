@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 
 import grpc
@@ -54,6 +55,33 @@ async def test_an_invalid_reward_names_every_field_and_writes_nothing(rewards_wo
     for field in ("spec.name", "spec.kind", "spec.trigger", "spec.cost_points", "spec.min_tier", "spec.limit_period"):
         assert field in details
     assert await rewards_world.rewards_pool.fetchval("SELECT count(*) FROM rewards") == 0
+
+
+async def _refused_fields(call: Awaitable[object]) -> dict[str, str]:
+    """The field violations of a call that must answer INVALID_ARGUMENT."""
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await call
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT, refused.value.details()
+    return field_violations(refused.value)
+
+
+async def test_a_number_no_enum_value_has_is_refused_naming_the_field_and_writes_nothing(
+    rewards_world: RewardsWorld,
+) -> None:
+    # protobuf keeps any int32 in an enum field (open enums): read as unspecified, limit_period=99 became no limit.
+    kept = await rewards_world.reward(name="kept")
+    for field in ("kind", "limit_period", "code_source", "trigger"):
+        for number in (99, -1):
+            spec = reward_spec(name="r", cost_points=1, **{field: number})
+            create = rewards_world.catalog.CreateReward(pb.CreateRewardRequest(spec=spec))
+            update = rewards_world.catalog.UpdateReward(pb.UpdateRewardRequest(reward_id=kept.reward_id, spec=spec))
+            for call in (create, update):
+                violations = await _refused_fields(call)
+                assert list(violations) == [f"spec.{field}"], violations
+                assert violations[f"spec.{field}"].startswith(f"'{number}' must be one of "), violations
+    assert await rewards_world.rewards_pool.fetchval("SELECT count(*) FROM rewards") == 1
+    got = await rewards_world.catalog.GetReward(pb.GetRewardRequest(reward_id=kept.reward_id))
+    assert got.reward == kept
 
 
 async def test_listing_for_a_member_shows_only_what_it_can_redeem_now(rewards_world: RewardsWorld) -> None:

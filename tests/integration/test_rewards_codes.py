@@ -216,6 +216,19 @@ async def test_campaign_requests_are_validated_field_by_field(rewards_world: Rew
     assert await rewards_world.rewards_pool.fetchval("SELECT count(*) FROM promo_campaigns") == 0
 
 
+async def test_a_campaign_of_a_kind_number_no_reward_kind_has_is_refused(rewards_world: RewardsWorld) -> None:
+    for number in (99, -1):
+        request = campaign_request(3, 1)
+        request.value.kind = number  # protobuf keeps any int32 in an enum field
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await rewards_world.codes.CreatePromoCampaign(request)
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        violations = field_violations(refused.value)
+        assert list(violations) == ["value.kind"], violations
+        assert violations["value.kind"].startswith(f"'{number}' must be one of REWARD_KIND_DISCOUNT_FIXED")
+    assert await rewards_world.rewards_pool.fetchval("SELECT count(*) FROM promo_campaigns") == 0
+
+
 async def test_a_campaign_ending_before_it_is_created_is_refused_but_a_retry_after_its_end_still_answers(
     rewards_world: RewardsWorld,
 ) -> None:

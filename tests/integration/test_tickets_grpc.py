@@ -180,6 +180,39 @@ async def test_every_bad_field_of_a_ticket_call_is_named_before_anything_is_look
         assert set(field_violations(caught.value)) == fields
 
 
+async def test_every_enum_field_of_a_tickets_request_refuses_a_number_its_enum_lacks(
+    platform: TicketsPlatform,
+) -> None:
+    # protobuf keeps any int32 in an enum field: each is refused naming the field, before anything is looked up.
+    known = member()
+    await platform.set_tier(known, "base")
+    window = {"from_time": timestamp(START), "to_time": timestamp(START + timedelta(days=1))}
+    for number in (99, -1):
+        calls = [
+            (platform.tickets.OpenTicket(opening(known, category=number)), "category"),
+            (platform.tickets.OpenTicket(opening(known, channel=number)), "channel"),
+            (platform.tickets.ListTickets(pb.ListTicketsRequest(status=number)), "status"),
+            (
+                platform.tickets.AddMessage(
+                    pb.AddMessageRequest(ticket_id=str(uuid.uuid4()), author=number, author_id="ann", body="hi")
+                ),
+                "author",
+            ),
+            (platform.tickets.GetServiceMetrics(pb.GetServiceMetricsRequest(category=number, **window)), "category"),
+            (platform.agents.UpsertAgent(agent("ann", {"accounts": 3}, status=number)), "agent.status"),
+            (platform.agents.SetAgentStatus(agents_pb.SetAgentStatusRequest(agent_id="ann", status=number)), "status"),
+        ]
+        for call, field in calls:
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await call
+            assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            violations = field_violations(caught.value)
+            assert list(violations) == [field], violations
+            assert violations[field].startswith(f"'{number}' must be one of "), violations
+    assert await platform.pool.fetchval("SELECT count(*) FROM tickets") == 0
+    assert await platform.pool.fetchval("SELECT count(*) FROM agents") == 0
+
+
 async def test_claims_checked_against_the_points_service_and_goodwill_limits(platform: TicketsPlatform) -> None:
     claimant = member()
     await platform.points.EnrollMember(points_pb.EnrollMemberRequest(member_id=claimant))

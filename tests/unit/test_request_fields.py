@@ -11,8 +11,10 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from loyalty.events.v1 import commerce_pb2
 from loyalty.notifications.v1 import notifications_pb2
 from loyalty.points.v1 import partners_pb2, points_pb2
+from loyalty.rewards.v1 import catalog_pb2
 
 from services.common.errors import InvalidArgument, Violations
+from services.common.proto_enums import enum_value, optional_enum_value, proto_enum
 from services.common.proto_time import required_time, to_datetime, to_timedelta
 from services.common.time_zones import time_zone
 from services.common.unstorable import refuse_unstorable, unstorable_field
@@ -100,3 +102,30 @@ def test_names_that_are_no_time_zone_give_none_whatever_zoneinfo_raises(name: st
 def test_a_time_zone_is_found_by_its_iana_name() -> None:
     zone = time_zone("Europe/Paris")
     assert zone is not None and zone.key == "Europe/Paris"
+
+
+@pytest.mark.parametrize("number", [99, -1])
+def test_an_enum_number_the_enum_lacks_is_refused_quoted_whether_the_field_is_optional_or_required(
+    number: int,
+) -> None:
+    for read in (optional_enum_value, enum_value):
+        violations = Violations()
+        assert read(violations, "spec.limit_period", catalog_pb2.LimitPeriod, number) == ""
+        with pytest.raises(InvalidArgument) as refused:
+            violations.raise_if_any()
+        (violation,) = refused.value.violations
+        assert (violation.field, violation.value) == ("spec.limit_period", str(number))
+        assert violation.description.startswith("must be one of LIMIT_PERIOD_LIFETIME, LIMIT_PERIOD_DAY")
+
+
+def test_enum_values_read_as_domain_names_and_back() -> None:
+    violations = Violations()
+    assert optional_enum_value(violations, "f", catalog_pb2.LimitPeriod, 0) == ""
+    assert optional_enum_value(violations, "f", catalog_pb2.LimitPeriod, catalog_pb2.LIMIT_PERIOD_MONTH) == "month"
+    assert enum_value(violations, "f", catalog_pb2.RewardKind, catalog_pb2.REWARD_KIND_FREE_PRODUCT) == "free_product"
+    assert not violations.about("f")
+    assert proto_enum(catalog_pb2.LimitPeriod, "month") == "LIMIT_PERIOD_MONTH"
+    # "" is how the domain says unspecified (no limit): the message says it as the zero value.
+    assert proto_enum(catalog_pb2.LimitPeriod, "") == "LIMIT_PERIOD_UNSPECIFIED"
+    with pytest.raises(ValueError):
+        proto_enum(catalog_pb2.LimitPeriod, "fortnight")

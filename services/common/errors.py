@@ -6,6 +6,7 @@ one while applying an event dead-letters the event with the same message.
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
 from services.common.redaction import is_sensitive_field
@@ -110,3 +111,10 @@ class Violations:
 def required_as(value: str, shape: str) -> str:
     """Why a value of the wrong shape is refused: "is required: <shape>" when empty, else "must be <shape>"."""
     return f"is required: {shape}" if not value else f"must be {shape}"
+
+
+def check_each_once(violations: Violations, field: str, names: Sequence[Hashable], noun: str) -> None:
+    """Add "must name each <noun> once" for `field` when `names` repeats one: a repeat is a caller's slip that a
+    list stored as given would keep, and one read as a set would hide."""
+    if len(set(names)) != len(names):
+        violations.add(field, f"must name each {noun} once")

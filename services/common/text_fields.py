@@ -10,6 +10,7 @@ are not checked here.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -23,8 +24,18 @@ from services.common.errors import Violations
 NOT_IN_A_LINE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 # The same less tab and line feed (and carriage return, which Windows clients end lines with).
 _NOT_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# Code points that show nothing and yet are no whitespace to str.strip(): besides the format characters (category
+# Cf: zero-width space and joiners, word joiner, byte order mark, direction marks), Unicode's other default-ignorable
+# ones (combining grapheme joiner, Hangul fillers, Khmer inherent vowels, variation selectors). A name made of them
+# alone reads as no name at all, and is refused as a blank one is.
+_INVISIBLE = re.compile("[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u3164\ufe00-\ufe0f\uffa0\U000e0100-\U000e01ef]")
 SINGLE_LINE = "must be a single line of text, without control characters (a tab excepted) or bidirectional overrides"
 NO_CONTROL = "must be text without control characters (tab and line breaks excepted)"
+
+
+def is_blank(value: str) -> bool:
+    """Whether `value` shows nothing: empty, or only whitespace and invisible characters."""
+    return all(char.isspace() or unicodedata.category(char) == "Cf" or _INVISIBLE.match(char) for char in value)
 
 
 def check_line(violations: Violations, field: str, value: str, *, max_length: int, required: bool = False) -> None:
@@ -47,7 +58,7 @@ def _check_text(
     forbidden: re.Pattern[str],
     problem: str,
 ) -> None:
-    if required and not value.strip():
+    if required and is_blank(value):
         violations.add(field, f"is required, at most {max_length} characters")
     elif len(value) > max_length:
         violations.add(field, f"must be at most {max_length} characters")

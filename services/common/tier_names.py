@@ -9,6 +9,8 @@ from services.common.errors import Violations, required_as
 
 TIER_NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 TIER_NAME_SHAPE = "1-32 of a-z, 0-9, '_', '-'"
+# Most tiers a program has; a list of distinct tier names (a ladder) longer than this names some no program has.
+MAX_TIERS = 20
 
 
 def check_tier_name(violations: Violations, field: str, name: str) -> None:

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from services.common.currencies import currency_refusal, is_currency_code, minor_unit_exponent
 from services.common.errors import Violations
 from services.common.text_fields import check_line
-from services.common.tier_names import TIER_NAME_PATTERN, TIER_NAME_SHAPE
+from services.common.tier_names import MAX_TIERS, TIER_NAME_PATTERN, TIER_NAME_SHAPE
 from services.common.time_zones import time_zone
 from services.common.yaml_fields import EARLIEST, MAX_TEXT, Section, check_decimal, join, load_document
 from services.points.program import (
@@ -61,7 +61,6 @@ LEVEL_KEYS = ("name", "threshold", "earn_bonus_percent")
 PROGRAM_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 MAX_RULES = 200
 MAX_MATCH_VALUES = 10_000
-MAX_TIERS = 20
 MAX_RATE = Decimal(1000)
 MIN_RATE = Decimal("0.0001")
 MAX_MULTIPLIER = Decimal(100)

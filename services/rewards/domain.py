@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from services.common.currencies import currency_refusal
-from services.common.errors import Violations
-from services.common.text_fields import check_line, check_lines
+from services.common.errors import Violations, check_each_once
+from services.common.text_fields import check_line, check_lines, is_blank
+from services.common.tier_names import MAX_TIERS, check_tier_name
 
 KINDS = ("discount_fixed", "discount_percent", "free_product", "upgrade", "cashback", "partner")
 TRIGGERS = ("redeem", "tier_welcome", "birthday")
@@ -108,10 +109,20 @@ def validate_value(violations: Violations, value: Value, prefix: str) -> None:
         violations.add(f"{prefix}amount", f"must be empty for {value.kind}")
     if (value.kind == "discount_percent") != (value.percent_off != 0) or not 0 <= value.percent_off <= 100:
         violations.add(f"{prefix}percent_off", "must be 1-100 for discount_percent, zero otherwise")
-    if (value.kind in ("free_product", "upgrade")) != bool(value.sku.strip()) or len(value.sku) > MAX_NAME:
-        violations.add(f"{prefix}sku", f"is required for free_product and upgrade (at most {MAX_NAME}), else empty")
-    if (value.kind == "partner") != bool(value.partner.strip()) or len(value.partner) > MAX_NAME:
-        violations.add(f"{prefix}partner", f"is required for partner (at most {MAX_NAME}), else empty")
+    _validate_kind_text(violations, f"{prefix}sku", value.sku, value.kind, ("free_product", "upgrade"))
+    _validate_kind_text(violations, f"{prefix}partner", value.partner, value.kind, ("partner",))
+
+
+def _validate_kind_text(violations: Violations, field: str, text: str, kind: str, needed_by: tuple[str, ...]) -> None:
+    """A text only some kinds give: required for those (not blank), and empty for the others. A space or a tab is
+    set all the same: it would be stored and shown with a kind that gives no such thing."""
+    if kind in needed_by:
+        if is_blank(text):
+            violations.add(field, f"is required for {kind}")
+        else:
+            check_line(violations, field, text, max_length=MAX_NAME)
+    elif text:
+        violations.add(field, f"must be empty for {kind}: only {' and '.join(needed_by)} give one")
 
 
 def validate_name(violations: Violations, field: str, name: str) -> None:
@@ -136,13 +147,7 @@ def validate_spec(spec: RewardSpec, ladder: Sequence[str]) -> None:
         violations.add("spec.cost_points", "must be zero for perks (tier_welcome, birthday)")
     if not 0 <= spec.cost_points <= MAX_POINTS:
         violations.add("spec.cost_points", f"must be 0-{MAX_POINTS}")
-    if (spec.trigger == "tier_welcome") != bool(spec.trigger_tier):
-        violations.add("spec.trigger_tier", "is required for tier_welcome, empty otherwise")
-    elif spec.trigger_tier != spec.trigger_tier.strip():
-        # A tier named with spaces around it is no tier points announces: its perk would never be granted.
-        violations.add("spec.trigger_tier", "must be a tier name, without spaces around it")
-    elif len(spec.trigger_tier) > MAX_NAME:
-        violations.add("spec.trigger_tier", f"must be at most {MAX_NAME} characters")
+    _validate_trigger_tier(violations, spec.trigger, spec.trigger_tier)
     if spec.min_tier and spec.min_tier not in ladder:
         violations.add("spec.min_tier", f"{spec.min_tier!r} is not on the tier ladder (SetTierLadder)")
     if spec.stock_total is not None and not 0 <= spec.stock_total <= MAX_POINTS:
@@ -159,14 +164,27 @@ def validate_spec(spec: RewardSpec, ladder: Sequence[str]) -> None:
     violations.raise_if_any()
 
 
+def _validate_trigger_tier(violations: Violations, trigger: str, trigger_tier: str) -> None:
+    # Held to the program's tier names: the perk is granted when TierReached names this tier, and a name no
+    # program can have (a space, a capital) would never be.
+    if trigger == "tier_welcome":
+        check_tier_name(violations, "spec.trigger_tier", trigger_tier)
+    elif trigger_tier:
+        violations.add("spec.trigger_tier", "must be empty: only tier_welcome perks name a tier")
+
+
 def validate_ladder(tiers: Sequence[str]) -> None:
+    """The ladder names tiers as the program does, each once, at most as many as a program has. One too long is
+    refused as a whole, not entry by entry: ten thousand entries would make ten thousand violations."""
     violations = Violations()
     if not tiers:
-        violations.add("tiers", "is required")
-    for index, tier in enumerate(tiers):
-        validate_name(violations, f"tiers[{index}]", tier)
-    if len(set(tiers)) != len(tiers):
-        violations.add("tiers", "must name each tier once")
+        violations.add("tiers", f"is required: 1-{MAX_TIERS} tier names, lowest first")
+    elif len(tiers) > MAX_TIERS:
+        violations.add("tiers", f"must name at most {MAX_TIERS} tiers, as a program has at most")
+    else:
+        for index, tier in enumerate(tiers):
+            check_tier_name(violations, f"tiers[{index}]", tier)
+        check_each_once(violations, "tiers", tiers, "tier")
     violations.raise_if_any()
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.common.errors import FailedPrecondition, Violations
-from services.common.text_fields import check_line
+from services.common.text_fields import check_line, is_blank
 from services.tickets.policy import GoodwillLimits
 
 MAX_GOODWILL_POINTS = 10_000_000
@@ -29,7 +29,7 @@ class GoodwillRequest:
 def validate(request: GoodwillRequest, violations: Violations) -> None:
     if request.points < 0 or request.points > MAX_GOODWILL_POINTS:
         violations.add("goodwill_points", f"must be between 0 and {MAX_GOODWILL_POINTS}")
-    if request.points > 0 and not request.reason.strip():
+    if request.points > 0 and is_blank(request.reason):
         violations.add("goodwill_reason", "is required with goodwill_points")
     else:
         check_line(violations, "goodwill_reason", request.reason, max_length=MAX_REASON)

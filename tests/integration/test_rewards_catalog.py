@@ -84,6 +84,54 @@ async def test_a_number_no_enum_value_has_is_refused_naming_the_field_and_writes
     assert got.reward == kept
 
 
+@pytest.mark.parametrize(
+    "tiers",
+    [["A B"], ["😀"], ["NaN"], ["gold", ""], ["gold", "gold"], [f"t{n}" for n in range(10_000)]],
+    ids=["space", "emoji", "upper-case", "empty", "twice", "10k"],
+)
+async def test_a_ladder_of_names_no_program_tier_can_have_is_refused(
+    rewards_world: RewardsWorld, tiers: list[str]
+) -> None:
+    await rewards_world.catalog.SetTierLadder(pb.SetTierLadderRequest(tiers=["base", "gold"]))
+
+    violations = await _refused_fields(rewards_world.catalog.SetTierLadder(pb.SetTierLadderRequest(tiers=tiers)))
+
+    assert violations and all(field.startswith("tiers") for field in violations), violations
+    assert len(str(violations)) < 2000  # one violation for a ladder too long, not one per entry
+    assert await rewards_world.rewards_pool.fetch("SELECT tier FROM tier_ladder ORDER BY rank") == [
+        ("base",),
+        ("gold",),
+    ]
+
+
+async def test_a_ladder_as_long_as_a_program_may_have_is_kept(rewards_world: RewardsWorld) -> None:
+    tiers = [f"level-{n:02}" for n in range(20)]
+    assert list((await rewards_world.catalog.SetTierLadder(pb.SetTierLadderRequest(tiers=tiers))).tiers) == tiers
+
+
+@pytest.mark.parametrize(
+    ("fields", "refused"),
+    [
+        ({"trigger": pb.REWARD_TRIGGER_TIER_WELCOME, "cost_points": 0, "trigger_tier": "A B"}, "spec.trigger_tier"),
+        ({"sku": "\t"}, "spec.sku"),
+        ({"partner": " "}, "spec.partner"),
+        ({"name": "\u200b"}, "spec.name"),
+        ({"name": "\ufeff \u2060"}, "spec.name"),
+    ],
+    ids=["trigger_tier", "sku-tab", "partner-space", "name-zero-width-space", "name-invisible"],
+)
+async def test_a_field_blank_to_the_eye_or_no_tier_name_is_refused(
+    rewards_world: RewardsWorld, fields: dict[str, object], refused: str
+) -> None:
+    # A DISCOUNT_FIXED voucher: sku and partner must be empty; a blank one is still set.
+    violations = await _refused_fields(
+        rewards_world.catalog.CreateReward(pb.CreateRewardRequest(spec=reward_spec(**fields)))
+    )
+
+    assert list(violations) == [refused], violations
+    assert await rewards_world.rewards_pool.fetchval("SELECT count(*) FROM rewards") == 0
+
+
 async def test_listing_for_a_member_shows_only_what_it_can_redeem_now(rewards_world: RewardsWorld) -> None:
     await rewards_world.catalog.SetTierLadder(pb.SetTierLadderRequest(tiers=["base", "gold"]))
     now = datetime.now(UTC)

@@ -61,6 +61,14 @@ def test_a_complete_spec_is_valid() -> None:
         ({"trigger": "tier_welcome", "cost_points": 0, "trigger_tier": "g" * 201}, "spec.trigger_tier"),
         ({"trigger": "tier_welcome", "cost_points": 0, "trigger_tier": "gold "}, "spec.trigger_tier"),
         ({"trigger_tier": " "}, "spec.trigger_tier"),
+        ({"trigger": "tier_welcome", "cost_points": 0, "trigger_tier": "A B"}, "spec.trigger_tier"),
+        ({"trigger": "tier_welcome", "cost_points": 0, "trigger_tier": "Gold"}, "spec.trigger_tier"),
+        ({"value": Value("discount_fixed", amount_minor=500, currency_code="USD", sku="\t")}, "spec.sku"),
+        ({"value": Value("discount_fixed", amount_minor=500, currency_code="USD", partner=" ")}, "spec.partner"),
+        ({"value": Value("free_product", sku="\u200b")}, "spec.sku"),
+        ({"value": Value("partner", partner="\u00a0")}, "spec.partner"),
+        ({"name": "\u200b"}, "spec.name"),
+        ({"name": "\ufeff\u2060 "}, "spec.name"),
         ({"stock_total": 10**13}, "spec.stock_total"),
         ({"min_tier": "diamond"}, "spec.min_tier"),
         ({"per_member_limit": 2}, "spec.limit_period"),
@@ -141,3 +149,29 @@ def test_a_ladder_names_each_tier_once() -> None:
         domain.validate_ladder(["gold", "gold"])
     with pytest.raises(InvalidArgument):
         domain.validate_ladder([])
+
+
+@pytest.mark.parametrize(
+    "tiers",
+    [["A B"], ["\U0001f600"], ["NaN"], ["gold", ""], ["t" * 33], [f"t{n}" for n in range(21)]],
+    ids=["space", "emoji", "upper-case", "empty", "33-characters", "21-tiers"],
+)
+def test_a_ladder_holds_only_tier_names_a_program_can_have(tiers: list[str]) -> None:
+    with pytest.raises(InvalidArgument) as refused:
+        domain.validate_ladder(tiers)
+    assert all(v.field.startswith("tiers") for v in refused.value.violations)
+
+
+def test_a_ladder_too_long_is_refused_once_not_entry_by_entry() -> None:
+    with pytest.raises(InvalidArgument) as refused:
+        domain.validate_ladder([f"Tier {n}" for n in range(10_000)])
+    assert [v.field for v in refused.value.violations] == ["tiers"]
+
+
+def test_a_ladder_as_long_as_a_program_may_have_is_valid() -> None:
+    domain.validate_ladder([f"level-{n}" for n in range(20)])
+
+
+def test_a_welcome_perk_for_a_well_named_tier_and_a_product_named_with_inner_spaces_are_valid() -> None:
+    domain.validate_spec(replace(SPEC, trigger="tier_welcome", cost_points=0, trigger_tier="gold_plus-2"), LADDER)
+    domain.validate_spec(replace(SPEC, value=Value("free_product", sku="Large coffee")), LADDER)

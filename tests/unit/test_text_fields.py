@@ -13,6 +13,7 @@ from services.common.errors import InvalidArgument, Violations
 from services.common.text_fields import SINGLE_LINE, check_line
 from services.points import ledger
 from services.tickets import domain as tickets
+from services.tickets import goodwill
 
 
 def test_an_email_ticket_whose_unfolded_subject_keeps_a_tab_is_accepted() -> None:
@@ -45,3 +46,23 @@ def test_a_name_in_hebrew_with_a_right_to_left_mark_is_accepted() -> None:
     violations = Violations()
     check_line(violations, "name", "\u05d3\u05d5\u05d3 \u05db\u05d4\u05df\u200f (David)", max_length=200)
     assert not violations.about("name")
+
+
+@pytest.mark.parametrize("blank", ["\u200b", "\ufeff", " \u2060\u200d ", "\u00a0", "\u200e"])
+def test_a_required_line_of_only_invisible_characters_is_blank(blank: str) -> None:
+    # A zero-width space is a format character (Cf), not whitespace: str.strip() keeps it.
+    violations = Violations()
+    check_line(violations, "name", blank, max_length=200, required=True)
+    assert violations.about("name")
+
+
+def test_a_name_joined_by_a_zero_width_joiner_is_kept() -> None:
+    violations = Violations()
+    check_line(violations, "name", "\U0001f469\u200d\U0001f4bb Ada", max_length=200, required=True)
+    assert not violations.about("name")
+
+
+def test_goodwill_whose_reason_is_only_a_zero_width_space_has_no_reason() -> None:
+    violations = Violations()
+    goodwill.validate(goodwill.GoodwillRequest(points=50, reason="\u200b"), violations)
+    assert violations.about("goodwill_reason")

@@ -33,6 +33,21 @@ async def test_an_agents_tier_names_are_checked_as_the_program_names_tiers(platf
     assert field_violations(twice.value) == {"agent.tiers": "must name each tier once"}
 
 
+async def test_an_agents_language_named_twice_is_refused_as_a_skill_or_tier_named_twice_is(
+    platform: TicketsPlatform,
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await platform.agents.UpsertAgent(agent("ann", {"accounts": 3}, languages=("en", "en", "en")))
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field_violations(refused.value) == {"agent.languages": "must name each language once"}
+    assert await platform.pool.fetchval("SELECT count(*) FROM agents") == 0
+    with pytest.raises(grpc.aio.AioRpcError) as malformed:
+        await platform.agents.UpsertAgent(agent("ann", {"accounts": 3}, languages=("en", "EN", "eng")))
+    assert set(field_violations(malformed.value)) == {"agent.languages[1]", "agent.languages[2]"}
+    stored = (await platform.agents.UpsertAgent(agent("ann", {"accounts": 3}, languages=("en", "de")))).agent
+    assert list(stored.languages) == ["en", "de"]
+
+
 async def test_a_refused_assignment_names_each_condition_the_agent_fails(platform: TicketsPlatform) -> None:
     silver = f"m-{uuid.uuid4().hex[:8]}"
     await platform.set_tier(silver, "silver")

@@ -9,6 +9,7 @@ import pytest
 
 from services.common.errors import FailedPrecondition, InvalidArgument, Violations
 from services.tickets import domain
+from services.tickets.agents import Agent, validate_agent
 from services.tickets.goodwill import over_limit, require_second_agent
 from services.tickets.policy import GoodwillLimits, load_policy, parse_policy
 
@@ -170,3 +171,17 @@ goodwill: {agent_limit: 100, ticket_limit: 200}
         "skills.account",
         "escalation.min_skill_level",
     } <= fields
+
+
+def test_an_agent_naming_a_skill_a_language_or_a_tier_twice_is_refused_naming_the_list() -> None:
+    entries = [("claims", 3), ("claims", 4)]
+    twice = Agent("ann", "Ann", dict(entries), ("en", "en", "en"), ("gold", "gold"), 5, "available", None)
+    violations = Violations()
+    validate_agent(twice, entries, violations)
+    with pytest.raises(InvalidArgument) as refused:
+        violations.raise_if_any()
+    assert {v.field: v.description for v in refused.value.violations} == {
+        "agent.skills": "must name each skill once",
+        "agent.languages": "must name each language once",
+        "agent.tiers": "must name each tier once",
+    }

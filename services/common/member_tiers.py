@@ -68,9 +68,14 @@ async def _apply_closure(connection: asyncpg.Connection, envelope: EventEnvelope
     )
 
 
+async def is_closed(connection: asyncpg.Connection, member_id: str) -> bool:
+    """Whether this service has read the member's MemberClosed (the one place its view answers it)."""
+    return await connection.fetchval("SELECT 1 FROM member_closures WHERE member_id = $1", member_id) is not None
+
+
 async def require_open(connection: asyncpg.Connection, member_id: str, consequence: str) -> None:
     """FAILED_PRECONDITION naming member_id when points closed the member; `consequence` says what is refused."""
-    if await connection.fetchval("SELECT 1 FROM member_closures WHERE member_id = $1", member_id) is not None:
+    if await is_closed(connection, member_id):
         raise FailedPrecondition(f"member_id: member {member_id!r} is closed: {consequence}")
 
 

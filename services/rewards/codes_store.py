@@ -100,6 +100,13 @@ async def void_unused(connection: asyncpg.Connection, redemption_id: uuid.UUID) 
     return bool(voided)
 
 
+async def reactivate(connection: asyncpg.Connection, redemption_id: uuid.UUID) -> None:
+    """Make the code `void_unused` voided usable again (a cancellation taken back); it was never used."""
+    await connection.execute(
+        "UPDATE codes SET status = 'active' WHERE redemption_id = $1 AND status = 'void'", redemption_id
+    )
+
+
 async def get(connection: asyncpg.Connection, code: str, *, lock: bool = False) -> CodeRow | None:
     """The code with its value: a redemption's as issued (editing the reward later does not change it; its reward's
     for one the version before migration 006 wrote during a deploy), or a promo campaign's."""

@@ -9,6 +9,11 @@ undoes what was done (releases the hold, returns stock and code) and deletes
 the row: a refused redemption leaves nothing behind. Points service answers
 are idempotent (the hold key is the redemption id, a capture or release may
 repeat), which makes running a step twice harmless.
+
+A closed member's cancellation is refused before anything is written, as far
+as this service has read the closure (`member_closures`). A cancellation
+whose points the points service refuses to give back (a closure not read
+yet) is taken back rather than left cancelling.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from services.common.errors import (
     Violations,
 )
 from services.common.member_ids import check_member_id, require_member_id
+from services.common.member_tiers import require_open
 from services.common.text_fields import check_line
 from services.rewards import catalog_store, codes_store, domain, paging
 from services.rewards import redemption_store as store
@@ -43,6 +49,8 @@ from services.rewards.settings import RewardsSettings
 
 log = logging.getLogger(__name__)
 MAX_REASON = 500
+# What a closure (MemberClosed, kept in member_closures) refuses here, after "member_id: member ... is closed: ".
+NO_CANCELLATION = "its points cannot be given back"
 
 
 def _validate_redeem(member_id: str, reward_id: str, idempotency_key: str) -> uuid.UUID:
@@ -195,7 +203,8 @@ class RedemptionApplication:
     # -- the steps -----------------------------------------------------------------------------
 
     async def advance(self, redemption_id: uuid.UUID) -> RedemptionRow:
-        """Carry the redemption on until it is completed or cancelled; raise the refusal that undid it."""
+        """Carry the redemption on until it is completed or cancelled; raise the refusal that undid it (or that
+        took a cancellation back)."""
         steps = {
             "pending": self._hold,
             "held": self._reserve,
@@ -281,15 +290,40 @@ class RedemptionApplication:
     async def _give_back(self, row: RedemptionRow) -> None:
         if row.points:
             reason = f"cancelled redemption {row.redemption_id}: {row.cancel_reason}"
-            await self._points.credit(row.member_id, row.points, f"cancel:{row.redemption_id}", reason)
-        cancelled = events.RedemptionCancelled(
-            redemption_id=row.redemption_id,
-            member_id=row.member_id,
-            reward_id=row.reward_id,
-            points_returned=row.points,
-            reason=row.cancel_reason,
+            try:
+                await self._points.credit(row.member_id, row.points, f"cancel:{row.redemption_id}", reason)
+            except (FailedPrecondition, NotFound):
+                # A refusal is final (the member was closed before this service read it): retried, the
+                # redemption would stay CANCELLING for ever. The cancellation is taken back, and refused.
+                if await self._take_back_cancellation(row):
+                    raise
+                return
+        await self._finish(row, "cancelling", "cancelled", _cancelled(row, points_returned=row.points))
+
+    async def _take_back_cancellation(self, row: RedemptionRow) -> bool:
+        """Complete the redemption again (its unit taken back, its code usable): True, the refusal stands.
+
+        False when it ends cancelled instead: the unit the cancellation gave back went to another redemption
+        meanwhile, so the code cannot be usable again; nothing is given back (points refused it), and
+        RedemptionCancelled says so. False too when another worker settled it first, and that stands.
+        """
+        redemption_id = uuid.UUID(row.redemption_id)
+        facts = {"redemption_id": row.redemption_id, "member_id": row.member_id}
+        async with unit_of_work(self._pool) as connection:
+            state = await store.state(connection, redemption_id, lock=True)
+            if state is None or state[0] != "cancelling":
+                # The call and the recovery job were both refused; whichever settled it first stands.
+                return state is not None and state[0] == "completed"
+            if await catalog_store.take_stock(connection, row.reward_id):
+                await codes_store.reactivate(connection, redemption_id)
+                await store.move(connection, redemption_id, "cancelling", "completed", cancel_reason="")
+                log.warning("cancellation taken back: the points service refused to give the points back", extra=facts)
+                return True
+        log.warning(
+            "cancelled giving no points back: the points service refused them, the unit was reissued", extra=facts
         )
-        await self._finish(row, "cancelling", "cancelled", cancelled)
+        await self._finish(row, "cancelling", "cancelled", _cancelled(row, points_returned=0))
+        return False
 
     async def _finish(self, row: RedemptionRow, from_step: str, to_step: str, event: Message) -> None:
         """Record the final step (stamping `<to_step>_at`) and announce it, unless another worker did."""
@@ -362,10 +396,12 @@ class RedemptionApplication:
     async def _start_cancelling(
         self, connection: asyncpg.Connection, redemption_id: uuid.UUID, reason: str, now: datetime
     ) -> None:
-        if not await codes_store.void_unused(connection, redemption_id):
-            raise FailedPrecondition("redemption_id: its code was already used; a used reward cannot be cancelled")
         row = await store.get(connection, redemption_id)
         assert row is not None  # locked by the caller
+        # Refused before anything is written: the points service would refuse to give a closed member's points back.
+        await require_open(connection, row.member_id, NO_CANCELLATION)
+        if not await codes_store.void_unused(connection, redemption_id):
+            raise FailedPrecondition("redemption_id: its code was already used; a used reward cannot be cancelled")
         await catalog_store.return_stock(connection, row.reward_id)
         await store.move(
             connection,
@@ -375,6 +411,16 @@ class RedemptionApplication:
             cancel_reason=reason,
             lease_until=now + self._settings.lease,
         )
+
+
+def _cancelled(row: RedemptionRow, points_returned: int) -> events.RedemptionCancelled:
+    return events.RedemptionCancelled(
+        redemption_id=row.redemption_id,
+        member_id=row.member_id,
+        reward_id=row.reward_id,
+        points_returned=points_returned,
+        reason=row.cancel_reason,
+    )
 
 
 def _hold_refusal(error: FailedPrecondition) -> FailedPrecondition:

@@ -10,6 +10,7 @@ import asyncpg
 from services.common.db import unit_of_work
 from services.common.errors import FailedPrecondition, NotFound, Violations
 from services.common.member_ids import require_member_id
+from services.common.member_tiers import is_closed
 from services.rewards import catalog_store, codes, domain, paging
 from services.rewards import redemption_store as redemptions
 from services.rewards.domain import Reward, RewardSpec
@@ -88,6 +89,8 @@ class CatalogApplication:
             next_token = paging.token_after(listing, last.created_at, last.reward_id) if last else ""
             if not member_id:
                 return page, next_token
+            if await is_closed(connection, member_id):
+                return [], ""  # RedeemReward refuses a closed member every reward, free ones too: none is listed
             ladder = await catalog_store.ladder(connection)
             used = {
                 period: await redemptions.redeemed_since(connection, member_id, domain.period_start(period, now))

@@ -10,10 +10,10 @@ the row: a refused redemption leaves nothing behind. Points service answers
 are idempotent (the hold key is the redemption id, a capture or release may
 repeat), which makes running a step twice harmless.
 
-A closed member's cancellation is refused before anything is written, as far
-as this service has read the closure (`member_closures`). A cancellation
-whose points the points service refuses to give back (a closure not read
-yet) is taken back rather than left cancelling.
+A member the points service closed is refused here before anything is
+written, as far as this service has read the closure (`member_closures`). A
+cancellation whose points the points service refuses to give back (a closure
+not read yet) is taken back rather than left cancelling.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ from services.rewards.settings import RewardsSettings
 log = logging.getLogger(__name__)
 MAX_REASON = 500
 # What a closure (MemberClosed, kept in member_closures) refuses here, after "member_id: member ... is closed: ".
+NO_REDEMPTION = "no reward can be redeemed"
 NO_CANCELLATION = "its points cannot be given back"
 
 
@@ -270,13 +271,12 @@ class RedemptionApplication:
 
     async def _capture(self, row: RedemptionRow) -> None:
         self._before_capture()
-        if row.hold_id is not None:
-            try:
-                await self._points.capture(row.hold_id)
-            except FailedPrecondition as error:
-                if await self._undo(row):
-                    raise FailedPrecondition(f"the points hold could not be captured: {error.message}") from error
-                return
+        try:
+            await self._spend(row)
+        except FailedPrecondition:
+            if await self._undo(row):
+                raise
+            return
         redeemed = events.RewardRedeemed(
             redemption_id=row.redemption_id,
             member_id=row.member_id,
@@ -286,6 +286,18 @@ class RedemptionApplication:
             reward_name=row.reward_name,
         )
         await self._finish(row, "reserved", "completed", redeemed)
+
+    async def _spend(self, row: RedemptionRow) -> None:
+        """Capture the held points. A free redemption holds none, so no points service refuses it for a closure
+        read since it started (the recovery job carrying it on after a crash): this service's view does."""
+        if row.hold_id is None:
+            async with self._pool.acquire() as connection:
+                await require_open(connection, row.member_id, NO_REDEMPTION)
+            return
+        try:
+            await self._points.capture(row.hold_id)
+        except FailedPrecondition as error:
+            raise FailedPrecondition(f"the points hold could not be captured: {error.message}") from error
 
     async def _give_back(self, row: RedemptionRow) -> None:
         if row.points:
@@ -373,6 +385,7 @@ class RedemptionApplication:
         tier_from_points: str | None,
         now: datetime,
     ) -> None:
+        await require_open(connection, member_id, NO_REDEMPTION)
         used: Counter[str] = Counter()
         if reward.spec.per_member_limit:
             since = domain.period_start(reward.spec.limit_period, now)

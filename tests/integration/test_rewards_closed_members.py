@@ -30,7 +30,7 @@ from services.rewards.recovery import RecoveryJob
 from services.rewards.redemption import RedemptionApplication
 from tests.integration.rewards_support import OPTIONS, RewardsWorld
 from tests.integration.support import TopicFactory, eventually, running
-from tests.integration.test_rewards_recovery import LEASE_OVER, CreditUnanswered
+from tests.integration.test_rewards_recovery import LEASE_OVER, Crash, CreditUnanswered, crash
 
 Closing = Callable[[str], Awaitable[None]]
 REDEEM_REFUSED = "member_id: member {!r} is closed: no reward can be redeemed"
@@ -214,3 +214,46 @@ async def test_the_recovery_job_takes_back_a_cancellation_left_cancelling_for_a_
     assert [r.getMessage() for r in caplog.records if r.name == "services.rewards.redemption"] == [
         "cancellation taken back: the points service refused to give the points back"
     ]
+
+
+# -- redeeming --------------------------------------------------------------------------------------------
+
+
+async def test_a_closed_member_cannot_redeem_a_reward_costing_no_points(
+    rewards_world: RewardsWorld, close: Closing
+) -> None:
+    member_id = await rewards_world.member_with(100)
+    free = await rewards_world.reward(cost_points=0, stock_total=5)
+    paid = await rewards_world.reward(cost_points=10, stock_total=5)
+    await close(member_id)
+
+    listed = await rewards_world.catalog.ListRewards(catalog_pb2.ListRewardsRequest(member_id=member_id))
+    assert (list(listed.rewards), listed.next_page_token) == ([], "")
+    for reward in (free, paid):
+        refused = await refusal_of(rewards_world.rewards.RedeemReward(redeeming(member_id, reward.reward_id)))
+        assert refused.details() == REDEEM_REFUSED.format(member_id)
+    assert await rewards_world.rewards_pool.fetchval("SELECT count(*) FROM redemptions") == 0
+    assert await rewards_world.rewards_pool.fetchval("SELECT sum(stock_issued) FROM rewards") == 0
+    assert await outbox_types(rewards_world) == []
+
+
+async def test_the_recovery_job_undoes_a_free_redemption_of_a_member_closed_since_it_started(
+    rewards_world: RewardsWorld, close: Closing
+) -> None:
+    member_id = await rewards_world.member_with(100)
+    free = await rewards_world.reward(cost_points=0, stock_total=5)
+    points = PointsClient(rewards_world.points_target)
+    try:
+        crashing = RedemptionApplication(rewards_world.rewards_pool, points, LEASE_OVER, before_capture=crash)
+        with pytest.raises(Crash):
+            await crashing.redeem(member_id, free.reward_id, "free")
+        await close(member_id)  # no hold to refuse the closure: a free redemption holds no points
+        redemptions = RedemptionApplication(rewards_world.rewards_pool, points, LEASE_OVER)
+        assert await RecoveryJob(rewards_world.rewards_pool, redemptions, LEASE_OVER.lease).run_once() == 1
+    finally:
+        await points.close()
+
+    assert await rewards_world.rewards_pool.fetchval("SELECT count(*) FROM redemptions") == 0
+    assert await rewards_world.rewards_pool.fetchval("SELECT count(*) FROM codes") == 0
+    assert await rewards_world.rewards_pool.fetchval("SELECT stock_issued FROM rewards") == 0
+    assert await outbox_types(rewards_world) == []

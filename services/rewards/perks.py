@@ -22,6 +22,7 @@ from services.common.event_consumer import EventConsumer
 from services.common.events import occurred_at
 from services.common.kafka import POINTS_EVENTS_TOPIC
 from services.common.member_ids import require_member_id
+from services.common.member_tiers import is_closed
 from services.common.settings import KafkaSettings
 from services.rewards import catalog_store, codes_store, domain, perks_store
 from services.rewards import redemption_store as redemptions
@@ -45,8 +46,16 @@ async def grant(
     Its validity window is judged when the member earned it (`earned_at`, now unless given): a consumer reading
     a TierReached late neither refuses a perk offered then nor grants one offered only since. Stock and archiving
     are judged now: a unit is issued now, and archiving is how an operator stops a perk at once.
+
+    A member the points service closed gets none, whatever the occasion (a TierReached replayed or read late, a
+    birthday): the closure as this service has read it is judged now, like the stock.
     """
     if not domain.in_window(reward, earned_at or now):
+        return False
+    if await is_closed(connection, member_id):
+        log.info(
+            "perk not granted: the member is closed", extra={"reward_id": reward.reward_id, "member_id": member_id}
+        )
         return False
     try:
         async with savepoint(connection):

@@ -12,10 +12,12 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from datetime import date
 
 import grpc
 import pytest
 from aiokafka import AIOKafkaProducer
+from loyalty.events.v1 import points_pb2 as points_events
 from loyalty.events.v1 import rewards_pb2 as reward_events
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
 from loyalty.points.v1 import points_pb2
@@ -25,11 +27,13 @@ from loyalty.rewards.v1 import rewards_pb2 as pb
 from services.common.events import kafka_headers
 from services.common.member_tiers import member_tiers_consumer
 from services.common.settings import KafkaSettings, service_settings
+from services.rewards.perks import BirthdayJob
 from services.rewards.points_client import PointsClient
 from services.rewards.recovery import RecoveryJob
 from services.rewards.redemption import RedemptionApplication
 from tests.integration.rewards_support import OPTIONS, RewardsWorld
 from tests.integration.support import TopicFactory, eventually, running
+from tests.integration.test_rewards_perks import perk, perks_consumed, perks_of, publish
 from tests.integration.test_rewards_recovery import LEASE_OVER, Crash, CreditUnanswered, crash
 
 Closing = Callable[[str], Awaitable[None]]
@@ -257,3 +261,46 @@ async def test_the_recovery_job_undoes_a_free_redemption_of_a_member_closed_sinc
     assert await rewards_world.rewards_pool.fetchval("SELECT count(*) FROM codes") == 0
     assert await rewards_world.rewards_pool.fetchval("SELECT stock_issued FROM rewards") == 0
     assert await outbox_types(rewards_world) == []
+
+
+# -- perks ------------------------------------------------------------------------------------------------
+
+
+async def closed_in_view(rewards_world: RewardsWorld, member_id: str) -> None:
+    """The closure as the member view keeps it (its consumer is tested in test_member_tiers)."""
+    await rewards_world.rewards_pool.execute(
+        "INSERT INTO member_closures (member_id, closed_at) VALUES ($1, now())", member_id
+    )
+
+
+async def test_the_birthday_job_passes_a_closed_member_by(rewards_world: RewardsWorld) -> None:
+    await rewards_world.reward(**perk(catalog_pb2.REWARD_TRIGGER_BIRTHDAY, name="Birthday treat"))
+    for member_id in ("open-member", "closed-member"):
+        await rewards_world.rewards_pool.execute(
+            "INSERT INTO member_birthdays VALUES ($1, $2)", member_id, date(1990, 7, 14)
+        )
+    await closed_in_view(rewards_world, "closed-member")
+
+    assert await BirthdayJob(rewards_world.rewards_pool).run_once(date(2027, 7, 14)) == 1
+
+    assert [r.occasion for r in await perks_of(rewards_world, "open-member")] == [pb.OCCASION_BIRTHDAY]
+    assert await perks_of(rewards_world, "closed-member") == []
+    envelopes = await rewards_world.rewards_pool.fetch("SELECT message_key FROM outbox")
+    assert [row["message_key"] for row in envelopes] == ["open-member"]
+
+
+async def test_a_tier_reached_read_after_the_closure_grants_no_welcome_perk(
+    rewards_world: RewardsWorld, producer: AIOKafkaProducer
+) -> None:
+    await rewards_world.reward(**perk(catalog_pb2.REWARD_TRIGGER_TIER_WELCOME, trigger_tier="gold", name="Gold"))
+    member_id = f"m-{uuid.uuid4().hex[:8]}"
+    await closed_in_view(rewards_world, member_id)
+
+    # Reached before the closure, read after it (a replay, or a consumer behind).
+    reached = points_events.TierReached(member_id=member_id, tier="gold", previous_tier="silver")
+    await perks_consumed(rewards_world, [await publish(producer, member_id, reached)])
+
+    assert await perks_of(rewards_world, member_id) == []
+    assert (
+        await rewards_world.rewards_pool.fetchval("SELECT count(*) FROM outbox WHERE message_key = $1", member_id) == 0
+    )

@@ -184,7 +184,10 @@ class PointsServiceServicer:
         the next earnings cover it (negative_balance). Points an open hold keeps
         count as spent; if the hold is released or runs out uncaptured, the
         purchase's own points among them settle what the refund left owed or
-        overdrawn when they expire, instead of expiring as well.
+        overdrawn once freed, instead of being spent or expiring: at the
+        release, or, for a hold that ran out, at the expiry job's next pass or
+        the member's next hold, capture, debit, balance read or credit that
+        settles refunds (before its own points), whichever comes first.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -2,14 +2,16 @@
 
 Points of the purchase that already expired are not taken again, and points
 already spent follow the program's `refunds.spent_points` in force at the
-refund (services/points/reversal.py). See services/points/settlement.py for
-how later earnings settle either, and services/points/referrals.py for the
+refund, or at its purchase's occurred_at if that is later
+(services/points/reversal.py). See services/points/settlement.py for how
+later earnings settle either, and services/points/referrals.py for the
 referral bonus a return within the pending window voids.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
 from loyalty.events.v1 import points_pb2 as events
@@ -76,7 +78,10 @@ class RefundApplication:
         # One round trip: the version at the refund decides the policy, the one that priced the purchase (in force
         # at its occurred_at among those applied when it was recorded) its referral.
         version, priced_by = await self._programs.in_force_at_each(
-            connection, None, [refund.occurred_at, purchase.occurred_at], applied_by=[None, purchase.recorded_at]
+            connection,
+            None,
+            [_policy_time(purchase, refund), purchase.occurred_at],
+            applied_by=[None, purchase.recorded_at],
         )
         policy = version.program.spent_points if version else SpentPoints.DEBT
         reversal = Reversal(
@@ -102,6 +107,7 @@ class RefundApplication:
                 points_expired=taken.expired,
                 entry_id=taken.entry.entry_id if taken.entry else None,
                 occurred_at=refund.occurred_at,
+                purchase_counted_at=purchase.counted_at,
             )
         reversed_event = events.PointsReversed(
             member_id=purchase.member_id,
@@ -134,16 +140,24 @@ class RefundApplication:
 def _check_refundable(purchase: refunds_store.RefundablePurchase, refund: domain.Refund) -> None:
     if refund.amount.currency != purchase.currency_code:
         raise InvalidArgument.single("amount.currency_code", f"must be the purchase currency {purchase.currency_code}")
-    if refund.occurred_at < purchase.occurred_at:
-        # It would also pick the refund policy of a version the purchase was never under.
+    if refund.occurred_at < purchase.counted_at:
+        # Not its occurred_at: one stamped ahead of the service's clock (up to a day) happened when it was recorded,
+        # and the till refunding it in real time dates the refund before that stamp.
         raise InvalidArgument.single(
-            "occurred_at", f"is before the purchase's occurred_at {purchase.occurred_at.isoformat()}"
+            "occurred_at", f"is before the purchase was made, at {purchase.counted_at.isoformat()}"
         )
     unrefunded = purchase.amount_minor - purchase.refunded_minor
     if refund.amount.amount_minor > unrefunded:
         raise FailedPrecondition(
             f"amount: {refund.amount.amount_minor} exceeds the {unrefunded} (minor units) not yet refunded"
         )
+
+
+def _policy_time(purchase: refunds_store.RefundablePurchase, refund: domain.Refund) -> datetime:
+    """When the version whose refunds.spent_points decides is read: at the refund, but never before the purchase's
+    occurred_at. A refund of a purchase stamped ahead may be dated before the stamp (_check_refundable); read at
+    the refund, the policy could come from a version that ended before the one the purchase was priced under."""
+    return max(refund.occurred_at, purchase.occurred_at)
 
 
 async def _repeat_of(

@@ -23,6 +23,9 @@ class RefundablePurchase:
     occurred_at: datetime
     # When the service recorded it: versions applied later never re-price it.
     recorded_at: datetime
+    # When it happened as the service counts it (tiers, activity, its refunds' window): its occurred_at, or for one
+    # stamped ahead of the service's clock the instant before it was recorded (activity_time.counted_at).
+    counted_at: datetime
     refunded_minor: int
     reversed_points: int
     # What earlier refunds did not take because those points had expired.
@@ -53,7 +56,8 @@ class RefundRow:
 async def refundable_purchase(connection: asyncpg.Connection, purchase_id: str) -> RefundablePurchase | None:
     record = await connection.fetchrow(
         """SELECT p.purchase_id, p.member_id, p.amount_minor, p.currency_code, p.points_earned, p.entry_id,
-                  p.occurred_at, p.recorded_at, coalesce(sum(r.amount_minor), 0)::bigint AS refunded_minor,
+                  p.occurred_at, p.recorded_at, coalesce(p.qualifies_at, p.occurred_at) AS counted_at,
+                  coalesce(sum(r.amount_minor), 0)::bigint AS refunded_minor,
                   coalesce(sum(r.points_reversed), 0)::bigint AS reversed_points,
                   coalesce(sum(r.points_expired), 0)::bigint AS expired_before
              FROM purchases p LEFT JOIN refunds r USING (purchase_id)
@@ -87,13 +91,13 @@ async def insert_refund(
     points_expired: int,
     entry_id: uuid.UUID | None,
     occurred_at: datetime,
+    purchase_counted_at: datetime,
 ) -> RefundRow:
+    """`purchase_counted_at`: RefundablePurchase.counted_at, the window its purchase's points and spend count in."""
     await connection.execute(
         """INSERT INTO refunds (refund_id, purchase_id, amount_minor, points_reversed, points_owed, points_overdrawn,
                                 points_expired, entry_id, occurred_at, member_id, purchase_occurred_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
-                   -- the window its purchase's points and spend count in (see purchases_store)
-                   (SELECT coalesce(qualifies_at, occurred_at) FROM purchases WHERE purchase_id = $2))""",
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)""",
         refund_id,
         purchase_id,
         amount_minor,
@@ -104,6 +108,7 @@ async def insert_refund(
         entry_id,
         occurred_at,
         member_id,
+        purchase_counted_at,
     )
     return RefundRow(
         refund_id, purchase_id, amount_minor, points_reversed, points_owed, entry_id, points_overdrawn, points_expired

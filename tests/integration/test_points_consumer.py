@@ -193,6 +193,23 @@ async def test_a_batch_applied_again_around_a_refused_event_counts_each_ledger_e
     assert entries_written("purchase_earn") - before == 1
 
 
+async def test_a_refund_event_of_a_purchase_stamped_ahead_applies_in_real_time_but_not_before_it_was_recorded(
+    member: str, app: PointsApplication, consumer: EventConsumer
+) -> None:
+    before_recorded = datetime.now(UTC) - timedelta(seconds=1)
+    bought = purchase_made(member, f"order-{uuid.uuid4().hex[:8]}", 1000)  # 20 points
+    stamped_ahead = timestamp(datetime.now(UTC) + timedelta(hours=23))  # accepted: at most 24 hours ahead
+    _edit_payload(bought, lambda purchase: purchase.occurred_at.CopyFrom(stamped_ahead))
+    dead_letters = DeadLettersSentOrNot()
+    await consumer.process([delivered_event(PURCHASES_TOPIC, bought, 0)], dead_letters)  # type: ignore[arg-type]
+    too_early = purchase_refunded(member, _purchase_id(bought), 500, before_recorded)
+    in_real_time = purchase_refunded(member, _purchase_id(bought), 500)  # dated now: hours before the stamp
+    refunds = [delivered_event(PURCHASES_TOPIC, e, offset) for offset, e in enumerate((too_early, in_real_time), 1)]
+    await consumer.process(refunds, dead_letters)  # type: ignore[arg-type]
+    assert [reason.split(",")[0] for reason in dead_letters.reasons] == ["occurred_at: is before the purchase was made"]
+    assert (await app.member(member)).balance == 20 - 10
+
+
 async def test_purchases_whose_ce_type_header_names_no_type_of_the_topic_are_dead_lettered_naming_it(
     member: str,
     app: PointsApplication,
@@ -339,6 +356,20 @@ async def _dead_letters_of(kafka: KafkaSettings, envelopes: Sequence[EventEnvelo
     return mine if len(mine) == len(ids) else []
 
 
+def purchase_refunded(
+    member_id: str, purchase_id: str, amount_minor: int, occurred_at: datetime | None = None
+) -> EventEnvelope:
+    """A PurchaseRefunded of a new refund id, naming `member_id`, dated `occurred_at` (default: now)."""
+    payload = commerce_pb2.PurchaseRefunded(
+        refund_id=f"r-{uuid.uuid4().hex[:8]}",
+        purchase_id=purchase_id,
+        member_id=member_id,
+        amount=Money(amount_minor=amount_minor, currency_code="USD"),
+        occurred_at=timestamp(occurred_at or datetime.now(UTC)),
+    )
+    return new_envelope(payload, subject=member_id, source="commerce", occurred_at=datetime.now(UTC))
+
+
 def _edit_payload(envelope: EventEnvelope, edit: Callable[[commerce_pb2.PurchaseMade], None]) -> None:
     payload = commerce_pb2.PurchaseMade()
     assert envelope.payload.Unpack(payload)
@@ -357,16 +388,7 @@ async def test_a_refund_naming_another_member_than_the_buyer_is_dead_lettered_an
     bought = purchase_made(member, f"order-{uuid.uuid4().hex[:8]}", 1000)
     stranger = f"m-{uuid.uuid4().hex[:8]}"
     await app.enroll(domain.Enrollment(stranger, "", "", ""))
-    refunds = []
-    for refund_id, member_id in ((f"r-{uuid.uuid4().hex[:8]}", stranger), (f"r-{uuid.uuid4().hex[:8]}", member)):
-        payload = commerce_pb2.PurchaseRefunded(
-            refund_id=refund_id,
-            purchase_id=_purchase_id(bought),
-            member_id=member_id,
-            amount=Money(amount_minor=500, currency_code="USD"),
-            occurred_at=timestamp(datetime.now(UTC)),
-        )
-        refunds.append(new_envelope(payload, subject=member_id, source="commerce", occurred_at=datetime.now(UTC)))
+    refunds = [purchase_refunded(member_id, _purchase_id(bought), 500) for member_id in (stranger, member)]
     async with running(consumer.run):
         await send(producer, bought)
         await eventually(lambda: applied(pool, consumer, bought), what="the purchase")

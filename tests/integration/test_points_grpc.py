@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import grpc
 import pytest
+from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from loyalty.common.v1.common_pb2 import Money
@@ -34,7 +35,7 @@ def purchase_request(member_id: str, **changes: object) -> pb.RecordPurchaseRequ
     for name, value in changes.items():
         if value is None:
             request.ClearField(name)
-        elif isinstance(value, Money):
+        elif isinstance(value, Message):  # Money, Timestamp: set by copy
             getattr(request, name).CopyFrom(value)
         else:
             setattr(request, name, value)
@@ -92,6 +93,33 @@ async def test_bad_purchases_are_invalid_argument_naming_each_field_and_write_no
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert set(field_violations(caught.value)) == fields
     assert await table_counts(pool) == before
+
+
+async def test_a_purchase_stamped_ahead_is_refunded_in_real_time_but_not_before_it_was_recorded(
+    points: points_pb2_grpc.PointsServiceStub,
+) -> None:
+    member_id = await enroll(points)
+    before_recorded = datetime.now(UTC) - timedelta(seconds=1)
+    ahead = purchase_request(member_id, occurred_at=timestamp(datetime.now(UTC) + timedelta(hours=23)))
+    await points.RecordPurchase(ahead)  # accepted: up to 24 hours ahead of the service's clock
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await points.RefundPurchase(refund_request(ahead.purchase_id, before_recorded))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field_violations(caught.value)["occurred_at"].startswith("is before the purchase was made, at ")
+    # Made when it was recorded, so a refund dated now, hours before its stamp, is a refund of it.
+    refunded = await points.RefundPurchase(refund_request(ahead.purchase_id, datetime.now(UTC)))
+    assert (refunded.points_reversed, refunded.entry.points) == (84, -84)
+    assert (await points.GetBalance(pb.GetBalanceRequest(member_id=member_id))).balance == 0
+
+
+def refund_request(purchase_id: str, occurred_at: datetime) -> pb.RefundPurchaseRequest:
+    """A full refund of a purchase_request's purchase."""
+    return pb.RefundPurchaseRequest(
+        refund_id=f"refund-{uuid.uuid4().hex[:8]}",
+        purchase_id=purchase_id,
+        amount=Money(amount_minor=4299, currency_code="USD"),
+        occurred_at=timestamp(occurred_at),
+    )
 
 
 async def test_unknown_member_is_not_found_and_writes_nothing(

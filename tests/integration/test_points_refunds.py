@@ -29,9 +29,12 @@ def refunds(pool: asyncpg.Pool) -> RefundApplication:
     return RefundApplication(pool, ProgramApplication(pool))
 
 
-async def purchase(app: PointsApplication, member_id: str, amount_minor: int) -> str:
+async def purchase(
+    app: PointsApplication, member_id: str, amount_minor: int, occurred_at: datetime | None = None
+) -> str:
     purchase_id = new_id("p")
-    await app.record_purchase(Purchase(purchase_id, member_id, Money(amount_minor, "USD"), (), datetime.now(UTC), ""))
+    when = occurred_at or datetime.now(UTC)
+    await app.record_purchase(Purchase(purchase_id, member_id, Money(amount_minor, "USD"), (), when, ""))
     return purchase_id
 
 
@@ -151,9 +154,31 @@ async def test_bad_refunds_name_the_field(app: PointsApplication, refunds: Refun
         await refunds.refund(Refund(new_id("r"), purchase_id, Money(100, "EUR"), datetime.now(UTC)))
     with pytest.raises(NotFound, match="purchase_id"):
         await refunds.refund(refund("no-such-purchase", 100))
-    with pytest.raises(InvalidArgument, match=r"occurred_at: is before the purchase's occurred_at"):
+    with pytest.raises(InvalidArgument, match=r"occurred_at: is before the purchase was made, at "):
         await refunds.refund(Refund(new_id("r"), purchase_id, Money(100, "USD"), datetime.now(UTC) - timedelta(days=1)))
     assert (await refunds.refund(refund(purchase_id, 100))).refund.amount_minor == 100  # nothing was half-written
+
+
+async def test_a_refund_dated_before_the_stamp_of_a_purchase_stamped_ahead_follows_the_policy_that_priced_it(
+    pool: asyncpg.Pool, app: PointsApplication, ledger: LedgerApplication, refunds: RefundApplication
+) -> None:
+    """Dated between the purchase's recording and its stamp, the refund is allowed, and reads the spent-points policy
+    at the stamp: the version in force at the refund ended before the purchase, which it never applied to."""
+    now = datetime.now(UTC)
+    programs = ProgramApplication(pool)
+    await programs.apply(NEGATIVE_BALANCE_PROGRAM.replace("negative_balance", "debt"))
+    await programs.apply(NEGATIVE_BALANCE_PROGRAM.replace("2020-01-01", (now + timedelta(hours=1)).isoformat()))
+    member_id = await member_with_points(app, 0)
+    spent = await purchase(app, member_id, 10000)  # 200 points
+    hold = await ledger.hold(member_id, 150, new_id("h"), timedelta(hours=1), "")
+    await ledger.capture(str(hold.hold.hold_id))
+    await refunds.refund(refund(spent, 10000))  # under debt, in force now: 150 owed
+    ahead = await purchase(app, member_id, 10000, now + timedelta(hours=23))  # 200 points, 150 of them repay
+    result = await refunds.refund(refund(ahead, 10000))  # dated now, before the stamp: 150 of its points spent
+    assert (result.refund.points_reversed, result.refund.points_owed, result.refund.points_overdrawn) == (200, 0, 150)
+    state = await books(pool, ledger, member_id)
+    assert (state.entries_sum, state.overdrawn) == (-150, 150)
+    assert_balanced(state)
 
 
 async def refund_draws(pool: asyncpg.Pool, entry_id: object) -> int:

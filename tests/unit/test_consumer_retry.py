@@ -39,6 +39,10 @@ class BrokerBackAfter:
         self.sent.append((value or b"", dict(headers)["dlq-reason"]))
 
 
+async def _nothing_to_tell() -> None:
+    return None
+
+
 @pytest.fixture
 def no_pause(monkeypatch: pytest.MonkeyPatch) -> None:
     """The retry back-off takes no time."""
@@ -55,7 +59,10 @@ async def test_the_dead_letter_of_a_message_a_defect_fails_on_waits_out_a_broker
     defective = Defective(name="defective", topic="t", pool=None, kafka=None)  # type: ignore[arg-type]
     record = ConsumerRecord("t", 0, 7, 0, 0, b"k", b"v", None, 1, 1, ())
     dead_letters = BrokerBackAfter(outage=4)
-    await asyncio.wait_for(defective._process_with_retry([record], dead_letters), timeout=5)  # type: ignore[arg-type]
+    await asyncio.wait_for(
+        defective._process_with_retry([record], dead_letters, _nothing_to_tell),  # type: ignore[arg-type]
+        timeout=5,
+    )
     assert defective.attempts == 3
     assert dead_letters.sent == [(b"v", b"unexpected error: RuntimeError('a defect')")]
 
@@ -97,6 +104,12 @@ async def test_a_database_that_cannot_take_the_batch_now_is_waited_out_never_dea
     outage = DatabaseBackAfter(error, outage=consumer._UNEXPECTED_ATTEMPTS * 4)
     records = [ConsumerRecord("t", 0, offset, 0, 0, b"k", b"v", None, 1, 1, ()) for offset in (7, 8)]
     dead_letters = BrokerBackAfter(outage=0)
-    await asyncio.wait_for(outage._process_with_retry(records, dead_letters), timeout=5)  # type: ignore[arg-type]
+    stalls: list[None] = []
+
+    async def stalled() -> None:
+        stalls.append(None)
+
+    await asyncio.wait_for(outage._process_with_retry(records, dead_letters, stalled), timeout=5)  # type: ignore[arg-type]
     assert outage.applied_batches == [[7, 8]]
     assert dead_letters.sent == []
+    assert len(stalls) == consumer._UNEXPECTED_ATTEMPTS * 4  # each retry tells how far behind the consumer falls

@@ -27,7 +27,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
-from services.common.db import DATABASE_UNAVAILABLE, TRANSACTION_CONFLICT
+from services.common.db import DATABASE_UNAVAILABLE, TRANSACTION_CONFLICT, refused_value
 from services.common.dead_letters import DeadLetterNotSent, DeadLetters, DeadLetterTooLarge, Headers
 from services.common.errors import DomainError
 from services.common.events import header
@@ -334,10 +334,13 @@ def _size(record: ConsumerRecord) -> int:
 
 def refusal_reason(error: BaseException) -> str:
     """Why an event was dead-lettered: the domain's message (without a refused value of a personal field: the
-    reason is logged and kept in a header), or what the database refused (VALUE_REFUSED)."""
+    reason is logged and kept in a header), or what kind of value the database refused (VALUE_REFUSED), in one
+    line. The database's own message names tables and constraints and quotes the row: it is logged here, for
+    whoever mends the cause, and kept out of the dead letter, which is read more widely and kept for long."""
     if isinstance(error, DomainError):
         return error.logged
-    return f"the database refused a value: {error}"
+    log.warning("the database refused a value of an event", extra={"error": repr(error)})
+    return f"the database refused a value: {refused_value(error)}"
 
 
 def _at(consumer: BatchConsumer, records: list[ConsumerRecord]) -> dict[str, Any]:

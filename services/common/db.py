@@ -49,6 +49,23 @@ VALUE_REFUSED: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.ProgramLimitExceededError,
 )
 
+# What kind of value the database refused, told without the database's message: that names tables, constraints
+# and query arguments, and its DETAIL quotes the whole row. A caller's status (FAILED_PRECONDITION) and a dead
+# letter's reason say this instead; the database's own message goes to the service's log.
+_REFUSED_VALUES: dict[type[BaseException], str] = {
+    asyncpg.exceptions.NumericValueOutOfRangeError: "a number is beyond what can be stored",
+    asyncpg.exceptions.StringDataRightTruncationError: "a text is longer than can be stored",
+    asyncpg.exceptions.ProgramLimitExceededError: "a value is too large to be stored",
+    asyncpg.exceptions.CheckViolationError: "a value is outside what may be stored",
+    asyncpg.exceptions.NotNullViolationError: "a value that must be stored is missing",
+}
+
+
+def refused_value(error: BaseException) -> str:
+    """What a VALUE_REFUSED error refused, in the caller's terms (no table, constraint or SQL in it)."""
+    kind = next((text for kind, text in _REFUSED_VALUES.items() if isinstance(error, kind)), None)
+    return kind or "a value cannot be stored"
+
 
 async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
     # command_timeout bounds a statement stuck behind a lock or a dead server.

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-import asyncpg
 import grpc
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
@@ -22,7 +21,7 @@ from opentelemetry import trace
 from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
 from services.common.auth import Authorizer, refuse_partner_keys
-from services.common.db import DATABASE_UNAVAILABLE, TRANSACTION_CONFLICT, VALUE_REFUSED
+from services.common.db import DATABASE_UNAVAILABLE, TRANSACTION_CONFLICT, VALUE_REFUSED, refused_value
 from services.common.errors import (
     Aborted,
     AlreadyExists,
@@ -142,22 +141,6 @@ def refusal_of(error: Exception) -> DomainError | None:
             " retry, with the same idempotency key where the call takes one"
         )
     return None
-
-
-# What kind of value the database refused, told the caller without the database's message.
-_REFUSED_VALUES: dict[type[BaseException], str] = {
-    asyncpg.exceptions.NumericValueOutOfRangeError: "a number is beyond what can be stored",
-    asyncpg.exceptions.StringDataRightTruncationError: "a text is longer than can be stored",
-    asyncpg.exceptions.ProgramLimitExceededError: "a value is too large to be stored",
-    asyncpg.exceptions.CheckViolationError: "a value is outside what may be stored",
-    asyncpg.exceptions.NotNullViolationError: "a value that must be stored is missing",
-}
-
-
-def refused_value(error: BaseException) -> str:
-    """What a VALUE_REFUSED error refused, in the caller's terms (no table, constraint or SQL in it)."""
-    kind = next((text for kind, text in _REFUSED_VALUES.items() if isinstance(error, kind)), None)
-    return kind or "a value cannot be stored"
 
 
 def _internal(error: Exception, method: str) -> grpc.Status:

@@ -234,8 +234,8 @@ async def test_an_event_with_a_value_the_database_refuses_is_dead_lettered_and_t
         await eventually(lambda: effects_of(pool, after.event_id), what="the event after the refused one")
         [dead] = await read_topic(kafka_settings, dead_letter_topic(topic), 1, settle=1.0)
     assert header(dead, "ce_id") == too_big.event_id
-    reason = header(dead, "dlq-reason") or ""
-    assert reason.startswith("the database refused a value: ") and "40000" in reason
+    # One line on what kind of value, not the database's message (its DETAIL would quote the row).
+    assert header(dead, "dlq-reason") == "the database refused a value: a value cannot be stored"
     assert [await effects_of(pool, e.event_id) for e in (before, too_big, after)] == [1, 0, 1]
     assert consumer.applied == 2
 

@@ -225,6 +225,22 @@ def test_envelope_without_id_or_type_is_malformed(missing: str) -> None:
         decode(envelope.SerializeToString(), [])
 
 
+@pytest.mark.parametrize("event_id", ["evt-1", "x" * 5000, str(uuid.uuid4()) + "0", "{" + str(uuid.uuid4()) + "}"])
+def test_an_event_id_that_is_not_a_uuid_is_malformed_and_not_quoted(event_id: str) -> None:
+    # The inbox keys applied events by their id: 5,000 characters would not fit its index entry.
+    envelope = envelope_of(purchase_made())
+    envelope.event_id = event_id
+    with pytest.raises(MalformedEvent) as refused:
+        decode(envelope.SerializeToString(), [])
+    assert str(refused.value) == "envelope.event_id must be a UUID (32 hexadecimal digits in groups of 8-4-4-4-12)"
+
+
+def test_an_event_id_in_capitals_is_a_uuid_still() -> None:
+    envelope = envelope_of(purchase_made())
+    envelope.event_id = str(uuid.uuid4()).upper()
+    assert decode(envelope.SerializeToString(), [])[0].event_id == envelope.event_id
+
+
 def test_occurred_at_defaults_to_now_when_absent() -> None:
     envelope = envelope_of(purchase_made())
     envelope.ClearField("occurred_at")

@@ -1,4 +1,4 @@
-"""When a member's activity may be dated: the same bound wherever an activity comes in."""
+"""When a member's activity, or any fact, may be dated: the same bound wherever one comes in."""
 
 from __future__ import annotations
 
@@ -19,7 +19,14 @@ def check_activity_time(violations: Violations, field: str, moment: datetime, no
     """When a member's activity (a purchase, a refund, an action) happened: after 2000, not tomorrow."""
     if moment.tzinfo is None or moment.year < 2000:
         violations.add(field, "is required and must be after 2000-01-01")
-    elif moment > now + MAX_FUTURE_SKEW:
+    else:
+        check_not_ahead(violations, field, moment, now)
+
+
+def check_not_ahead(violations: Violations, field: str, moment: datetime, now: datetime) -> None:
+    """When something already happened (an activity, an enrolment, a grant): at most MAX_FUTURE_SKEW ahead of
+    `now`, the receiving clock."""
+    if moment > now + MAX_FUTURE_SKEW:
         violations.add(field, "must not be more than 24 hours in the future")
 
 

@@ -2,7 +2,8 @@
 
 The poll loop, retries and dead letters are BatchConsumer's (services/common/consumer.py); these decode
 envelopes, skip the types of their topic a consumer has no handler for, dead-letter the types their topic does
-not carry (events.TOPIC_EVENT_TYPES), and apply the rest once each (the inbox).
+not carry (events.TOPIC_EVENT_TYPES), and apply the rest once each (the inbox), each held first to the bounds
+every consumer holds its type to (services/common/event_fields.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from services.common.consumer import BatchConsumer, refusal_reason
 from services.common.db import VALUE_REFUSED, savepoint, unit_of_work
 from services.common.dead_letters import DeadLetters
 from services.common.errors import DomainError
+from services.common.event_fields import check_event
 from services.common.events import MalformedEvent, decode, event_types_of, header
 from services.common.metrics import CONSUMER_APPLIED, CONSUMER_DUPLICATES
 from services.common.settings import KafkaSettings
@@ -207,6 +209,7 @@ class EventConsumer(TypedEventConsumer[Handler]):
 
     @staticmethod
     async def _apply_one(connection: asyncpg.Connection, event: DecodedEvent[Handler], isolated: bool) -> None:
+        check_event(event.payload)  # before any handler: refused, the event is dead-lettered naming the field
         if not isolated:
             await event.handler(connection, event.envelope, event.payload)
             return

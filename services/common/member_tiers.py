@@ -41,12 +41,11 @@ async def _set_tier(connection: asyncpg.Connection, member_id: str, tier: str, c
 
 async def _apply_tier_event(connection: asyncpg.Connection, envelope: EventEnvelope, payload: Message) -> None:
     """A malformed event is refused (the consumer dead-letters it): a tier change with no time would win over
-    every later one, and an empty tier or member id would be served as if real."""
+    every later one, and an empty member id would be served as if real. The tier is a tier name already
+    (services/common/event_fields.py)."""
     assert isinstance(payload, events.MemberEnrolled | events.TierReached | events.TierLost)
     violations = Violations()
     check_member_id(violations, "member_id", payload.member_id)
-    if not payload.tier:
-        violations.add("tier", "is required")
     if not envelope.HasField("occurred_at"):
         violations.add("occurred_at", "is required: tier changes apply in the order they happened")
     violations.raise_if_any()

@@ -23,6 +23,7 @@ from services.common.db import VALUE_REFUSED, unit_of_work
 from services.common.dead_letters import DeadLetters
 from services.common.errors import DomainError
 from services.common.event_consumer import DecodedEvent, TypedEventConsumer
+from services.common.event_fields import check_event
 from services.common.tracing import consuming
 
 
@@ -70,6 +71,7 @@ class ReadModelConsumer(TypedEventConsumer[WriteHandler]):
                 writes = Writes()
                 with consuming(self.topic, self.name, list(event.record.headers or ())):
                     try:
+                        check_event(event.payload)  # before the handler, as EventConsumer does
                         await event.handler(writes, event.envelope, event.payload)
                     except DomainError as error:
                         refusals.append((event, error.logged))

@@ -13,6 +13,12 @@ TIER_NAME_SHAPE = "1-32 of a-z, 0-9, '_', '-'"
 MAX_TIERS = 20
 
 
+# A refused name is quoted back only up to this length: one of 300,000 characters would fill the reason
+# (an RPC's status, a dead letter's header) with itself.
+_QUOTED_AT_MOST = 64
+
+
 def check_tier_name(violations: Violations, field: str, name: str) -> None:
     if not TIER_NAME_PATTERN.fullmatch(name):
-        violations.add(field, required_as(name, TIER_NAME_SHAPE), value=name or None)
+        quoted = name if 0 < len(name) <= _QUOTED_AT_MOST else None
+        violations.add(field, required_as(name, TIER_NAME_SHAPE), value=quoted)

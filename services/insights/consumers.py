@@ -1,8 +1,10 @@
 """Kafka handlers that keep the insights read model from the platform's event topics.
 
 Each consumer runs through the kit's inbox (a redelivery changes nothing) and
-dead-letters what cannot be a fact: an event without its member, a negative
-amount, a survey score out of range. Facts are recorded at the time the event
+dead-letters what cannot be a fact: an event without its member or a survey
+score out of range here, an amount out of its bounds (which every later report
+summing it would fail on) by the rules every consumer holds events to
+(services/common/event_fields.py). Facts are recorded at the time the event
 says they happened, so a late event still lands in its own window.
 """
 
@@ -20,7 +22,6 @@ from loyalty.events.v1 import points_pb2 as points_events
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
 
 from services.common.activity_time import check_activity_time
-from services.common.currencies import currency_refusal
 from services.common.errors import Violations
 from services.common.events import event_types_of, occurred_at
 from services.common.kafka import POINTS_EVENTS_TOPIC, PURCHASES_TOPIC, REWARDS_EVENTS_TOPIC, TICKETS_EVENTS_TOPIC
@@ -29,29 +30,17 @@ from services.common.settings import KafkaSettings
 from services.insights import store
 
 
-def _check(payload: Message, *, required: tuple[str, ...] = (), positive: tuple[str, ...] = ()) -> None:
+def _check(payload: Message, *, required: tuple[str, ...]) -> None:
     violations = Violations()
     for name in required:
         value = getattr(payload, name)
         if not (payload.HasField(name) if isinstance(value, Message) else value):
             violations.add(name, "is required")
-    for name in positive:
-        if getattr(payload, name) <= 0:
-            violations.add(name, "must be positive")
     violations.raise_if_any()
-
-
-def _check_money(violations: Violations, name: str, money: Money) -> None:
-    if money.amount_minor < 0:
-        violations.add(f"{name}.amount_minor", "must not be negative")
-    if refusal := currency_refusal(money.currency_code):
-        violations.add(f"{name}.currency_code", refusal)
 
 
 async def _purchase(writes: Writes, purchase_id: str, member_id: str, amount: Money, at: datetime) -> None:
-    violations = Violations()
-    _check_money(violations, "amount", amount)
-    violations.raise_if_any()
+    """`amount` held to its bounds already (event_fields)."""
     await store.record_purchase(writes, purchase_id, member_id, amount.amount_minor, amount.currency_code, at)
 
 
@@ -78,14 +67,14 @@ async def _points(
 async def _enrolled(writes: Writes, envelope: EventEnvelope, payload: Message) -> None:
     assert isinstance(payload, points_events.MemberEnrolled)
     _check(payload, required=("member_id",))
-    at = _time(payload, "enrolled_at", occurred_at(envelope))
+    at = payload.enrolled_at.ToDatetime(tzinfo=UTC)
     await store.record_member(writes, payload.member_id, at)
     await store.record_tier_change(writes, envelope.event_id, payload.member_id, payload.tier, None, False, at)
 
 
 async def _tier_changed(writes: Writes, envelope: EventEnvelope, payload: Message) -> None:
     assert isinstance(payload, points_events.TierReached | points_events.TierLost)
-    _check(payload, required=("member_id", "tier"))
+    _check(payload, required=("member_id",))
     upgrade = isinstance(payload, points_events.TierReached)
     await store.record_tier_change(
         writes,
@@ -100,7 +89,7 @@ async def _tier_changed(writes: Writes, envelope: EventEnvelope, payload: Messag
 
 async def _earned(writes: Writes, envelope: EventEnvelope, payload: Message) -> None:
     assert isinstance(payload, points_events.PointsEarned)
-    _check(payload, required=("member_id",), positive=("points",))
+    _check(payload, required=("member_id",))
     await _points(writes, envelope, payload.member_id, "earned", payload.points, payload.partner_id or None)
     if payload.HasField("purchase_amount"):
         # A purchase recorded over gRPC reaches insights only this way.
@@ -112,7 +101,7 @@ async def _earned(writes: Writes, envelope: EventEnvelope, payload: Message) -> 
 def _debit(kind: str) -> WriteHandler:
     async def handle(writes: Writes, envelope: EventEnvelope, payload: Message) -> None:
         assert isinstance(payload, points_events.PointsRedeemed | points_events.PointsExpired)
-        _check(payload, required=("member_id",), positive=("points",))
+        _check(payload, required=("member_id",))
         await _points(writes, envelope, payload.member_id, kind, -payload.points)
 
     return handle
@@ -120,7 +109,7 @@ def _debit(kind: str) -> WriteHandler:
 
 async def _adjusted(writes: Writes, envelope: EventEnvelope, payload: Message) -> None:
     assert isinstance(payload, points_events.PointsAdjusted)
-    _check(payload, required=("member_id", "points"))
+    _check(payload, required=("member_id",))
     await _points(writes, envelope, payload.member_id, "adjusted", payload.points)
 
 
@@ -128,11 +117,6 @@ async def _reversed(writes: Writes, envelope: EventEnvelope, payload: Message) -
     """A refund takes back points_taken now and points_owed from later earnings: the liability drops by both."""
     assert isinstance(payload, points_events.PointsReversed)
     _check(payload, required=("member_id",))
-    violations = Violations()
-    for name in ("points_taken", "points_owed"):
-        if getattr(payload, name) < 0:
-            violations.add(name, "must not be negative")
-    violations.raise_if_any()
     await _points(writes, envelope, payload.member_id, "reversed", -(payload.points_taken + payload.points_owed))
 
 
@@ -152,7 +136,7 @@ POINTS_HANDLERS: Mapping[type[Message], WriteHandler] = {
 
 async def _purchase_made(writes: Writes, envelope: EventEnvelope, payload: Message) -> None:
     assert isinstance(payload, commerce_pb2.PurchaseMade)
-    _check(payload, required=("purchase_id", "member_id", "occurred_at"))
+    _check(payload, required=("purchase_id", "member_id", "amount", "occurred_at"))
     bought_at = _time(payload, "occurred_at", occurred_at(envelope))
     # The points service refuses such a purchase; counting it here would report a sale no one recorded.
     violations = Violations()

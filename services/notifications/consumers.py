@@ -112,10 +112,8 @@ class NotificationHandlers:
     async def points_earned(self, writes: Writes, envelope: EventEnvelope, payload: Message) -> None:
         """Earnings only add to the member's open summary: written together per batch, by their own consumer."""
         assert isinstance(payload, points_pb2.PointsEarned)
-        if not payload.member_id:
+        if not payload.member_id:  # the points are held to their bounds already (services/common/event_fields.py)
             raise InvalidArgument.single("member_id", "is required")
-        if payload.points <= 0:
-            raise InvalidArgument.single("points", f"must be positive, got {payload.points}")
         now = self._now()
         await store.add_earning(
             writes,

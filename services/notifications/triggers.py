@@ -19,7 +19,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from loyalty.events.v1 import points_pb2, rewards_pb2, tickets_pb2
 
 from services.common.errors import InvalidArgument, Violations
-from services.common.text_fields import check_line
+from services.common.text_fields import NOT_IN_A_LINE, SINGLE_LINE, check_line
 from services.notifications.domain import Category, Trigger
 
 
@@ -59,13 +59,17 @@ MAX_NAME_LENGTH = 256  # as the points service enrolls members
 
 
 def require_fields(member_id: str, **fields: str) -> None:
-    """The member and every other named field are present; ids fit in a message key."""
+    """The member and every other named field are present; ids fit in a message key; and each is one line, as
+    any of them may be quoted in the member's message (a line break or a bidirectional override there would
+    forge what the member reads)."""
     violations = Violations()
     for field, value in {"member_id": member_id, **fields}.items():
         if not value:
             violations.add(field, "is required")
         elif len(value) > MAX_ID_LENGTH:
             violations.add(field, f"must be at most {MAX_ID_LENGTH} characters, got {len(value)}")
+        elif NOT_IN_A_LINE.search(value):
+            violations.add(field, SINGLE_LINE)
     violations.raise_if_any()
 
 
@@ -110,9 +114,7 @@ def welcome(payload: points_pb2.MemberEnrolled, event_id: str) -> Trigger:
 
 
 def points_expiring(payload: points_pb2.PointsExpiring, event_id: str, zone: ZoneInfo, now: datetime) -> Trigger:
-    require_fields(payload.member_id)
-    if payload.points <= 0:
-        raise InvalidArgument.single("points", f"must be positive, got {payload.points}")
+    require_fields(payload.member_id)  # the points are held to their bounds already (common/event_fields.py)
     if not payload.HasField("expires_at"):
         raise InvalidArgument.single("expires_at", "is required")
     variables = {

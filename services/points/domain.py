@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from services.common.activity_time import check_activity_time
+from services.common.bounds import MAX_POINTS, check_amount_minor
 from services.common.currencies import currency_refusal, minor_unit_exponent
 from services.common.errors import FailedPrecondition, InvalidArgument, Violations, required_as
 from services.common.member_ids import check_member_id
@@ -21,14 +22,8 @@ ID_SHAPE = "1-128 printable ASCII characters without spaces"
 BIRTH_DATE_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 EARLIEST_BIRTH_DATE = date(1900, 1, 1)
 DEFAULT_TIER = "base"
-# Largest amount accepted, in minor units: far above any real basket and far
-# below the int64 points overflow at any sane earn rate.
-MAX_AMOUNT_MINOR = 10**13
 MAX_LINE_ITEMS = 1000
 MAX_TEXT = 256
-# The most points one entry may move (a credit, a debit, a hold). A member's balance and lifetime total
-# are bigint sums: under this bound no stream of credits a member could get overflows them.
-MAX_POINTS = 10**12
 
 
 def closed_refusal(member_id: str, status: str) -> FailedPrecondition | None:
@@ -137,10 +132,7 @@ def _check_money(violations: Violations, field: str, money: Money, *, currency: 
         violations.add(f"{field}.currency_code", refusal)
     elif currency is not None and money.currency != currency:
         violations.add(f"{field}.currency_code", f"must be the purchase currency {currency}")
-    if money.amount_minor < 0:
-        violations.add(f"{field}.amount_minor", "must not be negative")
-    elif money.amount_minor > MAX_AMOUNT_MINOR:
-        violations.add(f"{field}.amount_minor", f"must be at most {MAX_AMOUNT_MINOR}")
+    check_amount_minor(violations, f"{field}.amount_minor", money.amount_minor)
 
 
 def _check_line_items(violations: Violations, purchase: Purchase) -> None:

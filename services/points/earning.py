@@ -42,10 +42,11 @@ from datetime import datetime
 from decimal import ROUND_DOWN, ROUND_HALF_UP, ROUND_UP, Decimal, localcontext
 from fractions import Fraction
 
+from services.common.bounds import MAX_POINTS
 from services.common.currencies import minor_unit_exponent
 from services.common.decimals import decimal_text
 from services.common.errors import InvalidArgument
-from services.points.domain import MAX_POINTS, LineItem, Purchase
+from services.points.domain import LineItem, Purchase
 from services.points.program import BonusPer, Caps, Program, Rounding, Rule
 
 _MODES = {Rounding.DOWN: ROUND_DOWN, Rounding.HALF_UP: ROUND_HALF_UP, Rounding.UP: ROUND_UP}

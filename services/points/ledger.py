@@ -17,9 +17,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from services.common.bounds import check_points
 from services.common.errors import FailedPrecondition, Violations
 from services.common.text_fields import check_line
-from services.points.domain import MAX_POINTS
 
 MAX_HOLD_TTL = timedelta(days=30)
 MAX_KEY = 128
@@ -234,7 +234,7 @@ def require_available(balances: Balances, points: int) -> None:
 
 def validate_hold(points: int, idempotency_key: str, ttl: timedelta, description: str) -> None:
     violations = Violations()
-    _check_points(violations, "points", points, allow_negative=False)
+    check_points(violations, "points", points)
     _check_key(violations, idempotency_key)
     if not timedelta(seconds=1) <= ttl <= MAX_HOLD_TTL:
         violations.add("ttl", "must be between 1 second and 30 days")
@@ -244,7 +244,7 @@ def validate_hold(points: int, idempotency_key: str, ttl: timedelta, description
 
 def validate_adjustment(points: int, idempotency_key: str, reason: str, actor: str) -> None:
     violations = Violations()
-    _check_points(violations, "points", points, allow_negative=True)
+    check_points(violations, "points", points, signed=True)
     _check_key(violations, idempotency_key)
     _check_reason_and_actor(violations, reason, actor)
     violations.raise_if_any()
@@ -260,13 +260,6 @@ def validate_closure(reason: str, actor: str) -> None:
 def _check_reason_and_actor(violations: Violations, reason: str, actor: str) -> None:
     for field, value in (("reason", reason), ("actor", actor)):
         check_line(violations, field, value, max_length=MAX_TEXT, required=True)
-
-
-def _check_points(violations: Violations, field: str, points: int, *, allow_negative: bool) -> None:
-    if points == 0 or (points < 0 and not allow_negative):
-        violations.add(field, "must not be zero" if allow_negative else "must be positive")
-    elif abs(points) > MAX_POINTS:
-        violations.add(field, f"must be at most {MAX_POINTS} in size")
 
 
 def _check_key(violations: Violations, idempotency_key: str) -> None:

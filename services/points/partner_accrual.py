@@ -19,9 +19,10 @@ from enum import StrEnum
 import iuliia
 from anyascii import anyascii
 
+from services.common.bounds import MAX_POINTS
 from services.common.errors import required_as
 from services.common.member_ids import MEMBER_ID_PATTERN
-from services.points.domain import MAX_POINTS, PURCHASE_ID_PATTERN
+from services.points.domain import PURCHASE_ID_PATTERN
 from services.points.program import Rounding
 
 MAX_BATCH = 5000

@@ -120,5 +120,5 @@ def _warning(member_id: str, risk: tiers.AtRisk, requalify_at: datetime, value: 
         projected_tier=risk.projected_tier,
         requalify_at=timestamp(requalify_at),
         qualifying_value=decimal_text(value),
-        needed_to_keep=str(risk.needed_to_keep),
+        needed_to_keep=decimal_text(risk.needed_to_keep),
     )

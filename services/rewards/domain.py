@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+from services.common.bounds import MAX_POINTS, MAX_REWARD_NAME
 from services.common.currencies import currency_refusal
 from services.common.errors import Violations, check_each_once
 from services.common.text_fields import check_line, check_lines, is_blank
@@ -20,10 +21,9 @@ KINDS = ("discount_fixed", "discount_percent", "free_product", "upgrade", "cashb
 TRIGGERS = ("redeem", "tier_welcome", "birthday")
 CODE_SOURCES = ("generated", "partner_pool")
 LIMIT_PERIODS = ("lifetime", "day", "month", "year")
-MAX_NAME = 200
+MAX_NAME = MAX_REWARD_NAME  # also what a reward names besides itself (its sku, partner, trigger tier)
 MAX_DESCRIPTION = 2000
 MAX_KEY = 128
-MAX_POINTS = 10**12
 MIN_CODE_VALIDITY = timedelta(hours=1)
 MAX_CODE_VALIDITY = timedelta(days=3650)
 DEFAULT_CODE_VALIDITY = timedelta(days=30)

@@ -90,9 +90,7 @@ async def grant(
 
 async def _tier_reached(connection: asyncpg.Connection, envelope: EventEnvelope, payload: Message) -> None:
     assert isinstance(payload, points_pb2.TierReached)
-    require_member_id(payload.member_id)
-    if not payload.tier:
-        raise InvalidArgument.single("tier", "is required")
+    require_member_id(payload.member_id)  # the tier is a tier name already (services/common/event_fields.py)
     now = domain.utc_now()
     ladder = await catalog_store.ladder(connection)
     tier = await _tier_now(connection, payload.member_id, payload.tier, envelope)

@@ -14,16 +14,30 @@ from loyalty.events.v1.envelope_pb2 import EventEnvelope
 
 from services.common import settings
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
-from services.common.events import kafka_headers, new_envelope
+from services.common.events import EVENT_ID_SHAPE, kafka_headers, new_envelope, timestamp
 from services.common.member_tiers import _set_tier, member_tiers_consumer, require_open, tier_of
 from services.common.settings import KafkaSettings, ServiceSettings
-from tests.integration.support import PoolFactory, TopicFactory, eventually, running
+from services.common.tier_names import TIER_NAME_SHAPE
+from tests.integration.support import (
+    DeadLettersSentOrNot,
+    PoolFactory,
+    TopicFactory,
+    delivered_event,
+    eventually,
+    running,
+)
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 def tier_event(payload: Message, member_id: str, at: datetime) -> EventEnvelope:
     return new_envelope(payload, subject=member_id, source="loyalty.points", occurred_at=at)
+
+
+def enrolment(member_id: str, at: datetime, **fields: object) -> events.MemberEnrolled:
+    """A MemberEnrolled as the points service makes it (in the base tier, enrolled at `at`), but for `fields`."""
+    made = {"member_id": member_id, "tier": "base", "enrolled_at": timestamp(at)}
+    return events.MemberEnrolled(**{**made, **fields})  # type: ignore[arg-type]
 
 
 def service_settings(url: str, kafka: KafkaSettings) -> ServiceSettings:
@@ -38,7 +52,7 @@ async def test_late_and_repeated_tier_events_never_overwrite_a_newer_tier(
     # tests' malformed events (an unparsable record, tier events with no tier), which it would dead-letter.
     topic = await fresh_topic("points-events")
     member = f"m-{uuid.uuid4().hex[:8]}"
-    enrolled = tier_event(events.MemberEnrolled(member_id=member, tier="base"), member, T0)
+    enrolled = tier_event(enrolment(member, T0), member, T0)
     gold = tier_event(
         events.TierReached(member_id=member, tier="gold", previous_tier="silver"), member, T0 + timedelta(days=30)
     )
@@ -104,11 +118,11 @@ async def test_malformed_tier_events_are_dead_lettered_and_change_no_tier(
     undated.ClearField("occurred_at")
     malformed = [
         tier_event(events.TierReached(member_id=member, tier="", previous_tier="base"), member, T0),
-        tier_event(events.MemberEnrolled(member_id="", tier="base"), "", T0),
-        tier_event(events.MemberEnrolled(member_id="not a member id", tier="base"), member, T0),
+        tier_event(enrolment("", T0), "", T0),
+        tier_event(enrolment("not a member id", T0), member, T0),
         undated,
     ]
-    enrolled = tier_event(events.MemberEnrolled(member_id=member, tier="base"), member, T0)
+    enrolled = tier_event(enrolment(member, T0), member, T0)
     for envelope in [*malformed, enrolled]:
         await producer.send_and_wait(
             topic, envelope.SerializeToString(), key=member.encode(), headers=kafka_headers(envelope)
@@ -139,7 +153,7 @@ async def test_a_closure_is_recorded_once_whenever_it_arrives(
     later.CopyFrom(closed)
     later.closed_at.FromDatetime(T0 + timedelta(days=6))
     again = tier_event(later, member, T0 + timedelta(days=6))
-    enrolled = tier_event(events.MemberEnrolled(member_id=member, tier="base"), member, T0)
+    enrolled = tier_event(enrolment(member, T0), member, T0)
     # Read before the member's enrolment, and redelivered.
     for envelope in (closure, enrolled, closure, again):
         await producer.send_and_wait(
@@ -161,3 +175,34 @@ async def test_a_closure_is_recorded_once_whenever_it_arrives(
             await require_open(connection, member, "nothing more")
     assert refused.value.message == f"member_id: member {member!r} is closed: nothing more"
     assert consumer.dead_lettered == 0
+
+
+@pytest.mark.parametrize("service", ["rewards", "tickets"])
+async def test_tiers_and_times_out_of_their_bounds_are_dead_lettered_and_the_next_enrolment_applies(
+    migrated_pool: PoolFactory, kafka_settings: KafkaSettings, service: str
+) -> None:
+    url, pool = await migrated_pool(service)
+    consumer = member_tiers_consumer(service_settings(url, kafka_settings), pool)
+    member, now = f"m-{uuid.uuid4().hex[:8]}", datetime.now(UTC)
+    endless = tier_event(enrolment(member, now, tier="gold"), member, now)
+    endless.event_id = "e" * 5000  # too long for the inbox's index: its whole batch failed
+    refused = [
+        endless,
+        tier_event(enrolment(member, now, tier="g" * 300_000), member, now),
+        tier_event(events.MemberEnrolled(member_id=member, tier="gold"), member, now),
+        tier_event(enrolment(member, datetime(9999, 1, 1, tzinfo=UTC), tier="gold"), member, now),
+        tier_event(events.TierReached(member_id=member, tier="Gold Star\n", qualifying_value="NaN"), member, now),
+    ]
+    genuine = tier_event(enrolment(member, now), member, now + timedelta(seconds=1))
+    dead_letters = DeadLettersSentOrNot()
+    records = [delivered_event(consumer.topic, e, offset) for offset, e in enumerate([*refused, genuine])]
+    await consumer.process(records, dead_letters)  # type: ignore[arg-type]
+    assert dead_letters.reasons == [
+        f"envelope.event_id must be a UUID ({EVENT_ID_SHAPE})",
+        f"tier: must be {TIER_NAME_SHAPE}",
+        "enrolled_at: is required",
+        "enrolled_at: must not be more than 24 hours in the future",
+        f"tier: 'Gold Star\\n' must be {TIER_NAME_SHAPE};"
+        " qualifying_value: must be a decimal number in plain notation, such as 1250.50",
+    ]
+    assert await tier_of(pool, member) == "base"

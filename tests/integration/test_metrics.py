@@ -25,7 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from services.client import money, record_purchase_request
 from services.common.event_consumer import EventConsumer
-from services.common.events import event_types_of, kafka_headers, new_envelope
+from services.common.events import event_types_of, kafka_headers, new_envelope, timestamp
 from services.common.grpc_server import GrpcServer
 from services.common.kafka import POINTS_EVENTS_TOPIC
 from services.common.metrics import OUTBOX_GAUGES, POINTS_GAUGES, RPC_HANDLED, MetricsEndpoint
@@ -224,7 +224,7 @@ async def test_consumer_lag_processing_time_and_dead_letters_are_scraped(
         name=name, topic=topic, pool=pool, kafka=kafka_settings, handlers={kind: handle}, carries=carries
     )
     for member in ("a", "b", "c"):
-        payload = events.MemberEnrolled(member_id=member)
+        payload = events.MemberEnrolled(enrolled_at=timestamp(datetime.now(UTC)), tier="member", member_id=member)
         envelope = new_envelope(payload, subject=member, source="test", occurred_at=datetime.now(UTC))
         await producer.send_and_wait(topic, envelope.SerializeToString(), key=b"k", headers=kafka_headers(envelope))
     await producer.send_and_wait(topic, b"not an envelope", key=b"k")

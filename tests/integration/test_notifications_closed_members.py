@@ -36,7 +36,13 @@ async def test_closing_a_member_cancels_held_messages_and_withholds_later_ones(
 ) -> None:
     member_id = f"m-{uuid.uuid4().hex[:10]}"
     world.clock.now = datetime(2027, 6, 15, 22, tzinfo=UTC)  # in the default quiet hours (UTC): messages are held
-    enrolled = points_pb2.MemberEnrolled(member_id=member_id, tier="member", given_name="Ada", email_on_file=True)
+    enrolled = points_pb2.MemberEnrolled(
+        enrolled_at=timestamp(datetime.now(UTC)),
+        member_id=member_id,
+        tier="member",
+        given_name="Ada",
+        email_on_file=True,
+    )
     closed = points_pb2.MemberClosed(member_id=member_id, reason="member request", actor="agent-7")
     reached = points_pb2.TierReached(member_id=member_id, tier="gold")
     expiring = points_pb2.PointsExpiring(member_id=member_id, points=9, expires_at=timestamp(NOON + timedelta(days=9)))

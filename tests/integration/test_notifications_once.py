@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaProducer
 from loyalty.events.v1 import points_pb2, tickets_pb2
 
+from services.common.events import timestamp
 from services.common.kafka import POINTS_EVENTS_TOPIC, TICKETS_EVENTS_TOPIC
 from services.notifications.application import REQUESTED
 from tests.integration.notifications_support import NotificationsWorld, publish, requests_for
@@ -17,7 +19,13 @@ __all__ = ["world"]
 
 
 def enrolment(member_id: str) -> points_pb2.MemberEnrolled:
-    return points_pb2.MemberEnrolled(member_id=member_id, tier="member", given_name="Ada", email_on_file=True)
+    return points_pb2.MemberEnrolled(
+        enrolled_at=timestamp(datetime.now(UTC)),
+        member_id=member_id,
+        tier="member",
+        given_name="Ada",
+        email_on_file=True,
+    )
 
 
 async def test_a_ticket_resolved_again_is_not_invited_to_its_one_survey_again(

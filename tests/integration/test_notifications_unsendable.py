@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from loyalty.events.v1 import points_pb2
 
 from services.common.event_consumer import EventConsumer
-from services.common.events import new_envelope
+from services.common.events import new_envelope, timestamp
 from services.common.kafka import POINTS_EVENTS_TOPIC
 from services.common.settings import KafkaSettings
 from services.notifications import store
@@ -52,8 +52,20 @@ async def test_a_member_enrolled_with_a_name_longer_than_points_allows_is_dead_l
     world.clock.now = NOON
     long_name, fitting_name = new_member(), new_member()
     events = [
-        points_pb2.MemberEnrolled(member_id=long_name, given_name="A" * (MAX_NAME_LENGTH + 1), email_on_file=True),
-        points_pb2.MemberEnrolled(member_id=fitting_name, given_name="A" * MAX_NAME_LENGTH, email_on_file=True),
+        points_pb2.MemberEnrolled(
+            enrolled_at=timestamp(datetime.now(UTC)),
+            tier="member",
+            member_id=long_name,
+            given_name="A" * (MAX_NAME_LENGTH + 1),
+            email_on_file=True,
+        ),
+        points_pb2.MemberEnrolled(
+            enrolled_at=timestamp(datetime.now(UTC)),
+            tier="member",
+            member_id=fitting_name,
+            given_name="A" * MAX_NAME_LENGTH,
+            email_on_file=True,
+        ),
     ]
     records = [
         delivered_event(POINTS_EVENTS_TOPIC, new_envelope(e, subject=e.member_id, source="tests", occurred_at=NOON), i)

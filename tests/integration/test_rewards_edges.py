@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import UTC, date, datetime
 
 import grpc
 import pytest
@@ -16,6 +16,7 @@ from loyalty.rewards.v1 import catalog_pb2, codes_pb2
 from loyalty.rewards.v1 import rewards_pb2 as pb
 
 from services.common.errors import Unavailable
+from services.common.events import timestamp
 from services.common.kafka import POINTS_EVENTS_TOPIC, dead_letter_topic
 from services.common.settings import KafkaSettings
 from services.rewards.perks import BirthdayJob
@@ -110,10 +111,22 @@ async def test_malformed_perk_events_are_dead_lettered_and_birthdays_still_come(
     welcome = await rewards_world.reward(trigger=catalog_pb2.REWARD_TRIGGER_TIER_WELCOME, trigger_tier="gold", **PERK)
     good = f"m-{uuid.uuid4().hex[:8]}"
     sent = [
-        await publish(producer, "", events.MemberEnrolled(member_id="", tier="base", birth_date="1990-06-01")),
+        await publish(
+            producer,
+            "",
+            events.MemberEnrolled(
+                enrolled_at=timestamp(datetime.now(UTC)), member_id="", tier="base", birth_date="1990-06-01"
+            ),
+        ),
         await publish(producer, good, events.TierReached(member_id="", tier="gold")),
         await publish(producer, good, events.TierReached(member_id=good, tier="")),
-        await publish(producer, good, events.MemberEnrolled(member_id=good, tier="base", birth_date="1990-06-01")),
+        await publish(
+            producer,
+            good,
+            events.MemberEnrolled(
+                enrolled_at=timestamp(datetime.now(UTC)), member_id=good, tier="base", birth_date="1990-06-01"
+            ),
+        ),
     ]
     await perks_consumed(rewards_world, sent)
     malformed = set(sent[:3])

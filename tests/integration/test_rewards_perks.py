@@ -141,8 +141,20 @@ async def test_enrollment_records_the_birth_date_and_a_malformed_one_is_dead_let
     rewards_world: RewardsWorld, producer: AIOKafkaProducer, kafka_settings: KafkaSettings
 ) -> None:
     born, garbled = f"m-{uuid.uuid4().hex[:8]}", f"m-{uuid.uuid4().hex[:8]}"
-    await publish(producer, garbled, events.MemberEnrolled(member_id=garbled, tier="member", birth_date="31/12/1990"))
-    await publish(producer, born, events.MemberEnrolled(member_id=born, tier="member", birth_date="1990-12-31"))
+    await publish(
+        producer,
+        garbled,
+        events.MemberEnrolled(
+            enrolled_at=timestamp(datetime.now(UTC)), member_id=garbled, tier="member", birth_date="31/12/1990"
+        ),
+    )
+    await publish(
+        producer,
+        born,
+        events.MemberEnrolled(
+            enrolled_at=timestamp(datetime.now(UTC)), member_id=born, tier="member", birth_date="1990-12-31"
+        ),
+    )
     consumer = next(c for c in rewards_world.parts.consumers if c.name == "rewards.perks")
 
     async def birth_date() -> date | None:

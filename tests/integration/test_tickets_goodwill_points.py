@@ -18,7 +18,7 @@ from services.common.settings import KafkaSettings
 from services.points import domain
 from services.points.application import PointsApplication
 from services.points.goodwill import goodwill_consumer
-from tests.integration.support import eventually, header, read_topic, running
+from tests.integration.support import DeadLettersSentOrNot, delivered_event, eventually, header, read_topic, running
 from tests.integration.test_points_consumer import applied
 
 
@@ -96,3 +96,20 @@ async def test_a_grant_replayed_twice_credits_once_with_the_ticket_on_the_entry(
     dead = await read_topic(kafka_settings, dead_letter_topic(TICKETS_EVENTS_TOPIC), 1)
     reasons = [header(r, "dlq-reason") for r in dead if header(r, "ce_id") == ghost.event_id]
     assert reasons and "is not enrolled" in (reasons[0] or "")
+
+
+async def test_a_grant_dated_years_ahead_is_dead_lettered_and_credits_nothing_while_the_next_credits(
+    app: PointsApplication, pool: asyncpg.Pool, consumer: EventConsumer
+) -> None:
+    member = f"m-{uuid.uuid4().hex[:8]}"
+    await app.enroll(domain.Enrollment(member, "", "", ""))
+    ahead = granted(member, str(uuid.uuid4()), 500)
+    grant = ticket_events.GoodwillGranted()
+    ahead.payload.Unpack(grant)
+    grant.granted_at.FromDatetime(datetime(9999, 1, 1, tzinfo=UTC))  # the bound is the one purchases are held to
+    ahead.payload.Pack(grant)
+    dead_letters = DeadLettersSentOrNot()
+    records = [delivered_event(TICKETS_EVENTS_TOPIC, e, n) for n, e in enumerate([ahead, granted(member, "t-2", 40)])]
+    await consumer.process(records, dead_letters)  # type: ignore[arg-type]
+    assert dead_letters.reasons == ["granted_at: must not be more than 24 hours in the future"]
+    assert (await app.member(member)).balance == 40

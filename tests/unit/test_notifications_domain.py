@@ -193,7 +193,6 @@ def test_expiring_points_name_the_local_day_and_the_days_left() -> None:
 @pytest.mark.parametrize(
     "payload",
     [
-        points_pb2.PointsExpiring(member_id="m-1", points=0, expires_at=_stamp(NOW)),
         points_pb2.PointsExpiring(member_id="m-1", points=5),
         points_pb2.PointsExpiring(points=5, expires_at=_stamp(NOW)),
     ],

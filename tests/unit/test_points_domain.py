@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from services.common import bounds
 from services.common.activity_time import MAX_FUTURE_SKEW
 from services.common.errors import InvalidArgument
 from services.common.member_ids import require_member_id
@@ -49,7 +50,7 @@ def test_valid_purchase_is_returned_unchanged() -> None:
         ({"member_id": ""}, "member_id"),
         ({"member_id": "bad/id"}, "member_id"),
         ({"amount": Money(-1, "USD"), "line_items": ()}, "amount.amount_minor"),
-        ({"amount": Money(domain.MAX_AMOUNT_MINOR + 1, "USD"), "line_items": ()}, "amount.amount_minor"),
+        ({"amount": Money(bounds.MAX_AMOUNT_MINOR + 1, "USD"), "line_items": ()}, "amount.amount_minor"),
         ({"amount": Money(100, "ZZZ"), "line_items": ()}, "amount.currency_code"),
         ({"amount": Money(100, "usd"), "line_items": ()}, "amount.currency_code"),
         ({"amount": Money(100, ""), "line_items": ()}, "amount.currency_code"),
@@ -79,7 +80,7 @@ def test_occurred_at_within_the_allowed_skew_is_accepted() -> None:
 
 
 def test_amount_at_the_maximum_is_accepted() -> None:
-    domain.validate_purchase(purchase(amount=Money(domain.MAX_AMOUNT_MINOR, "USD"), line_items=()), NOW)
+    domain.validate_purchase(purchase(amount=Money(bounds.MAX_AMOUNT_MINOR, "USD"), line_items=()), NOW)
 
 
 @pytest.mark.parametrize(
@@ -141,7 +142,7 @@ def test_invalid_argument_message_names_fields() -> None:
         (Money(1500, "JPY"), 2, 3000),  # exponent 0: every yen is a whole unit
         (Money(12_345, "BHD"), 3, 36),  # exponent 3: 12.345 BHD
         (Money(999, "BHD"), 10, 0),
-        (Money(domain.MAX_POINTS, "JPY"), 1, domain.MAX_POINTS),  # the most one entry holds
+        (Money(bounds.MAX_POINTS, "JPY"), 1, bounds.MAX_POINTS),  # the most one entry holds
     ],
 )
 def test_earning_is_per_whole_currency_unit_rounded_down(amount: Money, rate: int, points: int) -> None:
@@ -154,7 +155,7 @@ def test_earning_description_explains_the_rule() -> None:
     assert earning.description == "2 points per USD on 42 whole units of purchase order-1"
 
 
-@pytest.mark.parametrize(("minor", "rate"), [(domain.MAX_POINTS + 1, 1), (domain.MAX_AMOUNT_MINOR, 2**62)])
+@pytest.mark.parametrize(("minor", "rate"), [(bounds.MAX_POINTS + 1, 1), (bounds.MAX_AMOUNT_MINOR, 2**62)])
 def test_earning_more_than_one_entry_holds_is_refused(minor: int, rate: int) -> None:
     # Bounded per entry, far below bigint: no run of credits overflows a member's totals.
     with pytest.raises(InvalidArgument) as caught:

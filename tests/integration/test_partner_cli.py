@@ -9,8 +9,9 @@ import pytest
 from loyalty.points.v1 import partners_pb2 as pb
 from loyalty.points.v1 import partners_pb2_grpc
 
+from services.common import page_tokens
 from services.points import partner_application
-from tests.integration.partner_support import TODAY, auth, enroll, intake
+from tests.integration.partner_support import TODAY, airline, auth, enroll, intake
 from tests.integration.points_ledger_support import new_id
 from tests.integration.support import field_violations, run_cli
 
@@ -106,3 +107,17 @@ async def test_a_day_of_many_units_is_reported_page_by_page(
             await admin.GetReconciliation(pb.GetReconciliationRequest(partner_id=partner_id, day=day, page_token=token))
         assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert set(field_violations(refused.value)) == {"page_token"}
+
+
+@pytest.mark.parametrize("unit", ["MILE\x00", "\ud800"], ids=["NUL", "lone surrogate"])
+async def test_a_forged_page_token_holding_text_postgresql_cannot_take_is_invalid_argument(
+    channel: grpc.aio.Channel, unit: str
+) -> None:
+    """Once answered FAILED_PRECONDITION "a value cannot be stored", from the database, naming no field."""
+    admin = partners_pb2_grpc.PartnerServiceStub(channel)
+    partner_id, _ = await airline(admin)
+    token = page_tokens.issue([partner_id, TODAY], ["invalid", unit])
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await admin.GetReconciliation(pb.GetReconciliationRequest(partner_id=partner_id, day=TODAY, page_token=token))
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field_violations(refused.value) == {"page_token": page_tokens.NOT_A_TOKEN}

@@ -16,6 +16,7 @@ from loyalty.points.v1 import points_pb2 as pb
 from loyalty.points.v1 import points_pb2_grpc, program_pb2_grpc
 from loyalty.points.v1 import program_pb2 as program_pb
 
+from services.common import page_tokens
 from services.common.events import timestamp
 from tests.integration.support import field_violations, set_read_only
 
@@ -170,6 +171,16 @@ async def test_bad_page_token_is_invalid_argument(points: points_pb2_grpc.Points
         await points.ListLedgerEntries(pb.ListLedgerEntriesRequest(member_id=member_id, page_token="%%%"))
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert set(field_violations(caught.value)) == {"page_token"}
+
+
+async def test_a_forged_page_token_of_5000_digits_is_invalid(points: points_pb2_grpc.PointsServiceStub) -> None:
+    """int() refuses more than 4300 digits with ValueError, which was answered INTERNAL."""
+    member_id = await enroll(points)
+    token = page_tokens.issue([member_id], ["1" * 5000])
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await points.ListLedgerEntries(pb.ListLedgerEntriesRequest(member_id=member_id, page_token=token))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field_violations(caught.value) == {"page_token": page_tokens.NOT_A_TOKEN}
 
 
 async def test_health_and_reflection(channel: grpc.aio.Channel) -> None:

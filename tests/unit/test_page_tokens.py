@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 
 import pytest
 
@@ -68,3 +69,44 @@ def test_a_ledger_token_whose_position_is_no_entry_is_refused(position: str) -> 
     with pytest.raises(InvalidArgument) as caught:
         _before_seq("member-1", page_tokens.issue(["member-1"], [position]))
     assert [v.field for v in caught.value.violations] == ["page_token"]
+
+
+def forged(issued_for: object, position: object) -> str:
+    return b64(json.dumps([issued_for, position]).encode())
+
+
+@pytest.mark.parametrize(
+    "position",
+    [
+        pytest.param(["1" * 5000], id="5000 digits"),  # int() refuses more than 4300 digits with ValueError
+        pytest.param(["MILE\x00"], id="NUL"),  # PostgreSQL text cannot hold it
+        pytest.param(["\ud800"], id="lone surrogate"),  # no UTF-8 for PostgreSQL either
+        pytest.param(["x" * (page_tokens.MAX_PART + 1)], id="longer than any part issued"),
+    ],
+)
+def test_a_position_no_listing_could_have_issued_is_not_a_token(position: list[str]) -> None:
+    assert refusal(forged(["member-1"], position), ["member-1"]) == page_tokens.NOT_A_TOKEN
+
+
+def test_listing_arguments_no_listing_could_have_issued_are_not_a_token() -> None:
+    assert refusal(forged(["member-1\x00"], ["1"]), ["member-1"]) == page_tokens.NOT_A_TOKEN
+    assert refusal(forged([1], ["1"]), ["member-1"]) == page_tokens.NOT_A_TOKEN
+
+
+@pytest.mark.parametrize("depth", [100, 100_000])
+def test_deeply_nested_or_huge_tokens_are_not_tokens(depth: int) -> None:
+    """json.loads raises RecursionError, no ValueError, for deep nesting."""
+    assert refusal(b64(b"[" * depth + b"]" * depth), ["member-1"]) == page_tokens.NOT_A_TOKEN
+
+
+def test_the_longest_parts_listings_issue_read_back() -> None:
+    """A 64-character member or partner id beside the longest positions (a time with its offset, a UUID)."""
+    listing = ["m" * 64, "False"]
+    position = ["2025-01-02T03:04:05.123456+00:00", "0" * 36]
+    assert page_tokens.read(page_tokens.issue(listing, position), listing, size=2) == position
+
+
+def test_a_ledger_token_of_5000_digits_is_refused() -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        _before_seq("member-1", forged(["member-1"], ["1" * 5000]))
+    assert caught.value.violations[0].description == page_tokens.NOT_A_TOKEN

@@ -68,7 +68,7 @@ def _referral(section: Section | None, currency: str) -> ReferralBonus | None:
         referee_points=_optional_points(section, "referee_points"),
         minimum_spend_minor=0
         if minimum is None
-        else amount_minor(section.violations, section.field("minimum_spend"), minimum, currency),
+        else amount_minor(section, section.field("minimum_spend"), minimum, currency),
     )
 
 

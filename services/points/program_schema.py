@@ -72,7 +72,7 @@ def parse_program(text: str, *, stored: bool = False) -> Program:
 
     A `stored` definition, applied under the rules of its day, is read by them where later ones are stricter
     (yaml_fields: lenient)."""
-    document = load_document(text)
+    document = load_document(text, lenient=stored)
     violations = Violations()
     root = Section.of(violations, "", document, PROGRAM_KEYS, lenient=stored)
     program = _program(root) if root is not None else None
@@ -151,7 +151,9 @@ def _base_rates(section: Section, currency: str) -> dict[str, Decimal]:
         if refusal := currency_refusal(code):
             section.violations.add(join(field, code), refusal)
             continue
-        rates[code] = check_decimal(section.violations, join(field, code), value, MIN_RATE, MAX_RATE, places=4)
+        rates[code] = check_decimal(
+            section.violations, join(field, code), value, MIN_RATE, MAX_RATE, places=4, lenient=section.lenient
+        )
     if currency and currency not in rates:
         section.refuse("base_rates", f"must give a rate for the program currency {currency}")
     return rates
@@ -259,7 +261,7 @@ def _min_spend(section: Section, rates: dict[str, Decimal], currency: str) -> di
         if code and code not in rates:
             section.violations.add(path, f"{code} has no base rate in earning.base_rates")
         elif code:
-            minimums[code] = amount_minor(section.violations, path, amount, code)
+            minimums[code] = amount_minor(section, path, amount, code)
     return minimums
 
 
@@ -320,7 +322,7 @@ def _threshold(level: Section, basis: TierBasis, currency: str) -> Decimal:
         return Decimal(level.integer("threshold", minimum=0, maximum=MAX_CAP))
     if not currency:
         return Decimal(0)
-    minor = amount_minor(level.violations, level.field("threshold"), level.raw("threshold"), currency)
+    minor = amount_minor(level, level.field("threshold"), level.raw("threshold"), currency)
     if not is_currency_code(currency):
         return Decimal(0)  # the program's currency is refused on its own field
     return Decimal(minor).scaleb(-minor_unit_exponent(currency))

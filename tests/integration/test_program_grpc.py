@@ -94,6 +94,52 @@ async def test_bad_definitions_are_invalid_argument_naming_each_field_and_store_
     assert await program_count(pool) == 0
 
 
+def _rate(written: str) -> str:
+    return HOTEL.replace("    USD: 10    ", f"    USD: {written}    ")
+
+
+@pytest.mark.parametrize(
+    ("definition", "field"),
+    [
+        pytest.param("a: " + "[" * 500 + "]" * 500, "definition", id="nested 500 deep"),
+        pytest.param(_rate("1" * 4301), "definition", id="4301-digit rate"),
+        pytest.param(HOTEL.replace("threshold: 20000", "threshold: " + "1" * 4400), "definition", id="threshold"),
+        pytest.param(HOTEL.replace("min_spend: 100", "min_spend: " + "1" * 4500), "definition", id="min_spend"),
+        pytest.param(_rate("!!int abc"), "definition", id="!!int abc"),
+        pytest.param(_rate("!!float abc"), "definition", id="!!float abc"),
+        pytest.param(_rate("!!bool maybe"), "definition", id="!!bool maybe"),
+        pytest.param(_rate("1:30"), "earning.base_rates.USD", id="1:30"),  # was read as 90
+        pytest.param(_rate("0x10"), "earning.base_rates.USD", id="0x10"),
+        pytest.param(_rate("0b11"), "earning.base_rates.USD", id="0b11"),
+        pytest.param(_rate("1_000"), "earning.base_rates.USD", id="1_000"),
+    ],
+)
+@pytest.mark.parametrize("dry_run", [False, True], ids=["apply", "dry run"])
+async def test_yaml_no_field_takes_is_invalid_argument_naming_where_not_an_internal_error(
+    programs: program_pb2_grpc.ProgramServiceStub, pool: asyncpg.Pool, definition: str, field: str, dry_run: bool
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await programs.ApplyProgram(pb.ApplyProgramRequest(definition=definition, dry_run=dry_run))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, caught.value.details()
+    assert set(field_violations(caught.value)) == {field}
+    assert await program_count(pool) == 0
+
+
+async def test_cli_reports_yaml_no_field_takes_in_a_line_without_a_traceback(
+    points_address: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.setenv("LOYALTY_POINTS_ADDRESS", points_address)
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("a: " + "[" * 500 + "]" * 500)
+    assert await run_cli("program", "apply", str(deep)) == 1
+    printed = capsys.readouterr()
+    assert printed.out == ""
+    assert printed.err.splitlines() == [
+        f"loyalty: {deep} is not a valid program definition:",
+        "  definition: is not valid YAML: nested more than 32 levels deep at line 1, column 35",
+    ]
+
+
 async def test_conflicting_versions_get_clear_statuses(programs: program_pb2_grpc.ProgramServiceStub) -> None:
     await programs.ApplyProgram(pb.ApplyProgramRequest(definition=HOTEL))
     reworded = HOTEL.replace("name: Grand Hotels Rewards", "name: Grand Rewards")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
@@ -11,7 +11,7 @@ from services.common.errors import FailedPrecondition, InvalidArgument, Violatio
 from services.tickets import domain
 from services.tickets.agents import Agent, validate_agent
 from services.tickets.goodwill import over_limit, require_second_agent
-from services.tickets.policy import GoodwillLimits, load_policy, parse_policy
+from services.tickets.policy import DEFAULT_POLICY_FILE, GoodwillLimits, load_policy, parse_policy
 
 POLICY = load_policy(None)
 MONDAY_10 = datetime(2026, 11, 23, 10, tzinfo=UTC)
@@ -185,3 +185,9 @@ def test_an_agent_naming_a_skill_a_language_or_a_tier_twice_is_refused_naming_th
         "agent.languages": "must name each language once",
         "agent.tiers": "must name each tier once",
     }
+
+
+def test_an_unquoted_time_of_day_in_the_policy_is_text_not_a_base_60_number() -> None:
+    # YAML 1.1 reads 17:30 as 1050, which closes refused as no text.
+    text = DEFAULT_POLICY_FILE.read_text().replace('closes: "17:00"', "closes: 17:30")
+    assert {c.closes for c in parse_policy(text).calendars.values()} == {time(17, 30)}

@@ -10,7 +10,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.common.errors import InvalidArgument, Violations
 from services.common.events import timestamp
-from services.common.unstorable import INVALID_TIMESTAMP, parsed_time
+from services.common.unstorable import checked_time
 
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
 
@@ -24,9 +24,9 @@ def required_time(violations: Violations, field: str, message: Message) -> datet
     if not message.HasField(field):
         violations.add(field, "is required")
         return _EARLIEST
-    moment = parsed_time(getattr(message, field))
-    if moment is None:
-        violations.add(field, INVALID_TIMESTAMP)
+    moment = checked_time(getattr(message, field))
+    if isinstance(moment, str):
+        violations.add(field, moment)
         return _EARLIEST
     return moment
 
@@ -37,10 +37,10 @@ def optional_time(message: Message, field: str, path: str | None = None) -> date
 
 
 def to_datetime(stamp: Timestamp, field: str) -> datetime:
-    """An aware UTC datetime; InvalidArgument naming `field` for seconds or nanos outside Timestamp's range."""
-    moment = parsed_time(stamp)
-    if moment is None:
-        raise InvalidArgument.single(field, INVALID_TIMESTAMP)
+    """An aware UTC datetime; InvalidArgument naming `field` for a time the services cannot take."""
+    moment = checked_time(stamp)
+    if isinstance(moment, str):
+        raise InvalidArgument.single(field, moment)
     return moment
 
 

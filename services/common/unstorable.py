@@ -1,5 +1,6 @@
 """Values protobuf lets through that the services cannot keep: a NUL character in text (PostgreSQL text
-cannot hold it) and a Timestamp outside years 1 to 9999 (Python's datetime cannot hold it).
+cannot hold it) and a Timestamp outside years 1 to 9999 (Python's datetime cannot hold it) or at either end of
+that range (asyncpg cannot store it: TIME_RANGE).
 
 Requests (each message of a request stream too) and consumed events are
 checked for both at any depth before any handler runs, so every RPC refuses
@@ -22,6 +23,13 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from services.common.errors import InvalidArgument
 
 INVALID_TIMESTAMP = "is not a valid timestamp"
+# Timestamp's first and last instants (0001-01-01T00:00:00Z, 9999-12-31T23:59:59.999999999Z) are valid, but read
+# to the microsecond they are datetime.min and datetime.max, which asyncpg writes as -infinity and infinity and
+# reads back naive: every later read of the row would fail. The times between are taken.
+TIME_RANGE = (
+    "must be from 0001-01-01T00:00:00.000001Z to 9999-12-31T23:59:59.999998Z (times are kept to the microsecond)"
+)
+_ENDS = (datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC))
 NUL_CHARACTER = "must not contain the NUL character (\\x00)"
 _NUL = "\x00"
 # Repeated fields whose handler checks each item and answers it with its own status: a partner's accrual records,
@@ -39,14 +47,19 @@ class Unstorable(NamedTuple):
 
 
 def parsed_time(stamp: Timestamp) -> datetime | None:
-    """An aware UTC datetime, or None for seconds or nanos outside Timestamp's range."""
+    """An aware UTC datetime, or None for a time the services cannot take (checked_time says why)."""
+    moment = checked_time(stamp)
+    return moment if isinstance(moment, datetime) else None
+
+
+def checked_time(stamp: Timestamp) -> datetime | str:
+    """The aware UTC datetime `stamp` names, or why it names no time the services can take: seconds or nanos
+    outside Timestamp's range (INVALID_TIMESTAMP), or one of its ends (TIME_RANGE)."""
     try:
         moment = stamp.ToDatetime(tzinfo=UTC)
     except (ValueError, OverflowError):
-        return None
-    if moment in (datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)):
-        return None
-    return moment
+        return INVALID_TIMESTAMP
+    return TIME_RANGE if moment in _ENDS else moment
 
 
 def refuse_unstorable(request: Message) -> None:
@@ -90,5 +103,6 @@ def _in_value(field: FieldDescriptor, value: object, path: str) -> Unstorable | 
     ):
         return Unstorable(path, "is not a valid duration")
     if isinstance(value, Timestamp):
-        return None if parsed_time(value) is not None else Unstorable(path, INVALID_TIMESTAMP)
+        moment = checked_time(value)
+        return Unstorable(path, moment) if isinstance(moment, str) else None
     return unstorable_field(value, path + ".")

@@ -10,6 +10,7 @@ from enum import Enum
 import asyncpg
 
 from services.common.errors import InvalidArgument, Violations
+from services.common.time_order import check_after
 from services.insights import kpis, store
 from services.insights.settings import InsightsSettings
 
@@ -57,9 +58,8 @@ class InsightsApplication:
 
     async def report(self, window: kpis.Window, grouping: Grouping = Grouping.NONE) -> Report:
         violations = Violations()
-        if window.end <= window.start:
-            violations.add("to_time", "must be after from_time")
-        elif not _has_previous(window):
+        check_after(violations, "to_time", window.end, "from_time", window.start)
+        if not violations.about("to_time") and not _has_previous(window):
             violations.add("from_time", "is too early for a window this long: the one before it starts before year 1")
         violations.raise_if_any()
         async with self._pool.acquire() as connection, connection.transaction(isolation="repeatable_read"):

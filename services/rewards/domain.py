@@ -16,6 +16,7 @@ from services.common.currencies import currency_refusal
 from services.common.errors import Violations, check_each_once
 from services.common.text_fields import check_line, check_lines, is_blank
 from services.common.tier_names import MAX_TIERS, check_tier_name
+from services.common.time_order import check_after
 
 KINDS = ("discount_fixed", "discount_percent", "free_product", "upgrade", "cashback", "partner")
 TRIGGERS = ("redeem", "tier_welcome", "birthday")
@@ -132,8 +133,8 @@ def validate_name(violations: Violations, field: str, name: str) -> None:
 def validate_window(
     violations: Violations, valid_from: datetime | None, valid_until: datetime | None, prefix: str = ""
 ) -> None:
-    if valid_from is not None and valid_until is not None and valid_until <= valid_from:
-        violations.add(f"{prefix}valid_until", f"must be after {prefix}valid_from")
+    if valid_from is not None and valid_until is not None:
+        check_after(violations, f"{prefix}valid_until", valid_until, f"{prefix}valid_from", valid_from)
 
 
 def validate_spec(spec: RewardSpec, ladder: Sequence[str]) -> None:

@@ -9,6 +9,7 @@ from loyalty.events.v1 import tickets_pb2 as events
 
 from services.common.db import unit_of_work
 from services.common.errors import AlreadyExists, FailedPrecondition, Violations
+from services.common.time_order import check_after
 from services.tickets import records_store
 from services.tickets.application import Clock, TicketView, locked_ticket, ticket_view, utc_now
 from services.tickets.domain import require_id, require_ticket_id
@@ -31,8 +32,7 @@ def validate_answer(answer: SurveyAnswer, violations: Violations) -> None:
 
 
 def validate_window(query: MetricsFilter, violations: Violations) -> None:
-    if query.end <= query.start:
-        violations.add("to_time", "must be after from_time")
+    check_after(violations, "to_time", query.end, "from_time", query.start)
     if query.category and query.category not in CATEGORIES:
         violations.add("category", f"must be one of {', '.join(CATEGORIES)}")
     if query.agent_id:

@@ -10,7 +10,7 @@ import csv
 import io
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import redirect_stdout
+from contextlib import asynccontextmanager, redirect_stdout
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -18,6 +18,7 @@ import asyncpg
 import grpc
 import pytest
 from aiokafka import AIOKafkaProducer
+from google.protobuf.timestamp_pb2 import Timestamp
 from loyalty.events.v1 import commerce_pb2, tickets_pb2
 from loyalty.insights.v1 import insights_pb2 as pb
 from loyalty.insights.v1 import insights_pb2_grpc
@@ -27,6 +28,7 @@ from services.common.events import kafka_headers, timestamp
 from services.common.grpc_server import GrpcServer, Registration
 from services.common.kafka import dead_letter_topic
 from services.common.settings import KafkaSettings
+from services.common.time_order import at_least_1_us_after
 from services.insights.api import InsightsServicer
 from services.insights.application import InsightsApplication
 from services.insights.consumers import Topics, insights_consumers
@@ -63,6 +65,21 @@ async def publish_history(producer: AIOKafkaProducer, topics: Topics) -> int:
     return len(events)
 
 
+@asynccontextmanager
+async def insights_server(pool: asyncpg.Pool) -> AsyncIterator[tuple[insights_pb2_grpc.InsightsServiceStub, str]]:
+    """The insights gRPC server on `pool`, and a stub of it with its address."""
+    own = InsightsSettings(dashboard_port=0, currency=CURRENCY, cost_per_point=COST_PER_POINT)
+    servicer = InsightsServicer(InsightsApplication(pool, own))
+    server = GrpcServer("127.0.0.1:0", [Registration.of(insights_pb2_grpc, pb, "InsightsService", servicer)])
+    await server.start()
+    address = f"127.0.0.1:{server.port}"
+    try:
+        async with grpc.aio.insecure_channel(address) as channel:
+            yield insights_pb2_grpc.InsightsServiceStub(channel), address
+    finally:
+        await server.stop(grace=1)
+
+
 @pytest.fixture
 async def loaded(
     migrated_pool: PoolFactory, fresh_topic: TopicFactory, kafka_settings: KafkaSettings, producer: AIOKafkaProducer
@@ -70,18 +87,12 @@ async def loaded(
     _, pool = await migrated_pool("insights")
     topics = Topics(*[await fresh_topic(kind) for kind in ("points", "purchases", "rewards", "tickets")])
     consumers = insights_consumers(pool, kafka_settings, topics)
-    own = InsightsSettings(dashboard_port=0, currency=CURRENCY, cost_per_point=COST_PER_POINT)
-    servicer = InsightsServicer(InsightsApplication(pool, own))
-    server = GrpcServer("127.0.0.1:0", [Registration.of(insights_pb2_grpc, pb, "InsightsService", servicer)])
-    await server.start()
-    async with running(*(c.run for c in consumers)):
+    async with running(*(c.run for c in consumers)), insights_server(pool) as (stub, address):
         sent = await publish_history(producer, topics)
         await eventually(
             lambda: _inbox_holds(pool, sent), what=f"the {sent} fixture events in the insights inbox", within=60
         )
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
-            yield Loaded(insights_pb2_grpc.InsightsServiceStub(channel), f"127.0.0.1:{server.port}", topics, pool)
-    await server.stop(grace=1)
+        yield Loaded(stub, address, topics, pool)
 
 
 async def _inbox_holds(pool: asyncpg.Pool, count: int) -> bool:
@@ -255,6 +266,20 @@ async def test_bad_windows_name_the_field_and_bad_events_are_dead_lettered_once(
     assert "effort: must be between 1 and 7" in reasons[1]
     assert "occurred_at: must not be more than 24 hours in the future" in reasons[2]
     assert await loaded.stub.GetKpis(march()) == before
+
+
+@pytest.mark.parametrize("apart_ns", [1, 999])
+async def test_a_window_under_a_microsecond_is_refused_saying_so(migrated_pool: PoolFactory, apart_ns: int) -> None:
+    """Times are kept to the microsecond: to_time 1 ns after from_time was refused as "must be after from_time"."""
+    _, pool = await migrated_pool("insights")
+    start = Timestamp(seconds=1_700_000_000, nanos=0)
+    async with insights_server(pool) as (stub, _):
+        with pytest.raises(grpc.aio.AioRpcError) as short:
+            await stub.GetKpis(
+                pb.GetKpisRequest(from_time=start, to_time=Timestamp(seconds=start.seconds, nanos=apart_ns))
+            )
+        assert field_violations(short.value) == {"to_time": at_least_1_us_after("from_time")}
+        await stub.GetKpis(pb.GetKpisRequest(from_time=start, to_time=Timestamp(seconds=start.seconds, nanos=1000)))
 
 
 async def test_loyalty_report_prints_the_kpis_as_csv_and_as_a_table(

@@ -14,6 +14,7 @@ from loyalty.points.v1 import program_pb2 as pb
 from loyalty.points.v1 import program_pb2_grpc
 
 from services.common.events import timestamp
+from services.common.unstorable import TIME_RANGE
 from tests.integration.support import field_violations, run_cli
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "programs"
@@ -168,6 +169,25 @@ async def test_get_program_errors(programs: program_pb2_grpc.ProgramServiceStub)
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await programs.GetProgram(pb.GetProgramRequest(program_id="grand-hotels", at=Timestamp(seconds=-(10**12))))
     assert set(field_violations(caught.value)) == {"at"}
+
+
+async def test_get_program_at_the_ends_of_timestamps_range_says_the_range_it_takes(
+    programs: program_pb2_grpc.ProgramServiceStub,
+) -> None:
+    """Valid Timestamps, refused as "not a valid timestamp": asyncpg would write them as -infinity and infinity."""
+    await programs.ApplyProgram(pb.ApplyProgramRequest(definition=HOTEL))
+    first, last = Timestamp(seconds=-62_135_596_800), Timestamp(seconds=253_402_300_799, nanos=999_999_999)
+    for at in (first, last):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await programs.GetProgram(pb.GetProgramRequest(program_id="grand-hotels", at=at))
+        assert field_violations(caught.value) == {"at": TIME_RANGE}
+
+    # A microsecond inside, each is taken: before the program, and in its latest version.
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await programs.GetProgram(pb.GetProgramRequest(at=Timestamp(seconds=first.seconds, nanos=1000)))
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    latest = await programs.GetProgram(pb.GetProgramRequest(at=Timestamp(seconds=last.seconds, nanos=999_998_999)))
+    assert latest.program.version == 1
 
 
 async def test_cli_applies_and_shows_programs(

@@ -17,7 +17,7 @@ from services.common.errors import InvalidArgument, Violations
 from services.common.proto_enums import enum_value, optional_enum_value, proto_enum
 from services.common.proto_time import required_time, to_datetime, to_timedelta
 from services.common.time_zones import time_zone
-from services.common.unstorable import refuse_unstorable, unstorable_field
+from services.common.unstorable import TIME_RANGE, refuse_unstorable, unstorable_field
 
 
 def refused_field(request: object) -> str:
@@ -129,3 +129,36 @@ def test_enum_values_read_as_domain_names_and_back() -> None:
     assert proto_enum(catalog_pb2.LimitPeriod, "") == "LIMIT_PERIOD_UNSPECIFIED"
     with pytest.raises(ValueError):
         proto_enum(catalog_pb2.LimitPeriod, "fortnight")
+
+
+# Valid Timestamps, but asyncpg writes exactly datetime.min and datetime.max as -infinity and infinity.
+FIRST = Timestamp(seconds=-62_135_596_800)
+LAST = Timestamp(seconds=253_402_300_799, nanos=999_999_999)
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    [FIRST, LAST, Timestamp(seconds=FIRST.seconds, nanos=999)],  # the last, read to the microsecond, is the first
+    ids=["0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999999Z", "0001-01-01T00:00:00.000000999Z"],
+)
+def test_the_ends_of_timestamps_range_are_refused_saying_the_range_taken(stamp: Timestamp) -> None:
+    request = points_pb2.RecordPurchaseRequest(member_id="m1", occurred_at=stamp)
+    assert str(unstorable_field(request)) == f"occurred_at: {TIME_RANGE}"
+    with pytest.raises(InvalidArgument) as refused:
+        to_datetime(stamp, "at")
+    assert refused.value.violations[0].description == TIME_RANGE
+    violations = Violations()
+    required_time(violations, "occurred_at", request)
+    assert violations.about("occurred_at")
+
+
+@pytest.mark.parametrize(
+    ("stamp", "moment"),
+    [
+        (Timestamp(seconds=FIRST.seconds, nanos=1000), datetime(1, 1, 1, 0, 0, 0, 1, tzinfo=UTC)),
+        (Timestamp(seconds=LAST.seconds, nanos=999_998_999), datetime(9999, 12, 31, 23, 59, 59, 999_998, tzinfo=UTC)),
+    ],
+)
+def test_the_times_a_microsecond_inside_are_taken(stamp: Timestamp, moment: datetime) -> None:
+    assert unstorable_field(points_pb2.RecordPurchaseRequest(occurred_at=stamp)) is None
+    assert to_datetime(stamp, "at") == moment

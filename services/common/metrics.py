@@ -123,6 +123,7 @@ class _DatabaseGauges(Collector):
         self._database_up = database_up
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
+        yield from self._pool_gauges()
         if not self._database_up():
             # The monitor logs the outage and loyalty_database_up says it: no query to wait for, no line per scrape.
             return
@@ -137,8 +138,26 @@ class _DatabaseGauges(Collector):
         for gauge, value in zip(self._gauges, values, strict=True):
             yield GaugeMetricFamily(gauge.name, gauge.documentation, value=float(value))
 
+    def _pool_gauges(self) -> Iterator[GaugeMetricFamily]:
+        """The pool as it stands, outage or not: every connection in use (none idle, size at the maximum) is the
+        pool exhausted, calls waiting for a connection."""
+        size, idle = self._pool.get_size(), self._pool.get_idle_size()
+        connections = GaugeMetricFamily(
+            "loyalty_db_pool_connections", "Connections the service's database pool holds, by state", labels=["state"]
+        )
+        connections.add_metric(["in_use"], float(size - idle))
+        connections.add_metric(["idle"], float(idle))
+        yield connections
+        yield GaugeMetricFamily(
+            "loyalty_db_pool_max_connections",
+            "The most connections the pool opens",
+            value=float(self._pool.get_max_size()),
+        )
+
     def describe(self) -> Iterator[GaugeMetricFamily]:
         # Names only, so registering does not run the queries.
+        yield GaugeMetricFamily("loyalty_db_pool_connections", "", labels=["state"])
+        yield GaugeMetricFamily("loyalty_db_pool_max_connections", "")
         for gauge in self._gauges:
             yield GaugeMetricFamily(gauge.name, gauge.documentation)
 

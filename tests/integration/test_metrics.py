@@ -144,6 +144,19 @@ async def test_rpcs_ledger_entries_holds_and_the_outbox_are_scraped(
     assert value(drained, "loyalty_outbox_oldest_age_seconds") == 0
 
 
+async def test_the_database_pool_is_scraped_in_use_idle_and_its_maximum(
+    points: tuple[str, asyncpg.Pool], scrape: Scraper
+) -> None:
+    _, pool = points
+    async with pool.acquire(), pool.acquire():
+        held = await scrape()
+    assert value(held, "loyalty_db_pool_connections", state="in_use") == 2
+    assert value(held, "loyalty_db_pool_max_connections") == pool.get_max_size()
+    released = await scrape()
+    assert value(released, "loyalty_db_pool_connections", state="in_use") == 0
+    assert value(released, "loyalty_db_pool_connections", state="idle") == pool.get_size() >= 2
+
+
 async def test_calls_the_client_gave_up_on_are_cancelled_or_past_deadline_not_unknown(
     points: tuple[str, asyncpg.Pool], scrape: Scraper
 ) -> None:

@@ -7,7 +7,7 @@ import logging
 import time
 import urllib.request
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -216,6 +216,28 @@ async def test_calls_the_client_gave_up_on_are_cancelled_or_past_deadline_not_un
         raise AssertionError(f"{timed_out}; (cancelled, past deadline, unknown) seen last: {seen[-1:]}") from None
 
 
+def _enrolments_consumer(
+    name: str,
+    topic: str,
+    pool: asyncpg.Pool,
+    kafka_settings: KafkaSettings,
+    handle: Callable[[asyncpg.Connection, EventEnvelope, Message], Awaitable[None]],
+) -> EventConsumer:
+    """A consumer of MemberEnrolled on `topic`, which stands in for the points events."""
+    kind = events.MemberEnrolled.DESCRIPTOR.full_name
+    carries = event_types_of(POINTS_EVENTS_TOPIC)
+    return EventConsumer(
+        name=name, topic=topic, pool=pool, kafka=kafka_settings, handlers={kind: handle}, carries=carries
+    )
+
+
+async def _send_enrolments(producer: AIOKafkaProducer, topic: str, members: list[str]) -> None:
+    for member in members:
+        payload = events.MemberEnrolled(enrolled_at=timestamp(datetime.now(UTC)), tier="member", member_id=member)
+        envelope = new_envelope(payload, subject=member, source="test", occurred_at=datetime.now(UTC))
+        await producer.send_and_wait(topic, envelope.SerializeToString(), key=b"k", headers=kafka_headers(envelope))
+
+
 async def test_consumer_lag_processing_time_and_dead_letters_are_scraped(
     scrape: Scraper,
     migrated_pool: PoolFactory,
@@ -231,15 +253,8 @@ async def test_consumer_lag_processing_time_and_dead_letters_are_scraped(
         seen.append(envelope.event_id)
 
     name = f"metrics-{uuid.uuid4().hex[:8]}"
-    kind = events.MemberEnrolled.DESCRIPTOR.full_name
-    carries = event_types_of(POINTS_EVENTS_TOPIC)  # the topic stands in for the points events
-    consumer = EventConsumer(
-        name=name, topic=topic, pool=pool, kafka=kafka_settings, handlers={kind: handle}, carries=carries
-    )
-    for member in ("a", "b", "c"):
-        payload = events.MemberEnrolled(enrolled_at=timestamp(datetime.now(UTC)), tier="member", member_id=member)
-        envelope = new_envelope(payload, subject=member, source="test", occurred_at=datetime.now(UTC))
-        await producer.send_and_wait(topic, envelope.SerializeToString(), key=b"k", headers=kafka_headers(envelope))
+    consumer = _enrolments_consumer(name, topic, pool, kafka_settings, handle)
+    await _send_enrolments(producer, topic, ["a", "b", "c"])
     await producer.send_and_wait(topic, b"not an envelope", key=b"k")
 
     labels = {"consumer": name, "topic": topic}
@@ -275,25 +290,14 @@ async def test_consumer_lag_grows_while_its_database_refuses_every_batch(
     url, pool = await migrated_pool("rewards")
     database = url.rsplit("/", 1)[-1]
     name = f"stalled-{uuid.uuid4().hex[:8]}"
-    kind = events.MemberEnrolled.DESCRIPTOR.full_name
 
     async def handle(connection: asyncpg.Connection, envelope: EventEnvelope, payload: Message) -> None:
         return None
 
-    consumer = EventConsumer(
-        name=name,
-        topic=topic,
-        pool=pool,
-        kafka=kafka_settings,
-        handlers={kind: handle},
-        carries=event_types_of(POINTS_EVENTS_TOPIC),
-    )
+    consumer = _enrolments_consumer(name, topic, pool, kafka_settings, handle)
 
     async def send(count: int) -> None:
-        for member in (uuid.uuid4().hex for _ in range(count)):
-            payload = events.MemberEnrolled(member_id=member)
-            envelope = new_envelope(payload, subject=member, source="test", occurred_at=datetime.now(UTC))
-            await producer.send_and_wait(topic, envelope.SerializeToString(), key=b"k", headers=kafka_headers(envelope))
+        await _send_enrolments(producer, topic, [uuid.uuid4().hex for _ in range(count)])
 
     def lag(samples: Samples) -> float:
         return sum(

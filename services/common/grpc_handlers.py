@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,13 +43,38 @@ def tolerant(deserializer: Deserializer | None) -> Deserializer | None:
     return deserialize
 
 
+def as_async_generator(behavior: Behavior) -> Behavior:
+    """A response-streaming behaviour as an async generator function, whichever of grpc's styles it is written in.
+
+    grpc takes either an async generator, whose yielded messages it sends, or a coroutine function that sends
+    each message itself with `context.write` and returns None (grpc's own health service's Watch). A wrapper
+    that iterates the behaviour's result needs the first: given the second, it got a coroutine, and the call
+    failed. Run inside the generator, the coroutine's writes still go out, and it yields nothing itself.
+    """
+    if inspect.isasyncgenfunction(behavior):
+        return behavior
+
+    async def streamed(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
+        result = behavior(request, context)
+        if inspect.isawaitable(result):
+            result = await result
+        if result is not None:  # a plain function returning an async iterator of the responses
+            async for response in result:
+                yield response
+
+    return streamed
+
+
 def rewrap(
     handler: grpc.RpcMethodHandler[Any, Any],
     unary_response: Callable[[Behavior], Behavior],
     stream_response: Callable[[Behavior], Behavior],
     request_deserializer: Callable[[Deserializer | None], Deserializer | None] = lambda deserializer: deserializer,
 ) -> grpc.RpcMethodHandler[Any, Any]:
-    """The same handler with its behaviour wrapped: by `unary_response` or `stream_response`, as it answers."""
+    """The same handler with its behaviour wrapped: by `unary_response` or `stream_response`, as it answers.
+
+    `stream_response` is given an async generator function, whatever style the handler was written in.
+    """
     serializers = {
         "request_deserializer": request_deserializer(handler.request_deserializer),
         "response_serializer": handler.response_serializer,
@@ -58,9 +84,13 @@ def rewrap(
     if handler.stream_unary:
         return grpc.stream_unary_rpc_method_handler(unary_response(handler.stream_unary), **serializers)
     if handler.unary_stream:
-        return grpc.unary_stream_rpc_method_handler(stream_response(handler.unary_stream), **serializers)
+        return grpc.unary_stream_rpc_method_handler(
+            stream_response(as_async_generator(handler.unary_stream)), **serializers
+        )
     if handler.stream_stream:
-        return grpc.stream_stream_rpc_method_handler(stream_response(handler.stream_stream), **serializers)
+        return grpc.stream_stream_rpc_method_handler(
+            stream_response(as_async_generator(handler.stream_stream)), **serializers
+        )
     raise ValueError("a method handler without a behaviour")
 
 

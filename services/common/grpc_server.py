@@ -14,7 +14,6 @@ import grpc
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 from opentelemetry import trace
@@ -36,6 +35,7 @@ from services.common.errors import (
 )
 from services.common.grpc_handlers import Behavior, Deserializer, Undecodable, WrappingInterceptor, tolerant
 from services.common.rpc_metrics import RpcMetricsInterceptor
+from services.common.server_health import ServerHealth
 from services.common.settings import GrpcTlsSettings
 from services.common.tls import server_credentials
 from services.common.unstorable import refuse_unstorable
@@ -256,11 +256,6 @@ async def _refuse(context: grpc.aio.ServicerContext[Any, Any], error: Exception,
     await context.abort_with_status(status)
 
 
-LIVENESS = "liveness"
-"""The health entry that is SERVING as long as the process answers (until it stops): for liveness probes, which
-must not restart a service because its database is away. "" and each API's name are readiness."""
-
-
 class Admission:
     """Whether the server takes new calls: once closed, each new call is refused UNAVAILABLE before anything runs."""
 
@@ -320,14 +315,11 @@ class GrpcServer:
             ],
             options=_SERVER_OPTIONS,
         )
-        self._health = HealthServicer()
-        self._registrations = registrations
-        self._ready = True
-        self._stopping = False
+        names = [r.service_name for r in registrations]
+        self._health = ServerHealth(names)
         for registration in registrations:
             registration.add_to_server(registration.servicer, self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
-        names = [r.service_name for r in registrations]
         reflection.enable_server_reflection(
             [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
             self._server,
@@ -354,17 +346,14 @@ class GrpcServer:
 
     async def start(self) -> None:
         await self._server.start()
-        await self._health.set(LIVENESS, health_pb2.HealthCheckResponse.SERVING)
-        await self._set_serving(self._status())
+        await self._health.start()
 
     async def set_ready(self, ready: bool) -> None:
         """Readiness ("" and each API): NOT_SERVING while the service cannot do its work (its database away).
 
         Ignored once stopping: a stopping server stays NOT_SERVING.
         """
-        self._ready = ready
-        if not self._stopping:
-            await self._set_serving(self._status())
+        await self._health.set_ready(ready)
 
     async def stop(self, grace: float = 10.0) -> None:
         """Stop taking calls, then let the calls in flight finish, within `grace` seconds in all.
@@ -373,24 +362,15 @@ class GrpcServer:
         (at most half the grace); calls already running go on meanwhile. Only then is grpc's server stopped:
         it cancels every call it has received but not yet handed to the service, and every call that comes
         before the client reads its GOAWAY. Under load, stopping it at once left such calls CANCELLED, which
-        tells a client that it cancelled them itself, not to retry them.
+        tells a client that it cancelled them itself, not to retry them. Health Watch calls, which last until
+        their client ends them, are ended once the quiet time has told their watchers NOT_SERVING.
         """
-        self._stopping = True
         deadline = time.monotonic() + grace
-        await self._health.enter_graceful_shutdown()
+        await self._health.stop()
         self._admission.close()
         await self._admission.quiet(DRAIN_QUIET_S, limit_s=grace / 2)
+        self._health.end_watches()
         await self._server.stop(max(deadline - time.monotonic(), 0.0))
-
-    def _status(self) -> int:
-        serving: int = health_pb2.HealthCheckResponse.SERVING
-        not_serving: int = health_pb2.HealthCheckResponse.NOT_SERVING
-        return serving if self._ready else not_serving
-
-    async def _set_serving(self, status: int) -> None:
-        await self._health.set("", status)
-        for registration in self._registrations:
-            await self._health.set(registration.service_name, status)
 
 
 def _port_of(address: str) -> str:

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from services.common.grpc_server import LIVENESS
+from services.common.server_health import LIVENESS
 from services.common.settings import SERVICE_NAMES, grpc_tls_settings, service_settings
 from services.common.tls import grpc_channel
 

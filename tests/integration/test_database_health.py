@@ -18,9 +18,10 @@ from loyalty.points.v1 import points_pb2_grpc
 
 from services.common.database_health import DatabaseMonitor
 from services.common.db import create_pool
-from services.common.grpc_server import LIVENESS, GrpcServer
+from services.common.grpc_server import GrpcServer
 from services.common.health_cli import check_health
 from services.common.metrics import OUTBOX_GAUGES, POINTS_GAUGES, MetricsEndpoint
+from services.common.server_health import LIVENESS
 from services.common.settings import KafkaSettings, service_settings
 from services.points.main import build
 from tests.integration.support import PoolFactory, eventually

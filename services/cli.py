@@ -19,6 +19,7 @@ from services.common.health_cli import add_health_command
 from services.common.migrations import migrate
 from services.common.runtime import Builder, run_service
 from services.common.settings import SERVICE_NAMES, SettingsError, kafka_settings, service_settings
+from services.common.tls import check_server_files
 from services.common.topics_cli import add_topics_command
 from services.ledger_cli import add_ledger_commands
 from services.notifications_cli import add_notifications_commands
@@ -35,6 +36,7 @@ def _builder(service: str) -> Builder:
 
 def _serve(args: argparse.Namespace) -> int:
     settings = service_settings(args.service, os.environ)
+    check_server_files(settings.grpc_tls)  # before migrating: grpc would find them wrong only when binding
     # uvloop's event loop: a third more RecordPurchase calls per second than asyncio's in
     # bench/grpc_record_purchase.py, mostly from cheaper socket writes to PostgreSQL and Kafka.
     try:

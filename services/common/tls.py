@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import ssl
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -10,14 +11,53 @@ import grpc
 from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
 from services.common.auth import caller_interceptors
-from services.common.settings import GrpcTlsSettings
+from services.common.settings import GrpcTlsSettings, SettingsError
 
 
 def server_credentials(tls: GrpcTlsSettings) -> grpc.ServerCredentials:
-    """The server's certificate chain and private key, read from their files."""
+    """The server's certificate chain and private key, read from their files once `check_server_files` passed."""
     if tls.cert_file is None or tls.key_file is None:
         raise ValueError("a TLS server needs both a certificate and a key file")
+    check_server_files(tls)
     return grpc.ssl_server_credentials([(Path(tls.key_file).read_bytes(), Path(tls.cert_file).read_bytes())])
+
+
+def check_server_files(tls: GrpcTlsSettings) -> None:
+    """A SettingsError naming the setting unless the certificate chain and the private key load and match.
+
+    grpc finds them wrong only when it binds the port, and then says no more than that it could not bind: the
+    service reported another process on its port. Python's ssl reads the same PEM files and checks the pair.
+    """
+    if tls.cert_file is None or tls.key_file is None:
+        return
+    cert = f"LOYALTY_GRPC_TLS_CERT_FILE={tls.cert_file}"
+    key = f"LOYALTY_GRPC_TLS_KEY_FILE={tls.key_file}"
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_verify_locations(cafile=tls.cert_file)  # the certificates alone, to tell which file is wrong
+    except ssl.SSLError:
+        raise SettingsError(f"{cert}: holds no PEM certificate") from None
+    except OSError as error:
+        raise SettingsError(f"{cert}: cannot be read: {error.strerror or error}") from None
+    try:
+        context.load_cert_chain(tls.cert_file, tls.key_file, password=_refuse_encrypted_key)
+    except _EncryptedKey:
+        raise SettingsError(f"{key}: is encrypted; gRPC takes only an unencrypted key") from None
+    except ssl.SSLError as error:
+        if error.reason == "KEY_VALUES_MISMATCH":
+            raise SettingsError(f"{key}: is not the key of the certificate in {cert}") from None
+        raise SettingsError(f"{key}: holds no PEM private key") from None
+    except OSError as error:
+        raise SettingsError(f"{key}: cannot be read: {error.strerror or error}") from None
+
+
+class _EncryptedKey(Exception):
+    """The key file asked for a password: grpc cannot be given one."""
+
+
+def _refuse_encrypted_key() -> bytes:
+    # Without a callback, OpenSSL would prompt for the password on the terminal.
+    raise _EncryptedKey
 
 
 def grpc_channel(

@@ -15,6 +15,7 @@ from services.cli import main
 from services.common.embedded import free_port
 from services.common.migrations import migrate
 from services.tickets.policy import DEFAULT_POLICY_FILE
+from tests.certificates import self_signed
 
 POLICY = DEFAULT_POLICY_FILE.read_text(encoding="utf-8")
 
@@ -75,3 +76,38 @@ async def test_serve_tickets_with_a_wrong_policy_file_says_so_in_a_line_naming_i
     command = [sys.executable, "-m", "services.cli", "serve", "tickets"]
     served = await asyncio.to_thread(subprocess.run, command, env=env, capture_output=True, text=True, timeout=120)
     assert (served.returncode, served.stderr) == (2, f"loyalty: LOYALTY_TICKETS_POLICY_FILE={policy_file}: {said}\n")
+
+
+@pytest.mark.parametrize("wrong", ["not-pem", "missing", "other-key"])
+async def test_serve_with_wrong_tls_files_says_so_in_a_line_naming_the_setting_before_touching_the_database(
+    tmp_path: Path, wrong: str
+) -> None:
+    # Before, grpc refused the files only when binding, and the service logged that its port was taken.
+    certificate = self_signed(tmp_path)
+    (tmp_path / "other").mkdir()
+    other = self_signed(tmp_path / "other")
+    not_pem = tmp_path / "hostname"
+    not_pem.write_text("a-host\n")
+    cert_file, key_file, said = {
+        "not-pem": (not_pem, not_pem, f"LOYALTY_GRPC_TLS_CERT_FILE={not_pem}: holds no PEM certificate"),
+        "missing": (
+            certificate.cert_file,
+            tmp_path / "missing.key",
+            f"LOYALTY_GRPC_TLS_KEY_FILE={tmp_path / 'missing.key'}: cannot be read: No such file or directory",
+        ),
+        "other-key": (
+            certificate.cert_file,
+            other.key_file,
+            f"LOYALTY_GRPC_TLS_KEY_FILE={other.key_file}: is not the key of the certificate in"
+            f" LOYALTY_GRPC_TLS_CERT_FILE={certificate.cert_file}",
+        ),
+    }[wrong]
+    env = os.environ | {
+        "LOYALTY_GRPC_TLS_CERT_FILE": str(cert_file),
+        "LOYALTY_GRPC_TLS_KEY_FILE": str(key_file),
+        "LOYALTY_POINTS_GRPC_PORT": str(free_port()),
+        "LOYALTY_DATA_DIR": str(tmp_path),  # no database there: the check must come before migrating
+    }
+    command = [sys.executable, "-m", "services.cli", "serve", "points"]
+    served = await asyncio.to_thread(subprocess.run, command, env=env, capture_output=True, text=True, timeout=60)
+    assert (served.returncode, served.stderr) == (2, f"loyalty: {said}\n")

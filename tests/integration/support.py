@@ -7,7 +7,7 @@ import contextlib
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -179,8 +179,11 @@ async def running(*workers: Callable[[], Coroutine[Any, Any, Any]]) -> AsyncIter
             raise AssertionError(f"{len(stuck)} worker(s) still running {STOP_LIMIT_S}s after being cancelled")
 
 
-def serve_points(database_url: str, port: int, kafka: KafkaSettings, data_dir: Path) -> subprocess.Popen[bytes]:
-    """`loyalty serve points` as its own process on `port`, logging to `data_dir`/points.log."""
+def serve_points(
+    database_url: str, port: int, kafka: KafkaSettings, data_dir: Path, more_env: Mapping[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """`loyalty serve points` as its own process on `port`, logging to `data_dir`/points.log; `more_env` adds to
+    or overrides its environment."""
     env = os.environ | {
         "LOYALTY_POINTS_DATABASE_URL": database_url,
         "LOYALTY_POINTS_GRPC_PORT": str(port),
@@ -190,4 +193,6 @@ def serve_points(database_url: str, port: int, kafka: KafkaSettings, data_dir: P
         "LOYALTY_DATA_DIR": str(data_dir),
         "PYTHONUNBUFFERED": "1",
     }
-    return spawn([sys.executable, "-m", "services.cli", "serve", "points"], data_dir / "points.log", env)
+    return spawn(
+        [sys.executable, "-m", "services.cli", "serve", "points"], data_dir / "points.log", env | dict(more_env or {})
+    )

@@ -36,6 +36,7 @@ _KIND = {
     "debt_repayment": pb.ENTRY_KIND_DEBT_REPAYMENT,
     "bonus": pb.ENTRY_KIND_BONUS,
     "expiry": pb.ENTRY_KIND_EXPIRY,
+    "redemption_return": pb.ENTRY_KIND_REDEMPTION_RETURN,
 }
 _HOLD_STATUS = {
     "held": pb.HOLD_STATUS_HELD,
@@ -154,6 +155,19 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         self, request: pb.ReleaseHoldRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ReleaseHoldResponse:
         return pb.ReleaseHoldResponse(hold=hold_message(await self._ledger.release(request.hold_id)))
+
+    async def ReturnCapturedHold(
+        self, request: pb.ReturnCapturedHoldRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.ReturnCapturedHoldResponse:
+        result = await self._ledger.return_captured(
+            request.hold_id, request.idempotency_key, request.reason, request.actor
+        )
+        return pb.ReturnCapturedHoldResponse(
+            hold=hold_message(HoldResult(result.hold, "captured")),
+            entry=entry_message(result.entry),
+            points_expired=result.points_expired,
+            duplicate=result.duplicate,
+        )
 
     async def AdjustPoints(
         self, request: pb.AdjustPointsRequest, context: grpc.aio.ServicerContext[Any, Any]

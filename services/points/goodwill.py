@@ -3,7 +3,8 @@
 The inbox drops a redelivered event; the ticket id guards against the same
 grant arriving in a second event (a replay or a republished outbox row). The
 credit is an adjustment entry with its spendable lot (the AdjustPoints credit
-path), keyed `goodwill:<ticket id>`, and `goodwill_credits` ties the entry to
+path: its points expire on the program's fixed term counted from the credit),
+keyed `goodwill:<ticket id>`, and `goodwill_credits` ties the entry to
 the ticket with who granted and approved it, and the claim it settles when
 the ticket claimed missing points: that purchase or partner transaction, if it
 arrives later, earns only what exceeds the goodwill (services/points/goodwill_claims.py). Arrived already
@@ -13,6 +14,7 @@ when that is none: the grant is kept with no entry and announces no PointsAdjust
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import datetime
 
@@ -31,6 +33,7 @@ from services.common.outbox import add_event
 from services.common.settings import KafkaSettings
 from services.common.text_fields import check_line
 from services.points import domain, goodwill_claims, lots_store, settlement, store
+from services.points.program_application import ProgramApplication
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +79,11 @@ def description(grant: ticket_events.GoodwillGranted) -> str:
     return f"goodwill on ticket {grant.ticket_id}: {grant.reason} (by {grant.granted_by}{approval})"
 
 
-async def credit_goodwill(connection: asyncpg.Connection, envelope: EventEnvelope, payload: Message) -> None:
+async def credit_goodwill(
+    connection: asyncpg.Connection, envelope: EventEnvelope, payload: Message, *, programs: ProgramApplication
+) -> None:
+    """Credit the grant once per ticket; its points expire on the fixed term of the program in force, as any
+    points credited now (`programs` says which)."""
     assert isinstance(payload, ticket_events.GoodwillGranted)
     validate_grant(payload)
     member = await store.get_member(connection, payload.member_id, lock=True)
@@ -89,7 +96,8 @@ async def credit_goodwill(connection: asyncpg.Connection, envelope: EventEnvelop
     claim = await _claim_settled(connection, payload)
     # The claim may have been credited after the tickets service checked it and before this event got here.
     earned = await goodwill_claims.earned_before(connection, payload.member_id, *claim)
-    entry = await _credit(connection, member, payload, earned, now)
+    expires_at = await programs.term_of_credit(connection, now)
+    entry = await _credit(connection, member, payload, earned, expires_at, now)
     # Kept even when nothing was credited: the ticket's grant is handled, and a replay of it credits nothing.
     await connection.execute(
         """INSERT INTO goodwill_credits
@@ -116,6 +124,7 @@ async def _credit(
     member: store.MemberRow,
     grant: ticket_events.GoodwillGranted,
     earned: goodwill_claims.Earned | None,
+    expires_at: datetime | None,
     now: datetime,
 ) -> store.EntryRow | None:
     """The goodwill's entry, less what the claim already earned; None when that leaves nothing to credit."""
@@ -139,7 +148,7 @@ async def _credit(
             idempotency_key=idempotency_key(grant.ticket_id),
             description=text,
             earned_at=now,
-            expires_at=None,
+            expires_at=expires_at,
         ),
     )
     await settlement.settle_spent_refunds(connection, member, entry, now, overdraft_only=True)
@@ -190,11 +199,14 @@ async def _claim_settled(
     return None, None, None
 
 
-def goodwill_consumer(pool: asyncpg.Pool, kafka: KafkaSettings) -> EventConsumer:
+def goodwill_consumer(
+    pool: asyncpg.Pool, kafka: KafkaSettings, programs: ProgramApplication | None = None
+) -> EventConsumer:
+    credit = functools.partial(credit_goodwill, programs=programs or ProgramApplication(pool))
     return EventConsumer(
         name="points.goodwill",
         topic=TICKETS_EVENTS_TOPIC,
         pool=pool,
         kafka=kafka,
-        handlers={ticket_events.GoodwillGranted.DESCRIPTOR.full_name: credit_goodwill},
+        handlers={ticket_events.GoodwillGranted.DESCRIPTOR.full_name: credit},
     )

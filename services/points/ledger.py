@@ -250,6 +250,24 @@ def validate_adjustment(points: int, idempotency_key: str, reason: str, actor: s
     violations.raise_if_any()
 
 
+def validate_return(idempotency_key: str, reason: str, actor: str) -> None:
+    """ReturnCapturedHold's key, reason and actor follow AdjustPoints' rules."""
+    violations = Violations()
+    _check_key(violations, idempotency_key)
+    _check_reason_and_actor(violations, reason, actor)
+    violations.raise_if_any()
+
+
+def adjustment_key(idempotency_key: str) -> str:
+    """The entry key of an AdjustPoints call's key (the caller's keys have a namespace of their own)."""
+    return f"adjust:{idempotency_key}"
+
+
+def described(reason: str, actor: str) -> str:
+    """The description of an entry made by hand (an adjustment, a return): its reason and who made it."""
+    return f"{reason} (by {actor})"
+
+
 def validate_closure(reason: str, actor: str) -> None:
     """CloseMember's reason and actor follow AdjustPoints' rules: each required, one line."""
     violations = Violations()

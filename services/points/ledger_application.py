@@ -1,5 +1,5 @@
-"""Spending use cases: balances, the points schedule (what expires when), holds (reserve, capture, release) and manual
-adjustments.
+"""Spending use cases: balances, the points schedule (what expires when), holds (reserve, capture, release, return a
+captured one) and manual adjustments.
 
 Every mutation locks the member row first, so concurrent operations on one
 member run one after another: no lost update, no overspend.
@@ -24,7 +24,7 @@ from services.common.events import new_envelope
 from services.common.kafka import POINTS_EVENTS_TOPIC
 from services.common.member_ids import require_member_id
 from services.common.outbox import add_event
-from services.points import domain, ledger, lots_store, schedule, settlement, store
+from services.points import domain, hold_returns, ledger, lots_store, schedule, settlement, store
 from services.points.program_application import ProgramApplication
 
 SOURCE = "loyalty.points"
@@ -45,11 +45,6 @@ class HoldResult:
 class AdjustResult:
     entry: store.EntryRow
     duplicate: bool
-
-
-def hold_status(hold: lots_store.HoldRow, now: datetime) -> str:
-    """'held', 'captured', 'released' or 'expired' (a held hold past its expiry)."""
-    return "expired" if hold.status == "held" and hold.expires_at <= now else hold.status
 
 
 class LedgerApplication:
@@ -147,7 +142,7 @@ class LedgerApplication:
             if previous is not None:
                 if (previous.member_id, previous.points) != (member_id, points):
                     raise AlreadyExists(_HOLD_KEY_TAKEN)
-                return HoldResult(previous, hold_status(previous, now), duplicate=True)
+                return HoldResult(previous, previous.status_at(now), duplicate=True)
             domain.require_open(member_id, member.status)
             await settlement.settle_freed(connection, member, now)  # a hold that ran out may have freed some
             ledger.require_available(await _balances(connection, member_id, now), points)
@@ -167,7 +162,7 @@ class LedgerApplication:
         async with unit_of_work(self._pool) as connection:
             hold, member = await _locked_hold(connection, hold_id)
             now = domain.utc_now()  # after the lock: a hold may run out while its capture waits for the member
-            status = hold_status(hold, now)
+            status = hold.status_at(now)
             if status == "captured":
                 entry = await store.get_entry(connection, hold.capture_entry_id) if hold.capture_entry_id else None
                 return HoldResult(hold, status, duplicate=True, entry=entry)
@@ -204,7 +199,7 @@ class LedgerApplication:
         async with unit_of_work(self._pool) as connection:
             hold, member = await _locked_hold(connection, hold_id)
             now = domain.utc_now()
-            status = hold_status(hold, now)
+            status = hold.status_at(now)
             if status == "captured":
                 raise FailedPrecondition("hold_id: the hold is captured, it cannot be released")
             if status != "held":
@@ -216,12 +211,12 @@ class LedgerApplication:
     async def adjust(self, member_id: str, points: int, reason: str, actor: str, idempotency_key: str) -> AdjustResult:
         require_member_id(member_id)
         ledger.validate_adjustment(points, idempotency_key, reason, actor)
-        key = f"adjust:{idempotency_key}"
+        key = ledger.adjustment_key(idempotency_key)
+        description = ledger.described(reason, actor)
         async with unit_of_work(self._pool) as connection:
             member = await _member(connection, member_id, lock=True)
             now = domain.utc_now()
-            previous = await store.find_entry_by_key(connection, key)
-            description = _adjustment_description(reason, actor)
+            previous = await _previous_adjustment(connection, key, idempotency_key)
             if previous is not None:
                 # A repeat is the same adjustment: another reason or actor (the entry keeps them in its
                 # description) is another adjustment, which answered duplicate would never be applied.
@@ -229,14 +224,8 @@ class LedgerApplication:
                     raise AlreadyExists(_ADJUSTMENT_KEY_TAKEN)
                 return AdjustResult(previous, duplicate=True)
             domain.require_open(member_id, member.status)
-            draws = []
-            if points < 0:
-                await settlement.settle_freed(connection, member, now)
-                lots, holds, overdrawn = await _books(connection, member_id, now)
-                ledger.require_available(ledger.balances(lots, holds, now, overdrawn), -points)
-                draws = ledger.draw_first_expiring(lots, -points, now, ledger.reserved_by_lot(lots, holds))
             with taken_concurrently({"ledger_entries_idempotency_key_key"}, _ADJUSTMENT_KEY_TAKEN):
-                entry = await _adjustment_entry(connection, member_id, points, key, description, draws, now)
+                entry = await self._adjustment_entry(connection, member, points, key, description, now)
             if points > 0:
                 await settlement.settle_spent_refunds(connection, member, entry, now, overdraft_only=True)
             adjusted = events.PointsAdjusted(
@@ -250,37 +239,61 @@ class LedgerApplication:
             await _emit(connection, adjusted, member_id, now)
             return AdjustResult(entry, duplicate=False)
 
-
-def _adjustment_description(reason: str, actor: str) -> str:
-    """An adjustment entry's description: its reason and who made it."""
-    return f"{reason} (by {actor})"
-
-
-async def _adjustment_entry(
-    connection: asyncpg.Connection,
-    member_id: str,
-    points: int,
-    key: str,
-    description: str,
-    draws: list[ledger.Draw],
-    now: datetime,
-) -> store.EntryRow:
-    if points > 0:
-        credit = lots_store.NewCredit(
-            member_id=member_id,
+    async def _adjustment_entry(
+        self,
+        connection: asyncpg.Connection,
+        member: store.MemberRow,
+        points: int,
+        key: str,
+        description: str,
+        now: datetime,
+    ) -> store.EntryRow:
+        """A credit's entry and lot, its points expiring on the program's fixed term as any earned now; or a debit's
+        entry drawing the points that expire first (never those holds reserve)."""
+        if points > 0:
+            credit = lots_store.NewCredit(
+                member_id=member.member_id,
+                kind="adjustment",
+                points=points,
+                idempotency_key=key,
+                description=description,
+                earned_at=now,
+                expires_at=await self._programs.term_of_credit(connection, now),
+            )
+            return await lots_store.insert_credit(connection, credit)
+        await settlement.settle_freed(connection, member, now)
+        lots, holds, overdrawn = await _books(connection, member.member_id, now)
+        ledger.require_available(ledger.balances(lots, holds, now, overdrawn), -points)
+        draws = ledger.draw_first_expiring(lots, -points, now, ledger.reserved_by_lot(lots, holds))
+        entry = await store.insert_entry(
+            connection,
+            member_id=member.member_id,
             kind="adjustment",
             points=points,
             idempotency_key=key,
             description=description,
-            earned_at=now,
-            expires_at=None,
         )
-        return await lots_store.insert_credit(connection, credit)
-    entry = await store.insert_entry(
-        connection, member_id=member_id, kind="adjustment", points=points, idempotency_key=key, description=description
-    )
-    await lots_store.apply_draws(connection, entry.entry_id, draws)
-    return entry
+        await lots_store.apply_draws(connection, entry.entry_id, draws)
+        return entry
+
+    async def return_captured(
+        self, hold_id: str, idempotency_key: str, reason: str, actor: str
+    ) -> hold_returns.ReturnResult:
+        """ReturnCapturedHold (services/points/hold_returns.py), the hold's member locked first."""
+        ledger.validate_return(idempotency_key, reason, actor)
+        async with unit_of_work(self._pool) as connection:
+            hold, member = await _locked_hold(connection, hold_id)
+            giving = hold_returns.Giving(idempotency_key, reason, actor)
+            return await hold_returns.return_hold(connection, hold, member, giving, domain.utc_now())
+
+
+async def _previous_adjustment(connection: asyncpg.Connection, key: str, idempotency_key: str) -> store.EntryRow | None:
+    """The adjustment the key made; ALREADY_EXISTS when it returned a captured hold (one namespace of keys: a
+    cancellation's give-back under a key is made once, whichever of the two calls makes it)."""
+    previous = await store.find_entry_by_key(connection, key)
+    if previous is None and await lots_store.hold_returns_of(connection, None, idempotency_key):
+        raise AlreadyExists(hold_returns.KEY_TAKEN)
+    return previous
 
 
 async def _member(connection: asyncpg.Connection, member_id: str, *, lock: bool) -> store.MemberRow:

@@ -1,4 +1,4 @@
-"""SQL for lots, the draws debits make on them, and holds."""
+"""SQL for lots, the draws debits make on them, holds, and the returns of captured holds."""
 
 from __future__ import annotations
 
@@ -28,6 +28,10 @@ class HoldRow:
     capture_entry_id: uuid.UUID | None
     # The member's highest ledger entry when the hold was taken: it reserves points of lots up to it.
     seen_seq: int
+
+    def status_at(self, now: datetime) -> str:
+        """'held', 'captured', 'released' or 'expired' (a held hold past its expiry)."""
+        return "expired" if self.status == "held" and self.expires_at <= now else self.status
 
 
 _HOLD_COLUMNS = (
@@ -279,3 +283,63 @@ async def settle_hold(
         entry_id,
     )
     return HoldRow(**record)
+
+
+@dataclass(frozen=True)
+class Returned:
+    """Points a return gave back to the lot a capture drew them from, and that lot's expiry."""
+
+    lot_id: uuid.UUID
+    points: int
+    expires_at: datetime | None
+
+
+async def give_back_draws(connection: asyncpg.Connection, entry_id: uuid.UUID) -> list[Returned]:
+    """Put the points the debit `entry_id` drew back into the lots it drew them from, each with its lot's expiry.
+
+    Its draws stay as they were (the record of the spend); the debit's points are given back once
+    (hold_returns), so a lot's drawn points are its draws less the returns of the captures among them.
+    """
+    records = await connection.fetch(
+        """UPDATE lots SET remaining = lots.remaining + d.points
+             FROM lot_draws d
+            WHERE d.entry_id = $1 AND lots.lot_id = d.lot_id
+        RETURNING lots.lot_id, d.points, lots.expires_at""",
+        entry_id,
+    )
+    return [Returned(**record) for record in records]
+
+
+@dataclass(frozen=True)
+class HoldReturn:
+    """A captured hold given back (ReturnCapturedHold), and what of it expired at once."""
+
+    hold_id: uuid.UUID
+    idempotency_key: str
+    entry_id: uuid.UUID
+    points_expired: int
+
+
+async def hold_returns_of(
+    connection: asyncpg.Connection, hold_id: uuid.UUID | None, idempotency_key: str
+) -> list[HoldReturn]:
+    """The returns of the hold (None: of no hold), or under the key: at most one of each."""
+    records = await connection.fetch(
+        """SELECT hold_id, idempotency_key, entry_id, points_expired FROM hold_returns
+            WHERE hold_id = $1 OR idempotency_key = $2""",
+        hold_id,
+        idempotency_key,
+    )
+    return [HoldReturn(**record) for record in records]
+
+
+async def insert_hold_return(connection: asyncpg.Connection, given: HoldReturn, now: datetime) -> None:
+    await connection.execute(
+        """INSERT INTO hold_returns (hold_id, idempotency_key, entry_id, points_expired, returned_at)
+           VALUES ($1, $2, $3, $4, $5)""",
+        given.hold_id,
+        given.idempotency_key,
+        given.entry_id,
+        given.points_expired,
+        now,
+    )

@@ -73,7 +73,7 @@ def build(settings: ServiceSettings, pool: asyncpg.Pool) -> ServiceParts:
         ],
         consumers=[
             purchases_consumer(pool, settings.kafka, application, refunds),
-            goodwill_consumer(pool, settings.kafka),
+            goodwill_consumer(pool, settings.kafka, programs),
             PartnerAccrualConsumer(pool, settings.kafka, accruals),
         ],
         jobs=[

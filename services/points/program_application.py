@@ -121,6 +121,12 @@ class ProgramApplication:
         (found,) = await self.in_force_at_each(connection, program_id, [at])
         return found
 
+    async def term_of_credit(self, connection: asyncpg.Connection, earned_at: datetime) -> datetime | None:
+        """When points credited by hand at `earned_at` (an adjustment, goodwill) expire: the fixed term of the
+        version in force then, as for any points earned then; None without a program or a term."""
+        version = await self.in_force_in(connection, None, earned_at)
+        return version.program.expires_at(earned_at) if version else None
+
     async def in_force_at_each(
         self,
         connection: asyncpg.Connection,

@@ -41,7 +41,7 @@ async def credit(pool: asyncpg.Pool, envelope: EventEnvelope) -> None:
     payload = ticket_events.GoodwillGranted()
     envelope.payload.Unpack(payload)
     async with pool.acquire() as connection, connection.transaction():
-        await credit_goodwill(connection, envelope, payload)
+        await credit_goodwill(connection, envelope, payload, programs=ProgramApplication(pool))
 
 
 async def goodwill(pool: asyncpg.Pool, member_id: str, points: int, **claim: str) -> str:

@@ -19,6 +19,7 @@ from loyalty.points.v1 import points_pb2_grpc
 
 from services import client
 from services.common.events import timestamp
+from services.points import store
 from services.points.application import PointsApplication
 from services.points.domain import Enrollment, Money, Purchase, utc_now
 from services.points.expiry import ExpiryJob
@@ -76,7 +77,7 @@ async def test_points_expire_by_purchase_soonest_first_pending_ones_say_when_and
     older = await bought(app, member_id, 100, now - 40 * DAY)  # 200 points, available, the first to expire
     newer = await bought(app, member_id, 50, now - 20 * DAY)  # 100 points, available
     recent = await bought(app, member_id, 30, now - DAY)  # 60 points, pending 13 more days
-    await ledger.adjust(member_id, 25, "goodwill", "agent-7", new_id("adj"))  # never expires: not listed
+    goodwill = await ledger.adjust(member_id, 25, "goodwill", "agent-7", new_id("adj"))  # 12 months from now
     hold = await ledger.hold(member_id, 80, new_id("h"), DAY, "reward")  # reserves 80 of `older`
 
     (_, older_expires), (_, newer_expires), (recent_available, recent_expires) = map(terms, (older, newer, recent))
@@ -84,7 +85,14 @@ async def test_points_expire_by_purchase_soonest_first_pending_ones_say_when_and
     assert older_expires == add_months((now - 40 * DAY).astimezone(ZoneInfo("Europe/Paris")), 12).astimezone(UTC)
     member, schedule = await ledger.points_schedule(member_id)
     assert member.member_id == member_id
-    assert schedule.expiring == (Due(older_expires, 120), Due(newer_expires, 100), Due(recent_expires, 60))
+    goodwill_earned, goodwill_expires = await earned_and_term(pool, goodwill.entry)
+    assert goodwill_expires == add_months(goodwill_earned.astimezone(ZoneInfo("Europe/Paris")), 12)
+    assert schedule.expiring == (
+        Due(older_expires, 120),
+        Due(newer_expires, 100),
+        Due(recent_expires, 60),
+        Due(goodwill_expires, 25),
+    )
     assert schedule.pending == (Due(recent_available, 60),)
     assert recent_available > now + 12 * DAY
     assert (schedule.more_expiring, schedule.more_pending, schedule.inactivity) == (False, False, None)
@@ -94,6 +102,17 @@ async def test_points_expire_by_purchase_soonest_first_pending_ones_say_when_and
     await ledger.release(str(hold.hold.hold_id))  # the held points are the member's to lose again
     _, schedule = await ledger.points_schedule(member_id)
     assert schedule.expiring[0] == Due(older_expires, 200)
+
+
+async def term_of(pool: asyncpg.Pool, entry: store.EntryRow) -> datetime:
+    """When the points of a credit's lot expire."""
+    return (await earned_and_term(pool, entry))[1]
+
+
+async def earned_and_term(pool: asyncpg.Pool, entry: store.EntryRow) -> tuple[datetime, datetime]:
+    """When the points of a credit's lot were earned, and when they expire."""
+    lot = await pool.fetchrow("SELECT earned_at, expires_at FROM lots WHERE entry_id = $1", entry.entry_id)
+    return lot["earned_at"], lot["expires_at"]
 
 
 async def active_months_ago(pool: asyncpg.Pool, member_id: str, months: int) -> datetime:
@@ -115,13 +134,14 @@ async def test_the_inactivity_date_and_points_are_those_the_expiry_job_reminds_t
     ledger = LedgerApplication(pool, programs)
     member_id = await enrolled(app)
     soon = await bought(app, member_id, 100, utc_now() - 350 * DAY)  # 200 points, term ends in about 15 days
-    await ledger.adjust(member_id, 50, "goodwill", "agent-7", new_id("adj"))  # no term: inactivity takes it
+    # Its 12-month term ends after the inactivity date: the inactivity policy takes it first.
+    goodwill = await ledger.adjust(member_id, 50, "goodwill", "agent-7", new_id("adj"))
     last_active = await active_months_ago(pool, member_id, 23)  # points go in about a month without activity
 
     _, schedule = await ledger.points_schedule(member_id)
     dormant_at = add_months(last_active.astimezone(UTC), 24)
     assert schedule.inactivity == Due(dormant_at, 50)
-    assert schedule.expiring == (Due(terms(soon)[1], 200),)
+    assert schedule.expiring == (Due(terms(soon)[1], 200), Due(await term_of(pool, goodwill.entry), 50))
 
     await ExpiryJob(pool, programs).run_once(utc_now())
     reminders = await events_of(pool, member_id, events.PointsExpiring)
@@ -134,10 +154,12 @@ async def test_the_inactivity_date_and_points_are_those_the_expiry_job_reminds_t
 
 
 async def test_an_activity_moves_the_inactivity_date(pool: asyncpg.Pool) -> None:
-    programs, app = await with_program(pool, TERM_AND_INACTIVITY)
-    ledger = LedgerApplication(pool, programs)
+    programs = ProgramApplication(pool)
+    app, ledger = PointsApplication(pool, 2, programs), LedgerApplication(pool, programs)
     member_id = await enrolled(app)
+    # Credited before any program was applied, so with no term: only the inactivity policy takes them.
     await ledger.adjust(member_id, 50, "goodwill", "agent-7", new_id("adj"))
+    await programs.apply(TERM_AND_INACTIVITY)
     await active_months_ago(pool, member_id, 23)
     _, before = await ledger.points_schedule(member_id)
     bought_at = utc_now()

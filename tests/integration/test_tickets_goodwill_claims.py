@@ -13,6 +13,7 @@ from loyalty.tickets.v1 import tickets_pb2 as pb
 
 from services.common.events import timestamp
 from services.points.goodwill import credit_goodwill
+from services.points.program_application import ProgramApplication
 from tests.integration.test_tickets_grpc import member, opening
 from tests.integration.tickets_fixtures import START, TicketsPlatform, agent, platform
 
@@ -34,7 +35,7 @@ async def credited_by_points(platform: TicketsPlatform, envelope: EventEnvelope)
     grant = events.GoodwillGranted()
     envelope.payload.Unpack(grant)
     async with platform.points_pool.acquire() as connection, connection.transaction():
-        await credit_goodwill(connection, envelope, grant)
+        await credit_goodwill(connection, envelope, grant, programs=ProgramApplication(platform.points_pool))
     return grant
 
 

@@ -30,6 +30,7 @@ class EntryKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ENTRY_KIND_EXPIRY: _ClassVar[EntryKind]
     ENTRY_KIND_PARTNER_EARN: _ClassVar[EntryKind]
     ENTRY_KIND_PARTNER_CANCEL: _ClassVar[EntryKind]
+    ENTRY_KIND_REDEMPTION_RETURN: _ClassVar[EntryKind]
 
 class HoldStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -51,6 +52,7 @@ ENTRY_KIND_BONUS: EntryKind
 ENTRY_KIND_EXPIRY: EntryKind
 ENTRY_KIND_PARTNER_EARN: EntryKind
 ENTRY_KIND_PARTNER_CANCEL: EntryKind
+ENTRY_KIND_REDEMPTION_RETURN: EntryKind
 HOLD_STATUS_UNSPECIFIED: HoldStatus
 HOLD_STATUS_HELD: HoldStatus
 HOLD_STATUS_CAPTURED: HoldStatus
@@ -308,6 +310,30 @@ class ReleaseHoldResponse(_message.Message):
     HOLD_FIELD_NUMBER: _ClassVar[int]
     hold: Hold
     def __init__(self, hold: _Optional[_Union[Hold, _Mapping]] = ...) -> None: ...
+
+class ReturnCapturedHoldRequest(_message.Message):
+    __slots__ = ("hold_id", "idempotency_key", "reason", "actor")
+    HOLD_ID_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    hold_id: str
+    idempotency_key: str
+    reason: str
+    actor: str
+    def __init__(self, hold_id: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., reason: _Optional[str] = ..., actor: _Optional[str] = ...) -> None: ...
+
+class ReturnCapturedHoldResponse(_message.Message):
+    __slots__ = ("hold", "entry", "points_expired", "duplicate")
+    HOLD_FIELD_NUMBER: _ClassVar[int]
+    ENTRY_FIELD_NUMBER: _ClassVar[int]
+    POINTS_EXPIRED_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_FIELD_NUMBER: _ClassVar[int]
+    hold: Hold
+    entry: LedgerEntry
+    points_expired: int
+    duplicate: bool
+    def __init__(self, hold: _Optional[_Union[Hold, _Mapping]] = ..., entry: _Optional[_Union[LedgerEntry, _Mapping]] = ..., points_expired: _Optional[int] = ..., duplicate: _Optional[bool] = ...) -> None: ...
 
 class AdjustPointsRequest(_message.Message):
     __slots__ = ("member_id", "points", "reason", "actor", "idempotency_key")

@@ -75,6 +75,11 @@ class PointsServiceStub:
                 request_serializer=loyalty_dot_points_dot_v1_dot_points__pb2.ReleaseHoldRequest.SerializeToString,
                 response_deserializer=loyalty_dot_points_dot_v1_dot_points__pb2.ReleaseHoldResponse.FromString,
                 _registered_method=True)
+        self.ReturnCapturedHold = channel.unary_unary(
+                '/loyalty.points.v1.PointsService/ReturnCapturedHold',
+                request_serializer=loyalty_dot_points_dot_v1_dot_points__pb2.ReturnCapturedHoldRequest.SerializeToString,
+                response_deserializer=loyalty_dot_points_dot_v1_dot_points__pb2.ReturnCapturedHoldResponse.FromString,
+                _registered_method=True)
         self.AdjustPoints = channel.unary_unary(
                 '/loyalty.points.v1.PointsService/AdjustPoints',
                 request_serializer=loyalty_dot_points_dot_v1_dot_points__pb2.AdjustPointsRequest.SerializeToString,
@@ -167,9 +172,29 @@ class PointsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReturnCapturedHold(self, request, context):
+        """Gives a captured hold's points back as they were (a cancelled
+        redemption): to the lots its capture drew them from, with the expiry they
+        had, in a REDEMPTION_RETURN entry that is not earned (lifetime_earned,
+        tiers and activity leave it out). Points whose term has ended since expire
+        at once (points_expired; a PointsExpired follows the PointsAdjusted that
+        announces the return). Once per hold: the same hold and idempotency key,
+        reason and actor again answer the first return with duplicate set; the
+        hold under another key, or the key (AdjustPoints' keys included) for
+        anything else, is ALREADY_EXISTS. NOT_FOUND for an unknown hold,
+        FAILED_PRECONDITION for a hold that is not captured or a closed member
+        (as AdjustPoints refuses one; a repeat is still answered).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def AdjustPoints(self, request, context):
         """Credits (positive) or debits (negative) points for service goodwill or a
-        correction, with who did it and why. The same idempotency key applies once.
+        correction, with who did it and why. The same idempotency key applies once
+        (a key ReturnCapturedHold used is ALREADY_EXISTS). A credit's points expire
+        on the fixed term (expiry.months_after_earning) of the program in force,
+        counted from the adjustment, as any points earned then.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -220,8 +245,8 @@ class PointsServiceServicer:
         becomes CLOSED with when, why and by whom, and MemberClosed is emitted.
         Points owed or overdrawn after refunds stay recorded as they are. The
         member keeps its history (GetMember, GetBalance, ListLedgerEntries); from
-        then on purchases, activities, holds and adjustments are
-        FAILED_PRECONDITION, while refunds of earlier purchases still apply (the
+        then on purchases, activities, holds, adjustments and returns of captured
+        holds are FAILED_PRECONDITION, while refunds of earlier purchases still apply (the
         forfeited points count as expired). FAILED_PRECONDITION while the member
         has an open hold: capture or release it, or wait for it to expire.
         Closing a closed member answers the first closure with duplicate set.
@@ -272,6 +297,11 @@ def add_PointsServiceServicer_to_server(servicer, server):
                     servicer.ReleaseHold,
                     request_deserializer=loyalty_dot_points_dot_v1_dot_points__pb2.ReleaseHoldRequest.FromString,
                     response_serializer=loyalty_dot_points_dot_v1_dot_points__pb2.ReleaseHoldResponse.SerializeToString,
+            ),
+            'ReturnCapturedHold': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReturnCapturedHold,
+                    request_deserializer=loyalty_dot_points_dot_v1_dot_points__pb2.ReturnCapturedHoldRequest.FromString,
+                    response_serializer=loyalty_dot_points_dot_v1_dot_points__pb2.ReturnCapturedHoldResponse.SerializeToString,
             ),
             'AdjustPoints': grpc.unary_unary_rpc_method_handler(
                     servicer.AdjustPoints,
@@ -516,6 +546,33 @@ class PointsService:
             '/loyalty.points.v1.PointsService/ReleaseHold',
             loyalty_dot_points_dot_v1_dot_points__pb2.ReleaseHoldRequest.SerializeToString,
             loyalty_dot_points_dot_v1_dot_points__pb2.ReleaseHoldResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReturnCapturedHold(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/loyalty.points.v1.PointsService/ReturnCapturedHold',
+            loyalty_dot_points_dot_v1_dot_points__pb2.ReturnCapturedHoldRequest.SerializeToString,
+            loyalty_dot_points_dot_v1_dot_points__pb2.ReturnCapturedHoldResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,4 +1,4 @@
-"""The points service as the rewards service uses it: holds, captures, releases and credits over gRPC.
+"""The points service as the rewards service uses it: holds, captures, releases and give-backs over gRPC.
 
 Every call carries a deadline. Answers become domain errors: NOT_FOUND stays
 NOT_FOUND; the service down, slow or failing becomes Unavailable, which the
@@ -109,16 +109,14 @@ class PointsClient:
         """Free the held points; FailedPrecondition if the hold was captured."""
         await _answer(self._stub().ReleaseHold(pb.ReleaseHoldRequest(hold_id=hold_id), timeout=CALL_TIMEOUT_S))
 
-    async def credit(self, member_id: str, points: int, key: str, reason: str) -> None:
-        """Give points back (an adjustment by the rewards service); repeating `key` credits once."""
-        request = pb.AdjustPointsRequest(
-            member_id=member_id,
-            points=points,
-            reason=reason[:MAX_POINTS_TEXT],
-            actor="rewards-service",
-            idempotency_key=key,
+    async def give_back(self, hold_id: str, key: str, reason: str) -> None:
+        """Give a captured hold's points back as they were, expiry included (ReturnCapturedHold); repeating `key`
+        gives them back once. Its keys are AdjustPoints' too: a give-back AdjustPoints made under `key` (this
+        service's cancellations before) counts as done."""
+        request = pb.ReturnCapturedHoldRequest(
+            hold_id=hold_id, idempotency_key=key, reason=reason[:MAX_POINTS_TEXT], actor="rewards-service"
         )
-        await _answer(self._stub().AdjustPoints(request, timeout=CALL_TIMEOUT_S))
+        await _answer(self._stub().ReturnCapturedHold(request, timeout=CALL_TIMEOUT_S))
 
     async def tier(self, member_id: str) -> str:
         """The member's tier as the points service has it; NotFound for a member it does not know."""

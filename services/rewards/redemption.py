@@ -300,10 +300,10 @@ class RedemptionApplication:
             raise FailedPrecondition(f"the points hold could not be captured: {error.message}") from error
 
     async def _give_back(self, row: RedemptionRow) -> None:
-        if row.points:
+        if row.hold_id is not None:  # a redemption of points has its captured hold
             reason = f"cancelled redemption {row.redemption_id}: {row.cancel_reason}"
             try:
-                await self._points.credit(row.member_id, row.points, f"cancel:{row.redemption_id}", reason)
+                await self._points.give_back(row.hold_id, f"cancel:{row.redemption_id}", reason)
             except (FailedPrecondition, NotFound):
                 # A refusal is final (the member was closed before this service read it): retried, the
                 # redemption would stay CANCELLING for ever. The cancellation is taken back, and refused.

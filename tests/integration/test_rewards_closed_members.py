@@ -166,9 +166,9 @@ class LastUnitTakenBeforeTheCredit(PointsClient):
         super().__init__(target)
         self._pool = rewards_world.rewards_pool
 
-    async def credit(self, member_id: str, points: int, key: str, reason: str) -> None:
+    async def give_back(self, hold_id: str, key: str, reason: str) -> None:
         await self._pool.execute("UPDATE rewards SET stock_issued = stock_total")
-        await super().credit(member_id, points, key, reason)
+        await super().give_back(hold_id, key, reason)
 
 
 async def test_a_refused_cancellation_whose_unit_went_to_another_redemption_is_cancelled_giving_nothing_back(

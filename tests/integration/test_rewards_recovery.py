@@ -261,9 +261,9 @@ async def test_a_call_whose_redemption_the_recovery_undid_meanwhile_gives_its_ow
 
 
 class CreditUnanswered(PointsClient):
-    """A points service that does not answer the credit giving a cancelled redemption's points back."""
+    """A points service that does not answer the call giving a cancelled redemption's points back."""
 
-    async def credit(self, member_id: str, points: int, key: str, reason: str) -> None:
+    async def give_back(self, hold_id: str, key: str, reason: str) -> None:
         raise Unavailable("points service: UNAVAILABLE")
 
 

@@ -37,6 +37,8 @@ _TRANSIENT = (
     grpc.StatusCode.INTERNAL,
     grpc.StatusCode.UNKNOWN,
     grpc.StatusCode.CANCELLED,
+    # A points replica older than this service, mid-rollout: a method it lacks is one a newer replica answers.
+    grpc.StatusCode.UNIMPLEMENTED,
 )
 _REFUSED_THIS_SERVICE = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
 _HOLD_STATUS = {

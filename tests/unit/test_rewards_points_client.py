@@ -22,6 +22,8 @@ def refusal(code: grpc.StatusCode, details: str) -> grpc.aio.AioRpcError:
         # This service's own token missing or wrong: an operator's to mend, never 'not enough points'.
         (grpc.StatusCode.UNAUTHENTICATED, Unavailable),
         (grpc.StatusCode.PERMISSION_DENIED, Unavailable),
+        # A points replica older than this service, mid-rollout (ReturnCapturedHold): a newer one will answer.
+        (grpc.StatusCode.UNIMPLEMENTED, Unavailable),
     ],
 )
 def test_refusals_are_the_members_and_credential_faults_are_the_operators(

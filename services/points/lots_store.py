@@ -127,12 +127,15 @@ async def expire_lots_now(
     sweep's lots earned before its pass (`earned_before`), or a closure's every lot (None).
 
     A lot a hold taken since `now` may count on expires just after that hold, never before, which would leave it
-    backed by nothing (ledger.reservations).
+    backed by nothing (ledger.reservations). A lot of a purchase stamped ahead of the clock (up to 24 hours) that a
+    closure forfeits is taken as earned just before `now`: a term cannot end before it began (a CHECK), and the lot
+    is spent to nothing at once.
     """
     await connection.execute(
         """UPDATE lots SET expires_at = GREATEST($1, (
                   SELECT max(h.created_at) + interval '1 microsecond' FROM holds h
-                   WHERE h.member_id = lots.member_id AND h.status = 'held'))
+                   WHERE h.member_id = lots.member_id AND h.status = 'held')),
+                  earned_at = LEAST(lots.earned_at, $1 - interval '1 microsecond')
             WHERE lots.member_id = ANY($2::text[]) AND lots.remaining > 0
               AND (lots.expires_at IS NULL OR lots.expires_at > $1)
               AND ($3::timestamptz IS NULL OR lots.earned_at < $3)""",

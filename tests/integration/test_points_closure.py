@@ -58,14 +58,11 @@ class World:
             await self.ledger.adjust(member_id, available, "welcome gift", "agent-1", new_id("k"))
         return member_id
 
-    async def buy(self, member_id: str, whole_usd: int, purchase_id: str = "") -> Purchase:
+    async def buy(
+        self, member_id: str, whole_usd: int, purchase_id: str = "", *, ago: timedelta = timedelta(minutes=1)
+    ) -> Purchase:
         purchase = Purchase(
-            purchase_id or new_id("p"),
-            member_id,
-            Money(whole_usd * 100, "USD"),
-            (),
-            utc_now() - timedelta(minutes=1),
-            "",
+            purchase_id or new_id("p"), member_id, Money(whole_usd * 100, "USD"), (), utc_now() - ago, ""
         )
         await self.app.record_purchase(purchase)
         return purchase
@@ -118,6 +115,19 @@ async def test_closing_forfeits_available_and_pending_points_and_the_books_balan
     assert [(e.points, e.ledger_entry_id) for e in expired if isinstance(e, events.PointsExpired)] == [
         (550, closed.entry_id)
     ]
+
+
+async def test_points_of_a_purchase_stamped_ahead_of_the_clock_are_forfeited_too(world: World) -> None:
+    """A purchase may be stamped up to 24 hours ahead: its lot is earned later than the closure that forfeits it."""
+    member_id = await world.member(available=250)
+    await world.buy(member_id, 30, ago=-timedelta(hours=2))  # 300 pending, earned two hours from now
+
+    closed = await world.closures.close(member_id, "member request", "agent-7")
+
+    assert (closed.points_forfeited, closed.member.status) == (550, "closed")
+    after = await books(world.pool, world.ledger, member_id)
+    assert (after.available, after.pending, after.entries_sum, after.lots_remaining) == (0, 0, 0, 0)
+    assert_balanced(after)
 
 
 async def test_a_member_with_nothing_left_closes_with_no_entry(world: World) -> None:

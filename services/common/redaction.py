@@ -3,7 +3,8 @@
 Redaction applies to the whole record as it is about to be written (message,
 extra fields, exception text): passwords in connection URLs and DSNs, the
 literal secrets the service was configured with, e-mail addresses (only the
-first letter of the local part and the domain stay), and any field named like
+first letter of the local part and the domain stay; a URL's user name, right
+after `://`, is not one), and any field named like
 personal data or a secret. Text longer than MAX_TEXT is cut once redacted.
 """
 
@@ -51,6 +52,9 @@ _PASSWORD_PARAMETER = re.compile(r"(?P<key>password\s*=\s*)(?P<value>'[^']*'|[^\
 _EMAIL = re.compile(
     r"(?P<first>[A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{0,63}@(?P<domain>[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){1,8})"
 )
+# What precedes a URL's user name (`postgresql://postgres@db.internal/points`): it is no e-mail address, and only
+# a password next to it is a secret.
+_URL_AUTHORITY_START = "://"
 # Longer text (a huge field of a refused request or event, quoted in its reason) is cut after redaction.
 MAX_TEXT = 2_000
 
@@ -65,7 +69,7 @@ class Redactor:
             value = value.replace(secret, REDACTED)
         value = _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}:{REDACTED}@", value)
         value = _PASSWORD_PARAMETER.sub(lambda m: f"{m['key']}{REDACTED}", value)
-        value = _EMAIL.sub(lambda m: f"{m['first']}***@{m['domain']}", value)
+        value = _EMAIL.sub(_masked_email, value)
         if len(value) > MAX_TEXT:
             return f"{value[:MAX_TEXT]}... ({len(value) - MAX_TEXT} more characters)"
         return value
@@ -81,6 +85,13 @@ class Redactor:
 
     def fields(self, fields: Mapping[str, object]) -> dict[str, object]:
         return {key: REDACTED if key.lower() in SENSITIVE_FIELDS else self.value(item) for key, item in fields.items()}
+
+
+def _masked_email(match: re.Match[str]) -> str:
+    before = match.start() - len(_URL_AUTHORITY_START)
+    if before >= 0 and match.string.startswith(_URL_AUTHORITY_START, before):
+        return match[0]
+    return f"{match['first']}***@{match['domain']}"
 
 
 def url_password(url: str) -> str | None:

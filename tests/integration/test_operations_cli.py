@@ -81,8 +81,12 @@ async def test_doctor_reports_each_database_and_the_broker(
     dead = f"127.0.0.1:{free_port()}"
     monkeypatch.setenv("LOYALTY_KAFKA_BOOTSTRAP", dead)
     monkeypatch.setenv("LOYALTY_TICKETS_DATABASE_URL", points_url)
+    # Without a password: its user name shows, not masked as if it were an e-mail address.
+    no_password = points_url.rsplit("/", 1)[0] + "/no_such_database"
+    monkeypatch.setenv("LOYALTY_REWARDS_DATABASE_URL", no_password)
     assert await run_doctor() == 1
     lines = _lines(capsys)
+    assert any(line.startswith(f"PROBLEM rewards database: cannot connect to {no_password}: ") for line in lines)
     assert any(line.startswith(f"PROBLEM broker {dead}: unreachable") for line in lines)
     # The points database has the common migrations, not those of tickets.
     assert any(line.startswith("ok      tickets database:") and "migration(s) pending" in line for line in lines)

@@ -71,6 +71,15 @@ def test_member_personal_data_is_masked_or_dropped(log_lines: Lines) -> None:
     assert enrolled["logger"] == "tests.redaction" and enrolled["service"] == "points"
 
 
+def test_a_urls_user_name_is_no_email_address_and_stays() -> None:
+    redact = Redactor()
+    for url in ("postgresql://postgres@127.0.0.1:5432/points", "postgresql://loyalty@db.internal:5432/points"):
+        assert redact.text(f"cannot connect to {url}: refused") == f"cannot connect to {url}: refused"
+    assert redact.text("postgresql://loyalty@db.internal/p, by jane.doe@example.com") == (
+        "postgresql://loyalty@db.internal/p, by j***@example.com"
+    )
+
+
 def test_trace_ids_stay_in_the_lines(log_lines: Lines) -> None:
     with TracerProvider().get_tracer("tests").start_as_current_span("work") as span:
         logging.getLogger("tests.redaction").info("inside a span")

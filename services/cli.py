@@ -13,6 +13,7 @@ import uvloop
 from aiokafka.errors import KafkaError, UnknownError
 
 from services.client import ArgumentRefused, add_client_commands
+from services.common.db import DatabaseUnusable
 from services.common.doctor import add_doctor_command
 from services.common.grpc_server import PortUnavailable
 from services.common.health_cli import add_health_command
@@ -41,8 +42,8 @@ def _serve(args: argparse.Namespace) -> int:
     # bench/grpc_record_purchase.py, mostly from cheaper socket writes to PostgreSQL and Kafka.
     try:
         uvloop.run(run_service(settings, _builder(args.service)))
-    except PortUnavailable:
-        return 1  # the service logged why; a traceback would say nothing more
+    except (PortUnavailable, DatabaseUnusable):
+        return 1  # the service logged why, in its JSON lines; a traceback would say nothing more
     return 0
 
 
@@ -107,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     except (SettingsError, ArgumentRefused) as error:
         print(f"loyalty: {error}", file=sys.stderr)
         return 2
+    except DatabaseUnusable as error:
+        print(f"loyalty: {error}", file=sys.stderr)
+        return 1
     except grpc.aio.AioRpcError as error:
         print(f"loyalty: {error.code().name}: {error.details()}", file=sys.stderr)
         return 1

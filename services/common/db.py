@@ -9,6 +9,7 @@ from contextvars import ContextVar
 import asyncpg
 
 from services.common.errors import AlreadyExists
+from services.common.redaction import redacted_url
 
 # The database cannot take the work now, whatever the work: trying again later succeeds, and it is never the
 # caller's (or the message's) fault. By SQLSTATE class, as PostgreSQL and asyncpg group them:
@@ -34,6 +35,58 @@ DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.InsufficientResourcesError,
     asyncpg.exceptions.OperatorInterventionError,
 )
+
+# Connecting fails alike however often it is tried: asyncpg cannot use the URL (ValueError: its
+# ClientConfigurationError, or a port that is no number; OverflowError: a port beyond 65535), the database does not
+# exist, or the server refuses the role or its password. Told apart from DATABASE_UNAVAILABLE only around a connect:
+# a ValueError elsewhere is no fault of the database's.
+CONNECTION_REFUSED: tuple[type[BaseException], ...] = (
+    ValueError,
+    OverflowError,
+    asyncpg.exceptions.InvalidCatalogNameError,
+    asyncpg.exceptions.InvalidAuthorizationSpecificationError,
+)
+
+
+class DatabaseUnusable(Exception):
+    """The database a service's setting names cannot be used, said in one line naming the setting and the cause
+    (its URL shown with the password redacted): a command prints it, a service logs it and exits."""
+
+    def __init__(self, setting: str, url: str, cause: str) -> None:
+        self.setting, self.url, self.cause = setting, redacted_url(url), cause
+        super().__init__(f"{setting} ({self.url}): {cause}")
+
+
+class DatabaseRefused(DatabaseUnusable):
+    """No retry helps (CONNECTION_REFUSED)."""
+
+
+class DatabaseUnavailable(DatabaseUnusable):
+    """The database does not answer or takes no work now (DATABASE_UNAVAILABLE): a later attempt may succeed."""
+
+
+def described(error: BaseException) -> str:
+    """An error in a line: its kind (ConnectionRefusedError says more than `[Errno 111]`) and its text."""
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+
+
+async def connect(database_url: str, setting: str) -> asyncpg.Connection:
+    """asyncpg.connect; DatabaseRefused naming `setting` when no retry would connect (DATABASE_UNAVAILABLE is
+    raised as it comes)."""
+    try:
+        return await asyncpg.connect(database_url)
+    except CONNECTION_REFUSED as error:  # first: asyncpg's ClientConfigurationError is an InterfaceError too
+        raise DatabaseRefused(setting, database_url, described(error)) from error
+
+
+@contextmanager
+def unavailable_as_unusable(database_url: str, setting: str) -> Iterator[None]:
+    """DATABASE_UNAVAILABLE raised inside becomes DatabaseUnavailable naming `setting`."""
+    try:
+        yield
+    except DATABASE_UNAVAILABLE as error:
+        raise DatabaseUnavailable(setting, database_url, described(error)) from error
+
 
 # The transaction lost to a concurrent one (deadlock, serialization failure) and was rolled back
 # as a whole: running it again succeeds. Consumers retry their batch; a gRPC caller gets ABORTED.

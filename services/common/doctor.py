@@ -17,6 +17,7 @@ import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
+from services.common.db import CONNECTION_REFUSED, DATABASE_UNAVAILABLE
 from services.common.migrations import service_migrations
 from services.common.redaction import Redactor
 from services.common.settings import SERVICE_NAMES, KafkaSettings, ServiceSettings, kafka_settings, service_settings
@@ -41,7 +42,7 @@ async def check_database(settings: ServiceSettings) -> Finding:
     what = f"{settings.name} database"
     try:
         connection = await asyncpg.connect(settings.database_url, timeout=_TIMEOUT_S)
-    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+    except (*CONNECTION_REFUSED, *DATABASE_UNAVAILABLE, asyncpg.PostgresError) as error:
         # The output is redacted: the URL's password never shows.
         return Finding(what, f"cannot connect to {settings.database_url}: {error!r}")
     try:

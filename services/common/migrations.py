@@ -40,6 +40,9 @@ from pathlib import Path
 import asyncpg
 import sqlparse
 
+from services.common.db import connect, unavailable_as_unusable
+from services.common.settings import database_setting
+
 log = logging.getLogger(__name__)
 
 COMMON_MIGRATIONS = Path(__file__).parent / "migrations"
@@ -225,8 +228,15 @@ async def apply(connection: asyncpg.Connection, migrations: list[Migration]) -> 
 
 
 async def migrate(database_url: str, service: str) -> list[str]:
-    connection = await asyncpg.connect(database_url)
-    try:
-        return await apply(connection, service_migrations(service))
-    finally:
-        await connection.close()
+    """Apply the service's pending migrations; names what it applied.
+
+    A database that cannot be used is a DatabaseUnusable naming the service's setting: DatabaseRefused when
+    retrying cannot help, DatabaseUnavailable when it does not answer or takes no work now (a failover).
+    """
+    setting = database_setting(service)
+    with unavailable_as_unusable(database_url, setting):
+        connection = await connect(database_url, setting)
+        try:
+            return await apply(connection, service_migrations(service))
+        finally:
+            await connection.close()

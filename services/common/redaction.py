@@ -94,6 +94,15 @@ def _masked_email(match: re.Match[str]) -> str:
     return f"{match['first']}***@{match['domain']}"
 
 
+def redacted_url(url: str) -> str:
+    """`url` as it may be shown: its password, in the authority or the query string, redacted."""
+    try:
+        password = url_password(url)
+    except ValueError:  # not a URL urlsplit reads (an unbalanced [): the patterns still find a password in it
+        password = None
+    return Redactor([password] if password else []).text(url)
+
+
 def url_password(url: str) -> str | None:
     """The password a database URL carries, in its authority or its query string."""
     parts = urlsplit(url)

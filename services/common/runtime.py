@@ -18,7 +18,7 @@ from opentelemetry import trace
 from services.common.auth import authorizer_from
 from services.common.consumer import BatchConsumer
 from services.common.database_health import DatabaseMonitor
-from services.common.db import DATABASE_UNAVAILABLE, create_pool
+from services.common.db import DatabaseUnavailable, DatabaseUnusable, create_pool
 from services.common.grpc_server import GrpcServer, PortUnavailable, Registration
 from services.common.inbox import InboxPruning
 from services.common.kafka import ensure_topics_if_reachable
@@ -105,15 +105,31 @@ Builder = Callable[[ServiceSettings, asyncpg.Pool], ServiceParts]
 
 
 async def migrate_with_retry(settings: ServiceSettings, attempts: int = 30) -> None:
+    """Migrate, trying again each second while the database is unavailable (starting up, or read-only for a
+    failover under way); DatabaseUnusable once retrying cannot help or `attempts` have failed."""
     for attempt in range(1, attempts + 1):
         try:
             await migrate(settings.database_url, settings.name)
             return
-        except DATABASE_UNAVAILABLE as error:  # starting up, or read-only for a failover under way, too
+        except DatabaseUnavailable as error:
             if attempt == attempts:
-                raise
-            log.warning("database not reachable yet", extra={"attempt": attempt, "error": repr(error)})
+                cause = f"still unavailable after {attempts} attempts: {error.cause}"
+                raise DatabaseUnavailable(error.setting, settings.database_url, cause) from error
+            log.warning("database not reachable yet", extra={"attempt": attempt, "error": error.cause})
             await asyncio.sleep(1)
+
+
+async def _migrated(settings: ServiceSettings) -> None:
+    """migrate_with_retry, a database it cannot use logged as why the service does not start."""
+    try:
+        await migrate_with_retry(settings)
+    except DatabaseUnusable as error:
+        # One line naming the setting and the cause; the command exits 1 on it, with no traceback to add.
+        log.error(
+            "service not started: cannot use its database",
+            extra={"setting": error.setting, "database": error.url, "error": error.cause},
+        )
+        raise
 
 
 async def run_service(settings: ServiceSettings, build: Builder) -> None:
@@ -121,7 +137,7 @@ async def run_service(settings: ServiceSettings, build: Builder) -> None:
         settings.name, settings.log_level, settings.secrets(), kafka_client_level=settings.kafka_client_log_level
     )
     configure_tracing(settings.name)
-    await migrate_with_retry(settings)
+    await _migrated(settings)
     pool = await create_pool(settings.database_url)
     parts = build(settings, pool)
     try:

@@ -8,11 +8,12 @@ lists each one.
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from aiokafka.helpers import create_ssl_context
 
@@ -22,6 +23,14 @@ SERVICE_NAMES = ("points", "rewards", "tickets", "insights", "notifications")
 DEFAULT_GRPC_PORTS = {"points": 50051, "rewards": 50052, "tickets": 50053, "insights": 50054, "notifications": 50055}
 DEFAULT_METRICS_PORTS = {"points": 9464, "rewards": 9465, "tickets": 9466, "insights": 9467, "notifications": 9468}
 EMBEDDED_KAFKA_PORT = 19092
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+# The mechanisms that sign in with a user name and password, which is all the platform passes (aiokafka's GSSAPI
+# and OAUTHBEARER need a Kerberos service name or a token provider).
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+# What logging's setLevel takes by name (WARN and FATAL too: they worked before levels were checked).
+LOG_LEVELS = tuple(logging.getLevelNamesMapping())
+# asyncpg's schemes: anything else it refuses only when it connects, where it looked like an outage to retry.
+DATABASE_URL_SCHEMES = ("postgresql", "postgres")
 
 
 class SettingsError(ValueError):
@@ -71,6 +80,45 @@ def _integer(env: Mapping[str, str], name: str, default: int, minimum: int = 0) 
     if value < minimum:
         raise SettingsError(f"{name} must be at least {minimum}, got {value}")
     return value
+
+
+def _one_of(name: str, value: str, choices: Collection[str]) -> str:
+    if value not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def _log_level(env: Mapping[str, str], name: str, default: str) -> str:
+    """Checked here: logging refuses an unknown level only once the service has started logging."""
+    return _one_of(name, (env.get(name) or default).upper(), LOG_LEVELS)
+
+
+def _readable_file(name: str, path: str) -> str:
+    """`path`, once it opens for reading; else SettingsError naming the setting `name` and why."""
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as error:
+        raise SettingsError(f"{name}={path}: cannot be read: {error.strerror or error}") from None
+    return path
+
+
+def database_setting(service: str) -> str:
+    """The variable holding a service's database URL, which messages about the database name."""
+    return f"LOYALTY_{service.upper()}_DATABASE_URL"
+
+
+def _database_url(env: Mapping[str, str], service: str, default: str) -> str:
+    name = database_setting(service)
+    url = env.get(name) or default
+    try:
+        scheme = urlsplit(url).scheme
+    except ValueError:  # an unbalanced [ of an IPv6 host
+        scheme = ""
+    if scheme not in DATABASE_URL_SCHEMES:
+        # Not quoted back: the value may hold a password.
+        raise SettingsError(f"{name} must be a postgresql:// URL, as postgresql://user:password@host:5432/database")
+    return url
 
 
 DEFAULT_SESSION_TIMEOUT_MS = 10_000  # aiokafka's and Kafka's default
@@ -166,8 +214,36 @@ class ServiceSettings:
         return [s for s in (url_password(self.database_url), self.kafka.sasl_password) if s]
 
 
+def _sasl_mechanism(env: Mapping[str, str], protocol: str) -> str | None:
+    """The SASL mechanism, required with its user name and password by the SASL protocols (aiokafka asks only
+    once a client starts, which in a service is a background task long after startup)."""
+    name = "LOYALTY_KAFKA_SASL_MECHANISM"
+    mechanism = env.get(name) or None
+    if mechanism is not None:
+        _one_of(name, mechanism, SASL_MECHANISMS)
+    if not protocol.startswith("SASL_"):
+        return mechanism
+    if mechanism is None:
+        raise SettingsError(f"LOYALTY_KAFKA_SECURITY_PROTOCOL={protocol} needs {name} ({', '.join(SASL_MECHANISMS)})")
+    missing = [n for n in ("LOYALTY_KAFKA_SASL_USERNAME", "LOYALTY_KAFKA_SASL_PASSWORD") if not env.get(n)]
+    if missing:
+        raise SettingsError(f"{name}={mechanism} needs {' and '.join(missing)}")
+    return mechanism
+
+
+def _ssl_file(env: Mapping[str, str], name: str, protocol: str) -> str | None:
+    """A file of the Kafka clients' TLS, checked readable when the protocol uses TLS (else it is never read)."""
+    path = env.get(name) or None
+    if path is not None and protocol in {"SSL", "SASL_SSL"}:
+        return _readable_file(name, path)
+    return path
+
+
 def kafka_settings(env: Mapping[str, str] = os.environ) -> KafkaSettings:
     bootstrap = env.get("LOYALTY_KAFKA_BOOTSTRAP")
+    protocol = _one_of(
+        "LOYALTY_KAFKA_SECURITY_PROTOCOL", env.get("LOYALTY_KAFKA_SECURITY_PROTOCOL") or "PLAINTEXT", SECURITY_PROTOCOLS
+    )
     return KafkaSettings(
         bootstrap=bootstrap or f"127.0.0.1:{EMBEDDED_KAFKA_PORT}",
         # On for a real cluster; the embedded broker (the default address) rejects it.
@@ -177,13 +253,13 @@ def kafka_settings(env: Mapping[str, str] = os.environ) -> KafkaSettings:
         # counts the broker flipped topics between them, and partitions 4 and 5 went (docs/faults.md).
         partitions=_integer(env, "LOYALTY_KAFKA_PARTITIONS", 4, minimum=1),
         replication_factor=_integer(env, "LOYALTY_KAFKA_REPLICATION_FACTOR", 1, minimum=1),
-        security_protocol=env.get("LOYALTY_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT"),
-        sasl_mechanism=env.get("LOYALTY_KAFKA_SASL_MECHANISM") or None,
+        security_protocol=protocol,
+        sasl_mechanism=_sasl_mechanism(env, protocol),
         sasl_username=env.get("LOYALTY_KAFKA_SASL_USERNAME") or None,
         sasl_password=env.get("LOYALTY_KAFKA_SASL_PASSWORD") or None,
-        ssl_ca_file=env.get("LOYALTY_KAFKA_SSL_CA_FILE") or None,
-        ssl_cert_file=env.get("LOYALTY_KAFKA_SSL_CERT_FILE") or None,
-        ssl_key_file=env.get("LOYALTY_KAFKA_SSL_KEY_FILE") or None,
+        ssl_ca_file=_ssl_file(env, "LOYALTY_KAFKA_SSL_CA_FILE", protocol),
+        ssl_cert_file=_ssl_file(env, "LOYALTY_KAFKA_SSL_CERT_FILE", protocol),
+        ssl_key_file=_ssl_file(env, "LOYALTY_KAFKA_SSL_KEY_FILE", protocol),
         session_timeout_ms=_integer(
             env, "LOYALTY_KAFKA_SESSION_TIMEOUT_MS", DEFAULT_SESSION_TIMEOUT_MS, minimum=MIN_SESSION_TIMEOUT_MS
         ),
@@ -208,13 +284,13 @@ def service_settings(name: str, env: Mapping[str, str] = os.environ) -> ServiceS
     data_dir = default_data_dir(env)
     return ServiceSettings(
         name=name,
-        database_url=env.get(prefix + "DATABASE_URL", embedded_database_url(data_dir, f"loyalty_{name}")),
+        database_url=_database_url(env, name, embedded_database_url(data_dir, f"loyalty_{name}")),
         grpc_host=env.get("LOYALTY_GRPC_HOST", "127.0.0.1"),
         grpc_port=_integer(env, prefix + "GRPC_PORT", DEFAULT_GRPC_PORTS[name], minimum=1),
         kafka=kafka_settings(env),
         data_dir=data_dir,
-        log_level=env.get("LOYALTY_LOG_LEVEL", "INFO").upper(),
-        kafka_client_log_level=env.get("LOYALTY_KAFKA_CLIENT_LOG_LEVEL", "CRITICAL").upper(),
+        log_level=_log_level(env, "LOYALTY_LOG_LEVEL", "INFO"),
+        kafka_client_log_level=_log_level(env, "LOYALTY_KAFKA_CLIENT_LOG_LEVEL", "CRITICAL"),
         outbox_poll_ms=_integer(env, "LOYALTY_OUTBOX_POLL_MS", 200, minimum=10),
         inbox_retention_days=_integer(env, "LOYALTY_INBOX_RETENTION_DAYS", 30, minimum=1),
         base_earn_rate=_integer(env, "LOYALTY_BASE_EARN_RATE", 2, minimum=0),

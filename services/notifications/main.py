@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import asyncpg
 from loyalty.notifications.v1 import notifications_pb2, notifications_pb2_grpc
 
 from services.common.grpc_server import Registration
 from services.common.runtime import PeriodicJob, ServiceParts
-from services.common.settings import ServiceSettings
+from services.common.settings import ServiceSettings, SettingsError
 from services.notifications.api import NotificationPreferencesServicer
 from services.notifications.application import Notifier
 from services.notifications.consumers import Clock, NotificationHandlers, notification_consumers
 from services.notifications.preferences import PreferencesApplication
 from services.notifications.scheduler import SchedulerJob
-from services.notifications.settings import NotificationsSettings, notifications_settings
-from services.notifications.templates import load_templates
+from services.notifications.settings import TEMPLATES_DIR_SETTING, NotificationsSettings, notifications_settings
+from services.notifications.templates import TemplateCatalog, TemplateError, load_templates
 
 
 def utc_now() -> datetime:
@@ -32,7 +33,7 @@ def assemble(
 ) -> ServiceParts:
     """The service's parts; tests pass their own settings and clock. Templates are checked here: a wrong one
     stops the service at start."""
-    notifier = Notifier(load_templates(own.templates_dir), own.defaults)
+    notifier = Notifier(_templates(own.templates_dir), own.defaults)
     preferences = PreferencesApplication(pool, notifier, now)
     return ServiceParts(
         registrations=[
@@ -48,3 +49,11 @@ def assemble(
             PeriodicJob("notifications-scheduler", own.scheduler_interval_s, SchedulerJob(pool, notifier, now).run_once)
         ],
     )
+
+
+def _templates(folder: Path) -> TemplateCatalog:
+    """The templates; a wrong one is a SettingsError, which `loyalty serve` reports in one line and exits 2."""
+    try:
+        return load_templates(folder)
+    except TemplateError as error:
+        raise SettingsError(f"{TEMPLATES_DIR_SETTING}: {error}") from None

@@ -13,6 +13,8 @@ from services.common.settings import SettingsError, _integer
 from services.notifications.domain import Defaults, QuietHours, is_time_zone, quiet_hours_from
 from services.notifications.templates import DEFAULT_FOLDER
 
+TEMPLATES_DIR_SETTING = "LOYALTY_NOTIFICATIONS_TEMPLATES_DIR"
+
 
 @dataclass(frozen=True)
 class NotificationsSettings:
@@ -31,7 +33,7 @@ def notifications_settings(env: Mapping[str, str] = os.environ) -> Notifications
     if not is_time_zone(time_zone):
         raise SettingsError(f"LOYALTY_NOTIFICATIONS_TIME_ZONE must be an IANA time zone, got {time_zone!r}")
     return NotificationsSettings(
-        templates_dir=Path(env.get("LOYALTY_NOTIFICATIONS_TEMPLATES_DIR") or DEFAULT_FOLDER),
+        templates_dir=Path(env.get(TEMPLATES_DIR_SETTING) or DEFAULT_FOLDER),
         summary_period=timedelta(seconds=_integer(env, "LOYALTY_NOTIFICATIONS_SUMMARY_PERIOD_S", 86400, minimum=60)),
         scheduler_interval_s=_integer(env, "LOYALTY_NOTIFICATIONS_SCHEDULER_INTERVAL_S", 60, minimum=1),
         defaults=Defaults(time_zone, _quiet_hours(env.get("LOYALTY_NOTIFICATIONS_QUIET_HOURS", "21:00-08:00"))),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from services.common.settings import SettingsError, grpc_tls_settings, kafka_settings, service_settings
@@ -29,3 +31,27 @@ def test_metrics_ports_differ_per_service_and_zero_disables() -> None:
 
 def test_plaintext_kafka_gets_no_ssl_context() -> None:
     assert "ssl_context" not in kafka_settings({}).client_options()
+
+
+@pytest.mark.parametrize(
+    "variable", ["LOYALTY_KAFKA_SSL_CA_FILE", "LOYALTY_KAFKA_SSL_CERT_FILE", "LOYALTY_KAFKA_SSL_KEY_FILE"]
+)
+@pytest.mark.parametrize("protocol", ["SSL", "SASL_SSL"])
+def test_a_kafka_tls_file_that_cannot_be_read_is_refused_naming_it(
+    variable: str, protocol: str, tmp_path: Path
+) -> None:
+    env = {
+        "LOYALTY_KAFKA_SECURITY_PROTOCOL": protocol,
+        "LOYALTY_KAFKA_SASL_MECHANISM": "PLAIN",
+        "LOYALTY_KAFKA_SASL_USERNAME": "points",
+        "LOYALTY_KAFKA_SASL_PASSWORD": "secret",
+    }
+    missing = tmp_path / "missing.pem"
+    with pytest.raises(SettingsError, match=f"^{variable}={missing}: cannot be read: No such file or directory$"):
+        kafka_settings(env | {variable: str(missing)})
+    with pytest.raises(SettingsError, match=f"^{variable}={tmp_path}: cannot be read: Is a directory$"):
+        kafka_settings(env | {variable: str(tmp_path)})
+
+
+def test_kafka_tls_files_are_not_read_when_the_protocol_uses_no_tls() -> None:
+    assert kafka_settings({"LOYALTY_KAFKA_SSL_CA_FILE": "/nonexistent"}).ssl_ca_file == "/nonexistent"

@@ -120,6 +120,10 @@ def test_a_session_too_short_to_heartbeat_in_is_refused_naming_the_setting() -> 
         ("LOYALTY_POINTS_GRPC_PORT", "0"),
         ("LOYALTY_OUTBOX_POLL_MS", "5"),
         ("LOYALTY_BASE_EARN_RATE", "-1"),
+        ("LOYALTY_LOG_LEVEL", "BOGUS"),
+        ("LOYALTY_KAFKA_CLIENT_LOG_LEVEL", "LOUD"),
+        ("LOYALTY_KAFKA_SECURITY_PROTOCOL", "bogus"),
+        ("LOYALTY_KAFKA_SASL_MECHANISM", "FOO"),
     ],
 )
 def test_bad_values_raise_naming_the_variable(variable: str, raw: str) -> None:
@@ -127,6 +131,42 @@ def test_bad_values_raise_naming_the_variable(variable: str, raw: str) -> None:
         service_settings("points", {**HOME_ENV, variable: raw})
     assert variable in str(caught.value)
     assert repr(raw) in str(caught.value) or raw in str(caught.value)
+
+
+def test_log_levels_are_read_in_any_case_and_empty_is_the_default() -> None:
+    settings = service_settings(
+        "points", {**HOME_ENV, "LOYALTY_LOG_LEVEL": "debug", "LOYALTY_KAFKA_CLIENT_LOG_LEVEL": ""}
+    )
+    assert (settings.log_level, settings.kafka_client_log_level) == ("DEBUG", "CRITICAL")
+
+
+@pytest.mark.parametrize(
+    ("env", "said"),
+    [
+        ({"LOYALTY_KAFKA_SASL_MECHANISM": "FOO"}, "LOYALTY_KAFKA_SASL_MECHANISM must be one of PLAIN, SCRAM-SHA-256"),
+        ({}, "LOYALTY_KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT needs LOYALTY_KAFKA_SASL_MECHANISM"),
+        (
+            {"LOYALTY_KAFKA_SASL_MECHANISM": "PLAIN", "LOYALTY_KAFKA_SASL_USERNAME": "points"},
+            "LOYALTY_KAFKA_SASL_MECHANISM=PLAIN needs LOYALTY_KAFKA_SASL_PASSWORD",
+        ),
+    ],
+    ids=["unknown-mechanism", "no-mechanism", "no-password"],
+)
+def test_sasl_is_refused_without_a_mechanism_and_credentials_the_client_can_use(env: dict[str, str], said: str) -> None:
+    with pytest.raises(SettingsError, match=said):
+        kafka_settings({"LOYALTY_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT", **env})
+
+
+@pytest.mark.parametrize("url", ["notaurl", "http://u:pw-s3cret@h/d", "postgresql://[::1/d", "/var/run/postgresql"])
+def test_a_database_url_that_is_not_a_postgresql_url_is_refused_without_quoting_it(url: str) -> None:
+    with pytest.raises(SettingsError, match="LOYALTY_POINTS_DATABASE_URL must be a postgresql:// URL") as caught:
+        service_settings("points", {**HOME_ENV, "LOYALTY_POINTS_DATABASE_URL": url})
+    assert "s3cret" not in str(caught.value)
+
+
+def test_both_schemes_asyncpg_takes_are_database_urls() -> None:
+    for url in ("postgres://u@h/d", "postgresql://u@h1:5432,h2/d"):
+        assert service_settings("points", {**HOME_ENV, "LOYALTY_POINTS_DATABASE_URL": url}).database_url == url
 
 
 def test_unknown_service_is_refused() -> None:

@@ -83,6 +83,11 @@ def _failed(span: trace.Span, error: BaseException) -> None:
 
 
 class Endpoint(Protocol):
+    """A server besides gRPC (the insights dashboard): `name` and `port` say which in the logs."""
+
+    name: str
+    port: int
+
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
@@ -167,8 +172,7 @@ async def run_service(settings: ServiceSettings, build: Builder) -> None:
         ),
     ]
     await server.start()
-    for endpoint in parts.endpoints:
-        await endpoint.start()
+    endpoints = await _start_endpoints(parts.endpoints)
     metrics = _start_metrics(settings, pool, parts, database)
     log.info("service started", extra={"grpc": settings.grpc_address, "kafka": settings.kafka.bootstrap})
     # What startup made (modules, protobuf descriptors, the pool) lives as long as the process: leaving it
@@ -178,7 +182,7 @@ async def run_service(settings: ServiceSettings, build: Builder) -> None:
         await _until_stopped(workers)
     finally:
         log.info("service stopping")
-        for endpoint in parts.endpoints:
+        for endpoint in endpoints:
             await endpoint.stop()
         await server.stop()
         if metrics is not None:
@@ -188,6 +192,22 @@ async def run_service(settings: ServiceSettings, build: Builder) -> None:
         await asyncio.gather(*workers, return_exceptions=True)
         await pool.close()
         log.info("service stopped")
+
+
+async def _start_endpoints(endpoints: Sequence[Endpoint]) -> list[Endpoint]:
+    """The endpoints that started. A busy port costs its endpoint, not the service, as for metrics: the gRPC API,
+    consumers and jobs are the service's work; the dashboard only shows what GetKpis answers."""
+    started = []
+    for endpoint in endpoints:
+        try:
+            await endpoint.start()
+        except OSError as error:
+            log.error(
+                "endpoint not started", extra={"endpoint": endpoint.name, "port": endpoint.port, "error": repr(error)}
+            )
+            continue
+        started.append(endpoint)
+    return started
 
 
 def _inbox_pruning(settings: ServiceSettings, pool: asyncpg.Pool) -> PeriodicJob:

@@ -114,6 +114,8 @@ def render(figures: dict[str, object]) -> str:
 class Dashboard:
     """The web server, on `host:port` once started (the runtime starts it as a service endpoint)."""
 
+    name = "dashboard"
+
     def __init__(self, insights: InsightsApplication, authorizer: Authorizer | None, host: str, port: int) -> None:
         self._insights = insights
         self._host = host
@@ -142,9 +144,14 @@ class Dashboard:
         return web.Response(text=render(figures), content_type="text/html")
 
     async def start(self) -> None:
-        self._runner = web.AppRunner(self._app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, self._host, self.port).start()
+        runner = web.AppRunner(self._app, access_log=None)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, self._host, self.port).start()
+        except OSError:
+            await runner.cleanup()  # the service goes on without the dashboard: nothing of it stays open
+            raise
+        self._runner = runner
         log.info("dashboard started", extra={"host": self._host, "port": self.port})
 
     async def stop(self) -> None:

@@ -10,19 +10,21 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
 
 from services.common.db import DatabaseUnavailable
-from services.common.embedded import free_port
+from services.common.embedded import free_port, log_tail, spawn, terminate
 from services.common.migrations import migrate
 from services.common.runtime import migrate_with_retry
-from services.common.settings import service_settings
+from services.common.settings import KafkaSettings, service_settings
 from tests.conftest import CreateDatabase
+from tests.integration.support import eventually
 
 # Never connected to: every setting here is refused before the database is.
 UNUSED_DATABASE = "postgresql://postgres@127.0.0.1:5432/fixh_never_used"
@@ -122,3 +124,42 @@ async def test_serve_notifications_with_a_templates_folder_that_does_not_exist_s
     ran = await _loyalty("serve", "notifications", env=env)
     said = f"LOYALTY_NOTIFICATIONS_TEMPLATES_DIR: template folder {tmp_path / 'nope'} does not exist"
     assert (ran.returncode, ran.stderr) == (2, f"loyalty: {said}\n")
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        yield holder.getsockname()[1]
+
+
+async def test_insights_whose_dashboard_port_is_taken_serves_on_without_it_logging_why(
+    taken_port: int, create_database: CreateDatabase, kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    env = os.environ | {
+        "LOYALTY_INSIGHTS_DATABASE_URL": await create_database(),
+        "LOYALTY_INSIGHTS_GRPC_PORT": str(free_port("127.0.0.1")),
+        "LOYALTY_INSIGHTS_METRICS_PORT": "0",
+        "LOYALTY_INSIGHTS_DASHBOARD_PORT": str(taken_port),
+        "LOYALTY_KAFKA_BOOTSTRAP": kafka_settings.bootstrap,
+        "LOYALTY_KAFKA_IDEMPOTENCE": "false",
+        "LOYALTY_DATA_DIR": str(tmp_path),
+    }
+    log_path = tmp_path / "insights.log"
+    process = spawn([sys.executable, "-m", "services.cli", "serve", "insights"], log_path, env)
+    try:
+
+        async def started() -> bool:
+            return process.poll() is not None or '"service started"' in log_path.read_text()
+
+        await eventually(started, within=60, what="insights to start")
+    finally:
+        stopped = await terminate(process)
+    assert stopped == 0, log_tail(log_path)
+    logged = [json.loads(line) for line in log_path.read_text().splitlines()]  # JSON lines only: no traceback
+    errors = [entry for entry in logged if entry["level"] == "ERROR"]
+    assert [(e["message"], e["endpoint"], e["port"]) for e in errors] == [
+        ("endpoint not started", "dashboard", taken_port)
+    ]
+    assert "address already in use" in errors[0]["error"]

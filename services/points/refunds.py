@@ -16,6 +16,7 @@ from datetime import datetime
 import asyncpg
 from loyalty.events.v1 import points_pb2 as events
 
+from services.common.activity_time import MAX_FUTURE_SKEW
 from services.common.db import taken_concurrently, unit_of_work
 from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from services.common.events import new_envelope
@@ -140,11 +141,13 @@ class RefundApplication:
 def _check_refundable(purchase: refunds_store.RefundablePurchase, refund: domain.Refund) -> None:
     if refund.amount.currency != purchase.currency_code:
         raise InvalidArgument.single("amount.currency_code", f"must be the purchase currency {purchase.currency_code}")
-    if refund.occurred_at < purchase.counted_at:
-        # Not its occurred_at: one stamped ahead of the service's clock (up to a day) happened when it was recorded,
-        # and the till refunding it in real time dates the refund before that stamp.
+    if refund.occurred_at < purchase.occurred_at - MAX_FUTURE_SKEW:
+        # The clocks that stamp purchases and refunds may be a day apart, as a purchase may be stamped a day ahead of
+        # the service's: the till refunding it in real time dates the refund before that stamp. Not "before it was
+        # recorded": a PurchaseRefunded sent after its PurchaseMade may be dated before a lagging consumer records it.
         raise InvalidArgument.single(
-            "occurred_at", f"is before the purchase was made, at {purchase.counted_at.isoformat()}"
+            "occurred_at",
+            f"is more than 24 hours before the purchase's occurred_at {purchase.occurred_at.isoformat()}",
         )
     unrefunded = purchase.amount_minor - purchase.refunded_minor
     if refund.amount.amount_minor > unrefunded:

@@ -193,21 +193,26 @@ async def test_a_batch_applied_again_around_a_refused_event_counts_each_ledger_e
     assert entries_written("purchase_earn") - before == 1
 
 
-async def test_a_refund_event_of_a_purchase_stamped_ahead_applies_in_real_time_but_not_before_it_was_recorded(
+async def test_a_refund_event_of_a_purchase_stamped_ahead_applies_in_real_time_but_not_a_day_before_its_stamp(
     member: str, app: PointsApplication, consumer: EventConsumer
 ) -> None:
-    before_recorded = datetime.now(UTC) - timedelta(seconds=1)
+    # Sent right after its purchase, and dated before the consumer, lagging, records the purchase.
+    sent_before_recorded = datetime.now(UTC) - timedelta(seconds=1)
     bought = purchase_made(member, f"order-{uuid.uuid4().hex[:8]}", 1000)  # 20 points
-    stamped_ahead = timestamp(datetime.now(UTC) + timedelta(hours=23))  # accepted: at most 24 hours ahead
-    _edit_payload(bought, lambda purchase: purchase.occurred_at.CopyFrom(stamped_ahead))
+    stamp = datetime.now(UTC) + timedelta(hours=23)  # accepted: at most 24 hours ahead
+    _edit_payload(bought, lambda purchase: purchase.occurred_at.CopyFrom(timestamp(stamp)))
     dead_letters = DeadLettersSentOrNot()
     await consumer.process([delivered_event(PURCHASES_TOPIC, bought, 0)], dead_letters)  # type: ignore[arg-type]
-    too_early = purchase_refunded(member, _purchase_id(bought), 500, before_recorded)
+    too_early = purchase_refunded(member, _purchase_id(bought), 500, stamp - timedelta(hours=24, seconds=1))
+    lagged = purchase_refunded(member, _purchase_id(bought), 500, sent_before_recorded)
     in_real_time = purchase_refunded(member, _purchase_id(bought), 500)  # dated now: hours before the stamp
-    refunds = [delivered_event(PURCHASES_TOPIC, e, offset) for offset, e in enumerate((too_early, in_real_time), 1)]
+    sent = (too_early, lagged, in_real_time)
+    refunds = [delivered_event(PURCHASES_TOPIC, e, offset) for offset, e in enumerate(sent, 1)]
     await consumer.process(refunds, dead_letters)  # type: ignore[arg-type]
-    assert [reason.split(",")[0] for reason in dead_letters.reasons] == ["occurred_at: is before the purchase was made"]
-    assert (await app.member(member)).balance == 20 - 10
+    assert [reason.split(" occurred_at")[0] for reason in dead_letters.reasons] == [
+        "occurred_at: is more than 24 hours before the purchase's"
+    ]
+    assert (await app.member(member)).balance == 20 - 10 - 10
 
 
 async def test_purchases_whose_ce_type_header_names_no_type_of_the_topic_are_dead_lettered_naming_it(

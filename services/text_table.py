@@ -19,7 +19,8 @@ def printable(text: str) -> str:
 
 def print_table(header: Sequence[object], rows: Sequence[Sequence[object]]) -> None:
     """The first column left-aligned, the others (figures) right-aligned, two spaces apart."""
-    lines = [[printable(str(cell)) for cell in row] for row in [header, *rows]]
+    # A tab, kept in a line of text, would push the cells after it out of their columns.
+    lines = [[printable(str(cell)).replace("\t", "\\t") for cell in row] for row in [header, *rows]]
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     for first, *values in lines:
         print("  ".join([first.ljust(widths[0]), *(v.rjust(w) for v, w in zip(values, widths[1:], strict=True))]))
@@ -27,7 +28,7 @@ def print_table(header: Sequence[object], rows: Sequence[Sequence[object]]) -> N
 
 # A cell a spreadsheet would evaluate (OWASP's CSV injection): text a partner sent, such as a unit, must stay text.
 _FORMULA = re.compile(r"[=+\-@\t\r]")
-_NUMBER = re.compile(r"-?\d+(\.\d+)?")
+_NUMBER = re.compile(r"[+-]?\d+(\.\d+)?")
 
 
 def write_csv(header: Sequence[object], rows: Sequence[Sequence[object]]) -> None:

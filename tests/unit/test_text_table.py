@@ -29,19 +29,19 @@ def test_a_stored_direction_override_is_printed_as_its_escape() -> None:
 
 
 def test_a_partners_text_in_a_table_cannot_break_its_line(capsys: pytest.CaptureFixture[str]) -> None:
-    print_table(("status", "unit"), [("invalid", "MI\nLE")])
-    assert capsys.readouterr().out.splitlines() == ["status     unit", "invalid  MI\\nLE"]
+    print_table(("status", "unit"), [("invalid", "MI\nLE"), ("invalid", "\tTAB")])
+    assert capsys.readouterr().out.splitlines() == ["status     unit", "invalid  MI\\nLE", "invalid   \\tTAB"]
 
 
 def test_csv_cells_a_spreadsheet_would_run_as_formulas_are_written_as_text(capsys: pytest.CaptureFixture[str]) -> None:
     write_csv(
-        ("status", "unit", "points"), [("invalid", "=1+2", "-5"), ("invalid", "@SUM(A1)", "12.50"), ("ok", "+x", 0)]
+        ("status", "unit", "points"), [("invalid", "=1+2", "-5"), ("invalid", "@SUM(A1)", "12.50"), ("ok", "+x", "+1")]
     )
     assert capsys.readouterr().out.splitlines() == [
         "status,unit,points",
         "invalid,'=1+2,-5",
         "invalid,'@SUM(A1),12.50",
-        "ok,'+x,0",
+        "ok,'+x,+1",
     ]
 
 

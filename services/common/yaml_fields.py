@@ -410,6 +410,8 @@ def _iso_moment(text: str) -> datetime | date | None:
 def check_integer(violations: Violations, field: str, value: object, minimum: int, maximum: int, default: int) -> int:
     if value is None:
         return default
+    if isinstance(value, str) and WHOLE_NUMBER.fullmatch(value):
+        value = int(value)  # quoted, as numeric text: docs/program.md takes numbers quoted or not
     # YAML reads yes/no as booleans, which Python counts as integers.
     if not isinstance(value, int) or isinstance(value, bool):
         violations.add(field, "must be a whole number")

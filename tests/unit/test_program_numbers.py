@@ -76,9 +76,14 @@ def test_other_number_forms_are_refused_not_read_as_yaml_1_1_does(rate: str) -> 
     assert refused(program(rate)) == {RATE: "must be a number"}
 
 
-@pytest.mark.parametrize("cap", ["1:30", "0x10", "0b11", "010", "1_000"])
+@pytest.mark.parametrize("cap", ["1:30", "0x10", "0b11", "010", "1_000", "'010'", "'1.5'", "' 5'"])
 def test_whole_numbers_are_held_to_decimal_digits_too(cap: str) -> None:
     assert refused(program(cap=cap)) == {CAP: "must be a whole number"}
+
+
+@pytest.mark.parametrize("cap", ["'5'", '"5"', "'+5'"])
+def test_a_quoted_whole_number_is_a_whole_number_as_a_quoted_number_is_a_number(cap: str) -> None:
+    assert parse_program(program(cap=cap)).earning.caps.per_purchase == 5
 
 
 @pytest.mark.parametrize(

@@ -79,11 +79,15 @@ async def return_hold(
         raise FailedPrecondition(f"hold_id: the hold is {status}; only a captured hold's points can be returned")
     domain.require_open(member.member_id, member.status)
     entry, returned = await _give_back(connection, hold, giving, now)
-    points_expired = past_term(returned, now)
+    expired = await _settle_and_expire(connection, member, hold, giving, entry, returned, now)
+    # What the expiry wrote, not what is past its term: an open hold may keep returned points past their term
+    # (ledger.reservations), and those neither expire nor count. Capped by the returned points past their term, as
+    # the same expiry also takes what of the member's other lots ended and was left for the job's next pass.
+    points_expired = min(past_term(returned, now), expired)
+    # Recorded after the expiry so that a repeat answers what it wrote (nothing reads this row before then).
     with taken_concurrently({"hold_returns_idempotency_key_key"}, KEY_TAKEN):
         given = lots_store.HoldReturn(hold.hold_id, giving.idempotency_key, entry.entry_id, points_expired)
         await lots_store.insert_hold_return(connection, given, now)
-    await _settle_and_expire(connection, member, hold, giving, entry, returned, now)
     return ReturnResult(hold, entry, points_expired)
 
 
@@ -113,9 +117,10 @@ async def _settle_and_expire(
     entry: store.EntryRow,
     returned: list[lots_store.Returned],
     now: datetime,
-) -> None:
+) -> int:
     """Settle what the points owe first, then expire those past their term, and announce the return and what
-    expired, in that order: each event's balance_after follows the one before (a repayment has no event)."""
+    expired, in that order: each event's balance_after follows the one before (a repayment has no event).
+    Returns the points expired (the EXPIRY entry's, announced by PointsExpired)."""
     await settlement.settle_freed(connection, member, now)
     balance = await store.balance_of(connection, hold.member_id)
     expired = await expire_on_arrival(connection, [(hold.member_id, r.expires_at) for r in returned], now)
@@ -129,6 +134,7 @@ async def _settle_and_expire(
     )
     announced = new_envelope(adjusted, subject=hold.member_id, source=SOURCE, occurred_at=now)
     await add_events(connection, POINTS_EVENTS_TOPIC, [announced, *expired.announced])
+    return expired.expired.get(hold.member_id, 0)
 
 
 async def _previous(

@@ -120,6 +120,34 @@ async def test_points_whose_term_ended_meanwhile_expire_as_they_are_returned(
     ]
 
 
+async def test_points_an_open_hold_keeps_do_not_count_as_expired(
+    pool: asyncpg.Pool, app: PointsApplication, ledger: LedgerApplication
+) -> None:
+    member_id = await buyer(app, (30, 20), (50, 0))  # 300 points earned 20 days ago, 500 today
+    _, before = await ledger.points_schedule(member_id)
+    older = before.expiring[0]
+    hold_id = await redeemed(ledger, member_id, 300)  # spends the older lot
+    kept = await ledger.hold(member_id, 200, new_id("h"), DAY, "reward")  # taken while that lot's term runs
+    # Its term ends after the open hold was taken, before the redemption is cancelled.
+    await pool.execute("UPDATE lots SET expires_at = clock_timestamp() WHERE expires_at = $1", older.at)
+
+    returned = await ledger.return_captured(hold_id, "cancel:r-6", "cancelled", "rewards-service")
+    again = await ledger.return_captured(hold_id, "cancel:r-6", "cancelled", "rewards-service")
+
+    # The open hold keeps 200 of the 300 returned points past their term, as it would had they never been spent.
+    assert (returned.points_expired, again.points_expired) == (100, 100)
+    expired = await events_of(pool, member_id, events.PointsExpired)
+    assert [e.points for e in expired] == [100]  # type: ignore[attr-defined]
+    expiries = await pool.fetch("SELECT points FROM ledger_entries WHERE member_id = $1 AND kind = 'expiry'", member_id)
+    assert [r["points"] for r in expiries] == [-100]
+    state = await books(pool, ledger, member_id)
+    assert (state.entries_sum, state.held, state.available) == (700, 200, 500)
+    assert_balanced(state)
+    await ledger.capture(str(kept.hold.hold_id))  # spends the kept points, not the newer lot's
+    member, schedule = await ledger.points_schedule(member_id)
+    assert (member.balance, [d.points for d in schedule.expiring]) == (500, [500])
+
+
 async def test_a_repeat_answers_the_first_return_and_writes_nothing(
     pool: asyncpg.Pool, app: PointsApplication, ledger: LedgerApplication
 ) -> None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from services.common.bounds import check_points
-from services.common.errors import FailedPrecondition, Violations
+from services.common.errors import FailedPrecondition, Violations, required_as
 from services.common.text_fields import check_line
 
 MAX_HOLD_TTL = timedelta(days=30)
@@ -250,12 +250,27 @@ def validate_adjustment(points: int, idempotency_key: str, reason: str, actor: s
     violations.raise_if_any()
 
 
-def validate_return(idempotency_key: str, reason: str, actor: str) -> None:
-    """ReturnCapturedHold's key, reason and actor follow AdjustPoints' rules."""
+def validate_return(hold_id: str, idempotency_key: str, reason: str, actor: str) -> None:
+    """ReturnCapturedHold's hold_id is read as CaptureHold's is, its key, reason and actor follow AdjustPoints'
+    rules; checked together so that one answer names every field missing or malformed."""
     violations = Violations()
+    if not is_hold_id(hold_id):
+        violations.add("hold_id", required_as(hold_id, HOLD_ID_SHAPE))
     _check_key(violations, idempotency_key)
     _check_reason_and_actor(violations, reason, actor)
     violations.raise_if_any()
+
+
+HOLD_ID_SHAPE = "a hold id returned by HoldPoints"
+
+
+def is_hold_id(hold_id: str) -> bool:
+    """Whether `hold_id` has a hold id's shape (a UUID), as the hold RPCs read it."""
+    try:
+        uuid.UUID(hold_id)
+    except ValueError:
+        return False
+    return True
 
 
 def adjustment_key(idempotency_key: str) -> str:

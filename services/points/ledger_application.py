@@ -280,7 +280,7 @@ class LedgerApplication:
         self, hold_id: str, idempotency_key: str, reason: str, actor: str
     ) -> hold_returns.ReturnResult:
         """ReturnCapturedHold (services/points/hold_returns.py), the hold's member locked first."""
-        ledger.validate_return(idempotency_key, reason, actor)
+        ledger.validate_return(hold_id, idempotency_key, reason, actor)
         async with unit_of_work(self._pool) as connection:
             hold, member = await _locked_hold(connection, hold_id)
             giving = hold_returns.Giving(idempotency_key, reason, actor)
@@ -323,7 +323,7 @@ async def _locked_hold(connection: asyncpg.Connection, hold_id: str) -> tuple[lo
     try:
         parsed = uuid.UUID(hold_id)
     except ValueError:
-        raise InvalidArgument.single("hold_id", "must be a hold id returned by HoldPoints") from None
+        raise InvalidArgument.single("hold_id", f"must be {ledger.HOLD_ID_SHAPE}") from None
     hold = await lots_store.get_hold(connection, parsed)
     if hold is None:
         raise NotFound(f"hold_id: no hold {hold_id!r}")

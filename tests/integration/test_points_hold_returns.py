@@ -256,6 +256,10 @@ async def test_over_grpc_with_the_original_expiry_and_each_field_named(
         await points.ReturnCapturedHold(pb.ReturnCapturedHoldRequest(hold_id=hold.hold.hold_id))
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert set(field_violations(refused.value)) == {"idempotency_key", "reason", "actor"}
+    with pytest.raises(grpc.aio.AioRpcError) as empty:
+        await points.ReturnCapturedHold(pb.ReturnCapturedHoldRequest())
+    assert empty.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert set(field_violations(empty.value)) == {"hold_id", "idempotency_key", "reason", "actor"}
     with pytest.raises(grpc.aio.AioRpcError) as unknown:
         await points.ReturnCapturedHold(pb.ReturnCapturedHoldRequest(hold_id=str(uuid.uuid4()), **_texts()))
     assert unknown.value.code() == grpc.StatusCode.NOT_FOUND

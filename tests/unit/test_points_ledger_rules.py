@@ -26,6 +26,7 @@ from services.points.ledger import (
     require_available,
     validate_adjustment,
     validate_hold,
+    validate_return,
 )
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
@@ -156,6 +157,14 @@ def test_adjustments_may_debit_but_not_be_zero_or_anonymous() -> None:
     with pytest.raises(InvalidArgument) as raised:
         validate_adjustment(0, "k", "", "agent-1")
     assert [v.field for v in raised.value.violations] == ["points", "reason"]
+
+
+@pytest.mark.parametrize("hold_id", ["", "not-a-hold"])
+def test_a_return_names_a_missing_or_malformed_hold_id_with_the_other_fields(hold_id: str) -> None:
+    validate_return(str(uuid.uuid4()), "k", "cancelled", "rewards-service")
+    with pytest.raises(InvalidArgument) as raised:
+        validate_return(hold_id, "", "", "")
+    assert [v.field for v in raised.value.violations] == ["hold_id", "idempotency_key", "reason", "actor"]
 
 
 def test_a_goodwill_grant_with_an_overlong_reason_or_agent_is_refused_naming_the_field() -> None:

@@ -16,6 +16,13 @@ MAX_AMOUNT_MINOR = 10**13
 # The most points one entry may move (a credit, a debit, a hold). A member's balance and lifetime total
 # are bigint sums: under this bound no stream of credits a member could get overflows them.
 MAX_POINTS = 10**12
+# The most points a figure that adds up many entries may hold, in an event (what an expiry run or a closure takes
+# from all of a member's lots, what a reminder announces): a member may gather far more than one entry's
+# MAX_POINTS, and the platform's own events of such a member must pass. 1000 entries of MAX_POINTS each; still
+# 9,000 times below int64, so a report summing such totals over many members stays far from overflow. The points
+# service caps no balance (members.balance is bigint, its CHECK only keeps it from going below what is overdrawn):
+# a member past this many points has their closure and expiry events dead-lettered (README, Events).
+MAX_POINTS_TOTAL = 10**15
 # The longest name the rewards catalog gives a reward; events carry it into members' messages.
 MAX_REWARD_NAME = 200
 
@@ -26,13 +33,21 @@ _SIGN_RULES = {
 }
 
 
-def check_points(violations: Violations, field: str, points: int, *, signed: bool = False, zero: bool = False) -> None:
+def check_points(
+    violations: Violations,
+    field: str,
+    points: int,
+    *,
+    signed: bool = False,
+    zero: bool = False,
+    most: int = MAX_POINTS,
+) -> None:
     """Points one entry moves: positive, or of either sign when `signed`; zero only when `zero` (a part of a
-    movement, a free reward); at most MAX_POINTS in size."""
+    movement, a free reward); at most `most` in size: MAX_POINTS, or MAX_POINTS_TOTAL for a total of many."""
     if (points == 0 and not zero) or (points < 0 and not signed):
         violations.add(field, _SIGN_RULES[signed, zero])
-    elif abs(points) > MAX_POINTS:
-        violations.add(field, f"must be at most {MAX_POINTS}" + (" in size" if signed else ""))
+    elif abs(points) > most:
+        violations.add(field, f"must be at most {most}" + (" in size" if signed else ""))
 
 
 def check_amount_minor(violations: Violations, field: str, amount_minor: int) -> None:

@@ -24,7 +24,7 @@ from loyalty.common.v1.common_pb2 import Money
 from loyalty.events.v1 import commerce_pb2, points_pb2, rewards_pb2, tickets_pb2
 
 from services.common.activity_time import check_not_ahead
-from services.common.bounds import MAX_REWARD_NAME, check_amount_minor, check_points
+from services.common.bounds import MAX_POINTS_TOTAL, MAX_REWARD_NAME, check_amount_minor, check_points
 from services.common.currencies import currency_refusal
 from services.common.errors import Violations
 from services.common.text_fields import check_line
@@ -42,6 +42,10 @@ class Rules:
     points: tuple[str, ...] = ()  # points one entry moves: 1 to MAX_POINTS
     point_parts: tuple[str, ...] = ()  # 0 to MAX_POINTS: part of a movement, or what a free reward costs
     point_changes: tuple[str, ...] = ()  # either sign but not zero, at most MAX_POINTS in size: an adjustment
+    # Points that add up many entries (all of a member's expiring lots, a closure's forfeiture): 1 to
+    # MAX_POINTS_TOTAL, or 0 to it as `point_total_parts`, since one entry's bound would refuse the platform's own.
+    point_totals: tuple[str, ...] = ()
+    point_total_parts: tuple[str, ...] = ()
     money: tuple[str, ...] = ()  # Money, when set: 0 to MAX_AMOUNT_MINOR in a currency the platform knows
     tiers: tuple[str, ...] = ()  # tier names (services/common/tier_names.py), required
     optional_tiers: tuple[str, ...] = ()  # tier names, or empty
@@ -64,8 +68,10 @@ RULES: Mapping[str, Rules] = _full_names(
         points_pb2.MemberEnrolled: Rules(tiers=("tier",), required_times=("enrolled_at",)),
         points_pb2.PointsEarned: Rules(points=("points",), money=("purchase_amount",), times=("purchase_occurred_at",)),
         points_pb2.PointsRedeemed: Rules(points=("points",)),
-        points_pb2.PointsExpired: Rules(points=("points",)),
-        points_pb2.PointsExpiring: Rules(points=("points",)),
+        # The expiry job and a closure take all of a member's due lots in one entry; a reminder adds up the lots
+        # going on one date: totals, not one movement.
+        points_pb2.PointsExpired: Rules(point_totals=("points",)),
+        points_pb2.PointsExpiring: Rules(point_totals=("points",)),
         points_pb2.PointsAdjusted: Rules(point_changes=("points",)),
         points_pb2.PointsReversed: Rules(
             point_parts=("points_taken", "points_owed", "points_overdrawn", "points_expired")
@@ -73,7 +79,8 @@ RULES: Mapping[str, Rules] = _full_names(
         points_pb2.TierReached: _TIER_CHANGE,
         points_pb2.TierLost: _TIER_CHANGE,
         points_pb2.TierAtRisk: Rules(tiers=("tier", "projected_tier"), decimals=("qualifying_value", "needed_to_keep")),
-        points_pb2.MemberClosed: Rules(point_parts=("points_forfeited",), times=("closed_at",)),
+        # A closure forfeits the whole balance; 0 when nothing was left.
+        points_pb2.MemberClosed: Rules(point_total_parts=("points_forfeited",), times=("closed_at",)),
         rewards_pb2.RewardRedeemed: Rules(point_parts=("points",), names=(("reward_name", MAX_REWARD_NAME),)),
         rewards_pb2.PerkGranted: Rules(names=(("reward_name", MAX_REWARD_NAME),)),
         rewards_pb2.RedemptionCancelled: Rules(point_parts=("points_returned",)),
@@ -102,6 +109,10 @@ def _check_amounts(violations: Violations, payload: Message, rules: Rules) -> No
         check_points(violations, name, getattr(payload, name), zero=True)
     for name in rules.point_changes:
         check_points(violations, name, getattr(payload, name), signed=True)
+    for name in rules.point_totals:
+        check_points(violations, name, getattr(payload, name), most=MAX_POINTS_TOTAL)
+    for name in rules.point_total_parts:
+        check_points(violations, name, getattr(payload, name), zero=True, most=MAX_POINTS_TOTAL)
     for name in rules.money:
         if payload.HasField(name):
             _check_money(violations, name, getattr(payload, name))

@@ -15,7 +15,7 @@ from google.protobuf.message import Message
 from loyalty.common.v1.common_pb2 import Money
 from loyalty.events.v1 import commerce_pb2, points_pb2, rewards_pb2
 
-from services.common.bounds import MAX_AMOUNT_MINOR, MAX_POINTS
+from services.common.bounds import MAX_AMOUNT_MINOR, MAX_POINTS, MAX_POINTS_TOTAL
 from services.common.events import new_envelope, timestamp
 from services.common.kafka import POINTS_EVENTS_TOPIC, PURCHASES_TOPIC, REWARDS_EVENTS_TOPIC
 from services.common.read_model import ReadModelConsumer
@@ -104,7 +104,7 @@ async def test_points_beyond_their_bounds_are_dead_lettered_naming_the_field_and
         f"purchase_amount.amount_minor: must be at most {MAX_AMOUNT_MINOR}",
         f"points: must be at most {MAX_POINTS}",
         f"points: must be at most {MAX_POINTS}",
-        f"points: must be at most {MAX_POINTS}",
+        f"points: must be at most {MAX_POINTS_TOTAL}",  # an expiry adds up many lots
         f"points: must be at most {MAX_POINTS} in size",
         f"points_taken: must be at most {MAX_POINTS}; points_owed: must be at most {MAX_POINTS}",
     ]

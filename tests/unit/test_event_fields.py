@@ -16,7 +16,7 @@ from loyalty.common.v1.common_pb2 import Money
 from loyalty.events.v1 import commerce_pb2, points_pb2, rewards_pb2, tickets_pb2
 
 from services.common.activity_time import MAX_FUTURE_SKEW
-from services.common.bounds import MAX_AMOUNT_MINOR, MAX_POINTS, MAX_REWARD_NAME
+from services.common.bounds import MAX_AMOUNT_MINOR, MAX_POINTS, MAX_POINTS_TOTAL, MAX_REWARD_NAME
 from services.common.decimals import decimal_text
 from services.common.errors import InvalidArgument
 from services.common.event_fields import RULES, check_event
@@ -59,7 +59,10 @@ def enrolled(**fields: object) -> points_pb2.MemberEnrolled:
         ),
         (points_pb2.PointsEarned(member_id="m-1", points=INT64_MAX), [f"points: must be at most {MAX_POINTS}"]),
         (points_pb2.PointsRedeemed(member_id="m-1", points=INT64_MAX), [f"points: must be at most {MAX_POINTS}"]),
-        (points_pb2.PointsExpired(member_id="m-1", points=INT64_MAX), [f"points: must be at most {MAX_POINTS}"]),
+        (
+            points_pb2.PointsExpired(member_id="m-1", points=INT64_MAX),
+            [f"points: must be at most {MAX_POINTS_TOTAL}"],
+        ),
         (
             points_pb2.PointsAdjusted(member_id="m-1", points=INT64_MIN),
             [f"points: must be at most {MAX_POINTS} in size"],
@@ -161,6 +164,38 @@ def test_one_past_each_bound_is_refused_and_the_bound_is_not() -> None:
     assert refusals(points_pb2.PointsRedeemed(member_id="m-1", points=MAX_POINTS + 1)) != []
     assert refusals(enrolled(enrolled_at=timestamp(NOW + MAX_FUTURE_SKEW))) == []
     assert refusals(enrolled(enrolled_at=timestamp(NOW + MAX_FUTURE_SKEW + timedelta(seconds=1)))) != []
+
+
+# What a member holds after three purchases of 5*10^12 minor units at the default rates: each entry within
+# MAX_POINTS, their sum not.
+BALANCE_OF_THREE_CREDITS = 500_000_000_000 + 2 * 625_000_000_000
+
+# Fields that add up many entries, each with the event the points service makes around them.
+TOTALS = {
+    "PointsExpired.points": lambda points: points_pb2.PointsExpired(member_id="m-1", points=points),
+    "PointsExpiring.points": lambda points: points_pb2.PointsExpiring(member_id="m-1", points=points),
+    "MemberClosed.points_forfeited": lambda points: points_pb2.MemberClosed(
+        member_id="m-1", points_forfeited=points, closed_at=timestamp(NOW)
+    ),
+}
+
+
+@pytest.mark.parametrize("field", TOTALS)
+def test_a_total_of_many_entries_passes_past_one_entrys_bound(field: str) -> None:
+    # A closure or an expiry run of such a member was dead-lettered by every group applying it, so the closure
+    # never reached rewards or tickets and insights kept counting the forfeited points.
+    assert refusals(TOTALS[field](BALANCE_OF_THREE_CREDITS)) == []
+    assert refusals(TOTALS[field](MAX_POINTS_TOTAL)) == []
+
+
+@pytest.mark.parametrize("field", TOTALS)
+def test_a_total_past_the_total_bound_is_refused(field: str) -> None:
+    name = field.split(".")[1]
+    assert refusals(TOTALS[field](MAX_POINTS_TOTAL + 1)) == [f"{name}: must be at most {MAX_POINTS_TOTAL}"]
+
+
+def test_the_total_bound_leaves_sums_far_from_int64() -> None:
+    assert MAX_POINTS < MAX_POINTS_TOTAL <= INT64_MAX // 1000
 
 
 def test_the_rules_name_only_fields_and_event_types_that_exist() -> None:

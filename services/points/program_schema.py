@@ -18,7 +18,8 @@ from services.common.errors import Violations
 from services.common.text_fields import check_line
 from services.common.tier_names import MAX_TIERS, TIER_NAME_PATTERN, TIER_NAME_SHAPE
 from services.common.time_zones import time_zone
-from services.common.yaml_fields import EARLIEST, MAX_TEXT, Section, check_decimal, join, load_document
+from services.common.yaml_fields import EARLIEST, MAX_TEXT, Section, check_decimal, join
+from services.common.yaml_loading import load_document
 from services.points.program import (
     BonusPer,
     Caps,

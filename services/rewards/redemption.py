@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 
@@ -37,35 +36,21 @@ from services.common.errors import (
     Unavailable,
     Violations,
 )
-from services.common.member_ids import check_member_id, require_member_id
+from services.common.member_ids import require_member_id
 from services.common.member_tiers import require_open
 from services.common.text_fields import check_line
 from services.rewards import catalog_store, codes_store, domain, paging
 from services.rewards import redemption_store as store
 from services.rewards.events import emit
 from services.rewards.points_client import PointsClient
+from services.rewards.redeemability import NO_REDEMPTION, TierUnheardOf, check_redeemable, hold_refusal, validate_redeem
 from services.rewards.redemption_store import RedemptionRow
 from services.rewards.settings import RewardsSettings
 
 log = logging.getLogger(__name__)
 MAX_REASON = 500
-# What a closure (MemberClosed, kept in member_closures) refuses here, after "member_id: member ... is closed: ".
-NO_REDEMPTION = "no reward can be redeemed"
+# What a closure (MemberClosed, in member_closures) refuses a cancellation, after "member_id: member ... is closed: ".
 NO_CANCELLATION = "its points cannot be given back"
-
-
-def _validate_redeem(member_id: str, reward_id: str, idempotency_key: str) -> uuid.UUID:
-    violations = Violations()
-    check_member_id(violations, "member_id", member_id)
-    check_line(violations, "idempotency_key", idempotency_key, max_length=domain.MAX_KEY, required=True)
-    paging.check_id(violations, "reward_id", reward_id)
-    violations.raise_if_any()
-    return uuid.UUID(reward_id)
-
-
-class _TierUnheardOf(Exception):
-    """The member is not in this service's tier view yet: the points service is asked, and the redemption tried
-    again with its answer."""
 
 
 def hold_key(redemption_id: uuid.UUID) -> str:
@@ -90,10 +75,10 @@ class RedemptionApplication:
 
     async def redeem(self, member_id: str, reward_id: str, idempotency_key: str) -> tuple[RedemptionRow, bool]:
         """The redemption and whether the key had made it before."""
-        parsed_reward = _validate_redeem(member_id, reward_id, idempotency_key)
+        parsed_reward = validate_redeem(member_id, reward_id, idempotency_key)
         try:
             return await self._redeem(member_id, str(parsed_reward), idempotency_key, None)
-        except _TierUnheardOf:
+        except TierUnheardOf:
             # Asked with no transaction open: a slow points service must not hold a connection and the member's lock.
             tier = await self._points.tier(member_id)
             return await self._redeem(member_id, str(parsed_reward), idempotency_key, tier)
@@ -132,7 +117,7 @@ class RedemptionApplication:
         reward = await catalog_store.get_reward(connection, reward_id)
         if reward is None:
             raise NotFound(f"reward_id: no reward {reward_id!r}")
-        await self._check_redeemable(connection, member_id, reward, tier_from_points, now)
+        await check_redeemable(connection, member_id, reward, tier_from_points, now)
         with taken_concurrently(
             {"redemptions_idempotency_key_key"}, "idempotency_key: already used by a concurrent redemption"
         ):
@@ -236,7 +221,7 @@ class RedemptionApplication:
                 )
             except FailedPrecondition as error:
                 if await self._undo(row):
-                    raise _hold_refusal(error) from error
+                    raise hold_refusal(error) from error
                 return
             except NotFound:
                 if await self._undo(row):
@@ -375,37 +360,6 @@ class RedemptionApplication:
         log.info("redemption undone", extra={"redemption_id": row.redemption_id, "step": row.step})
         return True
 
-    # -- helpers -------------------------------------------------------------------------------
-
-    async def _check_redeemable(
-        self,
-        connection: asyncpg.Connection,
-        member_id: str,
-        reward: domain.Reward,
-        tier_from_points: str | None,
-        now: datetime,
-    ) -> None:
-        await require_open(connection, member_id, NO_REDEMPTION)
-        used: Counter[str] = Counter()
-        if reward.spec.per_member_limit:
-            since = domain.period_start(reward.spec.limit_period, now)
-            used = await store.redeemed_since(connection, member_id, since, reward.reward_id)
-        tier = None
-        # A free reward takes no hold, which is what otherwise finds out that the member does not exist.
-        if reward.spec.min_tier or not reward.spec.cost_points:
-            tier = await catalog_store.member_tier(connection, member_id) or tier_from_points
-            if tier is None:
-                raise _TierUnheardOf
-        refusal = domain.redeem_refusal(
-            reward,
-            tier,
-            await catalog_store.ladder(connection),
-            used[reward.reward_id],
-            now,
-        )
-        if refusal is not None:
-            raise ResourceExhausted(refusal.reason) if refusal.out_of_stock else FailedPrecondition(refusal.reason)
-
     async def _start_cancelling(
         self, connection: asyncpg.Connection, redemption_id: uuid.UUID, reason: str, now: datetime
     ) -> None:
@@ -434,11 +388,3 @@ def _cancelled(row: RedemptionRow, points_returned: int) -> events.RedemptionCan
         points_returned=points_returned,
         reason=row.cancel_reason,
     )
-
-
-def _hold_refusal(error: FailedPrecondition) -> FailedPrecondition:
-    """Why the points service would not hold the points, in the redemption's words: short of points (its refusal
-    names `points`), or another reason as it gave it, such as the member's closure (naming `member_id`)."""
-    if error.message.startswith("points:"):
-        return FailedPrecondition(f"not enough points: {error.message}")
-    return FailedPrecondition(error.message)

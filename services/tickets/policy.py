@@ -17,7 +17,8 @@ from services.common.errors import InvalidArgument, Violations
 from services.common.settings import SettingsError
 from services.common.tier_names import TIER_NAME_PATTERN, TIER_NAME_SHAPE
 from services.common.time_zones import time_zone
-from services.common.yaml_fields import Section, load_document
+from services.common.yaml_fields import Section
+from services.common.yaml_loading import load_document
 from services.tickets.sla import Calendar, Hours
 
 CATEGORIES = ("missing_points", "redemption_problem", "tier_question", "account", "other")

@@ -8,19 +8,21 @@ import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import asyncpg
 import grpc
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from google.rpc import error_details_pb2, status_pb2
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
 
 from services import cli
 from services.common.embedded import spawn
 from services.common.events import kafka_headers
-from services.common.settings import KafkaSettings
+from services.common.member_tiers import member_tiers_consumer
+from services.common.settings import KafkaSettings, service_settings
 
 T = TypeVar("T")
 DEADLINE = 30.0
@@ -196,3 +198,36 @@ def serve_points(
     return spawn(
         [sys.executable, "-m", "services.cli", "serve", "points"], data_dir / "points.log", env | dict(more_env or {})
     )
+
+
+async def deliver_member_closed(
+    points_pool: asyncpg.Pool,
+    service: str,
+    service_pool: asyncpg.Pool,
+    member_id: str,
+    *,
+    kafka_settings: KafkaSettings,
+    producer: AIOKafkaProducer,
+    fresh_topic: TopicFactory,
+) -> None:
+    """The MemberClosed points wrote for `member_id`, consumed by `service`'s member view (member_closures)."""
+    row = await points_pool.fetchrow(
+        """SELECT message_key, envelope FROM outbox
+            WHERE event_type = 'loyalty.events.v1.MemberClosed' AND message_key = $1""",
+        member_id,
+    )
+    envelope = EventEnvelope.FromString(row["envelope"])
+    # Its own topic: the session's points topic carries other tests' events, malformed ones among them.
+    topic = await fresh_topic("points-events")
+    await producer.send_and_wait(
+        topic, row["envelope"], key=row["message_key"].encode(), headers=kafka_headers(envelope)
+    )
+    settings = replace(service_settings(service, {}), kafka=kafka_settings)
+    consumer = member_tiers_consumer(settings, service_pool, topic)
+
+    async def consumed() -> bool:
+        sql = "SELECT count(*) FROM member_closures WHERE member_id = $1"
+        return bool(await service_pool.fetchval(sql, member_id))
+
+    async with running(consumer.run):
+        await eventually(consumed, what="the MemberClosed to be consumed")

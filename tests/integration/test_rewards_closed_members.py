@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 
 import grpc
@@ -24,15 +24,13 @@ from loyalty.points.v1 import points_pb2
 from loyalty.rewards.v1 import catalog_pb2, codes_pb2
 from loyalty.rewards.v1 import rewards_pb2 as pb
 
-from services.common.events import kafka_headers
-from services.common.member_tiers import member_tiers_consumer
-from services.common.settings import KafkaSettings, service_settings
+from services.common.settings import KafkaSettings
 from services.rewards.perks import BirthdayJob
 from services.rewards.points_client import PointsClient
 from services.rewards.recovery import RecoveryJob
 from services.rewards.redemption import RedemptionApplication
 from tests.integration.rewards_support import OPTIONS, RewardsWorld
-from tests.integration.support import TopicFactory, eventually, running
+from tests.integration.support import TopicFactory, deliver_member_closed
 from tests.integration.test_rewards_perks import perk, perks_consumed, perks_of, publish
 from tests.integration.test_rewards_recovery import LEASE_OVER, Crash, CreditUnanswered, crash
 
@@ -51,26 +49,15 @@ def close(
 
     async def closing(member_id: str) -> None:
         await close_in_points(rewards_world, member_id)
-        row = await rewards_world.points_pool.fetchrow(
-            """SELECT message_key, envelope FROM outbox
-                WHERE event_type = 'loyalty.events.v1.MemberClosed' AND message_key = $1""",
+        await deliver_member_closed(
+            rewards_world.points_pool,
+            "rewards",
+            rewards_world.rewards_pool,
             member_id,
+            kafka_settings=kafka_settings,
+            producer=producer,
+            fresh_topic=fresh_topic,
         )
-        envelope = EventEnvelope.FromString(row["envelope"])
-        # Its own topic: the session's points topic carries other tests' events, malformed ones among them.
-        topic = await fresh_topic("points-events")
-        await producer.send_and_wait(
-            topic, row["envelope"], key=row["message_key"].encode(), headers=kafka_headers(envelope)
-        )
-        settings = replace(service_settings("rewards", {}), kafka=kafka_settings)
-        consumer = member_tiers_consumer(settings, rewards_world.rewards_pool, topic)
-
-        async def consumed() -> bool:
-            sql = "SELECT count(*) FROM member_closures WHERE member_id = $1"
-            return bool(await rewards_world.rewards_pool.fetchval(sql, member_id))
-
-        async with running(consumer.run):
-            await eventually(consumed, what="the MemberClosed to be consumed")
 
     return closing
 

@@ -7,19 +7,15 @@ real broker to the tickets service's member view consumer.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 
 import grpc
 import pytest
 from aiokafka import AIOKafkaProducer
-from loyalty.events.v1.envelope_pb2 import EventEnvelope
 from loyalty.points.v1 import points_pb2 as points_pb
 from loyalty.tickets.v1 import tickets_pb2 as pb
 
-from services.common.events import kafka_headers
-from services.common.member_tiers import member_tiers_consumer
-from services.common.settings import KafkaSettings, service_settings
-from tests.integration.support import TopicFactory, eventually, running
+from services.common.settings import KafkaSettings
+from tests.integration.support import TopicFactory, deliver_member_closed
 from tests.integration.test_tickets_goodwill import claimant, open_claim, resolving, written_for
 from tests.integration.tickets_fixtures import TicketsPlatform, agent, platform
 
@@ -39,23 +35,15 @@ def close(
         await platform.points.CloseMember(
             points_pb.CloseMemberRequest(member_id=member_id, reason="member request", actor="agent-7")
         )
-        row = await platform.points_pool.fetchrow(
-            "SELECT message_key, envelope FROM outbox WHERE event_type = 'loyalty.events.v1.MemberClosed'"
+        await deliver_member_closed(
+            platform.points_pool,
+            "tickets",
+            platform.pool,
+            member_id,
+            kafka_settings=kafka_settings,
+            producer=producer,
+            fresh_topic=fresh_topic,
         )
-        envelope = EventEnvelope.FromString(row["envelope"])
-        # Its own topic: the session's points topic carries other tests' events, malformed ones among them.
-        topic = await fresh_topic("points-events")
-        await producer.send_and_wait(
-            topic, row["envelope"], key=row["message_key"].encode(), headers=kafka_headers(envelope)
-        )
-        settings = replace(service_settings("tickets", {}), kafka=kafka_settings)
-        consumer = member_tiers_consumer(settings, platform.pool, topic)
-
-        async def consumed() -> bool:
-            return bool(await platform.pool.fetchval("SELECT count(*) FROM member_closures"))
-
-        async with running(consumer.run):
-            await eventually(consumed, what="the MemberClosed to be consumed")
 
     return closing
 

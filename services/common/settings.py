@@ -18,6 +18,7 @@ from urllib.parse import quote, urlsplit
 from aiokafka.helpers import create_ssl_context
 
 from services.common.redaction import url_password
+from services.common.text_files import unreadable
 
 SERVICE_NAMES = ("points", "rewards", "tickets", "insights", "notifications")
 DEFAULT_GRPC_PORTS = {"points": 50051, "rewards": 50052, "tickets": 50053, "insights": 50054, "notifications": 50055}
@@ -99,7 +100,7 @@ def _readable_file(name: str, path: str) -> str:
         with open(path, "rb"):
             pass
     except OSError as error:
-        raise SettingsError(f"{name}={path}: cannot be read: {error.strerror or error}") from None
+        raise SettingsError(unreadable(f"{name}={path}", error)) from None
     return path
 
 

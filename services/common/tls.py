@@ -12,6 +12,7 @@ from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
 from services.common.auth import caller_interceptors
 from services.common.settings import GrpcTlsSettings, SettingsError
+from services.common.text_files import unreadable
 
 
 def server_credentials(tls: GrpcTlsSettings) -> grpc.ServerCredentials:
@@ -38,7 +39,7 @@ def check_server_files(tls: GrpcTlsSettings) -> None:
     except ssl.SSLError:
         raise SettingsError(f"{cert}: holds no PEM certificate") from None
     except OSError as error:
-        raise SettingsError(f"{cert}: cannot be read: {error.strerror or error}") from None
+        raise SettingsError(unreadable(cert, error)) from None
     try:
         context.load_cert_chain(tls.cert_file, tls.key_file, password=_refuse_encrypted_key)
     except _EncryptedKey:
@@ -48,7 +49,7 @@ def check_server_files(tls: GrpcTlsSettings) -> None:
             raise SettingsError(f"{key}: is not the key of the certificate in {cert}") from None
         raise SettingsError(f"{key}: holds no PEM private key") from None
     except OSError as error:
-        raise SettingsError(f"{key}: cannot be read: {error.strerror or error}") from None
+        raise SettingsError(unreadable(key, error)) from None
 
 
 class _EncryptedKey(Exception):

@@ -20,6 +20,7 @@ import yaml
 from jinja2 import meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from services.common.text_files import read_utf8
 from services.notifications.domain import Category, Channel
 from services.notifications.triggers import TRIGGERS, TriggerSpec
 
@@ -123,16 +124,9 @@ def load_templates(folder: Path = DEFAULT_FOLDER) -> TemplateCatalog:
         raise TemplateError(f"{folder}: no template for the triggers {missing}")
     return TemplateCatalog(
         {
-            template_id: parse_template(template_id, _text(path), TRIGGERS[template_id], str(path))
+            template_id: parse_template(
+                template_id, read_utf8(path, str(path), TemplateError), TRIGGERS[template_id], str(path)
+            )
             for template_id, path in files.items()
         }
     )
-
-
-def _text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise TemplateError(f"{path}: cannot be read: {error.strerror or error}") from None
-    except UnicodeDecodeError:
-        raise TemplateError(f"{path}: is not UTF-8 text") from None

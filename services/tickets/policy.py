@@ -15,6 +15,7 @@ from pathlib import Path
 
 from services.common.errors import InvalidArgument, Violations
 from services.common.settings import SettingsError
+from services.common.text_files import read_utf8
 from services.common.tier_names import TIER_NAME_PATTERN, TIER_NAME_SHAPE
 from services.common.time_zones import time_zone
 from services.common.yaml_fields import Section
@@ -91,12 +92,7 @@ def load_policy(path: Path | None) -> Policy:
     if path is None:
         return parse_policy(DEFAULT_POLICY_FILE.read_text(encoding="utf-8"))
     setting = f"{POLICY_FILE_SETTING}={path}"
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise SettingsError(f"{setting}: cannot be read: {error.strerror or error}") from None
-    except UnicodeDecodeError:
-        raise SettingsError(f"{setting}: is not UTF-8 text") from None
+    text = read_utf8(path, setting, SettingsError)
     try:
         return parse_policy(text)
     except InvalidArgument as error:

@@ -61,10 +61,19 @@ GROUP_COMMIT_BATCH = Histogram(
     ["use_case"],
     buckets=(1, 2, 4, 8, 16, 32, 64, 128),
 )
-JOB_RUNS = Counter("loyalty_job_runs", "Runs of a periodic job, by job and outcome (ok, failed)", ["job", "outcome"])
-JOB_DURATION = Histogram("loyalty_job_duration_seconds", "Time one run of a periodic job took", ["job"])
+JOB_RUNS = Counter(
+    "loyalty_job_runs", "Runs of a periodic job, by job and outcome (ok, failed)", ["periodic_job", "outcome"]
+)
+JOB_DURATION = Histogram("loyalty_job_duration_seconds", "Time one run of a periodic job took", ["periodic_job"])
 JOB_LAST_SUCCESS = Gauge(
-    "loyalty_job_last_success_timestamp_seconds", "When a periodic job last ran to the end (Unix time)", ["job"]
+    "loyalty_job_last_success_timestamp_seconds",
+    "When a periodic job last ran to the end (Unix time)",
+    ["periodic_job"],
+)
+JOB_INTERVAL = Gauge(
+    "loyalty_job_interval_seconds",
+    "How often a periodic job runs: its last success older than a few of these means it is stuck or failing",
+    ["periodic_job"],
 )
 DATABASE_UP = Gauge(
     "loyalty_database_up",

@@ -24,6 +24,7 @@ from services.common.inbox import InboxPruning
 from services.common.kafka import ensure_topics_if_reachable
 from services.common.metrics import (
     JOB_DURATION,
+    JOB_INTERVAL,
     JOB_LAST_SUCCESS,
     JOB_RUNS,
     OUTBOX_GAUGES,
@@ -51,6 +52,7 @@ class PeriodicJob:
     run_once: Callable[[], Awaitable[object]]
 
     async def run(self) -> None:
+        JOB_INTERVAL.labels(self.name).set(self.interval_s)
         while True:
             await self.run_logged()
             await asyncio.sleep(self.interval_s)

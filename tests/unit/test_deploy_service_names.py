@@ -55,12 +55,16 @@ def test_a_kubernetes_file_uses_its_service_s_ports(service: str) -> None:
 
 def test_compose_prometheus_and_the_dockerfile_use_each_service_s_ports() -> None:
     compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]
-    targets = yaml.safe_load((DEPLOY / "prometheus.yaml").read_text())["scrape_configs"][0]["static_configs"][0]
+    # A scrape job per service: `job` names the service in deploy/alerts.yaml.
+    jobs = {
+        job["job_name"]: job["static_configs"]
+        for job in yaml.safe_load((DEPLOY / "prometheus.yaml").read_text())["scrape_configs"]
+    }
     exposed = re.search(r"^EXPOSE (.+)$", (DEPLOY / "Dockerfile").read_text(), re.MULTILINE)
     assert exposed is not None
     for service in SERVICE_NAMES:
         grpc, metrics = DEFAULT_GRPC_PORTS[service], DEFAULT_METRICS_PORTS[service]
         assert compose[service]["command"] == ["serve", service]
         assert {f"{grpc}:{grpc}", f"{metrics}:{metrics}"} <= set(compose[service]["ports"]), service
-        assert f"{service}:{metrics}" in targets["targets"]
+        assert jobs[service] == [{"targets": [f"{service}:{metrics}"]}], service
         assert {str(grpc), str(metrics)} <= set(exposed[1].split()), f"deploy/Dockerfile EXPOSE lacks {service}'s"

@@ -21,7 +21,7 @@ from services.common.telemetry import configure_logging
 
 
 def runs(job: str, outcome: str) -> float:
-    return REGISTRY.get_sample_value("loyalty_job_runs_total", {"job": job, "outcome": outcome}) or 0.0
+    return REGISTRY.get_sample_value("loyalty_job_runs_total", {"periodic_job": job, "outcome": outcome}) or 0.0
 
 
 async def test_a_job_failing_unexpectedly_runs_again_at_its_next_interval(caplog: pytest.LogCaptureFixture) -> None:
@@ -44,7 +44,9 @@ async def test_a_job_failing_unexpectedly_runs_again_at_its_next_interval(caplog
         with pytest.raises(asyncio.CancelledError):
             await running
     assert runs(name, "failed") == 1 and runs(name, "ok") >= 1
-    assert REGISTRY.get_sample_value("loyalty_job_last_success_timestamp_seconds", {"job": name}) > 0
+    assert REGISTRY.get_sample_value("loyalty_job_last_success_timestamp_seconds", {"periodic_job": name}) > 0
+    # An alert compares the last success's age with the interval, for jobs of any period.
+    assert REGISTRY.get_sample_value("loyalty_job_interval_seconds", {"periodic_job": name}) == 0.01
     failure = next(r for r in caplog.records if r.getMessage() == "job failed unexpectedly; next run as scheduled")
     assert failure.exc_info is not None and isinstance(failure.exc_info[1], KeyError)
 
@@ -57,7 +59,7 @@ async def test_a_job_that_never_succeeded_has_no_last_success() -> None:
 
     await PeriodicJob(name, 60, run_once).run_logged()
     assert runs(name, "failed") == 1 and runs(name, "ok") == 0
-    assert REGISTRY.get_sample_value("loyalty_job_last_success_timestamp_seconds", {"job": name}) is None
+    assert REGISTRY.get_sample_value("loyalty_job_last_success_timestamp_seconds", {"periodic_job": name}) is None
 
 
 async def test_each_run_is_logged_with_the_trace_id_of_its_span(monkeypatch: pytest.MonkeyPatch) -> None:

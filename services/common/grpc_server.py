@@ -34,7 +34,7 @@ from services.common.errors import (
     Unavailable,
 )
 from services.common.grpc_handlers import Behavior, Deserializer, Undecodable, WrappingInterceptor, tolerant
-from services.common.rpc_metrics import RpcMetricsInterceptor
+from services.common.rpc_outcome import RpcOutcomeInterceptor
 from services.common.server_health import ServerHealth
 from services.common.settings import GrpcTlsSettings
 from services.common.tls import server_credentials
@@ -306,11 +306,12 @@ class GrpcServer:
         authorizer: Authorizer | None = None,
     ) -> None:
         self._admission = Admission()
-        # Tracing first so its span covers the whole call; metrics outside the error mapping so they see its code.
+        # Tracing first so its span covers the whole call; the call's outcome (metrics, the span's status code) outside
+        # the error mapping, so that it sees the code the mapping answered.
         self._server = grpc.aio.server(
             interceptors=[
                 aio_server_interceptor(),
-                RpcMetricsInterceptor(),
+                RpcOutcomeInterceptor(),
                 DomainErrorInterceptor(authorizer, self._admission),
             ],
             options=_SERVER_OPTIONS,

@@ -30,7 +30,7 @@ from services.common.grpc_server import GrpcServer
 from services.common.kafka import POINTS_EVENTS_TOPIC
 from services.common.metrics import OUTBOX_GAUGES, POINTS_GAUGES, RPC_HANDLED, MetricsEndpoint
 from services.common.outbox import OutboxRelay
-from services.common.rpc_metrics import RpcMetricsInterceptor
+from services.common.rpc_outcome import RpcOutcomeInterceptor
 from services.common.settings import KafkaSettings, service_settings
 from services.points.main import build
 from tests.integration.support import PoolFactory, TopicFactory, eventually, running
@@ -336,7 +336,7 @@ async def test_a_handler_that_ends_well_after_the_deadline_counts_as_deadline_ex
         return request
 
     method = "/loyalty.test.v1.Slow/Answer"
-    server = grpc.aio.server(interceptors=[RpcMetricsInterceptor()])
+    server = grpc.aio.server(interceptors=[RpcOutcomeInterceptor()])
     handler = grpc.unary_unary_rpc_method_handler(outlive_the_deadline)
     service = grpc.method_handlers_generic_handler("loyalty.test.v1.Slow", {"Answer": handler})
     server.add_generic_rpc_handlers((service,))

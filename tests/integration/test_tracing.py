@@ -1,18 +1,22 @@
-"""Traces: one from a gRPC call through the outbox and a real Kafka hop into rewards and tickets; client spans."""
+"""Traces: one from a gRPC call through the outbox and a real Kafka hop into rewards and tickets; client spans;
+the status of server spans."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import replace
 
+import asyncpg
+import grpc
 import pytest
 from loyalty.points.v1 import points_pb2 as pb
 from loyalty.points.v1 import points_pb2_grpc
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, StatusCode
 
 from services.client import money, record_purchase_request
 from services.common.events import decode, header
@@ -26,7 +30,7 @@ from services.common.tracing import configure_tracing
 from services.points.main import build
 from services.tickets.claims import NOT_CREDITED, CreditLookup
 from services.tickets.domain import Claim
-from tests.integration.support import PoolFactory, eventually, read_topic, run_cli, running
+from tests.integration.support import PoolFactory, eventually, read_topic, run_cli, running, set_read_only
 
 CONSUMERS = ("rewards.member-tiers", "tickets.member-tiers")
 
@@ -158,3 +162,75 @@ async def test_a_purchase_the_cli_publishes_to_kafka_carries_its_producer_span(
     assert producer.context is not None
     assert traceparent == in_envelope
     assert traceparent.startswith(f"00-{producer.context.trace_id:032x}-{producer.context.span_id:016x}-")
+
+
+PointsCall = Callable[[points_pb2_grpc.PointsServiceStub], Awaitable[object]]
+
+
+async def _server_span_of(exporter: InMemorySpanExporter, address: str, method: str, call: PointsCall) -> ReadableSpan:
+    """The server span of `call` to the points server at `address`, whatever the call answered."""
+    exporter.clear()
+    async with grpc_channel(address, GrpcTlsSettings()) as channel:
+        with contextlib.suppress(grpc.aio.AioRpcError):  # the span says how it ended
+            await call(points_pb2_grpc.PointsServiceStub(channel))
+
+    async def finished() -> list[ReadableSpan]:  # the server may end its span after the client has its answer
+        return [s for s in exporter.get_finished_spans() if s.kind == SpanKind.SERVER]
+
+    return _only(await eventually(finished, what=f"the server span of {method}"), SpanKind.SERVER, method)
+
+
+def _unknown_member_balance(stub: points_pb2_grpc.PointsServiceStub) -> Awaitable[object]:
+    return stub.GetBalance(pb.GetBalanceRequest(member_id=f"m-{uuid.uuid4().hex[:8]}"))
+
+
+def _enrollment(member_id: str) -> PointsCall:
+    return lambda stub: stub.EnrollMember(pb.EnrollMemberRequest(member_id=member_id), timeout=1)
+
+
+@pytest.mark.parametrize(
+    ("method", "call", "code"),
+    [
+        ("EnrollMember", _enrollment(f"m-{uuid.uuid4().hex[:8]}"), grpc.StatusCode.OK),
+        ("EnrollMember", _enrollment("not a member id"), grpc.StatusCode.INVALID_ARGUMENT),
+        ("GetBalance", _unknown_member_balance, grpc.StatusCode.NOT_FOUND),
+    ],
+)
+async def test_a_server_span_carries_the_code_of_its_answer_and_a_refusal_is_not_the_servers_error(
+    points_address: str, spans: InMemorySpanExporter, method: str, call: PointsCall, code: grpc.StatusCode
+) -> None:
+    """The caller's mistakes leave the status unset, as OpenTelemetry's conventions for gRPC servers ask.
+
+    Every server span said 0: the error mapping aborts with google.rpc details, which OpenTelemetry's interceptor
+    does not see."""
+    span = await _server_span_of(spans, points_address, f"/loyalty.points.v1.PointsService/{method}", call)
+    assert span.attributes is not None and span.attributes["rpc.grpc.status_code"] == code.value[0]
+    assert span.status.status_code == StatusCode.UNSET
+
+
+async def test_a_call_met_by_a_database_outage_is_an_error_of_its_server_span(
+    points_address: str, pool: asyncpg.Pool, postgres_admin_url: str, spans: InMemorySpanExporter
+) -> None:
+    method = "/loyalty.points.v1.PointsService/EnrollMember"
+    await set_read_only(postgres_admin_url, pool, True)
+    try:
+        span = await _server_span_of(spans, points_address, method, _enrollment(f"m-{uuid.uuid4().hex[:8]}"))
+    finally:
+        await set_read_only(postgres_admin_url, pool, False)
+    assert span.attributes is not None
+    assert span.attributes["rpc.grpc.status_code"] == grpc.StatusCode.UNAVAILABLE.value[0]
+    assert span.status.status_code == StatusCode.ERROR
+    assert span.status.description is not None and span.status.description.startswith("UNAVAILABLE: the database")
+
+
+async def test_a_call_past_its_deadline_is_an_error_of_its_server_span(
+    points_address: str, pool: asyncpg.Pool, spans: InMemorySpanExporter
+) -> None:
+    method = "/loyalty.points.v1.PointsService/EnrollMember"
+    async with pool.acquire() as blocker, blocker.transaction():
+        # The enrollment waits on the lock until its deadline passes.
+        await blocker.execute("LOCK TABLE members IN ACCESS EXCLUSIVE MODE")
+        span = await _server_span_of(spans, points_address, method, _enrollment(f"m-{uuid.uuid4().hex[:8]}"))
+    assert span.attributes is not None
+    assert span.attributes["rpc.grpc.status_code"] == grpc.StatusCode.DEADLINE_EXCEEDED.value[0]
+    assert span.status.status_code == StatusCode.ERROR

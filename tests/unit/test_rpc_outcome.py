@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import grpc
 import pytest
 
-from services.common.rpc_metrics import _code_name
+from services.common.rpc_outcome import status_code_of
 
 
 @dataclass
@@ -45,4 +45,4 @@ class Ended:
 def test_a_call_is_counted_under_the_code_its_caller_saw(
     context: Ended, ended: BaseException | None, name: str
 ) -> None:
-    assert _code_name(context, ended) == name  # type: ignore[arg-type]
+    assert status_code_of(context, ended).name == name  # type: ignore[arg-type]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Collection, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from contextvars import ContextVar
+from contextvars import Context, ContextVar
 
 import asyncpg
 
@@ -121,10 +121,38 @@ def refused_value(error: BaseException) -> str:
 
 
 async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
-    # command_timeout bounds a statement stuck behind a lock or a dead server.
-    return await asyncpg.create_pool(
-        database_url, min_size=min_size, max_size=max_size, command_timeout=30, reset=_keep_session
+    pool = _PoolRestoringItsFloorOutsideTraces(
+        database_url,
+        min_size=min_size,
+        max_size=max_size,
+        # command_timeout bounds a statement stuck behind a lock or a dead server.
+        command_timeout=30,
+        reset=_keep_session,
+        # What asyncpg.create_pool passes by default, which the class's constructor requires.
+        max_queries=50_000,
+        max_inactive_connection_lifetime=300.0,
+        loop=None,
+        connection_class=asyncpg.Connection,
+        record_class=asyncpg.Record,
     )
+    return await pool
+
+
+class _PoolRestoringItsFloorOutsideTraces(asyncpg.Pool):  # type: ignore[misc]  # asyncpg ships no types
+    """asyncpg's pool, whose floor restorer (the task that reconnects up to min_size, logging each failed attempt
+    while the database is away) starts in an empty context.
+
+    asyncio gives a task a copy of the context that starts it: here that of whatever lost a connection or failed to
+    get one (a gRPC call, a consumed event, or a job, whose connection's callbacks keep the context it was made in).
+    With it came that operation's span, and every retry line of an outage carried the trace id of an operation
+    long over (a startup job's, minutes before). asyncpg offers no hook for this, so this overrides its private
+    method; tests/integration/test_pool_floor.py fails if a release of asyncpg renames it.
+    """
+
+    __slots__ = ()
+
+    def _schedule_min_size_maintenance(self) -> None:
+        Context().run(super()._schedule_min_size_maintenance)
 
 
 async def _keep_session(connection: asyncpg.Connection) -> None:

@@ -18,7 +18,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from services.common.db import CONNECTION_REFUSED, DATABASE_UNAVAILABLE
-from services.common.migrations import service_migrations
+from services.common.migrations import NEWER_SCHEMA, schema_state, service_migrations
 from services.common.redaction import Redactor
 from services.common.settings import SERVICE_NAMES, KafkaSettings, ServiceSettings, kafka_settings, service_settings
 from services.common.topics_cli import counted_partitions, topic_states
@@ -46,16 +46,17 @@ async def check_database(settings: ServiceSettings) -> Finding:
         # The output is redacted: the URL's password never shows.
         return Finding(what, f"cannot connect to {settings.database_url}: {error!r}")
     try:
-        applied: set[tuple[str, int]] = set()
-        if await connection.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL"):
-            rows = await connection.fetch("SELECT component, version FROM schema_migrations")
-            applied = {(r["component"], r["version"]) for r in rows}
+        state = await schema_state(connection, service_migrations(settings.name))
     finally:
         await connection.close()
-    pending = [m.name for m in service_migrations(settings.name) if (m.component, m.version) not in applied]
-    # Services migrate when they start, so pending migrations are a note, not a problem.
-    note = f"{len(pending)} migration(s) pending, applied at the next start or by `loyalty migrate`" if pending else ""
-    return Finding(what, None, note or "schema up to date")
+    # Services migrate when they start, so pending migrations are a note, not a problem; so is a schema a newer release
+    # migrated, which this one runs on (a rollout under way, or a rollback).
+    notes = []
+    if state.pending:
+        notes.append(f"{len(state.pending)} migration(s) pending, applied at the next start or by `loyalty migrate`")
+    if state.not_known:
+        notes.append(NEWER_SCHEMA % ", ".join(state.not_known))
+    return Finding(what, None, "; ".join(notes) or "schema up to date")
 
 
 async def check_broker(kafka: KafkaSettings) -> list[Finding]:

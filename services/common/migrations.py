@@ -24,6 +24,12 @@ lock of earlier versions took, so those exclude it too. It is polled
 a snapshot open, and `CREATE INDEX CONCURRENTLY` in the runner holding the
 lock waits for every older snapshot to end, a deadlock PostgreSQL resolves by
 failing one of them.
+
+A database may also have files applied that this code does not have: a newer
+release migrated it, and this one runs beside it during a rollout, or again
+after a rollback. Migrations only expand the schema, so this release still
+starts; it says so (a warning naming them, and `loyalty doctor`), rather than
+calling a schema it does not know up to date.
 """
 
 from __future__ import annotations
@@ -227,8 +233,49 @@ async def apply(connection: asyncpg.Connection, migrations: list[Migration]) -> 
     return applied_now
 
 
+# Read by an operator in the log and in `loyalty doctor`: the files another release applied, by component and name.
+NEWER_SCHEMA = "schema is newer than this release: %s not known"
+
+
+@dataclass(frozen=True)
+class SchemaState:
+    """How the migrations a database recorded compare with this release's files."""
+
+    # This release's files not applied yet: a start or `loyalty migrate` applies them.
+    pending: list[str]
+    # Applied for the components of this release, with no file here: a newer release applied them.
+    not_known: list[str]
+
+
+async def schema_state(connection: asyncpg.Connection, migrations: list[Migration]) -> SchemaState:
+    """What of `migrations` is pending, and what the database applied that they do not have.
+
+    Only their components count: a database shared with another service holds that one's migrations too.
+    """
+    recorded: list[asyncpg.Record] = []
+    if await connection.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL"):
+        recorded = await connection.fetch(
+            """SELECT component, version, name FROM schema_migrations
+                WHERE component = ANY($1::text[]) ORDER BY component, version""",
+            sorted({migration.component for migration in migrations}),
+        )
+    applied = {(r["component"], r["version"]) for r in recorded}
+    known = {(migration.component, migration.version) for migration in migrations}
+    return SchemaState(
+        pending=[f"{m.component}/{m.name}" for m in migrations if (m.component, m.version) not in applied],
+        not_known=[f"{r['component']}/{r['name']}" for r in recorded if (r["component"], r["version"]) not in known],
+    )
+
+
+async def _warn_of_a_newer_schema(connection: asyncpg.Connection, migrations: list[Migration]) -> None:
+    """A warning naming the files a newer release applied: the service still starts (see the module's docstring)."""
+    not_known = (await schema_state(connection, migrations)).not_known
+    if not_known:
+        log.warning(NEWER_SCHEMA, ", ".join(not_known), extra={"not_known": not_known})
+
+
 async def migrate(database_url: str, service: str) -> list[str]:
-    """Apply the service's pending migrations; names what it applied.
+    """Apply the service's pending migrations; names what it applied. Warns of files applied that it does not have.
 
     A database that cannot be used is a DatabaseUnusable naming the service's setting: DatabaseRefused when
     retrying cannot help, DatabaseUnavailable when it does not answer or takes no work now (a failover).
@@ -237,6 +284,9 @@ async def migrate(database_url: str, service: str) -> list[str]:
     with unavailable_as_unusable(database_url, setting):
         connection = await connect(database_url, setting)
         try:
-            return await apply(connection, service_migrations(service))
+            migrations = service_migrations(service)
+            applied = await apply(connection, migrations)
+            await _warn_of_a_newer_schema(connection, migrations)
+            return applied
         finally:
             await connection.close()

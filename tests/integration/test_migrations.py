@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -11,6 +12,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from services.common.doctor import check_database
 from services.common.migrations import (
     COMMON_MIGRATIONS,
     Migration,
@@ -19,7 +21,7 @@ from services.common.migrations import (
     migrate,
     service_migrations,
 )
-from services.common.settings import SERVICE_NAMES
+from services.common.settings import SERVICE_NAMES, service_settings
 
 CreateDatabase = Callable[[], Awaitable[str]]
 
@@ -246,6 +248,37 @@ async def test_redemptions_made_before_006_get_their_rewards_value_and_the_versi
         ("ada", "5 USD off", "discount_fixed", 500, "USD", 0, "", ""),
         ("bob", None, None, None, None, None, None, None),
     ]
+
+
+async def test_files_a_newer_release_applied_are_named_and_this_release_still_migrates(
+    create_database: CreateDatabase, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A rollout runs old and new replicas side by side, and a rollback runs the old ones on the new schema."""
+    url = await create_database()
+    await migrate(url, "points")
+    connection = await asyncpg.connect(url)
+    try:
+        await connection.execute(
+            """INSERT INTO schema_migrations (component, version, name)
+               VALUES ('points', 9001, '9001_from_a_newer_release.sql'), ('common', 9001, '9001_newer_kit.sql'),
+                      -- another service's, in a database it shares: not this service's to know
+                      ('tickets', 9001, '9001_of_tickets.sql')"""
+        )
+    finally:
+        await connection.close()
+    newer = ["common/9001_newer_kit.sql", "points/9001_from_a_newer_release.sql"]
+
+    with caplog.at_level(logging.WARNING, logger="services.common.migrations"):
+        assert await migrate(url, "points") == []
+
+    assert [(r.levelname, r.getMessage(), getattr(r, "not_known", None)) for r in caplog.records] == [
+        ("WARNING", f"schema is newer than this release: {', '.join(newer)} not known", newer)
+    ]
+    finding = await check_database(service_settings("points", {"LOYALTY_POINTS_DATABASE_URL": url}))
+    assert (finding.problem, finding.detail) == (
+        None,
+        f"schema is newer than this release: {', '.join(newer)} not known",
+    )
 
 
 async def test_a_failing_file_leaves_no_trace_and_earlier_files_stay(create_database: CreateDatabase) -> None:

@@ -133,7 +133,10 @@ class AccrualApplication:
         settled = await goodwill_claims.settled_partner_transactions(connection, partner_id, claims)
         decisions = _less_goodwill(decide(parsed, raws, members=facts, accepted_before=before, rates=rates), settled)
         accepted = [d for d in decisions if d.status is Status.ACCEPTED]
-        rows = [_accepted_row(partner_id, d, program, now, settled.get(d.partner_transaction_id)) for d in accepted]
+        terms = await self._programs_at_activities(connection, accepted)
+        rows = [
+            _accepted_row(partner_id, d, terms, program, now, settled.get(d.partner_transaction_id)) for d in accepted
+        ]
         written = await accrual_store.insert_accepted(connection, partner_id, rows)
         if len(written) < len(rows):
             # Some ids were accepted by a concurrent batch meanwhile (for another member id): the batch is answered
@@ -155,6 +158,15 @@ class AccrualApplication:
         await tier_application.move_after_activities(connection, touched, program, now, spent=False)
         return decisions
 
+    async def _programs_at_activities(
+        self, connection: asyncpg.Connection, accepted: Sequence[Decision]
+    ) -> dict[datetime, Program | None]:
+        """The program in force at the start of each accepted activity's date, which gives its points their term as
+        a purchase's occurred_at does (None before any program): one round trip for the batch's distinct days."""
+        days = sorted({d.record.earned_at for d in accepted if d.record is not None})
+        versions = await self._programs.in_force_at_each(connection, None, days)
+        return {day: version.program if version else None for day, version in zip(days, versions, strict=True)}
+
 
 def _less_goodwill(decisions: Sequence[Decision], settled: dict[str, goodwill_claims.Settled]) -> list[Decision]:
     """Each accepted record a claim's goodwill settled earns only what exceeds it, and so answers its repeats in
@@ -173,14 +185,19 @@ def _less_goodwill(decisions: Sequence[Decision], settled: dict[str, goodwill_cl
 def _accepted_row(
     partner_id: str,
     decision: Decision,
-    program: Program | None,
+    programs_at_activities: dict[datetime, Program | None],
+    received_under: Program | None,
     received: datetime,
     goodwill: goodwill_claims.Settled | None,
 ) -> accrual_store.AcceptedRow:
+    """The accrual's row: its points expire on the term of the program in force at the activity; a pending record
+    waits the pending days of the program in force when it is received, counted from then (the partner may still
+    cancel it from now on, however old the activity)."""
     record = decision.record
     assert record is not None
     earned_at = record.earned_at
-    pending_until = program.available_at(received) if program and record.pending else received
+    earned_under = programs_at_activities[earned_at]
+    pending_until = received_under.available_at(received) if received_under and record.pending else received
     breakdown = [
         {"source": f"partner:{partner_id}", "points": decision.base_points, "description": _describe(record)},
     ]
@@ -201,7 +218,7 @@ def _accepted_row(
         breakdown=json.dumps(breakdown),
         earned_at=earned_at,
         available_at=pending_until,
-        expires_at=program.expires_at(earned_at) if program else None,
+        expires_at=earned_under.expires_at(earned_at) if earned_under else None,
     )
 
 

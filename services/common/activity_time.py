@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from services.common.errors import Violations
 
+# The earliest an activity may be dated: programs take effect no earlier (yaml_fields.EARLIEST), so nothing before
+# it could be priced, counted in a tier window or given a term.
+EARLIEST_ACTIVITY = datetime(2000, 1, 1, tzinfo=UTC)
 # How far ahead of the receiving clock an activity may be dated: time zones and clock drift, not the future.
 MAX_FUTURE_SKEW = timedelta(hours=24)
 # An activity counts (towards tiers, as activity) when it happened, but never at or after the moment the service
@@ -16,9 +19,14 @@ MAX_COUNTED_EARLIER = MAX_FUTURE_SKEW + _BEFORE
 
 
 def check_activity_time(violations: Violations, field: str, moment: datetime, now: datetime) -> None:
-    """When a member's activity (a purchase, a refund, an action) happened: after 2000, not tomorrow."""
-    if moment.tzinfo is None or moment.year < 2000:
-        violations.add(field, "is required and must be after 2000-01-01")
+    """When a member's activity (a purchase, a refund, an action) happened: from 2000, not tomorrow. A naive
+    `moment` stands for a time the request left out."""
+    if moment.tzinfo is None:
+        violations.add(field, "is required")
+    elif moment < EARLIEST_ACTIVITY:
+        violations.add(
+            field, f"must be from {EARLIEST_ACTIVITY:%Y-%m-%dT%H:%M:%SZ} to 24 hours ahead of the service's clock"
+        )
     else:
         check_not_ahead(violations, field, moment, now)
 

@@ -228,7 +228,7 @@ class Section:
         if moment is None:
             self.refuse(key, "must be a date (2025-07-04) or a time (2025-07-04T09:00:00-04:00)")
         elif not EARLIEST <= moment < LATEST:
-            self.refuse(key, f"must be between {EARLIEST.year} and {LATEST.year}")
+            self.refuse(key, f"must be from {EARLIEST:%Y-%m-%dT%H:%M:%SZ} and before {LATEST:%Y-%m-%dT%H:%M:%SZ}")
             return None
         return moment
 

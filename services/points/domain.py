@@ -121,7 +121,7 @@ def _check_birth_date(violations: Violations, text: str, today: date) -> None:
     if born is None:
         violations.add("birth_date", "is not a date of the form YYYY-MM-DD", value=text[:32])
     elif not EARLIEST_BIRTH_DATE <= born <= today:
-        violations.add("birth_date", f"must be between {EARLIEST_BIRTH_DATE} and today")
+        violations.add("birth_date", f"must be between {EARLIEST_BIRTH_DATE} and today (in UTC)")
 
 
 def _check_money(violations: Violations, field: str, money: Money, *, currency: str | None = None) -> None:

@@ -19,6 +19,7 @@ from enum import StrEnum
 import iuliia
 from anyascii import anyascii
 
+from services.common.activity_time import EARLIEST_ACTIVITY
 from services.common.bounds import MAX_POINTS
 from services.common.errors import required_as
 from services.common.member_ids import MEMBER_ID_PATTERN
@@ -27,7 +28,8 @@ from services.points.program import Rounding
 
 MAX_BATCH = 5000
 MAX_AMOUNT = Decimal(10**12)
-EARLIEST_ACTIVITY = date(2000, 1, 1)
+# The first day an activity may be, as for a purchase's occurred_at.
+EARLIEST_ACTIVITY_DATE = EARLIEST_ACTIVITY.date()
 UNIT_PATTERN = re.compile(r"[A-Z0-9_]{1,16}")
 UNIT_SHAPE = "1-16 of A-Z, 0-9, '_' (a currency code or a unit such as MILE)"
 # Leading zeros are the padding of fixed-width files (airline and hotel feeds), not digits of the value.
@@ -130,8 +132,8 @@ def parse(raw: RawRecord, today: date, zone: tzinfo = UTC) -> Record | Invalid:
     activity_date = _date(raw.activity_date)
     if activity_date is None:
         return Invalid("activity_date", required_as(raw.activity_date, "a date YYYY-MM-DD"))
-    if not EARLIEST_ACTIVITY <= activity_date <= today:
-        return Invalid("activity_date", f"must be between {EARLIEST_ACTIVITY} and today")
+    if not EARLIEST_ACTIVITY_DATE <= activity_date <= today:
+        return Invalid("activity_date", f"must be between {EARLIEST_ACTIVITY_DATE} and today")
     if not UNIT_PATTERN.fullmatch(raw.unit):
         return Invalid("unit", required_as(raw.unit, UNIT_SHAPE))
     amount = _decimal(raw.amount)

@@ -79,6 +79,35 @@ def test_occurred_at_within_the_allowed_skew_is_accepted() -> None:
     domain.validate_purchase(purchase(occurred_at=NOW + MAX_FUTURE_SKEW), NOW)
 
 
+EARLIEST_SAID = "must be from 2000-01-01T00:00:00Z to 24 hours ahead of the service's clock"
+
+
+@pytest.mark.parametrize(
+    ("occurred_at", "said"),
+    [
+        (datetime.min, "is required"),  # what the API makes of a request without one
+        (datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), EARLIEST_SAID),
+    ],
+)
+def test_an_activity_time_refused_says_what_is_accepted_and_calls_only_a_missing_one_required(
+    occurred_at: datetime, said: str
+) -> None:
+    refund = domain.Refund("refund-1", "order-1", Money(100, "USD"), occurred_at)
+    for validate in (
+        lambda: domain.validate_purchase(purchase(occurred_at=occurred_at), NOW),
+        lambda: domain.validate_refund(refund, NOW),
+    ):
+        with pytest.raises(InvalidArgument) as caught:
+            validate()
+        assert caught.value.message == f"occurred_at: {said}"
+
+
+def test_the_first_instant_of_2000_is_an_activity_time_accepted() -> None:
+    first = datetime(2000, 1, 1, tzinfo=UTC)
+    domain.validate_purchase(purchase(occurred_at=first), NOW)
+    domain.validate_refund(domain.Refund("refund-1", "order-1", Money(100, "USD"), first), NOW)
+
+
 def test_amount_at_the_maximum_is_accepted() -> None:
     domain.validate_purchase(purchase(amount=Money(bounds.MAX_AMOUNT_MINOR, "USD"), line_items=()), NOW)
 
@@ -213,6 +242,12 @@ def test_a_wrong_birth_date_or_referrer_is_refused_naming_it(birth_date: str, re
     with pytest.raises(InvalidArgument) as refused:
         domain.validate_enrollment(Enrollment("m-1", "", "", "", birth_date=birth_date, referrer_member_id=referrer))
     assert [v.field for v in refused.value.violations] == [field]
+
+
+def test_a_birth_date_out_of_range_is_refused_saying_whose_today_bounds_it() -> None:
+    with pytest.raises(InvalidArgument) as refused:
+        domain.validate_enrollment(Enrollment("m-1", "", "", "", birth_date="1899-12-31"))
+    assert refused.value.message == "birth_date: must be between 1900-01-01 and today (in UTC)"
 
 
 def test_a_valid_birth_date_is_read_as_a_date() -> None:

@@ -5,6 +5,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
+import pytest
+
+from services.common.errors import InvalidArgument
 from services.points.domain import Money, Purchase
 from services.points.earning import price_purchase
 from services.points.program_schema import parse_program
@@ -67,3 +70,10 @@ def test_a_rolling_tier_window_runs_from_the_programs_day_of_the_month() -> None
     # 30 January in New York: February has no 30th, so the window ends as March begins there.
     reached = datetime(2025, 1, 30, 20, 0, tzinfo=NEW_YORK).astimezone(UTC)
     assert next_requalification(policy, reached, "America/New_York") == datetime(2025, 3, 1, tzinfo=NEW_YORK)
+
+
+def test_a_program_date_out_of_range_is_refused_naming_the_instants_it_must_fall_between() -> None:
+    """A date is read in the program's time zone: 1 January 2000 in Paris began in 1999 in UTC, before the bound."""
+    with pytest.raises(InvalidArgument) as refused:
+        parse_program(PROGRAM.replace("America/New_York", "Europe/Paris").replace("2020-01-01", "2000-01-01"))
+    assert refused.value.message == "effective_from: must be from 2000-01-01T00:00:00Z and before 9000-01-01T00:00:00Z"

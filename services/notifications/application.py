@@ -13,6 +13,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import asyncpg
 from loyalty.notifications.v1 import notifications_pb2 as pb
@@ -114,7 +115,7 @@ class Notifier:
             if await store.insert_message(connection, message, now, sent=due):
                 created += 1
                 if due:
-                    await self._publish(connection, message, now)
+                    await self._publish(connection, message, preferences.zone, now)
         return created
 
     async def release_held(self, connection: asyncpg.Connection, now: datetime, limit: int) -> Batch:
@@ -145,17 +146,19 @@ class Notifier:
             if when > now:  # the member moved their quiet hours over it
                 await store.reschedule(connection, message.notification_id, when)
                 continue
-            if await self._send_held(connection, message, now):
+            if await self._send_held(connection, message, preferences.zone, now):
                 sent += 1
         return Batch(taken=len(due), done=sent)
 
-    async def _send_held(self, connection: asyncpg.Connection, message: store.Message, now: datetime) -> bool:
+    async def _send_held(
+        self, connection: asyncpg.Connection, message: store.Message, zone: ZoneInfo, now: datetime
+    ) -> bool:
         """Send a message held until now; one that can never be sent is cancelled with the reason, not left to
         fail every pass and hold back the messages due with it."""
         try:
             async with savepoint(connection):
                 await store.mark_sent(connection, message.notification_id, now)
-                await self._publish(connection, message, now)
+                await self._publish(connection, message, zone, now)
         except DomainError as refused:
             log.error(
                 "scheduled message cancelled: it cannot be sent",
@@ -165,19 +168,24 @@ class Notifier:
             return False
         return True
 
-    async def _as_sent(self, connection: asyncpg.Connection, message: store.Message, now: datetime) -> dict[str, str]:
-        """The variables as of sending: days left counted again, and a summary's balance the latest known (a
-        redemption or expiry after the summary's last earning lowered it), else the one it was made with."""
-        variables = as_sent(message.template_id, message.variables, now)
+    async def _as_sent(
+        self, connection: asyncpg.Connection, message: store.Message, zone: ZoneInfo, now: datetime
+    ) -> dict[str, str]:
+        """The variables as of sending: days left counted again from the member's local date (`zone`), and a
+        summary's balance the latest known (a redemption or expiry after the summary's last earning lowered it),
+        else the one it was made with."""
+        variables = as_sent(message.template_id, message.variables, zone, now)
         if "balance" in variables:
             latest = await store.latest_balance(connection, message.member_id)
             if latest is not None:
                 variables["balance"] = str(latest)
         return variables
 
-    async def _publish(self, connection: asyncpg.Connection, message: store.Message, now: datetime) -> None:
+    async def _publish(
+        self, connection: asyncpg.Connection, message: store.Message, zone: ZoneInfo, now: datetime
+    ) -> None:
         template = self.catalog.get(message.template_id)
-        variables = await self._as_sent(connection, message, now)
+        variables = await self._as_sent(connection, message, zone, now)
         rendered = template.render(message.channel, variables)
         request = pb.NotificationRequested(
             notification_id=str(message.notification_id),

@@ -9,10 +9,9 @@ zone and the time now, and return the Trigger.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -27,19 +26,30 @@ from services.notifications.domain import Category, Trigger
 class TriggerSpec:
     category: Category
     variables: frozenset[str]
+    # For a message about a date: the variable holding it, the member's local date (days_left counts to it).
+    date_variable: str = ""
 
 
-def _spec(category: Category, *variables: str) -> TriggerSpec:
-    return TriggerSpec(category, frozenset({"given_name", *variables}))
+def _spec(category: Category, *variables: str, date_variable: str = "") -> TriggerSpec:
+    return TriggerSpec(category, frozenset({"given_name", *variables}), date_variable)
 
 
 TRIGGERS: Mapping[str, TriggerSpec] = {
     "welcome": _spec(Category.ACCOUNT, "tier"),
     "points_earned_summary": _spec(Category.POINTS, "points_earned", "earnings", "balance"),
-    "points_expiring": _spec(Category.POINTS, "points", "expires_on", "days_left", "due_at"),
+    "points_expiring": _spec(
+        Category.POINTS, "points", "expires_on", "days_left", "due_at", date_variable="expires_on"
+    ),
     "tier_reached": _spec(Category.TIER, "tier", "previous_tier"),
     "tier_at_risk": _spec(
-        Category.TIER, "tier", "projected_tier", "requalify_on", "days_left", "needed_to_keep", "due_at"
+        Category.TIER,
+        "tier",
+        "projected_tier",
+        "requalify_on",
+        "days_left",
+        "needed_to_keep",
+        "due_at",
+        date_variable="requalify_on",
     ),
     "reward_issued": _spec(Category.REWARDS, "reward_id", "reward_name", "redemption_id", "code", "points", "occasion"),
     "birthday": _spec(Category.BIRTHDAY),
@@ -80,15 +90,22 @@ def _local_day(stamp: Timestamp, zone: ZoneInfo, field: str) -> str:
         raise InvalidArgument.single(field, f"is out of range in the member's time zone {zone.key}") from error
 
 
-def _days_until(moment: datetime, now: datetime) -> str:
-    """Whole days left, rounded up: points expiring in 29.5 days expire 'in 30 days'."""
-    return str(max(0, math.ceil((moment - now).total_seconds() / 86400)))
+def _days_left(day: str, zone: ZoneInfo, now: datetime) -> str:
+    """From the member's local date now to the local date `day`, as the member reads the date printed beside it:
+    0 on the day itself, 1 the day before, whatever the hours (points expiring tomorrow at 23:00 expire
+    'tomorrow', not 'in 2 days')."""
+    return str(max(0, (date.fromisoformat(day) - now.astimezone(zone).date()).days))
 
 
-def _countdown(stamp: Timestamp, now: datetime) -> dict[str, str]:
-    """`days_left` until the moment, as of now, and the moment itself (`due_at`) to count again when sent."""
-    moment = stamp.ToDatetime(tzinfo=UTC)
-    return {"days_left": _days_until(moment, now), "due_at": moment.isoformat()}
+def _countdown(template_id: str, stamp: Timestamp, field: str, zone: ZoneInfo, now: datetime) -> dict[str, str]:
+    """The moment a message is about (`due_at`), its local date (the template's date variable) and the days left
+    to that date as of now."""
+    day = _local_day(stamp, zone, field)
+    return {
+        TRIGGERS[template_id].date_variable: day,
+        "days_left": _days_left(day, zone, now),
+        "due_at": stamp.ToDatetime(tzinfo=UTC).isoformat(),
+    }
 
 
 # Variables a trigger provides since a later release, with the value a message held from before it (quiet
@@ -96,11 +113,12 @@ def _countdown(stamp: Timestamp, now: datetime) -> dict[str, str]:
 _ADDED_LATER: Mapping[str, Mapping[str, str]] = {"reward_issued": {"reward_name": ""}}
 
 
-def as_sent(template_id: str, variables: Mapping[str, str], now: datetime) -> dict[str, str]:
-    """The variables as of sending: a message held by quiet hours counts its days left from when it goes out."""
+def as_sent(template_id: str, variables: Mapping[str, str], zone: ZoneInfo, now: datetime) -> dict[str, str]:
+    """The variables as of sending: a message held by quiet hours counts its days left from the member's local
+    date when it goes out."""
     sent = {**_ADDED_LATER.get(template_id, {}), **variables}
-    if "due_at" in sent:
-        sent["days_left"] = _days_until(datetime.fromisoformat(sent["due_at"]), now)
+    if "days_left" in sent:
+        sent["days_left"] = _days_left(sent[TRIGGERS[template_id].date_variable], zone, now)
     return sent
 
 
@@ -119,8 +137,7 @@ def points_expiring(payload: points_pb2.PointsExpiring, event_id: str, zone: Zon
         raise InvalidArgument.single("expires_at", "is required")
     variables = {
         "points": str(payload.points),
-        "expires_on": _local_day(payload.expires_at, zone, "expires_at"),
-        **_countdown(payload.expires_at, now),
+        **_countdown("points_expiring", payload.expires_at, "expires_at", zone, now),
     }
     return Trigger("points_expiring", payload.member_id, event_id, variables, event_id)
 
@@ -138,9 +155,8 @@ def tier_at_risk(payload: points_pb2.TierAtRisk, event_id: str, zone: ZoneInfo, 
     variables = {
         "tier": payload.tier,
         "projected_tier": payload.projected_tier,
-        "requalify_on": _local_day(payload.requalify_at, zone, "requalify_at"),
         "needed_to_keep": payload.needed_to_keep,
-        **_countdown(payload.requalify_at, now),
+        **_countdown("tier_at_risk", payload.requalify_at, "requalify_at", zone, now),
     }
     return Trigger("tier_at_risk", payload.member_id, event_id, variables, event_id)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
@@ -17,15 +18,21 @@ from loyalty.notifications.v1 import notifications_pb2_grpc
 
 from services.common.events import decode, kafka_headers, new_envelope
 from services.common.grpc_server import GrpcServer
-from services.common.kafka import NOTIFICATIONS_REQUESTS_TOPIC
+from services.common.kafka import (
+    NOTIFICATIONS_REQUESTS_TOPIC,
+    POINTS_EVENTS_TOPIC,
+    REWARDS_EVENTS_TOPIC,
+    TICKETS_EVENTS_TOPIC,
+)
 from services.common.outbox import OutboxRelay
 from services.common.runtime import ServiceParts
 from services.common.settings import KafkaSettings, service_settings
-from services.notifications.domain import Defaults, QuietHours
+from services.notifications import store
+from services.notifications.domain import Channel, Defaults, Preferences, QuietHours
 from services.notifications.main import assemble
 from services.notifications.scheduler import SchedulerJob
 from services.notifications.settings import NotificationsSettings, notifications_settings
-from tests.integration.support import PoolFactory, eventually, read_topic
+from tests.integration.support import DeadLettersSentOrNot, PoolFactory, delivered_event, eventually, read_topic
 
 # Noon plus two periods stays outside the quiet hours.
 SUMMARY_PERIOD = timedelta(hours=3)
@@ -97,6 +104,35 @@ async def started_notifications(migrated_pool: PoolFactory, kafka: KafkaSettings
     finally:
         await channel.close()
         await server.stop(grace=1)
+
+
+CONSUMER_OF = {
+    POINTS_EVENTS_TOPIC: "notifications.points",
+    REWARDS_EVENTS_TOPIC: "notifications.rewards",
+    TICKETS_EVENTS_TOPIC: "notifications.tickets",
+}
+
+
+async def member_in(world: NotificationsWorld, zone: str, quiet: QuietHours | None = None) -> str:
+    """A member enrolled (with email) and given preferences: email, the time zone, these quiet hours."""
+    member_id = f"m-{uuid.uuid4().hex[:10]}"
+    async with world.pool.acquire() as connection:
+        await store.enrol_member(connection, member_id, "Ada", True, None, "member", NOON)
+        chosen = Preferences(member_id, frozenset({Channel.EMAIL}), frozenset(), zone, quiet)
+        await store.save_preferences(connection, chosen, NOON)
+    return member_id
+
+
+async def dead_letter_reasons(
+    world: NotificationsWorld, topic: str, member_id: str, payload: Message, group: str | None = None
+) -> list[str]:
+    """Deliver one event to the notifications consumer of `topic` (or `group`), at the service's clock; the
+    reasons it was dead-lettered for."""
+    [consumer] = [c for c in world.parts.consumers if c.name == (group or CONSUMER_OF[topic])]
+    envelope = new_envelope(payload, subject=member_id, source="tests", occurred_at=datetime.now(UTC))
+    dead_letters = DeadLettersSentOrNot()
+    await consumer.process([delivered_event(topic, envelope)], dead_letters)  # type: ignore[arg-type]
+    return dead_letters.reasons
 
 
 async def publish(producer: AIOKafkaProducer, topic: str, member_id: str, payload: Message, *, times: int = 1) -> str:

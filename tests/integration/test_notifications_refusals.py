@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from google.protobuf.message import Message
@@ -11,47 +11,19 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from loyalty.events.v1 import points_pb2, rewards_pb2, tickets_pb2
 
 from services.common.bounds import MAX_POINTS, MAX_REWARD_NAME
-from services.common.events import new_envelope
 from services.common.kafka import POINTS_EVENTS_TOPIC, REWARDS_EVENTS_TOPIC, TICKETS_EVENTS_TOPIC
 from services.common.text_fields import SINGLE_LINE
 from services.common.tier_names import TIER_NAME_SHAPE
 from services.notifications import store
-from services.notifications.domain import Channel, Preferences
+from services.notifications.domain import Channel
 from services.notifications.scheduler import SchedulerJob
-from tests.integration.notifications_support import NOON, NotificationsWorld
-from tests.integration.support import DeadLettersSentOrNot, delivered_event
+from tests.integration.notifications_support import NOON, NotificationsWorld, dead_letter_reasons, member_in
 from tests.integration.test_notifications_flow import world
 
 __all__ = ["world"]
 
 # 9999-12-31T23:59:59Z: a valid Timestamp, whose day in a zone east of UTC is past what a date can hold.
 END_OF_TIME = Timestamp(seconds=253402300799)
-CONSUMER_OF = {
-    POINTS_EVENTS_TOPIC: "notifications.points",
-    REWARDS_EVENTS_TOPIC: "notifications.rewards",
-    TICKETS_EVENTS_TOPIC: "notifications.tickets",
-}
-
-
-async def member_in(world: NotificationsWorld, zone: str) -> str:
-    member_id = f"m-{uuid.uuid4().hex[:10]}"
-    async with world.pool.acquire() as connection:
-        await store.enrol_member(connection, member_id, "Ada", True, None, "member", NOON)
-        chosen = Preferences(member_id, frozenset({Channel.EMAIL}), frozenset(), zone, None)
-        await store.save_preferences(connection, chosen, NOON)
-    return member_id
-
-
-async def dead_letter_reasons(
-    world: NotificationsWorld, topic: str, member_id: str, payload: Message, group: str | None = None
-) -> list[str]:
-    """Deliver one event to the notifications consumer of `topic` (or `group`); the reasons it was dead-lettered
-    for."""
-    [consumer] = [c for c in world.parts.consumers if c.name == (group or CONSUMER_OF[topic])]
-    envelope = new_envelope(payload, subject=member_id, source="tests", occurred_at=datetime.now(UTC))
-    dead_letters = DeadLettersSentOrNot()
-    await consumer.process([delivered_event(topic, envelope)], dead_letters)  # type: ignore[arg-type]
-    return dead_letters.reasons
 
 
 @pytest.mark.parametrize(

@@ -29,6 +29,7 @@ from services.notifications.domain import (
 
 NIGHT = QuietHours(time(21), time(8))
 BERLIN, NEW_YORK, TOKYO = ZoneInfo("Europe/Berlin"), ZoneInfo("America/New_York"), ZoneInfo("Asia/Tokyo")
+UTC_ZONE = ZoneInfo("UTC")
 NOW = datetime(2027, 6, 15, 12, tzinfo=UTC)
 
 
@@ -236,11 +237,45 @@ def test_birthday_and_summary_keys_are_unique_per_member_and_occurrence() -> Non
     assert triggers.earned_summary("a", "batch-1", 1, 1, 1).key == "summary:batch-1"
 
 
-def test_a_message_sent_later_counts_its_days_left_from_when_it_is_sent() -> None:
+def test_a_message_sent_later_counts_its_days_left_from_the_local_date_it_is_sent_on() -> None:
     expiring = points_pb2.PointsExpiring(member_id="m-1", points=300)
     expiring.expires_at.FromDatetime(datetime(2027, 6, 16, 22, 0, tzinfo=UTC))
-    trigger = triggers.points_expiring(expiring, "event-1", ZoneInfo("UTC"), datetime(2027, 6, 14, 21, 0, tzinfo=UTC))
-    assert trigger.variables["days_left"] == "3"
+    trigger = triggers.points_expiring(expiring, "event-1", UTC_ZONE, datetime(2027, 6, 14, 21, 0, tzinfo=UTC))
+    assert trigger.variables["days_left"] == "2"
     held_until_morning = datetime(2027, 6, 16, 8, 0, tzinfo=UTC)
-    assert triggers.as_sent(trigger.template_id, trigger.variables, held_until_morning)["days_left"] == "1"
-    assert triggers.as_sent("tier_reached", {"tier": "gold"}, held_until_morning) == {"tier": "gold"}
+    assert triggers.as_sent(trigger.template_id, trigger.variables, UTC_ZONE, held_until_morning)["days_left"] == "0"
+    assert triggers.as_sent("tier_reached", {"tier": "gold"}, UTC_ZONE, held_until_morning) == {"tier": "gold"}
+
+
+# Evening in UTC on 7 December 2026: still the 7th in Pago Pago (UTC-11), already the 8th in Tokyo.
+DECEMBER_EVENING = datetime(2026, 12, 7, 20, 48, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("expires_at", "expires_on", "days_left"),
+    [
+        (datetime(2026, 12, 7, 23, tzinfo=UTC), "2026-12-07", "0"),  # later today
+        (datetime(2026, 12, 8, 23, tzinfo=UTC), "2026-12-08", "1"),  # tomorrow, 26 hours ahead
+        (datetime(2026, 12, 9, 0, 30, tzinfo=UTC), "2026-12-09", "2"),
+    ],
+)
+def test_days_left_is_the_difference_of_local_dates_not_of_hours(
+    expires_at: datetime, expires_on: str, days_left: str
+) -> None:
+    expiring = points_pb2.PointsExpiring(member_id="m-1", points=10, expires_at=_stamp(expires_at))
+    variables = triggers.points_expiring(expiring, "e", UTC_ZONE, DECEMBER_EVENING).variables
+    assert (variables["expires_on"], variables["days_left"]) == (expires_on, days_left)
+
+
+@pytest.mark.parametrize(
+    ("zone", "requalify_on"),
+    [(ZoneInfo("Pacific/Pago_Pago"), "2026-12-31"), (TOKYO, "2027-01-01")],
+)
+def test_a_tier_at_risk_counts_its_days_left_by_the_members_calendar(zone: ZoneInfo, requalify_on: str) -> None:
+    at_risk = points_pb2.TierAtRisk(
+        member_id="m-1", tier="gold", projected_tier="silver", requalify_at=_stamp(datetime(2027, 1, 1, tzinfo=UTC))
+    )
+    variables = triggers.tier_at_risk(at_risk, "e", zone, DECEMBER_EVENING.replace(minute=43)).variables
+    assert (variables["requalify_on"], variables["days_left"]) == (requalify_on, "24")
+    sent = triggers.as_sent("tier_at_risk", variables, zone, DECEMBER_EVENING + timedelta(days=1))
+    assert sent["days_left"] == "23"

@@ -33,6 +33,18 @@ def test_the_shipped_templates_load_and_render_every_example_on_every_channel() 
             assert bool(rendered.subject) is (channel is not Channel.SMS)
 
 
+@pytest.mark.parametrize(("days_left", "said"), [("0", "today"), ("1", "tomorrow"), ("2", "in 2 days")])
+def test_the_days_left_read_as_today_tomorrow_or_in_days(days_left: str, said: str) -> None:
+    catalog = load_templates()
+    expiring = catalog.get("points_expiring")
+    rendered = expiring.render(Channel.EMAIL, {**expiring.examples, "expires_on": "2026-12-08", "days_left": days_left})
+    assert rendered.subject == f"300 points expire {said}"
+    assert f"300 of your points expire on 2026-12-08, {said}." in rendered.body
+    at_risk = catalog.get("tier_at_risk")
+    rendered = at_risk.render(Channel.EMAIL, {**at_risk.examples, "requalify_on": "2027-01-01", "days_left": days_left})
+    assert f"your gold status is renewed on 2027-01-01, {said}." in rendered.body
+
+
 def test_a_template_using_an_undeclared_variable_fails_naming_the_text_and_variable() -> None:
     with pytest.raises(TemplateError, match=r"tier_reached.yaml: subject uses \['points'\], not declared"):
         parse_template("tier_reached", template_text(subject="{{ points }} points"), TIER_REACHED, "tier_reached.yaml")

@@ -27,7 +27,7 @@ from services.common.outbox import add_event
 from services.notifications import domain, store
 from services.notifications.domain import Category, Channel, Defaults, Preferences, Trigger
 from services.notifications.templates import TemplateCatalog
-from services.notifications.triggers import as_sent, category_of
+from services.notifications.triggers import as_sent, category_of, deadline_of
 
 log = logging.getLogger(__name__)
 SOURCE = "loyalty.notifications"
@@ -42,7 +42,9 @@ REQUESTED = Counter(
     ["template", "channel"],
 )
 WITHHELD = Counter(
-    "loyalty_notifications_withheld", "Messages not sent (opted out, no channel), by template", ["template"]
+    "loyalty_notifications_withheld",
+    "Messages not sent (opted out, no channel, member never enrolled, too late for their deadline), by template",
+    ["template"],
 )
 
 
@@ -89,7 +91,8 @@ class Notifier:
         if preferences is None:
             await store.hold_trigger(connection, trigger, now)
             return 0
-        plan = domain.plan(trigger, category_of(trigger.template_id), preferences, now)
+        deadline = deadline_of(trigger.template_id, trigger.variables)
+        plan = domain.plan(trigger, category_of(trigger.template_id), preferences, now, deadline)
         if plan.suppressed:
             after_commit(WITHHELD.labels(trigger.template_id).inc)
             log.info(
@@ -132,17 +135,21 @@ class Notifier:
         return Batch(taken=len(known) + len(expired), done=len(known))
 
     async def release_due(self, connection: asyncpg.Connection, now: datetime, limit: int) -> Batch:
-        """Send the scheduled messages now due, under the preferences in force now; `done` counts those sent."""
+        """Send the scheduled messages now due, under the preferences in force now; `done` counts those sent.
+
+        A message that can no longer go out before its deadline (the scheduler was late, the member moved their
+        quiet hours over it) is cancelled, as one the member opted out of meanwhile."""
         sent = 0
         due = await store.due_messages(connection, now, limit)
         for message in due:
             preferences = await self.preferences_of(connection, message.member_id)
-            reason = domain.refusal(preferences, category_of(message.template_id), message.channel)
+            when = domain.send_at(now, preferences.zone, preferences.quiet_hours)
+            late = domain.lateness(deadline_of(message.template_id, message.variables), now, when, preferences.zone)
+            reason = domain.refusal(preferences, category_of(message.template_id), message.channel) or late
             if reason:
                 after_commit(WITHHELD.labels(message.template_id).inc)
                 await store.cancel(connection, message.notification_id, reason)
                 continue
-            when = domain.send_at(now, preferences.zone, preferences.quiet_hours)
             if when > now:  # the member moved their quiet hours over it
                 await store.reschedule(connection, message.notification_id, when)
                 continue

@@ -3,7 +3,10 @@
 A trigger (an event, a released earnings summary, a birthday) names a
 template. The member's preferences decide the channels: none when the member
 opted out of the template's category or enabled no channel. Quiet hours in
-the member's time zone defer a message to their end. The idempotency key of
+the member's time zone defer a message to their end, unless that is past
+what the message is about (its deadline): a reminder of points that expired
+in the night, a greeting the day after a birthday, is withheld rather than
+sent late, and the member's quiet hours are kept. The idempotency key of
 a message is the trigger's key, the template and the channel, so a trigger
 seen twice sends nothing twice.
 """
@@ -13,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
@@ -139,6 +142,32 @@ def send_at(now: datetime, zone: ZoneInfo, quiet: QuietHours | None) -> datetime
 
 
 @dataclass(frozen=True)
+class Deadline:
+    """What a date-bound message is about, after which it is not sent: the member's local date (points expire,
+    a tier is requalified, a birthday) and, for what happens at a moment, that moment (points expiring at 23:00
+    are gone before their date ends)."""
+
+    day: date
+    moment: datetime | None = None
+
+    def passed(self, at: datetime, zone: ZoneInfo) -> bool:
+        """Whether a message going out `at` would be late: at or after the moment, or on a later local date."""
+        return (self.moment is not None and at >= self.moment) or at.astimezone(zone).date() > self.day
+
+
+DEADLINE_PASSED = "too late: its deadline has passed"
+QUIET_HOURS_PAST_DEADLINE = "too late: quiet hours end after its deadline"
+
+
+def lateness(deadline: Deadline | None, now: datetime, when: datetime, zone: ZoneInfo) -> str:
+    """Why a message that would go out `when` (now, or the end of the quiet hours now falls in) would be late
+    for its deadline, or '' when it would not."""
+    if deadline is None or not deadline.passed(when, zone):
+        return ""
+    return DEADLINE_PASSED if deadline.passed(now, zone) else QUIET_HOURS_PAST_DEADLINE
+
+
+@dataclass(frozen=True)
 class Trigger:
     """Something that calls for a message: which template, for whom, with what, and what makes it unique."""
 
@@ -181,12 +210,15 @@ def refusal(preferences: Preferences, category: Category, channel: Channel | Non
     return ""
 
 
-def plan(trigger: Trigger, category: Category, preferences: Preferences, now: datetime) -> Plan:
-    """The messages a trigger makes for a member: one per enabled channel, after quiet hours."""
-    reason = refusal(preferences, category)
+def plan(
+    trigger: Trigger, category: Category, preferences: Preferences, now: datetime, deadline: Deadline | None = None
+) -> Plan:
+    """The messages a trigger makes for a member: one per enabled channel, after quiet hours; none when that is
+    past the `deadline` of a date-bound message."""
+    when = send_at(now, preferences.zone, preferences.quiet_hours)
+    reason = refusal(preferences, category) or lateness(deadline, now, when, preferences.zone)
     if reason:
         return Plan((), reason)
-    when = send_at(now, preferences.zone, preferences.quiet_hours)
     return Plan(
         tuple(
             Delivery(channel, idempotency_key(trigger.key, trigger.template_id, channel), when)

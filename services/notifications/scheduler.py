@@ -95,7 +95,7 @@ class SchedulerJob:
             due = await store.birthdays(
                 connection, now, self._notifier.defaults.time_zone, store.dates_around(now), self._batch
             )
-            for member_id, year in due:
-                await store.mark_birthday_greeted(connection, member_id, year)
-                await self._notifier.trigger(connection, triggers.birthday(member_id, year), now)
+            for member_id, today in due:
+                await store.mark_birthday_greeted(connection, member_id, today.year)
+                await self._notifier.trigger(connection, triggers.birthday(member_id, today), now)
         return Batch(taken=len(due), done=len(due))

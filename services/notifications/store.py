@@ -326,15 +326,15 @@ async def postpone_batch(connection: asyncpg.Connection, batch_id: uuid.UUID, du
 
 async def birthdays(
     connection: asyncpg.Connection, now: datetime, default_time_zone: str, around: Sequence[date], limit: int
-) -> list[tuple[str, int]]:
-    """(member, local year) of members whose birthday it is now in their time zone, not yet greeted this year.
+) -> list[tuple[str, date]]:
+    """(member, local date) of members whose birthday it is now in their time zone, not yet greeted this year.
 
     `around` are the dates a birthday today could fall on anywhere (the UTC
     date and the days either side), so the index narrows the search. A
     29 February birthday is greeted on the 28th in common years.
     """
     records = await connection.fetch(
-        """SELECT member_id, date_part('year', today)::int AS year
+        """SELECT member_id, today
              FROM (SELECT m.member_id, m.birth_date, m.birthday_year,
                           ($1::timestamptz AT TIME ZONE coalesce(p.time_zone, $2))::date AS today
                      FROM members m LEFT JOIN preferences p USING (member_id)
@@ -352,7 +352,7 @@ async def birthdays(
         [float(d.day) for d in around],
         limit,
     )
-    return [(r["member_id"], r["year"]) for r in records]
+    return [(r["member_id"], r["today"]) for r in records]
 
 
 async def mark_birthday_greeted(connection: asyncpg.Connection, member_id: str, year: int) -> None:

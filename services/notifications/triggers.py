@@ -19,14 +19,15 @@ from loyalty.events.v1 import points_pb2, rewards_pb2, tickets_pb2
 
 from services.common.errors import InvalidArgument, Violations
 from services.common.text_fields import NOT_IN_A_LINE, SINGLE_LINE, check_line
-from services.notifications.domain import Category, Trigger
+from services.notifications.domain import Category, Deadline, Trigger
 
 
 @dataclass(frozen=True)
 class TriggerSpec:
     category: Category
     variables: frozenset[str]
-    # For a message about a date: the variable holding it, the member's local date (days_left counts to it).
+    # For a message about a date: the variable holding it, the member's local date (days_left counts to it, and
+    # the message is not sent after it).
     date_variable: str = ""
 
 
@@ -52,7 +53,7 @@ TRIGGERS: Mapping[str, TriggerSpec] = {
         date_variable="requalify_on",
     ),
     "reward_issued": _spec(Category.REWARDS, "reward_id", "reward_name", "redemption_id", "code", "points", "occasion"),
-    "birthday": _spec(Category.BIRTHDAY),
+    "birthday": _spec(Category.BIRTHDAY, "birthday_on", date_variable="birthday_on"),
     "ticket_opened": _spec(Category.SERVICE, "ticket_id", "ticket_category"),
     "ticket_resolved": _spec(Category.SERVICE, "ticket_id"),
     "survey_invitation": _spec(Category.SURVEYS, "ticket_id"),
@@ -93,8 +94,8 @@ def _local_day(stamp: Timestamp, zone: ZoneInfo, field: str) -> str:
 def _days_left(day: str, zone: ZoneInfo, now: datetime) -> str:
     """From the member's local date now to the local date `day`, as the member reads the date printed beside it:
     0 on the day itself, 1 the day before, whatever the hours (points expiring tomorrow at 23:00 expire
-    'tomorrow', not 'in 2 days')."""
-    return str(max(0, (date.fromisoformat(day) - now.astimezone(zone).date()).days))
+    'tomorrow', not 'in 2 days'). Never negative in a message sent: one past its date is withheld."""
+    return str((date.fromisoformat(day) - now.astimezone(zone).date()).days)
 
 
 def _countdown(template_id: str, stamp: Timestamp, field: str, zone: ZoneInfo, now: datetime) -> dict[str, str]:
@@ -120,6 +121,17 @@ def as_sent(template_id: str, variables: Mapping[str, str], zone: ZoneInfo, now:
     if "days_left" in sent:
         sent["days_left"] = _days_left(sent[TRIGGERS[template_id].date_variable], zone, now)
     return sent
+
+
+def deadline_of(template_id: str, variables: Mapping[str, str]) -> Deadline | None:
+    """The deadline of a date-bound message: its local date, and its moment (`due_at`) when it has one. None for
+    other messages, and for a birthday greeting held since before greetings named their date."""
+    date_variable = TRIGGERS[template_id].date_variable
+    day = variables.get(date_variable) if date_variable else None
+    if day is None:
+        return None
+    moment = variables.get("due_at")
+    return Deadline(date.fromisoformat(day), datetime.fromisoformat(moment) if moment else None)
 
 
 def welcome(payload: points_pb2.MemberEnrolled, event_id: str) -> Trigger:
@@ -201,5 +213,6 @@ def earned_summary(member_id: str, batch_id: str, points: int, earnings: int, ba
     return Trigger("points_earned_summary", member_id, f"summary:{batch_id}", variables)
 
 
-def birthday(member_id: str, year: int) -> Trigger:
-    return Trigger("birthday", member_id, f"birthday:{member_id}:{year}")
+def birthday(member_id: str, today: date) -> Trigger:
+    """The greeting on the member's local date `today` (their birthday, or 28 February for 29 February)."""
+    return Trigger("birthday", member_id, f"birthday:{member_id}:{today.year}", {"birthday_on": today.isoformat()})

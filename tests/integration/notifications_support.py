@@ -6,7 +6,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import asyncpg
@@ -113,11 +113,13 @@ CONSUMER_OF = {
 }
 
 
-async def member_in(world: NotificationsWorld, zone: str, quiet: QuietHours | None = None) -> str:
+async def member_in(
+    world: NotificationsWorld, zone: str, quiet: QuietHours | None = None, birth_date: date | None = None
+) -> str:
     """A member enrolled (with email) and given preferences: email, the time zone, these quiet hours."""
     member_id = f"m-{uuid.uuid4().hex[:10]}"
     async with world.pool.acquire() as connection:
-        await store.enrol_member(connection, member_id, "Ada", True, None, "member", NOON)
+        await store.enrol_member(connection, member_id, "Ada", True, birth_date, "member", NOON)
         chosen = Preferences(member_id, frozenset({Channel.EMAIL}), frozenset(), zone, quiet)
         await store.save_preferences(connection, chosen, NOON)
     return member_id

@@ -3,7 +3,7 @@ idempotency keys, and the variables each trigger gives its template."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -224,7 +224,7 @@ def test_every_trigger_gives_exactly_the_variables_its_spec_promises() -> None:
         triggers.ticket_opened(tickets_pb2.TicketOpened(member_id="m", ticket_id="t"), "e"),
         *triggers.ticket_resolved(tickets_pb2.TicketResolved(member_id="m", ticket_id="t"), "e"),
         triggers.earned_summary("m", "b", 10, 2, 100),
-        triggers.birthday("m", 2027),
+        triggers.birthday("m", date(2027, 6, 15)),
     ]
     assert {t.template_id for t in made} == set(triggers.TRIGGERS)
     for trigger in made:
@@ -232,8 +232,8 @@ def test_every_trigger_gives_exactly_the_variables_its_spec_promises() -> None:
 
 
 def test_birthday_and_summary_keys_are_unique_per_member_and_occurrence() -> None:
-    assert triggers.birthday("a", 2027).key != triggers.birthday("b", 2027).key
-    assert triggers.birthday("a", 2027).key != triggers.birthday("a", 2028).key
+    assert triggers.birthday("a", date(2027, 6, 15)).key != triggers.birthday("b", date(2027, 6, 15)).key
+    assert triggers.birthday("a", date(2027, 6, 15)).key != triggers.birthday("a", date(2028, 6, 15)).key
     assert triggers.earned_summary("a", "batch-1", 1, 1, 1).key == "summary:batch-1"
 
 

@@ -26,6 +26,7 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
+from opentelemetry import trace
 
 from services.common.db import DATABASE_UNAVAILABLE, TRANSACTION_CONFLICT, refused_value
 from services.common.dead_letters import DeadLetterNotSent, DeadLetters, DeadLetterTooLarge, Headers
@@ -276,6 +277,10 @@ class BatchConsumer:
         # again, and the message is logged when its dead letter is, once.
         self.dead_lettered += 1
         CONSUMER_DEAD_LETTERED.labels(self.name, self.topic).inc()
+        # The span it was read in (its own, or its batch's) counts it, and says why.
+        trace.get_current_span().add_event(
+            "dead-lettered", {"messaging.kafka.offset": record.offset, "loyalty.dlq.reason": reason}
+        )
         log.warning(
             "event dead-lettered",
             extra={

@@ -39,12 +39,15 @@ _DB_SYSTEM_KEYS = ("db.system", "db.system.name")
 
 
 class WithoutOrphanQueries(Sampler):
-    """Parent-based sampling that drops database spans outside any operation.
+    """Parent-based sampling that drops database spans outside any operation, and keeps a span without a parent
+    that links a sampled context.
 
     The outbox relay and the consumers poll PostgreSQL several times a second;
     recorded as traces of their own, those queries would bury the traces of
     real work. A query made inside a gRPC call, a consumed event or a job is
-    kept with its parent.
+    kept with its parent. A batch of records from many traces (partner accruals)
+    is a span of its own linked to them: it follows their decision, not the
+    share of new traces, or a sampled record would lose its batch's span.
     """
 
     def __init__(self, root: Sampler = ALWAYS_ON) -> None:
@@ -63,6 +66,8 @@ class WithoutOrphanQueries(Sampler):
         orphan = not trace.get_current_span(parent_context).get_span_context().is_valid
         if orphan and attributes and any(key in attributes for key in _DB_SYSTEM_KEYS):
             return SamplingResult(Decision.DROP)
+        if orphan and links and any(link.context.trace_flags.sampled for link in links):
+            return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes)
         return self._delegate.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
 
     def get_description(self) -> str:
@@ -152,15 +157,56 @@ def publishing(topic: str, traceparent: str = "") -> Iterator[str]:
 @contextmanager
 def consuming(topic: str, consumer: str, headers: Sequence[tuple[str, bytes]]) -> Iterator[None]:
     """A consumer span, child of the producer span whose context the record's headers carry."""
-    carrier = {key.lower(): value.decode("latin-1") for key, value in headers}
     with _tracer.start_as_current_span(
         f"{topic} process",
-        context=propagate.extract(carrier),
+        context=propagate.extract(_carrier(headers)),
         kind=SpanKind.CONSUMER,
-        attributes={
-            "messaging.system": "kafka",
-            "messaging.destination.name": topic,
-            "messaging.consumer.group.name": consumer,
-        },
+        attributes=_consumer_attributes(topic, consumer),
     ):
         yield
+
+
+def carried_context(headers: Sequence[tuple[str, bytes]]) -> context.Context | None:
+    """The trace context a record's `traceparent` header carries, sampled or not; None without a valid one."""
+    carried = propagate.extract(_carrier(headers))
+    return carried if trace.get_current_span(carried).get_span_context().is_valid else None
+
+
+@contextmanager
+def consuming_batch(
+    topic: str, consumer: str, carried: Sequence[context.Context | None]
+) -> Iterator[trace.Span | None]:
+    """A consumer span for a batch of records applied together, `carried` their contexts (carried_context).
+
+    The records come from many traces, so the span is no record's child: it links the context of each record of
+    a sampled trace, and is recorded for them (WithoutOrphanQueries). A record without a trace starts one, as an
+    event consumer's does: the batch span is then a new trace, sampled as any. A batch whose records all follow
+    unsampled traces makes no span at all (None): at partner volume, that is nearly every batch.
+    """
+    links = [Link(span) for span in _span_contexts(carried) if span.trace_flags.sampled]
+    if not links and None not in carried:
+        yield None
+        return
+    attributes: dict[str, str | int] = {
+        **_consumer_attributes(topic, consumer),
+        "messaging.batch.message_count": len(carried),
+    }
+    with _tracer.start_as_current_span(
+        f"{topic} process", context=context.Context(), kind=SpanKind.CONSUMER, links=links, attributes=attributes
+    ) as span:
+        yield span
+
+
+def _span_contexts(carried: Sequence[context.Context | None]) -> Iterator[trace.SpanContext]:
+    for each in carried:
+        if each is not None:
+            yield trace.get_current_span(each).get_span_context()
+
+
+def _carrier(headers: Sequence[tuple[str, bytes]]) -> dict[str, str]:
+    return {key.lower(): value.decode("latin-1") for key, value in headers}
+
+
+def _consumer_attributes(topic: str, consumer: str) -> dict[str, str]:
+    """What every consumer span says of where its records came from (OpenTelemetry's messaging conventions)."""
+    return {"messaging.system": "kafka", "messaging.destination.name": topic, "messaging.consumer.group.name": consumer}

@@ -16,16 +16,17 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 import asyncpg
-from google.protobuf.message import Message
 from loyalty.events.v1 import points_pb2 as events
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
+from opentelemetry import context as otel_context
 
 from services.common.db import unit_of_work
 from services.common.errors import InvalidArgument, Unauthenticated
-from services.common.events import new_envelopes
+from services.common.events import new_envelope
 from services.common.ids import new_id
 from services.common.kafka import POINTS_EVENTS_TOPIC
 from services.common.outbox import add_events
+from services.common.tracing import within
 from services.points import accrual_store, domain, goodwill_claims, partners_store, settlement, store, tier_application
 from services.points.expiry import expire_on_arrival
 from services.points.partner_accrual import (
@@ -71,10 +72,13 @@ class AccrualApplication:
         *,
         api_key: str | None = None,
         kafka_messages: Sequence[str] | None = None,
+        traces: Sequence[otel_context.Context] | None = None,
     ) -> list[Decision]:
         """Decide and write a batch for a partner authenticated by the caller.
 
         `kafka_messages` names the message each record came in (partner.accruals.v1), recorded with its answer.
+        `traces` is the trace each record came in (each message on Kafka carries its own), which the PointsEarned
+        of its points continues; without them, every record's is the current one (the call's).
 
         With `api_key`, the key is checked again in the batch's transaction: a
         stream authenticated when it opened takes no batch after its key was
@@ -90,7 +94,8 @@ class AccrualApplication:
                 raise Unauthenticated("authorization: the key was revoked")
             version = await self._programs.in_force_in(connection, None, now)
             program = version.program if version else None
-            decisions = await self._ingest_in(connection, partner_id, raws, program, now)
+            traces = traces or [otel_context.get_current()] * len(raws)
+            decisions = await self._ingest_in(connection, partner_id, raws, traces, program, now)
             units = [raw.unit for raw in raws]
             await accrual_store.insert_results(connection, partner_id, decisions, units, kafka_messages)
             return decisions
@@ -116,6 +121,7 @@ class AccrualApplication:
         connection: asyncpg.Connection,
         partner_id: str,
         raws: Sequence[RawRecord],
+        traces: Sequence[otel_context.Context],
         program: Program | None,
         now: datetime,
     ) -> list[Decision]:
@@ -134,6 +140,10 @@ class AccrualApplication:
         decisions = _less_goodwill(decide(parsed, raws, members=facts, accepted_before=before, rates=rates), settled)
         accepted = [d for d in decisions if d.status is Status.ACCEPTED]
         terms = await self._programs_at_activities(connection, accepted)
+        # An id is accepted once in a batch: its first record's trace is the one its points are announced in.
+        trace_of = {
+            d.partner_transaction_id: t for d, t in zip(decisions, traces, strict=True) if d.status is Status.ACCEPTED
+        }
         rows = [
             _accepted_row(partner_id, d, terms, program, now, settled.get(d.partner_transaction_id)) for d in accepted
         ]
@@ -152,7 +162,7 @@ class AccrualApplication:
         # What expired as it arrived is announced after the credits (PointsExpired), so not taken off their
         # balance_after; what settled a refund's debt is.
         taken = {member: repaid.get(member, 0) + expired.repaid(member) for member in members}
-        earned = _earned_events(credited, members, taken, partner_id, now)
+        earned = _earned_events(credited, members, taken, partner_id, trace_of, now)
         await add_events(connection, POINTS_EVENTS_TOPIC, [*earned, *expired.announced])
         touched = [members[member_id] for member_id in sorted({row.member_id for row in credited})]
         await tier_application.move_after_activities(connection, touched, program, now, spent=False)
@@ -233,12 +243,13 @@ def _earned_events(
     members: dict[str, store.MemberRow],
     taken: dict[str, int],
     partner_id: str,
+    trace_of: dict[str, otel_context.Context],
     now: datetime,
 ) -> list[EventEnvelope]:
     """PointsEarned per credit, with each member's balance after the batch's credits so far, less what the batch
-    took (debt repaid)."""
+    took (debt repaid), in the trace its record came in (`trace_of`, by partner transaction id)."""
     balances = {member_id: member.balance - taken.get(member_id, 0) for member_id, member in members.items()}
-    payloads: list[tuple[Message, str]] = []
+    envelopes = []
     for row in rows:
         if row.entry_id is None:
             continue
@@ -252,8 +263,9 @@ def _earned_events(
             balance_after=balances[row.member_id],
             partner_id=partner_id,
         )
-        payloads.append((event, row.member_id))
-    return new_envelopes(payloads, source=SOURCE, occurred_at=now)
+        with within(trace_of[row.partner_transaction_id]):
+            envelopes.append(new_envelope(event, subject=row.member_id, source=SOURCE, occurred_at=now))
+    return envelopes
 
 
 async def _settle_spent_refunds(

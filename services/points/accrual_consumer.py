@@ -14,6 +14,11 @@ answers DUPLICATE and changes nothing: the partner's transaction id is the
 idempotency key. A message this consumer reads again (the same message: a
 broker restart makes it read a partition from the beginning) is skipped, so
 that the control totals count what the partner sent, not what was read.
+
+Traces follow the partner's: a batch gets a `partner.accruals.v1 process` span
+linked to each record that came in a sampled trace (none when every record's
+trace is unsampled), and the PointsEarned of a record continues the trace its
+`traceparent` header names.
 """
 
 from __future__ import annotations
@@ -21,11 +26,12 @@ from __future__ import annotations
 import logging
 import zlib
 from collections import defaultdict
+from typing import NamedTuple
 
 import asyncpg
 from aiokafka import ConsumerRecord
 from loyalty.points.v1 import partners_pb2 as pb
-from opentelemetry import trace
+from opentelemetry import context as otel_context
 
 from services.common.auth import bearer_token
 from services.common.consumer import BatchConsumer, refusal_reason
@@ -36,12 +42,12 @@ from services.common.events import JSON, MalformedEvent, content_type_of, header
 from services.common.kafka import PARTNER_ACCRUALS_TOPIC
 from services.common.metrics import CONSUMER_APPLIED, CONSUMER_DUPLICATES
 from services.common.settings import KafkaSettings
+from services.common.tracing import carried_context, consuming_batch
 from services.points.accrual_application import AccrualApplication
 from services.points.partner_accrual import MAX_BATCH, RawRecord, Status
 from services.points.partner_api import raw_record
 
 log = logging.getLogger(__name__)
-tracer = trace.get_tracer(__name__)
 
 _ANSWERED = (Status.ACCEPTED, Status.DUPLICATE)
 
@@ -75,12 +81,14 @@ class PartnerAccrualConsumer(BatchConsumer):
             self._answered_up_to.pop(partition, None)
 
     async def process(self, records: list[ConsumerRecord], dead_letters: DeadLetters) -> None:
-        with tracer.start_as_current_span(f"{self.topic} process batch", kind=trace.SpanKind.CONSUMER) as span:
-            span.set_attribute("messaging.batch.message_count", len(records))
-            by_partner: dict[str, list[tuple[ConsumerRecord, RawRecord]]] = defaultdict(list)
+        carried = [carried_context(list(record.headers or ())) for record in records]
+        with consuming_batch(self.topic, self.name, carried):
+            # A record's points are announced in the trace it came in; one that came in none, in the batch's.
+            traces = [trace or otel_context.get_current() for trace in carried]
+            by_partner: dict[str, list[_Accrual]] = defaultdict(list)
             unread: dict[str, list[tuple[ConsumerRecord, str]]] = defaultdict(list)
             partners: dict[str, str | None] = {}
-            for record in records:
+            for record, record_trace in zip(records, traces, strict=True):
                 try:
                     partner_id, accrual = await self._read(record, partners)
                 except _Unread as error:
@@ -89,7 +97,7 @@ class PartnerAccrualConsumer(BatchConsumer):
                 except (MalformedEvent, DomainError) as error:
                     await self.dead_letter_unreadable(record, dead_letters, str(error))
                     continue
-                by_partner[partner_id].append((record, accrual))
+                by_partner[partner_id].append(_Accrual(record, accrual, record_trace))
             try:
                 for partner_id, refused in unread.items():
                     await self._refuse_unread(partner_id, refused, dead_letters)
@@ -145,28 +153,27 @@ class PartnerAccrualConsumer(BatchConsumer):
         for record, reason in refused:
             await self.dead_letter_unreadable(record, dead_letters, reason)
 
-    async def _ingest(
-        self, partner_id: str, items: list[tuple[ConsumerRecord, RawRecord]], dead_letters: DeadLetters
-    ) -> None:
+    async def _ingest(self, partner_id: str, items: list[_Accrual], dead_letters: DeadLetters) -> None:
         items = await self._not_answered(items, dead_letters)
         if not items:
             return
         try:
             decisions = await self._accruals.ingest(
                 partner_id,
-                [raw for _, raw in items],
-                kafka_messages=[message_identity(record) for record, _ in items],
+                [item.raw for item in items],
+                kafka_messages=[message_identity(item.record) for item in items],
+                traces=[item.trace for item in items],
             )
         except DomainError as error:
             # The batch as a whole cannot be taken (no single program in force, say): nothing was written.
-            for record, _ in items:
-                await self.dead_letter(record, dead_letters, f"refused: {error.logged}")
+            for item in items:
+                await self.dead_letter(item.record, dead_letters, f"refused: {error.logged}")
             return
         except VALUE_REFUSED as error:
             # A value the database refuses (a member's total out of range, say) fails the whole batch, and would
             # on every redelivery: the records go one at a time, and only the refused one is dead-lettered.
             if len(items) == 1:
-                await self.dead_letter(items[0][0], dead_letters, refusal_reason(error))
+                await self.dead_letter(items[0].record, dead_letters, refusal_reason(error))
                 return
             for item in items:
                 await self._ingest(partner_id, [item], dead_letters)
@@ -175,19 +182,17 @@ class PartnerAccrualConsumer(BatchConsumer):
         applied = sum(1 for decision in decisions if decision.status in _ANSWERED)
         self.applied += applied
         CONSUMER_APPLIED.labels(self.name, self.topic).inc(applied)
-        for (record, _), decision in zip(items, decisions, strict=True):
+        for item, decision in zip(items, decisions, strict=True):
             if decision.status not in _ANSWERED:
                 detail = f"{decision.field}: {decision.reason}" if decision.field else decision.reason
-                await self.dead_letter(record, dead_letters, f"{decision.status.value}: {detail}")
+                await self.dead_letter(item.record, dead_letters, f"{decision.status.value}: {detail}")
 
-    async def _not_answered(
-        self, items: list[tuple[ConsumerRecord, RawRecord]], dead_letters: DeadLetters
-    ) -> list[tuple[ConsumerRecord, RawRecord]]:
+    async def _not_answered(self, items: list[_Accrual], dead_letters: DeadLetters) -> list[_Accrual]:
         """The items not answered before; one answered and refused is dead-lettered again, not decided again.
 
         Its first dead letter may not have been sent: the answer commits before the dead letters go out.
         """
-        again = [record for record, _ in items if self._maybe_answered(record)]
+        again = [item.record for item in items if self._maybe_answered(item.record)]
         if not again:
             return items
         answered = await self._accruals.answered_messages([message_identity(record) for record in again])
@@ -196,17 +201,25 @@ class PartnerAccrualConsumer(BatchConsumer):
         CONSUMER_DUPLICATES.labels(self.name, self.topic).inc(len(answered))
         log.debug("partner messages read again skipped", extra={"messages": len(answered)})
         fresh = []
-        for record, raw in items:
-            status = answered.get(message_identity(record))
+        for item in items:
+            status = answered.get(message_identity(item.record))
             if status is None:
-                fresh.append((record, raw))
+                fresh.append(item)
             elif Status(status) not in _ANSWERED:
-                await self.dead_letter(record, dead_letters, f"{status}: answered {status} before; read again")
+                await self.dead_letter(item.record, dead_letters, f"{status}: answered {status} before; read again")
         return fresh
 
     def _maybe_answered(self, record: ConsumerRecord) -> bool:
         answered_up_to = self._answered_up_to.get(record.partition)
         return answered_up_to is None or record.offset <= answered_up_to
+
+
+class _Accrual(NamedTuple):
+    """A partner's record read from its message, and the trace its points are announced in."""
+
+    record: ConsumerRecord
+    raw: RawRecord
+    trace: otel_context.Context
 
 
 class _Unread(MalformedEvent):

@@ -7,13 +7,15 @@ tests/conftest.py; everything here builds on them, so on real Postgres and a rea
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import replace
 
 import asyncpg
 import grpc
 import pytest
 from aiokafka import AIOKafkaProducer
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from services.common.db import create_pool
 from services.common.embedded import EmbeddedBroker
@@ -21,6 +23,7 @@ from services.common.grpc_server import GrpcServer
 from services.common.kafka import dead_letter_topic, ensure_topics
 from services.common.migrations import migrate
 from services.common.settings import KafkaSettings, service_settings
+from services.common.tracing import configure_tracing
 from services.points.application import PointsApplication
 from services.points.ledger_application import LedgerApplication
 from services.points.main import build
@@ -123,3 +126,12 @@ async def rewards_world(migrated_pool: PoolFactory, kafka_settings: KafkaSetting
     """The rewards service calling a real points service, both in-process on fresh databases."""
     async with started_rewards_world(migrated_pool, kafka_settings) as world:
         yield world
+
+
+@pytest.fixture
+def spans() -> Iterator[InMemorySpanExporter]:
+    """Spans finished during the test (the process's provider is the one services install)."""
+    exporter = InMemorySpanExporter()
+    configure_tracing("tests").add_span_processor(SimpleSpanProcessor(exporter))
+    yield exporter
+    exporter.shutdown()  # it keeps nothing more; the provider offers no way to remove a processor

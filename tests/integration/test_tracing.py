@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
 
 import asyncpg
@@ -14,7 +14,6 @@ import pytest
 from loyalty.points.v1 import points_pb2 as pb
 from loyalty.points.v1 import points_pb2_grpc
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
@@ -26,22 +25,12 @@ from services.common.member_tiers import member_tiers_consumer
 from services.common.outbox import OutboxRelay
 from services.common.settings import GrpcTlsSettings, KafkaSettings, service_settings
 from services.common.tls import grpc_channel
-from services.common.tracing import configure_tracing
 from services.points.main import build
 from services.tickets.claims import NOT_CREDITED, CreditLookup
 from services.tickets.domain import Claim
 from tests.integration.support import PoolFactory, eventually, read_topic, run_cli, running, set_read_only
 
 CONSUMERS = ("rewards.member-tiers", "tickets.member-tiers")
-
-
-@pytest.fixture
-def spans() -> Iterator[InMemorySpanExporter]:
-    """Spans finished during the test (the process's provider is the one services install)."""
-    exporter = InMemorySpanExporter()
-    configure_tracing("tests").add_span_processor(SimpleSpanProcessor(exporter))
-    yield exporter
-    exporter.shutdown()  # it keeps nothing more; the provider offers no way to remove a processor
 
 
 @pytest.fixture

@@ -40,6 +40,7 @@ from services.common.metrics import (
     CONSUMER_LAG,
 )
 from services.common.settings import KafkaSettings
+from services.common.tracing import consuming, mark_dead_lettered
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,9 @@ class BatchConsumer:
     # max_poll_records. Only for topics keyed by what their transactions lock (the member), so
     # that batches of different partitions never wait on each other's row locks.
     parallel_partitions = False
+    # A batch applied under one span (partner accruals) keeps it unmarked when it dead-letters one of its records:
+    # its other records went through. Otherwise a record is dead-lettered in its own span, marked failed.
+    one_span_per_batch = False
 
     def __init__(self, *, name: str, topic: str, pool: asyncpg.Pool, kafka: KafkaSettings) -> None:
         """`name` is the consumer group (and, for EventConsumer, the inbox namespace)."""
@@ -229,7 +233,9 @@ class BatchConsumer:
                 if given_up is None:
                     await self.process(records, dead_letters)
                 else:
-                    await self.dead_letter(records[0], dead_letters, given_up)
+                    with consuming(self.topic, self.name, list(records[0].headers or ())):
+                        await self.dead_letter(records[0], dead_letters, given_up)
+                        mark_dead_lettered(given_up)
                 return
             except _RETRIED as error:
                 failures = 0
@@ -281,6 +287,9 @@ class BatchConsumer:
         trace.get_current_span().add_event(
             "dead-lettered", {"messaging.kafka.offset": record.offset, "loyalty.dlq.reason": reason}
         )
+        if not self.one_span_per_batch:
+            mark_dead_lettered(reason)
+        # Inside that span: the line carries its trace_id and span_id.
         log.warning(
             "event dead-lettered",
             extra={
@@ -289,7 +298,7 @@ class BatchConsumer:
                 "partition": record.partition,
                 "offset": record.offset,
                 "reason": reason,
-                # Outside any span (it may not even parse): the producer's trace, when it sent one.
+                # As the producer sent it (the span's may start a trace: the header missing, or unreadable).
                 "traceparent": header(list(record.headers or ()), "traceparent"),
             },
         )

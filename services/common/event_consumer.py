@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Collection, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -26,7 +27,7 @@ from services.common.event_fields import check_event
 from services.common.events import MalformedEvent, decode, event_types_of, header
 from services.common.metrics import CONSUMER_APPLIED, CONSUMER_DUPLICATES
 from services.common.settings import KafkaSettings
-from services.common.tracing import consuming, is_sampled
+from services.common.tracing import RecordSpans, consuming, is_sampled
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,9 @@ class TypedEventConsumer(BatchConsumer, Generic[H]):
             try:
                 event = self._decoded(record)
             except MalformedEvent as error:
-                await self.dead_letter_unreadable(record, dead_letters, str(error))
+                # In a span of its own, as an event applied is: a sampled trace shows where its event ended.
+                with consuming(self.topic, self.name, list(record.headers or ())):
+                    await self.dead_letter_unreadable(record, dead_letters, str(error))
                 continue
             if event is not None:
                 events.append(event)
@@ -178,12 +181,16 @@ class EventConsumer(TypedEventConsumer[Handler]):
     """
 
     async def apply(self, events: list[DecodedEvent[Handler]], dead_letters: DeadLetters) -> int:
-        try:
-            return await self._apply(events, dead_letters, isolated=False)
-        except _RefusedEvent:
-            return await self._apply(events, dead_letters, isolated=True)
+        # One span per event across both attempts: the refused one's says so once, in its dead letter.
+        with RecordSpans(self.topic, self.name) as spans:
+            try:
+                return await self._apply(events, dead_letters, spans, isolated=False)
+            except _RefusedEvent:
+                return await self._apply(events, dead_letters, spans, isolated=True)
 
-    async def _apply(self, events: list[DecodedEvent[Handler]], dead_letters: DeadLetters, *, isolated: bool) -> int:
+    async def _apply(
+        self, events: list[DecodedEvent[Handler]], dead_letters: DeadLetters, spans: RecordSpans, *, isolated: bool
+    ) -> int:
         """Apply the events the inbox has not seen, in one transaction; returns how many were applied.
 
         Not `isolated`, the first refused event raises _RefusedEvent (and the
@@ -194,17 +201,22 @@ class EventConsumer(TypedEventConsumer[Handler]):
         refusals: list[tuple[DecodedEvent[Handler], str]] = []
         async with unit_of_work(self._pool) as connection:
             for event in await self._first_deliveries(connection, events):
-                with consuming(self.topic, self.name, list(event.record.headers or ())):
+                refused: BaseException | None = None
+                with in_span(spans, event.record):
                     try:
                         await self._apply_one(connection, event, isolated)
                     except _REFUSED as error:
-                        if not isolated:
-                            raise _RefusedEvent(refusal_reason(error)) from error
-                        refusals.append((event, refusal_reason(error)))
-                        continue
-                applied += 1
+                        refused = error
+                if refused is None:
+                    applied += 1
+                elif isolated:
+                    refusals.append((event, refusal_reason(refused)))
+                else:
+                    # Raised outside its span: the refusal is told by its dead letter, not as this attempt's error.
+                    raise _RefusedEvent(refusal_reason(refused)) from refused
             for event, reason in refusals:
-                await self.dead_letter(event.record, dead_letters, reason)
+                with in_span(spans, event.record):
+                    await self.dead_letter(event.record, dead_letters, reason)
         return applied
 
     @staticmethod
@@ -215,6 +227,11 @@ class EventConsumer(TypedEventConsumer[Handler]):
             return
         async with savepoint(connection):
             await event.handler(connection, event.envelope, event.payload)
+
+
+def in_span(spans: RecordSpans, record: ConsumerRecord) -> AbstractContextManager[None]:
+    """Work for a record in its span of the batch."""
+    return spans.of(record.partition, record.offset, list(record.headers or ()))
 
 
 class _RefusedEvent(Exception):

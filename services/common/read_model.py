@@ -22,9 +22,9 @@ from services.common.consumer import refusal_reason
 from services.common.db import VALUE_REFUSED, unit_of_work
 from services.common.dead_letters import DeadLetters
 from services.common.errors import DomainError
-from services.common.event_consumer import DecodedEvent, TypedEventConsumer
+from services.common.event_consumer import DecodedEvent, TypedEventConsumer, in_span
 from services.common.event_fields import check_event
-from services.common.tracing import consuming
+from services.common.tracing import RecordSpans
 
 
 class Writes:
@@ -53,23 +53,33 @@ WriteHandler = Callable[[Writes, EventEnvelope, Message], Awaitable[None]]
 
 class ReadModelConsumer(TypedEventConsumer[WriteHandler]):
     async def apply(self, events: list[DecodedEvent[WriteHandler]], dead_letters: DeadLetters) -> int:
+        # One span per event, however many times it is attempted (the batch, then each event alone).
+        with RecordSpans(self.topic, self.name) as spans:
+            return await self._apply(events, dead_letters, spans)
+
+    async def _apply(
+        self, events: list[DecodedEvent[WriteHandler]], dead_letters: DeadLetters, spans: RecordSpans
+    ) -> int:
         try:
-            return await self._apply_together(events, dead_letters)
+            return await self._apply_together(events, dead_letters, spans)
         except VALUE_REFUSED as error:
             if len(events) == 1:
-                await self.dead_letter(events[0].record, dead_letters, refusal_reason(error))
+                with in_span(spans, events[0].record):
+                    await self.dead_letter(events[0].record, dead_letters, refusal_reason(error))
                 return 0
         # A batched statement cannot tell whose values the database refused: each event alone finds it.
-        return sum([await self.apply([event], dead_letters) for event in events])
+        return sum([await self._apply([event], dead_letters, spans) for event in events])
 
-    async def _apply_together(self, events: list[DecodedEvent[WriteHandler]], dead_letters: DeadLetters) -> int:
+    async def _apply_together(
+        self, events: list[DecodedEvent[WriteHandler]], dead_letters: DeadLetters, spans: RecordSpans
+    ) -> int:
         batch = Writes()
         applied = 0
         refusals: list[tuple[DecodedEvent[WriteHandler], str]] = []
         async with unit_of_work(self._pool) as connection:
             for event in await self._first_deliveries(connection, events):
                 writes = Writes()
-                with consuming(self.topic, self.name, list(event.record.headers or ())):
+                with in_span(spans, event.record):
                     try:
                         check_event(event.payload)  # before the handler, as EventConsumer does
                         await event.handler(writes, event.envelope, event.payload)
@@ -81,5 +91,6 @@ class ReadModelConsumer(TypedEventConsumer[WriteHandler]):
             await batch.send(connection)
             # Before the commit: if it fails, the retry may dead-letter them again, but never loses one.
             for event, reason in refusals:
-                await self.dead_letter(event.record, dead_letters, reason)
+                with in_span(spans, event.record):
+                    await self.dead_letter(event.record, dead_letters, reason)
         return applied

@@ -166,6 +166,44 @@ def consuming(topic: str, consumer: str, headers: Sequence[tuple[str, bytes]]) -
         yield
 
 
+class RecordSpans:
+    """One consumer span per record of a batch applied in one transaction, however many times it is attempted
+    (rolled back at a refusal and applied again, each event in a savepoint): a record's work in every attempt,
+    and its dead letter, are in its one span. Each span is started when its record is first worked on, and all
+    end with the batch (`with RecordSpans(...) as spans`)."""
+
+    def __init__(self, topic: str, consumer: str) -> None:
+        self._topic = topic
+        self._attributes = _consumer_attributes(topic, consumer)
+        self._spans: dict[tuple[int, int], trace.Span] = {}
+
+    def __enter__(self) -> RecordSpans:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for span in self._spans.values():
+            span.end()
+
+    @contextmanager
+    def of(self, partition: int, offset: int, headers: Sequence[tuple[str, bytes]]) -> Iterator[None]:
+        """Work for the record at `offset` of `partition` in its span, child of the context its headers carry."""
+        span = self._spans.get((partition, offset))
+        if span is None:
+            span = self._spans[(partition, offset)] = _tracer.start_span(
+                f"{self._topic} process",
+                context=propagate.extract(_carrier(headers)),
+                kind=SpanKind.CONSUMER,
+                attributes=self._attributes,
+            )
+        with trace.use_span(span, end_on_exit=False):
+            yield
+
+
+def mark_dead_lettered(reason: str) -> None:
+    """Mark the current span, a record's own, failed: the record was dead-lettered for `reason`."""
+    trace.get_current_span().set_status(trace.Status(trace.StatusCode.ERROR, f"dead-lettered: {reason}"))
+
+
 def carried_context(headers: Sequence[tuple[str, bytes]]) -> context.Context | None:
     """The trace context a record's `traceparent` header carries, sampled or not; None without a valid one."""
     carried = propagate.extract(_carrier(headers))

@@ -56,6 +56,7 @@ class PartnerAccrualConsumer(BatchConsumer):
     max_poll_records = MAX_BATCH
     # Keyed by member id: partitions never share a member (measured: 8,001 records/s against 6,635).
     parallel_partitions = True
+    one_span_per_batch = True
 
     def __init__(
         self,

@@ -37,7 +37,7 @@ from services.common.lost_log import LostLogWatch
 from services.common.metrics import (
     CONSUMER_BATCH_DURATION,
     CONSUMER_DEAD_LETTERED,
-    CONSUMER_LAG,
+    ConsumerLag,
 )
 from services.common.settings import KafkaSettings
 from services.common.tracing import consuming, mark_dead_lettered
@@ -81,6 +81,7 @@ class BatchConsumer:
         # Per partition, the offsets of the batch being applied already dead-lettered as unreadable: a batch
         # applied again (a later message met a database outage) would otherwise send them again each time.
         self._unreadable_sent: dict[TopicPartition, set[int]] = {}
+        self._lag = ConsumerLag(name, topic)
 
     async def process(self, records: list[ConsumerRecord], dead_letters: DeadLetters) -> None:
         raise NotImplementedError
@@ -91,7 +92,14 @@ class BatchConsumer:
     def assigned(self, partitions: set[int]) -> None:
         """The group's assignment, as its rebalance listener reports it: counted, then told to partitions_assigned."""
         self._assignments += 1
+        # A lag measured while the rebalance was revoking them may have exported a partition given to another.
+        self._lag.keep_only(partitions)
         self.partitions_assigned(partitions)
+
+    def revoked(self, partitions: set[int]) -> None:
+        """The group took `partitions` (a rebalance): their lag is their next owner's to export. Left, each series
+        would stay at its last value beside the new owner's, the same labels from two replicas."""
+        self._lag.forget(partitions)
 
     @property
     def assigned_since_poll(self) -> bool:
@@ -106,6 +114,7 @@ class BatchConsumer:
             self.topic,
             max_poll_records=self.max_poll_records,
             on_assignment=self.assigned,
+            on_revocation=self.revoked,
         )
         dead_letters = DeadLetters(self._kafka, self.topic)
         lost_logs = LostLogWatch(self._kafka)
@@ -190,10 +199,7 @@ class BatchConsumer:
             return  # its lag is its new owner's to tell (and aiokafka's highwater() asserts the assignment)
         highwater = consumer.highwater(partition)
         if highwater is not None:
-            self._set_lag(partition, highwater - position)
-
-    def _set_lag(self, partition: TopicPartition, lag: int) -> None:
-        CONSUMER_LAG.labels(self.name, partition.topic, str(partition.partition)).set(max(lag, 0))
+            self._lag.record(partition.partition, highwater - position)
 
     async def _record_stalled_lag(self, consumer: AIOKafkaConsumer, partition: TopicPartition, position: int) -> None:
         """The lag of a partition whose batch at `position` is being retried (the database away): the consumer
@@ -206,7 +212,8 @@ class BatchConsumer:
         except (KafkaError, TimeoutError) as error:
             log.info("consumer lag not measured", extra={"error": repr(error)})
             return
-        self._set_lag(partition, end_offsets[partition] - position)
+        if not _revoked(consumer, partition):  # taken while the broker answered: no longer this consumer's to tell
+            self._lag.record(partition.partition, end_offsets[partition] - position)
 
     async def _record_idle_lag(self, consumer: AIOKafkaConsumer) -> None:
         # Bounded: aiokafka's position() waits until the partition has one, forever for a partition

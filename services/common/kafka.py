@@ -69,8 +69,10 @@ def new_consumer(
     *topics: str,
     max_poll_records: int = 500,
     on_assignment: Callable[[set[int]], None] | None = None,
+    on_revocation: Callable[[set[int]], None] | None = None,
 ) -> AIOKafkaConsumer:
-    """A group member of `topics`; `on_assignment` is told the partition numbers of each assignment it is given."""
+    """A group member of `topics`; `on_assignment` is told the partition numbers of each assignment it is given,
+    `on_revocation` those a rebalance takes from it."""
     # Offsets are committed by the consumer loop after the effect is committed in Postgres.
     consumer = AIOKafkaConsumer(
         **kafka.client_options(),
@@ -82,19 +84,24 @@ def new_consumer(
         # aiokafka's 3 s under its default 10 s session; never more than a third of a shorter one.
         heartbeat_interval_ms=min(3_000, kafka.session_timeout_ms // 3),
     )
-    consumer.subscribe(list(topics), listener=_Assignments(on_assignment) if on_assignment else None)
+    listener = _Assignments(on_assignment, on_revocation) if on_assignment or on_revocation else None
+    consumer.subscribe(list(topics), listener=listener)
     return consumer
 
 
 class _Assignments(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
-    def __init__(self, assigned: Callable[[set[int]], None]) -> None:
+    def __init__(self, assigned: Callable[[set[int]], None] | None, revoked: Callable[[set[int]], None] | None) -> None:
         self._assigned = assigned
+        self._revoked = revoked
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        pass  # offsets are committed after each poll: nothing is held back to commit here
+        # Offsets are committed after each poll: nothing is held back to commit here.
+        if self._revoked:
+            self._revoked({partition.partition for partition in revoked})
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        self._assigned({partition.partition for partition in assigned})
+        if self._assigned:
+            self._assigned({partition.partition for partition in assigned})
 
 
 async def ensure_topics(kafka: KafkaSettings, names: Iterable[str] = ALL_TOPICS) -> list[str]:

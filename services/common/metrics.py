@@ -35,6 +35,29 @@ CONSUMER_LAG = Gauge(
     "Messages in a partition not yet processed by a consumer group (the broker's high watermark minus its position)",
     ["consumer", "topic", "partition"],
 )
+
+
+class ConsumerLag:
+    """The CONSUMER_LAG series of one consumer's topic: only of the partitions its group gives it, as a partition
+    exported by two replicas (one of them stale, at the value it had when a rebalance took it) would be."""
+
+    def __init__(self, consumer: str, topic: str) -> None:
+        self._labels = (consumer, topic)
+        self._exported: set[int] = set()
+
+    def record(self, partition: int, lag: int) -> None:
+        CONSUMER_LAG.labels(*self._labels, str(partition)).set(max(lag, 0))
+        self._exported.add(partition)
+
+    def forget(self, partitions: set[int]) -> None:
+        for partition in partitions & self._exported:
+            CONSUMER_LAG.remove(*self._labels, str(partition))
+        self._exported -= partitions
+
+    def keep_only(self, partitions: set[int]) -> None:
+        self.forget(self._exported - partitions)
+
+
 CONSUMER_BATCH_DURATION = Histogram(
     "loyalty_consumer_batch_duration_seconds",
     "Time to apply one fetched batch of a partition, its transaction included",

@@ -28,6 +28,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from opentelemetry import trace
 
+from services.common.consumer_group import commit, revoked, start_with_retry
 from services.common.db import DATABASE_UNAVAILABLE, TRANSACTION_CONFLICT, refused_value
 from services.common.dead_letters import DeadLetterNotSent, DeadLetters, DeadLetterTooLarge, Headers
 from services.common.errors import DomainError
@@ -121,7 +122,7 @@ class BatchConsumer:
         try:
             # Inside the try: a consumer cancelled while joining its group must still leave it,
             # or the next member to join waits for the session to time out.
-            await _start_with_retry(consumer)
+            await start_with_retry(consumer)
             next_log_check = time.monotonic() + _LOG_CHECK_INTERVAL_S
             while True:
                 batches = await consumer.getmany(timeout_ms=500, max_records=self._poll_limit(consumer))
@@ -129,7 +130,7 @@ class BatchConsumer:
                 await self._apply_poll(consumer, batches, dead_letters, lost_logs)
                 await dead_letters.close()
                 if batches:
-                    await _commit(consumer)
+                    await commit(consumer)
                 if time.monotonic() >= next_log_check:
                     # Busy or idle: under steady load a lost log must be noticed all the same.
                     await lost_logs.rewind_lost(consumer)
@@ -176,7 +177,7 @@ class BatchConsumer:
     ) -> None:
         _fill_null_headers(records)
         for start in range(0, len(records), self.max_poll_records):
-            if _revoked(consumer, partition):
+            if revoked(consumer, partition):
                 # Its new owner reads on from the last offset committed, and the commit after this poll covers
                 # only the partitions assigned now: the rest of these records would only race that owner.
                 log.info(
@@ -195,7 +196,7 @@ class BatchConsumer:
         self._record_lag(consumer, partition, records[-1].offset + 1)
 
     def _record_lag(self, consumer: AIOKafkaConsumer, partition: TopicPartition, position: int) -> None:
-        if _revoked(consumer, partition):
+        if revoked(consumer, partition):
             return  # its lag is its new owner's to tell (and aiokafka's highwater() asserts the assignment)
         highwater = consumer.highwater(partition)
         if highwater is not None:
@@ -204,7 +205,7 @@ class BatchConsumer:
     async def _record_stalled_lag(self, consumer: AIOKafkaConsumer, partition: TopicPartition, position: int) -> None:
         """The lag of a partition whose batch at `position` is being retried (the database away): the consumer
         fetches nothing meanwhile, so only the broker's end offset tells how far behind it falls."""
-        if _revoked(consumer, partition):
+        if revoked(consumer, partition):
             return
         try:
             async with asyncio.timeout(_IDLE_LAG_TIMEOUT_S):
@@ -212,7 +213,7 @@ class BatchConsumer:
         except (KafkaError, TimeoutError) as error:
             log.info("consumer lag not measured", extra={"error": repr(error)})
             return
-        if not _revoked(consumer, partition):  # taken while the broker answered: no longer this consumer's to tell
+        if not revoked(consumer, partition):  # taken while the broker answered: no longer this consumer's to tell
             self._lag.record(partition.partition, end_offsets[partition] - position)
 
     async def _record_idle_lag(self, consumer: AIOKafkaConsumer) -> None:
@@ -381,34 +382,3 @@ def _fill_null_headers(records: list[ConsumerRecord]) -> None:
     for record in records:
         if record.headers and any(value is None for _, value in record.headers):
             record.headers = tuple((name, value or b"") for name, value in record.headers)
-
-
-async def _start_with_retry(consumer: AIOKafkaConsumer) -> None:
-    backoff = 0.5
-    while True:
-        try:
-            await consumer.start()
-            return
-        except (KafkaError, OSError) as error:
-            log.warning("broker unavailable at start; retrying", extra={"error": repr(error)})
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 10)
-
-
-def _revoked(consumer: AIOKafkaConsumer, partition: TopicPartition) -> bool:
-    """Whether a rebalance took `partition` from this consumer since it was polled.
-
-    aiokafka rebalances in the background, so a partition can be revoked while its records are applied.
-    """
-    return partition not in consumer.assignment()
-
-
-async def _commit(consumer: AIOKafkaConsumer) -> None:
-    # commit() sends the positions of the partitions assigned now, never of one a rebalance revoked mid-poll
-    # (a partition assigned anew starts at its committed offset). A commit the group refuses because it
-    # rebalanced meanwhile (CommitFailedError, or IllegalStateError while unassigned) is a KafkaError too.
-    try:
-        await consumer.commit()
-    except KafkaError as error:
-        # The effects are already in Postgres; redelivery after a rebalance is absorbed by the inbox.
-        log.warning("offset commit failed", extra={"error": repr(error)})

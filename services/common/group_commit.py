@@ -25,7 +25,7 @@ import contextvars
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from services.common.metrics import GROUP_COMMIT_BATCH
 
@@ -64,7 +64,13 @@ class GroupCommit(Generic[Request, Result]):
         waiting: _Waiting[Request, Result] = _Waiting(request, frozenset(self._conflict_keys(request)))
         self._queue.append(waiting)
         self._start_next_batch()
-        return await asyncio.shield(waiting.answer)
+        try:
+            return await asyncio.shield(waiting.answer)
+        except asyncio.CancelledError:
+            # The caller gave up (a deadline, a cancel); its batch commits or refuses the request all the same.
+            # A refusal no one is left to read would be reported by asyncio as an error never retrieved.
+            waiting.answer.add_done_callback(_discard)
+            raise
 
     def _start_next_batch(self) -> None:
         if self._queue and self._running is None:
@@ -119,3 +125,8 @@ def _answer(waiting: _Waiting[Request, Result], outcome: Result | Exception) -> 
         waiting.answer.set_exception(outcome)
     else:
         waiting.answer.set_result(outcome)
+
+
+def _discard(answer: asyncio.Future[Any]) -> None:
+    if not answer.cancelled():
+        answer.exception()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import gc
 from collections.abc import Sequence
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -170,3 +172,28 @@ async def test_a_batch_runs_in_the_context_of_its_first_request() -> None:
     recorder.release.set()
     await asyncio.gather(*tasks)
     assert recorder.contexts == ["caller-x:0", "caller-a:1"]
+
+
+async def test_the_refusal_of_a_request_its_caller_gave_up_on_is_not_reported_as_never_retrieved() -> None:
+    # A client's deadline or cancel ends the call while its batch runs on: the batch still refuses the request,
+    # and asyncio reported that refusal, which no one was left to read, as an error with a traceback.
+    loop = asyncio.get_running_loop()
+    unhandled: list[dict[str, object]] = []
+    saved = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _loop, context: unhandled.append(context))
+    try:
+        recorder = Recorder()
+        recorder.release.clear()
+        commit = GroupCommit("test", recorder.run, conflict_keys=by_member)
+        call = asyncio.create_task(commit.submit("bad:1"))
+        await asyncio.sleep(0)
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        recorder.release.set()
+        assert await commit.submit("later:1") == "done later:1"  # run after the batch that refused bad:1
+        del call
+        gc.collect()
+    finally:
+        loop.set_exception_handler(saved)
+    assert unhandled == []

@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from services.common.metrics import GROUP_COMMIT_BATCH
+from services.common.metrics import GROUP_COMMIT_BATCH, GROUP_COMMIT_QUEUED
 
 Request = TypeVar("Request")
 Result = TypeVar("Result")
@@ -53,6 +53,7 @@ class GroupCommit(Generic[Request, Result]):
         max_batch: int = 100,
     ) -> None:
         self._batch_size = GROUP_COMMIT_BATCH.labels(name)
+        self._queued = GROUP_COMMIT_QUEUED.labels(name)
         self._run_batch = run_batch
         self._conflict_keys = conflict_keys
         self._max_batch = max_batch
@@ -63,6 +64,7 @@ class GroupCommit(Generic[Request, Result]):
         """Run `request` in the next batch; its own error is raised here, other requests' errors are not."""
         waiting: _Waiting[Request, Result] = _Waiting(request, frozenset(self._conflict_keys(request)))
         self._queue.append(waiting)
+        self._queued.set(len(self._queue))
         self._start_next_batch()
         try:
             return await asyncio.shield(waiting.answer)
@@ -101,6 +103,7 @@ class GroupCommit(Generic[Request, Result]):
             reserved |= waiting.keys
         kept.extend(self._queue)
         self._queue = kept
+        self._queued.set(len(kept))
         return batch
 
     async def _run(self, batch: list[_Waiting[Request, Result]]) -> None:

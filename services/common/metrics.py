@@ -84,6 +84,11 @@ GROUP_COMMIT_BATCH = Histogram(
     ["use_case"],
     buckets=(1, 2, 4, 8, 16, 32, 64, 128),
 )
+GROUP_COMMIT_QUEUED = Gauge(
+    "loyalty_group_commit_queued_requests",
+    "Requests waiting for a group-commit batch to take them, by use case",
+    ["use_case"],
+)
 JOB_RUNS = Counter(
     "loyalty_job_runs", "Runs of a periodic job, by job and outcome (ok, failed)", ["periodic_job", "outcome"]
 )

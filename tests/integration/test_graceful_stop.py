@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import signal
 import subprocess
+import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
@@ -24,6 +25,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from loyalty.common.v1.common_pb2 import Money
 from loyalty.points.v1 import points_pb2, points_pb2_grpc
+from prometheus_client.parser import text_string_to_metric_families
 
 from services.common.embedded import LOOPBACK, free_port, log_tail
 from services.common.migrations import migrate
@@ -41,11 +43,23 @@ FIRST_PAUSE_S = 0.2
 
 
 class Service:
-    def __init__(self, process: subprocess.Popen[bytes], address: str, log_path: Path) -> None:
-        self.process, self.address, self.log_path = process, address, log_path
+    def __init__(self, process: subprocess.Popen[bytes], address: str, metrics_port: int, log_path: Path) -> None:
+        self.process, self.address, self.metrics_port, self.log_path = process, address, metrics_port, log_path
 
     def log(self) -> str:
         return log_tail(self.log_path, 40)
+
+    def purchases_received(self) -> float:
+        """RecordPurchase calls that reached the group commit: in the batches it started, or queued for the next."""
+        with urllib.request.urlopen(f"http://{LOOPBACK}:{self.metrics_port}/metrics", timeout=10) as response:
+            text = response.read().decode()
+        return sum(
+            sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name in ("loyalty_group_commit_queued_requests", "loyalty_group_commit_batch_size_sum")
+            and sample.labels["use_case"] == "record_purchase"
+        )
 
 
 @pytest.fixture
@@ -55,9 +69,9 @@ async def points_service(
     """`loyalty serve points` on a fresh database, SERVING; and the database's URL."""
     url = await create_database()
     await migrate(url, "points")
-    port = free_port()
-    process = serve_points(url, port, kafka_settings, tmp_path)
-    service = Service(process, f"{LOOPBACK}:{port}", tmp_path / "points.log")
+    port, metrics_port = free_port(), free_port()
+    process = serve_points(url, port, kafka_settings, tmp_path, {"LOYALTY_POINTS_METRICS_PORT": str(metrics_port)})
+    service = Service(process, f"{LOOPBACK}:{port}", metrics_port, tmp_path / "points.log")
     try:
         await eventually(lambda: _serving(service), within=60, what="points SERVING")
         yield service, url
@@ -75,6 +89,10 @@ async def _serving(service: Service) -> bool:
         except grpc.aio.AioRpcError:
             return False
     return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+async def _all_received(service: Service, expected: int) -> bool:
+    return await asyncio.to_thread(service.purchases_received) == expected
 
 
 def _purchase(member: str) -> points_pb2.RecordPurchaseRequest:
@@ -175,6 +193,9 @@ async def test_purchases_waiting_in_a_group_commit_batch_are_written_and_answere
         async with _locked(url, members) as release:
             calls = [asyncio.ensure_future(points.RecordPurchase(r, timeout=30)) for r in requests]
             await eventually(lambda: _waiting_on_locks(url, 1), what="a batch waiting on the locks")
+            # Every call received: one still on its way when the service stops is refused as not run, which is not
+            # what this test is about.
+            await eventually(lambda: _all_received(service, len(requests)), what="every purchase received")
             service.process.send_signal(signal.SIGTERM)
             await asyncio.sleep(HELD_AFTER_STOP_S)
             assert service.process.poll() is None, f"stopped with calls in flight:\n{service.log()}"

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from prometheus_client import REGISTRY
 
 from services.common.group_commit import GroupCommit
 
@@ -63,6 +64,22 @@ async def test_requests_arriving_while_a_batch_runs_share_the_next_batch() -> No
     results = await asyncio.gather(first, *others)
     assert results == ["done a:1", "done b:1", "done c:1", "done d:1"]
     assert recorder.batches == [["a:1"], ["b:1", "c:1", "d:1"]]
+
+
+async def test_the_requests_waiting_for_a_batch_are_a_gauge() -> None:
+    recorder = Recorder()
+    recorder.release.clear()
+    commit = GroupCommit("queued-test", recorder.run, conflict_keys=by_member)
+    tasks = [asyncio.create_task(commit.submit(r)) for r in ("a:1", "a:2", "b:1")]
+    await asyncio.sleep(0)
+    assert queued("queued-test") == 2  # a:1 runs; a:2 and b:1 wait for the next batch
+    recorder.release.set()
+    await asyncio.gather(*tasks)
+    assert queued("queued-test") == 0
+
+
+def queued(use_case: str) -> float | None:
+    return REGISTRY.get_sample_value("loyalty_group_commit_queued_requests", {"use_case": use_case})
 
 
 async def test_requests_sharing_a_key_never_share_a_batch_and_keep_their_order() -> None:

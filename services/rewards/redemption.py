@@ -29,6 +29,7 @@ from loyalty.events.v1 import rewards_pb2 as events
 
 from services.common.db import taken_concurrently, unit_of_work
 from services.common.errors import (
+    Aborted,
     AlreadyExists,
     FailedPrecondition,
     NotFound,
@@ -201,7 +202,13 @@ class RedemptionApplication:
             async with self._pool.acquire() as connection:
                 row = await store.get(connection, redemption_id)
             if row is None:
-                raise NotFound(f"redemption_id: redemption {redemption_id} was undone")
+                # Refused and undone by another worker: the recovery job, once this call's lease ran out (a slow
+                # points service or machine). Why is not kept; the same key starts the redemption anew, and is
+                # answered by that attempt.
+                raise Aborted(
+                    f"redemption {redemption_id} was refused and undone by the recovery job while this call took "
+                    "longer than its lease; call again with the same idempotency_key"
+                )
             step = steps.get(row.step)
             if step is None:
                 return row

@@ -21,7 +21,7 @@ from google.protobuf.duration_pb2 import Duration
 from loyalty.points.v1 import points_pb2
 from loyalty.rewards.v1 import rewards_pb2 as pb
 
-from services.common.errors import FailedPrecondition, Unavailable
+from services.common.errors import Aborted, FailedPrecondition, ResourceExhausted, Unavailable
 from services.rewards.points_client import Hold, PointsClient
 from services.rewards.recovery import RecoveryJob
 from services.rewards.redemption import RedemptionApplication, hold_key
@@ -258,6 +258,51 @@ async def test_a_call_whose_redemption_the_recovery_undid_meanwhile_gives_its_ow
         late.refusal.go.set()
         with pytest.raises(FailedPrecondition, match="not enough points"):
             await late.call
+
+
+class HoldAnsweredLate(PointsClient):
+    """HoldPoints goes through, and the caller acts on its answer only once `go` is set (a slow answer)."""
+
+    def __init__(self, target: str) -> None:
+        super().__init__(target)
+        self.held = asyncio.Event()
+        self.go = asyncio.Event()
+
+    async def hold(self, member_id: str, points: int, key: str, ttl: timedelta, description: str) -> Hold:
+        hold = await super().hold(member_id, points, key, ttl, description)
+        self.held.set()
+        await self.go.wait()
+        return hold
+
+
+async def test_a_call_whose_redemption_the_recovery_refused_and_undid_meanwhile_is_aborted_not_unknown(
+    rewards_world: RewardsWorld, points_client: PointsClient
+) -> None:
+    member_id = await rewards_world.member_with(300)
+    reward = await rewards_world.reward(stock_total=1)
+    late = HoldAnsweredLate(rewards_world.points_target)
+    try:
+        slow = RedemptionApplication(rewards_world.rewards_pool, late, LEASE_OVER)
+        call = asyncio.create_task(slow.redeem(member_id, reward.reward_id, "key"))
+        await late.held.wait()
+        first = await rewards_world.member_with(300)  # takes the last unit while the call waits for its hold
+        await RedemptionApplication(rewards_world.rewards_pool, points_client, OPTIONS).redeem(
+            first, reward.reward_id, "first"
+        )
+        recovery = RedemptionApplication(rewards_world.rewards_pool, points_client, LEASE_OVER)
+        await RecoveryJob(rewards_world.rewards_pool, recovery, LEASE_OVER.lease).run_once()  # out of stock: undone
+        late.go.set()
+        # Why is not kept: the call cannot say it, and must not say NOT_FOUND (an unknown reward or member).
+        with pytest.raises(Aborted, match="call again with the same idempotency_key"):
+            await call
+    finally:
+        await late.close()
+    with pytest.raises(ResourceExhausted):  # the same key again: redeemed anew, and told why
+        await RedemptionApplication(rewards_world.rewards_pool, points_client, LEASE_OVER).redeem(
+            member_id, reward.reward_id, "key"
+        )
+    balance = await rewards_world.balance(member_id)
+    assert (balance.available, balance.held) == (300, 0)
 
 
 class CreditUnanswered(PointsClient):

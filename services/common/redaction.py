@@ -2,7 +2,9 @@
 
 Redaction applies to the whole record as it is about to be written (message,
 extra fields, exception text): passwords in connection URLs and DSNs, the
-literal secrets the service was configured with, e-mail addresses (only the
+literal secrets the service was configured with, the credentials after
+`Bearer` or `Basic` (tokens and partner keys, of which the services keep
+only hashes), e-mail addresses (only the
 first letter of the local part and the domain stay; a URL's user name, right
 after `://`, is not one), and any field named like
 personal data or a secret. Text longer than MAX_TEXT is cut once redacted.
@@ -52,6 +54,10 @@ _PASSWORD_PARAMETER = re.compile(r"(?P<key>password\s*=\s*)(?P<value>'[^']*'|[^\
 _EMAIL = re.compile(
     r"(?P<first>[A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{0,63}@(?P<domain>[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){1,8})"
 )
+# Credentials as an Authorization header carries them, wherever they are quoted: the services keep only hashes of
+# their tokens and none of partners' keys, so these are not among the literal secrets (an HTTP server's parse error
+# quotes the raw header line).
+_AUTHORIZATION_CREDENTIALS = re.compile(r"(?P<scheme>\b(?:Bearer|Basic))\s+[A-Za-z0-9._~+/=-]{1,4096}", re.IGNORECASE)
 # What precedes a URL's user name (`postgresql://postgres@db.internal/points`): it is no e-mail address, and only
 # a password next to it is a secret.
 _URL_AUTHORITY_START = "://"
@@ -69,6 +75,7 @@ class Redactor:
             value = value.replace(secret, REDACTED)
         value = _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}:{REDACTED}@", value)
         value = _PASSWORD_PARAMETER.sub(lambda m: f"{m['key']}{REDACTED}", value)
+        value = _AUTHORIZATION_CREDENTIALS.sub(lambda m: f"{m['scheme']} {REDACTED}", value)
         value = _EMAIL.sub(_masked_email, value)
         if len(value) > MAX_TEXT:
             return f"{value[:MAX_TEXT]}... ({len(value) - MAX_TEXT} more characters)"

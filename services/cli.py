@@ -13,6 +13,7 @@ import uvloop
 from aiokafka.errors import KafkaError, UnknownError
 
 from services.client import ArgumentRefused, add_client_commands
+from services.common.auth import authorizer_from
 from services.common.db import DatabaseUnusable
 from services.common.doctor import add_doctor_command
 from services.common.grpc_server import PortUnavailable
@@ -38,6 +39,7 @@ def _builder(service: str) -> Builder:
 def _serve(args: argparse.Namespace) -> int:
     settings = service_settings(args.service, os.environ)
     check_server_files(settings.grpc_tls)  # before migrating: grpc would find them wrong only when binding
+    authorizer_from(os.environ)  # a wrong token entry, or none in a variable set, before migrating too
     # uvloop's event loop: a third more RecordPurchase calls per second than asyncio's in
     # bench/grpc_record_purchase.py, mostly from cheaper socket writes to PostgreSQL and Kafka.
     try:

@@ -3,7 +3,9 @@
 Tokens come from `LOYALTY_AUTH_TOKENS` (comma-separated `principal:role:token`)
 and/or `LOYALTY_AUTH_TOKENS_FILE` (one `principal:role:token` per line, `#`
 comments). With neither set, a service accepts every caller: that is how
-`loyalty dev` runs on one machine. With tokens configured, every call needs
+`loyalty dev` runs on one machine. Either set but holding no entry (empty, only
+commas, a file of comments) stops the service at start: accepting every caller
+is never what setting it meant. With tokens configured, every call needs
 `authorization: Bearer <token>`: none or an unknown one is UNAUTHENTICATED, a
 `service` token on an administrative RPC is PERMISSION_DENIED. Only SHA-256
 hashes of the tokens are kept in memory.
@@ -119,6 +121,8 @@ def refuse_partner_keys(method: str, metadata: Iterable[tuple[str, str | bytes]]
 
 
 def parse_tokens(lines: Sequence[str], where: str) -> dict[str, Caller]:
+    """The callers of `where`'s entries; a SettingsError for a wrong entry, or for none at all: `where` is set,
+    and a service that quietly accepted every caller would be one the operator meant to close."""
     callers: dict[str, Caller] = {}
     for number, line in enumerate(lines, start=1):
         entry = line.split("#", 1)[0].strip()
@@ -132,19 +136,24 @@ def parse_tokens(lines: Sequence[str], where: str) -> dict[str, Caller]:
                 " and a token of at least 16 characters"
             )
         callers[token] = Caller(principal, role)
+    if not callers:
+        raise SettingsError(f"{where}: holds no token entries; unset it to accept every caller")
     return callers
 
 
 def authorizer_from(env: Mapping[str, str]) -> Authorizer | None:
-    """The authorizer the environment configures; None when it configures no tokens."""
+    """The authorizer the environment configures; None when it sets neither variable, a SettingsError when one
+    is set but holds no entry."""
     callers: dict[str, Caller] = {}
-    if inline := env.get("LOYALTY_AUTH_TOKENS", ""):
+    if (inline := env.get("LOYALTY_AUTH_TOKENS")) is not None:
         callers |= parse_tokens(inline.split(","), "LOYALTY_AUTH_TOKENS")
-    if path := env.get("LOYALTY_AUTH_TOKENS_FILE", ""):
-        try:
-            lines = Path(path).read_text().splitlines()
-        except OSError as error:
-            raise SettingsError(f"LOYALTY_AUTH_TOKENS_FILE: cannot read {path}: {error.strerror}") from None
+    if (path := env.get("LOYALTY_AUTH_TOKENS_FILE")) is not None:
+        lines: list[str] = []
+        if path:
+            try:
+                lines = Path(path).read_text().splitlines()
+            except OSError as error:
+                raise SettingsError(f"LOYALTY_AUTH_TOKENS_FILE: cannot read {path}: {error.strerror}") from None
         callers |= parse_tokens(lines, "LOYALTY_AUTH_TOKENS_FILE")
     return Authorizer(callers) if callers else None
 

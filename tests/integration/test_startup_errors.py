@@ -59,8 +59,19 @@ def _missing_database(url: str) -> str:
         ("serve", {"LOYALTY_POINTS_DATABASE_URL": "notaurl"}, "LOYALTY_POINTS_DATABASE_URL must be a postgresql://"),
         ("migrate", {"LOYALTY_POINTS_DATABASE_URL": "notaurl"}, "LOYALTY_POINTS_DATABASE_URL must be a postgresql://"),
         ("doctor", {"LOYALTY_KAFKA_SECURITY_PROTOCOL": "bogus"}, "LOYALTY_KAFKA_SECURITY_PROTOCOL must be one of "),
+        ("serve", {"LOYALTY_AUTH_TOKENS": " , "}, "LOYALTY_AUTH_TOKENS: holds no token entries; unset it to accept"),
     ],
-    ids=["log-level", "kafka-log-level", "protocol", "sasl", "ca-file", "url", "migrate-url", "doctor-protocol"],
+    ids=[
+        "log-level",
+        "kafka-log-level",
+        "protocol",
+        "sasl",
+        "ca-file",
+        "url",
+        "migrate-url",
+        "doctor-protocol",
+        "no-tokens",
+    ],
 )
 async def test_a_wrong_setting_is_refused_in_one_line_exit_2(
     command: str, env: dict[str, str], said: str, tmp_path: Path

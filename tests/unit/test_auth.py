@@ -77,6 +77,22 @@ def test_a_wrong_token_entry_is_refused_at_start(entry: str) -> None:
         parse_tokens([entry], "LOYALTY_AUTH_TOKENS")
 
 
+@pytest.mark.parametrize("value", ["", " , ", ","])
+def test_a_token_variable_set_without_entries_is_refused_not_taken_as_accepting_every_caller(value: str) -> None:
+    with pytest.raises(SettingsError, match=r"^LOYALTY_AUTH_TOKENS: holds no token entries; unset it to accept every"):
+        authorizer_from({"LOYALTY_AUTH_TOKENS": value})
+
+
+@pytest.mark.parametrize("text", ["", "# who may call: nobody yet\n\n   # still nobody\n"])
+def test_a_token_file_without_entries_is_refused(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "tokens"
+    path.write_text(text)
+    with pytest.raises(SettingsError, match=r"^LOYALTY_AUTH_TOKENS_FILE: holds no token entries"):
+        authorizer_from({"LOYALTY_AUTH_TOKENS_FILE": str(path)})
+    with pytest.raises(SettingsError, match=r"^LOYALTY_AUTH_TOKENS_FILE: holds no token entries"):
+        authorizer_from({"LOYALTY_AUTH_TOKENS_FILE": ""})
+
+
 def test_bearer_reads_only_the_authorization_header() -> None:
     assert bearer([("x-other", "Bearer no"), ("authorization", "Bearer  abc ")]) == "abc"
     assert bearer(None) == ""

@@ -120,10 +120,17 @@ def refuse_partner_keys(method: str, metadata: Iterable[tuple[str, str | bytes]]
         raise PermissionDenied(f"authorization: a partner key opens partner intake only, not {method}")
 
 
-def parse_tokens(lines: Sequence[str], where: str) -> dict[str, Caller]:
-    """The callers of `where`'s entries; a SettingsError for a wrong entry, or for none at all: `where` is set,
-    and a service that quietly accepted every caller would be one the operator meant to close."""
-    callers: dict[str, Caller] = {}
+@dataclass(frozen=True)
+class _Entry:
+    caller: Caller
+    where: str  # `LOYALTY_AUTH_TOKENS entry 2`: named in messages, where the token never is
+
+
+def _add_entries(entries: dict[str, _Entry], lines: Sequence[str], where: str) -> None:
+    """Adds `where`'s entries to `entries` (by token); a SettingsError for a wrong entry, for a token another
+    principal or role has already (one would silently replace the other), or for no entry at all: `where` is
+    set, and a service that quietly accepted every caller would be one the operator meant to close."""
+    found = 0
     for number, line in enumerate(lines, start=1):
         entry = line.split("#", 1)[0].strip()
         if not entry:
@@ -135,18 +142,31 @@ def parse_tokens(lines: Sequence[str], where: str) -> dict[str, Caller]:
                 f"{where} entry {number}: expected principal:role:token with role one of {', '.join(ROLES)}"
                 " and a token of at least 16 characters"
             )
-        callers[token] = Caller(principal, role)
-    if not callers:
+        found += 1
+        new = _Entry(Caller(principal, role), f"{where} entry {number}")
+        first = entries.setdefault(token, new)
+        if first.caller != new.caller:
+            raise SettingsError(
+                f"{new.where} ({principal}:{role}) has the token of {first.where}"
+                f" ({first.caller.principal}:{first.caller.role}); each token must be one caller's"
+            )
+    if not found:
         raise SettingsError(f"{where}: holds no token entries; unset it to accept every caller")
-    return callers
+
+
+def parse_tokens(lines: Sequence[str], where: str) -> dict[str, Caller]:
+    """The callers of `where`'s entries, by token; a SettingsError as `_add_entries` says."""
+    entries: dict[str, _Entry] = {}
+    _add_entries(entries, lines, where)
+    return {token: entry.caller for token, entry in entries.items()}
 
 
 def authorizer_from(env: Mapping[str, str]) -> Authorizer | None:
     """The authorizer the environment configures; None when it sets neither variable, a SettingsError when one
     is set but holds no entry."""
-    callers: dict[str, Caller] = {}
+    entries: dict[str, _Entry] = {}
     if (inline := env.get("LOYALTY_AUTH_TOKENS")) is not None:
-        callers |= parse_tokens(inline.split(","), "LOYALTY_AUTH_TOKENS")
+        _add_entries(entries, inline.split(","), "LOYALTY_AUTH_TOKENS")
     if (path := env.get("LOYALTY_AUTH_TOKENS_FILE")) is not None:
         lines: list[str] = []
         if path:
@@ -154,8 +174,8 @@ def authorizer_from(env: Mapping[str, str]) -> Authorizer | None:
                 lines = Path(path).read_text().splitlines()
             except OSError as error:
                 raise SettingsError(f"LOYALTY_AUTH_TOKENS_FILE: cannot read {path}: {error.strerror}") from None
-        callers |= parse_tokens(lines, "LOYALTY_AUTH_TOKENS_FILE")
-    return Authorizer(callers) if callers else None
+        _add_entries(entries, lines, "LOYALTY_AUTH_TOKENS_FILE")
+    return Authorizer({token: entry.caller for token, entry in entries.items()}) if entries else None
 
 
 class _CallerToken(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.StreamStreamClientInterceptor):

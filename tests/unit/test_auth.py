@@ -93,6 +93,30 @@ def test_a_token_file_without_entries_is_refused(tmp_path: Path, text: str) -> N
         authorizer_from({"LOYALTY_AUTH_TOKENS_FILE": ""})
 
 
+def test_a_token_given_to_two_callers_is_refused_naming_both_entries_not_the_token(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError) as refused:
+        parse_tokens([f"a:admin:{ADMIN_TOKEN}", f"b:service:{ADMIN_TOKEN}"], "LOYALTY_AUTH_TOKENS")
+    said = str(refused.value)
+    assert said.startswith("LOYALTY_AUTH_TOKENS entry 2 (b:service) has the token of LOYALTY_AUTH_TOKENS entry 1")
+    assert "(a:admin)" in said and ADMIN_TOKEN not in said
+    path = tmp_path / "tokens"
+    path.write_text(f"# ops\nops:service:{SERVICE_TOKEN}\n")
+    env = {"LOYALTY_AUTH_TOKENS": f"rewards:service:{SERVICE_TOKEN}", "LOYALTY_AUTH_TOKENS_FILE": str(path)}
+    with pytest.raises(
+        SettingsError, match=r"FILE entry 2 \(ops:service\) has the token of LOYALTY_AUTH_TOKENS entry 1"
+    ):
+        authorizer_from(env)
+
+
+def test_the_same_entry_twice_is_no_conflict(tmp_path: Path) -> None:
+    path = tmp_path / "tokens"
+    path.write_text(f"ops:admin:{ADMIN_TOKEN}\n")
+    authorizer = authorizer_from(
+        {"LOYALTY_AUTH_TOKENS": f"ops:admin:{ADMIN_TOKEN}", "LOYALTY_AUTH_TOKENS_FILE": str(path)}
+    )
+    assert authorizer is not None and authorizer.check(APPLY, token(ADMIN_TOKEN)) == Caller("ops", "admin")
+
+
 def test_bearer_reads_only_the_authorization_header() -> None:
     assert bearer([("x-other", "Bearer no"), ("authorization", "Bearer  abc ")]) == "abc"
     assert bearer(None) == ""

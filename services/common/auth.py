@@ -30,6 +30,7 @@ import grpc
 
 from services.common.errors import PermissionDenied, Unauthenticated
 from services.common.settings import SettingsError
+from services.common.text_files import read_utf8
 
 ROLES = ("service", "admin")
 # Administrative RPCs: configuration of the program, partners, catalog and agents; program KPIs; closing members.
@@ -168,13 +169,8 @@ def authorizer_from(env: Mapping[str, str]) -> Authorizer | None:
     if (inline := env.get("LOYALTY_AUTH_TOKENS")) is not None:
         _add_entries(entries, inline.split(","), "LOYALTY_AUTH_TOKENS")
     if (path := env.get("LOYALTY_AUTH_TOKENS_FILE")) is not None:
-        lines: list[str] = []
-        if path:
-            try:
-                lines = Path(path).read_text().splitlines()
-            except OSError as error:
-                raise SettingsError(f"LOYALTY_AUTH_TOKENS_FILE: cannot read {path}: {error.strerror}") from None
-        _add_entries(entries, lines, "LOYALTY_AUTH_TOKENS_FILE")
+        text = read_utf8(Path(path), f"LOYALTY_AUTH_TOKENS_FILE={path}", SettingsError) if path else ""
+        _add_entries(entries, text.splitlines(), "LOYALTY_AUTH_TOKENS_FILE")
     return Authorizer({token: entry.caller for token, entry in entries.items()}) if entries else None
 
 

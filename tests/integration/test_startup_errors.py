@@ -60,6 +60,11 @@ def _missing_database(url: str) -> str:
         ("migrate", {"LOYALTY_POINTS_DATABASE_URL": "notaurl"}, "LOYALTY_POINTS_DATABASE_URL must be a postgresql://"),
         ("doctor", {"LOYALTY_KAFKA_SECURITY_PROTOCOL": "bogus"}, "LOYALTY_KAFKA_SECURITY_PROTOCOL must be one of "),
         ("serve", {"LOYALTY_AUTH_TOKENS": " , "}, "LOYALTY_AUTH_TOKENS: holds no token entries; unset it to accept"),
+        (
+            "serve",
+            {"LOYALTY_AUTH_TOKENS_FILE": "/nonexistent"},
+            "LOYALTY_AUTH_TOKENS_FILE=/nonexistent: cannot be read: No such file or directory",
+        ),
     ],
     ids=[
         "log-level",
@@ -71,6 +76,7 @@ def _missing_database(url: str) -> str:
         "migrate-url",
         "doctor-protocol",
         "no-tokens",
+        "tokens-file",
     ],
 )
 async def test_a_wrong_setting_is_refused_in_one_line_exit_2(

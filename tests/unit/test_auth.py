@@ -117,6 +117,17 @@ def test_the_same_entry_twice_is_no_conflict(tmp_path: Path) -> None:
     assert authorizer is not None and authorizer.check(APPLY, token(ADMIN_TOKEN)) == Caller("ops", "admin")
 
 
+def test_a_token_file_that_cannot_be_read_or_is_not_utf8_is_refused_naming_the_setting(tmp_path: Path) -> None:
+    missing, latin1 = tmp_path / "missing", tmp_path / "latin1"
+    latin1.write_bytes(b"caf\xe9:admin:" + b"a" * 32)
+    with pytest.raises(SettingsError) as refused:
+        authorizer_from({"LOYALTY_AUTH_TOKENS_FILE": str(missing)})
+    assert str(refused.value) == f"LOYALTY_AUTH_TOKENS_FILE={missing}: cannot be read: No such file or directory"
+    with pytest.raises(SettingsError) as refused:
+        authorizer_from({"LOYALTY_AUTH_TOKENS_FILE": str(latin1)})
+    assert str(refused.value) == f"LOYALTY_AUTH_TOKENS_FILE={latin1}: is not UTF-8 text"
+
+
 def test_bearer_reads_only_the_authorization_header() -> None:
     assert bearer([("x-other", "Bearer no"), ("authorization", "Bearer  abc ")]) == "abc"
     assert bearer(None) == ""

@@ -11,7 +11,7 @@ import grpc
 from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
 from services.common.auth import caller_interceptors
-from services.common.settings import GrpcTlsSettings, SettingsError
+from services.common.settings import GrpcTlsSettings, SettingsError, check_certificates
 from services.common.text_files import unreadable
 
 
@@ -33,15 +33,11 @@ def check_server_files(tls: GrpcTlsSettings) -> None:
         return
     cert = f"LOYALTY_GRPC_TLS_CERT_FILE={tls.cert_file}"
     key = f"LOYALTY_GRPC_TLS_KEY_FILE={tls.key_file}"
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    check_certificates(cert, tls.cert_file)  # the certificates alone, to tell which file is wrong
     try:
-        context.load_verify_locations(cafile=tls.cert_file)  # the certificates alone, to tell which file is wrong
-    except ssl.SSLError:
-        raise SettingsError(f"{cert}: holds no PEM certificate") from None
-    except OSError as error:
-        raise SettingsError(unreadable(cert, error)) from None
-    try:
-        context.load_cert_chain(tls.cert_file, tls.key_file, password=_refuse_encrypted_key)
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(
+            tls.cert_file, tls.key_file, password=_refuse_encrypted_key
+        )
     except _EncryptedKey:
         raise SettingsError(f"{key}: is encrypted; gRPC takes only an unencrypted key") from None
     except ssl.SSLError as error:

@@ -65,6 +65,11 @@ def _missing_database(url: str) -> str:
             {"LOYALTY_AUTH_TOKENS_FILE": "/nonexistent"},
             "LOYALTY_AUTH_TOKENS_FILE=/nonexistent: cannot be read: No such file or directory",
         ),
+        (
+            "serve",
+            {"LOYALTY_GRPC_TLS_CA_FILE": "/nonexistent"},
+            "LOYALTY_GRPC_TLS_CA_FILE=/nonexistent: cannot be read: No such file or directory",
+        ),
     ],
     ids=[
         "log-level",
@@ -77,6 +82,7 @@ def _missing_database(url: str) -> str:
         "doctor-protocol",
         "no-tokens",
         "tokens-file",
+        "grpc-ca-file",
     ],
 )
 async def test_a_wrong_setting_is_refused_in_one_line_exit_2(
@@ -87,6 +93,13 @@ async def test_a_wrong_setting_is_refused_in_one_line_exit_2(
     ran = await _loyalty(*argv, env=env)
     assert ran.returncode == 2, ran.stderr
     assert ran.stderr.startswith(f"loyalty: {said}") and ran.stderr.count("\n") == 1, ran.stderr
+
+
+async def test_a_client_command_with_a_ca_file_that_is_not_there_says_so_in_one_line() -> None:
+    # Before, the channel read the file on the first call and the command ended in a FileNotFoundError traceback.
+    ran = await _loyalty("balance", "alice", env={"LOYALTY_GRPC_TLS_CA_FILE": "/nonexistent"})
+    assert ran.returncode == 2, ran.stderr
+    assert ran.stderr == "loyalty: LOYALTY_GRPC_TLS_CA_FILE=/nonexistent: cannot be read: No such file or directory\n"
 
 
 async def test_serve_on_a_database_that_does_not_exist_logs_one_error_naming_the_setting_and_exits_1(

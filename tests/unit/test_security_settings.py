@@ -7,14 +7,27 @@ from pathlib import Path
 import pytest
 
 from services.common.settings import SettingsError, grpc_tls_settings, kafka_settings, service_settings
+from tests.certificates import self_signed
 
 
-def test_grpc_tls_is_off_until_a_certificate_and_key_are_set() -> None:
+def test_grpc_tls_is_off_until_a_certificate_and_key_are_set(tmp_path: Path) -> None:
     assert not service_settings("points", {}).grpc_tls.serves_tls
+    ca = str(self_signed(tmp_path).cert_file)
     env = {"LOYALTY_GRPC_TLS_CERT_FILE": "/tls/tls.crt", "LOYALTY_GRPC_TLS_KEY_FILE": "/tls/tls.key"}
-    tls = service_settings("points", env | {"LOYALTY_GRPC_TLS_CA_FILE": "/tls/ca.crt"}).grpc_tls
+    tls = service_settings("points", env | {"LOYALTY_GRPC_TLS_CA_FILE": ca}).grpc_tls
     assert tls.serves_tls
-    assert (tls.cert_file, tls.key_file, tls.ca_file) == ("/tls/tls.crt", "/tls/tls.key", "/tls/ca.crt")
+    assert (tls.cert_file, tls.key_file, tls.ca_file) == ("/tls/tls.crt", "/tls/tls.key", ca)
+
+
+def test_a_ca_file_that_cannot_be_read_or_holds_no_certificate_is_refused_naming_it(tmp_path: Path) -> None:
+    missing, not_pem = tmp_path / "missing.crt", tmp_path / "hostname"
+    not_pem.write_text("a-host\n")
+    with pytest.raises(SettingsError) as refused:
+        service_settings("rewards", {"LOYALTY_GRPC_TLS_CA_FILE": str(missing)})
+    assert str(refused.value) == f"LOYALTY_GRPC_TLS_CA_FILE={missing}: cannot be read: No such file or directory"
+    with pytest.raises(SettingsError) as refused:
+        grpc_tls_settings({"LOYALTY_GRPC_TLS_CA_FILE": str(not_pem)})
+    assert str(refused.value) == f"LOYALTY_GRPC_TLS_CA_FILE={not_pem}: holds no PEM certificate"
 
 
 @pytest.mark.parametrize("variable", ["LOYALTY_GRPC_TLS_CERT_FILE", "LOYALTY_GRPC_TLS_KEY_FILE"])

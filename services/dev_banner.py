@@ -9,6 +9,9 @@ from services.common.embedded import LOOPBACK
 from services.common.settings import SERVICE_NAMES
 from services.dev_seed import DEMO_PURCHASE_ID
 
+# Set for dev, they are for the service too; their values are secrets (a file's path is named along with them).
+AUTH_VARIABLES = ("LOYALTY_AUTH_TOKENS", "LOYALTY_AUTH_TOKENS_FILE", "LOYALTY_CALLER_TOKEN")
+
 if TYPE_CHECKING:
     from services.dev import Platform
 
@@ -33,6 +36,17 @@ def describe(platform: Platform) -> str:
     elif platform.seed_refused:
         rows += ["", f"Demo not seeded: {platform.seed_refused}."]
     rows += ["", "To run a service yourself against this platform (stop dev's copy or change its port):"]
-    rows += [f"  export {key}={shlex.quote(value)}" for key, value in sorted(platform.env_for("points").items())]
-    rows += ["  loyalty serve points", "", "Press Ctrl-C to stop everything."]
+    rows += _serve_yourself(platform, "points")
+    rows += ["", "Press Ctrl-C to stop everything."]
     return "\n".join(rows)
+
+
+def _serve_yourself(platform: Platform, service: str) -> list[str]:
+    """The exports that make `loyalty serve <service>` join the platform: its metrics port as well, and the token
+    variables dev runs with named, not shown (they hold secrets), lest the copy accept every caller."""
+    env = {key: value for key, value in platform.env_for(service).items() if key not in AUTH_VARIABLES}
+    env[f"LOYALTY_{service.upper()}_METRICS_PORT"] = str(platform.metrics_ports.get(service, 0))
+    rows = [f"  export {key}={shlex.quote(value)}" for key, value in sorted(env.items())]
+    if auth := [name for name in AUTH_VARIABLES if platform.client_env.get(name)]:
+        rows.append(f"  # and set {', '.join(auth)} as for dev (not shown: they hold secrets)")
+    return [*rows, f"  loyalty serve {service}"]

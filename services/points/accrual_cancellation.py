@@ -17,7 +17,7 @@ from loyalty.events.v1 import points_pb2 as events
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
 
 from services.common.db import unit_of_work
-from services.common.errors import NotFound, Violations
+from services.common.errors import NotFound, Violations, required_as
 from services.common.events import new_envelope
 from services.common.kafka import POINTS_EVENTS_TOPIC
 from services.common.outbox import add_event
@@ -45,7 +45,7 @@ class Cancellation:
 def _validate(transaction_id: str, reason: str) -> None:
     violations = Violations()
     if not domain.PURCHASE_ID_PATTERN.fullmatch(transaction_id):
-        violations.add("partner_transaction_id", "is required: 1-128 printable ASCII characters without spaces")
+        violations.add("partner_transaction_id", required_as(transaction_id, domain.ID_SHAPE))
     check_line(violations, "reason", reason, max_length=MAX_REASON, required=True)
     violations.raise_if_any()
 

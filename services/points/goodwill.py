@@ -24,7 +24,7 @@ from loyalty.events.v1 import points_pb2 as points_events
 from loyalty.events.v1 import tickets_pb2 as ticket_events
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
 
-from services.common.errors import NotFound, Violations
+from services.common.errors import NotFound, Violations, required_as
 from services.common.event_consumer import EventConsumer
 from services.common.events import new_envelope, occurred_at
 from services.common.kafka import POINTS_EVENTS_TOPIC, TICKETS_EVENTS_TOPIC
@@ -53,7 +53,7 @@ def idempotency_key(ticket_id: str) -> str:
 def validate_grant(grant: ticket_events.GoodwillGranted) -> None:
     violations = Violations()
     if not grant.ticket_id or len(grant.ticket_id) > 64:
-        violations.add("ticket_id", "is required, at most 64 characters")
+        violations.add("ticket_id", required_as(grant.ticket_id, "at most 64 characters"))
     check_member_id(violations, "member_id", grant.member_id)
     if not 0 < grant.points <= MAX_GOODWILL_POINTS:
         violations.add("points", f"must be between 1 and {MAX_GOODWILL_POINTS}")

@@ -89,7 +89,7 @@ class PartnerApplication:
         check_partner_id(violations, partner_id)
         check_line(violations, "name", name, max_length=256, required=True)
         if kind not in PARTNER_KINDS:
-            violations.add("kind", f"is required: one of {', '.join(PARTNER_KINDS)}")
+            violations.add("kind", required_as(kind, f"one of {', '.join(PARTNER_KINDS)}"))
         violations.raise_if_any()
         async with unit_of_work(self._pool) as connection:
             row = await partners_store.insert_partner(connection, partner_id, name, kind)

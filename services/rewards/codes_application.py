@@ -11,7 +11,7 @@ from loyalty.events.v1 import rewards_pb2 as events
 
 from services.common import page_tokens
 from services.common.db import unit_of_work
-from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Violations
+from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Violations, required_as
 from services.common.text_fields import check_line
 from services.rewards import codes, codes_store, domain, paging
 from services.rewards.codes import CodeRow
@@ -78,7 +78,7 @@ def _code_from(raw: str, violations: Violations | None = None) -> str:
     violations = violations or Violations()
     code = codes.normalize(raw)
     if not code or len(code) > codes.MAX_PARTNER_CODE:
-        violations.add("code", f"is required, at most {codes.MAX_PARTNER_CODE} characters")
+        violations.add("code", required_as(code, f"at most {codes.MAX_PARTNER_CODE} characters"))
     violations.raise_if_any()
     return code
 

@@ -24,6 +24,7 @@ LANGUAGE_PATTERN = re.compile(r"[a-z]{2}")
 TRANSACTION_PATTERN = re.compile(r"[\x21-\x7e]{1,128}")
 _ID_SHAPE = "1-128 printable ASCII characters without spaces"  # as the points service keeps purchase ids
 PARTNER_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+_PARTNER_ID_SHAPE = "1-64 of a-z, 0-9, '.', '_', '-', starting with a letter or digit"
 MAX_SUBJECT = 200
 MAX_BODY = 10_000
 OPEN, WAITING, RESOLVED = "open", "waiting_on_member", "resolved"
@@ -150,7 +151,7 @@ def _validate_claim(claim: Claim, violations: Violations) -> None:
         if claim.purchase_id:
             violations.add("claim.purchase_id", "must be empty when the claim names a partner transaction")
         if not PARTNER_ID_PATTERN.fullmatch(claim.partner_id):
-            violations.add("claim.partner_id", "is required with a partner transaction: 1-64 of a-z, 0-9, . _ -")
+            violations.add("claim.partner_id", required_as(claim.partner_id, _PARTNER_ID_SHAPE))
         if not TRANSACTION_PATTERN.fullmatch(claim.partner_transaction_id):
             violations.add("claim.partner_transaction_id", required_as(claim.partner_transaction_id, _ID_SHAPE))
     elif not TRANSACTION_PATTERN.fullmatch(claim.purchase_id):

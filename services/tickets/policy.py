@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import time
 from pathlib import Path
 
-from services.common.errors import InvalidArgument, Violations
+from services.common.errors import InvalidArgument, Violations, required_as
 from services.common.settings import SettingsError
 from services.common.text_files import read_utf8
 from services.common.tier_names import TIER_NAME_PATTERN, TIER_NAME_SHAPE
@@ -32,6 +32,7 @@ POLICY_FILE_SETTING = "LOYALTY_TICKETS_POLICY_FILE"
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _CLOCK = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
 _NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_NAME_SHAPE = "1-64 of letters, digits, '.', '_', '-'"
 _MAX_MINUTES = 60 * 24 * 365
 _MAX_POINTS = 10**9
 
@@ -186,8 +187,8 @@ def _sla_policy(section: Section, calendars: dict[str, Calendar]) -> SlaPolicy:
 def _skills(root: Section) -> dict[str, str]:
     skills = {key: str(value) for key, value in root.mapping("skills", "the skill each category needs").items()}
     for category in CATEGORIES:
-        if not _NAME.fullmatch(skills.get(category, "")):
-            root.violations.add(f"skills.{category}", "is required: the skill name agents need")
+        if not _NAME.fullmatch(skill := skills.get(category, "")):
+            root.violations.add(f"skills.{category}", required_as(skill, f"the skill name agents need, {_NAME_SHAPE}"))
     for key in set(skills) - set(CATEGORIES):
         root.violations.add(f"skills.{key}", f"unknown category; expected one of {', '.join(CATEGORIES)}")
     return skills

@@ -23,17 +23,15 @@ def check_activity_time(violations: Violations, field: str, moment: datetime, no
     `moment` stands for a time the request left out."""
     if moment.tzinfo is None:
         violations.add(field, "is required")
-    elif moment < EARLIEST_ACTIVITY:
+    elif not EARLIEST_ACTIVITY <= moment <= now + MAX_FUTURE_SKEW:  # either side worded alike: the range
         violations.add(
             field, f"must be from {EARLIEST_ACTIVITY:%Y-%m-%dT%H:%M:%SZ} to 24 hours ahead of the service's clock"
         )
-    else:
-        check_not_ahead(violations, field, moment, now)
 
 
 def check_not_ahead(violations: Violations, field: str, moment: datetime, now: datetime) -> None:
-    """When something already happened (an activity, an enrolment, a grant): at most MAX_FUTURE_SKEW ahead of
-    `now`, the receiving clock."""
+    """When something already happened with no lower bound of its own (an enrolment, a grant): at most
+    MAX_FUTURE_SKEW ahead of `now`, the receiving clock. An activity's time has both: check_activity_time."""
     if moment > now + MAX_FUTURE_SKEW:
         violations.add(field, "must not be more than 24 hours in the future")
 

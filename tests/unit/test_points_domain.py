@@ -79,14 +79,15 @@ def test_occurred_at_within_the_allowed_skew_is_accepted() -> None:
     domain.validate_purchase(purchase(occurred_at=NOW + MAX_FUTURE_SKEW), NOW)
 
 
-EARLIEST_SAID = "must be from 2000-01-01T00:00:00Z to 24 hours ahead of the service's clock"
+RANGE_SAID = "must be from 2000-01-01T00:00:00Z to 24 hours ahead of the service's clock"
 
 
 @pytest.mark.parametrize(
     ("occurred_at", "said"),
     [
         (datetime.min, "is required"),  # what the API makes of a request without one
-        (datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), EARLIEST_SAID),
+        (datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), RANGE_SAID),
+        (NOW + MAX_FUTURE_SKEW + timedelta(microseconds=1), RANGE_SAID),  # either side says the range
     ],
 )
 def test_an_activity_time_refused_says_what_is_accepted_and_calls_only_a_missing_one_required(

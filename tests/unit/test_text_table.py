@@ -45,6 +45,13 @@ def test_csv_cells_a_spreadsheet_would_run_as_formulas_are_written_as_text(capsy
     ]
 
 
-def test_csv_keeps_a_line_break_inside_its_quoted_cell(capsys: pytest.CaptureFixture[str]) -> None:
-    write_csv(("unit",), [("MI\nLE",)])
-    assert capsys.readouterr().out == 'unit\r\n"MI\nLE"\r\n'
+def test_a_partners_control_characters_in_csv_are_escaped_as_in_a_table(capsys: pytest.CaptureFixture[str]) -> None:
+    """Printed to a terminal, an ESC would colour or erase what follows, a CR overwrite the row it is in."""
+    write_csv(("unit", "points"), [("MI\nLE", 1), ("\x1b[2K\rEVIL", 2), ("\tTAB", 3), ("\r=1+2", 4)])
+    assert capsys.readouterr().out.splitlines() == [
+        "unit,points",
+        "MI\\nLE,1",
+        "\\x1b[2K\\rEVIL,2",
+        "\\tTAB,3",
+        "\\r=1+2,4",
+    ]

@@ -183,18 +183,26 @@ async def _balance(args: argparse.Namespace) -> int:
         member = (await stub.GetMember(pb.GetMemberRequest(member_id=args.member_id))).member
         entries = await stub.ListLedgerEntries(pb.ListLedgerEntriesRequest(member_id=args.member_id, page_size=5))
         schedule = await stub.GetPointsSchedule(pb.GetPointsScheduleRequest(member_id=args.member_id))
-    # Owed points (a refund of points already spent, under the debt policy) are off the books: said apart.
-    owed = f"; {balance.points_owed} owed, repaid from the next points earned" if balance.points_owed else ""
-    closed = " (closed)" if member.status == pb.MEMBER_STATUS_CLOSED else ""
-    print(
-        f"{balance.member_id}{closed}: {balance.balance} points: {balance.available} available,"
-        f" {balance.pending} pending, {balance.held} held ({balance.lifetime_earned} earned in all){owed}"
-    )
+    print(balance_line(balance, closed=member.status == pb.MEMBER_STATUS_CLOSED))
     for line in schedule_lines(schedule):
         print(f"  {line}")
     for entry in entries.entries:
         print(f"  {entry.created_at.ToDatetime():%Y-%m-%d %H:%M:%S}  {entry.points:+d}  {printable(entry.description)}")
     return 0
+
+
+def balance_line(balance: pb.GetBalanceResponse, *, closed: bool) -> str:
+    """The member's balance in a line. Owed points (a refund of points already spent, under the debt policy) are
+    off the books, so said apart: a closed member earns nothing more to repay them, so finance writes them off."""
+    owed = ""
+    if balance.points_owed and closed:
+        owed = f"; {balance.points_owed} owed (closed: never repaid, for finance to write off)"
+    elif balance.points_owed:
+        owed = f"; {balance.points_owed} owed, repaid from the next points earned"
+    return (
+        f"{balance.member_id}{' (closed)' if closed else ''}: {balance.balance} points: {balance.available} available,"
+        f" {balance.pending} pending, {balance.held} held ({balance.lifetime_earned} earned in all){owed}"
+    )
 
 
 def schedule_lines(schedule: pb.GetPointsScheduleResponse) -> list[str]:

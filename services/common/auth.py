@@ -33,7 +33,8 @@ from services.common.settings import SettingsError
 from services.common.text_files import read_utf8
 
 ROLES = ("service", "admin")
-# Administrative RPCs: configuration of the program, partners, catalog and agents; program KPIs; closing members.
+# Administrative RPCs: configuration of the program, partners, catalog and agents (UpsertAgent; an agent's
+# availability, SetAgentStatus, is the agent desk's, a service's); program KPIs; closing members.
 ADMIN_METHODS = frozenset(
     {
         "/loyalty.points.v1.ProgramService/ApplyProgram",

@@ -109,6 +109,11 @@ async def test_strangers_are_unauthenticated_and_services_are_not_admins(channel
             "INVALID_ARGUMENT",
         ),
         (lambda m: agents.UpsertAgent(upsert, metadata=m), "PERMISSION_DENIED", "INVALID_ARGUMENT"),
+        (  # an agent's availability is the agent desk's, a service's: not an admin's only
+            lambda m: agents.SetAgentStatus(agents_pb2.SetAgentStatusRequest(), metadata=m),
+            "INVALID_ARGUMENT",
+            "INVALID_ARGUMENT",
+        ),
         (
             lambda m: tickets.GetTicket(tickets_pb2.GetTicketRequest(), metadata=m),
             "INVALID_ARGUMENT",

@@ -164,21 +164,20 @@ async def test_a_redemption_the_database_refuses_does_not_hold_up_the_rest_of_th
     assert {row["member_id"] for row in steps} == set(members)
 
 
-class RefusalArrivesLate(PointsClient):
-    """HoldPoints is refused, and the caller acts on the refusal only once `go` is set (a slow answer)."""
+class HoldAnsweredLate(PointsClient):
+    """HoldPoints is answered (held, or refused), and the caller acts on the answer only once `go` is set."""
 
     def __init__(self, target: str) -> None:
         super().__init__(target)
-        self.refused = asyncio.Event()
+        self.answered = asyncio.Event()
         self.go = asyncio.Event()
 
     async def hold(self, member_id: str, points: int, key: str, ttl: timedelta, description: str) -> Hold:
         try:
             return await super().hold(member_id, points, key, ttl, description)
-        except FailedPrecondition:
-            self.refused.set()
+        finally:
+            self.answered.set()
             await self.go.wait()
-            raise
 
 
 class CapturesSlowly(PointsClient):
@@ -201,7 +200,7 @@ class LateRefusal:
     acts on the refusal only once `refusal.go` is set. Its lease is over: `recovery` may carry it on meanwhile."""
 
     member_id: str
-    refusal: RefusalArrivesLate
+    refusal: HoldAnsweredLate
     call: asyncio.Task[tuple[RedemptionRow, bool]]
     recovery: RedemptionApplication
 
@@ -213,11 +212,11 @@ class LateRefusal:
 async def refused_late(rewards_world: RewardsWorld, recovery_points: PointsClient) -> AsyncIterator[LateRefusal]:
     member_id = await rewards_world.member_with(50)
     reward = await rewards_world.reward(stock_total=1)
-    refusal = RefusalArrivesLate(rewards_world.points_target)
+    refusal = HoldAnsweredLate(rewards_world.points_target)
     original = RedemptionApplication(rewards_world.rewards_pool, refusal, LEASE_OVER)
     try:
         call = asyncio.create_task(original.redeem(member_id, reward.reward_id, "key"))
-        await refusal.refused.wait()
+        await refusal.answered.wait()
         yield LateRefusal(
             member_id, refusal, call, RedemptionApplication(rewards_world.rewards_pool, recovery_points, LEASE_OVER)
         )
@@ -260,21 +259,6 @@ async def test_a_call_whose_redemption_the_recovery_undid_meanwhile_gives_its_ow
             await late.call
 
 
-class HoldAnsweredLate(PointsClient):
-    """HoldPoints goes through, and the caller acts on its answer only once `go` is set (a slow answer)."""
-
-    def __init__(self, target: str) -> None:
-        super().__init__(target)
-        self.held = asyncio.Event()
-        self.go = asyncio.Event()
-
-    async def hold(self, member_id: str, points: int, key: str, ttl: timedelta, description: str) -> Hold:
-        hold = await super().hold(member_id, points, key, ttl, description)
-        self.held.set()
-        await self.go.wait()
-        return hold
-
-
 async def test_a_call_whose_redemption_the_recovery_refused_and_undid_meanwhile_is_aborted_not_unknown(
     rewards_world: RewardsWorld, points_client: PointsClient
 ) -> None:
@@ -284,7 +268,7 @@ async def test_a_call_whose_redemption_the_recovery_refused_and_undid_meanwhile_
     try:
         slow = RedemptionApplication(rewards_world.rewards_pool, late, LEASE_OVER)
         call = asyncio.create_task(slow.redeem(member_id, reward.reward_id, "key"))
-        await late.held.wait()
+        await late.answered.wait()
         first = await rewards_world.member_with(300)  # takes the last unit while the call waits for its hold
         await RedemptionApplication(rewards_world.rewards_pool, points_client, OPTIONS).redeem(
             first, reward.reward_id, "first"

@@ -19,6 +19,7 @@ from loyalty.notifications.v1 import notifications_pb2
 from opentelemetry import propagate
 
 from services.common.ids import new_id
+from services.common.json_timestamps import with_upper_case_timestamps
 from services.common.kafka import (
     NOTIFICATIONS_REQUESTS_TOPIC,
     POINTS_EVENTS_TOPIC,
@@ -192,12 +193,12 @@ def parse_message(value: bytes | None, headers: Headers, message: M, what: str) 
         if content_type in _PROTOBUF_TYPES:
             message.ParseFromString(value)
         elif content_type == JSON:
-            # Unknown fields are skipped, as the binary format skips them: a producer on a newer
-            # version of the contract is still understood.
             text = value.decode("utf-8")
             if not text.lstrip().startswith("{"):  # the parser reads [] or "" as an empty message
                 raise MalformedEvent(f"cannot parse {what}: the JSON mapping of a message is an object")
-            json_format.Parse(text, message, ignore_unknown_fields=True)
+            # Unknown fields are skipped, as the binary format skips them: a producer on a newer
+            # version of the contract is still understood.
+            json_format.Parse(with_upper_case_timestamps(text, message), message, ignore_unknown_fields=True)
         else:
             raise MalformedEvent(
                 f"unsupported content-type {content_type!r}: {PROTOBUF} (or application/protobuf) or {JSON}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -128,6 +129,25 @@ async def test_a_purchase_over_kafka_earns_like_one_over_grpc_and_only_once(
     # The balance it was recorded with: the JSON purchase came after it on the member's partition.
     assert (again.duplicate, again.points_earned, again.balance) == (True, 84, 84)
     assert await pool.fetchval("SELECT count(*) FROM outbox WHERE event_type = 'loyalty.events.v1.PointsEarned'") == 2
+
+
+async def test_a_json_purchase_whose_timestamps_write_t_and_z_in_lower_case_earns(
+    member: str, app: PointsApplication, pool: asyncpg.Pool, consumer: EventConsumer, producer: AIOKafkaProducer
+) -> None:
+    """RFC 3339 allows "2026-12-01t10:00:00z"; protobuf's JSON parser alone refused it and the purchase was
+    dead-lettered."""
+    envelope = purchase_made(member, f"order-{uuid.uuid4().hex[:8]}", 1000)
+    given = json_format.MessageToDict(envelope)
+    for timestamps in (given, given["payload"]):
+        timestamps["occurredAt"] = timestamps["occurredAt"].lower()
+    value = json.dumps(given).encode()
+    headers = [("content-type", JSON.encode())]
+    await producer.send_and_wait(PURCHASES_TOPIC, value, key=member.encode(), headers=headers)
+    async with running(consumer.run):
+        await eventually(lambda: applied(pool, consumer, envelope), what="the purchase")
+    assert (await app.member(member)).balance == 20
+    recorded = await pool.fetchval("SELECT occurred_at FROM purchases WHERE purchase_id = $1", _purchase_id(envelope))
+    assert recorded == _payload(envelope).occurred_at.ToDatetime(tzinfo=UTC)
 
 
 async def test_a_purchase_over_kafka_that_earned_nothing_answers_its_breakdown_when_repeated(

@@ -161,6 +161,42 @@ def test_json_enum_names_unknown_to_this_version_are_found_by_field_as_either_na
     assert unknown_enum_names(b'{"activityType": 7}', record) == {}  # kept as a number, as in binary
 
 
+def test_json_timestamps_with_a_lower_case_t_and_z_are_read_as_rfc_3339_allows() -> None:
+    body = b"""{
+      "eventId": "4b8e3a0e-4f3c-4d43-9d0e-3f5f7c1b9a11",
+      "type": "loyalty.events.v1.PurchaseMade",
+      "occurredAt": "2025-03-04t05:06:07.123456z",
+      "payload": {
+        "@type": "type.googleapis.com/loyalty.events.v1.PurchaseMade",
+        "purchaseId": "2025-03-04t05:06:07z", "memberId": "m-7",
+        "occurred_at": "2025-03-04t05:06:07+01:00"
+      }
+    }"""
+    envelope, payload = decode(body, [("content-type", JSON.encode())])
+    assert occurred_at(envelope) == WHEN
+    assert isinstance(payload, commerce_pb2.PurchaseMade)
+    assert payload.occurred_at.ToDatetime(tzinfo=UTC) == datetime(2025, 3, 4, 4, 6, 7, tzinfo=UTC)
+    assert payload.purchase_id == "2025-03-04t05:06:07z"  # text, not a Timestamp: kept as written
+
+
+def test_json_timestamps_in_lower_case_are_read_in_repeated_messages_and_in_an_any_of_a_timestamp() -> None:
+    headers = [("content-type", JSON.encode())]
+    body = b'{"rates": [{"unit": "MILE"}, {"unit": "USD", "effectiveFrom": "2025-03-04t05:06:07.123456Z"}]}'
+    partner = parse_message(body, headers, partners_pb2.Partner(), "Partner")
+    assert partner.rates[1].effective_from.ToDatetime(tzinfo=UTC) == WHEN
+    body = b'{"payload": {"@type": "type.googleapis.com/google.protobuf.Timestamp", "value": "2025-03-04T05:06:07z"}}'
+    envelope = parse_message(body, headers, EventEnvelope(), "envelope")
+    moment = Timestamp()
+    assert envelope.payload.Unpack(moment)
+    assert moment.ToDatetime(tzinfo=UTC) == WHEN.replace(microsecond=0)
+
+
+def test_json_with_a_key_given_twice_is_malformed_whatever_its_timestamps() -> None:
+    body = b'{"occurredAt": "2025-03-04t05:06:07z", "type": "a", "type": "b"}'
+    with pytest.raises(MalformedEvent, match="duplicate key type"):
+        decode(body, [("content-type", JSON.encode())])
+
+
 @pytest.mark.parametrize("value", [None, b""])
 def test_empty_value_is_malformed(value: bytes | None) -> None:
     with pytest.raises(MalformedEvent, match="empty message value"):

@@ -30,6 +30,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
+from services.common.decimals import decimal_text
 from services.common.errors import Violations
 from services.common.text_fields import check_line
 from services.common.yaml_loading import FRACTION, WHOLE_NUMBER
@@ -254,18 +255,21 @@ def _iso_moment(text: str) -> datetime | date | None:
 
 
 def check_integer(violations: Violations, field: str, value: object, minimum: int, maximum: int, default: int) -> int:
+    """A whole number within bounds: any number a document may write (check_decimal's, quoted or not) whose
+    fraction is zero, so 1000.0 and 1.0e+3, which YAML reads as floats, are 1000."""
     if value is None:
         return default
-    if isinstance(value, str) and WHOLE_NUMBER.fullmatch(value):
-        value = int(value)  # quoted, as numeric text: docs/program.md takes numbers quoted or not
-    # YAML reads yes/no as booleans, which Python counts as integers.
-    if not isinstance(value, int) or isinstance(value, bool):
+    number = _as_decimal(value, lenient=False)
+    if number is None:
         violations.add(field, "must be a whole number")
         return default
-    if not minimum <= value <= maximum:
+    if number != number.to_integral_value():
+        violations.add(field, f"must be a whole number, not {decimal_text(number)}")
+        return default
+    if not minimum <= number <= maximum:
         violations.add(field, f"must be between {minimum} and {maximum}")
         return default
-    return value
+    return int(number)
 
 
 def check_decimal(

@@ -363,7 +363,9 @@ def test_a_day_or_time_that_does_not_exist_is_refused_naming_its_field(written: 
 
 def test_a_threshold_refused_for_its_value_is_not_also_said_to_be_out_of_order() -> None:
     levels = [{"name": "member", "threshold": 0}, {"name": "silver", "threshold": 100.5}]
-    assert refused(definition(with_tiers(levels=levels))) == {"tiers.levels[1].threshold": "must be a whole number"}
+    assert refused(definition(with_tiers(levels=levels))) == {
+        "tiers.levels[1].threshold": "must be a whole number, not 100.5"
+    }
 
 
 def test_a_multiplier_refused_for_its_value_is_not_also_called_a_reduction() -> None:

@@ -151,9 +151,18 @@ def price_purchase(program: Program, purchase: Purchase, *, member_tier: str, ea
     )
     if decision.total > MAX_POINTS:
         raise InvalidArgument.single(
-            "amount.amount_minor", f"earns more than {MAX_POINTS} points, the most one entry holds"
+            _field_past_the_ceiling(program, decision), f"earns more than {MAX_POINTS} points, the most one entry holds"
         )
     return decision
+
+
+def _field_past_the_ceiling(program: Program, decision: EarnDecision) -> str:
+    """What takes a purchase past MAX_POINTS: its line items when without the points their rules earn (bonus
+    points per unit, multipliers on lines) it would stay within, else the amount paid, which the rest is earned on."""
+    rules = (*program.earning.rules, *program.earning.campaigns)
+    on_items = {_source(rule) for rule in rules if rule.match.per_item}
+    from_items = sum(c.points for c in decision.components if c.source in on_items)
+    return "line_items" if decision.total - from_items <= MAX_POINTS else "amount.amount_minor"
 
 
 def _base_rate(program: Program, currency: str) -> Decimal:
@@ -298,9 +307,12 @@ def _on_lines(context: _Context, rule: Rule, lines: Sequence[_Line], *, reduced_
 
 
 def _component(rule: Rule, points: int, how: str) -> EarnComponent:
-    kind = "rule" if rule.window is None else "campaign"
     about = f"{rule.description}: " if rule.description else ""
-    return EarnComponent(f"{kind}:{rule.id}", points, f"{about}{how}")
+    return EarnComponent(_source(rule), points, f"{about}{how}")
+
+
+def _source(rule: Rule) -> str:
+    return f"{'rule' if rule.window is None else 'campaign'}:{rule.id}"
 
 
 def _tier_bonus(context: _Context, tier: str, earned_base: int) -> EarnComponent | None:

@@ -236,6 +236,37 @@ def test_a_currency_without_a_rate_is_refused_on_the_currency_field() -> None:
     assert "EUR, JPY, USD" in caught.value.violations[0].description
 
 
+GENEROUS = """
+id: generous
+effective_from: 2025-01-01T00:00:00Z
+currency: USD
+earning:
+  base_rates: {USD: 1000}
+  rules:
+    - {id: per-unit, match: {skus: [BIG]}, bonus_points: 10000000, per: unit}
+    - {id: triple, match: {skus: [TRIPLE]}, multiplier: 3}
+"""
+
+
+@pytest.mark.parametrize(
+    ("bought", "field"),
+    [
+        # 1,000,000 units at 10,000,000 bonus points each: the line item, not the 1.00 paid.
+        (purchase("1.00", ("BIG", "c", 1_000_000, "0.01")), "line_items"),
+        # 900,000,000.00 earns 9 x 10^11 at the base; x3 on its line adds 1.8 x 10^12.
+        (purchase("900000000.00", ("TRIPLE", "c", 1, "900000000.00")), "line_items"),
+        # 2,000,000,000.00 earns 2 x 10^12 at the base, line items or not.
+        (purchase("2000000000.00", ("BIG", "c", 1, "1.00")), "amount.amount_minor"),
+    ],
+)
+def test_earning_more_than_one_entry_holds_is_refused_naming_what_earns_it(bought: Purchase, field: str) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        price_purchase(parse_program(GENEROUS), bought, member_tier="base", earned_today=0)
+    assert [(v.field, v.description) for v in caught.value.violations] == [
+        (field, "earns more than 1000000000000 points, the most one entry holds")
+    ]
+
+
 def test_pending_window_and_expiry_come_from_the_program() -> None:
     bought = purchase("10.00", at=datetime(2025, 1, 31, 10, tzinfo=UTC))
     decision = price(bought)

@@ -181,7 +181,7 @@ def test_json_timestamps_with_a_lower_case_t_and_z_are_read_as_rfc_3339_allows()
 
 def test_json_timestamps_in_lower_case_are_read_in_repeated_messages_and_in_an_any_of_a_timestamp() -> None:
     headers = [("content-type", JSON.encode())]
-    body = b'{"rates": [{"unit": "MILE"}, {"unit": "USD", "effectiveFrom": "2025-03-04t05:06:07.123456Z"}]}'
+    body = b'{"rates": [{"unit": "MILE"}, {"unit": "USD", "effectiveFrom": "2025-03-04\\u007405:06:07.123456Z"}]}'
     partner = parse_message(body, headers, partners_pb2.Partner(), "Partner")
     assert partner.rates[1].effective_from.ToDatetime(tzinfo=UTC) == WHEN
     body = b'{"payload": {"@type": "type.googleapis.com/google.protobuf.Timestamp", "value": "2025-03-04T05:06:07z"}}'

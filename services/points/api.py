@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Literal, Protocol
 
 import grpc
@@ -137,7 +137,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
     async def HoldPoints(
         self, request: pb.HoldPointsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.HoldPointsResponse:
-        ttl = to_timedelta(request.ttl, "ttl") if request.HasField("ttl") else timedelta(0)
+        ttl = to_timedelta(request.ttl, "ttl") if request.HasField("ttl") else None
         result = await self._ledger.hold(
             request.member_id, request.points, request.idempotency_key, ttl, request.description
         )

@@ -232,14 +232,19 @@ def require_available(balances: Balances, points: int) -> None:
         raise FailedPrecondition(f"points: {points} requested, {balances.available} available")
 
 
-def validate_hold(points: int, idempotency_key: str, ttl: timedelta, description: str) -> None:
+def validate_hold(points: int, idempotency_key: str, ttl: timedelta | None, description: str) -> timedelta:
+    """The hold's ttl, once every field of the request is valid (None is a ttl the caller left out)."""
     violations = Violations()
     check_points(violations, "points", points)
     _check_key(violations, idempotency_key)
-    if not timedelta(seconds=1) <= ttl <= MAX_HOLD_TTL:
+    if ttl is None:
+        violations.add("ttl", "is required: between 1 second and 30 days")
+    elif not timedelta(seconds=1) <= ttl <= MAX_HOLD_TTL:
         violations.add("ttl", "must be between 1 second and 30 days")
     check_line(violations, "description", description, max_length=MAX_TEXT)
     violations.raise_if_any()
+    assert ttl is not None  # refused above
+    return ttl
 
 
 def validate_adjustment(points: int, idempotency_key: str, reason: str, actor: str) -> None:

@@ -131,10 +131,10 @@ class LedgerApplication:
             return member, schedule.points_schedule(lots, holds, now, dormant_at=dormant_at)
 
     async def hold(
-        self, member_id: str, points: int, idempotency_key: str, ttl: timedelta, description: str
+        self, member_id: str, points: int, idempotency_key: str, ttl: timedelta | None, description: str
     ) -> HoldResult:
         require_member_id(member_id)
-        ledger.validate_hold(points, idempotency_key, ttl, description)
+        ttl = ledger.validate_hold(points, idempotency_key, ttl, description)
         async with unit_of_work(self._pool) as connection:
             member = await _member(connection, member_id, lock=True)
             now = domain.utc_now()  # after the lock: what was open when the lock was asked for may not be now

@@ -73,7 +73,7 @@ async def test_a_hold_without_ttl_or_key_is_invalid_argument(points: points_pb2_
         await points.HoldPoints(pb.HoldPointsRequest(member_id=member_id, points=5))
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert raised.value.details() == (
-        "idempotency_key: is required, at most 128 characters; ttl: must be between 1 second and 30 days"
+        "idempotency_key: is required, at most 128 characters; ttl: is required: between 1 second and 30 days"
     )
 
 

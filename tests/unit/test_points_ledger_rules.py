@@ -152,6 +152,13 @@ def test_hold_requests_name_each_wrong_field(
     assert [v.field for v in raised.value.violations] == fields
 
 
+def test_a_hold_without_ttl_says_it_is_required() -> None:
+    with pytest.raises(InvalidArgument) as raised:
+        validate_hold(5, "k", None, "")
+    assert str(raised.value) == "ttl: is required: between 1 second and 30 days"
+    assert validate_hold(5, "k", timedelta(hours=1), "") == timedelta(hours=1)
+
+
 def test_adjustments_may_debit_but_not_be_zero_or_anonymous() -> None:
     validate_adjustment(-5, "k", "correction", "agent-1")
     with pytest.raises(InvalidArgument) as raised:

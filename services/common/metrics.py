@@ -240,4 +240,20 @@ POINTS_GAUGES = (
         "Holds that still reserve points: neither captured, released nor expired",
         "SELECT count(*) FROM holds WHERE status = 'held' AND expires_at > now()",
     ),
+    SampledGauge(
+        "loyalty_points_refunds_awaiting_purchase",
+        "PurchaseRefunded events kept until the purchase they refund is recorded",
+        "SELECT count(*) FROM refunds_awaiting_purchase WHERE refused_reason IS NULL",
+    ),
+    SampledGauge(
+        "loyalty_points_refunds_awaiting_purchase_oldest_age_seconds",
+        "How long the oldest refund kept for its purchase has waited; 0 when none waits",
+        """SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(kept_at)), 0)
+             FROM refunds_awaiting_purchase WHERE refused_reason IS NULL""",
+    ),
+    SampledGauge(
+        "loyalty_points_refunds_refused_by_purchase",
+        "Refunds kept for their purchase that it refused when recorded (another member, currency, more than paid)",
+        "SELECT count(*) FROM refunds_awaiting_purchase WHERE refused_reason IS NOT NULL",
+    ),
 )

@@ -18,6 +18,7 @@ from services.common.outbox import add_event
 from services.points import bonuses, domain, store, tier_application, tiers
 from services.points.program_application import ProgramApplication
 from services.points.purchases import Outcome, PurchaseRecorder, PurchaseRequest, PurchaseResult, conflict_keys
+from services.points.refunds import RefundApplication
 
 SOURCE = "loyalty.points"
 MAX_PAGE_SIZE = 500
@@ -34,7 +35,7 @@ class PointsApplication:
     def __init__(self, pool: asyncpg.Pool, points_per_unit: int, programs: ProgramApplication | None = None) -> None:
         self._pool = pool
         self._programs = programs or ProgramApplication(pool)
-        self._recorder = PurchaseRecorder(self._programs, points_per_unit)
+        self._recorder = PurchaseRecorder(self._programs, points_per_unit, RefundApplication(pool, self._programs))
         # Concurrent purchases share transactions: see services/common/group_commit.py.
         self._purchases: GroupCommit[PurchaseRequest, PurchaseResult] = GroupCommit(
             "record_purchase", self._record_batch, conflict_keys=conflict_keys

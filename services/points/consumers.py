@@ -12,6 +12,7 @@ from loyalty.events.v1.envelope_pb2 import EventEnvelope
 from services.common.event_consumer import EventConsumer
 from services.common.kafka import PURCHASES_TOPIC
 from services.common.settings import KafkaSettings
+from services.points import awaiting_refunds
 from services.points.api import purchase_from, refund_from
 from services.points.application import PointsApplication
 from services.points.refunds import RefundApplication
@@ -28,7 +29,10 @@ def purchases_consumer(
 
     async def purchase_refunded(connection: asyncpg.Connection, envelope: EventEnvelope, payload: Message) -> None:
         assert isinstance(payload, commerce_pb2.PurchaseRefunded)
-        await refunds.refund_in(connection, replace(refund_from(payload), member_id=payload.member_id))
+        # One that arrives before its purchase waits for it.
+        await awaiting_refunds.refund_or_keep_in(
+            connection, refunds, replace(refund_from(payload), member_id=payload.member_id)
+        )
 
     return EventConsumer(
         name="points.purchases",

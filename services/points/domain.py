@@ -175,6 +175,18 @@ def validate_refund(refund: Refund, now: datetime) -> Refund:
     return refund
 
 
+def refund_difference(refund: Refund, purchase_id: str, amount: Money) -> str | None:
+    """The first field `refund` gives otherwise than the refund recorded (or kept) under its id, of `purchase_id`
+    for `amount`; None for a repeat. Its occurred_at is not compared: a retry may stamp it again."""
+    if purchase_id != refund.purchase_id:
+        return "purchase_id"
+    if amount.amount_minor != refund.amount.amount_minor:
+        return "amount.amount_minor"
+    if amount.currency != refund.amount.currency:
+        return "amount.currency_code"
+    return None
+
+
 def earn_for_purchase(purchase: Purchase, points_per_unit: int) -> Earning:
     """Base earning: `points_per_unit` points per whole currency unit paid, rounded down."""
     whole_units = purchase.amount.amount_minor // 10 ** minor_unit_exponent(purchase.amount.currency)

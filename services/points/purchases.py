@@ -9,9 +9,10 @@ is refused. The common steps are
 set-based (lock the members, look the ids up, find the program versions
 and the goodwill that already paid for a claimed purchase (services/points/goodwill_claims.py),
 write purchases, entries and lots, ask the buyers' tier values, write the
-events, keep the balances answered), a handful of statements per batch; what
-only some purchases need (settling refund debt, a tier move, a referral
-bonus) runs for those alone.
+events, keep the balances answered, look up refunds that arrived before their
+purchase), a handful of statements per batch; what only some purchases need
+(settling refund debt, a tier move, a referral bonus, applying such a refund,
+services/points/awaiting_refunds.py) runs for those alone.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from services.common.kafka import POINTS_EVENTS_TOPIC
 from services.common.outbox import add_events
 from services.common.tracing import within
 from services.points import (
+    awaiting_refunds,
     domain,
     goodwill_claims,
     pricing,
@@ -46,6 +48,7 @@ from services.points.earning import EarnComponent
 from services.points.expiry import ArrivedExpired, expire_on_arrival
 from services.points.program import Program
 from services.points.program_application import ProgramApplication
+from services.points.refunds import RefundApplication
 
 SOURCE = "loyalty.points"
 
@@ -82,8 +85,9 @@ class _Fresh:
 
 
 class PurchaseRecorder:
-    def __init__(self, programs: ProgramApplication, flat_rate: int) -> None:
+    def __init__(self, programs: ProgramApplication, flat_rate: int, refunds: RefundApplication) -> None:
         self._programs = programs
+        self._refunds = refunds
         # The flat rate prices purchases until a program is applied.
         self._flat_rate = flat_rate
 
@@ -117,6 +121,9 @@ class PurchaseRecorder:
         # Kept once final (after the referral bonus), so a repeat answers the balance this answer gives; most
         # purchases were written with it already, and are not written again.
         await purchases_store.keep_balances(connection, corrected)
+        # Last, as a refund arriving after its purchase would come: the purchase's answer is its balance before.
+        traces = {_id_of(item): item.request.trace for item in recorded}
+        await awaiting_refunds.apply_kept_in(connection, self._refunds, traces)
         assert all(outcome is not None for outcome in outcomes)
         return [outcome for outcome in outcomes if outcome is not None]
 

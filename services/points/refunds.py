@@ -54,17 +54,24 @@ class RefundApplication:
         domain.validate_refund(refund, domain.utc_now())
         purchase = await refunds_store.refundable_purchase(connection, refund.purchase_id)
         if purchase is None:
-            raise NotFound(f"purchase_id: no purchase {refund.purchase_id!r}")
-        if refund.member_id and refund.member_id != purchase.member_id:
+            # A caller can retry; a PurchaseRefunded event waits for its purchase instead (awaiting_refunds.py).
+            raise NotFound(f"purchase_id: no purchase {refund.purchase_id!r} recorded (yet): retry once it is")
+        return await self.refund_of_in(connection, refund, purchase)
+
+    async def refund_of_in(
+        self, connection: asyncpg.Connection, refund: domain.Refund, found: refunds_store.RefundablePurchase
+    ) -> RefundResult:
+        """refund_in of a validated refund whose purchase the caller `found`."""
+        if refund.member_id and refund.member_id != found.member_id:
             raise InvalidArgument.single("member_id", "is not the member who made the purchase")
         # With the referrer: a return may void the referral bonus the purchase paid it.
-        await referrals_store.lock_with_referrer(connection, purchase.member_id, purchase.purchase_id)
+        await referrals_store.lock_with_referrer(connection, found.member_id, found.purchase_id)
         # The time its points are judged at (pending, expired, held) is read once the member is ours: read before,
         # a hold or the end of a return window committed while this waited would be missed.
         now = domain.utc_now()
         previous = await refunds_store.find_refund(connection, refund.refund_id)
         if previous is not None:
-            return await _repeat_of(connection, previous, refund, purchase.currency_code)
+            return await _repeat_of(connection, previous, refund, found.currency_code)
         # Read again under the member lock: a concurrent refund of the same purchase has committed by now.
         purchase = await refunds_store.refundable_purchase(connection, refund.purchase_id)
         assert purchase is not None
@@ -172,19 +179,10 @@ async def _repeat_of(
     A recorded refund is in its purchase's currency (_check_refundable), so once `refund` names the same purchase,
     `purchase_currency` (that purchase's) is the currency the refund was recorded in.
     """
-    differing = _difference(previous, refund, purchase_currency)
+    differing = domain.refund_difference(
+        refund, previous.purchase_id, domain.Money(previous.amount_minor, purchase_currency)
+    )
     if differing is not None:
         raise AlreadyExists(f"refund_id: already recorded with a different {differing}")
     entry = await store.get_entry(connection, previous.entry_id) if previous.entry_id else None
     return RefundResult(previous, entry, duplicate=True)
-
-
-def _difference(previous: refunds_store.RefundRow, refund: domain.Refund, purchase_currency: str) -> str | None:
-    """The first field `refund` gives otherwise than the refund recorded under its id, or None for a repeat."""
-    if previous.purchase_id != refund.purchase_id:
-        return "purchase_id"
-    if previous.amount_minor != refund.amount.amount_minor:
-        return "amount.amount_minor"
-    if purchase_currency != refund.amount.currency:
-        return "amount.currency_code"
-    return None

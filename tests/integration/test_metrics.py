@@ -7,7 +7,8 @@ import logging
 import time
 import urllib.request
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -28,7 +29,7 @@ from services.common.event_consumer import EventConsumer
 from services.common.events import event_types_of, kafka_headers, new_envelope, timestamp
 from services.common.grpc_server import GrpcServer
 from services.common.kafka import POINTS_EVENTS_TOPIC
-from services.common.metrics import OUTBOX_GAUGES, POINTS_GAUGES, RPC_HANDLED, MetricsEndpoint
+from services.common.metrics import OUTBOX_GAUGES, POINTS_GAUGES, RPC_HANDLED, MetricsEndpoint, SampledGauge
 from services.common.outbox import OutboxRelay
 from services.common.rpc_outcome import RpcOutcomeInterceptor
 from services.common.settings import KafkaSettings, service_settings
@@ -88,7 +89,14 @@ async def points(migrated_pool: PoolFactory, kafka_settings: KafkaSettings) -> A
 
 @pytest.fixture
 async def scrape(points: tuple[str, asyncpg.Pool]) -> AsyncIterator[Scraper]:
-    endpoint = MetricsEndpoint(points[1], [*OUTBOX_GAUGES, *POINTS_GAUGES])
+    async with scraping(points[1], [*OUTBOX_GAUGES, *POINTS_GAUGES]) as scraper:
+        yield scraper
+
+
+@asynccontextmanager
+async def scraping(pool: asyncpg.Pool, gauges: Sequence[SampledGauge]) -> AsyncIterator[Scraper]:
+    """A metrics endpoint sampling `gauges` from `pool` for the block, and its scraper."""
+    endpoint = MetricsEndpoint(pool, gauges)
     port = endpoint.start("127.0.0.1", 0)
     try:
         yield Scraper(port)

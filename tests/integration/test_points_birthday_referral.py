@@ -277,7 +277,9 @@ async def test_a_late_first_purchase_pays_a_referral_that_expires_as_it_arrives(
 async def in_one_batch(pool: asyncpg.Pool, programs: ProgramApplication, purchases: list[Purchase]) -> list[Outcome]:
     """The purchases recorded together in one transaction, as group commit batches concurrent ones."""
     async with unit_of_work(pool) as connection:
-        return await PurchaseRecorder(programs, 2).record_in(connection, [PurchaseRequest(p) for p in purchases])
+        return await PurchaseRecorder(programs, 2, RefundApplication(pool, programs)).record_in(
+            connection, [PurchaseRequest(p) for p in purchases]
+        )
 
 
 @asynccontextmanager

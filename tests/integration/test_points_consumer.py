@@ -72,6 +72,11 @@ async def send(
 
 @pytest.fixture
 def consumer(pool: asyncpg.Pool, kafka_settings: KafkaSettings, app: PointsApplication) -> EventConsumer:
+    return purchases_consumer_of(pool, kafka_settings, app)
+
+
+def purchases_consumer_of(pool: asyncpg.Pool, kafka_settings: KafkaSettings, app: PointsApplication) -> EventConsumer:
+    """The points service's purchases consumer, in a group of its own."""
     consumer = purchases_consumer(pool, kafka_settings, app, RefundApplication(pool, ProgramApplication(pool)))
     # A group of its own per test: rejoining one group right after its last member left waits for
     # the broker's session timeout. The inbox is per database, so nothing else changes.

@@ -337,3 +337,17 @@ async def expire_while_held(pool: asyncpg.Pool, purchase_id: str, held_at: datet
         purchase_id,
         held_at,
     )
+
+
+async def test_a_refund_call_before_its_purchase_is_not_found_for_the_caller_to_retry_and_keeps_nothing(
+    pool: asyncpg.Pool, app: PointsApplication, refunds: RefundApplication
+) -> None:
+    """RefundPurchase answers at once: unlike a PurchaseRefunded event, it does not wait for the purchase."""
+    member_id = await member_with_points(app, 0)
+    purchase_id = new_id("p")
+    early = refund(purchase_id, 500)
+    with pytest.raises(NotFound, match=r"^purchase_id: no purchase .* recorded \(yet\): retry once it is$"):
+        await refunds.refund(early)
+    assert await pool.fetchval("SELECT count(*) FROM refunds_awaiting_purchase") == 0
+    await app.record_purchase(Purchase(purchase_id, member_id, Money(1000, "USD"), (), datetime.now(UTC), ""))
+    assert (await refunds.refund(early)).refund.points_reversed == 10

@@ -161,7 +161,9 @@ async def test_a_batch_moves_each_buyer_that_crossed_a_threshold_once(pool: asyn
     to_silver, to_gold, staying = [await enrolled(app) for _ in range(3)]
     batch = [spend(to_silver, 20000), spend(to_gold, 60000), spend(staying, 9999)]
     async with unit_of_work(pool) as connection:
-        outcomes = await PurchaseRecorder(programs, 1).record_in(connection, [PurchaseRequest(p) for p in batch])
+        outcomes = await PurchaseRecorder(programs, 1, RefundApplication(pool, programs)).record_in(
+            connection, [PurchaseRequest(p) for p in batch]
+        )
     assert all(isinstance(outcome, PurchaseResult) for outcome in outcomes)
     moves = {}
     for member_id in (to_silver, to_gold, staying):
@@ -176,7 +178,7 @@ async def test_a_buyer_with_two_purchases_in_a_batch_moves_once(pool: asyncpg.Po
     member_id = await enrolled(app)
     async with unit_of_work(pool) as connection:
         batch = [PurchaseRequest(spend(member_id, 35000)) for _ in range(2)]
-        await PurchaseRecorder(programs, 1).record_in(connection, batch)
+        await PurchaseRecorder(programs, 1, RefundApplication(pool, programs)).record_in(connection, batch)
     moves = [(e.previous_tier, e.tier) for e in await tier_events(pool, member_id)]  # type: ignore[attr-defined]
     assert moves == [("explorer", "gold")]
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from services.common.bounds import MAX_POINTS, MAX_REWARD_NAME
+from services.common.bounds import MAX_POINTS, MAX_REWARD_NAME, check_amount_minor
 from services.common.currencies import currency_refusal
 from services.common.errors import Violations, check_each_once
 from services.common.text_fields import check_line, check_lines, is_blank
@@ -102,8 +102,10 @@ def validate_value(violations: Violations, value: Value, prefix: str) -> None:
         violations.add(f"{prefix}kind", "is required")
         return
     if value.kind in ("discount_fixed", "cashback"):
-        if value.amount_minor <= 0 or value.amount_minor > MAX_POINTS:
+        if value.amount_minor <= 0:
             violations.add(f"{prefix}amount.amount_minor", f"must be positive for {value.kind}")
+        else:
+            check_amount_minor(violations, f"{prefix}amount.amount_minor", value.amount_minor)
         if refusal := currency_refusal(value.currency_code):
             violations.add(f"{prefix}amount.currency_code", refusal)
     elif value.amount_minor or value.currency_code:

@@ -148,6 +148,21 @@ def test_amounts_take_the_iso_4217_decimals_of_their_currency() -> None:
     assert violations["earning.rules[0].match.min_spend.JPY"] == "has more decimals than JPY allows"
 
 
+def test_amounts_go_up_to_the_largest_amount_of_money_in_minor_units_of_their_currency() -> None:
+    # 10**13 minor units, the most a purchase can be: 10**13 yen, but 10**10 dinars of 1,000 fils.
+    def rule(amounts: dict[str, object]) -> Callable[[dict[str, Any]], None]:
+        return lambda d: d["earning"].update(
+            base_rates={"USD": 1, "JPY": 1, "BHD": 1},
+            rules=[{"id": "a", "match": {"min_spend": amounts}, "bonus_points": 5}],
+        )
+
+    program = parse_program(definition(rule({"JPY": 10**13, "BHD": "10000000000.000"})))
+    assert program.earning.rules[0].match.min_spend == {"JPY": 10**13, "BHD": 10**13}
+    violations = refused(definition(rule({"JPY": 10**13 + 1, "BHD": "10000000000.001"})))
+    assert violations["earning.rules[0].match.min_spend.JPY"] == "must be between 0 and 10000000000000"
+    assert violations["earning.rules[0].match.min_spend.BHD"] == "must be between 0 and 10000000000"
+
+
 def test_spend_thresholds_are_in_the_program_currency_with_its_iso_4217_decimals() -> None:
     levels = [{"name": "base", "threshold": 0}, {"name": "gold", "threshold": 20000.125}]
     program = parse_program(

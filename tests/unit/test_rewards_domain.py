@@ -46,6 +46,15 @@ def test_a_complete_spec_is_valid() -> None:
     domain.validate_spec(SPEC, LADDER)
 
 
+@pytest.mark.parametrize("kind", ["discount_fixed", "cashback"])
+def test_a_money_value_may_be_as_large_as_any_amount_of_money_and_no_larger(kind: str) -> None:
+    largest = Value(kind, amount_minor=10**13, currency_code="USD")
+    domain.validate_spec(replace(SPEC, value=largest), LADDER)
+    with pytest.raises(InvalidArgument) as caught:
+        domain.validate_spec(replace(SPEC, value=replace(largest, amount_minor=10**13 + 1)), LADDER)
+    assert str(caught.value) == "spec.amount.amount_minor: must be at most 10000000000000"
+
+
 @pytest.mark.parametrize(
     ("changes", "field"),
     [

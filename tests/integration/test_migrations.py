@@ -101,9 +101,15 @@ async def test_events_written_before_the_pending_list_keep_their_state(create_da
 
 
 async def across_migration(
-    create_database: CreateDatabase, version: int, rows_before: str, query: str, service: str = "points"
+    create_database: CreateDatabase,
+    version: int,
+    rows_before: str,
+    query: str,
+    service: str = "points",
+    rows_after: str = "",
 ) -> list[asyncpg.Record]:
-    """Apply the `service`'s migrations before `version`, write `rows_before`, apply the rest; `query`'s rows then."""
+    """Apply the `service`'s migrations before `version`, write `rows_before`, apply the rest, write `rows_after`;
+    `query`'s rows then."""
     migrations = service_migrations(service)
     before = [m for m in migrations if not (m.component == service and m.version >= version)]
     connection = await asyncpg.connect(await create_database())
@@ -111,6 +117,8 @@ async def across_migration(
         await apply(connection, before)
         await connection.execute(rows_before)
         await apply(connection, migrations)
+        if rows_after:
+            await connection.execute(rows_after)
         return await connection.fetch(query)
     finally:
         await connection.close()
@@ -357,3 +365,24 @@ def test_discover_rejects_the_same_number_written_differently(tmp_path: Path) ->
     (tmp_path / "0001_one_again.sql").write_text("SELECT 1;")
     with pytest.raises(ValueError, match="duplicate migration numbers"):
         discover("demo", tmp_path)
+
+
+async def test_members_enrolled_before_041_are_known_in_their_tier_since_they_reached_it_and_every_move_after(
+    create_database: CreateDatabase,
+) -> None:
+    rows = await across_migration(
+        create_database,
+        41,
+        """INSERT INTO members (member_id, tier, enrolled_at) VALUES ('ada', 'member', '2024-01-01');
+           INSERT INTO members (member_id, tier, enrolled_at, tier_since)
+                VALUES ('bob', 'gold', '2024-01-01', '2025-03-01')""",
+        "SELECT member_id, since::date::text AS day, tier FROM member_tier_history ORDER BY member_id, since",
+        # A move stamps when it happened; a write that leaves the tier as it was is no move.
+        rows_after="""UPDATE members SET tier = 'silver', tier_since = '2026-01-01' WHERE member_id = 'ada';
+                      UPDATE members SET email = 'ada@example.com', tier = 'silver' WHERE member_id = 'ada'""",
+    )
+    assert [tuple(r) for r in rows] == [
+        ("ada", "2024-01-01", "member"),
+        ("ada", "2026-01-01", "silver"),
+        ("bob", "2025-03-01", "gold"),
+    ]

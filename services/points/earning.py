@@ -130,8 +130,10 @@ class _Context:
         return Decimal(units.numerator) / Decimal(units.denominator)
 
 
-def price_purchase(program: Program, purchase: Purchase, *, member_tier: str, earned_today: int) -> EarnDecision:
+def price_purchase(program: Program, purchase: Purchase, *, member_tier: str | None, earned_today: int) -> EarnDecision:
     """Price a validated purchase.
+
+    `member_tier`: the tier of the program whose bonus it earns (`tiers.priced_tier`); None: no tier bonus.
 
     `earned_today`: the points the member earned from purchases earlier on the
     program day of the purchase (`program.day_bounds(purchase.occurred_at)`),
@@ -200,7 +202,7 @@ def _item_rules(rules: Sequence[Rule], purchase: Purchase) -> dict[int, Rule]:
     return chosen
 
 
-def _components(context: _Context, member_tier: str) -> list[EarnComponent]:
+def _components(context: _Context, member_tier: str | None) -> list[EarnComponent]:
     """Base, rules in file order, campaigns in file order, tier bonus; zero-point ones left out but base."""
     whole_units = context.purchase.amount.amount_minor // context.unit
     base_exact = context.rate * whole_units
@@ -315,7 +317,9 @@ def _source(rule: Rule) -> str:
     return f"{'rule' if rule.window is None else 'campaign'}:{rule.id}"
 
 
-def _tier_bonus(context: _Context, tier: str, earned_base: int) -> EarnComponent | None:
+def _tier_bonus(context: _Context, tier: str | None, earned_base: int) -> EarnComponent | None:
+    if tier is None:
+        return None
     percent = context.program.tier_bonus_percent(tier)
     if not percent:
         return None

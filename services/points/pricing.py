@@ -1,18 +1,21 @@
-"""Prices a purchase by the program in force at its occurred_at, or by the flat base rate when none is applied."""
+"""Prices a purchase by the program in force at its occurred_at and the tier its member held then, or by the flat
+base rate when no program is applied."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 import asyncpg
 
-from services.points import domain, purchases_store
+from services.points import domain, purchases_store, tier_history_store
 from services.points.earning import EarnComponent, price_purchase
 from services.points.goodwill_claims import Settled
 from services.points.program import Program
-from services.points.program_application import ProgramVersion
+from services.points.program_application import ProgramApplication, ProgramVersion
+from services.points.tiers import HeldTier, priced_tier
 
 
 @dataclass(frozen=True)
@@ -40,15 +43,41 @@ class Priced:
         return replace(self, points=self.points + taken.points, components=(*self.components, taken))
 
 
+@dataclass(frozen=True)
+class MadeUnder:
+    """What a purchase is priced by: the program version in force when it was made (None: none applied), and the
+    tier its member held then."""
+
+    version: ProgramVersion | None
+    held: HeldTier
+
+
+async def made_under(
+    connection: asyncpg.Connection, programs: ProgramApplication, purchases: Sequence[domain.Purchase], now: datetime
+) -> tuple[list[MadeUnder], ProgramVersion | None]:
+    """What each purchase (of a locked member) is priced by, and the version in force `now`: two round trips for the
+    batch, whatever its size."""
+    held = await tier_history_store.tiers_held_at(connection, [(p.member_id, p.occurred_at) for p in purchases])
+    made = [purchase.occurred_at for purchase in purchases]
+    reached = [row.since for row in held]
+    # A tier is on the ladder it was reached on: the version in force then, among those applied by then.
+    versions = await programs.in_force_at_each(
+        connection, None, [*made, now, *reached], [*(None for _ in made), None, *reached]
+    )
+    pricing, current, ladders = versions[: len(made)], versions[len(made)], versions[len(made) + 1 :]
+    under = [
+        MadeUnder(version, HeldTier(row.tier, ladder.program.tiers if ladder else None))
+        for version, row, ladder in zip(pricing, held, ladders, strict=True)
+    ]
+    return under, current
+
+
 async def price(
-    connection: asyncpg.Connection,
-    version: ProgramVersion | None,
-    purchase: domain.Purchase,
-    *,
-    member_tier: str,
-    flat_rate: int,
+    connection: asyncpg.Connection, under: MadeUnder, purchase: domain.Purchase, *, flat_rate: int
 ) -> Priced:
-    """Price by `version`, the program version in force at the purchase's occurred_at (None: none applied)."""
+    """Price by the version in force at the purchase's occurred_at, with the bonus of the tier its member held then,
+    matched to that version's tiers (`tiers.priced_tier`)."""
+    version = under.version
     if version is None:
         earning = domain.earn_for_purchase(purchase, flat_rate)
         base = EarnComponent("base", earning.points, earning.description)
@@ -58,5 +87,6 @@ async def price(
     if program.earning.caps.per_day is not None:
         start, end = program.day_bounds(purchase.occurred_at)
         earned_today = await purchases_store.purchase_points_between(connection, purchase.member_id, start, end)
+    member_tier = priced_tier(program.tiers, under.held)
     decision = price_purchase(program, purchase, member_tier=member_tier, earned_today=earned_today)
     return Priced(decision.total, decision.components, program, decision.available_at, decision.expires_at)

@@ -7,7 +7,8 @@ repeated purchase id answers with the first result (the balance too: the one
 answered first is kept on the purchase), and the id reused with other details
 is refused. The common steps are
 set-based (lock the members, look the ids up, find the program versions
-and the goodwill that already paid for a claimed purchase (services/points/goodwill_claims.py),
+and the tiers the buyers held when they bought, and the goodwill that already
+paid for a claimed purchase (services/points/goodwill_claims.py),
 write purchases, entries and lots, ask the buyers' tier values, write the
 events, keep the balances answered, look up refunds that arrived before their
 purchase), a handful of statements per batch; what only some purchases need
@@ -135,21 +136,20 @@ class PurchaseRecorder:
         outcomes: list[Outcome | None],
         now: datetime,
     ) -> tuple[list[_Fresh], Program | None]:
-        """The purchases priced, each by the version in force when it was made, and the version in force now."""
+        """The purchases priced, each by the version in force when it was made and the tier its member held then, and
+        the version in force now."""
         if not unseen:
             return [], None
-        moments = [requests[index].purchase.occurred_at for index, _ in unseen]
-        *versions, current = await self._programs.in_force_at_each(connection, None, [*moments, now])
+        purchases = [requests[index].purchase for index, _ in unseen]
+        under, current = await pricing.made_under(connection, self._programs, purchases, now)
         # Read under the buyers' locks, which crediting goodwill takes too: a grant committed meanwhile is seen.
         claims = [(member.member_id, requests[index].purchase.purchase_id) for index, member in unseen]
         settled = await goodwill_claims.settled_purchases(connection, claims)
         fresh = []
-        for (index, member), version in zip(unseen, versions, strict=True):
+        for (index, member), made_under in zip(unseen, under, strict=True):
             request = requests[index]
             try:
-                priced = await pricing.price(
-                    connection, version, request.purchase, member_tier=member.tier, flat_rate=self._flat_rate
-                )
+                priced = await pricing.price(connection, made_under, request.purchase, flat_rate=self._flat_rate)
             except DomainError as error:
                 outcomes[index] = error
                 continue

@@ -56,6 +56,31 @@ class Progress:
     needed_for_next: Decimal
 
 
+@dataclass(frozen=True)
+class HeldTier:
+    """The tier a member held when a purchase was made, with the ladder it was reached on (None: no program with
+    tiers was in force then)."""
+
+    name: str
+    ladder: TierPolicy | None
+
+
+def priced_tier(pricing: TierPolicy | None, held: HeldTier) -> str | None:
+    """The tier of `pricing`, the ladder of the version pricing a purchase, whose bonus it earns: the held tier's
+    name if `pricing` has it; else, the name renamed or dropped between the two ladders, the tier at the held tier's
+    rank (the top one of a shorter ladder); None when the held tier was off its own ladder too.
+
+    Names first: a name is what members carry and what the program's text calls a tier, so a tier kept under its
+    name keeps its bonus wherever a version moved it.
+    """
+    if pricing is None:
+        return None
+    if pricing.level(held.name) is not None:
+        return held.name
+    rank = _rank(held.ladder, held.name) if held.ladder is not None else -1
+    return pricing.levels[min(rank, len(pricing.levels) - 1)].name if rank >= 0 else None
+
+
 def _rank(policy: TierPolicy, name: str) -> int:
     """The tier's place on the ladder, lowest 0. A tier not on it (a member's from before the program was applied,
     or one a later version dropped) ranks below the lowest: any move puts the member on the ladder."""

@@ -88,7 +88,7 @@ def points(decision: EarnDecision) -> dict[str, int]:
     return {c.source: c.points for c in decision.components}
 
 
-def price(bought: Purchase, *, tier: str = "base", earned_today: int = 0, **options: str) -> EarnDecision:
+def price(bought: Purchase, *, tier: str | None = "base", earned_today: int = 0, **options: str) -> EarnDecision:
     return price_purchase(program(**options), bought, member_tier=tier, earned_today=earned_today)
 
 
@@ -198,6 +198,12 @@ def test_tier_bonus_is_a_percentage_of_the_earned_base() -> None:
     decision = price(purchase("100.00", ("S-1", "shoes", 1, "100.00")), tier="gold")
     assert points(decision) == {"base": 200, "rule:shoes": 400, "rule:big-basket": 50, "tier_bonus:gold": 50}
     assert decision.components[-1].description == "gold tier: 25% of 200 base points"
+
+
+def test_no_tier_to_price_by_earns_no_tier_bonus() -> None:
+    """A member whose tier matches none of the pricing version's (tiers.priced_tier)."""
+    decision = price(purchase("100.00", ("S-1", "shoes", 1, "100.00")), tier=None)
+    assert points(decision) == {"base": 200, "rule:shoes": 400, "rule:big-basket": 50}
 
 
 def test_a_tier_the_program_does_not_know_earns_no_bonus() -> None:

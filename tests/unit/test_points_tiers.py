@@ -12,11 +12,13 @@ import pytest
 from services.points.program import TierBasis, TierLevel, TierPolicy, TierWindow
 from services.points.tiers import (
     AtRisk,
+    HeldTier,
     TierChange,
     at_risk,
     earned_level,
     judged_window,
     next_requalification,
+    priced_tier,
     progress,
     requalify,
     upgrade,
@@ -146,3 +148,32 @@ def test_a_calendar_year_date_far_from_any_new_year_judges_the_last_year_closed(
         datetime(2026, 1, 1, tzinfo=UTC),
         datetime(2027, 1, 1, tzinfo=UTC),
     )
+
+
+def ladder(*names: str) -> TierPolicy:
+    levels = tuple(TierLevel(name, Decimal(1000 * rank), Decimal(10)) for rank, name in enumerate(names))
+    return TierPolicy(TierBasis.POINTS, TierWindow.ROLLING, 12, 1, levels)
+
+
+FOUR = ladder("member", "silver", "gold", "platinum")
+
+
+def test_a_held_tier_the_pricing_ladder_names_is_priced_by_that_name_wherever_it_stands() -> None:
+    reordered = ladder("member", "gold", "silver")
+    assert priced_tier(reordered, HeldTier("gold", FOUR)) == "gold"
+    assert priced_tier(reordered, HeldTier("gold", None)) == "gold"
+
+
+def test_a_renamed_tier_is_priced_as_the_tier_at_its_rank_on_the_ladder_it_was_reached_on() -> None:
+    assert priced_tier(ladder("member", "silver", "gold-elite", "platinum"), HeldTier("gold", FOUR)) == "gold-elite"
+    assert priced_tier(FOUR, HeldTier("gold-elite", ladder("member", "silver", "gold-elite"))) == "gold"
+
+
+def test_a_tier_above_a_shorter_ladder_is_priced_as_its_top_tier() -> None:
+    assert priced_tier(ladder("member", "silver", "gold"), HeldTier("platinum", FOUR)) == "gold"
+
+
+def test_a_tier_off_every_ladder_or_under_a_program_without_tiers_earns_no_tier_bonus() -> None:
+    assert priced_tier(FOUR, HeldTier("base", None)) is None  # enrolled before any program with tiers
+    assert priced_tier(FOUR, HeldTier("bronze", FOUR)) is None  # off the ladder it was held on too
+    assert priced_tier(None, HeldTier("gold", FOUR)) is None

@@ -39,11 +39,14 @@ def _builder(service: str) -> Builder:
 def _serve(args: argparse.Namespace) -> int:
     settings = service_settings(args.service, os.environ)
     check_server_files(settings.grpc_tls)  # before migrating: grpc would find them wrong only when binding
-    authorizer_from(os.environ)  # a wrong token entry, or none in a variable set, before migrating too
+    # Read once, before migrating (a wrong token entry, or none in a variable set, stops it first), and used by
+    # every server of the process: read again later, a tokens file rewritten meanwhile could give them different
+    # tokens, and a pipe (`LOYALTY_AUTH_TOKENS_FILE=<(...)`) has nothing left to read.
+    authorizer = authorizer_from(os.environ)
     # uvloop's event loop: a third more RecordPurchase calls per second than asyncio's in
     # bench/grpc_record_purchase.py, mostly from cheaper socket writes to PostgreSQL and Kafka.
     try:
-        uvloop.run(run_service(settings, _builder(args.service)))
+        uvloop.run(run_service(settings, _builder(args.service), authorizer))
     except (PortUnavailable, DatabaseUnusable):
         return 1  # the service logged why, in its JSON lines; a traceback would say nothing more
     return 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import os
 import signal
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -15,7 +14,7 @@ from typing import Protocol
 import asyncpg
 from opentelemetry import trace
 
-from services.common.auth import authorizer_from
+from services.common.auth import Authorizer
 from services.common.consumer import BatchConsumer
 from services.common.database_health import DatabaseMonitor
 from services.common.db import DatabaseUnavailable, DatabaseUnusable, create_pool
@@ -85,12 +84,13 @@ def _failed(span: trace.Span, error: BaseException) -> None:
 
 
 class Endpoint(Protocol):
-    """A server besides gRPC (the insights dashboard): `name` and `port` say which in the logs."""
+    """A server besides gRPC (the insights dashboard): `name` and `port` say which in the logs. It is started with
+    the authorizer the gRPC server has, so that both let in the same callers."""
 
     name: str
     port: int
 
-    async def start(self) -> None: ...
+    async def start(self, authorizer: Authorizer | None) -> None: ...
 
     async def stop(self) -> None: ...
 
@@ -139,7 +139,8 @@ async def _migrated(settings: ServiceSettings) -> None:
         raise
 
 
-async def run_service(settings: ServiceSettings, build: Builder) -> None:
+async def run_service(settings: ServiceSettings, build: Builder, authorizer: Authorizer | None) -> None:
+    """Run the service until stopped; `authorizer` (None: every caller is let in) guards each of its servers."""
     configure_logging(
         settings.name, settings.log_level, settings.secrets(), kafka_client_level=settings.kafka_client_log_level
     )
@@ -148,9 +149,7 @@ async def run_service(settings: ServiceSettings, build: Builder) -> None:
     pool = await create_pool(settings.database_url)
     parts = build(settings, pool)
     try:
-        server = GrpcServer(
-            settings.grpc_address, parts.registrations, tls=settings.grpc_tls, authorizer=authorizer_from(os.environ)
-        )
+        server = GrpcServer(settings.grpc_address, parts.registrations, tls=settings.grpc_tls, authorizer=authorizer)
     except PortUnavailable as error:
         # Exits: started on a port another process has, it would share the calls with that process.
         log.error(
@@ -174,7 +173,7 @@ async def run_service(settings: ServiceSettings, build: Builder) -> None:
         ),
     ]
     await server.start()
-    endpoints = await _start_endpoints(parts.endpoints)
+    endpoints = await _start_endpoints(parts.endpoints, authorizer)
     metrics = _start_metrics(settings, pool, parts, database)
     log.info("service started", extra={"grpc": settings.grpc_address, "kafka": settings.kafka.bootstrap})
     # What startup made (modules, protobuf descriptors, the pool) lives as long as the process: leaving it
@@ -196,13 +195,13 @@ async def run_service(settings: ServiceSettings, build: Builder) -> None:
         log.info("service stopped")
 
 
-async def _start_endpoints(endpoints: Sequence[Endpoint]) -> list[Endpoint]:
+async def _start_endpoints(endpoints: Sequence[Endpoint], authorizer: Authorizer | None) -> list[Endpoint]:
     """The endpoints that started. A busy port costs its endpoint, not the service, as for metrics: the gRPC API,
     consumers and jobs are the service's work; the dashboard only shows what GetKpis answers."""
     started = []
     for endpoint in endpoints:
         try:
-            await endpoint.start()
+            await endpoint.start(authorizer)
         except OSError as error:
             log.error(
                 "endpoint not started", extra={"endpoint": endpoint.name, "port": endpoint.port, "error": repr(error)}

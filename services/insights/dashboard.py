@@ -116,13 +116,10 @@ class Dashboard:
 
     name = "dashboard"
 
-    def __init__(self, insights: InsightsApplication, authorizer: Authorizer | None, host: str, port: int) -> None:
+    def __init__(self, insights: InsightsApplication, host: str, port: int) -> None:
         self._insights = insights
         self._host = host
         self.port = port
-        self._app = web.Application(middlewares=[_admin_only(authorizer)])
-        self._app.router.add_get("/", self._page)
-        self._app.router.add_static("/static/", STATIC)
         self._runner: web.AppRunner | None = None
 
     async def _page(self, request: web.Request) -> web.Response:
@@ -143,8 +140,12 @@ class Dashboard:
         figures = series(reports, self._insights.valuation, self._insights.currency)
         return web.Response(text=render(figures), content_type="text/html")
 
-    async def start(self) -> None:
-        runner = web.AppRunner(self._app, access_log=None)
+    async def start(self, authorizer: Authorizer | None) -> None:
+        """Serve the page to the callers `authorizer` lets in with the admin role (any caller, without one)."""
+        app = web.Application(middlewares=[_admin_only(authorizer)])
+        app.router.add_get("/", self._page)
+        app.router.add_static("/static/", STATIC)
+        runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         try:
             await web.TCPSite(runner, self._host, self.port).start()

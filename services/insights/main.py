@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import os
-
 import asyncpg
 from loyalty.insights.v1 import insights_pb2, insights_pb2_grpc
 
-from services.common.auth import authorizer_from
 from services.common.grpc_server import Registration
 from services.common.runtime import ServiceParts
 from services.common.settings import ServiceSettings
@@ -21,7 +18,7 @@ from services.insights.settings import InsightsSettings, insights_settings
 def build(settings: ServiceSettings, pool: asyncpg.Pool, own: InsightsSettings | None = None) -> ServiceParts:
     own = own or insights_settings()
     insights = InsightsApplication(pool, own)
-    dashboard = Dashboard(insights, authorizer_from(os.environ), settings.grpc_host, own.dashboard_port)
+    dashboard = Dashboard(insights, settings.grpc_host, own.dashboard_port)
     return ServiceParts(
         registrations=[
             Registration.of(insights_pb2_grpc, insights_pb2, "InsightsService", InsightsServicer(insights)),

@@ -68,6 +68,15 @@ async def run_cli(*argv: str) -> int:
     return await asyncio.to_thread(cli.main, list(argv))
 
 
+async def code_of(call: Any) -> grpc.StatusCode:
+    """The status code a call ended with, OK included."""
+    try:
+        await call
+    except grpc.aio.AioRpcError as error:
+        return error.code()
+    return grpc.StatusCode.OK
+
+
 def field_violations(error: grpc.aio.AioRpcError) -> dict[str, str]:
     """The google.rpc.BadRequest field violations an INVALID_ARGUMENT carries, by field."""
     details = dict(error.trailing_metadata() or ()).get("grpc-status-details-bin")
@@ -181,23 +190,37 @@ async def running(*workers: Callable[[], Coroutine[Any, Any, Any]]) -> AsyncIter
             raise AssertionError(f"{len(stuck)} worker(s) still running {STOP_LIMIT_S}s after being cancelled")
 
 
-def serve_points(
-    database_url: str, port: int, kafka: KafkaSettings, data_dir: Path, more_env: Mapping[str, str] | None = None
+def serve(
+    service: str,
+    database_url: str,
+    port: int,
+    kafka: KafkaSettings,
+    data_dir: Path,
+    more_env: Mapping[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
-    """`loyalty serve points` as its own process on `port`, logging to `data_dir`/points.log; `more_env` adds to
-    or overrides its environment."""
+    """`loyalty serve <service>` as its own process on `port`, logging to `data_dir`/<service>.log; `more_env` adds
+    to or overrides its environment."""
+    prefix = f"LOYALTY_{service.upper()}_"
     env = os.environ | {
-        "LOYALTY_POINTS_DATABASE_URL": database_url,
-        "LOYALTY_POINTS_GRPC_PORT": str(port),
-        "LOYALTY_POINTS_METRICS_PORT": "0",
+        f"{prefix}DATABASE_URL": database_url,
+        f"{prefix}GRPC_PORT": str(port),
+        f"{prefix}METRICS_PORT": "0",
         "LOYALTY_KAFKA_BOOTSTRAP": kafka.bootstrap,
         "LOYALTY_KAFKA_IDEMPOTENCE": "false",
         "LOYALTY_DATA_DIR": str(data_dir),
         "PYTHONUNBUFFERED": "1",
     }
-    return spawn(
-        [sys.executable, "-m", "services.cli", "serve", "points"], data_dir / "points.log", env | dict(more_env or {})
-    )
+    command = [sys.executable, "-m", "services.cli", "serve", service]
+    return spawn(command, data_dir / f"{service}.log", env | dict(more_env or {}))
+
+
+async def started(process: subprocess.Popen[bytes], log_path: Path, what: str) -> None:
+    """Once `process`, a `loyalty serve` logging to `log_path`, logged that it started, or ended."""
+
+    async def started_or_ended() -> bool:
+        return process.poll() is not None or '"service started"' in await asyncio.to_thread(log_path.read_text)
+
+    await eventually(started_or_ended, within=60, what=f"{what} to start")
 
 
 async def deliver_member_closed(

@@ -33,7 +33,7 @@ from services.points.main import build as build_points
 from services.points.partner_application import PartnerApplication
 from services.rewards.main import build as build_rewards
 from services.tickets.main import build as build_tickets
-from tests.integration.support import PoolFactory
+from tests.integration.support import PoolFactory, code_of
 
 SERVICE, ADMIN = "service-token-" + "s" * 20, "admin-token-" + "a" * 20
 AUTHORIZER = Authorizer({SERVICE: Caller("rewards", "service"), ADMIN: Caller("ops", "admin")})
@@ -67,14 +67,6 @@ async def channels(migrated_pool: PoolFactory, kafka_settings: KafkaSettings) ->
         await channels[name].close()
     for server in servers:
         await server.stop(grace=1)
-
-
-async def code_of(call: Any) -> grpc.StatusCode:
-    try:
-        await call
-    except grpc.aio.AioRpcError as error:
-        return error.code()
-    return grpc.StatusCode.OK
 
 
 async def test_strangers_are_unauthenticated_and_services_are_not_admins(channels: dict[str, Any]) -> None:

@@ -31,7 +31,7 @@ from services.common.embedded import LOOPBACK, free_port, log_tail
 from services.common.migrations import migrate
 from services.common.proto_time import timestamp
 from services.common.settings import KafkaSettings
-from tests.integration.support import eventually, serve_points
+from tests.integration.support import eventually, serve
 
 HELD_MEMBERS = 4
 HELD_PURCHASES_PER_MEMBER = 2  # the first of each waits on the lock in a batch, the second in the queue
@@ -70,7 +70,7 @@ async def points_service(
     url = await create_database()
     await migrate(url, "points")
     port, metrics_port = free_port(), free_port()
-    process = serve_points(url, port, kafka_settings, tmp_path, {"LOYALTY_POINTS_METRICS_PORT": str(metrics_port)})
+    process = serve("points", url, port, kafka_settings, tmp_path, {"LOYALTY_POINTS_METRICS_PORT": str(metrics_port)})
     service = Service(process, f"{LOOPBACK}:{port}", metrics_port, tmp_path / "points.log")
     try:
         await eventually(lambda: _serving(service), within=60, what="points SERVING")

@@ -20,7 +20,7 @@ from services.common.embedded import log_tail
 from services.common.grpc_server import GrpcServer, PortUnavailable
 from services.common.settings import KafkaSettings, service_settings
 from services.points.main import build
-from tests.integration.support import eventually, serve_points
+from tests.integration.support import eventually, serve
 
 
 async def test_a_second_server_on_a_taken_port_is_refused_naming_the_port(
@@ -40,7 +40,7 @@ async def test_a_service_whose_grpc_port_is_taken_exits_with_an_error_naming_the
 ) -> None:
     port = points_address.rsplit(":", 1)[1]  # the in-process points server's
     log_path = tmp_path / "points.log"
-    process = serve_points(await create_database(), int(port), kafka_settings, tmp_path)
+    process = serve("points", await create_database(), int(port), kafka_settings, tmp_path)
     try:
 
         async def exited() -> bool:

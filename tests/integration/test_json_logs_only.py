@@ -21,7 +21,7 @@ from services.common.health_cli import check_health
 from services.common.migrations import migrate
 from services.common.settings import KafkaSettings
 from tests.certificates import self_signed
-from tests.integration.support import eventually, serve_points
+from tests.integration.support import eventually, serve
 
 
 async def test_a_plaintext_client_and_a_port_scan_leave_only_json_lines_in_the_log(
@@ -37,7 +37,7 @@ async def test_a_plaintext_client_and_a_port_scan_leave_only_json_lines_in_the_l
         "LOYALTY_GRPC_TLS_KEY_FILE": str(certificate.key_file),
         "GRPC_VERBOSITY": "",  # unset for the service (the test's own process sets it when importing services)
     }
-    process = serve_points(url, port, kafka_settings, tmp_path, tls_env)
+    process = serve("points", url, port, kafka_settings, tmp_path, tls_env)
     log_path = tmp_path / "points.log"
     trusting = {"LOYALTY_GRPC_TLS_CA_FILE": str(certificate.cert_file)}
 

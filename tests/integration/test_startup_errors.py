@@ -19,12 +19,12 @@ from pathlib import Path
 import pytest
 
 from services.common.db import DatabaseUnavailable
-from services.common.embedded import free_port, log_tail, spawn, terminate
+from services.common.embedded import free_port, log_tail, terminate
 from services.common.migrations import migrate
 from services.common.runtime import migrate_with_retry
 from services.common.settings import KafkaSettings, service_settings
 from tests.conftest import CreateDatabase
-from tests.integration.support import eventually
+from tests.integration.support import serve, started
 
 # Never connected to: every setting here is refused before the database is.
 UNUSED_DATABASE = "postgresql://postgres@127.0.0.1:5432/fixh_never_used"
@@ -167,23 +167,11 @@ def taken_port() -> Iterator[int]:
 async def test_insights_whose_dashboard_port_is_taken_serves_on_without_it_logging_why(
     taken_port: int, create_database: CreateDatabase, kafka_settings: KafkaSettings, tmp_path: Path
 ) -> None:
-    env = os.environ | {
-        "LOYALTY_INSIGHTS_DATABASE_URL": await create_database(),
-        "LOYALTY_INSIGHTS_GRPC_PORT": str(free_port("127.0.0.1")),
-        "LOYALTY_INSIGHTS_METRICS_PORT": "0",
-        "LOYALTY_INSIGHTS_DASHBOARD_PORT": str(taken_port),
-        "LOYALTY_KAFKA_BOOTSTRAP": kafka_settings.bootstrap,
-        "LOYALTY_KAFKA_IDEMPOTENCE": "false",
-        "LOYALTY_DATA_DIR": str(tmp_path),
-    }
+    dashboard = {"LOYALTY_INSIGHTS_DASHBOARD_PORT": str(taken_port)}
+    process = serve("insights", await create_database(), free_port("127.0.0.1"), kafka_settings, tmp_path, dashboard)
     log_path = tmp_path / "insights.log"
-    process = spawn([sys.executable, "-m", "services.cli", "serve", "insights"], log_path, env)
     try:
-
-        async def started() -> bool:
-            return process.poll() is not None or '"service started"' in log_path.read_text()
-
-        await eventually(started, within=60, what="insights to start")
+        await started(process, log_path, "insights")
     finally:
         stopped = await terminate(process)
     assert stopped == 0, log_tail(log_path)

@@ -37,7 +37,9 @@ from services.common.grpc_handlers import Behavior, Deserializer, Undecodable, W
 from services.common.rpc_outcome import RpcOutcomeInterceptor
 from services.common.server_health import ServerHealth
 from services.common.settings import GrpcTlsSettings
+from services.common.text_fields import clipped
 from services.common.tls import server_credentials
+from services.common.unknown_methods import UnknownMethodInterceptor
 from services.common.unstorable import refuse_unstorable
 
 log = logging.getLogger(__name__)
@@ -86,19 +88,15 @@ _MAX_DESCRIPTION = 300
 _MAX_VIOLATIONS = 20
 
 
-def _clipped(text: str, limit: int) -> str:
-    return text if len(text) <= limit else f"{text[: limit - 1]}…"
-
-
 def status_for(error: DomainError) -> grpc.Status:
     code = next((c for kind, c in _STATUS_BY_ERROR.items() if isinstance(error, kind)), code_pb2.FAILED_PRECONDITION)
-    status = status_pb2.Status(code=code, message=_clipped(error.message, _MAX_MESSAGE))
+    status = status_pb2.Status(code=code, message=clipped(error.message, _MAX_MESSAGE))
     if isinstance(error, InvalidArgument):
         shown = error.violations[:_MAX_VIOLATIONS]
         bad_request = error_details_pb2.BadRequest(
             field_violations=[
                 error_details_pb2.BadRequest.FieldViolation(
-                    field=_clipped(v.field, _MAX_DESCRIPTION), description=_clipped(v.text, _MAX_DESCRIPTION)
+                    field=clipped(v.field, _MAX_DESCRIPTION), description=clipped(v.text, _MAX_DESCRIPTION)
                 )
                 for v in shown
             ]
@@ -251,7 +249,7 @@ async def _refuse(context: grpc.aio.ServicerContext[Any, Any], error: Exception,
     else:
         status = status_for(refusal)
         # The caller's answer quotes what they sent; the log leaves out a refused value of a personal field.
-        details = _clipped(refusal.logged, _MAX_MESSAGE)
+        details = clipped(refusal.logged, _MAX_MESSAGE)
         log.info("call refused", extra={"method": method, "code": status.code.name, "details": details})
     await context.abort_with_status(status)
 
@@ -306,10 +304,12 @@ class GrpcServer:
         authorizer: Authorizer | None = None,
     ) -> None:
         self._admission = Admission()
-        # Tracing first so its span covers the whole call; the call's outcome (metrics, the span's status code) outside
-        # the error mapping, so that it sees the code the mapping answered.
+        # Calls to a method the server lacks first, as no other interceptor wraps them; then tracing, so that its
+        # span covers the whole call; the call's outcome (metrics, the span's status code) outside the error
+        # mapping, so that it sees the code the mapping answered.
         self._server = grpc.aio.server(
             interceptors=[
+                UnknownMethodInterceptor(),
                 aio_server_interceptor(),
                 RpcOutcomeInterceptor(),
                 DomainErrorInterceptor(authorizer, self._admission),

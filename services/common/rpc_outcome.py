@@ -40,7 +40,7 @@ class RpcOutcomeInterceptor(WrappingInterceptor):
         return _measure_unary(behavior, method)
 
     def wrap_stream(self, behavior: Behavior, method: str) -> Behavior:
-        return _measure_stream(behavior, method)
+        return measure_stream(behavior, method)
 
 
 def _measure_unary(behavior: Behavior, method: str) -> Behavior:
@@ -58,7 +58,9 @@ def _measure_unary(behavior: Behavior, method: str) -> Behavior:
     return measured
 
 
-def _measure_stream(behavior: Behavior, method: str) -> Behavior:
+def measure_stream(behavior: Behavior, method: str) -> Behavior:
+    """The response-streaming `behavior`, counted and timed under the `method` label."""
+
     async def measured(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
         started = time.perf_counter()
         ended: BaseException | None = None

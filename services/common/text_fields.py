@@ -33,6 +33,11 @@ SINGLE_LINE = "must be a single line of text, without control characters (a tab 
 NO_CONTROL = "must be text without control characters (tab and line breaks excepted)"
 
 
+def clipped(text: str, limit: int) -> str:
+    """`text`, cut to `limit` characters (an ellipsis the last) when longer."""
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"
+
+
 def is_blank(value: str) -> bool:
     """Whether `value` shows nothing: empty, or only whitespace and invisible characters."""
     return all(char.isspace() or unicodedata.category(char) == "Cf" or _INVISIBLE.match(char) for char in value)

@@ -14,7 +14,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import TypeGuard
 
 from services.common.errors import InvalidArgument
@@ -42,6 +44,29 @@ def read(token: str, listing: Sequence[str], size: int) -> list[str] | None:
     if issued_for != list(listing):
         raise InvalidArgument.single("page_token", ANOTHER_LISTING)
     return position
+
+
+def issue_after(listing: Sequence[str], time: datetime, item_id: object) -> str:
+    """The token of the page after an item ordered by a time and then its UUID."""
+    return issue(listing, [time.isoformat(), str(item_id)])
+
+
+def read_time_and_id(token: str, listing: Sequence[str]) -> tuple[datetime, uuid.UUID] | None:
+    """The time and UUID of the item a page after `token` follows in `listing`; None for the first page."""
+    parts = read(token, listing, size=2)
+    return None if parts is None else time_and_id(parts)
+
+
+def time_and_id(parts: Sequence[str]) -> tuple[datetime, uuid.UUID]:
+    """A position of a time (ISO format, with its offset) and a UUID, as a listing issues one."""
+    try:
+        # In UTC, as tokens are made: a time at the calendar's edge with an offset is past what the database takes.
+        after = datetime.fromisoformat(parts[0])
+        if after.tzinfo is None:
+            raise ValueError("a token's time has its offset")
+        return after.astimezone(UTC), uuid.UUID(parts[1])
+    except (ValueError, OverflowError):
+        raise InvalidArgument.single("page_token", NOT_A_TOKEN) from None
 
 
 def _decoded(token: str, size: int) -> tuple[list[str], list[str]]:

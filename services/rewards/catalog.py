@@ -7,6 +7,7 @@ from collections import Counter
 
 import asyncpg
 
+from services.common import page_tokens
 from services.common.db import unit_of_work
 from services.common.errors import FailedPrecondition, NotFound, Violations
 from services.common.member_ids import require_member_id
@@ -78,7 +79,7 @@ class CatalogApplication:
         if member_id:
             require_member_id(member_id)
         listing = [member_id, str(include_archived)]
-        after = paging.position(page_token, listing)
+        after = page_tokens.read_time_and_id(page_token, listing)
         available = await self._points.available(member_id) if member_id else 0
         now = domain.utc_now()
         async with self._pool.acquire() as connection:
@@ -86,7 +87,7 @@ class CatalogApplication:
                 connection, after=after, limit=limit, active_only=bool(member_id) or not include_archived
             )
             last = page[-1] if len(page) == limit else None
-            next_token = paging.token_after(listing, last.created_at, last.reward_id) if last else ""
+            next_token = page_tokens.issue_after(listing, last.created_at, last.reward_id) if last else ""
             if not member_id:
                 return page, next_token
             if await is_closed(connection, member_id):

@@ -1,12 +1,9 @@
-"""Page sizes and page tokens (the sort key of the last item) for list calls, and the service's ids."""
+"""Page sizes for list calls, and the service's ids (the page tokens are services.common.page_tokens)."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from datetime import UTC, datetime
 
-from services.common import page_tokens
 from services.common.errors import InvalidArgument, Violations
 
 
@@ -14,25 +11,6 @@ def page_size(requested: int, *, default: int, maximum: int) -> int:
     if requested < 0 or requested > maximum:
         raise InvalidArgument.single("page_size", f"must be 0-{maximum} (0 for {default})")
     return requested or default
-
-
-def token_after(listing: Sequence[str], created_at: datetime, item_id: str) -> str:
-    return page_tokens.issue(listing, [created_at.isoformat(), item_id])
-
-
-def position(token: str, listing: Sequence[str]) -> tuple[datetime, uuid.UUID] | None:
-    """Where the page after `token` starts in `listing` (its arguments); None for the first page."""
-    parts = page_tokens.read(token, listing, size=2)
-    if parts is None:
-        return None
-    try:
-        # In UTC, as tokens are made: a time at the calendar's edge with an offset is past what the database takes.
-        after = datetime.fromisoformat(parts[0])
-        if after.tzinfo is None:
-            raise ValueError("a token's time has its offset")
-        return after.astimezone(UTC), uuid.UUID(parts[1])
-    except (ValueError, OverflowError):
-        raise InvalidArgument.single("page_token", page_tokens.NOT_A_TOKEN) from None
 
 
 def _id_problem(value: str) -> str | None:

@@ -27,6 +27,7 @@ import asyncpg
 from google.protobuf.message import Message
 from loyalty.events.v1 import rewards_pb2 as events
 
+from services.common import page_tokens
 from services.common.db import taken_concurrently, unit_of_work
 from services.common.errors import (
     Aborted,
@@ -182,10 +183,12 @@ class RedemptionApplication:
         """A page of the member's redemptions, newest first, and the next page's token."""
         require_member_id(member_id)
         limit = paging.page_size(page_size, default=100, maximum=500)
+        after = page_tokens.read_time_and_id(page_token, [member_id])
         async with self._pool.acquire() as connection:
-            rows = await store.list_for_member(connection, member_id, paging.position(page_token, [member_id]), limit)
+            rows = await store.list_for_member(connection, member_id, after, limit)
         last = rows[-1] if len(rows) == limit else None
-        return rows, paging.token_after([member_id], last.created_at, last.redemption_id) if last else ""
+        next_token = page_tokens.issue_after([member_id], last.created_at, last.redemption_id) if last else ""
+        return rows, next_token
 
     # -- the steps -----------------------------------------------------------------------------
 

@@ -50,7 +50,7 @@ class AgentServicer(agents_pb2_grpc.AgentServiceServicer):
         return pb.GetAgentResponse(agent=agent_message(await self._agents.get(request.agent_id)))
 
     async def GetQueue(self, request: pb.GetQueueRequest, context: Context) -> pb.GetQueueResponse:
-        queue = await self._agents.queue(request.page_size)
+        queue, next_token = await self._agents.queue(request.page_size, request.page_token)
         return pb.GetQueueResponse(
             tickets=[
                 pb.QueuedTicket(
@@ -63,7 +63,8 @@ class AgentServicer(agents_pb2_grpc.AgentServiceServicer):
                     queued_at=optional_timestamp(t.queued_at),
                 )
                 for t in queue
-            ]
+            ],
+            next_page_token=next_token,
         )
 
 

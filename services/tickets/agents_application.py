@@ -8,7 +8,7 @@ import asyncpg
 
 from services.common.db import unit_of_work
 from services.common.errors import NotFound, Violations
-from services.tickets import agents_store, store
+from services.tickets import agents_store, paging, store
 from services.tickets.agents import STATUSES, Agent, validate_agent
 from services.tickets.application import Clock, existing_agent, page_size, utc_now
 from services.tickets.assignment import drain_queue, lock_routing
@@ -58,7 +58,11 @@ class AgentsApplication:
         async with self._pool.acquire() as connection:
             return await existing_agent(connection, agent_id, "agent_id")
 
-    async def queue(self, requested_page_size: int) -> list[Ticket]:
+    async def queue(self, requested_page_size: int, page_token: str) -> tuple[list[Ticket], str]:
+        """A page of the queue, in queue order, and the next page's token."""
         limit = page_size(requested_page_size)
+        after = paging.queue_position(page_token)
         async with self._pool.acquire() as connection:
-            return await store.queued(connection, limit)
+            rows = await store.queued(connection, limit + 1, after)
+        page, last = paging.page_and_last(rows, limit)
+        return page, paging.queue_token(last)

@@ -64,8 +64,10 @@ class TicketsServicer(tickets_pb2_grpc.TicketsServiceServicer):
             breached_only=request.breached_only,
             limit=page_size(request.page_size),
         )
-        tickets = await self._tickets.list(query)
-        return pb.ListTicketsResponse(tickets=[ticket_message(TicketView(t)) for t in tickets])
+        tickets, next_token = await self._tickets.list(query, request.page_token)
+        return pb.ListTicketsResponse(
+            tickets=[ticket_message(TicketView(t)) for t in tickets], next_page_token=next_token
+        )
 
     async def AddMessage(self, request: pb.AddMessageRequest, context: Context) -> pb.AddMessageResponse:
         violations = Violations()

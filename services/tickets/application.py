@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import asyncpg
@@ -14,7 +14,7 @@ from loyalty.events.v1 import tickets_pb2 as events
 from services.common.db import unit_of_work
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable, Violations
 from services.common.member_tiers import require_open, tier_of
-from services.tickets import agents_store, domain, records_store, store
+from services.tickets import agents_store, domain, paging, records_store, store
 from services.tickets.agents import Agent
 from services.tickets.assignment import assign_to, drain_queue, drain_queue_if_left, lock_routing, need_of, route
 from services.tickets.claims import ALREADY_CREDITED, UNVERIFIED, CreditLookup
@@ -114,15 +114,19 @@ class TicketsApplication:
                 raise NotFound(f"ticket_id: no ticket {ticket_id!r}")
             return await ticket_view(connection, ticket, with_messages=True)
 
-    async def list(self, query: store.TicketFilter) -> list[Ticket]:
+    async def list(self, query: store.TicketFilter, page_token: str) -> tuple[list[Ticket], str]:
+        """A page of the tickets `query` matches, newest first, and the next page's token."""
         violations = Violations()
         if query.member_id:
             domain.require_id(violations, "member_id", query.member_id)
         if query.assignee:
             domain.require_id(violations, "assignee", query.assignee)
         violations.raise_if_any()
+        after = paging.list_position(page_token, query)
         async with self._pool.acquire() as connection:
-            return await store.list_tickets(connection, query)
+            rows = await store.list_tickets(connection, replace(query, limit=query.limit + 1), after)
+        page, last = paging.page_and_last(rows, query.limit)
+        return page, paging.list_token(query, last)
 
     async def add_message(
         self,

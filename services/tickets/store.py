@@ -21,7 +21,13 @@ _MUTABLE = [
 ]
 
 
-_QUEUE_ORDER = "array_position(ARRAY['urgent', 'high', 'normal', 'low'], priority), queued_at, ticket_id"
+def _queue_rank(priority: str) -> str:
+    """A priority's place in the queue, urgent first; as the queue's index (migration 005) has it."""
+    return f"array_position(ARRAY['urgent', 'high', 'normal', 'low'], {priority})"
+
+
+# Total (the ticket id last), so that a page of the queue can start after a ticket.
+_QUEUE_ORDER = f"{_queue_rank('priority')}, queued_at, ticket_id"
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,23 @@ class TicketFilter:
     status: str
     breached_only: bool
     limit: int
+
+
+@dataclass(frozen=True)
+class ListPosition:
+    """A ticket's place in ListTickets' order: newest first, then by ticket id descending."""
+
+    opened_at: datetime
+    ticket_id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class QueuePosition:
+    """A ticket's place in the queue's order: highest priority first, then longest waiting, then ticket id."""
+
+    priority: str
+    queued_at: datetime
+    ticket_id: uuid.UUID
 
 
 async def insert_ticket(
@@ -122,18 +145,22 @@ async def get_claim(connection: asyncpg.Connection, ticket_id: uuid.UUID) -> Cla
     return ClaimRow(claim, check)
 
 
-async def list_tickets(connection: asyncpg.Connection, query: TicketFilter) -> list[Ticket]:
+async def list_tickets(connection: asyncpg.Connection, query: TicketFilter, after: ListPosition | None) -> list[Ticket]:
+    """Up to `query.limit` tickets matching `query`, newest first, after `after` when given."""
     records = await connection.fetch(
         f"""SELECT {_TICKET_COLUMNS} FROM tickets
              WHERE ($1 = '' OR member_id = $1) AND ($2 = '' OR assignee = $2) AND ($3 = '' OR status = $3)
                AND (NOT $4 OR first_response_breached OR resolution_breached)
-             ORDER BY opened_at DESC, ticket_id
+               AND ($6::timestamptz IS NULL OR (opened_at, ticket_id) < ($6, $7::uuid))
+             ORDER BY opened_at DESC, ticket_id DESC
              LIMIT $5""",
         query.member_id,
         query.assignee,
         query.status,
         query.breached_only,
         query.limit,
+        after.opened_at if after else None,
+        after.ticket_id if after else None,
     )
     return [Ticket(**r) for r in records]
 
@@ -159,14 +186,19 @@ async def messages(connection: asyncpg.Connection, ticket_id: uuid.UUID) -> list
     return [MessageRow(**r) for r in records]
 
 
-async def queued(connection: asyncpg.Connection, limit: int) -> list[Ticket]:
-    """Tickets waiting for an agent: highest priority first, then longest waiting."""
+async def queued(connection: asyncpg.Connection, limit: int, after: QueuePosition | None) -> list[Ticket]:
+    """Tickets waiting for an agent, in queue order, after `after` when given."""
     records = await connection.fetch(
         f"""SELECT {_TICKET_COLUMNS} FROM tickets
              WHERE queued_at IS NOT NULL
+               AND ($2::text IS NULL
+                    OR ({_QUEUE_ORDER}) > ({_queue_rank("$2::text")}, $3::timestamptz, $4::uuid))
              ORDER BY {_QUEUE_ORDER}
              LIMIT $1""",
         limit,
+        after.priority if after else None,
+        after.queued_at if after else None,
+        after.ticket_id if after else None,
     )
     return [Ticket(**r) for r in records]
 

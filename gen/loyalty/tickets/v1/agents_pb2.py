@@ -26,15 +26,15 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from loyalty.tickets.v1 import tickets_pb2 as loyalty_dot_tickets_dot_v1_dot_tickets__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1floyalty/tickets/v1/agents.proto\x12\x12loyalty.tickets.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a loyalty/tickets/v1/tickets.proto\"*\n\nAgentSkill\x12\r\n\x05skill\x18\x01 \x01(\t\x12\r\n\x05level\x18\x02 \x01(\x05\"\xea\x01\n\x05\x41gent\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12.\n\x06skills\x18\x03 \x03(\x0b\x32\x1e.loyalty.tickets.v1.AgentSkill\x12\x11\n\tlanguages\x18\x04 \x03(\t\x12\r\n\x05tiers\x18\x05 \x03(\t\x12\x10\n\x08\x63\x61pacity\x18\x06 \x01(\x05\x12/\n\x06status\x18\x07 \x01(\x0e\x32\x1f.loyalty.tickets.v1.AgentStatus\x12\x0c\n\x04load\x18\x08 \x01(\x05\x12\x16\n\x0egoodwill_limit\x18\t \x01(\x03\">\n\x12UpsertAgentRequest\x12(\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x19.loyalty.tickets.v1.Agent\"\\\n\x13UpsertAgentResponse\x12(\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x19.loyalty.tickets.v1.Agent\x12\x1b\n\x13\x61ssigned_ticket_ids\x18\x02 \x03(\t\"Z\n\x15SetAgentStatusRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12/\n\x06status\x18\x02 \x01(\x0e\x32\x1f.loyalty.tickets.v1.AgentStatus\"_\n\x16SetAgentStatusResponse\x12(\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x19.loyalty.tickets.v1.Agent\x12\x1b\n\x13\x61ssigned_ticket_ids\x18\x02 \x03(\t\"#\n\x0fGetAgentRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\"<\n\x10GetAgentResponse\x12(\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x19.loyalty.tickets.v1.Agent\"$\n\x0fGetQueueRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\"\xd1\x01\n\x0cQueuedTicket\x12\x11\n\tticket_id\x18\x01 \x01(\t\x12\x11\n\tmember_id\x18\x02 \x01(\t\x12\x0c\n\x04tier\x18\x03 \x01(\t\x12\x16\n\x0erequired_skill\x18\x04 \x01(\t\x12\x10\n\x08language\x18\x05 \x01(\t\x12\x34\n\x08priority\x18\x06 \x01(\x0e\x32\".loyalty.tickets.v1.TicketPriority\x12-\n\tqueued_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"E\n\x10GetQueueResponse\x12\x31\n\x07tickets\x18\x01 \x03(\x0b\x32 .loyalty.tickets.v1.QueuedTicket*u\n\x0b\x41gentStatus\x12\x1c\n\x18\x41GENT_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x41GENT_STATUS_AVAILABLE\x10\x01\x12\x15\n\x11\x41GENT_STATUS_BUSY\x10\x02\x12\x15\n\x11\x41GENT_STATUS_AWAY\x10\x03\x32\x85\x03\n\x0c\x41gentService\x12^\n\x0bUpsertAgent\x12&.loyalty.tickets.v1.UpsertAgentRequest\x1a\'.loyalty.tickets.v1.UpsertAgentResponse\x12g\n\x0eSetAgentStatus\x12).loyalty.tickets.v1.SetAgentStatusRequest\x1a*.loyalty.tickets.v1.SetAgentStatusResponse\x12U\n\x08GetAgent\x12#.loyalty.tickets.v1.GetAgentRequest\x1a$.loyalty.tickets.v1.GetAgentResponse\x12U\n\x08GetQueue\x12#.loyalty.tickets.v1.GetQueueRequest\x1a$.loyalty.tickets.v1.GetQueueResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1floyalty/tickets/v1/agents.proto\x12\x12loyalty.tickets.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a loyalty/tickets/v1/tickets.proto\"*\n\nAgentSkill\x12\r\n\x05skill\x18\x01 \x01(\t\x12\r\n\x05level\x18\x02 \x01(\x05\"\xea\x01\n\x05\x41gent\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12.\n\x06skills\x18\x03 \x03(\x0b\x32\x1e.loyalty.tickets.v1.AgentSkill\x12\x11\n\tlanguages\x18\x04 \x03(\t\x12\r\n\x05tiers\x18\x05 \x03(\t\x12\x10\n\x08\x63\x61pacity\x18\x06 \x01(\x05\x12/\n\x06status\x18\x07 \x01(\x0e\x32\x1f.loyalty.tickets.v1.AgentStatus\x12\x0c\n\x04load\x18\x08 \x01(\x05\x12\x16\n\x0egoodwill_limit\x18\t \x01(\x03\">\n\x12UpsertAgentRequest\x12(\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x19.loyalty.tickets.v1.Agent\"\\\n\x13UpsertAgentResponse\x12(\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x19.loyalty.tickets.v1.Agent\x12\x1b\n\x13\x61ssigned_ticket_ids\x18\x02 \x03(\t\"Z\n\x15SetAgentStatusRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12/\n\x06status\x18\x02 \x01(\x0e\x32\x1f.loyalty.tickets.v1.AgentStatus\"_\n\x16SetAgentStatusResponse\x12(\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x19.loyalty.tickets.v1.Agent\x12\x1b\n\x13\x61ssigned_ticket_ids\x18\x02 \x03(\t\"#\n\x0fGetAgentRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\"<\n\x10GetAgentResponse\x12(\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x19.loyalty.tickets.v1.Agent\"8\n\x0fGetQueueRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"\xd1\x01\n\x0cQueuedTicket\x12\x11\n\tticket_id\x18\x01 \x01(\t\x12\x11\n\tmember_id\x18\x02 \x01(\t\x12\x0c\n\x04tier\x18\x03 \x01(\t\x12\x16\n\x0erequired_skill\x18\x04 \x01(\t\x12\x10\n\x08language\x18\x05 \x01(\t\x12\x34\n\x08priority\x18\x06 \x01(\x0e\x32\".loyalty.tickets.v1.TicketPriority\x12-\n\tqueued_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"^\n\x10GetQueueResponse\x12\x31\n\x07tickets\x18\x01 \x03(\x0b\x32 .loyalty.tickets.v1.QueuedTicket\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*u\n\x0b\x41gentStatus\x12\x1c\n\x18\x41GENT_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x41GENT_STATUS_AVAILABLE\x10\x01\x12\x15\n\x11\x41GENT_STATUS_BUSY\x10\x02\x12\x15\n\x11\x41GENT_STATUS_AWAY\x10\x03\x32\x85\x03\n\x0c\x41gentService\x12^\n\x0bUpsertAgent\x12&.loyalty.tickets.v1.UpsertAgentRequest\x1a\'.loyalty.tickets.v1.UpsertAgentResponse\x12g\n\x0eSetAgentStatus\x12).loyalty.tickets.v1.SetAgentStatusRequest\x1a*.loyalty.tickets.v1.SetAgentStatusResponse\x12U\n\x08GetAgent\x12#.loyalty.tickets.v1.GetAgentRequest\x1a$.loyalty.tickets.v1.GetAgentResponse\x12U\n\x08GetQueue\x12#.loyalty.tickets.v1.GetQueueRequest\x1a$.loyalty.tickets.v1.GetQueueResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'loyalty.tickets.v1.agents_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_AGENTSTATUS']._serialized_start=1170
-  _globals['_AGENTSTATUS']._serialized_end=1287
+  _globals['_AGENTSTATUS']._serialized_start=1215
+  _globals['_AGENTSTATUS']._serialized_end=1332
   _globals['_AGENTSKILL']._serialized_start=122
   _globals['_AGENTSKILL']._serialized_end=164
   _globals['_AGENT']._serialized_start=167
@@ -52,11 +52,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETAGENTRESPONSE']._serialized_start=787
   _globals['_GETAGENTRESPONSE']._serialized_end=847
   _globals['_GETQUEUEREQUEST']._serialized_start=849
-  _globals['_GETQUEUEREQUEST']._serialized_end=885
-  _globals['_QUEUEDTICKET']._serialized_start=888
-  _globals['_QUEUEDTICKET']._serialized_end=1097
-  _globals['_GETQUEUERESPONSE']._serialized_start=1099
-  _globals['_GETQUEUERESPONSE']._serialized_end=1168
-  _globals['_AGENTSERVICE']._serialized_start=1290
-  _globals['_AGENTSERVICE']._serialized_end=1679
+  _globals['_GETQUEUEREQUEST']._serialized_end=905
+  _globals['_QUEUEDTICKET']._serialized_start=908
+  _globals['_QUEUEDTICKET']._serialized_end=1117
+  _globals['_GETQUEUERESPONSE']._serialized_start=1119
+  _globals['_GETQUEUERESPONSE']._serialized_end=1213
+  _globals['_AGENTSERVICE']._serialized_start=1335
+  _globals['_AGENTSERVICE']._serialized_end=1724
 # @@protoc_insertion_point(module_scope)

@@ -95,10 +95,12 @@ class GetAgentResponse(_message.Message):
     def __init__(self, agent: _Optional[_Union[Agent, _Mapping]] = ...) -> None: ...
 
 class GetQueueRequest(_message.Message):
-    __slots__ = ("page_size",)
+    __slots__ = ("page_size", "page_token")
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     page_size: int
-    def __init__(self, page_size: _Optional[int] = ...) -> None: ...
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class QueuedTicket(_message.Message):
     __slots__ = ("ticket_id", "member_id", "tier", "required_skill", "language", "priority", "queued_at")
@@ -119,7 +121,9 @@ class QueuedTicket(_message.Message):
     def __init__(self, ticket_id: _Optional[str] = ..., member_id: _Optional[str] = ..., tier: _Optional[str] = ..., required_skill: _Optional[str] = ..., language: _Optional[str] = ..., priority: _Optional[_Union[_tickets_pb2.TicketPriority, str]] = ..., queued_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class GetQueueResponse(_message.Message):
-    __slots__ = ("tickets",)
+    __slots__ = ("tickets", "next_page_token")
     TICKETS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     tickets: _containers.RepeatedCompositeFieldContainer[QueuedTicket]
-    def __init__(self, tickets: _Optional[_Iterable[_Union[QueuedTicket, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, tickets: _Optional[_Iterable[_Union[QueuedTicket, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...

@@ -269,24 +269,28 @@ class GetTicketResponse(_message.Message):
     def __init__(self, ticket: _Optional[_Union[Ticket, _Mapping]] = ...) -> None: ...
 
 class ListTicketsRequest(_message.Message):
-    __slots__ = ("member_id", "assignee", "status", "breached_only", "page_size")
+    __slots__ = ("member_id", "assignee", "status", "breached_only", "page_size", "page_token")
     MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
     ASSIGNEE_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     BREACHED_ONLY_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     member_id: str
     assignee: str
     status: TicketStatus
     breached_only: bool
     page_size: int
-    def __init__(self, member_id: _Optional[str] = ..., assignee: _Optional[str] = ..., status: _Optional[_Union[TicketStatus, str]] = ..., breached_only: _Optional[bool] = ..., page_size: _Optional[int] = ...) -> None: ...
+    page_token: str
+    def __init__(self, member_id: _Optional[str] = ..., assignee: _Optional[str] = ..., status: _Optional[_Union[TicketStatus, str]] = ..., breached_only: _Optional[bool] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListTicketsResponse(_message.Message):
-    __slots__ = ("tickets",)
+    __slots__ = ("tickets", "next_page_token")
     TICKETS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     tickets: _containers.RepeatedCompositeFieldContainer[Ticket]
-    def __init__(self, tickets: _Optional[_Iterable[_Union[Ticket, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, tickets: _Optional[_Iterable[_Union[Ticket, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class AddMessageRequest(_message.Message):
     __slots__ = ("ticket_id", "author", "author_id", "body", "awaiting_member")

@@ -15,6 +15,6 @@ SOURCE = "loyalty.rewards"
 
 
 async def emit(connection: asyncpg.Connection, payload: Message, subject: str, now: datetime) -> None:
-    """`subject` keys the message: the member id, so a member's events stay in order."""
+    """`subject` keys the message: the member id, so a member's events stay in order (a promo code's campaign id)."""
     envelope = new_envelope(payload, subject=subject, source=SOURCE, occurred_at=now)
     await add_event(connection, REWARDS_EVENTS_TOPIC, envelope)

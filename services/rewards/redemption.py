@@ -18,6 +18,7 @@ not read yet) is taken back rather than left cancelling.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Callable
@@ -44,6 +45,7 @@ from services.common.text_fields import check_line
 from services.rewards import catalog_store, codes_store, domain, paging
 from services.rewards import redemption_store as store
 from services.rewards.events import emit
+from services.rewards.lease import LeaseRelease
 from services.rewards.points_client import PointsClient
 from services.rewards.redeemability import NO_REDEMPTION, TierUnheardOf, check_redeemable, hold_refusal, validate_redeem
 from services.rewards.redemption_store import RedemptionRow
@@ -70,6 +72,7 @@ class RedemptionApplication:
         self._pool = pool
         self._points = points
         self._settings = settings
+        self._leases = LeaseRelease(pool)
         # Fault injection (LOYALTY_REWARDS_FAULT_EXIT_BEFORE_CAPTURE) hooks in here.
         self._before_capture = before_capture
 
@@ -89,6 +92,7 @@ class RedemptionApplication:
         self, member_id: str, reward_id: str, idempotency_key: str, tier_from_points: str | None
     ) -> tuple[RedemptionRow, bool]:
         now = domain.utc_now()
+        leased_until = now + self._settings.lease
         async with unit_of_work(self._pool) as connection:
             # One redemption at a time per member, so the per-member limit holds under concurrency.
             await connection.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"member:{member_id}")
@@ -96,16 +100,16 @@ class RedemptionApplication:
             if previous is not None:
                 if (previous.member_id, previous.reward_id) != (member_id, reward_id):
                     raise AlreadyExists("idempotency_key: already used for another member or reward")
-                # A repeat after a call that gave up (UNAVAILABLE says: call again) carries it on; a repeat of a
-                # call still in progress answers where that call got to.
+                # A repeat after a call that stopped (UNAVAILABLE says: call again; a deadline passed; the client
+                # cancelled) carries it on; a repeat of a call still at work answers where that call got to.
                 redemption_id = uuid.UUID(previous.redemption_id)
-                if not await store.claim_if_stale(connection, redemption_id, now, self._settings.lease):
+                if not await store.claim_if_stale(connection, redemption_id, now, leased_until):
                     return previous, True
             else:
                 redemption_id = await self._start(
-                    connection, member_id, reward_id, idempotency_key, tier_from_points, now
+                    connection, member_id, reward_id, idempotency_key, tier_from_points, now, leased_until
                 )
-        return await self._carried_on(redemption_id), previous is not None
+        return await self._carried_on(redemption_id, leased_until), previous is not None
 
     async def _start(
         self,
@@ -115,6 +119,7 @@ class RedemptionApplication:
         idempotency_key: str,
         tier_from_points: str | None,
         now: datetime,
+        leased_until: datetime,
     ) -> uuid.UUID:
         reward = await catalog_store.get_reward(connection, reward_id)
         if reward is None:
@@ -132,16 +137,17 @@ class RedemptionApplication:
                 idempotency_key=idempotency_key,
                 points=reward.spec.cost_points,
                 now=now,
-                lease_until=now + self._settings.lease,
+                lease_until=leased_until,
             )
 
-    async def _carried_on(self, redemption_id: uuid.UUID) -> RedemptionRow:
-        """`advance`, giving up the lease when the points service is away so that a retry can carry on at once."""
+    async def _carried_on(self, redemption_id: uuid.UUID, leased_until: datetime | None) -> RedemptionRow:
+        """`advance`; should this call stop short of the end (an error, or its handler cancelled) it gives up the lease
+        it took until `leased_until` (None: it took none), so that a retry can carry on at once."""
         try:
             return await self.advance(redemption_id)
-        except Unavailable:
-            async with self._pool.acquire() as connection:
-                await store.give_up_lease(connection, redemption_id, domain.utc_now())
+        except (Exception, asyncio.CancelledError):
+            if leased_until is not None:
+                await self._leases.give_up(redemption_id, leased_until)
             raise
 
     async def cancel(self, redemption_id: str, reason: str) -> RedemptionRow:
@@ -150,7 +156,7 @@ class RedemptionApplication:
         check_line(violations, "reason", reason, max_length=MAX_REASON, required=True)
         violations.raise_if_any()
         parsed = uuid.UUID(redemption_id)
-        now = domain.utc_now()
+        leased_until: datetime | None = None
         async with unit_of_work(self._pool) as connection:
             state = await store.state(connection, parsed, lock=True)
             if state is None:
@@ -159,9 +165,10 @@ class RedemptionApplication:
             if step in domain.UNFINISHED_STEPS:
                 raise FailedPrecondition("redemption_id: the redemption is still pending; cancel it once completed")
             if step == "completed":
-                await self._start_cancelling(connection, parsed, reason, now)
+                leased_until = domain.utc_now() + self._settings.lease
+                await self._start_cancelling(connection, parsed, reason, leased_until)
         try:
-            return await self._carried_on(parsed)
+            return await self._carried_on(parsed, leased_until)
         except Unavailable:
             # The cancellation is written (code void, stock back): the points follow when the service answers,
             # given back by the recovery job, and the caller is told CANCELLING, not that nothing happened.
@@ -371,7 +378,7 @@ class RedemptionApplication:
         return True
 
     async def _start_cancelling(
-        self, connection: asyncpg.Connection, redemption_id: uuid.UUID, reason: str, now: datetime
+        self, connection: asyncpg.Connection, redemption_id: uuid.UUID, reason: str, leased_until: datetime
     ) -> None:
         row = await store.get(connection, redemption_id)
         assert row is not None  # locked by the caller
@@ -386,7 +393,7 @@ class RedemptionApplication:
             "completed",
             "cancelling",
             cancel_reason=reason,
-            lease_until=now + self._settings.lease,
+            lease_until=leased_until,
         )
 
 

@@ -216,26 +216,33 @@ async def delete(connection: asyncpg.Connection, redemption_id: uuid.UUID) -> No
 
 
 async def claim_if_stale(
-    connection: asyncpg.Connection, redemption_id: uuid.UUID, now: datetime, lease: timedelta
+    connection: asyncpg.Connection, redemption_id: uuid.UUID, now: datetime, lease_until: datetime
 ) -> bool:
-    """Lease one unfinished redemption to the caller if no call holds it any more."""
+    """Lease one unfinished redemption to the caller until `lease_until` if no call holds it any more."""
     return bool(
         await connection.fetchval(
-            """UPDATE redemptions SET lease_until = $2::timestamptz + $3::interval
+            """UPDATE redemptions SET lease_until = $3
                 WHERE redemption_id = $1 AND step IN ('pending', 'held', 'reserved', 'cancelling')
                   AND lease_until < $2
                RETURNING true""",
             redemption_id,
             now,
-            lease,
+            lease_until,
         )
     )
 
 
-async def give_up_lease(connection: asyncpg.Connection, redemption_id: uuid.UUID, now: datetime) -> None:
-    """The call carrying the redemption on stops: a retry, or the recovery job, may take it over at once."""
+async def give_up_lease(
+    connection: asyncpg.Connection, redemption_id: uuid.UUID, leased_until: datetime, now: datetime
+) -> None:
+    """The call that leased the redemption until `leased_until` stops: a retry, or the recovery job, may take it
+    over at once. A lease that expiry no longer marks is another's (a retry or the recovery job took it over once
+    this one ran out) and stays."""
     await connection.execute(
-        "UPDATE redemptions SET lease_until = $2 WHERE redemption_id = $1 AND lease_until > $2", redemption_id, now
+        "UPDATE redemptions SET lease_until = $3 WHERE redemption_id = $1 AND lease_until = $2",
+        redemption_id,
+        leased_until,
+        now,
     )
 
 

@@ -13,7 +13,7 @@ import re
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from decimal import Decimal, localcontext
+from decimal import Decimal
 
 import grpc
 from aiokafka import AIOKafkaProducer
@@ -23,7 +23,7 @@ from loyalty.events.v1 import commerce_pb2
 from loyalty.points.v1 import points_pb2 as pb
 from loyalty.points.v1 import points_pb2_grpc
 
-from services.common.currencies import currency_refusal, minor_unit_exponent
+from services.common.currencies import currency_refusal, minor_unit_exponent, minor_units, too_many_decimals
 from services.common.events import kafka_headers, new_envelope, timestamp
 from services.common.kafka import PURCHASES_TOPIC, new_producer
 from services.common.settings import client_address, grpc_tls_settings, service_settings
@@ -87,16 +87,13 @@ def money(amount: str, currency: str) -> Money:
         raise ArgumentRefused(f"currency {refusal}")
     if not _PLAIN_DECIMAL.fullmatch(amount):
         raise ArgumentRefused(f"amount {amount!r} is not a plain decimal amount like 42.50")
-    exponent = minor_unit_exponent(currency)
-    # As many digits as typed: in the default 28, 1.0000000000000000000000000001 would round to 1.00 and pass.
-    with localcontext(prec=len(amount) + exponent):
-        minor = Decimal(amount).scaleb(exponent)
-    if minor != minor.to_integral_value():
-        raise ArgumentRefused(f"amount {amount} has more decimals than {currency} allows")
+    minor = minor_units(Decimal(amount), currency)
+    if minor is None:
+        raise ArgumentRefused(f"amount {amount} {too_many_decimals(currency)}")
     if abs(minor) > _MAX_MINOR:
-        limit = Decimal(_MAX_MINOR).scaleb(-exponent)
+        limit = Decimal(_MAX_MINOR).scaleb(-minor_unit_exponent(currency))
         raise ArgumentRefused(f"amount {amount} is out of range: at most {limit} {currency} either way")
-    return Money(amount_minor=int(minor), currency_code=currency)
+    return Money(amount_minor=minor, currency_code=currency)
 
 
 async def _enroll(args: argparse.Namespace) -> int:

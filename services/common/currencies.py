@@ -18,6 +18,7 @@ versions and purchases name them, and must stay readable and refundable.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal, localcontext
 from types import MappingProxyType
 
 from babel.numbers import get_currency_precision, list_currencies
@@ -55,3 +56,18 @@ def minor_unit_exponent(code: str) -> int:
         return _EXPONENTS[code]
     except KeyError:
         raise ValueError(f"{code!r} is not an ISO 4217 currency code") from None
+
+
+def minor_units(amount: Decimal, code: str) -> int | None:
+    """`amount`, in units of currency `code`, in its minor units (1.99 USD is 199); None when it has more decimals
+    than the currency has (0.5 JPY, 1.0001 USD). Raises ValueError for a code `is_currency_code` refuses."""
+    exponent = minor_unit_exponent(code)
+    # As many digits as the amount has: in the default 28, 1.0000000000000000000000000001 would round to 1.00.
+    with localcontext(prec=len(amount.as_tuple().digits) + exponent):
+        minor = amount.scaleb(exponent)
+    return int(minor) if minor == minor.to_integral_value() else None
+
+
+def too_many_decimals(code: str) -> str:
+    """Why an amount finer than the minor unit of currency `code` is refused, following the amount or its field."""
+    return f"has more decimals than {code} allows"

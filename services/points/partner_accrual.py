@@ -21,6 +21,7 @@ from anyascii import anyascii
 
 from services.common.activity_time import EARLIEST_ACTIVITY
 from services.common.bounds import MAX_POINTS
+from services.common.currencies import is_currency_code, minor_units, too_many_decimals
 from services.common.errors import required_as
 from services.common.member_ids import MEMBER_ID_PATTERN
 from services.points.domain import PURCHASE_ID_PATTERN
@@ -136,14 +137,10 @@ def parse(raw: RawRecord, today: date, zone: tzinfo = UTC) -> Record | Invalid:
         return Invalid("activity_date", f"must be between {EARLIEST_ACTIVITY_DATE} and today")
     if not UNIT_PATTERN.fullmatch(raw.unit):
         return Invalid("unit", required_as(raw.unit, UNIT_SHAPE))
-    amount = _decimal(raw.amount)
-    if amount is None or not 0 < amount <= MAX_AMOUNT:
-        return Invalid(
-            "amount", required_as(raw.amount, f"a decimal above 0 and at most {MAX_AMOUNT}, at most 4 decimals")
-        )
-    bonus = _decimal(raw.bonus_amount) if raw.bonus_amount else Decimal(0)
-    if bonus is None or bonus > amount:
-        return Invalid("bonus_amount", "must be a decimal between 0 and amount, at most 4 decimals")
+    amounts = _amounts(raw)
+    if isinstance(amounts, Invalid):
+        return amounts
+    amount, bonus = amounts
     return Record(
         raw.partner_transaction_id,
         raw.member_id,
@@ -156,6 +153,23 @@ def parse(raw: RawRecord, today: date, zone: tzinfo = UTC) -> Record | Invalid:
         raw.pending,
         datetime.combine(activity_date, time(), tzinfo=zone),
     )
+
+
+def _amounts(raw: RawRecord) -> tuple[Decimal, Decimal] | Invalid:
+    """(amount, bonus amount), or the first wrong one and why."""
+    amount = _decimal(raw.amount)
+    if amount is None or not 0 < amount <= MAX_AMOUNT:
+        return Invalid(
+            "amount", required_as(raw.amount, f"a decimal above 0 and at most {MAX_AMOUNT}, at most 4 decimals")
+        )
+    bonus = _decimal(raw.bonus_amount) if raw.bonus_amount else Decimal(0)
+    if bonus is None or bonus > amount:
+        return Invalid("bonus_amount", "must be a decimal between 0 and amount, at most 4 decimals")
+    for field, text, value in (("amount", raw.amount, amount), ("bonus_amount", raw.bonus_amount, bonus)):
+        # A currency has no amount finer than its minor unit: 0.5 JPY would earn what no one paid.
+        if is_currency_code(raw.unit) and minor_units(value, raw.unit) is None:
+            return Invalid(field, f"{text} {too_many_decimals(raw.unit)}")
+    return amount, bonus
 
 
 def _date(text: str) -> date | None:

@@ -6,7 +6,7 @@ import re
 from decimal import Decimal
 
 from services.common.bounds import MAX_AMOUNT_MINOR
-from services.common.currencies import is_currency_code, minor_unit_exponent
+from services.common.currencies import is_currency_code, minor_unit_exponent, minor_units, too_many_decimals
 from services.common.yaml_fields import Section, check_decimal
 
 RULE_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
@@ -25,7 +25,8 @@ def amount_minor(section: Section, field: str, value: object, currency: str) -> 
     amount = check_decimal(violations, field, value, Decimal(0), largest, places=None, lenient=section.lenient)
     if not known:
         return 0
-    minor = amount.scaleb(exponent)
-    if minor != minor.to_integral_value():
-        violations.add(field, f"has more decimals than {currency} allows")
-    return int(minor)
+    minor = minor_units(amount, currency)
+    if minor is None:
+        violations.add(field, too_many_decimals(currency))
+        return 0
+    return minor

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 
 import asyncpg
 import grpc
@@ -49,12 +49,19 @@ async def airline(admin: partners_pb2_grpc.PartnerServiceStub, rate: str = "1") 
     await admin.RegisterPartner(
         pb.RegisterPartnerRequest(partner_id=partner_id, name="Sky Air", kind=pb.PARTNER_KIND_AIRLINE)
     )
-    since = Timestamp()
-    since.FromDatetime(datetime(2020, 1, 1, tzinfo=UTC))
-    rate_message = pb.ConversionRate(unit="MILE", points_per_unit=rate, effective_from=since)
-    await admin.SetConversionRate(pb.SetConversionRateRequest(partner_id=partner_id, rate=rate_message))
+    await set_rate(admin, partner_id, "MILE", rate, date(2020, 1, 1))
     issued = await admin.IssuePartnerCredential(pb.IssuePartnerCredentialRequest(partner_id=partner_id))
     return partner_id, issued.api_key
+
+
+async def set_rate(
+    admin: partners_pb2_grpc.PartnerServiceStub, partner_id: str, unit: str, points_per_unit: str, since: date
+) -> pb.SetConversionRateResponse:
+    """A rate of the partner's `unit` from the start of `since` (UTC), as `loyalty partner rate --from` sets it."""
+    effective_from = Timestamp()
+    effective_from.FromDatetime(datetime.combine(since, time(), tzinfo=UTC))
+    rate = pb.ConversionRate(unit=unit, points_per_unit=points_per_unit, effective_from=effective_from)
+    return await admin.SetConversionRate(pb.SetConversionRateRequest(partner_id=partner_id, rate=rate))
 
 
 def auth(key: str) -> tuple[tuple[str, str], ...]:

@@ -304,3 +304,15 @@ async def test_a_consumer_is_told_the_partitions_the_group_assigns_it(
 async def _polled_once(consumer: AIOKafkaConsumer) -> bool:
     await consumer.getmany(timeout_ms=200)
     return bool(consumer.assignment())
+
+
+async def test_a_record_finer_than_its_currency_is_invalid_over_kafka_as_over_grpc(
+    pool: asyncpg.Pool, app: PointsApplication, kafka_settings: KafkaSettings
+) -> None:
+    partner_id, key = await hotel(pool)
+    member = (await app.enroll(Enrollment(new_id("m"), "", "", ""))).member_id
+    messages = [delivered(0, partner_id, key, stay("cent-and-more", member, "1.0001"))]
+    dead_letters = DeadLettersSentOrNot(fail=False)
+    await partner_consumer(pool, kafka_settings, "partner.accruals.v1").process(messages, dead_letters)  # type: ignore[arg-type]
+    assert dead_letters.reasons == ["invalid: amount: 1.0001 has more decimals than USD allows"]
+    assert await balance_is(pool, member, 0)

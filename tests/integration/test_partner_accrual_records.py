@@ -4,12 +4,23 @@ either path, and how an accrual's breakdown names the amounts its parts convert.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import date
 
 import grpc
 from loyalty.points.v1 import partners_pb2 as pb
 from loyalty.points.v1 import partners_pb2_grpc, points_pb2, points_pb2_grpc
 
-from tests.integration.partner_support import TODAY, admin, airline, auth, balance, enroll, flight, intake
+from tests.integration.partner_support import (
+    TODAY,
+    admin,
+    airline,
+    auth,
+    balance,
+    enroll,
+    flight,
+    intake,
+    set_rate,
+)
 
 __all__ = ["admin", "intake"]
 
@@ -67,3 +78,33 @@ async def test_a_partner_bonus_splits_the_breakdown_each_part_with_the_amount_it
         (f"partner_bonus:{partner_id}", 316, "partner bonus: 126.51 MILE"),
     ]
     assert breakdowns[f"partner:{partner_id}:whole"] == [(f"partner:{partner_id}", 25, f"flight on {TODAY}: 10 MILE")]
+
+
+async def test_an_amount_finer_than_its_currency_is_invalid_and_other_units_keep_four_decimals(
+    channel: grpc.aio.Channel,
+    admin: partners_pb2_grpc.PartnerServiceStub,
+    intake: partners_pb2_grpc.PartnerAccrualServiceStub,
+) -> None:
+    """Half a yen was never paid: a partner amount in a currency is held to its minor unit, as a purchase is."""
+    partner_id, key = await airline(admin)
+    for currency in ("JPY", "USD"):
+        await set_rate(admin, partner_id, currency, "2", date(2020, 1, 1))
+    member = await enroll(channel)
+    batch = pb.AccrualBatch(
+        records=[
+            flight("yen", member, "0.5", unit="JPY"),
+            flight("dollar", member, "1.0001", unit="USD"),
+            flight("cents", member, "1.25", unit="USD"),
+            flight("miles", member, "1.0001"),
+        ]
+    )
+
+    answer = await intake.SubmitAccruals(batch, metadata=auth(key))
+
+    assert [(r.status, r.points, r.field, r.reason) for r in answer.results] == [
+        (pb.ACCRUAL_STATUS_INVALID, 0, "amount", "0.5 has more decimals than JPY allows"),
+        (pb.ACCRUAL_STATUS_INVALID, 0, "amount", "1.0001 has more decimals than USD allows"),
+        (pb.ACCRUAL_STATUS_ACCEPTED, 2, "", ""),
+        (pb.ACCRUAL_STATUS_ACCEPTED, 1, "", ""),
+    ]
+    assert (await balance(channel, member)).balance == 3

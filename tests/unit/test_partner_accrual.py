@@ -75,6 +75,30 @@ def test_a_missing_value_is_required_and_a_wrong_one_must_be_right(field: str) -
     assert isinstance(wrong, Invalid) and wrong.reason.startswith("must be ")
 
 
+@pytest.mark.parametrize(
+    ("unit", "amount", "bonus", "field", "reason"),
+    [
+        ("JPY", "0.5", "", "amount", "0.5 has more decimals than JPY allows"),
+        ("USD", "1.0001", "", "amount", "1.0001 has more decimals than USD allows"),
+        ("BHD", "0001.0005", "", "amount", "0001.0005 has more decimals than BHD allows"),
+        ("JPY", "1000", "100.5", "bonus_amount", "100.5 has more decimals than JPY allows"),
+    ],
+)
+def test_an_amount_finer_than_its_currency_is_invalid_as_a_purchase_is(
+    unit: str, amount: str, bonus: str, field: str, reason: str
+) -> None:
+    parsed = parse(replace(GOOD, unit=unit, amount=amount, bonus_amount=bonus), TODAY)
+    assert parsed == Invalid(field, reason)
+
+
+@pytest.mark.parametrize(
+    ("unit", "amount"), [("JPY", "5.0000"), ("USD", "1.10"), ("BHD", "1.001"), ("MILE", "0.0001"), ("KM", "1.0001")]
+)
+def test_an_amount_within_its_currencys_decimals_or_in_a_unit_of_no_currency_parses(unit: str, amount: str) -> None:
+    parsed = parse(replace(GOOD, unit=unit, amount=amount), TODAY)
+    assert isinstance(parsed, Record) and parsed.amount == Decimal(amount)
+
+
 def test_a_good_record_parses() -> None:
     parsed = parse(replace(GOOD, bonus_amount="250.5", pending=True), TODAY)
     assert isinstance(parsed, Record)

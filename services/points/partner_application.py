@@ -1,4 +1,10 @@
-"""Partner administration: registration, conversion rates, API keys and the daily control totals."""
+"""Partner administration: registration, conversion rates, API keys and the daily control totals.
+
+A unit's rates only grow in effective_from, as program versions do: a rate set
+before the latest one would convert again the dates records were already
+converted for, and a partner's file would reconcile differently depending on
+when it was sent.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +20,7 @@ import asyncpg
 from services.common import page_tokens
 from services.common.auth import PARTNER_KEY_PREFIX
 from services.common.db import unit_of_work
-from services.common.errors import AlreadyExists, InvalidArgument, NotFound, Violations, required_as
+from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Violations, required_as
 from services.common.text_fields import check_line
 from services.points import partners_store
 from services.points.accrual_application import key_hash
@@ -102,8 +108,16 @@ class PartnerApplication:
             return await _view(connection, partner_id)
 
     async def set_rate(self, partner_id: str, rate: Rate) -> PartnerView:
+        """Add `rate` as the unit's next one: records already converted keep the rate their date had."""
         async with unit_of_work(self._pool) as connection:
             await _view(connection, partner_id)
+            await partners_store.lock_partner(connection, partner_id)
+            latest = await partners_store.latest_rate_start(connection, partner_id, rate.unit)
+            if latest is not None and latest > rate.effective_from:
+                raise FailedPrecondition(
+                    f"rate.effective_from: must be after {latest.isoformat()}, when the latest {rate.unit} rate of"
+                    f" partner {partner_id!r} takes effect: rates are never rewritten"
+                )
             if not await partners_store.insert_rate(connection, partner_id, rate):
                 raise AlreadyExists(
                     f"rate.effective_from: {rate.unit} already has a rate from {rate.effective_from.isoformat()}"

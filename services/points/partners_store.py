@@ -60,6 +60,21 @@ async def rates(connection: asyncpg.Connection, partner_id: str) -> list[Rate]:
     return [Rate(r["unit"], r["points_per_unit"], Rounding(r["rounding"]), r["effective_from"]) for r in records]
 
 
+async def lock_partner(connection: asyncpg.Connection, partner_id: str) -> None:
+    """Until the transaction ends: two rates set at once would each miss the other and could land out of order.
+
+    NO KEY UPDATE leaves the intake's foreign-key checks on the partner (KEY SHARE) unblocked."""
+    await connection.execute("SELECT 1 FROM partners WHERE partner_id = $1 FOR NO KEY UPDATE", partner_id)
+
+
+async def latest_rate_start(connection: asyncpg.Connection, partner_id: str, unit: str) -> datetime | None:
+    """When the unit's latest rate takes effect; None when it has none."""
+    start: datetime | None = await connection.fetchval(
+        "SELECT max(effective_from) FROM partner_rates WHERE partner_id = $1 AND unit = $2", partner_id, unit
+    )
+    return start
+
+
 async def insert_rate(connection: asyncpg.Connection, partner_id: str, rate: Rate) -> bool:
     """False when the unit already has a rate from that time."""
     inserted = await connection.fetchval(

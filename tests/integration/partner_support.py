@@ -43,13 +43,15 @@ def intake(channel: grpc.aio.Channel) -> partners_pb2_grpc.PartnerAccrualService
     return partners_pb2_grpc.PartnerAccrualServiceStub(channel)
 
 
-async def airline(admin: partners_pb2_grpc.PartnerServiceStub, rate: str = "1") -> tuple[str, str]:
-    """A registered airline with a MILE rate since 2020; returns (partner id, its key)."""
+async def airline(
+    admin: partners_pb2_grpc.PartnerServiceStub, rate: str = "1", since: date = date(2020, 1, 1)
+) -> tuple[str, str]:
+    """A registered airline with a MILE rate from `since`; returns (partner id, its key)."""
     partner_id = new_id("air").lower()
     await admin.RegisterPartner(
         pb.RegisterPartnerRequest(partner_id=partner_id, name="Sky Air", kind=pb.PARTNER_KIND_AIRLINE)
     )
-    await set_rate(admin, partner_id, "MILE", rate, date(2020, 1, 1))
+    await set_rate(admin, partner_id, "MILE", rate, since)
     issued = await admin.IssuePartnerCredential(pb.IssuePartnerCredentialRequest(partner_id=partner_id))
     return partner_id, issued.api_key
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 
 import asyncpg
@@ -37,11 +37,13 @@ from tests.integration.support import (
 TODAY = datetime.now(UTC).date().isoformat()
 
 
-async def hotel(pool: asyncpg.Pool) -> tuple[str, str]:
+async def hotel(pool: asyncpg.Pool, since: date = date(2020, 1, 1)) -> tuple[str, str]:
+    """A registered hotel with a USD rate of 10 from `since`; returns (partner id, its key)."""
     partners = PartnerApplication(pool)
     partner_id = new_id("hotel").lower()
     await partners.register(partner_id, "Grand Hotels", "hotel")
-    await partners.set_rate(partner_id, Rate("USD", Decimal(10), Rounding.DOWN, datetime(2020, 1, 1, tzinfo=UTC)))
+    rate_from = datetime.combine(since, time(), tzinfo=UTC)
+    await partners.set_rate(partner_id, Rate("USD", Decimal(10), Rounding.DOWN, rate_from))
     return partner_id, (await partners.issue_key(partner_id)).api_key
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
 
 import asyncpg
 import grpc
@@ -18,9 +17,8 @@ from services.common.events import timestamp
 from services.common.settings import KafkaSettings
 from services.points.application import PointsApplication
 from services.points.domain import Enrollment
-from services.points.partner_accrual import Rate
-from services.points.partner_application import PartnerApplication
-from services.points.program import Rounding, add_months
+from services.points.partner_accrual import EARLIEST_ACTIVITY_DATE
+from services.points.program import add_months
 from services.points.program_application import ProgramApplication
 from tests.integration.partner_support import admin, airline, auth, balance, enroll, flight, intake
 from tests.integration.points_ledger_support import new_id
@@ -54,12 +52,6 @@ async def long_then_short_term(pool: asyncpg.Pool) -> date:
     return today - timedelta(days=ACTIVITY_DAYS_AGO)
 
 
-async def rated_since_2000(pool: asyncpg.Pool, partner_id: str, unit: str, points_per_unit: int) -> None:
-    """A rate from the earliest activity date a record may have, so an activity before any program converts."""
-    rate = Rate(unit, Decimal(points_per_unit), Rounding.DOWN, start_of(date(2000, 1, 1)))
-    await PartnerApplication(pool).set_rate(partner_id, rate)
-
-
 def start_of(day: date) -> datetime:
     return datetime.combine(day, time(), tzinfo=UTC)
 
@@ -89,8 +81,7 @@ async def test_a_streamed_accrual_takes_the_term_in_force_on_its_activity_date_a
     pool: asyncpg.Pool,
 ) -> None:
     activity_day = await long_then_short_term(pool)
-    partner_id, key = await airline(admin)
-    await rated_since_2000(pool, partner_id, "MILE", 1)
+    partner_id, key = await airline(admin, since=EARLIEST_ACTIVITY_DATE)
     member = await enroll(channel)
     day = activity_day.isoformat()
     records = [
@@ -125,8 +116,7 @@ async def test_an_accrual_over_kafka_takes_the_term_in_force_on_its_activity_dat
 ) -> None:
     activity_day = await long_then_short_term(pool)
     topic = await fresh_topic("partner")
-    partner_id, key = await hotel(pool)
-    await rated_since_2000(pool, partner_id, "USD", 10)
+    partner_id, key = await hotel(pool, since=EARLIEST_ACTIVITY_DATE)
     member = (await app.enroll(Enrollment(new_id("m"), "", "", ""))).member_id
     under_v1, before_any_program = stay("under-v1", member, "10"), stay("before-any-program", member, "20")
     under_v1.activity_date, before_any_program.activity_date = activity_day.isoformat(), "2000-01-02"

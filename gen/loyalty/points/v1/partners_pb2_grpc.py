@@ -91,8 +91,12 @@ class PartnerServiceServicer:
 
     def SetConversionRate(self, request, context):
         """Adds a conversion rate for one of the partner's units, in force from
-        effective_from until the unit's next rate. The same unit and
-        effective_from again is ALREADY_EXISTS (rates are never rewritten).
+        effective_from until the unit's next rate. Rates are never rewritten: a
+        rate must take effect after the unit's latest one (an earlier
+        effective_from is FAILED_PRECONDITION, naming the latest one's), and the
+        same unit and effective_from again is ALREADY_EXISTS. A rate starting in
+        the past converts the records received after it is set, never those
+        already converted.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import asyncpg
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from services.common import settings
 from services.common.embedded import (
@@ -25,6 +26,11 @@ from services.common.embedded import (
 )
 from services.common.kafka import ensure_topics
 from services.common.settings import KafkaSettings
+
+# No property test fails for taking long: hypothesis's default deadline (200 ms an example) is a wall-clock
+# assertion, which a loaded 2-core machine broke (FlakyFailure, DeadlineExceeded on a pure pricing test).
+hypothesis_settings.register_profile("no-deadline", deadline=None)
+hypothesis_settings.load_profile("no-deadline")
 
 LOCAL_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 # Joins take 1.5 s on the embedded broker; a consumer still has 3 s to answer heartbeats on a busy machine.

@@ -13,7 +13,7 @@ import asyncpg
 from services.points import domain, purchases_store, tier_history_store
 from services.points.earning import EarnComponent, price_purchase
 from services.points.goodwill_claims import Settled
-from services.points.program import Program
+from services.points.program import Program, TierPolicy
 from services.points.program_application import ProgramApplication, ProgramVersion
 from services.points.tiers import HeldTier, priced_tier
 
@@ -55,21 +55,46 @@ class MadeUnder:
 async def made_under(
     connection: asyncpg.Connection, programs: ProgramApplication, purchases: Sequence[domain.Purchase], now: datetime
 ) -> tuple[list[MadeUnder], ProgramVersion | None]:
-    """What each purchase (of a locked member) is priced by, and the version in force `now`: two round trips for the
-    batch, whatever its size."""
+    """What each purchase (of a locked member) is priced by, and the version in force `now`, whatever the batch's
+    size: one round trip when no version pricing it has tiers, two when one has, and a third only when a buyer's
+    tier is not on the ladder pricing its purchase (renamed or dropped since)."""
+    *pricing, current = await programs.in_force_at_each(connection, None, [*(p.occurred_at for p in purchases), now])
+    if all(version is None or version.program.tiers is None for version in pricing):
+        return [MadeUnder(version, _NO_TIER) for version in pricing], current
     held = await tier_history_store.tiers_held_at(connection, [(p.member_id, p.occurred_at) for p in purchases])
-    made = [purchase.occurred_at for purchase in purchases]
-    reached = [row.since for row in held]
-    # A tier is on the ladder it was reached on: the version in force then, among those applied by then.
-    versions = await programs.in_force_at_each(
-        connection, None, [*made, now, *reached], [*(None for _ in made), None, *reached]
-    )
-    pricing, current, ladders = versions[: len(made)], versions[len(made)], versions[len(made) + 1 :]
+    ladders = await _ladders_reached_on(connection, programs, pricing, held)
     under = [
-        MadeUnder(version, HeldTier(row.tier, ladder.program.tiers if ladder else None))
+        MadeUnder(version, HeldTier(row.tier, ladder))
         for version, row, ladder in zip(pricing, held, ladders, strict=True)
     ]
     return under, current
+
+
+# For a purchase no ladder prices: it earns no tier bonus, whatever tier its member held.
+_NO_TIER = HeldTier("", None)
+
+
+async def _ladders_reached_on(
+    connection: asyncpg.Connection,
+    programs: ProgramApplication,
+    pricing: Sequence[ProgramVersion | None],
+    held: Sequence[tier_history_store.HeldRow],
+) -> list[TierPolicy | None]:
+    """The ladder each held tier was reached on, where the ladder pricing its purchase does not name it (None
+    elsewhere: the name alone decides, `tiers.priced_tier`): the tiers of the version in force when it was reached,
+    among those applied by then."""
+    unnamed = [
+        index
+        for index, (version, row) in enumerate(zip(pricing, held, strict=True))
+        if version is not None and version.program.tiers is not None and version.program.tiers.level(row.tier) is None
+    ]
+    ladders: list[TierPolicy | None] = [None] * len(held)
+    if unnamed:
+        reached = [held[index].since for index in unnamed]
+        versions = await programs.in_force_at_each(connection, None, reached, reached)
+        for index, version in zip(unnamed, versions, strict=True):
+            ladders[index] = version.program.tiers if version else None
+    return ladders
 
 
 async def price(

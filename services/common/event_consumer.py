@@ -24,6 +24,7 @@ from services.common.db import VALUE_REFUSED, savepoint, unit_of_work
 from services.common.dead_letters import DeadLetters
 from services.common.errors import DomainError
 from services.common.event_fields import check_event
+from services.common.event_identity import check_headers_agree, check_subject_agrees
 from services.common.events import MalformedEvent, decode, event_types_of, header
 from services.common.metrics import CONSUMER_APPLIED, CONSUMER_DUPLICATES
 from services.common.settings import KafkaSettings
@@ -123,21 +124,19 @@ class TypedEventConsumer(BatchConsumer, Generic[H]):
     def _decoded(self, record: ConsumerRecord) -> DecodedEvent[H] | None:
         """The event to apply; None for a type of the topic this consumer does not apply.
 
-        Raises MalformedEvent for a message that cannot be read, whose header and envelope name different types,
-        or whose type the topic does not carry: a producer's mistake, which no consumer of the topic would apply.
+        Raises MalformedEvent for a message that cannot be read, that contradicts itself (services/common/
+        event_identity.py: headers, key, envelope and payload naming different types, events or members), or whose
+        type the topic does not carry: a producer's mistake, which no consumer of the topic would apply.
         """
         headers = list(record.headers or ())
         declared = header(headers, "ce_type")
         if declared is not None and declared not in self._carried:
             raise MalformedEvent(f"the ce_type header {declared!r} is not an event type of {self.topic}")
         envelope, payload = decode(record.value, headers)
-        if declared is not None and declared != envelope.type:
-            # A producer that contradicts itself: neither type can be trusted to apply.
-            raise MalformedEvent(
-                f"the ce_type header {declared!r} does not match the envelope's type {envelope.type!r}"
-            )
+        check_headers_agree(headers, envelope)
         if envelope.type not in self._carried:
             raise MalformedEvent(f"the envelope's type {envelope.type!r} is not an event type of {self.topic}")
+        check_subject_agrees(record.key, envelope, payload)
         handler = self._handlers.get(envelope.type)
         if handler is None:  # sent without a header: a type of the topic this consumer needs no part of
             return None

@@ -249,6 +249,7 @@ async def test_bad_windows_name_the_field_and_bad_events_are_dead_lettered_once(
     survey.payload.Unpack(answer)
     answer.member_id, answer.effort = "ann", 9
     survey.payload.Pack(answer)
+    survey.subject = answer.member_id  # about the member it names: only its effort is wrong
     await producer.send_and_wait(loaded.topics.tickets, survey.SerializeToString(), headers=kafka_headers(survey))
     # A purchase dated years ahead: the points service dead-letters it, so insights does too.
     purchase = next(envelope for kind, envelope in history() if kind == "purchases")

@@ -243,7 +243,9 @@ async def _send_enrolments(producer: AIOKafkaProducer, topic: str, members: list
     for member in members:
         payload = events.MemberEnrolled(enrolled_at=timestamp(datetime.now(UTC)), tier="member", member_id=member)
         envelope = new_envelope(payload, subject=member, source="test", occurred_at=datetime.now(UTC))
-        await producer.send_and_wait(topic, envelope.SerializeToString(), key=b"k", headers=kafka_headers(envelope))
+        await producer.send_and_wait(
+            topic, envelope.SerializeToString(), key=member.encode(), headers=kafka_headers(envelope)
+        )
 
 
 async def test_consumer_lag_processing_time_and_dead_letters_are_scraped(
@@ -304,8 +306,10 @@ async def test_consumer_lag_grows_while_its_database_refuses_every_batch(
 
     consumer = _enrolments_consumer(name, topic, pool, kafka_settings, handle)
 
+    member = uuid.uuid4().hex  # one member: keyed alike, on one partition, so the lag is that partition's
+
     async def send(count: int) -> None:
-        await _send_enrolments(producer, topic, [uuid.uuid4().hex for _ in range(count)])
+        await _send_enrolments(producer, topic, [member] * count)
 
     def lag(samples: Samples) -> float:
         return sum(

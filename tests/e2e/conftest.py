@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaProducer
 from loyalty.points.v1 import points_pb2_grpc
 
 from services.dev import Platform
+from tests.e2e.emitted_events import contradicting_platform_events
 from tests.otlp_collector import Collector, collecting
 
 
@@ -24,7 +25,10 @@ async def running_platform(
     *,
     seed: bool = True,
 ) -> AsyncIterator[Platform]:
-    """The platform as `loyalty dev` starts it, on free ports (metrics too), databases of its own and `extra_env`."""
+    """The platform as `loyalty dev` starts it, on free ports (metrics too), databases of its own and `extra_env`.
+
+    On leaving, every event its services emitted is read back and held to what consumers require of a message.
+    """
     platform = Platform.on_free_ports(
         Path(tmp_path_factory.mktemp("platform")),
         # A session of 6 s (Kafka's least by default) has the embedded broker hold each group join 3 s, not 5.
@@ -37,6 +41,9 @@ async def running_platform(
     await platform.start()
     try:
         yield platform
+        # Whatever flows ran on it: none of the events they made the services emit may be one that a consumer
+        # dead-letters for contradicting itself (a subject, key or header not agreeing).
+        assert await contradicting_platform_events(platform.kafka_bootstrap) == []
     finally:
         await platform.stop()
 

@@ -8,7 +8,7 @@ import pytest
 from google.protobuf import symbol_database
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
-from loyalty.events.v1 import points_pb2, rewards_pb2
+from loyalty.events.v1 import commerce_pb2, points_pb2, rewards_pb2
 
 from services.common.event_identity import SUBJECT_FIELDS, check_subject_agrees
 from services.common.events import TOPIC_EVENT_TYPES, MalformedEvent, new_envelope
@@ -64,3 +64,10 @@ def test_the_refusal_names_the_subject_and_the_payload_fields() -> None:
     assert str(refused.value) == (
         "the envelope's subject 'ann' is not its payload.member_id or payload.campaign_id 'spring-sale'"
     )
+
+
+def test_a_payload_naming_no_member_contradicts_no_subject() -> None:
+    # A refund may leave its member to the purchase it names; its key and subject still keep it in order.
+    refund = commerce_pb2.PurchaseRefunded(refund_id="rf-1", purchase_id="p-1")
+    assert agrees(refund, "ann", b"ann")
+    assert not agrees(refund, "ann", b"bob")

@@ -94,6 +94,5 @@ async def _keep(connection: asyncpg.Connection, refund: domain.Refund) -> None:
     if kept_before is None:
         log.info("refund kept until its purchase is recorded", extra={"refund_id": refund.refund_id})
         return
-    differing = domain.refund_difference(refund, kept_before.purchase_id, kept_before.amount)
-    if differing is not None:
-        raise AlreadyExists(f"refund_id: already kept, awaiting its purchase, with a different {differing}")
+    if refusal := kept_before.refusal_of(refund):
+        raise AlreadyExists(refusal)

@@ -29,6 +29,13 @@ class KeptRefund:
     def as_refund(self) -> domain.Refund:
         return domain.Refund(self.refund_id, self.purchase_id, self.amount, self.occurred_at, self.member_id)
 
+    def refusal_of(self, refund: domain.Refund) -> str | None:
+        """Why `refund` is not this one, kept under its id ("refund_id: ..."); None for a repeat of it."""
+        differing = domain.refund_difference(refund, self.purchase_id, self.amount, self.member_id)
+        if differing is None:
+            return None
+        return f"refund_id: already kept, awaiting its purchase, with a different {differing}"
+
 
 async def keep(connection: asyncpg.Connection, refund: domain.Refund) -> KeptRefund | None:
     """Keep `refund` and return None; if a refund was kept under its id before, return that one, left as it was."""
@@ -45,10 +52,17 @@ async def keep(connection: asyncpg.Connection, refund: domain.Refund) -> KeptRef
     )
     if inserted:
         return None
+    kept_before = await kept(connection, refund.refund_id)
+    assert kept_before is not None  # refunds kept are deleted only in the transaction that applies them
+    return kept_before
+
+
+async def kept(connection: asyncpg.Connection, refund_id: str) -> KeptRefund | None:
+    """The refund kept under `refund_id`, refused by its purchase or still awaiting it; None when none is."""
     record = await connection.fetchrow(
-        f"SELECT {_COLUMNS} FROM refunds_awaiting_purchase WHERE refund_id = $1", refund.refund_id
+        f"SELECT {_COLUMNS} FROM refunds_awaiting_purchase WHERE refund_id = $1", refund_id
     )
-    return KeptRefund(**record)
+    return KeptRefund(**record) if record else None
 
 
 async def awaiting(connection: asyncpg.Connection, purchase_ids: Sequence[str]) -> list[KeptRefund]:

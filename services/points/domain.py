@@ -175,11 +175,14 @@ def validate_refund(refund: Refund, now: datetime) -> Refund:
     return refund
 
 
-def refund_difference(refund: Refund, purchase_id: str, amount: Money) -> str | None:
+def refund_difference(refund: Refund, purchase_id: str, amount: Money, member_id: str = "") -> str | None:
     """The first field `refund` gives otherwise than the refund recorded (or kept) under its id, of `purchase_id`
-    for `amount`; None for a repeat. Its occurred_at is not compared: a retry may stamp it again."""
+    for `amount` (and `member_id`, when both name one); None for a repeat. Its occurred_at is not compared: a retry
+    may stamp it again."""
     if purchase_id != refund.purchase_id:
         return "purchase_id"
+    if member_id and refund.member_id and member_id != refund.member_id:
+        return "member_id"
     if amount.amount_minor != refund.amount.amount_minor:
         return "amount.amount_minor"
     if amount.currency != refund.amount.currency:

@@ -22,7 +22,16 @@ from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArg
 from services.common.events import new_envelope
 from services.common.kafka import POINTS_EVENTS_TOPIC
 from services.common.outbox import add_event
-from services.points import domain, ledger, referrals, referrals_store, refunds_store, store, tier_risk
+from services.points import (
+    awaiting_refunds_store,
+    domain,
+    ledger,
+    referrals,
+    referrals_store,
+    refunds_store,
+    store,
+    tier_risk,
+)
 from services.points.program import SpentPoints
 from services.points.program_application import ProgramApplication
 from services.points.reversal import Reversal, take_back
@@ -72,6 +81,11 @@ class RefundApplication:
         previous = await refunds_store.find_refund(connection, refund.refund_id)
         if previous is not None:
             return await _repeat_of(connection, previous, refund, found.currency_code)
+        # A refund id applies once, kept or recorded: one kept for its purchase (a PurchaseRefunded that came first)
+        # is this refund only if it says the same; recorded now, it is no longer kept.
+        kept = await awaiting_refunds_store.kept(connection, refund.refund_id)
+        if kept is not None and (refusal := kept.refusal_of(refund)):
+            raise AlreadyExists(refusal)
         # Read again under the member lock: a concurrent refund of the same purchase has committed by now.
         purchase = await refunds_store.refundable_purchase(connection, refund.purchase_id)
         assert purchase is not None
@@ -117,6 +131,8 @@ class RefundApplication:
                 occurred_at=refund.occurred_at,
                 purchase_counted_at=purchase.counted_at,
             )
+        if kept is not None:
+            await awaiting_refunds_store.forget(connection, refund.refund_id)
         reversed_event = events.PointsReversed(
             member_id=purchase.member_id,
             purchase_id=purchase.purchase_id,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 
 import asyncpg
 import pytest
@@ -15,14 +16,17 @@ from loyalty.events.v1 import commerce_pb2
 from loyalty.events.v1 import points_pb2 as events
 from loyalty.events.v1.envelope_pb2 import EventEnvelope
 
+from services.common.errors import AlreadyExists
 from services.common.event_consumer import EventConsumer
 from services.common.events import new_envelope
 from services.common.kafka import PURCHASES_TOPIC
 from services.common.metrics import POINTS_GAUGES
 from services.common.settings import KafkaSettings
 from services.points import domain
-from services.points.api import purchase_from
+from services.points.api import purchase_from, refund_from
 from services.points.application import PointsApplication
+from services.points.program_application import ProgramApplication
+from services.points.refunds import RefundApplication
 from tests.integration.points_ledger_support import events_of
 from tests.integration.support import DeadLettersSentOrNot, delivered_event, eventually, running
 from tests.integration.test_metrics import Scraper, scraping, value
@@ -211,9 +215,13 @@ async def test_an_early_refund_that_cannot_wait_or_reuses_a_kept_id_is_dead_lett
     nameless = purchase_refunded(member_id, purchase_id(bought), REFUNDED)
     edit_refund(nameless, lambda payload: payload.ClearField("member_id"))
     stranger = purchase_refunded(f"ghost-{uuid.uuid4().hex[:8]}", purchase_id(bought), REFUNDED)
+    # The kept refund again, naming another (enrolled) member.
+    renamed = purchase_refunded(await enrolled(app), purchase_id(bought), REFUNDED)
+    edit_refund(renamed, lambda payload: setattr(payload, "refund_id", refund_id(refund)))
     dead_letters = DeadLettersSentOrNot()
     sent = [
-        delivered_event(PURCHASES_TOPIC, e, offset) for offset, e in enumerate((refund, reused, nameless, stranger))
+        delivered_event(PURCHASES_TOPIC, e, offset)
+        for offset, e in enumerate((refund, reused, nameless, stranger, renamed))
     ]
 
     await consumer.process(sent, dead_letters)  # type: ignore[arg-type]
@@ -222,6 +230,7 @@ async def test_an_early_refund_that_cannot_wait_or_reuses_a_kept_id_is_dead_lett
         "refund_id: already kept, awaiting its purchase, with a different amount.amount_minor",
         "purchase_id: no purchase",
         "member_id: member",
+        "refund_id: already kept, awaiting its purchase, with a different member_id",
     ]
     assert await kept(pool, purchase_id(bought)) == [None]
 
@@ -231,3 +240,36 @@ def edit_refund(envelope: EventEnvelope, edit: Callable[[commerce_pb2.PurchaseRe
     assert isinstance(payload, commerce_pb2.PurchaseRefunded)
     edit(payload)
     envelope.payload.Pack(payload)
+
+
+async def test_refund_purchase_takes_a_kept_refund_id_only_for_that_refund(
+    app: PointsApplication, pool: asyncpg.Pool, consumer: EventConsumer
+) -> None:
+    """A refund id applies once, kept or recorded: RefundPurchase of a kept id for another purchase or amount is
+    refused, and the kept refund itself, refunded over gRPC, is no longer kept (nor counted as waiting)."""
+    member_id, bought, refund = await bought_and_refunded(app)
+    other = purchase_made(member_id, f"order-{uuid.uuid4().hex[:8]}", PAID)
+    for recorded in (bought, other):
+        await app.record_purchase(purchase_from(payload_of(recorded, commerce_pb2.PurchaseMade)))
+    # Kept before `bought` was recorded (as a replica of an older release would have left it): nothing applies it.
+    await pool.execute("DELETE FROM refunds WHERE purchase_id = $1", purchase_id(bought))
+    given = payload_of(refund, commerce_pb2.PurchaseRefunded)
+    await pool.execute(
+        """INSERT INTO refunds_awaiting_purchase (refund_id, purchase_id, member_id, amount_minor, currency_code,
+                                                  occurred_at) VALUES ($1, $2, $3, $4, 'USD', now())""",
+        refund_id(refund),
+        purchase_id(bought),
+        member_id,
+        REFUNDED,
+    )
+    refunds = RefundApplication(pool, ProgramApplication(pool))
+    as_given = replace(refund_from(given), member_id=member_id)
+
+    with pytest.raises(AlreadyExists, match="already kept, awaiting its purchase, with a different purchase_id"):
+        await refunds.refund(replace(as_given, purchase_id=purchase_id(other)))
+    with pytest.raises(AlreadyExists, match=r"with a different amount\.amount_minor"):
+        await refunds.refund(replace(as_given, amount=domain.Money(REFUNDED + 1, "USD")))
+    answer = await refunds.refund(as_given)
+
+    assert (answer.refund.points_reversed, answer.duplicate) == (10, False)
+    assert await kept(pool, purchase_id(bought)) == []

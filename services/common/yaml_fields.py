@@ -303,7 +303,7 @@ def check_decimal(
 
 
 def _as_decimal(value: object, lenient: bool) -> Decimal | None:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal | str):
         return None
     # Decimal() also reads 1_000, surrounding spaces and digits of any script (١٢).
     if isinstance(value, str) and not lenient and not (WHOLE_NUMBER.fullmatch(value) or FRACTION.fullmatch(value)):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import yaml
@@ -98,7 +99,7 @@ class _StrictLoader(yaml.SafeLoader):
     def whole_number(self, node: yaml.ScalarNode) -> int:
         return int(self.construct_yaml_int(node))
 
-    def fraction(self, node: yaml.ScalarNode) -> float:
+    def fraction(self, node: yaml.ScalarNode) -> float | Decimal:
         return float(self.construct_yaml_float(node))
 
     def _number(self, node: yaml.ScalarNode, build: Callable[[yaml.ScalarNode], object], what: str) -> object:
@@ -127,11 +128,13 @@ class _DecimalLoader(_StrictLoader):
             raise ValueError(text)
         return int(text)
 
-    def fraction(self, node: yaml.ScalarNode) -> float:
+    def fraction(self, node: yaml.ScalarNode) -> Decimal:
+        """The number exactly as written: as a float, 3.0000000000000001 would be 3 and 1.00000000000000001 have
+        no more decimals than 1."""
         text = self.construct_scalar(node)
         if not (WHOLE_NUMBER.fullmatch(text) or FRACTION.fullmatch(text)):
             raise ValueError(text)
-        return float(text)
+        return Decimal(text)
 
 
 # Its own resolvers (by first character), less YAML 1.1's for numbers, plus WHOLE_NUMBER's and FRACTION's.

@@ -12,6 +12,8 @@ from typing import Any
 
 import asyncpg
 import pytest
+from google.protobuf.message import Message
+from loyalty.events.v1.envelope_pb2 import EventEnvelope
 from prometheus_client import REGISTRY
 
 from services.common.consumer import _UNEXPECTED_ATTEMPTS
@@ -156,3 +158,36 @@ async def test_garbage_too_large_to_dead_letter_with_its_headers_does_not_block_
     assert header(dead, "dlq-omitted") == "value"
     assert header(dead, "dlq-original-size") == str(len(member) + len(garbage) + len("content-type" + PROTOBUF))
     assert header(dead, "content-type") == PROTOBUF  # its own headers travel along
+
+
+# A liveness bound, not a timing: far past what stopping takes, short of the test's own timeout.
+STOPS_WITHIN_S = 60
+
+
+async def test_a_consumer_still_stops_when_an_awaited_call_swallowed_its_cancellation(
+    pool: asyncpg.Pool, kafka_settings: KafkaSettings, topic: str, send: Callable[[str], Send]
+) -> None:
+    """Seen in CI: a consumer task cancelled at the end of a test went on polling, its cancellation lost in a race
+    inside something it awaited; the task, still marked as being cancelled, never stopped."""
+    applying = asyncio.Event()
+
+    async def swallow_cancellation(connection: asyncpg.Connection, envelope: EventEnvelope, payload: Message) -> None:
+        applying.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(3600)
+
+    consumer = EventConsumer(
+        **consumer_options(pool, kafka_settings, topic), handlers={PURCHASE_MADE: swallow_cancellation}
+    )
+    member = f"m-{uuid.uuid4().hex[:8]}"
+    await send(member)(purchase_event(member))
+    task = asyncio.create_task(consumer.run())
+    try:
+        await asyncio.wait_for(applying.wait(), STOPS_WITHIN_S)
+        task.cancel()
+        await asyncio.wait([task], timeout=STOPS_WITHIN_S)
+        assert task.cancelled()
+    finally:
+        while not task.done():  # the code before: cancelled again, it stops at its next await
+            task.cancel()
+            await asyncio.wait([task], timeout=1)
